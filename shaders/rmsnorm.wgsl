@@ -1,0 +1,39 @@
+// out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) · w   — one 256-wide workgroup per row.
+
+struct Params {
+    rows: u32,
+    dim: u32,
+    eps: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let r = wg.x;
+    let t = lid.x;
+    let base = r * p.dim;
+    var s = 0.0;
+    for (var i = t; i < p.dim; i = i + 256u) {
+        let v = x[base + i];
+        s = s + v * v;
+    }
+    partial[t] = s;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (t < stride) {
+            partial[t] = partial[t] + partial[t + stride];
+        }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
+    for (var i = t; i < p.dim; i = i + 256u) {
+        out[base + i] = x[base + i] * inv * w[i];
+    }
+}

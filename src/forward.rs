@@ -1,0 +1,285 @@
+//! The LLaDA forward pass on the GPU: weights uploaded once (`GpuModel::upload`), then
+//! `tokens[L] → per-position (token, confidence)` and optionally `logits[L, V]`.
+//!
+//! The pass computes a range of rows `q0 .. q0 + n` of a canvas of `L` positions. Their K and V
+//! are written into per-layer K/V buffers of all `L` positions, and attention reads those, so
+//! a later pass may compute only some rows against K/V kept from an earlier one (Fast-dLLM's
+//! caches). With the full range it is the exact forward of the reference.
+
+use crate::cpu::ops::{Choice, Noise};
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{Dispatch, MatmulIo, NoiseUniform};
+use crate::gpu::Gpu;
+use crate::model::{DType, HostTensor, LladaConfig, ModelWeights, RopeStyle};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+/// A weight matrix on the GPU, split by rows into chunks that each fit one storage binding.
+pub struct GpuWeight {
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+    /// (buffer, first row, row count)
+    pub chunks: Vec<(wgpu::Buffer, usize, usize)>,
+}
+
+impl GpuWeight {
+    pub fn upload(gpu: &Gpu, what: &str, t: &HostTensor) -> Result<Self> {
+        Self::upload_chunked(gpu, what, t, gpu.max_binding())
+    }
+
+    /// Like `upload`, with chunks of at most `max_bytes` (tests use it to force splits).
+    pub fn upload_chunked(gpu: &Gpu, what: &str, t: &HostTensor, max_bytes: u64) -> Result<Self> {
+        let row_bytes = t.row_bytes();
+        let per_chunk = (max_bytes.min(gpu.max_binding()) as usize / row_bytes.max(1)).min(t.rows);
+        if per_chunk == 0 {
+            return Err(Error::Limits(format!("{what}: one row takes {row_bytes} bytes, more than the adapter binds ({})", gpu.max_binding())));
+        }
+        let mut chunks = Vec::new();
+        let mut r = 0;
+        while r < t.rows {
+            let n = per_chunk.min(t.rows - r);
+            let buf = gpu.upload(what, &t.data[r * row_bytes..(r + n) * row_bytes])?;
+            chunks.push((buf, r, n));
+            r += n;
+        }
+        Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
+    }
+
+    /// `y[m, :] (+)= x[m, :] · Wᵀ`, one dispatch per chunk; `y_row` is where output row 0 starts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(&self, gpu: &Gpu, x: &wgpu::Buffer, x_offset: usize, m: usize, y: &wgpu::Buffer, y_offset: usize, y_stride: usize, accumulate: bool) -> Result<Vec<Dispatch>> {
+        self.chunks
+            .iter()
+            .map(|(buf, row0, rows)| gpu.matmul(self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate }))
+            .collect()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.0.size()).sum()
+    }
+}
+
+struct GpuLayer {
+    attn_norm: wgpu::Buffer,
+    wq: GpuWeight,
+    wk: GpuWeight,
+    wv: GpuWeight,
+    wo: GpuWeight,
+    ff_norm: wgpu::Buffer,
+    w_gate: GpuWeight,
+    w_up: GpuWeight,
+    w_down: GpuWeight,
+}
+
+/// The model's weights on the GPU, ready to run forward passes.
+pub struct GpuModel {
+    pub gpu: Arc<Gpu>,
+    pub config: LladaConfig,
+    pub rope: RopeStyle,
+    embed: GpuWeight,
+    layers: Vec<GpuLayer>,
+    ln_f: wgpu::Buffer,
+    lm_head: GpuWeight,
+    /// Plans by (canvas length, first row, end row), and the per-layer K/V buffers they share.
+    plans: Mutex<Plans>,
+}
+
+#[derive(Default)]
+struct Plans {
+    len: usize,
+    kv: Arc<Vec<(wgpu::Buffer, wgpu::Buffer)>>,
+    by_rows: std::collections::HashMap<(usize, usize), Arc<Plan>>,
+}
+
+/// What one forward pass returns for the rows it computed.
+pub struct ForwardOutput {
+    /// One per computed row.
+    pub choices: Vec<Choice>,
+    /// `[rows, vocab]`, only when asked for.
+    pub logits: Option<Vec<f32>>,
+}
+
+/// Activation buffers and recorded dispatches for one (canvas length, computed rows): built once
+/// and reused by every pass with the same shape.
+struct Plan {
+    tokens: wgpu::Buffer,
+    positions: wgpu::Buffer,
+    noise: wgpu::Buffer,
+    choices: wgpu::Buffer,
+    logits: wgpu::Buffer,
+    body: Vec<Dispatch>,
+    /// LM head and token selection for row chunks: (dispatches, first row, row count).
+    head: Vec<(Vec<Dispatch>, usize, usize)>,
+}
+
+impl GpuModel {
+    /// Uploads `w` to the GPU (each matrix in its stored format).
+    pub fn upload(gpu: Arc<Gpu>, w: &ModelWeights) -> Result<Self> {
+        let g = &gpu;
+        let mut layers = Vec::with_capacity(w.layers.len());
+        for (i, l) in w.layers.iter().enumerate() {
+            let up = |name: &str, t: &HostTensor| GpuWeight::upload(g, &format!("layer {i} {name}"), t);
+            layers.push(GpuLayer {
+                attn_norm: g.upload_f32("attn_norm", &l.attn_norm)?,
+                wq: up("q_proj", &l.wq)?,
+                wk: up("k_proj", &l.wk)?,
+                wv: up("v_proj", &l.wv)?,
+                wo: up("attn_out", &l.wo)?,
+                ff_norm: g.upload_f32("ff_norm", &l.ff_norm)?,
+                w_gate: up("ff_proj", &l.w_gate)?,
+                w_up: up("up_proj", &l.w_up)?,
+                w_down: up("ff_out", &l.w_down)?,
+            });
+        }
+        let model = GpuModel {
+            embed: GpuWeight::upload(g, "embedding", &w.embed)?,
+            lm_head: GpuWeight::upload(g, "LM head", &w.lm_head)?,
+            ln_f: g.upload_f32("ln_f", &w.ln_f)?,
+            layers,
+            config: w.config.clone(),
+            rope: w.rope,
+            gpu: gpu.clone(),
+            plans: Mutex::new(Plans::default()),
+        };
+        gpu.take_fault()?;
+        Ok(model)
+    }
+
+    /// Bytes of weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        let mut b = self.embed.bytes() + self.lm_head.bytes() + self.ln_f.size();
+        for l in &self.layers {
+            b += l.attn_norm.size() + l.ff_norm.size();
+            b += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].iter().map(|w| w.bytes()).sum::<u64>();
+        }
+        b
+    }
+
+    /// Full forward over `tokens`: every row computed.
+    pub async fn forward(&self, tokens: &[u32], noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.forward_rows(tokens, 0..tokens.len(), noise, want_logits).await
+    }
+
+    /// Computes rows `rows` of the canvas `tokens` (see the module comment); K/V of the other
+    /// rows are those left by the previous pass of the same canvas length.
+    pub async fn forward_rows(&self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(Error::Input("the token sequence is empty".into()));
+        }
+        if tokens.len() > c.max_sequence_length {
+            return Err(Error::Input(format!("{} tokens exceed the model's context of {} positions", tokens.len(), c.max_sequence_length)));
+        }
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
+        }
+        if rows.start >= rows.end || rows.end > tokens.len() {
+            return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {}", tokens.len())));
+        }
+        let plan = self.plan_for(tokens.len(), rows.clone())?;
+        let gpu = &self.gpu;
+        let n = rows.len();
+        let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
+        gpu.queue.write_buffer(&plan.tokens, 0, bytemuck::cast_slice(&tokens[rows.clone()]));
+        gpu.queue.write_buffer(&plan.positions, 0, bytemuck::cast_slice(&positions));
+        gpu.queue.write_buffer(&plan.noise, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+
+        let v = c.vocab_size;
+        let choice_bytes = (n * 16) as u64;
+        let logit_bytes = if want_logits { (n * v * 4) as u64 } else { 0 };
+        let staging = gpu.staging(choice_bytes + logit_bytes);
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        gpu.record(&mut enc, &plan.body);
+        for (dispatches, r0, rc) in &plan.head {
+            gpu.record(&mut enc, dispatches);
+            if want_logits {
+                enc.copy_buffer_to_buffer(&plan.logits, 0, &staging, choice_bytes + (r0 * v * 4) as u64, (rc * v * 4) as u64);
+            }
+        }
+        enc.copy_buffer_to_buffer(&plan.choices, 0, &staging, 0, choice_bytes);
+        let bytes = gpu.submit_and_map(enc, &staging, choice_bytes + logit_bytes).await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..choice_bytes as usize]);
+        let choices = words
+            .chunks_exact(4)
+            .map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) })
+            .collect();
+        let logits = want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
+        Ok(ForwardOutput { choices, logits })
+    }
+
+    fn plan_for(&self, len: usize, rows: Range<usize>) -> Result<Arc<Plan>> {
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if plans.len != len {
+            // A new canvas length: new K/V buffers, and no plan made for the old one still fits.
+            *plans = Plans::default();
+            let bytes = (len * self.config.kv_dim() * 4) as u64;
+            let kv = (0..self.layers.len()).map(|_| Ok((self.gpu.storage("keys", bytes)?, self.gpu.storage("values", bytes)?))).collect::<Result<Vec<_>>>()?;
+            *plans = Plans { len, kv: Arc::new(kv), by_rows: Default::default() };
+        }
+        if let Some(p) = plans.by_rows.get(&(rows.start, rows.end)) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.build_plan(len, rows.clone(), &plans.kv)?);
+        self.gpu.take_fault()?;
+        plans.by_rows.insert((rows.start, rows.end), plan.clone());
+        Ok(plan)
+    }
+
+    /// Allocates the activations and records the whole pass, top to bottom.
+    fn build_plan(&self, len: usize, rows: Range<usize>, kv_bufs: &[(wgpu::Buffer, wgpu::Buffer)]) -> Result<Plan> {
+        let (g, c) = (&*self.gpu, &self.config);
+        let (n, q0) = (rows.len(), rows.start);
+        let (d, kv, hd, hid, v) = (c.d_model, c.kv_dim(), c.head_dim(), c.mlp_hidden_size, c.vocab_size);
+        let f = |what: &str, elems: usize| g.storage(what, (elems * 4) as u64);
+        let tokens = f("tokens", n)?;
+        let positions = f("positions", n)?;
+        let x = f("residual stream", n * d)?;
+        let h = f("normed activations", n * d)?;
+        let q = f("queries", n * d)?;
+        let attn = f("attention output", n * d)?;
+        let gate = f("MLP gate", n * hid)?;
+        let up = f("MLP up", n * hid)?;
+        let choices = f("choices", n * 4)?;
+        let noise = g.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("noise"),
+            size: std::mem::size_of::<NoiseUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        // Rows of logits computed at a time, so that the logits buffer fits one binding.
+        let head_rows = ((g.max_binding() as usize / (v * 4)).max(1)).min(n);
+        let logits = f("logits", head_rows * v)?;
+
+        let mut body = Vec::new();
+        for (buf, row0, count) in &self.embed.chunks {
+            body.push(g.embed(self.embed.dtype, buf, *row0, *count, d, &tokens, n, &x)?);
+        }
+        for (layer, (k_all, v_all)) in self.layers.iter().zip(kv_bufs) {
+            // k_all, v_all: the K/V of all `len` positions; this pass writes rows q0 .. q0 + n.
+            body.push(g.rmsnorm(&layer.attn_norm, &x, &h, n, d, c.rms_norm_eps)?);
+            body.extend(layer.wq.matmul(g, &h, 0, n, &q, 0, d, false)?);
+            body.extend(layer.wk.matmul(g, &h, 0, n, k_all, q0 * kv, kv, false)?);
+            body.extend(layer.wv.matmul(g, &h, 0, n, v_all, q0 * kv, kv, false)?);
+            body.push(g.rope(&q, &positions, 0, n, c.n_heads, hd, c.rope_theta, self.rope)?);
+            body.push(g.rope(k_all, &positions, q0, n, c.n_kv_heads, hd, c.rope_theta, self.rope)?);
+            body.push(g.attention(&q, k_all, v_all, &attn, n, len, c.n_heads, c.n_kv_heads, hd)?);
+            body.extend(layer.wo.matmul(g, &attn, 0, n, &x, 0, d, true)?);
+            body.push(g.rmsnorm(&layer.ff_norm, &x, &h, n, d, c.rms_norm_eps)?);
+            body.extend(layer.w_gate.matmul(g, &h, 0, n, &gate, 0, hid, false)?);
+            body.extend(layer.w_up.matmul(g, &h, 0, n, &up, 0, hid, false)?);
+            body.push(g.swiglu(&gate, &up, n * hid)?);
+            body.extend(layer.w_down.matmul(g, &gate, 0, n, &x, 0, d, true)?);
+        }
+        body.push(g.rmsnorm(&self.ln_f, &x, &h, n, d, c.rms_norm_eps)?);
+
+        let mut head = Vec::new();
+        for r0 in (0..n).step_by(head_rows) {
+            let rc = head_rows.min(n - r0);
+            let mut ds = self.lm_head.matmul(g, &h, r0 * d, rc, &logits, 0, v, false)?;
+            ds.push(g.select(&logits, &choices, &noise, rc, v, q0 + r0, r0)?);
+            head.push((ds, r0, rc));
+        }
+        Ok(Plan { tokens, positions, noise, choices, logits, body, head })
+    }
+}

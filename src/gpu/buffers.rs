@@ -1,0 +1,100 @@
+//! Creating storage buffers within the adapter's limits, uploading, and reading back (async, so
+//! that the same code runs in the browser where the device cannot be polled).
+
+use super::Gpu;
+use crate::error::{Error, Result};
+use wgpu::util::DeviceExt;
+
+impl Gpu {
+    fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
+        if bytes > self.max_binding() {
+            return Err(Error::Limits(format!(
+                "{what} needs a {bytes}-byte buffer but the adapter binds at most {} bytes",
+                self.max_binding()
+            )));
+        }
+        Ok(())
+    }
+
+    /// A zeroed storage buffer (usable as copy source/destination too).
+    pub fn storage(&self, what: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        let bytes = bytes.max(4).div_ceil(4) * 4;
+        self.check_size(what, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer holding `data` (padded with zeros to whole 4-byte words).
+    pub fn upload(&self, what: &str, data: &[u8]) -> Result<wgpu::Buffer> {
+        let padded = data.len().max(4).div_ceil(4) * 4;
+        self.check_size(what, padded as u64)?;
+        if padded == data.len() {
+            return Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(what),
+                contents: data,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            }));
+        }
+        let mut v = data.to_vec();
+        v.resize(padded, 0);
+        self.upload(what, &v)
+    }
+
+    pub fn upload_f32(&self, what: &str, data: &[f32]) -> Result<wgpu::Buffer> {
+        self.upload(what, bytemuck::cast_slice(data))
+    }
+
+    /// A mappable buffer that copies can land in for reading back.
+    pub fn staging(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.max(4).div_ceil(4) * 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Submits `encoder` (whose last commands copy into `staging`), waits, and returns the first
+    /// `bytes` bytes of `staging`.
+    pub async fn submit_and_map(&self, encoder: wgpu::CommandEncoder, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        let mapped = rx.await.map_err(|_| Error::Gpu("the GPU never finished the readback".into()))?;
+        self.take_fault()?;
+        mapped.map_err(|e| Error::Gpu(format!("reading results back failed: {e}")))?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back failed: {e}")))?;
+        let out = view[..bytes as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Copies `(buffer, offset, length)` parts one after another into a staging buffer after the
+    /// work already in `encoder`, submits, and returns their bytes.
+    pub async fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, parts: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<u8>> {
+        let total: u64 = parts.iter().map(|p| p.2).sum();
+        let staging = self.staging(total);
+        let mut at = 0;
+        for &(buf, offset, len) in parts {
+            encoder.copy_buffer_to_buffer(buf, offset, &staging, at, len);
+            at += len;
+        }
+        self.submit_and_map(encoder, &staging, total).await
+    }
+
+    /// Reads a whole f32 buffer (or its first `n` values) back.
+    pub async fn read_f32(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<f32>> {
+        let enc = self.device.create_command_encoder(&Default::default());
+        let bytes = self.submit_and_read(enc, &[(buf, 0, (n * 4) as u64)]).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

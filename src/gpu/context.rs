@@ -1,0 +1,110 @@
+//! Adapter and device selection, natively (any wgpu backend) and in the browser (WebGPU), with
+//! the adapter's real limits requested and its optional features recorded for later fast paths.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// What `unmask info` and the page show about the adapter in use.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub shader_f16: bool,
+    pub subgroups: bool,
+    pub timestamp_query: bool,
+    pub max_storage_buffer_binding_size: u64,
+    pub max_buffer_size: u64,
+    pub max_compute_invocations_per_workgroup: u32,
+    pub max_compute_workgroup_storage_size: u32,
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub report: AdapterReport,
+    pub limits: wgpu::Limits,
+    /// First validation/out-of-memory error or device loss not caught elsewhere.
+    pub(crate) fault: Arc<Mutex<Option<String>>>,
+    pub(crate) pipelines: Mutex<std::collections::HashMap<super::kernels::Kernel, wgpu::ComputePipeline>>,
+    /// Optional lower cap on bindings, to act like a smaller adapter (tests, `--max-binding`).
+    binding_cap: std::sync::atomic::AtomicU64,
+}
+
+impl Gpu {
+    /// Picks the highest-performance adapter (native: `WGPU_BACKEND` may name one) and opens a
+    /// device with the adapter's own limits.
+    pub async fn new() -> Result<Gpu> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
+            .await
+            .map_err(|e| {
+                Error::Gpu(format!(
+                    "no GPU adapter found ({e}). Natively, install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install mesa-vulkan-drivers` for the lavapipe CPU adapter); in a browser, use one with WebGPU enabled (Chrome/Edge 113+, or Firefox/Safari with WebGPU on)"
+                ))
+            })?;
+        let info = adapter.get_info();
+        let features = adapter.features();
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("unmask"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("the adapter {} refused a device: {e}", info.name)))?;
+        let fault = Arc::new(Mutex::new(None::<String>));
+        let f = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let f = fault.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("the GPU device was lost ({reason:?}): {msg}"));
+        });
+        let report = AdapterReport {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups: features.contains(wgpu::Features::SUBGROUP),
+            timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_buffer_size: limits.max_buffer_size,
+            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+        };
+        Ok(Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default() })
+    }
+
+    /// Largest buffer that one kernel may bind as storage: the smaller of the binding and buffer limits.
+    pub fn max_binding(&self) -> u64 {
+        let real = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        match self.binding_cap.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => real,
+            cap => real.min(cap),
+        }
+    }
+
+    /// Acts as if the adapter bound at most `bytes` per buffer (0 lifts the cap).
+    pub fn cap_bindings(&self, bytes: u64) {
+        self.binding_cap.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Returns (and clears) an error the device reported outside any call's own checks.
+    pub fn take_fault(&self) -> Result<()> {
+        let mut slot = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.take() {
+            Some(m) => Err(Error::Gpu(m)),
+            None => Ok(()),
+        }
+    }
+}

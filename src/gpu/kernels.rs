@@ -1,0 +1,238 @@
+//! The WGSL kernels of `shaders/` and one launcher per kernel. A launcher checks its shapes,
+//! writes the kernel's parameters into a small uniform buffer and returns a `Dispatch` (pipeline,
+//! bind group, workgroup counts) that can be recorded any number of times. Pipelines are built
+//! once per (kernel, weight format) and cached on the `Gpu`.
+
+use super::Gpu;
+use crate::error::{Error, Result};
+use crate::model::{DType, RopeStyle};
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Matmul(DType),
+    Embed(DType),
+    RmsNorm,
+    Rope,
+    SwiGlu,
+    Attention,
+    Select,
+}
+
+fn weight_reader(d: DType) -> &'static str {
+    match d {
+        DType::F32 => include_str!("../../shaders/weights_f32.wgsl"),
+        DType::F16 => include_str!("../../shaders/weights_f16.wgsl"),
+        DType::BF16 => include_str!("../../shaders/weights_bf16.wgsl"),
+        DType::Q8_0 => include_str!("../../shaders/weights_q8_0.wgsl"),
+        DType::Q4_0 => include_str!("../../shaders/weights_q4_0.wgsl"),
+    }
+}
+
+/// The WGSL source of a kernel: one file, or a weight reader followed by the kernel that uses it.
+pub fn source(k: Kernel) -> String {
+    match k {
+        Kernel::Matmul(d) => format!("{}\n{}", weight_reader(d), include_str!("../../shaders/matmul.wgsl")),
+        Kernel::Embed(d) => format!("{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
+        Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
+        Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
+        Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
+        Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
+        Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
+    }
+}
+
+/// One recorded kernel launch.
+pub struct Dispatch {
+    pub kernel: Kernel,
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// Workgroup counts for `n` invocations of a 256-wide 1-D kernel, folded into 2-D when `n` is large.
+fn groups_1d(n: usize) -> [u32; 3] {
+    let total = n.div_ceil(256).max(1) as u32;
+    let x = total.min(32768);
+    [x, total.div_ceil(x), 1]
+}
+
+impl Gpu {
+    fn pipeline(&self, k: Kernel) -> wgpu::ComputePipeline {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(k)
+            .or_insert_with(|| {
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{k:?}")),
+                    source: wgpu::ShaderSource::Wgsl(source(k).into()),
+                });
+                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&format!("{k:?}")),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .clone()
+    }
+
+    /// Binding 0 is the uniform `params`; bindings 1.. are `buffers` in order.
+    fn dispatch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Dispatch> {
+        let max = self.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::Limits(format!("{k:?} needs {groups:?} workgroups; the adapter allows {max} per dimension")));
+        }
+        let pipeline = self.pipeline(k);
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+        Ok(Dispatch { kernel: k, pipeline, bind_group, groups })
+    }
+
+    /// Records `dispatches` in one compute pass of `encoder`.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, dispatches: &[Dispatch]) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        for d in dispatches {
+            d.record(&mut pass);
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    x_offset: u32,
+    y_offset: u32,
+    y_stride: u32,
+    accumulate: u32,
+    _pad: u32,
+}
+
+/// Where a matmul reads its activations and writes its output.
+pub struct MatmulIo<'a> {
+    pub x: &'a wgpu::Buffer,
+    /// First element of x (row `r` of a `[*, K]` buffer starts at `r·K`).
+    pub x_offset: usize,
+    pub y: &'a wgpu::Buffer,
+    /// Element of y where output (0, 0) goes.
+    pub y_offset: usize,
+    /// Elements between output rows.
+    pub y_stride: usize,
+    /// Add into y instead of overwriting it (fused residual).
+    pub accumulate: bool,
+}
+
+fn u32_of(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Limits(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
+}
+
+impl Gpu {
+    /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns.
+    pub fn matmul(&self, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Dispatch> {
+        let p = MatmulParams {
+            m: u32_of("rows", m)?,
+            n: u32_of("columns", n)?,
+            k: u32_of("inner dimension", k)?,
+            x_offset: u32_of("x offset", io.x_offset)?,
+            y_offset: u32_of("y offset", io.y_offset)?,
+            y_stride: u32_of("y stride", io.y_stride)?,
+            accumulate: io.accumulate as u32,
+            _pad: 0,
+        };
+        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+        self.dispatch(Kernel::Matmul(dtype), &p, &[w, io.x, io.y], groups)
+    }
+
+    /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
+    pub fn embed(&self, dtype: DType, table: &wgpu::Buffer, row0: usize, rows: usize, dim: usize, tokens: &wgpu::Buffer, m: usize, out: &wgpu::Buffer) -> Result<Dispatch> {
+        let p = [u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?];
+        self.dispatch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
+    }
+
+    pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Dispatch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, f32, u32);
+        self.dispatch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+    }
+
+    /// Rotates rows `row0 .. row0 + rows` of `x` in place; `positions` holds one u32 per row.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope(&self, x: &wgpu::Buffer, positions: &wgpu::Buffer, row0: usize, rows: usize, n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) -> Result<Dispatch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, u32, u32, f32, u32, u32, u32);
+        let s = match style {
+            RopeStyle::NeoX => 0,
+            RopeStyle::Interleaved => 1,
+        };
+        let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, 0, 0);
+        self.dispatch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * head_dim / 2))
+    }
+
+    /// `gate = silu(gate) · up` over `n` values.
+    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Dispatch> {
+        self.dispatch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
+    }
+
+    /// Bidirectional attention of `lq` query rows against `lk` key/value rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&self, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer, out: &wgpu::Buffer, lq: usize, lk: usize, n_heads: usize, n_kv: usize, head_dim: usize) -> Result<Dispatch> {
+        if head_dim > 256 || n_kv == 0 || n_heads % n_kv != 0 {
+            return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, u32, u32, u32, f32, u32, u32);
+        let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
+        self.dispatch(Kernel::Attention, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?, 1])
+    }
+
+    /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
+    /// `out` rows `out_row0 ..` as 4 words each: token, prob, entropy, margin. `noise` is a
+    /// uniform buffer holding a `NoiseUniform`, rewritten before each run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn select(&self, logits: &wgpu::Buffer, out: &wgpu::Buffer, noise: &wgpu::Buffer, rows: usize, vocab: usize, pos0: usize, out_row0: usize) -> Result<Dispatch> {
+        let p = [u32_of("rows", rows)?, u32_of("vocab", vocab)?, u32_of("pos0", pos0)?, u32_of("out_row0", out_row0)?];
+        self.dispatch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])
+    }
+}
+
+/// The sampling settings of one step as `select.wgsl` reads them.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub struct NoiseUniform {
+    pub temperature: f32,
+    pub seed: u32,
+    pub salt: u32,
+    pub _pad: u32,
+}
+
+impl From<crate::cpu::ops::Noise> for NoiseUniform {
+    fn from(n: crate::cpu::ops::Noise) -> Self {
+        NoiseUniform { temperature: n.temperature, seed: n.seed, salt: n.salt, _pad: 0 }
+    }
+}

@@ -1,0 +1,8 @@
+//! The GPU side: device and adapter facts (`context`), buffers and readback (`buffers`), and the
+//! WGSL kernels with one Rust launcher each (`kernels`).
+
+pub mod buffers;
+pub mod context;
+pub mod kernels;
+
+pub use context::{AdapterReport, Gpu};

@@ -1,0 +1,18 @@
+//! Unmask: masked diffusion language models (LLaDA) on the GPU through WebGPU.
+//!
+//! The crate is one engine used by the native CLI (`src/main.rs`) and by the web page (`src/web.rs`,
+//! compiled to wasm). Reading order for a newcomer: `model` (files → host tensors), `gpu` (device,
+//! kernels), `forward` (the LLaDA forward pass on the GPU), `cpu` (the plain-Rust twins that the
+//! tests compare the GPU with).
+
+pub mod cpu;
+pub mod error;
+pub mod forward;
+pub mod gpu;
+pub mod model;
+pub mod synth;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,165 @@
+//! The LLaDA hyper-parameters, read from a Hub `config.json` (LLaDA/OLMo key names) or from GGUF
+//! metadata, and checked so that later code may trust them.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which pairs of a head's dimensions RoPE rotates together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RopeStyle {
+    /// rotate_half: pairs (i, i + d/2). What the HF LLaDA weights expect.
+    NeoX,
+    /// pairs (2i, 2i+1): what llama.cpp applies to its permuted q/k rows.
+    Interleaved,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LladaConfig {
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub mlp_hidden_size: usize,
+    /// Rows of the embedding and of the LM head (LLaDA's `embedding_size`, which may pad `vocab_size`).
+    pub vocab_size: usize,
+    pub rope_theta: f32,
+    pub rms_norm_eps: f32,
+    pub max_sequence_length: usize,
+    pub mask_token_id: u32,
+    pub eos_token_id: Option<u32>,
+    pub bos_token_id: Option<u32>,
+    pub eot_token_id: Option<u32>,
+}
+
+/// Keys of the HF config.json; every field optional so that we can say which one is missing.
+#[derive(Deserialize)]
+struct HfConfig {
+    d_model: Option<usize>,
+    hidden_size: Option<usize>,
+    n_layers: Option<usize>,
+    num_hidden_layers: Option<usize>,
+    n_heads: Option<usize>,
+    num_attention_heads: Option<usize>,
+    n_kv_heads: Option<usize>,
+    num_key_value_heads: Option<usize>,
+    mlp_hidden_size: Option<usize>,
+    intermediate_size: Option<usize>,
+    vocab_size: Option<usize>,
+    embedding_size: Option<usize>,
+    rope_theta: Option<f64>,
+    rms_norm_eps: Option<f64>,
+    max_sequence_length: Option<usize>,
+    max_position_embeddings: Option<usize>,
+    mask_token_id: Option<u32>,
+    eos_token_id: Option<u32>,
+    bos_token_id: Option<u32>,
+    eot_token_id: Option<u32>,
+}
+
+/// The mask token of the released LLaDA checkpoints, used when config.json does not name one.
+pub const LLADA_MASK_TOKEN: u32 = 126336;
+
+/// Largest value accepted for any single dimension: far above any real model, small enough that
+/// products of two dimensions cannot overflow.
+const MAX_DIM: usize = 1 << 24;
+
+impl LladaConfig {
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    pub fn kv_dim(&self) -> usize {
+        self.head_dim() * self.n_kv_heads
+    }
+
+    /// Parses config.json text; `file` names it in errors.
+    pub fn from_hf_json(file: &str, text: &str) -> Result<Self> {
+        let hf: HfConfig = serde_json::from_str(text).map_err(|e| Error::model(file, format!("not a valid config.json: {e}")))?;
+        let need = |v: Option<usize>, key: &str| v.ok_or_else(|| Error::model(file, format!("missing key `{key}`")));
+        let n_heads = need(hf.n_heads.or(hf.num_attention_heads), "n_heads")?;
+        let cfg = LladaConfig {
+            d_model: need(hf.d_model.or(hf.hidden_size), "d_model")?,
+            n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
+            n_heads,
+            n_kv_heads: hf.n_kv_heads.or(hf.num_key_value_heads).unwrap_or(n_heads),
+            mlp_hidden_size: need(hf.mlp_hidden_size.or(hf.intermediate_size), "mlp_hidden_size")?,
+            vocab_size: need(hf.embedding_size.or(hf.vocab_size), "vocab_size")?,
+            rope_theta: hf.rope_theta.unwrap_or(10000.0) as f32,
+            rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-5) as f32,
+            max_sequence_length: hf.max_sequence_length.or(hf.max_position_embeddings).unwrap_or(4096),
+            mask_token_id: hf.mask_token_id.unwrap_or(LLADA_MASK_TOKEN),
+            eos_token_id: hf.eos_token_id,
+            bos_token_id: hf.bos_token_id,
+            eot_token_id: hf.eot_token_id,
+        };
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// A config.json that `from_hf_json` reads back (LLaDA key names).
+    pub fn to_hf_json(&self) -> String {
+        let mut v = serde_json::json!({
+            "architectures": ["LLaDAModelLM"],
+            "model_type": "llada",
+            "d_model": self.d_model,
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "n_kv_heads": self.n_kv_heads,
+            "mlp_hidden_size": self.mlp_hidden_size,
+            "vocab_size": self.vocab_size,
+            "embedding_size": self.vocab_size,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_norm_eps,
+            "max_sequence_length": self.max_sequence_length,
+            "mask_token_id": self.mask_token_id,
+            "block_type": "llama",
+            "layer_norm_type": "rms",
+            "weight_tying": false,
+            "include_bias": false,
+        });
+        for (key, id) in [("eos_token_id", self.eos_token_id), ("bos_token_id", self.bos_token_id), ("eot_token_id", self.eot_token_id)] {
+            if let Some(id) = id {
+                v[key] = id.into();
+            }
+        }
+        serde_json::to_string_pretty(&v).expect("json")
+    }
+
+    /// Checks the relations the forward pass relies on.
+    pub fn validate(&self, file: &str) -> Result<()> {
+        let bad = |p: String| Err(Error::model(file, p));
+        for (name, v) in [
+            ("d_model", self.d_model),
+            ("n_layers", self.n_layers),
+            ("n_heads", self.n_heads),
+            ("n_kv_heads", self.n_kv_heads),
+            ("mlp_hidden_size", self.mlp_hidden_size),
+            ("vocab_size", self.vocab_size),
+            ("max_sequence_length", self.max_sequence_length),
+        ] {
+            if v == 0 || v > MAX_DIM {
+                return bad(format!("{name} = {v} is out of range (1..={MAX_DIM})"));
+            }
+        }
+        if self.d_model % self.n_heads != 0 {
+            return bad(format!("d_model {} is not a multiple of n_heads {}", self.d_model, self.n_heads));
+        }
+        if self.n_heads % self.n_kv_heads != 0 {
+            return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
+        }
+        let hd = self.head_dim();
+        if hd % 2 != 0 || hd > 256 {
+            return bad(format!("head_dim {hd} must be even and at most 256"));
+        }
+        if (self.mask_token_id as usize) >= self.vocab_size {
+            return bad(format!("mask_token_id {} is outside the vocabulary ({})", self.mask_token_id, self.vocab_size));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
+            return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,16 @@
+//! Model files → host tensors: config, GGUF and safetensors readers and writers, quantization
+//! formats, the tokenizer, and (natively) finding a model's files on disk.
+
+pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
+pub mod gguf;
+pub mod gguf_write;
+pub mod tensor;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::{LladaConfig, RopeStyle};
+pub use tensor::{DType, HostTensor};
+pub use tokenizer::TextTokenizer;
+pub use weights::ModelWeights;

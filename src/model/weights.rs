@@ -1,0 +1,319 @@
+//! The LLaDA weights on the host, by role (embedding, per-layer projections, norms, LM head),
+//! assembled from HF safetensors or llama.cpp GGUF names with every shape checked, and written
+//! back to either format.
+
+use crate::error::{Error, Result};
+use crate::model::config::{LladaConfig, RopeStyle};
+use crate::model::gguf::{Gguf, Value};
+use crate::model::gguf_write::GgufWriter;
+use crate::model::tensor::{DType, HostTensor};
+use std::collections::HashMap;
+
+#[derive(Clone)]
+pub struct LayerWeights {
+    pub attn_norm: Vec<f32>,
+    pub wq: HostTensor,
+    pub wk: HostTensor,
+    pub wv: HostTensor,
+    pub wo: HostTensor,
+    pub ff_norm: Vec<f32>,
+    /// SwiGLU gate (LLaDA's `ff_proj`).
+    pub w_gate: HostTensor,
+    pub w_up: HostTensor,
+    /// SwiGLU down projection (LLaDA's per-block `ff_out`).
+    pub w_down: HostTensor,
+}
+
+#[derive(Clone)]
+pub struct ModelWeights {
+    pub config: LladaConfig,
+    /// The RoPE pairing that the stored q/k rows expect (NeoX for HF, interleaved for GGUF).
+    pub rope: RopeStyle,
+    pub embed: HostTensor,
+    pub layers: Vec<LayerWeights>,
+    pub ln_f: Vec<f32>,
+    pub lm_head: HostTensor,
+}
+
+/// Tensor names of one source format.
+struct Names {
+    embed: &'static str,
+    ln_f: &'static str,
+    lm_head: &'static str,
+    /// Per-layer names in LayerWeights order: attn_norm, q, k, v, o, ff_norm, gate, up, down.
+    layer: fn(usize) -> [String; 9],
+}
+
+const HF: Names = Names {
+    embed: "model.transformer.wte.weight",
+    ln_f: "model.transformer.ln_f.weight",
+    lm_head: "model.transformer.ff_out.weight",
+    layer: |i| ["attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"].map(|n| format!("model.transformer.blocks.{i}.{n}.weight")),
+};
+
+const GGUF: Names = Names {
+    embed: "token_embd.weight",
+    ln_f: "output_norm.weight",
+    lm_head: "output.weight",
+    layer: |i| ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"].map(|n| format!("blk.{i}.{n}.weight")),
+};
+
+impl ModelWeights {
+    /// Builds the weights from a lookup `name -> tensor`, checking every shape against `config`.
+    fn assemble(config: LladaConfig, rope: RopeStyle, names: &Names, file: &str, mut get: impl FnMut(&str) -> Result<Option<HostTensor>>) -> Result<Self> {
+        let (d, kv, h, v) = (config.d_model, config.kv_dim(), config.mlp_hidden_size, config.vocab_size);
+        let mut take = |name: &str, rows: usize, cols: usize| -> Result<HostTensor> {
+            let t = get(name)?.ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
+            if (t.rows, t.cols) != (rows, cols) {
+                return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
+            }
+            Ok(t)
+        };
+        let embed = take(names.embed, v, d)?;
+        let lm_head = take(names.lm_head, v, d)?;
+        let ln_f = take(names.ln_f, 1, d)?.to_f32();
+        let mut layers = Vec::with_capacity(config.n_layers);
+        for i in 0..config.n_layers {
+            let n = (names.layer)(i);
+            layers.push(LayerWeights {
+                attn_norm: take(&n[0], 1, d)?.to_f32(),
+                wq: take(&n[1], d, d)?,
+                wk: take(&n[2], kv, d)?,
+                wv: take(&n[3], kv, d)?,
+                wo: take(&n[4], d, d)?,
+                ff_norm: take(&n[5], 1, d)?.to_f32(),
+                w_gate: take(&n[6], h, d)?,
+                w_up: take(&n[7], h, d)?,
+                w_down: take(&n[8], d, h)?,
+            });
+        }
+        Ok(ModelWeights { config, rope, embed, layers, ln_f, lm_head })
+    }
+
+    /// From a HF config.json and one or more safetensors files (shards) held in memory.
+    pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[(String, &[u8])]) -> Result<Self> {
+        let config = LladaConfig::from_hf_json(config_file, config_json)?;
+        let mut parsed = Vec::new();
+        for (name, bytes) in shards {
+            let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model(name.as_str(), format!("not a valid safetensors file: {e}")))?;
+            parsed.push((name.as_str(), st));
+        }
+        let get = |name: &str| -> Result<Option<HostTensor>> {
+            let alt = name.strip_prefix("model.").unwrap_or(name);
+            for (file, st) in &parsed {
+                let Ok(view) = st.tensor(name).or_else(|_| st.tensor(alt)) else { continue };
+                let dtype = match view.dtype() {
+                    safetensors::Dtype::F32 => DType::F32,
+                    safetensors::Dtype::F16 => DType::F16,
+                    safetensors::Dtype::BF16 => DType::BF16,
+                    other => return Err(Error::model(*file, format!("tensor `{name}` has dtype {other:?}; F32, F16 and BF16 are supported"))),
+                };
+                let (rows, cols) = match *view.shape() {
+                    [n] => (1, n),
+                    [r, c] => (r, c),
+                    ref s => return Err(Error::model(*file, format!("tensor `{name}` has rank {} (1 or 2 expected)", s.len()))),
+                };
+                return Ok(Some(HostTensor { dtype, rows, cols, data: view.data().to_vec() }));
+            }
+            Ok(None)
+        };
+        let file = shards.first().map(|s| s.0.as_str()).unwrap_or("model.safetensors");
+        Self::assemble(config, RopeStyle::NeoX, &HF, file, get)
+    }
+
+    /// From a llama.cpp GGUF file (architecture `llada`) held in memory.
+    pub fn from_gguf(file: &str, bytes: &[u8]) -> Result<Self> {
+        let g = Gguf::parse(file, bytes)?;
+        let config = config_from_gguf(&g)?;
+        let get = |name: &str| -> Result<Option<HostTensor>> {
+            let Some(info) = g.tensor(name) else { return Ok(None) };
+            let (dtype, rows, cols, range) = g.tensor_range(info)?;
+            Ok(Some(HostTensor { dtype, rows, cols, data: g.data[range].to_vec() }))
+        };
+        Self::assemble(config, RopeStyle::Interleaved, &GGUF, file, get)
+    }
+
+    /// Every weight matrix as (name in HF terms, tensor), for reports and export.
+    pub fn matrices(&self) -> Vec<(String, &HostTensor)> {
+        let mut out = vec![(HF.embed.to_string(), &self.embed)];
+        for (i, l) in self.layers.iter().enumerate() {
+            let n = (HF.layer)(i);
+            for (k, t) in [(1, &l.wq), (2, &l.wk), (3, &l.wv), (4, &l.wo), (6, &l.w_gate), (7, &l.w_up), (8, &l.w_down)] {
+                out.push((n[k].clone(), t));
+            }
+        }
+        out.push((HF.lm_head.to_string(), &self.lm_head));
+        out
+    }
+
+    fn map_matrices(&mut self, mut f: impl FnMut(&str, &HostTensor) -> Result<HostTensor>) -> Result<()> {
+        self.embed = f("embedding", &self.embed)?;
+        self.lm_head = f("LM head", &self.lm_head)?;
+        for l in &mut self.layers {
+            for t in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w_gate, &mut l.w_up, &mut l.w_down] {
+                *t = f("layer weight", t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Converts every matrix to `dtype` (e.g. quantizes to Q4_0 while loading).
+    pub fn convert(&mut self, dtype: DType) -> Result<()> {
+        self.map_matrices(|what, t| {
+            t.convert(dtype).ok_or_else(|| Error::Input(format!("cannot store the {what} ({} columns) as {}: block formats need a multiple of 32 columns", t.cols, dtype.name())))
+        })
+    }
+
+    /// Reorders the q/k rows of every head for the other RoPE pairing (llama.cpp's permute and its inverse).
+    pub fn set_rope(&mut self, style: RopeStyle) {
+        if style == self.rope {
+            return;
+        }
+        let hd = self.config.head_dim();
+        let to_interleaved = style == RopeStyle::Interleaved;
+        let perm = |heads: usize| -> Vec<usize> {
+            let mut src = vec![0; heads * hd];
+            for h in 0..heads {
+                for i in 0..hd / 2 {
+                    for half in 0..2 {
+                        let neox = h * hd + half * hd / 2 + i;
+                        let inter = h * hd + 2 * i + half;
+                        if to_interleaved { src[inter] = neox } else { src[neox] = inter }
+                    }
+                }
+            }
+            src
+        };
+        let (pq, pk) = (perm(self.config.n_heads), perm(self.config.n_kv_heads));
+        for l in &mut self.layers {
+            l.wq = l.wq.gather_rows(&pq);
+            l.wk = l.wk.gather_rows(&pk);
+        }
+        self.rope = style;
+    }
+
+    /// A single safetensors file with HF LLaDA names (q/k rows in NeoX order).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let mut w = self.clone();
+        w.set_rope(RopeStyle::NeoX);
+        let mut items: Vec<(String, safetensors::tensor::TensorView<'_>)> = Vec::new();
+        let norms: Vec<(String, Vec<u8>)> = std::iter::once((HF.ln_f.to_string(), bytemuck::cast_slice(&w.ln_f).to_vec()))
+            .chain(w.layers.iter().enumerate().flat_map(|(i, l)| {
+                let n = (HF.layer)(i);
+                [(n[0].clone(), bytemuck::cast_slice(&l.attn_norm).to_vec()), (n[5].clone(), bytemuck::cast_slice(&l.ff_norm).to_vec())]
+            }))
+            .collect();
+        fn view(t: &[u8], dtype: safetensors::Dtype, shape: Vec<usize>) -> Result<safetensors::tensor::TensorView<'_>> {
+            safetensors::tensor::TensorView::new(dtype, shape, t).map_err(|e| Error::Input(format!("safetensors export: {e}")))
+        }
+        for (name, bytes) in &norms {
+            items.push((name.clone(), view(bytes, safetensors::Dtype::F32, vec![bytes.len() / 4])?));
+        }
+        for (name, t) in w.matrices() {
+            let dtype = match t.dtype {
+                DType::F32 => safetensors::Dtype::F32,
+                DType::F16 => safetensors::Dtype::F16,
+                DType::BF16 => safetensors::Dtype::BF16,
+                q => return Err(Error::Input(format!("safetensors cannot hold {} weights; export to GGUF instead", q.name()))),
+            };
+            items.push((name, view(&t.data, dtype, vec![t.rows, t.cols])?));
+        }
+        safetensors::serialize(items, None).map_err(|e| Error::Input(format!("safetensors export: {e}")))
+    }
+
+    /// A GGUF file with llama.cpp's `llada` names, metadata and permuted q/k rows.
+    /// `extra` metadata (e.g. the tokenizer) is appended as given.
+    pub fn to_gguf(&self, extra: Vec<(String, Value)>) -> Vec<u8> {
+        let mut w = self.clone();
+        w.set_rope(RopeStyle::Interleaved);
+        let c = &w.config;
+        let mut g = GgufWriter::default();
+        g.meta("general.architecture", Value::Str("llada".into()))
+            .meta("llada.block_count", Value::U32(c.n_layers as u32))
+            .meta("llada.context_length", Value::U32(c.max_sequence_length as u32))
+            .meta("llada.embedding_length", Value::U32(c.d_model as u32))
+            .meta("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32))
+            .meta("llada.attention.head_count", Value::U32(c.n_heads as u32))
+            .meta("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32))
+            .meta("llada.rope.freq_base", Value::F32(c.rope_theta))
+            .meta("llada.rope.dimension_count", Value::U32(c.head_dim() as u32))
+            .meta("llada.attention.layer_norm_rms_epsilon", Value::F32(c.rms_norm_eps))
+            .meta("llada.attention.causal", Value::Bool(false))
+            .meta("diffusion.shift_logits", Value::Bool(false))
+            .meta("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id));
+        for (key, id) in [("tokenizer.ggml.eos_token_id", c.eos_token_id), ("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eot_token_id", c.eot_token_id)] {
+            if let Some(id) = id {
+                g.meta(key, Value::U32(id));
+            }
+        }
+        for (k, v) in extra {
+            g.meta(&k, v);
+        }
+        let mat = |t: &HostTensor| (vec![t.cols as u64, t.rows as u64], t.clone());
+        let vec1 = |v: &[f32]| (vec![v.len() as u64], HostTensor::from_f32(1, v.len(), v));
+        let mut put = |name: String, (dims, t): (Vec<u64>, HostTensor)| {
+            g.tensor(&name, dims, t);
+        };
+        put(GGUF.embed.into(), mat(&w.embed));
+        for (i, l) in w.layers.iter().enumerate() {
+            let n = (GGUF.layer)(i);
+            put(n[0].clone(), vec1(&l.attn_norm));
+            put(n[1].clone(), mat(&l.wq));
+            put(n[2].clone(), mat(&l.wk));
+            put(n[3].clone(), mat(&l.wv));
+            put(n[4].clone(), mat(&l.wo));
+            put(n[5].clone(), vec1(&l.ff_norm));
+            put(n[6].clone(), mat(&l.w_gate));
+            put(n[7].clone(), mat(&l.w_up));
+            put(n[8].clone(), mat(&l.w_down));
+        }
+        put(GGUF.ln_f.into(), vec1(&w.ln_f));
+        put(GGUF.lm_head.into(), mat(&w.lm_head));
+        g.to_bytes()
+    }
+
+    /// Bytes of weights per dtype, for `unmask info`.
+    pub fn bytes_by_dtype(&self) -> HashMap<&'static str, usize> {
+        let mut m = HashMap::new();
+        for (_, t) in self.matrices() {
+            *m.entry(t.dtype.name()).or_insert(0) += t.data.len();
+        }
+        let norms = 4 * self.ln_f.len() * (1 + 2 * self.layers.len());
+        *m.entry("F32").or_insert(0) += norms;
+        m
+    }
+}
+
+/// Reads the `llada.*` metadata of a GGUF file into a config.
+pub fn config_from_gguf(g: &Gguf) -> Result<LladaConfig> {
+    let file = g.file.as_str();
+    let arch = g.get("general.architecture").and_then(Value::as_str).unwrap_or("");
+    if arch != "llada" {
+        return Err(Error::model(file, format!("general.architecture is {arch:?}; only \"llada\" models are supported")));
+    }
+    let num = |key: &str| g.get(key).and_then(Value::as_u64).map(|v| v.min(usize::MAX as u64) as usize);
+    let need = |key: &str| num(key).ok_or_else(|| Error::model(file, format!("metadata `{key}` is missing")));
+    let vocab = g
+        .tensor("token_embd.weight")
+        .and_then(|t| t.dims.get(1).copied())
+        .ok_or_else(|| Error::model(file, "tensor `token_embd.weight` is missing or not 2-D"))?;
+    let n_heads = need("llada.attention.head_count")?;
+    let id = |key: &str| num(key).map(|v| v as u32);
+    let cfg = LladaConfig {
+        d_model: need("llada.embedding_length")?,
+        n_layers: need("llada.block_count")?,
+        n_heads,
+        n_kv_heads: num("llada.attention.head_count_kv").unwrap_or(n_heads),
+        mlp_hidden_size: need("llada.feed_forward_length")?,
+        vocab_size: vocab.min(usize::MAX as u64) as usize,
+        rope_theta: g.get("llada.rope.freq_base").and_then(Value::as_f64).unwrap_or(10000.0) as f32,
+        rms_norm_eps: g.get("llada.attention.layer_norm_rms_epsilon").and_then(Value::as_f64).unwrap_or(1e-5) as f32,
+        max_sequence_length: num("llada.context_length").unwrap_or(4096),
+        mask_token_id: id("tokenizer.ggml.mask_token_id").unwrap_or(crate::model::config::LLADA_MASK_TOKEN),
+        eos_token_id: id("tokenizer.ggml.eos_token_id"),
+        bos_token_id: id("tokenizer.ggml.bos_token_id"),
+        eot_token_id: id("tokenizer.ggml.eot_token_id"),
+    };
+    cfg.validate(file)?;
+    Ok(cfg)
+}

@@ -1,0 +1,33 @@
+//! Shared test helpers: one GPU per test binary, and tolerance checks.
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+use unmask::gpu::Gpu;
+
+/// The adapter for this test binary (lavapipe on machines without a GPU). Tests never skip:
+/// without an adapter they fail with the engine's message saying what to install.
+pub fn gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| Arc::new(pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}")))).clone()
+}
+
+pub fn rms(v: &[f32]) -> f32 {
+    (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt()
+}
+
+/// Asserts `|got - want| ≤ rel · max(|want|, rms(want))` elementwise: relative error, with the
+/// output's typical size as the floor so that values near zero (cancellation) are not held to
+/// an impossible standard.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let scale = rms(want).max(1e-20);
+    let mut worst = (0.0f32, 0usize);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs() / w.abs().max(scale);
+        assert!(err.is_finite() || g == w, "{what}: element {i} is {g}, want {w}");
+        if err > worst.0 {
+            worst = (err, i);
+        }
+    }
+    assert!(worst.0 <= rel, "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})", worst.1, got[worst.1], want[worst.1], worst.0);
+}
