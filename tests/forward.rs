@@ -1,0 +1,139 @@
+//! The GPU forward pass against the CPU twin forward pass on random tiny LLaDA models (several
+//! configs, odd sizes, GQA), loaded through safetensors and through GGUF.
+
+mod common;
+use common::{assert_close, gpu};
+use unmask::cpu::ops::Noise;
+use unmask::forward::GpuModel;
+use unmask::model::{DType, LladaConfig, ModelWeights, RopeStyle};
+use unmask::synth::{random_model, tiny_config, Rng};
+
+const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+
+fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
+    let m = GpuModel::upload(gpu(), w).unwrap();
+    let out = pollster::block_on(m.forward(tokens, ARGMAX, true)).unwrap();
+    (out.logits.unwrap(), out.choices.iter().map(|c| c.token).collect())
+}
+
+fn tokens(cfg: &LladaConfig, n: usize, seed: u64) -> Vec<u32> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|i| if i % 3 == 2 { cfg.mask_token_id } else { rng.below(cfg.vocab_size as u32) }).collect()
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
+}
+
+/// GPU logits match the CPU twin within 1e-3 relative (a whole forward is many f32 kernels
+/// whose rounding differs; 1e-3 of the logits' scale), and the on-GPU argmax is the argmax of
+/// the GPU's own logits.
+fn check(name: &str, w: &ModelWeights, len: usize) {
+    let toks = tokens(&w.config, len, len as u64);
+    let want = unmask::cpu::forward::forward(w, &toks);
+    let (got, choice) = gpu_logits(w, &toks);
+    assert_close(name, &got, &want, 1e-3);
+    let v = w.config.vocab_size;
+    for (r, c) in choice.iter().enumerate() {
+        assert_eq!(*c, argmax(&got[r * v..(r + 1) * v]), "{name}: on-GPU argmax of row {r}");
+    }
+}
+
+#[test]
+fn tiny_models_match_the_cpu_twin() {
+    check("2 layers, 4 heads of 16, vocab 101", &random_model(&tiny_config(2, 4, 4, 16, 72, 101), DType::F32, 1), 13);
+    check("GQA 6/2 heads of 64, vocab 257", &random_model(&tiny_config(1, 6, 2, 64, 200, 257), DType::F32, 2), 70);
+    check("GQA 4/1 heads of 32, f16", &random_model(&tiny_config(2, 4, 1, 32, 96, 300), DType::F16, 3), 9);
+    check("bf16, one position", &random_model(&tiny_config(1, 2, 2, 16, 40, 50), DType::BF16, 4), 1);
+}
+
+#[test]
+fn quantized_models_match_the_cpu_twin_on_the_same_weights() {
+    check("Q8_0", &random_model(&tiny_config(2, 3, 1, 32, 160, 211), DType::Q8_0, 5), 11);
+    check("Q4_0", &random_model(&tiny_config(2, 4, 2, 16, 96, 150), DType::Q4_0, 6), 17);
+}
+
+#[test]
+fn safetensors_and_gguf_give_the_same_logits() {
+    for (dtype, seed) in [(DType::F32, 7), (DType::F16, 8), (DType::BF16, 9)] {
+        let w = random_model(&tiny_config(2, 4, 2, 16, 72, 97), dtype, seed);
+        let toks = tokens(&w.config, 12, seed);
+        let st = w.to_safetensors().unwrap();
+        let from_st = ModelWeights::from_safetensors("config.json", &w.config.to_hf_json(), &[("model.safetensors".into(), &st)]).unwrap();
+        assert_eq!(from_st.rope, RopeStyle::NeoX);
+        let gguf = w.to_gguf(vec![]);
+        let from_gguf = ModelWeights::from_gguf("model.gguf", &gguf).unwrap();
+        assert_eq!(from_gguf.rope, RopeStyle::Interleaved, "GGUF q/k rows are llama.cpp-permuted");
+        assert_ne!(from_gguf.layers[0].wq.data, from_st.layers[0].wq.data, "the GGUF file holds permuted q rows");
+        let (a, _) = gpu_logits(&from_st, &toks);
+        let (b, _) = gpu_logits(&from_gguf, &toks);
+        assert_close(&format!("{} safetensors vs GGUF", dtype.name()), &b, &a, 1e-4);
+        assert_close("safetensors vs CPU twin", &a, &unmask::cpu::forward::forward(&w, &toks), 1e-3);
+    }
+}
+
+#[test]
+fn quantized_gguf_round_trip_and_load_time_quantization_agree() {
+    let mut w = random_model(&tiny_config(1, 4, 4, 16, 64, 120), DType::F32, 10);
+    w.convert(DType::Q4_0).unwrap();
+    let toks = tokens(&w.config, 10, 10);
+    let from_gguf = ModelWeights::from_gguf("q4.gguf", &w.to_gguf(vec![])).unwrap();
+    assert_eq!(from_gguf.embed.dtype, DType::Q4_0);
+    let (a, _) = gpu_logits(&w, &toks);
+    let (b, _) = gpu_logits(&from_gguf, &toks);
+    assert_close("Q4_0 in memory vs from GGUF", &b, &a, 1e-4);
+}
+
+#[test]
+fn split_tensors_still_work_under_a_small_binding_limit() {
+    // The LM head and embedding (97 × 64 f32 = 24.8 KB) are split into chunks of ≤ 8 KB, and the
+    // logits are computed a few rows at a time: the same logits must come out.
+    let w = random_model(&tiny_config(1, 4, 4, 16, 64, 97), DType::F32, 11);
+    let toks = tokens(&w.config, 9, 11);
+    let want = unmask::cpu::forward::forward(&w, &toks);
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    g.cap_bindings(8192);
+    let m = GpuModel::upload(g, &w).unwrap();
+    let out = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap();
+    assert_close("forward with split tensors", &out.logits.unwrap(), &want, 1e-3);
+}
+
+#[test]
+fn a_sub_range_against_the_kept_kv_equals_the_full_pass() {
+    // Computing rows 4..9 after a full pass of the same canvas reuses the K/V of the other rows:
+    // exact when those tokens did not change.
+    let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 12);
+    let toks = tokens(&w.config, 14, 12);
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let full = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    let part = pollster::block_on(m.forward_rows(&toks, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
+    let v = w.config.vocab_size;
+    assert_close("rows 4..9", &part, &full[4 * v..9 * v], 1e-5);
+}
+
+#[test]
+fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
+    let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 13);
+    let toks = tokens(&w.config, 8, 13);
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let noise = Noise { temperature: 1.0, seed: 1234, salt: 5 };
+    let a = pollster::block_on(m.forward(&toks, noise, true)).unwrap();
+    let b = pollster::block_on(m.forward(&toks, noise, false)).unwrap();
+    assert_eq!(a.choices, b.choices, "same seed, same choices");
+    let logits = a.logits.unwrap();
+    let v = w.config.vocab_size;
+    for (r, c) in a.choices.iter().enumerate() {
+        let twin = unmask::cpu::ops::select(&logits[r * v..(r + 1) * v], r as u32, noise);
+        assert_eq!(c.token, twin.token, "row {r}");
+    }
+}
+
+#[test]
+fn bad_tokens_are_errors_not_panics() {
+    let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 14);
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    for (toks, needle) in [(vec![], "empty"), (vec![1, 64], "outside the vocabulary"), (vec![0; 513], "context")] {
+        let e = pollster::block_on(m.forward(&toks, ARGMAX, false)).err().expect("an error");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+}
