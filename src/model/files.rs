@@ -100,3 +100,19 @@ fn load_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<LoadedModel> {
     files.extend(shards.into_iter().zip(blobs.iter().map(|b| b.1.len() as u64)));
     Ok(LoadedModel { weights, tokenizer, format: "safetensors", files })
 }
+
+/// Writes `weights` as a Hub-style directory: config.json + model.safetensors (+ tokenizer.json).
+pub fn save_hf_dir(weights: &ModelWeights, tokenizer_json: Option<&[u8]>, dir: &Path) -> Result<()> {
+    let io = |p: &Path, e: std::io::Error| Error::model(p.display().to_string(), format!("cannot write: {e}"));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let st = weights.to_safetensors()?;
+    for (name, bytes) in [("config.json", weights.config.to_hf_json().into_bytes()), ("model.safetensors", st)] {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
+    }
+    if let Some(t) = tokenizer_json {
+        let p = dir.join("tokenizer.json");
+        std::fs::write(&p, t).map_err(|e| io(&p, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! Argument parsing and dispatch for the `unmask` binary. Errors print one line and exit with
+//! code 2 for bad input (options, prompts, model files) and 1 for GPU failures.
+
+mod info;
+
+use clap::{Parser, Subcommand};
+use unmask::Error;
+
+#[derive(Parser)]
+#[command(name = "unmask", version, about = "Run masked diffusion language models (LLaDA) on the GPU through WebGPU/wgpu.", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
+    Info(info::InfoArgs),
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Info(a) => info::run(a),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                Error::Input(_) | Error::Model { .. } => 2,
+                Error::Gpu(_) | Error::Limits(_) => 1,
+            }
+        }
+    }
+}
