@@ -1,0 +1,48 @@
+//! The engine in a browser: headless Chromium's WebGPU (SwiftShader: no shader-f16, 256
+//! invocations per workgroup) runs the same forward pass, compared with the CPU twin.
+//! Run by `./build.sh test` through wasm-bindgen-test-runner and chromedriver.
+#![cfg(target_arch = "wasm32")]
+
+use std::sync::Arc;
+use unmask::cpu::ops::Noise;
+use unmask::forward::GpuModel;
+use unmask::gpu::Gpu;
+use unmask::model::{DType, ModelWeights};
+use unmask::synth::{random_model, tiny_config, Rng};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn close(what: &str, got: &[f32], want: &[f32], rel: f32) {
+    assert_eq!(got.len(), want.len());
+    let scale = (want.iter().map(|x| x * x).sum::<f32>() / want.len() as f32).sqrt();
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs() / w.abs().max(scale);
+        assert!(err <= rel, "{what}: element {i} is {g}, the CPU twin gives {w}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn forward_in_the_browser_matches_the_cpu_twin() {
+    let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
+    web_sys::console::log_1(&format!("adapter: {:?}", gpu.report).into());
+    for (i, (cfg, dtype, len)) in [
+        (tiny_config(2, 4, 2, 16, 72, 101), DType::F32, 13),
+        (tiny_config(1, 2, 1, 64, 96, 150), DType::F16, 9),
+        (tiny_config(1, 4, 4, 16, 64, 90), DType::Q4_0, 11),
+        (tiny_config(1, 4, 2, 16, 64, 90), DType::Q8_0, 7),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let w = random_model(&cfg, dtype, i as u64);
+        let mut rng = Rng::new(i as u64);
+        let toks: Vec<u32> = (0..len).map(|_| rng.below(cfg.vocab_size as u32)).collect();
+        let want = unmask::cpu::forward::forward(&w, &toks);
+        // Through the GGUF bytes, as the page loads a model.
+        let loaded = ModelWeights::from_gguf("m.gguf", &w.to_gguf(vec![])).unwrap();
+        let m = GpuModel::upload(gpu.clone(), &loaded).unwrap();
+        let out = m.forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await.unwrap();
+        close(&format!("{} forward", dtype.name()), &out.logits.unwrap(), &want, 1e-3);
+    }
+}
