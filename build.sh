@@ -40,10 +40,10 @@ deps() {
 test_all() {
   deps
   echo "== native tests (wgpu on $(vulkaninfo --summary 2>/dev/null | awk -F= '/deviceName/ {print $2; exit}' || echo 'the first adapter'))"
-  cargo test --release
+  cargo test
   echo "== browser tests (wasm in headless Chromium, WebGPU on SwiftShader)"
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
-    cargo test --release --target wasm32-unknown-unknown --test web
+    cargo test --target wasm32-unknown-unknown --test web
   echo "== all tests passed"
 }
 

@@ -5,11 +5,14 @@
 //! kernels), `forward` (the LLaDA forward pass on the GPU), `cpu` (the plain-Rust twins that the
 //! tests compare the GPU with).
 
+pub mod clock;
 pub mod cpu;
 pub mod error;
 pub mod forward;
 pub mod gpu;
 pub mod model;
+pub mod rng;
+pub mod sampler;
 pub mod synth;
 
 #[cfg(target_arch = "wasm32")]

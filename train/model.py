@@ -32,7 +32,7 @@ class Config:
     vocab_size: int = 4096
     rope_theta: float = 10000.0
     rms_norm_eps: float = 1e-5
-    max_sequence_length: int = 160
+    max_sequence_length: int = 128
 
     @property
     def head_dim(self):
@@ -44,7 +44,7 @@ class Config:
 
 CONFIGS = {
     # the shipped CPU model (~60 min on 2 cores)
-    "small": Config(),
+    "small": Config(n_kv_heads=4),
     # a few-step pipeline check
     "tiny": Config(d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden_size=128),
     # for a CUDA GPU (not used for the shipped model)
@@ -162,12 +162,16 @@ class LLaDA(nn.Module):
             self._rope[key] = rope_tables(L, c.head_dim, c.rope_theta, device)
         return self._rope[key]
 
-    def forward(self, ids):
+    def forward(self, ids, select=None):
+        """ids [B, L] -> logits [B, L, V]; with a bool mask `select` [B, L], logits of the
+        selected positions only, [n, V] (saves the LM head on unmasked positions)."""
         t = self.transformer
         x = t.wte(ids)
         cos, sin = self.rope(ids.shape[1], ids.device)
         for b in t.blocks:
             x = b(x, cos, sin)
+        if select is not None:
+            x = x[select]
         x = t.ln_f(x)
         return t.ff_out(x)
 

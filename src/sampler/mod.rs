@@ -1,0 +1,213 @@
+//! The diffusion sampler (LLaDA's reference `generate`, plus threshold decoding, infilling and
+//! early stop). It owns the canvas, the block schedule and the remasking rule, asks a `Denoiser`
+//! for per-position predictions, and reports every step through a callback. It knows nothing
+//! about GPUs: the GPU model is one `Denoiser`, the tests' scripted fake is another.
+
+pub mod options;
+pub mod remask;
+pub mod schedule;
+pub mod text;
+
+pub use options::{Remasking, SamplerOptions};
+
+use crate::clock::now_ms;
+use crate::cpu::ops::{self, Choice, Noise};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use serde::Serialize;
+
+/// Something that predicts every position of a canvas.
+#[allow(async_fn_in_trait)]
+pub trait Denoiser {
+    /// Per position: the chosen token (argmax, or Gumbel-max under `noise`) and its statistics.
+    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> Result<Vec<Choice>>;
+    /// Raw logits `[canvas.len(), vocab]` (used for classifier-free guidance).
+    async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>>;
+    fn vocab_size(&self) -> usize;
+}
+
+impl Denoiser for &crate::forward::GpuModel {
+    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> Result<Vec<Choice>> {
+        Ok(self.forward(canvas, noise, false).await?.choices)
+    }
+    async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>> {
+        let out = self.forward(canvas, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await?;
+        out.logits.ok_or_else(|| Error::Gpu("logits were not read back".into()))
+    }
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+}
+
+/// One committed position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Commit {
+    pub pos: usize,
+    pub token: u32,
+    /// Probability the model gave the token when it was committed (1 for early-stop padding).
+    pub confidence: f32,
+}
+
+/// What happened at one step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepEvent {
+    /// 1-based step number over the whole generation.
+    pub step: usize,
+    /// 0-based block index.
+    pub block: usize,
+    /// Positions committed at this step, in position order.
+    pub committed: Vec<Commit>,
+    /// Masked positions left on the canvas after this step.
+    pub masked_left: usize,
+    /// Milliseconds the step took (model passes included).
+    pub ms: f64,
+    /// This step filled the rest of the canvas with end-of-text padding without the model.
+    pub early_stop: bool,
+}
+
+/// The canvas to denoise: fixed tokens anywhere, `mask` where the model must write.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    pub tokens: Vec<u32>,
+    /// Blocks start here (the prompt's length for a plain generation, 0 for infilling).
+    pub gen_start: usize,
+    pub mask: u32,
+    /// End-of-text padding token (early stop fills with it), if the model has one.
+    pub eos: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    /// The whole final canvas.
+    pub tokens: Vec<u32>,
+    pub gen_start: usize,
+    pub steps: usize,
+    pub model_passes: usize,
+    pub ms: f64,
+    pub early_stopped: bool,
+    pub cancelled: bool,
+}
+
+impl Canvas {
+    /// A prompt followed by `gen_length` masks (pins may then be written into the masks).
+    pub fn after_prompt(prompt: &[u32], gen_length: usize, mask: u32, eos: Option<u32>) -> Canvas {
+        let mut tokens = prompt.to_vec();
+        tokens.extend(std::iter::repeat_n(mask, gen_length));
+        Canvas { tokens, gen_start: prompt.len(), mask, eos }
+    }
+
+    pub fn masked(&self) -> usize {
+        self.tokens.iter().filter(|&&t| t == self.mask).count()
+    }
+}
+
+/// Runs the denoising loop on `canvas`. `on_step` sees every step; returning false cancels.
+pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerOptions, on_step: &mut dyn FnMut(&StepEvent) -> bool) -> Result<Generation> {
+    opts.check_common()?;
+    let len = canvas.tokens.len();
+    if canvas.gen_start > len {
+        return Err(Error::Input("the generation start is past the end of the canvas".into()));
+    }
+    if canvas.tokens[..canvas.gen_start].contains(&canvas.mask) {
+        return Err(Error::Input("masks before the generation start would never be filled".into()));
+    }
+    if opts.block_length == 0 {
+        return Err(Error::Input("--block-length must be at least 1".into()));
+    }
+    let blocks = schedule::blocks(canvas.gen_start, len, opts.block_length);
+    if blocks.is_empty() || canvas.masked() == 0 {
+        return Err(Error::Input("nothing to generate: the canvas has no masked positions".into()));
+    }
+    opts.check_steps(blocks.len())?;
+    let steps_per_block = opts.steps / blocks.len();
+    // The prompt, for classifier-free guidance: every position fixed at the start.
+    let fixed: Vec<bool> = canvas.tokens.iter().map(|&t| t != canvas.mask).collect();
+    let mut rng = Rng::new(opts.seed ^ 0x72656d61736b);
+    let seed32 = (opts.seed ^ (opts.seed >> 32)) as u32;
+    let start = now_ms();
+    let mut gen = Generation { tokens: vec![], gen_start: canvas.gen_start, steps: 0, model_passes: 0, ms: 0.0, early_stopped: false, cancelled: false };
+
+    'blocks: for (b, &(bs, be)) in blocks.iter().enumerate() {
+        let masked_in_block = |c: &Canvas| (bs..be).filter(|&p| c.tokens[p] == c.mask).count();
+        let quota = schedule::tokens_per_step(masked_in_block(&canvas), steps_per_block);
+        let mut s = 0;
+        while masked_in_block(&canvas) > 0 {
+            // Fixed count: the reference quota of this step (threshold mode runs until the block is full).
+            let k = match opts.threshold {
+                Some(_) => 0,
+                None => match quota.get(s) {
+                    Some(&k) => k,
+                    None => break,
+                },
+            };
+            s += 1;
+            if k == 0 && opts.threshold.is_none() {
+                continue;
+            }
+            let t0 = now_ms();
+            gen.steps += 1;
+            let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
+            let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, &mut gen.model_passes).await?;
+            let candidates: Vec<(usize, f32, f32)> = (bs..be)
+                .filter(|&p| canvas.tokens[p] == canvas.mask)
+                .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
+                .collect();
+            let chosen = remask::pick(&candidates, k.min(candidates.len()), opts.threshold);
+            let committed: Vec<Commit> = chosen
+                .iter()
+                .map(|&p| {
+                    canvas.tokens[p] = choices[p].token;
+                    Commit { pos: p, token: choices[p].token, confidence: choices[p].prob }
+                })
+                .collect();
+            let ev = StepEvent { step: gen.steps, block: b, committed, masked_left: canvas.masked(), ms: now_ms() - t0, early_stop: false };
+            if !on_step(&ev) {
+                gen.cancelled = true;
+                break 'blocks;
+            }
+        }
+        // Early stop: a finished block of pure padding, and nothing but masks after it.
+        if let (true, Some(eos)) = (opts.early_stop, canvas.eos) {
+            let rest_masked = canvas.tokens[be..].iter().all(|&t| t == canvas.mask);
+            if be < len && rest_masked && canvas.tokens[bs..be].iter().all(|&t| t == eos) {
+                let committed: Vec<Commit> = (be..len).map(|p| Commit { pos: p, token: eos, confidence: 1.0 }).collect();
+                canvas.tokens[be..].fill(eos);
+                gen.steps += 1;
+                gen.early_stopped = true;
+                let ev = StepEvent { step: gen.steps, block: b + 1, committed, masked_left: 0, ms: 0.0, early_stop: true };
+                on_step(&ev);
+                break;
+            }
+        }
+    }
+    gen.ms = now_ms() - start;
+    gen.tokens = canvas.tokens;
+    Ok(gen)
+}
+
+/// The model's choices for every position, with classifier-free guidance when asked:
+/// logits = u + (cfg + 1)(c − u), where u comes from the canvas with every position that was
+/// fixed at the start (the prompt) masked, as in the reference.
+async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], opts: &SamplerOptions, noise: Noise, block: std::ops::Range<usize>, passes: &mut usize) -> Result<Vec<Choice>> {
+    if opts.cfg_scale <= 0.0 {
+        *passes += 1;
+        let c = model.choose(&canvas.tokens, noise).await?;
+        if c.len() != canvas.tokens.len() {
+            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", c.len(), canvas.tokens.len())));
+        }
+        return Ok(c);
+    }
+    let v = model.vocab_size();
+    let cond = model.logits(&canvas.tokens).await?;
+    let uncond_canvas: Vec<u32> = canvas.tokens.iter().zip(fixed).map(|(&t, &f)| if f { canvas.mask } else { t }).collect();
+    let uncond = model.logits(&uncond_canvas).await?;
+    *passes += 2;
+    let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
+    let mut out = vec![placeholder; canvas.tokens.len()];
+    for p in block {
+        let (c, u) = (&cond[p * v..(p + 1) * v], &uncond[p * v..(p + 1) * v]);
+        let mixed: Vec<f32> = c.iter().zip(u).map(|(c, u)| u + (opts.cfg_scale + 1.0) * (c - u)).collect();
+        out[p] = ops::select(&mixed, p as u32, noise);
+    }
+    Ok(out)
+}

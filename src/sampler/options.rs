@@ -1,0 +1,125 @@
+//! The sampler's settings, their defaults (those of LLaDA's reference `generate`), and the checks
+//! that turn bad combinations into one-line errors saying what to change.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How the positions to commit at a step are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remasking {
+    /// softmax probability of the predicted token (the reference default)
+    LowConfidence,
+    /// a uniform random score
+    Random,
+    /// lower entropy of the predicted distribution ranks higher
+    Entropy,
+    /// top-1 minus top-2 probability
+    Margin,
+}
+
+impl Remasking {
+    pub const NAMES: &'static str = "low_confidence, random, entropy, margin";
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "low_confidence" => Ok(Remasking::LowConfidence),
+            "random" => Ok(Remasking::Random),
+            "entropy" => Ok(Remasking::Entropy),
+            "margin" => Ok(Remasking::Margin),
+            other => Err(Error::Input(format!("unknown remasking {other:?}: use one of {}", Self::NAMES))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplerOptions {
+    /// Denoising steps over the whole answer (divided evenly among the blocks).
+    pub steps: usize,
+    /// Masked positions appended after the prompt.
+    pub gen_length: usize,
+    /// Positions per block; blocks are filled left to right.
+    pub block_length: usize,
+    /// 0 = greedy; otherwise Gumbel-max sampling at this temperature.
+    pub temperature: f32,
+    /// Classifier-free guidance scale (0 = off): a second pass with the prompt masked.
+    pub cfg_scale: f32,
+    pub remasking: Remasking,
+    /// Confidence-threshold parallel decoding: commit every masked position of the block whose
+    /// probability is ≥ τ (at least one per step), instead of a fixed count.
+    pub threshold: Option<f32>,
+    pub seed: u64,
+    /// When a finished block is all end-of-text padding, fill the rest with it and stop.
+    pub early_stop: bool,
+}
+
+impl Default for SamplerOptions {
+    fn default() -> Self {
+        SamplerOptions {
+            steps: 64,
+            gen_length: 64,
+            block_length: 32,
+            temperature: 0.0,
+            cfg_scale: 0.0,
+            remasking: Remasking::LowConfidence,
+            threshold: None,
+            seed: 0,
+            early_stop: true,
+        }
+    }
+}
+
+impl SamplerOptions {
+    /// Checks the settings for a plain generation (answer appended after the prompt).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Input(m));
+        if self.gen_length == 0 {
+            return bad("--gen-length must be at least 1".into());
+        }
+        if self.block_length == 0 {
+            return bad("--block-length must be at least 1".into());
+        }
+        if self.gen_length % self.block_length != 0 {
+            return bad(format!(
+                "--gen-length {} is not a multiple of --block-length {}: pick a block length that divides it (e.g. {})",
+                self.gen_length,
+                self.block_length,
+                largest_divisor_at_most(self.gen_length, self.block_length)
+            ));
+        }
+        let blocks = self.gen_length / self.block_length;
+        self.check_steps(blocks)?;
+        self.check_common()
+    }
+
+    pub(crate) fn check_steps(&self, blocks: usize) -> Result<()> {
+        if self.steps == 0 || self.steps % blocks != 0 {
+            return Err(Error::Input(format!(
+                "--steps {} must be a positive multiple of the number of blocks ({blocks}): try --steps {}",
+                self.steps,
+                (self.steps.max(1)).div_ceil(blocks) * blocks
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_common(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(Error::Input(format!("--temperature {} must be 0 or more", self.temperature)));
+        }
+        if !(self.cfg_scale >= 0.0 && self.cfg_scale.is_finite()) {
+            return Err(Error::Input(format!("--cfg-scale {} must be 0 or more", self.cfg_scale)));
+        }
+        if let Some(t) = self.threshold {
+            if !(t > 0.0 && t <= 1.0) {
+                return Err(Error::Input(format!("--threshold {t} must be in (0, 1]")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn largest_divisor_at_most(n: usize, at_most: usize) -> usize {
+    (1..=at_most.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+}

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Train the demo LLaDA model with the masked-diffusion objective (llada.md section 1).
+
+Each sequence of a batch is either
+  * prose (pretraining style): a window of the token stream, every token masked-eligible, or
+  * a chat item (SFT style): <|startoftext|><|start_header_id|>user<|end_header_id|>\\n\\n
+    {prompt}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\\n\\n{response}<|eot_id|>
+    then <|endoftext|> to the end of the canvas; only the positions after the assistant
+    header (response, <|eot_id|> and the EOS padding) are eligible, the prompt stays clean.
+Per sequence t ~ U(0,1], p = (1-eps) t + eps; each eligible token is replaced by
+<|mdm_mask|> with probability p; loss = sum over masked of CE / p, divided by the number of
+eligible positions of that sequence (the sequence length for prose, the answer length for
+SFT), averaged over the batch.
+
+Every batch has one canvas length drawn from --lengths (default 80..128), so the model sees
+several canvas sizes and the EOS tails of various lengths.
+Checkpoints every --ckpt-every steps to <work>/ckpt.pt; a rerun resumes from it.
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from model import CONFIGS, LLaDA  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
+
+EPS = 1e-3
+
+# sampling weights of the sources of a batch row
+MIX = {
+    "prose": 0.20,        # WordNet example sentences and glosses
+    "facts": 0.07,        # reversal-fact statements (pretraining style)
+    "arithmetic": 0.38,
+    "reversal": 0.10,
+    "infill": 0.12,
+    "wordchat": 0.13,     # word_use, define, infill_prose chat items
+}
+
+
+def prompt_ids(tok, message):
+    s = ("<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n" + message +
+         "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    return tok.encode(s, add_special_tokens=False).ids
+
+
+class Data:
+    def __init__(self, data_dir, tok, seed):
+        self.tok = tok
+        self.eos = tok.token_to_id("<|endoftext|>")
+        self.eot = tok.token_to_id("<|eot_id|>")
+        self.mask = tok.token_to_id("<|mdm_mask|>")
+        streams = {"prose": [], "facts": []}
+        with open(os.path.join(data_dir, "prose.jsonl")) as f:
+            for line in f:
+                d = json.loads(line)
+                key = "facts" if d["source"] == "facts" else "prose"
+                streams[key].extend(tok.encode(d["text"]).ids + [self.eos])
+        self.streams = {k: torch.tensor(v, dtype=torch.long) for k, v in streams.items()}
+        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": []}
+        with open(os.path.join(data_dir, "tasks.jsonl")) as f:
+            for line in f:
+                t = json.loads(line)
+                key = t["task"] if t["task"] in self.chat else "wordchat"
+                p = prompt_ids(tok, t["prompt"])
+                r = tok.encode(t["response"]).ids + [self.eot]
+                self.chat[key].append((p, r))
+        self.keys = list(MIX)
+        self.weights = [MIX[k] for k in self.keys]
+        print(json.dumps({"stream_tokens": {k: len(v) for k, v in self.streams.items()},
+                          "chat_items": {k: len(v) for k, v in self.chat.items()}}), flush=True)
+
+    def batch(self, rng, B, L):
+        ids = torch.full((B, L), self.eos, dtype=torch.long)
+        elig = torch.zeros((B, L), dtype=torch.bool)
+        for b in range(B):
+            src = rng.choices(self.keys, self.weights)[0]
+            if src in self.streams:
+                s = self.streams[src]
+                o = rng.randrange(0, len(s) - L)
+                ids[b] = s[o:o + L]
+                elig[b] = True
+            else:
+                while True:
+                    p, r = rng.choice(self.chat[src])
+                    if len(p) + len(r) <= L:
+                        break
+                ids[b, :len(p)] = torch.tensor(p)
+                ids[b, len(p):len(p) + len(r)] = torch.tensor(r)
+                elig[b, len(p):] = True
+        return ids, elig
+
+
+def mdm_loss(model, ids, elig, mask_id, gen, amp):
+    B, L = ids.shape
+    t = torch.rand(B, 1, generator=gen)
+    p = (1 - EPS) * t + EPS
+    masked = (torch.rand(B, L, generator=gen) < p) & elig
+    noisy = torch.where(masked, torch.full_like(ids, mask_id), ids)
+    with torch.autocast(ids.device.type if ids.device.type != "mps" else "cpu", dtype=torch.bfloat16, enabled=amp):
+        logits = model(noisy, select=masked)
+    ce = F.cross_entropy(logits.float(), ids[masked], reduction="none")
+    w = (1.0 / p).expand(B, L)[masked]
+    row = torch.zeros(B, device=ids.device).index_add_(0, masked.nonzero()[:, 0], ce * w)
+    n_elig = elig.sum(1).clamp(min=1)
+    loss = (row / n_elig).mean()
+    # plain (unweighted) CE on masked tokens, for logging
+    return loss, ce.mean().item() if ce.numel() else 0.0
+
+
+def lr_at(step, total, warmup, peak, final_frac=0.1):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    prog = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (final_frac + (1 - final_frac) * 0.5 * (1 + math.cos(math.pi * prog)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="small", choices=list(CONFIGS))
+    ap.add_argument("--work", default=os.path.join(HERE, "work"))
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--tokenizer", default=None)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lengths", default="80,96,112,128")
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--wd", type=float, default=0.1)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", default="auto", help="torch threads: 1, 2 or auto (re-chosen by speed)")
+    ap.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="bf16 autocast")
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--ckpt", default=None, help="checkpoint path (default <work>/ckpt.pt)")
+    args = ap.parse_args()
+
+    data_dir = args.data or os.path.join(args.work, "data")
+    tok_path = args.tokenizer or os.path.join(args.work, "tokenizer.json")
+    ckpt_path = args.ckpt or os.path.join(args.work, "ckpt.pt")
+    device = torch.device(args.device)
+    max_threads = 2
+    threads = 2 if args.threads == "auto" else int(args.threads)
+    torch.set_num_threads(threads)
+    if args.amp == "auto":
+        amp = device.type == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
+    else:
+        amp = args.amp == "on"
+
+    tok = Tokenizer.from_file(tok_path)
+    cfg = CONFIGS[args.config]
+    cfg.vocab_size = tok.get_vocab_size()
+    lengths = [int(x) for x in args.lengths.split(",")]
+    cfg.max_sequence_length = max(cfg.max_sequence_length, max(lengths))
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    model = LLaDA(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    data = Data(data_dir, tok, args.seed)
+    mask_id = tok.token_to_id("<|mdm_mask|>")
+
+    step = 0
+    elapsed_before = 0.0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        elapsed_before = ck.get("elapsed", 0.0)
+        print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    print(json.dumps({"config": cfg.to_dict(), "params": model.num_params(), "steps": args.steps,
+                      "batch": args.batch, "lengths": lengths, "lr": args.lr, "amp": amp,
+                      "device": str(device), "seed": args.seed}), flush=True)
+
+    def save():
+        tmp = ckpt_path + ".tmp"
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
+                    "args": vars(args)}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    t0 = time.time()
+    model.train()
+    ema = None
+    tok_count = 0
+    tlog = time.time()
+    probe = {}  # thread count -> seconds for 10 steps
+    ts = time.time()
+    while step < args.steps:
+        # per-step seeding: resuming replays the same batches
+        rng = random.Random(args.seed * 1_000_003 + step)
+        gen = torch.Generator().manual_seed(args.seed * 7919 + step)
+        L = rng.choice(lengths)
+        ids, elig = data.batch(rng, args.batch, L)
+        ids, elig = ids.to(device), elig.to(device)
+        # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
+        # core is much slower than 1 thread, so every 200 steps time 10 steps with each
+        if args.threads == "auto" and device.type == "cpu":
+            phase = step % 200
+            if phase == 0:
+                threads = 1
+                torch.set_num_threads(1)
+                ts = time.time()
+            elif phase == 10:
+                probe[1] = time.time() - ts
+                threads = 2
+                torch.set_num_threads(2)
+                ts = time.time()
+            elif phase == 20:
+                probe[2] = time.time() - ts
+                threads = min(probe, key=probe.get)
+                torch.set_num_threads(threads)
+        lr = lr_at(step, args.steps, args.warmup, args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss, ce = mdm_loss(model, ids, elig, mask_id, gen, amp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        tok_count += ids.numel()
+        lv = loss.item()
+        ema = lv if ema is None else 0.95 * ema + 0.05 * lv
+        if step % args.log_every == 0 or step == args.steps:
+            now = time.time()
+            print(f"step {step} loss {lv:.4f} ema {ema:.4f} ce {ce:.4f} lr {lr:.2e} L {L} "
+                  f"thr {threads} tok/s {tok_count / (now - tlog):.0f} "
+                  f"elapsed {elapsed_before + now - t0:.0f}s", flush=True)
+            tok_count = 0
+            tlog = now
+        if step % args.ckpt_every == 0 or step == args.steps:
+            save()
+    print(f"done: {step} steps, {elapsed_before + time.time() - t0:.0f}s, final ema loss {ema:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
