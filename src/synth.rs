@@ -52,3 +52,55 @@ pub fn random_model(config: &LladaConfig, dtype: DType, seed: u64) -> ModelWeigh
     let layers = layers.into_iter().map(|l| LayerWeights { attn_norm: norm(), ff_norm: norm(), ..l }).collect();
     ModelWeights { config: c.clone(), rope: RopeStyle::NeoX, embed, layers, ln_f: norm(), lm_head }
 }
+
+/// Special tokens of the byte-level test tokenizer, in id order after the 256 byte tokens.
+pub const SPECIALS: [&str; 6] = ["<|mdm_mask|>", "<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
+
+/// A byte-level BPE `tokenizer.json` with no merges: ids 0..256 are bytes, then `SPECIALS`.
+/// Any text encodes (one token per byte), so tests can use real prompts with tiny models.
+pub fn byte_tokenizer_json() -> String {
+    // GPT-2's byte ↔ printable character table.
+    let mut printable: Vec<u32> = ('!' as u32..='~' as u32).chain('¡' as u32..='¬' as u32).chain('®' as u32..='ÿ' as u32).collect();
+    let mut chars = vec![0u32; 256];
+    let mut extra = 0;
+    for b in 0..256u32 {
+        if printable.contains(&b) {
+            chars[b as usize] = b;
+        } else {
+            chars[b as usize] = 256 + extra;
+            extra += 1;
+        }
+    }
+    printable.clear();
+    let mut vocab = serde_json::Map::new();
+    for (b, c) in chars.iter().enumerate() {
+        vocab.insert(char::from_u32(*c).unwrap().to_string(), b.into());
+    }
+    let added: Vec<serde_json::Value> = SPECIALS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vocab.insert(s.to_string(), (256 + i).into());
+            serde_json::json!({"id": 256 + i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+        })
+        .collect();
+    let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": byte_level, "post_processor": null, "decoder": byte_level,
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                  "fuse_unk": false, "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []}
+    })
+    .to_string()
+}
+
+/// A tiny config whose special ids match `byte_tokenizer_json` (vocab 262 + `extra`).
+pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize) -> LladaConfig {
+    let mut c = tiny_config(n_layers, n_heads, n_kv_heads, head_dim, mlp, 256 + SPECIALS.len());
+    c.mask_token_id = 256;
+    c.bos_token_id = Some(257);
+    c.eos_token_id = Some(258);
+    c.eot_token_id = Some(261);
+    c
+}

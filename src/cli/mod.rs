@@ -1,7 +1,9 @@
 //! Argument parsing and dispatch for the `unmask` binary. Errors print one line and exit with
 //! code 2 for bad input (options, prompts, model files) and 1 for GPU failures.
 
+mod generate;
 mod info;
+mod model;
 
 use clap::{Parser, Subcommand};
 use unmask::Error;
@@ -15,6 +17,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate an answer after a prompt by iterative unmasking.
+    Generate(generate::GenerateArgs),
+    /// Fill `[MASK]` / `<mask:N>` spans anywhere in a text.
+    Infill(generate::InfillArgs),
     /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
     Info(info::InfoArgs),
 }
@@ -28,6 +34,8 @@ pub fn main() -> i32 {
         }
     };
     let result = match cli.command {
+        Command::Generate(a) => generate::generate(a),
+        Command::Infill(a) => generate::infill(a),
         Command::Info(a) => info::run(a),
     };
     match result {

@@ -1,0 +1,276 @@
+//! `unmask generate` and `unmask infill`: run the sampler on the GPU model and show the result
+//! as text, as JSON, or as a live terminal animation of the denoising.
+
+use super::model;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use unmask::model::TextTokenizer;
+use unmask::sampler::text::{self, apply_pins, end_tokens, infill_canvas, parse_infill, parse_pin, prompt_tokens};
+use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
+use unmask::{Error, Result};
+
+/// Sampler settings shared by `generate` and `infill`.
+#[derive(Args, Clone)]
+pub struct SamplerArgs {
+    /// Model directory (config.json + safetensors + tokenizer.json) or .gguf file [default: the bundled demo model].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their number).
+    #[arg(long, default_value_t = 64)]
+    pub steps: usize,
+    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer).
+    #[arg(long)]
+    pub block_length: Option<usize>,
+    /// 0 = greedy (argmax); above 0, Gumbel-max sampling at this temperature.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub temperature: f32,
+    /// Classifier-free guidance scale; 0 turns it off (above 0 doubles the work per step).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub cfg_scale: f32,
+    /// Which masked positions to commit first: low_confidence, random, entropy or margin.
+    #[arg(long, default_value = "low_confidence")]
+    pub remasking: String,
+    /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1), at least one per step.
+    #[arg(long, allow_negative_numbers = true)]
+    pub threshold: Option<f32>,
+    /// Seed for temperature sampling and random remasking.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep denoising blocks of pure end-of-text padding instead of stopping early.
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// Convert the weights while loading: f32, f16, bf16, q8_0 or q4_0.
+    #[arg(long)]
+    pub quant: Option<String>,
+    /// Print one JSON object: settings, final tokens and text, and every step's commits and timings.
+    #[arg(long, conflicts_with = "visual")]
+    pub json: bool,
+    /// Redraw the canvas in the terminal at every step (masks, fresh tokens coloured by confidence).
+    #[arg(long)]
+    pub visual: bool,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// The prompt text.
+    #[arg(long, conflicts_with = "prompt_tokens", required_unless_present = "prompt_tokens")]
+    pub prompt: Option<String>,
+    /// The prompt as token ids, comma-separated (no tokenizer needed).
+    #[arg(long, value_delimiter = ',')]
+    pub prompt_tokens: Option<Vec<u32>>,
+    /// Wrap the prompt in the model's chat template (LLaDA-Instruct's user/assistant headers).
+    #[arg(long)]
+    pub chat: bool,
+    /// Masked positions to generate after the prompt.
+    #[arg(long, default_value_t = 64)]
+    pub gen_length: usize,
+    /// Pin a word at an answer position, OFFSET:WORD (repeatable), like the official demo's word constraints.
+    #[arg(long)]
+    pub pin: Vec<String>,
+    #[command(flatten)]
+    pub s: SamplerArgs,
+}
+
+#[derive(Args)]
+pub struct InfillArgs {
+    /// Text with spans to fill: `[MASK]` (a span of --span-length tokens) or `<mask:N>` (N tokens).
+    #[arg(long)]
+    pub text: String,
+    /// Tokens in each `[MASK]` span.
+    #[arg(long, default_value_t = 4)]
+    pub span_length: usize,
+    #[command(flatten)]
+    pub s: SamplerArgs,
+}
+
+fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Result<SamplerOptions> {
+    Ok(SamplerOptions {
+        steps: s.steps,
+        gen_length,
+        block_length: s.block_length.unwrap_or(default_block),
+        temperature: s.temperature,
+        cfg_scale: s.cfg_scale,
+        remasking: Remasking::parse(&s.remasking)?,
+        threshold: s.threshold,
+        seed: s.seed,
+        early_stop: !s.no_early_stop,
+    })
+}
+
+pub fn generate(a: GenerateArgs) -> Result<()> {
+    // Check the settings before the (slow) model load.
+    let opts = options(&a.s, a.gen_length, a.gen_length.min(32))?;
+    opts.validate()?;
+    let pins = a.pin.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
+    let (loaded, gpu_model) = model::load(a.s.model.clone(), a.s.quant.as_deref())?;
+    let cfg = &loaded.weights.config;
+    let tok = loaded.tokenizer.as_ref();
+    let prompt = match (&a.prompt, &a.prompt_tokens) {
+        (Some(text), _) => prompt_tokens(need_tokenizer(tok)?, text, a.chat)?,
+        (None, Some(ids)) if !ids.is_empty() => ids.clone(),
+        _ => return Err(Error::Input("the prompt is empty: give --prompt TEXT or --prompt-tokens 1,2,3".into())),
+    };
+    if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+        return Err(Error::Input(format!("--prompt-tokens: id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
+    }
+    let total = prompt.len() + a.gen_length;
+    if total > cfg.max_sequence_length {
+        return Err(Error::Input(format!(
+            "the prompt ({} tokens) plus --gen-length {} is {total} positions, more than the model's context of {}: shorten the prompt or the answer",
+            prompt.len(),
+            a.gen_length,
+            cfg.max_sequence_length
+        )));
+    }
+    let (eos, eot) = end_tokens(cfg, tok);
+    let mut canvas = Canvas::after_prompt(&prompt, a.gen_length, cfg.mask_token_id, eos);
+    if !pins.is_empty() {
+        apply_pins(&mut canvas, need_tokenizer(tok)?, &pins)?;
+    }
+    let settings = serde_json::json!({"mode": "generate", "prompt": a.prompt, "chat": a.chat, "pins": a.pin, "options": opts});
+    run(&gpu_model, tok, canvas, &opts, &a.s, settings, [eos, eot])
+}
+
+pub fn infill(a: InfillArgs) -> Result<()> {
+    let pieces = parse_infill(&a.text, a.span_length)?;
+    if a.span_length == 0 || a.span_length > text::MAX_SPAN {
+        return Err(Error::Input(format!("--span-length must be between 1 and {}", text::MAX_SPAN)));
+    }
+    let (loaded, gpu_model) = model::load(a.s.model.clone(), a.s.quant.as_deref())?;
+    let cfg = &loaded.weights.config;
+    let tok = need_tokenizer(loaded.tokenizer.as_ref())?;
+    let (eos, eot) = end_tokens(cfg, Some(tok));
+    let canvas = infill_canvas(tok, &pieces, cfg.mask_token_id, eos)?;
+    if canvas.tokens.len() > cfg.max_sequence_length {
+        return Err(Error::Input(format!("the text is {} tokens, more than the model's context of {}", canvas.tokens.len(), cfg.max_sequence_length)));
+    }
+    let masks = canvas.masked();
+    let opts = options(&a.s, canvas.tokens.len(), canvas.tokens.len())?;
+    let steps = a.s.steps.min(masks.max(1));
+    let opts = SamplerOptions { steps: if a.s.block_length.is_none() { steps } else { opts.steps }, early_stop: false, ..opts };
+    let settings = serde_json::json!({"mode": "infill", "text": a.text, "options": opts});
+    run(&gpu_model, Some(tok), canvas, &opts, &a.s, settings, [eos, eot])
+}
+
+fn need_tokenizer(t: Option<&TextTokenizer>) -> Result<&TextTokenizer> {
+    t.ok_or_else(|| Error::Input("this model has no tokenizer.json beside it: give --prompt-tokens, or put the tokenizer next to the model".into()))
+}
+
+fn run(m: &unmask::forward::GpuModel, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {
+    let gen_start = canvas.gen_start;
+    let prompt: Vec<u32> = canvas.tokens[..gen_start].to_vec();
+    let mut events: Vec<StepEvent> = Vec::new();
+    let mut view = s.visual.then(|| Visual::new(&canvas, tok, opts.steps));
+    let mut model = m;
+    let gen = pollster::block_on(sampler::run(&mut model, canvas, opts, &mut |e| {
+        if let Some(v) = view.as_mut() {
+            v.step(e);
+        }
+        if s.json {
+            events.push(e.clone());
+        }
+        true
+    }))?;
+    let answer = &gen.tokens[gen.gen_start..];
+    let text = match tok {
+        Some(t) => Some(t.decode(if gen_start == 0 { &gen.tokens } else { answer }, false)?),
+        None => None,
+    };
+    let generated = answer.iter().filter(|t| !ends.contains(&Some(**t))).count();
+    if s.json {
+        let v = serde_json::json!({
+            "settings": settings,
+            "prompt_tokens": prompt,
+            "tokens": answer,
+            "text": text,
+            "steps": events,
+            "model_passes": gen.model_passes,
+            "early_stopped": gen.early_stopped,
+            "total_ms": gen.ms,
+            "tokens_per_second": generated as f64 / (gen.ms / 1000.0).max(1e-9),
+            "adapter": m.gpu.report.name,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else if let Some(v) = view.as_mut() {
+        v.finish(&gen);
+    } else {
+        match text {
+            Some(t) => println!("{}", t.trim_end()),
+            None => println!("{}", answer.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")),
+        }
+    }
+    Ok(())
+}
+
+/// The `--visual` terminal animation: the answer redrawn after every step.
+struct Visual<'a> {
+    tok: Option<&'a TextTokenizer>,
+    tokens: Vec<u32>,
+    start: usize,
+    mask: u32,
+    /// The step at which each position was committed (0: not yet or fixed) and its confidence.
+    when: Vec<(usize, f32)>,
+    total_steps: usize,
+}
+
+impl<'a> Visual<'a> {
+    fn new(c: &Canvas, tok: Option<&'a TextTokenizer>, total_steps: usize) -> Self {
+        let start = if c.gen_start == 0 { 0 } else { c.gen_start };
+        Visual { tok, tokens: c.tokens.clone(), start, mask: c.mask, when: vec![(0, 0.0); c.tokens.len()], total_steps }
+    }
+
+    fn piece(&self, t: u32) -> String {
+        match self.tok {
+            Some(tok) => tok.decode(&[t], true).unwrap_or_default().replace('\n', "⏎"),
+            None => format!("{t} "),
+        }
+    }
+
+    fn draw(&self, step: usize, left: usize, note: &str) {
+        let mut out = String::from("\x1b[2J\x1b[H");
+        for p in self.start..self.tokens.len() {
+            let t = self.tokens[p];
+            if t == self.mask {
+                out.push_str("\x1b[2m░\x1b[0m");
+                continue;
+            }
+            let (w, conf) = self.when[p];
+            let colour = if w == 0 {
+                ""
+            } else if w == step {
+                if conf < 0.3 {
+                    "\x1b[1;31m"
+                } else if conf < 0.7 {
+                    "\x1b[1;33m"
+                } else {
+                    "\x1b[1;32m"
+                }
+            } else {
+                "\x1b[34m"
+            };
+            out.push_str(colour);
+            out.push_str(&self.piece(t));
+            out.push_str("\x1b[0m");
+        }
+        let width = 30;
+        let done = (step * width / self.total_steps.max(1)).min(width);
+        out.push_str(&format!("\n\n[{}{}] step {step}/{} · {left} masked{note}\n", "█".repeat(done), "·".repeat(width - done), self.total_steps));
+        let mut so = std::io::stdout();
+        let _ = so.write_all(out.as_bytes());
+        let _ = so.flush();
+    }
+
+    fn step(&mut self, e: &StepEvent) {
+        for c in &e.committed {
+            self.tokens[c.pos] = c.token;
+            self.when[c.pos] = (e.step, c.confidence);
+        }
+        let note = if e.early_stop { " · rest is padding (early stop)" } else { "" };
+        self.draw(e.step, e.masked_left, note);
+    }
+
+    fn finish(&mut self, g: &sampler::Generation) {
+        self.draw(g.steps + 1, 0, &format!(" · done in {} steps, {:.0} ms", g.steps, g.ms));
+    }
+}

@@ -1,0 +1,151 @@
+//! The `unmask` binary end to end on random tiny models written to a temporary folder: `info`,
+//! `generate` (text, JSON, visual), `infill`, and one-line errors with exit code 2 on bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use unmask::model::files::save_hf_dir;
+use unmask::model::DType;
+use unmask::synth::{byte_tokenizer_json, random_model, tiny_config_with_tokenizer};
+
+fn unmask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_unmask")).args(args).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn model_dir(dir: &Path) -> String {
+    let w = random_model(&tiny_config_with_tokenizer(2, 4, 2, 16, 64), DType::F32, 3);
+    save_hf_dir(&w, Some(byte_tokenizer_json().as_bytes()), dir).unwrap();
+    let gguf = w.to_gguf(vec![]);
+    std::fs::write(dir.join("model.gguf.bin"), gguf).unwrap();
+    dir.display().to_string()
+}
+
+#[test]
+fn info_on_a_directory_and_on_a_gguf_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let o = unmask(&["info", &dir]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for needle in ["safetensors", "layers     2", "heads 4 (kv 2, head_dim 16)", "vocab      262", "tensors    21", "tokenizer.json, 262 tokens", "adapter"] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    let g = tmp.path().join("m.gguf");
+    std::fs::rename(tmp.path().join("model.gguf.bin"), &g).unwrap();
+    let o = unmask(&["info", "--json", g.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format"], "gguf");
+    assert_eq!(v["rope"], "Interleaved");
+    assert_eq!(v["config"]["n_kv_heads"], 2);
+}
+
+#[test]
+fn bad_files_and_paths_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.gguf");
+    std::fs::write(&junk, b"GGUF\x03\x00\x00\x00trunc").unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (args, needle) in [
+        (vec!["info", junk.to_str().unwrap()], "junk.gguf: truncated"),
+        (vec!["info", "/nonexistent/model"], "no such file"),
+        (vec!["info", empty.to_str().unwrap()], "no model found"),
+    ] {
+        let o = unmask(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn generate_prints_text_and_json_that_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let base = ["generate", "--model", &dir, "--prompt", "The cat", "--gen-length", "12", "--steps", "6", "--block-length", "4", "--no-early-stop"];
+    let o = unmask(&base);
+    let (plain, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let mut json_args = base.to_vec();
+    json_args.push("--json");
+    let o = unmask(&json_args);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o).0));
+    assert_eq!(v["text"].as_str().unwrap().trim_end(), plain.trim_end());
+    // 3 blocks × 2 steps, 2 tokens a step; the per-step commits rebuild the final tokens.
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6);
+    let prompt_len = v["prompt_tokens"].as_array().unwrap().len();
+    let mut rebuilt = vec![u64::MAX; 12];
+    for s in steps {
+        let c = s["committed"].as_array().unwrap();
+        assert_eq!(c.len(), 2);
+        for c in c {
+            let p = c["pos"].as_u64().unwrap() as usize - prompt_len;
+            assert_eq!(rebuilt[p], u64::MAX, "position committed twice");
+            rebuilt[p] = c["token"].as_u64().unwrap();
+        }
+    }
+    let tokens: Vec<u64> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert_eq!(rebuilt, tokens);
+    // Deterministic: the same command gives the same tokens.
+    let again: serde_json::Value = serde_json::from_slice(&unmask(&json_args).stdout).unwrap();
+    assert_eq!(again["tokens"], v["tokens"]);
+}
+
+#[test]
+fn visual_mode_redraws_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let o = unmask(&["generate", "--model", &dir, "--prompt-tokens", "1,2,3", "--gen-length", "8", "--steps", "4", "--visual", "--no-early-stop"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.matches("\x1b[2J").count(), 5, "4 steps and the final frame");
+    assert!(out.contains("step 2/4") && out.contains('░'));
+}
+
+#[test]
+fn infill_changes_only_the_masked_span() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let o = unmask(&["infill", "--model", &dir, "--text", "ab<mask:3>cd", "--json"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let toks: Vec<u64> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
+    assert_eq!(toks.len(), 7);
+    assert_eq!((toks[0], toks[1], toks[5], toks[6]), (b'a' as u64, b'b' as u64, b'c' as u64, b'd' as u64));
+    assert!(toks[2..5].iter().all(|&t| t != 256), "every mask filled");
+    assert_eq!(v["steps"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bad_generation_settings_exit_2_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--prompt", "x", "--steps", "5", "--gen-length", "8", "--block-length", "4"], "multiple of the number of blocks"),
+        (vec!["--prompt", "x", "--gen-length", "10", "--block-length", "4"], "not a multiple of --block-length"),
+        (vec!["--prompt", "  "], "prompt is empty"),
+        (vec!["--prompt", "x", "--remasking", "best"], "unknown remasking"),
+        (vec!["--prompt", "x", "--temperature", "-1"], "--temperature"),
+        (vec!["--prompt", "x", "--threshold", "1.5"], "(0, 1]"),
+        (vec!["--prompt", "x", "--gen-length", "512", "--block-length", "32"], "context"),
+        (vec!["--prompt-tokens", "1,999"], "outside the vocabulary"),
+        (vec!["--prompt", "x", "--pin", "nope"], "OFFSET:WORD"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["generate", "--model", &dir];
+        args.extend(extra.iter());
+        let o = unmask(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+    let o = unmask(&["infill", "--model", &dir, "--text", "no spans"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = unmask(&["generate", "--prompt", "x"]);
+    assert!(text(&o).1.contains("no --model given"), "{}", text(&o).1);
+}
