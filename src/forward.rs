@@ -116,9 +116,18 @@ struct Plan {
 impl GpuModel {
     /// Uploads `w` to the GPU (each matrix in its stored format).
     pub fn upload(gpu: Arc<Gpu>, w: &ModelWeights) -> Result<Self> {
+        Self::upload_with_progress(gpu, w, &mut |_, _| {})
+    }
+
+    /// Like `upload`, calling `progress(bytes done, bytes total)` after each layer.
+    pub fn upload_with_progress(gpu: Arc<Gpu>, w: &ModelWeights, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
         let g = &gpu;
+        let total: u64 = w.matrices().iter().map(|(_, t)| t.data.len() as u64).sum();
+        let mut done = (w.embed.data.len() + w.lm_head.data.len()) as u64;
         let mut layers = Vec::with_capacity(w.layers.len());
         for (i, l) in w.layers.iter().enumerate() {
+            progress(done, total);
+            done += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].iter().map(|t| t.data.len() as u64).sum::<u64>();
             let up = |name: &str, t: &HostTensor| GpuWeight::upload(g, &format!("layer {i} {name}"), t);
             layers.push(GpuLayer {
                 attn_norm: g.upload_f32("attn_norm", &l.attn_norm)?,
@@ -143,6 +152,7 @@ impl GpuModel {
             plans: Mutex::new(Plans::default()),
         };
         gpu.take_fault()?;
+        progress(total, total);
         Ok(model)
     }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod forward;
 pub mod gpu;
 pub mod model;
+pub mod request;
 pub mod rng;
 pub mod sampler;
 pub mod synth;

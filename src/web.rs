@@ -1,10 +1,15 @@
-//! The thin wasm-bindgen layer the web page uses: load a model from bytes, run the engine, report
-//! the adapter. Everything here converts between JS values and the engine's Rust API.
+//! The thin wasm-bindgen layer that the web page's worker (`www/worker.js`) calls: load a model
+//! from bytes, generate or infill with a per-step callback, cancel, and report the adapter.
+//! Options, events and results cross as plain JS objects (serde-wasm-bindgen).
 
-use crate::cpu::ops::Noise;
 use crate::forward::GpuModel;
 use crate::gpu::Gpu;
 use crate::model::{ModelWeights, TextTokenizer};
+use crate::request::Request;
+use crate::sampler::{self, StepEvent};
+use serde::Serialize;
+use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
@@ -12,9 +17,20 @@ fn js_err(e: crate::Error) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&e.to_string()))
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+}
+
+/// The adapter's name, limits and features, or an error saying why WebGPU is unavailable.
+#[wasm_bindgen(js_name = adapterInfo)]
+pub async fn adapter_info() -> Result<JsValue, JsValue> {
+    let gpu = Gpu::new().await.map_err(js_err)?;
+    to_js(&gpu.report)
 }
 
 /// A model on the GPU plus its tokenizer.
@@ -22,52 +38,151 @@ pub fn start() {
 pub struct Engine {
     model: GpuModel,
     tokenizer: Option<TextTokenizer>,
+    cancel: Rc<Cell<bool>>,
+}
+
+#[derive(Serialize)]
+struct CommitJs {
+    pos: usize,
+    token: u32,
+    confidence: f32,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct StepJs {
+    step: usize,
+    block: usize,
+    masked_left: usize,
+    ms: f64,
+    early_stop: bool,
+    committed: Vec<CommitJs>,
+}
+
+#[derive(Serialize)]
+struct StartJs<'a> {
+    tokens: &'a [u32],
+    pieces: Vec<String>,
+    gen_start: usize,
+    mask: u32,
+    block_length: usize,
+    steps: usize,
+}
+
+#[derive(Serialize)]
+struct ResultJs {
+    tokens: Vec<u32>,
+    gen_start: usize,
+    text: String,
+    steps: usize,
+    model_passes: usize,
+    ms: f64,
+    tokens_per_second: f64,
+    early_stopped: bool,
+    cancelled: bool,
 }
 
 #[wasm_bindgen]
 impl Engine {
-    /// Loads a GGUF file (and optionally a tokenizer.json) from bytes.
-    #[wasm_bindgen(js_name = loadGguf)]
-    pub async fn load_gguf(gguf: Vec<u8>, tokenizer_json: Option<Vec<u8>>) -> Result<Engine, JsValue> {
-        let weights = ModelWeights::from_gguf("model.gguf", &gguf).map_err(js_err)?;
-        drop(gguf);
-        Self::finish(weights, tokenizer_json).await
-    }
-
-    /// Loads a Hub-style model: config.json text, one safetensors file, optional tokenizer.json.
-    #[wasm_bindgen(js_name = loadSafetensors)]
-    pub async fn load_safetensors(config_json: String, safetensors: Vec<u8>, tokenizer_json: Option<Vec<u8>>) -> Result<Engine, JsValue> {
-        let weights = ModelWeights::from_safetensors("config.json", &config_json, &[("model.safetensors".into(), &safetensors)]).map_err(js_err)?;
-        drop(safetensors);
-        Self::finish(weights, tokenizer_json).await
-    }
-
-    async fn finish(weights: ModelWeights, tokenizer_json: Option<Vec<u8>>) -> Result<Engine, JsValue> {
+    /// Loads a model from bytes: a GGUF file, or (when `config_json` is given) a safetensors
+    /// file with its config.json; `tokenizer_json` is optional. `on_progress(done, total)` is
+    /// called while the weights go to the GPU.
+    pub async fn load(model: Vec<u8>, config_json: Option<String>, tokenizer_json: Option<Vec<u8>>, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
+        let weights = match config_json {
+            Some(cfg) => ModelWeights::from_safetensors("config.json", &cfg, &[("model.safetensors".into(), &model)]),
+            None => ModelWeights::from_gguf("model.gguf", &model),
+        }
+        .map_err(js_err)?;
+        drop(model);
         let tokenizer = tokenizer_json.map(|t| TextTokenizer::from_bytes("tokenizer.json", &t)).transpose().map_err(js_err)?;
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
-        let model = GpuModel::upload(gpu, &weights).map_err(js_err)?;
-        Ok(Engine { model, tokenizer })
+        let model = GpuModel::upload_with_progress(gpu, &weights, &mut |done, total| {
+            if let Some(f) = &on_progress {
+                let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
+            }
+        })
+        .map_err(js_err)?;
+        Ok(Engine { model, tokenizer, cancel: Rc::new(Cell::new(false)) })
     }
 
     /// The adapter's name, limits and features.
     pub fn adapter(&self) -> Result<JsValue, JsValue> {
-        serde_wasm_bindgen::to_value(&self.model.gpu.report).map_err(|e| JsValue::from_str(&e.to_string()))
+        to_js(&self.model.gpu.report)
     }
 
     /// The model's config.
     pub fn config(&self) -> Result<JsValue, JsValue> {
-        serde_wasm_bindgen::to_value(&self.model.config).map_err(|e| JsValue::from_str(&e.to_string()))
+        to_js(&self.model.config)
     }
 
-    /// Token ids of `text` (needs a tokenizer).
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsValue> {
-        let t = self.tokenizer.as_ref().ok_or_else(|| JsValue::from_str("this model has no tokenizer"))?;
-        t.encode(text).map_err(js_err)
+    #[wasm_bindgen(js_name = hasTokenizer)]
+    pub fn has_tokenizer(&self) -> bool {
+        self.tokenizer.is_some()
     }
 
-    /// One forward pass; returns the per-position argmax tokens.
-    pub async fn argmax(&self, tokens: Vec<u32>) -> Result<Vec<u32>, JsValue> {
-        let out = self.model.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false).await.map_err(js_err)?;
-        Ok(out.choices.iter().map(|c| c.token).collect())
+    /// Text of one token (for drawing one cell per position).
+    pub fn piece(&self, token: u32) -> String {
+        self.tokenizer.as_ref().and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
+    }
+
+    /// Asks a running generation to stop after its current step.
+    pub fn cancel(&self) {
+        self.cancel.set(true);
+    }
+
+    /// Runs a request (see `Request`: prompt or infill text plus sampler options).
+    /// `on_start(canvas)` receives the initial canvas; `on_step(event)` every step.
+    pub async fn run(&self, request: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+        let tok = self.tokenizer.as_ref();
+        let p = req.prepare(&self.model.config, tok).map_err(js_err)?;
+        if let Some(f) = &on_start {
+            let start = StartJs {
+                tokens: &p.canvas.tokens,
+                pieces: p.canvas.tokens.iter().map(|&t| if t == p.canvas.mask { String::new() } else { self.piece(t) }).collect(),
+                gen_start: p.canvas.gen_start,
+                mask: p.canvas.mask,
+                block_length: p.options.block_length,
+                steps: p.options.steps,
+            };
+            f.call1(&JsValue::NULL, &to_js(&start)?)?;
+        }
+        self.cancel.set(false);
+        let cancel = self.cancel.clone();
+        let mut model = &self.model;
+        let mut on_event = |e: &StepEvent| {
+            if let Some(f) = &on_step {
+                let ev = StepJs {
+                    step: e.step,
+                    block: e.block,
+                    masked_left: e.masked_left,
+                    ms: e.ms,
+                    early_stop: e.early_stop,
+                    committed: e.committed.iter().map(|c| CommitJs { pos: c.pos, token: c.token, confidence: c.confidence, text: self.piece(c.token) }).collect(),
+                };
+                if let Ok(v) = to_js(&ev) {
+                    let _ = f.call1(&JsValue::NULL, &v);
+                }
+            }
+            !cancel.get()
+        };
+        let g = sampler::run(&mut model, p.canvas, &p.options, &mut on_event).await.map_err(js_err)?;
+        let shown = if g.gen_start == 0 { &g.tokens[..] } else { &g.tokens[g.gen_start..] };
+        let text = match tok {
+            Some(t) => t.decode(shown, false).map_err(js_err)?,
+            None => shown.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+        };
+        let generated = g.tokens[g.gen_start..].iter().filter(|t| !p.ends.contains(&Some(**t))).count();
+        to_js(&ResultJs {
+            text,
+            gen_start: g.gen_start,
+            steps: g.steps,
+            model_passes: g.model_passes,
+            ms: g.ms,
+            tokens_per_second: generated as f64 / (g.ms / 1000.0).max(1e-9),
+            early_stopped: g.early_stopped,
+            cancelled: g.cancelled,
+            tokens: g.tokens,
+        })
     }
 }

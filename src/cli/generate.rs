@@ -6,7 +6,8 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use unmask::model::TextTokenizer;
-use unmask::sampler::text::{self, apply_pins, end_tokens, infill_canvas, parse_infill, parse_pin, prompt_tokens};
+use unmask::request::Request;
+use unmask::sampler::text::{parse_infill, parse_pin};
 use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
 use unmask::{Error, Result};
 
@@ -99,62 +100,37 @@ fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Result<S
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
-    // Check the settings before the (slow) model load.
-    let opts = options(&a.s, a.gen_length, a.gen_length.min(32))?;
-    opts.validate()?;
-    let pins = a.pin.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
-    let (loaded, gpu_model) = model::load(a.s.model.clone(), a.s.quant.as_deref())?;
-    let cfg = &loaded.weights.config;
-    let tok = loaded.tokenizer.as_ref();
-    let prompt = match (&a.prompt, &a.prompt_tokens) {
-        (Some(text), _) => prompt_tokens(need_tokenizer(tok)?, text, a.chat)?,
-        (None, Some(ids)) if !ids.is_empty() => ids.clone(),
-        _ => return Err(Error::Input("the prompt is empty: give --prompt TEXT or --prompt-tokens 1,2,3".into())),
+    let req = Request {
+        prompt: a.prompt.clone(),
+        prompt_tokens: a.prompt_tokens.clone(),
+        chat: a.chat,
+        pins: a.pin.clone(),
+        options: options(&a.s, a.gen_length, a.gen_length.min(32))?,
+        ..Default::default()
     };
-    if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-        return Err(Error::Input(format!("--prompt-tokens: id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
+    // Check what can be checked before the (slow) model load.
+    req.options.validate()?;
+    for p in &req.pins {
+        parse_pin(p)?;
     }
-    let total = prompt.len() + a.gen_length;
-    if total > cfg.max_sequence_length {
-        return Err(Error::Input(format!(
-            "the prompt ({} tokens) plus --gen-length {} is {total} positions, more than the model's context of {}: shorten the prompt or the answer",
-            prompt.len(),
-            a.gen_length,
-            cfg.max_sequence_length
-        )));
+    if req.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(Error::Input("the prompt is empty: give some text with --prompt".into()));
     }
-    let (eos, eot) = end_tokens(cfg, tok);
-    let mut canvas = Canvas::after_prompt(&prompt, a.gen_length, cfg.mask_token_id, eos);
-    if !pins.is_empty() {
-        apply_pins(&mut canvas, need_tokenizer(tok)?, &pins)?;
-    }
-    let settings = serde_json::json!({"mode": "generate", "prompt": a.prompt, "chat": a.chat, "pins": a.pin, "options": opts});
-    run(&gpu_model, tok, canvas, &opts, &a.s, settings, [eos, eot])
+    execute(req, &a.s)
 }
 
 pub fn infill(a: InfillArgs) -> Result<()> {
-    let pieces = parse_infill(&a.text, a.span_length)?;
-    if a.span_length == 0 || a.span_length > text::MAX_SPAN {
-        return Err(Error::Input(format!("--span-length must be between 1 and {}", text::MAX_SPAN)));
-    }
-    let (loaded, gpu_model) = model::load(a.s.model.clone(), a.s.quant.as_deref())?;
-    let cfg = &loaded.weights.config;
-    let tok = need_tokenizer(loaded.tokenizer.as_ref())?;
-    let (eos, eot) = end_tokens(cfg, Some(tok));
-    let canvas = infill_canvas(tok, &pieces, cfg.mask_token_id, eos)?;
-    if canvas.tokens.len() > cfg.max_sequence_length {
-        return Err(Error::Input(format!("the text is {} tokens, more than the model's context of {}", canvas.tokens.len(), cfg.max_sequence_length)));
-    }
-    let masks = canvas.masked();
-    let opts = options(&a.s, canvas.tokens.len(), canvas.tokens.len())?;
-    let steps = a.s.steps.min(masks.max(1));
-    let opts = SamplerOptions { steps: if a.s.block_length.is_none() { steps } else { opts.steps }, early_stop: false, ..opts };
-    let settings = serde_json::json!({"mode": "infill", "text": a.text, "options": opts});
-    run(&gpu_model, Some(tok), canvas, &opts, &a.s, settings, [eos, eot])
+    parse_infill(&a.text, a.span_length.max(1))?;
+    let req = Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, usize::MAX)?, ..Default::default() };
+    execute(req, &a.s)
 }
 
-fn need_tokenizer(t: Option<&TextTokenizer>) -> Result<&TextTokenizer> {
-    t.ok_or_else(|| Error::Input("this model has no tokenizer.json beside it: give --prompt-tokens, or put the tokenizer next to the model".into()))
+fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
+    let (loaded, gpu_model) = model::load(s.model.clone(), s.quant.as_deref())?;
+    let tok = loaded.tokenizer.as_ref();
+    let p = req.prepare(&loaded.weights.config, tok)?;
+    let settings = serde_json::json!({"request": req, "options": p.options});
+    run(&gpu_model, tok, p.canvas, &p.options, s, settings, p.ends)
 }
 
 fn run(m: &unmask::forward::GpuModel, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerates the demo model from nothing: data -> tokenizer -> train -> export -> python eval.
+# Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
+# and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
+#   SEED   (default 1234)  seed of the data generator and of training
+#   STEPS  (default 2800)  training steps (batch 32, canvas 80..128 tokens)
+#   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
+#   DEVICE (default cpu)   cpu or cuda
+#   OUT    (default models/demo)
+# Interrupted? Run it again: data and tokenizer are rebuilt identically and training resumes
+# from train/work/ckpt.pt. Delete train/work/ to start over.
+set -euo pipefail
+cd "$(dirname "$0")"
+SEED=${SEED:-1234}
+STEPS=${STEPS:-2800}
+CONFIG=${CONFIG:-small}
+DEVICE=${DEVICE:-cpu}
+OUT=${OUT:-../models/demo}
+mkdir -p work
+echo "== data (seed $SEED)"
+python3 make_data.py --seed "$SEED"
+echo "== tokenizer"
+python3 train_tokenizer.py
+echo "== train ($CONFIG, $STEPS steps, seed $SEED, $DEVICE); log in train/work/train.log"
+python3 train.py --config "$CONFIG" --steps "$STEPS" --seed "$SEED" --device "$DEVICE" 2>&1 | tee -a work/train.log
+echo "== export to $OUT"
+python3 export.py --out "$OUT"
+echo "== python reference eval"
+python3 reference_sampler.py --model "$OUT" --steps 48 --gen-length 48 --block-length 16 \
+  --json work/eval_python.json | tee work/eval_python.txt
