@@ -197,8 +197,8 @@ def main():
     ema = None
     tok_count = 0
     tlog = time.time()
-    probe = {}  # thread count -> seconds for 10 steps
-    ts = time.time()
+    speed = {}  # thread count -> tokens/s in its latest window
+    win_t, win_tok = time.time(), 0
     while step < args.steps:
         # per-step seeding: resuming replays the same batches
         rng = random.Random(args.seed * 1_000_003 + step)
@@ -207,22 +207,20 @@ def main():
         ids, elig = data.batch(rng, args.batch, L)
         ids, elig = ids.to(device), elig.to(device)
         # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
-        # core is much slower than 1 thread, so every 200 steps time 10 steps with each
+        # core is much slower than 1 thread. Every 50 steps try the other count for 5 steps
+        # and keep whichever gave more tokens/s.
         if args.threads == "auto" and device.type == "cpu":
-            phase = step % 200
-            if phase == 0:
-                threads = 1
-                torch.set_num_threads(1)
-                ts = time.time()
-            elif phase == 10:
-                probe[1] = time.time() - ts
-                threads = 2
-                torch.set_num_threads(2)
-                ts = time.time()
-            elif phase == 20:
-                probe[2] = time.time() - ts
-                threads = min(probe, key=probe.get)
+            phase = step % 50
+            if phase == 45:
+                speed[threads] = win_tok / max(1e-6, time.time() - win_t)
+                threads = 3 - threads
                 torch.set_num_threads(threads)
+                win_t, win_tok = time.time(), 0
+            elif phase == 0 and step > 0:
+                speed[threads] = win_tok / max(1e-6, time.time() - win_t)
+                threads = max(speed, key=speed.get)
+                torch.set_num_threads(threads)
+                win_t, win_tok = time.time(), 0
         lr = lr_at(step, args.steps, args.warmup, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -233,6 +231,7 @@ def main():
         opt.step()
         step += 1
         tok_count += ids.numel()
+        win_tok += ids.numel()
         lv = loss.item()
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
         if step % args.log_every == 0 or step == args.steps:

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `unmask` binary. Errors print one line and exit with
 //! code 2 for bad input (options, prompts, model files) and 1 for GPU failures.
 
+mod convert;
 mod generate;
 mod info;
 mod model;
@@ -21,6 +22,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Fill `[MASK]` / `<mask:N>` spans anywhere in a text.
     Infill(generate::InfillArgs),
+    /// Rewrite a model as GGUF (tokenizer embedded) or safetensors, optionally quantized.
+    Convert(convert::ConvertArgs),
     /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
     Info(info::InfoArgs),
 }
@@ -37,6 +40,7 @@ pub fn main() -> i32 {
         Command::Generate(a) => generate::generate(a),
         Command::Infill(a) => generate::infill(a),
         Command::Info(a) => info::run(a),
+        Command::Convert(a) => convert::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -38,7 +38,11 @@ pub fn load_path(path: &Path) -> Result<LoadedModel> {
     let bytes = read(path)?;
     if bytes.starts_with(b"GGUF") {
         let weights = ModelWeights::from_gguf(&name, &bytes)?;
-        let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"))?;
+        // A tokenizer.json beside the file wins over the one embedded in it.
+        let tokenizer = match read_tokenizer(&path.with_file_name("tokenizer.json"))? {
+            Some(t) => Some(t),
+            None => crate::model::gguf_tokenizer::tokenizer_from_gguf(&crate::model::gguf::Gguf::parse(&name, &bytes)?)?,
+        };
         return Ok(LoadedModel { weights, tokenizer, format: "gguf", files: vec![(path.to_path_buf(), bytes.len() as u64)] });
     }
     if path.extension().is_some_and(|e| e == "safetensors") {
@@ -99,6 +103,15 @@ fn load_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<LoadedModel> {
     let mut files = vec![(config_path, config_text.len() as u64)];
     files.extend(shards.into_iter().zip(blobs.iter().map(|b| b.1.len() as u64)));
     Ok(LoadedModel { weights, tokenizer, format: "safetensors", files })
+}
+
+/// Writes `weights` as a GGUF file, embedding `tokenizer_json` (and LLaDA's chat template) if given.
+pub fn save_gguf(weights: &ModelWeights, tokenizer_json: Option<&str>, path: &Path) -> Result<()> {
+    let extra = match tokenizer_json {
+        Some(t) => crate::model::gguf_tokenizer::tokenizer_metadata("tokenizer.json", t, Some(crate::sampler::text::CHAT_TEMPLATE))?,
+        None => vec![],
+    };
+    std::fs::write(path, weights.to_gguf(extra)).map_err(|e| Error::model(path.display().to_string(), format!("cannot write: {e}")))
 }
 
 /// Writes `weights` as a Hub-style directory: config.json + model.safetensors (+ tokenizer.json).

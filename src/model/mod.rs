@@ -5,6 +5,7 @@ pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 pub mod gguf;
+pub mod gguf_tokenizer;
 pub mod gguf_write;
 pub mod tensor;
 pub mod tokenizer;

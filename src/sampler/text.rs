@@ -11,6 +11,9 @@ pub const EOS: &str = "<|endoftext|>";
 pub const EOT: &str = "<|eot_id|>";
 pub const MASK: &str = "<|mdm_mask|>";
 
+/// LLaDA-8B-Instruct's chat template (Jinja, as stored in tokenizer_config.json / GGUF).
+pub const CHAT_TEMPLATE: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
 /// LLaDA-8B-Instruct's chat template for one user message, ending where the answer starts.
 pub fn chat_prompt(message: &str) -> String {
     format!("{BOS}<|start_header_id|>user<|end_header_id|>\n\n{message}{EOT}<|start_header_id|>assistant<|end_header_id|>\n\n")
