@@ -3,8 +3,12 @@
 #   ./build.sh            build the native CLI (target/release/unmask)
 #   ./build.sh test       install what the tests need (Debian/Ubuntu), then run every test:
 #                         native kernels and forward on Mesa lavapipe, wasm in headless Chromium
-#   ./build.sh web        build the wasm engine into www/pkg (release, wasm-bindgen, wasm-opt)
-#   ./build.sh serve      build the web app and serve www/ on http://127.0.0.1:8080
+#   ./build.sh web        build the web app into www/: the wasm engine in www/pkg (release,
+#                         wasm-bindgen, wasm-opt from npm's binaryen) and the bundled model in
+#                         www/models (models/demo-q4_0.gguf when present, else a random stand-in;
+#                         UNMASK_WEB_MODEL=path.gguf picks another)
+#   ./build.sh serve      build the web app and serve www/ on http://127.0.0.1:8080 (PORT=...;
+#                         UNMASK_NO_BUILD=1 serves what is built)
 #   ./build.sh deps       only install the prerequisites
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -44,12 +48,83 @@ test_all() {
   echo "== browser tests (wasm in headless Chromium, WebGPU on SwiftShader)"
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
     cargo test --target wasm32-unknown-unknown --test web
+  echo "== web app tests (the page in headless Chromium, compared with the native CLI)"
+  web
+  cargo build --release --bin unmask
+  node tests/web_page/page.test.mjs
   echo "== all tests passed"
+}
+
+# npm packages of the web build and its tests (binaryen's wasm-opt, playwright-core), from the
+# committed package-lock.json.
+web_npm() {
+  command -v npm >/dev/null || { echo "== installing nodejs, npm"; $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+  if [ ! -d tests/web_page/node_modules ] || [ tests/web_page/package-lock.json -nt tests/web_page/node_modules/.package-lock.json ]; then
+    echo "== npm ci (tests/web_page)"
+    (cd tests/web_page && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# The model the page bundles: www/models/demo/ plus www/models/manifest.json that lists it.
+web_model() {
+  local gguf tok name
+  if [ -n "${UNMASK_WEB_MODEL:-}" ]; then
+    gguf="$UNMASK_WEB_MODEL"; tok="${UNMASK_WEB_TOKENIZER:-$(dirname "$gguf")/tokenizer.json}"; name="$(basename "$gguf")"
+  elif [ -f models/demo-q4_0.gguf ]; then
+    gguf=models/demo-q4_0.gguf; tok=models/demo/tokenizer.json; name="Unmask demo (q4_0)"
+  else
+    gguf=target/demo-standin/demo-standin-q4_0.gguf; tok=target/demo-standin/tokenizer.json
+    name="Stand-in demo (random weights, q4_0)"
+    if [ ! -f "$gguf" ] || [ examples/write_demo_standin.rs -nt "$gguf" ]; then
+      echo "== no models/demo-q4_0.gguf yet: writing a random stand-in model"
+      cargo run --release --quiet --example write_demo_standin -- target/demo-standin
+    fi
+  fi
+  [ -f "$gguf" ] || { echo "bundled model $gguf not found" >&2; exit 1; }
+  rm -rf www/models/demo && mkdir -p www/models/demo
+  cp "$gguf" www/models/demo/
+  local base; base="$(basename "$gguf")"
+  local files="\"model\": \"demo/$base\""
+  local bytes; bytes=$(stat -c %s "$gguf")
+  local version; version=$(cat "$gguf" $( [ -f "$tok" ] && echo "$tok") | sha256sum | cut -c1-16)
+  if [ -f "$tok" ]; then
+    cp "$tok" www/models/demo/tokenizer.json
+    files="$files, \"tokenizer\": \"demo/tokenizer.json\""
+    bytes=$((bytes + $(stat -c %s "$tok")))
+  fi
+  printf '{\n  "bundled": [\n    {"id": "demo", "name": "%s", "format": "gguf", "files": {%s}, "bytes": %s, "version": "%s"}\n  ]\n}\n' \
+    "$name" "$files" "$bytes" "$version" > www/models/manifest.json
+  echo "bundled model: $gguf ($bytes bytes with its tokenizer) -> www/models/demo/"
+}
+
+web() {
+  deps
+  web_npm
+  cargo build --release --lib --target wasm32-unknown-unknown
+  local wasm=target/wasm32-unknown-unknown/release/unmask.wasm
+  if [ ! -f www/pkg/unmask_bg.wasm ] || [ ! -f www/pkg/unmask.js ] || [ "$wasm" -nt www/pkg/unmask_bg.wasm ]; then
+    wasm-bindgen --target web --no-typescript --out-dir www/pkg "$wasm"
+    echo "== wasm-opt -Oz (npm binaryen $(cd tests/web_page && npx --no-install wasm-opt --version | awk '{print $3}'))"
+    (cd tests/web_page && npx --no-install wasm-opt -Oz ../../www/pkg/unmask_bg.wasm -o ../../www/pkg/unmask_bg.opt.wasm)
+    mv www/pkg/unmask_bg.opt.wasm www/pkg/unmask_bg.wasm
+  fi
+  web_model
+  local raw gz
+  raw=$(stat -c %s www/pkg/unmask_bg.wasm); gz=$(gzip -9c www/pkg/unmask_bg.wasm | wc -c)
+  echo "built www/: pkg/unmask_bg.wasm is $raw bytes ($gz gzipped)"
+}
+
+serve() {
+  [ -n "${UNMASK_NO_BUILD:-}" ] || web
+  command -v node >/dev/null || web_npm
+  exec node tests/web_page/serve.mjs www
 }
 
 case "${1:-build}" in
   build) cargo build --release; echo "built target/release/unmask" ;;
   deps) deps ;;
   test) test_all ;;
-  *) echo "usage: ./build.sh [build|test|deps]" >&2; exit 2 ;;
+  web) web ;;
+  serve) serve ;;
+  *) echo "usage: ./build.sh [build|test|web|serve|deps]" >&2; exit 2 ;;
 esac

@@ -4,7 +4,7 @@
 //! OUT_DIR gets `demo-standin-q4_0.gguf` + `tokenizer.json` (the page's bundled model) and
 //! `hf/` (config.json + model.safetensors + tokenizer.json, to try the page's local-files path).
 //! Its LM head only scores lowercase letters, space, comma and full stop, so its (meaningless)
-//! answers are readable words that the page can show and remask.
+//! answers are letters and spaces that the page can show and remask.
 
 use std::path::PathBuf;
 use unmask::model::files::save_hf_dir;
@@ -19,9 +19,10 @@ fn main() {
     let keep = |id: usize| id == b' ' as usize || id == b',' as usize || id == b'.' as usize || (b'a' as usize..=b'z' as usize).contains(&id);
     let mut head = w.lm_head.to_f32();
     for (id, row) in head.chunks_mut(cfg.d_model).enumerate() {
-        if !keep(id) {
-            row.fill(0.0);
-        }
+        // Zero rows never win the argmax; the kept ones are scaled up so that confidences spread
+        // over the whole 0..1 range (the page colours cells by them).
+        let scale = if keep(id) { 6.0 } else { 0.0 };
+        row.iter_mut().for_each(|x| *x *= scale);
     }
     w.lm_head = HostTensor::from_f32(cfg.vocab_size, cfg.d_model, &head);
     let tokenizer = byte_tokenizer_json();

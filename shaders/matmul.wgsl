@@ -1,8 +1,9 @@
 // y[m, n0 + n] (+)= Σ_k x[m, k] · W[n, k]   — activations (f32) times a weight matrix stored
-// [N, K] in any format; `load_w` comes from the weights_*.wgsl file prepended to this one.
-// Tiled: a 16×16 workgroup computes a 64×64 output tile, 4×4 per invocation, staging 64×16
-// slices of x and W through workgroup memory. Any M, N, K (edges are bounds-checked).
-// The weight matrix may be one row-chunk of a larger one (n0 says where its columns go).
+// [N, K] in any format; `load_w` / `load_w4` come from the weights_*.wgsl file prepended to
+// this one. Tiled: a 16×16 workgroup computes a 64×64 output tile, a 4×4 block per invocation,
+// staging 64×16 slices of x and W (transposed, as vec4 of 4 rows) through workgroup memory.
+// Any M, N, K: edges are bounds-checked. The weight matrix may be one row-chunk of a larger
+// one (y_offset says where its columns go).
 
 struct Params {
     m: u32,          // rows of x
@@ -22,55 +23,77 @@ struct Params {
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
 
-var<workgroup> xs: array<f32, 1024>; // [TILE][TK]
-var<workgroup> ws: array<f32, 1024>; // [TILE][TK]
+// xs[c * 16 + r / 4][r % 4] = x[row0 + r, k0 + c]; ws likewise for W rows.
+var<workgroup> xs: array<vec4<f32>, 256>;
+var<workgroup> ws: array<vec4<f32>, 256>;
+
+fn load_x4(r: u32, k: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (r < p.m) {
+        let base = p.x_offset + r * p.k;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (k + i < p.k) {
+                v[i] = x[base + k + i];
+            }
+        }
+    }
+    return v;
+}
+
+fn load_wt4(r: u32, k: u32) -> vec4<f32> {
+    if (r >= p.n) {
+        return vec4<f32>(0.0);
+    }
+    if (k + 3u < p.k) {
+        return load_w4(r, k, p.k);
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (k + i < p.k) {
+            v[i] = load_w(r, k + i, p.k);
+        }
+    }
+    return v;
+}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
     let tid = lid.y * 16u + lid.x;
-    var acc: array<f32, 16>;
+    // This invocation stages row `lr` of the tile, columns lc .. lc + 3 of the K slice.
+    let lr = tid / 4u;
+    let lc = (tid % 4u) * 4u;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+        let xv = load_x4(row0 + lr, k0 + lc);
+        let wv = load_wt4(col0 + lr, k0 + lc);
         for (var i = 0u; i < 4u; i = i + 1u) {
-            let e = tid + i * 256u;
-            let r = e / TK;
-            let c = e % TK;
-            let kk = k0 + c;
-            var xv = 0.0;
-            if (row0 + r < p.m && kk < p.k) {
-                xv = x[p.x_offset + (row0 + r) * p.k + kk];
-            }
-            xs[e] = xv;
-            var wv = 0.0;
-            if (col0 + r < p.n && kk < p.k) {
-                wv = load_w(col0 + r, kk, p.k);
-            }
-            ws[e] = wv;
+            xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];
+            ws[(lc + i) * 16u + lr / 4u][lr % 4u] = wv[i];
         }
         workgroupBarrier();
         for (var c = 0u; c < TK; c = c + 1u) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                a[i] = xs[(lid.y + 16u * i) * TK + c];
-                b[i] = ws[(lid.x + 16u * i) * TK + c];
-            }
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    acc[i * 4u + j] = acc[i * 4u + j] + a[i] * b[j];
-                }
-            }
+            let a = xs[c * 16u + lid.y];
+            let b = ws[c * 16u + lid.x];
+            acc0 = acc0 + a.x * b;
+            acc1 = acc1 + a.y * b;
+            acc2 = acc2 + a.z * b;
+            acc3 = acc3 + a.w * b;
         }
         workgroupBarrier();
     }
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i = i + 1u) {
-        let r = row0 + lid.y + 16u * i;
+        let r = row0 + lid.y * 4u + i;
         for (var j = 0u; j < 4u; j = j + 1u) {
-            let c = col0 + lid.x + 16u * j;
+            let c = col0 + lid.x * 4u + j;
             if (r < p.m && c < p.n) {
                 let idx = p.y_offset + r * p.y_stride + c;
-                var v = acc[i * 4u + j];
+                var v = acc[i][j];
                 if (p.accumulate == 1u) {
                     v = v + y[idx];
                 }

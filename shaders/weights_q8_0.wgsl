@@ -1,15 +1,35 @@
 // Weight reader for GGUF Q8_0: blocks of 32 values = f16 scale + 32 × i8 (34 bytes, so blocks
 // are not word aligned: bytes are extracted from u32 words).
+// load_w: one value; load_w4: values (row, col .. col + 3) with col a multiple of 4.
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 
 fn w_byte(offset: u32) -> u32 {
     return (w[offset / 4u] >> ((offset % 4u) * 8u)) & 0xffu;
 }
 
+// Four consecutive bytes starting at any byte offset, little-endian in one word.
+fn w_bytes4(offset: u32) -> u32 {
+    let s = (offset % 4u) * 8u;
+    let lo = w[offset / 4u] >> s;
+    if (s == 0u) {
+        return lo;
+    }
+    return lo | (w[offset / 4u + 1u] << (32u - s));
+}
+
+fn q8_scale(base: u32) -> f32 {
+    return unpack2x16float(w_byte(base) | (w_byte(base + 1u) << 8u)).x;
+}
+
 fn load_w(row: u32, col: u32, row_len: u32) -> f32 {
-    let block = row * (row_len / 32u) + col / 32u;
-    let base = block * 34u;
-    let scale = unpack2x16float(w_byte(base) | (w_byte(base + 1u) << 8u)).x;
+    let base = (row * (row_len / 32u) + col / 32u) * 34u;
     let q = bitcast<i32>(w_byte(base + 2u + col % 32u) << 24u) >> 24u;
-    return f32(q) * scale;
+    return f32(q) * q8_scale(base);
+}
+
+fn load_w4(row: u32, col: u32, row_len: u32) -> vec4<f32> {
+    let base = (row * (row_len / 32u) + col / 32u) * 34u;
+    let b = w_bytes4(base + 2u + col % 32u);
+    let q = vec4<i32>(bitcast<i32>(b << 24u), bitcast<i32>(b << 16u), bitcast<i32>(b << 8u), bitcast<i32>(b)) >> vec4<u32>(24u);
+    return vec4<f32>(q) * q8_scale(base);
 }

@@ -8,6 +8,7 @@
 pub mod clock;
 pub mod cpu;
 pub mod error;
+pub mod eval;
 pub mod forward;
 pub mod gpu;
 pub mod model;

@@ -5,8 +5,9 @@
 use crate::forward::GpuModel;
 use crate::gpu::Gpu;
 use crate::model::{ModelWeights, TextTokenizer};
-use crate::request::Request;
-use crate::sampler::{self, StepEvent};
+use crate::request::{Prepared, Request};
+use crate::sampler::text::end_tokens;
+use crate::sampler::{self, Canvas, SamplerOptions, StepEvent};
 use serde::Serialize;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -134,8 +135,43 @@ impl Engine {
     /// `on_start(canvas)` receives the initial canvas; `on_step(event)` every step.
     pub async fn run(&self, request: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+        let p = req.prepare(&self.model.config, self.tokenizer.as_ref()).map_err(js_err)?;
+        self.execute(p, on_start, on_step).await
+    }
+
+    /// Regenerates only some positions of a finished canvas (the page's "click words to
+    /// remask"): `tokens` is the whole canvas with the mask token id at the positions to redo
+    /// (all at or after `gen_start`), `options` the sampler options (`SamplerOptions`). Like an
+    /// infill, the answer is one block and `steps` is capped at the number of masks.
+    pub async fn remask(&self, tokens: Vec<u32>, gen_start: usize, options: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let o: SamplerOptions = if options.is_undefined() || options.is_null() {
+            SamplerOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("bad options: {e}")))?
+        };
+        let cfg = &self.model.config;
+        let (eos, eot) = end_tokens(cfg, self.tokenizer.as_ref());
+        let canvas = Canvas { tokens, gen_start, mask: cfg.mask_token_id, eos };
+        let len = canvas.tokens.len();
+        if gen_start >= len || len > cfg.max_sequence_length {
+            return Err(JsValue::from_str(&format!("remask: the canvas has {len} positions and the answer starts at {gen_start} (context {})", cfg.max_sequence_length)));
+        }
+        if let Some(bad) = canvas.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(JsValue::from_str(&format!("remask: token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
+        }
+        let masked = canvas.masked();
+        if masked == 0 {
+            return Err(JsValue::from_str("nothing to regenerate: select some positions of the answer first"));
+        }
+        let gen = len - gen_start;
+        let o = SamplerOptions { gen_length: gen, block_length: gen, steps: o.steps.min(masked).max(1), early_stop: false, ..o };
+        self.execute(Prepared { canvas, options: o, ends: [eos, eot] }, on_start, on_step).await
+    }
+}
+
+impl Engine {
+    async fn execute(&self, p: Prepared, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let tok = self.tokenizer.as_ref();
-        let p = req.prepare(&self.model.config, tok).map_err(js_err)?;
         if let Some(f) = &on_start {
             let start = StartJs {
                 tokens: &p.canvas.tokens,

@@ -149,7 +149,7 @@ def main():
     ckpt_path = args.ckpt or os.path.join(args.work, "ckpt.pt")
     device = torch.device(args.device)
     max_threads = 2
-    threads = 2 if args.threads == "auto" else int(args.threads)
+    threads = 1 if args.threads == "auto" else int(args.threads)
     torch.set_num_threads(threads)
     if args.amp == "auto":
         amp = device.type == "cuda" or "avx512_bf16" in open("/proc/cpuinfo").read()
@@ -207,11 +207,11 @@ def main():
         ids, elig = data.batch(rng, args.batch, L)
         ids, elig = ids.to(device), elig.to(device)
         # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
-        # core is much slower than 1 thread. Every 50 steps try the other count for 5 steps
+        # core is much slower than 1 thread. Every 25 steps try the other count for 5 steps
         # and keep whichever gave more tokens/s.
         if args.threads == "auto" and device.type == "cpu":
-            phase = step % 50
-            if phase == 45:
+            phase = step % 25
+            if phase == 20:
                 speed[threads] = win_tok / max(1e-6, time.time() - win_t)
                 threads = 3 - threads
                 torch.set_num_threads(threads)

@@ -85,7 +85,7 @@ pub struct InfillArgs {
     pub s: SamplerArgs,
 }
 
-fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Result<SamplerOptions> {
+pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Result<SamplerOptions> {
     Ok(SamplerOptions {
         steps: s.steps,
         gen_length,

@@ -1,7 +1,9 @@
 //! Argument parsing and dispatch for the `unmask` binary. Errors print one line and exit with
 //! code 2 for bad input (options, prompts, model files) and 1 for GPU failures.
 
+mod bench;
 mod convert;
+mod eval;
 mod generate;
 mod info;
 mod model;
@@ -24,6 +26,10 @@ enum Command {
     Infill(generate::InfillArgs),
     /// Rewrite a model as GGUF (tokenizer embedded) or safetensors, optionally quantized.
     Convert(convert::ConvertArgs),
+    /// Run the held-out task suite (arithmetic, reversal, infill) and print accuracy per task.
+    Eval(eval::EvalArgs),
+    /// Measure generation speed on this GPU (JSON lines).
+    Bench(bench::BenchArgs),
     /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
     Info(info::InfoArgs),
 }
@@ -41,6 +47,8 @@ pub fn main() -> i32 {
         Command::Infill(a) => generate::infill(a),
         Command::Info(a) => info::run(a),
         Command::Convert(a) => convert::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -208,7 +208,7 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
-        self.dispatch(Kernel::Attention, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?, 1])
+        self.dispatch(Kernel::Attention, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to

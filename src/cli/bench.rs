@@ -1,0 +1,108 @@
+//! `unmask bench`: generation speed on this machine's GPU, as JSON lines (never a test).
+//! A model path, or a synthetic model of a named shape with random weights made in memory.
+
+use super::model;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use unmask::forward::GpuModel;
+use unmask::gpu::Gpu;
+use unmask::model::{DType, LladaConfig};
+use unmask::sampler::{self, Canvas, SamplerOptions};
+use unmask::synth::{random_model, tiny_config};
+use unmask::{Error, Result};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A model to load (directory or .gguf). Without it, --synthetic is used.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Shape of a random model made in memory: tiny, demo, or a config.json path (e.g. the real LLaDA-8B config).
+    #[arg(long, default_value = "demo")]
+    pub synthetic: String,
+    /// Prompt tokens (random ids) before the answer.
+    #[arg(long, default_value_t = 32)]
+    pub prompt_length: usize,
+    /// Answer lengths to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    pub gen_length: Vec<usize>,
+    /// Steps; 0 means one per answer token (the reference setting).
+    #[arg(long, default_value_t = 0)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 32)]
+    pub block_length: usize,
+    /// Confidence threshold for parallel decoding (off by default).
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Weight format: f32, f16, bf16, q8_0, q4_0 [default: as loaded; synthetic models: q4_0].
+    #[arg(long)]
+    pub quant: Option<String>,
+    /// Runs per setting (the first is a warm-up and not reported when > 1).
+    #[arg(long, default_value_t = 2)]
+    pub runs: usize,
+}
+
+fn synthetic_config(name: &str) -> Result<LladaConfig> {
+    match name {
+        "tiny" => Ok(tiny_config(2, 4, 2, 16, 128, 512)),
+        "demo" => {
+            let mut c = tiny_config(6, 8, 4, 32, 768, 4096);
+            c.max_sequence_length = 4096;
+            Ok(c)
+        }
+        path => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--synthetic {path:?}: not tiny, demo or a readable config.json ({e})")))?;
+            LladaConfig::from_hf_json(path, &text)
+        }
+    }
+}
+
+/// Multiply-adds of one forward pass over `l` positions (matmuls and attention).
+fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
+    let (d, kv, h, v) = (c.d_model as f64, c.kv_dim() as f64, c.mlp_hidden_size as f64, c.vocab_size as f64);
+    let per_token = c.n_layers as f64 * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * h) + d * v;
+    let attention = c.n_layers as f64 * 2.0 * (l as f64) * d;
+    2.0 * l as f64 * (per_token + attention)
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
+    let (gm, name) = match &a.model {
+        Some(p) => (model::load(Some(p.clone()), a.quant.as_deref())?.1, p.display().to_string()),
+        None => {
+            let cfg = synthetic_config(&a.synthetic)?;
+            let w = random_model(&cfg, quant.unwrap_or(DType::Q4_0), 1);
+            let gpu = Arc::new(pollster::block_on(Gpu::new())?);
+            (GpuModel::upload(gpu, &w)?, format!("synthetic:{}", a.synthetic))
+        }
+    };
+    let c = gm.config.clone();
+    for &gen in &a.gen_length {
+        let steps = if a.steps == 0 { gen } else { a.steps };
+        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, ..Default::default() };
+        o.validate()?;
+        let prompt: Vec<u32> = (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect();
+        let mut last = None;
+        for _ in 0..a.runs.max(1) {
+            let canvas = Canvas::after_prompt(&prompt, gen, c.mask_token_id, None);
+            let mut m = &gm;
+            last = Some(pollster::block_on(sampler::run(&mut m, canvas, &o, &mut |_| true))?);
+        }
+        let g = last.expect("one run");
+        let l = prompt.len() + gen;
+        let ms_forward = g.ms / g.model_passes.max(1) as f64;
+        let line = serde_json::json!({
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend,
+            "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
+            "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
+            "threshold": a.threshold, "cache": "none",
+            "tokens_per_second": gen as f64 / (g.ms / 1000.0),
+            "ms_per_step": g.ms / g.steps.max(1) as f64,
+            "ms_per_forward": ms_forward,
+            "forward_gflops": forward_flops(&c, l) / (ms_forward / 1000.0) / 1e9,
+            "model_passes": g.model_passes, "total_ms": g.ms,
+        });
+        println!("{line}");
+    }
+    Ok(())
+}

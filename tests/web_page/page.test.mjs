@@ -1,0 +1,277 @@
+// Whole-page test of the web app: Debian's Chromium (WebGPU on SwiftShader) driven by
+// playwright-core loads www/ from `./build.sh serve`, generates with the bundled model and checks
+// what the page shows against the native CLI (`unmask generate --json`) on the same model,
+// prompt, settings and seed; then the replay scrubber, an infill, remasking clicked words, an
+// offline reload through the service worker with the server stopped, a corrupt model file and a
+// browser without WebGPU. Screenshots go to test-output/web_page/.
+// Run by `./build.sh test` (after `./build.sh web` and `cargo build --release`), or alone:
+//   node tests/web_page/page.test.mjs
+
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const out = path.join(root, 'test-output', 'web_page');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const CLI = path.join(root, 'target/release/unmask');
+
+// Small enough for SwiftShader: 32 answer tokens, one per step, two blocks.
+const PROMPT = 'The weather today is';
+const SETTINGS = { gen_length: 32, steps: 32, block_length: 16, temperature: 0, cfg_scale: 0, seed: 0 };
+const INFILL = 'The cat sat [MASK] the mat, then [MASK] home.';
+
+const results = [];
+async function check(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false, ms: Date.now() - t0 });
+    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${e.stack || e}`);
+    throw e;
+  }
+}
+
+function need(file, hint) {
+  if (!fs.existsSync(file)) {
+    console.error(`missing ${path.relative(root, file)}: ${hint}`);
+    process.exit(2);
+  }
+}
+
+// `./build.sh serve` without rebuilding, on a free port; resolves with its URL.
+function startServer() {
+  const child = spawn(path.join(root, 'build.sh'), ['serve'], { cwd: root, env: { ...process.env, PORT: '0', UNMASK_NO_BUILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stdout.on('data', (d) => {
+      text += d;
+      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${text}`)));
+    setTimeout(() => reject(new Error('the server did not start in 20 s')), 20000);
+  });
+}
+
+function cliJson(args) {
+  const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR || `/tmp/unmask-xdg-${process.getuid()}` };
+  fs.mkdirSync(env.XDG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
+  return JSON.parse(execFileSync(CLI, [...args, '--json'], { cwd: root, env, maxBuffer: 64 << 20 }).toString());
+}
+
+async function setSettings(page, s) {
+  for (const [k, v] of Object.entries(s)) await page.fill(`#opt-${k}`, String(v));
+}
+
+async function waitDone(page, since, timeout = 120000) {
+  await page.waitForFunction((t) => Number(document.body.dataset.done || 0) > t || !document.getElementById('error').hidden, since, { timeout });
+  const err = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  assert.equal(err, '', `the page shows an error: ${err}`);
+}
+
+async function waitModel(page, timeout = 120000) {
+  await page.waitForFunction(() => !!document.body.dataset.model || !document.getElementById('fatal').hidden || (!document.getElementById('error').hidden && document.body.dataset.busy !== 'load'), null, { timeout });
+  const fatal = await page.$eval('#fatal', (e) => (e.hidden ? '' : e.textContent));
+  assert.equal(fatal, '', `the page says it cannot run: ${fatal}`);
+  const err = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+  assert.equal(err, '', `the page shows an error: ${err}`);
+}
+
+const now = (page) => page.evaluate(() => Date.now());
+
+async function main() {
+  need(path.join(root, 'www/pkg/unmask_bg.wasm'), 'build the page first: ./build.sh web');
+  need(path.join(root, 'www/models/manifest.json'), 'build the page first: ./build.sh web');
+  need(CLI, 'build the CLI first: cargo build --release');
+  fs.mkdirSync(out, { recursive: true });
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'www/models/manifest.json'), 'utf8')).bundled[0];
+  const modelPath = path.join(root, 'www/models', manifest.files.model);
+
+  let server = await startServer();
+  console.log(`server: ${server.url} · model: ${manifest.name}`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  const pageErrors = [];
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') console.log(`  [page console] ${m.text()}`); });
+
+    let first; // the page's first generation: {text, tokens, steps}
+    await check('page loads the bundled model', async () => {
+      await page.goto(server.url);
+      await waitModel(page);
+      const adapter = await page.textContent('#stat-adapter');
+      console.log(`  adapter: ${adapter} · ${await page.textContent('#model-status')}`);
+    });
+
+    await check('generation renders intermediate steps and matches the native CLI', async () => {
+      await page.fill('#prompt', PROMPT);
+      await setSettings(page, SETTINGS);
+      await page.evaluate(() => { window.unmask.view.recordDom = true; });
+      const t = await now(page);
+      await page.click('#go');
+      // Mid-generation: some cells committed, some still masked.
+      await page.waitForFunction(() => {
+        const d = window.unmask.view.drawn;
+        const f = d[d.length - 1];
+        return f && f.step >= 3 && f.masked > 0;
+      }, null, { timeout: 120000, polling: 'raf' });
+      const mid = await page.evaluate(() => ({ masked: document.querySelectorAll('#grid .cell.masked').length, committed: document.querySelectorAll('#grid .cell.fresh, #grid .cell.done').length }));
+      await page.screenshot({ path: path.join(out, 'mid-generation.png') });
+      await waitDone(page, t);
+      await page.screenshot({ path: path.join(out, 'finished.png') });
+      const page_ = await page.evaluate(() => {
+        const { state, view } = window.unmask;
+        const r = state.run.result;
+        return { text: document.getElementById('output').textContent, result: r, frames: view.drawn.map((f) => ({ step: f.step, masked: f.masked })), lastStep: state.run.lastStep, bars: document.querySelectorAll('#chart rect.bar').length };
+      });
+      const intermediate = new Set(page_.frames.filter((f) => f.step >= 1 && f.step < page_.lastStep && f.masked > 0).map((f) => f.step));
+      console.log(`  ${page_.result.steps} steps in ${page_.result.ms.toFixed(0)} ms (${page_.result.tokens_per_second.toFixed(1)} tokens/s); ${intermediate.size} intermediate steps drawn; at the screenshot ${mid.masked} masked, ${mid.committed} committed`);
+      assert.ok(intermediate.size >= 2, `only ${intermediate.size} intermediate steps were drawn`);
+      assert.ok(mid.masked > 0 && mid.committed > 0, `mid-generation DOM: ${JSON.stringify(mid)}`);
+      assert.equal(page_.bars, page_.lastStep, 'one chart bar per step');
+      const cli = cliJson(['generate', '--model', modelPath, '--prompt', PROMPT, '--gen-length', String(SETTINGS.gen_length), '--steps', String(SETTINGS.steps), '--block-length', String(SETTINGS.block_length), '--temperature', '0', '--cfg-scale', '0', '--remasking', 'low_confidence', '--seed', '0']);
+      console.log(`  text: ${JSON.stringify(page_.text)} (CLI on ${cli.adapter})`);
+      assert.deepEqual(page_.result.tokens.slice(page_.result.gen_start), cli.tokens, 'the page and the CLI committed different tokens');
+      assert.equal(page_.text, cli.text, 'the page and the CLI wrote different text');
+      first = { text: page_.text, tokens: page_.result.tokens, genStart: page_.result.gen_start };
+    });
+
+    await check('the scrubber shows step 1 again', async () => {
+      await page.fill('#scrubber', '1');
+      const got = await page.evaluate(() => {
+        const v = window.unmask.view;
+        const live = v.drawn.find((f) => f.step === 1 && f.dom);
+        const dom = v.cells.map((c) => `${c.className}|${c.textContent}`).join('\n');
+        return { live: live && live.dom, dom, counter: document.getElementById('step-counter').textContent, fresh: document.querySelectorAll('#grid .cell.fresh').length, first: window.unmask.state.run.events[0].committed.length };
+      });
+      assert.ok(got.live, 'step 1 was never drawn live');
+      assert.match(got.counter, /^step 1 \//);
+      assert.equal(got.fresh, got.first, 'the cells committed at step 1 are highlighted');
+      assert.equal(got.dom, got.live, 'the scrubbed canvas differs from the one drawn live at step 1');
+      await page.click('#play');
+      await page.waitForFunction(() => Number(document.getElementById('grid').dataset.step) >= 4, null, { timeout: 10000 });
+      await page.click('#play'); // pause
+      await page.fill('#scrubber', String(await page.evaluate(() => window.unmask.state.run.lastStep)));
+    });
+
+    await check('clicking words remasks only them', async () => {
+      // The first word of the answer's second half.
+      const pos = await page.evaluate(() => {
+        const { state, view } = window.unmask;
+        const run = state.run;
+        const mid = run.genStart + Math.floor((run.n - run.genStart) / 2);
+        for (let p = mid; p < run.n; p++) if (/^\S/.test(run.piece[p]) && /^\s/.test(run.piece[p - 1] || ' ')) return p;
+        return mid;
+      });
+      await page.click(`#grid .cell[data-pos="${pos}"]`);
+      const selected = await page.evaluate(() => [...window.unmask.view.selected].sort((a, b) => a - b));
+      assert.ok(selected.length >= 1 && selected.includes(pos), `selection ${selected}`);
+      const t = await now(page);
+      await page.click('#remask');
+      await waitDone(page, t);
+      const after = await page.evaluate(() => window.unmask.state.run.result.tokens);
+      const mask = await page.evaluate(() => window.unmask.state.run.start.mask);
+      assert.equal(after.length, first.tokens.length);
+      for (let p = 0; p < after.length; p++) {
+        if (selected.includes(p)) assert.notEqual(after[p], mask, `position ${p} is still masked`);
+        else assert.equal(after[p], first.tokens[p], `position ${p} changed but was not selected`);
+      }
+      console.log(`  remasked positions ${selected.join(',')}: ${JSON.stringify(selected.map((p) => first.tokens[p]))} -> ${JSON.stringify(selected.map((p) => after[p]))}`);
+    });
+
+    await check('infill changes only the masked spans (and matches the CLI)', async () => {
+      await page.check('#mode-infill');
+      await page.fill('#prompt', INFILL);
+      await page.fill('#opt-span_length', '4');
+      const t = await now(page);
+      await page.click('#go');
+      await waitDone(page, t);
+      await page.screenshot({ path: path.join(out, 'infill.png') });
+      const text = await page.textContent('#output');
+      const m = text.match(/^The cat sat ([\s\S]*) the mat, then ([\s\S]*) home\.$/);
+      assert.ok(m, `the infilled text ${JSON.stringify(text)} does not keep the text around the masks`);
+      const r = await page.evaluate(() => { const { state } = window.unmask; return { tokens: state.run.result.tokens, mask: state.run.start.mask, masks: state.run.start.tokens.filter((t) => t === state.run.start.mask).length }; });
+      assert.equal(r.masks, 8, 'two spans of 4 masks');
+      assert.ok(!r.tokens.includes(r.mask), 'masks left in the infilled canvas');
+      const cli = cliJson(['infill', '--model', modelPath, '--text', INFILL, '--span-length', '4', '--steps', String(SETTINGS.steps), '--temperature', '0', '--seed', '0']);
+      assert.equal(text, cli.text, 'the page and the CLI infilled differently');
+      console.log(`  ${JSON.stringify(text)}`);
+      await page.check('#mode-generate');
+    });
+
+    await check('offline reload works with the server stopped (service worker)', async () => {
+      await page.evaluate(async () => {
+        await navigator.serviceWorker.ready;
+        if (!navigator.serviceWorker.controller) await new Promise((r) => navigator.serviceWorker.addEventListener('controllerchange', r, { once: true }));
+      });
+      server.child.kill('SIGTERM');
+      await new Promise((r) => server.child.once('exit', r));
+      await assert.rejects(fetch(server.url), 'the server is still up');
+      await page.reload();
+      await waitModel(page);
+      await page.fill('#prompt', PROMPT);
+      await setSettings(page, SETTINGS);
+      const t = await now(page);
+      await page.click('#go');
+      await waitDone(page, t);
+      assert.equal(await page.textContent('#output'), first.text, 'offline, the page wrote different text');
+      await page.screenshot({ path: path.join(out, 'offline.png') });
+    });
+
+    await check('a corrupt model file shows an error in the page', async () => {
+      const junk = Buffer.concat([Buffer.from('GGUF'), Buffer.from([3, 0, 0, 0]), Buffer.alloc(64, 0xab)]);
+      await page.setInputFiles('#file-input', { name: 'broken.gguf', mimeType: 'application/octet-stream', buffer: junk });
+      await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 30000 });
+      const msg = await page.textContent('#error');
+      console.log(`  error shown: ${JSON.stringify(msg)}`);
+      assert.ok(msg.length > 10);
+      assert.match(await page.textContent('#model-status'), /still using/);
+      const saved = await page.evaluate(async () => (await (await import('./models.js')).readIndex()).length);
+      assert.equal(saved, 0, 'a model that failed to load was kept');
+      assert.equal(await page.isEnabled('#go'), true, 'the previous model can still be used');
+      await page.screenshot({ path: path.join(out, 'corrupt-model.png') });
+    });
+
+    await check('no WebGPU: a clear message, not a blank page', async () => {
+      server = await startServer();
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 700 } });
+      await ctx.addInitScript(() => { delete Navigator.prototype.gpu; });
+      const p2 = await ctx.newPage();
+      p2.on('pageerror', (e) => pageErrors.push(String(e)));
+      await p2.goto(server.url);
+      await p2.waitForFunction(() => !document.getElementById('fatal').hidden, null, { timeout: 20000 });
+      assert.match(await p2.textContent('#fatal'), /WebGPU/);
+      await p2.screenshot({ path: path.join(out, 'no-webgpu.png') });
+      await ctx.close();
+    });
+
+    assert.deepEqual(pageErrors, [], 'uncaught exceptions in the page');
+    if (process.env.UPDATE_SCREENSHOT) {
+      fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
+      fs.copyFileSync(path.join(out, 'finished.png'), path.join(root, 'docs/screenshot.png'));
+    }
+  } finally {
+    await browser.close();
+    server.child.kill('SIGTERM');
+  }
+  const total = results.reduce((s, r) => s + r.ms, 0);
+  console.log(`web page: ${results.filter((r) => r.ok).length}/${results.length} passed in ${(total / 1000).toFixed(1)} s; screenshots in ${path.relative(root, out)}/`);
+}
+
+main().catch((e) => {
+  console.error(e.message || e);
+  process.exit(1);
+});

@@ -1,0 +1,495 @@
+// The page: wires the controls to the engine's worker (worker.js) and draws what it reports.
+// Messages to the worker: {type:'init'}, {type:'load', id, source}, {type:'run', id, request,
+// remask?}, {type:'cancel'}. From it: adapter, fatal, progress, saved, loaded, start, step, done,
+// error (with `crashed` when the worker must be restarted).
+
+import { Run, View } from './view.js';
+import { readIndex, deleteSaved, fmtBytes } from './models.js';
+
+const $ = (id) => document.getElementById(id);
+const DEFAULTS = { steps: 64, gen_length: 64, block_length: 32, temperature: 0, cfg_scale: 0, remasking: 'low_confidence', threshold: null, seed: 0, early_stop: true, span_length: 4 };
+const SETTINGS_KEY = 'unmask-settings-v1';
+
+const state = {
+  worker: null,
+  nextId: 1,
+  adapter: null,
+  model: null, // what the worker reported when the model loaded
+  loading: false,
+  running: null, // {id, kind}
+  run: null, // the Run on screen
+  playing: null,
+  bundled: null, // the manifest entry of the bundled model
+  fatal: false,
+};
+
+const view = new View({
+  grid: $('grid'),
+  counter: $('step-counter'),
+  chart: $('chart'),
+  onSeek: (s) => seek(s),
+  onSelect: () => updateButtons(),
+});
+
+// ---- messages and errors ------------------------------------------------------------------
+
+function showError(msg) {
+  const el = $('error');
+  el.textContent = msg;
+  el.hidden = !msg;
+}
+
+function fatal(msg) {
+  state.fatal = true;
+  const el = $('fatal');
+  el.textContent = msg;
+  el.hidden = false;
+  setStatus('Cannot run here.');
+  updateButtons();
+}
+
+function setStatus(s) {
+  $('status').textContent = s;
+}
+
+window.addEventListener('error', (e) => showError(`Unexpected error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => showError(`Unexpected error: ${e.reason && e.reason.message ? e.reason.message : e.reason}`));
+
+// ---- the worker -----------------------------------------------------------------------------
+
+function startWorker() {
+  const w = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+  w.onmessage = (e) => onMessage(e.data);
+  w.onerror = (e) => {
+    e.preventDefault();
+    fatal(`The engine's worker failed to start${e.message ? `: ${e.message}` : ''}. If you serve this page yourself, build the engine first (./build.sh web); the page needs a browser with module workers (Chrome/Edge 80+, Firefox 114+, Safari 15+).`);
+  };
+  state.worker = w;
+  w.postMessage({ type: 'init' });
+}
+
+function restartWorker() {
+  if (state.worker) state.worker.terminate();
+  state.model = null;
+  state.loading = false;
+  state.running = null;
+  startWorker();
+  $('model-status').textContent = 'The engine was restarted: load a model again.';
+  updateButtons();
+}
+
+function send(msg) {
+  msg.id = state.nextId++;
+  state.worker.postMessage(msg);
+  return msg.id;
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'adapter':
+      state.adapter = m.info;
+      $('stat-adapter').textContent = adapterText(m.info);
+      setStatus(`GPU: ${m.info.name || 'WebGPU adapter'}`);
+      break;
+    case 'fatal':
+      fatal(m.message);
+      break;
+    case 'progress':
+      progress(m);
+      break;
+    case 'saved':
+      refreshSaved();
+      break;
+    case 'warning':
+      showError(m.message);
+      break;
+    case 'loaded':
+      loaded(m.model);
+      break;
+    case 'start':
+      onStart(m.canvas);
+      break;
+    case 'step':
+      onStep(m.event);
+      break;
+    case 'done':
+      onDone(m.result);
+      break;
+    case 'error':
+      onError(m);
+      break;
+  }
+}
+
+function adapterText(a) {
+  const bits = [a.name || '(unnamed adapter)'];
+  if (a.backend) bits.push(a.backend);
+  if (a.shader_f16) bits.push('f16');
+  return bits.join(' · ');
+}
+
+// ---- models ----------------------------------------------------------------------------------
+
+function progress(m) {
+  const box = $('progress');
+  box.hidden = false;
+  const frac = m.total ? m.loaded / m.total : 0;
+  box.classList.toggle('indeterminate', m.phase === 'parse' || !m.total);
+  $('progress-fill').style.width = `${(100 * Math.min(1, frac)).toFixed(1)}%`;
+  let text = m.label || m.phase;
+  if (m.phase === 'download') text += ` ${fmtBytes(m.loaded)}${m.total ? ` / ${fmtBytes(m.total)}` : ''} · ${fmtBytes(m.rate)}/s`;
+  else if (m.phase === 'upload') text += ` ${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}`;
+  else text += '…';
+  $('progress-text').textContent = text;
+}
+
+function loadModel(source, label) {
+  if (state.loading || state.running || !state.worker) return;
+  state.loading = true;
+  showError('');
+  $('model-status').textContent = `Loading ${label}…`;
+  $('progress').hidden = false;
+  $('progress-fill').style.width = '0';
+  $('progress-text').textContent = 'Starting…';
+  updateButtons();
+  send({ type: 'load', source });
+}
+
+function loaded(model) {
+  state.loading = false;
+  state.model = model;
+  $('progress').hidden = true;
+  const c = model.config;
+  const params = c ? `${c.n_layers} layers · d_model ${c.d_model} · vocab ${c.vocab_size} · context ${c.max_sequence_length}` : '';
+  $('model-status').textContent = `${model.name} (${model.format}, ${fmtBytes(model.bytes)}) · ${params}${model.hasTokenizer ? '' : ' · no tokenizer: text prompts will not work'}`;
+  if (model.adapter) $('stat-adapter').textContent = adapterText(model.adapter);
+  setStatus(`Ready · GPU: ${(model.adapter || state.adapter || {}).name || 'WebGPU'}`);
+  document.body.dataset.model = model.name;
+  updateButtons();
+}
+
+function bundledSource() {
+  return state.bundled ? { kind: 'bundled', entry: state.bundled } : null;
+}
+
+async function readManifest() {
+  try {
+    const resp = await fetch('models/manifest.json', { cache: 'no-cache' });
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    const m = await resp.json();
+    return (m.bundled || [])[0] || null;
+  } catch (e) {
+    return null;
+  }
+}
+
+async function refreshSaved() {
+  const ul = $('saved-list');
+  if (!self.caches) {
+    ul.innerHTML = '<li class="muted">This browser keeps no models (no Cache API here).</li>';
+    return;
+  }
+  const list = await readIndex();
+  ul.replaceChildren();
+  if (!list.length) ul.innerHTML = '<li class="muted">None yet.</li>';
+  for (const m of list.sort((a, b) => b.added - a.added)) {
+    const li = document.createElement('li');
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = `${m.name} · ${m.format} · ${fmtBytes(m.bytes)}${m.source === 'local' ? ' · local file' : ''}`;
+    name.title = m.url || m.name;
+    const load = document.createElement('button');
+    load.type = 'button';
+    load.textContent = 'Load';
+    load.onclick = () => loadModel({ kind: 'saved', id: m.id }, m.name);
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.textContent = 'Delete';
+    del.onclick = async () => { await deleteSaved(m.id); refreshSaved(); };
+    li.append(name, load, del);
+    ul.append(li);
+  }
+  if (navigator.storage && navigator.storage.estimate) {
+    const est = await navigator.storage.estimate();
+    $('storage').textContent = `(${fmtBytes(est.usage || 0)} used of ${fmtBytes(est.quota || 0)})`;
+  }
+}
+
+$('load-bundled').onclick = () => {
+  const s = bundledSource();
+  if (s) loadModel(s, state.bundled.name);
+  else showError('No bundled model is listed in models/manifest.json: build the page with ./build.sh web, or load a model from a URL or a file.');
+};
+
+$('url-form').onsubmit = (e) => {
+  e.preventDefault();
+  const url = $('url-input').value.trim();
+  if (!url) return;
+  if (navigator.storage && navigator.storage.persist && $('keep').checked) navigator.storage.persist();
+  loadModel({ kind: 'url', url, keep: $('keep').checked }, url.split('/').pop());
+};
+
+function loadFiles(fileList) {
+  const files = Array.from(fileList || []);
+  if (!files.length) return;
+  loadModel({ kind: 'files', files, keep: $('keep').checked }, files.map((f) => f.name).join(' + '));
+}
+$('file-input').onchange = (e) => { loadFiles(e.target.files); e.target.value = ''; };
+const drop = $('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); loadFiles(e.dataTransfer.files); });
+// Dropping a file anywhere else must not navigate away from the page.
+window.addEventListener('dragover', (e) => e.preventDefault());
+window.addEventListener('drop', (e) => { e.preventDefault(); if (!drop.contains(e.target)) loadFiles(e.dataTransfer.files); });
+
+// ---- settings ----------------------------------------------------------------------------------
+
+const numeric = ['steps', 'gen_length', 'block_length', 'temperature', 'cfg_scale', 'seed', 'span_length'];
+
+function readSettings() {
+  const o = {};
+  for (const k of numeric) o[k] = Number($(`opt-${k}`).value);
+  o.remasking = $('opt-remasking').value;
+  o.threshold = $('opt-threshold-on').checked ? Number($('opt-threshold').value) : null;
+  o.early_stop = $('opt-early_stop').checked;
+  return o;
+}
+
+function writeSettings(o) {
+  for (const k of numeric) if (o[k] !== undefined) $(`opt-${k}`).value = o[k];
+  $('opt-remasking').value = o.remasking || DEFAULTS.remasking;
+  $('opt-threshold-on').checked = o.threshold != null;
+  $('opt-threshold').disabled = o.threshold == null;
+  if (o.threshold != null) $('opt-threshold').value = o.threshold;
+  $('opt-early_stop').checked = o.early_stop !== false;
+}
+
+// One-line hints for settings the engine would refuse (it says the same, but sooner is nicer).
+function checkSettings() {
+  const o = readSettings();
+  const infill = mode() === 'infill';
+  let note = '';
+  if (!infill) {
+    if (o.gen_length % o.block_length) note = `Gen length ${o.gen_length} is not a multiple of block length ${o.block_length}.`;
+    else if (o.steps % (o.gen_length / o.block_length)) note = `Steps must be a multiple of the number of blocks (${o.gen_length / o.block_length}).`;
+    else note = `${o.gen_length / o.block_length} block(s) · ${o.steps / (o.gen_length / o.block_length)} steps each · ~${(o.gen_length / o.steps).toFixed(1)} tokens per step${o.cfg_scale > 0 ? ' · CFG doubles the work per step' : ''}`;
+  } else note = 'Infill: the whole text is one block; steps are capped at the number of masks.';
+  $('settings-note').textContent = note;
+  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(o)); } catch {}
+}
+
+$('settings').addEventListener('input', checkSettings);
+$('settings').addEventListener('submit', (e) => e.preventDefault());
+$('opt-threshold-on').onchange = () => { $('opt-threshold').disabled = !$('opt-threshold-on').checked; checkSettings(); };
+$('reset-settings').onclick = () => { writeSettings(DEFAULTS); checkSettings(); };
+
+// ---- modes ---------------------------------------------------------------------------------------
+
+function mode() {
+  return $('mode-infill').checked ? 'infill' : 'generate';
+}
+
+function onMode() {
+  const infill = mode() === 'infill';
+  document.body.classList.toggle('infill', infill);
+  $('go').textContent = infill ? 'Fill masks' : 'Generate';
+  $('prompt').placeholder = infill ? 'Text with [MASK] spans, e.g. The capital of France is [MASK].' : 'Write a prompt…';
+  $('mode-help').innerHTML = infill
+    ? 'Write text with <code>[MASK]</code> (a span of <i>span length</i> tokens) or <code>&lt;mask:N&gt;</code> (N tokens): the model fills only those.'
+    : 'The model writes an answer of <i>gen length</i> tokens after the prompt, unmasking a few positions per step. Afterwards, click words of the answer to regenerate just them.';
+  if (infill && !/\[MASK\]|<mask:\d+>/i.test($('prompt').value)) $('prompt').value = 'The weather today is [MASK] and the sky is [MASK].';
+  if (!infill && /\[MASK\]|<mask:\d+>/i.test($('prompt').value)) $('prompt').value = $('prompt').value.replace(/\s*(\[MASK\]|<mask:\d+>).*$/i, '');
+  checkSettings();
+}
+$('mode-generate').onchange = onMode;
+$('mode-infill').onchange = onMode;
+
+// ---- running -------------------------------------------------------------------------------------
+
+function request() {
+  const o = readSettings();
+  const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
+  const text = $('prompt').value;
+  // Infill fills the whole text as one block (like `unmask infill`); gen length is unused.
+  if (mode() === 'infill') return { infill: text, span_length: o.span_length, options: { ...options, block_length: 0x7fffffff } };
+  return { prompt: text, chat: $('chat').checked, options };
+}
+
+function go(remask) {
+  if (!state.model || state.running || state.loading) return;
+  stopPlaying();
+  showError('');
+  const req = request();
+  if (!remask && mode() === 'generate' && !req.prompt.trim()) {
+    showError('The prompt is empty: write something first.');
+    return;
+  }
+  const msg = { type: 'run', request: req };
+  if (remask) {
+    const run = state.run;
+    const tokens = Array.from(run.token);
+    for (const p of view.selected) tokens[p] = run.start.mask;
+    msg.remask = { tokens, gen_start: run.genStart };
+  }
+  state.running = { kind: remask ? 'remask' : mode(), t0: performance.now(), committed: 0, ms: 0 };
+  state.running.id = send(msg);
+  $('stat-ms').textContent = '…';
+  $('stat-tps').textContent = '…';
+  setStatus('Generating…');
+  updateButtons();
+}
+
+function onStart(canvas) {
+  state.run = new Run(canvas);
+  view.begin(state.run);
+  $('output').textContent = '';
+  $('scrubber').max = canvas.steps;
+  $('scrubber').value = 0;
+  $('stat-steps').textContent = `0 / ${canvas.steps}`;
+}
+
+function onStep(ev) {
+  const run = state.run;
+  if (!run) return;
+  run.add(ev);
+  view.draw(ev.step);
+  const r = state.running;
+  if (r) {
+    r.committed += ev.committed.length;
+    r.ms += ev.ms;
+    $('stat-ms').textContent = `${ev.ms.toFixed(1)} (avg ${(r.ms / run.events.length).toFixed(1)})`;
+    $('stat-tps').textContent = (r.committed / Math.max(r.ms / 1000, 1e-6)).toFixed(1);
+  }
+  $('stat-steps').textContent = `${ev.step} / ${run.start.steps}`;
+  $('scrubber').value = ev.step;
+}
+
+function onDone(result) {
+  const run = state.run;
+  state.running = null;
+  if (run) {
+    run.result = result;
+    // The engine's final canvas is the truth (early stop may fill without per-position events).
+    result.tokens.forEach((t, p) => { if (run.when[p] === Infinity && t !== run.start.mask) { run.when[p] = run.lastStep || 1; run.token[p] = t; run.piece[p] = `#${t}`; } });
+    $('scrubber').max = run.lastStep;
+    $('scrubber').value = run.lastStep;
+    view.setSelectable(true);
+    view.draw(run.lastStep);
+  }
+  $('output').textContent = result.text;
+  $('stat-steps').textContent = `${result.steps} · ${result.model_passes} passes`;
+  $('stat-ms').textContent = result.steps ? (result.ms / result.steps).toFixed(1) : '–';
+  $('stat-tps').textContent = result.tokens_per_second.toFixed(1);
+  $('stat-total').textContent = `${(result.ms / 1000).toFixed(2)} s${result.early_stopped ? ' · early stop' : ''}${result.cancelled ? ' · stopped' : ''}`;
+  setStatus(result.cancelled ? 'Stopped.' : 'Done.');
+  document.body.dataset.done = String(Date.now());
+  updateButtons();
+}
+
+function onError(m) {
+  if (m.where === 'load') {
+    state.loading = false;
+    $('progress').hidden = true;
+    $('model-status').textContent = state.model ? `Could not load that model; still using ${state.model.name}.` : 'No model loaded.';
+  }
+  if (m.where === 'run') state.running = null;
+  showError(m.message);
+  setStatus(m.where === 'load' ? 'Loading failed.' : 'Failed.');
+  if (m.crashed) restartWorker();
+  updateButtons();
+}
+
+$('go').onclick = () => go(false);
+$('remask').onclick = () => go(true);
+$('clear-selection').onclick = () => { view.selected.clear(); view.draw(view.step); updateButtons(); };
+$('stop').onclick = () => state.worker && state.worker.postMessage({ type: 'cancel' });
+$('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) go(false); });
+
+// ---- replay ----------------------------------------------------------------------------------------
+
+function seek(step) {
+  if (!state.run || state.running) return;
+  $('scrubber').value = step;
+  view.draw(step);
+}
+
+$('scrubber').addEventListener('input', (e) => { stopPlaying(); seek(Number(e.target.value)); });
+
+function stopPlaying() {
+  if (state.playing) clearTimeout(state.playing);
+  state.playing = null;
+  $('play').textContent = '▶';
+  $('play').setAttribute('aria-label', 'Play');
+}
+
+$('play').onclick = () => {
+  if (state.playing) return stopPlaying();
+  const run = state.run;
+  if (!run) return;
+  let s = Number($('scrubber').value);
+  if (s >= run.lastStep) s = 0;
+  $('play').textContent = '❚❚';
+  $('play').setAttribute('aria-label', 'Pause');
+  const tick = () => {
+    seek(s);
+    if (s >= run.lastStep) return stopPlaying();
+    s++;
+    // About 8 steps a second at 1×, whatever the run's length.
+    state.playing = setTimeout(tick, 125 / Number($('speed').value));
+  };
+  tick();
+};
+
+// ---- buttons -----------------------------------------------------------------------------------
+
+function updateButtons() {
+  const idle = !state.running && !state.loading && !state.fatal;
+  $('go').disabled = !idle || !state.model;
+  $('stop').disabled = !state.running;
+  $('remask').disabled = !idle || !state.model || view.selected.size === 0;
+  $('remask').textContent = view.selected.size ? `Regenerate selected (${view.selected.size})` : 'Regenerate selected';
+  $('clear-selection').disabled = view.selected.size === 0;
+  for (const id of ['load-bundled', 'url-load', 'file-input']) $(id).disabled = !idle;
+  const replay = idle && state.run && state.run.events.length > 0;
+  $('scrubber').disabled = !replay;
+  $('play').disabled = !replay;
+  document.body.dataset.busy = state.running ? 'run' : state.loading ? 'load' : '';
+}
+
+// ---- start -----------------------------------------------------------------------------------------
+
+async function main() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || 'null');
+    writeSettings({ ...DEFAULTS, ...(saved || {}) });
+  } catch {
+    writeSettings(DEFAULTS);
+  }
+  onMode();
+  updateButtons();
+  if ('serviceWorker' in navigator) {
+    navigator.serviceWorker.register('sw.js').catch((e) => console.warn('service worker not registered:', e));
+  }
+  refreshSaved();
+  if (!navigator.gpu) {
+    fatal('This browser has no WebGPU, which Unmask needs to run the model on your GPU. Use a current Chrome or Edge (113+) on Windows, macOS or ChromeOS, Chrome on Linux/Android with WebGPU enabled (chrome://flags/#enable-unsafe-webgpu), or Firefox/Safari with WebGPU turned on.');
+    return;
+  }
+  startWorker();
+  state.bundled = await readManifest();
+  const params = new URLSearchParams(location.search);
+  if (params.get('model')) {
+    $('url-input').value = params.get('model');
+    loadModel({ kind: 'url', url: params.get('model'), keep: $('keep').checked }, params.get('model').split('/').pop());
+  } else if (state.bundled) {
+    loadModel(bundledSource(), state.bundled.name);
+  } else {
+    $('model-status').textContent = 'No bundled model (models/manifest.json is missing): load one from a URL or a file below.';
+    $('model-choices').open = true;
+  }
+}
+
+// For the browser tests and for poking around in the console.
+window.unmask = { state, view };
+main();
