@@ -68,3 +68,35 @@ fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let (c, _) = run(CpuModel(&w), canvas, &o);
     assert_eq!(g.tokens, c.tokens);
 }
+
+#[test]
+fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
+    use unmask::sampler::CacheMode;
+    let cfg = tiny_config(2, 4, 2, 16, 64, 120);
+    let w = random_model(&cfg, DType::Q8_0, 23);
+    let gm = GpuModel::upload(gpu(), &w).unwrap();
+    let prompt = [7u32, 1, 9];
+    for cache in [CacheMode::Prefix, CacheMode::Dual] {
+        for threshold in [None, Some(0.3)] {
+            let o = SamplerOptions { steps: 12, gen_length: 12, block_length: 4, cache, threshold, early_stop: false, ..Default::default() };
+            let canvas = Canvas::after_prompt(&prompt, 12, cfg.mask_token_id, None);
+            let (g, ev) = run(&gm, canvas.clone(), &o);
+            assert!(!g.tokens.contains(&cfg.mask_token_id), "{cache:?}: every mask filled");
+            assert_eq!(&g.tokens[..3], &prompt);
+            let mut seen = std::collections::HashSet::new();
+            for e in &ev {
+                for c in &e.committed {
+                    assert!(seen.insert(c.pos), "{cache:?}: {} committed twice", c.pos);
+                    assert_eq!((c.pos - 3) / 4, e.block, "{cache:?}: committed outside its block");
+                    assert_eq!(g.tokens[c.pos], c.token);
+                }
+            }
+            assert_eq!(seen.len(), 12);
+            // The first step of every block is a full pass; the block's first commit is the same
+            // as without a cache for block 0 (nothing differs before the first commit).
+            let (u, uev) = run(&gm, canvas, &SamplerOptions { cache: CacheMode::None, ..o.clone() });
+            assert_eq!(ev[0].committed, uev[0].committed, "{cache:?}: first step");
+            assert_eq!(u.tokens.len(), g.tokens.len());
+        }
+    }
+}

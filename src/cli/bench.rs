@@ -31,6 +31,9 @@ pub struct BenchArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 32)]
     pub block_length: usize,
+    /// K/V reuse inside a block: none, prefix or dual.
+    #[arg(long, default_value = "none")]
+    pub cache: String,
     /// Confidence threshold for parallel decoding (off by default).
     #[arg(long)]
     pub threshold: Option<f32>,
@@ -79,7 +82,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let c = gm.config.clone();
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
-        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, ..Default::default() };
+        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
         o.validate()?;
         let prompt: Vec<u32> = (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect();
         let mut last = None;
@@ -95,7 +98,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend,
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
-            "threshold": a.threshold, "cache": "none",
+            "threshold": a.threshold, "cache": a.cache,
             "tokens_per_second": gen as f64 / (g.ms / 1000.0),
             "ms_per_step": g.ms / g.steps.max(1) as f64,
             "ms_per_forward": ms_forward,

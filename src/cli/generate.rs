@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use unmask::model::TextTokenizer;
 use unmask::request::Request;
 use unmask::sampler::text::{parse_infill, parse_pin};
-use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
+use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, StepEvent};
 use unmask::{Error, Result};
 
 /// Sampler settings shared by `generate` and `infill`.
@@ -35,6 +35,10 @@ pub struct SamplerArgs {
     /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1), at least one per step.
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
+    /// K/V reuse inside a block: none (every step runs the whole canvas), prefix (steps skip
+    /// the prompt and earlier blocks) or dual (steps run only the block).
+    #[arg(long, default_value = "none")]
+    pub cache: String,
     /// Seed for temperature sampling and random remasking.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -96,6 +100,7 @@ pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Resu
         threshold: s.threshold,
         seed: s.seed,
         early_stop: !s.no_early_stop,
+        cache: CacheMode::parse(&s.cache)?,
     })
 }
 

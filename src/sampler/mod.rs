@@ -8,7 +8,7 @@ pub mod remask;
 pub mod schedule;
 pub mod text;
 
-pub use options::{Remasking, SamplerOptions};
+pub use options::{CacheMode, Remasking, SamplerOptions};
 
 use crate::clock::now_ms;
 use crate::cpu::ops::{self, Choice, Noise};
@@ -24,6 +24,11 @@ pub trait Denoiser {
     /// Raw logits `[canvas.len(), vocab]` (used for classifier-free guidance).
     async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>>;
     fn vocab_size(&self) -> usize;
+    /// Choices for `rows` only, reusing the K/V of the other positions from the last full pass
+    /// (`choose`) of this canvas length. Models without a cache compute everything.
+    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
+        Ok(self.choose(canvas, noise).await?[rows].to_vec())
+    }
 }
 
 impl Denoiser for &crate::forward::GpuModel {
@@ -36,6 +41,9 @@ impl Denoiser for &crate::forward::GpuModel {
     }
     fn vocab_size(&self) -> usize {
         self.config.vocab_size
+    }
+    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
+        Ok(self.forward_rows(canvas, rows, noise, false).await?.choices)
     }
 }
 
@@ -131,6 +139,7 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
         let masked_in_block = |c: &Canvas| (bs..be).filter(|&p| c.tokens[p] == c.mask).count();
         let quota = schedule::tokens_per_step(masked_in_block(&canvas), steps_per_block);
         let mut s = 0;
+        let mut fresh = true;
         while masked_in_block(&canvas) > 0 {
             // Fixed count: the reference quota of this step (threshold mode runs until the block is full).
             let k = match opts.threshold {
@@ -147,7 +156,14 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             let t0 = now_ms();
             gen.steps += 1;
             let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
-            let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, &mut gen.model_passes).await?;
+            // With a cache, the block's first step is a full pass that refreshes every K/V.
+            let rows = match (opts.cache, fresh) {
+                (CacheMode::None, _) | (_, true) => None,
+                (CacheMode::Prefix, false) => Some(bs..len),
+                (CacheMode::Dual, false) => Some(bs..be),
+            };
+            fresh = false;
+            let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, rows, &mut gen.model_passes).await?;
             let candidates: Vec<(usize, f32, f32)> = (bs..be)
                 .filter(|&p| canvas.tokens[p] == canvas.mask)
                 .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
@@ -188,7 +204,19 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
 /// The model's choices for every position, with classifier-free guidance when asked:
 /// logits = u + (cfg + 1)(c − u), where u comes from the canvas with every position that was
 /// fixed at the start (the prompt) masked, as in the reference.
-async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], opts: &SamplerOptions, noise: Noise, block: std::ops::Range<usize>, passes: &mut usize) -> Result<Vec<Choice>> {
+#[allow(clippy::too_many_arguments)]
+async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], opts: &SamplerOptions, noise: Noise, block: std::ops::Range<usize>, rows: Option<std::ops::Range<usize>>, passes: &mut usize) -> Result<Vec<Choice>> {
+    if let (Some(rows), true) = (rows, opts.cfg_scale <= 0.0) {
+        *passes += 1;
+        let part = model.choose_rows(&canvas.tokens, rows.clone(), noise).await?;
+        if part.len() != rows.len() {
+            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", part.len(), rows.len())));
+        }
+        let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
+        let mut out = vec![placeholder; canvas.tokens.len()];
+        out[rows].copy_from_slice(&part);
+        return Ok(out);
+    }
     if opts.cfg_scale <= 0.0 {
         *passes += 1;
         let c = model.choose(&canvas.tokens, noise).await?;

@@ -32,6 +32,29 @@ impl Remasking {
     }
 }
 
+/// Which K/V a step reuses from the full pass at its block's start (Fast-dLLM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Every step runs the whole canvas (the reference).
+    None,
+    /// Steps run the block and everything after it; the prefix's K/V are reused.
+    Prefix,
+    /// Steps run only the block; K/V before and after it are reused.
+    Dual,
+}
+
+impl CacheMode {
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "none" => Ok(CacheMode::None),
+            "prefix" => Ok(CacheMode::Prefix),
+            "dual" => Ok(CacheMode::Dual),
+            other => Err(Error::Input(format!("unknown cache {other:?}: use none, prefix or dual"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SamplerOptions {
@@ -52,6 +75,8 @@ pub struct SamplerOptions {
     pub seed: u64,
     /// When a finished block is all end-of-text padding, fill the rest with it and stop.
     pub early_stop: bool,
+    /// K/V reuse between the steps of a block.
+    pub cache: CacheMode,
 }
 
 impl Default for SamplerOptions {
@@ -66,6 +91,7 @@ impl Default for SamplerOptions {
             threshold: None,
             seed: 0,
             early_stop: true,
+            cache: CacheMode::None,
         }
     }
 }
