@@ -51,8 +51,8 @@ fn gguf_unknown_dtype() {
     // tensor entry: name, rank u32, dims u64 × rank, type u32, offset u64
     let at = find(&b, "blk.0.attn_q.weight") + "blk.0.attn_q.weight".len();
     let type_at = at + 4 + 2 * 8;
-    b[type_at..type_at + 4].copy_from_slice(&12u32.to_le_bytes()); // Q4_K
-    assert_has(&gguf_err(&b), &["blk.0.attn_q.weight", "Q4_K", "not supported"]);
+    b[type_at..type_at + 4].copy_from_slice(&13u32.to_le_bytes()); // Q5_K
+    assert_has(&gguf_err(&b), &["blk.0.attn_q.weight", "Q5_K", "not supported"]);
 }
 
 #[test]

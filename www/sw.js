@@ -5,7 +5,7 @@
 // a version). Cross-origin requests (model downloads) are left alone: the worker keeps those.
 
 const CACHE = 'unmask-shell-v1';
-const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'view.js', 'models.js', 'worker.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm', 'models/manifest.json'];
+const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'view.js', 'models.js', 'worker.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
 
 async function bundledModelUrls() {
   try {
@@ -25,8 +25,14 @@ self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const cache = await caches.open(CACHE);
     await cache.addAll(SHELL.map((u) => new Request(u, { cache: 'no-cache' })));
-    for (const u of await bundledModelUrls()) {
-      if (!(await cache.match(u))) await cache.add(u);
+    // The bundled model is optional (a page built without one loads models from URLs or files).
+    try {
+      await cache.add(new Request('models/manifest.json', { cache: 'no-cache' }));
+      for (const u of await bundledModelUrls()) {
+        if (!(await cache.match(u))) await cache.add(u);
+      }
+    } catch (e) {
+      console.warn('the bundled model is not available offline:', e);
     }
     await self.skipWaiting();
   })());

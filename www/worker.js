@@ -310,6 +310,13 @@ self.onmessage = ({ data: msg }) => {
   queue = queue.then(() => handle(msg));
 };
 
+function sourceName(s) {
+  if (s.kind === 'files') return s.files.map((f) => f.name).join(' + ');
+  if (s.kind === 'url') return s.url;
+  if (s.kind === 'bundled') return `the bundled model (${s.entry.name})`;
+  return 'the saved model';
+}
+
 async function handle(msg) {
   try {
     if (msg.type === 'init') post({ type: 'adapter', info: await start() });
@@ -318,6 +325,7 @@ async function handle(msg) {
   } catch (e) {
     const d = describe(e);
     if (d.crashed) engine = null;
+    if (msg.type === 'load' && !d.crashed) d.message = `Could not load ${sourceName(msg.source)}: ${d.message}`;
     post({ type: msg.type === 'init' ? 'fatal' : 'error', id: msg.id, where: msg.type, ...d });
   }
 }

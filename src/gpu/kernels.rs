@@ -27,6 +27,8 @@ fn weight_reader(d: DType) -> &'static str {
         DType::BF16 => include_str!("../../shaders/weights_bf16.wgsl"),
         DType::Q8_0 => include_str!("../../shaders/weights_q8_0.wgsl"),
         DType::Q4_0 => include_str!("../../shaders/weights_q4_0.wgsl"),
+        DType::Q4K => include_str!("../../shaders/weights_q4_k.wgsl"),
+        DType::Q6K => include_str!("../../shaders/weights_q6_k.wgsl"),
     }
 }
 

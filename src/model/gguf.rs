@@ -14,6 +14,8 @@ pub const GGML_F16: u32 = 1;
 pub const GGML_Q4_0: u32 = 2;
 pub const GGML_Q8_0: u32 = 8;
 pub const GGML_BF16: u32 = 30;
+pub const GGML_Q4_K: u32 = 12;
+pub const GGML_Q6_K: u32 = 14;
 
 pub fn dtype_of_ggml(t: u32) -> Option<DType> {
     match t {
@@ -22,6 +24,8 @@ pub fn dtype_of_ggml(t: u32) -> Option<DType> {
         GGML_Q4_0 => Some(DType::Q4_0),
         GGML_Q8_0 => Some(DType::Q8_0),
         GGML_BF16 => Some(DType::BF16),
+        GGML_Q4_K => Some(DType::Q4K),
+        GGML_Q6_K => Some(DType::Q6K),
         _ => None,
     }
 }
@@ -33,11 +37,13 @@ pub fn ggml_of_dtype(d: DType) -> u32 {
         DType::Q4_0 => GGML_Q4_0,
         DType::Q8_0 => GGML_Q8_0,
         DType::BF16 => GGML_BF16,
+        DType::Q4K => GGML_Q4_K,
+        DType::Q6K => GGML_Q6_K,
     }
 }
 
 fn ggml_type_name(t: u32) -> String {
-    let known = [(3, "Q4_1"), (6, "Q5_0"), (7, "Q5_1"), (10, "Q2_K"), (11, "Q3_K"), (12, "Q4_K"), (13, "Q5_K"), (14, "Q6_K"), (15, "Q8_K")];
+    let known = [(3, "Q4_1"), (6, "Q5_0"), (7, "Q5_1"), (10, "Q2_K"), (11, "Q3_K"), (13, "Q5_K"), (15, "Q8_K"), (16, "IQ2_XXS"), (19, "IQ1_S"), (20, "IQ4_NL")];
     known.iter().find(|(id, _)| *id == t).map(|(_, n)| n.to_string()).unwrap_or_else(|| format!("type {t}"))
 }
 
@@ -248,7 +254,7 @@ impl<'a> Gguf<'a> {
     /// (dtype, rows, cols, byte range in `data`) of a tensor, checked.
     pub fn tensor_range(&self, t: &TensorInfo) -> Result<(DType, usize, usize, std::ops::Range<usize>)> {
         let bad = |p: String| Error::model(&self.file, format!("tensor `{}`: {p}", t.name));
-        let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0 and Q4_0 are)", ggml_type_name(t.ggml_type))))?;
+        let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)", ggml_type_name(t.ggml_type))))?;
         let cols = t.dims[0];
         let rows = t.dims[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("dimensions overflow".into()))?;
         if cols == 0 || rows == 0 || cols > 1 << 32 || rows > 1 << 32 {

@@ -11,9 +11,14 @@ pub enum DType {
     BF16,
     Q8_0,
     Q4_0,
+    /// GGUF k-quant: 256-value super-blocks, 4-bit values with 6-bit scales and mins (144 bytes).
+    Q4K,
+    /// GGUF k-quant: 256-value super-blocks, 6-bit values with 8-bit scales (210 bytes).
+    Q6K,
 }
 
 pub const QK: usize = 32;
+pub const QK_K: usize = 256;
 
 impl DType {
     pub fn name(self) -> &'static str {
@@ -23,6 +28,8 @@ impl DType {
             DType::BF16 => "BF16",
             DType::Q8_0 => "Q8_0",
             DType::Q4_0 => "Q4_0",
+            DType::Q4K => "Q4_K",
+            DType::Q6K => "Q6_K",
         }
     }
 
@@ -33,12 +40,14 @@ impl DType {
             "BF16" => Some(DType::BF16),
             "Q8_0" => Some(DType::Q8_0),
             "Q4_0" => Some(DType::Q4_0),
+            "Q4_K" => Some(DType::Q4K),
+            "Q6_K" => Some(DType::Q6K),
             _ => None,
         }
     }
 
     pub fn is_quantized(self) -> bool {
-        matches!(self, DType::Q8_0 | DType::Q4_0)
+        !matches!(self, DType::F32 | DType::F16 | DType::BF16)
     }
 
     /// Bytes taken by one row of `cols` values, or None if `cols` does not suit the format
@@ -49,6 +58,8 @@ impl DType {
             DType::F16 | DType::BF16 => cols.checked_mul(2),
             DType::Q8_0 if cols % QK == 0 => (cols / QK).checked_mul(34),
             DType::Q4_0 if cols % QK == 0 => (cols / QK).checked_mul(18),
+            DType::Q4K if cols % QK_K == 0 => (cols / QK_K).checked_mul(144),
+            DType::Q6K if cols % QK_K == 0 => (cols / QK_K).checked_mul(210),
             _ => None,
         }
     }
@@ -71,15 +82,20 @@ impl HostTensor {
     }
 
     /// Converts (quantizes) f32 values into `dtype`. Block formats need `cols % 32 == 0`.
+    /// K-quants are read, never written: None for them.
     pub fn encode(dtype: DType, rows: usize, cols: usize, values: &[f32]) -> Option<Self> {
         assert_eq!(values.len(), rows * cols);
         dtype.row_bytes(cols)?;
+        if matches!(dtype, DType::Q4K | DType::Q6K) {
+            return None;
+        }
         let data = match dtype {
             DType::F32 => bytemuck::cast_slice(values).to_vec(),
             DType::F16 => values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
             DType::BF16 => values.iter().flat_map(|v| bf16::from_f32(*v).to_le_bytes()).collect(),
             DType::Q8_0 => quantize_q8_0(values),
             DType::Q4_0 => quantize_q4_0(values),
+            DType::Q4K | DType::Q6K => unreachable!("returned above"),
         };
         Some(HostTensor { dtype, rows, cols, data })
     }
@@ -150,7 +166,61 @@ pub fn decode(dtype: DType, bytes: &[u8], n: usize) -> Vec<f32> {
             }
             out
         }
+        DType::Q4K => bytes.chunks_exact(144).take(n / QK_K).flat_map(dequantize_q4_k_block).collect(),
+        DType::Q6K => bytes.chunks_exact(210).take(n / QK_K).flat_map(dequantize_q6_k_block).collect(),
     }
+}
+
+/// The 6-bit scale and min of sub-block `j` (0..8) of a Q4_K super-block's 12 scale bytes.
+fn q4_k_scale_min(j: usize, s: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        ((s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+    }
+}
+
+/// One Q4_K super-block (144 bytes: f16 d, f16 dmin, 12 bytes of packed 6-bit scales/mins,
+/// 128 bytes of nibbles) → 256 values. Each 64-value chunk takes 32 bytes: low nibbles are
+/// its first 32 values (sub-block 2c), high nibbles the next 32 (sub-block 2c + 1);
+/// value = d·scale·q − dmin·min.
+pub fn dequantize_q4_k_block(b: &[u8]) -> Vec<f32> {
+    let d = f16::from_le_bytes([b[0], b[1]]).to_f32();
+    let dmin = f16::from_le_bytes([b[2], b[3]]).to_f32();
+    let (scales, qs) = (&b[4..16], &b[16..144]);
+    let mut out = Vec::with_capacity(QK_K);
+    for c in 0..4 {
+        let q = &qs[c * 32..c * 32 + 32];
+        for (half, shift) in [(0, 0), (1, 4)] {
+            let (sc, m) = q4_k_scale_min(2 * c + half, scales);
+            let (d1, m1) = (d * sc as f32, dmin * m as f32);
+            out.extend(q.iter().map(|&x| d1 * ((x >> shift) & 0xf) as f32 - m1));
+        }
+    }
+    out
+}
+
+/// One Q6_K super-block (210 bytes: 128 bytes of low nibbles `ql`, 64 bytes of high 2-bit
+/// pairs `qh`, 16 i8 scales, f16 d) → 256 values: value = d·scale·(q − 32) with q 6-bit.
+pub fn dequantize_q6_k_block(b: &[u8]) -> Vec<f32> {
+    let (ql, qh, sc) = (&b[..128], &b[128..192], &b[192..208]);
+    let d = f16::from_le_bytes([b[208], b[209]]).to_f32();
+    let mut out = vec![0f32; QK_K];
+    for half in 0..2 {
+        let (ql, qh, sc, y) = (&ql[half * 64..], &qh[half * 32..], &sc[half * 8..], &mut out[half * 128..]);
+        for l in 0..32 {
+            let is = l / 16;
+            let q1 = ((ql[l] & 0xf) | ((qh[l] & 3) << 4)) as i32 - 32;
+            let q2 = ((ql[l + 32] & 0xf) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+            y[l] = d * (sc[is] as i8) as f32 * q1 as f32;
+            y[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
+            y[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
+            y[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
+        }
+    }
+    out
 }
 
 /// Q8_0 as llama.cpp makes it: d = max|x| / 127, q = round(x / d).

@@ -23,6 +23,8 @@ const CLI = path.join(root, 'target/release/unmask');
 const PROMPT = 'The weather today is';
 const SETTINGS = { gen_length: 32, steps: 32, block_length: 16, temperature: 0, cfg_scale: 0, seed: 0 };
 const INFILL = 'The cat sat [MASK] the mat, then [MASK] home.';
+// How long one model load or generation may take (SwiftShader is slow; a bigger model is slower).
+const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
 
 const results = [];
 async function check(name, fn) {
@@ -70,13 +72,13 @@ async function setSettings(page, s) {
   for (const [k, v] of Object.entries(s)) await page.fill(`#opt-${k}`, String(v));
 }
 
-async function waitDone(page, since, timeout = 120000) {
+async function waitDone(page, since, timeout = LONG) {
   await page.waitForFunction((t) => Number(document.body.dataset.done || 0) > t || !document.getElementById('error').hidden, since, { timeout });
   const err = await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
   assert.equal(err, '', `the page shows an error: ${err}`);
 }
 
-async function waitModel(page, timeout = 120000) {
+async function waitModel(page, timeout = LONG) {
   await page.waitForFunction(() => !!document.body.dataset.model || !document.getElementById('fatal').hidden || (!document.getElementById('error').hidden && document.body.dataset.busy !== 'load'), null, { timeout });
   const fatal = await page.$eval('#fatal', (e) => (e.hidden ? '' : e.textContent));
   assert.equal(fatal, '', `the page says it cannot run: ${fatal}`);
@@ -127,11 +129,11 @@ async function main() {
         const d = window.unmask.view.drawn;
         const f = d[d.length - 1];
         return f && f.step >= 3 && f.masked > 0;
-      }, null, { timeout: 120000, polling: 'raf' });
+      }, null, { timeout: LONG, polling: 'raf' });
       const mid = await page.evaluate(() => ({ masked: document.querySelectorAll('#grid .cell.masked').length, committed: document.querySelectorAll('#grid .cell.fresh, #grid .cell.done').length }));
-      await page.screenshot({ path: path.join(out, 'mid-generation.png') });
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'mid-generation.png') });
       await waitDone(page, t);
-      await page.screenshot({ path: path.join(out, 'finished.png') });
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'finished.png') });
       const page_ = await page.evaluate(() => {
         const { state, view } = window.unmask;
         const r = state.run.result;
@@ -170,17 +172,20 @@ async function main() {
     });
 
     await check('clicking words remasks only them', async () => {
-      // The first word of the answer's second half.
-      const pos = await page.evaluate(() => {
-        const { state, view } = window.unmask;
-        const run = state.run;
-        const mid = run.genStart + Math.floor((run.n - run.genStart) / 2);
-        for (let p = mid; p < run.n; p++) if (/^\S/.test(run.piece[p]) && /^\s/.test(run.piece[p - 1] || ' ')) return p;
-        return mid;
+      // A click selects a whole word; shift-click one token. Two tokens apart, in the second block.
+      const { a, b, word } = await page.evaluate(() => {
+        const v = window.unmask.view;
+        const run = window.unmask.state.run;
+        const a = run.genStart + Math.floor((run.n - run.genStart) / 2) + 2;
+        return { a, b: a + 5, word: v.wordAt(a) };
       });
-      await page.click(`#grid .cell[data-pos="${pos}"]`);
-      const selected = await page.evaluate(() => [...window.unmask.view.selected].sort((a, b) => a - b));
-      assert.ok(selected.length >= 1 && selected.includes(pos), `selection ${selected}`);
+      await page.click(`#grid .cell[data-pos="${a}"]`);
+      assert.deepEqual(await page.evaluate(() => [...window.unmask.view.selected].sort((x, y) => x - y)), word, 'a click selects the word');
+      await page.click('#clear-selection');
+      await page.click(`#grid .cell[data-pos="${a}"]`, { modifiers: ['Shift'] });
+      await page.click(`#grid .cell[data-pos="${b}"]`, { modifiers: ['Shift'] });
+      const selected = await page.evaluate(() => [...window.unmask.view.selected].sort((x, y) => x - y));
+      assert.deepEqual(selected, [a, b]);
       const t = await now(page);
       await page.click('#remask');
       await waitDone(page, t);
@@ -201,7 +206,7 @@ async function main() {
       const t = await now(page);
       await page.click('#go');
       await waitDone(page, t);
-      await page.screenshot({ path: path.join(out, 'infill.png') });
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'infill.png') });
       const text = await page.textContent('#output');
       const m = text.match(/^The cat sat ([\s\S]*) the mat, then ([\s\S]*) home\.$/);
       assert.ok(m, `the infilled text ${JSON.stringify(text)} does not keep the text around the masks`);
@@ -212,6 +217,40 @@ async function main() {
       assert.equal(text, cli.text, 'the page and the CLI infilled differently');
       console.log(`  ${JSON.stringify(text)}`);
       await page.check('#mode-generate');
+    });
+
+    await check('a URL model downloads with progress, is kept, listed and deletable', async () => {
+      const url = new URL(`models/${manifest.files.model}`, server.url).href;
+      await page.click('#model-choices summary');
+      await page.fill('#url-input', url);
+      await page.evaluate(() => { window.__progress = []; new MutationObserver(() => window.__progress.push(document.getElementById('progress-text').textContent)).observe(document.getElementById('progress-text'), { childList: true, characterData: true, subtree: true }); });
+      await page.click('#url-load');
+      await page.waitForFunction((u) => document.getElementById('model-status').textContent.startsWith(u.split('/').pop()) || !document.getElementById('error').hidden, url, { timeout: LONG });
+      assert.equal(await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
+      const progress = await page.evaluate(() => window.__progress);
+      assert.ok(progress.some((t) => /^Downloading .*B \/ .*B · .*B\/s$/.test(t)), `download progress: ${JSON.stringify(progress)}`);
+      assert.ok(progress.some((t) => /^Uploading to the GPU/.test(t)), `upload progress: ${JSON.stringify(progress)}`);
+      await page.waitForFunction(() => document.querySelectorAll('#saved-list button').length >= 2);
+      const listed = await page.textContent('#saved-list');
+      assert.match(listed, /demo-standin|\.gguf/);
+      // Local files: config.json + model.safetensors + tokenizer.json of the same stand-in.
+      const hf = path.join(root, 'target/demo-standin/hf');
+      if (fs.existsSync(hf)) {
+        await page.setInputFiles('#file-input', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => path.join(hf, f)));
+        await page.waitForFunction(() => /^model\.safetensors \(safetensors/.test(document.getElementById('model-status').textContent) || !document.getElementById('error').hidden, null, { timeout: LONG });
+        assert.equal(await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
+        await page.waitForFunction(() => document.querySelectorAll('#saved-list li button').length >= 4);
+      }
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'models.png') });
+      // Delete every saved model.
+      while (await page.$('#saved-list li button:text("Delete")')) {
+        const n = await page.$$eval('#saved-list li button', (b) => b.length);
+        await page.click('#saved-list li button:text("Delete")');
+        await page.waitForFunction((k) => document.querySelectorAll('#saved-list li button').length < k, n);
+      }
+      assert.equal(await page.evaluate(async () => (await (await import('./models.js')).readIndex()).length), 0);
+      assert.deepEqual(await page.evaluate(async () => (await (await caches.open('unmask-models-v1')).keys()).map((r) => r.url).filter((u) => !u.endsWith('models-index.json'))), [], 'deleted files left in the cache');
+      await page.click('#model-choices summary');
     });
 
     await check('offline reload works with the server stopped (service worker)', async () => {
@@ -230,7 +269,7 @@ async function main() {
       await page.click('#go');
       await waitDone(page, t);
       assert.equal(await page.textContent('#output'), first.text, 'offline, the page wrote different text');
-      await page.screenshot({ path: path.join(out, 'offline.png') });
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'offline.png') });
     });
 
     await check('a corrupt model file shows an error in the page', async () => {
@@ -239,12 +278,24 @@ async function main() {
       await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 30000 });
       const msg = await page.textContent('#error');
       console.log(`  error shown: ${JSON.stringify(msg)}`);
-      assert.ok(msg.length > 10);
+      assert.match(msg, /broken\.gguf/);
       assert.match(await page.textContent('#model-status'), /still using/);
       const saved = await page.evaluate(async () => (await (await import('./models.js')).readIndex()).length);
       assert.equal(saved, 0, 'a model that failed to load was kept');
       assert.equal(await page.isEnabled('#go'), true, 'the previous model can still be used');
-      await page.screenshot({ path: path.join(out, 'corrupt-model.png') });
+      await page.screenshot({ animations: 'disabled', path: path.join(out, 'corrupt-model.png') });
+    });
+
+    await check('Stop cancels a generation after its current step', async () => {
+      const t = await now(page);
+      await page.click('#go');
+      await page.waitForFunction(() => Number(document.getElementById('grid').dataset.step) >= 2, null, { timeout: LONG });
+      await page.click('#stop');
+      await waitDone(page, t);
+      const r = await page.evaluate(() => window.unmask.state.run.result);
+      assert.equal(r.cancelled, true);
+      assert.ok(r.steps < SETTINGS.steps, `ran ${r.steps} steps`);
+      assert.match(await page.textContent('#status'), /Stopped/);
     });
 
     await check('no WebGPU: a clear message, not a blank page', async () => {
@@ -256,7 +307,7 @@ async function main() {
       await p2.goto(server.url);
       await p2.waitForFunction(() => !document.getElementById('fatal').hidden, null, { timeout: 20000 });
       assert.match(await p2.textContent('#fatal'), /WebGPU/);
-      await p2.screenshot({ path: path.join(out, 'no-webgpu.png') });
+      await p2.screenshot({ animations: 'disabled', path: path.join(out, 'no-webgpu.png') });
       await ctx.close();
     });
 

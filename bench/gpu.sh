@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs Unmask's bench and the PyTorch reference loop side by side on a GPU machine and writes
+# JSON lines to $OUT (or bench-results/). Prepared here, run there through the device tool:
+#   here:  cargo build --release; (once) download the Vulkan loader .debs into .gl/ (see the
+#          device tool's README);
+#   there: bench/gpu.sh            (carry: .gl, target/release/unmask)
+# Must finish in under 8 minutes.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-bench-results}"
+mkdir -p "$out"
+for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+ldconfig 2>/dev/null || true
+if [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+fi
+bin=./target/release/unmask
+cfg8b=shared/docs/llada-8b-instruct.config.json
+[ -e "$cfg8b" ] || cfg8b=../shared/docs/llada-8b-instruct.config.json
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+run() { echo "+ $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
+# Demo model: ours (every cache, with/without threshold) vs the reference loop.
+for cache in none prefix dual; do
+  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
+  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --threshold 0.9 --runs 2
+done
+run python3 bench/reference_generate.py --model models/demo --gen-length 128 256 --runs 2
+# 8B-shaped random model at Q4_0 (ours) vs bf16 reference (PyTorch).
+run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
+run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1
+echo "results in $out/results.jsonl"
