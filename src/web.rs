@@ -4,6 +4,8 @@
 
 use crate::forward::GpuModel;
 use crate::gpu::Gpu;
+use crate::model::gguf::Gguf;
+use crate::model::gguf_tokenizer::tokenizer_from_gguf;
 use crate::model::{ModelWeights, TextTokenizer};
 use crate::request::{Prepared, Request};
 use crate::sampler::text::end_tokens;
@@ -89,13 +91,19 @@ impl Engine {
     /// file with its config.json; `tokenizer_json` is optional. `on_progress(done, total)` is
     /// called while the weights go to the GPU.
     pub async fn load(model: Vec<u8>, config_json: Option<String>, tokenizer_json: Option<Vec<u8>>, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
+        let is_gguf = config_json.is_none();
         let weights = match config_json {
             Some(cfg) => ModelWeights::from_safetensors("config.json", &cfg, &[("model.safetensors".into(), &model)]),
             None => ModelWeights::from_gguf("model.gguf", &model),
         }
         .map_err(js_err)?;
+        // A tokenizer.json given with the model wins over the one embedded in a GGUF (as natively).
+        let tokenizer = match tokenizer_json {
+            Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
+            None if is_gguf => tokenizer_from_gguf(&Gguf::parse("model.gguf", &model).map_err(js_err)?).map_err(js_err)?,
+            None => None,
+        };
         drop(model);
-        let tokenizer = tokenizer_json.map(|t| TextTokenizer::from_bytes("tokenizer.json", &t)).transpose().map_err(js_err)?;
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
         let model = GpuModel::upload_with_progress(gpu, &weights, &mut |done, total| {
             if let Some(f) = &on_progress {

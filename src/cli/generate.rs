@@ -6,6 +6,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use unmask::model::TextTokenizer;
+use unmask::cpu::forward::CpuModel;
 use unmask::request::Request;
 use unmask::sampler::text::{parse_infill, parse_pin};
 use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, StepEvent};
@@ -20,7 +21,7 @@ pub struct SamplerArgs {
     /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their number).
     #[arg(long, default_value_t = 64)]
     pub steps: usize,
-    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer).
+    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter].
     #[arg(long)]
     pub block_length: Option<usize>,
     /// 0 = greedy (argmax); above 0, Gumbel-max sampling at this temperature.
@@ -54,6 +55,9 @@ pub struct SamplerArgs {
     /// Redraw the canvas in the terminal at every step (masks, fresh tokens coloured by confidence).
     #[arg(long)]
     pub visual: bool,
+    /// Run on the CPU twin instead of the GPU: slow, but the reference the GPU is checked against.
+    #[arg(long)]
+    pub cpu: bool,
 }
 
 #[derive(Args)]
@@ -131,19 +135,26 @@ pub fn infill(a: InfillArgs) -> Result<()> {
 }
 
 fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
+    if s.cpu {
+        let loaded = model::load_host(s.model.clone(), s.quant.as_deref())?;
+        let tok = loaded.tokenizer.as_ref();
+        let p = req.prepare(&loaded.weights.config, tok)?;
+        let settings = serde_json::json!({"request": req, "options": p.options});
+        return run(CpuModel(&loaded.weights), "CPU twin", tok, p.canvas, &p.options, s, settings, p.ends);
+    }
     let (loaded, gpu_model) = model::load(s.model.clone(), s.quant.as_deref())?;
     let tok = loaded.tokenizer.as_ref();
     let p = req.prepare(&loaded.weights.config, tok)?;
     let settings = serde_json::json!({"request": req, "options": p.options});
-    run(&gpu_model, tok, p.canvas, &p.options, s, settings, p.ends)
+    run(&gpu_model, &gpu_model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
 }
 
-fn run(m: &unmask::forward::GpuModel, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn run<D: sampler::Denoiser>(mut model: D, engine: &str, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {
     let gen_start = canvas.gen_start;
     let prompt: Vec<u32> = canvas.tokens[..gen_start].to_vec();
     let mut events: Vec<StepEvent> = Vec::new();
     let mut view = s.visual.then(|| Visual::new(&canvas, tok, opts.steps));
-    let mut model = m;
     let gen = pollster::block_on(sampler::run(&mut model, canvas, opts, &mut |e| {
         if let Some(v) = view.as_mut() {
             v.step(e);
@@ -170,7 +181,7 @@ fn run(m: &unmask::forward::GpuModel, tok: Option<&TextTokenizer>, canvas: Canva
             "early_stopped": gen.early_stopped,
             "total_ms": gen.ms,
             "tokens_per_second": generated as f64 / (gen.ms / 1000.0).max(1e-9),
-            "adapter": m.gpu.report.name,
+            "adapter": engine,
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else if let Some(v) = view.as_mut() {
@@ -208,7 +219,8 @@ impl<'a> Visual<'a> {
         }
     }
 
-    fn draw(&self, step: usize, left: usize, note: &str) {
+    /// `fresh`: the step whose commits are coloured by confidence; `step`: the counter shown.
+    fn draw(&self, fresh: usize, step: usize, left: usize, note: &str) {
         let mut out = String::from("\x1b[2J\x1b[H");
         for p in self.start..self.tokens.len() {
             let t = self.tokens[p];
@@ -219,7 +231,7 @@ impl<'a> Visual<'a> {
             let (w, conf) = self.when[p];
             let colour = if w == 0 {
                 ""
-            } else if w == step {
+            } else if w == fresh {
                 if conf < 0.3 {
                     "\x1b[1;31m"
                 } else if conf < 0.7 {
@@ -235,8 +247,8 @@ impl<'a> Visual<'a> {
             out.push_str("\x1b[0m");
         }
         let width = 30;
-        let done = (step * width / self.total_steps.max(1)).min(width);
-        out.push_str(&format!("\n\n[{}{}] step {step}/{} · {left} masked{note}\n", "█".repeat(done), "·".repeat(width - done), self.total_steps));
+        let done = (step * width / self.total_steps.max(1).max(step)).min(width);
+        out.push_str(&format!("\n\n[{}{}] step {step}/{} · {left} masked{note}\n", "█".repeat(done), "·".repeat(width - done), self.total_steps.max(step)));
         let mut so = std::io::stdout();
         let _ = so.write_all(out.as_bytes());
         let _ = so.flush();
@@ -248,10 +260,10 @@ impl<'a> Visual<'a> {
             self.when[c.pos] = (e.step, c.confidence);
         }
         let note = if e.early_stop { " · rest is padding (early stop)" } else { "" };
-        self.draw(e.step, e.masked_left, note);
+        self.draw(e.step, e.step, e.masked_left, note);
     }
 
     fn finish(&mut self, g: &sampler::Generation) {
-        self.draw(g.steps + 1, 0, &format!(" · done in {} steps, {:.0} ms", g.steps, g.ms));
+        self.draw(0, g.steps, 0, &format!(" · done in {:.0} ms", g.ms));
     }
 }

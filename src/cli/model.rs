@@ -36,14 +36,20 @@ pub fn resolve(model: Option<PathBuf>) -> Result<PathBuf> {
     })
 }
 
-/// Loads the files, optionally converts the weights, and uploads them to the GPU.
-pub fn load(model: Option<PathBuf>, quant: Option<&str>) -> Result<(LoadedModel, GpuModel)> {
+/// Loads the files and optionally converts the weights (no GPU involved).
+pub fn load_host(model: Option<PathBuf>, quant: Option<&str>) -> Result<LoadedModel> {
     let path = resolve(model)?;
     let mut loaded = load_path(&path)?;
     if let Some(q) = quant {
         let d = DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))?;
         loaded.weights.convert(d)?;
     }
+    Ok(loaded)
+}
+
+/// Loads the files, optionally converts the weights, and uploads them to the GPU.
+pub fn load(model: Option<PathBuf>, quant: Option<&str>) -> Result<(LoadedModel, GpuModel)> {
+    let loaded = load_host(model, quant)?;
     let gpu = Arc::new(pollster::block_on(Gpu::new())?);
     let gpu_model = GpuModel::upload(gpu, &loaded.weights)?;
     Ok((loaded, gpu_model))

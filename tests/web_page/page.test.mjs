@@ -128,7 +128,7 @@ async function main() {
       await page.waitForFunction(() => {
         const d = window.unmask.view.drawn;
         const f = d[d.length - 1];
-        return f && f.step >= 3 && f.masked > 0;
+        return f && f.step >= 12 && f.masked > 0;
       }, null, { timeout: LONG, polling: 'raf' });
       const mid = await page.evaluate(() => ({ masked: document.querySelectorAll('#grid .cell.masked').length, committed: document.querySelectorAll('#grid .cell.fresh, #grid .cell.done').length }));
       await page.screenshot({ animations: 'disabled', path: path.join(out, 'mid-generation.png') });
@@ -314,7 +314,7 @@ async function main() {
     assert.deepEqual(pageErrors, [], 'uncaught exceptions in the page');
     if (process.env.UPDATE_SCREENSHOT) {
       fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
-      fs.copyFileSync(path.join(out, 'finished.png'), path.join(root, 'docs/screenshot.png'));
+      fs.copyFileSync(path.join(out, 'mid-generation.png'), path.join(root, 'docs/screenshot.png'));
     }
   } finally {
     await browser.close();

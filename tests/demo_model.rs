@@ -1,0 +1,69 @@
+//! The shipped demo model (`models/`): its folder (F16 safetensors + tokenizer.json) and its
+//! Q4_0 GGUF (tokenizer embedded) load, agree with each other, and a fixed-seed generation on
+//! the GPU matches the one stored in `models/demo/expected_generation.json`, which
+//! `models/build.sh` produced with the CPU twin (`unmask generate --cpu`).
+
+mod common;
+use common::{assert_close, gpu};
+use std::path::Path;
+use unmask::cpu::ops::Noise;
+use unmask::forward::GpuModel;
+use unmask::model::files::load_path;
+use unmask::model::DType;
+use unmask::request::Request;
+use unmask::sampler::{self, SamplerOptions};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn logits(m: &GpuModel, toks: &[u32]) -> Vec<f32> {
+    pollster::block_on(m.forward(toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap().logits.unwrap()
+}
+
+#[test]
+fn folder_and_gguf_agree() {
+    let dir = load_path(&root().join("models/demo")).unwrap();
+    let gguf = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
+    assert_eq!(dir.weights.config, gguf.weights.config);
+    assert_eq!(gguf.weights.embed.dtype, DType::Q4_0);
+    // The GGUF's embedded tokenizer encodes like tokenizer.json.
+    let (ta, tb) = (dir.tokenizer.as_ref().unwrap(), gguf.tokenizer.as_ref().unwrap());
+    let text = unmask::sampler::text::chat_prompt("Natalia sold 48 clips in April and half as many in May. How many in all?");
+    let toks = ta.encode(&text).unwrap();
+    assert_eq!(toks, tb.encode(&text).unwrap());
+    assert_eq!(ta.decode(&toks, false).unwrap(), tb.decode(&toks, false).unwrap());
+    // Same weights → same logits: the folder quantized to Q4_0 in memory vs the Q4_0 file
+    // (whose q/k rows are llama.cpp-permuted and run with interleaved RoPE).
+    let mut q = dir.weights.clone();
+    q.convert(DType::Q4_0).unwrap();
+    let a = logits(&GpuModel::upload(gpu(), &q).unwrap(), &toks);
+    let b = logits(&GpuModel::upload(gpu(), &gguf.weights).unwrap(), &toks);
+    assert_close("Q4_0 folder vs Q4_0 GGUF", &b, &a, 1e-3);
+    // F16 vs Q4_0: within quantization — every row's logits point the same way (cosine ≥ 0.95).
+    let f = logits(&GpuModel::upload(gpu(), &dir.weights).unwrap(), &toks);
+    let v = dir.weights.config.vocab_size;
+    for r in 0..toks.len() {
+        let (x, y) = (&f[r * v..(r + 1) * v], &b[r * v..(r + 1) * v]);
+        let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+        let cos = dot / (x.iter().map(|a| a * a).sum::<f32>().sqrt() * y.iter().map(|a| a * a).sum::<f32>().sqrt());
+        assert!(cos >= 0.95, "row {r}: F16 and Q4_0 logits have cosine {cos}");
+    }
+}
+
+#[test]
+fn fixed_seed_generation_matches_the_cpu_twin_expectation() {
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/demo/expected_generation.json")).unwrap()).unwrap();
+    let req: Request = serde_json::from_value(expected["settings"]["request"].clone()).unwrap();
+    let m = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
+    let gm = GpuModel::upload(gpu(), &m.weights).unwrap();
+    let p = req.prepare(&m.weights.config, m.tokenizer.as_ref()).unwrap();
+    let o: SamplerOptions = serde_json::from_value(expected["settings"]["options"].clone()).unwrap();
+    assert_eq!(o, p.options);
+    let mut model = &gm;
+    let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| true)).unwrap();
+    let want: Vec<u32> = expected["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+    assert_eq!(&g.tokens[g.gen_start..], &want[..]);
+    let text = m.tokenizer.as_ref().unwrap().decode(&want, false).unwrap();
+    assert_eq!(text, expected["text"].as_str().unwrap());
+}
