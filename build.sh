@@ -86,15 +86,18 @@ web_model() {
   local base; base="$(basename "$gguf")"
   local files="\"model\": \"demo/$base\""
   local bytes; bytes=$(stat -c %s "$gguf")
-  local version; version=$(cat "$gguf" $( [ -f "$tok" ] && echo "$tok") | sha256sum | cut -c1-16)
-  if [ -f "$tok" ]; then
+  # A GGUF with its tokenizer embedded (unmask convert writes one) needs no tokenizer.json.
+  if grep -qa 'tokenizer.ggml.model' "$gguf"; then tok=""; fi
+  [ -f "$tok" ] || tok=""
+  local version; version=$(cat "$gguf" ${tok:+"$tok"} | sha256sum | cut -c1-16)
+  if [ -n "$tok" ]; then
     cp "$tok" www/models/demo/tokenizer.json
     files="$files, \"tokenizer\": \"demo/tokenizer.json\""
     bytes=$((bytes + $(stat -c %s "$tok")))
   fi
   printf '{\n  "bundled": [\n    {"id": "demo", "name": "%s", "format": "gguf", "files": {%s}, "bytes": %s, "version": "%s"}\n  ]\n}\n' \
     "$name" "$files" "$bytes" "$version" > www/models/manifest.json
-  echo "bundled model: $gguf ($bytes bytes with its tokenizer) -> www/models/demo/"
+  echo "bundled model: $gguf${tok:+ + $tok} ($bytes bytes) -> www/models/demo/"
 }
 
 web() {

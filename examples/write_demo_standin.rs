@@ -1,14 +1,17 @@
 //! Writes a stand-in for the bundled demo model (a small random LLaDA-architecture model with a
 //! byte-level tokenizer) for the web page and its browser tests while the trained demo model is
 //! not there: `cargo run --release --example write_demo_standin -- OUT_DIR`.
-//! OUT_DIR gets `demo-standin-q4_0.gguf` + `tokenizer.json` (the page's bundled model) and
+//! OUT_DIR gets `demo-standin-q4_0.gguf` (tokenizer embedded; the page's bundled model),
+//! `tokenizer.json` and
 //! `hf/` (config.json + model.safetensors + tokenizer.json, to try the page's local-files path).
 //! Its LM head only scores lowercase letters, space, comma and full stop, so its (meaningless)
 //! answers are letters and spaces that the page can show and remask.
 
 use std::path::PathBuf;
 use unmask::model::files::save_hf_dir;
+use unmask::model::gguf_tokenizer::tokenizer_metadata;
 use unmask::model::{DType, HostTensor};
+use unmask::sampler::text::CHAT_TEMPLATE;
 use unmask::synth::{byte_tokenizer_json, random_model, tiny_config_with_tokenizer};
 
 fn main() {
@@ -29,7 +32,9 @@ fn main() {
     std::fs::create_dir_all(&out).expect("create the output folder");
     save_hf_dir(&w, Some(tokenizer.as_bytes()), &out.join("hf")).expect("write the HF folder");
     w.convert(DType::Q4_0).expect("q4_0 suits these shapes");
-    let gguf = w.to_gguf(vec![]);
+    // The tokenizer is embedded in the GGUF too, as `unmask convert` does for the real demo model.
+    let meta = tokenizer_metadata("tokenizer.json", &tokenizer, Some(CHAT_TEMPLATE)).expect("the byte tokenizer embeds");
+    let gguf = w.to_gguf(meta);
     std::fs::write(out.join("demo-standin-q4_0.gguf"), &gguf).expect("write the GGUF");
     std::fs::write(out.join("tokenizer.json"), &tokenizer).expect("write tokenizer.json");
     println!("wrote {} ({} bytes), tokenizer.json and hf/", out.join("demo-standin-q4_0.gguf").display(), gguf.len());

@@ -20,6 +20,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
+override ROWS: u32 = 16u;
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
 
@@ -56,12 +57,13 @@ fn load_wt4(r: u32, k: u32) -> vec4<f32> {
     return v;
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wg.y * TILE;
+    let row0 = wg.y * ROWS * 4u;
     let col0 = wg.x * TILE;
     let tid = lid.y * 16u + lid.x;
-    // This invocation stages row `lr` of the tile, columns lc .. lc + 3 of the K slice.
+    // Invocation e/4 stages row e / 4 of a tile, columns (e % 4)·4 .. + 3 of the K slice: every
+    // invocation one x row-piece, and 256 / (16·ROWS) W row-pieces.
     let lr = tid / 4u;
     let lc = (tid % 4u) * 4u;
     var acc0 = vec4<f32>(0.0);
@@ -70,10 +72,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc3 = vec4<f32>(0.0);
     for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
         let xv = load_x4(row0 + lr, k0 + lc);
-        let wv = load_wt4(col0 + lr, k0 + lc);
         for (var i = 0u; i < 4u; i = i + 1u) {
             xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];
-            ws[(lc + i) * 16u + lr / 4u][lr % 4u] = wv[i];
+        }
+        for (var e = tid; e < 256u; e = e + 16u * ROWS) {
+            let wr = e / 4u;
+            let wc = (e % 4u) * 4u;
+            let wv = load_wt4(col0 + wr, k0 + wc);
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                ws[(wc + i) * 16u + wr / 4u][wr % 4u] = wv[i];
+            }
         }
         workgroupBarrier();
         for (var c = 0u; c < TK; c = c + 1u) {

@@ -88,7 +88,8 @@ struct ResultJs {
 #[wasm_bindgen]
 impl Engine {
     /// Loads a model from bytes: a GGUF file, or (when `config_json` is given) a safetensors
-    /// file with its config.json; `tokenizer_json` is optional. `on_progress(done, total)` is
+    /// file with its config.json; `tokenizer_json` is optional (without it a GGUF's embedded
+    /// tokenizer is used, if it has one). `on_progress(done, total)` is
     /// called while the weights go to the GPU.
     pub async fn load(model: Vec<u8>, config_json: Option<String>, tokenizer_json: Option<Vec<u8>>, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
         let is_gguf = config_json.is_none();

@@ -11,7 +11,8 @@ use wgpu::util::DeviceExt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    Matmul(DType),
+    /// `short`: 32-row tiles for inputs of at most 32 rows.
+    Matmul { dtype: DType, short: bool },
     Embed(DType),
     RmsNorm,
     Rope,
@@ -35,7 +36,7 @@ fn weight_reader(d: DType) -> &'static str {
 /// The WGSL source of a kernel: one file, or a weight reader followed by the kernel that uses it.
 pub fn source(k: Kernel) -> String {
     match k {
-        Kernel::Matmul(d) => format!("{}\n{}", weight_reader(d), include_str!("../../shaders/matmul.wgsl")),
+        Kernel::Matmul { dtype, .. } => format!("{}\n{}", weight_reader(dtype), include_str!("../../shaders/matmul.wgsl")),
         Kernel::Embed(d) => format!("{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
@@ -78,12 +79,17 @@ impl Gpu {
                     label: Some(&format!("{k:?}")),
                     source: wgpu::ShaderSource::Wgsl(source(k).into()),
                 });
+                // Pipeline-overridable constants select a kernel's variant.
+                let constants: &[(&str, f64)] = match k {
+                    Kernel::Matmul { short: true, .. } => &[("ROWS", 8.0)],
+                    _ => &[],
+                };
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: Default::default(),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
                     cache: None,
                 })
             })
@@ -164,8 +170,9 @@ impl Gpu {
             _pad: 0,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
-        self.dispatch(Kernel::Matmul(dtype), &p, &[w, io.x, io.y], groups)
+        let short = m <= 32;
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(if short { 32 } else { 64 }) as u32, 1];
+        self.dispatch(Kernel::Matmul { dtype, short }, &p, &[w, io.x, io.y], groups)
     }
 
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
