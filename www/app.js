@@ -394,7 +394,8 @@ function onError(m) {
     $('model-status').textContent = state.model ? `Could not load that model; still using ${state.model.name}.` : 'No model loaded.';
   }
   if (m.where === 'run') state.running = null;
-  showError(m.message);
+  // The engine's messages name the CLI's flags (--gen-length 10); here they are settings.
+  showError(m.message.replace(/(^|[\s(])--([a-z]+(?:-[a-z]+)*)/g, (_, pre, flag) => pre + flag.replace(/-/g, ' ')));
   setStatus(m.where === 'load' ? 'Loading failed.' : 'Failed.');
   if (m.crashed) restartWorker();
   updateButtons();

@@ -3,11 +3,12 @@
 // The bundled demo model is not here: the service worker keeps it with the app shell.
 
 export const MODEL_CACHE = 'unmask-models-v1';
-const INDEX_KEY = new URL('__unmask__/models-index.json', self.location.href.replace(/[^/]*$/, '')).href;
+const BASE = new URL('.', self.location.href).href; // the page's folder, from the page or the worker
+const INDEX_KEY = new URL('__unmask__/models-index.json', BASE).href;
 
 // A same-origin URL under which a picked local file is stored (never requested from a server).
 export function cacheKeyFor(id, name) {
-  return new URL(`__unmask__/local/${encodeURIComponent(id)}/${encodeURIComponent(name)}`, self.location.href.replace(/[^/]*$/, '')).href;
+  return new URL(`__unmask__/local/${encodeURIComponent(id)}/${encodeURIComponent(name)}`, BASE).href;
 }
 
 export async function readIndex() {

@@ -155,7 +155,8 @@ export class View {
     const W = 600, H = 110, pad = 6;
     const parts = [];
     if (evs.length) {
-      const n = evs.length;
+      // While a run is live the x axis spans every planned step; afterwards the steps taken.
+      const n = run.result ? evs.length : Math.max(evs.length, run.start.steps);
       const bw = (W - 2 * pad) / n;
       const maxC = Math.max(1, ...evs.map((e) => e.committed.length));
       let line = '';

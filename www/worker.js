@@ -128,9 +128,9 @@ async function fetchOk(url, what, optional) {
   return resp;
 }
 
-function checkSize(bytes, name) {
+function checkSize(bytes) {
   if (bytes > MAX_MODEL_BYTES) {
-    throw `${name} is ${fmtBytes(bytes)}: too big for the browser engine, which holds the file in WebAssembly memory (4 GiB at most, about twice the file while loading), so models above ${fmtBytes(MAX_MODEL_BYTES)} do not fit. Use a smaller or more quantized model (e.g. q4_0), or the native CLI (unmask generate).`;
+    throw `the model is ${fmtBytes(bytes)}, too big for the browser engine, which holds the file in WebAssembly memory (4 GiB at most, about twice the file while loading), so models above ${fmtBytes(MAX_MODEL_BYTES)} do not fit. Use a smaller or more quantized model (e.g. q4_0), or the native CLI (unmask generate).`;
   }
 }
 
@@ -162,12 +162,17 @@ async function fromUrl(url, keep) {
   const cfg = plan.config ? await get(plan.config, 'config.json (a safetensors model needs it beside the weights)', false) : null;
   const tok = await get(plan.tokenizer, 'tokenizer.json', true);
   const total = [main, cfg, tok].reduce((s, f) => s + (f ? Number(f.resp.headers.get('content-length')) || 0 : 0), 0);
-  checkSize(total, url);
+  try {
+    checkSize(total);
+  } catch (e) {
+    for (const f of [main, cfg, tok]) if (f && f.resp.body) f.resp.body.cancel().catch(() => {});
+    throw e;
+  }
   const progress = new Progress(total, 'Downloading');
   const read = async (f, name) => (f ? readBody(f.resp, progress, name) : null);
   const files = {};
   files.model = await read(main, plan.model.split('/').pop());
-  checkSize(files.model.length, url);
+  checkSize(files.model.length);
   if (cfg) files.config = await read(cfg, 'config.json');
   if (tok) files.tokenizer = await read(tok, 'tokenizer.json');
   // Kept only once the engine has accepted the files (see load).
@@ -208,7 +213,7 @@ async function fromFiles(list, keep) {
   const tokenizer = toks[0] || null;
   const parts = [model, config, tokenizer].filter(Boolean);
   const total = parts.reduce((s, f) => s + f.size, 0);
-  checkSize(total, model.name);
+  checkSize(total);
   const progress = new Progress(total, 'Reading');
   const read = async (f) => (f ? readBody(new Response(f), progress, f.name) : null);
   const files = { format, name: model.name, model: await read(model), config: await read(config), tokenizer: await read(tokenizer) };

@@ -253,6 +253,31 @@ async function main() {
       await page.click('#model-choices summary');
     });
 
+    await check('a model too big for the browser: a clear message before downloading it', async () => {
+      // Another origin that announces a 3 GB model and never sends it.
+      const http = await import('node:http');
+      const huge = http.createServer((req, res) => {
+        if (!req.url.endsWith('.gguf')) { res.writeHead(404, { 'access-control-allow-origin': '*' }); return res.end(); }
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(3e9), 'access-control-allow-origin': '*' });
+        res.write(Buffer.from('GGUF'));
+      });
+      await new Promise((r) => huge.listen(0, '127.0.0.1', r));
+      try {
+        await page.click('#model-choices summary');
+        await page.fill('#url-input', `http://127.0.0.1:${huge.address().port}/big/model-q4_0.gguf`);
+        await page.click('#url-load');
+        await page.waitForFunction(() => !document.getElementById('error').hidden, null, { timeout: 30000 });
+        const msg = await page.textContent('#error');
+        console.log(`  ${JSON.stringify(msg)}`);
+        assert.match(msg, /3\.00 GB, too big for the browser/);
+        assert.match(await page.textContent('#model-status'), /still using/);
+        await page.click('#model-choices summary');
+      } finally {
+        huge.closeAllConnections();
+        huge.close();
+      }
+    });
+
     await check('offline reload works with the server stopped (service worker)', async () => {
       await page.evaluate(async () => {
         await navigator.serviceWorker.ready;
@@ -263,12 +288,15 @@ async function main() {
       await assert.rejects(fetch(server.url), 'the server is still up');
       await page.reload();
       await waitModel(page);
+      // A shorter generation (SwiftShader is slow), checked against the CLI again.
+      const short = { ...SETTINGS, gen_length: 8, steps: 8, block_length: 8 };
       await page.fill('#prompt', PROMPT);
-      await setSettings(page, SETTINGS);
+      await setSettings(page, short);
       const t = await now(page);
       await page.click('#go');
       await waitDone(page, t);
-      assert.equal(await page.textContent('#output'), first.text, 'offline, the page wrote different text');
+      const cli = cliJson(['generate', '--model', modelPath, '--prompt', PROMPT, '--gen-length', '8', '--steps', '8', '--block-length', '8', '--seed', '0']);
+      assert.equal(await page.textContent('#output'), cli.text, 'offline, the page and the CLI wrote different text');
       await page.screenshot({ animations: 'disabled', path: path.join(out, 'offline.png') });
     });
 
@@ -287,6 +315,7 @@ async function main() {
     });
 
     await check('Stop cancels a generation after its current step', async () => {
+      await setSettings(page, SETTINGS);
       const t = await now(page);
       await page.click('#go');
       await page.waitForFunction(() => Number(document.getElementById('grid').dataset.step) >= 2, null, { timeout: LONG });
