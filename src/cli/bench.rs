@@ -43,6 +43,40 @@ pub struct BenchArgs {
     /// Runs per setting (the first is a warm-up and not reported when > 1).
     #[arg(long, default_value_t = 2)]
     pub runs: usize,
+    /// Time the matmul kernel alone at the model's shapes (M = prompt + answer positions) in
+    /// every weight format, instead of generating.
+    #[arg(long)]
+    pub kernels: bool,
+}
+
+/// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format.
+fn bench_kernels(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
+    use unmask::forward::GpuWeight;
+    use unmask::model::HostTensor;
+    let shapes = [("q_proj", c.d_model, c.d_model), ("ff_proj", c.mlp_hidden_size, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size), ("lm_head", c.vocab_size, c.d_model)];
+    let mut rng = unmask::rng::Rng::new(1);
+    for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
+        for (name, n, k) in shapes {
+            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
+            let gw = GpuWeight::upload(gpu, name, &w)?;
+            let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
+            let y = gpu.storage("y", (m * n * 4) as u64)?;
+            let ds = gw.matmul(gpu, &x, 0, m, &y, 0, n, false)?;
+            let mut best = f64::MAX;
+            for i in 0..6 {
+                let t = unmask::clock::now_ms();
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                gpu.record(&mut enc, &ds);
+                pollster::block_on(gpu.submit_and_read(enc, &[(&y, 0, 4)]))?;
+                if i > 0 {
+                    best = best.min(unmask::clock::now_ms() - t);
+                }
+            }
+            let line = serde_json::json!({"kernel": "matmul", "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 fn synthetic_config(name: &str) -> Result<LladaConfig> {
@@ -80,6 +114,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let c = gm.config.clone();
+    if a.kernels {
+        return bench_kernels(&gm.gpu, &c, a.prompt_length + a.gen_length[0]);
+    }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
         let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
