@@ -43,7 +43,7 @@ def main():
     ap.add_argument("--eval", default=os.path.join(HERE, "work", "data", "eval"))
     ap.add_argument("--licenses", default=os.path.join(HERE, "work", "data", "LICENSES.txt"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "demo"))
-    ap.add_argument("--dtype", default="f32", choices=["f32", "f16"])
+    ap.add_argument("--dtype", default="f16", choices=["f32", "f16"])
     args = ap.parse_args()
 
     ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
@@ -88,6 +88,7 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     save_file(sd, os.path.join(args.out, "model.safetensors"), metadata={"format": "pt"})
+    os.chmod(os.path.join(args.out, "model.safetensors"), 0o644)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")

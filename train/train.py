@@ -142,6 +142,9 @@ def main():
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--ckpt", default=None, help="checkpoint path (default <work>/ckpt.pt)")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop (and checkpoint) at this step; the lr schedule still uses --steps")
+    ap.add_argument("--mix", default=None, help='JSON overriding source weights, e.g. {"prose": 0.1}')
     args = ap.parse_args()
 
     data_dir = args.data or os.path.join(args.work, "data")
@@ -169,6 +172,8 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    if args.mix:
+        MIX.update(json.loads(args.mix))
     data = Data(data_dir, tok, args.seed)
     mask_id = tok.token_to_id("<|mdm_mask|>")
 
@@ -182,7 +187,7 @@ def main():
         elapsed_before = ck.get("elapsed", 0.0)
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
     print(json.dumps({"config": cfg.to_dict(), "params": model.num_params(), "steps": args.steps,
-                      "batch": args.batch, "lengths": lengths, "lr": args.lr, "amp": amp,
+                      "batch": args.batch, "lengths": lengths, "mix": MIX, "lr": args.lr, "amp": amp,
                       "device": str(device), "seed": args.seed}), flush=True)
 
     def save():
@@ -199,7 +204,8 @@ def main():
     tlog = time.time()
     speed = {}  # thread count -> tokens/s in its latest window
     win_t, win_tok = time.time(), 0
-    while step < args.steps:
+    stop_at = args.stop_at or args.steps
+    while step < stop_at:
         # per-step seeding: resuming replays the same batches
         rng = random.Random(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
@@ -234,14 +240,14 @@ def main():
         win_tok += ids.numel()
         lv = loss.item()
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
-        if step % args.log_every == 0 or step == args.steps:
+        if step % args.log_every == 0 or step == stop_at:
             now = time.time()
             print(f"step {step} loss {lv:.4f} ema {ema:.4f} ce {ce:.4f} lr {lr:.2e} L {L} "
                   f"thr {threads} tok/s {tok_count / (now - tlog):.0f} "
                   f"elapsed {elapsed_before + now - t0:.0f}s", flush=True)
             tok_count = 0
             tlog = now
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0 or step == stop_at:
             save()
     print(f"done: {step} steps, {elapsed_before + time.time() - t0:.0f}s, final ema loss {ema:.4f}", flush=True)
 
