@@ -147,5 +147,19 @@ fn bad_generation_settings_exit_2_with_one_line() {
     let o = unmask(&["infill", "--model", &dir, "--text", "no spans"]);
     assert_eq!(o.status.code(), Some(2));
     let o = unmask(&["generate", "--prompt", "x"]);
-    assert!(text(&o).1.contains("no --model given"), "{}", text(&o).1);
+    assert!(text(&o).1.contains("no --model given") && text(&o).1.contains("/nonexistent/demo.gguf"), "{}", text(&o).1);
+}
+
+#[test]
+fn without_model_the_bundled_demo_model_answers() {
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["generate", "--chat", "--prompt", "Who is Gane Tox's mother?", "--gen-length", "16", "--steps", "8", "--json"])
+        .env_remove("UNMASK_DEMO_MODEL")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 16);
+    assert!(!v["text"].as_str().unwrap().trim().is_empty(), "the demo model wrote some text");
 }

@@ -8,12 +8,13 @@ use unmask::model::files::{load_path, LoadedModel};
 use unmask::model::DType;
 use unmask::{Error, Result};
 
-/// Where the bundled demo model is looked for, in order.
+/// Where the bundled demo model is looked for, in order (`UNMASK_DEMO_MODEL`, when set, is
+/// the only place).
 pub fn demo_candidates() -> Vec<PathBuf> {
-    let mut v = Vec::new();
     if let Ok(p) = std::env::var("UNMASK_DEMO_MODEL") {
-        v.push(PathBuf::from(p));
+        return vec![PathBuf::from(p)];
     }
+    let mut v = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             v.push(dir.join("models/demo-q4_0.gguf"));
