@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the demo model from nothing: data -> tokenizer -> train -> export -> python eval.
+# Regenerates the demo model from nothing: data -> tokenizer -> train -> export -> python eval
+# -> models/build.sh (GGUF conversions and the stored CPU-twin generation).
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
 # and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
 #   SEED   (default 1234)  seed of the data generator and of training
@@ -44,3 +45,5 @@ python3 export.py --out "$OUT"
 echo "== python reference eval"
 python3 reference_sampler.py --model "$OUT" --steps 48 --gen-length 48 --block-length 16 \
   --json work/eval_python.json | tee work/eval_python.txt
+echo "== Rust side: F16 folder, GGUF F16/Q8_0/Q4_0 (tokenizer embedded), expected generation"
+../models/build.sh
