@@ -1,6 +1,5 @@
 // Weight reader for BF16 matrices, two per u32 word: a bf16 is the top half of an f32.
 // load_w: one value; load_w4: values (row, col .. col + 3), all inside the row.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
 
 fn bf16_pair(word: u32) -> vec2<f32> {
     return vec2<f32>(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u));

@@ -1,6 +1,5 @@
 // Weight reader for F16 matrices, two halves packed per u32 word (no shader-f16 needed).
 // load_w: one value; load_w4: values (row, col .. col + 3), all inside the row.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
 
 fn load_w(row: u32, col: u32, row_len: u32) -> f32 {
     let i = row * row_len + col;

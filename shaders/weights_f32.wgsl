@@ -1,6 +1,5 @@
 // Weight reader for F32 matrices (stored as u32 words). Prepended to matmul.wgsl / embed.wgsl.
 // load_w: one value; load_w4: values (row, col .. col + 3), all inside the row.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
 
 fn load_w(row: u32, col: u32, row_len: u32) -> f32 {
     return bitcast<f32>(w[row * row_len + col]);

@@ -1,21 +1,6 @@
 // Weight reader for GGUF Q4_0: blocks of 32 values = f16 scale + 16 bytes of nibbles (18 bytes);
 // low nibbles are elements 0..15, high nibbles 16..31; value = (nibble - 8) · scale.
 // load_w: one value; load_w4: values (row, col .. col + 3) with col a multiple of 4.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-    return (w[offset / 4u] >> ((offset % 4u) * 8u)) & 0xffu;
-}
-
-// Four consecutive bytes starting at any byte offset, little-endian in one word.
-fn w_bytes4(offset: u32) -> u32 {
-    let s = (offset % 4u) * 8u;
-    let lo = w[offset / 4u] >> s;
-    if (s == 0u) {
-        return lo;
-    }
-    return lo | (w[offset / 4u + 1u] << (32u - s));
-}
 
 fn q4_scale(base: u32) -> f32 {
     return unpack2x16float(w_byte(base) | (w_byte(base + 1u) << 8u)).x;

@@ -3,11 +3,6 @@
 // chunk c uses 32 bytes: low nibbles are sub-block 2c, high nibbles sub-block 2c + 1.
 // value = d·scale·q − dmin·min.
 // load_w: one value; load_w4: values (row, col .. col + 3) with col a multiple of 4.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-    return (w[offset / 4u] >> ((offset % 4u) * 8u)) & 0xffu;
-}
 
 // (d·scale, dmin·min) of sub-block `sb` of the super-block at byte `base`.
 fn q4k_scale_min(base: u32, sb: u32) -> vec2<f32> {

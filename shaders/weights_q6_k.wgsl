@@ -4,21 +4,6 @@
 // ql[l + 32·(g % 2)] (low nibble for g < 2, high for g ≥ 2) and bits 2g..2g+1 of qh[l], with
 // scale index l / 16 + 2g. value = d·scale·(q − 32). Blocks are not word aligned.
 // load_w: one value; load_w4: values (row, col .. col + 3) with col a multiple of 4.
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-
-fn w_byte(offset: u32) -> u32 {
-    return (w[offset / 4u] >> ((offset % 4u) * 8u)) & 0xffu;
-}
-
-// Four consecutive bytes starting at any byte offset, little-endian in one word.
-fn w_bytes4(offset: u32) -> u32 {
-    let s = (offset % 4u) * 8u;
-    let lo = w[offset / 4u] >> s;
-    if (s == 0u) {
-        return lo;
-    }
-    return lo | (w[offset / 4u + 1u] << (32u - s));
-}
 
 // d·scale of the group holding `col`, and the byte offsets/shifts of its ql and qh bytes.
 struct Q6Pos {

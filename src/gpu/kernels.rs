@@ -33,11 +33,14 @@ fn weight_reader(d: DType) -> &'static str {
     }
 }
 
-/// The WGSL source of a kernel: one file, or a weight reader followed by the kernel that uses it.
+const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
+
+/// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
+/// kernel that uses it, one after the other.
 pub fn source(k: Kernel) -> String {
     match k {
-        Kernel::Matmul { dtype, .. } => format!("{}\n{}", weight_reader(dtype), include_str!("../../shaders/matmul.wgsl")),
-        Kernel::Embed(d) => format!("{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
+        Kernel::Matmul { dtype, .. } => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(dtype), include_str!("../../shaders/matmul.wgsl")),
+        Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
