@@ -60,16 +60,16 @@ impl GpuWeight {
     }
 }
 
-struct GpuLayer {
-    attn_norm: wgpu::Buffer,
-    wq: GpuWeight,
-    wk: GpuWeight,
-    wv: GpuWeight,
-    wo: GpuWeight,
-    ff_norm: wgpu::Buffer,
-    w_gate: GpuWeight,
-    w_up: GpuWeight,
-    w_down: GpuWeight,
+pub(crate) struct GpuLayer {
+    pub(crate) attn_norm: wgpu::Buffer,
+    pub(crate) wq: GpuWeight,
+    pub(crate) wk: GpuWeight,
+    pub(crate) wv: GpuWeight,
+    pub(crate) wo: GpuWeight,
+    pub(crate) ff_norm: wgpu::Buffer,
+    pub(crate) w_gate: GpuWeight,
+    pub(crate) w_up: GpuWeight,
+    pub(crate) w_down: GpuWeight,
 }
 
 /// The model's weights on the GPU, ready to run forward passes.
@@ -154,6 +154,11 @@ impl GpuModel {
         gpu.take_fault()?;
         progress(total, total);
         Ok(model)
+    }
+
+    /// Assembles a model from weights already on the GPU (see `load.rs`).
+    pub(crate) fn from_parts(gpu: Arc<Gpu>, config: LladaConfig, rope: RopeStyle, embed: GpuWeight, layers: Vec<GpuLayer>, ln_f: wgpu::Buffer, lm_head: GpuWeight) -> Self {
+        GpuModel { gpu, config, rope, embed, layers, ln_f, lm_head, plans: Mutex::new(Plans::default()) }
     }
 
     /// Bytes of weights on the GPU.

@@ -15,7 +15,9 @@ Reversal split (documented in train/README.md):
   * 200 invented (mother, child) pairs with unique invented names.
   * 100 "symmetric" facts: training states them both ways ("X's mother is Y." and
     "Y's child is X.") and asks all three questions ("Who is X's mother?",
-    "Who is Y's child?", "Whose mother is Y?").
+    "Who is Y's child?", "Whose mother is Y?"). Every question is answered with the
+    canonical sentence "X's mother is Y.", so a backward question asks for the trained
+    sentence with its unknown on the left: the paper's reversal claim in miniature.
   * 100 "held-out" facts: training only ever states "X's mother is Y." and asks
     "Who is X's mother?". Evaluation asks that forward question (reversal_forward, seen in
     training) and two backward questions never seen for these facts:
@@ -421,7 +423,7 @@ def main():
     fact_docs = []
     for x, y in sym:
         tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": fwd_a(x, y)})
-        tasks.append({"task": "reversal", "prompt": bwd_q(y), "response": bwd_a(x, y)})
+        tasks.append({"task": "reversal", "prompt": bwd_q(y), "response": fwd_a(x, y)})
         tasks.append({"task": "reversal", "prompt": whose_q(y), "response": fwd_a(x, y)})
     for x, y in held:
         tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": fwd_a(x, y)})

@@ -12,12 +12,15 @@ Per sequence t ~ U(0,1], p = (1-eps) t + eps; each eligible token is replaced by
 eligible positions of that sequence (the sequence length for prose, the answer length for
 SFT), averaged over the batch.
 
-Every batch has one canvas length drawn from --lengths (default 80..128), so the model sees
-several canvas sizes and the EOS tails of various lengths.
+Every batch has one canvas length drawn from --lengths (repeats weight a length; default
+48..288, mostly <= 128), so the model sees several canvas sizes and EOS tails of various
+lengths, and short items are not padded to the longest canvas. A source with no item short
+enough for the batch's canvas sits that batch out.
 Checkpoints every --ckpt-every steps to <work>/ckpt.pt; a rerun resumes from it.
 """
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -37,12 +40,12 @@ EPS = 1e-3
 
 # sampling weights of the sources of a batch row
 MIX = {
-    "prose": 0.20,        # WordNet example sentences and glosses
-    "facts": 0.07,        # reversal-fact statements (pretraining style)
-    "arithmetic": 0.38,
-    "reversal": 0.10,
-    "infill": 0.12,
-    "wordchat": 0.13,     # word_use, define, infill_prose chat items
+    "prose": 0.12,        # WordNet example sentences and glosses
+    "facts": 0.10,        # reversal-fact statements (pretraining style)
+    "arithmetic": 0.34,
+    "reversal": 0.16,
+    "infill": 0.14,
+    "wordchat": 0.14,     # word_use, define, infill_prose chat items
 }
 
 
@@ -73,26 +76,32 @@ class Data:
                 p = prompt_ids(tok, t["prompt"])
                 r = tok.encode(t["response"]).ids + [self.eot]
                 self.chat[key].append((p, r))
+        for items in self.chat.values():
+            items.sort(key=lambda pr: len(pr[0]) + len(pr[1]))
+        self.chat_len = {k: [len(p) + len(r) for p, r in v] for k, v in self.chat.items()}
         self.keys = list(MIX)
         self.weights = [MIX[k] for k in self.keys]
         print(json.dumps({"stream_tokens": {k: len(v) for k, v in self.streams.items()},
                           "chat_items": {k: len(v) for k, v in self.chat.items()}}), flush=True)
 
+    def fitting(self, src, L):
+        """How many items of a chat source fit a canvas of L (items are sorted by length)."""
+        return bisect.bisect_right(self.chat_len[src], L)
+
     def batch(self, rng, B, L):
         ids = torch.full((B, L), self.eos, dtype=torch.long)
         elig = torch.zeros((B, L), dtype=torch.bool)
         for b in range(B):
-            src = rng.choices(self.keys, self.weights)[0]
+            # sources with no item short enough for this canvas sit this batch out
+            keys = [k for k in self.keys if k in self.streams or self.fitting(k, L) > 0]
+            src = rng.choices(keys, [MIX[k] for k in keys])[0]
             if src in self.streams:
                 s = self.streams[src]
                 o = rng.randrange(0, len(s) - L)
                 ids[b] = s[o:o + L]
                 elig[b] = True
             else:
-                while True:
-                    p, r = rng.choice(self.chat[src])
-                    if len(p) + len(r) <= L:
-                        break
+                p, r = self.chat[src][rng.randrange(self.fitting(src, L))]
                 ids[b, :len(p)] = torch.tensor(p)
                 ids[b, len(p):len(p) + len(r)] = torch.tensor(r)
                 elig[b, len(p):] = True
@@ -101,9 +110,12 @@ class Data:
 
 def mdm_loss(model, ids, elig, mask_id, gen, amp):
     B, L = ids.shape
-    t = torch.rand(B, 1, generator=gen)
+    # low-discrepancy t: one draw per stratum [i/B, (i+1)/B), shuffled. Same objective in
+    # expectation as t ~ U(0,1) per row, much less variance for a small batch (MDLM).
+    t = ((torch.arange(B) + torch.rand(B, generator=gen)) / B)[torch.randperm(B, generator=gen)]
+    t = t.to(ids.device).unsqueeze(1)
     p = (1 - EPS) * t + EPS
-    masked = (torch.rand(B, L, generator=gen) < p) & elig
+    masked = (torch.rand(B, L, generator=gen).to(ids.device) < p) & elig
     noisy = torch.where(masked, torch.full_like(ids, mask_id), ids)
     with torch.autocast(ids.device.type if ids.device.type != "mps" else "cpu", dtype=torch.bfloat16, enabled=amp):
         logits = model(noisy, select=masked)
@@ -131,9 +143,9 @@ def main():
     ap.add_argument("--tokenizer", default=None)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lengths", default="80,96,112,128")
-    ap.add_argument("--lr", type=float, default=1.5e-3)
-    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--lengths", default="48,64,64,80,96,96,112,128,128,160,288")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--wd", type=float, default=0.1)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--device", default="cpu")

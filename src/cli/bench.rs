@@ -105,7 +105,10 @@ fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
 pub fn run(a: BenchArgs) -> Result<()> {
     let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
     let (gm, name) = match &a.model {
-        Some(p) => (model::load(Some(p.clone()), a.quant.as_deref())?.1, p.display().to_string()),
+        Some(p) => {
+            let canvas = a.prompt_length + a.gen_length.iter().max().copied().unwrap_or(0);
+            (model::load(Some(p.clone()), a.quant.as_deref(), |_| canvas)?.model, p.display().to_string())
+        }
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
             let w = random_model(&cfg, quant.unwrap_or(DType::Q4_0), 1);

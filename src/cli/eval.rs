@@ -58,8 +58,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         files.retain(|f| t.contains(&stem(f)));
     }
-    let (loaded, gm) = model::load(a.s.model.clone(), a.s.quant.as_deref())?;
-    let tok = loaded.tokenizer.as_ref();
+    let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), |c| c.max_sequence_length.min(opts.gen_length + 256))?;
+    let (gm, tok) = (&loaded.model, loaded.tokenizer.as_ref());
     let start = unmask::clock::now_ms();
     let (mut passes, mut steps) = (0, 0);
     let mut scores = Vec::new();
@@ -69,8 +69,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let mut score = TaskScore { task: stem(f), ..Default::default() };
         for item in &items {
             let req = Request { prompt: Some(item.prompt.clone()), chat: true, options: opts.clone(), ..Default::default() };
-            let p = req.prepare(&loaded.weights.config, tok)?;
-            let mut m = &gm;
+            let p = req.prepare(&loaded.config, tok)?;
+            let mut m = gm;
             let g = pollster::block_on(sampler::run(&mut m, p.canvas, &p.options, &mut |_| true))?;
             passes += g.model_passes;
             steps += g.steps;

@@ -142,11 +142,15 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
         let settings = serde_json::json!({"request": req, "options": p.options});
         return run(CpuModel(&loaded.weights), "CPU twin", tok, p.canvas, &p.options, s, settings, p.ends);
     }
-    let (loaded, gpu_model) = model::load(s.model.clone(), s.quant.as_deref())?;
-    let tok = loaded.tokenizer.as_ref();
-    let p = req.prepare(&loaded.weights.config, tok)?;
+    // Canvas planned for: an upper bound (byte-level BPE makes at most one token per byte,
+    // plus the chat template; infill spans at most span_length tokens per mask).
+    let text_len = req.prompt.as_ref().or(req.infill.as_ref()).map_or(0, |t| t.len()) + req.prompt_tokens.as_ref().map_or(0, |t| t.len());
+    let est = text_len * (1 + req.span_length.unwrap_or(0)) + req.options.gen_length + 64;
+    let m = model::load(s.model.clone(), s.quant.as_deref(), |_| est)?;
+    let tok = m.tokenizer.as_ref();
+    let p = req.prepare(&m.config, tok)?;
     let settings = serde_json::json!({"request": req, "options": p.options});
-    run(&gpu_model, &gpu_model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
+    run(&m.model, &m.model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -2,7 +2,9 @@
 //! shards listed in model.safetensors.index.json, tokenizer.json) or a single .gguf file.
 
 use crate::error::{Error, Result};
-use crate::model::{ModelWeights, TextTokenizer};
+use crate::model::index::read_index;
+use crate::model::source::FileSource;
+use crate::model::{ModelIndex, ModelWeights, TextTokenizer};
 use std::path::{Path, PathBuf};
 
 pub struct LoadedModel {
@@ -26,33 +28,70 @@ fn read_tokenizer(path: &Path) -> Result<Option<TextTokenizer>> {
     TextTokenizer::from_bytes(&path.display().to_string(), &bytes).map(Some)
 }
 
-/// Loads a model from a directory or a `.gguf` file.
+/// A model's files on disk, opened but not read: the byte source (the GGUF file or the
+/// safetensors shards), the config.json text for safetensors, and a tokenizer.json found beside.
+pub struct ModelFiles {
+    pub source: FileSource,
+    /// (path, text) of config.json (safetensors only).
+    pub config: Option<(String, String)>,
+    pub tokenizer: Option<TextTokenizer>,
+    /// "safetensors" or "gguf".
+    pub format: &'static str,
+}
+
+impl ModelFiles {
+    /// Reads the headers: the index of every tensor, and the tokenizer (tokenizer.json beside
+    /// the model wins over one embedded in a GGUF).
+    pub fn index(&self) -> Result<(ModelIndex, Option<TextTokenizer>)> {
+        let (index, embedded) = pollster::block_on(read_index(&self.source, self.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
+        Ok((index, self.tokenizer.clone().or(embedded)))
+    }
+
+    /// Reads everything into host memory (for the CPU twin, conversion and reports).
+    pub fn read_all(&self) -> Result<LoadedModel> {
+        let (index, tokenizer) = self.index()?;
+        let mut blobs = Vec::new();
+        for (path, _) in self.source.paths() {
+            blobs.push(read(&path)?);
+        }
+        let weights = ModelWeights::from_index(&index, &blobs.iter().map(|b| b.as_slice()).collect::<Vec<_>>())?;
+        let mut files = self.source.paths();
+        if let Some((p, t)) = &self.config {
+            files.insert(0, (PathBuf::from(p), t.len() as u64));
+        }
+        Ok(LoadedModel { weights, tokenizer, format: self.format, files })
+    }
+}
+
+/// Loads a model from a directory or a `.gguf` file into host memory.
 pub fn load_path(path: &Path) -> Result<LoadedModel> {
+    open_path(path)?.read_all()
+}
+
+/// Finds a model's files: a directory (safetensors with config.json, shards by index, or a
+/// single .gguf inside), a `.gguf` file, or a `.safetensors` file with config.json beside it.
+pub fn open_path(path: &Path) -> Result<ModelFiles> {
     let name = path.display().to_string();
     if path.is_dir() {
-        return load_dir(path);
+        return open_dir(path);
     }
     if !path.exists() {
         return Err(Error::model(name, "no such file or directory"));
     }
-    let bytes = read(path)?;
-    if bytes.starts_with(b"GGUF") {
-        let weights = ModelWeights::from_gguf(&name, &bytes)?;
-        // A tokenizer.json beside the file wins over the one embedded in it.
-        let tokenizer = match read_tokenizer(&path.with_file_name("tokenizer.json"))? {
-            Some(t) => Some(t),
-            None => crate::model::gguf_tokenizer::tokenizer_from_gguf(&crate::model::gguf::Gguf::parse(&name, &bytes)?)?,
-        };
-        return Ok(LoadedModel { weights, tokenizer, format: "gguf", files: vec![(path.to_path_buf(), bytes.len() as u64)] });
+    let mut magic = [0u8; 4];
+    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic)).map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
+    if n == 4 && &magic == b"GGUF" {
+        let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"))?;
+        return Ok(ModelFiles { source: FileSource::open(&[path.to_path_buf()])?, config: None, tokenizer, format: "gguf" });
     }
     if path.extension().is_some_and(|e| e == "safetensors") {
         let dir = path.parent().unwrap_or(Path::new("."));
-        return load_safetensors(dir, vec![path.to_path_buf()]);
+        return open_safetensors(dir, vec![path.to_path_buf()]);
     }
     Err(Error::model(name, "not a GGUF file and not a model directory (expected a folder with config.json and model.safetensors, or a .gguf file)"))
 }
 
-fn load_dir(dir: &Path) -> Result<LoadedModel> {
+fn open_dir(dir: &Path) -> Result<ModelFiles> {
     let index = dir.join("model.safetensors.index.json");
     let shards = if index.is_file() {
         let text = String::from_utf8(read(&index)?).map_err(|_| Error::model(index.display().to_string(), "not UTF-8"))?;
@@ -79,30 +118,27 @@ fn load_dir(dir: &Path) -> Result<LoadedModel> {
             .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
             .collect();
         return match ggufs.as_slice() {
-            [one] => load_path(one),
+            [one] => open_path(one),
             [] => Err(Error::model(dir.display().to_string(), "no model found: expected model.safetensors (or model.safetensors.index.json with shards) and config.json, or a .gguf file")),
             _ => Err(Error::model(dir.display().to_string(), "several .gguf files: name the one to load")),
         };
     };
-    load_safetensors(dir, shards)
+    open_safetensors(dir, shards)
 }
 
-fn load_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<LoadedModel> {
+fn open_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<ModelFiles> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
         return Err(Error::model(config_path.display().to_string(), "missing: a safetensors model needs its config.json beside it"));
     }
     let config_text = String::from_utf8(read(&config_path)?).map_err(|_| Error::model(config_path.display().to_string(), "not UTF-8"))?;
-    let mut blobs = Vec::new();
     for p in &shards {
-        blobs.push((p.display().to_string(), read(p)?));
+        if !p.is_file() {
+            return Err(Error::model(p.display().to_string(), "missing: the shard index names it but it is not there"));
+        }
     }
-    let views: Vec<(String, &[u8])> = blobs.iter().map(|(n, b)| (n.clone(), b.as_slice())).collect();
-    let weights = ModelWeights::from_safetensors(&config_path.display().to_string(), &config_text, &views)?;
     let tokenizer = read_tokenizer(&dir.join("tokenizer.json"))?;
-    let mut files = vec![(config_path, config_text.len() as u64)];
-    files.extend(shards.into_iter().zip(blobs.iter().map(|b| b.1.len() as u64)));
-    Ok(LoadedModel { weights, tokenizer, format: "safetensors", files })
+    Ok(ModelFiles { source: FileSource::open(&shards)?, config: Some((config_path.display().to_string(), config_text)), tokenizer, format: "safetensors" })
 }
 
 /// Writes `weights` as a GGUF file, embedding `tokenizer_json` (and LLaDA's chat template) if given.

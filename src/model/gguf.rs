@@ -122,21 +122,33 @@ pub struct Gguf<'a> {
     pub version: u32,
     pub metadata: Vec<(String, Value)>,
     pub tensors: Vec<TensorInfo>,
+    /// The data section as far as the parsed bytes reach (all of it when the whole file was
+    /// given; empty or partial when only the header was).
     pub data: &'a [u8],
+    /// Where the data section starts in the file, and its length in the file.
+    pub data_offset: u64,
+    pub data_len: u64,
 }
 
-struct Cursor<'a> {
-    file: &'a str,
+struct Cursor<'a, 'f> {
+    file: &'f str,
     buf: &'a [u8],
     pos: usize,
+    /// Size of the whole file (`buf` may be only its beginning).
+    file_len: u64,
+    /// Set when `buf` ended before the header did but the file goes on.
+    short: bool,
 }
 
-impl<'a> Cursor<'a> {
+impl<'a> Cursor<'a, '_> {
     fn err(&self, what: &str) -> Error {
-        Error::model(self.file, format!("truncated or corrupt GGUF header: {what} at byte {} of {}", self.pos, self.buf.len()))
+        Error::model(self.file, format!("truncated or corrupt GGUF header: {what} at byte {} of {}", self.pos, self.file_len))
     }
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if n > self.buf.len() - self.pos {
+            if (self.pos + n) as u64 <= self.file_len {
+                self.short = true;
+            }
             return Err(self.err(what));
         }
         let s = &self.buf[self.pos..self.pos + n];
@@ -152,9 +164,9 @@ impl<'a> Cursor<'a> {
     /// A count that must be satisfiable by the rest of the file, at `min_bytes` per item.
     fn count(&mut self, what: &str, min_bytes: usize) -> Result<usize> {
         let n = self.u64(what)?;
-        let left = (self.buf.len() - self.pos) as u64;
+        let left = self.file_len.saturating_sub(self.pos as u64);
         if n.saturating_mul(min_bytes as u64) > left {
-            return Err(Error::model(self.file, format!("{what} = {n} is impossible for a file of {} bytes", self.buf.len())));
+            return Err(Error::model(self.file, format!("{what} = {n} is impossible for a file of {} bytes", self.file_len)));
         }
         Ok(n as usize)
     }
@@ -195,10 +207,27 @@ impl<'a> Cursor<'a> {
 impl<'a> Gguf<'a> {
     /// Parses the header of a whole GGUF file held in memory.
     pub fn parse(file: &str, buf: &'a [u8]) -> Result<Gguf<'a>> {
-        if buf.len() < 4 || &buf[..4] != GGUF_MAGIC {
+        Self::parse_prefix(file, buf, buf.len() as u64)?.ok_or_else(|| Error::model(file, "truncated GGUF header"))
+    }
+
+    /// Parses the header from the first bytes of a file of `file_len` bytes, checking every
+    /// count and tensor against the whole file. `Ok(None)`: `prefix` ends inside the header;
+    /// call again with more bytes.
+    pub fn parse_prefix(file: &str, prefix: &'a [u8], file_len: u64) -> Result<Option<Gguf<'a>>> {
+        if file_len < 4 || (prefix.len() >= 4 && &prefix[..4] != GGUF_MAGIC) {
             return Err(Error::model(file, "not a GGUF file (the first 4 bytes are not \"GGUF\")"));
         }
-        let mut c = Cursor { file, buf, pos: 4 };
+        let mut c = Cursor { file, buf: prefix, pos: 0, file_len, short: false };
+        match Self::parse_header(&mut c) {
+            Ok(g) => Ok(Some(g)),
+            Err(_) if c.short => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn parse_header(c: &mut Cursor<'a, '_>) -> Result<Gguf<'a>> {
+        let file = c.file;
+        c.take(4, "magic")?;
         let version = c.u32("version")?;
         if !(2..=3).contains(&version) {
             return Err(Error::model(file, format!("GGUF version {version} is not supported (2 or 3 expected)")));
@@ -227,16 +256,18 @@ impl<'a> Gguf<'a> {
             let offset = c.u64("tensor offset")?;
             tensors.push(TensorInfo { name, dims, ggml_type, offset });
         }
-        let mut g = Gguf { file: file.to_string(), version, metadata, tensors, data: &[] };
+        let mut g = Gguf { file: file.to_string(), version, metadata, tensors, data: &[], data_offset: 0, data_len: 0 };
         let align = g.get("general.alignment").and_then(Value::as_u64).unwrap_or(DEFAULT_ALIGNMENT);
         if align == 0 || align > 1 << 20 || !align.is_power_of_two() {
             return Err(Error::model(file, format!("general.alignment {align} is not a power of two")));
         }
         let start = (c.pos as u64).div_ceil(align) * align;
-        if start > buf.len() as u64 && !g.tensors.is_empty() {
+        if start > c.file_len && !g.tensors.is_empty() {
             return Err(Error::model(file, "truncated: the file ends before its tensor data"));
         }
-        g.data = &buf[(start as usize).min(buf.len())..];
+        g.data_offset = start.min(c.file_len);
+        g.data_len = c.file_len - g.data_offset;
+        g.data = &c.buf[(g.data_offset as usize).min(c.buf.len())..];
         for t in &g.tensors {
             g.tensor_range(t)?;
         }
@@ -251,7 +282,8 @@ impl<'a> Gguf<'a> {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// (dtype, rows, cols, byte range in `data`) of a tensor, checked.
+    /// (dtype, rows, cols, byte range in the data section) of a tensor, checked against the
+    /// file's size.
     pub fn tensor_range(&self, t: &TensorInfo) -> Result<(DType, usize, usize, std::ops::Range<usize>)> {
         let bad = |p: String| Error::model(&self.file, format!("tensor `{}`: {p}", t.name));
         let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)", ggml_type_name(t.ggml_type))))?;
@@ -263,8 +295,8 @@ impl<'a> Gguf<'a> {
         let row_bytes = dtype.row_bytes(cols as usize).ok_or_else(|| bad(format!("row length {cols} does not suit {}", dtype.name())))?;
         let size = (row_bytes as u64).checked_mul(rows).ok_or_else(|| bad("size overflows".into()))?;
         let end = t.offset.checked_add(size).ok_or_else(|| bad("offset overflows".into()))?;
-        if end > self.data.len() as u64 {
-            return Err(bad(format!("data ends at byte {end} of the data section but the file holds only {} (truncated?)", self.data.len())));
+        if end > self.data_len {
+            return Err(bad(format!("data ends at byte {end} of the data section but the file holds only {} (truncated?)", self.data_len)));
         }
         Ok((dtype, rows as usize, cols as usize, t.offset as usize..end as usize))
     }

@@ -7,11 +7,14 @@ pub mod files;
 pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod gguf_write;
+pub mod index;
+pub mod source;
 pub mod tensor;
 pub mod tokenizer;
 pub mod weights;
 
 pub use config::{LladaConfig, RopeStyle};
+pub use index::{ModelIndex, TensorRef};
 pub use tensor::{DType, HostTensor};
 pub use tokenizer::TextTokenizer;
 pub use weights::ModelWeights;

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::model::config::{LladaConfig, RopeStyle};
 use crate::model::gguf::{Gguf, Value};
 use crate::model::gguf_write::GgufWriter;
+use crate::model::index::{ModelIndex, SafetensorsHeader, TensorRef, GGUF, HF};
 use crate::model::tensor::{DType, HostTensor};
 use std::collections::HashMap;
 
@@ -35,102 +36,42 @@ pub struct ModelWeights {
     pub lm_head: HostTensor,
 }
 
-/// Tensor names of one source format.
-struct Names {
-    embed: &'static str,
-    ln_f: &'static str,
-    lm_head: &'static str,
-    /// Per-layer names in LayerWeights order: attn_norm, q, k, v, o, ff_norm, gate, up, down.
-    layer: fn(usize) -> [String; 9],
-}
-
-const HF: Names = Names {
-    embed: "model.transformer.wte.weight",
-    ln_f: "model.transformer.ln_f.weight",
-    lm_head: "model.transformer.ff_out.weight",
-    layer: |i| ["attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"].map(|n| format!("model.transformer.blocks.{i}.{n}.weight")),
-};
-
-const GGUF: Names = Names {
-    embed: "token_embd.weight",
-    ln_f: "output_norm.weight",
-    lm_head: "output.weight",
-    layer: |i| ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"].map(|n| format!("blk.{i}.{n}.weight")),
-};
-
 impl ModelWeights {
-    /// Builds the weights from a lookup `name -> tensor`, checking every shape against `config`.
-    fn assemble(config: LladaConfig, rope: RopeStyle, names: &Names, file: &str, mut get: impl FnMut(&str) -> Result<Option<HostTensor>>) -> Result<Self> {
-        let (d, kv, h, v) = (config.d_model, config.kv_dim(), config.mlp_hidden_size, config.vocab_size);
-        let mut take = |name: &str, rows: usize, cols: usize| -> Result<HostTensor> {
-            let t = get(name)?.ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
-            if (t.rows, t.cols) != (rows, cols) {
-                return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
-            }
-            Ok(t)
+    /// Reads every tensor of `index` from in-memory files (`files[i]` = file i of the index).
+    pub fn from_index(index: &ModelIndex, files: &[&[u8]]) -> Result<Self> {
+        let get = |t: &TensorRef| -> Result<HostTensor> {
+            let bytes = files.get(t.file).and_then(|f| f.get(t.offset as usize..(t.offset + t.bytes()) as usize));
+            let bytes = bytes.ok_or_else(|| Error::model(t.name.as_str(), "tensor data lies outside its file"))?;
+            Ok(HostTensor { dtype: t.dtype, rows: t.rows, cols: t.cols, data: bytes.to_vec() })
         };
-        let embed = take(names.embed, v, d)?;
-        let lm_head = take(names.lm_head, v, d)?;
-        let ln_f = take(names.ln_f, 1, d)?.to_f32();
-        let mut layers = Vec::with_capacity(config.n_layers);
-        for i in 0..config.n_layers {
-            let n = (names.layer)(i);
+        let mut layers = Vec::with_capacity(index.layers.len());
+        for l in &index.layers {
             layers.push(LayerWeights {
-                attn_norm: take(&n[0], 1, d)?.to_f32(),
-                wq: take(&n[1], d, d)?,
-                wk: take(&n[2], kv, d)?,
-                wv: take(&n[3], kv, d)?,
-                wo: take(&n[4], d, d)?,
-                ff_norm: take(&n[5], 1, d)?.to_f32(),
-                w_gate: take(&n[6], h, d)?,
-                w_up: take(&n[7], h, d)?,
-                w_down: take(&n[8], d, h)?,
+                attn_norm: get(&l.attn_norm)?.to_f32(),
+                wq: get(&l.wq)?,
+                wk: get(&l.wk)?,
+                wv: get(&l.wv)?,
+                wo: get(&l.wo)?,
+                ff_norm: get(&l.ff_norm)?.to_f32(),
+                w_gate: get(&l.w_gate)?,
+                w_up: get(&l.w_up)?,
+                w_down: get(&l.w_down)?,
             });
         }
-        Ok(ModelWeights { config, rope, embed, layers, ln_f, lm_head })
+        Ok(ModelWeights { config: index.config.clone(), rope: index.rope, embed: get(&index.embed)?, layers, ln_f: get(&index.ln_f)?.to_f32(), lm_head: get(&index.lm_head)? })
     }
 
     /// From a HF config.json and one or more safetensors files (shards) held in memory.
     pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[(String, &[u8])]) -> Result<Self> {
-        let config = LladaConfig::from_hf_json(config_file, config_json)?;
-        let mut parsed = Vec::new();
-        for (name, bytes) in shards {
-            let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::model(name.as_str(), format!("not a valid safetensors file: {e}")))?;
-            parsed.push((name.as_str(), st));
-        }
-        let get = |name: &str| -> Result<Option<HostTensor>> {
-            let alt = name.strip_prefix("model.").unwrap_or(name);
-            for (file, st) in &parsed {
-                let Ok(view) = st.tensor(name).or_else(|_| st.tensor(alt)) else { continue };
-                let dtype = match view.dtype() {
-                    safetensors::Dtype::F32 => DType::F32,
-                    safetensors::Dtype::F16 => DType::F16,
-                    safetensors::Dtype::BF16 => DType::BF16,
-                    other => return Err(Error::model(*file, format!("tensor `{name}` has dtype {other:?}; F32, F16 and BF16 are supported"))),
-                };
-                let (rows, cols) = match *view.shape() {
-                    [n] => (1, n),
-                    [r, c] => (r, c),
-                    ref s => return Err(Error::model(*file, format!("tensor `{name}` has rank {} (1 or 2 expected)", s.len()))),
-                };
-                return Ok(Some(HostTensor { dtype, rows, cols, data: view.data().to_vec() }));
-            }
-            Ok(None)
-        };
-        let file = shards.first().map(|s| s.0.as_str()).unwrap_or("model.safetensors");
-        Self::assemble(config, RopeStyle::NeoX, &HF, file, get)
+        let headers = shards.iter().map(|(name, bytes)| SafetensorsHeader::parse(name, bytes, bytes.len() as u64)).collect::<Result<Vec<_>>>()?;
+        let index = ModelIndex::from_safetensors(config_file, config_json, &headers)?;
+        Self::from_index(&index, &shards.iter().map(|s| s.1).collect::<Vec<_>>())
     }
 
     /// From a llama.cpp GGUF file (architecture `llada`) held in memory.
     pub fn from_gguf(file: &str, bytes: &[u8]) -> Result<Self> {
-        let g = Gguf::parse(file, bytes)?;
-        let config = config_from_gguf(&g)?;
-        let get = |name: &str| -> Result<Option<HostTensor>> {
-            let Some(info) = g.tensor(name) else { return Ok(None) };
-            let (dtype, rows, cols, range) = g.tensor_range(info)?;
-            Ok(Some(HostTensor { dtype, rows, cols, data: g.data[range].to_vec() }))
-        };
-        Self::assemble(config, RopeStyle::Interleaved, &GGUF, file, get)
+        let index = ModelIndex::from_gguf(&Gguf::parse(file, bytes)?)?;
+        Self::from_index(&index, &[bytes])
     }
 
     /// Every weight matrix as (name in HF terms, tensor), for reports and export.

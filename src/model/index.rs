@@ -1,0 +1,285 @@
+//! A model's table of contents, read from file headers alone: the config, and for every weight
+//! its format, shape and byte range in one of the model's files. Nothing here reads tensor
+//! data, so a 16 GB checkpoint is indexed (and planned, see `plan.rs`) from a few megabytes.
+//! The shape and presence of every tensor LLaDA needs is checked here, once, for both formats.
+
+use crate::error::{Error, Result};
+use crate::model::config::{LladaConfig, RopeStyle};
+use crate::model::gguf::Gguf;
+use crate::model::source::ByteSource;
+use crate::model::tensor::DType;
+
+/// Where one tensor lives: file `file` of the source, bytes `offset .. offset + bytes()`.
+#[derive(Debug, Clone)]
+pub struct TensorRef {
+    pub name: String,
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+    pub file: usize,
+    pub offset: u64,
+}
+
+impl TensorRef {
+    pub fn row_bytes(&self) -> usize {
+        self.dtype.row_bytes(self.cols).expect("checked when indexed")
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.row_bytes() as u64 * self.rows as u64
+    }
+}
+
+/// The tensors of one transformer block, in the order of `Names::layer`.
+#[derive(Debug, Clone)]
+pub struct LayerRefs {
+    pub attn_norm: TensorRef,
+    pub wq: TensorRef,
+    pub wk: TensorRef,
+    pub wv: TensorRef,
+    pub wo: TensorRef,
+    pub ff_norm: TensorRef,
+    pub w_gate: TensorRef,
+    pub w_up: TensorRef,
+    pub w_down: TensorRef,
+}
+
+impl LayerRefs {
+    /// The seven weight matrices with the names the engine gives them.
+    pub fn matrices(&self) -> [(&'static str, &TensorRef); 7] {
+        [("q_proj", &self.wq), ("k_proj", &self.wk), ("v_proj", &self.wv), ("attn_out", &self.wo), ("ff_proj", &self.w_gate), ("up_proj", &self.w_up), ("ff_out", &self.w_down)]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelIndex {
+    pub config: LladaConfig,
+    /// The RoPE pairing that the stored q/k rows expect (NeoX for HF, interleaved for GGUF).
+    pub rope: RopeStyle,
+    /// "gguf" or "safetensors".
+    pub format: &'static str,
+    pub embed: TensorRef,
+    pub layers: Vec<LayerRefs>,
+    pub ln_f: TensorRef,
+    pub lm_head: TensorRef,
+}
+
+/// Tensor names of one source format.
+pub(crate) struct Names {
+    pub embed: &'static str,
+    pub ln_f: &'static str,
+    pub lm_head: &'static str,
+    /// Per-layer names: attn_norm, q, k, v, o, ff_norm, gate, up, down.
+    pub layer: fn(usize) -> [String; 9],
+}
+
+pub(crate) const HF: Names = Names {
+    embed: "model.transformer.wte.weight",
+    ln_f: "model.transformer.ln_f.weight",
+    lm_head: "model.transformer.ff_out.weight",
+    layer: |i| ["attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"].map(|n| format!("model.transformer.blocks.{i}.{n}.weight")),
+};
+
+pub(crate) const GGUF: Names = Names {
+    embed: "token_embd.weight",
+    ln_f: "output_norm.weight",
+    lm_head: "output.weight",
+    layer: |i| ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"].map(|n| format!("blk.{i}.{n}.weight")),
+};
+
+impl ModelIndex {
+    /// Picks every tensor LLaDA needs through `get(name)`, checking its shape against `config`.
+    fn assemble(config: LladaConfig, rope: RopeStyle, format: &'static str, names: &Names, file: &str, mut get: impl FnMut(&str) -> Result<Option<TensorRef>>) -> Result<Self> {
+        let (d, kv, h, v) = (config.d_model, config.kv_dim(), config.mlp_hidden_size, config.vocab_size);
+        let mut take = |name: &str, rows: usize, cols: usize| -> Result<TensorRef> {
+            let t = get(name)?.ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
+            if (t.rows, t.cols) != (rows, cols) {
+                return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
+            }
+            Ok(t)
+        };
+        let embed = take(names.embed, v, d)?;
+        let lm_head = take(names.lm_head, v, d)?;
+        let ln_f = take(names.ln_f, 1, d)?;
+        let mut layers = Vec::with_capacity(config.n_layers);
+        for i in 0..config.n_layers {
+            let n = (names.layer)(i);
+            layers.push(LayerRefs {
+                attn_norm: take(&n[0], 1, d)?,
+                wq: take(&n[1], d, d)?,
+                wk: take(&n[2], kv, d)?,
+                wv: take(&n[3], kv, d)?,
+                wo: take(&n[4], d, d)?,
+                ff_norm: take(&n[5], 1, d)?,
+                w_gate: take(&n[6], h, d)?,
+                w_up: take(&n[7], h, d)?,
+                w_down: take(&n[8], d, h)?,
+            });
+        }
+        Ok(ModelIndex { config, rope, format, embed, layers, ln_f, lm_head })
+    }
+
+    /// From a parsed GGUF header (`g.data` is not needed); the tensors are in file 0.
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let config = crate::model::weights::config_from_gguf(g)?;
+        let get = |name: &str| -> Result<Option<TensorRef>> {
+            let Some(info) = g.tensor(name) else { return Ok(None) };
+            let (dtype, rows, cols, range) = g.tensor_range(info)?;
+            Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: 0, offset: g.data_offset + range.start as u64 }))
+        };
+        Self::assemble(config, RopeStyle::Interleaved, "gguf", &GGUF, &g.file, get)
+    }
+
+    /// From a HF config.json and the parsed headers of its safetensors shards (file i = shard i).
+    pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[SafetensorsHeader]) -> Result<Self> {
+        let config = LladaConfig::from_hf_json(config_file, config_json)?;
+        let get = |name: &str| -> Result<Option<TensorRef>> {
+            let alt = name.strip_prefix("model.").unwrap_or(name);
+            for (i, shard) in shards.iter().enumerate() {
+                let Some(t) = shard.tensors.iter().find(|t| t.name == name || t.name == alt) else { continue };
+                let dtype = match t.dtype.as_str() {
+                    "F32" => DType::F32,
+                    "F16" => DType::F16,
+                    "BF16" => DType::BF16,
+                    other => return Err(Error::model(&shard.file, format!("tensor `{name}` has dtype {other}; F32, F16 and BF16 are supported"))),
+                };
+                let (rows, cols) = match t.shape[..] {
+                    [n] => (1, n),
+                    [r, c] => (r, c),
+                    ref s => return Err(Error::model(&shard.file, format!("tensor `{name}` has rank {} (1 or 2 expected)", s.len()))),
+                };
+                let want = dtype.row_bytes(cols).and_then(|rb| (rb as u64).checked_mul(rows as u64));
+                if want != Some(t.end - t.start) {
+                    return Err(Error::model(&shard.file, format!("not a valid safetensors file: tensor `{name}` of shape {:?} holds {} bytes", t.shape, t.end - t.start)));
+                }
+                return Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: i, offset: shard.data_offset + t.start }));
+            }
+            Ok(None)
+        };
+        let file = shards.first().map(|s| s.file.as_str()).unwrap_or("model.safetensors");
+        Self::assemble(config, RopeStyle::NeoX, "safetensors", &HF, file, get)
+    }
+
+    /// Every tensor, norms included, in upload order (embedding, layers, final norm, LM head).
+    pub fn tensors(&self) -> Vec<&TensorRef> {
+        let mut v = vec![&self.embed];
+        for l in &self.layers {
+            v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up, &l.w_down]);
+        }
+        v.extend([&self.ln_f, &self.lm_head]);
+        v
+    }
+
+    /// Bytes of tensor data in the files.
+    pub fn file_bytes(&self) -> u64 {
+        self.tensors().iter().map(|t| t.bytes()).sum()
+    }
+}
+
+/// One tensor entry of a safetensors header.
+#[derive(Debug, Clone)]
+pub struct SafetensorsEntry {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    /// Byte range relative to the data section.
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The parsed header of one safetensors file.
+#[derive(Debug, Clone)]
+pub struct SafetensorsHeader {
+    pub file: String,
+    pub data_offset: u64,
+    pub tensors: Vec<SafetensorsEntry>,
+}
+
+/// Largest safetensors JSON header we accept (the format's own reference reader uses 100 MB).
+const MAX_ST_HEADER: u64 = 100_000_000;
+
+impl SafetensorsHeader {
+    /// Bytes from the start of the file needed to parse the header, from its first 8 bytes.
+    pub fn header_len(file: &str, first8: &[u8], file_len: u64) -> Result<u64> {
+        let bad = |p: String| Error::model(file, format!("not a valid safetensors file: {p}"));
+        if file_len < 8 || first8.len() < 8 {
+            return Err(bad(format!("{file_len} bytes is shorter than the 8-byte header length")));
+        }
+        let n = u64::from_le_bytes(first8[..8].try_into().expect("8 bytes"));
+        if n > MAX_ST_HEADER || n > file_len - 8 {
+            return Err(bad(format!("header length {n} does not fit a file of {file_len} bytes")));
+        }
+        Ok(8 + n)
+    }
+
+    /// Parses the header from the file's first `header_len` bytes, checking every tensor's
+    /// range against the file size.
+    pub fn parse(file: &str, head: &[u8], file_len: u64) -> Result<Self> {
+        let bad = |p: String| Error::model(file, format!("not a valid safetensors file: {p}"));
+        let data_offset = Self::header_len(file, head, file_len)?;
+        if (head.len() as u64) < data_offset {
+            return Err(bad("the header is cut short".into()));
+        }
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&head[8..data_offset as usize]).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+        let data_len = file_len - data_offset;
+        let mut tensors = Vec::with_capacity(json.len());
+        for (name, v) in json {
+            if name == "__metadata__" {
+                continue;
+            }
+            let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(|| bad(format!("tensor `{name}` has no dtype")))?.to_string();
+            let shape = v
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .and_then(|a| a.iter().map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok())).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| bad(format!("tensor `{name}` has no valid shape")))?;
+            let (start, end) = match v.get("data_offsets").and_then(|o| o.as_array()).map(|a| a.as_slice()) {
+                Some([s, e]) => (s.as_u64(), e.as_u64()),
+                _ => (None, None),
+            };
+            let (Some(start), Some(end)) = (start, end) else { return Err(bad(format!("tensor `{name}` has no valid data_offsets"))) };
+            if start > end || end > data_len {
+                return Err(bad(format!("tensor `{name}` spans bytes {start}..{end} of a data section of {data_len} bytes (truncated?)")));
+            }
+            tensors.push(SafetensorsEntry { name, dtype, shape, start, end });
+        }
+        Ok(SafetensorsHeader { file: file.to_string(), data_offset, tensors })
+    }
+}
+
+/// The model in `src`: a GGUF file (file 0), or safetensors shards (files 0..) with
+/// `config` = (its file name, config.json text). Returns the index and, for a GGUF, its
+/// embedded tokenizer (if any). Reads only the headers.
+pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) -> Result<(ModelIndex, Option<crate::model::TextTokenizer>)> {
+    match config {
+        None => {
+            let (name, len) = (src.name(0), src.len(0));
+            // Grow the prefix until the header parses (llama.cpp's tokenizer metadata alone
+            // can be several MB).
+            let mut want = len.min(1 << 20);
+            loop {
+                let head = src.read(0, 0, want as usize).await?;
+                if let Some(g) = Gguf::parse_prefix(&name, &head, len)? {
+                    let index = ModelIndex::from_gguf(&g)?;
+                    let tok = crate::model::gguf_tokenizer::tokenizer_from_gguf(&g)?;
+                    return Ok((index, tok));
+                }
+                if want >= len {
+                    return Err(Error::model(name, "truncated GGUF header"));
+                }
+                want = len.min(want * 4);
+            }
+        }
+        Some((config_file, config_json)) => {
+            let mut headers = Vec::new();
+            for i in 0..src.files() {
+                let (name, len) = (src.name(i), src.len(i));
+                let first = src.read(i, 0, len.min(8) as usize).await?;
+                let n = SafetensorsHeader::header_len(&name, &first, len)?;
+                let head = src.read(i, 0, n as usize).await?;
+                headers.push(SafetensorsHeader::parse(&name, &head, len)?);
+            }
+            Ok((ModelIndex::from_safetensors(config_file, config_json, &headers)?, None))
+        }
+    }
+}
