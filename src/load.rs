@@ -19,6 +19,7 @@ struct Loader<'a, S: ByteSource> {
     gpu: &'a Gpu,
     src: &'a S,
     quant: Option<DType>,
+    piece_bytes: usize,
     done: u64,
     total: u64,
     progress: &'a mut dyn FnMut(u64, u64),
@@ -42,7 +43,7 @@ impl<S: ByteSource> Loader<'_, S> {
         }
         // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
         let align = 4 / gcd(row, 4);
-        let per_piece = ((PIECE_BYTES / src_row).max(1).div_ceil(align) * align).min(per_chunk.div_ceil(align) * align);
+        let per_piece = ((self.piece_bytes / src_row).max(1).div_ceil(align) * align).min(per_chunk.div_ceil(align) * align);
         let mut chunks = Vec::new();
         let mut r0 = 0;
         while r0 < t.rows {
@@ -85,8 +86,13 @@ impl GpuModel {
     /// Streams the model of `index` from `src` onto `gpu`, matrices converted to `quant` when
     /// given; `progress(bytes read, bytes total)` after each piece.
     pub async fn load<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<DType>, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel> {
+        Self::load_in_pieces(gpu, index, src, quant, PIECE_BYTES, progress).await
+    }
+
+    /// `load` reading at most `piece_bytes` of a tensor at a time (tests use tiny pieces).
+    pub async fn load_in_pieces<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<DType>, piece_bytes: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel> {
         let total = index.file_bytes();
-        let mut l = Loader { gpu: &gpu, src, quant, done: 0, total, progress };
+        let mut l = Loader { gpu: &gpu, src, quant, piece_bytes, done: 0, total, progress };
         (l.progress)(0, total);
         let embed = l.matrix("the embedding", &index.embed).await?;
         let mut layers = Vec::with_capacity(index.layers.len());

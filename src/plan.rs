@@ -54,13 +54,17 @@ impl MemoryPlan {
         let mut matrix = |what: String, t: &TensorRef| -> Result<()> {
             let d = target_dtype(t, quant)?;
             let row = d.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))? as u64;
-            let bytes = row.saturating_mul(t.rows as u64);
+            // Weights are split by rows into chunks of at most one binding, each padded to
+            // whole 4-byte words (as `GpuWeight` stores them).
+            let rows = t.rows as u64;
+            let per_chunk = (max_binding / row.max(1)).clamp(1, rows.max(1));
+            let pad = |b: u64| b.div_ceil(4) * 4;
+            let bytes = (rows / per_chunk).saturating_mul(pad(per_chunk * row)) + if rows % per_chunk > 0 { pad(rows % per_chunk * row) } else { 0 };
             weight_bytes = weight_bytes.saturating_add(bytes);
             if row > widest_row.1 {
                 widest_row = (what.clone(), row);
             }
-            // Weights are split by rows into chunks of at most one binding.
-            let chunk = bytes.min((max_binding / row.max(1)).max(1) * row);
+            let chunk = pad(per_chunk.min(rows) * row);
             if chunk > largest_buffer.1 {
                 largest_buffer = (what, chunk);
             }

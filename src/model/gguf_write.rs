@@ -1,12 +1,34 @@
-//! Writing GGUF v3 files: used by the tests (models generated on the fly) and by model export.
+//! Writing GGUF v3 files: used by the tests (models generated on the fly, full-size shapes as
+//! sparse files) and by model export.
 
 use crate::model::gguf::{ggml_of_dtype, Value, DEFAULT_ALIGNMENT, GGUF_MAGIC};
-use crate::model::tensor::HostTensor;
+use crate::model::tensor::{DType, HostTensor};
+
+/// A tensor's bytes, or only its format and size (all zeros; written as a hole by `write_sparse`).
+enum Data {
+    Bytes(HostTensor),
+    Zeros(DType, usize),
+}
+
+impl Data {
+    fn dtype(&self) -> DType {
+        match self {
+            Data::Bytes(t) => t.dtype,
+            Data::Zeros(d, _) => *d,
+        }
+    }
+    fn len(&self) -> usize {
+        match self {
+            Data::Bytes(t) => t.data.len(),
+            Data::Zeros(_, n) => *n,
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct GgufWriter {
     metadata: Vec<(String, Value)>,
-    tensors: Vec<(String, Vec<u64>, HostTensor)>,
+    tensors: Vec<(String, Vec<u64>, Data)>,
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -65,11 +87,53 @@ impl GgufWriter {
 
     /// Adds a tensor; `dims` are in GGUF order (row length first). Its dtype must match `t`.
     pub fn tensor(&mut self, name: &str, dims: Vec<u64>, t: HostTensor) -> &mut Self {
-        self.tensors.push((name.to_string(), dims, t));
+        self.tensors.push((name.to_string(), dims, Data::Bytes(t)));
         self
     }
 
+    /// Adds an all-zero tensor of `dims` (GGUF order) in `dtype` without holding its bytes.
+    pub fn zeros(&mut self, name: &str, dims: Vec<u64>, dtype: DType) -> &mut Self {
+        let rows: u64 = dims[1..].iter().product();
+        let bytes = dtype.row_bytes(dims[0] as usize).expect("row length suits the format") * rows as usize;
+        self.tensors.push((name.to_string(), dims, Data::Zeros(dtype, bytes)));
+        self
+    }
+
+    /// The whole file in memory.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.header();
+        for (_, _, t) in &self.tensors {
+            match t {
+                Data::Bytes(t) => out.extend_from_slice(&t.data),
+                Data::Zeros(_, n) => out.resize(out.len() + n, 0),
+            }
+            out.resize(out.len().div_ceil(DEFAULT_ALIGNMENT as usize) * DEFAULT_ALIGNMENT as usize, 0);
+        }
+        out
+    }
+
+    /// Writes the file, leaving the zero tensors as holes (a sparse file on most filesystems),
+    /// so a full-size model shape costs only the bytes of its real tensors.
+    pub fn write_sparse(&self, path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let align = DEFAULT_ALIGNMENT;
+        let mut f = std::fs::File::create(path)?;
+        let header = self.header();
+        f.write_all(&header)?;
+        let mut at = header.len() as u64;
+        for (_, _, t) in &self.tensors {
+            if let Data::Bytes(t) = t {
+                f.seek(SeekFrom::Start(at))?;
+                f.write_all(&t.data)?;
+            }
+            at = (at + t.len() as u64).div_ceil(align) * align;
+        }
+        f.set_len(at)?;
+        Ok(())
+    }
+
+    /// Everything before the tensor data (padded to the alignment).
+    fn header(&self) -> Vec<u8> {
         let align = DEFAULT_ALIGNMENT as usize;
         let mut out = Vec::new();
         out.extend_from_slice(GGUF_MAGIC);
@@ -88,15 +152,11 @@ impl GgufWriter {
             for d in dims {
                 out.extend_from_slice(&d.to_le_bytes());
             }
-            out.extend_from_slice(&ggml_of_dtype(t.dtype).to_le_bytes());
+            out.extend_from_slice(&ggml_of_dtype(t.dtype()).to_le_bytes());
             out.extend_from_slice(&(offset as u64).to_le_bytes());
-            offset += t.data.len().div_ceil(align) * align;
+            offset += t.len().div_ceil(align) * align;
         }
         out.resize(out.len().div_ceil(align) * align, 0);
-        for (_, _, t) in &self.tensors {
-            out.extend_from_slice(&t.data);
-            out.resize(out.len().div_ceil(align) * align, 0);
-        }
         out
     }
 }
