@@ -92,6 +92,14 @@ struct Plans {
     by_rows: std::collections::HashMap<(usize, usize), Arc<Plan>>,
 }
 
+/// The logits buffer holds at most this much (LLaDA-8B: 132 rows of 126464 logits).
+pub const LOGIT_CHUNK_BYTES: u64 = 64 << 20;
+
+/// Rows of logits computed at a time: the logits buffer fits one binding and `LOGIT_CHUNK_BYTES`.
+pub fn head_rows(max_binding: u64, vocab: usize, rows: usize) -> usize {
+    ((max_binding.min(LOGIT_CHUNK_BYTES) / (vocab as u64 * 4)).max(1) as usize).min(rows)
+}
+
 /// What one forward pass returns for the rows it computed.
 pub struct ForwardOutput {
     /// One per computed row.
@@ -262,8 +270,7 @@ impl GpuModel {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        // Rows of logits computed at a time, so that the logits buffer fits one binding.
-        let head_rows = ((g.max_binding() as usize / (v * 4)).max(1)).min(n);
+        let head_rows = head_rows(g.max_binding(), v, n);
         let logits = f("logits", head_rows * v)?;
 
         let mut body = Vec::new();

@@ -84,7 +84,7 @@ impl MemoryPlan {
         // of the canvas, and the logits of the rows the LM head computes at a time.
         let n = canvas as u64;
         let (d, kv, hid, v) = (c.d_model as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
-        let head_rows = (max_binding / (v * 4)).clamp(1, n.max(1));
+        let head_rows = crate::forward::head_rows(max_binding, c.vocab_size, canvas.max(1)) as u64;
         let buffers = [
             ("the MLP activations", 2 * n * hid * 4, n * hid * 4),
             ("the residual stream, queries and attention output", 4 * n * d * 4, n * d * 4),

@@ -104,3 +104,71 @@ pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: u
     c.eot_token_id = Some(261);
     c
 }
+
+/// LLaDA-8B-Instruct's config (`../shared/docs/llada-8b-instruct.config.json`, the fields the
+/// engine reads), for full-size shapes without the weights.
+pub fn llada_8b_config() -> LladaConfig {
+    LladaConfig {
+        d_model: 4096,
+        n_layers: 32,
+        n_heads: 32,
+        n_kv_heads: 32,
+        mlp_hidden_size: 12288,
+        vocab_size: 126464,
+        rope_theta: 500000.0,
+        rms_norm_eps: 1e-5,
+        max_sequence_length: 4096,
+        mask_token_id: 126336,
+        eos_token_id: Some(126081),
+        bos_token_id: None,
+        eot_token_id: None,
+    }
+}
+
+/// Random Q4_0 blocks for a `[rows, cols]` matrix (scale 1/64, random nibbles).
+pub fn random_q4_0_bytes(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(rows * cols / 32 * 18);
+    let scale = half::f16::from_f32(1.0 / 64.0).to_le_bytes();
+    for _ in 0..rows * cols / 32 {
+        out.extend_from_slice(&scale);
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    out
+}
+
+/// A full-size GGUF (llama.cpp names and metadata, Q4_0) whose answer is checkable: every block
+/// matrix is zero (written as holes by `GgufWriter::write_sparse`), norms are ones and the LM
+/// head equals a random embedding, so each position's argmax is its own token.
+pub fn identity_gguf(c: &LladaConfig) -> crate::model::gguf_write::GgufWriter {
+    use crate::model::gguf::Value;
+    let mut g = crate::model::gguf_write::GgufWriter::default();
+    for (k, v) in [
+        ("general.architecture", Value::Str("llada".into())),
+        ("llada.block_count", Value::U32(c.n_layers as u32)),
+        ("llada.context_length", Value::U32(c.max_sequence_length as u32)),
+        ("llada.embedding_length", Value::U32(c.d_model as u32)),
+        ("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32)),
+        ("llada.attention.head_count", Value::U32(c.n_heads as u32)),
+        ("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32)),
+        ("llada.rope.freq_base", Value::F32(c.rope_theta)),
+        ("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id)),
+    ] {
+        g.meta(k, v);
+    }
+    let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);
+    let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: d, data: random_q4_0_bytes(v, d, 1) };
+    let ones = HostTensor::from_f32(1, d, &vec![1.0; d]);
+    g.tensor("token_embd.weight", vec![d as u64, v as u64], emb.clone());
+    for i in 0..c.n_layers {
+        g.tensor(&format!("blk.{i}.attn_norm.weight"), vec![d as u64], ones.clone());
+        for (n, cols, rows) in [("attn_q", d, d), ("attn_k", d, c.kv_dim()), ("attn_v", d, c.kv_dim()), ("attn_output", d, d), ("ffn_gate", d, h), ("ffn_up", d, h), ("ffn_down", h, d)] {
+            g.zeros(&format!("blk.{i}.{n}.weight"), vec![cols as u64, rows as u64], DType::Q4_0);
+        }
+        g.tensor(&format!("blk.{i}.ffn_norm.weight"), vec![d as u64], ones.clone());
+    }
+    g.tensor("output_norm.weight", vec![d as u64], ones);
+    g.tensor("output.weight", vec![d as u64, v as u64], emb);
+    g
+}

@@ -4,9 +4,10 @@
 
 use crate::forward::GpuModel;
 use crate::gpu::Gpu;
-use crate::model::gguf::Gguf;
-use crate::model::gguf_tokenizer::tokenizer_from_gguf;
-use crate::model::{ModelWeights, TextTokenizer};
+use crate::model::index::read_index;
+use crate::model::source::ByteSource;
+use crate::model::{DType, TextTokenizer};
+use crate::plan::MemoryPlan;
 use crate::request::{Prepared, Request};
 use crate::sampler::text::end_tokens;
 use crate::sampler::{self, Canvas, SamplerOptions, StepEvent};
@@ -22,6 +23,39 @@ fn js_err(e: crate::Error) -> JsValue {
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&e.to_string()))
+}
+
+/// Model files read through a JavaScript callback (slices of `File`/`Blob` objects).
+struct JsSource {
+    read: js_sys::Function,
+    sizes: Vec<u64>,
+    names: Vec<String>,
+}
+
+impl ByteSource for JsSource {
+    fn files(&self) -> usize {
+        self.sizes.len()
+    }
+    fn name(&self, file: usize) -> String {
+        self.names[file].clone()
+    }
+    fn len(&self, file: usize) -> u64 {
+        self.sizes[file]
+    }
+    async fn read(&self, file: usize, offset: u64, len: usize) -> crate::Result<Vec<u8>> {
+        let name = &self.names[file];
+        let fail = |what: String| crate::Error::model(name.as_str(), what);
+        if offset + len as u64 > self.sizes[file] {
+            return Err(fail(format!("truncated: bytes {offset}..{} asked of a file of {}", offset + len as u64, self.sizes[file])));
+        }
+        let promise = self.read.call3(&JsValue::NULL, &(file as f64).into(), &(offset as f64).into(), &(len as f64).into()).map_err(|e| fail(format!("cannot read: {e:?}")))?;
+        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await.map_err(|e| fail(format!("cannot read: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
+        let bytes = js_sys::Uint8Array::new(&value).to_vec();
+        if bytes.len() != len {
+            return Err(fail(format!("read {} bytes at {offset} where {len} were asked (the file changed or is truncated)", bytes.len())));
+        }
+        Ok(bytes)
+    }
 }
 
 #[wasm_bindgen(start)]
@@ -87,31 +121,57 @@ struct ResultJs {
 
 #[wasm_bindgen]
 impl Engine {
-    /// Loads a model from bytes: a GGUF file, or (when `config_json` is given) a safetensors
-    /// file with its config.json; `tokenizer_json` is optional (without it a GGUF's embedded
-    /// tokenizer is used, if it has one). `on_progress(done, total)` is
-    /// called while the weights go to the GPU.
-    pub async fn load(model: Vec<u8>, config_json: Option<String>, tokenizer_json: Option<Vec<u8>>, on_progress: Option<js_sys::Function>) -> Result<Engine, JsValue> {
-        let is_gguf = config_json.is_none();
-        let weights = match config_json {
-            Some(cfg) => ModelWeights::from_safetensors("config.json", &cfg, &[("model.safetensors".into(), &model)]),
-            None => ModelWeights::from_gguf("model.gguf", &model),
+    /// Loads a model streamed from JavaScript, never holding the whole file in wasm memory:
+    /// `read(file, offset, length)` returns a Promise of a Uint8Array with those bytes of file
+    /// `file` (0: the .gguf, or the safetensors shards in order), `sizes[i]`/`names[i]` give
+    /// each file's size and name. `config_json` is given for safetensors; `tokenizer_json` is
+    /// optional (a GGUF's embedded tokenizer is used otherwise). `quant` ("q4_0", "q8_0", …)
+    /// converts the weights while they stream. The memory plan for a canvas of `canvas`
+    /// positions is checked against the adapter's limits before anything is allocated (and
+    /// `budget` bytes, when given). `on_plan(summary)` is called once planned;
+    /// `on_progress(bytes read, bytes total)` while the weights stream to the GPU.
+    #[wasm_bindgen(js_name = loadStreaming)]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load_streaming(
+        read: js_sys::Function,
+        sizes: Vec<f64>,
+        names: Vec<String>,
+        config_json: Option<String>,
+        tokenizer_json: Option<Vec<u8>>,
+        quant: Option<String>,
+        canvas: usize,
+        budget: Option<f64>,
+        on_plan: Option<js_sys::Function>,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Engine, JsValue> {
+        if sizes.is_empty() || sizes.len() != names.len() {
+            return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
         }
-        .map_err(js_err)?;
+        let src = JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names };
+        let quant = match quant.as_deref() {
+            None | Some("") => None,
+            Some(q) => Some(DType::parse(q).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q8_0, f16, bf16 or f32")))?),
+        };
+        let (index, embedded) = read_index(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
         // A tokenizer.json given with the model wins over the one embedded in a GGUF (as natively).
         let tokenizer = match tokenizer_json {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
-            None if is_gguf => tokenizer_from_gguf(&Gguf::parse("model.gguf", &model).map_err(js_err)?).map_err(js_err)?,
-            None => None,
+            None => embedded,
         };
-        drop(model);
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
-        let model = GpuModel::upload_with_progress(gpu, &weights, &mut |done, total| {
+        let plan = MemoryPlan::new(&index, quant, canvas.clamp(1, index.config.max_sequence_length), gpu.max_binding()).map_err(js_err)?;
+        plan.check(gpu.max_binding(), budget.map(|b| b as u64)).map_err(js_err)?;
+        let summary = plan.summary();
+        if let Some(f) = &on_plan {
+            let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&summary));
+        }
+        let model = GpuModel::load(gpu, &index, &src, quant, &mut |done, total| {
             if let Some(f) = &on_progress {
                 let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
             }
         })
-        .map_err(js_err)?;
+        .await
+        .map_err(|e| JsValue::from_str(&format!("{e} (memory plan: {summary})")))?;
         Ok(Engine { model, tokenizer, cancel: Rc::new(Cell::new(false)) })
     }
 

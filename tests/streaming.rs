@@ -103,11 +103,9 @@ fn an_index_reads_only_the_headers() {
 
 #[test]
 fn the_plan_refuses_with_numbers_and_what_to_change() {
-    let real: unmask::model::LladaConfig = unmask::model::LladaConfig::from_hf_json("c.json", &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/docs/llada-8b-instruct.config.json")).unwrap_or_else(|_| EIGHT_B.to_string())).unwrap();
-    // An 8B-shaped GGUF header with nothing after it: the index refuses it (the tensors claim
-    // bytes the file does not have) before anything is allocated.
-    let mut g = unmask::model::gguf_write::GgufWriter::default();
-    full_size_header(&mut g, &real);
+    // An 8B-shaped GGUF cut after 4 kB: the index refuses it (the tensors claim bytes the file
+    // does not have) before anything is allocated.
+    let g = unmask::synth::identity_gguf(&unmask::synth::llada_8b_config());
     let path = tempfile::tempdir().unwrap();
     let p = path.path().join("8b.gguf");
     g.write_sparse(&p).unwrap();
@@ -136,38 +134,6 @@ fn the_plan_refuses_with_numbers_and_what_to_change() {
     // A row wider than a binding cannot be split: refused.
     let e = plan.check(4096, None).unwrap_err().to_string();
     assert!(e.contains("one row of") && e.contains("cannot run on this adapter"), "{e}");
-}
-
-/// The LLaDA-8B-Instruct config, in case ../shared is absent.
-const EIGHT_B: &str = r#"{"d_model": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 32, "mlp_hidden_size": 12288,
- "vocab_size": 126464, "embedding_size": 126464, "max_sequence_length": 4096, "rope_theta": 500000.0, "rms_norm_eps": 1e-05,
- "mask_token_id": 126336, "eos_token_id": 126081}"#;
-
-/// GGUF metadata and all-zero Q4_0 tensors of LLaDA-8B's shape (norms F32).
-fn full_size_header(g: &mut unmask::model::gguf_write::GgufWriter, c: &unmask::model::LladaConfig) {
-    use unmask::model::gguf::Value;
-    for (k, v) in [
-        ("general.architecture", Value::Str("llada".into())),
-        ("llada.block_count", Value::U32(c.n_layers as u32)),
-        ("llada.context_length", Value::U32(c.max_sequence_length as u32)),
-        ("llada.embedding_length", Value::U32(c.d_model as u32)),
-        ("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32)),
-        ("llada.attention.head_count", Value::U32(c.n_heads as u32)),
-        ("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32)),
-    ] {
-        g.meta(k, v);
-    }
-    let (d, h, v) = (c.d_model as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
-    g.zeros("token_embd.weight", vec![d, v], DType::Q4_0);
-    for i in 0..c.n_layers {
-        g.zeros(&format!("blk.{i}.attn_norm.weight"), vec![d], DType::F32);
-        for (n, cols, rows) in [("attn_q", d, d), ("attn_k", d, d), ("attn_v", d, d), ("attn_output", d, d), ("ffn_gate", d, h), ("ffn_up", d, h), ("ffn_down", h, d)] {
-            g.zeros(&format!("blk.{i}.{n}.weight"), vec![cols, rows], DType::Q4_0);
-        }
-        g.zeros(&format!("blk.{i}.ffn_norm.weight"), vec![d], DType::F32);
-    }
-    g.zeros("output_norm.weight", vec![d], DType::F32);
-    g.zeros("output.weight", vec![d, v], DType::Q4_0);
 }
 
 #[test]

@@ -97,6 +97,10 @@ function onMessage(m) {
     case 'progress':
       progress(m);
       break;
+    case 'plan':
+      $('model-plan').hidden = false;
+      $('model-plan').textContent = `Memory plan: ${m.summary}`;
+      break;
     case 'saved':
       refreshSaved();
       break;
@@ -146,7 +150,9 @@ function progress(m) {
 function loadModel(source, label) {
   if (state.loading || state.running || !state.worker) return;
   state.loading = true;
+  source = { ...source, quant: $('load-quant').value || undefined };
   showError('');
+  $('model-plan').hidden = true;
   $('model-status').textContent = `Loading ${label}…`;
   $('progress').hidden = false;
   $('progress-fill').style.width = '0';
@@ -162,6 +168,10 @@ function loaded(model) {
   const c = model.config;
   const params = c ? `${c.n_layers} layers · d_model ${c.d_model} · vocab ${c.vocab_size} · context ${c.max_sequence_length}` : '';
   $('model-status').textContent = `${model.name} (${model.format}, ${fmtBytes(model.bytes)}) · ${params}${model.hasTokenizer ? '' : ' · no tokenizer: text prompts will not work'}`;
+  if (model.plan) {
+    $('model-plan').hidden = false;
+    $('model-plan').textContent = `Memory plan: ${model.plan}`;
+  }
   if (model.adapter) $('stat-adapter').textContent = adapterText(model.adapter);
   setStatus(`Ready · GPU: ${(model.adapter || state.adapter || {}).name || 'WebGPU'}`);
   document.body.dataset.model = model.name;

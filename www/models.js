@@ -33,7 +33,7 @@ export async function deleteSaved(id) {
   const entry = list.find((m) => m.id === id);
   if (!entry) return;
   const cache = await caches.open(MODEL_CACHE);
-  for (const key of Object.values(entry.files)) if (key) await cache.delete(key);
+  for (const key of Object.values(entry.files).flat()) if (key) await cache.delete(key);
   await writeIndex(list.filter((m) => m.id !== id));
 }
 

@@ -3,11 +3,13 @@
 // so the page stays responsive. The page talks to it with the messages listed in app.js.
 
 import init, { adapterInfo, Engine } from './pkg/unmask.js';
-import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex, fmtBytes } from './models.js';
+import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex } from './models.js';
 
-// The browser engine copies the model file into WebAssembly memory (at most 4 GiB) and parses
-// it there, so it needs about twice the file; past this it cannot fit.
-const MAX_MODEL_BYTES = 1.6 * 1024 ** 3;
+// The engine streams weights from the file (a File, or a Blob of a download) piece by piece:
+// the model is never copied whole into WebAssembly memory, so its size is bounded by the GPU
+// (checked by the engine's memory plan from the file's header), not by the tab's 4 GiB heap.
+// The canvas the plan reserves room for (prompt + answer); the page's settings stay below it.
+const PLAN_CANVAS = 512;
 
 let engine = null;
 let adapter = null;
@@ -83,34 +85,25 @@ class Progress {
   }
 }
 
-// Reads a Response body into one Uint8Array, reporting progress.
-async function readBody(resp, progress, file) {
-  const len = Number(resp.headers.get('content-length')) || 0;
+// Reads a Response body into one Uint8Array (small files: config, tokenizer), or, with
+// `asBlob`, into a Blob (model files: JS memory, which the browser may spill to disk, never the
+// wasm heap), reporting progress.
+async function readBody(resp, progress, file, asBlob) {
   if (!resp.body) {
-    const buf = new Uint8Array(await resp.arrayBuffer());
-    progress.add(buf.length, file);
-    return buf;
+    const blob = await resp.blob();
+    progress.add(blob.size, file);
+    return asBlob ? blob : new Uint8Array(await blob.arrayBuffer());
   }
   const reader = resp.body.getReader();
-  let out = len ? new Uint8Array(len) : null;
   const chunks = [];
-  let at = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (out && at + value.length <= out.length) out.set(value, at);
-    else {
-      if (out) { chunks.push(out.subarray(0, at)); out = null; }
-      chunks.push(value);
-    }
-    at += value.length;
+    chunks.push(value);
     progress.add(value.length, file);
   }
-  if (out) return at === out.length ? out : out.subarray(0, at);
-  const all = new Uint8Array(at);
-  let o = 0;
-  for (const c of chunks) { all.set(c, o); o += c.length; }
-  return all;
+  const blob = new Blob(chunks);
+  return asBlob ? blob : new Uint8Array(await blob.arrayBuffer());
 }
 
 async function fetchOk(url, what, optional) {
@@ -128,12 +121,6 @@ async function fetchOk(url, what, optional) {
   return resp;
 }
 
-function checkSize(bytes) {
-  if (bytes > MAX_MODEL_BYTES) {
-    throw `the model is ${fmtBytes(bytes)}, too big for the browser engine, which holds the file in WebAssembly memory (4 GiB at most, about twice the file while loading), so models above ${fmtBytes(MAX_MODEL_BYTES)} do not fit. Use a smaller or more quantized model (e.g. q4_0), or the native CLI (unmask generate).`;
-  }
-}
-
 // Files of a model given as a URL: a .gguf (tokenizer.json beside it is used when present), a
 // .safetensors (config.json beside it is required), or a folder (config.json, model.safetensors).
 function urlPlan(url) {
@@ -147,6 +134,8 @@ function urlPlan(url) {
   const at = (n) => new URL(n, dir).href;
   return { format: 'safetensors', model: at('model.safetensors'), config: at('config.json'), tokenizer: at('tokenizer.json') };
 }
+
+const text = (bytes) => (bytes ? new TextDecoder().decode(bytes) : null);
 
 // Downloads (or reads from the model cache) every file of a URL model.
 async function fromUrl(url, keep) {
@@ -162,71 +151,63 @@ async function fromUrl(url, keep) {
   const cfg = plan.config ? await get(plan.config, 'config.json (a safetensors model needs it beside the weights)', false) : null;
   const tok = await get(plan.tokenizer, 'tokenizer.json', true);
   const total = [main, cfg, tok].reduce((s, f) => s + (f ? Number(f.resp.headers.get('content-length')) || 0 : 0), 0);
-  try {
-    checkSize(total);
-  } catch (e) {
-    for (const f of [main, cfg, tok]) if (f && f.resp.body) f.resp.body.cancel().catch(() => {});
-    throw e;
-  }
   const progress = new Progress(total, 'Downloading');
-  const read = async (f, name) => (f ? readBody(f.resp, progress, name) : null);
-  const files = {};
-  files.model = await read(main, plan.model.split('/').pop());
-  checkSize(files.model.length);
-  if (cfg) files.config = await read(cfg, 'config.json');
-  if (tok) files.tokenizer = await read(tok, 'tokenizer.json');
+  const model = await readBody(main.resp, progress, plan.model.split('/').pop(), true);
+  const config = cfg ? await readBody(cfg.resp, progress, 'config.json') : null;
+  const tokenizer = tok ? await readBody(tok.resp, progress, 'tokenizer.json') : null;
   // Kept only once the engine has accepted the files (see load).
   const save = cache && !(main.cached && (!cfg || cfg.cached) && (!tok || tok.cached)) ? async () => {
-    const put = (u, bytes, type) => cache.put(u, new Response(bytes, { headers: { 'content-type': type, 'content-length': String(bytes.length) } }));
-    await put(plan.model, files.model, 'application/octet-stream');
-    if (files.config) await put(plan.config, files.config, 'application/json');
-    if (files.tokenizer) await put(plan.tokenizer, files.tokenizer, 'application/json');
-    const bytes = files.model.length + (files.config?.length || 0) + (files.tokenizer?.length || 0);
+    const put = (u, body, type) => cache.put(u, new Response(body, { headers: { 'content-type': type, 'content-length': String(body.size ?? body.length) } }));
+    await put(plan.model, model, 'application/octet-stream');
+    if (config) await put(plan.config, config, 'application/json');
+    if (tokenizer) await put(plan.tokenizer, tokenizer, 'application/json');
+    const bytes = model.size + (config?.length || 0) + (tokenizer?.length || 0);
     const id = 'url:' + plan.model;
     const index = (await readIndex()).filter((m) => m.id !== id);
     index.push({ id, name: decodeURIComponent(plan.model.split('/').pop()), source: 'url', url: plan.model, format: plan.format, bytes, added: Date.now(),
-      files: { model: plan.model, config: files.config ? plan.config : undefined, tokenizer: files.tokenizer ? plan.tokenizer : undefined } });
+      files: { model: plan.model, config: config ? plan.config : undefined, tokenizer: tokenizer ? plan.tokenizer : undefined } });
     await writeIndex(index);
     post({ type: 'saved' });
   } : null;
-  return { format: plan.format, name: decodeURIComponent(plan.model.split('/').pop()), ...files, save };
+  return { format: plan.format, name: decodeURIComponent(plan.model.split('/').pop()), blobs: [{ name: plan.model.split('/').pop(), blob: model }], config: text(config), tokenizer, save };
 }
 
-// Local File objects from the picker or a drop: one .gguf, or config.json + one .safetensors
-// (tokenizer.json optional in both cases).
+// Local File objects from the picker or a drop: one .gguf, or config.json + .safetensors
+// shards (tokenizer.json optional in both cases). Files are read piece by piece while loading.
 async function fromFiles(list, keep) {
   const by = (re) => list.filter((f) => re.test(f.name));
   const ggufs = by(/\.gguf$/i), sts = by(/\.safetensors$/i), cfgs = list.filter((f) => f.name === 'config.json' || /config.*\.json$/i.test(f.name) && !/tokenizer/i.test(f.name)), toks = list.filter((f) => /tokenizer.*\.json$/i.test(f.name));
-  let format, model, config = null;
-  if (ggufs.length === 1 && sts.length === 0) { format = 'gguf'; model = ggufs[0]; }
-  else if (sts.length === 1 && ggufs.length === 0) {
-    format = 'safetensors'; model = sts[0];
-    if (cfgs.length !== 1) throw 'A .safetensors model needs its config.json: pick or drop both files together (and tokenizer.json to type text prompts).';
+  let format, models, config = null;
+  if (ggufs.length === 1 && sts.length === 0) { format = 'gguf'; models = ggufs; }
+  else if (sts.length >= 1 && ggufs.length === 0) {
+    format = 'safetensors';
+    models = sts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (cfgs.length !== 1) throw 'A .safetensors model needs its config.json: pick or drop the files together (and tokenizer.json to type text prompts).';
     config = cfgs[0];
-  } else if (sts.length > 1) {
-    throw 'Sharded safetensors (several .safetensors files) are not supported in the browser: convert the model to one GGUF with the native CLI (unmask convert).';
   } else if (ggufs.length > 1) {
     throw 'Pick one .gguf file at a time.';
   } else {
     throw `No model file among ${list.map((f) => f.name).join(', ') || 'the files given'}: give a .gguf, or config.json + .safetensors (+ tokenizer.json).`;
   }
   const tokenizer = toks[0] || null;
-  const parts = [model, config, tokenizer].filter(Boolean);
-  const total = parts.reduce((s, f) => s + f.size, 0);
-  checkSize(total);
-  const progress = new Progress(total, 'Reading');
-  const read = async (f) => (f ? readBody(new Response(f), progress, f.name) : null);
-  const files = { format, name: model.name, model: await read(model), config: await read(config), tokenizer: await read(tokenizer) };
+  const total = [...models, config, tokenizer].filter(Boolean).reduce((s, f) => s + f.size, 0);
+  const files = {
+    format, name: models[0].name,
+    blobs: models.map((f) => ({ name: f.name, blob: f })),
+    config: config ? await config.text() : null,
+    tokenizer: tokenizer ? new Uint8Array(await tokenizer.arrayBuffer()) : null,
+  };
   if (keep && self.caches) files.save = async () => {
-    const id = `local:${model.name}:${model.size}:${model.lastModified}`;
+    const m0 = models[0];
+    const id = `local:${m0.name}:${m0.size}:${m0.lastModified}`;
     const key = (f) => cacheKeyFor(id, f.name);
     const cache = await caches.open(MODEL_CACHE);
-    for (const [f, bytes] of [[model, files.model], [config, files.config], [tokenizer, files.tokenizer]]) {
-      if (f) await cache.put(key(f), new Response(bytes, { headers: { 'content-length': String(bytes.length) } }));
+    for (const f of [...models, config, tokenizer].filter(Boolean)) {
+      await cache.put(key(f), new Response(f, { headers: { 'content-length': String(f.size) } }));
     }
     const index = (await readIndex()).filter((m) => m.id !== id);
-    index.push({ id, name: model.name, source: 'local', format, bytes: total, added: Date.now(),
-      files: { model: key(model), config: config ? key(config) : undefined, tokenizer: tokenizer ? key(tokenizer) : undefined } });
+    index.push({ id, name: m0.name, source: 'local', format, bytes: total, added: Date.now(),
+      files: { model: key(m0), shards: models.length > 1 ? models.map(key) : undefined, config: config ? key(config) : undefined, tokenizer: tokenizer ? key(tokenizer) : undefined } });
     await writeIndex(index);
     post({ type: 'saved' });
   };
@@ -238,14 +219,18 @@ async function fromSaved(id) {
   const entry = (await readIndex()).find((m) => m.id === id);
   if (!entry) throw 'That saved model is gone from the browser storage: download it again.';
   const cache = await caches.open(MODEL_CACHE);
-  const progress = new Progress(entry.bytes, 'Reading saved');
-  const read = async (key, name) => {
+  const get = async (key, name) => {
     if (!key) return null;
     const resp = await cache.match(key);
     if (!resp) throw `The saved copy of ${entry.name} is incomplete (${name} is missing): delete it and download it again.`;
-    return readBody(resp, progress, name);
+    return resp.blob();
   };
-  return { format: entry.format, name: entry.name, model: await read(entry.files.model, 'model'), config: await read(entry.files.config, 'config.json'), tokenizer: await read(entry.files.tokenizer, 'tokenizer.json') };
+  const keys = entry.files.shards || [entry.files.model];
+  const blobs = [];
+  for (const k of keys) blobs.push({ name: decodeURIComponent(k.split('/').pop()), blob: await get(k, 'model') });
+  const config = await get(entry.files.config, 'config.json');
+  const tokenizer = await get(entry.files.tokenizer, 'tokenizer.json');
+  return { format: entry.format, name: entry.name, blobs, config: config ? await config.text() : null, tokenizer: tokenizer ? new Uint8Array(await tokenizer.arrayBuffer()) : null };
 }
 
 // The model that ships with the page (listed in models/manifest.json by ./build.sh web).
@@ -260,8 +245,8 @@ async function fromBundled(entry) {
   const progress = new Progress(total, 'Downloading');
   return {
     format: entry.format, name: entry.name,
-    model: await readBody(main, progress, entry.files.model),
-    config: cfg ? await readBody(cfg, progress, entry.files.config) : null,
+    blobs: [{ name: entry.files.model, blob: await readBody(main, progress, entry.files.model, true) }],
+    config: cfg ? text(await readBody(cfg, progress, entry.files.config)) : null,
     tokenizer: tok ? await readBody(tok, progress, entry.files.tokenizer) : null,
   };
 }
@@ -276,14 +261,18 @@ async function load(source) {
     case 'saved': files = await fromSaved(source.id); break;
     default: throw `unknown model source ${source.kind}`;
   }
-  const bytes = files.model.length;
-  const config = files.config ? new TextDecoder().decode(files.config) : undefined;
-  post({ type: 'progress', phase: 'parse', label: 'Reading the weights', loaded: 0, total: 1 });
+  const bytes = files.blobs.reduce((s, b) => s + b.blob.size, 0);
+  post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
   const t0 = performance.now();
-  const next = await Engine.load(files.model, config, files.tokenizer || undefined, (done, total) => {
-    const secs = Math.max((performance.now() - t0) / 1000, 1e-3);
-    post({ type: 'progress', phase: 'upload', label: 'Uploading to the GPU', loaded: done, total, rate: done / secs });
-  });
+  const read = (i, offset, length) => files.blobs[i].blob.slice(offset, offset + length).arrayBuffer().then((b) => new Uint8Array(b));
+  let plan = '';
+  const next = await Engine.loadStreaming(read, files.blobs.map((b) => b.blob.size), files.blobs.map((b) => b.name), files.config ?? undefined,
+    files.tokenizer ?? undefined, source.quant || undefined, PLAN_CANVAS, undefined,
+    (summary) => { plan = summary; post({ type: 'plan', summary }); },
+    (done, total) => {
+      const secs = Math.max((performance.now() - t0) / 1000, 1e-3);
+      post({ type: 'progress', phase: 'upload', label: 'Streaming to the GPU', loaded: done, total, rate: done / secs });
+    });
   if (engine) engine.free();
   engine = next;
   if (files.save) {
@@ -293,7 +282,7 @@ async function load(source) {
       post({ type: 'warning', message: `The model loaded but could not be kept in this browser: ${e.message || e}` });
     }
   }
-  return { name: files.name, format: files.format, bytes, config: engine.config(), hasTokenizer: engine.hasTokenizer(), adapter: await named(engine.adapter()), ms: performance.now() - t0 };
+  return { name: files.name, format: files.format, bytes, plan, config: engine.config(), hasTokenizer: engine.hasTokenizer(), adapter: await named(engine.adapter()), ms: performance.now() - t0 };
 }
 
 async function run(msg) {

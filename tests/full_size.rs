@@ -1,0 +1,150 @@
+//! LLaDA-8B-*shaped* models (the real config, names and shapes; synthetic weights) as sparse
+//! files: a Q4_0 GGUF and the sharded bf16 safetensors layout of the Hub release. Each is
+//! planned, streamed onto the adapter (the bf16 one quantized to Q4_0 on the way) and run for
+//! one denoising pass of a short canvas. Slow (4.5 GB on lavapipe, minutes of CPU): ignored by
+//! default; run it with
+//!     cargo test --release --test full_size -- --ignored --nocapture
+//! The weights make the answer checkable: every block matrix is zero (so each layer adds
+//! nothing), the LM head equals the embedding, so every position's argmax is its own token.
+
+mod common;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Arc;
+use unmask::cpu::ops::Noise;
+use unmask::forward::GpuModel;
+use unmask::gpu::Gpu;
+use unmask::model::files::open_path;
+use unmask::model::{DType, LladaConfig};
+use unmask::plan::{human, MemoryPlan};
+use unmask::synth::{identity_gguf, Rng};
+
+fn config() -> (LladaConfig, String) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/docs/llada-8b-instruct.config.json")).unwrap_or_else(|_| {
+        r#"{"d_model": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 32, "mlp_hidden_size": 12288, "vocab_size": 126464,
+            "embedding_size": 126464, "max_sequence_length": 4096, "rope_theta": 500000.0, "rms_norm_eps": 1e-05,
+            "mask_token_id": 126336, "eos_token_id": 126081}"#
+            .to_string()
+    });
+    (LladaConfig::from_hf_json("config.json", &text).unwrap(), text)
+}
+
+/// Random bf16 values in ±[0.5, 1) for a [rows, cols] matrix.
+fn random_bf16(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(rows * cols * 2);
+    for _ in 0..rows * cols / 4 {
+        let r = rng.next_u64();
+        for k in 0..4 {
+            let h = (r >> (16 * k)) as u16;
+            let v: u16 = ((h & 1) << 15) | 0x3f00 | ((h >> 1) & 0x7f);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn write_gguf(c: &LladaConfig, path: &Path) {
+    identity_gguf(c).write_sparse(path).unwrap();
+}
+
+/// The Hub layout: config.json, model-0000i-of-00004.safetensors (bf16), and the shard index.
+/// Zero tensors are holes in the files.
+fn write_safetensors(c: &LladaConfig, config_json: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), config_json).unwrap();
+    let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);
+    let emb = random_bf16(v, d, 2);
+    let ones: Vec<u8> = (0..d).flat_map(|_| half::bf16::from_f32(1.0).to_le_bytes()).collect();
+    // (name, shape, data or None for zeros), in shard order.
+    let mut all: Vec<(String, Vec<usize>, Option<&[u8]>)> = vec![("model.transformer.wte.weight".into(), vec![v, d], Some(&emb))];
+    for i in 0..c.n_layers {
+        let p = format!("model.transformer.blocks.{i}");
+        all.push((format!("{p}.attn_norm.weight"), vec![d], Some(&ones)));
+        for (n, rows, cols) in [("q_proj", d, d), ("k_proj", d, d), ("v_proj", d, d), ("attn_out", d, d), ("ff_proj", h, d), ("up_proj", h, d), ("ff_out", d, h)] {
+            all.push((format!("{p}.{n}.weight"), vec![rows, cols], None));
+        }
+        all.push((format!("{p}.ff_norm.weight"), vec![d], Some(&ones)));
+    }
+    all.push(("model.transformer.ln_f.weight".into(), vec![d], Some(&ones)));
+    all.push(("model.transformer.ff_out.weight".into(), vec![v, d], Some(&emb)));
+    let mut map = serde_json::Map::new();
+    let per = all.len().div_ceil(4);
+    for (s, part) in all.chunks(per).enumerate() {
+        let file = format!("model-{:05}-of-00004.safetensors", s + 1);
+        let mut header = serde_json::Map::new();
+        let mut at = 0u64;
+        for (name, shape, _) in part {
+            let n = shape.iter().product::<usize>() as u64 * 2;
+            header.insert(name.clone(), serde_json::json!({"dtype": "BF16", "shape": shape, "data_offsets": [at, at + n]}));
+            map.insert(name.clone(), file.clone().into());
+            at += n;
+        }
+        let mut h = serde_json::Value::Object(header).to_string().into_bytes();
+        h.resize(h.len().div_ceil(8) * 8, b' ');
+        let mut f = std::fs::File::create(dir.join(&file)).unwrap();
+        f.write_all(&(h.len() as u64).to_le_bytes()).unwrap();
+        f.write_all(&h).unwrap();
+        let base = 8 + h.len() as u64;
+        let mut at = 0u64;
+        for (_, shape, data) in part {
+            if let Some(b) = data {
+                f.seek(SeekFrom::Start(base + at)).unwrap();
+                f.write_all(b).unwrap();
+            }
+            at += shape.iter().product::<usize>() as u64 * 2;
+        }
+        f.set_len(base + at).unwrap();
+    }
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"metadata": {}, "weight_map": map}).to_string()).unwrap();
+}
+
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")).unwrap_or_default()
+}
+
+fn plan_load_and_step(path: &Path, quant: Option<DType>) {
+    let t0 = std::time::Instant::now();
+    let files = open_path(path).unwrap();
+    let (index, _) = files.index().unwrap();
+    let gpu = Arc::new(pollster::block_on(Gpu::new()).unwrap());
+    let canvas = 16;
+    let plan = MemoryPlan::new(&index, quant, canvas, gpu.max_binding()).unwrap();
+    println!("{}: plan {}", path.display(), plan.summary());
+    plan.check(gpu.max_binding(), None).unwrap();
+    let mut updates = 0usize;
+    let mut last = (0, 0);
+    let model = pollster::block_on(GpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
+        updates += 1;
+        last = (d, t);
+    }))
+    .unwrap();
+    let load_s = t0.elapsed().as_secs_f64();
+    assert_eq!(last.0, last.1);
+    assert!(updates > 100, "progress reported {updates} times");
+    assert_eq!(model.weight_bytes(), plan.weight_bytes);
+    println!("  loaded {} of files into {} on the GPU in {load_s:.1} s ({updates} progress updates); peak RSS {}", human(last.1), human(model.weight_bytes()), peak_rss());
+    let c = &index.config;
+    let mut rng = Rng::new(7);
+    let tokens: Vec<u32> = (0..canvas).map(|i| if i >= canvas / 2 { c.mask_token_id } else { rng.below(c.vocab_size as u32) }).collect();
+    let t1 = std::time::Instant::now();
+    let out = pollster::block_on(model.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false)).unwrap();
+    let got: Vec<u32> = out.choices.iter().map(|c| c.token).collect();
+    println!("  one denoising pass over {canvas} positions: {:.1} s; peak RSS {}", t1.elapsed().as_secs_f64(), peak_rss());
+    assert_eq!(got, tokens, "with zero blocks and LM head = embedding each position predicts its own token");
+}
+
+#[test]
+#[ignore = "slow: 4.5 GB on the adapter; run by hand (see the file's comment)"]
+fn llada_8b_shaped_gguf_and_sharded_safetensors_plan_load_and_run() {
+    let (c, json) = config();
+    assert_eq!((c.d_model, c.n_layers, c.vocab_size), (4096, 32, 126464));
+    let dir = tempfile::tempdir_in(std::env::var("UNMASK_BIG_TMP").unwrap_or_else(|_| std::env::temp_dir().display().to_string())).unwrap();
+    let gguf = dir.path().join("llada-8b-shaped-q4_0.gguf");
+    write_gguf(&c, &gguf);
+    plan_load_and_step(&gguf, None);
+    std::fs::remove_file(&gguf).unwrap();
+    let st = dir.path().join("llada-8b-shaped-bf16");
+    write_safetensors(&c, &json, &st);
+    plan_load_and_step(&st, Some(DType::Q4_0));
+}
