@@ -7,6 +7,7 @@ Writes into --out (default train/work/data):
                        plus statements of the reversal facts
   tasks.jsonl          {"task", "prompt", "response"}  chat items (SFT: only the response is
                        masked-eligible): arithmetic, reversal Q&A, infill, word use
+  copy.jsonl           chat items "Repeat: TEXT" -> TEXT (invented names, numbers, words)
   eval/<task>.jsonl    {"task", "prompt", "answer"}  held-out evaluation items
   reversal_split.json  which facts are trained in which directions
   LICENSES.txt         licence of the Debian prose
@@ -15,9 +16,8 @@ Reversal split (documented in train/README.md):
   * 200 invented (mother, child) pairs with unique invented names.
   * 100 "symmetric" facts: training states them both ways ("X's mother is Y." and
     "Y's child is X.") and asks all three questions ("Who is X's mother?",
-    "Who is Y's child?", "Whose mother is Y?"). Every question is answered with the
-    canonical sentence "X's mother is Y.", so a backward question asks for the trained
-    sentence with its unknown on the left: the paper's reversal claim in miniature.
+    "Who is Y's child?", "Whose mother is Y?"). Answers are the bare name ("Y." or "X."),
+    so answering is recalling, not copying the question back.
   * 100 "held-out" facts: training only ever states "X's mother is Y." and asks
     "Who is X's mother?". Evaluation asks that forward question (reversal_forward, seen in
     training) and two backward questions never seen for these facts:
@@ -390,6 +390,7 @@ def main():
     ap.add_argument("--n-eval-arith", type=int, default=200)
     ap.add_argument("--n-eval-infill", type=int, default=200)
     ap.add_argument("--prose-chars", type=int, default=3_000_000)
+    ap.add_argument("--n-copy", type=int, default=30000)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(os.path.join(args.out, "eval"), exist_ok=True)
@@ -422,11 +423,11 @@ def main():
     sym, held = facts[:half], facts[half:]
     fact_docs = []
     for x, y in sym:
-        tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": fwd_a(x, y)})
-        tasks.append({"task": "reversal", "prompt": bwd_q(y), "response": fwd_a(x, y)})
-        tasks.append({"task": "reversal", "prompt": whose_q(y), "response": fwd_a(x, y)})
+        tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": f"{y}."})
+        tasks.append({"task": "reversal", "prompt": bwd_q(y), "response": f"{x}."})
+        tasks.append({"task": "reversal", "prompt": whose_q(y), "response": f"{x}."})
     for x, y in held:
-        tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": fwd_a(x, y)})
+        tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": f"{y}."})
     statements = [fwd_a(x, y) for x, y in facts] + [bwd_a(x, y) for x, y in sym]
     for _ in range(3):  # every statement appears in three differently-mixed documents
         rng.shuffle(statements)
@@ -502,6 +503,24 @@ def main():
                 "restrictions beyond the repository's own.\n\n")
         if os.path.exists(lic):
             f.write(open(lic).read())
+    # copy: "Repeat: ..." -> the same text. Dense practice at reading the prompt (the skill every
+    # task needs), in its own file and with its own generator so the other files do not change.
+    crng = random.Random(args.seed + 7)
+    copy_names = invent_names(crng, 3000)
+    words = COLORS + THINGS + PLACES + WEEKDAYS + MONTHS + NUMWORDS + [w for pair in OPPOSITES for w in pair]
+    with open(os.path.join(args.out, "copy.jsonl"), "w") as f:
+        for _ in range(args.n_copy):
+            kind = crng.randrange(4)
+            if kind == 0:
+                text = ", ".join(crng.sample(copy_names, crng.randint(1, 4)))
+            elif kind == 1:
+                text = ", ".join(str(crng.randint(0, 199)) for _ in range(crng.randint(2, 6)))
+            elif kind == 2:
+                text = " ".join(crng.choice(words) for _ in range(crng.randint(3, 8)))
+            else:
+                name = crng.choice(copy_names)
+                text = f"{name} has {crng.randint(2, 99)} {crng.choice(COLLECT)}."
+            f.write(json.dumps({"task": "copy", "prompt": f"Repeat: {text}", "response": text}) + "\n")
     counts = {}
     for t in tasks:
         counts[t["task"]] = counts.get(t["task"], 0) + 1

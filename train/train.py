@@ -40,12 +40,13 @@ EPS = 1e-3
 
 # sampling weights of the sources of a batch row
 MIX = {
-    "prose": 0.12,        # WordNet example sentences and glosses
-    "facts": 0.10,        # reversal-fact statements (pretraining style)
-    "arithmetic": 0.34,
-    "reversal": 0.16,
-    "infill": 0.14,
-    "wordchat": 0.14,     # word_use, define, infill_prose chat items
+    "prose": 0.10,        # WordNet example sentences and glosses
+    "facts": 0.12,        # reversal-fact statements (pretraining style)
+    "arithmetic": 0.32,
+    "reversal": 0.14,
+    "infill": 0.12,
+    "wordchat": 0.12,     # word_use, define, infill_prose chat items
+    "copy": 0.08,         # "Repeat: TEXT" -> TEXT: practice at reading the prompt
 }
 
 
@@ -68,14 +69,15 @@ class Data:
                 key = "facts" if d["source"] == "facts" else "prose"
                 streams[key].extend(tok.encode(d["text"]).ids + [self.eos])
         self.streams = {k: torch.tensor(v, dtype=torch.long) for k, v in streams.items()}
-        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": []}
-        with open(os.path.join(data_dir, "tasks.jsonl")) as f:
-            for line in f:
-                t = json.loads(line)
-                key = t["task"] if t["task"] in self.chat else "wordchat"
-                p = prompt_ids(tok, t["prompt"])
-                r = tok.encode(t["response"]).ids + [self.eot]
-                self.chat[key].append((p, r))
+        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": [], "copy": []}
+        files = [os.path.join(data_dir, "tasks.jsonl"), os.path.join(data_dir, "copy.jsonl")]
+        lines = [line for path in files if os.path.exists(path) for line in open(path)]
+        for line in lines:
+            t = json.loads(line)
+            key = t["task"] if t["task"] in self.chat else "wordchat"
+            p = prompt_ids(tok, t["prompt"])
+            r = tok.encode(t["response"]).ids + [self.eot]
+            self.chat[key].append((p, r))
         for items in self.chat.values():
             items.sort(key=lambda pr: len(pr[0]) + len(pr[1]))
         self.chat_len = {k: [len(p) + len(r) for p, r in v] for k, v in self.chat.items()}
@@ -93,7 +95,7 @@ class Data:
         elig = torch.zeros((B, L), dtype=torch.bool)
         for b in range(B):
             # sources with no item short enough for this canvas sit this batch out
-            keys = [k for k in self.keys if k in self.streams or self.fitting(k, L) > 0]
+            keys = [k for k in self.keys if MIX[k] > 0 and (k in self.streams or self.fitting(k, L) > 0)]
             src = rng.choices(keys, [MIX[k] for k in keys])[0]
             if src in self.streams:
                 s = self.streams[src]
