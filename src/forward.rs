@@ -231,6 +231,28 @@ impl GpuModel {
         Ok(ForwardOutput { choices, logits })
     }
 
+    /// GPU time per kernel kind (ms, summed over the pass) of one full forward over `tokens`,
+    /// from timestamp queries; None when the adapter has none. For benchmarks: every kernel
+    /// runs in its own pass, so the total is a little above a normal pass's.
+    pub async fn profile(&self, tokens: &[u32]) -> Result<Option<Vec<(String, f64)>>> {
+        self.forward(tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false).await?; // checks, plan, K/V
+        let plan = self.plan_for(tokens.len(), 0..tokens.len())?;
+        let all: Vec<&Dispatch> = plan.body.iter().chain(plan.head.iter().flat_map(|h| h.0.iter())).collect();
+        let Some(ms) = self.gpu.time_dispatches(&all).await? else { return Ok(None) };
+        let mut by_kind: Vec<(String, f64)> = Vec::new();
+        for (d, t) in all.iter().zip(ms) {
+            let name = match d.kernel {
+                crate::gpu::kernels::Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
+                k => format!("{k:?}").to_lowercase(),
+            };
+            match by_kind.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += t,
+                None => by_kind.push((name, t)),
+            }
+        }
+        Ok(Some(by_kind))
+    }
+
     fn plan_for(&self, len: usize, rows: Range<usize>) -> Result<Arc<Plan>> {
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if plans.len != len {

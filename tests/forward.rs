@@ -137,3 +137,29 @@ fn bad_tokens_are_errors_not_panics() {
         assert!(e.to_string().contains(needle), "{e}");
     }
 }
+
+/// With timestamp queries (lavapipe has them; SwiftShader in Chromium may not), a profiled pass
+/// times every kernel kind of the forward; without them the adapter says so.
+#[test]
+fn kernel_times_come_from_timestamp_queries() {
+    let cfg = tiny_config(2, 4, 2, 16, 96, 77);
+    let w = random_model(&cfg, DType::Q4_0, 21);
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let toks = tokens(&cfg, 9, 3);
+    match pollster::block_on(m.profile(&toks)).unwrap() {
+        Some(times) => {
+            assert!(m.gpu.report.timestamp_query);
+            let names: Vec<&str> = times.iter().map(|t| t.0.as_str()).collect();
+            for k in ["matmul Q4_0", "attention", "rmsnorm", "rope", "swiglu", "select"] {
+                assert!(names.iter().any(|n| n.starts_with(k)), "{k} missing from {names:?}");
+            }
+            assert!(times.iter().all(|t| t.1 >= 0.0 && t.1.is_finite()), "{times:?}");
+            assert!(times.iter().map(|t| t.1).sum::<f64>() > 0.0, "{times:?}");
+        }
+        None => assert!(!m.gpu.report.timestamp_query),
+    }
+    // Profiling leaves the model usable: the same pass gives the same logits as before.
+    let a = gpu_logits(&w, &toks).0;
+    let b = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    assert_eq!(a, b);
+}

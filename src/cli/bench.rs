@@ -144,6 +144,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "ms_per_forward": ms_forward,
             "forward_gflops": forward_flops(&c, l) / (ms_forward / 1000.0) / 1e9,
             "model_passes": g.model_passes, "total_ms": g.ms,
+            // GPU time per kernel of one full pass (timestamp queries; null without them).
+            "gpu_ms_per_kernel": pollster::block_on(gm.profile(&g.tokens))?.map(|v| v.into_iter().map(|(k, t)| (k, serde_json::json!(t))).collect::<serde_json::Map<_, _>>()),
         });
         println!("{line}");
     }

@@ -52,7 +52,8 @@ impl Gpu {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("unmask"),
-                required_features: wgpu::Features::empty(),
+                // Timestamps only feed `unmask bench`'s per-kernel times; nothing else needs a feature.
+                required_features: features & wgpu::Features::TIMESTAMP_QUERY,
                 required_limits: limits.clone(),
                 ..Default::default()
             })

@@ -126,6 +126,39 @@ impl Gpu {
             d.record(&mut pass);
         }
     }
+
+    /// Runs `dispatches` once, each in its own compute pass between two GPU timestamps, and
+    /// returns each one's GPU time in ms; None when the device has no timestamp queries.
+    pub async fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<Option<Vec<f64>>> {
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
+        }
+        let period_ns = self.queue.get_timestamp_period() as f64;
+        let mut out = Vec::with_capacity(dispatches.len());
+        // A query set holds at most 4096 timestamps: 2048 dispatches per submission.
+        for chunk in dispatches.chunks(2048) {
+            let n = chunk.len() as u32;
+            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("kernel times"), ty: wgpu::QueryType::Timestamp, count: 2 * n });
+            let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 16 * n as u64,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let mut enc = self.device.create_command_encoder(&Default::default());
+            for (i, d) in chunk.iter().enumerate() {
+                let i = i as u32;
+                let writes = wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) };
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
+                d.record(&mut pass);
+            }
+            enc.resolve_query_set(&set, 0..2 * n, &resolved, 0);
+            let bytes = self.submit_and_read(enc, &[(&resolved, 0, 16 * n as u64)]).await?;
+            let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+            out.extend(ticks.chunks_exact(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns / 1e6));
+        }
+        Ok(Some(out))
+    }
 }
 
 #[repr(C)]
