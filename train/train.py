@@ -34,7 +34,6 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from model import CONFIGS, LLaDA  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
 
 EPS = 1e-3
 
@@ -57,8 +56,32 @@ def prompt_ids(tok, message):
 
 
 class Data:
+    """Every source, tokenized: token streams (prose, facts) and (prompt ids, answer ids) items."""
+
+    CACHED = ("eos", "eot", "mask", "vocab_size", "streams", "chat")
+
+    @classmethod
+    def load_cache(cls, path):
+        """From a file written by `save_cache` (needs only torch: the GPU machine's setup)."""
+        d = cls.__new__(cls)
+        for k, v in torch.load(path, weights_only=False).items():
+            setattr(d, k, v)
+        d.index()
+        return d
+
+    def save_cache(self, path):
+        torch.save({k: getattr(self, k) for k in self.CACHED}, path)
+
+    def index(self):
+        for items in self.chat.values():
+            items.sort(key=lambda pr: len(pr[0]) + len(pr[1]))
+        self.chat_len = {k: [len(p) + len(r) for p, r in v] for k, v in self.chat.items()}
+        self.keys = list(MIX)
+        print(json.dumps({"stream_tokens": {k: len(v) for k, v in self.streams.items()},
+                          "chat_items": {k: len(v) for k, v in self.chat.items()}}), flush=True)
+
     def __init__(self, data_dir, tok, seed):
-        self.tok = tok
+        self.vocab_size = tok.get_vocab_size()
         self.eos = tok.token_to_id("<|endoftext|>")
         self.eot = tok.token_to_id("<|eot_id|>")
         self.mask = tok.token_to_id("<|mdm_mask|>")
@@ -78,13 +101,7 @@ class Data:
             p = prompt_ids(tok, t["prompt"])
             r = tok.encode(t["response"]).ids + [self.eot]
             self.chat[key].append((p, r))
-        for items in self.chat.values():
-            items.sort(key=lambda pr: len(pr[0]) + len(pr[1]))
-        self.chat_len = {k: [len(p) + len(r) for p, r in v] for k, v in self.chat.items()}
-        self.keys = list(MIX)
-        self.weights = [MIX[k] for k in self.keys]
-        print(json.dumps({"stream_tokens": {k: len(v) for k, v in self.streams.items()},
-                          "chat_items": {k: len(v) for k, v in self.chat.items()}}), flush=True)
+        self.index()
 
     def fitting(self, src, L):
         """How many items of a chat source fit a canvas of L (items are sorted by length)."""
@@ -159,6 +176,12 @@ def main():
     ap.add_argument("--stop-at", type=int, default=0,
                     help="stop (and checkpoint) at this step; the lr schedule still uses --steps")
     ap.add_argument("--mix", default=None, help='JSON overriding source weights, e.g. {"prose": 0.1}')
+    ap.add_argument("--data-cache", default=None,
+                    help="tokenized data: read it if it exists (then neither the data files nor the "
+                         "tokenizers package are needed), else build it and write it here")
+    ap.add_argument("--prepare-only", action="store_true", help="write --data-cache and exit")
+    ap.add_argument("--time-limit", type=float, default=0,
+                    help="stop (and checkpoint) after this many seconds; a rerun resumes")
     args = ap.parse_args()
 
     data_dir = args.data or os.path.join(args.work, "data")
@@ -173,9 +196,18 @@ def main():
     else:
         amp = args.amp == "on"
 
-    tok = Tokenizer.from_file(tok_path)
+    if args.data_cache and os.path.exists(args.data_cache):
+        data = Data.load_cache(args.data_cache)
+    else:
+        from tokenizers import Tokenizer
+        data = Data(data_dir, Tokenizer.from_file(tok_path), args.seed)
+        if args.data_cache:
+            data.save_cache(args.data_cache)
+    if args.prepare_only:
+        print(f"wrote {args.data_cache}")
+        return
     cfg = CONFIGS[args.config]
-    cfg.vocab_size = tok.get_vocab_size()
+    cfg.vocab_size = data.vocab_size
     lengths = [int(x) for x in args.lengths.split(",")]
     cfg.max_sequence_length = max(cfg.max_sequence_length, max(lengths))
     random.seed(args.seed)
@@ -188,8 +220,7 @@ def main():
                             lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
     if args.mix:
         MIX.update(json.loads(args.mix))
-    data = Data(data_dir, tok, args.seed)
-    mask_id = tok.token_to_id("<|mdm_mask|>")
+    mask_id = data.mask
 
     step = 0
     elapsed_before = 0.0
@@ -205,6 +236,7 @@ def main():
                       "device": str(device), "seed": args.seed}), flush=True)
 
     def save():
+        os.makedirs(os.path.dirname(os.path.abspath(ckpt_path)), exist_ok=True)
         tmp = ckpt_path + ".tmp"
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                     "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
@@ -220,6 +252,10 @@ def main():
     win_t, win_tok = time.time(), 0
     stop_at = args.stop_at or args.steps
     while step < stop_at:
+        if args.time_limit and time.time() - t0 > args.time_limit:
+            print(f"== time limit: stopping at step {step}", flush=True)
+            save()
+            break
         # per-step seeding: resuming replays the same batches
         rng = random.Random(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
