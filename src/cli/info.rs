@@ -37,10 +37,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
         *by_dtype.entry(t.dtype.name()).or_default() += t.bytes();
     }
     let total: u64 = by_dtype.values().sum();
-    let mut paths = files.source.paths();
-    if let Some((p, t)) = &files.config {
-        paths.insert(0, (PathBuf::from(p), t.len() as u64));
-    }
+    let paths = files.files();
     let file_bytes: u64 = paths.iter().map(|f| f.1).sum();
     let largest = tensors.iter().max_by_key(|t| t.bytes()).map(|t| (t.name.clone(), t.bytes())).unwrap_or_default();
     let gpu = pollster::block_on(Gpu::new());

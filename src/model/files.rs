@@ -55,11 +55,17 @@ impl ModelFiles {
             blobs.push(read(&path)?);
         }
         let weights = ModelWeights::from_index(&index, &blobs.iter().map(|b| b.as_slice()).collect::<Vec<_>>())?;
+        Ok(LoadedModel { weights, tokenizer, format: self.format, files: self.files() })
+    }
+
+    /// Every file of the model with its size: config.json (safetensors) first, then the
+    /// GGUF or the shards.
+    pub fn files(&self) -> Vec<(PathBuf, u64)> {
         let mut files = self.source.paths();
         if let Some((p, t)) = &self.config {
             files.insert(0, (PathBuf::from(p), t.len() as u64));
         }
-        Ok(LoadedModel { weights, tokenizer, format: self.format, files })
+        files
     }
 }
 
