@@ -20,3 +20,8 @@ fn load_w4(row: u32, col: u32, row_len: u32) -> vec4<f32> {
     let c = bf16_pair(w[i / 2u + 2u]);
     return vec4<f32>(a.y, b.x, b.y, c.x);
 }
+
+// load_w8: values (row, col .. col + 7), col a multiple of 8 (the subgroup matmul's slice).
+fn load_w8(row: u32, col: u32, row_len: u32) -> mat2x4<f32> {
+    return mat2x4<f32>(load_w4(row, col, row_len), load_w4(row, col + 4u, row_len));
+}

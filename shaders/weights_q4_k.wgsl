@@ -39,3 +39,8 @@ fn load_w4(row: u32, col: u32, row_len: u32) -> vec4<f32> {
     let s = q4k_scale_min(base, 2u * c + half);
     return s.x * vec4<f32>(q) - s.y;
 }
+
+// load_w8: values (row, col .. col + 7), col a multiple of 8 (the subgroup matmul's slice).
+fn load_w8(row: u32, col: u32, row_len: u32) -> mat2x4<f32> {
+    return mat2x4<f32>(load_w4(row, col, row_len), load_w4(row, col + 4u, row_len));
+}

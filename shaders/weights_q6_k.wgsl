@@ -38,3 +38,8 @@ fn load_w4(row: u32, col: u32, row_len: u32) -> vec4<f32> {
     let q = (vec4<u32>(lo, lo >> 8u, lo >> 16u, lo >> 24u) & vec4<u32>(0xfu)) | ((vec4<u32>(hi, hi >> 8u, hi >> 16u, hi >> 24u) & vec4<u32>(3u)) << vec4<u32>(4u));
     return p.dsc * vec4<f32>(vec4<i32>(q) - vec4<i32>(32));
 }
+
+// load_w8: values (row, col .. col + 7), col a multiple of 8 (the subgroup matmul's slice).
+fn load_w8(row: u32, col: u32, row_len: u32) -> mat2x4<f32> {
+    return mat2x4<f32>(load_w4(row, col, row_len), load_w4(row, col + 4u, row_len));
+}

@@ -103,16 +103,21 @@ class Data:
             self.chat[key].append((p, r))
         self.index()
 
-    def fitting(self, src, L):
-        """How many items of a chat source fit a canvas of L (items are sorted by length)."""
-        return bisect.bisect_right(self.chat_len[src], L)
+    def fitting(self, src, L, tight=0):
+        """Index range [lo, hi) of a chat source's items that fit a canvas of L (items are sorted
+        by length); with tight > 0 only items longer than L - tight, so the EOS tail after the
+        answer is shorter than `tight` (no canvas that is mostly padding)."""
+        hi = bisect.bisect_right(self.chat_len[src], L)
+        lo = bisect.bisect_right(self.chat_len[src], L - tight) if tight > 0 else 0
+        return lo, max(lo, hi)
 
-    def batch(self, rng, B, L):
+    def batch(self, rng, B, L, tight=0):
         ids = torch.full((B, L), self.eos, dtype=torch.long)
         elig = torch.zeros((B, L), dtype=torch.bool)
+        ranges = {k: self.fitting(k, L, tight) for k in self.chat}
+        # sources with no item of a fitting length for this canvas sit this batch out
+        keys = [k for k in self.keys if MIX[k] > 0 and (k in self.streams or ranges[k][1] > ranges[k][0])]
         for b in range(B):
-            # sources with no item short enough for this canvas sit this batch out
-            keys = [k for k in self.keys if MIX[k] > 0 and (k in self.streams or self.fitting(k, L) > 0)]
             src = rng.choices(keys, [MIX[k] for k in keys])[0]
             if src in self.streams:
                 s = self.streams[src]
@@ -120,7 +125,7 @@ class Data:
                 ids[b] = s[o:o + L]
                 elig[b] = True
             else:
-                p, r = self.chat[src][rng.randrange(self.fitting(src, L))]
+                p, r = self.chat[src][rng.randrange(*ranges[src])]
                 ids[b, :len(p)] = torch.tensor(p)
                 ids[b, len(p):len(p) + len(r)] = torch.tensor(r)
                 elig[b, len(p):] = True
@@ -180,6 +185,13 @@ def main():
                     help="tokenized data: read it if it exists (then neither the data files nor the "
                          "tokenizers package are needed), else build it and write it here")
     ap.add_argument("--prepare-only", action="store_true", help="write --data-cache and exit")
+    ap.add_argument("--tight", type=int, default=0,
+                    help="chat items only where the EOS tail after the answer is shorter than this "
+                         "(0: any item that fits). Short answers in long canvases are mostly EOS "
+                         "padding: compute spent on padding, and the answer's loss divided by the "
+                         "padded length")
+    ap.add_argument("--schedule-start", type=int, default=0,
+                    help="restart warmup + cosine at this step (a later training phase)")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (and checkpoint) after this many seconds; a rerun resumes")
     args = ap.parse_args()
@@ -232,7 +244,8 @@ def main():
         elapsed_before = ck.get("elapsed", 0.0)
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
     print(json.dumps({"config": cfg.to_dict(), "params": model.num_params(), "steps": args.steps,
-                      "batch": args.batch, "lengths": lengths, "mix": MIX, "lr": args.lr, "amp": amp,
+                      "batch": args.batch, "lengths": lengths, "tight": args.tight,
+                      "schedule_start": args.schedule_start, "mix": MIX, "lr": args.lr, "amp": amp,
                       "device": str(device), "seed": args.seed}), flush=True)
 
     def save():
@@ -260,7 +273,7 @@ def main():
         rng = random.Random(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
         L = rng.choice(lengths)
-        ids, elig = data.batch(rng, args.batch, L)
+        ids, elig = data.batch(rng, args.batch, L, args.tight)
         ids, elig = ids.to(device), elig.to(device)
         # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
         # core is much slower than 1 thread. Every 25 steps try the other count for 5 steps
@@ -277,7 +290,8 @@ def main():
                 threads = max(speed, key=speed.get)
                 torch.set_num_threads(threads)
                 win_t, win_tok = time.time(), 0
-        lr = lr_at(step, args.steps, args.warmup, args.lr)
+        s0 = args.schedule_start
+        lr = lr_at(step - s0, args.steps - s0, args.warmup, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
         loss, ce = mdm_loss(model, ids, elig, mask_id, gen, amp)

@@ -1,0 +1,80 @@
+// y[m, n0 + n] (+)= Σ_k x[m, k] · W[n, k]  — the same product as matmul.wgsl, for adapters that
+// run on a CPU (lavapipe): one invocation owns one weight row (one output column) and a block of
+// R = 8 activation rows; no workgroup memory, no barriers.
+// On a CPU the invocations of a subgroup are the SIMD lanes of one core, and every memory read
+// is a per-lane gather. So each lane reads ONE value of each x row per 8 columns of K, and
+// `subgroupBroadcast` hands all 8 to every lane (an extract and a splat, no memory); each lane
+// dequantizes 8 weights of its own row once and uses them for all 8 rows. Needs subgroups of
+// exactly 8 invocations (the host checks the adapter's subgroup size before choosing this).
+// Same parameters and bindings as matmul.wgsl.
+
+struct Params {
+    m: u32,          // rows of x
+    n: u32,          // rows of this weight chunk
+    k: u32,          // shared dimension
+    x_offset: u32,   // first element of x
+    y_offset: u32,   // element of y where output row 0, column n0 goes
+    y_stride: u32,   // elements between output rows
+    accumulate: u32, // 1: add into y (fused residual), 0: overwrite
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+const R: u32 = 8u;  // activation rows per invocation
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    // Every lane runs the whole loop (broadcasts need all lanes): lanes past the last weight row
+    // or rows past the last x row compute on clamped indices and store nothing.
+    let col = wg.x * 64u + lid.x;
+    let n = min(col, p.n - 1u);
+    let r0 = wg.y * R;
+    var xb: array<u32, 8>;
+    for (var i = 0u; i < R; i = i + 1u) {
+        xb[i] = p.x_offset + min(r0 + i, p.m - 1u) * p.k;
+    }
+    var acc: array<f32, 8>;
+    for (var k0 = 0u; k0 < p.k; k0 = k0 + 8u) {
+        var w0 = vec4<f32>(0.0);
+        var w1 = vec4<f32>(0.0);
+        if (k0 + 8u <= p.k) {
+            let w8 = load_w8(n, k0, p.k);
+            w0 = w8[0];
+            w1 = w8[1];
+        } else {
+            // the last, partial slice of K: missing weights are 0, so the clamped x reads below add nothing
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (k0 + j < p.k) {
+                    w0[j] = load_w(n, k0 + j, p.k);
+                }
+                if (k0 + 4u + j < p.k) {
+                    w1[j] = load_w(n, k0 + 4u + j, p.k);
+                }
+            }
+        }
+        let kl = min(k0 + lane, p.k - 1u);
+        for (var i = 0u; i < R; i = i + 1u) {
+            let xv = x[xb[i] + kl];
+            let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+            let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+            acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+        }
+    }
+    if (col < p.n) {
+        for (var i = 0u; i < R; i = i + 1u) {
+            let r = r0 + i;
+            if (r < p.m) {
+                let idx = p.y_offset + r * p.y_stride + col;
+                var v = acc[i];
+                if (p.accumulate == 1u) {
+                    v = v + y[idx];
+                }
+                y[idx] = v;
+            }
+        }
+    }
+}
