@@ -19,10 +19,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn model(file: impl Into<String>, problem: impl Into<String>) -> Self {
-        Error::Model {
-            file: file.into(),
-            problem: problem.into(),
-        }
+        Error::Model { file: file.into(), problem: problem.into() }
     }
 }
 

@@ -17,9 +17,7 @@ pub fn parse_items(file: &str, text: &str) -> Result<Vec<Item>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::model(file, format!("line {}: {e}", i + 1)))
-        })
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::model(file, format!("line {}: {e}", i + 1))))
         .collect()
 }
 
@@ -30,14 +28,8 @@ pub fn parse_items(file: &str, text: &str) -> Result<Vec<Item>> {
 pub fn is_correct(item: &Item, response: &str) -> bool {
     let r = response.trim();
     if item.task.starts_with("arithmetic") {
-        let Some(at) = r.rfind("The answer is") else {
-            return false;
-        };
-        let num: String = r[at + "The answer is".len()..]
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
-            .collect();
+        let Some(at) = r.rfind("The answer is") else { return false };
+        let num: String = r[at + "The answer is".len()..].trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
         return num == item.answer;
     }
     if item.task.starts_with("infill") {

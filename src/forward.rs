@@ -33,10 +33,7 @@ impl GpuWeight {
         let row_bytes = t.row_bytes();
         let per_chunk = (max_bytes.min(gpu.max_binding()) as usize / row_bytes.max(1)).min(t.rows);
         if per_chunk == 0 {
-            return Err(Error::Limits(format!(
-                "{what}: one row takes {row_bytes} bytes, more than the adapter binds ({})",
-                gpu.max_binding()
-            )));
+            return Err(Error::Limits(format!("{what}: one row takes {row_bytes} bytes, more than the adapter binds ({})", gpu.max_binding())));
         }
         let mut chunks = Vec::new();
         let mut r = 0;
@@ -46,46 +43,15 @@ impl GpuWeight {
             chunks.push((buf, r, n));
             r += n;
         }
-        Ok(GpuWeight {
-            dtype: t.dtype,
-            rows: t.rows,
-            cols: t.cols,
-            chunks,
-        })
+        Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
     }
 
     /// `y[m, :] (+)= x[m, :] · Wᵀ`, one dispatch per chunk; `y_row` is where output row 0 starts.
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul(
-        &self,
-        gpu: &Gpu,
-        x: &wgpu::Buffer,
-        x_offset: usize,
-        m: usize,
-        y: &wgpu::Buffer,
-        y_offset: usize,
-        y_stride: usize,
-        accumulate: bool,
-    ) -> Result<Vec<Dispatch>> {
+    pub fn matmul(&self, gpu: &Gpu, x: &wgpu::Buffer, x_offset: usize, m: usize, y: &wgpu::Buffer, y_offset: usize, y_stride: usize, accumulate: bool) -> Result<Vec<Dispatch>> {
         self.chunks
             .iter()
-            .map(|(buf, row0, rows)| {
-                gpu.matmul(
-                    self.dtype,
-                    buf,
-                    m,
-                    *rows,
-                    self.cols,
-                    MatmulIo {
-                        x,
-                        x_offset,
-                        y,
-                        y_offset: y_offset + row0,
-                        y_stride,
-                        accumulate,
-                    },
-                )
-            })
+            .map(|(buf, row0, rows)| gpu.matmul(self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate }))
             .collect()
     }
 
@@ -162,23 +128,15 @@ impl GpuModel {
     }
 
     /// Like `upload`, calling `progress(bytes done, bytes total)` after each layer.
-    pub fn upload_with_progress(
-        gpu: Arc<Gpu>,
-        w: &ModelWeights,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Self> {
+    pub fn upload_with_progress(gpu: Arc<Gpu>, w: &ModelWeights, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
         let g = &gpu;
         let total: u64 = w.matrices().iter().map(|(_, t)| t.data.len() as u64).sum();
         let mut done = (w.embed.data.len() + w.lm_head.data.len()) as u64;
         let mut layers = Vec::with_capacity(w.layers.len());
         for (i, l) in w.layers.iter().enumerate() {
             progress(done, total);
-            done += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
-                .iter()
-                .map(|t| t.data.len() as u64)
-                .sum::<u64>();
-            let up =
-                |name: &str, t: &HostTensor| GpuWeight::upload(g, &format!("layer {i} {name}"), t);
+            done += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].iter().map(|t| t.data.len() as u64).sum::<u64>();
+            let up = |name: &str, t: &HostTensor| GpuWeight::upload(g, &format!("layer {i} {name}"), t);
             layers.push(GpuLayer {
                 attn_norm: g.upload_f32("attn_norm", &l.attn_norm)?,
                 wq: up("q_proj", &l.wq)?,
@@ -207,25 +165,8 @@ impl GpuModel {
     }
 
     /// Assembles a model from weights already on the GPU (see `load.rs`).
-    pub(crate) fn from_parts(
-        gpu: Arc<Gpu>,
-        config: LladaConfig,
-        rope: RopeStyle,
-        embed: GpuWeight,
-        layers: Vec<GpuLayer>,
-        ln_f: wgpu::Buffer,
-        lm_head: GpuWeight,
-    ) -> Self {
-        GpuModel {
-            gpu,
-            config,
-            rope,
-            embed,
-            layers,
-            ln_f,
-            lm_head,
-            plans: Mutex::new(Plans::default()),
-        }
+    pub(crate) fn from_parts(gpu: Arc<Gpu>, config: LladaConfig, rope: RopeStyle, embed: GpuWeight, layers: Vec<GpuLayer>, ln_f: wgpu::Buffer, lm_head: GpuWeight) -> Self {
+        GpuModel { gpu, config, rope, embed, layers, ln_f, lm_head, plans: Mutex::new(Plans::default()) }
     }
 
     /// Bytes of weights on the GPU.
@@ -233,70 +174,39 @@ impl GpuModel {
         let mut b = self.embed.bytes() + self.lm_head.bytes() + self.ln_f.size();
         for l in &self.layers {
             b += l.attn_norm.size() + l.ff_norm.size();
-            b += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
-                .iter()
-                .map(|w| w.bytes())
-                .sum::<u64>();
+            b += [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].iter().map(|w| w.bytes()).sum::<u64>();
         }
         b
     }
 
     /// Full forward over `tokens`: every row computed.
-    pub async fn forward(
-        &self,
-        tokens: &[u32],
-        noise: Noise,
-        want_logits: bool,
-    ) -> Result<ForwardOutput> {
-        self.forward_rows(tokens, 0..tokens.len(), noise, want_logits)
-            .await
+    pub async fn forward(&self, tokens: &[u32], noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.forward_rows(tokens, 0..tokens.len(), noise, want_logits).await
     }
 
     /// Computes rows `rows` of the canvas `tokens` (see the module comment); K/V of the other
     /// rows are those left by the previous pass of the same canvas length.
-    pub async fn forward_rows(
-        &self,
-        tokens: &[u32],
-        rows: Range<usize>,
-        noise: Noise,
-        want_logits: bool,
-    ) -> Result<ForwardOutput> {
+    pub async fn forward_rows(&self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(Error::Input("the token sequence is empty".into()));
         }
         if tokens.len() > c.max_sequence_length {
-            return Err(Error::Input(format!(
-                "{} tokens exceed the model's context of {} positions",
-                tokens.len(),
-                c.max_sequence_length
-            )));
+            return Err(Error::Input(format!("{} tokens exceed the model's context of {} positions", tokens.len(), c.max_sequence_length)));
         }
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
-            return Err(Error::Input(format!(
-                "token id {bad} is outside the vocabulary (0..{})",
-                c.vocab_size
-            )));
+            return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
         if rows.start >= rows.end || rows.end > tokens.len() {
-            return Err(Error::Input(format!(
-                "row range {rows:?} is not inside the canvas of {}",
-                tokens.len()
-            )));
+            return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {}", tokens.len())));
         }
         let plan = self.plan_for(tokens.len(), rows.clone())?;
         let gpu = &self.gpu;
         let n = rows.len();
         let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
-        gpu.queue
-            .write_buffer(&plan.tokens, 0, bytemuck::cast_slice(&tokens[rows.clone()]));
-        gpu.queue
-            .write_buffer(&plan.positions, 0, bytemuck::cast_slice(&positions));
-        gpu.queue.write_buffer(
-            &plan.noise,
-            0,
-            bytemuck::bytes_of(&NoiseUniform::from(noise)),
-        );
+        gpu.queue.write_buffer(&plan.tokens, 0, bytemuck::cast_slice(&tokens[rows.clone()]));
+        gpu.queue.write_buffer(&plan.positions, 0, bytemuck::cast_slice(&positions));
+        gpu.queue.write_buffer(&plan.noise, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
 
         let v = c.vocab_size;
         let choice_bytes = (n * 16) as u64;
@@ -307,31 +217,17 @@ impl GpuModel {
         for (dispatches, r0, rc) in &plan.head {
             gpu.record(&mut enc, dispatches);
             if want_logits {
-                enc.copy_buffer_to_buffer(
-                    &plan.logits,
-                    0,
-                    &staging,
-                    choice_bytes + (r0 * v * 4) as u64,
-                    (rc * v * 4) as u64,
-                );
+                enc.copy_buffer_to_buffer(&plan.logits, 0, &staging, choice_bytes + (r0 * v * 4) as u64, (rc * v * 4) as u64);
             }
         }
         enc.copy_buffer_to_buffer(&plan.choices, 0, &staging, 0, choice_bytes);
-        let bytes = gpu
-            .submit_and_map(enc, &staging, choice_bytes + logit_bytes)
-            .await?;
+        let bytes = gpu.submit_and_map(enc, &staging, choice_bytes + logit_bytes).await?;
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..choice_bytes as usize]);
         let choices = words
             .chunks_exact(4)
-            .map(|w| Choice {
-                token: w[0],
-                prob: f32::from_bits(w[1]),
-                entropy: f32::from_bits(w[2]),
-                margin: f32::from_bits(w[3]),
-            })
+            .map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) })
             .collect();
-        let logits =
-            want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
+        let logits = want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
         Ok(ForwardOutput { choices, logits })
     }
 
@@ -339,31 +235,14 @@ impl GpuModel {
     /// from timestamp queries; None when the adapter has none. For benchmarks: every kernel
     /// runs in its own pass, so the total is a little above a normal pass's.
     pub async fn profile(&self, tokens: &[u32]) -> Result<Option<Vec<(String, f64)>>> {
-        self.forward(
-            tokens,
-            Noise {
-                temperature: 0.0,
-                seed: 0,
-                salt: 0,
-            },
-            false,
-        )
-        .await?; // checks, plan, K/V
+        self.forward(tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false).await?; // checks, plan, K/V
         let plan = self.plan_for(tokens.len(), 0..tokens.len())?;
-        let all: Vec<&Dispatch> = plan
-            .body
-            .iter()
-            .chain(plan.head.iter().flat_map(|h| h.0.iter()))
-            .collect();
-        let Some(ms) = self.gpu.time_dispatches(&all).await? else {
-            return Ok(None);
-        };
+        let all: Vec<&Dispatch> = plan.body.iter().chain(plan.head.iter().flat_map(|h| h.0.iter())).collect();
+        let Some(ms) = self.gpu.time_dispatches(&all).await? else { return Ok(None) };
         let mut by_kind: Vec<(String, f64)> = Vec::new();
         for (d, t) in all.iter().zip(ms) {
             let name = match d.kernel {
-                crate::gpu::kernels::Kernel::Matmul { dtype, .. } => {
-                    format!("matmul {}", dtype.name())
-                }
+                crate::gpu::kernels::Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {
@@ -380,19 +259,8 @@ impl GpuModel {
             // A new canvas length: new K/V buffers, and no plan made for the old one still fits.
             *plans = Plans::default();
             let bytes = (len * self.config.kv_dim() * 4) as u64;
-            let kv = (0..self.layers.len())
-                .map(|_| {
-                    Ok((
-                        self.gpu.storage("keys", bytes)?,
-                        self.gpu.storage("values", bytes)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            *plans = Plans {
-                len,
-                kv: Arc::new(kv),
-                by_rows: Default::default(),
-            };
+            let kv = (0..self.layers.len()).map(|_| Ok((self.gpu.storage("keys", bytes)?, self.gpu.storage("values", bytes)?))).collect::<Result<Vec<_>>>()?;
+            *plans = Plans { len, kv: Arc::new(kv), by_rows: Default::default() };
         }
         if let Some(p) = plans.by_rows.get(&(rows.start, rows.end)) {
             return Ok(p.clone());
@@ -404,21 +272,10 @@ impl GpuModel {
     }
 
     /// Allocates the activations and records the whole pass, top to bottom.
-    fn build_plan(
-        &self,
-        len: usize,
-        rows: Range<usize>,
-        kv_bufs: &[(wgpu::Buffer, wgpu::Buffer)],
-    ) -> Result<Plan> {
+    fn build_plan(&self, len: usize, rows: Range<usize>, kv_bufs: &[(wgpu::Buffer, wgpu::Buffer)]) -> Result<Plan> {
         let (g, c) = (&*self.gpu, &self.config);
         let (n, q0) = (rows.len(), rows.start);
-        let (d, kv, hd, hid, v) = (
-            c.d_model,
-            c.kv_dim(),
-            c.head_dim(),
-            c.mlp_hidden_size,
-            c.vocab_size,
-        );
+        let (d, kv, hd, hid, v) = (c.d_model, c.kv_dim(), c.head_dim(), c.mlp_hidden_size, c.vocab_size);
         let f = |what: &str, elems: usize| g.storage(what, (elems * 4) as u64);
         let tokens = f("tokens", n)?;
         let positions = f("positions", n)?;
@@ -449,16 +306,7 @@ impl GpuModel {
             body.extend(layer.wk.matmul(g, &h, 0, n, k_all, q0 * kv, kv, false)?);
             body.extend(layer.wv.matmul(g, &h, 0, n, v_all, q0 * kv, kv, false)?);
             body.push(g.rope(&q, &positions, 0, n, c.n_heads, hd, c.rope_theta, self.rope)?);
-            body.push(g.rope(
-                k_all,
-                &positions,
-                q0,
-                n,
-                c.n_kv_heads,
-                hd,
-                c.rope_theta,
-                self.rope,
-            )?);
+            body.push(g.rope(k_all, &positions, q0, n, c.n_kv_heads, hd, c.rope_theta, self.rope)?);
             body.push(g.attention(&q, k_all, v_all, &attn, n, len, c.n_heads, c.n_kv_heads, hd)?);
             body.extend(layer.wo.matmul(g, &attn, 0, n, &x, 0, d, true)?);
             body.push(g.rmsnorm(&layer.ff_norm, &x, &h, n, d, c.rms_norm_eps)?);
@@ -472,20 +320,10 @@ impl GpuModel {
         let mut head = Vec::new();
         for r0 in (0..n).step_by(head_rows) {
             let rc = head_rows.min(n - r0);
-            let mut ds = self
-                .lm_head
-                .matmul(g, &h, r0 * d, rc, &logits, 0, v, false)?;
+            let mut ds = self.lm_head.matmul(g, &h, r0 * d, rc, &logits, 0, v, false)?;
             ds.push(g.select(&logits, &choices, &noise, rc, v, q0 + r0, r0)?);
             head.push((ds, r0, rc));
         }
-        Ok(Plan {
-            tokens,
-            positions,
-            noise,
-            choices,
-            logits,
-            body,
-            head,
-        })
+        Ok(Plan { tokens, positions, noise, choices, logits, body, head })
     }
 }

@@ -30,28 +30,20 @@ impl<S: ByteSource> Loader<'_, S> {
     async fn norm(&mut self, t: &TensorRef) -> Result<wgpu::Buffer> {
         let bytes = self.src.read(t.file, t.offset, t.bytes() as usize).await?;
         self.done += t.bytes();
-        self.gpu
-            .upload_f32(&t.name, &decode(t.dtype, &bytes, t.cols))
+        self.gpu.upload_f32(&t.name, &decode(t.dtype, &bytes, t.cols))
     }
 
     /// A weight matrix, converted to its target format, split into chunks of one binding.
     async fn matrix(&mut self, what: &str, t: &TensorRef) -> Result<GpuWeight> {
         let dtype = target_dtype(t, self.quant)?;
-        let (src_row, row) = (
-            t.row_bytes(),
-            dtype.row_bytes(t.cols).expect("checked by target_dtype"),
-        );
+        let (src_row, row) = (t.row_bytes(), dtype.row_bytes(t.cols).expect("checked by target_dtype"));
         let per_chunk = (self.gpu.max_binding() as usize / row).min(t.rows);
         if per_chunk == 0 {
-            return Err(Error::Limits(format!(
-                "{what}: one row takes {row} bytes, more than the adapter binds ({})",
-                self.gpu.max_binding()
-            )));
+            return Err(Error::Limits(format!("{what}: one row takes {row} bytes, more than the adapter binds ({})", self.gpu.max_binding())));
         }
         // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
         let align = 4 / gcd(row, 4);
-        let per_piece = ((self.piece_bytes / src_row).max(1).div_ceil(align) * align)
-            .min(per_chunk.div_ceil(align) * align);
+        let per_piece = ((self.piece_bytes / src_row).max(1).div_ceil(align) * align).min(per_chunk.div_ceil(align) * align);
         let mut chunks = Vec::new();
         let mut r0 = 0;
         while r0 < t.rows {
@@ -60,21 +52,9 @@ impl<S: ByteSource> Loader<'_, S> {
             let mut r = 0;
             while r < n {
                 let k = per_piece.min(n - r);
-                let bytes = self
-                    .src
-                    .read(t.file, t.offset + ((r0 + r) * src_row) as u64, k * src_row)
-                    .await?;
-                let piece = HostTensor {
-                    dtype: t.dtype,
-                    rows: k,
-                    cols: t.cols,
-                    data: bytes,
-                };
-                let mut data = if dtype == t.dtype {
-                    piece.data
-                } else {
-                    piece.convert(dtype).expect("checked by target_dtype").data
-                };
+                let bytes = self.src.read(t.file, t.offset + ((r0 + r) * src_row) as u64, k * src_row).await?;
+                let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
+                let mut data = if dtype == t.dtype { piece.data } else { piece.convert(dtype).expect("checked by target_dtype").data };
                 data.resize(data.len().div_ceil(4) * 4, 0);
                 self.gpu.queue.write_buffer(&buf, (r * row) as u64, &data);
                 r += k;
@@ -85,69 +65,34 @@ impl<S: ByteSource> Loader<'_, S> {
             chunks.push((buf, r0, n));
             r0 += n;
         }
-        self.gpu
-            .take_fault()
-            .map_err(|e| Error::Gpu(format!("while loading {what}: {e}")))?;
-        Ok(GpuWeight {
-            dtype,
-            rows: t.rows,
-            cols: t.cols,
-            chunks,
-        })
+        self.gpu.take_fault().map_err(|e| Error::Gpu(format!("while loading {what}: {e}")))?;
+        Ok(GpuWeight { dtype, rows: t.rows, cols: t.cols, chunks })
     }
 
     /// Hands the written pieces to the GPU so their staging memory is freed as we go.
     fn flush(&self) -> Result<()> {
         self.gpu.queue.submit([]);
         #[cfg(not(target_arch = "wasm32"))]
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
         Ok(())
     }
 }
 
 fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 impl GpuModel {
     /// Streams the model of `index` from `src` onto `gpu`, matrices converted to `quant` when
     /// given; `progress(bytes read, bytes total)` after each piece.
-    pub async fn load<S: ByteSource>(
-        gpu: Arc<Gpu>,
-        index: &ModelIndex,
-        src: &S,
-        quant: Option<DType>,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<GpuModel> {
+    pub async fn load<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<DType>, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel> {
         Self::load_in_pieces(gpu, index, src, quant, PIECE_BYTES, progress).await
     }
 
     /// `load` reading at most `piece_bytes` of a tensor at a time (tests use tiny pieces).
-    pub async fn load_in_pieces<S: ByteSource>(
-        gpu: Arc<Gpu>,
-        index: &ModelIndex,
-        src: &S,
-        quant: Option<DType>,
-        piece_bytes: usize,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<GpuModel> {
+    pub async fn load_in_pieces<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<DType>, piece_bytes: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<GpuModel> {
         let total = index.file_bytes();
-        let mut l = Loader {
-            gpu: &gpu,
-            src,
-            quant,
-            piece_bytes,
-            done: 0,
-            total,
-            progress,
-        };
+        let mut l = Loader { gpu: &gpu, src, quant, piece_bytes, done: 0, total, progress };
         (l.progress)(0, total);
         let embed = l.matrix("the embedding", &index.embed).await?;
         let mut layers = Vec::with_capacity(index.layers.len());
@@ -169,14 +114,6 @@ impl GpuModel {
         let lm_head = l.matrix("the LM head", &index.lm_head).await?;
         gpu.take_fault()?;
         (l.progress)(total, total);
-        Ok(GpuModel::from_parts(
-            gpu.clone(),
-            index.config.clone(),
-            index.rope,
-            embed,
-            layers,
-            ln_f,
-            lm_head,
-        ))
+        Ok(GpuModel::from_parts(gpu.clone(), index.config.clone(), index.rope, embed, layers, ln_f, lm_head))
     }
 }

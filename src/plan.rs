@@ -35,10 +35,7 @@ pub fn target_dtype(t: &TensorRef, quant: Option<DType>) -> Result<DType> {
     match quant {
         None => Ok(t.dtype),
         Some(q) if q == t.dtype => Ok(q),
-        Some(q @ (DType::Q4K | DType::Q6K)) => Err(Error::Input(format!(
-            "--quant {}: k-quants are read from GGUF files, not made; use q4_0 or q8_0",
-            q.name()
-        ))),
+        Some(q @ (DType::Q4K | DType::Q6K)) => Err(Error::Input(format!("--quant {}: k-quants are read from GGUF files, not made; use q4_0 or q8_0", q.name()))),
         Some(q) => {
             q.row_bytes(t.cols).ok_or_else(|| Error::Input(format!("cannot store `{}` ({} columns) as {}: block formats need a multiple of 32 columns", t.name, t.cols, q.name())))?;
             Ok(q)
@@ -49,32 +46,20 @@ pub fn target_dtype(t: &TensorRef, quant: Option<DType>) -> Result<DType> {
 impl MemoryPlan {
     /// Plans `index` with matrices in `quant` (None: as stored) and a canvas of `canvas`
     /// positions, for an adapter binding at most `max_binding` bytes per buffer.
-    pub fn new(
-        index: &ModelIndex,
-        quant: Option<DType>,
-        canvas: usize,
-        max_binding: u64,
-    ) -> Result<Self> {
+    pub fn new(index: &ModelIndex, quant: Option<DType>, canvas: usize, max_binding: u64) -> Result<Self> {
         let c = &index.config;
         let mut weight_bytes = 0u64;
         let mut widest_row = (String::new(), 0u64);
         let mut largest_buffer = (String::new(), 0u64);
         let mut matrix = |what: String, t: &TensorRef| -> Result<()> {
             let d = target_dtype(t, quant)?;
-            let row = d.row_bytes(t.cols).ok_or_else(|| {
-                Error::model(t.name.as_str(), "row length does not suit its format")
-            })? as u64;
+            let row = d.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))? as u64;
             // Weights are split by rows into chunks of at most one binding, each padded to
             // whole 4-byte words (as `GpuWeight` stores them).
             let rows = t.rows as u64;
             let per_chunk = (max_binding / row.max(1)).clamp(1, rows.max(1));
             let pad = |b: u64| b.div_ceil(4) * 4;
-            let bytes = (rows / per_chunk).saturating_mul(pad(per_chunk * row))
-                + if rows % per_chunk > 0 {
-                    pad(rows % per_chunk * row)
-                } else {
-                    0
-                };
+            let bytes = (rows / per_chunk).saturating_mul(pad(per_chunk * row)) + if rows % per_chunk > 0 { pad(rows % per_chunk * row) } else { 0 };
             weight_bytes = weight_bytes.saturating_add(bytes);
             if row > widest_row.1 {
                 widest_row = (what.clone(), row);
@@ -98,25 +83,12 @@ impl MemoryPlan {
         // Activations of one pass over the whole canvas (forward.rs `build_plan`), per-layer K/V
         // of the canvas, and the logits of the rows the LM head computes at a time.
         let n = canvas as u64;
-        let (d, kv, hid, v) = (
-            c.d_model as u64,
-            c.kv_dim() as u64,
-            c.mlp_hidden_size as u64,
-            c.vocab_size as u64,
-        );
+        let (d, kv, hid, v) = (c.d_model as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
         let head_rows = crate::forward::head_rows(max_binding, c.vocab_size, canvas.max(1)) as u64;
         let buffers = [
             ("the MLP activations", 2 * n * hid * 4, n * hid * 4),
-            (
-                "the residual stream, queries and attention output",
-                4 * n * d * 4,
-                n * d * 4,
-            ),
-            (
-                "the keys and values of every layer",
-                2 * c.n_layers as u64 * n * kv * 4,
-                n * kv * 4,
-            ),
+            ("the residual stream, queries and attention output", 4 * n * d * 4, n * d * 4),
+            ("the keys and values of every layer", 2 * c.n_layers as u64 * n * kv * 4, n * kv * 4),
             ("the logits", head_rows * v * 4, head_rows * v * 4),
             ("tokens, positions and choices", 6 * n * 4, 4 * n * 4),
         ];
@@ -128,8 +100,7 @@ impl MemoryPlan {
             }
         }
         let widest_activation = 4 * [hid, d, 4].into_iter().max().unwrap_or(1);
-        let max_canvas =
-            (max_binding / widest_activation).min(c.max_sequence_length as u64) as usize;
+        let max_canvas = (max_binding / widest_activation).min(c.max_sequence_length as u64) as usize;
         Ok(MemoryPlan {
             quant: quant.map(DType::name),
             canvas,

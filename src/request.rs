@@ -4,9 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{LladaConfig, TextTokenizer};
-use crate::sampler::text::{
-    self, apply_pins, end_tokens, infill_canvas, parse_infill, parse_pin, prompt_tokens,
-};
+use crate::sampler::text::{self, apply_pins, end_tokens, infill_canvas, parse_infill, parse_pin, prompt_tokens};
 use crate::sampler::{Canvas, SamplerOptions};
 use serde::{Deserialize, Serialize};
 
@@ -49,57 +47,31 @@ impl Request {
         if let Some(t) = &self.infill {
             let span = self.span_length.unwrap_or(4);
             if span == 0 || span > text::MAX_SPAN {
-                return Err(Error::Input(format!(
-                    "--span-length must be between 1 and {}",
-                    text::MAX_SPAN
-                )));
+                return Err(Error::Input(format!("--span-length must be between 1 and {}", text::MAX_SPAN)));
             }
-            let canvas =
-                infill_canvas(need(tok)?, &parse_infill(t, span)?, cfg.mask_token_id, eos)?;
+            let canvas = infill_canvas(need(tok)?, &parse_infill(t, span)?, cfg.mask_token_id, eos)?;
             let len = canvas.tokens.len();
             if len > cfg.max_sequence_length {
-                return Err(Error::Input(format!(
-                    "the text is {len} tokens, more than the model's context of {}",
-                    cfg.max_sequence_length
-                )));
+                return Err(Error::Input(format!("the text is {len} tokens, more than the model's context of {}", cfg.max_sequence_length)));
             }
-            let mut o = SamplerOptions {
-                gen_length: len,
-                early_stop: false,
-                ..self.options.clone()
-            };
+            let mut o = SamplerOptions { gen_length: len, early_stop: false, ..self.options.clone() };
             if o.block_length >= len {
                 o.block_length = len;
                 o.steps = o.steps.min(canvas.masked()).max(1);
             }
             o.check_common()?;
-            return Ok(Prepared {
-                canvas,
-                options: o,
-                ends,
-            });
+            return Ok(Prepared { canvas, options: o, ends });
         }
         let o = self.options.clone();
         o.validate()?;
-        let pins = self
-            .pins
-            .iter()
-            .map(|p| parse_pin(p))
-            .collect::<Result<Vec<_>>>()?;
+        let pins = self.pins.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
         let prompt = match (&self.prompt, &self.prompt_tokens) {
             (Some(text), _) => prompt_tokens(need(tok)?, text, self.chat)?,
             (None, Some(ids)) if !ids.is_empty() => ids.clone(),
-            _ => {
-                return Err(Error::Input(
-                    "the prompt is empty: give prompt text or prompt token ids".into(),
-                ))
-            }
+            _ => return Err(Error::Input("the prompt is empty: give prompt text or prompt token ids".into())),
         };
         if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(Error::Input(format!(
-                "prompt token id {bad} is outside the vocabulary (0..{})",
-                cfg.vocab_size
-            )));
+            return Err(Error::Input(format!("prompt token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
         }
         let total = prompt.len() + o.gen_length;
         if total > cfg.max_sequence_length {
@@ -114,10 +86,6 @@ impl Request {
         if !pins.is_empty() {
             apply_pins(&mut canvas, need(tok)?, &pins)?;
         }
-        Ok(Prepared {
-            canvas,
-            options: o,
-            ends,
-        })
+        Ok(Prepared { canvas, options: o, ends })
     }
 }

@@ -26,3 +26,4 @@ impl Rng {
         (self.next_u64() % n as u64) as u32
     }
 }
+

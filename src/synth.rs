@@ -1,19 +1,12 @@
 //! Random LLaDA-architecture models generated in memory (seeded), for tests and benchmarks:
 //! no weights need to be downloaded or shipped to exercise the whole engine.
 
-use crate::model::weights::LayerWeights;
 use crate::model::{DType, HostTensor, LladaConfig, ModelWeights, RopeStyle};
+use crate::model::weights::LayerWeights;
 pub use crate::rng::Rng;
 
 /// A small config for tests: `d_model = n_heads · head_dim`.
-pub fn tiny_config(
-    n_layers: usize,
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
-    mlp: usize,
-    vocab: usize,
-) -> LladaConfig {
+pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize, vocab: usize) -> LladaConfig {
     LladaConfig {
         d_model: n_heads * head_dim,
         n_layers,
@@ -55,47 +48,19 @@ pub fn random_model(config: &LladaConfig, dtype: DType, seed: u64) -> ModelWeigh
         })
         .collect::<Vec<_>>();
     let mut rng = Rng::new(seed ^ 0x5eed);
-    let mut norm = || {
-        (0..c.d_model)
-            .map(|_| 1.0 + 0.2 * rng.sym())
-            .collect::<Vec<f32>>()
-    };
-    let layers = layers
-        .into_iter()
-        .map(|l| LayerWeights {
-            attn_norm: norm(),
-            ff_norm: norm(),
-            ..l
-        })
-        .collect();
-    ModelWeights {
-        config: c.clone(),
-        rope: RopeStyle::NeoX,
-        embed,
-        layers,
-        ln_f: norm(),
-        lm_head,
-    }
+    let mut norm = || (0..c.d_model).map(|_| 1.0 + 0.2 * rng.sym()).collect::<Vec<f32>>();
+    let layers = layers.into_iter().map(|l| LayerWeights { attn_norm: norm(), ff_norm: norm(), ..l }).collect();
+    ModelWeights { config: c.clone(), rope: RopeStyle::NeoX, embed, layers, ln_f: norm(), lm_head }
 }
 
 /// Special tokens of the byte-level test tokenizer, in id order after the 256 byte tokens.
-pub const SPECIALS: [&str; 6] = [
-    "<|mdm_mask|>",
-    "<|startoftext|>",
-    "<|endoftext|>",
-    "<|start_header_id|>",
-    "<|end_header_id|>",
-    "<|eot_id|>",
-];
+pub const SPECIALS: [&str; 6] = ["<|mdm_mask|>", "<|startoftext|>", "<|endoftext|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
 
 /// A byte-level BPE `tokenizer.json` with no merges: ids 0..256 are bytes, then `SPECIALS`.
 /// Any text encodes (one token per byte), so tests can use real prompts with tiny models.
 pub fn byte_tokenizer_json() -> String {
     // GPT-2's byte ↔ printable character table.
-    let mut printable: Vec<u32> = ('!' as u32..='~' as u32)
-        .chain('¡' as u32..='¬' as u32)
-        .chain('®' as u32..='ÿ' as u32)
-        .collect();
+    let mut printable: Vec<u32> = ('!' as u32..='~' as u32).chain('¡' as u32..='¬' as u32).chain('®' as u32..='ÿ' as u32).collect();
     let mut chars = vec![0u32; 256];
     let mut extra = 0;
     for b in 0..256u32 {
@@ -131,21 +96,8 @@ pub fn byte_tokenizer_json() -> String {
 }
 
 /// A tiny config whose special ids match `byte_tokenizer_json` (vocab 262 + `extra`).
-pub fn tiny_config_with_tokenizer(
-    n_layers: usize,
-    n_heads: usize,
-    n_kv_heads: usize,
-    head_dim: usize,
-    mlp: usize,
-) -> LladaConfig {
-    let mut c = tiny_config(
-        n_layers,
-        n_heads,
-        n_kv_heads,
-        head_dim,
-        mlp,
-        256 + SPECIALS.len(),
-    );
+pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize) -> LladaConfig {
+    let mut c = tiny_config(n_layers, n_heads, n_kv_heads, head_dim, mlp, 256 + SPECIALS.len());
     c.mask_token_id = 256;
     c.bos_token_id = Some(257);
     c.eos_token_id = Some(258);
@@ -195,60 +147,26 @@ pub fn identity_gguf(c: &LladaConfig) -> crate::model::gguf_write::GgufWriter {
     for (k, v) in [
         ("general.architecture", Value::Str("llada".into())),
         ("llada.block_count", Value::U32(c.n_layers as u32)),
-        (
-            "llada.context_length",
-            Value::U32(c.max_sequence_length as u32),
-        ),
+        ("llada.context_length", Value::U32(c.max_sequence_length as u32)),
         ("llada.embedding_length", Value::U32(c.d_model as u32)),
-        (
-            "llada.feed_forward_length",
-            Value::U32(c.mlp_hidden_size as u32),
-        ),
+        ("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32)),
         ("llada.attention.head_count", Value::U32(c.n_heads as u32)),
-        (
-            "llada.attention.head_count_kv",
-            Value::U32(c.n_kv_heads as u32),
-        ),
+        ("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32)),
         ("llada.rope.freq_base", Value::F32(c.rope_theta)),
         ("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id)),
     ] {
         g.meta(k, v);
     }
     let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);
-    let emb = HostTensor {
-        dtype: DType::Q4_0,
-        rows: v,
-        cols: d,
-        data: random_q4_0_bytes(v, d, 1),
-    };
+    let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: d, data: random_q4_0_bytes(v, d, 1) };
     let ones = HostTensor::from_f32(1, d, &vec![1.0; d]);
     g.tensor("token_embd.weight", vec![d as u64, v as u64], emb.clone());
     for i in 0..c.n_layers {
-        g.tensor(
-            &format!("blk.{i}.attn_norm.weight"),
-            vec![d as u64],
-            ones.clone(),
-        );
-        for (n, cols, rows) in [
-            ("attn_q", d, d),
-            ("attn_k", d, c.kv_dim()),
-            ("attn_v", d, c.kv_dim()),
-            ("attn_output", d, d),
-            ("ffn_gate", d, h),
-            ("ffn_up", d, h),
-            ("ffn_down", h, d),
-        ] {
-            g.zeros(
-                &format!("blk.{i}.{n}.weight"),
-                vec![cols as u64, rows as u64],
-                DType::Q4_0,
-            );
+        g.tensor(&format!("blk.{i}.attn_norm.weight"), vec![d as u64], ones.clone());
+        for (n, cols, rows) in [("attn_q", d, d), ("attn_k", d, c.kv_dim()), ("attn_v", d, c.kv_dim()), ("attn_output", d, d), ("ffn_gate", d, h), ("ffn_up", d, h), ("ffn_down", h, d)] {
+            g.zeros(&format!("blk.{i}.{n}.weight"), vec![cols as u64, rows as u64], DType::Q4_0);
         }
-        g.tensor(
-            &format!("blk.{i}.ffn_norm.weight"),
-            vec![d as u64],
-            ones.clone(),
-        );
+        g.tensor(&format!("blk.{i}.ffn_norm.weight"), vec![d as u64], ones.clone());
     }
     g.tensor("output_norm.weight", vec![d as u64], ones);
     g.tensor("output.weight", vec![d as u64, v as u64], emb);

@@ -22,8 +22,7 @@ fn js_err(e: crate::Error) -> JsValue {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsValue::from_str(&e.to_string()))
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&e.to_string()))
 }
 
 /// Model files read through a JavaScript callback (slices of `File`/`Blob` objects).
@@ -47,29 +46,10 @@ impl ByteSource for JsSource {
         let name = &self.names[file];
         let fail = |what: String| crate::Error::model(name.as_str(), what);
         if offset + len as u64 > self.sizes[file] {
-            return Err(fail(format!(
-                "truncated: bytes {offset}..{} asked of a file of {}",
-                offset + len as u64,
-                self.sizes[file]
-            )));
+            return Err(fail(format!("truncated: bytes {offset}..{} asked of a file of {}", offset + len as u64, self.sizes[file])));
         }
-        let promise = self
-            .read
-            .call3(
-                &JsValue::NULL,
-                &(file as f64).into(),
-                &(offset as f64).into(),
-                &(len as f64).into(),
-            )
-            .map_err(|e| fail(format!("cannot read: {e:?}")))?;
-        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
-            .await
-            .map_err(|e| {
-                fail(format!(
-                    "cannot read: {}",
-                    e.as_string().unwrap_or_else(|| format!("{e:?}"))
-                ))
-            })?;
+        let promise = self.read.call3(&JsValue::NULL, &(file as f64).into(), &(offset as f64).into(), &(len as f64).into()).map_err(|e| fail(format!("cannot read: {e:?}")))?;
+        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await.map_err(|e| fail(format!("cannot read: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
         if bytes.len() != len {
             return Err(fail(format!("read {} bytes at {offset} where {len} were asked (the file changed or is truncated)", bytes.len())));
@@ -165,62 +145,34 @@ impl Engine {
         on_progress: Option<js_sys::Function>,
     ) -> Result<Engine, JsValue> {
         if sizes.is_empty() || sizes.len() != names.len() {
-            return Err(JsValue::from_str(
-                "loadStreaming: give one size and one name per file",
-            ));
+            return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
         }
-        let src = JsSource {
-            read,
-            sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(),
-            names,
-        };
+        let src = JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names };
         let quant = match quant.as_deref() {
             None | Some("") => None,
-            Some(q) => Some(DType::parse(q).ok_or_else(|| {
-                JsValue::from_str(&format!(
-                    "unknown quantization {q:?}: use q4_0, q8_0, f16, bf16 or f32"
-                ))
-            })?),
+            Some(q) => Some(DType::parse(q).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q8_0, f16, bf16 or f32")))?),
         };
-        let (index, embedded) =
-            read_index(&src, config_json.as_deref().map(|c| ("config.json", c)))
-                .await
-                .map_err(js_err)?;
+        let (index, embedded) = read_index(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
         // A tokenizer.json given with the model wins over the one embedded in a GGUF (as natively).
         let tokenizer = match tokenizer_json {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
             None => embedded,
         };
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
-        let plan = MemoryPlan::new(
-            &index,
-            quant,
-            canvas.clamp(1, index.config.max_sequence_length),
-            gpu.max_binding(),
-        )
-        .map_err(js_err)?;
-        plan.check(gpu.max_binding(), budget.map(|b| b as u64))
-            .map_err(js_err)?;
+        let plan = MemoryPlan::new(&index, quant, canvas.clamp(1, index.config.max_sequence_length), gpu.max_binding()).map_err(js_err)?;
+        plan.check(gpu.max_binding(), budget.map(|b| b as u64)).map_err(js_err)?;
         let summary = plan.summary();
         if let Some(f) = &on_plan {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&summary));
         }
         let model = GpuModel::load(gpu, &index, &src, quant, &mut |done, total| {
             if let Some(f) = &on_progress {
-                let _ = f.call2(
-                    &JsValue::NULL,
-                    &(done as f64).into(),
-                    &(total as f64).into(),
-                );
+                let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
             }
         })
         .await
         .map_err(|e| JsValue::from_str(&format!("{e} (memory plan: {summary})")))?;
-        Ok(Engine {
-            model,
-            tokenizer,
-            cancel: Rc::new(Cell::new(false)),
-        })
+        Ok(Engine { model, tokenizer, cancel: Rc::new(Cell::new(false)) })
     }
 
     /// The adapter's name, limits and features.
@@ -240,10 +192,7 @@ impl Engine {
 
     /// Text of one token (for drawing one cell per position).
     pub fn piece(&self, token: u32) -> String {
-        self.tokenizer
-            .as_ref()
-            .and_then(|t| t.decode(&[token], true).ok())
-            .unwrap_or_else(|| format!("#{token}"))
+        self.tokenizer.as_ref().and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
     }
 
     /// Asks a running generation to stop after its current step.
@@ -253,17 +202,9 @@ impl Engine {
 
     /// Runs a request (see `Request`: prompt or infill text plus sampler options).
     /// `on_start(canvas)` receives the initial canvas; `on_step(event)` every step.
-    pub async fn run(
-        &self,
-        request: JsValue,
-        on_start: Option<js_sys::Function>,
-        on_step: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
-        let req: Request = serde_wasm_bindgen::from_value(request)
-            .map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
-        let p = req
-            .prepare(&self.model.config, self.tokenizer.as_ref())
-            .map_err(js_err)?;
+    pub async fn run(&self, request: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+        let p = req.prepare(&self.model.config, self.tokenizer.as_ref()).map_err(js_err)?;
         self.execute(p, on_start, on_step).await
     }
 
@@ -271,92 +212,39 @@ impl Engine {
     /// remask"): `tokens` is the whole canvas with the mask token id at the positions to redo
     /// (all at or after `gen_start`), `options` the sampler options (`SamplerOptions`). Like an
     /// infill, the answer is one block and `steps` is capped at the number of masks.
-    pub async fn remask(
-        &self,
-        tokens: Vec<u32>,
-        gen_start: usize,
-        options: JsValue,
-        on_start: Option<js_sys::Function>,
-        on_step: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
+    pub async fn remask(&self, tokens: Vec<u32>, gen_start: usize, options: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let o: SamplerOptions = if options.is_undefined() || options.is_null() {
             SamplerOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| JsValue::from_str(&format!("bad options: {e}")))?
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("bad options: {e}")))?
         };
         let cfg = &self.model.config;
         let (eos, eot) = end_tokens(cfg, self.tokenizer.as_ref());
-        let canvas = Canvas {
-            tokens,
-            gen_start,
-            mask: cfg.mask_token_id,
-            eos,
-        };
+        let canvas = Canvas { tokens, gen_start, mask: cfg.mask_token_id, eos };
         let len = canvas.tokens.len();
         if gen_start >= len || len > cfg.max_sequence_length {
             return Err(JsValue::from_str(&format!("remask: the canvas has {len} positions and the answer starts at {gen_start} (context {})", cfg.max_sequence_length)));
         }
-        if let Some(bad) = canvas
-            .tokens
-            .iter()
-            .find(|&&t| t as usize >= cfg.vocab_size)
-        {
-            return Err(JsValue::from_str(&format!(
-                "remask: token id {bad} is outside the vocabulary (0..{})",
-                cfg.vocab_size
-            )));
+        if let Some(bad) = canvas.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(JsValue::from_str(&format!("remask: token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
         }
         let masked = canvas.masked();
         if masked == 0 {
-            return Err(JsValue::from_str(
-                "nothing to regenerate: select some positions of the answer first",
-            ));
+            return Err(JsValue::from_str("nothing to regenerate: select some positions of the answer first"));
         }
         let gen = len - gen_start;
-        let o = SamplerOptions {
-            gen_length: gen,
-            block_length: gen,
-            steps: o.steps.min(masked).max(1),
-            early_stop: false,
-            ..o
-        };
-        self.execute(
-            Prepared {
-                canvas,
-                options: o,
-                ends: [eos, eot],
-            },
-            on_start,
-            on_step,
-        )
-        .await
+        let o = SamplerOptions { gen_length: gen, block_length: gen, steps: o.steps.min(masked).max(1), early_stop: false, ..o };
+        self.execute(Prepared { canvas, options: o, ends: [eos, eot] }, on_start, on_step).await
     }
 }
 
 impl Engine {
-    async fn execute(
-        &self,
-        p: Prepared,
-        on_start: Option<js_sys::Function>,
-        on_step: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
+    async fn execute(&self, p: Prepared, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let tok = self.tokenizer.as_ref();
         if let Some(f) = &on_start {
             let start = StartJs {
                 tokens: &p.canvas.tokens,
-                pieces: p
-                    .canvas
-                    .tokens
-                    .iter()
-                    .map(|&t| {
-                        if t == p.canvas.mask {
-                            String::new()
-                        } else {
-                            self.piece(t)
-                        }
-                    })
-                    .collect(),
+                pieces: p.canvas.tokens.iter().map(|&t| if t == p.canvas.mask { String::new() } else { self.piece(t) }).collect(),
                 gen_start: p.canvas.gen_start,
                 mask: p.canvas.mask,
                 block_length: p.options.block_length,
@@ -375,16 +263,7 @@ impl Engine {
                     masked_left: e.masked_left,
                     ms: e.ms,
                     early_stop: e.early_stop,
-                    committed: e
-                        .committed
-                        .iter()
-                        .map(|c| CommitJs {
-                            pos: c.pos,
-                            token: c.token,
-                            confidence: c.confidence,
-                            text: self.piece(c.token),
-                        })
-                        .collect(),
+                    committed: e.committed.iter().map(|c| CommitJs { pos: c.pos, token: c.token, confidence: c.confidence, text: self.piece(c.token) }).collect(),
                 };
                 if let Ok(v) = to_js(&ev) {
                     let _ = f.call1(&JsValue::NULL, &v);
@@ -392,26 +271,13 @@ impl Engine {
             }
             !cancel.get()
         };
-        let g = sampler::run(&mut model, p.canvas, &p.options, &mut on_event)
-            .await
-            .map_err(js_err)?;
-        let shown = if g.gen_start == 0 {
-            &g.tokens[..]
-        } else {
-            &g.tokens[g.gen_start..]
-        };
+        let g = sampler::run(&mut model, p.canvas, &p.options, &mut on_event).await.map_err(js_err)?;
+        let shown = if g.gen_start == 0 { &g.tokens[..] } else { &g.tokens[g.gen_start..] };
         let text = match tok {
             Some(t) => t.decode(shown, false).map_err(js_err)?,
-            None => shown
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
+            None => shown.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
         };
-        let generated = g.tokens[g.gen_start..]
-            .iter()
-            .filter(|t| !p.ends.contains(&Some(**t)))
-            .count();
+        let generated = g.tokens[g.gen_start..].iter().filter(|t| !p.ends.contains(&Some(**t))).count();
         to_js(&ResultJs {
             text,
             gen_start: g.gen_start,

@@ -36,18 +36,13 @@ fn gguf_truncated_anywhere() {
     for cut in [3, 10, 30, 200, b.len() / 2, b.len() - 1] {
         let msg = gguf_err(&b[..cut]);
         assert!(msg.starts_with("m.gguf: "), "{msg}");
-        assert!(
-            msg.contains("truncated") || msg.contains("impossible") || msg.contains("not a GGUF"),
-            "cut at {cut}: {msg}"
-        );
+        assert!(msg.contains("truncated") || msg.contains("impossible") || msg.contains("not a GGUF"), "cut at {cut}: {msg}");
     }
 }
 
 /// Byte offset of the first tensor-directory entry named `name` (its name string).
 fn find(b: &[u8], name: &str) -> usize {
-    b.windows(name.len())
-        .position(|w| w == name.as_bytes())
-        .expect("name present")
+    b.windows(name.len()).position(|w| w == name.as_bytes()).expect("name present")
 }
 
 #[test]
@@ -57,10 +52,7 @@ fn gguf_unknown_dtype() {
     let at = find(&b, "blk.0.attn_q.weight") + "blk.0.attn_q.weight".len();
     let type_at = at + 4 + 2 * 8;
     b[type_at..type_at + 4].copy_from_slice(&13u32.to_le_bytes()); // Q5_K
-    assert_has(
-        &gguf_err(&b),
-        &["blk.0.attn_q.weight", "Q5_K", "not supported"],
-    );
+    assert_has(&gguf_err(&b), &["blk.0.attn_q.weight", "Q5_K", "not supported"]);
 }
 
 #[test]
@@ -106,10 +98,7 @@ fn gguf_wrong_architecture_and_bad_config() {
     let mut b = w.to_gguf(vec![]);
     // head_count 2 → 3: d_model 32 is not a multiple of 3.
     let key = b"llada.attention.head_count";
-    let pos = b
-        .windows(key.len() + 4)
-        .position(|win| &win[..key.len()] == key && win[key.len()..] == 4u32.to_le_bytes())
-        .unwrap();
+    let pos = b.windows(key.len() + 4).position(|win| &win[..key.len()] == key && win[key.len()..] == 4u32.to_le_bytes()).unwrap();
     let v = pos + key.len() + 4;
     b[v..v + 4].copy_from_slice(&3u32.to_le_bytes());
     assert_has(&gguf_err(&b), &["m.gguf", "not a multiple of n_heads"]);
@@ -119,8 +108,7 @@ fn gguf_wrong_architecture_and_bad_config() {
 fn gguf_parser_survives_every_single_byte_corruption_of_the_header() {
     // Flip each header byte in turn: every outcome is Ok or a clean error, never a panic.
     let b = gguf_bytes();
-    let data_start =
-        Gguf::parse("m.gguf", &b).unwrap().data.as_ptr() as usize - b.as_ptr() as usize;
+    let data_start = Gguf::parse("m.gguf", &b).unwrap().data.as_ptr() as usize - b.as_ptr() as usize;
     for i in 0..data_start {
         let mut c = b.clone();
         c[i] ^= 0xa5;
@@ -134,43 +122,14 @@ fn safetensors_corrupt_missing_and_misshapen() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 32, 40), DType::F16, 2);
     let cfg = w.config.to_hf_json();
     let st = w.to_safetensors().unwrap();
-    let load = |cfg: &str, st: &[u8]| {
-        ModelWeights::from_safetensors("config.json", cfg, &[("model.safetensors".into(), st)])
-            .err()
-            .map(|e| e.to_string())
-            .expect("an error")
-    };
-    assert_has(
-        &load(&cfg, &st[..st.len() / 2]),
-        &["model.safetensors", "not a valid safetensors"],
-    );
+    let load = |cfg: &str, st: &[u8]| ModelWeights::from_safetensors("config.json", cfg, &[("model.safetensors".into(), st)]).err().map(|e| e.to_string()).expect("an error");
+    assert_has(&load(&cfg, &st[..st.len() / 2]), &["model.safetensors", "not a valid safetensors"]);
     assert_has(&load(&cfg, b"garbage"), &["model.safetensors"]);
-    assert_has(
-        &load("{ not json", &st),
-        &["config.json", "not a valid config.json"],
-    );
-    assert_has(
-        &load(&cfg.replace("\"n_layers\"", "\"n_layerz\""), &st),
-        &["config.json", "n_layers"],
-    );
-    assert_has(
-        &load(&cfg.replace("\"n_layers\": 1", "\"n_layers\": 2"), &st),
-        &["blocks.1", "missing"],
-    );
-    assert_has(
-        &load(
-            &cfg.replace("\"mlp_hidden_size\": 32", "\"mlp_hidden_size\": 64"),
-            &st,
-        ),
-        &["ff_proj", "shape"],
-    );
-    assert_has(
-        &load(
-            &cfg.replace("\"d_model\": 32", "\"d_model\": 100000000000"),
-            &st,
-        ),
-        &["d_model", "out of range"],
-    );
+    assert_has(&load("{ not json", &st), &["config.json", "not a valid config.json"]);
+    assert_has(&load(&cfg.replace("\"n_layers\"", "\"n_layerz\""), &st), &["config.json", "n_layers"]);
+    assert_has(&load(&cfg.replace("\"n_layers\": 1", "\"n_layers\": 2"), &st), &["blocks.1", "missing"]);
+    assert_has(&load(&cfg.replace("\"mlp_hidden_size\": 32", "\"mlp_hidden_size\": 64"), &st), &["ff_proj", "shape"]);
+    assert_has(&load(&cfg.replace("\"d_model\": 32", "\"d_model\": 100000000000"), &st), &["d_model", "out of range"]);
 }
 
 #[test]
@@ -178,9 +137,6 @@ fn a_model_too_big_for_the_adapter_is_an_error() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 32, 40), DType::F32, 3);
     let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
     g.cap_bindings(64); // smaller than one 32-float row (128 bytes)
-    let e = unmask::forward::GpuModel::upload(g, &w)
-        .err()
-        .expect("an error")
-        .to_string();
+    let e = unmask::forward::GpuModel::upload(g, &w).err().expect("an error").to_string();
     assert_has(&e, &["does not fit this GPU", "bytes", "binds at most 64"]);
 }

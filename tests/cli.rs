@@ -8,18 +8,11 @@ use unmask::model::DType;
 use unmask::synth::{byte_tokenizer_json, random_model, tiny_config_with_tokenizer};
 
 fn unmask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_unmask"))
-        .args(args)
-        .env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_unmask")).args(args).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").output().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 fn model_dir(dir: &Path) -> String {
@@ -37,15 +30,7 @@ fn info_on_a_directory_and_on_a_gguf_file() {
     let o = unmask(&["info", &dir]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    for needle in [
-        "safetensors",
-        "layers     2",
-        "heads 4 (kv 2, head_dim 16)",
-        "vocab      262",
-        "tensors    21",
-        "tokenizer.json, 262 tokens",
-        "adapter",
-    ] {
+    for needle in ["safetensors", "layers     2", "heads 4 (kv 2, head_dim 16)", "vocab      262", "tensors    21", "tokenizer.json, 262 tokens", "adapter"] {
         assert!(out.contains(needle), "{needle:?} not in:\n{out}");
     }
     let g = tmp.path().join("m.gguf");
@@ -72,10 +57,7 @@ fn bad_files_and_paths_are_one_line_errors() {
         let o = unmask(&args);
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-        assert!(
-            err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"),
-            "{args:?}: {err}"
-        );
+        assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{args:?}: {err}");
     }
 }
 
@@ -83,28 +65,14 @@ fn bad_files_and_paths_are_one_line_errors() {
 fn generate_prints_text_and_json_that_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
-    let base = [
-        "generate",
-        "--model",
-        &dir,
-        "--prompt",
-        "The cat",
-        "--gen-length",
-        "12",
-        "--steps",
-        "6",
-        "--block-length",
-        "4",
-        "--no-early-stop",
-    ];
+    let base = ["generate", "--model", &dir, "--prompt", "The cat", "--gen-length", "12", "--steps", "6", "--block-length", "4", "--no-early-stop"];
     let o = unmask(&base);
     let (plain, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let mut json_args = base.to_vec();
     json_args.push("--json");
     let o = unmask(&json_args);
-    let v: serde_json::Value =
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o).0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o).0));
     assert_eq!(v["text"].as_str().unwrap().trim_end(), plain.trim_end());
     // 3 blocks × 2 steps, 2 tokens a step; the per-step commits rebuild the final tokens.
     let steps = v["steps"].as_array().unwrap();
@@ -120,12 +88,7 @@ fn generate_prints_text_and_json_that_agree() {
             rebuilt[p] = c["token"].as_u64().unwrap();
         }
     }
-    let tokens: Vec<u64> = v["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap())
-        .collect();
+    let tokens: Vec<u64> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
     assert_eq!(rebuilt, tokens);
     // Deterministic: the same command gives the same tokens.
     let again: serde_json::Value = serde_json::from_slice(&unmask(&json_args).stdout).unwrap();
@@ -136,26 +99,10 @@ fn generate_prints_text_and_json_that_agree() {
 fn visual_mode_redraws_every_step() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
-    let o = unmask(&[
-        "generate",
-        "--model",
-        &dir,
-        "--prompt-tokens",
-        "1,2,3",
-        "--gen-length",
-        "8",
-        "--steps",
-        "4",
-        "--visual",
-        "--no-early-stop",
-    ]);
+    let o = unmask(&["generate", "--model", &dir, "--prompt-tokens", "1,2,3", "--gen-length", "8", "--steps", "4", "--visual", "--no-early-stop"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert_eq!(
-        out.matches("\x1b[2J").count(),
-        5,
-        "4 steps and the final frame"
-    );
+    assert_eq!(out.matches("\x1b[2J").count(), 5, "4 steps and the final frame");
     assert!(out.contains("step 2/4") && out.contains('░'));
 }
 
@@ -163,28 +110,13 @@ fn visual_mode_redraws_every_step() {
 fn infill_changes_only_the_masked_span() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
-    let o = unmask(&[
-        "infill",
-        "--model",
-        &dir,
-        "--text",
-        "ab<mask:3>cd",
-        "--json",
-    ]);
+    let o = unmask(&["infill", "--model", &dir, "--text", "ab<mask:3>cd", "--json"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let toks: Vec<u64> = v["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap())
-        .collect();
+    let toks: Vec<u64> = v["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap()).collect();
     assert_eq!(toks.len(), 7);
-    assert_eq!(
-        (toks[0], toks[1], toks[5], toks[6]),
-        (b'a' as u64, b'b' as u64, b'c' as u64, b'd' as u64)
-    );
+    assert_eq!((toks[0], toks[1], toks[5], toks[6]), (b'a' as u64, b'b' as u64, b'c' as u64, b'd' as u64));
     assert!(toks[2..5].iter().all(|&t| t != 256), "every mask filled");
     assert_eq!(v["steps"].as_array().unwrap().len(), 3);
 }
@@ -194,44 +126,13 @@ fn bad_generation_settings_exit_2_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec![
-                "--prompt",
-                "x",
-                "--steps",
-                "5",
-                "--gen-length",
-                "8",
-                "--block-length",
-                "4",
-            ],
-            "multiple of the number of blocks",
-        ),
-        (
-            vec!["--prompt", "x", "--gen-length", "10", "--block-length", "4"],
-            "not a multiple of --block-length",
-        ),
+        (vec!["--prompt", "x", "--steps", "5", "--gen-length", "8", "--block-length", "4"], "multiple of the number of blocks"),
+        (vec!["--prompt", "x", "--gen-length", "10", "--block-length", "4"], "not a multiple of --block-length"),
         (vec!["--prompt", "  "], "prompt is empty"),
-        (
-            vec!["--prompt", "x", "--remasking", "best"],
-            "unknown remasking",
-        ),
-        (
-            vec!["--prompt", "x", "--temperature", "-1"],
-            "--temperature",
-        ),
+        (vec!["--prompt", "x", "--remasking", "best"], "unknown remasking"),
+        (vec!["--prompt", "x", "--temperature", "-1"], "--temperature"),
         (vec!["--prompt", "x", "--threshold", "1.5"], "(0, 1]"),
-        (
-            vec![
-                "--prompt",
-                "x",
-                "--gen-length",
-                "512",
-                "--block-length",
-                "32",
-            ],
-            "context",
-        ),
+        (vec!["--prompt", "x", "--gen-length", "512", "--block-length", "32"], "context"),
         (vec!["--prompt-tokens", "1,999"], "outside the vocabulary"),
         (vec!["--prompt", "x", "--pin", "nope"], "OFFSET:WORD"),
     ];
@@ -241,35 +142,18 @@ fn bad_generation_settings_exit_2_with_one_line() {
         let o = unmask(&args);
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(
-            err.contains(needle) && !err.contains("panicked"),
-            "{extra:?}: {err}"
-        );
+        assert!(err.contains(needle) && !err.contains("panicked"), "{extra:?}: {err}");
     }
     let o = unmask(&["infill", "--model", &dir, "--text", "no spans"]);
     assert_eq!(o.status.code(), Some(2));
     let o = unmask(&["generate", "--prompt", "x"]);
-    assert!(
-        text(&o).1.contains("no --model given") && text(&o).1.contains("/nonexistent/demo.gguf"),
-        "{}",
-        text(&o).1
-    );
+    assert!(text(&o).1.contains("no --model given") && text(&o).1.contains("/nonexistent/demo.gguf"), "{}", text(&o).1);
 }
 
 #[test]
 fn without_model_the_bundled_demo_model_answers() {
     let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
-        .args([
-            "generate",
-            "--chat",
-            "--prompt",
-            "Who is Gane Tox's mother?",
-            "--gen-length",
-            "16",
-            "--steps",
-            "8",
-            "--json",
-        ])
+        .args(["generate", "--chat", "--prompt", "Who is Gane Tox's mother?", "--gen-length", "16", "--steps", "8", "--json"])
         .env_remove("UNMASK_DEMO_MODEL")
         .output()
         .unwrap();
@@ -277,8 +161,5 @@ fn without_model_the_bundled_demo_model_answers() {
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["tokens"].as_array().unwrap().len(), 16);
-    assert!(
-        !v["text"].as_str().unwrap().trim().is_empty(),
-        "the demo model wrote some text"
-    );
+    assert!(!v["text"].as_str().unwrap().trim().is_empty(), "the demo model wrote some text");
 }

@@ -18,18 +18,7 @@ fn root() -> &'static Path {
 }
 
 fn logits(m: &GpuModel, toks: &[u32]) -> Vec<f32> {
-    pollster::block_on(m.forward(
-        toks,
-        Noise {
-            temperature: 0.0,
-            seed: 0,
-            salt: 0,
-        },
-        true,
-    ))
-    .unwrap()
-    .logits
-    .unwrap()
+    pollster::block_on(m.forward(toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap().logits.unwrap()
 }
 
 #[test]
@@ -39,19 +28,11 @@ fn folder_and_gguf_agree() {
     assert_eq!(dir.weights.config, gguf.weights.config);
     assert_eq!(gguf.weights.embed.dtype, DType::Q4_0);
     // The GGUF's embedded tokenizer encodes like tokenizer.json.
-    let (ta, tb) = (
-        dir.tokenizer.as_ref().unwrap(),
-        gguf.tokenizer.as_ref().unwrap(),
-    );
-    let text = unmask::sampler::text::chat_prompt(
-        "Natalia sold 48 clips in April and half as many in May. How many in all?",
-    );
+    let (ta, tb) = (dir.tokenizer.as_ref().unwrap(), gguf.tokenizer.as_ref().unwrap());
+    let text = unmask::sampler::text::chat_prompt("Natalia sold 48 clips in April and half as many in May. How many in all?");
     let toks = ta.encode(&text).unwrap();
     assert_eq!(toks, tb.encode(&text).unwrap());
-    assert_eq!(
-        ta.decode(&toks, false).unwrap(),
-        tb.decode(&toks, false).unwrap()
-    );
+    assert_eq!(ta.decode(&toks, false).unwrap(), tb.decode(&toks, false).unwrap());
     // Same weights → same logits: the folder quantized to Q4_0 in memory vs the Q4_0 file
     // (whose q/k rows are llama.cpp-permuted and run with interleaved RoPE).
     let mut q = dir.weights.clone();
@@ -65,42 +46,23 @@ fn folder_and_gguf_agree() {
     for r in 0..toks.len() {
         let (x, y) = (&f[r * v..(r + 1) * v], &b[r * v..(r + 1) * v]);
         let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
-        let cos = dot
-            / (x.iter().map(|a| a * a).sum::<f32>().sqrt()
-                * y.iter().map(|a| a * a).sum::<f32>().sqrt());
-        assert!(
-            cos >= 0.95,
-            "row {r}: F16 and Q4_0 logits have cosine {cos}"
-        );
+        let cos = dot / (x.iter().map(|a| a * a).sum::<f32>().sqrt() * y.iter().map(|a| a * a).sum::<f32>().sqrt());
+        assert!(cos >= 0.95, "row {r}: F16 and Q4_0 logits have cosine {cos}");
     }
 }
 
 #[test]
 fn fixed_seed_generation_matches_the_cpu_twin_expectation() {
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("models/demo/expected_generation.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("models/demo/expected_generation.json")).unwrap()).unwrap();
     let req: Request = serde_json::from_value(expected["settings"]["request"].clone()).unwrap();
     let m = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
     let gm = GpuModel::upload(gpu(), &m.weights).unwrap();
-    let p = req
-        .prepare(&m.weights.config, m.tokenizer.as_ref())
-        .unwrap();
-    let o: SamplerOptions =
-        serde_json::from_value(expected["settings"]["options"].clone()).unwrap();
+    let p = req.prepare(&m.weights.config, m.tokenizer.as_ref()).unwrap();
+    let o: SamplerOptions = serde_json::from_value(expected["settings"]["options"].clone()).unwrap();
     assert_eq!(o, p.options);
     let mut model = &gm;
-    let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| {
-        true
-    }))
-    .unwrap();
-    let want: Vec<u32> = expected["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_u64().unwrap() as u32)
-        .collect();
+    let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| true)).unwrap();
+    let want: Vec<u32> = expected["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
     assert_eq!(&g.tokens[g.gen_start..], &want[..]);
     let text = m.tokenizer.as_ref().unwrap().decode(&want, false).unwrap();
     assert_eq!(text, expected["text"].as_str().unwrap());

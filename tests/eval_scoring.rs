@@ -3,29 +3,16 @@
 use unmask::eval::{is_correct, parse_items, Item};
 
 fn item(task: &str, answer: &str) -> Item {
-    Item {
-        task: task.into(),
-        prompt: "q".into(),
-        answer: answer.into(),
-    }
+    Item { task: task.into(), prompt: "q".into(), answer: answer.into() }
 }
 
 #[test]
 fn scoring_rules() {
     let a = item("arithmetic", "72");
-    assert!(is_correct(
-        &a,
-        "In May she sold 48 / 2 = 24 clips. Altogether 48 + 24 = 72. The answer is 72."
-    ));
+    assert!(is_correct(&a, "In May she sold 48 / 2 = 24 clips. Altogether 48 + 24 = 72. The answer is 72."));
     assert!(!is_correct(&a, "The answer is 724."));
-    assert!(
-        !is_correct(&a, "72 clips in all."),
-        "the number must follow 'The answer is'"
-    );
-    assert!(
-        !is_correct(&a, "The answer is 70. The answer is 7"),
-        "the last statement counts"
-    );
+    assert!(!is_correct(&a, "72 clips in all."), "the number must follow 'The answer is'");
+    assert!(!is_correct(&a, "The answer is 70. The answer is 7"), "the last statement counts");
     let f = item("infill", "poor");
     assert!(is_correct(&f, " poor.\n"));
     assert!(!is_correct(&f, "very poor"));
@@ -36,14 +23,8 @@ fn scoring_rules() {
 
 #[test]
 fn items_parse_with_line_numbers_in_errors() {
-    let ok = parse_items(
-        "a.jsonl",
-        "{\"task\":\"x\",\"prompt\":\"p\",\"answer\":\"1\"}\n\n",
-    )
-    .unwrap();
+    let ok = parse_items("a.jsonl", "{\"task\":\"x\",\"prompt\":\"p\",\"answer\":\"1\"}\n\n").unwrap();
     assert_eq!(ok.len(), 1);
-    let e = parse_items("a.jsonl", "{\"task\":\"x\"}\n")
-        .unwrap_err()
-        .to_string();
+    let e = parse_items("a.jsonl", "{\"task\":\"x\"}\n").unwrap_err().to_string();
     assert!(e.starts_with("a.jsonl: line 1"), "{e}");
 }

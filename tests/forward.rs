@@ -8,42 +8,21 @@ use unmask::forward::GpuModel;
 use unmask::model::{DType, LladaConfig, ModelWeights, RopeStyle};
 use unmask::synth::{random_model, tiny_config, Rng};
 
-const ARGMAX: Noise = Noise {
-    temperature: 0.0,
-    seed: 0,
-    salt: 0,
-};
+const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
 
 fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     let m = GpuModel::upload(gpu(), w).unwrap();
     let out = pollster::block_on(m.forward(tokens, ARGMAX, true)).unwrap();
-    (
-        out.logits.unwrap(),
-        out.choices.iter().map(|c| c.token).collect(),
-    )
+    (out.logits.unwrap(), out.choices.iter().map(|c| c.token).collect())
 }
 
 fn tokens(cfg: &LladaConfig, n: usize, seed: u64) -> Vec<u32> {
     let mut rng = Rng::new(seed);
-    (0..n)
-        .map(|i| {
-            if i % 3 == 2 {
-                cfg.mask_token_id
-            } else {
-                rng.below(cfg.vocab_size as u32)
-            }
-        })
-        .collect()
+    (0..n).map(|i| if i % 3 == 2 { cfg.mask_token_id } else { rng.below(cfg.vocab_size as u32) }).collect()
 }
 
 fn argmax(row: &[f32]) -> u32 {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, f32::NEG_INFINITY),
-            |b, (i, &v)| if v > b.1 { (i, v) } else { b },
-        )
-        .0 as u32
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
 }
 
 /// GPU logits match the CPU twin within 1e-3 relative (a whole forward is many f32 kernels
@@ -56,50 +35,22 @@ fn check(name: &str, w: &ModelWeights, len: usize) {
     assert_close(name, &got, &want, 1e-3);
     let v = w.config.vocab_size;
     for (r, c) in choice.iter().enumerate() {
-        assert_eq!(
-            *c,
-            argmax(&got[r * v..(r + 1) * v]),
-            "{name}: on-GPU argmax of row {r}"
-        );
+        assert_eq!(*c, argmax(&got[r * v..(r + 1) * v]), "{name}: on-GPU argmax of row {r}");
     }
 }
 
 #[test]
 fn tiny_models_match_the_cpu_twin() {
-    check(
-        "2 layers, 4 heads of 16, vocab 101",
-        &random_model(&tiny_config(2, 4, 4, 16, 72, 101), DType::F32, 1),
-        13,
-    );
-    check(
-        "GQA 6/2 heads of 64, vocab 257",
-        &random_model(&tiny_config(1, 6, 2, 64, 200, 257), DType::F32, 2),
-        70,
-    );
-    check(
-        "GQA 4/1 heads of 32, f16",
-        &random_model(&tiny_config(2, 4, 1, 32, 96, 300), DType::F16, 3),
-        9,
-    );
-    check(
-        "bf16, one position",
-        &random_model(&tiny_config(1, 2, 2, 16, 40, 50), DType::BF16, 4),
-        1,
-    );
+    check("2 layers, 4 heads of 16, vocab 101", &random_model(&tiny_config(2, 4, 4, 16, 72, 101), DType::F32, 1), 13);
+    check("GQA 6/2 heads of 64, vocab 257", &random_model(&tiny_config(1, 6, 2, 64, 200, 257), DType::F32, 2), 70);
+    check("GQA 4/1 heads of 32, f16", &random_model(&tiny_config(2, 4, 1, 32, 96, 300), DType::F16, 3), 9);
+    check("bf16, one position", &random_model(&tiny_config(1, 2, 2, 16, 40, 50), DType::BF16, 4), 1);
 }
 
 #[test]
 fn quantized_models_match_the_cpu_twin_on_the_same_weights() {
-    check(
-        "Q8_0",
-        &random_model(&tiny_config(2, 3, 1, 32, 160, 211), DType::Q8_0, 5),
-        11,
-    );
-    check(
-        "Q4_0",
-        &random_model(&tiny_config(2, 4, 2, 16, 96, 150), DType::Q4_0, 6),
-        17,
-    );
+    check("Q8_0", &random_model(&tiny_config(2, 3, 1, 32, 160, 211), DType::Q8_0, 5), 11);
+    check("Q4_0", &random_model(&tiny_config(2, 4, 2, 16, 96, 150), DType::Q4_0, 6), 17);
 }
 
 #[test]
@@ -108,38 +59,16 @@ fn safetensors_and_gguf_give_the_same_logits() {
         let w = random_model(&tiny_config(2, 4, 2, 16, 72, 97), dtype, seed);
         let toks = tokens(&w.config, 12, seed);
         let st = w.to_safetensors().unwrap();
-        let from_st = ModelWeights::from_safetensors(
-            "config.json",
-            &w.config.to_hf_json(),
-            &[("model.safetensors".into(), &st)],
-        )
-        .unwrap();
+        let from_st = ModelWeights::from_safetensors("config.json", &w.config.to_hf_json(), &[("model.safetensors".into(), &st)]).unwrap();
         assert_eq!(from_st.rope, RopeStyle::NeoX);
         let gguf = w.to_gguf(vec![]);
         let from_gguf = ModelWeights::from_gguf("model.gguf", &gguf).unwrap();
-        assert_eq!(
-            from_gguf.rope,
-            RopeStyle::Interleaved,
-            "GGUF q/k rows are llama.cpp-permuted"
-        );
-        assert_ne!(
-            from_gguf.layers[0].wq.data, from_st.layers[0].wq.data,
-            "the GGUF file holds permuted q rows"
-        );
+        assert_eq!(from_gguf.rope, RopeStyle::Interleaved, "GGUF q/k rows are llama.cpp-permuted");
+        assert_ne!(from_gguf.layers[0].wq.data, from_st.layers[0].wq.data, "the GGUF file holds permuted q rows");
         let (a, _) = gpu_logits(&from_st, &toks);
         let (b, _) = gpu_logits(&from_gguf, &toks);
-        assert_close(
-            &format!("{} safetensors vs GGUF", dtype.name()),
-            &b,
-            &a,
-            1e-4,
-        );
-        assert_close(
-            "safetensors vs CPU twin",
-            &a,
-            &unmask::cpu::forward::forward(&w, &toks),
-            1e-3,
-        );
+        assert_close(&format!("{} safetensors vs GGUF", dtype.name()), &b, &a, 1e-4);
+        assert_close("safetensors vs CPU twin", &a, &unmask::cpu::forward::forward(&w, &toks), 1e-3);
     }
 }
 
@@ -166,12 +95,7 @@ fn split_tensors_still_work_under_a_small_binding_limit() {
     g.cap_bindings(8192);
     let m = GpuModel::upload(g, &w).unwrap();
     let out = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap();
-    assert_close(
-        "forward with split tensors",
-        &out.logits.unwrap(),
-        &want,
-        1e-3,
-    );
+    assert_close("forward with split tensors", &out.logits.unwrap(), &want, 1e-3);
 }
 
 #[test]
@@ -181,14 +105,8 @@ fn a_sub_range_against_the_kept_kv_equals_the_full_pass() {
     let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 12);
     let toks = tokens(&w.config, 14, 12);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    let full = pollster::block_on(m.forward(&toks, ARGMAX, true))
-        .unwrap()
-        .logits
-        .unwrap();
-    let part = pollster::block_on(m.forward_rows(&toks, 4..9, ARGMAX, true))
-        .unwrap()
-        .logits
-        .unwrap();
+    let full = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    let part = pollster::block_on(m.forward_rows(&toks, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
     let v = w.config.vocab_size;
     assert_close("rows 4..9", &part, &full[4 * v..9 * v], 1e-5);
 }
@@ -198,11 +116,7 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 13);
     let toks = tokens(&w.config, 8, 13);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    let noise = Noise {
-        temperature: 1.0,
-        seed: 1234,
-        salt: 5,
-    };
+    let noise = Noise { temperature: 1.0, seed: 1234, salt: 5 };
     let a = pollster::block_on(m.forward(&toks, noise, true)).unwrap();
     let b = pollster::block_on(m.forward(&toks, noise, false)).unwrap();
     assert_eq!(a.choices, b.choices, "same seed, same choices");
@@ -218,14 +132,8 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
 fn bad_tokens_are_errors_not_panics() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 14);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    for (toks, needle) in [
-        (vec![], "empty"),
-        (vec![1, 64], "outside the vocabulary"),
-        (vec![0; 513], "context"),
-    ] {
-        let e = pollster::block_on(m.forward(&toks, ARGMAX, false))
-            .err()
-            .expect("an error");
+    for (toks, needle) in [(vec![], "empty"), (vec![1, 64], "outside the vocabulary"), (vec![0; 513], "context")] {
+        let e = pollster::block_on(m.forward(&toks, ARGMAX, false)).err().expect("an error");
         assert!(e.to_string().contains(needle), "{e}");
     }
 }
@@ -242,32 +150,16 @@ fn kernel_times_come_from_timestamp_queries() {
         Some(times) => {
             assert!(m.gpu.report.timestamp_query);
             let names: Vec<&str> = times.iter().map(|t| t.0.as_str()).collect();
-            for k in [
-                "matmul Q4_0",
-                "attention",
-                "rmsnorm",
-                "rope",
-                "swiglu",
-                "select",
-            ] {
-                assert!(
-                    names.iter().any(|n| n.starts_with(k)),
-                    "{k} missing from {names:?}"
-                );
+            for k in ["matmul Q4_0", "attention", "rmsnorm", "rope", "swiglu", "select"] {
+                assert!(names.iter().any(|n| n.starts_with(k)), "{k} missing from {names:?}");
             }
-            assert!(
-                times.iter().all(|t| t.1 >= 0.0 && t.1.is_finite()),
-                "{times:?}"
-            );
+            assert!(times.iter().all(|t| t.1 >= 0.0 && t.1.is_finite()), "{times:?}");
             assert!(times.iter().map(|t| t.1).sum::<f64>() > 0.0, "{times:?}");
         }
         None => assert!(!m.gpu.report.timestamp_query),
     }
     // Profiling leaves the model usable: the same pass gives the same logits as before.
     let a = gpu_logits(&w, &toks).0;
-    let b = pollster::block_on(m.forward(&toks, ARGMAX, true))
-        .unwrap()
-        .logits
-        .unwrap();
+    let b = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
     assert_eq!(a, b);
 }

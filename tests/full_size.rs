@@ -26,10 +26,7 @@ fn config() -> (LladaConfig, String) {
             "mask_token_id": 126336, "eos_token_id": 126081}"#
             .to_string()
     });
-    (
-        LladaConfig::from_hf_json("config.json", &text).unwrap(),
-        text,
-    )
+    (LladaConfig::from_hf_json("config.json", &text).unwrap(), text)
 }
 
 /// Random bf16 values in ±[0.5, 1) for a [rows, cols] matrix.
@@ -58,37 +55,19 @@ fn write_safetensors(c: &LladaConfig, config_json: &str, dir: &Path) {
     std::fs::write(dir.join("config.json"), config_json).unwrap();
     let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);
     let emb = random_bf16(v, d, 2);
-    let ones: Vec<u8> = (0..d)
-        .flat_map(|_| half::bf16::from_f32(1.0).to_le_bytes())
-        .collect();
+    let ones: Vec<u8> = (0..d).flat_map(|_| half::bf16::from_f32(1.0).to_le_bytes()).collect();
     // (name, shape, data or None for zeros), in shard order.
-    let mut all: Vec<(String, Vec<usize>, Option<&[u8]>)> = vec![(
-        "model.transformer.wte.weight".into(),
-        vec![v, d],
-        Some(&emb),
-    )];
+    let mut all: Vec<(String, Vec<usize>, Option<&[u8]>)> = vec![("model.transformer.wte.weight".into(), vec![v, d], Some(&emb))];
     for i in 0..c.n_layers {
         let p = format!("model.transformer.blocks.{i}");
         all.push((format!("{p}.attn_norm.weight"), vec![d], Some(&ones)));
-        for (n, rows, cols) in [
-            ("q_proj", d, d),
-            ("k_proj", d, d),
-            ("v_proj", d, d),
-            ("attn_out", d, d),
-            ("ff_proj", h, d),
-            ("up_proj", h, d),
-            ("ff_out", d, h),
-        ] {
+        for (n, rows, cols) in [("q_proj", d, d), ("k_proj", d, d), ("v_proj", d, d), ("attn_out", d, d), ("ff_proj", h, d), ("up_proj", h, d), ("ff_out", d, h)] {
             all.push((format!("{p}.{n}.weight"), vec![rows, cols], None));
         }
         all.push((format!("{p}.ff_norm.weight"), vec![d], Some(&ones)));
     }
     all.push(("model.transformer.ln_f.weight".into(), vec![d], Some(&ones)));
-    all.push((
-        "model.transformer.ff_out.weight".into(),
-        vec![v, d],
-        Some(&emb),
-    ));
+    all.push(("model.transformer.ff_out.weight".into(), vec![v, d], Some(&emb)));
     let mut map = serde_json::Map::new();
     let per = all.len().div_ceil(4);
     for (s, part) in all.chunks(per).enumerate() {
@@ -97,10 +76,7 @@ fn write_safetensors(c: &LladaConfig, config_json: &str, dir: &Path) {
         let mut at = 0u64;
         for (name, shape, _) in part {
             let n = shape.iter().product::<usize>() as u64 * 2;
-            header.insert(
-                name.clone(),
-                serde_json::json!({"dtype": "BF16", "shape": shape, "data_offsets": [at, at + n]}),
-            );
+            header.insert(name.clone(), serde_json::json!({"dtype": "BF16", "shape": shape, "data_offsets": [at, at + n]}));
             map.insert(name.clone(), file.clone().into());
             at += n;
         }
@@ -120,22 +96,11 @@ fn write_safetensors(c: &LladaConfig, config_json: &str, dir: &Path) {
         }
         f.set_len(base + at).unwrap();
     }
-    std::fs::write(
-        dir.join("model.safetensors.index.json"),
-        serde_json::json!({"metadata": {}, "weight_map": map}).to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"metadata": {}, "weight_map": map}).to_string()).unwrap();
 }
 
 fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")
-        })
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")).unwrap_or_default()
 }
 
 fn plan_load_and_step(path: &Path, quant: Option<DType>) {
@@ -149,16 +114,10 @@ fn plan_load_and_step(path: &Path, quant: Option<DType>) {
     plan.check(gpu.max_binding(), None).unwrap();
     let mut updates = 0usize;
     let mut last = (0, 0);
-    let model = pollster::block_on(GpuModel::load(
-        gpu,
-        &index,
-        &files.source,
-        quant,
-        &mut |d, t| {
-            updates += 1;
-            last = (d, t);
-        },
-    ))
+    let model = pollster::block_on(GpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
+        updates += 1;
+        last = (d, t);
+    }))
     .unwrap();
     let load_s = t0.elapsed().as_secs_f64();
     assert_eq!(last.0, last.1);
@@ -167,36 +126,12 @@ fn plan_load_and_step(path: &Path, quant: Option<DType>) {
     println!("  loaded {} of files into {} on the GPU in {load_s:.1} s ({updates} progress updates); peak RSS {}", human(last.1), human(model.weight_bytes()), peak_rss());
     let c = &index.config;
     let mut rng = Rng::new(7);
-    let tokens: Vec<u32> = (0..canvas)
-        .map(|i| {
-            if i >= canvas / 2 {
-                c.mask_token_id
-            } else {
-                rng.below(c.vocab_size as u32)
-            }
-        })
-        .collect();
+    let tokens: Vec<u32> = (0..canvas).map(|i| if i >= canvas / 2 { c.mask_token_id } else { rng.below(c.vocab_size as u32) }).collect();
     let t1 = std::time::Instant::now();
-    let out = pollster::block_on(model.forward(
-        &tokens,
-        Noise {
-            temperature: 0.0,
-            seed: 0,
-            salt: 0,
-        },
-        false,
-    ))
-    .unwrap();
+    let out = pollster::block_on(model.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false)).unwrap();
     let got: Vec<u32> = out.choices.iter().map(|c| c.token).collect();
-    println!(
-        "  one denoising pass over {canvas} positions: {:.1} s; peak RSS {}",
-        t1.elapsed().as_secs_f64(),
-        peak_rss()
-    );
-    assert_eq!(
-        got, tokens,
-        "with zero blocks and LM head = embedding each position predicts its own token"
-    );
+    println!("  one denoising pass over {canvas} positions: {:.1} s; peak RSS {}", t1.elapsed().as_secs_f64(), peak_rss());
+    assert_eq!(got, tokens, "with zero blocks and LM head = embedding each position predicts its own token");
 }
 
 #[test]
@@ -204,11 +139,7 @@ fn plan_load_and_step(path: &Path, quant: Option<DType>) {
 fn llada_8b_shaped_gguf_and_sharded_safetensors_plan_load_and_run() {
     let (c, json) = config();
     assert_eq!((c.d_model, c.n_layers, c.vocab_size), (4096, 32, 126464));
-    let dir = tempfile::tempdir_in(
-        std::env::var("UNMASK_BIG_TMP")
-            .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
-    )
-    .unwrap();
+    let dir = tempfile::tempdir_in(std::env::var("UNMASK_BIG_TMP").unwrap_or_else(|_| std::env::temp_dir().display().to_string())).unwrap();
     let gguf = dir.path().join("llada-8b-shaped-q4_0.gguf");
     write_gguf(&c, &gguf);
     plan_load_and_step(&gguf, None);

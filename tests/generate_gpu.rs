@@ -9,11 +9,7 @@ use unmask::model::DType;
 use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
 use unmask::synth::{random_model, tiny_config};
 
-fn run<D: sampler::Denoiser>(
-    mut m: D,
-    canvas: Canvas,
-    o: &SamplerOptions,
-) -> (sampler::Generation, Vec<StepEvent>) {
+fn run<D: sampler::Denoiser>(mut m: D, canvas: Canvas, o: &SamplerOptions) -> (sampler::Generation, Vec<StepEvent>) {
     let mut ev = Vec::new();
     let g = pollster::block_on(sampler::run(&mut m, canvas, o, &mut |e| {
         ev.push(e.clone());
@@ -30,41 +26,12 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
     let gm = GpuModel::upload(gpu(), &w).unwrap();
     let prompt = [5u32, 17, 33, 2];
     for o in [
-        SamplerOptions {
-            steps: 8,
-            gen_length: 16,
-            block_length: 8,
-            early_stop: false,
-            ..Default::default()
-        },
-        SamplerOptions {
-            steps: 16,
-            gen_length: 16,
-            block_length: 4,
-            remasking: Remasking::Margin,
-            early_stop: false,
-            ..Default::default()
-        },
-        SamplerOptions {
-            steps: 8,
-            gen_length: 16,
-            block_length: 16,
-            temperature: 0.8,
-            seed: 9,
-            early_stop: false,
-            ..Default::default()
-        },
-        SamplerOptions {
-            steps: 16,
-            gen_length: 16,
-            block_length: 8,
-            threshold: Some(0.2),
-            early_stop: false,
-            ..Default::default()
-        },
+        SamplerOptions { steps: 8, gen_length: 16, block_length: 8, early_stop: false, ..Default::default() },
+        SamplerOptions { steps: 16, gen_length: 16, block_length: 4, remasking: Remasking::Margin, early_stop: false, ..Default::default() },
+        SamplerOptions { steps: 8, gen_length: 16, block_length: 16, temperature: 0.8, seed: 9, early_stop: false, ..Default::default() },
+        SamplerOptions { steps: 16, gen_length: 16, block_length: 8, threshold: Some(0.2), early_stop: false, ..Default::default() },
     ] {
-        let canvas =
-            Canvas::after_prompt(&prompt, o.gen_length, cfg.mask_token_id, cfg.eos_token_id);
+        let canvas = Canvas::after_prompt(&prompt, o.gen_length, cfg.mask_token_id, cfg.eos_token_id);
         let (g, ev) = run(&gm, canvas.clone(), &o);
         // Every mask filled, the prompt untouched, each position committed exactly once, and
         // the events rebuild the final canvas.
@@ -73,35 +40,19 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
         let mut rebuilt = canvas.tokens.clone();
         for e in &ev {
             for c in &e.committed {
-                assert_eq!(
-                    rebuilt[c.pos], cfg.mask_token_id,
-                    "position {} committed twice",
-                    c.pos
-                );
-                assert!(
-                    (c.pos - 4) / o.block_length == e.block,
-                    "committed outside its block"
-                );
+                assert_eq!(rebuilt[c.pos], cfg.mask_token_id, "position {} committed twice", c.pos);
+                assert!((c.pos - 4) / o.block_length == e.block, "committed outside its block");
                 rebuilt[c.pos] = c.token;
             }
         }
         assert_eq!(rebuilt, g.tokens);
         if o.threshold.is_none() {
-            assert_eq!(
-                g.steps, o.steps,
-                "fixed schedule runs exactly --steps steps"
-            );
-            assert_eq!(
-                ev.iter().map(|e| e.committed.len()).sum::<usize>(),
-                o.gen_length
-            );
+            assert_eq!(g.steps, o.steps, "fixed schedule runs exactly --steps steps");
+            assert_eq!(ev.iter().map(|e| e.committed.len()).sum::<usize>(), o.gen_length);
         }
         // The CPU twin, driven by the same sampler, writes the same answer.
         let (cpu, _) = run(CpuModel(&w), canvas, &o);
-        assert_eq!(
-            cpu.tokens, g.tokens,
-            "GPU vs CPU twin generation with {o:?}"
-        );
+        assert_eq!(cpu.tokens, g.tokens, "GPU vs CPU twin generation with {o:?}");
     }
 }
 
@@ -110,14 +61,7 @@ fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let cfg = tiny_config(1, 2, 2, 16, 48, 80);
     let w = random_model(&cfg, DType::F32, 22);
     let gm = GpuModel::upload(gpu(), &w).unwrap();
-    let o = SamplerOptions {
-        steps: 4,
-        gen_length: 8,
-        block_length: 8,
-        cfg_scale: 1.5,
-        early_stop: false,
-        ..Default::default()
-    };
+    let o = SamplerOptions { steps: 4, gen_length: 8, block_length: 8, cfg_scale: 1.5, early_stop: false, ..Default::default() };
     let canvas = Canvas::after_prompt(&[3, 4, 5], 8, cfg.mask_token_id, None);
     let (g, _) = run(&gm, canvas.clone(), &o);
     assert_eq!(g.model_passes, 8, "two passes a step");
@@ -134,45 +78,23 @@ fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
     let prompt = [7u32, 1, 9];
     for cache in [CacheMode::Prefix, CacheMode::Dual] {
         for threshold in [None, Some(0.3)] {
-            let o = SamplerOptions {
-                steps: 12,
-                gen_length: 12,
-                block_length: 4,
-                cache,
-                threshold,
-                early_stop: false,
-                ..Default::default()
-            };
+            let o = SamplerOptions { steps: 12, gen_length: 12, block_length: 4, cache, threshold, early_stop: false, ..Default::default() };
             let canvas = Canvas::after_prompt(&prompt, 12, cfg.mask_token_id, None);
             let (g, ev) = run(&gm, canvas.clone(), &o);
-            assert!(
-                !g.tokens.contains(&cfg.mask_token_id),
-                "{cache:?}: every mask filled"
-            );
+            assert!(!g.tokens.contains(&cfg.mask_token_id), "{cache:?}: every mask filled");
             assert_eq!(&g.tokens[..3], &prompt);
             let mut seen = std::collections::HashSet::new();
             for e in &ev {
                 for c in &e.committed {
                     assert!(seen.insert(c.pos), "{cache:?}: {} committed twice", c.pos);
-                    assert_eq!(
-                        (c.pos - 3) / 4,
-                        e.block,
-                        "{cache:?}: committed outside its block"
-                    );
+                    assert_eq!((c.pos - 3) / 4, e.block, "{cache:?}: committed outside its block");
                     assert_eq!(g.tokens[c.pos], c.token);
                 }
             }
             assert_eq!(seen.len(), 12);
             // The first step of every block is a full pass; the block's first commit is the same
             // as without a cache for block 0 (nothing differs before the first commit).
-            let (u, uev) = run(
-                &gm,
-                canvas,
-                &SamplerOptions {
-                    cache: CacheMode::None,
-                    ..o.clone()
-                },
-            );
+            let (u, uev) = run(&gm, canvas, &SamplerOptions { cache: CacheMode::None, ..o.clone() });
             assert_eq!(ev[0].committed, uev[0].committed, "{cache:?}: first step");
             assert_eq!(u.tokens.len(), g.tokens.len());
         }

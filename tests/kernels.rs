@@ -5,9 +5,9 @@
 
 mod common;
 use common::{assert_close, gpu};
-use std::sync::{Arc, OnceLock};
 use unmask::cpu::ops::{self, Noise};
 use unmask::forward::GpuWeight;
+use std::sync::{Arc, OnceLock};
 use unmask::gpu::kernels::{Dispatch, MatmulIo, MatmulVariant, NoiseUniform};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -42,42 +42,22 @@ fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<u
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_matmul_on(
-    g: &Gpu,
-    v: MatmulVariant,
-    dtype: DType,
-    m: usize,
-    k: usize,
-    n: usize,
-    chunk_rows: Option<usize>,
-    seed: u64,
-) {
+fn check_matmul_on(g: &Gpu, v: MatmulVariant, dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
     assert_eq!(g.matmul_variant(), v);
     let mut rng = Rng::new(seed);
     let x = rng.vec(m * k, 1.0);
     let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
     let want = ops::matmul(&x, &w, m);
-    let limit = chunk_rows
-        .map(|r| (r * w.row_bytes()) as u64)
-        .unwrap_or(u64::MAX);
+    let limit = chunk_rows.map(|r| (r * w.row_bytes()) as u64).unwrap_or(u64::MAX);
     let gw = GpuWeight::upload_chunked(g, "w", &w, limit).unwrap();
     if let Some(r) = chunk_rows {
-        assert_eq!(
-            gw.chunks.len(),
-            n.div_ceil(r),
-            "the weight was split into chunks"
-        );
+        assert_eq!(gw.chunks.len(), n.div_ceil(r), "the weight was split into chunks");
     }
     let xb = g.upload_f32("x", &x).unwrap();
     let yb = g.storage("y", (m * n * 4) as u64).unwrap();
     let ds = gw.matmul(g, &xb, 0, m, &yb, 0, n, false).unwrap();
     let got = run(g, &ds, &yb, m * n);
-    assert_close(
-        &format!("matmul {} ({}) {m}x{k}x{n}", dtype.name(), v.name()),
-        &got,
-        &want,
-        1e-4,
-    );
+    assert_close(&format!("matmul {} ({}) {m}x{k}x{n}", dtype.name(), v.name()), &got, &want, 1e-4);
 }
 
 #[test]
@@ -113,8 +93,8 @@ fn matmul_split_weights_land_in_their_columns() {
 
 #[test]
 fn matmul_rows_around_the_subgroup_variant_blocks() {
-    // 8 activation rows per invocation, 64 weight rows per workgroup: one short of, at and one
-    // past each, and a shared dimension not a multiple of 4 (scalar tail).
+    // 8 activation rows per invocation, 64 weight rows per workgroup, 8 columns of K per slice:
+    // one short of, at and one past each, and K with a partial last slice.
     for m in [1, 7, 8, 9, 17] {
         check_matmul(DType::F32, m, 38, 63, None, 20 + m as u64);
         check_matmul(DType::Q4_0, m, 64, 65, None, 40 + m as u64);
@@ -123,69 +103,36 @@ fn matmul_rows_around_the_subgroup_variant_blocks() {
 
 #[test]
 fn cpu_adapters_get_the_subgroup_matmul() {
-    // lavapipe (the adapter these tests run on) has subgroups of 8: the variant must be chosen,
-    // so the tests above really ran it (gpu_with would have panicked otherwise).
+    // lavapipe (the adapter these tests run on) has subgroups of 8: the variant must be
+    // available, so the checks above really ran it (gpu_with would have panicked otherwise).
     let g = gpu();
-    assert!(
-        g.subgroup_matmul || !g.report.name.contains("llvmpipe"),
-        "lavapipe offers no subgroups of 8"
-    );
+    assert!(g.subgroup_matmul || !g.report.name.contains("llvmpipe"), "lavapipe offers no subgroups of 8");
     if std::env::var("UNMASK_MATMUL").is_err() {
         let cpu = g.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-        assert_eq!(
-            g.matmul_variant() == MatmulVariant::Subgroup,
-            cpu && g.subgroup_matmul,
-            "adapter {:?}",
-            g.report.device_type
-        );
+        assert_eq!(g.matmul_variant() == MatmulVariant::Subgroup, cpu && g.subgroup_matmul, "adapter {:?}", g.report.device_type);
     }
 }
 
 #[test]
 fn matmul_accumulates_into_an_offset_strided_output() {
-    for v in VARIANTS {
-        let g = gpu_with(v);
-        let (m, k, n, stride, off) = (5, 37, 11, 19, 3);
-        let mut rng = Rng::new(12);
-        let x = rng.vec(m * k, 1.0);
-        let w = HostTensor::from_f32(n, k, &rng.vec(n * k, 1.0));
-        let y0 = rng.vec(off + m * stride, 1.0);
-        let prod = ops::matmul(&x, &w, m);
-        let mut want = y0.clone();
-        for i in 0..m {
-            for j in 0..n {
-                want[off + i * stride + j] += prod[i * n + j];
-            }
+  for v in VARIANTS {
+    let g = gpu_with(v);
+    let (m, k, n, stride, off) = (5, 37, 11, 19, 3);
+    let mut rng = Rng::new(12);
+    let x = rng.vec(m * k, 1.0);
+    let w = HostTensor::from_f32(n, k, &rng.vec(n * k, 1.0));
+    let y0 = rng.vec(off + m * stride, 1.0);
+    let prod = ops::matmul(&x, &w, m);
+    let mut want = y0.clone();
+    for i in 0..m {
+        for j in 0..n {
+            want[off + i * stride + j] += prod[i * n + j];
         }
-        let (wb, xb, yb) = (
-            g.upload("w", &w.data).unwrap(),
-            g.upload_f32("x", &x).unwrap(),
-            g.upload_f32("y", &y0).unwrap(),
-        );
-        let d = g
-            .matmul(
-                DType::F32,
-                &wb,
-                m,
-                n,
-                k,
-                MatmulIo {
-                    x: &xb,
-                    x_offset: 0,
-                    y: &yb,
-                    y_offset: off,
-                    y_stride: stride,
-                    accumulate: true,
-                },
-            )
-            .unwrap();
-        assert_close(
-            &format!("accumulating matmul ({})", v.name()),
-            &run(&g, &[d], &yb, want.len()),
-            &want,
-            1e-4,
-        );
     }
+    let (wb, xb, yb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
+    let d = g.matmul(DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
+    assert_close(&format!("accumulating matmul ({})", v.name()), &run(&g, &[d], &yb, want.len()), &want, 1e-4);
+  }
 }
 
 #[test]
@@ -193,38 +140,16 @@ fn embed_every_dtype_and_split_tables() {
     let g = gpu();
     let (vocab, dim) = (37, 64);
     let mut rng = Rng::new(13);
-    let tokens: Vec<u32> = (0..9)
-        .map(|_| rng.below(vocab as u32))
-        .chain([0, vocab as u32 - 1])
-        .collect();
-    for dtype in [
-        DType::F32,
-        DType::F16,
-        DType::BF16,
-        DType::Q8_0,
-        DType::Q4_0,
-    ] {
+    let tokens: Vec<u32> = (0..9).map(|_| rng.below(vocab as u32)).chain([0, vocab as u32 - 1]).collect();
+    for dtype in [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::embed(&table, &tokens);
-        let gw = GpuWeight::upload_chunked(&g, "table", &table, (10 * table.row_bytes()) as u64)
-            .unwrap();
+        let gw = GpuWeight::upload_chunked(&g, "table", &table, (10 * table.row_bytes()) as u64).unwrap();
         assert_eq!(gw.chunks.len(), 4);
         let tb = g.upload("tokens", bytemuck::cast_slice(&tokens)).unwrap();
         let out = g.storage("out", (tokens.len() * dim * 4) as u64).unwrap();
-        let ds: Vec<_> = gw
-            .chunks
-            .iter()
-            .map(|(b, r0, rows)| {
-                g.embed(dtype, b, *r0, *rows, dim, &tb, tokens.len(), &out)
-                    .unwrap()
-            })
-            .collect();
-        assert_close(
-            &format!("embed {}", dtype.name()),
-            &run(&g, &ds, &out, want.len()),
-            &want,
-            1e-6,
-        );
+        let ds: Vec<_> = gw.chunks.iter().map(|(b, r0, rows)| g.embed(dtype, b, *r0, *rows, dim, &tb, tokens.len(), &out).unwrap()).collect();
+        assert_close(&format!("embed {}", dtype.name()), &run(&g, &ds, &out, want.len()), &want, 1e-6);
     }
 }
 
@@ -236,72 +161,34 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
         let x = rng.vec(rows * dim, 3.0);
         let w = rng.vec(dim, 1.0);
         let want = ops::rmsnorm(&x, &w, 1e-5);
-        let (wb, xb, out) = (
-            g.upload_f32("w", &w).unwrap(),
-            g.upload_f32("x", &x).unwrap(),
-            g.storage("o", (rows * dim * 4) as u64).unwrap(),
-        );
+        let (wb, xb, out) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap(), g.storage("o", (rows * dim * 4) as u64).unwrap());
         let d = g.rmsnorm(&wb, &xb, &out, rows, dim, 1e-5).unwrap();
-        assert_close(
-            &format!("rmsnorm {rows}x{dim}"),
-            &run(&g, &[d], &out, rows * dim),
-            &want,
-            1e-4,
-        );
+        assert_close(&format!("rmsnorm {rows}x{dim}"), &run(&g, &[d], &out, rows * dim), &want, 1e-4);
     }
 }
 
 #[test]
 fn rope_neox_and_interleaved_at_an_offset() {
     let g = gpu();
-    for (style, heads, hd) in [
-        (RopeStyle::NeoX, 3, 16),
-        (RopeStyle::Interleaved, 3, 16),
-        (RopeStyle::NeoX, 2, 64),
-        (RopeStyle::Interleaved, 1, 128),
-    ] {
+    for (style, heads, hd) in [(RopeStyle::NeoX, 3, 16), (RopeStyle::Interleaved, 3, 16), (RopeStyle::NeoX, 2, 64), (RopeStyle::Interleaved, 1, 128)] {
         let (total_rows, row0, rows) = (9, 2, 5);
         let mut rng = Rng::new(hd as u64);
         let x = rng.vec(total_rows * heads * hd, 1.0);
         let positions: Vec<u32> = vec![0, 1, 7, 300, 4095];
         let mut want = x.clone();
-        ops::rope(
-            &mut want[row0 * heads * hd..(row0 + rows) * heads * hd],
-            &positions,
-            heads,
-            hd,
-            500000.0,
-            style,
-        );
-        let (xb, pb) = (
-            g.upload_f32("x", &x).unwrap(),
-            g.upload("pos", bytemuck::cast_slice(&positions)).unwrap(),
-        );
-        let d = g
-            .rope(&xb, &pb, row0, rows, heads, hd, 500000.0, style)
-            .unwrap();
+        ops::rope(&mut want[row0 * heads * hd..(row0 + rows) * heads * hd], &positions, heads, hd, 500000.0, style);
+        let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("pos", bytemuck::cast_slice(&positions)).unwrap());
+        let d = g.rope(&xb, &pb, row0, rows, heads, hd, 500000.0, style).unwrap();
         let got = run(&g, &[d], &xb, x.len());
         let row = heads * hd;
         // Rows before and after the range are untouched; rows at positions ≤ 300 within 2e-4.
         let near = (row0 + 4) * row;
-        assert_close(
-            &format!("rope {style:?} h{heads} d{hd}"),
-            &got[..near],
-            &want[..near],
-            2e-4,
-        );
+        assert_close(&format!("rope {style:?} h{heads} d{hd}"), &got[..near], &want[..near], 2e-4);
         assert_eq!(&got[(row0 + rows) * row..], &x[(row0 + rows) * row..]);
         // At position 4095 the angle itself is an f32 near 4095 rad, whose spacing is 2^-12 rad:
         // any f32 implementation may differ from another by a few of those. Allow 4 spacings.
-        for (i, (a, b)) in got[near..near + row]
-            .iter()
-            .zip(&want[near..near + row])
-            .enumerate()
-        {
-            assert!(
-                (a - b).abs() <= 4.0 * 2f32.powi(-12),
-                "rope {style:?} at position 4095, element {i}: {a} vs {b}"
-            );
+        for (i, (a, b)) in got[near..near + row].iter().zip(&want[near..near + row]).enumerate() {
+            assert!((a - b).abs() <= 4.0 * 2f32.powi(-12), "rope {style:?} at position 4095, element {i}: {a} vs {b}");
         }
     }
 }
@@ -312,10 +199,7 @@ fn swiglu_elementwise() {
     let mut rng = Rng::new(14);
     let (gate, up) = (rng.vec(1001, 6.0), rng.vec(1001, 2.0));
     let want = ops::swiglu(&gate, &up);
-    let (gb, ub) = (
-        g.upload_f32("g", &gate).unwrap(),
-        g.upload_f32("u", &up).unwrap(),
-    );
+    let (gb, ub) = (g.upload_f32("g", &gate).unwrap(), g.upload_f32("u", &up).unwrap());
     let d = g.swiglu(&gb, &ub, gate.len()).unwrap();
     assert_close("swiglu", &run(&g, &[d], &gb, gate.len()), &want, 2e-4);
 }
@@ -323,33 +207,16 @@ fn swiglu_elementwise() {
 #[test]
 fn attention_bidirectional_with_gqa() {
     let g = gpu();
-    for (lq, lk, heads, kv, hd) in [
-        (7, 7, 4, 4, 16),
-        (7, 13, 4, 2, 16),
-        (5, 70, 2, 1, 64),
-        (3, 130, 4, 2, 128),
-        (1, 1, 1, 1, 16),
-    ] {
+    for (lq, lk, heads, kv, hd) in [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16)] {
         let mut rng = Rng::new((lk * hd) as u64);
         let q = rng.vec(lq * heads * hd, 1.0);
         let k = rng.vec(lk * kv * hd, 1.0);
         let v = rng.vec(lk * kv * hd, 1.0);
         let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd);
-        let (qb, kb, vb) = (
-            g.upload_f32("q", &q).unwrap(),
-            g.upload_f32("k", &k).unwrap(),
-            g.upload_f32("v", &v).unwrap(),
-        );
+        let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-        let d = g
-            .attention(&qb, &kb, &vb, &out, lq, lk, heads, kv, hd)
-            .unwrap();
-        assert_close(
-            &format!("attention lq{lq} lk{lk} h{heads}/{kv} d{hd}"),
-            &run(&g, &[d], &out, want.len()),
-            &want,
-            2e-4,
-        );
+        let d = g.attention(&qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
+        assert_close(&format!("attention lq{lq} lk{lk} h{heads}/{kv} d{hd}"), &run(&g, &[d], &out, want.len()), &want, 2e-4);
     }
 }
 
@@ -367,21 +234,13 @@ fn attention_sees_every_key_in_both_directions() {
     for p in 0..l {
         v[p * hd + 1] = p as f32; // value p carries p in dimension 1
     }
-    let (qb, kb, vb) = (
-        g.upload_f32("q", &q).unwrap(),
-        g.upload_f32("k", &k).unwrap(),
-        g.upload_f32("v", &v).unwrap(),
-    );
+    let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
     let out = g.storage("o", (l * hd * 4) as u64).unwrap();
     let d = g.attention(&qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
     let got = run(&g, &[d], &out, l * hd);
     // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
     let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
-    assert!(
-        (got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4,
-        "got {}",
-        got[1]
-    );
+    assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "got {}", got[1]);
 }
 
 #[test]
@@ -390,54 +249,20 @@ fn select_argmax_probability_entropy_margin() {
     let (rows, vocab) = (6, 1001);
     let mut rng = Rng::new(15);
     let logits = rng.vec(rows * vocab, 8.0);
-    for noise in [
-        Noise {
-            temperature: 0.0,
-            seed: 0,
-            salt: 0,
-        },
-        Noise {
-            temperature: 0.7,
-            seed: 42,
-            salt: 3,
-        },
-        Noise {
-            temperature: 2.0,
-            seed: 7,
-            salt: 9,
-        },
-    ] {
-        let want: Vec<_> = (0..rows)
-            .map(|r| ops::select(&logits[r * vocab..(r + 1) * vocab], 10 + r as u32, noise))
-            .collect();
+    for noise in [Noise { temperature: 0.0, seed: 0, salt: 0 }, Noise { temperature: 0.7, seed: 42, salt: 3 }, Noise { temperature: 2.0, seed: 7, salt: 9 }] {
+        let want: Vec<_> = (0..rows).map(|r| ops::select(&logits[r * vocab..(r + 1) * vocab], 10 + r as u32, noise)).collect();
         let lb = g.upload_f32("logits", &logits).unwrap();
         let out = g.storage("out", (rows * 16) as u64).unwrap();
-        let nb = g.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        g.queue
-            .write_buffer(&nb, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+        let nb = g.device.create_buffer(&wgpu::BufferDescriptor { label: None, size: 16, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        g.queue.write_buffer(&nb, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
         let d = g.select(&lb, &out, &nb, rows, vocab, 10, 0).unwrap();
-        let words: Vec<u32> = run(&g, &[d], &out, rows * 4)
-            .iter()
-            .map(|f| f.to_bits())
-            .collect();
+        let words: Vec<u32> = run(&g, &[d], &out, rows * 4).iter().map(|f| f.to_bits()).collect();
         for (r, w) in want.iter().enumerate() {
             let got = &words[r * 4..r * 4 + 4];
             assert_eq!(got[0], w.token, "row {r} token at T={}", noise.temperature);
-            for (name, gv, wv) in [
-                ("prob", got[1], w.prob),
-                ("entropy", got[2], w.entropy),
-                ("margin", got[3], w.margin),
-            ] {
+            for (name, gv, wv) in [("prob", got[1], w.prob), ("entropy", got[2], w.entropy), ("margin", got[3], w.margin)] {
                 let gv = f32::from_bits(gv);
-                assert!(
-                    (gv - wv).abs() <= 1e-4 * wv.abs().max(1e-3),
-                    "row {r} {name}: {gv} vs {wv}"
-                );
+                assert!((gv - wv).abs() <= 1e-4 * wv.abs().max(1e-3), "row {r} {name}: {gv} vs {wv}");
             }
         }
     }
@@ -448,22 +273,9 @@ fn select_on_a_hand_checked_row() {
     // logits [0, ln 3, 0, ln 2] (unnormalised probs 1, 3, 1, 2; sum 7): argmax 1, p = 3/7,
     // margin 3/7 − 2/7 = 1/7, entropy = −Σ p ln p.
     let row = [0.0, 3f32.ln(), 0.0, 2f32.ln()];
-    let c = ops::select(
-        &row,
-        0,
-        Noise {
-            temperature: 0.0,
-            seed: 0,
-            salt: 0,
-        },
-    );
+    let c = ops::select(&row, 0, Noise { temperature: 0.0, seed: 0, salt: 0 });
     let p = [1.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0, 2.0 / 7.0f32];
     let h: f32 = -p.iter().map(|q| q * q.ln()).sum::<f32>();
     assert_eq!(c.token, 1);
-    assert!(
-        (c.prob - 3.0 / 7.0).abs() < 1e-6
-            && (c.margin - 1.0 / 7.0).abs() < 1e-6
-            && (c.entropy - h).abs() < 1e-6,
-        "{c:?}"
-    );
+    assert!((c.prob - 3.0 / 7.0).abs() < 1e-6 && (c.margin - 1.0 / 7.0).abs() < 1e-6 && (c.entropy - h).abs() < 1e-6, "{c:?}");
 }

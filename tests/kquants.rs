@@ -17,19 +17,10 @@ use unmask::model::{DType, HostTensor};
 use unmask::synth::Rng;
 
 fn fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
-    let v: serde_json::Value =
-        serde_json::from_str(include_str!("data/kquants_gguf_py.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(include_str!("data/kquants_gguf_py.json")).unwrap();
     let hex = v[name]["bytes_hex"].as_str().unwrap();
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
-    let bits = v[name]["value_bits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as u32)
-        .collect();
+    let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let bits = v[name]["value_bits"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u32).collect();
     (bytes, bits)
 }
 
@@ -37,10 +28,7 @@ fn fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
 fn cpu_twin_decodes_like_gguf_py() {
     for (name, dtype) in [("q4_k", DType::Q4K), ("q6_k", DType::Q6K)] {
         let (bytes, want) = fixture(name);
-        let got: Vec<u32> = decode(dtype, &bytes, want.len())
-            .iter()
-            .map(|f| f.to_bits())
-            .collect();
+        let got: Vec<u32> = decode(dtype, &bytes, want.len()).iter().map(|f| f.to_bits()).collect();
         assert_eq!(got, want, "{name}");
     }
 }
@@ -57,18 +45,11 @@ fn random_blocks(dtype: DType, rows: usize, cols: usize, seed: u64) -> HostTenso
     for _ in 0..blocks {
         let mut b: Vec<u8> = (0..size).map(|_| rng.next_u64() as u8).collect();
         for &p in scale_at {
-            b[p..p + 2].copy_from_slice(
-                &half::f16::from_f32(0.001 + 0.01 * rng.sym().abs()).to_le_bytes(),
-            );
+            b[p..p + 2].copy_from_slice(&half::f16::from_f32(0.001 + 0.01 * rng.sym().abs()).to_le_bytes());
         }
         data.extend(b);
     }
-    HostTensor {
-        dtype,
-        rows,
-        cols,
-        data,
-    }
+    HostTensor { dtype, rows, cols, data }
 }
 
 #[test]
@@ -78,22 +59,15 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
         let (rows, dim) = (5, 512);
         let table = random_blocks(dtype, rows, dim, 3);
         let tokens: Vec<u32> = vec![4, 0, 2, 1, 3, 2];
-        let want: Vec<u32> = ops::embed(&table, &tokens)
-            .iter()
-            .map(|f| f.to_bits())
-            .collect();
+        let want: Vec<u32> = ops::embed(&table, &tokens).iter().map(|f| f.to_bits()).collect();
         let gw = GpuWeight::upload(&g, "table", &table).unwrap();
         let tb = g.upload("tokens", bytemuck::cast_slice(&tokens)).unwrap();
         let out = g.storage("out", (tokens.len() * dim * 4) as u64).unwrap();
         let (buf, r0, n) = &gw.chunks[0];
-        let d = g
-            .embed(dtype, buf, *r0, *n, dim, &tb, tokens.len(), &out)
-            .unwrap();
+        let d = g.embed(dtype, buf, *r0, *n, dim, &tb, tokens.len(), &out).unwrap();
         let mut enc = g.device.create_command_encoder(&Default::default());
         g.record(&mut enc, &[d]);
-        let bytes =
-            pollster::block_on(g.submit_and_read(enc, &[(&out, 0, (want.len() * 4) as u64)]))
-                .unwrap();
+        let bytes = pollster::block_on(g.submit_and_read(enc, &[(&out, 0, (want.len() * 4) as u64)])).unwrap();
         let got: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         assert_eq!(got, want, "{} dequantized on the GPU", dtype.name());
     }
@@ -103,27 +77,21 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
 fn matmul_with_k_quant_weights() {
     // Both matmul variants, each on its own device (the shared one is left as chosen).
     for variant in [MatmulVariant::Tiled, MatmulVariant::Subgroup] {
-        let g = pollster::block_on(Gpu::new()).unwrap();
-        g.set_matmul_variant(variant).unwrap();
-        for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
-            let k = 512;
-            let w = random_blocks(dtype, n, k, 5);
-            let x = Rng::new(6).vec(m * k, 1.0);
-            let want = ops::matmul(&x, &w, m);
-            let gw = GpuWeight::upload(&g, "w", &w).unwrap();
-            let xb = g.upload_f32("x", &x).unwrap();
-            let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-            let ds = gw.matmul(&g, &xb, 0, m, &yb, 0, n, false).unwrap();
-            let mut enc = g.device.create_command_encoder(&Default::default());
-            g.record(&mut enc, &ds);
-            let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)]))
-                .unwrap();
-            assert_close(
-                &format!("matmul {} ({})", dtype.name(), variant.name()),
-                &bytemuck::pod_collect_to_vec::<u8, f32>(&bytes),
-                &want,
-                1e-4,
-            );
-        }
+    let g = pollster::block_on(Gpu::new()).unwrap();
+    g.set_matmul_variant(variant).unwrap();
+    for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
+        let k = 512;
+        let w = random_blocks(dtype, n, k, 5);
+        let x = Rng::new(6).vec(m * k, 1.0);
+        let want = ops::matmul(&x, &w, m);
+        let gw = GpuWeight::upload(&g, "w", &w).unwrap();
+        let xb = g.upload_f32("x", &x).unwrap();
+        let yb = g.storage("y", (m * n * 4) as u64).unwrap();
+        let ds = gw.matmul(&g, &xb, 0, m, &yb, 0, n, false).unwrap();
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        g.record(&mut enc, &ds);
+        let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)])).unwrap();
+        assert_close(&format!("matmul {} ({})", dtype.name(), variant.name()), &bytemuck::pod_collect_to_vec::<u8, f32>(&bytes), &want, 1e-4);
+    }
     }
 }

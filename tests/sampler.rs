@@ -29,30 +29,15 @@ impl<F: FnMut(usize, &[u32]) -> Choice> Denoiser for Fake<F> {
 }
 
 fn ch(token: u32, prob: f32) -> Choice {
-    Choice {
-        token,
-        prob,
-        entropy: 1.0 - prob,
-        margin: prob,
-    }
+    Choice { token, prob, entropy: 1.0 - prob, margin: prob }
 }
 
 fn opts(steps: usize, gen: usize, block: usize) -> SamplerOptions {
-    SamplerOptions {
-        steps,
-        gen_length: gen,
-        block_length: block,
-        early_stop: false,
-        ..Default::default()
-    }
+    SamplerOptions { steps, gen_length: gen, block_length: block, early_stop: false, ..Default::default() }
 }
 
 /// Runs and returns (generation, events).
-fn go<D: Denoiser>(
-    model: &mut D,
-    canvas: Canvas,
-    o: &SamplerOptions,
-) -> (sampler::Generation, Vec<StepEvent>) {
+fn go<D: Denoiser>(model: &mut D, canvas: Canvas, o: &SamplerOptions) -> (sampler::Generation, Vec<StepEvent>) {
     let mut events = Vec::new();
     let g = pollster::block_on(sampler::run(model, canvas, o, &mut |e| {
         events.push(e.clone());
@@ -80,22 +65,13 @@ fn blocks_fill_left_to_right_and_never_outside_the_current_block() {
     // Prompt of 2, gen 8 in blocks of 4, 4 steps → 2 steps a block, 2 tokens a step.
     // Probability rises with position, so block 2 always looks surer than block 1: still,
     // block 1 must be finished first, its most confident (rightmost) positions first.
-    let mut fake = Fake {
-        f: |p, _: &[u32]| ch(10 + p as u32, p as f32 / 100.0),
-        seen: vec![],
-    };
+    let mut fake = Fake { f: |p, _: &[u32]| ch(10 + p as u32, p as f32 / 100.0), seen: vec![] };
     let canvas = Canvas::after_prompt(&[1, 2], 8, M, None);
     let (g, ev) = go(&mut fake, canvas, &opts(4, 8, 4));
     let got: Vec<Vec<usize>> = ev.iter().map(positions).collect();
     assert_eq!(got, vec![vec![4, 5], vec![2, 3], vec![8, 9], vec![6, 7]]);
-    assert_eq!(
-        ev.iter().map(|e| e.block).collect::<Vec<_>>(),
-        vec![0, 0, 1, 1]
-    );
-    assert_eq!(
-        ev.iter().map(|e| e.masked_left).collect::<Vec<_>>(),
-        vec![6, 4, 2, 0]
-    );
+    assert_eq!(ev.iter().map(|e| e.block).collect::<Vec<_>>(), vec![0, 0, 1, 1]);
+    assert_eq!(ev.iter().map(|e| e.masked_left).collect::<Vec<_>>(), vec![6, 4, 2, 0]);
     assert_eq!(g.tokens, vec![1, 2, 12, 13, 14, 15, 16, 17, 18, 19]);
     assert_eq!((g.steps, g.model_passes), (4, 4));
 }
@@ -112,20 +88,10 @@ fn committed_tokens_never_change() {
         },
         seen: vec![],
     };
-    let (g, ev) = go(
-        &mut fake,
-        Canvas::after_prompt(&[1], 6, M, None),
-        &opts(6, 6, 6),
-    );
+    let (g, ev) = go(&mut fake, Canvas::after_prompt(&[1], 6, M, None), &opts(6, 6, 6));
     for (i, e) in ev.iter().enumerate() {
         for c in &e.committed {
-            assert_eq!(
-                g.tokens[c.pos],
-                c.token,
-                "position {} changed after step {}",
-                c.pos,
-                i + 1
-            );
+            assert_eq!(g.tokens[c.pos], c.token, "position {} changed after step {}", c.pos, i + 1);
         }
     }
     // Each canvas shown to the model keeps every token committed before.
@@ -150,45 +116,22 @@ fn the_four_remasking_rules_rank_differently() {
             return ch(0, 1.0);
         }
         let (prob, entropy, margin) = table[p - 1];
-        Choice {
-            token: 50 + p as u32,
-            prob,
-            entropy,
-            margin,
-        }
+        Choice { token: 50 + p as u32, prob, entropy, margin }
     };
-    for (rule, first) in [
-        (Remasking::LowConfidence, 1),
-        (Remasking::Entropy, 2),
-        (Remasking::Margin, 3),
-    ] {
+    for (rule, first) in [(Remasking::LowConfidence, 1), (Remasking::Entropy, 2), (Remasking::Margin, 3)] {
         let mut fake = Fake { f, seen: vec![] };
-        let o = SamplerOptions {
-            remasking: rule,
-            ..opts(3, 3, 3)
-        };
+        let o = SamplerOptions { remasking: rule, ..opts(3, 3, 3) };
         let (_, ev) = go(&mut fake, Canvas::after_prompt(&[7], 3, M, None), &o);
         assert_eq!(positions(&ev[0]), vec![first], "{rule:?}");
     }
     // random: reproducible for a seed, and some seed orders differently from another.
     let order = |seed| {
         let mut fake = Fake { f, seen: vec![] };
-        let o = SamplerOptions {
-            remasking: Remasking::Random,
-            seed,
-            ..opts(3, 3, 3)
-        };
-        go(&mut fake, Canvas::after_prompt(&[7], 3, M, None), &o)
-            .1
-            .iter()
-            .map(|e| e.committed[0].pos)
-            .collect::<Vec<_>>()
+        let o = SamplerOptions { remasking: Remasking::Random, seed, ..opts(3, 3, 3) };
+        go(&mut fake, Canvas::after_prompt(&[7], 3, M, None), &o).1.iter().map(|e| e.committed[0].pos).collect::<Vec<_>>()
     };
     assert_eq!(order(5), order(5));
-    assert!(
-        (0..10).any(|s| order(s) != order(s + 1)),
-        "random remasking ignores the seed"
-    );
+    assert!((0..10).any(|s| order(s) != order(s + 1)), "random remasking ignores the seed");
 }
 
 #[test]
@@ -196,19 +139,10 @@ fn threshold_commits_all_sure_positions_and_at_least_one() {
     // Block of 4: probs 0.95, 0.5, 0.92, 0.3 at τ = 0.9 → step 1 commits positions 1 and 3.
     // Then nothing is ≥ 0.9: each step commits the single best (0.5 at 2, then 0.3 at 4).
     let probs = [1.0, 0.95, 0.5, 0.92, 0.3];
-    let mut fake = Fake {
-        f: move |p, _: &[u32]| ch(20 + p as u32, probs[p]),
-        seen: vec![],
-    };
-    let o = SamplerOptions {
-        threshold: Some(0.9),
-        ..opts(4, 4, 4)
-    };
+    let mut fake = Fake { f: move |p, _: &[u32]| ch(20 + p as u32, probs[p]), seen: vec![] };
+    let o = SamplerOptions { threshold: Some(0.9), ..opts(4, 4, 4) };
     let (g, ev) = go(&mut fake, Canvas::after_prompt(&[7], 4, M, None), &o);
-    assert_eq!(
-        ev.iter().map(positions).collect::<Vec<_>>(),
-        vec![vec![1, 3], vec![2], vec![4]]
-    );
+    assert_eq!(ev.iter().map(positions).collect::<Vec<_>>(), vec![vec![1, 3], vec![2], vec![4]]);
     assert_eq!(g.model_passes, 3);
 }
 
@@ -228,11 +162,7 @@ impl Denoiser for Cfg {
             self.uncond_seen.push(canvas.to_vec());
         }
         let mut out = vec![-10.0f32; canvas.len() * 100];
-        let row = if uncond {
-            [0.0, 1.1, 0.0]
-        } else {
-            [1.0, 1.2, 0.0]
-        };
+        let row = if uncond { [0.0, 1.1, 0.0] } else { [1.0, 1.2, 0.0] };
         for p in 0..canvas.len() {
             out[p * 100..p * 100 + 3].copy_from_slice(&row);
         }
@@ -247,27 +177,14 @@ impl Denoiser for Cfg {
 fn cfg_mixes_conditional_and_unconditional_logits() {
     // Without guidance the argmax of cond is token 1. With cfg 1: u + 2(c − u) = [2.0, 1.3, 0]
     // → token 0. The unconditional pass saw the prompt masked and the answer as it stands.
-    let mut m = Cfg {
-        uncond_seen: vec![],
-    };
-    let o = SamplerOptions {
-        cfg_scale: 1.0,
-        ..opts(1, 1, 1)
-    };
+    let mut m = Cfg { uncond_seen: vec![] };
+    let o = SamplerOptions { cfg_scale: 1.0, ..opts(1, 1, 1) };
     let (g, _) = go(&mut m, Canvas::after_prompt(&[5, 6], 1, M, None), &o);
     assert_eq!(g.tokens[2], 0);
     assert_eq!(m.uncond_seen, vec![vec![M, M, M]]);
     assert_eq!(g.model_passes, 2);
     // The same logits without guidance (cfg 0 would use `choose`; check the mixing maths):
-    let plain = ops::select(
-        &[1.0, 1.2, 0.0],
-        0,
-        Noise {
-            temperature: 0.0,
-            seed: 0,
-            salt: 0,
-        },
-    );
+    let plain = ops::select(&[1.0, 1.2, 0.0], 0, Noise { temperature: 0.0, seed: 0, salt: 0 });
     assert_eq!(plain.token, 1);
 }
 
@@ -275,14 +192,8 @@ fn cfg_mixes_conditional_and_unconditional_logits() {
 fn a_block_of_padding_stops_early() {
     // gen 8 in blocks of 4, 2 steps a block. The model predicts EOS everywhere after the prompt:
     // block 1 becomes all EOS after 2 passes; block 2 is filled with EOS without the model.
-    let mut fake = Fake {
-        f: |_, _: &[u32]| ch(EOS, 0.9),
-        seen: vec![],
-    };
-    let o = SamplerOptions {
-        early_stop: true,
-        ..opts(4, 8, 4)
-    };
+    let mut fake = Fake { f: |_, _: &[u32]| ch(EOS, 0.9), seen: vec![] };
+    let o = SamplerOptions { early_stop: true, ..opts(4, 8, 4) };
     let (g, ev) = go(&mut fake, Canvas::after_prompt(&[1], 8, M, Some(EOS)), &o);
     assert_eq!(g.model_passes, 2);
     assert!(g.early_stopped);
@@ -290,10 +201,7 @@ fn a_block_of_padding_stops_early() {
     let last = ev.last().unwrap();
     assert!(last.early_stop && positions(last) == vec![5, 6, 7, 8]);
     // One real token in block 1: no early stop, all 4 passes run.
-    let mut fake = Fake {
-        f: |p, _: &[u32]| ch(if p == 2 { 3 } else { EOS }, 0.9),
-        seen: vec![],
-    };
+    let mut fake = Fake { f: |p, _: &[u32]| ch(if p == 2 { 3 } else { EOS }, 0.9), seen: vec![] };
     let (g, _) = go(&mut fake, Canvas::after_prompt(&[1], 8, M, Some(EOS)), &o);
     assert_eq!((g.model_passes, g.early_stopped), (4, false));
 }
@@ -301,21 +209,10 @@ fn a_block_of_padding_stops_early() {
 #[test]
 fn infilling_fills_only_interior_masks() {
     // Canvas a M M b M c: three masks, one block over the whole canvas, 3 steps.
-    let canvas = Canvas {
-        tokens: vec![1, M, M, 2, M, 3],
-        gen_start: 0,
-        mask: M,
-        eos: None,
-    };
-    let mut fake = Fake {
-        f: |p, _: &[u32]| ch(40 + p as u32, 1.0 - p as f32 / 10.0),
-        seen: vec![],
-    };
+    let canvas = Canvas { tokens: vec![1, M, M, 2, M, 3], gen_start: 0, mask: M, eos: None };
+    let mut fake = Fake { f: |p, _: &[u32]| ch(40 + p as u32, 1.0 - p as f32 / 10.0), seen: vec![] };
     let (g, ev) = go(&mut fake, canvas, &opts(3, 6, 6));
-    assert_eq!(
-        ev.iter().map(positions).collect::<Vec<_>>(),
-        vec![vec![1], vec![2], vec![4]]
-    );
+    assert_eq!(ev.iter().map(positions).collect::<Vec<_>>(), vec![vec![1], vec![2], vec![4]]);
     assert_eq!(g.tokens, vec![1, 41, 42, 2, 44, 3]);
 }
 
@@ -324,15 +221,10 @@ fn pinned_positions_stay_and_are_not_counted() {
     // gen 4 with position 2 of the answer pinned to 77: 3 masks, 3 steps, one each.
     let mut canvas = Canvas::after_prompt(&[1], 4, M, None);
     canvas.tokens[3] = 77;
-    let mut fake = Fake {
-        f: |p, _: &[u32]| ch(60 + p as u32, 0.5),
-        seen: vec![],
-    };
+    let mut fake = Fake { f: |p, _: &[u32]| ch(60 + p as u32, 0.5), seen: vec![] };
     let (g, ev) = go(&mut fake, canvas, &opts(3, 4, 4));
     assert_eq!(g.tokens, vec![1, 61, 62, 77, 64]);
-    assert!(ev
-        .iter()
-        .all(|e| e.committed.len() == 1 && e.committed[0].pos != 3));
+    assert!(ev.iter().all(|e| e.committed.len() == 1 && e.committed[0].pos != 3));
 }
 
 /// A fake that samples its fixed logits with the sampler's noise (like the GPU does).
@@ -341,9 +233,7 @@ struct Noisy;
 impl Denoiser for Noisy {
     async fn choose(&mut self, canvas: &[u32], noise: Noise) -> Result<Vec<Choice>> {
         let row: Vec<f32> = (0..100).map(|v| (v % 7) as f32 * 0.1).collect();
-        Ok((0..canvas.len())
-            .map(|p| ops::select(&row, p as u32, noise))
-            .collect())
+        Ok((0..canvas.len()).map(|p| ops::select(&row, p as u32, noise)).collect())
     }
     async fn logits(&mut self, _: &[u32]) -> Result<Vec<f32>> {
         unreachable!()
@@ -356,14 +246,8 @@ impl Denoiser for Noisy {
 #[test]
 fn sampling_is_reproducible_for_a_seed() {
     let run = |seed, t| {
-        let o = SamplerOptions {
-            temperature: t,
-            seed,
-            ..opts(8, 8, 8)
-        };
-        go(&mut Noisy, Canvas::after_prompt(&[1], 8, M, None), &o)
-            .0
-            .tokens
+        let o = SamplerOptions { temperature: t, seed, ..opts(8, 8, 8) };
+        go(&mut Noisy, Canvas::after_prompt(&[1], 8, M, None), &o).0.tokens
     };
     assert_eq!(run(1, 1.0), run(1, 1.0));
     assert_ne!(run(1, 1.0), run(2, 1.0));
@@ -374,51 +258,16 @@ fn sampling_is_reproducible_for_a_seed() {
 
 #[test]
 fn bad_settings_are_one_line_errors() {
-    let err = |o: SamplerOptions| {
-        o.validate()
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default()
-    };
+    let err = |o: SamplerOptions| o.validate().err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err(opts(5, 8, 4)).contains("multiple of the number of blocks (2)"));
     assert!(err(opts(4, 10, 4)).contains("not a multiple of --block-length"));
-    assert!(err(SamplerOptions {
-        temperature: -1.0,
-        ..opts(4, 8, 4)
-    })
-    .contains("--temperature"));
-    assert!(err(SamplerOptions {
-        threshold: Some(0.0),
-        ..opts(4, 8, 4)
-    })
-    .contains("(0, 1]"));
-    assert!(err(SamplerOptions {
-        threshold: Some(1.5),
-        ..opts(4, 8, 4)
-    })
-    .contains("(0, 1]"));
-    assert!(Remasking::parse("confident")
-        .unwrap_err()
-        .to_string()
-        .contains("low_confidence"));
+    assert!(err(SamplerOptions { temperature: -1.0, ..opts(4, 8, 4) }).contains("--temperature"));
+    assert!(err(SamplerOptions { threshold: Some(0.0), ..opts(4, 8, 4) }).contains("(0, 1]"));
+    assert!(err(SamplerOptions { threshold: Some(1.5), ..opts(4, 8, 4) }).contains("(0, 1]"));
+    assert!(Remasking::parse("confident").unwrap_err().to_string().contains("low_confidence"));
     use unmask::sampler::text::{parse_infill, parse_pin, Piece};
-    assert_eq!(
-        parse_infill("The [MASK] sat on <mask:2>.", 3).unwrap(),
-        vec![
-            Piece::Text("The ".into()),
-            Piece::Masks(3),
-            Piece::Text(" sat on ".into()),
-            Piece::Masks(2),
-            Piece::Text(".".into())
-        ]
-    );
-    for bad in [
-        "no spans here",
-        "a [MASK b",
-        "a <mask:3 b",
-        "a <mask:x> b",
-        "a <mask:0> b",
-    ] {
+    assert_eq!(parse_infill("The [MASK] sat on <mask:2>.", 3).unwrap(), vec![Piece::Text("The ".into()), Piece::Masks(3), Piece::Text(" sat on ".into()), Piece::Masks(2), Piece::Text(".".into())]);
+    for bad in ["no spans here", "a [MASK b", "a <mask:3 b", "a <mask:x> b", "a <mask:0> b"] {
         assert!(parse_infill(bad, 3).is_err(), "{bad}");
     }
     assert!(parse_pin("3").is_err() && parse_pin("x:word").is_err() && parse_pin("2:").is_err());

@@ -18,10 +18,7 @@ fn close(what: &str, got: &[f32], want: &[f32], rel: f32) {
     let scale = (want.iter().map(|x| x * x).sum::<f32>() / want.len() as f32).sqrt();
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs() / w.abs().max(scale);
-        assert!(
-            err <= rel,
-            "{what}: element {i} is {g}, the CPU twin gives {w}"
-        );
+        assert!(err <= rel, "{what}: element {i} is {g}, the CPU twin gives {w}");
     }
 }
 
@@ -45,23 +42,7 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
         // Through the GGUF bytes, as the page loads a model.
         let loaded = ModelWeights::from_gguf("m.gguf", &w.to_gguf(vec![])).unwrap();
         let m = GpuModel::upload(gpu.clone(), &loaded).unwrap();
-        let out = m
-            .forward(
-                &toks,
-                Noise {
-                    temperature: 0.0,
-                    seed: 0,
-                    salt: 0,
-                },
-                true,
-            )
-            .await
-            .unwrap();
-        close(
-            &format!("{} forward", dtype.name()),
-            &out.logits.unwrap(),
-            &want,
-            1e-3,
-        );
+        let out = m.forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await.unwrap();
+        close(&format!("{} forward", dtype.name()), &out.logits.unwrap(), &want, 1e-3);
     }
 }

@@ -51,7 +51,7 @@ pub struct BenchArgs {
 }
 
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
-/// matmul variant (the adapter's own choice is restored afterwards).
+/// matmul variant that runs on this adapter (its own choice is restored afterwards).
 fn bench_kernels(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
     let chosen = gpu.matmul_variant();
     for v in [MatmulVariant::Tiled, MatmulVariant::Subgroup] {
@@ -68,18 +68,11 @@ fn bench_kernels(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
 fn bench_kernels_with(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
     use unmask::forward::GpuWeight;
     use unmask::model::HostTensor;
-    let shapes = [
-        ("q_proj", c.d_model, c.d_model),
-        ("ff_proj", c.mlp_hidden_size, c.d_model),
-        ("ff_out", c.d_model, c.mlp_hidden_size),
-        ("lm_head", c.vocab_size, c.d_model),
-    ];
+    let shapes = [("q_proj", c.d_model, c.d_model), ("ff_proj", c.mlp_hidden_size, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size), ("lm_head", c.vocab_size, c.d_model)];
     let mut rng = unmask::rng::Rng::new(1);
     for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
         for (name, n, k) in shapes {
-            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| {
-                Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name()))
-            })?;
+            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w)?;
             let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
             let y = gpu.storage("y", (m * n * 4) as u64)?;
@@ -110,11 +103,7 @@ fn synthetic_config(name: &str) -> Result<LladaConfig> {
             Ok(c)
         }
         path => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Input(format!(
-                    "--synthetic {path:?}: not tiny, demo or a readable config.json ({e})"
-                ))
-            })?;
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--synthetic {path:?}: not tiny, demo or a readable config.json ({e})")))?;
             LladaConfig::from_hf_json(path, &text)
         }
     }
@@ -122,45 +111,24 @@ fn synthetic_config(name: &str) -> Result<LladaConfig> {
 
 /// Multiply-adds of one forward pass over `l` positions (matmuls and attention).
 fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
-    let (d, kv, h, v) = (
-        c.d_model as f64,
-        c.kv_dim() as f64,
-        c.mlp_hidden_size as f64,
-        c.vocab_size as f64,
-    );
+    let (d, kv, h, v) = (c.d_model as f64, c.kv_dim() as f64, c.mlp_hidden_size as f64, c.vocab_size as f64);
     let per_token = c.n_layers as f64 * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * h) + d * v;
     let attention = c.n_layers as f64 * 2.0 * (l as f64) * d;
     2.0 * l as f64 * (per_token + attention)
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let quant = a
-        .quant
-        .as_deref()
-        .map(|q| {
-            DType::parse(q).ok_or_else(|| {
-                Error::Input(format!(
-                    "--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0"
-                ))
-            })
-        })
-        .transpose()?;
+    let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
     let (gm, name) = match &a.model {
         Some(p) => {
             let canvas = a.prompt_length + a.gen_length.iter().max().copied().unwrap_or(0);
-            (
-                model::load(Some(p.clone()), a.quant.as_deref(), |_| canvas)?.model,
-                p.display().to_string(),
-            )
+            (model::load(Some(p.clone()), a.quant.as_deref(), |_| canvas)?.model, p.display().to_string())
         }
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
             let w = random_model(&cfg, quant.unwrap_or(DType::Q4_0), 1);
             let gpu = Arc::new(pollster::block_on(Gpu::new())?);
-            (
-                GpuModel::upload(gpu, &w)?,
-                format!("synthetic:{}", a.synthetic),
-            )
+            (GpuModel::upload(gpu, &w)?, format!("synthetic:{}", a.synthetic))
         }
     };
     let c = gm.config.clone();
@@ -169,30 +137,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
-        let o = SamplerOptions {
-            steps,
-            gen_length: gen,
-            block_length: a.block_length.min(gen),
-            threshold: a.threshold,
-            early_stop: false,
-            cache: unmask::sampler::CacheMode::parse(&a.cache)?,
-            ..Default::default()
-        };
+        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
         o.validate()?;
-        let prompt: Vec<u32> = (0..a.prompt_length as u32)
-            .map(|i| (i * 7919 + 13) % c.vocab_size as u32)
-            .filter(|&t| t != c.mask_token_id)
-            .collect();
+        let prompt: Vec<u32> = (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect();
         let mut last = None;
         for _ in 0..a.runs.max(1) {
             let canvas = Canvas::after_prompt(&prompt, gen, c.mask_token_id, None);
             let mut m = &gm;
-            last = Some(pollster::block_on(sampler::run(
-                &mut m,
-                canvas,
-                &o,
-                &mut |_| true,
-            ))?);
+            last = Some(pollster::block_on(sampler::run(&mut m, canvas, &o, &mut |_| true))?);
         }
         let g = last.expect("one run");
         let l = prompt.len() + gen;

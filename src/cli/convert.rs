@@ -22,52 +22,25 @@ pub struct ConvertArgs {
 pub fn run(a: ConvertArgs) -> Result<()> {
     let mut m = load_path(&a.model)?;
     if let Some(q) = &a.quant {
-        let d = DType::parse(q).ok_or_else(|| {
-            Error::Input(format!(
-                "--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0"
-            ))
-        })?;
+        let d = DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))?;
         m.weights.convert(d)?;
     }
     let tokenizer_json = tokenizer_text(&a.model)?;
     if a.out.extension().is_some_and(|e| e == "gguf") {
         save_gguf(&m.weights, tokenizer_json.as_deref(), &a.out)?;
     } else {
-        save_hf_dir(
-            &m.weights,
-            tokenizer_json.as_deref().map(str::as_bytes),
-            &a.out,
-        )?;
+        save_hf_dir(&m.weights, tokenizer_json.as_deref().map(str::as_bytes), &a.out)?;
     }
-    let bytes = if a.out.is_file() {
-        std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0)
-    } else {
-        0
-    };
-    eprintln!(
-        "wrote {} ({:.2} MB){}",
-        a.out.display(),
-        bytes as f64 / 1e6,
-        if tokenizer_json.is_some() {
-            " with its tokenizer"
-        } else {
-            ""
-        }
-    );
+    let bytes = if a.out.is_file() { std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0) } else { 0 };
+    eprintln!("wrote {} ({:.2} MB){}", a.out.display(), bytes as f64 / 1e6, if tokenizer_json.is_some() { " with its tokenizer" } else { "" });
     Ok(())
 }
 
 /// The tokenizer.json text that belongs to a model path, if there is one.
 fn tokenizer_text(model: &std::path::Path) -> Result<Option<String>> {
-    let p = if model.is_dir() {
-        model.join("tokenizer.json")
-    } else {
-        model.with_file_name("tokenizer.json")
-    };
+    let p = if model.is_dir() { model.join("tokenizer.json") } else { model.with_file_name("tokenizer.json") };
     if !p.is_file() {
         return Ok(None);
     }
-    std::fs::read_to_string(&p)
-        .map(Some)
-        .map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))
+    std::fs::read_to_string(&p).map(Some).map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))
 }

@@ -36,25 +36,9 @@ fn eval_dir(a: &EvalArgs) -> Result<PathBuf> {
         return Ok(d.clone());
     }
     let m = model::resolve(a.s.model.clone())?;
-    let beside = if m.is_dir() {
-        m.join("eval")
-    } else {
-        m.with_file_name("demo").join("eval")
-    };
-    let cands = [
-        beside,
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo/eval"),
-    ];
-    cands.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
-        Error::Input(format!(
-            "no eval folder found (looked at {}): pass --eval-dir",
-            cands
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
+    let beside = if m.is_dir() { m.join("eval") } else { m.with_file_name("demo").join("eval") };
+    let cands = [beside, PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo/eval")];
+    cands.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| Error::Input(format!("no eval folder found (looked at {}): pass --eval-dir", cands.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))))
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -67,45 +51,24 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
         .collect();
     files.sort();
-    let stem = |p: &PathBuf| {
-        p.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     if let Some(t) = &a.tasks {
         if let Some(missing) = t.iter().find(|t| !files.iter().any(|f| &stem(f) == *t)) {
-            return Err(Error::Input(format!(
-                "--tasks: no {missing}.jsonl in {}",
-                dir.display()
-            )));
+            return Err(Error::Input(format!("--tasks: no {missing}.jsonl in {}", dir.display())));
         }
         files.retain(|f| t.contains(&stem(f)));
     }
-    let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), |c| {
-        c.max_sequence_length.min(opts.gen_length + 256)
-    })?;
+    let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), |c| c.max_sequence_length.min(opts.gen_length + 256))?;
     let (gm, tok) = (&loaded.model, loaded.tokenizer.as_ref());
     let start = unmask::clock::now_ms();
     let (mut passes, mut steps) = (0, 0);
     let mut scores = Vec::new();
     for f in &files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| Error::model(f.display().to_string(), format!("cannot read: {e}")))?;
-        let items: Vec<Item> = parse_items(&f.display().to_string(), &text)?
-            .into_iter()
-            .take(a.limit)
-            .collect();
-        let mut score = TaskScore {
-            task: stem(f),
-            ..Default::default()
-        };
+        let text = std::fs::read_to_string(f).map_err(|e| Error::model(f.display().to_string(), format!("cannot read: {e}")))?;
+        let items: Vec<Item> = parse_items(&f.display().to_string(), &text)?.into_iter().take(a.limit).collect();
+        let mut score = TaskScore { task: stem(f), ..Default::default() };
         for item in &items {
-            let req = Request {
-                prompt: Some(item.prompt.clone()),
-                chat: true,
-                options: opts.clone(),
-                ..Default::default()
-            };
+            let req = Request { prompt: Some(item.prompt.clone()), chat: true, options: opts.clone(), ..Default::default() };
             let p = req.prepare(&loaded.config, tok)?;
             let mut m = gm;
             let g = pollster::block_on(sampler::run(&mut m, p.canvas, &p.options, &mut |_| true))?;
@@ -117,13 +80,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             };
             let ok = is_correct(item, &response);
             if a.verbose {
-                eprintln!(
-                    "[{}] {} → {:?} (want {})",
-                    if ok { "ok" } else { "xx" },
-                    item.prompt,
-                    response.trim(),
-                    item.answer
-                );
+                eprintln!("[{}] {} → {:?} (want {})", if ok { "ok" } else { "xx" }, item.prompt, response.trim(), item.answer);
             }
             score.n += 1;
             score.correct += ok as usize;
@@ -144,26 +101,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
-        println!(
-            "{:<22} {:>5} {:>8} {:>9}",
-            "task", "n", "correct", "accuracy"
-        );
+        println!("{:<22} {:>5} {:>8} {:>9}", "task", "n", "correct", "accuracy");
         for s in &scores {
-            println!(
-                "{:<22} {:>5} {:>8} {:>8.1}%",
-                s.task,
-                s.n,
-                s.correct,
-                s.accuracy()
-            );
+            println!("{:<22} {:>5} {:>8} {:>8.1}%", s.task, s.n, s.correct, s.accuracy());
         }
-        println!(
-            "{} model passes, {} steps, {:.1} s on {}",
-            passes,
-            steps,
-            ms / 1000.0,
-            gm.gpu.report.name
-        );
+        println!("{} model passes, {} steps, {:.1} s on {}", passes, steps, ms / 1000.0, gm.gpu.report.name);
     }
     Ok(())
 }

@@ -5,8 +5,8 @@ use super::model;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use unmask::cpu::forward::CpuModel;
 use unmask::model::TextTokenizer;
+use unmask::cpu::forward::CpuModel;
 use unmask::request::Request;
 use unmask::sampler::text::{parse_infill, parse_pin};
 use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, StepEvent};
@@ -63,11 +63,7 @@ pub struct SamplerArgs {
 #[derive(Args)]
 pub struct GenerateArgs {
     /// The prompt text.
-    #[arg(
-        long,
-        conflicts_with = "prompt_tokens",
-        required_unless_present = "prompt_tokens"
-    )]
+    #[arg(long, conflicts_with = "prompt_tokens", required_unless_present = "prompt_tokens")]
     pub prompt: Option<String>,
     /// The prompt as token ids, comma-separated (no tokenizer needed).
     #[arg(long, value_delimiter = ',')]
@@ -127,21 +123,14 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         parse_pin(p)?;
     }
     if req.prompt.as_deref().is_some_and(|p| p.trim().is_empty()) {
-        return Err(Error::Input(
-            "the prompt is empty: give some text with --prompt".into(),
-        ));
+        return Err(Error::Input("the prompt is empty: give some text with --prompt".into()));
     }
     execute(req, &a.s)
 }
 
 pub fn infill(a: InfillArgs) -> Result<()> {
     parse_infill(&a.text, a.span_length.max(1))?;
-    let req = Request {
-        infill: Some(a.text.clone()),
-        span_length: Some(a.span_length),
-        options: options(&a.s, 0, usize::MAX)?,
-        ..Default::default()
-    };
+    let req = Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, usize::MAX)?, ..Default::default() };
     execute(req, &a.s)
 }
 
@@ -151,53 +140,21 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
         let tok = loaded.tokenizer.as_ref();
         let p = req.prepare(&loaded.weights.config, tok)?;
         let settings = serde_json::json!({"request": req, "options": p.options});
-        return run(
-            CpuModel(&loaded.weights),
-            "CPU twin",
-            tok,
-            p.canvas,
-            &p.options,
-            s,
-            settings,
-            p.ends,
-        );
+        return run(CpuModel(&loaded.weights), "CPU twin", tok, p.canvas, &p.options, s, settings, p.ends);
     }
     // Canvas planned for: an upper bound (byte-level BPE makes at most one token per byte,
     // plus the chat template; infill spans at most span_length tokens per mask).
-    let text_len = req
-        .prompt
-        .as_ref()
-        .or(req.infill.as_ref())
-        .map_or(0, |t| t.len())
-        + req.prompt_tokens.as_ref().map_or(0, |t| t.len());
+    let text_len = req.prompt.as_ref().or(req.infill.as_ref()).map_or(0, |t| t.len()) + req.prompt_tokens.as_ref().map_or(0, |t| t.len());
     let est = text_len * (1 + req.span_length.unwrap_or(0)) + req.options.gen_length + 64;
     let m = model::load(s.model.clone(), s.quant.as_deref(), |_| est)?;
     let tok = m.tokenizer.as_ref();
     let p = req.prepare(&m.config, tok)?;
     let settings = serde_json::json!({"request": req, "options": p.options});
-    run(
-        &m.model,
-        &m.model.gpu.report.name,
-        tok,
-        p.canvas,
-        &p.options,
-        s,
-        settings,
-        p.ends,
-    )
+    run(&m.model, &m.model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<D: sampler::Denoiser>(
-    mut model: D,
-    engine: &str,
-    tok: Option<&TextTokenizer>,
-    canvas: Canvas,
-    opts: &SamplerOptions,
-    s: &SamplerArgs,
-    settings: serde_json::Value,
-    ends: [Option<u32>; 2],
-) -> Result<()> {
+fn run<D: sampler::Denoiser>(mut model: D, engine: &str, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {
     let gen_start = canvas.gen_start;
     let prompt: Vec<u32> = canvas.tokens[..gen_start].to_vec();
     let mut events: Vec<StepEvent> = Vec::new();
@@ -236,14 +193,7 @@ fn run<D: sampler::Denoiser>(
     } else {
         match text {
             Some(t) => println!("{}", t.trim_end()),
-            None => println!(
-                "{}",
-                answer
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
+            None => println!("{}", answer.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")),
         }
     }
     Ok(())
@@ -263,22 +213,12 @@ struct Visual<'a> {
 impl<'a> Visual<'a> {
     fn new(c: &Canvas, tok: Option<&'a TextTokenizer>, total_steps: usize) -> Self {
         let start = if c.gen_start == 0 { 0 } else { c.gen_start };
-        Visual {
-            tok,
-            tokens: c.tokens.clone(),
-            start,
-            mask: c.mask,
-            when: vec![(0, 0.0); c.tokens.len()],
-            total_steps,
-        }
+        Visual { tok, tokens: c.tokens.clone(), start, mask: c.mask, when: vec![(0, 0.0); c.tokens.len()], total_steps }
     }
 
     fn piece(&self, t: u32) -> String {
         match self.tok {
-            Some(tok) => tok
-                .decode(&[t], true)
-                .unwrap_or_default()
-                .replace('\n', "⏎"),
+            Some(tok) => tok.decode(&[t], true).unwrap_or_default().replace('\n', "⏎"),
             None => format!("{t} "),
         }
     }
@@ -312,12 +252,7 @@ impl<'a> Visual<'a> {
         }
         let width = 30;
         let done = (step * width / self.total_steps.max(1).max(step)).min(width);
-        out.push_str(&format!(
-            "\n\n[{}{}] step {step}/{} · {left} masked{note}\n",
-            "█".repeat(done),
-            "·".repeat(width - done),
-            self.total_steps.max(step)
-        ));
+        out.push_str(&format!("\n\n[{}{}] step {step}/{} · {left} masked{note}\n", "█".repeat(done), "·".repeat(width - done), self.total_steps.max(step)));
         let mut so = std::io::stdout();
         let _ = so.write_all(out.as_bytes());
         let _ = so.flush();
@@ -328,11 +263,7 @@ impl<'a> Visual<'a> {
             self.tokens[c.pos] = c.token;
             self.when[c.pos] = (e.step, c.confidence);
         }
-        let note = if e.early_stop {
-            " · rest is padding (early stop)"
-        } else {
-            ""
-        };
+        let note = if e.early_stop { " · rest is padding (early stop)" } else { "" };
         self.draw(e.step, e.step, e.masked_left, note);
     }
 

@@ -29,17 +29,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let files = open_path(&a.model)?;
     let (index, tokenizer) = files.index()?;
     let c = &index.config;
-    let quant = a
-        .quant
-        .as_deref()
-        .map(|q| {
-            DType::parse(q).ok_or_else(|| {
-                Error::Input(format!(
-                    "--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0"
-                ))
-            })
-        })
-        .transpose()?;
+    let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
     let canvas = a.canvas.unwrap_or(c.max_sequence_length.min(512)).max(1);
     let tensors = index.tensors();
     let mut by_dtype = std::collections::BTreeMap::<&str, u64>::new();
@@ -49,19 +39,12 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let total: u64 = by_dtype.values().sum();
     let paths = files.files();
     let file_bytes: u64 = paths.iter().map(|f| f.1).sum();
-    let largest = tensors
-        .iter()
-        .max_by_key(|t| t.bytes())
-        .map(|t| (t.name.clone(), t.bytes()))
-        .unwrap_or_default();
+    let largest = tensors.iter().max_by_key(|t| t.bytes()).map(|t| (t.name.clone(), t.bytes())).unwrap_or_default();
     let gpu = pollster::block_on(Gpu::new());
     let binding = gpu.as_ref().map(|g| g.max_binding()).unwrap_or(u64::MAX);
     let plan = MemoryPlan::new(&index, quant, canvas, binding)?;
     let verdict = match &gpu {
-        Ok(_) => plan
-            .check(binding, None)
-            .map(|_| "fits the adapter's limits".to_string())
-            .unwrap_or_else(|e| e.to_string()),
+        Ok(_) => plan.check(binding, None).map(|_| "fits the adapter's limits".to_string()).unwrap_or_else(|e| e.to_string()),
         Err(e) => e.to_string(),
     };
     let tok_vocab = tokenizer.as_ref().map(|t| t.vocab_size());
@@ -84,70 +67,22 @@ pub fn run(a: InfoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(());
     }
-    println!(
-        "model      {} ({}, {} file{}, {})",
-        a.model.display(),
-        files.format,
-        paths.len(),
-        if paths.len() == 1 { "" } else { "s" },
-        human(file_bytes)
-    );
-    println!(
-        "layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}",
-        c.n_layers,
-        c.d_model,
-        c.n_heads,
-        c.n_kv_heads,
-        c.head_dim(),
-        c.mlp_hidden_size
-    );
-    println!(
-        "vocab      {}  context {}  rope θ {} ({:?})  rms eps {}",
-        c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps
-    );
+    println!("model      {} ({}, {} file{}, {})", a.model.display(), files.format, paths.len(), if paths.len() == 1 { "" } else { "s" }, human(file_bytes));
+    println!("layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}", c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.head_dim(), c.mlp_hidden_size);
+    println!("vocab      {}  context {}  rope θ {} ({:?})  rms eps {}", c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps);
     let id = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    println!(
-        "tokens     mask {}  bos {}  eos {}  eot {}",
-        c.mask_token_id,
-        id(c.bos_token_id),
-        id(c.eos_token_id),
-        id(c.eot_token_id)
-    );
-    let dt: Vec<String> = by_dtype
-        .iter()
-        .map(|(d, b)| format!("{d} {}", human(*b)))
-        .collect();
-    println!(
-        "tensors    {}  ({}; total {})",
-        tensors.len(),
-        dt.join(", "),
-        human(total)
-    );
+    println!("tokens     mask {}  bos {}  eos {}  eot {}", c.mask_token_id, id(c.bos_token_id), id(c.eos_token_id), id(c.eot_token_id));
+    let dt: Vec<String> = by_dtype.iter().map(|(d, b)| format!("{d} {}", human(*b))).collect();
+    println!("tensors    {}  ({}; total {})", tensors.len(), dt.join(", "), human(total));
     println!("largest    {} ({})", largest.0, human(largest.1));
     match tok_vocab {
-        Some(v) => println!(
-            "tokenizer  {}, {v} tokens",
-            if files.tokenizer.is_some() {
-                "tokenizer.json"
-            } else {
-                "embedded in the GGUF"
-            }
-        ),
-        None => println!(
-            "tokenizer  none found (put tokenizer.json beside the model to use text prompts)"
-        ),
+        Some(v) => println!("tokenizer  {}, {v} tokens", if files.tokenizer.is_some() { "tokenizer.json" } else { "embedded in the GGUF" }),
+        None => println!("tokenizer  none found (put tokenizer.json beside the model to use text prompts)"),
     }
     match &gpu {
         Ok(g) => {
             let r = &g.report;
-            println!(
-                "adapter    {} ({}, {})  shader-f16 {}  subgroups {}",
-                r.name,
-                r.backend,
-                r.device_type,
-                yes(r.shader_f16),
-                yes(r.subgroups)
-            );
+            println!("adapter    {} ({}, {})  shader-f16 {}  subgroups {}", r.name, r.backend, r.device_type, yes(r.shader_f16), yes(r.subgroups));
             println!("limits     storage binding {}  buffer {}  workgroup {} invocations, {} bytes shared", human(r.max_storage_buffer_binding_size), human(r.max_buffer_size), r.max_compute_invocations_per_workgroup, r.max_compute_workgroup_storage_size);
         }
         Err(e) => println!("adapter    none: {e}"),

@@ -42,15 +42,7 @@ pub fn resolve(model: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 pub fn parse_quant(quant: Option<&str>) -> Result<Option<DType>> {
-    quant
-        .map(|q| {
-            DType::parse(q).ok_or_else(|| {
-                Error::Input(format!(
-                    "--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0"
-                ))
-            })
-        })
-        .transpose()
+    quant.map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()
 }
 
 /// Loads the files into host memory and optionally converts the weights (no GPU involved).
@@ -73,56 +65,28 @@ pub struct OnGpu {
 /// Reads the headers, plans the GPU memory for a canvas of `canvas(config)` positions, refuses
 /// early if it cannot fit, then streams the weights (converted to `quant`) onto the GPU with a
 /// progress line on a terminal.
-pub fn load(
-    model: Option<PathBuf>,
-    quant: Option<&str>,
-    canvas: impl Fn(&LladaConfig) -> usize,
-) -> Result<OnGpu> {
+pub fn load(model: Option<PathBuf>, quant: Option<&str>, canvas: impl Fn(&LladaConfig) -> usize) -> Result<OnGpu> {
     let path = resolve(model)?;
     let quant = parse_quant(quant)?;
     let files = open_path(&path)?;
     let (index, tokenizer) = files.index()?;
     let gpu = Arc::new(pollster::block_on(Gpu::new())?);
-    let plan = MemoryPlan::new(
-        &index,
-        quant,
-        canvas(&index.config).clamp(1, index.config.max_sequence_length),
-        gpu.max_binding(),
-    )?;
+    let plan = MemoryPlan::new(&index, quant, canvas(&index.config).clamp(1, index.config.max_sequence_length), gpu.max_binding())?;
     plan.check(gpu.max_binding(), None)?;
     let tty = std::io::stderr().is_terminal() && plan.file_bytes > 64 << 20;
     let start = std::time::Instant::now();
     let mut last = 0.0;
-    let model = pollster::block_on(GpuModel::load(
-        gpu,
-        &index,
-        &files.source,
-        quant,
-        &mut |done, total| {
-            let t = start.elapsed().as_secs_f64();
-            if tty && (t - last > 0.2 || done == total) {
-                last = t;
-                let pct = if total == 0 {
-                    100.0
-                } else {
-                    100.0 * done as f64 / total as f64
-                };
-                let bar = "█".repeat((pct / 5.0) as usize) + &"░".repeat(20 - (pct / 5.0) as usize);
-                eprint!(
-                    "\rloading {bar} {pct:5.1}%  {} of {}  {:.0} MB/s ",
-                    human(done),
-                    human(total),
-                    done as f64 / 1e6 / t.max(1e-3)
-                );
-            }
-        },
-    ));
+    let model = pollster::block_on(GpuModel::load(gpu, &index, &files.source, quant, &mut |done, total| {
+        let t = start.elapsed().as_secs_f64();
+        if tty && (t - last > 0.2 || done == total) {
+            last = t;
+            let pct = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
+            let bar = "█".repeat((pct / 5.0) as usize) + &"░".repeat(20 - (pct / 5.0) as usize);
+            eprint!("\rloading {bar} {pct:5.1}%  {} of {}  {:.0} MB/s ", human(done), human(total), done as f64 / 1e6 / t.max(1e-3));
+        }
+    }));
     if tty {
         eprintln!();
     }
-    Ok(OnGpu {
-        model: model?,
-        tokenizer,
-        config: index.config,
-    })
+    Ok(OnGpu { model: model?, tokenizer, config: index.config })
 }

@@ -39,16 +39,10 @@ fn add(x: &mut [f32], y: &[f32]) {
 pub struct CpuModel<'a>(pub &'a ModelWeights);
 
 impl crate::sampler::Denoiser for CpuModel<'_> {
-    async fn choose(
-        &mut self,
-        canvas: &[u32],
-        noise: ops::Noise,
-    ) -> crate::Result<Vec<ops::Choice>> {
+    async fn choose(&mut self, canvas: &[u32], noise: ops::Noise) -> crate::Result<Vec<ops::Choice>> {
         let v = self.0.config.vocab_size;
         let logits = forward(self.0, canvas);
-        Ok((0..canvas.len())
-            .map(|p| ops::select(&logits[p * v..(p + 1) * v], p as u32, noise))
-            .collect())
+        Ok((0..canvas.len()).map(|p| ops::select(&logits[p * v..(p + 1) * v], p as u32, noise)).collect())
     }
     async fn logits(&mut self, canvas: &[u32]) -> crate::Result<Vec<f32>> {
         Ok(forward(self.0, canvas))

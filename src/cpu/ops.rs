@@ -33,14 +33,7 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
 }
 
 /// Rotates each head of each row in place; `positions[r]` is row r's position. Twin of `rope.wgsl`.
-pub fn rope(
-    x: &mut [f32],
-    positions: &[u32],
-    n_heads: usize,
-    head_dim: usize,
-    theta: f32,
-    style: RopeStyle,
-) {
+pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) {
     let row = n_heads * head_dim;
     let half = head_dim / 2;
     for (r, &pos) in positions.iter().enumerate() {
@@ -64,32 +57,17 @@ pub fn rope(
 
 /// `silu(gate) · up`, elementwise. Twin of `swiglu.wgsl`.
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    gate.iter()
-        .zip(up)
-        .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-        .collect()
+    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
 }
 
 /// Rows of the embedding table for each token. Twin of `embed.wgsl`.
 pub fn embed(table: &HostTensor, tokens: &[u32]) -> Vec<f32> {
-    tokens
-        .iter()
-        .flat_map(|&t| table.row_f32(t as usize))
-        .collect()
+    tokens.iter().flat_map(|&t| table.row_f32(t as usize)).collect()
 }
 
 /// Bidirectional (no causal mask) multi-head attention with GQA.
 /// q: `[lq, n_heads·d]`, k and v: `[lk, n_kv·d]`; returns `[lq, n_heads·d]`. Twin of `attention.wgsl`.
-pub fn attention(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    lq: usize,
-    lk: usize,
-    n_heads: usize,
-    n_kv: usize,
-    d: usize,
-) -> Vec<f32> {
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize) -> Vec<f32> {
     let scale = 1.0 / (d as f32).sqrt();
     let group = n_heads / n_kv;
     let mut out = vec![0f32; lq * n_heads * d];
@@ -97,15 +75,7 @@ pub fn attention(
         for h in 0..n_heads {
             let kh = h / group;
             let qv = &q[(i * n_heads + h) * d..][..d];
-            let scores: Vec<f32> = (0..lk)
-                .map(|j| {
-                    qv.iter()
-                        .zip(&k[(j * n_kv + kh) * d..][..d])
-                        .map(|(a, b)| a * b)
-                        .sum::<f32>()
-                        * scale
-                })
-                .collect();
+            let scores: Vec<f32> = (0..lk).map(|j| qv.iter().zip(&k[(j * n_kv + kh) * d..][..d]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
             let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f32 = e.iter().sum();

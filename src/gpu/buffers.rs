@@ -23,9 +23,7 @@ impl Gpu {
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         }))
     }
@@ -35,15 +33,11 @@ impl Gpu {
         let padded = data.len().max(4).div_ceil(4) * 4;
         self.check_size(what, padded as u64)?;
         if padded == data.len() {
-            return Ok(self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(what),
-                    contents: data,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                }));
+            return Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(what),
+                contents: data,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            }));
         }
         let mut v = data.to_vec();
         v.resize(padded, 0);
@@ -66,29 +60,18 @@ impl Gpu {
 
     /// Submits `encoder` (whose last commands copy into `staging`), waits, and returns the first
     /// `bytes` bytes of `staging`.
-    pub async fn submit_and_map(
-        &self,
-        encoder: wgpu::CommandEncoder,
-        staging: &wgpu::Buffer,
-        bytes: u64,
-    ) -> Result<Vec<u8>> {
+    pub async fn submit_and_map(&self, encoder: wgpu::CommandEncoder, staging: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         self.queue.submit([encoder.finish()]);
         let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        let mapped = rx
-            .await
-            .map_err(|_| Error::Gpu("the GPU never finished the readback".into()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        let mapped = rx.await.map_err(|_| Error::Gpu("the GPU never finished the readback".into()))?;
         self.take_fault()?;
         mapped.map_err(|e| Error::Gpu(format!("reading results back failed: {e}")))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("reading results back failed: {e}")))?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading results back failed: {e}")))?;
         let out = view[..bytes as usize].to_vec();
         drop(view);
         staging.unmap();
@@ -97,11 +80,7 @@ impl Gpu {
 
     /// Copies `(buffer, offset, length)` parts one after another into a staging buffer after the
     /// work already in `encoder`, submits, and returns their bytes.
-    pub async fn submit_and_read(
-        &self,
-        mut encoder: wgpu::CommandEncoder,
-        parts: &[(&wgpu::Buffer, u64, u64)],
-    ) -> Result<Vec<u8>> {
+    pub async fn submit_and_read(&self, mut encoder: wgpu::CommandEncoder, parts: &[(&wgpu::Buffer, u64, u64)]) -> Result<Vec<u8>> {
         let total: u64 = parts.iter().map(|p| p.2).sum();
         let staging = self.staging(total);
         let mut at = 0;
@@ -115,9 +94,7 @@ impl Gpu {
     /// Reads a whole f32 buffer (or its first `n` values) back.
     pub async fn read_f32(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<f32>> {
         let enc = self.device.create_command_encoder(&Default::default());
-        let bytes = self
-            .submit_and_read(enc, &[(buf, 0, (n * 4) as u64)])
-            .await?;
+        let bytes = self.submit_and_read(enc, &[(buf, 0, (n * 4) as u64)]).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -29,8 +29,7 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// First validation/out-of-memory error or device loss not caught elsewhere.
     pub(crate) fault: Arc<Mutex<Option<String>>>,
-    pub(crate) pipelines:
-        Mutex<std::collections::HashMap<super::kernels::Kernel, wgpu::ComputePipeline>>,
+    pub(crate) pipelines: Mutex<std::collections::HashMap<super::kernels::Kernel, wgpu::ComputePipeline>>,
     /// Optional lower cap on bindings, to act like a smaller adapter (tests, `--max-binding`).
     binding_cap: std::sync::atomic::AtomicU64,
     /// Which matmul kernel launches use (`MatmulVariant`): 0 tiled, 1 subgroup.
@@ -41,17 +40,14 @@ pub struct Gpu {
 
 /// `matmul_subgroup.wgsl` hard-codes subgroups of 8 invocations.
 fn subgroups_of_8(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool {
-    features.contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8
+    features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size == 8 && info.subgroup_max_size == 8
 }
 
 impl Gpu {
     /// Picks the highest-performance adapter (native: `WGPU_BACKEND` may name one) and opens a
     /// device with the adapter's own limits.
     pub async fn new() -> Result<Gpu> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
             .await
@@ -68,8 +64,7 @@ impl Gpu {
                 label: Some("unmask"),
                 // Timestamps only feed `unmask bench`'s per-kernel times; subgroups allow the CPU
                 // adapters' matmul (`MatmulVariant::Subgroup`). Nothing needs either.
-                required_features: features
-                    & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
+                required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -90,9 +85,7 @@ impl Gpu {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info)
-                .trim()
-                .to_string(),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
@@ -103,40 +96,22 @@ impl Gpu {
         };
         let subgroup_matmul = subgroups_of_8(&info, features);
         // CPU adapters with subgroups of 8 get the subgroup matmul; `UNMASK_MATMUL=tiled|subgroup` overrides.
-        let variant = match std::env::var("UNMASK_MATMUL")
-            .ok()
-            .as_deref()
-            .and_then(MatmulVariant::parse)
-        {
-            Some(MatmulVariant::Subgroup) if !subgroup_matmul => return Err(Error::Gpu(format!(
-                "UNMASK_MATMUL=subgroup needs subgroups of exactly 8 invocations; {} has {}..{}",
-                info.name, info.subgroup_min_size, info.subgroup_max_size
-            ))),
-            Some(v) => v,
-            None if subgroup_matmul && info.device_type == wgpu::DeviceType::Cpu => {
-                MatmulVariant::Subgroup
+        let variant = match std::env::var("UNMASK_MATMUL").ok().as_deref().and_then(MatmulVariant::parse) {
+            Some(MatmulVariant::Subgroup) if !subgroup_matmul => {
+                return Err(Error::Gpu(format!("UNMASK_MATMUL=subgroup needs subgroups of exactly 8 invocations; {} has {}..{}", info.name, info.subgroup_min_size, info.subgroup_max_size)))
             }
+            Some(v) => v,
+            None if subgroup_matmul && info.device_type == wgpu::DeviceType::Cpu => MatmulVariant::Subgroup,
             None => MatmulVariant::Tiled,
         };
-        let gpu = Gpu {
-            device,
-            queue,
-            report,
-            limits,
-            fault,
-            pipelines: Default::default(),
-            binding_cap: Default::default(),
-            matmul_variant: Default::default(),
-            subgroup_matmul,
-        };
+        let gpu = Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), matmul_variant: Default::default(), subgroup_matmul };
         gpu.set_matmul_variant(variant)?;
         Ok(gpu)
     }
 
     /// Largest buffer that one kernel may bind as storage: the smaller of the binding and buffer limits.
     pub fn max_binding(&self) -> u64 {
-        let real =
-            (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let real = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
         match self.binding_cap.load(std::sync::atomic::Ordering::Relaxed) {
             0 => real,
             cap => real.min(cap),
@@ -145,28 +120,20 @@ impl Gpu {
 
     /// Acts as if the adapter bound at most `bytes` per buffer (0 lifts the cap).
     pub fn cap_bindings(&self, bytes: u64) {
-        self.binding_cap
-            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.binding_cap.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The matmul kernel that launches from now on use; the subgroup one only where it can run.
     pub fn set_matmul_variant(&self, v: MatmulVariant) -> Result<()> {
         if v == MatmulVariant::Subgroup && !self.subgroup_matmul {
-            return Err(Error::Gpu(format!(
-                "{}: the subgroup matmul needs subgroups of exactly 8 invocations",
-                self.report.name
-            )));
+            return Err(Error::Gpu(format!("{}: the subgroup matmul needs subgroups of exactly 8 invocations", self.report.name)));
         }
-        self.matmul_variant
-            .store(v as u8, std::sync::atomic::Ordering::Relaxed);
+        self.matmul_variant.store(v as u8, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
     pub fn matmul_variant(&self) -> MatmulVariant {
-        match self
-            .matmul_variant
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
+        match self.matmul_variant.load(std::sync::atomic::Ordering::Relaxed) {
             0 => MatmulVariant::Tiled,
             _ => MatmulVariant::Subgroup,
         }

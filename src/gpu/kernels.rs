@@ -39,11 +39,7 @@ impl MatmulVariant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
-    Matmul {
-        dtype: DType,
-        variant: MatmulVariant,
-        short: bool,
-    },
+    Matmul { dtype: DType, variant: MatmulVariant, short: bool },
     Embed(DType),
     RmsNorm,
     Rope,
@@ -77,11 +73,7 @@ pub fn source(k: Kernel) -> String {
             };
             format!("{WEIGHTS_COMMON}\n{}\n{body}", weight_reader(dtype))
         }
-        Kernel::Embed(d) => format!(
-            "{WEIGHTS_COMMON}\n{}\n{}",
-            weight_reader(d),
-            include_str!("../../shaders/embed.wgsl")
-        ),
+        Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
@@ -119,88 +111,50 @@ impl Gpu {
         cache
             .entry(k)
             .or_insert_with(|| {
-                let module = self
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(&format!("{k:?}")),
-                        source: wgpu::ShaderSource::Wgsl(source(k).into()),
-                    });
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(&format!("{k:?}")),
+                    source: wgpu::ShaderSource::Wgsl(source(k).into()),
+                });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
-                    Kernel::Matmul {
-                        variant: MatmulVariant::Tiled,
-                        short: true,
-                        ..
-                    } => &[("ROWS", 8.0)],
+                    Kernel::Matmul { variant: MatmulVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
                     _ => &[],
                 };
-                self.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(&format!("{k:?}")),
-                        layout: None,
-                        module: &module,
-                        entry_point: Some("main"),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants,
-                            ..Default::default()
-                        },
-                        cache: None,
-                    })
+                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&format!("{k:?}")),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                    cache: None,
+                })
             })
             .clone()
     }
 
     /// Binding 0 is the uniform `params`; bindings 1.. are `buffers` in order.
-    fn dispatch<P: Pod>(
-        &self,
-        k: Kernel,
-        params: &P,
-        buffers: &[&wgpu::Buffer],
-        groups: [u32; 3],
-    ) -> Result<Dispatch> {
+    fn dispatch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Dispatch> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
-            return Err(Error::Limits(format!(
-                "{k:?} needs {groups:?} workgroups; the adapter allows {max} per dimension"
-            )));
+            return Err(Error::Limits(format!("{k:?} needs {groups:?} workgroups; the adapter allows {max} per dimension")));
         }
         let pipeline = self.pipeline(k);
-        let uniform = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: uniform.as_entire_binding(),
-        }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
-            });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("params"),
+            contents: bytemuck::bytes_of(params),
+            usage: wgpu::BufferUsages::UNIFORM,
         });
-        Ok(Dispatch {
-            kernel: k,
-            pipeline,
-            bind_group,
-            groups,
-        })
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+        Ok(Dispatch { kernel: k, pipeline, bind_group, groups })
     }
 
     /// Records `dispatches` in one compute pass of `encoder`.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder, dispatches: &[Dispatch]) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes: None,
-        });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
         for d in dispatches {
             d.record(&mut pass);
         }
@@ -209,11 +163,7 @@ impl Gpu {
     /// Runs `dispatches` once, each in its own compute pass between two GPU timestamps, and
     /// returns each one's GPU time in ms; None when the device has no timestamp queries.
     pub async fn time_dispatches(&self, dispatches: &[&Dispatch]) -> Result<Option<Vec<f64>>> {
-        if !self
-            .device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-        {
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
         let period_ns = self.queue.get_timestamp_period() as f64;
@@ -221,11 +171,7 @@ impl Gpu {
         // A query set holds at most 4096 timestamps: 2048 dispatches per submission.
         for chunk in dispatches.chunks(2048) {
             let n = chunk.len() as u32;
-            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("kernel times"),
-                ty: wgpu::QueryType::Timestamp,
-                count: 2 * n,
-            });
+            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("kernel times"), ty: wgpu::QueryType::Timestamp, count: 2 * n });
             let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("timestamps"),
                 size: 16 * n as u64,
@@ -235,27 +181,14 @@ impl Gpu {
             let mut enc = self.device.create_command_encoder(&Default::default());
             for (i, d) in chunk.iter().enumerate() {
                 let i = i as u32;
-                let writes = wgpu::ComputePassTimestampWrites {
-                    query_set: &set,
-                    beginning_of_pass_write_index: Some(2 * i),
-                    end_of_pass_write_index: Some(2 * i + 1),
-                };
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: Some(writes),
-                });
+                let writes = wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) };
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
                 d.record(&mut pass);
             }
             enc.resolve_query_set(&set, 0..2 * n, &resolved, 0);
-            let bytes = self
-                .submit_and_read(enc, &[(&resolved, 0, 16 * n as u64)])
-                .await?;
+            let bytes = self.submit_and_read(enc, &[(&resolved, 0, 16 * n as u64)]).await?;
             let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
-            out.extend(
-                ticks
-                    .chunks_exact(2)
-                    .map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns / 1e6),
-            );
+            out.extend(ticks.chunks_exact(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period_ns / 1e6));
         }
         Ok(Some(out))
     }
@@ -289,24 +222,12 @@ pub struct MatmulIo<'a> {
 }
 
 fn u32_of(what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| {
-        Error::Limits(format!(
-            "{what} = {v} does not fit the kernels' 32-bit indices"
-        ))
-    })
+    u32::try_from(v).map_err(|_| Error::Limits(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
 }
 
 impl Gpu {
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns.
-    pub fn matmul(
-        &self,
-        dtype: DType,
-        w: &wgpu::Buffer,
-        m: usize,
-        n: usize,
-        k: usize,
-        io: MatmulIo<'_>,
-    ) -> Result<Dispatch> {
+    pub fn matmul(&self, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Dispatch> {
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
@@ -317,10 +238,7 @@ impl Gpu {
             accumulate: io.accumulate as u32,
             _pad: 0,
         };
-        u32_of(
-            "output size",
-            io.y_offset + m.saturating_sub(1) * io.y_stride + n,
-        )?;
+        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let variant = self.matmul_variant();
         let (short, rows_per_group) = match variant {
             MatmulVariant::Tiled if m <= 32 => (true, 32),
@@ -328,77 +246,25 @@ impl Gpu {
             MatmulVariant::Subgroup => (false, 8),
         };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        self.dispatch(
-            Kernel::Matmul {
-                dtype,
-                variant,
-                short,
-            },
-            &p,
-            &[w, io.x, io.y],
-            groups,
-        )
+        self.dispatch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
     }
 
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
-    pub fn embed(
-        &self,
-        dtype: DType,
-        table: &wgpu::Buffer,
-        row0: usize,
-        rows: usize,
-        dim: usize,
-        tokens: &wgpu::Buffer,
-        m: usize,
-        out: &wgpu::Buffer,
-    ) -> Result<Dispatch> {
-        let p = [
-            u32_of("rows", m)?,
-            u32_of("dim", dim)?,
-            u32_of("row0", row0)?,
-            u32_of("rows", rows)?,
-        ];
-        self.dispatch(
-            Kernel::Embed(dtype),
-            &p,
-            &[table, tokens, out],
-            groups_1d(m * dim),
-        )
+    pub fn embed(&self, dtype: DType, table: &wgpu::Buffer, row0: usize, rows: usize, dim: usize, tokens: &wgpu::Buffer, m: usize, out: &wgpu::Buffer) -> Result<Dispatch> {
+        let p = [u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?];
+        self.dispatch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
     }
 
-    pub fn rmsnorm(
-        &self,
-        w: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        rows: usize,
-        dim: usize,
-        eps: f32,
-    ) -> Result<Dispatch> {
+    pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Dispatch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32);
-        self.dispatch(
-            Kernel::RmsNorm,
-            &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0),
-            &[w, x, out],
-            [u32_of("rows", rows)?, 1, 1],
-        )
+        self.dispatch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
     /// Rotates rows `row0 .. row0 + rows` of `x` in place; `positions` holds one u32 per row.
     #[allow(clippy::too_many_arguments)]
-    pub fn rope(
-        &self,
-        x: &wgpu::Buffer,
-        positions: &wgpu::Buffer,
-        row0: usize,
-        rows: usize,
-        n_heads: usize,
-        head_dim: usize,
-        theta: f32,
-        style: RopeStyle,
-    ) -> Result<Dispatch> {
+    pub fn rope(&self, x: &wgpu::Buffer, positions: &wgpu::Buffer, row0: usize, rows: usize, n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) -> Result<Dispatch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, f32, u32, u32, u32);
@@ -406,98 +272,35 @@ impl Gpu {
             RopeStyle::NeoX => 0,
             RopeStyle::Interleaved => 1,
         };
-        let p = P(
-            u32_of("rows", rows)?,
-            n_heads as u32,
-            head_dim as u32,
-            s,
-            theta,
-            u32_of("row0", row0)?,
-            0,
-            0,
-        );
-        self.dispatch(
-            Kernel::Rope,
-            &p,
-            &[positions, x],
-            groups_1d(rows * n_heads * head_dim / 2),
-        )
+        let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, 0, 0);
+        self.dispatch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * head_dim / 2))
     }
 
     /// `gate = silu(gate) · up` over `n` values.
     pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Dispatch> {
-        self.dispatch(
-            Kernel::SwiGlu,
-            &[u32_of("size", n)?, 0, 0, 0],
-            &[up, gate],
-            groups_1d(n),
-        )
+        self.dispatch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
     }
 
     /// Bidirectional attention of `lq` query rows against `lk` key/value rows.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(
-        &self,
-        q: &wgpu::Buffer,
-        k: &wgpu::Buffer,
-        v: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        lq: usize,
-        lk: usize,
-        n_heads: usize,
-        n_kv: usize,
-        head_dim: usize,
-    ) -> Result<Dispatch> {
+    pub fn attention(&self, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer, out: &wgpu::Buffer, lq: usize, lk: usize, n_heads: usize, n_kv: usize, head_dim: usize) -> Result<Dispatch> {
         if head_dim > 256 || n_kv == 0 || n_heads % n_kv != 0 {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
-        let p = P(
-            u32_of("lq", lq)?,
-            u32_of("lk", lk)?,
-            n_heads as u32,
-            n_kv as u32,
-            head_dim as u32,
-            1.0 / (head_dim as f32).sqrt(),
-            0,
-            0,
-        );
-        self.dispatch(
-            Kernel::Attention,
-            &p,
-            &[q, k, v, out],
-            [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1],
-        )
+        let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
+        self.dispatch(Kernel::Attention, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
     /// `out` rows `out_row0 ..` as 4 words each: token, prob, entropy, margin. `noise` is a
     /// uniform buffer holding a `NoiseUniform`, rewritten before each run.
     #[allow(clippy::too_many_arguments)]
-    pub fn select(
-        &self,
-        logits: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        noise: &wgpu::Buffer,
-        rows: usize,
-        vocab: usize,
-        pos0: usize,
-        out_row0: usize,
-    ) -> Result<Dispatch> {
-        let p = [
-            u32_of("rows", rows)?,
-            u32_of("vocab", vocab)?,
-            u32_of("pos0", pos0)?,
-            u32_of("out_row0", out_row0)?,
-        ];
-        self.dispatch(
-            Kernel::Select,
-            &p,
-            &[logits, out, noise],
-            [u32_of("rows", rows)?, 1, 1],
-        )
+    pub fn select(&self, logits: &wgpu::Buffer, out: &wgpu::Buffer, noise: &wgpu::Buffer, rows: usize, vocab: usize, pos0: usize, out_row0: usize) -> Result<Dispatch> {
+        let p = [u32_of("rows", rows)?, u32_of("vocab", vocab)?, u32_of("pos0", pos0)?, u32_of("out_row0", out_row0)?];
+        self.dispatch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])
     }
 }
 
@@ -513,11 +316,6 @@ pub struct NoiseUniform {
 
 impl From<crate::cpu::ops::Noise> for NoiseUniform {
     fn from(n: crate::cpu::ops::Noise) -> Self {
-        NoiseUniform {
-            temperature: n.temperature,
-            seed: n.seed,
-            salt: n.salt,
-            _pad: 0,
-        }
+        NoiseUniform { temperature: n.temperature, seed: n.seed, salt: n.salt, _pad: 0 }
     }
 }

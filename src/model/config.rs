@@ -74,28 +74,19 @@ impl LladaConfig {
 
     /// Parses config.json text; `file` names it in errors.
     pub fn from_hf_json(file: &str, text: &str) -> Result<Self> {
-        let hf: HfConfig = serde_json::from_str(text)
-            .map_err(|e| Error::model(file, format!("not a valid config.json: {e}")))?;
-        let need = |v: Option<usize>, key: &str| {
-            v.ok_or_else(|| Error::model(file, format!("missing key `{key}`")))
-        };
+        let hf: HfConfig = serde_json::from_str(text).map_err(|e| Error::model(file, format!("not a valid config.json: {e}")))?;
+        let need = |v: Option<usize>, key: &str| v.ok_or_else(|| Error::model(file, format!("missing key `{key}`")));
         let n_heads = need(hf.n_heads.or(hf.num_attention_heads), "n_heads")?;
         let cfg = LladaConfig {
             d_model: need(hf.d_model.or(hf.hidden_size), "d_model")?,
             n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
             n_heads,
             n_kv_heads: hf.n_kv_heads.or(hf.num_key_value_heads).unwrap_or(n_heads),
-            mlp_hidden_size: need(
-                hf.mlp_hidden_size.or(hf.intermediate_size),
-                "mlp_hidden_size",
-            )?,
+            mlp_hidden_size: need(hf.mlp_hidden_size.or(hf.intermediate_size), "mlp_hidden_size")?,
             vocab_size: need(hf.embedding_size.or(hf.vocab_size), "vocab_size")?,
             rope_theta: hf.rope_theta.unwrap_or(10000.0) as f32,
             rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-5) as f32,
-            max_sequence_length: hf
-                .max_sequence_length
-                .or(hf.max_position_embeddings)
-                .unwrap_or(4096),
+            max_sequence_length: hf.max_sequence_length.or(hf.max_position_embeddings).unwrap_or(4096),
             mask_token_id: hf.mask_token_id.unwrap_or(LLADA_MASK_TOKEN),
             eos_token_id: hf.eos_token_id,
             bos_token_id: hf.bos_token_id,
@@ -126,11 +117,7 @@ impl LladaConfig {
             "weight_tying": false,
             "include_bias": false,
         });
-        for (key, id) in [
-            ("eos_token_id", self.eos_token_id),
-            ("bos_token_id", self.bos_token_id),
-            ("eot_token_id", self.eot_token_id),
-        ] {
+        for (key, id) in [("eos_token_id", self.eos_token_id), ("bos_token_id", self.bos_token_id), ("eot_token_id", self.eot_token_id)] {
             if let Some(id) = id {
                 v[key] = id.into();
             }
@@ -155,38 +142,23 @@ impl LladaConfig {
             }
         }
         if self.d_model % self.n_heads != 0 {
-            return bad(format!(
-                "d_model {} is not a multiple of n_heads {}",
-                self.d_model, self.n_heads
-            ));
+            return bad(format!("d_model {} is not a multiple of n_heads {}", self.d_model, self.n_heads));
         }
         if self.n_heads % self.n_kv_heads != 0 {
-            return bad(format!(
-                "n_heads {} is not a multiple of n_kv_heads {}",
-                self.n_heads, self.n_kv_heads
-            ));
+            return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
         }
         let hd = self.head_dim();
         if hd % 2 != 0 || hd > 256 {
             return bad(format!("head_dim {hd} must be even and at most 256"));
         }
         if (self.mask_token_id as usize) >= self.vocab_size {
-            return bad(format!(
-                "mask_token_id {} is outside the vocabulary ({})",
-                self.mask_token_id, self.vocab_size
-            ));
+            return bad(format!("mask_token_id {} is outside the vocabulary ({})", self.mask_token_id, self.vocab_size));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return bad(format!(
-                "rope_theta {} must be a finite number above 1",
-                self.rope_theta
-            ));
+            return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return bad(format!(
-                "rms_norm_eps {} must be positive",
-                self.rms_norm_eps
-            ));
+            return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
         }
         Ok(())
     }

@@ -17,8 +17,7 @@ pub struct LoadedModel {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::model(path.display().to_string(), format!("cannot read: {e}")))
+    std::fs::read(path).map_err(|e| Error::model(path.display().to_string(), format!("cannot read: {e}")))
 }
 
 fn read_tokenizer(path: &Path) -> Result<Option<TextTokenizer>> {
@@ -44,10 +43,7 @@ impl ModelFiles {
     /// Reads the headers: the index of every tensor, and the tokenizer (tokenizer.json beside
     /// the model wins over one embedded in a GGUF).
     pub fn index(&self) -> Result<(ModelIndex, Option<TextTokenizer>)> {
-        let (index, embedded) = pollster::block_on(read_index(
-            &self.source,
-            self.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str())),
-        ))?;
+        let (index, embedded) = pollster::block_on(read_index(&self.source, self.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
         Ok((index, self.tokenizer.clone().or(embedded)))
     }
 
@@ -58,16 +54,8 @@ impl ModelFiles {
         for (path, _) in self.source.paths() {
             blobs.push(read(&path)?);
         }
-        let weights = ModelWeights::from_index(
-            &index,
-            &blobs.iter().map(|b| b.as_slice()).collect::<Vec<_>>(),
-        )?;
-        Ok(LoadedModel {
-            weights,
-            tokenizer,
-            format: self.format,
-            files: self.files(),
-        })
+        let weights = ModelWeights::from_index(&index, &blobs.iter().map(|b| b.as_slice()).collect::<Vec<_>>())?;
+        Ok(LoadedModel { weights, tokenizer, format: self.format, files: self.files() })
     }
 
     /// Every file of the model with its size: config.json (safetensors) first, then the
@@ -97,17 +85,10 @@ pub fn open_path(path: &Path) -> Result<ModelFiles> {
         return Err(Error::model(name, "no such file or directory"));
     }
     let mut magic = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
-        .map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
+    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic)).map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
     if n == 4 && &magic == b"GGUF" {
         let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"))?;
-        return Ok(ModelFiles {
-            source: FileSource::open(&[path.to_path_buf()])?,
-            config: None,
-            tokenizer,
-            format: "gguf",
-        });
+        return Ok(ModelFiles { source: FileSource::open(&[path.to_path_buf()])?, config: None, tokenizer, format: "gguf" });
     }
     if path.extension().is_some_and(|e| e == "safetensors") {
         let dir = path.parent().unwrap_or(Path::new("."));
@@ -119,30 +100,14 @@ pub fn open_path(path: &Path) -> Result<ModelFiles> {
 fn open_dir(dir: &Path) -> Result<ModelFiles> {
     let index = dir.join("model.safetensors.index.json");
     let shards = if index.is_file() {
-        let text = String::from_utf8(read(&index)?)
-            .map_err(|_| Error::model(index.display().to_string(), "not UTF-8"))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            Error::model(index.display().to_string(), format!("not valid JSON: {e}"))
-        })?;
-        let map = v
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| {
-                Error::model(index.display().to_string(), "has no `weight_map` object")
-            })?;
+        let text = String::from_utf8(read(&index)?).map_err(|_| Error::model(index.display().to_string(), "not UTF-8"))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(index.display().to_string(), format!("not valid JSON: {e}")))?;
+        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::model(index.display().to_string(), "has no `weight_map` object"))?;
         let mut names: Vec<String> = Vec::new();
         for f in map.values() {
-            let f = f.as_str().ok_or_else(|| {
-                Error::model(
-                    index.display().to_string(),
-                    "weight_map values must be file names",
-                )
-            })?;
+            let f = f.as_str().ok_or_else(|| Error::model(index.display().to_string(), "weight_map values must be file names"))?;
             if f.contains('/') || f.contains('\\') || f.starts_with('.') {
-                return Err(Error::model(
-                    index.display().to_string(),
-                    format!("shard name {f:?} is not a plain file name"),
-                ));
+                return Err(Error::model(index.display().to_string(), format!("shard name {f:?} is not a plain file name")));
             }
             if !names.iter().any(|n| n == f) {
                 names.push(f.to_string());
@@ -170,59 +135,33 @@ fn open_dir(dir: &Path) -> Result<ModelFiles> {
 fn open_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<ModelFiles> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
-        return Err(Error::model(
-            config_path.display().to_string(),
-            "missing: a safetensors model needs its config.json beside it",
-        ));
+        return Err(Error::model(config_path.display().to_string(), "missing: a safetensors model needs its config.json beside it"));
     }
-    let config_text = String::from_utf8(read(&config_path)?)
-        .map_err(|_| Error::model(config_path.display().to_string(), "not UTF-8"))?;
+    let config_text = String::from_utf8(read(&config_path)?).map_err(|_| Error::model(config_path.display().to_string(), "not UTF-8"))?;
     for p in &shards {
         if !p.is_file() {
-            return Err(Error::model(
-                p.display().to_string(),
-                "missing: the shard index names it but it is not there",
-            ));
+            return Err(Error::model(p.display().to_string(), "missing: the shard index names it but it is not there"));
         }
     }
     let tokenizer = read_tokenizer(&dir.join("tokenizer.json"))?;
-    Ok(ModelFiles {
-        source: FileSource::open(&shards)?,
-        config: Some((config_path.display().to_string(), config_text)),
-        tokenizer,
-        format: "safetensors",
-    })
+    Ok(ModelFiles { source: FileSource::open(&shards)?, config: Some((config_path.display().to_string(), config_text)), tokenizer, format: "safetensors" })
 }
 
 /// Writes `weights` as a GGUF file, embedding `tokenizer_json` (and LLaDA's chat template) if given.
 pub fn save_gguf(weights: &ModelWeights, tokenizer_json: Option<&str>, path: &Path) -> Result<()> {
     let extra = match tokenizer_json {
-        Some(t) => crate::model::gguf_tokenizer::tokenizer_metadata(
-            "tokenizer.json",
-            t,
-            Some(crate::sampler::text::CHAT_TEMPLATE),
-        )?,
+        Some(t) => crate::model::gguf_tokenizer::tokenizer_metadata("tokenizer.json", t, Some(crate::sampler::text::CHAT_TEMPLATE))?,
         None => vec![],
     };
-    std::fs::write(path, weights.to_gguf(extra))
-        .map_err(|e| Error::model(path.display().to_string(), format!("cannot write: {e}")))
+    std::fs::write(path, weights.to_gguf(extra)).map_err(|e| Error::model(path.display().to_string(), format!("cannot write: {e}")))
 }
 
 /// Writes `weights` as a Hub-style directory: config.json + model.safetensors (+ tokenizer.json).
-pub fn save_hf_dir(
-    weights: &ModelWeights,
-    tokenizer_json: Option<&[u8]>,
-    dir: &Path,
-) -> Result<()> {
-    let io = |p: &Path, e: std::io::Error| {
-        Error::model(p.display().to_string(), format!("cannot write: {e}"))
-    };
+pub fn save_hf_dir(weights: &ModelWeights, tokenizer_json: Option<&[u8]>, dir: &Path) -> Result<()> {
+    let io = |p: &Path, e: std::io::Error| Error::model(p.display().to_string(), format!("cannot write: {e}"));
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let st = weights.to_safetensors()?;
-    for (name, bytes) in [
-        ("config.json", weights.config.to_hf_json().into_bytes()),
-        ("model.safetensors", st),
-    ] {
+    for (name, bytes) in [("config.json", weights.config.to_hf_json().into_bytes()), ("model.safetensors", st)] {
         let p = dir.join(name);
         std::fs::write(&p, bytes).map_err(|e| io(&p, e))?;
     }

@@ -43,23 +43,8 @@ pub fn ggml_of_dtype(d: DType) -> u32 {
 }
 
 fn ggml_type_name(t: u32) -> String {
-    let known = [
-        (3, "Q4_1"),
-        (6, "Q5_0"),
-        (7, "Q5_1"),
-        (10, "Q2_K"),
-        (11, "Q3_K"),
-        (13, "Q5_K"),
-        (15, "Q8_K"),
-        (16, "IQ2_XXS"),
-        (19, "IQ1_S"),
-        (20, "IQ4_NL"),
-    ];
-    known
-        .iter()
-        .find(|(id, _)| *id == t)
-        .map(|(_, n)| n.to_string())
-        .unwrap_or_else(|| format!("type {t}"))
+    let known = [(3, "Q4_1"), (6, "Q5_0"), (7, "Q5_1"), (10, "Q2_K"), (11, "Q3_K"), (13, "Q5_K"), (15, "Q8_K"), (16, "IQ2_XXS"), (19, "IQ1_S"), (20, "IQ4_NL")];
+    known.iter().find(|(id, _)| *id == t).map(|(_, n)| n.to_string()).unwrap_or_else(|| format!("type {t}"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,11 +97,7 @@ impl Value {
     /// A short rendering for `unmask info` (long arrays are summarised).
     pub fn summary(&self) -> String {
         match self {
-            Value::Str(s) if s.len() > 60 => format!(
-                "{:?}… ({} bytes)",
-                &s[..s.char_indices().nth(50).map_or(s.len(), |c| c.0)],
-                s.len()
-            ),
+            Value::Str(s) if s.len() > 60 => format!("{:?}… ({} bytes)", &s[..s.char_indices().nth(50).map_or(s.len(), |c| c.0)], s.len()),
             Value::Str(s) => format!("{s:?}"),
             Value::Array(a) => format!("[{} values]", a.len()),
             Value::Bool(b) => b.to_string(),
@@ -161,13 +142,7 @@ struct Cursor<'a, 'f> {
 
 impl<'a> Cursor<'a, '_> {
     fn err(&self, what: &str) -> Error {
-        Error::model(
-            self.file,
-            format!(
-                "truncated or corrupt GGUF header: {what} at byte {} of {}",
-                self.pos, self.file_len
-            ),
-        )
+        Error::model(self.file, format!("truncated or corrupt GGUF header: {what} at byte {} of {}", self.pos, self.file_len))
     }
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if n > self.buf.len() - self.pos {
@@ -191,21 +166,14 @@ impl<'a> Cursor<'a, '_> {
         let n = self.u64(what)?;
         let left = self.file_len.saturating_sub(self.pos as u64);
         if n.saturating_mul(min_bytes as u64) > left {
-            return Err(Error::model(
-                self.file,
-                format!(
-                    "{what} = {n} is impossible for a file of {} bytes",
-                    self.file_len
-                ),
-            ));
+            return Err(Error::model(self.file, format!("{what} = {n} is impossible for a file of {} bytes", self.file_len)));
         }
         Ok(n as usize)
     }
     fn string(&mut self, what: &str) -> Result<String> {
         let n = self.count(what, 1)?;
         let b = self.take(n, what)?;
-        String::from_utf8(b.to_vec())
-            .map_err(|_| Error::model(self.file, format!("{what} is not UTF-8")))
+        String::from_utf8(b.to_vec()).map_err(|_| Error::model(self.file, format!("{what} is not UTF-8")))
     }
     fn value(&mut self, ty: u32, depth: u32) -> Result<Value> {
         let what = "metadata value";
@@ -231,12 +199,7 @@ impl<'a> Cursor<'a, '_> {
             10 => Value::U64(self.u64(what)?),
             11 => Value::I64(self.u64(what)? as i64),
             12 => Value::F64(f64::from_bits(self.u64(what)?)),
-            other => {
-                return Err(Error::model(
-                    self.file,
-                    format!("unknown metadata value type {other}"),
-                ))
-            }
+            other => return Err(Error::model(self.file, format!("unknown metadata value type {other}"))),
         })
     }
 }
@@ -244,8 +207,7 @@ impl<'a> Cursor<'a, '_> {
 impl<'a> Gguf<'a> {
     /// Parses the header of a whole GGUF file held in memory.
     pub fn parse(file: &str, buf: &'a [u8]) -> Result<Gguf<'a>> {
-        Self::parse_prefix(file, buf, buf.len() as u64)?
-            .ok_or_else(|| Error::model(file, "truncated GGUF header"))
+        Self::parse_prefix(file, buf, buf.len() as u64)?.ok_or_else(|| Error::model(file, "truncated GGUF header"))
     }
 
     /// Parses the header from the first bytes of a file of `file_len` bytes, checking every
@@ -253,18 +215,9 @@ impl<'a> Gguf<'a> {
     /// call again with more bytes.
     pub fn parse_prefix(file: &str, prefix: &'a [u8], file_len: u64) -> Result<Option<Gguf<'a>>> {
         if file_len < 4 || (prefix.len() >= 4 && &prefix[..4] != GGUF_MAGIC) {
-            return Err(Error::model(
-                file,
-                "not a GGUF file (the first 4 bytes are not \"GGUF\")",
-            ));
+            return Err(Error::model(file, "not a GGUF file (the first 4 bytes are not \"GGUF\")"));
         }
-        let mut c = Cursor {
-            file,
-            buf: prefix,
-            pos: 0,
-            file_len,
-            short: false,
-        };
+        let mut c = Cursor { file, buf: prefix, pos: 0, file_len, short: false };
         match Self::parse_header(&mut c) {
             Ok(g) => Ok(Some(g)),
             Err(_) if c.short => Ok(None),
@@ -277,10 +230,7 @@ impl<'a> Gguf<'a> {
         c.take(4, "magic")?;
         let version = c.u32("version")?;
         if !(2..=3).contains(&version) {
-            return Err(Error::model(
-                file,
-                format!("GGUF version {version} is not supported (2 or 3 expected)"),
-            ));
+            return Err(Error::model(file, format!("GGUF version {version} is not supported (2 or 3 expected)")));
         }
         let n_tensors = c.count("tensor count", 24)?;
         let n_kv = c.count("metadata count", 12)?;
@@ -296,10 +246,7 @@ impl<'a> Gguf<'a> {
             let name = c.string("tensor name")?;
             let nd = c.u32("tensor rank")?;
             if nd == 0 || nd > 4 {
-                return Err(Error::model(
-                    file,
-                    format!("tensor `{name}` has rank {nd} (1 to 4 expected)"),
-                ));
+                return Err(Error::model(file, format!("tensor `{name}` has rank {nd} (1 to 4 expected)")));
             }
             let mut dims = Vec::with_capacity(nd as usize);
             for _ in 0..nd {
@@ -307,38 +254,16 @@ impl<'a> Gguf<'a> {
             }
             let ggml_type = c.u32("tensor type")?;
             let offset = c.u64("tensor offset")?;
-            tensors.push(TensorInfo {
-                name,
-                dims,
-                ggml_type,
-                offset,
-            });
+            tensors.push(TensorInfo { name, dims, ggml_type, offset });
         }
-        let mut g = Gguf {
-            file: file.to_string(),
-            version,
-            metadata,
-            tensors,
-            data: &[],
-            data_offset: 0,
-            data_len: 0,
-        };
-        let align = g
-            .get("general.alignment")
-            .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_ALIGNMENT);
+        let mut g = Gguf { file: file.to_string(), version, metadata, tensors, data: &[], data_offset: 0, data_len: 0 };
+        let align = g.get("general.alignment").and_then(Value::as_u64).unwrap_or(DEFAULT_ALIGNMENT);
         if align == 0 || align > 1 << 20 || !align.is_power_of_two() {
-            return Err(Error::model(
-                file,
-                format!("general.alignment {align} is not a power of two"),
-            ));
+            return Err(Error::model(file, format!("general.alignment {align} is not a power of two")));
         }
         let start = (c.pos as u64).div_ceil(align) * align;
         if start > c.file_len && !g.tensors.is_empty() {
-            return Err(Error::model(
-                file,
-                "truncated: the file ends before its tensor data",
-            ));
+            return Err(Error::model(file, "truncated: the file ends before its tensor data"));
         }
         g.data_offset = start.min(c.file_len);
         g.data_len = c.file_len - g.data_offset;
@@ -359,43 +284,20 @@ impl<'a> Gguf<'a> {
 
     /// (dtype, rows, cols, byte range in the data section) of a tensor, checked against the
     /// file's size.
-    pub fn tensor_range(
-        &self,
-        t: &TensorInfo,
-    ) -> Result<(DType, usize, usize, std::ops::Range<usize>)> {
+    pub fn tensor_range(&self, t: &TensorInfo) -> Result<(DType, usize, usize, std::ops::Range<usize>)> {
         let bad = |p: String| Error::model(&self.file, format!("tensor `{}`: {p}", t.name));
-        let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| {
-            bad(format!(
-                "{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)",
-                ggml_type_name(t.ggml_type)
-            ))
-        })?;
+        let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)", ggml_type_name(t.ggml_type))))?;
         let cols = t.dims[0];
-        let rows = t.dims[1..]
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| bad("dimensions overflow".into()))?;
+        let rows = t.dims[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("dimensions overflow".into()))?;
         if cols == 0 || rows == 0 || cols > 1 << 32 || rows > 1 << 32 {
             return Err(bad(format!("absurd shape {:?}", t.dims)));
         }
-        let row_bytes = dtype
-            .row_bytes(cols as usize)
-            .ok_or_else(|| bad(format!("row length {cols} does not suit {}", dtype.name())))?;
-        let size = (row_bytes as u64)
-            .checked_mul(rows)
-            .ok_or_else(|| bad("size overflows".into()))?;
-        let end = t
-            .offset
-            .checked_add(size)
-            .ok_or_else(|| bad("offset overflows".into()))?;
+        let row_bytes = dtype.row_bytes(cols as usize).ok_or_else(|| bad(format!("row length {cols} does not suit {}", dtype.name())))?;
+        let size = (row_bytes as u64).checked_mul(rows).ok_or_else(|| bad("size overflows".into()))?;
+        let end = t.offset.checked_add(size).ok_or_else(|| bad("offset overflows".into()))?;
         if end > self.data_len {
             return Err(bad(format!("data ends at byte {end} of the data section but the file holds only {} (truncated?)", self.data_len)));
         }
-        Ok((
-            dtype,
-            rows as usize,
-            cols as usize,
-            t.offset as usize..end as usize,
-        ))
+        Ok((dtype, rows as usize, cols as usize, t.offset as usize..end as usize))
     }
 }

@@ -94,12 +94,8 @@ impl GgufWriter {
     /// Adds an all-zero tensor of `dims` (GGUF order) in `dtype` without holding its bytes.
     pub fn zeros(&mut self, name: &str, dims: Vec<u64>, dtype: DType) -> &mut Self {
         let rows: u64 = dims[1..].iter().product();
-        let bytes = dtype
-            .row_bytes(dims[0] as usize)
-            .expect("row length suits the format")
-            * rows as usize;
-        self.tensors
-            .push((name.to_string(), dims, Data::Zeros(dtype, bytes)));
+        let bytes = dtype.row_bytes(dims[0] as usize).expect("row length suits the format") * rows as usize;
+        self.tensors.push((name.to_string(), dims, Data::Zeros(dtype, bytes)));
         self
     }
 
@@ -111,10 +107,7 @@ impl GgufWriter {
                 Data::Bytes(t) => out.extend_from_slice(&t.data),
                 Data::Zeros(_, n) => out.resize(out.len() + n, 0),
             }
-            out.resize(
-                out.len().div_ceil(DEFAULT_ALIGNMENT as usize) * DEFAULT_ALIGNMENT as usize,
-                0,
-            );
+            out.resize(out.len().div_ceil(DEFAULT_ALIGNMENT as usize) * DEFAULT_ALIGNMENT as usize, 0);
         }
         out
     }

@@ -22,9 +22,7 @@ pub struct TensorRef {
 
 impl TensorRef {
     pub fn row_bytes(&self) -> usize {
-        self.dtype
-            .row_bytes(self.cols)
-            .expect("checked when indexed")
+        self.dtype.row_bytes(self.cols).expect("checked when indexed")
     }
 
     pub fn bytes(&self) -> u64 {
@@ -49,15 +47,7 @@ pub struct LayerRefs {
 impl LayerRefs {
     /// The seven weight matrices with the names the engine gives them.
     pub fn matrices(&self) -> [(&'static str, &TensorRef); 7] {
-        [
-            ("q_proj", &self.wq),
-            ("k_proj", &self.wk),
-            ("v_proj", &self.wv),
-            ("attn_out", &self.wo),
-            ("ff_proj", &self.w_gate),
-            ("up_proj", &self.w_up),
-            ("ff_out", &self.w_down),
-        ]
+        [("q_proj", &self.wq), ("k_proj", &self.wk), ("v_proj", &self.wv), ("attn_out", &self.wo), ("ff_proj", &self.w_gate), ("up_proj", &self.w_up), ("ff_out", &self.w_down)]
     }
 }
 
@@ -87,69 +77,24 @@ pub(crate) const HF: Names = Names {
     embed: "model.transformer.wte.weight",
     ln_f: "model.transformer.ln_f.weight",
     lm_head: "model.transformer.ff_out.weight",
-    layer: |i| {
-        [
-            "attn_norm",
-            "q_proj",
-            "k_proj",
-            "v_proj",
-            "attn_out",
-            "ff_norm",
-            "ff_proj",
-            "up_proj",
-            "ff_out",
-        ]
-        .map(|n| format!("model.transformer.blocks.{i}.{n}.weight"))
-    },
+    layer: |i| ["attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"].map(|n| format!("model.transformer.blocks.{i}.{n}.weight")),
 };
 
 pub(crate) const GGUF: Names = Names {
     embed: "token_embd.weight",
     ln_f: "output_norm.weight",
     lm_head: "output.weight",
-    layer: |i| {
-        [
-            "attn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_norm",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ]
-        .map(|n| format!("blk.{i}.{n}.weight"))
-    },
+    layer: |i| ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"].map(|n| format!("blk.{i}.{n}.weight")),
 };
 
 impl ModelIndex {
     /// Picks every tensor LLaDA needs through `get(name)`, checking its shape against `config`.
-    fn assemble(
-        config: LladaConfig,
-        rope: RopeStyle,
-        format: &'static str,
-        names: &Names,
-        file: &str,
-        mut get: impl FnMut(&str) -> Result<Option<TensorRef>>,
-    ) -> Result<Self> {
-        let (d, kv, h, v) = (
-            config.d_model,
-            config.kv_dim(),
-            config.mlp_hidden_size,
-            config.vocab_size,
-        );
+    fn assemble(config: LladaConfig, rope: RopeStyle, format: &'static str, names: &Names, file: &str, mut get: impl FnMut(&str) -> Result<Option<TensorRef>>) -> Result<Self> {
+        let (d, kv, h, v) = (config.d_model, config.kv_dim(), config.mlp_hidden_size, config.vocab_size);
         let mut take = |name: &str, rows: usize, cols: usize| -> Result<TensorRef> {
-            let t = get(name)?
-                .ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
+            let t = get(name)?.ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
             if (t.rows, t.cols) != (rows, cols) {
-                return Err(Error::model(
-                    file,
-                    format!(
-                        "tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]",
-                        t.rows, t.cols
-                    ),
-                ));
+                return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
             }
             Ok(t)
         };
@@ -171,96 +116,47 @@ impl ModelIndex {
                 w_down: take(&n[8], d, h)?,
             });
         }
-        Ok(ModelIndex {
-            config,
-            rope,
-            format,
-            embed,
-            layers,
-            ln_f,
-            lm_head,
-        })
+        Ok(ModelIndex { config, rope, format, embed, layers, ln_f, lm_head })
     }
 
     /// From a parsed GGUF header (`g.data` is not needed); the tensors are in file 0.
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let config = crate::model::weights::config_from_gguf(g)?;
         let get = |name: &str| -> Result<Option<TensorRef>> {
-            let Some(info) = g.tensor(name) else {
-                return Ok(None);
-            };
+            let Some(info) = g.tensor(name) else { return Ok(None) };
             let (dtype, rows, cols, range) = g.tensor_range(info)?;
-            Ok(Some(TensorRef {
-                name: name.to_string(),
-                dtype,
-                rows,
-                cols,
-                file: 0,
-                offset: g.data_offset + range.start as u64,
-            }))
+            Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: 0, offset: g.data_offset + range.start as u64 }))
         };
         Self::assemble(config, RopeStyle::Interleaved, "gguf", &GGUF, &g.file, get)
     }
 
     /// From a HF config.json and the parsed headers of its safetensors shards (file i = shard i).
-    pub fn from_safetensors(
-        config_file: &str,
-        config_json: &str,
-        shards: &[SafetensorsHeader],
-    ) -> Result<Self> {
+    pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[SafetensorsHeader]) -> Result<Self> {
         let config = LladaConfig::from_hf_json(config_file, config_json)?;
         let get = |name: &str| -> Result<Option<TensorRef>> {
             let alt = name.strip_prefix("model.").unwrap_or(name);
             for (i, shard) in shards.iter().enumerate() {
-                let Some(t) = shard
-                    .tensors
-                    .iter()
-                    .find(|t| t.name == name || t.name == alt)
-                else {
-                    continue;
-                };
+                let Some(t) = shard.tensors.iter().find(|t| t.name == name || t.name == alt) else { continue };
                 let dtype = match t.dtype.as_str() {
                     "F32" => DType::F32,
                     "F16" => DType::F16,
                     "BF16" => DType::BF16,
-                    other => return Err(Error::model(
-                        &shard.file,
-                        format!(
-                            "tensor `{name}` has dtype {other}; F32, F16 and BF16 are supported"
-                        ),
-                    )),
+                    other => return Err(Error::model(&shard.file, format!("tensor `{name}` has dtype {other}; F32, F16 and BF16 are supported"))),
                 };
                 let (rows, cols) = match t.shape[..] {
                     [n] => (1, n),
                     [r, c] => (r, c),
-                    ref s => {
-                        return Err(Error::model(
-                            &shard.file,
-                            format!("tensor `{name}` has rank {} (1 or 2 expected)", s.len()),
-                        ))
-                    }
+                    ref s => return Err(Error::model(&shard.file, format!("tensor `{name}` has rank {} (1 or 2 expected)", s.len()))),
                 };
-                let want = dtype
-                    .row_bytes(cols)
-                    .and_then(|rb| (rb as u64).checked_mul(rows as u64));
+                let want = dtype.row_bytes(cols).and_then(|rb| (rb as u64).checked_mul(rows as u64));
                 if want != Some(t.end - t.start) {
                     return Err(Error::model(&shard.file, format!("not a valid safetensors file: tensor `{name}` of shape {:?} holds {} bytes", t.shape, t.end - t.start)));
                 }
-                return Ok(Some(TensorRef {
-                    name: name.to_string(),
-                    dtype,
-                    rows,
-                    cols,
-                    file: i,
-                    offset: shard.data_offset + t.start,
-                }));
+                return Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: i, offset: shard.data_offset + t.start }));
             }
             Ok(None)
         };
-        let file = shards
-            .first()
-            .map(|s| s.file.as_str())
-            .unwrap_or("model.safetensors");
+        let file = shards.first().map(|s| s.file.as_str()).unwrap_or("model.safetensors");
         Self::assemble(config, RopeStyle::NeoX, "safetensors", &HF, file, get)
     }
 
@@ -268,17 +164,7 @@ impl ModelIndex {
     pub fn tensors(&self) -> Vec<&TensorRef> {
         let mut v = vec![&self.embed];
         for l in &self.layers {
-            v.extend([
-                &l.attn_norm,
-                &l.wq,
-                &l.wk,
-                &l.wv,
-                &l.wo,
-                &l.ff_norm,
-                &l.w_gate,
-                &l.w_up,
-                &l.w_down,
-            ]);
+            v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up, &l.w_down]);
         }
         v.extend([&self.ln_f, &self.lm_head]);
         v
@@ -317,15 +203,11 @@ impl SafetensorsHeader {
     pub fn header_len(file: &str, first8: &[u8], file_len: u64) -> Result<u64> {
         let bad = |p: String| Error::model(file, format!("not a valid safetensors file: {p}"));
         if file_len < 8 || first8.len() < 8 {
-            return Err(bad(format!(
-                "{file_len} bytes is shorter than the 8-byte header length"
-            )));
+            return Err(bad(format!("{file_len} bytes is shorter than the 8-byte header length")));
         }
         let n = u64::from_le_bytes(first8[..8].try_into().expect("8 bytes"));
         if n > MAX_ST_HEADER || n > file_len - 8 {
-            return Err(bad(format!(
-                "header length {n} does not fit a file of {file_len} bytes"
-            )));
+            return Err(bad(format!("header length {n} does not fit a file of {file_len} bytes")));
         }
         Ok(8 + n)
     }
@@ -338,66 +220,37 @@ impl SafetensorsHeader {
         if (head.len() as u64) < data_offset {
             return Err(bad("the header is cut short".into()));
         }
-        let json: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&head[8..data_offset as usize])
-                .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&head[8..data_offset as usize]).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
         let data_len = file_len - data_offset;
         let mut tensors = Vec::with_capacity(json.len());
         for (name, v) in json {
             if name == "__metadata__" {
                 continue;
             }
-            let dtype = v
-                .get("dtype")
-                .and_then(|d| d.as_str())
-                .ok_or_else(|| bad(format!("tensor `{name}` has no dtype")))?
-                .to_string();
+            let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(|| bad(format!("tensor `{name}` has no dtype")))?.to_string();
             let shape = v
                 .get("shape")
                 .and_then(|s| s.as_array())
-                .and_then(|a| {
-                    a.iter()
-                        .map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok()))
-                        .collect::<Option<Vec<_>>>()
-                })
+                .and_then(|a| a.iter().map(|x| x.as_u64().and_then(|x| usize::try_from(x).ok())).collect::<Option<Vec<_>>>())
                 .ok_or_else(|| bad(format!("tensor `{name}` has no valid shape")))?;
-            let (start, end) = match v
-                .get("data_offsets")
-                .and_then(|o| o.as_array())
-                .map(|a| a.as_slice())
-            {
+            let (start, end) = match v.get("data_offsets").and_then(|o| o.as_array()).map(|a| a.as_slice()) {
                 Some([s, e]) => (s.as_u64(), e.as_u64()),
                 _ => (None, None),
             };
-            let (Some(start), Some(end)) = (start, end) else {
-                return Err(bad(format!("tensor `{name}` has no valid data_offsets")));
-            };
+            let (Some(start), Some(end)) = (start, end) else { return Err(bad(format!("tensor `{name}` has no valid data_offsets"))) };
             if start > end || end > data_len {
                 return Err(bad(format!("tensor `{name}` spans bytes {start}..{end} of a data section of {data_len} bytes (truncated?)")));
             }
-            tensors.push(SafetensorsEntry {
-                name,
-                dtype,
-                shape,
-                start,
-                end,
-            });
+            tensors.push(SafetensorsEntry { name, dtype, shape, start, end });
         }
-        Ok(SafetensorsHeader {
-            file: file.to_string(),
-            data_offset,
-            tensors,
-        })
+        Ok(SafetensorsHeader { file: file.to_string(), data_offset, tensors })
     }
 }
 
 /// The model in `src`: a GGUF file (file 0), or safetensors shards (files 0..) with
 /// `config` = (its file name, config.json text). Returns the index and, for a GGUF, its
 /// embedded tokenizer (if any). Reads only the headers.
-pub async fn read_index<S: ByteSource>(
-    src: &S,
-    config: Option<(&str, &str)>,
-) -> Result<(ModelIndex, Option<crate::model::TextTokenizer>)> {
+pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) -> Result<(ModelIndex, Option<crate::model::TextTokenizer>)> {
     match config {
         None => {
             let (name, len) = (src.name(0), src.len(0));
@@ -426,10 +279,7 @@ pub async fn read_index<S: ByteSource>(
                 let head = src.read(i, 0, n as usize).await?;
                 headers.push(SafetensorsHeader::parse(&name, &head, len)?);
             }
-            Ok((
-                ModelIndex::from_safetensors(config_file, config_json, &headers)?,
-                None,
-            ))
+            Ok((ModelIndex::from_safetensors(config_file, config_json, &headers)?, None))
         }
     }
 }

@@ -38,14 +38,7 @@ impl ByteSource for SliceSource<'_> {
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         match start.checked_add(len) {
             Some(end) if end <= bytes.len() => Ok(bytes[start..end].to_vec()),
-            _ => Err(Error::model(
-                name.as_str(),
-                format!(
-                    "truncated: bytes {offset}..{} asked of a file of {}",
-                    offset + len as u64,
-                    bytes.len()
-                ),
-            )),
+            _ => Err(Error::model(name.as_str(), format!("truncated: bytes {offset}..{} asked of a file of {}", offset + len as u64, bytes.len()))),
         }
     }
 }
@@ -61,12 +54,8 @@ impl FileSource {
     pub fn open(paths: &[std::path::PathBuf]) -> Result<Self> {
         let mut files = Vec::new();
         for p in paths {
-            let f = std::fs::File::open(p)
-                .map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))?;
-            let len = f
-                .metadata()
-                .map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))?
-                .len();
+            let f = std::fs::File::open(p).map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))?;
+            let len = f.metadata().map_err(|e| Error::model(p.display().to_string(), format!("cannot read: {e}")))?.len();
             files.push((p.clone(), std::sync::Mutex::new(f), len));
         }
         Ok(FileSource { files })
@@ -93,16 +82,11 @@ impl ByteSource for FileSource {
         let (path, f, size) = &self.files[file];
         let err = |m: String| Error::model(path.display().to_string(), m);
         if offset.saturating_add(len as u64) > *size {
-            return Err(err(format!(
-                "truncated: bytes {offset}..{} asked of a file of {size}",
-                offset.saturating_add(len as u64)
-            )));
+            return Err(err(format!("truncated: bytes {offset}..{} asked of a file of {size}", offset.saturating_add(len as u64))));
         }
         let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
         let mut buf = vec![0u8; len];
-        f.seek(SeekFrom::Start(offset))
-            .and_then(|_| f.read_exact(&mut buf))
-            .map_err(|e| err(format!("cannot read: {e}")))?;
+        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| err(format!("cannot read: {e}")))?;
         Ok(buf)
     }
 }

@@ -78,12 +78,7 @@ pub struct HostTensor {
 impl HostTensor {
     pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Self {
         assert_eq!(values.len(), rows * cols);
-        HostTensor {
-            dtype: DType::F32,
-            rows,
-            cols,
-            data: bytemuck::cast_slice(values).to_vec(),
-        }
+        HostTensor { dtype: DType::F32, rows, cols, data: bytemuck::cast_slice(values).to_vec() }
     }
 
     /// Converts (quantizes) f32 values into `dtype`. Block formats need `cols % 32 == 0`.
@@ -96,24 +91,13 @@ impl HostTensor {
         }
         let data = match dtype {
             DType::F32 => bytemuck::cast_slice(values).to_vec(),
-            DType::F16 => values
-                .iter()
-                .flat_map(|v| f16::from_f32(*v).to_le_bytes())
-                .collect(),
-            DType::BF16 => values
-                .iter()
-                .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
-                .collect(),
+            DType::F16 => values.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect(),
+            DType::BF16 => values.iter().flat_map(|v| bf16::from_f32(*v).to_le_bytes()).collect(),
             DType::Q8_0 => quantize_q8_0(values),
             DType::Q4_0 => quantize_q4_0(values),
             DType::Q4K | DType::Q6K => unreachable!("returned above"),
         };
-        Some(HostTensor {
-            dtype,
-            rows,
-            cols,
-            data,
-        })
+        Some(HostTensor { dtype, rows, cols, data })
     }
 
     pub fn len(&self) -> usize {
@@ -125,9 +109,7 @@ impl HostTensor {
     }
 
     pub fn row_bytes(&self) -> usize {
-        self.dtype
-            .row_bytes(self.cols)
-            .expect("validated at construction")
+        self.dtype.row_bytes(self.cols).expect("validated at construction")
     }
 
     /// All values as f32 (dequantized).
@@ -156,33 +138,16 @@ impl HostTensor {
         for &r in src {
             data.extend_from_slice(&self.data[r * rb..(r + 1) * rb]);
         }
-        HostTensor {
-            dtype: self.dtype,
-            rows: src.len(),
-            cols: self.cols,
-            data,
-        }
+        HostTensor { dtype: self.dtype, rows: src.len(), cols: self.cols, data }
     }
 }
 
 /// Decodes `n` values of `dtype` from little-endian bytes.
 pub fn decode(dtype: DType, bytes: &[u8], n: usize) -> Vec<f32> {
     match dtype {
-        DType::F32 => bytes
-            .chunks_exact(4)
-            .take(n)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        DType::F16 => bytes
-            .chunks_exact(2)
-            .take(n)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        DType::BF16 => bytes
-            .chunks_exact(2)
-            .take(n)
-            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
+        DType::F32 => bytes.chunks_exact(4).take(n).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        DType::F16 => bytes.chunks_exact(2).take(n).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        DType::BF16 => bytes.chunks_exact(2).take(n).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         DType::Q8_0 => {
             let mut out = Vec::with_capacity(n);
             for blk in bytes.chunks_exact(34).take(n / QK) {
@@ -201,16 +166,8 @@ pub fn decode(dtype: DType, bytes: &[u8], n: usize) -> Vec<f32> {
             }
             out
         }
-        DType::Q4K => bytes
-            .chunks_exact(144)
-            .take(n / QK_K)
-            .flat_map(dequantize_q4_k_block)
-            .collect(),
-        DType::Q6K => bytes
-            .chunks_exact(210)
-            .take(n / QK_K)
-            .flat_map(dequantize_q6_k_block)
-            .collect(),
+        DType::Q4K => bytes.chunks_exact(144).take(n / QK_K).flat_map(dequantize_q4_k_block).collect(),
+        DType::Q6K => bytes.chunks_exact(210).take(n / QK_K).flat_map(dequantize_q6_k_block).collect(),
     }
 }
 
@@ -219,10 +176,7 @@ fn q4_k_scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        (
-            (s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4),
-            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
-        )
+        ((s[j + 4] & 0xf) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
     }
 }
 
@@ -253,12 +207,7 @@ pub fn dequantize_q6_k_block(b: &[u8]) -> Vec<f32> {
     let d = f16::from_le_bytes([b[208], b[209]]).to_f32();
     let mut out = vec![0f32; QK_K];
     for half in 0..2 {
-        let (ql, qh, sc, y) = (
-            &ql[half * 64..],
-            &qh[half * 32..],
-            &sc[half * 8..],
-            &mut out[half * 128..],
-        );
+        let (ql, qh, sc, y) = (&ql[half * 64..], &qh[half * 32..], &sc[half * 8..], &mut out[half * 128..]);
         for l in 0..32 {
             let is = l / 16;
             let q1 = ((ql[l] & 0xf) | ((qh[l] & 3) << 4)) as i32 - 32;
@@ -282,10 +231,7 @@ pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
         let d = amax / 127.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-        out.extend(
-            blk.iter()
-                .map(|v| ((v * id).round() as i32).clamp(-128, 127) as i8 as u8),
-        );
+        out.extend(blk.iter().map(|v| ((v * id).round() as i32).clamp(-128, 127) as i8 as u8));
     }
     out
 }
@@ -294,9 +240,7 @@ pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
 pub fn quantize_q4_0(values: &[f32]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.len() / QK * 18);
     for blk in values.chunks_exact(QK) {
-        let max = blk
-            .iter()
-            .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+        let max = blk.iter().fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
         let d = max / -8.0;
         let id = if d != 0.0 { 1.0 / d } else { 0.0 };
         out.extend_from_slice(&f16::from_f32(d).to_le_bytes());

@@ -9,25 +9,19 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::model(file, format!("not a valid tokenizer.json: {e}")))?;
+        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::model(file, format!("not a valid tokenizer.json: {e}")))?;
         Ok(TextTokenizer { inner })
     }
 
     /// Encodes without adding special tokens (LLaDA's tokenizer has `add_bos_token: false`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, false)
-            .map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
+        let enc = self.inner.encode(text, false).map_err(|e| Error::Input(format!("cannot tokenize the text: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Decodes ids; special tokens are kept only if `keep_special`.
     pub fn decode(&self, ids: &[u32], keep_special: bool) -> Result<String> {
-        self.inner
-            .decode(ids, !keep_special)
-            .map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
+        self.inner.decode(ids, !keep_special).map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {

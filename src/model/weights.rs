@@ -40,18 +40,9 @@ impl ModelWeights {
     /// Reads every tensor of `index` from in-memory files (`files[i]` = file i of the index).
     pub fn from_index(index: &ModelIndex, files: &[&[u8]]) -> Result<Self> {
         let get = |t: &TensorRef| -> Result<HostTensor> {
-            let bytes = files
-                .get(t.file)
-                .and_then(|f| f.get(t.offset as usize..(t.offset + t.bytes()) as usize));
-            let bytes = bytes.ok_or_else(|| {
-                Error::model(t.name.as_str(), "tensor data lies outside its file")
-            })?;
-            Ok(HostTensor {
-                dtype: t.dtype,
-                rows: t.rows,
-                cols: t.cols,
-                data: bytes.to_vec(),
-            })
+            let bytes = files.get(t.file).and_then(|f| f.get(t.offset as usize..(t.offset + t.bytes()) as usize));
+            let bytes = bytes.ok_or_else(|| Error::model(t.name.as_str(), "tensor data lies outside its file"))?;
+            Ok(HostTensor { dtype: t.dtype, rows: t.rows, cols: t.cols, data: bytes.to_vec() })
         };
         let mut layers = Vec::with_capacity(index.layers.len());
         for l in &index.layers {
@@ -67,26 +58,12 @@ impl ModelWeights {
                 w_down: get(&l.w_down)?,
             });
         }
-        Ok(ModelWeights {
-            config: index.config.clone(),
-            rope: index.rope,
-            embed: get(&index.embed)?,
-            layers,
-            ln_f: get(&index.ln_f)?.to_f32(),
-            lm_head: get(&index.lm_head)?,
-        })
+        Ok(ModelWeights { config: index.config.clone(), rope: index.rope, embed: get(&index.embed)?, layers, ln_f: get(&index.ln_f)?.to_f32(), lm_head: get(&index.lm_head)? })
     }
 
     /// From a HF config.json and one or more safetensors files (shards) held in memory.
-    pub fn from_safetensors(
-        config_file: &str,
-        config_json: &str,
-        shards: &[(String, &[u8])],
-    ) -> Result<Self> {
-        let headers = shards
-            .iter()
-            .map(|(name, bytes)| SafetensorsHeader::parse(name, bytes, bytes.len() as u64))
-            .collect::<Result<Vec<_>>>()?;
+    pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[(String, &[u8])]) -> Result<Self> {
+        let headers = shards.iter().map(|(name, bytes)| SafetensorsHeader::parse(name, bytes, bytes.len() as u64)).collect::<Result<Vec<_>>>()?;
         let index = ModelIndex::from_safetensors(config_file, config_json, &headers)?;
         Self::from_index(&index, &shards.iter().map(|s| s.1).collect::<Vec<_>>())
     }
@@ -102,15 +79,7 @@ impl ModelWeights {
         let mut out = vec![(HF.embed.to_string(), &self.embed)];
         for (i, l) in self.layers.iter().enumerate() {
             let n = (HF.layer)(i);
-            for (k, t) in [
-                (1, &l.wq),
-                (2, &l.wk),
-                (3, &l.wv),
-                (4, &l.wo),
-                (6, &l.w_gate),
-                (7, &l.w_up),
-                (8, &l.w_down),
-            ] {
+            for (k, t) in [(1, &l.wq), (2, &l.wk), (3, &l.wv), (4, &l.wo), (6, &l.w_gate), (7, &l.w_up), (8, &l.w_down)] {
                 out.push((n[k].clone(), t));
             }
         }
@@ -118,22 +87,11 @@ impl ModelWeights {
         out
     }
 
-    fn map_matrices(
-        &mut self,
-        mut f: impl FnMut(&str, &HostTensor) -> Result<HostTensor>,
-    ) -> Result<()> {
+    fn map_matrices(&mut self, mut f: impl FnMut(&str, &HostTensor) -> Result<HostTensor>) -> Result<()> {
         self.embed = f("embedding", &self.embed)?;
         self.lm_head = f("LM head", &self.lm_head)?;
         for l in &mut self.layers {
-            for t in [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.w_gate,
-                &mut l.w_up,
-                &mut l.w_down,
-            ] {
+            for t in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w_gate, &mut l.w_up, &mut l.w_down] {
                 *t = f("layer weight", t)?;
             }
         }
@@ -161,11 +119,7 @@ impl ModelWeights {
                     for half in 0..2 {
                         let neox = h * hd + half * hd / 2 + i;
                         let inter = h * hd + 2 * i + half;
-                        if to_interleaved {
-                            src[inter] = neox
-                        } else {
-                            src[neox] = inter
-                        }
+                        if to_interleaved { src[inter] = neox } else { src[neox] = inter }
                     }
                 }
             }
@@ -184,46 +138,28 @@ impl ModelWeights {
         let mut w = self.clone();
         w.set_rope(RopeStyle::NeoX);
         let mut items: Vec<(String, safetensors::tensor::TensorView<'_>)> = Vec::new();
-        let norms: Vec<(String, Vec<u8>)> =
-            std::iter::once((HF.ln_f.to_string(), bytemuck::cast_slice(&w.ln_f).to_vec()))
-                .chain(w.layers.iter().enumerate().flat_map(|(i, l)| {
-                    let n = (HF.layer)(i);
-                    [
-                        (n[0].clone(), bytemuck::cast_slice(&l.attn_norm).to_vec()),
-                        (n[5].clone(), bytemuck::cast_slice(&l.ff_norm).to_vec()),
-                    ]
-                }))
-                .collect();
-        fn view(
-            t: &[u8],
-            dtype: safetensors::Dtype,
-            shape: Vec<usize>,
-        ) -> Result<safetensors::tensor::TensorView<'_>> {
-            safetensors::tensor::TensorView::new(dtype, shape, t)
-                .map_err(|e| Error::Input(format!("safetensors export: {e}")))
+        let norms: Vec<(String, Vec<u8>)> = std::iter::once((HF.ln_f.to_string(), bytemuck::cast_slice(&w.ln_f).to_vec()))
+            .chain(w.layers.iter().enumerate().flat_map(|(i, l)| {
+                let n = (HF.layer)(i);
+                [(n[0].clone(), bytemuck::cast_slice(&l.attn_norm).to_vec()), (n[5].clone(), bytemuck::cast_slice(&l.ff_norm).to_vec())]
+            }))
+            .collect();
+        fn view(t: &[u8], dtype: safetensors::Dtype, shape: Vec<usize>) -> Result<safetensors::tensor::TensorView<'_>> {
+            safetensors::tensor::TensorView::new(dtype, shape, t).map_err(|e| Error::Input(format!("safetensors export: {e}")))
         }
         for (name, bytes) in &norms {
-            items.push((
-                name.clone(),
-                view(bytes, safetensors::Dtype::F32, vec![bytes.len() / 4])?,
-            ));
+            items.push((name.clone(), view(bytes, safetensors::Dtype::F32, vec![bytes.len() / 4])?));
         }
         for (name, t) in w.matrices() {
             let dtype = match t.dtype {
                 DType::F32 => safetensors::Dtype::F32,
                 DType::F16 => safetensors::Dtype::F16,
                 DType::BF16 => safetensors::Dtype::BF16,
-                q => {
-                    return Err(Error::Input(format!(
-                        "safetensors cannot hold {} weights; export to GGUF instead",
-                        q.name()
-                    )))
-                }
+                q => return Err(Error::Input(format!("safetensors cannot hold {} weights; export to GGUF instead", q.name()))),
             };
             items.push((name, view(&t.data, dtype, vec![t.rows, t.cols])?));
         }
-        safetensors::serialize(items, None)
-            .map_err(|e| Error::Input(format!("safetensors export: {e}")))
+        safetensors::serialize(items, None).map_err(|e| Error::Input(format!("safetensors export: {e}")))
     }
 
     /// A GGUF file with llama.cpp's `llada` names, metadata and permuted q/k rows.
@@ -235,37 +171,18 @@ impl ModelWeights {
         let mut g = GgufWriter::default();
         g.meta("general.architecture", Value::Str("llada".into()))
             .meta("llada.block_count", Value::U32(c.n_layers as u32))
-            .meta(
-                "llada.context_length",
-                Value::U32(c.max_sequence_length as u32),
-            )
+            .meta("llada.context_length", Value::U32(c.max_sequence_length as u32))
             .meta("llada.embedding_length", Value::U32(c.d_model as u32))
-            .meta(
-                "llada.feed_forward_length",
-                Value::U32(c.mlp_hidden_size as u32),
-            )
+            .meta("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32))
             .meta("llada.attention.head_count", Value::U32(c.n_heads as u32))
-            .meta(
-                "llada.attention.head_count_kv",
-                Value::U32(c.n_kv_heads as u32),
-            )
+            .meta("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32))
             .meta("llada.rope.freq_base", Value::F32(c.rope_theta))
-            .meta(
-                "llada.rope.dimension_count",
-                Value::U32(c.head_dim() as u32),
-            )
-            .meta(
-                "llada.attention.layer_norm_rms_epsilon",
-                Value::F32(c.rms_norm_eps),
-            )
+            .meta("llada.rope.dimension_count", Value::U32(c.head_dim() as u32))
+            .meta("llada.attention.layer_norm_rms_epsilon", Value::F32(c.rms_norm_eps))
             .meta("llada.attention.causal", Value::Bool(false))
             .meta("diffusion.shift_logits", Value::Bool(false))
             .meta("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id));
-        for (key, id) in [
-            ("tokenizer.ggml.eos_token_id", c.eos_token_id),
-            ("tokenizer.ggml.bos_token_id", c.bos_token_id),
-            ("tokenizer.ggml.eot_token_id", c.eot_token_id),
-        ] {
+        for (key, id) in [("tokenizer.ggml.eos_token_id", c.eos_token_id), ("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eot_token_id", c.eot_token_id)] {
             if let Some(id) = id {
                 g.meta(key, Value::U32(id));
             }
@@ -311,24 +228,12 @@ impl ModelWeights {
 /// Reads the `llada.*` metadata of a GGUF file into a config.
 pub fn config_from_gguf(g: &Gguf) -> Result<LladaConfig> {
     let file = g.file.as_str();
-    let arch = g
-        .get("general.architecture")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let arch = g.get("general.architecture").and_then(Value::as_str).unwrap_or("");
     if arch != "llada" {
-        return Err(Error::model(
-            file,
-            format!("general.architecture is {arch:?}; only \"llada\" models are supported"),
-        ));
+        return Err(Error::model(file, format!("general.architecture is {arch:?}; only \"llada\" models are supported")));
     }
-    let num = |key: &str| {
-        g.get(key)
-            .and_then(Value::as_u64)
-            .map(|v| v.min(usize::MAX as u64) as usize)
-    };
-    let need = |key: &str| {
-        num(key).ok_or_else(|| Error::model(file, format!("metadata `{key}` is missing")))
-    };
+    let num = |key: &str| g.get(key).and_then(Value::as_u64).map(|v| v.min(usize::MAX as u64) as usize);
+    let need = |key: &str| num(key).ok_or_else(|| Error::model(file, format!("metadata `{key}` is missing")));
     let vocab = g
         .tensor("token_embd.weight")
         .and_then(|t| t.dims.get(1).copied())
@@ -342,17 +247,10 @@ pub fn config_from_gguf(g: &Gguf) -> Result<LladaConfig> {
         n_kv_heads: num("llada.attention.head_count_kv").unwrap_or(n_heads),
         mlp_hidden_size: need("llada.feed_forward_length")?,
         vocab_size: vocab.min(usize::MAX as u64) as usize,
-        rope_theta: g
-            .get("llada.rope.freq_base")
-            .and_then(Value::as_f64)
-            .unwrap_or(10000.0) as f32,
-        rms_norm_eps: g
-            .get("llada.attention.layer_norm_rms_epsilon")
-            .and_then(Value::as_f64)
-            .unwrap_or(1e-5) as f32,
+        rope_theta: g.get("llada.rope.freq_base").and_then(Value::as_f64).unwrap_or(10000.0) as f32,
+        rms_norm_eps: g.get("llada.attention.layer_norm_rms_epsilon").and_then(Value::as_f64).unwrap_or(1e-5) as f32,
         max_sequence_length: num("llada.context_length").unwrap_or(4096),
-        mask_token_id: id("tokenizer.ggml.mask_token_id")
-            .unwrap_or(crate::model::config::LLADA_MASK_TOKEN),
+        mask_token_id: id("tokenizer.ggml.mask_token_id").unwrap_or(crate::model::config::LLADA_MASK_TOKEN),
         eos_token_id: id("tokenizer.ggml.eos_token_id"),
         bos_token_id: id("tokenizer.ggml.bos_token_id"),
         eot_token_id: id("tokenizer.ggml.eot_token_id"),

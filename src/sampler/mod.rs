@@ -26,12 +26,7 @@ pub trait Denoiser {
     fn vocab_size(&self) -> usize;
     /// Choices for `rows` only, reusing the K/V of the other positions from the last full pass
     /// (`choose`) of this canvas length. Models without a cache compute everything.
-    async fn choose_rows(
-        &mut self,
-        canvas: &[u32],
-        rows: std::ops::Range<usize>,
-        noise: Noise,
-    ) -> Result<Vec<Choice>> {
+    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.choose(canvas, noise).await?[rows].to_vec())
     }
 }
@@ -41,29 +36,13 @@ impl Denoiser for &crate::forward::GpuModel {
         Ok(self.forward(canvas, noise, false).await?.choices)
     }
     async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>> {
-        let out = self
-            .forward(
-                canvas,
-                Noise {
-                    temperature: 0.0,
-                    seed: 0,
-                    salt: 0,
-                },
-                true,
-            )
-            .await?;
-        out.logits
-            .ok_or_else(|| Error::Gpu("logits were not read back".into()))
+        let out = self.forward(canvas, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await?;
+        out.logits.ok_or_else(|| Error::Gpu("logits were not read back".into()))
     }
     fn vocab_size(&self) -> usize {
         self.config.vocab_size
     }
-    async fn choose_rows(
-        &mut self,
-        canvas: &[u32],
-        rows: std::ops::Range<usize>,
-        noise: Noise,
-    ) -> Result<Vec<Choice>> {
+    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.forward_rows(canvas, rows, noise, false).await?.choices)
     }
 }
@@ -122,12 +101,7 @@ impl Canvas {
     pub fn after_prompt(prompt: &[u32], gen_length: usize, mask: u32, eos: Option<u32>) -> Canvas {
         let mut tokens = prompt.to_vec();
         tokens.extend(std::iter::repeat_n(mask, gen_length));
-        Canvas {
-            tokens,
-            gen_start: prompt.len(),
-            mask,
-            eos,
-        }
+        Canvas { tokens, gen_start: prompt.len(), mask, eos }
     }
 
     pub fn masked(&self) -> usize {
@@ -136,32 +110,21 @@ impl Canvas {
 }
 
 /// Runs the denoising loop on `canvas`. `on_step` sees every step; returning false cancels.
-pub async fn run<D: Denoiser>(
-    model: &mut D,
-    mut canvas: Canvas,
-    opts: &SamplerOptions,
-    on_step: &mut dyn FnMut(&StepEvent) -> bool,
-) -> Result<Generation> {
+pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerOptions, on_step: &mut dyn FnMut(&StepEvent) -> bool) -> Result<Generation> {
     opts.check_common()?;
     let len = canvas.tokens.len();
     if canvas.gen_start > len {
-        return Err(Error::Input(
-            "the generation start is past the end of the canvas".into(),
-        ));
+        return Err(Error::Input("the generation start is past the end of the canvas".into()));
     }
     if canvas.tokens[..canvas.gen_start].contains(&canvas.mask) {
-        return Err(Error::Input(
-            "masks before the generation start would never be filled".into(),
-        ));
+        return Err(Error::Input("masks before the generation start would never be filled".into()));
     }
     if opts.block_length == 0 {
         return Err(Error::Input("--block-length must be at least 1".into()));
     }
     let blocks = schedule::blocks(canvas.gen_start, len, opts.block_length);
     if blocks.is_empty() || canvas.masked() == 0 {
-        return Err(Error::Input(
-            "nothing to generate: the canvas has no masked positions".into(),
-        ));
+        return Err(Error::Input("nothing to generate: the canvas has no masked positions".into()));
     }
     opts.check_steps(blocks.len())?;
     let steps_per_block = opts.steps / blocks.len();
@@ -170,15 +133,7 @@ pub async fn run<D: Denoiser>(
     let mut rng = Rng::new(opts.seed ^ 0x72656d61736b);
     let seed32 = (opts.seed ^ (opts.seed >> 32)) as u32;
     let start = now_ms();
-    let mut gen = Generation {
-        tokens: vec![],
-        gen_start: canvas.gen_start,
-        steps: 0,
-        model_passes: 0,
-        ms: 0.0,
-        early_stopped: false,
-        cancelled: false,
-    };
+    let mut gen = Generation { tokens: vec![], gen_start: canvas.gen_start, steps: 0, model_passes: 0, ms: 0.0, early_stopped: false, cancelled: false };
 
     'blocks: for (b, &(bs, be)) in blocks.iter().enumerate() {
         let masked_in_block = |c: &Canvas| (bs..be).filter(|&p| c.tokens[p] == c.mask).count();
@@ -200,11 +155,7 @@ pub async fn run<D: Denoiser>(
             }
             let t0 = now_ms();
             gen.steps += 1;
-            let noise = Noise {
-                temperature: opts.temperature,
-                seed: seed32,
-                salt: gen.steps as u32,
-            };
+            let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
             // With a cache, the block's first step is a full pass that refreshes every K/V.
             let rows = match (opts.cache, fresh) {
                 (CacheMode::None, _) | (_, true) => None,
@@ -212,47 +163,20 @@ pub async fn run<D: Denoiser>(
                 (CacheMode::Dual, false) => Some(bs..be),
             };
             fresh = false;
-            let choices = predict(
-                model,
-                &canvas,
-                &fixed,
-                opts,
-                noise,
-                bs..be,
-                rows,
-                &mut gen.model_passes,
-            )
-            .await?;
+            let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, rows, &mut gen.model_passes).await?;
             let candidates: Vec<(usize, f32, f32)> = (bs..be)
                 .filter(|&p| canvas.tokens[p] == canvas.mask)
-                .map(|p| {
-                    (
-                        p,
-                        remask::score(opts.remasking, &choices[p], &mut rng),
-                        choices[p].prob,
-                    )
-                })
+                .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
                 .collect();
             let chosen = remask::pick(&candidates, k.min(candidates.len()), opts.threshold);
             let committed: Vec<Commit> = chosen
                 .iter()
                 .map(|&p| {
                     canvas.tokens[p] = choices[p].token;
-                    Commit {
-                        pos: p,
-                        token: choices[p].token,
-                        confidence: choices[p].prob,
-                    }
+                    Commit { pos: p, token: choices[p].token, confidence: choices[p].prob }
                 })
                 .collect();
-            let ev = StepEvent {
-                step: gen.steps,
-                block: b,
-                committed,
-                masked_left: canvas.masked(),
-                ms: now_ms() - t0,
-                early_stop: false,
-            };
+            let ev = StepEvent { step: gen.steps, block: b, committed, masked_left: canvas.masked(), ms: now_ms() - t0, early_stop: false };
             if !on_step(&ev) {
                 gen.cancelled = true;
                 break 'blocks;
@@ -262,24 +186,11 @@ pub async fn run<D: Denoiser>(
         if let (true, Some(eos)) = (opts.early_stop, canvas.eos) {
             let rest_masked = canvas.tokens[be..].iter().all(|&t| t == canvas.mask);
             if be < len && rest_masked && canvas.tokens[bs..be].iter().all(|&t| t == eos) {
-                let committed: Vec<Commit> = (be..len)
-                    .map(|p| Commit {
-                        pos: p,
-                        token: eos,
-                        confidence: 1.0,
-                    })
-                    .collect();
+                let committed: Vec<Commit> = (be..len).map(|p| Commit { pos: p, token: eos, confidence: 1.0 }).collect();
                 canvas.tokens[be..].fill(eos);
                 gen.steps += 1;
                 gen.early_stopped = true;
-                let ev = StepEvent {
-                    step: gen.steps,
-                    block: b + 1,
-                    committed,
-                    masked_left: 0,
-                    ms: 0.0,
-                    early_stop: true,
-                };
+                let ev = StepEvent { step: gen.steps, block: b + 1, committed, masked_left: 0, ms: 0.0, early_stop: true };
                 on_step(&ev);
                 break;
             }
@@ -294,34 +205,14 @@ pub async fn run<D: Denoiser>(
 /// logits = u + (cfg + 1)(c − u), where u comes from the canvas with every position that was
 /// fixed at the start (the prompt) masked, as in the reference.
 #[allow(clippy::too_many_arguments)]
-async fn predict<D: Denoiser>(
-    model: &mut D,
-    canvas: &Canvas,
-    fixed: &[bool],
-    opts: &SamplerOptions,
-    noise: Noise,
-    block: std::ops::Range<usize>,
-    rows: Option<std::ops::Range<usize>>,
-    passes: &mut usize,
-) -> Result<Vec<Choice>> {
+async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], opts: &SamplerOptions, noise: Noise, block: std::ops::Range<usize>, rows: Option<std::ops::Range<usize>>, passes: &mut usize) -> Result<Vec<Choice>> {
     if let (Some(rows), true) = (rows, opts.cfg_scale <= 0.0) {
         *passes += 1;
-        let part = model
-            .choose_rows(&canvas.tokens, rows.clone(), noise)
-            .await?;
+        let part = model.choose_rows(&canvas.tokens, rows.clone(), noise).await?;
         if part.len() != rows.len() {
-            return Err(Error::Gpu(format!(
-                "the model returned {} predictions for {} positions",
-                part.len(),
-                rows.len()
-            )));
+            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", part.len(), rows.len())));
         }
-        let placeholder = Choice {
-            token: canvas.mask,
-            prob: 0.0,
-            entropy: 0.0,
-            margin: 0.0,
-        };
+        let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
         let mut out = vec![placeholder; canvas.tokens.len()];
         out[rows].copy_from_slice(&part);
         return Ok(out);
@@ -330,38 +221,20 @@ async fn predict<D: Denoiser>(
         *passes += 1;
         let c = model.choose(&canvas.tokens, noise).await?;
         if c.len() != canvas.tokens.len() {
-            return Err(Error::Gpu(format!(
-                "the model returned {} predictions for {} positions",
-                c.len(),
-                canvas.tokens.len()
-            )));
+            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", c.len(), canvas.tokens.len())));
         }
         return Ok(c);
     }
     let v = model.vocab_size();
     let cond = model.logits(&canvas.tokens).await?;
-    let uncond_canvas: Vec<u32> = canvas
-        .tokens
-        .iter()
-        .zip(fixed)
-        .map(|(&t, &f)| if f { canvas.mask } else { t })
-        .collect();
+    let uncond_canvas: Vec<u32> = canvas.tokens.iter().zip(fixed).map(|(&t, &f)| if f { canvas.mask } else { t }).collect();
     let uncond = model.logits(&uncond_canvas).await?;
     *passes += 2;
-    let placeholder = Choice {
-        token: canvas.mask,
-        prob: 0.0,
-        entropy: 0.0,
-        margin: 0.0,
-    };
+    let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
     let mut out = vec![placeholder; canvas.tokens.len()];
     for p in block {
         let (c, u) = (&cond[p * v..(p + 1) * v], &uncond[p * v..(p + 1) * v]);
-        let mixed: Vec<f32> = c
-            .iter()
-            .zip(u)
-            .map(|(c, u)| u + (opts.cfg_scale + 1.0) * (c - u))
-            .collect();
+        let mixed: Vec<f32> = c.iter().zip(u).map(|(c, u)| u + (opts.cfg_scale + 1.0) * (c - u)).collect();
         out[p] = ops::select(&mixed, p as u32, noise);
     }
     Ok(out)

@@ -27,10 +27,7 @@ impl Remasking {
             "random" => Ok(Remasking::Random),
             "entropy" => Ok(Remasking::Entropy),
             "margin" => Ok(Remasking::Margin),
-            other => Err(Error::Input(format!(
-                "unknown remasking {other:?}: use one of {}",
-                Self::NAMES
-            ))),
+            other => Err(Error::Input(format!("unknown remasking {other:?}: use one of {}", Self::NAMES))),
         }
     }
 }
@@ -53,9 +50,7 @@ impl CacheMode {
             "none" => Ok(CacheMode::None),
             "prefix" => Ok(CacheMode::Prefix),
             "dual" => Ok(CacheMode::Dual),
-            other => Err(Error::Input(format!(
-                "unknown cache {other:?}: use none, prefix or dual"
-            ))),
+            other => Err(Error::Input(format!("unknown cache {other:?}: use none, prefix or dual"))),
         }
     }
 }
@@ -137,16 +132,10 @@ impl SamplerOptions {
 
     pub(crate) fn check_common(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(Error::Input(format!(
-                "--temperature {} must be 0 or more",
-                self.temperature
-            )));
+            return Err(Error::Input(format!("--temperature {} must be 0 or more", self.temperature)));
         }
         if !(self.cfg_scale >= 0.0 && self.cfg_scale.is_finite()) {
-            return Err(Error::Input(format!(
-                "--cfg-scale {} must be 0 or more",
-                self.cfg_scale
-            )));
+            return Err(Error::Input(format!("--cfg-scale {} must be 0 or more", self.cfg_scale)));
         }
         if let Some(t) = self.threshold {
             if !(t > 0.0 && t <= 1.0) {

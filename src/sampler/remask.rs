@@ -27,11 +27,7 @@ pub fn pick(candidates: &[(usize, f32, f32)], k: usize, threshold: Option<f32>) 
     };
     let mut chosen: Vec<usize> = match threshold {
         Some(t) => {
-            let mut v: Vec<usize> = candidates
-                .iter()
-                .filter(|c| c.2 >= t)
-                .map(|c| c.0)
-                .collect();
+            let mut v: Vec<usize> = candidates.iter().filter(|c| c.2 >= t).map(|c| c.0).collect();
             if v.is_empty() {
                 v.extend(order.first().map(|c| c.0));
             }

@@ -11,8 +11,5 @@ pub fn tokens_per_step(masked: usize, steps: usize) -> Vec<usize> {
 /// The blocks `[start, end)` that cover positions `from .. to` in pieces of `block` positions
 /// (the last one shorter if `block` does not divide the span).
 pub fn blocks(from: usize, to: usize, block: usize) -> Vec<(usize, usize)> {
-    (from..to)
-        .step_by(block.max(1))
-        .map(|s| (s, (s + block).min(to)))
-        .collect()
+    (from..to).step_by(block.max(1)).map(|s| (s, (s + block).min(to))).collect()
 }

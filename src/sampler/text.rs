@@ -21,27 +21,17 @@ pub fn chat_prompt(message: &str) -> String {
 
 /// The ids that end an answer: EOS (padding) and EOT, from the config or the tokenizer.
 pub fn end_tokens(cfg: &LladaConfig, tok: Option<&TextTokenizer>) -> (Option<u32>, Option<u32>) {
-    let eos = cfg
-        .eos_token_id
-        .or_else(|| tok.and_then(|t| t.token_to_id(EOS)));
-    let eot = cfg
-        .eot_token_id
-        .or_else(|| tok.and_then(|t| t.token_to_id(EOT)));
+    let eos = cfg.eos_token_id.or_else(|| tok.and_then(|t| t.token_to_id(EOS)));
+    let eot = cfg.eot_token_id.or_else(|| tok.and_then(|t| t.token_to_id(EOT)));
     (eos, eot)
 }
 
 /// Tokens of a prompt: rejects empty text and text that leaves no room for the answer.
 pub fn prompt_tokens(tok: &TextTokenizer, text: &str, chat: bool) -> Result<Vec<u32>> {
     if text.trim().is_empty() {
-        return Err(Error::Input(
-            "the prompt is empty: give some text with --prompt".into(),
-        ));
+        return Err(Error::Input("the prompt is empty: give some text with --prompt".into()));
     }
-    tok.encode(&if chat {
-        chat_prompt(text)
-    } else {
-        text.to_string()
-    })
+    tok.encode(&if chat { chat_prompt(text) } else { text.to_string() })
 }
 
 /// A piece of infill text: literal text or a run of masks.
@@ -67,21 +57,10 @@ pub fn parse_infill(text: &str, default_span: usize) -> Result<Vec<Piece>> {
         } else if rest.starts_with("[MASK") {
             return Err(Error::Input("unclosed `[MASK`: write `[MASK]`".into()));
         } else if let Some(after) = rest.strip_prefix("<mask:") {
-            let end = after.find('>').ok_or_else(|| {
-                Error::Input(
-                    "unclosed `<mask:`: write `<mask:N>` with N the number of tokens".into(),
-                )
-            })?;
-            let n: usize = after[..end].trim().parse().map_err(|_| {
-                Error::Input(format!(
-                    "`<mask:{}>`: N must be a whole number of tokens",
-                    &after[..end]
-                ))
-            })?;
+            let end = after.find('>').ok_or_else(|| Error::Input("unclosed `<mask:`: write `<mask:N>` with N the number of tokens".into()))?;
+            let n: usize = after[..end].trim().parse().map_err(|_| Error::Input(format!("`<mask:{}>`: N must be a whole number of tokens", &after[..end])))?;
             if n == 0 || n > MAX_SPAN {
-                return Err(Error::Input(format!(
-                    "`<mask:{n}>`: N must be between 1 and {MAX_SPAN}"
-                )));
+                return Err(Error::Input(format!("`<mask:{n}>`: N must be between 1 and {MAX_SPAN}")));
             }
             push_text(&mut pieces, &mut lit);
             pieces.push(Piece::Masks(n));
@@ -94,9 +73,7 @@ pub fn parse_infill(text: &str, default_span: usize) -> Result<Vec<Piece>> {
     }
     push_text(&mut pieces, &mut lit);
     if !pieces.iter().any(|p| matches!(p, Piece::Masks(_))) {
-        return Err(Error::Input(
-            "the text has no `[MASK]` or `<mask:N>` span to fill".into(),
-        ));
+        return Err(Error::Input("the text has no `[MASK]` or `<mask:N>` span to fill".into()));
     }
     Ok(pieces)
 }
@@ -109,12 +86,7 @@ fn push_text(pieces: &mut Vec<Piece>, lit: &mut String) {
 
 /// The infill canvas: text tokenized piece by piece, masks where the spans are; gen_start is 0
 /// so that the blocks cover the whole canvas.
-pub fn infill_canvas(
-    tok: &TextTokenizer,
-    pieces: &[Piece],
-    mask: u32,
-    eos: Option<u32>,
-) -> Result<Canvas> {
+pub fn infill_canvas(tok: &TextTokenizer, pieces: &[Piece], mask: u32, eos: Option<u32>) -> Result<Canvas> {
     let mut tokens = Vec::new();
     for p in pieces {
         match p {
@@ -122,23 +94,13 @@ pub fn infill_canvas(
             Piece::Masks(n) => tokens.extend(std::iter::repeat_n(mask, *n)),
         }
     }
-    Ok(Canvas {
-        tokens,
-        gen_start: 0,
-        mask,
-        eos,
-    })
+    Ok(Canvas { tokens, gen_start: 0, mask, eos })
 }
 
 /// Parses `--pin OFFSET:WORD` (offset counted in answer tokens from 0).
 pub fn parse_pin(s: &str) -> Result<(usize, String)> {
-    let (pos, word) = s.split_once(':').ok_or_else(|| {
-        Error::Input(format!("--pin {s:?}: write OFFSET:WORD, e.g. --pin 0:Once"))
-    })?;
-    let pos = pos
-        .trim()
-        .parse()
-        .map_err(|_| Error::Input(format!("--pin {s:?}: OFFSET must be a whole number")))?;
+    let (pos, word) = s.split_once(':').ok_or_else(|| Error::Input(format!("--pin {s:?}: write OFFSET:WORD, e.g. --pin 0:Once")))?;
+    let pos = pos.trim().parse().map_err(|_| Error::Input(format!("--pin {s:?}: OFFSET must be a whole number")))?;
     if word.is_empty() {
         return Err(Error::Input(format!("--pin {s:?}: the word is empty")));
     }
@@ -146,19 +108,12 @@ pub fn parse_pin(s: &str) -> Result<(usize, String)> {
 }
 
 /// Writes pinned words into the answer part of a canvas (their tokens are then fixed).
-pub fn apply_pins(
-    canvas: &mut Canvas,
-    tok: &TextTokenizer,
-    pins: &[(usize, String)],
-) -> Result<()> {
+pub fn apply_pins(canvas: &mut Canvas, tok: &TextTokenizer, pins: &[(usize, String)]) -> Result<()> {
     let gen_len = canvas.tokens.len() - canvas.gen_start;
     for (off, word) in pins {
         let ids = tok.encode(word)?;
         if off + ids.len() > gen_len {
-            return Err(Error::Input(format!(
-                "--pin {off}:{word} does not fit in --gen-length {gen_len} ({} tokens)",
-                ids.len()
-            )));
+            return Err(Error::Input(format!("--pin {off}:{word} does not fit in --gen-length {gen_len} ({} tokens)", ids.len())));
         }
         for (i, id) in ids.into_iter().enumerate() {
             canvas.tokens[canvas.gen_start + off + i] = id;

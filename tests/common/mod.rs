@@ -8,8 +8,7 @@ use unmask::gpu::Gpu;
 /// without an adapter they fail with the engine's message saying what to install.
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| Arc::new(pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"))))
-        .clone()
+    GPU.get_or_init(|| Arc::new(pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}")))).clone()
 }
 
 pub fn rms(v: &[f32]) -> f32 {
@@ -25,20 +24,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
     let mut worst = (0.0f32, 0usize);
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs() / w.abs().max(scale);
-        assert!(
-            err.is_finite() || g == w,
-            "{what}: element {i} is {g}, want {w}"
-        );
+        assert!(err.is_finite() || g == w, "{what}: element {i} is {g}, want {w}");
         if err > worst.0 {
             worst = (err, i);
         }
     }
-    assert!(
-        worst.0 <= rel,
-        "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})",
-        worst.1,
-        got[worst.1],
-        want[worst.1],
-        worst.0
-    );
+    assert!(worst.0 <= rel, "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})", worst.1, got[worst.1], want[worst.1], worst.0);
 }

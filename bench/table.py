@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Markdown tables from bench/lavapipe.sh's output folder (argv[1])."""
+import json
+import os
+import sys
+
+d = sys.argv[1]
+kern = [json.loads(l) for l in open(os.path.join(d, "kernels.jsonl")) if l.startswith("{")]
+print("| weights | shape (M×N×K) | tiled GFLOP/s | subgroup GFLOP/s | speed-up |")
+print("|---|---|---|---|---|")
+by = {(k["variant"], k["dtype"], k["shape"]): k for k in kern}
+for (v, dt, sh), k in by.items():
+    if v != "tiled":
+        continue
+    s = by.get(("subgroup", dt, sh))
+    sg = f"{s['gflops']:.2f}" if s else "n/a"
+    up = f"{s['gflops'] / k['gflops']:.1f}×" if s else ""
+    print(f"| {dt} | {sh} {k['m']}×{k['n']}×{k['k']} | {k['gflops']:.2f} | {sg} | {up} |")
+
+def answers(log):
+    out = []
+    for line in open(log):
+        if line.startswith("[ok]") or line.startswith("[xx]"):
+            out.append(line.split(" → ", 1)[-1].strip())
+    return out
+
+base = answers(os.path.join(d, "eval-none-off.log"))
+print()
+print("| cache | threshold | gen | tokens/s | ms/step | steps | forward passes | eval accuracy | answers identical to none |")
+print("|---|---|---|---|---|---|---|---|---|")
+rows = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.startswith("{")]
+for r in rows:
+    thr = r.get("threshold")
+    tag = f"{r['cache']}-{thr if thr is not None else 'off'}"
+    ev = json.load(open(os.path.join(d, f"eval-{tag}.json")))
+    c = sum(t["correct"] for t in ev["tasks"])
+    n = sum(t["n"] for t in ev["tasks"])
+    a = answers(os.path.join(d, f"eval-{tag}.log"))
+    same = sum(x == y for x, y in zip(a, base))
+    print(f"| {r['cache']} | {thr if thr is not None else '—'} | {r['gen_length']} | {r['tokens_per_second']:.1f} | "
+          f"{r['ms_per_step']:.1f} | {r['steps']} | {r.get('model_passes', '')} | {c}/{n} | {same}/{len(base)} |")
