@@ -243,6 +243,7 @@ impl GpuModel {
         for (d, t) in all.iter().zip(ms) {
             let name = match d.kernel {
                 crate::gpu::kernels::Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
+                crate::gpu::kernels::Kernel::Attention { .. } => "attention".into(),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {

@@ -8,7 +8,7 @@ use common::{assert_close, gpu};
 use unmask::cpu::ops::{self, Noise};
 use unmask::forward::GpuWeight;
 use std::sync::{Arc, OnceLock};
-use unmask::gpu::kernels::{Dispatch, MatmulIo, MatmulVariant, NoiseUniform};
+use unmask::gpu::kernels::{Dispatch, MatmulIo, KernelVariant, NoiseUniform};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, HostTensor, RopeStyle};
 use unmask::synth::Rng;
@@ -21,18 +21,18 @@ fn run(g: &Gpu, ds: &[Dispatch], out: &wgpu::Buffer, n: usize) -> Vec<f32> {
 }
 
 /// One device per matmul variant, so that tests running in parallel never switch each other's.
-fn gpu_with(v: MatmulVariant) -> Arc<Gpu> {
+fn gpu_with(v: KernelVariant) -> Arc<Gpu> {
     static GPUS: [OnceLock<Arc<Gpu>>; 2] = [OnceLock::new(), OnceLock::new()];
     GPUS[v as usize]
         .get_or_init(|| {
             let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
-            g.set_matmul_variant(v).unwrap_or_else(|e| panic!("{e}"));
+            g.set_kernel_variant(v).unwrap_or_else(|e| panic!("{e}"));
             Arc::new(g)
         })
         .clone()
 }
 
-const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Tiled, MatmulVariant::Subgroup];
+const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::Subgroup];
 
 /// Both matmul variants against the CPU matmul.
 fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
@@ -42,8 +42,8 @@ fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<u
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_matmul_on(g: &Gpu, v: MatmulVariant, dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
-    assert_eq!(g.matmul_variant(), v);
+fn check_matmul_on(g: &Gpu, v: KernelVariant, dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
+    assert_eq!(g.kernel_variant(), v);
     let mut rng = Rng::new(seed);
     let x = rng.vec(m * k, 1.0);
     let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
@@ -102,14 +102,14 @@ fn matmul_rows_around_the_subgroup_variant_blocks() {
 }
 
 #[test]
-fn cpu_adapters_get_the_subgroup_matmul() {
+fn cpu_adapters_get_the_subgroup_kernels() {
     // lavapipe (the adapter these tests run on) has subgroups of 8: the variant must be
     // available, so the checks above really ran it (gpu_with would have panicked otherwise).
     let g = gpu();
-    assert!(g.subgroup_matmul || !g.report.name.contains("llvmpipe"), "lavapipe offers no subgroups of 8");
-    if std::env::var("UNMASK_MATMUL").is_err() {
+    assert!(g.subgroup_kernels || !g.report.name.contains("llvmpipe"), "lavapipe offers no subgroups of 8");
+    if std::env::var("UNMASK_KERNELS").is_err() {
         let cpu = g.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-        assert_eq!(g.matmul_variant() == MatmulVariant::Subgroup, cpu && g.subgroup_matmul, "adapter {:?}", g.report.device_type);
+        assert_eq!(g.kernel_variant() == KernelVariant::Subgroup, cpu && g.subgroup_kernels, "adapter {:?}", g.report.device_type);
     }
 }
 
@@ -206,8 +206,11 @@ fn swiglu_elementwise() {
 
 #[test]
 fn attention_bidirectional_with_gqa() {
-    let g = gpu();
-    for (lq, lk, heads, kv, hd) in [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16)] {
+  // Both layouts; lq 70 spans two workgroups; head_dim 12 is not a multiple of 8, so the
+  // subgroup device falls back to the portable kernel for it.
+  for variant in VARIANTS {
+    let g = gpu_with(variant);
+    for (lq, lk, heads, kv, hd) in [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16), (70, 9, 2, 2, 8), (6, 5, 3, 1, 12)] {
         let mut rng = Rng::new((lk * hd) as u64);
         let q = rng.vec(lq * heads * hd, 1.0);
         let k = rng.vec(lk * kv * hd, 1.0);
@@ -216,15 +219,17 @@ fn attention_bidirectional_with_gqa() {
         let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (want.len() * 4) as u64).unwrap();
         let d = g.attention(&qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
-        assert_close(&format!("attention lq{lq} lk{lk} h{heads}/{kv} d{hd}"), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+        assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
     }
+  }
 }
 
 #[test]
 fn attention_sees_every_key_in_both_directions() {
     // A hand-checked case: one head, d = 16; query 0 matches key 2 (a later position) strongly,
-    // so the output must be close to value 2 — impossible with a causal mask.
-    let g = gpu();
+    // so the output must be close to value 2 — impossible with a causal mask. Both layouts.
+  for variant in VARIANTS {
+    let g = gpu_with(variant);
     let (l, hd) = (3, 16);
     let mut q = vec![0f32; l * hd];
     let mut k = vec![0f32; l * hd];
@@ -240,7 +245,8 @@ fn attention_sees_every_key_in_both_directions() {
     let got = run(&g, &[d], &out, l * hd);
     // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
     let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
-    assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "got {}", got[1]);
+    assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", variant.name(), got[1]);
+  }
 }
 
 #[test]

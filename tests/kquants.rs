@@ -10,7 +10,7 @@ mod common;
 use common::{assert_close, gpu};
 use unmask::cpu::ops;
 use unmask::forward::GpuWeight;
-use unmask::gpu::kernels::MatmulVariant;
+use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::tensor::decode;
 use unmask::model::{DType, HostTensor};
@@ -76,9 +76,9 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
 #[test]
 fn matmul_with_k_quant_weights() {
     // Both matmul variants, each on its own device (the shared one is left as chosen).
-    for variant in [MatmulVariant::Tiled, MatmulVariant::Subgroup] {
+    for variant in [KernelVariant::Tiled, KernelVariant::Subgroup] {
     let g = pollster::block_on(Gpu::new()).unwrap();
-    g.set_matmul_variant(variant).unwrap();
+    g.set_kernel_variant(variant).unwrap();
     for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
         let k = 512;
         let w = random_blocks(dtype, n, k, 5);

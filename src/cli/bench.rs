@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmask::forward::GpuModel;
-use unmask::gpu::kernels::MatmulVariant;
+use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::{DType, LladaConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
@@ -53,13 +53,13 @@ pub struct BenchArgs {
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
 /// matmul variant that runs on this adapter (its own choice is restored afterwards).
 fn bench_kernels(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
-    let chosen = gpu.matmul_variant();
-    for v in [MatmulVariant::Tiled, MatmulVariant::Subgroup] {
-        if gpu.set_matmul_variant(v).is_err() {
+    let chosen = gpu.kernel_variant();
+    for v in [KernelVariant::Tiled, KernelVariant::Subgroup] {
+        if gpu.set_kernel_variant(v).is_err() {
             continue; // the subgroup matmul cannot run on this adapter
         }
         let r = bench_kernels_with(gpu, c, m);
-        gpu.set_matmul_variant(chosen)?;
+        gpu.set_kernel_variant(chosen)?;
         r?;
     }
     Ok(())
@@ -87,7 +87,7 @@ fn bench_kernels_with(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
                     best = best.min(unmask::clock::now_ms() - t);
                 }
             }
-            let line = serde_json::json!({"kernel": "matmul", "variant": gpu.matmul_variant().name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
+            let line = serde_json::json!({"kernel": "matmul", "variant": gpu.kernel_variant().name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
             println!("{line}");
         }
     }
@@ -150,7 +150,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let l = prompt.len() + gen;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "matmul": gm.gpu.matmul_variant().name(),
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": gm.gpu.kernel_variant().name(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cache": a.cache,

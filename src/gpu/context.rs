@@ -1,7 +1,7 @@
 //! Adapter and device selection, natively (any wgpu backend) and in the browser (WebGPU), with
 //! the adapter's real limits requested and its optional features recorded for later fast paths.
 
-use super::kernels::MatmulVariant;
+use super::kernels::KernelVariant;
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -32,10 +32,10 @@ pub struct Gpu {
     pub(crate) pipelines: Mutex<std::collections::HashMap<super::kernels::Kernel, wgpu::ComputePipeline>>,
     /// Optional lower cap on bindings, to act like a smaller adapter (tests, `--max-binding`).
     binding_cap: std::sync::atomic::AtomicU64,
-    /// Which matmul kernel launches use (`MatmulVariant`): 0 tiled, 1 subgroup.
-    matmul_variant: std::sync::atomic::AtomicU8,
-    /// Whether `MatmulVariant::Subgroup` can run here (subgroups of exactly 8).
-    pub subgroup_matmul: bool,
+    /// Which matmul kernel launches use (`KernelVariant`): 0 tiled, 1 subgroup.
+    kernel_variant: std::sync::atomic::AtomicU8,
+    /// Whether `KernelVariant::Subgroup` can run here (subgroups of exactly 8).
+    pub subgroup_kernels: bool,
 }
 
 /// `matmul_subgroup.wgsl` hard-codes subgroups of 8 invocations.
@@ -63,7 +63,7 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("unmask"),
                 // Timestamps only feed `unmask bench`'s per-kernel times; subgroups allow the CPU
-                // adapters' matmul (`MatmulVariant::Subgroup`). Nothing needs either.
+                // adapters' matmul (`KernelVariant::Subgroup`). Nothing needs either.
                 required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
                 required_limits: limits.clone(),
                 ..Default::default()
@@ -94,18 +94,18 @@ impl Gpu {
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
         };
-        let subgroup_matmul = subgroups_of_8(&info, features);
-        // CPU adapters with subgroups of 8 get the subgroup matmul; `UNMASK_MATMUL=tiled|subgroup` overrides.
-        let variant = match std::env::var("UNMASK_MATMUL").ok().as_deref().and_then(MatmulVariant::parse) {
-            Some(MatmulVariant::Subgroup) if !subgroup_matmul => {
-                return Err(Error::Gpu(format!("UNMASK_MATMUL=subgroup needs subgroups of exactly 8 invocations; {} has {}..{}", info.name, info.subgroup_min_size, info.subgroup_max_size)))
+        let subgroup_kernels = subgroups_of_8(&info, features);
+        // CPU adapters with subgroups of 8 get the subgroup matmul; `UNMASK_KERNELS=tiled|subgroup` overrides.
+        let variant = match std::env::var("UNMASK_KERNELS").ok().as_deref().and_then(KernelVariant::parse) {
+            Some(KernelVariant::Subgroup) if !subgroup_kernels => {
+                return Err(Error::Gpu(format!("UNMASK_KERNELS=subgroup needs subgroups of exactly 8 invocations; {} has {}..{}", info.name, info.subgroup_min_size, info.subgroup_max_size)))
             }
             Some(v) => v,
-            None if subgroup_matmul && info.device_type == wgpu::DeviceType::Cpu => MatmulVariant::Subgroup,
-            None => MatmulVariant::Tiled,
+            None if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu => KernelVariant::Subgroup,
+            None => KernelVariant::Tiled,
         };
-        let gpu = Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), matmul_variant: Default::default(), subgroup_matmul };
-        gpu.set_matmul_variant(variant)?;
+        let gpu = Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), kernel_variant: Default::default(), subgroup_kernels };
+        gpu.set_kernel_variant(variant)?;
         Ok(gpu)
     }
 
@@ -124,18 +124,18 @@ impl Gpu {
     }
 
     /// The matmul kernel that launches from now on use; the subgroup one only where it can run.
-    pub fn set_matmul_variant(&self, v: MatmulVariant) -> Result<()> {
-        if v == MatmulVariant::Subgroup && !self.subgroup_matmul {
+    pub fn set_kernel_variant(&self, v: KernelVariant) -> Result<()> {
+        if v == KernelVariant::Subgroup && !self.subgroup_kernels {
             return Err(Error::Gpu(format!("{}: the subgroup matmul needs subgroups of exactly 8 invocations", self.report.name)));
         }
-        self.matmul_variant.store(v as u8, std::sync::atomic::Ordering::Relaxed);
+        self.kernel_variant.store(v as u8, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
-    pub fn matmul_variant(&self) -> MatmulVariant {
-        match self.matmul_variant.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => MatmulVariant::Tiled,
-            _ => MatmulVariant::Subgroup,
+    pub fn kernel_variant(&self) -> KernelVariant {
+        match self.kernel_variant.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => KernelVariant::Tiled,
+            _ => KernelVariant::Subgroup,
         }
     }
 

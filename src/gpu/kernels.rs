@@ -9,28 +9,30 @@ use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
-/// The matmul kernels: the same product, laid out for GPUs or for CPU adapters.
+/// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatmulVariant {
-    /// `matmul.wgsl`: 64×64 output tiles staged through workgroup memory (GPUs).
+pub enum KernelVariant {
+    /// `matmul.wgsl` (64×64 output tiles) and `attention.wgsl` (keys staged 8 at a time),
+    /// both through workgroup memory: GPUs, and every adapter (the portable fallback).
     Tiled,
-    /// `matmul_subgroup.wgsl`: one weight row and 8 activation rows per invocation, x shared
-    /// through subgroup broadcasts, no workgroup memory (CPU adapters with subgroups of 8: lavapipe).
+    /// `matmul_subgroup.wgsl` and `attention_subgroup.wgsl`: no workgroup memory; values every
+    /// lane needs are read once per subgroup and shared by `subgroupBroadcast` (CPU adapters
+    /// with subgroups of 8: lavapipe).
     Subgroup,
 }
 
-impl MatmulVariant {
+impl KernelVariant {
     pub fn name(self) -> &'static str {
         match self {
-            MatmulVariant::Tiled => "tiled",
-            MatmulVariant::Subgroup => "subgroup",
+            KernelVariant::Tiled => "tiled",
+            KernelVariant::Subgroup => "subgroup",
         }
     }
 
-    pub fn parse(s: &str) -> Option<MatmulVariant> {
+    pub fn parse(s: &str) -> Option<KernelVariant> {
         match s {
-            "tiled" => Some(MatmulVariant::Tiled),
-            "subgroup" => Some(MatmulVariant::Subgroup),
+            "tiled" => Some(KernelVariant::Tiled),
+            "subgroup" => Some(KernelVariant::Subgroup),
             _ => None,
         }
     }
@@ -39,12 +41,13 @@ impl MatmulVariant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
-    Matmul { dtype: DType, variant: MatmulVariant, short: bool },
+    Matmul { dtype: DType, variant: KernelVariant, short: bool },
     Embed(DType),
     RmsNorm,
     Rope,
     SwiGlu,
-    Attention,
+    /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8).
+    Attention { subgroup: bool },
     Select,
 }
 
@@ -68,8 +71,8 @@ pub fn source(k: Kernel) -> String {
     match k {
         Kernel::Matmul { dtype, variant, .. } => {
             let body = match variant {
-                MatmulVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
-                MatmulVariant::Subgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+                KernelVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
+                KernelVariant::Subgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
             };
             format!("{WEIGHTS_COMMON}\n{}\n{body}", weight_reader(dtype))
         }
@@ -77,7 +80,8 @@ pub fn source(k: Kernel) -> String {
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
-        Kernel::Attention => include_str!("../../shaders/attention.wgsl").into(),
+        Kernel::Attention { subgroup: false } => include_str!("../../shaders/attention.wgsl").into(),
+        Kernel::Attention { subgroup: true } => include_str!("../../shaders/attention_subgroup.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
     }
 }
@@ -117,7 +121,7 @@ impl Gpu {
                 });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
-                    Kernel::Matmul { variant: MatmulVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
+                    Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
                     _ => &[],
                 };
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -239,11 +243,11 @@ impl Gpu {
             _pad: 0,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let variant = self.matmul_variant();
+        let variant = self.kernel_variant();
         let (short, rows_per_group) = match variant {
-            MatmulVariant::Tiled if m <= 32 => (true, 32),
-            MatmulVariant::Tiled => (false, 64),
-            MatmulVariant::Subgroup => (false, 8),
+            KernelVariant::Tiled if m <= 32 => (true, 32),
+            KernelVariant::Tiled => (false, 64),
+            KernelVariant::Subgroup => (false, 8),
         };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
         self.dispatch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
@@ -291,7 +295,8 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
-        self.dispatch(Kernel::Attention, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
+        let subgroup = self.kernel_variant() == KernelVariant::Subgroup && head_dim % 8 == 0;
+        self.dispatch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
