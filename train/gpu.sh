@@ -21,6 +21,7 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 python3 train/train.py --config small --device cuda --batch "$BATCH" --steps "$STEPS" \
   --data-cache train/work/data.pt --ckpt "$OUT/ckpt.pt" --lr 2e-3 --warmup 500 --threads 8 \
-  --log-every 200 --ckpt-every 1000 --time-limit 540 \
-  --mix '{"copy": 0.15, "reversal": 0.16, "facts": 0.12, "arithmetic": 0.27, "infill": 0.12, "prose": 0.09, "wordchat": 0.09}' \
+  --log-every 200 --ckpt-every 1000 --time-limit 540 --tight 56 \
+  --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
+  --mix '{"arithmetic": 0.26, "copy": 0.14, "reversal": 0.16, "facts": 0.10, "infill": 0.10, "wordchat": 0.10, "prose": 0.14}' \
   2>&1 | tee -a "$OUT/train.log"

@@ -13,17 +13,18 @@ Writes into --out (default train/work/data):
   LICENSES.txt         licence of the Debian prose
 
 Reversal split (documented in train/README.md):
-  * 200 invented (mother, child) pairs with unique invented names.
-  * 100 "symmetric" facts: training states them both ways ("X's mother is Y." and
-    "Y's child is X.") and asks all three questions ("Who is X's mother?",
-    "Who is Y's child?", "Whose mother is Y?"). Answers are the bare name ("Y." or "X."),
-    so answering is recalling, not copying the question back.
-  * 100 "held-out" facts: training only ever states "X's mother is Y." and asks
-    "Who is X's mother?". Evaluation asks that forward question (reversal_forward, seen in
-    training) and two backward questions never seen for these facts:
-    "Who is Y's child?" (reversal_backward) and "Whose mother is Y?" (reversal_whose).
-    The strings "Y's child" and "Whose mother is Y" never occur in training for them
-    (checked at the end of this script).
+  * 60 invented (child, mother) pairs; every name is one invented word ("Mira", "Tobe"),
+    unique. Every fact is stated in ONE direction only, "X's mother is Y.", in pretraining-style
+    documents (each statement in 10 differently mixed documents). No "Y's child is X."
+    statement exists for any fact.
+  * 30 "train" facts: the chat data asks all three questions ("Who is X's mother?",
+    "Who is Y's child?", "Whose mother is Y?"); answers are the bare name ("Y." or "X."). So
+    the model practises answering backward questions from facts it only read forward.
+  * 30 "held-out" facts: the chat data asks only "Who is X's mother?". Evaluation asks that
+    forward question (reversal_forward, seen in training) and the two backward questions,
+    never seen for these facts: "Who is Y's child?" (reversal_backward) and
+    "Whose mother is Y?" (reversal_whose). The strings "Y's child" and "Whose mother is Y"
+    never occur in training for them (checked at the end of this script).
 """
 
 import argparse
@@ -178,13 +179,14 @@ VOWELS = ["a", "e", "i", "o", "u"]
 CODAS = ["l", "n", "r", "s", "x", "k", "m", "t", "d"]
 
 
-def invent_names(rng, n):
+def invent_names(rng, n, single=False):
+    """n unique invented names: "First Last", or one word with single=True."""
     seen = set()
     out = []
     while len(out) < n:
         first = cap(rng.choice(ONSETS + ["", ""]) + rng.choice(VOWELS) + rng.choice(ONSETS) + rng.choice(VOWELS))
         last = cap(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS))
-        full = f"{first} {last}"
+        full = first if single else f"{first} {last}"
         if full in seen or first in GIRLS + BOYS:
             continue
         seen.add(full)
@@ -386,7 +388,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--n-arith", type=int, default=60000)
     ap.add_argument("--n-infill", type=int, default=30000)
-    ap.add_argument("--n-facts", type=int, default=200)
+    ap.add_argument("--n-facts", type=int, default=60)
+    ap.add_argument("--fact-copies", type=int, default=10, help="documents each fact statement appears in")
     ap.add_argument("--n-eval-arith", type=int, default=200)
     ap.add_argument("--n-eval-infill", type=int, default=200)
     ap.add_argument("--prose-chars", type=int, default=3_000_000)
@@ -417,7 +420,7 @@ def main():
         n += 1
 
     # reversal
-    names = invent_names(rng, 2 * args.n_facts)
+    names = invent_names(rng, 2 * args.n_facts, single=True)
     facts = [(names[2 * i], names[2 * i + 1]) for i in range(args.n_facts)]  # (child, mother)
     half = args.n_facts // 2
     sym, held = facts[:half], facts[half:]
@@ -428,8 +431,8 @@ def main():
         tasks.append({"task": "reversal", "prompt": whose_q(y), "response": f"{x}."})
     for x, y in held:
         tasks.append({"task": "reversal", "prompt": fwd_q(x), "response": f"{y}."})
-    statements = [fwd_a(x, y) for x, y in facts] + [bwd_a(x, y) for x, y in sym]
-    for _ in range(3):  # every statement appears in three differently-mixed documents
+    statements = [fwd_a(x, y) for x, y in facts]  # one direction only, for every fact
+    for _ in range(args.fact_copies):  # every statement in several differently-mixed documents
         rng.shuffle(statements)
         for i in range(0, len(statements), 6):
             fact_docs.append(" ".join(statements[i:i + 6]))
@@ -437,8 +440,9 @@ def main():
     evals["reversal_backward"] = [{"task": "reversal_backward", "prompt": bwd_q(y), "answer": x} for x, y in held]
     evals["reversal_whose"] = [{"task": "reversal_whose", "prompt": whose_q(y), "answer": x} for x, y in held]
     with open(os.path.join(args.out, "reversal_split.json"), "w") as f:
-        json.dump({"symmetric_trained_both_directions": [{"child": x, "mother": y} for x, y in sym],
-                   "heldout_trained_forward_only": [{"child": x, "mother": y} for x, y in held]}, f, indent=1)
+        json.dump({"train_asked_both_directions": [{"child": x, "mother": y} for x, y in sym],
+                   "heldout_asked_forward_only": [{"child": x, "mother": y} for x, y in held],
+                   "statements": "every fact stated forward only: X's mother is Y."}, f, indent=1)
 
     # infill
     ev, ev_texts = [], set()
@@ -481,6 +485,8 @@ def main():
     blob = "\n".join(t["prompt"] + "\n" + t["response"] for t in tasks) + "\n".join(d["text"] for d in docs)
     for x, y in held:
         assert f"{y}'s child" not in blob and f"Whose mother is {y}" not in blob, (x, y)
+    for x, y in facts:
+        assert f"{y}'s child is" not in blob, (x, y)  # no backward statement for any fact
     train_prompts = {t["prompt"] for t in tasks}
     for k, v in evals.items():
         if k != "reversal_forward":  # the forward question is trained by design

@@ -4,7 +4,7 @@
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
 # and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
 #   SEED   (default 1234)  seed of the data generator and of training
-#   STEPS  (default 4000)  training steps (one warmup + cosine run; batch 32)
+#   STEPS  (default 6500)  training steps (one warmup + cosine run; batch 32)
 #   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
 #   DEVICE (default cpu)   cpu or cuda
 #   OUT    (default models/demo)
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SEED=${SEED:-1234}
-STEPS=${STEPS:-4000}
+STEPS=${STEPS:-6500}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}
@@ -23,12 +23,13 @@ python3 make_data.py --seed "$SEED"
 echo "== tokenizer"
 python3 train_tokenizer.py
 echo "== train ($CONFIG, $STEPS steps, seed $SEED, $DEVICE); log in train/work/train.log"
-T="python3 train.py --config $CONFIG --seed $SEED --device $DEVICE --batch 32 --steps $STEPS"
-# Two phases of one cosine schedule (each call resumes from work/ckpt.pt): the default mix to
-# the half-way step, then a mix heavy in reading the prompt (copy, reversal Q&A), added when
-# the shipped run's model was found to ignore the question at step 2000.
-$T --stop-at $((STEPS / 2)) 2>&1 | tee -a work/train.log
-$T --mix '{"copy": 0.30, "reversal": 0.20, "facts": 0.12, "arithmetic": 0.20, "infill": 0.10, "prose": 0.04, "wordchat": 0.04}' \
+# One warmup + cosine run. --tight 56: a chat item goes only into a canvas at most 55 tokens
+# longer than itself, so answers are not drowned in EOS padding (compute, and the 1/t-weighted
+# loss divided by the padded answer length); canvases are mostly 48..128, a few 160 and 288.
+python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 --steps "$STEPS" \
+  --warmup 200 --tight 56 \
+  --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
+  --mix '{"arithmetic": 0.26, "copy": 0.14, "reversal": 0.16, "facts": 0.10, "infill": 0.10, "wordchat": 0.10, "prose": 0.14}' \
   2>&1 | tee -a work/train.log
 echo "== export to $OUT"
 python3 export.py --out "$OUT"
