@@ -115,10 +115,23 @@ struct Plan {
     positions: wgpu::Buffer,
     noise: wgpu::Buffer,
     choices: wgpu::Buffer,
+    /// The final normalized activations (the LM head's input).
+    h: wgpu::Buffer,
     logits: wgpu::Buffer,
     body: Vec<Dispatch>,
     /// LM head and token selection for row chunks: (dispatches, first row, row count).
     head: Vec<(Vec<Dispatch>, usize, usize)>,
+    /// The guided head (classifier-free guidance) for one scale, built when first asked for.
+    guided: Mutex<Option<(u32, Arc<GuidedHead>)>>,
+}
+
+/// Classifier-free guidance for a full-canvas plan: the unconditional pass's final activations
+/// are kept in `h_uncond`; per row chunk, both LM heads run, `cfg_mix` mixes the logits in place
+/// and `select` picks from the mix, so guided steps read back choices only.
+struct GuidedHead {
+    h_uncond: wgpu::Buffer,
+    _logits_u: wgpu::Buffer,
+    head: Vec<Vec<Dispatch>>,
 }
 
 impl GpuModel {
@@ -184,9 +197,7 @@ impl GpuModel {
         self.forward_rows(tokens, 0..tokens.len(), noise, want_logits).await
     }
 
-    /// Computes rows `rows` of the canvas `tokens` (see the module comment); K/V of the other
-    /// rows are those left by the previous pass of the same canvas length.
-    pub async fn forward_rows(&self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+    fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(Error::Input("the token sequence is empty".into()));
@@ -197,6 +208,78 @@ impl GpuModel {
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
         }
+        Ok(())
+    }
+
+    /// Classifier-free guidance, entirely on the GPU: a full pass over `uncond` (its final
+    /// activations kept), a full pass over `cond`, then per position the choice from
+    /// `u + (scale + 1)(c − u)`. Two submissions, one readback of the choices. The K/V left
+    /// behind are `cond`'s.
+    pub async fn forward_guided(&self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+        self.check_tokens(cond)?;
+        self.check_tokens(uncond)?;
+        if cond.len() != uncond.len() {
+            return Err(Error::Input(format!("guided canvases differ in length ({} and {})", cond.len(), uncond.len())));
+        }
+        let n = cond.len();
+        let plan = self.plan_for(n, 0..n)?;
+        let guided = self.guided_head(&plan, n, scale)?;
+        let gpu = &self.gpu;
+        let positions: Vec<u32> = (0..n as u32).collect();
+        gpu.queue.write_buffer(&plan.positions, 0, bytemuck::cast_slice(&positions));
+        gpu.queue.write_buffer(&plan.noise, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+        gpu.queue.write_buffer(&plan.tokens, 0, bytemuck::cast_slice(uncond));
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        gpu.record(&mut enc, &plan.body);
+        enc.copy_buffer_to_buffer(&plan.h, 0, &guided.h_uncond, 0, plan.h.size());
+        gpu.queue.submit(Some(enc.finish()));
+
+        gpu.queue.write_buffer(&plan.tokens, 0, bytemuck::cast_slice(cond));
+        let choice_bytes = (n * 16) as u64;
+        let staging = gpu.staging(choice_bytes);
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        gpu.record(&mut enc, &plan.body);
+        for ds in &guided.head {
+            gpu.record(&mut enc, ds);
+        }
+        enc.copy_buffer_to_buffer(&plan.choices, 0, &staging, 0, choice_bytes);
+        let bytes = gpu.submit_and_map(enc, &staging, choice_bytes).await?;
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(words.chunks_exact(4).map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) }).collect())
+    }
+
+    fn guided_head(&self, plan: &Plan, n: usize, scale: f32) -> Result<Arc<GuidedHead>> {
+        let mut slot = plan.guided.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((bits, gh)) = &*slot {
+            if *bits == scale.to_bits() {
+                return Ok(gh.clone());
+            }
+        }
+        let (g, c) = (&*self.gpu, &self.config);
+        let (d, v) = (c.d_model, c.vocab_size);
+        let h_uncond = g.storage("unconditional activations", (n * d * 4) as u64)?;
+        let rows = head_rows(g.max_binding(), v, n);
+        let logits_u = g.storage("unconditional logits", (rows * v * 4) as u64)?;
+        let mut head = Vec::new();
+        for r0 in (0..n).step_by(rows) {
+            let rc = rows.min(n - r0);
+            let mut ds = self.lm_head.matmul(g, &h_uncond, r0 * d, rc, &logits_u, 0, v, false)?;
+            ds.extend(self.lm_head.matmul(g, &plan.h, r0 * d, rc, &plan.logits, 0, v, false)?);
+            ds.push(g.cfg_mix(&plan.logits, &logits_u, rc * v, scale)?);
+            ds.push(g.select(&plan.logits, &plan.choices, &plan.noise, rc, v, r0, r0)?);
+            head.push(ds);
+        }
+        g.take_fault()?;
+        let gh = Arc::new(GuidedHead { h_uncond, _logits_u: logits_u, head });
+        *slot = Some((scale.to_bits(), gh.clone()));
+        Ok(gh)
+    }
+
+    /// Computes rows `rows` of the canvas `tokens` (see the module comment); K/V of the other
+    /// rows are those left by the previous pass of the same canvas length.
+    pub async fn forward_rows(&self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.check_tokens(tokens)?;
+        let c = &self.config;
         if rows.start >= rows.end || rows.end > tokens.len() {
             return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {}", tokens.len())));
         }
@@ -325,6 +408,6 @@ impl GpuModel {
             ds.push(g.select(&logits, &choices, &noise, rc, v, q0 + r0, r0)?);
             head.push((ds, r0, rc));
         }
-        Ok(Plan { tokens, positions, noise, choices, logits, body, head })
+        Ok(Plan { tokens, positions, noise, choices, h, logits, body, head, guided: Mutex::new(None) })
     }
 }

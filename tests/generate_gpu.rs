@@ -57,6 +57,24 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
 }
 
 #[test]
+fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
+    // Bindings capped at 2 KB: the LM head (97 × 16) is split and the guided head mixes and
+    // selects a few rows at a time (97 logits · 4 B: 5 rows per chunk); Gumbel noise on.
+    let cfg = tiny_config(1, 2, 2, 8, 32, 97);
+    let w = random_model(&cfg, DType::F32, 23);
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    g.cap_bindings(2048);
+    let gm = GpuModel::upload(g, &w).unwrap();
+    for scale in [0.5, 2.0] {
+        let o = SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
+        let canvas = Canvas::after_prompt(&[3, 4, 5, 6], 12, cfg.mask_token_id, None);
+        let (gg, _) = run(&gm, canvas.clone(), &o);
+        let (c, _) = run(CpuModel(&w), canvas, &o);
+        assert_eq!(gg.tokens, c.tokens, "scale {scale}");
+    }
+}
+
+#[test]
 fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let cfg = tiny_config(1, 2, 2, 16, 48, 80);
     let w = random_model(&cfg, DType::F32, 22);

@@ -250,6 +250,22 @@ fn attention_sees_every_key_in_both_directions() {
 }
 
 #[test]
+fn cfg_mix_elementwise() {
+    let g = gpu();
+    let mut rng = Rng::new(31);
+    let n = 1001;
+    let (c, u) = (rng.vec(n, 4.0), rng.vec(n, 4.0));
+    for scale in [0.0, 1.5] {
+        let want = ops::cfg_mix(&c, &u, scale);
+        let (cb, ub) = (g.upload_f32("cond", &c).unwrap(), g.upload_f32("uncond", &u).unwrap());
+        let d = g.cfg_mix(&cb, &ub, n, scale).unwrap();
+        assert_close(&format!("cfg_mix scale {scale}"), &run(&g, &[d], &cb, n), &want, 1e-6);
+    }
+    // scale 0 is the conditional logits themselves
+    assert_close("cfg_mix twin, scale 0", &ops::cfg_mix(&c, &u, 0.0), &c, 1e-6);
+}
+
+#[test]
 fn select_argmax_probability_entropy_margin() {
     let g = gpu();
     let (rows, vocab) = (6, 1001);

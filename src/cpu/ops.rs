@@ -55,6 +55,11 @@ pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, t
     }
 }
 
+/// Classifier-free guidance: `u + (scale + 1)(c − u)`, elementwise. Twin of `cfg_mix.wgsl`.
+pub fn cfg_mix(cond: &[f32], uncond: &[f32], scale: f32) -> Vec<f32> {
+    cond.iter().zip(uncond).map(|(c, u)| u + (scale + 1.0) * (c - u)).collect()
+}
+
 /// `silu(gate) · up`, elementwise. Twin of `swiglu.wgsl`.
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()

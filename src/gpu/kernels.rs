@@ -46,6 +46,7 @@ pub enum Kernel {
     RmsNorm,
     Rope,
     SwiGlu,
+    CfgMix,
     /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8).
     Attention { subgroup: bool },
     Select,
@@ -80,6 +81,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
+        Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::Attention { subgroup: false } => include_str!("../../shaders/attention.wgsl").into(),
         Kernel::Attention { subgroup: true } => include_str!("../../shaders/attention_subgroup.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
@@ -283,6 +285,14 @@ impl Gpu {
     /// `gate = silu(gate) · up` over `n` values.
     pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Dispatch> {
         self.dispatch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
+    }
+
+    /// `cond = uncond + (scale + 1)(cond − uncond)` over `n` logits (classifier-free guidance).
+    pub fn cfg_mix(&self, cond: &wgpu::Buffer, uncond: &wgpu::Buffer, n: usize, scale: f32) -> Result<Dispatch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, f32, u32, u32);
+        self.dispatch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
     }
 
     /// Bidirectional attention of `lq` query rows against `lk` key/value rows.

@@ -24,6 +24,18 @@ pub trait Denoiser {
     /// Raw logits `[canvas.len(), vocab]` (used for classifier-free guidance).
     async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>>;
     fn vocab_size(&self) -> usize;
+    /// Per position: the choice from guided logits `u + (scale + 1)(c − u)`, where c are the
+    /// logits of `cond` and u those of `uncond` (same length). By default from `logits`;
+    /// the GPU model mixes and selects on the GPU.
+    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+        let v = self.vocab_size();
+        let c = self.logits(cond).await?;
+        let u = self.logits(uncond).await?;
+        if c.len() != cond.len() * v || u.len() != uncond.len() * v {
+            return Err(Error::Gpu(format!("the model returned {} and {} logits for {} positions of {v}", c.len(), u.len(), cond.len())));
+        }
+        Ok((0..cond.len()).map(|p| ops::select(&ops::cfg_mix(&c[p * v..(p + 1) * v], &u[p * v..(p + 1) * v], scale), p as u32, noise)).collect())
+    }
     /// Choices for `rows` only, reusing the K/V of the other positions from the last full pass
     /// (`choose`) of this canvas length. Models without a cache compute everything.
     async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
@@ -44,6 +56,9 @@ impl Denoiser for &crate::forward::GpuModel {
     }
     async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.forward_rows(canvas, rows, noise, false).await?.choices)
+    }
+    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+        self.forward_guided(cond, uncond, scale, noise).await
     }
 }
 
@@ -225,17 +240,16 @@ async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], op
         }
         return Ok(c);
     }
-    let v = model.vocab_size();
-    let cond = model.logits(&canvas.tokens).await?;
     let uncond_canvas: Vec<u32> = canvas.tokens.iter().zip(fixed).map(|(&t, &f)| if f { canvas.mask } else { t }).collect();
-    let uncond = model.logits(&uncond_canvas).await?;
+    let guided = model.choose_guided(&canvas.tokens, &uncond_canvas, opts.cfg_scale, noise).await?;
     *passes += 2;
+    if guided.len() != canvas.tokens.len() {
+        return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", guided.len(), canvas.tokens.len())));
+    }
     let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
     let mut out = vec![placeholder; canvas.tokens.len()];
     for p in block {
-        let (c, u) = (&cond[p * v..(p + 1) * v], &uncond[p * v..(p + 1) * v]);
-        let mixed: Vec<f32> = c.iter().zip(u).map(|(c, u)| u + (opts.cfg_scale + 1.0) * (c - u)).collect();
-        out[p] = ops::select(&mixed, p as u32, noise);
+        out[p] = guided[p];
     }
     Ok(out)
 }
