@@ -25,4 +25,6 @@ for cache in none prefix dual; do
       > "$out/eval-$cache-${thr:-off}.json" 2> "$out/eval-$cache-${thr:-off}.log"
   done
 done
+# classifier-free guidance (two passes a step, mixed and selected on the GPU)
+$bin bench --model $model --gen-length 128 --cfg-scale 1.0 --runs 2 | tee "$out/cfg.jsonl"
 python3 bench/table.py "$out"

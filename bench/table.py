@@ -39,3 +39,9 @@ for r in rows:
     same = sum(x == y for x, y in zip(a, base))
     print(f"| {r['cache']} | {thr if thr is not None else '—'} | {r['gen_length']} | {r['tokens_per_second']:.1f} | "
           f"{r['ms_per_step']:.1f} | {r['steps']} | {r.get('model_passes', '')} | {c}/{n} | {same}/{len(base)} |")
+
+cfgp = os.path.join(d, "cfg.jsonl")
+if os.path.exists(cfgp):
+    for r in (json.loads(l) for l in open(cfgp) if l.startswith("{")):
+        print(f"\nCFG scale {r['cfg_scale']}, cache {r['cache']}, gen {r['gen_length']}: "
+              f"{r['tokens_per_second']:.1f} tokens/s, {r['ms_per_step']:.1f} ms/step, {r['model_passes']} passes")

@@ -35,6 +35,9 @@ pub struct BenchArgs {
     /// K/V reuse inside a block: none, prefix or dual.
     #[arg(long, default_value = "none")]
     pub cache: String,
+    /// Classifier-free guidance scale (0: off; above 0 every step runs two passes).
+    #[arg(long, default_value_t = 0.0)]
+    pub cfg_scale: f32,
     /// Confidence threshold for parallel decoding (off by default).
     #[arg(long)]
     pub threshold: Option<f32>,
@@ -137,7 +140,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
-        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
+        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
         o.validate()?;
         let prompt: Vec<u32> = (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect();
         let mut last = None;
@@ -153,7 +156,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": gm.gpu.kernel_variant().name(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
-            "threshold": a.threshold, "cache": a.cache,
+            "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,
             "tokens_per_second": gen as f64 / (g.ms / 1000.0),
             "ms_per_step": g.ms / g.steps.max(1) as f64,
             "ms_per_forward": ms_forward,
