@@ -67,3 +67,41 @@ fn fixed_seed_generation_matches_the_cpu_twin_expectation() {
     let text = m.tokenizer.as_ref().unwrap().decode(&want, false).unwrap();
     assert_eq!(text, expected["text"].as_str().unwrap());
 }
+
+/// Correct answers (and the responses) of the first `per_task` items of each task with `cache`.
+fn eval_with(gm: &GpuModel, m: &unmask::model::files::LoadedModel, cache: unmask::sampler::CacheMode, per_task: usize) -> (usize, Vec<String>) {
+    let tok = m.tokenizer.as_ref().unwrap();
+    let (mut correct, mut responses) = (0, Vec::new());
+    for task in ["arithmetic", "infill", "reversal_forward", "reversal_backward"] {
+        let path = root().join(format!("models/demo/eval/{task}.jsonl"));
+        let items = unmask::eval::parse_items(task, &std::fs::read_to_string(path).unwrap()).unwrap();
+        for item in items.iter().take(per_task) {
+            // The model card's evaluation settings.
+            let options = SamplerOptions { gen_length: 48, block_length: 16, steps: 24, cache, ..Default::default() };
+            let req = Request { prompt: Some(item.prompt.clone()), chat: true, options, ..Default::default() };
+            let p = req.prepare(&m.weights.config, Some(tok)).unwrap();
+            let mut model = gm;
+            let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| true)).unwrap();
+            let r = tok.decode(&g.tokens[g.gen_start..], false).unwrap();
+            correct += unmask::eval::is_correct(item, &r) as usize;
+            responses.push(r);
+        }
+    }
+    (correct, responses)
+}
+
+#[test]
+fn caching_keeps_the_eval_accuracy() {
+    // Issue 6's bound: a cache may cost at most 2 points of eval accuracy. On these 40 items
+    // (10 per task, shipped Q4_0 model) that is a difference of at most one correct answer.
+    use unmask::sampler::CacheMode;
+    let m = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
+    let gm = GpuModel::upload(gpu(), &m.weights).unwrap();
+    let (base, base_r) = eval_with(&gm, &m, CacheMode::None, 10);
+    for cache in [CacheMode::Prefix, CacheMode::Dual] {
+        let (c, r) = eval_with(&gm, &m, cache, 10);
+        let same = r.iter().zip(&base_r).filter(|(a, b)| a == b).count();
+        eprintln!("{cache:?}: {c}/40 correct (no cache: {base}/40), {same}/40 responses identical");
+        assert!(c.abs_diff(base) <= 1, "{cache:?}: {c}/40 correct vs {base}/40 without a cache");
+    }
+}

@@ -4,7 +4,7 @@
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
 # and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
 #   SEED   (default 1234)  seed of the data generator and of training
-#   STEPS  (default 6500)  training steps (one warmup + cosine run; batch 32)
+#   STEPS  (default 6000)  training steps (one warmup + cosine run; batch 32)
 #   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
 #   DEVICE (default cpu)   cpu or cuda
 #   OUT    (default models/demo)
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SEED=${SEED:-1234}
-STEPS=${STEPS:-6500}
+STEPS=${STEPS:-6000}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}

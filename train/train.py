@@ -192,6 +192,10 @@ def main():
                          "padded length")
     ap.add_argument("--schedule-start", type=int, default=0,
                     help="restart warmup + cosine at this step (a later training phase)")
+    ap.add_argument("--init-from", default=None,
+                    help="a shipped model folder (models/demo): start from its weights instead of a "
+                         "random init when no checkpoint exists (the optimizer starts fresh; use "
+                         "with --schedule-start). Its tokenizer.json must equal this run's")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (and checkpoint) after this many seconds; a rerun resumes")
     args = ap.parse_args()
@@ -236,6 +240,15 @@ def main():
 
     step = 0
     elapsed_before = 0.0
+    if args.init_from and not os.path.exists(ckpt_path):
+        from safetensors.torch import load_file
+        if open(os.path.join(args.init_from, "tokenizer.json")).read() != open(tok_path).read():
+            sys.exit(f"--init-from {args.init_from}: its tokenizer.json differs from {tok_path}; "
+                     "regenerate the data and tokenizer with the same seed first")
+        sd = load_file(os.path.join(args.init_from, "model.safetensors"))
+        model.load_state_dict({k.removeprefix("model."): v.float() for k, v in sd.items()})
+        step = args.schedule_start
+        print(f"initialized from {args.init_from}; counting steps from {step}", flush=True)
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
