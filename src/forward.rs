@@ -100,6 +100,12 @@ pub fn head_rows(max_binding: u64, vocab: usize, rows: usize) -> usize {
     ((max_binding.min(LOGIT_CHUNK_BYTES) / (vocab as u64 * 4)).max(1) as usize).min(rows)
 }
 
+/// Choices as `select.wgsl` writes them: 4 words per row (token, prob, entropy, margin).
+fn choices_from(bytes: &[u8]) -> Vec<Choice> {
+    let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
+    words.chunks_exact(4).map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) }).collect()
+}
+
 /// What one forward pass returns for the rows it computed.
 pub struct ForwardOutput {
     /// One per computed row.
@@ -244,8 +250,7 @@ impl GpuModel {
         }
         enc.copy_buffer_to_buffer(&plan.choices, 0, &staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &staging, choice_bytes).await?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
-        Ok(words.chunks_exact(4).map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) }).collect())
+        Ok(choices_from(&bytes))
     }
 
     fn guided_head(&self, plan: &Plan, n: usize, scale: f32) -> Result<Arc<GuidedHead>> {
@@ -305,11 +310,7 @@ impl GpuModel {
         }
         enc.copy_buffer_to_buffer(&plan.choices, 0, &staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &staging, choice_bytes + logit_bytes).await?;
-        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..choice_bytes as usize]);
-        let choices = words
-            .chunks_exact(4)
-            .map(|w| Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) })
-            .collect();
+        let choices = choices_from(&bytes[..choice_bytes as usize]);
         let logits = want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
         Ok(ForwardOutput { choices, logits })
     }
