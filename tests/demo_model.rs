@@ -78,11 +78,8 @@ fn eval_with(gm: &GpuModel, m: &unmask::model::files::LoadedModel, cache: unmask
         for item in items.iter().take(per_task) {
             // The model card's evaluation settings.
             let options = SamplerOptions { gen_length: 48, block_length: 16, steps: 24, cache, ..Default::default() };
-            let req = Request { prompt: Some(item.prompt.clone()), chat: true, options, ..Default::default() };
-            let p = req.prepare(&m.weights.config, Some(tok)).unwrap();
             let mut model = gm;
-            let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| true)).unwrap();
-            let r = tok.decode(&g.tokens[g.gen_start..], false).unwrap();
+            let (r, _) = pollster::block_on(unmask::eval::respond(&mut model, &m.weights.config, tok, item, &options)).unwrap();
             correct += unmask::eval::is_correct(item, &r) as usize;
             responses.push(r);
         }

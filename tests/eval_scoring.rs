@@ -3,7 +3,7 @@
 use unmask::eval::{is_correct, parse_items, Item};
 
 fn item(task: &str, answer: &str) -> Item {
-    Item { task: task.into(), prompt: "q".into(), answer: answer.into() }
+    Item { task: task.into(), prompt: "q".into(), answer: answer.into(), infill: false }
 }
 
 #[test]
@@ -19,6 +19,14 @@ fn scoring_rules() {
     let r = item("reversal_backward", "Gane Tox");
     assert!(is_correct(&r, "Guta Ret's child is Gane Tox."));
     assert!(!is_correct(&r, "Guta Ret's child is Gane Tix."));
+    let b = item("reversal_backward", "Mira");
+    assert!(is_correct(&b, " Mira's mother is Ona."));
+    assert!(!is_correct(&b, "Miral's mother is Ona."), "a whole word");
+    assert!(!is_correct(&b, "Kepo's mother is Ona. Mira's mother is Ona."), "the first sentence only");
+    assert!(!is_correct(&b, ""));
+    let c = item("reversal_cloze_backward", "Mira");
+    assert!(is_correct(&c, ". Mira"), "a cloze span may start with the end of an earlier sentence");
+    assert!(!is_correct(&c, ". Miral"));
 }
 
 #[test]

@@ -112,6 +112,31 @@ fn a_sub_range_against_the_kept_kv_equals_the_full_pass() {
 }
 
 #[test]
+fn a_sub_range_against_stale_kv_matches_the_cached_cpu_twin() {
+    // The approximate case (a block's later steps): the rows' tokens changed since the full
+    // pass, the other rows' K/V are kept from it. The CPU twin keeps the same cache.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F16, 15);
+    let before = tokens(&w.config, 14, 15);
+    let mut after = before.clone();
+    for (i, t) in after[4..9].iter_mut().enumerate() {
+        *t = (*t + 3 + i as u32) % 90;
+    }
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    pollster::block_on(m.forward(&before, ARGMAX, false)).unwrap();
+    let part = pollster::block_on(m.forward_rows(&after, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
+    let mut kv = KvCache::default();
+    let full = forward_rows(&w, &before, 0..14, &mut kv);
+    let v = w.config.vocab_size;
+    assert_close("CPU twin: unchanged rows from the cache", &forward_rows(&w, &before, 4..9, &mut kv), &full[4 * v..9 * v], 1e-6);
+    forward_rows(&w, &before, 0..14, &mut kv);
+    let twin = forward_rows(&w, &after, 4..9, &mut kv);
+    assert_close("rows 4..9 against stale K/V", &part, &twin, 1e-3);
+    let exact = &unmask::cpu::forward::forward(&w, &after)[4 * v..9 * v];
+    assert!(twin.iter().zip(exact).any(|(a, b)| (a - b).abs() > 1e-3), "stale K/V must differ from a fresh pass (else this test checks nothing)");
+}
+
+#[test]
 fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 13);
     let toks = tokens(&w.config, 8, 13);

@@ -51,7 +51,7 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
             assert_eq!(ev.iter().map(|e| e.committed.len()).sum::<usize>(), o.gen_length);
         }
         // The CPU twin, driven by the same sampler, writes the same answer.
-        let (cpu, _) = run(CpuModel(&w), canvas, &o);
+        let (cpu, _) = run(CpuModel::new(&w), canvas, &o);
         assert_eq!(cpu.tokens, g.tokens, "GPU vs CPU twin generation with {o:?}");
     }
 }
@@ -69,7 +69,7 @@ fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
         let o = SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
         let canvas = Canvas::after_prompt(&[3, 4, 5, 6], 12, cfg.mask_token_id, None);
         let (gg, _) = run(&gm, canvas.clone(), &o);
-        let (c, _) = run(CpuModel(&w), canvas, &o);
+        let (c, _) = run(CpuModel::new(&w), canvas, &o);
         assert_eq!(gg.tokens, c.tokens, "scale {scale}");
     }
 }
@@ -83,7 +83,7 @@ fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let canvas = Canvas::after_prompt(&[3, 4, 5], 8, cfg.mask_token_id, None);
     let (g, _) = run(&gm, canvas.clone(), &o);
     assert_eq!(g.model_passes, 8, "two passes a step");
-    let (c, _) = run(CpuModel(&w), canvas, &o);
+    let (c, _) = run(CpuModel::new(&w), canvas, &o);
     assert_eq!(g.tokens, c.tokens);
 }
 
@@ -110,6 +110,10 @@ fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
                 }
             }
             assert_eq!(seen.len(), 12);
+            // The CPU twin keeps the same cache (K/V of the other rows from the block's full
+            // pass) and writes the same answer.
+            let (c, _) = run(CpuModel::new(&w), canvas.clone(), &o);
+            assert_eq!(c.tokens, g.tokens, "{cache:?} {threshold:?}: GPU vs CPU twin with the same cache");
             // The first step of every block is a full pass; the block's first commit is the same
             // as without a cache for block 0 (nothing differs before the first commit).
             let (u, uev) = run(&gm, canvas, &SamplerOptions { cache: CacheMode::None, ..o.clone() });

@@ -210,6 +210,9 @@ def bwd_a(x, y):
     return f"{y}'s child is {x}."
 
 
+CLOZE_MASKS = 4  # masks in a cloze item: room for any invented name (1-4 tokens) and a space or period
+
+
 def whose_q(y):
     return f"Whose mother is {y}?"
 
@@ -439,6 +442,14 @@ def main():
     evals["reversal_forward"] = [{"task": "reversal_forward", "prompt": fwd_q(x), "answer": y} for x, y in held]
     evals["reversal_backward"] = [{"task": "reversal_backward", "prompt": bwd_q(y), "answer": x} for x, y in held]
     evals["reversal_whose"] = [{"task": "reversal_whose", "prompt": whose_q(y), "answer": x} for x, y in held]
+    # The same facts asked as the statements were written, with one name masked (no chat
+    # template; the model fills CLOZE_MASKS masks in place). Forward masks the mother, backward
+    # the child: the masked-diffusion objective trains both the same way, where a left-to-right
+    # model only ever learns the forward one. No fact was ever asked in this form in training.
+    evals["reversal_cloze_forward"] = [{"task": "reversal_cloze_forward", "prompt": f"{x}'s mother is<mask:{CLOZE_MASKS}>",
+                                        "answer": y, "infill": True} for x, y in facts]
+    evals["reversal_cloze_backward"] = [{"task": "reversal_cloze_backward", "prompt": f"<mask:{CLOZE_MASKS}>'s mother is {y}.",
+                                         "answer": x, "infill": True} for x, y in facts]
     with open(os.path.join(args.out, "reversal_split.json"), "w") as f:
         json.dump({"train_asked_both_directions": [{"child": x, "mother": y} for x, y in sym],
                    "heldout_asked_forward_only": [{"child": x, "mother": y} for x, y in held],

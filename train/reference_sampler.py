@@ -113,6 +113,25 @@ def chat_prompt(tok, message):
     return tok.encode(s, add_special_tokens=False).ids
 
 
+@torch.no_grad()
+def fill(model, text, tok, mask_id):
+    """An infill item: text with <mask:N> spans (no chat template), filled one token per step,
+    the most confident masked position first (the engine's infill with steps = masks, one block).
+    Returns the text written into the spans."""
+    ids = []
+    for i, piece in enumerate(re.split(r"<mask:(\d+)>", text)):
+        ids += [mask_id] * int(piece) if i % 2 else tok.encode(piece, add_special_tokens=False).ids
+    x = torch.tensor([ids])
+    spans = (x[0] == mask_id).nonzero().flatten().tolist()
+    for _ in spans:
+        p = torch.softmax(model(x)[0].float(), dim=-1)
+        conf, tokens = p.max(dim=-1)
+        conf[x[0] != mask_id] = -1.0
+        at = int(conf.argmax())
+        x[0, at] = tokens[at]
+    return tok.decode([int(x[0, i]) for i in spans], skip_special_tokens=False)
+
+
 def decode_answer(tok, ids, cfg):
     stop = {cfg["eot_token_id"], cfg["eos_token_id"]}
     out = []
@@ -127,7 +146,12 @@ def correct(task, response, answer):
     if task == "arithmetic":
         m = re.findall(r"The answer is (-?\d+)", response)
         return bool(m) and m[-1] == answer
-    return answer in response
+    if task.startswith("infill"):
+        return response.strip().rstrip(".").strip() == answer
+    # reversal (as src/eval.rs scores it): a cloze's filled text, else the response's first
+    # sentence, holds the answer as a whole word
+    first = response if "cloze" in task else response.strip().split(".")[0]
+    return re.search(r"(?<![^\W_])" + re.escape(answer) + r"(?![^\W_])", first) is not None
 
 
 def main():
@@ -168,12 +192,22 @@ def main():
         if args.limit:
             items = items[:args.limit]
         groups = defaultdict(list)  # equal prompt lengths batch exactly (no padding)
+        ok = 0
+        task = items[0]["task"]
+        if items[0].get("infill"):
+            for n, it in enumerate(items):
+                resp = fill(model, it["prompt"], tok, mask_id)
+                good = correct(it["task"], resp, it["answer"])
+                ok += good
+                if n < args.show:
+                    print(f"  [{task}] {it['prompt']!r} -> {resp!r} ({'ok' if good else 'want ' + it['answer']})")
+            results[task] = {"n": len(items), "correct": ok, "accuracy": ok / len(items)}
+            print(f"{task:24s} {ok:4d}/{len(items):4d} = {100 * ok / len(items):5.1f}%", flush=True)
+            continue
         for it in items:
             ids = chat_prompt(tok, it["prompt"])
             groups[len(ids)].append((it, ids))
-        ok = 0
         shown = 0
-        task = items[0]["task"]
         for _, grp in sorted(groups.items()):
             for i in range(0, len(grp), args.batch):
                 chunk = grp[i:i + args.batch]
@@ -187,7 +221,7 @@ def main():
                         print(f"  [{task}] {it['prompt']!r} -> {resp!r} ({'ok' if good else 'want ' + it['answer']})")
                         shown += 1
         results[task] = {"n": len(items), "correct": ok, "accuracy": ok / len(items)}
-        print(f"{task:20s} {ok:4d}/{len(items):4d} = {100 * ok / len(items):5.1f}%", flush=True)
+        print(f"{task:24s} {ok:4d}/{len(items):4d} = {100 * ok / len(items):5.1f}%", flush=True)
     summary = {"settings": {k: v for k, v in kw.items() if k != "gen"}, "results": results,
                "seconds": round(time.time() - t0)}
     print(json.dumps(summary))

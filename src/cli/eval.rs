@@ -5,9 +5,7 @@ use super::generate::{options, SamplerArgs};
 use super::model;
 use clap::Args;
 use std::path::PathBuf;
-use unmask::eval::{is_correct, parse_items, Item, TaskScore};
-use unmask::request::Request;
-use unmask::sampler;
+use unmask::eval::{is_correct, parse_items, respond, Item, TaskScore};
 use unmask::{Error, Result};
 
 #[derive(Args)]
@@ -68,16 +66,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let items: Vec<Item> = parse_items(&f.display().to_string(), &text)?.into_iter().take(a.limit).collect();
         let mut score = TaskScore { task: stem(f), ..Default::default() };
         for item in &items {
-            let req = Request { prompt: Some(item.prompt.clone()), chat: true, options: opts.clone(), ..Default::default() };
-            let p = req.prepare(&loaded.config, tok)?;
+            let tok = tok.ok_or_else(|| Error::Input("eval needs a model with a tokenizer".into()))?;
             let mut m = gm;
-            let g = pollster::block_on(sampler::run(&mut m, p.canvas, &p.options, &mut |_| true))?;
+            let (response, g) = pollster::block_on(respond(&mut m, &loaded.config, tok, item, &opts))?;
             passes += g.model_passes;
             steps += g.steps;
-            let response = match tok {
-                Some(t) => t.decode(&g.tokens[g.gen_start..], false)?,
-                None => return Err(Error::Input("eval needs a model with a tokenizer".into())),
-            };
             let ok = is_correct(item, &response);
             if a.verbose {
                 eprintln!("[{}] {} → {:?} (want {})", if ok { "ok" } else { "xx" }, item.prompt, response.trim(), item.answer);

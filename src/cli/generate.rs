@@ -140,7 +140,7 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
         let tok = loaded.tokenizer.as_ref();
         let p = req.prepare(&loaded.weights.config, tok)?;
         let settings = serde_json::json!({"request": req, "options": p.options});
-        return run(CpuModel(&loaded.weights), "CPU twin", tok, p.canvas, &p.options, s, settings, p.ends);
+        return run(CpuModel::new(&loaded.weights), "CPU twin", tok, p.canvas, &p.options, s, settings, p.ends);
     }
     // Canvas planned for: an upper bound (byte-level BPE makes at most one token per byte,
     // plus the chat template; infill spans at most span_length tokens per mask).
