@@ -4,7 +4,9 @@
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
 # and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
 #   SEED   (default 1234)  seed of the data generator and of training
-#   STEPS  (default 6000)  training steps (one warmup + cosine run; batch 32)
+#   STEPS  (default 6000)  phase 1 training steps (one warmup + cosine run; batch 32)
+#   STEPS2 (default 3000)  phase 2 steps: from phase 1's exported weights, a fresh optimizer
+#                          and a second warmup + cosine with more arithmetic (0 skips it)
 #   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
 #   DEVICE (default cpu)   cpu or cuda
 #   OUT    (default models/demo)
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 SEED=${SEED:-1234}
 STEPS=${STEPS:-6000}
+STEPS2=${STEPS2:-3000}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}
@@ -31,8 +34,23 @@ python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32
   --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
   --mix '{"arithmetic": 0.26, "copy": 0.14, "reversal": 0.16, "facts": 0.10, "infill": 0.10, "wordchat": 0.10, "prose": 0.14}' \
   2>&1 | tee -a work/train.log
+if [ "$STEPS2" -gt 0 ]; then
+  # Phase 2 starts from phase 1's exported (F16) weights with a fresh optimizer, as the shipped
+  # model did (phase 1 ran in an earlier session; the export is what that session shipped).
+  echo "== phase 2 ($STEPS2 more steps from phase 1's weights); log in train/work/phase2.log"
+  python3 export.py --out work/phase1
+  python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 \
+    --init-from work/phase1 --ckpt work/ckpt_phase2.pt --schedule-start "$STEPS" --steps $((STEPS + STEPS2)) \
+    --warmup 100 --lr 6e-4 --tight 56 \
+    --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
+    --mix '{"arithmetic": 0.36, "copy": 0.12, "reversal": 0.12, "facts": 0.10, "infill": 0.10, "wordchat": 0.08, "prose": 0.12}' \
+    2>&1 | tee -a work/phase2.log
+  CKPT=work/ckpt_phase2.pt
+else
+  CKPT=work/ckpt.pt
+fi
 echo "== export to $OUT"
-python3 export.py --out "$OUT"
+python3 export.py --ckpt "$CKPT" --out "$OUT"
 echo "== python reference eval"
 python3 reference_sampler.py --model "$OUT" --steps 48 --gen-length 48 --block-length 16 \
   --json work/eval_python.json | tee work/eval_python.txt

@@ -7,7 +7,7 @@ import { Run, View } from './view.js';
 import { readIndex, deleteSaved, fmtBytes } from './models.js';
 
 const $ = (id) => document.getElementById(id);
-const DEFAULTS = { steps: 64, gen_length: 64, block_length: 32, temperature: 0, cfg_scale: 0, remasking: 'low_confidence', threshold: null, seed: 0, early_stop: true, span_length: 4 };
+const DEFAULTS = { steps: 64, gen_length: 64, block_length: 32, temperature: 0, cfg_scale: 0, remasking: 'low_confidence', cache: 'dual', threshold: null, seed: 0, early_stop: true, span_length: 4 };
 const SETTINGS_KEY = 'unmask-settings-v1';
 
 const state = {
@@ -261,6 +261,7 @@ function readSettings() {
   const o = {};
   for (const k of numeric) o[k] = Number($(`opt-${k}`).value);
   o.remasking = $('opt-remasking').value;
+  o.cache = $('opt-cache').value;
   o.threshold = $('opt-threshold-on').checked ? Number($('opt-threshold').value) : null;
   o.early_stop = $('opt-early_stop').checked;
   return o;
@@ -269,6 +270,7 @@ function readSettings() {
 function writeSettings(o) {
   for (const k of numeric) if (o[k] !== undefined) $(`opt-${k}`).value = o[k];
   $('opt-remasking').value = o.remasking || DEFAULTS.remasking;
+  $('opt-cache').value = o.cache || DEFAULTS.cache;
   $('opt-threshold-on').checked = o.threshold != null;
   $('opt-threshold').disabled = o.threshold == null;
   if (o.threshold != null) $('opt-threshold').value = o.threshold;
@@ -319,7 +321,7 @@ $('mode-infill').onchange = onMode;
 
 function request() {
   const o = readSettings();
-  const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
+  const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, cache: o.cache, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
   const text = $('prompt').value;
   // Infill fills the whole text as one block (like `unmask infill`); gen length is unused.
   if (mode() === 'infill') return { infill: text, span_length: o.span_length, options: { ...options, block_length: 0x7fffffff } };

@@ -24,6 +24,11 @@ pub struct BenchArgs {
     /// Prompt tokens (random ids) before the answer.
     #[arg(long, default_value_t = 32)]
     pub prompt_length: usize,
+    /// A real user message instead of random ids (chat template applied; needs --model with a
+    /// tokenizer). The confidence threshold only saves steps where the model is confident, so
+    /// measure it on an in-domain prompt.
+    #[arg(long)]
+    pub prompt: Option<String>,
     /// Answer lengths to measure (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "64")]
     pub gen_length: Vec<usize>,
@@ -33,7 +38,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 32)]
     pub block_length: usize,
     /// K/V reuse inside a block: none, prefix or dual.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = unmask::sampler::CacheMode::DEFAULT.name())]
     pub cache: String,
     /// Classifier-free guidance scale (0: off; above 0 every step runs two passes).
     #[arg(long, default_value_t = 0.0)]
@@ -122,11 +127,20 @@ fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
+    let mut real_prompt = None;
     let (gm, name) = match &a.model {
         Some(p) => {
-            let canvas = a.prompt_length + a.gen_length.iter().max().copied().unwrap_or(0);
-            (model::load(Some(p.clone()), a.quant.as_deref(), |_| canvas)?.model, p.display().to_string())
+            let gen = a.gen_length.iter().max().copied().unwrap_or(0);
+            // The longest canvas the memory plan must hold (a real prompt's length is not known yet).
+            let canvas = |c: &LladaConfig| if a.prompt.is_some() { c.max_sequence_length.min(1024 + gen) } else { a.prompt_length + gen };
+            let loaded = model::load(Some(p.clone()), a.quant.as_deref(), canvas)?;
+            if let Some(text) = &a.prompt {
+                let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input(format!("--prompt: {} has no tokenizer; use --prompt-length (random ids)", p.display())))?;
+                real_prompt = Some(unmask::sampler::text::prompt_tokens(tok, text, true)?);
+            }
+            (loaded.model, p.display().to_string())
         }
+        None if a.prompt.is_some() => return Err(Error::Input("--prompt needs --model (a synthetic model has no tokenizer)".into())),
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
             let w = random_model(&cfg, quant.unwrap_or(DType::Q4_0), 1);
@@ -142,7 +156,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let steps = if a.steps == 0 { gen } else { a.steps };
         let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
         o.validate()?;
-        let prompt: Vec<u32> = (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect();
+        let prompt: Vec<u32> = match &real_prompt {
+            Some(p) => p.clone(),
+            None => (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect(),
+        };
+        if prompt.len() + gen > c.max_sequence_length {
+            return Err(Error::Input(format!("prompt ({} tokens) + --gen-length {gen} exceed the model's context of {}", prompt.len(), c.max_sequence_length)));
+        }
         let mut last = None;
         for _ in 0..a.runs.max(1) {
             let canvas = Canvas::after_prompt(&prompt, gen, c.mask_token_id, None);
@@ -155,7 +175,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": gm.gpu.kernel_variant().name(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
-            "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
+            "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,
             "tokens_per_second": gen as f64 / (g.ms / 1000.0),
             "ms_per_step": g.ms / g.steps.max(1) as f64,

@@ -36,9 +36,11 @@ pub struct SamplerArgs {
     /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1), at least one per step.
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
-    /// K/V reuse inside a block: none (every step runs the whole canvas), prefix (steps skip
-    /// the prompt and earlier blocks) or dual (steps run only the block).
-    #[arg(long, default_value = "none")]
+    /// K/V reuse inside a block (Fast-dLLM): none (every step runs the whole canvas: the
+    /// reference), prefix (steps skip the prompt and earlier blocks) or dual (steps run only the
+    /// block; K/V of the rest come from the block's first step). Dual is several times faster
+    /// and kept the demo model's eval accuracy (BENCHMARKS.md).
+    #[arg(long, default_value = unmask::sampler::CacheMode::DEFAULT.name())]
     pub cache: String,
     /// Seed for temperature sampling and random remasking.
     #[arg(long, default_value_t = 0)]

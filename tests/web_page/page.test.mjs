@@ -22,6 +22,7 @@ const CLI = path.join(root, 'target/release/unmask');
 // Small enough for SwiftShader: 32 answer tokens, one per step, two blocks.
 const PROMPT = 'The weather today is';
 const SETTINGS = { gen_length: 32, steps: 32, block_length: 16, temperature: 0, cfg_scale: 0, seed: 0 };
+const CACHE = 'dual'; // the page's and the CLI's default, named here so that both surely use it
 const INFILL = 'The cat sat [MASK] the mat, then [MASK] home.';
 // How long one model load or generation may take (SwiftShader is slow; a bigger model is slower).
 const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
@@ -121,6 +122,7 @@ async function main() {
     await check('generation renders intermediate steps and matches the native CLI', async () => {
       await page.fill('#prompt', PROMPT);
       await setSettings(page, SETTINGS);
+      await page.selectOption('#opt-cache', CACHE);
       await page.evaluate(() => { window.unmask.view.recordDom = true; });
       const t = await now(page);
       await page.click('#go');
@@ -144,7 +146,7 @@ async function main() {
       assert.ok(intermediate.size >= 2, `only ${intermediate.size} intermediate steps were drawn`);
       assert.ok(mid.masked > 0 && mid.committed > 0, `mid-generation DOM: ${JSON.stringify(mid)}`);
       assert.equal(page_.bars, page_.lastStep, 'one chart bar per step');
-      const cli = cliJson(['generate', '--model', modelPath, '--prompt', PROMPT, '--gen-length', String(SETTINGS.gen_length), '--steps', String(SETTINGS.steps), '--block-length', String(SETTINGS.block_length), '--temperature', '0', '--cfg-scale', '0', '--remasking', 'low_confidence', '--seed', '0']);
+      const cli = cliJson(['generate', '--model', modelPath, '--prompt', PROMPT, '--gen-length', String(SETTINGS.gen_length), '--steps', String(SETTINGS.steps), '--block-length', String(SETTINGS.block_length), '--temperature', '0', '--cfg-scale', '0', '--remasking', 'low_confidence', '--cache', CACHE, '--seed', '0']);
       console.log(`  text: ${JSON.stringify(page_.text)} (CLI on ${cli.adapter})`);
       assert.deepEqual(page_.result.tokens.slice(page_.result.gen_start), cli.tokens, 'the page and the CLI committed different tokens');
       assert.equal(page_.text, cli.text, 'the page and the CLI wrote different text');
