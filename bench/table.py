@@ -24,21 +24,37 @@ def answers(log):
             out.append(line.split(" → ", 1)[-1].strip())
     return out
 
+def accuracy(tag):
+    ev = json.load(open(os.path.join(d, f"eval-{tag}.json")))
+    return sum(t["correct"] for t in ev["tasks"]), sum(t["n"] for t in ev["tasks"]), ev
+
 base = answers(os.path.join(d, "eval-none-off.log"))
+c0, n0, _ = accuracy("none-off")
 print()
-print("| cache | threshold | gen | tokens/s | ms/step | steps | forward passes | eval accuracy | answers identical to none |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| cache | threshold | gen | tokens/s | ms/step | steps | forward passes | eval accuracy | vs none | answers identical to none |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 rows = [json.loads(l) for l in open(os.path.join(d, "results.jsonl")) if l.startswith("{")]
 for r in rows:
     thr = r.get("threshold")
+    thr = round(thr, 4) if thr is not None else None  # an f32 in the JSON (0.8999999761581421)
     tag = f"{r['cache']}-{thr if thr is not None else 'off'}"
-    ev = json.load(open(os.path.join(d, f"eval-{tag}.json")))
-    c = sum(t["correct"] for t in ev["tasks"])
-    n = sum(t["n"] for t in ev["tasks"])
+    c, n, _ = accuracy(tag)
     a = answers(os.path.join(d, f"eval-{tag}.log"))
     same = sum(x == y for x, y in zip(a, base))
     print(f"| {r['cache']} | {thr if thr is not None else '—'} | {r['gen_length']} | {r['tokens_per_second']:.1f} | "
-          f"{r['ms_per_step']:.1f} | {r['steps']} | {r.get('model_passes', '')} | {c}/{n} | {same}/{len(base)} |")
+          f"{r['ms_per_step']:.1f} | {r['steps']} | {r.get('model_passes', '')} | {c}/{n} = {100 * c / n:.1f} % | "
+          f"{100 * (c / n - c0 / n0):+.1f} points | {same}/{len(base)} |")
+
+# accuracy per task of every setting
+tags = [f"{c}-{t}" for c in ("none", "prefix", "dual") for t in ("off", "0.9")]
+tags = [t for t in tags if os.path.exists(os.path.join(d, f"eval-{t}.json"))]
+print()
+print("| task | " + " | ".join(tags) + " |")
+print("|---|" + "---|" * len(tags))
+per = {t: {x["task"]: x for x in accuracy(t)[2]["tasks"]} for t in tags}
+for task in per[tags[0]]:
+    print(f"| {task} | " + " | ".join(f"{per[t][task]['correct']}/{per[t][task]['n']}" for t in tags) + " |")
+print("| eval time (s) | " + " | ".join(f"{accuracy(t)[2]['total_ms'] / 1000:.0f}" for t in tags) + " |")
 
 cfgp = os.path.join(d, "cfg.jsonl")
 if os.path.exists(cfgp):
