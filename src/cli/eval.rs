@@ -57,7 +57,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         files.retain(|f| t.contains(&stem(f)));
     }
     let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), |c| c.max_sequence_length.min(opts.gen_length + 256))?;
-    let (gm, tok) = (&loaded.model, loaded.tokenizer.as_ref());
+    let gm = &loaded.model;
+    let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input("eval needs a model with a tokenizer".into()))?;
     let start = unmask::clock::now_ms();
     let (mut passes, mut steps) = (0, 0);
     let mut scores = Vec::new();
@@ -66,7 +67,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let items: Vec<Item> = parse_items(&f.display().to_string(), &text)?.into_iter().take(a.limit).collect();
         let mut score = TaskScore { task: stem(f), ..Default::default() };
         for item in &items {
-            let tok = tok.ok_or_else(|| Error::Input("eval needs a model with a tokenizer".into()))?;
             let mut m = gm;
             let (response, g) = pollster::block_on(respond(&mut m, &loaded.config, tok, item, &opts))?;
             passes += g.model_passes;
