@@ -23,5 +23,5 @@ python3 train/train.py --config small --device cuda --batch "$BATCH" --steps "$S
   --data-cache train/work/data.pt --ckpt "$OUT/ckpt.pt" --lr 2e-3 --warmup 500 --threads 8 \
   --log-every 200 --ckpt-every 1000 --time-limit 540 --tight 56 \
   --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
-  --mix '{"arithmetic": 0.26, "copy": 0.14, "reversal": 0.16, "facts": 0.10, "infill": 0.10, "wordchat": 0.10, "prose": 0.14}' \
+  --mix '{"arithmetic": 0.24, "drill": 0.14, "copy": 0.12, "reversal": 0.14, "facts": 0.10, "infill": 0.10, "wordchat": 0.08, "prose": 0.08}' \
   2>&1 | tee -a "$OUT/train.log"

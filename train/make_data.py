@@ -8,6 +8,7 @@ Writes into --out (default train/work/data):
   tasks.jsonl          {"task", "prompt", "response"}  chat items (SFT: only the response is
                        masked-eligible): arithmetic, reversal Q&A, infill, word use
   copy.jsonl           chat items "Repeat: TEXT" -> TEXT (invented names, numbers, words)
+  drill.jsonl          chat items "Compute: 48 + 24, 7 * 8" -> "48 + 24 = 72. 7 * 8 = 56."
   eval/<task>.jsonl    {"task", "prompt", "answer"}  held-out evaluation items
   reversal_split.json  which facts are trained in which directions
   LICENSES.txt         licence of the Debian prose
@@ -171,6 +172,32 @@ def arith_problem(rng, tid=None):
              f"With Wednesday {p} did {s1} + {z} = {c} {unit}. The answer is {c}.")
         key = (x, y, z)
     return tid, (tid,) + key, q, r, c
+
+
+def drill_equation(rng):
+    """One equation of the kinds the worked answers use, e.g. "48 + 24 = 72."."""
+    kind = rng.randrange(6)
+    if kind <= 1:  # addition, sums up to 199
+        a, b = rng.randint(1, 99), rng.randint(1, 99)
+        return f"{a} + {b} = {a + b}."
+    if kind == 2:  # subtraction, non-negative results
+        a = rng.randint(2, 99)
+        b = rng.randint(1, a)
+        return f"{a} - {b} = {a - b}."
+    if kind == 3:  # products: one-digit by one-digit, or doubling up to 60
+        if rng.random() < 0.5:
+            a, b = rng.randint(2, 9), rng.randint(2, 9)
+        else:
+            a, b = rng.randint(2, 60), 2
+        return f"{a} * {b} = {a * b}."
+    if kind == 4:  # division: halving up to 120, or a one-digit table backwards
+        if rng.random() < 0.5:
+            b = rng.randint(2, 60)
+            return f"{2 * b} / 2 = {b}."
+        k, c = rng.randint(2, 9), rng.randint(2, 9)
+        return f"{k * c} / {k} = {c}."
+    a, b = rng.randint(1, 99), rng.randint(1, 99)  # both orders of a sum's parts
+    return f"{a + b} - {a} = {b}."
 
 
 # ---------------------------------------------------------------- reversal
@@ -397,6 +424,7 @@ def main():
     ap.add_argument("--n-eval-infill", type=int, default=200)
     ap.add_argument("--prose-chars", type=int, default=3_000_000)
     ap.add_argument("--n-copy", type=int, default=30000)
+    ap.add_argument("--n-drill", type=int, default=60000)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(os.path.join(args.out, "eval"), exist_ok=True)
@@ -538,6 +566,21 @@ def main():
                 name = crng.choice(copy_names)
                 text = f"{name} has {crng.randint(2, 99)} {crng.choice(COLLECT)}."
             f.write(json.dumps({"task": "copy", "prompt": f"Repeat: {text}", "response": text}) + "\n")
+    # drill: "Compute: 48 + 24, 7 * 8" -> "48 + 24 = 72. 7 * 8 = 56." chat items, in their own
+    # file with their own generator (seed + 11) so the other files do not change. The operations
+    # and ranges are those of the arithmetic templates' worked steps (sums up to 199, one-digit
+    # products, doubling, halving, sharing): the facts that the worked answers compute. As chat
+    # items the operands always stay visible in the prompt, so every masked result digit can be
+    # computed (as bare equations in a stream, a masked result usually had masked operands: the
+    # model learned almost nothing from 800 steps of them). Equations are arithmetic facts, not
+    # word problems: a held-out problem's numbers may occur here as an equation, never as a
+    # problem.
+    drng = random.Random(args.seed + 11)
+    with open(os.path.join(args.out, "drill.jsonl"), "w") as f:
+        for _ in range(args.n_drill):
+            eqs = [drill_equation(drng) for _ in range(drng.randint(1, 6))]
+            prompt = "Compute: " + ", ".join(e.split(" = ")[0] for e in eqs)
+            f.write(json.dumps({"task": "drill", "prompt": prompt, "response": " ".join(eqs)}) + "\n")
     counts = {}
     for t in tasks:
         counts[t["task"]] = counts.get(t["task"], 0) + 1

@@ -7,6 +7,11 @@
 #   STEPS  (default 6000)  phase 1 training steps (one warmup + cosine run; batch 32)
 #   STEPS2 (default 3000)  phase 2 steps: from phase 1's exported weights, a fresh optimizer
 #                          and a second warmup + cosine with more arithmetic (0 skips it)
+#   STEPS3 (default 0)     phase 3 steps: from phase 2's exported weights, a third warmup +
+#                          cosine with equation drills (drill.jsonl) beside the word problems
+#                          (needs STEPS2 > 0). An experiment, not in the shipped model: 3000
+#                          steps gave small gains and a Q4_0 export that failed the F16-vs-Q4_0
+#                          logit test (train/README.md)
 #   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
 #   DEVICE (default cpu)   cpu or cuda
 #   OUT    (default models/demo)
@@ -17,6 +22,7 @@ cd "$(dirname "$0")"
 SEED=${SEED:-1234}
 STEPS=${STEPS:-6000}
 STEPS2=${STEPS2:-3000}
+STEPS3=${STEPS3:-0}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}
@@ -46,6 +52,21 @@ if [ "$STEPS2" -gt 0 ]; then
     --mix '{"arithmetic": 0.36, "copy": 0.12, "reversal": 0.12, "facts": 0.10, "infill": 0.10, "wordchat": 0.08, "prose": 0.12}' \
     2>&1 | tee -a work/phase2.log
   CKPT=work/ckpt_phase2.pt
+  if [ "$STEPS3" -gt 0 ]; then
+    # Phase 3 (experiment): the word problems' equations are what the model gets wrong (it
+    # writes the worked answer's form but computed 10 of 78 equations right), so a quarter of
+    # the rows are equation drills ("Compute: 48 + 24" -> "48 + 24 = 72.").
+    S2=$((STEPS + STEPS2))
+    echo "== phase 3 ($STEPS3 more steps with equation drills); log in train/work/phase3.log"
+    python3 export.py --ckpt work/ckpt_phase2.pt --out work/phase2
+    python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 \
+      --init-from work/phase2 --ckpt work/ckpt_phase3.pt --schedule-start "$S2" --steps $((S2 + STEPS3)) \
+      --warmup 100 --lr 6e-4 --tight 56 \
+      --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
+      --mix '{"arithmetic": 0.30, "drill": 0.24, "copy": 0.08, "reversal": 0.10, "facts": 0.08, "infill": 0.08, "wordchat": 0.05, "prose": 0.07}' \
+      2>&1 | tee -a work/phase3.log
+    CKPT=work/ckpt_phase3.pt
+  fi
 else
   CKPT=work/ckpt.pt
 fi

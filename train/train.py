@@ -46,6 +46,7 @@ MIX = {
     "infill": 0.12,
     "wordchat": 0.12,     # word_use, define, infill_prose chat items
     "copy": 0.08,         # "Repeat: TEXT" -> TEXT: practice at reading the prompt
+    "drill": 0.0,         # "Compute: 48 + 24, 7 * 8" -> "48 + 24 = 72. 7 * 8 = 56." (phase 3)
 }
 
 
@@ -92,8 +93,8 @@ class Data:
                 key = "facts" if d["source"] == "facts" else "prose"
                 streams[key].extend(tok.encode(d["text"]).ids + [self.eos])
         self.streams = {k: torch.tensor(v, dtype=torch.long) for k, v in streams.items()}
-        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": [], "copy": []}
-        files = [os.path.join(data_dir, "tasks.jsonl"), os.path.join(data_dir, "copy.jsonl")]
+        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": [], "copy": [], "drill": []}
+        files = [os.path.join(data_dir, n) for n in ("tasks.jsonl", "copy.jsonl", "drill.jsonl")]
         lines = [line for path in files if os.path.exists(path) for line in open(path)]
         for line in lines:
             t = json.loads(line)
@@ -116,9 +117,12 @@ class Data:
         elig = torch.zeros((B, L), dtype=torch.bool)
         ranges = {k: self.fitting(k, L, tight) for k in self.chat}
         # sources with no item of a fitting length for this canvas sit this batch out
-        keys = [k for k in self.keys if MIX[k] > 0 and (k in self.streams or ranges[k][1] > ranges[k][0])]
+        keys = [k for k in self.keys if MIX[k] > 0 and (
+            len(self.streams[k]) > L if k in self.streams else ranges.get(k, (0, 0))[1] > ranges.get(k, (0, 0))[0])]
+        srcs = []
         for b in range(B):
             src = rng.choices(keys, [MIX[k] for k in keys])[0]
+            srcs.append(src)
             if src in self.streams:
                 s = self.streams[src]
                 o = rng.randrange(0, len(s) - L)
@@ -129,7 +133,7 @@ class Data:
                 ids[b, :len(p)] = torch.tensor(p)
                 ids[b, len(p):len(p) + len(r)] = torch.tensor(r)
                 elig[b, len(p):] = True
-        return ids, elig
+        return ids, elig, srcs
 
 
 def mdm_loss(model, ids, elig, mask_id, gen, amp):
@@ -148,8 +152,10 @@ def mdm_loss(model, ids, elig, mask_id, gen, amp):
     row = torch.zeros(B, device=ids.device).index_add_(0, masked.nonzero()[:, 0], ce * w)
     n_elig = elig.sum(1).clamp(min=1)
     loss = (row / n_elig).mean()
-    # plain (unweighted) CE on masked tokens, for logging
-    return loss, ce.mean().item() if ce.numel() else 0.0
+    # plain (unweighted) CE on masked tokens, for logging: the mean, and per row (sum, count)
+    rows = masked.nonzero()[:, 0]
+    ce_sum = torch.zeros(B, device=ids.device).index_add_(0, rows, ce.detach())
+    return loss, ce.mean().item() if ce.numel() else 0.0, (ce_sum.cpu(), masked.sum(1).cpu())
 
 
 def lr_at(step, total, warmup, peak, final_frac=0.1):
@@ -272,6 +278,7 @@ def main():
     t0 = time.time()
     model.train()
     ema = None
+    src_ce = {}  # source -> [sum of masked-token CE, count] since the last checkpoint
     tok_count = 0
     tlog = time.time()
     speed = {}  # thread count -> tokens/s in its latest window
@@ -286,7 +293,7 @@ def main():
         rng = random.Random(args.seed * 1_000_003 + step)
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
         L = rng.choice(lengths)
-        ids, elig = data.batch(rng, args.batch, L, args.tight)
+        ids, elig, srcs = data.batch(rng, args.batch, L, args.tight)
         ids, elig = ids.to(device), elig.to(device)
         # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
         # core is much slower than 1 thread. Every 25 steps try the other count for 5 steps
@@ -307,7 +314,11 @@ def main():
         lr = lr_at(step - s0, args.steps - s0, args.warmup, args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss, ce = mdm_loss(model, ids, elig, mask_id, gen, amp)
+        loss, ce, (row_ce, row_n) = mdm_loss(model, ids, elig, mask_id, gen, amp)
+        for src, c, n in zip(srcs, row_ce.tolist(), row_n.tolist()):
+            acc = src_ce.setdefault(src, [0.0, 0])
+            acc[0] += c
+            acc[1] += n
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -326,6 +337,9 @@ def main():
             tlog = now
         if step % args.ckpt_every == 0 or step == stop_at:
             save()
+            print("ce by source " + json.dumps({k: round(v[0] / max(1, v[1]), 3)
+                                               for k, v in sorted(src_ce.items())}), flush=True)
+            src_ce = {}
     print(f"done: {step} steps, {elapsed_before + time.time() - t0:.0f}s, final ema loss {ema:.4f}", flush=True)
 
 
