@@ -26,7 +26,22 @@ STEPS3=${STEPS3:-0}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}
+LENGTHS=48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288
 mkdir -p work
+
+# A later phase N: export phase N-1's checkpoint ($2) to work/phase<N-1>, start from those
+# (F16) weights with a fresh optimizer (as the shipped model did: its phase 1 ran in an
+# earlier session and the export is what that session shipped), and train steps $3..$3+$4
+# with a second warmup + cosine from lr 6e-4 and the source mix $5.
+later_phase() {
+  local n=$1 prev=work/phase$(($1 - 1))
+  python3 export.py --ckpt "$2" --out "$prev"
+  python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 \
+    --init-from "$prev" --ckpt "work/ckpt_phase$n.pt" --schedule-start "$3" --steps $(($3 + $4)) \
+    --warmup 100 --lr 6e-4 --tight 56 --lengths "$LENGTHS" --mix "$5" \
+    2>&1 | tee -a "work/phase$n.log"
+}
+
 echo "== data (seed $SEED)"
 python3 make_data.py --seed "$SEED"
 echo "== tokenizer"
@@ -36,35 +51,22 @@ echo "== train ($CONFIG, $STEPS steps, seed $SEED, $DEVICE); log in train/work/t
 # longer than itself, so answers are not drowned in EOS padding (compute, and the 1/t-weighted
 # loss divided by the padded answer length); canvases are mostly 48..128, a few 160 and 288.
 python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 --steps "$STEPS" \
-  --warmup 200 --tight 56 \
-  --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
+  --warmup 200 --tight 56 --lengths "$LENGTHS" \
   --mix '{"arithmetic": 0.26, "copy": 0.14, "reversal": 0.16, "facts": 0.10, "infill": 0.10, "wordchat": 0.10, "prose": 0.14}' \
   2>&1 | tee -a work/train.log
 if [ "$STEPS2" -gt 0 ]; then
-  # Phase 2 starts from phase 1's exported (F16) weights with a fresh optimizer, as the shipped
-  # model did (phase 1 ran in an earlier session; the export is what that session shipped).
+  # Phase 2: more arithmetic in the mix.
   echo "== phase 2 ($STEPS2 more steps from phase 1's weights); log in train/work/phase2.log"
-  python3 export.py --out work/phase1
-  python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 \
-    --init-from work/phase1 --ckpt work/ckpt_phase2.pt --schedule-start "$STEPS" --steps $((STEPS + STEPS2)) \
-    --warmup 100 --lr 6e-4 --tight 56 \
-    --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
-    --mix '{"arithmetic": 0.36, "copy": 0.12, "reversal": 0.12, "facts": 0.10, "infill": 0.10, "wordchat": 0.08, "prose": 0.12}' \
-    2>&1 | tee -a work/phase2.log
+  later_phase 2 work/ckpt.pt "$STEPS" "$STEPS2" \
+    '{"arithmetic": 0.36, "copy": 0.12, "reversal": 0.12, "facts": 0.10, "infill": 0.10, "wordchat": 0.08, "prose": 0.12}'
   CKPT=work/ckpt_phase2.pt
   if [ "$STEPS3" -gt 0 ]; then
     # Phase 3 (experiment): the word problems' equations are what the model gets wrong (it
     # writes the worked answer's form but computed 10 of 78 equations right), so a quarter of
     # the rows are equation drills ("Compute: 48 + 24" -> "48 + 24 = 72.").
-    S2=$((STEPS + STEPS2))
     echo "== phase 3 ($STEPS3 more steps with equation drills); log in train/work/phase3.log"
-    python3 export.py --ckpt work/ckpt_phase2.pt --out work/phase2
-    python3 train.py --config "$CONFIG" --seed "$SEED" --device "$DEVICE" --batch 32 \
-      --init-from work/phase2 --ckpt work/ckpt_phase3.pt --schedule-start "$S2" --steps $((S2 + STEPS3)) \
-      --warmup 100 --lr 6e-4 --tight 56 \
-      --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
-      --mix '{"arithmetic": 0.30, "drill": 0.24, "copy": 0.08, "reversal": 0.10, "facts": 0.08, "infill": 0.08, "wordchat": 0.05, "prose": 0.07}' \
-      2>&1 | tee -a work/phase3.log
+    later_phase 3 work/ckpt_phase2.pt $((STEPS + STEPS2)) "$STEPS3" \
+      '{"arithmetic": 0.30, "drill": 0.24, "copy": 0.08, "reversal": 0.10, "facts": 0.08, "infill": 0.08, "wordchat": 0.05, "prose": 0.07}'
     CKPT=work/ckpt_phase3.pt
   fi
 else

@@ -117,8 +117,8 @@ class Data:
         elig = torch.zeros((B, L), dtype=torch.bool)
         ranges = {k: self.fitting(k, L, tight) for k in self.chat}
         # sources with no item of a fitting length for this canvas sit this batch out
-        keys = [k for k in self.keys if MIX[k] > 0 and (
-            len(self.streams[k]) > L if k in self.streams else ranges.get(k, (0, 0))[1] > ranges.get(k, (0, 0))[0])]
+        # (a data cache written before a source existed lacks it: that source sits out too)
+        keys = [k for k in self.keys if MIX[k] > 0 and (k in self.streams or k in ranges and ranges[k][1] > ranges[k][0])]
         srcs = []
         for b in range(B):
             src = rng.choices(keys, [MIX[k] for k in keys])[0]
@@ -149,11 +149,11 @@ def mdm_loss(model, ids, elig, mask_id, gen, amp):
         logits = model(noisy, select=masked)
     ce = F.cross_entropy(logits.float(), ids[masked], reduction="none")
     w = (1.0 / p).expand(B, L)[masked]
-    row = torch.zeros(B, device=ids.device).index_add_(0, masked.nonzero()[:, 0], ce * w)
+    rows = masked.nonzero()[:, 0]
+    row = torch.zeros(B, device=ids.device).index_add_(0, rows, ce * w)
     n_elig = elig.sum(1).clamp(min=1)
     loss = (row / n_elig).mean()
     # plain (unweighted) CE on masked tokens, for logging: the mean, and per row (sum, count)
-    rows = masked.nonzero()[:, 0]
     ce_sum = torch.zeros(B, device=ids.device).index_add_(0, rows, ce.detach())
     return loss, ce.mean().item() if ce.numel() else 0.0, (ce_sum.cpu(), masked.sum(1).cpu())
 
