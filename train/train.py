@@ -136,6 +136,22 @@ class Data:
         return ids, elig, srcs
 
 
+class StepBatches(torch.utils.data.Dataset):
+    """Batch number `step`: seeded by the step alone, so a resumed run replays the same batches
+    and worker processes (--workers) can build them ahead of the training loop."""
+
+    def __init__(self, data, seed, lengths, batch, tight):
+        self.data, self.seed, self.lengths, self.batch, self.tight = data, seed, lengths, batch, tight
+
+    def __len__(self):
+        return 1 << 40
+
+    def __getitem__(self, step):
+        rng = random.Random(self.seed * 1_000_003 + step)
+        L = rng.choice(self.lengths)
+        return self.data.batch(rng, self.batch, L, self.tight)
+
+
 def mdm_loss(model, ids, elig, mask_id, gen, amp):
     B, L = ids.shape
     # low-discrepancy t: one draw per stratum [i/B, (i+1)/B), shuffled. Same objective in
@@ -153,9 +169,11 @@ def mdm_loss(model, ids, elig, mask_id, gen, amp):
     row = torch.zeros(B, device=ids.device).index_add_(0, rows, ce * w)
     n_elig = elig.sum(1).clamp(min=1)
     loss = (row / n_elig).mean()
-    # plain (unweighted) CE on masked tokens, for logging: the mean, and per row (sum, count)
+    # plain (unweighted) CE on masked tokens, for logging: the mean, and per row (sum, count).
+    # Left on the device: a host copy every step would make the CPU wait for the GPU.
     ce_sum = torch.zeros(B, device=ids.device).index_add_(0, rows, ce.detach())
-    return loss, ce.mean().item() if ce.numel() else 0.0, (ce_sum.cpu(), masked.sum(1).cpu())
+    ce_mean = ce.detach().mean() if ce.numel() else torch.zeros((), device=ids.device)
+    return loss, ce_mean, (ce_sum, masked.sum(1))
 
 
 def lr_at(step, total, warmup, peak, final_frac=0.1):
@@ -204,6 +222,16 @@ def main():
                          "with --schedule-start). Its tokenizer.json must equal this run's")
     ap.add_argument("--time-limit", type=float, default=0,
                     help="stop (and checkpoint) after this many seconds; a rerun resumes")
+    ap.add_argument("--time-budget", type=float, default=0,
+                    help="fit the run to this many seconds: after 250 steps, --steps is set from the "
+                         "measured speed so the cosine schedule ends inside the budget (printed as "
+                         "'== time budget'; pass that --steps to reproduce the schedule)")
+    ap.add_argument("--weights-out", default=None,
+                    help="also write the weights alone, in F16, at every checkpoint (no optimizer "
+                         "state: a fifth of the size; export.py reads it like a checkpoint)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="processes that build batches ahead of the training loop (0: build in the "
+                         "loop). The batches are the same either way")
     args = ap.parse_args()
 
     data_dir = args.data or os.path.join(args.work, "data")
@@ -239,7 +267,7 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+                            lr=args.lr, betas=(0.9, 0.95), eps=1e-8, fused=device.type == "cuda")
     if args.mix:
         MIX.update(json.loads(args.mix))
     mask_id = data.mask
@@ -274,11 +302,29 @@ def main():
                     "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
                     "args": vars(args)}, tmp)
         os.replace(tmp, ckpt_path)
+        if args.weights_out:
+            tmp = args.weights_out + ".tmp"
+            torch.save({"model": {k: v.half() for k, v in model.state_dict().items()}, "step": step,
+                        "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
+                        "args": vars(args)}, tmp)
+            os.replace(tmp, args.weights_out)
+
+    batches = StepBatches(data, args.seed, lengths, args.batch, args.tight)
+    if args.workers > 0:
+        loader = iter(torch.utils.data.DataLoader(
+            batches, batch_size=None, sampler=range(step, 1 << 40), num_workers=args.workers,
+            prefetch_factor=8, pin_memory=device.type == "cuda"))
+    else:
+        loader = (batches[s] for s in range(step, 1 << 40))
+    src_index = {k: i for i, k in enumerate(data.keys)}
 
     t0 = time.time()
     model.train()
     ema = None
-    src_ce = {}  # source -> [sum of masked-token CE, count] since the last checkpoint
+    # per source: sum of masked-token CE, count, since the last checkpoint (on the device)
+    src_ce = torch.zeros(len(data.keys), device=device)
+    src_n = torch.zeros(len(data.keys), device=device)
+    budget_mark = None  # (step, time) where the --time-budget speed measurement starts
     tok_count = 0
     tlog = time.time()
     speed = {}  # thread count -> tokens/s in its latest window
@@ -289,12 +335,18 @@ def main():
             print(f"== time limit: stopping at step {step}", flush=True)
             save()
             break
-        # per-step seeding: resuming replays the same batches
-        rng = random.Random(args.seed * 1_000_003 + step)
+        if args.time_budget and budget_mark is None and step - args.schedule_start >= 50:
+            budget_mark = (step, time.time())
+        elif args.time_budget and budget_mark and step == budget_mark[0] + 200:
+            rate = 200 / (time.time() - budget_mark[1])
+            left = args.time_budget - (time.time() - t0)
+            args.steps = stop_at = step + int(0.97 * left * rate)
+            print(f"== time budget: {rate:.1f} steps/s, --steps {args.steps}", flush=True)
+        # per-step seeding (StepBatches): resuming replays the same batches
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
-        L = rng.choice(lengths)
-        ids, elig, srcs = data.batch(rng, args.batch, L, args.tight)
-        ids, elig = ids.to(device), elig.to(device)
+        ids, elig, srcs = next(loader)
+        L = ids.shape[1]
+        ids, elig = ids.to(device, non_blocking=True), elig.to(device, non_blocking=True)
         # auto threads: the box is shared with compilers; OpenMP with 2 threads on a busy
         # core is much slower than 1 thread. Every 25 steps try the other count for 5 steps
         # and keep whichever gave more tokens/s.
@@ -315,10 +367,9 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         loss, ce, (row_ce, row_n) = mdm_loss(model, ids, elig, mask_id, gen, amp)
-        for src, c, n in zip(srcs, row_ce.tolist(), row_n.tolist()):
-            acc = src_ce.setdefault(src, [0.0, 0])
-            acc[0] += c
-            acc[1] += n
+        row_src = torch.tensor([src_index[s] for s in srcs]).to(device, non_blocking=True)
+        src_ce.index_add_(0, row_src, row_ce)
+        src_n.index_add_(0, row_src, row_n.float())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -326,21 +377,25 @@ def main():
         step += 1
         tok_count += ids.numel()
         win_tok += ids.numel()
-        lv = loss.item()
+        lv = loss.detach()
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
         if step % args.log_every == 0 or step == stop_at:
             now = time.time()
-            print(f"step {step} loss {lv:.4f} ema {ema:.4f} ce {ce:.4f} lr {lr:.2e} L {L} "
+            print(f"step {step} loss {lv.item():.4f} ema {ema.item():.4f} ce {ce.item():.4f} lr {lr:.2e} L {L} "
                   f"thr {threads} tok/s {tok_count / (now - tlog):.0f} "
                   f"elapsed {elapsed_before + now - t0:.0f}s", flush=True)
             tok_count = 0
             tlog = now
         if step % args.ckpt_every == 0 or step == stop_at:
             save()
-            print("ce by source " + json.dumps({k: round(v[0] / max(1, v[1]), 3)
-                                               for k, v in sorted(src_ce.items())}), flush=True)
-            src_ce = {}
-    print(f"done: {step} steps, {elapsed_before + time.time() - t0:.0f}s, final ema loss {ema:.4f}", flush=True)
+            sums, counts = src_ce.tolist(), src_n.tolist()
+            print("ce by source " + json.dumps({k: round(sums[i] / max(1, counts[i]), 3)
+                                               for k, i in sorted(src_index.items()) if counts[i]}),
+                  flush=True)
+            src_ce.zero_()
+            src_n.zero_()
+    final = f"{ema.item():.4f}" if ema is not None else "-"
+    print(f"done: {step} steps, {elapsed_before + time.time() - t0:.0f}s, final ema loss {final}", flush=True)
 
 
 if __name__ == "__main__":
