@@ -11,6 +11,7 @@
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
 # and apt-get (for `apt-get download wordnet-base`). Everything else is offline.
 #   SEED   (default 1234)  seed of the data generator and of training
+#   OUT    (default models/demo)
 # The cpu recipe:
 #   STEPS  (default 6000)  phase 1 training steps (one warmup + cosine run; batch 32)
 #   STEPS2 (default 3000)  phase 2 steps: from phase 1's exported weights, a fresh optimizer
@@ -22,9 +23,9 @@
 #                          logit test (train/README.md)
 #   CONFIG (default small) model size (small = the shipped one; big = for a CUDA GPU)
 #   DEVICE (default cpu)   cpu or cuda
-#   OUT    (default models/demo)
 # Interrupted? Run it again: data and tokenizer are rebuilt identically and training resumes
-# from train/work/ckpt.pt. Delete train/work/ to start over.
+# from its checkpoint (train/work/ckpt.pt, or train/work/gpu/ckpt.pt for the gpu recipe).
+# Delete train/work/ to start over.
 set -euo pipefail
 cd "$(dirname "$0")"
 SEED=${SEED:-1234}

@@ -340,7 +340,7 @@ def main():
         elif args.time_budget and budget_mark and step == budget_mark[0] + 200:
             rate = 200 / (time.time() - budget_mark[1])
             left = args.time_budget - (time.time() - t0)
-            args.steps = stop_at = step + int(0.97 * left * rate)
+            args.steps = stop_at = step + max(1, int(0.97 * left * rate))
             print(f"== time budget: {rate:.1f} steps/s, --steps {args.steps}", flush=True)
         # per-step seeding (StepBatches): resuming replays the same batches
         gen = torch.Generator().manual_seed(args.seed * 7919 + step)
