@@ -85,6 +85,28 @@ fn quantized_gguf_round_trip_and_load_time_quantization_agree() {
 }
 
 #[test]
+fn q4_0_files_keep_the_embedding_and_lm_head_in_q8_0_unless_pure() {
+    let w = random_model(&tiny_config(1, 4, 4, 16, 64, 120), DType::F32, 12);
+    let kinds = |w: &ModelWeights| (w.embed.dtype, w.layers[0].wq.dtype, w.layers[0].w_down.dtype, w.lm_head.dtype);
+    let mut m = w.clone();
+    m.convert_for_file(DType::Q4_0, false).unwrap();
+    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q4_0, DType::Q4_0, DType::Q8_0));
+    // Quantized once from the source, not Q4_0 → Q8_0.
+    assert_eq!(m.embed.data, w.embed.convert(DType::Q8_0).unwrap().data);
+    let mut m = w.clone();
+    m.convert_for_file(DType::Q4_0, true).unwrap();
+    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0));
+    let mut m = w.clone();
+    m.convert_for_file(DType::Q8_0, false).unwrap();
+    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q8_0, DType::Q8_0, DType::Q8_0));
+    // A model already in Q4_0 stays Q4_0 (nothing wider to keep).
+    let mut m = w.clone();
+    m.convert(DType::Q4_0).unwrap();
+    m.convert_for_file(DType::Q4_0, false).unwrap();
+    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0));
+}
+
+#[test]
 fn split_tensors_still_work_under_a_small_binding_limit() {
     // The LM head and embedding (97 × 64 f32 = 24.8 KB) are split into chunks of ≤ 8 KB, and the
     // logits are computed a few rows at a time: the same logits must come out.

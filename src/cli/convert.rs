@@ -17,13 +17,17 @@ pub struct ConvertArgs {
     /// Store the weight matrices as f32, f16, bf16, q8_0 or q4_0 (q* need GGUF) [default: as read].
     #[arg(long)]
     pub quant: Option<String>,
+    /// With --quant q4_0: the embedding and the LM head in Q4_0 too. By default they stay in
+    /// Q8_0 (their error reaches every position; llama.cpp keeps its output tensor wider too)
+    #[arg(long)]
+    pub pure: bool,
 }
 
 pub fn run(a: ConvertArgs) -> Result<()> {
     let mut m = load_path(&a.model)?;
     if let Some(q) = &a.quant {
         let d = DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))?;
-        m.weights.convert(d)?;
+        m.weights.convert_for_file(d, a.pure)?;
     }
     let tokenizer_json = tokenizer_text(&a.model)?;
     if a.out.extension().is_some_and(|e| e == "gguf") {
