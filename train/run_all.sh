@@ -35,8 +35,6 @@ STEPS3=${STEPS3:-0}
 CONFIG=${CONFIG:-small}
 DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-../models/demo}
-BUDGET=${BUDGET:-520}
-GPU_STEPS=${GPU_STEPS:-100000}
 if [ -z "${RECIPE:-}" ]; then
   RECIPE=$(python3 -c 'import torch; print("gpu" if torch.cuda.is_available() else "cpu")')
 fi
@@ -91,10 +89,10 @@ python3 make_data.py --seed "$SEED"
 echo "== tokenizer"
 python3 train_tokenizer.py
 if [ "$RECIPE" = gpu ]; then
-  echo "== train on the GPU (train/gpu.sh, budget ${BUDGET}s); log in train/work/gpu/train.log"
+  echo "== train on the GPU (train/gpu.sh); log in train/work/gpu/train.log"
   rm -f work/data.pt  # the tokenized data, rebuilt from this run's files
   python3 train.py --data-cache work/data.pt --prepare-only
-  (cd .. && OUT=train/work/gpu CKPT=train/work/gpu/ckpt.pt BUDGET=$BUDGET STEPS=$GPU_STEPS DEVICE=cuda train/gpu.sh)
+  (cd .. && OUT=train/work/gpu CKPT=train/work/gpu/ckpt.pt STEPS="${GPU_STEPS:-}" DEVICE=cuda train/gpu.sh)
   CKPT=work/gpu/weights_f16.pt
 else
   cpu_recipe

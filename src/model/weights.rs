@@ -25,6 +25,10 @@ pub struct LayerWeights {
     pub w_down: HostTensor,
 }
 
+/// Roles that `map_matrices` names its matrices by (also in error messages).
+const EMBEDDING: &str = "embedding";
+const LM_HEAD: &str = "LM head";
+
 #[derive(Clone)]
 pub struct ModelWeights {
     pub config: LladaConfig,
@@ -88,8 +92,8 @@ impl ModelWeights {
     }
 
     fn map_matrices(&mut self, mut f: impl FnMut(&str, &HostTensor) -> Result<HostTensor>) -> Result<()> {
-        self.embed = f("embedding", &self.embed)?;
-        self.lm_head = f("LM head", &self.lm_head)?;
+        self.embed = f(EMBEDDING, &self.embed)?;
+        self.lm_head = f(LM_HEAD, &self.lm_head)?;
         for l in &mut self.layers {
             for t in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.w_gate, &mut l.w_up, &mut l.w_down] {
                 *t = f("layer weight", t)?;
@@ -100,9 +104,7 @@ impl ModelWeights {
 
     /// Converts every matrix to `dtype` (e.g. quantizes to Q4_0 while loading).
     pub fn convert(&mut self, dtype: DType) -> Result<()> {
-        self.map_matrices(|what, t| {
-            t.convert(dtype).ok_or_else(|| Error::Input(format!("cannot store the {what} ({} columns) as {}: block formats need a multiple of 32 columns", t.cols, dtype.name())))
-        })
+        self.convert_each(|_, _| dtype)
     }
 
     /// Converts for a file (`unmask convert --quant`): every matrix to `dtype`, except that a
@@ -113,19 +115,19 @@ impl ModelWeights {
     /// masked rows from 0.53 to 0.09 nats, for 1.1 MB more (8B: +0.5 GB on 4.5 GB).
     /// `pure` converts them too.
     pub fn convert_for_file(&mut self, dtype: DType, pure: bool) -> Result<()> {
-        let wide = |t: &HostTensor| matches!(t.dtype, DType::F32 | DType::F16 | DType::BF16 | DType::Q8_0);
-        let keep = (dtype == DType::Q4_0 && !pure).then(|| (self.embed.clone(), self.lm_head.clone()));
-        self.convert(dtype)?;
-        if let Some((embed, head)) = keep {
-            let q8 = |t: HostTensor| t.convert(DType::Q8_0).unwrap_or(t);
-            if wide(&embed) {
-                self.embed = q8(embed);
-            }
-            if wide(&head) {
-                self.lm_head = q8(head);
-            }
-        }
-        Ok(())
+        let keep_wide = dtype == DType::Q4_0 && !pure;
+        self.convert_each(|what, t| {
+            let wide = matches!(t.dtype, DType::F32 | DType::F16 | DType::BF16 | DType::Q8_0);
+            if keep_wide && wide && matches!(what, EMBEDDING | LM_HEAD) { DType::Q8_0 } else { dtype }
+        })
+    }
+
+    /// Converts each matrix to the format `pick` names for it (given its role and tensor).
+    fn convert_each(&mut self, pick: impl Fn(&str, &HostTensor) -> DType) -> Result<()> {
+        self.map_matrices(|what, t| {
+            let dtype = pick(what, t);
+            t.convert(dtype).ok_or_else(|| Error::Input(format!("cannot store the {what} ({} columns) as {}: block formats need a multiple of 32 columns", t.cols, dtype.name())))
+        })
     }
 
     /// Reorders the q/k rows of every head for the other RoPE pairing (llama.cpp's permute and its inverse).
