@@ -1,19 +1,19 @@
 //! Unmask: masked diffusion language models (LLaDA) on the GPU through WebGPU.
 //!
 //! The crate is one engine used by the native CLI (`src/main.rs`) and by the web page (`src/web.rs`,
-//! compiled to wasm). Reading order for a newcomer: `model` (files → host tensors), `gpu` (device,
-//! kernels), `forward` (the LLaDA forward pass on the GPU), `cpu` (the plain-Rust twins that the
-//! tests compare the GPU with).
+//! compiled to wasm). Reading order for a newcomer: `model` (architecture tables, files → host
+//! tensors), `gpu` (device, kernels), `engine` (weights on the GPU, sessions, the forward pass as
+//! a list of operations, the memory plan), `sampler` (the diffusion loop, GPU-free), `cpu` (the
+//! plain-Rust twins that the tests compare the GPU with).
 
+pub mod choice;
 pub mod clock;
 pub mod cpu;
+pub mod engine;
 pub mod error;
 pub mod eval;
-pub mod forward;
 pub mod gpu;
-pub mod load;
 pub mod model;
-pub mod plan;
 pub mod request;
 pub mod rng;
 pub mod sampler;

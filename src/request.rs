@@ -3,7 +3,7 @@
 //! the web page both go through here, so they build the same canvas for the same request.
 
 use crate::error::{Error, Result};
-use crate::model::{LladaConfig, TextTokenizer};
+use crate::model::{ModelConfig, TextTokenizer};
 use crate::sampler::text::{self, apply_pins, end_tokens, infill_canvas, parse_infill, parse_pin, prompt_tokens};
 use crate::sampler::{Canvas, SamplerOptions};
 use serde::{Deserialize, Serialize};
@@ -41,7 +41,7 @@ fn need(t: Option<&TextTokenizer>) -> Result<&TextTokenizer> {
 }
 
 impl Request {
-    pub fn prepare(&self, cfg: &LladaConfig, tok: Option<&TextTokenizer>) -> Result<Prepared> {
+    pub fn prepare(&self, cfg: &ModelConfig, tok: Option<&TextTokenizer>) -> Result<Prepared> {
         let (eos, eot) = end_tokens(cfg, tok);
         let ends = [eos, eot];
         if let Some(t) = &self.infill {
@@ -54,11 +54,7 @@ impl Request {
             if len > cfg.max_sequence_length {
                 return Err(Error::Input(format!("the text is {len} tokens, more than the model's context of {}", cfg.max_sequence_length)));
             }
-            let mut o = SamplerOptions { gen_length: len, early_stop: false, ..self.options.clone() };
-            if o.block_length >= len {
-                o.block_length = len;
-                o.steps = o.steps.min(canvas.masked()).max(1);
-            }
+            let o = one_block(SamplerOptions { gen_length: len, early_stop: false, ..self.options.clone() }, len, canvas.masked());
             o.check_common()?;
             return Ok(Prepared { canvas, options: o, ends });
         }
@@ -66,7 +62,7 @@ impl Request {
         o.validate()?;
         let pins = self.pins.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
         let prompt = match (&self.prompt, &self.prompt_tokens) {
-            (Some(text), _) => prompt_tokens(need(tok)?, text, self.chat)?,
+            (Some(text), _) => prompt_tokens(cfg, need(tok)?, text, self.chat)?,
             (None, Some(ids)) if !ids.is_empty() => ids.clone(),
             _ => return Err(Error::Input("the prompt is empty: give prompt text or prompt token ids".into())),
         };
@@ -88,4 +84,37 @@ impl Request {
         }
         Ok(Prepared { canvas, options: o, ends })
     }
+}
+
+/// A block at least as long as the `len` positions to fill makes them one block, whose steps
+/// are capped at its `masked` positions (an infill, a remask).
+fn one_block(mut o: SamplerOptions, len: usize, masked: usize) -> SamplerOptions {
+    if o.block_length >= len {
+        o.block_length = len;
+        o.steps = o.steps.min(masked).max(1);
+    }
+    o
+}
+
+/// Regenerating some positions of a finished canvas (the page's "click words to remask"):
+/// `tokens` is the whole canvas with the mask id at the positions to redo (all at or after
+/// `gen_start`). The answer is one block and `steps` is capped at the number of masks.
+pub fn prepare_remask(cfg: &ModelConfig, tok: Option<&TextTokenizer>, tokens: Vec<u32>, gen_start: usize, options: SamplerOptions) -> Result<Prepared> {
+    let (eos, eot) = end_tokens(cfg, tok);
+    let len = tokens.len();
+    if gen_start >= len || len > cfg.max_sequence_length {
+        return Err(Error::Input(format!("remask: the canvas has {len} positions and the answer starts at {gen_start} (context {})", cfg.max_sequence_length)));
+    }
+    if let Some(bad) = tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+        return Err(Error::Input(format!("remask: token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
+    }
+    let canvas = Canvas { tokens, gen_start, mask: cfg.mask_token_id, eos };
+    let masked = canvas.masked();
+    if masked == 0 {
+        return Err(Error::Input("nothing to regenerate: select some positions of the answer first".into()));
+    }
+    let gen = len - gen_start;
+    let o = one_block(SamplerOptions { gen_length: gen, block_length: SamplerOptions::ONE_BLOCK, early_stop: false, ..options }, gen, masked);
+    o.check_common()?;
+    Ok(Prepared { canvas, options: o, ends: [eos, eot] })
 }

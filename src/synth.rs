@@ -1,13 +1,14 @@
 //! Random LLaDA-architecture models generated in memory (seeded), for tests and benchmarks:
 //! no weights need to be downloaded or shipped to exercise the whole engine.
 
-use crate::model::{DType, HostTensor, LladaConfig, ModelWeights, RopeStyle};
-use crate::model::weights::LayerWeights;
+use crate::model::arch::{Dim, QuantPolicy, Role, Tensors, LLADA};
+use crate::model::{DType, HostTensor, ModelConfig, ModelWeights};
 pub use crate::rng::Rng;
 
 /// A small config for tests: `d_model = n_heads · head_dim`.
-pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize, vocab: usize) -> LladaConfig {
-    LladaConfig {
+pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize, vocab: usize) -> ModelConfig {
+    ModelConfig {
+        family: LLADA.name.into(),
         d_model: n_heads * head_dim,
         n_layers,
         n_heads,
@@ -21,36 +22,37 @@ pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim:
         eos_token_id: Some((vocab - 2) as u32),
         bos_token_id: None,
         eot_token_id: None,
+        shift_logits: false,
+        chat_template: None,
     }
 }
 
-/// Random weights (scaled like a trained model's, so activations stay O(1)) stored as `dtype`.
-pub fn random_model(config: &LladaConfig, dtype: DType, seed: u64) -> ModelWeights {
-    let mut rng = Rng::new(seed);
+/// Random weights (scaled like a trained model's, so activations stay O(1)) stored as `dtype`;
+/// norm vectors are f32 around 1.
+pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeights {
     let c = config;
-    let mut mat = |rows: usize, cols: usize| {
-        let v = rng.vec(rows * cols, 1.7 / (cols as f32).sqrt());
-        HostTensor::encode(dtype, rows, cols, &v).expect("dims suit dtype")
-    };
-    let embed = mat(c.vocab_size, c.d_model);
-    let lm_head = mat(c.vocab_size, c.d_model);
-    let layers = (0..c.n_layers)
-        .map(|_| LayerWeights {
-            attn_norm: vec![],
-            wq: mat(c.d_model, c.d_model),
-            wk: mat(c.kv_dim(), c.d_model),
-            wv: mat(c.kv_dim(), c.d_model),
-            wo: mat(c.d_model, c.d_model),
-            ff_norm: vec![],
-            w_gate: mat(c.mlp_hidden_size, c.d_model),
-            w_up: mat(c.mlp_hidden_size, c.d_model),
-            w_down: mat(c.d_model, c.mlp_hidden_size),
-        })
-        .collect::<Vec<_>>();
-    let mut rng = Rng::new(seed ^ 0x5eed);
-    let mut norm = || (0..c.d_model).map(|_| 1.0 + 0.2 * rng.sym()).collect::<Vec<f32>>();
-    let layers = layers.into_iter().map(|l| LayerWeights { attn_norm: norm(), ff_norm: norm(), ..l }).collect();
-    ModelWeights { config: c.clone(), rope: RopeStyle::NeoX, embed, layers, ln_f: norm(), lm_head }
+    let family = c.family();
+    let mut rng = Rng::new(seed);
+    let mut mat = |rows: usize, cols: usize| HostTensor::encode(dtype, rows, cols, &rng.vec(rows * cols, 1.7 / (cols as f32).sqrt())).expect("dims suit dtype");
+    // Drawn in this order (embedding, head, then each layer's matrices) since the first version.
+    let (embed, head) = (mat(c.vocab_size, c.d_model), mat(c.vocab_size, c.d_model));
+    let mut norms = Rng::new(seed ^ 0x5eed);
+    let tensors = Tensors::assemble(
+        family,
+        c.n_layers,
+        |_, spec| {
+            let (rows, cols) = (spec.shape[0].of(c), spec.shape[1].of(c));
+            Ok(Some(match spec.role {
+                Role::Embed => embed.clone(),
+                Role::LmHead => head.clone(),
+                _ if spec.quant == QuantPolicy::F32 && spec.shape[0] == Dim::One => HostTensor::from_f32(1, cols, &(0..cols).map(|_| 1.0 + 0.2 * norms.sym()).collect::<Vec<f32>>()),
+                _ => mat(rows, cols),
+            }))
+        },
+        |_, _| unreachable!("every tensor is made"),
+    )
+    .expect("generated");
+    ModelWeights { config: c.clone(), rope: family.hf_rope, tensors }
 }
 
 /// Special tokens of the byte-level test tokenizer, in id order after the 256 byte tokens.
@@ -96,7 +98,7 @@ pub fn byte_tokenizer_json() -> String {
 }
 
 /// A tiny config whose special ids match `byte_tokenizer_json` (vocab 262 + `extra`).
-pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize) -> LladaConfig {
+pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim: usize, mlp: usize) -> ModelConfig {
     let mut c = tiny_config(n_layers, n_heads, n_kv_heads, head_dim, mlp, 256 + SPECIALS.len());
     c.mask_token_id = 256;
     c.bos_token_id = Some(257);
@@ -107,8 +109,9 @@ pub fn tiny_config_with_tokenizer(n_layers: usize, n_heads: usize, n_kv_heads: u
 
 /// LLaDA-8B-Instruct's config (`../shared/docs/llada-8b-instruct.config.json`, the fields the
 /// engine reads), for full-size shapes without the weights.
-pub fn llada_8b_config() -> LladaConfig {
-    LladaConfig {
+pub fn llada_8b_config() -> ModelConfig {
+    ModelConfig {
+        family: LLADA.name.into(),
         d_model: 4096,
         n_layers: 32,
         n_heads: 32,
@@ -122,6 +125,8 @@ pub fn llada_8b_config() -> LladaConfig {
         eos_token_id: Some(126081),
         bos_token_id: None,
         eot_token_id: None,
+        shift_logits: false,
+        chat_template: None,
     }
 }
 
@@ -141,7 +146,7 @@ pub fn random_q4_0_bytes(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 /// A full-size GGUF (llama.cpp names and metadata, Q4_0) whose answer is checkable: every block
 /// matrix is zero (written as holes by `GgufWriter::write_sparse`), norms are ones and the LM
 /// head equals a random embedding, so each position's argmax is its own token.
-pub fn identity_gguf(c: &LladaConfig) -> crate::model::gguf_write::GgufWriter {
+pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     use crate::model::gguf::Value;
     let mut g = crate::model::gguf_write::GgufWriter::default();
     for (k, v) in [
@@ -157,18 +162,16 @@ pub fn identity_gguf(c: &LladaConfig) -> crate::model::gguf_write::GgufWriter {
     ] {
         g.meta(k, v);
     }
-    let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);
-    let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: d, data: random_q4_0_bytes(v, d, 1) };
-    let ones = HostTensor::from_f32(1, d, &vec![1.0; d]);
-    g.tensor("token_embd.weight", vec![d as u64, v as u64], emb.clone());
-    for i in 0..c.n_layers {
-        g.tensor(&format!("blk.{i}.attn_norm.weight"), vec![d as u64], ones.clone());
-        for (n, cols, rows) in [("attn_q", d, d), ("attn_k", d, c.kv_dim()), ("attn_v", d, c.kv_dim()), ("attn_output", d, d), ("ffn_gate", d, h), ("ffn_up", d, h), ("ffn_down", h, d)] {
-            g.zeros(&format!("blk.{i}.{n}.weight"), vec![cols as u64, rows as u64], DType::Q4_0);
-        }
-        g.tensor(&format!("blk.{i}.ffn_norm.weight"), vec![d as u64], ones.clone());
+    let v = c.vocab_size;
+    let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: c.d_model, data: random_q4_0_bytes(v, c.d_model, 1) };
+    for (key, spec) in LLADA.keys(c.n_layers) {
+        let (rows, cols) = (spec.shape[0].of(c), spec.shape[1].of(c));
+        let name = spec.name(true, key.layer);
+        match (spec.role, spec.quant) {
+            (Role::Embed | Role::LmHead, _) => g.tensor(&name, vec![cols as u64, rows as u64], emb.clone()),
+            (_, QuantPolicy::F32) => g.tensor(&name, vec![cols as u64], HostTensor::from_f32(1, cols, &vec![1.0; cols])),
+            _ => g.zeros(&name, vec![cols as u64, rows as u64], DType::Q4_0),
+        };
     }
-    g.tensor("output_norm.weight", vec![d as u64], ones);
-    g.tensor("output.weight", vec![d as u64, v as u64], emb);
     g
 }

@@ -2,15 +2,13 @@
 //! from bytes, generate or infill with a per-step callback, cancel, and report the adapter.
 //! Options, events and results cross as plain JS objects (serde-wasm-bindgen).
 
-use crate::forward::GpuModel;
+use crate::engine::{GpuModel, MemoryPlan, Session, SessionConfig};
 use crate::gpu::Gpu;
 use crate::model::index::read_index;
 use crate::model::source::ByteSource;
-use crate::model::{DType, TextTokenizer};
-use crate::plan::MemoryPlan;
-use crate::request::{Prepared, Request};
-use crate::sampler::text::end_tokens;
-use crate::sampler::{self, Canvas, SamplerOptions, StepEvent};
+use crate::model::{DType, Quant, TextTokenizer};
+use crate::request::{prepare_remask, Prepared, Request};
+use crate::sampler::{self, SamplerOptions, StepEvent};
 use serde::Serialize;
 use std::cell::Cell;
 use std::rc::Rc;
@@ -70,11 +68,20 @@ pub async fn adapter_info() -> Result<JsValue, JsValue> {
     to_js(&gpu.report)
 }
 
-/// A model on the GPU plus its tokenizer.
+/// `block_length` that makes the whole answer one block (`SamplerOptions::ONE_BLOCK`).
+#[wasm_bindgen(js_name = oneBlock)]
+pub fn one_block() -> usize {
+    SamplerOptions::ONE_BLOCK
+}
+
+/// A model on the GPU plus its tokenizer; each request runs in a session of its own, planned
+/// (and refused with the numbers when it cannot fit) before anything is allocated.
 #[wasm_bindgen]
 pub struct Engine {
     model: GpuModel,
     tokenizer: Option<TextTokenizer>,
+    /// GPU memory the page allows (weights + one session), when it set one.
+    budget: Option<u64>,
     cancel: Rc<Cell<bool>>,
 }
 
@@ -126,9 +133,11 @@ impl Engine {
     /// `file` (0: the .gguf, or the safetensors shards in order), `sizes[i]`/`names[i]` give
     /// each file's size and name. `config_json` is given for safetensors; `tokenizer_json` is
     /// optional (a GGUF's embedded tokenizer is used otherwise). `quant` ("q4_0", "q8_0", …)
-    /// converts the weights while they stream. The memory plan for a canvas of `canvas`
-    /// positions is checked against the adapter's limits before anything is allocated (and
-    /// `budget` bytes, when given). `on_plan(summary)` is called once planned;
+    /// converts the weights while they stream (a Q4_0 load keeps the embedding and LM head in
+    /// Q8_0 like `unmask convert`; "q4_0_pure" converts them too). The memory plan for a canvas
+    /// of `canvas` positions with the default sampler settings is checked against the adapter's
+    /// limits before anything is allocated (and `budget` bytes, when given); every request is
+    /// planned again for its own canvas and settings when it runs. `on_plan(summary)` is called once planned;
     /// `on_progress(bytes read, bytes total)` while the weights stream to the GPU.
     #[wasm_bindgen(js_name = loadStreaming)]
     #[allow(clippy::too_many_arguments)]
@@ -150,17 +159,23 @@ impl Engine {
         let src = JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names };
         let quant = match quant.as_deref() {
             None | Some("") => None,
-            Some(q) => Some(DType::parse(q).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q8_0, f16, bf16 or f32")))?),
+            Some(q) => {
+                let (name, pure) = q.strip_suffix("_pure").map_or((q, false), |n| (n, true));
+                let dtype = DType::parse(name).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q4_0_pure, q8_0, f16, bf16 or f32")))?;
+                Some(Quant { dtype, pure })
+            }
         };
         let (index, embedded) = read_index(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
         // A tokenizer.json given with the model wins over the one embedded in a GGUF (as natively).
         let tokenizer = match tokenizer_json {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
-            None => embedded,
+            None => embedded.map_err(js_err)?,
         };
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
-        let plan = MemoryPlan::new(&index, quant, canvas.clamp(1, index.config.max_sequence_length), gpu.max_binding()).map_err(js_err)?;
-        plan.check(gpu.max_binding(), budget.map(|b| b as u64)).map_err(js_err)?;
+        let budget = budget.map(|b| b as u64);
+        let session = SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels());
+        let plan = MemoryPlan::new(&index, quant, &session, gpu.plan_limits()).map_err(js_err)?;
+        plan.check(gpu.plan_limits(), budget).map_err(js_err)?;
         let summary = plan.summary();
         if let Some(f) = &on_plan {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&summary));
@@ -172,7 +187,7 @@ impl Engine {
         })
         .await
         .map_err(|e| JsValue::from_str(&format!("{e} (memory plan: {summary})")))?;
-        Ok(Engine { model, tokenizer, cancel: Rc::new(Cell::new(false)) })
+        Ok(Engine { model, tokenizer, budget, cancel: Rc::new(Cell::new(false)) })
     }
 
     /// The adapter's name, limits and features.
@@ -210,37 +225,26 @@ impl Engine {
 
     /// Regenerates only some positions of a finished canvas (the page's "click words to
     /// remask"): `tokens` is the whole canvas with the mask token id at the positions to redo
-    /// (all at or after `gen_start`), `options` the sampler options (`SamplerOptions`). Like an
-    /// infill, the answer is one block and `steps` is capped at the number of masks.
+    /// (all at or after `gen_start`), `options` the sampler options (`SamplerOptions`); see
+    /// `request::prepare_remask`.
     pub async fn remask(&self, tokens: Vec<u32>, gen_start: usize, options: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let o: SamplerOptions = if options.is_undefined() || options.is_null() {
             SamplerOptions::default()
         } else {
             serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("bad options: {e}")))?
         };
-        let cfg = &self.model.config;
-        let (eos, eot) = end_tokens(cfg, self.tokenizer.as_ref());
-        let canvas = Canvas { tokens, gen_start, mask: cfg.mask_token_id, eos };
-        let len = canvas.tokens.len();
-        if gen_start >= len || len > cfg.max_sequence_length {
-            return Err(JsValue::from_str(&format!("remask: the canvas has {len} positions and the answer starts at {gen_start} (context {})", cfg.max_sequence_length)));
-        }
-        if let Some(bad) = canvas.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-            return Err(JsValue::from_str(&format!("remask: token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
-        }
-        let masked = canvas.masked();
-        if masked == 0 {
-            return Err(JsValue::from_str("nothing to regenerate: select some positions of the answer first"));
-        }
-        let gen = len - gen_start;
-        let o = SamplerOptions { gen_length: gen, block_length: gen, steps: o.steps.min(masked).max(1), early_stop: false, ..o };
-        self.execute(Prepared { canvas, options: o, ends: [eos, eot] }, on_start, on_step).await
+        let p = prepare_remask(&self.model.config, self.tokenizer.as_ref(), tokens, gen_start, o).map_err(js_err)?;
+        self.execute(p, on_start, on_step).await
     }
 }
 
 impl Engine {
     async fn execute(&self, p: Prepared, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
         let tok = self.tokenizer.as_ref();
+        // This request's own session, planned for its canvas and settings (a canvas or setting
+        // that cannot fit is refused here, with the numbers, before anything is allocated).
+        let config = SessionConfig { canvas: p.canvas.tokens.len(), cache: p.options.cache, cfg: p.options.cfg_scale > 0.0, logits: false, kernels: self.model.gpu.default_kernels() };
+        let mut session = Session::new(&self.model, config, self.budget).map_err(js_err)?;
         if let Some(f) = &on_start {
             let start = StartJs {
                 tokens: &p.canvas.tokens,
@@ -254,7 +258,6 @@ impl Engine {
         }
         self.cancel.set(false);
         let cancel = self.cancel.clone();
-        let mut model = &self.model;
         let mut on_event = |e: &StepEvent| {
             if let Some(f) = &on_step {
                 let ev = StepJs {
@@ -271,7 +274,7 @@ impl Engine {
             }
             !cancel.get()
         };
-        let g = sampler::run(&mut model, p.canvas, &p.options, &mut on_event).await.map_err(js_err)?;
+        let g = sampler::run(&mut session, p.canvas, &p.options, &mut on_event).await.map_err(js_err)?;
         let shown = if g.gen_start == 0 { &g.tokens[..] } else { &g.tokens[g.gen_start..] };
         let text = match tok {
             Some(t) => t.decode(shown, false).map_err(js_err)?,

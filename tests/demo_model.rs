@@ -6,7 +6,7 @@
 mod common;
 use common::{assert_close, gpu};
 use std::path::Path;
-use unmask::cpu::ops::Noise;
+use unmask::choice::Noise;
 use unmask::forward::GpuModel;
 use unmask::model::files::load_path;
 use unmask::model::DType;

@@ -3,9 +3,9 @@
 
 mod common;
 use common::{assert_close, gpu};
-use unmask::cpu::ops::Noise;
+use unmask::choice::Noise;
 use unmask::forward::GpuModel;
-use unmask::model::{DType, LladaConfig, ModelWeights, RopeStyle};
+use unmask::model::{DType, ModelConfig, ModelWeights, RopeStyle};
 use unmask::synth::{random_model, tiny_config, Rng};
 
 const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
@@ -16,7 +16,7 @@ fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     (out.logits.unwrap(), out.choices.iter().map(|c| c.token).collect())
 }
 
-fn tokens(cfg: &LladaConfig, n: usize, seed: u64) -> Vec<u32> {
+fn tokens(cfg: &ModelConfig, n: usize, seed: u64) -> Vec<u32> {
     let mut rng = Rng::new(seed);
     (0..n).map(|i| if i % 3 == 2 { cfg.mask_token_id } else { rng.below(cfg.vocab_size as u32) }).collect()
 }

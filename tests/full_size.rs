@@ -11,22 +11,22 @@ mod common;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
-use unmask::cpu::ops::Noise;
+use unmask::choice::Noise;
 use unmask::forward::GpuModel;
 use unmask::gpu::Gpu;
 use unmask::model::files::open_path;
-use unmask::model::{DType, LladaConfig};
+use unmask::model::{DType, ModelConfig};
 use unmask::plan::{human, MemoryPlan};
 use unmask::synth::{identity_gguf, Rng};
 
-fn config() -> (LladaConfig, String) {
+fn config() -> (ModelConfig, String) {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/docs/llada-8b-instruct.config.json")).unwrap_or_else(|_| {
         r#"{"d_model": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 32, "mlp_hidden_size": 12288, "vocab_size": 126464,
             "embedding_size": 126464, "max_sequence_length": 4096, "rope_theta": 500000.0, "rms_norm_eps": 1e-05,
             "mask_token_id": 126336, "eos_token_id": 126081}"#
             .to_string()
     });
-    (LladaConfig::from_hf_json("config.json", &text).unwrap(), text)
+    (ModelConfig::from_hf_json("config.json", &text).unwrap(), text)
 }
 
 /// Random bf16 values in ±[0.5, 1) for a [rows, cols] matrix.
@@ -44,13 +44,13 @@ fn random_bf16(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn write_gguf(c: &LladaConfig, path: &Path) {
+fn write_gguf(c: &ModelConfig, path: &Path) {
     identity_gguf(c).write_sparse(path).unwrap();
 }
 
 /// The Hub layout: config.json, model-0000i-of-00004.safetensors (bf16), and the shard index.
 /// Zero tensors are holes in the files.
-fn write_safetensors(c: &LladaConfig, config_json: &str, dir: &Path) {
+fn write_safetensors(c: &ModelConfig, config_json: &str, dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), config_json).unwrap();
     let (d, h, v) = (c.d_model, c.mlp_hidden_size, c.vocab_size);

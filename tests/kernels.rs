@@ -5,7 +5,8 @@
 
 mod common;
 use common::{assert_close, gpu};
-use unmask::cpu::ops::{self, Noise};
+use unmask::choice::Noise;
+use unmask::cpu::ops;
 use unmask::forward::GpuWeight;
 use std::sync::{Arc, OnceLock};
 use unmask::gpu::kernels::{Dispatch, MatmulIo, KernelVariant, NoiseUniform};

@@ -1,7 +1,8 @@
 //! The sampler on a scripted fake model: schedule, remasking rules, threshold, CFG, EOS early
 //! stop, infilling, pins and seeds. Expected values are worked out by hand in each test.
 
-use unmask::cpu::ops::{self, Choice, Noise};
+use unmask::choice::{Choice, Noise};
+use unmask::cpu::ops;
 use unmask::sampler::{self, schedule, Canvas, Denoiser, Remasking, SamplerOptions, StepEvent};
 use unmask::Result;
 

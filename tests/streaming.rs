@@ -8,7 +8,7 @@ mod common;
 use common::gpu;
 use std::path::Path;
 use std::sync::Arc;
-use unmask::cpu::ops::Noise;
+use unmask::choice::Noise;
 use unmask::forward::GpuModel;
 use unmask::gpu::Gpu;
 use unmask::model::files::{open_path, save_gguf, save_hf_dir};

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::sync::Arc;
-use unmask::cpu::ops::Noise;
+use unmask::choice::Noise;
 use unmask::forward::GpuModel;
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelWeights};

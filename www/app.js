@@ -323,8 +323,9 @@ function request() {
   const o = readSettings();
   const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, cache: o.cache, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
   const text = $('prompt').value;
-  // Infill fills the whole text as one block (like `unmask infill`); gen length is unused.
-  if (mode() === 'infill') return { infill: text, span_length: o.span_length, options: { ...options, block_length: 0x7fffffff } };
+  // Infill fills the whole text as one block (like `unmask infill`; the worker puts the
+  // engine's `oneBlock()` there); gen length is unused.
+  if (mode() === 'infill') return { infill: text, span_length: o.span_length, options: { ...options, block_length: 'whole' } };
   return { prompt: text, chat: $('chat').checked, options };
 }
 

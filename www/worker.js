@@ -2,7 +2,7 @@
 // (with progress, from the network, the model cache or local File objects) and runs requests,
 // so the page stays responsive. The page talks to it with the messages listed in app.js.
 
-import init, { adapterInfo, Engine } from './pkg/unmask.js';
+import init, { adapterInfo, Engine, oneBlock } from './pkg/unmask.js';
 import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex } from './models.js';
 
 // The engine streams weights from the file (a File, or a Blob of a download) piece by piece:
@@ -290,6 +290,8 @@ async function run(msg) {
   const onStart = (canvas) => post({ type: 'start', id: msg.id, canvas });
   const onStep = (event) => post({ type: 'step', id: msg.id, event });
   if (msg.remask) return engine.remask(Uint32Array.from(msg.remask.tokens), msg.remask.gen_start, msg.request.options, onStart, onStep);
+  // 'whole': the answer is one block (the engine's own sentinel for it).
+  if (msg.request.options?.block_length === 'whole') msg.request = { ...msg.request, options: { ...msg.request.options, block_length: oneBlock() } };
   return engine.run(msg.request, onStart, onStep);
 }
 

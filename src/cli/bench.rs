@@ -5,10 +5,10 @@ use super::model;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
-use unmask::forward::GpuModel;
+use unmask::engine::GpuModel;
 use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
-use unmask::model::{DType, LladaConfig};
+use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
 use unmask::synth::{random_model, tiny_config};
 use unmask::{Error, Result};
@@ -59,32 +59,28 @@ pub struct BenchArgs {
 }
 
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
-/// matmul variant that runs on this adapter (its own choice is restored afterwards).
-fn bench_kernels(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
-    let chosen = gpu.kernel_variant();
+/// matmul layout that runs on this adapter.
+fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
     for v in [KernelVariant::Tiled, KernelVariant::Subgroup] {
-        if gpu.set_kernel_variant(v).is_err() {
-            continue; // the subgroup matmul cannot run on this adapter
+        if gpu.check_kernels(v).is_ok() {
+            bench_kernels_with(gpu, v, c, m)?;
         }
-        let r = bench_kernels_with(gpu, c, m);
-        gpu.set_kernel_variant(chosen)?;
-        r?;
     }
     Ok(())
 }
 
-fn bench_kernels_with(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
-    use unmask::forward::GpuWeight;
+fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) -> Result<()> {
+    use unmask::engine::GpuWeight;
     use unmask::model::HostTensor;
     let shapes = [("q_proj", c.d_model, c.d_model), ("ff_proj", c.mlp_hidden_size, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size), ("lm_head", c.vocab_size, c.d_model)];
     let mut rng = unmask::rng::Rng::new(1);
     for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
         for (name, n, k) in shapes {
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
-            let gw = GpuWeight::upload(gpu, name, &w)?;
+            let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
             let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
             let y = gpu.storage("y", (m * n * 4) as u64)?;
-            let ds = gw.matmul(gpu, &x, 0, m, &y, 0, n, false)?;
+            let ds = gpu.bind(&gw.matmul(gpu, v, &x, 0, m, &y, 0, n, false)?, None)?;
             let mut best = f64::MAX;
             for i in 0..6 {
                 let t = unmask::clock::now_ms();
@@ -95,14 +91,14 @@ fn bench_kernels_with(gpu: &Gpu, c: &LladaConfig, m: usize) -> Result<()> {
                     best = best.min(unmask::clock::now_ms() - t);
                 }
             }
-            let line = serde_json::json!({"kernel": "matmul", "variant": gpu.kernel_variant().name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
+            let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
             println!("{line}");
         }
     }
     Ok(())
 }
 
-fn synthetic_config(name: &str) -> Result<LladaConfig> {
+fn synthetic_config(name: &str) -> Result<ModelConfig> {
     match name {
         "tiny" => Ok(tiny_config(2, 4, 2, 16, 128, 512)),
         "demo" => {
@@ -112,13 +108,13 @@ fn synthetic_config(name: &str) -> Result<LladaConfig> {
         }
         path => {
             let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--synthetic {path:?}: not tiny, demo or a readable config.json ({e})")))?;
-            LladaConfig::from_hf_json(path, &text)
+            ModelConfig::from_hf_json(path, &text)
         }
     }
 }
 
 /// Multiply-adds of one forward pass over `l` positions (matmuls and attention).
-fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
+fn forward_flops(c: &ModelConfig, l: usize) -> f64 {
     let (d, kv, h, v) = (c.d_model as f64, c.kv_dim() as f64, c.mlp_hidden_size as f64, c.vocab_size as f64);
     let per_token = c.n_layers as f64 * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * h) + d * v;
     let attention = c.n_layers as f64 * 2.0 * (l as f64) * d;
@@ -126,24 +122,26 @@ fn forward_flops(c: &LladaConfig, l: usize) -> f64 {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
+    let quant = model::parse_quant(a.quant.as_deref(), false)?;
+    let cache = unmask::sampler::CacheMode::parse(&a.cache)?;
+    let plan_opts = SamplerOptions { cache, cfg_scale: a.cfg_scale, ..Default::default() };
     let mut real_prompt = None;
     let (gm, name) = match &a.model {
         Some(p) => {
             let gen = a.gen_length.iter().max().copied().unwrap_or(0);
             // The longest canvas the memory plan must hold (a real prompt's length is not known yet).
-            let canvas = |c: &LladaConfig| if a.prompt.is_some() { c.max_sequence_length.min(1024 + gen) } else { a.prompt_length + gen };
-            let loaded = model::load(Some(p.clone()), a.quant.as_deref(), canvas)?;
+            let canvas = |c: &ModelConfig| if a.prompt.is_some() { c.max_sequence_length.min(1024 + gen) } else { a.prompt_length + gen };
+            let loaded = model::load(Some(p.clone()), a.quant.as_deref(), false, &plan_opts, canvas)?;
             if let Some(text) = &a.prompt {
                 let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input(format!("--prompt: {} has no tokenizer; use --prompt-length (random ids)", p.display())))?;
-                real_prompt = Some(unmask::sampler::text::prompt_tokens(tok, text, true)?);
+                real_prompt = Some(unmask::sampler::text::prompt_tokens(&loaded.config, tok, text, true)?);
             }
             (loaded.model, p.display().to_string())
         }
         None if a.prompt.is_some() => return Err(Error::Input("--prompt needs --model (a synthetic model has no tokenizer)".into())),
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
-            let w = random_model(&cfg, quant.unwrap_or(DType::Q4_0), 1);
+            let w = random_model(&cfg, quant.map_or(DType::Q4_0, |q| q.dtype), 1);
             let gpu = Arc::new(pollster::block_on(Gpu::new())?);
             (GpuModel::upload(gpu, &w)?, format!("synthetic:{}", a.synthetic))
         }
@@ -154,7 +152,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
-        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache: unmask::sampler::CacheMode::parse(&a.cache)?, ..Default::default() };
+        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache, ..Default::default() };
         o.validate()?;
         let prompt: Vec<u32> = match &real_prompt {
             Some(p) => p.clone(),
@@ -163,17 +161,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
         if prompt.len() + gen > c.max_sequence_length {
             return Err(Error::Input(format!("prompt ({} tokens) + --gen-length {gen} exceed the model's context of {}", prompt.len(), c.max_sequence_length)));
         }
+        let l = prompt.len() + gen;
+        let mut session = gm.session(model::session_config(&gm.gpu, l, &o)?)?;
         let mut last = None;
         for _ in 0..a.runs.max(1) {
             let canvas = Canvas::after_prompt(&prompt, gen, c.mask_token_id, None);
-            let mut m = &gm;
-            last = Some(pollster::block_on(sampler::run(&mut m, canvas, &o, &mut |_| true))?);
+            last = Some(pollster::block_on(sampler::run(&mut session, canvas, &o, &mut |_| true))?);
         }
         let g = last.expect("one run");
-        let l = prompt.len() + gen;
+        // The pass this cache mode's steps run (a block's first step is always a full pass).
+        let (bs, be) = (prompt.len(), prompt.len() + o.block_length);
+        let step_rows = match cache {
+            unmask::sampler::CacheMode::None => 0..l,
+            unmask::sampler::CacheMode::Prefix => bs..l,
+            unmask::sampler::CacheMode::Dual => bs..be,
+        };
+        let kernels = session.config().kernels.name();
+        let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone()))?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": gm.gpu.kernel_variant().name(),
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels,
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,
@@ -182,8 +189,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "ms_per_forward": ms_forward,
             "forward_gflops": forward_flops(&c, l) / (ms_forward / 1000.0) / 1e9,
             "model_passes": g.model_passes, "total_ms": g.ms,
-            // GPU time per kernel of one full pass (timestamp queries; null without them).
-            "gpu_ms_per_kernel": pollster::block_on(gm.profile(&g.tokens))?.map(|v| v.into_iter().map(|(k, t)| (k, serde_json::json!(t))).collect::<serde_json::Map<_, _>>()),
+            // GPU time per kernel of one step's pass (rows `step_rows`: the whole canvas without a
+            // cache, the first block and what follows with prefix, the block alone with dual),
+            // from timestamp queries; null without them.
+            "profiled_rows": [step_rows.start, step_rows.end],
+            "gpu_ms_per_kernel": profile.map(|v| v.into_iter().map(|(k, t)| (k, serde_json::json!(t))).collect::<serde_json::Map<_, _>>()),
         });
         println!("{line}");
     }

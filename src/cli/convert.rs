@@ -1,10 +1,9 @@
-//! `unmask convert SRC --out DEST`: rewrite a model as GGUF (llama.cpp `llada` names, permuted
-//! q/k rows, tokenizer embedded) or as a Hub-style safetensors folder, optionally quantized.
+//! `unmask convert SRC --out DEST`: rewrite a model as GGUF (llama.cpp's names for its family,
+//! permuted q/k rows, tokenizer embedded) or as a Hub-style safetensors folder, optionally quantized.
 
 use clap::Args;
 use std::path::PathBuf;
 use unmask::model::files::{load_path, save_gguf, save_hf_dir};
-use unmask::model::DType;
 use unmask::{Error, Result};
 
 #[derive(Args)]
@@ -25,9 +24,8 @@ pub struct ConvertArgs {
 
 pub fn run(a: ConvertArgs) -> Result<()> {
     let mut m = load_path(&a.model)?;
-    if let Some(q) = &a.quant {
-        let d = DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))?;
-        m.weights.convert_for_file(d, a.pure)?;
+    if let Some(q) = super::model::parse_quant(a.quant.as_deref(), a.pure)? {
+        m.weights.convert(q)?;
     }
     let tokenizer_json = tokenizer_text(&a.model)?;
     if a.out.extension().is_some_and(|e| e == "gguf") {

@@ -56,8 +56,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
         files.retain(|f| t.contains(&stem(f)));
     }
-    let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), |c| c.max_sequence_length.min(opts.gen_length + 256))?;
-    let gm = &loaded.model;
+    let canvas = |c: &unmask::model::ModelConfig| c.max_sequence_length.min(opts.gen_length + 256);
+    let loaded = model::load(a.s.model.clone(), a.s.quant.as_deref(), a.s.pure, &opts, canvas)?;
+    // One session for every item: its K/V start over whenever the canvas length changes.
+    let mut session = loaded.session(canvas(&loaded.config), &opts)?;
     let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input("eval needs a model with a tokenizer".into()))?;
     let start = unmask::clock::now_ms();
     let (mut passes, mut steps) = (0, 0);
@@ -67,8 +69,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let items: Vec<Item> = parse_items(&f.display().to_string(), &text)?.into_iter().take(a.limit).collect();
         let mut score = TaskScore { task: stem(f), ..Default::default() };
         for item in &items {
-            let mut m = gm;
-            let (response, g) = pollster::block_on(respond(&mut m, &loaded.config, tok, item, &opts))?;
+            let (response, g) = pollster::block_on(respond(&mut session, &loaded.config, tok, item, &opts))?;
             passes += g.model_passes;
             steps += g.steps;
             let ok = is_correct(item, &response);
@@ -90,7 +91,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             "model_passes": passes,
             "steps": steps,
             "total_ms": ms,
-            "adapter": gm.gpu.report.name,
+            "adapter": loaded.model.gpu.report.name,
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
@@ -98,7 +99,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         for s in &scores {
             println!("{:<22} {:>5} {:>8} {:>8.1}%", s.task, s.n, s.correct, s.accuracy());
         }
-        println!("{} model passes, {} steps, {:.1} s on {}", passes, steps, ms / 1000.0, gm.gpu.report.name);
+        println!("{} model passes, {} steps, {:.1} s on {}", passes, steps, ms / 1000.0, loaded.model.gpu.report.name);
     }
     Ok(())
 }

@@ -48,9 +48,13 @@ pub struct SamplerArgs {
     /// Keep denoising blocks of pure end-of-text padding instead of stopping early.
     #[arg(long)]
     pub no_early_stop: bool,
-    /// Convert the weights while loading: f32, f16, bf16, q8_0 or q4_0.
+    /// Convert the weights while loading: f32, f16, bf16, q8_0 or q4_0. A Q4_0 load keeps the
+    /// embedding and LM head in Q8_0, as `unmask convert` and llama.cpp do (see --pure).
     #[arg(long)]
     pub quant: Option<String>,
+    /// With --quant q4_0: the embedding and LM head in Q4_0 too (smaller, measurably worse).
+    #[arg(long)]
+    pub pure: bool,
     /// Print one JSON object: settings, final tokens and text, and every step's commits and timings.
     #[arg(long, conflicts_with = "visual")]
     pub json: bool,
@@ -132,13 +136,13 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
 
 pub fn infill(a: InfillArgs) -> Result<()> {
     parse_infill(&a.text, a.span_length.max(1))?;
-    let req = Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, usize::MAX)?, ..Default::default() };
+    let req = Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, SamplerOptions::ONE_BLOCK)?, ..Default::default() };
     execute(req, &a.s)
 }
 
 fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
     if s.cpu {
-        let loaded = model::load_host(s.model.clone(), s.quant.as_deref())?;
+        let loaded = model::load_host(s.model.clone(), s.quant.as_deref(), s.pure)?;
         let tok = loaded.tokenizer.as_ref();
         let p = req.prepare(&loaded.weights.config, tok)?;
         let settings = serde_json::json!({"request": req, "options": p.options});
@@ -148,11 +152,12 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
     // plus the chat template; infill spans at most span_length tokens per mask).
     let text_len = req.prompt.as_ref().or(req.infill.as_ref()).map_or(0, |t| t.len()) + req.prompt_tokens.as_ref().map_or(0, |t| t.len());
     let est = text_len * (1 + req.span_length.unwrap_or(0)) + req.options.gen_length + 64;
-    let m = model::load(s.model.clone(), s.quant.as_deref(), |_| est)?;
+    let m = model::load(s.model.clone(), s.quant.as_deref(), s.pure, &req.options, |_| est)?;
     let tok = m.tokenizer.as_ref();
     let p = req.prepare(&m.config, tok)?;
     let settings = serde_json::json!({"request": req, "options": p.options});
-    run(&m.model, &m.model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
+    let session = m.session(p.canvas.tokens.len(), &p.options)?;
+    run(session, &m.model.gpu.report.name, tok, p.canvas, &p.options, s, settings, p.ends)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -3,10 +3,10 @@
 
 use clap::Args;
 use std::path::PathBuf;
+use unmask::engine::{human, Limits, MemoryPlan, SessionConfig};
+use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::files::open_path;
-use unmask::model::DType;
-use unmask::plan::{human, MemoryPlan};
 use unmask::{Error, Result};
 
 #[derive(Args)]
@@ -16,6 +16,9 @@ pub struct InfoArgs {
     /// Plan for weights converted to this format at load (q4_0, q8_0, f16, bf16, f32).
     #[arg(long)]
     pub quant: Option<String>,
+    /// With --quant q4_0: plan the embedding and LM head in Q4_0 too.
+    #[arg(long)]
+    pub pure: bool,
     /// Plan for a canvas (prompt + generation) of this many positions [default: the model's
     /// context, at most 512].
     #[arg(long)]
@@ -29,37 +32,46 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let files = open_path(&a.model)?;
     let (index, tokenizer) = files.index()?;
     let c = &index.config;
-    let quant = a.quant.as_deref().map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
+    let quant = super::model::parse_quant(a.quant.as_deref(), a.pure)?;
     let canvas = a.canvas.unwrap_or(c.max_sequence_length.min(512)).max(1);
-    let tensors = index.tensors();
+    if canvas > c.max_sequence_length {
+        return Err(Error::Input(format!("--canvas {canvas} is longer than the model's context of {}", c.max_sequence_length)));
+    }
     let mut by_dtype = std::collections::BTreeMap::<&str, u64>::new();
-    for t in &tensors {
+    for (_, _, t) in index.tensors.iter() {
         *by_dtype.entry(t.dtype.name()).or_default() += t.bytes();
     }
+    let n_tensors = index.tensors.iter().count();
     let total: u64 = by_dtype.values().sum();
     let paths = files.files();
     let file_bytes: u64 = paths.iter().map(|f| f.1).sum();
-    let largest = tensors.iter().max_by_key(|t| t.bytes()).map(|t| (t.name.clone(), t.bytes())).unwrap_or_default();
+    let largest = index.tensors.iter().max_by_key(|(_, _, t)| t.bytes()).map(|(_, _, t)| (t.name.clone(), t.bytes())).unwrap_or_default();
     let gpu = pollster::block_on(Gpu::new());
-    let binding = gpu.as_ref().map(|g| g.max_binding()).unwrap_or(u64::MAX);
-    let plan = MemoryPlan::new(&index, quant, canvas, binding)?;
+    let limits = gpu.as_ref().map(|g| g.plan_limits()).unwrap_or(Limits { max_binding: u64::MAX, max_buffer: u64::MAX });
+    let kernels = gpu.as_ref().map(|g| g.default_kernels()).unwrap_or(KernelVariant::Tiled);
+    let plan = MemoryPlan::new(&index, quant, &SessionConfig::new(canvas, kernels), limits)?;
     let verdict = match &gpu {
-        Ok(_) => plan.check(binding, None).map(|_| "fits the adapter's limits".to_string()).unwrap_or_else(|e| e.to_string()),
+        Ok(_) => plan.check(limits, None).map(|_| "fits the adapter's limits".to_string()).unwrap_or_else(|e| e.to_string()),
         Err(e) => e.to_string(),
     };
-    let tok_vocab = tokenizer.as_ref().map(|t| t.vocab_size());
+    let tok_vocab = tokenizer.as_ref().ok().and_then(|t| t.as_ref()).map(|t| t.vocab_size());
+    let tok_problem = tokenizer.as_ref().err().map(|e| e.to_string());
+    let params = index.params();
     if a.json {
         let v = serde_json::json!({
             "model": a.model.display().to_string(),
             "format": files.format,
             "files": paths.iter().map(|(p, b)| serde_json::json!({"path": p.display().to_string(), "bytes": b})).collect::<Vec<_>>(),
+            "family": c.family,
             "config": c,
+            "params": params,
             "rope": format!("{:?}", index.rope),
-            "tensors": tensors.len(),
+            "tensors": n_tensors,
             "bytes_by_dtype": by_dtype,
             "weight_bytes": total,
             "largest_tensor": {"name": largest.0, "bytes": largest.1},
             "tokenizer_vocab": tok_vocab,
+            "tokenizer_error": tok_problem,
             "plan": plan,
             "plan_verdict": verdict,
             "adapter": gpu.as_ref().map(|g| serde_json::to_value(&g.report).unwrap()).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
@@ -68,16 +80,18 @@ pub fn run(a: InfoArgs) -> Result<()> {
         return Ok(());
     }
     println!("model      {} ({}, {} file{}, {})", a.model.display(), files.format, paths.len(), if paths.len() == 1 { "" } else { "s" }, human(file_bytes));
+    println!("family     {} ({} params)  shifted logits {}", c.family, params_human(params), yes(c.shift_logits));
     println!("layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}", c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.head_dim(), c.mlp_hidden_size);
     println!("vocab      {}  context {}  rope θ {} ({:?})  rms eps {}", c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps);
     let id = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     println!("tokens     mask {}  bos {}  eos {}  eot {}", c.mask_token_id, id(c.bos_token_id), id(c.eos_token_id), id(c.eot_token_id));
     let dt: Vec<String> = by_dtype.iter().map(|(d, b)| format!("{d} {}", human(*b))).collect();
-    println!("tensors    {}  ({}; total {})", tensors.len(), dt.join(", "), human(total));
+    println!("tensors    {n_tensors}  ({}; total {})", dt.join(", "), human(total));
     println!("largest    {} ({})", largest.0, human(largest.1));
-    match tok_vocab {
-        Some(v) => println!("tokenizer  {}, {v} tokens", if files.tokenizer.is_some() { "tokenizer.json" } else { "embedded in the GGUF" }),
-        None => println!("tokenizer  none found (put tokenizer.json beside the model to use text prompts)"),
+    match (tok_vocab, &tok_problem) {
+        (Some(v), _) => println!("tokenizer  {}, {v} tokens", if matches!(files.tokenizer, Ok(Some(_))) { "tokenizer.json" } else { "embedded in the GGUF" }),
+        (None, Some(e)) => println!("tokenizer  unusable: {e} (put a tokenizer.json beside the model, or give token ids)"),
+        (None, None) => println!("tokenizer  none found (put tokenizer.json beside the model to use text prompts)"),
     }
     match &gpu {
         Ok(g) => {
@@ -90,6 +104,20 @@ pub fn run(a: InfoArgs) -> Result<()> {
     println!("plan       {}", plan.summary());
     println!("verdict    {verdict}");
     Ok(())
+}
+
+/// "6.82 M", "8.02 B", as llama.cpp prints `model params`.
+fn params_human(n: u64) -> String {
+    let f = n as f64;
+    if f >= 1e9 {
+        format!("{:.2} B", f / 1e9)
+    } else if f >= 1e6 {
+        format!("{:.2} M", f / 1e6)
+    } else if f >= 1e3 {
+        format!("{:.2} K", f / 1e3)
+    } else {
+        n.to_string()
+    }
 }
 
 fn yes(b: bool) -> &'static str {

@@ -5,11 +5,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use unmask::forward::GpuModel;
+use unmask::engine::{human, GpuModel, MemoryPlan, Session, SessionConfig};
+use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::files::{load_path, open_path, LoadedModel};
-use unmask::model::{DType, LladaConfig, TextTokenizer};
-use unmask::plan::{human, MemoryPlan};
+use unmask::model::{DType, ModelConfig, Quant, TextTokenizer};
+use unmask::sampler::SamplerOptions;
 use unmask::{Error, Result};
 
 /// Where the bundled demo model is looked for, in order (`UNMASK_DEMO_MODEL`, when set, is
@@ -41,38 +42,64 @@ pub fn resolve(model: Option<PathBuf>) -> Result<PathBuf> {
     })
 }
 
-pub fn parse_quant(quant: Option<&str>) -> Result<Option<DType>> {
-    quant.map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()
+pub fn parse_quant(quant: Option<&str>, pure: bool) -> Result<Option<Quant>> {
+    let q = quant.map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
+    if pure && q.is_none() {
+        return Err(Error::Input("--pure changes what --quant does to the embedding and LM head: give --quant too".into()));
+    }
+    Ok(q.map(|dtype| Quant { dtype, pure }))
 }
 
 /// Loads the files into host memory and optionally converts the weights (no GPU involved).
-pub fn load_host(model: Option<PathBuf>, quant: Option<&str>) -> Result<LoadedModel> {
+pub fn load_host(model: Option<PathBuf>, quant: Option<&str>, pure: bool) -> Result<LoadedModel> {
     let path = resolve(model)?;
     let mut loaded = load_path(&path)?;
-    if let Some(d) = parse_quant(quant)? {
-        loaded.weights.convert(d)?;
+    if let Some(q) = parse_quant(quant, pure)? {
+        loaded.weights.convert(q)?;
     }
     Ok(loaded)
+}
+
+/// The kernel layout to run: `UNMASK_KERNELS=tiled|subgroup` when set, else the adapter's own.
+pub fn kernels(gpu: &Gpu) -> Result<KernelVariant> {
+    match std::env::var("UNMASK_KERNELS") {
+        Ok(v) => gpu.check_kernels(KernelVariant::parse(&v).ok_or_else(|| Error::Input(format!("UNMASK_KERNELS={v:?}: use tiled or subgroup")))?),
+        Err(_) => Ok(gpu.default_kernels()),
+    }
+}
+
+/// What a session must hold to run `opts` on canvases of up to `canvas` positions.
+pub fn session_config(gpu: &Gpu, canvas: usize, opts: &SamplerOptions) -> Result<SessionConfig> {
+    Ok(SessionConfig { canvas, cache: opts.cache, cfg: opts.cfg_scale > 0.0, logits: false, kernels: kernels(gpu)? })
 }
 
 /// A model streamed onto the GPU, with its tokenizer.
 pub struct OnGpu {
     pub model: GpuModel,
     pub tokenizer: Option<TextTokenizer>,
-    pub config: LladaConfig,
+    pub config: ModelConfig,
 }
 
-/// Reads the headers, plans the GPU memory for a canvas of `canvas(config)` positions, refuses
-/// early if it cannot fit, then streams the weights (converted to `quant`) onto the GPU with a
-/// progress line on a terminal.
-pub fn load(model: Option<PathBuf>, quant: Option<&str>, canvas: impl Fn(&LladaConfig) -> usize) -> Result<OnGpu> {
+impl OnGpu {
+    /// A session for canvases of up to `canvas` positions running `opts`.
+    pub fn session(&self, canvas: usize, opts: &SamplerOptions) -> Result<Session<'_>> {
+        self.model.session(session_config(&self.model.gpu, canvas, opts)?)
+    }
+}
+
+/// Reads the headers, plans the GPU memory for the weights (converted to `quant`) and a
+/// session running `opts` on a canvas of `canvas(config)` positions, refuses early if it cannot
+/// fit, then streams the weights onto the GPU with a progress line on a terminal.
+pub fn load(model: Option<PathBuf>, quant: Option<&str>, pure: bool, opts: &SamplerOptions, canvas: impl Fn(&ModelConfig) -> usize) -> Result<OnGpu> {
     let path = resolve(model)?;
-    let quant = parse_quant(quant)?;
+    let quant = parse_quant(quant, pure)?;
     let files = open_path(&path)?;
     let (index, tokenizer) = files.index()?;
+    let tokenizer = tokenizer?;
     let gpu = Arc::new(pollster::block_on(Gpu::new())?);
-    let plan = MemoryPlan::new(&index, quant, canvas(&index.config).clamp(1, index.config.max_sequence_length), gpu.max_binding())?;
-    plan.check(gpu.max_binding(), None)?;
+    let session = session_config(&gpu, canvas(&index.config).clamp(1, index.config.max_sequence_length), opts)?;
+    let plan = MemoryPlan::new(&index, quant, &session, gpu.plan_limits())?;
+    plan.check(gpu.plan_limits(), None)?;
     let tty = std::io::stderr().is_terminal() && plan.file_bytes > 64 << 20;
     let start = std::time::Instant::now();
     let mut last = 0.0;

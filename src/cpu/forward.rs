@@ -2,7 +2,8 @@
 //! forward pass (`crate::forward`) is tested against.
 
 use super::ops;
-use crate::model::ModelWeights;
+use crate::choice::{Choice, Noise};
+use crate::model::{ModelWeights, Role};
 use std::ops::Range;
 
 /// `tokens[L] → logits[L, V]`, full bidirectional attention over the whole sequence.
@@ -26,30 +27,32 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
     let c = &w.config;
     let (l, n, hd) = (tokens.len(), rows.len(), c.head_dim());
     let kv_dim = c.n_kv_heads * hd;
-    if kv.len != l || kv.k.len() != w.layers.len() {
-        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; w.layers.len()], v: vec![vec![0.0; l * kv_dim]; w.layers.len()] };
+    let layers = c.n_layers;
+    if kv.len != l || kv.k.len() != layers {
+        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; layers], v: vec![vec![0.0; l * kv_dim]; layers] };
     }
     let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
-    let mut x = ops::embed(&w.embed, &tokens[rows.clone()]);
-    for (i, layer) in w.layers.iter().enumerate() {
-        let h = ops::rmsnorm(&x, &layer.attn_norm, c.rms_norm_eps);
-        let mut q = ops::matmul(&h, &layer.wq, n);
-        let mut k = ops::matmul(&h, &layer.wk, n);
-        let v = ops::matmul(&h, &layer.wv, n);
+    let mut x = ops::embed(&w.tensors[Role::Embed], &tokens[rows.clone()]);
+    for i in 0..layers {
+        let t = |r: Role| w.layer(i, r);
+        let h = ops::rmsnorm(&x, &t(Role::AttnNorm).to_f32(), c.rms_norm_eps);
+        let mut q = ops::matmul(&h, t(Role::Q), n);
+        let mut k = ops::matmul(&h, t(Role::K), n);
+        let v = ops::matmul(&h, t(Role::V), n);
         ops::rope(&mut q, &positions, c.n_heads, hd, c.rope_theta, w.rope);
         ops::rope(&mut k, &positions, c.n_kv_heads, hd, c.rope_theta, w.rope);
         let span = rows.start * kv_dim..rows.end * kv_dim;
         kv.k[i][span.clone()].copy_from_slice(&k);
         kv.v[i][span].copy_from_slice(&v);
         let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd);
-        add(&mut x, &ops::matmul(&a, &layer.wo, n));
-        let h = ops::rmsnorm(&x, &layer.ff_norm, c.rms_norm_eps);
-        let g = ops::matmul(&h, &layer.w_gate, n);
-        let u = ops::matmul(&h, &layer.w_up, n);
-        add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), &layer.w_down, n));
+        add(&mut x, &ops::matmul(&a, t(Role::O), n));
+        let h = ops::rmsnorm(&x, &t(Role::FfnNorm).to_f32(), c.rms_norm_eps);
+        let g = ops::matmul(&h, t(Role::Gate), n);
+        let u = ops::matmul(&h, t(Role::Up), n);
+        add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::Down), n));
     }
-    let x = ops::rmsnorm(&x, &w.ln_f, c.rms_norm_eps);
-    ops::matmul(&x, &w.lm_head, n)
+    let x = ops::rmsnorm(&x, &w.tensors[Role::FinalNorm].to_f32(), c.rms_norm_eps);
+    ops::matmul(&x, &w.tensors[Role::LmHead], n)
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
@@ -70,24 +73,40 @@ impl<'a> CpuModel<'a> {
         CpuModel { weights, kv: KvCache::default() }
     }
 
-    fn choices(&self, logits: &[f32], first: usize, noise: ops::Noise) -> Vec<ops::Choice> {
+    fn choices(&self, logits: &[f32], first: usize, noise: Noise) -> Vec<Choice> {
         let v = self.weights.config.vocab_size;
         logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (first + i) as u32, noise)).collect()
+    }
+
+    /// The same checks as a GPU session's: tokens from a tokenizer or infill/pin text must be
+    /// ids of this model's vocabulary.
+    fn check(&self, canvas: &[u32]) -> crate::Result<()> {
+        let v = self.weights.config.vocab_size;
+        if canvas.is_empty() {
+            return Err(crate::Error::Input("the token sequence is empty".into()));
+        }
+        if let Some(bad) = canvas.iter().find(|&&t| t as usize >= v) {
+            return Err(crate::Error::Input(format!("token id {bad} is outside the vocabulary (0..{v})")));
+        }
+        Ok(())
     }
 }
 
 impl crate::sampler::Denoiser for CpuModel<'_> {
-    async fn choose(&mut self, canvas: &[u32], noise: ops::Noise) -> crate::Result<Vec<ops::Choice>> {
+    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> crate::Result<Vec<Choice>> {
+        self.check(canvas)?;
         let logits = forward_rows(self.weights, canvas, 0..canvas.len(), &mut self.kv);
         Ok(self.choices(&logits, 0, noise))
     }
     async fn logits(&mut self, canvas: &[u32]) -> crate::Result<Vec<f32>> {
+        self.check(canvas)?;
         Ok(forward(self.weights, canvas))
     }
     fn vocab_size(&self) -> usize {
         self.weights.config.vocab_size
     }
-    async fn choose_rows(&mut self, canvas: &[u32], rows: Range<usize>, noise: ops::Noise) -> crate::Result<Vec<ops::Choice>> {
+    async fn choose_rows(&mut self, canvas: &[u32], rows: Range<usize>, noise: Noise) -> crate::Result<Vec<Choice>> {
+        self.check(canvas)?;
         if rows.start >= rows.end || rows.end > canvas.len() {
             return Err(crate::Error::Input(format!("row range {rows:?} is not inside the canvas of {}", canvas.len())));
         }

@@ -1,5 +1,6 @@
 //! CPU twins of the WGSL kernels in `shaders/`, one function per kernel.
 
+use crate::choice::{Choice, Noise};
 use crate::model::{HostTensor, RopeStyle};
 
 /// `y[m, n] = Σ_k x[m, k] · w[n, k]` (weights stored `[N, K]`, any dtype, dequantized).
@@ -93,28 +94,6 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads:
         }
     }
     out
-}
-
-/// What the GPU reports per position after a forward: the chosen token and how sure the model is.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Choice {
-    /// argmax of logits/T + Gumbel noise (plain argmax when T = 0).
-    pub token: u32,
-    /// softmax(logits)[token], without noise (LLaDA's `low_confidence` score).
-    pub prob: f32,
-    /// −Σ p log p over the vocabulary (lower is surer).
-    pub entropy: f32,
-    /// top-1 probability minus top-2 probability.
-    pub margin: f32,
-}
-
-/// Gumbel noise parameters: seeded, counter-based, so the GPU and CPU draw the same numbers.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Noise {
-    pub temperature: f32,
-    pub seed: u32,
-    /// Distinguishes draws of one generation (e.g. the step number).
-    pub salt: u32,
 }
 
 /// PCG-style integer hash (same constants as `select.wgsl`).

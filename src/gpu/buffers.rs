@@ -3,7 +3,6 @@
 
 use super::Gpu;
 use crate::error::{Error, Result};
-use wgpu::util::DeviceExt;
 
 impl Gpu {
     fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
@@ -16,32 +15,46 @@ impl Gpu {
         Ok(())
     }
 
+    /// Every buffer is made here, so `bytes_created` counts them all.
+    fn buffer(&self, what: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.created.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+        self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(what), size, usage, mapped_at_creation: false })
+    }
+
+    /// Bytes of all the buffers ever created on this device (the memory-plan tests compare
+    /// its growth with the plan).
+    pub fn bytes_created(&self) -> u64 {
+        self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bytes a buffer asked for `bytes` really gets (whole 4-byte words, at least one).
+    pub fn padded(bytes: u64) -> u64 {
+        bytes.max(4).div_ceil(4) * 4
+    }
+
     /// A zeroed storage buffer (usable as copy source/destination too).
     pub fn storage(&self, what: &str, bytes: u64) -> Result<wgpu::Buffer> {
-        let bytes = bytes.max(4).div_ceil(4) * 4;
+        let bytes = Self::padded(bytes);
         self.check_size(what, bytes)?;
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(what),
-            size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            mapped_at_creation: false,
-        }))
+        Ok(self.buffer(what, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC))
+    }
+
+    /// A uniform buffer written with `queue.write_buffer` (kernel parameters, noise).
+    pub fn uniform(&self, what: &str, bytes: u64) -> wgpu::Buffer {
+        self.buffer(what, Self::padded(bytes), wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST)
     }
 
     /// A storage buffer holding `data` (padded with zeros to whole 4-byte words).
     pub fn upload(&self, what: &str, data: &[u8]) -> Result<wgpu::Buffer> {
-        let padded = data.len().max(4).div_ceil(4) * 4;
-        self.check_size(what, padded as u64)?;
-        if padded == data.len() {
-            return Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(what),
-                contents: data,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-            }));
+        let buf = self.storage(what, data.len() as u64)?;
+        let whole = data.len() / 4 * 4;
+        self.queue.write_buffer(&buf, 0, &data[..whole]);
+        if whole < data.len() {
+            let mut tail = data[whole..].to_vec();
+            tail.resize(4, 0);
+            self.queue.write_buffer(&buf, whole as u64, &tail);
         }
-        let mut v = data.to_vec();
-        v.resize(padded, 0);
-        self.upload(what, &v)
+        Ok(buf)
     }
 
     pub fn upload_f32(&self, what: &str, data: &[f32]) -> Result<wgpu::Buffer> {
@@ -50,12 +63,7 @@ impl Gpu {
 
     /// A mappable buffer that copies can land in for reading back.
     pub fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes.max(4).div_ceil(4) * 4,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+        self.buffer("readback", Self::padded(bytes), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
     }
 
     /// Submits `encoder` (whose last commands copy into `staging`), waits, and returns the first
@@ -89,12 +97,5 @@ impl Gpu {
             at += len;
         }
         self.submit_and_map(encoder, &staging, total).await
-    }
-
-    /// Reads a whole f32 buffer (or its first `n` values) back.
-    pub async fn read_f32(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<f32>> {
-        let enc = self.device.create_command_encoder(&Default::default());
-        let bytes = self.submit_and_read(enc, &[(buf, 0, (n * 4) as u64)]).await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

@@ -30,12 +30,14 @@ pub struct Gpu {
     /// First validation/out-of-memory error or device loss not caught elsewhere.
     pub(crate) fault: Arc<Mutex<Option<String>>>,
     pub(crate) pipelines: Mutex<std::collections::HashMap<super::kernels::Kernel, wgpu::ComputePipeline>>,
-    /// Optional lower cap on bindings, to act like a smaller adapter (tests, `--max-binding`).
+    /// Optional lower cap on bindings, to act like a smaller adapter (tests).
     binding_cap: std::sync::atomic::AtomicU64,
-    /// Which matmul kernel launches use (`KernelVariant`): 0 tiled, 1 subgroup.
-    kernel_variant: std::sync::atomic::AtomicU8,
+    /// Bytes of every buffer created (`bytes_created`).
+    pub(crate) created: std::sync::atomic::AtomicU64,
     /// Whether `KernelVariant::Subgroup` can run here (subgroups of exactly 8).
     pub subgroup_kernels: bool,
+    /// The kernel layout that suits this adapter (`default_kernels`).
+    preferred: KernelVariant,
 }
 
 /// `matmul_subgroup.wgsl` hard-codes subgroups of 8 invocations.
@@ -95,18 +97,9 @@ impl Gpu {
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
         };
         let subgroup_kernels = subgroups_of_8(&info, features);
-        // CPU adapters with subgroups of 8 get the subgroup matmul; `UNMASK_KERNELS=tiled|subgroup` overrides.
-        let variant = match std::env::var("UNMASK_KERNELS").ok().as_deref().and_then(KernelVariant::parse) {
-            Some(KernelVariant::Subgroup) if !subgroup_kernels => {
-                return Err(Error::Gpu(format!("UNMASK_KERNELS=subgroup needs subgroups of exactly 8 invocations; {} has {}..{}", info.name, info.subgroup_min_size, info.subgroup_max_size)))
-            }
-            Some(v) => v,
-            None if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu => KernelVariant::Subgroup,
-            None => KernelVariant::Tiled,
-        };
-        let gpu = Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), kernel_variant: Default::default(), subgroup_kernels };
-        gpu.set_kernel_variant(variant)?;
-        Ok(gpu)
+        // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
+        let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::Subgroup } else { KernelVariant::Tiled };
+        Ok(Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), created: Default::default(), subgroup_kernels, preferred })
     }
 
     /// Largest buffer that one kernel may bind as storage: the smaller of the binding and buffer limits.
@@ -123,20 +116,23 @@ impl Gpu {
         self.binding_cap.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The matmul kernel that launches from now on use; the subgroup one only where it can run.
-    pub fn set_kernel_variant(&self, v: KernelVariant) -> Result<()> {
-        if v == KernelVariant::Subgroup && !self.subgroup_kernels {
-            return Err(Error::Gpu(format!("{}: the subgroup matmul needs subgroups of exactly 8 invocations", self.report.name)));
-        }
-        self.kernel_variant.store(v as u8, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+    /// The kernel layout sessions use unless told otherwise: the subgroup one on CPU adapters
+    /// that can run it, the tiled one elsewhere.
+    pub fn default_kernels(&self) -> KernelVariant {
+        self.preferred
     }
 
-    pub fn kernel_variant(&self) -> KernelVariant {
-        match self.kernel_variant.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => KernelVariant::Tiled,
-            _ => KernelVariant::Subgroup,
+    /// `v` if this adapter can run it, else an error saying why.
+    pub fn check_kernels(&self, v: KernelVariant) -> Result<KernelVariant> {
+        if v == KernelVariant::Subgroup && !self.subgroup_kernels {
+            return Err(Error::Gpu(format!("{}: the subgroup kernels need subgroups of exactly 8 invocations", self.report.name)));
         }
+        Ok(v)
+    }
+
+    /// The limits a memory plan is checked against.
+    pub fn plan_limits(&self) -> crate::engine::Limits {
+        crate::engine::Limits { max_binding: self.max_binding(), max_buffer: self.limits.max_buffer_size }
     }
 
     /// Returns (and clears) an error the device reported outside any call's own checks.

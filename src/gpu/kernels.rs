@@ -1,13 +1,14 @@
-//! The WGSL kernels of `shaders/` and one launcher per kernel. A launcher checks its shapes,
-//! writes the kernel's parameters into a small uniform buffer and returns a `Dispatch` (pipeline,
-//! bind group, workgroup counts) that can be recorded any number of times. Pipelines are built
-//! once per (kernel, weight format) and cached on the `Gpu`.
+//! The WGSL kernels of `shaders/` and one launcher per kernel. A launcher checks its shapes and
+//! returns a `Launch`: the kernel, its parameters, its buffers and workgroup counts, with no GPU
+//! memory of its own. `Gpu::bind` writes the parameters of a list of launches into slots of one
+//! uniform buffer (a session's, so its memory is planned) and makes `Dispatch`es (pipeline, bind
+//! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
+//! specialisation and cached on the `Gpu`.
 
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
-use wgpu::util::DeviceExt;
 
 /// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -88,7 +89,22 @@ pub fn source(k: Kernel) -> String {
     }
 }
 
-/// One recorded kernel launch.
+/// Bytes between the parameter slots of consecutive launches in a uniform buffer (WebGPU's
+/// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).
+pub const PARAM_SLOT: u64 = 256;
+/// Bytes of one launch's parameters (every kernel's `Params` fits).
+const PARAM_BYTES: usize = 32;
+
+/// A kernel launch described but not yet bound: see `Gpu::bind`.
+pub struct Launch {
+    pub kernel: Kernel,
+    params: [u8; PARAM_BYTES],
+    /// Bindings 1.. in order: (buffer, byte range within it; None: all of it).
+    buffers: Vec<(wgpu::Buffer, Option<(u64, u64)>)>,
+    groups: [u32; 3],
+}
+
+/// One kernel launch ready to record.
 pub struct Dispatch {
     pub kernel: Kernel,
     pipeline: wgpu::ComputePipeline,
@@ -139,23 +155,53 @@ impl Gpu {
     }
 
     /// Binding 0 is the uniform `params`; bindings 1.. are `buffers` in order.
-    fn dispatch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Dispatch> {
+    fn launch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Launch> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::Limits(format!("{k:?} needs {groups:?} workgroups; the adapter allows {max} per dimension")));
         }
-        let pipeline = self.pipeline(k);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("params"),
-            contents: bytemuck::bytes_of(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        let bytes = bytemuck::bytes_of(params);
+        let mut p = [0u8; PARAM_BYTES];
+        p[..bytes.len()].copy_from_slice(bytes);
+        Ok(Launch { kernel: k, params: p, buffers: buffers.iter().map(|&b| (b.clone(), None)).collect(), groups })
+    }
+
+    /// Makes `launches` recordable. Their parameters go to `slots` (a uniform buffer and the
+    /// byte offset of the first slot; launch i uses `offset + i·PARAM_SLOT`, and the caller
+    /// planned room for all of them), or, when None, to a uniform buffer made for them here
+    /// (tests and benchmarks).
+    pub fn bind(&self, launches: &[Launch], slots: Option<(&wgpu::Buffer, u64)>) -> Result<Vec<Dispatch>> {
+        let owned;
+        let (params, base) = match slots {
+            Some((buf, offset)) => {
+                let end = offset + launches.len() as u64 * PARAM_SLOT;
+                if end > buf.size() {
+                    return Err(Error::Gpu(format!("internal: {} launches need {end} bytes of parameter slots; {} were planned", launches.len(), buf.size())));
+                }
+                (buf, offset)
+            }
+            None => {
+                owned = self.uniform("kernel parameters", launches.len().max(1) as u64 * PARAM_SLOT);
+                (&owned, 0)
+            }
+        };
+        let mut out = Vec::with_capacity(launches.len());
+        for (i, l) in launches.iter().enumerate() {
+            let at = base + i as u64 * PARAM_SLOT;
+            self.queue.write_buffer(params, at, &l.params);
+            let pipeline = self.pipeline(l.kernel);
+            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset: at, size: wgpu::BufferSize::new(PARAM_BYTES as u64) }) }];
+            for (j, (b, range)) in l.buffers.iter().enumerate() {
+                let resource = match range {
+                    None => b.as_entire_binding(),
+                    Some((offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b, offset: *offset, size: wgpu::BufferSize::new(*size) }),
+                };
+                entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource });
+            }
+            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+            out.push(Dispatch { kernel: l.kernel, pipeline, bind_group, groups: l.groups });
         }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-        Ok(Dispatch { kernel: k, pipeline, bind_group, groups })
+        Ok(out)
     }
 
     /// Records `dispatches` in one compute pass of `encoder`.
@@ -232,8 +278,10 @@ fn u32_of(what: &str, v: usize) -> Result<u32> {
 }
 
 impl Gpu {
-    /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns.
-    pub fn matmul(&self, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Dispatch> {
+    /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
+    /// layout `variant`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
@@ -245,32 +293,31 @@ impl Gpu {
             _pad: 0,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let variant = self.kernel_variant();
         let (short, rows_per_group) = match variant {
             KernelVariant::Tiled if m <= 32 => (true, 32),
             KernelVariant::Tiled => (false, 64),
             KernelVariant::Subgroup => (false, 8),
         };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        self.dispatch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
+        self.launch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
     }
 
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
-    pub fn embed(&self, dtype: DType, table: &wgpu::Buffer, row0: usize, rows: usize, dim: usize, tokens: &wgpu::Buffer, m: usize, out: &wgpu::Buffer) -> Result<Dispatch> {
+    pub fn embed(&self, dtype: DType, table: &wgpu::Buffer, row0: usize, rows: usize, dim: usize, tokens: &wgpu::Buffer, m: usize, out: &wgpu::Buffer) -> Result<Launch> {
         let p = [u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?];
-        self.dispatch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
+        self.launch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
     }
 
-    pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Dispatch> {
+    pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32);
-        self.dispatch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+        self.launch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
     /// Rotates rows `row0 .. row0 + rows` of `x` in place; `positions` holds one u32 per row.
     #[allow(clippy::too_many_arguments)]
-    pub fn rope(&self, x: &wgpu::Buffer, positions: &wgpu::Buffer, row0: usize, rows: usize, n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) -> Result<Dispatch> {
+    pub fn rope(&self, x: &wgpu::Buffer, positions: &wgpu::Buffer, row0: usize, rows: usize, n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, f32, u32, u32, u32);
@@ -279,25 +326,25 @@ impl Gpu {
             RopeStyle::Interleaved => 1,
         };
         let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, 0, 0);
-        self.dispatch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * head_dim / 2))
+        self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * head_dim / 2))
     }
 
     /// `gate = silu(gate) · up` over `n` values.
-    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Dispatch> {
-        self.dispatch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
+    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Launch> {
+        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
     }
 
     /// `cond = uncond + (scale + 1)(cond − uncond)` over `n` logits (classifier-free guidance).
-    pub fn cfg_mix(&self, cond: &wgpu::Buffer, uncond: &wgpu::Buffer, n: usize, scale: f32) -> Result<Dispatch> {
+    pub fn cfg_mix(&self, cond: &wgpu::Buffer, uncond: &wgpu::Buffer, n: usize, scale: f32) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, f32, u32, u32);
-        self.dispatch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
+        self.launch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
     }
 
     /// Bidirectional attention of `lq` query rows against `lk` key/value rows.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&self, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer, out: &wgpu::Buffer, lq: usize, lk: usize, n_heads: usize, n_kv: usize, head_dim: usize) -> Result<Dispatch> {
+    pub fn attention(&self, variant: KernelVariant, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer, out: &wgpu::Buffer, lq: usize, lk: usize, n_heads: usize, n_kv: usize, head_dim: usize) -> Result<Launch> {
         if head_dim > 256 || n_kv == 0 || n_heads % n_kv != 0 {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
@@ -305,19 +352,25 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
-        let subgroup = self.kernel_variant() == KernelVariant::Subgroup && head_dim % 8 == 0;
-        self.dispatch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
+        let subgroup = variant == KernelVariant::Subgroup && head_dim.is_multiple_of(8);
+        self.launch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
     /// `out` rows `out_row0 ..` as 4 words each: token, prob, entropy, margin. `noise` is a
-    /// uniform buffer holding a `NoiseUniform`, rewritten before each run.
+    /// uniform holding a `NoiseUniform` (the first `NOISE_BYTES` of buffer `noise`), rewritten
+    /// before each run.
     #[allow(clippy::too_many_arguments)]
-    pub fn select(&self, logits: &wgpu::Buffer, out: &wgpu::Buffer, noise: &wgpu::Buffer, rows: usize, vocab: usize, pos0: usize, out_row0: usize) -> Result<Dispatch> {
+    pub fn select(&self, logits: &wgpu::Buffer, out: &wgpu::Buffer, noise: &wgpu::Buffer, rows: usize, vocab: usize, pos0: usize, out_row0: usize) -> Result<Launch> {
         let p = [u32_of("rows", rows)?, u32_of("vocab", vocab)?, u32_of("pos0", pos0)?, u32_of("out_row0", out_row0)?];
-        self.dispatch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])
+        let mut l = self.launch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])?;
+        l.buffers[2].1 = Some((0, NOISE_BYTES));
+        Ok(l)
     }
 }
+
+/// Bytes of a `NoiseUniform`.
+pub const NOISE_BYTES: u64 = std::mem::size_of::<NoiseUniform>() as u64;
 
 /// The sampling settings of one step as `select.wgsl` reads them.
 #[repr(C)]
@@ -329,8 +382,8 @@ pub struct NoiseUniform {
     pub _pad: u32,
 }
 
-impl From<crate::cpu::ops::Noise> for NoiseUniform {
-    fn from(n: crate::cpu::ops::Noise) -> Self {
+impl From<crate::choice::Noise> for NoiseUniform {
+    fn from(n: crate::choice::Noise) -> Self {
         NoiseUniform { temperature: n.temperature, seed: n.seed, salt: n.salt, _pad: 0 }
     }
 }

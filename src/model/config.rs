@@ -1,7 +1,10 @@
-//! The LLaDA hyper-parameters, read from a Hub `config.json` (LLaDA/OLMo key names) or from GGUF
-//! metadata, and checked so that later code may trust them.
+//! A model's hyper-parameters and special ids, read from a Hub `config.json` (LLaDA/OLMo key
+//! names) or from GGUF metadata, and checked so that later code may trust them. Which family
+//! (architecture table, `arch.rs`) the model belongs to is part of the config.
 
 use crate::error::{Error, Result};
+use crate::model::arch::Family;
+use crate::model::gguf::{Gguf, Value};
 use serde::{Deserialize, Serialize};
 
 /// Which pairs of a head's dimensions RoPE rotates together.
@@ -13,8 +16,10 @@ pub enum RopeStyle {
     Interleaved,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LladaConfig {
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// The family's name (`arch::Family::name`).
+    pub family: String,
     pub d_model: usize,
     pub n_layers: usize,
     pub n_heads: usize,
@@ -29,6 +34,10 @@ pub struct LladaConfig {
     pub eos_token_id: Option<u32>,
     pub bos_token_id: Option<u32>,
     pub eot_token_id: Option<u32>,
+    /// The token at position i is predicted by the logits at i − 1 (Dream-style models).
+    pub shift_logits: bool,
+    /// The chat template stored with the model (GGUF `tokenizer.chat_template`), if any.
+    pub chat_template: Option<String>,
 }
 
 /// Keys of the HF config.json; every field optional so that we can say which one is missing.
@@ -54,16 +63,14 @@ struct HfConfig {
     eos_token_id: Option<u32>,
     bos_token_id: Option<u32>,
     eot_token_id: Option<u32>,
+    model_type: Option<String>,
 }
-
-/// The mask token of the released LLaDA checkpoints, used when config.json does not name one.
-pub const LLADA_MASK_TOKEN: u32 = 126336;
 
 /// Largest value accepted for any single dimension: far above any real model, small enough that
 /// products of two dimensions cannot overflow.
 const MAX_DIM: usize = 1 << 24;
 
-impl LladaConfig {
+impl ModelConfig {
     pub fn head_dim(&self) -> usize {
         self.d_model / self.n_heads
     }
@@ -77,7 +84,13 @@ impl LladaConfig {
         let hf: HfConfig = serde_json::from_str(text).map_err(|e| Error::model(file, format!("not a valid config.json: {e}")))?;
         let need = |v: Option<usize>, key: &str| v.ok_or_else(|| Error::model(file, format!("missing key `{key}`")));
         let n_heads = need(hf.n_heads.or(hf.num_attention_heads), "n_heads")?;
-        let cfg = LladaConfig {
+        // Configs without a model_type are taken as LLaDA (the family this format began with).
+        let family = match hf.model_type.as_deref() {
+            None => &crate::model::arch::LLADA,
+            Some(t) => Family::by_hf_model_type(t).ok_or_else(|| Error::model(file, format!("model_type {t:?} is not supported; {}", supported())))?,
+        };
+        let cfg = ModelConfig {
+            family: family.name.to_string(),
             d_model: need(hf.d_model.or(hf.hidden_size), "d_model")?,
             n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
             n_heads,
@@ -87,20 +100,63 @@ impl LladaConfig {
             rope_theta: hf.rope_theta.unwrap_or(10000.0) as f32,
             rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-5) as f32,
             max_sequence_length: hf.max_sequence_length.or(hf.max_position_embeddings).unwrap_or(4096),
-            mask_token_id: hf.mask_token_id.unwrap_or(LLADA_MASK_TOKEN),
+            mask_token_id: hf.mask_token_id.unwrap_or(family.default_mask_token),
             eos_token_id: hf.eos_token_id,
             bos_token_id: hf.bos_token_id,
             eot_token_id: hf.eot_token_id,
+            shift_logits: family.shift_logits,
+            chat_template: None,
         };
         cfg.validate(file)?;
         Ok(cfg)
+    }
+
+    /// Reads the `<arch>.*` metadata of a GGUF file (the tensors' shapes are checked later,
+    /// by the index).
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let file = g.file.as_str();
+        let arch = g.get("general.architecture").and_then(Value::as_str).unwrap_or("");
+        let family = Family::by_gguf_arch(arch).ok_or_else(|| Error::model(file, format!("general.architecture is {arch:?}; {}", supported())))?;
+        let num = |key: &str| g.get(key).and_then(Value::as_u64).map(|v| v.min(usize::MAX as u64) as usize);
+        let key = |k: &str| format!("{arch}.{k}");
+        let need = |k: &str| num(&key(k)).ok_or_else(|| Error::model(file, format!("metadata `{}` is missing", key(k))));
+        let embed = family.spec(crate::model::arch::Role::Embed).map(|s| s.gguf).unwrap_or("token_embd.weight");
+        let vocab = g.tensor(embed).and_then(|t| t.dims.get(1).copied()).ok_or_else(|| Error::model(file, format!("tensor `{embed}` is missing or not 2-D")))?;
+        let n_heads = need("attention.head_count")?;
+        let id = |k: &str| num(k).map(|v| v.min(u32::MAX as usize) as u32);
+        let float = |k: &str, default: f64| g.get(&key(k)).and_then(Value::as_f64).unwrap_or(default) as f32;
+        let cfg = ModelConfig {
+            family: family.name.to_string(),
+            d_model: need("embedding_length")?,
+            n_layers: need("block_count")?,
+            n_heads,
+            n_kv_heads: num(&key("attention.head_count_kv")).unwrap_or(n_heads),
+            mlp_hidden_size: need("feed_forward_length")?,
+            vocab_size: vocab.min(usize::MAX as u64) as usize,
+            rope_theta: float("rope.freq_base", 10000.0),
+            rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5),
+            max_sequence_length: num(&key("context_length")).unwrap_or(4096),
+            mask_token_id: id("tokenizer.ggml.mask_token_id").unwrap_or(family.default_mask_token),
+            eos_token_id: id("tokenizer.ggml.eos_token_id"),
+            bos_token_id: id("tokenizer.ggml.bos_token_id"),
+            eot_token_id: id("tokenizer.ggml.eot_token_id"),
+            shift_logits: g.get("diffusion.shift_logits").and_then(Value::as_bool).unwrap_or(family.shift_logits),
+            chat_template: g.get("tokenizer.chat_template").and_then(Value::as_str).map(str::to_string),
+        };
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// The family's architecture table.
+    pub fn family(&self) -> &'static Family {
+        Family::named(&self.family).unwrap_or(&crate::model::arch::LLADA)
     }
 
     /// A config.json that `from_hf_json` reads back (LLaDA key names).
     pub fn to_hf_json(&self) -> String {
         let mut v = serde_json::json!({
             "architectures": ["LLaDAModelLM"],
-            "model_type": "llada",
+            "model_type": self.family,
             "d_model": self.d_model,
             "n_layers": self.n_layers,
             "n_heads": self.n_heads,
@@ -157,9 +213,22 @@ impl LladaConfig {
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
             return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
         }
+        if Family::named(&self.family).is_none() {
+            return bad(format!("unknown model family {:?}; {}", self.family, supported()));
+        }
+        for (name, id) in [("eos_token_id", self.eos_token_id), ("bos_token_id", self.bos_token_id), ("eot_token_id", self.eot_token_id)] {
+            if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
+                return bad(format!("{name} {id} is outside the vocabulary ({})", self.vocab_size));
+            }
+        }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
             return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
         }
         Ok(())
     }
+}
+
+fn supported() -> String {
+    let names: Vec<&str> = crate::model::arch::FAMILIES.iter().map(|f| f.gguf_arch).collect();
+    format!("supported architectures: {}", names.join(", "))
 }

@@ -34,22 +34,29 @@ pub struct ModelFiles {
     pub source: FileSource,
     /// (path, text) of config.json (safetensors only).
     pub config: Option<(String, String)>,
-    pub tokenizer: Option<TextTokenizer>,
+    /// tokenizer.json beside the model: none, one, or why it cannot be read.
+    pub tokenizer: Result<Option<TextTokenizer>>,
     /// "safetensors" or "gguf".
     pub format: &'static str,
 }
 
 impl ModelFiles {
-    /// Reads the headers: the index of every tensor, and the tokenizer (tokenizer.json beside
-    /// the model wins over one embedded in a GGUF).
-    pub fn index(&self) -> Result<(ModelIndex, Option<TextTokenizer>)> {
+    /// Reads the headers: the index of every tensor, and the tokenizer: tokenizer.json beside
+    /// the model wins over one embedded in a GGUF, and a broken embedded one is an error of its
+    /// own (the model is still readable: `unmask info` shows both).
+    pub fn index(&self) -> Result<(ModelIndex, Result<Option<TextTokenizer>>)> {
         let (index, embedded) = pollster::block_on(read_index(&self.source, self.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
-        Ok((index, self.tokenizer.clone().or(embedded)))
+        let tokenizer = match &self.tokenizer {
+            Ok(None) => embedded,
+            beside => beside.clone(),
+        };
+        Ok((index, tokenizer))
     }
 
     /// Reads everything into host memory (for the CPU twin, conversion and reports).
     pub fn read_all(&self) -> Result<LoadedModel> {
         let (index, tokenizer) = self.index()?;
+        let tokenizer = tokenizer?;
         let mut blobs = Vec::new();
         for (path, _) in self.source.paths() {
             blobs.push(read(&path)?);
@@ -87,7 +94,7 @@ pub fn open_path(path: &Path) -> Result<ModelFiles> {
     let mut magic = [0u8; 4];
     let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic)).map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
     if n == 4 && &magic == b"GGUF" {
-        let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"))?;
+        let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"));
         return Ok(ModelFiles { source: FileSource::open(&[path.to_path_buf()])?, config: None, tokenizer, format: "gguf" });
     }
     if path.extension().is_some_and(|e| e == "safetensors") {
@@ -143,14 +150,14 @@ fn open_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<ModelFiles> {
             return Err(Error::model(p.display().to_string(), "missing: the shard index names it but it is not there"));
         }
     }
-    let tokenizer = read_tokenizer(&dir.join("tokenizer.json"))?;
+    let tokenizer = read_tokenizer(&dir.join("tokenizer.json"));
     Ok(ModelFiles { source: FileSource::open(&shards)?, config: Some((config_path.display().to_string(), config_text)), tokenizer, format: "safetensors" })
 }
 
-/// Writes `weights` as a GGUF file, embedding `tokenizer_json` (and LLaDA's chat template) if given.
+/// Writes `weights` as a GGUF file, embedding `tokenizer_json` (and the family's chat template) if given.
 pub fn save_gguf(weights: &ModelWeights, tokenizer_json: Option<&str>, path: &Path) -> Result<()> {
     let extra = match tokenizer_json {
-        Some(t) => crate::model::gguf_tokenizer::tokenizer_metadata("tokenizer.json", t, Some(crate::sampler::text::CHAT_TEMPLATE))?,
+        Some(t) => crate::model::gguf_tokenizer::tokenizer_metadata("tokenizer.json", t, Some(weights.config.family().chat_template))?,
         None => vec![],
     };
     std::fs::write(path, weights.to_gguf(extra)).map_err(|e| Error::model(path.display().to_string(), format!("cannot write: {e}")))

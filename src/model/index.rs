@@ -1,10 +1,12 @@
 //! A model's table of contents, read from file headers alone: the config, and for every weight
 //! its format, shape and byte range in one of the model's files. Nothing here reads tensor
 //! data, so a 16 GB checkpoint is indexed (and planned, see `plan.rs`) from a few megabytes.
-//! The shape and presence of every tensor LLaDA needs is checked here, once, for both formats.
+//! The shape and presence of every tensor of the family's table (`arch.rs`) is checked here,
+//! once, for both formats.
 
 use crate::error::{Error, Result};
-use crate::model::config::{LladaConfig, RopeStyle};
+use crate::model::arch::Tensors;
+use crate::model::config::{ModelConfig, RopeStyle};
 use crate::model::gguf::Gguf;
 use crate::model::source::ByteSource;
 use crate::model::tensor::DType;
@@ -30,109 +32,54 @@ impl TensorRef {
     }
 }
 
-/// The tensors of one transformer block, in the order of `Names::layer`.
-#[derive(Debug, Clone)]
-pub struct LayerRefs {
-    pub attn_norm: TensorRef,
-    pub wq: TensorRef,
-    pub wk: TensorRef,
-    pub wv: TensorRef,
-    pub wo: TensorRef,
-    pub ff_norm: TensorRef,
-    pub w_gate: TensorRef,
-    pub w_up: TensorRef,
-    pub w_down: TensorRef,
-}
-
-impl LayerRefs {
-    /// The seven weight matrices with the names the engine gives them.
-    pub fn matrices(&self) -> [(&'static str, &TensorRef); 7] {
-        [("q_proj", &self.wq), ("k_proj", &self.wk), ("v_proj", &self.wv), ("attn_out", &self.wo), ("ff_proj", &self.w_gate), ("up_proj", &self.w_up), ("ff_out", &self.w_down)]
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct ModelIndex {
-    pub config: LladaConfig,
+    pub config: ModelConfig,
     /// The RoPE pairing that the stored q/k rows expect (NeoX for HF, interleaved for GGUF).
     pub rope: RopeStyle,
     /// "gguf" or "safetensors".
     pub format: &'static str,
-    pub embed: TensorRef,
-    pub layers: Vec<LayerRefs>,
-    pub ln_f: TensorRef,
-    pub lm_head: TensorRef,
+    /// Every tensor of the family's table, checked against the config's shapes.
+    pub tensors: Tensors<TensorRef>,
 }
-
-/// Tensor names of one source format.
-pub(crate) struct Names {
-    pub embed: &'static str,
-    pub ln_f: &'static str,
-    pub lm_head: &'static str,
-    /// Per-layer names: attn_norm, q, k, v, o, ff_norm, gate, up, down.
-    pub layer: fn(usize) -> [String; 9],
-}
-
-pub(crate) const HF: Names = Names {
-    embed: "model.transformer.wte.weight",
-    ln_f: "model.transformer.ln_f.weight",
-    lm_head: "model.transformer.ff_out.weight",
-    layer: |i| ["attn_norm", "q_proj", "k_proj", "v_proj", "attn_out", "ff_norm", "ff_proj", "up_proj", "ff_out"].map(|n| format!("model.transformer.blocks.{i}.{n}.weight")),
-};
-
-pub(crate) const GGUF: Names = Names {
-    embed: "token_embd.weight",
-    ln_f: "output_norm.weight",
-    lm_head: "output.weight",
-    layer: |i| ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"].map(|n| format!("blk.{i}.{n}.weight")),
-};
 
 impl ModelIndex {
-    /// Picks every tensor LLaDA needs through `get(name)`, checking its shape against `config`.
-    fn assemble(config: LladaConfig, rope: RopeStyle, format: &'static str, names: &Names, file: &str, mut get: impl FnMut(&str) -> Result<Option<TensorRef>>) -> Result<Self> {
-        let (d, kv, h, v) = (config.d_model, config.kv_dim(), config.mlp_hidden_size, config.vocab_size);
-        let mut take = |name: &str, rows: usize, cols: usize| -> Result<TensorRef> {
-            let t = get(name)?.ok_or_else(|| Error::model(file, format!("tensor `{name}` is missing")))?;
-            if (t.rows, t.cols) != (rows, cols) {
-                return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
-            }
-            Ok(t)
-        };
-        let embed = take(names.embed, v, d)?;
-        let lm_head = take(names.lm_head, v, d)?;
-        let ln_f = take(names.ln_f, 1, d)?;
-        let mut layers = Vec::with_capacity(config.n_layers);
-        for i in 0..config.n_layers {
-            let n = (names.layer)(i);
-            layers.push(LayerRefs {
-                attn_norm: take(&n[0], 1, d)?,
-                wq: take(&n[1], d, d)?,
-                wk: take(&n[2], kv, d)?,
-                wv: take(&n[3], kv, d)?,
-                wo: take(&n[4], d, d)?,
-                ff_norm: take(&n[5], 1, d)?,
-                w_gate: take(&n[6], h, d)?,
-                w_up: take(&n[7], h, d)?,
-                w_down: take(&n[8], d, h)?,
-            });
-        }
-        Ok(ModelIndex { config, rope, format, embed, layers, ln_f, lm_head })
+    /// Picks every tensor of the config's family through `get(name)`, checking its shape.
+    fn assemble(config: ModelConfig, rope: RopeStyle, format: &'static str, file: &str, mut get: impl FnMut(&str) -> Result<Option<TensorRef>>) -> Result<Self> {
+        let family = config.family();
+        let gguf = format == "gguf";
+        let tensors = Tensors::assemble(
+            family,
+            config.n_layers,
+            |key, spec| {
+                let name = spec.name(gguf, key.layer);
+                let Some(t) = get(&name)? else { return Ok(None) };
+                let (rows, cols) = (spec.shape[0].of(&config), spec.shape[1].of(&config));
+                if (t.rows, t.cols) != (rows, cols) {
+                    return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
+                }
+                Ok(Some(t))
+            },
+            |key, spec| Error::model(file, format!("tensor `{}` is missing", spec.name(gguf, key.layer))),
+        )?;
+        Ok(ModelIndex { config, rope, format, tensors })
     }
 
     /// From a parsed GGUF header (`g.data` is not needed); the tensors are in file 0.
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
-        let config = crate::model::weights::config_from_gguf(g)?;
+        let config = ModelConfig::from_gguf(g)?;
         let get = |name: &str| -> Result<Option<TensorRef>> {
             let Some(info) = g.tensor(name) else { return Ok(None) };
             let (dtype, rows, cols, range) = g.tensor_range(info)?;
             Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: 0, offset: g.data_offset + range.start as u64 }))
         };
-        Self::assemble(config, RopeStyle::Interleaved, "gguf", &GGUF, &g.file, get)
+        Self::assemble(config, RopeStyle::Interleaved, "gguf", &g.file, get)
     }
 
     /// From a HF config.json and the parsed headers of its safetensors shards (file i = shard i).
     pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[SafetensorsHeader]) -> Result<Self> {
-        let config = LladaConfig::from_hf_json(config_file, config_json)?;
+        let config = ModelConfig::from_hf_json(config_file, config_json)?;
+        let rope = config.family().hf_rope;
         let get = |name: &str| -> Result<Option<TensorRef>> {
             let alt = name.strip_prefix("model.").unwrap_or(name);
             for (i, shard) in shards.iter().enumerate() {
@@ -157,22 +104,17 @@ impl ModelIndex {
             Ok(None)
         };
         let file = shards.first().map(|s| s.file.as_str()).unwrap_or("model.safetensors");
-        Self::assemble(config, RopeStyle::NeoX, "safetensors", &HF, file, get)
-    }
-
-    /// Every tensor, norms included, in upload order (embedding, layers, final norm, LM head).
-    pub fn tensors(&self) -> Vec<&TensorRef> {
-        let mut v = vec![&self.embed];
-        for l in &self.layers {
-            v.extend([&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ff_norm, &l.w_gate, &l.w_up, &l.w_down]);
-        }
-        v.extend([&self.ln_f, &self.lm_head]);
-        v
+        Self::assemble(config, rope, "safetensors", file, get)
     }
 
     /// Bytes of tensor data in the files.
     pub fn file_bytes(&self) -> u64 {
-        self.tensors().iter().map(|t| t.bytes()).sum()
+        self.tensors.iter().map(|(_, _, t)| t.bytes()).sum()
+    }
+
+    /// Number of parameters (values in every tensor), as llama.cpp's `model params`.
+    pub fn params(&self) -> u64 {
+        self.tensors.iter().map(|(_, _, t)| t.rows as u64 * t.cols as u64).sum()
     }
 }
 
@@ -248,11 +190,15 @@ impl SafetensorsHeader {
 }
 
 /// The model in `src`: a GGUF file (file 0), or safetensors shards (files 0..) with
-/// `config` = (its file name, config.json text). Returns the index and, for a GGUF, its
-/// embedded tokenizer (if any). Reads only the headers.
-pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) -> Result<(ModelIndex, Option<crate::model::TextTokenizer>)> {
+/// `config` = (its file name, config.json text). Returns the index and, for a GGUF, what came
+/// of its embedded tokenizer: none, one, or the reason it cannot be used (the model itself is
+/// still usable: a tokenizer.json beside it, or token ids, will do). Reads only the headers.
+pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) -> Result<(ModelIndex, Result<Option<crate::model::TextTokenizer>>)> {
     match config {
         None => {
+            if src.files() == 0 {
+                return Err(Error::Input("no model file given".into()));
+            }
             let (name, len) = (src.name(0), src.len(0));
             // Grow the prefix until the header parses (llama.cpp's tokenizer metadata alone
             // can be several MB).
@@ -261,13 +207,13 @@ pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) ->
                 let head = src.read(0, 0, want as usize).await?;
                 if let Some(g) = Gguf::parse_prefix(&name, &head, len)? {
                     let index = ModelIndex::from_gguf(&g)?;
-                    let tok = crate::model::gguf_tokenizer::tokenizer_from_gguf(&g)?;
+                    let tok = crate::model::gguf_tokenizer::tokenizer_from_gguf(&g);
                     return Ok((index, tok));
                 }
                 if want >= len {
                     return Err(Error::model(name, "truncated GGUF header"));
                 }
-                want = len.min(want * 4);
+                want = len.min(want.saturating_mul(4));
             }
         }
         Some((config_file, config_json)) => {
@@ -279,7 +225,7 @@ pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) ->
                 let head = src.read(i, 0, n as usize).await?;
                 headers.push(SafetensorsHeader::parse(&name, &head, len)?);
             }
-            Ok((ModelIndex::from_safetensors(config_file, config_json, &headers)?, None))
+            Ok((ModelIndex::from_safetensors(config_file, config_json, &headers)?, Ok(None)))
         }
     }
 }

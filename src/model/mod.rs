@@ -1,6 +1,7 @@
-//! Model files → host tensors: config, GGUF and safetensors readers and writers, quantization
-//! formats, the tokenizer, and (natively) finding a model's files on disk.
+//! Model files → host tensors: the architecture tables, config, GGUF and safetensors readers and
+//! writers, quantization formats, the tokenizer, and (natively) finding a model's files on disk.
 
+pub mod arch;
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
@@ -13,7 +14,8 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod weights;
 
-pub use config::{LladaConfig, RopeStyle};
+pub use arch::{Family, Key, Quant, Role, Tensors};
+pub use config::{ModelConfig, RopeStyle};
 pub use index::{ModelIndex, TensorRef};
 pub use tensor::{DType, HostTensor};
 pub use tokenizer::TextTokenizer;

@@ -1,7 +1,8 @@
 //! The diffusion sampler (LLaDA's reference `generate`, plus threshold decoding, infilling and
 //! early stop). It owns the canvas, the block schedule and the remasking rule, asks a `Denoiser`
 //! for per-position predictions, and reports every step through a callback. It knows nothing
-//! about GPUs: the GPU model is one `Denoiser`, the tests' scripted fake is another.
+//! about GPUs: a GPU session (`engine::denoise`) is one `Denoiser`, the CPU twin another, the
+//! tests' scripted fakes more.
 
 pub mod options;
 pub mod remask;
@@ -11,7 +12,8 @@ pub mod text;
 pub use options::{CacheMode, Remasking, SamplerOptions};
 
 use crate::clock::now_ms;
-use crate::cpu::ops::{self, Choice, Noise};
+use crate::choice::{Choice, Noise};
+use crate::cpu::ops;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde::Serialize;
@@ -40,25 +42,6 @@ pub trait Denoiser {
     /// (`choose`) of this canvas length. Models without a cache compute everything.
     async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.choose(canvas, noise).await?[rows].to_vec())
-    }
-}
-
-impl Denoiser for &crate::forward::GpuModel {
-    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> Result<Vec<Choice>> {
-        Ok(self.forward(canvas, noise, false).await?.choices)
-    }
-    async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>> {
-        let out = self.forward(canvas, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await?;
-        out.logits.ok_or_else(|| Error::Gpu("logits were not read back".into()))
-    }
-    fn vocab_size(&self) -> usize {
-        self.config.vocab_size
-    }
-    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
-        Ok(self.forward_rows(canvas, rows, noise, false).await?.choices)
-    }
-    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
-        self.forward_guided(cond, uncond, scale, noise).await
     }
 }
 

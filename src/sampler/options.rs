@@ -109,6 +109,10 @@ impl Default for SamplerOptions {
 }
 
 impl SamplerOptions {
+    /// A `block_length` this large means "the whole answer is one block" (infill and remask
+    /// requests from the CLI and the page; the page gets it from `unmask.oneBlock()`).
+    pub const ONE_BLOCK: usize = 0x7fff_ffff;
+
     /// Checks the settings for a plain generation (answer appended after the prompt).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Input(m));

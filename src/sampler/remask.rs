@@ -2,7 +2,7 @@
 //! rule, and top-k or threshold selection among the current block's masked positions.
 
 use super::options::Remasking;
-use crate::cpu::ops::Choice;
+use crate::choice::Choice;
 use crate::rng::Rng;
 
 /// Higher is surer. `random` draws from `rng`.

@@ -1,9 +1,10 @@
-//! From user text to a canvas: LLaDA's chat template, infill text with `[MASK]` / `<mask:N>`
+//! From user text to a canvas: the family's chat format, infill text with `[MASK]` / `<mask:N>`
 //! spans, and pinned words ("word constraints" of the official demo).
 
 use super::Canvas;
 use crate::error::{Error, Result};
-use crate::model::{LladaConfig, TextTokenizer};
+use crate::model::arch::ChatFormat;
+use crate::model::{ModelConfig, TextTokenizer};
 
 /// Special tokens of LLaDA's tokenizer (and of the demo model's).
 pub const BOS: &str = "<|startoftext|>";
@@ -11,27 +12,25 @@ pub const EOS: &str = "<|endoftext|>";
 pub const EOT: &str = "<|eot_id|>";
 pub const MASK: &str = "<|mdm_mask|>";
 
-/// LLaDA-8B-Instruct's chat template (Jinja, as stored in tokenizer_config.json / GGUF).
-pub const CHAT_TEMPLATE: &str = "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-
-/// LLaDA-8B-Instruct's chat template for one user message, ending where the answer starts.
-pub fn chat_prompt(message: &str) -> String {
-    format!("{BOS}<|start_header_id|>user<|end_header_id|>\n\n{message}{EOT}<|start_header_id|>assistant<|end_header_id|>\n\n")
+/// One user message in a family's chat format, ending where the answer starts.
+pub fn chat_prompt(format: &ChatFormat, message: &str) -> String {
+    format!("{}{message}{}", format.before, format.after)
 }
 
 /// The ids that end an answer: EOS (padding) and EOT, from the config or the tokenizer.
-pub fn end_tokens(cfg: &LladaConfig, tok: Option<&TextTokenizer>) -> (Option<u32>, Option<u32>) {
+pub fn end_tokens(cfg: &ModelConfig, tok: Option<&TextTokenizer>) -> (Option<u32>, Option<u32>) {
     let eos = cfg.eos_token_id.or_else(|| tok.and_then(|t| t.token_to_id(EOS)));
     let eot = cfg.eot_token_id.or_else(|| tok.and_then(|t| t.token_to_id(EOT)));
     (eos, eot)
 }
 
 /// Tokens of a prompt: rejects empty text and text that leaves no room for the answer.
-pub fn prompt_tokens(tok: &TextTokenizer, text: &str, chat: bool) -> Result<Vec<u32>> {
+/// With `chat`, the text is wrapped in the chat format of `cfg`'s family.
+pub fn prompt_tokens(cfg: &ModelConfig, tok: &TextTokenizer, text: &str, chat: bool) -> Result<Vec<u32>> {
     if text.trim().is_empty() {
         return Err(Error::Input("the prompt is empty: give some text with --prompt".into()));
     }
-    tok.encode(&if chat { chat_prompt(text) } else { text.to_string() })
+    tok.encode(&if chat { chat_prompt(&cfg.family().chat, text) } else { text.to_string() })
 }
 
 /// A piece of infill text: literal text or a run of masks.

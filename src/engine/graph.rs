@@ -1,0 +1,130 @@
+//! The forward pass as data: the list of operations that computes rows `rows` of a canvas of
+//! `len` positions, top to bottom, over buffers named by what they hold. The session turns the
+//! list into kernel launches, and the memory layout counts launches from the same list, so the
+//! planned parameter slots cannot drift from what a pass records.
+//!
+//! The pass writes the K and V of its rows into per-layer buffers of all positions and attends
+//! to all of them, so a later pass may compute only some rows against K/V kept from an earlier
+//! one (Fast-dLLM's caches). With every row it is the exact forward of the reference.
+
+use crate::model::arch::{Key, Role, Tensors};
+use crate::model::ModelConfig;
+use std::ops::Range;
+
+/// A session buffer, by what it holds (`layout.rs` sizes each for the session's canvas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Buf {
+    Tokens,
+    Positions,
+    /// The residual stream.
+    X,
+    /// Normed activations (the last one is the LM head's input).
+    H,
+    Q,
+    Attn,
+    Gate,
+    Up,
+    /// The logits of the rows the LM head computes at a time.
+    Logits,
+    /// 4 words per row: token, prob, entropy, margin (`select.wgsl`).
+    Choices,
+    /// The unconditional pass's final activations and logits (classifier-free guidance).
+    HUncond,
+    LogitsU,
+    Keys(usize),
+    Values(usize),
+}
+
+/// One operation of a pass. Row arguments count rows of the buffer named.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Embedding rows of `Tokens` into `X`.
+    Embed { rows: usize },
+    RmsNorm { w: Key, x: Buf, out: Buf, rows: usize },
+    /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows.
+    Matmul { w: Key, x: Buf, x_row: usize, m: usize, y: Buf, y_row: usize, accumulate: bool },
+    /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
+    Rope { x: Buf, row0: usize, rows: usize, heads: usize },
+    Attention { q: Buf, k: Buf, v: Buf, out: Buf, lq: usize, lk: usize },
+    /// `gate = silu(gate) · up` over `rows` rows.
+    SwiGlu { rows: usize },
+    /// `Logits = LogitsU + (scale + 1)(Logits − LogitsU)` over `rows` rows.
+    CfgMix { rows: usize, scale: f32 },
+    /// Choices of `rows` rows of `Logits`, for canvas positions `pos0 ..`, into `Choices` rows `out_row0 ..`.
+    Select { rows: usize, pos0: usize, out_row0: usize },
+}
+
+impl Op {
+    /// Kernel launches it takes: one per weight chunk for the ops that read a split matrix.
+    pub fn launches(&self, chunks: &Tensors<usize>) -> usize {
+        match self {
+            Op::Embed { .. } => chunks[Role::Embed],
+            Op::Matmul { w, .. } => chunks[*w],
+            _ => 1,
+        }
+    }
+}
+
+/// Launches of a list of ops.
+pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
+    ops.iter().map(|o| o.launches(chunks)).sum()
+}
+
+/// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
+/// (normed) is in `H`.
+pub fn body(c: &ModelConfig, len: usize, rows: Range<usize>) -> Vec<Op> {
+    let (n, q0) = (rows.len(), rows.start);
+    let mut ops = vec![Op::Embed { rows: n }];
+    for i in 0..c.n_layers {
+        let w = |r: Role| Key::at(i, r);
+        let mm = |r: Role, x: Buf, y: Buf, y_row: usize, accumulate: bool| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, accumulate };
+        ops.extend([
+            Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, out: Buf::H, rows: n },
+            mm(Role::Q, Buf::H, Buf::Q, 0, false),
+            // K and V of these rows go to their canvas positions in the layer's K/V of all `len`.
+            mm(Role::K, Buf::H, Buf::Keys(i), q0, false),
+            mm(Role::V, Buf::H, Buf::Values(i), q0, false),
+            Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads },
+            Op::Rope { x: Buf::Keys(i), row0: q0, rows: n, heads: c.n_kv_heads },
+            Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len },
+            mm(Role::O, Buf::Attn, Buf::X, 0, true),
+            Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n },
+            mm(Role::Gate, Buf::H, Buf::Gate, 0, false),
+            mm(Role::Up, Buf::H, Buf::Up, 0, false),
+            Op::SwiGlu { rows: n },
+            mm(Role::Down, Buf::Gate, Buf::X, 0, true),
+        ]);
+    }
+    ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });
+    ops
+}
+
+/// Rows of logits computed at a time for `rows` rows: (first row, row count) per chunk.
+pub fn head_chunks(rows: usize, head_rows: usize) -> Vec<(usize, usize)> {
+    (0..rows).step_by(head_rows.max(1)).map(|r0| (r0, head_rows.min(rows - r0))).collect()
+}
+
+/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows.
+pub fn head(rows: Range<usize>, head_rows: usize) -> Vec<Vec<Op>> {
+    head_chunks(rows.len(), head_rows)
+        .into_iter()
+        .map(|(r0, rc)| {
+            vec![
+                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, accumulate: false },
+                Op::Select { rows: rc, pos0: rows.start + r0, out_row0: r0 },
+            ]
+        })
+        .collect()
+}
+
+/// The guided head over a full canvas of `len`: per chunk, both LM heads (the unconditional
+/// from `HUncond`), the mix, and the choice from the mix.
+pub fn guided_head(len: usize, head_rows: usize, scale: f32) -> Vec<Vec<Op>> {
+    head_chunks(len, head_rows)
+        .into_iter()
+        .map(|(r0, rc)| {
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, accumulate: false };
+            vec![lm(Buf::HUncond, Buf::LogitsU), lm(Buf::H, Buf::Logits), Op::CfgMix { rows: rc, scale }, Op::Select { rows: rc, pos0: r0, out_row0: r0 }]
+        })
+        .collect()
+}

@@ -1,0 +1,139 @@
+//! Every buffer a session owns, with its size: the one function that both the memory plan
+//! (before anything is loaded) and `Session::new` (which allocates exactly this list) call.
+
+use crate::engine::graph::{self, Buf};
+use crate::gpu::kernels::{KernelVariant, NOISE_BYTES, PARAM_SLOT};
+use crate::gpu::Gpu;
+use crate::model::arch::Tensors;
+use crate::model::ModelConfig;
+use crate::sampler::CacheMode;
+
+/// The adapter limits a plan is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest buffer one kernel may bind as storage.
+    pub max_binding: u64,
+    /// Largest buffer at all.
+    pub max_buffer: u64,
+}
+
+/// What a session must be able to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// The longest canvas (prompt + answer) it will run.
+    pub canvas: usize,
+    /// With a cache, steps inside a block run on some rows only (a second set of launches).
+    pub cache: CacheMode,
+    /// Classifier-free guidance (the unconditional activations and logits, a guided head).
+    pub cfg: bool,
+    /// Logits can be read back (tests, comparisons with the CPU twin), not only choices.
+    pub logits: bool,
+    /// The kernel layout its passes use (`Gpu::default_kernels` suits the adapter).
+    pub kernels: KernelVariant,
+}
+
+impl SessionConfig {
+    /// A session for canvases of up to `canvas` positions with the default cache, no CFG.
+    pub fn new(canvas: usize, kernels: KernelVariant) -> Self {
+        SessionConfig { canvas, cache: CacheMode::DEFAULT, cfg: false, logits: false, kernels }
+    }
+}
+
+/// The buffers of a session for one model and `SessionConfig`.
+#[derive(Debug, Clone)]
+pub struct SessionLayout {
+    pub canvas: usize,
+    /// Rows of logits the LM head computes at a time.
+    pub head_rows: usize,
+    /// Storage buffers: activations, logits, K/V of every layer.
+    pub buffers: Vec<(Buf, u64)>,
+    /// Launches of a full pass over the canvas: each pass slot has room for this many.
+    pub pass_launches: usize,
+    /// Launches of the guided head (0 without CFG).
+    pub guided_launches: usize,
+    /// Pass slots: the full pass, and the row-range pass when a cache is on.
+    pub pass_slots: usize,
+    /// The uniform buffer of kernel parameters (the noise first, then each slot's launches).
+    pub params_bytes: u64,
+    /// The mappable buffer results are read back through.
+    pub staging_bytes: u64,
+}
+
+/// The logits buffer holds at most this much (LLaDA-8B: 132 rows of 126464 logits).
+pub const LOGIT_CHUNK_BYTES: u64 = 64 << 20;
+
+/// Rows of logits computed at a time: the logits buffer fits one binding and `LOGIT_CHUNK_BYTES`.
+pub fn head_rows(max_binding: u64, vocab: usize, rows: usize) -> usize {
+    ((max_binding.min(LOGIT_CHUNK_BYTES) / (vocab as u64 * 4).max(1)).max(1) as usize).min(rows.max(1))
+}
+
+impl SessionLayout {
+    /// The layout for a model of config `c` whose tensors are split into `chunks` chunks.
+    pub fn new(c: &ModelConfig, chunks: &Tensors<usize>, s: &SessionConfig, limits: Limits) -> Self {
+        let n = s.canvas.max(1) as u64;
+        let (d, kv, hid, v) = (c.d_model as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
+        let head_rows = head_rows(limits.max_binding, c.vocab_size, s.canvas);
+        let logits = head_rows as u64 * v * 4;
+        let mut buffers = vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * d * 4), (Buf::Attn, n * d * 4)];
+        buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4), (Buf::Logits, logits), (Buf::Choices, n * 16)]);
+        if s.cfg {
+            buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);
+        }
+        for i in 0..c.n_layers {
+            buffers.extend([(Buf::Keys(i), n * kv * 4), (Buf::Values(i), n * kv * 4)]);
+        }
+        for b in &mut buffers {
+            b.1 = Gpu::padded(b.1);
+        }
+        let full = 0..s.canvas.max(1);
+        let head: Vec<_> = graph::head(full.clone(), head_rows).concat();
+        let pass_launches = graph::launches(&graph::body(c, s.canvas.max(1), full), chunks) + graph::launches(&head, chunks);
+        let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0).concat(), chunks) } else { 0 };
+        let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };
+        let params_bytes = PARAM_SLOT.max(NOISE_BYTES) + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
+        let staging_bytes = Gpu::padded(n * 16 + if s.logits { n * v * 4 } else { 0 });
+        SessionLayout { canvas: s.canvas, head_rows, buffers, pass_launches, guided_launches, pass_slots, params_bytes, staging_bytes }
+    }
+
+    /// Bytes of every buffer of the session.
+    pub fn total(&self) -> u64 {
+        self.buffers.iter().map(|b| b.1).sum::<u64>() + self.params_bytes + self.staging_bytes
+    }
+
+    /// Bytes of the per-layer K/V.
+    pub fn kv_bytes(&self) -> u64 {
+        self.buffers.iter().filter(|b| matches!(b.0, Buf::Keys(_) | Buf::Values(_))).map(|b| b.1).sum()
+    }
+
+    /// The largest storage buffer, named for people.
+    pub fn largest(&self) -> (String, u64) {
+        let (b, bytes) = self.buffers.iter().max_by_key(|b| b.1).copied().unwrap_or((Buf::Tokens, 0));
+        (format!("{} of a {}-position canvas", describe(b), self.canvas), bytes)
+    }
+
+    /// Where a byte offset in the parameter buffer starts for pass slot `i` (0: full pass,
+    /// 1: row-range pass) and for the guided head.
+    pub fn pass_slot(&self, i: usize) -> u64 {
+        PARAM_SLOT.max(NOISE_BYTES) + (i * self.pass_launches) as u64 * PARAM_SLOT
+    }
+
+    pub fn guided_slot(&self) -> u64 {
+        self.pass_slot(self.pass_slots)
+    }
+}
+
+/// Longest canvas whose per-position buffers each fit one binding of `max_binding` bytes.
+pub fn max_canvas(c: &ModelConfig, max_binding: u64) -> usize {
+    let widest = 4 * [c.mlp_hidden_size, c.d_model, c.kv_dim(), 4].into_iter().max().unwrap_or(1) as u64;
+    (max_binding / widest).min(c.max_sequence_length as u64) as usize
+}
+
+fn describe(b: Buf) -> &'static str {
+    match b {
+        Buf::Gate | Buf::Up => "the MLP activations",
+        Buf::X | Buf::H | Buf::Q | Buf::Attn | Buf::HUncond => "the residual stream, queries and attention output",
+        Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",
+        Buf::Logits | Buf::LogitsU => "the logits",
+        Buf::Tokens | Buf::Positions | Buf::Choices => "tokens, positions and choices",
+    }
+}

@@ -1,0 +1,17 @@
+//! The engine: a model's weights on the GPU (`GpuModel`, immutable, shared) and the sessions
+//! that run generations on it (`Session`: K/V, activations, kernel parameters, readback). The
+//! forward pass is a list of operations (`graph`) that the session records as kernel launches;
+//! `layout` sizes a session's buffers and `plan` turns that, with the weights, into the memory
+//! plan checked before loading. `denoise` makes a session the sampler's `Denoiser`.
+
+pub mod denoise;
+pub mod graph;
+pub mod layout;
+pub mod plan;
+pub mod session;
+pub mod weights;
+
+pub use layout::{Limits, SessionConfig, SessionLayout};
+pub use plan::{human, MemoryPlan};
+pub use session::{ForwardOutput, Session};
+pub use weights::{GpuModel, GpuWeight};

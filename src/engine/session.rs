@@ -1,0 +1,354 @@
+//! A session: everything one generation needs on top of the immutable model (llama.cpp's
+//! context beside its model): the activation buffers and per-layer K/V of its canvas, the
+//! kernel parameters of its passes, and a readback buffer, all allocated once by `Session::new`
+//! from `SessionLayout` (so the memory plan is what it allocates), then reused by every pass.
+//! Sessions on one model never share state.
+//!
+//! A pass runs `graph::body` + `graph::head` for rows `q0 .. q0 + n` of a canvas of `L`
+//! positions and returns per-row choices (and logits when asked). Passes are recorded once
+//! per shape into one of two slots (the full canvas; the latest row range) and replayed.
+
+use crate::choice::{Choice, Noise};
+use crate::engine::graph::{self, Buf, Op};
+use crate::engine::layout::{SessionConfig, SessionLayout};
+use crate::engine::plan::{check_budget, human};
+use crate::engine::weights::GpuModel;
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{Dispatch, Kernel, Launch, NoiseUniform};
+use crate::model::arch::Role;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// What one forward pass returns for the rows it computed.
+pub struct ForwardOutput {
+    /// One per computed row.
+    pub choices: Vec<Choice>,
+    /// `[rows, vocab]`, only when asked for.
+    pub logits: Option<Vec<f32>>,
+}
+
+/// A recorded pass: rows `rows` of a canvas of `len`.
+struct Pass {
+    len: usize,
+    rows: Range<usize>,
+    body: Vec<Dispatch>,
+    /// LM head and token selection per row chunk: (dispatches, first row, row count).
+    head: Vec<(Vec<Dispatch>, usize, usize)>,
+}
+
+/// The guided head (classifier-free guidance) for a canvas length and scale.
+struct Guided {
+    len: usize,
+    scale_bits: u32,
+    head: Vec<Vec<Dispatch>>,
+}
+
+pub struct Session<'m> {
+    model: &'m GpuModel,
+    config: SessionConfig,
+    layout: SessionLayout,
+    bufs: HashMap<Buf, wgpu::Buffer>,
+    /// Noise uniform, then the parameter slots of each pass (`SessionLayout::pass_slot`).
+    params: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    /// The canvas length whose K/V the per-layer buffers hold (0: none yet).
+    kv_len: usize,
+    /// Slot 0: the full pass; slot 1: the latest row-range pass.
+    passes: [Option<Pass>; 2],
+    guided: Option<Guided>,
+}
+
+impl GpuModel {
+    /// A session for `config` (see `Session::new`).
+    pub fn session(&self, config: SessionConfig) -> Result<Session<'_>> {
+        Session::new(self, config, None)
+    }
+}
+
+impl<'m> Session<'m> {
+    /// Lays out and allocates a session; refuses (before allocating anything) a canvas the
+    /// model cannot take, buffers the adapter cannot bind, or weights plus session over `budget`.
+    pub fn new(model: &'m GpuModel, config: SessionConfig, budget: Option<u64>) -> Result<Self> {
+        let (gpu, c) = (&*model.gpu, &model.config);
+        gpu.check_kernels(config.kernels)?;
+        if config.canvas == 0 || config.canvas > c.max_sequence_length {
+            return Err(Error::Input(format!("a canvas of {} positions does not suit the model's context of {}", config.canvas, c.max_sequence_length)));
+        }
+        let limits = gpu.plan_limits();
+        let layout = SessionLayout::new(c, &model.chunk_counts(), &config, limits);
+        let (what, bytes) = layout.largest();
+        if bytes > limits.max_binding {
+            let max_canvas = crate::engine::layout::max_canvas(c, limits.max_binding);
+            return Err(Error::Limits(format!("{what} need {} in one buffer but the adapter binds at most {}: use a canvas of at most {max_canvas} positions (shorter prompt or --gen-length)", human(bytes), human(limits.max_binding))));
+        }
+        if layout.staging_bytes > limits.max_buffer {
+            return Err(Error::Limits(format!("reading back {} of logits needs a larger buffer than the adapter allows ({})", human(layout.staging_bytes), human(limits.max_buffer))));
+        }
+        check_budget(model.weight_bytes(), layout.total(), config.canvas, None, budget)?;
+        let mut bufs = HashMap::new();
+        for &(b, bytes) in &layout.buffers {
+            bufs.insert(b, gpu.storage(&format!("{b:?}"), bytes)?);
+        }
+        let params = gpu.uniform("kernel parameters", layout.params_bytes);
+        let staging = gpu.staging(layout.staging_bytes);
+        gpu.take_fault()?;
+        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None })
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    pub fn model(&self) -> &'m GpuModel {
+        self.model
+    }
+
+    /// Bytes of the session's buffers (what the memory plan's `session_bytes` promises).
+    pub fn allocated_bytes(&self) -> u64 {
+        self.bufs.values().map(|b| b.size()).sum::<u64>() + self.params.size() + self.staging.size()
+    }
+
+    fn buf(&self, b: Buf) -> Result<&wgpu::Buffer> {
+        self.bufs.get(&b).ok_or_else(|| Error::Input(format!("this session has no {b:?} buffer: make it with SessionConfig::cfg for guided passes")))
+    }
+
+    fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
+        let c = &self.model.config;
+        if tokens.is_empty() {
+            return Err(Error::Input("the token sequence is empty".into()));
+        }
+        if tokens.len() > self.config.canvas {
+            return Err(Error::Input(format!("a canvas of {} positions is longer than this session's {} (the memory was planned for that)", tokens.len(), self.config.canvas)));
+        }
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
+        }
+        Ok(())
+    }
+
+    /// Full forward over `tokens`: every row computed.
+    pub async fn forward(&mut self, tokens: &[u32], noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.forward_rows(tokens, 0..tokens.len(), noise, want_logits).await
+    }
+
+    /// Computes rows `rows` of the canvas `tokens`; K/V of the other rows are those left by
+    /// the previous pass of the same canvas length in this session (zeros if there was none).
+    pub async fn forward_rows(&mut self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.check_tokens(tokens)?;
+        let len = tokens.len();
+        if rows.start >= rows.end || rows.end > len {
+            return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {len}")));
+        }
+        if want_logits && !self.config.logits {
+            return Err(Error::Input("this session reads back choices only: make it with SessionConfig::logits to read logits".into()));
+        }
+        let slot = self.pass_for(len, rows.clone())?;
+        let gpu = &*self.model.gpu;
+        let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
+        gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(&tokens[rows.clone()]));
+        gpu.queue.write_buffer(self.buf(Buf::Positions)?, 0, bytemuck::cast_slice(&positions));
+        gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+        let (n, v) = (rows.len(), self.model.config.vocab_size);
+        let choice_bytes = (n * 16) as u64;
+        let logit_bytes = if want_logits { (n * v * 4) as u64 } else { 0 };
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        self.clear_kv_unless(len, &mut enc);
+        let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        gpu.record(&mut enc, &pass.body);
+        for (dispatches, r0, rc) in &pass.head {
+            gpu.record(&mut enc, dispatches);
+            if want_logits {
+                enc.copy_buffer_to_buffer(self.buf(Buf::Logits)?, 0, &self.staging, choice_bytes + (r0 * v * 4) as u64, (rc * v * 4) as u64);
+            }
+        }
+        enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
+        let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes + logit_bytes).await?;
+        let choices = self.choices_from(&bytes[..choice_bytes as usize], rows.start)?;
+        let logits = want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
+        Ok(ForwardOutput { choices, logits })
+    }
+
+    /// Classifier-free guidance, entirely on the GPU: a full pass over `uncond` (its final
+    /// activations kept), a full pass over `cond`, then per position the choice from
+    /// `u + (scale + 1)(c − u)`. Two submissions, one readback of the choices. The K/V left
+    /// behind are `cond`'s.
+    pub async fn forward_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+        self.check_tokens(cond)?;
+        self.check_tokens(uncond)?;
+        if cond.len() != uncond.len() {
+            return Err(Error::Input(format!("guided canvases differ in length ({} and {})", cond.len(), uncond.len())));
+        }
+        if !self.config.cfg {
+            return Err(Error::Input("this session was made without classifier-free guidance (SessionConfig::cfg)".into()));
+        }
+        let n = cond.len();
+        let slot = self.pass_for(n, 0..n)?;
+        self.guided_for(n, scale)?;
+        let gpu = &*self.model.gpu;
+        let positions: Vec<u32> = (0..n as u32).collect();
+        gpu.queue.write_buffer(self.buf(Buf::Positions)?, 0, bytemuck::cast_slice(&positions));
+        gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+        gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(uncond));
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        self.clear_kv_unless(n, &mut enc);
+        let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        gpu.record(&mut enc, &pass.body);
+        let h = self.buf(Buf::H)?;
+        enc.copy_buffer_to_buffer(h, 0, self.buf(Buf::HUncond)?, 0, (n * self.model.config.d_model * 4) as u64);
+        gpu.queue.submit(Some(enc.finish()));
+
+        gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(cond));
+        let choice_bytes = (n * 16) as u64;
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        gpu.record(&mut enc, &pass.body);
+        for ds in &self.guided.as_ref().expect("built by guided_for").head {
+            gpu.record(&mut enc, ds);
+        }
+        enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
+        let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes).await?;
+        self.choices_from(&bytes, 0)
+    }
+
+    /// GPU time per kernel kind (ms, summed over the pass) of the pass over rows `rows` of
+    /// `tokens`, from timestamp queries; None when the adapter has none. The pass runs once
+    /// first (K/V, recording). For benchmarks: every kernel runs in its own compute pass, so
+    /// the total is a little above a normal pass's.
+    pub async fn profile(&mut self, tokens: &[u32], rows: Range<usize>) -> Result<Option<Vec<(String, f64)>>> {
+        self.forward_rows(tokens, rows.clone(), Noise { temperature: 0.0, seed: 0, salt: 0 }, false).await?;
+        let slot = self.pass_for(tokens.len(), rows)?;
+        let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        let all: Vec<&Dispatch> = pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).collect();
+        let Some(ms) = self.model.gpu.time_dispatches(&all).await? else { return Ok(None) };
+        let mut by_kind: Vec<(String, f64)> = Vec::new();
+        for (d, t) in all.iter().zip(ms) {
+            let name = match d.kernel {
+                Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
+                Kernel::Attention { .. } => "attention".into(),
+                k => format!("{k:?}").to_lowercase(),
+            };
+            match by_kind.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += t,
+                None => by_kind.push((name, t)),
+            }
+        }
+        Ok(Some(by_kind))
+    }
+
+    /// A new canvas length: the K/V of the old one mean nothing for it, so start from zeros
+    /// (as the CPU twin's cache does).
+    fn clear_kv_unless(&mut self, len: usize, enc: &mut wgpu::CommandEncoder) {
+        if self.kv_len != len {
+            for (b, buf) in &self.bufs {
+                if matches!(b, Buf::Keys(_) | Buf::Values(_)) {
+                    enc.clear_buffer(buf, 0, None);
+                }
+            }
+            self.kv_len = len;
+        }
+    }
+
+    /// The slot holding the pass for (len, rows), recorded into it if it holds another.
+    fn pass_for(&mut self, len: usize, rows: Range<usize>) -> Result<usize> {
+        let slot = if rows == (0..len) { 0 } else { 1 };
+        if slot == 1 && self.layout.pass_slots < 2 {
+            return Err(Error::Input("this session runs full passes only: make it with a cache (SessionConfig::cache) for row-range passes".into()));
+        }
+        if let Some(p) = &self.passes[slot] {
+            if p.len == len && p.rows == rows {
+                return Ok(slot);
+            }
+        }
+        self.passes[slot] = None;
+        let c = &self.model.config;
+        let mut launches = self.launches(&graph::body(c, len, rows.clone()))?;
+        let body_count = launches.len();
+        let mut chunks = Vec::new();
+        for (ops, (r0, rc)) in graph::head(rows.clone(), self.layout.head_rows).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows)) {
+            let ls = self.launches(ops)?;
+            chunks.push((ls.len(), r0, rc));
+            launches.extend(ls);
+        }
+        let gpu = &*self.model.gpu;
+        let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.pass_slot(slot))))?.into_iter();
+        let body: Vec<Dispatch> = bound.by_ref().take(body_count).collect();
+        let head = chunks.into_iter().map(|(k, r0, rc)| (bound.by_ref().take(k).collect(), r0, rc)).collect();
+        gpu.take_fault()?;
+        self.passes[slot] = Some(Pass { len, rows, body, head });
+        Ok(slot)
+    }
+
+    fn guided_for(&mut self, len: usize, scale: f32) -> Result<()> {
+        if let Some(g) = &self.guided {
+            if g.len == len && g.scale_bits == scale.to_bits() {
+                return Ok(());
+            }
+        }
+        self.guided = None;
+        let ops = graph::guided_head(len, self.layout.head_rows, scale);
+        let mut launches = Vec::new();
+        let mut sizes = Vec::new();
+        for o in &ops {
+            let ls = self.launches(o)?;
+            sizes.push(ls.len());
+            launches.extend(ls);
+        }
+        let gpu = &*self.model.gpu;
+        let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.guided_slot())))?.into_iter();
+        let head = sizes.into_iter().map(|k| bound.by_ref().take(k).collect()).collect();
+        gpu.take_fault()?;
+        self.guided = Some(Guided { len, scale_bits: scale.to_bits(), head });
+        Ok(())
+    }
+
+    /// The kernel launches of `ops` on this session's buffers and the model's weights.
+    fn launches(&self, ops: &[Op]) -> Result<Vec<Launch>> {
+        let (m, g, c) = (self.model, &*self.model.gpu, &self.model.config);
+        let w = &m.weights;
+        let kv = self.config.kernels;
+        let (hd, v) = (c.head_dim(), c.vocab_size);
+        let mut out = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Embed { rows } => {
+                    let e = &w[Role::Embed];
+                    for (buf, row0, count) in &e.chunks {
+                        out.push(g.embed(e.dtype, buf, *row0, *count, e.cols, self.buf(Buf::Tokens)?, rows, self.buf(Buf::X)?)?);
+                    }
+                }
+                Op::RmsNorm { w: key, x, out: o, rows } => out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?),
+                Op::Matmul { w: key, x, x_row, m: rows, y, y_row, accumulate } => {
+                    let t = &w[key];
+                    out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, accumulate)?);
+                }
+                Op::Rope { x, row0, rows, heads } => out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_theta, m.rope)?),
+                Op::Attention { q, k, v: vb, out: o, lq, lk } => out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd)?),
+                Op::SwiGlu { rows } => out.push(g.swiglu(self.buf(Buf::Gate)?, self.buf(Buf::Up)?, rows * c.mlp_hidden_size)?),
+                Op::CfgMix { rows, scale } => out.push(g.cfg_mix(self.buf(Buf::Logits)?, self.buf(Buf::LogitsU)?, rows * v, scale)?),
+                Op::Select { rows, pos0, out_row0 } => out.push(g.select(self.buf(Buf::Logits)?, self.buf(Buf::Choices)?, &self.params, rows, v, pos0, out_row0)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Choices as `select.wgsl` writes them (4 words per row: token, prob, entropy, margin) for
+    /// rows starting at canvas position `pos0`. Non-finite logits (a broken model or kernel, not
+    /// the user's input) leave no valid token: that is reported as a numeric fault.
+    fn choices_from(&self, bytes: &[u8], pos0: usize) -> Result<Vec<Choice>> {
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
+        let v = self.model.config.vocab_size;
+        words
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(i, w)| {
+                let c = Choice { token: w[0], prob: f32::from_bits(w[1]), entropy: f32::from_bits(w[2]), margin: f32::from_bits(w[3]) };
+                if c.token as usize >= v || !c.prob.is_finite() {
+                    return Err(Error::Gpu(format!(
+                        "numeric fault: the model produced no valid prediction at canvas position {} (non-finite logits, NaN or infinity); the weights may be corrupt or a kernel failed",
+                        pos0 + i
+                    )));
+                }
+                Ok(c)
+            })
+            .collect()
+    }
+}

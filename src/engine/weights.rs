@@ -1,0 +1,200 @@
+//! The model on the GPU (`GpuModel`): immutable weights, shared by every session, and the one
+//! way they get there: streamed from a `ByteSource` (files, a page's `File`s, or host tensors
+//! in memory) tensor by tensor in pieces of a few MB, converted on the way by the family's
+//! quantization policy, each matrix split by rows into chunks that fit one storage binding.
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{KernelVariant, Launch, MatmulIo};
+use crate::gpu::Gpu;
+use crate::model::arch::{Key, Quant, TensorSpec, Tensors};
+use crate::model::source::ByteSource;
+use crate::model::{DType, HostTensor, ModelConfig, ModelIndex, ModelWeights, RopeStyle, TensorRef};
+use std::sync::Arc;
+
+/// Source bytes read (and converted) at a time.
+pub const PIECE_BYTES: usize = 8 << 20;
+
+/// How a matrix of `rows` rows of `row_bytes` bytes is split into buffers of at most
+/// `max_binding` bytes: (first row, row count) per chunk (at least one row each: a row wider
+/// than a binding is refused by `check_row`). The memory plan and the loader both use it, so
+/// the plan's weight bytes are the loader's.
+pub fn chunk_rows(rows: usize, row_bytes: usize, max_binding: u64) -> Vec<(usize, usize)> {
+    let per_chunk = (max_binding / row_bytes.max(1) as u64).clamp(1, rows.max(1) as u64) as usize;
+    (0..rows).step_by(per_chunk).map(|r| (r, per_chunk.min(rows - r))).collect()
+}
+
+/// A row of `row_bytes` must fit one binding.
+fn check_row(what: &str, row_bytes: usize, max_binding: u64) -> Result<()> {
+    if row_bytes as u64 > max_binding {
+        return Err(Error::Limits(format!("{what}: one row takes {row_bytes} bytes, more than the adapter binds ({max_binding})")));
+    }
+    Ok(())
+}
+
+/// A tensor on the GPU, split by rows into chunks that each fit one storage binding (a norm
+/// vector is one chunk).
+pub struct GpuWeight {
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+    /// (buffer, first row, row count)
+    pub chunks: Vec<(wgpu::Buffer, usize, usize)>,
+}
+
+impl GpuWeight {
+    /// `t` on the GPU as it is (tests and benchmarks; models load through `GpuModel::load`),
+    /// in chunks of at most `max_bytes` (and the adapter's binding limit).
+    pub fn upload(gpu: &Gpu, what: &str, t: &HostTensor, max_bytes: u64) -> Result<Self> {
+        let (rb, max) = (t.row_bytes(), max_bytes.min(gpu.max_binding()));
+        check_row(what, rb, max)?;
+        let mut chunks = Vec::new();
+        for (r0, n) in chunk_rows(t.rows, rb, max) {
+            chunks.push((gpu.upload(what, &t.data[r0 * rb..(r0 + n) * rb])?, r0, n));
+        }
+        Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
+    }
+
+    /// `y[m, :] (+)= x[m, :] · Wᵀ`, one launch per chunk; `y_offset` is where output row 0
+    /// starts (elements), `y_stride` the elements between output rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(&self, gpu: &Gpu, variant: KernelVariant, x: &wgpu::Buffer, x_offset: usize, m: usize, y: &wgpu::Buffer, y_offset: usize, y_stride: usize, accumulate: bool) -> Result<Vec<Launch>> {
+        self.chunks
+            .iter()
+            .map(|(buf, row0, rows)| gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate }))
+            .collect()
+    }
+
+    /// The first chunk's buffer: the whole tensor for a vector (norms).
+    pub fn vector(&self) -> &wgpu::Buffer {
+        &self.chunks[0].0
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.0.size()).sum()
+    }
+}
+
+/// The model's weights on the GPU. Immutable after loading: every generation runs in a
+/// `Session` of its own (see `session.rs`), any number of them on one model.
+pub struct GpuModel {
+    pub gpu: Arc<Gpu>,
+    pub config: ModelConfig,
+    pub rope: RopeStyle,
+    pub weights: Tensors<GpuWeight>,
+}
+
+impl GpuModel {
+    /// Host weights onto the GPU, each tensor in its stored format (norms as f32): the same
+    /// streaming load as from files, over the tensors in memory.
+    pub fn upload(gpu: Arc<Gpu>, w: &ModelWeights) -> Result<Self> {
+        ready(Self::load(gpu, &w.index(), w, None, &mut |_, _| {}))
+    }
+
+    /// Streams the model of `index` from `src` onto `gpu`, tensors converted to `quant` by the
+    /// family's policy (a Q4_0 load keeps the embedding and LM head in Q8_0, as `unmask convert`
+    /// does); `progress(bytes read, bytes total)` after each piece.
+    pub async fn load<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<Quant>, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
+        Self::load_in_pieces(gpu, index, src, quant, PIECE_BYTES, progress).await
+    }
+
+    /// `load` reading at most `piece_bytes` of a tensor at a time (tests use tiny pieces).
+    pub async fn load_in_pieces<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<Quant>, piece_bytes: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
+        let total = index.file_bytes();
+        let mut l = Loader { gpu: &gpu, src, quant, piece_bytes: piece_bytes.max(1), done: 0, total, progress };
+        (l.progress)(0, total);
+        let mut loaded = Vec::new();
+        for (key, spec, t) in index.tensors.iter() {
+            loaded.push(l.tensor(key, spec, t).await?);
+        }
+        gpu.take_fault()?;
+        (l.progress)(total, total);
+        let mut it = loaded.into_iter();
+        let weights = index.tensors.map(|_, _, _| it.next().expect("one per tensor"));
+        Ok(GpuModel { gpu: gpu.clone(), config: index.config.clone(), rope: index.rope, weights })
+    }
+
+    /// Bytes of weights on the GPU.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.iter().map(|(_, _, w)| w.bytes()).sum()
+    }
+
+    /// Chunks per tensor (what the memory layout of a session depends on).
+    pub fn chunk_counts(&self) -> Tensors<usize> {
+        self.weights.map(|_, _, w| w.chunks.len())
+    }
+}
+
+/// The format tensor `t` takes on the GPU under `quant`.
+pub fn target_dtype(key: Key, spec: &TensorSpec, t: &TensorRef, quant: Option<Quant>) -> Result<DType> {
+    spec.target_dtype(key.layer, t.dtype, t.cols, quant)
+}
+
+/// The result of a future that never waits (a load from memory reads nothing asynchronously).
+fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(f).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => Err(Error::Gpu("internal: a load from memory had to wait".into())),
+    }
+}
+
+struct Loader<'a, S: ByteSource> {
+    gpu: &'a Gpu,
+    src: &'a S,
+    quant: Option<Quant>,
+    piece_bytes: usize,
+    done: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<S: ByteSource> Loader<'_, S> {
+    /// One tensor, converted to its target format, split into chunks of one binding.
+    async fn tensor(&mut self, key: Key, spec: &TensorSpec, t: &TensorRef) -> Result<GpuWeight> {
+        let what = spec.describe(key.layer);
+        let dtype = target_dtype(key, spec, t, self.quant)?;
+        let src_row = t.row_bytes();
+        let row = dtype.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))?;
+        check_row(&what, row, self.gpu.max_binding())?;
+        let chunks = chunk_rows(t.rows, row, self.gpu.max_binding());
+        // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
+        let align = 4 / gcd(row, 4);
+        let per_piece = (self.piece_bytes / src_row.max(1)).max(1).div_ceil(align) * align;
+        let mut out = Vec::with_capacity(chunks.len());
+        for (r0, n) in chunks {
+            let buf = self.gpu.storage(&what, (n * row) as u64)?;
+            let mut r = 0;
+            while r < n {
+                let k = per_piece.min(n - r);
+                let bytes = self.src.read(t.file, t.offset + ((r0 + r) * src_row) as u64, k * src_row).await?;
+                let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
+                let mut data = if dtype == t.dtype { piece.data } else { piece.convert(dtype).ok_or_else(|| Error::Input(format!("cannot convert {what} to {}", dtype.name())))?.data };
+                data.resize(data.len().div_ceil(4) * 4, 0);
+                self.gpu.queue.write_buffer(&buf, (r * row) as u64, &data);
+                r += k;
+                self.done += (k * src_row) as u64;
+                (self.progress)(self.done, self.total);
+                self.flush()?;
+            }
+            out.push((buf, r0, n));
+        }
+        self.gpu.take_fault().map_err(|e| Error::Gpu(format!("while loading {what}: {e}")))?;
+        Ok(GpuWeight { dtype, rows: t.rows, cols: t.cols, chunks: out })
+    }
+
+    /// Hands the written pieces to the GPU so their staging memory is freed as we go.
+    fn flush(&self) -> Result<()> {
+        self.gpu.queue.submit([]);
+        #[cfg(not(target_arch = "wasm32"))]
+        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        Ok(())
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}

@@ -1,0 +1,350 @@
+//! The architecture tables: for each model family, every tensor it has (its role, its name in
+//! HF safetensors and in llama.cpp GGUF files, its shape rule, whether it may be absent, how
+//! `--quant` treats it) and the family's facts (GGUF architecture string, chat format, whether
+//! logits are shifted, default mask id). Every stage (header index → host tensors → GPU
+//! weights) keeps tensors in one generic container, `Tensors<T>`, keyed by (layer, role).
+//! Adding a family is one more `Family` table plus its tests.
+
+use crate::error::{Error, Result};
+use crate::model::config::{ModelConfig, RopeStyle};
+use crate::model::tensor::DType;
+use std::ops::Index;
+
+/// What a tensor is for. The forward pass asks for tensors by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Embed,
+    AttnNorm,
+    Q,
+    K,
+    V,
+    O,
+    FfnNorm,
+    /// SwiGLU gate (LLaDA's `ff_proj`).
+    Gate,
+    Up,
+    /// SwiGLU down projection (LLaDA's per-block `ff_out`).
+    Down,
+    FinalNorm,
+    LmHead,
+}
+
+const ROLES: usize = 12;
+const _: () = assert!(Role::LmHead as usize + 1 == ROLES);
+
+/// A length in a shape rule, resolved against the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    One,
+    /// d_model
+    Model,
+    /// n_kv_heads · head_dim
+    Kv,
+    /// the MLP's hidden size
+    Hidden,
+    /// rows of the embedding / LM head
+    Vocab,
+}
+
+impl Dim {
+    pub fn of(self, c: &ModelConfig) -> usize {
+        match self {
+            Dim::One => 1,
+            Dim::Model => c.d_model,
+            Dim::Kv => c.kv_dim(),
+            Dim::Hidden => c.mlp_hidden_size,
+            Dim::Vocab => c.vocab_size,
+        }
+    }
+}
+
+/// How a tensor is stored on the GPU when a quantization is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantPolicy {
+    /// Norm vectors: always f32 on the GPU (the kernels read them as f32).
+    F32,
+    /// Ordinary matrices: the asked format.
+    Matrix,
+    /// The embedding and LM head: Q8_0 when Q4_0 is asked (unless `pure`), as llama.cpp keeps
+    /// its output tensor wider. Their 4-bit error reaches every position (the mask token's row
+    /// feeds every masked position; the head makes every logit): on the demo model this cut the
+    /// F16-vs-Q4_0 KL divergence on masked rows from 0.53 to 0.09 nats.
+    Wide,
+}
+
+/// A quantization asked for at load or conversion: the format, and whether the embedding and
+/// LM head take it too (`pure`) instead of staying wider (`QuantPolicy::Wide`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quant {
+    pub dtype: DType,
+    pub pure: bool,
+}
+
+impl Quant {
+    pub fn new(dtype: DType) -> Quant {
+        Quant { dtype, pure: false }
+    }
+}
+
+/// Whether a tensor comes once before the layers, once per layer, or once after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    First,
+    Layer,
+    Last,
+}
+
+/// One tensor of a family.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorSpec {
+    pub role: Role,
+    pub place: Place,
+    /// The engine's short name for it (messages, reports).
+    pub what: &'static str,
+    /// Name in HF safetensors; `{i}` is the layer index.
+    pub hf: &'static str,
+    /// Name in llama.cpp GGUF files; `{i}` is the layer index.
+    pub gguf: &'static str,
+    /// [rows, cols] (rows = output features for a linear layer; 1 for a vector).
+    pub shape: [Dim; 2],
+    /// A model may lack it (e.g. an optional bias); the forward pass then skips it.
+    pub optional: bool,
+    pub quant: QuantPolicy,
+}
+
+/// The chat format a family's instruct models use: the text around one user message, ending
+/// where the answer starts.
+#[derive(Debug, Clone, Copy)]
+pub struct ChatFormat {
+    pub before: &'static str,
+    pub after: &'static str,
+}
+
+/// A model family: everything about it that is not a number in the config.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    /// `general.architecture` in GGUF files.
+    pub gguf_arch: &'static str,
+    /// `model_type` values of HF config.json files.
+    pub hf_model_types: &'static [&'static str],
+    pub tensors: &'static [TensorSpec],
+    /// The RoPE pairing of HF weights (GGUF q/k rows are permuted for interleaved RoPE).
+    pub hf_rope: RopeStyle,
+    /// The token at position i is read from the logits at i − 1 (Dream); default when the
+    /// file does not say (GGUF `diffusion.shift_logits`).
+    pub shift_logits: bool,
+    pub default_mask_token: u32,
+    pub chat: ChatFormat,
+    /// The Jinja chat template written into GGUF files we make (llama.cpp's key).
+    pub chat_template: &'static str,
+}
+
+macro_rules! spec {
+    ($role:ident, $place:ident, $what:literal, $hf:literal, $gguf:literal, [$r:ident, $c:ident], $q:ident) => {
+        TensorSpec { role: Role::$role, place: Place::$place, what: $what, hf: $hf, gguf: $gguf, shape: [Dim::$r, Dim::$c], optional: false, quant: QuantPolicy::$q }
+    };
+}
+
+/// LLaDA-8B (OLMo-derived code, LLaMA-like maths): the names of the HF release and of
+/// llama.cpp's `llada` converter.
+pub static LLADA: Family = Family {
+    name: "llada",
+    gguf_arch: "llada",
+    hf_model_types: &["llada"],
+    tensors: &[
+        spec!(Embed, First, "embedding", "model.transformer.wte.weight", "token_embd.weight", [Vocab, Model], Wide),
+        spec!(AttnNorm, Layer, "attn_norm", "model.transformer.blocks.{i}.attn_norm.weight", "blk.{i}.attn_norm.weight", [One, Model], F32),
+        spec!(Q, Layer, "q_proj", "model.transformer.blocks.{i}.q_proj.weight", "blk.{i}.attn_q.weight", [Model, Model], Matrix),
+        spec!(K, Layer, "k_proj", "model.transformer.blocks.{i}.k_proj.weight", "blk.{i}.attn_k.weight", [Kv, Model], Matrix),
+        spec!(V, Layer, "v_proj", "model.transformer.blocks.{i}.v_proj.weight", "blk.{i}.attn_v.weight", [Kv, Model], Matrix),
+        spec!(O, Layer, "attn_out", "model.transformer.blocks.{i}.attn_out.weight", "blk.{i}.attn_output.weight", [Model, Model], Matrix),
+        spec!(FfnNorm, Layer, "ff_norm", "model.transformer.blocks.{i}.ff_norm.weight", "blk.{i}.ffn_norm.weight", [One, Model], F32),
+        spec!(Gate, Layer, "ff_proj", "model.transformer.blocks.{i}.ff_proj.weight", "blk.{i}.ffn_gate.weight", [Hidden, Model], Matrix),
+        spec!(Up, Layer, "up_proj", "model.transformer.blocks.{i}.up_proj.weight", "blk.{i}.ffn_up.weight", [Hidden, Model], Matrix),
+        spec!(Down, Layer, "ff_out", "model.transformer.blocks.{i}.ff_out.weight", "blk.{i}.ffn_down.weight", [Model, Hidden], Matrix),
+        spec!(FinalNorm, Last, "ln_f", "model.transformer.ln_f.weight", "output_norm.weight", [One, Model], F32),
+        spec!(LmHead, Last, "LM head", "model.transformer.ff_out.weight", "output.weight", [Vocab, Model], Wide),
+    ],
+    hf_rope: RopeStyle::NeoX,
+    shift_logits: false,
+    default_mask_token: 126336,
+    chat: ChatFormat { before: "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n", after: "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" },
+    chat_template: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+};
+
+/// Every family the engine runs.
+pub static FAMILIES: &[&Family] = &[&LLADA];
+
+impl Family {
+    /// By name (`ModelConfig::family`).
+    pub fn named(name: &str) -> Option<&'static Family> {
+        FAMILIES.iter().copied().find(|f| f.name == name)
+    }
+
+    pub fn by_gguf_arch(arch: &str) -> Option<&'static Family> {
+        FAMILIES.iter().copied().find(|f| f.gguf_arch == arch)
+    }
+
+    pub fn by_hf_model_type(t: &str) -> Option<&'static Family> {
+        FAMILIES.iter().copied().find(|f| f.hf_model_types.contains(&t))
+    }
+
+    /// The spec of `role`.
+    pub fn spec(&self, role: Role) -> Option<&'static TensorSpec> {
+        self.tensors.iter().find(|s| s.role == role)
+    }
+
+    /// Every tensor of a model with `layers` layers, in file and upload order: the `First`
+    /// tensors, each layer's, then the `Last` ones.
+    pub fn keys(&self, layers: usize) -> Vec<(Key, &'static TensorSpec)> {
+        let pick = |p: Place| self.tensors.iter().filter(move |s| s.place == p);
+        let mut out: Vec<(Key, &'static TensorSpec)> = pick(Place::First).map(|s| (Key { layer: None, role: s.role }, s)).collect();
+        for i in 0..layers {
+            out.extend(pick(Place::Layer).map(|s| (Key { layer: Some(i), role: s.role }, s)));
+        }
+        out.extend(pick(Place::Last).map(|s| (Key { layer: None, role: s.role }, s)));
+        out
+    }
+}
+
+/// Names a tensor of a model: its layer (None for the embedding, final norm, head) and role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub layer: Option<usize>,
+    pub role: Role,
+}
+
+impl Key {
+    pub fn global(role: Role) -> Key {
+        Key { layer: None, role }
+    }
+
+    pub fn at(layer: usize, role: Role) -> Key {
+        Key { layer: Some(layer), role }
+    }
+}
+
+impl TensorSpec {
+    /// The tensor's name in one format ("safetensors" or "gguf") for layer `layer`.
+    pub fn name(&self, gguf: bool, layer: Option<usize>) -> String {
+        let t = if gguf { self.gguf } else { self.hf };
+        match layer {
+            Some(i) => t.replace("{i}", &i.to_string()),
+            None => t.to_string(),
+        }
+    }
+
+    /// What it is, for people: "the embedding", "layer 3 q_proj".
+    pub fn describe(&self, layer: Option<usize>) -> String {
+        match layer {
+            Some(i) => format!("layer {i} {}", self.what),
+            None => format!("the {}", self.what),
+        }
+    }
+
+    /// The format this tensor takes on the GPU or in a file: `stored` unless `quant` asks for
+    /// another (see `QuantPolicy`); block formats need whole blocks per row.
+    pub fn target_dtype(&self, layer: Option<usize>, stored: DType, cols: usize, quant: Option<Quant>) -> Result<DType> {
+        let want = match (self.quant, quant) {
+            (QuantPolicy::F32, _) => DType::F32,
+            (_, None) => stored,
+            (QuantPolicy::Wide, Some(Quant { dtype: DType::Q4_0, pure: false })) if matches!(stored, DType::F32 | DType::F16 | DType::BF16 | DType::Q8_0) => DType::Q8_0,
+            (_, Some(q)) => q.dtype,
+        };
+        if want == stored {
+            return Ok(want);
+        }
+        if matches!(want, DType::Q4K | DType::Q6K) {
+            return Err(Error::Input(format!("{}: k-quants are read from GGUF files, not made here; use q4_0 or q8_0", want.name())));
+        }
+        want.row_bytes(cols)
+            .ok_or_else(|| Error::Input(format!("cannot store {} ({cols} columns) as {}: block formats need a multiple of 32 columns", self.describe(layer), want.name())))?;
+        Ok(want)
+    }
+}
+
+/// One value per tensor of a model, by `Key`, kept in the family's order. The same container
+/// holds a model at every stage: `TensorRef`s (headers), `HostTensor`s, GPU weights, or any
+/// per-tensor figure (chunk counts).
+#[derive(Debug, Clone)]
+pub struct Tensors<T> {
+    pub family: &'static Family,
+    order: Vec<Key>,
+    global: [Option<T>; ROLES],
+    layers: Vec<[Option<T>; ROLES]>,
+}
+
+impl<T> Tensors<T> {
+    /// Collects `get(key, spec)` for every tensor of `family` with `layers` layers; a required
+    /// tensor for which `get` gives None is an error naming it (via `missing`).
+    pub fn assemble(family: &'static Family, layers: usize, mut get: impl FnMut(Key, &'static TensorSpec) -> Result<Option<T>>, missing: impl Fn(Key, &TensorSpec) -> Error) -> Result<Self> {
+        let mut t = Tensors { family, order: Vec::new(), global: std::array::from_fn(|_| None), layers: (0..layers).map(|_| std::array::from_fn(|_| None)).collect() };
+        for (key, spec) in family.keys(layers) {
+            match get(key, spec)? {
+                Some(v) => {
+                    t.order.push(key);
+                    *t.slot_mut(key) = Some(v);
+                }
+                None if spec.optional => {}
+                None => return Err(missing(key, spec)),
+            }
+        }
+        Ok(t)
+    }
+
+    fn slot_mut(&mut self, k: Key) -> &mut Option<T> {
+        match k.layer {
+            None => &mut self.global[k.role as usize],
+            Some(i) => &mut self.layers[i][k.role as usize],
+        }
+    }
+
+    pub fn get(&self, k: Key) -> Option<&T> {
+        match k.layer {
+            None => self.global[k.role as usize].as_ref(),
+            Some(i) => self.layers.get(i)?[k.role as usize].as_ref(),
+        }
+    }
+
+    pub fn get_mut(&mut self, k: Key) -> Option<&mut T> {
+        self.slot_mut(k).as_mut()
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Every present tensor in the family's order, with its spec.
+    pub fn iter(&self) -> impl Iterator<Item = (Key, &'static TensorSpec, &T)> + '_ {
+        self.order.iter().map(move |&k| (k, self.family.spec(k.role).expect("keys come from the family"), self.get(k).expect("ordered keys are present")))
+    }
+
+    /// The same tensors, each mapped by `f` (e.g. header → data → GPU buffer).
+    pub fn try_map<U>(&self, mut f: impl FnMut(Key, &'static TensorSpec, &T) -> Result<U>) -> Result<Tensors<U>> {
+        let mut out = Tensors { family: self.family, order: self.order.clone(), global: std::array::from_fn(|_| None), layers: (0..self.layers.len()).map(|_| std::array::from_fn(|_| None)).collect() };
+        for (k, spec, v) in self.iter() {
+            *out.slot_mut(k) = Some(f(k, spec, v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn map<U>(&self, mut f: impl FnMut(Key, &'static TensorSpec, &T) -> U) -> Tensors<U> {
+        self.try_map(|k, s, v| Ok(f(k, s, v))).expect("infallible")
+    }
+}
+
+impl<T> Index<Key> for Tensors<T> {
+    type Output = T;
+    /// A tensor the family requires (the assembly checked it is there).
+    fn index(&self, k: Key) -> &T {
+        self.get(k).unwrap_or_else(|| panic!("the model has no {k:?}: the forward pass asked for a tensor its family does not require"))
+    }
+}
+
+impl<T> Index<Role> for Tensors<T> {
+    type Output = T;
+    fn index(&self, r: Role) -> &T {
+        &self[Key::global(r)]
+    }
+}
