@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 use unmask::model::files::save_hf_dir;
 use unmask::model::gguf_tokenizer::tokenizer_metadata;
-use unmask::model::{DType, HostTensor};
-use unmask::sampler::text::CHAT_TEMPLATE;
+use unmask::model::{DType, HostTensor, Quant, Role};
 use unmask::synth::{byte_tokenizer_json, random_model, tiny_config_with_tokenizer};
 
 fn main() {
@@ -20,20 +19,20 @@ fn main() {
     let cfg = tiny_config_with_tokenizer(2, 4, 2, 32, 256);
     let mut w = random_model(&cfg, DType::F32, 2024);
     let keep = |id: usize| id == b' ' as usize || id == b',' as usize || id == b'.' as usize || (b'a' as usize..=b'z' as usize).contains(&id);
-    let mut head = w.lm_head.to_f32();
+    let mut head = w.tensors[Role::LmHead].to_f32();
     for (id, row) in head.chunks_mut(cfg.d_model).enumerate() {
         // Zero rows never win the argmax; the kept ones are scaled up so that confidences spread
         // over the whole 0..1 range (the page colours cells by them).
         let scale = if keep(id) { 6.0 } else { 0.0 };
         row.iter_mut().for_each(|x| *x *= scale);
     }
-    w.lm_head = HostTensor::from_f32(cfg.vocab_size, cfg.d_model, &head);
+    *w.tensors.get_mut(unmask::model::Key::global(Role::LmHead)).expect("a head") = HostTensor::from_f32(cfg.vocab_size, cfg.d_model, &head);
     let tokenizer = byte_tokenizer_json();
     std::fs::create_dir_all(&out).expect("create the output folder");
     save_hf_dir(&w, Some(tokenizer.as_bytes()), &out.join("hf")).expect("write the HF folder");
-    w.convert(DType::Q4_0).expect("q4_0 suits these shapes");
+    w.convert(Quant::new(DType::Q4_0)).expect("q4_0 suits these shapes");
     // The tokenizer is embedded in the GGUF too, as `unmask convert` does for the real demo model.
-    let meta = tokenizer_metadata("tokenizer.json", &tokenizer, Some(CHAT_TEMPLATE)).expect("the byte tokenizer embeds");
+    let meta = tokenizer_metadata("tokenizer.json", &tokenizer, Some(cfg.family().chat_template)).expect("the byte tokenizer embeds");
     let gguf = w.to_gguf(meta);
     std::fs::write(out.join("demo-standin-q4_0.gguf"), &gguf).expect("write the GGUF");
     std::fs::write(out.join("tokenizer.json"), &tokenizer).expect("write tokenizer.json");

@@ -137,6 +137,6 @@ fn a_model_too_big_for_the_adapter_is_an_error() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 32, 40), DType::F32, 3);
     let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
     g.cap_bindings(64); // smaller than one 32-float row (128 bytes)
-    let e = unmask::forward::GpuModel::upload(g, &w).err().expect("an error").to_string();
+    let e = unmask::engine::GpuModel::upload(g, &w).err().expect("an error").to_string();
     assert_has(&e, &["does not fit this GPU", "bytes", "binds at most 64"]);
 }

@@ -4,12 +4,12 @@
 //! `models/build.sh` produced with the CPU twin (`unmask generate --cpu`).
 
 mod common;
-use common::{assert_close, gpu};
+use common::{assert_close, gpu, session};
 use std::path::Path;
 use unmask::choice::Noise;
-use unmask::forward::GpuModel;
+use unmask::engine::GpuModel;
 use unmask::model::files::load_path;
-use unmask::model::DType;
+use unmask::model::{DType, ModelConfig, Quant, Role};
 use unmask::request::Request;
 use unmask::sampler::{self, SamplerOptions};
 
@@ -18,27 +18,29 @@ fn root() -> &'static Path {
 }
 
 fn logits(m: &GpuModel, toks: &[u32]) -> Vec<f32> {
-    pollster::block_on(m.forward(toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap().logits.unwrap()
+    pollster::block_on(session(m, toks.len()).forward(toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap().logits.unwrap()
 }
 
 #[test]
 fn folder_and_gguf_agree() {
     let dir = load_path(&root().join("models/demo")).unwrap();
     let gguf = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
-    assert_eq!(dir.weights.config, gguf.weights.config);
-    assert_eq!(gguf.weights.layers[0].w_down.dtype, DType::Q4_0);
+    // The same config, but for the chat template `unmask convert` stored in the GGUF.
+    assert!(gguf.weights.config.chat_template.is_some());
+    assert_eq!(dir.weights.config, ModelConfig { chat_template: None, ..gguf.weights.config.clone() });
+    assert_eq!(gguf.weights.layer(0, Role::Down).dtype, DType::Q4_0);
     // `unmask convert --quant q4_0` keeps the embedding and the LM head in Q8_0.
-    assert_eq!((gguf.weights.embed.dtype, gguf.weights.lm_head.dtype), (DType::Q8_0, DType::Q8_0));
+    assert_eq!((gguf.weights.tensors[Role::Embed].dtype, gguf.weights.tensors[Role::LmHead].dtype), (DType::Q8_0, DType::Q8_0));
     // The GGUF's embedded tokenizer encodes like tokenizer.json.
     let (ta, tb) = (dir.tokenizer.as_ref().unwrap(), gguf.tokenizer.as_ref().unwrap());
-    let text = unmask::sampler::text::chat_prompt("Natalia sold 48 clips in April and half as many in May. How many in all?");
+    let text = unmask::sampler::text::chat_prompt(&dir.weights.config.family().chat, "Natalia sold 48 clips in April and half as many in May. How many in all?");
     let toks = ta.encode(&text).unwrap();
     assert_eq!(toks, tb.encode(&text).unwrap());
     assert_eq!(ta.decode(&toks, false).unwrap(), tb.decode(&toks, false).unwrap());
     // Same weights → same logits: the folder converted in memory as `unmask convert` does vs
     // the Q4_0 file (whose q/k rows are llama.cpp-permuted and run with interleaved RoPE).
     let mut q = dir.weights.clone();
-    q.convert_for_file(DType::Q4_0, false).unwrap();
+    q.convert(Quant::new(DType::Q4_0)).unwrap();
     let a = logits(&GpuModel::upload(gpu(), &q).unwrap(), &toks);
     let b = logits(&GpuModel::upload(gpu(), &gguf.weights).unwrap(), &toks);
     assert_close("Q4_0 folder vs Q4_0 GGUF", &b, &a, 1e-3);
@@ -90,7 +92,7 @@ fn fixed_seed_generation_matches_the_cpu_twin_expectation() {
     let p = req.prepare(&m.weights.config, m.tokenizer.as_ref()).unwrap();
     let o: SamplerOptions = serde_json::from_value(expected["settings"]["options"].clone()).unwrap();
     assert_eq!(o, p.options);
-    let mut model = &gm;
+    let mut model = session(&gm, p.canvas.tokens.len());
     let g = pollster::block_on(sampler::run(&mut model, p.canvas, &p.options, &mut |_| true)).unwrap();
     let want: Vec<u32> = expected["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
     assert_eq!(&g.tokens[g.gen_start..], &want[..]);
@@ -102,13 +104,14 @@ fn fixed_seed_generation_matches_the_cpu_twin_expectation() {
 fn eval_with(gm: &GpuModel, m: &unmask::model::files::LoadedModel, cache: unmask::sampler::CacheMode, per_task: usize) -> (usize, Vec<String>) {
     let tok = m.tokenizer.as_ref().unwrap();
     let (mut correct, mut responses) = (0, Vec::new());
+    // One session for all items, as `unmask eval` runs them.
+    let mut model = session(gm, m.weights.config.max_sequence_length);
     for task in ["arithmetic", "infill", "reversal_forward", "reversal_backward"] {
         let path = root().join(format!("models/demo/eval/{task}.jsonl"));
         let items = unmask::eval::parse_items(task, &std::fs::read_to_string(path).unwrap()).unwrap();
         for item in items.iter().take(per_task) {
             // The model card's evaluation settings.
             let options = SamplerOptions { gen_length: 48, block_length: 16, steps: 24, cache, ..Default::default() };
-            let mut model = gm;
             let (r, _) = pollster::block_on(unmask::eval::respond(&mut model, &m.weights.config, tok, item, &options)).unwrap();
             correct += unmask::eval::is_correct(item, &r) as usize;
             responses.push(r);

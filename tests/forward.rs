@@ -2,17 +2,17 @@
 //! configs, odd sizes, GQA), loaded through safetensors and through GGUF.
 
 mod common;
-use common::{assert_close, gpu};
+use common::{assert_close, gpu, session};
 use unmask::choice::Noise;
-use unmask::forward::GpuModel;
-use unmask::model::{DType, ModelConfig, ModelWeights, RopeStyle};
+use unmask::engine::GpuModel;
+use unmask::model::{DType, Key, ModelConfig, ModelWeights, Quant, Role, RopeStyle};
 use unmask::synth::{random_model, tiny_config, Rng};
 
 const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
 
 fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     let m = GpuModel::upload(gpu(), w).unwrap();
-    let out = pollster::block_on(m.forward(tokens, ARGMAX, true)).unwrap();
+    let out = pollster::block_on(session(&m, tokens.len()).forward(tokens, ARGMAX, true)).unwrap();
     (out.logits.unwrap(), out.choices.iter().map(|c| c.token).collect())
 }
 
@@ -64,7 +64,7 @@ fn safetensors_and_gguf_give_the_same_logits() {
         let gguf = w.to_gguf(vec![]);
         let from_gguf = ModelWeights::from_gguf("model.gguf", &gguf).unwrap();
         assert_eq!(from_gguf.rope, RopeStyle::Interleaved, "GGUF q/k rows are llama.cpp-permuted");
-        assert_ne!(from_gguf.layers[0].wq.data, from_st.layers[0].wq.data, "the GGUF file holds permuted q rows");
+        assert_ne!(from_gguf.layer(0, Role::Q).data, from_st.layer(0, Role::Q).data, "the GGUF file holds permuted q rows");
         let (a, _) = gpu_logits(&from_st, &toks);
         let (b, _) = gpu_logits(&from_gguf, &toks);
         assert_close(&format!("{} safetensors vs GGUF", dtype.name()), &b, &a, 1e-4);
@@ -75,35 +75,48 @@ fn safetensors_and_gguf_give_the_same_logits() {
 #[test]
 fn quantized_gguf_round_trip_and_load_time_quantization_agree() {
     let mut w = random_model(&tiny_config(1, 4, 4, 16, 64, 120), DType::F32, 10);
-    w.convert(DType::Q4_0).unwrap();
+    w.convert(Quant { dtype: DType::Q4_0, pure: true }).unwrap();
     let toks = tokens(&w.config, 10, 10);
     let from_gguf = ModelWeights::from_gguf("q4.gguf", &w.to_gguf(vec![])).unwrap();
-    assert_eq!(from_gguf.embed.dtype, DType::Q4_0);
+    assert_eq!(from_gguf.tensors[Role::Embed].dtype, DType::Q4_0);
     let (a, _) = gpu_logits(&w, &toks);
     let (b, _) = gpu_logits(&from_gguf, &toks);
     assert_close("Q4_0 in memory vs from GGUF", &b, &a, 1e-4);
 }
 
+/// One quantization policy for files (`unmask convert`) and loads (`--quant`, the page): Q4_0
+/// keeps the embedding and LM head in Q8_0 unless pure; norms stay f32.
 #[test]
-fn q4_0_files_keep_the_embedding_and_lm_head_in_q8_0_unless_pure() {
+fn q4_0_keeps_the_embedding_and_lm_head_in_q8_0_unless_pure() {
     let w = random_model(&tiny_config(1, 4, 4, 16, 64, 120), DType::F32, 12);
-    let kinds = |w: &ModelWeights| (w.embed.dtype, w.layers[0].wq.dtype, w.layers[0].w_down.dtype, w.lm_head.dtype);
+    let kinds = |w: &ModelWeights| (w.tensors[Role::Embed].dtype, w.layer(0, Role::Q).dtype, w.layer(0, Role::Down).dtype, w.tensors[Role::LmHead].dtype, w.layer(0, Role::AttnNorm).dtype);
+    let (q4, q4_pure, q8) = (Quant::new(DType::Q4_0), Quant { dtype: DType::Q4_0, pure: true }, Quant::new(DType::Q8_0));
     let mut m = w.clone();
-    m.convert_for_file(DType::Q4_0, false).unwrap();
-    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q4_0, DType::Q4_0, DType::Q8_0));
+    m.convert(q4).unwrap();
+    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q4_0, DType::Q4_0, DType::Q8_0, DType::F32));
     // Quantized once from the source, not Q4_0 → Q8_0.
-    assert_eq!(m.embed.data, w.embed.convert(DType::Q8_0).unwrap().data);
+    assert_eq!(m.tensors[Role::Embed].data, w.tensors[Role::Embed].convert(DType::Q8_0).unwrap().data);
     let mut m = w.clone();
-    m.convert_for_file(DType::Q4_0, true).unwrap();
-    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0));
+    m.convert(q4_pure).unwrap();
+    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::F32));
     let mut m = w.clone();
-    m.convert_for_file(DType::Q8_0, false).unwrap();
-    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q8_0, DType::Q8_0, DType::Q8_0));
-    // A model already in Q4_0 stays Q4_0 (nothing wider to keep).
+    m.convert(q8).unwrap();
+    assert_eq!(kinds(&m), (DType::Q8_0, DType::Q8_0, DType::Q8_0, DType::Q8_0, DType::F32));
+    // A model already all Q4_0 stays Q4_0 (nothing wider to keep).
     let mut m = w.clone();
-    m.convert(DType::Q4_0).unwrap();
-    m.convert_for_file(DType::Q4_0, false).unwrap();
-    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0));
+    m.convert(q4_pure).unwrap();
+    m.convert(q4).unwrap();
+    assert_eq!(kinds(&m), (DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::Q4_0, DType::F32));
+    // A load-time --quant q4_0 streams the same formats onto the GPU.
+    let g = pollster::block_on(GpuModel::load_in_pieces(gpu(), &w.index(), &w, Some(q4), 1000, &mut |_, _| {})).unwrap();
+    let on_gpu = |k: Key| g.weights[k].dtype;
+    assert_eq!((on_gpu(Key::global(Role::Embed)), on_gpu(Key::at(0, Role::Q)), on_gpu(Key::global(Role::LmHead))), (DType::Q8_0, DType::Q4_0, DType::Q8_0));
+    let mut host = w.clone();
+    host.convert(q4).unwrap();
+    let toks = tokens(&w.config, 7, 12);
+    let want = gpu_logits(&host, &toks).0;
+    let got = pollster::block_on(session(&g, 7).forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    assert_close("load-time Q4_0 vs converted on the host", &got, &want, 1e-5);
 }
 
 #[test]
@@ -116,7 +129,8 @@ fn split_tensors_still_work_under_a_small_binding_limit() {
     let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
     g.cap_bindings(8192);
     let m = GpuModel::upload(g, &w).unwrap();
-    let out = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap();
+    assert!(m.weights[Role::LmHead].chunks.len() > 1, "the head was split");
+    let out = pollster::block_on(session(&m, toks.len()).forward(&toks, ARGMAX, true)).unwrap();
     assert_close("forward with split tensors", &out.logits.unwrap(), &want, 1e-3);
 }
 
@@ -127,8 +141,9 @@ fn a_sub_range_against_the_kept_kv_equals_the_full_pass() {
     let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 12);
     let toks = tokens(&w.config, 14, 12);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    let full = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
-    let part = pollster::block_on(m.forward_rows(&toks, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
+    let mut s = session(&m, toks.len());
+    let full = pollster::block_on(s.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    let part = pollster::block_on(s.forward_rows(&toks, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
     let v = w.config.vocab_size;
     assert_close("rows 4..9", &part, &full[4 * v..9 * v], 1e-5);
 }
@@ -145,8 +160,9 @@ fn a_sub_range_against_stale_kv_matches_the_cached_cpu_twin() {
         *t = (*t + 3 + i as u32) % 90;
     }
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    pollster::block_on(m.forward(&before, ARGMAX, false)).unwrap();
-    let part = pollster::block_on(m.forward_rows(&after, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
+    let mut s = session(&m, 14);
+    pollster::block_on(s.forward(&before, ARGMAX, false)).unwrap();
+    let part = pollster::block_on(s.forward_rows(&after, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
     let mut kv = KvCache::default();
     let full = forward_rows(&w, &before, 0..14, &mut kv);
     let v = w.config.vocab_size;
@@ -163,9 +179,10 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 13);
     let toks = tokens(&w.config, 8, 13);
     let m = GpuModel::upload(gpu(), &w).unwrap();
+    let mut s = session(&m, toks.len());
     let noise = Noise { temperature: 1.0, seed: 1234, salt: 5 };
-    let a = pollster::block_on(m.forward(&toks, noise, true)).unwrap();
-    let b = pollster::block_on(m.forward(&toks, noise, false)).unwrap();
+    let a = pollster::block_on(s.forward(&toks, noise, true)).unwrap();
+    let b = pollster::block_on(s.forward(&toks, noise, false)).unwrap();
     assert_eq!(a.choices, b.choices, "same seed, same choices");
     let logits = a.logits.unwrap();
     let v = w.config.vocab_size;
@@ -179,10 +196,13 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
 fn bad_tokens_are_errors_not_panics() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 14);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    for (toks, needle) in [(vec![], "empty"), (vec![1, 64], "outside the vocabulary"), (vec![0; 513], "context")] {
-        let e = pollster::block_on(m.forward(&toks, ARGMAX, false)).err().expect("an error");
+    let mut s = session(&m, 512);
+    for (toks, needle) in [(vec![], "empty"), (vec![1, 64], "outside the vocabulary"), (vec![0; 513], "longer than this session")] {
+        let e = pollster::block_on(s.forward(&toks, ARGMAX, false)).err().expect("an error");
         assert!(e.to_string().contains(needle), "{e}");
     }
+    let e = m.session(unmask::engine::SessionConfig::new(513, m.gpu.default_kernels())).err().expect("a canvas over the context");
+    assert!(e.to_string().contains("context of 512"), "{e}");
 }
 
 /// With timestamp queries (lavapipe has them; SwiftShader in Chromium may not), a profiled pass
@@ -193,7 +213,8 @@ fn kernel_times_come_from_timestamp_queries() {
     let w = random_model(&cfg, DType::Q4_0, 21);
     let m = GpuModel::upload(gpu(), &w).unwrap();
     let toks = tokens(&cfg, 9, 3);
-    match pollster::block_on(m.profile(&toks)).unwrap() {
+    let mut s = session(&m, 9);
+    match pollster::block_on(s.profile(&toks, 0..9)).unwrap() {
         Some(times) => {
             assert!(m.gpu.report.timestamp_query);
             let names: Vec<&str> = times.iter().map(|t| t.0.as_str()).collect();
@@ -207,6 +228,6 @@ fn kernel_times_come_from_timestamp_queries() {
     }
     // Profiling leaves the model usable: the same pass gives the same logits as before.
     let a = gpu_logits(&w, &toks).0;
-    let b = pollster::block_on(m.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
+    let b = pollster::block_on(s.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
     assert_eq!(a, b);
 }

@@ -12,11 +12,10 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 use unmask::choice::Noise;
-use unmask::forward::GpuModel;
+use unmask::engine::{human, GpuModel, MemoryPlan, SessionConfig};
 use unmask::gpu::Gpu;
 use unmask::model::files::open_path;
-use unmask::model::{DType, ModelConfig};
-use unmask::plan::{human, MemoryPlan};
+use unmask::model::{DType, ModelConfig, Quant};
 use unmask::synth::{identity_gguf, Rng};
 
 fn config() -> (ModelConfig, String) {
@@ -103,15 +102,16 @@ fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")).unwrap_or_default()
 }
 
-fn plan_load_and_step(path: &Path, quant: Option<DType>) {
+fn plan_load_and_step(path: &Path, quant: Option<Quant>) {
     let t0 = std::time::Instant::now();
     let files = open_path(path).unwrap();
     let (index, _) = files.index().unwrap();
     let gpu = Arc::new(pollster::block_on(Gpu::new()).unwrap());
     let canvas = 16;
-    let plan = MemoryPlan::new(&index, quant, canvas, gpu.max_binding()).unwrap();
+    let config = SessionConfig::new(canvas, gpu.default_kernels());
+    let plan = MemoryPlan::new(&index, quant, &config, gpu.plan_limits()).unwrap();
     println!("{}: plan {}", path.display(), plan.summary());
-    plan.check(gpu.max_binding(), None).unwrap();
+    plan.check(gpu.plan_limits(), None).unwrap();
     let mut updates = 0usize;
     let mut last = (0, 0);
     let model = pollster::block_on(GpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
@@ -128,7 +128,9 @@ fn plan_load_and_step(path: &Path, quant: Option<DType>) {
     let mut rng = Rng::new(7);
     let tokens: Vec<u32> = (0..canvas).map(|i| if i >= canvas / 2 { c.mask_token_id } else { rng.below(c.vocab_size as u32) }).collect();
     let t1 = std::time::Instant::now();
-    let out = pollster::block_on(model.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false)).unwrap();
+    let mut session = model.session(config).unwrap();
+    assert_eq!(session.allocated_bytes(), plan.session_bytes);
+    let out = pollster::block_on(session.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false)).unwrap();
     let got: Vec<u32> = out.choices.iter().map(|c| c.token).collect();
     println!("  one denoising pass over {canvas} positions: {:.1} s; peak RSS {}", t1.elapsed().as_secs_f64(), peak_rss());
     assert_eq!(got, tokens, "with zero blocks and LM head = embedding each position predicts its own token");
@@ -146,5 +148,5 @@ fn llada_8b_shaped_gguf_and_sharded_safetensors_plan_load_and_run() {
     std::fs::remove_file(&gguf).unwrap();
     let st = dir.path().join("llada-8b-shaped-bf16");
     write_safetensors(&c, &json, &st);
-    plan_load_and_step(&st, Some(DType::Q4_0));
+    plan_load_and_step(&st, Some(Quant::new(DType::Q4_0)));
 }

@@ -2,9 +2,10 @@
 //! every step, and the same generation as the sampler driving the CPU twin.
 
 mod common;
-use common::gpu;
+use common::{gpu, session};
+use unmask::choice::{Choice, Noise};
 use unmask::cpu::forward::CpuModel;
-use unmask::forward::GpuModel;
+use unmask::engine::GpuModel;
 use unmask::model::DType;
 use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
 use unmask::synth::{random_model, tiny_config};
@@ -32,7 +33,7 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
         SamplerOptions { steps: 16, gen_length: 16, block_length: 8, threshold: Some(0.2), early_stop: false, ..Default::default() },
     ] {
         let canvas = Canvas::after_prompt(&prompt, o.gen_length, cfg.mask_token_id, cfg.eos_token_id);
-        let (g, ev) = run(&gm, canvas.clone(), &o);
+        let (g, ev) = run(session(&gm, canvas.tokens.len()), canvas.clone(), &o);
         // Every mask filled, the prompt untouched, each position committed exactly once, and
         // the events rebuild the final canvas.
         assert!(!g.tokens.contains(&cfg.mask_token_id));
@@ -68,7 +69,7 @@ fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
     for scale in [0.5, 2.0] {
         let o = SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
         let canvas = Canvas::after_prompt(&[3, 4, 5, 6], 12, cfg.mask_token_id, None);
-        let (gg, _) = run(&gm, canvas.clone(), &o);
+        let (gg, _) = run(session(&gm, 16), canvas.clone(), &o);
         let (c, _) = run(CpuModel::new(&w), canvas, &o);
         assert_eq!(gg.tokens, c.tokens, "scale {scale}");
     }
@@ -81,10 +82,34 @@ fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let gm = GpuModel::upload(gpu(), &w).unwrap();
     let o = SamplerOptions { steps: 4, gen_length: 8, block_length: 8, cfg_scale: 1.5, early_stop: false, ..Default::default() };
     let canvas = Canvas::after_prompt(&[3, 4, 5], 8, cfg.mask_token_id, None);
-    let (g, _) = run(&gm, canvas.clone(), &o);
+    let (g, _) = run(session(&gm, 11), canvas.clone(), &o);
     assert_eq!(g.model_passes, 8, "two passes a step");
     let (c, _) = run(CpuModel::new(&w), canvas, &o);
     assert_eq!(g.tokens, c.tokens);
+}
+
+/// A denoiser that counts the canvas rows its passes compute.
+struct Rows<D> {
+    inner: D,
+    rows: usize,
+}
+
+impl<D: sampler::Denoiser> sampler::Denoiser for Rows<D> {
+    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> unmask::Result<Vec<Choice>> {
+        self.rows += canvas.len();
+        self.inner.choose(canvas, noise).await
+    }
+    async fn logits(&mut self, canvas: &[u32]) -> unmask::Result<Vec<f32>> {
+        self.rows += canvas.len();
+        self.inner.logits(canvas).await
+    }
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+    async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> unmask::Result<Vec<Choice>> {
+        self.rows += rows.len();
+        self.inner.choose_rows(canvas, rows, noise).await
+    }
 }
 
 #[test]
@@ -94,11 +119,25 @@ fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
     let w = random_model(&cfg, DType::Q8_0, 23);
     let gm = GpuModel::upload(gpu(), &w).unwrap();
     let prompt = [7u32, 1, 9];
+    // 15 positions, 3 blocks of 4 steps. Without a cache every step computes all 15 rows; with
+    // one, a block's first step does, its other 3 steps compute the block and what follows
+    // (prefix: 12, 8, 4 rows in blocks 0, 1, 2) or the block alone (dual: 4 rows).
+    let fixed_rows = |cache: CacheMode| match cache {
+        CacheMode::None => 12 * 15,
+        CacheMode::Prefix => 3 * 15 + 3 * (12 + 8 + 4),
+        CacheMode::Dual => 3 * 15 + 3 * 3 * 4,
+    };
     for cache in [CacheMode::Prefix, CacheMode::Dual] {
         for threshold in [None, Some(0.3)] {
             let o = SamplerOptions { steps: 12, gen_length: 12, block_length: 4, cache, threshold, early_stop: false, ..Default::default() };
             let canvas = Canvas::after_prompt(&prompt, 12, cfg.mask_token_id, None);
-            let (g, ev) = run(&gm, canvas.clone(), &o);
+            let mut counted = Rows { inner: session(&gm, 15), rows: 0 };
+            let mut ev = Vec::new();
+            let g = pollster::block_on(sampler::run(&mut counted, canvas.clone(), &o, &mut |e| {
+                ev.push(e.clone());
+                true
+            }))
+            .unwrap();
             assert!(!g.tokens.contains(&cfg.mask_token_id), "{cache:?}: every mask filled");
             assert_eq!(&g.tokens[..3], &prompt);
             let mut seen = std::collections::HashSet::new();
@@ -110,13 +149,20 @@ fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
                 }
             }
             assert_eq!(seen.len(), 12);
+            let (u, uev) = run(Rows { inner: session(&gm, 15), rows: 0 }, canvas.clone(), &SamplerOptions { cache: CacheMode::None, ..o.clone() });
+            match threshold {
+                None => assert_eq!((counted.rows, g.model_passes), (fixed_rows(cache), 12), "{cache:?}: rows computed"),
+                // Threshold steps vary in number; each still computes fewer rows than a full pass,
+                // except a block's first.
+                Some(_) => assert!(counted.rows < g.model_passes * 15 && counted.rows >= 3 * 15, "{cache:?}: {} rows in {} passes", counted.rows, g.model_passes),
+            }
+            assert!(counted.rows < fixed_rows(CacheMode::None), "{cache:?} {threshold:?}: fewer rows than without a cache");
             // The CPU twin keeps the same cache (K/V of the other rows from the block's full
             // pass) and writes the same answer.
             let (c, _) = run(CpuModel::new(&w), canvas.clone(), &o);
             assert_eq!(c.tokens, g.tokens, "{cache:?} {threshold:?}: GPU vs CPU twin with the same cache");
-            // The first step of every block is a full pass; the block's first commit is the same
-            // as without a cache for block 0 (nothing differs before the first commit).
-            let (u, uev) = run(&gm, canvas, &SamplerOptions { cache: CacheMode::None, ..o.clone() });
+            // The first step of every block is a full pass: the first commit is the same as
+            // without a cache (nothing differs before it).
             assert_eq!(ev[0].committed, uev[0].committed, "{cache:?}: first step");
             assert_eq!(u.tokens.len(), g.tokens.len());
         }

@@ -7,30 +7,26 @@ mod common;
 use common::{assert_close, gpu};
 use unmask::choice::Noise;
 use unmask::cpu::ops;
-use unmask::forward::GpuWeight;
-use std::sync::{Arc, OnceLock};
-use unmask::gpu::kernels::{Dispatch, MatmulIo, KernelVariant, NoiseUniform};
+use unmask::engine::GpuWeight;
+use std::sync::Arc;
+use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, NoiseUniform};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, HostTensor, RopeStyle};
 use unmask::synth::Rng;
 
-fn run(g: &Gpu, ds: &[Dispatch], out: &wgpu::Buffer, n: usize) -> Vec<f32> {
+fn run(g: &Gpu, ls: &[Launch], out: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let ds = g.bind(ls, None).unwrap();
     let mut enc = g.device.create_command_encoder(&Default::default());
-    g.record(&mut enc, ds);
+    g.record(&mut enc, &ds);
     let bytes = pollster::block_on(g.submit_and_read(enc, &[(out, 0, (n * 4) as u64)])).unwrap();
     bytemuck::pod_collect_to_vec(&bytes)
 }
 
-/// One device per matmul variant, so that tests running in parallel never switch each other's.
+/// The adapter, checked to run kernel layout `v` (lavapipe runs both).
 fn gpu_with(v: KernelVariant) -> Arc<Gpu> {
-    static GPUS: [OnceLock<Arc<Gpu>>; 2] = [OnceLock::new(), OnceLock::new()];
-    GPUS[v as usize]
-        .get_or_init(|| {
-            let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
-            g.set_kernel_variant(v).unwrap_or_else(|e| panic!("{e}"));
-            Arc::new(g)
-        })
-        .clone()
+    let g = gpu();
+    g.check_kernels(v).unwrap_or_else(|e| panic!("{e}"));
+    g
 }
 
 const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::Subgroup];
@@ -44,19 +40,18 @@ fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<u
 
 #[allow(clippy::too_many_arguments)]
 fn check_matmul_on(g: &Gpu, v: KernelVariant, dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
-    assert_eq!(g.kernel_variant(), v);
     let mut rng = Rng::new(seed);
     let x = rng.vec(m * k, 1.0);
     let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
     let want = ops::matmul(&x, &w, m);
     let limit = chunk_rows.map(|r| (r * w.row_bytes()) as u64).unwrap_or(u64::MAX);
-    let gw = GpuWeight::upload_chunked(g, "w", &w, limit).unwrap();
+    let gw = GpuWeight::upload(g, "w", &w, limit).unwrap();
     if let Some(r) = chunk_rows {
         assert_eq!(gw.chunks.len(), n.div_ceil(r), "the weight was split into chunks");
     }
     let xb = g.upload_f32("x", &x).unwrap();
     let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-    let ds = gw.matmul(g, &xb, 0, m, &yb, 0, n, false).unwrap();
+    let ds = gw.matmul(g, v, &xb, 0, m, &yb, 0, n, false).unwrap();
     let got = run(g, &ds, &yb, m * n);
     assert_close(&format!("matmul {} ({}) {m}x{k}x{n}", dtype.name(), v.name()), &got, &want, 1e-4);
 }
@@ -110,7 +105,7 @@ fn cpu_adapters_get_the_subgroup_kernels() {
     assert!(g.subgroup_kernels || !g.report.name.contains("llvmpipe"), "lavapipe offers no subgroups of 8");
     if std::env::var("UNMASK_KERNELS").is_err() {
         let cpu = g.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-        assert_eq!(g.kernel_variant() == KernelVariant::Subgroup, cpu && g.subgroup_kernels, "adapter {:?}", g.report.device_type);
+        assert_eq!(g.default_kernels() == KernelVariant::Subgroup, cpu && g.subgroup_kernels, "adapter {:?}", g.report.device_type);
     }
 }
 
@@ -131,7 +126,7 @@ fn matmul_accumulates_into_an_offset_strided_output() {
         }
     }
     let (wb, xb, yb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
-    let d = g.matmul(DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
+    let d = g.matmul(v, DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
     assert_close(&format!("accumulating matmul ({})", v.name()), &run(&g, &[d], &yb, want.len()), &want, 1e-4);
   }
 }
@@ -145,7 +140,7 @@ fn embed_every_dtype_and_split_tables() {
     for dtype in [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::embed(&table, &tokens);
-        let gw = GpuWeight::upload_chunked(&g, "table", &table, (10 * table.row_bytes()) as u64).unwrap();
+        let gw = GpuWeight::upload(&g, "table", &table, (10 * table.row_bytes()) as u64).unwrap();
         assert_eq!(gw.chunks.len(), 4);
         let tb = g.upload("tokens", bytemuck::cast_slice(&tokens)).unwrap();
         let out = g.storage("out", (tokens.len() * dim * 4) as u64).unwrap();
@@ -219,7 +214,7 @@ fn attention_bidirectional_with_gqa() {
         let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd);
         let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-        let d = g.attention(&qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
+        let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
         assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
     }
   }
@@ -242,7 +237,7 @@ fn attention_sees_every_key_in_both_directions() {
     }
     let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
     let out = g.storage("o", (l * hd * 4) as u64).unwrap();
-    let d = g.attention(&qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
+    let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
     let got = run(&g, &[d], &out, l * hd);
     // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
     let w2 = (10f32).exp() / ((10f32).exp() + 2.0);

@@ -9,9 +9,8 @@
 mod common;
 use common::{assert_close, gpu};
 use unmask::cpu::ops;
-use unmask::forward::GpuWeight;
+use unmask::engine::GpuWeight;
 use unmask::gpu::kernels::KernelVariant;
-use unmask::gpu::Gpu;
 use unmask::model::tensor::decode;
 use unmask::model::{DType, HostTensor};
 use unmask::synth::Rng;
@@ -60,13 +59,13 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
         let table = random_blocks(dtype, rows, dim, 3);
         let tokens: Vec<u32> = vec![4, 0, 2, 1, 3, 2];
         let want: Vec<u32> = ops::embed(&table, &tokens).iter().map(|f| f.to_bits()).collect();
-        let gw = GpuWeight::upload(&g, "table", &table).unwrap();
+        let gw = GpuWeight::upload(&g, "table", &table, u64::MAX).unwrap();
         let tb = g.upload("tokens", bytemuck::cast_slice(&tokens)).unwrap();
         let out = g.storage("out", (tokens.len() * dim * 4) as u64).unwrap();
         let (buf, r0, n) = &gw.chunks[0];
         let d = g.embed(dtype, buf, *r0, *n, dim, &tb, tokens.len(), &out).unwrap();
         let mut enc = g.device.create_command_encoder(&Default::default());
-        g.record(&mut enc, &[d]);
+        g.record(&mut enc, &g.bind(&[d], None).unwrap());
         let bytes = pollster::block_on(g.submit_and_read(enc, &[(&out, 0, (want.len() * 4) as u64)])).unwrap();
         let got: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
         assert_eq!(got, want, "{} dequantized on the GPU", dtype.name());
@@ -75,19 +74,19 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
 
 #[test]
 fn matmul_with_k_quant_weights() {
-    // Both matmul variants, each on its own device (the shared one is left as chosen).
+    // Both matmul layouts (lavapipe runs both).
     for variant in [KernelVariant::Tiled, KernelVariant::Subgroup] {
-    let g = pollster::block_on(Gpu::new()).unwrap();
-    g.set_kernel_variant(variant).unwrap();
+    let g = gpu();
+    g.check_kernels(variant).unwrap();
     for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
         let k = 512;
         let w = random_blocks(dtype, n, k, 5);
         let x = Rng::new(6).vec(m * k, 1.0);
         let want = ops::matmul(&x, &w, m);
-        let gw = GpuWeight::upload(&g, "w", &w).unwrap();
+        let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
         let xb = g.upload_f32("x", &x).unwrap();
         let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-        let ds = gw.matmul(&g, &xb, 0, m, &yb, 0, n, false).unwrap();
+        let ds = g.bind(&gw.matmul(&g, variant, &xb, 0, m, &yb, 0, n, false).unwrap(), None).unwrap();
         let mut enc = g.device.create_command_encoder(&Default::default());
         g.record(&mut enc, &ds);
         let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)])).unwrap();

@@ -5,23 +5,31 @@
 //! after it.
 
 mod common;
-use common::gpu;
+use common::{gpu, session};
 use std::path::Path;
 use std::sync::Arc;
 use unmask::choice::Noise;
-use unmask::forward::GpuModel;
+use unmask::engine::{GpuModel, Limits, MemoryPlan, SessionConfig};
 use unmask::gpu::Gpu;
 use unmask::model::files::{open_path, save_gguf, save_hf_dir};
 use unmask::model::index::read_index;
 use unmask::model::source::SliceSource;
-use unmask::model::{DType, ModelWeights};
-use unmask::plan::MemoryPlan;
+use unmask::gpu::kernels::KernelVariant;
+use unmask::model::{DType, ModelWeights, Quant};
 use unmask::synth::{random_model, tiny_config};
 
 const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
 
 fn logits(m: &GpuModel, tokens: &[u32]) -> Vec<f32> {
-    pollster::block_on(m.forward(tokens, ARGMAX, true)).unwrap().logits.unwrap()
+    pollster::block_on(session(m, tokens.len()).forward(tokens, ARGMAX, true)).unwrap().logits.unwrap()
+}
+
+fn limits(max_binding: u64) -> Limits {
+    Limits { max_binding, max_buffer: u64::MAX }
+}
+
+fn plan_session(canvas: usize) -> SessionConfig {
+    SessionConfig::new(canvas, KernelVariant::Tiled)
 }
 
 /// The safetensors file of `w` split into two shards plus model.safetensors.index.json.
@@ -60,7 +68,7 @@ fn streamed_models_equal_uploaded_ones_exactly() {
     save_gguf(&q8w, None, &gguf).unwrap();
 
     for (path, w) in [(&single, &f32w), (&sharded, &bf16w), (&gguf, &q8w)] {
-        for quant in [None, Some(DType::Q4_0), Some(DType::Q8_0)] {
+        for quant in [None, Some(Quant::new(DType::Q4_0)), Some(Quant::new(DType::Q8_0))] {
             let files = open_path(path).unwrap();
             let (index, _) = files.index().unwrap();
             let mut host = w.clone();
@@ -81,7 +89,7 @@ fn streamed_models_equal_uploaded_ones_exactly() {
             assert!(seen.len() > 20 && seen.windows(2).all(|p| p[0].0 <= p[1].0) && seen.iter().all(|s| s.1 == total), "progress {seen:?}");
             assert_eq!(*seen.last().unwrap(), (total, total));
             // The plan's weight bytes are what the GPU holds.
-            let plan = MemoryPlan::new(&index, quant, tokens.len(), 400).unwrap();
+            let plan = MemoryPlan::new(&index, quant, &plan_session(tokens.len()), limits(400)).unwrap();
             assert_eq!(plan.weight_bytes, m.weight_bytes(), "{} as {quant:?}", path.display());
         }
     }
@@ -95,10 +103,10 @@ fn an_index_reads_only_the_headers() {
     let bytes = w.to_gguf(vec![]);
     let src = SliceSource { files: vec![("m.gguf".into(), &bytes)] };
     let (index, _) = pollster::block_on(read_index(&src, None)).unwrap();
-    let header_end = index.tensors().iter().map(|t| t.offset).min().unwrap();
+    let header_end = index.tensors.iter().map(|(_, _, t)| t.offset).min().unwrap();
     assert!(header_end < 2048, "header of {header_end} bytes");
     assert_eq!(index.config.n_layers, 1);
-    assert_eq!(index.file_bytes(), index.tensors().iter().map(|t| t.bytes()).sum::<u64>());
+    assert_eq!(index.file_bytes(), index.tensors.iter().map(|(_, _, t)| t.bytes()).sum::<u64>());
 }
 
 #[test]
@@ -118,21 +126,21 @@ fn the_plan_refuses_with_numbers_and_what_to_change() {
 
     // The real sparse file indexes; the plan has the real numbers.
     let (index, _) = open_path(&p).unwrap().index().unwrap();
-    let plan = MemoryPlan::new(&index, None, 256, 128 << 20).unwrap();
+    let plan = MemoryPlan::new(&index, None, &plan_session(256), limits(128 << 20)).unwrap();
     let q4 = 126464u64 * 4096 / 32 * 18;
     assert!(plan.weight_bytes > 4_000_000_000 && plan.weight_bytes < 5_000_000_000, "{}", plan.summary());
     assert_eq!(plan.widest_row.1, 12288 / 32 * 18);
     assert!(plan.largest_buffer.1 <= 128 << 20 && q4 > 128 << 20, "split into bindings");
-    plan.check(128 << 20, None).unwrap();
+    plan.check(limits(128 << 20), None).unwrap();
     // A canvas whose MLP activations exceed a binding: refused, naming the longest that fits.
-    let long = MemoryPlan::new(&index, None, 4096, 128 << 20).unwrap();
-    let e = long.check(128 << 20, None).unwrap_err().to_string();
+    let long = MemoryPlan::new(&index, None, &plan_session(4096), limits(128 << 20)).unwrap();
+    let e = long.check(limits(128 << 20), None).unwrap_err().to_string();
     assert!(e.contains("MLP activations") && e.contains("4096-position") && e.contains(&format!("at most {} positions", (128u64 << 20) / (12288 * 4))), "{e}");
     // A memory budget below the total: refused with both numbers and the options.
-    let e = plan.check(128 << 20, Some(2_000_000_000)).unwrap_err().to_string();
+    let e = plan.check(limits(128 << 20), Some(2_000_000_000)).unwrap_err().to_string();
     assert!(e.contains("4.") && e.contains("2.00 GB") && e.contains("--quant q4_0") && e.contains("--gen-length"), "{e}");
     // A row wider than a binding cannot be split: refused.
-    let e = plan.check(4096, None).unwrap_err().to_string();
+    let e = plan.check(limits(4096), None).unwrap_err().to_string();
     assert!(e.contains("one row of") && e.contains("cannot run on this adapter"), "{e}");
 }
 
@@ -143,9 +151,10 @@ fn a_lost_device_is_an_error_and_a_new_model_loads_after_it() {
     let tokens = [1u32, 2, 3, 4];
     let g = Arc::new(pollster::block_on(Gpu::new()).unwrap());
     let m = GpuModel::upload(g.clone(), &w).unwrap();
-    let before = logits(&m, &tokens);
+    let mut s = session(&m, 4);
+    let before = pollster::block_on(s.forward(&tokens, ARGMAX, true)).unwrap().logits.unwrap();
     g.device.destroy();
-    let e = pollster::block_on(m.forward(&tokens, ARGMAX, true)).err().expect("a lost device is an error").to_string();
+    let e = pollster::block_on(s.forward(&tokens, ARGMAX, true)).err().expect("a lost device is an error").to_string();
     assert!(e.starts_with("GPU error"), "{e}");
     // Loading again on a fresh device works and gives the same model.
     let g2 = Arc::new(pollster::block_on(Gpu::new()).unwrap());

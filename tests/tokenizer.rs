@@ -12,7 +12,7 @@ fn byte_tokenizer_round_trips_text_and_knows_the_specials() {
     assert_eq!(ids.len(), text.len(), "one token per byte");
     assert_eq!(t.decode(&ids, false).unwrap(), text);
     assert_eq!(t.token_to_id("<|mdm_mask|>"), Some(256));
-    let chat = t.encode(&chat_prompt("Hi")).unwrap();
+    let chat = t.encode(&chat_prompt(&unmask::model::arch::LLADA.chat, "Hi")).unwrap();
     assert_eq!(chat[0], 257, "<|startoftext|> is one token");
     assert_eq!(chat.iter().filter(|&&i| i == 261).count(), 1, "one <|eot_id|>");
     assert_eq!(t.decode(&chat, false).unwrap(), "user\n\nHiassistant\n\n");
@@ -26,11 +26,11 @@ fn a_tokenizer_embedded_in_gguf_encodes_and_decodes_like_its_tokenizer_json() {
     let json = byte_tokenizer_json();
     let original = TextTokenizer::from_bytes("tokenizer.json", json.as_bytes()).unwrap();
     let w = random_model(&tiny_config_with_tokenizer(1, 2, 2, 16, 32), unmask::model::DType::F32, 1);
-    let bytes = w.to_gguf(tokenizer_metadata("tokenizer.json", &json, Some(unmask::sampler::text::CHAT_TEMPLATE)).unwrap());
+    let bytes = w.to_gguf(tokenizer_metadata("tokenizer.json", &json, Some(unmask::model::arch::LLADA.chat_template)).unwrap());
     let g = Gguf::parse("m.gguf", &bytes).unwrap();
     assert_eq!(g.get("tokenizer.ggml.model").and_then(|v| v.as_str()), Some("gpt2"));
     let embedded = tokenizer_from_gguf(&g).unwrap().expect("an embedded tokenizer");
-    for text in ["Hello, world! 123 4567", "  two  spaces\nnew line", &chat_prompt("What is 2+2?"), "ünïcödé ✓ <|mdm_mask|><|mdm_mask|>"] {
+    for text in ["Hello, world! 123 4567", "  two  spaces\nnew line", &chat_prompt(&unmask::model::arch::LLADA.chat, "What is 2+2?"), "ünïcödé ✓ <|mdm_mask|><|mdm_mask|>"] {
         let a = original.encode(text).unwrap();
         let b = embedded.encode(text).unwrap();
         assert_eq!(a, b, "{text:?}");

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use unmask::choice::Noise;
-use unmask::forward::GpuModel;
+use unmask::engine::{GpuModel, SessionConfig};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelWeights};
 use unmask::synth::{random_model, tiny_config, Rng};
@@ -42,7 +42,9 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
         // Through the GGUF bytes, as the page loads a model.
         let loaded = ModelWeights::from_gguf("m.gguf", &w.to_gguf(vec![])).unwrap();
         let m = GpuModel::upload(gpu.clone(), &loaded).unwrap();
-        let out = m.forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await.unwrap();
+        let config = SessionConfig { logits: true, ..SessionConfig::new(toks.len(), gpu.default_kernels()) };
+        let mut s = m.session(config).unwrap();
+        let out = s.forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await.unwrap();
         close(&format!("{} forward", dtype.name()), &out.logits.unwrap(), &want, 1e-3);
     }
 }

@@ -31,3 +31,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
     }
     assert!(worst.0 <= rel, "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})", worst.1, got[worst.1], want[worst.1], worst.0);
 }
+
+/// A session on `m` for canvases of up to `canvas` positions that can do everything the tests
+/// ask: row-range passes, guidance, logits readback.
+pub fn session(m: &unmask::engine::GpuModel, canvas: usize) -> unmask::engine::Session<'_> {
+    let config = unmask::engine::SessionConfig { canvas, cache: unmask::sampler::CacheMode::Dual, cfg: true, logits: true, kernels: m.gpu.default_kernels() };
+    m.session(config).unwrap_or_else(|e| panic!("{e}"))
+}
