@@ -1,0 +1,110 @@
+//! Sessions: the memory plan (from the file headers alone) is what a session allocates, for
+//! every cache mode with and without guidance and threshold; a budget one byte short is
+//! refused before anything is allocated; two sessions on one model do not interfere.
+
+mod common;
+use common::{assert_close, gpu};
+use unmask::choice::Noise;
+use unmask::engine::{GpuModel, MemoryPlan, Session, SessionConfig};
+use unmask::model::source::SliceSource;
+use unmask::model::{DType, ModelIndex, Quant};
+use unmask::sampler::{self, CacheMode, Canvas, SamplerOptions};
+use unmask::synth::{random_model, tiny_config};
+
+const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+
+/// The model as a GGUF file in memory: its index (headers only) and the model loaded from it.
+/// On a device of its own, so that other tests' buffers do not count.
+fn from_file(bytes: &[u8], quant: Option<Quant>) -> (ModelIndex, GpuModel) {
+    let src = SliceSource { files: vec![("m.gguf".into(), bytes)] };
+    let (index, _) = pollster::block_on(unmask::model::index::read_index(&src, None)).unwrap();
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let before = g.bytes_created();
+    let m = pollster::block_on(GpuModel::load(g.clone(), &index, &src, quant, &mut |_, _| {})).unwrap();
+    assert_eq!(g.bytes_created() - before, m.weight_bytes(), "the load allocated the weights and nothing else");
+    (index, m)
+}
+
+#[test]
+fn the_plan_is_what_sessions_allocate_in_every_mode() {
+    let cfg = tiny_config(2, 4, 2, 16, 96, 77);
+    let bytes = random_model(&cfg, DType::F16, 3).to_gguf(vec![]);
+    let quant = Some(Quant::new(DType::Q4_0));
+    let (index, m) = from_file(&bytes, quant);
+    let g = &m.gpu;
+    let (prompt, gen) = ([5u32, 9, 11], 24);
+    for cache in [CacheMode::None, CacheMode::Prefix, CacheMode::Dual] {
+        for cfg_scale in [0.0, 1.5] {
+            for threshold in [None, Some(0.5)] {
+                let o = SamplerOptions { steps: 12, gen_length: gen, block_length: 8, cache, cfg_scale, threshold, early_stop: false, ..Default::default() };
+                let config = SessionConfig { canvas: prompt.len() + gen, cache, cfg: cfg_scale > 0.0, logits: false, kernels: g.default_kernels() };
+                let plan = MemoryPlan::new(&index, quant, &config, g.plan_limits()).unwrap();
+                assert_eq!(plan.weight_bytes, m.weight_bytes(), "weights as planned");
+                let what = format!("{cache:?}, cfg {cfg_scale}, threshold {threshold:?}");
+                // One byte short: refused with the numbers, and nothing was allocated.
+                let before = g.bytes_created();
+                let e = Session::new(&m, config.clone(), Some(plan.total_bytes() - 1)).err().expect("a budget one byte short is refused");
+                assert!(e.to_string().contains("only") && e.to_string().contains("--gen-length"), "{what}: {e}");
+                assert_eq!(g.bytes_created(), before, "{what}: the refused session allocated nothing");
+                // The exact budget: accepted, and the session holds exactly the plan's bytes.
+                let mut s = Session::new(&m, config, Some(plan.total_bytes())).unwrap();
+                assert_eq!(g.bytes_created() - before, plan.session_bytes, "{what}: bytes allocated by the session");
+                assert_eq!(s.allocated_bytes(), plan.session_bytes, "{what}");
+                // Generating allocates nothing more: every pass reuses the session's buffers.
+                let canvas = Canvas::after_prompt(&prompt, gen, cfg.mask_token_id, None);
+                let gen_out = pollster::block_on(sampler::run(&mut s, canvas, &o, &mut |_| true)).unwrap();
+                assert!(gen_out.steps >= 3 && gen_out.model_passes >= gen_out.steps, "{what}: {gen_out:?}");
+                assert_eq!(g.bytes_created() - before, plan.session_bytes, "{what}: a generation allocated more");
+            }
+        }
+    }
+    // Plans of different modes differ where their buffers do.
+    let plan = |cache, cfg| MemoryPlan::new(&index, quant, &SessionConfig { canvas: 27, cache, cfg, logits: false, kernels: g.default_kernels() }, g.plan_limits()).unwrap().session_bytes;
+    assert!(plan(CacheMode::None, false) < plan(CacheMode::Dual, false), "a cache records a second pass");
+    assert!(plan(CacheMode::Dual, false) < plan(CacheMode::Dual, true), "guidance keeps unconditional activations");
+}
+
+#[test]
+fn two_sessions_on_one_model_do_not_interfere() {
+    let cfg = tiny_config(2, 4, 2, 16, 64, 90);
+    let w = random_model(&cfg, DType::F32, 4);
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let config = SessionConfig { canvas: 14, cache: CacheMode::Dual, cfg: false, logits: true, kernels: m.gpu.default_kernels() };
+    let (mut a, mut b) = (m.session(config.clone()).unwrap(), m.session(config).unwrap());
+    let ta: Vec<u32> = (0..14).map(|i| (i * 7 + 3) % 89).collect();
+    let tb: Vec<u32> = (0..14).map(|i| (i * 5 + 1) % 89).collect();
+    // a: a full pass, then b runs a different canvas, then a's cached rows must still see a's K/V.
+    pollster::block_on(a.forward(&ta, ARGMAX, false)).unwrap();
+    pollster::block_on(b.forward(&tb, ARGMAX, false)).unwrap();
+    let part = pollster::block_on(a.forward_rows(&ta, 4..9, ARGMAX, true)).unwrap().logits.unwrap();
+    let v = cfg.vocab_size;
+    let want = &unmask::cpu::forward::forward(&w, &ta)[4 * v..9 * v];
+    assert_close("session a's rows after session b ran", &part, want, 1e-3);
+    // And b's cached rows still see b's.
+    let part = pollster::block_on(b.forward_rows(&tb, 2..6, ARGMAX, true)).unwrap().logits.unwrap();
+    assert_close("session b's rows", &part, &unmask::cpu::forward::forward(&w, &tb)[2 * v..6 * v], 1e-3);
+    // Interleaved whole generations give what each gives alone.
+    let o = SamplerOptions { steps: 8, gen_length: 8, block_length: 4, early_stop: false, ..Default::default() };
+    let run = |s: &mut Session, p: &[u32]| pollster::block_on(sampler::run(s, Canvas::after_prompt(p, 8, cfg.mask_token_id, None), &o, &mut |_| true)).unwrap().tokens;
+    let alone = run(&mut a, &ta[..6]);
+    run(&mut b, &tb[..6]);
+    assert_eq!(run(&mut a, &ta[..6]), alone);
+}
+
+#[test]
+fn a_session_refuses_what_it_was_not_made_for() {
+    let cfg = tiny_config(1, 2, 2, 16, 40, 64);
+    let m = GpuModel::upload(gpu(), &random_model(&cfg, DType::F32, 5)).unwrap();
+    let mut s = m.session(SessionConfig { canvas: 8, cache: CacheMode::None, cfg: false, logits: false, kernels: m.gpu.default_kernels() }).unwrap();
+    let toks = [1u32, 2, 3, 4, 5, 6];
+    for (e, needle) in [
+        (pollster::block_on(s.forward(&[1; 9], ARGMAX, false)).err(), "longer than this session's 8"),
+        (pollster::block_on(s.forward(&toks, ARGMAX, true)).err(), "logits"),
+        (pollster::block_on(s.forward_rows(&toks, 2..4, ARGMAX, false)).err(), "full passes only"),
+        (pollster::block_on(s.forward_guided(&toks, &toks, 1.0, ARGMAX)).err(), "guidance"),
+    ] {
+        let e = e.expect("an error").to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+    assert_eq!(pollster::block_on(s.forward(&toks, ARGMAX, false)).unwrap().choices.len(), 6);
+}
