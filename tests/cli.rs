@@ -163,3 +163,33 @@ fn without_model_the_bundled_demo_model_answers() {
     assert_eq!(v["tokens"].as_array().unwrap().len(), 16);
     assert!(!v["text"].as_str().unwrap().trim().is_empty(), "the demo model wrote some text");
 }
+
+#[test]
+fn info_shows_the_model_with_a_broken_embedded_tokenizer_and_tokenizer_json_wins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = random_model(&tiny_config_with_tokenizer(2, 4, 2, 16, 64), DType::F32, 3);
+    let broken = vec![("tokenizer.ggml.model".to_string(), unmask::model::gguf::Value::Str("gpt2".into()))];
+    let g = tmp.path().join("m.gguf");
+    std::fs::write(&g, w.to_gguf(broken)).unwrap();
+    let o = unmask(&["info", g.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // llama.cpp prints `model params` too: 2 layers of (4·64·64 + 3·... ) — counted from the shapes.
+    let params: usize = w.tensors.iter().map(|(_, _, t)| t.rows * t.cols).sum();
+    let want = format!("family     llada ({:.2} K params)", params as f64 / 1e3);
+    for needle in [want.as_str(), "layers     2", "tokenizer  unusable", "tokenizer.ggml.tokens", "tokenizer.json beside"] {
+        assert!(out.contains(needle), "{needle:?} not in:\n{out}");
+    }
+    // Generating with text needs the tokenizer: a one-line error that says what is wrong.
+    let o = unmask(&["generate", "--model", g.to_str().unwrap(), "--prompt", "hi"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("tokenizer.ggml.tokens") && !err.contains("panicked"), "{err}");
+    // A tokenizer.json beside the file takes precedence over the broken embedded one.
+    std::fs::write(tmp.path().join("tokenizer.json"), byte_tokenizer_json()).unwrap();
+    let o = unmask(&["info", g.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success() && out.contains("tokenizer  tokenizer.json, 262 tokens"), "{out}{err}");
+    let o = unmask(&["generate", "--model", g.to_str().unwrap(), "--prompt", "hi", "--gen-length", "8", "--steps", "8"]);
+    assert!(o.status.success(), "{}", text(&o).1);
+}

@@ -1,6 +1,8 @@
 //! CPU twins of the WGSL kernels in `shaders/`, one function per kernel.
 
-use crate::choice::{Choice, Noise};
+// How a choice is made from logits (`select.wgsl`, `cfg_mix.wgsl`) is defined beside `Choice`,
+// since the sampler uses it too; these are the twins' names for it.
+pub use crate::choice::{cfg_mix, hash_u32, select, uniform};
 use crate::model::{HostTensor, RopeStyle};
 
 /// `y[m, n] = Σ_k x[m, k] · w[n, k]` (weights stored `[N, K]`, any dtype, dequantized).
@@ -56,11 +58,6 @@ pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, t
     }
 }
 
-/// Classifier-free guidance: `u + (scale + 1)(c − u)`, elementwise. Twin of `cfg_mix.wgsl`.
-pub fn cfg_mix(cond: &[f32], uncond: &[f32], scale: f32) -> Vec<f32> {
-    cond.iter().zip(uncond).map(|(c, u)| u + (scale + 1.0) * (c - u)).collect()
-}
-
 /// `silu(gate) · up`, elementwise. Twin of `swiglu.wgsl`.
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
@@ -94,52 +91,4 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads:
         }
     }
     out
-}
-
-/// PCG-style integer hash (same constants as `select.wgsl`).
-pub fn hash_u32(x: u32) -> u32 {
-    let v = x.wrapping_mul(747796405).wrapping_add(2891336453);
-    let w = ((v >> ((v >> 28) + 4)) ^ v).wrapping_mul(277803737);
-    (w >> 22) ^ w
-}
-
-/// Uniform (0, 1) for (seed, salt, position, vocab index).
-pub fn uniform(seed: u32, salt: u32, pos: u32, v: u32) -> f32 {
-    let h = hash_u32(seed ^ hash_u32(salt ^ hash_u32(pos ^ hash_u32(v))));
-    ((h >> 8) as f32 + 0.5) / 16777216.0
-}
-
-/// Softmax statistics and token choice for one row of logits at canvas position `pos`.
-/// Twin of `select.wgsl`.
-pub fn select(logits: &[f32], pos: u32, noise: Noise) -> Choice {
-    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut best = (f32::NEG_INFINITY, 0u32);
-    for (v, &l) in logits.iter().enumerate() {
-        let score = if noise.temperature > 0.0 {
-            let u = uniform(noise.seed, noise.salt, pos, v as u32);
-            (l - max) / noise.temperature - (-u.ln()).ln()
-        } else {
-            l
-        };
-        if score > best.0 {
-            best = (score, v as u32);
-        }
-    }
-    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-    let ent_num: f32 = logits.iter().map(|l| (l - max).exp() * (l - max)).sum();
-    let mut top = [f32::NEG_INFINITY; 2];
-    for &l in logits {
-        if l > top[0] {
-            top = [l, top[0]];
-        } else if l > top[1] {
-            top[1] = l;
-        }
-    }
-    let p = |l: f32| (l - max).exp() / sum;
-    Choice {
-        token: best.1,
-        prob: p(logits[best.1 as usize]),
-        entropy: sum.ln() - ent_num / sum,
-        margin: p(top[0]) - if top[1].is_finite() { p(top[1]) } else { 0.0 },
-    }
 }

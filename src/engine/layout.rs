@@ -3,19 +3,10 @@
 
 use crate::engine::graph::{self, Buf};
 use crate::gpu::kernels::{KernelVariant, NOISE_BYTES, PARAM_SLOT};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Limits};
 use crate::model::arch::Tensors;
 use crate::model::ModelConfig;
 use crate::sampler::CacheMode;
-
-/// The adapter limits a plan is checked against.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest buffer one kernel may bind as storage.
-    pub max_binding: u64,
-    /// Largest buffer at all.
-    pub max_buffer: u64,
-}
 
 /// What a session must be able to run.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,8 @@ pub mod plan;
 pub mod session;
 pub mod weights;
 
-pub use layout::{Limits, SessionConfig, SessionLayout};
+pub use crate::gpu::Limits;
+pub use layout::{SessionConfig, SessionLayout};
 pub use plan::{human, MemoryPlan};
 pub use session::{ForwardOutput, Session};
 pub use weights::{GpuModel, GpuWeight};

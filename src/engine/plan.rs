@@ -4,7 +4,8 @@
 //! and an optional budget before anything is allocated. A model or request that cannot fit is
 //! refused with the numbers and what to change.
 
-use crate::engine::layout::{Limits, SessionConfig, SessionLayout};
+use crate::engine::layout::{SessionConfig, SessionLayout};
+use crate::gpu::Limits;
 use crate::engine::weights::{chunk_rows, target_dtype};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;

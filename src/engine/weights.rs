@@ -26,7 +26,7 @@ pub fn chunk_rows(rows: usize, row_bytes: usize, max_binding: u64) -> Vec<(usize
 /// A row of `row_bytes` must fit one binding.
 fn check_row(what: &str, row_bytes: usize, max_binding: u64) -> Result<()> {
     if row_bytes as u64 > max_binding {
-        return Err(Error::Limits(format!("{what}: one row takes {row_bytes} bytes, more than the adapter binds ({max_binding})")));
+        return Err(Error::Limits(format!("{what}: one row takes {row_bytes} bytes but the adapter binds at most {max_binding} bytes per buffer")));
     }
     Ok(())
 }

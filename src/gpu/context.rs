@@ -22,6 +22,15 @@ pub struct AdapterReport {
     pub max_compute_workgroup_storage_size: u32,
 }
 
+/// The adapter limits a memory plan is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest buffer one kernel may bind as storage.
+    pub max_binding: u64,
+    /// Largest buffer at all.
+    pub max_buffer: u64,
+}
+
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -131,8 +140,8 @@ impl Gpu {
     }
 
     /// The limits a memory plan is checked against.
-    pub fn plan_limits(&self) -> crate::engine::Limits {
-        crate::engine::Limits { max_binding: self.max_binding(), max_buffer: self.limits.max_buffer_size }
+    pub fn plan_limits(&self) -> Limits {
+        Limits { max_binding: self.max_binding(), max_buffer: self.limits.max_buffer_size }
     }
 
     /// Returns (and clears) an error the device reported outside any call's own checks.

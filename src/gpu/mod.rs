@@ -5,4 +5,4 @@ pub mod buffers;
 pub mod context;
 pub mod kernels;
 
-pub use context::{AdapterReport, Gpu};
+pub use context::{AdapterReport, Gpu, Limits};

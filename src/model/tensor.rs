@@ -46,10 +46,6 @@ impl DType {
         }
     }
 
-    pub fn is_quantized(self) -> bool {
-        !matches!(self, DType::F32 | DType::F16 | DType::BF16)
-    }
-
     /// Bytes taken by one row of `cols` values, or None if `cols` does not suit the format
     /// (block formats need a multiple of 32) or the size overflows.
     pub fn row_bytes(self, cols: usize) -> Option<usize> {

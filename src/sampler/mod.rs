@@ -12,8 +12,7 @@ pub mod text;
 pub use options::{CacheMode, Remasking, SamplerOptions};
 
 use crate::clock::now_ms;
-use crate::choice::{Choice, Noise};
-use crate::cpu::ops;
+use crate::choice::{self, Choice, Noise};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde::Serialize;
@@ -36,7 +35,7 @@ pub trait Denoiser {
         if c.len() != cond.len() * v || u.len() != uncond.len() * v {
             return Err(Error::Gpu(format!("the model returned {} and {} logits for {} positions of {v}", c.len(), u.len(), cond.len())));
         }
-        Ok((0..cond.len()).map(|p| ops::select(&ops::cfg_mix(&c[p * v..(p + 1) * v], &u[p * v..(p + 1) * v], scale), p as u32, noise)).collect())
+        Ok((0..cond.len()).map(|p| choice::select(&choice::cfg_mix(&c[p * v..(p + 1) * v], &u[p * v..(p + 1) * v], scale), p as u32, noise)).collect())
     }
     /// Choices for `rows` only, reusing the K/V of the other positions from the last full pass
     /// (`choose`) of this canvas length. Models without a cache compute everything.
