@@ -41,7 +41,7 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
         family,
         c.n_layers,
         |_, spec| {
-            let (rows, cols) = (spec.shape[0].of(c), spec.shape[1].of(c));
+            let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));
             Ok(Some(match spec.role {
                 Role::Embed => embed.clone(),
                 Role::LmHead => head.clone(),
@@ -165,7 +165,7 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     let v = c.vocab_size;
     let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: c.d_model, data: random_q4_0_bytes(v, c.d_model, 1) };
     for (key, spec) in LLADA.keys(c.n_layers) {
-        let (rows, cols) = (spec.shape[0].of(c), spec.shape[1].of(c));
+        let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));
         let name = spec.name(true, key.layer);
         match (spec.role, spec.quant) {
             (Role::Embed | Role::LmHead, _) => g.tensor(&name, vec![cols as u64, rows as u64], emb.clone()),

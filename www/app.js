@@ -5,10 +5,9 @@
 
 import { Run, View } from './view.js';
 import { readIndex, deleteSaved, fmtBytes } from './models.js';
+import { DEFAULTS, SETTINGS_KEY, readSettings, writeSettings, settingsNote } from './settings.js';
 
 const $ = (id) => document.getElementById(id);
-const DEFAULTS = { steps: 64, gen_length: 64, block_length: 32, temperature: 0, cfg_scale: 0, remasking: 'low_confidence', cache: 'dual', threshold: null, seed: 0, early_stop: true, span_length: 4 };
-const SETTINGS_KEY = 'unmask-settings-v1';
 
 const state = {
   worker: null,
@@ -255,46 +254,16 @@ window.addEventListener('drop', (e) => { e.preventDefault(); if (!drop.contains(
 
 // ---- settings ----------------------------------------------------------------------------------
 
-const numeric = ['steps', 'gen_length', 'block_length', 'temperature', 'cfg_scale', 'seed', 'span_length'];
-
-function readSettings() {
-  const o = {};
-  for (const k of numeric) o[k] = Number($(`opt-${k}`).value);
-  o.remasking = $('opt-remasking').value;
-  o.cache = $('opt-cache').value;
-  o.threshold = $('opt-threshold-on').checked ? Number($('opt-threshold').value) : null;
-  o.early_stop = $('opt-early_stop').checked;
-  return o;
-}
-
-function writeSettings(o) {
-  for (const k of numeric) if (o[k] !== undefined) $(`opt-${k}`).value = o[k];
-  $('opt-remasking').value = o.remasking || DEFAULTS.remasking;
-  $('opt-cache').value = o.cache || DEFAULTS.cache;
-  $('opt-threshold-on').checked = o.threshold != null;
-  $('opt-threshold').disabled = o.threshold == null;
-  if (o.threshold != null) $('opt-threshold').value = o.threshold;
-  $('opt-early_stop').checked = o.early_stop !== false;
-}
-
-// One-line hints for settings the engine would refuse (it says the same, but sooner is nicer).
 function checkSettings() {
-  const o = readSettings();
-  const infill = mode() === 'infill';
-  let note = '';
-  if (!infill) {
-    if (o.gen_length % o.block_length) note = `Gen length ${o.gen_length} is not a multiple of block length ${o.block_length}.`;
-    else if (o.steps % (o.gen_length / o.block_length)) note = `Steps must be a multiple of the number of blocks (${o.gen_length / o.block_length}).`;
-    else note = `${o.gen_length / o.block_length} block(s) · ${o.steps / (o.gen_length / o.block_length)} steps each · ~${(o.gen_length / o.steps).toFixed(1)} tokens per step${o.cfg_scale > 0 ? ' · CFG doubles the work per step' : ''}`;
-  } else note = 'Infill: the whole text is one block; steps are capped at the number of masks.';
-  $('settings-note').textContent = note;
+  const o = readSettings($);
+  $('settings-note').textContent = settingsNote(o, mode() === 'infill');
   try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(o)); } catch {}
 }
 
 $('settings').addEventListener('input', checkSettings);
 $('settings').addEventListener('submit', (e) => e.preventDefault());
 $('opt-threshold-on').onchange = () => { $('opt-threshold').disabled = !$('opt-threshold-on').checked; checkSettings(); };
-$('reset-settings').onclick = () => { writeSettings(DEFAULTS); checkSettings(); };
+$('reset-settings').onclick = () => { writeSettings($, DEFAULTS); checkSettings(); };
 
 // ---- modes ---------------------------------------------------------------------------------------
 
@@ -320,7 +289,7 @@ $('mode-infill').onchange = onMode;
 // ---- running -------------------------------------------------------------------------------------
 
 function request() {
-  const o = readSettings();
+  const o = readSettings($);
   const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, cache: o.cache, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
   const text = $('prompt').value;
   // Infill fills the whole text as one block (like `unmask infill`; the worker puts the
@@ -476,9 +445,9 @@ function updateButtons() {
 async function main() {
   try {
     const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || 'null');
-    writeSettings({ ...DEFAULTS, ...(saved || {}) });
+    writeSettings($, { ...DEFAULTS, ...(saved || {}) });
   } catch {
-    writeSettings(DEFAULTS);
+    writeSettings($, DEFAULTS);
   }
   onMode();
   updateButtons();

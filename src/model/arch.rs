@@ -6,7 +6,7 @@
 //! Adding a family is one more `Family` table plus its tests.
 
 use crate::error::{Error, Result};
-use crate::model::config::{ModelConfig, RopeStyle};
+use serde::{Deserialize, Serialize};
 use crate::model::tensor::DType;
 use std::ops::Index;
 
@@ -32,7 +32,16 @@ pub enum Role {
 const ROLES: usize = 12;
 const _: () = assert!(Role::LmHead as usize + 1 == ROLES);
 
-/// A length in a shape rule, resolved against the config.
+/// Which pairs of a head's dimensions RoPE rotates together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RopeStyle {
+    /// rotate_half: pairs (i, i + d/2). What the HF LLaDA weights expect.
+    NeoX,
+    /// pairs (2i, 2i+1): what llama.cpp applies to its permuted q/k rows.
+    Interleaved,
+}
+
+/// A length in a shape rule, resolved against the config (`ModelConfig::dim`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dim {
     One,
@@ -44,18 +53,6 @@ pub enum Dim {
     Hidden,
     /// rows of the embedding / LM head
     Vocab,
-}
-
-impl Dim {
-    pub fn of(self, c: &ModelConfig) -> usize {
-        match self {
-            Dim::One => 1,
-            Dim::Model => c.d_model,
-            Dim::Kv => c.kv_dim(),
-            Dim::Hidden => c.mlp_hidden_size,
-            Dim::Vocab => c.vocab_size,
-        }
-    }
 }
 
 /// How a tensor is stored on the GPU when a quantization is asked for.

@@ -3,18 +3,9 @@
 //! (architecture table, `arch.rs`) the model belongs to is part of the config.
 
 use crate::error::{Error, Result};
-use crate::model::arch::Family;
+use crate::model::arch::{Dim, Family};
 use crate::model::gguf::{Gguf, Value};
 use serde::{Deserialize, Serialize};
-
-/// Which pairs of a head's dimensions RoPE rotates together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RopeStyle {
-    /// rotate_half: pairs (i, i + d/2). What the HF LLaDA weights expect.
-    NeoX,
-    /// pairs (2i, 2i+1): what llama.cpp applies to its permuted q/k rows.
-    Interleaved,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelConfig {
@@ -77,6 +68,17 @@ impl ModelConfig {
 
     pub fn kv_dim(&self) -> usize {
         self.head_dim() * self.n_kv_heads
+    }
+
+    /// A length of a shape rule (`arch::Dim`) for this model.
+    pub fn dim(&self, d: Dim) -> usize {
+        match d {
+            Dim::One => 1,
+            Dim::Model => self.d_model,
+            Dim::Kv => self.kv_dim(),
+            Dim::Hidden => self.mlp_hidden_size,
+            Dim::Vocab => self.vocab_size,
+        }
     }
 
     /// Parses config.json text; `file` names it in errors.

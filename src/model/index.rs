@@ -6,7 +6,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::arch::Tensors;
-use crate::model::config::{ModelConfig, RopeStyle};
+use crate::model::arch::RopeStyle;
+use crate::model::config::ModelConfig;
 use crate::model::gguf::Gguf;
 use crate::model::source::ByteSource;
 use crate::model::tensor::DType;
@@ -54,7 +55,7 @@ impl ModelIndex {
             |key, spec| {
                 let name = spec.name(gguf, key.layer);
                 let Some(t) = get(&name)? else { return Ok(None) };
-                let (rows, cols) = (spec.shape[0].of(&config), spec.shape[1].of(&config));
+                let (rows, cols) = (config.dim(spec.shape[0]), config.dim(spec.shape[1]));
                 if (t.rows, t.cols) != (rows, cols) {
                     return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
                 }

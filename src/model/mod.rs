@@ -14,8 +14,8 @@ pub mod tensor;
 pub mod tokenizer;
 pub mod weights;
 
-pub use arch::{Family, Key, Quant, Role, Tensors};
-pub use config::{ModelConfig, RopeStyle};
+pub use arch::{Family, Key, Quant, Role, RopeStyle, Tensors};
+pub use config::ModelConfig;
 pub use index::{ModelIndex, TensorRef};
 pub use tensor::{DType, HostTensor};
 pub use tokenizer::TextTokenizer;

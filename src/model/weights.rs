@@ -5,7 +5,8 @@
 
 use crate::error::{Error, Result};
 use crate::model::arch::{Key, Quant, Role, Tensors};
-use crate::model::config::{ModelConfig, RopeStyle};
+use crate::model::arch::RopeStyle;
+use crate::model::config::ModelConfig;
 use crate::model::gguf::{Gguf, Value};
 use crate::model::gguf_write::GgufWriter;
 use crate::model::index::{ModelIndex, SafetensorsHeader, TensorRef};
