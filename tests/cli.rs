@@ -163,3 +163,21 @@ fn without_model_the_bundled_demo_model_answers() {
     assert_eq!(v["tokens"].as_array().unwrap().len(), 16);
     assert!(!v["text"].as_str().unwrap().trim().is_empty(), "the demo model wrote some text");
 }
+
+#[test]
+fn a_plain_terminal_without_xdg_runtime_dir_stays_quiet() {
+    // A plain Debian shell (no desktop session): nothing about Wayland may reach stderr.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["info", &dir])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("adapter"), "{out}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "stderr: {err}");
+}
