@@ -181,3 +181,20 @@ fn a_plain_terminal_without_xdg_runtime_dir_stays_quiet() {
     assert!(out.contains("adapter"), "{out}");
     assert!(!err.contains("XDG_RUNTIME_DIR"), "stderr: {err}");
 }
+
+#[test]
+fn convert_to_a_k_quant_says_they_are_only_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    for q in ["q4_k", "Q6_K"] {
+        let out = tmp.path().join(format!("{q}.gguf"));
+        let o = unmask(&["convert", &dir, "--out", out.to_str().unwrap(), "--quant", q]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{q}: {err}");
+        assert!(err.contains("is a k-quant, which is read from GGUF files") && err.contains("use q4_0 or q8_0") && err.lines().count() == 1, "{q}: {err}");
+        assert!(!out.exists(), "nothing written");
+    }
+    // Checked before the model is read.
+    let o = unmask(&["convert", "/nonexistent/model", "--out", "x.gguf", "--quant", "q4_k"]);
+    assert!(text(&o).1.contains("k-quant"), "{}", text(&o).1);
+}

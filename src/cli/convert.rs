@@ -23,7 +23,20 @@ pub struct ConvertArgs {
     pub pure: bool,
 }
 
+/// K-quants (Q4_K, Q6_K) are read from GGUF files (llama.cpp's) but not made here: asking for
+/// one says so, before any model is read, instead of failing on the first matrix.
+pub(super) fn refuse_k_quant(quant: Option<&str>) -> Result<()> {
+    match quant.and_then(|q| Some((q, DType::parse(q)?))) {
+        Some((q, d @ (DType::Q4K | DType::Q6K))) => Err(Error::Input(format!(
+            "--quant {q}: {} is a k-quant, which is read from GGUF files (e.g. llama.cpp's) but not made here; use q4_0 or q8_0, or leave --quant out to keep the model's own formats",
+            d.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(a: ConvertArgs) -> Result<()> {
+    refuse_k_quant(a.quant.as_deref())?;
     let mut m = load_path(&a.model)?;
     if let Some(q) = &a.quant {
         let d = DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))?;
