@@ -198,3 +198,32 @@ fn convert_to_a_k_quant_says_they_are_only_read() {
     let o = unmask(&["convert", "/nonexistent/model", "--out", "x.gguf", "--quant", "q4_k"]);
     assert!(text(&o).1.contains("k-quant"), "{}", text(&o).1);
 }
+
+#[test]
+fn bench_refuses_absurd_numbers_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let huge = tmp.path().join("huge.json");
+    std::fs::write(&huge, r#"{"d_model": 16777216, "n_layers": 16777216, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#).unwrap();
+    let max = u64::MAX.to_string();
+    let max_multiple = (u64::MAX - 31).to_string(); // a multiple of the block length 32
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--synthetic", "tiny", "--gen-length", &max], "not a multiple of --block-length"),
+        (vec!["--synthetic", "tiny", "--gen-length", &max_multiple], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
+        (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
+        (vec!["--synthetic", "tiny", "--quant", "q4_k"], "Q4_K is a k-quant"),
+        (vec!["--model", &dir, "--gen-length", &max_multiple], "exceed the model's context"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["bench", "--runs", "1"];
+        args.extend(extra.iter());
+        let o = unmask(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+}
