@@ -193,3 +193,67 @@ fn info_shows_the_model_with_a_broken_embedded_tokenizer_and_tokenizer_json_wins
     let o = unmask(&["generate", "--model", g.to_str().unwrap(), "--prompt", "hi", "--gen-length", "8", "--steps", "8"]);
     assert!(o.status.success(), "{}", text(&o).1);
 }
+
+#[test]
+fn a_plain_terminal_without_xdg_runtime_dir_stays_quiet() {
+    // A plain Debian shell (no desktop session): nothing about Wayland may reach stderr.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["info", &dir])
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("adapter"), "{out}");
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "stderr: {err}");
+}
+
+#[test]
+fn convert_to_a_k_quant_says_they_are_only_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    for q in ["q4_k", "Q6_K"] {
+        let out = tmp.path().join(format!("{q}.gguf"));
+        let o = unmask(&["convert", &dir, "--out", out.to_str().unwrap(), "--quant", q]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{q}: {err}");
+        assert!(err.contains("is a k-quant, which is read from GGUF files") && err.contains("use q4_0 or q8_0") && err.lines().count() == 1, "{q}: {err}");
+        assert!(!out.exists(), "nothing written");
+    }
+    // Checked before the model is read.
+    let o = unmask(&["convert", "/nonexistent/model", "--out", "x.gguf", "--quant", "q4_k"]);
+    assert!(text(&o).1.contains("k-quant"), "{}", text(&o).1);
+}
+
+#[test]
+fn bench_refuses_absurd_numbers_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let huge = tmp.path().join("huge.json");
+    std::fs::write(&huge, r#"{"d_model": 16777216, "n_layers": 16777216, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#).unwrap();
+    let max = u64::MAX.to_string();
+    let max_multiple = (u64::MAX - 31).to_string(); // a multiple of the block length 32
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--synthetic", "tiny", "--gen-length", &max], "not a multiple of --block-length"),
+        (vec!["--synthetic", "tiny", "--gen-length", &max_multiple], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
+        (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
+        (vec!["--synthetic", "tiny", "--quant", "q4_k"], "Q4_K is a k-quant"),
+        (vec!["--model", &dir, "--gen-length", &max_multiple], "exceed the model's context"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["bench", "--runs", "1"];
+        args.extend(extra.iter());
+        let o = unmask(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+}

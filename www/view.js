@@ -43,15 +43,6 @@ export class Run {
       this.conf[c.pos] = c.confidence;
     }
   }
-  maskedAt(step) {
-    let m = 0;
-    for (let p = 0; p < this.n; p++) if (this.when[p] > step) m++;
-    return m;
-  }
-  // The canvas's tokens at `step` (mask where not yet committed).
-  tokensAt(step) {
-    return Array.from(this.token, (t, p) => (this.when[p] > step ? this.start.mask : t));
-  }
 }
 
 export class View {
@@ -98,7 +89,6 @@ export class View {
       el.className = 'cell';
       el.dataset.pos = p;
       if (p >= g && bl > 0 && (p - g) % bl === 0) el.classList.add(p === g && g > 0 ? 'answer-start' : 'block-start');
-      if (p >= g && bl > 0 && (p - g) % bl === 0) el.dataset.block = (p - g) / bl;
       frag.append(el);
       this.cells.push(el);
     }
@@ -141,7 +131,7 @@ export class View {
     const ev = run.events.find((e) => e.step === step);
     this.counter.textContent = `step ${step} / ${total} · ${masked} masked${ev && ev.early_stop ? ' · rest is padding (early stop)' : ''}`;
     this.grid.dataset.step = step;
-    const frame = { step, masked, filled: run.n - masked, tokens: this.cells.map((c, p) => (run.when[p] > step ? -1 : run.token[p])).join(',') };
+    const frame = { step, masked, tokens: Array.from(run.token, (t, p) => (run.when[p] > step ? -1 : t)).join(',') };
     if (this.recordDom) frame.dom = this.cells.map((c) => `${c.className}|${c.textContent}`).join('\n');
     this.drawn.push(frame);
     if (this.drawn.length > 4000) this.drawn.splice(0, 2000);

@@ -113,6 +113,24 @@ fn synthetic_config(name: &str) -> Result<ModelConfig> {
     }
 }
 
+/// Most parameters of a synthetic model: it is made in host memory before upload, so a config
+/// far beyond any real model is refused with its size rather than failing to allocate.
+const MAX_SYNTHETIC_PARAMS: u128 = 1 << 36;
+
+/// Parameters of a model of config `c` (u128: no product of the dimensions can overflow).
+fn parameters(c: &ModelConfig) -> u128 {
+    let (d, kv, h, v, n) = (c.d_model as u128, c.kv_dim() as u128, c.mlp_hidden_size as u128, c.vocab_size as u128, c.n_layers as u128);
+    2 * v * d + n * (2 * d * d + 2 * d * kv + 3 * d * h + 2 * d) + d
+}
+
+/// Positions of a canvas of `prompt` + `gen` tokens, refused unless the model's context holds them.
+fn positions(prompt: usize, gen: usize, c: &ModelConfig) -> Result<usize> {
+    match prompt.checked_add(gen) {
+        Some(l) if l <= c.max_sequence_length => Ok(l),
+        _ => Err(Error::Input(format!("prompt ({prompt} tokens) + --gen-length {gen} exceed the model's context of {}", c.max_sequence_length))),
+    }
+}
+
 /// Multiply-adds of one forward pass over `l` positions (matmuls and attention).
 fn forward_flops(c: &ModelConfig, l: usize) -> f64 {
     let (d, kv, h, v) = (c.d_model as f64, c.kv_dim() as f64, c.mlp_hidden_size as f64, c.vocab_size as f64);
@@ -129,8 +147,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let (gm, name) = match &a.model {
         Some(p) => {
             let gen = a.gen_length.iter().max().copied().unwrap_or(0);
-            // The longest canvas the memory plan must hold (a real prompt's length is not known yet).
-            let canvas = |c: &ModelConfig| if a.prompt.is_some() { c.max_sequence_length.min(1024 + gen) } else { a.prompt_length + gen };
+            // The longest canvas the memory plan must hold (a real prompt's length is not known
+            // yet); saturating, as the lengths are checked against the context below.
+            let canvas = |c: &ModelConfig| if a.prompt.is_some() { c.max_sequence_length.min(gen.saturating_add(1024)) } else { a.prompt_length.saturating_add(gen) };
             let loaded = model::load(Some(p.clone()), a.quant.as_deref(), false, &plan_opts, canvas)?;
             if let Some(text) = &a.prompt {
                 let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input(format!("--prompt: {} has no tokenizer; use --prompt-length (random ids)", p.display())))?;
@@ -141,6 +160,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         None if a.prompt.is_some() => return Err(Error::Input("--prompt needs --model (a synthetic model has no tokenizer)".into())),
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
+            let params = parameters(&cfg);
+            if params > MAX_SYNTHETIC_PARAMS {
+                return Err(Error::Input(format!("--synthetic {}: {params} parameters is more than a model made in memory may have here (at most {MAX_SYNTHETIC_PARAMS})", a.synthetic)));
+            }
             let w = random_model(&cfg, quant.map_or(DType::Q4_0, |q| q.dtype), 1);
             let gpu = Arc::new(pollster::block_on(Gpu::new())?);
             (GpuModel::upload(gpu, &w)?, format!("synthetic:{}", a.synthetic))
@@ -148,19 +171,19 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let c = gm.config.clone();
     if a.kernels {
-        return bench_kernels(&gm.gpu, &c, a.prompt_length + a.gen_length[0]);
+        let gen = a.gen_length.first().copied().unwrap_or(0);
+        return bench_kernels(&gm.gpu, &c, positions(a.prompt_length, gen, &c)?);
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
         let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache, ..Default::default() };
         o.validate()?;
+        // Checked before the prompt is made: its length is the user's.
+        positions(real_prompt.as_ref().map_or(a.prompt_length, Vec::len), gen, &c)?;
         let prompt: Vec<u32> = match &real_prompt {
             Some(p) => p.clone(),
-            None => (0..a.prompt_length as u32).map(|i| (i * 7919 + 13) % c.vocab_size as u32).filter(|&t| t != c.mask_token_id).collect(),
+            None => (0..a.prompt_length as u64).map(|i| ((i * 7919 + 13) % c.vocab_size as u64) as u32).filter(|&t| t != c.mask_token_id).collect(),
         };
-        if prompt.len() + gen > c.max_sequence_length {
-            return Err(Error::Input(format!("prompt ({} tokens) + --gen-length {gen} exceed the model's context of {}", prompt.len(), c.max_sequence_length)));
-        }
         let l = prompt.len() + gen;
         let mut session = gm.session(model::session_config(&gm.gpu, l, &o)?)?;
         let mut last = None;

@@ -23,8 +23,9 @@ pub struct ConvertArgs {
 }
 
 pub fn run(a: ConvertArgs) -> Result<()> {
+    let quant = super::model::parse_quant(a.quant.as_deref(), a.pure)?;
     let mut m = load_path(&a.model)?;
-    if let Some(q) = super::model::parse_quant(a.quant.as_deref(), a.pure)? {
+    if let Some(q) = quant {
         m.weights.convert(q)?;
     }
     let tokenizer_json = tokenizer_text(&a.model)?;

@@ -42,7 +42,21 @@ pub fn resolve(model: Option<PathBuf>) -> Result<PathBuf> {
     })
 }
 
+/// K-quants (Q4_K, Q6_K) are read from GGUF files (llama.cpp's) but not made here: asking for
+/// one says so, before any model is read, instead of failing on the first matrix.
+fn refuse_k_quant(quant: Option<&str>) -> Result<()> {
+    match quant.and_then(|q| Some((q, DType::parse(q)?))) {
+        Some((q, d @ (DType::Q4K | DType::Q6K))) => Err(Error::Input(format!(
+            "--quant {q}: {} is a k-quant, which is read from GGUF files (e.g. llama.cpp's) but not made here; use q4_0 or q8_0, or leave --quant out to keep the model's own formats",
+            d.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `--quant` (and `--pure`) as the loaders take them; k-quants are refused before any file is read.
 pub fn parse_quant(quant: Option<&str>, pure: bool) -> Result<Option<Quant>> {
+    refuse_k_quant(quant)?;
     let q = quant.map(|q| DType::parse(q).ok_or_else(|| Error::Input(format!("--quant {q:?}: use one of f32, f16, bf16, q8_0, q4_0")))).transpose()?;
     if pure && q.is_none() {
         return Err(Error::Input("--pure changes what --quant does to the embedding and LM head: give --quant too".into()));

@@ -34,6 +34,27 @@ fn split_pattern(pre: &Json) -> Option<String> {
     }
 }
 
+/// The two tokens of a GGUF merge: non-empty and separated by exactly one space.
+fn split_merge(m: &str) -> Option<(&str, &str)> {
+    let (a, b) = m.split_once(' ')?;
+    (!a.is_empty() && !b.is_empty() && !b.contains(' ')).then_some((a, b))
+}
+
+/// A metadata value that is an integer (of any width), for ids and token types.
+fn integer(v: &Value) -> Option<i64> {
+    match *v {
+        Value::U8(x) => Some(x.into()),
+        Value::I8(x) => Some(x.into()),
+        Value::U16(x) => Some(x.into()),
+        Value::I16(x) => Some(x.into()),
+        Value::U32(x) => Some(x.into()),
+        Value::I32(x) => Some(x.into()),
+        Value::U64(x) => i64::try_from(x).ok(),
+        Value::I64(x) => Some(x),
+        _ => None,
+    }
+}
+
 /// GGUF metadata for a byte-level BPE tokenizer.json. `chat_template` is stored as
 /// `tokenizer.chat_template` when given.
 pub fn tokenizer_metadata(file: &str, tokenizer_json: &str, chat_template: Option<&str>) -> Result<Vec<(String, Value)>> {
@@ -45,31 +66,44 @@ pub fn tokenizer_metadata(file: &str, tokenizer_json: &str, chat_template: Optio
     let pattern = split_pattern(&t["pre_tokenizer"]).ok_or_else(|| bad("the pre-tokenizer is not byte-level BPE"))?;
     let pre = PRE_TOKENIZERS.iter().find(|p| p.1 == pattern).map(|p| p.0).ok_or_else(|| bad("its split pattern is not one of the known GGUF pre-tokenizers"))?;
     let vocab = t["model"]["vocab"].as_object().ok_or_else(|| bad("model.vocab is missing"))?;
-    let mut tokens: Vec<Option<(String, i32)>> = Vec::new();
-    let mut put = |id: usize, s: &str, ty: i32| {
-        if tokens.len() <= id {
-            tokens.resize(id + 1, None);
-        }
-        tokens[id] = Some((s.to_string(), ty));
+    let added_tokens = t["added_tokens"].as_array().map(Vec::as_slice).unwrap_or_default();
+    // Ids index the token list written below (gaps become unused placeholders), so an id far
+    // beyond the number of tokens is refused before anything is sized by it.
+    let count = vocab.len() + added_tokens.len();
+    let limit = 2 * count + 256;
+    let check_id = |id: Option<u64>, what: &str| match id {
+        Some(id) if id < limit as u64 => Ok(id as usize),
+        Some(id) => Err(bad(&format!("{what} id {id} is far beyond the tokenizer's {count} tokens (ids must stay below {limit})"))),
+        None => Err(bad(&format!("{what} id is missing or not a non-negative integer"))),
     };
+    let mut entries = Vec::with_capacity(count);
     for (s, id) in vocab {
-        put(id.as_u64().ok_or_else(|| bad("a vocab id is not a number"))? as usize, s, TOKEN_NORMAL);
+        entries.push((check_id(id.as_u64(), &format!("the vocab token {s:?}'s"))?, s.as_str(), TOKEN_NORMAL));
     }
-    for a in t["added_tokens"].as_array().into_iter().flatten() {
-        let id = a["id"].as_u64().ok_or_else(|| bad("an added token has no id"))? as usize;
+    for (i, a) in added_tokens.iter().enumerate() {
+        let id = check_id(a["id"].as_u64(), &format!("added token {i}'s"))?;
         let ty = if a["special"].as_bool().unwrap_or(false) { TOKEN_CONTROL } else { TOKEN_USER_DEFINED };
-        put(id, a["content"].as_str().unwrap_or_default(), ty);
+        entries.push((id, a["content"].as_str().unwrap_or_default(), ty));
     }
-    let merges: Vec<Value> = t["model"]["merges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| match m {
-            Json::String(s) => Value::Str(s.clone()),
-            Json::Array(p) => Value::Str(format!("{} {}", p[0].as_str().unwrap_or_default(), p[1].as_str().unwrap_or_default())),
-            _ => Value::Str(String::new()),
-        })
-        .collect();
+    let mut tokens: Vec<Option<(String, i32)>> = vec![None; entries.iter().map(|e| e.0 + 1).max().unwrap_or(0)];
+    for (id, s, ty) in entries {
+        tokens[id] = Some((s.to_string(), ty));
+    }
+    let mut merges = Vec::new();
+    for (i, m) in t["model"]["merges"].as_array().into_iter().flatten().enumerate() {
+        let pair = match m {
+            Json::String(s) => split_merge(s),
+            Json::Array(p) => match p.as_slice() {
+                [Json::String(a), Json::String(b)] => Some((a.as_str(), b.as_str())),
+                _ => None,
+            },
+            _ => None,
+        };
+        match pair {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() && !a.contains(' ') && !b.contains(' ') => merges.push(Value::Str(format!("{a} {b}"))),
+            _ => return Err(bad(&format!("merge {i} ({m}) is not two tokens without spaces"))),
+        }
+    }
     let (strs, types): (Vec<Value>, Vec<Value>) = tokens
         .iter()
         .enumerate()
@@ -106,34 +140,63 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<Option<TextTokenizer>> {
         .find(|p| p.0 == pre || (pre == "default" && p.0 == "gpt-2"))
         .map(|p| p.1)
         .ok_or_else(|| Error::model(file, format!("embedded tokenizer uses pre-tokenizer {pre:?}, which is not supported; put a tokenizer.json beside the model")))?;
-    let list = |key: &str| match g.get(key) {
-        Some(Value::Array(a)) => Ok(a.as_slice()),
-        _ => Err(Error::model(file, format!("embedded tokenizer: `{key}` is missing"))),
+    let bad = |m: String| Error::model(file, format!("embedded tokenizer: {m}; put a tokenizer.json beside the model"));
+    let list = |key: &str, required: bool| match g.get(key) {
+        Some(Value::Array(a)) => Ok(Some(a.as_slice())),
+        None if !required => Ok(None),
+        None => Err(bad(format!("`{key}` is missing"))),
+        Some(_) => Err(bad(format!("`{key}` is not an array"))),
     };
-    let tokens = list("tokenizer.ggml.tokens")?;
-    let types = list("tokenizer.ggml.token_type").unwrap_or(&[]);
-    let merges = list("tokenizer.ggml.merges")?;
+    // Every count and id is checked before anything is sized or indexed by it.
+    let tokens = list("tokenizer.ggml.tokens", true)?.unwrap_or_default();
+    if tokens.is_empty() || tokens.len() > u32::MAX as usize {
+        return Err(bad(format!("`tokenizer.ggml.tokens` has {} tokens", tokens.len())));
+    }
+    let types = list("tokenizer.ggml.token_type", false)?;
+    if let Some(types) = types.filter(|t| t.len() != tokens.len()) {
+        return Err(bad(format!("`tokenizer.ggml.token_type` has {} entries for {} tokens", types.len(), tokens.len())));
+    }
+    for (key, v) in &g.metadata {
+        if key.starts_with("tokenizer.ggml.") && key.ends_with("_token_id") {
+            match integer(v) {
+                Some(id) if id >= 0 && (id as u64) < tokens.len() as u64 => {}
+                _ => {
+                    let shown = match v {
+                        Value::U64(x) => x.to_string(),
+                        _ => integer(v).map_or_else(|| v.summary(), |i| i.to_string()),
+                    };
+                    return Err(bad(format!("`{key}` = {shown} is not a token id (there are {} tokens)", tokens.len())));
+                }
+            }
+        }
+    }
+    let merges = list("tokenizer.ggml.merges", true)?.unwrap_or_default();
     let mut vocab = serde_json::Map::new();
     let mut added = Vec::new();
     for (id, t) in tokens.iter().enumerate() {
-        let s = t.as_str().ok_or_else(|| Error::model(file, "embedded tokenizer: a token is not a string"))?;
-        let ty = types.get(id).and_then(|v| v.as_f64()).map(|v| v as i32).unwrap_or(TOKEN_NORMAL);
-        if ty == TOKEN_UNUSED {
+        let s = t.as_str().ok_or_else(|| bad(format!("token {id} is not a string")))?;
+        let ty = match types.and_then(|t| t.get(id)) {
+            None => TOKEN_NORMAL as i64,
+            Some(v) => integer(v).ok_or_else(|| bad(format!("the type of token {id} is not an integer")))?,
+        };
+        if ty == TOKEN_UNUSED as i64 {
             continue;
         }
         vocab.insert(s.to_string(), id.into());
-        if ty == TOKEN_CONTROL || ty == TOKEN_USER_DEFINED {
-            added.push(json!({"id": id, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": ty == TOKEN_CONTROL}));
+        if ty == TOKEN_CONTROL as i64 || ty == TOKEN_USER_DEFINED as i64 {
+            added.push(json!({"id": id, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": ty == TOKEN_CONTROL as i64}));
         }
     }
-    let merges: Vec<Json> = merges
-        .iter()
-        .filter_map(|m| m.as_str())
-        .map(|m| {
-            let (a, b) = m.split_once(' ').unwrap_or((m, ""));
-            json!([a, b])
-        })
-        .collect();
+    let mut pairs: Vec<Json> = Vec::with_capacity(merges.len());
+    for (i, m) in merges.iter().enumerate() {
+        let m = m.as_str().ok_or_else(|| bad(format!("merge {i} is not a string")))?;
+        let (a, b) = split_merge(m).ok_or_else(|| bad(format!("merge {i} ({m:?}) is not two tokens separated by one space")))?;
+        if let Some(t) = [a, b, &format!("{a}{b}")].into_iter().find(|t| !vocab.contains_key(*t)) {
+            return Err(bad(format!("merge {i} ({m:?}) uses {t:?}, which is not in the vocabulary")));
+        }
+        pairs.push(json!([a, b]));
+    }
+    let merges = pairs;
     let t = json!({
         "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [

@@ -140,7 +140,8 @@ impl SamplerOptions {
             return Err(Error::Input(format!(
                 "--steps {} must be a positive multiple of the number of blocks ({blocks}): try --steps {}",
                 self.steps,
-                (self.steps.max(1)).div_ceil(blocks) * blocks
+                // The next multiple, or the one below where the next would overflow.
+                self.steps.max(1).div_ceil(blocks).checked_mul(blocks).unwrap_or(self.steps / blocks * blocks)
             )));
         }
         Ok(())
