@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Unmask's one build script.
 #   ./build.sh            build the native CLI (target/release/unmask)
-#   ./build.sh test       install what the tests need (Debian/Ubuntu), then run every test:
-#                         native kernels and forward on Mesa lavapipe, wasm in headless Chromium
+#   ./build.sh test       install what the tests need (Debian/Ubuntu), then check formatting and
+#                         clippy (warnings are errors) and run every test: native kernels and
+#                         forward on Mesa lavapipe, wasm in headless Chromium
 #   ./build.sh web        build the web app into www/: the wasm engine in www/pkg (release,
 #                         wasm-bindgen, wasm-opt from npm's binaryen) and the bundled model in
 #                         www/models (models/demo-q4_0.gguf when present, else a random stand-in;
@@ -33,6 +34,8 @@ deps() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   cargo generate-lockfile --offline >/dev/null 2>&1 || true
   local v; v="$(wasm_bindgen_version)"
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$v" ]; then
@@ -43,6 +46,10 @@ deps() {
 
 test_all() {
   deps
+  echo "== cargo fmt --check, cargo clippy -D warnings (native and wasm32)"
+  cargo fmt --check
+  cargo clippy --all-targets -- -D warnings
+  cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
   echo "== native tests (wgpu on $(vulkaninfo --summary 2>/dev/null | awk -F= '/deviceName/ {print $2; exit}' || echo 'the first adapter'))"
   cargo test
   echo "== browser tests (wasm in headless Chromium, WebGPU on SwiftShader)"

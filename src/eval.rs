@@ -30,7 +30,13 @@ pub fn parse_items(file: &str, text: &str) -> Result<Vec<Item>> {
 
 /// The engine's response to `item` under `options`, and the generation: for a chat item the
 /// text after the prompt, for an infill item the text written into its mask spans.
-pub async fn respond<D: Denoiser>(model: &mut D, cfg: &ModelConfig, tok: &TextTokenizer, item: &Item, options: &SamplerOptions) -> Result<(String, Generation)> {
+pub async fn respond<D: Denoiser>(
+    model: &mut D,
+    cfg: &ModelConfig,
+    tok: &TextTokenizer,
+    item: &Item,
+    options: &SamplerOptions,
+) -> Result<(String, Generation)> {
     let req = match item.infill {
         true => Request { infill: Some(item.prompt.clone()), options: options.clone(), ..Default::default() },
         false => Request { prompt: Some(item.prompt.clone()), chat: true, options: options.clone(), ..Default::default() },

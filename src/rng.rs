@@ -26,4 +26,3 @@ impl Rng {
         (self.next_u64() % n as u64) as u32
     }
 }
-

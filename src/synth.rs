@@ -45,7 +45,9 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
             Ok(Some(match spec.role {
                 Role::Embed => embed.clone(),
                 Role::LmHead => head.clone(),
-                _ if spec.quant == QuantPolicy::F32 && spec.shape[0] == Dim::One => HostTensor::from_f32(1, cols, &(0..cols).map(|_| 1.0 + 0.2 * norms.sym()).collect::<Vec<f32>>()),
+                _ if spec.quant == QuantPolicy::F32 && spec.shape[0] == Dim::One => {
+                    HostTensor::from_f32(1, cols, &(0..cols).map(|_| 1.0 + 0.2 * norms.sym()).collect::<Vec<f32>>())
+                }
                 _ => mat(rows, cols),
             }))
         },

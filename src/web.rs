@@ -46,8 +46,13 @@ impl ByteSource for JsSource {
         if offset + len as u64 > self.sizes[file] {
             return Err(fail(format!("truncated: bytes {offset}..{} asked of a file of {}", offset + len as u64, self.sizes[file])));
         }
-        let promise = self.read.call3(&JsValue::NULL, &(file as f64).into(), &(offset as f64).into(), &(len as f64).into()).map_err(|e| fail(format!("cannot read: {e:?}")))?;
-        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise)).await.map_err(|e| fail(format!("cannot read: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
+        let promise = self
+            .read
+            .call3(&JsValue::NULL, &(file as f64).into(), &(offset as f64).into(), &(len as f64).into())
+            .map_err(|e| fail(format!("cannot read: {e:?}")))?;
+        let value = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+            .await
+            .map_err(|e| fail(format!("cannot read: {}", e.as_string().unwrap_or_else(|| format!("{e:?}")))))?;
         let bytes = js_sys::Uint8Array::new(&value).to_vec();
         if bytes.len() != len {
             return Err(fail(format!("read {} bytes at {offset} where {len} were asked (the file changed or is truncated)", bytes.len())));
@@ -161,7 +166,8 @@ impl Engine {
             None | Some("") => None,
             Some(q) => {
                 let (name, pure) = q.strip_suffix("_pure").map_or((q, false), |n| (n, true));
-                let dtype = DType::parse(name).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q4_0_pure, q8_0, f16, bf16 or f32")))?;
+                let dtype =
+                    DType::parse(name).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q4_0_pure, q8_0, f16, bf16 or f32")))?;
                 Some(Quant { dtype, pure })
             }
         };
@@ -227,7 +233,14 @@ impl Engine {
     /// remask"): `tokens` is the whole canvas with the mask token id at the positions to redo
     /// (all at or after `gen_start`), `options` the sampler options (`SamplerOptions`); see
     /// `request::prepare_remask`.
-    pub async fn remask(&self, tokens: Vec<u32>, gen_start: usize, options: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+    pub async fn remask(
+        &self,
+        tokens: Vec<u32>,
+        gen_start: usize,
+        options: JsValue,
+        on_start: Option<js_sys::Function>,
+        on_step: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsValue> {
         let o: SamplerOptions = if options.is_undefined() || options.is_null() {
             SamplerOptions::default()
         } else {
@@ -243,7 +256,13 @@ impl Engine {
         let tok = self.tokenizer.as_ref();
         // This request's own session, planned for its canvas and settings (a canvas or setting
         // that cannot fit is refused here, with the numbers, before anything is allocated).
-        let config = SessionConfig { canvas: p.canvas.tokens.len(), cache: p.options.cache, cfg: p.options.cfg_scale > 0.0, logits: false, kernels: self.model.gpu.default_kernels() };
+        let config = SessionConfig {
+            canvas: p.canvas.tokens.len(),
+            cache: p.options.cache,
+            cfg: p.options.cfg_scale > 0.0,
+            logits: false,
+            kernels: self.model.gpu.default_kernels(),
+        };
         let mut session = Session::new(&self.model, config, self.budget).map_err(js_err)?;
         if let Some(f) = &on_start {
             let start = StartJs {
@@ -266,7 +285,11 @@ impl Engine {
                     masked_left: e.masked_left,
                     ms: e.ms,
                     early_stop: e.early_stop,
-                    committed: e.committed.iter().map(|c| CommitJs { pos: c.pos, token: c.token, confidence: c.confidence, text: self.piece(c.token) }).collect(),
+                    committed: e
+                        .committed
+                        .iter()
+                        .map(|c| CommitJs { pos: c.pos, token: c.token, confidence: c.confidence, text: self.piece(c.token) })
+                        .collect(),
                 };
                 if let Ok(v) = to_js(&ev) {
                     let _ = f.call1(&JsValue::NULL, &v);

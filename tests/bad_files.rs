@@ -122,7 +122,9 @@ fn safetensors_corrupt_missing_and_misshapen() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 32, 40), DType::F16, 2);
     let cfg = w.config.to_hf_json();
     let st = w.to_safetensors().unwrap();
-    let load = |cfg: &str, st: &[u8]| ModelWeights::from_safetensors("config.json", cfg, &[("model.safetensors".into(), st)]).err().map(|e| e.to_string()).expect("an error");
+    let load = |cfg: &str, st: &[u8]| {
+        ModelWeights::from_safetensors("config.json", cfg, &[("model.safetensors".into(), st)]).err().map(|e| e.to_string()).expect("an error")
+    };
     assert_has(&load(&cfg, &st[..st.len() / 2]), &["model.safetensors", "not a valid safetensors"]);
     assert_has(&load(&cfg, b"garbage"), &["model.safetensors"]);
     assert_has(&load("{ not json", &st), &["config.json", "not a valid config.json"]);

@@ -234,7 +234,11 @@ fn bench_refuses_absurd_numbers_with_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = model_dir(tmp.path());
     let huge = tmp.path().join("huge.json");
-    std::fs::write(&huge, r#"{"d_model": 16777216, "n_layers": 16777216, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#).unwrap();
+    std::fs::write(
+        &huge,
+        r#"{"d_model": 16777216, "n_layers": 16777216, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#,
+    )
+    .unwrap();
     let max = u64::MAX.to_string();
     let max_multiple = (u64::MAX - 31).to_string(); // a multiple of the block length 32
     let cases: Vec<(Vec<&str>, &str)> = vec![

@@ -105,12 +105,24 @@ fn no_module_cycles() {
     assert!(g.contains_key("engine") && g["engine"].contains("gpu"), "the graph was read: {g:?}");
     assert_eq!(find_cycle(&g), None, "top-level modules depend on each other: {g:?}");
     assert!(!g.get("model").is_some_and(|d| d.contains("sampler") || d.contains("engine")), "the model layer imports only below it: {:?}", g.get("model"));
-    assert!(!g.get("sampler").is_some_and(|d| d.contains("gpu") || d.contains("engine") || d.contains("cpu")), "the sampler knows nothing about GPUs or the CPU twin: {:?}", g.get("sampler"));
+    assert!(
+        !g.get("sampler").is_some_and(|d| d.contains("gpu") || d.contains("engine") || d.contains("cpu")),
+        "the sampler knows nothing about GPUs or the CPU twin: {:?}",
+        g.get("sampler")
+    );
 
     let model = src.join("model");
     let file = |p: &Path| p.strip_prefix(&model).ok().map(|r| r.to_string_lossy().trim_end_matches(".rs").to_string()).filter(|f| f != "mod");
     // Names `model/mod.rs` re-exports, by the file that defines them.
-    let reexports = [("DType", "tensor"), ("HostTensor", "tensor"), ("ModelConfig", "config"), ("ModelIndex", "index"), ("TensorRef", "index"), ("TextTokenizer", "tokenizer"), ("ModelWeights", "weights")];
+    let reexports = [
+        ("DType", "tensor"),
+        ("HostTensor", "tensor"),
+        ("ModelConfig", "config"),
+        ("ModelIndex", "index"),
+        ("TensorRef", "index"),
+        ("TextTokenizer", "tokenizer"),
+        ("ModelWeights", "weights"),
+    ];
     let arch = ["Family", "Key", "Quant", "Role", "RopeStyle", "Tensors"];
     let g = graph(&model, file, |path| {
         let first = path.strip_prefix("model::")?.split("::").next()?.trim();

@@ -33,7 +33,8 @@ fn folder_and_gguf_agree() {
     assert_eq!((gguf.weights.tensors[Role::Embed].dtype, gguf.weights.tensors[Role::LmHead].dtype), (DType::Q8_0, DType::Q8_0));
     // The GGUF's embedded tokenizer encodes like tokenizer.json.
     let (ta, tb) = (dir.tokenizer.as_ref().unwrap(), gguf.tokenizer.as_ref().unwrap());
-    let text = unmask::sampler::text::chat_prompt(&dir.weights.config.family().chat, "Natalia sold 48 clips in April and half as many in May. How many in all?");
+    let text =
+        unmask::sampler::text::chat_prompt(&dir.weights.config.family().chat, "Natalia sold 48 clips in April and half as many in May. How many in all?");
     let toks = ta.encode(&text).unwrap();
     assert_eq!(toks, tb.encode(&text).unwrap());
     assert_eq!(ta.decode(&toks, false).unwrap(), tb.decode(&toks, false).unwrap());

@@ -89,7 +89,9 @@ fn quantized_gguf_round_trip_and_load_time_quantization_agree() {
 #[test]
 fn q4_0_keeps_the_embedding_and_lm_head_in_q8_0_unless_pure() {
     let w = random_model(&tiny_config(1, 4, 4, 16, 64, 120), DType::F32, 12);
-    let kinds = |w: &ModelWeights| (w.tensors[Role::Embed].dtype, w.layer(0, Role::Q).dtype, w.layer(0, Role::Down).dtype, w.tensors[Role::LmHead].dtype, w.layer(0, Role::AttnNorm).dtype);
+    let kinds = |w: &ModelWeights| {
+        (w.tensors[Role::Embed].dtype, w.layer(0, Role::Q).dtype, w.layer(0, Role::Down).dtype, w.tensors[Role::LmHead].dtype, w.layer(0, Role::AttnNorm).dtype)
+    };
     let (q4, q4_pure, q8) = (Quant::new(DType::Q4_0), Quant { dtype: DType::Q4_0, pure: true }, Quant::new(DType::Q8_0));
     let mut m = w.clone();
     m.convert(q4).unwrap();

@@ -60,7 +60,9 @@ fn write_safetensors(c: &ModelConfig, config_json: &str, dir: &Path) {
     for i in 0..c.n_layers {
         let p = format!("model.transformer.blocks.{i}");
         all.push((format!("{p}.attn_norm.weight"), vec![d], Some(&ones)));
-        for (n, rows, cols) in [("q_proj", d, d), ("k_proj", d, d), ("v_proj", d, d), ("attn_out", d, d), ("ff_proj", h, d), ("up_proj", h, d), ("ff_out", d, h)] {
+        for (n, rows, cols) in
+            [("q_proj", d, d), ("k_proj", d, d), ("v_proj", d, d), ("attn_out", d, d), ("ff_proj", h, d), ("up_proj", h, d), ("ff_out", d, h)]
+        {
             all.push((format!("{p}.{n}.weight"), vec![rows, cols], None));
         }
         all.push((format!("{p}.ff_norm.weight"), vec![d], Some(&ones)));
@@ -99,7 +101,10 @@ fn write_safetensors(c: &ModelConfig, config_json: &str, dir: &Path) {
 }
 
 fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")).unwrap_or_default()
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB"))
+        .unwrap_or_default()
 }
 
 fn plan_load_and_step(path: &Path, quant: Option<Quant>) {
@@ -123,7 +128,12 @@ fn plan_load_and_step(path: &Path, quant: Option<Quant>) {
     assert_eq!(last.0, last.1);
     assert!(updates > 100, "progress reported {updates} times");
     assert_eq!(model.weight_bytes(), plan.weight_bytes);
-    println!("  loaded {} of files into {} on the GPU in {load_s:.1} s ({updates} progress updates); peak RSS {}", human(last.1), human(model.weight_bytes()), peak_rss());
+    println!(
+        "  loaded {} of files into {} on the GPU in {load_s:.1} s ({updates} progress updates); peak RSS {}",
+        human(last.1),
+        human(model.weight_bytes()),
+        peak_rss()
+    );
     let c = &index.config;
     let mut rng = Rng::new(7);
     let tokens: Vec<u32> = (0..canvas).map(|i| if i >= canvas / 2 { c.mask_token_id } else { rng.below(c.vocab_size as u32) }).collect();

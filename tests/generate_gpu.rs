@@ -67,7 +67,8 @@ fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
     g.cap_bindings(2048);
     let gm = GpuModel::upload(g, &w).unwrap();
     for scale in [0.5, 2.0] {
-        let o = SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
+        let o =
+            SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
         let canvas = Canvas::after_prompt(&[3, 4, 5, 6], 12, cfg.mask_token_id, None);
         let (gg, _) = run(session(&gm, 16), canvas.clone(), &o);
         let (c, _) = run(CpuModel::new(&w), canvas, &o);
@@ -154,7 +155,9 @@ fn cached_generation_keeps_the_invariants_and_runs_fewer_rows() {
                 None => assert_eq!((counted.rows, g.model_passes), (fixed_rows(cache), 12), "{cache:?}: rows computed"),
                 // Threshold steps vary in number; each still computes fewer rows than a full pass,
                 // except a block's first.
-                Some(_) => assert!(counted.rows < g.model_passes * 15 && counted.rows >= 3 * 15, "{cache:?}: {} rows in {} passes", counted.rows, g.model_passes),
+                Some(_) => {
+                    assert!(counted.rows < g.model_passes * 15 && counted.rows >= 3 * 15, "{cache:?}: {} rows in {} passes", counted.rows, g.model_passes)
+                }
             }
             assert!(counted.rows < fixed_rows(CacheMode::None), "{cache:?} {threshold:?}: fewer rows than without a cache");
             // The CPU twin keeps the same cache (K/V of the other rows from the block's full

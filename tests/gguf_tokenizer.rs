@@ -14,14 +14,8 @@ fn good() -> Vec<(&'static str, Value)> {
     vec![
         ("tokenizer.ggml.model", Value::Str("gpt2".into())),
         ("tokenizer.ggml.pre", Value::Str("gpt-2".into())),
-        (
-            "tokenizer.ggml.tokens",
-            strs(&["h", "e", "he", "l", "o", "<|mask|>"]),
-        ),
-        (
-            "tokenizer.ggml.token_type",
-            Value::Array([1, 1, 1, 1, 1, 3].into_iter().map(Value::I32).collect()),
-        ),
+        ("tokenizer.ggml.tokens", strs(&["h", "e", "he", "l", "o", "<|mask|>"])),
+        ("tokenizer.ggml.token_type", Value::Array([1, 1, 1, 1, 1, 3].into_iter().map(Value::I32).collect())),
         ("tokenizer.ggml.merges", strs(&["h e"])),
         ("tokenizer.ggml.mask_token_id", Value::U32(5)),
         ("tokenizer.ggml.eos_token_id", Value::U32(4)),
@@ -71,39 +65,18 @@ fn a_well_formed_embedded_tokenizer_reads_and_merges() {
 #[test]
 fn broken_merges_are_refused_naming_the_merge() {
     let cases: Vec<(Value, &str)> = vec![
-        (
-            strs(&["h e", "he"]),
-            "merge 1 (\"he\") is not two tokens separated by one space",
-        ),
-        (
-            strs(&["h  e"]),
-            "merge 0 (\"h  e\") is not two tokens separated by one space",
-        ),
-        (
-            strs(&["h e", " h"]),
-            "merge 1 (\" h\") is not two tokens separated by one space",
-        ),
-        (
-            strs(&["h e", "h e l"]),
-            "merge 1 (\"h e l\") is not two tokens",
-        ),
-        (
-            strs(&["h e", "he x"]),
-            "merge 1 (\"he x\") uses \"x\", which is not in the vocabulary",
-        ),
-        (
-            strs(&["l o"]),
-            "merge 0 (\"l o\") uses \"lo\", which is not in the vocabulary",
-        ),
+        (strs(&["h e", "he"]), "merge 1 (\"he\") is not two tokens separated by one space"),
+        (strs(&["h  e"]), "merge 0 (\"h  e\") is not two tokens separated by one space"),
+        (strs(&["h e", " h"]), "merge 1 (\" h\") is not two tokens separated by one space"),
+        (strs(&["h e", "h e l"]), "merge 1 (\"h e l\") is not two tokens"),
+        (strs(&["h e", "he x"]), "merge 1 (\"he x\") uses \"x\", which is not in the vocabulary"),
+        (strs(&["l o"]), "merge 0 (\"l o\") uses \"lo\", which is not in the vocabulary"),
         (Value::Array(vec![Value::U32(1)]), "merge 0 is not a string"),
         (Value::U32(3), "`tokenizer.ggml.merges` is not an array"),
     ];
     for (merges, needle) in cases {
         let e = error("tokenizer.ggml.merges", Some(merges));
-        assert!(
-            e.starts_with("tok.gguf: embedded tokenizer: ") && e.contains(needle),
-            "{needle:?} not in {e:?}"
-        );
+        assert!(e.starts_with("tok.gguf: embedded tokenizer: ") && e.contains(needle), "{needle:?} not in {e:?}");
     }
     assert!(error("tokenizer.ggml.merges", None).contains("`tokenizer.ggml.merges` is missing"));
 }
@@ -111,73 +84,22 @@ fn broken_merges_are_refused_naming_the_merge() {
 #[test]
 fn absurd_ids_and_counts_are_refused_before_use() {
     let cases: Vec<(&str, Option<Value>, &str)> = vec![
-        (
-            "tokenizer.ggml.eos_token_id",
-            Some(Value::U32(4_000_000_000)),
-            "`tokenizer.ggml.eos_token_id` = 4000000000 is not a token id (there are 6 tokens)",
-        ),
-        (
-            "tokenizer.ggml.mask_token_id",
-            Some(Value::U64(u64::MAX)),
-            "`tokenizer.ggml.mask_token_id` = 18446744073709551615 is not a token id",
-        ),
-        (
-            "tokenizer.ggml.bos_token_id",
-            Some(Value::I32(-1)),
-            "`tokenizer.ggml.bos_token_id` = -1 is not a token id",
-        ),
-        (
-            "tokenizer.ggml.padding_token_id",
-            Some(Value::U32(6)),
-            "`tokenizer.ggml.padding_token_id` = 6 is not a token id (there are 6 tokens)",
-        ),
-        (
-            "tokenizer.ggml.unknown_token_id",
-            Some(Value::Str("0".into())),
-            "`tokenizer.ggml.unknown_token_id` = \"0\" is not a token id",
-        ),
-        (
-            "tokenizer.ggml.token_type",
-            Some(Value::Array(vec![Value::I32(1); 3])),
-            "`tokenizer.ggml.token_type` has 3 entries for 6 tokens",
-        ),
-        (
-            "tokenizer.ggml.token_type",
-            Some(Value::Array(vec![Value::I32(1); 7])),
-            "`tokenizer.ggml.token_type` has 7 entries for 6 tokens",
-        ),
-        (
-            "tokenizer.ggml.token_type",
-            Some(Value::Array(vec![Value::F32(1.0); 6])),
-            "the type of token 0 is not an integer",
-        ),
-        (
-            "tokenizer.ggml.token_type",
-            Some(Value::I32(1)),
-            "`tokenizer.ggml.token_type` is not an array",
-        ),
-        (
-            "tokenizer.ggml.tokens",
-            Some(Value::Array(vec![])),
-            "`tokenizer.ggml.tokens` has 0 tokens",
-        ),
-        (
-            "tokenizer.ggml.tokens",
-            Some(Value::Array(vec![Value::U32(7); 6])),
-            "token 0 is not a string",
-        ),
-        (
-            "tokenizer.ggml.tokens",
-            None,
-            "`tokenizer.ggml.tokens` is missing",
-        ),
+        ("tokenizer.ggml.eos_token_id", Some(Value::U32(4_000_000_000)), "`tokenizer.ggml.eos_token_id` = 4000000000 is not a token id (there are 6 tokens)"),
+        ("tokenizer.ggml.mask_token_id", Some(Value::U64(u64::MAX)), "`tokenizer.ggml.mask_token_id` = 18446744073709551615 is not a token id"),
+        ("tokenizer.ggml.bos_token_id", Some(Value::I32(-1)), "`tokenizer.ggml.bos_token_id` = -1 is not a token id"),
+        ("tokenizer.ggml.padding_token_id", Some(Value::U32(6)), "`tokenizer.ggml.padding_token_id` = 6 is not a token id (there are 6 tokens)"),
+        ("tokenizer.ggml.unknown_token_id", Some(Value::Str("0".into())), "`tokenizer.ggml.unknown_token_id` = \"0\" is not a token id"),
+        ("tokenizer.ggml.token_type", Some(Value::Array(vec![Value::I32(1); 3])), "`tokenizer.ggml.token_type` has 3 entries for 6 tokens"),
+        ("tokenizer.ggml.token_type", Some(Value::Array(vec![Value::I32(1); 7])), "`tokenizer.ggml.token_type` has 7 entries for 6 tokens"),
+        ("tokenizer.ggml.token_type", Some(Value::Array(vec![Value::F32(1.0); 6])), "the type of token 0 is not an integer"),
+        ("tokenizer.ggml.token_type", Some(Value::I32(1)), "`tokenizer.ggml.token_type` is not an array"),
+        ("tokenizer.ggml.tokens", Some(Value::Array(vec![])), "`tokenizer.ggml.tokens` has 0 tokens"),
+        ("tokenizer.ggml.tokens", Some(Value::Array(vec![Value::U32(7); 6])), "token 0 is not a string"),
+        ("tokenizer.ggml.tokens", None, "`tokenizer.ggml.tokens` is missing"),
     ];
     for (key, value, needle) in cases {
         let e = error(key, value);
-        assert!(
-            e.contains(needle) && e.contains("put a tokenizer.json beside the model"),
-            "{key}: {needle:?} not in {e:?}"
-        );
+        assert!(e.contains(needle) && e.contains("put a tokenizer.json beside the model"), "{key}: {needle:?} not in {e:?}");
     }
     // Without token types every token is a normal one.
     assert!(read("tokenizer.ggml.token_type", None).unwrap().is_some());
@@ -190,55 +112,21 @@ fn writing_refuses_absurd_ids_and_malformed_merges_from_tokenizer_json() {
             r#"{{"model": {{"type": "BPE", "vocab": {vocab}, "merges": {merges}}}, "added_tokens": [], "pre_tokenizer": {{"type": "ByteLevel", "use_regex": true}}}}"#
         )
     };
-    let ok = tokenizer_metadata(
-        "tokenizer.json",
-        &json(r#"{"a": 0, "b": 1, "ab": 2}"#, r#"["a b"]"#),
-        None,
-    )
-    .unwrap();
-    assert!(ok
-        .iter()
-        .any(|(k, v)| k == "tokenizer.ggml.merges" && *v == strs(&["a b"])));
+    let ok = tokenizer_metadata("tokenizer.json", &json(r#"{"a": 0, "b": 1, "ab": 2}"#, r#"["a b"]"#), None).unwrap();
+    assert!(ok.iter().any(|(k, v)| k == "tokenizer.ggml.merges" && *v == strs(&["a b"])));
     let cases = [
-        (
-            json(r#"{"a": 0, "b": 1000000000000000}"#, "[]"),
-            "the vocab token \"b\"'s id 1000000000000000 is far beyond the tokenizer's 2 tokens",
-        ),
-        (
-            json(r#"{"a": 0, "b": -1}"#, "[]"),
-            "the vocab token \"b\"'s id is missing or not a non-negative integer",
-        ),
-        (
-            json(r#"{"a": 0, "b": 1}"#, r#"[["a"]]"#),
-            "merge 0 ([\"a\"]) is not two tokens without spaces",
-        ),
-        (
-            json(r#"{"a": 0, "b": 1}"#, r#"["a b", 7]"#),
-            "merge 1 (7) is not two tokens",
-        ),
-        (
-            json(r#"{"a": 0, "b": 1}"#, r#"["a  b"]"#),
-            "merge 0 (\"a  b\") is not two tokens",
-        ),
+        (json(r#"{"a": 0, "b": 1000000000000000}"#, "[]"), "the vocab token \"b\"'s id 1000000000000000 is far beyond the tokenizer's 2 tokens"),
+        (json(r#"{"a": 0, "b": -1}"#, "[]"), "the vocab token \"b\"'s id is missing or not a non-negative integer"),
+        (json(r#"{"a": 0, "b": 1}"#, r#"[["a"]]"#), "merge 0 ([\"a\"]) is not two tokens without spaces"),
+        (json(r#"{"a": 0, "b": 1}"#, r#"["a b", 7]"#), "merge 1 (7) is not two tokens"),
+        (json(r#"{"a": 0, "b": 1}"#, r#"["a  b"]"#), "merge 0 (\"a  b\") is not two tokens"),
         (json(r#"{"a": 0, "b": 1}"#, r#"[["a b", "b"]]"#), "merge 0"),
     ];
     for (text, needle) in cases {
-        let e = tokenizer_metadata("tokenizer.json", &text, None)
-            .map(|_| ())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("tokenizer.json: ") && e.contains(needle),
-            "{needle:?} not in {e:?}"
-        );
+        let e = tokenizer_metadata("tokenizer.json", &text, None).map(|_| ()).unwrap_err().to_string();
+        assert!(e.starts_with("tokenizer.json: ") && e.contains(needle), "{needle:?} not in {e:?}");
     }
     let added = r#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 99999999999, "content": "x"}], "pre_tokenizer": {"type": "ByteLevel"}}"#;
-    let e = tokenizer_metadata("tokenizer.json", added, None)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains("added token 0's id 99999999999 is far beyond the tokenizer's 2 tokens"),
-        "{e}"
-    );
+    let e = tokenizer_metadata("tokenizer.json", added, None).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("added token 0's id 99999999999 is far beyond the tokenizer's 2 tokens"), "{e}");
 }

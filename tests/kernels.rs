@@ -5,10 +5,10 @@
 
 mod common;
 use common::{assert_close, gpu};
+use std::sync::Arc;
 use unmask::choice::Noise;
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use std::sync::Arc;
 use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, NoiseUniform};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -111,24 +111,24 @@ fn cpu_adapters_get_the_subgroup_kernels() {
 
 #[test]
 fn matmul_accumulates_into_an_offset_strided_output() {
-  for v in VARIANTS {
-    let g = gpu_with(v);
-    let (m, k, n, stride, off) = (5, 37, 11, 19, 3);
-    let mut rng = Rng::new(12);
-    let x = rng.vec(m * k, 1.0);
-    let w = HostTensor::from_f32(n, k, &rng.vec(n * k, 1.0));
-    let y0 = rng.vec(off + m * stride, 1.0);
-    let prod = ops::matmul(&x, &w, m);
-    let mut want = y0.clone();
-    for i in 0..m {
-        for j in 0..n {
-            want[off + i * stride + j] += prod[i * n + j];
+    for v in VARIANTS {
+        let g = gpu_with(v);
+        let (m, k, n, stride, off) = (5, 37, 11, 19, 3);
+        let mut rng = Rng::new(12);
+        let x = rng.vec(m * k, 1.0);
+        let w = HostTensor::from_f32(n, k, &rng.vec(n * k, 1.0));
+        let y0 = rng.vec(off + m * stride, 1.0);
+        let prod = ops::matmul(&x, &w, m);
+        let mut want = y0.clone();
+        for i in 0..m {
+            for j in 0..n {
+                want[off + i * stride + j] += prod[i * n + j];
+            }
         }
+        let (wb, xb, yb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
+        let d = g.matmul(v, DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
+        assert_close(&format!("accumulating matmul ({})", v.name()), &run(&g, &[d], &yb, want.len()), &want, 1e-4);
     }
-    let (wb, xb, yb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
-    let d = g.matmul(v, DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
-    assert_close(&format!("accumulating matmul ({})", v.name()), &run(&g, &[d], &yb, want.len()), &want, 1e-4);
-  }
 }
 
 #[test]
@@ -202,47 +202,49 @@ fn swiglu_elementwise() {
 
 #[test]
 fn attention_bidirectional_with_gqa() {
-  // Both layouts; lq 70 spans two workgroups; head_dim 12 is not a multiple of 8, so the
-  // subgroup device falls back to the portable kernel for it.
-  for variant in VARIANTS {
-    let g = gpu_with(variant);
-    for (lq, lk, heads, kv, hd) in [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16), (70, 9, 2, 2, 8), (6, 5, 3, 1, 12)] {
-        let mut rng = Rng::new((lk * hd) as u64);
-        let q = rng.vec(lq * heads * hd, 1.0);
-        let k = rng.vec(lk * kv * hd, 1.0);
-        let v = rng.vec(lk * kv * hd, 1.0);
-        let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd);
-        let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
-        let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-        let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
-        assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+    // Both layouts; lq 70 spans two workgroups; head_dim 12 is not a multiple of 8, so the
+    // subgroup device falls back to the portable kernel for it.
+    for variant in VARIANTS {
+        let g = gpu_with(variant);
+        for (lq, lk, heads, kv, hd) in
+            [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16), (70, 9, 2, 2, 8), (6, 5, 3, 1, 12)]
+        {
+            let mut rng = Rng::new((lk * hd) as u64);
+            let q = rng.vec(lq * heads * hd, 1.0);
+            let k = rng.vec(lk * kv * hd, 1.0);
+            let v = rng.vec(lk * kv * hd, 1.0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd);
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let out = g.storage("o", (want.len() * 4) as u64).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
+            assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+        }
     }
-  }
 }
 
 #[test]
 fn attention_sees_every_key_in_both_directions() {
     // A hand-checked case: one head, d = 16; query 0 matches key 2 (a later position) strongly,
     // so the output must be close to value 2 — impossible with a causal mask. Both layouts.
-  for variant in VARIANTS {
-    let g = gpu_with(variant);
-    let (l, hd) = (3, 16);
-    let mut q = vec![0f32; l * hd];
-    let mut k = vec![0f32; l * hd];
-    let mut v = vec![0f32; l * hd];
-    q[0] = 40.0; // query 0 along dimension 0
-    k[2 * hd] = 1.0; // only key 2 has dimension 0
-    for p in 0..l {
-        v[p * hd + 1] = p as f32; // value p carries p in dimension 1
+    for variant in VARIANTS {
+        let g = gpu_with(variant);
+        let (l, hd) = (3, 16);
+        let mut q = vec![0f32; l * hd];
+        let mut k = vec![0f32; l * hd];
+        let mut v = vec![0f32; l * hd];
+        q[0] = 40.0; // query 0 along dimension 0
+        k[2 * hd] = 1.0; // only key 2 has dimension 0
+        for p in 0..l {
+            v[p * hd + 1] = p as f32; // value p carries p in dimension 1
+        }
+        let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+        let out = g.storage("o", (l * hd * 4) as u64).unwrap();
+        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
+        let got = run(&g, &[d], &out, l * hd);
+        // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
+        let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
+        assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", variant.name(), got[1]);
     }
-    let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
-    let out = g.storage("o", (l * hd * 4) as u64).unwrap();
-    let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
-    let got = run(&g, &[d], &out, l * hd);
-    // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
-    let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
-    assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", variant.name(), got[1]);
-  }
 }
 
 #[test]
@@ -271,7 +273,12 @@ fn select_argmax_probability_entropy_margin() {
         let want: Vec<_> = (0..rows).map(|r| ops::select(&logits[r * vocab..(r + 1) * vocab], 10 + r as u32, noise)).collect();
         let lb = g.upload_f32("logits", &logits).unwrap();
         let out = g.storage("out", (rows * 16) as u64).unwrap();
-        let nb = g.device.create_buffer(&wgpu::BufferDescriptor { label: None, size: 16, usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST, mapped_at_creation: false });
+        let nb = g.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         g.queue.write_buffer(&nb, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
         let d = g.select(&lb, &out, &nb, rows, vocab, 10, 0).unwrap();
         let words: Vec<u32> = run(&g, &[d], &out, rows * 4).iter().map(|f| f.to_bits()).collect();

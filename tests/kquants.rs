@@ -76,21 +76,21 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
 fn matmul_with_k_quant_weights() {
     // Both matmul layouts (lavapipe runs both).
     for variant in [KernelVariant::Tiled, KernelVariant::Subgroup] {
-    let g = gpu();
-    g.check_kernels(variant).unwrap();
-    for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
-        let k = 512;
-        let w = random_blocks(dtype, n, k, 5);
-        let x = Rng::new(6).vec(m * k, 1.0);
-        let want = ops::matmul(&x, &w, m);
-        let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
-        let xb = g.upload_f32("x", &x).unwrap();
-        let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-        let ds = g.bind(&gw.matmul(&g, variant, &xb, 0, m, &yb, 0, n, false).unwrap(), None).unwrap();
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        g.record(&mut enc, &ds);
-        let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)])).unwrap();
-        assert_close(&format!("matmul {} ({})", dtype.name(), variant.name()), &bytemuck::pod_collect_to_vec::<u8, f32>(&bytes), &want, 1e-4);
-    }
+        let g = gpu();
+        g.check_kernels(variant).unwrap();
+        for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {
+            let k = 512;
+            let w = random_blocks(dtype, n, k, 5);
+            let x = Rng::new(6).vec(m * k, 1.0);
+            let want = ops::matmul(&x, &w, m);
+            let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+            let xb = g.upload_f32("x", &x).unwrap();
+            let yb = g.storage("y", (m * n * 4) as u64).unwrap();
+            let ds = g.bind(&gw.matmul(&g, variant, &xb, 0, m, &yb, 0, n, false).unwrap(), None).unwrap();
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            g.record(&mut enc, &ds);
+            let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)])).unwrap();
+            assert_close(&format!("matmul {} ({})", dtype.name(), variant.name()), &bytemuck::pod_collect_to_vec::<u8, f32>(&bytes), &want, 1e-4);
+        }
     }
 }

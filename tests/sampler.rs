@@ -267,7 +267,10 @@ fn bad_settings_are_one_line_errors() {
     assert!(err(SamplerOptions { threshold: Some(1.5), ..opts(4, 8, 4) }).contains("(0, 1]"));
     assert!(Remasking::parse("confident").unwrap_err().to_string().contains("low_confidence"));
     use unmask::sampler::text::{parse_infill, parse_pin, Piece};
-    assert_eq!(parse_infill("The [MASK] sat on <mask:2>.", 3).unwrap(), vec![Piece::Text("The ".into()), Piece::Masks(3), Piece::Text(" sat on ".into()), Piece::Masks(2), Piece::Text(".".into())]);
+    assert_eq!(
+        parse_infill("The [MASK] sat on <mask:2>.", 3).unwrap(),
+        vec![Piece::Text("The ".into()), Piece::Masks(3), Piece::Text(" sat on ".into()), Piece::Masks(2), Piece::Text(".".into())]
+    );
     for bad in ["no spans here", "a [MASK b", "a <mask:3 b", "a <mask:x> b", "a <mask:0> b"] {
         assert!(parse_infill(bad, 3).is_err(), "{bad}");
     }

@@ -59,7 +59,11 @@ fn the_plan_is_what_sessions_allocate_in_every_mode() {
         }
     }
     // Plans of different modes differ where their buffers do.
-    let plan = |cache, cfg| MemoryPlan::new(&index, quant, &SessionConfig { canvas: 27, cache, cfg, logits: false, kernels: g.default_kernels() }, g.plan_limits()).unwrap().session_bytes;
+    let plan = |cache, cfg| {
+        MemoryPlan::new(&index, quant, &SessionConfig { canvas: 27, cache, cfg, logits: false, kernels: g.default_kernels() }, g.plan_limits())
+            .unwrap()
+            .session_bytes
+    };
     assert!(plan(CacheMode::None, false) < plan(CacheMode::Dual, false), "a cache records a second pass");
     assert!(plan(CacheMode::Dual, false) < plan(CacheMode::Dual, true), "guidance keeps unconditional activations");
 }
@@ -85,7 +89,9 @@ fn two_sessions_on_one_model_do_not_interfere() {
     assert_close("session b's rows", &part, &unmask::cpu::forward::forward(&w, &tb)[2 * v..6 * v], 1e-3);
     // Interleaved whole generations give what each gives alone.
     let o = SamplerOptions { steps: 8, gen_length: 8, block_length: 4, early_stop: false, ..Default::default() };
-    let run = |s: &mut Session, p: &[u32]| pollster::block_on(sampler::run(s, Canvas::after_prompt(p, 8, cfg.mask_token_id, None), &o, &mut |_| true)).unwrap().tokens;
+    let run = |s: &mut Session, p: &[u32]| {
+        pollster::block_on(sampler::run(s, Canvas::after_prompt(p, 8, cfg.mask_token_id, None), &o, &mut |_| true)).unwrap().tokens
+    };
     let alone = run(&mut a, &ta[..6]);
     run(&mut b, &tb[..6]);
     assert_eq!(run(&mut a, &ta[..6]), alone);

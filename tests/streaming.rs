@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 use unmask::choice::Noise;
 use unmask::engine::{GpuModel, Limits, MemoryPlan, SessionConfig};
+use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::files::{open_path, save_gguf, save_hf_dir};
 use unmask::model::index::read_index;
 use unmask::model::source::SliceSource;
-use unmask::gpu::kernels::KernelVariant;
 use unmask::model::{DType, ModelWeights, Quant};
 use unmask::synth::{random_model, tiny_config};
 

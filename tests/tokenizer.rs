@@ -30,7 +30,12 @@ fn a_tokenizer_embedded_in_gguf_encodes_and_decodes_like_its_tokenizer_json() {
     let g = Gguf::parse("m.gguf", &bytes).unwrap();
     assert_eq!(g.get("tokenizer.ggml.model").and_then(|v| v.as_str()), Some("gpt2"));
     let embedded = tokenizer_from_gguf(&g).unwrap().expect("an embedded tokenizer");
-    for text in ["Hello, world! 123 4567", "  two  spaces\nnew line", &chat_prompt(&unmask::model::arch::LLADA.chat, "What is 2+2?"), "ünïcödé ✓ <|mdm_mask|><|mdm_mask|>"] {
+    for text in [
+        "Hello, world! 123 4567",
+        "  two  spaces\nnew line",
+        &chat_prompt(&unmask::model::arch::LLADA.chat, "What is 2+2?"),
+        "ünïcödé ✓ <|mdm_mask|><|mdm_mask|>",
+    ] {
         let a = original.encode(text).unwrap();
         let b = embedded.encode(text).unwrap();
         assert_eq!(a, b, "{text:?}");

@@ -72,11 +72,17 @@ fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
 fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) -> Result<()> {
     use unmask::engine::GpuWeight;
     use unmask::model::HostTensor;
-    let shapes = [("q_proj", c.d_model, c.d_model), ("ff_proj", c.mlp_hidden_size, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size), ("lm_head", c.vocab_size, c.d_model)];
+    let shapes = [
+        ("q_proj", c.d_model, c.d_model),
+        ("ff_proj", c.mlp_hidden_size, c.d_model),
+        ("ff_out", c.d_model, c.mlp_hidden_size),
+        ("lm_head", c.vocab_size, c.d_model),
+    ];
     let mut rng = unmask::rng::Rng::new(1);
     for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
         for (name, n, k) in shapes {
-            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
+            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
+                .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
             let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
             let y = gpu.storage("y", (m * n * 4) as u64)?;
@@ -107,7 +113,8 @@ fn synthetic_config(name: &str) -> Result<ModelConfig> {
             Ok(c)
         }
         path => {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--synthetic {path:?}: not tiny, demo or a readable config.json ({e})")))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| Error::Input(format!("--synthetic {path:?}: not tiny, demo or a readable config.json ({e})")))?;
             ModelConfig::from_hf_json(path, &text)
         }
     }
@@ -149,10 +156,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let gen = a.gen_length.iter().max().copied().unwrap_or(0);
             // The longest canvas the memory plan must hold (a real prompt's length is not known
             // yet); saturating, as the lengths are checked against the context below.
-            let canvas = |c: &ModelConfig| if a.prompt.is_some() { c.max_sequence_length.min(gen.saturating_add(1024)) } else { a.prompt_length.saturating_add(gen) };
+            let canvas =
+                |c: &ModelConfig| if a.prompt.is_some() { c.max_sequence_length.min(gen.saturating_add(1024)) } else { a.prompt_length.saturating_add(gen) };
             let loaded = model::load(Some(p.clone()), a.quant.as_deref(), false, &plan_opts, canvas)?;
             if let Some(text) = &a.prompt {
-                let tok = loaded.tokenizer.as_ref().ok_or_else(|| Error::Input(format!("--prompt: {} has no tokenizer; use --prompt-length (random ids)", p.display())))?;
+                let tok = loaded
+                    .tokenizer
+                    .as_ref()
+                    .ok_or_else(|| Error::Input(format!("--prompt: {} has no tokenizer; use --prompt-length (random ids)", p.display())))?;
                 real_prompt = Some(unmask::sampler::text::prompt_tokens(&loaded.config, tok, text, true)?);
             }
             (loaded.model, p.display().to_string())
@@ -162,7 +173,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             let cfg = synthetic_config(&a.synthetic)?;
             let params = parameters(&cfg);
             if params > MAX_SYNTHETIC_PARAMS {
-                return Err(Error::Input(format!("--synthetic {}: {params} parameters is more than a model made in memory may have here (at most {MAX_SYNTHETIC_PARAMS})", a.synthetic)));
+                return Err(Error::Input(format!(
+                    "--synthetic {}: {params} parameters is more than a model made in memory may have here (at most {MAX_SYNTHETIC_PARAMS})",
+                    a.synthetic
+                )));
             }
             let w = random_model(&cfg, quant.map_or(DType::Q4_0, |q| q.dtype), 1);
             let gpu = Arc::new(pollster::block_on(Gpu::new())?);
@@ -176,7 +190,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
-        let o = SamplerOptions { steps, gen_length: gen, block_length: a.block_length.min(gen), threshold: a.threshold, cfg_scale: a.cfg_scale, early_stop: false, cache, ..Default::default() };
+        let o = SamplerOptions {
+            steps,
+            gen_length: gen,
+            block_length: a.block_length.min(gen),
+            threshold: a.threshold,
+            cfg_scale: a.cfg_scale,
+            early_stop: false,
+            cache,
+            ..Default::default()
+        };
         o.validate()?;
         // Checked before the prompt is made: its length is the user's.
         positions(real_prompt.as_ref().map_or(a.prompt_length, Vec::len), gen, &c)?;

@@ -36,7 +36,12 @@ fn eval_dir(a: &EvalArgs) -> Result<PathBuf> {
     let m = model::resolve(a.s.model.clone())?;
     let beside = if m.is_dir() { m.join("eval") } else { m.with_file_name("demo").join("eval") };
     let cands = [beside, PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/demo/eval")];
-    cands.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| Error::Input(format!("no eval folder found (looked at {}): pass --eval-dir", cands.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))))
+    cands.iter().find(|p| p.is_dir()).cloned().ok_or_else(|| {
+        Error::Input(format!(
+            "no eval folder found (looked at {}): pass --eval-dir",
+            cands.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ))
+    })
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {

@@ -5,8 +5,8 @@ use super::model;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use unmask::model::TextTokenizer;
 use unmask::cpu::forward::CpuModel;
+use unmask::model::TextTokenizer;
 use unmask::request::Request;
 use unmask::sampler::text::{parse_infill, parse_pin};
 use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, StepEvent};
@@ -136,7 +136,8 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
 
 pub fn infill(a: InfillArgs) -> Result<()> {
     parse_infill(&a.text, a.span_length.max(1))?;
-    let req = Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, SamplerOptions::ONE_BLOCK)?, ..Default::default() };
+    let req =
+        Request { infill: Some(a.text.clone()), span_length: Some(a.span_length), options: options(&a.s, 0, SamplerOptions::ONE_BLOCK)?, ..Default::default() };
     execute(req, &a.s)
 }
 
@@ -161,7 +162,16 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<D: sampler::Denoiser>(mut model: D, engine: &str, tok: Option<&TextTokenizer>, canvas: Canvas, opts: &SamplerOptions, s: &SamplerArgs, settings: serde_json::Value, ends: [Option<u32>; 2]) -> Result<()> {
+fn run<D: sampler::Denoiser>(
+    mut model: D,
+    engine: &str,
+    tok: Option<&TextTokenizer>,
+    canvas: Canvas,
+    opts: &SamplerOptions,
+    s: &SamplerArgs,
+    settings: serde_json::Value,
+    ends: [Option<u32>; 2],
+) -> Result<()> {
     let gen_start = canvas.gen_start;
     let prompt: Vec<u32> = canvas.tokens[..gen_start].to_vec();
     let mut events: Vec<StepEvent> = Vec::new();

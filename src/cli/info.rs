@@ -81,7 +81,15 @@ pub fn run(a: InfoArgs) -> Result<()> {
     }
     println!("model      {} ({}, {} file{}, {})", a.model.display(), files.format, paths.len(), if paths.len() == 1 { "" } else { "s" }, human(file_bytes));
     println!("family     {} ({} params)  shifted logits {}", c.family, params_human(params), yes(c.shift_logits));
-    println!("layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}", c.n_layers, c.d_model, c.n_heads, c.n_kv_heads, c.head_dim(), c.mlp_hidden_size);
+    println!(
+        "layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}",
+        c.n_layers,
+        c.d_model,
+        c.n_heads,
+        c.n_kv_heads,
+        c.head_dim(),
+        c.mlp_hidden_size
+    );
     println!("vocab      {}  context {}  rope θ {} ({:?})  rms eps {}", c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps);
     let id = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     println!("tokens     mask {}  bos {}  eos {}  eot {}", c.mask_token_id, id(c.bos_token_id), id(c.eos_token_id), id(c.eot_token_id));
@@ -97,7 +105,13 @@ pub fn run(a: InfoArgs) -> Result<()> {
         Ok(g) => {
             let r = &g.report;
             println!("adapter    {} ({}, {})  shader-f16 {}  subgroups {}", r.name, r.backend, r.device_type, yes(r.shader_f16), yes(r.subgroups));
-            println!("limits     storage binding {}  buffer {}  workgroup {} invocations, {} bytes shared", human(r.max_storage_buffer_binding_size), human(r.max_buffer_size), r.max_compute_invocations_per_workgroup, r.max_compute_workgroup_storage_size);
+            println!(
+                "limits     storage binding {}  buffer {}  workgroup {} invocations, {} bytes shared",
+                human(r.max_storage_buffer_binding_size),
+                human(r.max_buffer_size),
+                r.max_compute_invocations_per_workgroup,
+                r.max_compute_workgroup_storage_size
+            );
         }
         Err(e) => println!("adapter    none: {e}"),
     }

@@ -39,19 +39,55 @@ pub enum Buf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Embedding rows of `Tokens` into `X`.
-    Embed { rows: usize },
-    RmsNorm { w: Key, x: Buf, out: Buf, rows: usize },
+    Embed {
+        rows: usize,
+    },
+    RmsNorm {
+        w: Key,
+        x: Buf,
+        out: Buf,
+        rows: usize,
+    },
     /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows.
-    Matmul { w: Key, x: Buf, x_row: usize, m: usize, y: Buf, y_row: usize, accumulate: bool },
+    Matmul {
+        w: Key,
+        x: Buf,
+        x_row: usize,
+        m: usize,
+        y: Buf,
+        y_row: usize,
+        accumulate: bool,
+    },
     /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
-    Rope { x: Buf, row0: usize, rows: usize, heads: usize },
-    Attention { q: Buf, k: Buf, v: Buf, out: Buf, lq: usize, lk: usize },
+    Rope {
+        x: Buf,
+        row0: usize,
+        rows: usize,
+        heads: usize,
+    },
+    Attention {
+        q: Buf,
+        k: Buf,
+        v: Buf,
+        out: Buf,
+        lq: usize,
+        lk: usize,
+    },
     /// `gate = silu(gate) · up` over `rows` rows.
-    SwiGlu { rows: usize },
+    SwiGlu {
+        rows: usize,
+    },
     /// `Logits = LogitsU + (scale + 1)(Logits − LogitsU)` over `rows` rows.
-    CfgMix { rows: usize, scale: f32 },
+    CfgMix {
+        rows: usize,
+        scale: f32,
+    },
     /// Choices of `rows` rows of `Logits`, for canvas positions `pos0 ..`, into `Choices` rows `out_row0 ..`.
-    Select { rows: usize, pos0: usize, out_row0: usize },
+    Select {
+        rows: usize,
+        pos0: usize,
+        out_row0: usize,
+    },
 }
 
 impl Op {

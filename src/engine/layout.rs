@@ -65,7 +65,8 @@ impl SessionLayout {
         let (d, kv, hid, v) = (c.d_model as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
         let head_rows = head_rows(limits.max_binding, c.vocab_size, s.canvas);
         let logits = head_rows as u64 * v * 4;
-        let mut buffers = vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * d * 4), (Buf::Attn, n * d * 4)];
+        let mut buffers =
+            vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * d * 4), (Buf::Attn, n * d * 4)];
         buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4), (Buf::Logits, logits), (Buf::Choices, n * 16)]);
         if s.cfg {
             buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);

@@ -5,10 +5,10 @@
 //! refused with the numbers and what to change.
 
 use crate::engine::layout::{SessionConfig, SessionLayout};
-use crate::gpu::Limits;
 use crate::engine::weights::{chunk_rows, target_dtype};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::gpu::Limits;
 use crate::model::{ModelIndex, Quant};
 use serde::Serialize;
 

@@ -82,7 +82,11 @@ impl<'m> Session<'m> {
             return Err(Error::Limits(format!("{what} need {} in one buffer but the adapter binds at most {}: use a canvas of at most {max_canvas} positions (shorter prompt or --gen-length)", human(bytes), human(limits.max_binding))));
         }
         if layout.staging_bytes > limits.max_buffer {
-            return Err(Error::Limits(format!("reading back {} of logits needs a larger buffer than the adapter allows ({})", human(layout.staging_bytes), human(limits.max_buffer))));
+            return Err(Error::Limits(format!(
+                "reading back {} of logits needs a larger buffer than the adapter allows ({})",
+                human(layout.staging_bytes),
+                human(limits.max_buffer)
+            )));
         }
         check_budget(model.weight_bytes(), layout.total(), config.canvas, None, budget)?;
         let mut bufs = HashMap::new();
@@ -118,7 +122,11 @@ impl<'m> Session<'m> {
             return Err(Error::Input("the token sequence is empty".into()));
         }
         if tokens.len() > self.config.canvas {
-            return Err(Error::Input(format!("a canvas of {} positions is longer than this session's {} (the memory was planned for that)", tokens.len(), self.config.canvas)));
+            return Err(Error::Input(format!(
+                "a canvas of {} positions is longer than this session's {} (the memory was planned for that)",
+                tokens.len(),
+                self.config.canvas
+            )));
         }
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
             return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab_size)));
@@ -315,16 +323,22 @@ impl<'m> Session<'m> {
                         out.push(g.embed(e.dtype, buf, *row0, *count, e.cols, self.buf(Buf::Tokens)?, rows, self.buf(Buf::X)?)?);
                     }
                 }
-                Op::RmsNorm { w: key, x, out: o, rows } => out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?),
+                Op::RmsNorm { w: key, x, out: o, rows } => {
+                    out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?)
+                }
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, accumulate } => {
                     let t = &w[key];
                     out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, accumulate)?);
                 }
                 Op::Rope { x, row0, rows, heads } => out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_theta, m.rope)?),
-                Op::Attention { q, k, v: vb, out: o, lq, lk } => out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd)?),
+                Op::Attention { q, k, v: vb, out: o, lq, lk } => {
+                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd)?)
+                }
                 Op::SwiGlu { rows } => out.push(g.swiglu(self.buf(Buf::Gate)?, self.buf(Buf::Up)?, rows * c.mlp_hidden_size)?),
                 Op::CfgMix { rows, scale } => out.push(g.cfg_mix(self.buf(Buf::Logits)?, self.buf(Buf::LogitsU)?, rows * v, scale)?),
-                Op::Select { rows, pos0, out_row0 } => out.push(g.select(self.buf(Buf::Logits)?, self.buf(Buf::Choices)?, &self.params, rows, v, pos0, out_row0)?),
+                Op::Select { rows, pos0, out_row0 } => {
+                    out.push(g.select(self.buf(Buf::Logits)?, self.buf(Buf::Choices)?, &self.params, rows, v, pos0, out_row0)?)
+                }
             }
         }
         Ok(out)

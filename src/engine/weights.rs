@@ -57,10 +57,23 @@ impl GpuWeight {
     /// `y[m, :] (+)= x[m, :] · Wᵀ`, one launch per chunk; `y_offset` is where output row 0
     /// starts (elements), `y_stride` the elements between output rows.
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul(&self, gpu: &Gpu, variant: KernelVariant, x: &wgpu::Buffer, x_offset: usize, m: usize, y: &wgpu::Buffer, y_offset: usize, y_stride: usize, accumulate: bool) -> Result<Vec<Launch>> {
+    pub fn matmul(
+        &self,
+        gpu: &Gpu,
+        variant: KernelVariant,
+        x: &wgpu::Buffer,
+        x_offset: usize,
+        m: usize,
+        y: &wgpu::Buffer,
+        y_offset: usize,
+        y_stride: usize,
+        accumulate: bool,
+    ) -> Result<Vec<Launch>> {
         self.chunks
             .iter()
-            .map(|(buf, row0, rows)| gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate }))
+            .map(|(buf, row0, rows)| {
+                gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate })
+            })
             .collect()
     }
 
@@ -98,7 +111,14 @@ impl GpuModel {
     }
 
     /// `load` reading at most `piece_bytes` of a tensor at a time (tests use tiny pieces).
-    pub async fn load_in_pieces<S: ByteSource>(gpu: Arc<Gpu>, index: &ModelIndex, src: &S, quant: Option<Quant>, piece_bytes: usize, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
+    pub async fn load_in_pieces<S: ByteSource>(
+        gpu: Arc<Gpu>,
+        index: &ModelIndex,
+        src: &S,
+        quant: Option<Quant>,
+        piece_bytes: usize,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Self> {
         let total = index.file_bytes();
         let mut l = Loader { gpu: &gpu, src, quant, piece_bytes: piece_bytes.max(1), done: 0, total, progress };
         (l.progress)(0, total);
@@ -168,7 +188,11 @@ impl<S: ByteSource> Loader<'_, S> {
                 let k = per_piece.min(n - r);
                 let bytes = self.src.read(t.file, t.offset + ((r0 + r) * src_row) as u64, k * src_row).await?;
                 let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
-                let mut data = if dtype == t.dtype { piece.data } else { piece.convert(dtype).ok_or_else(|| Error::Input(format!("cannot convert {what} to {}", dtype.name())))?.data };
+                let mut data = if dtype == t.dtype {
+                    piece.data
+                } else {
+                    piece.convert(dtype).ok_or_else(|| Error::Input(format!("cannot convert {what} to {}", dtype.name())))?.data
+                };
                 data.resize(data.len().div_ceil(4) * 4, 0);
                 self.gpu.queue.write_buffer(&buf, (r * row) as u64, &data);
                 r += k;

@@ -7,10 +7,7 @@ use crate::error::{Error, Result};
 impl Gpu {
     fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         if bytes > self.max_binding() {
-            return Err(Error::Limits(format!(
-                "{what} needs a {bytes}-byte buffer but the adapter binds at most {} bytes",
-                self.max_binding()
-            )));
+            return Err(Error::Limits(format!("{what} needs a {bytes}-byte buffer but the adapter binds at most {} bytes", self.max_binding())));
         }
         Ok(())
     }

@@ -131,7 +131,18 @@ impl Gpu {
         let subgroup_kernels = subgroups_of_8(&info, features);
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::Subgroup } else { KernelVariant::Tiled };
-        Ok(Gpu { device, queue, report, limits, fault, pipelines: Default::default(), binding_cap: Default::default(), created: Default::default(), subgroup_kernels, preferred })
+        Ok(Gpu {
+            device,
+            queue,
+            report,
+            limits,
+            fault,
+            pipelines: Default::default(),
+            binding_cap: Default::default(),
+            created: Default::default(),
+            subgroup_kernels,
+            preferred,
+        })
     }
 
     /// Largest buffer that one kernel may bind as storage: the smaller of the binding and buffer limits.

@@ -42,14 +42,20 @@ impl KernelVariant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
-    Matmul { dtype: DType, variant: KernelVariant, short: bool },
+    Matmul {
+        dtype: DType,
+        variant: KernelVariant,
+        short: bool,
+    },
     Embed(DType),
     RmsNorm,
     Rope,
     SwiGlu,
     CfgMix,
     /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8).
-    Attention { subgroup: bool },
+    Attention {
+        subgroup: bool,
+    },
     Select,
 }
 
@@ -133,10 +139,9 @@ impl Gpu {
         cache
             .entry(k)
             .or_insert_with(|| {
-                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(&format!("{k:?}")),
-                    source: wgpu::ShaderSource::Wgsl(source(k).into()),
-                });
+                let module = self
+                    .device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(source(k).into()) });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
@@ -190,15 +195,21 @@ impl Gpu {
             let at = base + i as u64 * PARAM_SLOT;
             self.queue.write_buffer(params, at, &l.params);
             let pipeline = self.pipeline(l.kernel);
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset: at, size: wgpu::BufferSize::new(PARAM_BYTES as u64) }) }];
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: params, offset: at, size: wgpu::BufferSize::new(PARAM_BYTES as u64) }),
+            }];
             for (j, (b, range)) in l.buffers.iter().enumerate() {
                 let resource = match range {
                     None => b.as_entire_binding(),
-                    Some((offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b, offset: *offset, size: wgpu::BufferSize::new(*size) }),
+                    Some((offset, size)) => {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b, offset: *offset, size: wgpu::BufferSize::new(*size) })
+                    }
                 };
                 entries.push(wgpu::BindGroupEntry { binding: j as u32 + 1, resource });
             }
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+            let bind_group =
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
             out.push(Dispatch { kernel: l.kernel, pipeline, bind_group, groups: l.groups });
         }
         Ok(out)
@@ -233,7 +244,8 @@ impl Gpu {
             let mut enc = self.device.create_command_encoder(&Default::default());
             for (i, d) in chunk.iter().enumerate() {
                 let i = i as u32;
-                let writes = wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) };
+                let writes =
+                    wgpu::ComputePassTimestampWrites { query_set: &set, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) };
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: Some(writes) });
                 d.record(&mut pass);
             }
@@ -303,7 +315,17 @@ impl Gpu {
     }
 
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
-    pub fn embed(&self, dtype: DType, table: &wgpu::Buffer, row0: usize, rows: usize, dim: usize, tokens: &wgpu::Buffer, m: usize, out: &wgpu::Buffer) -> Result<Launch> {
+    pub fn embed(
+        &self,
+        dtype: DType,
+        table: &wgpu::Buffer,
+        row0: usize,
+        rows: usize,
+        dim: usize,
+        tokens: &wgpu::Buffer,
+        m: usize,
+        out: &wgpu::Buffer,
+    ) -> Result<Launch> {
         let p = [u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?];
         self.launch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
     }
@@ -317,7 +339,17 @@ impl Gpu {
 
     /// Rotates rows `row0 .. row0 + rows` of `x` in place; `positions` holds one u32 per row.
     #[allow(clippy::too_many_arguments)]
-    pub fn rope(&self, x: &wgpu::Buffer, positions: &wgpu::Buffer, row0: usize, rows: usize, n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) -> Result<Launch> {
+    pub fn rope(
+        &self,
+        x: &wgpu::Buffer,
+        positions: &wgpu::Buffer,
+        row0: usize,
+        rows: usize,
+        n_heads: usize,
+        head_dim: usize,
+        theta: f32,
+        style: RopeStyle,
+    ) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, f32, u32, u32, u32);
@@ -344,7 +376,19 @@ impl Gpu {
 
     /// Bidirectional attention of `lq` query rows against `lk` key/value rows.
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&self, variant: KernelVariant, q: &wgpu::Buffer, k: &wgpu::Buffer, v: &wgpu::Buffer, out: &wgpu::Buffer, lq: usize, lk: usize, n_heads: usize, n_kv: usize, head_dim: usize) -> Result<Launch> {
+    pub fn attention(
+        &self,
+        variant: KernelVariant,
+        q: &wgpu::Buffer,
+        k: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        lq: usize,
+        lk: usize,
+        n_heads: usize,
+        n_kv: usize,
+        head_dim: usize,
+    ) -> Result<Launch> {
         if head_dim > 256 || n_kv == 0 || n_heads % n_kv != 0 {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
@@ -361,7 +405,16 @@ impl Gpu {
     /// uniform holding a `NoiseUniform` (the first `NOISE_BYTES` of buffer `noise`), rewritten
     /// before each run.
     #[allow(clippy::too_many_arguments)]
-    pub fn select(&self, logits: &wgpu::Buffer, out: &wgpu::Buffer, noise: &wgpu::Buffer, rows: usize, vocab: usize, pos0: usize, out_row0: usize) -> Result<Launch> {
+    pub fn select(
+        &self,
+        logits: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        noise: &wgpu::Buffer,
+        rows: usize,
+        vocab: usize,
+        pos0: usize,
+        out_row0: usize,
+    ) -> Result<Launch> {
         let p = [u32_of("rows", rows)?, u32_of("vocab", vocab)?, u32_of("pos0", pos0)?, u32_of("out_row0", out_row0)?];
         let mut l = self.launch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])?;
         l.buffers[2].1 = Some((0, NOISE_BYTES));

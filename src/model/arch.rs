@@ -6,8 +6,8 @@
 //! Adding a family is one more `Family` table plus its tests.
 
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use crate::model::tensor::DType;
+use serde::{Deserialize, Serialize};
 use std::ops::Index;
 
 /// What a tensor is for. The forward pass asks for tensors by role.
@@ -139,7 +139,16 @@ pub struct Family {
 
 macro_rules! spec {
     ($role:ident, $place:ident, $what:literal, $hf:literal, $gguf:literal, [$r:ident, $c:ident], $q:ident) => {
-        TensorSpec { role: Role::$role, place: Place::$place, what: $what, hf: $hf, gguf: $gguf, shape: [Dim::$r, Dim::$c], optional: false, quant: QuantPolicy::$q }
+        TensorSpec {
+            role: Role::$role,
+            place: Place::$place,
+            what: $what,
+            hf: $hf,
+            gguf: $gguf,
+            shape: [Dim::$r, Dim::$c],
+            optional: false,
+            quant: QuantPolicy::$q,
+        }
     };
 }
 
@@ -246,7 +255,9 @@ impl TensorSpec {
         let want = match (self.quant, quant) {
             (QuantPolicy::F32, _) => DType::F32,
             (_, None) => stored,
-            (QuantPolicy::Wide, Some(Quant { dtype: DType::Q4_0, pure: false })) if matches!(stored, DType::F32 | DType::F16 | DType::BF16 | DType::Q8_0) => DType::Q8_0,
+            (QuantPolicy::Wide, Some(Quant { dtype: DType::Q4_0, pure: false })) if matches!(stored, DType::F32 | DType::F16 | DType::BF16 | DType::Q8_0) => {
+                DType::Q8_0
+            }
             (_, Some(q)) => q.dtype,
         };
         if want == stored {
@@ -255,8 +266,9 @@ impl TensorSpec {
         if matches!(want, DType::Q4K | DType::Q6K) {
             return Err(Error::Input(format!("{}: k-quants are read from GGUF files, not made here; use q4_0 or q8_0", want.name())));
         }
-        want.row_bytes(cols)
-            .ok_or_else(|| Error::Input(format!("cannot store {} ({cols} columns) as {}: block formats need a multiple of 32 columns", self.describe(layer), want.name())))?;
+        want.row_bytes(cols).ok_or_else(|| {
+            Error::Input(format!("cannot store {} ({cols} columns) as {}: block formats need a multiple of 32 columns", self.describe(layer), want.name()))
+        })?;
         Ok(want)
     }
 }
@@ -275,8 +287,14 @@ pub struct Tensors<T> {
 impl<T> Tensors<T> {
     /// Collects `get(key, spec)` for every tensor of `family` with `layers` layers; a required
     /// tensor for which `get` gives None is an error naming it (via `missing`).
-    pub fn assemble(family: &'static Family, layers: usize, mut get: impl FnMut(Key, &'static TensorSpec) -> Result<Option<T>>, missing: impl Fn(Key, &TensorSpec) -> Error) -> Result<Self> {
-        let mut t = Tensors { family, order: Vec::new(), global: std::array::from_fn(|_| None), layers: (0..layers).map(|_| std::array::from_fn(|_| None)).collect() };
+    pub fn assemble(
+        family: &'static Family,
+        layers: usize,
+        mut get: impl FnMut(Key, &'static TensorSpec) -> Result<Option<T>>,
+        missing: impl Fn(Key, &TensorSpec) -> Error,
+    ) -> Result<Self> {
+        let mut t =
+            Tensors { family, order: Vec::new(), global: std::array::from_fn(|_| None), layers: (0..layers).map(|_| std::array::from_fn(|_| None)).collect() };
         for (key, spec) in family.keys(layers) {
             match get(key, spec)? {
                 Some(v) => {
@@ -319,7 +337,12 @@ impl<T> Tensors<T> {
 
     /// The same tensors, each mapped by `f` (e.g. header → data → GPU buffer).
     pub fn try_map<U>(&self, mut f: impl FnMut(Key, &'static TensorSpec, &T) -> Result<U>) -> Result<Tensors<U>> {
-        let mut out = Tensors { family: self.family, order: self.order.clone(), global: std::array::from_fn(|_| None), layers: (0..self.layers.len()).map(|_| std::array::from_fn(|_| None)).collect() };
+        let mut out = Tensors {
+            family: self.family,
+            order: self.order.clone(),
+            global: std::array::from_fn(|_| None),
+            layers: (0..self.layers.len()).map(|_| std::array::from_fn(|_| None)).collect(),
+        };
         for (k, spec, v) in self.iter() {
             *out.slot_mut(k) = Some(f(k, spec, v)?);
         }

@@ -123,7 +123,8 @@ impl ModelConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let need = |k: &str| num(&key(k)).ok_or_else(|| Error::model(file, format!("metadata `{}` is missing", key(k))));
         let embed = family.spec(crate::model::arch::Role::Embed).map(|s| s.gguf).unwrap_or("token_embd.weight");
-        let vocab = g.tensor(embed).and_then(|t| t.dims.get(1).copied()).ok_or_else(|| Error::model(file, format!("tensor `{embed}` is missing or not 2-D")))?;
+        let vocab =
+            g.tensor(embed).and_then(|t| t.dims.get(1).copied()).ok_or_else(|| Error::model(file, format!("tensor `{embed}` is missing or not 2-D")))?;
         let n_heads = need("attention.head_count")?;
         let id = |k: &str| num(k).map(|v| v.min(u32::MAX as usize) as u32);
         let float = |k: &str, default: f64| g.get(&key(k)).and_then(Value::as_f64).unwrap_or(default) as f32;

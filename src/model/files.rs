@@ -92,7 +92,9 @@ pub fn open_path(path: &Path) -> Result<ModelFiles> {
         return Err(Error::model(name, "no such file or directory"));
     }
     let mut magic = [0u8; 4];
-    let n = std::fs::File::open(path).and_then(|mut f| std::io::Read::read(&mut f, &mut magic)).map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
+        .map_err(|e| Error::model(name.as_str(), format!("cannot read: {e}")))?;
     if n == 4 && &magic == b"GGUF" {
         let tokenizer = read_tokenizer(&path.with_file_name("tokenizer.json"));
         return Ok(ModelFiles { source: FileSource::open(&[path.to_path_buf()])?, config: None, tokenizer, format: "gguf" });
@@ -132,7 +134,10 @@ fn open_dir(dir: &Path) -> Result<ModelFiles> {
             .collect();
         return match ggufs.as_slice() {
             [one] => open_path(one),
-            [] => Err(Error::model(dir.display().to_string(), "no model found: expected model.safetensors (or model.safetensors.index.json with shards) and config.json, or a .gguf file")),
+            [] => Err(Error::model(
+                dir.display().to_string(),
+                "no model found: expected model.safetensors (or model.safetensors.index.json with shards) and config.json, or a .gguf file",
+            )),
             _ => Err(Error::model(dir.display().to_string(), "several .gguf files: name the one to load")),
         };
     };

@@ -293,7 +293,8 @@ impl<'a> Gguf<'a> {
     /// file's size.
     pub fn tensor_range(&self, t: &TensorInfo) -> Result<(DType, usize, usize, std::ops::Range<usize>)> {
         let bad = |p: String| Error::model(&self.file, format!("tensor `{}`: {p}", t.name));
-        let dtype = dtype_of_ggml(t.ggml_type).ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)", ggml_type_name(t.ggml_type))))?;
+        let dtype = dtype_of_ggml(t.ggml_type)
+            .ok_or_else(|| bad(format!("{} weights are not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K are)", ggml_type_name(t.ggml_type))))?;
         let cols = t.dims[0];
         let rows = t.dims[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| bad("dimensions overflow".into()))?;
         if cols == 0 || rows == 0 || cols > 1 << 32 || rows > 1 << 32 {

@@ -64,7 +64,8 @@ pub fn tokenizer_metadata(file: &str, tokenizer_json: &str, chat_template: Optio
         return Err(bad("only BPE tokenizers can be embedded in GGUF here"));
     }
     let pattern = split_pattern(&t["pre_tokenizer"]).ok_or_else(|| bad("the pre-tokenizer is not byte-level BPE"))?;
-    let pre = PRE_TOKENIZERS.iter().find(|p| p.1 == pattern).map(|p| p.0).ok_or_else(|| bad("its split pattern is not one of the known GGUF pre-tokenizers"))?;
+    let pre =
+        PRE_TOKENIZERS.iter().find(|p| p.1 == pattern).map(|p| p.0).ok_or_else(|| bad("its split pattern is not one of the known GGUF pre-tokenizers"))?;
     let vocab = t["model"]["vocab"].as_object().ok_or_else(|| bad("model.vocab is missing"))?;
     let added_tokens = t["added_tokens"].as_array().map(Vec::as_slice).unwrap_or_default();
     // Ids index the token list written below (gaps become unused placeholders), so an id far
@@ -132,14 +133,17 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<Option<TextTokenizer>> {
     match g.get("tokenizer.ggml.model").and_then(Value::as_str) {
         None => return Ok(None),
         Some("gpt2") => {}
-        Some(other) => return Err(Error::model(file, format!("embedded tokenizer {other:?} is not supported (GPT-2 style BPE is); put a tokenizer.json beside the model"))),
+        Some(other) => {
+            return Err(Error::model(
+                file,
+                format!("embedded tokenizer {other:?} is not supported (GPT-2 style BPE is); put a tokenizer.json beside the model"),
+            ))
+        }
     }
     let pre = g.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("gpt-2");
-    let pattern = PRE_TOKENIZERS
-        .iter()
-        .find(|p| p.0 == pre || (pre == "default" && p.0 == "gpt-2"))
-        .map(|p| p.1)
-        .ok_or_else(|| Error::model(file, format!("embedded tokenizer uses pre-tokenizer {pre:?}, which is not supported; put a tokenizer.json beside the model")))?;
+    let pattern = PRE_TOKENIZERS.iter().find(|p| p.0 == pre || (pre == "default" && p.0 == "gpt-2")).map(|p| p.1).ok_or_else(|| {
+        Error::model(file, format!("embedded tokenizer uses pre-tokenizer {pre:?}, which is not supported; put a tokenizer.json beside the model"))
+    })?;
     let bad = |m: String| Error::model(file, format!("embedded tokenizer: {m}; put a tokenizer.json beside the model"));
     let list = |key: &str, required: bool| match g.get(key) {
         Some(Value::Array(a)) => Ok(Some(a.as_slice())),

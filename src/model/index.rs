@@ -5,8 +5,8 @@
 //! once, for both formats.
 
 use crate::error::{Error, Result};
-use crate::model::arch::Tensors;
 use crate::model::arch::RopeStyle;
+use crate::model::arch::Tensors;
 use crate::model::config::ModelConfig;
 use crate::model::gguf::Gguf;
 use crate::model::source::ByteSource;
@@ -46,7 +46,13 @@ pub struct ModelIndex {
 
 impl ModelIndex {
     /// Picks every tensor of the config's family through `get(name)`, checking its shape.
-    fn assemble(config: ModelConfig, rope: RopeStyle, format: &'static str, file: &str, mut get: impl FnMut(&str) -> Result<Option<TensorRef>>) -> Result<Self> {
+    fn assemble(
+        config: ModelConfig,
+        rope: RopeStyle,
+        format: &'static str,
+        file: &str,
+        mut get: impl FnMut(&str) -> Result<Option<TensorRef>>,
+    ) -> Result<Self> {
         let family = config.family();
         let gguf = format == "gguf";
         let tensors = Tensors::assemble(
@@ -98,7 +104,10 @@ impl ModelIndex {
                 };
                 let want = dtype.row_bytes(cols).and_then(|rb| (rb as u64).checked_mul(rows as u64));
                 if want != Some(t.end - t.start) {
-                    return Err(Error::model(&shard.file, format!("not a valid safetensors file: tensor `{name}` of shape {:?} holds {} bytes", t.shape, t.end - t.start)));
+                    return Err(Error::model(
+                        &shard.file,
+                        format!("not a valid safetensors file: tensor `{name}` of shape {:?} holds {} bytes", t.shape, t.end - t.start),
+                    ));
                 }
                 return Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: i, offset: shard.data_offset + t.start }));
             }
@@ -163,7 +172,8 @@ impl SafetensorsHeader {
         if (head.len() as u64) < data_offset {
             return Err(bad("the header is cut short".into()));
         }
-        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&head[8..data_offset as usize]).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+        let json: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&head[8..data_offset as usize]).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
         let data_len = file_len - data_offset;
         let mut tensors = Vec::with_capacity(json.len());
         for (name, v) in json {

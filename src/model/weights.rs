@@ -4,8 +4,8 @@
 //! a byte source, so putting it on the GPU is the same streaming load as from files.
 
 use crate::error::{Error, Result};
-use crate::model::arch::{Key, Quant, Role, Tensors};
 use crate::model::arch::RopeStyle;
+use crate::model::arch::{Key, Quant, Role, Tensors};
 use crate::model::config::ModelConfig;
 use crate::model::gguf::{Gguf, Value};
 use crate::model::gguf_write::GgufWriter;
@@ -147,7 +147,9 @@ impl ModelWeights {
             g.meta(&format!("{arch}.{key}"), v);
         }
         g.meta("diffusion.shift_logits", Value::Bool(c.shift_logits)).meta("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id));
-        for (key, id) in [("tokenizer.ggml.eos_token_id", c.eos_token_id), ("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eot_token_id", c.eot_token_id)] {
+        for (key, id) in
+            [("tokenizer.ggml.eos_token_id", c.eos_token_id), ("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eot_token_id", c.eot_token_id)]
+        {
             if let Some(id) = id {
                 g.meta(key, Value::U32(id));
             }

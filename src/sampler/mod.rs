@@ -11,8 +11,8 @@ pub mod text;
 
 pub use options::{CacheMode, Remasking, SamplerOptions};
 
-use crate::clock::now_ms;
 use crate::choice::{self, Choice, Noise};
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use serde::Serialize;
@@ -202,7 +202,16 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
 /// logits = u + (cfg + 1)(c − u), where u comes from the canvas with every position that was
 /// fixed at the start (the prompt) masked, as in the reference.
 #[allow(clippy::too_many_arguments)]
-async fn predict<D: Denoiser>(model: &mut D, canvas: &Canvas, fixed: &[bool], opts: &SamplerOptions, noise: Noise, block: std::ops::Range<usize>, rows: Option<std::ops::Range<usize>>, passes: &mut usize) -> Result<Vec<Choice>> {
+async fn predict<D: Denoiser>(
+    model: &mut D,
+    canvas: &Canvas,
+    fixed: &[bool],
+    opts: &SamplerOptions,
+    noise: Noise,
+    block: std::ops::Range<usize>,
+    rows: Option<std::ops::Range<usize>>,
+    passes: &mut usize,
+) -> Result<Vec<Choice>> {
     if let (Some(rows), true) = (rows, opts.cfg_scale <= 0.0) {
         *passes += 1;
         let part = model.choose_rows(&canvas.tokens, rows.clone(), noise).await?;

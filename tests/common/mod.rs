@@ -29,7 +29,14 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
             worst = (err, i);
         }
     }
-    assert!(worst.0 <= rel, "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})", worst.1, got[worst.1], want[worst.1], worst.0);
+    assert!(
+        worst.0 <= rel,
+        "{what}: element {} is {} but the CPU twin gives {} (relative error {:.2e} > {rel:.0e})",
+        worst.1,
+        got[worst.1],
+        want[worst.1],
+        worst.0
+    );
 }
 
 /// A session on `m` for canvases of up to `canvas` positions that can do everything the tests
