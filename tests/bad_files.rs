@@ -102,6 +102,13 @@ fn gguf_wrong_architecture_and_bad_config() {
     let v = pos + key.len() + 4;
     b[v..v + 4].copy_from_slice(&3u32.to_le_bytes());
     assert_has(&gguf_err(&b), &["m.gguf", "not a multiple of n_heads"]);
+    // A model whose logits are shifted (Dream-style) is refused, not run wrongly.
+    let mut b = w.to_gguf(vec![]);
+    let key = b"diffusion.shift_logits";
+    let v = find(&b, "diffusion.shift_logits") + key.len() + 4; // after the key and its type (u32)
+    assert_eq!(b[v], 0);
+    b[v] = 1;
+    assert_has(&gguf_err(&b), &["m.gguf", "shift_logits", "does not run"]);
 }
 
 #[test]

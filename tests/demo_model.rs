@@ -131,7 +131,8 @@ fn caching_keeps_the_eval_accuracy() {
     let m = load_path(&root().join("models/demo-q4_0.gguf")).unwrap();
     let gm = GpuModel::upload(gpu(), &m.weights).unwrap();
     let (base, base_r) = eval_with(&gm, &m, CacheMode::None, 10);
-    for cache in [CacheMode::DEFAULT] {
+    {
+        let cache = CacheMode::DEFAULT;
         let (c, r) = eval_with(&gm, &m, cache, 10);
         let same = r.iter().zip(&base_r).filter(|(a, b)| a == b).count();
         eprintln!("{cache:?}: {c}/40 correct (no cache: {base}/40), {same}/40 responses identical");

@@ -233,3 +233,19 @@ fn kernel_times_come_from_timestamp_queries() {
     let b = pollster::block_on(s.forward(&toks, ARGMAX, true)).unwrap().logits.unwrap();
     assert_eq!(a, b);
 }
+
+/// Non-finite logits (broken weights, not the user's input) are a numeric fault with the
+/// position, not a token the sampler would commit.
+#[test]
+fn nan_logits_are_a_numeric_fault() {
+    let mut w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 16);
+    let head = w.tensors.get_mut(Key::global(Role::LmHead)).unwrap();
+    let nan = f32::NAN.to_le_bytes();
+    for v in head.data.chunks_exact_mut(4).skip(16 * 5).take(16) {
+        v.copy_from_slice(&nan); // row 5 of the head: every logit of token 5 is NaN
+    }
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let e = pollster::block_on(session(&m, 4).forward(&[1, 2, 3, 4], ARGMAX, false)).err().expect("a numeric fault");
+    let msg = e.to_string();
+    assert!(matches!(e, unmask::Error::Gpu(_)) && msg.contains("numeric fault") && msg.contains("position 0"), "{msg}");
+}

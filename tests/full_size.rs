@@ -56,7 +56,8 @@ fn write_safetensors(c: &ModelConfig, config_json: &str, dir: &Path) {
     let emb = random_bf16(v, d, 2);
     let ones: Vec<u8> = (0..d).flat_map(|_| half::bf16::from_f32(1.0).to_le_bytes()).collect();
     // (name, shape, data or None for zeros), in shard order.
-    let mut all: Vec<(String, Vec<usize>, Option<&[u8]>)> = vec![("model.transformer.wte.weight".into(), vec![v, d], Some(&emb))];
+    type Entry<'a> = (String, Vec<usize>, Option<&'a [u8]>);
+    let mut all: Vec<Entry> = vec![("model.transformer.wte.weight".into(), vec![v, d], Some(&emb))];
     for i in 0..c.n_layers {
         let p = format!("model.transformer.blocks.{i}");
         all.push((format!("{p}.attn_norm.weight"), vec![d], Some(&ones)));

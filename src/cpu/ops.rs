@@ -70,6 +70,7 @@ pub fn embed(table: &HostTensor, tokens: &[u32]) -> Vec<f32> {
 
 /// Bidirectional (no causal mask) multi-head attention with GQA.
 /// q: `[lq, n_heads·d]`, k and v: `[lk, n_kv·d]`; returns `[lq, n_heads·d]`. Twin of `attention.wgsl`.
+#[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize) -> Vec<f32> {
     let scale = 1.0 / (d as f32).sqrt();
     let group = n_heads / n_kv;

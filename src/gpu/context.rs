@@ -147,7 +147,7 @@ impl Gpu {
 
     /// Largest buffer that one kernel may bind as storage: the smaller of the binding and buffer limits.
     pub fn max_binding(&self) -> u64 {
-        let real = (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size);
+        let real = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         match self.binding_cap.load(std::sync::atomic::Ordering::Relaxed) {
             0 => real,
             cap => real.min(cap),

@@ -315,6 +315,7 @@ impl Gpu {
     }
 
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
+    #[allow(clippy::too_many_arguments)]
     pub fn embed(
         &self,
         dtype: DType,
@@ -389,7 +390,7 @@ impl Gpu {
         n_kv: usize,
         head_dim: usize,
     ) -> Result<Launch> {
-        if head_dim > 256 || n_kv == 0 || n_heads % n_kv != 0 {
+        if head_dim > 256 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
         #[repr(C)]

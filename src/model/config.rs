@@ -200,14 +200,14 @@ impl ModelConfig {
                 return bad(format!("{name} = {v} is out of range (1..={MAX_DIM})"));
             }
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!("d_model {} is not a multiple of n_heads {}", self.d_model, self.n_heads));
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
         }
         let hd = self.head_dim();
-        if hd % 2 != 0 || hd > 256 {
+        if !hd.is_multiple_of(2) || hd > 256 {
             return bad(format!("head_dim {hd} must be even and at most 256"));
         }
         if (self.mask_token_id as usize) >= self.vocab_size {
@@ -215,6 +215,10 @@ impl ModelConfig {
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
             return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
+        }
+        if self.shift_logits {
+            // Dream-style models read position i from the logits at i − 1; no family here does yet.
+            return bad("the file says its logits are shifted (diffusion.shift_logits = true), which this engine does not run yet".into());
         }
         if Family::named(&self.family).is_none() {
             return bad(format!("unknown model family {:?}; {}", self.family, supported()));

@@ -52,10 +52,10 @@ impl DType {
         match self {
             DType::F32 => cols.checked_mul(4),
             DType::F16 | DType::BF16 => cols.checked_mul(2),
-            DType::Q8_0 if cols % QK == 0 => (cols / QK).checked_mul(34),
-            DType::Q4_0 if cols % QK == 0 => (cols / QK).checked_mul(18),
-            DType::Q4K if cols % QK_K == 0 => (cols / QK_K).checked_mul(144),
-            DType::Q6K if cols % QK_K == 0 => (cols / QK_K).checked_mul(210),
+            DType::Q8_0 if cols.is_multiple_of(QK) => (cols / QK).checked_mul(34),
+            DType::Q4_0 if cols.is_multiple_of(QK) => (cols / QK).checked_mul(18),
+            DType::Q4K if cols.is_multiple_of(QK_K) => (cols / QK_K).checked_mul(144),
+            DType::Q6K if cols.is_multiple_of(QK_K) => (cols / QK_K).checked_mul(210),
             _ => None,
         }
     }

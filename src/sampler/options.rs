@@ -122,7 +122,7 @@ impl SamplerOptions {
         if self.block_length == 0 {
             return bad("--block-length must be at least 1".into());
         }
-        if self.gen_length % self.block_length != 0 {
+        if !self.gen_length.is_multiple_of(self.block_length) {
             return bad(format!(
                 "--gen-length {} is not a multiple of --block-length {}: pick a block length that divides it (e.g. {})",
                 self.gen_length,
@@ -136,7 +136,7 @@ impl SamplerOptions {
     }
 
     pub(crate) fn check_steps(&self, blocks: usize) -> Result<()> {
-        if self.steps == 0 || self.steps % blocks != 0 {
+        if self.steps == 0 || !self.steps.is_multiple_of(blocks) {
             return Err(Error::Input(format!(
                 "--steps {} must be a positive multiple of the number of blocks ({blocks}): try --steps {}",
                 self.steps,
@@ -164,5 +164,5 @@ impl SamplerOptions {
 }
 
 fn largest_divisor_at_most(n: usize, at_most: usize) -> usize {
-    (1..=at_most.min(n)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=at_most.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
 }
