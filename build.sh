@@ -49,7 +49,7 @@ test_all() {
   echo "== cargo fmt --check, cargo clippy -D warnings (native and wasm32)"
   cargo fmt --check
   cargo clippy --all-targets -- -D warnings
-  cargo clippy --target wasm32-unknown-unknown --lib --tests -- -D warnings
+  cargo clippy --target wasm32-unknown-unknown --lib --test web -- -D warnings
   echo "== native tests (wgpu on $(vulkaninfo --summary 2>/dev/null | awk -F= '/deviceName/ {print $2; exit}' || echo 'the first adapter'))"
   cargo test
   echo "== browser tests (wasm in headless Chromium, WebGPU on SwiftShader)"

@@ -177,6 +177,8 @@ impl Engine {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
             None => embedded.map_err(js_err)?,
         };
+        // `GpuModel` shares its device through an `Arc` (threads natively); the page has one thread.
+        #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
         let budget = budget.map(|b| b as u64);
         let session = SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels());

@@ -24,6 +24,7 @@ fn close(what: &str, got: &[f32], want: &[f32], rel: f32) {
 
 #[wasm_bindgen_test]
 async fn forward_in_the_browser_matches_the_cpu_twin() {
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
     let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
     web_sys::console::log_1(&format!("adapter: {:?}", gpu.report).into());
     for (i, (cfg, dtype, len)) in [
