@@ -35,6 +35,7 @@ enum Command {
 }
 
 pub fn main() -> i32 {
+    quiet_device_select_without_wayland();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -59,5 +60,22 @@ pub fn main() -> i32 {
                 Error::Gpu(_) | Error::Limits(_) => 1,
             }
         }
+    }
+}
+
+/// Mesa's Vulkan device-select layer (installed as an implicit layer with Mesa's drivers) asks
+/// the Wayland compositor for the default GPU whenever the instance enables
+/// `VK_KHR_wayland_surface`, which wgpu always does; with no `XDG_RUNTIME_DIR`, libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." at each device
+/// enumeration, i.e. before every command's output. With no Wayland session there is nobody to
+/// ask and wgpu picks the adapter itself, so the layer is turned off (`NODEVICE_SELECT=1`, its
+/// own switch), unless the user steers it (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`). The binary does
+/// this first thing, while it has one thread (the library never changes the environment).
+fn quiet_device_select_without_wayland() {
+    let absolute = |k: &str| std::env::var_os(k).is_some_and(|v| v.to_string_lossy().starts_with('/'));
+    let wayland_reachable = absolute("XDG_RUNTIME_DIR") || absolute("WAYLAND_DISPLAY");
+    let steered = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"].iter().any(|k| std::env::var_os(k).is_some());
+    if !wayland_reachable && !steered {
+        std::env::set_var("NODEVICE_SELECT", "1");
     }
 }

@@ -54,33 +54,10 @@ fn subgroups_of_8(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool {
     features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size == 8 && info.subgroup_max_size == 8
 }
 
-/// Mesa's Vulkan device-select layer (installed as an implicit layer with Mesa's drivers) asks
-/// the Wayland compositor for the default GPU whenever the instance enables
-/// `VK_KHR_wayland_surface`, which wgpu always does; with no `XDG_RUNTIME_DIR`, libwayland prints
-/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." at each device
-/// enumeration, i.e. before every command's output. With no Wayland session there is nobody to
-/// ask and wgpu picks the adapter itself, so the layer is turned off (`NODEVICE_SELECT=1`, its
-/// own switch), unless the user steers it (`MESA_VK_DEVICE_SELECT`, `DRI_PRIME`). Once, before
-/// the first instance exists.
-#[cfg(not(target_arch = "wasm32"))]
-fn quiet_device_select_without_wayland() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let absolute = |k: &str| std::env::var_os(k).is_some_and(|v| v.to_string_lossy().starts_with('/'));
-        let wayland_reachable = absolute("XDG_RUNTIME_DIR") || absolute("WAYLAND_DISPLAY");
-        let steered = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"].iter().any(|k| std::env::var_os(k).is_some());
-        if !wayland_reachable && !steered {
-            std::env::set_var("NODEVICE_SELECT", "1");
-        }
-    });
-}
-
 impl Gpu {
     /// Picks the highest-performance adapter (native: `WGPU_BACKEND` may name one) and opens a
     /// device with the adapter's own limits.
     pub async fn new() -> Result<Gpu> {
-        #[cfg(not(target_arch = "wasm32"))]
-        quiet_device_select_without_wayland();
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() })
