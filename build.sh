@@ -57,7 +57,7 @@ test_all() {
     cargo test --target wasm32-unknown-unknown --test web
   echo "== web app tests (the page in headless Chromium, compared with the native CLI)"
   web
-  cargo build --release --bin unmask --example write_full_size
+  cargo build --bin unmask --example write_full_size   # built by cargo test already
   node tests/web_page/page.test.mjs
   echo "== all tests passed"
 }

@@ -4,7 +4,7 @@
 // prompt, settings and seed; then the replay scrubber, an infill, remasking clicked words, an
 // offline reload through the service worker with the server stopped, a corrupt model file and a
 // browser without WebGPU. Screenshots go to test-output/web_page/.
-// Run by `./build.sh test` (after `./build.sh web` and `cargo build --release`), or alone:
+// Run by `./build.sh test` (after `./build.sh web` and `cargo test`, which built the CLI), or alone:
 //   node tests/web_page/page.test.mjs
 
 import { chromium } from 'playwright-core';
@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const out = path.join(root, 'test-output', 'web_page');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const CLI = path.join(root, 'target/release/unmask');
+// The debug build `cargo test` made (its GPU work is lavapipe's; a release build would cost CI
+// minutes for nothing). UNMASK_BIN_DIR picks another build.
+const BIN = process.env.UNMASK_BIN_DIR || path.join(root, 'target/debug');
+const CLI = path.join(BIN, 'unmask');
 
 // Small enough for SwiftShader: 32 answer tokens, one per step, two blocks.
 const PROMPT = 'The weather today is';
@@ -92,7 +95,7 @@ const now = (page) => page.evaluate(() => Date.now());
 async function main() {
   need(path.join(root, 'www/pkg/unmask_bg.wasm'), 'build the page first: ./build.sh web');
   need(path.join(root, 'www/models/manifest.json'), 'build the page first: ./build.sh web');
-  need(CLI, 'build the CLI first: cargo build --release');
+  need(CLI, 'build the CLI first: cargo build --bin unmask --example write_full_size');
   fs.mkdirSync(out, { recursive: true });
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'www/models/manifest.json'), 'utf8')).bundled[0];
   const modelPath = path.join(root, 'www/models', manifest.files.model);
@@ -259,7 +262,7 @@ async function main() {
       // Real shapes, names and metadata; synthetic weights (examples/write_full_size.rs). The
       // page reads it piece by piece from the File: never whole in wasm memory.
       const big = path.join(out, 'llada-8b-shaped-q4_0.gguf');
-      execFileSync(path.join(root, 'target/release/examples/write_full_size'), [big]);
+      execFileSync(path.join(BIN, 'examples/write_full_size'), [big]);
       await page.click('#model-choices summary');
       await page.uncheck('#keep'); // do not copy 4.5 GB into the browser's storage
       const t0 = Date.now();
