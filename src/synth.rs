@@ -149,20 +149,9 @@ pub fn random_q4_0_bytes(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
 /// matrix is zero (written as holes by `GgufWriter::write_sparse`), norms are ones and the LM
 /// head equals a random embedding, so each position's argmax is its own token.
 pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
-    use crate::model::gguf::Value;
     let mut g = crate::model::gguf_write::GgufWriter::default();
-    for (k, v) in [
-        ("general.architecture", Value::Str("llada".into())),
-        ("llada.block_count", Value::U32(c.n_layers as u32)),
-        ("llada.context_length", Value::U32(c.max_sequence_length as u32)),
-        ("llada.embedding_length", Value::U32(c.d_model as u32)),
-        ("llada.feed_forward_length", Value::U32(c.mlp_hidden_size as u32)),
-        ("llada.attention.head_count", Value::U32(c.n_heads as u32)),
-        ("llada.attention.head_count_kv", Value::U32(c.n_kv_heads as u32)),
-        ("llada.rope.freq_base", Value::F32(c.rope_theta)),
-        ("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id)),
-    ] {
-        g.meta(k, v);
+    for (k, v) in c.gguf_metadata() {
+        g.meta(&k, v);
     }
     let v = c.vocab_size;
     let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: c.d_model, data: random_q4_0_bytes(v, c.d_model, 1) };

@@ -50,6 +50,9 @@ pub struct SessionLayout {
     pub staging_bytes: u64,
 }
 
+/// The noise uniform's slot at the start of the parameter buffer.
+const NOISE_SLOT: u64 = if NOISE_BYTES > PARAM_SLOT { NOISE_BYTES } else { PARAM_SLOT };
+
 /// The logits buffer holds at most this much (LLaDA-8B: 132 rows of 126464 logits).
 pub const LOGIT_CHUNK_BYTES: u64 = 64 << 20;
 
@@ -82,7 +85,7 @@ impl SessionLayout {
         let pass_launches = graph::launches(&graph::body(c, s.canvas.max(1), full), chunks) + graph::launches(&head, chunks);
         let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0).concat(), chunks) } else { 0 };
         let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };
-        let params_bytes = PARAM_SLOT.max(NOISE_BYTES) + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
+        let params_bytes = NOISE_SLOT + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
         let staging_bytes = Gpu::padded(n * 16 + if s.logits { n * v * 4 } else { 0 });
         SessionLayout { canvas: s.canvas, head_rows, buffers, pass_launches, guided_launches, pass_slots, params_bytes, staging_bytes }
     }
@@ -106,7 +109,7 @@ impl SessionLayout {
     /// Where a byte offset in the parameter buffer starts for pass slot `i` (0: full pass,
     /// 1: row-range pass) and for the guided head.
     pub fn pass_slot(&self, i: usize) -> u64 {
-        PARAM_SLOT.max(NOISE_BYTES) + (i * self.pass_launches) as u64 * PARAM_SLOT
+        NOISE_SLOT + (i * self.pass_launches) as u64 * PARAM_SLOT
     }
 
     pub fn guided_slot(&self) -> u64 {

@@ -150,6 +150,38 @@ impl ModelConfig {
         Ok(cfg)
     }
 
+    /// The GGUF metadata that `from_gguf` reads back (llama.cpp's keys for the family).
+    pub fn gguf_metadata(&self) -> Vec<(String, Value)> {
+        let arch = self.family().gguf_arch;
+        let mut out = vec![("general.architecture".to_string(), Value::Str(arch.into()))];
+        for (key, v) in [
+            ("block_count", Value::U32(self.n_layers as u32)),
+            ("context_length", Value::U32(self.max_sequence_length as u32)),
+            ("embedding_length", Value::U32(self.d_model as u32)),
+            ("feed_forward_length", Value::U32(self.mlp_hidden_size as u32)),
+            ("attention.head_count", Value::U32(self.n_heads as u32)),
+            ("attention.head_count_kv", Value::U32(self.n_kv_heads as u32)),
+            ("rope.freq_base", Value::F32(self.rope_theta)),
+            ("rope.dimension_count", Value::U32(self.head_dim() as u32)),
+            ("attention.layer_norm_rms_epsilon", Value::F32(self.rms_norm_eps)),
+            ("attention.causal", Value::Bool(false)),
+        ] {
+            out.push((format!("{arch}.{key}"), v));
+        }
+        out.push(("diffusion.shift_logits".into(), Value::Bool(self.shift_logits)));
+        out.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(self.mask_token_id)));
+        for (key, id) in [
+            ("tokenizer.ggml.eos_token_id", self.eos_token_id),
+            ("tokenizer.ggml.bos_token_id", self.bos_token_id),
+            ("tokenizer.ggml.eot_token_id", self.eot_token_id),
+        ] {
+            if let Some(id) = id {
+                out.push((key.into(), Value::U32(id)));
+            }
+        }
+        out
+    }
+
     /// The family's architecture table.
     pub fn family(&self) -> &'static Family {
         Family::named(&self.family).unwrap_or(&crate::model::arch::LLADA)

@@ -128,31 +128,9 @@ impl ModelWeights {
     pub fn to_gguf(&self, extra: Vec<(String, Value)>) -> Vec<u8> {
         let mut w = self.clone();
         w.set_rope(RopeStyle::Interleaved);
-        let c = &w.config;
-        let arch = c.family().gguf_arch;
         let mut g = GgufWriter::default();
-        g.meta("general.architecture", Value::Str(arch.into()));
-        for (key, v) in [
-            ("block_count", Value::U32(c.n_layers as u32)),
-            ("context_length", Value::U32(c.max_sequence_length as u32)),
-            ("embedding_length", Value::U32(c.d_model as u32)),
-            ("feed_forward_length", Value::U32(c.mlp_hidden_size as u32)),
-            ("attention.head_count", Value::U32(c.n_heads as u32)),
-            ("attention.head_count_kv", Value::U32(c.n_kv_heads as u32)),
-            ("rope.freq_base", Value::F32(c.rope_theta)),
-            ("rope.dimension_count", Value::U32(c.head_dim() as u32)),
-            ("attention.layer_norm_rms_epsilon", Value::F32(c.rms_norm_eps)),
-            ("attention.causal", Value::Bool(false)),
-        ] {
-            g.meta(&format!("{arch}.{key}"), v);
-        }
-        g.meta("diffusion.shift_logits", Value::Bool(c.shift_logits)).meta("tokenizer.ggml.mask_token_id", Value::U32(c.mask_token_id));
-        for (key, id) in
-            [("tokenizer.ggml.eos_token_id", c.eos_token_id), ("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eot_token_id", c.eot_token_id)]
-        {
-            if let Some(id) = id {
-                g.meta(key, Value::U32(id));
-            }
+        for (k, v) in w.config.gguf_metadata() {
+            g.meta(&k, v);
         }
         for (k, v) in extra {
             g.meta(&k, v);
