@@ -28,6 +28,10 @@ deps() {
   [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers libvulkan1)
   command -v chromium >/dev/null || need+=(chromium)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
+  # The desktop app's window test: a virtual X server, and what winit loads at run time.
+  command -v xvfb-run >/dev/null || need+=(xvfb xauth)
+  ls /usr/lib/*/libxkbcommon-x11.so.0 >/dev/null 2>&1 || need+=(libxkbcommon-x11-0)
+  ls /usr/lib/*/libXcursor.so.1 >/dev/null 2>&1 || need+=(libxcursor1 libxi6)
   if [ ${#need[@]} -gt 0 ]; then
     echo "== installing ${need[*]}"
     $SUDO apt-get update -qq

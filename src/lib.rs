@@ -6,6 +6,8 @@
 //! a list of operations, the memory plan), `sampler` (the diffusion loop, GPU-free), `cpu` (the
 //! plain-Rust twins that the tests compare the GPU with).
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod app;
 pub mod choice;
 pub mod clock;
 pub mod cpu;
@@ -13,6 +15,8 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod gpu;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod load;
 pub mod model;
 pub mod request;
 pub mod rng;

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `unmask` binary. Errors print one line and exit with
 //! code 2 for bad input (options, prompts, model files) and 1 for GPU failures.
 
+mod app;
 mod bench;
 mod convert;
 mod eval;
@@ -30,6 +31,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Measure generation speed on this GPU (JSON lines).
     Bench(bench::BenchArgs),
+    /// Open the desktop app: the denoising animated in a window, every setting, models by file dialog or drag-and-drop.
+    App(app::AppArgs),
     /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
     Info(info::InfoArgs),
 }
@@ -50,6 +53,7 @@ pub fn main() -> i32 {
         Command::Convert(a) => convert::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::App(a) => app::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -32,6 +32,10 @@ pub struct Limits {
 }
 
 pub struct Gpu {
+    /// The instance and adapter the device came from (a window on the same device, such as the
+    /// desktop app's, draws through them).
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub report: AdapterReport,
@@ -109,6 +113,8 @@ impl Gpu {
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::Subgroup } else { KernelVariant::Tiled };
         Ok(Gpu {
+            instance,
+            adapter,
             device,
             queue,
             report,
