@@ -3,7 +3,7 @@
 //! (tokens committed per step as bars, their mean confidence as a line) that seeks on click.
 
 use super::run::{band, cell_text, CellState, Run};
-use eframe::egui::{self, Color32, CornerRadius, Pos2, Rect, RichText, Sense, Shape, Stroke, Vec2};
+use eframe::egui::{self, Color32, CornerRadius, Pos2, Rect, Sense, Shape, Stroke, Vec2};
 use std::collections::BTreeSet;
 
 pub const MASKED: Color32 = Color32::from_rgb(0x3a, 0x3f, 0x4b);
@@ -33,7 +33,7 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
     let mut masked = 0;
     let mut committed = 0;
     let mut rects = Vec::with_capacity(run.len());
-    ui.spacing_mut().item_spacing = Vec2::new(2.0, 3.0);
+    ui.spacing_mut().item_spacing = Vec2::new(3.0, 4.0);
     ui.horizontal_wrapped(|ui| {
         for p in 0..run.len() {
             let state = run.cell(p, step);
@@ -52,12 +52,14 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
             let fill = if selected.contains(&p) { SELECTED } else { fill };
             let fg = if selected.contains(&p) { Color32::BLACK } else { fg };
             let can_click = selectable && p >= run.gen_start() && matches!(state, CellState::Fresh(_) | CellState::Done | CellState::Given);
-            let label = egui::Label::new(RichText::new(text).monospace().color(fg).background_color(fill)).selectable(false);
-            let label = if can_click { label.sense(Sense::click()) } else { label };
-            let r = ui.add(label);
+            if run.starts_block(p) {
+                ui.add_space(4.0);
+            }
+            let r = cell(ui, &text, fill, fg, if can_click { Sense::click() } else { Sense::hover() });
+            let r = if can_click { r.on_hover_cursor(egui::CursorIcon::PointingHand) } else { r };
             rects.push(r.rect);
             if run.starts_block(p) {
-                let x = r.rect.left() - 1.5;
+                let x = r.rect.left() - 3.5;
                 let colour = if p == run.gen_start() { Color32::from_rgb(0xe0, 0xe0, 0xe0) } else { Color32::from_gray(120) };
                 ui.painter().line_segment([Pos2::new(x, r.rect.top()), Pos2::new(x, r.rect.bottom())], Stroke::new(1.5, colour));
             }
@@ -72,6 +74,19 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
         }
     });
     (clicked, Frame { step, masked, committed, tokens: run.tokens_at(step), rects })
+}
+
+/// One cell: its text on a rounded fill, never broken inside (the row wraps between cells).
+fn cell(ui: &mut egui::Ui, text: &str, fill: Color32, fg: Color32, sense: Sense) -> egui::Response {
+    let galley = ui.painter().layout_no_wrap(text.to_string(), egui::TextStyle::Monospace.resolve(ui.style()), fg);
+    let pad = Vec2::new(3.0, 1.0);
+    let (rect, r) = ui.allocate_exact_size(galley.size() + 2.0 * pad, sense);
+    if ui.is_rect_visible(rect) {
+        ui.painter().rect_filled(rect, CornerRadius::same(3), fill);
+        ui.painter().galley(rect.min + pad, galley, fg);
+    }
+    r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
+    r
 }
 
 /// The per-step chart; returns the step to show when it is clicked or dragged.

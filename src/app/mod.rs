@@ -14,8 +14,8 @@ pub mod worker;
 pub use state::{AppOptions, UnmaskApp};
 
 use crate::gpu::Gpu;
-use eframe::{egui, egui_wgpu};
 use crate::{Error, Result};
+use eframe::{egui, egui_wgpu};
 use std::sync::Arc;
 
 /// How eframe should draw: on the engine's instance, adapter, device and queue.

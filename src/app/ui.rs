@@ -72,7 +72,11 @@ impl UnmaskApp {
             if ui.add_enabled(idle, egui::Button::new("Open model…")).on_hover_text("A .gguf file (llama.cpp's or `unmask convert`'s)").clicked() {
                 self.pick(false, ui.ctx());
             }
-            if ui.add_enabled(idle, egui::Button::new("Open folder…")).on_hover_text("A Hugging Face folder: config.json, *.safetensors, tokenizer.json").clicked() {
+            if ui
+                .add_enabled(idle, egui::Button::new("Open folder…"))
+                .on_hover_text("A Hugging Face folder: config.json, *.safetensors, tokenizer.json")
+                .clicked()
+            {
                 self.pick(true, ui.ctx());
             }
             if ui.add_enabled(idle, egui::Button::new("Demo model")).clicked() {
@@ -97,7 +101,12 @@ impl UnmaskApp {
                     q => q,
                 })
                 .show_ui(ui, |ui| {
-                    for (v, label) in [("", "as stored in the file"), ("q8_0", "Q8_0 (8.5 bits)"), ("q4_0", "Q4_0 (embedding and head Q8_0)"), ("q4_0_pure", "Q4_0 everywhere")] {
+                    for (v, label) in [
+                        ("", "as stored in the file"),
+                        ("q8_0", "Q8_0 (8.5 bits)"),
+                        ("q4_0", "Q4_0 (embedding and head Q8_0)"),
+                        ("q4_0_pure", "Q4_0 everywhere"),
+                    ] {
                         ui.selectable_value(&mut self.settings.quant, v.to_string(), label);
                     }
                 })
@@ -138,9 +147,12 @@ impl UnmaskApp {
             Mode::Generate => "Write a prompt…",
             Mode::Infill => "Text with [MASK] or <mask:N> spans to fill…",
         };
-        ui.add(egui::TextEdit::multiline(&mut self.settings.prompt).hint_text(hint).desired_rows(3).desired_width(f32::INFINITY).id_salt("prompt")).labelled_by(label.inner);
+        ui.add(egui::TextEdit::multiline(&mut self.settings.prompt).hint_text(hint).desired_rows(3).desired_width(f32::INFINITY).id_salt("prompt"))
+            .labelled_by(label.inner);
         ui.small(match self.settings.mode {
-            Mode::Generate => "The model writes an answer of gen length tokens after the prompt, unmasking a few positions per step. Ctrl+Enter generates, Esc stops.",
+            Mode::Generate => {
+                "The model writes an answer of gen length tokens after the prompt, unmasking a few positions per step. Ctrl+Enter generates, Esc stops."
+            }
             Mode::Infill => "Each [MASK] becomes span-length masks, <mask:N> N masks; the model fills them all as one block.",
         });
         ui.horizontal(|ui| {
@@ -152,7 +164,11 @@ impl UnmaskApp {
             }
             ui.separator();
             let can_remask = self.selectable() && !self.selected.is_empty() && self.can_generate();
-            if ui.add_enabled(can_remask, egui::Button::new("Regenerate selected")).on_hover_text("Click words of the answer to select them, then regenerate only those").clicked() {
+            if ui
+                .add_enabled(can_remask, egui::Button::new("Regenerate selected"))
+                .on_hover_text("Click words of the answer to select them, then regenerate only those")
+                .clicked()
+            {
                 self.remask();
             }
             if ui.add_enabled(!self.selected.is_empty(), egui::Button::new("Clear selection")).clicked() {
@@ -196,7 +212,8 @@ impl UnmaskApp {
         ui.add_space(6.0);
         ui.horizontal(|ui| {
             let playing = self.playing.is_some();
-            if ui.add_enabled(last > 0 && !self.busy, egui::Button::new(if playing { "Pause" } else { "Play" })).on_hover_text("Replay the denoising").clicked() {
+            if ui.add_enabled(last > 0 && !self.busy, egui::Button::new(if playing { "Pause" } else { "Play" })).on_hover_text("Replay the denoising").clicked()
+            {
                 if playing {
                     self.playing = None;
                 } else {
@@ -207,6 +224,7 @@ impl UnmaskApp {
             if ui.add_enabled(last > 0, egui::Slider::new(&mut s, 0..=last).text("step")).changed() {
                 self.seek(s);
             }
+            ui.add_space(8.0);
             let l = ui.label("speed");
             egui::ComboBox::from_id_salt("speed")
                 .selected_text(format!("{}×", self.settings.speed))

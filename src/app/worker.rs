@@ -19,10 +19,17 @@ use std::sync::Arc;
 const PLAN_CANVAS: usize = 256;
 
 pub enum Command {
-    Load { path: PathBuf, quant: Option<Quant> },
+    Load {
+        path: PathBuf,
+        quant: Option<Quant>,
+    },
     Generate(Request),
     /// Regenerate the masked positions of `tokens` (a finished canvas) after `gen_start`.
-    Remask { tokens: Vec<u32>, gen_start: usize, options: SamplerOptions },
+    Remask {
+        tokens: Vec<u32>,
+        gen_start: usize,
+        options: SamplerOptions,
+    },
 }
 
 /// What a loaded model is, for the window.
@@ -37,11 +44,20 @@ pub struct ModelInfo {
 
 pub enum Event {
     /// The memory plan accepted the model; its weights now stream to the GPU.
-    Planned { path: PathBuf, plan: String },
-    Progress { done: u64, total: u64 },
+    Planned {
+        path: PathBuf,
+        plan: String,
+    },
+    Progress {
+        done: u64,
+        total: u64,
+    },
     Loaded(ModelInfo),
     /// The model at `path` was not loaded; the previous one (if any) is still there.
-    LoadFailed { path: PathBuf, error: String },
+    LoadFailed {
+        path: PathBuf,
+        error: String,
+    },
     Started(Start),
     Step(Step),
     Finished(Finish),
@@ -67,7 +83,15 @@ impl Worker {
         std::thread::Builder::new()
             .name("unmask-engine".into())
             .spawn(move || {
-                let mut engine = Engine { gpu, model: None, cancel: c, send: Box::new(move |e| { let _ = tx.send(e); wake(); }) };
+                let mut engine = Engine {
+                    gpu,
+                    model: None,
+                    cancel: c,
+                    send: Box::new(move |e| {
+                        let _ = tx.send(e);
+                        wake();
+                    }),
+                };
                 for cmd in rx {
                     engine.handle(cmd);
                 }
