@@ -1,6 +1,6 @@
 //! The desktop app driven through its widgets with egui_kittest (rendered with wgpu on the
 //! engine's own device, lavapipe here): type a prompt, generate, watch the canvas, scrub,
-//! remask a word, and survive a corrupt model file; plus the run model's word selection.
+//! remask a word, survive a corrupt model file, and stop with Esc; plus the run model's word selection.
 
 mod common;
 
@@ -147,6 +147,36 @@ fn the_app_generates_scrubs_remasks_and_survives_a_corrupt_model() {
     wait(&mut h, "a generation after the failed load", |a| a.busy);
     wait(&mut h, "the generation after the failed load", finished);
     assert_eq!(h.state().answer().unwrap(), answer, "the previous model no longer answers the same");
+
+    // Infill mode: the masked span is filled, the text around it kept.
+    h.get_by_role_and_label(Role::RadioButton, "Infill").click();
+    h.step();
+    let field = h.get_by_label("Prompt");
+    field.focus();
+    h.step();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Prompt").type_text("Once upon a time there was a <mask:3> who lived in a house.");
+    h.step();
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait(&mut h, "the infill to start", |a| a.busy);
+    wait(&mut h, "the infill", finished);
+    let run = h.state().run.as_ref().unwrap();
+    assert_eq!((run.gen_start(), run.masked_at(0)), (0, 3), "an infill canvas is the whole text with 3 masks");
+    let text = h.state().answer().unwrap();
+    assert!(text.starts_with("Once upon a time there was a") && text.ends_with("who lived in a house."), "{text:?}");
+    h.get_by_role_and_label(Role::RadioButton, "Generate").click();
+    h.step();
+
+    // Esc stops a running generation after its current step (a long run, so that it cannot end first).
+    let o = &mut h.state_mut().settings.options;
+    (o.steps, o.gen_length, o.block_length) = (128, 128, 32);
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait(&mut h, "the first step", |a| a.busy && a.run.as_ref().is_some_and(|r| r.result.is_none() && !r.events.is_empty()));
+    h.key_press(egui::Key::Escape);
+    wait(&mut h, "the stopped generation", finished);
+    let r = h.state().run.as_ref().unwrap().result.clone().unwrap();
+    assert!(r.cancelled && r.steps < 128, "Esc did not stop the run: {} steps, cancelled {}", r.steps, r.cancelled);
+    assert!(h.query_by_label_contains("(stopped)").is_some());
 }
 
 /// A file dropped onto the window.

@@ -44,6 +44,7 @@ pub fn run(options: AppOptions) -> Result<()> {
         persistence_path: options.screenshot.as_ref().map(|p| p.with_extension("ron")),
         ..Default::default()
     };
-    eframe::run_native("unmask", native, Box::new(move |cc| Ok(Box::new(UnmaskApp::new(&cc.egui_ctx, cc.storage, gpu, options)))))
+    let scripted = options.screenshot.is_some();
+    eframe::run_native("unmask", native, Box::new(move |cc| Ok(Box::new(UnmaskApp::new(&cc.egui_ctx, if scripted { None } else { cc.storage }, gpu, options)))))
         .map_err(|e| Error::Gpu(format!("the window could not open ({e}): the app needs a desktop session (X11 or Wayland; DISPLAY or WAYLAND_DISPLAY set); on a server use `xvfb-run unmask app`, or the CLI")))
 }

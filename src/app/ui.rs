@@ -45,7 +45,7 @@ impl UnmaskApp {
         if ctx.input_mut(|i| i.consume_key(Modifiers::COMMAND, Key::Enter)) {
             self.generate();
         }
-        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
+        if self.busy && ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Escape)) {
             self.cancel();
         }
         // Arrows scrub unless a text field has the keyboard.
@@ -315,8 +315,15 @@ impl UnmaskApp {
             ui.label(if steps > 0 { format!("{:.1}", ms / steps as f64) } else { "–".into() });
             ui.end_row();
             let r = run.and_then(|r| r.result.as_ref());
+            // Live: tokens committed so far over the steps' time; afterwards the run's own figure
+            // (end-of-text padding not counted).
+            let committed: usize = run.map_or(0, |r| r.events.iter().filter(|e| !e.early_stop).map(|e| e.committed.len()).sum());
             ui.label("tokens / s");
-            ui.label(r.map_or("–".into(), |r| format!("{:.1}", r.tokens_per_second)));
+            ui.label(match r {
+                Some(r) => format!("{:.1}", r.tokens_per_second),
+                None if ms > 0.0 => format!("{:.1}", committed as f64 / (ms / 1000.0)),
+                None => "–".into(),
+            });
             ui.end_row();
             ui.label("Steps · passes");
             ui.label(r.map_or(format!("{steps}"), |r| format!("{} · {}", r.steps, r.model_passes)));
