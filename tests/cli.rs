@@ -1,5 +1,6 @@
 //! The `unmask` binary end to end on random tiny models written to a temporary folder: `info`,
-//! `generate` (text, JSON, visual), `infill`, and one-line errors with exit code 2 on bad input.
+//! `generate` (text, JSON, visual), `infill`, `app` without a display, and one-line errors with
+//! exit code 2 on bad input.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -259,5 +260,26 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn the_app_without_a_display_or_with_bad_arguments_says_what_to_do() {
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["app"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("WAYLAND_SOCKET")
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("the window could not open") && err.contains("xvfb-run"), "{err}");
+    for (args, want) in [(&["app", "--prompt", " "][..], "the prompt is empty"), (&["app", "--model", "/nonexistent/m.gguf"][..], "no such file")] {
+        let o = unmask(args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
     }
 }
