@@ -199,19 +199,15 @@ impl Engine {
             (self.send)(Event::Step(Step { step: e.step, block: e.block, masked_left: e.masked_left, ms: e.ms, early_stop: e.early_stop, committed }));
             !cancel.load(Ordering::Relaxed)
         }))?;
-        let shown = if g.gen_start == 0 { &g.tokens[..] } else { &g.tokens[g.gen_start..] };
-        let text = match tok {
-            Some(t) => t.decode(shown, false)?,
-            None => shown.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
-        };
-        let generated = g.tokens[g.gen_start..].iter().filter(|t| !p.ends.contains(&Some(**t))).count();
+        let text = g.text(tok)?;
+        let tokens_per_second = g.tokens_per_second(&p.ends);
         (self.send)(Event::Finished(Finish {
             text,
             gen_start: g.gen_start,
             steps: g.steps,
             model_passes: g.model_passes,
             ms: g.ms,
-            tokens_per_second: generated as f64 / (g.ms / 1000.0).max(1e-9),
+            tokens_per_second,
             early_stopped: g.early_stopped,
             cancelled: g.cancelled,
             tokens: g.tokens,

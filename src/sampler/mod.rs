@@ -93,6 +93,24 @@ pub struct Generation {
     pub cancelled: bool,
 }
 
+impl Generation {
+    /// The text shown for a run: the answer after the prompt (the whole canvas for an infill),
+    /// or its token ids without a tokenizer.
+    pub fn text(&self, tok: Option<&crate::model::TextTokenizer>) -> Result<String> {
+        let shown = if self.gen_start == 0 { &self.tokens[..] } else { &self.tokens[self.gen_start..] };
+        match tok {
+            Some(t) => t.decode(shown, false),
+            None => Ok(shown.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",")),
+        }
+    }
+
+    /// Answer tokens per second, not counting the end tokens `ends` (padding).
+    pub fn tokens_per_second(&self, ends: &[Option<u32>]) -> f64 {
+        let generated = self.tokens[self.gen_start..].iter().filter(|t| !ends.contains(&Some(**t))).count();
+        generated as f64 / (self.ms / 1000.0).max(1e-9)
+    }
+}
+
 impl Canvas {
     /// A prompt followed by `gen_length` masks (pins may then be written into the masks).
     pub fn after_prompt(prompt: &[u32], gen_length: usize, mask: u32, eos: Option<u32>) -> Canvas {
