@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::Noise;
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, NoiseUniform};
+use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, HostTensor, RopeStyle};
 use unmask::synth::Rng;
@@ -302,4 +302,120 @@ fn select_on_a_hand_checked_row() {
     let h: f32 = -p.iter().map(|q| q * q.ln()).sum::<f32>();
     assert_eq!(c.token, 1);
     assert!((c.prob - 3.0 / 7.0).abs() < 1e-6 && (c.margin - 1.0 / 7.0).abs() < 1e-6 && (c.entropy - h).abs() < 1e-6, "{c:?}");
+}
+
+#[test]
+fn bias_adds_to_rows_at_an_offset_only() {
+    let g = gpu();
+    let (total, row0, rows, dim) = (9, 3, 5, 37);
+    let mut rng = Rng::new(21);
+    let (y, b) = (rng.vec(total * dim, 1.0), rng.vec(dim, 1.0));
+    let mut want = y.clone();
+    ops::add_bias(&mut want[..(row0 + rows) * dim], &b, row0);
+    let (bb, yb) = (g.upload_f32("b", &b).unwrap(), g.upload_f32("y", &y).unwrap());
+    let d = g.bias(&bb, &yb, rows, dim, row0).unwrap();
+    let got = run(&g, &[d], &yb, y.len());
+    assert_close("bias", &got, &want, 1e-6);
+    assert_eq!(&got[(row0 + rows) * dim..], &y[(row0 + rows) * dim..], "rows after the range are untouched");
+    assert_eq!(&got[..row0 * dim], &y[..row0 * dim], "rows before the range are untouched");
+}
+
+#[test]
+fn qk_norm_per_head_and_full_width_in_place() {
+    let g = gpu();
+    // (groups before the range, groups normed, group width): heads of 16 and 128, and a full
+    // projection of 100 (wider than the workgroup).
+    for (g0, groups, dim) in [(6, 21, 16), (2, 3, 128), (1, 4, 100)] {
+        let mut rng = Rng::new(dim as u64 + 7);
+        let x = rng.vec((g0 + groups + 1) * dim, 4.0);
+        let w = rng.vec(dim, 1.0);
+        let mut want = x.clone();
+        ops::qk_norm(&mut want[g0 * dim..(g0 + groups) * dim], &w, 1e-6);
+        let (wb, xb) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap());
+        let d = g.qk_norm(&wb, &xb, groups, dim, g0, 1e-6).unwrap();
+        let got = run(&g, &[d], &xb, x.len());
+        assert_close(&format!("qk_norm {groups}x{dim} at {g0}"), &got, &want, 1e-4);
+        assert_eq!(&got[..g0 * dim], &x[..g0 * dim]);
+    }
+}
+
+/// Router logits of `rows` positions over `experts`, routed on the GPU; the route buffer.
+fn gpu_route(g: &Gpu, logits: &[f32], s: MoeShape, norm: bool) -> wgpu::Buffer {
+    let lb = g.upload_f32("router logits", logits).unwrap();
+    let route = g.storage("route", (s.route_words() * 4) as u64).unwrap();
+    let d = g.moe_route(&lb, &route, s, norm).unwrap();
+    run(g, &[d], &route, 1);
+    route
+}
+
+#[test]
+fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
+    let g = gpu();
+    for (rows, experts, k, norm) in [(13, 11, 3, true), (300, 64, 8, false), (1, 5, 5, true), (7, 2, 1, false)] {
+        let mut rng = Rng::new((rows * experts) as u64);
+        let logits = rng.vec(rows * experts, 3.0);
+        let want = ops::moe_route(&logits, experts, k, norm);
+        let s = MoeShape { rows, experts, k };
+        let route = gpu_route(&g, &logits, s, norm);
+        let words: Vec<u32> = {
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            enc.insert_debug_marker("read route");
+            bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &[(&route, 0, (s.route_words() * 4) as u64)])).unwrap())
+        };
+        let n = rows * k;
+        assert_eq!(&words[..n], &want.experts[..], "experts of {rows}x{experts} top-{k}");
+        let weights: Vec<f32> = words[n..2 * n].iter().map(|w| f32::from_bits(*w)).collect();
+        assert_close(&format!("route weights {rows}x{experts}"), &weights, &want.weights, 1e-5);
+        for (e, list) in want.lists.iter().enumerate() {
+            assert_eq!(words[2 * n + e] as usize, list.len(), "count of expert {e}");
+            let at = 2 * n + experts + e * rows;
+            assert_eq!(&words[at..at + list.len()], &list[..], "list of expert {e}");
+        }
+        if norm {
+            for r in 0..rows {
+                let sum: f32 = want.weights[r * k..(r + 1) * k].iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "normalised weights sum to 1");
+            }
+        }
+    }
+}
+
+#[test]
+fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
+    let g = gpu();
+    // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats.
+    let cases = [(DType::F32, 7, 5, 2, 33, 37), (DType::F16, 10, 6, 3, 17, 40), (DType::Q8_0, 9, 5, 2, 33, 64), (DType::Q4_0, 19, 4, 2, 9, 96)];
+    for (dtype, rows, experts, k, n, kdim) in cases {
+        let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
+        let logits = rng.vec(rows * experts, 2.0);
+        let x = rng.vec(rows * kdim, 1.0);
+        let w = HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap();
+        let route = ops::moe_route(&logits, experts, k, true);
+        let s = MoeShape { rows, experts, k };
+        let rb = gpu_route(&g, &logits, s, true);
+        // Chunks of two experts each (the loader keeps an expert's rows in one chunk).
+        let gw = GpuWeight::upload(&g, "experts", &w, (2 * n * w.row_bytes()) as u64).unwrap();
+        assert_eq!(gw.chunks.len(), experts.div_ceil(2));
+        let xb = g.upload_f32("x", &x).unwrap();
+        let yb = g.storage("y", (rows * k * n * 4) as u64).unwrap();
+        let launches: Vec<Launch> =
+            gw.chunks.iter().map(|(buf, r0, count)| g.moe_matmul(dtype, buf, r0 / n, count / n, n, kdim, &xb, false, &rb, &yb, s).unwrap()).collect();
+        let want = ops::moe_matmul(&x, false, &w, experts, &route);
+        assert_close(&format!("moe_matmul {} by position", dtype.name()), &run(&g, &launches, &yb, rows * k * n), &want, 1e-4);
+
+        // By pair (the down projection), then the weighted sum into the residual stream.
+        let xp = rng.vec(rows * k * kdim, 1.0);
+        let xpb = g.upload_f32("xp", &xp).unwrap();
+        let launches: Vec<Launch> =
+            gw.chunks.iter().map(|(buf, r0, count)| g.moe_matmul(dtype, buf, r0 / n, count / n, n, kdim, &xpb, true, &rb, &yb, s).unwrap()).collect();
+        let want = ops::moe_matmul(&xp, true, &w, experts, &route);
+        assert_close(&format!("moe_matmul {} by pair", dtype.name()), &run(&g, &launches, &yb, rows * k * n), &want, 1e-4);
+
+        let resid = rng.vec(rows * n, 1.0);
+        let mut want_x = resid.clone();
+        ops::moe_combine(&mut want_x, &want, &route);
+        let xr = g.upload_f32("resid", &resid).unwrap();
+        let d = g.moe_combine(&rb, &yb, &xr, s, n).unwrap();
+        assert_close(&format!("moe_combine {}", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_x, 1e-4);
+    }
 }

@@ -9,7 +9,7 @@ use unmask::cpu::forward::CpuModel;
 use unmask::model::TextTokenizer;
 use unmask::request::Request;
 use unmask::sampler::text::{parse_infill, parse_pin};
-use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, StepEvent};
+use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, Schedule, StepEvent};
 use unmask::{Error, Result};
 
 /// Sampler settings shared by `generate` and `infill`.
@@ -21,7 +21,7 @@ pub struct SamplerArgs {
     /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their number).
     #[arg(long, default_value_t = 64)]
     pub steps: usize,
-    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter].
+    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter; one block for Dream and RND1].
     #[arg(long)]
     pub block_length: Option<usize>,
     /// 0 = greedy (argmax); above 0, Gumbel-max sampling at this temperature.
@@ -30,9 +30,21 @@ pub struct SamplerArgs {
     /// Classifier-free guidance scale; 0 turns it off (above 0 doubles the work per step).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub cfg_scale: f32,
-    /// Which masked positions to commit first: low_confidence, random, entropy or margin.
-    #[arg(long, default_value = "low_confidence")]
-    pub remasking: String,
+    /// Which masked positions to commit first: low_confidence (Dream: maskgit_plus), random,
+    /// entropy, margin (Dream: topk_margin) or origin (Dream's random transfer) [default: the
+    /// model family's: low_confidence for LLaDA and LLaDA-MoE, entropy for Dream and RND1].
+    #[arg(long)]
+    pub remasking: Option<String>,
+    /// How many positions each step commits: even (LLaDA), timesteps (Dream: linear from 1 to
+    /// --eps) or cutoff (RND1) [default: the model family's].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// The last timestep of --schedule timesteps (Dream's eps).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
+    pub eps: f32,
+    /// 0: commit the best-scored positions; above 0, draw them from softmax(score / alg_temp) (Dream's alg_temp).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub alg_temp: f32,
     /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1), at least one per step.
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
@@ -106,12 +118,30 @@ pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Resu
         block_length: s.block_length.unwrap_or(default_block),
         temperature: s.temperature,
         cfg_scale: s.cfg_scale,
-        remasking: Remasking::parse(&s.remasking)?,
+        remasking: s.remasking.as_deref().map(Remasking::parse).transpose()?.unwrap_or(Remasking::LowConfidence),
         threshold: s.threshold,
         seed: s.seed,
         early_stop: !s.no_early_stop,
         cache: CacheMode::parse(&s.cache)?,
+        schedule: s.schedule.as_deref().map(Schedule::parse).transpose()?.unwrap_or(Schedule::Even),
+        eps: s.eps,
+        alg_temp: s.alg_temp,
     })
+}
+
+/// The model family's sampler for every setting the user left out (Dream's timesteps and
+/// entropy over one block, RND1's cutoff schedule, LLaDA's blocks).
+fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::model::arch::Family) {
+    let f = family.sampler;
+    if s.remasking.is_none() {
+        o.remasking = f.remasking;
+    }
+    if s.schedule.is_none() && s.threshold.is_none() {
+        o.schedule = f.schedule;
+    }
+    if s.block_length.is_none() && f.one_block && o.gen_length > 0 {
+        o.block_length = o.gen_length;
+    }
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
@@ -141,9 +171,10 @@ pub fn infill(a: InfillArgs) -> Result<()> {
     execute(req, &a.s)
 }
 
-fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
+fn execute(mut req: Request, s: &SamplerArgs) -> Result<()> {
     if s.cpu {
         let loaded = model::load_host(s.model.clone(), s.quant.as_deref(), s.pure)?;
+        family_defaults(&mut req.options, s, loaded.weights.config.family());
         let tok = loaded.tokenizer.as_ref();
         let p = req.prepare(&loaded.weights.config, tok)?;
         let settings = serde_json::json!({"request": req, "options": p.options});
@@ -154,6 +185,7 @@ fn execute(req: Request, s: &SamplerArgs) -> Result<()> {
     let text_len = req.prompt.as_ref().or(req.infill.as_ref()).map_or(0, |t| t.len()) + req.prompt_tokens.as_ref().map_or(0, |t| t.len());
     let est = text_len * (1 + req.span_length.unwrap_or(0)) + req.options.gen_length + 64;
     let m = model::load(s.model.clone(), s.quant.as_deref(), s.pure, &req.options, |_| est)?;
+    family_defaults(&mut req.options, s, m.config.family());
     let tok = m.tokenizer.as_ref();
     let p = req.prepare(&m.config, tok)?;
     let settings = serde_json::json!({"request": req, "options": p.options});

@@ -7,6 +7,7 @@ use unmask::engine::{human, Limits, MemoryPlan, SessionConfig};
 use unmask::gpu::kernels::KernelVariant;
 use unmask::gpu::Gpu;
 use unmask::model::files::open_path;
+use unmask::model::{Key, Role};
 use unmask::{Error, Result};
 
 #[derive(Args)]
@@ -80,15 +81,39 @@ pub fn run(a: InfoArgs) -> Result<()> {
         return Ok(());
     }
     println!("model      {} ({}, {} file{}, {})", a.model.display(), files.format, paths.len(), if paths.len() == 1 { "" } else { "s" }, human(file_bytes));
+    let fam = c.family();
     println!("family     {} ({} params)  shifted logits {}", c.family, params_human(params), yes(c.shift_logits));
+    let has = |r: Role| index.tensors.iter().any(|(k, _, _)| k.role == r);
+    let moe_layers = (0..c.n_layers).filter(|&i| index.tensors.get(Key::at(i, Role::Router)).is_some()).count();
     println!(
-        "layers     {}  d_model {}  heads {} (kv {}, head_dim {})  mlp {}",
+        "layers     {}  d_model {}  heads {} (kv {}, head_dim {})  qkv bias {}  qk-norm {}",
         c.n_layers,
         c.d_model,
         c.n_heads,
         c.n_kv_heads,
         c.head_dim(),
-        c.mlp_hidden_size
+        yes(has(Role::QBias)),
+        yes(has(Role::QNorm))
+    );
+    if c.is_moe() {
+        println!(
+            "ffn        {moe_layers} MoE layers: {} experts, top-{} (weights {}), expert hidden {}; {} dense (mlp {})",
+            c.n_experts,
+            c.n_experts_used,
+            if c.norm_topk_prob { "renormalised" } else { "as the softmax gives them" },
+            c.expert_hidden_size,
+            c.n_layers - moe_layers,
+            c.mlp_hidden_size
+        );
+    } else {
+        println!("ffn        dense SwiGLU, mlp {}", c.mlp_hidden_size);
+    }
+    let f = fam.sampler;
+    println!(
+        "sampler    {} schedule, {:?} remasking{} (the family's reference; override with --schedule, --remasking, --block-length)",
+        f.schedule.name(),
+        f.remasking,
+        if f.one_block { ", one block" } else { ", blocks of 32" }
     );
     println!("vocab      {}  context {}  rope θ {} ({:?})  rms eps {}", c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps);
     let id = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());

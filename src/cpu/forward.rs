@@ -1,8 +1,10 @@
-//! The LLaDA forward pass on the CPU, written as plainly as possible: the reference that the GPU
+//! The forward pass of every family on the CPU, written as plainly as possible: the reference that the GPU
 //! forward pass (`crate::forward`) is tested against.
 
 use super::ops;
 use crate::choice::{Choice, Noise};
+use crate::engine::graph;
+use crate::model::arch::Key;
 use crate::model::{ModelWeights, Role};
 use std::ops::Range;
 
@@ -35,10 +37,21 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
     let mut x = ops::embed(&w.tensors[Role::Embed], &tokens[rows.clone()]);
     for i in 0..layers {
         let t = |r: Role| w.layer(i, r);
+        let opt = |r: Role| w.tensors.get(Key::at(i, r));
         let h = ops::rmsnorm(&x, &t(Role::AttnNorm).to_f32(), c.rms_norm_eps);
         let mut q = ops::matmul(&h, t(Role::Q), n);
         let mut k = ops::matmul(&h, t(Role::K), n);
-        let v = ops::matmul(&h, t(Role::V), n);
+        let mut v = ops::matmul(&h, t(Role::V), n);
+        for (role, y) in [(Role::QBias, &mut q), (Role::KBias, &mut k), (Role::VBias, &mut v)] {
+            if let Some(b) = opt(role) {
+                ops::add_bias(y, &b.to_f32(), 0);
+            }
+        }
+        for (role, y) in [(Role::QNorm, &mut q), (Role::KNorm, &mut k)] {
+            if let Some(nw) = opt(role) {
+                ops::qk_norm(y, &nw.to_f32(), c.rms_norm_eps);
+            }
+        }
         ops::rope(&mut q, &positions, c.n_heads, hd, c.rope_theta, w.rope);
         ops::rope(&mut k, &positions, c.n_kv_heads, hd, c.rope_theta, w.rope);
         let span = rows.start * kv_dim..rows.end * kv_dim;
@@ -47,9 +60,20 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
         let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd);
         add(&mut x, &ops::matmul(&a, t(Role::O), n));
         let h = ops::rmsnorm(&x, &t(Role::FfnNorm).to_f32(), c.rms_norm_eps);
-        let g = ops::matmul(&h, t(Role::Gate), n);
-        let u = ops::matmul(&h, t(Role::Up), n);
-        add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::Down), n));
+        match opt(Role::Router) {
+            Some(router) => {
+                let route = ops::moe_route(&ops::matmul(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob);
+                let g = ops::moe_matmul(&h, false, t(Role::GateExps), c.n_experts, &route);
+                let u = ops::moe_matmul(&h, false, t(Role::UpExps), c.n_experts, &route);
+                let y = ops::moe_matmul(&ops::swiglu(&g, &u), true, t(Role::DownExps), c.n_experts, &route);
+                ops::moe_combine(&mut x, &y, &route);
+            }
+            None => {
+                let g = ops::matmul(&h, t(Role::Gate), n);
+                let u = ops::matmul(&h, t(Role::Up), n);
+                add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::Down), n));
+            }
+        }
     }
     let x = ops::rmsnorm(&x, &w.tensors[Role::FinalNorm].to_f32(), c.rms_norm_eps);
     ops::matmul(&x, &w.tensors[Role::LmHead], n)
@@ -73,9 +97,15 @@ impl<'a> CpuModel<'a> {
         CpuModel { weights, kv: KvCache::default() }
     }
 
-    fn choices(&self, logits: &[f32], first: usize, noise: Noise) -> Vec<Choice> {
-        let v = self.weights.config.vocab_size;
-        logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (first + i) as u32, noise)).collect()
+    /// Choices for positions `rows` from a pass over the rows `computed_rows` gives; each row is
+    /// sampled with the noise of the position it predicts, as on the GPU.
+    fn predict(&mut self, canvas: &[u32], rows: Range<usize>, noise: Noise) -> Vec<Choice> {
+        let (v, shift) = (self.weights.config.vocab_size, self.weights.config.shift_logits);
+        let computed = graph::computed_rows(&rows, shift);
+        let logits = forward_rows(self.weights, canvas, computed.clone(), &mut self.kv);
+        let per_row: Vec<Choice> =
+            logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (computed.start + i + shift as usize) as u32, noise)).collect();
+        graph::align(&per_row, 1, &rows, &computed, shift)
     }
 
     /// The same checks as a GPU session's: tokens from a tokenizer or infill/pin text must be
@@ -95,12 +125,13 @@ impl<'a> CpuModel<'a> {
 impl crate::sampler::Denoiser for CpuModel<'_> {
     async fn choose(&mut self, canvas: &[u32], noise: Noise) -> crate::Result<Vec<Choice>> {
         self.check(canvas)?;
-        let logits = forward_rows(self.weights, canvas, 0..canvas.len(), &mut self.kv);
-        Ok(self.choices(&logits, 0, noise))
+        Ok(self.predict(canvas, 0..canvas.len(), noise))
     }
+    /// Logits per position: row p − 1's for position p in a model with shifted logits.
     async fn logits(&mut self, canvas: &[u32]) -> crate::Result<Vec<f32>> {
         self.check(canvas)?;
-        Ok(forward(self.weights, canvas))
+        let all = 0..canvas.len();
+        Ok(graph::align(&forward(self.weights, canvas), self.weights.config.vocab_size, &all, &all, self.weights.config.shift_logits))
     }
     fn vocab_size(&self) -> usize {
         self.weights.config.vocab_size
@@ -110,7 +141,6 @@ impl crate::sampler::Denoiser for CpuModel<'_> {
         if rows.start >= rows.end || rows.end > canvas.len() {
             return Err(crate::Error::Input(format!("row range {rows:?} is not inside the canvas of {}", canvas.len())));
         }
-        let logits = forward_rows(self.weights, canvas, rows.clone(), &mut self.kv);
-        Ok(self.choices(&logits, rows.start, noise))
+        Ok(self.predict(canvas, rows, noise))
     }
 }

@@ -93,3 +93,91 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads:
     }
     out
 }
+
+/// `y[row0 + r, :] += b` for every row of `y` from `row0`. Twin of `bias.wgsl`.
+pub fn add_bias(y: &mut [f32], b: &[f32], row0: usize) {
+    for row in y.chunks_exact_mut(b.len()).skip(row0) {
+        for (v, bb) in row.iter_mut().zip(b) {
+            *v += bb;
+        }
+    }
+}
+
+/// QK-norm: RMSNorm of every `w.len()`-long group of `x`, in place. Twin of `qk_norm.wgsl`.
+pub fn qk_norm(x: &mut [f32], w: &[f32], eps: f32) {
+    let normed = rmsnorm(x, w, eps);
+    x.copy_from_slice(&normed);
+}
+
+/// The routing of one MoE layer's positions (`moe_route.wgsl`'s route buffer, unpacked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Experts per position.
+    pub k: usize,
+    /// Expert of (position, slot) at `position·k + slot`.
+    pub experts: Vec<u32>,
+    /// Its router weight.
+    pub weights: Vec<f32>,
+    /// Per expert, the (position·k + slot) pairs that picked it, in order.
+    pub lists: Vec<Vec<u32>>,
+}
+
+/// Softmax over each row of router `logits` `[rows, experts]`, the top `k` experts (ties to the
+/// lower index) and their probabilities, renormalised to sum 1 when `norm`. Twin of `moe_route.wgsl`.
+pub fn moe_route(logits: &[f32], experts: usize, k: usize, norm: bool) -> Route {
+    let rows = logits.len() / experts;
+    let mut r = Route { k, experts: Vec::with_capacity(rows * k), weights: Vec::with_capacity(rows * k), lists: vec![vec![]; experts] };
+    for row in logits.chunks_exact(experts) {
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|l| (l - mx).exp()).sum();
+        let mut taken: Vec<usize> = Vec::with_capacity(k);
+        for _ in 0..k {
+            let best = (0..experts).filter(|e| !taken.contains(e)).fold(None, |b: Option<usize>, e| match b {
+                Some(b) if row[b] >= row[e] => Some(b),
+                _ => Some(e),
+            });
+            taken.push(best.expect("k ≤ experts"));
+        }
+        let w: Vec<f32> = taken.iter().map(|&e| (row[e] - mx).exp() / sum).collect();
+        let total: f32 = w.iter().sum();
+        r.experts.extend(taken.iter().map(|&e| e as u32));
+        r.weights.extend(w.iter().map(|&v| if norm { v / total } else { v }));
+    }
+    for (pair, &e) in r.experts.iter().enumerate() {
+        r.lists[e as usize].push(pair as u32);
+    }
+    r
+}
+
+/// The grouped expert matmul: for every (position, slot) pair, `y[pair, :] = x[src] · W_eᵀ` with
+/// `W_e` expert e's rows of the stacked `w` and `src` the pair's own row of `x` (`by_pair`) or its
+/// position's. Returns `[pairs, n]`. Twin of `moe_matmul.wgsl`.
+pub fn moe_matmul(x: &[f32], by_pair: bool, w: &HostTensor, experts: usize, route: &Route) -> Vec<f32> {
+    let (n, kdim) = (w.rows / experts, w.cols);
+    let wf = w.to_f32();
+    let mut y = vec![0f32; route.experts.len() * n];
+    for (pair, &e) in route.experts.iter().enumerate() {
+        let src = if by_pair { pair } else { pair / route.k };
+        let xr = &x[src * kdim..(src + 1) * kdim];
+        for c in 0..n {
+            let wr = &wf[(e as usize * n + c) * kdim..][..kdim];
+            y[pair * n + c] = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
+        }
+    }
+    y
+}
+
+/// `x[r, :] += Σ_slot weight(r, slot) · y[r·k + slot, :]`. Twin of `moe_combine.wgsl`.
+pub fn moe_combine(x: &mut [f32], y: &[f32], route: &Route) {
+    let dim = x.len() / (route.experts.len() / route.k).max(1);
+    for (r, xr) in x.chunks_exact_mut(dim).enumerate() {
+        for (c, v) in xr.iter_mut().enumerate() {
+            let mut s = 0.0;
+            for j in 0..route.k {
+                let pair = r * route.k + j;
+                s += route.weights[pair] * y[pair * dim + c];
+            }
+            *v += s;
+        }
+    }
+}

@@ -33,6 +33,13 @@ pub enum Buf {
     LogitsU,
     Keys(usize),
     Values(usize),
+    /// MoE: router logits `[rows, experts]`, the routing (`moe_route.wgsl`), and the experts'
+    /// activations per (position, slot) pair: gate and up `[pairs, expert hidden]`, down `[pairs, d_model]`.
+    RouterLogits,
+    Route,
+    MoeGate,
+    MoeUp,
+    MoeOut,
 }
 
 /// One operation of a pass. Row arguments count rows of the buffer named.
@@ -73,8 +80,42 @@ pub enum Op {
         lq: usize,
         lk: usize,
     },
-    /// `gate = silu(gate) · up` over `rows` rows.
+    /// `gate = silu(gate) · up` over `n` values.
     SwiGlu {
+        gate: Buf,
+        up: Buf,
+        n: usize,
+    },
+    /// `x[row0 + r, :] += bias` for `rows` rows.
+    Bias {
+        w: Key,
+        x: Buf,
+        row0: usize,
+        rows: usize,
+    },
+    /// RMSNorm in place over groups of the norm's width, rows `row0 .. row0 + rows` of `x`
+    /// (rows of `width` values).
+    QkNorm {
+        w: Key,
+        x: Buf,
+        row0: usize,
+        rows: usize,
+        width: usize,
+    },
+    /// Router softmax and top-k of `RouterLogits` into `Route` for `rows` positions.
+    MoeRoute {
+        rows: usize,
+    },
+    /// The grouped expert matmul of stacked experts `w` (`x` by position, or by pair when `by_pair`).
+    MoeMatmul {
+        w: Key,
+        x: Buf,
+        by_pair: bool,
+        y: Buf,
+        rows: usize,
+    },
+    /// `X += Σ_slot weight · MoeOut` for `rows` positions.
+    MoeCombine {
         rows: usize,
     },
     /// `Logits = LogitsU + (scale + 1)(Logits − LogitsU)` over `rows` rows.
@@ -95,7 +136,7 @@ impl Op {
     pub fn launches(&self, chunks: &Tensors<usize>) -> usize {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
-            Op::Matmul { w, .. } => chunks[*w],
+            Op::Matmul { w, .. } | Op::MoeMatmul { w, .. } => chunks[*w],
             _ => 1,
         }
     }
@@ -107,12 +148,14 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 }
 
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
-/// (normed) is in `H`.
-pub fn body(c: &ModelConfig, len: usize, rows: Range<usize>) -> Vec<Op> {
+/// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
+/// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
+pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     let mut ops = vec![Op::Embed { rows: n }];
     for i in 0..c.n_layers {
         let w = |r: Role| Key::at(i, r);
+        let present = |r: Role| has.get(w(r)).is_some();
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, accumulate: bool| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, accumulate };
         ops.extend([
             Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, out: Buf::H, rows: n },
@@ -120,16 +163,44 @@ pub fn body(c: &ModelConfig, len: usize, rows: Range<usize>) -> Vec<Op> {
             // K and V of these rows go to their canvas positions in the layer's K/V of all `len`.
             mm(Role::K, Buf::H, Buf::Keys(i), q0, false),
             mm(Role::V, Buf::H, Buf::Values(i), q0, false),
+        ]);
+        for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, Buf::Keys(i), q0), (Role::VBias, Buf::Values(i), q0)] {
+            if present(b) {
+                ops.push(Op::Bias { w: w(b), x, row0, rows: n });
+            }
+        }
+        for (nw, x, row0, width) in [(Role::QNorm, Buf::Q, 0, c.q_dim()), (Role::KNorm, Buf::Keys(i), q0, c.kv_dim())] {
+            if present(nw) {
+                ops.push(Op::QkNorm { w: w(nw), x, row0, rows: n, width });
+            }
+        }
+        ops.extend([
             Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads },
             Op::Rope { x: Buf::Keys(i), row0: q0, rows: n, heads: c.n_kv_heads },
             Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len },
             mm(Role::O, Buf::Attn, Buf::X, 0, true),
             Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n },
-            mm(Role::Gate, Buf::H, Buf::Gate, 0, false),
-            mm(Role::Up, Buf::H, Buf::Up, 0, false),
-            Op::SwiGlu { rows: n },
-            mm(Role::Down, Buf::Gate, Buf::X, 0, true),
         ]);
+        if present(Role::Router) {
+            let pairs = n * c.n_experts_used;
+            let moe = |r: Role, x: Buf, by_pair: bool, y: Buf| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n };
+            ops.extend([
+                mm(Role::Router, Buf::H, Buf::RouterLogits, 0, false),
+                Op::MoeRoute { rows: n },
+                moe(Role::GateExps, Buf::H, false, Buf::MoeGate),
+                moe(Role::UpExps, Buf::H, false, Buf::MoeUp),
+                Op::SwiGlu { gate: Buf::MoeGate, up: Buf::MoeUp, n: pairs * c.expert_hidden_size },
+                moe(Role::DownExps, Buf::MoeGate, true, Buf::MoeOut),
+                Op::MoeCombine { rows: n },
+            ]);
+        } else {
+            ops.extend([
+                mm(Role::Gate, Buf::H, Buf::Gate, 0, false),
+                mm(Role::Up, Buf::H, Buf::Up, 0, false),
+                Op::SwiGlu { gate: Buf::Gate, up: Buf::Up, n: n * c.mlp_hidden_size },
+                mm(Role::Down, Buf::Gate, Buf::X, 0, true),
+            ]);
+        }
     }
     ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });
     ops
@@ -140,27 +211,55 @@ pub fn head_chunks(rows: usize, head_rows: usize) -> Vec<(usize, usize)> {
     (0..rows).step_by(head_rows.max(1)).map(|r0| (r0, head_rows.min(rows - r0))).collect()
 }
 
-/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows.
-pub fn head(rows: Range<usize>, head_rows: usize) -> Vec<Vec<Op>> {
+/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows. Each
+/// row's sampling noise is that of the position it predicts (`shift`: the next one).
+pub fn head(rows: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(rows.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
             vec![
                 Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, accumulate: false },
-                Op::Select { rows: rc, pos0: rows.start + r0, out_row0: r0 },
+                Op::Select { rows: rc, pos0: rows.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
         .collect()
 }
 
+/// Shifted logits (Dream, RND1; llama.cpp's `diffusion.shift_logits`): the prediction for
+/// position p is read from the logits of row p − 1, and position 0 (the prompt's first token,
+/// never generated) takes row 0's. To predict `rows`, a pass computes one row more before them.
+pub fn computed_rows(rows: &Range<usize>, shift: bool) -> Range<usize> {
+    if shift {
+        rows.start.saturating_sub(1)..rows.end
+    } else {
+        rows.clone()
+    }
+}
+
+/// Per-position values for `rows` from per-row values (`per` items a row) of the rows
+/// `computed` (`computed_rows`): row p − 1's for position p when `shift`.
+pub fn align<T: Clone>(per_row: &[T], per: usize, rows: &Range<usize>, computed: &Range<usize>, shift: bool) -> Vec<T> {
+    let mut out = Vec::with_capacity(rows.len() * per);
+    for p in rows.clone() {
+        let src = if shift { p.max(1) - 1 } else { p } - computed.start;
+        out.extend_from_slice(&per_row[src * per..(src + 1) * per]);
+    }
+    out
+}
+
 /// The guided head over a full canvas of `len`: per chunk, both LM heads (the unconditional
 /// from `HUncond`), the mix, and the choice from the mix.
-pub fn guided_head(len: usize, head_rows: usize, scale: f32) -> Vec<Vec<Op>> {
+pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(len, head_rows)
         .into_iter()
         .map(|(r0, rc)| {
             let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, accumulate: false };
-            vec![lm(Buf::HUncond, Buf::LogitsU), lm(Buf::H, Buf::Logits), Op::CfgMix { rows: rc, scale }, Op::Select { rows: rc, pos0: r0, out_row0: r0 }]
+            vec![
+                lm(Buf::HUncond, Buf::LogitsU),
+                lm(Buf::H, Buf::Logits),
+                Op::CfgMix { rows: rc, scale },
+                Op::Select { rows: rc, pos0: r0 + shift as usize, out_row0: r0 },
+            ]
         })
         .collect()
 }

@@ -2,9 +2,9 @@
 //! (before anything is loaded) and `Session::new` (which allocates exactly this list) call.
 
 use crate::engine::graph::{self, Buf};
-use crate::gpu::kernels::{KernelVariant, NOISE_BYTES, PARAM_SLOT};
+use crate::gpu::kernels::{KernelVariant, MoeShape, NOISE_BYTES, PARAM_SLOT};
 use crate::gpu::{Gpu, Limits};
-use crate::model::arch::Tensors;
+use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use crate::sampler::CacheMode;
 
@@ -65,12 +65,27 @@ impl SessionLayout {
     /// The layout for a model of config `c` whose tensors are split into `chunks` chunks.
     pub fn new(c: &ModelConfig, chunks: &Tensors<usize>, s: &SessionConfig, limits: Limits) -> Self {
         let n = s.canvas.max(1) as u64;
-        let (d, kv, hid, v) = (c.d_model as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
+        let (d, q, kv, hid, v) = (c.d_model as u64, c.q_dim() as u64, c.kv_dim() as u64, c.mlp_hidden_size as u64, c.vocab_size as u64);
         let head_rows = head_rows(limits.max_binding, c.vocab_size, s.canvas);
         let logits = head_rows as u64 * v * 4;
         let mut buffers =
-            vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * d * 4), (Buf::Attn, n * d * 4)];
-        buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4), (Buf::Logits, logits), (Buf::Choices, n * 16)]);
+            vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * q * 4), (Buf::Attn, n * q * 4)];
+        let any = |r: Role| (0..c.n_layers).any(|i| chunks.get(Key::at(i, r)).is_some());
+        if any(Role::Gate) {
+            buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4)]);
+        }
+        if any(Role::Router) {
+            let (e, k, eh) = (c.n_experts as u64, c.n_experts_used as u64, c.expert_hidden_size as u64);
+            let route = MoeShape { rows: s.canvas.max(1), experts: c.n_experts, k: c.n_experts_used }.route_words() as u64 * 4;
+            buffers.extend([
+                (Buf::RouterLogits, n * e * 4),
+                (Buf::Route, route),
+                (Buf::MoeGate, n * k * eh * 4),
+                (Buf::MoeUp, n * k * eh * 4),
+                (Buf::MoeOut, n * k * d * 4),
+            ]);
+        }
+        buffers.extend([(Buf::Logits, logits), (Buf::Choices, n * 16)]);
         if s.cfg {
             buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);
         }
@@ -81,9 +96,9 @@ impl SessionLayout {
             b.1 = Gpu::padded(b.1);
         }
         let full = 0..s.canvas.max(1);
-        let head: Vec<_> = graph::head(full.clone(), head_rows).concat();
-        let pass_launches = graph::launches(&graph::body(c, s.canvas.max(1), full), chunks) + graph::launches(&head, chunks);
-        let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0).concat(), chunks) } else { 0 };
+        let head: Vec<_> = graph::head(full.clone(), head_rows, false).concat();
+        let pass_launches = graph::launches(&graph::body(c, chunks, s.canvas.max(1), full), chunks) + graph::launches(&head, chunks);
+        let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0, false).concat(), chunks) } else { 0 };
         let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };
         let params_bytes = NOISE_SLOT + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
         let staging_bytes = Gpu::padded(n * 16 + if s.logits { n * v * 4 } else { 0 });
@@ -119,7 +134,9 @@ impl SessionLayout {
 
 /// Longest canvas whose per-position buffers each fit one binding of `max_binding` bytes.
 pub fn max_canvas(c: &ModelConfig, max_binding: u64) -> usize {
-    let widest = 4 * [c.mlp_hidden_size, c.d_model, c.kv_dim(), 4].into_iter().max().unwrap_or(1) as u64;
+    let k = c.n_experts_used;
+    let moe = [k * c.expert_hidden_size, k * c.d_model, 2 * k + 2 * c.n_experts];
+    let widest = 4 * [c.mlp_hidden_size, c.d_model, c.q_dim(), c.kv_dim(), 4].into_iter().chain(moe).max().unwrap_or(1) as u64;
     (max_binding / widest).min(c.max_sequence_length as u64) as usize
 }
 
@@ -130,5 +147,7 @@ fn describe(b: Buf) -> &'static str {
         Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",
         Buf::Logits | Buf::LogitsU => "the logits",
         Buf::Tokens | Buf::Positions | Buf::Choices => "tokens, positions and choices",
+        Buf::RouterLogits | Buf::Route => "the expert routing",
+        Buf::MoeGate | Buf::MoeUp | Buf::MoeOut => "the experts' activations",
     }
 }

@@ -5,7 +5,7 @@
 //! refused with the numbers and what to change.
 
 use crate::engine::layout::{SessionConfig, SessionLayout};
-use crate::engine::weights::{chunk_rows, target_dtype};
+use crate::engine::weights::{chunk_group, chunk_rows, target_dtype};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::Limits;
@@ -48,7 +48,7 @@ impl MemoryPlan {
             let what = spec.describe(key.layer);
             let d = target_dtype(key, spec, t, quant)?;
             let row = d.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))? as u64;
-            let chunks = chunk_rows(t.rows, row as usize, limits.max_binding);
+            let chunks = chunk_rows(t.rows, row as usize, limits.max_binding, chunk_group(spec, t.rows, c));
             for &(_, n) in &chunks {
                 let bytes = Gpu::padded(n as u64 * row);
                 weight_bytes = weight_bytes.saturating_add(bytes);

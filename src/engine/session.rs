@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, Kernel, Launch, NoiseUniform};
+use crate::gpu::kernels::{Dispatch, Kernel, Launch, MoeShape, NoiseUniform};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -150,6 +150,9 @@ impl<'m> Session<'m> {
         if want_logits && !self.config.logits {
             return Err(Error::Input("this session reads back choices only: make it with SessionConfig::logits to read logits".into()));
         }
+        // Shifted logits: the rows computed start one before the rows predicted.
+        let shift = self.model.config.shift_logits;
+        let (wanted, rows) = (rows.clone(), graph::computed_rows(&rows, shift));
         let slot = self.pass_for(len, rows.clone())?;
         let gpu = &*self.model.gpu;
         let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
@@ -172,7 +175,8 @@ impl<'m> Session<'m> {
         enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes + logit_bytes).await?;
         let choices = self.choices_from(&bytes[..choice_bytes as usize], rows.start)?;
-        let logits = want_logits.then(|| bytemuck::pod_collect_to_vec(&bytes[choice_bytes as usize..]));
+        let choices = graph::align(&choices, 1, &wanted, &rows, shift);
+        let logits = want_logits.then(|| graph::align(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[choice_bytes as usize..]), v, &wanted, &rows, shift));
         Ok(ForwardOutput { choices, logits })
     }
 
@@ -214,7 +218,8 @@ impl<'m> Session<'m> {
         }
         enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes).await?;
-        self.choices_from(&bytes, 0)
+        let choices = self.choices_from(&bytes, 0)?;
+        Ok(graph::align(&choices, 1, &(0..n), &(0..n), self.model.config.shift_logits))
     }
 
     /// GPU time per kernel kind (ms, summed over the pass) of the pass over rows `rows` of
@@ -268,10 +273,12 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let mut launches = self.launches(&graph::body(c, len, rows.clone()))?;
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone()))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
-        for (ops, (r0, rc)) in graph::head(rows.clone(), self.layout.head_rows).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows)) {
+        for (ops, (r0, rc)) in
+            graph::head(rows.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows))
+        {
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));
             launches.extend(ls);
@@ -292,7 +299,7 @@ impl<'m> Session<'m> {
             }
         }
         self.guided = None;
-        let ops = graph::guided_head(len, self.layout.head_rows, scale);
+        let ops = graph::guided_head(len, self.layout.head_rows, scale, self.model.config.shift_logits);
         let mut launches = Vec::new();
         let mut sizes = Vec::new();
         for o in &ops {
@@ -314,6 +321,7 @@ impl<'m> Session<'m> {
         let w = &m.weights;
         let kv = self.config.kernels;
         let (hd, v) = (c.head_dim(), c.vocab_size);
+        let moe = |rows: usize| MoeShape { rows, experts: c.n_experts, k: c.n_experts_used };
         let mut out = Vec::new();
         for op in ops {
             match *op {
@@ -334,7 +342,34 @@ impl<'m> Session<'m> {
                 Op::Attention { q, k, v: vb, out: o, lq, lk } => {
                     out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd)?)
                 }
-                Op::SwiGlu { rows } => out.push(g.swiglu(self.buf(Buf::Gate)?, self.buf(Buf::Up)?, rows * c.mlp_hidden_size)?),
+                Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
+                Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),
+                Op::QkNorm { w: key, x, row0, rows, width } => {
+                    let dim = w[key].cols;
+                    out.push(g.qk_norm(w[key].vector(), self.buf(x)?, rows * width / dim, dim, row0 * width / dim, c.rms_norm_eps)?)
+                }
+                Op::MoeRoute { rows } => out.push(g.moe_route(self.buf(Buf::RouterLogits)?, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob)?),
+                Op::MoeMatmul { w: key, x, by_pair, y, rows } => {
+                    let t = &w[key];
+                    let per_expert = t.rows / c.n_experts;
+                    for (buf, row0, count) in &t.chunks {
+                        let launch = g.moe_matmul(
+                            t.dtype,
+                            buf,
+                            row0 / per_expert,
+                            count / per_expert,
+                            per_expert,
+                            t.cols,
+                            self.buf(x)?,
+                            by_pair,
+                            self.buf(Buf::Route)?,
+                            self.buf(y)?,
+                            moe(rows),
+                        )?;
+                        out.push(launch);
+                    }
+                }
+                Op::MoeCombine { rows } => out.push(g.moe_combine(self.buf(Buf::Route)?, self.buf(Buf::MoeOut)?, self.buf(Buf::X)?, moe(rows), c.d_model)?),
                 Op::CfgMix { rows, scale } => out.push(g.cfg_mix(self.buf(Buf::Logits)?, self.buf(Buf::LogitsU)?, rows * v, scale)?),
                 Op::Select { rows, pos0, out_row0 } => {
                     out.push(g.select(self.buf(Buf::Logits)?, self.buf(Buf::Choices)?, &self.params, rows, v, pos0, out_row0)?)

@@ -15,12 +15,24 @@ use std::sync::Arc;
 pub const PIECE_BYTES: usize = 8 << 20;
 
 /// How a matrix of `rows` rows of `row_bytes` bytes is split into buffers of at most
-/// `max_binding` bytes: (first row, row count) per chunk (at least one row each: a row wider
-/// than a binding is refused by `check_row`). The memory plan and the loader both use it, so
-/// the plan's weight bytes are the loader's.
-pub fn chunk_rows(rows: usize, row_bytes: usize, max_binding: u64) -> Vec<(usize, usize)> {
-    let per_chunk = (max_binding / row_bytes.max(1) as u64).clamp(1, rows.max(1) as u64) as usize;
+/// `max_binding` bytes: (first row, row count) per chunk, each a whole number of `group` rows
+/// (1, or one expert's rows of stacked experts, which the grouped kernel needs whole), at least
+/// one group each (a group wider than a binding is refused by `check_row`). The memory plan and
+/// the loader both use it, so the plan's weight bytes are the loader's.
+pub fn chunk_rows(rows: usize, row_bytes: usize, max_binding: u64, group: usize) -> Vec<(usize, usize)> {
+    let group = group.max(1);
+    let groups = (max_binding / (row_bytes.max(1) as u64 * group as u64)).clamp(1, rows.div_ceil(group).max(1) as u64) as usize;
+    let per_chunk = groups * group;
     (0..rows).step_by(per_chunk).map(|r| (r, per_chunk.min(rows - r))).collect()
+}
+
+/// Rows of `t` that one chunk must keep together (see `chunk_rows`).
+pub fn chunk_group(spec: &TensorSpec, rows: usize, config: &ModelConfig) -> usize {
+    if spec.experts {
+        rows / config.n_experts.max(1)
+    } else {
+        1
+    }
 }
 
 /// A row of `row_bytes` must fit one binding.
@@ -48,7 +60,7 @@ impl GpuWeight {
         let (rb, max) = (t.row_bytes(), max_bytes.min(gpu.max_binding()));
         check_row(what, rb, max)?;
         let mut chunks = Vec::new();
-        for (r0, n) in chunk_rows(t.rows, rb, max) {
+        for (r0, n) in chunk_rows(t.rows, rb, max, 1) {
             chunks.push((gpu.upload(what, &t.data[r0 * rb..(r0 + n) * rb])?, r0, n));
         }
         Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
@@ -120,7 +132,7 @@ impl GpuModel {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
         let total = index.file_bytes();
-        let mut l = Loader { gpu: &gpu, src, quant, piece_bytes: piece_bytes.max(1), done: 0, total, progress };
+        let mut l = Loader { gpu: &gpu, config: &index.config, src, quant, piece_bytes: piece_bytes.max(1), done: 0, total, progress };
         (l.progress)(0, total);
         let mut loaded = Vec::new();
         for (key, spec, t) in index.tensors.iter() {
@@ -160,6 +172,7 @@ fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
 
 struct Loader<'a, S: ByteSource> {
     gpu: &'a Gpu,
+    config: &'a ModelConfig,
     src: &'a S,
     quant: Option<Quant>,
     piece_bytes: usize,
@@ -175,8 +188,9 @@ impl<S: ByteSource> Loader<'_, S> {
         let dtype = target_dtype(key, spec, t, self.quant)?;
         let src_row = t.row_bytes();
         let row = dtype.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))?;
-        check_row(&what, row, self.gpu.max_binding())?;
-        let chunks = chunk_rows(t.rows, row, self.gpu.max_binding());
+        let group = chunk_group(spec, t.rows, self.config);
+        check_row(&what, row * group, self.gpu.max_binding())?;
+        let chunks = chunk_rows(t.rows, row, self.gpu.max_binding(), group);
         // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
         let align = 4 / gcd(row, 4);
         let per_piece = (self.piece_bytes / src_row.max(1)).max(1).div_ceil(align) * align;
@@ -186,7 +200,10 @@ impl<S: ByteSource> Loader<'_, S> {
             let mut r = 0;
             while r < n {
                 let k = per_piece.min(n - r);
-                let bytes = self.src.read(t.file, t.offset + ((r0 + r) * src_row) as u64, k * src_row).await?;
+                let mut bytes = Vec::with_capacity(k * src_row);
+                for (file, offset, len) in t.spans(r0 + r, k) {
+                    bytes.extend(self.src.read(file, offset, len).await?);
+                }
                 let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
                 let mut data = if dtype == t.dtype {
                     piece.data

@@ -7,6 +7,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::tensor::DType;
+use crate::sampler::{FamilySampler, Remasking, Schedule};
 use serde::{Deserialize, Serialize};
 use std::ops::Index;
 
@@ -27,10 +28,25 @@ pub enum Role {
     Down,
     FinalNorm,
     LmHead,
+    /// Biases of the q/k/v projections (Qwen2 / Dream).
+    QBias,
+    KBias,
+    VBias,
+    /// QK-norm: RMSNorm weights applied to queries and keys before RoPE (per head, or over the
+    /// whole projection, as the family's shape rule says).
+    QNorm,
+    KNorm,
+    /// The MoE router (`ffn_gate_inp`): one row of logits weights per expert.
+    Router,
+    /// Every expert's SwiGLU matrices stacked by expert (`ffn_{gate,up,down}_exps`): expert e's
+    /// rows are `e·R .. (e+1)·R` of a tensor of E·R rows.
+    GateExps,
+    UpExps,
+    DownExps,
 }
 
-const ROLES: usize = 12;
-const _: () = assert!(Role::LmHead as usize + 1 == ROLES);
+const ROLES: usize = 21;
+const _: () = assert!(Role::DownExps as usize + 1 == ROLES);
 
 /// Which pairs of a head's dimensions RoPE rotates together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,12 +63,24 @@ pub enum Dim {
     One,
     /// d_model
     Model,
+    /// n_heads · head_dim (the queries and the attention output)
+    Q,
     /// n_kv_heads · head_dim
     Kv,
+    /// head_dim (per-head QK-norm weights)
+    Head,
     /// the MLP's hidden size
     Hidden,
     /// rows of the embedding / LM head
     Vocab,
+    /// the number of routed experts (router rows)
+    Experts,
+    /// one expert's hidden size
+    ExpertHidden,
+    /// experts × one expert's hidden size (stacked gate/up rows)
+    ExpertsHidden,
+    /// experts × d_model (stacked down rows)
+    ExpertsModel,
 }
 
 /// How a tensor is stored on the GPU when a quantization is asked for.
@@ -107,6 +135,22 @@ pub struct TensorSpec {
     /// A model may lack it (e.g. an optional bias); the forward pass then skips it.
     pub optional: bool,
     pub quant: QuantPolicy,
+    /// Stacked experts: in HF files one tensor per expert (`{e}` in `hf`), in GGUF one 3-D tensor.
+    pub experts: bool,
+}
+
+impl TensorSpec {
+    /// The same spec, marked optional.
+    pub const fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+
+    /// The same spec, marked as stacked experts.
+    pub const fn experts(mut self) -> Self {
+        self.experts = true;
+        self
+    }
 }
 
 /// The chat format a family's instruct models use: the text around one user message, ending
@@ -126,15 +170,24 @@ pub struct Family {
     /// `model_type` values of HF config.json files.
     pub hf_model_types: &'static [&'static str],
     pub tensors: &'static [TensorSpec],
-    /// The RoPE pairing of HF weights (GGUF q/k rows are permuted for interleaved RoPE).
+    /// The RoPE pairing of HF weights.
     pub hf_rope: RopeStyle,
+    /// The RoPE pairing of llama.cpp's GGUF files (its converter permutes q/k rows for
+    /// interleaved RoPE on LLaMA-like families, not on NeoX ones such as Qwen2).
+    pub gguf_rope: RopeStyle,
     /// The token at position i is read from the logits at i − 1 (Dream); default when the
     /// file does not say (GGUF `diffusion.shift_logits`).
     pub shift_logits: bool,
+    /// MoE families: whether the top-k router weights are renormalised when the config does not say.
+    pub norm_topk_prob: bool,
+    /// The reference ignores the config's `norm_topk_prob` and always uses the default.
+    pub norm_topk_prob_fixed: bool,
     pub default_mask_token: u32,
     pub chat: ChatFormat,
     /// The Jinja chat template written into GGUF files we make (llama.cpp's key).
     pub chat_template: &'static str,
+    /// The sampler its reference generation code runs.
+    pub sampler: FamilySampler,
 }
 
 macro_rules! spec {
@@ -148,6 +201,7 @@ macro_rules! spec {
             shape: [Dim::$r, Dim::$c],
             optional: false,
             quant: QuantPolicy::$q,
+            experts: false,
         }
     };
 }
@@ -173,14 +227,151 @@ pub static LLADA: Family = Family {
         spec!(LmHead, Last, "LM head", "model.transformer.ff_out.weight", "output.weight", [Vocab, Model], Wide),
     ],
     hf_rope: RopeStyle::NeoX,
+    gguf_rope: RopeStyle::Interleaved,
     shift_logits: false,
+    norm_topk_prob: false,
+    norm_topk_prob_fixed: false,
     default_mask_token: 126336,
     chat: ChatFormat { before: "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n", after: "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" },
     chat_template: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
+    sampler: FamilySampler::LLADA,
 };
 
+/// Qwen2's layout, as Dream-v0 (and DiffuCoder, Dream-Coder) ship it: q/k/v biases, GQA, NeoX
+/// RoPE in both layouts (llama.cpp's `dream` does not permute q/k), shifted logits.
+pub static DREAM: Family = Family {
+    name: "dream",
+    gguf_arch: "dream",
+    hf_model_types: &["Dream", "dream"],
+    tensors: &[
+        spec!(Embed, First, "embedding", "model.embed_tokens.weight", "token_embd.weight", [Vocab, Model], Wide),
+        spec!(AttnNorm, Layer, "input_layernorm", "model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight", [One, Model], F32),
+        spec!(Q, Layer, "q_proj", "model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight", [Q, Model], Matrix),
+        spec!(QBias, Layer, "q_proj bias", "model.layers.{i}.self_attn.q_proj.bias", "blk.{i}.attn_q.bias", [One, Q], F32),
+        spec!(K, Layer, "k_proj", "model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight", [Kv, Model], Matrix),
+        spec!(KBias, Layer, "k_proj bias", "model.layers.{i}.self_attn.k_proj.bias", "blk.{i}.attn_k.bias", [One, Kv], F32),
+        spec!(V, Layer, "v_proj", "model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight", [Kv, Model], Matrix),
+        spec!(VBias, Layer, "v_proj bias", "model.layers.{i}.self_attn.v_proj.bias", "blk.{i}.attn_v.bias", [One, Kv], F32),
+        spec!(O, Layer, "o_proj", "model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight", [Model, Q], Matrix),
+        spec!(FfnNorm, Layer, "post_attention_layernorm", "model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight", [One, Model], F32),
+        spec!(Gate, Layer, "gate_proj", "model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight", [Hidden, Model], Matrix),
+        spec!(Up, Layer, "up_proj", "model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight", [Hidden, Model], Matrix),
+        spec!(Down, Layer, "down_proj", "model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight", [Model, Hidden], Matrix),
+        spec!(FinalNorm, Last, "norm", "model.norm.weight", "output_norm.weight", [One, Model], F32),
+        spec!(LmHead, Last, "LM head", "lm_head.weight", "output.weight", [Vocab, Model], Wide),
+    ],
+    hf_rope: RopeStyle::NeoX,
+    gguf_rope: RopeStyle::NeoX,
+    shift_logits: true,
+    norm_topk_prob: false,
+    norm_topk_prob_fixed: false,
+    default_mask_token: 151666,
+    chat: QWEN_CHAT,
+    chat_template: QWEN_TEMPLATE,
+    sampler: FamilySampler { schedule: Schedule::Timesteps, remasking: Remasking::Entropy, one_block: true },
+};
+
+/// The MoE layout shared by LLaDA-MoE and RND1 (OLMoE / Qwen3-MoE names): per-head QK-norm
+/// before RoPE, a softmax router, stacked experts. A layer is dense or MoE by which tensors it
+/// has (the index checks it has one complete set).
+macro_rules! moe_tensors {
+    () => {
+        &[
+            spec!(Embed, First, "embedding", "model.embed_tokens.weight", "token_embd.weight", [Vocab, Model], Wide),
+            spec!(AttnNorm, Layer, "input_layernorm", "model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight", [One, Model], F32),
+            spec!(Q, Layer, "q_proj", "model.layers.{i}.self_attn.q_proj.weight", "blk.{i}.attn_q.weight", [Q, Model], Matrix),
+            spec!(K, Layer, "k_proj", "model.layers.{i}.self_attn.k_proj.weight", "blk.{i}.attn_k.weight", [Kv, Model], Matrix),
+            spec!(V, Layer, "v_proj", "model.layers.{i}.self_attn.v_proj.weight", "blk.{i}.attn_v.weight", [Kv, Model], Matrix),
+            spec!(QNorm, Layer, "q_norm", "model.layers.{i}.self_attn.q_norm.weight", "blk.{i}.attn_q_norm.weight", [One, Head], F32),
+            spec!(KNorm, Layer, "k_norm", "model.layers.{i}.self_attn.k_norm.weight", "blk.{i}.attn_k_norm.weight", [One, Head], F32),
+            spec!(O, Layer, "o_proj", "model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight", [Model, Q], Matrix),
+            spec!(FfnNorm, Layer, "post_attention_layernorm", "model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight", [One, Model], F32),
+            spec!(Router, Layer, "router", "model.layers.{i}.mlp.gate.weight", "blk.{i}.ffn_gate_inp.weight", [Experts, Model], F32).optional(),
+            spec!(
+                GateExps,
+                Layer,
+                "experts gate_proj",
+                "model.layers.{i}.mlp.experts.{e}.gate_proj.weight",
+                "blk.{i}.ffn_gate_exps.weight",
+                [ExpertsHidden, Model],
+                Matrix
+            )
+            .optional()
+            .experts(),
+            spec!(
+                UpExps,
+                Layer,
+                "experts up_proj",
+                "model.layers.{i}.mlp.experts.{e}.up_proj.weight",
+                "blk.{i}.ffn_up_exps.weight",
+                [ExpertsHidden, Model],
+                Matrix
+            )
+            .optional()
+            .experts(),
+            spec!(
+                DownExps,
+                Layer,
+                "experts down_proj",
+                "model.layers.{i}.mlp.experts.{e}.down_proj.weight",
+                "blk.{i}.ffn_down_exps.weight",
+                [ExpertsModel, ExpertHidden],
+                Matrix
+            )
+            .optional()
+            .experts(),
+            spec!(Gate, Layer, "gate_proj", "model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight", [Hidden, Model], Matrix).optional(),
+            spec!(Up, Layer, "up_proj", "model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight", [Hidden, Model], Matrix).optional(),
+            spec!(Down, Layer, "down_proj", "model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight", [Model, Hidden], Matrix).optional(),
+            spec!(FinalNorm, Last, "norm", "model.norm.weight", "output_norm.weight", [One, Model], F32),
+            spec!(LmHead, Last, "LM head", "lm_head.weight", "output.weight", [Vocab, Model], Wide),
+        ]
+    };
+}
+
+/// LLaDA-MoE-7B-A1B (inclusionAI): 64 experts, top-8, router weights NOT renormalised (its
+/// modeling code hard-codes `norm_topk_prob = False`, as llama.cpp's `llada-moe` graph does);
+/// unshifted logits. Its checkpoints say `model_type: "llada"` with MoE keys.
+pub static LLADA_MOE: Family = Family {
+    name: "llada-moe",
+    gguf_arch: "llada-moe",
+    hf_model_types: &["lladamoe", "llada_moe", "llada-moe"],
+    tensors: moe_tensors!(),
+    hf_rope: RopeStyle::NeoX,
+    gguf_rope: RopeStyle::NeoX,
+    shift_logits: false,
+    norm_topk_prob: false,
+    norm_topk_prob_fixed: true,
+    default_mask_token: 156895,
+    chat: ChatFormat { before: "<role>HUMAN</role>", after: "<|role_end|><role>ASSISTANT</role>" },
+    chat_template: "{% for message in messages %}{{ '<role>' + message['role'] | upper + '</role>' + message['content'] + '<|role_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<role>ASSISTANT</role>' }}{% endif %}",
+    sampler: FamilySampler::LLADA,
+};
+
+/// RND1 (Radical Numerics, from Qwen3-30B-A3B): 128 experts, top-8, renormalised top-k
+/// weights (`norm_topk_prob`), shifted logits like Dream.
+pub static RND1: Family = Family {
+    name: "rnd1",
+    gguf_arch: "rnd1",
+    hf_model_types: &["rnd1", "RND1"],
+    tensors: moe_tensors!(),
+    hf_rope: RopeStyle::NeoX,
+    gguf_rope: RopeStyle::NeoX,
+    shift_logits: true,
+    norm_topk_prob: true,
+    norm_topk_prob_fixed: false,
+    default_mask_token: 151669,
+    chat: QWEN_CHAT,
+    chat_template: QWEN_TEMPLATE,
+    sampler: FamilySampler { schedule: Schedule::Cutoff, remasking: Remasking::Entropy, one_block: true },
+};
+
+/// ChatML, as Qwen2/Qwen3-derived models (Dream, RND1) use it.
+const QWEN_CHAT: ChatFormat = ChatFormat { before: "<|im_start|>user\n", after: "<|im_end|>\n<|im_start|>assistant\n" };
+const QWEN_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
 /// Every family the engine runs.
-pub static FAMILIES: &[&Family] = &[&LLADA];
+pub static FAMILIES: &[&Family] = &[&LLADA, &DREAM, &LLADA_MOE, &RND1];
 
 impl Family {
     /// By name (`ModelConfig::family`).
@@ -232,13 +423,24 @@ impl Key {
 }
 
 impl TensorSpec {
-    /// The tensor's name in one format ("safetensors" or "gguf") for layer `layer`.
+    /// The tensor's name in one format ("safetensors" or "gguf") for layer `layer`. For a
+    /// stacked-experts tensor in HF files, the name of expert 0 (see `expert_name`).
     pub fn name(&self, gguf: bool, layer: Option<usize>) -> String {
         let t = if gguf { self.gguf } else { self.hf };
-        match layer {
+        let t = match layer {
             Some(i) => t.replace("{i}", &i.to_string()),
             None => t.to_string(),
-        }
+        };
+        t.replace("{e}", "0")
+    }
+
+    /// The HF name of expert `e`'s part of a stacked-experts tensor.
+    pub fn expert_name(&self, layer: Option<usize>, e: usize) -> String {
+        let t = match layer {
+            Some(i) => self.hf.replace("{i}", &i.to_string()),
+            None => self.hf.to_string(),
+        };
+        t.replace("{e}", &e.to_string())
     }
 
     /// What it is, for people: "the embedding", "layer 3 q_proj".

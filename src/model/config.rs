@@ -15,7 +15,19 @@ pub struct ModelConfig {
     pub n_layers: usize,
     pub n_heads: usize,
     pub n_kv_heads: usize,
+    /// Width of one attention head (`d_model / n_heads` unless the config says otherwise, as
+    /// Qwen3's does).
+    pub head_dim: usize,
+    /// The dense MLP's hidden size (unused by a model whose every layer is MoE).
     pub mlp_hidden_size: usize,
+    /// Routed experts per MoE layer (0: a dense model).
+    pub n_experts: usize,
+    /// Experts each position uses (top-k).
+    pub n_experts_used: usize,
+    /// One expert's hidden size.
+    pub expert_hidden_size: usize,
+    /// The top-k router weights are renormalised to sum to 1 (`norm_topk_prob`).
+    pub norm_topk_prob: bool,
     /// Rows of the embedding and of the LM head (LLaDA's `embedding_size`, which may pad `vocab_size`).
     pub vocab_size: usize,
     pub rope_theta: f32,
@@ -42,8 +54,18 @@ struct HfConfig {
     num_attention_heads: Option<usize>,
     n_kv_heads: Option<usize>,
     num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    num_experts: Option<usize>,
+    n_routed_experts: Option<usize>,
+    num_experts_per_tok: Option<usize>,
+    moe_intermediate_size: Option<usize>,
+    expert_intermediate_size: Option<usize>,
+    norm_topk_prob: Option<bool>,
+    partial_rotary_factor: Option<f64>,
+    moe_router_enable_expert_bias: Option<bool>,
     mlp_hidden_size: Option<usize>,
     intermediate_size: Option<usize>,
+    dense_intermediate_size: Option<usize>,
     vocab_size: Option<usize>,
     embedding_size: Option<usize>,
     rope_theta: Option<f64>,
@@ -51,9 +73,10 @@ struct HfConfig {
     max_sequence_length: Option<usize>,
     max_position_embeddings: Option<usize>,
     mask_token_id: Option<u32>,
-    eos_token_id: Option<u32>,
-    bos_token_id: Option<u32>,
-    eot_token_id: Option<u32>,
+    /// A number, or a list whose first entry is used (Qwen-style configs list several).
+    eos_token_id: Option<serde_json::Value>,
+    bos_token_id: Option<serde_json::Value>,
+    eot_token_id: Option<serde_json::Value>,
     model_type: Option<String>,
 }
 
@@ -61,13 +84,28 @@ struct HfConfig {
 /// products of two dimensions cannot overflow.
 const MAX_DIM: usize = 1 << 24;
 
+/// Most routed experts per layer (`moe_route.wgsl` keeps a row's router logits in registers).
+pub const MAX_EXPERTS: usize = 256;
+/// Most experts used per position.
+pub const MAX_EXPERTS_USED: usize = 16;
+
 impl ModelConfig {
     pub fn head_dim(&self) -> usize {
-        self.d_model / self.n_heads
+        self.head_dim
+    }
+
+    /// Width of the queries and of the attention output: n_heads · head_dim.
+    pub fn q_dim(&self) -> usize {
+        self.head_dim * self.n_heads
     }
 
     pub fn kv_dim(&self) -> usize {
-        self.head_dim() * self.n_kv_heads
+        self.head_dim * self.n_kv_heads
+    }
+
+    /// A mixture-of-experts model.
+    pub fn is_moe(&self) -> bool {
+        self.n_experts > 0
     }
 
     /// A length of a shape rule (`arch::Dim`) for this model.
@@ -75,9 +113,15 @@ impl ModelConfig {
         match d {
             Dim::One => 1,
             Dim::Model => self.d_model,
+            Dim::Q => self.q_dim(),
             Dim::Kv => self.kv_dim(),
+            Dim::Head => self.head_dim,
             Dim::Hidden => self.mlp_hidden_size,
             Dim::Vocab => self.vocab_size,
+            Dim::Experts => self.n_experts,
+            Dim::ExpertHidden => self.expert_hidden_size,
+            Dim::ExpertsHidden => self.n_experts * self.expert_hidden_size,
+            Dim::ExpertsModel => self.n_experts * self.d_model,
         }
     }
 
@@ -89,23 +133,41 @@ impl ModelConfig {
         // Configs without a model_type are taken as LLaDA (the family this format began with).
         let family = match hf.model_type.as_deref() {
             None => &crate::model::arch::LLADA,
+            // LLaDA-MoE's checkpoints say "llada" too; their expert keys tell them apart.
+            Some("llada") if hf.num_experts.is_some() => &crate::model::arch::LLADA_MOE,
             Some(t) => Family::by_hf_model_type(t).ok_or_else(|| Error::model(file, format!("model_type {t:?} is not supported; {}", supported())))?,
         };
+        if let Some(f) = hf.partial_rotary_factor.filter(|&f| f != 1.0) {
+            return Err(Error::model(file, format!("partial_rotary_factor {f} is not supported (RoPE over the whole head only)")));
+        }
+        if hf.moe_router_enable_expert_bias == Some(true) {
+            return Err(Error::model(file, "moe_router_enable_expert_bias = true is not supported (no expert-bias routing yet)"));
+        }
+        let d_model = need(hf.d_model.or(hf.hidden_size), "d_model")?;
+        let n_experts = hf.num_experts.or(hf.n_routed_experts).unwrap_or(0);
         let cfg = ModelConfig {
             family: family.name.to_string(),
-            d_model: need(hf.d_model.or(hf.hidden_size), "d_model")?,
+            d_model,
             n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
             n_heads,
             n_kv_heads: hf.n_kv_heads.or(hf.num_key_value_heads).unwrap_or(n_heads),
-            mlp_hidden_size: need(hf.mlp_hidden_size.or(hf.intermediate_size), "mlp_hidden_size")?,
+            head_dim: hf.head_dim.unwrap_or(d_model / n_heads.max(1)),
+            mlp_hidden_size: match hf.mlp_hidden_size.or(hf.intermediate_size).or(hf.dense_intermediate_size) {
+                None if n_experts > 0 => 0,
+                v => need(v, "mlp_hidden_size")?,
+            },
+            n_experts,
+            n_experts_used: if n_experts > 0 { need(hf.num_experts_per_tok, "num_experts_per_tok")? } else { 0 },
+            expert_hidden_size: if n_experts > 0 { need(hf.moe_intermediate_size.or(hf.expert_intermediate_size), "moe_intermediate_size")? } else { 0 },
+            norm_topk_prob: hf.norm_topk_prob.filter(|_| !family.norm_topk_prob_fixed).unwrap_or(family.norm_topk_prob),
             vocab_size: need(hf.embedding_size.or(hf.vocab_size), "vocab_size")?,
             rope_theta: hf.rope_theta.unwrap_or(10000.0) as f32,
             rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-5) as f32,
             max_sequence_length: hf.max_sequence_length.or(hf.max_position_embeddings).unwrap_or(4096),
             mask_token_id: hf.mask_token_id.unwrap_or(family.default_mask_token),
-            eos_token_id: hf.eos_token_id,
-            bos_token_id: hf.bos_token_id,
-            eot_token_id: hf.eot_token_id,
+            eos_token_id: first_id(file, "eos_token_id", &hf.eos_token_id)?,
+            bos_token_id: first_id(file, "bos_token_id", &hf.bos_token_id)?,
+            eot_token_id: first_id(file, "eot_token_id", &hf.eot_token_id)?,
             shift_logits: family.shift_logits,
             chat_template: None,
         };
@@ -128,13 +190,25 @@ impl ModelConfig {
         let n_heads = need("attention.head_count")?;
         let id = |k: &str| num(k).map(|v| v.min(u32::MAX as usize) as u32);
         let float = |k: &str, default: f64| g.get(&key(k)).and_then(Value::as_f64).unwrap_or(default) as f32;
+        let d_model = need("embedding_length")?;
+        let n_experts = num(&key("expert_count")).unwrap_or(0);
         let cfg = ModelConfig {
             family: family.name.to_string(),
-            d_model: need("embedding_length")?,
+            d_model,
             n_layers: need("block_count")?,
             n_heads,
             n_kv_heads: num(&key("attention.head_count_kv")).unwrap_or(n_heads),
-            mlp_hidden_size: need("feed_forward_length")?,
+            head_dim: num(&key("attention.key_length")).unwrap_or(d_model / n_heads.max(1)),
+            // MoE-only models may omit the dense size.
+            mlp_hidden_size: if n_experts > 0 { num(&key("feed_forward_length")).unwrap_or(0) } else { need("feed_forward_length")? },
+            n_experts,
+            n_experts_used: if n_experts > 0 { need("expert_used_count")? } else { 0 },
+            expert_hidden_size: if n_experts > 0 { need("expert_feed_forward_length")? } else { 0 },
+            norm_topk_prob: g
+                .get(&key("expert_weights_norm"))
+                .and_then(Value::as_bool)
+                .filter(|_| !family.norm_topk_prob_fixed)
+                .unwrap_or(family.norm_topk_prob),
             vocab_size: vocab.min(usize::MAX as u64) as usize,
             rope_theta: float("rope.freq_base", 10000.0),
             rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5),
@@ -161,12 +235,24 @@ impl ModelConfig {
             ("feed_forward_length", Value::U32(self.mlp_hidden_size as u32)),
             ("attention.head_count", Value::U32(self.n_heads as u32)),
             ("attention.head_count_kv", Value::U32(self.n_kv_heads as u32)),
+            ("attention.key_length", Value::U32(self.head_dim as u32)),
+            ("attention.value_length", Value::U32(self.head_dim as u32)),
             ("rope.freq_base", Value::F32(self.rope_theta)),
             ("rope.dimension_count", Value::U32(self.head_dim() as u32)),
             ("attention.layer_norm_rms_epsilon", Value::F32(self.rms_norm_eps)),
             ("attention.causal", Value::Bool(false)),
         ] {
             out.push((format!("{arch}.{key}"), v));
+        }
+        if self.is_moe() {
+            for (key, v) in [
+                ("expert_count", Value::U32(self.n_experts as u32)),
+                ("expert_used_count", Value::U32(self.n_experts_used as u32)),
+                ("expert_feed_forward_length", Value::U32(self.expert_hidden_size as u32)),
+                ("expert_weights_norm", Value::Bool(self.norm_topk_prob)),
+            ] {
+                out.push((format!("{arch}.{key}"), v));
+            }
         }
         out.push(("diffusion.shift_logits".into(), Value::Bool(self.shift_logits)));
         out.push(("tokenizer.ggml.mask_token_id".into(), Value::U32(self.mask_token_id)));
@@ -189,25 +275,48 @@ impl ModelConfig {
 
     /// A config.json that `from_hf_json` reads back (LLaDA key names).
     pub fn to_hf_json(&self) -> String {
-        let mut v = serde_json::json!({
-            "architectures": ["LLaDAModelLM"],
-            "model_type": self.family,
-            "d_model": self.d_model,
-            "n_layers": self.n_layers,
-            "n_heads": self.n_heads,
-            "n_kv_heads": self.n_kv_heads,
-            "mlp_hidden_size": self.mlp_hidden_size,
-            "vocab_size": self.vocab_size,
-            "embedding_size": self.vocab_size,
-            "rope_theta": self.rope_theta,
-            "rms_norm_eps": self.rms_norm_eps,
-            "max_sequence_length": self.max_sequence_length,
-            "mask_token_id": self.mask_token_id,
-            "block_type": "llama",
-            "layer_norm_type": "rms",
-            "weight_tying": false,
-            "include_bias": false,
-        });
+        let family = self.family();
+        let mut v = if family.name == crate::model::arch::LLADA.name {
+            serde_json::json!({
+                "architectures": ["LLaDAModelLM"],
+                "model_type": self.family,
+                "d_model": self.d_model,
+                "n_layers": self.n_layers,
+                "n_heads": self.n_heads,
+                "n_kv_heads": self.n_kv_heads,
+                "mlp_hidden_size": self.mlp_hidden_size,
+                "vocab_size": self.vocab_size,
+                "embedding_size": self.vocab_size,
+                "max_sequence_length": self.max_sequence_length,
+                "block_type": "llama",
+                "layer_norm_type": "rms",
+                "weight_tying": false,
+                "include_bias": false,
+            })
+        } else {
+            // The Qwen-style keys of the other families' configs.
+            serde_json::json!({
+                "model_type": family.hf_model_types[0],
+                "hidden_size": self.d_model,
+                "num_hidden_layers": self.n_layers,
+                "num_attention_heads": self.n_heads,
+                "num_key_value_heads": self.n_kv_heads,
+                "intermediate_size": self.mlp_hidden_size,
+                "vocab_size": self.vocab_size,
+                "max_position_embeddings": self.max_sequence_length,
+                "tie_word_embeddings": false,
+            })
+        };
+        v["head_dim"] = self.head_dim.into();
+        v["rope_theta"] = self.rope_theta.into();
+        v["rms_norm_eps"] = self.rms_norm_eps.into();
+        v["mask_token_id"] = self.mask_token_id.into();
+        if self.is_moe() {
+            v["num_experts"] = self.n_experts.into();
+            v["num_experts_per_tok"] = self.n_experts_used.into();
+            v["moe_intermediate_size"] = self.expert_hidden_size.into();
+            v["norm_topk_prob"] = self.norm_topk_prob.into();
+        }
         for (key, id) in [("eos_token_id", self.eos_token_id), ("bos_token_id", self.bos_token_id), ("eot_token_id", self.eot_token_id)] {
             if let Some(id) = id {
                 v[key] = id.into();
@@ -224,7 +333,8 @@ impl ModelConfig {
             ("n_layers", self.n_layers),
             ("n_heads", self.n_heads),
             ("n_kv_heads", self.n_kv_heads),
-            ("mlp_hidden_size", self.mlp_hidden_size),
+            ("head_dim", self.head_dim),
+            ("mlp_hidden_size", if self.is_moe() { self.mlp_hidden_size.max(1) } else { self.mlp_hidden_size }),
             ("vocab_size", self.vocab_size),
             ("max_sequence_length", self.max_sequence_length),
         ] {
@@ -232,8 +342,16 @@ impl ModelConfig {
                 return bad(format!("{name} = {v} is out of range (1..={MAX_DIM})"));
             }
         }
-        if !self.d_model.is_multiple_of(self.n_heads) {
-            return bad(format!("d_model {} is not a multiple of n_heads {}", self.d_model, self.n_heads));
+        if self.is_moe() {
+            if self.n_experts > MAX_EXPERTS {
+                return bad(format!("{} experts: at most {MAX_EXPERTS} are supported", self.n_experts));
+            }
+            if self.n_experts_used == 0 || self.n_experts_used > self.n_experts.min(MAX_EXPERTS_USED) {
+                return bad(format!("{} experts per token must be between 1 and {}", self.n_experts_used, self.n_experts.min(MAX_EXPERTS_USED)));
+            }
+            if self.expert_hidden_size == 0 || self.expert_hidden_size > MAX_DIM {
+                return bad(format!("expert hidden size {} is out of range (1..={MAX_DIM})", self.expert_hidden_size));
+            }
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));
@@ -248,10 +366,6 @@ impl ModelConfig {
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
             return bad(format!("rope_theta {} must be a finite number above 1", self.rope_theta));
         }
-        if self.shift_logits {
-            // Dream-style models read position i from the logits at i − 1; no family here does yet.
-            return bad("the file says its logits are shifted (diffusion.shift_logits = true), which this engine does not run yet".into());
-        }
         if Family::named(&self.family).is_none() {
             return bad(format!("unknown model family {:?}; {}", self.family, supported()));
         }
@@ -264,6 +378,18 @@ impl ModelConfig {
             return bad(format!("rms_norm_eps {} must be positive", self.rms_norm_eps));
         }
         Ok(())
+    }
+}
+
+/// A special id given as a number or a list of numbers (the first counts); null is none.
+fn first_id(file: &str, key: &str, v: &Option<serde_json::Value>) -> Result<Option<u32>> {
+    let v = match v {
+        Some(serde_json::Value::Array(a)) => a.first(),
+        other => other.as_ref(),
+    };
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(x) => x.as_u64().and_then(|n| u32::try_from(n).ok()).map(Some).ok_or_else(|| Error::model(file, format!("`{key}` is not a token id: {x}"))),
     }
 }
 

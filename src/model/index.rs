@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::arch::RopeStyle;
-use crate::model::arch::Tensors;
+use crate::model::arch::{Key, Role, Tensors};
 use crate::model::config::ModelConfig;
 use crate::model::gguf::Gguf;
 use crate::model::source::ByteSource;
@@ -21,9 +21,28 @@ pub struct TensorRef {
     pub cols: usize,
     pub file: usize,
     pub offset: u64,
+    /// Stacked experts stored as separate tensors (HF layout): the (file, offset) of parts
+    /// 1.., each of `rows / (1 + more.len())` rows like the first.
+    pub more: Vec<(usize, u64)>,
 }
 
 impl TensorRef {
+    /// Where rows `row0 .. row0 + rows` lie: (file, offset, bytes) per contiguous piece.
+    pub fn spans(&self, row0: usize, rows: usize) -> Vec<(usize, u64, usize)> {
+        let rb = self.row_bytes();
+        let per_part = self.rows / (1 + self.more.len());
+        let mut out = Vec::new();
+        let mut r = row0;
+        while r < row0 + rows {
+            let part = r / per_part.max(1);
+            let (file, base) = if part == 0 { (self.file, self.offset) } else { self.more[part - 1] };
+            let n = (per_part * (part + 1)).min(row0 + rows) - r;
+            out.push((file, base + ((r - part * per_part) * rb) as u64, n * rb));
+            r += n;
+        }
+        out
+    }
+
     pub fn row_bytes(&self) -> usize {
         self.dtype.row_bytes(self.cols).expect("checked when indexed")
     }
@@ -45,13 +64,15 @@ pub struct ModelIndex {
 }
 
 impl ModelIndex {
-    /// Picks every tensor of the config's family through `get(name)`, checking its shape.
+    /// Picks every tensor of the config's family through `get(name, parts)` (`parts`: for a
+    /// stacked-experts tensor in HF files, the name of each expert's part), checking its shape
+    /// and that every layer has one complete feed-forward (dense or MoE).
     fn assemble(
         config: ModelConfig,
         rope: RopeStyle,
         format: &'static str,
         file: &str,
-        mut get: impl FnMut(&str) -> Result<Option<TensorRef>>,
+        mut get: impl FnMut(&str, Option<Vec<String>>) -> Result<Option<TensorRef>>,
     ) -> Result<Self> {
         let family = config.family();
         let gguf = format == "gguf";
@@ -59,8 +80,13 @@ impl ModelIndex {
             family,
             config.n_layers,
             |key, spec| {
-                let name = spec.name(gguf, key.layer);
-                let Some(t) = get(&name)? else { return Ok(None) };
+                let name = if spec.experts && !gguf {
+                    spec.expert_name(key.layer, usize::MAX).replace(&usize::MAX.to_string(), "*")
+                } else {
+                    spec.name(gguf, key.layer)
+                };
+                let parts = (spec.experts && !gguf).then(|| (0..config.n_experts).map(|e| spec.expert_name(key.layer, e)).collect());
+                let Some(t) = get(&name, parts)? else { return Ok(None) };
                 let (rows, cols) = (config.dim(spec.shape[0]), config.dim(spec.shape[1]));
                 if (t.rows, t.cols) != (rows, cols) {
                     return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
@@ -69,6 +95,22 @@ impl ModelIndex {
             },
             |key, spec| Error::model(file, format!("tensor `{}` is missing", spec.name(gguf, key.layer))),
         )?;
+        for i in 0..config.n_layers {
+            let has = |r: Role| tensors.get(Key::at(i, r)).is_some();
+            let dense = [Role::Gate, Role::Up, Role::Down].map(has);
+            let moe = [Role::Router, Role::GateExps, Role::UpExps, Role::DownExps].map(has);
+            let complete = |v: &[bool]| v.iter().all(|&b| b);
+            let empty = |v: &[bool]| v.iter().all(|&b| !b);
+            let ok = (complete(&dense) && empty(&moe)) || (empty(&dense) && complete(&moe) && config.is_moe());
+            if !ok {
+                return Err(Error::model(
+                    file,
+                    format!(
+                        "layer {i} has no complete feed-forward: it needs gate/up/down, or (in a model with experts) a router and stacked gate/up/down experts"
+                    ),
+                ));
+            }
+        }
         Ok(ModelIndex { config, rope, format, tensors })
     }
 
@@ -78,9 +120,10 @@ impl ModelIndex {
         let get = |name: &str| -> Result<Option<TensorRef>> {
             let Some(info) = g.tensor(name) else { return Ok(None) };
             let (dtype, rows, cols, range) = g.tensor_range(info)?;
-            Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: 0, offset: g.data_offset + range.start as u64 }))
+            Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: 0, offset: g.data_offset + range.start as u64, more: vec![] }))
         };
-        Self::assemble(config, RopeStyle::Interleaved, "gguf", &g.file, get)
+        let rope = config.family().gguf_rope;
+        Self::assemble(config, rope, "gguf", &g.file, |name, _| get(name))
     }
 
     /// From a HF config.json and the parsed headers of its safetensors shards (file i = shard i).
@@ -109,12 +152,40 @@ impl ModelIndex {
                         format!("not a valid safetensors file: tensor `{name}` of shape {:?} holds {} bytes", t.shape, t.end - t.start),
                     ));
                 }
-                return Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: i, offset: shard.data_offset + t.start }));
+                return Ok(Some(TensorRef { name: name.to_string(), dtype, rows, cols, file: i, offset: shard.data_offset + t.start, more: vec![] }));
             }
             Ok(None)
         };
+        // Stacked experts: one tensor per expert, all of one format and shape.
+        let experts = config.n_experts;
+        let get_stacked = |name: &str, parts: Option<Vec<String>>| -> Result<Option<TensorRef>> {
+            let Some(parts) = parts else { return get(name) };
+            let mut first: Option<TensorRef> = None;
+            for part in &parts {
+                let Some(t) = get(part)? else {
+                    return match first {
+                        None => Ok(None),
+                        Some(_) => Err(Error::model(shards.first().map(|s| s.file.as_str()).unwrap_or(""), format!("tensor `{part}` is missing"))),
+                    };
+                };
+                match &mut first {
+                    None => first = Some(t),
+                    Some(f) => {
+                        if (f.dtype, f.rows, f.cols) != (t.dtype, t.rows, t.cols) {
+                            return Err(Error::model(&t.name, format!("expert tensors differ: `{}` is {:?} [{}, {}]", f.name, f.dtype, f.rows, f.cols)));
+                        }
+                        f.more.push((t.file, t.offset));
+                    }
+                }
+            }
+            Ok(first.map(|mut f| {
+                f.rows *= experts;
+                f.name = name.to_string();
+                f
+            }))
+        };
         let file = shards.first().map(|s| s.file.as_str()).unwrap_or("model.safetensors");
-        Self::assemble(config, rope, "safetensors", file, get)
+        Self::assemble(config, rope, "safetensors", file, get_stacked)
     }
 
     /// Bytes of tensor data in the files.

@@ -25,9 +25,12 @@ impl ModelWeights {
     /// Reads every tensor of `index` from in-memory files (`files[i]` = file i of the index).
     pub fn from_index(index: &ModelIndex, files: &[&[u8]]) -> Result<Self> {
         let tensors = index.tensors.try_map(|_, _, t: &TensorRef| {
-            let bytes = files.get(t.file).and_then(|f| f.get(t.offset as usize..(t.offset + t.bytes()) as usize));
-            let bytes = bytes.ok_or_else(|| Error::model(t.name.as_str(), "tensor data lies outside its file"))?;
-            Ok(HostTensor { dtype: t.dtype, rows: t.rows, cols: t.cols, data: bytes.to_vec() })
+            let mut data = Vec::with_capacity(t.bytes() as usize);
+            for (file, offset, len) in t.spans(0, t.rows) {
+                let bytes = files.get(file).and_then(|f| f.get(offset as usize..offset as usize + len));
+                data.extend_from_slice(bytes.ok_or_else(|| Error::model(t.name.as_str(), "tensor data lies outside its file"))?);
+            }
+            Ok(HostTensor { dtype: t.dtype, rows: t.rows, cols: t.cols, data })
         })?;
         Ok(ModelWeights { config: index.config.clone(), rope: index.rope, tensors })
     }
@@ -54,7 +57,7 @@ impl ModelWeights {
     pub fn index(&self) -> ModelIndex {
         let mut i = 0;
         let tensors = self.tensors.map(|k, spec, t| {
-            let r = TensorRef { name: spec.name(false, k.layer), dtype: t.dtype, rows: t.rows, cols: t.cols, file: i, offset: 0 };
+            let r = TensorRef { name: spec.name(false, k.layer), dtype: t.dtype, rows: t.rows, cols: t.cols, file: i, offset: 0, more: vec![] };
             i += 1;
             r
         });
@@ -71,11 +74,16 @@ impl ModelWeights {
         Ok(())
     }
 
-    /// Reorders the q/k rows of every head for the other RoPE pairing (llama.cpp's permute and its inverse).
+    /// Reorders the q/k rows of every head for the other RoPE pairing (llama.cpp's permute and its
+    /// inverse). Only LLaDA's layouts differ, and it has no q/k biases or norms to permute.
     pub fn set_rope(&mut self, style: RopeStyle) {
         if style == self.rope {
             return;
         }
+        debug_assert!(
+            self.tensors.iter().all(|(k, _, _)| !matches!(k.role, Role::QBias | Role::KBias | Role::QNorm | Role::KNorm)),
+            "a family with q/k biases or norms has one RoPE pairing in both layouts"
+        );
         let hd = self.config.head_dim();
         let to_interleaved = style == RopeStyle::Interleaved;
         let perm = |heads: usize| -> Vec<usize> {
@@ -116,6 +124,17 @@ impl ModelWeights {
                 DType::BF16 => safetensors::Dtype::BF16,
                 q => return Err(Error::Input(format!("safetensors cannot hold {} weights; export to GGUF instead", q.name()))),
             };
+            if spec.experts {
+                // One tensor per expert, as HF checkpoints store them.
+                let e = w.config.n_experts.max(1);
+                let part = t.data.len() / e;
+                for (i, bytes) in t.data.chunks_exact(part).enumerate() {
+                    let view = safetensors::tensor::TensorView::new(dtype, vec![t.rows / e, t.cols], bytes)
+                        .map_err(|e| Error::Input(format!("safetensors export: {e}")))?;
+                    items.push((spec.expert_name(k.layer, i), view));
+                }
+                continue;
+            }
             let shape = if spec.shape[0] == crate::model::arch::Dim::One { vec![t.cols] } else { vec![t.rows, t.cols] };
             let view = safetensors::tensor::TensorView::new(dtype, shape, &t.data).map_err(|e| Error::Input(format!("safetensors export: {e}")))?;
             items.push((spec.name(false, k.layer), view));
@@ -127,7 +146,7 @@ impl ModelWeights {
     /// `extra` metadata (e.g. the tokenizer) is appended as given.
     pub fn to_gguf(&self, extra: Vec<(String, Value)>) -> Vec<u8> {
         let mut w = self.clone();
-        w.set_rope(RopeStyle::Interleaved);
+        w.set_rope(self.config.family().gguf_rope);
         let mut g = GgufWriter::default();
         for (k, v) in w.config.gguf_metadata() {
             g.meta(&k, v);
@@ -136,7 +155,15 @@ impl ModelWeights {
             g.meta(&k, v);
         }
         for (k, spec, t) in w.tensors.iter() {
-            let dims = if spec.shape[0] == crate::model::arch::Dim::One { vec![t.cols as u64] } else { vec![t.cols as u64, t.rows as u64] };
+            let dims = if spec.shape[0] == crate::model::arch::Dim::One {
+                vec![t.cols as u64]
+            } else if spec.experts {
+                // llama.cpp's stacked experts: [cols, rows per expert, experts].
+                let e = w.config.n_experts.max(1);
+                vec![t.cols as u64, (t.rows / e) as u64, e as u64]
+            } else {
+                vec![t.cols as u64, t.rows as u64]
+            };
             g.tensor(&spec.name(true, k.layer), dims, t.clone());
         }
         g.to_bytes()

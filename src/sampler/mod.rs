@@ -1,5 +1,5 @@
-//! The diffusion sampler (LLaDA's reference `generate`, plus threshold decoding, infilling and
-//! early stop). It owns the canvas, the block schedule and the remasking rule, asks a `Denoiser`
+//! The diffusion sampler (LLaDA's reference `generate`, Dream's timestep schedule and
+//! algorithms, RND1's cutoff schedule, plus threshold decoding, infilling and early stop). It owns the canvas, the block schedule and the remasking rule, asks a `Denoiser`
 //! for per-position predictions, and reports every step through a callback. It knows nothing
 //! about GPUs: a GPU session (`engine::denoise`) is one `Denoiser`, the CPU twin another, the
 //! tests' scripted fakes more.
@@ -9,7 +9,7 @@ pub mod remask;
 pub mod schedule;
 pub mod text;
 
-pub use options::{CacheMode, Remasking, SamplerOptions};
+pub use options::{CacheMode, FamilySampler, Remasking, SamplerOptions, Schedule};
 
 use crate::choice::{self, Choice, Noise};
 use crate::clock::now_ms;
@@ -152,20 +152,27 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
 
     'blocks: for (b, &(bs, be)) in blocks.iter().enumerate() {
         let masked_in_block = |c: &Canvas| (bs..be).filter(|&p| c.tokens[p] == c.mask).count();
-        let quota = schedule::tokens_per_step(masked_in_block(&canvas), steps_per_block);
+        let initial = masked_in_block(&canvas);
         let mut s = 0;
         let mut fresh = true;
         while masked_in_block(&canvas) > 0 {
-            // Fixed count: the reference quota of this step (threshold mode runs until the block is full).
+            // Fixed count: the schedule's quota of this step (threshold mode runs until the block is full).
             let k = match opts.threshold {
                 Some(_) => 0,
-                None => match quota.get(s) {
-                    Some(&k) => k,
-                    None => break,
-                },
+                None if s >= steps_per_block => break,
+                None => schedule::quota(opts.schedule, s, steps_per_block, masked_in_block(&canvas), initial, opts.eps),
             };
+            // Dream's `origin`: each mask is committed with the probability of this timestep.
+            let transfer_p = (opts.remasking == Remasking::Origin).then(|| {
+                let ts = schedule::timesteps(steps_per_block, opts.eps);
+                if s + 1 >= steps_per_block {
+                    1.0
+                } else {
+                    1.0 - ts[s + 1] / ts[s]
+                }
+            });
             s += 1;
-            if k == 0 && opts.threshold.is_none() {
+            if k == 0 && opts.threshold.is_none() && transfer_p.is_none() {
                 continue;
             }
             let t0 = now_ms();
@@ -183,7 +190,11 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
                 .filter(|&p| canvas.tokens[p] == canvas.mask)
                 .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
                 .collect();
-            let chosen = remask::pick(&candidates, k.min(candidates.len()), opts.threshold);
+            let chosen = match transfer_p {
+                Some(p) => candidates.iter().filter(|_| rng.unit() < p).map(|c| c.0).collect(),
+                None if opts.alg_temp > 0.0 => remask::draw(&candidates, k.min(candidates.len()), opts.alg_temp, &mut rng),
+                None => remask::pick(&candidates, k.min(candidates.len()), opts.threshold),
+            };
             let committed: Vec<Commit> = chosen
                 .iter()
                 .map(|&p| {

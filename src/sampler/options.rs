@@ -16,20 +16,72 @@ pub enum Remasking {
     Entropy,
     /// top-1 minus top-2 probability
     Margin,
+    /// Dream's `origin`: each masked position is committed with probability 1 − s/t of the
+    /// timestep schedule, independently (no ranking; needs `--schedule timesteps`).
+    Origin,
 }
 
 impl Remasking {
-    pub const NAMES: &'static str = "low_confidence, random, entropy, margin";
+    pub const NAMES: &'static str = "low_confidence (Dream: maskgit_plus), random, entropy, margin (Dream: topk_margin), origin";
 
     pub fn parse(s: &str) -> Result<Self> {
         match s {
-            "low_confidence" => Ok(Remasking::LowConfidence),
+            "low_confidence" | "maskgit_plus" => Ok(Remasking::LowConfidence),
             "random" => Ok(Remasking::Random),
             "entropy" => Ok(Remasking::Entropy),
-            "margin" => Ok(Remasking::Margin),
+            "margin" | "topk_margin" => Ok(Remasking::Margin),
+            "origin" => Ok(Remasking::Origin),
             other => Err(Error::Input(format!("unknown remasking {other:?}: use one of {}", Self::NAMES))),
         }
     }
+}
+
+/// How many masked positions of a block each step commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// LLaDA's: the block's masks split evenly over its steps (the first steps take the remainder).
+    Even,
+    /// Dream's: timesteps t linear from 1 to `eps`; step i commits ⌊m·(1 − t_{i+1}/t_i)⌋ of the m
+    /// masks left, the last step all of them.
+    Timesteps,
+    /// RND1's: after step i of N, ⌊M·(N − 1 − i)/N⌋ of the block's M masks stay masked.
+    Cutoff,
+}
+
+impl Schedule {
+    pub const NAMES: &'static str = "even (LLaDA), timesteps (Dream), cutoff (RND1)";
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Schedule::Even => "even",
+            Schedule::Timesteps => "timesteps",
+            Schedule::Cutoff => "cutoff",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "even" => Ok(Schedule::Even),
+            "timesteps" => Ok(Schedule::Timesteps),
+            "cutoff" => Ok(Schedule::Cutoff),
+            other => Err(Error::Input(format!("unknown schedule {other:?}: use one of {}", Self::NAMES))),
+        }
+    }
+}
+
+/// The sampler a model family's reference code runs (its defaults when the user names none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilySampler {
+    pub schedule: Schedule,
+    pub remasking: Remasking,
+    /// The whole answer is one block (Dream and RND1 have no blocks).
+    pub one_block: bool,
+}
+
+impl FamilySampler {
+    /// LLaDA's `generate`: blocks of 32, an even split, low-confidence remasking.
+    pub const LLADA: FamilySampler = FamilySampler { schedule: Schedule::Even, remasking: Remasking::LowConfidence, one_block: false };
 }
 
 /// Which K/V a step reuses from the full pass at its block's start (Fast-dLLM).
@@ -89,6 +141,13 @@ pub struct SamplerOptions {
     pub early_stop: bool,
     /// K/V reuse between the steps of a block.
     pub cache: CacheMode,
+    /// How many positions each step commits.
+    pub schedule: Schedule,
+    /// The last timestep of `Schedule::Timesteps` (Dream's `eps`).
+    pub eps: f32,
+    /// 0: commit the best-scored positions; above 0, draw them (without replacement) from
+    /// softmax(score / alg_temp), as Dream's `alg_temp`.
+    pub alg_temp: f32,
 }
 
 impl Default for SamplerOptions {
@@ -104,6 +163,9 @@ impl Default for SamplerOptions {
             seed: 0,
             early_stop: true,
             cache: CacheMode::DEFAULT,
+            schedule: Schedule::Even,
+            eps: 1e-3,
+            alg_temp: 0.0,
         }
     }
 }
@@ -158,6 +220,18 @@ impl SamplerOptions {
             if !(t > 0.0 && t <= 1.0) {
                 return Err(Error::Input(format!("--threshold {t} must be in (0, 1]")));
             }
+        }
+        if !(self.eps > 0.0 && self.eps < 1.0) {
+            return Err(Error::Input(format!("--eps {} must be between 0 and 1 (Dream uses 0.001)", self.eps)));
+        }
+        if !(self.alg_temp >= 0.0 && self.alg_temp.is_finite()) {
+            return Err(Error::Input(format!("--alg-temp {} must be 0 or more", self.alg_temp)));
+        }
+        if self.remasking == Remasking::Origin && self.schedule != Schedule::Timesteps {
+            return Err(Error::Input("--remasking origin commits by the timestep schedule: add --schedule timesteps".into()));
+        }
+        if self.threshold.is_some() && self.schedule != Schedule::Even {
+            return Err(Error::Input(format!("--threshold replaces the step schedule: leave --schedule at even (not {})", self.schedule.name())));
         }
         Ok(())
     }

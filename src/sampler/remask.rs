@@ -12,6 +12,8 @@ pub fn score(rule: Remasking, c: &Choice, rng: &mut Rng) -> f32 {
         Remasking::Random => (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32,
         Remasking::Entropy => -c.entropy,
         Remasking::Margin => c.margin,
+        // Origin commits by chance, not by rank (see `run`).
+        Remasking::Origin => 0.0,
     }
 }
 
@@ -37,4 +39,11 @@ pub fn pick(candidates: &[(usize, f32, f32)], k: usize, threshold: Option<f32>) 
     };
     chosen.sort_unstable();
     chosen
+}
+
+/// Draws `k` positions without replacement with probabilities softmax(score / temp) (Dream's
+/// `alg_temp`): the `k` best of score / temp + Gumbel noise, which is the same distribution.
+pub fn draw(candidates: &[(usize, f32, f32)], k: usize, temp: f32, rng: &mut Rng) -> Vec<usize> {
+    let noisy: Vec<(usize, f32, f32)> = candidates.iter().map(|&(p, s, prob)| (p, s / temp - (-rng.unit().max(1e-30).ln()).ln(), prob)).collect();
+    pick(&noisy, k, None)
 }

@@ -1,0 +1,87 @@
+// The grouped expert matmul: for every expert e of this weight chunk and every (row, slot) pair
+// on e's list (moe_route.wgsl), y[pair, c] = Σ_k x[src, k] · W_e[c, k], where W_e is rows
+// e·N .. (e+1)·N of the stacked expert weights and src is the pair's row of x (`by_pair` 0:
+// the activations of the position, row = pair / k; 1: the pair's own row, for the down
+// projection after gate/up). Workgroups of experts with fewer pairs than their tile exit at
+// once: only experts that some row picked do any work. `load_w*` come from the weights_*.wgsl
+// file prepended to this one. One invocation: one output column, R = 8 pairs.
+
+struct Params {
+    n: u32,        // output columns (rows of one expert's matrix)
+    kdim: u32,     // shared dimension
+    e0: u32,       // first expert of this weight chunk
+    k: u32,        // experts per row (slots)
+    by_pair: u32,
+    rows: u32,     // positions in the pass (list stride)
+    experts: u32,  // experts in the model (route layout)
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> route: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+const R: u32 = 8u;
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wg.x * 64u + lid.x;
+    let local_e = wg.y;
+    let e = p.e0 + local_e;
+    let counts = 2u * p.rows * p.k;
+    let count = route[counts + e];
+    let i0 = wg.z * R;
+    if (i0 >= count || col >= p.n) {
+        return;
+    }
+    let list = counts + p.experts + e * p.rows;
+    var src: array<u32, 8>;
+    var dst: array<u32, 8>;
+    let m = min(R, count - i0);
+    for (var i = 0u; i < m; i = i + 1u) {
+        let pair = route[list + i0 + i];
+        dst[i] = pair;
+        if (p.by_pair == 1u) {
+            src[i] = pair * p.kdim;
+        } else {
+            src[i] = (pair / p.k) * p.kdim;
+        }
+    }
+    let wrow = local_e * p.n + col;
+    var acc: array<f32, 8>;
+    for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
+        var w0 = vec4<f32>(0.0);
+        var w1 = vec4<f32>(0.0);
+        if (k0 + 8u <= p.kdim) {
+            let w8 = load_w8(wrow, k0, p.kdim);
+            w0 = w8[0];
+            w1 = w8[1];
+        } else {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (k0 + j < p.kdim) {
+                    w0[j] = load_w(wrow, k0 + j, p.kdim);
+                }
+                if (k0 + 4u + j < p.kdim) {
+                    w1[j] = load_w(wrow, k0 + 4u + j, p.kdim);
+                }
+            }
+        }
+        for (var i = 0u; i < m; i = i + 1u) {
+            var a = vec4<f32>(0.0);
+            var b = vec4<f32>(0.0);
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (k0 + j < p.kdim) {
+                    a[j] = x[src[i] + k0 + j];
+                }
+                if (k0 + 4u + j < p.kdim) {
+                    b[j] = x[src[i] + k0 + 4u + j];
+                }
+            }
+            acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+        }
+    }
+    for (var i = 0u; i < m; i = i + 1u) {
+        y[dst[i] * p.n + col] = acc[i];
+    }
+}

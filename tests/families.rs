@@ -1,0 +1,167 @@
+//! Every supported model family against an independent reference: the tiny random models of
+//! `tests/data/families/` (HF safetensors, and GGUF written by llama.cpp's own converter), whose
+//! logits and greedy generations were computed by PyTorch implementations of each family's
+//! reference code (`tests/fixtures/make_families.py`). Checked here: the family and special ids
+//! read from both layouts, the CPU twin's and the GPU's logits (1e-4 relative of the logits'
+//! scale), and token-for-token generations with each family's own sampler, on the GPU and the
+//! CPU twin, from both layouts.
+
+mod common;
+use common::{assert_close, gpu, session};
+use std::path::{Path, PathBuf};
+use unmask::choice::Noise;
+use unmask::cpu::forward::CpuModel;
+use unmask::engine::{graph, GpuModel};
+use unmask::model::files::load_path;
+use unmask::model::ModelWeights;
+use unmask::sampler::{self, CacheMode, Canvas, Remasking, SamplerOptions, Schedule};
+
+const FAMILIES: [(&str, &str); 4] = [("dream", "dream"), ("llada_moe", "llada-moe"), ("rnd1", "rnd1"), ("illada", "llada")];
+
+fn dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families").join(name)
+}
+
+fn reference(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir(name).join("reference.json")).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+/// Both layouts of a family's fixture, host weights.
+fn layouts(name: &str) -> [(&'static str, ModelWeights); 2] {
+    let hf = load_path(&dir(name)).unwrap_or_else(|e| panic!("{name} (HF): {e}"));
+    let gguf = load_path(&dir(name).join("model.gguf")).unwrap_or_else(|e| panic!("{name} (GGUF): {e}"));
+    assert_eq!(hf.format, "safetensors");
+    assert_eq!(gguf.format, "gguf");
+    [("safetensors", hf.weights), ("gguf", gguf.weights)]
+}
+
+fn reference_logits(name: &str, r: &serde_json::Value) -> Vec<f32> {
+    let bytes = std::fs::read(dir(name).join(r["logits_file"].as_str().unwrap())).unwrap();
+    let v: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+    assert_eq!(v.len() as u64, r["logits_rows"].as_u64().unwrap() * r["vocab"].as_u64().unwrap());
+    v
+}
+
+#[test]
+fn both_layouts_name_the_family_and_its_special_ids() {
+    for (name, family) in FAMILIES {
+        let r = reference(name);
+        for (layout, w) in layouts(name) {
+            let c = &w.config;
+            assert_eq!(c.family, family, "{name} {layout}");
+            assert_eq!(c.mask_token_id as u64, r["mask_token_id"].as_u64().unwrap(), "{name} {layout}: mask id from the file, not the family default");
+            assert_eq!(c.shift_logits, matches!(family, "dream" | "rnd1"), "{name} {layout}: shifted logits");
+            assert_eq!(c.is_moe(), matches!(family, "llada-moe" | "rnd1"), "{name} {layout}");
+            if c.is_moe() {
+                assert_eq!((c.n_experts, c.n_experts_used, c.expert_hidden_size), (8, 2, 32), "{name} {layout}");
+                assert_eq!(c.norm_topk_prob, family == "rnd1", "{name} {layout}: top-k renormalisation as the reference");
+            }
+        }
+    }
+}
+
+#[test]
+fn logits_match_the_pytorch_reference_on_cpu_and_gpu_from_both_layouts() {
+    for (name, _) in FAMILIES {
+        let r = reference(name);
+        let toks = ids(&r["tokens"]);
+        let want = reference_logits(name, &r);
+        for (layout, w) in layouts(name) {
+            let what = format!("{name} ({layout})");
+            assert_close(&format!("{what} CPU twin"), &unmask::cpu::forward::forward(&w, &toks), &want, 1e-4);
+            let m = GpuModel::upload(gpu(), &w).unwrap();
+            let out = pollster::block_on(session(&m, toks.len()).forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap();
+            // The session returns each position's logits: row p − 1's where logits are shifted.
+            let all = 0..toks.len();
+            let aligned = graph::align(&want, w.config.vocab_size, &all, &all, w.config.shift_logits);
+            assert_close(&format!("{what} GPU"), &out.logits.unwrap(), &aligned, 1e-4);
+        }
+    }
+}
+
+/// The reference generation's canvas and sampler settings, as our sampler states them.
+fn generation_setup(g: &serde_json::Value) -> (Canvas, SamplerOptions) {
+    let prompt = ids(&g["prompt"]);
+    let output = ids(&g["output"]);
+    let mask = g["mask_token_id"].as_u64().unwrap() as u32;
+    let gen_length = g["gen_length"].as_u64().unwrap() as usize;
+    let mut canvas = Canvas::after_prompt(&prompt, gen_length, mask, None);
+    let mut o = SamplerOptions {
+        steps: g["steps"].as_u64().unwrap() as usize,
+        gen_length,
+        block_length: g["block_length"].as_u64().map(|b| b as usize).unwrap_or(gen_length),
+        cache: CacheMode::None,
+        early_stop: false,
+        ..Default::default()
+    };
+    match g["algorithm"].as_str().unwrap() {
+        "llada_generate" => {
+            assert_eq!(g["remasking"], "low_confidence");
+            o.remasking = Remasking::LowConfidence;
+        }
+        "dream_sample" => {
+            o.schedule = Schedule::Timesteps;
+            o.eps = g["eps"].as_f64().unwrap() as f32;
+            o.remasking = Remasking::parse(g["alg"].as_str().unwrap()).unwrap();
+        }
+        "rnd1_diffusion_sample" => {
+            // RND1's `generate` keeps the canvas's last position for the end token and fills
+            // `infill_length` positions before it.
+            let fill = g["infill_length"].as_u64().unwrap() as usize;
+            let last = canvas.tokens.len() - 1;
+            assert_eq!(fill, gen_length - 1);
+            canvas.tokens[last] = output[last];
+            o.schedule = Schedule::Cutoff;
+            o.remasking = Remasking::Entropy;
+        }
+        other => panic!("unknown reference sampler {other}"),
+    }
+    (canvas, o)
+}
+
+#[test]
+fn greedy_generations_equal_the_reference_token_for_token() {
+    for (name, _) in FAMILIES {
+        let r = reference(name);
+        for (layout, w) in layouts(name) {
+            let m = GpuModel::upload(gpu(), &w).unwrap();
+            for (i, g) in r["generations"].as_array().unwrap().iter().enumerate() {
+                let what = format!("{name} ({layout}) generation {i} ({} {})", g["algorithm"], g.get("alg").unwrap_or(&serde_json::Value::Null));
+                let want = ids(&g["output"]);
+                let (canvas, o) = generation_setup(g);
+                let mut s = session(&m, canvas.tokens.len());
+                let got = pollster::block_on(sampler::run(&mut s, canvas.clone(), &o, &mut |_| true)).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(got.tokens, want, "{what} on the GPU");
+                if layout == "safetensors" {
+                    let cpu = pollster::block_on(sampler::run(&mut CpuModel::new(&w), canvas, &o, &mut |_| true)).unwrap();
+                    assert_eq!(cpu.tokens, want, "{what} on the CPU twin");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cached_steps_run_every_family_and_stay_close_to_the_reference() {
+    // Dual and prefix caches change the arithmetic (stale K/V), so they are not expected to give
+    // the reference's tokens exactly; they must run and match the CPU twin's cached run.
+    for (name, _) in FAMILIES {
+        let r = reference(name);
+        let g = &r["generations"][0];
+        let w = load_path(&dir(name)).unwrap().weights;
+        let m = GpuModel::upload(gpu(), &w).unwrap();
+        for cache in [CacheMode::Prefix, CacheMode::Dual] {
+            let (canvas, mut o) = generation_setup(g);
+            o.cache = cache;
+            let mut s = session(&m, canvas.tokens.len());
+            let got = pollster::block_on(sampler::run(&mut s, canvas.clone(), &o, &mut |_| true)).unwrap();
+            let cpu = pollster::block_on(sampler::run(&mut CpuModel::new(&w), canvas, &o, &mut |_| true)).unwrap();
+            assert_eq!(got.tokens, cpu.tokens, "{name} with the {} cache: GPU and CPU twin", cache.name());
+            assert!(!got.tokens.contains(&(r["mask_token_id"].as_u64().unwrap() as u32)), "{name}: every mask filled");
+        }
+    }
+}
