@@ -155,9 +155,11 @@ pub fn random_q4_0_bytes(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// A full-size GGUF (llama.cpp names and metadata, Q4_0) whose answer is checkable: every block
-/// matrix is zero (written as holes by `GgufWriter::write_sparse`), norms are ones and the LM
-/// head equals a random embedding, so each position's argmax is its own token.
+/// A full-size GGUF (llama.cpp names and metadata of the config's family, Q4_0) whose answer is
+/// checkable: every block matrix (and bias, and router) is zero (written as holes by
+/// `GgufWriter::write_sparse`), norms are ones and the LM head equals a random embedding, so
+/// each position's argmax is its own token (the previous position's, where logits are shifted).
+/// A MoE family's layers are all MoE.
 pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     let mut g = crate::model::gguf_write::GgufWriter::default();
     for (k, v) in c.gguf_metadata() {
@@ -165,13 +167,21 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     }
     let v = c.vocab_size;
     let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: c.d_model, data: random_q4_0_bytes(v, c.d_model, 1) };
-    for (key, spec) in LLADA.keys(c.n_layers) {
+    for (key, spec) in c.family().keys(c.n_layers) {
+        let dense = matches!(spec.role, Role::Gate | Role::Up | Role::Down);
+        let moe = matches!(spec.role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
+        if (c.is_moe() && dense) || (!c.is_moe() && moe) {
+            continue;
+        }
         let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));
         let name = spec.name(true, key.layer);
+        let dims = if spec.experts { vec![cols as u64, (rows / c.n_experts) as u64, c.n_experts as u64] } else { vec![cols as u64, rows as u64] };
         match (spec.role, spec.quant) {
-            (Role::Embed | Role::LmHead, _) => g.tensor(&name, vec![cols as u64, rows as u64], emb.clone()),
+            (Role::Embed | Role::LmHead, _) => g.tensor(&name, dims, emb.clone()),
+            (Role::QBias | Role::KBias | Role::VBias, _) => g.zeros(&name, vec![cols as u64], DType::F32),
+            (Role::Router, _) => g.zeros(&name, dims, DType::F32),
             (_, QuantPolicy::F32) => g.tensor(&name, vec![cols as u64], HostTensor::from_f32(1, cols, &vec![1.0; cols])),
-            _ => g.zeros(&name, vec![cols as u64, rows as u64], DType::Q4_0),
+            _ => g.zeros(&name, dims, DType::Q4_0),
         };
     }
     g

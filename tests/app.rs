@@ -177,6 +177,27 @@ fn the_app_generates_scrubs_remasks_and_survives_a_corrupt_model() {
     let r = h.state().run.as_ref().unwrap().result.clone().unwrap();
     assert!(r.cancelled && r.steps < 128, "Esc did not stop the run: {} steps, cancelled {}", r.steps, r.cancelled);
     assert!(h.query_by_label_contains("(stopped)").is_some());
+
+    // Other families: llama.cpp GGUFs of a Dream and a MoE fixture load, the bar names the
+    // family, and they answer.
+    let o = &mut h.state_mut().settings.options;
+    (o.steps, o.gen_length, o.block_length) = (8, 8, 8);
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families");
+    for (fixture, shown) in [("dream", "dream · 2 layers"), ("llada_moe", "llada-moe · 2 layers · 8 experts, top-2")] {
+        let file = fixtures.join(fixture).join("model.gguf");
+        h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(file.clone())));
+        h.step();
+        wait(&mut h, "the fixture to load", |a| {
+            a.loading.is_none() && (a.model.as_ref().is_some_and(|m| m.path == file) || a.model_error.as_ref().is_some_and(|e| e.contains(fixture)))
+        });
+        assert!(h.state().model.as_ref().is_some_and(|m| m.path == file), "{fixture}: {:?}", h.state().model_error);
+        assert!(h.query_by_label_contains(shown).is_some(), "the model bar does not say {shown:?}");
+        h.get_by_role_and_label(Role::Button, "Generate").click();
+        wait(&mut h, "the fixture's generation to start", |a| a.busy);
+        wait(&mut h, "the fixture's generation", finished);
+        let run = h.state().run.as_ref().unwrap();
+        assert_eq!(run.masked_at(run.result.as_ref().unwrap().steps), 0, "{fixture}: every mask filled");
+    }
 }
 
 /// A file dropped onto the window.

@@ -101,14 +101,52 @@ fn gguf_wrong_architecture_and_bad_config() {
     let pos = b.windows(key.len() + 4).position(|win| &win[..key.len()] == key && win[key.len()..] == 4u32.to_le_bytes()).unwrap();
     let v = pos + key.len() + 4;
     b[v..v + 4].copy_from_slice(&3u32.to_le_bytes());
-    assert_has(&gguf_err(&b), &["m.gguf", "not a multiple of n_heads"]);
-    // A model whose logits are shifted (Dream-style) is refused, not run wrongly.
+    assert_has(&gguf_err(&b), &["m.gguf", "n_heads 3 is not a multiple of n_kv_heads 2"]);
+    // A file that says its logits are shifted (Dream-style) is run that way.
     let mut b = w.to_gguf(vec![]);
     let key = b"diffusion.shift_logits";
     let v = find(&b, "diffusion.shift_logits") + key.len() + 4; // after the key and its type (u32)
     assert_eq!(b[v], 0);
     b[v] = 1;
-    assert_has(&gguf_err(&b), &["m.gguf", "shift_logits", "does not run"]);
+    assert!(ModelWeights::from_gguf("m.gguf", &b).unwrap().config.shift_logits);
+}
+
+/// The family fixtures (tests/data/families) broken one way at a time: an architecture nobody
+/// supports names the supported ones; a config whose expert counts contradict the tensors, or a
+/// layer with half a feed-forward, is refused while indexing (before any allocation).
+#[test]
+fn unsupported_architectures_and_configs_that_contradict_the_tensors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/rnd1");
+    let gguf = std::fs::read(dir.join("model.gguf")).unwrap();
+    let mut b = gguf.clone();
+    let at = find(&b, "rnd1");
+    b[at..at + 4].copy_from_slice(b"qwe3");
+    assert_has(&gguf_err(&b), &["m.gguf", "\"qwe3\"", "supported architectures: llada, dream, llada-moe, rnd1"]);
+
+    let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let st = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let load = |cfg: &str, st: &[u8]| {
+        ModelWeights::from_safetensors("config.json", cfg, &[("model.safetensors".into(), st)]).err().map(|e| e.to_string()).expect("an error")
+    };
+    assert_has(&load(&cfg.replace("\"num_experts\": 8", "\"num_experts\": 16"), &st), &["mlp.gate.weight", "[8, 64]", "[16, 64]"]);
+    assert_has(&load(&cfg.replace("\"num_experts\": 8", "\"num_experts\": 4"), &st), &["mlp.gate.weight", "shape"]);
+    assert_has(&load(&cfg.replace("\"moe_intermediate_size\": 32", "\"moe_intermediate_size\": 48"), &st), &["gate_proj", "shape"]);
+    assert_has(&load(&cfg.replace("\"num_experts_per_tok\": 2", "\"num_experts_per_tok\": 9"), &st), &["experts per token"]);
+    assert_has(&load(&cfg.replace("\"head_dim\": 16", "\"head_dim\": 8"), &st), &["q_proj", "shape"]);
+    // A config without experts for a file with a router.
+    assert_has(&load(&cfg.replace("\"num_experts\": 8", "\"num_experts\": 0"), &st), &["mlp.gate.weight", "[0, 64]"]);
+    // The expert tensors of layer 1 renamed away: layer 1 has half a MoE.
+    let mut renamed = st.clone();
+    let at = find(&renamed, "layers.1.mlp.experts.3.up_proj");
+    renamed[at + "layers.1.mlp.experts.3.up".len()] = b'X';
+    assert_has(&load(&cfg, &renamed), &["layers.1.mlp.experts.3.up_proj", "missing"]);
+    // GGUF: the expert count in the metadata contradicts the stacked tensors.
+    let mut b = gguf.clone();
+    let key = b"rnd1.expert_count";
+    let v = b.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4;
+    assert_eq!(b[v..v + 4], 8u32.to_le_bytes());
+    b[v..v + 4].copy_from_slice(&7u32.to_le_bytes());
+    assert_has(&gguf_err(&b), &["m.gguf", "ffn_gate_inp", "shape"]);
 }
 
 #[test]

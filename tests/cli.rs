@@ -283,3 +283,71 @@ fn the_app_without_a_display_or_with_bad_arguments_says_what_to_do() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// Every family's fixture (tests/data/families: HF folder and llama.cpp's GGUF) through
+/// `unmask info` and `unmask generate` with the family's default sampler: the tokens equal the
+/// PyTorch reference generation that used that sampler (tests/families.rs checks the rest).
+#[test]
+fn every_family_generates_its_reference_answer_from_both_layouts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families");
+    // (fixture, family name, the reference generation run with the family's default sampler)
+    for (name, family, gen) in [("dream", "dream", 1), ("llada_moe", "llada-moe", 1), ("illada", "llada", 1), ("rnd1", "rnd1", 0)] {
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join(name).join("reference.json")).unwrap()).unwrap();
+        let g = &r["generations"][gen];
+        let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<u32>>();
+        let (prompt, want) = (ids(&g["prompt"]), ids(&g["output"]));
+        let prompt_arg = prompt.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+        for path in [root.join(name), root.join(name).join("model.gguf")] {
+            let p = path.to_str().unwrap();
+            let o = unmask(&["info", p]);
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "{p}: {err}");
+            assert!(out.contains(&format!("family     {family} ")), "{p}: info names the family:\n{out}");
+            let o = unmask(&[
+                "generate",
+                "--model",
+                p,
+                "--prompt-tokens",
+                &prompt_arg,
+                "--gen-length",
+                "16",
+                "--steps",
+                "16",
+                "--cache",
+                "none",
+                "--no-early-stop",
+                "--json",
+            ]);
+            let (out, err) = text(&o);
+            assert!(o.status.success(), "{p}: {err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let got = ids(&v["tokens"]);
+            let o = unmask(&[
+                "generate",
+                "--model",
+                p,
+                "--prompt-tokens",
+                &prompt_arg,
+                "--gen-length",
+                "16",
+                "--steps",
+                "16",
+                "--cache",
+                "none",
+                "--no-early-stop",
+                "--json",
+                "--cpu",
+            ]);
+            let cpu: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{p} --cpu: {}", text(&o).1));
+            assert_eq!(ids(&cpu["tokens"]), got, "{p}: the CPU twin agrees");
+            if name == "rnd1" {
+                // RND1's reference keeps the canvas's last position for the end token; the CLI
+                // fills all 16, so only the steps agree: both commit one position per step.
+                assert_eq!(got.len(), 16, "{p}");
+                assert_eq!(v["steps"].as_array().unwrap().len(), 16, "{p}: RND1's cutoff schedule commits one of 16 per step");
+            } else {
+                assert_eq!(got, want[prompt.len()..], "{p}: the answer of the reference ({})", g["algorithm"]);
+            }
+        }
+    }
+}

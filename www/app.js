@@ -165,7 +165,8 @@ function loaded(model) {
   state.model = model;
   $('progress').hidden = true;
   const c = model.config;
-  const params = c ? `${c.n_layers} layers · d_model ${c.d_model} · vocab ${c.vocab_size} · context ${c.max_sequence_length}` : '';
+  const moe = c && c.n_experts ? ` · ${c.n_experts} experts, top-${c.n_experts_used}` : '';
+  const params = c ? `${c.family} · ${c.n_layers} layers · d_model ${c.d_model}${moe} · vocab ${c.vocab_size} · context ${c.max_sequence_length}` : '';
   $('model-status').textContent = `${model.name} (${model.format}, ${fmtBytes(model.bytes)}) · ${params}${model.hasTokenizer ? '' : ' · no tokenizer: text prompts will not work'}`;
   if (model.plan) {
     $('model-plan').hidden = false;

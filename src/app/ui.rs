@@ -64,7 +64,10 @@ impl UnmaskApp {
             ui.heading("Unmask");
             ui.separator();
             match &self.model {
-                Some(m) => ui.label(RichText::new(&m.name).strong()).on_hover_text(m.path.display().to_string()),
+                Some(m) => {
+                    ui.label(RichText::new(&m.name).strong()).on_hover_text(m.path.display().to_string());
+                    ui.label(family_text(&m.config))
+                }
                 None => ui.label("No model loaded."),
             };
             ui.separator();
@@ -373,4 +376,11 @@ fn legend(ui: &mut egui::Ui) {
     chip(ui, canvas::FRESH[1], "<0.7");
     chip(ui, canvas::FRESH[2], ">=0.7");
     chip(ui, canvas::DONE, "earlier");
+}
+
+/// The family the loader found and its shape, for the model bar: "dream · 28 layers",
+/// "llada-moe · 16 layers · 64 experts, top-8".
+pub fn family_text(c: &crate::model::ModelConfig) -> String {
+    let moe = if c.is_moe() { format!(" · {} experts, top-{}", c.n_experts, c.n_experts_used) } else { String::new() };
+    format!("{} · {} layers{moe}", c.family, c.n_layers)
 }

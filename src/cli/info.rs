@@ -108,7 +108,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
     } else {
         println!("ffn        dense SwiGLU, mlp {}", c.mlp_hidden_size);
     }
-    let f = fam.sampler;
+    let f = unmask::sampler::FamilySampler::of(fam.name);
     println!(
         "sampler    {} schedule, {:?} remasking{} (the family's reference; override with --schedule, --remasking, --block-length)",
         f.schedule.name(),

@@ -137,7 +137,7 @@ impl Dispatch {
 }
 
 /// Workgroup counts for `n` invocations of a 256-wide 1-D kernel, folded into 2-D when `n` is large.
-fn groups_1d(n: usize) -> [u32; 3] {
+pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     let total = n.div_ceil(256).max(1) as u32;
     let x = total.min(32768);
     [x, total.div_ceil(x), 1]
@@ -170,7 +170,7 @@ impl Gpu {
     }
 
     /// Binding 0 is the uniform `params`; bindings 1.. are `buffers` in order.
-    fn launch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Launch> {
+    pub(crate) fn launch<P: Pod>(&self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: [u32; 3]) -> Result<Launch> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if groups.iter().any(|&g| g > max) {
             return Err(Error::Limits(format!("{k:?} needs {groups:?} workgroups; the adapter allows {max} per dimension")));
@@ -295,7 +295,7 @@ pub struct MatmulIo<'a> {
     pub accumulate: bool,
 }
 
-fn u32_of(what: &str, v: usize) -> Result<u32> {
+pub(crate) fn u32_of(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limits(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
 }
 
@@ -433,86 +433,7 @@ impl Gpu {
     }
 }
 
-/// Where the MoE kernels find things in a route buffer (`moe_route.wgsl`).
-#[derive(Debug, Clone, Copy)]
-pub struct MoeShape {
-    /// Positions in the pass.
-    pub rows: usize,
-    /// Experts in the model.
-    pub experts: usize,
-    /// Experts per position.
-    pub k: usize,
-}
-
-impl MoeShape {
-    /// u32 words of the route buffer.
-    pub fn route_words(&self) -> usize {
-        2 * self.rows * self.k + self.experts + self.experts * self.rows
-    }
-}
-
-impl Gpu {
-    /// `y[row0 + r, :] += b` for `rows` rows of `dim` values.
-    pub fn bias(&self, b: &wgpu::Buffer, y: &wgpu::Buffer, rows: usize, dim: usize, row0: usize) -> Result<Launch> {
-        let p = [u32_of("rows", rows)?, u32_of("dim", dim)?, u32_of("row0", row0)?, 0];
-        u32_of("bias output size", (row0 + rows) * dim)?;
-        self.launch(Kernel::Bias, &p, &[b, y], groups_1d(rows * dim))
-    }
-
-    /// RMSNorm in place of `groups` groups of `dim` values starting at group `g0` of `x`.
-    pub fn qk_norm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, groups: usize, dim: usize, g0: usize, eps: f32) -> Result<Launch> {
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, f32, u32);
-        u32_of("qk-norm size", (g0 + groups) * dim)?;
-        let total = groups.max(1) as u32;
-        let gx = total.min(32768);
-        self.launch(Kernel::QkNorm, &P(u32_of("groups", groups)?, u32_of("dim", dim)?, eps, u32_of("g0", g0)?), &[w, x], [gx, total.div_ceil(gx), 1])
-    }
-
-    /// Router softmax, top-k and per-expert lists of `logits` `[rows, experts]` into `route`.
-    pub fn moe_route(&self, logits: &wgpu::Buffer, route: &wgpu::Buffer, s: MoeShape, norm: bool) -> Result<Launch> {
-        if s.experts == 0 || s.experts > crate::model::config::MAX_EXPERTS || s.k == 0 || s.k > crate::model::config::MAX_EXPERTS_USED.min(s.experts) {
-            return Err(Error::Input(format!("MoE routing of top-{} among {} experts is not supported", s.k, s.experts)));
-        }
-        u32_of("route size", s.route_words())?;
-        let p = [u32_of("rows", s.rows)?, s.experts as u32, s.k as u32, norm as u32];
-        self.launch(Kernel::MoeRoute, &p, &[logits, route], [1, 1, 1])
-    }
-
-    /// The grouped expert matmul for a chunk of stacked expert weights holding experts
-    /// `e0 .. e0 + experts_in_chunk` (`n` rows each, `kdim` columns): `y[pair, :] = x[src] · W_eᵀ`
-    /// for every pair on those experts' lists; `by_pair`: x has one row per pair (else per position).
-    #[allow(clippy::too_many_arguments)]
-    pub fn moe_matmul(
-        &self,
-        dtype: DType,
-        w: &wgpu::Buffer,
-        e0: usize,
-        experts_in_chunk: usize,
-        n: usize,
-        kdim: usize,
-        x: &wgpu::Buffer,
-        by_pair: bool,
-        route: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        s: MoeShape,
-    ) -> Result<Launch> {
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, u32, u32, u32);
-        u32_of("expert output size", s.rows * s.k * n.max(kdim))?;
-        let p = P(u32_of("n", n)?, u32_of("k", kdim)?, e0 as u32, s.k as u32, by_pair as u32, u32_of("rows", s.rows)?, s.experts as u32, 0);
-        let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows)?.div_ceil(8)];
-        self.launch(Kernel::MoeMatmul(dtype), &p, &[w, x, route, y], groups)
-    }
-
-    /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
-    pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
-        let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, 0];
-        self.launch(Kernel::MoeCombine, &p, &[route, y, x], groups_1d(s.rows * dim))
-    }
-}
+pub use super::family_kernels::MoeShape;
 
 /// Bytes of a `NoiseUniform`.
 pub const NOISE_BYTES: u64 = std::mem::size_of::<NoiseUniform>() as u64;

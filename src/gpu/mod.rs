@@ -3,6 +3,7 @@
 
 pub mod buffers;
 pub mod context;
+pub mod family_kernels;
 pub mod kernels;
 
 pub use context::{AdapterReport, Gpu, Limits};

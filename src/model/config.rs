@@ -151,7 +151,10 @@ impl ModelConfig {
             n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
             n_heads,
             n_kv_heads: hf.n_kv_heads.or(hf.num_key_value_heads).unwrap_or(n_heads),
-            head_dim: hf.head_dim.unwrap_or(d_model / n_heads.max(1)),
+            head_dim: match hf.head_dim {
+                Some(h) => h,
+                None => derived_head_dim(file, d_model, n_heads)?,
+            },
             mlp_hidden_size: match hf.mlp_hidden_size.or(hf.intermediate_size).or(hf.dense_intermediate_size) {
                 None if n_experts > 0 => 0,
                 v => need(v, "mlp_hidden_size")?,
@@ -198,7 +201,10 @@ impl ModelConfig {
             n_layers: need("block_count")?,
             n_heads,
             n_kv_heads: num(&key("attention.head_count_kv")).unwrap_or(n_heads),
-            head_dim: num(&key("attention.key_length")).unwrap_or(d_model / n_heads.max(1)),
+            head_dim: match num(&key("attention.key_length")) {
+                Some(h) => h,
+                None => derived_head_dim(file, d_model, n_heads)?,
+            },
             // MoE-only models may omit the dense size.
             mlp_hidden_size: if n_experts > 0 { num(&key("feed_forward_length")).unwrap_or(0) } else { need("feed_forward_length")? },
             n_experts,
@@ -379,6 +385,14 @@ impl ModelConfig {
         }
         Ok(())
     }
+}
+
+/// d_model / n_heads, for configs that do not state the head width.
+fn derived_head_dim(file: &str, d_model: usize, n_heads: usize) -> Result<usize> {
+    if n_heads == 0 || !d_model.is_multiple_of(n_heads) {
+        return Err(Error::model(file, format!("d_model {d_model} is not a multiple of n_heads {n_heads} (and no head_dim is given)")));
+    }
+    Ok(d_model / n_heads)
 }
 
 /// A special id given as a number or a list of numbers (the first counts); null is none.

@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod config;
+pub mod families;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
 pub mod gguf;

@@ -82,6 +82,18 @@ pub struct FamilySampler {
 impl FamilySampler {
     /// LLaDA's `generate`: blocks of 32, an even split, low-confidence remasking.
     pub const LLADA: FamilySampler = FamilySampler { schedule: Schedule::Even, remasking: Remasking::LowConfidence, one_block: false };
+
+    /// What the reference code of a family (`model::Family::name`) runs: Dream's
+    /// `diffusion_generate` (timesteps; entropy, as its README's example), RND1's
+    /// `diffusion_sample` (cutoff; lowest entropy first), and LLaDA's `generate` for LLaDA and
+    /// LLaDA-MoE.
+    pub fn of(family: &str) -> FamilySampler {
+        match family {
+            "dream" => FamilySampler { schedule: Schedule::Timesteps, remasking: Remasking::Entropy, one_block: true },
+            "rnd1" => FamilySampler { schedule: Schedule::Cutoff, remasking: Remasking::Entropy, one_block: true },
+            _ => Self::LLADA,
+        }
+    }
 }
 
 /// Which K/V a step reuses from the full pass at its block's start (Fast-dLLM).

@@ -341,6 +341,28 @@ async function main() {
       assert.match(await page.textContent('#status'), /Stopped/);
     });
 
+    await check('other families (llama.cpp GGUFs of a Dream and a MoE fixture) load, are named, and answer as the CLI does', async () => {
+      for (const [fixture, family] of [['dream', 'dream'], ['llada_moe', 'llada-moe']]) {
+        const file = path.join(root, 'tests/data/families', fixture, 'model.gguf');
+        const t0 = await now(page);
+        await page.setInputFiles('#file-input', file);
+        await page.waitForFunction((f) => document.getElementById('model-status').textContent.includes(`· ${f} `) || !document.getElementById('error').hidden, family, { timeout: LONG });
+        assert.equal(await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
+        const status = await page.textContent('#model-status');
+        console.log(`  ${status}`);
+        assert.match(status, /^model\.gguf \(gguf/);
+        if (family === 'llada-moe') assert.match(status, /8 experts, top-2/);
+        const short = { ...SETTINGS, gen_length: 8, steps: 8, block_length: 8 };
+        await page.fill('#prompt', PROMPT);
+        await setSettings(page, short);
+        const t = Math.max(t0, await now(page));
+        await page.click('#go');
+        await waitDone(page, t);
+        const cli = cliJson(['generate', '--model', file, '--prompt', PROMPT, '--gen-length', '8', '--steps', '8', '--block-length', '8', '--seed', '0', '--schedule', 'even', '--remasking', await page.inputValue('#opt-remasking')]);
+        assert.equal(await page.textContent('#output'), cli.text, `${family}: the page and the CLI wrote different text`);
+      }
+    });
+
     await check('no WebGPU: a clear message, not a blank page', async () => {
       server = await startServer();
       const ctx = await browser.newContext({ viewport: { width: 1280, height: 700 } });
