@@ -130,3 +130,59 @@ fn writing_refuses_absurd_ids_and_malformed_merges_from_tokenizer_json() {
     let e = tokenizer_metadata("tokenizer.json", added, None).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("added token 0's id 99999999999 is far beyond the tokenizer's 2 tokens"), "{e}");
 }
+
+/// The tokenizer read back from a GGUF holding `meta`.
+fn embedded(meta: Vec<(String, Value)>) -> unmask::Result<Option<unmask::model::TextTokenizer>> {
+    let mut g = GgufWriter::default();
+    for (k, v) in meta {
+        g.meta(&k, v);
+    }
+    let bytes = g.to_bytes();
+    tokenizer_from_gguf(&Gguf::parse("tok.gguf", &bytes).expect("the GGUF itself is well-formed"))
+}
+
+fn pre_of(meta: &[(String, Value)]) -> &str {
+    meta.iter().find(|(k, _)| k == "tokenizer.ggml.pre").and_then(|(_, v)| v.as_str()).expect("tokenizer.ggml.pre")
+}
+
+/// The demo tokenizer splits numbers into single digits and has no merge joining two digits, so
+/// its GGUF names GPT-2's pre-tokenizer (which stock llama.cpp knows; it refused our old name,
+/// "unmask-digits") and still encodes every text exactly as its tokenizer.json does.
+#[test]
+fn the_single_digit_pattern_is_written_as_gpt2_and_encodes_the_same() {
+    let json = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo/tokenizer.json")).unwrap();
+    let meta = tokenizer_metadata("tokenizer.json", &json, None).unwrap();
+    assert_eq!(pre_of(&meta), "gpt-2");
+    let from_json = unmask::model::TextTokenizer::from_bytes("tokenizer.json", json.as_bytes()).unwrap();
+    let from_gguf = embedded(meta).unwrap().expect("a tokenizer");
+    for text in [
+        "Mia has 12 apples and buys 30 more. How many apples does she have now?",
+        "12345 + 67890 = 80235, 1,000,000 and 3.14159; x2 2x 007 a1b2c3 ' 42' 19.5% $1200",
+        "  99  bottles\n\n\t 1 2  3   4 ²³ ½ ٣٤ 1st 2nd 10th",
+        "Who is Tom's mother? It's 5 o'clock, we'll see 2024-12-02T05:34.",
+    ] {
+        assert_eq!(from_gguf.encode(text).unwrap(), from_json.encode(text).unwrap(), "{text:?}");
+    }
+    // A file written before keeps reading with the single-digit pattern.
+    let old =
+        embedded(good().into_iter().map(|(k, v)| (k.to_string(), if k == "tokenizer.ggml.pre" { Value::Str("unmask-digits".into()) } else { v })).collect());
+    assert!(old.unwrap().is_some());
+}
+
+/// With a merge joining two digits GPT-2's number runs would tokenize differently, so the GGUF
+/// keeps our own name for the pattern.
+#[test]
+fn the_single_digit_pattern_with_digit_merges_keeps_its_own_name() {
+    let json = |merges: &str| {
+        format!(
+            r#"{{"model": {{"type": "BPE", "vocab": {{"1": 0, "2": 1, "12": 2, "Ġ": 3, "Ġ1": 4}}, "merges": {merges}}}, "added_tokens": [],
+                "pre_tokenizer": {{"type": "Sequence", "pretokenizers": [
+                    {{"type": "Split", "pattern": {{"Regex": "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{{L}}+| ?\\p{{N}}| ?[^\\s\\p{{L}}\\p{{N}}]+|\\s+(?!\\S)|\\s+"}}, "behavior": "Isolated", "invert": false}},
+                    {{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}}]}}}}"#
+        )
+    };
+    let pre = |merges: &str| pre_of(&tokenizer_metadata("tokenizer.json", &json(merges), None).unwrap()).to_string();
+    assert_eq!(pre(r#"["Ġ 1"]"#), "gpt-2");
+    assert_eq!(pre(r#"["1 2"]"#), "unmask-digits");
+    assert_eq!(pre(r#"["Ġ 1", "Ġ1 2"]"#), "unmask-digits");
+}

@@ -12,9 +12,61 @@ use serde_json::{json, Value as Json};
 const PRE_TOKENIZERS: &[(&str, &str)] = &[
     ("gpt-2", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"),
     ("llama-bpe", r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"),
-    // The demo model's: GPT-2's, with numbers split into single digits.
+    // The demo model's: GPT-2's, with numbers split into single digits. Only files written before
+    // `digits_as_gpt2` name it; it is read as before.
     ("unmask-digits", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"),
 ];
+
+/// The byte a GPT-2 byte-level character stands for (`bytes_to_unicode`'s inverse).
+fn byte_level(c: char) -> Option<u8> {
+    let printable = |b: u32| matches!(b, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF);
+    match c as u32 {
+        b if printable(b) => Some(b as u8),
+        n @ 0x100..=0x143 => (0u32..256).filter(|&b| !printable(b)).nth((n - 0x100) as usize).map(|b| b as u8),
+        _ => None,
+    }
+}
+
+/// Whether merging `a` and `b` (byte-level token strings) could join two numeric characters:
+/// `a` ends with one (or with bytes that may end one) and `b` starts with one (or with the
+/// incomplete start of a character that may be one). Unknown characters count as joining.
+fn joins_numbers(a: &str, b: &str) -> bool {
+    let (Some(a), Some(b)) = (a.chars().map(byte_level).collect::<Option<Vec<u8>>>(), b.chars().map(byte_level).collect::<Option<Vec<u8>>>()) else {
+        return true;
+    };
+    let continuation = |x: &u8| (0x80..0xC0).contains(x);
+    // The last character of `a`: from its last non-continuation byte.
+    let left = match a.iter().rposition(|x| !continuation(x)) {
+        None => true, // only continuation bytes: the end of some character, maybe a numeric one
+        Some(i) => match std::str::from_utf8(&a[i..]) {
+            Ok(s) => s.chars().next_back().is_some_and(char::is_numeric),
+            Err(_) => false, // ends inside a character: the merge is within it
+        },
+    };
+    let right = match b.first() {
+        None => false,
+        Some(x) if continuation(x) => false, // starts inside a character
+        Some(_) => {
+            let len = b.iter().skip(1).take_while(|x| continuation(x)).count() + 1;
+            match std::str::from_utf8(&b[..len]) {
+                Ok(s) => s.chars().next().is_some_and(char::is_numeric),
+                Err(_) => true, // an incomplete first character: maybe a numeric one
+            }
+        }
+    };
+    left && right
+}
+
+/// The name written for the single-digit pattern: GPT-2's ("gpt-2", which llama.cpp knows) when
+/// no merge joins two numeric characters, since then BPE inside GPT-2's number runs (` ?\p{N}+`)
+/// gives exactly the tokens of the single-digit pre-tokens; our own name otherwise.
+fn digits_as_gpt2(merges: &[(String, String)]) -> &'static str {
+    if merges.iter().any(|(a, b)| joins_numbers(a, b)) {
+        PRE_TOKENIZERS[2].0
+    } else {
+        PRE_TOKENIZERS[0].0
+    }
+}
 
 const TOKEN_NORMAL: i32 = 1;
 const TOKEN_CONTROL: i32 = 3;
@@ -90,7 +142,7 @@ pub fn tokenizer_metadata(file: &str, tokenizer_json: &str, chat_template: Optio
     for (id, s, ty) in entries {
         tokens[id] = Some((s.to_string(), ty));
     }
-    let mut merges = Vec::new();
+    let mut pairs = Vec::new();
     for (i, m) in t["model"]["merges"].as_array().into_iter().flatten().enumerate() {
         let pair = match m {
             Json::String(s) => split_merge(s),
@@ -101,10 +153,12 @@ pub fn tokenizer_metadata(file: &str, tokenizer_json: &str, chat_template: Optio
             _ => None,
         };
         match pair {
-            Some((a, b)) if !a.is_empty() && !b.is_empty() && !a.contains(' ') && !b.contains(' ') => merges.push(Value::Str(format!("{a} {b}"))),
+            Some((a, b)) if !a.is_empty() && !b.is_empty() && !a.contains(' ') && !b.contains(' ') => pairs.push((a.to_string(), b.to_string())),
             _ => return Err(bad(&format!("merge {i} ({m}) is not two tokens without spaces"))),
         }
     }
+    let pre = if pre == PRE_TOKENIZERS[2].0 { digits_as_gpt2(&pairs) } else { pre };
+    let merges: Vec<Value> = pairs.iter().map(|(a, b)| Value::Str(format!("{a} {b}"))).collect();
     let (strs, types): (Vec<Value>, Vec<Value>) = tokens
         .iter()
         .enumerate()
