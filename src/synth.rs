@@ -1,4 +1,4 @@
-//! Random LLaDA-architecture models generated in memory (seeded), for tests and benchmarks:
+//! Random models of any family generated in memory (seeded), for tests and benchmarks:
 //! no weights need to be downloaded or shipped to exercise the whole engine.
 
 use crate::model::arch::{Dim, QuantPolicy, Role, Tensors, LLADA};
@@ -46,6 +46,12 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
         family,
         c.n_layers,
         |_, spec| {
+            // A MoE config's layers are all MoE; a dense one's all dense.
+            let dense = matches!(spec.role, Role::Gate | Role::Up | Role::Down);
+            let moe = matches!(spec.role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
+            if (c.is_moe() && dense) || (!c.is_moe() && moe) {
+                return Ok(None);
+            }
             let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));
             Ok(Some(match spec.role {
                 Role::Embed => embed.clone(),
