@@ -50,35 +50,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let wrow = local_e * p.n + col;
     var acc: array<f32, 8>;
-    for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
-        var w0 = vec4<f32>(0.0);
-        var w1 = vec4<f32>(0.0);
-        if (k0 + 8u <= p.kdim) {
-            let w8 = load_w8(wrow, k0, p.kdim);
-            w0 = w8[0];
-            w1 = w8[1];
-        } else {
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                if (k0 + j < p.kdim) {
-                    w0[j] = load_w(wrow, k0 + j, p.kdim);
-                }
-                if (k0 + 4u + j < p.kdim) {
-                    w1[j] = load_w(wrow, k0 + 4u + j, p.kdim);
-                }
-            }
-        }
+    // Whole slices of 8 first (no bounds checks), then the last partial one.
+    let whole = p.kdim / 8u * 8u;
+    for (var k0 = 0u; k0 < whole; k0 = k0 + 8u) {
+        let w8 = load_w8(wrow, k0, p.kdim);
         for (var i = 0u; i < m; i = i + 1u) {
-            var a = vec4<f32>(0.0);
-            var b = vec4<f32>(0.0);
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                if (k0 + j < p.kdim) {
-                    a[j] = x[src[i] + k0 + j];
-                }
-                if (k0 + 4u + j < p.kdim) {
-                    b[j] = x[src[i] + k0 + 4u + j];
-                }
-            }
-            acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+            let s = src[i] + k0;
+            let a = vec4<f32>(x[s], x[s + 1u], x[s + 2u], x[s + 3u]);
+            let b = vec4<f32>(x[s + 4u], x[s + 5u], x[s + 6u], x[s + 7u]);
+            acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
+        }
+    }
+    for (var k = whole; k < p.kdim; k = k + 1u) {
+        let wv = load_w(wrow, k, p.kdim);
+        for (var i = 0u; i < m; i = i + 1u) {
+            acc[i] = acc[i] + wv * x[src[i] + k];
         }
     }
     for (var i = 0u; i < m; i = i + 1u) {
