@@ -32,6 +32,14 @@ pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim:
     }
 }
 
+/// Whether a model made here has a tensor of `role`: a MoE config's layers are all MoE, a dense
+/// one's all dense (the families' tables allow either per layer).
+fn generated(c: &ModelConfig, role: Role) -> bool {
+    let dense = matches!(role, Role::Gate | Role::Up | Role::Down);
+    let moe = matches!(role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
+    !((c.is_moe() && dense) || (!c.is_moe() && moe))
+}
+
 /// Random weights (scaled like a trained model's, so activations stay O(1)) stored as `dtype`;
 /// norm vectors are f32 around 1.
 pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeights {
@@ -46,10 +54,7 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
         family,
         c.n_layers,
         |_, spec| {
-            // A MoE config's layers are all MoE; a dense one's all dense.
-            let dense = matches!(spec.role, Role::Gate | Role::Up | Role::Down);
-            let moe = matches!(spec.role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
-            if (c.is_moe() && dense) || (!c.is_moe() && moe) {
+            if !generated(c, spec.role) {
                 return Ok(None);
             }
             let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));
@@ -174,9 +179,7 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     let v = c.vocab_size;
     let emb = HostTensor { dtype: DType::Q4_0, rows: v, cols: c.d_model, data: random_q4_0_bytes(v, c.d_model, 1) };
     for (key, spec) in c.family().keys(c.n_layers) {
-        let dense = matches!(spec.role, Role::Gate | Role::Up | Role::Down);
-        let moe = matches!(spec.role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
-        if (c.is_moe() && dense) || (!c.is_moe() && moe) {
+        if !generated(c, spec.role) {
             continue;
         }
         let (rows, cols) = (c.dim(spec.shape[0]), c.dim(spec.shape[1]));

@@ -303,7 +303,7 @@ fn every_family_generates_its_reference_answer_from_both_layouts() {
             let (out, err) = text(&o);
             assert!(o.status.success(), "{p}: {err}");
             assert!(out.contains(&format!("family     {family} ")), "{p}: info names the family:\n{out}");
-            let o = unmask(&[
+            let args = [
                 "generate",
                 "--model",
                 p,
@@ -317,27 +317,13 @@ fn every_family_generates_its_reference_answer_from_both_layouts() {
                 "none",
                 "--no-early-stop",
                 "--json",
-            ]);
+            ];
+            let o = unmask(&args);
             let (out, err) = text(&o);
             assert!(o.status.success(), "{p}: {err}");
             let v: serde_json::Value = serde_json::from_str(&out).unwrap();
             let got = ids(&v["tokens"]);
-            let o = unmask(&[
-                "generate",
-                "--model",
-                p,
-                "--prompt-tokens",
-                &prompt_arg,
-                "--gen-length",
-                "16",
-                "--steps",
-                "16",
-                "--cache",
-                "none",
-                "--no-early-stop",
-                "--json",
-                "--cpu",
-            ]);
+            let o = unmask(&[&args[..], &["--cpu"]].concat());
             let cpu: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{p} --cpu: {}", text(&o).1));
             assert_eq!(ids(&cpu["tokens"]), got, "{p}: the CPU twin agrees");
             if name == "rnd1" {

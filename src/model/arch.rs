@@ -252,11 +252,16 @@ impl TensorSpec {
 
     /// The HF name of expert `e`'s part of a stacked-experts tensor.
     pub fn expert_name(&self, layer: Option<usize>, e: usize) -> String {
+        self.hf_name_of_expert(layer, &e.to_string())
+    }
+
+    /// The HF name with `{e}` replaced by `e` ("*" names every expert in messages).
+    pub fn hf_name_of_expert(&self, layer: Option<usize>, e: &str) -> String {
         let t = match layer {
             Some(i) => self.hf.replace("{i}", &i.to_string()),
             None => self.hf.to_string(),
         };
-        t.replace("{e}", &e.to_string())
+        t.replace("{e}", e)
     }
 
     /// What it is, for people: "the embedding", "layer 3 q_proj".

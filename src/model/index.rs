@@ -80,11 +80,7 @@ impl ModelIndex {
             family,
             config.n_layers,
             |key, spec| {
-                let name = if spec.experts && !gguf {
-                    spec.expert_name(key.layer, usize::MAX).replace(&usize::MAX.to_string(), "*")
-                } else {
-                    spec.name(gguf, key.layer)
-                };
+                let name = if spec.experts && !gguf { spec.hf_name_of_expert(key.layer, "*") } else { spec.name(gguf, key.layer) };
                 let parts = (spec.experts && !gguf).then(|| (0..config.n_experts).map(|e| spec.expert_name(key.layer, e)).collect());
                 let Some(t) = get(&name, parts)? else { return Ok(None) };
                 let (rows, cols) = (config.dim(spec.shape[0]), config.dim(spec.shape[1]));
