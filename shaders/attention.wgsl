@@ -1,4 +1,4 @@
-// Bidirectional multi-head attention (no causal mask) with grouped K/V heads, flash-style:
+// Multi-head attention with grouped K/V heads, bidirectional or block-causal, flash-style:
 // a 64-wide workgroup takes 64 query rows of one head; each invocation keeps its query row and
 // its output row in registers and walks all keys with an online softmax, while the workgroup
 // stages 8 keys and values at a time in workgroup memory. The L×L score matrix never exists.
@@ -12,8 +12,16 @@ struct Params {
     n_kv: u32,
     head_dim: u32,
     scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    q0: u32,      // canvas position of query row 0
+    block: u32,   // block-causal in blocks of this many positions; 0 = bidirectional
+}
+
+// Keys query row `row` may see: all, or those up to the end of its block.
+fn key_end(row: u32) -> u32 {
+    if (p.block == 0u) {
+        return p.lk;
+    }
+    return min(p.lk, ((p.q0 + row) / p.block + 1u) * p.block);
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -47,8 +55,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var m = -3.0e38;
     var l = 0.0;
-    for (var c0 = 0u; c0 < p.lk; c0 = c0 + KC) {
-        let n = min(KC, p.lk - c0);
+    // The workgroup stages keys up to its last row's end; each row stops at its own.
+    let kend = key_end(row);
+    let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
+    for (var c0 = 0u; c0 < wg_end; c0 = c0 + KC) {
+        let n = min(KC, wg_end - c0);
         // Stage keys/values c0 .. c0 + n: n·d values each, spread over the workgroup.
         for (var e = lid.x; e < n * d; e = e + WG) {
             let j = e / d;
@@ -58,7 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             vs[j * MAX_D + i] = v[src];
         }
         workgroupBarrier();
-        for (var j = 0u; j < n; j = j + 1u) {
+        for (var j = 0u; j < min(n, max(kend, c0) - c0); j = j + 1u) {
             var s = 0.0;
             for (var i = 0u; i < d; i = i + 1u) {
                 s = s + qr[i] * ks[j * MAX_D + i];

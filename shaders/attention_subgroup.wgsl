@@ -1,4 +1,4 @@
-// Bidirectional multi-head attention with grouped K/V heads — the same result as
+// Multi-head attention with grouped K/V heads, bidirectional or block-causal — the same result as
 // attention.wgsl, for adapters that run on a CPU (lavapipe): no workgroup memory, no barriers.
 // Each invocation owns one query row of one head (query row and output row in registers) and
 // walks all keys with an online softmax. Every lane needs the same key and value rows, so the
@@ -14,8 +14,16 @@ struct Params {
     n_kv: u32,
     head_dim: u32,
     scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    q0: u32,      // canvas position of query row 0
+    block: u32,   // block-causal in blocks of this many positions; 0 = bidirectional
+}
+
+// Keys query row `row` may see: all, or those up to the end of its block.
+fn key_end(row: u32) -> u32 {
+    if (p.block == 0u) {
+        return p.lk;
+    }
+    return min(p.lk, ((p.q0 + row) / p.block + 1u) * p.block);
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -51,8 +59,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var m = -3.0e38;
     var l = 0.0;
-    // Every lane runs every key (broadcasts need all lanes); dead rows store nothing.
-    for (var j = 0u; j < p.lk; j = j + 1u) {
+    // Every lane runs every key up to the workgroup's last row's end (broadcasts need all
+    // lanes); a row past its own end skips the update; dead rows store nothing.
+    let kend = key_end(row);
+    let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
+    for (var j = 0u; j < wg_end; j = j + 1u) {
         let base = j * kv_stride + kvh * d + lane;
         var s = 0.0;
         for (var t = 0u; t < d; t = t + 8u) {
@@ -61,9 +72,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 s = s + qr[t + c] * kk[c];
             }
         }
-        let m_new = max(m, s);
+        let vis = j < kend;
+        let m_new = select(m, max(m, s), vis);
         let corr = exp(m - m_new);
-        let pj = exp(s - m_new);
+        let pj = select(0.0, exp(s - m_new), vis);
         l = l * corr + pj;
         for (var t = 0u; t < d; t = t + 8u) {
             let vv = spread(v[base + t]);

@@ -1,7 +1,10 @@
-// MoE routing, on the GPU: per row, softmax over the experts' router logits, the top-k experts
-// (ties to the lower index) and their weights (renormalised to sum 1 when `norm` is 1); then
-// every expert's list of the (row, slot) pairs that picked it, in row order, so that the
-// grouped matmul (moe_matmul.wgsl) computes only experts some row uses.
+// MoE routing, on the GPU: per row, the experts' scores from the router logits (a softmax over
+// the experts, or one sigmoid each), the top-k experts by score plus the expert bias when there
+// is one (ties to the lower index; with groups, only among the best `topk_groups` groups, ranked
+// by the sum of each group's two best biased scores), and their weights: the unbiased scores,
+// renormalised to sum 1 when `norm` is 1, times `scale`. Then every expert's list of the
+// (row, slot) pairs that picked it, in row order, so that the grouped matmul (moe_matmul.wgsl)
+// computes only experts some row uses.
 // One workgroup of 256 does it all (rows, then experts, split over its invocations), so both
 // phases run in one launch with a barrier between them.
 //
@@ -16,17 +19,45 @@ struct Params {
     experts: u32,
     k: u32,
     norm: u32,
+    sigmoid: u32,
+    groups: u32,
+    topk_groups: u32,
+    has_bias: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read_write> route: array<u32>;
+// The expert bias (E values); any buffer when `has_bias` is 0.
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> route: array<u32>;
+
+// Score of expert e in a row (softmax needs the row's max and sum).
+fn score(base: u32, e: u32, mx: f32, sum: f32) -> f32 {
+    let l = logits[base + e];
+    if (p.sigmoid == 1u) {
+        return 1.0 / (1.0 + exp(-l));
+    }
+    return exp(l - mx) / sum;
+}
+
+fn biased(base: u32, e: u32, mx: f32, sum: f32) -> f32 {
+    var s = score(base, e, mx, sum);
+    if (p.has_bias == 1u) {
+        s = s + bias[e];
+    }
+    return s;
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     let n = p.rows;
     let k = p.k;
     let e_count = p.experts;
+    let gsize = e_count / p.groups;
     for (var r = lid.x; r < n; r = r + 256u) {
         let base = r * e_count;
         var mx = logits[base];
@@ -37,26 +68,55 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
         for (var e = 0u; e < e_count; e = e + 1u) {
             sum = sum + exp(logits[base + e] - mx);
         }
-        // Top-k by repeated argmax over the experts not yet taken (at most 16 slots).
+        // The candidate groups: bit g of `allowed` (all of them without groups).
+        var allowed = 0xffffffffu;
+        if (p.groups > 1u) {
+            var gscore: array<f32, 32>;
+            for (var g = 0u; g < p.groups; g = g + 1u) {
+                var b1 = -3.0e38;
+                var b2 = -3.0e38;
+                for (var e = g * gsize; e < (g + 1u) * gsize; e = e + 1u) {
+                    let s = biased(base, e, mx, sum);
+                    if (s > b1) {
+                        b2 = b1;
+                        b1 = s;
+                    } else if (s > b2) {
+                        b2 = s;
+                    }
+                }
+                gscore[g] = b1 + b2;
+            }
+            allowed = 0u;
+            for (var t = 0u; t < p.topk_groups; t = t + 1u) {
+                var best = 0xffffffffu;
+                for (var g = 0u; g < p.groups; g = g + 1u) {
+                    if ((allowed & (1u << g)) == 0u && (best == 0xffffffffu || gscore[g] > gscore[best])) {
+                        best = g;
+                    }
+                }
+                allowed = allowed | (1u << best);
+            }
+        }
+        // Top-k by repeated argmax over the allowed experts not yet taken (at most 16 slots).
         var taken: array<u32, 16>;
         var weights: array<f32, 16>;
         var total = 0.0;
         for (var s = 0u; s < k; s = s + 1u) {
             var best = 0xffffffffu;
-            var best_l = 0.0;
+            var best_s = 0.0;
             for (var e = 0u; e < e_count; e = e + 1u) {
-                var used = false;
+                var used = (allowed & (1u << min(e / gsize, 31u))) == 0u;
                 for (var j = 0u; j < s; j = j + 1u) {
                     used = used || taken[j] == e;
                 }
-                let l = logits[base + e];
-                if (!used && (best == 0xffffffffu || l > best_l)) {
+                let sc = biased(base, e, mx, sum);
+                if (!used && (best == 0xffffffffu || sc > best_s)) {
                     best = e;
-                    best_l = l;
+                    best_s = sc;
                 }
             }
             taken[s] = best;
-            weights[s] = exp(best_l - mx) / sum;
+            weights[s] = score(base, best, mx, sum);
             total = total + weights[s];
         }
         for (var s = 0u; s < k; s = s + 1u) {
@@ -65,7 +125,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
                 wgt = wgt / total;
             }
             route[r * k + s] = taken[s];
-            route[n * k + r * k + s] = bitcast<u32>(wgt);
+            route[n * k + r * k + s] = bitcast<u32>(wgt * p.scale);
         }
     }
     storageBarrier();

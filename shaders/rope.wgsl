@@ -1,6 +1,7 @@
 // Rotary position embedding, in place on rows row0 .. row0 + rows of a [*, n_heads · head_dim]
-// buffer; positions[r] is the position of row row0 + r. Style 0 = NeoX (pairs (i, i + d/2)),
-// 1 = interleaved (pairs (2i, 2i + 1)). One invocation per rotated pair.
+// buffer; positions[r] is the position of row row0 + r. Only the first `rot` dimensions of each
+// head turn (all unless the model has partial RoPE); frequencies are over `rot`. Style 0 = NeoX
+// (pairs (i, i + rot/2)), 1 = interleaved (pairs (2i, 2i + 1)). One invocation per rotated pair.
 
 struct Params {
     rows: u32,
@@ -9,7 +10,7 @@ struct Params {
     style: u32,
     theta: f32,
     row0: u32,
-    _pad0: u32,
+    rot: u32,
     _pad1: u32,
 }
 
@@ -19,7 +20,7 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let half = p.head_dim / 2u;
+    let half = p.rot / 2u;
     let idx = gid.x + gid.y * nwg.x * 256u;
     if (idx >= p.rows * p.n_heads * half) {
         return;
@@ -28,7 +29,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let h = (idx / half) % p.n_heads;
     let r = idx / (half * p.n_heads);
     let base = (p.row0 + r) * p.n_heads * p.head_dim + h * p.head_dim;
-    let inv_freq = 1.0 / pow(p.theta, f32(2u * i) / f32(p.head_dim));
+    let inv_freq = 1.0 / pow(p.theta, f32(2u * i) / f32(p.rot));
     let angle = f32(positions[r]) * inv_freq;
     let s = sin(angle);
     let c = cos(angle);

@@ -58,8 +58,14 @@ impl Request {
             o.check_common()?;
             return Ok(Prepared { canvas, options: o, ends });
         }
-        let o = self.options.clone();
+        let mut o = self.options.clone();
         o.validate()?;
+        if cfg.attention_block > 0 && o.block_length != cfg.attention_block {
+            return Err(Error::Input(format!(
+                "this model attends block-causally in blocks of {0}: its sampler's blocks must be those (--block-length {0})",
+                cfg.attention_block
+            )));
+        }
         let pins = self.pins.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
         let prompt = match (&self.prompt, &self.prompt_tokens) {
             (Some(text), _) => prompt_tokens(cfg, need(tok)?, text, self.chat)?,
@@ -68,6 +74,10 @@ impl Request {
         };
         if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
             return Err(Error::Input(format!("prompt token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
+        }
+        if o.schedule == crate::sampler::Schedule::Block {
+            // LLaDA 2 fills whole blocks: the canvas ends at a block boundary.
+            o.gen_length = (prompt.len() + o.gen_length).next_multiple_of(o.block_length.max(1)) - prompt.len();
         }
         let total = prompt.len() + o.gen_length;
         if total > cfg.max_sequence_length {

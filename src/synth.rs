@@ -2,6 +2,7 @@
 //! no weights need to be downloaded or shipped to exercise the whole engine.
 
 use crate::model::arch::{Dim, QuantPolicy, Role, Tensors, LLADA};
+use crate::model::config::Routing;
 use crate::model::{DType, HostTensor, ModelConfig, ModelWeights};
 pub use crate::rng::Rng;
 
@@ -19,6 +20,10 @@ pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim:
         n_experts_used: 0,
         expert_hidden_size: 0,
         norm_topk_prob: false,
+        routing: Routing::SOFTMAX,
+        n_shared_experts: 0,
+        rope_dims: head_dim,
+        attention_block: 0,
         vocab_size: vocab,
         rope_theta: 10000.0,
         rms_norm_eps: 1e-5,
@@ -36,7 +41,11 @@ pub fn tiny_config(n_layers: usize, n_heads: usize, n_kv_heads: usize, head_dim:
 /// one's all dense (the families' tables allow either per layer).
 fn generated(c: &ModelConfig, role: Role) -> bool {
     let dense = matches!(role, Role::Gate | Role::Up | Role::Down);
-    let moe = matches!(role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps);
+    let moe = matches!(role, Role::Router | Role::GateExps | Role::UpExps | Role::DownExps | Role::ExpertBias);
+    let shared = matches!(role, Role::SharedGate | Role::SharedUp | Role::SharedDown);
+    if shared {
+        return c.is_moe() && c.n_shared_experts > 0;
+    }
     !((c.is_moe() && dense) || (!c.is_moe() && moe))
 }
 
@@ -140,6 +149,10 @@ pub fn llada_8b_config() -> ModelConfig {
         n_experts_used: 0,
         expert_hidden_size: 0,
         norm_topk_prob: false,
+        routing: Routing::SOFTMAX,
+        n_shared_experts: 0,
+        rope_dims: 128,
+        attention_block: 0,
         vocab_size: 126464,
         rope_theta: 500000.0,
         rms_norm_eps: 1e-5,

@@ -11,6 +11,7 @@ use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
 use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform};
 use unmask::gpu::Gpu;
+use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
 use unmask::synth::Rng;
 
@@ -165,20 +166,37 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
 #[test]
 fn rope_neox_and_interleaved_at_an_offset() {
     let g = gpu();
-    for (style, heads, hd) in [(RopeStyle::NeoX, 3, 16), (RopeStyle::Interleaved, 3, 16), (RopeStyle::NeoX, 2, 64), (RopeStyle::Interleaved, 1, 128)] {
+    // (style, heads, head_dim, rotated dims): the last two turn half of each head (partial RoPE,
+    // LLaDA 2's partial_rotary_factor 0.5) and must leave the rest of it as it was.
+    for (style, heads, hd, rot) in [
+        (RopeStyle::NeoX, 3, 16, 16),
+        (RopeStyle::Interleaved, 3, 16, 16),
+        (RopeStyle::NeoX, 2, 64, 64),
+        (RopeStyle::Interleaved, 1, 128, 128),
+        (RopeStyle::NeoX, 3, 16, 8),
+        (RopeStyle::NeoX, 2, 128, 64),
+    ] {
         let (total_rows, row0, rows) = (9, 2, 5);
         let mut rng = Rng::new(hd as u64);
         let x = rng.vec(total_rows * heads * hd, 1.0);
         let positions: Vec<u32> = vec![0, 1, 7, 300, 4095];
         let mut want = x.clone();
-        ops::rope(&mut want[row0 * heads * hd..(row0 + rows) * heads * hd], &positions, heads, hd, 500000.0, style);
+        ops::rope(&mut want[row0 * heads * hd..(row0 + rows) * heads * hd], &positions, heads, hd, rot, 500000.0, style);
+        if rot < hd {
+            for r in row0..row0 + rows {
+                for h in 0..heads {
+                    let at = (r * heads + h) * hd;
+                    assert_eq!(&want[at + rot..at + hd], &x[at + rot..at + hd], "the twin leaves dimensions past {rot} alone");
+                }
+            }
+        }
         let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("pos", bytemuck::cast_slice(&positions)).unwrap());
-        let d = g.rope(&xb, &pb, row0, rows, heads, hd, 500000.0, style).unwrap();
+        let d = g.rope(&xb, &pb, row0, rows, heads, hd, rot, 500000.0, style).unwrap();
         let got = run(&g, &[d], &xb, x.len());
         let row = heads * hd;
         // Rows before and after the range are untouched; rows at positions ≤ 300 within 2e-4.
         let near = (row0 + 4) * row;
-        assert_close(&format!("rope {style:?} h{heads} d{hd}"), &got[..near], &want[..near], 2e-4);
+        assert_close(&format!("rope {style:?} h{heads} d{hd} rot{rot}"), &got[..near], &want[..near], 2e-4);
         assert_eq!(&got[(row0 + rows) * row..], &x[(row0 + rows) * row..]);
         // At position 4095 the angle itself is an f32 near 4095 rad, whose spacing is 2^-12 rad:
         // any f32 implementation may differ from another by a few of those. Allow 4 spacings.
@@ -212,10 +230,10 @@ fn attention_bidirectional_with_gqa() {
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);
             let v = rng.vec(lk * kv * hd, 1.0);
-            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, 0, 0);
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, 0, 0).unwrap();
             assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
@@ -238,11 +256,40 @@ fn attention_sees_every_key_in_both_directions() {
         }
         let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (l * hd * 4) as u64).unwrap();
-        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd).unwrap();
+        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd, 0, 0).unwrap();
         let got = run(&g, &[d], &out, l * hd);
         // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
         let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
         assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", variant.name(), got[1]);
+    }
+}
+
+#[test]
+fn attention_block_causal_at_an_offset() {
+    // LLaDA 2's mask: a query sees its own block and the blocks before it. Queries that are a
+    // sub-range of the canvas (q0 > 0, as cached passes run them), blocks of odd sizes, query
+    // ranges that start and end inside blocks, 70 rows over two workgroups; both layouts.
+    for variant in VARIANTS {
+        let g = gpu_with(variant);
+        for (q0, lq, lk, block, heads, kv, hd) in [(0, 40, 40, 32, 2, 1, 16), (5, 70, 90, 7, 2, 2, 8), (33, 3, 80, 32, 4, 2, 16), (0, 9, 9, 1, 1, 1, 12)] {
+            let mut rng = Rng::new((q0 * 31 + lk) as u64);
+            let q = rng.vec(lq * heads * hd, 1.0);
+            let k = rng.vec(lk * kv * hd, 1.0);
+            let v = rng.vec(lk * kv * hd, 1.0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, q0, block);
+            // The twin's mask: row i equals bidirectional attention over its visible keys alone.
+            for i in [0, lq - 1] {
+                let end = lk.min(((q0 + i) / block + 1) * block);
+                let (kk, vv) = (&k[..end * kv * hd], &v[..end * kv * hd]);
+                let alone = ops::attention(&q[i * heads * hd..(i + 1) * heads * hd], kk, vv, 1, end, heads, kv, hd, 0, 0);
+                assert_close("twin's block mask", &want[i * heads * hd..(i + 1) * heads * hd], &alone, 1e-5);
+            }
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let out = g.storage("o", (want.len() * 4) as u64).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, q0, block).unwrap();
+            let name = format!("block-causal attention ({}) q0 {q0} lq{lq} lk{lk} block {block}", variant.name());
+            assert_close(&name, &run(&g, &[d], &out, want.len()), &want, 2e-4);
+        }
     }
 }
 
@@ -341,9 +388,14 @@ fn qk_norm_per_head_and_full_width_in_place() {
 
 /// Router logits of `rows` positions over `experts`, routed on the GPU; the route buffer.
 fn gpu_route(g: &Gpu, logits: &[f32], s: MoeShape, norm: bool) -> wgpu::Buffer {
+    gpu_route_with(g, logits, None, s, norm, Routing::SOFTMAX)
+}
+
+fn gpu_route_with(g: &Gpu, logits: &[f32], bias: Option<&[f32]>, s: MoeShape, norm: bool, r: Routing) -> wgpu::Buffer {
     let lb = g.upload_f32("router logits", logits).unwrap();
+    let bb = bias.map(|b| g.upload_f32("expert bias", b).unwrap());
     let route = g.storage("route", (s.route_words() * 4) as u64).unwrap();
-    let d = g.moe_route(&lb, &route, s, norm).unwrap();
+    let d = g.moe_route(&lb, bb.as_ref(), &route, s, norm, r).unwrap();
     run(g, &[d], &route, 1);
     route
 }
@@ -351,12 +403,37 @@ fn gpu_route(g: &Gpu, logits: &[f32], s: MoeShape, norm: bool) -> wgpu::Buffer {
 #[test]
 fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
     let g = gpu();
-    for (rows, experts, k, norm) in [(13, 11, 3, true), (300, 64, 8, false), (1, 5, 5, true), (7, 2, 1, false)] {
+    let sig = |groups, topk_groups, scale| Routing { sigmoid: true, groups, topk_groups, scale };
+    // Softmax routers (OLMoE, Qwen3-MoE), then LLaDA 2's: sigmoid scores, an expert bias for
+    // choosing, group-limited top-k (8 groups of 32, best 4 as the real config; 3 groups of 5),
+    // scaled weights; and a biased softmax router without groups.
+    let cases = [
+        (13, 11, 3, true, Routing::SOFTMAX, false),
+        (300, 64, 8, false, Routing::SOFTMAX, false),
+        (1, 5, 5, true, Routing::SOFTMAX, false),
+        (7, 2, 1, false, Routing::SOFTMAX, false),
+        (37, 256, 8, true, sig(8, 4, 2.5), true),
+        (9, 15, 4, true, sig(3, 2, 1.5), true),
+        (5, 8, 1, false, sig(4, 2, 2.5), true),
+        (11, 12, 3, false, Routing::SOFTMAX, true),
+    ];
+    for (rows, experts, k, norm, routing, with_bias) in cases {
         let mut rng = Rng::new((rows * experts) as u64);
         let logits = rng.vec(rows * experts, 3.0);
-        let want = ops::moe_route(&logits, experts, k, norm);
+        let bias = with_bias.then(|| rng.vec(experts, 0.3));
+        let want = ops::moe_route(&logits, experts, k, norm, routing, bias.as_deref());
+        if routing.groups > 1 {
+            // Every pick lies in one of the best `topk_groups` groups, and the bias changed some.
+            let gsize = experts / routing.groups;
+            for r in 0..rows {
+                let groups: std::collections::BTreeSet<u32> = want.experts[r * k..(r + 1) * k].iter().map(|e| e / gsize as u32).collect();
+                assert!(groups.len() <= routing.topk_groups, "row {r} picks from {} groups", groups.len());
+            }
+            let unbiased = ops::moe_route(&logits, experts, k, norm, routing, None);
+            assert_ne!(unbiased.experts, want.experts, "the expert bias changes some choices");
+        }
         let s = MoeShape { rows, experts, k };
-        let route = gpu_route(&g, &logits, s, norm);
+        let route = gpu_route_with(&g, &logits, bias.as_deref(), s, norm, routing);
         let words: Vec<u32> = {
             let mut enc = g.device.create_command_encoder(&Default::default());
             enc.insert_debug_marker("read route");
@@ -374,7 +451,7 @@ fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
         if norm {
             for r in 0..rows {
                 let sum: f32 = want.weights[r * k..(r + 1) * k].iter().sum();
-                assert!((sum - 1.0).abs() < 1e-5, "normalised weights sum to 1");
+                assert!((sum - routing.scale).abs() < 1e-5, "normalised weights sum to the scale");
             }
         }
     }
@@ -390,7 +467,7 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let logits = rng.vec(rows * experts, 2.0);
         let x = rng.vec(rows * kdim, 1.0);
         let w = HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap();
-        let route = ops::moe_route(&logits, experts, k, true);
+        let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
         let s = MoeShape { rows, experts, k };
         let rb = gpu_route(&g, &logits, s, true);
         // Chunks of two experts each (the loader keeps an expert's rows in one chunk).

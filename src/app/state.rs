@@ -233,7 +233,7 @@ impl UnmaskApp {
             Event::Loaded(info) => {
                 self.loading = None;
                 self.settings.remember(&info.path);
-                self.model = Some(info);
+                self.model = Some(*info);
                 if std::mem::take(&mut self.pending_generate) {
                     self.generate();
                 }

@@ -52,7 +52,7 @@ pub enum Event {
         done: u64,
         total: u64,
     },
-    Loaded(ModelInfo),
+    Loaded(Box<ModelInfo>),
     /// The model at `path` was not loaded; the previous one (if any) is still there.
     LoadFailed {
         path: PathBuf,
@@ -173,7 +173,7 @@ impl Engine {
                 let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
                 let info = ModelInfo { path: path.clone(), name, plan: summary, config: m.config.clone(), has_tokenizer: m.tokenizer.is_some() };
                 self.model = Some(m);
-                (self.send)(Event::Loaded(info));
+                (self.send)(Event::Loaded(Box::new(info)));
             }
             Err(e) => (self.send)(Event::LoadFailed { path, error: e.to_string() }),
         }

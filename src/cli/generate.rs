@@ -130,7 +130,8 @@ pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Resu
 }
 
 /// The model family's sampler for every setting the user left out (Dream's timesteps and
-/// entropy over one block, RND1's cutoff schedule, LLaDA's blocks).
+/// entropy over one block, RND1's cutoff schedule, LLaDA 2's aligned blocks and threshold,
+/// LLaDA's blocks).
 fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::model::arch::Family) {
     let f = sampler::FamilySampler::of(family.name);
     if s.remasking.is_none() {
@@ -141,6 +142,9 @@ fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::mod
     }
     if s.block_length.is_none() && f.one_block && o.gen_length > 0 {
         o.block_length = o.gen_length;
+    }
+    if s.threshold.is_none() && (s.schedule.is_none() || o.schedule == f.schedule) {
+        o.threshold = f.threshold;
     }
 }
 

@@ -97,11 +97,17 @@ pub fn run(a: InfoArgs) -> Result<()> {
     );
     if c.is_moe() {
         println!(
-            "ffn        {moe_layers} MoE layers: {} experts, top-{} (weights {}), expert hidden {}; {} dense (mlp {})",
+            "ffn        {moe_layers} MoE layers: {} experts, top-{} (weights {}{}), expert hidden {}{}; {} dense (mlp {})",
             c.n_experts,
             c.n_experts_used,
-            if c.norm_topk_prob { "renormalised" } else { "as the softmax gives them" },
+            match (c.routing.sigmoid, c.norm_topk_prob) {
+                (true, _) => "sigmoid scores, renormalised",
+                (false, true) => "softmax, renormalised",
+                (false, false) => "as the softmax gives them",
+            },
+            routing_extra(&c.routing, has(Role::ExpertBias)),
             c.expert_hidden_size,
+            if c.n_shared_experts > 0 { format!(", {} shared", c.n_shared_experts) } else { String::new() },
             c.n_layers - moe_layers,
             c.mlp_hidden_size
         );
@@ -110,11 +116,17 @@ pub fn run(a: InfoArgs) -> Result<()> {
     }
     let f = unmask::sampler::FamilySampler::of(fam.name);
     println!(
-        "sampler    {} schedule, {:?} remasking{} (the family's reference; override with --schedule, --remasking, --block-length)",
+        "sampler    {} schedule, {:?} remasking{}{} (the family's reference; override with --schedule, --remasking, --block-length, --threshold)",
         f.schedule.name(),
         f.remasking,
-        if f.one_block { ", one block" } else { ", blocks of 32" }
+        if f.one_block { ", one block" } else { ", blocks of 32" },
+        f.threshold.map(|t| format!(", threshold {t}")).unwrap_or_default()
     );
+    if c.attention_block > 0 {
+        println!("attention  block-causal in blocks of {}; RoPE on {} of {} head dims", c.attention_block, c.rope_dims, c.head_dim);
+    } else if c.rope_dims != c.head_dim {
+        println!("attention  RoPE on {} of {} head dims", c.rope_dims, c.head_dim);
+    }
     println!("vocab      {}  context {}  rope θ {} ({:?})  rms eps {}", c.vocab_size, c.max_sequence_length, c.rope_theta, index.rope, c.rms_norm_eps);
     let id = |v: Option<u32>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     println!("tokens     mask {}  bos {}  eos {}  eot {}", c.mask_token_id, id(c.bos_token_id), id(c.eos_token_id), id(c.eot_token_id));
@@ -165,4 +177,19 @@ fn yes(b: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+/// The parts of a router beyond a plain softmax, for `info`.
+fn routing_extra(r: &unmask::model::config::Routing, bias: bool) -> String {
+    let mut parts = Vec::new();
+    if r.scale != 1.0 {
+        parts.push(format!(" × {}", r.scale));
+    }
+    if r.groups > 1 {
+        parts.push(format!("; best {} of {} groups", r.topk_groups, r.groups));
+    }
+    if bias {
+        parts.push("; expert bias".into());
+    }
+    parts.concat()
 }

@@ -52,21 +52,29 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
                 ops::qk_norm(y, &nw.to_f32(), c.rms_norm_eps);
             }
         }
-        ops::rope(&mut q, &positions, c.n_heads, hd, c.rope_theta, w.rope);
-        ops::rope(&mut k, &positions, c.n_kv_heads, hd, c.rope_theta, w.rope);
+        ops::rope(&mut q, &positions, c.n_heads, hd, c.rope_dims, c.rope_theta, w.rope);
+        ops::rope(&mut k, &positions, c.n_kv_heads, hd, c.rope_dims, c.rope_theta, w.rope);
         let span = rows.start * kv_dim..rows.end * kv_dim;
         kv.k[i][span.clone()].copy_from_slice(&k);
         kv.v[i][span].copy_from_slice(&v);
-        let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd);
+        let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd, rows.start, c.attention_block);
         add(&mut x, &ops::matmul(&a, t(Role::O), n));
+        if let Some(b) = opt(Role::OBias) {
+            ops::add_bias(&mut x, &b.to_f32(), 0);
+        }
         let h = ops::rmsnorm(&x, &t(Role::FfnNorm).to_f32(), c.rms_norm_eps);
         match opt(Role::Router) {
             Some(router) => {
-                let route = ops::moe_route(&ops::matmul(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob);
+                let bias = opt(Role::ExpertBias).map(|b| b.to_f32());
+                let route = ops::moe_route(&ops::matmul(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob, c.routing, bias.as_deref());
                 let g = ops::moe_matmul(&h, false, t(Role::GateExps), c.n_experts, &route);
                 let u = ops::moe_matmul(&h, false, t(Role::UpExps), c.n_experts, &route);
                 let y = ops::moe_matmul(&ops::swiglu(&g, &u), true, t(Role::DownExps), c.n_experts, &route);
                 ops::moe_combine(&mut x, &y, &route);
+                if let Some(sg) = opt(Role::SharedGate) {
+                    let (g, u) = (ops::matmul(&h, sg, n), ops::matmul(&h, t(Role::SharedUp), n));
+                    add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::SharedDown), n));
+                }
             }
             None => {
                 let g = ops::matmul(&h, t(Role::Gate), n);

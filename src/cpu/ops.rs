@@ -3,6 +3,7 @@
 // How a choice is made from logits (`select.wgsl`, `cfg_mix.wgsl`) is defined beside `Choice`,
 // since the sampler uses it too; these are the twins' names for it.
 pub use crate::choice::{cfg_mix, hash_u32, select, uniform};
+use crate::model::config::Routing;
 use crate::model::{HostTensor, RopeStyle};
 
 /// `y[m, n] = Σ_k x[m, k] · w[n, k]` (weights stored `[N, K]`, any dtype, dequantized).
@@ -35,15 +36,17 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     out
 }
 
-/// Rotates each head of each row in place; `positions[r]` is row r's position. Twin of `rope.wgsl`.
-pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, theta: f32, style: RopeStyle) {
+/// Rotates the first `rot` dimensions of each head of each row in place (all of them unless the
+/// model has partial RoPE); `positions[r]` is row r's position. Twin of `rope.wgsl`.
+#[allow(clippy::too_many_arguments)]
+pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, rot: usize, theta: f32, style: RopeStyle) {
     let row = n_heads * head_dim;
-    let half = head_dim / 2;
+    let half = rot / 2;
     for (r, &pos) in positions.iter().enumerate() {
         for h in 0..n_heads {
             let base = r * row + h * head_dim;
             for i in 0..half {
-                let inv_freq = 1.0 / theta.powf((2 * i) as f32 / head_dim as f32);
+                let inv_freq = 1.0 / theta.powf((2 * i) as f32 / rot as f32);
                 let angle = pos as f32 * inv_freq;
                 let (s, c) = angle.sin_cos();
                 let (a, b) = match style {
@@ -68,14 +71,17 @@ pub fn embed(table: &HostTensor, tokens: &[u32]) -> Vec<f32> {
     tokens.iter().flat_map(|&t| table.row_f32(t as usize)).collect()
 }
 
-/// Bidirectional (no causal mask) multi-head attention with GQA.
-/// q: `[lq, n_heads·d]`, k and v: `[lk, n_kv·d]`; returns `[lq, n_heads·d]`. Twin of `attention.wgsl`.
+/// Multi-head attention with GQA, bidirectional, or block-causal when `block` > 0: query row i
+/// (canvas position q0 + i) sees the keys of its own block of `block` positions and the blocks
+/// before it. q: `[lq, n_heads·d]`, k and v: `[lk, n_kv·d]`; returns `[lq, n_heads·d]`.
+/// Twin of `attention.wgsl`.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize) -> Vec<f32> {
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize, q0: usize, block: usize) -> Vec<f32> {
     let scale = 1.0 / (d as f32).sqrt();
     let group = n_heads / n_kv;
     let mut out = vec![0f32; lq * n_heads * d];
     for i in 0..lq {
+        let lk = (q0 + i).checked_div(block).map_or(lk, |b| lk.min((b + 1) * block));
         for h in 0..n_heads {
             let kh = h / group;
             let qv = &q[(i * n_heads + h) * d..][..d];
@@ -122,26 +128,48 @@ pub struct Route {
     pub lists: Vec<Vec<u32>>,
 }
 
-/// Softmax over each row of router `logits` `[rows, experts]`, the top `k` experts (ties to the
-/// lower index) and their probabilities, renormalised to sum 1 when `norm`. Twin of `moe_route.wgsl`.
-pub fn moe_route(logits: &[f32], experts: usize, k: usize, norm: bool) -> Route {
+/// Per row of router `logits` `[rows, experts]`: the experts' scores (softmax over the row, or
+/// a sigmoid each), the top `k` by score + `bias` (ties to the lower index; with groups, only in
+/// the best `topk_groups` groups by the sum of their two best biased scores), weighted by their
+/// unbiased scores, renormalised to sum 1 when `norm`, times the scale. Twin of `moe_route.wgsl`.
+pub fn moe_route(logits: &[f32], experts: usize, k: usize, norm: bool, routing: Routing, bias: Option<&[f32]>) -> Route {
     let rows = logits.len() / experts;
+    let gsize = experts / routing.groups.max(1);
     let mut r = Route { k, experts: Vec::with_capacity(rows * k), weights: Vec::with_capacity(rows * k), lists: vec![vec![]; experts] };
     for row in logits.chunks_exact(experts) {
         let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let sum: f32 = row.iter().map(|l| (l - mx).exp()).sum();
+        let score = |e: usize| if routing.sigmoid { 1.0 / (1.0 + (-row[e]).exp()) } else { (row[e] - mx).exp() / sum };
+        let biased = |e: usize| score(e) + bias.map_or(0.0, |b| b[e]);
+        // Best of `items` not yet taken by `key`, ties to the lower index.
+        let best = |items: &mut dyn Iterator<Item = usize>, key: &dyn Fn(usize) -> f32| {
+            items.fold(None, |b: Option<usize>, e| match b {
+                Some(b) if key(b) >= key(e) => Some(b),
+                _ => Some(e),
+            })
+        };
+        let mut groups: Vec<usize> = (0..routing.groups).collect();
+        if routing.groups > 1 {
+            let gscore = |g: usize| {
+                let mut s: Vec<f32> = (g * gsize..(g + 1) * gsize).map(biased).collect();
+                s.sort_by(|a, b| b.total_cmp(a));
+                s[0] + s[1]
+            };
+            groups.clear();
+            for _ in 0..routing.topk_groups {
+                let g = best(&mut (0..routing.groups).filter(|g| !groups.contains(g)), &gscore).expect("topk_groups ≤ groups");
+                groups.push(g);
+            }
+        }
         let mut taken: Vec<usize> = Vec::with_capacity(k);
         for _ in 0..k {
-            let best = (0..experts).filter(|e| !taken.contains(e)).fold(None, |b: Option<usize>, e| match b {
-                Some(b) if row[b] >= row[e] => Some(b),
-                _ => Some(e),
-            });
-            taken.push(best.expect("k ≤ experts"));
+            let e = best(&mut (0..experts).filter(|e| !taken.contains(e) && groups.contains(&(e / gsize))), &biased).expect("k fits the groups");
+            taken.push(e);
         }
-        let w: Vec<f32> = taken.iter().map(|&e| (row[e] - mx).exp() / sum).collect();
+        let w: Vec<f32> = taken.iter().map(|&e| score(e)).collect();
         let total: f32 = w.iter().sum();
         r.experts.extend(taken.iter().map(|&e| e as u32));
-        r.weights.extend(w.iter().map(|&v| if norm { v / total } else { v }));
+        r.weights.extend(w.iter().map(|&v| if norm { v / total } else { v } * routing.scale));
     }
     for (pair, &e) in r.experts.iter().enumerate() {
         r.lists[e as usize].push(pair as u32);

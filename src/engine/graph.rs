@@ -72,6 +72,8 @@ pub enum Op {
         rows: usize,
         heads: usize,
     },
+    /// The `lq` queries are those of canvas positions `q0 ..`; with `block` > 0 each sees only
+    /// the keys of its own block of `block` positions and the blocks before (block-causal).
     Attention {
         q: Buf,
         k: Buf,
@@ -79,6 +81,8 @@ pub enum Op {
         out: Buf,
         lq: usize,
         lk: usize,
+        q0: usize,
+        block: usize,
     },
     /// `gate = silu(gate) · up` over `n` values.
     SwiGlu {
@@ -102,9 +106,11 @@ pub enum Op {
         rows: usize,
         width: usize,
     },
-    /// Router softmax and top-k of `RouterLogits` into `Route` for `rows` positions.
+    /// Router scores and top-k of `RouterLogits` into `Route` for `rows` positions (`bias`:
+    /// the expert bias added for choosing).
     MoeRoute {
         rows: usize,
+        bias: Option<Key>,
     },
     /// The grouped expert matmul of stacked experts `w` (`x` by position, or by pair when `by_pair`).
     MoeMatmul {
@@ -177,22 +183,34 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         ops.extend([
             Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads },
             Op::Rope { x: Buf::Keys(i), row0: q0, rows: n, heads: c.n_kv_heads },
-            Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len },
+            Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len, q0, block: c.attention_block },
             mm(Role::O, Buf::Attn, Buf::X, 0, true),
-            Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n },
         ]);
+        if present(Role::OBias) {
+            ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: 0, rows: n });
+        }
+        ops.push(Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n });
         if present(Role::Router) {
             let pairs = n * c.n_experts_used;
             let moe = |r: Role, x: Buf, by_pair: bool, y: Buf| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n };
             ops.extend([
                 mm(Role::Router, Buf::H, Buf::RouterLogits, 0, false),
-                Op::MoeRoute { rows: n },
+                Op::MoeRoute { rows: n, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
                 moe(Role::GateExps, Buf::H, false, Buf::MoeGate),
                 moe(Role::UpExps, Buf::H, false, Buf::MoeUp),
                 Op::SwiGlu { gate: Buf::MoeGate, up: Buf::MoeUp, n: pairs * c.expert_hidden_size },
                 moe(Role::DownExps, Buf::MoeGate, true, Buf::MoeOut),
                 Op::MoeCombine { rows: n },
             ]);
+            // Shared experts: a dense SwiGLU of the same normed input, added to the residual too.
+            if present(Role::SharedGate) {
+                ops.extend([
+                    mm(Role::SharedGate, Buf::H, Buf::Gate, 0, false),
+                    mm(Role::SharedUp, Buf::H, Buf::Up, 0, false),
+                    Op::SwiGlu { gate: Buf::Gate, up: Buf::Up, n: n * c.dim(crate::model::arch::Dim::SharedHidden) },
+                    mm(Role::SharedDown, Buf::Gate, Buf::X, 0, true),
+                ]);
+            }
         } else {
             ops.extend([
                 mm(Role::Gate, Buf::H, Buf::Gate, 0, false),

@@ -71,7 +71,10 @@ impl SessionLayout {
         let mut buffers =
             vec![(Buf::Tokens, n * 4), (Buf::Positions, n * 4), (Buf::X, n * d * 4), (Buf::H, n * d * 4), (Buf::Q, n * q * 4), (Buf::Attn, n * q * 4)];
         let any = |r: Role| (0..c.n_layers).any(|i| chunks.get(Key::at(i, r)).is_some());
-        if any(Role::Gate) {
+        // The dense MLP's activations, which shared experts (LLaDA 2) use too.
+        let shared = if any(Role::SharedGate) { c.dim(crate::model::arch::Dim::SharedHidden) as u64 } else { 0 };
+        let hid = if any(Role::Gate) { hid.max(shared) } else { shared };
+        if hid > 0 {
             buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4)]);
         }
         if any(Role::Router) {
@@ -136,7 +139,9 @@ impl SessionLayout {
 pub fn max_canvas(c: &ModelConfig, max_binding: u64) -> usize {
     let k = c.n_experts_used;
     let moe = [k * c.expert_hidden_size, k * c.d_model, 2 * k + 2 * c.n_experts];
-    let widest = 4 * [c.mlp_hidden_size, c.d_model, c.q_dim(), c.kv_dim(), 4].into_iter().chain(moe).max().unwrap_or(1) as u64;
+    let widest =
+        4 * [c.mlp_hidden_size, c.dim(crate::model::arch::Dim::SharedHidden), c.d_model, c.q_dim(), c.kv_dim(), 4].into_iter().chain(moe).max().unwrap_or(1)
+            as u64;
     (max_binding / widest).min(c.max_sequence_length as u64) as usize
 }
 

@@ -338,9 +338,11 @@ impl<'m> Session<'m> {
                     let t = &w[key];
                     out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, accumulate)?);
                 }
-                Op::Rope { x, row0, rows, heads } => out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_theta, m.rope)?),
-                Op::Attention { q, k, v: vb, out: o, lq, lk } => {
-                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd)?)
+                Op::Rope { x, row0, rows, heads } => {
+                    out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_dims, c.rope_theta, m.rope)?)
+                }
+                Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
+                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd, q0, block)?)
                 }
                 Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),
@@ -348,7 +350,10 @@ impl<'m> Session<'m> {
                     let dim = w[key].cols;
                     out.push(g.qk_norm(w[key].vector(), self.buf(x)?, rows * width / dim, dim, row0 * width / dim, c.rms_norm_eps)?)
                 }
-                Op::MoeRoute { rows } => out.push(g.moe_route(self.buf(Buf::RouterLogits)?, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob)?),
+                Op::MoeRoute { rows, bias } => {
+                    let bias = bias.map(|key| w[key].vector());
+                    out.push(g.moe_route(self.buf(Buf::RouterLogits)?, bias, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob, c.routing)?)
+                }
                 Op::MoeMatmul { w: key, x, by_pair, y, rows } => {
                     let t = &w[key];
                     let per_expert = t.rows / c.n_experts;

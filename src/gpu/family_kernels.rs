@@ -5,6 +5,7 @@
 use super::kernels::{groups_1d, u32_of, Kernel, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
+use crate::model::config::Routing;
 use crate::model::DType;
 use bytemuck::{Pod, Zeroable};
 
@@ -45,14 +46,35 @@ impl Gpu {
         self.launch(Kernel::QkNorm, &P(u32_of("groups", groups)?, u32_of("dim", dim)?, eps, u32_of("g0", g0)?), &[w, x], [gx, total.div_ceil(gx), 1])
     }
 
-    /// Router softmax, top-k and per-expert lists of `logits` `[rows, experts]` into `route`.
-    pub fn moe_route(&self, logits: &wgpu::Buffer, route: &wgpu::Buffer, s: MoeShape, norm: bool) -> Result<Launch> {
-        if s.experts == 0 || s.experts > crate::model::config::MAX_EXPERTS || s.k == 0 || s.k > crate::model::config::MAX_EXPERTS_USED.min(s.experts) {
-            return Err(Error::Input(format!("MoE routing of top-{} among {} experts is not supported", s.k, s.experts)));
+    /// Router scores, top-k and per-expert lists of `logits` `[rows, experts]` into `route`
+    /// (`bias`: the expert bias added for choosing; `norm`: renormalise the top-k weights).
+    pub fn moe_route(&self, logits: &wgpu::Buffer, bias: Option<&wgpu::Buffer>, route: &wgpu::Buffer, s: MoeShape, norm: bool, r: Routing) -> Result<Launch> {
+        use crate::model::config::{MAX_EXPERTS, MAX_EXPERTS_USED, MAX_EXPERT_GROUPS};
+        let groups_ok = r.groups >= 1
+            && r.groups <= MAX_EXPERT_GROUPS
+            && s.experts.is_multiple_of(r.groups)
+            && (r.groups == 1 || s.experts / r.groups >= 2)
+            && (1..=r.groups).contains(&r.topk_groups)
+            && s.k <= r.topk_groups * (s.experts / r.groups);
+        if s.experts == 0 || s.experts > MAX_EXPERTS || s.k == 0 || s.k > MAX_EXPERTS_USED.min(s.experts) || !groups_ok {
+            return Err(Error::Input(format!("MoE routing of top-{} among {} experts in {} groups is not supported", s.k, s.experts, r.groups)));
         }
         u32_of("route size", s.route_words())?;
-        let p = [u32_of("rows", s.rows)?, s.experts as u32, s.k as u32, norm as u32];
-        self.launch(Kernel::MoeRoute, &p, &[logits, route], [1, 1, 1])
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P([u32; 8], f32, [u32; 3]);
+        let head = [
+            u32_of("rows", s.rows)?,
+            s.experts as u32,
+            s.k as u32,
+            norm as u32,
+            r.sigmoid as u32,
+            r.groups as u32,
+            r.topk_groups as u32,
+            bias.is_some() as u32,
+        ];
+        // Without a bias any read-only buffer fills the binding.
+        self.launch(Kernel::MoeRoute, &P(head, r.scale, [0; 3]), &[logits, bias.unwrap_or(logits), route], [1, 1, 1])
     }
 
     /// The grouped expert matmul for a chunk of stacked expert weights holding experts

@@ -109,7 +109,7 @@ pub fn source(k: Kernel) -> String {
 /// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).
 pub const PARAM_SLOT: u64 = 256;
 /// Bytes of one launch's parameters (every kernel's `Params` fits).
-const PARAM_BYTES: usize = 32;
+const PARAM_BYTES: usize = 48;
 
 /// A kernel launch described but not yet bound: see `Gpu::bind`.
 pub struct Launch {
@@ -348,7 +348,8 @@ impl Gpu {
         self.launch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
-    /// Rotates rows `row0 .. row0 + rows` of `x` in place; `positions` holds one u32 per row.
+    /// Rotates the first `rot` dimensions of each head of rows `row0 .. row0 + rows` of `x` in
+    /// place; `positions` holds one u32 per row.
     #[allow(clippy::too_many_arguments)]
     pub fn rope(
         &self,
@@ -358,9 +359,13 @@ impl Gpu {
         rows: usize,
         n_heads: usize,
         head_dim: usize,
+        rot: usize,
         theta: f32,
         style: RopeStyle,
     ) -> Result<Launch> {
+        if rot == 0 || !rot.is_multiple_of(2) || rot > head_dim {
+            return Err(Error::Input(format!("RoPE over {rot} of {head_dim} dimensions: it must be even and at most the head width")));
+        }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, f32, u32, u32, u32);
@@ -368,8 +373,8 @@ impl Gpu {
             RopeStyle::NeoX => 0,
             RopeStyle::Interleaved => 1,
         };
-        let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, 0, 0);
-        self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * head_dim / 2))
+        let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, rot as u32, 0);
+        self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * rot / 2))
     }
 
     /// `gate = silu(gate) · up` over `n` values.
@@ -385,7 +390,8 @@ impl Gpu {
         self.launch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
     }
 
-    /// Bidirectional attention of `lq` query rows against `lk` key/value rows.
+    /// Attention of `lq` query rows (canvas positions `q0 ..`) against `lk` key/value rows:
+    /// bidirectional, or block-causal in blocks of `block` positions when `block` > 0.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
@@ -399,6 +405,8 @@ impl Gpu {
         n_heads: usize,
         n_kv: usize,
         head_dim: usize,
+        q0: usize,
+        block: usize,
     ) -> Result<Launch> {
         if head_dim > 256 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
@@ -406,7 +414,16 @@ impl Gpu {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
-        let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, 1.0 / (head_dim as f32).sqrt(), 0, 0);
+        let p = P(
+            u32_of("lq", lq)?,
+            u32_of("lk", lk)?,
+            n_heads as u32,
+            n_kv as u32,
+            head_dim as u32,
+            1.0 / (head_dim as f32).sqrt(),
+            u32_of("q0", q0)?,
+            u32_of("block", block)?,
+        );
         let subgroup = variant == KernelVariant::Subgroup && head_dim.is_multiple_of(8);
         self.launch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }

@@ -42,10 +42,20 @@ pub enum Role {
     GateExps,
     UpExps,
     DownExps,
+    /// A per-expert bias added to the router's scores for choosing experts only (LLaDA 2's
+    /// `expert_bias`; the weights use the unbiased scores).
+    ExpertBias,
+    /// Shared experts (LLaDA 2): one dense SwiGLU that every position of a MoE layer also runs,
+    /// added to the routed experts' output.
+    SharedGate,
+    SharedUp,
+    SharedDown,
+    /// Bias of the attention output projection (LLaDA 2's `dense.bias` when `use_bias`).
+    OBias,
 }
 
-const ROLES: usize = 21;
-const _: () = assert!(Role::DownExps as usize + 1 == ROLES);
+const ROLES: usize = 26;
+const _: () = assert!(Role::OBias as usize + 1 == ROLES);
 
 /// Which pairs of a head's dimensions RoPE rotates together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +90,10 @@ pub enum Dim {
     ExpertsHidden,
     /// experts × d_model (stacked down rows)
     ExpertsModel,
+    /// shared experts × one expert's hidden size (LLaDA 2's shared MLP)
+    SharedHidden,
+    /// n_heads · head_dim + 2 · n_kv_heads · head_dim (a fused query_key_value projection)
+    Qkv,
 }
 
 /// How a tensor is stored on the GPU when a quantization is asked for.
@@ -136,6 +150,16 @@ pub struct TensorSpec {
     pub quant: QuantPolicy,
     /// Stacked experts: in HF files one tensor per expert (`{e}` in `hf`), in GGUF one 3-D tensor.
     pub experts: bool,
+    /// In HF files, part of a fused tensor (see `Fused`); GGUF files keep the parts apart.
+    pub fused: Option<Fused>,
+}
+
+/// Rows of a fused HF tensor (LLaDA 2's `query_key_value`): the tensor named `hf` has `whole`
+/// rows, and this one is the `shape[0]` rows after the rows of the parts in `skip`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fused {
+    pub whole: Dim,
+    pub skip: &'static [Dim],
 }
 
 impl TensorSpec {
@@ -148,6 +172,12 @@ impl TensorSpec {
     /// The same spec, marked as stacked experts.
     pub const fn experts(mut self) -> Self {
         self.experts = true;
+        self
+    }
+
+    /// The same spec, as the rows after `skip` of a fused HF tensor of `whole` rows.
+    pub const fn fused(mut self, whole: Dim, skip: &'static [Dim]) -> Self {
+        self.fused = Some(Fused { whole, skip });
         self
     }
 }
@@ -182,12 +212,16 @@ pub struct Family {
     /// The reference ignores the config's `norm_topk_prob` and always uses the default.
     pub norm_topk_prob_fixed: bool,
     pub default_mask_token: u32,
+    /// Block-causal attention (LLaDA 2): a position sees the positions of its own block of
+    /// this many and of the blocks before it; 0 = fully bidirectional. The sampler's blocks
+    /// must be these blocks.
+    pub attention_block: usize,
     pub chat: ChatFormat,
     /// The Jinja chat template written into GGUF files we make (llama.cpp's key).
     pub chat_template: &'static str,
 }
 
-pub use super::families::{DREAM, FAMILIES, LLADA, LLADA_MOE, RND1};
+pub use super::families::{DREAM, FAMILIES, LLADA, LLADA2, LLADA_MOE, RND1};
 
 impl Family {
     /// By name (`ModelConfig::family`).

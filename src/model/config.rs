@@ -28,6 +28,16 @@ pub struct ModelConfig {
     pub expert_hidden_size: usize,
     /// The top-k router weights are renormalised to sum to 1 (`norm_topk_prob`).
     pub norm_topk_prob: bool,
+    /// How the router scores and groups experts (softmax, no groups, scale 1 unless LLaDA 2).
+    pub routing: Routing,
+    /// Shared experts per MoE layer (LLaDA 2): one dense SwiGLU of `n_shared_experts ·
+    /// expert_hidden_size` that every position also runs.
+    pub n_shared_experts: usize,
+    /// Dimensions of each head that RoPE rotates (the first ones; `head_dim` unless the config
+    /// has a `partial_rotary_factor`).
+    pub rope_dims: usize,
+    /// Block-causal attention in blocks of this many positions (the family's; 0 = bidirectional).
+    pub attention_block: usize,
     /// Rows of the embedding and of the LM head (LLaDA's `embedding_size`, which may pad `vocab_size`).
     pub vocab_size: usize,
     pub rope_theta: f32,
@@ -41,6 +51,25 @@ pub struct ModelConfig {
     pub shift_logits: bool,
     /// The chat template stored with the model (GGUF `tokenizer.chat_template`), if any.
     pub chat_template: Option<String>,
+}
+
+/// How a MoE router turns its logits into experts and weights (`moe_route.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Routing {
+    /// Sigmoid scores per expert (LLaDA 2's `score_function`) instead of a softmax over them.
+    pub sigmoid: bool,
+    /// Group-limited top-k (`n_group`, `topk_group`): the experts form `groups` equal groups,
+    /// and only the `topk_groups` groups with the largest sum of their two best scores are
+    /// candidates. 1 and 1: no limit.
+    pub groups: usize,
+    pub topk_groups: usize,
+    /// The chosen experts' weights are multiplied by this (`routed_scaling_factor`).
+    pub scale: f32,
+}
+
+impl Routing {
+    /// Softmax over all experts, weights unscaled (OLMoE, Qwen3-MoE).
+    pub const SOFTMAX: Routing = Routing { sigmoid: false, groups: 1, topk_groups: 1, scale: 1.0 };
 }
 
 /// Keys of the HF config.json; every field optional so that we can say which one is missing.
@@ -62,7 +91,12 @@ struct HfConfig {
     expert_intermediate_size: Option<usize>,
     norm_topk_prob: Option<bool>,
     partial_rotary_factor: Option<f64>,
-    moe_router_enable_expert_bias: Option<bool>,
+    score_function: Option<String>,
+    n_group: Option<usize>,
+    topk_group: Option<usize>,
+    routed_scaling_factor: Option<f64>,
+    num_shared_experts: Option<usize>,
+    use_qkv_bias: Option<bool>,
     mlp_hidden_size: Option<usize>,
     intermediate_size: Option<usize>,
     dense_intermediate_size: Option<usize>,
@@ -88,6 +122,8 @@ const MAX_DIM: usize = 1 << 24;
 pub const MAX_EXPERTS: usize = 256;
 /// Most experts used per position.
 pub const MAX_EXPERTS_USED: usize = 16;
+/// Most expert groups (`moe_route.wgsl` keeps the chosen groups in one 32-bit mask).
+pub const MAX_EXPERT_GROUPS: usize = 32;
 
 impl ModelConfig {
     pub fn head_dim(&self) -> usize {
@@ -122,6 +158,8 @@ impl ModelConfig {
             Dim::ExpertHidden => self.expert_hidden_size,
             Dim::ExpertsHidden => self.n_experts * self.expert_hidden_size,
             Dim::ExpertsModel => self.n_experts * self.d_model,
+            Dim::SharedHidden => self.n_shared_experts * self.expert_hidden_size,
+            Dim::Qkv => self.q_dim() + 2 * self.kv_dim(),
         }
     }
 
@@ -137,32 +175,56 @@ impl ModelConfig {
             Some("llada") if hf.num_experts.is_some() => &crate::model::arch::LLADA_MOE,
             Some(t) => Family::by_hf_model_type(t).ok_or_else(|| Error::model(file, format!("model_type {t:?} is not supported; {}", supported())))?,
         };
-        if let Some(f) = hf.partial_rotary_factor.filter(|&f| f != 1.0) {
-            return Err(Error::model(file, format!("partial_rotary_factor {f} is not supported (RoPE over the whole head only)")));
-        }
-        if hf.moe_router_enable_expert_bias == Some(true) {
-            return Err(Error::model(file, "moe_router_enable_expert_bias = true is not supported (no expert-bias routing yet)"));
-        }
         let d_model = need(hf.d_model.or(hf.hidden_size), "d_model")?;
         let n_experts = hf.num_experts.or(hf.n_routed_experts).unwrap_or(0);
+        if family.name == crate::model::arch::LLADA2.name && hf.use_qkv_bias == Some(true) {
+            return Err(Error::model(file, "use_qkv_bias = true is not supported for LLaDA 2 (no fused query_key_value bias)"));
+        }
+        let sigmoid = match hf.score_function.as_deref() {
+            None => family.name == crate::model::arch::LLADA2.name,
+            Some("sigmoid") => true,
+            Some("softmax") => false,
+            Some(f) => return Err(Error::model(file, format!("score_function {f:?} is not supported (softmax or sigmoid)"))),
+        };
+        let head_dim = match hf.head_dim {
+            Some(h) => h,
+            None => derived_head_dim(file, d_model, n_heads)?,
+        };
+        let rope_dims = match hf.partial_rotary_factor {
+            None => head_dim,
+            Some(f) if f > 0.0 && f <= 1.0 => (head_dim as f64 * f) as usize,
+            Some(f) => return Err(Error::model(file, format!("partial_rotary_factor {f} must be in (0, 1]"))),
+        };
+        let n_experts_used = if n_experts > 0 { need(hf.num_experts_per_tok, "num_experts_per_tok")? } else { 0 };
         let cfg = ModelConfig {
             family: family.name.to_string(),
             d_model,
             n_layers: need(hf.n_layers.or(hf.num_hidden_layers), "n_layers")?,
             n_heads,
             n_kv_heads: hf.n_kv_heads.or(hf.num_key_value_heads).unwrap_or(n_heads),
-            head_dim: match hf.head_dim {
-                Some(h) => h,
-                None => derived_head_dim(file, d_model, n_heads)?,
-            },
+            head_dim,
             mlp_hidden_size: match hf.mlp_hidden_size.or(hf.intermediate_size).or(hf.dense_intermediate_size) {
                 None if n_experts > 0 => 0,
                 v => need(v, "mlp_hidden_size")?,
             },
             n_experts,
-            n_experts_used: if n_experts > 0 { need(hf.num_experts_per_tok, "num_experts_per_tok")? } else { 0 },
+            n_experts_used,
             expert_hidden_size: if n_experts > 0 { need(hf.moe_intermediate_size.or(hf.expert_intermediate_size), "moe_intermediate_size")? } else { 0 },
-            norm_topk_prob: hf.norm_topk_prob.filter(|_| !family.norm_topk_prob_fixed).unwrap_or(family.norm_topk_prob),
+            // A sigmoid gate (BailingMoeV2's) renormalises whenever it picks more than one expert.
+            norm_topk_prob: if sigmoid {
+                n_experts_used > 1
+            } else {
+                hf.norm_topk_prob.filter(|_| !family.norm_topk_prob_fixed).unwrap_or(family.norm_topk_prob)
+            },
+            routing: Routing {
+                sigmoid,
+                groups: hf.n_group.unwrap_or(1),
+                topk_groups: hf.topk_group.unwrap_or(1),
+                scale: hf.routed_scaling_factor.unwrap_or(1.0) as f32,
+            },
+            n_shared_experts: if n_experts > 0 { hf.num_shared_experts.unwrap_or(0) } else { 0 },
+            rope_dims,
+            attention_block: family.attention_block,
             vocab_size: need(hf.embedding_size.or(hf.vocab_size), "vocab_size")?,
             rope_theta: hf.rope_theta.unwrap_or(10000.0) as f32,
             rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-5) as f32,
@@ -195,16 +257,23 @@ impl ModelConfig {
         let float = |k: &str, default: f64| g.get(&key(k)).and_then(Value::as_f64).unwrap_or(default) as f32;
         let d_model = need("embedding_length")?;
         let n_experts = num(&key("expert_count")).unwrap_or(0);
+        let head_dim = match num(&key("attention.key_length")) {
+            Some(h) => h,
+            None => derived_head_dim(file, d_model, n_heads)?,
+        };
+        // llama.cpp's expert_gating_func: 1 softmax, 2 sigmoid.
+        let sigmoid = match num(&key("expert_gating_func")) {
+            None | Some(1) => false,
+            Some(2) => true,
+            Some(f) => return Err(Error::model(file, format!("{} = {f} is not supported (1 softmax, 2 sigmoid)", key("expert_gating_func")))),
+        };
         let cfg = ModelConfig {
             family: family.name.to_string(),
             d_model,
             n_layers: need("block_count")?,
             n_heads,
             n_kv_heads: num(&key("attention.head_count_kv")).unwrap_or(n_heads),
-            head_dim: match num(&key("attention.key_length")) {
-                Some(h) => h,
-                None => derived_head_dim(file, d_model, n_heads)?,
-            },
+            head_dim,
             // MoE-only models may omit the dense size.
             mlp_hidden_size: if n_experts > 0 { num(&key("feed_forward_length")).unwrap_or(0) } else { need("feed_forward_length")? },
             n_experts,
@@ -215,6 +284,15 @@ impl ModelConfig {
                 .and_then(Value::as_bool)
                 .filter(|_| !family.norm_topk_prob_fixed)
                 .unwrap_or(family.norm_topk_prob),
+            routing: Routing {
+                sigmoid,
+                groups: num(&key("expert_group_count")).unwrap_or(1),
+                topk_groups: num(&key("expert_group_used_count")).unwrap_or(1),
+                scale: float("expert_weights_scale", 1.0),
+            },
+            n_shared_experts: if n_experts > 0 { num(&key("expert_shared_count")).unwrap_or(0) } else { 0 },
+            rope_dims: num(&key("rope.dimension_count")).unwrap_or(head_dim),
+            attention_block: family.attention_block,
             vocab_size: vocab.min(usize::MAX as u64) as usize,
             rope_theta: float("rope.freq_base", 10000.0),
             rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5),
@@ -244,7 +322,7 @@ impl ModelConfig {
             ("attention.key_length", Value::U32(self.head_dim as u32)),
             ("attention.value_length", Value::U32(self.head_dim as u32)),
             ("rope.freq_base", Value::F32(self.rope_theta)),
-            ("rope.dimension_count", Value::U32(self.head_dim() as u32)),
+            ("rope.dimension_count", Value::U32(self.rope_dims as u32)),
             ("attention.layer_norm_rms_epsilon", Value::F32(self.rms_norm_eps)),
             ("attention.causal", Value::Bool(false)),
         ] {
@@ -258,6 +336,18 @@ impl ModelConfig {
                 ("expert_weights_norm", Value::Bool(self.norm_topk_prob)),
             ] {
                 out.push((format!("{arch}.{key}"), v));
+            }
+            let r = self.routing;
+            if r != Routing::SOFTMAX || self.n_shared_experts > 0 {
+                for (key, v) in [
+                    ("expert_gating_func", Value::U32(if r.sigmoid { 2 } else { 1 })),
+                    ("expert_group_count", Value::U32(r.groups as u32)),
+                    ("expert_group_used_count", Value::U32(r.topk_groups as u32)),
+                    ("expert_weights_scale", Value::F32(r.scale)),
+                    ("expert_shared_count", Value::U32(self.n_shared_experts as u32)),
+                ] {
+                    out.push((format!("{arch}.{key}"), v));
+                }
             }
         }
         out.push(("diffusion.shift_logits".into(), Value::Bool(self.shift_logits)));
@@ -322,6 +412,14 @@ impl ModelConfig {
             v["num_experts_per_tok"] = self.n_experts_used.into();
             v["moe_intermediate_size"] = self.expert_hidden_size.into();
             v["norm_topk_prob"] = self.norm_topk_prob.into();
+            v["score_function"] = if self.routing.sigmoid { "sigmoid" } else { "softmax" }.into();
+            v["n_group"] = self.routing.groups.into();
+            v["topk_group"] = self.routing.topk_groups.into();
+            v["routed_scaling_factor"] = self.routing.scale.into();
+            v["num_shared_experts"] = self.n_shared_experts.into();
+        }
+        if self.rope_dims != self.head_dim {
+            v["partial_rotary_factor"] = (self.rope_dims as f64 / self.head_dim as f64).into();
         }
         for (key, id) in [("eos_token_id", self.eos_token_id), ("bos_token_id", self.bos_token_id), ("eot_token_id", self.eot_token_id)] {
             if let Some(id) = id {
@@ -358,6 +456,25 @@ impl ModelConfig {
             if self.expert_hidden_size == 0 || self.expert_hidden_size > MAX_DIM {
                 return bad(format!("expert hidden size {} is out of range (1..={MAX_DIM})", self.expert_hidden_size));
             }
+            let r = self.routing;
+            if r.groups == 0 || r.groups > MAX_EXPERT_GROUPS || !self.n_experts.is_multiple_of(r.groups) {
+                return bad(format!("{} expert groups must divide the {} experts (at most {MAX_EXPERT_GROUPS} groups)", r.groups, self.n_experts));
+            }
+            if r.groups > 1 && self.n_experts / r.groups < 2 {
+                return bad(format!("expert groups of {} cannot be ranked by their two best scores", self.n_experts / r.groups));
+            }
+            if r.topk_groups == 0 || r.topk_groups > r.groups || self.n_experts_used > r.topk_groups * (self.n_experts / r.groups) {
+                return bad(format!("top-{} groups of {} cannot hold {} experts per token", r.topk_groups, r.groups, self.n_experts_used));
+            }
+            if !(r.scale.is_finite() && r.scale > 0.0) {
+                return bad(format!("routed_scaling_factor {} must be a positive number", r.scale));
+            }
+            if self.n_shared_experts > 64 {
+                return bad(format!("{} shared experts is out of range (at most 64)", self.n_shared_experts));
+            }
+        }
+        if self.rope_dims == 0 || !self.rope_dims.is_multiple_of(2) || self.rope_dims > self.head_dim {
+            return bad(format!("RoPE over {} of each head's {} dimensions: it must be an even number, at most the head width", self.rope_dims, self.head_dim));
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return bad(format!("n_heads {} is not a multiple of n_kv_heads {}", self.n_heads, self.n_kv_heads));

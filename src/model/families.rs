@@ -1,5 +1,5 @@
-//! The family tables (see `arch.rs` for what each field means): LLaDA, Dream, LLaDA-MoE and
-//! RND1, each with its tensors' HF and llama.cpp names and shape rules and its facts (RoPE
+//! The family tables (see `arch.rs` for what each field means): LLaDA, Dream, LLaDA-MoE, RND1
+//! and LLaDA 2, each with its tensors' HF and llama.cpp names and shape rules and its facts (RoPE
 //! pairing per layout, shifted logits, top-k normalisation, mask id, chat format). The sampler
 //! each family's reference code runs is `sampler::FamilySampler::of`.
 
@@ -17,6 +17,7 @@ macro_rules! spec {
             optional: false,
             quant: QuantPolicy::$q,
             experts: false,
+            fused: None,
         }
     };
 }
@@ -47,6 +48,7 @@ pub static LLADA: Family = Family {
     norm_topk_prob: false,
     norm_topk_prob_fixed: false,
     default_mask_token: 126336,
+    attention_block: 0,
     chat: ChatFormat { before: "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n", after: "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" },
     chat_template: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
 };
@@ -80,6 +82,7 @@ pub static DREAM: Family = Family {
     norm_topk_prob: false,
     norm_topk_prob_fixed: false,
     default_mask_token: 151666,
+    attention_block: 0,
     chat: QWEN_CHAT,
     chat_template: QWEN_TEMPLATE,
 };
@@ -156,8 +159,9 @@ pub static LLADA_MOE: Family = Family {
     norm_topk_prob: false,
     norm_topk_prob_fixed: true,
     default_mask_token: 156895,
-    chat: ChatFormat { before: "<role>HUMAN</role>", after: "<|role_end|><role>ASSISTANT</role>" },
-    chat_template: "{% for message in messages %}{{ '<role>' + message['role'] | upper + '</role>' + message['content'] + '<|role_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<role>ASSISTANT</role>' }}{% endif %}",
+    attention_block: 0,
+    chat: ROLE_CHAT,
+    chat_template: ROLE_TEMPLATE,
 };
 
 /// RND1 (Radical Numerics, from Qwen3-30B-A3B): 128 experts, top-8, renormalised top-k
@@ -173,13 +177,122 @@ pub static RND1: Family = Family {
     norm_topk_prob: true,
     norm_topk_prob_fixed: false,
     default_mask_token: 151669,
+    attention_block: 0,
     chat: QWEN_CHAT,
     chat_template: QWEN_TEMPLATE,
+};
+
+/// LLaDA 2.x (inclusionAI's LLaDA2.0-mini/flash, `llada2_moe`; BailingMoeV2's layout): a
+/// fused query_key_value projection, per-head QK-norm, partial RoPE, block-causal attention
+/// in blocks of 32, a first dense layer (`first_k_dense_replace`) then MoE layers with a
+/// sigmoid router, an expert bias for choosing, group-limited top-k, scaled weights and a
+/// shared expert. llama.cpp has no diffusion graph for it: the GGUF names are ours, after its
+/// `bailingmoe2` (q/k/v kept apart).
+pub static LLADA2: Family = Family {
+    name: "llada2",
+    gguf_arch: "llada2",
+    hf_model_types: &["llada2_moe", "llada2"],
+    tensors: &[
+        spec!(Embed, First, "embedding", "model.word_embeddings.weight", "token_embd.weight", [Vocab, Model], Wide),
+        spec!(AttnNorm, Layer, "input_layernorm", "model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight", [One, Model], F32),
+        spec!(Q, Layer, "query", "model.layers.{i}.attention.query_key_value.weight", "blk.{i}.attn_q.weight", [Q, Model], Matrix).fused(Dim::Qkv, &[]),
+        spec!(K, Layer, "key", "model.layers.{i}.attention.query_key_value.weight", "blk.{i}.attn_k.weight", [Kv, Model], Matrix).fused(Dim::Qkv, &[Dim::Q]),
+        spec!(V, Layer, "value", "model.layers.{i}.attention.query_key_value.weight", "blk.{i}.attn_v.weight", [Kv, Model], Matrix)
+            .fused(Dim::Qkv, &[Dim::Q, Dim::Kv]),
+        spec!(QNorm, Layer, "query_layernorm", "model.layers.{i}.attention.query_layernorm.weight", "blk.{i}.attn_q_norm.weight", [One, Head], F32),
+        spec!(KNorm, Layer, "key_layernorm", "model.layers.{i}.attention.key_layernorm.weight", "blk.{i}.attn_k_norm.weight", [One, Head], F32),
+        spec!(O, Layer, "dense", "model.layers.{i}.attention.dense.weight", "blk.{i}.attn_output.weight", [Model, Q], Matrix),
+        spec!(OBias, Layer, "dense bias", "model.layers.{i}.attention.dense.bias", "blk.{i}.attn_output.bias", [One, Model], F32).optional(),
+        spec!(FfnNorm, Layer, "post_attention_layernorm", "model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight", [One, Model], F32),
+        spec!(Router, Layer, "gate", "model.layers.{i}.mlp.gate.weight", "blk.{i}.ffn_gate_inp.weight", [Experts, Model], F32).optional(),
+        spec!(ExpertBias, Layer, "expert_bias", "model.layers.{i}.mlp.gate.expert_bias", "blk.{i}.exp_probs_b.bias", [One, Experts], F32).optional(),
+        spec!(
+            GateExps,
+            Layer,
+            "experts gate_proj",
+            "model.layers.{i}.mlp.experts.{e}.gate_proj.weight",
+            "blk.{i}.ffn_gate_exps.weight",
+            [ExpertsHidden, Model],
+            Matrix
+        )
+        .optional()
+        .experts(),
+        spec!(
+            UpExps,
+            Layer,
+            "experts up_proj",
+            "model.layers.{i}.mlp.experts.{e}.up_proj.weight",
+            "blk.{i}.ffn_up_exps.weight",
+            [ExpertsHidden, Model],
+            Matrix
+        )
+        .optional()
+        .experts(),
+        spec!(
+            DownExps,
+            Layer,
+            "experts down_proj",
+            "model.layers.{i}.mlp.experts.{e}.down_proj.weight",
+            "blk.{i}.ffn_down_exps.weight",
+            [ExpertsModel, ExpertHidden],
+            Matrix
+        )
+        .optional()
+        .experts(),
+        spec!(
+            SharedGate,
+            Layer,
+            "shared gate_proj",
+            "model.layers.{i}.mlp.shared_experts.gate_proj.weight",
+            "blk.{i}.ffn_gate_shexp.weight",
+            [SharedHidden, Model],
+            Matrix
+        )
+        .optional(),
+        spec!(
+            SharedUp,
+            Layer,
+            "shared up_proj",
+            "model.layers.{i}.mlp.shared_experts.up_proj.weight",
+            "blk.{i}.ffn_up_shexp.weight",
+            [SharedHidden, Model],
+            Matrix
+        )
+        .optional(),
+        spec!(
+            SharedDown,
+            Layer,
+            "shared down_proj",
+            "model.layers.{i}.mlp.shared_experts.down_proj.weight",
+            "blk.{i}.ffn_down_shexp.weight",
+            [Model, SharedHidden],
+            Matrix
+        )
+        .optional(),
+        spec!(Gate, Layer, "gate_proj", "model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight", [Hidden, Model], Matrix).optional(),
+        spec!(Up, Layer, "up_proj", "model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight", [Hidden, Model], Matrix).optional(),
+        spec!(Down, Layer, "down_proj", "model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight", [Model, Hidden], Matrix).optional(),
+        spec!(FinalNorm, Last, "norm", "model.norm.weight", "output_norm.weight", [One, Model], F32),
+        spec!(LmHead, Last, "LM head", "lm_head.weight", "output.weight", [Vocab, Model], Wide),
+    ],
+    hf_rope: RopeStyle::NeoX,
+    gguf_rope: RopeStyle::NeoX,
+    shift_logits: false,
+    norm_topk_prob: true,
+    norm_topk_prob_fixed: false,
+    default_mask_token: 156895,
+    attention_block: 32,
+    chat: ROLE_CHAT,
+    chat_template: ROLE_TEMPLATE,
 };
 
 /// ChatML, as Qwen2/Qwen3-derived models (Dream, RND1) use it.
 const QWEN_CHAT: ChatFormat = ChatFormat { before: "<|im_start|>user\n", after: "<|im_end|>\n<|im_start|>assistant\n" };
 const QWEN_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Ant Group's role format (LLaDA-MoE, LLaDA 2).
+const ROLE_CHAT: ChatFormat = ChatFormat { before: "<role>HUMAN</role>", after: "<|role_end|><role>ASSISTANT</role>" };
+const ROLE_TEMPLATE: &str = "{% for message in messages %}{{ '<role>' + message['role'] | upper + '</role>' + message['content'] + '<|role_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<role>ASSISTANT</role>' }}{% endif %}";
+
 /// Every family the engine runs.
-pub static FAMILIES: &[&Family] = &[&LLADA, &DREAM, &LLADA_MOE, &RND1];
+pub static FAMILIES: &[&Family] = &[&LLADA, &DREAM, &LLADA_MOE, &RND1, &LLADA2];

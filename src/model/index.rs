@@ -82,8 +82,18 @@ impl ModelIndex {
             |key, spec| {
                 let name = if spec.experts && !gguf { spec.hf_name_of_expert(key.layer, "*") } else { spec.name(gguf, key.layer) };
                 let parts = (spec.experts && !gguf).then(|| (0..config.n_experts).map(|e| spec.expert_name(key.layer, e)).collect());
-                let Some(t) = get(&name, parts)? else { return Ok(None) };
+                let Some(mut t) = get(&name, parts)? else { return Ok(None) };
                 let (rows, cols) = (config.dim(spec.shape[0]), config.dim(spec.shape[1]));
+                if let (Some(f), false) = (spec.fused, gguf) {
+                    // This tensor is some rows of a fused one: check the whole, then point at the part.
+                    let whole = config.dim(f.whole);
+                    if (t.rows, t.cols) != (whole, cols) {
+                        return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{whole}, {cols}]", t.rows, t.cols)));
+                    }
+                    let skip: usize = f.skip.iter().map(|&d| config.dim(d)).sum();
+                    t.offset += (skip * t.row_bytes()) as u64;
+                    t.rows = rows;
+                }
                 if (t.rows, t.cols) != (rows, cols) {
                     return Err(Error::model(file, format!("tensor `{name}` has shape [{}, {}] but the config needs [{rows}, {cols}]", t.rows, t.cols)));
                 }
@@ -95,6 +105,7 @@ impl ModelIndex {
             let has = |r: Role| tensors.get(Key::at(i, r)).is_some();
             let dense = [Role::Gate, Role::Up, Role::Down].map(has);
             let moe = [Role::Router, Role::GateExps, Role::UpExps, Role::DownExps].map(has);
+            let shared = [Role::SharedGate, Role::SharedUp, Role::SharedDown].map(has);
             let complete = |v: &[bool]| v.iter().all(|&b| b);
             let empty = |v: &[bool]| v.iter().all(|&b| !b);
             let ok = (complete(&dense) && empty(&moe)) || (empty(&dense) && complete(&moe) && config.is_moe());
@@ -105,6 +116,21 @@ impl ModelIndex {
                         "layer {i} has no complete feed-forward: it needs gate/up/down, or (in a model with experts) a router and stacked gate/up/down experts"
                     ),
                 ));
+            }
+            // Shared experts (all three, as the config counts them) only beside routed ones.
+            let want_shared = complete(&moe) && config.n_shared_experts > 0;
+            if !(if want_shared { complete(&shared) } else { empty(&shared) }) {
+                return Err(Error::model(
+                    file,
+                    format!(
+                        "layer {i}: the config has {} shared experts but the layer {} shared_experts gate/up/down",
+                        config.n_shared_experts,
+                        if want_shared { "lacks some of the" } else { "has" }
+                    ),
+                ));
+            }
+            if has(Role::ExpertBias) && !complete(&moe) {
+                return Err(Error::model(file, format!("layer {i} has an expert bias but no experts")));
             }
         }
         Ok(ModelIndex { config, rope, format, tensors })

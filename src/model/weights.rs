@@ -116,14 +116,35 @@ impl ModelWeights {
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let mut w = self.clone();
         w.set_rope(self.config.family().hf_rope);
-        let mut items: Vec<(String, safetensors::tensor::TensorView<'_>)> = Vec::new();
+        let st_dtype = |d: DType| match d {
+            DType::F32 => Ok(safetensors::Dtype::F32),
+            DType::F16 => Ok(safetensors::Dtype::F16),
+            DType::BF16 => Ok(safetensors::Dtype::BF16),
+            q => Err(Error::Input(format!("safetensors cannot hold {} weights; export to GGUF instead", q.name()))),
+        };
+        // Fused tensors (LLaDA 2's query_key_value): the parts' rows one after another, in table order.
+        let mut fused: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (k, spec, t) in w.tensors.iter() {
-            let dtype = match t.dtype {
-                DType::F32 => safetensors::Dtype::F32,
-                DType::F16 => safetensors::Dtype::F16,
-                DType::BF16 => safetensors::Dtype::BF16,
-                q => return Err(Error::Input(format!("safetensors cannot hold {} weights; export to GGUF instead", q.name()))),
-            };
+            if spec.fused.is_some_and(|f| f.skip.is_empty()) {
+                let parts: Vec<&HostTensor> =
+                    w.tensors.iter().filter(|(k2, s2, _)| k2.layer == k.layer && s2.fused.is_some() && s2.hf == spec.hf).map(|(_, _, t)| t).collect();
+                if parts.iter().any(|p| (p.dtype, p.cols) != (t.dtype, t.cols)) {
+                    return Err(Error::Input(format!("safetensors export: the parts of `{}` differ in format", spec.name(false, k.layer))));
+                }
+                let rows = parts.iter().map(|p| p.rows).sum();
+                fused.push((spec.name(false, k.layer), st_dtype(t.dtype)?, vec![rows, t.cols], parts.iter().flat_map(|p| p.data.iter().copied()).collect()));
+            }
+        }
+        let mut items: Vec<(String, safetensors::tensor::TensorView<'_>)> = Vec::new();
+        for (name, dtype, shape, data) in &fused {
+            let view = safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).map_err(|e| Error::Input(format!("safetensors export: {e}")))?;
+            items.push((name.clone(), view));
+        }
+        for (k, spec, t) in w.tensors.iter() {
+            let dtype = st_dtype(t.dtype)?;
+            if spec.fused.is_some() {
+                continue;
+            }
             if spec.experts {
                 // One tensor per expert, as HF checkpoints store them.
                 let e = w.config.n_experts.max(1);

@@ -137,12 +137,22 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
     if opts.block_length == 0 {
         return Err(Error::Input("--block-length must be at least 1".into()));
     }
-    let blocks = schedule::blocks(canvas.gen_start, len, opts.block_length);
+    let aligned = opts.schedule == Schedule::Block;
+    let blocks = match aligned {
+        true => schedule::aligned_blocks(canvas.gen_start, len, opts.block_length),
+        false => schedule::blocks(canvas.gen_start, len, opts.block_length),
+    };
     if blocks.is_empty() || canvas.masked() == 0 {
         return Err(Error::Input("nothing to generate: the canvas has no masked positions".into()));
     }
-    opts.check_steps(blocks.len())?;
-    let steps_per_block = opts.steps / blocks.len();
+    // LLaDA 2 counts its steps per block.
+    let steps_per_block = if aligned {
+        opts.steps.max(1)
+    } else {
+        opts.check_steps(blocks.len())?;
+        opts.steps / blocks.len()
+    };
+    let block_quota = schedule::tokens_per_step(opts.block_length, steps_per_block);
     // The prompt, for classifier-free guidance: every position fixed at the start.
     let fixed: Vec<bool> = canvas.tokens.iter().map(|&t| t != canvas.mask).collect();
     let mut rng = Rng::new(opts.seed ^ 0x72656d61736b);
@@ -158,6 +168,8 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
         while masked_in_block(&canvas) > 0 {
             // Fixed count: the schedule's quota of this step (threshold mode runs until the block is full).
             let k = match opts.threshold {
+                _ if aligned && s >= steps_per_block => break,
+                _ if aligned => block_quota[s],
                 Some(_) => 0,
                 None if s >= steps_per_block => break,
                 None => schedule::quota(opts.schedule, s, steps_per_block, masked_in_block(&canvas), initial, opts.eps),
@@ -193,6 +205,7 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             let chosen = match transfer_p {
                 Some(p) => candidates.iter().filter(|_| rng.unit() < p).map(|c| c.0).collect(),
                 None if opts.alg_temp > 0.0 => remask::draw(&candidates, k.min(candidates.len()), opts.alg_temp, &mut rng),
+                None if aligned => remask::pick_at_least(&candidates, k.min(candidates.len()), opts.threshold),
                 None => remask::pick(&candidates, k.min(candidates.len()), opts.threshold),
             };
             let committed: Vec<Commit> = chosen

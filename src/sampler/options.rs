@@ -47,16 +47,21 @@ pub enum Schedule {
     Timesteps,
     /// RND1's: after step i of N, ⌊M·(N − 1 − i)/N⌋ of the block's M masks stay masked.
     Cutoff,
+    /// LLaDA 2's: blocks aligned to multiples of the block length from position 0 (the first
+    /// one ends the prompt's last block); `steps` is per block, and step i commits the even split
+    /// of the whole block length, or with `threshold` every mask above it when that is more.
+    Block,
 }
 
 impl Schedule {
-    pub const NAMES: &'static str = "even (LLaDA), timesteps (Dream), cutoff (RND1)";
+    pub const NAMES: &'static str = "even (LLaDA), timesteps (Dream), cutoff (RND1), block (LLaDA 2)";
 
     pub const fn name(self) -> &'static str {
         match self {
             Schedule::Even => "even",
             Schedule::Timesteps => "timesteps",
             Schedule::Cutoff => "cutoff",
+            Schedule::Block => "block",
         }
     }
 
@@ -65,32 +70,36 @@ impl Schedule {
             "even" => Ok(Schedule::Even),
             "timesteps" => Ok(Schedule::Timesteps),
             "cutoff" => Ok(Schedule::Cutoff),
+            "block" => Ok(Schedule::Block),
             other => Err(Error::Input(format!("unknown schedule {other:?}: use one of {}", Self::NAMES))),
         }
     }
 }
 
 /// The sampler a model family's reference code runs (its defaults when the user names none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FamilySampler {
     pub schedule: Schedule,
     pub remasking: Remasking,
     /// The whole answer is one block (Dream and RND1 have no blocks).
     pub one_block: bool,
+    /// Commit every mask above this confidence (LLaDA 2's default 0.95).
+    pub threshold: Option<f32>,
 }
 
 impl FamilySampler {
     /// LLaDA's `generate`: blocks of 32, an even split, low-confidence remasking.
-    pub const LLADA: FamilySampler = FamilySampler { schedule: Schedule::Even, remasking: Remasking::LowConfidence, one_block: false };
+    pub const LLADA: FamilySampler = FamilySampler { schedule: Schedule::Even, remasking: Remasking::LowConfidence, one_block: false, threshold: None };
 
     /// What the reference code of a family (`model::Family::name`) runs: Dream's
     /// `diffusion_generate` (timesteps; entropy, as its README's example), RND1's
-    /// `diffusion_sample` (cutoff; lowest entropy first), and LLaDA's `generate` for LLaDA and
-    /// LLaDA-MoE.
+    /// `diffusion_sample` (cutoff; lowest entropy first), LLaDA 2's `generate` (aligned blocks of
+    /// 32, threshold 0.95), and LLaDA's `generate` for LLaDA and LLaDA-MoE.
     pub fn of(family: &str) -> FamilySampler {
         match family {
-            "dream" => FamilySampler { schedule: Schedule::Timesteps, remasking: Remasking::Entropy, one_block: true },
-            "rnd1" => FamilySampler { schedule: Schedule::Cutoff, remasking: Remasking::Entropy, one_block: true },
+            "dream" => FamilySampler { schedule: Schedule::Timesteps, remasking: Remasking::Entropy, one_block: true, threshold: None },
+            "rnd1" => FamilySampler { schedule: Schedule::Cutoff, remasking: Remasking::Entropy, one_block: true, threshold: None },
+            "llada2" => FamilySampler { schedule: Schedule::Block, remasking: Remasking::LowConfidence, one_block: false, threshold: Some(0.95) },
             _ => Self::LLADA,
         }
     }
@@ -196,6 +205,13 @@ impl SamplerOptions {
         if self.block_length == 0 {
             return bad("--block-length must be at least 1".into());
         }
+        // LLaDA 2's blocks are aligned to the canvas, not to the answer (see `Schedule::Block`).
+        if self.schedule == Schedule::Block {
+            if self.steps == 0 {
+                return bad("--steps (per block with --schedule block) must be at least 1".into());
+            }
+            return self.check_common();
+        }
         if !self.gen_length.is_multiple_of(self.block_length) {
             return bad(format!(
                 "--gen-length {} is not a multiple of --block-length {}: pick a block length that divides it (e.g. {})",
@@ -242,8 +258,8 @@ impl SamplerOptions {
         if self.remasking == Remasking::Origin && self.schedule != Schedule::Timesteps {
             return Err(Error::Input("--remasking origin commits by the timestep schedule: add --schedule timesteps".into()));
         }
-        if self.threshold.is_some() && self.schedule != Schedule::Even {
-            return Err(Error::Input(format!("--threshold replaces the step schedule: leave --schedule at even (not {})", self.schedule.name())));
+        if self.threshold.is_some() && !matches!(self.schedule, Schedule::Even | Schedule::Block) {
+            return Err(Error::Input(format!("--threshold works with --schedule even or block (not {})", self.schedule.name())));
         }
         Ok(())
     }

@@ -41,6 +41,18 @@ pub fn pick(candidates: &[(usize, f32, f32)], k: usize, threshold: Option<f32>) 
     chosen
 }
 
+/// LLaDA 2's rule: every candidate whose probability is above `threshold` when there are at
+/// least `k` of them, else the `k` best by score (all `k` best without a threshold).
+pub fn pick_at_least(candidates: &[(usize, f32, f32)], k: usize, threshold: Option<f32>) -> Vec<usize> {
+    if let Some(t) = threshold {
+        let above: Vec<usize> = candidates.iter().filter(|c| c.2 > t).map(|c| c.0).collect();
+        if above.len() >= k {
+            return above;
+        }
+    }
+    pick(candidates, k, None)
+}
+
 /// Draws `k` positions without replacement with probabilities softmax(score / temp) (Dream's
 /// `alg_temp`): the `k` best of score / temp + Gumbel noise, which is the same distribution.
 pub fn draw(candidates: &[(usize, f32, f32)], k: usize, temp: f32, rng: &mut Rng) -> Vec<usize> {

@@ -32,7 +32,23 @@ pub fn quota(schedule: super::options::Schedule, i: usize, steps: usize, masked:
             (masked as f32 * (1.0 - ts[i + 1] / ts[i])) as usize
         }
         Schedule::Cutoff => masked.saturating_sub(initial * (steps - 1 - i) / steps),
+        // Aligned blocks count from the block length, not the masks (`run` handles them).
+        Schedule::Block => masked,
     }
+}
+
+/// LLaDA 2's blocks over positions `from .. to`: aligned to multiples of `block` from position
+/// 0, so the first one is the rest of the block holding position `from` (the prompt's end).
+pub fn aligned_blocks(from: usize, to: usize, block: usize) -> Vec<(usize, usize)> {
+    let block = block.max(1);
+    let mut out = Vec::new();
+    let mut s = from;
+    while s < to {
+        let e = ((s / block + 1) * block).min(to);
+        out.push((s, e));
+        s = e;
+    }
+    out
 }
 
 /// The blocks `[start, end)` that cover positions `from .. to` in pieces of `block` positions
