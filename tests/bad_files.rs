@@ -121,7 +121,7 @@ fn unsupported_architectures_and_configs_that_contradict_the_tensors() {
     let mut b = gguf.clone();
     let at = find(&b, "rnd1");
     b[at..at + 4].copy_from_slice(b"qwe3");
-    assert_has(&gguf_err(&b), &["m.gguf", "\"qwe3\"", "supported architectures: llada, dream, llada-moe, rnd1"]);
+    assert_has(&gguf_err(&b), &["m.gguf", "\"qwe3\"", "supported architectures: llada, dream, llada-moe, rnd1, llada2"]);
 
     let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let st = std::fs::read(dir.join("model.safetensors")).unwrap();

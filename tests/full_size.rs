@@ -200,6 +200,14 @@ fn rnd1_30b_shaped_gguf_plans_and_runs_with_4_of_its_48_layers() {
 }
 
 #[test]
+#[ignore = "slow; run by hand (see the file's comment)"]
+fn llada2_mini_16b_shaped_gguf_plans_and_runs_with_4_of_its_20_layers() {
+    // 16.3 B parameters (256 experts of 512 in 19 of 20 layers) are 9 GB in Q4_0: the full
+    // model is planned, and 4 full-width layers are loaded and run.
+    family_plan_and_pass("llada2-mini.json", "llada2", 16.3, Some(4));
+}
+
+#[test]
 #[ignore = "slow: 4.5 GB on the adapter; run by hand (see the file's comment)"]
 fn llada_8b_shaped_gguf_and_sharded_safetensors_plan_load_and_run() {
     let (c, json) = config();

@@ -190,11 +190,14 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             let t0 = now_ms();
             gen.steps += 1;
             let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
-            // With a cache, the block's first step is a full pass that refreshes every K/V.
+            // With a cache, the block's first step is a full pass that refreshes every K/V. Aligned
+            // blocks recompute from their aligned start: the prompt's tail shares the first block
+            // (and, under block-causal attention, sees its masks), so its K/V change too.
+            let from = if aligned { bs - bs % opts.block_length.max(1) } else { bs };
             let rows = match (opts.cache, fresh) {
                 (CacheMode::None, _) | (_, true) => None,
-                (CacheMode::Prefix, false) => Some(bs..len),
-                (CacheMode::Dual, false) => Some(bs..be),
+                (CacheMode::Prefix, false) => Some(from..len),
+                (CacheMode::Dual, false) => Some(from..be),
             };
             fresh = false;
             let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, rows, &mut gen.model_passes).await?;
