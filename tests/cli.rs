@@ -284,6 +284,41 @@ fn the_app_without_a_display_or_with_bad_arguments_says_what_to_do() {
     }
 }
 
+/// LLaDA 2's fixture through `unmask info` and `unmask generate` with no sampler flags: the
+/// family's own sampler (aligned blocks of 32, threshold 0.95, 32 steps a block) fills the
+/// canvas to its block boundary and gives the reference model's tokens (tests/llada2.rs).
+#[test]
+fn llada2_generates_its_reference_answer_with_its_own_sampler() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/llada2");
+    let p = dir.to_str().unwrap();
+    let o = unmask(&["info", p]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for needle in ["family     llada2 ", "sigmoid scores", "best 2 of 4 groups", "1 shared", "block schedule", "threshold 0.95", "block-causal in blocks of 32"]
+    {
+        assert!(out.contains(needle), "info says {needle:?}:\n{out}");
+    }
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let g = &r["generations"][0];
+    assert_eq!((g["steps_per_block"].as_u64(), g["threshold"].as_f64()), (Some(32), Some(0.95)), "run a uses LLaDA 2's defaults");
+    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<u32>>();
+    let prompt = ids(&g["prompt"]).iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+    let gen = g["max_new_tokens"].as_u64().unwrap().to_string();
+    let args = ["generate", "--model", p, "--prompt-tokens", &prompt, "--gen-length", &gen, "--steps", "32", "--cache", "none", "--no-early-stop", "--json"];
+    let o = unmask(&args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = ids(&g["output"]);
+    assert_eq!(want.len(), 64);
+    assert_eq!(ids(&v["tokens"]), want[11..], "the CLI's answer tokens (prompt {prompt}, the canvas filled to 64)");
+    // Its blocks are its attention's: another block length is refused with one line.
+    let o = unmask(&[&args[..], &["--block-length", "16"]].concat());
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("blocks of 32") && !err.contains("panicked"), "{err}");
+}
+
 /// Every family's fixture (tests/data/families: HF folder and llama.cpp's GGUF) through
 /// `unmask info` and `unmask generate` with the family's default sampler: the tokens equal the
 /// PyTorch reference generation that used that sampler (tests/families.rs checks the rest).

@@ -157,8 +157,12 @@ pub fn generate(a: GenerateArgs) -> Result<()> {
         options: options(&a.s, a.gen_length, a.gen_length.min(32))?,
         ..Default::default()
     };
-    // Check what can be checked before the (slow) model load.
-    req.options.validate()?;
+    // Check what can be checked before the (slow) model load; the block arithmetic waits for
+    // the model, whose family may align blocks differently (LLaDA 2).
+    if req.options.gen_length == 0 {
+        return Err(Error::Input("--gen-length must be at least 1".into()));
+    }
+    req.options.check_common()?;
     for p in &req.pins {
         parse_pin(p)?;
     }

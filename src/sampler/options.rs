@@ -237,7 +237,7 @@ impl SamplerOptions {
         Ok(())
     }
 
-    pub(crate) fn check_common(&self) -> Result<()> {
+    pub fn check_common(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return Err(Error::Input(format!("--temperature {} must be 0 or more", self.temperature)));
         }
