@@ -102,6 +102,12 @@ fn gguf_wrong_architecture_and_bad_config() {
     let v = pos + key.len() + 4;
     b[v..v + 4].copy_from_slice(&3u32.to_le_bytes());
     assert_has(&gguf_err(&b), &["m.gguf", "n_heads 3 is not a multiple of n_kv_heads 2"]);
+    // block_count 1 → 10813441 (one flipped byte): refused before per-layer tables exist (it
+    // once allocated tens of GB).
+    let mut b = w.to_gguf(vec![]);
+    let v = find(&b, "llada.block_count") + "llada.block_count".len() + 4;
+    b[v + 2] ^= 0xa5;
+    assert_has(&gguf_err(&b), &["m.gguf", "n_layers = 10813441 is out of range"]);
     // A file that says its logits are shifted (Dream-style) is run that way.
     let mut b = w.to_gguf(vec![]);
     let key = b"diffusion.shift_logits";

@@ -18,10 +18,11 @@ pub struct SamplerArgs {
     /// Model directory (config.json + safetensors + tokenizer.json) or .gguf file [default: the bundled demo model].
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their number).
+    /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their
+    /// number). With --schedule block (LLaDA 2's) they count per block.
     #[arg(long, default_value_t = 64)]
     pub steps: usize,
-    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter; one block for Dream and RND1].
+    /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter; one block for Dream and RND1; LLaDA 2 needs 32, its attention's blocks].
     #[arg(long)]
     pub block_length: Option<usize>,
     /// 0 = greedy (argmax); above 0, Gumbel-max sampling at this temperature.
@@ -36,7 +37,8 @@ pub struct SamplerArgs {
     #[arg(long)]
     pub remasking: Option<String>,
     /// How many positions each step commits: even (LLaDA), timesteps (Dream: linear from 1 to
-    /// --eps) or cutoff (RND1) [default: the model family's].
+    /// --eps), cutoff (RND1) or block (LLaDA 2: blocks aligned to the canvas, the even split of
+    /// the block per step, or every mask above --threshold when more) [default: the model family's].
     #[arg(long)]
     pub schedule: Option<String>,
     /// The last timestep of --schedule timesteps (Dream's eps).
@@ -45,7 +47,8 @@ pub struct SamplerArgs {
     /// 0: commit the best-scored positions; above 0, draw them from softmax(score / alg_temp) (Dream's alg_temp).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub alg_temp: f32,
-    /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1), at least one per step.
+    /// Commit every masked position of the block whose probability is at least this (0 < τ ≤ 1),
+    /// at least one per step (Fast-dLLM) [default: off; 0.95 for LLaDA 2, as its generate].
     #[arg(long, allow_negative_numbers = true)]
     pub threshold: Option<f32>,
     /// K/V reuse inside a block (Fast-dLLM): none (every step runs the whole canvas: the

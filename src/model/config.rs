@@ -118,6 +118,9 @@ struct HfConfig {
 /// products of two dimensions cannot overflow.
 const MAX_DIM: usize = 1 << 24;
 
+/// Most layers (real models have at most a few hundred).
+pub const MAX_LAYERS: usize = 4096;
+
 /// Most routed experts per layer (`moe_route.wgsl` keeps a row's router logits in registers).
 pub const MAX_EXPERTS: usize = 256;
 /// Most experts used per position.
@@ -445,6 +448,10 @@ impl ModelConfig {
             if v == 0 || v > MAX_DIM {
                 return bad(format!("{name} = {v} is out of range (1..={MAX_DIM})"));
             }
+        }
+        // Per-layer tables are allocated before the tensors are looked up: bound the count.
+        if self.n_layers > MAX_LAYERS {
+            return bad(format!("n_layers = {} is out of range (1..={MAX_LAYERS})", self.n_layers));
         }
         if self.is_moe() {
             if self.n_experts > MAX_EXPERTS {
