@@ -8,7 +8,7 @@ use unmask::engine::GpuModel;
 use unmask::model::{DType, Key, ModelConfig, ModelWeights, Quant, Role, RopeStyle};
 use unmask::synth::{random_model, tiny_config, Rng};
 
-const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+const ARGMAX: Noise = Noise::GREEDY;
 
 fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     let m = GpuModel::upload(gpu(), w).unwrap();
@@ -182,7 +182,7 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let toks = tokens(&w.config, 8, 13);
     let m = GpuModel::upload(gpu(), &w).unwrap();
     let mut s = session(&m, toks.len());
-    let noise = Noise { temperature: 1.0, seed: 1234, salt: 5 };
+    let noise = Noise::new(1.0, 1234, 5);
     let a = pollster::block_on(s.forward(&toks, noise, true)).unwrap();
     let b = pollster::block_on(s.forward(&toks, noise, false)).unwrap();
     assert_eq!(a.choices, b.choices, "same seed, same choices");

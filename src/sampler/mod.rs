@@ -177,7 +177,7 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             }
             let t0 = now_ms();
             gen.steps += 1;
-            let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
+            let noise = opts.noise(seed32, gen.steps as u32);
             // With a cache, the block's first step is a full pass that refreshes every K/V.
             let rows = match (opts.cache, fresh) {
                 (CacheMode::None, _) | (_, true) => None,
