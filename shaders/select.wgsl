@@ -44,9 +44,12 @@ fn uniform01(pos: u32, vi: u32) -> f32 {
     return (f32(h >> 8u) + 0.5) / 16777216.0;
 }
 
-// The order-preserving image of an f32 in u32 (twin: `choice::order_key`).
+// The order-preserving image of an f32 in u32, −0 as +0 (twin: `choice::order_key`).
 fn order_key(x: f32) -> u32 {
-    let b = bitcast<u32>(x);
+    var b = bitcast<u32>(x);
+    if (b == 0x80000000u) {
+        b = 0u;
+    }
     if ((b & 0x80000000u) != 0u) {
         return ~b;
     }

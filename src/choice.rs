@@ -7,7 +7,8 @@
 /// What the GPU reports per position after a forward: the chosen token and how sure the model is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Choice {
-    /// argmax of logits/T + Gumbel noise (plain argmax when T = 0).
+    /// argmax of logits/T + Gumbel noise (plain argmax when T = 0), among the tokens kept by the
+    /// top-k / top-p filters.
     pub token: u32,
     /// softmax(logits)[token], without noise (LLaDA's `low_confidence` score); with a top-k /
     /// top-p filter, the softmax over the kept tokens (as Dream's `sample_tokens`).
@@ -62,10 +63,10 @@ pub fn uniform(seed: u32, salt: u32, pos: u32, v: u32) -> f32 {
     ((h >> 8) as f32 + 0.5) / 16777216.0
 }
 
-/// The order-preserving image of an f32 in u32 (`a < b` ⇔ `order_key(a) < order_key(b)` for
-/// non-NaN floats; −0 sorts just below +0). Twin of `order_key` in `select.wgsl`.
+/// The order-preserving image of an f32 in u32: for non-NaN floats `a < b` ⇔ `order_key(a) <
+/// order_key(b)` and `a == b` ⇔ equal keys (−0 is +0). Twin of `order_key` in `select.wgsl`.
 pub fn order_key(x: f32) -> u32 {
-    let b = x.to_bits();
+    let b = if x == 0.0 { 0 } else { x.to_bits() };
     if b & 0x8000_0000 != 0 {
         !b
     } else {
