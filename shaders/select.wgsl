@@ -1,8 +1,9 @@
 // Per row of logits (one canvas position): the chosen token (argmax of logits/T + Gumbel noise,
-// plain argmax at T = 0), its softmax probability, the entropy and the top-1 − top-2 margin.
+// plain argmax at T = 0), its softmax probability, the entropy and the top-1 − top-2 margin,
+// over the tokens Dream's top-k / top-p filters keep (all of them when both are off).
 // One 256-wide workgroup per row; output is 4 words per row: token, prob, entropy, margin.
-// The noise is a counter-based hash of (seed, salt, position, vocab index): the CPU twin draws
-// the same numbers.
+// The noise is a counter-based hash of (seed, salt, position, vocab index): the CPU twin
+// (`choice::select`, `choice::cutoff`) draws the same numbers.
 
 struct Params {
     rows: u32,
@@ -16,7 +17,11 @@ struct Noise {
     temperature: f32,
     seed: u32,
     salt: u32,
-    _pad: u32,
+    top_k: u32,       // 0 = off
+    top_p: f32,       // 1 = off
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,6 +42,111 @@ fn hash_u32(x: u32) -> u32 {
 fn uniform01(pos: u32, vi: u32) -> f32 {
     let h = hash_u32(noise.seed ^ hash_u32(noise.salt ^ hash_u32(pos ^ hash_u32(vi))));
     return (f32(h >> 8u) + 0.5) / 16777216.0;
+}
+
+// The order-preserving image of an f32 in u32, −0 as +0 (twin: `choice::order_key`).
+fn order_key(x: f32) -> u32 {
+    var b = bitcast<u32>(x);
+    if (b == 0x80000000u) {
+        b = 0u;
+    }
+    if ((b & 0x80000000u) != 0u) {
+        return ~b;
+    }
+    return b | 0x80000000u;
+}
+
+// Σ over the workgroup of each thread's `v` (every thread gets it).
+fn sum_f32(t: u32, v: f32) -> f32 {
+    rv[t] = v;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (t < stride) {
+            rv[t] = rv[t] + rv[t + stride];
+        }
+        workgroupBarrier();
+    }
+    let s = rv[0];
+    workgroupBarrier();
+    return s;
+}
+
+fn sum_u32(t: u32, v: u32) -> u32 {
+    ri[t] = v;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (t < stride) {
+            ri[t] = ri[t] + ri[t + stride];
+        }
+        workgroupBarrier();
+    }
+    let s = ri[0];
+    workgroupBarrier();
+    return s;
+}
+
+// The filters' cut-off as an order key: token i is kept when order_key(l_i) >= cut.
+// top-k: the largest key x with #{l >= x} >= k, which is the key of the k-th largest logit (ties
+// with it kept, as torch's `logits < kth` removal). Bisection on u32 keys keeps #{>= lo} >= k.
+// top-p: Dream sorts descending and removes a token when the cumulative probability before it
+// exceeds top_p. Before token i (no ties) lie exactly the tokens with a larger logit, so token i
+// is kept iff P(l_i): "the mass of {l > l_i} under softmax(l / T) is <= top_p". That mass only
+// shrinks as x grows, so P holds from some token's logit upwards: the kept set is {l >= c} for
+// the smallest x with P(x), and P(x) between two logits equals P at the lower one, so that
+// smallest x is itself a logit. Bisection keeps P(hi). Both filters keep a prefix of the sorted
+// order (Dream applies top-k to what top-p left: their intersection), so the top-p search starts
+// at the top-k cut and ends at max(top-k cut, top-p cut). Ties: Dream may keep only some of the
+// logits tied at the top-p cut (torch.sort's order decides); this keeps them all.
+fn cutoff(t: u32, base: u32, mx: f32) -> u32 {
+    var cut = 0u;
+    if (noise.top_k > 0u && noise.top_k < p.vocab) {
+        var lo = 0u;
+        var hi = 0xffffffffu;
+        for (var round = 0u; round < 32u; round = round + 1u) {
+            let d = hi - lo;
+            let mid = lo + d / 2u + (d & 1u);
+            var n = 0u;
+            for (var i = t; i < p.vocab; i = i + 256u) {
+                n = n + select(0u, 1u, order_key(logits[base + i]) >= mid);
+            }
+            if (sum_u32(t, n) >= noise.top_k) {
+                lo = mid;
+            } else {
+                hi = mid - 1u;
+            }
+        }
+        cut = lo;
+    }
+    if (noise.top_p < 1.0) {
+        var temp = 1.0;
+        if (noise.temperature > 0.0) {
+            temp = noise.temperature;
+        }
+        var s = 0.0;
+        for (var i = t; i < p.vocab; i = i + 256u) {
+            s = s + exp((logits[base + i] - mx) / temp);
+        }
+        let limit = noise.top_p * sum_f32(t, s);
+        var lo = cut;
+        var hi = 0xffffffffu;
+        for (var round = 0u; round < 32u; round = round + 1u) {
+            let mid = lo + (hi - lo) / 2u;
+            var m = 0.0;
+            for (var i = t; i < p.vocab; i = i + 256u) {
+                let l = logits[base + i];
+                if (order_key(l) > mid) {
+                    m = m + exp((l - mx) / temp);
+                }
+            }
+            if (sum_f32(t, m) <= limit) {
+                hi = mid;
+            } else {
+                lo = mid + 1u;
+            }
+        }
+        cut = lo;
+    }
+    return cut;
 }
 
 @compute @workgroup_size(256)
@@ -75,11 +185,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let second = r2[0];
     workgroupBarrier();
 
+    // 1b. the filters' cut-off (0, keeping every token, when both are off).
+    let cut = cutoff(t, base, mx);
+
     // 2. the chosen token: argmax of the (noisy) score, ties to the lower index.
     var best = -3.0e38;
     var best_i = 0xffffffffu;
     for (var i = t; i < p.vocab; i = i + 256u) {
         let l = logits[base + i];
+        if (order_key(l) < cut) {
+            continue;
+        }
         var score = l;
         if (noise.temperature > 0.0) {
             let u = uniform01(p.pos0 + r, i);
@@ -111,7 +227,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var s = 0.0;
     var sl = 0.0;
     for (var i = t; i < p.vocab; i = i + 256u) {
-        let z = logits[base + i] - mx;
+        let l = logits[base + i];
+        if (order_key(l) < cut) {
+            continue;
+        }
+        let z = l - mx;
         let e = exp(z);
         s = s + e;
         sl = sl + e * z;
@@ -131,7 +251,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let prob = exp(logits[base + token] - mx) / sum;
         let entropy = log(sum) - r2[0] / sum;
         var p2 = 0.0;
-        if (second > -3.0e38) {
+        if (second > -3.0e38 && order_key(second) >= cut) {
             p2 = exp(second - mx) / sum;
         }
         let o = (p.out_row0 + r) * 4u;

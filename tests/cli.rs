@@ -94,6 +94,12 @@ fn generate_prints_text_and_json_that_agree() {
     // Deterministic: the same command gives the same tokens.
     let again: serde_json::Value = serde_json::from_slice(&unmask(&json_args).stdout).unwrap();
     assert_eq!(again["tokens"], v["tokens"]);
+    // Dream's top-k reaches the GPU: with one token kept, every commit has probability 1.
+    let top1: serde_json::Value = serde_json::from_slice(&unmask(&[&json_args[..], &["--top-k", "1", "--top-p", "0.9"]].concat()).stdout).unwrap();
+    assert_eq!((top1["settings"]["options"]["top_k"].as_u64(), top1["settings"]["options"]["top_p"].as_f64()), (Some(1), Some(0.9f32 as f64)));
+    let probs: Vec<f64> =
+        top1["steps"].as_array().unwrap().iter().flat_map(|s| s["committed"].as_array().unwrap().iter().map(|c| c["confidence"].as_f64().unwrap())).collect();
+    assert!(probs.len() == 12 && probs.iter().all(|p| *p == 1.0), "{probs:?}");
 }
 
 #[test]
@@ -133,6 +139,8 @@ fn bad_generation_settings_exit_2_with_one_line() {
         (vec!["--prompt", "x", "--remasking", "best"], "unknown remasking"),
         (vec!["--prompt", "x", "--temperature", "-1"], "--temperature"),
         (vec!["--prompt", "x", "--threshold", "1.5"], "(0, 1]"),
+        (vec!["--prompt", "x", "--top-k", "0"], "--top-k must be at least 1"),
+        (vec!["--prompt", "x", "--top-p", "0"], "--top-p 0 must be in (0, 1]"),
         (vec!["--prompt", "x", "--gen-length", "512", "--block-length", "32"], "context"),
         (vec!["--prompt-tokens", "1,999"], "outside the vocabulary"),
         (vec!["--prompt", "x", "--pin", "nope"], "OFFSET:WORD"),

@@ -18,7 +18,7 @@ fn root() -> &'static Path {
 }
 
 fn logits(m: &GpuModel, toks: &[u32]) -> Vec<f32> {
-    pollster::block_on(session(m, toks.len()).forward(toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true)).unwrap().logits.unwrap()
+    pollster::block_on(session(m, toks.len()).forward(toks, Noise::GREEDY, true)).unwrap().logits.unwrap()
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn folder_and_gguf_agree() {
         let t: f64 = e.iter().sum();
         e.into_iter().map(|x| x / t).collect::<Vec<f64>>()
     };
-    let greedy = |row: &[f32]| unmask::cpu::ops::select(row, 0, Noise { temperature: 0.0, seed: 0, salt: 0 });
+    let greedy = |row: &[f32]| unmask::cpu::ops::select(row, 0, Noise::GREEDY);
     let (mut kl_sum, mut confident) = (0.0, 0);
     for &r in &masked {
         let (rf, rq) = (&f[r * v..(r + 1) * v], &b[r * v..(r + 1) * v]);

@@ -8,7 +8,7 @@ use unmask::engine::GpuModel;
 use unmask::model::{DType, Key, ModelConfig, ModelWeights, Quant, Role, RopeStyle};
 use unmask::synth::{random_model, tiny_config, Rng};
 
-const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+const ARGMAX: Noise = Noise::GREEDY;
 
 fn gpu_logits(w: &ModelWeights, tokens: &[u32]) -> (Vec<f32>, Vec<u32>) {
     let m = GpuModel::upload(gpu(), w).unwrap();
@@ -182,15 +182,18 @@ fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let toks = tokens(&w.config, 8, 13);
     let m = GpuModel::upload(gpu(), &w).unwrap();
     let mut s = session(&m, toks.len());
-    let noise = Noise { temperature: 1.0, seed: 1234, salt: 5 };
-    let a = pollster::block_on(s.forward(&toks, noise, true)).unwrap();
-    let b = pollster::block_on(s.forward(&toks, noise, false)).unwrap();
-    assert_eq!(a.choices, b.choices, "same seed, same choices");
-    let logits = a.logits.unwrap();
-    let v = w.config.vocab_size;
-    for (r, c) in a.choices.iter().enumerate() {
-        let twin = unmask::cpu::ops::select(&logits[r * v..(r + 1) * v], r as u32, noise);
-        assert_eq!(c.token, twin.token, "row {r}");
+    // Plain, and with Dream's filters (they reach the kernel through the session's noise uniform).
+    for noise in [Noise::new(1.0, 1234, 5), Noise { top_k: 5, top_p: 0.8, ..Noise::new(1.0, 1234, 5) }] {
+        let a = pollster::block_on(s.forward(&toks, noise, true)).unwrap();
+        let b = pollster::block_on(s.forward(&toks, noise, false)).unwrap();
+        assert_eq!(a.choices, b.choices, "same seed, same choices");
+        let logits = a.logits.unwrap();
+        let v = w.config.vocab_size;
+        for (r, c) in a.choices.iter().enumerate() {
+            let twin = unmask::cpu::ops::select(&logits[r * v..(r + 1) * v], r as u32, noise);
+            assert_eq!(c.token, twin.token, "row {r} under {noise:?}");
+            assert!((c.prob - twin.prob).abs() <= 1e-4 * twin.prob, "row {r} under {noise:?}: {c:?} vs {twin:?}");
+        }
     }
 }
 

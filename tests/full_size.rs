@@ -141,7 +141,7 @@ fn plan_load_and_step(path: &Path, quant: Option<Quant>) {
     let t1 = std::time::Instant::now();
     let mut session = model.session(config).unwrap();
     assert_eq!(session.allocated_bytes(), plan.session_bytes);
-    let out = pollster::block_on(session.forward(&tokens, Noise { temperature: 0.0, seed: 0, salt: 0 }, false)).unwrap();
+    let out = pollster::block_on(session.forward(&tokens, Noise::GREEDY, false)).unwrap();
     let got: Vec<u32> = out.choices.iter().map(|c| c.token).collect();
     println!("  one denoising pass over {canvas} positions: {:.1} s; peak RSS {}", t1.elapsed().as_secs_f64(), peak_rss());
     let all = 0..canvas;

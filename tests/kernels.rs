@@ -6,10 +6,10 @@
 mod common;
 use common::{assert_close, gpu};
 use std::sync::Arc;
-use unmask::choice::Noise;
+use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform};
+use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -309,31 +309,141 @@ fn cfg_mix_elementwise() {
     assert_close("cfg_mix twin, scale 0", &ops::cfg_mix(&c, &u, 0.0), &c, 1e-6);
 }
 
+/// `select.wgsl` on `rows` rows of `logits` (positions 10 ..) under `noise`, against the twin:
+/// tokens equal, prob / entropy / margin within 1e-4 relative.
+fn check_select(g: &Gpu, logits: &[f32], rows: usize, noise: Noise, what: &str) {
+    let vocab = logits.len() / rows;
+    let want: Vec<_> = (0..rows).map(|r| ops::select(&logits[r * vocab..(r + 1) * vocab], 10 + r as u32, noise)).collect();
+    let lb = g.upload_f32("logits", logits).unwrap();
+    let out = g.storage("out", (rows * 16) as u64).unwrap();
+    let nb = g.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: NOISE_BYTES,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    g.queue.write_buffer(&nb, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
+    let d = g.select(&lb, &out, &nb, rows, vocab, 10, 0).unwrap();
+    let words: Vec<u32> = run(g, &[d], &out, rows * 4).iter().map(|f| f.to_bits()).collect();
+    for (r, w) in want.iter().enumerate() {
+        let got = &words[r * 4..r * 4 + 4];
+        assert_eq!(got[0], w.token, "{what}: row {r} token under {noise:?}");
+        for (name, gv, wv) in [("prob", got[1], w.prob), ("entropy", got[2], w.entropy), ("margin", got[3], w.margin)] {
+            let gv = f32::from_bits(gv);
+            assert!((gv - wv).abs() <= 1e-4 * wv.abs().max(1e-3), "{what}: row {r} {name}: {gv} vs {wv} under {noise:?}");
+        }
+    }
+}
+
 #[test]
 fn select_argmax_probability_entropy_margin() {
     let g = gpu();
     let (rows, vocab) = (6, 1001);
-    let mut rng = Rng::new(15);
-    let logits = rng.vec(rows * vocab, 8.0);
-    for noise in [Noise { temperature: 0.0, seed: 0, salt: 0 }, Noise { temperature: 0.7, seed: 42, salt: 3 }, Noise { temperature: 2.0, seed: 7, salt: 9 }] {
-        let want: Vec<_> = (0..rows).map(|r| ops::select(&logits[r * vocab..(r + 1) * vocab], 10 + r as u32, noise)).collect();
-        let lb = g.upload_f32("logits", &logits).unwrap();
-        let out = g.storage("out", (rows * 16) as u64).unwrap();
-        let nb = g.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        g.queue.write_buffer(&nb, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
-        let d = g.select(&lb, &out, &nb, rows, vocab, 10, 0).unwrap();
-        let words: Vec<u32> = run(&g, &[d], &out, rows * 4).iter().map(|f| f.to_bits()).collect();
-        for (r, w) in want.iter().enumerate() {
-            let got = &words[r * 4..r * 4 + 4];
-            assert_eq!(got[0], w.token, "row {r} token at T={}", noise.temperature);
-            for (name, gv, wv) in [("prob", got[1], w.prob), ("entropy", got[2], w.entropy), ("margin", got[3], w.margin)] {
-                let gv = f32::from_bits(gv);
-                assert!((gv - wv).abs() <= 1e-4 * wv.abs().max(1e-3), "row {r} {name}: {gv} vs {wv}");
+    let logits = Rng::new(15).vec(rows * vocab, 8.0);
+    for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(2.0, 7, 9)] {
+        check_select(&g, &logits, rows, noise, "no filter");
+    }
+}
+
+#[test]
+fn select_with_top_k_and_top_p_filters() {
+    let g = gpu();
+    let mut rng = Rng::new(16);
+    // Vocabularies narrower than the workgroup, one past a multiple of it, and wide; the tied
+    // rows take 17 values (steps of 0.5), so every cut-off falls in a group of ties.
+    let shapes: Vec<(&str, usize, Vec<f32>)> = vec![
+        ("5 wide", 3, rng.vec(15, 4.0)),
+        ("257 wide", 4, rng.vec(4 * 257, 6.0)),
+        ("1001 wide", 3, rng.vec(3 * 1001, 8.0)),
+        ("ties", 3, rng.vec(3 * 300, 4.0).iter().map(|l| (l * 2.0).round() / 2.0).collect()),
+    ];
+    let filters = [(1, 1.0), (3, 1.0), (50, 1.0), (256, 1.0), (257, 1.0), (5000, 1.0), (0, 1e-6), (0, 0.3), (0, 0.9), (0, 1.0), (20, 0.5), (3, 0.95)];
+    for (what, rows, logits) in &shapes {
+        for (top_k, top_p) in filters {
+            for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(1.5, 7, 9)] {
+                check_select(&g, logits, *rows, Noise { top_k, top_p, ..noise }, what);
+            }
+        }
+    }
+}
+
+/// Dream's `sample_tokens` filters, literally (in f64): logits / T when T > 0; top_p: sort
+/// descending, cumsum of the softmax, remove where the cumsum exceeds top_p, shifted right by
+/// one (the first always stays); top_k: remove logits below the k-th largest. Removed logits
+/// become f32::MIN (torch.finfo.min). Returns the filtered logits.
+fn dream_filtered(row: &[f32], t: f32, top_k: Option<usize>, top_p: Option<f32>) -> Vec<f64> {
+    let n = row.len();
+    let mut l: Vec<f64> = row.iter().map(|&x| x as f64 / if t > 0.0 { t as f64 } else { 1.0 }).collect();
+    if let Some(p) = top_p.filter(|p| *p < 1.0) {
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.sort_by(|a, b| l[*b].partial_cmp(&l[*a]).unwrap());
+        let e: Vec<f64> = idx.iter().map(|&i| (l[i] - l[idx[0]]).exp()).collect();
+        let total: f64 = e.iter().sum();
+        let mut cum = 0.0;
+        let remove: Vec<bool> = e
+            .iter()
+            .map(|x| {
+                cum += x / total;
+                cum > p as f64
+            })
+            .collect();
+        for j in 1..n {
+            if remove[j - 1] {
+                l[idx[j]] = f32::MIN as f64;
+            }
+        }
+    }
+    if let Some(k) = top_k {
+        let mut sorted = l.clone();
+        sorted.sort_by(|a, b| b.partial_cmp(a).unwrap());
+        let kth = sorted[k.min(n) - 1];
+        for x in l.iter_mut().filter(|x| **x < kth) {
+            *x = f32::MIN as f64;
+        }
+    }
+    l
+}
+
+#[test]
+fn select_twin_filters_keep_what_dreams_sort_cumsum_shift_keeps() {
+    let mut rng = Rng::new(17);
+    let filters = [
+        (Some(1), None),
+        (Some(7), None),
+        (Some(400), None),
+        (None, Some(1e-6)),
+        (None, Some(0.2)),
+        (None, Some(0.8)),
+        (None, Some(1.0)),
+        (Some(5), Some(0.6)),
+        (Some(30), Some(0.3)),
+    ];
+    for row in 0..6 {
+        let logits = rng.vec(301, 3.0 + row as f32);
+        for (top_k, top_p) in filters {
+            for t in [0.0, 0.5, 2.0] {
+                let noise = Noise { top_k: top_k.unwrap_or(0) as u32, top_p: top_p.unwrap_or(1.0), ..Noise::new(t, 1, 2) };
+                let what = format!("row {row}, top_k {top_k:?}, top_p {top_p:?}, T {t}");
+                let dream = dream_filtered(&logits, t, top_k, top_p);
+                let cut = choice::cutoff(&logits, noise);
+                let kept: Vec<bool> = logits.iter().map(|l| choice::order_key(*l) >= cut).collect();
+                assert_eq!(kept, dream.iter().map(|l| *l > f32::MIN as f64).collect::<Vec<_>>(), "{what}: kept set");
+                if t > 0.0 {
+                    continue;
+                }
+                // At T = 0 Dream's confidence is the max of softmax(filtered logits), as ours.
+                let max = dream.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = dream.iter().map(|l| (l - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                let mut probs: Vec<f64> = e.iter().map(|x| x / sum).collect();
+                let token = probs.iter().position(|p| *p == 1.0 / sum).unwrap();
+                let entropy: f64 = -probs.iter().filter(|p| **p > 0.0).map(|p| p * p.ln()).sum::<f64>();
+                probs.sort_by(|a, b| b.partial_cmp(a).unwrap());
+                let c = ops::select(&logits, 0, noise);
+                assert_eq!(c.token as usize, token, "{what}");
+                for (name, got, want) in [("prob", c.prob, probs[0]), ("margin", c.margin, probs[0] - probs[1]), ("entropy", c.entropy, entropy)] {
+                    assert!((got as f64 - want).abs() <= 1e-5 * want.abs().max(1e-2), "{what}: {name} {got} vs {want}");
+                }
             }
         }
     }
@@ -344,7 +454,7 @@ fn select_on_a_hand_checked_row() {
     // logits [0, ln 3, 0, ln 2] (unnormalised probs 1, 3, 1, 2; sum 7): argmax 1, p = 3/7,
     // margin 3/7 − 2/7 = 1/7, entropy = −Σ p ln p.
     let row = [0.0, 3f32.ln(), 0.0, 2f32.ln()];
-    let c = ops::select(&row, 0, Noise { temperature: 0.0, seed: 0, salt: 0 });
+    let c = ops::select(&row, 0, Noise::GREEDY);
     let p = [1.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0, 2.0 / 7.0f32];
     let h: f32 = -p.iter().map(|q| q * q.ln()).sum::<f32>();
     assert_eq!(c.token, 1);

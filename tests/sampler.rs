@@ -185,7 +185,7 @@ fn cfg_mixes_conditional_and_unconditional_logits() {
     assert_eq!(m.uncond_seen, vec![vec![M, M, M]]);
     assert_eq!(g.model_passes, 2);
     // The same logits without guidance (cfg 0 would use `choose`; check the mixing maths):
-    let plain = ops::select(&[1.0, 1.2, 0.0], 0, Noise { temperature: 0.0, seed: 0, salt: 0 });
+    let plain = ops::select(&[1.0, 1.2, 0.0], 0, Noise::GREEDY);
     assert_eq!(plain.token, 1);
 }
 
@@ -257,6 +257,50 @@ fn sampling_is_reproducible_for_a_seed() {
     assert_eq!(run(1, 0.0), run(2, 0.0));
 }
 
+/// A fake whose logits never change: per position a fixed row (the prompt's: a one-hot),
+/// chosen from by the CPU twin of `select.wgsl` under the step's noise and filters.
+struct Fixed(Vec<Vec<f32>>);
+
+impl Denoiser for Fixed {
+    async fn choose(&mut self, canvas: &[u32], noise: Noise) -> Result<Vec<Choice>> {
+        Ok((0..canvas.len()).map(|p| ops::select(&self.0[p], p as u32, noise)).collect())
+    }
+    async fn logits(&mut self, _: &[u32]) -> Result<Vec<f32>> {
+        unreachable!()
+    }
+    fn vocab_size(&self) -> usize {
+        10
+    }
+}
+
+#[test]
+fn top_k_and_top_p_change_what_greedy_commits_first() {
+    // Position 1: probabilities 0.46, 0.07, then eight below 0.07 (sum 1); position 2: 0.47,
+    // 0.10, then eight below 0.07. Unfiltered, position 2 is surer (0.47 > 0.46). With top_k 2
+    // both keep their two best and renormalise: 0.46 / 0.53 = 0.868 > 0.47 / 0.57 = 0.825, so
+    // position 1 goes first. top_p 0.5 keeps the same two (mass before the second 0.46 and 0.47
+    // ≤ 0.5, before the third 0.53 and 0.57 > 0.5).
+    let ln = |ps: [f32; 10]| ps.iter().map(|p| p.ln()).collect::<Vec<f32>>();
+    let a = ln([0.46, 0.07, 0.066, 0.064, 0.062, 0.060, 0.058, 0.056, 0.054, 0.050]);
+    let b = ln([0.10, 0.47, 0.064, 0.060, 0.056, 0.054, 0.052, 0.050, 0.048, 0.046]);
+    let prompt = [0.0, -9.0, -9.0, -9.0, -9.0, -9.0, -9.0, -9.0, -9.0, -9.0].to_vec();
+    let first = |o: SamplerOptions| {
+        let (g, ev) = go(&mut Fixed(vec![prompt.clone(), a.clone(), b.clone()]), Canvas::after_prompt(&[0], 2, M, None), &o);
+        assert_eq!(g.tokens, vec![0, 0, 1], "the filters never remove the argmax");
+        ev[0].committed[0]
+    };
+    let plain = first(opts(2, 2, 2));
+    assert_eq!(plain.pos, 2);
+    assert!((plain.confidence - 0.47).abs() < 1e-5, "{plain:?}");
+    for (top_k, top_p) in [(Some(2), None), (None, Some(0.5)), (Some(2), Some(0.5)), (Some(5), Some(0.5))] {
+        let c = first(SamplerOptions { top_k, top_p, ..opts(2, 2, 2) });
+        assert_eq!(c.pos, 1, "top_k {top_k:?}, top_p {top_p:?}");
+        assert!((c.confidence - 0.46 / 0.53).abs() < 1e-5, "{c:?}");
+    }
+    // Filters that keep more than the two leave the order alone.
+    assert_eq!(first(SamplerOptions { top_k: Some(10), top_p: Some(1.0), ..opts(2, 2, 2) }), plain);
+}
+
 #[test]
 fn bad_settings_are_one_line_errors() {
     let err = |o: SamplerOptions| o.validate().err().map(|e| e.to_string()).unwrap_or_default();
@@ -265,6 +309,14 @@ fn bad_settings_are_one_line_errors() {
     assert!(err(SamplerOptions { temperature: -1.0, ..opts(4, 8, 4) }).contains("--temperature"));
     assert!(err(SamplerOptions { threshold: Some(0.0), ..opts(4, 8, 4) }).contains("(0, 1]"));
     assert!(err(SamplerOptions { threshold: Some(1.5), ..opts(4, 8, 4) }).contains("(0, 1]"));
+    assert!(err(SamplerOptions { top_k: Some(0), ..opts(4, 8, 4) }).contains("--top-k must be at least 1"));
+    for p in [0.0, -0.5, 1.5, f32::NAN] {
+        assert!(err(SamplerOptions { top_p: Some(p), ..opts(4, 8, 4) }).contains("--top-p"), "{p}");
+    }
+    assert!(err(SamplerOptions { top_k: Some(1), top_p: Some(1.0), ..opts(4, 8, 4) }).is_empty());
+    // Options saved before the filters existed still read (the filters off).
+    let old: SamplerOptions = serde_json::from_str(r#"{"steps": 8, "temperature": 0.5}"#).unwrap();
+    assert_eq!((old.steps, old.top_k, old.top_p), (8, None, None));
     assert!(Remasking::parse("confident").unwrap_err().to_string().contains("low_confidence"));
     use unmask::sampler::text::{parse_infill, parse_pin, Piece};
     assert_eq!(

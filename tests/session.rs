@@ -11,7 +11,7 @@ use unmask::model::{DType, ModelIndex, Quant};
 use unmask::sampler::{self, CacheMode, Canvas, SamplerOptions};
 use unmask::synth::{random_model, tiny_config};
 
-const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+const ARGMAX: Noise = Noise::GREEDY;
 
 /// The model as a GGUF file in memory: its index (headers only) and the model loaded from it.
 /// On a device of its own, so that other tests' buffers do not count.

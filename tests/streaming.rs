@@ -18,7 +18,7 @@ use unmask::model::source::SliceSource;
 use unmask::model::{DType, ModelWeights, Quant};
 use unmask::synth::{random_model, tiny_config};
 
-const ARGMAX: Noise = Noise { temperature: 0.0, seed: 0, salt: 0 };
+const ARGMAX: Noise = Noise::GREEDY;
 
 fn logits(m: &GpuModel, tokens: &[u32]) -> Vec<f32> {
     pollster::block_on(session(m, tokens.len()).forward(tokens, ARGMAX, true)).unwrap().logits.unwrap()

@@ -45,7 +45,7 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
         let m = GpuModel::upload(gpu.clone(), &loaded).unwrap();
         let config = SessionConfig { logits: true, ..SessionConfig::new(toks.len(), gpu.default_kernels()) };
         let mut s = m.session(config).unwrap();
-        let out = s.forward(&toks, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await.unwrap();
+        let out = s.forward(&toks, Noise::GREEDY, true).await.unwrap();
         close(&format!("{} forward", dtype.name()), &out.logits.unwrap(), &want, 1e-3);
     }
 }

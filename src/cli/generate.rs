@@ -28,6 +28,16 @@ pub struct SamplerArgs {
     /// 0 = greedy (argmax); above 0, Gumbel-max sampling at this temperature.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub temperature: f32,
+    /// Dream's top_k: each position chooses among its N most likely tokens only (ties with the
+    /// N-th kept), and its confidence (probability, entropy, margin) is renormalised over them,
+    /// at every temperature, so it also changes which positions greedy decoding commits first.
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Dream's top_p (nucleus): each position keeps its most likely tokens until their
+    /// probability at --temperature reaches P (0 < P ≤ 1; 1 = off), chooses among them and
+    /// renormalises its confidence over them, at every temperature. With --top-k: both filters.
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
     /// Classifier-free guidance scale; 0 turns it off (above 0 doubles the work per step).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub cfg_scale: f32,
@@ -120,6 +130,8 @@ pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Resu
         gen_length,
         block_length: s.block_length.unwrap_or(default_block),
         temperature: s.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
         cfg_scale: s.cfg_scale,
         remasking: s.remasking.as_deref().map(Remasking::parse).transpose()?.unwrap_or(Remasking::LowConfidence),
         threshold: s.threshold,

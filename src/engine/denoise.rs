@@ -12,7 +12,7 @@ impl Denoiser for Session<'_> {
         Ok(self.forward(canvas, noise, false).await?.choices)
     }
     async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>> {
-        let out = self.forward(canvas, Noise { temperature: 0.0, seed: 0, salt: 0 }, true).await?;
+        let out = self.forward(canvas, Noise::GREEDY, true).await?;
         out.logits.ok_or_else(|| Error::Gpu("logits were not read back".into()))
     }
     fn vocab_size(&self) -> usize {

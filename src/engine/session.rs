@@ -227,7 +227,7 @@ impl<'m> Session<'m> {
     /// first (K/V, recording). For benchmarks: every kernel runs in its own compute pass, so
     /// the total is a little above a normal pass's.
     pub async fn profile(&mut self, tokens: &[u32], rows: Range<usize>) -> Result<Option<Vec<(String, f64)>>> {
-        self.forward_rows(tokens, rows.clone(), Noise { temperature: 0.0, seed: 0, salt: 0 }, false).await?;
+        self.forward_rows(tokens, rows.clone(), Noise::GREEDY, false).await?;
         let slot = self.pass_for(tokens.len(), rows)?;
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
         let all: Vec<&Dispatch> = pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).collect();

@@ -462,11 +462,13 @@ pub struct NoiseUniform {
     pub temperature: f32,
     pub seed: u32,
     pub salt: u32,
-    pub _pad: u32,
+    pub top_k: u32,
+    pub top_p: f32,
+    pub _pad: [u32; 3],
 }
 
 impl From<crate::choice::Noise> for NoiseUniform {
     fn from(n: crate::choice::Noise) -> Self {
-        NoiseUniform { temperature: n.temperature, seed: n.seed, salt: n.salt, _pad: 0 }
+        NoiseUniform { temperature: n.temperature, seed: n.seed, salt: n.salt, top_k: n.top_k, top_p: n.top_p, _pad: [0; 3] }
     }
 }

@@ -189,7 +189,7 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             }
             let t0 = now_ms();
             gen.steps += 1;
-            let noise = Noise { temperature: opts.temperature, seed: seed32, salt: gen.steps as u32 };
+            let noise = opts.noise(seed32, gen.steps as u32);
             // With a cache, the block's first step is a full pass that refreshes every K/V. Aligned
             // blocks recompute from their aligned start: the prompt's tail shares the first block
             // (and, under block-causal attention, sees its masks), so its K/V change too.

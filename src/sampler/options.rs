@@ -151,6 +151,12 @@ pub struct SamplerOptions {
     pub block_length: usize,
     /// 0 = greedy; otherwise Gumbel-max sampling at this temperature.
     pub temperature: f32,
+    /// Dream's `top_k`: only the k largest logits of a position can be chosen, and its
+    /// confidence is the softmax over them (at every temperature). None = off.
+    pub top_k: Option<usize>,
+    /// Dream's `top_p`: only the smallest most-likely set of tokens whose probability (at the
+    /// temperature) reaches `top_p` can be chosen, confidence renormalised over them. None or 1 = off.
+    pub top_p: Option<f32>,
     /// Classifier-free guidance scale (0 = off): a second pass with the prompt masked.
     pub cfg_scale: f32,
     pub remasking: Remasking,
@@ -178,6 +184,8 @@ impl Default for SamplerOptions {
             gen_length: 64,
             block_length: 32,
             temperature: 0.0,
+            top_k: None,
+            top_p: None,
             cfg_scale: 0.0,
             remasking: Remasking::LowConfidence,
             threshold: None,
@@ -244,6 +252,14 @@ impl SamplerOptions {
         if !(self.cfg_scale >= 0.0 && self.cfg_scale.is_finite()) {
             return Err(Error::Input(format!("--cfg-scale {} must be 0 or more", self.cfg_scale)));
         }
+        if self.top_k == Some(0) {
+            return Err(Error::Input("--top-k must be at least 1 (leave it out to keep every token)".into()));
+        }
+        if let Some(p) = self.top_p {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(Error::Input(format!("--top-p {p} must be in (0, 1] (1 keeps every token)")));
+            }
+        }
         if let Some(t) = self.threshold {
             if !(t > 0.0 && t <= 1.0) {
                 return Err(Error::Input(format!("--threshold {t} must be in (0, 1]")));
@@ -262,6 +278,17 @@ impl SamplerOptions {
             return Err(Error::Input(format!("--threshold works with --schedule even or block (not {})", self.schedule.name())));
         }
         Ok(())
+    }
+
+    /// The sampling settings of step `salt` (the filters as `Noise` holds them: 0 and 1 = off).
+    pub fn noise(&self, seed: u32, salt: u32) -> crate::choice::Noise {
+        crate::choice::Noise {
+            temperature: self.temperature,
+            seed,
+            salt,
+            top_k: self.top_k.map_or(0, |k| u32::try_from(k).unwrap_or(u32::MAX)),
+            top_p: self.top_p.unwrap_or(1.0),
+        }
     }
 }
 
