@@ -178,13 +178,21 @@ fn the_app_generates_scrubs_remasks_and_survives_a_corrupt_model() {
     assert!(r.cancelled && r.steps < 128, "Esc did not stop the run: {} steps, cancelled {}", r.steps, r.cancelled);
     assert!(h.query_by_label_contains("(stopped)").is_some());
 
-    // Other families: llama.cpp GGUFs of a Dream and a MoE fixture load, the bar names the
-    // family, and they answer.
-    let o = &mut h.state_mut().settings.options;
-    (o.steps, o.gen_length, o.block_length) = (8, 8, 8);
+    // Other families: llama.cpp GGUFs of a Dream and a MoE fixture, and our GGUF of LLaDA 2
+    // (`unmask convert`; llama.cpp has none), load, the bar names the family, and they answer.
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families");
-    for (fixture, shown) in [("dream", "dream · 2 layers"), ("llada_moe", "llada-moe · 2 layers · 8 experts, top-2")] {
-        let file = fixtures.join(fixture).join("model.gguf");
+    let tmp = tempfile::tempdir().unwrap();
+    let llada2 = tmp.path().join("llada2.gguf");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_unmask")).arg("convert").arg(fixtures.join("llada2")).arg("--out").arg(&llada2).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (fixture, shown) in
+        [("dream", "dream · 2 layers"), ("llada_moe", "llada-moe · 2 layers · 8 experts, top-2"), ("llada2", "llada2 · 3 layers · 8 experts, top-2")]
+    {
+        let file = if fixture == "llada2" { llada2.clone() } else { fixtures.join(fixture).join("model.gguf") };
+        // LLaDA 2's sampler blocks are its attention's 32.
+        let b = if fixture == "llada2" { 32 } else { 8 };
+        let o = &mut h.state_mut().settings.options;
+        (o.steps, o.gen_length, o.block_length) = (b, b, b);
         h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(file.clone())));
         h.step();
         wait(&mut h, "the fixture to load", |a| {

@@ -245,7 +245,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
     let huge = tmp.path().join("huge.json");
     std::fs::write(
         &huge,
-        r#"{"d_model": 16777216, "n_layers": 16777216, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#,
+        r#"{"d_model": 16777216, "n_layers": 4096, "n_heads": 65536, "mlp_hidden_size": 16777216, "vocab_size": 16777216, "max_sequence_length": 4096}"#,
     )
     .unwrap();
     let max = u64::MAX.to_string();

@@ -341,24 +341,29 @@ async function main() {
       assert.match(await page.textContent('#status'), /Stopped/);
     });
 
-    await check('other families (llama.cpp GGUFs of a Dream and a MoE fixture) load, are named, and answer as the CLI does', async () => {
-      for (const [fixture, family] of [['dream', 'dream'], ['llada_moe', 'llada-moe']]) {
-        const file = path.join(root, 'tests/data/families', fixture, 'model.gguf');
+    await check('other families (llama.cpp GGUFs of a Dream and a MoE fixture, our GGUF of LLaDA 2) load, are named, and answer as the CLI does', async () => {
+      // LLaDA 2 has no llama.cpp GGUF: `unmask convert` writes ours from the HF fixture.
+      const llada2 = path.join(out, 'llada2.gguf');
+      execFileSync(CLI, ['convert', path.join(root, 'tests/data/families/llada2'), '--out', llada2], { cwd: root });
+      for (const [fixture, family] of [['dream', 'dream'], ['llada_moe', 'llada-moe'], ['llada2', 'llada2']]) {
+        const file = fixture === 'llada2' ? llada2 : path.join(root, 'tests/data/families', fixture, 'model.gguf');
         const t0 = await now(page);
         await page.setInputFiles('#file-input', file);
         await page.waitForFunction((f) => document.getElementById('model-status').textContent.includes(`· ${f} `) || !document.getElementById('error').hidden, family, { timeout: LONG });
         assert.equal(await page.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
         const status = await page.textContent('#model-status');
         console.log(`  ${status}`);
-        assert.match(status, /^model\.gguf \(gguf/);
-        if (family === 'llada-moe') assert.match(status, /8 experts, top-2/);
-        const short = { ...SETTINGS, gen_length: 8, steps: 8, block_length: 8 };
+        assert.match(status, new RegExp(`^${path.basename(file).replace('.', '\\.')} \\(gguf`));
+        if (family !== 'dream') assert.match(status, /8 experts, top-2/);
+        // LLaDA 2's blocks are its attention's 32.
+        const b = family === 'llada2' ? 32 : 8;
+        const short = { ...SETTINGS, gen_length: b, steps: b, block_length: b };
         await page.fill('#prompt', PROMPT);
         await setSettings(page, short);
         const t = Math.max(t0, await now(page));
         await page.click('#go');
         await waitDone(page, t);
-        const cli = cliJson(['generate', '--model', file, '--prompt', PROMPT, '--gen-length', '8', '--steps', '8', '--block-length', '8', '--seed', '0', '--schedule', 'even', '--remasking', await page.inputValue('#opt-remasking')]);
+        const cli = cliJson(['generate', '--model', file, '--prompt', PROMPT, '--gen-length', String(b), '--steps', String(b), '--block-length', String(b), '--seed', '0', '--schedule', 'even', '--remasking', await page.inputValue('#opt-remasking')]);
         assert.equal(await page.textContent('#output'), cli.text, `${family}: the page and the CLI wrote different text`);
       }
     });
