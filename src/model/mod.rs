@@ -3,6 +3,7 @@
 
 pub mod arch;
 pub mod config;
+mod config_write;
 pub mod families;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
