@@ -11,6 +11,7 @@ pub mod app;
 pub mod choice;
 pub mod clock;
 pub mod cpu;
+pub mod dgemma;
 pub mod engine;
 pub mod error;
 pub mod eval;

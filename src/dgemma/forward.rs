@@ -1,0 +1,287 @@
+//! DiffusionGemma's forward pass on the CPU, as plainly as docs/diffusion_gemma.md §4 states
+//! it: the encoder (causal, appends K/V to the cache) and the decoder (one canvas,
+//! bidirectional over the cache and itself, never writes it; optional self-conditioning),
+//! over one set of weights. The reference the GPU path will be tested against.
+
+use super::config::{Layer, Rope};
+use super::weights::{DgWeights, LayerWeights};
+use crate::cpu::ops;
+use crate::model::{DType, HostTensor};
+
+/// Per layer, the K and V (after their norms and RoPE) of every position encoded so far.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    /// Positions encoded: 0 .. len.
+    pub len: usize,
+    /// Per layer `[len, kv · head_dim]`.
+    pub k: Vec<Vec<f32>>,
+    pub v: Vec<Vec<f32>>,
+}
+
+/// `x / sqrt(mean(x²) + eps)` per row of `dim` values, times `w` when given.
+fn rms(x: &[f32], dim: usize, w: Option<&[f32]>, eps: f32) -> Vec<f32> {
+    let ones;
+    let w = match w {
+        Some(w) => w,
+        None => {
+            ones = vec![1.0; dim];
+            &ones
+        }
+    };
+    ops::rmsnorm(x, w, eps)
+}
+
+/// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` (`gelu_pytorch_tanh`).
+pub fn gelu_tanh(x: f32) -> f32 {
+    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+}
+
+/// `down(gelu_tanh(gate x) · up x)` for `m` rows.
+fn mlp(x: &[f32], m: usize, gate: &HostTensor, up: &HostTensor, down: &HostTensor) -> Vec<f32> {
+    let (g, u) = (ops::matmul(x, gate, m), ops::matmul(x, up, m));
+    let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| gelu_tanh(*g) * u).collect();
+    ops::matmul(&a, down, m)
+}
+
+/// Rows `r0 .. r0 + n` of a matrix.
+fn rows(t: &HostTensor, r0: usize, n: usize) -> HostTensor {
+    let rb = t.row_bytes();
+    HostTensor { dtype: t.dtype, rows: n, cols: t.cols, data: t.data[r0 * rb..(r0 + n) * rb].to_vec() }
+}
+
+/// Rotate-half RoPE of `heads` heads of `hd` per row, row r at position `pos[r]`.
+fn rope(x: &mut [f32], pos: &[usize], heads: usize, hd: usize, r: &Rope) {
+    let half = hd / 2;
+    for (row, &p) in x.chunks_exact_mut(heads * hd).zip(pos) {
+        for h in row.chunks_exact_mut(hd) {
+            for i in 0..half {
+                let a = p as f32 * r.inv_freq(i);
+                let (s, c) = a.sin_cos();
+                let (x0, x1) = (h[i], h[i + half]);
+                h[i] = x0 * c - x1 * s;
+                h[i + half] = x1 * c + x0 * s;
+            }
+        }
+    }
+}
+
+/// Which keys a query sees: the encoder's (causal; sliding: the last W positions up to the
+/// query's own) or the decoder's (sliding: the last W − 1 cached positions and the whole canvas;
+/// full: everything).
+#[derive(Clone, Copy)]
+enum Mode {
+    Encoder,
+    Decoder { cached: usize },
+}
+
+fn visible(mode: Mode, l: &Layer, w: usize, query: usize, key: usize) -> bool {
+    match (mode, l.full) {
+        (Mode::Encoder, true) => key <= query,
+        (Mode::Encoder, false) => key <= query && key + w > query,
+        (Mode::Decoder { .. }, true) => true,
+        (Mode::Decoder { cached }, false) => key >= cached || key + w > cached,
+    }
+}
+
+/// One layer on rows `x` `[t, H]` at positions `pos`; `keys`/`vals` are the earlier positions'
+/// K/V (positions 0 .. keys.len()/kvd), to which this call's own are appended for attention.
+/// Returns the new K and V rows.
+#[allow(clippy::too_many_arguments)]
+fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[usize], keys: &[f32], vals: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>) {
+    let c = &w.config;
+    let (hsz, t, nh, hd, kvh, eps) = (c.hidden, pos.len(), c.heads, l.head_dim, l.kv_heads, c.rms_eps);
+    let kvd = kvh * hd;
+    let h = rms(x, hsz, Some(&lw.input_norm), eps);
+    let mut q = rms(&ops::matmul(&h, &lw.q, t), hd, Some(&lw.q_norm), eps);
+    let kraw = ops::matmul(&h, &lw.k, t);
+    let vraw = match &lw.v {
+        Some(v) => ops::matmul(&h, v, t),
+        None => kraw.clone(),
+    };
+    let mut k = rms(&kraw, hd, Some(&lw.k_norm), eps);
+    let v = rms(&vraw, hd, None, eps);
+    rope(&mut q, pos, nh, hd, &l.rope);
+    rope(&mut k, pos, kvh, hd, &l.rope);
+    // Attention with scale 1 over the earlier keys then this call's (positions in order).
+    let all_k: Vec<f32> = keys.iter().chain(&k).copied().collect();
+    let all_v: Vec<f32> = vals.iter().chain(&v).copied().collect();
+    let n_keys = all_k.len() / kvd;
+    let key_pos = |j: usize| if j < keys.len() / kvd { j } else { pos[j - keys.len() / kvd] };
+    let group = nh / kvh;
+    let mut a = vec![0f32; t * nh * hd];
+    for (r, &p) in pos.iter().enumerate() {
+        for head in 0..nh {
+            let kh = head / group;
+            let qv = &q[(r * nh + head) * hd..][..hd];
+            let scores: Vec<Option<f32>> = (0..n_keys)
+                .map(|j| {
+                    visible(mode, l, c.sliding_window, p, key_pos(j)).then(|| qv.iter().zip(&all_k[j * kvd + kh * hd..][..hd]).map(|(a, b)| a * b).sum::<f32>())
+                })
+                .collect();
+            let m = scores.iter().flatten().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = scores.iter().map(|s| s.map_or(0.0, |s| (s - m).exp())).collect();
+            let sum: f32 = e.iter().sum();
+            let o = &mut a[(r * nh + head) * hd..][..hd];
+            for (j, p) in e.iter().enumerate().filter(|(_, p)| **p > 0.0) {
+                for (od, vd) in o.iter_mut().zip(&all_v[j * kvd + kh * hd..][..hd]) {
+                    *od += p / sum * vd;
+                }
+            }
+        }
+    }
+    let attn = rms(&ops::matmul(&a, &lw.o, t), hsz, Some(&lw.post_attn_norm), eps);
+    let r: Vec<f32> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
+    // Dense MLP and MoE beside it, each with its norms, then one more over their sum.
+    let d = mlp(&rms(&r, hsz, Some(&lw.pre_ffn_norm), eps), t, &lw.gate, &lw.up, &lw.down);
+    let d = rms(&d, hsz, Some(&lw.post_ffn_norm_1), eps);
+    let m = rms(&moe(w, lw, &r, t), hsz, Some(&lw.post_ffn_norm_2), eps);
+    let sum: Vec<f32> = d.iter().zip(&m).map(|(a, b)| a + b).collect();
+    let f = rms(&sum, hsz, Some(&lw.post_ffn_norm), eps);
+    let scalar = match mode {
+        Mode::Encoder => lw.scalar_encoder,
+        Mode::Decoder { .. } => lw.scalar_decoder,
+    };
+    *x = r.iter().zip(&f).map(|(a, b)| (a + b) * scalar).collect();
+    (k, v)
+}
+
+/// The routed experts of `t` rows of the residual `r` (§4.4).
+fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize) -> Vec<f32> {
+    let c = &w.config;
+    let (hsz, ie, eps) = (c.hidden, c.expert_hidden, c.rms_eps);
+    let inv = 1.0 / (hsz as f32).sqrt();
+    let scale: Vec<f32> = lw.router_scale.iter().map(|s| s * inv).collect();
+    let z = ops::matmul(&rms(r, hsz, Some(&scale), eps), &lw.router, t);
+    let xin = rms(r, hsz, Some(&lw.pre_ffn_norm_2), eps);
+    let mut out = vec![0f32; t * hsz];
+    for row in 0..t {
+        let zr = &z[row * c.experts..(row + 1) * c.experts];
+        let mx = zr.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = zr.iter().map(|v| (v - mx).exp()).sum();
+        let mut order: Vec<usize> = (0..c.experts).collect();
+        order.sort_by(|&a, &b| zr[b].total_cmp(&zr[a]).then(a.cmp(&b)));
+        let top = &order[..c.top_k];
+        let total: f32 = top.iter().map(|&e| (zr[e] - mx).exp() / sum).sum();
+        let x = &xin[row * hsz..(row + 1) * hsz];
+        for &e in top {
+            let wgt = (zr[e] - mx).exp() / sum / total * lw.expert_scale[e];
+            let gu = ops::matmul(x, &rows(&lw.gate_up_exps, e * 2 * ie, 2 * ie), 1);
+            let act: Vec<f32> = (0..ie).map(|i| gelu_tanh(gu[i]) * gu[ie + i]).collect();
+            let y = ops::matmul(&act, &rows(&lw.down_exps, e * hsz, hsz), 1);
+            for (o, v) in out[row * hsz..(row + 1) * hsz].iter_mut().zip(&y) {
+                *o += wgt * v;
+            }
+        }
+    }
+    out
+}
+
+/// `sqrt(H)` as the reference rounds it: to the embedding's dtype.
+fn embed_scale(w: &DgWeights) -> f32 {
+    let s = (w.config.hidden as f32).sqrt();
+    match w.embed.dtype {
+        DType::BF16 => half::bf16::from_f32(s).to_f32(),
+        DType::F16 => half::f16::from_f32(s).to_f32(),
+        _ => s,
+    }
+}
+
+/// Encoder mode: runs `tokens` at positions `cache.len ..` causally and appends their K/V.
+pub fn encode(w: &DgWeights, cache: &mut Cache, tokens: &[u32]) {
+    let c = &w.config;
+    if cache.k.len() != c.layers.len() {
+        *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()] };
+    }
+    let s = embed_scale(w);
+    let mut x: Vec<f32> = ops::embed(&w.embed, tokens).iter().map(|v| v * s).collect();
+    let pos: Vec<usize> = (cache.len..cache.len + tokens.len()).collect();
+    for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+        let (k, v) = layer(w, l, lw, &mut x, &pos, &cache.k[i], &cache.v[i], Mode::Encoder);
+        cache.k[i].extend(k);
+        cache.v[i].extend(v);
+    }
+    cache.len += tokens.len();
+}
+
+/// Decoder mode: logits `[canvas.len(), V]` of a canvas at positions `cache.len ..`, with
+/// self-conditioning from `sc_logits` (`[canvas.len(), V]`, already temperature-scaled) when given.
+pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[f32]>) -> Vec<f32> {
+    let c = &w.config;
+    let (hsz, n, eps) = (c.hidden, canvas.len(), c.rms_eps);
+    let s = embed_scale(w);
+    let e: Vec<f32> = ops::embed(&w.embed, canvas).iter().map(|v| v * s).collect();
+    let sig = match sc_logits {
+        None => vec![0.0; n * hsz],
+        Some(sc) => {
+            // softmax(sc) · E · √H, then the self-conditioning MLP of its pre-normed value.
+            let table = w.embed.to_f32();
+            let mut soft = vec![0f32; n * hsz];
+            for (r, row) in sc.chunks_exact(c.vocab).enumerate() {
+                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let ex: Vec<f32> = row.iter().map(|v| (v - mx).exp()).collect();
+                let sum: f32 = ex.iter().sum();
+                let out = &mut soft[r * hsz..(r + 1) * hsz];
+                for (tok, p) in ex.iter().enumerate() {
+                    let p = p / sum;
+                    for (o, ev) in out.iter_mut().zip(&table[tok * hsz..(tok + 1) * hsz]) {
+                        *o += p * ev;
+                    }
+                }
+                out.iter_mut().for_each(|o| *o *= s);
+            }
+            mlp(&rms(&soft, hsz, Some(&w.sc_norm), eps), n, &w.sc_gate, &w.sc_up, &w.sc_down)
+        }
+    };
+    let sum: Vec<f32> = e.iter().zip(&sig).map(|(a, b)| a + b).collect();
+    let mut x = rms(&sum, hsz, None, eps);
+    let pos: Vec<usize> = (cache.len..cache.len + n).collect();
+    for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+        let (k, v) = (cache.k.get(i).map_or(&[][..], |v| v), cache.v.get(i).map_or(&[][..], |v| v));
+        layer(w, l, lw, &mut x, &pos, k, v, Mode::Decoder { cached: cache.len });
+    }
+    let x = rms(&x, hsz, Some(&w.final_norm), eps);
+    let mut logits = ops::matmul(&x, &w.embed, n);
+    if let Some(cap) = c.softcap {
+        logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+    }
+    logits
+}
+
+/// The CPU forward pass as the sampler's model: the weights and one generation's cache.
+pub struct CpuDg<'a> {
+    pub weights: &'a DgWeights,
+    pub cache: Cache,
+}
+
+impl<'a> CpuDg<'a> {
+    pub fn new(weights: &'a DgWeights) -> Self {
+        CpuDg { weights, cache: Cache::default() }
+    }
+}
+
+impl super::sampler::DgModel for CpuDg<'_> {
+    fn encode(&mut self, tokens: &[u32]) -> crate::Result<()> {
+        let c = &self.weights.config;
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(crate::Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab)));
+        }
+        if self.cache.len + tokens.len() + c.canvas_length > c.max_positions {
+            return Err(crate::Error::Input(format!(
+                "{} positions would pass the model's context of {}",
+                self.cache.len + tokens.len() + c.canvas_length,
+                c.max_positions
+            )));
+        }
+        encode(self.weights, &mut self.cache, tokens);
+        Ok(())
+    }
+    fn decode(&mut self, canvas: &[u32], sc: Option<&[f32]>) -> crate::Result<Vec<f32>> {
+        Ok(decode(self.weights, &self.cache, canvas, sc))
+    }
+    fn vocab(&self) -> usize {
+        self.weights.config.vocab
+    }
+    fn canvas_length(&self) -> usize {
+        self.weights.config.canvas_length
+    }
+}

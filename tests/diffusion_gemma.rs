@@ -1,0 +1,203 @@
+//! DiffusionGemma's CPU forward pass against transformers 5.23's own code: the tiny random model
+//! of `tests/data/families/diffusion_gemma/` (3 sliding layers, 1 full layer with its own head
+//! width and V = K, dense MLP beside a 4-expert MoE, sliding window 4, canvas 16), whose encoder
+//! K/V and decoder logits (with and without self-conditioning, and after a committed canvas)
+//! were computed by `tests/fixtures/make_diffusion_gemma.py`. Logits are compared relative to
+//! each row's largest |logit| (the reference's own float32 vs float64 differ by ~5e-6 of it).
+
+use std::path::{Path, PathBuf};
+use unmask::dgemma::forward::{decode, encode, Cache, CpuDg};
+use unmask::dgemma::sampler::{generate, DgSettings, Draws};
+use unmask::dgemma::{DgConfig, DgWeights};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/diffusion_gemma")
+}
+
+fn reference() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("reference.json")).unwrap()).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn floats(file: &str) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(&std::fs::read(dir().join(file)).unwrap())
+}
+
+fn weights(config: &str) -> DgWeights {
+    let st = std::fs::read(dir().join("model.safetensors")).unwrap();
+    let json = std::fs::read_to_string(dir().join(config)).unwrap();
+    DgWeights::from_safetensors(config, &json, &[("model.safetensors".into(), &st)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every row of `got` within `tol` of `want`'s row maximum |value|.
+fn assert_rows_close(what: &str, got: &[f32], want: &[f32], cols: usize, tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (r, (g, w)) in got.chunks(cols).zip(want.chunks(cols)).enumerate() {
+        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = g.iter().zip(w).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= tol * scale, "{what}: row {r} differs by {worst} (row max {scale})");
+    }
+}
+
+#[test]
+fn both_config_forms_give_the_same_geometry() {
+    let hub = DgConfig::from_json("config.json", &std::fs::read_to_string(dir().join("config.json")).unwrap()).unwrap();
+    let saved = DgConfig::from_json("c.json", &std::fs::read_to_string(dir().join("config.transformers-5.23.json")).unwrap()).unwrap();
+    assert_eq!(hub, saved);
+    let full: Vec<bool> = hub.layers.iter().map(|l| l.full).collect();
+    assert_eq!(full, [false, false, false, true]);
+    let l3 = hub.layers[3];
+    assert_eq!((l3.head_dim, l3.kv_heads, l3.rope.pairs, l3.rope.denom), (28, 1, 3, 28), "proportional RoPE: 3 pairs, frequencies over the full 28");
+    assert_eq!((hub.layers[0].head_dim, hub.layers[0].kv_heads, hub.layers[0].rope.pairs), (12, 2, 6));
+    assert_eq!((hub.canvas_length, hub.sliding_window, hub.softcap), (16, 4, Some(30.0)));
+}
+
+#[test]
+fn the_checkpoint_loads_skipping_the_vision_tower() {
+    let w = weights("config.json");
+    assert!(w.skipped_vision > 0, "the fixture has a vision tower to skip");
+    assert!(w.layers[3].v.is_none() && w.layers[0].v.is_some(), "full layers have no v_proj");
+    assert_ne!(w.layers[0].scalar_encoder, w.layers[0].scalar_decoder, "the two modes' layer scalars are separate tensors");
+}
+
+#[test]
+fn encoder_kv_and_decoder_logits_match_the_reference() {
+    let r = reference();
+    let w = weights("config.json");
+    let mut cache = Cache::default();
+    let prompt = ids(&r["prompt"]);
+    encode(&w, &mut cache, &prompt);
+    assert_eq!(cache.len, prompt.len());
+    // Encoder K/V per layer: the fixture stores [kv, T, hd]; the cache holds [T, kv·hd].
+    let tensors = floats("tensors.bin");
+    for t in r["tensors_bin"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        let Some(rest) = name.strip_prefix("encoder.layer") else { continue };
+        let (layer, kind) = rest.split_once('.').unwrap();
+        let layer: usize = layer.parse().unwrap();
+        let shape: Vec<usize> = t["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let (kv, n, hd) = (shape[0], shape[1], shape[2]);
+        let at = t["offset"].as_u64().unwrap() as usize;
+        let want = &tensors[at..at + kv * n * hd];
+        let ours = if kind == "k" { &cache.k[layer] } else { &cache.v[layer] };
+        let mut got = vec![0f32; want.len()];
+        for h in 0..kv {
+            for p in 0..n {
+                got[(h * n + p) * hd..][..hd].copy_from_slice(&ours[(p * kv + h) * hd..][..hd]);
+            }
+        }
+        assert_rows_close(name, &got, want, hd, 1e-4);
+    }
+    // Decoder logits of the canvas, without and with self-conditioning (input: the first logits).
+    let canvas = ids(&r["canvas"]);
+    let v = r["logits_cols"].as_u64().unwrap() as usize;
+    let nosc = floats("logits_nosc.bin");
+    let got = decode(&w, &cache, &canvas, None);
+    assert_rows_close("decoder logits without self-conditioning", &got, &nosc, v, 1e-4);
+    let got = decode(&w, &cache, &canvas, Some(&nosc));
+    assert_rows_close("decoder logits with self-conditioning", &got, &floats("logits_sc.bin"), v, 1e-4);
+    // A committed canvas is encoded causally at the next positions; the second canvas's logits
+    // (vocab columns 0..512 stored) see the new cache.
+    encode(&w, &mut cache, &ids(&r["committed_canvas"]));
+    assert_eq!(cache.len, prompt.len() + canvas.len());
+    let got = decode(&w, &cache, &ids(&r["canvas2"]), None);
+    let cols = r["logits_canvas2_cols"].as_u64().unwrap() as usize;
+    let want = floats("logits_canvas2.bin");
+    let got_cols: Vec<f32> = got.chunks(v).flat_map(|row| row[..cols].to_vec()).collect();
+    assert_rows_close("second canvas logits (columns 0..512)", &got_cols, &want, cols, 1e-4);
+}
+
+#[test]
+fn bad_configs_are_one_line_errors() {
+    let text = std::fs::read_to_string(dir().join("config.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("hidden_activation", "gelu".into(), "hidden_activation"),
+        ("num_hidden_layers", 1_000_000.into(), "out of range"),
+        ("layer_types", serde_json::json!(["sliding_attention"]), "layer_types has 1 entries"),
+        ("num_attention_heads", 3.into(), "kv heads"),
+        ("use_bidirectional_attention", "all".into(), "not supported"),
+    ];
+    for (key, value, needle) in cases {
+        let old = v["text_config"][key].clone();
+        v["text_config"][key] = value;
+        let err = DgConfig::from_json("c.json", &v.to_string()).unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains("c.json"), "{key}: {err}");
+        v["text_config"][key] = old;
+    }
+    let st = std::fs::read(dir().join("model.safetensors")).unwrap();
+    let err = DgWeights::from_safetensors("config.json", &text, &[("model.safetensors".into(), &st[..st.len() / 2])]).err().unwrap().to_string();
+    assert!(err.contains("model.safetensors"), "a truncated shard: {err}");
+}
+
+/// The reference's random draws, replayed in order: the canvases' initial tokens and each step's
+/// re-noising draw (`uniform`, in the order the sampler asks), and each step's sampled tokens.
+struct Tapes {
+    uniform: std::collections::VecDeque<Vec<u32>>,
+    sampled: std::collections::VecDeque<Vec<u32>>,
+    init: std::collections::VecDeque<Vec<u32>>,
+}
+
+impl Draws for Tapes {
+    fn start(&mut self, n: usize, _vocab: usize) -> Vec<u32> {
+        let v = self.init.pop_front().expect("a canvas start is on the tape");
+        assert_eq!(v.len(), n);
+        v
+    }
+    fn uniform(&mut self, n: usize, _vocab: usize) -> Vec<u32> {
+        let v = self.uniform.pop_front().expect("a re-noising draw is on the tape");
+        assert_eq!(v.len(), n);
+        v
+    }
+    fn sample(&mut self, probs: &[f32], vocab: usize) -> Vec<u32> {
+        let v = self.sampled.pop_front().expect("a sample is on the tape");
+        for (p, &t) in v.iter().enumerate() {
+            assert!(probs[p * vocab + t as usize] > 0.0, "the tape's token {t} at {p} has probability 0 here");
+        }
+        v
+    }
+}
+
+#[test]
+fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
+    let r = reference();
+    let w = weights("config.json");
+    let base = DgSettings::from_json("generation_config.json", &std::fs::read_to_string(dir().join("generation_config.json")).unwrap()).unwrap();
+    assert_eq!((base.steps, base.entropy_bound, base.eos.clone(), base.pad), (10, 0.1, vec![0, 5], Some(0)));
+    for g in r["generations"].as_array().unwrap() {
+        let name = g["name"].as_str().unwrap();
+        let e = &g["effective_generation_config"];
+        let s = DgSettings {
+            max_new_tokens: e["max_new_tokens"].as_u64().unwrap() as usize,
+            entropy_bound: e["sampler_config"]["entropy_bound"].as_f64().unwrap() as f32,
+            confidence_threshold: e["confidence_threshold"].as_f64().unwrap() as f32,
+            stability_threshold: e["stability_threshold"].as_u64().unwrap() as usize,
+            eos: ids(&e["eos_token_id"]),
+            ..base.clone()
+        };
+        let tape = |k: &str| -> std::collections::VecDeque<Vec<u32>> { g["tapes"][k].as_array().unwrap().iter().map(ids).collect() };
+        let mut draws = Tapes { uniform: tape("renoise"), sampled: tape("multinomial"), init: tape("init") };
+        let want_steps: Vec<&serde_json::Value> = g["canvases"].as_array().unwrap().iter().flat_map(|c| c["steps"].as_array().unwrap()).collect();
+        let mut seen = 0;
+        let mut model = CpuDg::new(&w);
+        let got = generate(&mut model, &mut draws, &ids(&g["prompt"]), &s, &mut |ev| {
+            let want = want_steps[seen];
+            let what = format!("{name}: step {seen} (canvas {}, {})", ev.canvas, ev.step);
+            assert_eq!(ev.step as u64, want["step"].as_u64().unwrap(), "{what}");
+            assert_eq!(format!("{:08x}", ev.temperature.to_bits()), want["temperature_f32_hex"].as_str().unwrap(), "{what}: temperature");
+            assert_eq!(ev.argmax, ids(&want["argmax"]), "{what}: argmax");
+            let acc: Vec<bool> = want["accepted_mask"].as_array().unwrap().iter().map(|v| v.as_u64() == Some(1)).collect();
+            assert_eq!(ev.accepted, acc, "{what}: accepted");
+            assert_eq!(ev.next, ids(&want["next_canvas"]), "{what}: next canvas");
+            assert_eq!(ev.stopped, want["finished"].as_bool().unwrap(), "{what}: stop");
+            seen += 1;
+            true
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(seen, want_steps.len(), "{name}: steps run");
+        assert_eq!(got.tokens, ids(&g["output"]), "{name}: output");
+    }
+}
