@@ -380,3 +380,40 @@ fn every_family_generates_its_reference_answer_from_both_layouts() {
         }
     }
 }
+
+/// DiffusionGemma's fixture through `unmask info` and `unmask generate` (CPU forward pass,
+/// uniform-state sampler with the checkpoint's generation_config.json): whole canvases, the same
+/// tokens for the same seed, and a truncated shard refused with one line.
+#[test]
+fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/diffusion_gemma");
+    let p = dir.to_str().unwrap();
+    let o = unmask(&["info", p]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out.contains("diffusion-gemma") && out.contains("3 sliding, window 4; 1 full") && out.contains("4 experts, top-2"), "{out}");
+    let run = |seed: &str| -> serde_json::Value {
+        let o = unmask(&["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "20", "--seed", seed, "--json"]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("vision tower"), "the skipped vision tensors are said once: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let (a, b, c) = (run("1"), run("1"), run("2"));
+    let toks = |v: &serde_json::Value| v["tokens"].as_array().unwrap().len();
+    assert_eq!(toks(&a) % 16, 0, "whole canvases of 16");
+    assert!(toks(&a) == 32 || a["stop"] == "eos", "20 new tokens take two canvases unless an end token stops it: {a}");
+    assert_eq!(a["tokens"], b["tokens"], "the same seed gives the same answer");
+    assert_ne!(a["steps"], c["steps"], "another seed draws other canvases");
+    // A truncated shard: one line naming the file, exit 2.
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["config.json", "generation_config.json"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let st = std::fs::read(dir.join("model.safetensors")).unwrap();
+    std::fs::write(tmp.path().join("model.safetensors"), &st[..st.len() - 1000]).unwrap();
+    let o = unmask(&["generate", "--model", tmp.path().to_str().unwrap(), "--prompt-tokens", "1,2,3"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("model.safetensors") && err.lines().count() == 1 && !err.contains("panicked"), "{err}");
+}

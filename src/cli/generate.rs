@@ -164,6 +164,9 @@ fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::mod
 }
 
 pub fn generate(a: GenerateArgs) -> Result<()> {
+    if let Some(dir) = a.s.model.as_deref().filter(|m| super::dgemma::is_dgemma(m)) {
+        return super::dgemma::generate(&a, dir);
+    }
     let req = Request {
         prompt: a.prompt.clone(),
         prompt_tokens: a.prompt_tokens.clone(),

@@ -30,6 +30,9 @@ pub struct InfoArgs {
 }
 
 pub fn run(a: InfoArgs) -> Result<()> {
+    if super::dgemma::is_dgemma(&a.model) {
+        return super::dgemma::info(&a.model);
+    }
     let files = open_path(&a.model)?;
     let (index, tokenizer) = files.index()?;
     let c = &index.config;

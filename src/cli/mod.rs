@@ -4,6 +4,7 @@
 mod app;
 mod bench;
 mod convert;
+mod dgemma;
 mod eval;
 mod generate;
 mod info;
