@@ -207,6 +207,31 @@ fn rope_neox_and_interleaved_at_an_offset() {
 }
 
 #[test]
+fn geglu_and_softcap_elementwise() {
+    // Gemma's gelu_pytorch_tanh-gated MLP and final logit soft-capping, on odd lengths, with
+    // values far past where tanh saturates (the kernels clamp its argument: no NaN).
+    let g = gpu();
+    let mut rng = Rng::new(15);
+    let (mut gate, up) = (rng.vec(1003, 6.0), rng.vec(1003, 2.0));
+    gate[0] = 80.0;
+    gate[1] = -80.0;
+    let want = ops::glu(&gate, &up, ops::Activation::GeluTanh);
+    assert!((ops::Activation::GeluTanh.apply(1.0) - 0.841192).abs() < 1e-5, "gelu_tanh(1) as torch gives it");
+    let (gb, ub) = (g.upload_f32("g", &gate).unwrap(), g.upload_f32("u", &up).unwrap());
+    let d = g.glu(&gb, &ub, gate.len(), ops::Activation::GeluTanh).unwrap();
+    assert_close("geglu", &run(&g, &[d], &gb, gate.len()), &want, 2e-4);
+    let mut x = rng.vec(4097, 80.0);
+    x[0] = 1e30;
+    let mut want = x.clone();
+    ops::softcap(&mut want, 30.0);
+    assert!(want.iter().all(|v| v.abs() <= 30.0));
+    let xb = g.upload_f32("x", &x).unwrap();
+    let d = g.softcap(&xb, x.len(), 30.0).unwrap();
+    assert_close("softcap", &run(&g, &[d], &xb, x.len()), &want, 1e-5);
+    assert!(g.softcap(&xb, 1, 0.0).is_err());
+}
+
+#[test]
 fn swiglu_elementwise() {
     let g = gpu();
     let mut rng = Rng::new(14);

@@ -3,6 +3,7 @@
 // How a choice is made from logits (`select.wgsl`, `cfg_mix.wgsl`) is defined beside `Choice`,
 // since the sampler uses it too; these are the twins' names for it.
 pub use crate::choice::{cfg_mix, hash_u32, select, uniform};
+pub use crate::gpu::kernels::Activation;
 use crate::model::config::Routing;
 use crate::model::{HostTensor, RopeStyle};
 
@@ -61,9 +62,19 @@ pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, r
     }
 }
 
-/// `silu(gate) · up`, elementwise. Twin of `swiglu.wgsl`.
+/// `silu(gate) · up`, elementwise. Twin of `swiglu.wgsl` (act 0).
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    gate.iter().zip(up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect()
+    glu(gate, up, Activation::Silu)
+}
+
+/// `act(gate) · up`, elementwise. Twin of `swiglu.wgsl`.
+pub fn glu(gate: &[f32], up: &[f32], act: Activation) -> Vec<f32> {
+    gate.iter().zip(up).map(|(&g, u)| act.apply(g) * u).collect()
+}
+
+/// `cap · tanh(x / cap)` in place. Twin of `softcap.wgsl`.
+pub fn softcap(x: &mut [f32], cap: f32) {
+    x.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());
 }
 
 /// Rows of the embedding table for each token. Twin of `embed.wgsl`.

@@ -32,14 +32,13 @@ fn rms(x: &[f32], dim: usize, w: Option<&[f32]>, eps: f32) -> Vec<f32> {
 }
 
 /// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` (`gelu_pytorch_tanh`).
-pub fn gelu_tanh(x: f32) -> f32 {
-    0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
+fn gelu_tanh(x: f32) -> f32 {
+    ops::Activation::GeluTanh.apply(x)
 }
 
 /// `down(gelu_tanh(gate x) · up x)` for `m` rows.
 fn mlp(x: &[f32], m: usize, gate: &HostTensor, up: &HostTensor, down: &HostTensor) -> Vec<f32> {
-    let (g, u) = (ops::matmul(x, gate, m), ops::matmul(x, up, m));
-    let a: Vec<f32> = g.iter().zip(&u).map(|(g, u)| gelu_tanh(*g) * u).collect();
+    let a = ops::glu(&ops::matmul(x, gate, m), &ops::matmul(x, up, m), ops::Activation::GeluTanh);
     ops::matmul(&a, down, m)
 }
 
@@ -242,7 +241,7 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
     let x = rms(&x, hsz, Some(&w.final_norm), eps);
     let mut logits = ops::matmul(&x, &w.embed, n);
     if let Some(cap) = c.softcap {
-        logits.iter_mut().for_each(|l| *l = cap * (*l / cap).tanh());
+        ops::softcap(&mut logits, cap);
     }
     logits
 }

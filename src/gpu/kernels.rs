@@ -10,6 +10,24 @@ use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
 
+/// The gated MLP's activation (`swiglu.wgsl`'s `act`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Activation {
+    /// x · sigmoid(x) (SwiGLU).
+    Silu = 0,
+    /// GELU, tanh approximation (`gelu_pytorch_tanh`; GeGLU).
+    GeluTanh = 1,
+}
+
+impl Activation {
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+        }
+    }
+}
+
 /// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
@@ -62,6 +80,7 @@ pub enum Kernel {
     MoeRoute,
     MoeMatmul(DType),
     MoeCombine,
+    SoftCap,
 }
 
 fn weight_reader(d: DType) -> &'static str {
@@ -93,6 +112,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
+        Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::Attention { subgroup: false } => include_str!("../../shaders/attention.wgsl").into(),
         Kernel::Attention { subgroup: true } => include_str!("../../shaders/attention_subgroup.wgsl").into(),
@@ -379,7 +399,23 @@ impl Gpu {
 
     /// `gate = silu(gate) · up` over `n` values.
     pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Launch> {
-        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, 0, 0, 0], &[up, gate], groups_1d(n))
+        self.glu(gate, up, n, Activation::Silu)
+    }
+
+    /// `gate = act(gate) · up` over `n` values.
+    pub fn glu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize, act: Activation) -> Result<Launch> {
+        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, act as u32, 0, 0], &[up, gate], groups_1d(n))
+    }
+
+    /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).
+    pub fn softcap(&self, x: &wgpu::Buffer, n: usize, cap: f32) -> Result<Launch> {
+        if !(cap.is_finite() && cap > 0.0) {
+            return Err(Error::Input(format!("logit soft-cap {cap} must be positive")));
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, f32, u32, u32);
+        self.launch(Kernel::SoftCap, &P(u32_of("size", n)?, cap, 0, 0), &[x], groups_1d(n))
     }
 
     /// `cond = uncond + (scale + 1)(cond − uncond)` over `n` logits (classifier-free guidance).
