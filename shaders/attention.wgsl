@@ -1,4 +1,5 @@
-// Multi-head attention with grouped K/V heads, bidirectional or block-causal, flash-style:
+// Multi-head attention with grouped K/V heads, flash-style, over each query's key range
+// (bidirectional, block-causal, causal, sliding window, or keys from a floor up: `Params`):
 // a 64-wide workgroup takes 64 query rows of one head; each invocation keeps its query row and
 // its output row in registers and walks all keys with an online softmax, while the workgroup
 // stages 8 keys and values at a time in workgroup memory. The L×L score matrix never exists.
@@ -13,15 +14,33 @@ struct Params {
     head_dim: u32,
     scale: f32,
     q0: u32,      // canvas position of query row 0
-    block: u32,   // block-causal in blocks of this many positions; 0 = bidirectional
+    block: u32,   // block-causal in blocks of this many positions; 0 = off
+    causal: u32,  // 1: keys at or before the query's position only
+    window: u32,  // sliding window: keys within this many positions up to the query; 0 = off
+    key_lo: u32,  // keys before this position are never seen
+    _pad0: u32,
 }
 
-// Keys query row `row` may see: all, or those up to the end of its block.
+// Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.
 fn key_end(row: u32) -> u32 {
-    if (p.block == 0u) {
-        return p.lk;
+    let q = p.q0 + row;
+    var e = p.lk;
+    if (p.block > 0u) {
+        e = min(e, (q / p.block + 1u) * p.block);
     }
-    return min(p.lk, ((p.q0 + row) / p.block + 1u) * p.block);
+    if (p.causal == 1u) {
+        e = min(e, q + 1u);
+    }
+    return e;
+}
+
+fn key_start(row: u32) -> u32 {
+    let q = p.q0 + row;
+    var s = p.key_lo;
+    if (p.window > 0u && q + 1u > p.window) {
+        s = max(s, q + 1u - p.window);
+    }
+    return s;
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -55,10 +74,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var m = -3.0e38;
     var l = 0.0;
-    // The workgroup stages keys up to its last row's end; each row stops at its own.
+    // The workgroup stages the keys from its first row's start to its last row's end; each row
+    // takes its own range of them.
+    let kstart = key_start(row);
     let kend = key_end(row);
+    let wg_start = key_start(wg.y * WG);
     let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
-    for (var c0 = 0u; c0 < wg_end; c0 = c0 + KC) {
+    for (var c0 = wg_start; c0 < wg_end; c0 = c0 + KC) {
         let n = min(KC, wg_end - c0);
         // Stage keys/values c0 .. c0 + n: n·d values each, spread over the workgroup.
         for (var e = lid.x; e < n * d; e = e + WG) {
@@ -69,7 +91,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             vs[j * MAX_D + i] = v[src];
         }
         workgroupBarrier();
-        for (var j = 0u; j < min(n, max(kend, c0) - c0); j = j + 1u) {
+        for (var j = 0u; j < n; j = j + 1u) {
+            if (c0 + j < kstart || c0 + j >= kend) {
+                continue;
+            }
             var s = 0.0;
             for (var i = 0u; i < d; i = i + 1u) {
                 s = s + qr[i] * ks[j * MAX_D + i];

@@ -1,4 +1,4 @@
-// Multi-head attention with grouped K/V heads, bidirectional or block-causal — the same result as
+// Multi-head attention with grouped K/V heads over each query's key range — the same result as
 // attention.wgsl, for adapters that run on a CPU (lavapipe): no workgroup memory, no barriers.
 // Each invocation owns one query row of one head (query row and output row in registers) and
 // walks all keys with an online softmax. Every lane needs the same key and value rows, so the
@@ -15,15 +15,33 @@ struct Params {
     head_dim: u32,
     scale: f32,
     q0: u32,      // canvas position of query row 0
-    block: u32,   // block-causal in blocks of this many positions; 0 = bidirectional
+    block: u32,   // block-causal in blocks of this many positions; 0 = off
+    causal: u32,  // 1: keys at or before the query's position only
+    window: u32,  // sliding window: keys within this many positions up to the query; 0 = off
+    key_lo: u32,  // keys before this position are never seen
+    _pad0: u32,
 }
 
-// Keys query row `row` may see: all, or those up to the end of its block.
+// Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.
 fn key_end(row: u32) -> u32 {
-    if (p.block == 0u) {
-        return p.lk;
+    let q = p.q0 + row;
+    var e = p.lk;
+    if (p.block > 0u) {
+        e = min(e, (q / p.block + 1u) * p.block);
     }
-    return min(p.lk, ((p.q0 + row) / p.block + 1u) * p.block);
+    if (p.causal == 1u) {
+        e = min(e, q + 1u);
+    }
+    return e;
+}
+
+fn key_start(row: u32) -> u32 {
+    let q = p.q0 + row;
+    var s = p.key_lo;
+    if (p.window > 0u && q + 1u > p.window) {
+        s = max(s, q + 1u - p.window);
+    }
+    return s;
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -61,9 +79,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var l = 0.0;
     // Every lane runs every key up to the workgroup's last row's end (broadcasts need all
     // lanes); a row past its own end skips the update; dead rows store nothing.
+    let kstart = key_start(row);
     let kend = key_end(row);
     let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
-    for (var j = 0u; j < wg_end; j = j + 1u) {
+    for (var j = key_start(wg.y * WG); j < wg_end; j = j + 1u) {
         let base = j * kv_stride + kvh * d + lane;
         var s = 0.0;
         for (var t = 0u; t < d; t = t + 8u) {
@@ -72,7 +91,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 s = s + qr[t + c] * kk[c];
             }
         }
-        let vis = j < kend;
+        let vis = j >= kstart && j < kend;
         let m_new = select(m, max(m, s), vis);
         let corr = exp(m - m_new);
         let pj = select(0.0, exp(s - m_new), vis);

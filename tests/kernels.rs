@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, NOISE_BYTES};
+use unmask::gpu::kernels::{AttnMask, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -255,10 +255,10 @@ fn attention_bidirectional_with_gqa() {
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);
             let v = rng.vec(lk * kv * hd, 1.0);
-            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, 0, 0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &AttnMask::FULL);
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, 0, 0).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, AttnMask::FULL).unwrap();
             assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
@@ -281,7 +281,7 @@ fn attention_sees_every_key_in_both_directions() {
         }
         let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (l * hd * 4) as u64).unwrap();
-        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd, 0, 0).unwrap();
+        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd, AttnMask::FULL).unwrap();
         let got = run(&g, &[d], &out, l * hd);
         // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
         let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
@@ -301,19 +301,58 @@ fn attention_block_causal_at_an_offset() {
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);
             let v = rng.vec(lk * kv * hd, 1.0);
-            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, q0, block);
+            let mask = AttnMask { q0, block, ..AttnMask::FULL };
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
             // The twin's mask: row i equals bidirectional attention over its visible keys alone.
             for i in [0, lq - 1] {
                 let end = lk.min(((q0 + i) / block + 1) * block);
                 let (kk, vv) = (&k[..end * kv * hd], &v[..end * kv * hd]);
-                let alone = ops::attention(&q[i * heads * hd..(i + 1) * heads * hd], kk, vv, 1, end, heads, kv, hd, 0, 0);
+                let alone = ops::attention(&q[i * heads * hd..(i + 1) * heads * hd], kk, vv, 1, end, heads, kv, hd, &AttnMask::FULL);
                 assert_close("twin's block mask", &want[i * heads * hd..(i + 1) * heads * hd], &alone, 1e-5);
             }
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, q0, block).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
             let name = format!("block-causal attention ({}) q0 {q0} lq{lq} lk{lk} block {block}", variant.name());
             assert_close(&name, &run(&g, &[d], &out, want.len()), &want, 2e-4);
+        }
+    }
+}
+
+#[test]
+fn attention_causal_windowed_floored_and_unscaled() {
+    // DiffusionGemma's masks: the encoder's causal sliding window (and causal full layers), the
+    // decoder's sliding layers (keys from the cache's last W − 1 on, the whole canvas), scale 1;
+    // queries at an offset, a window wider and narrower than a workgroup's span, both layouts.
+    for variant in VARIANTS {
+        let g = gpu_with(variant);
+        let masks = [
+            (9, 70, 79, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
+            (0, 70, 70, AttnMask { causal: true, window: 100, ..AttnMask::FULL }),
+            (0, 13, 13, AttnMask { causal: true, ..AttnMask::FULL }),
+            (25, 16, 41, AttnMask { q0: 25, key_lo: 22, scale: Some(1.0), ..AttnMask::FULL }),
+            (5, 70, 90, AttnMask { q0: 5, key_lo: 3, window: 9, causal: true, ..AttnMask::FULL }),
+        ];
+        for (q0, lq, lk, mask) in masks {
+            let (heads, kv, hd) = (4, 2, 16);
+            let mut rng = Rng::new((q0 * 7 + lk) as u64);
+            let q = rng.vec(lq * heads * hd, 1.0);
+            let k = rng.vec(lk * kv * hd, 1.0);
+            let v = rng.vec(lk * kv * hd, 1.0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
+            // The twin's rule, spelled out for one query: the keys it sees alone.
+            let i = lq / 2;
+            let keys = mask.keys(q0 + i, lk);
+            let p = q0 + i;
+            assert!(keys.clone().all(|j| (!mask.causal || j <= p) && j >= mask.key_lo && (mask.window == 0 || j + mask.window > p)), "{mask:?}");
+            let (kk, vv) = (&k[keys.start * kv * hd..keys.end * kv * hd], &v[keys.start * kv * hd..keys.end * kv * hd]);
+            let one = AttnMask { scale: mask.scale, ..AttnMask::FULL };
+            let alone = ops::attention(&q[i * heads * hd..(i + 1) * heads * hd], kk, vv, 1, keys.len(), heads, kv, hd, &one);
+            assert_close("twin's mask", &want[i * heads * hd..(i + 1) * heads * hd], &alone, 1e-5);
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let out = g.storage("o", (want.len() * 4) as u64).unwrap();
+            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
+            assert_close(&format!("attention ({}) {mask:?}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
 }

@@ -57,7 +57,8 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
         let span = rows.start * kv_dim..rows.end * kv_dim;
         kv.k[i][span.clone()].copy_from_slice(&k);
         kv.v[i][span].copy_from_slice(&v);
-        let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd, rows.start, c.attention_block);
+        let mask = ops::AttnMask { q0: rows.start, block: c.attention_block, ..ops::AttnMask::FULL };
+        let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd, &mask);
         add(&mut x, &ops::matmul(&a, t(Role::O), n));
         if let Some(b) = opt(Role::OBias) {
             ops::add_bias(&mut x, &b.to_f32(), 0);

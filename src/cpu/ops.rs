@@ -3,7 +3,7 @@
 // How a choice is made from logits (`select.wgsl`, `cfg_mix.wgsl`) is defined beside `Choice`,
 // since the sampler uses it too; these are the twins' names for it.
 pub use crate::choice::{cfg_mix, hash_u32, select, uniform};
-pub use crate::gpu::kernels::Activation;
+pub use crate::gpu::kernels::{Activation, AttnMask};
 use crate::model::config::Routing;
 use crate::model::{HostTensor, RopeStyle};
 
@@ -82,26 +82,25 @@ pub fn embed(table: &HostTensor, tokens: &[u32]) -> Vec<f32> {
     tokens.iter().flat_map(|&t| table.row_f32(t as usize)).collect()
 }
 
-/// Multi-head attention with GQA, bidirectional, or block-causal when `block` > 0: query row i
-/// (canvas position q0 + i) sees the keys of its own block of `block` positions and the blocks
-/// before it. q: `[lq, n_heads·d]`, k and v: `[lk, n_kv·d]`; returns `[lq, n_heads·d]`.
-/// Twin of `attention.wgsl`.
+/// Multi-head attention with GQA; query row i (canvas position `mask.q0 + i`) sees the keys
+/// `mask.keys` gives it (all of them with `AttnMask::FULL`). q: `[lq, n_heads·d]`, k and v:
+/// `[lk, n_kv·d]`; returns `[lq, n_heads·d]`. Twin of `attention.wgsl`.
 #[allow(clippy::too_many_arguments)]
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize, q0: usize, block: usize) -> Vec<f32> {
-    let scale = 1.0 / (d as f32).sqrt();
+pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize, mask: &AttnMask) -> Vec<f32> {
+    let scale = mask.scale.unwrap_or(1.0 / (d as f32).sqrt());
     let group = n_heads / n_kv;
     let mut out = vec![0f32; lq * n_heads * d];
     for i in 0..lq {
-        let lk = (q0 + i).checked_div(block).map_or(lk, |b| lk.min((b + 1) * block));
+        let keys = mask.keys(mask.q0 + i, lk);
         for h in 0..n_heads {
             let kh = h / group;
             let qv = &q[(i * n_heads + h) * d..][..d];
-            let scores: Vec<f32> = (0..lk).map(|j| qv.iter().zip(&k[(j * n_kv + kh) * d..][..d]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
+            let scores: Vec<f32> = keys.clone().map(|j| qv.iter().zip(&k[(j * n_kv + kh) * d..][..d]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
             let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
             let sum: f32 = e.iter().sum();
             let o = &mut out[(i * n_heads + h) * d..][..d];
-            for (j, p) in e.iter().enumerate() {
+            for (j, p) in keys.clone().zip(&e) {
                 for (od, vd) in o.iter_mut().zip(&v[(j * n_kv + kh) * d..][..d]) {
                     *od += p / sum * vd;
                 }

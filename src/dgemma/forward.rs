@@ -66,19 +66,20 @@ fn rope(x: &mut [f32], pos: &[usize], heads: usize, hd: usize, r: &Rope) {
 
 /// Which keys a query sees: the encoder's (causal; sliding: the last W positions up to the
 /// query's own) or the decoder's (sliding: the last W − 1 cached positions and the whole canvas;
-/// full: everything).
+/// full: everything), as the attention kernel's mask; scores are not scaled.
 #[derive(Clone, Copy)]
 enum Mode {
     Encoder,
     Decoder { cached: usize },
 }
 
-fn visible(mode: Mode, l: &Layer, w: usize, query: usize, key: usize) -> bool {
+fn mask(mode: Mode, l: &Layer, w: usize, q0: usize) -> ops::AttnMask {
+    let m = ops::AttnMask { q0, scale: Some(1.0), ..ops::AttnMask::FULL };
     match (mode, l.full) {
-        (Mode::Encoder, true) => key <= query,
-        (Mode::Encoder, false) => key <= query && key + w > query,
-        (Mode::Decoder { .. }, true) => true,
-        (Mode::Decoder { cached }, false) => key >= cached || key + w > cached,
+        (Mode::Encoder, true) => ops::AttnMask { causal: true, ..m },
+        (Mode::Encoder, false) => ops::AttnMask { causal: true, window: w, ..m },
+        (Mode::Decoder { .. }, true) => m,
+        (Mode::Decoder { cached }, false) => ops::AttnMask { key_lo: (cached + 1).saturating_sub(w), ..m },
     }
 }
 
@@ -101,33 +102,11 @@ fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[u
     let v = rms(&vraw, hd, None, eps);
     rope(&mut q, pos, nh, hd, &l.rope);
     rope(&mut k, pos, kvh, hd, &l.rope);
-    // Attention with scale 1 over the earlier keys then this call's (positions in order).
+    // Attention over the earlier keys then this call's (positions 0 .. in order).
     let all_k: Vec<f32> = keys.iter().chain(&k).copied().collect();
     let all_v: Vec<f32> = vals.iter().chain(&v).copied().collect();
-    let n_keys = all_k.len() / kvd;
-    let key_pos = |j: usize| if j < keys.len() / kvd { j } else { pos[j - keys.len() / kvd] };
-    let group = nh / kvh;
-    let mut a = vec![0f32; t * nh * hd];
-    for (r, &p) in pos.iter().enumerate() {
-        for head in 0..nh {
-            let kh = head / group;
-            let qv = &q[(r * nh + head) * hd..][..hd];
-            let scores: Vec<Option<f32>> = (0..n_keys)
-                .map(|j| {
-                    visible(mode, l, c.sliding_window, p, key_pos(j)).then(|| qv.iter().zip(&all_k[j * kvd + kh * hd..][..hd]).map(|(a, b)| a * b).sum::<f32>())
-                })
-                .collect();
-            let m = scores.iter().flatten().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f32> = scores.iter().map(|s| s.map_or(0.0, |s| (s - m).exp())).collect();
-            let sum: f32 = e.iter().sum();
-            let o = &mut a[(r * nh + head) * hd..][..hd];
-            for (j, p) in e.iter().enumerate().filter(|(_, p)| **p > 0.0) {
-                for (od, vd) in o.iter_mut().zip(&all_v[j * kvd + kh * hd..][..hd]) {
-                    *od += p / sum * vd;
-                }
-            }
-        }
-    }
+    let m = mask(mode, l, c.sliding_window, pos[0]);
+    let a = ops::attention(&q, &all_k, &all_v, t, all_k.len() / kvd, nh, kvh, hd, &m);
     let attn = rms(&ops::matmul(&a, &lw.o, t), hsz, Some(&lw.post_attn_norm), eps);
     let r: Vec<f32> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
     // Dense MLP and MoE beside it, each with its norms, then one more over their sum.

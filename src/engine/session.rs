@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Dispatch, Kernel, Launch, MoeShape, NoiseUniform};
+use crate::gpu::kernels::{AttnMask, Dispatch, Kernel, Launch, MoeShape, NoiseUniform};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -342,7 +342,8 @@ impl<'m> Session<'m> {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_dims, c.rope_theta, m.rope)?)
                 }
                 Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
-                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd, q0, block)?)
+                    let mask = AttnMask { q0, block, ..AttnMask::FULL };
+                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd, mask)?)
                 }
                 Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),

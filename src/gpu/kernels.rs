@@ -28,6 +28,41 @@ impl Activation {
     }
 }
 
+/// Which keys each query row of an attention launch sees, and the score scale
+/// (`attention.wgsl`'s `Params`; `AttnMask::FULL` is plain bidirectional attention).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttnMask {
+    /// Canvas position of query row 0 (keys are canvas positions 0 ..).
+    pub q0: usize,
+    /// Block-causal in blocks of this many positions (LLaDA 2); 0 = off.
+    pub block: usize,
+    /// Keys at or before the query's position only.
+    pub causal: bool,
+    /// Sliding window: keys after query − window only; 0 = off.
+    pub window: usize,
+    /// Keys before this position are never seen.
+    pub key_lo: usize,
+    /// Scores are q·k times this (None: 1/√head_dim).
+    pub scale: Option<f32>,
+}
+
+impl AttnMask {
+    pub const FULL: AttnMask = AttnMask { q0: 0, block: 0, causal: false, window: 0, key_lo: 0, scale: None };
+
+    /// The keys `[start, end)` that the query at canvas position `q` sees among `lk`.
+    pub fn keys(&self, q: usize, lk: usize) -> std::ops::Range<usize> {
+        let mut end = q.checked_div(self.block).map_or(lk, |b| lk.min((b + 1) * self.block));
+        if self.causal {
+            end = end.min(q + 1);
+        }
+        let mut start = self.key_lo;
+        if self.window > 0 && q + 1 > self.window {
+            start = start.max(q + 1 - self.window);
+        }
+        start..end
+    }
+}
+
 /// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
@@ -426,8 +461,8 @@ impl Gpu {
         self.launch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
     }
 
-    /// Attention of `lq` query rows (canvas positions `q0 ..`) against `lk` key/value rows:
-    /// bidirectional, or block-causal in blocks of `block` positions when `block` > 0.
+    /// Attention of `lq` query rows against `lk` key/value rows, each query over the keys
+    /// `mask` gives it.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
@@ -441,25 +476,17 @@ impl Gpu {
         n_heads: usize,
         n_kv: usize,
         head_dim: usize,
-        q0: usize,
-        block: usize,
+        mask: AttnMask,
     ) -> Result<Launch> {
         if head_dim > 256 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
             return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, f32, u32, u32);
-        let p = P(
-            u32_of("lq", lq)?,
-            u32_of("lk", lk)?,
-            n_heads as u32,
-            n_kv as u32,
-            head_dim as u32,
-            1.0 / (head_dim as f32).sqrt(),
-            u32_of("q0", q0)?,
-            u32_of("block", block)?,
-        );
+        struct P(u32, u32, u32, u32, u32, f32, [u32; 6]);
+        let scale = mask.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
+        let m = [u32_of("q0", mask.q0)?, u32_of("block", mask.block)?, mask.causal as u32, u32_of("window", mask.window)?, u32_of("key_lo", mask.key_lo)?, 0];
+        let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, scale, m);
         let subgroup = variant == KernelVariant::Subgroup && head_dim.is_multiple_of(8);
         self.launch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
