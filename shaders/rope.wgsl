@@ -1,7 +1,10 @@
 // Rotary position embedding, in place on rows row0 .. row0 + rows of a [*, n_heads · head_dim]
-// buffer; positions[r] is the position of row row0 + r. Only the first `rot` dimensions of each
-// head turn (all unless the model has partial RoPE); frequencies are over `rot`. Style 0 = NeoX
-// (pairs (i, i + rot/2)), 1 = interleaved (pairs (2i, 2i + 1)). One invocation per rotated pair.
+// buffer; positions[r] is the position of row row0 + r. Pair i (i < `pairs`) of each head turns
+// at angle position · freq_scale / theta^(2i / denom); NeoX style (0) pairs dimensions (i, i +
+// half), interleaved (1) pairs (2i, 2i + 1). Plain RoPE: pairs = half = head_dim/2, denom =
+// head_dim. LLaDA 2's partial RoPE: the first `rot` dims, pairs = half = rot/2, denom = rot.
+// DiffusionGemma's proportional RoPE: pairs < half = head_dim/2, denom = head_dim. One
+// invocation per rotated pair; the other dimensions stay as they are.
 
 struct Params {
     rows: u32,
@@ -10,7 +13,11 @@ struct Params {
     style: u32,
     theta: f32,
     row0: u32,
-    rot: u32,
+    pairs: u32,
+    half: u32,
+    denom: u32,
+    freq_scale: f32,
+    _pad0: u32,
     _pad1: u32,
 }
 
@@ -20,21 +27,20 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let half = p.rot / 2u;
     let idx = gid.x + gid.y * nwg.x * 256u;
-    if (idx >= p.rows * p.n_heads * half) {
+    if (idx >= p.rows * p.n_heads * p.pairs) {
         return;
     }
-    let i = idx % half;
-    let h = (idx / half) % p.n_heads;
-    let r = idx / (half * p.n_heads);
+    let i = idx % p.pairs;
+    let h = (idx / p.pairs) % p.n_heads;
+    let r = idx / (p.pairs * p.n_heads);
     let base = (p.row0 + r) * p.n_heads * p.head_dim + h * p.head_dim;
-    let inv_freq = 1.0 / pow(p.theta, f32(2u * i) / f32(p.rot));
+    let inv_freq = 1.0 / pow(p.theta, f32(2u * i) / f32(p.denom)) * p.freq_scale;
     let angle = f32(positions[r]) * inv_freq;
     let s = sin(angle);
     let c = cos(angle);
     var a = base + i;
-    var b = base + i + half;
+    var b = base + i + p.half;
     if (p.style == 1u) {
         a = base + 2u * i;
         b = a + 1u;

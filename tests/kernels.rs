@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{AttnMask, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, NOISE_BYTES};
+use unmask::gpu::kernels::{AttnMask, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -166,37 +166,46 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
 #[test]
 fn rope_neox_and_interleaved_at_an_offset() {
     let g = gpu();
-    // (style, heads, head_dim, rotated dims): the last two turn half of each head (partial RoPE,
-    // LLaDA 2's partial_rotary_factor 0.5) and must leave the rest of it as it was.
-    for (style, heads, hd, rot) in [
-        (RopeStyle::NeoX, 3, 16, 16),
-        (RopeStyle::Interleaved, 3, 16, 16),
-        (RopeStyle::NeoX, 2, 64, 64),
-        (RopeStyle::Interleaved, 1, 128, 128),
-        (RopeStyle::NeoX, 3, 16, 8),
-        (RopeStyle::NeoX, 2, 128, 64),
+    // (style, heads, head_dim, spec): plain RoPE; LLaDA 2's partial RoPE over the first half of
+    // each head (partial_rotary_factor 0.5); DiffusionGemma's proportional RoPE (3 of 14 pairs,
+    // 64 of 256, frequencies over the whole head, pairs half a head apart). What does not turn
+    // must stay as it was.
+    let prop = |pairs: usize, hd: usize| RopeSpec { theta: 1e6, pairs, half: hd / 2, denom: hd, freq_scale: 1.0 };
+    let first = |rot: usize| RopeSpec::first(rot, 500000.0);
+    for (style, heads, hd, spec) in [
+        (RopeStyle::NeoX, 3, 16, first(16)),
+        (RopeStyle::Interleaved, 3, 16, first(16)),
+        (RopeStyle::NeoX, 2, 64, first(64)),
+        (RopeStyle::Interleaved, 1, 128, first(128)),
+        (RopeStyle::NeoX, 3, 16, first(8)),
+        (RopeStyle::NeoX, 2, 128, first(64)),
+        (RopeStyle::NeoX, 2, 28, prop(3, 28)),
+        (RopeStyle::NeoX, 1, 512, prop(64, 512)),
     ] {
         let (total_rows, row0, rows) = (9, 2, 5);
         let mut rng = Rng::new(hd as u64);
         let x = rng.vec(total_rows * heads * hd, 1.0);
         let positions: Vec<u32> = vec![0, 1, 7, 300, 4095];
         let mut want = x.clone();
-        ops::rope(&mut want[row0 * heads * hd..(row0 + rows) * heads * hd], &positions, heads, hd, rot, 500000.0, style);
-        if rot < hd {
+        ops::rope(&mut want[row0 * heads * hd..(row0 + rows) * heads * hd], &positions, heads, hd, spec, style);
+        if style == RopeStyle::NeoX && spec.pairs < hd / 2 {
             for r in row0..row0 + rows {
                 for h in 0..heads {
                     let at = (r * heads + h) * hd;
-                    assert_eq!(&want[at + rot..at + hd], &x[at + rot..at + hd], "the twin leaves dimensions past {rot} alone");
+                    let turned = |d: usize| d < spec.pairs || (d >= spec.half && d < spec.half + spec.pairs);
+                    for d in (0..hd).filter(|&d| !turned(d)) {
+                        assert_eq!(want[at + d], x[at + d], "the twin leaves dimension {d} alone ({spec:?})");
+                    }
                 }
             }
         }
         let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("pos", bytemuck::cast_slice(&positions)).unwrap());
-        let d = g.rope(&xb, &pb, row0, rows, heads, hd, rot, 500000.0, style).unwrap();
+        let d = g.rope(&xb, &pb, row0, rows, heads, hd, spec, style).unwrap();
         let got = run(&g, &[d], &xb, x.len());
         let row = heads * hd;
         // Rows before and after the range are untouched; rows at positions ≤ 300 within 2e-4.
         let near = (row0 + 4) * row;
-        assert_close(&format!("rope {style:?} h{heads} d{hd} rot{rot}"), &got[..near], &want[..near], 2e-4);
+        assert_close(&format!("rope {style:?} h{heads} d{hd} {spec:?}"), &got[..near], &want[..near], 2e-4);
         assert_eq!(&got[(row0 + rows) * row..], &x[(row0 + rows) * row..]);
         // At position 4095 the angle itself is an f32 near 4095 rad, whose spacing is 2^-12 rad:
         // any f32 implementation may differ from another by a few of those. Allow 4 spacings.

@@ -52,8 +52,8 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
                 ops::qk_norm(y, &nw.to_f32(), c.rms_norm_eps);
             }
         }
-        ops::rope(&mut q, &positions, c.n_heads, hd, c.rope_dims, c.rope_theta, w.rope);
-        ops::rope(&mut k, &positions, c.n_kv_heads, hd, c.rope_dims, c.rope_theta, w.rope);
+        ops::rope(&mut q, &positions, c.n_heads, hd, ops::RopeSpec::first(c.rope_dims, c.rope_theta), w.rope);
+        ops::rope(&mut k, &positions, c.n_kv_heads, hd, ops::RopeSpec::first(c.rope_dims, c.rope_theta), w.rope);
         let span = rows.start * kv_dim..rows.end * kv_dim;
         kv.k[i][span.clone()].copy_from_slice(&k);
         kv.v[i][span].copy_from_slice(&v);

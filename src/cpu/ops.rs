@@ -3,7 +3,7 @@
 // How a choice is made from logits (`select.wgsl`, `cfg_mix.wgsl`) is defined beside `Choice`,
 // since the sampler uses it too; these are the twins' names for it.
 pub use crate::choice::{cfg_mix, hash_u32, select, uniform};
-pub use crate::gpu::kernels::{Activation, AttnMask};
+pub use crate::gpu::kernels::{Activation, AttnMask, RopeSpec};
 use crate::model::config::Routing;
 use crate::model::{HostTensor, RopeStyle};
 
@@ -37,21 +37,18 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     out
 }
 
-/// Rotates the first `rot` dimensions of each head of each row in place (all of them unless the
-/// model has partial RoPE); `positions[r]` is row r's position. Twin of `rope.wgsl`.
-#[allow(clippy::too_many_arguments)]
-pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, rot: usize, theta: f32, style: RopeStyle) {
+/// Rotates the pairs `spec` names of each head of each row in place; `positions[r]` is row r's
+/// position. Twin of `rope.wgsl`.
+pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, spec: RopeSpec, style: RopeStyle) {
     let row = n_heads * head_dim;
-    let half = rot / 2;
     for (r, &pos) in positions.iter().enumerate() {
         for h in 0..n_heads {
             let base = r * row + h * head_dim;
-            for i in 0..half {
-                let inv_freq = 1.0 / theta.powf((2 * i) as f32 / rot as f32);
-                let angle = pos as f32 * inv_freq;
+            for i in 0..spec.pairs {
+                let angle = pos as f32 * spec.inv_freq(i);
                 let (s, c) = angle.sin_cos();
                 let (a, b) = match style {
-                    RopeStyle::NeoX => (base + i, base + i + half),
+                    RopeStyle::NeoX => (base + i, base + i + spec.half),
                     RopeStyle::Interleaved => (base + 2 * i, base + 2 * i + 1),
                 };
                 let (x0, x1) = (x[a], x[b]);

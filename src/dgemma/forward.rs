@@ -50,18 +50,9 @@ fn rows(t: &HostTensor, r0: usize, n: usize) -> HostTensor {
 
 /// Rotate-half RoPE of `heads` heads of `hd` per row, row r at position `pos[r]`.
 fn rope(x: &mut [f32], pos: &[usize], heads: usize, hd: usize, r: &Rope) {
-    let half = hd / 2;
-    for (row, &p) in x.chunks_exact_mut(heads * hd).zip(pos) {
-        for h in row.chunks_exact_mut(hd) {
-            for i in 0..half {
-                let a = p as f32 * r.inv_freq(i);
-                let (s, c) = a.sin_cos();
-                let (x0, x1) = (h[i], h[i + half]);
-                h[i] = x0 * c - x1 * s;
-                h[i + half] = x1 * c + x0 * s;
-            }
-        }
-    }
+    let spec = ops::RopeSpec { theta: r.theta, pairs: r.pairs, half: hd / 2, denom: r.denom, freq_scale: 1.0 / r.factor };
+    let pos: Vec<u32> = pos.iter().map(|&p| p as u32).collect();
+    ops::rope(x, &pos, heads, hd, spec, crate::model::RopeStyle::NeoX);
 }
 
 /// Which keys a query sees: the encoder's (causal; sliding: the last W positions up to the

@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, Dispatch, Kernel, Launch, MoeShape, NoiseUniform};
+use crate::gpu::kernels::{AttnMask, Dispatch, Kernel, Launch, MoeShape, NoiseUniform, RopeSpec};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -339,7 +339,7 @@ impl<'m> Session<'m> {
                     out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, accumulate)?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
-                    out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, c.rope_dims, c.rope_theta, m.rope)?)
+                    out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)
                 }
                 Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
                     let mask = AttnMask { q0, block, ..AttnMask::FULL };

@@ -28,6 +28,29 @@ impl Activation {
     }
 }
 
+/// Which pairs of a head RoPE turns and how fast (`rope.wgsl`): pair i < `pairs` (dimensions
+/// i and i + `half` in NeoX style) at `freq_scale / theta^(2i / denom)` per position.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RopeSpec {
+    pub theta: f32,
+    pub pairs: usize,
+    pub half: usize,
+    pub denom: usize,
+    pub freq_scale: f32,
+}
+
+impl RopeSpec {
+    /// RoPE over the first `rot` dimensions of each head (all of them when `rot` = head_dim).
+    pub fn first(rot: usize, theta: f32) -> RopeSpec {
+        RopeSpec { theta, pairs: rot / 2, half: rot / 2, denom: rot, freq_scale: 1.0 }
+    }
+
+    /// Inverse frequency of pair `i`.
+    pub fn inv_freq(&self, i: usize) -> f32 {
+        1.0 / self.theta.powf((2 * i) as f32 / self.denom as f32) * self.freq_scale
+    }
+}
+
 /// Which keys each query row of an attention launch sees, and the score scale
 /// (`attention.wgsl`'s `Params`; `AttnMask::FULL` is plain bidirectional attention).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -403,7 +426,7 @@ impl Gpu {
         self.launch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
-    /// Rotates the first `rot` dimensions of each head of rows `row0 .. row0 + rows` of `x` in
+    /// Rotates the pairs `spec` names of each head of rows `row0 .. row0 + rows` of `x` in
     /// place; `positions` holds one u32 per row.
     #[allow(clippy::too_many_arguments)]
     pub fn rope(
@@ -414,22 +437,39 @@ impl Gpu {
         rows: usize,
         n_heads: usize,
         head_dim: usize,
-        rot: usize,
-        theta: f32,
+        spec: RopeSpec,
         style: RopeStyle,
     ) -> Result<Launch> {
-        if rot == 0 || !rot.is_multiple_of(2) || rot > head_dim {
-            return Err(Error::Input(format!("RoPE over {rot} of {head_dim} dimensions: it must be even and at most the head width")));
+        let (pairs, half) = (spec.pairs, spec.half);
+        let fits = match style {
+            RopeStyle::NeoX => pairs <= half && half + pairs <= head_dim,
+            RopeStyle::Interleaved => 2 * pairs <= head_dim,
+        };
+        if pairs == 0 || !fits || spec.denom == 0 {
+            return Err(Error::Input(format!("RoPE of {pairs} pairs {half} apart does not fit a head of {head_dim}")));
         }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, f32, u32, u32, u32);
+        struct P(u32, u32, u32, u32, f32, u32, u32, u32, u32, f32, u32, u32);
         let s = match style {
             RopeStyle::NeoX => 0,
             RopeStyle::Interleaved => 1,
         };
-        let p = P(u32_of("rows", rows)?, n_heads as u32, head_dim as u32, s, theta, u32_of("row0", row0)?, rot as u32, 0);
-        self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * rot / 2))
+        let p = P(
+            u32_of("rows", rows)?,
+            n_heads as u32,
+            head_dim as u32,
+            s,
+            spec.theta,
+            u32_of("row0", row0)?,
+            pairs as u32,
+            half as u32,
+            spec.denom as u32,
+            spec.freq_scale,
+            0,
+            0,
+        );
+        self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * pairs))
     }
 
     /// `gate = silu(gate) · up` over `n` values.
