@@ -241,6 +241,40 @@ fn geglu_and_softcap_elementwise() {
 }
 
 #[test]
+fn softmax_rows_and_soft_embedding_over_a_split_table() {
+    // DiffusionGemma's self-conditioning input: softmax of each logit row, then the expected
+    // embedding under it, scaled by √H; rows wider than a workgroup, odd sizes, and a table in
+    // two chunks (the second accumulates), in the formats an embedding comes in.
+    let g = gpu();
+    let (m, vocab, dim) = (7, 1001, 64);
+    let mut rng = Rng::new(16);
+    let logits = rng.vec(m * vocab, 8.0);
+    let mut want_p = logits.clone();
+    ops::softmax_rows(&mut want_p, vocab);
+    for row in want_p.chunks(vocab) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    let pb = g.upload_f32("p", &logits).unwrap();
+    let d = g.softmax(&pb, m, vocab).unwrap();
+    assert_close("softmax rows", &run(&g, &[d], &pb, m * vocab), &want_p, 1e-5);
+    for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
+        let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
+        let want = ops::soft_embed(&want_p, &table, 8.0);
+        let split = 600;
+        let (a, b) = (
+            HostTensor { dtype, rows: split, cols: dim, data: table.data[..split * table.row_bytes()].to_vec() },
+            HostTensor { dtype, rows: vocab - split, cols: dim, data: table.data[split * table.row_bytes()..].to_vec() },
+        );
+        let (ab, bb) = (g.upload("a", &a.data).unwrap(), g.upload("b", &b.data).unwrap());
+        let out = g.storage("out", (m * dim * 4) as u64).unwrap();
+        let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 8.0, false).unwrap();
+        let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 8.0, true).unwrap();
+        assert_close(&format!("soft embedding {}", dtype.name()), &run(&g, &[l1, l2], &out, m * dim), &want, 1e-4);
+    }
+    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, dim, &pb, vocab, m, &pb, 1.0, false).is_err(), "rows past the vocabulary");
+}
+
+#[test]
 fn swiglu_elementwise() {
     let g = gpu();
     let mut rng = Rng::new(14);

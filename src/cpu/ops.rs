@@ -69,6 +69,32 @@ pub fn glu(gate: &[f32], up: &[f32], act: Activation) -> Vec<f32> {
     gate.iter().zip(up).map(|(&g, u)| act.apply(g) * u).collect()
 }
 
+/// Softmax of each row of `n` values, in place. Twin of `softmax.wgsl`.
+pub fn softmax_rows(x: &mut [f32], n: usize) {
+    for row in x.chunks_exact_mut(n) {
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|v| (v - mx).exp()).sum();
+        row.iter_mut().for_each(|v| *v = (*v - mx).exp() / sum);
+    }
+}
+
+/// `scale · probs · E` for probability rows `probs` `[m, V]` and an embedding table `[V, H]`:
+/// the expected embedding under each row. Twin of `soft_embed.wgsl` (all chunks).
+pub fn soft_embed(probs: &[f32], table: &HostTensor, scale: f32) -> Vec<f32> {
+    let (v, h) = (table.rows, table.cols);
+    let t = table.to_f32();
+    let mut out = vec![0f32; probs.len() / v * h];
+    for (row, o) in probs.chunks_exact(v).zip(out.chunks_exact_mut(h)) {
+        for (tok, p) in row.iter().enumerate() {
+            for (oc, e) in o.iter_mut().zip(&t[tok * h..(tok + 1) * h]) {
+                *oc += p * e;
+            }
+        }
+        o.iter_mut().for_each(|x| *x *= scale);
+    }
+    out
+}
+
 /// `cap · tanh(x / cap)` in place. Twin of `softcap.wgsl`.
 pub fn softcap(x: &mut [f32], cap: f32) {
     x.iter_mut().for_each(|v| *v = cap * (*v / cap).tanh());

@@ -183,21 +183,9 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
         None => vec![0.0; n * hsz],
         Some(sc) => {
             // softmax(sc) · E · √H, then the self-conditioning MLP of its pre-normed value.
-            let table = w.embed.to_f32();
-            let mut soft = vec![0f32; n * hsz];
-            for (r, row) in sc.chunks_exact(c.vocab).enumerate() {
-                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let ex: Vec<f32> = row.iter().map(|v| (v - mx).exp()).collect();
-                let sum: f32 = ex.iter().sum();
-                let out = &mut soft[r * hsz..(r + 1) * hsz];
-                for (tok, p) in ex.iter().enumerate() {
-                    let p = p / sum;
-                    for (o, ev) in out.iter_mut().zip(&table[tok * hsz..(tok + 1) * hsz]) {
-                        *o += p * ev;
-                    }
-                }
-                out.iter_mut().for_each(|o| *o *= s);
-            }
+            let mut probs = sc.to_vec();
+            ops::softmax_rows(&mut probs, c.vocab);
+            let soft = ops::soft_embed(&probs, &w.embed, s);
             mlp(&rms(&soft, hsz, Some(&w.sc_norm), eps), n, &w.sc_gate, &w.sc_up, &w.sc_down)
         }
     };

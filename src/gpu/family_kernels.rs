@@ -1,6 +1,7 @@
 //! Launchers of the kernels the families beyond LLaDA need: q/k/v biases (`bias.wgsl`),
-//! QK-norm (`qk_norm.wgsl`) and mixture-of-experts routing, grouped expert matmul and
-//! combination (`moe_*.wgsl`), with the layout of the route buffer they share (`MoeShape`).
+//! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul and
+//! combination (`moe_*.wgsl`, with the layout of the route buffer they share, `MoeShape`), and
+//! DiffusionGemma's row softmax, soft embedding and logit soft-capping.
 
 use super::kernels::{groups_1d, u32_of, Kernel, Launch};
 use super::Gpu;
@@ -108,5 +109,51 @@ impl Gpu {
     pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
         let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, 0];
         self.launch(Kernel::MoeCombine, &p, &[route, y, x], groups_1d(s.rows * dim))
+    }
+
+    /// Softmax of each of `rows` rows of `n` values of `x`, in place.
+    pub fn softmax(&self, x: &wgpu::Buffer, rows: usize, n: usize) -> Result<Launch> {
+        let r = u32_of("rows", rows)?.max(1);
+        let gx = r.min(32768);
+        self.launch(Kernel::Softmax, &[r, u32_of("n", n)?, 0, 0], &[x], [gx, r.div_ceil(gx), 1])
+    }
+
+    /// `out[m, :] (+)= scale · probs[m, row0 .. row0 + rows] · E_chunk` for `m` rows: one chunk
+    /// (`rows` rows from `row0`) of an embedding table of `dim` columns; `vocab` is probs' row length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn soft_embed(
+        &self,
+        dtype: DType,
+        table: &wgpu::Buffer,
+        row0: usize,
+        rows: usize,
+        dim: usize,
+        probs: &wgpu::Buffer,
+        vocab: usize,
+        m: usize,
+        out: &wgpu::Buffer,
+        scale: f32,
+        accumulate: bool,
+    ) -> Result<Launch> {
+        if row0 + rows > vocab {
+            return Err(Error::Input(format!("soft embedding: table rows {row0}..{} past the vocabulary of {vocab}", row0 + rows)));
+        }
+        u32_of("probabilities", m * vocab)?;
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, u32, u32, u32, f32, u32, u32);
+        let p = P(u32_of("m", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?, u32_of("vocab", vocab)?, scale, accumulate as u32, 0);
+        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], groups_1d(m * dim))
+    }
+
+    /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).
+    pub fn softcap(&self, x: &wgpu::Buffer, n: usize, cap: f32) -> Result<Launch> {
+        if !(cap.is_finite() && cap > 0.0) {
+            return Err(Error::Input(format!("logit soft-cap {cap} must be positive")));
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, f32, u32, u32);
+        self.launch(Kernel::SoftCap, &P(u32_of("size", n)?, cap, 0, 0), &[x], groups_1d(n))
     }
 }

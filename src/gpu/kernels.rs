@@ -5,86 +5,11 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
+pub use super::kernel_specs::{Activation, AttnMask, RopeSpec};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
-
-/// The gated MLP's activation (`swiglu.wgsl`'s `act`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Activation {
-    /// x · sigmoid(x) (SwiGLU).
-    Silu = 0,
-    /// GELU, tanh approximation (`gelu_pytorch_tanh`; GeGLU).
-    GeluTanh = 1,
-}
-
-impl Activation {
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Activation::Silu => x / (1.0 + (-x).exp()),
-            Activation::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
-        }
-    }
-}
-
-/// Which pairs of a head RoPE turns and how fast (`rope.wgsl`): pair i < `pairs` (dimensions
-/// i and i + `half` in NeoX style) at `freq_scale / theta^(2i / denom)` per position.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RopeSpec {
-    pub theta: f32,
-    pub pairs: usize,
-    pub half: usize,
-    pub denom: usize,
-    pub freq_scale: f32,
-}
-
-impl RopeSpec {
-    /// RoPE over the first `rot` dimensions of each head (all of them when `rot` = head_dim).
-    pub fn first(rot: usize, theta: f32) -> RopeSpec {
-        RopeSpec { theta, pairs: rot / 2, half: rot / 2, denom: rot, freq_scale: 1.0 }
-    }
-
-    /// Inverse frequency of pair `i`.
-    pub fn inv_freq(&self, i: usize) -> f32 {
-        1.0 / self.theta.powf((2 * i) as f32 / self.denom as f32) * self.freq_scale
-    }
-}
-
-/// Which keys each query row of an attention launch sees, and the score scale
-/// (`attention.wgsl`'s `Params`; `AttnMask::FULL` is plain bidirectional attention).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AttnMask {
-    /// Canvas position of query row 0 (keys are canvas positions 0 ..).
-    pub q0: usize,
-    /// Block-causal in blocks of this many positions (LLaDA 2); 0 = off.
-    pub block: usize,
-    /// Keys at or before the query's position only.
-    pub causal: bool,
-    /// Sliding window: keys after query − window only; 0 = off.
-    pub window: usize,
-    /// Keys before this position are never seen.
-    pub key_lo: usize,
-    /// Scores are q·k times this (None: 1/√head_dim).
-    pub scale: Option<f32>,
-}
-
-impl AttnMask {
-    pub const FULL: AttnMask = AttnMask { q0: 0, block: 0, causal: false, window: 0, key_lo: 0, scale: None };
-
-    /// The keys `[start, end)` that the query at canvas position `q` sees among `lk`.
-    pub fn keys(&self, q: usize, lk: usize) -> std::ops::Range<usize> {
-        let mut end = q.checked_div(self.block).map_or(lk, |b| lk.min((b + 1) * self.block));
-        if self.causal {
-            end = end.min(q + 1);
-        }
-        let mut start = self.key_lo;
-        if self.window > 0 && q + 1 > self.window {
-            start = start.max(q + 1 - self.window);
-        }
-        start..end
-    }
-}
 
 /// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +64,8 @@ pub enum Kernel {
     MoeMatmul(DType),
     MoeCombine,
     SoftCap,
+    Softmax,
+    SoftEmbed(DType),
 }
 
 fn weight_reader(d: DType) -> &'static str {
@@ -171,6 +98,8 @@ pub fn source(k: Kernel) -> String {
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
         Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
+        Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
+        Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::Attention { subgroup: false } => include_str!("../../shaders/attention.wgsl").into(),
         Kernel::Attention { subgroup: true } => include_str!("../../shaders/attention_subgroup.wgsl").into(),
@@ -480,17 +409,6 @@ impl Gpu {
     /// `gate = act(gate) · up` over `n` values.
     pub fn glu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize, act: Activation) -> Result<Launch> {
         self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, act as u32, 0, 0], &[up, gate], groups_1d(n))
-    }
-
-    /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).
-    pub fn softcap(&self, x: &wgpu::Buffer, n: usize, cap: f32) -> Result<Launch> {
-        if !(cap.is_finite() && cap > 0.0) {
-            return Err(Error::Input(format!("logit soft-cap {cap} must be positive")));
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, f32, u32, u32);
-        self.launch(Kernel::SoftCap, &P(u32_of("size", n)?, cap, 0, 0), &[x], groups_1d(n))
     }
 
     /// `cond = uncond + (scale + 1)(cond − uncond)` over `n` logits (classifier-free guidance).
