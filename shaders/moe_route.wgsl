@@ -2,7 +2,8 @@
 // the experts, or one sigmoid each), the top-k experts by score plus the expert bias when there
 // is one (ties to the lower index; with groups, only among the best `topk_groups` groups, ranked
 // by the sum of each group's two best biased scores), and their weights: the unbiased scores,
-// renormalised to sum 1 when `norm` is 1, times `scale`. Then every expert's list of the
+// renormalised to sum 1 when `norm` is 1, times `scale` and, when there is one, the expert's own
+// scale (DiffusionGemma's per_expert_scale). Then every expert's list of the
 // (row, slot) pairs that picked it, in row order, so that the grouped matmul (moe_matmul.wgsl)
 // computes only experts some row uses.
 // One workgroup of 256 does it all (rows, then experts, split over its invocations), so both
@@ -24,7 +25,7 @@ struct Params {
     topk_groups: u32,
     has_bias: u32,
     scale: f32,
-    _pad0: u32,
+    has_expert_scale: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -34,6 +35,8 @@ struct Params {
 // The expert bias (E values); any buffer when `has_bias` is 0.
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> route: array<u32>;
+// Each expert's weight scale (E values); any buffer when `has_expert_scale` is 0.
+@group(0) @binding(4) var<storage, read> expert_scale: array<f32>;
 
 // Score of expert e in a row (softmax needs the row's max and sum).
 fn score(base: u32, e: u32, mx: f32, sum: f32) -> f32 {
@@ -124,8 +127,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
             if (p.norm == 1u) {
                 wgt = wgt / total;
             }
+            wgt = wgt * p.scale;
+            if (p.has_expert_scale == 1u) {
+                wgt = wgt * expert_scale[taken[s]];
+            }
             route[r * k + s] = taken[s];
-            route[n * k + r * k + s] = bitcast<u32>(wgt * p.scale);
+            route[n * k + r * k + s] = bitcast<u32>(wgt);
         }
     }
     storageBarrier();

@@ -609,10 +609,15 @@ fn gpu_route(g: &Gpu, logits: &[f32], s: MoeShape, norm: bool) -> wgpu::Buffer {
 }
 
 fn gpu_route_with(g: &Gpu, logits: &[f32], bias: Option<&[f32]>, s: MoeShape, norm: bool, r: Routing) -> wgpu::Buffer {
+    gpu_route_scaled(g, logits, bias, None, s, norm, r)
+}
+
+fn gpu_route_scaled(g: &Gpu, logits: &[f32], bias: Option<&[f32]>, scale: Option<&[f32]>, s: MoeShape, norm: bool, r: Routing) -> wgpu::Buffer {
     let lb = g.upload_f32("router logits", logits).unwrap();
     let bb = bias.map(|b| g.upload_f32("expert bias", b).unwrap());
+    let sb = scale.map(|b| g.upload_f32("expert scale", b).unwrap());
     let route = g.storage("route", (s.route_words() * 4) as u64).unwrap();
-    let d = g.moe_route(&lb, bb.as_ref(), &route, s, norm, r).unwrap();
+    let d = g.moe_route_scaled(&lb, bb.as_ref(), sb.as_ref(), &route, s, norm, r).unwrap();
     run(g, &[d], &route, 1);
     route
 }
@@ -633,12 +638,15 @@ fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
         (9, 15, 4, true, sig(3, 2, 1.5), true),
         (5, 8, 1, false, sig(4, 2, 2.5), true),
         (11, 12, 3, false, Routing::SOFTMAX, true),
+        // DiffusionGemma's: softmax, renormalised top-2, each expert's own scale (no bias).
+        (9, 4, 2, true, Routing::SOFTMAX, false),
     ];
-    for (rows, experts, k, norm, routing, with_bias) in cases {
+    for (i, (rows, experts, k, norm, routing, with_bias)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new((rows * experts) as u64);
         let logits = rng.vec(rows * experts, 3.0);
         let bias = with_bias.then(|| rng.vec(experts, 0.3));
-        let want = ops::moe_route(&logits, experts, k, norm, routing, bias.as_deref());
+        let scale = (i == 8).then(|| rng.vec(experts, 0.5).iter().map(|v| 1.0 + v).collect::<Vec<f32>>());
+        let want = ops::moe_route_scaled(&logits, experts, k, norm, routing, bias.as_deref(), scale.as_deref());
         if routing.groups > 1 {
             // Every pick lies in one of the best `topk_groups` groups, and the bias changed some.
             let gsize = experts / routing.groups;
@@ -650,7 +658,7 @@ fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
             assert_ne!(unbiased.experts, want.experts, "the expert bias changes some choices");
         }
         let s = MoeShape { rows, experts, k };
-        let route = gpu_route_with(&g, &logits, bias.as_deref(), s, norm, routing);
+        let route = gpu_route_scaled(&g, &logits, bias.as_deref(), scale.as_deref(), s, norm, routing);
         let words: Vec<u32> = {
             let mut enc = g.device.create_command_encoder(&Default::default());
             enc.insert_debug_marker("read route");
@@ -665,10 +673,16 @@ fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
             let at = 2 * n + experts + e * rows;
             assert_eq!(&words[at..at + list.len()], &list[..], "list of expert {e}");
         }
-        if norm {
+        if norm && scale.is_none() {
             for r in 0..rows {
                 let sum: f32 = want.weights[r * k..(r + 1) * k].iter().sum();
                 assert!((sum - routing.scale).abs() < 1e-5, "normalised weights sum to the scale");
+            }
+        }
+        if let Some(sc) = &scale {
+            let plain = ops::moe_route(&logits, experts, k, norm, routing, None);
+            for (j, (&w, &e)) in want.weights.iter().zip(&want.experts).enumerate() {
+                assert!((w - plain.weights[j] * sc[e as usize]).abs() < 1e-6, "each expert's scale multiplies its weight");
             }
         }
     }

@@ -166,6 +166,12 @@ pub struct Route {
 /// the best `topk_groups` groups by the sum of their two best biased scores), weighted by their
 /// unbiased scores, renormalised to sum 1 when `norm`, times the scale. Twin of `moe_route.wgsl`.
 pub fn moe_route(logits: &[f32], experts: usize, k: usize, norm: bool, routing: Routing, bias: Option<&[f32]>) -> Route {
+    moe_route_scaled(logits, experts, k, norm, routing, bias, None)
+}
+
+/// `moe_route` with each chosen expert's weight also multiplied by `expert_scale[e]` when given
+/// (DiffusionGemma's per_expert_scale). Twin of `moe_route.wgsl`.
+pub fn moe_route_scaled(logits: &[f32], experts: usize, k: usize, norm: bool, routing: Routing, bias: Option<&[f32]>, expert_scale: Option<&[f32]>) -> Route {
     let rows = logits.len() / experts;
     let gsize = experts / routing.groups.max(1);
     let mut r = Route { k, experts: Vec::with_capacity(rows * k), weights: Vec::with_capacity(rows * k), lists: vec![vec![]; experts] };
@@ -202,7 +208,8 @@ pub fn moe_route(logits: &[f32], experts: usize, k: usize, norm: bool, routing: 
         let w: Vec<f32> = taken.iter().map(|&e| score(e)).collect();
         let total: f32 = w.iter().sum();
         r.experts.extend(taken.iter().map(|&e| e as u32));
-        r.weights.extend(w.iter().map(|&v| if norm { v / total } else { v } * routing.scale));
+        let es = |e: usize| expert_scale.map_or(1.0, |s| s[e]);
+        r.weights.extend(w.iter().zip(&taken).map(|(&v, &e)| if norm { v / total } else { v } * routing.scale * es(e)));
     }
     for (pair, &e) in r.experts.iter().enumerate() {
         r.lists[e as usize].push(pair as u32);

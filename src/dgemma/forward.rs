@@ -6,6 +6,7 @@
 use super::config::{Layer, Rope};
 use super::weights::{DgWeights, LayerWeights};
 use crate::cpu::ops;
+use crate::model::config::Routing;
 use crate::model::{DType, HostTensor};
 
 /// Per layer, the K and V (after their norms and RoPE) of every position encoded so far.
@@ -31,21 +32,10 @@ fn rms(x: &[f32], dim: usize, w: Option<&[f32]>, eps: f32) -> Vec<f32> {
     ops::rmsnorm(x, w, eps)
 }
 
-/// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` (`gelu_pytorch_tanh`).
-fn gelu_tanh(x: f32) -> f32 {
-    ops::Activation::GeluTanh.apply(x)
-}
-
 /// `down(gelu_tanh(gate x) · up x)` for `m` rows.
 fn mlp(x: &[f32], m: usize, gate: &HostTensor, up: &HostTensor, down: &HostTensor) -> Vec<f32> {
     let a = ops::glu(&ops::matmul(x, gate, m), &ops::matmul(x, up, m), ops::Activation::GeluTanh);
     ops::matmul(&a, down, m)
-}
-
-/// Rows `r0 .. r0 + n` of a matrix.
-fn rows(t: &HostTensor, r0: usize, n: usize) -> HostTensor {
-    let rb = t.row_bytes();
-    HostTensor { dtype: t.dtype, rows: n, cols: t.cols, data: t.data[r0 * rb..(r0 + n) * rb].to_vec() }
 }
 
 /// Rotate-half RoPE of `heads` heads of `hd` per row, row r at position `pos[r]`.
@@ -114,34 +104,22 @@ fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[u
     (k, v)
 }
 
-/// The routed experts of `t` rows of the residual `r` (§4.4).
+/// The routed experts of `t` rows of the residual `r` (§4.4): the router reads the weightless
+/// norm of `r` times `router.scale / √H`; softmax, top-k, renormalised, times each expert's
+/// scale; each expert's packed gate/up rows give `gelu_tanh(gate) · up` for its down projection.
 fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize) -> Vec<f32> {
     let c = &w.config;
     let (hsz, ie, eps) = (c.hidden, c.expert_hidden, c.rms_eps);
     let inv = 1.0 / (hsz as f32).sqrt();
     let scale: Vec<f32> = lw.router_scale.iter().map(|s| s * inv).collect();
     let z = ops::matmul(&rms(r, hsz, Some(&scale), eps), &lw.router, t);
+    let route = ops::moe_route_scaled(&z, c.experts, c.top_k, true, Routing::SOFTMAX, None, Some(&lw.expert_scale));
     let xin = rms(r, hsz, Some(&lw.pre_ffn_norm_2), eps);
+    let gu = ops::moe_matmul(&xin, false, &lw.gate_up_exps, c.experts, &route);
+    let (g, u): (Vec<f32>, Vec<f32>) = (gu.chunks(2 * ie).flat_map(|p| p[..ie].to_vec()).collect(), gu.chunks(2 * ie).flat_map(|p| p[ie..].to_vec()).collect());
+    let y = ops::moe_matmul(&ops::glu(&g, &u, ops::Activation::GeluTanh), true, &lw.down_exps, c.experts, &route);
     let mut out = vec![0f32; t * hsz];
-    for row in 0..t {
-        let zr = &z[row * c.experts..(row + 1) * c.experts];
-        let mx = zr.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = zr.iter().map(|v| (v - mx).exp()).sum();
-        let mut order: Vec<usize> = (0..c.experts).collect();
-        order.sort_by(|&a, &b| zr[b].total_cmp(&zr[a]).then(a.cmp(&b)));
-        let top = &order[..c.top_k];
-        let total: f32 = top.iter().map(|&e| (zr[e] - mx).exp() / sum).sum();
-        let x = &xin[row * hsz..(row + 1) * hsz];
-        for &e in top {
-            let wgt = (zr[e] - mx).exp() / sum / total * lw.expert_scale[e];
-            let gu = ops::matmul(x, &rows(&lw.gate_up_exps, e * 2 * ie, 2 * ie), 1);
-            let act: Vec<f32> = (0..ie).map(|i| gelu_tanh(gu[i]) * gu[ie + i]).collect();
-            let y = ops::matmul(&act, &rows(&lw.down_exps, e * hsz, hsz), 1);
-            for (o, v) in out[row * hsz..(row + 1) * hsz].iter_mut().zip(&y) {
-                *o += wgt * v;
-            }
-        }
-    }
+    ops::moe_combine(&mut out, &y, &route);
     out
 }
 

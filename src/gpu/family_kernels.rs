@@ -50,6 +50,21 @@ impl Gpu {
     /// Router scores, top-k and per-expert lists of `logits` `[rows, experts]` into `route`
     /// (`bias`: the expert bias added for choosing; `norm`: renormalise the top-k weights).
     pub fn moe_route(&self, logits: &wgpu::Buffer, bias: Option<&wgpu::Buffer>, route: &wgpu::Buffer, s: MoeShape, norm: bool, r: Routing) -> Result<Launch> {
+        self.moe_route_scaled(logits, bias, None, route, s, norm, r)
+    }
+
+    /// `moe_route` with each expert's weight also multiplied by `expert_scale[e]` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn moe_route_scaled(
+        &self,
+        logits: &wgpu::Buffer,
+        bias: Option<&wgpu::Buffer>,
+        expert_scale: Option<&wgpu::Buffer>,
+        route: &wgpu::Buffer,
+        s: MoeShape,
+        norm: bool,
+        r: Routing,
+    ) -> Result<Launch> {
         use crate::model::config::{MAX_EXPERTS, MAX_EXPERTS_USED, MAX_EXPERT_GROUPS};
         let groups_ok = r.groups >= 1
             && r.groups <= MAX_EXPERT_GROUPS
@@ -75,7 +90,8 @@ impl Gpu {
             bias.is_some() as u32,
         ];
         // Without a bias any read-only buffer fills the binding.
-        self.launch(Kernel::MoeRoute, &P(head, r.scale, [0; 3]), &[logits, bias.unwrap_or(logits), route], [1, 1, 1])
+        let tail = [expert_scale.is_some() as u32, 0, 0];
+        self.launch(Kernel::MoeRoute, &P(head, r.scale, tail), &[logits, bias.unwrap_or(logits), route, expert_scale.unwrap_or(logits)], [1, 1, 1])
     }
 
     /// The grouped expert matmul for a chunk of stacked expert weights holding experts
