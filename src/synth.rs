@@ -200,7 +200,7 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
         let dims = if spec.experts { vec![cols as u64, (rows / c.n_experts) as u64, c.n_experts as u64] } else { vec![cols as u64, rows as u64] };
         match (spec.role, spec.quant) {
             (Role::Embed | Role::LmHead, _) => g.tensor(&name, dims, emb.clone()),
-            (Role::QBias | Role::KBias | Role::VBias, _) => g.zeros(&name, vec![cols as u64], DType::F32),
+            (Role::QBias | Role::KBias | Role::VBias | Role::OBias | Role::ExpertBias, _) => g.zeros(&name, vec![cols as u64], DType::F32),
             (Role::Router, _) => g.zeros(&name, dims, DType::F32),
             (_, QuantPolicy::F32) => g.tensor(&name, vec![cols as u64], HostTensor::from_f32(1, cols, &vec![1.0; cols])),
             _ => g.zeros(&name, dims, DType::Q4_0),
