@@ -170,14 +170,17 @@ impl ModelConfig {
     pub fn from_hf_json(file: &str, text: &str) -> Result<Self> {
         let hf: HfConfig = serde_json::from_str(text).map_err(|e| Error::model(file, format!("not a valid config.json: {e}")))?;
         let need = |v: Option<usize>, key: &str| v.ok_or_else(|| Error::model(file, format!("missing key `{key}`")));
-        let n_heads = need(hf.n_heads.or(hf.num_attention_heads), "n_heads")?;
         // Configs without a model_type are taken as LLaDA (the family this format began with).
         let family = match hf.model_type.as_deref() {
             None => &crate::model::arch::LLADA,
             // LLaDA-MoE's checkpoints say "llada" too; their expert keys tell them apart.
             Some("llada") if hf.num_experts.is_some() => &crate::model::arch::LLADA_MOE,
+            Some("diffusion_gemma") => {
+                return Err(Error::model(file, "DiffusionGemma runs only through `unmask generate` and `unmask info` so far (on the CPU): no GPU path yet"))
+            }
             Some(t) => Family::by_hf_model_type(t).ok_or_else(|| Error::model(file, format!("model_type {t:?} is not supported; {}", supported())))?,
         };
+        let n_heads = need(hf.n_heads.or(hf.num_attention_heads), "n_heads")?;
         let d_model = need(hf.d_model.or(hf.hidden_size), "d_model")?;
         let n_experts = hf.num_experts.or(hf.n_routed_experts).unwrap_or(0);
         if family.name == crate::model::arch::LLADA2.name && hf.use_qkv_bias == Some(true) {
