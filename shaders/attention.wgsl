@@ -3,7 +3,8 @@
 // a 64-wide workgroup takes 64 query rows of one head; each invocation keeps its query row and
 // its output row in registers and walks all keys with an online softmax, while the workgroup
 // stages 8 keys and values at a time in workgroup memory. The L×L score matrix never exists.
-// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256.
+// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (the host builds a
+// wide copy for d ≤ 512 with 4 keys a round: `kernels.rs`, `Kernel::Attention { wide }`).
 // K/V are separate inputs so that the queries may be a sub-range of the positions (caches).
 
 struct Params {

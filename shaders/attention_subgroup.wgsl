@@ -5,7 +5,7 @@
 // 8 lanes of a subgroup each read 1/8 of a row and `subgroupBroadcast` hands every value to
 // every lane (on a CPU: an extract and a splat instead of a memory gather per lane).
 // Needs subgroups of exactly 8 and head_dim a multiple of 8 (the host checks both).
-// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256.
+// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (a wide copy: 512).
 
 struct Params {
     lq: u32,

@@ -405,6 +405,18 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
     assert!(toks(&a) == 32 || a["stop"] == "eos", "20 new tokens take two canvases unless an end token stops it: {a}");
     assert_eq!(a["tokens"], b["tokens"], "the same seed gives the same answer");
     assert_ne!(a["steps"], c["steps"], "another seed draws other canvases");
+    // Bad requests: one line each, exit 2.
+    for (args, needle) in [
+        (vec!["--prompt", ""], "prompt is empty"),
+        (vec!["--prompt-tokens", "1,99999"], "outside the vocabulary"),
+        (vec!["--prompt", "x", "--gen-length", "1000000"], "context of 128"),
+        (vec!["--prompt", "x", "--gen-length", "0"], "at least 1"),
+    ] {
+        let o = unmask(&[&["generate", "--model", p][..], &args[..]].concat());
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+    }
     // A truncated shard: one line naming the file, exit 2.
     let tmp = tempfile::tempdir().unwrap();
     for f in ["config.json", "generation_config.json"] {

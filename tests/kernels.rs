@@ -288,12 +288,21 @@ fn swiglu_elementwise() {
 #[test]
 fn attention_bidirectional_with_gqa() {
     // Both layouts; lq 70 spans two workgroups; head_dim 12 is not a multiple of 8, so the
-    // subgroup device falls back to the portable kernel for it.
+    // subgroup device falls back to the portable kernel for it; 512 and 300 take the wide
+    // copies (DiffusionGemma's full layers are 512 wide).
     for variant in VARIANTS {
         let g = gpu_with(variant);
-        for (lq, lk, heads, kv, hd) in
-            [(7, 7, 4, 4, 16), (7, 13, 4, 2, 16), (5, 70, 2, 1, 64), (3, 130, 4, 2, 128), (1, 1, 1, 1, 16), (70, 9, 2, 2, 8), (6, 5, 3, 1, 12)]
-        {
+        for (lq, lk, heads, kv, hd) in [
+            (7, 7, 4, 4, 16),
+            (7, 13, 4, 2, 16),
+            (5, 70, 2, 1, 64),
+            (3, 130, 4, 2, 128),
+            (1, 1, 1, 1, 16),
+            (70, 9, 2, 2, 8),
+            (6, 5, 3, 1, 12),
+            (5, 37, 2, 1, 512),
+            (66, 11, 2, 2, 300),
+        ] {
             let mut rng = Rng::new((lk * hd) as u64);
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);

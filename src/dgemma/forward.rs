@@ -219,4 +219,7 @@ impl super::sampler::DgModel for CpuDg<'_> {
     fn canvas_length(&self) -> usize {
         self.weights.config.canvas_length
     }
+    fn max_positions(&self) -> usize {
+        self.weights.config.max_positions
+    }
 }

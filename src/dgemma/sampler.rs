@@ -122,6 +122,8 @@ pub trait DgModel {
     fn decode(&mut self, canvas: &[u32], sc: Option<&[f32]>) -> Result<Vec<f32>>;
     fn vocab(&self) -> usize;
     fn canvas_length(&self) -> usize;
+    /// Positions the model can hold (prompt and canvases).
+    fn max_positions(&self) -> usize;
 }
 
 /// Where the sampler's random draws come from.
@@ -240,6 +242,14 @@ pub fn generate(
     }
     let (l, v) = (model.canvas_length(), model.vocab());
     let canvases = s.max_new_tokens.div_ceil(l);
+    let need = canvases.checked_mul(l).and_then(|c| c.checked_add(prompt.len()));
+    if need.is_none_or(|n| n > model.max_positions()) {
+        return Err(Error::Input(format!(
+            "the prompt ({} tokens) and {canvases} canvases of {l} pass the model's context of {} positions: ask for fewer new tokens",
+            prompt.len(),
+            model.max_positions()
+        )));
+    }
     model.encode(prompt)?;
     let mut tokens = prompt.to_vec();
     let mut gen = DgGeneration { tokens: vec![], canvases: 0, steps: 0, stop: "length" };

@@ -53,9 +53,11 @@ pub enum Kernel {
     Rope,
     SwiGlu,
     CfgMix,
-    /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8).
+    /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8); `wide`: head_dim
+    /// 257..=512.
     Attention {
         subgroup: bool,
+        wide: bool,
     },
     Select,
     Bias,
@@ -101,8 +103,18 @@ pub fn source(k: Kernel) -> String {
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
-        Kernel::Attention { subgroup: false } => include_str!("../../shaders/attention.wgsl").into(),
-        Kernel::Attention { subgroup: true } => include_str!("../../shaders/attention_subgroup.wgsl").into(),
+        Kernel::Attention { subgroup, wide } => {
+            let src = if subgroup { include_str!("../../shaders/attention_subgroup.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
+            // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
+            // row, half the keys staged per round (the workgroup memory stays 16 KB).
+            if wide {
+                src.replace("array<f32, 256>", "array<f32, 512>")
+                    .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
+                    .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;")
+            } else {
+                src.into()
+            }
+        }
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
@@ -436,8 +448,8 @@ impl Gpu {
         head_dim: usize,
         mask: AttnMask,
     ) -> Result<Launch> {
-        if head_dim > 256 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
-            return Err(Error::Input(format!("attention needs head_dim ≤ 256 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
+        if head_dim > 512 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
+            return Err(Error::Input(format!("attention needs head_dim ≤ 512 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
         }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
@@ -446,7 +458,7 @@ impl Gpu {
         let m = [u32_of("q0", mask.q0)?, u32_of("block", mask.block)?, mask.causal as u32, u32_of("window", mask.window)?, u32_of("key_lo", mask.key_lo)?, 0];
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, scale, m);
         let subgroup = variant == KernelVariant::Subgroup && head_dim.is_multiple_of(8);
-        self.launch(Kernel::Attention { subgroup }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
+        self.launch(Kernel::Attention { subgroup, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
