@@ -1,9 +1,10 @@
 //! Launchers of the kernels the families beyond LLaDA need: q/k/v biases (`bias.wgsl`),
 //! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul and
 //! combination (`moe_*.wgsl`, with the layout of the route buffer they share, `MoeShape`), and
-//! DiffusionGemma's row softmax, soft embedding and logit soft-capping.
+//! DiffusionGemma's row softmax, soft embedding and logit soft-capping; and the gated MLP
+//! activation (SwiGLU, GeGLU).
 
-use super::kernels::{groups_1d, u32_of, Kernel, Launch};
+use super::kernels::{groups_1d, u32_of, Activation, Kernel, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
@@ -171,5 +172,15 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, f32, u32, u32);
         self.launch(Kernel::SoftCap, &P(u32_of("size", n)?, cap, 0, 0), &[x], groups_1d(n))
+    }
+
+    /// `gate = silu(gate) · up` over `n` values.
+    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Launch> {
+        self.glu(gate, up, n, Activation::Silu)
+    }
+
+    /// `gate = act(gate) · up` over `n` values.
+    pub fn glu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize, act: Activation) -> Result<Launch> {
+        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, act as u32, 0, 0], &[up, gate], groups_1d(n))
     }
 }

@@ -413,16 +413,6 @@ impl Gpu {
         self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * pairs))
     }
 
-    /// `gate = silu(gate) · up` over `n` values.
-    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Launch> {
-        self.glu(gate, up, n, Activation::Silu)
-    }
-
-    /// `gate = act(gate) · up` over `n` values.
-    pub fn glu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize, act: Activation) -> Result<Launch> {
-        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, act as u32, 0, 0], &[up, gate], groups_1d(n))
-    }
-
     /// `cond = uncond + (scale + 1)(cond − uncond)` over `n` logits (classifier-free guidance).
     pub fn cfg_mix(&self, cond: &wgpu::Buffer, uncond: &wgpu::Buffer, n: usize, scale: f32) -> Result<Launch> {
         #[repr(C)]
