@@ -6,7 +6,7 @@
 use super::config::DgConfig;
 use crate::error::{Error, Result};
 use crate::model::index::SafetensorsHeader;
-use crate::model::{DType, HostTensor};
+use crate::model::HostTensor;
 use std::collections::HashMap;
 
 /// One layer's tensors (`Option`: V exists on sliding layers only).
@@ -66,12 +66,7 @@ impl Files<'_> {
         if e.shape != shape {
             return Err(Error::model(file, format!("tensor `{name}` has shape {:?} but the config needs {shape:?}", e.shape)));
         }
-        let dtype = match e.dtype.as_str() {
-            "F32" => DType::F32,
-            "F16" => DType::F16,
-            "BF16" => DType::BF16,
-            other => return Err(Error::model(file, format!("tensor `{name}` has dtype {other}; F32, F16 and BF16 are supported"))),
-        };
+        let dtype = e.dtype(file)?;
         let cols = *shape.last().unwrap_or(&1);
         let rows = shape[..shape.len().saturating_sub(1)].iter().product::<usize>().max(1);
         let want = dtype.row_bytes(cols).map(|rb| rb as u64 * rows as u64);

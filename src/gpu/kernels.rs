@@ -104,7 +104,8 @@ pub fn source(k: Kernel) -> String {
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::Attention { subgroup, wide } => {
-            let src = if subgroup { include_str!("../../shaders/attention_subgroup.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
+            let body = if subgroup { include_str!("../../shaders/attention_subgroup.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
+            let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row, half the keys staged per round (the workgroup memory stays 16 KB).
             if wide {
@@ -112,7 +113,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;")
             } else {
-                src.into()
+                src
             }
         }
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),

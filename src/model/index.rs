@@ -156,12 +156,7 @@ impl ModelIndex {
             let alt = name.strip_prefix("model.").unwrap_or(name);
             for (i, shard) in shards.iter().enumerate() {
                 let Some(t) = shard.tensors.iter().find(|t| t.name == name || t.name == alt) else { continue };
-                let dtype = match t.dtype.as_str() {
-                    "F32" => DType::F32,
-                    "F16" => DType::F16,
-                    "BF16" => DType::BF16,
-                    other => return Err(Error::model(&shard.file, format!("tensor `{name}` has dtype {other}; F32, F16 and BF16 are supported"))),
-                };
+                let dtype = t.dtype(&shard.file)?;
                 let (rows, cols) = match t.shape[..] {
                     [n] => (1, n),
                     [r, c] => (r, c),
@@ -230,6 +225,18 @@ pub struct SafetensorsEntry {
     /// Byte range relative to the data section.
     pub start: u64,
     pub end: u64,
+}
+
+impl SafetensorsEntry {
+    /// Its dtype, one of those the engine reads (`file` names the shard in the error).
+    pub fn dtype(&self, file: &str) -> Result<DType> {
+        match self.dtype.as_str() {
+            "F32" => Ok(DType::F32),
+            "F16" => Ok(DType::F16),
+            "BF16" => Ok(DType::BF16),
+            other => Err(Error::model(file, format!("tensor `{}` has dtype {other}; F32, F16 and BF16 are supported", self.name))),
+        }
+    }
 }
 
 /// The parsed header of one safetensors file.

@@ -152,7 +152,7 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
         opts.check_steps(blocks.len())?;
         opts.steps / blocks.len()
     };
-    let block_quota = schedule::tokens_per_step(opts.block_length, steps_per_block);
+    let block_quota = if aligned { schedule::tokens_per_step(opts.block_length, steps_per_block) } else { vec![] };
     // The prompt, for classifier-free guidance: every position fixed at the start.
     let fixed: Vec<bool> = canvas.tokens.iter().map(|&t| t != canvas.mask).collect();
     let mut rng = Rng::new(opts.seed ^ 0x72656d61736b);

@@ -1,0 +1,40 @@
+// The parameters of both attention kernels (attention.wgsl, attention_subgroup.wgsl; the host
+// prepends this file to either) and which keys each query row sees under them (`AttnMask` in
+// gpu/kernel_specs.rs is the host's side of the same rule).
+
+struct Params {
+    lq: u32,
+    lk: u32,
+    n_heads: u32,
+    n_kv: u32,
+    head_dim: u32,
+    scale: f32,
+    q0: u32,      // canvas position of query row 0
+    block: u32,   // block-causal in blocks of this many positions; 0 = off
+    causal: u32,  // 1: keys at or before the query's position only
+    window: u32,  // sliding window: keys within this many positions up to the query; 0 = off
+    key_lo: u32,  // keys before this position are never seen
+    _pad0: u32,
+}
+
+// Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.
+fn key_end(row: u32) -> u32 {
+    let q = p.q0 + row;
+    var e = p.lk;
+    if (p.block > 0u) {
+        e = min(e, (q / p.block + 1u) * p.block);
+    }
+    if (p.causal == 1u) {
+        e = min(e, q + 1u);
+    }
+    return e;
+}
+
+fn key_start(row: u32) -> u32 {
+    let q = p.q0 + row;
+    var s = p.key_lo;
+    if (p.window > 0u && q + 1u > p.window) {
+        s = max(s, q + 1u - p.window);
+    }
+    return s;
+}
