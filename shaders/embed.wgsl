@@ -1,4 +1,4 @@
-// out[m, :] = E[tokens[m], :] for the tokens that fall in this chunk of the embedding table
+// out[m, :] = scale · E[tokens[m], :] for the tokens that fall in this chunk of the embedding table
 // (rows row0 .. row0 + rows); `load_w` comes from the weights_*.wgsl file prepended to this one.
 // One invocation per output element.
 
@@ -7,6 +7,10 @@ struct Params {
     dim: u32,
     row0: u32,
     rows: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,6 +27,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let c = i % p.dim;
     let t = tokens[m];
     if (t >= p.row0 && t < p.row0 + p.rows) {
-        out[i] = load_w(t - p.row0, c, p.dim);
+        out[i] = p.scale * load_w(t - p.row0, c, p.dim);
     }
 }

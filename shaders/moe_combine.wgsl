@@ -1,12 +1,13 @@
 // x[r, c] += Σ_slot weight(r, slot) · y[r·k + slot, c]: the experts' outputs of each position,
-// weighted by the router (moe_route.wgsl) and added to the residual stream. One invocation per
+// weighted by the router (moe_route.wgsl) and added to the residual stream (or, with
+// `overwrite`, written in place of x). One invocation per
 // element of x; the slots are summed in order, so the result does not depend on scheduling.
 
 struct Params {
     rows: u32,
     dim: u32,
     k: u32,
-    _pad: u32,
+    overwrite: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,5 +28,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let pair = r * p.k + j;
         s = s + bitcast<f32>(route[p.rows * p.k + pair]) * y[pair * p.dim + c];
     }
-    x[i] = x[i] + s;
+    if (p.overwrite != 0u) {
+        x[i] = s;
+    } else {
+        x[i] = x[i] + s;
+    }
 }

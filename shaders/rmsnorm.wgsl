@@ -1,10 +1,16 @@
-// out[r, :] = x[r, :] / sqrt(mean(x[r, :]²) + eps) · w   — one 256-wide workgroup per row.
+// out[r, :] = scale · (acc · out[r, :] + x[r, :] / sqrt(mean(x[r, :]²) + eps) · w), acc = 0 or 1:
+// a plain RMSNorm (acc 0, scale 1), or one added to a residual stream and the sum scaled
+// (Gemma 4's sandwich norms and layer scalar). One 256-wide workgroup per row.
 
 struct Params {
     rows: u32,
     dim: u32,
     eps: f32,
-    _pad: u32,
+    accumulate: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -34,6 +40,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let inv = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
     for (var i = t; i < p.dim; i = i + 256u) {
-        out[base + i] = x[base + i] * inv * w[i];
+        var prior = 0.0;
+        if (p.accumulate != 0u) {
+            prior = out[base + i];
+        }
+        out[base + i] = p.scale * (prior + x[base + i] * inv * w[i]);
     }
 }

@@ -1,10 +1,10 @@
-// Softmax of each row of `x` ([rows, n]) in place, in f32: one 256-wide workgroup per row
+// Softmax of each row of `x` · scale ([rows, n]) in place, in f32 (scale = 1/temperature): one 256-wide workgroup per row
 // (the max, then the sum of exponentials, each a workgroup reduction).
 
 struct Params {
     rows: u32,
     n: u32,
-    _pad0: u32,
+    scale: f32,
     _pad1: u32,
 }
 
@@ -21,7 +21,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let base = min(r, p.rows - 1u) * p.n;
     var m = -3.0e38;
     for (var i = t; i < p.n; i = i + 256u) {
-        m = max(m, x[base + i]);
+        m = max(m, x[base + i] * p.scale);
     }
     red[t] = m;
     workgroupBarrier();
@@ -35,7 +35,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     workgroupBarrier();
     var sum = 0.0;
     for (var i = t; i < p.n; i = i + 256u) {
-        sum = sum + exp(x[base + i] - mx);
+        sum = sum + exp(x[base + i] * p.scale - mx);
     }
     red[t] = sum;
     workgroupBarrier();
@@ -48,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let total = red[0];
     if (live) {
         for (var i = t; i < p.n; i = i + 256u) {
-            x[base + i] = exp(x[base + i] - mx) / total;
+            x[base + i] = exp(x[base + i] * p.scale - mx) / total;
         }
     }
 }

@@ -5,9 +5,13 @@
 //! were computed by `tests/fixtures/make_diffusion_gemma.py`. Logits are compared relative to
 //! each row's largest |logit| (the reference's own float32 vs float64 differ by ~5e-6 of it).
 
+use pollster::block_on;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use unmask::dgemma::forward::{decode, encode, Cache, CpuDg};
-use unmask::dgemma::sampler::{generate, DgSettings, Draws};
+use unmask::dgemma::gpu::DgGpuModel;
+use unmask::dgemma::gpu_session::DgSession;
+use unmask::dgemma::sampler::{generate, DgModel, DgSettings, Draws};
 use unmask::dgemma::{DgConfig, DgWeights};
 
 fn dir() -> PathBuf {
@@ -110,6 +114,65 @@ fn encoder_kv_and_decoder_logits_match_the_reference() {
     assert_rows_close("second canvas logits (columns 0..512)", &got_cols, &want, cols, 1e-4);
 }
 
+fn gpu() -> Arc<unmask::gpu::Gpu> {
+    Arc::new(block_on(unmask::gpu::Gpu::new()).unwrap())
+}
+
+/// The GPU passes (every kernel the engine has for this family, with the expert matrices and
+/// the embedding split into several chunks to exercise the chunked paths) against the reference.
+#[test]
+fn gpu_encoder_and_decoder_logits_match_the_reference() {
+    let r = reference();
+    let w = weights("config.json");
+    let m = DgGpuModel::upload(gpu(), &w, None).unwrap();
+    let mut s = DgSession::new(&m, 64).unwrap();
+    let prompt = ids(&r["prompt"]);
+    block_on(s.encode(&prompt)).unwrap();
+    assert_eq!(s.encoded(), prompt.len());
+    let canvas = ids(&r["canvas"]);
+    let v = r["logits_cols"].as_u64().unwrap() as usize;
+    let got = block_on(s.decode(&canvas, None)).unwrap();
+    assert_rows_close("GPU decoder logits without self-conditioning", &got, &floats("logits_nosc.bin"), v, 1e-4);
+    // Self-conditioned on the logits it just made (temperature 1: the reference's input).
+    let got = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    assert_rows_close("GPU decoder logits with self-conditioning", &got, &floats("logits_sc.bin"), v, 1e-4);
+    block_on(s.encode(&ids(&r["committed_canvas"]))).unwrap();
+    let got = block_on(s.decode(&ids(&r["canvas2"]), None)).unwrap();
+    let cols = r["logits_canvas2_cols"].as_u64().unwrap() as usize;
+    let got_cols: Vec<f32> = got.chunks(v).flat_map(|row| row[..cols].to_vec()).collect();
+    assert_rows_close("GPU second canvas logits (columns 0..512)", &got_cols, &floats("logits_canvas2.bin"), cols, 1e-4);
+    // Bad requests are refused before any work.
+    assert!(block_on(s.decode(&[v as u32], None)).unwrap_err().to_string().contains("outside the vocabulary"));
+    let long = vec![1u32; 17];
+    assert!(block_on(s.decode(&long, None)).is_err(), "a canvas longer than the model's");
+    let mut fresh = DgSession::new(&m, 64).unwrap();
+    assert!(block_on(fresh.decode(&canvas, Some(0.5))).unwrap_err().to_string().contains("previous decode"));
+    assert!(DgSession::new(&m, 0).is_err());
+}
+
+/// The GPU model's weights and passes work with the expert and embedding matrices split into
+/// many chunks (a binding cap far below their size), as the 26B's are.
+#[test]
+fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
+    let r = reference();
+    let w = weights("config.json");
+    let one = DgGpuModel::upload(gpu(), &w, None).unwrap();
+    let g = gpu();
+    let expert_bytes = w.layers[0].down_exps.row_bytes() * w.config.hidden;
+    g.cap_bindings(expert_bytes as u64);
+    let many = DgGpuModel::upload(g.clone(), &w, None).unwrap();
+    g.cap_bindings(0);
+    assert!(many.embed.chunks.len() > 1 && many.layers[0].down_exps.chunks.len() == w.config.experts, "one expert per chunk");
+    let run = |m: &DgGpuModel| {
+        let mut s = DgSession::new(m, 64).unwrap();
+        block_on(s.encode(&ids(&r["prompt"]))).unwrap();
+        block_on(s.decode(&ids(&r["canvas"]), None)).unwrap();
+        block_on(s.decode(&ids(&r["canvas"]), Some(0.7))).unwrap()
+    };
+    let v = w.config.vocab;
+    assert_rows_close("chunked vs whole", &run(&many), &run(&one), v, 1e-5);
+}
+
 #[test]
 fn bad_configs_are_one_line_errors() {
     let text = std::fs::read_to_string(dir().join("config.json")).unwrap();
@@ -163,12 +226,24 @@ impl Draws for Tapes {
 
 #[test]
 fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
-    let r = reference();
     let w = weights("config.json");
+    replay("CPU", &mut || CpuDg::new(&w));
+}
+
+#[test]
+fn gpu_generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
+    let w = weights("config.json");
+    let m = DgGpuModel::upload(gpu(), &w, None).unwrap();
+    replay("GPU", &mut || DgSession::new(&m, 64).unwrap());
+}
+
+/// Every recorded generation through `generate` on models from `model`, step by step.
+fn replay<M: DgModel>(on: &str, model: &mut dyn FnMut() -> M) {
+    let r = reference();
     let base = DgSettings::from_json("generation_config.json", &std::fs::read_to_string(dir().join("generation_config.json")).unwrap()).unwrap();
     assert_eq!((base.steps, base.entropy_bound, base.eos.clone(), base.pad), (10, 0.1, vec![0, 5], Some(0)));
     for g in r["generations"].as_array().unwrap() {
-        let name = g["name"].as_str().unwrap();
+        let name = format!("{on} {}", g["name"].as_str().unwrap());
         let e = &g["effective_generation_config"];
         let s = DgSettings {
             max_new_tokens: e["max_new_tokens"].as_u64().unwrap() as usize,
@@ -182,8 +257,8 @@ fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
         let mut draws = Tapes { uniform: tape("renoise"), sampled: tape("multinomial"), init: tape("init") };
         let want_steps: Vec<&serde_json::Value> = g["canvases"].as_array().unwrap().iter().flat_map(|c| c["steps"].as_array().unwrap()).collect();
         let mut seen = 0;
-        let mut model = CpuDg::new(&w);
-        let got = generate(&mut model, &mut draws, &ids(&g["prompt"]), &s, &mut |ev| {
+        let mut model = model();
+        let got = block_on(generate(&mut model, &mut draws, &ids(&g["prompt"]), &s, &mut |ev| {
             let want = want_steps[seen];
             let what = format!("{name}: step {seen} (canvas {}, {})", ev.canvas, ev.step);
             assert_eq!(ev.step as u64, want["step"].as_u64().unwrap(), "{what}");
@@ -195,7 +270,7 @@ fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
             assert_eq!(ev.stopped, want["finished"].as_bool().unwrap(), "{what}: stop");
             seen += 1;
             true
-        })
+        }))
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(seen, want_steps.len(), "{name}: steps run");
         assert_eq!(got.tokens, ids(&g["output"]), "{name}: output");

@@ -146,6 +146,9 @@ fn embed_every_dtype_and_split_tables() {
         let out = g.storage("out", (tokens.len() * dim * 4) as u64).unwrap();
         let ds: Vec<_> = gw.chunks.iter().map(|(b, r0, rows)| g.embed(dtype, b, *r0, *rows, dim, &tb, tokens.len(), &out).unwrap()).collect();
         assert_close(&format!("embed {}", dtype.name()), &run(&g, &ds, &out, want.len()), &want, 1e-6);
+        let ds: Vec<_> = gw.chunks.iter().map(|(b, r0, rows)| g.embed_scaled(dtype, b, *r0, *rows, dim, &tb, tokens.len(), &out, 53.0625).unwrap()).collect();
+        let want: Vec<f32> = want.iter().map(|v| v * 53.0625).collect();
+        assert_close(&format!("embed {} scaled", dtype.name()), &run(&g, &ds, &out, want.len()), &want, 1e-6);
     }
 }
 
@@ -160,6 +163,13 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
         let (wb, xb, out) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap(), g.storage("o", (rows * dim * 4) as u64).unwrap());
         let d = g.rmsnorm(&wb, &xb, &out, rows, dim, 1e-5).unwrap();
         assert_close(&format!("rmsnorm {rows}x{dim}"), &run(&g, &[d], &out, rows * dim), &want, 1e-4);
+        // Added to a residual stream and the sum scaled (Gemma 4's sandwich norm and layer scalar).
+        let resid = rng.vec(rows * dim, 2.0);
+        let mut want = resid.clone();
+        ops::rmsnorm_into(&mut want, &x, &w, 1e-5, true, 0.37);
+        let rb = g.upload_f32("resid", &resid).unwrap();
+        let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37).unwrap();
+        assert_close(&format!("rmsnorm into {rows}x{dim}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
     }
 }
 
@@ -257,6 +267,12 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
     let pb = g.upload_f32("p", &logits).unwrap();
     let d = g.softmax(&pb, m, vocab).unwrap();
     assert_close("softmax rows", &run(&g, &[d], &pb, m * vocab), &want_p, 1e-5);
+    // At a temperature: softmax(x / t).
+    let mut want_t: Vec<f32> = logits.iter().map(|x| x / 0.55).collect();
+    ops::softmax_rows(&mut want_t, vocab);
+    let tb = g.upload_f32("t", &logits).unwrap();
+    let d = g.softmax_scaled(&tb, m, vocab, 1.0 / 0.55).unwrap();
+    assert_close("softmax rows at temperature 0.55", &run(&g, &[d], &tb, m * vocab), &want_t, 1e-5);
     for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::soft_embed(&want_p, &table, 8.0);
@@ -734,5 +750,10 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let xr = g.upload_f32("resid", &resid).unwrap();
         let d = g.moe_combine(&rb, &yb, &xr, s, n).unwrap();
         assert_close(&format!("moe_combine {}", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_x, 1e-4);
+        // Overwriting: the old values are not read.
+        let mut want_o = vec![0f32; rows * n];
+        ops::moe_combine(&mut want_o, &want, &route);
+        let d = g.moe_combine_into(&rb, &yb, &xr, s, n, true).unwrap();
+        assert_close(&format!("moe_combine {} overwriting", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_o, 1e-4);
     }
 }

@@ -1,13 +1,16 @@
 //! `unmask generate` for DiffusionGemma checkpoints (a HF folder whose config.json says
 //! `diffusion_gemma`): uniform-state denoising of whole canvases with the settings of the
-//! checkpoint's `generation_config.json`, on the CPU forward pass (the GPU path is not built
-//! yet, so this suits small models only).
+//! checkpoint's `generation_config.json`, on the GPU (`--cpu`: the CPU twin). The checkpoint is
+//! read whole into memory for now, which suits small models only.
 
 use super::generate::GenerateArgs;
 use std::path::Path;
 use unmask::dgemma::forward::CpuDg;
-use unmask::dgemma::sampler::{generate as dg_generate, DgSettings, SeededDraws};
+use unmask::dgemma::gpu::DgGpuModel;
+use unmask::dgemma::gpu_session::DgSession;
+use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use unmask::dgemma::DgWeights;
+use unmask::model::DType;
 use unmask::model::TextTokenizer;
 use unmask::rng::Rng;
 use unmask::{Error, Result};
@@ -61,23 +64,39 @@ pub fn generate(a: &GenerateArgs, dir: &Path) -> Result<()> {
         (None, Some(ids)) => ids.clone(),
         (None, None) => vec![],
     };
-    let mut model = CpuDg::new(&w);
+    let quant = match a.s.quant.as_deref() {
+        None => None,
+        Some("q8_0") => Some(DType::Q8_0),
+        Some("q4_0") => Some(DType::Q4_0),
+        Some(q) => return Err(Error::Input(format!("--quant {q}: DiffusionGemma loads as stored, or converted to q8_0 or q4_0"))),
+    };
     let mut draws = SeededDraws(Rng::new(a.s.seed ^ 0x6467656d6d61));
     let mut steps = Vec::new();
-    let gen = dg_generate(&mut model, &mut draws, &prompt, &s, &mut |ev| {
+    let mut on_step = |ev: &DgStep| {
         if a.s.json {
             let accepted = ev.accepted.iter().filter(|&&x| x).count();
             steps.push(serde_json::json!({"canvas": ev.canvas, "step": ev.step, "temperature": ev.temperature, "accepted": accepted, "stopped": ev.stopped}));
         }
         true
-    })?;
+    };
+    let (gen, adapter) = if a.s.cpu {
+        let mut model = CpuDg::new(&w);
+        (pollster::block_on(dg_generate(&mut model, &mut draws, &prompt, &s, &mut on_step))?, "CPU twin".to_string())
+    } else {
+        let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
+        let name = gpu.report.name.clone();
+        let m = DgGpuModel::upload(gpu, &w, quant)?;
+        let c = &m.config;
+        let mut session = DgSession::new(&m, positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions)?)?;
+        (pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut on_step))?, name)
+    };
     let answer = &gen.tokens[prompt.len()..];
     let text = match &tok {
         Some(t) => Some(t.decode(answer, false)?),
         None => None,
     };
     if a.s.json {
-        let v = serde_json::json!({"prompt_tokens": prompt, "tokens": answer, "text": text, "canvases": gen.canvases, "steps": steps, "stop": gen.stop, "adapter": "CPU (DiffusionGemma has no GPU path yet)"});
+        let v = serde_json::json!({"prompt_tokens": prompt, "tokens": answer, "text": text, "canvases": gen.canvases, "steps": steps, "stop": gen.stop, "adapter": adapter});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         match text {
@@ -94,7 +113,7 @@ pub fn info(dir: &Path) -> Result<()> {
     let c = unmask::dgemma::DgConfig::from_json("config.json", &text)?;
     let full = c.layers.iter().filter(|l| l.full).count();
     println!("model      {} (safetensors)", dir.display());
-    println!("family     diffusion-gemma (encoder/decoder over one Gemma 4 MoE stack; CPU only for now)");
+    println!("family     diffusion-gemma (encoder/decoder over one Gemma 4 MoE stack)");
     println!(
         "layers     {}  hidden {}  heads {}  ({} sliding, window {}; {} full)",
         c.layers.len(),

@@ -37,6 +37,13 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     out
 }
 
+/// `out = scale · (acc · out + rms(x) · w)` (`rmsnorm.wgsl` with its accumulate flag and scale).
+pub fn rmsnorm_into(out: &mut [f32], x: &[f32], w: &[f32], eps: f32, accumulate: bool, scale: f32) {
+    for (o, n) in out.iter_mut().zip(rmsnorm(x, w, eps)) {
+        *o = scale * (if accumulate { *o } else { 0.0 } + n);
+    }
+}
+
 /// Rotates the pairs `spec` names of each head of each row in place; `positions[r]` is row r's
 /// position. Twin of `rope.wgsl`.
 pub fn rope(x: &mut [f32], positions: &[u32], n_heads: usize, head_dim: usize, spec: RopeSpec, style: RopeStyle) {

@@ -18,6 +18,11 @@ pub struct Rope {
 }
 
 impl Rope {
+    /// The RoPE kernel's description of it for heads of `hd`.
+    pub fn spec(&self, hd: usize) -> crate::gpu::kernels::RopeSpec {
+        crate::gpu::kernels::RopeSpec { theta: self.theta, pairs: self.pairs, half: hd / 2, denom: self.denom, freq_scale: 1.0 / self.factor }
+    }
+
     /// Inverse frequency of pair `i` (0 for the pairs that do not turn).
     pub fn inv_freq(&self, i: usize) -> f32 {
         if i >= self.pairs {

@@ -40,7 +40,7 @@ fn mlp(x: &[f32], m: usize, gate: &HostTensor, up: &HostTensor, down: &HostTenso
 
 /// Rotate-half RoPE of `heads` heads of `hd` per row, row r at position `pos[r]`.
 fn rope(x: &mut [f32], pos: &[usize], heads: usize, hd: usize, r: &Rope) {
-    let spec = ops::RopeSpec { theta: r.theta, pairs: r.pairs, half: hd / 2, denom: r.denom, freq_scale: 1.0 / r.factor };
+    let spec = r.spec(hd);
     let pos: Vec<u32> = pos.iter().map(|&p| p as u32).collect();
     ops::rope(x, &pos, heads, hd, spec, crate::model::RopeStyle::NeoX);
 }
@@ -49,12 +49,12 @@ fn rope(x: &mut [f32], pos: &[usize], heads: usize, hd: usize, r: &Rope) {
 /// query's own) or the decoder's (sliding: the last W − 1 cached positions and the whole canvas;
 /// full: everything), as the attention kernel's mask; scores are not scaled.
 #[derive(Clone, Copy)]
-enum Mode {
+pub(crate) enum Mode {
     Encoder,
     Decoder { cached: usize },
 }
 
-fn mask(mode: Mode, l: &Layer, w: usize, q0: usize) -> ops::AttnMask {
+pub(crate) fn mask(mode: Mode, l: &Layer, w: usize, q0: usize) -> ops::AttnMask {
     let m = ops::AttnMask { q0, scale: Some(1.0), ..ops::AttnMask::FULL };
     match (mode, l.full) {
         (Mode::Encoder, true) => ops::AttnMask { causal: true, ..m },
@@ -124,7 +124,7 @@ fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize) -> Vec<f32> {
 }
 
 /// `sqrt(H)` as the reference rounds it: to the embedding's dtype.
-fn embed_scale(w: &DgWeights) -> f32 {
+pub(crate) fn embed_scale(w: &DgWeights) -> f32 {
     let s = (w.config.hidden as f32).sqrt();
     match w.embed.dtype {
         DType::BF16 => half::bf16::from_f32(s).to_f32(),
@@ -186,16 +186,18 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
 pub struct CpuDg<'a> {
     pub weights: &'a DgWeights,
     pub cache: Cache,
+    /// The last decode's logits (what the next step self-conditions on).
+    last: Option<Vec<f32>>,
 }
 
 impl<'a> CpuDg<'a> {
     pub fn new(weights: &'a DgWeights) -> Self {
-        CpuDg { weights, cache: Cache::default() }
+        CpuDg { weights, cache: Cache::default(), last: None }
     }
 }
 
 impl super::sampler::DgModel for CpuDg<'_> {
-    fn encode(&mut self, tokens: &[u32]) -> crate::Result<()> {
+    async fn encode(&mut self, tokens: &[u32]) -> crate::Result<()> {
         let c = &self.weights.config;
         if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
             return Err(crate::Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab)));
@@ -210,8 +212,15 @@ impl super::sampler::DgModel for CpuDg<'_> {
         encode(self.weights, &mut self.cache, tokens);
         Ok(())
     }
-    fn decode(&mut self, canvas: &[u32], sc: Option<&[f32]>) -> crate::Result<Vec<f32>> {
-        Ok(decode(self.weights, &self.cache, canvas, sc))
+    async fn decode(&mut self, canvas: &[u32], sc: Option<f32>) -> crate::Result<Vec<f32>> {
+        let scaled = match (sc, &self.last) {
+            (Some(t), Some(last)) => Some(last.iter().map(|x| x / t).collect::<Vec<f32>>()),
+            (Some(_), None) => return Err(crate::Error::Input("self-conditioning asked for before any decode".into())),
+            (None, _) => None,
+        };
+        let logits = decode(self.weights, &self.cache, canvas, scaled.as_deref());
+        self.last = Some(logits.clone());
+        Ok(logits)
     }
     fn vocab(&self) -> usize {
         self.weights.config.vocab

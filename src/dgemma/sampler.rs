@@ -113,13 +113,15 @@ impl DgSettings {
     }
 }
 
-/// A model in DiffusionGemma's two modes.
+/// A model in DiffusionGemma's two modes (async: on the GPU results are read back).
+#[allow(async_fn_in_trait)]
 pub trait DgModel {
     /// Runs `tokens` causally at the next positions and keeps their K/V.
-    fn encode(&mut self, tokens: &[u32]) -> Result<()>;
-    /// Logits `[canvas.len(), vocab]` of a canvas after everything encoded, self-conditioned on
-    /// `sc` (the previous step's scaled logits) when given.
-    fn decode(&mut self, canvas: &[u32], sc: Option<&[f32]>) -> Result<Vec<f32>>;
+    async fn encode(&mut self, tokens: &[u32]) -> Result<()>;
+    /// Logits `[canvas.len(), vocab]` of a canvas after everything encoded; with `sc` = Some(t),
+    /// self-conditioned on the previous decode's logits divided by t (the model keeps them, so
+    /// a GPU never uploads them again).
+    async fn decode(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<Vec<f32>>;
     fn vocab(&self) -> usize;
     fn canvas_length(&self) -> usize;
     /// Positions the model can hold (prompt and canvases).
@@ -228,8 +230,20 @@ fn argmax(row: &[f32]) -> u32 {
     row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
 }
 
+/// Positions a generation after a prompt of `prompt` tokens needs (the prompt and every canvas),
+/// refused when more than `max` (the model's context).
+pub fn positions_needed(prompt: usize, s: &DgSettings, canvas: usize, max: usize) -> Result<usize> {
+    let canvases = s.max_new_tokens.div_ceil(canvas.max(1));
+    match canvases.checked_mul(canvas).and_then(|c| c.checked_add(prompt)) {
+        Some(n) if n <= max => Ok(n),
+        _ => Err(Error::Input(format!(
+            "the prompt ({prompt} tokens) and {canvases} canvases of {canvas} pass the model's context of {max} positions: ask for fewer new tokens"
+        ))),
+    }
+}
+
 /// Generates after `prompt`; `on_step` sees every step and may cancel (false).
-pub fn generate(
+pub async fn generate(
     model: &mut impl DgModel,
     draws: &mut impl Draws,
     prompt: &[u32],
@@ -242,24 +256,17 @@ pub fn generate(
     }
     let (l, v) = (model.canvas_length(), model.vocab());
     let canvases = s.max_new_tokens.div_ceil(l);
-    let need = canvases.checked_mul(l).and_then(|c| c.checked_add(prompt.len()));
-    if need.is_none_or(|n| n > model.max_positions()) {
-        return Err(Error::Input(format!(
-            "the prompt ({} tokens) and {canvases} canvases of {l} pass the model's context of {} positions: ask for fewer new tokens",
-            prompt.len(),
-            model.max_positions()
-        )));
-    }
-    model.encode(prompt)?;
+    positions_needed(prompt.len(), s, l, model.max_positions())?;
+    model.encode(prompt).await?;
     let mut tokens = prompt.to_vec();
     let mut gen = DgGeneration { tokens: vec![], canvases: 0, steps: 0, stop: "length" };
     for c in 0..canvases {
         let mut canvas = draws.start(l, v);
-        let mut sc: Option<Vec<f32>> = None;
+        let mut sc: Option<f32> = None;
         let mut history: Vec<Vec<u32>> = Vec::new();
         let mut out = Vec::new();
         for step in (1..=s.steps).rev() {
-            let raw = model.decode(&canvas, sc.as_deref())?;
+            let raw = model.decode(&canvas, sc).await?;
             if raw.len() != l * v {
                 return Err(Error::Gpu(format!("the model returned {} logits for a canvas of {l} × {v}", raw.len())));
             }
@@ -282,7 +289,7 @@ pub fn generate(
             }
             history.push(argmax.clone());
             out = argmax;
-            sc = Some(z);
+            sc = Some(t);
             if stopped {
                 break;
             }
@@ -300,7 +307,7 @@ pub fn generate(
         if tokens.len() >= prompt.len() + s.max_new_tokens {
             break;
         }
-        model.encode(&out)?;
+        model.encode(&out).await?;
     }
     gen.tokens = tokens;
     Ok(gen)

@@ -1,8 +1,8 @@
 //! Launchers of the kernels the families beyond LLaDA need: q/k/v biases (`bias.wgsl`),
 //! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul and
 //! combination (`moe_*.wgsl`, with the layout of the route buffer they share, `MoeShape`), and
-//! DiffusionGemma's row softmax, soft embedding and logit soft-capping; and the gated MLP
-//! activation (SwiGLU, GeGLU).
+//! DiffusionGemma's row softmax, soft embedding, logit soft-capping, scaled embedding and
+//! accumulating RMSNorm; and the gated MLP activation (SwiGLU, GeGLU).
 
 use super::kernels::{groups_1d, u32_of, Activation, Kernel, Launch};
 use super::Gpu;
@@ -124,15 +124,69 @@ impl Gpu {
 
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
     pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
-        let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, 0];
+        self.moe_combine_into(route, y, x, s, dim, false)
+    }
+
+    /// `moe_combine`, or with `overwrite` `x[r, :] = Σ_slot …` (x's old values unread).
+    pub fn moe_combine_into(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize, overwrite: bool) -> Result<Launch> {
+        let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, overwrite as u32];
         self.launch(Kernel::MoeCombine, &p, &[route, y, x], groups_1d(s.rows * dim))
     }
 
     /// Softmax of each of `rows` rows of `n` values of `x`, in place.
     pub fn softmax(&self, x: &wgpu::Buffer, rows: usize, n: usize) -> Result<Launch> {
+        self.softmax_scaled(x, rows, n, 1.0)
+    }
+
+    /// Softmax of `scale · x` row by row, in place (`scale` = 1 / temperature).
+    pub fn softmax_scaled(&self, x: &wgpu::Buffer, rows: usize, n: usize, scale: f32) -> Result<Launch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, f32, u32);
         let r = u32_of("rows", rows)?.max(1);
         let gx = r.min(32768);
-        self.launch(Kernel::Softmax, &[r, u32_of("n", n)?, 0, 0], &[x], [gx, r.div_ceil(gx), 1])
+        self.launch(Kernel::Softmax, &P(r, u32_of("n", n)?, scale, 0), &[x], [gx, r.div_ceil(gx), 1])
+    }
+
+    /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0, scale 1).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rmsnorm_into(
+        &self,
+        w: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        accumulate: bool,
+        scale: f32,
+    ) -> Result<Launch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, f32, u32, f32, [u32; 3]);
+        let p = P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, accumulate as u32, scale, [0; 3]);
+        self.launch(Kernel::RmsNorm, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+    }
+
+    /// `embed` with every value times `scale` (Gemma's √hidden).
+    #[allow(clippy::too_many_arguments)]
+    pub fn embed_scaled(
+        &self,
+        dtype: DType,
+        table: &wgpu::Buffer,
+        row0: usize,
+        rows: usize,
+        dim: usize,
+        tokens: &wgpu::Buffer,
+        m: usize,
+        out: &wgpu::Buffer,
+        scale: f32,
+    ) -> Result<Launch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P([u32; 4], f32, [u32; 3]);
+        let p = P([u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?], scale, [0; 3]);
+        self.launch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
     }
 
     /// `out[m, :] (+)= scale · probs[m, row0 .. row0 + rows] · E_chunk` for `m` rows: one chunk

@@ -357,15 +357,11 @@ impl Gpu {
         m: usize,
         out: &wgpu::Buffer,
     ) -> Result<Launch> {
-        let p = [u32_of("rows", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?];
-        self.launch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
+        self.embed_scaled(dtype, table, row0, rows, dim, tokens, m, out, 1.0)
     }
 
     pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Launch> {
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, f32, u32);
-        self.launch(Kernel::RmsNorm, &P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, 0), &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+        self.rmsnorm_into(w, x, out, rows, dim, eps, false, 1.0)
     }
 
     /// Rotates the pairs `spec` names of each head of rows `row0 .. row0 + rows` of `x` in

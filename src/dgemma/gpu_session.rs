@@ -1,0 +1,272 @@
+//! One DiffusionGemma generation on the GPU (`DgSession`, the model/context split): the
+//! activation buffers of a pass of up to one canvas of rows, every layer's K/V of all positions
+//! (the encoded ones, then the canvas's, which the decoder writes past the encoded end and the
+//! next encode overwrites), and the last logits, which the next step's self-conditioning reads
+//! in place. Passes follow docs/diffusion_gemma.md §4 op for op, as `forward.rs` (the CPU twin)
+//! does; the encoder takes the prompt a canvas of rows at a time.
+
+use super::config::Layer;
+use super::forward::{mask, Mode};
+use super::gpu::{DgGpuModel, GpuLayer};
+use super::sampler::DgModel;
+use crate::engine::weights::GpuWeight;
+use crate::error::{Error, Result};
+use crate::gpu::kernels::{Activation, KernelVariant, Launch, MoeShape};
+use crate::model::config::Routing;
+use crate::model::RopeStyle;
+
+/// A pass's buffers (rows: at most one canvas).
+struct Bufs {
+    tokens: wgpu::Buffer,
+    positions: wgpu::Buffer,
+    /// The residual stream, normed activations, and `[rows, H]` scratch for branch outputs.
+    x: wgpu::Buffer,
+    h: wgpu::Buffer,
+    t: wgpu::Buffer,
+    d: wgpu::Buffer,
+    q: wgpu::Buffer,
+    attn: wgpu::Buffer,
+    gate: wgpu::Buffer,
+    up: wgpu::Buffer,
+    router: wgpu::Buffer,
+    route: wgpu::Buffer,
+    moe_gate: wgpu::Buffer,
+    moe_up: wgpu::Buffer,
+    moe_out: wgpu::Buffer,
+    /// `[canvas, vocab]`: the last decode's logits; self-conditioning turns them into
+    /// probabilities in place before the next decode overwrites them.
+    logits: wgpu::Buffer,
+}
+
+pub struct DgSession<'m> {
+    model: &'m DgGpuModel,
+    kernels: KernelVariant,
+    /// Rows a pass takes at most (the canvas length).
+    rows: usize,
+    /// Positions the K/V hold: the prompt and every canvas.
+    capacity: usize,
+    /// Positions encoded so far.
+    len: usize,
+    b: Bufs,
+    keys: Vec<wgpu::Buffer>,
+    values: Vec<wgpu::Buffer>,
+    /// The logits buffer holds a decode's logits.
+    have_logits: bool,
+}
+
+impl<'m> DgSession<'m> {
+    /// A session whose K/V hold `capacity` positions (prompt plus canvases).
+    pub fn new(model: &'m DgGpuModel, capacity: usize) -> Result<Self> {
+        let (g, c) = (&*model.gpu, &model.config);
+        let kernels = g.default_kernels();
+        let rows = c.canvas_length;
+        if capacity == 0 || capacity > c.max_positions {
+            return Err(Error::Input(format!("{capacity} positions do not suit the model's context of {}", c.max_positions)));
+        }
+        let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
+        let moe = MoeShape { rows, experts: c.experts, k: c.top_k };
+        let pairs = rows * c.top_k;
+        let f = |what: &str, n: usize| g.storage(what, 4 * n as u64);
+        let b = Bufs {
+            tokens: f("tokens", rows)?,
+            positions: f("positions", rows)?,
+            x: f("residual", rows * c.hidden)?,
+            h: f("normed", rows * c.hidden)?,
+            t: f("branch", rows * c.hidden)?,
+            d: f("ffn sum", rows * c.hidden)?,
+            q: f("queries", rows * max_q)?,
+            attn: f("attention", rows * max_q)?,
+            gate: f("gate", rows * c.intermediate)?,
+            up: f("up", rows * c.intermediate)?,
+            router: f("router logits", rows * c.experts)?,
+            route: f("route", moe.route_words())?,
+            moe_gate: f("expert gate", pairs * c.expert_hidden)?,
+            moe_up: f("expert up", pairs * c.expert_hidden)?,
+            moe_out: f("expert out", pairs * c.hidden)?,
+            logits: f("logits", rows * c.vocab)?,
+        };
+        let mut keys = Vec::with_capacity(c.layers.len());
+        let mut values = Vec::with_capacity(c.layers.len());
+        for (i, l) in c.layers.iter().enumerate() {
+            keys.push(f(&format!("layer {i} keys"), capacity * l.kv_heads * l.head_dim)?);
+            values.push(f(&format!("layer {i} values"), capacity * l.kv_heads * l.head_dim)?);
+        }
+        g.take_fault()?;
+        Ok(DgSession { model, kernels, rows, capacity, len: 0, b, keys, values, have_logits: false })
+    }
+
+    /// Positions encoded so far.
+    pub fn encoded(&self) -> usize {
+        self.len
+    }
+
+    fn write_rows(&self, tokens: &[u32], q0: usize) {
+        let q = &self.model.gpu.queue;
+        let pos: Vec<u32> = (q0..q0 + tokens.len()).map(|p| p as u32).collect();
+        q.write_buffer(&self.b.tokens, 0, bytemuck::cast_slice(tokens));
+        q.write_buffer(&self.b.positions, 0, bytemuck::cast_slice(&pos));
+    }
+
+    fn check(&self, tokens: &[u32], q0: usize) -> Result<()> {
+        let c = &self.model.config;
+        if let Some(bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(Error::Input(format!("token id {bad} is outside the vocabulary (0..{})", c.vocab)));
+        }
+        if q0 + tokens.len() > self.capacity {
+            return Err(Error::Input(format!("{} positions pass this session's {}", q0 + tokens.len(), self.capacity)));
+        }
+        Ok(())
+    }
+
+    /// `y (+)= x · Wᵀ` for `m` rows, output rows `y_row ..` of width W.rows.
+    fn mm(&self, w: &GpuWeight, x: &wgpu::Buffer, m: usize, y: &wgpu::Buffer, y_row: usize, acc: bool) -> Result<Vec<Launch>> {
+        w.matmul(&self.model.gpu, self.kernels, x, 0, m, y, y_row * w.rows, w.rows, acc)
+    }
+
+    /// The embedding of this pass's `n` tokens, times √H, into `out`.
+    fn embed(&self, n: usize, out: &wgpu::Buffer) -> Result<Vec<Launch>> {
+        let (m, g) = (self.model, &*self.model.gpu);
+        let e = &m.embed;
+        e.chunks.iter().map(|(buf, r0, rows)| g.embed_scaled(e.dtype, buf, *r0, *rows, e.cols, &self.b.tokens, n, out, m.embed_scale)).collect()
+    }
+
+    /// One layer over `n` rows at positions `q0 ..` (keys 0 .. q0 + n).
+    fn layer(&self, i: usize, l: &Layer, lw: &GpuLayer, n: usize, q0: usize, mode: Mode) -> Result<Vec<Launch>> {
+        let (m, g, b) = (self.model, &*self.model.gpu, &self.b);
+        let c = &m.config;
+        let (hsz, eps, hd, kvh) = (c.hidden, c.rms_eps, l.head_dim, l.kv_heads);
+        let (keys, vals) = (&self.keys[i], &self.values[i]);
+        let spec = l.rope.spec(hd);
+        let moe = MoeShape { rows: n, experts: c.experts, k: c.top_k };
+        let mut out = vec![g.rmsnorm(&lw.input_norm, &b.x, &b.h, n, hsz, eps)?];
+        out.extend(self.mm(&lw.q, &b.h, n, &b.q, 0, false)?);
+        out.extend(self.mm(&lw.k, &b.h, n, keys, q0, false)?);
+        // Full layers: V is K's raw projection (normed without a weight, no RoPE).
+        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, vals, q0, false)?);
+        out.extend([
+            g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
+            g.qk_norm(&lw.k_norm, keys, n * kvh, hd, q0 * kvh, eps)?,
+            g.qk_norm(&m.ones, vals, n * kvh, hd, q0 * kvh, eps)?,
+            g.rope(&b.q, &b.positions, 0, n, c.heads, hd, spec, RopeStyle::NeoX)?,
+            g.rope(keys, &b.positions, q0, n, kvh, hd, spec, RopeStyle::NeoX)?,
+            g.attention(self.kernels, &b.q, keys, vals, &b.attn, n, q0 + n, c.heads, kvh, hd, mask(mode, l, c.sliding_window, q0))?,
+        ]);
+        out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, false)?);
+        out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
+        // The dense MLP and the experts beside it on the same residual, each with its norms.
+        out.push(g.rmsnorm(&lw.pre_ffn_norm, &b.x, &b.h, n, hsz, eps)?);
+        out.extend(self.mm(&lw.gate, &b.h, n, &b.gate, 0, false)?);
+        out.extend(self.mm(&lw.up, &b.h, n, &b.up, 0, false)?);
+        out.push(g.glu(&b.gate, &b.up, n * c.intermediate, Activation::GeluTanh)?);
+        out.extend(self.mm(&lw.down, &b.gate, n, &b.t, 0, false)?);
+        out.push(g.rmsnorm(&lw.post_ffn_norm_1, &b.t, &b.d, n, hsz, eps)?);
+        out.push(g.rmsnorm(&lw.router_norm, &b.x, &b.h, n, hsz, eps)?);
+        out.extend(self.mm(&lw.router, &b.h, n, &b.router, 0, false)?);
+        out.push(g.moe_route_scaled(&b.router, None, Some(&lw.expert_scale), &b.route, moe, true, Routing::SOFTMAX)?);
+        out.push(g.rmsnorm(&lw.pre_ffn_norm_2, &b.x, &b.h, n, hsz, eps)?);
+        for (w, y, x, by_pair) in [(&lw.gate_exps, &b.moe_gate, &b.h, false), (&lw.up_exps, &b.moe_up, &b.h, false)] {
+            out.extend(self.experts(w, x, by_pair, y, moe)?);
+        }
+        out.push(g.glu(&b.moe_gate, &b.moe_up, n * c.top_k * c.expert_hidden, Activation::GeluTanh)?);
+        out.extend(self.experts(&lw.down_exps, &b.moe_gate, true, &b.moe_out, moe)?);
+        out.push(g.moe_combine_into(&b.route, &b.moe_out, &b.t, moe, hsz, true)?);
+        out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, &b.t, &b.d, n, hsz, eps, true, 1.0)?);
+        let scalar = match mode {
+            Mode::Encoder => lw.scalar_encoder,
+            Mode::Decoder { .. } => lw.scalar_decoder,
+        };
+        out.push(g.rmsnorm_into(&lw.post_ffn_norm, &b.d, &b.x, n, hsz, eps, true, scalar)?);
+        Ok(out)
+    }
+
+    /// The grouped matmul of stacked experts `w`, one launch per chunk of whole experts.
+    fn experts(&self, w: &GpuWeight, x: &wgpu::Buffer, by_pair: bool, y: &wgpu::Buffer, s: MoeShape) -> Result<Vec<Launch>> {
+        let per = w.rows / s.experts;
+        w.chunks
+            .iter()
+            .map(|(buf, r0, rows)| self.model.gpu.moe_matmul(w.dtype, buf, r0 / per, rows / per, per, w.cols, x, by_pair, &self.b.route, y, s))
+            .collect()
+    }
+
+    /// Every layer, then runs the launches.
+    async fn run(&self, mut launches: Vec<Launch>, n: usize, q0: usize, mode: Mode) -> Result<()> {
+        let m = self.model;
+        for (i, (l, lw)) in m.config.layers.iter().zip(&m.layers).enumerate() {
+            launches.extend(self.layer(i, l, lw, n, q0, mode)?);
+        }
+        self.submit(launches)
+    }
+
+    fn submit(&self, launches: Vec<Launch>) -> Result<()> {
+        let g = &*self.model.gpu;
+        let dispatches = g.bind(&launches, None)?;
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        g.record(&mut enc, &dispatches);
+        g.queue.submit([enc.finish()]);
+        g.take_fault()
+    }
+}
+
+impl DgModel for DgSession<'_> {
+    async fn encode(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check(tokens, self.len)?;
+        for chunk in tokens.chunks(self.rows) {
+            let q0 = self.len;
+            self.write_rows(chunk, q0);
+            let first = self.embed(chunk.len(), &self.b.x)?;
+            self.run(first, chunk.len(), q0, Mode::Encoder).await?;
+            self.len += chunk.len();
+        }
+        Ok(())
+    }
+
+    async fn decode(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<Vec<f32>> {
+        let (m, g, b) = (self.model, &*self.model.gpu, &self.b);
+        let c = &m.config;
+        let (n, hsz, eps, q0) = (canvas.len(), c.hidden, c.rms_eps, self.len);
+        if n == 0 || n > self.rows {
+            return Err(Error::Input(format!("a canvas of {n} tokens; this model's is {}", self.rows)));
+        }
+        self.check(canvas, q0)?;
+        self.write_rows(canvas, q0);
+        // The input: rms(√H · E[canvas] + self-conditioning), the latter from softmax(last / t).
+        let mut first = self.embed(n, &b.t)?;
+        if let Some(t) = sc {
+            if !(self.have_logits && t.is_finite() && t > 0.0) {
+                return Err(Error::Input(format!("self-conditioning at temperature {t} needs a previous decode")));
+            }
+            first.push(g.softmax_scaled(&b.logits, n, c.vocab, 1.0 / t)?);
+            let e = &m.embed;
+            for (j, (buf, r0, rows)) in e.chunks.iter().enumerate() {
+                first.push(g.soft_embed(e.dtype, buf, *r0, *rows, e.cols, &b.logits, c.vocab, n, &b.d, m.embed_scale, j > 0)?);
+            }
+            first.push(g.rmsnorm(&m.sc_norm, &b.d, &b.h, n, hsz, eps)?);
+            first.extend(self.mm(&m.sc_gate, &b.h, n, &b.gate, 0, false)?);
+            first.extend(self.mm(&m.sc_up, &b.h, n, &b.up, 0, false)?);
+            first.push(g.glu(&b.gate, &b.up, n * c.intermediate, Activation::GeluTanh)?);
+            first.extend(self.mm(&m.sc_down, &b.gate, n, &b.t, 0, true)?);
+        }
+        first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
+        self.run(first, n, q0, Mode::Decoder { cached: q0 }).await?;
+        let mut head = vec![g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?];
+        head.extend(self.mm(&m.embed, &b.h, n, &b.logits, 0, false)?);
+        if let Some(cap) = c.softcap {
+            head.push(g.softcap(&b.logits, n * c.vocab, cap)?);
+        }
+        self.submit(head)?;
+        self.have_logits = true;
+        let enc = g.device.create_command_encoder(&Default::default());
+        let bytes = g.submit_and_read(enc, &[(&b.logits, 0, (4 * n * c.vocab) as u64)]).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn vocab(&self) -> usize {
+        self.model.config.vocab
+    }
+    fn canvas_length(&self) -> usize {
+        self.model.config.canvas_length
+    }
+    fn max_positions(&self) -> usize {
+        self.capacity
+    }
+}
