@@ -11,8 +11,11 @@ use std::sync::Arc;
 use unmask::dgemma::forward::{decode, encode, Cache, CpuDg};
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
+use unmask::dgemma::index::DgIndex;
 use unmask::dgemma::sampler::{generate, DgModel, DgSettings, Draws};
 use unmask::dgemma::{DgConfig, DgWeights};
+use unmask::model::source::SliceSource;
+use unmask::model::DType;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/diffusion_gemma")
@@ -118,36 +121,109 @@ fn gpu() -> Arc<unmask::gpu::Gpu> {
     Arc::new(block_on(unmask::gpu::Gpu::new()).unwrap())
 }
 
-/// The GPU passes (every kernel the engine has for this family, with the expert matrices and
-/// the embedding split into several chunks to exercise the chunked paths) against the reference.
-#[test]
-fn gpu_encoder_and_decoder_logits_match_the_reference() {
+/// The fixture streamed onto `gpu` (matrices converted to `quant` when given).
+fn gpu_model(gpu: Arc<unmask::gpu::Gpu>, quant: Option<DType>) -> DgGpuModel {
+    let st = std::fs::read(dir().join("model.safetensors")).unwrap();
+    let json = std::fs::read_to_string(dir().join("config.json")).unwrap();
+    let src = SliceSource { files: vec![("model.safetensors".into(), &st[..])] };
+    let index = block_on(DgIndex::read(&src, Some(("config.json", &json)))).unwrap();
+    block_on(DgGpuModel::load(gpu, &index, &src, quant, &mut |_, _| {})).unwrap()
+}
+
+/// The decoder logits of the reference's three cases on a GPU model: the canvas without and
+/// with self-conditioning (on the logits just made, temperature 1), and the second canvas after
+/// a committed one (vocab columns 0..512).
+fn gpu_cases(m: &DgGpuModel) -> [Vec<f32>; 3] {
     let r = reference();
-    let w = weights("config.json");
-    let m = DgGpuModel::upload(gpu(), &w, None).unwrap();
-    let mut s = DgSession::new(&m, 64).unwrap();
+    let mut s = DgSession::new(m, 64).unwrap();
     let prompt = ids(&r["prompt"]);
     block_on(s.encode(&prompt)).unwrap();
     assert_eq!(s.encoded(), prompt.len());
     let canvas = ids(&r["canvas"]);
-    let v = r["logits_cols"].as_u64().unwrap() as usize;
-    let got = block_on(s.decode(&canvas, None)).unwrap();
-    assert_rows_close("GPU decoder logits without self-conditioning", &got, &floats("logits_nosc.bin"), v, 1e-4);
-    // Self-conditioned on the logits it just made (temperature 1: the reference's input).
-    let got = block_on(s.decode(&canvas, Some(1.0))).unwrap();
-    assert_rows_close("GPU decoder logits with self-conditioning", &got, &floats("logits_sc.bin"), v, 1e-4);
+    let nosc = block_on(s.decode(&canvas, None)).unwrap();
+    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
     block_on(s.encode(&ids(&r["committed_canvas"]))).unwrap();
-    let got = block_on(s.decode(&ids(&r["canvas2"]), None)).unwrap();
+    let v = m.config.vocab;
     let cols = r["logits_canvas2_cols"].as_u64().unwrap() as usize;
-    let got_cols: Vec<f32> = got.chunks(v).flat_map(|row| row[..cols].to_vec()).collect();
-    assert_rows_close("GPU second canvas logits (columns 0..512)", &got_cols, &floats("logits_canvas2.bin"), cols, 1e-4);
+    let second = block_on(s.decode(&ids(&r["canvas2"]), None)).unwrap().chunks(v).flat_map(|row| row[..cols].to_vec()).collect();
+    [nosc, sc, second]
+}
+
+fn assert_reference_cases(on: &str, got: &[Vec<f32>; 3]) {
+    let r = reference();
+    let (v, cols) = (r["logits_cols"].as_u64().unwrap() as usize, r["logits_canvas2_cols"].as_u64().unwrap() as usize);
+    assert_rows_close(&format!("{on}: decoder logits without self-conditioning"), &got[0], &floats("logits_nosc.bin"), v, 1e-4);
+    assert_rows_close(&format!("{on}: decoder logits with self-conditioning"), &got[1], &floats("logits_sc.bin"), v, 1e-4);
+    assert_rows_close(&format!("{on}: second canvas logits (columns 0..512)"), &got[2], &floats("logits_canvas2.bin"), cols, 1e-4);
+}
+
+/// The GPU passes (every kernel the engine has for this family) against the reference.
+#[test]
+fn gpu_encoder_and_decoder_logits_match_the_reference() {
+    let r = reference();
+    let m = gpu_model(gpu(), None);
+    assert_reference_cases("GPU", &gpu_cases(&m));
     // Bad requests are refused before any work.
+    let mut s = DgSession::new(&m, 64).unwrap();
+    let canvas = ids(&r["canvas"]);
+    let v = m.config.vocab;
     assert!(block_on(s.decode(&[v as u32], None)).unwrap_err().to_string().contains("outside the vocabulary"));
-    let long = vec![1u32; 17];
-    assert!(block_on(s.decode(&long, None)).is_err(), "a canvas longer than the model's");
-    let mut fresh = DgSession::new(&m, 64).unwrap();
-    assert!(block_on(fresh.decode(&canvas, Some(0.5))).unwrap_err().to_string().contains("previous decode"));
+    assert!(block_on(s.decode(&[1u32; 17], None)).is_err(), "a canvas longer than the model's");
+    assert!(block_on(s.decode(&canvas, Some(0.5))).unwrap_err().to_string().contains("previous decode"));
+    assert!(block_on(s.encode(&[1u32; 65])).is_err(), "more positions than the session holds");
     assert!(DgSession::new(&m, 0).is_err());
+}
+
+/// A GGUF index and source over `bytes`.
+fn gguf(bytes: &[u8]) -> (DgIndex, SliceSource<'_>) {
+    let src = SliceSource { files: vec![("model.gguf".into(), bytes)] };
+    (block_on(DgIndex::read(&src, None)).unwrap_or_else(|e| panic!("{e}")), src)
+}
+
+/// The GGUF that llama.cpp's own converter (PR #24423, `tests/fixtures/make_diffusion_gemma_gguf.sh`)
+/// wrote from the fixture: the same config (the full layers' partial RoPE read from its
+/// `rope_freqs` tensor), its sampler keys, the same weights, and the reference's logits on the
+/// GPU and the CPU twin.
+#[test]
+fn llama_cpp_gguf_loads_as_the_same_model() {
+    let bytes = std::fs::read(dir().join("model-llamacpp-f32.gguf")).unwrap();
+    let (index, src) = gguf(&bytes);
+    let hub = DgConfig::from_json("config.json", &std::fs::read_to_string(dir().join("config.json")).unwrap()).unwrap();
+    assert_eq!(index.config, hub);
+    let s = index.settings.clone().unwrap();
+    assert_eq!((s.steps, s.t_min, s.t_max, s.entropy_bound, s.stability_threshold, s.confidence_threshold), (10, 0.4, 0.8, 0.1, 1, 0.005));
+    let w = block_on(DgWeights::load(&index, &src)).unwrap();
+    let st = weights("config.json");
+    assert_eq!(w.embed.to_f32(), st.embed.to_f32());
+    assert_eq!(w.layers[1].gate_exps.to_f32(), st.layers[1].gate_exps.to_f32(), "the packed gate/up split the same way");
+    assert_eq!(w.layers[3].up_exps.to_f32(), st.layers[3].up_exps.to_f32());
+    assert_eq!((w.layers[2].scalar_encoder, w.layers[2].scalar_decoder), (st.layers[2].scalar_encoder, st.layers[2].scalar_decoder));
+    let m = block_on(DgGpuModel::load(gpu(), &index, &src, None, &mut |_, _| {})).unwrap();
+    assert_reference_cases("GPU from llama.cpp's GGUF", &gpu_cases(&m));
+}
+
+/// llama.cpp's F16 GGUF (F32 norms and router beside F16 matrices): the GPU equals the CPU twin
+/// on the same file, and, its weights rounded to f16, stays near the reference.
+#[test]
+fn llama_cpp_f16_gguf_gpu_equals_its_cpu_twin() {
+    let bytes = std::fs::read(dir().join("model-llamacpp-f16.gguf")).unwrap();
+    let (index, src) = gguf(&bytes);
+    assert_eq!(index.get(unmask::dgemma::index::T::Embed).unwrap().dtype, DType::F16);
+    let w = block_on(DgWeights::load(&index, &src)).unwrap();
+    let r = reference();
+    let mut cache = Cache::default();
+    encode(&w, &mut cache, &ids(&r["prompt"]));
+    let cpu = decode(&w, &cache, &ids(&r["canvas"]), None);
+    let m = block_on(DgGpuModel::load(gpu(), &index, &src, None, &mut |_, _| {})).unwrap();
+    let got = gpu_cases(&m);
+    assert_rows_close("F16 GGUF: GPU vs CPU twin", &got[0], &cpu, w.config.vocab, 1e-4);
+    let want = floats("logits_nosc.bin");
+    let agree = got[0].chunks(w.config.vocab).zip(want.chunks(w.config.vocab)).filter(|(a, b)| argmax(a) == argmax(b)).count();
+    assert!(agree >= 12, "F16 weights: {agree} of 16 rows keep the reference's argmax");
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
 }
 
 /// The GPU model's weights and passes work with the expert and embedding matrices split into
@@ -156,11 +232,11 @@ fn gpu_encoder_and_decoder_logits_match_the_reference() {
 fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
     let r = reference();
     let w = weights("config.json");
-    let one = DgGpuModel::upload(gpu(), &w, None).unwrap();
+    let one = gpu_model(gpu(), None);
     let g = gpu();
     let expert_bytes = w.layers[0].down_exps.row_bytes() * w.config.hidden;
     g.cap_bindings(expert_bytes as u64);
-    let many = DgGpuModel::upload(g.clone(), &w, None).unwrap();
+    let many = gpu_model(g.clone(), None);
     g.cap_bindings(0);
     assert!(many.embed.chunks.len() > 1 && many.layers[0].down_exps.chunks.len() == w.config.experts, "one expert per chunk");
     let run = |m: &DgGpuModel| {
@@ -232,8 +308,7 @@ fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
 
 #[test]
 fn gpu_generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
-    let w = weights("config.json");
-    let m = DgGpuModel::upload(gpu(), &w, None).unwrap();
+    let m = gpu_model(gpu(), None);
     replay("GPU", &mut || DgSession::new(&m, 64).unwrap());
 }
 

@@ -1,59 +1,67 @@
 //! `unmask generate` for DiffusionGemma checkpoints (a HF folder whose config.json says
 //! `diffusion_gemma`): uniform-state denoising of whole canvases with the settings of the
-//! checkpoint's `generation_config.json`, on the GPU (`--cpu`: the CPU twin). The checkpoint is
-//! read whole into memory for now, which suits small models only.
+//! checkpoint's `generation_config.json` (beside the model), on the GPU (`--cpu`: the CPU twin),
+//! from a Hub folder (safetensors) or llama.cpp's `diffusion-gemma` GGUF, streamed.
 
 use super::generate::GenerateArgs;
+use super::model::progress_bar;
+use std::io::IsTerminal;
 use std::path::Path;
 use unmask::dgemma::forward::CpuDg;
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
+use unmask::dgemma::index::DgIndex;
 use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use unmask::dgemma::DgWeights;
+use unmask::engine::human;
+use unmask::model::files::{open_path, ModelFiles};
 use unmask::model::DType;
-use unmask::model::TextTokenizer;
 use unmask::rng::Rng;
 use unmask::{Error, Result};
 
-/// A folder whose config.json names DiffusionGemma.
+/// A model (folder, or GGUF file) that is DiffusionGemma: config.json's `model_type`, or the
+/// GGUF's architecture.
 pub fn is_dgemma(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path.join("config.json")) else { return false };
-    serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("model_type").and_then(|t| t.as_str()).map(|t| t == "diffusion_gemma"))
-        .unwrap_or(false)
+    let Ok(files) = open_path(path) else { return false };
+    pollster::block_on(unmask::dgemma::detect(&files.source, files.config.as_ref().map(|c| c.1.as_str())))
+}
+
+/// The folder holding the model's side files (generation_config.json, tokenizer.json).
+fn side_dir(path: &Path) -> &Path {
+    if path.is_dir() {
+        path
+    } else {
+        path.parent().unwrap_or(Path::new("."))
+    }
 }
 
 /// Gemma's turn format around one user message.
 const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
 
-pub fn generate(a: &GenerateArgs, dir: &Path) -> Result<()> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| Error::Input(format!("{}: {e}", dir.join(name).display())));
-    let config = String::from_utf8_lossy(&read("config.json")?).into_owned();
-    let mut shards: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    shards.sort();
-    if shards.is_empty() {
-        return Err(Error::Input(format!("{}: no .safetensors files", dir.display())));
+/// The files, their index, and the tokenizer (tokenizer.json beside the model).
+fn open(path: &Path) -> Result<(ModelFiles, DgIndex)> {
+    let files = open_path(path)?;
+    let index = pollster::block_on(DgIndex::read(&files.source, files.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
+    Ok((files, index))
+}
+
+pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
+    let (files, index) = open(path)?;
+    if index.skipped_vision > 0 {
+        eprintln!("note: skipped the {} tensors of the vision tower (text only)", index.skipped_vision);
     }
-    let bytes = shards.iter().map(std::fs::read).collect::<std::io::Result<Vec<_>>>().map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
-    let named: Vec<(String, &[u8])> = shards.iter().zip(&bytes).map(|(p, b)| (p.display().to_string(), &b[..])).collect();
-    let w = DgWeights::from_safetensors("config.json", &config, &named)?;
-    if w.skipped_vision > 0 {
-        eprintln!("note: skipped the {} tensors of the vision tower (text only)", w.skipped_vision);
-    }
-    let mut s = match std::fs::read_to_string(dir.join("generation_config.json")) {
-        Ok(t) => DgSettings::from_json("generation_config.json", &t)?,
-        Err(_) => DgSettings::default(),
+    let dir = side_dir(path);
+    // A GGUF carries its settings; a Hub folder has generation_config.json.
+    let mut s = match (&index.settings, std::fs::read_to_string(dir.join("generation_config.json"))) {
+        (Some(s), _) => s.clone(),
+        (None, Ok(t)) => DgSettings::from_json("generation_config.json", &t)?,
+        (None, Err(_)) => DgSettings::default(),
     };
     // The answer length asked for, in whole canvases.
     s.max_new_tokens = a.gen_length;
-    let tok = match std::fs::read(dir.join("tokenizer.json")) {
-        Ok(b) => Some(TextTokenizer::from_bytes("tokenizer.json", &b)?),
-        Err(_) => None,
+    let tok = match files.tokenizer.clone()? {
+        None if files.format == "gguf" => pollster::block_on(unmask::dgemma::gguf_tokenizer(&files.source))?,
+        t => t,
     };
     let prompt = match (&a.prompt, &a.prompt_tokens) {
         (Some(text), _) => {
@@ -80,14 +88,25 @@ pub fn generate(a: &GenerateArgs, dir: &Path) -> Result<()> {
         true
     };
     let (gen, adapter) = if a.s.cpu {
+        let w = pollster::block_on(DgWeights::load(&index, &files.source))?;
         let mut model = CpuDg::new(&w);
         (pollster::block_on(dg_generate(&mut model, &mut draws, &prompt, &s, &mut on_step))?, "CPU twin".to_string())
     } else {
+        let c = &index.config;
+        let positions = positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions)?;
         let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
         let name = gpu.report.name.clone();
-        let m = DgGpuModel::upload(gpu, &w, quant)?;
-        let c = &m.config;
-        let mut session = DgSession::new(&m, positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions)?)?;
+        let tty = std::io::stderr().is_terminal() && index.file_bytes() > 64 << 20;
+        let mut bar = progress_bar();
+        let m = pollster::block_on(DgGpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
+            if tty {
+                bar(d, t)
+            }
+        }))?;
+        if tty {
+            eprintln!();
+        }
+        let mut session = DgSession::new(&m, positions)?;
         (pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut on_step))?, name)
     };
     let answer = &gen.tokens[prompt.len()..];
@@ -107,12 +126,14 @@ pub fn generate(a: &GenerateArgs, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `unmask info` for a DiffusionGemma folder: what the config says, layer by layer kind.
-pub fn info(dir: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
-    let c = unmask::dgemma::DgConfig::from_json("config.json", &text)?;
+/// `unmask info` for a DiffusionGemma model: what the config says, layer by layer kind.
+pub fn info(path: &Path) -> Result<()> {
+    let (files, index) = open(path)?;
+    let c = &index.config;
     let full = c.layers.iter().filter(|l| l.full).count();
-    println!("model      {} (safetensors)", dir.display());
+    let params = index.params() as f64;
+    let params = if params >= 1e9 { format!("{:.2} B", params / 1e9) } else { format!("{:.2} M", params / 1e6) };
+    println!("model      {} ({}, {params} parameters, {} of tensor data)", path.display(), files.format, human(index.file_bytes()));
     println!("family     diffusion-gemma (encoder/decoder over one Gemma 4 MoE stack)");
     println!(
         "layers     {}  hidden {}  heads {}  ({} sliding, window {}; {} full)",

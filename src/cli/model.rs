@@ -51,6 +51,22 @@ impl OnGpu {
     }
 }
 
+/// A loading progress line on stderr, redrawn at most 5 times a second: call it with (bytes
+/// done, bytes total); end the line with `eprintln!()` after.
+pub fn progress_bar() -> impl FnMut(u64, u64) {
+    let start = std::time::Instant::now();
+    let mut last = 0.0;
+    move |done, total| {
+        let t = start.elapsed().as_secs_f64();
+        if t - last > 0.2 || done == total {
+            last = t;
+            let pct = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
+            let bar = "█".repeat((pct / 5.0) as usize) + &"░".repeat(20 - (pct / 5.0) as usize);
+            eprint!("\rloading {bar} {pct:5.1}%  {} of {}  {:.0} MB/s ", human(done), human(total), done as f64 / 1e6 / t.max(1e-3));
+        }
+    }
+}
+
 /// Reads the headers, plans the GPU memory for the weights (converted to `quant`) and a
 /// session running `opts` on a canvas of `canvas(config)` positions, refuses early if it cannot
 /// fit, then streams the weights onto the GPU with a progress line on a terminal.
@@ -60,8 +76,7 @@ pub fn load(model: Option<PathBuf>, quant: Option<&str>, pure: bool, opts: &Samp
     let gpu = Arc::new(pollster::block_on(Gpu::new())?);
     let kernels = kernels(&gpu)?;
     let tty = std::cell::Cell::new(false);
-    let start = std::time::Instant::now();
-    let mut last = 0.0;
+    let mut bar = progress_bar();
     let LibOnGpu { model, tokenizer, config } = lib::load_on(
         gpu,
         &path,
@@ -70,12 +85,8 @@ pub fn load(model: Option<PathBuf>, quant: Option<&str>, pure: bool, opts: &Samp
         None,
         &mut |plan| tty.set(std::io::stderr().is_terminal() && plan.file_bytes > 64 << 20),
         &mut |done, total| {
-            let t = start.elapsed().as_secs_f64();
-            if tty.get() && (t - last > 0.2 || done == total) {
-                last = t;
-                let pct = if total == 0 { 100.0 } else { 100.0 * done as f64 / total as f64 };
-                let bar = "█".repeat((pct / 5.0) as usize) + &"░".repeat(20 - (pct / 5.0) as usize);
-                eprint!("\rloading {bar} {pct:5.1}%  {} of {}  {:.0} MB/s ", human(done), human(total), done as f64 / 1e6 / t.max(1e-3));
+            if tty.get() {
+                bar(done, total)
             }
         },
     )?;

@@ -213,7 +213,7 @@ impl DgConfig {
         Ok(c)
     }
 
-    fn validate(&self, file: &str) -> Result<()> {
+    pub(crate) fn validate(&self, file: &str) -> Result<()> {
         let bad = |m: String| Err(Error::model(file, m));
         for (name, v) in [
             ("hidden_size", self.hidden),

@@ -109,27 +109,27 @@ fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[u
 /// scale; each expert's packed gate/up rows give `gelu_tanh(gate) · up` for its down projection.
 fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize) -> Vec<f32> {
     let c = &w.config;
-    let (hsz, ie, eps) = (c.hidden, c.expert_hidden, c.rms_eps);
+    let (hsz, eps) = (c.hidden, c.rms_eps);
     let inv = 1.0 / (hsz as f32).sqrt();
     let scale: Vec<f32> = lw.router_scale.iter().map(|s| s * inv).collect();
     let z = ops::matmul(&rms(r, hsz, Some(&scale), eps), &lw.router, t);
     let route = ops::moe_route_scaled(&z, c.experts, c.top_k, true, Routing::SOFTMAX, None, Some(&lw.expert_scale));
     let xin = rms(r, hsz, Some(&lw.pre_ffn_norm_2), eps);
-    let gu = ops::moe_matmul(&xin, false, &lw.gate_up_exps, c.experts, &route);
-    let (g, u): (Vec<f32>, Vec<f32>) = (gu.chunks(2 * ie).flat_map(|p| p[..ie].to_vec()).collect(), gu.chunks(2 * ie).flat_map(|p| p[ie..].to_vec()).collect());
+    let (g, u) = (ops::moe_matmul(&xin, false, &lw.gate_exps, c.experts, &route), ops::moe_matmul(&xin, false, &lw.up_exps, c.experts, &route));
     let y = ops::moe_matmul(&ops::glu(&g, &u, ops::Activation::GeluTanh), true, &lw.down_exps, c.experts, &route);
     let mut out = vec![0f32; t * hsz];
     ops::moe_combine(&mut out, &y, &route);
     out
 }
 
-/// `sqrt(H)` as the reference rounds it: to the embedding's dtype.
-pub(crate) fn embed_scale(w: &DgWeights) -> f32 {
-    let s = (w.config.hidden as f32).sqrt();
-    match w.embed.dtype {
-        DType::BF16 => half::bf16::from_f32(s).to_f32(),
+/// `sqrt(H)` as the reference rounds it: to the embedding's dtype (bf16 for the released
+/// checkpoint; a GGUF's quantized embedding was converted from bf16 too).
+pub(crate) fn embed_scale(hidden: usize, embed: DType) -> f32 {
+    let s = (hidden as f32).sqrt();
+    match embed {
         DType::F16 => half::f16::from_f32(s).to_f32(),
-        _ => s,
+        DType::F32 => s,
+        _ => half::bf16::from_f32(s).to_f32(),
     }
 }
 
@@ -139,7 +139,7 @@ pub fn encode(w: &DgWeights, cache: &mut Cache, tokens: &[u32]) {
     if cache.k.len() != c.layers.len() {
         *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()] };
     }
-    let s = embed_scale(w);
+    let s = embed_scale(w.config.hidden, w.embed.dtype);
     let mut x: Vec<f32> = ops::embed(&w.embed, tokens).iter().map(|v| v * s).collect();
     let pos: Vec<usize> = (cache.len..cache.len + tokens.len()).collect();
     for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
@@ -155,7 +155,7 @@ pub fn encode(w: &DgWeights, cache: &mut Cache, tokens: &[u32]) {
 pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[f32]>) -> Vec<f32> {
     let c = &w.config;
     let (hsz, n, eps) = (c.hidden, canvas.len(), c.rms_eps);
-    let s = embed_scale(w);
+    let s = embed_scale(w.config.hidden, w.embed.dtype);
     let e: Vec<f32> = ops::embed(&w.embed, canvas).iter().map(|v| v * s).collect();
     let sig = match sc_logits {
         None => vec![0.0; n * hsz],

@@ -1,16 +1,18 @@
-//! DiffusionGemma's weights on the GPU (`DgGpuModel`: uploaded once, immutable, shared by any
+//! DiffusionGemma's weights on the GPU (`DgGpuModel`: streamed once, immutable, shared by any
 //! number of generations). Matrices are split by rows into chunks of one storage binding (the
-//! experts' by whole experts), the packed experts' gate/up rows are separated into two stacked
-//! tensors for the grouped matmul, and the router's `scale / √H` becomes the weight of its norm.
+//! experts' by whole experts; the packed gate/up arrives as two stacked tensors, see
+//! `index.rs`), vectors become f32, and the router's `scale / √H` becomes the weight of its norm.
 //! A generation's state and passes are in `gpu_session.rs`.
 
 use super::config::DgConfig;
 use super::forward::embed_scale;
-use super::weights::{DgWeights, LayerWeights};
-use crate::engine::weights::{chunk_rows, GpuWeight};
+use super::index::{DgIndex, Lt, T};
+use crate::engine::weights::{stream_tensor, GpuWeight, Progress, PIECE_BYTES};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::model::source::ByteSource;
 use crate::model::{DType, HostTensor};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One layer's tensors on the GPU (norm weights as f32 vectors).
@@ -62,99 +64,103 @@ pub struct DgGpuModel {
     pub layers: Vec<GpuLayer>,
 }
 
-/// Rows `[e·2Ie .. e·2Ie + Ie)` (`second`: the next Ie) of every expert of a packed gate/up.
-fn half_of_packed(t: &HostTensor, experts: usize, second: bool) -> HostTensor {
-    let (per, rb) = (t.rows / experts, t.row_bytes());
-    let half = per / 2;
-    let mut data = Vec::with_capacity(t.data.len() / 2);
-    for e in 0..experts {
-        let r0 = e * per + if second { half } else { 0 };
-        data.extend_from_slice(&t.data[r0 * rb..(r0 + half) * rb]);
+/// The format tensor `t` (stored as `stored`) takes on the GPU under `quant`: vectors f32;
+/// matrices converted to `quant` when their rows suit it, the embedding (also the LM head) to
+/// Q8_0 under Q4_0 as the other families do, the router and already quantized tensors as stored.
+pub fn target_dtype(t: T, c: &DgConfig, stored: DType, cols: usize, quant: Option<DType>) -> DType {
+    if t.is_vector(c) {
+        return DType::F32;
     }
-    HostTensor { dtype: t.dtype, rows: half * experts, cols: t.cols, data }
-}
-
-/// A matrix converted to `quant` when given (and its row length suits it), as `DgGpuModel::upload` stores it.
-fn target(t: &HostTensor, quant: Option<DType>) -> Result<HostTensor> {
-    match quant {
-        Some(q) if q != t.dtype && q.row_bytes(t.cols).is_some() => {
-            t.convert(q).ok_or_else(|| Error::Input(format!("cannot convert a {} tensor to {}", t.dtype.name(), q.name())))
-        }
-        _ => Ok(t.clone()),
+    let q = match (t, quant) {
+        (T::L(_, Lt::Router), _) | (_, None) => return stored,
+        (T::Embed, Some(DType::Q4_0)) => DType::Q8_0,
+        (_, Some(q)) => q,
+    };
+    let float = matches!(stored, DType::F32 | DType::F16 | DType::BF16);
+    if float && q.row_bytes(cols).is_some() {
+        q
+    } else {
+        stored
     }
-}
-
-/// Stacked experts on the GPU in chunks of whole experts.
-fn upload_experts(gpu: &Gpu, what: &str, t: &HostTensor, experts: usize) -> Result<GpuWeight> {
-    let (rb, per) = (t.row_bytes(), t.rows / experts.max(1));
-    if (rb * per) as u64 > gpu.max_binding() {
-        return Err(Error::Limits(format!("{what}: one expert takes {} bytes but the adapter binds at most {}", rb * per, gpu.max_binding())));
-    }
-    let mut chunks = Vec::new();
-    for (r0, n) in chunk_rows(t.rows, rb, gpu.max_binding(), per) {
-        chunks.push((gpu.upload(what, &t.data[r0 * rb..(r0 + n) * rb])?, r0, n));
-    }
-    Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
 }
 
 impl DgGpuModel {
-    /// The weights of `w` onto `gpu`, matrices converted to `quant` (Q8_0 / Q4_0) when given;
-    /// the embedding (also the LM head) and norms keep their precision apart from Q4_0, which
-    /// keeps the embedding in Q8_0 as the other families do.
-    pub fn upload(gpu: Arc<Gpu>, w: &DgWeights, quant: Option<DType>) -> Result<Self> {
-        let c = &w.config;
+    /// Streams the model of `index` from `src` onto `gpu`, matrices converted to `quant` (Q8_0
+    /// or Q4_0) when given (`target_dtype`), a few MB read at a time; `progress(bytes read,
+    /// bytes total)` after each piece.
+    pub async fn load<S: ByteSource>(gpu: Arc<Gpu>, index: &DgIndex, src: &S, quant: Option<DType>, progress: &mut dyn FnMut(u64, u64)) -> Result<Self> {
+        let c = &index.config;
         let g = &*gpu;
-        let mat = |what: &str, t: &HostTensor| GpuWeight::upload(g, what, &target(t, quant)?, u64::MAX);
-        let vec = |what: &str, v: &[f32]| g.upload_f32(what, v);
+        let mut p = Progress { done: 0, total: index.file_bytes(), report: progress };
+        (p.report)(0, p.total);
+        let mut mats = BTreeMap::new();
+        let mut vecs = BTreeMap::new();
+        for (&t, r) in &index.tensors {
+            let what = match t {
+                T::L(l, lt) => format!("layer {l} {lt:?}"),
+                t => format!("{t:?}"),
+            };
+            if t.is_vector(c) {
+                let mut data = Vec::with_capacity(r.bytes() as usize);
+                for (file, offset, len) in r.spans(0, r.rows) {
+                    data.extend(src.read(file, offset, len).await?);
+                }
+                p.done += data.len() as u64;
+                vecs.insert(t, HostTensor { dtype: r.dtype, rows: r.rows, cols: r.cols, data }.to_f32());
+                continue;
+            }
+            let dtype = target_dtype(t, c, r.dtype, r.cols, quant);
+            let group = if t.is_experts() { r.rows / c.experts } else { 1 };
+            mats.insert(t, stream_tensor(g, src, r, &what, dtype, group, PIECE_BYTES, &mut p).await?);
+        }
+        (p.report)(p.total, p.total);
         let inv = 1.0 / (c.hidden as f32).sqrt();
         let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
+        let mut mat = |t: T| mats.remove(&t).ok_or_else(|| Error::Input(format!("internal: {t:?} was not loaded")));
+        let vec_of = |t: T| vecs.get(&t).cloned().ok_or_else(|| Error::Input(format!("internal: {t:?} was not loaded")));
+        let buf = |t: T| g.upload_f32(&format!("{t:?}"), &vec_of(t)?);
         let mut layers = Vec::with_capacity(c.layers.len());
-        for (i, lw) in w.layers.iter().enumerate() {
-            let LayerWeights { gate_up_exps: gu, .. } = lw;
-            let name = |n: &str| format!("layer {i} {n}");
-            let experts = |n: &str, t: &HostTensor| upload_experts(g, &name(n), &target(t, quant)?, c.experts);
-            let router_norm: Vec<f32> = lw.router_scale.iter().map(|s| s * inv).collect();
+        for (l, geom) in c.layers.iter().enumerate() {
+            let router_norm: Vec<f32> = vec_of(T::L(l, Lt::RouterScale))?.iter().map(|s| s * inv).collect();
+            let mut m = |lt: Lt| mat(T::L(l, lt));
+            let b = |lt: Lt| buf(T::L(l, lt));
             layers.push(GpuLayer {
-                input_norm: vec(&name("input norm"), &lw.input_norm)?,
-                q: mat(&name("q"), &lw.q)?,
-                k: mat(&name("k"), &lw.k)?,
-                v: lw.v.as_ref().map(|v| mat(&name("v"), v)).transpose()?,
-                o: mat(&name("o"), &lw.o)?,
-                q_norm: vec(&name("q norm"), &lw.q_norm)?,
-                k_norm: vec(&name("k norm"), &lw.k_norm)?,
-                post_attn_norm: vec(&name("post-attention norm"), &lw.post_attn_norm)?,
-                pre_ffn_norm: vec(&name("pre-ffn norm"), &lw.pre_ffn_norm)?,
-                post_ffn_norm_1: vec(&name("post-ffn norm 1"), &lw.post_ffn_norm_1)?,
-                pre_ffn_norm_2: vec(&name("pre-ffn norm 2"), &lw.pre_ffn_norm_2)?,
-                post_ffn_norm_2: vec(&name("post-ffn norm 2"), &lw.post_ffn_norm_2)?,
-                post_ffn_norm: vec(&name("post-ffn norm"), &lw.post_ffn_norm)?,
-                gate: mat(&name("gate"), &lw.gate)?,
-                up: mat(&name("up"), &lw.up)?,
-                down: mat(&name("down"), &lw.down)?,
-                router: GpuWeight::upload(g, &name("router"), &lw.router, u64::MAX)?,
-                router_norm: vec(&name("router norm"), &router_norm)?,
-                expert_scale: vec(&name("expert scale"), &lw.expert_scale)?,
-                gate_exps: experts("expert gate", &half_of_packed(gu, c.experts, false))?,
-                up_exps: experts("expert up", &half_of_packed(gu, c.experts, true))?,
-                down_exps: experts("expert down", &lw.down_exps)?,
-                scalar_decoder: lw.scalar_decoder,
-                scalar_encoder: lw.scalar_encoder,
+                input_norm: b(Lt::InputNorm)?,
+                q: m(Lt::Q)?,
+                k: m(Lt::K)?,
+                v: if geom.full { None } else { Some(m(Lt::V)?) },
+                o: m(Lt::O)?,
+                q_norm: b(Lt::QNorm)?,
+                k_norm: b(Lt::KNorm)?,
+                post_attn_norm: b(Lt::PostAttnNorm)?,
+                pre_ffn_norm: b(Lt::PreFfnNorm)?,
+                post_ffn_norm_1: b(Lt::PostFfnNorm1)?,
+                pre_ffn_norm_2: b(Lt::PreFfnNorm2)?,
+                post_ffn_norm_2: b(Lt::PostFfnNorm2)?,
+                post_ffn_norm: b(Lt::PostFfnNorm)?,
+                gate: m(Lt::Gate)?,
+                up: m(Lt::Up)?,
+                down: m(Lt::Down)?,
+                router: m(Lt::Router)?,
+                router_norm: g.upload_f32("router norm", &router_norm)?,
+                expert_scale: b(Lt::ExpertScale)?,
+                gate_exps: m(Lt::GateExps)?,
+                up_exps: m(Lt::UpExps)?,
+                down_exps: m(Lt::DownExps)?,
+                scalar_decoder: vec_of(T::L(l, Lt::ScalarDecoder))?[0],
+                scalar_encoder: vec_of(T::L(l, Lt::ScalarEncoder))?[0],
             });
-            g.take_fault()?;
         }
-        let embed_q = match quant {
-            Some(DType::Q4_0) => Some(DType::Q8_0),
-            q => q,
-        };
+        let embed = mat(T::Embed)?;
         let model = DgGpuModel {
-            embed: GpuWeight::upload(g, "token embedding", &target(&w.embed, embed_q)?, u64::MAX)?,
-            embed_scale: embed_scale(w),
-            final_norm: vec("final norm", &w.final_norm)?,
-            sc_norm: vec("self-conditioning norm", &w.sc_norm)?,
-            sc_gate: mat("self-conditioning gate", &w.sc_gate)?,
-            sc_up: mat("self-conditioning up", &w.sc_up)?,
-            sc_down: mat("self-conditioning down", &w.sc_down)?,
-            ones: vec("ones", &vec![1.0; c.hidden.max(max_hd)])?,
+            embed_scale: embed_scale(c.hidden, index.get(T::Embed)?.dtype),
+            embed,
+            final_norm: buf(T::FinalNorm)?,
+            sc_norm: buf(T::ScNorm)?,
+            sc_gate: mat(T::ScGate)?,
+            sc_up: mat(T::ScUp)?,
+            sc_down: mat(T::ScDown)?,
+            ones: g.upload_f32("ones", &vec![1.0; c.hidden.max(max_hd)])?,
             layers,
             config: c.clone(),
             gpu: gpu.clone(),

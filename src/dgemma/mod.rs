@@ -6,10 +6,39 @@
 
 pub mod config;
 pub mod forward;
+pub mod gguf_config;
 pub mod gpu;
 pub mod gpu_session;
+pub mod index;
 pub mod sampler;
 pub mod weights;
 
 pub use config::DgConfig;
 pub use weights::DgWeights;
+
+use crate::model::source::ByteSource;
+
+/// Whether `src` holds a DiffusionGemma model: `config` (config.json text, for safetensors)
+/// says `model_type` `diffusion_gemma`, or (without one) the GGUF's architecture is
+/// `diffusion-gemma`. Anything unreadable is "no" (the general loader then says why).
+pub async fn detect<S: ByteSource>(src: &S, config: Option<&str>) -> bool {
+    match config {
+        Some(text) => {
+            serde_json::from_str::<serde_json::Value>(text).ok().and_then(|v| v.get("model_type")?.as_str().map(|t| t == "diffusion_gemma")).unwrap_or(false)
+        }
+        None => {
+            let Ok(head) = crate::model::index::read_gguf_head(src).await else { return false };
+            let Ok(Some(g)) = crate::model::gguf::Gguf::parse_prefix(&src.name(0), &head, src.len(0)) else { return false };
+            g.get("general.architecture").and_then(crate::model::gguf::Value::as_str) == Some(gguf_config::ARCH)
+        }
+    }
+}
+
+/// The tokenizer embedded in a GGUF (file 0 of `src`), when it is one the engine reads.
+pub async fn gguf_tokenizer<S: ByteSource>(src: &S) -> crate::Result<Option<crate::model::TextTokenizer>> {
+    let head = crate::model::index::read_gguf_head(src).await?;
+    match crate::model::gguf::Gguf::parse_prefix(&src.name(0), &head, src.len(0))? {
+        Some(g) => crate::model::gguf_tokenizer::tokenizer_from_gguf(&g),
+        None => Ok(None),
+    }
+}

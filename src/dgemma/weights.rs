@@ -1,13 +1,16 @@
-//! DiffusionGemma's weights as its HF checkpoint stores them (docs/diffusion_gemma.md §3): the
-//! decoder's copy of the shared text weights, both modes' `layer_scalar`s, the tied embedding;
-//! every name and shape checked against the config. The vision tower is skipped (counted, so
-//! that a caller can say so once).
+//! DiffusionGemma's weights in host memory (the CPU twin's): the decoder's copy of the shared
+//! text weights, both modes' `layer_scalar`s, the tied embedding, read tensor by tensor from
+//! where the index (`index.rs`) found them in safetensors or GGUF files. The vision tower is
+//! skipped (counted, so that a caller can say so once).
 
 use super::config::DgConfig;
+use super::index::{DgIndex, Lt, T};
+use crate::engine::weights::ready;
 use crate::error::{Error, Result};
-use crate::model::index::SafetensorsHeader;
+use crate::model::index::read_safetensors_headers;
+use crate::model::source::{ByteSource, SliceSource};
 use crate::model::HostTensor;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// One layer's tensors (`Option`: V exists on sliding layers only).
 pub struct LayerWeights {
@@ -30,8 +33,9 @@ pub struct LayerWeights {
     pub router: HostTensor,
     pub router_scale: Vec<f32>,
     pub expert_scale: Vec<f32>,
-    /// `[E · 2Ie, H]`: expert e's gate rows `2e·Ie ..`, then its up rows.
-    pub gate_up_exps: HostTensor,
+    /// `[E · Ie, H]` each: the experts' gate rows and up rows (of the packed `gate_up_proj`).
+    pub gate_exps: HostTensor,
+    pub up_exps: HostTensor,
     /// `[E · H, Ie]`.
     pub down_exps: HostTensor,
     pub scalar_decoder: f32,
@@ -51,109 +55,73 @@ pub struct DgWeights {
     pub skipped_vision: usize,
 }
 
-/// Tensors by name over safetensors files held in memory.
-struct Files<'a> {
-    map: HashMap<String, (usize, crate::model::index::SafetensorsEntry)>,
-    headers: Vec<SafetensorsHeader>,
-    bytes: &'a [(String, &'a [u8])],
-}
-
-impl Files<'_> {
-    /// The tensor `name` with `shape` (its values in row-major order, as `[prod(shape[..-1]), last]`).
-    fn get(&self, name: &str, shape: &[usize]) -> Result<HostTensor> {
-        let (i, e) = self.map.get(name).ok_or_else(|| Error::model(&self.headers[0].file, format!("tensor `{name}` is missing")))?;
-        let file = &self.headers[*i].file;
-        if e.shape != shape {
-            return Err(Error::model(file, format!("tensor `{name}` has shape {:?} but the config needs {shape:?}", e.shape)));
-        }
-        let dtype = e.dtype(file)?;
-        let cols = *shape.last().unwrap_or(&1);
-        let rows = shape[..shape.len().saturating_sub(1)].iter().product::<usize>().max(1);
-        let want = dtype.row_bytes(cols).map(|rb| rb as u64 * rows as u64);
-        if want != Some(e.end - e.start) {
-            return Err(Error::model(file, format!("tensor `{name}` of shape {shape:?} holds {} bytes", e.end - e.start)));
-        }
-        let start = (self.headers[*i].data_offset + e.start) as usize;
-        let data = self.bytes[*i].1.get(start..start + (e.end - e.start) as usize).ok_or_else(|| Error::model(file, "tensor data lies outside the file"))?;
-        Ok(HostTensor { dtype, rows, cols, data: data.to_vec() })
-    }
-
-    fn vec(&self, name: &str, n: usize) -> Result<Vec<f32>> {
-        Ok(self.get(name, &[n])?.to_f32())
-    }
-}
-
 impl DgWeights {
+    /// Every tensor of `index` read whole from `src` (the CPU twin's weights; vectors as f32).
+    pub async fn load<S: ByteSource>(index: &DgIndex, src: &S) -> Result<Self> {
+        let mut host = BTreeMap::new();
+        for (&t, r) in &index.tensors {
+            let mut data = Vec::with_capacity(r.bytes() as usize);
+            for (file, offset, len) in r.spans(0, r.rows) {
+                data.extend(src.read(file, offset, len).await?);
+            }
+            host.insert(t, HostTensor { dtype: r.dtype, rows: r.rows, cols: r.cols, data });
+        }
+        let c = index.config.clone();
+        let mut take = |t: T| host.remove(&t).ok_or_else(|| Error::Input(format!("internal: {t:?} was not read")));
+        let mut layers = Vec::with_capacity(c.layers.len());
+        for l in 0..c.layers.len() {
+            let mut m = |lt: Lt| take(T::L(l, lt));
+            let mut v = |lt: Lt| m(lt).map(|t| t.to_f32());
+            let scalar = |t: Vec<f32>| t[0];
+            layers.push(LayerWeights {
+                input_norm: v(Lt::InputNorm)?,
+                q_norm: v(Lt::QNorm)?,
+                k_norm: v(Lt::KNorm)?,
+                post_attn_norm: v(Lt::PostAttnNorm)?,
+                pre_ffn_norm: v(Lt::PreFfnNorm)?,
+                post_ffn_norm_1: v(Lt::PostFfnNorm1)?,
+                pre_ffn_norm_2: v(Lt::PreFfnNorm2)?,
+                post_ffn_norm_2: v(Lt::PostFfnNorm2)?,
+                post_ffn_norm: v(Lt::PostFfnNorm)?,
+                router_scale: v(Lt::RouterScale)?,
+                expert_scale: v(Lt::ExpertScale)?,
+                scalar_decoder: scalar(v(Lt::ScalarDecoder)?),
+                scalar_encoder: scalar(v(Lt::ScalarEncoder)?),
+                q: m(Lt::Q)?,
+                k: m(Lt::K)?,
+                v: if c.layers[l].full { None } else { Some(m(Lt::V)?) },
+                o: m(Lt::O)?,
+                gate: m(Lt::Gate)?,
+                up: m(Lt::Up)?,
+                down: m(Lt::Down)?,
+                router: m(Lt::Router)?,
+                gate_exps: m(Lt::GateExps)?,
+                up_exps: m(Lt::UpExps)?,
+                down_exps: m(Lt::DownExps)?,
+            });
+        }
+        Ok(DgWeights {
+            embed: take(T::Embed)?,
+            final_norm: take(T::FinalNorm)?.to_f32(),
+            sc_norm: take(T::ScNorm)?.to_f32(),
+            sc_gate: take(T::ScGate)?,
+            sc_up: take(T::ScUp)?,
+            sc_down: take(T::ScDown)?,
+            layers,
+            skipped_vision: index.skipped_vision,
+            config: c,
+        })
+    }
+
     /// From config.json text and the safetensors shards held in memory (name, bytes).
     pub fn from_safetensors(config_file: &str, config_json: &str, shards: &[(String, &[u8])]) -> Result<Self> {
-        let c = DgConfig::from_json(config_file, config_json)?;
         if shards.is_empty() {
             return Err(Error::Input("no safetensors files given".into()));
         }
-        let headers = shards.iter().map(|(n, b)| SafetensorsHeader::parse(n, b, b.len() as u64)).collect::<Result<Vec<_>>>()?;
-        let mut map = HashMap::new();
-        let mut skipped_vision = 0;
-        for (i, h) in headers.iter().enumerate() {
-            for e in &h.tensors {
-                if e.name.starts_with("model.encoder.vision_tower.") || e.name.starts_with("model.encoder.embed_vision.") {
-                    skipped_vision += 1;
-                    continue;
-                }
-                map.insert(e.name.clone(), (i, e.clone()));
-            }
-        }
-        let f = Files { map, headers, bytes: shards };
-        let (h, v, e, ie, i_) = (c.hidden, c.vocab, c.experts, c.expert_hidden, c.intermediate);
-        let d = "model.decoder";
-        let mut layers = Vec::with_capacity(c.layers.len());
-        for (l, g) in c.layers.iter().enumerate() {
-            let p = format!("{d}.layers.{l}");
-            let (hd, kv, nh) = (g.head_dim, g.kv_heads, c.heads);
-            let norm = |n: &str| f.vec(&format!("{p}.{n}.weight"), h);
-            let scalar = |name: &str| -> Result<f32> { Ok(f.get(name, &[1])?.to_f32()[0]) };
-            let v_name = format!("{p}.self_attn.v_proj.weight");
-            let v_proj = match (g.full, f.map.contains_key(&v_name)) {
-                (false, _) => Some(f.get(&v_name, &[kv * hd, h])?),
-                (true, false) => None,
-                (true, true) => return Err(Error::model(config_file, format!("layer {l} is a full-attention layer (V is K) but has `{v_name}`"))),
-            };
-            layers.push(LayerWeights {
-                input_norm: norm("input_layernorm")?,
-                q: f.get(&format!("{p}.self_attn.q_proj.weight"), &[nh * hd, h])?,
-                k: f.get(&format!("{p}.self_attn.k_proj.weight"), &[kv * hd, h])?,
-                v: v_proj,
-                o: f.get(&format!("{p}.self_attn.o_proj.weight"), &[h, nh * hd])?,
-                q_norm: f.vec(&format!("{p}.self_attn.q_norm.weight"), hd)?,
-                k_norm: f.vec(&format!("{p}.self_attn.k_norm.weight"), hd)?,
-                post_attn_norm: norm("post_attention_layernorm")?,
-                pre_ffn_norm: norm("pre_feedforward_layernorm")?,
-                post_ffn_norm_1: norm("post_feedforward_layernorm_1")?,
-                pre_ffn_norm_2: norm("pre_feedforward_layernorm_2")?,
-                post_ffn_norm_2: norm("post_feedforward_layernorm_2")?,
-                post_ffn_norm: norm("post_feedforward_layernorm")?,
-                gate: f.get(&format!("{p}.mlp.gate_proj.weight"), &[i_, h])?,
-                up: f.get(&format!("{p}.mlp.up_proj.weight"), &[i_, h])?,
-                down: f.get(&format!("{p}.mlp.down_proj.weight"), &[h, i_])?,
-                router: f.get(&format!("{p}.router.proj.weight"), &[e, h])?,
-                router_scale: f.vec(&format!("{p}.router.scale"), h)?,
-                expert_scale: f.vec(&format!("{p}.router.per_expert_scale"), e)?,
-                gate_up_exps: f.get(&format!("{p}.experts.gate_up_proj"), &[e, 2 * ie, h])?,
-                down_exps: f.get(&format!("{p}.experts.down_proj"), &[e, h, ie])?,
-                scalar_decoder: scalar(&format!("{p}.layer_scalar"))?,
-                scalar_encoder: scalar(&format!("model.encoder.language_model.layers.{l}.layer_scalar"))?,
-            });
-        }
-        let sc = format!("{d}.self_conditioning");
-        Ok(DgWeights {
-            embed: f.get(&format!("{d}.embed_tokens.weight"), &[v, h])?,
-            final_norm: f.vec(&format!("{d}.norm.weight"), h)?,
-            sc_norm: f.vec(&format!("{sc}.pre_norm.weight"), h)?,
-            sc_gate: f.get(&format!("{sc}.gate_proj.weight"), &[i_, h])?,
-            sc_up: f.get(&format!("{sc}.up_proj.weight"), &[i_, h])?,
-            sc_down: f.get(&format!("{sc}.down_proj.weight"), &[h, i_])?,
-            layers,
-            skipped_vision,
-            config: c,
+        let src = SliceSource { files: shards.to_vec() };
+        ready(async {
+            let index = DgIndex::from_safetensors(config_file, config_json, &read_safetensors_headers(&src).await?)?;
+            Self::load(&index, &src).await
         })
     }
 }

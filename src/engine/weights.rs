@@ -162,7 +162,7 @@ pub fn target_dtype(key: Key, spec: &TensorSpec, t: &TensorRef, quant: Option<Qu
 }
 
 /// The result of a future that never waits (a load from memory reads nothing asynchronously).
-fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match std::pin::pin!(f).poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
@@ -186,50 +186,76 @@ impl<S: ByteSource> Loader<'_, S> {
     async fn tensor(&mut self, key: Key, spec: &TensorSpec, t: &TensorRef) -> Result<GpuWeight> {
         let what = spec.describe(key.layer);
         let dtype = target_dtype(key, spec, t, self.quant)?;
-        let src_row = t.row_bytes();
-        let row = dtype.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))?;
         let group = chunk_group(spec, t.rows, self.config);
-        check_row(&what, row * group, self.gpu.max_binding())?;
-        let chunks = chunk_rows(t.rows, row, self.gpu.max_binding(), group);
-        // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
-        let align = 4 / gcd(row, 4);
-        let per_piece = (self.piece_bytes / src_row.max(1)).max(1).div_ceil(align) * align;
-        let mut out = Vec::with_capacity(chunks.len());
-        for (r0, n) in chunks {
-            let buf = self.gpu.storage(&what, (n * row) as u64)?;
-            let mut r = 0;
-            while r < n {
-                let k = per_piece.min(n - r);
-                let mut bytes = Vec::with_capacity(k * src_row);
-                for (file, offset, len) in t.spans(r0 + r, k) {
-                    bytes.extend(self.src.read(file, offset, len).await?);
-                }
-                let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
-                let mut data = if dtype == t.dtype {
-                    piece.data
-                } else {
-                    piece.convert(dtype).ok_or_else(|| Error::Input(format!("cannot convert {what} to {}", dtype.name())))?.data
-                };
-                data.resize(data.len().div_ceil(4) * 4, 0);
-                self.gpu.queue.write_buffer(&buf, (r * row) as u64, &data);
-                r += k;
-                self.done += (k * src_row) as u64;
-                (self.progress)(self.done, self.total);
-                self.flush()?;
-            }
-            out.push((buf, r0, n));
-        }
-        self.gpu.take_fault().map_err(|e| Error::Gpu(format!("while loading {what}: {e}")))?;
-        Ok(GpuWeight { dtype, rows: t.rows, cols: t.cols, chunks: out })
+        let mut p = Progress { done: self.done, total: self.total, report: &mut *self.progress };
+        let w = stream_tensor(self.gpu, self.src, t, &what, dtype, group, self.piece_bytes, &mut p).await?;
+        self.done = p.done;
+        Ok(w)
     }
+}
 
-    /// Hands the written pieces to the GPU so their staging memory is freed as we go.
-    fn flush(&self) -> Result<()> {
-        self.gpu.queue.submit([]);
-        #[cfg(not(target_arch = "wasm32"))]
-        self.gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        Ok(())
+/// Bytes read so far of a load of `total`, reported after each piece.
+pub struct Progress<'a> {
+    pub done: u64,
+    pub total: u64,
+    pub report: &'a mut dyn FnMut(u64, u64),
+}
+
+/// Streams tensor `t` from `src` onto `gpu` in pieces of about `piece_bytes`, converted to
+/// `dtype` on the way, split by rows into chunks of one binding that keep `group` rows together.
+#[allow(clippy::too_many_arguments)]
+pub async fn stream_tensor<S: ByteSource>(
+    gpu: &Gpu,
+    src: &S,
+    t: &TensorRef,
+    what: &str,
+    dtype: DType,
+    group: usize,
+    piece_bytes: usize,
+    progress: &mut Progress<'_>,
+) -> Result<GpuWeight> {
+    let src_row = t.row_bytes();
+    let row = dtype.row_bytes(t.cols).ok_or_else(|| Error::model(t.name.as_str(), "row length does not suit its format"))?;
+    check_row(what, row * group, gpu.max_binding())?;
+    let chunks = chunk_rows(t.rows, row, gpu.max_binding(), group);
+    // Rows per piece: a multiple of `align` keeps every write at a 4-byte boundary.
+    let align = 4 / gcd(row, 4);
+    let per_piece = (piece_bytes.max(1) / src_row.max(1)).max(1).div_ceil(align) * align;
+    let mut out = Vec::with_capacity(chunks.len());
+    for (r0, n) in chunks {
+        let buf = gpu.storage(what, (n * row) as u64)?;
+        let mut r = 0;
+        while r < n {
+            let k = per_piece.min(n - r);
+            let mut bytes = Vec::with_capacity(k * src_row);
+            for (file, offset, len) in t.spans(r0 + r, k) {
+                bytes.extend(src.read(file, offset, len).await?);
+            }
+            let piece = HostTensor { dtype: t.dtype, rows: k, cols: t.cols, data: bytes };
+            let mut data = if dtype == t.dtype {
+                piece.data
+            } else {
+                piece.convert(dtype).ok_or_else(|| Error::Input(format!("cannot convert {what} to {}", dtype.name())))?.data
+            };
+            data.resize(data.len().div_ceil(4) * 4, 0);
+            gpu.queue.write_buffer(&buf, (r * row) as u64, &data);
+            r += k;
+            progress.done += (k * src_row) as u64;
+            (progress.report)(progress.done, progress.total);
+            flush(gpu)?;
+        }
+        out.push((buf, r0, n));
     }
+    gpu.take_fault().map_err(|e| Error::Gpu(format!("while loading {what}: {e}")))?;
+    Ok(GpuWeight { dtype, rows: t.rows, cols: t.cols, chunks: out })
+}
+
+/// Hands the written pieces to the GPU so their staging memory is freed as we go.
+fn flush(gpu: &Gpu) -> Result<()> {
+    gpu.queue.submit([]);
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+    Ok(())
 }
 
 fn gcd(a: usize, b: usize) -> usize {

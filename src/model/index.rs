@@ -307,36 +307,45 @@ impl SafetensorsHeader {
 pub async fn read_index<S: ByteSource>(src: &S, config: Option<(&str, &str)>) -> Result<(ModelIndex, Result<Option<crate::model::TextTokenizer>>)> {
     match config {
         None => {
-            if src.files() == 0 {
-                return Err(Error::Input("no model file given".into()));
-            }
-            let (name, len) = (src.name(0), src.len(0));
-            // Grow the prefix until the header parses (llama.cpp's tokenizer metadata alone
-            // can be several MB).
-            let mut want = len.min(1 << 20);
-            loop {
-                let head = src.read(0, 0, want as usize).await?;
-                if let Some(g) = Gguf::parse_prefix(&name, &head, len)? {
-                    let index = ModelIndex::from_gguf(&g)?;
-                    let tok = crate::model::gguf_tokenizer::tokenizer_from_gguf(&g);
-                    return Ok((index, tok));
-                }
-                if want >= len {
-                    return Err(Error::model(name, "truncated GGUF header"));
-                }
-                want = len.min(want.saturating_mul(4));
-            }
+            let head = read_gguf_head(src).await?;
+            let g = Gguf::parse_prefix(&src.name(0), &head, src.len(0))?.ok_or_else(|| Error::model(src.name(0), "truncated GGUF header"))?;
+            let index = ModelIndex::from_gguf(&g)?;
+            Ok((index, crate::model::gguf_tokenizer::tokenizer_from_gguf(&g)))
         }
-        Some((config_file, config_json)) => {
-            let mut headers = Vec::new();
-            for i in 0..src.files() {
-                let (name, len) = (src.name(i), src.len(i));
-                let first = src.read(i, 0, len.min(8) as usize).await?;
-                let n = SafetensorsHeader::header_len(&name, &first, len)?;
-                let head = src.read(i, 0, n as usize).await?;
-                headers.push(SafetensorsHeader::parse(&name, &head, len)?);
-            }
-            Ok((ModelIndex::from_safetensors(config_file, config_json, &headers)?, Ok(None)))
-        }
+        Some((config_file, config_json)) => Ok((ModelIndex::from_safetensors(config_file, config_json, &read_safetensors_headers(src).await?)?, Ok(None))),
     }
+}
+
+/// The first bytes of GGUF file 0 of `src`, enough for its whole header to parse.
+pub async fn read_gguf_head<S: ByteSource>(src: &S) -> Result<Vec<u8>> {
+    if src.files() == 0 {
+        return Err(Error::Input("no model file given".into()));
+    }
+    let (name, len) = (src.name(0), src.len(0));
+    // Grow the prefix until the header parses (llama.cpp's tokenizer metadata alone can be
+    // several MB).
+    let mut want = len.min(1 << 20);
+    loop {
+        let head = src.read(0, 0, want as usize).await?;
+        if Gguf::parse_prefix(&name, &head, len)?.is_some() {
+            return Ok(head);
+        }
+        if want >= len {
+            return Err(Error::model(name, "truncated GGUF header"));
+        }
+        want = len.min(want.saturating_mul(4));
+    }
+}
+
+/// The parsed headers of every safetensors shard of `src`.
+pub async fn read_safetensors_headers<S: ByteSource>(src: &S) -> Result<Vec<SafetensorsHeader>> {
+    let mut headers = Vec::new();
+    for i in 0..src.files() {
+        let (name, len) = (src.name(i), src.len(i));
+        let first = src.read(i, 0, len.min(8) as usize).await?;
+        let n = SafetensorsHeader::header_len(&name, &first, len)?;
+        let head = src.read(i, 0, n as usize).await?;
+        headers.push(SafetensorsHeader::parse(&name, &head, len)?);
+    }
+    Ok(headers)
 }
