@@ -26,5 +26,7 @@ pub mod synth;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod web_dgemma;
 
 pub use error::{Error, Result};

@@ -15,19 +15,25 @@ use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
-fn js_err(e: crate::Error) -> JsValue {
+pub(crate) fn js_err(e: crate::Error) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
+pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&e.to_string()))
 }
 
 /// Model files read through a JavaScript callback (slices of `File`/`Blob` objects).
-struct JsSource {
+pub(crate) struct JsSource {
     read: js_sys::Function,
     sizes: Vec<u64>,
     names: Vec<String>,
+}
+
+impl JsSource {
+    pub(crate) fn new(read: js_sys::Function, sizes: &[f64], names: Vec<String>) -> Self {
+        JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names }
+    }
 }
 
 impl ByteSource for JsSource {
@@ -161,7 +167,7 @@ impl Engine {
         if sizes.is_empty() || sizes.len() != names.len() {
             return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
         }
-        let src = JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names };
+        let src = JsSource::new(read, &sizes, names);
         let quant = match quant.as_deref() {
             None | Some("") => None,
             Some(q) => {

@@ -1,0 +1,229 @@
+//! The page's DiffusionGemma engine (`DgEngine`), beside `web.rs`'s `Engine` for the masked
+//! families: load a `diffusion_gemma` model streamed from JavaScript (Hub safetensors or
+//! llama.cpp's GGUF), then run uniform-state generations with an event per denoising step
+//! (every cell's current token, accepted or re-noised, its entropy; the canvas index; the stop
+//! reason). `isDiffusionGemma` tells the worker which engine a model needs.
+
+use crate::dgemma::gpu::DgGpuModel;
+use crate::dgemma::gpu_session::DgSession;
+use crate::dgemma::index::DgIndex;
+use crate::dgemma::sampler::{generate, positions_needed, DgSettings, DgStep, SeededDraws};
+use crate::gpu::Gpu;
+use crate::model::source::ByteSource;
+use crate::model::{DType, TextTokenizer};
+use crate::rng::Rng;
+use crate::web::{js_err, to_js, JsSource};
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+
+/// Whether the model in these files is DiffusionGemma (config.json's model_type, or the GGUF's
+/// architecture); `read`, `sizes`, `names` as for `DgEngine.loadStreaming`.
+#[wasm_bindgen(js_name = isDiffusionGemma)]
+pub async fn is_diffusion_gemma(read: js_sys::Function, sizes: Vec<f64>, names: Vec<String>, config_json: Option<String>) -> bool {
+    let src = JsSource::new(read, &sizes, names);
+    src.files() > 0 && crate::dgemma::detect(&src, config_json.as_deref()).await
+}
+
+#[wasm_bindgen]
+pub struct DgEngine {
+    model: DgGpuModel,
+    tokenizer: Option<TextTokenizer>,
+    /// The checkpoint's own sampler settings (GGUF keys or generation_config.json).
+    settings: DgSettings,
+    cancel: Rc<Cell<bool>>,
+}
+
+/// A generation request: the prompt (text, with Gemma's turn format when `chat`, or token
+/// ids), the answer length (whole canvases), the seed, and optional overrides of the
+/// checkpoint's settings.
+#[derive(Deserialize)]
+struct DgRequest {
+    prompt: Option<String>,
+    prompt_tokens: Option<Vec<u32>>,
+    #[serde(default)]
+    chat: bool,
+    gen_length: usize,
+    #[serde(default)]
+    seed: u64,
+    steps: Option<usize>,
+    entropy_bound: Option<f32>,
+}
+
+#[derive(Serialize)]
+struct DgStepJs<'a> {
+    canvas: usize,
+    step: usize,
+    temperature: f32,
+    /// Per cell: the model's current choice (argmax), its text, whether the step accepted the
+    /// cell's sample (else it was re-noised), and the cell's entropy.
+    tokens: &'a [u32],
+    pieces: Vec<String>,
+    accepted: &'a [bool],
+    entropy: &'a [f32],
+    stopped: bool,
+    ms: f64,
+}
+
+#[derive(Serialize)]
+struct DgResultJs {
+    tokens: Vec<u32>,
+    gen_start: usize,
+    text: String,
+    canvases: usize,
+    steps: usize,
+    stop: &'static str,
+    ms: f64,
+    cancelled: bool,
+}
+
+/// Gemma's turn format around one user message (as the CLI's).
+const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+#[wasm_bindgen]
+impl DgEngine {
+    /// Streams a DiffusionGemma model to the GPU (arguments as `Engine.loadStreaming`; a
+    /// generation_config.json text may come with a Hub folder). `quant`: "q8_0" or "q4_0".
+    #[wasm_bindgen(js_name = loadStreaming)]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load_streaming(
+        read: js_sys::Function,
+        sizes: Vec<f64>,
+        names: Vec<String>,
+        config_json: Option<String>,
+        tokenizer_json: Option<Vec<u8>>,
+        generation_json: Option<String>,
+        quant: Option<String>,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<DgEngine, JsValue> {
+        if sizes.is_empty() || sizes.len() != names.len() {
+            return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
+        }
+        let src = JsSource::new(read, &sizes, names);
+        let quant = match quant.as_deref() {
+            None | Some("") => None,
+            Some("q8_0") => Some(DType::Q8_0),
+            Some("q4_0") | Some("q4_0_pure") => Some(DType::Q4_0),
+            Some(q) => return Err(JsValue::from_str(&format!("DiffusionGemma loads as stored, or converted to q8_0 or q4_0 (not {q:?})"))),
+        };
+        let index = DgIndex::read(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
+        let settings = match (&index.settings, generation_json) {
+            (Some(s), _) => s.clone(),
+            (None, Some(t)) => DgSettings::from_json("generation_config.json", &t).map_err(js_err)?,
+            (None, None) => DgSettings::default(),
+        };
+        let tokenizer = match tokenizer_json {
+            Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
+            None if config_json.is_none() => crate::dgemma::gguf_tokenizer(&src).await.map_err(js_err)?,
+            None => None,
+        };
+        #[allow(clippy::arc_with_non_send_sync)]
+        let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
+        let model = DgGpuModel::load(gpu, &index, &src, quant, &mut |done, total| {
+            if let Some(f) = &on_progress {
+                let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());
+            }
+        })
+        .await
+        .map_err(js_err)?;
+        Ok(DgEngine { model, tokenizer, settings, cancel: Rc::new(Cell::new(false)) })
+    }
+
+    /// The model's config (layers, canvas length, vocabulary…).
+    pub fn config(&self) -> Result<JsValue, JsValue> {
+        let c = &self.model.config;
+        to_js(&serde_json::json!({
+            "family": "diffusion-gemma",
+            "n_layers": c.layers.len(),
+            "d_model": c.hidden,
+            "vocab_size": c.vocab,
+            "canvas_length": c.canvas_length,
+            "experts": c.experts,
+            "experts_used": c.top_k,
+            "max_sequence_length": c.max_positions,
+            "steps": self.settings.steps,
+        }))
+    }
+
+    pub fn adapter(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.model.gpu.report)
+    }
+
+    #[wasm_bindgen(js_name = hasTokenizer)]
+    pub fn has_tokenizer(&self) -> bool {
+        self.tokenizer.is_some()
+    }
+
+    pub fn piece(&self, token: u32) -> String {
+        self.tokenizer.as_ref().and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
+    }
+
+    /// Asks a running generation to stop after its current step.
+    pub fn cancel(&self) {
+        self.cancel.set(true);
+    }
+
+    /// Runs a request (`DgRequest`); `on_step(event)` after every denoising step.
+    pub async fn run(&self, request: JsValue, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let r: DgRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+        let prompt = match (&r.prompt, r.prompt_tokens) {
+            (_, Some(ids)) => ids,
+            (Some(text), None) => {
+                let t = self.tokenizer.as_ref().ok_or_else(|| JsValue::from_str("this model has no tokenizer: give prompt_tokens"))?;
+                let text = if r.chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.clone() };
+                t.encode(&text).map_err(js_err)?
+            }
+            (None, None) => vec![],
+        };
+        let mut s = self.settings.clone();
+        s.max_new_tokens = r.gen_length;
+        s.steps = r.steps.unwrap_or(s.steps);
+        s.entropy_bound = r.entropy_bound.unwrap_or(s.entropy_bound);
+        s.validate().map_err(js_err)?;
+        let c = &self.model.config;
+        let positions = positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions).map_err(js_err)?;
+        let mut session = DgSession::new(&self.model, positions).map_err(js_err)?;
+        let mut draws = SeededDraws(Rng::new(r.seed ^ 0x6467656d6d61));
+        self.cancel.set(false);
+        let cancel = self.cancel.clone();
+        let (t0, mut last) = (now(), now());
+        let mut on_event = |e: &DgStep| {
+            if let Some(f) = &on_step {
+                let t = now();
+                let ev = DgStepJs {
+                    canvas: e.canvas,
+                    step: e.step,
+                    temperature: e.temperature,
+                    tokens: &e.argmax,
+                    pieces: e.argmax.iter().map(|&t| self.piece(t)).collect(),
+                    accepted: &e.accepted,
+                    entropy: &e.entropy,
+                    stopped: e.stopped,
+                    ms: t - last,
+                };
+                last = t;
+                if let Ok(v) = to_js(&ev) {
+                    let _ = f.call1(&JsValue::NULL, &v);
+                }
+            }
+            !cancel.get()
+        };
+        let (g, cancelled) = match generate(&mut session, &mut draws, &prompt, &s, &mut on_event).await {
+            Ok(g) => (g, false),
+            Err(_) if self.cancel.get() => return to_js(&serde_json::json!({"cancelled": true, "gen_start": prompt.len()})),
+            Err(e) => return Err(js_err(e)),
+        };
+        let answer = &g.tokens[prompt.len()..];
+        let text = match &self.tokenizer {
+            Some(t) => t.decode(answer, true).map_err(js_err)?,
+            None => answer.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
+        };
+        to_js(&DgResultJs { gen_start: prompt.len(), text, canvases: g.canvases, steps: g.steps, stop: g.stop, ms: now() - t0, cancelled, tokens: g.tokens })
+    }
+}
