@@ -351,3 +351,45 @@ fn replay<M: DgModel>(on: &str, model: &mut dyn FnMut() -> M) {
         assert_eq!(got.tokens, ids(&g["output"]), "{name}: output");
     }
 }
+
+/// Our `diffusion-gemma` GGUF writer (used for full-size sparse models) writes the keys, values
+/// and tensor names and dimensions that llama.cpp's own converter wrote for the same model.
+#[test]
+fn our_gguf_layout_is_llama_cpps() {
+    use unmask::dgemma::gguf_write::{metadata, rope_freqs, tensors};
+    let bytes = std::fs::read(dir().join("model-llamacpp-f32.gguf")).unwrap();
+    let g = unmask::model::gguf::Gguf::parse("llama.gguf", &bytes).unwrap();
+    let c = DgConfig::from_json("config.json", &std::fs::read_to_string(dir().join("config.json")).unwrap()).unwrap();
+    let s = DgSettings::from_json("generation_config.json", &std::fs::read_to_string(dir().join("generation_config.json")).unwrap()).unwrap();
+    for (k, v) in metadata(&c, &s) {
+        assert_eq!(g.get(&k), Some(&v), "key {k}");
+    }
+    let mut ours: Vec<(String, Vec<u64>)> = tensors(&c).into_iter().map(|(_, n, d)| (n, d)).collect();
+    ours.push(("rope_freqs.weight".into(), vec![rope_freqs(&c).len() as u64]));
+    let mut theirs: Vec<(String, Vec<u64>)> = g.tensors.iter().map(|t| (t.name.clone(), t.dims.clone())).collect();
+    ours.sort();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+    let info = g.tensor("rope_freqs.weight").unwrap();
+    let (_, _, _, range) = g.tensor_range(info).unwrap();
+    let theirs: Vec<f32> = bytemuck::pod_collect_to_vec(&g.data[range]);
+    assert_eq!(rope_freqs(&c), theirs);
+}
+
+/// The memory plan is what loading and a session allocate, byte for byte.
+#[test]
+fn the_memory_plan_is_what_the_gpu_gets() {
+    let g = gpu();
+    let st = std::fs::read(dir().join("model.safetensors")).unwrap();
+    let json = std::fs::read_to_string(dir().join("config.json")).unwrap();
+    let src = SliceSource { files: vec![("model.safetensors".into(), &st[..])] };
+    let index = block_on(DgIndex::read(&src, Some(("config.json", &json)))).unwrap();
+    let plan = unmask::dgemma::plan::plan(&index, None, 48, g.plan_limits()).unwrap();
+    let before = g.bytes_created();
+    let m = block_on(DgGpuModel::load(g.clone(), &index, &src, None, &mut |_, _| {})).unwrap();
+    assert_eq!(g.bytes_created() - before, plan.weight_bytes, "weights");
+    let before = g.bytes_created();
+    let _s = DgSession::new(&m, 48).unwrap();
+    assert_eq!(g.bytes_created() - before, plan.session_bytes, "session");
+    assert!(plan.check(g.plan_limits(), Some(plan.total_bytes() - 1)).unwrap_err().to_string().contains("GPU memory"));
+}

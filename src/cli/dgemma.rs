@@ -11,6 +11,7 @@ use unmask::dgemma::forward::CpuDg;
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
 use unmask::dgemma::index::DgIndex;
+use unmask::dgemma::plan::plan;
 use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use unmask::dgemma::DgWeights;
 use unmask::engine::human;
@@ -32,6 +33,16 @@ fn side_dir(path: &Path) -> &Path {
         path
     } else {
         path.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// `--quant` for DiffusionGemma: as stored, or matrices converted to q8_0 or q4_0.
+fn parse_quant(q: Option<&str>) -> Result<Option<DType>> {
+    match q {
+        None => Ok(None),
+        Some("q8_0") => Ok(Some(DType::Q8_0)),
+        Some("q4_0") => Ok(Some(DType::Q4_0)),
+        Some(q) => Err(Error::Input(format!("--quant {q}: DiffusionGemma loads as stored, or converted to q8_0 or q4_0"))),
     }
 }
 
@@ -72,12 +83,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
         (None, Some(ids)) => ids.clone(),
         (None, None) => vec![],
     };
-    let quant = match a.s.quant.as_deref() {
-        None => None,
-        Some("q8_0") => Some(DType::Q8_0),
-        Some("q4_0") => Some(DType::Q4_0),
-        Some(q) => return Err(Error::Input(format!("--quant {q}: DiffusionGemma loads as stored, or converted to q8_0 or q4_0"))),
-    };
+    let quant = parse_quant(a.s.quant.as_deref())?;
     let mut draws = SeededDraws(Rng::new(a.s.seed ^ 0x6467656d6d61));
     let mut steps = Vec::new();
     let mut on_step = |ev: &DgStep| {
@@ -96,6 +102,9 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
         let positions = positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions)?;
         let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
         let name = gpu.report.name.clone();
+        // Refused with the numbers before any weight is read when it cannot fit.
+        let plan = plan(&index, quant, positions, gpu.plan_limits())?;
+        plan.check(gpu.plan_limits(), None)?;
         let tty = std::io::stderr().is_terminal() && index.file_bytes() > 64 << 20;
         let mut bar = progress_bar();
         let m = pollster::block_on(DgGpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
@@ -127,7 +136,8 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
 }
 
 /// `unmask info` for a DiffusionGemma model: what the config says, layer by layer kind.
-pub fn info(path: &Path) -> Result<()> {
+pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
+    let quant = parse_quant(quant)?;
     let (files, index) = open(path)?;
     let c = &index.config;
     let full = c.layers.iter().filter(|l| l.full).count();
@@ -151,5 +161,13 @@ pub fn info(path: &Path) -> Result<()> {
     }
     println!("ffn        dense GELU-tanh MLP {} beside {} experts, top-{}, expert hidden {}", c.intermediate, c.experts, c.top_k, c.expert_hidden);
     println!("canvas     {} tokens  vocab {}  logit soft-cap {:?}", c.canvas_length, c.vocab, c.softcap);
+    // The plan for one canvas after a prompt of up to one canvas, on the adapter's limits when
+    // there is one (else unbounded).
+    let limits = match pollster::block_on(unmask::gpu::Gpu::new()) {
+        Ok(g) => g.plan_limits(),
+        Err(_) => unmask::gpu::Limits { max_binding: u64::MAX, max_buffer: u64::MAX },
+    };
+    let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), limits)?;
+    println!("memory     {}", p.summary());
     Ok(())
 }

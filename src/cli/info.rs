@@ -31,7 +31,7 @@ pub struct InfoArgs {
 
 pub fn run(a: InfoArgs) -> Result<()> {
     if super::dgemma::is_dgemma(&a.model) {
-        return super::dgemma::info(&a.model);
+        return super::dgemma::info(&a.model, a.quant.as_deref());
     }
     let files = open_path(&a.model)?;
     let (index, tokenizer) = files.index()?;

@@ -8,6 +8,7 @@
 use super::config::Layer;
 use super::forward::{mask, Mode};
 use super::gpu::{DgGpuModel, GpuLayer};
+use super::plan::session_buffers;
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
@@ -63,33 +64,31 @@ impl<'m> DgSession<'m> {
         if capacity == 0 || capacity > c.max_positions {
             return Err(Error::Input(format!("{capacity} positions do not suit the model's context of {}", c.max_positions)));
         }
-        let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
-        let moe = MoeShape { rows, experts: c.experts, k: c.top_k };
-        let pairs = rows * c.top_k;
-        let f = |what: &str, n: usize| g.storage(what, 4 * n as u64);
+        // Every buffer of `plan::session_buffers`, in its order (the plan counts the same list).
+        let mut made = session_buffers(c, capacity).into_iter().map(|(what, n)| g.storage(&what, 4 * n as u64)).collect::<Result<Vec<_>>>()?.into_iter();
+        let mut f = || made.next().expect("one buffer per planned entry");
         let b = Bufs {
-            tokens: f("tokens", rows)?,
-            positions: f("positions", rows)?,
-            x: f("residual", rows * c.hidden)?,
-            h: f("normed", rows * c.hidden)?,
-            t: f("branch", rows * c.hidden)?,
-            d: f("ffn sum", rows * c.hidden)?,
-            q: f("queries", rows * max_q)?,
-            attn: f("attention", rows * max_q)?,
-            gate: f("gate", rows * c.intermediate)?,
-            up: f("up", rows * c.intermediate)?,
-            router: f("router logits", rows * c.experts)?,
-            route: f("route", moe.route_words())?,
-            moe_gate: f("expert gate", pairs * c.expert_hidden)?,
-            moe_up: f("expert up", pairs * c.expert_hidden)?,
-            moe_out: f("expert out", pairs * c.hidden)?,
-            logits: f("logits", rows * c.vocab)?,
+            tokens: f(),
+            positions: f(),
+            x: f(),
+            h: f(),
+            t: f(),
+            d: f(),
+            q: f(),
+            attn: f(),
+            gate: f(),
+            up: f(),
+            router: f(),
+            route: f(),
+            moe_gate: f(),
+            moe_up: f(),
+            moe_out: f(),
+            logits: f(),
         };
-        let mut keys = Vec::with_capacity(c.layers.len());
-        let mut values = Vec::with_capacity(c.layers.len());
-        for (i, l) in c.layers.iter().enumerate() {
-            keys.push(f(&format!("layer {i} keys"), capacity * l.kv_heads * l.head_dim)?);
-            values.push(f(&format!("layer {i} values"), capacity * l.kv_heads * l.head_dim)?);
+        let (mut keys, mut values) = (Vec::with_capacity(c.layers.len()), Vec::with_capacity(c.layers.len()));
+        for _ in &c.layers {
+            keys.push(f());
+            values.push(f());
         }
         g.take_fault()?;
         Ok(DgSession { model, kernels, rows, capacity, len: 0, b, keys, values, have_logits: false })

@@ -58,7 +58,7 @@ pub enum T {
 
 /// (tensor, HF name after `model.decoder.layers.N.`, GGUF name after `blk.N.`); GateExps and
 /// UpExps come from the packed tensor (`PACKED`), the encoder's scalar has its own HF prefix.
-const LAYER: [(Lt, &str, &str); 22] = [
+pub(crate) const LAYER: [(Lt, &str, &str); 22] = [
     (Lt::InputNorm, "input_layernorm.weight", "attn_norm.weight"),
     (Lt::Q, "self_attn.q_proj.weight", "attn_q.weight"),
     (Lt::K, "self_attn.k_proj.weight", "attn_k.weight"),
@@ -95,6 +95,15 @@ const GLOBAL: [(T, &str, &str); 6] = [
     (T::ScUp, "model.decoder.self_conditioning.up_proj.weight", "self_cond_up.weight"),
     (T::ScDown, "model.decoder.self_conditioning.down_proj.weight", "self_cond_down.weight"),
 ];
+
+/// The GGUF name of `t` (GateExps and UpExps: the packed `ffn_gate_up_exps`).
+pub fn gguf_name(t: T) -> String {
+    match t {
+        T::L(l, Lt::GateExps | Lt::UpExps) => format!("blk.{l}.{}", PACKED.1),
+        T::L(l, lt) => format!("blk.{l}.{}", LAYER.iter().find(|x| x.0 == lt).expect("every layer tensor is listed").2),
+        t => GLOBAL.iter().find(|x| x.0 == t).expect("every global tensor is listed").2.to_string(),
+    }
+}
 
 impl T {
     /// [rows, cols] the config gives it (vectors: one row).

@@ -7,9 +7,11 @@
 pub mod config;
 pub mod forward;
 pub mod gguf_config;
+pub mod gguf_write;
 pub mod gpu;
 pub mod gpu_session;
 pub mod index;
+pub mod plan;
 pub mod sampler;
 pub mod weights;
 

@@ -1,0 +1,100 @@
+//! DiffusionGemma's GPU memory plan, from the index alone (before any weight is read): the
+//! weights in the formats and binding-sized chunks the loader makes (`gpu.rs`), and a session's
+//! buffers for a number of positions (`gpu_session.rs` allocates the same list), in the engine's
+//! `MemoryPlan` so that its checks and summary apply.
+
+use super::config::DgConfig;
+use super::gpu::target_dtype;
+use super::index::{DgIndex, Lt, T};
+use crate::engine::weights::chunk_rows;
+use crate::engine::MemoryPlan;
+use crate::error::{Error, Result};
+use crate::gpu::kernels::MoeShape;
+use crate::gpu::{Gpu, Limits};
+use crate::model::DType;
+
+/// A session's buffers for `positions` positions: (what, f32 values), in allocation order.
+pub fn session_buffers(c: &DgConfig, positions: usize) -> Vec<(String, usize)> {
+    let rows = c.canvas_length;
+    let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
+    let pairs = rows * c.top_k;
+    let route = MoeShape { rows, experts: c.experts, k: c.top_k }.route_words();
+    let mut v: Vec<(String, usize)> = [
+        ("tokens", rows),
+        ("positions", rows),
+        ("residual", rows * c.hidden),
+        ("normed", rows * c.hidden),
+        ("branch", rows * c.hidden),
+        ("ffn sum", rows * c.hidden),
+        ("queries", rows * max_q),
+        ("attention", rows * max_q),
+        ("gate", rows * c.intermediate),
+        ("up", rows * c.intermediate),
+        ("router logits", rows * c.experts),
+        ("route", route),
+        ("expert gate", pairs * c.expert_hidden),
+        ("expert up", pairs * c.expert_hidden),
+        ("expert out", pairs * c.hidden),
+        ("logits", rows * c.vocab),
+    ]
+    .into_iter()
+    .map(|(w, n)| (w.to_string(), n))
+    .collect();
+    for (i, l) in c.layers.iter().enumerate() {
+        v.push((format!("layer {i} keys"), positions * l.kv_heads * l.head_dim));
+        v.push((format!("layer {i} values"), positions * l.kv_heads * l.head_dim));
+    }
+    v
+}
+
+/// The plan for loading `index` converted to `quant` and running one session of `positions`.
+pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Limits) -> Result<MemoryPlan> {
+    let c = &index.config;
+    let (mut weight_bytes, mut largest, mut widest) = (0u64, (String::new(), 0u64), (String::new(), 0u64));
+    for (&t, r) in &index.tensors {
+        // The layer scalars stay on the host (a launch parameter).
+        if matches!(t, T::L(_, Lt::ScalarDecoder | Lt::ScalarEncoder)) {
+            continue;
+        }
+        let what = format!("{t:?}");
+        let d = if t.is_vector(c) { DType::F32 } else { target_dtype(t, c, r.dtype, r.cols, quant) };
+        let row = d.row_bytes(r.cols).ok_or_else(|| Error::model(r.name.as_str(), "row length does not suit its format"))? as u64;
+        let group = if t.is_experts() { r.rows / c.experts } else { 1 };
+        for (_, n) in chunk_rows(r.rows, row as usize, limits.max_binding, group) {
+            let bytes = Gpu::padded(n as u64 * row);
+            weight_bytes = weight_bytes.saturating_add(bytes);
+            if bytes > largest.1 {
+                largest = (what.clone(), bytes);
+            }
+        }
+        if row * group as u64 > widest.1 {
+            widest = (what, row * group as u64);
+        }
+    }
+    // The weightless norms' vector of ones.
+    let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
+    weight_bytes += Gpu::padded(4 * c.hidden.max(max_hd) as u64);
+    let (mut session_bytes, mut kv_bytes) = (0u64, 0u64);
+    for (what, n) in session_buffers(c, positions) {
+        let bytes = Gpu::padded(4 * n as u64);
+        session_bytes = session_bytes.saturating_add(bytes);
+        if what.ends_with("keys") || what.ends_with("values") {
+            kv_bytes += bytes;
+        }
+        if bytes > largest.1 {
+            largest = (what, bytes);
+        }
+    }
+    let widest_kv = c.layers.iter().map(|l| 4 * l.kv_heads * l.head_dim).max().unwrap_or(1) as u64;
+    Ok(MemoryPlan {
+        quant: quant.map(|q| q.name()),
+        canvas: positions,
+        weight_bytes,
+        session_bytes,
+        kv_bytes,
+        file_bytes: index.file_bytes(),
+        largest_buffer: largest,
+        widest_row: widest,
+        max_canvas: (limits.max_binding / widest_kv) as usize,
+    })
+}
