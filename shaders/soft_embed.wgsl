@@ -1,5 +1,5 @@
 // The soft embedding of probability rows (DiffusionGemma's self-conditioning input):
-// out[m, c] (+)= scale · Σ_v probs[m, row0 + v] · E[v, c] over the rows row0 .. row0 + rows of
+// out[out_row0 + m, c] (+)= scale · Σ_v probs[m, row0 + v] · E[v, c] over the rows row0 .. row0 + rows of
 // the embedding table held by this chunk (`load_w` comes from the weights_*.wgsl file
 // prepended to this one); the first chunk writes, the others accumulate. One invocation per
 // output element.
@@ -12,7 +12,7 @@ struct Params {
     vocab: u32,
     scale: f32,
     accumulate: u32,
-    _pad0: u32,
+    out_row0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,8 +33,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         acc = acc + probs[pr + v] * load_w(v, c, p.dim);
     }
     acc = acc * p.scale;
+    let o = i + p.out_row0 * p.dim;
     if (p.accumulate == 1u) {
-        acc = acc + out[i];
+        acc = acc + out[o];
     }
-    out[i] = acc;
+    out[o] = acc;
 }

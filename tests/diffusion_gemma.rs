@@ -227,7 +227,8 @@ fn argmax(row: &[f32]) -> usize {
 }
 
 /// The GPU model's weights and passes work with the expert and embedding matrices split into
-/// many chunks (a binding cap far below their size), as the 26B's are.
+/// many chunks and the logits into several buffers (a binding cap far below their size), as the
+/// 26B's are (its 268 MB of logits pass WebGPU's promised 128 MiB).
 #[test]
 fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
     let r = reference();
@@ -237,7 +238,8 @@ fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
     let expert_bytes = w.layers[0].down_exps.row_bytes() * w.config.hidden;
     g.cap_bindings(expert_bytes as u64);
     let many = gpu_model(g.clone(), None);
-    g.cap_bindings(0);
+    // Sessions then keep the logits of 5 canvas rows per buffer (16 rows: 4 buffers).
+    g.cap_bindings((5 * 4 * w.config.vocab) as u64);
     assert!(many.embed.chunks.len() > 1 && many.layers[0].down_exps.chunks.len() == w.config.experts, "one expert per chunk");
     let run = |m: &DgGpuModel| {
         let mut s = DgSession::new(m, 64).unwrap();
@@ -270,6 +272,27 @@ fn bad_configs_are_one_line_errors() {
     let st = std::fs::read(dir().join("model.safetensors")).unwrap();
     let err = DgWeights::from_safetensors("config.json", &text, &[("model.safetensors".into(), &st[..st.len() / 2])]).err().unwrap().to_string();
     assert!(err.contains("model.safetensors"), "a truncated shard: {err}");
+    // A config that contradicts the tensors: the first tensor of another shape is named.
+    for (key, value, needle) in [("num_experts", 8, "router"), ("moe_intermediate_size", 24, "experts"), ("intermediate_size", 50, "gate_proj")] {
+        let old = v["text_config"][key].clone();
+        v["text_config"][key] = value.into();
+        let err = DgWeights::from_safetensors("config.json", &v.to_string(), &[("model.safetensors".into(), &st)]).err().unwrap().to_string();
+        assert!(err.contains("has shape") && err.contains(needle), "{key}: {err}");
+        v["text_config"][key] = old;
+    }
+    // GGUFs: truncated, another architecture, absurd counts; one clear line each.
+    let g = std::fs::read(dir().join("model-llamacpp-f32.gguf")).unwrap();
+    let read = |b: &[u8]| block_on(DgIndex::read(&SliceSource { files: vec![("m.gguf".into(), b)] }, None)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(read(&g[..g.len() - 100]).contains("truncated"), "{}", read(&g[..g.len() - 100]));
+    assert!(read(&g[..1000]).contains("m.gguf"), "{}", read(&g[..1000]));
+    let demo = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-q4_0.gguf")).unwrap();
+    assert!(read(&demo).contains("not \"diffusion-gemma\""), "{}", read(&demo));
+    let mut absurd = g.clone();
+    let key = b"diffusion-gemma.block_count";
+    // The key, its u32 type tag, then the value.
+    let at = absurd.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4;
+    absurd[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(read(&absurd).contains("out of range"), "{}", read(&absurd));
 }
 
 /// The reference's random draws, replayed in order: the canvases' initial tokens and each step's

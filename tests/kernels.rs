@@ -282,12 +282,14 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
             HostTensor { dtype, rows: vocab - split, cols: dim, data: table.data[split * table.row_bytes()..].to_vec() },
         );
         let (ab, bb) = (g.upload("a", &a.data).unwrap(), g.upload("b", &b.data).unwrap());
-        let out = g.storage("out", (m * dim * 4) as u64).unwrap();
-        let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 8.0, false).unwrap();
-        let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 8.0, true).unwrap();
-        assert_close(&format!("soft embedding {}", dtype.name()), &run(&g, &[l1, l2], &out, m * dim), &want, 1e-4);
+        // Written from output row 3 (the rows of one chunk of a longer canvas).
+        let out = g.storage("out", ((m + 3) * dim * 4) as u64).unwrap();
+        let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 3, 8.0, false).unwrap();
+        let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 3, 8.0, true).unwrap();
+        let got = run(&g, &[l1, l2], &out, (m + 3) * dim);
+        assert_close(&format!("soft embedding {}", dtype.name()), &got[3 * dim..], &want, 1e-4);
     }
-    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, dim, &pb, vocab, m, &pb, 1.0, false).is_err(), "rows past the vocabulary");
+    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, dim, &pb, vocab, m, &pb, 0, 1.0, false).is_err(), "rows past the vocabulary");
 }
 
 #[test]

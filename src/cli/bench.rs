@@ -147,6 +147,9 @@ fn forward_flops(c: &ModelConfig, l: usize) -> f64 {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if let Some(p) = a.model.as_deref().filter(|p| super::dgemma::is_dgemma(p)) {
+        return super::dgemma::bench(&a, p);
+    }
     let quant = model::parse_quant(a.quant.as_deref(), false)?;
     let cache = unmask::sampler::CacheMode::parse(&a.cache)?;
     let plan_opts = SamplerOptions { cache, cfg_scale: a.cfg_scale, ..Default::default() };

@@ -36,6 +36,16 @@ fn side_dir(path: &Path) -> &Path {
     }
 }
 
+/// The sampler settings: a GGUF carries its own; a Hub folder has generation_config.json
+/// (else the reference's defaults).
+fn settings(index: &DgIndex, path: &Path) -> Result<DgSettings> {
+    Ok(match (&index.settings, std::fs::read_to_string(side_dir(path).join("generation_config.json"))) {
+        (Some(s), _) => s.clone(),
+        (None, Ok(t)) => DgSettings::from_json("generation_config.json", &t)?,
+        (None, Err(_)) => DgSettings::default(),
+    })
+}
+
 /// `--quant` for DiffusionGemma: as stored, or matrices converted to q8_0 or q4_0.
 fn parse_quant(q: Option<&str>) -> Result<Option<DType>> {
     match q {
@@ -61,13 +71,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     if index.skipped_vision > 0 {
         eprintln!("note: skipped the {} tensors of the vision tower (text only)", index.skipped_vision);
     }
-    let dir = side_dir(path);
-    // A GGUF carries its settings; a Hub folder has generation_config.json.
-    let mut s = match (&index.settings, std::fs::read_to_string(dir.join("generation_config.json"))) {
-        (Some(s), _) => s.clone(),
-        (None, Ok(t)) => DgSettings::from_json("generation_config.json", &t)?,
-        (None, Err(_)) => DgSettings::default(),
-    };
+    let mut s = settings(&index, path)?;
     // The answer length asked for, in whole canvases.
     s.max_new_tokens = a.gen_length;
     let tok = match files.tokenizer.clone()? {
@@ -169,5 +173,45 @@ pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
     };
     let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), limits)?;
     println!("memory     {}", p.summary());
+    Ok(())
+}
+
+/// `unmask bench --model <DiffusionGemma>`: whole generations of random-id prompts on the GPU,
+/// as JSON lines: ms per denoising step (decoder), tokens per second, the encoder's share.
+pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
+    let quant = parse_quant(a.quant.as_deref())?;
+    let (files, index) = open(path)?;
+    let c = index.config.clone();
+    let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
+    let m = pollster::block_on(DgGpuModel::load(gpu.clone(), &index, &files.source, quant, &mut |_, _| {}))?;
+    for &gen in &a.gen_length {
+        let mut s = settings(&index, path)?;
+        s.max_new_tokens = gen;
+        if a.steps > 0 {
+            s.steps = a.steps;
+        }
+        // Every step runs: the adaptive stop off, so the figure is per step.
+        s.confidence_threshold = f32::MIN_POSITIVE;
+        s.eos = vec![];
+        let prompt: Vec<u32> = (0..a.prompt_length.max(1) as u64).map(|i| ((i * 7919 + 13) % c.vocab as u64) as u32).collect();
+        let positions = positions_needed(prompt.len(), &s, c.canvas_length, c.max_positions)?;
+        let (mut best, mut steps) = (f64::MAX, 0);
+        for _ in 0..a.runs.max(1) {
+            let mut session = DgSession::new(&m, positions)?;
+            let mut draws = SeededDraws(Rng::new(1));
+            let t0 = unmask::clock::now_ms();
+            let g = pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut |_| true))?;
+            best = best.min(unmask::clock::now_ms() - t0);
+            steps = g.steps;
+        }
+        let tokens = gen.div_ceil(c.canvas_length) * c.canvas_length;
+        let line = serde_json::json!({
+            "model": path.display().to_string(), "family": "diffusion-gemma", "adapter": gpu.report.name, "backend": gpu.report.backend,
+            "quant": a.quant.clone().unwrap_or_else(|| "as-loaded".into()), "prompt_length": prompt.len(), "gen_length": gen,
+            "canvas_tokens": tokens, "steps": steps, "total_ms": best, "ms_per_step": best / steps.max(1) as f64,
+            "tokens_per_second": tokens as f64 / (best / 1000.0),
+        });
+        println!("{line}");
+    }
     Ok(())
 }

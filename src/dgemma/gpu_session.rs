@@ -8,7 +8,7 @@
 use super::config::Layer;
 use super::forward::{mask, Mode};
 use super::gpu::{DgGpuModel, GpuLayer};
-use super::plan::session_buffers;
+use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
@@ -34,9 +34,10 @@ struct Bufs {
     moe_gate: wgpu::Buffer,
     moe_up: wgpu::Buffer,
     moe_out: wgpu::Buffer,
-    /// `[canvas, vocab]`: the last decode's logits; self-conditioning turns them into
-    /// probabilities in place before the next decode overwrites them.
-    logits: wgpu::Buffer,
+    /// `[canvas, vocab]` in buffers of some rows each (buffer, first row, rows): the last
+    /// decode's logits; self-conditioning turns them into probabilities in place before the
+    /// next decode overwrites them.
+    logits: Vec<(wgpu::Buffer, usize, usize)>,
 }
 
 pub struct DgSession<'m> {
@@ -65,7 +66,9 @@ impl<'m> DgSession<'m> {
             return Err(Error::Input(format!("{capacity} positions do not suit the model's context of {}", c.max_positions)));
         }
         // Every buffer of `plan::session_buffers`, in its order (the plan counts the same list).
-        let mut made = session_buffers(c, capacity).into_iter().map(|(what, n)| g.storage(&what, 4 * n as u64)).collect::<Result<Vec<_>>>()?.into_iter();
+        let chunks = logit_chunks(c, g.max_binding());
+        let mut made =
+            session_buffers(c, capacity, g.max_binding()).into_iter().map(|(what, n)| g.storage(&what, 4 * n as u64)).collect::<Result<Vec<_>>>()?.into_iter();
         let mut f = || made.next().expect("one buffer per planned entry");
         let b = Bufs {
             tokens: f(),
@@ -83,7 +86,7 @@ impl<'m> DgSession<'m> {
             moe_gate: f(),
             moe_up: f(),
             moe_out: f(),
-            logits: f(),
+            logits: chunks.iter().map(|&(r0, n)| (f(), r0, n)).collect(),
         };
         let (mut keys, mut values) = (Vec::with_capacity(c.layers.len()), Vec::with_capacity(c.layers.len()));
         for _ in &c.layers {
@@ -120,6 +123,11 @@ impl<'m> DgSession<'m> {
     /// `y (+)= x · Wᵀ` for `m` rows, output rows `y_row ..` of width W.rows.
     fn mm(&self, w: &GpuWeight, x: &wgpu::Buffer, m: usize, y: &wgpu::Buffer, y_row: usize, acc: bool) -> Result<Vec<Launch>> {
         w.matmul(&self.model.gpu, self.kernels, x, 0, m, y, y_row * w.rows, w.rows, acc)
+    }
+
+    /// The logits buffers' rows that a pass of `n` rows fills: (buffer, first row, rows).
+    fn logit_rows(&self, n: usize) -> impl Iterator<Item = (&wgpu::Buffer, usize, usize)> {
+        self.b.logits.iter().filter(move |c| c.1 < n).map(move |(b, r0, rows)| (b, *r0, (*rows).min(n - r0)))
     }
 
     /// The embedding of this pass's `n` tokens, times √H, into `out`.
@@ -234,10 +242,12 @@ impl DgModel for DgSession<'_> {
             if !(self.have_logits && t.is_finite() && t > 0.0) {
                 return Err(Error::Input(format!("self-conditioning at temperature {t} needs a previous decode")));
             }
-            first.push(g.softmax_scaled(&b.logits, n, c.vocab, 1.0 / t)?);
             let e = &m.embed;
-            for (j, (buf, r0, rows)) in e.chunks.iter().enumerate() {
-                first.push(g.soft_embed(e.dtype, buf, *r0, *rows, e.cols, &b.logits, c.vocab, n, &b.d, m.embed_scale, j > 0)?);
+            for (lb, r0, rows) in self.logit_rows(n) {
+                first.push(g.softmax_scaled(lb, rows, c.vocab, 1.0 / t)?);
+                for (j, (buf, e0, erows)) in e.chunks.iter().enumerate() {
+                    first.push(g.soft_embed(e.dtype, buf, *e0, *erows, e.cols, lb, c.vocab, rows, &b.d, r0, m.embed_scale, j > 0)?);
+                }
             }
             first.push(g.rmsnorm(&m.sc_norm, &b.d, &b.h, n, hsz, eps)?);
             first.extend(self.mm(&m.sc_gate, &b.h, n, &b.gate, 0, false)?);
@@ -248,14 +258,17 @@ impl DgModel for DgSession<'_> {
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
         self.run(first, n, q0, Mode::Decoder { cached: q0 }).await?;
         let mut head = vec![g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?];
-        head.extend(self.mm(&m.embed, &b.h, n, &b.logits, 0, false)?);
-        if let Some(cap) = c.softcap {
-            head.push(g.softcap(&b.logits, n * c.vocab, cap)?);
+        for (lb, r0, rows) in self.logit_rows(n) {
+            head.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, false)?);
+            if let Some(cap) = c.softcap {
+                head.push(g.softcap(lb, rows * c.vocab, cap)?);
+            }
         }
         self.submit(head)?;
         self.have_logits = true;
         let enc = g.device.create_command_encoder(&Default::default());
-        let bytes = g.submit_and_read(enc, &[(&b.logits, 0, (4 * n * c.vocab) as u64)]).await?;
+        let parts: Vec<_> = self.logit_rows(n).map(|(lb, _, rows)| (lb, 0, (4 * rows * c.vocab) as u64)).collect();
+        let bytes = g.submit_and_read(enc, &parts).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 

@@ -13,8 +13,14 @@ use crate::gpu::kernels::MoeShape;
 use crate::gpu::{Gpu, Limits};
 use crate::model::DType;
 
+/// The canvas rows whose logits each logits buffer holds: (first row, rows), each buffer within
+/// one binding (the 26B's 256 × 262144 logits are 268 MB; WebGPU promises 128 MiB).
+pub fn logit_chunks(c: &DgConfig, max_binding: u64) -> Vec<(usize, usize)> {
+    chunk_rows(c.canvas_length, 4 * c.vocab, max_binding, 1)
+}
+
 /// A session's buffers for `positions` positions: (what, f32 values), in allocation order.
-pub fn session_buffers(c: &DgConfig, positions: usize) -> Vec<(String, usize)> {
+pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64) -> Vec<(String, usize)> {
     let rows = c.canvas_length;
     let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
     let pairs = rows * c.top_k;
@@ -35,11 +41,13 @@ pub fn session_buffers(c: &DgConfig, positions: usize) -> Vec<(String, usize)> {
         ("expert gate", pairs * c.expert_hidden),
         ("expert up", pairs * c.expert_hidden),
         ("expert out", pairs * c.hidden),
-        ("logits", rows * c.vocab),
     ]
     .into_iter()
     .map(|(w, n)| (w.to_string(), n))
     .collect();
+    for (r0, n) in logit_chunks(c, max_binding) {
+        v.push((format!("logits of rows {r0}.."), n * c.vocab));
+    }
     for (i, l) in c.layers.iter().enumerate() {
         v.push((format!("layer {i} keys"), positions * l.kv_heads * l.head_dim));
         v.push((format!("layer {i} values"), positions * l.kv_heads * l.head_dim));
@@ -75,7 +83,7 @@ pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Lim
     let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
     weight_bytes += Gpu::padded(4 * c.hidden.max(max_hd) as u64);
     let (mut session_bytes, mut kv_bytes) = (0u64, 0u64);
-    for (what, n) in session_buffers(c, positions) {
+    for (what, n) in session_buffers(c, positions, limits.max_binding) {
         let bytes = Gpu::padded(4 * n as u64);
         session_bytes = session_bytes.saturating_add(bytes);
         if what.ends_with("keys") || what.ends_with("values") {

@@ -189,8 +189,9 @@ impl Gpu {
         self.launch(Kernel::Embed(dtype), &p, &[table, tokens, out], groups_1d(m * dim))
     }
 
-    /// `out[m, :] (+)= scale · probs[m, row0 .. row0 + rows] · E_chunk` for `m` rows: one chunk
-    /// (`rows` rows from `row0`) of an embedding table of `dim` columns; `vocab` is probs' row length.
+    /// `out[out_row0 + m, :] (+)= scale · probs[m, row0 .. row0 + rows] · E_chunk` for `m` rows:
+    /// one chunk (`rows` rows from `row0`) of an embedding table of `dim` columns; `vocab` is
+    /// probs' row length.
     #[allow(clippy::too_many_arguments)]
     pub fn soft_embed(
         &self,
@@ -203,6 +204,7 @@ impl Gpu {
         vocab: usize,
         m: usize,
         out: &wgpu::Buffer,
+        out_row0: usize,
         scale: f32,
         accumulate: bool,
     ) -> Result<Launch> {
@@ -210,10 +212,20 @@ impl Gpu {
             return Err(Error::Input(format!("soft embedding: table rows {row0}..{} past the vocabulary of {vocab}", row0 + rows)));
         }
         u32_of("probabilities", m * vocab)?;
+        u32_of("soft embedding size", (out_row0 + m) * dim)?;
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, f32, u32, u32);
-        let p = P(u32_of("m", m)?, u32_of("dim", dim)?, u32_of("row0", row0)?, u32_of("rows", rows)?, u32_of("vocab", vocab)?, scale, accumulate as u32, 0);
+        let p = P(
+            u32_of("m", m)?,
+            u32_of("dim", dim)?,
+            u32_of("row0", row0)?,
+            u32_of("rows", rows)?,
+            u32_of("vocab", vocab)?,
+            scale,
+            accumulate as u32,
+            out_row0 as u32,
+        );
         self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], groups_1d(m * dim))
     }
 
