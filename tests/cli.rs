@@ -413,7 +413,18 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
     let cpu: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
     let same = cpu["tokens"].as_array().unwrap().iter().zip(a["tokens"].as_array().unwrap()).filter(|(x, y)| x == y).count();
     assert!(same >= 30 && toks(&cpu) == toks(&a), "CPU twin vs GPU: {same} of {} tokens agree", toks(&a));
-    assert_eq!(cpu["steps"], a["steps"], "the same steps and acceptance counts");
+    let counts = |v: &serde_json::Value| -> Vec<(u64, u64, u64)> {
+        v["steps"].as_array().unwrap().iter().map(|e| (e["canvas"].as_u64().unwrap(), e["step"].as_u64().unwrap(), e["accepted"].as_u64().unwrap())).collect()
+    };
+    assert_eq!(counts(&cpu), counts(&a), "the same steps and acceptance counts");
+    // Each step records every cell: accepted or re-noised, its entropy, the current token.
+    let e = &a["steps"][0];
+    assert_eq!((e["accepted_cells"].as_array().unwrap().len(), e["entropy"].as_array().unwrap().len(), e["tokens"].as_array().unwrap().len()), (16, 16, 16));
+    // --visual draws every step (a status line each) and ends with the stop reason.
+    let o = unmask(&["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "20", "--seed", "1", "--visual"]);
+    let out = text(&o).0;
+    assert_eq!(out.matches(" · accepted ").count(), a["steps"].as_array().unwrap().len(), "{out}");
+    assert!(out.contains("stopped by length"), "{out}");
     assert!(cpu["adapter"] == "CPU twin" && a["adapter"] != "CPU twin");
     // Bad requests: one line each, exit 2.
     for (args, needle) in [

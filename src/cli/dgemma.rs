@@ -90,10 +90,14 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     let quant = parse_quant(a.s.quant.as_deref())?;
     let mut draws = SeededDraws(Rng::new(a.s.seed ^ 0x6467656d6d61));
     let mut steps = Vec::new();
+    let mut view = a.s.visual.then(|| super::dgview::DgVisual::new(tok.as_ref(), s.steps));
+    let t0 = unmask::clock::now_ms();
     let mut on_step = |ev: &DgStep| {
         if a.s.json {
-            let accepted = ev.accepted.iter().filter(|&&x| x).count();
-            steps.push(serde_json::json!({"canvas": ev.canvas, "step": ev.step, "temperature": ev.temperature, "accepted": accepted, "stopped": ev.stopped}));
+            steps.push(super::dgview::step_json(ev));
+        }
+        if let Some(v) = view.as_mut() {
+            v.step(ev);
         }
         true
     };
@@ -130,6 +134,8 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     if a.s.json {
         let v = serde_json::json!({"prompt_tokens": prompt, "tokens": answer, "text": text, "canvases": gen.canvases, "steps": steps, "stop": gen.stop, "adapter": adapter});
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+    } else if let Some(v) = &view {
+        v.finish(&gen, unmask::clock::now_ms() - t0);
     } else {
         match text {
             Some(t) => println!("{}", t.trim_end()),

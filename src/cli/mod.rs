@@ -5,6 +5,7 @@ mod app;
 mod bench;
 mod convert;
 mod dgemma;
+mod dgview;
 mod eval;
 mod generate;
 mod info;
