@@ -256,7 +256,7 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
     // embedding under it, scaled by √H; rows wider than a workgroup, odd sizes, and a table in
     // two chunks (the second accumulates), in the formats an embedding comes in.
     let g = gpu();
-    let (m, vocab, dim) = (7, 1001, 64);
+    let (m, vocab, dim) = (21, 1001, 64);
     let mut rng = Rng::new(16);
     let logits = rng.vec(m * vocab, 8.0);
     let mut want_p = logits.clone();

@@ -226,7 +226,7 @@ impl Gpu {
             accumulate as u32,
             out_row0 as u32,
         );
-        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], groups_1d(m * dim))
+        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(16), 1])
     }
 
     /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).
