@@ -1,6 +1,8 @@
 //! The desktop app driven through its widgets with egui_kittest (rendered with wgpu on the
 //! engine's own device, lavapipe here): type a prompt, generate, watch the canvas, scrub,
-//! remask a word, survive a corrupt model file, and stop with Esc; plus the run model's word selection.
+//! remask a word, survive a corrupt model file, and stop with Esc; DiffusionGemma's uniform-state
+//! denoising (re-noised cells, the stop reason, the CLI's tokens, Esc); plus the run model's word
+//! selection.
 
 mod common;
 
@@ -16,11 +18,16 @@ fn demo() -> std::path::PathBuf {
 }
 
 fn harness() -> Harness<'static, UnmaskApp> {
+    harness_with(false)
+}
+
+/// `tofu`: characters no font has are drawn as boxes (as the app does) instead of failing the
+/// test (a random model's tokens include lone UTF-8 bytes).
+fn harness_with(tofu: bool) -> Harness<'static, UnmaskApp> {
     let gpu = common::gpu();
-    Harness::builder()
-        .with_size(egui::Vec2::new(1100.0, 900.0))
-        .wgpu_setup(wgpu_setup(&gpu))
-        .build_eframe(move |cc| UnmaskApp::new(&cc.egui_ctx, None, gpu, AppOptions { model: Some(demo()), ..Default::default() }))
+    let b = Harness::builder().with_size(egui::Vec2::new(1100.0, 900.0)).wgpu_setup(wgpu_setup(&gpu));
+    let b = if tofu { b.allow_missing_glyphs() } else { b };
+    b.build_eframe(move |cc| UnmaskApp::new(&cc.egui_ctx, None, gpu, AppOptions { model: Some(demo()), ..Default::default() }))
 }
 
 /// Steps the UI until `done` holds (the engine works on its own thread meanwhile).
@@ -45,14 +52,16 @@ fn finished(a: &UnmaskApp) -> bool {
     !a.busy && a.run.as_ref().is_some_and(|r| r.result.is_some())
 }
 
+/// `unmask generate --json` with `args`.
+fn cli_json(args: &[&str]) -> serde_json::Value {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_unmask")).args(["generate", "--json"]).args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// The CLI's answer for the same prompt and settings.
 fn cli_text(prompt: &str) -> String {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_unmask"))
-        .args(["generate", "--json", "--model", demo().to_str().unwrap(), "--prompt", prompt, "--steps", "16", "--gen-length", "32", "--block-length", "16"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = cli_json(&["--model", demo().to_str().unwrap(), "--prompt", prompt, "--steps", "16", "--gen-length", "32", "--block-length", "16"]);
     v["text"].as_str().unwrap().to_string()
 }
 
@@ -206,6 +215,58 @@ fn the_app_generates_scrubs_remasks_and_survives_a_corrupt_model() {
         let run = h.state().run.as_ref().unwrap();
         assert_eq!(run.masked_at(run.result.as_ref().unwrap().steps), 0, "{fixture}: every mask filled");
     }
+}
+
+#[test]
+fn the_app_runs_diffusion_gemma_as_the_cli_does() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/diffusion_gemma");
+    let mut h = harness_with(true);
+    wait(&mut h, "the demo model to load", |a| a.model.is_some());
+    // The Hub folder dropped on the window, as the other fixtures are.
+    h.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(fixture.clone())));
+    h.step();
+    wait(&mut h, "DiffusionGemma to load", |a| a.loading.is_none() && (a.model.as_ref().is_some_and(|m| m.path == fixture) || a.model_error.is_some()));
+    assert!(h.state().model.as_ref().is_some_and(|m| m.path == fixture), "{:?}", h.state().model_error);
+    assert!(h.query_by_label_contains("diffusion-gemma · 4 layers · 4 experts, top-2 · canvas 16").is_some(), "the model bar does not name the family");
+    assert!(h.query_by_label_contains("do not apply").is_some(), "no note on the settings that do not apply");
+
+    let s = &mut h.state_mut().settings;
+    s.prompt = "The cat sat".into();
+    (s.options.gen_length, s.options.seed) = (20, 1);
+    h.step();
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait(&mut h, "the generation to start", |a| a.busy);
+    wait(&mut h, "the generation", finished);
+    let app = h.state();
+    assert!(app.error.is_none(), "{:?}", app.error);
+    let f = app.run.as_ref().unwrap().result.clone().unwrap();
+    let cli = cli_json(&["--model", fixture.to_str().unwrap(), "--prompt", "The cat sat", "--gen-length", "20", "--seed", "1"]);
+    let want: Vec<u32> = serde_json::from_value(cli["tokens"].clone()).unwrap();
+    assert_eq!(f.tokens[f.gen_start..], want[..], "the app and `unmask generate --json` disagree");
+    assert_eq!(f.steps, cli["steps"].as_array().unwrap().len());
+    // Every step redrew the canvas's cells, some re-noised; the finish says why it stopped.
+    let run = app.run.as_ref().unwrap();
+    assert!(run.events.iter().all(|e| e.committed.len() == 16), "a step did not carry its whole canvas");
+    // Scrubbed to step 1: the first canvas drawn, the second still empty; at the end, the answer
+    // (it stopped on length: no EOS padding).
+    let (g, at1) = (f.gen_start, run.tokens_at(1));
+    assert!(at1[..g + 16].iter().all(Option::is_some) && at1[g + 16..].iter().all(Option::is_none));
+    let end: Vec<u32> = run.tokens_at(run.last_step())[g..].iter().map(|t| t.unwrap()).collect();
+    assert_eq!(end, want, "the last step's canvases are not the answer");
+    assert!(app.drawn.iter().any(|d| d.renoised > 0 && d.committed > 0), "no step showed re-noised cells beside accepted ones");
+    let stop = cli["stop"].as_str().unwrap();
+    assert_eq!(f.stop.as_deref(), Some(stop));
+    assert!(h.query_by_label_contains(&format!("stop: {stop}")).is_some(), "the stop reason is not shown");
+    assert!(h.query_by_label(&f.text).is_some(), "the answer text is not shown");
+
+    // Esc stops it after a step: a cancelled finish with what the canvases held, no error.
+    h.state_mut().settings.options.gen_length = 112;
+    h.get_by_role_and_label(Role::Button, "Generate").click();
+    wait(&mut h, "the first step", |a| a.busy && a.run.as_ref().is_some_and(|r| r.result.is_none() && !r.events.is_empty()));
+    h.key_press(egui::Key::Escape);
+    wait(&mut h, "the stopped generation", finished);
+    let r = h.state().run.as_ref().unwrap().result.clone().unwrap();
+    assert!(h.state().error.is_none() && r.cancelled && r.steps < 70 && r.stop.is_none(), "{:?}: {} steps", h.state().error, r.steps);
 }
 
 /// A file dropped onto the window.

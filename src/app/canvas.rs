@@ -1,6 +1,7 @@
 //! Drawing a run: the canvas of cells (masked, fresh commits coloured by confidence, earlier
-//! ones, the prompt, block boundaries), wrapped to the window's width, and the per-step chart
-//! (tokens committed per step as bars, their mean confidence as a line) that seeks on click.
+//! ones, DiffusionGemma's re-noised cells dim, the prompt, block boundaries), wrapped to the
+//! window's width, and the per-step chart (tokens committed or accepted per step as bars, their
+//! mean confidence as a line) that seeks on click.
 
 use super::run::{band, cell_text, CellState, Run};
 use eframe::egui::{self, Color32, CornerRadius, Pos2, Rect, Sense, Shape, Stroke, Vec2};
@@ -12,6 +13,8 @@ pub const FRESH: [Color32; 3] = [Color32::from_rgb(0xc0, 0x39, 0x2b), Color32::f
 pub const DONE: Color32 = Color32::from_rgb(0x2a, 0x4f, 0x80);
 pub const GIVEN: Color32 = Color32::from_rgb(0x30, 0x30, 0x30);
 pub const SELECTED: Color32 = Color32::from_rgb(0xff, 0xd2, 0x4a);
+/// DiffusionGemma's cells re-noised at the step shown (drawn with the step's argmax, dim).
+pub const RENOISED: Color32 = Color32::from_rgb(0x2b, 0x2e, 0x36);
 
 /// What one drawing of the canvas showed (the UI tests read these, like the page's `drawn`).
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +23,8 @@ pub struct Frame {
     pub masked: usize,
     /// Committed cells (prompt excluded).
     pub committed: usize,
+    /// Cells re-noised at the step shown (DiffusionGemma).
+    pub renoised: usize,
     /// The canvas as drawn: token ids, `None` for masks.
     pub tokens: Vec<Option<u32>>,
     /// Where each cell was drawn (points).
@@ -30,28 +35,29 @@ pub struct Frame {
 /// token), if any. `selectable`: answer cells can be clicked for remasking.
 pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usize>, selectable: bool) -> (Option<(usize, bool)>, Frame) {
     let mut clicked = None;
-    let mut masked = 0;
-    let mut committed = 0;
+    let (mut masked, mut committed, mut renoised) = (0, 0, 0);
+    let view = run.view(step);
     let mut rects = Vec::with_capacity(run.len());
     ui.spacing_mut().item_spacing = Vec2::new(3.0, 4.0);
     ui.horizontal_wrapped(|ui| {
-        for p in 0..run.len() {
-            let state = run.cell(p, step);
-            let (text, fill, fg) = match state {
+        for (p, s) in view.iter().enumerate() {
+            let (text, fill, fg) = match s.state {
                 CellState::Masked => ("    ".to_string(), MASKED, Color32::from_gray(140)),
-                CellState::Prompt => (cell_text(&run.piece[p]), GIVEN, Color32::from_gray(150)),
-                CellState::Given => (cell_text(&run.piece[p]), GIVEN, Color32::from_gray(230)),
-                CellState::Fresh(c) => (cell_text(&run.piece[p]), FRESH[band(c)], Color32::WHITE),
-                CellState::Done => (cell_text(&run.piece[p]), DONE, Color32::from_gray(235)),
+                CellState::Prompt => (cell_text(s.text), GIVEN, Color32::from_gray(150)),
+                CellState::Given => (cell_text(s.text), GIVEN, Color32::from_gray(230)),
+                CellState::Fresh(c) => (cell_text(s.text), FRESH[band(c)], Color32::WHITE),
+                CellState::Renoised => (cell_text(s.text), RENOISED, Color32::from_gray(105)),
+                CellState::Done => (cell_text(s.text), DONE, Color32::from_gray(235)),
             };
-            match state {
+            match s.state {
                 CellState::Masked => masked += 1,
                 CellState::Fresh(_) | CellState::Done => committed += 1,
+                CellState::Renoised => renoised += 1,
                 _ => {}
             }
             let fill = if selected.contains(&p) { SELECTED } else { fill };
             let fg = if selected.contains(&p) { Color32::BLACK } else { fg };
-            let can_click = selectable && p >= run.gen_start() && matches!(state, CellState::Fresh(_) | CellState::Done | CellState::Given);
+            let can_click = selectable && p >= run.gen_start() && matches!(s.state, CellState::Fresh(_) | CellState::Done | CellState::Given);
             if run.starts_block(p) {
                 ui.add_space(4.0);
             }
@@ -63,17 +69,18 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
                 let colour = if p == run.gen_start() { Color32::from_rgb(0xe0, 0xe0, 0xe0) } else { Color32::from_gray(120) };
                 ui.painter().line_segment([Pos2::new(x, r.rect.top()), Pos2::new(x, r.rect.bottom())], Stroke::new(1.5, colour));
             }
-            let r = if matches!(state, CellState::Fresh(_) | CellState::Done) {
-                r.on_hover_text(format!("step {} · confidence {:.3} · token {}", run.when[p], run.conf[p], run.token[p]))
-            } else {
-                r
+            let r = match s.state {
+                CellState::Fresh(_) | CellState::Done => r.on_hover_text(format!("step {} · confidence {:.3} · token {}", s.when, s.confidence, s.token)),
+                CellState::Renoised => r.on_hover_text(format!("step {} · re-noised · argmax {} (confidence {:.3})", s.when, s.token, s.confidence)),
+                _ => r,
             };
             if can_click && r.clicked() {
                 clicked = Some((p, ui.input(|i| i.modifiers.shift || i.modifiers.alt)));
             }
         }
     });
-    (clicked, Frame { step, masked, committed, tokens: run.tokens_at(step), rects })
+    let tokens = view.iter().map(|s| (s.state != CellState::Masked).then_some(s.token)).collect();
+    (clicked, Frame { step, masked, committed, renoised, tokens, rects })
 }
 
 /// One cell: its text on a rounded fill, never broken inside (the row wraps between cells).
@@ -104,17 +111,17 @@ pub fn chart(ui: &mut egui::Ui, run: &Run, step: usize) -> Option<usize> {
     let pad = 4.0;
     let inner = rect.shrink(pad);
     let bw = inner.width() / n as f32;
-    let max_c = evs.iter().map(|e| e.committed.len()).max().unwrap_or(1).max(1) as f32;
+    let max_c = evs.iter().map(|e| e.accepted().count()).max().unwrap_or(1).max(1) as f32;
     let mut line = Vec::new();
     for (i, e) in evs.iter().enumerate() {
         let x = inner.left() + i as f32 * bw;
-        let h = inner.height() * e.committed.len() as f32 / max_c;
+        let h = inner.height() * e.accepted().count() as f32 / max_c;
         let colour = if e.step == step { Color32::from_rgb(0x7a, 0xb8, 0xff) } else { Color32::from_rgb(0x4a, 0x6f, 0xa5) };
         painter.rect_filled(Rect::from_min_max(Pos2::new(x + bw * 0.12, inner.bottom() - h), Pos2::new(x + bw * 0.88, inner.bottom())), 0.0, colour);
         if i > 0 && e.block != evs[i - 1].block {
             painter.line_segment([Pos2::new(x, inner.top()), Pos2::new(x, inner.bottom())], Stroke::new(1.0, Color32::from_gray(110)));
         }
-        if !e.committed.is_empty() {
+        if e.accepted().next().is_some() {
             line.push(Pos2::new(x + bw / 2.0, inner.bottom() - inner.height() * e.mean_confidence()));
         }
     }

@@ -1,10 +1,13 @@
 //! The desktop app (`unmask app`): the page's denoising view in a native window (eframe/egui),
 //! drawn with the engine's own wgpu device so the weights are on the GPU once. The engine runs
 //! on a thread of its own (`worker`); the window only sends commands and draws the events.
-//! Reading order: `run` (a generation as data), `worker` (the engine thread), `state` (what the
-//! buttons do), `ui` and `canvas` (drawing), `settings` (what is remembered).
+//! Reading order: `run` (a generation as data), `worker` (the engine thread; `dg` runs
+//! DiffusionGemma), `state` (what the buttons do), `ui`, `panel` and `canvas` (drawing),
+//! `settings` (what is remembered).
 
 pub mod canvas;
+mod dg;
+mod panel;
 pub mod run;
 pub mod settings;
 pub mod state;

@@ -1,8 +1,13 @@
 //! One generation as the app shows it: the initial canvas plus the step events, so that the
 //! canvas at any step (live, scrubbed or replayed) is the initial one with the commits of steps
-//! 1..=s applied. No GPU and no UI here (the tests read it directly).
+//! 1..=s applied (a masked model commits a cell once; DiffusionGemma re-decides every cell of
+//! its canvas each step, some re-noised). No GPU and no UI here (the tests read it directly).
 
 use serde::Serialize;
+
+/// The `mask` of a canvas that has no mask token (DiffusionGemma): its answer cells start
+/// empty until their canvas's first step.
+pub const NO_MASK: u32 = u32::MAX;
 
 /// The canvas a run starts from (the worker sends it before the first step).
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +29,9 @@ pub struct Commit {
     pub token: u32,
     pub confidence: f32,
     pub text: String,
+    /// DiffusionGemma: the step re-noised this cell (its sample was not accepted; the token is
+    /// the step's argmax). Always false for the masked families.
+    pub renoised: bool,
 }
 
 /// One step of a run.
@@ -38,11 +46,19 @@ pub struct Step {
 }
 
 impl Step {
+    /// The commits the step kept (all of them but DiffusionGemma's re-noised cells).
+    pub fn accepted(&self) -> impl Iterator<Item = &Commit> {
+        self.committed.iter().filter(|c| !c.renoised)
+    }
+
+    /// The mean confidence of the accepted commits.
     pub fn mean_confidence(&self) -> f32 {
-        if self.committed.is_empty() {
-            return 0.0;
+        let (n, sum) = self.accepted().fold((0usize, 0f32), |(n, s), c| (n + 1, s + c.confidence));
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f32
         }
-        self.committed.iter().map(|c| c.confidence).sum::<f32>() / self.committed.len() as f32
     }
 }
 
@@ -58,6 +74,8 @@ pub struct Finish {
     pub tokens_per_second: f64,
     pub early_stopped: bool,
     pub cancelled: bool,
+    /// Why it ended, where the family says (DiffusionGemma: "eos" or "length").
+    pub stop: Option<String>,
 }
 
 /// What one cell shows at some step.
@@ -70,6 +88,8 @@ pub enum CellState {
     Masked,
     /// Committed at the step shown, with its confidence.
     Fresh(f32),
+    /// DiffusionGemma: re-noised at the step shown (shown with the step's argmax, dim).
+    Renoised,
     /// Committed at an earlier step.
     Done,
 }
@@ -85,11 +105,23 @@ pub fn band(confidence: f32) -> usize {
     }
 }
 
+/// One cell as it stood after some step.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a> {
+    pub state: CellState,
+    pub token: u32,
+    pub text: &'a str,
+    /// The step that last set it (0: the start).
+    pub when: usize,
+    pub confidence: f32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Run {
     pub start: Start,
     pub events: Vec<Step>,
-    /// Per position: the step that committed it (0: given; `usize::MAX`: masked so far).
+    /// Per position, as of the newest step: the step that last committed it (0: given;
+    /// `usize::MAX`: masked so far), and its token, text and confidence.
     pub when: Vec<usize>,
     pub token: Vec<u32>,
     pub piece: Vec<String>,
@@ -132,23 +164,42 @@ impl Run {
         self.events.push(ev);
     }
 
-    pub fn cell(&self, p: usize, step: usize) -> CellState {
-        match self.when[p] {
-            0 if p < self.gen_start() => CellState::Prompt,
-            0 => CellState::Given,
-            w if w > step => CellState::Masked,
-            w if w == step => CellState::Fresh(self.conf[p]),
-            _ => CellState::Done,
+    /// Every cell after `step`: the start with the commits of steps 1..=step applied in order.
+    pub fn view(&self, step: usize) -> Vec<Shown<'_>> {
+        let g = self.gen_start();
+        let mut v: Vec<Shown> = (0..self.len())
+            .map(|p| {
+                let t = self.start.tokens[p];
+                let state = match t == self.start.mask {
+                    true => CellState::Masked,
+                    false if p < g => CellState::Prompt,
+                    false => CellState::Given,
+                };
+                Shown { state, token: t, text: &self.start.pieces[p], when: 0, confidence: 0.0 }
+            })
+            .collect();
+        for e in self.events.iter().take_while(|e| e.step <= step) {
+            for c in &e.committed {
+                if let Some(s) = v.get_mut(c.pos) {
+                    let state = match (e.step == step, c.renoised) {
+                        (true, true) => CellState::Renoised,
+                        (true, false) => CellState::Fresh(c.confidence),
+                        (false, _) => CellState::Done,
+                    };
+                    *s = Shown { state, token: c.token, text: &c.text, when: e.step, confidence: c.confidence };
+                }
+            }
         }
+        v
     }
 
     /// The canvas after `step`: `None` where a position is still masked.
     pub fn tokens_at(&self, step: usize) -> Vec<Option<u32>> {
-        (0..self.len()).map(|p| (self.when[p] <= step).then_some(self.token[p])).collect()
+        self.view(step).iter().map(|s| (s.state != CellState::Masked).then_some(s.token)).collect()
     }
 
     pub fn masked_at(&self, step: usize) -> usize {
-        self.when.iter().filter(|&&w| w > step).count()
+        self.view(step).iter().filter(|s| s.state == CellState::Masked).count()
     }
 
     /// Whether position `p` starts a block (a boundary is drawn before it).

@@ -1,6 +1,7 @@
 //! What the app remembers between runs (eframe persistence): the prompt, the mode, every sampler
-//! setting, the recent models and the last one opened. Checked only when a run starts, where a
-//! bad combination becomes the same one-line error the CLI gives.
+//! setting (DiffusionGemma's steps per canvas apart), the recent models and the last one opened.
+//! Checked only when a run starts, where a bad combination becomes the same one-line error the
+//! CLI gives.
 
 use crate::request::Request;
 use crate::sampler::SamplerOptions;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub last_model: Option<PathBuf>,
     /// Replay speed (steps per second at 1× is 8).
     pub speed: f32,
+    /// DiffusionGemma's denoising steps per canvas (None: the checkpoint's).
+    pub dg_steps: Option<usize>,
 }
 
 impl Default for Settings {
@@ -54,13 +57,23 @@ impl Default for Settings {
             recent: Vec::new(),
             last_model: None,
             speed: 1.0,
+            dg_steps: None,
         }
     }
 }
 
 impl Settings {
-    /// The request the Generate button sends.
-    pub fn request(&self) -> Request {
+    /// The request the Generate button sends (to DiffusionGemma: `diffusion` true, its steps
+    /// per canvas in `options.steps`, 0 for the checkpoint's).
+    pub fn request(&self, diffusion: bool) -> Request {
+        let mut r = self.masked_request();
+        if diffusion {
+            r.options.steps = self.dg_steps.unwrap_or(0);
+        }
+        r
+    }
+
+    fn masked_request(&self) -> Request {
         let mut options = self.options.clone();
         options.threshold = self.threshold_on.then_some(self.threshold);
         match self.mode {

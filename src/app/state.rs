@@ -121,6 +121,11 @@ impl UnmaskApp {
         self.worker.send(Command::Load { path: path.to_path_buf(), quant });
     }
 
+    /// The loaded model's canvas and sampler when it is DiffusionGemma.
+    pub fn diffusion(&self) -> Option<super::worker::DgSummary> {
+        self.model.as_ref().and_then(|m| m.diffusion)
+    }
+
     pub fn can_generate(&self) -> bool {
         self.model.is_some() && self.loading.is_none() && !self.busy
     }
@@ -136,7 +141,7 @@ impl UnmaskApp {
         }
         self.error = None;
         self.busy = true;
-        self.worker.send(Command::Generate(self.settings.request()));
+        self.worker.send(Command::Generate(self.settings.request(self.diffusion().is_some())));
     }
 
     /// Regenerates the selected answer positions of the finished run.
@@ -162,9 +167,13 @@ impl UnmaskApp {
         }
     }
 
-    /// Whether answer cells can be clicked for remasking now.
+    /// Whether answer cells can be clicked for remasking now (a masked model's finished run,
+    /// with a masked model loaded).
     pub fn selectable(&self) -> bool {
-        self.run.as_ref().is_some_and(|r| r.result.as_ref().is_some_and(|f| !f.cancelled) && r.gen_start() < r.len()) && !self.busy
+        let masked = |r: &Run| r.start.mask != super::run::NO_MASK;
+        self.run.as_ref().is_some_and(|r| masked(r) && r.result.as_ref().is_some_and(|f| !f.cancelled) && r.gen_start() < r.len())
+            && !self.busy
+            && self.diffusion().is_none()
     }
 
     /// Toggles the word at `p` (or just `p`) in the selection.

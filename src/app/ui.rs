@@ -1,12 +1,11 @@
 //! The window: the model bar (open, recent, plan, progress), the prompt and its buttons, the
-//! canvas with the scrubber and the chart, the answer text, and the settings and stats panel;
-//! plus keys (Ctrl+Enter, Esc, Left/Right), dropped files and the `--screenshot` run.
+//! canvas with the scrubber and the chart, the answer text, and the side panel (`panel`); plus
+//! keys (Ctrl+Enter, Esc, Left/Right), dropped files and the `--screenshot` run.
 
 use super::canvas;
 use super::settings::Mode;
 use super::state::UnmaskApp;
 use crate::engine::human;
-use crate::sampler::{CacheMode, Remasking};
 use eframe::egui::{self, Key, Modifiers, RichText};
 
 impl eframe::App for UnmaskApp {
@@ -66,7 +65,7 @@ impl UnmaskApp {
             match &self.model {
                 Some(m) => {
                     ui.label(RichText::new(&m.name).strong()).on_hover_text(m.path.display().to_string());
-                    ui.label(family_text(&m.config))
+                    ui.label(&m.family)
                 }
                 None => ui.label("No model loaded."),
             };
@@ -137,10 +136,16 @@ impl UnmaskApp {
     }
 
     fn main_ui(&mut self, ui: &mut egui::Ui) {
+        let dg = self.diffusion();
+        if dg.is_some() {
+            self.settings.mode = Mode::Generate;
+        }
         let label = ui.horizontal(|ui| {
             let l = ui.label(RichText::new("Prompt").strong());
             ui.radio_value(&mut self.settings.mode, Mode::Generate, "Generate");
-            ui.radio_value(&mut self.settings.mode, Mode::Infill, "Infill");
+            ui.add_enabled_ui(dg.is_none(), |ui| ui.radio_value(&mut self.settings.mode, Mode::Infill, "Infill"))
+                .response
+                .on_disabled_hover_text("DiffusionGemma has no mask token: it only writes after a prompt");
             if self.settings.mode == Mode::Generate {
                 ui.checkbox(&mut self.settings.chat, "Chat template");
             }
@@ -153,6 +158,9 @@ impl UnmaskApp {
         ui.add(egui::TextEdit::multiline(&mut self.settings.prompt).hint_text(hint).desired_rows(3).desired_width(f32::INFINITY).id_salt("prompt"))
             .labelled_by(label.inner);
         ui.small(match self.settings.mode {
+            Mode::Generate if dg.is_some() => {
+                "The model writes whole canvases after the prompt: each starts as random tokens, and every step keeps its confident samples and re-noises the rest. Ctrl+Enter generates, Esc stops."
+            }
             Mode::Generate => {
                 "The model writes an answer of gen length tokens after the prompt, unmasking a few positions per step. Ctrl+Enter generates, Esc stops."
             }
@@ -199,10 +207,30 @@ impl UnmaskApp {
         let ev = run.events.iter().find(|e| e.step == self.step);
         let planned = run.start.steps.max(run.last_step());
         let early = if ev.is_some_and(|e| e.early_stop) { " · rest is padding (early stop)" } else { "" };
-        ui.horizontal(|ui| {
-            ui.label(RichText::new(format!("step {} / {planned} · {} masked{early}", self.step, run.masked_at(self.step))).monospace());
+        // DiffusionGemma: the canvas and its cells kept and re-noised at this step.
+        let uniform = run.start.mask == super::run::NO_MASK;
+        let kept = match ev {
+            Some(e) if uniform => {
+                format!(" · canvas {} · {} accepted, {} re-noised", e.block + 1, e.accepted().count(), e.committed.len() - e.accepted().count())
+            }
+            _ => String::new(),
+        };
+        let stop = match run.result.as_ref().and_then(|r| r.stop.as_deref()) {
+            Some(s) => format!(" · stop: {s}"),
+            None => String::new(),
+        };
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new(format!(
+                    "step {} / {planned} · {} {}{kept}{early}{stop}",
+                    self.step,
+                    run.masked_at(self.step),
+                    if uniform { "to come" } else { "masked" }
+                ))
+                .monospace(),
+            );
             ui.add_space(12.0);
-            legend(ui);
+            legend(ui, uniform);
         });
         let (clicked, frame) = canvas::canvas(ui, run, self.step, &self.selected, self.selectable());
         if self.drawn.last() != Some(&frame) {
@@ -245,96 +273,12 @@ impl UnmaskApp {
                 self.seek(s);
             }
         }
-        ui.small("Bars: tokens committed per step · line: their mean confidence (0–1) · click or drag to seek");
+        ui.small("Bars: tokens committed (DiffusionGemma: accepted) per step · line: their mean confidence (0–1) · click or drag to seek");
         if let Some(text) = self.answer().map(str::to_string) {
             ui.separator();
             ui.label(RichText::new("Text").strong());
             ui.add(egui::Label::new(RichText::new(text).monospace()).wrap().selectable(true));
         }
-    }
-
-    fn settings_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Settings");
-        let s = &mut self.settings;
-        let o = &mut s.options;
-        egui::Grid::new("settings").num_columns(2).show(ui, |ui| {
-            row(ui, "Steps", |ui| ui.add(egui::DragValue::new(&mut o.steps).range(1..=4096)));
-            if s.mode == Mode::Generate {
-                row(ui, "Gen length", |ui| ui.add(egui::DragValue::new(&mut o.gen_length).range(1..=8192)));
-                row(ui, "Block length", |ui| ui.add(egui::DragValue::new(&mut o.block_length).range(1..=8192)));
-            } else {
-                row(ui, "Span length", |ui| ui.add(egui::DragValue::new(&mut s.span_length).range(1..=crate::sampler::text::MAX_SPAN)));
-            }
-            row(ui, "Temperature", |ui| ui.add(egui::DragValue::new(&mut o.temperature).range(0.0..=5.0).speed(0.05)));
-            row(ui, "CFG scale", |ui| ui.add(egui::DragValue::new(&mut o.cfg_scale).range(0.0..=20.0).speed(0.1)));
-            row(ui, "Remasking", |ui| {
-                egui::ComboBox::from_id_salt("remasking")
-                    .selected_text(format!("{:?}", o.remasking))
-                    .show_ui(ui, |ui| {
-                        for r in [Remasking::LowConfidence, Remasking::Random, Remasking::Entropy, Remasking::Margin] {
-                            ui.selectable_value(&mut o.remasking, r, format!("{r:?}"));
-                        }
-                    })
-                    .response
-            });
-            row(ui, "Cache", |ui| {
-                egui::ComboBox::from_id_salt("cache")
-                    .selected_text(o.cache.name())
-                    .show_ui(ui, |ui| {
-                        for c in [CacheMode::Dual, CacheMode::Prefix, CacheMode::None] {
-                            ui.selectable_value(&mut o.cache, c, c.name());
-                        }
-                    })
-                    .response
-                    .on_hover_text("K/V reuse inside a block: dual runs only the block at each step (fastest), prefix skips what is before it, none recomputes everything (the reference)")
-            });
-            let l = ui.checkbox(&mut s.threshold_on, "Threshold");
-            ui.add_enabled(s.threshold_on, egui::DragValue::new(&mut s.threshold).range(0.01..=1.0).speed(0.01)).labelled_by(l.id);
-            ui.end_row();
-            row(ui, "Seed", |ui| ui.add(egui::DragValue::new(&mut o.seed)));
-        });
-        ui.checkbox(&mut o.early_stop, "Stop early on end-of-text");
-        if s.mode == Mode::Generate {
-            let l = ui.label("Pins (OFFSET:WORD, comma-separated)").on_hover_text("Fix a word at an answer position before denoising, e.g. 0:Yes, 10:because");
-            ui.add(egui::TextEdit::singleline(&mut s.pins).id_salt("pins").hint_text("e.g. 0:Yes")).labelled_by(l.id);
-        }
-        if ui.button("Defaults").clicked() {
-            let keep = (std::mem::take(&mut s.prompt), std::mem::take(&mut s.recent), s.last_model.take(), s.mode);
-            *s = Default::default();
-            (s.prompt, s.recent, s.last_model, s.mode) = keep;
-        }
-    }
-
-    fn stats_ui(&mut self, ui: &mut egui::Ui) {
-        ui.heading("Stats");
-        let run = self.run.as_ref();
-        let steps = run.map_or(0, |r| r.events.len());
-        let ms: f64 = run.map_or(0.0, |r| r.events.iter().map(|e| e.ms).sum());
-        egui::Grid::new("stats").num_columns(2).show(ui, |ui| {
-            ui.label("Adapter");
-            ui.label(&self.gpu.report.name);
-            ui.end_row();
-            ui.label("ms / step");
-            ui.label(if steps > 0 { format!("{:.1}", ms / steps as f64) } else { "–".into() });
-            ui.end_row();
-            let r = run.and_then(|r| r.result.as_ref());
-            // Live: tokens committed so far over the steps' time; afterwards the run's own figure
-            // (end-of-text padding not counted).
-            let committed: usize = run.map_or(0, |r| r.events.iter().filter(|e| !e.early_stop).map(|e| e.committed.len()).sum());
-            ui.label("tokens / s");
-            ui.label(match r {
-                Some(r) => format!("{:.1}", r.tokens_per_second),
-                None if ms > 0.0 => format!("{:.1}", committed as f64 / (ms / 1000.0)),
-                None => "–".into(),
-            });
-            ui.end_row();
-            ui.label("Steps · passes");
-            ui.label(r.map_or(format!("{steps}"), |r| format!("{} · {}", r.steps, r.model_passes)));
-            ui.end_row();
-            ui.label("Total");
-            ui.label(r.map_or("–".into(), |r| format!("{:.0} ms{}", r.ms, if r.cancelled { " (stopped)" } else { "" })));
-            ui.end_row();
-        });
     }
 
     /// `--screenshot`: a few frames after the run, the window's pixels to a PNG, then close.
@@ -359,14 +303,7 @@ impl UnmaskApp {
     }
 }
 
-/// One row of the settings grid: a label and the widget it names (for screen readers too).
-fn row(ui: &mut egui::Ui, label: &str, add: impl FnOnce(&mut egui::Ui) -> egui::Response) {
-    let l = ui.label(label);
-    add(ui).labelled_by(l.id);
-    ui.end_row();
-}
-
-fn legend(ui: &mut egui::Ui) {
+fn legend(ui: &mut egui::Ui, uniform: bool) {
     let chip = |ui: &mut egui::Ui, c: egui::Color32, t: &str| {
         ui.label(RichText::new("  ").background_color(c));
         ui.small(t);
@@ -375,12 +312,8 @@ fn legend(ui: &mut egui::Ui) {
     chip(ui, canvas::FRESH[0], "<0.3");
     chip(ui, canvas::FRESH[1], "<0.7");
     chip(ui, canvas::FRESH[2], ">=0.7");
+    if uniform {
+        chip(ui, canvas::RENOISED, "re-noised");
+    }
     chip(ui, canvas::DONE, "earlier");
-}
-
-/// The family the loader found and its shape, for the model bar: "dream · 28 layers",
-/// "llada-moe · 16 layers · 64 experts, top-8".
-pub fn family_text(c: &crate::model::ModelConfig) -> String {
-    let moe = if c.is_moe() { format!(" · {} experts, top-{}", c.n_experts, c.n_experts_used) } else { String::new() };
-    format!("{} · {} layers{moe}", c.family, c.n_layers)
 }

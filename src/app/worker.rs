@@ -1,7 +1,9 @@
-//! The app's engine thread: it owns the model on the GPU and runs loads and generations off the
-//! UI thread, streaming what happens (plan, load progress, canvas, steps, result, errors) back
-//! through a channel; the UI only sends commands and draws what arrives.
+//! The app's engine thread: it owns the model on the GPU (a masked family's, or DiffusionGemma's:
+//! `dg`) and runs loads and generations off the UI thread, streaming what happens (plan, load
+//! progress, canvas, steps, result, errors) back through a channel; the UI only sends commands
+//! and draws what arrives.
 
+use super::dg::{self, DgLoaded};
 use super::run::{Commit, Finish, Start, Step};
 use crate::engine::Session;
 use crate::gpu::Gpu;
@@ -10,7 +12,7 @@ use crate::model::{ModelConfig, Quant, TextTokenizer};
 use crate::request::{prepare_remask, Prepared, Request};
 use crate::sampler::{self, SamplerOptions};
 use crate::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
@@ -38,8 +40,28 @@ pub struct ModelInfo {
     pub path: PathBuf,
     pub name: String,
     pub plan: String,
-    pub config: ModelConfig,
+    /// The family and its shape, as the model bar shows it ("dream · 28 layers").
+    pub family: String,
+    /// A masked family's config (None for DiffusionGemma).
+    pub config: Option<ModelConfig>,
+    /// DiffusionGemma's canvas and sampler (None for the masked families).
+    pub diffusion: Option<DgSummary>,
     pub has_tokenizer: bool,
+}
+
+/// What the window shows and asks of a DiffusionGemma model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DgSummary {
+    /// Tokens per canvas.
+    pub canvas_length: usize,
+    /// The checkpoint's denoising steps per canvas at most.
+    pub steps: usize,
+}
+
+/// The model on the GPU: a masked family's, or DiffusionGemma's (its own engine).
+enum Loaded {
+    Masked(Box<OnGpu>),
+    Diffusion(Box<DgLoaded>),
 }
 
 pub enum Event {
@@ -113,65 +135,61 @@ impl Worker {
 
 struct Engine {
     gpu: Arc<Gpu>,
-    model: Option<OnGpu>,
+    model: Option<Loaded>,
     cancel: Arc<AtomicBool>,
     send: Box<dyn Fn(Event) + Send>,
 }
 
 /// Text of one token (a cell of the canvas).
-fn piece(tok: Option<&TextTokenizer>, t: u32) -> String {
+pub(super) fn piece(tok: Option<&TextTokenizer>, t: u32) -> String {
     tok.and_then(|k| k.decode(&[t], true).ok()).unwrap_or_else(|| format!("#{t}"))
 }
 
 impl Engine {
     fn handle(&mut self, cmd: Command) {
-        match cmd {
-            Command::Load { path, quant } => self.load(path, quant),
-            Command::Generate(req) => {
-                let r = self.with_model(|m| req.prepare(&m.config, m.tokenizer.as_ref())).and_then(|p| self.execute(p));
-                if let Err(e) = r {
-                    (self.send)(Event::Failed(e.to_string()));
-                }
-            }
+        let r = match cmd {
+            Command::Load { path, quant } => return self.load(path, quant),
+            Command::Generate(req) => match &self.model {
+                Some(Loaded::Diffusion(m)) => dg::generate(m, &req, &self.cancel, &*self.send),
+                _ => self.with_model(|m| req.prepare(&m.config, m.tokenizer.as_ref())).and_then(|p| self.execute(p)),
+            },
             Command::Remask { tokens, gen_start, options } => {
-                let r = self.with_model(|m| prepare_remask(&m.config, m.tokenizer.as_ref(), tokens, gen_start, options)).and_then(|p| self.execute(p));
-                if let Err(e) = r {
-                    (self.send)(Event::Failed(e.to_string()));
-                }
+                self.with_model(|m| prepare_remask(&m.config, m.tokenizer.as_ref(), tokens, gen_start, options)).and_then(|p| self.execute(p))
             }
+        };
+        if let Err(e) = r {
+            (self.send)(Event::Failed(e.to_string()));
         }
     }
 
+    /// The masked family's model (DiffusionGemma has no masks to fill).
     fn with_model<T>(&self, f: impl FnOnce(&OnGpu) -> Result<T>) -> Result<T> {
-        f(self.model.as_ref().ok_or_else(|| Error::Input("no model is loaded: open one first".into()))?)
+        match &self.model {
+            Some(Loaded::Masked(m)) => f(m),
+            Some(Loaded::Diffusion(_)) => Err(Error::Input("DiffusionGemma has no mask token: it cannot regenerate selected positions".into())),
+            None => Err(Error::Input("no model is loaded: open one first".into())),
+        }
     }
 
     fn load(&mut self, path: PathBuf, quant: Option<Quant>) {
-        let kernels = self.gpu.default_kernels();
         let send = &self.send;
         let mut last = std::time::Instant::now();
-        let mut summary = String::new();
-        let r = load_on(
-            self.gpu.clone(),
-            &path,
-            quant,
-            |c: &ModelConfig| session_config(PLAN_CANVAS.min(c.max_sequence_length), &SamplerOptions::default(), kernels),
-            None,
-            &mut |plan| {
-                summary = plan.summary();
-                send(Event::Planned { path: path.clone(), plan: summary.clone() })
-            },
-            &mut |done, total| {
-                if last.elapsed().as_millis() >= 50 || done == total {
-                    last = std::time::Instant::now();
-                    send(Event::Progress { done, total });
-                }
-            },
-        );
+        let mut progress = |done, total| {
+            if last.elapsed().as_millis() >= 50 || done == total {
+                last = std::time::Instant::now();
+                send(Event::Progress { done, total });
+            }
+        };
+        let mut on_plan = |summary: &str| send(Event::Planned { path: path.clone(), plan: summary.to_string() });
+        let r = if dg::is_dgemma(&path) {
+            dg::load(self.gpu.clone(), &path, quant, &mut on_plan, &mut progress).map(|(m, info)| (Loaded::Diffusion(Box::new(m)), info))
+        } else {
+            self.load_masked(&path, quant, &mut on_plan, &mut progress)
+        };
         match r {
-            Ok(m) => {
-                let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-                let info = ModelInfo { path: path.clone(), name, plan: summary, config: m.config.clone(), has_tokenizer: m.tokenizer.is_some() };
+            Ok((m, mut info)) => {
+                info.path = path.clone();
+                info.name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
                 self.model = Some(m);
                 (self.send)(Event::Loaded(Box::new(info)));
             }
@@ -179,8 +197,36 @@ impl Engine {
         }
     }
 
+    /// A masked family's model (path and name of the info are the caller's to fill).
+    fn load_masked(&self, path: &Path, quant: Option<Quant>, on_plan: &mut dyn FnMut(&str), progress: &mut dyn FnMut(u64, u64)) -> Result<(Loaded, ModelInfo)> {
+        let kernels = self.gpu.default_kernels();
+        let mut summary = String::new();
+        let m = load_on(
+            self.gpu.clone(),
+            path,
+            quant,
+            |c: &ModelConfig| session_config(PLAN_CANVAS.min(c.max_sequence_length), &SamplerOptions::default(), kernels),
+            None,
+            &mut |plan| {
+                summary = plan.summary();
+                on_plan(&summary)
+            },
+            progress,
+        )?;
+        let info = ModelInfo {
+            path: PathBuf::new(),
+            name: String::new(),
+            plan: summary,
+            family: family_text(&m.config),
+            config: Some(m.config.clone()),
+            diffusion: None,
+            has_tokenizer: m.tokenizer.is_some(),
+        };
+        Ok((Loaded::Masked(Box::new(m)), info))
+    }
+
     fn execute(&self, p: Prepared) -> Result<()> {
-        let m = self.model.as_ref().ok_or_else(|| Error::Input("no model is loaded".into()))?;
+        let Some(Loaded::Masked(m)) = &self.model else { return Err(Error::Input("no masked model is loaded".into())) };
         let tok = m.tokenizer.as_ref();
         let config = session_config(p.canvas.tokens.len(), &p.options, self.gpu.default_kernels());
         let mut session = Session::new(&m.model, config, None)?;
@@ -195,7 +241,11 @@ impl Engine {
         }));
         let cancel = self.cancel.clone();
         let g = pollster::block_on(sampler::run(&mut session, p.canvas, &p.options, &mut |e| {
-            let committed = e.committed.iter().map(|c| Commit { pos: c.pos, token: c.token, confidence: c.confidence, text: piece(tok, c.token) }).collect();
+            let committed = e
+                .committed
+                .iter()
+                .map(|c| Commit { pos: c.pos, token: c.token, confidence: c.confidence, text: piece(tok, c.token), renoised: false })
+                .collect();
             (self.send)(Event::Step(Step { step: e.step, block: e.block, masked_left: e.masked_left, ms: e.ms, early_stop: e.early_stop, committed }));
             !cancel.load(Ordering::Relaxed)
         }))?;
@@ -211,7 +261,15 @@ impl Engine {
             early_stopped: g.early_stopped,
             cancelled: g.cancelled,
             tokens: g.tokens,
+            stop: None,
         }));
         Ok(())
     }
+}
+
+/// The family the loader found and its shape, for the model bar: "dream · 28 layers",
+/// "llada-moe · 16 layers · 64 experts, top-8".
+pub fn family_text(c: &ModelConfig) -> String {
+    let moe = if c.is_moe() { format!(" · {} experts, top-{}", c.n_experts, c.n_experts_used) } else { String::new() };
+    format!("{} · {} layers{moe}", c.family, c.n_layers)
 }
