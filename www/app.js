@@ -1,9 +1,11 @@
 // The page: wires the controls to the engine's worker (worker.js) and draws what it reports.
 // Messages to the worker: {type:'init'}, {type:'load', id, source}, {type:'run', id, request,
 // remask?}, {type:'cancel'}. From it: adapter, fatal, progress, saved, loaded, start, step, done,
-// error (with `crashed` when the worker must be restarted).
+// error (with `crashed` when the worker must be restarted). A DiffusionGemma model (loaded with
+// `dg`) is dgpage.js's: its own request, steps without a start, its own view.
 
 import { Run, View } from './view.js';
+import { DgPage } from './dgpage.js';
 import { readIndex, deleteSaved, fmtBytes } from './models.js';
 import { DEFAULTS, SETTINGS_KEY, readSettings, writeSettings, settingsNote } from './settings.js';
 
@@ -29,6 +31,8 @@ const view = new View({
   onSeek: (s) => seek(s),
   onSelect: () => updateButtons(),
 });
+const dg = new DgPage({ $, state, onSeek: (s) => seek(s), setStatus });
+const shown = () => (dg.owns(state.run) ? dg.view : view); // the view of the run on screen
 
 // ---- messages and errors ------------------------------------------------------------------
 
@@ -72,6 +76,7 @@ function restartWorker() {
   state.model = null;
   state.loading = false;
   state.running = null;
+  document.body.classList.remove('dg');
   startWorker();
   $('model-status').textContent = 'The engine was restarted: load a model again.';
   updateButtons();
@@ -165,8 +170,9 @@ function loaded(model) {
   state.model = model;
   $('progress').hidden = true;
   const c = model.config;
-  const moe = c && c.n_experts ? ` · ${c.n_experts} experts, top-${c.n_experts_used}` : '';
-  const params = c ? `${c.family} · ${c.n_layers} layers · d_model ${c.d_model}${moe} · vocab ${c.vocab_size} · context ${c.max_sequence_length}` : '';
+  const experts = c && (c.n_experts || c.experts), canvas = c && c.canvas_length ? ` · canvas ${c.canvas_length}` : '';
+  const moe = experts ? ` · ${experts} experts, top-${c.n_experts_used || c.experts_used}` : '';
+  const params = c ? `${c.family} · ${c.n_layers} layers · d_model ${c.d_model}${moe} · vocab ${c.vocab_size}${canvas} · context ${c.max_sequence_length}` : '';
   $('model-status').textContent = `${model.name} (${model.format}, ${fmtBytes(model.bytes)}) · ${params}${model.hasTokenizer ? '' : ' · no tokenizer: text prompts will not work'}`;
   if (model.plan) {
     $('model-plan').hidden = false;
@@ -175,6 +181,8 @@ function loaded(model) {
   if (model.adapter) $('stat-adapter').textContent = adapterText(model.adapter);
   setStatus(`Ready · GPU: ${(model.adapter || state.adapter || {}).name || 'WebGPU'}`);
   document.body.dataset.model = model.name;
+  dg.loaded(model);
+  onMode();
   updateButtons();
 }
 
@@ -257,14 +265,14 @@ window.addEventListener('drop', (e) => { e.preventDefault(); if (!drop.contains(
 
 function checkSettings() {
   const o = readSettings($);
-  $('settings-note').textContent = settingsNote(o, mode() === 'infill');
-  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(o)); } catch {}
+  $('settings-note').textContent = dg.on ? dg.note(o) : settingsNote(o, mode() === 'infill');
+  try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(dg.kept(o))); } catch {}
 }
 
 $('settings').addEventListener('input', checkSettings);
 $('settings').addEventListener('submit', (e) => e.preventDefault());
 $('opt-threshold-on').onchange = () => { $('opt-threshold').disabled = !$('opt-threshold-on').checked; checkSettings(); };
-$('reset-settings').onclick = () => { writeSettings($, DEFAULTS); checkSettings(); };
+$('reset-settings').onclick = () => { writeSettings($, DEFAULTS); dg.reset(); checkSettings(); };
 
 // ---- modes ---------------------------------------------------------------------------------------
 
@@ -279,6 +287,7 @@ function onMode() {
   $('prompt').placeholder = infill ? 'Text with [MASK] spans, e.g. The capital of France is [MASK].' : 'Write a prompt…';
   $('mode-help').innerHTML = infill
     ? 'Write text with <code>[MASK]</code> (a span of <i>span length</i> tokens) or <code>&lt;mask:N&gt;</code> (N tokens): the model fills only those.'
+    : dg.on ? 'DiffusionGemma writes whole canvases: every cell starts as a random token; each step the model re-decides every cell, keeps (accepts) those it is surest of and re-noises the rest, until the canvas is stable and confident or out of steps.'
     : 'The model writes an answer of <i>gen length</i> tokens after the prompt, unmasking a few positions per step. Afterwards, click words of the answer to regenerate just them.';
   if (infill && !/\[MASK\]|<mask:\d+>/i.test($('prompt').value)) $('prompt').value = 'The weather today is [MASK] and the sky is [MASK].';
   if (!infill && /\[MASK\]|<mask:\d+>/i.test($('prompt').value)) $('prompt').value = $('prompt').value.replace(/\s*(\[MASK\]|<mask:\d+>).*$/i, '');
@@ -293,6 +302,7 @@ function request() {
   const o = readSettings($);
   const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, cache: o.cache, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
   const text = $('prompt').value;
+  if (dg.on) return dg.request(o, text, $('chat').checked);
   // Infill fills the whole text as one block (like `unmask infill`; the worker puts the
   // engine's `oneBlock()` there); gen length is unused.
   if (mode() === 'infill') return { infill: text, span_length: o.span_length, options: { ...options, block_length: 'whole' } };
@@ -304,6 +314,7 @@ function go(remask) {
   stopPlaying();
   showError('');
   const req = request();
+  if (remask && dg.on) return;
   if (!remask && mode() === 'generate' && !req.prompt.trim()) {
     showError('The prompt is empty: write something first.');
     return;
@@ -316,6 +327,7 @@ function go(remask) {
     msg.remask = { tokens, gen_start: run.genStart };
   }
   state.running = { kind: remask ? 'remask' : mode(), t0: performance.now(), committed: 0, ms: 0 };
+  if (dg.on) { view.detach(); state.run = dg.begin(req.steps); }
   state.running.id = send(msg);
   $('stat-ms').textContent = '…';
   $('stat-tps').textContent = '…';
@@ -325,6 +337,7 @@ function go(remask) {
 
 function onStart(canvas) {
   state.run = new Run(canvas);
+  dg.view.detach();
   view.begin(state.run);
   $('output').textContent = '';
   $('scrubber').max = canvas.steps;
@@ -335,6 +348,7 @@ function onStart(canvas) {
 function onStep(ev) {
   const run = state.run;
   if (!run) return;
+  if (dg.owns(run)) return dg.step(run, ev, state.running);
   run.add(ev);
   view.draw(ev.step);
   const r = state.running;
@@ -351,6 +365,11 @@ function onStep(ev) {
 function onDone(result) {
   const run = state.run;
   state.running = null;
+  if (dg.owns(run)) {
+    dg.done(run, result);
+    document.body.dataset.done = String(Date.now());
+    return updateButtons();
+  }
   if (run) {
     run.result = result;
     // The engine's final canvas is the truth (early stop may fill without per-position events).
@@ -395,7 +414,7 @@ $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctr
 function seek(step) {
   if (!state.run || state.running) return;
   $('scrubber').value = step;
-  view.draw(step);
+  shown().draw(step);
 }
 
 $('scrubber').addEventListener('input', (e) => { stopPlaying(); seek(Number(e.target.value)); });
@@ -475,5 +494,5 @@ async function main() {
 }
 
 // For the browser tests and for poking around in the console.
-window.unmask = { state, view };
+window.unmask = { state, view, dgView: dg.view };
 main();

@@ -10,7 +10,7 @@ export function confidenceClass(c) {
 }
 
 // How a token's text is shown in its cell: whitespace made visible.
-function cellText(piece) {
+export function cellText(piece) {
   if (piece === '') return '∅';
   if (/^\s+$/.test(piece)) return piece.replace(/\n/g, '⏎').replace(/\t/g, '⇥').replace(/ /g, '␣');
   return piece.replace(/\n/g, '⏎').replace(/\t/g, '⇥');
@@ -94,6 +94,13 @@ export class View {
     }
     this.grid.replaceChildren(frag);
     this.draw(0);
+  }
+
+  // DiffusionGemma's view (dgview.js) takes the grid: forget the run.
+  detach() {
+    this.run = null;
+    this.selected.clear();
+    this.selectable = false;
   }
 
   // Draws the canvas as it was after `step` (0: the initial canvas).
