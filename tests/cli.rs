@@ -420,6 +420,10 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
     // Each step records every cell: accepted or re-noised, its entropy, the current token.
     let e = &a["steps"][0];
     assert_eq!((e["accepted_cells"].as_array().unwrap().len(), e["entropy"].as_array().unwrap().len(), e["tokens"].as_array().unwrap().len()), (16, 16, 16));
+    // --steps caps the steps per canvas (the checkpoint's 10 otherwise).
+    let o = unmask(&["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "20", "--seed", "1", "--json", "--steps", "3"]);
+    let three: serde_json::Value = serde_json::from_str(&text(&o).0).unwrap();
+    assert_eq!(three["steps"].as_array().unwrap().len(), 6, "2 canvases × 3 steps");
     // --visual draws every step (a status line each) and ends with the stop reason.
     let o = unmask(&["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "20", "--seed", "1", "--visual"]);
     let out = text(&o).0;

@@ -74,6 +74,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     let mut s = settings(&index, path)?;
     // The answer length asked for, in whole canvases.
     s.max_new_tokens = a.gen_length;
+    s.steps = a.s.steps.unwrap_or(s.steps);
     let tok = match files.tokenizer.clone()? {
         None if files.format == "gguf" => pollster::block_on(unmask::dgemma::gguf_tokenizer(&files.source))?,
         t => t,

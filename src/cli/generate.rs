@@ -19,9 +19,10 @@ pub struct SamplerArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Denoising steps in all (divided evenly among the blocks; must be a multiple of their
-    /// number). With --schedule block (LLaDA 2's) they count per block.
-    #[arg(long, default_value_t = 64)]
-    pub steps: usize,
+    /// number) [default: 64]. With --schedule block (LLaDA 2's) they count per block;
+    /// DiffusionGemma: the most steps per canvas [default: the checkpoint's].
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Positions per block; blocks are filled left to right (semi-autoregressive when smaller than the answer) [default: 32, or the answer length if shorter; one block for Dream and RND1; LLaDA 2 needs 32, its attention's blocks].
     #[arg(long)]
     pub block_length: Option<usize>,
@@ -126,7 +127,7 @@ pub struct InfillArgs {
 
 pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Result<SamplerOptions> {
     Ok(SamplerOptions {
-        steps: s.steps,
+        steps: s.steps.unwrap_or(64),
         gen_length,
         block_length: s.block_length.unwrap_or(default_block),
         temperature: s.temperature,
