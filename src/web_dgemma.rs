@@ -89,7 +89,9 @@ fn now() -> f64 {
 #[wasm_bindgen]
 impl DgEngine {
     /// Streams a DiffusionGemma model to the GPU (arguments as `Engine.loadStreaming`; a
-    /// generation_config.json text may come with a Hub folder). `quant`: "q8_0" or "q4_0".
+    /// generation_config.json text may come with a Hub folder). `quant`: "q8_0" or "q4_0". The
+    /// memory plan (weights plus a session of a prompt and two canvases) is checked against the
+    /// adapter's limits first and given to `on_plan(summary)`.
     #[wasm_bindgen(js_name = loadStreaming)]
     #[allow(clippy::too_many_arguments)]
     pub async fn load_streaming(
@@ -100,6 +102,7 @@ impl DgEngine {
         tokenizer_json: Option<Vec<u8>>,
         generation_json: Option<String>,
         quant: Option<String>,
+        on_plan: Option<js_sys::Function>,
         on_progress: Option<js_sys::Function>,
     ) -> Result<DgEngine, JsValue> {
         if sizes.is_empty() || sizes.len() != names.len() {
@@ -125,6 +128,12 @@ impl DgEngine {
         };
         #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
+        let c = &index.config;
+        let plan = crate::dgemma::plan::plan(&index, quant, (3 * c.canvas_length).min(c.max_positions), gpu.plan_limits()).map_err(js_err)?;
+        plan.check(gpu.plan_limits(), None).map_err(js_err)?;
+        if let Some(f) = &on_plan {
+            let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&plan.summary()));
+        }
         let model = DgGpuModel::load(gpu, &index, &src, quant, &mut |done, total| {
             if let Some(f) = &on_progress {
                 let _ = f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into());

@@ -289,7 +289,7 @@ async function load(source) {
   const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
   const next = isDg
     ? await DgEngine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, files.generation ?? undefined,
-      source.quant || undefined, onUpload)
+      source.quant || undefined, (summary) => { plan = summary; post({ type: 'plan', summary }); }, onUpload)
     : await Engine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, source.quant || undefined, PLAN_CANVAS, undefined,
       (summary) => { plan = summary; post({ type: 'plan', summary }); }, onUpload);
   if (engine) engine.free();

@@ -414,6 +414,7 @@ async function main() {
         const status = await page.textContent('#model-status');
         console.log(`  ${status}`);
         assert.match(status, / · diffusion-gemma · 4 layers · d_model 44 · 4 experts, top-2 · vocab 4096 · canvas 16 /);
+        assert.match(await page.textContent('#model-plan'), /Memory plan: [\d.]+ [kM]B on the GPU: [\d.]+ [kM]B of weights \+ [\d.]+ kB for a 48-position canvas/);
         // Steps are the checkpoint's (10); the mask-based settings are hidden.
         assert.equal(await page.inputValue('#opt-steps'), String(gen.max_denoising_steps));
         for (const id of ['#opt-block_length', '#opt-cfg_scale', '#opt-remasking', '#opt-cache', '#mode-infill', '#remask']) assert.equal(await page.isVisible(id), false, `${id} is shown for DiffusionGemma`);
