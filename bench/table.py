@@ -6,13 +6,13 @@ import sys
 
 d = sys.argv[1]
 kern = [json.loads(l) for l in open(os.path.join(d, "kernels.jsonl")) if l.startswith("{")]
-print("| weights | shape (M×N×K) | tiled GFLOP/s | subgroup GFLOP/s | speed-up |")
+print("| weights | shape (M×N×K) | tiled GFLOP/s | cpu-lanes GFLOP/s | speed-up |")
 print("|---|---|---|---|---|")
 by = {(k["variant"], k["dtype"], k["shape"]): k for k in kern}
 for (v, dt, sh), k in by.items():
     if v != "tiled":
         continue
-    s = by.get(("subgroup", dt, sh))
+    s = by.get(("cpu-lanes", dt, sh)) or by.get(("subgroup", dt, sh))
     sg = f"{s['gflops']:.2f}" if s else "n/a"
     up = f"{s['gflops'] / k['gflops']:.1f}×" if s else ""
     print(f"| {dt} | {sh} {k['m']}×{k['n']}×{k['k']} | {k['gflops']:.2f} | {sg} | {up} |")

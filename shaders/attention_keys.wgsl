@@ -1,4 +1,4 @@
-// The parameters of both attention kernels (attention.wgsl, attention_subgroup.wgsl; the host
+// The parameters of both attention kernels (attention.wgsl, attention_cpu_lanes.wgsl; the host
 // prepends this file to either) and which keys each query row sees under them (`AttnMask` in
 // gpu/kernel_specs.rs is the host's side of the same rule).
 

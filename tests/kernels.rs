@@ -30,7 +30,7 @@ fn gpu_with(v: KernelVariant) -> Arc<Gpu> {
     g
 }
 
-const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::Subgroup];
+const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::CpuLanes];
 
 /// Both matmul variants against the CPU matmul.
 fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
@@ -89,7 +89,7 @@ fn matmul_split_weights_land_in_their_columns() {
 }
 
 #[test]
-fn matmul_rows_around_the_subgroup_variant_blocks() {
+fn matmul_rows_around_the_cpu_lanes_variant_blocks() {
     // 8 activation rows per invocation, 64 weight rows per workgroup, 8 columns of K per slice:
     // one short of, at and one past each, and K with a partial last slice.
     for m in [1, 7, 8, 9, 17] {
@@ -106,7 +106,7 @@ fn cpu_adapters_get_the_subgroup_kernels() {
     assert!(g.subgroup_kernels || !g.report.name.contains("llvmpipe"), "lavapipe offers no subgroups of 8");
     // The library picks by the adapter alone (no environment variable is read below the CLI).
     let cpu = g.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
-    assert_eq!(g.default_kernels() == KernelVariant::Subgroup, cpu && g.subgroup_kernels, "adapter {:?}", g.report.device_type);
+    assert_eq!(g.default_kernels() == KernelVariant::CpuLanes, cpu && g.subgroup_kernels, "adapter {:?}", g.report.device_type);
 }
 
 #[test]
@@ -305,8 +305,9 @@ fn swiglu_elementwise() {
 
 #[test]
 fn attention_bidirectional_with_gqa() {
-    // Both layouts; lq 70 spans two workgroups; head_dim 12 is not a multiple of 8, so the
-    // subgroup device falls back to the portable kernel for it; 512 and 300 take the wide
+    // Both layouts; lq 70 spans several workgroups (16 rows each in the GPU layout, 64 in the
+    // CPU-lanes one); head_dim 12 is not a multiple of 8, so the CPU-lanes device falls back
+    // to the portable kernel for it; 512 and 300 take the wide
     // copies (DiffusionGemma's full layers are 512 wide).
     for variant in VARIANTS {
         let g = gpu_with(variant);

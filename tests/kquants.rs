@@ -75,7 +75,7 @@ fn gpu_readers_match_the_cpu_twin_bit_for_bit() {
 #[test]
 fn matmul_with_k_quant_weights() {
     // Both matmul layouts (lavapipe runs both).
-    for variant in [KernelVariant::Tiled, KernelVariant::Subgroup] {
+    for variant in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         let g = gpu();
         g.check_kernels(variant).unwrap();
         for (dtype, m, n) in [(DType::Q4K, 7, 33), (DType::Q6K, 67, 9)] {

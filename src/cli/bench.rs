@@ -61,7 +61,7 @@ pub struct BenchArgs {
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
 /// matmul layout that runs on this adapter.
 fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
-    for v in [KernelVariant::Tiled, KernelVariant::Subgroup] {
+    for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {
             bench_kernels_with(gpu, v, c, m)?;
         }

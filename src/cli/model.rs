@@ -24,10 +24,10 @@ pub fn load_host(model: Option<PathBuf>, quant: Option<&str>, pure: bool) -> Res
     lib::load_host(model, parse_quant(quant, pure)?)
 }
 
-/// The kernel layout to run: `UNMASK_KERNELS=tiled|subgroup` when set, else the adapter's own.
+/// The kernel layout to run: `UNMASK_KERNELS=tiled|cpu-lanes` when set, else the adapter's own.
 pub fn kernels(gpu: &Gpu) -> Result<KernelVariant> {
     match std::env::var("UNMASK_KERNELS") {
-        Ok(v) => gpu.check_kernels(KernelVariant::parse(&v).ok_or_else(|| Error::Input(format!("UNMASK_KERNELS={v:?}: use tiled or subgroup")))?),
+        Ok(v) => gpu.check_kernels(KernelVariant::parse(&v).ok_or_else(|| Error::Input(format!("UNMASK_KERNELS={v:?}: use tiled or cpu-lanes")))?),
         Err(_) => Ok(gpu.default_kernels()),
     }
 }

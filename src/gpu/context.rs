@@ -47,13 +47,13 @@ pub struct Gpu {
     binding_cap: std::sync::atomic::AtomicU64,
     /// Bytes of every buffer created (`bytes_created`).
     pub(crate) created: std::sync::atomic::AtomicU64,
-    /// Whether `KernelVariant::Subgroup` can run here (subgroups of exactly 8).
+    /// Whether `KernelVariant::CpuLanes` can run here (subgroups of exactly 8).
     pub subgroup_kernels: bool,
     /// The kernel layout that suits this adapter (`default_kernels`).
     preferred: KernelVariant,
 }
 
-/// `matmul_subgroup.wgsl` hard-codes subgroups of 8 invocations.
+/// `matmul_cpu_lanes.wgsl` hard-codes subgroups of 8 invocations.
 fn subgroups_of_8(info: &wgpu::AdapterInfo, features: wgpu::Features) -> bool {
     features.contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size == 8 && info.subgroup_max_size == 8
 }
@@ -78,7 +78,7 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("unmask"),
                 // Timestamps only feed `unmask bench`'s per-kernel times; subgroups allow the CPU
-                // adapters' matmul (`KernelVariant::Subgroup`). Nothing needs either.
+                // adapters' matmul (`KernelVariant::CpuLanes`). Nothing needs either.
                 required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
                 required_limits: limits.clone(),
                 ..Default::default()
@@ -111,7 +111,7 @@ impl Gpu {
         };
         let subgroup_kernels = subgroups_of_8(&info, features);
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
-        let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::Subgroup } else { KernelVariant::Tiled };
+        let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::CpuLanes } else { KernelVariant::Tiled };
         Ok(Gpu {
             instance,
             adapter,
@@ -142,7 +142,7 @@ impl Gpu {
         self.binding_cap.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The kernel layout sessions use unless told otherwise: the subgroup one on CPU adapters
+    /// The kernel layout sessions use unless told otherwise: the CPU-lanes one on CPU adapters
     /// that can run it, the tiled one elsewhere.
     pub fn default_kernels(&self) -> KernelVariant {
         self.preferred
@@ -150,8 +150,8 @@ impl Gpu {
 
     /// `v` if this adapter can run it, else an error saying why.
     pub fn check_kernels(&self, v: KernelVariant) -> Result<KernelVariant> {
-        if v == KernelVariant::Subgroup && !self.subgroup_kernels {
-            return Err(Error::Gpu(format!("{}: the subgroup kernels need subgroups of exactly 8 invocations", self.report.name)));
+        if v == KernelVariant::CpuLanes && !self.subgroup_kernels {
+            return Err(Error::Gpu(format!("{}: the CPU-lanes kernels need subgroups of exactly 8 invocations", self.report.name)));
         }
         Ok(v)
     }

@@ -14,27 +14,29 @@ use bytemuck::{Pod, Zeroable};
 /// Two layouts of the matmul and attention kernels: the same results, for GPUs or for CPU adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelVariant {
-    /// `matmul.wgsl` (64×64 output tiles) and `attention.wgsl` (keys staged 8 at a time),
-    /// both through workgroup memory: GPUs, and every adapter (the portable fallback).
+    /// `matmul.wgsl` (64×64 output tiles through workgroup memory) and `attention.wgsl` (16
+    /// query rows a workgroup, 16 invocations a row): GPUs, and every adapter (the portable
+    /// fallback).
     Tiled,
-    /// `matmul_subgroup.wgsl` and `attention_subgroup.wgsl`: no workgroup memory; values every
-    /// lane needs are read once per subgroup and shared by `subgroupBroadcast` (CPU adapters
-    /// with subgroups of 8: lavapipe).
-    Subgroup,
+    /// For CPU adapters only (lavapipe: subgroups of exactly 8 lanes), not a GPU subgroup path:
+    /// `matmul_cpu_lanes.wgsl` and `attention_cpu_lanes.wgsl` use no workgroup memory; values
+    /// every lane needs are read once per 8 lanes and shared by `subgroupBroadcast`.
+    CpuLanes,
 }
 
 impl KernelVariant {
     pub fn name(self) -> &'static str {
         match self {
             KernelVariant::Tiled => "tiled",
-            KernelVariant::Subgroup => "subgroup",
+            KernelVariant::CpuLanes => "cpu-lanes",
         }
     }
 
     pub fn parse(s: &str) -> Option<KernelVariant> {
         match s {
             "tiled" => Some(KernelVariant::Tiled),
-            "subgroup" => Some(KernelVariant::Subgroup),
+            // "subgroup": the name before issue 19.
+            "cpu-lanes" | "subgroup" => Some(KernelVariant::CpuLanes),
             _ => None,
         }
     }
@@ -53,10 +55,10 @@ pub enum Kernel {
     Rope,
     SwiGlu,
     CfgMix,
-    /// `subgroup`: `attention_subgroup.wgsl` (head_dim a multiple of 8); `wide`: head_dim
+    /// `cpu_lanes`: `attention_cpu_lanes.wgsl` (head_dim a multiple of 8); `wide`: head_dim
     /// 257..=512.
     Attention {
-        subgroup: bool,
+        cpu_lanes: bool,
         wide: bool,
     },
     Select,
@@ -91,7 +93,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::Matmul { dtype, variant, .. } => {
             let body = match variant {
                 KernelVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
-                KernelVariant::Subgroup => include_str!("../../shaders/matmul_subgroup.wgsl"),
+                KernelVariant::CpuLanes => include_str!("../../shaders/matmul_cpu_lanes.wgsl"),
             };
             format!("{WEIGHTS_COMMON}\n{}\n{body}", weight_reader(dtype))
         }
@@ -103,17 +105,15 @@ pub fn source(k: Kernel) -> String {
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
-        Kernel::Attention { subgroup, wide } => {
-            let body = if subgroup { include_str!("../../shaders/attention_subgroup.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
+        Kernel::Attention { cpu_lanes, wide } => {
+            let body = if cpu_lanes { include_str!("../../shaders/attention_cpu_lanes.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
             let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
-            // row, half the keys staged per round (the workgroup memory stays 16 KB).
-            if wide {
-                src.replace("array<f32, 256>", "array<f32, 512>")
-                    .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
-                    .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;")
-            } else {
-                src
+            // row (the CPU-lanes layout: 512-float rows).
+            match (wide, cpu_lanes) {
+                (false, _) => src,
+                (true, false) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
+                (true, true) => src.replace("array<f32, 256>", "array<f32, 512>").replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;"),
             }
         }
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
@@ -338,7 +338,7 @@ impl Gpu {
         let (short, rows_per_group) = match variant {
             KernelVariant::Tiled if m <= 32 => (true, 32),
             KernelVariant::Tiled => (false, 64),
-            KernelVariant::Subgroup => (false, 8),
+            KernelVariant::CpuLanes => (false, 8),
         };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
         self.launch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
@@ -444,8 +444,10 @@ impl Gpu {
         let scale = mask.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
         let m = [u32_of("q0", mask.q0)?, u32_of("block", mask.block)?, mask.causal as u32, u32_of("window", mask.window)?, u32_of("key_lo", mask.key_lo)?, 0];
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, scale, m);
-        let subgroup = variant == KernelVariant::Subgroup && head_dim.is_multiple_of(8);
-        self.launch(Kernel::Attention { subgroup, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(64), 1])
+        let cpu_lanes = variant == KernelVariant::CpuLanes && head_dim.is_multiple_of(8);
+        // Query rows per workgroup: 64 in the CPU-lanes layout, 16 in the GPU one.
+        let rows = if cpu_lanes { 64 } else { 16 };
+        self.launch(Kernel::Attention { cpu_lanes, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(rows), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to
