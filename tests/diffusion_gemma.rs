@@ -227,7 +227,7 @@ fn argmax(row: &[f32]) -> usize {
 }
 
 /// The GPU model's weights and passes work with the expert and embedding matrices split into
-/// many chunks and the logits into several buffers (a binding cap far below their size), as the
+/// many chunks, the logits in several buffers and either portable attention kernel (a binding cap far below their size), as the
 /// 26B's are (its 268 MB of logits pass WebGPU's promised 128 MiB).
 #[test]
 fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
@@ -238,8 +238,10 @@ fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
     let expert_bytes = w.layers[0].down_exps.row_bytes() * w.config.hidden;
     g.cap_bindings(expert_bytes as u64);
     let many = gpu_model(g.clone(), None);
-    // Sessions then keep the logits of 5 canvas rows per buffer (16 rows: 4 buffers).
+    // Sessions then keep the logits of 5 canvas rows per buffer (16 rows: 4 buffers), and run
+    // the other attention kernel of the portable layout (the GPUs' flash one, or not).
     g.cap_bindings((5 * 4 * w.config.vocab) as u64);
+    g.set_flash_attention(!g.flash_attention());
     assert!(many.embed.chunks.len() > 1 && many.layers[0].down_exps.chunks.len() == w.config.experts, "one expert per chunk");
     let run = |m: &DgGpuModel| {
         let mut s = DgSession::new(m, 64).unwrap();

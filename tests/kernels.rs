@@ -32,6 +32,16 @@ fn gpu_with(v: KernelVariant) -> Arc<Gpu> {
 
 const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::CpuLanes];
 
+/// The three attention kernels: the portable layout's two (flash for GPUs, or not) and the CPU lanes'.
+const ATTENTION: [(KernelVariant, bool); 3] = [(KernelVariant::Tiled, false), (KernelVariant::Tiled, true), (KernelVariant::CpuLanes, false)];
+
+/// A device running attention layout `(variant, flash)`, with a name for messages.
+fn attention_gpu((variant, flash): (KernelVariant, bool)) -> (Arc<Gpu>, KernelVariant, String) {
+    let g = gpu_with(variant);
+    g.set_flash_attention(flash);
+    (g, variant, format!("{}{}", variant.name(), if flash { " flash" } else { "" }))
+}
+
 /// Both matmul variants against the CPU matmul.
 fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
     for v in VARIANTS {
@@ -309,8 +319,8 @@ fn attention_bidirectional_with_gqa() {
     // CPU-lanes one); head_dim 12 is not a multiple of 8, so the CPU-lanes device falls back
     // to the portable kernel for it; 512 and 300 take the wide
     // copies (DiffusionGemma's full layers are 512 wide).
-    for variant in VARIANTS {
-        let g = gpu_with(variant);
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
         for (lq, lk, heads, kv, hd) in [
             (7, 7, 4, 4, 16),
             (7, 13, 4, 2, 16),
@@ -330,7 +340,7 @@ fn attention_bidirectional_with_gqa() {
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
             let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, AttnMask::FULL).unwrap();
-            assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+            assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", name), &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
 }
@@ -339,8 +349,8 @@ fn attention_bidirectional_with_gqa() {
 fn attention_sees_every_key_in_both_directions() {
     // A hand-checked case: one head, d = 16; query 0 matches key 2 (a later position) strongly,
     // so the output must be close to value 2 — impossible with a causal mask. Both layouts.
-    for variant in VARIANTS {
-        let g = gpu_with(variant);
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
         let (l, hd) = (3, 16);
         let mut q = vec![0f32; l * hd];
         let mut k = vec![0f32; l * hd];
@@ -356,7 +366,7 @@ fn attention_sees_every_key_in_both_directions() {
         let got = run(&g, &[d], &out, l * hd);
         // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
         let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
-        assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", variant.name(), got[1]);
+        assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", name, got[1]);
     }
 }
 
@@ -365,8 +375,8 @@ fn attention_block_causal_at_an_offset() {
     // LLaDA 2's mask: a query sees its own block and the blocks before it. Queries that are a
     // sub-range of the canvas (q0 > 0, as cached passes run them), blocks of odd sizes, query
     // ranges that start and end inside blocks, 70 rows over two workgroups; both layouts.
-    for variant in VARIANTS {
-        let g = gpu_with(variant);
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
         for (q0, lq, lk, block, heads, kv, hd) in [(0, 40, 40, 32, 2, 1, 16), (5, 70, 90, 7, 2, 2, 8), (33, 3, 80, 32, 4, 2, 16), (0, 9, 9, 1, 1, 1, 12)] {
             let mut rng = Rng::new((q0 * 31 + lk) as u64);
             let q = rng.vec(lq * heads * hd, 1.0);
@@ -384,7 +394,7 @@ fn attention_block_causal_at_an_offset() {
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
             let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
-            let name = format!("block-causal attention ({}) q0 {q0} lq{lq} lk{lk} block {block}", variant.name());
+            let name = format!("block-causal attention ({}) q0 {q0} lq{lq} lk{lk} block {block}", name);
             assert_close(&name, &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
@@ -395,8 +405,8 @@ fn attention_causal_windowed_floored_and_unscaled() {
     // DiffusionGemma's masks: the encoder's causal sliding window (and causal full layers), the
     // decoder's sliding layers (keys from the cache's last W − 1 on, the whole canvas), scale 1;
     // queries at an offset, a window wider and narrower than a workgroup's span, both layouts.
-    for variant in VARIANTS {
-        let g = gpu_with(variant);
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
         let masks = [
             (9, 70, 79, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
             (0, 70, 70, AttnMask { causal: true, window: 100, ..AttnMask::FULL }),
@@ -423,7 +433,7 @@ fn attention_causal_windowed_floored_and_unscaled() {
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
             let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
-            assert_close(&format!("attention ({}) {mask:?}", variant.name()), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+            assert_close(&format!("attention ({}) {mask:?}", name), &run(&g, &[d], &out, want.len()), &want, 2e-4);
         }
     }
 }

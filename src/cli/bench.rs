@@ -69,7 +69,49 @@ fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
     Ok(())
 }
 
+/// The best of 5 timed runs (after a warm-up) of `ds`, in ms.
+fn best_ms(gpu: &Gpu, ds: &[unmask::gpu::kernels::Dispatch], probe: &wgpu::Buffer) -> Result<f64> {
+    let mut best = f64::MAX;
+    for i in 0..6 {
+        let t = unmask::clock::now_ms();
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        gpu.record(&mut enc, ds);
+        pollster::block_on(gpu.submit_and_read(enc, &[(probe, 0, 4)]))?;
+        if i > 0 {
+            best = best.min(unmask::clock::now_ms() - t);
+        }
+    }
+    Ok(best)
+}
+
+/// Attention over `l` positions at the model's head shape (bidirectional: every row sees every key).
+fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, l: usize) -> Result<()> {
+    let (h, kv, d) = (c.n_heads, c.n_kv_heads, c.head_dim());
+    let mut rng = unmask::rng::Rng::new(2);
+    let q = gpu.upload_f32("q", &rng.vec(l * h * d, 1.0))?;
+    let k = gpu.upload_f32("k", &rng.vec(l * kv * d, 1.0))?;
+    let vv = gpu.upload_f32("v", &rng.vec(l * kv * d, 1.0))?;
+    let out = gpu.storage("out", (l * h * d * 4) as u64)?;
+    let ds = gpu.bind(&[gpu.attention(v, &q, &k, &vv, &out, l, l, h, kv, d, unmask::gpu::kernels::AttnMask::FULL)?], None)?;
+    let best = best_ms(gpu, &ds, &out)?;
+    let gflops = 4.0 * (l * l * h * d) as f64 / best / 1e6;
+    let gbs = (4 * (2 * l * h * d + 2 * l * kv * d)) as f64 / best / 1e6;
+    let peak = Peak::of(&gpu.report.name);
+    let name = if v == KernelVariant::Tiled && gpu.flash_attention() { "attention_flash" } else { "attention" };
+    let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": l, "lk": l, "heads": h, "kv_heads": kv, "head_dim": d,
+        "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
+    println!("{line}");
+    Ok(())
+}
+
 fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) -> Result<()> {
+    // The portable layout's two attention kernels (the GPUs' flash one and the other).
+    let was = gpu.flash_attention();
+    for flash in if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] } {
+        gpu.set_flash_attention(flash);
+        bench_attention(gpu, v, c, m)?;
+    }
+    gpu.set_flash_attention(was);
     use unmask::engine::GpuWeight;
     use unmask::model::HostTensor;
     let shapes = [
@@ -87,21 +129,38 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
             let y = gpu.storage("y", (m * n * 4) as u64)?;
             let ds = gpu.bind(&gw.matmul(gpu, v, &x, 0, m, &y, 0, n, false)?, None)?;
-            let mut best = f64::MAX;
-            for i in 0..6 {
-                let t = unmask::clock::now_ms();
-                let mut enc = gpu.device.create_command_encoder(&Default::default());
-                gpu.record(&mut enc, &ds);
-                pollster::block_on(gpu.submit_and_read(enc, &[(&y, 0, 4)]))?;
-                if i > 0 {
-                    best = best.min(unmask::clock::now_ms() - t);
-                }
-            }
-            let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best, "gflops": 2.0 * (m * n * k) as f64 / best / 1e6});
+            let best = best_ms(gpu, &ds, &y)?;
+            let gflops = 2.0 * (m * n * k) as f64 / best / 1e6;
+            // Bytes a matmul must move at least: the weights once, x and y once.
+            let gbs = (w.data.len() + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
+            let peak = Peak::of(&gpu.report.name);
+            let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best,
+                "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
             println!("{line}");
         }
     }
     Ok(())
+}
+
+/// The peaks a kernel's figures are compared with (BENCHMARKS.md states them), for the GPUs
+/// this project measures on, matched by adapter name.
+#[derive(Clone, Copy)]
+struct Peak {
+    f32_gflops: f64,
+    gbps: f64,
+}
+
+impl Peak {
+    fn of(adapter: &str) -> Option<Peak> {
+        let a = adapter.to_ascii_uppercase();
+        if a.contains("H200") {
+            Some(Peak { f32_gflops: 67_000.0, gbps: 4_800.0 })
+        } else if a.contains("H100") {
+            Some(Peak { f32_gflops: 67_000.0, gbps: 3_350.0 })
+        } else {
+            None
+        }
+    }
 }
 
 fn synthetic_config(name: &str) -> Result<ModelConfig> {

@@ -51,6 +51,8 @@ pub struct Gpu {
     pub subgroup_kernels: bool,
     /// The kernel layout that suits this adapter (`default_kernels`).
     preferred: KernelVariant,
+    /// Portable-layout attention runs `attention_flash.wgsl` (GPUs natively; `set_flash_attention`).
+    flash: std::sync::atomic::AtomicBool,
 }
 
 /// `matmul_cpu_lanes.wgsl` hard-codes subgroups of 8 invocations.
@@ -125,6 +127,7 @@ impl Gpu {
             created: Default::default(),
             subgroup_kernels,
             preferred,
+            flash: (!cfg!(target_arch = "wasm32") && matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)).into(),
         })
     }
 
@@ -146,6 +149,19 @@ impl Gpu {
     /// that can run it, the tiled one elsewhere.
     pub fn default_kernels(&self) -> KernelVariant {
         self.preferred
+    }
+
+    /// Whether attention outside the CPU-lanes layout runs the flash kernel (for GPUs: 16
+    /// invocations share a query row) rather than the portable one (one invocation a row,
+    /// faster on CPU adapters, and the page's choice since browsers do not say what adapter is
+    /// behind them).
+    pub fn flash_attention(&self) -> bool {
+        self.flash.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).
+    pub fn set_flash_attention(&self, on: bool) {
+        self.flash.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// `v` if this adapter can run it, else an error saying why.

@@ -42,6 +42,18 @@ impl KernelVariant {
     }
 }
 
+/// Which attention kernel a launch runs (`Gpu::attention` picks it from the session's layout and
+/// the adapter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttnLayout {
+    /// `attention.wgsl`: 64 query rows a workgroup, one invocation a row, keys staged 8 at a time.
+    Portable,
+    /// `attention_flash.wgsl`, for GPUs: 16 rows a workgroup, 16 invocations a row.
+    Flash,
+    /// `attention_cpu_lanes.wgsl` (head_dim a multiple of 8).
+    CpuLanes,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
@@ -55,10 +67,9 @@ pub enum Kernel {
     Rope,
     SwiGlu,
     CfgMix,
-    /// `cpu_lanes`: `attention_cpu_lanes.wgsl` (head_dim a multiple of 8); `wide`: head_dim
-    /// 257..=512.
+    /// `wide`: head_dim 257..=512.
     Attention {
-        cpu_lanes: bool,
+        layout: AttnLayout,
         wide: bool,
     },
     Select,
@@ -105,15 +116,22 @@ pub fn source(k: Kernel) -> String {
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
-        Kernel::Attention { cpu_lanes, wide } => {
-            let body = if cpu_lanes { include_str!("../../shaders/attention_cpu_lanes.wgsl") } else { include_str!("../../shaders/attention.wgsl") };
+        Kernel::Attention { layout, wide } => {
+            let body = match layout {
+                AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
+                AttnLayout::Flash => include_str!("../../shaders/attention_flash.wgsl"),
+                AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
+            };
             let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
-            // row (the CPU-lanes layout: 512-float rows).
-            match (wide, cpu_lanes) {
+            // row (the portable layout stages half the keys per round).
+            match (wide, layout) {
                 (false, _) => src,
-                (true, false) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
-                (true, true) => src.replace("array<f32, 256>", "array<f32, 512>").replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;"),
+                (true, AttnLayout::Flash) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
+                (true, _) => src
+                    .replace("array<f32, 256>", "array<f32, 512>")
+                    .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
+                    .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
@@ -444,10 +462,14 @@ impl Gpu {
         let scale = mask.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
         let m = [u32_of("q0", mask.q0)?, u32_of("block", mask.block)?, mask.causal as u32, u32_of("window", mask.window)?, u32_of("key_lo", mask.key_lo)?, 0];
         let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, scale, m);
-        let cpu_lanes = variant == KernelVariant::CpuLanes && head_dim.is_multiple_of(8);
-        // Query rows per workgroup: 64 in the CPU-lanes layout, 16 in the GPU one.
-        let rows = if cpu_lanes { 64 } else { 16 };
-        self.launch(Kernel::Attention { cpu_lanes, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(rows), 1])
+        let layout = match variant {
+            KernelVariant::CpuLanes if head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
+            _ if self.flash_attention() => AttnLayout::Flash,
+            _ => AttnLayout::Portable,
+        };
+        // Query rows per workgroup: 16 in the flash layout, 64 in the others.
+        let rows = if layout == AttnLayout::Flash { 16 } else { 64 };
+        self.launch(Kernel::Attention { layout, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(rows), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to

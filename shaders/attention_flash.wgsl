@@ -1,0 +1,120 @@
+// Multi-head attention with grouped K/V heads, flash-style, over each query's key range
+// (bidirectional, block-causal, causal, sliding window, or keys from a floor up: `Params`),
+// laid out for GPUs: a 256-wide workgroup takes 16 query rows of one head, and each row is
+// shared by 16 invocations that hold every 16th dimension of its query and output in registers
+// (d ≤ 256: 16 values each; the host's wide copy for d ≤ 512: 32). Keys go 8 a round: each
+// invocation computes its part of the row's 8 scores, the parts are summed in workgroup memory,
+// then every invocation of the row updates the online softmax and adds its dimensions of the
+// values. Keys and values are read from memory directly (neighbouring invocations read
+// neighbouring values; the 16 rows, and the heads that share a K/V head, read the same ones
+// through the cache). The L×L score matrix never exists.
+// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d].
+
+// `Params`, key_start and key_end: attention_keys.wgsl, prepended by the host.
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const BQ: u32 = 16u;  // query rows per workgroup
+const TD: u32 = 16u;  // invocations per row
+const BK: u32 = 8u;   // keys per round
+const SL: u32 = 16u;  // dimensions per invocation (d ≤ SL·TD)
+
+var<workgroup> part: array<f32, 2048>; // [BQ][BK][TD] partial dot products
+var<workgroup> sc: array<f32, 128>;    // [BQ][BK] scores
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.x;
+    let r = lid.x / TD;
+    let t = lid.x % TD;
+    let row = wg.y * BQ + r;
+    let live = row < p.lq;
+    let rw = min(row, p.lq - 1u);
+    let d = p.head_dim;
+    let kvh = h / (p.n_heads / p.n_kv);
+    let kv_stride = p.n_kv * d;
+    let q_base = rw * p.n_heads * d + h * d;
+
+    var qr: array<f32, 16>;
+    var acc: array<f32, 16>;
+    for (var i = 0u; i < SL; i = i + 1u) {
+        let dim = t + i * TD;
+        qr[i] = 0.0;
+        if (dim < d) {
+            qr[i] = q[q_base + dim] * p.scale;
+        }
+        acc[i] = 0.0;
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    let kstart = key_start(rw);
+    let kend = key_end(rw);
+    // The workgroup walks the keys from its first row's start to its last row's end; each row
+    // takes its own range of them.
+    let wg_start = key_start(wg.y * BQ);
+    let wg_end = key_end(min(wg.y * BQ + BQ, p.lq) - 1u);
+    for (var c0 = wg_start; c0 < wg_end; c0 = c0 + BK) {
+        for (var j = 0u; j < BK; j = j + 1u) {
+            var s = 0.0;
+            if (c0 + j < wg_end) {
+                let kb = (c0 + j) * kv_stride + kvh * d;
+                for (var i = 0u; i < SL; i = i + 1u) {
+                    let dim = t + i * TD;
+                    if (dim < d) {
+                        s = s + qr[i] * k[kb + dim];
+                    }
+                }
+            }
+            part[(r * BK + j) * TD + t] = s;
+        }
+        workgroupBarrier();
+        if (t < BK) {
+            var s = 0.0;
+            for (var u = 0u; u < TD; u = u + 1u) {
+                s = s + part[(r * BK + t) * TD + u];
+            }
+            sc[r * BK + t] = s;
+        }
+        workgroupBarrier();
+        var m_new = m;
+        for (var j = 0u; j < BK; j = j + 1u) {
+            let key = c0 + j;
+            if (key >= kstart && key < kend) {
+                m_new = max(m_new, sc[r * BK + j]);
+            }
+        }
+        let corr = exp(m - m_new);
+        l = l * corr;
+        for (var i = 0u; i < SL; i = i + 1u) {
+            acc[i] = acc[i] * corr;
+        }
+        for (var j = 0u; j < BK; j = j + 1u) {
+            let key = c0 + j;
+            if (key >= kstart && key < kend) {
+                let pj = exp(sc[r * BK + j] - m_new);
+                l = l + pj;
+                let vb = key * kv_stride + kvh * d;
+                for (var i = 0u; i < SL; i = i + 1u) {
+                    let dim = t + i * TD;
+                    if (dim < d) {
+                        acc[i] = acc[i] + pj * v[vb + dim];
+                    }
+                }
+            }
+        }
+        m = m_new;
+        workgroupBarrier();
+    }
+    if (live) {
+        for (var i = 0u; i < SL; i = i + 1u) {
+            let dim = t + i * TD;
+            if (dim < d) {
+                out[q_base + dim] = acc[i] / l;
+            }
+        }
+    }
+}
