@@ -12,7 +12,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, KernelVariant, Launch, MoeShape};
+use crate::gpu::kernels::{Activation, Dispatch, KernelVariant, Launch, MoeShape};
 use crate::model::config::Routing;
 use crate::model::RopeStyle;
 
@@ -54,6 +54,9 @@ pub struct DgSession<'m> {
     values: Vec<wgpu::Buffer>,
     /// The logits buffer holds a decode's logits.
     have_logits: bool,
+    /// The decoder's layers and head for a canvas of `n` rows at `q0`, bound once and replayed
+    /// by every step of that canvas: (q0, n, dispatches).
+    decoder: Option<(usize, usize, Vec<Dispatch>)>,
 }
 
 impl<'m> DgSession<'m> {
@@ -94,7 +97,7 @@ impl<'m> DgSession<'m> {
             values.push(f());
         }
         g.take_fault()?;
-        Ok(DgSession { model, kernels, rows, capacity, len: 0, b, keys, values, have_logits: false })
+        Ok(DgSession { model, kernels, rows, capacity, len: 0, b, keys, values, have_logits: false, decoder: None })
     }
 
     /// Positions encoded so far.
@@ -256,17 +259,26 @@ impl DgModel for DgSession<'_> {
             first.extend(self.mm(&m.sc_down, &b.gate, n, &b.t, 0, true)?);
         }
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
-        self.run(first, n, q0, Mode::Decoder { cached: q0 }).await?;
-        let mut head = vec![g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?];
-        for (lb, r0, rows) in self.logit_rows(n) {
-            head.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, false)?);
-            if let Some(cap) = c.softcap {
-                head.push(g.softcap(lb, rows * c.vocab, cap)?);
+        let first = g.bind(&first, None)?;
+        if !matches!(&self.decoder, Some((at, rows, _)) if (*at, *rows) == (q0, n)) {
+            let mut body = Vec::new();
+            for (i, (l, lw)) in c.layers.iter().zip(&m.layers).enumerate() {
+                body.extend(self.layer(i, l, lw, n, q0, Mode::Decoder { cached: q0 })?);
             }
+            body.push(g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?);
+            for (lb, r0, rows) in self.logit_rows(n) {
+                body.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, false)?);
+                if let Some(cap) = c.softcap {
+                    body.push(g.softcap(lb, rows * c.vocab, cap)?);
+                }
+            }
+            self.decoder = Some((q0, n, g.bind(&body, None)?));
         }
-        self.submit(head)?;
+        let body = &self.decoder.as_ref().expect("bound above").2;
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        g.record(&mut enc, &first);
+        g.record(&mut enc, body);
         self.have_logits = true;
-        let enc = g.device.create_command_encoder(&Default::default());
         let parts: Vec<_> = self.logit_rows(n).map(|(lb, _, rows)| (lb, 0, (4 * rows * c.vocab) as u64)).collect();
         let bytes = g.submit_and_read(enc, &parts).await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
