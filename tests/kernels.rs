@@ -770,3 +770,36 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         assert_close(&format!("moe_combine {} overwriting", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_o, 1e-4);
     }
 }
+
+#[test]
+fn dg_choose_argmax_entropy_and_sample_per_row() {
+    // DiffusionGemma's on-GPU choice: vocabularies above and below the workgroup width (empty
+    // slices), a row with a tie for the maximum (the first wins), uniforms at 0 and near 1, and
+    // a chunk of rows written from canvas row 2.
+    let g = gpu();
+    for (rows, vocab, t) in [(6, 1001, 0.6f32), (4, 100, 0.8), (3, 4096, 0.4)] {
+        let mut rng = Rng::new(vocab as u64);
+        let mut logits = rng.vec(rows * vocab, 3.0);
+        logits[7] = 50.0;
+        logits[vocab - 3] = 50.0;
+        let mut u: Vec<f32> = (0..rows + 2).map(|_| rng.unit()).collect();
+        u[2] = 0.0;
+        u[3] = 0.999_999;
+        let want = ops::dg_choose(&logits, vocab, 1.0 / t, &u[2..]);
+        assert_eq!(want[0].0, 7, "the first of two equal maxima");
+        let (lb, ub) = (g.upload_f32("logits", &logits).unwrap(), g.upload_f32("u", &u).unwrap());
+        let out = g.storage("out", (3 * (rows + 2) * 4) as u64).unwrap();
+        let d = g.dg_choose(&lb, &ub, &out, rows, vocab, 1.0 / t, 2).unwrap();
+        let ds = g.bind(&[d], None).unwrap();
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        g.record(&mut enc, &ds);
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &[(&out, 0, (3 * (rows + 2) * 4) as u64)])).unwrap());
+        for (r, w) in want.iter().enumerate() {
+            let got = &words[3 * (r + 2)..3 * (r + 3)];
+            let what = format!("vocab {vocab}, row {r}");
+            assert_eq!(got[0], w.0, "{what}: argmax");
+            assert!((f32::from_bits(got[1]) - w.1).abs() < 1e-4, "{what}: entropy {} vs {}", f32::from_bits(got[1]), w.1);
+            assert_eq!(got[2], w.2, "{what}: sample (u {})", u[r + 2]);
+        }
+    }
+}

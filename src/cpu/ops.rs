@@ -256,3 +256,27 @@ pub fn moe_combine(x: &mut [f32], y: &[f32], route: &Route) {
         }
     }
 }
+
+/// Twin of `dg_choose.wgsl`: per row of `logits` (`vocab` each) and its uniform `u`, the argmax
+/// of z = logits · inv_t (the first of equal maxima), the entropy of softmax(z), and the first
+/// token whose cumulative probability reaches u (the last token when rounding leaves u past it).
+pub fn dg_choose(logits: &[f32], vocab: usize, inv_t: f32, u: &[f32]) -> Vec<(u32, f32, u32)> {
+    logits
+        .chunks_exact(vocab)
+        .zip(u)
+        .map(|(row, &u)| {
+            let z: Vec<f32> = row.iter().map(|x| x * inv_t).collect();
+            let (mi, mx) = z.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+            let e: Vec<f64> = z.iter().map(|&v| ((v - mx) as f64).exp()).collect();
+            let total: f64 = e.iter().sum();
+            let sed: f64 = e.iter().zip(&z).map(|(e, &v)| e * (v - mx) as f64).sum();
+            let target = u as f64 * total;
+            let mut acc = 0.0;
+            let pick = e.iter().position(|x| {
+                acc += x;
+                acc >= target
+            });
+            (mi as u32, (total.ln() - sed / total) as f32, pick.unwrap_or(vocab - 1) as u32)
+        })
+        .collect()
+}

@@ -38,6 +38,9 @@ struct Bufs {
     /// decode's logits; self-conditioning turns them into probabilities in place before the
     /// next decode overwrites them.
     logits: Vec<(wgpu::Buffer, usize, usize)>,
+    /// A step's uniform per canvas row, and its choices (3 words a row: `dg_choose.wgsl`).
+    uniforms: wgpu::Buffer,
+    choices: wgpu::Buffer,
 }
 
 pub struct DgSession<'m> {
@@ -90,6 +93,8 @@ impl<'m> DgSession<'m> {
             moe_up: f(),
             moe_out: f(),
             logits: chunks.iter().map(|&(r0, n)| (f(), r0, n)).collect(),
+            uniforms: f(),
+            choices: f(),
         };
         let (mut keys, mut values) = (Vec::with_capacity(c.layers.len()), Vec::with_capacity(c.layers.len()));
         for _ in &c.layers {
@@ -231,6 +236,42 @@ impl DgModel for DgSession<'_> {
     }
 
     async fn decode(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<Vec<f32>> {
+        let enc = self.record(canvas, sc)?;
+        let (g, v) = (&*self.model.gpu, self.model.config.vocab);
+        let parts: Vec<_> = self.logit_rows(canvas.len()).map(|(lb, _, rows)| (lb, 0, (4 * rows * v) as u64)).collect();
+        let bytes = g.submit_and_read(enc, &parts).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    async fn choose(&mut self, canvas: &[u32], sc: Option<f32>, t: f32, u: &[f32]) -> Result<Option<Vec<(u32, f32, u32)>>> {
+        let n = canvas.len();
+        if u.len() != n || !(t.is_finite() && t > 0.0) {
+            return Err(Error::Input(format!("choosing {n} rows needs {n} uniforms and a positive temperature (got {} and {t})", u.len())));
+        }
+        let mut enc = self.record(canvas, sc)?;
+        let (g, b, v) = (&*self.model.gpu, &self.b, self.model.config.vocab);
+        g.queue.write_buffer(&b.uniforms, 0, bytemuck::cast_slice(u));
+        let picks = self.logit_rows(n).map(|(lb, r0, rows)| g.dg_choose(lb, &b.uniforms, &b.choices, rows, v, 1.0 / t, r0)).collect::<Result<Vec<_>>>()?;
+        g.record(&mut enc, &g.bind(&picks, None)?);
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&g.submit_and_read(enc, &[(&b.choices, 0, (12 * n) as u64)]).await?);
+        Ok(Some(words.chunks_exact(3).map(|w| (w[0], f32::from_bits(w[1]), w[2])).collect()))
+    }
+
+    fn vocab(&self) -> usize {
+        self.model.config.vocab
+    }
+    fn canvas_length(&self) -> usize {
+        self.model.config.canvas_length
+    }
+    fn max_positions(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl DgSession<'_> {
+    /// Records a decoder pass over `canvas` (self-conditioned on the last logits / t with
+    /// `sc` = Some(t)) into a command encoder; its logits are then in the logits buffers.
+    fn record(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<wgpu::CommandEncoder> {
         let (m, g, b) = (self.model, &*self.model.gpu, &self.b);
         let c = &m.config;
         let (n, hsz, eps, q0) = (canvas.len(), c.hidden, c.rms_eps, self.len);
@@ -279,18 +320,6 @@ impl DgModel for DgSession<'_> {
         g.record(&mut enc, &first);
         g.record(&mut enc, body);
         self.have_logits = true;
-        let parts: Vec<_> = self.logit_rows(n).map(|(lb, _, rows)| (lb, 0, (4 * rows * c.vocab) as u64)).collect();
-        let bytes = g.submit_and_read(enc, &parts).await?;
-        Ok(bytemuck::pod_collect_to_vec(&bytes))
-    }
-
-    fn vocab(&self) -> usize {
-        self.model.config.vocab
-    }
-    fn canvas_length(&self) -> usize {
-        self.model.config.canvas_length
-    }
-    fn max_positions(&self) -> usize {
-        self.capacity
+        Ok(enc)
     }
 }

@@ -48,6 +48,8 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64) -> Vec<
     for (r0, n) in logit_chunks(c, max_binding) {
         v.push((format!("logits of rows {r0}.."), n * c.vocab));
     }
+    v.push(("step uniforms".into(), rows));
+    v.push(("choices".into(), 3 * rows));
     for (i, l) in c.layers.iter().enumerate() {
         v.push((format!("layer {i} keys"), positions * l.kv_heads * l.head_dim));
         v.push((format!("layer {i} values"), positions * l.kv_heads * l.head_dim));

@@ -122,6 +122,13 @@ pub trait DgModel {
     /// self-conditioned on the previous decode's logits divided by t (the model keeps them, so
     /// a GPU never uploads them again).
     async fn decode(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<Vec<f32>>;
+    /// The same pass as `decode`, returning per canvas row only (argmax, entropy, sample) of
+    /// softmax(logits / t), the sample drawn with `u[row]` (`sample_with`'s rule), when the
+    /// model can (a GPU reads back 3 words a row instead of the logits); None: use `decode`.
+    async fn choose(&mut self, canvas: &[u32], sc: Option<f32>, t: f32, u: &[f32]) -> Result<Option<Vec<(u32, f32, u32)>>> {
+        let _ = (canvas, sc, t, u);
+        Ok(None)
+    }
     fn vocab(&self) -> usize;
     fn canvas_length(&self) -> usize;
     /// Positions the model can hold (prompt and canvases).
@@ -138,6 +145,31 @@ pub trait Draws {
     fn uniform(&mut self, n: usize, vocab: usize) -> Vec<u32>;
     /// One token per row of `probs` (`[n, vocab]`), drawn from that row.
     fn sample(&mut self, probs: &[f32], vocab: usize) -> Vec<u32>;
+    /// `n` uniforms in [0, 1) for sampling `n` rows with `sample_with`, when these draws are
+    /// made that way (then the model may sample on its own device); None: `sample` is used.
+    fn uniforms(&mut self, n: usize) -> Option<Vec<f32>> {
+        let _ = n;
+        None
+    }
+}
+
+/// One token per row of `probs`: the first whose cumulative probability reaches `u[row]` times
+/// the row's total (the last when rounding leaves it short).
+pub fn sample_with(probs: &[f32], vocab: usize, u: &[f32]) -> Vec<u32> {
+    probs
+        .chunks_exact(vocab)
+        .zip(u)
+        .map(|(row, &u)| {
+            let mut left = u * row.iter().sum::<f32>();
+            for (i, p) in row.iter().enumerate() {
+                left -= p;
+                if left <= 0.0 {
+                    return i as u32;
+                }
+            }
+            (vocab - 1) as u32
+        })
+        .collect()
 }
 
 /// Seeded draws (this engine's own: not torch's generator).
@@ -148,19 +180,11 @@ impl Draws for SeededDraws {
         (0..n).map(|_| self.0.below(vocab as u32)).collect()
     }
     fn sample(&mut self, probs: &[f32], vocab: usize) -> Vec<u32> {
-        probs
-            .chunks_exact(vocab)
-            .map(|row| {
-                let mut u = self.0.unit() * row.iter().sum::<f32>();
-                for (i, p) in row.iter().enumerate() {
-                    u -= p;
-                    if u <= 0.0 {
-                        return i as u32;
-                    }
-                }
-                (vocab - 1) as u32
-            })
-            .collect()
+        let u = self.uniforms(probs.len() / vocab).expect("seeded draws have uniforms");
+        sample_with(probs, vocab, &u)
+    }
+    fn uniforms(&mut self, n: usize) -> Option<Vec<f32>> {
+        Some((0..n).map(|_| self.0.unit()).collect())
     }
 }
 
@@ -266,16 +290,31 @@ pub async fn generate(
         let mut history: Vec<Vec<u32>> = Vec::new();
         let mut out = Vec::new();
         for step in (1..=s.steps).rev() {
-            let raw = model.decode(&canvas, sc).await?;
-            if raw.len() != l * v {
-                return Err(Error::Gpu(format!("the model returned {} logits for a canvas of {l} × {v}", raw.len())));
-            }
             let t = s.temperature(step);
-            let z: Vec<f32> = raw.iter().map(|x| x / t).collect();
-            let argmax: Vec<u32> = z.chunks_exact(v).map(argmax).collect();
-            let mut probs = z.clone();
-            let entropy = softmax_entropy(&mut probs, v);
-            let sampled = draws.sample(&probs, v);
+            let u = draws.uniforms(l);
+            let on_device = match &u {
+                Some(u) => model.choose(&canvas, sc, t, u).await?,
+                None => None,
+            };
+            let (argmax, entropy, sampled): (Vec<u32>, Vec<f32>, Vec<u32>) = match on_device {
+                Some(c) if c.len() == l => (c.iter().map(|x| x.0).collect(), c.iter().map(|x| x.1).collect(), c.iter().map(|x| x.2).collect()),
+                Some(c) => return Err(Error::Gpu(format!("the model chose for {} rows of a canvas of {l}", c.len()))),
+                None => {
+                    let raw = model.decode(&canvas, sc).await?;
+                    if raw.len() != l * v {
+                        return Err(Error::Gpu(format!("the model returned {} logits for a canvas of {l} × {v}", raw.len())));
+                    }
+                    let z: Vec<f32> = raw.iter().map(|x| x / t).collect();
+                    let argmax: Vec<u32> = z.chunks_exact(v).map(argmax).collect();
+                    let mut probs = z;
+                    let entropy = softmax_entropy(&mut probs, v);
+                    let sampled = match &u {
+                        Some(u) => sample_with(&probs, v, u),
+                        None => draws.sample(&probs, v),
+                    };
+                    (argmax, entropy, sampled)
+                }
+            };
             let accepted = accept(&entropy, s.entropy_bound);
             let noise = draws.uniform(l, v);
             canvas = (0..l).map(|p| if accepted[p] { sampled[p] } else { noise[p] }).collect();

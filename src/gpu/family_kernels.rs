@@ -229,6 +229,19 @@ impl Gpu {
         self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(16), 1])
     }
 
+    /// DiffusionGemma's choice for `rows` rows of logits (canvas rows `row0 ..`): argmax, entropy
+    /// and a sample with `u[row]` of softmax(logits · inv_t), 3 words a row into `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dg_choose(&self, logits: &wgpu::Buffer, u: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, vocab: usize, inv_t: f32, row0: usize) -> Result<Launch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P(u32, u32, f32, u32);
+        u32_of("logits", rows * vocab)?;
+        let r = u32_of("rows", rows)?.max(1);
+        let gx = r.min(32768);
+        self.launch(Kernel::DgChoose, &P(r, u32_of("vocab", vocab)?, inv_t, u32_of("row0", row0)?), &[logits, u, out], [gx, r.div_ceil(gx), 1])
+    }
+
     /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).
     pub fn softcap(&self, x: &wgpu::Buffer, n: usize, cap: f32) -> Result<Launch> {
         if !(cap.is_finite() && cap > 0.0) {

@@ -81,6 +81,7 @@ pub enum Kernel {
     SoftCap,
     Softmax,
     SoftEmbed(DType),
+    DgChoose,
 }
 
 fn weight_reader(d: DType) -> &'static str {
@@ -116,6 +117,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
+        Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
         Kernel::Attention { layout, wide } => {
             let body = match layout {
                 AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
