@@ -84,66 +84,7 @@ pub enum Kernel {
     DgChoose,
 }
 
-fn weight_reader(d: DType) -> &'static str {
-    match d {
-        DType::F32 => include_str!("../../shaders/weights_f32.wgsl"),
-        DType::F16 => include_str!("../../shaders/weights_f16.wgsl"),
-        DType::BF16 => include_str!("../../shaders/weights_bf16.wgsl"),
-        DType::Q8_0 => include_str!("../../shaders/weights_q8_0.wgsl"),
-        DType::Q4_0 => include_str!("../../shaders/weights_q4_0.wgsl"),
-        DType::Q4K => include_str!("../../shaders/weights_q4_k.wgsl"),
-        DType::Q6K => include_str!("../../shaders/weights_q6_k.wgsl"),
-    }
-}
-
-const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
-
-/// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
-/// kernel that uses it, one after the other.
-pub fn source(k: Kernel) -> String {
-    match k {
-        Kernel::Matmul { dtype, variant, .. } => {
-            let body = match variant {
-                KernelVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
-                KernelVariant::CpuLanes => include_str!("../../shaders/matmul_cpu_lanes.wgsl"),
-            };
-            format!("{WEIGHTS_COMMON}\n{}\n{body}", weight_reader(dtype))
-        }
-        Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
-        Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
-        Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
-        Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
-        Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
-        Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
-        Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
-        Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
-        Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
-        Kernel::Attention { layout, wide } => {
-            let body = match layout {
-                AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
-                AttnLayout::Flash => include_str!("../../shaders/attention_flash.wgsl"),
-                AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
-            };
-            let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
-            // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
-            // row (the portable layout stages half the keys per round).
-            match (wide, layout) {
-                (false, _) => src,
-                (true, AttnLayout::Flash) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
-                (true, _) => src
-                    .replace("array<f32, 256>", "array<f32, 512>")
-                    .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
-                    .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
-            }
-        }
-        Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
-        Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
-        Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
-        Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),
-        Kernel::MoeMatmul(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/moe_matmul.wgsl")),
-        Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
-    }
-}
+pub use super::kernel_source::source;
 
 /// Bytes between the parameter slots of consecutive launches in a uniform buffer (WebGPU's
 /// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).

@@ -4,6 +4,7 @@
 pub mod buffers;
 pub mod context;
 pub mod family_kernels;
+pub mod kernel_source;
 pub mod kernel_specs;
 pub mod kernels;
 
