@@ -29,4 +29,15 @@ run python3 bench/reference_generate.py --model models/demo --gen-length 128 256
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
 run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1
+# Kernels at the 8B shape: matmul GB/s and GFLOP/s, attention (portable vs flash) vs the peaks.
+run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
+# DiffusionGemma: the fixture, then the 26B-A4B shape (all 30 layers, Q4_0, zero weights) for
+# one decoder step of a 256 canvas with and without self-conditioning (carry the test binary:
+# target/release/deps/full_size_dgemma-*).
+run $bin bench --model tests/data/families/diffusion_gemma --prompt-length 32 --gen-length 64 --runs 2
+dg=$(ls target/release/deps/full_size_dgemma-* 2>/dev/null | grep -v '\.d$' | head -1)
+if [ -n "$dg" ]; then
+  echo "+ $dg (UNMASK_DG_LAYERS=30)" >&2
+  UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout 240 "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
+fi
 echo "results in $out/results.jsonl"

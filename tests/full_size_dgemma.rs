@@ -1,7 +1,7 @@
 //! DiffusionGemma-26B-A4B-*shaped* models (the published config, llama.cpp's tensor names and
 //! shapes; synthetic weights) as sparse GGUF files: the whole model is indexed and planned
 //! (Q4_0 matrices, Q8_0 embedding), then a model of full width with 2 of its 30 layers (one
-//! sliding, one full) is streamed onto the adapter and runs the encoder over a prompt and one
+//! sliding, one full; `UNMASK_DG_LAYERS=30` for all of them on a GPU machine) is streamed onto the adapter and runs the encoder over a prompt and one
 //! decoder step of a 256-token canvas, with and without self-conditioning. Slow (minutes of
 //! CPU on lavapipe): ignored by default; run it with
 //!     cargo test --release --test full_size_dgemma -- --ignored --nocapture
@@ -88,13 +88,16 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
     drop(src);
     std::fs::remove_file(&full).unwrap();
 
-    // Full width, layers 0 (sliding) and 5 (full): streamed, then encoder and decoder passes.
+    // Full width, layers 0 (sliding) and 5 (full) (`UNMASK_DG_LAYERS=N`: N layers, the last a
+    // full one; 30 on a GPU machine with the memory): streamed, then encoder and decoder passes.
+    let n = std::env::var("UNMASK_DG_LAYERS").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(2).clamp(2, c.layers.len());
     let mut small = c.clone();
-    small.layers = vec![c.layers[0], c.layers[5]];
-    let path = tmp.path().join("two-layers.gguf");
+    small.layers = c.layers[..n - 1].to_vec();
+    small.layers.push(c.layers[5]);
+    let path = tmp.path().join(format!("{n}-layers.gguf"));
     let t0 = std::time::Instant::now();
     write(&small, &path, true);
-    println!("  wrote the 2-layer model in {:.1} s", t0.elapsed().as_secs_f64());
+    println!("  wrote the {n}-layer model in {:.1} s", t0.elapsed().as_secs_f64());
     let src = FileSource::open(std::slice::from_ref(&path)).unwrap();
     let index = pollster::block_on(DgIndex::read(&src, None)).unwrap();
     let p = plan(&index, None, 512, gpu.plan_limits()).unwrap();
