@@ -79,9 +79,6 @@ struct DgResultJs {
     cancelled: bool,
 }
 
-/// Gemma's turn format around one user message (as the CLI's).
-const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
-
 fn now() -> f64 {
     js_sys::Date::now()
 }
@@ -185,8 +182,7 @@ impl DgEngine {
             (_, Some(ids)) => ids,
             (Some(text), None) => {
                 let t = self.tokenizer.as_ref().ok_or_else(|| JsValue::from_str("this model has no tokenizer: give prompt_tokens"))?;
-                let text = if r.chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.clone() };
-                t.encode(&text).map_err(js_err)?
+                crate::dgemma::prompt_tokens(t, text, r.chat).map_err(js_err)?
             }
             (None, None) => vec![],
         };

@@ -507,3 +507,16 @@ fn gpu_choices_equal_the_choices_from_its_logits() {
         }
     }
 }
+
+/// Prompts start with `<bos>` as Gemma's chat template writes them, when the vocabulary has it
+/// (the fixture's does not: its prompts are the text alone).
+#[test]
+fn prompts_start_with_bos_when_the_vocabulary_has_it() {
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],"normalizer":null,
+        "pre_tokenizer":{"type":"Whitespace"},"post_processor":null,"decoder":null,
+        "model":{"type":"WordLevel","vocab":{"<unk>":0,"<bos>":2,"hi":5,"there":6},"unk_token":"<unk>"}}"#;
+    let tok = unmask::model::TextTokenizer::from_bytes("tokenizer.json", json.as_bytes()).unwrap();
+    assert_eq!(unmask::dgemma::prompt_tokens(&tok, "hi there", false).unwrap(), [2, 5, 6]);
+    let demo = unmask::model::TextTokenizer::from_bytes("t", &std::fs::read(dir().join("tokenizer.json")).unwrap()).unwrap();
+    assert_eq!(unmask::dgemma::prompt_tokens(&demo, "The cat sat", false).unwrap(), demo.encode("The cat sat").unwrap());
+}

@@ -20,9 +20,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Gemma's turn format around one user message (the CLI's).
-const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
-
 /// A DiffusionGemma model on the GPU, with its tokenizer and the checkpoint's sampler settings.
 pub struct DgLoaded {
     pub model: DgGpuModel,
@@ -100,7 +97,7 @@ pub fn generate(m: &DgLoaded, req: &Request, cancel: &AtomicBool, send: &dyn Fn(
     let prompt = match (&req.prompt, &req.prompt_tokens) {
         (Some(text), _) => {
             let t = tok.ok_or_else(|| Error::Input("this model has no tokenizer: it cannot read a text prompt".into()))?;
-            t.encode(&if req.chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.clone() })?
+            crate::dgemma::prompt_tokens(t, text, req.chat)?
         }
         (None, Some(ids)) => ids.clone(),
         (None, None) => vec![],

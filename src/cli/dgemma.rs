@@ -56,9 +56,6 @@ fn parse_quant(q: Option<&str>) -> Result<Option<DType>> {
     }
 }
 
-/// Gemma's turn format around one user message.
-const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
-
 /// The files, their index, and the tokenizer (tokenizer.json beside the model).
 fn open(path: &Path) -> Result<(ModelFiles, DgIndex)> {
     let files = open_path(path)?;
@@ -82,8 +79,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     let prompt = match (&a.prompt, &a.prompt_tokens) {
         (Some(text), _) => {
             let t = tok.as_ref().ok_or_else(|| Error::Input("this model has no tokenizer.json: give --prompt-tokens".into()))?;
-            let text = if a.chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.clone() };
-            t.encode(&text)?
+            unmask::dgemma::prompt_tokens(t, text, a.chat)?
         }
         (None, Some(ids)) => ids.clone(),
         (None, None) => vec![],

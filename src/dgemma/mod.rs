@@ -44,3 +44,15 @@ pub async fn gguf_tokenizer<S: ByteSource>(src: &S) -> crate::Result<Option<crat
         None => Ok(None),
     }
 }
+
+/// Gemma's turn format around one user message.
+pub const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
+
+/// The prompt's tokens as Gemma's chat template makes them: `<bos>` first (when the vocabulary
+/// has it), then the text, inside one user turn when `chat`.
+pub fn prompt_tokens(tok: &crate::model::TextTokenizer, text: &str, chat: bool) -> crate::Result<Vec<u32>> {
+    let text = if chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.to_string() };
+    let mut ids: Vec<u32> = tok.token_to_id("<bos>").into_iter().collect();
+    ids.extend(tok.encode(&text)?);
+    Ok(ids)
+}
