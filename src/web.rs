@@ -221,7 +221,7 @@ impl Engine {
 
     /// Text of one token (for drawing one cell per position).
     pub fn piece(&self, token: u32) -> String {
-        self.tokenizer.as_ref().and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
+        TextTokenizer::piece(self.tokenizer.as_ref(), token)
     }
 
     /// Asks a running generation to stop after its current step.

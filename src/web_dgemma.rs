@@ -10,7 +10,7 @@ use crate::dgemma::index::DgIndex;
 use crate::dgemma::sampler::{generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use crate::gpu::Gpu;
 use crate::model::source::ByteSource;
-use crate::model::{DType, TextTokenizer};
+use crate::model::TextTokenizer;
 use crate::rng::Rng;
 use crate::web::{js_err, to_js, JsSource};
 use serde::{Deserialize, Serialize};
@@ -106,18 +106,10 @@ impl DgEngine {
             return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
         }
         let src = JsSource::new(read, &sizes, names);
-        let quant = match quant.as_deref() {
-            None | Some("") => None,
-            Some("q8_0") => Some(DType::Q8_0),
-            Some("q4_0") | Some("q4_0_pure") => Some(DType::Q4_0),
-            Some(q) => return Err(JsValue::from_str(&format!("DiffusionGemma loads as stored, or converted to q8_0 or q4_0 (not {q:?})"))),
-        };
+        // The page's "q4_0_pure" (embedding in Q4_0 too) loads as q4_0 here.
+        let quant = crate::dgemma::parse_quant(quant.as_deref().map(|q| q.trim_end_matches("_pure"))).map_err(js_err)?;
         let index = DgIndex::read(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
-        let settings = match (&index.settings, generation_json) {
-            (Some(s), _) => s.clone(),
-            (None, Some(t)) => DgSettings::from_json("generation_config.json", &t).map_err(js_err)?,
-            (None, None) => DgSettings::default(),
-        };
+        let settings = DgSettings::resolve(index.settings.as_ref(), generation_json.as_deref()).map_err(js_err)?;
         let tokenizer = match tokenizer_json {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
             None if config_json.is_none() => crate::dgemma::gguf_tokenizer(&src).await.map_err(js_err)?,
@@ -167,7 +159,7 @@ impl DgEngine {
     }
 
     pub fn piece(&self, token: u32) -> String {
-        self.tokenizer.as_ref().and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
+        TextTokenizer::piece(self.tokenizer.as_ref(), token)
     }
 
     /// Asks a running generation to stop after its current step.

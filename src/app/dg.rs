@@ -5,13 +5,12 @@
 
 use super::run::{Commit, Finish, Start, Step, NO_MASK};
 use super::worker::{piece, DgSummary, Event, ModelInfo};
+use crate::dgemma::files::DgFiles;
 use crate::dgemma::gpu::DgGpuModel;
 use crate::dgemma::gpu_session::DgSession;
-use crate::dgemma::index::DgIndex;
 use crate::dgemma::plan::plan;
 use crate::dgemma::sampler::{generate as dg_generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use crate::gpu::Gpu;
-use crate::model::files::open_path;
 use crate::model::{DType, Quant, TextTokenizer};
 use crate::request::Request;
 use crate::rng::Rng;
@@ -27,12 +26,7 @@ pub struct DgLoaded {
     pub settings: DgSettings,
 }
 
-/// Whether `path` holds a DiffusionGemma model (config.json's `model_type`, or the GGUF's
-/// architecture); anything unreadable is "no" (the general loader then says why).
-pub fn is_dgemma(path: &Path) -> bool {
-    let Ok(files) = open_path(path) else { return false };
-    pollster::block_on(crate::dgemma::detect(&files.source, files.config.as_ref().map(|c| c.1.as_str())))
-}
+pub use crate::dgemma::files::is_dgemma;
 
 /// The app's weight choice as DiffusionGemma's loader takes it: as stored, q8_0 or q4_0.
 fn dg_quant(q: Option<Quant>) -> Result<Option<DType>> {
@@ -57,18 +51,7 @@ pub fn load(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(DgLoaded, ModelInfo)> {
     let quant = dg_quant(quant)?;
-    let files = open_path(path)?;
-    let index = pollster::block_on(DgIndex::read(&files.source, files.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
-    let side = if path.is_dir() { path } else { path.parent().unwrap_or(Path::new(".")) };
-    let settings = match (&index.settings, std::fs::read_to_string(side.join("generation_config.json"))) {
-        (Some(s), _) => s.clone(),
-        (None, Ok(t)) => DgSettings::from_json("generation_config.json", &t)?,
-        (None, Err(_)) => DgSettings::default(),
-    };
-    let tokenizer = match files.tokenizer.clone()? {
-        None if files.format == "gguf" => pollster::block_on(crate::dgemma::gguf_tokenizer(&files.source))?,
-        t => t,
-    };
+    let DgFiles { files, index, settings, tokenizer } = DgFiles::open(path)?;
     let c = index.config.clone();
     let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), gpu.plan_limits())?;
     p.check(gpu.plan_limits(), None)?;

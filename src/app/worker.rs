@@ -142,7 +142,7 @@ struct Engine {
 
 /// Text of one token (a cell of the canvas).
 pub(super) fn piece(tok: Option<&TextTokenizer>, t: u32) -> String {
-    tok.and_then(|k| k.decode(&[t], true).ok()).unwrap_or_else(|| format!("#{t}"))
+    TextTokenizer::piece(tok, t)
 }
 
 impl Engine {

@@ -7,75 +7,28 @@ use super::generate::GenerateArgs;
 use super::model::progress_bar;
 use std::io::IsTerminal;
 use std::path::Path;
+use unmask::dgemma::files::DgFiles;
 use unmask::dgemma::forward::CpuDg;
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
-use unmask::dgemma::index::DgIndex;
 use unmask::dgemma::plan::plan;
-use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgSettings, DgStep, SeededDraws};
+use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgStep, SeededDraws};
 use unmask::dgemma::DgWeights;
 use unmask::engine::human;
-use unmask::model::files::{open_path, ModelFiles};
-use unmask::model::DType;
 use unmask::rng::Rng;
 use unmask::{Error, Result};
 
-/// A model (folder, or GGUF file) that is DiffusionGemma: config.json's `model_type`, or the
-/// GGUF's architecture.
-pub fn is_dgemma(path: &Path) -> bool {
-    let Ok(files) = open_path(path) else { return false };
-    pollster::block_on(unmask::dgemma::detect(&files.source, files.config.as_ref().map(|c| c.1.as_str())))
-}
-
-/// The folder holding the model's side files (generation_config.json, tokenizer.json).
-fn side_dir(path: &Path) -> &Path {
-    if path.is_dir() {
-        path
-    } else {
-        path.parent().unwrap_or(Path::new("."))
-    }
-}
-
-/// The sampler settings: a GGUF carries its own; a Hub folder has generation_config.json
-/// (else the reference's defaults).
-fn settings(index: &DgIndex, path: &Path) -> Result<DgSettings> {
-    Ok(match (&index.settings, std::fs::read_to_string(side_dir(path).join("generation_config.json"))) {
-        (Some(s), _) => s.clone(),
-        (None, Ok(t)) => DgSettings::from_json("generation_config.json", &t)?,
-        (None, Err(_)) => DgSettings::default(),
-    })
-}
-
-/// `--quant` for DiffusionGemma: as stored, or matrices converted to q8_0 or q4_0.
-fn parse_quant(q: Option<&str>) -> Result<Option<DType>> {
-    match q {
-        None => Ok(None),
-        Some("q8_0") => Ok(Some(DType::Q8_0)),
-        Some("q4_0") => Ok(Some(DType::Q4_0)),
-        Some(q) => Err(Error::Input(format!("--quant {q}: DiffusionGemma loads as stored, or converted to q8_0 or q4_0"))),
-    }
-}
-
-/// The files, their index, and the tokenizer (tokenizer.json beside the model).
-fn open(path: &Path) -> Result<(ModelFiles, DgIndex)> {
-    let files = open_path(path)?;
-    let index = pollster::block_on(DgIndex::read(&files.source, files.config.as_ref().map(|(f, t)| (f.as_str(), t.as_str()))))?;
-    Ok((files, index))
-}
+pub use unmask::dgemma::files::is_dgemma;
+use unmask::dgemma::parse_quant;
 
 pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
-    let (files, index) = open(path)?;
+    let DgFiles { files, index, settings: mut s, tokenizer: tok } = DgFiles::open(path)?;
     if index.skipped_vision > 0 {
         eprintln!("note: skipped the {} tensors of the vision tower (text only)", index.skipped_vision);
     }
-    let mut s = settings(&index, path)?;
     // The answer length asked for, in whole canvases.
     s.max_new_tokens = a.gen_length;
     s.steps = a.s.steps.unwrap_or(s.steps);
-    let tok = match files.tokenizer.clone()? {
-        None if files.format == "gguf" => pollster::block_on(unmask::dgemma::gguf_tokenizer(&files.source))?,
-        t => t,
-    };
     let prompt = match (&a.prompt, &a.prompt_tokens) {
         (Some(text), _) => {
             let t = tok.as_ref().ok_or_else(|| Error::Input("this model has no tokenizer.json: give --prompt-tokens".into()))?;
@@ -145,7 +98,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
 /// `unmask info` for a DiffusionGemma model: what the config says, layer by layer kind.
 pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
     let quant = parse_quant(quant)?;
-    let (files, index) = open(path)?;
+    let DgFiles { files, index, .. } = DgFiles::open(path)?;
     let c = &index.config;
     let full = c.layers.iter().filter(|l| l.full).count();
     let params = index.params() as f64;
@@ -183,12 +136,12 @@ pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
 /// as JSON lines: ms per denoising step (decoder), tokens per second, the encoder's share.
 pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
     let quant = parse_quant(a.quant.as_deref())?;
-    let (files, index) = open(path)?;
+    let DgFiles { files, index, settings, .. } = DgFiles::open(path)?;
     let c = index.config.clone();
     let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
     let m = pollster::block_on(DgGpuModel::load(gpu.clone(), &index, &files.source, quant, &mut |_, _| {}))?;
     for &gen in &a.gen_length {
-        let mut s = settings(&index, path)?;
+        let mut s = settings.clone();
         s.max_new_tokens = gen;
         if a.steps > 0 {
             s.steps = a.steps;

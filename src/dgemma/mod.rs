@@ -5,6 +5,8 @@
 //! forward pass (the twin), the GPU model and session, and the sampler.
 
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
 pub mod forward;
 pub mod gguf_config;
 pub mod gguf_write;
@@ -55,4 +57,16 @@ pub fn prompt_tokens(tok: &crate::model::TextTokenizer, text: &str, chat: bool) 
     let mut ids: Vec<u32> = tok.token_to_id("<bos>").into_iter().collect();
     ids.extend(tok.encode(&text)?);
     Ok(ids)
+}
+
+/// `--quant` (or the page's choice) for DiffusionGemma: as stored, or matrices converted to q8_0
+/// or q4_0.
+pub fn parse_quant(q: Option<&str>) -> crate::Result<Option<crate::model::DType>> {
+    use crate::model::DType;
+    match q {
+        None | Some("") => Ok(None),
+        Some("q8_0") => Ok(Some(DType::Q8_0)),
+        Some("q4_0") => Ok(Some(DType::Q4_0)),
+        Some(q) => Err(crate::Error::Input(format!("quantization {q:?}: DiffusionGemma loads as stored, or converted to q8_0 or q4_0"))),
+    }
 }

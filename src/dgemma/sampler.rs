@@ -87,6 +87,16 @@ impl DgSettings {
         Ok(s)
     }
 
+    /// The settings a model runs with: those its file carries (a GGUF's keys), else those of its
+    /// generation_config.json text, else the reference's defaults.
+    pub fn resolve(from_file: Option<&DgSettings>, generation_json: Option<&str>) -> Result<Self> {
+        match (from_file, generation_json) {
+            (Some(s), _) => Ok(s.clone()),
+            (None, Some(t)) => DgSettings::from_json("generation_config.json", t),
+            (None, None) => Ok(DgSettings::default()),
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Input(m));
         if self.steps == 0 || self.steps > 100_000 {

@@ -131,15 +131,17 @@ impl GpuModel {
         piece_bytes: usize,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
-        let total = index.file_bytes();
-        let mut l = Loader { gpu: &gpu, config: &index.config, src, quant, piece_bytes: piece_bytes.max(1), done: 0, total, progress };
-        (l.progress)(0, total);
+        let mut p = Progress { done: 0, total: index.file_bytes(), report: progress };
+        (p.report)(0, p.total);
         let mut loaded = Vec::new();
+        // Each tensor converted to its target format, split into chunks of one binding.
         for (key, spec, t) in index.tensors.iter() {
-            loaded.push(l.tensor(key, spec, t).await?);
+            let dtype = target_dtype(key, spec, t, quant)?;
+            let group = chunk_group(spec, t.rows, &index.config);
+            loaded.push(stream_tensor(&gpu, src, t, &spec.describe(key.layer), dtype, group, piece_bytes, &mut p).await?);
         }
         gpu.take_fault()?;
-        (l.progress)(total, total);
+        (p.report)(p.total, p.total);
         let mut it = loaded.into_iter();
         let weights = index.tensors.map(|_, _, _| it.next().expect("one per tensor"));
         Ok(GpuModel { gpu: gpu.clone(), config: index.config.clone(), rope: index.rope, weights })
@@ -167,30 +169,6 @@ pub(crate) fn ready<T>(f: impl std::future::Future<Output = Result<T>>) -> Resul
     match std::pin::pin!(f).poll(&mut cx) {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => Err(Error::Gpu("internal: a load from memory had to wait".into())),
-    }
-}
-
-struct Loader<'a, S: ByteSource> {
-    gpu: &'a Gpu,
-    config: &'a ModelConfig,
-    src: &'a S,
-    quant: Option<Quant>,
-    piece_bytes: usize,
-    done: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
-}
-
-impl<S: ByteSource> Loader<'_, S> {
-    /// One tensor, converted to its target format, split into chunks of one binding.
-    async fn tensor(&mut self, key: Key, spec: &TensorSpec, t: &TensorRef) -> Result<GpuWeight> {
-        let what = spec.describe(key.layer);
-        let dtype = target_dtype(key, spec, t, self.quant)?;
-        let group = chunk_group(spec, t.rows, self.config);
-        let mut p = Progress { done: self.done, total: self.total, report: &mut *self.progress };
-        let w = stream_tensor(self.gpu, self.src, t, &what, dtype, group, self.piece_bytes, &mut p).await?;
-        self.done = p.done;
-        Ok(w)
     }
 }
 

@@ -4,7 +4,7 @@
 //! DiffusionGemma's row softmax, soft embedding, logit soft-capping, scaled embedding and
 //! accumulating RMSNorm; and the gated MLP activation (SwiGLU, GeGLU).
 
-use super::kernels::{groups_1d, u32_of, Activation, Kernel, Launch};
+use super::kernels::{groups_1d, groups_per_row, u32_of, Activation, Kernel, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
@@ -43,9 +43,7 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32);
         u32_of("qk-norm size", (g0 + groups) * dim)?;
-        let total = groups.max(1) as u32;
-        let gx = total.min(32768);
-        self.launch(Kernel::QkNorm, &P(u32_of("groups", groups)?, u32_of("dim", dim)?, eps, u32_of("g0", g0)?), &[w, x], [gx, total.div_ceil(gx), 1])
+        self.launch(Kernel::QkNorm, &P(u32_of("groups", groups)?, u32_of("dim", dim)?, eps, u32_of("g0", g0)?), &[w, x], groups_per_row(groups))
     }
 
     /// Router scores, top-k and per-expert lists of `logits` `[rows, experts]` into `route`
@@ -144,8 +142,7 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32);
         let r = u32_of("rows", rows)?.max(1);
-        let gx = r.min(32768);
-        self.launch(Kernel::Softmax, &P(r, u32_of("n", n)?, scale, 0), &[x], [gx, r.div_ceil(gx), 1])
+        self.launch(Kernel::Softmax, &P(r, u32_of("n", n)?, scale, 0), &[x], groups_per_row(rows))
     }
 
     /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0, scale 1).
@@ -238,8 +235,7 @@ impl Gpu {
         struct P(u32, u32, f32, u32);
         u32_of("logits", rows * vocab)?;
         let r = u32_of("rows", rows)?.max(1);
-        let gx = r.min(32768);
-        self.launch(Kernel::DgChoose, &P(r, u32_of("vocab", vocab)?, inv_t, u32_of("row0", row0)?), &[logits, u, out], [gx, r.div_ceil(gx), 1])
+        self.launch(Kernel::DgChoose, &P(r, u32_of("vocab", vocab)?, inv_t, u32_of("row0", row0)?), &[logits, u, out], groups_per_row(rows))
     }
 
     /// `x = cap · tanh(x / cap)` over `n` values in place (Gemma's final logit soft-capping).

@@ -118,6 +118,11 @@ impl Dispatch {
 }
 
 /// Workgroup counts for `n` invocations of a 256-wide 1-D kernel, folded into 2-D when `n` is large.
+/// Workgroup counts for one workgroup per row of `rows` (at least one), folded into 2-D.
+pub(crate) fn groups_per_row(rows: usize) -> [u32; 3] {
+    groups_1d(rows.saturating_mul(256))
+}
+
 pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     let total = n.div_ceil(256).max(1) as u32;
     let x = total.min(32768);

@@ -24,6 +24,12 @@ impl TextTokenizer {
         self.inner.decode(ids, !keep_special).map_err(|e| Error::Input(format!("cannot decode token ids: {e}")))
     }
 
+    /// The text of one token as a canvas cell shows it (special tokens kept); `#id` without a
+    /// tokenizer or for an id it cannot decode.
+    pub fn piece(tok: Option<&TextTokenizer>, token: u32) -> String {
+        tok.and_then(|t| t.decode(&[token], true).ok()).unwrap_or_else(|| format!("#{token}"))
+    }
+
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
