@@ -17,6 +17,8 @@ pub struct Request {
     pub prompt_tokens: Option<Vec<u32>>,
     /// Wrap the prompt in the chat template.
     pub chat: bool,
+    /// A conversation in the chat template, instead of `prompt` (the answer is the next turn).
+    pub messages: Option<Vec<text::Message>>,
     /// `OFFSET:WORD` pins in the answer.
     pub pins: Vec<String>,
     /// Infill text with `[MASK]` / `<mask:N>` spans (infill mode when set).
@@ -67,9 +69,10 @@ impl Request {
             )));
         }
         let pins = self.pins.iter().map(|p| parse_pin(p)).collect::<Result<Vec<_>>>()?;
-        let prompt = match (&self.prompt, &self.prompt_tokens) {
-            (Some(text), _) => prompt_tokens(cfg, need(tok)?, text, self.chat)?,
-            (None, Some(ids)) if !ids.is_empty() => ids.clone(),
+        let prompt = match (&self.messages, &self.prompt, &self.prompt_tokens) {
+            (Some(messages), _, _) => need(tok)?.encode(&text::chat_messages(&cfg.family().chat, messages)?)?,
+            (None, Some(text), _) => prompt_tokens(cfg, need(tok)?, text, self.chat)?,
+            (None, None, Some(ids)) if !ids.is_empty() => ids.clone(),
             _ => return Err(Error::Input("the prompt is empty: give prompt text or prompt token ids".into())),
         };
         if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {

@@ -148,7 +148,7 @@ pub fn options(s: &SamplerArgs, gen_length: usize, default_block: usize) -> Resu
 /// The model family's sampler for every setting the user left out (Dream's timesteps and
 /// entropy over one block, RND1's cutoff schedule, LLaDA 2's aligned blocks and threshold,
 /// LLaDA's blocks).
-fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::model::arch::Family) {
+pub fn family_defaults(o: &mut SamplerOptions, s: &SamplerArgs, family: &unmask::model::arch::Family) {
     let f = sampler::FamilySampler::of(family.name);
     if s.remasking.is_none() {
         o.remasking = f.remasking;

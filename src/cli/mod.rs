@@ -10,6 +10,7 @@ mod eval;
 mod generate;
 mod info;
 mod model;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use unmask::Error;
@@ -35,6 +36,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Open the desktop app: the denoising animated in a window, every setting, models by file dialog or drag-and-drop.
     App(app::AppArgs),
+    /// Serve the model over HTTP: an OpenAI-compatible API (chat/completions, completions,
+    /// models) plus /v1/infill, for Open WebUI, editors and scripts.
+    Serve(serve::ServeArgs),
     /// Show a model's config, tensors, dtypes and sizes, and the GPU adapter that would run it.
     Info(info::InfoArgs),
 }
@@ -56,6 +60,7 @@ pub fn main() -> i32 {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::App(a) => app::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     match result {
         Ok(()) => 0,

@@ -182,12 +182,16 @@ impl TensorSpec {
     }
 }
 
-/// The chat format a family's instruct models use: the text around one user message, ending
-/// where the answer starts.
+/// The chat format a family's instruct models use (what its Jinja `chat_template` writes):
+/// `bos`, then each turn as `header` (with `{role}` replaced by the role's name) + content +
+/// `end`, then the assistant's header, where the answer starts.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatFormat {
-    pub before: &'static str,
-    pub after: &'static str,
+    pub bos: &'static str,
+    pub header: &'static str,
+    pub end: &'static str,
+    /// The names the format gives the system, user and assistant roles.
+    pub roles: [&'static str; 3],
 }
 
 /// A model family: everything about it that is not a number in the config.

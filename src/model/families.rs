@@ -49,7 +49,7 @@ pub static LLADA: Family = Family {
     norm_topk_prob_fixed: false,
     default_mask_token: 126336,
     attention_block: 0,
-    chat: ChatFormat { before: "<|startoftext|><|start_header_id|>user<|end_header_id|>\n\n", after: "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" },
+    chat: ChatFormat { bos: "<|startoftext|>", header: "<|start_header_id|>{role}<|end_header_id|>\n\n", end: "<|eot_id|>", roles: ["system", "user", "assistant"] },
     chat_template: "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}",
 };
 
@@ -287,11 +287,11 @@ pub static LLADA2: Family = Family {
 };
 
 /// ChatML, as Qwen2/Qwen3-derived models (Dream, RND1) use it.
-const QWEN_CHAT: ChatFormat = ChatFormat { before: "<|im_start|>user\n", after: "<|im_end|>\n<|im_start|>assistant\n" };
+const QWEN_CHAT: ChatFormat = ChatFormat { bos: "", header: "<|im_start|>{role}\n", end: "<|im_end|>\n", roles: ["system", "user", "assistant"] };
 const QWEN_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 /// Ant Group's role format (LLaDA-MoE, LLaDA 2).
-const ROLE_CHAT: ChatFormat = ChatFormat { before: "<role>HUMAN</role>", after: "<|role_end|><role>ASSISTANT</role>" };
+const ROLE_CHAT: ChatFormat = ChatFormat { bos: "", header: "<role>{role}</role>", end: "<|role_end|>", roles: ["SYSTEM", "HUMAN", "ASSISTANT"] };
 const ROLE_TEMPLATE: &str = "{% for message in messages %}{{ '<role>' + message['role'] | upper + '</role>' + message['content'] + '<|role_end|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<role>ASSISTANT</role>' }}{% endif %}";
 
 /// Every family the engine runs.

@@ -4,6 +4,7 @@
 //! about GPUs: a GPU session (`engine::denoise`) is one `Denoiser`, the CPU twin another, the
 //! tests' scripted fakes more.
 
+pub mod final_text;
 pub mod options;
 pub mod remask;
 pub mod schedule;

@@ -14,7 +14,40 @@ pub const MASK: &str = "<|mdm_mask|>";
 
 /// One user message in a family's chat format, ending where the answer starts.
 pub fn chat_prompt(format: &ChatFormat, message: &str) -> String {
-    format!("{}{message}{}", format.before, format.after)
+    let turn = |role: usize| format.header.replace("{role}", format.roles[role]);
+    format!("{}{}{message}{}{}", format.bos, turn(1), format.end, turn(2))
+}
+
+/// One turn of a conversation, as OpenAI's chat API sends it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    /// `system` (or `developer`), `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+/// A conversation in a family's chat format, ending where the assistant's answer starts.
+pub fn chat_messages(format: &ChatFormat, messages: &[Message]) -> Result<String> {
+    if messages.is_empty() {
+        return Err(Error::Input("messages is empty: give at least one message".into()));
+    }
+    if messages.iter().all(|m| m.content.trim().is_empty()) {
+        return Err(Error::Input("the messages have no text: give some content".into()));
+    }
+    let turn = |role: usize| format.header.replace("{role}", format.roles[role]);
+    let mut out = String::from(format.bos);
+    for m in messages {
+        let role = match m.role.as_str() {
+            "system" | "developer" => 0,
+            "user" => 1,
+            "assistant" => 2,
+            other => return Err(Error::Input(format!("message role {other:?} is not one of system, developer, user, assistant"))),
+        };
+        out += &turn(role);
+        out += &m.content;
+        out += format.end;
+    }
+    Ok(out + &turn(2))
 }
 
 /// The ids that end an answer: EOS (padding) and EOT, from the config or the tokenizer.
