@@ -27,6 +27,7 @@ deps() {
   local need=()
   [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers libvulkan1)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v curl >/dev/null || need+=(curl)
   command -v chromedriver >/dev/null || need+=(chromium-driver)
   # The desktop app's window test: a virtual X server, and what winit loads at run time.
   command -v xvfb-run >/dev/null || need+=(xvfb xauth)
@@ -41,6 +42,12 @@ deps() {
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
   cargo generate-lockfile --offline >/dev/null 2>&1 || true
+  # OpenAI's own Python client, which the server test (tests/server.rs) drives `unmask serve` with.
+  if ! target/pyenv/bin/python -c "import openai" >/dev/null 2>&1; then
+    echo "== installing OpenAI's Python client into target/pyenv (tests/server_requirements.txt)"
+    python3 -m venv target/pyenv
+    target/pyenv/bin/pip install -q --disable-pip-version-check -r tests/server_requirements.txt
+  fi
   local v; v="$(wasm_bindgen_version)"
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$v" ]; then
     echo "== installing wasm-bindgen-cli $v (must match Cargo.lock)"
