@@ -257,4 +257,13 @@ fn queue_concurrency_and_disconnects() {
     assert!(h["running"] == 0 && h["queued"] == 0, "{h}");
     let (c, _) = s.post("/v1/chat/completions", &ask("What is 1 + 1?", 1));
     assert_eq!(c, 200);
+
+    // A client of a non-streamed request that goes away cancels it too.
+    let body = long.replace(r#", "stream": true"#, "");
+    let mut t = TcpStream::connect(s.addr()).unwrap();
+    write!(t, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    wait_for("the request to run", || s.health()["running"] == 1);
+    drop(t);
+    wait_for("the second cancellation", || s.log().matches("cancelled").count() == 2);
+    wait_for("the worker to be free", || s.health()["running"] == 0);
 }
