@@ -267,3 +267,57 @@ fn queue_concurrency_and_disconnects() {
     wait_for("the second cancellation", || s.log().matches("cancelled").count() == 2);
     wait_for("the worker to be free", || s.health()["running"] == 0);
 }
+
+/// DiffusionGemma (the reference fixture): the same answer as `unmask generate` with the same
+/// seed, streamed one finished canvas at a time, and masked-diffusion settings refused.
+#[test]
+fn diffusion_gemma_is_served() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/diffusion_gemma");
+    let s = Server::start(&["--model", dir.to_str().unwrap()]);
+    let cli = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["generate", "--model", dir.to_str().unwrap(), "--prompt", "Hello there", "--chat", "--gen-length", "32", "--seed", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let cli: serde_json::Value = serde_json::from_slice(&cli.stdout).unwrap();
+    let ask = r#"{"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 32, "seed": 2"#;
+    let (c, v) = s.post("/v1/chat/completions", &format!("{ask}}}"));
+    assert_eq!(c, 200, "{v}");
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    let text = cli["text"].as_str().unwrap();
+    assert!(!content.is_empty() && text.starts_with(content), "server {content:?} vs CLI {text:?}");
+    if cli["stop"] == "length" {
+        assert_eq!(content, text);
+    }
+    // Streamed: one piece per finished canvas (16 tokens each), adding up to the same text,
+    // and with `denoising` every step's record.
+    let (c, body) = s.curl("/v1/chat/completions", &["-d", &format!(r#"{ask}, "stream": true, "denoising": true}}"#)]);
+    assert_eq!(c, 200, "{body}");
+    let mut pieces = Vec::new();
+    let mut step_records = 0;
+    let mut last_event = "";
+    for line in body.lines() {
+        if let Some(e) = line.strip_prefix("event: ") {
+            last_event = e;
+        } else if let Some(d) = line.strip_prefix("data: {") {
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{d}")).unwrap();
+            if last_event == "step" {
+                step_records += 1;
+                assert!(v["canvas"].is_u64() && v["accepted_cells"].as_array().unwrap().len() == 16, "{v}");
+            } else if let Some(t) = v["choices"][0]["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
+                pieces.push(t.to_string());
+            }
+            last_event = "";
+        }
+    }
+    assert_eq!(pieces.concat(), content, "{body}");
+    assert!(pieces.len() >= 2 || cli["stop"] == "eos", "{pieces:?}");
+    assert_eq!(step_records, v["unmask"]["steps"].as_u64().unwrap(), "{body}");
+    for (body, needle) in
+        [(r#"{"text": "a [MASK] b"}"#, "does not fill masks"), (r#"{"messages": [{"role": "user", "content": "hi"}], "cache": "none"}"#, "does not apply")]
+    {
+        let path = if body.contains("text") { "/v1/infill" } else { "/v1/chat/completions" };
+        let (c, v) = s.post(path, body);
+        assert!(c == 400 && error_of(&v).1.contains(needle), "{v}");
+    }
+}

@@ -47,15 +47,24 @@ pub async fn gguf_tokenizer<S: ByteSource>(src: &S) -> crate::Result<Option<crat
     }
 }
 
-/// Gemma's turn format around one user message.
-pub const CHAT: (&str, &str) = ("<start_of_turn>user\n", "<end_of_turn>\n<start_of_turn>model\n");
+/// Gemma's turn format (`<bos>` is added as an id, see `prompt_tokens`).
+pub const CHAT: crate::model::arch::ChatFormat =
+    crate::model::arch::ChatFormat { bos: "", header: "<start_of_turn>{role}\n", end: "<end_of_turn>\n", roles: ["system", "user", "model"] };
 
 /// The prompt's tokens as Gemma's chat template makes them: `<bos>` first (when the vocabulary
 /// has it), then the text, inside one user turn when `chat`.
 pub fn prompt_tokens(tok: &crate::model::TextTokenizer, text: &str, chat: bool) -> crate::Result<Vec<u32>> {
-    let text = if chat { format!("{}{text}{}", CHAT.0, CHAT.1) } else { text.to_string() };
+    with_bos(tok, &if chat { crate::sampler::text::chat_prompt(&CHAT, text) } else { text.to_string() })
+}
+
+/// A conversation's tokens in Gemma's chat template, ending where the model's turn starts.
+pub fn messages_tokens(tok: &crate::model::TextTokenizer, messages: &[crate::sampler::text::Message]) -> crate::Result<Vec<u32>> {
+    with_bos(tok, &crate::sampler::text::chat_messages(&CHAT, messages)?)
+}
+
+fn with_bos(tok: &crate::model::TextTokenizer, text: &str) -> crate::Result<Vec<u32>> {
     let mut ids: Vec<u32> = tok.token_to_id("<bos>").into_iter().collect();
-    ids.extend(tok.encode(&text)?);
+    ids.extend(tok.encode(text)?);
     Ok(ids)
 }
 

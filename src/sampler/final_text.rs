@@ -31,7 +31,7 @@ pub struct FinalText {
     tokens: Vec<u32>,
     start: usize,
     mask: u32,
-    ends: [Option<u32>; 2],
+    ends: Vec<u32>,
     stops: Vec<String>,
     /// The most answer tokens shown (the answer is cut there).
     limit: usize,
@@ -42,7 +42,7 @@ pub struct FinalText {
 
 impl FinalText {
     /// `ends`: the tokens that end an answer; `stops`: strings that end it too (not sent).
-    pub fn new(canvas: &Canvas, ends: [Option<u32>; 2], stops: Vec<String>) -> Self {
+    pub fn new(canvas: &Canvas, ends: Vec<u32>, stops: Vec<String>) -> Self {
         let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
         FinalText {
             tokens: canvas.tokens.clone(),
@@ -82,6 +82,11 @@ impl FinalText {
         self.finish
     }
 
+    /// The canvas as the steps so far left it.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
     /// All the text sent so far.
     pub fn text(&self) -> &str {
         &self.sent
@@ -94,7 +99,7 @@ impl FinalText {
         let answer = &self.tokens[self.start.min(self.tokens.len())..];
         let answer = &answer[..answer.len().min(self.limit)];
         let settled = answer.iter().position(|&t| t == self.mask).unwrap_or(answer.len());
-        let end = answer[..settled].iter().position(|t| self.ends.contains(&Some(*t)));
+        let end = answer[..settled].iter().position(|t| self.ends.contains(t));
         let ids = &answer[..end.unwrap_or(settled)];
         let mut text = tok.decode(ids, false)?;
         let cut = settled == answer.len() && answer.len() == self.limit;

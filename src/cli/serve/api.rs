@@ -2,7 +2,8 @@
 //! their translation into the engine's `Request`, and OpenAI's error JSON. Nothing here touches
 //! the GPU: a bad request is refused before it waits in the queue.
 
-use super::ModelInfo;
+use super::worker::Work;
+use super::{InfoKind, ModelInfo};
 use crate::cli::generate::{self, SamplerArgs};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -142,14 +143,23 @@ pub fn parse(bytes: &[u8], info: &ModelInfo) -> Result<Body, ApiError> {
     Ok(body)
 }
 
-/// The engine's request for `body` at `kind`, prepared on `info`'s tokenizer and checked
-/// against the positions the server planned for. Also returns the most answer tokens to show.
-pub fn prepare(body: &Body, kind: Kind, info: &ModelInfo, default_max_tokens: usize) -> Result<(Prepared, usize), ApiError> {
+/// The GPU's work for `body` at `kind`, tokenized with `info`'s tokenizer and checked against
+/// the positions the server planned for; and the most answer tokens to show.
+pub fn prepare(body: &Body, kind: Kind, info: &ModelInfo, default_max_tokens: usize) -> Result<(Work, usize), ApiError> {
     let max_tokens = body.max_tokens.or(body.max_completion_tokens).unwrap_or(default_max_tokens);
     if max_tokens == 0 {
         return Err(ApiError::bad("`max_tokens` must be at least 1", Some("max_tokens")));
     }
-    let family = FamilySampler::of(info.config.family().name);
+    let config = match &info.kind {
+        InfoKind::Masked(c) => c,
+        InfoKind::Dg { .. } => return Ok((Work::Dg(super::dg::prepare(body, kind, info, max_tokens)?), max_tokens)),
+    };
+    let p = prepare_masked(body, kind, info, config, max_tokens)?;
+    Ok((Work::Masked { canvas: p.canvas, options: p.options, ends: p.ends, infill: matches!(kind, Kind::Infill) }, max_tokens))
+}
+
+fn prepare_masked(body: &Body, kind: Kind, info: &ModelInfo, config: &unmask::model::ModelConfig, max_tokens: usize) -> Result<Prepared, ApiError> {
+    let family = FamilySampler::of(config.family().name);
     // Any max_tokens works: past one block the canvas is padded to whole blocks of 32 (unless
     // the request sets block_length) and the answer is cut at max_tokens.
     let gen = match (&kind, body.block_length) {
@@ -160,7 +170,7 @@ pub fn prepare(body: &Body, kind: Kind, info: &ModelInfo, default_max_tokens: us
     let s = sampler_args(body);
     let default_block = if matches!(kind, Kind::Infill) { unmask::sampler::SamplerOptions::ONE_BLOCK } else { gen.min(32) };
     let mut options = generate::options(&s, gen, default_block)?;
-    generate::family_defaults(&mut options, &s, info.config.family());
+    generate::family_defaults(&mut options, &s, config.family());
     if body.steps.is_none() {
         // One token a step, as LLaDA's own chat demo runs (per block under LLaDA 2's schedule;
         // an infill's steps are capped at its masks).
@@ -191,7 +201,7 @@ pub fn prepare(body: &Body, kind: Kind, info: &ModelInfo, default_max_tokens: us
             req.span_length = Some(body.span_length.unwrap_or(4));
         }
     }
-    let p = req.prepare(&info.config, info.tokenizer.as_ref())?;
+    let p = req.prepare(config, info.tokenizer.as_ref())?;
     let len = p.canvas.tokens.len();
     if len > info.ctx {
         return Err(ApiError::bad(
@@ -204,7 +214,7 @@ pub fn prepare(body: &Body, kind: Kind, info: &ModelInfo, default_max_tokens: us
             Some("max_tokens"),
         ));
     }
-    Ok((p, max_tokens))
+    Ok(p)
 }
 
 fn sampler_args(b: &Body) -> SamplerArgs {
@@ -232,7 +242,7 @@ fn sampler_args(b: &Body) -> SamplerArgs {
     }
 }
 
-fn messages(body: &Body) -> Result<Vec<Message>, ApiError> {
+pub fn messages(body: &Body) -> Result<Vec<Message>, ApiError> {
     let raw = body.messages.as_ref().ok_or_else(|| ApiError::bad("give `messages`: a list of {role, content}", Some("messages")))?;
     raw.iter()
         .map(|m| {

@@ -4,6 +4,7 @@
 //! requests (`api.rs`), queues them and answers in OpenAI's JSON or Server-Sent Events.
 
 mod api;
+mod dg;
 mod routes;
 mod worker;
 
@@ -53,12 +54,25 @@ pub struct ServeArgs {
 /// it waits in the queue.
 pub struct ModelInfo {
     pub id: String,
-    pub config: unmask::model::ModelConfig,
+    /// The family's name (`llada`, `dream`, ..., `diffusion-gemma`).
+    pub family: &'static str,
+    pub vocab: usize,
+    pub kind: InfoKind,
     pub tokenizer: Option<unmask::model::TextTokenizer>,
     /// The longest canvas a request may use.
     pub ctx: usize,
     pub adapter: String,
     pub created: u64,
+}
+
+pub enum InfoKind {
+    Masked(unmask::model::ModelConfig),
+    /// DiffusionGemma: its sampler settings (from the checkpoint) and canvas.
+    Dg {
+        settings: unmask::dgemma::sampler::DgSettings,
+        canvas: usize,
+        max_positions: usize,
+    },
 }
 
 pub struct Settings {
@@ -68,9 +82,6 @@ pub struct Settings {
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
-    if a.model.as_deref().is_some_and(super::dgemma::is_dgemma) {
-        return Err(Error::Input("unmask serve does not run DiffusionGemma models yet: use `unmask generate --model ...` for them".into()));
-    }
     if a.queue == 0 {
         return Err(Error::Input("--queue must be at least 1".into()));
     }

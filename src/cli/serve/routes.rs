@@ -4,7 +4,7 @@
 //! Server-Sent Events in OpenAI's chunk format (and `event: step` records with `denoising`).
 
 use super::api::{self, ApiError, Kind};
-use super::worker::{CancelOnDrop, Event, Job, Jobs, Outcome};
+use super::worker::{now, CancelOnDrop, Event, Feed, Job, Jobs, Outcome, Work};
 use super::{ModelInfo, Settings};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -71,7 +71,7 @@ async fn models(Axs(st): Axs<State>, headers: HeaderMap) -> Result<Json<Value>, 
     let i = &st.info;
     Ok(Json(json!({"object": "list", "data": [{
         "id": i.id, "object": "model", "created": i.created, "owned_by": "unmask",
-        "meta": {"family": i.config.family().name, "context": i.ctx, "vocab_size": i.config.vocab_size, "adapter": i.adapter}
+        "meta": {"family": i.family, "context": i.ctx, "vocab_size": i.vocab, "adapter": i.adapter}
     }]})))
 }
 
@@ -122,14 +122,16 @@ async fn start(st: &State, headers: &HeaderMap, body: Result<Bytes, BytesRejecti
     })?;
     let body = api::parse(&bytes, &st.info)?;
     let stops = api::stops(&body)?;
-    let (prepared, limit) = api::prepare(&body, kind, &st.info, st.settings.default_max_tokens)?;
-    let c = &prepared.canvas;
-    let spans = mask_runs(&c.tokens, c.mask);
+    let (work, limit) = api::prepare(&body, kind, &st.info, st.settings.default_max_tokens)?;
+    let spans = match &work {
+        Work::Masked { canvas: c, infill: true, .. } => mask_runs(&c.tokens, c.mask),
+        _ => vec![],
+    };
     let infill = matches!(kind, Kind::Infill);
     let (events, rx) = unbounded_channel();
     let cancel = Arc::new(AtomicBool::new(false));
     let steps = body.denoising && body.stream;
-    let job = Job { canvas: prepared.canvas, options: prepared.options, ends: prepared.ends, stops, limit, steps, infill, events, cancel: cancel.clone() };
+    let job = Job { work, feed: Feed { stops, limit, steps, events, cancel: cancel.clone() } };
     st.jobs.queued.fetch_add(1, Ordering::SeqCst);
     if let Err(e) = st.jobs.tx.try_send(job) {
         st.jobs.queued.fetch_sub(1, Ordering::SeqCst);
@@ -160,10 +162,6 @@ async fn start(st: &State, headers: &HeaderMap, body: Result<Bytes, BytesRejecti
     drop(guard);
     eprintln!("{} done: {} tokens, {} steps in {:.0} ms", reply.id, outcome.completion_tokens, outcome.steps, outcome.ms);
     Ok(Json(reply.whole(&outcome, &st.info)?).into_response())
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Runs of `mask` in `tokens`: (start, length).

@@ -1,10 +1,11 @@
 //! The server's GPU thread: loads the model (planning GPU memory for the largest canvas a
-//! request may use, with CFG), then runs queued jobs one at a time, each in a session of its
-//! own, sending text as it becomes final and, when asked, every denoising step. A job whose
-//! client went away (its channel closed, or its cancel flag set) stops after the current step.
+//! request may use), then runs queued jobs one at a time, each in a session of its own, sending
+//! text as it becomes final and, when asked, every denoising step. A job whose client went away
+//! (its channel closed, or its cancel flag set) stops after the current step.
 
-use super::ModelInfo;
-use std::path::PathBuf;
+use super::{InfoKind, ModelInfo};
+use crate::cli::model::OnGpu;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
@@ -14,20 +15,62 @@ use unmask::sampler::final_text::{FinalText, Finish};
 use unmask::sampler::{self, Canvas, SamplerOptions, StepEvent};
 use unmask::{Error, Result};
 
-/// One request, checked and tokenized, waiting for the GPU.
+/// What a request asks the GPU to do, checked and tokenized.
+pub enum Work {
+    /// A masked-diffusion canvas (LLaDA and kin). An infill's text is the whole canvas at the
+    /// end (nothing streams, nothing stops it early).
+    Masked { canvas: Canvas, options: SamplerOptions, ends: [Option<u32>; 2], infill: bool },
+    /// DiffusionGemma: whole canvases after the prompt.
+    Dg(super::dg::DgWork),
+}
+
+/// One request waiting for the GPU.
 pub struct Job {
-    pub canvas: Canvas,
-    pub options: SamplerOptions,
-    pub ends: [Option<u32>; 2],
+    pub work: Work,
+    pub feed: Feed,
+}
+
+/// Where a job's results go, and what its client asked to see.
+pub struct Feed {
     pub stops: Vec<String>,
     /// The most answer tokens to show.
     pub limit: usize,
     /// Send each denoising step as an `Event::Step`.
     pub steps: bool,
-    /// An infill: the text is the whole canvas at the end (nothing streams, nothing stops it).
-    pub infill: bool,
     pub events: UnboundedSender<Event>,
     pub cancel: Arc<AtomicBool>,
+}
+
+impl Feed {
+    /// The client is still there.
+    pub fn live(&self) -> bool {
+        !self.cancel.load(Ordering::SeqCst) && !self.events.is_closed()
+    }
+
+    /// Sends a step record (when asked for) and text that became final; false stops the
+    /// generation: the client went away, the answer ended, or decoding failed (`failed`).
+    pub fn step(&self, record: impl FnOnce() -> serde_json::Value, delta: Result<String>, failed: &mut Option<Error>) -> bool {
+        if !self.live() || (self.steps && self.events.send(Event::Step(record())).is_err()) {
+            return false;
+        }
+        match delta {
+            Ok(d) => d.is_empty() || self.events.send(Event::Text(d)).is_ok(),
+            Err(e) => {
+                *failed = Some(e);
+                false
+            }
+        }
+    }
+
+    /// Sends the last text and logs a cancellation.
+    pub fn finish(&self, last: String, steps: usize) {
+        if !self.live() {
+            eprintln!("generation cancelled after {steps} steps: the client went away");
+        }
+        if !last.is_empty() {
+            let _ = self.events.send(Event::Text(last));
+        }
+    }
 }
 
 pub enum Event {
@@ -67,114 +110,103 @@ pub fn start(path: PathBuf, quant: Option<String>, ctx: Option<usize>, queue: us
     std::thread::Builder::new()
         .name("unmask-gpu".into())
         .spawn(move || {
-            // The plan covers the costliest session: the longest canvas, with CFG's second row.
-            let plan_opts = SamplerOptions { cfg_scale: 1.0, ..Default::default() };
             let limit = ctx.unwrap_or(4096);
-            let m = match super::super::model::load(Some(path), quant.as_deref(), false, &plan_opts, |c| limit.min(c.max_sequence_length)) {
-                Ok(m) => m,
+            let loaded = if super::super::dgemma::is_dgemma(&path) {
+                super::dg::load(&path, quant.as_deref(), limit, id)
+            } else {
+                load(&path, quant.as_deref(), limit, id)
+            };
+            match loaded {
+                Ok((engine, info)) => {
+                    let _ = ready_tx.send(Ok(info));
+                    serve(&engine, rx, &counters);
+                }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
-                    return;
                 }
-            };
-            let info = ModelInfo {
-                id,
-                config: m.config.clone(),
-                tokenizer: m.tokenizer.clone(),
-                ctx: limit.min(m.config.max_sequence_length),
-                adapter: m.model.gpu.report.name.clone(),
-                created: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            };
-            let _ = ready_tx.send(Ok(info));
-            serve(&m, rx, &counters);
+            }
         })
         .map_err(|e| Error::Gpu(format!("cannot start the GPU thread: {e}")))?;
     let info = ready_rx.recv().map_err(|_| Error::Gpu("the GPU thread stopped while loading the model".into()))??;
-    eprintln!("model {} ({}) on {}; requests up to {} positions", info.id, info.config.family().name, info.adapter, info.ctx);
+    eprintln!("model {} ({}) on {}; requests up to {} positions", info.id, info.family, info.adapter, info.ctx);
     Ok((jobs, info))
 }
 
-fn serve(m: &super::super::model::OnGpu, rx: Receiver<Job>, counters: &Jobs) {
+/// The model the GPU thread owns.
+pub enum Engine {
+    Masked(Box<OnGpu>),
+    Dg(Box<super::dg::DgEngine>),
+}
+
+/// A masked-diffusion model, with the GPU memory planned for the costliest session: the
+/// longest canvas, with CFG's second row.
+fn load(path: &Path, quant: Option<&str>, limit: usize, id: String) -> Result<(Engine, ModelInfo)> {
+    let plan_opts = SamplerOptions { cfg_scale: 1.0, ..Default::default() };
+    let m = super::super::model::load(Some(path.to_path_buf()), quant, false, &plan_opts, |c| limit.min(c.max_sequence_length))?;
+    let info = ModelInfo {
+        id,
+        family: m.config.family().name,
+        vocab: m.config.vocab_size,
+        tokenizer: m.tokenizer.clone(),
+        ctx: limit.min(m.config.max_sequence_length),
+        adapter: m.model.gpu.report.name.clone(),
+        created: now(),
+        kind: InfoKind::Masked(m.config.clone()),
+    };
+    Ok((Engine::Masked(Box::new(m)), info))
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn serve(engine: &Engine, rx: Receiver<Job>, counters: &Jobs) {
     for job in rx {
         counters.queued.fetch_sub(1, Ordering::SeqCst);
-        if job.cancel.load(Ordering::SeqCst) || job.events.is_closed() {
+        if !job.feed.live() {
             continue;
         }
         counters.running.fetch_add(1, Ordering::SeqCst);
-        let events = job.events.clone();
-        let result = run(m, job);
+        let events = job.feed.events.clone();
+        let result = match (engine, job.work) {
+            (Engine::Masked(m), Work::Masked { canvas, options, ends, infill }) => run(m, canvas, options, ends, infill, &job.feed),
+            (Engine::Dg(m), Work::Dg(w)) => super::dg::run(m, w, &job.feed),
+            _ => Err(Error::Input("this request is for another kind of model".into())),
+        };
         let _ = events.send(Event::Done(result));
         counters.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-fn run(m: &super::super::model::OnGpu, job: Job) -> Result<Outcome> {
-    let Job { canvas, options, ends, stops, limit, steps, infill, events, cancel } = job;
-    let tok =
-        m.tokenizer.as_ref().ok_or_else(|| Error::Input("this model has no tokenizer: the server needs one (load tokenizer.json with the model)".into()))?;
+fn run(m: &OnGpu, canvas: Canvas, options: SamplerOptions, ends: [Option<u32>; 2], infill: bool, feed: &Feed) -> Result<Outcome> {
+    let tok = tokenizer(m.tokenizer.as_ref())?;
     let mut session = m.session(canvas.tokens.len(), &options)?;
-    let prompt_tokens = if canvas.gen_start == 0 { 0 } else { canvas.gen_start };
-    let mut text = FinalText::new(&canvas, ends, stops).with_limit(limit);
+    let mut text = FinalText::new(&canvas, ends.iter().flatten().copied().collect(), feed.stops.clone()).with_limit(feed.limit);
     let mut failed = None;
     let gen = pollster::block_on(sampler::run(&mut session, canvas.clone(), &options, &mut |e| {
-        if cancel.load(Ordering::SeqCst) {
-            return false;
-        }
-        if steps && events.send(Event::Step(step_json(e, tok, canvas.gen_start))).is_err() {
-            return false;
-        }
-        if infill {
-            return true;
-        }
-        match text.step(e, tok) {
-            Ok(delta) if !delta.is_empty() => {
-                if events.send(Event::Text(delta)).is_err() {
-                    return false;
-                }
-            }
-            Ok(_) => {}
-            Err(err) => {
-                failed = Some(err);
-                return false;
-            }
-        }
-        // The answer ended (an end token or a stop string): the rest cannot change it.
-        text.reason().is_none()
+        let delta = if infill { Ok(String::new()) } else { text.step(e, tok) };
+        // Once the answer ended (an end token or a stop string) the rest cannot change it.
+        feed.step(|| step_json(e, tok, canvas.gen_start), delta, &mut failed) && text.reason().is_none()
     }))?;
     if let Some(e) = failed {
         return Err(e);
     }
-    if cancel.load(Ordering::SeqCst) || events.is_closed() {
-        eprintln!("generation cancelled after {} steps: the client went away", gen.steps);
-    }
     if infill {
+        feed.finish(String::new(), gen.steps);
         let masked = canvas.tokens.iter().filter(|&&t| t == canvas.mask).count();
         let text = tok.decode(&gen.tokens, false)?;
-        return Ok(Outcome {
-            text,
-            finish: Finish::Stop,
-            prompt_tokens: canvas.tokens.len() - masked,
-            completion_tokens: masked,
-            tokens: gen.tokens,
-            steps: gen.steps,
-            ms: gen.ms,
-        });
+        let prompt_tokens = canvas.tokens.len() - masked;
+        return Ok(Outcome { text, finish: Finish::Stop, prompt_tokens, completion_tokens: masked, tokens: gen.tokens, steps: gen.steps, ms: gen.ms });
     }
-    let last = text.finish(&gen.tokens, tok)?;
-    if !last.is_empty() {
-        let _ = events.send(Event::Text(last));
-    }
+    feed.finish(text.finish(&gen.tokens, tok)?, gen.steps);
     let answer = &gen.tokens[gen.gen_start..];
-    let completion_tokens = answer.iter().take(limit).take_while(|t| !ends.contains(&Some(**t)) && **t != canvas.mask).count();
-    Ok(Outcome {
-        text: text.text().to_string(),
-        finish: text.reason().unwrap_or(Finish::Length),
-        prompt_tokens,
-        completion_tokens,
-        tokens: gen.tokens,
-        steps: gen.steps,
-        ms: gen.ms,
-    })
+    let completion_tokens = answer.iter().take(feed.limit).take_while(|t| !ends.contains(&Some(**t)) && **t != canvas.mask).count();
+    let finish = text.reason().unwrap_or(Finish::Length);
+    Ok(Outcome { text: text.text().to_string(), finish, prompt_tokens: gen.gen_start, completion_tokens, tokens: gen.tokens, steps: gen.steps, ms: gen.ms })
+}
+
+pub fn tokenizer(t: Option<&TextTokenizer>) -> Result<&TextTokenizer> {
+    t.ok_or_else(|| Error::Input("this model has no tokenizer: the server needs one (load tokenizer.json with the model)".into()))
 }
 
 /// A step as the step stream sends it: positions relative to the answer's start.
