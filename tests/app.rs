@@ -284,7 +284,7 @@ impl egui::DroppedFile for Dropped {
 
 fn start(pieces: &[&str], gen_start: usize) -> Start {
     let tokens: Vec<u32> = (0..pieces.len() as u32).collect();
-    Start { tokens, pieces: pieces.iter().map(|s| s.to_string()).collect(), gen_start, mask: 999, block_length: 4, steps: 4 }
+    Start { tokens, pieces: pieces.iter().map(|s| s.to_string()).collect(), gen_start, mask: 999, block_length: 4, steps: 4, ends: vec![] }
 }
 
 #[test]

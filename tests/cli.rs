@@ -113,6 +113,23 @@ fn visual_mode_redraws_every_step() {
     assert!(out.contains("step 2/4") && out.contains('░'));
 }
 
+/// End-of-text padding is a dim placeholder in the animation, never `<|endoftext|>` strings,
+/// and the printed answer has no special tokens (the demo model answers in fewer than 64).
+#[test]
+fn end_of_text_padding_is_a_placeholder() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo-q4_0.gguf");
+    let ask =
+        ["generate", "--model", demo, "--chat", "--prompt", "Mia has 12 apples and buys 30 more. How many apples does she have now?", "--gen-length", "64"];
+    let o = unmask(&[&ask[..], &["--visual"]].concat());
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let last = out.rsplit("\x1b[2J").next().unwrap();
+    assert!(last.contains("\x1b[2m∅\x1b[0m") && !out.contains("<|"), "{last}");
+    let o = unmask(&ask);
+    let (answer, _) = text(&o);
+    assert!(!answer.trim().is_empty() && !answer.contains("<|") && !answer.contains('∅'), "{answer}");
+}
+
 #[test]
 fn infill_changes_only_the_masked_span() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! window's width, and the per-step chart (tokens committed or accepted per step as bars, their
 //! mean confidence as a line) that seeks on click.
 
-use super::run::{band, cell_text, CellState, Run};
+use super::run::{band, cell_text, CellState, Run, PADDING};
 use eframe::egui::{self, Color32, CornerRadius, Pos2, Rect, Sense, Shape, Stroke, Vec2};
 use std::collections::BTreeSet;
 
@@ -41,7 +41,9 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
     ui.spacing_mut().item_spacing = Vec2::new(3.0, 4.0);
     ui.horizontal_wrapped(|ui| {
         for (p, s) in view.iter().enumerate() {
+            let padding = s.state != CellState::Masked && s.state != CellState::Prompt && run.is_padding(s.token);
             let (text, fill, fg) = match s.state {
+                _ if padding => (PADDING.to_string(), MASKED, Color32::from_gray(120)),
                 CellState::Masked => ("    ".to_string(), MASKED, Color32::from_gray(140)),
                 CellState::Prompt => (cell_text(s.text), GIVEN, Color32::from_gray(150)),
                 CellState::Given => (cell_text(s.text), GIVEN, Color32::from_gray(230)),
@@ -70,6 +72,7 @@ pub fn canvas(ui: &mut egui::Ui, run: &Run, step: usize, selected: &BTreeSet<usi
                 ui.painter().line_segment([Pos2::new(x, r.rect.top()), Pos2::new(x, r.rect.bottom())], Stroke::new(1.5, colour));
             }
             let r = match s.state {
+                _ if padding => r.on_hover_text(format!("end of text (token {}) · step {}", s.token, s.when)),
                 CellState::Fresh(_) | CellState::Done => r.on_hover_text(format!("step {} · confidence {:.3} · token {}", s.when, s.confidence, s.token)),
                 CellState::Renoised => r.on_hover_text(format!("step {} · re-noised · argmax {} (confidence {:.3})", s.when, s.token, s.confidence)),
                 _ => r,

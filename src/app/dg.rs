@@ -100,7 +100,8 @@ pub fn generate(m: &DgLoaded, req: &Request, cancel: &AtomicBool, send: &dyn Fn(
     let mut tokens = prompt.clone();
     tokens.resize(g0 + canvases * l, NO_MASK);
     let pieces = tokens.iter().map(|&t| if t == NO_MASK { String::new() } else { piece(tok, t) }).collect();
-    send(Event::Started(Start { tokens, pieces, gen_start: g0, mask: NO_MASK, block_length: l, steps: canvases * s.steps }));
+    let ends = s.eos.iter().copied().chain(s.pad).collect();
+    send(Event::Started(Start { tokens, pieces, gen_start: g0, mask: NO_MASK, block_length: l, steps: canvases * s.steps, ends }));
     let mut draws = SeededDraws(Rng::new(req.options.seed ^ 0x6467656d6d61));
     let t0 = crate::clock::now_ms();
     let (mut last, mut n, mut cancelled, mut early) = (t0, 0, false, false);

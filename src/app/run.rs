@@ -20,7 +20,12 @@ pub struct Start {
     pub block_length: usize,
     /// Steps planned.
     pub steps: usize,
+    /// Tokens that end an answer (EOS padding, EOT): drawn as a dim `PADDING` placeholder.
+    pub ends: Vec<u32>,
 }
+
+/// What an end-of-text cell shows instead of its token's text (`<|endoftext|>` and kin).
+pub const PADDING: &str = "∅";
 
 /// One committed position, with the text of its token.
 #[derive(Debug, Clone, Serialize)]
@@ -142,6 +147,11 @@ impl Run {
 
     pub fn is_empty(&self) -> bool {
         self.token.is_empty()
+    }
+
+    /// Whether `token` ends the answer (shown as `PADDING`).
+    pub fn is_padding(&self, token: u32) -> bool {
+        self.start.ends.contains(&token)
     }
 
     pub fn gen_start(&self) -> usize {

@@ -238,6 +238,7 @@ impl Engine {
             mask: c.mask,
             block_length: p.options.block_length,
             steps: p.options.steps,
+            ends: p.ends.iter().flatten().copied().collect(),
         }));
         let cancel = self.cancel.clone();
         let g = pollster::block_on(sampler::run(&mut session, p.canvas, &p.options, &mut |e| {

@@ -40,7 +40,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     let quant = parse_quant(a.s.quant.as_deref())?;
     let mut draws = SeededDraws(Rng::new(a.s.seed ^ 0x6467656d6d61));
     let mut steps = Vec::new();
-    let mut view = a.s.visual.then(|| super::dgview::DgVisual::new(tok.as_ref(), s.steps));
+    let mut view = a.s.visual.then(|| super::dgview::DgVisual::new(tok.as_ref(), s.steps, s.eos.iter().copied().chain(s.pad).collect()));
     let t0 = unmask::clock::now_ms();
     let mut on_step = |ev: &DgStep| {
         if a.s.json {

@@ -26,14 +26,19 @@ pub struct DgVisual<'a> {
     /// Text of the canvases already committed.
     done: String,
     steps: usize,
+    /// End-of-text and padding tokens: drawn as a dim `∅`.
+    ends: Vec<u32>,
 }
 
 impl<'a> DgVisual<'a> {
-    pub fn new(tok: Option<&'a TextTokenizer>, steps: usize) -> Self {
-        DgVisual { tok, done: String::new(), steps }
+    pub fn new(tok: Option<&'a TextTokenizer>, steps: usize, ends: Vec<u32>) -> Self {
+        DgVisual { tok, done: String::new(), steps, ends }
     }
 
     fn piece(&self, t: u32) -> String {
+        if self.ends.contains(&t) {
+            return "\x1b[2m∅\x1b[22m".into();
+        }
         match self.tok {
             Some(tok) => tok.decode(&[t], true).unwrap_or_default().replace('\n', "⏎"),
             None => format!("{t} "),

@@ -234,7 +234,7 @@ fn run<D: sampler::Denoiser>(
     let gen_start = canvas.gen_start;
     let prompt: Vec<u32> = canvas.tokens[..gen_start].to_vec();
     let mut events: Vec<StepEvent> = Vec::new();
-    let mut view = s.visual.then(|| Visual::new(&canvas, tok, opts.steps));
+    let mut view = s.visual.then(|| Visual::new(&canvas, tok, opts.steps, ends));
     let gen = pollster::block_on(sampler::run(&mut model, canvas, opts, &mut |e| {
         if let Some(v) = view.as_mut() {
             v.step(e);
@@ -281,15 +281,17 @@ struct Visual<'a> {
     tokens: Vec<u32>,
     start: usize,
     mask: u32,
+    /// End-of-text tokens: drawn as a dim `∅`, not as `<|endoftext|>`.
+    ends: [Option<u32>; 2],
     /// The step at which each position was committed (0: not yet or fixed) and its confidence.
     when: Vec<(usize, f32)>,
     total_steps: usize,
 }
 
 impl<'a> Visual<'a> {
-    fn new(c: &Canvas, tok: Option<&'a TextTokenizer>, total_steps: usize) -> Self {
+    fn new(c: &Canvas, tok: Option<&'a TextTokenizer>, total_steps: usize, ends: [Option<u32>; 2]) -> Self {
         let start = if c.gen_start == 0 { 0 } else { c.gen_start };
-        Visual { tok, tokens: c.tokens.clone(), start, mask: c.mask, when: vec![(0, 0.0); c.tokens.len()], total_steps }
+        Visual { tok, tokens: c.tokens.clone(), start, mask: c.mask, ends, when: vec![(0, 0.0); c.tokens.len()], total_steps }
     }
 
     fn piece(&self, t: u32) -> String {
@@ -306,6 +308,10 @@ impl<'a> Visual<'a> {
             let t = self.tokens[p];
             if t == self.mask {
                 out.push_str("\x1b[2m░\x1b[0m");
+                continue;
+            }
+            if self.ends.contains(&Some(t)) {
+                out.push_str("\x1b[2m∅\x1b[0m");
                 continue;
             }
             let (w, conf) = self.when[p];
