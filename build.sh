@@ -70,6 +70,7 @@ test_all() {
   web
   cargo build --bin unmask --example write_full_size   # built by cargo test already
   node tests/web_page/page.test.mjs
+  node tests/web_page/api.test.mjs
   echo "== all tests passed"
 }
 

@@ -21,6 +21,17 @@ impl Error {
     pub fn model(file: impl Into<String>, problem: impl Into<String>) -> Self {
         Error::Model { file: file.into(), problem: problem.into() }
     }
+
+    /// The variant's name for programs (the page's structured errors): "model", "gpu",
+    /// "limits" or "input".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Model { .. } => "model",
+            Error::Gpu(_) => "gpu",
+            Error::Limits(_) => "limits",
+            Error::Input(_) => "input",
+        }
+    }
 }
 
 impl fmt::Display for Error {

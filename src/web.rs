@@ -1,13 +1,17 @@
 //! The thin wasm-bindgen layer that the web page's worker (`www/worker.js`) calls: load a model
-//! from bytes, generate or infill with a per-step callback, cancel, and report the adapter.
-//! Options, events and results cross as plain JS objects (serde-wasm-bindgen).
+//! from bytes, plan one without loading it, generate or infill with a per-step callback (and the
+//! answer's final text as it settles), cancel, report the adapter; the sampler's defaults and
+//! their validation for the page's settings and the engine API (`www/unmask.js`).
+//! Options, events and results cross as plain JS objects (serde-wasm-bindgen); every failure is
+//! thrown as a structured error `{kind, field, message}` (`js_err`).
 
 use crate::engine::{GpuModel, MemoryPlan, Session, SessionConfig};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Limits};
 use crate::model::index::read_index;
 use crate::model::source::ByteSource;
-use crate::model::{DType, Quant, TextTokenizer};
+use crate::model::{ModelIndex, Quant, TextTokenizer};
 use crate::request::{prepare_remask, Prepared, Request};
+use crate::sampler::final_text::{FinalText, Finish};
 use crate::sampler::{self, SamplerOptions, StepEvent};
 use serde::Serialize;
 use std::cell::Cell;
@@ -15,13 +19,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
 
-pub(crate) fn js_err(e: crate::Error) -> JsValue {
-    JsValue::from_str(&e.to_string())
-}
-
-pub(crate) fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| JsValue::from_str(&e.to_string()))
-}
+mod convert;
+mod options;
+pub(crate) use convert::{bad_value, error_js, input_err, js_err, option_names, to_js};
+use options::parse_quant;
+pub use options::{defaults, validate_options};
 
 /// Model files read through a JavaScript callback (slices of `File`/`Blob` objects).
 pub(crate) struct JsSource {
@@ -31,8 +33,12 @@ pub(crate) struct JsSource {
 }
 
 impl JsSource {
-    pub(crate) fn new(read: js_sys::Function, sizes: &[f64], names: Vec<String>) -> Self {
-        JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names }
+    /// One size and one name per file, at least one file.
+    pub(crate) fn new(read: js_sys::Function, sizes: &[f64], names: Vec<String>) -> Result<Self, JsValue> {
+        if sizes.is_empty() || sizes.len() != names.len() {
+            return Err(input_err(None, "give one size and one name per model file"));
+        }
+        Ok(JsSource { read, sizes: sizes.iter().map(|&s| s.max(0.0) as u64).collect(), names })
     }
 }
 
@@ -85,6 +91,28 @@ pub fn one_block() -> usize {
     SamplerOptions::ONE_BLOCK
 }
 
+/// The model's index (headers only), its embedded tokenizer if any, and its memory plan for a
+/// session of `canvas` positions with the default settings.
+async fn index_and_plan(
+    src: &JsSource,
+    config_json: Option<&str>,
+    quant: Option<Quant>,
+    canvas: usize,
+    gpu: &Gpu,
+) -> crate::Result<(ModelIndex, crate::Result<Option<TextTokenizer>>, MemoryPlan)> {
+    let (index, embedded) = read_index(src, config_json.map(|c| ("config.json", c))).await?;
+    let session = SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels());
+    let plan = MemoryPlan::new(&index, quant, &session, gpu.plan_limits())?;
+    Ok((index, embedded, plan))
+}
+
+/// A plan as `planStreaming` returns it: `{summary, fits, problem, plan}` (`problem`: why it
+/// cannot fit, with the numbers; null when it fits).
+pub(crate) fn plan_js(plan: &MemoryPlan, limits: Limits, budget: Option<u64>) -> Result<JsValue, JsValue> {
+    let problem = plan.check(limits, budget).err().map(|e| e.to_string());
+    to_js(&serde_json::json!({"summary": plan.summary(), "fits": problem.is_none(), "problem": problem, "total_bytes": plan.total_bytes(), "plan": plan}))
+}
+
 /// A model on the GPU plus its tokenizer; each request runs in a session of its own, planned
 /// (and refused with the numbers when it cannot fit) before anything is allocated.
 #[wasm_bindgen]
@@ -128,13 +156,51 @@ struct StartJs<'a> {
 struct ResultJs {
     tokens: Vec<u32>,
     gen_start: usize,
+    /// Every answer position decoded (the canvas as the page shows it).
     text: String,
+    /// The answer as a chat or completion gives it: up to its first end token or stop string,
+    /// exactly the pieces `on_text` received (`sampler::final_text`).
+    content: String,
+    /// "stop" (an end token or stop string ended it) or "length".
+    finish_reason: &'static str,
+    prompt_tokens: usize,
+    /// Answer tokens in `content`.
+    completion_tokens: usize,
     steps: usize,
     model_passes: usize,
     ms: f64,
     tokens_per_second: f64,
     early_stopped: bool,
     cancelled: bool,
+}
+
+/// How a request's answer is followed (the engine API's calls; the page's canvas view asks for
+/// none): `on_text(piece)` receives text as soon as it is final, `stop` strings end the answer as
+/// end tokens do, and the generation stops once the answer has ended.
+struct Follow {
+    on_text: Option<js_sys::Function>,
+    stop: Vec<String>,
+}
+
+impl Follow {
+    fn from_js(v: &JsValue) -> Result<Option<Follow>, JsValue> {
+        if v.is_undefined() || v.is_null() {
+            return Ok(None);
+        }
+        let get = |k: &str| js_sys::Reflect::get(v, &k.into()).ok().filter(|x| !x.is_undefined() && !x.is_null());
+        let on_text = get("on_text").and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let stop = match get("stop") {
+            Some(s) => serde_wasm_bindgen::from_value(s).map_err(|e| input_err(Some("stop"), format!("stop must be a list of strings: {e}")))?,
+            None => vec![],
+        };
+        Ok(Some(Follow { on_text, stop }))
+    }
+
+    fn send(&self, piece: &str) {
+        if let (Some(f), false) = (&self.on_text, piece.is_empty()) {
+            let _ = f.call1(&JsValue::NULL, &JsValue::from_str(piece));
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -164,31 +230,18 @@ impl Engine {
         on_plan: Option<js_sys::Function>,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Engine, JsValue> {
-        if sizes.is_empty() || sizes.len() != names.len() {
-            return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
-        }
-        let src = JsSource::new(read, &sizes, names);
-        let quant = match quant.as_deref() {
-            None | Some("") => None,
-            Some(q) => {
-                let (name, pure) = q.strip_suffix("_pure").map_or((q, false), |n| (n, true));
-                let dtype =
-                    DType::parse(name).ok_or_else(|| JsValue::from_str(&format!("unknown quantization {q:?}: use q4_0, q4_0_pure, q8_0, f16, bf16 or f32")))?;
-                Some(Quant { dtype, pure })
-            }
-        };
-        let (index, embedded) = read_index(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
+        let src = JsSource::new(read, &sizes, names)?;
+        let quant = parse_quant(quant.as_deref())?;
+        // `GpuModel` shares its device through an `Arc` (threads natively); the page has one thread.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
+        let (index, embedded, plan) = index_and_plan(&src, config_json.as_deref(), quant, canvas, &gpu).await.map_err(js_err)?;
         // A tokenizer.json given with the model wins over the one embedded in a GGUF (as natively).
         let tokenizer = match tokenizer_json {
             Some(t) => Some(TextTokenizer::from_bytes("tokenizer.json", &t).map_err(js_err)?),
             None => embedded.map_err(js_err)?,
         };
-        // `GpuModel` shares its device through an `Arc` (threads natively); the page has one thread.
-        #[allow(clippy::arc_with_non_send_sync)]
-        let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
         let budget = budget.map(|b| b as u64);
-        let session = SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels());
-        let plan = MemoryPlan::new(&index, quant, &session, gpu.plan_limits()).map_err(js_err)?;
         plan.check(gpu.plan_limits(), budget).map_err(js_err)?;
         let summary = plan.summary();
         if let Some(f) = &on_plan {
@@ -200,8 +253,28 @@ impl Engine {
             }
         })
         .await
-        .map_err(|e| JsValue::from_str(&format!("{e} (memory plan: {summary})")))?;
+        .map_err(|e| error_js(e.kind(), None, option_names(&format!("{e} (memory plan: {summary})"))))?;
         Ok(Engine { model, tokenizer, budget, cancel: Rc::new(Cell::new(false)) })
+    }
+
+    /// The memory plan `loadStreaming` would check, from the files' headers alone (no weight
+    /// is read or allocated): `{summary, fits, problem, total_bytes, plan}`. Arguments as
+    /// `loadStreaming`'s.
+    #[wasm_bindgen(js_name = planStreaming)]
+    pub async fn plan_streaming(
+        read: js_sys::Function,
+        sizes: Vec<f64>,
+        names: Vec<String>,
+        config_json: Option<String>,
+        quant: Option<String>,
+        canvas: usize,
+        budget: Option<f64>,
+    ) -> Result<JsValue, JsValue> {
+        let src = JsSource::new(read, &sizes, names)?;
+        let quant = parse_quant(quant.as_deref())?;
+        let gpu = Gpu::new().await.map_err(js_err)?;
+        let (_, _, plan) = index_and_plan(&src, config_json.as_deref(), quant, canvas, &gpu).await.map_err(js_err)?;
+        plan_js(&plan, gpu.plan_limits(), budget.map(|b| b as u64))
     }
 
     /// The adapter's name, limits and features.
@@ -229,12 +302,20 @@ impl Engine {
         self.cancel.set(true);
     }
 
-    /// Runs a request (see `Request`: prompt or infill text plus sampler options).
-    /// `on_start(canvas)` receives the initial canvas; `on_step(event)` every step.
-    pub async fn run(&self, request: JsValue, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
-        let req: Request = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+    /// Runs a request (see `Request`: prompt, chat messages or infill text plus sampler
+    /// options). `on_start(canvas)` receives the initial canvas; `on_step(event)` every step;
+    /// `follow` (optional, `{on_text, stop}`: see `Follow`) streams the answer's final text.
+    pub async fn run(
+        &self,
+        request: JsValue,
+        on_start: Option<js_sys::Function>,
+        on_step: Option<js_sys::Function>,
+        follow: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let req: Request = serde_wasm_bindgen::from_value(request.clone()).map_err(|e| bad_value::<Request>("request", &request, e))?;
+        let follow = Follow::from_js(&follow)?;
         let p = req.prepare(&self.model.config, self.tokenizer.as_ref()).map_err(js_err)?;
-        self.execute(p, on_start, on_step).await
+        self.execute(p, on_start, on_step, follow).await
     }
 
     /// Regenerates only some positions of a finished canvas (the page's "click words to
@@ -252,15 +333,21 @@ impl Engine {
         let o: SamplerOptions = if options.is_undefined() || options.is_null() {
             SamplerOptions::default()
         } else {
-            serde_wasm_bindgen::from_value(options).map_err(|e| JsValue::from_str(&format!("bad options: {e}")))?
+            serde_wasm_bindgen::from_value(options.clone()).map_err(|e| bad_value::<SamplerOptions>("options", &options, e))?
         };
         let p = prepare_remask(&self.model.config, self.tokenizer.as_ref(), tokens, gen_start, o).map_err(js_err)?;
-        self.execute(p, on_start, on_step).await
+        self.execute(p, on_start, on_step, None).await
     }
 }
 
 impl Engine {
-    async fn execute(&self, p: Prepared, on_start: Option<js_sys::Function>, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+    async fn execute(
+        &self,
+        p: Prepared,
+        on_start: Option<js_sys::Function>,
+        on_step: Option<js_sys::Function>,
+        follow: Option<Follow>,
+    ) -> Result<JsValue, JsValue> {
         let tok = self.tokenizer.as_ref();
         // This request's own session, planned for its canvas and settings (a canvas or setting
         // that cannot fit is refused here, with the numbers, before anything is allocated).
@@ -283,6 +370,10 @@ impl Engine {
             };
             f.call1(&JsValue::NULL, &to_js(&start)?)?;
         }
+        let stop = follow.as_ref().map(|f| f.stop.clone()).unwrap_or_default();
+        let mut answer = FinalText::new(&p.canvas, p.ends.iter().flatten().copied().collect(), stop);
+        let mask = p.canvas.mask;
+        let mut failed = None;
         self.cancel.set(false);
         let cancel = self.cancel.clone();
         let mut on_event = |e: &StepEvent| {
@@ -303,20 +394,52 @@ impl Engine {
                     let _ = f.call1(&JsValue::NULL, &v);
                 }
             }
+            if let (Some(f), Some(t)) = (&follow, tok) {
+                match answer.step(e, t) {
+                    Ok(piece) => f.send(&piece),
+                    Err(err) => {
+                        failed = Some(err);
+                        return false;
+                    }
+                }
+                // The answer has ended: nothing later can change it.
+                if answer.reason().is_some() {
+                    return false;
+                }
+            }
             !cancel.get()
         };
         let g = sampler::run(&mut session, p.canvas, &p.options, &mut on_event).await.map_err(js_err)?;
-        let text = g.text(tok).map_err(js_err)?;
-        let tokens_per_second = g.tokens_per_second(&p.ends);
+        if let Some(e) = failed {
+            return Err(js_err(e));
+        }
+        let ends = |t: &u32| p.ends.contains(&Some(*t));
+        let answer_tokens = &g.tokens[g.gen_start..];
+        let (content, finish) = match tok {
+            Some(t) => {
+                let last = answer.finish(&g.tokens, t).map_err(js_err)?;
+                if let Some(f) = &follow {
+                    f.send(&last);
+                }
+                (answer.text().to_string(), answer.reason().unwrap_or(Finish::Length))
+            }
+            None => (g.text(None).map_err(js_err)?, if answer_tokens.iter().any(ends) { Finish::Stop } else { Finish::Length }),
+        };
+        let completion_tokens = answer_tokens.iter().take_while(|t| !ends(t) && **t != mask).count();
         to_js(&ResultJs {
-            text,
+            text: g.text(tok).map_err(js_err)?,
+            content,
+            finish_reason: finish.name(),
+            prompt_tokens: g.gen_start,
+            completion_tokens,
             gen_start: g.gen_start,
             steps: g.steps,
             model_passes: g.model_passes,
             ms: g.ms,
-            tokens_per_second,
+            tokens_per_second: g.tokens_per_second(&p.ends),
             early_stopped: g.early_stopped,
-            cancelled: g.cancelled,
+            // Asked for by `cancel`, not the end of a followed answer.
+            cancelled: g.cancelled && self.cancel.get(),
             tokens: g.tokens,
         })
     }

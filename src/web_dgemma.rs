@@ -2,17 +2,17 @@
 //! families: load a `diffusion_gemma` model streamed from JavaScript (Hub safetensors or
 //! llama.cpp's GGUF), then run uniform-state generations with an event per denoising step
 //! (every cell's current token, accepted or re-noised, its entropy; the canvas index; the stop
-//! reason). `isDiffusionGemma` tells the worker which engine a model needs.
+//! reason). `isDiffusionGemma` tells the worker which engine a model needs. Errors are thrown
+//! structured, as `web.rs`'s.
 
 use crate::dgemma::gpu::DgGpuModel;
 use crate::dgemma::gpu_session::DgSession;
 use crate::dgemma::index::DgIndex;
 use crate::dgemma::sampler::{generate, positions_needed, DgSettings, DgStep, SeededDraws};
 use crate::gpu::Gpu;
-use crate::model::source::ByteSource;
 use crate::model::TextTokenizer;
 use crate::rng::Rng;
-use crate::web::{js_err, to_js, JsSource};
+use crate::web::{input_err, js_err, plan_js, to_js, JsSource};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -23,8 +23,10 @@ use wasm_bindgen::prelude::*;
 /// architecture); `read`, `sizes`, `names` as for `DgEngine.loadStreaming`.
 #[wasm_bindgen(js_name = isDiffusionGemma)]
 pub async fn is_diffusion_gemma(read: js_sys::Function, sizes: Vec<f64>, names: Vec<String>, config_json: Option<String>) -> bool {
-    let src = JsSource::new(read, &sizes, names);
-    src.files() > 0 && crate::dgemma::detect(&src, config_json.as_deref()).await
+    match JsSource::new(read, &sizes, names) {
+        Ok(src) => crate::dgemma::detect(&src, config_json.as_deref()).await,
+        Err(_) => false,
+    }
 }
 
 #[wasm_bindgen]
@@ -79,6 +81,20 @@ struct DgResultJs {
     cancelled: bool,
 }
 
+/// The page's quantization names; "q4_0_pure" (embedding in Q4_0 too) loads as q4_0 here.
+fn parse_quant(quant: Option<&str>) -> Result<Option<crate::model::DType>, JsValue> {
+    crate::dgemma::parse_quant(quant.map(|q| q.trim_end_matches("_pure"))).map_err(|e| match e {
+        crate::Error::Input(m) => input_err(Some("quant"), m),
+        e => js_err(e),
+    })
+}
+
+/// The plan for the weights and a session of a prompt and two canvases.
+fn plan(index: &DgIndex, quant: Option<crate::model::DType>, gpu: &Gpu) -> crate::Result<crate::engine::MemoryPlan> {
+    let c = &index.config;
+    crate::dgemma::plan::plan(index, quant, (3 * c.canvas_length).min(c.max_positions), gpu.plan_limits())
+}
+
 fn now() -> f64 {
     js_sys::Date::now()
 }
@@ -102,12 +118,8 @@ impl DgEngine {
         on_plan: Option<js_sys::Function>,
         on_progress: Option<js_sys::Function>,
     ) -> Result<DgEngine, JsValue> {
-        if sizes.is_empty() || sizes.len() != names.len() {
-            return Err(JsValue::from_str("loadStreaming: give one size and one name per file"));
-        }
-        let src = JsSource::new(read, &sizes, names);
-        // The page's "q4_0_pure" (embedding in Q4_0 too) loads as q4_0 here.
-        let quant = crate::dgemma::parse_quant(quant.as_deref().map(|q| q.trim_end_matches("_pure"))).map_err(js_err)?;
+        let src = JsSource::new(read, &sizes, names)?;
+        let quant = parse_quant(quant.as_deref())?;
         let index = DgIndex::read(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
         let settings = DgSettings::resolve(index.settings.as_ref(), generation_json.as_deref()).map_err(js_err)?;
         let tokenizer = match tokenizer_json {
@@ -117,8 +129,7 @@ impl DgEngine {
         };
         #[allow(clippy::arc_with_non_send_sync)]
         let gpu = Arc::new(Gpu::new().await.map_err(js_err)?);
-        let c = &index.config;
-        let plan = crate::dgemma::plan::plan(&index, quant, (3 * c.canvas_length).min(c.max_positions), gpu.plan_limits()).map_err(js_err)?;
+        let plan = plan(&index, quant, &gpu).map_err(js_err)?;
         plan.check(gpu.plan_limits(), None).map_err(js_err)?;
         if let Some(f) = &on_plan {
             let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&plan.summary()));
@@ -131,6 +142,23 @@ impl DgEngine {
         .await
         .map_err(js_err)?;
         Ok(DgEngine { model, tokenizer, settings, cancel: Rc::new(Cell::new(false)) })
+    }
+
+    /// The memory plan `loadStreaming` would check, from the headers alone (nothing is loaded):
+    /// `{summary, fits, problem, total_bytes, plan}` as `Engine.planStreaming`.
+    #[wasm_bindgen(js_name = planStreaming)]
+    pub async fn plan_streaming(
+        read: js_sys::Function,
+        sizes: Vec<f64>,
+        names: Vec<String>,
+        config_json: Option<String>,
+        quant: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let src = JsSource::new(read, &sizes, names)?;
+        let quant = parse_quant(quant.as_deref())?;
+        let index = DgIndex::read(&src, config_json.as_deref().map(|c| ("config.json", c))).await.map_err(js_err)?;
+        let gpu = Gpu::new().await.map_err(js_err)?;
+        plan_js(&plan(&index, quant, &gpu).map_err(js_err)?, gpu.plan_limits(), None)
     }
 
     /// The model's config (layers, canvas length, vocabulary…).
@@ -169,11 +197,11 @@ impl DgEngine {
 
     /// Runs a request (`DgRequest`); `on_step(event)` after every denoising step.
     pub async fn run(&self, request: JsValue, on_step: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
-        let r: DgRequest = serde_wasm_bindgen::from_value(request).map_err(|e| JsValue::from_str(&format!("bad request: {e}")))?;
+        let r: DgRequest = serde_wasm_bindgen::from_value(request).map_err(|e| input_err(None, format!("bad request: {e}")))?;
         let prompt = match (&r.prompt, r.prompt_tokens) {
             (_, Some(ids)) => ids,
             (Some(text), None) => {
-                let t = self.tokenizer.as_ref().ok_or_else(|| JsValue::from_str("this model has no tokenizer: give prompt_tokens"))?;
+                let t = self.tokenizer.as_ref().ok_or_else(|| input_err(Some("prompt"), "this model has no tokenizer: give prompt_tokens"))?;
                 crate::dgemma::prompt_tokens(t, text, r.chat).map_err(js_err)?
             }
             (None, None) => vec![],

@@ -49,3 +49,37 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
         close(&format!("{} forward", dtype.name()), &out.logits.unwrap(), &want, 1e-3);
     }
 }
+
+/// A field of a JS object as a string (or "null"/"undefined").
+fn field(v: &wasm_bindgen::JsValue, key: &str) -> String {
+    let f = js_sys::Reflect::get(v, &key.into()).unwrap();
+    f.as_string().unwrap_or_else(|| format!("{f:?}"))
+}
+
+#[wasm_bindgen_test]
+fn options_are_validated_with_the_field_at_fault() {
+    let check = |json: &str, infill: bool| unmask::web::validate_options(js_sys::JSON::parse(json).unwrap(), Some(infill));
+    // Fine: the defaults, nothing, an infill's options whatever its lengths.
+    assert!(check("{}", false).is_null());
+    let defaults = unmask::web::defaults().unwrap();
+    let options = js_sys::Reflect::get(&defaults, &"options".into()).unwrap();
+    assert!(unmask::web::validate_options(options.clone(), None).is_null());
+    assert_eq!(field(&options, "steps"), format!("{:?}", wasm_bindgen::JsValue::from(unmask::sampler::SamplerOptions::default().steps as f64)));
+    assert!(check(r#"{"gen_length": 50, "block_length": 16}"#, true).is_null());
+    for (json, want, says) in [
+        (r#"{"steps": 0}"#, "steps", "steps 0 must be a positive multiple"),
+        (r#"{"temperature": -1}"#, "temperature", "temperature -1 must be 0 or more"),
+        (r#"{"gen_length": 50, "block_length": 16}"#, "gen_length", "gen_length 50 is not a multiple of block_length 16"),
+        (r#"{"steps": "many"}"#, "steps", "bad options: invalid type"),
+        (r#"{"temprature": 1}"#, "temprature", "unknown option \"temprature\""),
+        (r#"{"remasking": "best"}"#, "remasking", "bad options"),
+    ] {
+        let e = check(json, false);
+        assert_eq!(field(&e, "kind"), "input", "{json}");
+        assert_eq!(field(&e, "field"), want, "{json}");
+        let message = field(&e, "message");
+        assert!(message.contains(says) && !message.contains("--"), "{json}: {message}");
+    }
+    // An infill's checks leave its lengths alone but not its sampling.
+    assert_eq!(field(&check(r#"{"temperature": -1}"#, true), "field"), "temperature");
+}

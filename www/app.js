@@ -1,26 +1,26 @@
-// The page: wires the controls to the engine's worker (worker.js) and draws what it reports.
-// Messages to the worker: {type:'init'}, {type:'load', id, source}, {type:'run', id, request,
-// remask?}, {type:'cancel'}. From it: adapter, fatal, progress, saved, loaded, start, step, done,
-// error (with `crashed` when the worker must be restarted). A DiffusionGemma model (loaded with
-// `dg`) is dgpage.js's: its own request, steps without a start, its own view.
+// The page: wires the controls to the engine (the engine API of unmask.js, the same any page
+// can use: load, generate with onStart/onStep, remask, cancel, validate) and draws what it
+// reports. A DiffusionGemma model (loaded with `dg`) is dgpage.js's: its own request, steps
+// without a start, its own view. An error of kind 'crashed' restarts the engine.
 
 import { Run, View } from './view.js';
 import { DgPage } from './dgpage.js';
 import { readIndex, deleteSaved, fmtBytes } from './models.js';
-import { DEFAULTS, SETTINGS_KEY, readSettings, writeSettings, settingsNote } from './settings.js';
+import { SETTINGS_KEY, formDefaults, readSettings, writeSettings, samplerOptions, forPage, settingsNote } from './settings.js';
+import { createEngine, bundledModel } from './unmask.js';
 
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  worker: null,
-  nextId: 1,
+  engine: null,
+  defaults: null, // the engine's defaults (engine.defaults)
   adapter: null,
-  model: null, // what the worker reported when the model loaded
+  model: null, // what engine.load resolved with
   loading: false,
   running: null, // {id, kind}
   run: null, // the Run on screen
   playing: null,
-  bundled: null, // the manifest entry of the bundled model
+  bundled: null, // the bundled model as a source for engine.load
   fatal: false,
 };
 
@@ -58,75 +58,38 @@ function setStatus(s) {
 window.addEventListener('error', (e) => showError(`Unexpected error: ${e.message}`));
 window.addEventListener('unhandledrejection', (e) => showError(`Unexpected error: ${e.reason && e.reason.message ? e.reason.message : e.reason}`));
 
-// ---- the worker -----------------------------------------------------------------------------
+// ---- the engine -----------------------------------------------------------------------------
 
-function startWorker() {
-  const w = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
-  w.onmessage = (e) => onMessage(e.data);
-  w.onerror = (e) => {
-    e.preventDefault();
-    fatal(`The engine's worker failed to start${e.message ? `: ${e.message}` : ''}. If you serve this page yourself, build the engine first (./build.sh web); the page needs a browser with module workers (Chrome/Edge 80+, Firefox 114+, Safari 15+).`);
-  };
-  state.worker = w;
-  w.postMessage({ type: 'init' });
+async function startEngine() {
+  try {
+    state.engine = await createEngine({ worker: true });
+  } catch (e) {
+    fatal(e.message);
+    return false;
+  }
+  state.adapter = state.engine.adapter;
+  state.defaults = state.engine.defaults;
+  $('stat-adapter').textContent = adapterText(state.adapter);
+  setStatus(`GPU: ${state.adapter.name || 'WebGPU adapter'}`);
+  return true;
 }
 
-function restartWorker() {
-  if (state.worker) state.worker.terminate();
+async function restartEngine() {
+  if (state.engine) state.engine.terminate();
+  state.engine = null;
   state.model = null;
   state.loading = false;
   state.running = null;
   document.body.classList.remove('dg');
-  startWorker();
+  updateButtons();
+  await startEngine();
   $('model-status').textContent = 'The engine was restarted: load a model again.';
   updateButtons();
 }
 
-function send(msg) {
-  msg.id = state.nextId++;
-  state.worker.postMessage(msg);
-  return msg.id;
-}
-
-function onMessage(m) {
-  switch (m.type) {
-    case 'adapter':
-      state.adapter = m.info;
-      $('stat-adapter').textContent = adapterText(m.info);
-      setStatus(`GPU: ${m.info.name || 'WebGPU adapter'}`);
-      break;
-    case 'fatal':
-      fatal(m.message);
-      break;
-    case 'progress':
-      progress(m);
-      break;
-    case 'plan':
-      $('model-plan').hidden = false;
-      $('model-plan').textContent = `Memory plan: ${m.summary}`;
-      break;
-    case 'saved':
-      refreshSaved();
-      break;
-    case 'warning':
-      showError(m.message);
-      break;
-    case 'loaded':
-      loaded(m.model);
-      break;
-    case 'start':
-      onStart(m.canvas);
-      break;
-    case 'step':
-      onStep(m.event);
-      break;
-    case 'done':
-      onDone(m.result);
-      break;
-    case 'error':
-      onError(m);
-      break;
-  }
+function showPlan(summary) {
+  $('model-plan').hidden = false;
+  $('model-plan').textContent = `Memory plan: ${summary}`;
 }
 
 function adapterText(a) {
@@ -151,10 +114,9 @@ function progress(m) {
   $('progress-text').textContent = text;
 }
 
-function loadModel(source, label) {
-  if (state.loading || state.running || !state.worker) return;
+async function loadModel(source, label) {
+  if (state.loading || state.running || !state.engine) return;
   state.loading = true;
-  source = { ...source, quant: $('load-quant').value || undefined };
   showError('');
   $('model-plan').hidden = true;
   $('model-status').textContent = `Loading ${label}…`;
@@ -162,7 +124,11 @@ function loadModel(source, label) {
   $('progress-fill').style.width = '0';
   $('progress-text').textContent = 'Starting…';
   updateButtons();
-  send({ type: 'load', source });
+  try {
+    loaded(await state.engine.load(source, { quant: $('load-quant').value || undefined, onProgress: progress, onPlan: showPlan, onWarning: showError, onSaved: refreshSaved }));
+  } catch (e) {
+    onError(e, 'load');
+  }
 }
 
 function loaded(model) {
@@ -174,10 +140,7 @@ function loaded(model) {
   const moe = experts ? ` · ${experts} experts, top-${c.n_experts_used || c.experts_used}` : '';
   const params = c ? `${c.family} · ${c.n_layers} layers · d_model ${c.d_model}${moe} · vocab ${c.vocab_size}${canvas} · context ${c.max_sequence_length}` : '';
   $('model-status').textContent = `${model.name} (${model.format}, ${fmtBytes(model.bytes)}) · ${params}${model.hasTokenizer ? '' : ' · no tokenizer: text prompts will not work'}`;
-  if (model.plan) {
-    $('model-plan').hidden = false;
-    $('model-plan').textContent = `Memory plan: ${model.plan}`;
-  }
+  if (model.plan) showPlan(model.plan);
   if (model.adapter) $('stat-adapter').textContent = adapterText(model.adapter);
   setStatus(`Ready · GPU: ${(model.adapter || state.adapter || {}).name || 'WebGPU'}`);
   document.body.dataset.model = model.name;
@@ -186,20 +149,6 @@ function loaded(model) {
   updateButtons();
 }
 
-function bundledSource() {
-  return state.bundled ? { kind: 'bundled', entry: state.bundled } : null;
-}
-
-async function readManifest() {
-  try {
-    const resp = await fetch('models/manifest.json', { cache: 'no-cache' });
-    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
-    const m = await resp.json();
-    return (m.bundled || [])[0] || null;
-  } catch (e) {
-    return null;
-  }
-}
 
 async function refreshSaved() {
   const ul = $('saved-list');
@@ -234,8 +183,7 @@ async function refreshSaved() {
 }
 
 $('load-bundled').onclick = () => {
-  const s = bundledSource();
-  if (s) loadModel(s, state.bundled.name);
+  if (state.bundled) loadModel(state.bundled, state.bundled.entry.name);
   else showError('No bundled model is listed in models/manifest.json: build the page with ./build.sh web, or load a model from a URL or a file.');
 };
 
@@ -263,16 +211,22 @@ window.addEventListener('drop', (e) => { e.preventDefault(); if (!drop.contains(
 
 // ---- settings ----------------------------------------------------------------------------------
 
-function checkSettings() {
+// The note under the settings: the engine's verdict on them (engine.validate), or what they mean.
+let noteSeq = 0;
+async function checkSettings() {
+  if (!state.defaults) return; // the form is filled once the engine has said its defaults
   const o = readSettings($);
-  $('settings-note').textContent = dg.on ? dg.note(o) : settingsNote(o, mode() === 'infill');
   try { localStorage.setItem(SETTINGS_KEY, JSON.stringify(dg.kept(o))); } catch {}
+  if (dg.on) return void ($('settings-note').textContent = dg.note(o));
+  const seq = ++noteSeq, infill = mode() === 'infill';
+  const problem = state.engine ? await state.engine.validate(samplerOptions(o), { infill }).catch(() => null) : null;
+  if (seq === noteSeq) $('settings-note').textContent = settingsNote(o, infill, problem);
 }
 
 $('settings').addEventListener('input', checkSettings);
 $('settings').addEventListener('submit', (e) => e.preventDefault());
 $('opt-threshold-on').onchange = () => { $('opt-threshold').disabled = !$('opt-threshold-on').checked; checkSettings(); };
-$('reset-settings').onclick = () => { writeSettings($, DEFAULTS); dg.reset(); checkSettings(); };
+$('reset-settings').onclick = () => { if (state.defaults) { writeSettings($, formDefaults(state.defaults)); dg.reset(); checkSettings(); } };
 
 // ---- modes ---------------------------------------------------------------------------------------
 
@@ -300,7 +254,7 @@ $('mode-infill').onchange = onMode;
 
 function request() {
   const o = readSettings($);
-  const options = { steps: o.steps, gen_length: o.gen_length, block_length: o.block_length, temperature: o.temperature, cfg_scale: o.cfg_scale, remasking: o.remasking, cache: o.cache, threshold: o.threshold, seed: o.seed, early_stop: o.early_stop };
+  const options = samplerOptions(o);
   const text = $('prompt').value;
   if (dg.on) return dg.request(o, text, $('chat').checked);
   // Infill fills the whole text as one block (like `unmask infill`; the worker puts the
@@ -319,16 +273,19 @@ function go(remask) {
     showError('The prompt is empty: write something first.');
     return;
   }
-  const msg = { type: 'run', request: req };
+  const handlers = { onStart, onStep };
+  let done;
   if (remask) {
     const run = state.run;
     const tokens = Array.from(run.token);
     for (const p of view.selected) tokens[p] = run.start.mask;
-    msg.remask = { tokens, gen_start: run.genStart };
+    done = state.engine.remask(tokens, run.genStart, req.options, handlers);
+  } else {
+    done = state.engine.generate(req, handlers);
   }
   state.running = { kind: remask ? 'remask' : mode(), t0: performance.now(), committed: 0, ms: 0 };
   if (dg.on) { view.detach(); state.run = dg.begin(req.steps); }
-  state.running.id = send(msg);
+  done.then(onDone, (e) => onError(e, 'run'));
   $('stat-ms').textContent = '…';
   $('stat-tps').textContent = '…';
   setStatus('Generating…');
@@ -389,24 +346,24 @@ function onDone(result) {
   updateButtons();
 }
 
-function onError(m) {
-  if (m.where === 'load') {
+// `e`: an UnmaskError ({kind, field, message}) of a load or a run.
+function onError(e, where) {
+  if (where === 'load') {
     state.loading = false;
     $('progress').hidden = true;
     $('model-status').textContent = state.model ? `Could not load that model; still using ${state.model.name}.` : 'No model loaded.';
   }
-  if (m.where === 'run') state.running = null;
-  // The engine's messages name the CLI's flags (--gen-length 10); here they are settings.
-  showError(m.message.replace(/(^|[\s(])--([a-z]+(?:-[a-z]+)*)/g, (_, pre, flag) => pre + flag.replace(/-/g, ' ')));
-  setStatus(m.where === 'load' ? 'Loading failed.' : 'Failed.');
-  if (m.crashed) restartWorker();
+  if (where === 'run') state.running = null;
+  showError(forPage(e.message || String(e)));
+  setStatus(where === 'load' ? 'Loading failed.' : 'Failed.');
+  if (e.kind === 'crashed') restartEngine();
   updateButtons();
 }
 
 $('go').onclick = () => go(false);
 $('remask').onclick = () => go(true);
 $('clear-selection').onclick = () => { view.selected.clear(); view.draw(view.step); updateButtons(); };
-$('stop').onclick = () => state.worker && state.worker.postMessage({ type: 'cancel' });
+$('stop').onclick = () => state.engine && state.engine.cancel();
 $('prompt').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) go(false); });
 
 // ---- replay ----------------------------------------------------------------------------------------
@@ -463,13 +420,8 @@ function updateButtons() {
 // ---- start -----------------------------------------------------------------------------------------
 
 async function main() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || 'null');
-    writeSettings($, { ...DEFAULTS, ...(saved || {}) });
-  } catch {
-    writeSettings($, DEFAULTS);
-  }
-  onMode();
+  let saved = null;
+  try { saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) || 'null'); } catch {}
   updateButtons();
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('sw.js').catch((e) => console.warn('service worker not registered:', e));
@@ -479,14 +431,17 @@ async function main() {
     fatal('This browser has no WebGPU, which Unmask needs to run the model on your GPU. Use a current Chrome or Edge (113+) on Windows, macOS or ChromeOS, Chrome on Linux/Android with WebGPU enabled (chrome://flags/#enable-unsafe-webgpu), or Firefox/Safari with WebGPU turned on.');
     return;
   }
-  startWorker();
-  state.bundled = await readManifest();
+  if (!(await startEngine())) return;
+  writeSettings($, { ...formDefaults(state.defaults), ...(saved || {}) });
+  onMode();
+  updateButtons();
+  state.bundled = await bundledModel();
   const params = new URLSearchParams(location.search);
   if (params.get('model')) {
     $('url-input').value = params.get('model');
     loadModel({ kind: 'url', url: params.get('model'), keep: $('keep').checked }, params.get('model').split('/').pop());
   } else if (state.bundled) {
-    loadModel(bundledSource(), state.bundled.name);
+    loadModel(state.bundled, state.bundled.entry.name);
   } else {
     $('model-status').textContent = 'No bundled model (models/manifest.json is missing): load one from a URL or a file below.';
     $('model-choices').open = true;

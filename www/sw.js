@@ -5,7 +5,7 @@
 // a version). Cross-origin requests (model downloads) are left alone: the worker keeps those.
 
 const CACHE = 'unmask-shell-v1';
-const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'worker.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
+const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'unmask.js', 'protocol.js', 'worker.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
 
 async function bundledModelUrls() {
   try {

@@ -1,10 +1,12 @@
 // The engine's Web Worker: owns the wasm module and the model on the GPU, fetches model files
-// (with progress, from the network, the model cache or local File objects) and runs requests,
-// so the page stays responsive. The page talks to it with the messages listed in app.js.
+// (with progress, from the network, the model cache or local File objects), plans and runs
+// requests, so the page stays responsive. It speaks the protocol of protocol.js (requests with
+// ids, one final answer each, events in between, cancel by id) with the engine API (unmask.js).
 // DiffusionGemma models (isDiffusionGemma) load into the DgEngine, the rest into the Engine.
 
-import init, { adapterInfo, Engine, DgEngine, isDiffusionGemma, oneBlock } from './pkg/unmask.js';
+import init, { adapterInfo, defaults, validateOptions, Engine, DgEngine, isDiffusionGemma, oneBlock } from './pkg/unmask.js';
 import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex } from './models.js';
+import { errorInfo, isErrorInfo } from './protocol.js';
 
 // The engine streams weights from the file (a File, or a Blob of a download) piece by piece:
 // the model is never copied whole into WebAssembly memory, so its size is bounded by the GPU
@@ -16,17 +18,19 @@ let engine = null;
 let dg = false; // the engine is a DgEngine (DiffusionGemma: uniform-state canvases)
 let adapter = null;
 
-const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+// The request being handled (requests run one at a time): its events carry its id.
+let current = null;
+const post = (msg) => self.postMessage({ ...msg, id: current });
 
-// Errors from the engine are strings with a human message; anything else is a crash (a wasm
-// trap, out of memory), after which the module's state cannot be trusted.
+// Errors from the engine are structured ({kind, field, message}: protocol.js); anything else is
+// a crash (a wasm trap, out of memory), after which the module's state cannot be trusted.
 function describe(e) {
-  if (typeof e === 'string') return { message: e, crashed: false };
+  if (isErrorInfo(e)) return errorInfo(e.kind, e.message, e.field ?? null);
   const text = e && e.message ? e.message : String(e);
   if (/memory|allocat/i.test(text)) {
-    return { message: `The engine ran out of memory (${text}). The model is probably too big for a browser tab: try a smaller or more quantized model (q4_0), or the native CLI.`, crashed: true };
+    return errorInfo('crashed', `The engine ran out of memory (${text}). The model is probably too big for a browser tab: try a smaller or more quantized model (q4_0), or the native CLI.`);
   }
-  return { message: `The engine crashed: ${text}. The page restarts it; load the model again.`, crashed: true };
+  return errorInfo('crashed', `The engine crashed: ${text}. Start it again and load the model again.`);
 }
 
 // wgpu's web backend leaves the adapter's name empty: take it from WebGPU's GPUAdapterInfo.
@@ -45,21 +49,25 @@ async function named(report) {
   return { ...report, name: (webInfo && webInfo.name) || 'WebGPU adapter' };
 }
 
+let wasm = null;
+function loadWasm() {
+  wasm ??= init().catch((e) => {
+    throw errorInfo('crashed', `The engine (pkg/unmask_bg.wasm) did not load: ${e && e.message ? e.message : e}. If you serve the page yourself, build it first with ./build.sh web.`);
+  });
+  return wasm;
+}
+
 let ready = null;
 function start() {
   ready ??= (async () => {
-    try {
-      await init();
-    } catch (e) {
-      throw `The engine (pkg/unmask_bg.wasm) did not load: ${e && e.message ? e.message : e}. If you serve the page yourself, build it first with ./build.sh web.`;
-    }
+    await loadWasm();
     if (!self.navigator.gpu) {
-      throw 'This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge (113+), or Firefox/Safari with WebGPU enabled; on Linux Chrome may need chrome://flags/#enable-unsafe-webgpu.';
+      throw errorInfo('gpu', 'This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge (113+), or Firefox/Safari with WebGPU enabled; on Linux Chrome may need chrome://flags/#enable-unsafe-webgpu.');
     }
     try {
       adapter = await adapterInfo();
     } catch (e) {
-      throw `WebGPU is present but no GPU adapter could be opened: ${typeof e === 'string' ? e : e.message}`;
+      throw errorInfo('gpu', `WebGPU is present but no GPU adapter could be opened: ${e && e.message}`);
     }
     return named(adapter);
   })();
@@ -114,11 +122,11 @@ async function fetchOk(url, what, optional) {
     resp = await fetch(url);
   } catch (e) {
     if (optional) return null;
-    throw `Could not download ${what} from ${url}: ${e.message}. Check the address and your connection (or the server's CORS settings).`;
+    throw errorInfo('model', `Could not download ${what} from ${url}: ${e.message}. Check the address and your connection (or the server's CORS settings).`);
   }
   if (!resp.ok) {
     if (optional) return null;
-    throw `Could not download ${what} from ${url}: HTTP ${resp.status} ${resp.statusText}.`;
+    throw errorInfo('model', `Could not download ${what} from ${url}: HTTP ${resp.status} ${resp.statusText}.`);
   }
   return resp;
 }
@@ -190,12 +198,12 @@ async function fromFiles(list, keep) {
   else if (sts.length >= 1 && ggufs.length === 0) {
     format = 'safetensors';
     models = sts.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    if (cfgs.length !== 1) throw 'A .safetensors model needs its config.json: pick or drop the files together (and tokenizer.json to type text prompts).';
+    if (cfgs.length !== 1) throw errorInfo('input', 'A .safetensors model needs its config.json: pick or drop the files together (and tokenizer.json to type text prompts).', 'files');
     config = cfgs[0];
   } else if (ggufs.length > 1) {
-    throw 'Pick one .gguf file at a time.';
+    throw errorInfo('input', 'Pick one .gguf file at a time.', 'files');
   } else {
-    throw `No model file among ${list.map((f) => f.name).join(', ') || 'the files given'}: give a .gguf, or config.json + .safetensors (+ tokenizer.json).`;
+    throw errorInfo('input', `No model file among ${list.map((f) => f.name).join(', ') || 'the files given'}: give a .gguf, or config.json + .safetensors (+ tokenizer.json).`, 'files');
   }
   // tokenizer.json itself when tokenizer_config.json comes along (it has no vocabulary).
   const tokenizer = toks.find((f) => f.name === 'tokenizer.json') || toks.find((f) => !/config/i.test(f.name)) || null;
@@ -228,12 +236,12 @@ async function fromFiles(list, keep) {
 // A model kept in the model cache (listed by the page).
 async function fromSaved(id) {
   const entry = (await readIndex()).find((m) => m.id === id);
-  if (!entry) throw 'That saved model is gone from the browser storage: download it again.';
+  if (!entry) throw errorInfo('model', 'That saved model is gone from the browser storage: download it again.');
   const cache = await caches.open(MODEL_CACHE);
   const get = async (key, name) => {
     if (!key) return null;
     const resp = await cache.match(key);
-    if (!resp) throw `The saved copy of ${entry.name} is incomplete (${name} is missing): delete it and download it again.`;
+    if (!resp) throw errorInfo('model', `The saved copy of ${entry.name} is incomplete (${name} is missing): delete it and download it again.`);
     return resp.blob();
   };
   const keys = entry.files.shards || [entry.files.model];
@@ -266,32 +274,63 @@ async function fromBundled(entry) {
   };
 }
 
-async function load(source) {
-  await start();
-  let files;
+// A URL model's files for a plan: read with HTTP Range requests where the server answers them
+// (then only the headers move), else downloaded whole (not kept).
+async function rangeFiles(url) {
+  const plan = urlPlan(url);
+  const probe = await fetch(plan.model, { headers: { Range: 'bytes=0-0' } }).catch(() => null);
+  const size = probe && probe.status === 206 ? Number((probe.headers.get('content-range') || '').split('/')[1]) : 0;
+  if (probe && probe.body) probe.body.cancel().catch(() => {});
+  if (!size) return fromUrl(url, false);
+  const name = plan.model.split('/').pop();
+  const slice = (from, to) => ({
+    arrayBuffer: async () => {
+      const r = await fetch(plan.model, { headers: { Range: `bytes=${from}-${to - 1}` } });
+      if (r.status !== 206) throw `the server answered HTTP ${r.status} to a range request`;
+      return r.arrayBuffer();
+    },
+  });
+  const small = async (u, what) => (u ? text(await readBody(await fetchOk(u, what, false), new Progress(0, 'Downloading'), what)) : null);
+  const config = await small(plan.config, 'config.json');
+  return { format: plan.format, name: decodeURIComponent(name), blobs: [{ name, blob: { size, slice } }], config, tokenizer: null, generation: null };
+}
+
+async function readFiles(source) {
   switch (source.kind) {
-    case 'bundled': files = await fromBundled(source.entry); break;
-    case 'url': files = await fromUrl(source.url, source.keep); break;
-    case 'files': files = await fromFiles(source.files, source.keep); break;
-    case 'saved': files = await fromSaved(source.id); break;
-    default: throw `unknown model source ${source.kind}`;
+    case 'bundled': return fromBundled(source.entry);
+    case 'url': return fromUrl(source.url, source.keep);
+    case 'files': return fromFiles(Array.from(source.files), source.keep);
+    case 'saved': return fromSaved(source.id);
+    default: throw errorInfo('input', `unknown model source ${source && source.kind}: use bundled, url, files or saved`, 'source');
   }
+}
+
+// The engine's view of the files: read(file, offset, length) -> Promise<Uint8Array>.
+function reader(files) {
+  return {
+    read: (i, offset, length) => files.blobs[i].blob.slice(offset, offset + length).arrayBuffer().then((b) => new Uint8Array(b)),
+    sizes: () => files.blobs.map((b) => b.blob.size),
+    names: () => files.blobs.map((b) => b.name),
+  };
+}
+
+async function load(source, quant) {
+  await start();
+  const files = await readFiles(source);
   const bytes = files.blobs.reduce((s, b) => s + b.blob.size, 0);
   post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
   const t0 = performance.now();
-  const read = (i, offset, length) => files.blobs[i].blob.slice(offset, offset + length).arrayBuffer().then((b) => new Uint8Array(b));
-  const sizes = () => files.blobs.map((b) => b.blob.size), names = () => files.blobs.map((b) => b.name);
+  const { read, sizes, names } = reader(files);
   const onUpload = (done, total) => {
     const secs = Math.max((performance.now() - t0) / 1000, 1e-3);
     post({ type: 'progress', phase: 'upload', label: 'Streaming to the GPU', loaded: done, total, rate: done / secs });
   };
   let plan = '';
+  const onPlan = (summary) => { plan = summary; post({ type: 'plan', summary }); };
   const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
   const next = isDg
-    ? await DgEngine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, files.generation ?? undefined,
-      source.quant || undefined, (summary) => { plan = summary; post({ type: 'plan', summary }); }, onUpload)
-    : await Engine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, source.quant || undefined, PLAN_CANVAS, undefined,
-      (summary) => { plan = summary; post({ type: 'plan', summary }); }, onUpload);
+    ? await DgEngine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, files.generation ?? undefined, quant || undefined, onPlan, onUpload)
+    : await Engine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, quant || undefined, PLAN_CANVAS, undefined, onPlan, onUpload);
   if (engine) engine.free();
   engine = next;
   dg = isDg;
@@ -305,52 +344,109 @@ async function load(source) {
   return { name: files.name, format: files.format, bytes, plan, dg, config: engine.config(), hasTokenizer: engine.hasTokenizer(), adapter: await named(engine.adapter()), ms: performance.now() - t0 };
 }
 
+// The memory plan of a model, from its headers (nothing is loaded; the loaded model stays).
+async function plan(source, quant) {
+  await start();
+  const files = source.kind === 'url' ? await rangeFiles(source.url) : await readFiles({ ...source, keep: false });
+  post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
+  const { read, sizes, names } = reader(files);
+  const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
+  const p = isDg
+    ? await DgEngine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined)
+    : await Engine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined, PLAN_CANVAS, undefined);
+  return { name: files.name, format: files.format, dg: isDg, ...p };
+}
+
 async function run(msg) {
-  if (!engine) throw 'No model is loaded yet: pick one in the Model panel.';
-  const onStart = (canvas) => post({ type: 'start', id: msg.id, canvas });
-  const onStep = (event) => post({ type: 'step', id: msg.id, event });
-  if (dg) return runDg(msg.request, onStep);
+  if (!engine) throw errorInfo('input', 'No model is loaded yet: load one first.');
+  const onStart = (canvas) => post({ type: 'start', canvas });
+  const onStep = (event) => post({ type: 'step', event });
+  if (dg) return runDg(msg, onStep);
   if (msg.remask) return engine.remask(Uint32Array.from(msg.remask.tokens), msg.remask.gen_start, msg.request.options, onStart, onStep);
+  let request = msg.request;
   // 'whole': the answer is one block (the engine's own sentinel for it).
-  if (msg.request.options?.block_length === 'whole') msg.request = { ...msg.request, options: { ...msg.request.options, block_length: oneBlock() } };
-  return engine.run(msg.request, onStart, onStep);
+  if (request.options?.block_length === 'whole') request = { ...request, options: { ...request.options, block_length: oneBlock() } };
+  // `follow`: the answer's text as it becomes final, as 'text' events (the engine API's calls).
+  const follow = msg.follow ? { on_text: (text) => post({ type: 'text', text }), stop: msg.follow.stop } : undefined;
+  return engine.run(request, onStart, onStep, follow);
 }
 
 // A DiffusionGemma request ({prompt, chat, gen_length, seed, steps?, entropy_bound?}): step
-// events as they come, then the result with each token's text (the page draws the final canvas).
-async function runDg(request, onStep) {
-  const result = await engine.run(request, onStep);
+// events as they come, then the result with each token's text (the page draws the final canvas)
+// and the fields the masked families' results have for the engine API (its text arrives whole,
+// at the end).
+async function runDg(msg, onStep) {
+  const result = await engine.run(msg.request, onStep);
   if (result.tokens) result.pieces = result.tokens.map((t) => engine.piece(t));
+  result.content = result.text || '';
+  result.finish_reason = result.stop === 'eos' ? 'stop' : 'length';
+  result.prompt_tokens = result.gen_start;
+  result.completion_tokens = result.tokens ? result.tokens.length - result.gen_start : 0;
+  if (msg.follow && result.content) post({ type: 'text', text: result.content });
   return result;
 }
 
-// Requests run one at a time, in order; `cancel` acts at once (the running generation checks it
-// after every step, while it awaits the GPU).
-let queue = Promise.resolve();
-self.onmessage = ({ data: msg }) => {
-  if (msg.type === 'cancel') {
-    if (engine) engine.cancel();
-    return;
-  }
-  queue = queue.then(() => handle(msg));
-};
-
 function sourceName(s) {
-  if (s.kind === 'files') return s.files.map((f) => f.name).join(' + ');
+  if (!s) return 'the model';
+  if (s.kind === 'files') return Array.from(s.files).map((f) => f.name).join(' + ');
   if (s.kind === 'url') return s.url;
   if (s.kind === 'bundled') return `the bundled model (${s.entry.name})`;
   return 'the saved model';
 }
 
 async function handle(msg) {
-  try {
-    if (msg.type === 'init') post({ type: 'adapter', info: await start() });
-    else if (msg.type === 'load') post({ type: 'loaded', id: msg.id, model: await load(msg.source) });
-    else if (msg.type === 'run') post({ type: 'done', id: msg.id, result: await run(msg) });
-  } catch (e) {
-    const d = describe(e);
-    if (d.crashed) engine = null;
-    if (msg.type === 'load' && !d.crashed) d.message = `Could not load ${sourceName(msg.source)}: ${d.message}`;
-    post({ type: msg.type === 'init' ? 'fatal' : 'error', id: msg.id, where: msg.type, ...d });
+  switch (msg.type) {
+    case 'init': return { adapter: await start(), defaults: defaults() };
+    case 'load': return load(msg.source, msg.quant);
+    case 'plan': return plan(msg.source, msg.quant);
+    case 'run': return run(msg);
+    case 'unload':
+      if (engine) engine.free();
+      engine = null;
+      dg = false;
+      return null;
+    default: throw errorInfo('input', `unknown request type ${msg.type}`, 'type');
   }
 }
+
+// The one final answer of a request.
+async function answer(msg, fn) {
+  try {
+    self.postMessage({ type: 'result', id: msg.id, value: await fn(msg) });
+  } catch (e) {
+    const error = describe(e);
+    if (error.kind === 'crashed') { engine = null; dg = false; }
+    if ((msg.type === 'load' || msg.type === 'plan') && error.kind !== 'crashed') error.message = `Could not ${msg.type} ${sourceName(msg.source)}: ${error.message}`;
+    self.postMessage({ type: 'error', id: msg.id, error });
+  }
+}
+
+// Requests run one at a time, in order; `validate` (no engine state) and `cancel` act at once
+// (a running generation checks its cancel flag after every step, while it awaits the GPU).
+let queue = Promise.resolve();
+const queued = new Set(), dropped = new Set();
+let running = null;
+self.onmessage = ({ data: msg }) => {
+  if (msg.type === 'cancel') {
+    if (msg.id === running) { if (engine) engine.cancel(); }
+    else if (queued.has(msg.id)) dropped.add(msg.id);
+    return;
+  }
+  if (msg.type === 'validate') {
+    answer(msg, async () => { await loadWasm(); return validateOptions(msg.options, !!msg.infill); });
+    return;
+  }
+  queued.add(msg.id);
+  queue = queue.then(() => {
+    queued.delete(msg.id);
+    if (dropped.delete(msg.id)) return answer(msg, () => { throw errorInfo('cancelled', 'Cancelled before it started.'); });
+    return answer(msg, async () => {
+      current = running = msg.id;
+      try {
+        return await handle(msg);
+      } finally {
+        current = running = null;
+      }
+    });
+  });
+};

@@ -1,10 +1,11 @@
 // Whole-page test of the web app: Debian's Chromium (WebGPU on SwiftShader) driven by
-// playwright-core loads www/ from `./build.sh serve`, generates with the bundled model and checks
-// what the page shows against the native CLI (`unmask generate --json`) on the same model,
-// prompt, settings and seed; then the replay scrubber, an infill, remasking clicked words, an
-// offline reload through the service worker with the server stopped, a corrupt model file, the
-// other families, DiffusionGemma from local files (uniform-state steps) and a browser without
-// WebGPU. Screenshots go to test-output/web_page/.
+// playwright-core loads www/ from `./build.sh serve`, checks the settings form holds the engine's
+// defaults, generates with the bundled model and checks what the page shows against the native
+// CLI (`unmask generate --json`) on the same model, prompt, settings and seed; then the replay
+// scrubber, an infill, remasking clicked words, an offline reload through the service worker with
+// the server stopped, a corrupt model file, the other families, DiffusionGemma from local files
+// (uniform-state steps) and a browser without WebGPU. Screenshots go to test-output/web_page/.
+// The engine API the page is built on (www/unmask.js) has its own test: api.test.mjs.
 // Run by `./build.sh test` (after `./build.sh web` and `cargo test`, which built the CLI), or alone:
 //   node tests/web_page/page.test.mjs
 
@@ -125,6 +126,21 @@ async function main() {
       await waitModel(page);
       const adapter = await page.textContent('#stat-adapter');
       console.log(`  adapter: ${adapter} · ${await page.textContent('#model-status')}`);
+    });
+
+    await check('the settings are the engine\'s defaults (from the wasm), the note under them its verdict', async () => {
+      const d = await page.evaluate(() => window.unmask.state.defaults);
+      for (const k of ['steps', 'gen_length', 'block_length', 'temperature', 'cfg_scale', 'seed']) assert.equal(await page.inputValue(`#opt-${k}`), String(d.options[k]), k);
+      assert.equal(await page.inputValue('#opt-span_length'), String(d.span_length));
+      assert.equal(await page.inputValue('#opt-remasking'), d.options.remasking);
+      assert.equal(await page.inputValue('#opt-cache'), d.options.cache);
+      assert.equal(await page.isChecked('#opt-early_stop'), d.options.early_stop);
+      await page.fill('#opt-block_length', '3');
+      await page.waitForFunction(() => /not a multiple/.test(document.getElementById('settings-note').textContent), null, { timeout: 10000 });
+      assert.match(await page.textContent('#settings-note'), new RegExp(`^gen length ${d.options.gen_length} is not a multiple of block length 3`));
+      await page.click('#reset-settings');
+      await page.waitForFunction(() => /block\(s\)/.test(document.getElementById('settings-note').textContent), null, { timeout: 10000 });
+      assert.equal(await page.inputValue('#opt-block_length'), String(d.options.block_length));
     });
 
     await check('generation renders intermediate steps and matches the native CLI', async () => {
