@@ -285,10 +285,12 @@ impl UnmaskApp {
             }
             Event::Failed(e) => {
                 self.busy = false;
-                self.error = Some(e);
                 if self.options.screenshot.is_some() && self.shot.is_none() {
+                    // A scripted run says it on stderr too (the window test reads it).
+                    eprintln!("generation failed: {e}");
                     self.shot = Some(0);
                 }
+                self.error = Some(e);
             }
         }
     }
