@@ -86,7 +86,11 @@ impl ByteSource for FileSource {
         }
         let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
         let mut buf = vec![0u8; len];
-        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| err(format!("cannot read: {e}")))?;
+        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| match f.metadata() {
+            // The file shrank (or was rewritten) since it was opened: say so, not "failed to fill".
+            Ok(m) if m.len() != *size => err(format!("the file changed while it was being read: it was {size} bytes when opened and is {} now", m.len())),
+            _ => err(format!("cannot read: {e}")),
+        })?;
         Ok(buf)
     }
 }
