@@ -19,11 +19,16 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Server::start_with(args, &[])
+    }
+
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_unmask"))
             .args(["serve", "--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -320,4 +325,23 @@ fn diffusion_gemma_is_served() {
         let (c, v) = s.post(path, body);
         assert!(c == 400 && error_of(&v).1.contains(needle), "{v}");
     }
+}
+
+/// A GPU device lost during a request (destroyed on purpose as the second generation starts):
+/// that request gets a 500 saying to retry, the model is loaded again on a fresh device, and
+/// the next request gets the same answer as before the loss.
+#[test]
+fn a_lost_device_fails_one_request_and_the_server_recovers() {
+    let s = Server::start_with(&[], &[("UNMASK_SERVE_FAULT", "lose-device:2")]);
+    let ask = r#"{"messages": [{"role": "user", "content": "What is 8 + 9?"}], "max_tokens": 16}"#;
+    let (c, before) = s.post("/v1/chat/completions", ask);
+    assert_eq!(c, 200, "{before}");
+    let (c, v) = s.post("/v1/chat/completions", ask);
+    assert_eq!(c, 500, "{v}");
+    let (kind, message) = error_of(&v);
+    assert!(kind == "server_error" && message.contains("GPU") && message.contains("retry"), "{v}");
+    let (c, after) = s.post("/v1/chat/completions", ask);
+    assert_eq!(c, 200, "{after}\n{}", s.log());
+    assert_eq!(after["choices"][0]["message"]["content"], before["choices"][0]["message"]["content"]);
+    assert!(s.log().contains("model reloaded"), "{}", s.log());
 }

@@ -34,6 +34,12 @@ pub struct DgEngine {
     positions: usize,
 }
 
+impl DgEngine {
+    pub fn gpu(&self) -> &unmask::gpu::Gpu {
+        &self.model.gpu
+    }
+}
+
 pub fn load(path: &Path, quant: Option<&str>, limit: usize, id: String) -> Result<(Engine, ModelInfo)> {
     let DgFiles { files, index, settings, tokenizer } = DgFiles::open(path)?;
     let quant = unmask::dgemma::parse_quant(quant)?;

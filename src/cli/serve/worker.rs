@@ -111,15 +111,12 @@ pub fn start(path: PathBuf, quant: Option<String>, ctx: Option<usize>, queue: us
         .name("unmask-gpu".into())
         .spawn(move || {
             let limit = ctx.unwrap_or(4096);
-            let loaded = if super::super::dgemma::is_dgemma(&path) {
-                super::dg::load(&path, quant.as_deref(), limit, id)
-            } else {
-                load(&path, quant.as_deref(), limit, id)
-            };
-            match loaded {
+            let dg = super::super::dgemma::is_dgemma(&path);
+            let open = move || if dg { super::dg::load(&path, quant.as_deref(), limit, id.clone()) } else { load(&path, quant.as_deref(), limit, id.clone()) };
+            match open() {
                 Ok((engine, info)) => {
                     let _ = ready_tx.send(Ok(info));
-                    serve(&engine, rx, &counters);
+                    serve(engine, rx, &counters, &open);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -160,20 +157,66 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn serve(engine: &Engine, rx: Receiver<Job>, counters: &Jobs) {
+impl Engine {
+    fn gpu(&self) -> &unmask::gpu::Gpu {
+        match self {
+            Engine::Masked(m) => &m.model.gpu,
+            Engine::Dg(m) => m.gpu(),
+        }
+    }
+}
+
+/// `UNMASK_SERVE_FAULT=lose-device:N`: the GPU device is destroyed as the N-th generation
+/// starts (the fault tests' way to lose a device on demand).
+fn injected_fault() -> Option<usize> {
+    std::env::var("UNMASK_SERVE_FAULT").ok()?.strip_prefix("lose-device:")?.parse().ok()
+}
+
+/// Runs the jobs in order. A GPU failure answers its request with the error, then the model is
+/// loaded again on a fresh device (a lost device, or one left in an unknown state), so the
+/// server keeps serving.
+fn serve(mut engine: Engine, rx: Receiver<Job>, counters: &Jobs, open: &dyn Fn() -> Result<(Engine, ModelInfo)>) {
+    let fault = injected_fault();
+    let mut started = 0;
     for job in rx {
         counters.queued.fetch_sub(1, Ordering::SeqCst);
         if !job.feed.live() {
             continue;
         }
         counters.running.fetch_add(1, Ordering::SeqCst);
+        started += 1;
+        if fault == Some(started) {
+            eprintln!("injected fault: destroying the GPU device");
+            engine.gpu().device.destroy();
+        }
         let events = job.feed.events.clone();
-        let result = match (engine, job.work) {
+        let result = match (&engine, job.work) {
             (Engine::Masked(m), Work::Masked { canvas, options, ends, infill }) => run(m, canvas, options, ends, infill, &job.feed),
             (Engine::Dg(m), Work::Dg(w)) => super::dg::run(m, w, &job.feed),
             _ => Err(Error::Input("this request is for another kind of model".into())),
         };
+        let lost = matches!(result, Err(Error::Gpu(_)));
+        let result = result.map_err(|e| match e {
+            Error::Gpu(m) => Error::Gpu(format!("{m}; the server loads the model again on a fresh device: retry the request")),
+            e => e,
+        });
+        if let Err(e) = &result {
+            eprintln!("request failed: {e}");
+        }
         let _ = events.send(Event::Done(result));
+        if lost {
+            eprintln!("reloading the model on a fresh GPU device after that failure");
+            drop(engine);
+            engine = match open() {
+                Ok((e, _)) => e,
+                Err(e) => {
+                    eprintln!("the model could not be loaded again ({e}): the server cannot generate any more; restart it");
+                    counters.running.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            };
+            eprintln!("model reloaded");
+        }
         counters.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
