@@ -71,6 +71,7 @@ test_all() {
   cargo build --bin unmask --example write_full_size   # built by cargo test already
   node tests/web_page/page.test.mjs
   node tests/web_page/api.test.mjs
+  node tests/web_page/a11y.test.mjs
   echo "== all tests passed"
 }
 

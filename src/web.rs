@@ -150,6 +150,8 @@ struct StartJs<'a> {
     mask: u32,
     block_length: usize,
     steps: usize,
+    /// Tokens that end an answer (EOS padding, EOT): the page draws them as a dim placeholder.
+    ends: Vec<u32>,
 }
 
 #[derive(Serialize)]
@@ -367,6 +369,7 @@ impl Engine {
                 mask: p.canvas.mask,
                 block_length: p.options.block_length,
                 steps: p.options.steps,
+                ends: p.ends.iter().flatten().copied().collect(),
             };
             f.call1(&JsValue::NULL, &to_js(&start)?)?;
         }

@@ -174,6 +174,8 @@ impl DgEngine {
             "experts_used": c.top_k,
             "max_sequence_length": c.max_positions,
             "steps": self.settings.steps,
+            // Tokens that end the answer (EOS, padding): the page draws them as a dim placeholder.
+            "ends": self.settings.eos.iter().copied().chain(self.settings.pad).collect::<Vec<u32>>(),
         }))
     }
 
@@ -246,7 +248,7 @@ impl DgEngine {
         };
         let answer = &g.tokens[prompt.len()..];
         let text = match &self.tokenizer {
-            Some(t) => t.decode(answer, true).map_err(js_err)?,
+            Some(t) => t.decode(answer, false).map_err(js_err)?,
             None => answer.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(","),
         };
         to_js(&DgResultJs { gen_start: prompt.len(), text, canvases: g.canvases, steps: g.steps, stop: g.stop, ms: now() - t0, cancelled, tokens: g.tokens })

@@ -1,9 +1,10 @@
 // The page: wires the controls to the engine (the engine API of unmask.js, the same any page
 // can use: load, generate with onStart/onStep, remask, cancel, validate) and draws what it
 // reports. A DiffusionGemma model (loaded with `dg`) is dgpage.js's: its own request, steps
-// without a start, its own view. An error of kind 'crashed' restarts the engine.
+// without a start, its own view. An error of kind 'crashed' restarts the engine. Progress (load,
+// steps, the status) is also said in a polite live region, at most once a quarter.
 
-import { Run, View } from './view.js';
+import { Run, View, Announcer } from './view.js';
 import { DgPage } from './dgpage.js';
 import { readIndex, deleteSaved, fmtBytes } from './models.js';
 import { SETTINGS_KEY, formDefaults, readSettings, writeSettings, samplerOptions, forPage, settingsNote } from './settings.js';
@@ -31,7 +32,8 @@ const view = new View({
   onSeek: (s) => seek(s),
   onSelect: () => updateButtons(),
 });
-const dg = new DgPage({ $, state, onSeek: (s) => seek(s), setStatus });
+const announce = new Announcer($('announce'));
+const dg = new DgPage({ $, state, onSeek: (s) => seek(s), setStatus, announce });
 const shown = () => (dg.owns(state.run) ? dg.view : view); // the view of the run on screen
 
 // ---- messages and errors ------------------------------------------------------------------
@@ -51,8 +53,10 @@ function fatal(msg) {
   updateButtons();
 }
 
-function setStatus(s) {
+// `spoken`: what the live region says instead, when the status alone says too little.
+function setStatus(s, spoken = s) {
   $('status').textContent = s;
+  announce.say(spoken);
 }
 
 window.addEventListener('error', (e) => showError(`Unexpected error: ${e.message}`));
@@ -112,6 +116,7 @@ function progress(m) {
   else if (m.phase === 'upload') text += ` ${fmtBytes(m.loaded)} / ${fmtBytes(m.total)}`;
   else text += '…';
   $('progress-text').textContent = text;
+  announce.quarter(`load ${m.phase}`, frac, `${m.label || m.phase}${m.total ? ` ${Math.floor(100 * Math.min(1, frac))}%` : '…'}`);
 }
 
 async function loadModel(source, label) {
@@ -317,6 +322,7 @@ function onStep(ev) {
   }
   $('stat-steps').textContent = `${ev.step} / ${run.start.steps}`;
   $('scrubber').value = ev.step;
+  if (4 * ev.step >= run.start.steps) announce.quarter('steps', ev.step / run.start.steps, `Step ${ev.step} of ${run.start.steps}, ${ev.masked_left} masked`);
 }
 
 function onDone(result) {
@@ -341,7 +347,8 @@ function onDone(result) {
   $('stat-ms').textContent = result.steps ? (result.ms / result.steps).toFixed(1) : '–';
   $('stat-tps').textContent = result.tokens_per_second.toFixed(1);
   $('stat-total').textContent = `${(result.ms / 1000).toFixed(2)} s${result.early_stopped ? ' · early stop' : ''}${result.cancelled ? ' · stopped' : ''}`;
-  setStatus(result.cancelled ? 'Stopped.' : 'Done.');
+  const how = `${result.steps} steps${result.early_stopped ? ', stopped early at the end of text' : ''}`;
+  setStatus(result.cancelled ? 'Stopped.' : 'Done.', `${result.cancelled ? 'Stopped' : 'Done'} after ${how}. The answer is under Text.`);
   document.body.dataset.done = String(Date.now());
   updateButtons();
 }
@@ -350,6 +357,7 @@ function onDone(result) {
 function onError(e, where) {
   if (where === 'load') {
     state.loading = false;
+    if (state.engine && !state.engine.model) state.model = null; // the old model was freed for the new one (unmask.js load)
     $('progress').hidden = true;
     $('model-status').textContent = state.model ? `Could not load that model; still using ${state.model.name}.` : 'No model loaded.';
   }

@@ -6,7 +6,7 @@
 import { DgRun, DgView } from './dgview.js';
 
 export class DgPage {
-  // `page`: {$, state, onSeek(step), setStatus(text)} from app.js.
+  // `page`: {$, state, onSeek(step), setStatus(text), announce (view.js's Announcer)} from app.js.
   constructor(page) {
     this.page = page;
     const { $ } = page;
@@ -64,7 +64,7 @@ export class DgPage {
   // A run begins (there is no start event: the canvas appears with the first step).
   begin(steps) {
     const { $ } = this.page;
-    const run = new DgRun(steps);
+    const run = new DgRun(steps, this.page.state.model.config.ends);
     this.view.begin(run);
     $('output').textContent = '';
     $('scrubber').max = 0;
@@ -83,6 +83,8 @@ export class DgPage {
     $('stat-steps').textContent = `${run.lastStep} · canvas ${ev.canvas + 1}`;
     $('scrubber').max = run.lastStep;
     $('scrubber').value = run.lastStep;
+    const k = run.stepOf(ev);
+    this.page.announce.quarter(`canvas ${ev.canvas}`, k / run.steps, `Canvas ${ev.canvas + 1}, step ${k} of ${run.steps}`);
   }
 
   // The end: the text, the stop reason, the stats (a cancelled run has no tokens).

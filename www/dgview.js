@@ -2,9 +2,10 @@
 // DgRun is one generation's step events; DgView draws it at any step, live or replayed with the
 // scrubber: the canvas being denoised (accepted cells solid, shaded by entropy; re-noised cells
 // dim and flickering), earlier canvases as committed, the per-step chart (accepted cells, mean
-// entropy) and, at the end, the stop reason.
+// entropy) and, at the end, the stop reason. Cells are options of the grid's listbox (view.js
+// keeps its keyboard), labelled with their text and state; end-of-text cells show the dim ∅.
 
-import { cellText } from './view.js';
+import { cellText, newCell, setAttr, spoken, PADDING } from './view.js';
 
 // How strongly an accepted cell is drawn: low entropy (nats) = strong.
 export function entropyClass(h) {
@@ -14,9 +15,11 @@ export function entropyClass(h) {
 const STOPS = { eos: 'end of text (EOS)', length: 'length reached' };
 
 export class DgRun {
-  // `steps`: the most denoising steps per canvas (the request's), for "step k / N".
-  constructor(steps) {
+  // `steps`: the most denoising steps per canvas (the request's), for "step k / N"; `ends`: the
+  // model's end-of-text and padding tokens (its config's `ends`).
+  constructor(steps, ends = []) {
     this.steps = steps;
+    this.ends = new Set(ends);
     this.events = [];
     this.result = null;
   }
@@ -60,14 +63,15 @@ export class DgView {
   // One cell per position of every canvas so far (the grid grows by a canvas at a time).
   cellsFor(n, L) {
     while (this.cells.length < n) {
-      const el = document.createElement('span');
       const p = this.cells.length;
-      el.dataset.pos = p;
+      const el = newCell(p);
       el.dataset.start = p % L === 0 ? (p === 0 ? 'answer' : 'block') : '';
       this.grid.append(el);
       this.cells.push(el);
     }
     while (this.cells.length > n) this.cells.pop().remove();
+    // One cell in the tab order (view.js's keys move it).
+    if (this.cells.length && !this.cells.some((c) => c.tabIndex === 0)) this.cells[0].tabIndex = 0;
   }
 
   // Draws the run after its `i`-th step event (0: nothing yet).
@@ -85,25 +89,36 @@ export class DgView {
     let accepted = 0;
     this.cells.forEach((el, p) => {
       const c = Math.floor(p / L), q = p % L, e = last[c];
-      let cls, title;
+      const pad = run.ends.has(e.tokens[q]);
+      const h = e.entropy[q], what = pad ? 'end of text (padding)' : spoken(e.pieces[q]);
+      let cls, title, label;
       if (c < ev.canvas) {
         cls = 'done';
         title = `canvas ${c + 1} · token ${e.tokens[q]}`;
+        label = `${what}, canvas ${c + 1}, entropy ${h.toFixed(2)}`;
       } else if (ev.accepted[q]) {
-        cls = `dg-acc ${entropyClass(ev.entropy[q])}`;
+        cls = `dg-acc ${entropyClass(h)}`;
         accepted++;
-        title = `accepted · entropy ${ev.entropy[q].toFixed(3)} · token ${ev.tokens[q]}`;
+        title = `accepted · entropy ${h.toFixed(3)} · token ${ev.tokens[q]}`;
+        label = `${what}, accepted, entropy ${h.toFixed(2)}`;
       } else {
         cls = 'dg-noise';
-        title = `re-noised (the model's choice so far) · entropy ${ev.entropy[q].toFixed(3)} · token ${ev.tokens[q]}`;
+        title = `re-noised (the model's choice so far) · entropy ${h.toFixed(3)} · token ${ev.tokens[q]}`;
+        label = `${what}, re-noised, entropy ${h.toFixed(2)}`;
       }
-      const text = cellText(e.pieces[q]);
+      if (pad) title = `end of text · ${title}`;
+      const text = pad ? PADDING : cellText(e.pieces[q]);
+      if (pad) cls += ' pad';
       if (/^[␣⏎⇥]+$/.test(text)) cls += ' ws';
       if (el.dataset.start) cls += el.dataset.start === 'answer' ? ' answer-start' : ' block-start';
       const next = `cell ${cls}`;
       if (el.className !== next) el.className = next;
       if (el.textContent !== text) el.textContent = text;
       if (el.title !== title) el.title = title;
+      setAttr(el, 'aria-label', label);
+      // The bar under the cell: its certainty, e^-entropy (1: sure).
+      const conf = Math.exp(-h).toFixed(3);
+      if (el.style.getPropertyValue('--conf') !== conf) el.style.setProperty('--conf', conf);
     });
     this.counter.textContent = ev ? this.describe(ev, accepted, L, i === run.lastStep) : 'step 0';
     this.grid.dataset.step = i;

@@ -1,13 +1,19 @@
 // The denoising view: one cell per canvas position, drawn at any step of a run (live or replayed
 // with the scrubber), the per-step chart, and the selection of answer cells to remask.
 // A run is its initial canvas plus the step events; the canvas at step s is the initial one
-// with every commit of steps 1..s applied.
+// with every commit of steps 1..s applied. The grid is a listbox of cells for assistive
+// technology and the keyboard (one tab stop, arrow keys, Enter/Space to select; `GridKeys`,
+// shared with dgview.js), each cell labelled with its text and state; `Announcer` is the page's
+// polite live region for progress.
 
 const SVG = 'http://www.w3.org/2000/svg';
 
 export function confidenceClass(c) {
   return c < 0.3 ? 'lo' : c < 0.7 ? 'mid' : 'hi';
 }
+
+// What an end-of-text (padding) cell shows instead of `<|endoftext|>` and kin.
+export const PADDING = '∅';
 
 // How a token's text is shown in its cell: whitespace made visible.
 export function cellText(piece) {
@@ -16,10 +22,120 @@ export function cellText(piece) {
   return piece.replace(/\n/g, '⏎').replace(/\t/g, '⇥');
 }
 
+// How a token's text is read out in a cell's label: whitespace named, the rest quoted.
+export function spoken(piece) {
+  if (!piece) return 'empty';
+  if (/^\s+$/.test(piece)) return [...piece].map((c) => (c === '\n' ? 'newline' : c === '\t' ? 'tab' : 'space')).join(' ');
+  return `${/^\s/.test(piece) ? 'space, ' : ''}“${piece.trim()}”`;
+}
+
+// Sets an attribute only when it changes (cells are redrawn at every step).
+export function setAttr(el, name, value) {
+  if (value == null) {
+    if (el.hasAttribute(name)) el.removeAttribute(name);
+  } else if (el.getAttribute(name) !== value) el.setAttribute(name, value);
+}
+
+// A new grid cell: an option of the grid's listbox, out of the tab order (`GridKeys.stop` keeps
+// one cell in it).
+export function newCell(p) {
+  const el = document.createElement('span');
+  el.className = 'cell';
+  el.dataset.pos = p;
+  el.setAttribute('role', 'option');
+  el.tabIndex = -1;
+  return el;
+}
+
+// Keyboard access to the grid's cells: one tab stop (a roving tabindex), arrow keys move it (Up
+// and Down by visual line), Home/End to the ends, Enter/Space call `onToggle(pos, oneToken)`.
+export class GridKeys {
+  constructor(grid, onToggle) {
+    this.grid = grid;
+    grid.addEventListener('keydown', (e) => this.key(e, onToggle));
+    grid.addEventListener('focusin', (e) => { if (e.target.classList.contains('cell')) this.stop(e.target); });
+  }
+
+  cells() {
+    return Array.from(this.grid.children).filter((c) => c.classList.contains('cell'));
+  }
+
+  // Makes `el` (or, without it, the cell already there, else the first) the grid's one tab stop.
+  stop(el) {
+    const cells = this.cells();
+    const now = cells.filter((c) => c.tabIndex === 0);
+    el ??= now[0] || cells[0];
+    for (const c of now) if (c !== el) c.tabIndex = -1;
+    if (el) el.tabIndex = 0;
+  }
+
+  key(e, onToggle) {
+    const el = e.target.closest && e.target.closest('.cell');
+    if (!el || e.ctrlKey || e.metaKey || e.altKey) return;
+    const cells = this.cells();
+    const i = cells.indexOf(el);
+    let j = null;
+    if (e.key === 'ArrowRight') j = i + 1;
+    else if (e.key === 'ArrowLeft') j = i - 1;
+    else if (e.key === 'ArrowDown') j = lineMove(cells, i, 1);
+    else if (e.key === 'ArrowUp') j = lineMove(cells, i, -1);
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = cells.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      onToggle(Number(el.dataset.pos), e.shiftKey);
+      return;
+    } else return;
+    e.preventDefault();
+    const to = cells[Math.max(0, Math.min(cells.length - 1, j))];
+    this.stop(to);
+    to.focus();
+  }
+}
+
+// The cell on the next visual line (dir 1) or the previous one (-1) nearest `i` horizontally.
+function lineMove(cells, i, dir) {
+  const mid = (r) => [r.left + r.width / 2, r.top + r.height / 2];
+  const r = cells[i].getBoundingClientRect();
+  const [x, y] = mid(r);
+  let best = i, line = null, dx = Infinity;
+  for (let j = i + dir; j >= 0 && j < cells.length; j += dir) {
+    const q = cells[j].getBoundingClientRect();
+    const [qx, qy] = mid(q);
+    if (Math.abs(qy - y) < r.height / 2) continue; // still on this line
+    if (line === null) line = qy;
+    else if (Math.abs(qy - line) >= q.height / 2) break; // past the next line
+    if (Math.abs(qx - x) < dx) [best, dx] = [j, Math.abs(qx - x)];
+  }
+  return best;
+}
+
+// The page's polite live region: progress said at most once per quarter of a phase (the
+// quarter's key), and the ends.
+export class Announcer {
+  constructor(el) {
+    this.el = el;
+    this.last = null;
+  }
+  say(text) {
+    this.last = null;
+    this.el.textContent = text;
+  }
+  // Says `text` when `frac` (0–1) of phase `key` has entered another quarter.
+  quarter(key, frac, text) {
+    const k = `${key}:${Math.floor(4 * Math.min(1, Math.max(0, frac)))}`;
+    if (k === this.last) return;
+    this.last = k;
+    this.el.textContent = text;
+  }
+}
+
 export class Run {
   // `start` is the engine's onStart canvas: {tokens, pieces, gen_start, mask, block_length, steps}.
   constructor(start) {
     this.start = start;
+    // Tokens that end the answer (the start event's `ends`): drawn as the dim `PADDING`.
+    this.ends = new Set(start.ends || []);
     const n = start.tokens.length;
     this.n = n;
     this.events = [];
@@ -52,6 +168,7 @@ export class View {
     this.chart = chart;
     this.onSeek = onSeek;
     this.onSelect = onSelect;
+    this.keys = new GridKeys(grid, (p, one) => this.toggle(p, one));
     this.run = null;
     this.cells = [];
     this.step = 0;
@@ -85,14 +202,13 @@ export class View {
     const frag = document.createDocumentFragment();
     this.cells = [];
     for (let p = 0; p < run.n; p++) {
-      const el = document.createElement('span');
-      el.className = 'cell';
-      el.dataset.pos = p;
+      const el = newCell(p);
       if (p >= g && bl > 0 && (p - g) % bl === 0) el.classList.add(p === g && g > 0 ? 'answer-start' : 'block-start');
       frag.append(el);
       this.cells.push(el);
     }
     this.grid.replaceChildren(frag);
+    this.keys.stop(this.cells[g] || this.cells[0]); // Tab lands on the answer
     this.draw(0);
   }
 
@@ -112,18 +228,29 @@ export class View {
     for (let p = 0; p < run.n; p++) {
       const el = this.cells[p];
       const w = run.when[p];
-      let cls, text = '', title = '';
+      const pad = w <= step && p >= run.genStart && run.ends.has(run.token[p]);
+      const what = pad ? 'end of text (padding)' : spoken(run.piece[p]);
+      let cls, text = '', title = '', label, conf = null;
       if (w === 0) {
         cls = p < run.genStart ? 'given prompt' : 'given';
         text = cellText(run.piece[p]);
+        label = `${what}, ${p < run.genStart ? 'prompt' : 'given'}`;
+        if (pad) title = `end of text · token ${run.token[p]}`;
       } else if (w > step) {
         cls = 'masked';
         masked++;
+        label = 'masked';
       } else {
         const c = run.conf[p];
+        conf = c.toFixed(3);
         cls = w === step ? `fresh ${confidenceClass(c)}` : 'done';
         text = cellText(run.piece[p]);
-        title = `step ${w} · confidence ${c.toFixed(3)} · token ${run.token[p]}`;
+        title = `${pad ? 'end of text · ' : ''}step ${w} · confidence ${conf} · token ${run.token[p]}`;
+        label = `${what}, committed at step ${w}, confidence ${Math.round(100 * c)}%`;
+      }
+      if (pad) {
+        cls += ' pad';
+        text = PADDING;
       }
       if (/^[␣⏎⇥]+$/.test(text)) cls += ' ws';
       const keep = el.className.split(' ').filter((k) => k === 'block-start' || k === 'answer-start');
@@ -133,6 +260,9 @@ export class View {
       if (el.className !== next) el.className = next;
       if (el.textContent !== text) el.textContent = text;
       if (el.title !== title) el.title = title;
+      setAttr(el, 'aria-label', label);
+      setAttr(el, 'aria-selected', keep.includes('selectable') || this.selected.has(p) ? String(this.selected.has(p)) : null);
+      if (el.style.getPropertyValue('--conf') !== (conf ?? '')) conf == null ? el.style.removeProperty('--conf') : el.style.setProperty('--conf', conf);
     }
     const total = run.start.steps;
     const ev = run.events.find((e) => e.step === step);
@@ -184,10 +314,15 @@ export class View {
   // one that starts with whitespace); with Alt or Shift, just that token.
   click(e) {
     const el = e.target.closest('.cell');
-    if (!el || !this.selectable || !this.run) return;
-    const p = Number(el.dataset.pos);
-    if (!el.classList.contains('selectable')) return;
-    const span = e.altKey || e.shiftKey ? [p] : this.wordAt(p);
+    if (el) this.toggle(Number(el.dataset.pos), e.altKey || e.shiftKey);
+  }
+
+  // Selects or unselects the word at `p` (with `oneToken`, just that token): the click's and the
+  // keyboard's (Enter/Space) action.
+  toggle(p, oneToken) {
+    const el = this.cells[p];
+    if (!el || !this.selectable || !this.run || !el.classList.contains('selectable')) return;
+    const span = oneToken ? [p] : this.wordAt(p);
     const on = !this.selected.has(p);
     for (const q of span) on ? this.selected.add(q) : this.selected.delete(q);
     this.draw(this.step);
