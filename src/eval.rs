@@ -49,7 +49,10 @@ pub async fn respond<D: Denoiser>(
 }
 
 /// Whether `response` answers `item`:
-/// - arithmetic: the number after the last "The answer is" equals the answer;
+/// - arithmetic (and a free-form item whose answer is a number): the number after the last
+///   "The answer is" equals the answer;
+/// - free-form with a word answer: the word after the last "The answer is" equals it, ignoring
+///   case; without such a statement, the reversal rule below;
 /// - infill: the response, trimmed of spaces and a final period, is the answer;
 /// - cloze (reversal asked as a fill-in of the statement): the filled text holds the answer as a
 ///   whole word;
@@ -57,10 +60,18 @@ pub async fn respond<D: Denoiser>(
 ///   as a whole word, so a response that lists several names gets no credit for a later one.
 pub fn is_correct(item: &Item, response: &str) -> bool {
     let r = response.trim();
-    if item.task.starts_with("arithmetic") {
-        let Some(at) = r.rfind("The answer is") else { return false };
-        let num: String = r[at + "The answer is".len()..].trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-').collect();
-        return num == item.answer;
+    let after_last_statement = |keep: &dyn Fn(char) -> bool| -> Option<String> {
+        let at = r.rfind("The answer is")?;
+        Some(r[at + "The answer is".len()..].trim_start().chars().take_while(|&c| keep(c)).collect())
+    };
+    let numeric = |a: &str| !a.is_empty() && a.strip_prefix('-').unwrap_or(a).chars().all(|c| c.is_ascii_digit()) && a != "-";
+    if item.task.starts_with("arithmetic") || (item.task == "freeform" && numeric(&item.answer)) {
+        return after_last_statement(&|c| c.is_ascii_digit() || c == '-').is_some_and(|n| n == item.answer);
+    }
+    if item.task == "freeform" {
+        if let Some(word) = after_last_statement(&|c| c.is_alphanumeric() || c == '\'' || c == '-' || c == '_') {
+            return word.to_lowercase() == item.answer.to_lowercase();
+        }
     }
     if item.task.starts_with("infill") {
         return r.trim_end_matches('.').trim() == item.answer;

@@ -27,6 +27,15 @@ fn scoring_rules() {
     let c = item("reversal_cloze_backward", "Mira");
     assert!(is_correct(&c, ". Mira"), "a cloze span may start with the end of an earlier sentence");
     assert!(!is_correct(&c, ". Miral"));
+    // Free-form: numbers as arithmetic, words after the last statement, else the first sentence.
+    let n = item("freeform", "42");
+    assert!(is_correct(&n, "Mia has 12 + 30 = 42 apples. The answer is 42."));
+    assert!(!is_correct(&n, "Mia has 42 apples."), "a number must follow 'The answer is'");
+    let w = item("freeform", "Tuesday");
+    assert!(is_correct(&w, "The day after Monday is Tuesday. The answer is tuesday."));
+    assert!(!is_correct(&w, "The answer is Tuesdays."));
+    assert!(is_correct(&w, "Tuesday comes next."), "no statement: the first sentence holds it");
+    assert!(!is_correct(&w, "Wednesday. Tuesday."));
 }
 
 #[test]

@@ -47,6 +47,9 @@ def main():
     args = ap.parse_args()
 
     ck = torch.load(args.ckpt, map_location="cpu", weights_only=False)
+    for name in ck.get("shards", []):  # train.py --weights-out over 15 MiB: the rest of the tensors
+        ck["model"].update(torch.load(os.path.join(os.path.dirname(args.ckpt), name), map_location="cpu",
+                                      weights_only=False)["model"])
     cfgd = ck["config"]
     tok = Tokenizer.from_file(args.tokenizer)
     ids = {s: tok.token_to_id(s) for s in ["<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>", "<|eot_id|>",

@@ -5,12 +5,19 @@
 # Here (once):   train/run_all.sh's data and tokenizer steps, then
 #                python3 train/train.py --data-cache train/work/data.pt --prepare-only
 # There:         run(command="train/gpu.sh", carry=["train/work/data.pt"], timeout_s=600)
-#                -> $OUT/weights_f16.pt (the weights, every 1000 steps and at the end) and
-#                   $OUT/train.log come back
+#                -> $OUT/weights_f16.pt (the weights, every 1000 steps and at the end; a model
+#                   over 15 MiB of F16 also writes weights_f16.1.pt, .2.pt, ...: the device tool
+#                   brings back at most 8 files of 16 MiB) and $OUT/train.log come back
 # Here again:    python3 train/export.py --ckpt <files_at>/weights_f16.pt --out models/demo
 #                models/build.sh, then the tests, `unmask eval` and the model card.
-# Same architecture and size as the CPU run (it must stay small enough to ship), many more
-# tokens: batch 256 for BUDGET seconds. After 250 steps the speed is measured and the step
+# The data cache is int16 and gzip-compressed (v2 data: ~6.5 MB), so it travels with the repo.
+#
+# CONFIG=v2 (the default since issue 22) is a PROPOSAL, NOT TRAINED YET: d_model 512, 8 layers,
+# 8 heads, 4 KV heads, MLP 1408: 27,795,968 parameters, 17.9 MB as Q4_0 with the embedding and
+# head in Q8_0 (train/size.py), the largest of the shapes compared there that leaves room under
+# the issue's 20 MB; its F16 weights (55.6 MB) come back in 4 files. Peak lr 1e-3 (2e-3 was the
+# 6.8 M model's). The v1 model (shipped) is CONFIG=small LR=2e-3 on the v1 data (git history).
+# Batch 256 for BUDGET seconds. After 250 steps the speed is measured and the step
 # count set so the warmup + cosine schedule ends inside the budget ('== time budget' in the
 # log; STEPS=<that number> BUDGET=0 replays the same schedule: the shipped model's was
 # STEPS=15290, 471 s on an H100). Four worker processes build the batches (the same batches
@@ -18,6 +25,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${BUDGET:-520}
+CONFIG=${CONFIG:-v2}
+LR=${LR:-1e-3}
 STEPS=${STEPS:-100000}
 BATCH=${BATCH:-256}
 OUT=${OUT:-train/work/gpu}
@@ -27,12 +36,12 @@ mkdir -p "$OUT" "$(dirname "$CKPT")"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 train() {  # train WORKERS BUDGET_SECONDS
-  python3 train/train.py --config small --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" \
+  python3 train/train.py --config "$CONFIG" --device "$DEVICE" --batch "$BATCH" --steps "$STEPS" \
     --time-budget "$2" --time-limit $(($2 > 0 ? $2 + 15 : 0)) --workers "$1" \
     --data-cache train/work/data.pt --ckpt "$CKPT" --weights-out "$OUT/weights_f16.pt" \
-    --lr 2e-3 --warmup 500 --threads 4 --log-every 250 --ckpt-every 1000 --tight 56 \
+    --lr "$LR" --warmup 500 --threads 4 --log-every 250 --ckpt-every 1000 --tight 56 \
     --lengths 48,48,48,48,64,64,64,64,64,64,80,80,80,80,80,80,96,96,96,96,112,112,128,128,160,288 \
-    --mix '{"arithmetic": 0.28, "drill": 0.20, "copy": 0.08, "reversal": 0.12, "facts": 0.08, "infill": 0.10, "wordchat": 0.07, "prose": 0.07}' \
+    --mix '{"arithmetic": 0.28, "qa": 0.10, "drill": 0.16, "copy": 0.06, "reversal": 0.10, "facts": 0.08, "infill": 0.08, "wordchat": 0.07, "prose": 0.07}' \
     2>&1 | tee -a "$OUT/train.log"
 }
 WORKERS=4

@@ -6,7 +6,8 @@ Writes into --out (default train/work/data):
                        English from Debian's `wordnet-base` (example sentences and glosses)
                        plus statements of the reversal facts
   tasks.jsonl          {"task", "prompt", "response"}  chat items (SFT: only the response is
-                       masked-eligible): arithmetic, reversal Q&A, infill, word use
+                       masked-eligible): arithmetic (v2 word problems), qa (v2 free-form
+                       questions), reversal Q&A, infill, word use
   copy.jsonl           chat items "Repeat: TEXT" -> TEXT (invented names, numbers, words)
   drill.jsonl          chat items "Compute: 48 + 24, 7 * 8" -> "48 + 24 = 72. 7 * 8 = 56."
   eval/<task>.jsonl    {"task", "prompt", "answer"}  held-out evaluation items
@@ -26,6 +27,15 @@ Reversal split (documented in train/README.md):
     never seen for these facts: "Who is Y's child?" (reversal_backward) and
     "Whose mother is Y?" (reversal_whose). The strings "Y's child" and "Whose mother is Y"
     never occur in training for them (checked at the end of this script).
+
+v2 (issue 22): the word problems and free-form questions come from train/problems.py, many
+frames per kind, with a random stream of their own (seed + 13), so the v1 eval files
+(arithmetic, infill, reversal_*) are byte for byte those of v1. The v1 arithmetic templates
+are no longer trained: their 200 eval items (`arithmetic`) are now held-out templates too.
+Held-out frames of problems.py make `arithmetic_forms`; the hand-written free-form eval
+(models/demo/eval/freeform.jsonl) is copied into eval/. Asserted at the end: no held-out
+template id, no held-out (name, numbers) fact and no held-out prompt (verbatim or as an
+instance of a training frame) occurs in training.
 """
 
 import argparse
@@ -39,6 +49,10 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import problems  # noqa: E402
+
+V1_N_ARITH = 60000  # v1's training problems: still drawn (and dropped) to keep the v1 eval files
 
 # ---------------------------------------------------------------- arithmetic
 GIRLS = ["Natalia", "Emma", "Sara", "Lily", "Mia", "Ava", "Zoe", "Nora", "Ella", "Ruby",
@@ -410,6 +424,85 @@ def build_prose(wn, rng, max_chars):
     return docs, word_use, defs
 
 
+# ---------------------------------------------------------------- v2 (issue 22)
+V2_SPLIT_TASKS = ("arithmetic", "qa")  # the tasks whose templates and facts are partitioned
+
+
+def v2_tasks(args, tasks, evals, sym, facts):
+    """Adds the v2 training items to `tasks` and the v2 eval tasks to `evals` (own random
+    stream: seed + 13). Returns the held-out side: {"templates", "facts", "prompts"}."""
+    r2 = random.Random(args.seed + 13)
+    held_facts = set()
+    held_prompts = []
+    # the hand-written free-form eval: copied as it is, its facts kept out of training
+    if os.path.exists(args.freeform):
+        ff = [json.loads(l) for l in open(args.freeform) if l.strip()]
+        evals["freeform"] = ff
+        held_prompts += [e["prompt"] for e in ff]
+        held_facts |= {problems.fact(e["prompt"]) for e in ff} - {None}
+    # v1's arithmetic eval: its templates are no longer trained, its facts are kept out too
+    held_prompts += [e["prompt"] for e in evals["arithmetic"]]
+    held_facts |= {problems.fact(e["prompt"]) for e in evals["arithmetic"]} - {None}
+    # arithmetic_forms: held-out frames of problems.py, round robin, each fact once
+    held_ids = problems.template_ids("heldout")
+    ev = []
+    while len(ev) < args.n_eval_forms:
+        it = problems.problem(r2, held_ids[len(ev) % len(held_ids)])
+        f = problems.fact(it["prompt"])
+        if f is None or f in held_facts:
+            continue
+        held_facts.add(f)
+        ev.append({"task": "arithmetic_forms", "prompt": it["prompt"], "answer": it["response"].rsplit(" ", 1)[1].rstrip("."),
+                   "template": it["template"]})
+    evals["arithmetic_forms"] = ev
+    held_prompts += [e["prompt"] for e in ev]
+    # training word problems (train frames only) and free-form questions; a drawn item whose
+    # (name, numbers) fact is held out is drawn again
+    train_ids = problems.template_ids("train")
+    qa_ids = problems.qa_ids()
+    for n_items, draw in ((args.n_arith, lambda: problems.problem(r2, r2.choice(train_ids))),
+                          (args.n_qa, lambda: problems.qa_item(r2, *(lambda t: (t[0], int(t[1])))(r2.choice(qa_ids).rsplit(".", 1))))):
+        n = 0
+        while n < n_items:
+            it = draw()
+            if problems.fact(it["prompt"]) in held_facts:
+                continue
+            tasks.append(it)
+            n += 1
+    # more phrasings of the reversal questions: forward for every fact (trained by design),
+    # backward only for the train facts (never for the held-out ones)
+    for x, y in facts:
+        for q in problems.REV_FORWARD:
+            tasks.append({"task": "reversal", "template": "rev_fwd", "prompt": q.format(X=x), "response": f"{y}."})
+    for x, y in sym:
+        for q in problems.REV_BACKWARD:
+            tasks.append({"task": "reversal", "template": "rev_bwd", "prompt": q.format(Y=y), "response": f"{x}."})
+    return {"templates": set(held_ids) | {"v1." + str(i) for i in range(8)}, "facts": held_facts,
+            "prompts": held_prompts}
+
+
+def check_v2_split(tasks, evals, held):
+    """The v2 split must hold: fails if a held-out template id, a held-out (name, numbers) fact
+    or a held-out prompt (verbatim, or as an instance of a training frame) occurs in training."""
+    train = [t for t in tasks if t["task"] in V2_SPLIT_TASKS]
+    used = {t.get("template") for t in train}
+    assert None not in used, "a training problem without a template id"
+    assert not used & held["templates"], sorted(used & held["templates"])
+    assert not set(problems.template_ids("heldout")) & set(problems.template_ids("train"))
+    train_facts = {problems.fact(t["prompt"]) for t in train} - {None}
+    both = train_facts & held["facts"]
+    assert not both, sorted(both, key=str)[:5]
+    prompts = {t["prompt"] for t in tasks}
+    assert not any(p in prompts for p in held["prompts"]), "a held-out prompt is a training prompt"
+    frames = problems.train_regexes()
+    for p in held["prompts"]:
+        hit = next((tid for tid, rx in frames if rx.fullmatch(p)), None)
+        assert hit is None, f"held-out prompt {p!r} is an instance of training frame {hit}"
+    print(json.dumps({"v2_split": "ok", "train_templates": len(used), "heldout_templates": len(held["templates"]),
+                      "heldout_facts": len(held["facts"]), "heldout_prompts": len(held["prompts"]),
+                      "train_facts": len(train_facts)}))
+
+
 # ---------------------------------------------------------------- main
 def main():
     ap = argparse.ArgumentParser()
@@ -425,6 +518,12 @@ def main():
     ap.add_argument("--prose-chars", type=int, default=3_000_000)
     ap.add_argument("--n-copy", type=int, default=30000)
     ap.add_argument("--n-drill", type=int, default=60000)
+    ap.add_argument("--n-qa", type=int, default=30000, help="v2 free-form questions (task qa)")
+    ap.add_argument("--n-eval-forms", type=int, default=200, help="arithmetic_forms: held-out frames")
+    ap.add_argument("--freeform", default=os.path.join(HERE, "..", "models", "demo", "eval", "freeform.jsonl"),
+                    help="the hand-written free-form eval (copied into eval/, its facts kept out of training)")
+    ap.add_argument("--no-prose", action="store_true",
+                    help="skip the Debian prose (tests: no download; the eval files do not change)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     os.makedirs(os.path.join(args.out, "eval"), exist_ok=True)
@@ -442,12 +541,14 @@ def main():
         ev_keys.add(key)
         ev.append({"task": "arithmetic", "prompt": q, "answer": str(c)})
     evals["arithmetic"] = ev
+    # v1's training problems: drawn exactly as v1 drew them, so that the random stream and with it
+    # every later v1 eval file stays the same, but no longer trained (v2: their 8 templates are
+    # held out; the v2 problems below replace them)
     n = 0
-    while n < args.n_arith:
+    while n < V1_N_ARITH:
         _, key, q, r, c = arith_problem(rng)
         if key in ev_keys:
             continue
-        tasks.append({"task": "arithmetic", "prompt": q, "response": r})
         n += 1
 
     # reversal
@@ -501,8 +602,11 @@ def main():
         n += 1
 
     # prose (Debian wordnet-base)
-    wn = fetch_wordnet(args.cache)
-    prose_docs, word_use, defs = build_prose(wn, rng, args.prose_chars)
+    if args.no_prose:
+        prose_docs, word_use, defs = [], [], []
+    else:
+        wn = fetch_wordnet(args.cache)
+        prose_docs, word_use, defs = build_prose(wn, rng, args.prose_chars)
     # prose-derived chat items: word use, definitions, and infill of a word in a real sentence
     rng.shuffle(word_use)
     for lem, e in word_use[:12000]:
@@ -514,6 +618,8 @@ def main():
         m = re.search(r"\b" + re.escape(lem) + r"\b", e, re.I)
         text = e[:m.start()] + BLANK + e[m.end():]
         tasks.append({"task": "infill_prose", "prompt": infill_prompt(text), "response": e[m.start():m.end()]})
+
+    v2_heldout = v2_tasks(args, tasks, evals, sym, facts)
 
     rng.shuffle(tasks)
     docs = [{"source": "wordnet", "text": d} for d in prose_docs] + \
@@ -530,6 +636,7 @@ def main():
     for k, v in evals.items():
         if k != "reversal_forward":  # the forward question is trained by design
             assert not any(e["prompt"] in train_prompts for e in v), k
+    check_v2_split(tasks, evals, v2_heldout)
 
     with open(os.path.join(args.out, "tasks.jsonl"), "w") as f:
         for t in tasks:
@@ -544,7 +651,8 @@ def main():
     lic = os.path.join(args.cache, "x", "usr", "share", "doc", PROSE_PKG, "copyright")
     with open(os.path.join(args.out, "LICENSES.txt"), "w") as f:
         f.write("Prose: Debian package wordnet-base (WordNet 3.0 example sentences and glosses).\n"
-                "Task data (arithmetic, reversal, infill): generated by train/make_data.py; no licence "
+                "Task data (arithmetic, qa, reversal, infill, copy, drill): generated by train/make_data.py and "
+                "train/problems.py; no licence "
                 "restrictions beyond the repository's own.\n\n")
         if os.path.exists(lic):
             f.write(open(lic).read())

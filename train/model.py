@@ -48,6 +48,10 @@ CONFIGS = {
     # a few-step pipeline check
     "tiny": Config(d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden_size=128),
     # for a CUDA GPU (not used for the shipped model)
+    # PROPOSAL for demo model v2 (issue 22), NOT TRAINED YET: the widest/deepest shape whose Q4_0
+    # GGUF (layers Q4_0, embedding and head Q8_0) stays well inside 20 MB: 27,795,968 parameters,
+    # 17.9 MB as Q4_0 (train/size.py). For train/gpu.sh (CONFIG=v2).
+    "v2": Config(d_model=512, n_layers=8, n_heads=8, n_kv_heads=4, mlp_hidden_size=1408),
     "big": Config(d_model=512, n_layers=12, n_heads=8, n_kv_heads=8, mlp_hidden_size=1408,
                   max_sequence_length=192),
 }

@@ -143,9 +143,16 @@ def decode_answer(tok, ids, cfg):
 
 
 def correct(task, response, answer):
-    if task == "arithmetic":
+    if task.startswith("arithmetic") or (task == "freeform" and re.fullmatch(r"-?\d+", answer)):
+        # arithmetic, arithmetic_forms, and freeform items with a number as the answer
         m = re.findall(r"The answer is (-?\d+)", response)
         return bool(m) and m[-1] == answer
+    if task == "freeform":
+        # a word as the answer: the word after the last "The answer is", else (a bare answer such
+        # as a reversal name) the first sentence holds it as a whole word
+        m = re.findall(r"The answer is ([\w'-]+)", response)
+        if m:
+            return m[-1].lower() == answer.lower()
     if task.startswith("infill"):
         return response.strip().rstrip(".").strip() == answer
     # reversal (as src/eval.rs scores it): a cloze's filled text, else the response's first

@@ -2,10 +2,11 @@
 # Regenerates the demo model from nothing: data -> tokenizer -> train -> export -> python eval
 # -> models/build.sh (GGUF conversions and the stored CPU-twin generation).
 #   RECIPE (default: gpu when PyTorch sees a CUDA GPU, else cpu)
-#     gpu: train/gpu.sh, the shipped model's recipe: batch 256 for BUDGET seconds (default
-#          520; the shipped run: 15290 steps in 471 s on one H100; GPU_STEPS=15290 BUDGET=0
-#          replays its schedule). On a lent GPU machine with no network, run the data and
-#          tokenizer steps here and gpu.sh there instead: see gpu.sh's header
+#     gpu: train/gpu.sh: batch 256 for BUDGET seconds (default 520). Since issue 22 it trains
+#          the v2 PROPOSAL (CONFIG=v2, 27.8 M parameters, not trained yet) on the v2 data; the
+#          shipped v1 model was CONFIG=small LR=2e-3 on the v1 data (15290 steps in 471 s on one
+#          H100). On a lent GPU machine with no network, run the data and tokenizer steps here
+#          and gpu.sh there instead: see gpu.sh's header
 #     cpu: the two-phase CPU recipe below (2.2 h on 2 cores; a much weaker model: the
 #          shipped model of earlier sessions, models/README.md)
 # Needs: python3 with torch, tokenizers, safetensors, numpy (pip install -r train/requirements.txt)
@@ -86,6 +87,7 @@ cpu_recipe() {
 
 echo "== data (seed $SEED)"
 python3 make_data.py --seed "$SEED"
+python3 test_data.py  # the v2 data checks (split, surface forms, answers), small scale
 echo "== tokenizer"
 python3 train_tokenizer.py
 if [ "$RECIPE" = gpu ]; then

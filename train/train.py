@@ -21,6 +21,8 @@ Checkpoints every --ckpt-every steps to <work>/ckpt.pt; a rerun resumes from it.
 
 import argparse
 import bisect
+import gzip
+import io
 import json
 import math
 import os
@@ -41,7 +43,8 @@ EPS = 1e-3
 MIX = {
     "prose": 0.10,        # WordNet example sentences and glosses
     "facts": 0.12,        # reversal-fact statements (pretraining style)
-    "arithmetic": 0.32,
+    "arithmetic": 0.32,   # v2: word problems from train/problems.py's training frames
+    "qa": 0.08,           # v2: free-form questions ("What is 48 + 24?", "What day comes after Monday?")
     "reversal": 0.14,
     "infill": 0.12,
     "wordchat": 0.12,     # word_use, define, infill_prose chat items
@@ -63,15 +66,43 @@ class Data:
 
     @classmethod
     def load_cache(cls, path):
-        """From a file written by `save_cache` (needs only torch: the GPU machine's setup)."""
+        """From a file written by `save_cache` (needs only torch: the GPU machine's setup); also
+        reads the plain torch.save files of earlier versions."""
         d = cls.__new__(cls)
-        for k, v in torch.load(path, weights_only=False).items():
-            setattr(d, k, v)
+        raw = open(path, "rb").read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        c = torch.load(io.BytesIO(raw), weights_only=False)
+        if c.get("format") == 2:  # chat items as flat int16 tokens + lengths
+            chat = {}
+            for k, (flat, plen, rlen) in c["chat"].items():
+                flat, items, o = flat.tolist(), [], 0
+                for p, r in zip(plen.tolist(), rlen.tolist()):
+                    items.append((flat[o:o + p], flat[o + p:o + p + r]))
+                    o += p + r
+                chat[k] = items
+            c["chat"] = chat
+            c["streams"] = {k: v.long() for k, v in c["streams"].items()}
+        for k in cls.CACHED:
+            setattr(d, k, c[k])
         d.index()
         return d
 
     def save_cache(self, path):
-        torch.save({k: getattr(self, k) for k in self.CACHED}, path)
+        """Tokens as int16 (the vocabulary is 4096), gzip-compressed: the v2 data is ~5 MB this way
+        (44 MB as pickled lists), so that it travels to a lent GPU machine with the repository
+        inside the device tool's 64 MiB."""
+        c = {k: getattr(self, k) for k in self.CACHED}
+        c["format"] = 2
+        c["streams"] = {k: v.to(torch.int16) for k, v in self.streams.items()}
+        c["chat"] = {k: (torch.tensor([t for p, r in v for t in p + r], dtype=torch.int16),
+                         torch.tensor([len(p) for p, r in v], dtype=torch.int32),
+                         torch.tensor([len(r) for p, r in v], dtype=torch.int32))
+                     for k, v in self.chat.items()}
+        buf = io.BytesIO()
+        torch.save(c, buf)
+        with open(path, "wb") as f:
+            f.write(gzip.compress(buf.getvalue(), 6))
 
     def index(self):
         for items in self.chat.values():
@@ -93,7 +124,7 @@ class Data:
                 key = "facts" if d["source"] == "facts" else "prose"
                 streams[key].extend(tok.encode(d["text"]).ids + [self.eos])
         self.streams = {k: torch.tensor(v, dtype=torch.long) for k, v in streams.items()}
-        self.chat = {"arithmetic": [], "reversal": [], "infill": [], "wordchat": [], "copy": [], "drill": []}
+        self.chat = {"arithmetic": [], "qa": [], "reversal": [], "infill": [], "wordchat": [], "copy": [], "drill": []}
         files = [os.path.join(data_dir, n) for n in ("tasks.jsonl", "copy.jsonl", "drill.jsonl")]
         lines = [line for path in files if os.path.exists(path) for line in open(path)]
         for line in lines:
@@ -229,6 +260,8 @@ def main():
     ap.add_argument("--weights-out", default=None,
                     help="also write the weights alone, in F16, at every checkpoint (no optimizer "
                          "state: a fifth of the size; export.py reads it like a checkpoint)")
+    ap.add_argument("--weights-shard-mib", type=float, default=15,
+                    help="--weights-out files of at most this many MiB (a bigger model: several files)")
     ap.add_argument("--workers", type=int, default=0,
                     help="processes that build batches ahead of the training loop (0: build in the "
                          "loop). The batches are the same either way")
@@ -303,11 +336,27 @@ def main():
                     "args": vars(args)}, tmp)
         os.replace(tmp, ckpt_path)
         if args.weights_out:
-            tmp = args.weights_out + ".tmp"
-            torch.save({"model": {k: v.half() for k, v in model.state_dict().items()}, "step": step,
-                        "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
-                        "args": vars(args)}, tmp)
-            os.replace(tmp, args.weights_out)
+            # F16 weights alone, in files of at most --weights-shard-mib (the device tool brings
+            # files of up to 16 MiB back): WEIGHTS.pt holds the metadata, the first tensors and
+            # the names of the others (WEIGHTS.1.pt, ...), which export.py reads with it
+            parts, size = [{}], 0
+            for k, v in model.state_dict().items():
+                nbytes = v.numel() * 2
+                if parts[-1] and size + nbytes > args.weights_shard_mib * 2 ** 20:
+                    parts.append({})
+                    size = 0
+                parts[-1][k] = v.detach().half().cpu().clone()
+                size += nbytes
+            base, ext = os.path.splitext(args.weights_out)
+            names = [args.weights_out] + [f"{base}.{i}{ext}" for i in range(1, len(parts))]
+            for i, (name, part) in enumerate(zip(names, parts)):
+                d = {"model": part}
+                if i == 0:
+                    d.update({"step": step, "config": cfg.to_dict(), "elapsed": elapsed_before + time.time() - t0,
+                              "args": vars(args), "shards": [os.path.basename(n) for n in names[1:]]})
+                tmp = name + ".tmp"
+                torch.save(d, tmp)
+                os.replace(tmp, name)
 
     batches = StepBatches(data, args.seed, lengths, args.batch, args.tight)
     if args.workers > 0:
