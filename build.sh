@@ -72,6 +72,7 @@ test_all() {
   node tests/web_page/page.test.mjs
   node tests/web_page/api.test.mjs
   node tests/web_page/a11y.test.mjs
+  node tests/web_page/download.test.mjs
   echo "== all tests passed"
 }
 

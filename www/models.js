@@ -1,6 +1,9 @@
 // Models kept in the browser: the Cache API cache of downloaded and picked model files and its
 // index (one JSON entry per model), shared by the page (list, delete) and the worker (save, read).
-// The bundled demo model is not here: the service worker keeps it with the app shell.
+// A URL model's file is kept in parts (`parts`: their sizes; `partKey` names them, download.js
+// writes them); an entry with `partial: true` is a download not finished yet, which loading its
+// URL again resumes. The bundled demo model is not here: the service worker keeps it with the app
+// shell.
 
 export const MODEL_CACHE = 'unmask-models-v1';
 const BASE = new URL('.', self.location.href).href; // the page's folder, from the page or the worker
@@ -9,6 +12,16 @@ const INDEX_KEY = new URL('__unmask__/models-index.json', BASE).href;
 // A same-origin URL under which a picked local file is stored (never requested from a server).
 export function cacheKeyFor(id, name) {
   return new URL(`__unmask__/local/${encodeURIComponent(id)}/${encodeURIComponent(name)}`, BASE).href;
+}
+
+// The same-origin URL under which part `i` of a downloaded model file is stored.
+export function partKey(id, i) {
+  return new URL(`__unmask__/parts/${encodeURIComponent(id)}/${i}`, BASE).href;
+}
+
+// Every cache key an index entry owns.
+export function entryKeys(entry) {
+  return [...Object.values(entry.files || {}).flat(), ...(entry.parts || []).map((_, i) => partKey(entry.id, i))].filter(Boolean);
 }
 
 export async function readIndex() {
@@ -33,7 +46,7 @@ export async function deleteSaved(id) {
   const entry = list.find((m) => m.id === id);
   if (!entry) return;
   const cache = await caches.open(MODEL_CACHE);
-  for (const key of Object.values(entry.files).flat()) if (key) await cache.delete(key);
+  for (const key of entryKeys(entry)) await cache.delete(key);
   await writeIndex(list.filter((m) => m.id !== id));
 }
 

@@ -7,8 +7,8 @@
 //
 // Requests, page -> worker:
 //   {type:'init', id}                                  -> result: {adapter, defaults}
-//   {type:'load', id, source, quant?}                  -> events progress, plan, warning, saved;
-//                                                         result: ModelInfo
+//   {type:'load', id, source, quant?}                  -> events progress, plan, unloaded, warning,
+//                                                         saved; result: ModelInfo
 //   {type:'plan', id, source, quant?}                  -> events progress; result: PlanInfo
 //   {type:'run', id, request, remask?, follow?}        -> events start, step, text;
 //                                                         result: the engine's result object
@@ -17,8 +17,9 @@
 // Notification, page -> worker (no answer of its own):
 //   {type:'cancel', id}   cancels request `id`: a queued one is answered with an error of kind
 //                         'cancelled'; a running generation stops after its current step and
-//                         resolves with `cancelled: true` (and what it had so far).
-// Events, worker -> page: {type:'progress'|'plan'|'warning'|'saved'|'start'|'step'|'text', id, ...}
+//                         resolves with `cancelled: true` (and what it had so far); a running
+//                         load or plan stops its download (an error of kind 'cancelled').
+// Events, worker -> page: {type:'progress'|'plan'|'unloaded'|'warning'|'saved'|'start'|'step'|'text', id, ...}
 // Final answers, worker -> page: {type:'result', id, value} or {type:'error', id, error}.
 
 /**
@@ -38,6 +39,7 @@
 /**
  * @typedef {{type:'progress', id:number, phase:'download'|'parse'|'upload', label:string, file?:string, loaded:number, total:number, rate?:number}} ProgressEvent
  * @typedef {{type:'plan', id:number, summary:string}} PlanEvent          the memory plan, before the weights move
+ * @typedef {{type:'unloaded', id:number, name:string}} UnloadedEvent     the model loaded before was freed for the new one
  * @typedef {{type:'warning', id:number, message:string}} WarningEvent      loaded, but e.g. not kept in the browser
  * @typedef {{type:'saved', id:number}} SavedEvent                          the model was kept in the browser's model cache
  * @typedef {{type:'start', id:number, canvas:object}} StartEvent          the initial canvas (masked families)

@@ -2,10 +2,11 @@
 // shell, the engine (pkg/) and the bundled model (models/, listed in models/manifest.json).
 // Shell files are served network-first (so a rebuilt page is picked up at once) and fall back to
 // the cache when the server is unreachable; model files are served cache-first (their URLs carry
-// a version). Cross-origin requests (model downloads) are left alone: the worker keeps those.
+// a version). Cross-origin requests and Range requests (model downloads) are left alone: the
+// worker keeps those.
 
 const CACHE = 'unmask-shell-v1';
-const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'unmask.js', 'protocol.js', 'worker.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
+const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'unmask.js', 'protocol.js', 'worker.js', 'download.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
 
 async function bundledModelUrls() {
   try {
@@ -70,7 +71,9 @@ async function cacheFirst(req) {
 self.addEventListener('fetch', (event) => {
   const req = event.request;
   const url = new URL(req.url);
-  if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.includes('/__unmask__/')) return;
+  // Range requests (a URL model's download, download.js) go to the network as they are: the Cache
+  // API keeps no partial (206) responses, and a cached whole file is not the range asked for.
+  if (req.method !== 'GET' || url.origin !== self.location.origin || url.pathname.includes('/__unmask__/') || req.headers.has('range')) return;
   const scope = new URL(self.registration.scope);
   const rel = url.pathname.slice(scope.pathname.length);
   if (rel.startsWith('models/') && rel !== 'models/manifest.json') event.respondWith(cacheFirst(req));

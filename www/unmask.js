@@ -187,26 +187,34 @@ class Engine {
 
   /** Loads a model (see toSource); resolves with protocol.js's ModelInfo. `onProgress(p)` gets
    *  {phase: 'download'|'parse'|'upload', label, loaded, total, rate}; `onPlan(summary)` the memory
-   *  plan before the weights move; `quant`: 'q4_0', 'q4_0_pure', 'q8_0' (converted while they
-   *  stream); `keep`: keep a URL's or files' model in the browser (`onSaved()` once kept,
-   *  `onWarning(message)` if it could not be). The model loaded before is freed once the new one
-   *  is on the GPU; a model that fails to load leaves it in place. */
-  async load(source, { onProgress, onPlan, onWarning, onSaved, quant, keep } = {}) {
+   *  plan, from the headers, before the weights move (a URL's file is read by Range requests: the
+   *  plan comes before the rest downloads, and a model that cannot fit is refused then); `quant`:
+   *  'q4_0', 'q4_0_pure', 'q8_0' (converted while they stream); `keep`: keep a URL's or files' model
+   *  in the browser (`onSaved()` once kept, `onWarning(message)` if it could not be). A URL's file
+   *  downloads into the browser's storage (never whole in memory; without `keep` it is deleted once
+   *  loaded) and an interrupted download resumes where it stopped, in this load or the next.
+   *  `signal` (an AbortSignal) stops a download (kind 'cancelled'; what was stored stays for the
+   *  next load). Swapping: the model loaded before is freed once the new one's plan
+   *  fits, before its weights are allocated, so that a GPU that holds one big model can swap it for
+   *  another; `onUnloaded(name)` says so. If the new one then fails, no model is loaded (`model` is
+   *  null, the error says so); if it fails before (unreadable, does not fit), the old one stays. */
+  async load(source, { onProgress, onPlan, onWarning, onSaved, onUnloaded, quant, keep, signal } = {}) {
     const on = {
       progress: (m) => onProgress && onProgress(m),
       plan: (m) => onPlan && onPlan(m.summary),
       warning: (m) => onWarning && onWarning(m.message),
       saved: () => onSaved && onSaved(),
+      unloaded: (m) => { this.model = null; if (onUnloaded) onUnloaded(m.name); },
     };
-    this.model = await this.#call({ type: 'load', source: toSource(source, keep), quant: quant || undefined }, on);
+    this.model = await this.#call({ type: 'load', source: toSource(source, keep), quant: quant || undefined }, on, signal);
     return this.model;
   }
 
   /** The memory plan of a model from its headers alone, without loading it (a URL is read with
-   *  Range requests where the server allows, else downloaded): {name, format, dg, summary, fits,
-   *  problem, total_bytes, plan}. The loaded model stays. */
-  plan(source, { quant, onProgress } = {}) {
-    return this.#call({ type: 'plan', source: toSource(source, false), quant: quant || undefined }, { progress: (m) => onProgress && onProgress(m) });
+   *  Range requests, or, where the server has none, only as far as its header; nothing is kept):
+   *  {name, format, dg, summary, fits, problem, total_bytes, plan}. The loaded model stays. */
+  plan(source, { quant, onProgress, signal } = {}) {
+    return this.#call({ type: 'plan', source: toSource(source, false), quant: quant || undefined }, { progress: (m) => onProgress && onProgress(m) }, signal);
   }
 
   /** null when these sampler options are fine, else the error (ErrorInfo) a request would get. */

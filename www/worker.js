@@ -1,12 +1,14 @@
-// The engine's Web Worker: owns the wasm module and the model on the GPU, fetches model files
-// (with progress, from the network, the model cache or local File objects), plans and runs
-// requests, so the page stays responsive. It speaks the protocol of protocol.js (requests with
-// ids, one final answer each, events in between, cancel by id) with the engine API (unmask.js).
-// DiffusionGemma models (isDiffusionGemma) load into the DgEngine, the rest into the Engine.
+// The engine's Web Worker: owns the wasm module and the model on the GPU (and the GPU devices it
+// opens), reads model files (with progress, from the network through download.js, the model
+// cache or local File objects), plans and runs requests, so the page stays responsive. It speaks
+// the protocol of protocol.js (requests with ids, one final answer each, events in between, cancel
+// by id) with the engine API (unmask.js). DiffusionGemma models (isDiffusionGemma) load into the
+// DgEngine, the rest into the Engine.
 
 import init, { adapterInfo, defaults, validateOptions, Engine, DgEngine, isDiffusionGemma, oneBlock } from './pkg/unmask.js';
-import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex } from './models.js';
+import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex, deleteSaved } from './models.js';
 import { errorInfo, isErrorInfo } from './protocol.js';
+import { urlFiles, urlModel, keptBlob, fetchOk, readBody } from './download.js';
 
 // The engine streams weights from the file (a File, or a Blob of a download) piece by piece:
 // the model is never copied whole into WebAssembly memory, so its size is bounded by the GPU
@@ -16,7 +18,49 @@ const PLAN_CANVAS = 512;
 
 let engine = null;
 let dg = false; // the engine is a DgEngine (DiffusionGemma: uniform-state canvases)
+let engineName = null; // the loaded model's name
+let engineDevices = []; // the GPUDevice(s) the engine opened (see `opening`)
 let adapter = null;
+
+// wgpu's web backend destroys nothing when Rust drops a buffer or a device: their GPU memory waits
+// for the JavaScript garbage collector, which may not come for a long time (the JS heap barely
+// grows). So the worker notes every GPUDevice a call into the engine opens, and destroys it as soon
+// as the engine that owns it is freed (at once for a plan): a model swap really frees the old
+// model's memory before the new one's weights are allocated.
+let opened = null;
+if (self.GPUAdapter) {
+  const requestDevice = GPUAdapter.prototype.requestDevice;
+  GPUAdapter.prototype.requestDevice = async function (...args) {
+    const device = await requestDevice.apply(this, args);
+    if (opened) opened.push(device);
+    return device;
+  };
+}
+async function opening(fn) {
+  const devices = (opened = []);
+  try {
+    return { value: await fn(), devices };
+  } catch (e) {
+    for (const d of devices) d.destroy();
+    throw e;
+  } finally {
+    opened = null;
+  }
+}
+
+// Frees the loaded model and its GPU memory; its name, or null when none was loaded.
+function freeEngine() {
+  const name = engine ? engineName : null;
+  try {
+    if (engine) engine.free();
+  } catch {} // after a crash the wasm state cannot be trusted; the device goes anyway
+  for (const d of engineDevices) d.destroy();
+  engine = null;
+  dg = false;
+  engineName = null;
+  engineDevices = [];
+  return name;
+}
 
 // The request being handled (requests run one at a time): its events carry its id.
 let current = null;
@@ -65,7 +109,9 @@ function start() {
       throw errorInfo('gpu', 'This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge (113+), or Firefox/Safari with WebGPU enabled; on Linux Chrome may need chrome://flags/#enable-unsafe-webgpu.');
     }
     try {
-      adapter = await adapterInfo();
+      const { value, devices } = await opening(() => adapterInfo());
+      for (const d of devices) d.destroy();
+      adapter = value;
     } catch (e) {
       throw errorInfo('gpu', `WebGPU is present but no GPU adapter could be opened: ${e && e.message}`);
     }
@@ -77,32 +123,32 @@ function start() {
 // --- reading model files, with progress ------------------------------------------------------
 
 class Progress {
-  constructor(total, label) {
+  constructor(total, label, start = 0) {
     this.total = total;
     this.label = label;
-    this.done = 0;
+    this.done = this.start = start; // a resumed download starts where it stopped
     this.t0 = performance.now();
     this.last = 0;
   }
-  add(n, file) {
-    this.done += n;
+  add(n, file) { this.at(this.done + n, file); }
+  at(done, file) {
+    this.done = done;
     const now = performance.now();
     if (now - this.last > 80 || this.done === this.total) {
       this.last = now;
       const secs = Math.max((now - this.t0) / 1000, 1e-3);
-      post({ type: 'progress', phase: 'download', label: this.label, file, loaded: this.done, total: this.total, rate: this.done / secs });
+      post({ type: 'progress', phase: 'download', label: this.label, file, loaded: this.done, total: this.total, rate: (this.done - this.start) / secs });
     }
   }
 }
 
-// Reads a Response body into one Uint8Array (small files: config, tokenizer), or, with
-// `asBlob`, into a Blob (model files: JS memory, which the browser may spill to disk, never the
-// wasm heap), reporting progress.
-async function readBody(resp, progress, file, asBlob) {
+// A Response body as a Blob (model files: JS memory, which the browser may spill to disk, never
+// the wasm heap), reporting progress.
+async function readBlob(resp, progress, file) {
   if (!resp.body) {
     const blob = await resp.blob();
     progress.add(blob.size, file);
-    return asBlob ? blob : new Uint8Array(await blob.arrayBuffer());
+    return blob;
   }
   const reader = resp.body.getReader();
   const chunks = [];
@@ -112,78 +158,29 @@ async function readBody(resp, progress, file, asBlob) {
     chunks.push(value);
     progress.add(value.length, file);
   }
-  const blob = new Blob(chunks);
-  return asBlob ? blob : new Uint8Array(await blob.arrayBuffer());
-}
-
-async function fetchOk(url, what, optional) {
-  let resp;
-  try {
-    resp = await fetch(url);
-  } catch (e) {
-    if (optional) return null;
-    throw errorInfo('model', `Could not download ${what} from ${url}: ${e.message}. Check the address and your connection (or the server's CORS settings).`);
-  }
-  if (!resp.ok) {
-    if (optional) return null;
-    throw errorInfo('model', `Could not download ${what} from ${url}: HTTP ${resp.status} ${resp.statusText}.`);
-  }
-  return resp;
-}
-
-// Files of a model given as a URL: a .gguf (tokenizer.json beside it is used when present), a
-// .safetensors (config.json beside it is required), or a folder (config.json, model.safetensors);
-// generation_config.json beside a safetensors model is used when present (DiffusionGemma's sampler).
-function urlPlan(url) {
-  const u = new URL(url, self.location.href);
-  const path = u.pathname;
-  const sibling = (name) => { const s = new URL(u); s.pathname = path.replace(/[^/]*$/, name); s.search = u.search; return s.href; };
-  if (/\.gguf$/i.test(path)) return { format: 'gguf', model: u.href, tokenizer: sibling('tokenizer.json') };
-  if (/\.safetensors$/i.test(path)) return { format: 'safetensors', model: u.href, config: sibling('config.json'), tokenizer: sibling('tokenizer.json'), generation: sibling('generation_config.json') };
-  const dir = new URL(u);
-  if (!dir.pathname.endsWith('/')) dir.pathname += '/';
-  const at = (n) => new URL(n, dir).href;
-  return { format: 'safetensors', model: at('model.safetensors'), config: at('config.json'), tokenizer: at('tokenizer.json'), generation: at('generation_config.json') };
+  return new Blob(chunks);
 }
 
 const text = (bytes) => (bytes ? new TextDecoder().decode(bytes) : null);
 
-// Downloads (or reads from the model cache) every file of a URL model.
-async function fromUrl(url, keep) {
-  const plan = urlPlan(url);
-  const cache = keep && self.caches ? await caches.open(MODEL_CACHE) : null;
-  const get = async (u, what, optional) => {
-    const hit = cache && (await cache.match(u));
-    if (hit) return { resp: hit, cached: true };
-    const resp = await fetchOk(u, what, optional);
-    return resp && { resp, cached: false };
-  };
-  const main = await get(plan.model, 'the model', false);
-  const cfg = plan.config ? await get(plan.config, 'config.json (a safetensors model needs it beside the weights)', false) : null;
-  const tok = await get(plan.tokenizer, 'tokenizer.json', true);
-  const gen = plan.generation ? await get(plan.generation, 'generation_config.json', true) : null;
-  const total = [main, cfg, tok, gen].reduce((s, f) => s + (f ? Number(f.resp.headers.get('content-length')) || 0 : 0), 0);
-  const progress = new Progress(total, 'Downloading');
-  const model = await readBody(main.resp, progress, plan.model.split('/').pop(), true);
-  const config = cfg ? await readBody(cfg.resp, progress, 'config.json') : null;
-  const tokenizer = tok ? await readBody(tok.resp, progress, 'tokenizer.json') : null;
-  const generation = gen ? await readBody(gen.resp, progress, 'generation_config.json') : null;
-  // Kept only once the engine has accepted the files (see load).
-  const save = cache && !(main.cached && (!cfg || cfg.cached) && (!tok || tok.cached) && (!gen || gen.cached)) ? async () => {
-    const put = (u, body, type) => cache.put(u, new Response(body, { headers: { 'content-type': type, 'content-length': String(body.size ?? body.length) } }));
-    await put(plan.model, model, 'application/octet-stream');
-    if (config) await put(plan.config, config, 'application/json');
-    if (tokenizer) await put(plan.tokenizer, tokenizer, 'application/json');
-    if (generation) await put(plan.generation, generation, 'application/json');
-    const bytes = model.size + (config?.length || 0) + (tokenizer?.length || 0) + (generation?.length || 0);
-    const id = 'url:' + plan.model;
-    const index = (await readIndex()).filter((m) => m.id !== id);
-    index.push({ id, name: decodeURIComponent(plan.model.split('/').pop()), source: 'url', url: plan.model, format: plan.format, bytes, added: Date.now(),
-      files: { model: plan.model, config: config ? plan.config : undefined, tokenizer: tokenizer ? plan.tokenizer : undefined, generation: generation ? plan.generation : undefined } });
-    await writeIndex(index);
-    post({ type: 'saved' });
-  } : null;
-  return { format: plan.format, name: decodeURIComponent(plan.model.split('/').pop()), blobs: [{ name: plan.model.split('/').pop(), blob: model }], config: text(config), tokenizer, generation: text(generation), save };
+// The download being read (a URL model), which a cancel of its load or plan request stops (also
+// when the cancel came while its first bytes were being asked for: `stopDownload`).
+let downloading = null, stopDownload = false;
+
+// A URL model (download.js): the model file's header first, the rest into the model cache once
+// the plan allows (`finish`); from the cache at once when it is kept whole there.
+async function fromUrl(url, store) {
+  const { name } = urlFiles(url);
+  let progress = null;
+  const files = await urlModel(url, {
+    store,
+    onBytes: (pos, size) => (progress ??= new Progress(size, 'Downloading', pos)).at(pos, name),
+    onWarning: (message) => post({ type: 'warning', message }),
+  });
+  if (files.saved) return fromSaved(files.saved);
+  downloading = files.download;
+  if (stopDownload) downloading.abort();
+  return files;
 }
 
 // Local File objects from the picker or a drop: one .gguf, or config.json + .safetensors
@@ -237,6 +234,7 @@ async function fromFiles(list, keep) {
 async function fromSaved(id) {
   const entry = (await readIndex()).find((m) => m.id === id);
   if (!entry) throw errorInfo('model', 'That saved model is gone from the browser storage: download it again.');
+  if (entry.partial) return fromUrl(entry.url, true); // an unfinished download: resume it
   const cache = await caches.open(MODEL_CACHE);
   const get = async (key, name) => {
     if (!key) return null;
@@ -246,7 +244,8 @@ async function fromSaved(id) {
   };
   const keys = entry.files.shards || [entry.files.model];
   const blobs = [];
-  for (const k of keys) blobs.push({ name: decodeURIComponent(k.split('/').pop()), blob: await get(k, 'model') });
+  if (entry.parts) blobs.push({ name: entry.name, blob: await keptBlob(entry) });
+  else for (const k of keys) blobs.push({ name: decodeURIComponent(k.split('/').pop()), blob: await get(k, 'model') });
   const config = await get(entry.files.config, 'config.json');
   const tokenizer = await get(entry.files.tokenizer, 'tokenizer.json');
   const generation = await get(entry.files.generation, 'generation_config.json');
@@ -265,40 +264,20 @@ async function fromBundled(entry) {
   const gen = await get(entry.files.generation, 'the bundled generation_config.json', true);
   const total = [main, cfg, tok, gen].reduce((s, r) => s + (r ? Number(r.headers.get('content-length')) || 0 : 0), 0) || entry.bytes || 0;
   const progress = new Progress(total, 'Downloading');
+  const small = (r, f) => (r ? readBody(r, (n) => progress.add(n, f)) : null);
   return {
     format: entry.format, name: entry.name,
-    blobs: [{ name: entry.files.model, blob: await readBody(main, progress, entry.files.model, true) }],
-    config: cfg ? text(await readBody(cfg, progress, entry.files.config)) : null,
-    tokenizer: tok ? await readBody(tok, progress, entry.files.tokenizer) : null,
-    generation: gen ? text(await readBody(gen, progress, entry.files.generation)) : null,
+    blobs: [{ name: entry.files.model, blob: await readBlob(main, progress, entry.files.model) }],
+    config: text(await small(cfg, entry.files.config)),
+    tokenizer: await small(tok, entry.files.tokenizer),
+    generation: text(await small(gen, entry.files.generation)),
   };
-}
-
-// A URL model's files for a plan: read with HTTP Range requests where the server answers them
-// (then only the headers move), else downloaded whole (not kept).
-async function rangeFiles(url) {
-  const plan = urlPlan(url);
-  const probe = await fetch(plan.model, { headers: { Range: 'bytes=0-0' } }).catch(() => null);
-  const size = probe && probe.status === 206 ? Number((probe.headers.get('content-range') || '').split('/')[1]) : 0;
-  if (probe && probe.body) probe.body.cancel().catch(() => {});
-  if (!size) return fromUrl(url, false);
-  const name = plan.model.split('/').pop();
-  const slice = (from, to) => ({
-    arrayBuffer: async () => {
-      const r = await fetch(plan.model, { headers: { Range: `bytes=${from}-${to - 1}` } });
-      if (r.status !== 206) throw `the server answered HTTP ${r.status} to a range request`;
-      return r.arrayBuffer();
-    },
-  });
-  const small = async (u, what) => (u ? text(await readBody(await fetchOk(u, what, false), new Progress(0, 'Downloading'), what)) : null);
-  const config = await small(plan.config, 'config.json');
-  return { format: plan.format, name: decodeURIComponent(name), blobs: [{ name, blob: { size, slice } }], config, tokenizer: null, generation: null };
 }
 
 async function readFiles(source) {
   switch (source.kind) {
     case 'bundled': return fromBundled(source.entry);
-    case 'url': return fromUrl(source.url, source.keep);
+    case 'url': return fromUrl(source.url, true); // kept while it downloads (see load)
     case 'files': return fromFiles(Array.from(source.files), source.keep);
     case 'saved': return fromSaved(source.id);
     default: throw errorInfo('input', `unknown model source ${source && source.kind}: use bundled, url, files or saved`, 'source');
@@ -314,47 +293,96 @@ function reader(files) {
   };
 }
 
+// The memory plan of `files` from their headers (nothing is allocated): {isDg, p: {summary, fits,
+// problem, total_bytes, plan}}.
+async function planFiles(files, quant) {
+  post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
+  const { read, sizes, names } = reader(files);
+  try {
+    const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
+    const { value: p, devices } = await opening(() => (isDg
+      ? DgEngine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined)
+      : Engine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined, PLAN_CANVAS, undefined)));
+    for (const d of devices) d.destroy();
+    return { isDg, p };
+  } catch (e) {
+    throw (files.download && files.download.error) || e; // a failed download, not a bad header
+  }
+}
+
+// Loading: the plan from the headers (a URL model's rest is not downloaded yet: a model that
+// cannot fit is refused having moved only its header), the download of the rest, then the swap.
+// The model loaded before is freed once the new one's files are all here and its plan fits, and
+// before its weights go to the GPU: so a big model can replace another on a GPU that holds only
+// one. The price: if the new one then fails to load (the GPU runs out of memory after all, or
+// loses its device), no model is loaded any more, and the error says so (an 'unloaded' event came
+// first). A file that cannot be read or planned, or a plan that does not fit, leaves the old one.
 async function load(source, quant) {
   await start();
   const files = await readFiles(source);
-  const bytes = files.blobs.reduce((s, b) => s + b.blob.size, 0);
-  post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
+  try {
+    return await loadFiles(files, quant, source.kind === 'url' && !source.keep);
+  } finally {
+    if (files.download) files.download.close();
+    downloading = null;
+  }
+}
+
+async function loadFiles(files, quant, discard) {
   const t0 = performance.now();
+  const { isDg, p } = await planFiles(files, quant);
+  post({ type: 'plan', summary: p.summary });
+  if (!p.fits) throw errorInfo('limits', `${p.problem} (memory plan: ${p.summary})${files.download ? '. Only its header was downloaded.' : ''}`);
+  if (files.finish) files.blobs[0].blob = await files.finish();
+  const bytes = files.blobs.reduce((s, b) => s + b.blob.size, 0);
   const { read, sizes, names } = reader(files);
   const onUpload = (done, total) => {
     const secs = Math.max((performance.now() - t0) / 1000, 1e-3);
     post({ type: 'progress', phase: 'upload', label: 'Streaming to the GPU', loaded: done, total, rate: done / secs });
   };
-  let plan = '';
-  const onPlan = (summary) => { plan = summary; post({ type: 'plan', summary }); };
-  const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
-  const next = isDg
-    ? await DgEngine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, files.generation ?? undefined, quant || undefined, onPlan, onUpload)
-    : await Engine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, quant || undefined, PLAN_CANVAS, undefined, onPlan, onUpload);
-  if (engine) engine.free();
-  engine = next;
+  const old = freeEngine();
+  if (old) post({ type: 'unloaded', name: old });
+  let loaded;
+  try {
+    loaded = await opening(() => (isDg
+      ? DgEngine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, files.generation ?? undefined, quant || undefined, undefined, onUpload)
+      : Engine.loadStreaming(read, sizes(), names(), files.config ?? undefined, files.tokenizer ?? undefined, quant || undefined, PLAN_CANVAS, undefined, undefined, onUpload)));
+  } catch (e) {
+    const error = describe(e);
+    if (old) error.message += ` The model loaded before (${old}) was freed to make room for this one: no model is loaded now.`;
+    if (files.download) error.message += ` The downloaded file is kept in this browser (listed with the saved models), so loading it again needs no download.`;
+    throw error;
+  }
+  engine = loaded.value;
+  engineDevices = loaded.devices;
+  engineName = files.name;
   dg = isDg;
-  if (files.save) {
+  if (files.download && discard) {
+    await deleteSaved(files.id).catch(() => {}); // loaded without `keep`: the GPU holds it now
+  } else if (files.download) {
+    post({ type: 'saved' });
+  } else if (files.save) {
     try {
       await files.save();
     } catch (e) {
       post({ type: 'warning', message: `The model loaded but could not be kept in this browser: ${e.message || e}` });
     }
   }
-  return { name: files.name, format: files.format, bytes, plan, dg, config: engine.config(), hasTokenizer: engine.hasTokenizer(), adapter: await named(engine.adapter()), ms: performance.now() - t0 };
+  return { name: files.name, format: files.format, bytes, plan: p.summary, dg, config: engine.config(), hasTokenizer: engine.hasTokenizer(), adapter: await named(engine.adapter()), ms: performance.now() - t0 };
 }
 
-// The memory plan of a model, from its headers (nothing is loaded; the loaded model stays).
+// The memory plan of a model, from its headers (nothing is loaded; the loaded model stays). A URL
+// is read with Range requests (a server without them: only as far as the header), nothing kept.
 async function plan(source, quant) {
   await start();
-  const files = source.kind === 'url' ? await rangeFiles(source.url) : await readFiles({ ...source, keep: false });
-  post({ type: 'progress', phase: 'parse', label: 'Reading the header and planning GPU memory', loaded: 0, total: 1 });
-  const { read, sizes, names } = reader(files);
-  const isDg = await isDiffusionGemma(read, sizes(), names(), files.config ?? undefined);
-  const p = isDg
-    ? await DgEngine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined)
-    : await Engine.planStreaming(read, sizes(), names(), files.config ?? undefined, quant || undefined, PLAN_CANVAS, undefined);
-  return { name: files.name, format: files.format, dg: isDg, ...p };
+  const files = source.kind === 'url' ? await fromUrl(source.url, false) : await readFiles({ ...source, keep: false });
+  try {
+    const { isDg, p } = await planFiles(files, quant);
+    return { name: files.name, format: files.format, dg: isDg, ...p };
+  } finally {
+    if (files.download) files.download.close();
+    downloading = null;
+  }
 }
 
 async function run(msg) {
@@ -401,9 +429,7 @@ async function handle(msg) {
     case 'plan': return plan(msg.source, msg.quant);
     case 'run': return run(msg);
     case 'unload':
-      if (engine) engine.free();
-      engine = null;
-      dg = false;
+      freeEngine();
       return null;
     default: throw errorInfo('input', `unknown request type ${msg.type}`, 'type');
   }
@@ -415,7 +441,7 @@ async function answer(msg, fn) {
     self.postMessage({ type: 'result', id: msg.id, value: await fn(msg) });
   } catch (e) {
     const error = describe(e);
-    if (error.kind === 'crashed') { engine = null; dg = false; }
+    if (error.kind === 'crashed') freeEngine();
     if ((msg.type === 'load' || msg.type === 'plan') && error.kind !== 'crashed') error.message = `Could not ${msg.type} ${sourceName(msg.source)}: ${error.message}`;
     self.postMessage({ type: 'error', id: msg.id, error });
   }
@@ -428,7 +454,11 @@ const queued = new Set(), dropped = new Set();
 let running = null;
 self.onmessage = ({ data: msg }) => {
   if (msg.type === 'cancel') {
-    if (msg.id === running) { if (engine) engine.cancel(); }
+    if (msg.id === running) {
+      stopDownload = true;
+      if (downloading) downloading.abort(); // a load or plan reading a URL: stops, keeps what is stored
+      if (engine) engine.cancel();
+    }
     else if (queued.has(msg.id)) dropped.add(msg.id);
     return;
   }
@@ -442,6 +472,7 @@ self.onmessage = ({ data: msg }) => {
     if (dropped.delete(msg.id)) return answer(msg, () => { throw errorInfo('cancelled', 'Cancelled before it started.'); });
     return answer(msg, async () => {
       current = running = msg.id;
+      stopDownload = false;
       try {
         return await handle(msg);
       } finally {
