@@ -73,6 +73,7 @@ test_all() {
   node tests/web_page/api.test.mjs
   node tests/web_page/a11y.test.mjs
   node tests/web_page/download.test.mjs
+  node tests/web_page/faults.test.mjs
   echo "== all tests passed"
 }
 

@@ -361,7 +361,11 @@ function onError(e, where) {
     $('progress').hidden = true;
     $('model-status').textContent = state.model ? `Could not load that model; still using ${state.model.name}.` : 'No model loaded.';
   }
-  if (where === 'run') state.running = null;
+  if (where === 'run') {
+    state.running = null;
+    // The GPU failed during the run (lost, out of memory): the worker freed the model.
+    if (state.engine && !state.engine.model && state.model) { state.model = null; $('model-status').textContent = 'No model loaded (the GPU failed): load one again.'; }
+  }
   showError(forPage(e.message || String(e)));
   setStatus(where === 'load' ? 'Loading failed.' : 'Failed.');
   if (e.kind === 'crashed') restartEngine();

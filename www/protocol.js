@@ -3,17 +3,31 @@
 //
 // Every request carries an `id` (unique per engine); the worker answers each with exactly one
 // final message, `result` or `error`, and in between sends events that carry the same id.
-// Requests run one at a time in order, except `validate` and `cancel`, which act at once.
+// Requests run one at a time in order, except `validate`, `stats`, `debug` and `cancel`, which act
+// at once.
 //
 // Requests, page -> worker:
 //   {type:'init', id}                                  -> result: {adapter, defaults}
 //   {type:'load', id, source, quant?}                  -> events progress, plan, unloaded, warning,
 //                                                         saved; result: ModelInfo
 //   {type:'plan', id, source, quant?}                  -> events progress; result: PlanInfo
-//   {type:'run', id, request, remask?, follow?}        -> events start, step, text;
-//                                                         result: the engine's result object
+//   {type:'run', id, request, remask?, follow?}        -> events start, step, text, unloaded;
+//                                                         result: the engine's result object.
+//                                                         If the GPU fails during it (device lost,
+//                                                         out of memory), the model is freed (an
+//                                                         'unloaded' event) and the error says so:
+//                                                         kind 'gpu' or 'limits'; load again.
 //   {type:'validate', id, options, infill?}            -> result: null or an ErrorInfo
 //   {type:'unload', id}                                -> result: null
+//   {type:'stats', id, gc?}                            -> result: {wasm_bytes, js_heap_bytes|null,
+//                                                         model, devices} (the worker's memory)
+//   {type:'debug', id, what, ...}                      TEST ONLY (www/testhooks.js): fault injection,
+//                                                         refused (kind 'input') unless the worker's
+//                                                         URL has ?test-hooks (unmask.js adds it when
+//                                                         the page's URL has it): what 'lose-device'
+//                                                         destroys the model's GPU device; 'oom',
+//                                                         bytes: the next buffer >= bytes is asked
+//                                                         over maxBufferSize -> {destroyed|armed}
 // Notification, page -> worker (no answer of its own):
 //   {type:'cancel', id}   cancels request `id`: a queued one is answered with an error of kind
 //                         'cancelled'; a running generation stops after its current step and

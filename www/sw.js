@@ -6,7 +6,7 @@
 // worker keeps those.
 
 const CACHE = 'unmask-shell-v1';
-const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'unmask.js', 'protocol.js', 'worker.js', 'download.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
+const SHELL = ['./', 'index.html', 'style.css', 'app.js', 'settings.js', 'view.js', 'dgview.js', 'dgpage.js', 'models.js', 'unmask.js', 'protocol.js', 'worker.js', 'gpudevices.js', 'download.js', 'icon.svg', 'pkg/unmask.js', 'pkg/unmask_bg.wasm'];
 
 async function bundledModelUrls() {
   try {

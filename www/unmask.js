@@ -45,7 +45,10 @@ export async function bundledModel() {
 // Starts an engine and waits until it is ready (the wasm compiled, a GPU adapter found).
 export async function createEngine({ worker = true } = {}) {
   if (worker !== true) throw fail('input', 'the engine runs in a Web Worker: createEngine({ worker: true })', 'worker');
-  const engine = new Engine(new Worker(new URL('worker.js', import.meta.url), { type: 'module' }));
+  const url = new URL('worker.js', import.meta.url);
+  // Test-only fault injection (www/testhooks.js) when the page itself was opened with ?test-hooks.
+  if (new URLSearchParams(location.search).has('test-hooks')) url.search = '?test-hooks';
+  const engine = new Engine(new Worker(url, { type: 'module' }));
   try {
     await engine.ready;
   } catch (e) {
@@ -168,6 +171,8 @@ class Engine {
       if (m.error.kind === 'crashed') this.model = null;
       return p.reject(new UnmaskError(m.error));
     }
+    // The model was freed: for a new one (load), or after its GPU failed (a run: lost, out of memory).
+    if (m.type === 'unloaded') this.model = null;
     const handler = p.on[m.type];
     if (!handler) return;
     try {
@@ -254,6 +259,14 @@ class Engine {
     if (this.#closed) return;
     const ids = id !== undefined ? [id] : [...this.#pending].filter(([, p]) => p.type === 'run').map(([i]) => i);
     for (const i of ids) this.#worker.postMessage({ type: 'cancel', id: i });
+  }
+
+  /** What the engine's worker holds: {wasm_bytes (its WebAssembly memory), js_heap_bytes (its
+   *  JavaScript heap, where the browser tells: Chromium), model (name or null), devices (GPU
+   *  devices open)}; at once, also while a request runs. `gc`: collect garbage first, where the
+   *  browser lets a page do it (Chromium with --js-flags=--expose-gc). */
+  stats({ gc = false } = {}) {
+    return this.#call({ type: 'stats', gc });
   }
 
   /** Frees the model's GPU memory (after the requests before it). */

@@ -9,6 +9,7 @@ import init, { adapterInfo, defaults, validateOptions, Engine, DgEngine, isDiffu
 import { MODEL_CACHE, cacheKeyFor, readIndex, writeIndex, deleteSaved } from './models.js';
 import { errorInfo, isErrorInfo } from './protocol.js';
 import { urlFiles, urlModel, keptBlob, fetchOk, readBody } from './download.js';
+import { opening, release, clear, seen, fault } from './gpudevices.js';
 
 // The engine streams weights from the file (a File, or a Blob of a download) piece by piece:
 // the model is never copied whole into WebAssembly memory, so its size is bounded by the GPU
@@ -19,34 +20,11 @@ const PLAN_CANVAS = 512;
 let engine = null;
 let dg = false; // the engine is a DgEngine (DiffusionGemma: uniform-state canvases)
 let engineName = null; // the loaded model's name
-let engineDevices = []; // the GPUDevice(s) the engine opened (see `opening`)
+let engineDevices = []; // the GPUDevice(s) the engine opened (gpudevices.js's `opening`)
 let adapter = null;
-
-// wgpu's web backend destroys nothing when Rust drops a buffer or a device: their GPU memory waits
-// for the JavaScript garbage collector, which may not come for a long time (the JS heap barely
-// grows). So the worker notes every GPUDevice a call into the engine opens, and destroys it as soon
-// as the engine that owns it is freed (at once for a plan): a model swap really frees the old
-// model's memory before the new one's weights are allocated.
-let opened = null;
-if (self.GPUAdapter) {
-  const requestDevice = GPUAdapter.prototype.requestDevice;
-  GPUAdapter.prototype.requestDevice = async function (...args) {
-    const device = await requestDevice.apply(this, args);
-    if (opened) opened.push(device);
-    return device;
-  };
-}
-async function opening(fn) {
-  const devices = (opened = []);
-  try {
-    return { value: await fn(), devices };
-  } catch (e) {
-    for (const d of devices) d.destroy();
-    throw e;
-  } finally {
-    opened = null;
-  }
-}
+// Test-only fault injection (testhooks.js, protocol.js's 'debug'): loaded only for `?test-hooks`.
+const hooks = new URLSearchParams(self.location.search).has('test-hooks')
+  ? import('./testhooks.js').then((m) => m.install({ devices: () => engineDevices })) : null;
 
 // Frees the loaded model and its GPU memory; its name, or null when none was loaded.
 function freeEngine() {
@@ -54,7 +32,7 @@ function freeEngine() {
   try {
     if (engine) engine.free();
   } catch {} // after a crash the wasm state cannot be trusted; the device goes anyway
-  for (const d of engineDevices) d.destroy();
+  for (const d of engineDevices) { release(d); d.destroy(); }
   engine = null;
   dg = false;
   engineName = null;
@@ -104,6 +82,7 @@ function loadWasm() {
 let ready = null;
 function start() {
   ready ??= (async () => {
+    await hooks;
     await loadWasm();
     if (!self.navigator.gpu) {
       throw errorInfo('gpu', 'This browser has no WebGPU (navigator.gpu is missing). Use a current Chrome or Edge (113+), or Firefox/Safari with WebGPU enabled; on Linux Chrome may need chrome://flags/#enable-unsafe-webgpu.');
@@ -353,6 +332,14 @@ async function loadFiles(files, quant, discard) {
     if (files.download) error.message += ` The downloaded file is kept in this browser (listed with the saved models), so loading it again needs no download.`;
     throw error;
   }
+  // Errors WebGPU reports later than the engine looked (a buffer it could not allocate).
+  const late = await fault(loaded.devices, 'load', 5000);
+  if (late) {
+    try { loaded.value.free(); } catch {}
+    for (const d of loaded.devices) d.destroy();
+    if (old) late.message += ` The model loaded before (${old}) was freed to make room for this one: no model is loaded now.`;
+    throw late;
+  }
   engine = loaded.value;
   engineDevices = loaded.devices;
   engineName = files.name;
@@ -383,6 +370,26 @@ async function plan(source, quant) {
     if (files.download) files.download.close();
     downloading = null;
   }
+}
+
+// A run whose device failed (lost, out of memory: gpudevices.js) answers with what happened and
+// frees the model (an 'unloaded' event): the page can load it again without a reload.
+async function runChecked(msg) {
+  const devices = engineDevices;
+  let error = clear(devices);
+  try { // a device lost while idle fails at once
+    if (seen(devices)) throw errorInfo('gpu', 'the GPU device failed');
+    const result = await run(msg);
+    if (!seen(devices)) return result;
+  } catch (e) {
+    if (isErrorInfo(e) && (e.kind === 'input' || e.kind === 'cancelled')) throw e;
+    error = e;
+  }
+  const f = await fault(devices, 'run');
+  if (!f) throw error || errorInfo('gpu', 'the GPU reported an error');
+  const name = freeEngine();
+  if (name) post({ type: 'unloaded', name });
+  throw f;
 }
 
 async function run(msg) {
@@ -427,7 +434,7 @@ async function handle(msg) {
     case 'init': return { adapter: await start(), defaults: defaults() };
     case 'load': return load(msg.source, msg.quant);
     case 'plan': return plan(msg.source, msg.quant);
-    case 'run': return run(msg);
+    case 'run': return runChecked(msg);
     case 'unload':
       freeEngine();
       return null;
@@ -447,7 +454,19 @@ async function answer(msg, fn) {
   }
 }
 
-// Requests run one at a time, in order; `validate` (no engine state) and `cancel` act at once
+// 'validate', 'stats' (the memory the worker holds) and the test-only 'debug' (testhooks.js).
+async function atOnce(msg) {
+  if (msg.type === 'validate') return loadWasm().then(() => validateOptions(msg.options, !!msg.infill));
+  if (msg.type === 'debug') {
+    if (!hooks) throw errorInfo('input', "'debug' is for tests: the page must be opened with ?test-hooks", 'type');
+    return (await hooks)(msg);
+  }
+  if (msg.gc && self.gc) self.gc(); // exposed by --js-flags=--expose-gc only
+  const wasmBytes = (await loadWasm()).memory.buffer.byteLength, heap = performance.memory;
+  return { wasm_bytes: wasmBytes, js_heap_bytes: heap ? heap.usedJSHeapSize : null, model: engineName, devices: engineDevices.length };
+}
+
+// Requests run one at a time, in order; `cancel` and atOnce's act at once
 // (a running generation checks its cancel flag after every step, while it awaits the GPU).
 let queue = Promise.resolve();
 const queued = new Set(), dropped = new Set();
@@ -462,10 +481,7 @@ self.onmessage = ({ data: msg }) => {
     else if (queued.has(msg.id)) dropped.add(msg.id);
     return;
   }
-  if (msg.type === 'validate') {
-    answer(msg, async () => { await loadWasm(); return validateOptions(msg.options, !!msg.infill); });
-    return;
-  }
+  if (msg.type === 'validate' || msg.type === 'stats' || msg.type === 'debug') return answer(msg, atOnce);
   queued.add(msg.id);
   queue = queue.then(() => {
     queued.delete(msg.id);
