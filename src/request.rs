@@ -78,11 +78,12 @@ impl Request {
         if let Some(bad) = prompt.iter().find(|&&t| t as usize >= cfg.vocab_size) {
             return Err(Error::Input(format!("prompt token id {bad} is outside the vocabulary (0..{})", cfg.vocab_size)));
         }
-        if o.schedule == crate::sampler::Schedule::Block {
+        // Saturating: a gen length near usize::MAX is refused below, not wrapped around.
+        if o.schedule == crate::sampler::Schedule::Block && prompt.len().saturating_add(o.gen_length) <= cfg.max_sequence_length {
             // LLaDA 2 fills whole blocks: the canvas ends at a block boundary.
             o.gen_length = (prompt.len() + o.gen_length).next_multiple_of(o.block_length.max(1)) - prompt.len();
         }
-        let total = prompt.len() + o.gen_length;
+        let total = prompt.len().saturating_add(o.gen_length);
         if total > cfg.max_sequence_length {
             return Err(Error::Input(format!(
                 "the prompt ({} tokens) plus gen length {} is {total} positions, more than the model's context of {}: shorten the prompt or the answer",

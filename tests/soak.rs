@@ -28,7 +28,7 @@ fn request(i: usize) -> (String, Request, Option<usize>) {
     let cache = caches[i % 3];
     let cfg = if i % 4 == 1 { 1.5 } else { 0.0 };
     let threshold = (i % 5 == 2).then_some(0.9);
-    let temperature = if i % 2 == 0 { 0.0 } else { 0.8 };
+    let temperature = if i.is_multiple_of(2) { 0.0 } else { 0.8 };
     let seed = (i % 3) as u64;
     let options = SamplerOptions { gen_length: 32, steps: 16, block_length: 16, cache, cfg_scale: cfg, threshold, temperature, seed, ..Default::default() };
     let cancel = (i % 11 == 6).then_some(3);
@@ -56,8 +56,8 @@ fn soak_generations_stay_stable() {
     let t0 = std::time::Instant::now();
     let reload_every = (n / 2).clamp(1, 50);
     for i in 0..n {
-        if i > 0 && i % reload_every == 0 {
-            model = None; // the old model's buffers go before the new ones are made
+        if i > 0 && i.is_multiple_of(reload_every) {
+            drop(model.take()); // the old model's buffers go before the new ones are made
             model = Some(load());
             reloads += 1;
         }

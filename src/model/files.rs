@@ -109,21 +109,7 @@ pub fn open_path(path: &Path) -> Result<ModelFiles> {
 fn open_dir(dir: &Path) -> Result<ModelFiles> {
     let index = dir.join("model.safetensors.index.json");
     let shards = if index.is_file() {
-        let text = String::from_utf8(read(&index)?).map_err(|_| Error::model(index.display().to_string(), "not UTF-8"))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::model(index.display().to_string(), format!("not valid JSON: {e}")))?;
-        let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::model(index.display().to_string(), "has no `weight_map` object"))?;
-        let mut names: Vec<String> = Vec::new();
-        for f in map.values() {
-            let f = f.as_str().ok_or_else(|| Error::model(index.display().to_string(), "weight_map values must be file names"))?;
-            if f.contains('/') || f.contains('\\') || f.starts_with('.') {
-                return Err(Error::model(index.display().to_string(), format!("shard name {f:?} is not a plain file name")));
-            }
-            if !names.iter().any(|n| n == f) {
-                names.push(f.to_string());
-            }
-        }
-        names.sort();
-        names.into_iter().map(|n| dir.join(n)).collect()
+        shard_names(&index.display().to_string(), &read(&index)?)?.into_iter().map(|n| dir.join(n)).collect()
     } else if dir.join("model.safetensors").is_file() {
         vec![dir.join("model.safetensors")]
     } else {
@@ -142,6 +128,25 @@ fn open_dir(dir: &Path) -> Result<ModelFiles> {
         };
     };
     open_safetensors(dir, shards)
+}
+
+/// The shard file names of a `model.safetensors.index.json` (its `weight_map` values), sorted
+/// and each once; a name that is not a plain file name (a path, a hidden file) is refused.
+pub fn shard_names(file: &str, bytes: &[u8]) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::model(file, "not UTF-8"))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::model(file, format!("not valid JSON: {e}")))?;
+    let map = v.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| Error::model(file, "has no `weight_map` object"))?;
+    let mut names: Vec<String> = Vec::new();
+    for f in map.values() {
+        let f = f.as_str().ok_or_else(|| Error::model(file, "weight_map values must be file names"))?;
+        if f.contains('/') || f.contains('\\') || f.starts_with('.') {
+            return Err(Error::model(file, format!("shard name {f:?} is not a plain file name")));
+        }
+        names.push(f.to_string());
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn open_safetensors(dir: &Path, shards: Vec<PathBuf>) -> Result<ModelFiles> {

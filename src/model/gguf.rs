@@ -197,7 +197,7 @@ impl<'a> Cursor<'a, '_> {
             9 if depth == 0 => {
                 let inner = self.u32("array type")?;
                 let n = self.count("array length", 1)?;
-                let mut items = Vec::with_capacity(n.min(1 << 20));
+                let mut items = Vec::with_capacity(n.min(1 << 20).min(self.buf.len() - self.pos));
                 for _ in 0..n {
                     items.push(self.value(inner, depth + 1)?);
                 }
@@ -241,14 +241,16 @@ impl<'a> Gguf<'a> {
         }
         let n_tensors = c.count("tensor count", 24)?;
         let n_kv = c.count("metadata count", 12)?;
-        let mut metadata = Vec::with_capacity(n_kv);
+        // Counts are checked against the whole file, which may be far larger than the bytes in
+        // hand: reserve only for entries those bytes can hold (the vectors grow past that).
+        let mut metadata = Vec::with_capacity(n_kv.min((c.buf.len() - c.pos) / 12));
         for _ in 0..n_kv {
             let key = c.string("metadata key")?;
             let ty = c.u32("metadata type")?;
             let v = c.value(ty, 0)?;
             metadata.push((key, v));
         }
-        let mut tensors = Vec::with_capacity(n_tensors);
+        let mut tensors = Vec::with_capacity(n_tensors.min((c.buf.len() - c.pos) / 24));
         for _ in 0..n_tensors {
             let name = c.string("tensor name")?;
             let nd = c.u32("tensor rank")?;

@@ -2,6 +2,20 @@
 
 use crate::error::{Error, Result};
 
+/// Reads every `Precompiled` normalizer of a `normalizer` tree on its own, as an error where
+/// the tokenizers crate would panic.
+fn check_precompiled(v: &serde_json::Value) -> std::result::Result<(), serde_json::Error> {
+    use tokenizers::normalizers::precompiled::Precompiled;
+    match v {
+        serde_json::Value::Object(m) if m.get("type").and_then(|t| t.as_str()) == Some("Precompiled") => {
+            serde_json::from_value::<Precompiled>(v.clone()).map(|_| ())
+        }
+        serde_json::Value::Object(m) => m.values().try_for_each(check_precompiled),
+        serde_json::Value::Array(a) => a.iter().try_for_each(check_precompiled),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Clone)]
 pub struct TextTokenizer {
     inner: tokenizers::Tokenizer,
@@ -9,7 +23,24 @@ pub struct TextTokenizer {
 
 impl TextTokenizer {
     pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::model(file, format!("not a valid tokenizer.json: {e}")))?;
+        let bad = |e: String| Error::model(file, format!("not a valid tokenizer.json: {e}"));
+        // The tokenizers crate panics (instead of failing) on some malformed parts: JSON syntax
+        // errors inside `decoder`, a bad `Precompiled` normalizer. Those are checked first (a
+        // panic aborts the page's worker); natively, any other panic of its reader is caught.
+        let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|e| bad(e.to_string()))?;
+        if text.contains("Precompiled") {
+            let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+            check_precompiled(&v["normalizer"]).map_err(|e| bad(format!("a Precompiled normalizer: {e}")))?;
+        }
+        let read = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(bytes));
+        let inner = match read {
+            Ok(r) => r.map_err(|e| bad(e.to_string()))?,
+            Err(p) => {
+                let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+                return Err(bad(what.unwrap_or_else(|| "its reader failed".into())));
+            }
+        };
         Ok(TextTokenizer { inner })
     }
 

@@ -293,5 +293,6 @@ impl SamplerOptions {
 }
 
 fn largest_divisor_at_most(n: usize, at_most: usize) -> usize {
-    (1..=at_most.min(n)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
+    // Bounded, so that absurd lengths get a quick answer (a divisor, if not the largest).
+    (1..=at_most.min(n).min(1 << 16)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1)
 }

@@ -144,7 +144,7 @@ pub fn apply_pins(canvas: &mut Canvas, tok: &TextTokenizer, pins: &[(usize, Stri
     let gen_len = canvas.tokens.len() - canvas.gen_start;
     for (off, word) in pins {
         let ids = tok.encode(word)?;
-        if off + ids.len() > gen_len {
+        if off.checked_add(ids.len()).is_none_or(|end| end > gen_len) {
             return Err(Error::Input(format!("--pin {off}:{word} does not fit in --gen-length {gen_len} ({} tokens)", ids.len())));
         }
         for (i, id) in ids.into_iter().enumerate() {

@@ -1,0 +1,10 @@
+//! libFuzzer target `safetensors`: see `unmask_fuzz::entry::safetensors`.
+#![no_main]
+
+#[global_allocator]
+static GUARD: unmask_fuzz::guard::Guard = unmask_fuzz::guard::Guard;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    unmask_fuzz::guard::input_len(data.len());
+    unmask_fuzz::entry::safetensors(data);
+});
