@@ -9,7 +9,7 @@
 // the answer text. Other (moderate, minor) axe findings are printed, not failed.
 // Run after `./build.sh web`:   node tests/web_page/a11y.test.mjs
 
-import { chromium } from 'playwright-core';
+import { checks, launchChromium, listening } from './harness.mjs';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -19,7 +19,6 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const out = path.join(root, 'test-output', 'web_page');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const AXE = path.join(here, 'node_modules/axe-core/axe.min.js');
 // The demo model answers this in fewer than 64 tokens: the rest of the canvas is padding.
 const QUESTION = 'Mia has 12 apples and buys 30 more. How many apples does she have now?';
@@ -30,19 +29,7 @@ const SWATCH = ['given prompt', 'given', 'given ws', 'masked', 'fresh lo', 'fres
 const DG_DIR = path.join(root, 'tests/data/families/diffusion_gemma');
 const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
 
-const results = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${e.stack || e}`);
-    throw e;
-  }
-}
+const { results, check } = checks();
 
 function need(file, hint) {
   if (!fs.existsSync(file)) {
@@ -54,16 +41,7 @@ function need(file, hint) {
 // `./build.sh serve` without rebuilding, on a free port; resolves with its URL.
 function startServer() {
   const child = spawn(path.join(root, 'build.sh'), ['serve'], { cwd: root, env: { ...process.env, PORT: '0', UNMASK_NO_BUILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${text}`)));
-    setTimeout(() => reject(new Error('the server did not start in 20 s')), 20000);
-  });
+  return listening(child);
 }
 
 const shownError = (page) => page.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
@@ -106,11 +84,7 @@ async function main() {
   need(AXE, 'install the test packages: (cd tests/web_page && npm ci)');
   fs.mkdirSync(out, { recursive: true });
   const server = await startServer();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const pageErrors = [];
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });

@@ -7,7 +7,7 @@
 // Run by `./build.sh test` after page.test.mjs (same prerequisites), or alone:
 //   node tests/web_page/api.test.mjs
 
-import { chromium } from 'playwright-core';
+import { checks, launchChromium, listening } from './harness.mjs';
 import { spawn, execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,37 +15,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const CLI = path.join(process.env.UNMASK_BIN_DIR || path.join(root, 'target/debug'), 'unmask');
 const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
 const INFILL = 'The cat sat [MASK] the mat, then <mask:3> home.';
 
-const results = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${e.stack || e}`);
-    throw e;
-  }
-}
+const { results, check } = checks();
 
 function startServer() {
   const child = spawn(path.join(root, 'build.sh'), ['serve'], { cwd: root, env: { ...process.env, PORT: '0', UNMASK_NO_BUILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${text}`)));
-    setTimeout(() => reject(new Error('the server did not start in 20 s')), 20000);
-  });
+  return listening(child);
 }
 
 function cliJson(args) {
@@ -74,11 +52,7 @@ async function main() {
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'www/models/manifest.json'), 'utf8')).bundled[0];
   const modelPath = path.join(root, 'www/models', manifest.files.model);
   const server = await startServer();
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const pageErrors = [];
   try {
     const page = await (await browser.newContext()).newPage();

@@ -15,7 +15,7 @@
 // Run by `./build.sh test` after page.test.mjs, or alone:
 //   node tests/web_page/download.test.mjs
 
-import { chromium } from 'playwright-core';
+import { checks, launchChromium, listening } from './harness.mjs';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -26,24 +26,11 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const site = path.join(root, 'test-output/web_download/site');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
 const HEAD = 1 << 20; // download.js's HEAD_BYTES: the first Range request
 const PROMPT = { prompt: 'The weather today is', max_tokens: 8, block_length: 8, steps: 8, seed: 0 };
 
-const results = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${e.stack || e}`);
-    throw e;
-  }
-}
+const { results, check } = checks();
 
 // The same bytes as www/models.js's fmtBytes (the numbers the messages carry).
 function fmtBytes(n) {
@@ -176,11 +163,7 @@ async function main() {
   const server = await startServer(log);
   const at = (q) => new URL(`${modelRel}?${q}`, server.url).href;
   const requests = (url) => log.filter((r) => server.url.replace(/\/$/, '') + r.url === url && !r.stalling);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  const browser = await launchChromium();
   const pageErrors = [];
   try {
     const page = await (await browser.newContext()).newPage();

@@ -17,7 +17,7 @@
 // Run by `./build.sh test` after download.test.mjs, or alone:
 //   node tests/web_page/faults.test.mjs
 
-import { chromium } from 'playwright-core';
+import { checks, launchChromium, listening } from './harness.mjs';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -27,7 +27,6 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const site = path.join(root, 'test-output/web_faults/site');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const LONG = Number(process.env.WEB_TEST_TIMEOUT_S || 300) * 1000;
 // SOAK_GENERATIONS: fewer for a quick look (the issue asks for 100, the default).
 const GENERATIONS = Number(process.env.SOAK_GENERATIONS || 100), CANCEL_EVERY = 8, MEASURE_AT = Math.min(10, GENERATIONS);
@@ -37,19 +36,7 @@ const SMALL = { max_tokens: 8, block_length: 8, steps: 2, temperature: 0 };
 const CANCEL_STEPS = 8; // a cancelled generation is asked for 8 steps and stopped after its first
 const MB = (n) => (n == null ? 'n/a' : `${(n / 1e6).toFixed(1)} MB`);
 
-const results = [];
-async function check(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok   ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-  } catch (e) {
-    results.push({ name, ok: false });
-    console.log(`FAIL ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${e.stack || e}`);
-    throw e;
-  }
-}
+const { results, check } = checks();
 
 // In a page before its own scripts: every Worker it makes is kept (the test posts the 'debug'
 // hooks to it) and watched for errors; unhandled rejections are recorded.
@@ -100,16 +87,7 @@ function makeSite() {
 
 function startServer() {
   const child = spawn(process.execPath, [path.join(here, 'serve.mjs'), site], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stdout.on('data', (d) => {
-      text += d;
-      const m = text.match(/on (http:\/\/127\.0\.0\.1:\d+\/)/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited (${code}) before listening`)));
-    setTimeout(() => reject(new Error('the server did not start in 20 s')), 20000);
-  });
+  return listening(child);
 }
 
 async function main() {
@@ -120,12 +98,7 @@ async function main() {
   makeSite();
   const server = await startServer();
   const dream = new URL('fixtures/dream/model.gguf', server.url).href;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-      '--js-flags=--expose-gc', '--enable-precise-memory-info'],
-  });
+  const browser = await launchChromium(['--js-flags=--expose-gc', '--enable-precise-memory-info']);
   const pageErrors = [], consoleErrors = [];
   const t00 = Date.now();
   try {
