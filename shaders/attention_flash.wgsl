@@ -9,14 +9,16 @@
 // neighbouring values; the 16 rows, and the heads that share a K/V head, read the same ones
 // through the cache). The L×L score matrix never exists.
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d].
+// Split-K (cached steps, few rows): workgroup z takes the z-th slice of the keys and writes
+// its running max, sum and unnormalised output instead; attention_merge.wgsl combines them.
 
-// `Params`, key_start and key_end: attention_keys.wgsl, prepended by the host.
+// `Params`, key_start and key_end: attention_keys.wgsl; `key_slice`, `finish` and binding 4:
+// attention_out.wgsl (one pass) or attention_split_out.wgsl (split-K). The host prepends both.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const BQ: u32 = 16u;  // query rows per workgroup
 const TD: u32 = 16u;  // invocations per row
@@ -51,12 +53,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var m = -3.0e38;
     var l = 0.0;
-    let kstart = key_start(rw);
-    let kend = key_end(rw);
-    // The workgroup walks the keys from its first row's start to its last row's end; each row
-    // takes its own range of them.
-    let wg_start = key_start(wg.y * BQ);
-    let wg_end = key_end(min(wg.y * BQ + BQ, p.lq) - 1u);
+    // The workgroup walks the keys from its first row's start to its last row's end (its
+    // slice of them, split-K); each row takes its own range of them.
+    let span = key_slice(key_start(wg.y * BQ), key_end(min(wg.y * BQ + BQ, p.lq) - 1u), wg.z);
+    let wg_start = span.x;
+    let wg_end = span.y;
+    let kstart = max(key_start(rw), wg_start);
+    let kend = min(key_end(rw), wg_end);
     for (var c0 = wg_start; c0 < wg_end; c0 = c0 + BK) {
         for (var j = 0u; j < BK; j = j + 1u) {
             var s = 0.0;
@@ -110,11 +113,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
     if (live) {
-        for (var i = 0u; i < SL; i = i + 1u) {
-            let dim = t + i * TD;
-            if (dim < d) {
-                out[q_base + dim] = acc[i] / l;
-            }
-        }
+        finish(row, h, t, wg.z, m, l, acc);
     }
 }

@@ -1,5 +1,5 @@
-// The parameters of both attention kernels (attention.wgsl, attention_cpu_lanes.wgsl; the host
-// prepends this file to either) and which keys each query row sees under them (`AttnMask` in
+// The parameters of the attention kernels (attention.wgsl, attention_flash.wgsl,
+// attention_cpu_lanes.wgsl; the host prepends this file to each) and which keys each query row sees under them (`AttnMask` in
 // gpu/kernel_specs.rs is the host's side of the same rule).
 
 struct Params {
@@ -14,7 +14,7 @@ struct Params {
     causal: u32,  // 1: keys at or before the query's position only
     window: u32,  // sliding window: keys within this many positions up to the query; 0 = off
     key_lo: u32,  // keys before this position are never seen
-    _pad0: u32,
+    splits: u32,  // split-K: slices of the keys (attention_split_out.wgsl); 1 otherwise
 }
 
 // Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.

@@ -177,6 +177,37 @@ fn a_sub_range_against_stale_kv_matches_the_cached_cpu_twin() {
 }
 
 #[test]
+fn a_cached_step_in_the_flash_layout_splits_its_keys_and_matches_the_cpu_twin() {
+    // GPUs run the flash layout: a full pass and a cached step of 32 rows (4 heads against 200
+    // keys: 8 workgroups of their own) both take split-K attention with 3 key slices; the
+    // logits are the CPU twin's, fresh and against stale K/V. An adapter of its own, so that no
+    // other test sees the flash switch.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::{AttnShape, KernelVariant};
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    g.set_flash_attention(true);
+    let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 21);
+    let (len, rows) = (200, 160..192);
+    assert_eq!(AttnShape { lq: rows.len(), lk: len, n_heads: 4, n_kv: 2, head_dim: 16 }.splits(), 3);
+    assert_eq!(AttnShape { lq: len, lk: len, n_heads: 4, n_kv: 2, head_dim: 16 }.splits(), 3);
+    let before = tokens(&w.config, len, 21);
+    let mut after = before.clone();
+    for (i, t) in after[rows.clone()].iter_mut().enumerate() {
+        *t = (*t + 5 + i as u32) % 90;
+    }
+    let m = GpuModel::upload(g, &w).unwrap();
+    let config = SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, cfg: false, logits: true, kernels: KernelVariant::Tiled };
+    let mut s = m.session(config).unwrap();
+    let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
+    assert_close("full pass, split-K", &full, &unmask::cpu::forward::forward(&w, &before), 1e-3);
+    let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
+    let mut kv = KvCache::default();
+    forward_rows(&w, &before, 0..len, &mut kv);
+    assert_close("cached step, split-K", &part, &forward_rows(&w, &after, rows, &mut kv), 1e-3);
+}
+
+#[test]
 fn sampling_noise_is_seeded_and_matches_the_cpu_twin() {
     let w = random_model(&tiny_config(1, 2, 2, 16, 40, 64), DType::F32, 13);
     let toks = tokens(&w.config, 8, 13);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{AttnMask, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
+use unmask::gpu::kernels::{AttnMask, AttnShape, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -40,6 +40,12 @@ fn attention_gpu((variant, flash): (KernelVariant, bool)) -> (Arc<Gpu>, KernelVa
     let g = gpu_with(variant);
     g.set_flash_attention(flash);
     (g, variant, format!("{}{}", variant.name(), if flash { " flash" } else { "" }))
+}
+
+/// Attention as a session launches it: with room for split-K (`[q, k, v, out]`).
+fn attend(g: &Gpu, variant: KernelVariant, [q, k, v, out]: [&wgpu::Buffer; 4], s: AttnShape, mask: AttnMask) -> Vec<Launch> {
+    let scratch = g.storage("split-K scratch", AttnShape::split_scratch_bound(s.lq.max(s.lk), s.n_heads, s.head_dim).max(4)).unwrap();
+    g.attention(variant, q, k, v, out, s, mask, Some(&scratch)).unwrap()
 }
 
 /// Both matmul variants against the CPU matmul.
@@ -339,8 +345,8 @@ fn attention_bidirectional_with_gqa() {
             let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &AttnMask::FULL);
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, AttnMask::FULL).unwrap();
-            assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", name), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+            let ls = attend(&g, variant, [&qb, &kb, &vb, &out], AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd }, AttnMask::FULL);
+            assert_close(&format!("attention ({}) lq{lq} lk{lk} h{heads}/{kv} d{hd}", name), &run(&g, &ls, &out, want.len()), &want, 2e-4);
         }
     }
 }
@@ -362,8 +368,8 @@ fn attention_sees_every_key_in_both_directions() {
         }
         let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
         let out = g.storage("o", (l * hd * 4) as u64).unwrap();
-        let d = g.attention(variant, &qb, &kb, &vb, &out, l, l, 1, 1, hd, AttnMask::FULL).unwrap();
-        let got = run(&g, &[d], &out, l * hd);
+        let ls = attend(&g, variant, [&qb, &kb, &vb, &out], AttnShape { lq: l, lk: l, n_heads: 1, n_kv: 1, head_dim: hd }, AttnMask::FULL);
+        let got = run(&g, &ls, &out, l * hd);
         // score to key 2 = 40/4 = 10, others 0: weight e^10/(e^10+2) ≈ 0.99991.
         let w2 = (10f32).exp() / ((10f32).exp() + 2.0);
         assert!((got[1] - (2.0 * w2 + 1.0 * (1.0 - w2) / 2.0)).abs() < 1e-4, "{}: got {}", name, got[1]);
@@ -393,9 +399,9 @@ fn attention_block_causal_at_an_offset() {
             }
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
+            let ls = attend(&g, variant, [&qb, &kb, &vb, &out], AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd }, mask);
             let name = format!("block-causal attention ({}) q0 {q0} lq{lq} lk{lk} block {block}", name);
-            assert_close(&name, &run(&g, &[d], &out, want.len()), &want, 2e-4);
+            assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
         }
     }
 }
@@ -432,8 +438,73 @@ fn attention_causal_windowed_floored_and_unscaled() {
             assert_close("twin's mask", &want[i * heads * hd..(i + 1) * heads * hd], &alone, 1e-5);
             let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
-            let d = g.attention(variant, &qb, &kb, &vb, &out, lq, lk, heads, kv, hd, mask).unwrap();
-            assert_close(&format!("attention ({}) {mask:?}", name), &run(&g, &[d], &out, want.len()), &want, 2e-4);
+            let ls = attend(&g, variant, [&qb, &kb, &vb, &out], AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd }, mask);
+            assert_close(&format!("attention ({}) {mask:?}", name), &run(&g, &ls, &out, want.len()), &want, 2e-4);
+        }
+    }
+}
+
+#[test]
+fn split_k_attention_matches_the_cpu_twin() {
+    // The flash layout with the keys cut into 2, 3 or 7 slices and merged: key counts that are
+    // not multiples of 8 or of the slices, slices that hold none of a row's keys (block-causal
+    // and windowed masks), rows that see no key at all (keys from 10 on, causal: rows 0..9),
+    // GQA, heads of 12 and (wide) 300, two workgroups of rows.
+    let (g, _, _) = attention_gpu((KernelVariant::Tiled, true));
+    let cases = [
+        (5, 70, 2, 1, 64, AttnMask::FULL),
+        (3, 130, 4, 2, 128, AttnMask::FULL),
+        (20, 37, 3, 1, 12, AttnMask::FULL),
+        (5, 41, 2, 2, 300, AttnMask::FULL),
+        (3, 80, 4, 2, 16, AttnMask { q0: 33, block: 32, ..AttnMask::FULL }),
+        (40, 90, 2, 2, 8, AttnMask { q0: 5, block: 7, ..AttnMask::FULL }),
+        (20, 79, 4, 2, 16, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
+        (20, 30, 2, 1, 16, AttnMask { causal: true, key_lo: 10, ..AttnMask::FULL }),
+    ];
+    for (lq, lk, heads, kv, hd, mask) in cases {
+        let mut rng = Rng::new((lq * 7 + lk * hd) as u64);
+        let q = rng.vec(lq * heads * hd, 1.0);
+        let k = rng.vec(lk * kv * hd, 1.0);
+        let v = rng.vec(lk * kv * hd, 1.0);
+        let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
+        let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+        let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
+        for splits in [2, 3, 7] {
+            // NaN, so that a value the kernels should write and do not shows.
+            let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
+            let scratch = g.upload_f32("scratch", &vec![f32::NAN; (shape.split_bytes(splits) / 4) as usize]).unwrap();
+            let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, &scratch, splits).unwrap();
+            assert_eq!(ls.len(), 2, "the slices, then the merge");
+            let name = format!("split-K attention, {splits} slices: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
+            assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
+        }
+        let small = g.storage("small", shape.split_bytes(2) - 4).unwrap();
+        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, &small, 2).is_err(), "scratch one word short");
+        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, &small, 0).is_err(), "zero slices");
+    }
+}
+
+#[test]
+fn split_k_is_chosen_for_few_rows_and_its_scratch_is_planned() {
+    // A cached step of LLaDA-8B (32 rows, 32 heads of 128 against 288 keys) fills an H100's
+    // 132 SMs with 4 slices; a full pass (288 rows: 576 workgroups) does not split; short
+    // canvases do not split below 64 keys a slice.
+    let step = AttnShape { lq: 32, lk: 288, n_heads: 32, n_kv: 32, head_dim: 128 };
+    assert_eq!(step.splits(), 4);
+    assert_eq!(AttnShape { lq: 288, ..step }.splits(), 1);
+    assert_eq!(AttnShape { lk: 100, ..step }.splits(), 1);
+    assert_eq!(AttnShape { lq: 1, n_heads: 1, lk: 100_000, ..step }.splits(), 16);
+    // A session plans `split_scratch_bound` for its canvas: every launch's need fits.
+    for n_heads in [1, 2, 7, 32, 64] {
+        for canvas in [1, 15, 16, 17, 64, 200, 1000] {
+            let bound = AttnShape::split_scratch_bound(canvas, n_heads, 128);
+            for lq in 1..=canvas {
+                for lk in [lq, canvas / 2, canvas] {
+                    let s = AttnShape { lq, lk, n_heads, n_kv: 1, head_dim: 128 };
+                    let need = if s.splits() > 1 { s.split_bytes(s.splits()) } else { 0 };
+                    assert!(need <= bound, "{s:?}: {} slices need more than {bound} bytes", s.splits());
+                }
+            }
         }
     }
 }

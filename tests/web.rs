@@ -50,6 +50,37 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
     }
 }
 
+#[wasm_bindgen_test]
+async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
+    // The flash layout as GPUs run it (the page's default is the portable one): 140 positions of
+    // 4 heads split each workgroup's keys in 2 slices and merge them, in a full pass and in a
+    // cached step of 20 rows against stale K/V.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::gpu::kernels::{AttnShape, KernelVariant};
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
+    let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
+    gpu.set_flash_attention(true);
+    let cfg = tiny_config(1, 4, 2, 16, 48, 70);
+    let (len, rows) = (140, 100..120);
+    assert_eq!(AttnShape { lq: rows.len(), lk: len, n_heads: 4, n_kv: 2, head_dim: 16 }.splits(), 2);
+    let w = random_model(&cfg, DType::F32, 9);
+    let mut rng = Rng::new(9);
+    let before: Vec<u32> = (0..len).map(|_| rng.below(cfg.vocab_size as u32)).collect();
+    let mut after = before.clone();
+    for t in &mut after[rows.clone()] {
+        *t = rng.below(cfg.vocab_size as u32);
+    }
+    let m = GpuModel::upload(gpu.clone(), &w).unwrap();
+    let config = SessionConfig { logits: true, cache: unmask::sampler::CacheMode::Dual, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let mut s = m.session(config).unwrap();
+    let full = s.forward(&before, Noise::GREEDY, true).await.unwrap();
+    close("full pass, split-K", &full.logits.unwrap(), &unmask::cpu::forward::forward(&w, &before), 1e-3);
+    let part = s.forward_rows(&after, rows.clone(), Noise::GREEDY, true).await.unwrap();
+    let mut kv = KvCache::default();
+    forward_rows(&w, &before, 0..len, &mut kv);
+    close("cached step, split-K", &part.logits.unwrap(), &forward_rows(&w, &after, rows, &mut kv), 1e-3);
+}
+
 /// A field of a JS object as a string (or "null"/"undefined").
 fn field(v: &wasm_bindgen::JsValue, key: &str) -> String {
     let f = js_sys::Reflect::get(v, &key.into()).unwrap();

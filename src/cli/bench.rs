@@ -84,22 +84,28 @@ fn best_ms(gpu: &Gpu, ds: &[unmask::gpu::kernels::Dispatch], probe: &wgpu::Buffe
     Ok(best)
 }
 
-/// Attention over `l` positions at the model's head shape (bidirectional: every row sees every key).
-fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, l: usize) -> Result<()> {
+/// Attention of `lq` query rows against `lk` positions at the model's head shape (bidirectional:
+/// every row sees every key). Few rows in the flash layout: split-K, as a cached step runs it.
+fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: usize) -> Result<()> {
+    use unmask::gpu::kernels::{AttnMask, AttnShape};
     let (h, kv, d) = (c.n_heads, c.n_kv_heads, c.head_dim());
     let mut rng = unmask::rng::Rng::new(2);
-    let q = gpu.upload_f32("q", &rng.vec(l * h * d, 1.0))?;
-    let k = gpu.upload_f32("k", &rng.vec(l * kv * d, 1.0))?;
-    let vv = gpu.upload_f32("v", &rng.vec(l * kv * d, 1.0))?;
-    let out = gpu.storage("out", (l * h * d * 4) as u64)?;
-    let ds = gpu.bind(&[gpu.attention(v, &q, &k, &vv, &out, l, l, h, kv, d, unmask::gpu::kernels::AttnMask::FULL)?], None)?;
+    let q = gpu.upload_f32("q", &rng.vec(lq * h * d, 1.0))?;
+    let k = gpu.upload_f32("k", &rng.vec(lk * kv * d, 1.0))?;
+    let vv = gpu.upload_f32("v", &rng.vec(lk * kv * d, 1.0))?;
+    let out = gpu.storage("out", (lq * h * d * 4) as u64)?;
+    let shape = AttnShape { lq, lk, n_heads: h, n_kv: kv, head_dim: d };
+    let scratch = gpu.storage("split-K scratch", AttnShape::split_scratch_bound(lk, h, d).max(4))?;
+    let ds = gpu.bind(&gpu.attention(v, &q, &k, &vv, &out, shape, AttnMask::FULL, Some(&scratch))?, None)?;
     let best = best_ms(gpu, &ds, &out)?;
-    let gflops = 4.0 * (l * l * h * d) as f64 / best / 1e6;
-    let gbs = (4 * (2 * l * h * d + 2 * l * kv * d)) as f64 / best / 1e6;
+    let gflops = 4.0 * (lq * lk * h * d) as f64 / best / 1e6;
+    let gbs = (4 * (2 * lq * h * d + 2 * lk * kv * d)) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
-    let name = if v == KernelVariant::Tiled && gpu.flash_attention() { "attention_flash" } else { "attention" };
-    let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": l, "lk": l, "heads": h, "kv_heads": kv, "head_dim": d,
-        "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
+    let flash = v == KernelVariant::Tiled && gpu.flash_attention();
+    let splits = if flash && ds.len() == 2 { shape.splits() } else { 1 };
+    let name = if flash { "attention_flash" } else { "attention" };
+    let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": lq, "lk": lk, "heads": h, "kv_heads": kv, "head_dim": d,
+        "splits": splits, "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
     println!("{line}");
     Ok(())
 }
@@ -109,7 +115,12 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
     let was = gpu.flash_attention();
     for flash in if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] } {
         gpu.set_flash_attention(flash);
-        bench_attention(gpu, v, c, m)?;
+        bench_attention(gpu, v, c, m, m)?;
+        // A cached step: one block's rows against the whole canvas.
+        let rows = m.min(32);
+        if rows < m {
+            bench_attention(gpu, v, c, rows, m)?;
+        }
     }
     gpu.set_flash_attention(was);
     use unmask::engine::GpuWeight;

@@ -12,7 +12,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, Dispatch, KernelVariant, Launch, MoeShape};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, KernelVariant, Launch, MoeShape};
 use crate::model::config::Routing;
 use crate::model::RopeStyle;
 
@@ -164,8 +164,9 @@ impl<'m> DgSession<'m> {
             g.qk_norm(&m.ones, vals, n * kvh, hd, q0 * kvh, eps)?,
             g.rope(&b.q, &b.positions, 0, n, c.heads, hd, spec, RopeStyle::NeoX)?,
             g.rope(keys, &b.positions, q0, n, kvh, hd, spec, RopeStyle::NeoX)?,
-            g.attention(self.kernels, &b.q, keys, vals, &b.attn, n, q0 + n, c.heads, kvh, hd, mask(mode, l, c.sliding_window, q0))?,
         ]);
+        let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
+        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), None)?);
         out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, false)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.

@@ -22,6 +22,8 @@ pub enum Buf {
     H,
     Q,
     Attn,
+    /// Split-K attention's per-slice partial results (`attention_split_out.wgsl`).
+    AttnSplit,
     Gate,
     Up,
     /// The logits of the rows the LM head computes at a time.
@@ -138,11 +140,14 @@ pub enum Op {
 }
 
 impl Op {
-    /// Kernel launches it takes: one per weight chunk for the ops that read a split matrix.
+    /// Kernel launches it takes at most: one per weight chunk for the ops that read a split
+    /// matrix, two for split-K attention.
     pub fn launches(&self, chunks: &Tensors<usize>) -> usize {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } | Op::MoeMatmul { w, .. } => chunks[*w],
+            // Split-K (few rows): the slices, then their merge.
+            Op::Attention { .. } => 2,
             _ => 1,
         }
     }

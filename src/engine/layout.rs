@@ -2,7 +2,7 @@
 //! (before anything is loaded) and `Session::new` (which allocates exactly this list) call.
 
 use crate::engine::graph::{self, Buf};
-use crate::gpu::kernels::{KernelVariant, MoeShape, NOISE_BYTES, PARAM_SLOT};
+use crate::gpu::kernels::{AttnShape, KernelVariant, MoeShape, NOISE_BYTES, PARAM_SLOT};
 use crate::gpu::{Gpu, Limits};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
@@ -89,6 +89,12 @@ impl SessionLayout {
             ]);
         }
         buffers.extend([(Buf::Logits, logits), (Buf::Choices, n * 16)]);
+        // Split-K attention's scratch, where it can split (none on short canvases); no more than
+        // a binding, and a launch that needs more does not split.
+        let split = AttnShape::split_scratch_bound(s.canvas.max(1), c.n_heads, c.head_dim()).min(limits.max_binding / 256 * 256);
+        if split > 0 {
+            buffers.push((Buf::AttnSplit, split));
+        }
         if s.cfg {
             buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);
         }
@@ -149,6 +155,7 @@ fn describe(b: Buf) -> &'static str {
     match b {
         Buf::Gate | Buf::Up => "the MLP activations",
         Buf::X | Buf::H | Buf::Q | Buf::Attn | Buf::HUncond => "the residual stream, queries and attention output",
+        Buf::AttnSplit => "split-K attention's partial results",
         Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",
         Buf::Logits | Buf::LogitsU => "the logits",
         Buf::Tokens | Buf::Positions | Buf::Choices => "tokens, positions and choices",

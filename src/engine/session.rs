@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, Dispatch, Kernel, Launch, MoeShape, NoiseUniform, RopeSpec};
+use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MoeShape, NoiseUniform, RopeSpec};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -236,7 +236,7 @@ impl<'m> Session<'m> {
         for (d, t) in all.iter().zip(ms) {
             let name = match d.kernel {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
-                Kernel::Attention { .. } => "attention".into(),
+                Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {
@@ -343,7 +343,8 @@ impl<'m> Session<'m> {
                 }
                 Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
                     let mask = AttnMask { q0, block, ..AttnMask::FULL };
-                    out.push(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, lq, lk, c.n_heads, c.n_kv_heads, hd, mask)?)
+                    let shape = AttnShape { lq, lk, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: hd };
+                    out.extend(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, shape, mask, self.bufs.get(&Buf::AttnSplit))?)
                 }
                 Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),

@@ -1,6 +1,6 @@
 //! The WGSL text of each kernel specialisation: one `shaders/` file, or the weight binding, a
-//! format's reader and the kernel that uses it, one after the other; wide-head attention and
-//! the attention layouts are chosen here.
+//! format's reader and the kernel that uses it, one after the other; wide-head attention,
+//! the attention layouts and split-K's ending are chosen here.
 
 use super::kernels::{AttnLayout, Kernel, KernelVariant};
 use crate::model::DType;
@@ -39,10 +39,13 @@ pub fn source(k: Kernel) -> String {
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
-        Kernel::Attention { layout, wide } => {
+        Kernel::Attention { layout, wide, split } => {
             let body = match layout {
                 AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
-                AttnLayout::Flash => include_str!("../../shaders/attention_flash.wgsl"),
+                AttnLayout::Flash if split => {
+                    concat!(include_str!("../../shaders/attention_split_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl"))
+                }
+                AttnLayout::Flash => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl")),
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
             };
             let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
@@ -57,6 +60,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
+        Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),

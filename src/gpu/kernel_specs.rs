@@ -1,5 +1,6 @@
 //! The small value types that describe what a launch computes: the gated MLP's activation,
-//! which keys an attention query sees (`AttnMask`), and which pairs RoPE turns (`RopeSpec`).
+//! which keys an attention query sees (`AttnMask`), an attention launch's sizes and split-K
+//! slices (`AttnShape`), and which pairs RoPE turns (`RopeSpec`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
 
 /// The gated MLP's activation (`swiglu.wgsl`'s `act`).
@@ -75,5 +76,61 @@ impl AttnMask {
             start = start.max(q + 1 - self.window);
         }
         start..end
+    }
+}
+
+/// The sizes of an attention launch: `lq` query rows of `n_heads` heads against `lk` key/value
+/// rows of `n_kv` heads, `head_dim` wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnShape {
+    pub lq: usize,
+    pub lk: usize,
+    pub n_heads: usize,
+    pub n_kv: usize,
+    pub head_dim: usize,
+}
+
+/// Query rows per workgroup of the flash layout (`attention_flash.wgsl`'s BQ).
+pub const FLASH_ROWS: usize = 16;
+/// Split-K fills the GPU up to this many workgroups (`AttnShape::splits`).
+const SPLIT_FILL: usize = 256;
+/// Most key slices of one split-K launch, and fewest keys a slice.
+const MAX_SPLITS: usize = 16;
+const MIN_SLICE_KEYS: usize = 64;
+
+impl AttnShape {
+    /// Workgroups of the flash layout: one per head and 16 query rows.
+    pub fn flash_groups(&self) -> usize {
+        self.n_heads * self.lq.div_ceil(FLASH_ROWS)
+    }
+
+    /// Key slices for split-K in the flash layout: 1 (no split) when the launch has 128 or more
+    /// workgroups of its own; else enough slices to make about 256 (each of at least 64 keys,
+    /// 16 at most). A cached step of LLaDA-8B (32 rows, 32 heads: 64 workgroups) takes 4.
+    pub fn splits(&self) -> usize {
+        let wgs = self.flash_groups().max(1);
+        if wgs >= SPLIT_FILL / 2 {
+            return 1;
+        }
+        SPLIT_FILL.div_ceil(wgs).min(self.lk / MIN_SLICE_KEYS).clamp(1, MAX_SPLITS)
+    }
+
+    /// Bytes of split-K's scratch for `splits` slices: m, l and head_dim outputs per slice, query
+    /// row and head (`attention_split_out.wgsl`).
+    pub fn split_bytes(&self, splits: usize) -> u64 {
+        (splits * self.lq * self.n_heads * (self.head_dim + 2) * 4) as u64
+    }
+
+    /// The most scratch that `splits()` asks of any launch of at most `canvas` query rows and
+    /// keys with these heads (a session's plan; 0: none splits): slices × workgroups stays
+    /// under 384, so at most 384·16 (row, head) records, and each row has at most 16 slices and
+    /// one per 64 keys.
+    pub fn split_scratch_bound(canvas: usize, n_heads: usize, head_dim: usize) -> u64 {
+        let most = (canvas / MIN_SLICE_KEYS).min(MAX_SPLITS);
+        if most < 2 {
+            return 0;
+        }
+        let records = (SPLIT_FILL * 3 / 2 * FLASH_ROWS).min(most * canvas * n_heads);
+        (records * (head_dim + 2) * 4) as u64
     }
 }

@@ -5,7 +5,7 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, RopeSpec};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, RopeSpec};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
@@ -67,11 +67,13 @@ pub enum Kernel {
     Rope,
     SwiGlu,
     CfgMix,
-    /// `wide`: head_dim 257..=512.
+    /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash layout only).
     Attention {
         layout: AttnLayout,
         wide: bool,
+        split: bool,
     },
+    AttentionMerge,
     Select,
     Bias,
     QkNorm,
@@ -382,42 +384,6 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, f32, u32, u32);
         self.launch(Kernel::CfgMix, &P(u32_of("size", n)?, scale, 0, 0), &[uncond, cond], groups_1d(n))
-    }
-
-    /// Attention of `lq` query rows against `lk` key/value rows, each query over the keys
-    /// `mask` gives it.
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention(
-        &self,
-        variant: KernelVariant,
-        q: &wgpu::Buffer,
-        k: &wgpu::Buffer,
-        v: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        lq: usize,
-        lk: usize,
-        n_heads: usize,
-        n_kv: usize,
-        head_dim: usize,
-        mask: AttnMask,
-    ) -> Result<Launch> {
-        if head_dim > 512 || n_kv == 0 || !n_heads.is_multiple_of(n_kv) {
-            return Err(Error::Input(format!("attention needs head_dim ≤ 512 and n_heads a multiple of n_kv_heads (got {head_dim}, {n_heads}, {n_kv})")));
-        }
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, f32, [u32; 6]);
-        let scale = mask.scale.unwrap_or(1.0 / (head_dim as f32).sqrt());
-        let m = [u32_of("q0", mask.q0)?, u32_of("block", mask.block)?, mask.causal as u32, u32_of("window", mask.window)?, u32_of("key_lo", mask.key_lo)?, 0];
-        let p = P(u32_of("lq", lq)?, u32_of("lk", lk)?, n_heads as u32, n_kv as u32, head_dim as u32, scale, m);
-        let layout = match variant {
-            KernelVariant::CpuLanes if head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
-            _ if self.flash_attention() => AttnLayout::Flash,
-            _ => AttnLayout::Portable,
-        };
-        // Query rows per workgroup: 16 in the flash layout, 64 in the others.
-        let rows = if layout == AttnLayout::Flash { 16 } else { 64 };
-        self.launch(Kernel::Attention { layout, wide: head_dim > 256 }, &p, &[q, k, v, out], [n_heads as u32, u32_of("lq", lq)?.div_ceil(rows), 1])
     }
 
     /// Token choice and confidence for `rows` rows of logits (positions `pos0 ..`), written to

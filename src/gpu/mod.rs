@@ -1,6 +1,7 @@
 //! The GPU side: device and adapter facts (`context`), buffers and readback (`buffers`), and the
-//! WGSL kernels with one Rust launcher each (`kernels`).
+//! WGSL kernels with one Rust launcher each (`kernels`; attention's in `attention`).
 
+pub mod attention;
 pub mod buffers;
 pub mod context;
 pub mod family_kernels;

@@ -1,0 +1,98 @@
+//! The attention launchers: which layout a launch runs (`attention.wgsl`, `attention_flash.wgsl`,
+//! `attention_cpu_lanes.wgsl`), and split-K for launches of few query rows (cached steps) in the
+//! flash layout: the keys cut into slices across workgroups, then `attention_merge.wgsl`.
+
+use super::kernel_specs::{AttnMask, AttnShape, FLASH_ROWS};
+use super::kernels::{groups_1d, u32_of, AttnLayout, Kernel, KernelVariant, Launch};
+use super::Gpu;
+use crate::error::{Error, Result};
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params(u32, u32, u32, u32, u32, f32, [u32; 6]);
+
+fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
+    if s.head_dim > 512 || s.n_kv == 0 || !s.n_heads.is_multiple_of(s.n_kv) {
+        return Err(Error::Input(format!(
+            "attention needs head_dim ≤ 512 and n_heads a multiple of n_kv_heads (got {}, {}, {})",
+            s.head_dim, s.n_heads, s.n_kv
+        )));
+    }
+    let scale = mask.scale.unwrap_or(1.0 / (s.head_dim as f32).sqrt());
+    let m = [
+        u32_of("q0", mask.q0)?,
+        u32_of("block", mask.block)?,
+        mask.causal as u32,
+        u32_of("window", mask.window)?,
+        u32_of("key_lo", mask.key_lo)?,
+        splits as u32,
+    ];
+    Ok(Params(u32_of("lq", s.lq)?, u32_of("lk", s.lk)?, s.n_heads as u32, s.n_kv as u32, s.head_dim as u32, scale, m))
+}
+
+impl Gpu {
+    /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` into `out`,
+    /// each query over the keys `mask` gives it. In the flash layout, a launch of few rows is
+    /// split across its keys when `scratch` has room (`AttnShape::splits`): two launches.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(
+        &self,
+        variant: KernelVariant,
+        q: &wgpu::Buffer,
+        k: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        s: AttnShape,
+        mask: AttnMask,
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
+        let p = params(&s, &mask, 1)?;
+        let layout = match variant {
+            KernelVariant::CpuLanes if s.head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
+            _ if self.flash_attention() => AttnLayout::Flash,
+            _ => AttnLayout::Portable,
+        };
+        if layout == AttnLayout::Flash {
+            let splits = s.splits();
+            if let Some(scratch) = scratch.filter(|b| splits > 1 && b.size() >= s.split_bytes(splits)) {
+                return self.attention_split(q, k, v, out, s, mask, scratch, splits);
+            }
+        }
+        let rows = if layout == AttnLayout::Flash { FLASH_ROWS } else { 64 };
+        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false };
+        Ok(vec![self.launch(kernel, &p, &[q, k, v, out], [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(rows as u32), 1])?])
+    }
+
+    /// Split-K attention in the flash layout: `splits` workgroups share each (head, 16 rows),
+    /// each walking one slice of the keys into `scratch` (`attention_split_out.wgsl`), then
+    /// `attention_merge.wgsl` writes `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_split(
+        &self,
+        q: &wgpu::Buffer,
+        k: &wgpu::Buffer,
+        v: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        s: AttnShape,
+        mask: AttnMask,
+        scratch: &wgpu::Buffer,
+        splits: usize,
+    ) -> Result<Vec<Launch>> {
+        if !(1..=64).contains(&splits) {
+            return Err(Error::Input(format!("split-K attention takes 1 to 64 key slices, not {splits}")));
+        }
+        let need = s.split_bytes(splits);
+        if scratch.size() < need {
+            return Err(Error::Gpu(format!("internal: split-K attention needs {need} bytes of scratch; {} were planned", scratch.size())));
+        }
+        let p = params(&s, &mask, splits)?;
+        let kernel = Kernel::Attention { layout: AttnLayout::Flash, wide: s.head_dim > 256, split: true };
+        let groups = [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(FLASH_ROWS as u32), splits as u32];
+        let split = self.launch(kernel, &p, &[q, k, v, scratch], groups)?;
+        let mp = [u32_of("lq", s.lq)?, s.n_heads as u32, s.head_dim as u32, splits as u32];
+        let n = s.lq * s.n_heads * s.head_dim;
+        let merge = self.launch(Kernel::AttentionMerge, &mp, &[scratch, out], groups_1d(n))?;
+        Ok(vec![split, merge])
+    }
+}
