@@ -15,7 +15,8 @@ struct Params {
     x_offset: u32,   // first element of x
     y_offset: u32,   // element of y where output row 0, column n0 goes
     y_stride: u32,   // elements between output rows
-    accumulate: u32, // 1: add into y (fused residual), 0: overwrite
+    epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
+                     // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
     _pad: u32,
 }
 
@@ -70,8 +71,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             if (r < p.m) {
                 let idx = p.y_offset + r * p.y_stride + col;
                 var v = acc[i];
-                if (p.accumulate == 1u) {
+                if (p.epilogue == 1u) {
                     v = v + y[idx];
+                } else if (p.epilogue >= 2u) {
+                    v = glu_act(y[idx], p.epilogue - 2u) * v;
                 }
                 y[idx] = v;
             }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{AttnMask, AttnShape, KernelVariant, Launch, MatmulIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
+use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, Launch, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -68,7 +68,7 @@ fn check_matmul_on(g: &Gpu, v: KernelVariant, dtype: DType, m: usize, k: usize, 
     }
     let xb = g.upload_f32("x", &x).unwrap();
     let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-    let ds = gw.matmul(g, v, &xb, 0, m, &yb, 0, n, false).unwrap();
+    let ds = gw.matmul(g, v, &xb, 0, m, &yb, 0, n, Epilogue::Store).unwrap();
     let got = run(g, &ds, &yb, m * n);
     assert_close(&format!("matmul {} ({}) {m}x{k}x{n}", dtype.name(), v.name()), &got, &want, 1e-4);
 }
@@ -126,25 +126,38 @@ fn cpu_adapters_get_the_subgroup_kernels() {
 }
 
 #[test]
-fn matmul_accumulates_into_an_offset_strided_output() {
+fn matmul_epilogues_into_an_offset_strided_output() {
+    // The residual add and the gated MLP fused into the matmul (y = act(y) · x·Wᵀ: SwiGLU and
+    // GeGLU), into an offset, strided output, against the CPU twin's `Epilogue::apply`: a
+    // short input (32-row tiles) and a long one in Q4_0 split into chunks of rows, both layouts.
+    let epilogues = [Epilogue::Add, Epilogue::Gated(Activation::Silu), Epilogue::Gated(Activation::GeluTanh)];
     for v in VARIANTS {
         let g = gpu_with(v);
-        let (m, k, n, stride, off) = (5, 37, 11, 19, 3);
-        let mut rng = Rng::new(12);
-        let x = rng.vec(m * k, 1.0);
-        let w = HostTensor::from_f32(n, k, &rng.vec(n * k, 1.0));
-        let y0 = rng.vec(off + m * stride, 1.0);
-        let prod = ops::matmul(&x, &w, m);
-        let mut want = y0.clone();
-        for i in 0..m {
-            for j in 0..n {
-                want[off + i * stride + j] += prod[i * n + j];
+        for (m, k, n, stride, off, dtype) in [(5, 37, 11, 19, 3, DType::F32), (40, 96, 130, 131, 7, DType::Q4_0)] {
+            let mut rng = Rng::new((m * n) as u64);
+            let x = rng.vec(m * k, 1.0);
+            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+            let prod = ops::matmul(&x, &w, m);
+            let gw = GpuWeight::upload(&g, "w", &w, (48 * w.row_bytes()) as u64).unwrap();
+            assert_eq!(gw.chunks.len(), n.div_ceil(48));
+            for e in epilogues {
+                let y0 = rng.vec(off + m * stride, 3.0);
+                let mut want = y0.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
+                    }
+                }
+                let (xb, yb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
+                let ls = gw.matmul(&g, v, &xb, 0, m, &yb, off, stride, e).unwrap();
+                assert_close(&format!("{e:?} matmul ({}, {} {m}×{k}×{n})", v.name(), dtype.name()), &run(&g, &ls, &yb, want.len()), &want, 1e-4);
             }
         }
-        let (wb, xb, yb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
-        let d = g.matmul(v, DType::F32, &wb, m, n, k, MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, accumulate: true }).unwrap();
-        assert_close(&format!("accumulating matmul ({})", v.name()), &run(&g, &[d], &yb, want.len()), &want, 1e-4);
     }
+    // The twin's gate is the swiglu op's.
+    let (gate, up) = ([-3.0f32, -0.5, 0.0, 0.7, 4.0], [1.5f32, -2.0, 3.0, 0.25, -1.0]);
+    let fused: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| Epilogue::Gated(Activation::Silu).apply(*g, *u)).collect();
+    assert_close("the gated epilogue is SwiGLU", &fused, &ops::swiglu(&gate, &up), 1e-6);
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod common;
 use common::{assert_close, gpu};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::KernelVariant;
+use unmask::gpu::kernels::{Epilogue, KernelVariant};
 use unmask::model::tensor::decode;
 use unmask::model::{DType, HostTensor};
 use unmask::synth::Rng;
@@ -86,7 +86,7 @@ fn matmul_with_k_quant_weights() {
             let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
             let xb = g.upload_f32("x", &x).unwrap();
             let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-            let ds = g.bind(&gw.matmul(&g, variant, &xb, 0, m, &yb, 0, n, false).unwrap(), None).unwrap();
+            let ds = g.bind(&gw.matmul(&g, variant, &xb, 0, m, &yb, 0, n, Epilogue::Store).unwrap(), None).unwrap();
             let mut enc = g.device.create_command_encoder(&Default::default());
             g.record(&mut enc, &ds);
             let bytes = pollster::block_on(g.submit_and_read(enc, &[(&yb, 0, (m * n * 4) as u64)])).unwrap();

@@ -139,7 +139,7 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
             let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
             let y = gpu.storage("y", (m * n * 4) as u64)?;
-            let ds = gpu.bind(&gw.matmul(gpu, v, &x, 0, m, &y, 0, n, false)?, None)?;
+            let ds = gpu.bind(&gw.matmul(gpu, v, &x, 0, m, &y, 0, n, unmask::gpu::kernels::Epilogue::Store)?, None)?;
             let best = best_ms(gpu, &ds, &y)?;
             let gflops = 2.0 * (m * n * k) as f64 / best / 1e6;
             // Bytes a matmul must move at least: the weights once, x and y once.

@@ -12,7 +12,10 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, AttnShape, Dispatch, KernelVariant, Launch, MoeShape};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, Launch, MoeShape};
+
+/// The dense MLP's GeGLU, fused into the up projection: gate = gelu_tanh(gate) · up.
+const GEGLU: Epilogue = Epilogue::Gated(Activation::GeluTanh);
 use crate::model::config::Routing;
 use crate::model::RopeStyle;
 
@@ -27,8 +30,8 @@ struct Bufs {
     d: wgpu::Buffer,
     q: wgpu::Buffer,
     attn: wgpu::Buffer,
+    /// The dense MLPs' gate projection, gated in place by the up projection's epilogue.
     gate: wgpu::Buffer,
-    up: wgpu::Buffer,
     router: wgpu::Buffer,
     route: wgpu::Buffer,
     moe_gate: wgpu::Buffer,
@@ -86,7 +89,6 @@ impl<'m> DgSession<'m> {
             q: f(),
             attn: f(),
             gate: f(),
-            up: f(),
             router: f(),
             route: f(),
             moe_gate: f(),
@@ -128,9 +130,9 @@ impl<'m> DgSession<'m> {
         Ok(())
     }
 
-    /// `y (+)= x · Wᵀ` for `m` rows, output rows `y_row ..` of width W.rows.
-    fn mm(&self, w: &GpuWeight, x: &wgpu::Buffer, m: usize, y: &wgpu::Buffer, y_row: usize, acc: bool) -> Result<Vec<Launch>> {
-        w.matmul(&self.model.gpu, self.kernels, x, 0, m, y, y_row * w.rows, w.rows, acc)
+    /// `y (+)= x · Wᵀ` (or gated: `e`) for `m` rows, output rows `y_row ..` of width W.rows.
+    fn mm(&self, w: &GpuWeight, x: &wgpu::Buffer, m: usize, y: &wgpu::Buffer, y_row: usize, e: Epilogue) -> Result<Vec<Launch>> {
+        w.matmul(&self.model.gpu, self.kernels, x, 0, m, y, y_row * w.rows, w.rows, e)
     }
 
     /// The logits buffers' rows that a pass of `n` rows fills: (buffer, first row, rows).
@@ -154,10 +156,10 @@ impl<'m> DgSession<'m> {
         let spec = l.rope.spec(hd);
         let moe = MoeShape { rows: n, experts: c.experts, k: c.top_k };
         let mut out = vec![g.rmsnorm(&lw.input_norm, &b.x, &b.h, n, hsz, eps)?];
-        out.extend(self.mm(&lw.q, &b.h, n, &b.q, 0, false)?);
-        out.extend(self.mm(&lw.k, &b.h, n, keys, q0, false)?);
+        out.extend(self.mm(&lw.q, &b.h, n, &b.q, 0, Epilogue::Store)?);
+        out.extend(self.mm(&lw.k, &b.h, n, keys, q0, Epilogue::Store)?);
         // Full layers: V is K's raw projection (normed without a weight, no RoPE).
-        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, vals, q0, false)?);
+        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, vals, q0, Epilogue::Store)?);
         out.extend([
             g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
             g.qk_norm(&lw.k_norm, keys, n * kvh, hd, q0 * kvh, eps)?,
@@ -167,17 +169,16 @@ impl<'m> DgSession<'m> {
         ]);
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
         out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), None)?);
-        out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, false)?);
+        out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.
         out.push(g.rmsnorm(&lw.pre_ffn_norm, &b.x, &b.h, n, hsz, eps)?);
-        out.extend(self.mm(&lw.gate, &b.h, n, &b.gate, 0, false)?);
-        out.extend(self.mm(&lw.up, &b.h, n, &b.up, 0, false)?);
-        out.push(g.glu(&b.gate, &b.up, n * c.intermediate, Activation::GeluTanh)?);
-        out.extend(self.mm(&lw.down, &b.gate, n, &b.t, 0, false)?);
+        out.extend(self.mm(&lw.gate, &b.h, n, &b.gate, 0, Epilogue::Store)?);
+        out.extend(self.mm(&lw.up, &b.h, n, &b.gate, 0, GEGLU)?);
+        out.extend(self.mm(&lw.down, &b.gate, n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm(&lw.post_ffn_norm_1, &b.t, &b.d, n, hsz, eps)?);
         out.push(g.rmsnorm(&lw.router_norm, &b.x, &b.h, n, hsz, eps)?);
-        out.extend(self.mm(&lw.router, &b.h, n, &b.router, 0, false)?);
+        out.extend(self.mm(&lw.router, &b.h, n, &b.router, 0, Epilogue::Store)?);
         out.push(g.moe_route_scaled(&b.router, None, Some(&lw.expert_scale), &b.route, moe, true, Routing::SOFTMAX)?);
         out.push(g.rmsnorm(&lw.pre_ffn_norm_2, &b.x, &b.h, n, hsz, eps)?);
         for (w, y, x, by_pair) in [(&lw.gate_exps, &b.moe_gate, &b.h, false), (&lw.up_exps, &b.moe_up, &b.h, false)] {
@@ -295,10 +296,9 @@ impl DgSession<'_> {
                 }
             }
             first.push(g.rmsnorm(&m.sc_norm, &b.d, &b.h, n, hsz, eps)?);
-            first.extend(self.mm(&m.sc_gate, &b.h, n, &b.gate, 0, false)?);
-            first.extend(self.mm(&m.sc_up, &b.h, n, &b.up, 0, false)?);
-            first.push(g.glu(&b.gate, &b.up, n * c.intermediate, Activation::GeluTanh)?);
-            first.extend(self.mm(&m.sc_down, &b.gate, n, &b.t, 0, true)?);
+            first.extend(self.mm(&m.sc_gate, &b.h, n, &b.gate, 0, Epilogue::Store)?);
+            first.extend(self.mm(&m.sc_up, &b.h, n, &b.gate, 0, GEGLU)?);
+            first.extend(self.mm(&m.sc_down, &b.gate, n, &b.t, 0, Epilogue::Add)?);
         }
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
         let first = g.bind(&first, None)?;
@@ -309,7 +309,7 @@ impl DgSession<'_> {
             }
             body.push(g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?);
             for (lb, r0, rows) in self.logit_rows(n) {
-                body.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, false)?);
+                body.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, Epilogue::Store)?);
                 if let Some(cap) = c.softcap {
                     body.push(g.softcap(lb, rows * c.vocab, cap)?);
                 }

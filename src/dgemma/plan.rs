@@ -35,7 +35,6 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64) -> Vec<
         ("queries", rows * max_q),
         ("attention", rows * max_q),
         ("gate", rows * c.intermediate),
-        ("up", rows * c.intermediate),
         ("router logits", rows * c.experts),
         ("route", route),
         ("expert gate", pairs * c.expert_hidden),

@@ -7,9 +7,13 @@
 //! to all of them, so a later pass may compute only some rows against K/V kept from an earlier
 //! one (Fast-dLLM's caches). With every row it is the exact forward of the reference.
 
+use crate::gpu::kernels::{Activation, Epilogue};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use std::ops::Range;
+
+/// The dense MLPs' activation, fused into the up projection.
+const SWIGLU: Epilogue = Epilogue::Gated(Activation::Silu);
 
 /// A session buffer, by what it holds (`layout.rs` sizes each for the session's canvas).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,8 +28,8 @@ pub enum Buf {
     Attn,
     /// Split-K attention's per-slice partial results (`attention_split_out.wgsl`).
     AttnSplit,
+    /// The dense MLP's gate projection, gated by the up projection in place.
     Gate,
-    Up,
     /// The logits of the rows the LM head computes at a time.
     Logits,
     /// 4 words per row: token, prob, entropy, margin (`select.wgsl`).
@@ -57,7 +61,7 @@ pub enum Op {
         out: Buf,
         rows: usize,
     },
-    /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows.
+    /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows (or gated: `epilogue`).
     Matmul {
         w: Key,
         x: Buf,
@@ -65,7 +69,7 @@ pub enum Op {
         m: usize,
         y: Buf,
         y_row: usize,
-        accumulate: bool,
+        epilogue: Epilogue,
     },
     /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
     Rope {
@@ -167,13 +171,13 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
     for i in 0..c.n_layers {
         let w = |r: Role| Key::at(i, r);
         let present = |r: Role| has.get(w(r)).is_some();
-        let mm = |r: Role, x: Buf, y: Buf, y_row: usize, accumulate: bool| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, accumulate };
+        let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, epilogue };
         ops.extend([
             Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, out: Buf::H, rows: n },
-            mm(Role::Q, Buf::H, Buf::Q, 0, false),
+            mm(Role::Q, Buf::H, Buf::Q, 0, Epilogue::Store),
             // K and V of these rows go to their canvas positions in the layer's K/V of all `len`.
-            mm(Role::K, Buf::H, Buf::Keys(i), q0, false),
-            mm(Role::V, Buf::H, Buf::Values(i), q0, false),
+            mm(Role::K, Buf::H, Buf::Keys(i), q0, Epilogue::Store),
+            mm(Role::V, Buf::H, Buf::Values(i), q0, Epilogue::Store),
         ]);
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, Buf::Keys(i), q0), (Role::VBias, Buf::Values(i), q0)] {
             if present(b) {
@@ -189,7 +193,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads },
             Op::Rope { x: Buf::Keys(i), row0: q0, rows: n, heads: c.n_kv_heads },
             Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len, q0, block: c.attention_block },
-            mm(Role::O, Buf::Attn, Buf::X, 0, true),
+            mm(Role::O, Buf::Attn, Buf::X, 0, Epilogue::Add),
         ]);
         if present(Role::OBias) {
             ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: 0, rows: n });
@@ -199,7 +203,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             let pairs = n * c.n_experts_used;
             let moe = |r: Role, x: Buf, by_pair: bool, y: Buf| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n };
             ops.extend([
-                mm(Role::Router, Buf::H, Buf::RouterLogits, 0, false),
+                mm(Role::Router, Buf::H, Buf::RouterLogits, 0, Epilogue::Store),
                 Op::MoeRoute { rows: n, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
                 moe(Role::GateExps, Buf::H, false, Buf::MoeGate),
                 moe(Role::UpExps, Buf::H, false, Buf::MoeUp),
@@ -210,18 +214,17 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             // Shared experts: a dense SwiGLU of the same normed input, added to the residual too.
             if present(Role::SharedGate) {
                 ops.extend([
-                    mm(Role::SharedGate, Buf::H, Buf::Gate, 0, false),
-                    mm(Role::SharedUp, Buf::H, Buf::Up, 0, false),
-                    Op::SwiGlu { gate: Buf::Gate, up: Buf::Up, n: n * c.dim(crate::model::arch::Dim::SharedHidden) },
-                    mm(Role::SharedDown, Buf::Gate, Buf::X, 0, true),
+                    mm(Role::SharedGate, Buf::H, Buf::Gate, 0, Epilogue::Store),
+                    mm(Role::SharedUp, Buf::H, Buf::Gate, 0, SWIGLU),
+                    mm(Role::SharedDown, Buf::Gate, Buf::X, 0, Epilogue::Add),
                 ]);
             }
         } else {
+            // The up projection gates the gate projection in its epilogue: Gate = silu(Gate) · up.
             ops.extend([
-                mm(Role::Gate, Buf::H, Buf::Gate, 0, false),
-                mm(Role::Up, Buf::H, Buf::Up, 0, false),
-                Op::SwiGlu { gate: Buf::Gate, up: Buf::Up, n: n * c.mlp_hidden_size },
-                mm(Role::Down, Buf::Gate, Buf::X, 0, true),
+                mm(Role::Gate, Buf::H, Buf::Gate, 0, Epilogue::Store),
+                mm(Role::Up, Buf::H, Buf::Gate, 0, SWIGLU),
+                mm(Role::Down, Buf::Gate, Buf::X, 0, Epilogue::Add),
             ]);
         }
     }
@@ -241,7 +244,7 @@ pub fn head(rows: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
         .into_iter()
         .map(|(r0, rc)| {
             vec![
-                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, accumulate: false },
+                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store },
                 Op::Select { rows: rc, pos0: rows.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
@@ -276,7 +279,7 @@ pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool) -> Vec
     head_chunks(len, head_rows)
         .into_iter()
         .map(|(r0, rc)| {
-            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, accumulate: false };
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store };
             vec![
                 lm(Buf::HUncond, Buf::LogitsU),
                 lm(Buf::H, Buf::Logits),

@@ -75,7 +75,7 @@ impl SessionLayout {
         let shared = if any(Role::SharedGate) { c.dim(crate::model::arch::Dim::SharedHidden) as u64 } else { 0 };
         let hid = if any(Role::Gate) { hid.max(shared) } else { shared };
         if hid > 0 {
-            buffers.extend([(Buf::Gate, n * hid * 4), (Buf::Up, n * hid * 4)]);
+            buffers.push((Buf::Gate, n * hid * 4));
         }
         if any(Role::Router) {
             let (e, k, eh) = (c.n_experts as u64, c.n_experts_used as u64, c.expert_hidden_size as u64);
@@ -153,7 +153,7 @@ pub fn max_canvas(c: &ModelConfig, max_binding: u64) -> usize {
 
 fn describe(b: Buf) -> &'static str {
     match b {
-        Buf::Gate | Buf::Up => "the MLP activations",
+        Buf::Gate => "the MLP activations",
         Buf::X | Buf::H | Buf::Q | Buf::Attn | Buf::HUncond => "the residual stream, queries and attention output",
         Buf::AttnSplit => "split-K attention's partial results",
         Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",

@@ -334,9 +334,9 @@ impl<'m> Session<'m> {
                 Op::RmsNorm { w: key, x, out: o, rows } => {
                     out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?)
                 }
-                Op::Matmul { w: key, x, x_row, m: rows, y, y_row, accumulate } => {
+                Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue } => {
                     let t = &w[key];
-                    out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, accumulate)?);
+                    out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, epilogue)?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)

@@ -4,7 +4,7 @@
 //! quantization policy, each matrix split by rows into chunks that fit one storage binding.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{KernelVariant, Launch, MatmulIo};
+use crate::gpu::kernels::{Epilogue, KernelVariant, Launch, MatmulIo};
 use crate::gpu::Gpu;
 use crate::model::arch::{Key, Quant, TensorSpec, Tensors};
 use crate::model::source::ByteSource;
@@ -66,7 +66,7 @@ impl GpuWeight {
         Ok(GpuWeight { dtype: t.dtype, rows: t.rows, cols: t.cols, chunks })
     }
 
-    /// `y[m, :] (+)= x[m, :] · Wᵀ`, one launch per chunk; `y_offset` is where output row 0
+    /// `y[m, :] (+)= x[m, :] · Wᵀ` (or gated: `epilogue`), one launch per chunk; `y_offset` is where output row 0
     /// starts (elements), `y_stride` the elements between output rows.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(
@@ -79,12 +79,12 @@ impl GpuWeight {
         y: &wgpu::Buffer,
         y_offset: usize,
         y_stride: usize,
-        accumulate: bool,
+        epilogue: Epilogue,
     ) -> Result<Vec<Launch>> {
         self.chunks
             .iter()
             .map(|(buf, row0, rows)| {
-                gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, accumulate })
+                gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, epilogue })
             })
             .collect()
     }

@@ -18,6 +18,8 @@ fn weight_reader(d: DType) -> &'static str {
 }
 
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
+/// The gated MLP's activation (swiglu.wgsl, the matmuls' gated epilogue).
+const GLU: &str = include_str!("../../shaders/glu.wgsl");
 
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
 /// kernel that uses it, one after the other.
@@ -28,12 +30,12 @@ pub fn source(k: Kernel) -> String {
                 KernelVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
                 KernelVariant::CpuLanes => include_str!("../../shaders/matmul_cpu_lanes.wgsl"),
             };
-            format!("{WEIGHTS_COMMON}\n{}\n{body}", weight_reader(dtype))
+            format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{body}", weight_reader(dtype))
         }
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
-        Kernel::SwiGlu => include_str!("../../shaders/swiglu.wgsl").into(),
+        Kernel::SwiGlu => format!("{GLU}\n{}", include_str!("../../shaders/swiglu.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),

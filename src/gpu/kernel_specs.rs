@@ -1,4 +1,5 @@
-//! The small value types that describe what a launch computes: the gated MLP's activation,
+//! The small value types that describe what a launch computes: the gated MLP's activation, what
+//! a matmul does with its result (`Epilogue`),
 //! which keys an attention query sees (`AttnMask`), an attention launch's sizes and split-K
 //! slices (`AttnShape`), and which pairs RoPE turns (`RopeSpec`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
@@ -17,6 +18,38 @@ impl Activation {
         match self {
             Activation::Silu => x / (1.0 + (-x).exp()),
             Activation::GeluTanh => 0.5 * x * (1.0 + ((2.0 / std::f32::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh()),
+        }
+    }
+}
+
+/// What a matmul does with its result v at an output element y (`matmul*.wgsl`'s `epilogue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epilogue {
+    /// y = v.
+    Store,
+    /// y = y + v (the residual add, fused).
+    Add,
+    /// y = act(y) · v: the gated MLP fused into the up projection (y holds the gate
+    /// projection), instead of a separate `swiglu.wgsl` pass.
+    Gated(Activation),
+}
+
+impl Epilogue {
+    /// The shader's code for it.
+    pub fn code(self) -> u32 {
+        match self {
+            Epilogue::Store => 0,
+            Epilogue::Add => 1,
+            Epilogue::Gated(a) => 2 + a as u32,
+        }
+    }
+
+    /// The CPU twin: the new y from the old one and the result.
+    pub fn apply(self, y: f32, v: f32) -> f32 {
+        match self {
+            Epilogue::Store => v,
+            Epilogue::Add => y + v,
+            Epilogue::Gated(a) => a.apply(y) * v,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, AttnShape, RopeSpec};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, RopeSpec};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
@@ -265,7 +265,7 @@ struct MatmulParams {
     x_offset: u32,
     y_offset: u32,
     y_stride: u32,
-    accumulate: u32,
+    epilogue: u32,
     _pad: u32,
 }
 
@@ -279,8 +279,8 @@ pub struct MatmulIo<'a> {
     pub y_offset: usize,
     /// Elements between output rows.
     pub y_stride: usize,
-    /// Add into y instead of overwriting it (fused residual).
-    pub accumulate: bool,
+    /// Overwrite y, add into it (fused residual), or gate it (fused SwiGLU/GeGLU).
+    pub epilogue: Epilogue,
 }
 
 pub(crate) fn u32_of(what: &str, v: usize) -> Result<u32> {
@@ -299,7 +299,7 @@ impl Gpu {
             x_offset: u32_of("x offset", io.x_offset)?,
             y_offset: u32_of("y offset", io.y_offset)?,
             y_stride: u32_of("y stride", io.y_stride)?,
-            accumulate: io.accumulate as u32,
+            epilogue: io.epilogue.code(),
             _pad: 0,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
