@@ -25,7 +25,9 @@
 //                                                         refused (kind 'input') unless the worker's
 //                                                         URL has ?test-hooks (unmask.js adds it when
 //                                                         the page's URL has it): what 'lose-device'
-//                                                         destroys the model's GPU device; 'oom',
+//                                                         destroys the model's GPU device (at once;
+//                                                         'lose-device-at-submit': before the next
+//                                                         queue submission); 'oom',
 //                                                         bytes: the next buffer >= bytes is asked
 //                                                         over maxBufferSize -> {destroyed|armed}
 // Notification, page -> worker (no answer of its own):

@@ -271,7 +271,7 @@ async function main() {
     });
 
     await check('the GPU device lost during a generation: it stops with that error; load again and generate', async () => {
-      const r = await generate('stream', { hook: 'lose-device' });
+      const r = await generate('stream', { hook: 'lose-device-at-submit' });
       assert.equal(r.error?.kind, 'gpu', JSON.stringify(r));
       assert.match(r.error.message, /GPU device was lost/);
       assert.ok(r.steps >= 1 && r.steps < CANCEL_STEPS, `it went on for ${r.steps} steps of ${CANCEL_STEPS}`);
