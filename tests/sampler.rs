@@ -329,3 +329,16 @@ fn bad_settings_are_one_line_errors() {
     assert!(parse_pin("3").is_err() && parse_pin("x:word").is_err() && parse_pin("2:").is_err());
     assert_eq!(parse_pin("2:cat").unwrap(), (2, "cat".to_string()));
 }
+
+#[test]
+fn a_stream_holds_back_only_a_tail_that_may_start_a_stop_string() {
+    use unmask::sampler::final_text::partial_suffix;
+    assert_eq!(partial_suffix("The answer", "answer is"), 6);
+    assert_eq!(partial_suffix("The ans", "answer"), 3);
+    assert_eq!(partial_suffix("The", "xyz"), 0);
+    assert_eq!(partial_suffix("", "xyz"), 0);
+    // Only whole characters: "é" is two bytes.
+    assert_eq!(partial_suffix("aé", "éb"), 2);
+    // A whole stop string is not a partial one (it is found, not held).
+    assert_eq!(partial_suffix("stop", "stop"), 0);
+}

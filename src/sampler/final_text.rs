@@ -128,24 +128,11 @@ impl FinalText {
     }
 }
 
-/// The length of the longest tail of `text` that is a proper beginning of `stop`.
-fn partial_suffix(text: &str, stop: &str) -> usize {
+/// The length of the longest tail of `text` that is a proper beginning of `stop`: what a stream
+/// holds back in case a stop string is still arriving.
+pub fn partial_suffix(text: &str, stop: &str) -> usize {
     (1..stop.len().min(text.len() + 1))
         .rev()
         .find(|&n| stop.is_char_boundary(n) && text.is_char_boundary(text.len() - n) && text.ends_with(&stop[..n]))
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::partial_suffix;
-
-    #[test]
-    fn partial_stop_tails() {
-        assert_eq!(partial_suffix("The answer", "answer is"), 6);
-        assert_eq!(partial_suffix("The ans", "answer"), 3);
-        assert_eq!(partial_suffix("The", "xyz"), 0);
-        assert_eq!(partial_suffix("", "xyz"), 0);
-        assert_eq!(partial_suffix("aé", "éb"), 2);
-    }
 }
