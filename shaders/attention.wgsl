@@ -9,10 +9,12 @@
 
 // `Params`, key_start and key_end: attention_keys.wgsl, prepended by the host.
 
+// kv_t: f32, or f16 where the session keeps its K/V in half precision (the host prepends the
+// alias; kv_store.wgsl writes those). Scores and sums are f32 either way.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v: array<kv_t>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 64u;
@@ -53,8 +55,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let j = e / d;
             let i = e % d;
             let src = (c0 + j) * kv_stride + kvh * d + i;
-            ks[j * MAX_D + i] = k[src];
-            vs[j * MAX_D + i] = v[src];
+            ks[j * MAX_D + i] = f32(k[src]);
+            vs[j * MAX_D + i] = f32(v[src]);
         }
         workgroupBarrier();
         for (var j = 0u; j < n; j = j + 1u) {

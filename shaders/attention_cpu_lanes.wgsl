@@ -9,10 +9,12 @@
 
 // `Params`, key_start and key_end: attention_keys.wgsl, prepended by the host.
 
+// kv_t: f32, or f16 where the session keeps its K/V in half precision (the host prepends the
+// alias; kv_store.wgsl writes those). Scores and sums are f32 either way.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v: array<kv_t>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 64u;
@@ -51,7 +53,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let base = j * kv_stride + kvh * d + lane;
         var s = 0.0;
         for (var t = 0u; t < d; t = t + 8u) {
-            let kk = spread(k[base + t]);
+            let kk = spread(f32(k[base + t]));
             for (var c = 0u; c < 8u; c = c + 1u) {
                 s = s + qr[t + c] * kk[c];
             }
@@ -62,7 +64,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let pj = select(0.0, exp(s - m_new), vis);
         l = l * corr + pj;
         for (var t = 0u; t < d; t = t + 8u) {
-            let vv = spread(v[base + t]);
+            let vv = spread(f32(v[base + t]));
             for (var c = 0u; c < 8u; c = c + 1u) {
                 acc[t + c] = acc[t + c] * corr + pj * vv[c];
             }

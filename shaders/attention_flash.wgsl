@@ -15,10 +15,12 @@
 // `Params`, key_start and key_end: attention_keys.wgsl; `key_slice`, `finish` and binding 4:
 // attention_out.wgsl (one pass) or attention_split_out.wgsl (split-K). The host prepends both.
 
+// kv_t: f32, or f16 where the session keeps its K/V in half precision (the host prepends the
+// alias; kv_store.wgsl writes those). Scores and sums are f32 either way.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v: array<kv_t>;
 
 const BQ: u32 = 16u;  // query rows per workgroup
 const TD: u32 = 16u;  // invocations per row
@@ -68,7 +70,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 for (var i = 0u; i < SL; i = i + 1u) {
                     let dim = t + i * TD;
                     if (dim < d) {
-                        s = s + qr[i] * k[kb + dim];
+                        s = s + qr[i] * f32(k[kb + dim]);
                     }
                 }
             }
@@ -104,7 +106,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 for (var i = 0u; i < SL; i = i + 1u) {
                     let dim = t + i * TD;
                     if (dim < d) {
-                        acc[i] = acc[i] + pj * v[vb + dim];
+                        acc[i] = acc[i] + pj * f32(v[vb + dim]);
                     }
                 }
             }

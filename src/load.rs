@@ -3,7 +3,7 @@
 //! accepts the model and one session before any weight is read).
 
 use crate::engine::{GpuModel, MemoryPlan, Session, SessionConfig};
-use crate::gpu::kernels::KernelVariant;
+use crate::gpu::kernels::{KernelVariant, KvType};
 use crate::gpu::Gpu;
 use crate::model::files::{load_path, open_path, LoadedModel};
 use crate::model::{DType, ModelConfig, Quant, TextTokenizer};
@@ -68,9 +68,10 @@ pub fn load_host(model: Option<PathBuf>, quant: Option<Quant>) -> Result<LoadedM
     Ok(loaded)
 }
 
-/// What a session must hold to run `opts` on canvases of up to `canvas` positions.
-pub fn session_config(canvas: usize, opts: &SamplerOptions, kernels: KernelVariant) -> SessionConfig {
-    SessionConfig { canvas, cache: opts.cache, cfg: opts.cfg_scale > 0.0, logits: false, kernels }
+/// What a session must hold to run `opts` on canvases of up to `canvas` positions, with kernel
+/// layout `kernels` and K/V stored as `kv`.
+pub fn session_config(canvas: usize, opts: &SamplerOptions, kernels: KernelVariant, kv: KvType) -> SessionConfig {
+    SessionConfig { canvas, cache: opts.cache, cfg: opts.cfg_scale > 0.0, logits: false, kernels, kv }
 }
 
 /// A model streamed onto the GPU, with its tokenizer.
@@ -82,8 +83,8 @@ pub struct OnGpu {
 
 impl OnGpu {
     /// A session for canvases of up to `canvas` positions running `opts`.
-    pub fn session(&self, canvas: usize, opts: &SamplerOptions, kernels: KernelVariant) -> Result<Session<'_>> {
-        self.model.session(session_config(canvas, opts, kernels))
+    pub fn session(&self, canvas: usize, opts: &SamplerOptions, kernels: KernelVariant, kv: KvType) -> Result<Session<'_>> {
+        self.model.session(session_config(canvas, opts, kernels, kv))
     }
 }
 

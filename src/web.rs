@@ -359,6 +359,7 @@ impl Engine {
             cfg: p.options.cfg_scale > 0.0,
             logits: false,
             kernels: self.model.gpu.default_kernels(),
+            kv: self.model.gpu.default_kv(),
         };
         let mut session = Session::new(&self.model, config, self.budget).map_err(js_err)?;
         if let Some(f) = &on_start {

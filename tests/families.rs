@@ -165,3 +165,39 @@ fn cached_steps_run_every_family_and_stay_close_to_the_reference() {
         }
     }
 }
+
+#[test]
+fn f16_kv_runs_every_family_like_the_cpu_twin_that_stores_f16() {
+    // Half-precision K/V (the default on GPUs with shader-f16) after each family's q/k/v bias,
+    // QK-norm and RoPE: a full pass and a cached step against stale K/V equal the CPU twin
+    // whose cache rounds the same values to f16, and stay near the PyTorch reference.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::KvType;
+    for (name, _) in FAMILIES {
+        let r = reference(name);
+        let toks = ids(&r["tokens"]);
+        let w = load_path(&dir(name)).unwrap().weights;
+        let m = GpuModel::upload(gpu(), &w).unwrap();
+        let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
+        let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, m.gpu.default_kernels()) };
+        let mut s = m.session(config).unwrap();
+        let mut twin = KvCache::new(KvType::F16);
+        let all = 0..len;
+        let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
+        let want = graph::align(&forward_rows(&w, &toks, all.clone(), &mut twin), v, &all, &all, shift);
+        assert_close(&format!("{name}: full pass, f16 K/V"), &full, &want, 1e-4);
+        let pytorch = graph::align(&reference_logits(name, &r), v, &all, &all, shift);
+        assert_close(&format!("{name}: f16 K/V against the PyTorch reference"), &full, &pytorch, 1e-2);
+        // A cached step: the second half's tokens changed, the rest of the K/V kept.
+        let rows = len / 2..len;
+        let mut after = toks.clone();
+        for t in &mut after[rows.clone()] {
+            *t = (*t + 1) % v as u32;
+        }
+        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), Noise::GREEDY, true)).unwrap().logits.unwrap();
+        let computed = graph::computed_rows(&rows, shift);
+        let want = graph::align(&forward_rows(&w, &after, computed.clone(), &mut twin), v, &rows, &computed, shift);
+        assert_close(&format!("{name}: cached step, f16 K/V"), &part, &want, 1e-4);
+    }
+}

@@ -17,9 +17,9 @@ fn a_file_truncated_while_streaming_is_a_clear_error() {
     let bytes = w.to_gguf(vec![]);
     std::fs::write(&path, &bytes).unwrap();
     let gpu = Arc::new(pollster::block_on(Gpu::new()).unwrap());
-    let kernels = gpu.default_kernels();
+    let (kernels, kv) = (gpu.default_kernels(), gpu.default_kv());
     let opts = SamplerOptions::default();
-    let load = |cut: &mut dyn FnMut(u64, u64)| load_on(gpu.clone(), &path, None, |_| session_config(64, &opts, kernels), None, &mut |_| {}, cut);
+    let load = |cut: &mut dyn FnMut(u64, u64)| load_on(gpu.clone(), &path, None, |_| session_config(64, &opts, kernels, kv), None, &mut |_| {}, cut);
 
     // Halfway through the weights the file loses its second half.
     let mut cut_at = None;
@@ -37,5 +37,5 @@ fn a_file_truncated_while_streaming_is_a_clear_error() {
     // Whole again: the same path loads and runs.
     std::fs::write(&path, &bytes).unwrap();
     let m = load(&mut |_, _| {}).unwrap();
-    assert!(m.session(64, &opts, kernels).is_ok());
+    assert!(m.session(64, &opts, kernels, kv).is_ok());
 }

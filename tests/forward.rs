@@ -197,7 +197,8 @@ fn a_cached_step_in_the_flash_layout_splits_its_keys_and_matches_the_cpu_twin() 
         *t = (*t + 5 + i as u32) % 90;
     }
     let m = GpuModel::upload(g, &w).unwrap();
-    let config = SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, cfg: false, logits: true, kernels: KernelVariant::Tiled };
+    let config =
+        SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, cfg: false, logits: true, kernels: KernelVariant::Tiled, kv: Default::default() };
     let mut s = m.session(config).unwrap();
     let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
     assert_close("full pass, split-K", &full, &unmask::cpu::forward::forward(&w, &before), 1e-3);
@@ -283,4 +284,39 @@ fn nan_logits_are_a_numeric_fault() {
     let e = pollster::block_on(session(&m, 4).forward(&[1, 2, 3, 4], ARGMAX, false)).err().expect("a numeric fault");
     let msg = e.to_string();
     assert!(matches!(e, unmask::Error::Gpu(_)) && msg.contains("numeric fault") && msg.contains("position 0"), "{msg}");
+}
+
+#[test]
+fn f16_kv_sessions_match_the_cpu_twin_that_stores_f16() {
+    // K/V kept in half precision (GPUs with shader-f16 default to it): in each attention layout
+    // (lavapipe's CPU lanes, the portable tiled one, the flash one with split-K), a full pass and
+    // a cached step against stale K/V give the logits of the CPU twin whose cache rounds to f16
+    // the same way (`tests/session.rs` checks the plan and allocation of f16 sessions).
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::{KernelVariant, KvType};
+    let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 31);
+    let (len, rows) = (200, 160..192);
+    let before = tokens(&w.config, len, 31);
+    let mut after = before.clone();
+    for (i, t) in after[rows.clone()].iter_mut().enumerate() {
+        *t = (*t + 5 + i as u32) % 90;
+    }
+    let mut twin = KvCache::new(KvType::F16);
+    let full_want = forward_rows(&w, &before, 0..len, &mut twin);
+    let part_want = forward_rows(&w, &after, rows.clone(), &mut twin);
+    let f32_full = unmask::cpu::forward::forward(&w, &before);
+    assert!(full_want.iter().zip(&f32_full).any(|(a, b)| a != b), "the f16 twin rounds (else this test checks nothing)");
+    for (kernels, flash) in [(KernelVariant::CpuLanes, false), (KernelVariant::Tiled, false), (KernelVariant::Tiled, true)] {
+        let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+        g.set_flash_attention(flash);
+        let m = GpuModel::upload(g, &w).unwrap();
+        let config = SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, kernels) };
+        let mut s = m.session(config).unwrap();
+        let name = format!("{}{}, f16 K/V", kernels.name(), if flash { " flash" } else { "" });
+        let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
+        assert_close(&format!("{name}: full pass"), &full, &full_want, 1e-3);
+        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
+        assert_close(&format!("{name}: cached step against stale K/V"), &part, &part_want, 1e-3);
+    }
 }

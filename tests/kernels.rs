@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, Launch, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
+use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, KvType, Launch, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -45,7 +45,7 @@ fn attention_gpu((variant, flash): (KernelVariant, bool)) -> (Arc<Gpu>, KernelVa
 /// Attention as a session launches it: with room for split-K (`[q, k, v, out]`).
 fn attend(g: &Gpu, variant: KernelVariant, [q, k, v, out]: [&wgpu::Buffer; 4], s: AttnShape, mask: AttnMask) -> Vec<Launch> {
     let scratch = g.storage("split-K scratch", AttnShape::split_scratch_bound(s.lq.max(s.lk), s.n_heads, s.head_dim).max(4)).unwrap();
-    g.attention(variant, q, k, v, out, s, mask, Some(&scratch)).unwrap()
+    g.attention(variant, q, k, v, out, s, mask, KvType::F32, Some(&scratch)).unwrap()
 }
 
 /// Both matmul variants against the CPU matmul.
@@ -486,14 +486,14 @@ fn split_k_attention_matches_the_cpu_twin() {
             // NaN, so that a value the kernels should write and do not shows.
             let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
             let scratch = g.upload_f32("scratch", &vec![f32::NAN; (shape.split_bytes(splits) / 4) as usize]).unwrap();
-            let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, &scratch, splits).unwrap();
+            let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F32, &scratch, splits).unwrap();
             assert_eq!(ls.len(), 2, "the slices, then the merge");
             let name = format!("split-K attention, {splits} slices: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
             assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
         }
         let small = g.storage("small", shape.split_bytes(2) - 4).unwrap();
-        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, &small, 2).is_err(), "scratch one word short");
-        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, &small, 0).is_err(), "zero slices");
+        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 2).is_err(), "scratch one word short");
+        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 0).is_err(), "zero slices");
     }
 }
 
@@ -886,4 +886,73 @@ fn dg_choose_argmax_entropy_and_sample_per_row() {
             assert_eq!(got[2], w.2, "{what}: sample (u {})", u[r + 2]);
         }
     }
+}
+
+/// `x` as f16 bytes (for f16 K/V buffers), and the values those hold.
+fn f16_bytes(x: &[f32]) -> (Vec<u8>, Vec<f32>) {
+    let h: Vec<half::f16> = x.iter().map(|&a| half::f16::from_f32(a)).collect();
+    (bytemuck::cast_slice(&h).to_vec(), h.iter().map(|a| a.to_f32()).collect())
+}
+
+#[test]
+fn attention_reads_f16_keys_and_values_in_every_layout() {
+    // Half-precision K/V (sessions on adapters with shader-f16): every layout, split-K included,
+    // against the CPU twin on the values the f16 buffers hold; odd key counts, GQA, a wide head,
+    // a masked case. Scores, softmax and sums stay f32, so the f32 tolerance applies.
+    let cases = [
+        (7, 13, 4, 2, 16, AttnMask::FULL),
+        (5, 70, 2, 1, 64, AttnMask::FULL),
+        (66, 11, 2, 2, 300, AttnMask::FULL),
+        (40, 90, 2, 2, 8, AttnMask { q0: 5, block: 7, ..AttnMask::FULL }),
+        (20, 79, 4, 2, 16, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
+    ];
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
+        g.check_kv(KvType::F16).expect("lavapipe and GPUs with shader-f16 store f16 K/V");
+        for (lq, lk, heads, kv, hd, mask) in cases {
+            let mut rng = Rng::new((lq * 3 + lk * hd) as u64);
+            let q = rng.vec(lq * heads * hd, 1.0);
+            let (kb16, k) = f16_bytes(&rng.vec(lk * kv * hd, 1.0));
+            let (vb16, v) = f16_bytes(&rng.vec(lk * kv * hd, 1.0));
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload("k", &kb16).unwrap(), g.upload("v", &vb16).unwrap());
+            let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
+            let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
+            let scratch = g.storage("split-K scratch", AttnShape::split_scratch_bound(lq.max(lk), heads, hd).max(4)).unwrap();
+            let ls = g.attention(variant, &qb, &kb, &vb, &out, shape, mask, KvType::F16, Some(&scratch)).unwrap();
+            let what = format!("attention ({name}), f16 K/V: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
+            assert_close(&what, &run(&g, &ls, &out, want.len()), &want, 2e-4);
+            if layout.1 {
+                let scratch = g.storage("scratch", shape.split_bytes(3)).unwrap();
+                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F16, &scratch, 3).unwrap();
+                assert_close(&format!("split-K {what}"), &run(&g, &ls, &out, want.len()), &want, 2e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn kv_store_rounds_new_rows_into_f16_at_their_offset() {
+    // An odd count at an odd offset: the values before and after stay as they were; the stored
+    // ones are the f32 inputs rounded to nearest-even f16 (`KvType::round`, the CPU twin), and
+    // large, tiny and negative values keep their sign and scale.
+    let g = gpu();
+    let (n, off, total) = (1027, 333, 1500);
+    let mut rng = Rng::new(77);
+    let mut src = rng.vec(n, 3.0);
+    src[..4].copy_from_slice(&[60000.0, -1.0e-5, 0.1, -0.333333]);
+    let before: Vec<f32> = (0..total).map(|i| i as f32 * 0.25).collect();
+    let (dst_bytes, before16) = f16_bytes(&before);
+    let (sb, db) = (g.upload_f32("src", &src).unwrap(), g.upload("dst", &dst_bytes).unwrap());
+    let l = g.kv_store(&sb, &db, n, off).unwrap();
+    let ds = g.bind(&[l], None).unwrap();
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    g.record(&mut enc, &ds);
+    let bytes = pollster::block_on(g.submit_and_read(enc, &[(&db, 0, Gpu::padded((total * 2) as u64))])).unwrap();
+    let got: Vec<f32> = bytemuck::pod_collect_to_vec::<u8, half::f16>(&bytes[..total * 2]).iter().map(|h| h.to_f32()).collect();
+    for i in 0..total {
+        let want = if (off..off + n).contains(&i) { KvType::F16.round(src[i - off]) } else { before16[i] };
+        assert_eq!(got[i].to_bits(), want.to_bits(), "value {i}: got {} want {want}", got[i]);
+    }
+    assert!(g.kv_store(&sb, &db, n, u32::MAX as usize).is_err(), "an offset past u32 is refused");
 }

@@ -1,11 +1,12 @@
 //! Sessions: the memory plan (from the file headers alone) is what a session allocates, for
-//! every cache mode with and without guidance and threshold; a budget one byte short is
+//! every cache mode with and without guidance and threshold, K/V in f32 and f16; a budget one byte short is
 //! refused before anything is allocated; two sessions on one model do not interfere.
 
 mod common;
 use common::{assert_close, gpu};
 use unmask::choice::Noise;
 use unmask::engine::{GpuModel, MemoryPlan, Session, SessionConfig};
+use unmask::gpu::kernels::KvType;
 use unmask::model::source::SliceSource;
 use unmask::model::{DType, ModelIndex, Quant};
 use unmask::sampler::{self, CacheMode, Canvas, SamplerOptions};
@@ -33,14 +34,15 @@ fn the_plan_is_what_sessions_allocate_in_every_mode() {
     let (index, m) = from_file(&bytes, quant);
     let g = &m.gpu;
     let (prompt, gen) = ([5u32, 9, 11], 24);
-    for cache in [CacheMode::None, CacheMode::Prefix, CacheMode::Dual] {
+    let modes = [CacheMode::None, CacheMode::Prefix, CacheMode::Dual].map(|c| [(c, KvType::F32), (c, KvType::F16)]).concat();
+    for (cache, kv) in modes {
         for cfg_scale in [0.0, 1.5] {
             for threshold in [None, Some(0.5)] {
                 let o = SamplerOptions { steps: 12, gen_length: gen, block_length: 8, cache, cfg_scale, threshold, early_stop: false, ..Default::default() };
-                let config = SessionConfig { canvas: prompt.len() + gen, cache, cfg: cfg_scale > 0.0, logits: false, kernels: g.default_kernels() };
+                let config = SessionConfig { canvas: prompt.len() + gen, cache, cfg: cfg_scale > 0.0, logits: false, kernels: g.default_kernels(), kv };
                 let plan = MemoryPlan::new(&index, quant, &config, g.plan_limits()).unwrap();
                 assert_eq!(plan.weight_bytes, m.weight_bytes(), "weights as planned");
-                let what = format!("{cache:?}, cfg {cfg_scale}, threshold {threshold:?}");
+                let what = format!("{cache:?}, {} K/V, cfg {cfg_scale}, threshold {threshold:?}", kv.name());
                 // One byte short: refused with the numbers, and nothing was allocated.
                 let before = g.bytes_created();
                 let e = Session::new(&m, config.clone(), Some(plan.total_bytes() - 1)).err().expect("a budget one byte short is refused");
@@ -60,12 +62,21 @@ fn the_plan_is_what_sessions_allocate_in_every_mode() {
     }
     // Plans of different modes differ where their buffers do.
     let plan = |cache, cfg| {
-        MemoryPlan::new(&index, quant, &SessionConfig { canvas: 27, cache, cfg, logits: false, kernels: g.default_kernels() }, g.plan_limits())
-            .unwrap()
-            .session_bytes
+        MemoryPlan::new(
+            &index,
+            quant,
+            &SessionConfig { canvas: 27, cache, cfg, logits: false, kernels: g.default_kernels(), kv: g.default_kv() },
+            g.plan_limits(),
+        )
+        .unwrap()
+        .session_bytes
     };
     assert!(plan(CacheMode::None, false) < plan(CacheMode::Dual, false), "a cache records a second pass");
     assert!(plan(CacheMode::Dual, false) < plan(CacheMode::Dual, true), "guidance keeps unconditional activations");
+    // f16 K/V: half the K/V bytes.
+    let kv_plan = |kv| MemoryPlan::new(&index, quant, &SessionConfig { kv, ..SessionConfig::new(27, g.default_kernels()) }, g.plan_limits()).unwrap().kv_bytes;
+    assert_eq!(kv_plan(KvType::F32), 2 * 2 * 27 * cfg.kv_dim() as u64 * 4);
+    assert_eq!(kv_plan(KvType::F16), kv_plan(KvType::F32) / 2);
 }
 
 #[test]
@@ -73,7 +84,7 @@ fn two_sessions_on_one_model_do_not_interfere() {
     let cfg = tiny_config(2, 4, 2, 16, 64, 90);
     let w = random_model(&cfg, DType::F32, 4);
     let m = GpuModel::upload(gpu(), &w).unwrap();
-    let config = SessionConfig { canvas: 14, cache: CacheMode::Dual, cfg: false, logits: true, kernels: m.gpu.default_kernels() };
+    let config = SessionConfig { canvas: 14, cache: CacheMode::Dual, cfg: false, logits: true, kernels: m.gpu.default_kernels(), kv: m.gpu.default_kv() };
     let (mut a, mut b) = (m.session(config.clone()).unwrap(), m.session(config).unwrap());
     let ta: Vec<u32> = (0..14).map(|i| (i * 7 + 3) % 89).collect();
     let tb: Vec<u32> = (0..14).map(|i| (i * 5 + 1) % 89).collect();
@@ -101,7 +112,9 @@ fn two_sessions_on_one_model_do_not_interfere() {
 fn a_session_refuses_what_it_was_not_made_for() {
     let cfg = tiny_config(1, 2, 2, 16, 40, 64);
     let m = GpuModel::upload(gpu(), &random_model(&cfg, DType::F32, 5)).unwrap();
-    let mut s = m.session(SessionConfig { canvas: 8, cache: CacheMode::None, cfg: false, logits: false, kernels: m.gpu.default_kernels() }).unwrap();
+    let mut s = m
+        .session(SessionConfig { canvas: 8, cache: CacheMode::None, cfg: false, logits: false, kernels: m.gpu.default_kernels(), kv: m.gpu.default_kv() })
+        .unwrap();
     let toks = [1u32, 2, 3, 4, 5, 6];
     for (e, needle) in [
         (pollster::block_on(s.forward(&[1; 9], ARGMAX, false)).err(), "longer than this session's 8"),

@@ -46,9 +46,9 @@ fn soak_generations_stay_stable() {
     let n: usize = std::env::var("UNMASK_SOAK").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo-q4_0.gguf");
     let gpu = Arc::new(pollster::block_on(Gpu::new()).unwrap());
-    let kernels = gpu.default_kernels();
+    let (kernels, kv) = (gpu.default_kernels(), gpu.default_kv());
     let plan_opts = SamplerOptions { cfg_scale: 1.0, ..Default::default() };
-    let load = || -> OnGpu { load_on(gpu.clone(), &demo, None, |_| session_config(128, &plan_opts, kernels), None, &mut |_| {}, &mut |_, _| {}).unwrap() };
+    let load = || -> OnGpu { load_on(gpu.clone(), &demo, None, |_| session_config(128, &plan_opts, kernels, kv), None, &mut |_| {}, &mut |_, _| {}).unwrap() };
     let mut model = Some(load());
     let mut seen: HashMap<String, Vec<u32>> = HashMap::new();
     let (mut repeats, mut cancels, mut reloads) = (0, 0, 0);
@@ -64,7 +64,7 @@ fn soak_generations_stay_stable() {
         let m = model.as_ref().unwrap();
         let (key, req, cancel) = request(i);
         let p = req.prepare(&m.config, m.tokenizer.as_ref()).unwrap_or_else(|e| panic!("{key}: {e}"));
-        let mut session = m.session(p.canvas.tokens.len(), &p.options, kernels).unwrap();
+        let mut session = m.session(p.canvas.tokens.len(), &p.options, kernels, kv).unwrap();
         let g = pollster::block_on(sampler::run(&mut session, p.canvas, &p.options, &mut |e| cancel.is_none_or(|c| e.step < c))).unwrap();
         drop(session);
         if let Some(c) = cancel {

@@ -199,13 +199,13 @@ impl Engine {
 
     /// A masked family's model (path and name of the info are the caller's to fill).
     fn load_masked(&self, path: &Path, quant: Option<Quant>, on_plan: &mut dyn FnMut(&str), progress: &mut dyn FnMut(u64, u64)) -> Result<(Loaded, ModelInfo)> {
-        let kernels = self.gpu.default_kernels();
+        let (kernels, kv) = (self.gpu.default_kernels(), self.gpu.default_kv());
         let mut summary = String::new();
         let m = load_on(
             self.gpu.clone(),
             path,
             quant,
-            |c: &ModelConfig| session_config(PLAN_CANVAS.min(c.max_sequence_length), &SamplerOptions::default(), kernels),
+            |c: &ModelConfig| session_config(PLAN_CANVAS.min(c.max_sequence_length), &SamplerOptions::default(), kernels, kv),
             None,
             &mut |plan| {
                 summary = plan.summary();
@@ -228,7 +228,7 @@ impl Engine {
     fn execute(&self, p: Prepared) -> Result<()> {
         let Some(Loaded::Masked(m)) = &self.model else { return Err(Error::Input("no masked model is loaded".into())) };
         let tok = m.tokenizer.as_ref();
-        let config = session_config(p.canvas.tokens.len(), &p.options, self.gpu.default_kernels());
+        let config = session_config(p.canvas.tokens.len(), &p.options, self.gpu.default_kernels(), self.gpu.default_kv());
         let mut session = Session::new(&m.model, config, None)?;
         let c = &p.canvas;
         (self.send)(Event::Started(Start {

@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmask::engine::GpuModel;
-use unmask::gpu::kernels::KernelVariant;
+use unmask::gpu::kernels::{KernelVariant, KvType};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
@@ -85,27 +85,32 @@ fn best_ms(gpu: &Gpu, ds: &[unmask::gpu::kernels::Dispatch], probe: &wgpu::Buffe
 }
 
 /// Attention of `lq` query rows against `lk` positions at the model's head shape (bidirectional:
-/// every row sees every key). Few rows in the flash layout: split-K, as a cached step runs it.
-fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: usize) -> Result<()> {
+/// every row sees every key), K/V stored as `kvt`. Few rows in the flash layout: split-K, as a
+/// cached step runs it.
+fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: usize, kvt: KvType) -> Result<()> {
     use unmask::gpu::kernels::{AttnMask, AttnShape};
     let (h, kv, d) = (c.n_heads, c.n_kv_heads, c.head_dim());
     let mut rng = unmask::rng::Rng::new(2);
     let q = gpu.upload_f32("q", &rng.vec(lq * h * d, 1.0))?;
-    let k = gpu.upload_f32("k", &rng.vec(lk * kv * d, 1.0))?;
-    let vv = gpu.upload_f32("v", &rng.vec(lk * kv * d, 1.0))?;
+    let upload_kv = |what: &str, x: &[f32]| match kvt {
+        KvType::F32 => gpu.upload_f32(what, x),
+        KvType::F16 => gpu.upload(what, bytemuck::cast_slice(&x.iter().map(|&a| half::f16::from_f32(a)).collect::<Vec<_>>())),
+    };
+    let k = upload_kv("k", &rng.vec(lk * kv * d, 1.0))?;
+    let vv = upload_kv("v", &rng.vec(lk * kv * d, 1.0))?;
     let out = gpu.storage("out", (lq * h * d * 4) as u64)?;
     let shape = AttnShape { lq, lk, n_heads: h, n_kv: kv, head_dim: d };
     let scratch = gpu.storage("split-K scratch", AttnShape::split_scratch_bound(lk, h, d).max(4))?;
-    let ds = gpu.bind(&gpu.attention(v, &q, &k, &vv, &out, shape, AttnMask::FULL, Some(&scratch))?, None)?;
+    let ds = gpu.bind(&gpu.attention(v, &q, &k, &vv, &out, shape, AttnMask::FULL, kvt, Some(&scratch))?, None)?;
     let best = best_ms(gpu, &ds, &out)?;
     let gflops = 4.0 * (lq * lk * h * d) as f64 / best / 1e6;
-    let gbs = (4 * (2 * lq * h * d + 2 * lk * kv * d)) as f64 / best / 1e6;
+    let gbs = (4 * 2 * lq * h * d + kvt.bytes() * 2 * lk * kv * d) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
     let flash = v == KernelVariant::Tiled && gpu.flash_attention();
     let splits = if flash && ds.len() == 2 { shape.splits() } else { 1 };
     let name = if flash { "attention_flash" } else { "attention" };
     let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": lq, "lk": lk, "heads": h, "kv_heads": kv, "head_dim": d,
-        "splits": splits, "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
+        "kv": kvt.name(), "splits": splits, "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
     println!("{line}");
     Ok(())
 }
@@ -115,11 +120,14 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
     let was = gpu.flash_attention();
     for flash in if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] } {
         gpu.set_flash_attention(flash);
-        bench_attention(gpu, v, c, m, m)?;
-        // A cached step: one block's rows against the whole canvas.
-        let rows = m.min(32);
-        if rows < m {
-            bench_attention(gpu, v, c, rows, m)?;
+        // K/V in f32, and in f16 where the adapter has shader-f16.
+        for kvt in [KvType::F32, KvType::F16].into_iter().filter(|&t| gpu.check_kv(t).is_ok()) {
+            bench_attention(gpu, v, c, m, m, kvt)?;
+            // A cached step: one block's rows against the whole canvas.
+            let rows = m.min(32);
+            if rows < m {
+                bench_attention(gpu, v, c, rows, m, kvt)?;
+            }
         }
     }
     gpu.set_flash_attention(was);
@@ -295,11 +303,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             unmask::sampler::CacheMode::Prefix => bs..l,
             unmask::sampler::CacheMode::Dual => bs..be,
         };
-        let kernels = session.config().kernels.name();
+        let (kernels, kv) = (session.config().kernels.name(), session.config().kv.name());
         let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone()))?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels,
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv,
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,

@@ -1,11 +1,11 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS` override, and a progress bar on a terminal while the weights stream.
+//! `UNMASK_KERNELS` and `UNMASK_KV` overrides, and a progress bar on a terminal while the weights stream.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmask::engine::{human, Session, SessionConfig};
-use unmask::gpu::kernels::KernelVariant;
+use unmask::gpu::kernels::{KernelVariant, KvType};
 use unmask::gpu::Gpu;
 use unmask::load::{self as lib, OnGpu as LibOnGpu};
 use unmask::model::files::LoadedModel;
@@ -32,9 +32,18 @@ pub fn kernels(gpu: &Gpu) -> Result<KernelVariant> {
     }
 }
 
+/// How K/V are stored: `UNMASK_KV=f16|f32` when set, else the adapter's default (f16 on GPUs
+/// with shader-f16).
+pub fn kv(gpu: &Gpu) -> Result<KvType> {
+    match std::env::var("UNMASK_KV") {
+        Ok(v) => gpu.check_kv(KvType::parse(&v).ok_or_else(|| Error::Input(format!("UNMASK_KV={v:?}: use f16 or f32")))?),
+        Err(_) => Ok(gpu.default_kv()),
+    }
+}
+
 /// What a session must hold to run `opts` on canvases of up to `canvas` positions.
 pub fn session_config(gpu: &Gpu, canvas: usize, opts: &SamplerOptions) -> Result<SessionConfig> {
-    Ok(lib::session_config(canvas, opts, kernels(gpu)?))
+    Ok(lib::session_config(canvas, opts, kernels(gpu)?, kv(gpu)?))
 }
 
 /// A model streamed onto the GPU, with its tokenizer.
@@ -74,14 +83,14 @@ pub fn load(model: Option<PathBuf>, quant: Option<&str>, pure: bool, opts: &Samp
     let path = resolve(model)?;
     let quant = parse_quant(quant, pure)?;
     let gpu = Arc::new(pollster::block_on(Gpu::new())?);
-    let kernels = kernels(&gpu)?;
+    let (kernels, kv) = (kernels(&gpu)?, kv(&gpu)?);
     let tty = std::cell::Cell::new(false);
     let mut bar = progress_bar();
     let LibOnGpu { model, tokenizer, config } = lib::load_on(
         gpu,
         &path,
         quant,
-        |c| lib::session_config(canvas(c), opts, kernels),
+        |c| lib::session_config(canvas(c), opts, kernels, kv),
         None,
         &mut |plan| tty.set(std::io::stderr().is_terminal() && plan.file_bytes > 64 << 20),
         &mut |done, total| {

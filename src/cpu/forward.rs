@@ -4,6 +4,7 @@
 use super::ops;
 use crate::choice::{Choice, Noise};
 use crate::engine::graph;
+use crate::gpu::kernels::KvType;
 use crate::model::arch::Key;
 use crate::model::{ModelWeights, Role};
 use std::ops::Range;
@@ -13,12 +14,21 @@ pub fn forward(w: &ModelWeights, tokens: &[u32]) -> Vec<f32> {
     forward_rows(w, tokens, 0..tokens.len(), &mut KvCache::default())
 }
 
-/// Every layer's K and V (after RoPE) of every position of a canvas, as the last pass left them.
+/// Every layer's K and V (after RoPE) of every position of a canvas, as the last pass left them,
+/// stored as `kv` stores them (f16: rounded once, as `kv_store.wgsl` does).
 #[derive(Default)]
 pub struct KvCache {
     len: usize,
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    kv: KvType,
+}
+
+impl KvCache {
+    /// An empty cache whose values are stored as `kv`.
+    pub fn new(kv: KvType) -> Self {
+        KvCache { kv, ..KvCache::default() }
+    }
 }
 
 /// `tokens[L] → logits[rows, V]` for the positions `rows` only: their K/V replace those rows of
@@ -31,7 +41,7 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
     let kv_dim = c.n_kv_heads * hd;
     let layers = c.n_layers;
     if kv.len != l || kv.k.len() != layers {
-        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; layers], v: vec![vec![0.0; l * kv_dim]; layers] };
+        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; layers], v: vec![vec![0.0; l * kv_dim]; layers], kv: kv.kv };
     }
     let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
     let mut x = ops::embed(&w.tensors[Role::Embed], &tokens[rows.clone()]);
@@ -55,8 +65,9 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
         ops::rope(&mut q, &positions, c.n_heads, hd, ops::RopeSpec::first(c.rope_dims, c.rope_theta), w.rope);
         ops::rope(&mut k, &positions, c.n_kv_heads, hd, ops::RopeSpec::first(c.rope_dims, c.rope_theta), w.rope);
         let span = rows.start * kv_dim..rows.end * kv_dim;
-        kv.k[i][span.clone()].copy_from_slice(&k);
-        kv.v[i][span].copy_from_slice(&v);
+        let store = kv.kv;
+        kv.k[i][span.clone()].iter_mut().zip(&k).for_each(|(d, &x)| *d = store.round(x));
+        kv.v[i][span].iter_mut().zip(&v).for_each(|(d, &x)| *d = store.round(x));
         let mask = ops::AttnMask { q0: rows.start, block: c.attention_block, ..ops::AttnMask::FULL };
         let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd, &mask);
         add(&mut x, &ops::matmul(&a, t(Role::O), n));

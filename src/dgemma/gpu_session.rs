@@ -12,7 +12,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, Launch, MoeShape};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MoeShape};
 
 /// The dense MLP's GeGLU, fused into the up projection: gate = gelu_tanh(gate) · up.
 const GEGLU: Epilogue = Epilogue::Gated(Activation::GeluTanh);
@@ -168,7 +168,7 @@ impl<'m> DgSession<'m> {
             g.rope(keys, &b.positions, q0, n, kvh, hd, spec, RopeStyle::NeoX)?,
         ]);
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
-        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), None)?);
+        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), KvType::F32, None)?);
         out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.

@@ -5,9 +5,11 @@
 //!
 //! The pass writes the K and V of its rows into per-layer buffers of all positions and attends
 //! to all of them, so a later pass may compute only some rows against K/V kept from an earlier
-//! one (Fast-dLLM's caches). With every row it is the exact forward of the reference.
+//! one (Fast-dLLM's caches). With every row it is the exact forward of the reference. With f16
+//! K/V the rows' K and V are computed in f32 (`KNew`, `VNew`: bias, QK-norm, RoPE) and then
+//! stored, rounded once.
 
-use crate::gpu::kernels::{Activation, Epilogue};
+use crate::gpu::kernels::{Activation, Epilogue, KvType};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use std::ops::Range;
@@ -39,6 +41,9 @@ pub enum Buf {
     LogitsU,
     Keys(usize),
     Values(usize),
+    /// With f16 K/V: the K and V of a pass's rows in f32, before `Op::KvStore`.
+    KNew,
+    VNew,
     /// MoE: router logits `[rows, experts]`, the routing (`moe_route.wgsl`), and the experts'
     /// activations per (position, slot) pair: gate and up `[pairs, expert hidden]`, down `[pairs, d_model]`.
     RouterLogits,
@@ -95,6 +100,14 @@ pub enum Op {
         gate: Buf,
         up: Buf,
         n: usize,
+    },
+    /// f16 K/V: rows `0 .. rows` of `src` (f32) into rows `row0 ..` of `dst` (f16), `width` a row.
+    KvStore {
+        src: Buf,
+        dst: Buf,
+        row0: usize,
+        rows: usize,
+        width: usize,
     },
     /// `x[row0 + r, :] += bias` for `rows` rows.
     Bias {
@@ -165,33 +178,42 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
 /// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>) -> Vec<Op> {
+/// `kv`: how the per-layer K/V are stored.
+pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     let mut ops = vec![Op::Embed { rows: n }];
     for i in 0..c.n_layers {
         let w = |r: Role| Key::at(i, r);
         let present = |r: Role| has.get(w(r)).is_some();
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, epilogue };
+        // K and V of these rows go to their canvas positions in the layer's K/V of all `len`:
+        // directly (f32), or from rows 0.. of `KNew`/`VNew` (f16).
+        let (k, v, kv0) = match kv {
+            KvType::F32 => (Buf::Keys(i), Buf::Values(i), q0),
+            KvType::F16 => (Buf::KNew, Buf::VNew, 0),
+        };
         ops.extend([
             Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, out: Buf::H, rows: n },
             mm(Role::Q, Buf::H, Buf::Q, 0, Epilogue::Store),
-            // K and V of these rows go to their canvas positions in the layer's K/V of all `len`.
-            mm(Role::K, Buf::H, Buf::Keys(i), q0, Epilogue::Store),
-            mm(Role::V, Buf::H, Buf::Values(i), q0, Epilogue::Store),
+            mm(Role::K, Buf::H, k, kv0, Epilogue::Store),
+            mm(Role::V, Buf::H, v, kv0, Epilogue::Store),
         ]);
-        for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, Buf::Keys(i), q0), (Role::VBias, Buf::Values(i), q0)] {
+        for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
             }
         }
-        for (nw, x, row0, width) in [(Role::QNorm, Buf::Q, 0, c.q_dim()), (Role::KNorm, Buf::Keys(i), q0, c.kv_dim())] {
+        for (nw, x, row0, width) in [(Role::QNorm, Buf::Q, 0, c.q_dim()), (Role::KNorm, k, kv0, c.kv_dim())] {
             if present(nw) {
                 ops.push(Op::QkNorm { w: w(nw), x, row0, rows: n, width });
             }
         }
+        ops.extend([Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads }, Op::Rope { x: k, row0: kv0, rows: n, heads: c.n_kv_heads }]);
+        if kv == KvType::F16 {
+            let store = |src: Buf, dst: Buf| Op::KvStore { src, dst, row0: q0, rows: n, width: c.kv_dim() };
+            ops.extend([store(k, Buf::Keys(i)), store(v, Buf::Values(i))]);
+        }
         ops.extend([
-            Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads },
-            Op::Rope { x: Buf::Keys(i), row0: q0, rows: n, heads: c.n_kv_heads },
             Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len, q0, block: c.attention_block },
             mm(Role::O, Buf::Attn, Buf::X, 0, Epilogue::Add),
         ]);

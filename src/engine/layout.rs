@@ -2,7 +2,7 @@
 //! (before anything is loaded) and `Session::new` (which allocates exactly this list) call.
 
 use crate::engine::graph::{self, Buf};
-use crate::gpu::kernels::{AttnShape, KernelVariant, MoeShape, NOISE_BYTES, PARAM_SLOT};
+use crate::gpu::kernels::{AttnShape, KernelVariant, KvType, MoeShape, NOISE_BYTES, PARAM_SLOT};
 use crate::gpu::{Gpu, Limits};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
@@ -21,12 +21,14 @@ pub struct SessionConfig {
     pub logits: bool,
     /// The kernel layout its passes use (`Gpu::default_kernels` suits the adapter).
     pub kernels: KernelVariant,
+    /// How the per-layer K/V are stored (`Gpu::default_kv` suits the adapter).
+    pub kv: KvType,
 }
 
 impl SessionConfig {
-    /// A session for canvases of up to `canvas` positions with the default cache, no CFG.
+    /// A session for canvases of up to `canvas` positions with the default cache, no CFG, f32 K/V.
     pub fn new(canvas: usize, kernels: KernelVariant) -> Self {
-        SessionConfig { canvas, cache: CacheMode::DEFAULT, cfg: false, logits: false, kernels }
+        SessionConfig { canvas, cache: CacheMode::DEFAULT, cfg: false, logits: false, kernels, kv: KvType::F32 }
     }
 }
 
@@ -98,15 +100,20 @@ impl SessionLayout {
         if s.cfg {
             buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);
         }
+        // f16 K/V: a pass's new rows are computed in f32 (`KNew`, `VNew`), then stored.
+        if s.kv == KvType::F16 {
+            buffers.extend([(Buf::KNew, n * kv * 4), (Buf::VNew, n * kv * 4)]);
+        }
+        let kv_bytes = n * kv * s.kv.bytes() as u64;
         for i in 0..c.n_layers {
-            buffers.extend([(Buf::Keys(i), n * kv * 4), (Buf::Values(i), n * kv * 4)]);
+            buffers.extend([(Buf::Keys(i), kv_bytes), (Buf::Values(i), kv_bytes)]);
         }
         for b in &mut buffers {
             b.1 = Gpu::padded(b.1);
         }
         let full = 0..s.canvas.max(1);
         let head: Vec<_> = graph::head(full.clone(), head_rows, false).concat();
-        let pass_launches = graph::launches(&graph::body(c, chunks, s.canvas.max(1), full), chunks) + graph::launches(&head, chunks);
+        let pass_launches = graph::launches(&graph::body(c, chunks, s.canvas.max(1), full, s.kv), chunks) + graph::launches(&head, chunks);
         let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0, false).concat(), chunks) } else { 0 };
         let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };
         let params_bytes = NOISE_SLOT + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
@@ -155,6 +162,7 @@ fn describe(b: Buf) -> &'static str {
     match b {
         Buf::Gate => "the MLP activations",
         Buf::X | Buf::H | Buf::Q | Buf::Attn | Buf::HUncond => "the residual stream, queries and attention output",
+        Buf::KNew | Buf::VNew => "a pass's new keys and values",
         Buf::AttnSplit => "split-K attention's partial results",
         Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",
         Buf::Logits | Buf::LogitsU => "the logits",

@@ -71,6 +71,7 @@ impl<'m> Session<'m> {
     pub fn new(model: &'m GpuModel, config: SessionConfig, budget: Option<u64>) -> Result<Self> {
         let (gpu, c) = (&*model.gpu, &model.config);
         gpu.check_kernels(config.kernels)?;
+        gpu.check_kv(config.kv)?;
         if config.canvas == 0 || config.canvas > c.max_sequence_length {
             return Err(Error::Input(format!("a canvas of {} positions does not suit the model's context of {}", config.canvas, c.max_sequence_length)));
         }
@@ -273,7 +274,7 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone()))?;
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
@@ -344,8 +345,19 @@ impl<'m> Session<'m> {
                 Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
                     let mask = AttnMask { q0, block, ..AttnMask::FULL };
                     let shape = AttnShape { lq, lk, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: hd };
-                    out.extend(g.attention(kv, self.buf(q)?, self.buf(k)?, self.buf(vb)?, self.buf(o)?, shape, mask, self.bufs.get(&Buf::AttnSplit))?)
+                    out.extend(g.attention(
+                        kv,
+                        self.buf(q)?,
+                        self.buf(k)?,
+                        self.buf(vb)?,
+                        self.buf(o)?,
+                        shape,
+                        mask,
+                        self.config.kv,
+                        self.bufs.get(&Buf::AttnSplit),
+                    )?)
                 }
+                Op::KvStore { src, dst, row0, rows, width } => out.push(g.kv_store(self.buf(src)?, self.buf(dst)?, rows * width, row0 * width)?),
                 Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),
                 Op::QkNorm { w: key, x, row0, rows, width } => {

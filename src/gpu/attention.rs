@@ -1,9 +1,10 @@
 //! The attention launchers: which layout a launch runs (`attention.wgsl`, `attention_flash.wgsl`,
 //! `attention_cpu_lanes.wgsl`), and split-K for launches of few query rows (cached steps) in the
-//! flash layout: the keys cut into slices across workgroups, then `attention_merge.wgsl`.
+//! flash layout: the keys cut into slices across workgroups, then `attention_merge.wgsl`; and
+//! the store of new K/V rows into half-precision K/V (`kv_store.wgsl`).
 
 use super::kernel_specs::{AttnMask, AttnShape, FLASH_ROWS};
-use super::kernels::{groups_1d, u32_of, AttnLayout, Kernel, KernelVariant, Launch};
+use super::kernels::{groups_1d, u32_of, AttnLayout, Kernel, KernelVariant, KvType, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
@@ -32,8 +33,8 @@ fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
 }
 
 impl Gpu {
-    /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` into `out`,
-    /// each query over the keys `mask` gives it. In the flash layout, a launch of few rows is
+    /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` (stored as
+    /// `kv`) into `out`, each query over the keys `mask` gives it. In the flash layout, a launch of few rows is
     /// split across its keys when `scratch` has room (`AttnShape::splits`): two launches.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
@@ -45,9 +46,11 @@ impl Gpu {
         out: &wgpu::Buffer,
         s: AttnShape,
         mask: AttnMask,
+        kv: KvType,
         scratch: Option<&wgpu::Buffer>,
     ) -> Result<Vec<Launch>> {
         let p = params(&s, &mask, 1)?;
+        self.check_kv(kv)?;
         let layout = match variant {
             KernelVariant::CpuLanes if s.head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
             _ if self.flash_attention() => AttnLayout::Flash,
@@ -56,11 +59,11 @@ impl Gpu {
         if layout == AttnLayout::Flash {
             let splits = s.splits();
             if let Some(scratch) = scratch.filter(|b| splits > 1 && b.size() >= s.split_bytes(splits)) {
-                return self.attention_split(q, k, v, out, s, mask, scratch, splits);
+                return self.attention_split(q, k, v, out, s, mask, kv, scratch, splits);
             }
         }
         let rows = if layout == AttnLayout::Flash { FLASH_ROWS } else { 64 };
-        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false };
+        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv };
         Ok(vec![self.launch(kernel, &p, &[q, k, v, out], [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(rows as u32), 1])?])
     }
 
@@ -76,9 +79,11 @@ impl Gpu {
         out: &wgpu::Buffer,
         s: AttnShape,
         mask: AttnMask,
+        kv: KvType,
         scratch: &wgpu::Buffer,
         splits: usize,
     ) -> Result<Vec<Launch>> {
+        self.check_kv(kv)?;
         if !(1..=64).contains(&splits) {
             return Err(Error::Input(format!("split-K attention takes 1 to 64 key slices, not {splits}")));
         }
@@ -87,12 +92,27 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K attention needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         let p = params(&s, &mask, splits)?;
-        let kernel = Kernel::Attention { layout: AttnLayout::Flash, wide: s.head_dim > 256, split: true };
+        let kernel = Kernel::Attention { layout: AttnLayout::Flash, wide: s.head_dim > 256, split: true, kv };
         let groups = [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(FLASH_ROWS as u32), splits as u32];
         let split = self.launch(kernel, &p, &[q, k, v, scratch], groups)?;
         let mp = [u32_of("lq", s.lq)?, s.n_heads as u32, s.head_dim as u32, splits as u32];
         let n = s.lq * s.n_heads * s.head_dim;
         let merge = self.launch(Kernel::AttentionMerge, &mp, &[scratch, out], groups_1d(n))?;
         Ok(vec![split, merge])
+    }
+
+    /// `dst[dst0 + i] = f16(src[i])` for `n` values: new K or V rows into half-precision K/V.
+    pub fn kv_store(&self, src: &wgpu::Buffer, dst: &wgpu::Buffer, n: usize, dst0: usize) -> Result<Launch> {
+        self.check_kv(KvType::F16)?;
+        u32_of("K/V size", dst0 + n)?;
+        self.launch(Kernel::KvStore, &[u32_of("n", n)?, u32_of("dst0", dst0)?, 0, 0], &[src, dst], groups_1d(n))
+    }
+
+    /// `kv` if this adapter can store and read it, else an error saying why.
+    pub fn check_kv(&self, kv: KvType) -> Result<KvType> {
+        if kv == KvType::F16 && !self.report.shader_f16 {
+            return Err(Error::Gpu(format!("{}: f16 K/V needs the shader-f16 feature, which this adapter lacks; use f32 K/V", self.report.name)));
+        }
+        Ok(kv)
     }
 }

@@ -1,7 +1,7 @@
 //! Adapter and device selection, natively (any wgpu backend) and in the browser (WebGPU), with
 //! the adapter's real limits requested and its optional features recorded for later fast paths.
 
-use super::kernels::KernelVariant;
+use super::kernels::{KernelVariant, KvType};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -53,6 +53,8 @@ pub struct Gpu {
     preferred: KernelVariant,
     /// Portable-layout attention runs `attention_flash.wgsl` (GPUs natively; `set_flash_attention`).
     flash: std::sync::atomic::AtomicBool,
+    /// A discrete or integrated GPU, natively (the browser does not say what is behind it).
+    native_gpu: bool,
 }
 
 /// `matmul_cpu_lanes.wgsl` hard-codes subgroups of 8 invocations.
@@ -80,8 +82,9 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("unmask"),
                 // Timestamps only feed `unmask bench`'s per-kernel times; subgroups allow the CPU
-                // adapters' matmul (`KernelVariant::CpuLanes`). Nothing needs either.
-                required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP),
+                // adapters' matmul (`KernelVariant::CpuLanes`); shader-f16 allows f16 K/V
+                // (`KvType::F16`). Nothing needs any of them.
+                required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -122,6 +125,7 @@ impl Gpu {
         let subgroup_kernels = subgroups_of_8(&info, features);
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::CpuLanes } else { KernelVariant::Tiled };
+        let native_gpu = !cfg!(target_arch = "wasm32") && matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu);
         Ok(Gpu {
             instance,
             adapter,
@@ -135,7 +139,8 @@ impl Gpu {
             created: Default::default(),
             subgroup_kernels,
             preferred,
-            flash: (!cfg!(target_arch = "wasm32") && matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)).into(),
+            flash: native_gpu.into(),
+            native_gpu,
         })
     }
 
@@ -165,6 +170,17 @@ impl Gpu {
     /// behind them).
     pub fn flash_attention(&self) -> bool {
         self.flash.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How sessions store K/V unless told otherwise: f16 on native GPUs with shader-f16, f32
+    /// elsewhere (CPU adapters convert each f16 value in software-like sequences; the page
+    /// cannot tell a CPU adapter from a GPU).
+    pub fn default_kv(&self) -> KvType {
+        if self.native_gpu && self.report.shader_f16 {
+            KvType::F16
+        } else {
+            KvType::F32
+        }
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

@@ -1,8 +1,8 @@
 //! The WGSL text of each kernel specialisation: one `shaders/` file, or the weight binding, a
 //! format's reader and the kernel that uses it, one after the other; wide-head attention,
-//! the attention layouts and split-K's ending are chosen here.
+//! the attention layouts, split-K's ending and the K/V element type are chosen here.
 
-use super::kernels::{AttnLayout, Kernel, KernelVariant};
+use super::kernels::{AttnLayout, Kernel, KernelVariant, KvType};
 use crate::model::DType;
 
 fn weight_reader(d: DType) -> &'static str {
@@ -41,7 +41,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
-        Kernel::Attention { layout, wide, split } => {
+        Kernel::Attention { layout, wide, split, kv } => {
             let body = match layout {
                 AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
                 AttnLayout::Flash if split => {
@@ -50,7 +50,12 @@ pub fn source(k: Kernel) -> String {
                 AttnLayout::Flash => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl")),
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
             };
-            let src = format!("{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
+            // How K/V are stored (`enable` must open the module).
+            let kv_t = match kv {
+                KvType::F32 => "alias kv_t = f32;",
+                KvType::F16 => "enable f16;\nalias kv_t = f16;",
+            };
+            let src = format!("{kv_t}\n{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row (the portable layout stages half the keys per round).
             match (wide, layout) {
@@ -62,6 +67,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
+        Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),

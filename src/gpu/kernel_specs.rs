@@ -1,7 +1,7 @@
 //! The small value types that describe what a launch computes: the gated MLP's activation, what
 //! a matmul does with its result (`Epilogue`),
 //! which keys an attention query sees (`AttnMask`), an attention launch's sizes and split-K
-//! slices (`AttnShape`), and which pairs RoPE turns (`RopeSpec`).
+//! slices (`AttnShape`), how K/V are stored (`KvType`), and which pairs RoPE turns (`RopeSpec`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
 
 /// The gated MLP's activation (`swiglu.wgsl`'s `act`).
@@ -50,6 +50,49 @@ impl Epilogue {
             Epilogue::Store => v,
             Epilogue::Add => y + v,
             Epilogue::Gated(a) => a.apply(y) * v,
+        }
+    }
+}
+
+/// How a session stores its K/V: f32, or f16 on adapters with `shader-f16` (half the memory
+/// and the attention kernels' reads; the values are computed in f32 and rounded once when
+/// stored, `kv_store.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum KvType {
+    #[default]
+    F32,
+    F16,
+}
+
+impl KvType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F32 => "f32",
+            KvType::F16 => "f16",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KvType> {
+        match s {
+            "f32" => Some(KvType::F32),
+            "f16" => Some(KvType::F16),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one stored value.
+    pub fn bytes(self) -> usize {
+        match self {
+            KvType::F32 => 4,
+            KvType::F16 => 2,
+        }
+    }
+
+    /// The CPU twin of storing `x`: f16 rounds to nearest even.
+    pub fn round(self, x: f32) -> f32 {
+        match self {
+            KvType::F32 => x,
+            KvType::F16 => half::f16::from_f32(x).to_f32(),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, RopeSpec};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, RopeSpec};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
@@ -67,12 +67,16 @@ pub enum Kernel {
     Rope,
     SwiGlu,
     CfgMix,
-    /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash layout only).
+    /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash layout only); `kv`: how
+    /// the keys and values it reads are stored.
     Attention {
         layout: AttnLayout,
         wide: bool,
         split: bool,
+        kv: KvType,
     },
+    /// f32 rows into f16 K/V (`kv_store.wgsl`).
+    KvStore,
     AttentionMerge,
     Select,
     Bias,
