@@ -101,7 +101,7 @@ async fn index_and_plan(
     gpu: &Gpu,
 ) -> crate::Result<(ModelIndex, crate::Result<Option<TextTokenizer>>, MemoryPlan)> {
     let (index, embedded) = read_index(src, config_json.map(|c| ("config.json", c))).await?;
-    let session = SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels());
+    let session = SessionConfig { kv: gpu.default_kv(), ..SessionConfig::new(canvas.clamp(1, index.config.max_sequence_length), gpu.default_kernels()) };
     let plan = MemoryPlan::new(&index, quant, &session, gpu.plan_limits())?;
     Ok((index, embedded, plan))
 }

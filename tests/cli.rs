@@ -471,3 +471,36 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("model.safetensors") && err.lines().count() == 1 && !err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn unmask_kv_picks_how_kv_are_stored_and_a_bad_value_is_one_line() {
+    // lavapipe has shader-f16: UNMASK_KV=f16 halves the planned K/V and generates; the default
+    // on this CPU adapter is f32; a value that is no type is refused with what to use.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = model_dir(tmp.path());
+    let run = |kv: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        c.args(args).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf");
+        if let Some(kv) = kv {
+            c.env("UNMASK_KV", kv);
+        }
+        c.output().unwrap()
+    };
+    let plan = |kv| {
+        let o = run(kv, &["info", &dir]);
+        assert!(o.status.success(), "{}", text(&o).1);
+        text(&o).0.lines().find(|l| l.starts_with("plan")).unwrap().to_string()
+    };
+    let (default, f16, f32) = (plan(None), plan(Some("f16")), plan(Some("f32")));
+    assert!(default.contains(" in f32)") && f32 == default, "{default}");
+    assert!(f16.contains(" in f16)"), "{f16}");
+    let gen = ["generate", "--model", &dir, "--prompt", "The cat", "--gen-length", "8", "--steps", "4", "--block-length", "4", "--json"];
+    let o = run(Some("f16"), &gen);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["tokens"].as_array().unwrap().len(), 8);
+    let o = run(Some("f8"), &gen);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_KV") && err.contains("use f16 or f32") && err.lines().count() == 1, "{err}");
+}

@@ -81,6 +81,26 @@ async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
     close("cached step, split-K", &part.logits.unwrap(), &forward_rows(&w, &after, rows, &mut kv), 1e-3);
 }
 
+#[wasm_bindgen_test]
+async fn f16_kv_follows_the_adapter() {
+    // In a browser, shader-f16 means a real GPU: sessions keep f16 K/V there by default. Without
+    // it (SwiftShader), the default is f32 and asking for f16 is refused with the reason.
+    use unmask::gpu::kernels::KvType;
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
+    let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
+    let w = random_model(&tiny_config(1, 2, 1, 16, 32, 40), DType::F32, 3);
+    let m = GpuModel::upload(gpu.clone(), &w).unwrap();
+    let f16 = SessionConfig { kv: KvType::F16, ..SessionConfig::new(8, gpu.default_kernels()) };
+    if gpu.report.shader_f16 {
+        assert_eq!(gpu.default_kv(), KvType::F16);
+        assert!(m.session(f16).is_ok());
+    } else {
+        assert_eq!(gpu.default_kv(), KvType::F32);
+        let e = m.session(f16).err().expect("f16 K/V without shader-f16").to_string();
+        assert!(e.contains("shader-f16") && e.contains("f32 K/V"), "{e}");
+    }
+}
+
 /// A field of a JS object as a string (or "null"/"undefined").
 fn field(v: &wasm_bindgen::JsValue, key: &str) -> String {
     let f = js_sys::Reflect::get(v, &key.into()).unwrap();

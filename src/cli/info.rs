@@ -53,7 +53,8 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let gpu = pollster::block_on(Gpu::new());
     let limits = gpu.as_ref().map(|g| g.plan_limits()).unwrap_or(Limits { max_binding: u64::MAX, max_buffer: u64::MAX });
     let kernels = gpu.as_ref().map(|g| g.default_kernels()).unwrap_or(KernelVariant::Tiled);
-    let plan = MemoryPlan::new(&index, quant, &SessionConfig::new(canvas, kernels), limits)?;
+    let kv = gpu.as_ref().ok().map(super::model::kv).transpose()?.unwrap_or_default();
+    let plan = MemoryPlan::new(&index, quant, &SessionConfig { kv, ..SessionConfig::new(canvas, kernels) }, limits)?;
     let verdict = match &gpu {
         Ok(_) => plan.check(limits, None).map(|_| "fits the adapter's limits".to_string()).unwrap_or_else(|e| e.to_string()),
         Err(e) => e.to_string(),

@@ -101,6 +101,7 @@ pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Lim
         weight_bytes,
         session_bytes,
         kv_bytes,
+        kv_type: "f32",
         file_bytes: index.file_bytes(),
         largest_buffer: largest,
         widest_row: widest,

@@ -26,6 +26,8 @@ pub struct MemoryPlan {
     pub session_bytes: u64,
     /// Of which the K/V of every layer.
     pub kv_bytes: u64,
+    /// How the K/V are stored ("f32" or "f16").
+    pub kv_type: &'static str,
     /// Bytes of tensor data read from the files.
     pub file_bytes: u64,
     /// The largest single storage buffer needed and what it holds.
@@ -73,6 +75,7 @@ impl MemoryPlan {
             weight_bytes,
             session_bytes: layout.total(),
             kv_bytes: layout.kv_bytes(),
+            kv_type: session.kv.name(),
             file_bytes: index.file_bytes(),
             largest_buffer,
             widest_row,
@@ -113,13 +116,14 @@ impl MemoryPlan {
     /// One line for the CLI and the page.
     pub fn summary(&self) -> String {
         format!(
-            "{} on the GPU: {} of weights{} + {} for a {}-position canvas (K/V {}); largest buffer {} ({}); files {}",
+            "{} on the GPU: {} of weights{} + {} for a {}-position canvas (K/V {} in {}); largest buffer {} ({}); files {}",
             human(self.total_bytes()),
             human(self.weight_bytes),
             self.quant.map(|q| format!(" as {q}")).unwrap_or_default(),
             human(self.session_bytes),
             self.canvas,
             human(self.kv_bytes),
+            self.kv_type,
             human(self.largest_buffer.1),
             self.largest_buffer.0,
             human(self.file_bytes)
