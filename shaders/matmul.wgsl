@@ -3,7 +3,10 @@
 // this one. Tiled: a 16×16 workgroup computes a 64×64 output tile, a 4×4 block per invocation,
 // staging 64×16 slices of x and W (transposed, as vec4 of 4 rows) through workgroup memory.
 // Any M, N, K: edges are bounds-checked. The weight matrix may be one row-chunk of a larger
-// one (y_offset says where its columns go).
+// one (y_offset says where its columns go). Split-K (few output tiles: cached steps, small
+// models): workgroup z sums only k in [z·k_slice, (z+1)·k_slice) and writes its partial result
+// to slice z of y (y is then split-K's scratch, dense [splits, m, n]); matmul_merge.wgsl adds
+// the slices and applies the epilogue.
 
 struct Params {
     m: u32,          // rows of x
@@ -14,7 +17,7 @@ struct Params {
     y_stride: u32,   // elements between output rows
     epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
                      // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
-    _pad: u32,
+    k_slice: u32,    // split-K: the k each workgroup z sums (a multiple of 16); 0: all of them
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -71,7 +74,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+    var k_begin = 0u;
+    var k_end = p.k;
+    if (p.k_slice > 0u) {
+        k_begin = wg.z * p.k_slice;
+        k_end = min(p.k, k_begin + p.k_slice);
+    }
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + TK) {
         let xv = load_x4(row0 + lr, k0 + lc);
         for (var i = 0u; i < 4u; i = i + 1u) {
             xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];
@@ -101,7 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j = j + 1u) {
             let c = col0 + lid.x * 4u + j;
             if (r < p.m && c < p.n) {
-                let idx = p.y_offset + r * p.y_stride + c;
+                let idx = p.y_offset + wg.z * p.m * p.y_stride + r * p.y_stride + c;
                 var v = acc[i][j];
                 if (p.epilogue == 1u) {
                     v = v + y[idx];

@@ -320,3 +320,41 @@ fn f16_kv_sessions_match_the_cpu_twin_that_stores_f16() {
         assert_close(&format!("{name}: cached step against stale K/V"), &part, &part_want, 1e-3);
     }
 }
+
+#[test]
+fn split_k_matmuls_in_a_session_match_the_cpu_twin() {
+    // GPUs split the shared dimension of tiled matmuls with few output tiles: this model's
+    // projections (k = 512) and down projection (k = 608) split in a full pass of 40 rows and a
+    // cached step of 8, with the residual add and the gated MLP applied in the merge; the logits
+    // are the CPU twin's, fresh and against stale K/V.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::KernelVariant;
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    g.set_split_matmul(true);
+    let w = random_model(&tiny_config(2, 4, 2, 128, 608, 90), DType::Q4_0, 41);
+    let (len, rows) = (40, 24..32);
+    for (m, n, k) in [(len, 512, 512), (8, 256, 512), (8, 512, 608)] {
+        assert!(g.matmul_split_of(KernelVariant::Tiled, m, n, k).splits > 1, "{m}×{k}×{n} splits");
+    }
+    let before = tokens(&w.config, len, 41);
+    let mut after = before.clone();
+    for (i, t) in after[rows.clone()].iter_mut().enumerate() {
+        *t = (*t + 7 + i as u32) % 90;
+    }
+    let m = GpuModel::upload(g, &w).unwrap();
+    let config = SessionConfig { cache: unmask::sampler::CacheMode::Dual, logits: true, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let mut s = m.session(config).unwrap();
+    let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
+    assert_close("full pass, split-K matmuls", &full, &unmask::cpu::forward::forward(&w, &before), 1e-3);
+    let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
+    let mut kv = KvCache::default();
+    forward_rows(&w, &before, 0..len, &mut kv);
+    assert_close("cached step, split-K matmuls", &part, &forward_rows(&w, &after, rows.clone(), &mut kv), 1e-3);
+    // The merges ran (timestamps name every kernel of a pass where the adapter has them).
+    if let Some(times) = pollster::block_on(s.profile(&after, rows)).unwrap() {
+        assert!(times.iter().any(|t| t.0 == "matmul split-K merge"), "{times:?}");
+    } else {
+        assert!(!m.gpu.report.timestamp_query);
+    }
+}

@@ -956,3 +956,88 @@ fn kv_store_rounds_new_rows_into_f16_at_their_offset() {
     }
     assert!(g.kv_store(&sb, &db, n, u32::MAX as usize).is_err(), "an offset past u32 is refused");
 }
+
+#[test]
+fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
+    // The tiled matmul with its shared dimension cut into 2, 3 or 7 slices, then merged with each
+    // epilogue into an offset, strided output: k not a multiple of 16 or of the slices, a slice
+    // ending inside a Q4_0/Q8_0 block, short (≤ 32 rows) and long inputs, every weight format.
+    // The scratch starts as NaN, so a slice the kernels should write and do not shows.
+    use unmask::gpu::kernels::{MatmulIo, MatmulSplit};
+    let g = gpu_with(KernelVariant::Tiled);
+    let epilogues = [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)];
+    let cases = [(5, 600, 70, DType::F32), (33, 544, 9, DType::Q4_0), (40, 992, 130, DType::Q8_0), (3, 776, 64, DType::F16), (7, 512, 20, DType::BF16)];
+    for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
+        let (stride, off) = (n + 5, 3);
+        let mut rng = Rng::new(ci as u64 + 40);
+        let x = rng.vec(m * k, 1.0);
+        let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+        let prod = ops::matmul(&x, &w, m);
+        let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+        let xb = g.upload_f32("x", &x).unwrap();
+        for splits in [2, 3, 7] {
+            let k_slice = k.div_ceil(splits).next_multiple_of(16);
+            let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
+            let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
+            for e in epilogues {
+                let y0 = rng.vec(off + m * stride, 3.0);
+                let mut want = y0.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
+                    }
+                }
+                let yb = g.upload_f32("y", &y0).unwrap();
+                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e };
+                let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                assert_eq!(ls.len(), 2, "the slices, then the merge");
+                let what = format!("split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
+                assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
+            }
+            // A split that does not cover k, or leaves a slice empty, and scratch one word short.
+            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store };
+            let w0 = &gw.chunks[0].0;
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }).is_err());
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }).is_err());
+            let small = g.storage("small", split.bytes(m, n) - 4).unwrap();
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &small, split).is_err());
+        }
+    }
+}
+
+#[test]
+fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
+    use unmask::gpu::kernels::MatmulSplit;
+    // LLaDA-8B's cached step: q_proj (4096 × 4096) for 32 rows is 64 tiles: 4 slices of 1024;
+    // its FFN up projection (12288 wide: 192 tiles) fills a GPU alone; k under 512 never splits.
+    assert_eq!(MatmulSplit::of(64, 4096), MatmulSplit { splits: 4, k_slice: 1024 });
+    assert_eq!(MatmulSplit::of(192, 4096).splits, 1);
+    assert_eq!(MatmulSplit::of(1, 511).splits, 1);
+    assert_eq!(MatmulSplit::of(1, 100_000).splits, 16);
+    for tiles in [1, 3, 8, 64, 127] {
+        for k in [512, 600, 777, 4096, 12288] {
+            let s = MatmulSplit::of(tiles, k);
+            assert!(s.k_slice.is_multiple_of(16) && s.splits * s.k_slice >= k && (s.splits - 1) * s.k_slice < k, "{tiles} tiles, k {k}: {s:?}");
+            assert!(s.splits <= 16 && (s.splits == 1 || s.k_slice >= 240), "{tiles} tiles, k {k}: {s:?}");
+        }
+    }
+    // The session's plan covers every launch: split_scratch is the largest need over row counts.
+    let shapes = [(256, 768), (4096, 4096)];
+    let bound = unmask::gpu::matmul::split_scratch(96, &shapes);
+    // A device of its own: the switch is device state.
+    let g = pollster::block_on(Gpu::new()).unwrap();
+    g.set_split_matmul(true);
+    let mut seen = 0;
+    for m in 1..=96 {
+        for (n, k) in shapes {
+            let s = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
+            if s.splits > 1 {
+                assert!(s.bytes(m, n) <= bound);
+                seen = seen.max(s.bytes(m, n));
+            }
+        }
+    }
+    assert_eq!(seen, bound, "the bound is reached, not loose");
+    g.set_split_matmul(false);
+    assert_eq!(g.matmul_split_of(KernelVariant::Tiled, 32, 4096, 4096).splits, 1, "off: no split");
+}

@@ -28,8 +28,9 @@ pub enum Buf {
     H,
     Q,
     Attn,
-    /// Split-K attention's per-slice partial results (`attention_split_out.wgsl`).
-    AttnSplit,
+    /// Split-K's per-slice partial results: attention's (`attention_split_out.wgsl`) and the
+    /// tiled matmuls' (`matmul.wgsl`); each launch's merge reads them before the next launch.
+    SplitK,
     /// The dense MLP's gate projection, gated by the up projection in place.
     Gate,
     /// The logits of the rows the LM head computes at a time.
@@ -158,11 +159,12 @@ pub enum Op {
 
 impl Op {
     /// Kernel launches it takes at most: one per weight chunk for the ops that read a split
-    /// matrix, two for split-K attention.
+    /// matrix (two for a matmul's, split-K), two for split-K attention.
     pub fn launches(&self, chunks: &Tensors<usize>) -> usize {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
-            Op::Matmul { w, .. } | Op::MoeMatmul { w, .. } => chunks[*w],
+            Op::Matmul { w, .. } => 2 * chunks[*w],
+            Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
             Op::Attention { .. } => 2,
             _ => 1,

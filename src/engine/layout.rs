@@ -91,11 +91,13 @@ impl SessionLayout {
             ]);
         }
         buffers.extend([(Buf::Logits, logits), (Buf::Choices, n * 16)]);
-        // Split-K attention's scratch, where it can split (none on short canvases); no more than
-        // a binding, and a launch that needs more does not split.
-        let split = AttnShape::split_scratch_bound(s.canvas.max(1), c.n_heads, c.head_dim()).min(limits.max_binding / 256 * 256);
+        // Split-K's scratch, shared by attention (none on short canvases) and, in the tiled
+        // layout, the matmuls; no more than a binding, and a launch that needs more does not split.
+        let attn = AttnShape::split_scratch_bound(s.canvas.max(1), c.n_heads, c.head_dim());
+        let matmul = if s.kernels == KernelVariant::Tiled { crate::gpu::matmul::split_scratch(s.canvas.max(1), &matmul_shapes(c)) } else { 0 };
+        let split = attn.max(matmul).min(limits.max_binding / 256 * 256);
         if split > 0 {
-            buffers.push((Buf::AttnSplit, split));
+            buffers.push((Buf::SplitK, split));
         }
         if s.cfg {
             buffers.extend([(Buf::HUncond, n * d * 4), (Buf::LogitsU, logits)]);
@@ -148,6 +150,22 @@ impl SessionLayout {
     }
 }
 
+/// The (output columns, shared dimension) of every dense matmul a pass may run: the
+/// attention projections, the dense and shared-expert MLPs, the router and the LM head. (A
+/// tensor split into chunks has narrower launches; one that then needs more split-K scratch
+/// than planned runs unsplit.)
+fn matmul_shapes(c: &ModelConfig) -> Vec<(usize, usize)> {
+    let (d, h, sh) = (c.d_model, c.mlp_hidden_size, c.dim(crate::model::arch::Dim::SharedHidden));
+    let mut shapes = vec![(c.q_dim(), d), (c.kv_dim(), d), (d, c.q_dim()), (h, d), (d, h), (c.vocab_size, d)];
+    if sh > 0 {
+        shapes.extend([(sh, d), (d, sh)]);
+    }
+    if c.n_experts > 0 {
+        shapes.push((c.n_experts, d));
+    }
+    shapes
+}
+
 /// Longest canvas whose per-position buffers each fit one binding of `max_binding` bytes.
 pub fn max_canvas(c: &ModelConfig, max_binding: u64) -> usize {
     let k = c.n_experts_used;
@@ -163,7 +181,7 @@ fn describe(b: Buf) -> &'static str {
         Buf::Gate => "the MLP activations",
         Buf::X | Buf::H | Buf::Q | Buf::Attn | Buf::HUncond => "the residual stream, queries and attention output",
         Buf::KNew | Buf::VNew => "a pass's new keys and values",
-        Buf::AttnSplit => "split-K attention's partial results",
+        Buf::SplitK => "split-K's partial results",
         Buf::Keys(_) | Buf::Values(_) => "the keys and values of one layer",
         Buf::Logits | Buf::LogitsU => "the logits",
         Buf::Tokens | Buf::Positions | Buf::Choices => "tokens, positions and choices",

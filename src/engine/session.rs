@@ -238,6 +238,7 @@ impl<'m> Session<'m> {
             let name = match d.kernel {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
+                Kernel::MatmulMerge => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {
@@ -337,7 +338,8 @@ impl<'m> Session<'m> {
                 }
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue } => {
                     let t = &w[key];
-                    out.extend(t.matmul(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, epilogue)?);
+                    let scratch = self.bufs.get(&Buf::SplitK);
+                    out.extend(t.matmul_split_k(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, epilogue, scratch)?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)
@@ -354,7 +356,7 @@ impl<'m> Session<'m> {
                         shape,
                         mask,
                         self.config.kv,
-                        self.bufs.get(&Buf::AttnSplit),
+                        self.bufs.get(&Buf::SplitK),
                     )?)
                 }
                 Op::KvStore { src, dst, row0, rows, width } => out.push(g.kv_store(self.buf(src)?, self.buf(dst)?, rows * width, row0 * width)?),

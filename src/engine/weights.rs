@@ -81,12 +81,31 @@ impl GpuWeight {
         y_stride: usize,
         epilogue: Epilogue,
     ) -> Result<Vec<Launch>> {
-        self.chunks
-            .iter()
-            .map(|(buf, row0, rows)| {
-                gpu.matmul(variant, self.dtype, buf, m, *rows, self.cols, MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, epilogue })
-            })
-            .collect()
+        self.matmul_split_k(gpu, variant, x, x_offset, m, y, y_offset, y_stride, epilogue, None)
+    }
+
+    /// `matmul`, each chunk split across the shared dimension where the device splits it and
+    /// `scratch` has room (`Gpu::matmul_auto`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_split_k(
+        &self,
+        gpu: &Gpu,
+        variant: KernelVariant,
+        x: &wgpu::Buffer,
+        x_offset: usize,
+        m: usize,
+        y: &wgpu::Buffer,
+        y_offset: usize,
+        y_stride: usize,
+        epilogue: Epilogue,
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
+        let mut out = Vec::new();
+        for (buf, row0, rows) in &self.chunks {
+            let io = MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, epilogue };
+            out.extend(gpu.matmul_auto(variant, self.dtype, buf, m, *rows, self.cols, io, scratch)?);
+        }
+        Ok(out)
     }
 
     /// The first chunk's buffer: the whole tensor for a vector (norms).

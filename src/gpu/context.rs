@@ -53,6 +53,8 @@ pub struct Gpu {
     preferred: KernelVariant,
     /// Portable-layout attention runs `attention_flash.wgsl` (GPUs natively; `set_flash_attention`).
     flash: std::sync::atomic::AtomicBool,
+    /// Tiled matmuls with few output tiles split their shared dimension (GPUs natively; `set_split_matmul`).
+    split: std::sync::atomic::AtomicBool,
     /// A discrete or integrated GPU, natively (the browser does not say what is behind it).
     native_gpu: bool,
 }
@@ -140,6 +142,7 @@ impl Gpu {
             subgroup_kernels,
             preferred,
             flash: native_gpu.into(),
+            split: native_gpu.into(),
             native_gpu,
         })
     }
@@ -183,6 +186,18 @@ impl Gpu {
         } else {
             KvType::F32
         }
+    }
+
+    /// Whether tiled matmuls with too few output tiles to fill a GPU split their shared
+    /// dimension across workgroups (`Gpu::matmul_auto`): natively on GPUs; CPU adapters, whose
+    /// threads a few tiles already fill, and the page (which cannot tell) do not.
+    pub fn split_matmul(&self) -> bool {
+        self.split.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses `split_matmul` (tests, benchmarks).
+    pub fn set_split_matmul(&self, on: bool) {
+        self.split.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

@@ -67,6 +67,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
+        Kernel::MatmulMerge => format!("{GLU}\n{}", include_str!("../../shaders/matmul_merge.wgsl")),
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),

@@ -1,7 +1,8 @@
 //! The small value types that describe what a launch computes: the gated MLP's activation, what
 //! a matmul does with its result (`Epilogue`),
 //! which keys an attention query sees (`AttnMask`), an attention launch's sizes and split-K
-//! slices (`AttnShape`), how K/V are stored (`KvType`), and which pairs RoPE turns (`RopeSpec`).
+//! slices (`AttnShape`), a tiled matmul's split-K (`MatmulSplit`), how K/V are stored
+//! (`KvType`), and which pairs RoPE turns (`RopeSpec`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
 
 /// The gated MLP's activation (`swiglu.wgsl`'s `act`).
@@ -208,5 +209,36 @@ impl AttnShape {
         }
         let records = (SPLIT_FILL * 3 / 2 * FLASH_ROWS).min(most * canvas * n_heads);
         (records * (head_dim + 2) * 4) as u64
+    }
+}
+
+/// Split-K for a tiled matmul launch whose output tiles are too few to fill a GPU (cached steps,
+/// small models): `splits` workgroups per tile, each summing `k_slice` of the shared dimension
+/// (`matmul.wgsl`), then `matmul_merge.wgsl`. `splits == 1`: no split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatmulSplit {
+    pub splits: usize,
+    pub k_slice: usize,
+}
+
+/// Fewest values of the shared dimension a matmul slice sums.
+const MIN_SLICE_K: usize = 256;
+
+impl MatmulSplit {
+    /// For `tiles` output tiles over a shared dimension `k`: none with 128 tiles or more; else
+    /// enough slices to make about 256 workgroups, each at least 256 deep (a multiple of the
+    /// tile's 16), 16 at most. LLaDA-8B's cached step (32 rows, q_proj 4096 × 4096: 64 tiles) takes 4.
+    pub fn of(tiles: usize, k: usize) -> MatmulSplit {
+        let want = if tiles >= SPLIT_FILL / 2 { 1 } else { SPLIT_FILL.div_ceil(tiles.max(1)).min(k / MIN_SLICE_K).clamp(1, MAX_SPLITS) };
+        if want == 1 {
+            return MatmulSplit { splits: 1, k_slice: k };
+        }
+        let k_slice = k.div_ceil(want).next_multiple_of(16);
+        MatmulSplit { splits: k.div_ceil(k_slice), k_slice }
+    }
+
+    /// Bytes of scratch for an `m` × `n` output.
+    pub fn bytes(&self, m: usize, n: usize) -> u64 {
+        (self.splits * m * n * 4) as u64
     }
 }

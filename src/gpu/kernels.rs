@@ -5,7 +5,8 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, RopeSpec};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeSpec};
+pub use super::matmul::MatmulIo;
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
@@ -77,6 +78,8 @@ pub enum Kernel {
     },
     /// f32 rows into f16 K/V (`kv_store.wgsl`).
     KvStore,
+    /// Split-K's ending for the tiled matmul (`matmul_merge.wgsl`).
+    MatmulMerge,
     AttentionMerge,
     Select,
     Bias,
@@ -260,62 +263,11 @@ impl Gpu {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    x_offset: u32,
-    y_offset: u32,
-    y_stride: u32,
-    epilogue: u32,
-    _pad: u32,
-}
-
-/// Where a matmul reads its activations and writes its output.
-pub struct MatmulIo<'a> {
-    pub x: &'a wgpu::Buffer,
-    /// First element of x (row `r` of a `[*, K]` buffer starts at `r·K`).
-    pub x_offset: usize,
-    pub y: &'a wgpu::Buffer,
-    /// Element of y where output (0, 0) goes.
-    pub y_offset: usize,
-    /// Elements between output rows.
-    pub y_stride: usize,
-    /// Overwrite y, add into it (fused residual), or gate it (fused SwiGLU/GeGLU).
-    pub epilogue: Epilogue,
-}
-
 pub(crate) fn u32_of(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limits(format!("{what} = {v} does not fit the kernels' 32-bit indices")))
 }
 
 impl Gpu {
-    /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
-    /// layout `variant`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
-        let p = MatmulParams {
-            m: u32_of("rows", m)?,
-            n: u32_of("columns", n)?,
-            k: u32_of("inner dimension", k)?,
-            x_offset: u32_of("x offset", io.x_offset)?,
-            y_offset: u32_of("y offset", io.y_offset)?,
-            y_stride: u32_of("y stride", io.y_stride)?,
-            epilogue: io.epilogue.code(),
-            _pad: 0,
-        };
-        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (short, rows_per_group) = match variant {
-            KernelVariant::Tiled if m <= 32 => (true, 32),
-            KernelVariant::Tiled => (false, 64),
-            KernelVariant::CpuLanes => (false, 8),
-        };
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        self.launch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
-    }
-
     /// Gathers embedding rows for `m` tokens from a table chunk holding rows `row0 .. row0 + rows`.
     #[allow(clippy::too_many_arguments)]
     pub fn embed(

@@ -1,5 +1,6 @@
 //! The GPU side: device and adapter facts (`context`), buffers and readback (`buffers`), and the
-//! WGSL kernels with one Rust launcher each (`kernels`; attention's in `attention`).
+//! WGSL kernels with one Rust launcher each (`kernels`; attention's in `attention`, the
+//! matmul's and its split-K in `matmul`).
 
 pub mod attention;
 pub mod buffers;
@@ -8,5 +9,6 @@ pub mod family_kernels;
 pub mod kernel_source;
 pub mod kernel_specs;
 pub mod kernels;
+pub mod matmul;
 
 pub use context::{AdapterReport, Gpu, Limits};

@@ -1,0 +1,38 @@
+// Split-K's ending for matmul.wgsl: y[r, c] (+)= Σ_z part[z, r, c] over the `splits` slices of
+// the shared dimension, in slice order, with the matmul's epilogue (overwrite, add, or gate:
+// glu.wgsl, prepended by the host). part: [splits, m, n] dense. One invocation per output.
+
+struct Params {
+    m: u32,
+    n: u32,
+    splits: u32,
+    y_offset: u32,   // element of y where output (0, 0) goes
+    y_stride: u32,   // elements between output rows
+    epilogue: u32,   // as matmul.wgsl's
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let mn = p.m * p.n;
+    if (i >= mn) {
+        return;
+    }
+    var v = 0.0;
+    for (var z = 0u; z < p.splits; z = z + 1u) {
+        v = v + part[z * mn + i];
+    }
+    let idx = p.y_offset + (i / p.n) * p.y_stride + i % p.n;
+    if (p.epilogue == 1u) {
+        v = v + y[idx];
+    } else if (p.epilogue >= 2u) {
+        v = glu_act(y[idx], p.epilogue - 2u) * v;
+    }
+    y[idx] = v;
+}

@@ -1,0 +1,156 @@
+//! The matmul launchers: one tiled (`matmul.wgsl`) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
+//! launch per weight chunk, and split-K for tiled launches with too few output tiles to fill a
+//! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
+
+use super::kernel_specs::{Epilogue, MatmulSplit};
+use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
+use super::Gpu;
+use crate::error::{Error, Result};
+use crate::model::DType;
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    x_offset: u32,
+    y_offset: u32,
+    y_stride: u32,
+    epilogue: u32,
+    /// Split-K: the k each workgroup sums; 0: all.
+    k_slice: u32,
+}
+
+/// Where a matmul reads its activations and writes its output.
+pub struct MatmulIo<'a> {
+    pub x: &'a wgpu::Buffer,
+    /// First element of x (row `r` of a `[*, K]` buffer starts at `r·K`).
+    pub x_offset: usize,
+    pub y: &'a wgpu::Buffer,
+    /// Element of y where output (0, 0) goes.
+    pub y_offset: usize,
+    /// Elements between output rows.
+    pub y_stride: usize,
+    /// Overwrite y, add into it (fused residual), or gate it (fused SwiGLU/GeGLU).
+    pub epilogue: Epilogue,
+}
+
+/// The tiled kernel's rows per workgroup for `m` rows (32-row tiles for short inputs), and
+/// whether that is the short specialisation.
+fn tile_rows(variant: KernelVariant, m: usize) -> (bool, usize) {
+    match variant {
+        KernelVariant::Tiled if m <= 32 => (true, 32),
+        KernelVariant::Tiled => (false, 64),
+        KernelVariant::CpuLanes => (false, 8),
+    }
+}
+
+/// The most split-K scratch a tiled matmul of any row count up to `canvas` asks for, over the
+/// weight shapes `(n, k)` (a session's plan; 0: none splits).
+pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
+    let mut most = 0;
+    for &(n, k) in shapes {
+        for m in 1..=canvas {
+            let split = MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(KernelVariant::Tiled, m).1), k);
+            if split.splits > 1 {
+                most = most.max(split.bytes(m, n));
+            }
+        }
+    }
+    most
+}
+
+impl Gpu {
+    /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
+    /// layout `variant`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
+        let p = MatmulParams {
+            m: u32_of("rows", m)?,
+            n: u32_of("columns", n)?,
+            k: u32_of("inner dimension", k)?,
+            x_offset: u32_of("x offset", io.x_offset)?,
+            y_offset: u32_of("y offset", io.y_offset)?,
+            y_stride: u32_of("y stride", io.y_stride)?,
+            epilogue: io.epilogue.code(),
+            k_slice: 0,
+        };
+        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
+        let (short, rows_per_group) = tile_rows(variant, m);
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
+        self.launch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
+    }
+
+    /// The split-K a tiled matmul of `m` × `n` over `k` takes on this device (`MatmulSplit::of`;
+    /// none where `split_matmul` is off, or in the CPU-lanes layout).
+    pub fn matmul_split_of(&self, variant: KernelVariant, m: usize, n: usize, k: usize) -> MatmulSplit {
+        if variant != KernelVariant::Tiled || !self.split_matmul() {
+            return MatmulSplit { splits: 1, k_slice: k };
+        }
+        MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1), k)
+    }
+
+    /// `matmul`, split across the shared dimension (`MatmulSplit::of`) when `scratch` has room
+    /// for the slices: two launches then.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_auto(
+        &self,
+        variant: KernelVariant,
+        dtype: DType,
+        w: &wgpu::Buffer,
+        m: usize,
+        n: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
+        let split = self.matmul_split_of(variant, m, n, k);
+        match scratch {
+            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => self.matmul_split(dtype, w, m, n, k, io, s, split),
+            _ => Ok(vec![self.matmul(variant, dtype, w, m, n, k, io)?]),
+        }
+    }
+
+    /// Split-K in the tiled layout: `split.splits` workgroups per output tile, each summing its
+    /// slice of k into `scratch` (`[splits, m, n]`), then `matmul_merge.wgsl` writes y.
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_split(
+        &self,
+        dtype: DType,
+        w: &wgpu::Buffer,
+        m: usize,
+        n: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        scratch: &wgpu::Buffer,
+        split: MatmulSplit,
+    ) -> Result<Vec<Launch>> {
+        let MatmulSplit { splits, k_slice } = split;
+        if !(1..=64).contains(&splits) || k_slice == 0 || !k_slice.is_multiple_of(16) || splits * k_slice < k || (splits - 1) * k_slice >= k {
+            return Err(Error::Input(format!("a matmul split of {splits} slices of {k_slice} does not cover k = {k}")));
+        }
+        let need = split.bytes(m, n);
+        if scratch.size() < need {
+            return Err(Error::Gpu(format!("internal: split-K matmul needs {need} bytes of scratch; {} were planned", scratch.size())));
+        }
+        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
+        let p = MatmulParams {
+            m: u32_of("rows", m)?,
+            n: u32_of("columns", n)?,
+            k: u32_of("inner dimension", k)?,
+            x_offset: u32_of("x offset", io.x_offset)?,
+            y_offset: 0,
+            y_stride: n as u32,
+            epilogue: Epilogue::Store.code(),
+            k_slice: k_slice as u32,
+        };
+        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let slices = self.launch(Kernel::Matmul { dtype, variant: KernelVariant::Tiled, short }, &p, &[w, io.x, scratch], groups)?;
+        let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), 0, 0];
+        let merge = self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))?;
+        Ok(vec![slices, merge])
+    }
+}
