@@ -6,7 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use unmask::engine::GpuModel;
-use unmask::gpu::kernels::{KernelVariant, KvType};
+use unmask::gpu::kernels::{KernelVariant, KvType, MatmulSplit};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
@@ -145,19 +145,46 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
                 .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
-            let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
-            let y = gpu.storage("y", (m * n * 4) as u64)?;
-            let ds = gpu.bind(&gw.matmul(gpu, v, &x, 0, m, &y, 0, n, unmask::gpu::kernels::Epilogue::Store)?, None)?;
-            let best = best_ms(gpu, &ds, &y)?;
-            let gflops = 2.0 * (m * n * k) as f64 / best / 1e6;
-            // Bytes a matmul must move at least: the weights once, x and y once.
-            let gbs = (w.data.len() + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
-            let peak = Peak::of(&gpu.report.name);
-            let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "m": m, "n": n, "k": k, "ms": best,
-                "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
-            println!("{line}");
+            bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
+            // A cached step (one block of 32 rows) in the tiled layout: as it is, and split
+            // across k where that makes more workgroups (`MatmulSplit`; GPUs run it so).
+            let rows = m.min(32);
+            let split = MatmulSplit::of(n.div_ceil(64), k);
+            if v == KernelVariant::Tiled && rows < m {
+                bench_matmul(gpu, v, &gw, w.data.len(), name, rows, None)?;
+            }
+            if v == KernelVariant::Tiled && split.splits > 1 {
+                bench_matmul(gpu, v, &gw, w.data.len(), name, rows, Some(split))?;
+            }
         }
     }
+    Ok(())
+}
+
+/// One line for a matmul of `m` rows by the weight `gw` (`bytes` of it), split-K when `split`.
+fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, bytes: usize, name: &str, m: usize, split: Option<MatmulSplit>) -> Result<()> {
+    use unmask::gpu::kernels::{Epilogue, MatmulIo};
+    let (n, k) = (gw.rows, gw.cols);
+    let mut rng = unmask::rng::Rng::new(3);
+    let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
+    let y = gpu.storage("y", (m * n * 4) as u64)?;
+    let launches = match split {
+        Some(s) => {
+            let scratch = gpu.storage("split-K scratch", s.bytes(m, n))?;
+            let io = MatmulIo { x: &x, x_offset: 0, y: &y, y_offset: 0, y_stride: n, epilogue: Epilogue::Store };
+            gpu.matmul_split(gw.dtype, &gw.chunks[0].0, m, n, k, io, &scratch, s)?
+        }
+        None => gw.matmul(gpu, v, &x, 0, m, &y, 0, n, Epilogue::Store)?,
+    };
+    let ds = gpu.bind(&launches, None)?;
+    let best = best_ms(gpu, &ds, &y)?;
+    let gflops = 2.0 * (m * n * k) as f64 / best / 1e6;
+    // Bytes a matmul must move at least: the weights once, x and y once.
+    let gbs = (bytes + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
+    let peak = Peak::of(&gpu.report.name);
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+        "splits": split.map_or(1, |s| s.splits), "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
+    println!("{line}");
     Ok(())
 }
 
