@@ -323,10 +323,11 @@ async function main() {
       assert.equal(reqs[0].range, `bytes=0-${HEAD - 1}`);
       assert.equal(reqs[1].range, `bytes=${HEAD}-`);
       assert.ok(reqs[1].cut, 'the server cut the rest');
-      // It goes on from the last byte that reached the worker: the cut, or a little before it
-      // (Chromium may drop what it had buffered when the connection breaks), never from the start.
+      // It goes on from the last byte that reached the worker: the cut, or before it (Chromium
+      // may drop what it had buffered when the connection breaks: on a loaded machine all of
+      // it, so the worker resumes right after the header), never from the start.
       const from = Number(/^bytes=(\d+)-$/.exec(reqs[2].range)?.[1]);
-      assert.ok(from > HEAD && from <= cut, `the resumed request asked ${reqs[2].range}: not where the bytes stopped (${HEAD}..${cut})`);
+      assert.ok(from >= HEAD && from <= cut, `the resumed request asked ${reqs[2].range}: not where the bytes stopped (${HEAD}..${cut})`);
       assert.equal(reqs[2].status, 206);
       assert.equal(reqs.length, 3);
       assert.ok(r.events.some((e) => e.type === 'saved'));
