@@ -8,21 +8,7 @@
 // to slice z of y (y is then split-K's scratch, dense [splits, m, n]); matmul_merge.wgsl adds
 // the slices and applies the epilogue.
 
-struct Params {
-    m: u32,          // rows of x
-    n: u32,          // rows of this weight chunk
-    k: u32,          // shared dimension
-    x_offset: u32,   // first element of x
-    y_offset: u32,   // element of y where output row 0, column n0 goes
-    y_stride: u32,   // elements between output rows
-    epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
-                     // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
-    k_slice: u32,    // split-K: the k each workgroup z sums (a multiple of 16); 0: all of them
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+// Parameters, bindings and edge loads: matmul_common.wgsl, prepended by the host.
 
 override ROWS: u32 = 16u;
 const TILE: u32 = 64u;
@@ -31,35 +17,6 @@ const TK: u32 = 16u;
 // xs[c * 16 + r / 4][r % 4] = x[row0 + r, k0 + c]; ws likewise for W rows.
 var<workgroup> xs: array<vec4<f32>, 256>;
 var<workgroup> ws: array<vec4<f32>, 256>;
-
-fn load_x4(r: u32, k: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    if (r < p.m) {
-        let base = p.x_offset + r * p.k;
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            if (k + i < p.k) {
-                v[i] = x[base + k + i];
-            }
-        }
-    }
-    return v;
-}
-
-fn load_wt4(r: u32, k: u32) -> vec4<f32> {
-    if (r >= p.n) {
-        return vec4<f32>(0.0);
-    }
-    if (k + 3u < p.k) {
-        return load_w4(r, k, p.k);
-    }
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        if (k + i < p.k) {
-            v[i] = load_w(r, k + i, p.k);
-        }
-    }
-    return v;
-}
 
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -110,14 +67,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j = j + 1u) {
             let c = col0 + lid.x * 4u + j;
             if (r < p.m && c < p.n) {
-                let idx = p.y_offset + wg.z * p.m * p.y_stride + r * p.y_stride + c;
-                var v = acc[i][j];
-                if (p.epilogue == 1u) {
-                    v = v + y[idx];
-                } else if (p.epilogue >= 2u) {
-                    v = glu_act(y[idx], p.epilogue - 2u) * v;
-                }
-                y[idx] = v;
+                put(p.y_offset + wg.z * p.m * p.y_stride + r * p.y_stride + c, acc[i][j]);
             }
         }
     }

@@ -473,7 +473,7 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
 }
 
 #[test]
-fn unmask_kv_picks_how_kv_are_stored_and_a_bad_value_is_one_line() {
+fn unmask_kv_and_unmask_coop_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_line() {
     // lavapipe has shader-f16: UNMASK_KV=f16 halves the planned K/V and generates; the default
     // on this CPU adapter is f32; a value that is no type is refused with what to use.
     let tmp = tempfile::tempdir().unwrap();
@@ -503,4 +503,26 @@ fn unmask_kv_picks_how_kv_are_stored_and_a_bad_value_is_one_line() {
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_KV") && err.contains("use f16 or f32") && err.lines().count() == 1, "{err}");
+    // UNMASK_COOP: off always works; on works where the adapter has cooperative matrices and is
+    // otherwise refused with the reason; anything else is one line saying what to use.
+    let coop = |v: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_COOP", v);
+        c.output().unwrap()
+    };
+    let o = coop("off");
+    assert!(o.status.success(), "{}", text(&o).1);
+    let info = run(None, &["info", &dir]);
+    let has = text(&info).0.lines().any(|l| l.starts_with("adapter") && l.contains("cooperative matrices yes"));
+    let o = coop("on");
+    if has {
+        assert!(o.status.success(), "{}", text(&o).1);
+    } else {
+        let err = text(&o).1;
+        assert!(!o.status.success() && err.contains("no cooperative matrices"), "{err}");
+    }
+    let o = coop("maybe");
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_COOP") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
 }

@@ -1041,3 +1041,102 @@ fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
     g.set_split_matmul(false);
     assert_eq!(g.matmul_split_of(KernelVariant::Tiled, 32, 4096, 4096).splits, 1, "off: no split");
 }
+
+const WEIGHT_FORMATS: [DType; 7] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K];
+
+#[test]
+fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
+    // No adapter here has cooperative matrices (lavapipe, SwiftShader), so the kernel's numbers
+    // are checked only where one does (next test). What runs everywhere: naga, the compiler
+    // inside wgpu, parses matmul_coop.wgsl as the host assembles it for each weight format,
+    // validates it with exactly the capabilities the device is opened with, and translates it
+    // to SPIR-V with the pipeline's constant, as wgpu does before handing it to a Vulkan driver.
+    use unmask::gpu::kernels::{source, Kernel};
+    use wgpu::naga;
+    // What wgpu grants a device with cooperative matrices, shader-f16 and subgroups (f16
+    // unpacking in f32 code, which the f16 weight reader uses, is on for every Vulkan device).
+    use naga::valid::Capabilities as Caps;
+    let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
+    for dtype in WEIGHT_FORMATS {
+        let src = source(Kernel::MatmulCoop(dtype));
+        let what = format!("matmul_coop.wgsl with {}", dtype.name());
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
+        let mut constants = naga::back::PipelineConstants::default();
+        constants.insert("WG".into(), 128.0);
+        let stage = Some((naga::ShaderStage::Compute, "main"));
+        let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, stage, &constants).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let opts = naga::back::spv::Options { lang_version: (1, 6), ..Default::default() };
+        let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
+        let words = naga::back::spv::write_vec(&module, &info, &opts, Some(&pipeline)).unwrap_or_else(|e| panic!("{what}: {e}"));
+        // OpCapability CooperativeMatrixKHR (6022) and OpCooperativeMatrixMulAddKHR (4459): the
+        // products really are cooperative-matrix ones.
+        let op = |code: u32, len: u32| words.contains(&((len << 16) | code));
+        assert!(words.windows(2).any(|p| p == [(2 << 16) | 17, 6022]), "{what}: no CooperativeMatrixKHR capability");
+        assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
+    }
+    // The tiled f32 kernel, assembled from the same common part, still validates too.
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false });
+    let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
+}
+
+#[test]
+fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
+    // The one hardware-only path (cooperative matrices: no CPU adapter has them): on adapters
+    // without them this checks that the path is off and refused, and says so; on GPUs with them
+    // (bench/gpu.sh runs this first) the kernel is compared with its twin, ops::matmul_f16_inputs
+    // (both inputs rounded to f16 the same way, so only the order of the f32 sums differs), on
+    // odd shapes: rows, columns and k off the 64/64/32 tiles, a chunked weight whose columns
+    // land at an offset, every weight format, and every epilogue into a strided output.
+    let g = pollster::block_on(Gpu::new()).unwrap();
+    if !g.report.cooperative_matrix {
+        assert!(!g.coop_matmul(), "off without the hardware");
+        let e = g.set_coop_matmul(true).unwrap_err().to_string();
+        assert!(e.contains("cooperative matrices"), "{e}");
+        eprintln!("{}: no cooperative matrices of 16×16×16 f16; the kernel's numbers are checked on GPUs that have them", g.report.name);
+        return;
+    }
+    assert!(g.coop_matmul(), "on by default where the adapter has them");
+    let epilogues = [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)];
+    let cases: [(usize, usize, usize); 6] = [(33, 40, 5), (97, 1000, 130), (64, 64, 64), (130, 4100, 70), (200, 288, 300), (70, 768, 33)];
+    for (ci, (m, k, n)) in cases.into_iter().enumerate() {
+        for (di, dtype) in WEIGHT_FORMATS.into_iter().enumerate() {
+            if matches!(dtype, DType::Q4K | DType::Q6K) && !k.is_multiple_of(256) || matches!(dtype, DType::Q8_0 | DType::Q4_0) && !k.is_multiple_of(32) {
+                continue;
+            }
+            let mut rng = Rng::new((ci * 10 + di) as u64 + 700);
+            let x = rng.vec(m * k, 2.0);
+            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+            let prod = ops::matmul_f16_inputs(&x, &w, m);
+            let gw = GpuWeight::upload(&g, "w", &w, (n.div_ceil(2) * w.row_bytes()) as u64).unwrap();
+            let xb = g.upload_f32("x", &x).unwrap();
+            let (stride, off) = (n + 3, 5);
+            for e in epilogues {
+                let y0 = rng.vec(off + m * stride, 3.0);
+                let mut want = y0.clone();
+                for i in 0..m {
+                    for j in 0..n {
+                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
+                    }
+                }
+                let yb = g.upload_f32("y", &y0).unwrap();
+                let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, off, stride, e).unwrap();
+                assert!(ls.iter().all(|l| l.kernel == unmask::gpu::kernels::Kernel::MatmulCoop(dtype)), "cooperative matrices ran");
+                let what = format!("coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
+                assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 2e-4);
+            }
+        }
+    }
+    // Inputs of 32 rows or fewer (cached steps) keep the f32 kernel.
+    let w = HostTensor::encode(DType::F32, 8, 64, &vec![0.5; 8 * 64]).unwrap();
+    let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+    let xb = g.upload_f32("x", &[1.0; 32 * 64]).unwrap();
+    let yb = g.storage("y", 32 * 8 * 4).unwrap();
+    let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, 32, &yb, 0, 8, Epilogue::Store).unwrap();
+    assert!(ls.iter().all(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::Matmul { .. })));
+}

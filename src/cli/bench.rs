@@ -4,7 +4,6 @@
 use super::model;
 use clap::Args;
 use std::path::PathBuf;
-use std::sync::Arc;
 use unmask::engine::GpuModel;
 use unmask::gpu::kernels::{KernelVariant, KvType, MatmulSplit};
 use unmask::gpu::Gpu;
@@ -145,7 +144,17 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
                 .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
-            bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
+            if v == KernelVariant::Tiled && gpu.report.cooperative_matrix {
+                // The full pass on f32 ALUs, then on cooperative matrices (tensor cores).
+                let was = gpu.coop_matmul();
+                for coop in [false, true] {
+                    gpu.set_coop_matmul(coop)?;
+                    bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
+                }
+                gpu.set_coop_matmul(was)?;
+            } else {
+                bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
+            }
             // A cached step (one block of 32 rows) in the tiled layout: as it is, and split
             // across k where that makes more workgroups (`MatmulSplit`; GPUs run it so).
             let rows = m.min(32);
@@ -182,8 +191,11 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
     // Bytes a matmul must move at least: the weights once, x and y once.
     let gbs = (bytes + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
-        "splits": split.map_or(1, |s| s.splits), "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
+    // Whether this launch ran on cooperative matrices (`Gpu::matmul`: tiled, over 32 rows).
+    let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+        "splits": split.map_or(1, |s| s.splits), "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
+        "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
     println!("{line}");
     Ok(())
 }
@@ -193,6 +205,8 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
 #[derive(Clone, Copy)]
 struct Peak {
     f32_gflops: f64,
+    /// Dense f16 products with f32 sums on tensor cores.
+    f16_tensor_gflops: f64,
     gbps: f64,
 }
 
@@ -200,9 +214,9 @@ impl Peak {
     fn of(adapter: &str) -> Option<Peak> {
         let a = adapter.to_ascii_uppercase();
         if a.contains("H200") {
-            Some(Peak { f32_gflops: 67_000.0, gbps: 4_800.0 })
+            Some(Peak { f32_gflops: 67_000.0, f16_tensor_gflops: 990_000.0, gbps: 4_800.0 })
         } else if a.contains("H100") {
-            Some(Peak { f32_gflops: 67_000.0, gbps: 3_350.0 })
+            Some(Peak { f32_gflops: 67_000.0, f16_tensor_gflops: 990_000.0, gbps: 3_350.0 })
         } else {
             None
         }
@@ -287,7 +301,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 )));
             }
             let w = random_model(&cfg, quant.map_or(DType::Q4_0, |q| q.dtype), 1);
-            let gpu = Arc::new(pollster::block_on(Gpu::new())?);
+            let gpu = model::open_gpu()?;
             (GpuModel::upload(gpu, &w)?, format!("synthetic:{}", a.synthetic))
         }
     };
@@ -334,7 +348,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone()))?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv,
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,

@@ -58,7 +58,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
     } else {
         let c = &index.config;
         let positions = positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions)?;
-        let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
+        let gpu = super::model::open_gpu()?;
         let name = gpu.report.name.clone();
         // Refused with the numbers before any weight is read when it cannot fit.
         let plan = plan(&index, quant, positions, gpu.plan_limits())?;
@@ -138,7 +138,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
     let quant = parse_quant(a.quant.as_deref())?;
     let DgFiles { files, index, settings, .. } = DgFiles::open(path)?;
     let c = index.config.clone();
-    let gpu = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
+    let gpu = super::model::open_gpu()?;
     let m = pollster::block_on(DgGpuModel::load(gpu.clone(), &index, &files.source, quant, &mut |_, _| {}))?;
     for &gen in &a.gen_length {
         let mut s = settings.clone();

@@ -145,7 +145,15 @@ pub fn run(a: InfoArgs) -> Result<()> {
     match &gpu {
         Ok(g) => {
             let r = &g.report;
-            println!("adapter    {} ({}, {})  shader-f16 {}  subgroups {}", r.name, r.backend, r.device_type, yes(r.shader_f16), yes(r.subgroups));
+            println!(
+                "adapter    {} ({}, {})  shader-f16 {}  subgroups {}  cooperative matrices {}",
+                r.name,
+                r.backend,
+                r.device_type,
+                yes(r.shader_f16),
+                yes(r.subgroups),
+                yes(r.cooperative_matrix)
+            );
             println!(
                 "limits     storage binding {}  buffer {}  workgroup {} invocations, {} bytes shared",
                 human(r.max_storage_buffer_binding_size),

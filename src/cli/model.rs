@@ -1,5 +1,6 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS` and `UNMASK_KV` overrides, and a progress bar on a terminal while the weights stream.
+//! `UNMASK_KERNELS`, `UNMASK_KV` and `UNMASK_COOP` overrides, and a progress bar on a terminal
+//! while the weights stream.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -39,6 +40,19 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
         Ok(v) => gpu.check_kv(KvType::parse(&v).ok_or_else(|| Error::Input(format!("UNMASK_KV={v:?}: use f16 or f32")))?),
         Err(_) => Ok(gpu.default_kv()),
     }
+}
+
+/// The adapter, with `UNMASK_COOP=on|off` applied when set: whether full passes' matmuls run
+/// on cooperative matrices (tensor cores; on by default where the adapter has them).
+pub fn open_gpu() -> Result<Arc<Gpu>> {
+    let gpu = pollster::block_on(Gpu::new())?;
+    match std::env::var("UNMASK_COOP").as_deref() {
+        Err(_) => {}
+        Ok("on") => gpu.set_coop_matmul(true)?,
+        Ok("off") => gpu.set_coop_matmul(false)?,
+        Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on or off"))),
+    }
+    Ok(Arc::new(gpu))
 }
 
 /// What a session must hold to run `opts` on canvases of up to `canvas` positions.
@@ -82,7 +96,7 @@ pub fn progress_bar() -> impl FnMut(u64, u64) {
 pub fn load(model: Option<PathBuf>, quant: Option<&str>, pure: bool, opts: &SamplerOptions, canvas: impl Fn(&ModelConfig) -> usize) -> Result<OnGpu> {
     let path = resolve(model)?;
     let quant = parse_quant(quant, pure)?;
-    let gpu = Arc::new(pollster::block_on(Gpu::new())?);
+    let gpu = open_gpu()?;
     let (kernels, kv) = (kernels(&gpu)?, kv(&gpu)?);
     let tty = std::cell::Cell::new(false);
     let mut bar = progress_bar();

@@ -23,6 +23,15 @@ pub fn matmul(x: &[f32], w: &HostTensor, m: usize) -> Vec<f32> {
     y
 }
 
+/// `matmul` with both inputs rounded to f16 first (x clamped to ±65504), sums in f32. Twin of
+/// `matmul_coop.wgsl` (cooperative matrices multiply f16 values).
+pub fn matmul_f16_inputs(x: &[f32], w: &HostTensor, m: usize) -> Vec<f32> {
+    let f16 = |v: f32| half::f16::from_f32(v.clamp(-65504.0, 65504.0)).to_f32();
+    let xh: Vec<f32> = x.iter().map(|&v| f16(v)).collect();
+    let wh: Vec<f32> = w.to_f32().into_iter().map(f16).collect();
+    matmul(&xh, &HostTensor::from_f32(w.rows, w.cols, &wh), m)
+}
+
 /// RMSNorm per row of `dim` values: `x / sqrt(mean(x²) + eps) · w`. Twin of `rmsnorm.wgsl`.
 pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
     let dim = w.len();

@@ -237,6 +237,7 @@ impl<'m> Session<'m> {
         for (d, t) in all.iter().zip(ms) {
             let name = match d.kernel {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
+                Kernel::MatmulCoop(dtype) => format!("matmul {} (coop)", dtype.name()),
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
                 Kernel::MatmulMerge => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),

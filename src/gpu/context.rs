@@ -16,6 +16,8 @@ pub struct AdapterReport {
     pub shader_f16: bool,
     pub subgroups: bool,
     pub timestamp_query: bool,
+    /// Cooperative matrices (tensor cores) in the shape `matmul_coop.wgsl` needs (`coop_lanes`).
+    pub cooperative_matrix: bool,
     pub max_storage_buffer_binding_size: u64,
     pub max_buffer_size: u64,
     pub max_compute_invocations_per_workgroup: u32,
@@ -57,6 +59,29 @@ pub struct Gpu {
     split: std::sync::atomic::AtomicBool,
     /// A discrete or integrated GPU, natively (the browser does not say what is behind it).
     native_gpu: bool,
+    /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
+    /// 0: the adapter has no cooperative matrices it can use (`coop_lanes_of`).
+    pub(crate) coop_lanes: u32,
+    /// Tiled matmuls of more than 32 rows run `matmul_coop.wgsl` (`set_coop_matmul`).
+    coop: std::sync::atomic::AtomicBool,
+}
+
+/// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
+/// run: it needs wgpu's experimental cooperative matrices with 16×16×16 f16 inputs and an f32
+/// accumulator (NVIDIA and AMD through Vulkan; Metal's are 8×8), shader-f16, subgroups, and
+/// one fixed subgroup size with four subgroups fitting a workgroup.
+fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wgpu::Features, limits: &wgpu::Limits) -> u32 {
+    use wgpu::{CooperativeScalarType as T, Features as F};
+    if !features.contains(F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP) {
+        return 0;
+    }
+    let shape =
+        adapter.cooperative_matrix_properties().iter().any(|c| (c.m_size, c.n_size, c.k_size) == (16, 16, 16) && c.ab_type == T::F16 && c.cr_type == T::F32);
+    let lanes = info.subgroup_min_size;
+    if !shape || lanes == 0 || lanes != info.subgroup_max_size || 4 * lanes > limits.max_compute_invocations_per_workgroup {
+        return 0;
+    }
+    lanes
 }
 
 /// `matmul_cpu_lanes.wgsl` hard-codes subgroups of 8 invocations.
@@ -80,14 +105,25 @@ impl Gpu {
         let info = adapter.get_info();
         let features = adapter.features();
         let limits = adapter.limits();
+        let coop_lanes = coop_lanes_of(&adapter, &info, features, &limits);
+        let mut required_features = features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16);
+        if coop_lanes > 0 {
+            required_features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("unmask"),
                 // Timestamps only feed `unmask bench`'s per-kernel times; subgroups allow the CPU
                 // adapters' matmul (`KernelVariant::CpuLanes`); shader-f16 allows f16 K/V
-                // (`KvType::F16`). Nothing needs any of them.
-                required_features: features & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP | wgpu::Features::SHADER_F16),
+                // (`KvType::F16`); cooperative matrices allow `matmul_coop.wgsl`. Nothing needs
+                // any of them.
+                required_features,
                 required_limits: limits.clone(),
+                // SAFETY: the one experimental feature requested is cooperative matrices, and
+                // only where the adapter lists the 16×16×16 f16 shape the one kernel using them
+                // was written for; wgpu asks users to accept that its experimental features
+                // may have bugs.
+                experimental_features: if coop_lanes > 0 { unsafe { wgpu::ExperimentalFeatures::enabled() } } else { wgpu::ExperimentalFeatures::disabled() },
                 ..Default::default()
             })
             .await
@@ -119,6 +155,7 @@ impl Gpu {
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             subgroups: features.contains(wgpu::Features::SUBGROUP),
             timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            cooperative_matrix: coop_lanes > 0,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_buffer_size: limits.max_buffer_size,
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
@@ -144,6 +181,8 @@ impl Gpu {
             flash: native_gpu.into(),
             split: native_gpu.into(),
             native_gpu,
+            coop_lanes,
+            coop: (coop_lanes > 0).into(),
         })
     }
 
@@ -198,6 +237,25 @@ impl Gpu {
     /// Chooses `split_matmul` (tests, benchmarks).
     pub fn set_split_matmul(&self, on: bool) {
         self.split.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether tiled matmuls of more than 32 rows (full passes) run on cooperative matrices
+    /// (`matmul_coop.wgsl`: f16 inputs, f32 sums): where the adapter has them, unless turned off.
+    pub fn coop_matmul(&self) -> bool {
+        self.coop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses `coop_matmul` (tests, benchmarks, `UNMASK_COOP=off`); refused where the adapter
+    /// has no cooperative matrices this kernel can use.
+    pub fn set_coop_matmul(&self, on: bool) -> Result<()> {
+        if on && self.coop_lanes == 0 {
+            return Err(Error::Gpu(format!(
+                "{}: no cooperative matrices of 16×16×16 f16 with f32 sums (wgpu's experimental cooperative-matrix feature, shader-f16 and one fixed subgroup size are needed)",
+                self.report.name
+            )));
+        }
+        self.coop.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

@@ -20,18 +20,26 @@ fn weight_reader(d: DType) -> &'static str {
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 /// The gated MLP's activation (swiglu.wgsl, the matmuls' gated epilogue).
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
+/// What matmul.wgsl and matmul_coop.wgsl share (parameters, edge loads, the epilogue).
+const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
 
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
 /// kernel that uses it, one after the other.
 pub fn source(k: Kernel) -> String {
     match k {
         Kernel::Matmul { dtype, variant, .. } => {
-            let body = match variant {
-                KernelVariant::Tiled => include_str!("../../shaders/matmul.wgsl"),
-                KernelVariant::CpuLanes => include_str!("../../shaders/matmul_cpu_lanes.wgsl"),
-            };
-            format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{body}", weight_reader(dtype))
+            let reader = weight_reader(dtype);
+            match variant {
+                KernelVariant::Tiled => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul.wgsl")),
+                KernelVariant::CpuLanes => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl")),
+            }
         }
+        // `enable` must open the module.
+        Kernel::MatmulCoop(dtype) => format!(
+            "enable f16;\nenable wgpu_cooperative_matrix;\n{WEIGHTS_COMMON}\n{}\n{GLU}\n{MATMUL_COMMON}\n{}",
+            weight_reader(dtype),
+            include_str!("../../shaders/matmul_coop.wgsl")
+        ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),

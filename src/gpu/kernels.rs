@@ -63,6 +63,9 @@ pub enum Kernel {
         variant: KernelVariant,
         short: bool,
     },
+    /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
+    /// adapter has them (`Gpu::coop_matmul`).
+    MatmulCoop(DType),
     Embed(DType),
     RmsNorm,
     Rope,
@@ -150,6 +153,8 @@ impl Gpu {
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
+                    // Four subgroups a workgroup.
+                    Kernel::MatmulCoop(_) => &[("WG", 4.0 * self.coop_lanes as f64)],
                     _ => &[],
                 };
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -1,4 +1,5 @@
-//! The matmul launchers: one tiled (`matmul.wgsl`) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
+//! The matmul launchers: one tiled (`matmul.wgsl`, or `matmul_coop.wgsl` on cooperative
+//! matrices for full passes where the adapter has them) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
 //! launch per weight chunk, and split-K for tiled launches with too few output tiles to fill a
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 
@@ -64,7 +65,8 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 
 impl Gpu {
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
-    /// layout `variant`.
+    /// layout `variant`; tiled launches of more than 32 rows run on cooperative matrices where
+    /// `coop_matmul` is on.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
         let p = MatmulParams {
@@ -80,7 +82,12 @@ impl Gpu {
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let (short, rows_per_group) = tile_rows(variant, m);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        self.launch(Kernel::Matmul { dtype, variant, short }, &p, &[w, io.x, io.y], groups)
+        let kernel = match variant {
+            // The same 64×64 tiles.
+            KernelVariant::Tiled if !short && self.coop_matmul() => Kernel::MatmulCoop(dtype),
+            _ => Kernel::Matmul { dtype, variant, short },
+        };
+        self.launch(kernel, &p, &[w, io.x, io.y], groups)
     }
 
     /// The split-K a tiled matmul of `m` × `n` over `k` takes on this device (`MatmulSplit::of`;

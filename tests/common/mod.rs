@@ -8,7 +8,14 @@ use unmask::gpu::Gpu;
 /// without an adapter they fail with the engine's message saying what to install.
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| Arc::new(pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}")))).clone()
+    GPU.get_or_init(|| {
+        let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+        // The f32 path everywhere: the CPU twins' 1e-4 holds for it. Cooperative matrices
+        // (f16 inputs; GPUs that have them) are tested on a device of their own (tests/kernels.rs).
+        g.set_coop_matmul(false).expect("turning cooperative matrices off always works");
+        Arc::new(g)
+    })
+    .clone()
 }
 
 pub fn rms(v: &[f32]) -> f32 {

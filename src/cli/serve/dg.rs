@@ -10,7 +10,6 @@ use super::{InfoKind, ModelInfo};
 use crate::cli::dgview::step_json;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Arc;
 use unmask::dgemma::files::DgFiles;
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
@@ -45,7 +44,7 @@ pub fn load(path: &Path, quant: Option<&str>, limit: usize, id: String) -> Resul
     let quant = unmask::dgemma::parse_quant(quant)?;
     let c = &index.config;
     let positions = limit.min(c.max_positions);
-    let gpu = Arc::new(pollster::block_on(unmask::gpu::Gpu::new())?);
+    let gpu = crate::cli::model::open_gpu()?;
     // Refused with the numbers before any weight is read when it cannot fit.
     unmask::dgemma::plan::plan(&index, quant, positions, gpu.plan_limits())?.check(gpu.plan_limits(), None)?;
     let mut bar = super::super::model::progress_bar();

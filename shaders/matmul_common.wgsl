@@ -1,0 +1,61 @@
+// What both tiled matmuls (matmul.wgsl on f32 ALUs, matmul_coop.wgsl on cooperative matrices)
+// share: their parameters, the activation and output bindings, the bounds-checked loads of
+// four consecutive k of an x row or a W row (zero past the edges), and the epilogue's store.
+// The host prepends it, after the weight binding, a format's `load_w` / `load_w4`
+// (weights_*.wgsl) and glu.wgsl.
+
+struct Params {
+    m: u32,          // rows of x
+    n: u32,          // rows of this weight chunk
+    k: u32,          // shared dimension
+    x_offset: u32,   // first element of x
+    y_offset: u32,   // element of y where output row 0, column n0 goes
+    y_stride: u32,   // elements between output rows
+    epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
+                     // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
+    k_slice: u32,    // split-K: the k each workgroup z sums (a multiple of 16); 0: all of them
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn load_x4(r: u32, k: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (r < p.m) {
+        let base = p.x_offset + r * p.k;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (k + i < p.k) {
+                v[i] = x[base + k + i];
+            }
+        }
+    }
+    return v;
+}
+
+fn load_wt4(r: u32, k: u32) -> vec4<f32> {
+    if (r >= p.n) {
+        return vec4<f32>(0.0);
+    }
+    if (k + 3u < p.k) {
+        return load_w4(r, k, p.k);
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (k + i < p.k) {
+            v[i] = load_w(r, k + i, p.k);
+        }
+    }
+    return v;
+}
+
+// Output element idx gets v (epilogue 0), y + v (1), or glu_act(y, act) · v (2 + act).
+fn put(idx: u32, v: f32) {
+    var o = v;
+    if (p.epilogue == 1u) {
+        o = o + y[idx];
+    } else if (p.epilogue >= 2u) {
+        o = glu_act(y[idx], p.epilogue - 2u) * v;
+    }
+    y[idx] = o;
+}

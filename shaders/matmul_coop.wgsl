@@ -1,0 +1,98 @@
+// y[m, n0 + n] (+)= Σ_k x[m, k] · W[n, k] on cooperative matrices (tensor cores): the same
+// parameters, bindings, output tile and epilogues as matmul.wgsl, for adapters with wgpu's
+// EXPERIMENTAL_COOPERATIVE_MATRIX and 16×16×16 f16 matrices with f32 accumulation (NVIDIA and
+// AMD through Vulkan). The host prepends `enable f16; enable wgpu_cooperative_matrix;`, the
+// weight reader, glu.wgsl and matmul_common.wgsl. Split-K is not supported (k_slice must be 0).
+//
+// A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size, set by the host)
+// and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts its share
+// of x and of the dequantized weights to f16 into workgroup memory (x[r, k] at r·TK + k, W row
+// n likewise, so W is B = Wᵀ in column-major order); subgroup s then multiplies its 32×32
+// quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
+// f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
+// through the subgroup's 16×16 staging area in workgroup memory so the epilogue can check the
+// edges and fuse the residual add or gate, as matmul.wgsl does.
+
+override WG: u32 = 128u;
+const TILE: u32 = 64u;
+const TK: u32 = 32u;
+
+var<workgroup> xs: array<f16, 2048>;   // [TILE rows][TK]
+var<workgroup> ws: array<f16, 2048>;   // [TILE weight rows][TK]
+var<workgroup> cs: array<f32, 1024>;   // 4 subgroups × one 16×16 accumulator, row-major
+
+fn to_f16(v: f32) -> f16 {
+    return f16(clamp(v, -65504.0, 65504.0));
+}
+
+// Lanes of subgroup `sg` write its staged 16×16 block at output (r0, c0) with the epilogue.
+fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32) {
+    for (var e = lane; e < 256u; e = e + lanes) {
+        let r = r0 + e / 16u;
+        let c = c0 + e % 16u;
+        if (r < p.m && c < p.n) {
+            put(p.y_offset + r * p.y_stride + c, cs[sg * 256u + e]);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,
+        @builtin(subgroup_size) lanes: u32) {
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    let sr = (sg / 2u) * 32u;
+    let sc = (sg % 2u) * 32u;
+    // Accumulators start as zeros loaded from zeroed memory.
+    for (var e = tid; e < 1024u; e = e + WG) {
+        cs[e] = 0.0;
+    }
+    workgroupBarrier();
+    var c00 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg * 256u], 16u);
+    var c01 = c00;
+    var c10 = c00;
+    var c11 = c00;
+    for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+        // 64 rows × 8 groups of four k, for x and for W.
+        for (var e = tid; e < 512u; e = e + WG) {
+            let r = e / 8u;
+            let kc = (e % 8u) * 4u;
+            let xv = load_x4(row0 + r, k0 + kc);
+            let wv = load_wt4(col0 + r, k0 + kc);
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                xs[r * TK + kc + i] = to_f16(xv[i]);
+                ws[r * TK + kc + i] = to_f16(wv[i]);
+            }
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk = kk + 16u) {
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[sr * TK + kk], TK);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(sr + 16u) * TK + kk], TK);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[sc * TK + kk], TK);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(sc + 16u) * TK + kk], TK);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+        }
+        workgroupBarrier();
+    }
+    let r0 = row0 + sr;
+    let c0 = col0 + sc;
+    coopStoreT(c00, &cs[sg * 256u], 16u);
+    workgroupBarrier();
+    emit(sg, lane, lanes, r0, c0);
+    workgroupBarrier();
+    coopStoreT(c01, &cs[sg * 256u], 16u);
+    workgroupBarrier();
+    emit(sg, lane, lanes, r0, c0 + 16u);
+    workgroupBarrier();
+    coopStoreT(c10, &cs[sg * 256u], 16u);
+    workgroupBarrier();
+    emit(sg, lane, lanes, r0 + 16u, c0);
+    workgroupBarrier();
+    coopStoreT(c11, &cs[sg * 256u], 16u);
+    workgroupBarrier();
+    emit(sg, lane, lanes, r0 + 16u, c0 + 16u);
+}
