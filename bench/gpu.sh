@@ -3,7 +3,8 @@
 # JSON lines to $OUT (or bench-results/). Prepared here, run there through the device tool:
 #   here:  cargo build --release; (once) download the Vulkan loader .debs into .gl/ (see the
 #          device tool's README);
-#   there: bench/gpu.sh            (carry: .gl, target/release/unmask)
+#   there: bench/gpu.sh            (carry: .gl, target/release/unmask, and the release test
+#          binaries target/release/deps/kernels-* and full_size_dgemma-*)
 # Must finish in under 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,14 @@ cfg8b=shared/docs/llada-8b-instruct.config.json
 [ -e "$cfg8b" ] || cfg8b=../shared/docs/llada-8b-instruct.config.json
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 run() { echo "+ $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
+# First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (carry
+# the test binary: target/release/deps/kernels-*), and what the adapter offers.
+$bin info models/demo 2>&1 | grep '^adapter' | tee "$out/adapter.txt"
+kt=$(ls target/release/deps/kernels-* 2>/dev/null | grep -v '\.d$' | head -1)
+if [ -n "$kt" ]; then
+  echo "+ $kt coop" >&2
+  timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
+fi
 # Demo model: ours (every cache, with/without threshold) vs the reference loop.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
@@ -28,11 +37,14 @@ run python3 bench/reference_generate.py --model models/demo --gen-length 128 256
 # 8B-shaped random model at Q4_0 (ours) vs bf16 reference (PyTorch).
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
+# The same full passes on f32 ALUs (cooperative matrices off; "coop" in the JSON says which ran).
+UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
 # The official loop (32 steps) and the Fast-dLLM-style one (dual cache + threshold 0.9; random
 # weights are rarely that sure, so it commits about one token a step, as ours does on the same
 # shape: compare ms per step), on one copy of the weights.
 run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1 --loop both --threshold 0.9
-# Kernels at the 8B shape: matmul GB/s and GFLOP/s, attention (portable vs flash) vs the peaks.
+# Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
+# adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
 # DiffusionGemma: the fixture, then the 26B-A4B shape (all 30 layers, Q4_0, zero weights) for
 # one decoder step of a 256 canvas with and without self-conditioning (carry the test binary:

@@ -117,8 +117,12 @@ fn encoder_kv_and_decoder_logits_match_the_reference() {
     assert_rows_close("second canvas logits (columns 0..512)", &got_cols, &want, cols, 1e-4);
 }
 
+/// A device on the f32 path (cooperative matrices, where a GPU has them, off): the reference
+/// comparisons' tolerances are for it.
 fn gpu() -> Arc<unmask::gpu::Gpu> {
-    Arc::new(block_on(unmask::gpu::Gpu::new()).unwrap())
+    let g = block_on(unmask::gpu::Gpu::new()).unwrap();
+    g.set_coop_matmul(false).unwrap();
+    Arc::new(g)
 }
 
 /// The fixture streamed onto `gpu` (matrices converted to `quant` when given).

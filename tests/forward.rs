@@ -128,7 +128,7 @@ fn split_tensors_still_work_under_a_small_binding_limit() {
     let w = random_model(&tiny_config(1, 4, 4, 16, 64, 97), DType::F32, 11);
     let toks = tokens(&w.config, 9, 11);
     let want = unmask::cpu::forward::forward(&w, &toks);
-    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let g = common::own_gpu();
     g.cap_bindings(8192);
     let m = GpuModel::upload(g, &w).unwrap();
     assert!(m.weights[Role::LmHead].chunks.len() > 1, "the head was split");
@@ -185,7 +185,7 @@ fn a_cached_step_in_the_flash_layout_splits_its_keys_and_matches_the_cpu_twin() 
     use unmask::cpu::forward::{forward_rows, KvCache};
     use unmask::engine::SessionConfig;
     use unmask::gpu::kernels::{AttnShape, KernelVariant};
-    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let g = common::own_gpu();
     g.set_flash_attention(true);
     let w = random_model(&tiny_config(2, 4, 2, 16, 64, 90), DType::F32, 21);
     let (len, rows) = (200, 160..192);
@@ -308,7 +308,7 @@ fn f16_kv_sessions_match_the_cpu_twin_that_stores_f16() {
     let f32_full = unmask::cpu::forward::forward(&w, &before);
     assert!(full_want.iter().zip(&f32_full).any(|(a, b)| a != b), "the f16 twin rounds (else this test checks nothing)");
     for (kernels, flash) in [(KernelVariant::CpuLanes, false), (KernelVariant::Tiled, false), (KernelVariant::Tiled, true)] {
-        let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+        let g = common::own_gpu();
         g.set_flash_attention(flash);
         let m = GpuModel::upload(g, &w).unwrap();
         let config = SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, kernels) };
@@ -330,7 +330,7 @@ fn split_k_matmuls_in_a_session_match_the_cpu_twin() {
     use unmask::cpu::forward::{forward_rows, KvCache};
     use unmask::engine::SessionConfig;
     use unmask::gpu::kernels::KernelVariant;
-    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let g = common::own_gpu();
     g.set_split_matmul(true);
     let w = random_model(&tiny_config(2, 4, 2, 128, 608, 90), DType::Q4_0, 41);
     let (len, rows) = (40, 24..32);

@@ -63,7 +63,7 @@ fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
     // selects a few rows at a time (97 logits · 4 B: 5 rows per chunk); Gumbel noise on.
     let cfg = tiny_config(1, 2, 2, 8, 32, 97);
     let w = random_model(&cfg, DType::F32, 23);
-    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let g = common::own_gpu();
     g.cap_bindings(2048);
     let gm = GpuModel::upload(g, &w).unwrap();
     for scale in [0.5, 2.0] {

@@ -18,6 +18,14 @@ pub fn gpu() -> Arc<Gpu> {
     .clone()
 }
 
+/// A device of the test's own (for state such as flash attention, split-K or a binding cap),
+/// on the f32 path like `gpu()`.
+pub fn own_gpu() -> Arc<Gpu> {
+    let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+    g.set_coop_matmul(false).expect("turning cooperative matrices off always works");
+    Arc::new(g)
+}
+
 pub fn rms(v: &[f32]) -> f32 {
     (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt()
 }
