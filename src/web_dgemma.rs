@@ -92,7 +92,7 @@ fn parse_quant(quant: Option<&str>) -> Result<Option<crate::model::DType>, JsVal
 /// The plan for the weights and a session of a prompt and two canvases.
 fn plan(index: &DgIndex, quant: Option<crate::model::DType>, gpu: &Gpu) -> crate::Result<crate::engine::MemoryPlan> {
     let c = &index.config;
-    crate::dgemma::plan::plan(index, quant, (3 * c.canvas_length).min(c.max_positions), gpu.plan_limits())
+    crate::dgemma::plan::plan(index, quant, (3 * c.canvas_length).min(c.max_positions), gpu.plan_limits(), gpu.default_kv())
 }
 
 fn now() -> f64 {
@@ -215,7 +215,7 @@ impl DgEngine {
         s.validate().map_err(js_err)?;
         let c = &self.model.config;
         let positions = positions_needed(prompt.len().max(1), &s, c.canvas_length, c.max_positions).map_err(js_err)?;
-        let mut session = DgSession::new(&self.model, positions).map_err(js_err)?;
+        let mut session = DgSession::new(&self.model, positions, self.model.gpu.default_kv()).map_err(js_err)?;
         let mut draws = SeededDraws(Rng::new(r.seed ^ 0x6467656d6d61));
         self.cancel.set(false);
         let cancel = self.cancel.clone();

@@ -409,6 +409,16 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(out.contains("diffusion-gemma") && out.contains("3 sliding, window 4; 1 full") && out.contains("4 experts, top-2"), "{out}");
+    // K/V as UNMASK_KV says (lavapipe's default is f32), in the plan and a generation.
+    assert!(out.contains(" in f32)"), "{out}");
+    let f16 = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["info", p]).env("UNMASK_KV", "f16").output().unwrap();
+    assert!(text(&f16).0.contains(" in f16)"), "{}", text(&f16).0);
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "8", "--json"])
+        .env("UNMASK_KV", "f16")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
     let run = |seed: &str| -> serde_json::Value {
         let o = unmask(&["generate", "--model", p, "--prompt", "The cat sat", "--gen-length", "20", "--seed", seed, "--json"]);
         let (out, err) = text(&o);

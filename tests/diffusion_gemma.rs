@@ -14,6 +14,7 @@ use unmask::dgemma::gpu_session::DgSession;
 use unmask::dgemma::index::DgIndex;
 use unmask::dgemma::sampler::{generate, DgModel, DgSettings, Draws};
 use unmask::dgemma::{DgConfig, DgWeights};
+use unmask::gpu::kernels::KvType;
 use unmask::model::source::SliceSource;
 use unmask::model::DType;
 
@@ -139,7 +140,7 @@ fn gpu_model(gpu: Arc<unmask::gpu::Gpu>, quant: Option<DType>) -> DgGpuModel {
 /// a committed one (vocab columns 0..512).
 fn gpu_cases(m: &DgGpuModel) -> [Vec<f32>; 3] {
     let r = reference();
-    let mut s = DgSession::new(m, 64).unwrap();
+    let mut s = DgSession::new(m, 64, KvType::F32).unwrap();
     let prompt = ids(&r["prompt"]);
     block_on(s.encode(&prompt)).unwrap();
     assert_eq!(s.encoded(), prompt.len());
@@ -168,14 +169,85 @@ fn gpu_encoder_and_decoder_logits_match_the_reference() {
     let m = gpu_model(gpu(), None);
     assert_reference_cases("GPU", &gpu_cases(&m));
     // Bad requests are refused before any work.
-    let mut s = DgSession::new(&m, 64).unwrap();
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
     let canvas = ids(&r["canvas"]);
     let v = m.config.vocab;
     assert!(block_on(s.decode(&[v as u32], None)).unwrap_err().to_string().contains("outside the vocabulary"));
     assert!(block_on(s.decode(&[1u32; 17], None)).is_err(), "a canvas longer than the model's");
     assert!(block_on(s.decode(&canvas, Some(0.5))).unwrap_err().to_string().contains("previous decode"));
     assert!(block_on(s.encode(&[1u32; 65])).is_err(), "more positions than the session holds");
-    assert!(DgSession::new(&m, 0).is_err());
+    assert!(DgSession::new(&m, 0, KvType::F32).is_err());
+}
+
+/// f16 K/V (the default on GPUs with shader-f16): a GPU session against the CPU twin that rounds
+/// every stored K and V the same way, through the reference's sequence (encode, decode without
+/// and with self-conditioning, a committed canvas's encode, a second canvas).
+///
+/// Rounding to f16 is a step function: the GPU's f32 noise (about 1e-4 of these logits, as the
+/// f32 session shows) moves the odd value to the neighbouring f16 value (1 of 1800 after the
+/// prompt here), and this tiny random model is very sensitive to one such step (measured with
+/// the twin: one K value of layer 0 or 1 moved by one f16 step moves the second canvas's logits
+/// by up to 0.02; f16 as a whole moves them by 0.05). So the stored K/V are checked value by
+/// value (at least 99 % equal to the twin's, each within a few f16 steps of the layer's typical
+/// value), the twin then continues from the K/V the GPU stored, and the logits must be at least
+/// twice as near the f16 twin as the f16 twin is to the f32 one (measured on lavapipe: 20×,
+/// 8.5× and 3.9×), and near the f32 reference.
+#[test]
+fn f16_kv_sessions_match_the_twin_that_rounds_the_same_way() {
+    let r = reference();
+    let w = weights("config.json");
+    let m = gpu_model(gpu(), None);
+    let v = w.config.vocab;
+    let mut s = DgSession::new(&m, 64, KvType::F16).unwrap();
+    let (mut twin, mut f32_twin) = (Cache::new(KvType::F16), Cache::default());
+    // The session's stored K/V against the twin's, then the twin's cache made the GPU's.
+    let stored = |s: &DgSession, twin: &mut Cache| {
+        let (mut same, mut all) = (0, 0);
+        for i in 0..w.config.layers.len() {
+            let (k, v) = block_on(s.read_kv(i)).unwrap();
+            for (got, want) in [(&k, &twin.k[i]), (&v, &twin.v[i])] {
+                assert_eq!(got.len(), want.len(), "layer {i}");
+                let step = common_rms(want) * 2f32.powi(-10);
+                for (a, b) in got.iter().zip(want.iter()) {
+                    assert!((a - b).abs() <= 4.0 * step, "layer {i}: stored {a}, the twin {b}");
+                    same += usize::from(a == b);
+                    all += 1;
+                }
+            }
+            (twin.k[i], twin.v[i]) = (k, v);
+        }
+        assert!(same as f64 >= 0.99 * all as f64, "only {same} of {all} stored K/V values equal the twin's");
+    };
+    let worst = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let check = |what: &str, gpu: &[f32], twin16: &[f32], twin32: &[f32]| {
+        let (err, effect) = (worst(gpu, twin16), worst(twin16, twin32));
+        assert!(effect > 0.0, "{what}: the f16 twin rounds (else this test checks nothing)");
+        assert!(err <= 0.5 * effect, "{what}: the GPU is {err} from the f16 twin; f16 itself moves the logits by {effect}");
+    };
+    let prompt = ids(&r["prompt"]);
+    block_on(s.encode(&prompt)).unwrap();
+    encode(&w, &mut twin, &prompt);
+    encode(&w, &mut f32_twin, &prompt);
+    stored(&s, &mut twin);
+    let canvas = ids(&r["canvas"]);
+    let want = decode(&w, &twin, &canvas, None);
+    let got = block_on(s.decode(&canvas, None)).unwrap();
+    check("decoder logits", &got, &want, &decode(&w, &f32_twin, &canvas, None));
+    assert_rows_close("f16 K/V: the reference", &got, &floats("logits_nosc.bin"), v, 1e-2);
+    // Self-conditioned on the GPU's own last logits (the twins too, so only this pass differs).
+    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    check("self-conditioned", &sc, &decode(&w, &twin, &canvas, Some(&got)), &decode(&w, &f32_twin, &canvas, Some(&got)));
+    let committed = ids(&r["committed_canvas"]);
+    block_on(s.encode(&committed)).unwrap();
+    encode(&w, &mut twin, &committed);
+    encode(&w, &mut f32_twin, &committed);
+    stored(&s, &mut twin);
+    let canvas2 = ids(&r["canvas2"]);
+    check("second canvas", &block_on(s.decode(&canvas2, None)).unwrap(), &decode(&w, &twin, &canvas2, None), &decode(&w, &f32_twin, &canvas2, None));
+}
+
+fn common_rms(v: &[f32]) -> f32 {
+    (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt()
 }
 
 /// A GGUF index and source over `bytes`.
@@ -248,7 +320,7 @@ fn gpu_logits_with_weights_in_many_chunks_equal_one_chunk() {
     g.set_flash_attention(!g.flash_attention());
     assert!(many.embed.chunks.len() > 1 && many.layers[0].down_exps.chunks.len() == w.config.experts, "one expert per chunk");
     let run = |m: &DgGpuModel| {
-        let mut s = DgSession::new(m, 64).unwrap();
+        let mut s = DgSession::new(m, 64, KvType::F32).unwrap();
         block_on(s.encode(&ids(&r["prompt"]))).unwrap();
         block_on(s.decode(&ids(&r["canvas"]), None)).unwrap();
         block_on(s.decode(&ids(&r["canvas"]), Some(0.7))).unwrap()
@@ -338,7 +410,7 @@ fn generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
 #[test]
 fn gpu_generations_replayed_from_the_reference_draws_equal_it_step_for_step() {
     let m = gpu_model(gpu(), None);
-    replay("GPU", &mut || DgSession::new(&m, 64).unwrap());
+    replay("GPU", &mut || DgSession::new(&m, 64, KvType::F32).unwrap());
 }
 
 /// Every recorded generation through `generate` on models from `model`, step by step.
@@ -413,13 +485,20 @@ fn the_memory_plan_is_what_the_gpu_gets() {
     let json = std::fs::read_to_string(dir().join("config.json")).unwrap();
     let src = SliceSource { files: vec![("model.safetensors".into(), &st[..])] };
     let index = block_on(DgIndex::read(&src, Some(("config.json", &json)))).unwrap();
-    let plan = unmask::dgemma::plan::plan(&index, None, 48, g.plan_limits()).unwrap();
+    let plan = unmask::dgemma::plan::plan(&index, None, 48, g.plan_limits(), KvType::F32).unwrap();
     let before = g.bytes_created();
     let m = block_on(DgGpuModel::load(g.clone(), &index, &src, None, &mut |_, _| {})).unwrap();
     assert_eq!(g.bytes_created() - before, plan.weight_bytes, "weights");
-    let before = g.bytes_created();
-    let _s = DgSession::new(&m, 48).unwrap();
-    assert_eq!(g.bytes_created() - before, plan.session_bytes, "session");
+    // Both ways of storing K/V (f16: half the K/V, plus a pass's own K and V in f32).
+    for kv in [KvType::F32, KvType::F16] {
+        let plan = unmask::dgemma::plan::plan(&index, None, 47, g.plan_limits(), kv).unwrap();
+        let before = g.bytes_created();
+        let _s = DgSession::new(&m, 47, kv).unwrap();
+        assert_eq!(g.bytes_created() - before, plan.session_bytes, "session with {} K/V", kv.name());
+        assert_eq!(plan.kv_type, kv.name());
+    }
+    let [f32_kv, f16_kv] = [KvType::F32, KvType::F16].map(|kv| unmask::dgemma::plan::plan(&index, None, 48, g.plan_limits(), kv).unwrap().kv_bytes);
+    assert_eq!(f16_kv * 2, f32_kv, "f16 halves the K/V");
     assert!(plan.check(g.plan_limits(), Some(plan.total_bytes() - 1)).unwrap_err().to_string().contains("GPU memory"));
 }
 
@@ -456,7 +535,7 @@ fn quantized_loads_equal_the_twin_on_the_same_weights() {
         let m = block_on(DgGpuModel::load(gpu(), &index, &src, Some(q), &mut |_, _| {})).unwrap();
         assert_eq!((m.embed.dtype, m.layers[0].router.dtype, m.layers[0].gate_exps.dtype, m.sc_down.dtype), (DType::Q8_0, DType::F32, q, q));
         assert!((m.weight_bytes() as f64) < 0.35 * stored as f64, "{}: {} bytes vs {stored} stored", q.name(), m.weight_bytes());
-        let mut s = DgSession::new(&m, 64).unwrap();
+        let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
         block_on(s.encode(&prompt)).unwrap();
         let got = block_on(s.decode(&canvas, None)).unwrap();
         // The twin on the same converted weights.
@@ -487,7 +566,7 @@ fn quantized_loads_equal_the_twin_on_the_same_weights() {
 fn gpu_choices_equal_the_choices_from_its_logits() {
     let r = reference();
     let m = gpu_model(gpu(), None);
-    let mut s = DgSession::new(&m, 64).unwrap();
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
     block_on(s.encode(&ids(&r["prompt"]))).unwrap();
     let canvas = ids(&r["canvas"]);
     let mut rng = unmask::rng::Rng::new(11);

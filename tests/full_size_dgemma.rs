@@ -82,7 +82,7 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
     let billions = index.params() as f64 / 1e9;
     println!("DiffusionGemma-26B-A4B shape: {billions:.2} B text parameters, {} in this file", human(index.file_bytes()));
     assert!((billions - 25.25).abs() < 0.1, "{billions:.2} B");
-    let p = plan(&index, Some(DType::Q4_0), 768, gpu.plan_limits()).unwrap();
+    let p = plan(&index, Some(DType::Q4_0), 768, gpu.plan_limits(), unmask::gpu::kernels::KvType::F32).unwrap();
     println!("  plan, Q4_0, 768 positions: {}", p.summary());
     assert!(p.weight_bytes > 13_000_000_000 && p.weight_bytes < 17_000_000_000, "{}", human(p.weight_bytes));
     drop(src);
@@ -100,7 +100,8 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
     println!("  wrote the {n}-layer model in {:.1} s", t0.elapsed().as_secs_f64());
     let src = FileSource::open(std::slice::from_ref(&path)).unwrap();
     let index = pollster::block_on(DgIndex::read(&src, None)).unwrap();
-    let p = plan(&index, None, 512, gpu.plan_limits()).unwrap();
+    // K/V as the adapter stores them by default (f16 on GPUs with shader-f16).
+    let p = plan(&index, None, 512, gpu.plan_limits(), gpu.default_kv()).unwrap();
     p.check(gpu.plan_limits(), None).unwrap();
     let t0 = std::time::Instant::now();
     let mut updates = 0;
@@ -108,7 +109,7 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
     let m = pollster::block_on(DgGpuModel::load(gpu.clone(), &index, &src, None, &mut |_, _| updates += 1)).unwrap();
     assert_eq!(gpu.bytes_created() - before, p.weight_bytes);
     println!("  loaded {} in {:.1} s ({updates} progress updates); peak RSS {}", human(p.weight_bytes), t0.elapsed().as_secs_f64(), peak_rss());
-    let mut s = DgSession::new(&m, 512).unwrap();
+    let mut s = DgSession::new(&m, 512, gpu.default_kv()).unwrap();
     let mut rng = Rng::new(9);
     let prompt: Vec<u32> = (0..40).map(|_| rng.below(c.vocab as u32)).collect();
     let t0 = std::time::Instant::now();

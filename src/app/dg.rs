@@ -53,7 +53,7 @@ pub fn load(
     let quant = dg_quant(quant)?;
     let DgFiles { files, index, settings, tokenizer } = DgFiles::open(path)?;
     let c = index.config.clone();
-    let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), gpu.plan_limits())?;
+    let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), gpu.plan_limits(), gpu.default_kv())?;
     p.check(gpu.plan_limits(), None)?;
     let summary = p.summary();
     on_plan(&summary);
@@ -95,7 +95,7 @@ pub fn generate(m: &DgLoaded, req: &Request, cancel: &AtomicBool, send: &dyn Fn(
     let l = c.canvas_length;
     let positions = positions_needed(prompt.len().max(1), &s, l, c.max_positions)?;
     let canvases = s.max_new_tokens.div_ceil(l);
-    let mut session = DgSession::new(&m.model, positions)?;
+    let mut session = DgSession::new(&m.model, positions, m.model.gpu.default_kv())?;
     let g0 = prompt.len();
     let mut tokens = prompt.clone();
     tokens.resize(g0 + canvases * l, NO_MASK);

@@ -61,7 +61,8 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
         let gpu = super::model::open_gpu()?;
         let name = gpu.report.name.clone();
         // Refused with the numbers before any weight is read when it cannot fit.
-        let plan = plan(&index, quant, positions, gpu.plan_limits())?;
+        let kv = super::model::kv(&gpu)?;
+        let plan = plan(&index, quant, positions, gpu.plan_limits(), kv)?;
         plan.check(gpu.plan_limits(), None)?;
         let tty = std::io::stderr().is_terminal() && index.file_bytes() > 64 << 20;
         let mut bar = progress_bar();
@@ -73,7 +74,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
         if tty {
             eprintln!();
         }
-        let mut session = DgSession::new(&m, positions)?;
+        let mut session = DgSession::new(&m, positions, kv)?;
         (pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut on_step))?, name)
     };
     let answer = &gen.tokens[prompt.len()..];
@@ -123,11 +124,13 @@ pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
     println!("canvas     {} tokens  vocab {}  logit soft-cap {:?}", c.canvas_length, c.vocab, c.softcap);
     // The plan for one canvas after a prompt of up to one canvas, on the adapter's limits when
     // there is one (else unbounded).
-    let limits = match pollster::block_on(unmask::gpu::Gpu::new()) {
+    let gpu = pollster::block_on(unmask::gpu::Gpu::new());
+    let limits = match &gpu {
         Ok(g) => g.plan_limits(),
         Err(_) => unmask::gpu::Limits { max_binding: u64::MAX, max_buffer: u64::MAX },
     };
-    let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), limits)?;
+    let kv = gpu.as_ref().ok().map(super::model::kv).transpose()?.unwrap_or_default();
+    let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), limits, kv)?;
     println!("memory     {}", p.summary());
     Ok(())
 }
@@ -140,6 +143,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
     let c = index.config.clone();
     let gpu = super::model::open_gpu()?;
     let m = pollster::block_on(DgGpuModel::load(gpu.clone(), &index, &files.source, quant, &mut |_, _| {}))?;
+    let kv = super::model::kv(&gpu)?;
     for &gen in &a.gen_length {
         let mut s = settings.clone();
         s.max_new_tokens = gen;
@@ -153,7 +157,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
         let positions = positions_needed(prompt.len(), &s, c.canvas_length, c.max_positions)?;
         let (mut best, mut steps) = (f64::MAX, 0);
         for _ in 0..a.runs.max(1) {
-            let mut session = DgSession::new(&m, positions)?;
+            let mut session = DgSession::new(&m, positions, kv)?;
             let mut draws = SeededDraws(Rng::new(1));
             let t0 = unmask::clock::now_ms();
             let g = pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut |_| true))?;
@@ -163,6 +167,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
         let tokens = gen.div_ceil(c.canvas_length) * c.canvas_length;
         let line = serde_json::json!({
             "model": path.display().to_string(), "family": "diffusion-gemma", "adapter": gpu.report.name, "backend": gpu.report.backend,
+            "kv": kv.name(), "coop": gpu.coop_matmul(),
             "quant": a.quant.clone().unwrap_or_else(|| "as-loaded".into()), "prompt_length": prompt.len(), "gen_length": gen,
             "canvas_tokens": tokens, "steps": steps, "total_ms": best, "ms_per_step": best / steps.max(1) as f64,
             "tokens_per_second": tokens as f64 / (best / 1000.0),

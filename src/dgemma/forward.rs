@@ -6,6 +6,7 @@
 use super::config::{Layer, Rope};
 use super::weights::{DgWeights, LayerWeights};
 use crate::cpu::ops;
+use crate::gpu::kernels::KvType;
 use crate::model::config::Routing;
 use crate::model::{DType, HostTensor};
 
@@ -17,6 +18,16 @@ pub struct Cache {
     /// Per layer `[len, kv · head_dim]`.
     pub k: Vec<Vec<f32>>,
     pub v: Vec<Vec<f32>>,
+    /// How the GPU stores K/V: f16 rounds every K and V value once, the decoder's own too
+    /// (the GPU session writes them into the cache and attention reads them from there).
+    pub kv: KvType,
+}
+
+impl Cache {
+    /// An empty cache storing K/V as `kv`.
+    pub fn new(kv: KvType) -> Cache {
+        Cache { kv, ..Cache::default() }
+    }
 }
 
 /// `x / sqrt(mean(x²) + eps)` per row of `dim` values, times `w` when given.
@@ -66,9 +77,19 @@ pub(crate) fn mask(mode: Mode, l: &Layer, w: usize, q0: usize) -> ops::AttnMask 
 
 /// One layer on rows `x` `[t, H]` at positions `pos`; `keys`/`vals` are the earlier positions'
 /// K/V (positions 0 .. keys.len()/kvd), to which this call's own are appended for attention.
-/// Returns the new K and V rows.
+/// Returns the new K and V rows (as stored: rounded to `kv`).
 #[allow(clippy::too_many_arguments)]
-fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[usize], keys: &[f32], vals: &[f32], mode: Mode) -> (Vec<f32>, Vec<f32>) {
+fn layer(
+    w: &DgWeights,
+    l: &Layer,
+    lw: &LayerWeights,
+    x: &mut Vec<f32>,
+    pos: &[usize],
+    keys: &[f32],
+    vals: &[f32],
+    mode: Mode,
+    kv: KvType,
+) -> (Vec<f32>, Vec<f32>) {
     let c = &w.config;
     let (hsz, t, nh, hd, kvh, eps) = (c.hidden, pos.len(), c.heads, l.head_dim, l.kv_heads, c.rms_eps);
     let kvd = kvh * hd;
@@ -80,9 +101,12 @@ fn layer(w: &DgWeights, l: &Layer, lw: &LayerWeights, x: &mut Vec<f32>, pos: &[u
         None => kraw.clone(),
     };
     let mut k = rms(&kraw, hd, Some(&lw.k_norm), eps);
-    let v = rms(&vraw, hd, None, eps);
+    let mut v = rms(&vraw, hd, None, eps);
     rope(&mut q, pos, nh, hd, &l.rope);
     rope(&mut k, pos, kvh, hd, &l.rope);
+    for x in k.iter_mut().chain(v.iter_mut()) {
+        *x = kv.round(*x);
+    }
     // Attention over the earlier keys then this call's (positions 0 .. in order).
     let all_k: Vec<f32> = keys.iter().chain(&k).copied().collect();
     let all_v: Vec<f32> = vals.iter().chain(&v).copied().collect();
@@ -137,13 +161,13 @@ pub(crate) fn embed_scale(hidden: usize, embed: DType) -> f32 {
 pub fn encode(w: &DgWeights, cache: &mut Cache, tokens: &[u32]) {
     let c = &w.config;
     if cache.k.len() != c.layers.len() {
-        *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()] };
+        *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()], kv: cache.kv };
     }
     let s = embed_scale(w.config.hidden, w.embed.dtype);
     let mut x: Vec<f32> = ops::embed(&w.embed, tokens).iter().map(|v| v * s).collect();
     let pos: Vec<usize> = (cache.len..cache.len + tokens.len()).collect();
     for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
-        let (k, v) = layer(w, l, lw, &mut x, &pos, &cache.k[i], &cache.v[i], Mode::Encoder);
+        let (k, v) = layer(w, l, lw, &mut x, &pos, &cache.k[i], &cache.v[i], Mode::Encoder, cache.kv);
         cache.k[i].extend(k);
         cache.v[i].extend(v);
     }
@@ -172,7 +196,7 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
     let pos: Vec<usize> = (cache.len..cache.len + n).collect();
     for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
         let (k, v) = (cache.k.get(i).map_or(&[][..], |v| v), cache.v.get(i).map_or(&[][..], |v| v));
-        layer(w, l, lw, &mut x, &pos, k, v, Mode::Decoder { cached: cache.len });
+        layer(w, l, lw, &mut x, &pos, k, v, Mode::Decoder { cached: cache.len }, cache.kv);
     }
     let x = rms(&x, hsz, Some(&w.final_norm), eps);
     let mut logits = ops::matmul(&x, &w.embed, n);

@@ -2,7 +2,8 @@
 //! activation buffers of a pass of up to one canvas of rows, every layer's K/V of all positions
 //! (the encoded ones, then the canvas's, which the decoder writes past the encoded end and the
 //! next encode overwrites), and the last logits, which the next step's self-conditioning reads
-//! in place. Passes follow docs/diffusion_gemma.md §4 op for op, as `forward.rs` (the CPU twin)
+//! in place. K/V are stored in f32 or f16 (`KvType`; f16: each pass computes its rows' K and V
+//! in f32 and `kv_store.wgsl` rounds them into the cache). Passes follow docs/diffusion_gemma.md §4 op for op, as `forward.rs` (the CPU twin)
 //! does; the encoder takes the prompt a canvas of rows at a time.
 
 use super::config::Layer;
@@ -44,11 +45,14 @@ struct Bufs {
     /// A step's uniform per canvas row, and its choices (3 words a row: `dg_choose.wgsl`).
     uniforms: wgpu::Buffer,
     choices: wgpu::Buffer,
+    /// f16 K/V: a pass's own K and V in f32, before `kv_store.wgsl` (None with f32 K/V).
+    new_kv: Option<(wgpu::Buffer, wgpu::Buffer)>,
 }
 
 pub struct DgSession<'m> {
     model: &'m DgGpuModel,
     kernels: KernelVariant,
+    kv: KvType,
     /// Rows a pass takes at most (the canvas length).
     rows: usize,
     /// Positions the K/V hold: the prompt and every canvas.
@@ -66,10 +70,12 @@ pub struct DgSession<'m> {
 }
 
 impl<'m> DgSession<'m> {
-    /// A session whose K/V hold `capacity` positions (prompt plus canvases).
-    pub fn new(model: &'m DgGpuModel, capacity: usize) -> Result<Self> {
+    /// A session whose K/V hold `capacity` positions (prompt plus canvases), stored as `kv`
+    /// (`Gpu::default_kv` unless told otherwise; `plan::plan` with the same `kv` plans it).
+    pub fn new(model: &'m DgGpuModel, capacity: usize, kv: KvType) -> Result<Self> {
         let (g, c) = (&*model.gpu, &model.config);
         let kernels = g.default_kernels();
+        g.check_kv(kv)?;
         let rows = c.canvas_length;
         if capacity == 0 || capacity > c.max_positions {
             return Err(Error::Input(format!("{capacity} positions do not suit the model's context of {}", c.max_positions)));
@@ -77,7 +83,7 @@ impl<'m> DgSession<'m> {
         // Every buffer of `plan::session_buffers`, in its order (the plan counts the same list).
         let chunks = logit_chunks(c, g.max_binding());
         let mut made =
-            session_buffers(c, capacity, g.max_binding()).into_iter().map(|(what, n)| g.storage(&what, 4 * n as u64)).collect::<Result<Vec<_>>>()?.into_iter();
+            session_buffers(c, capacity, g.max_binding(), kv).into_iter().map(|(what, n)| g.storage(&what, n)).collect::<Result<Vec<_>>>()?.into_iter();
         let mut f = || made.next().expect("one buffer per planned entry");
         let b = Bufs {
             tokens: f(),
@@ -97,6 +103,7 @@ impl<'m> DgSession<'m> {
             logits: chunks.iter().map(|&(r0, n)| (f(), r0, n)).collect(),
             uniforms: f(),
             choices: f(),
+            new_kv: (kv == KvType::F16).then(|| (f(), f())),
         };
         let (mut keys, mut values) = (Vec::with_capacity(c.layers.len()), Vec::with_capacity(c.layers.len()));
         for _ in &c.layers {
@@ -104,12 +111,31 @@ impl<'m> DgSession<'m> {
             values.push(f());
         }
         g.take_fault()?;
-        Ok(DgSession { model, kernels, rows, capacity, len: 0, b, keys, values, have_logits: false, decoder: None })
+        Ok(DgSession { model, kernels, kv, rows, capacity, len: 0, b, keys, values, have_logits: false, decoder: None })
     }
 
     /// Positions encoded so far.
     pub fn encoded(&self) -> usize {
         self.len
+    }
+
+    /// Layer `layer`'s stored K and V of the encoded positions, as f32 (tests compare them with
+    /// the CPU twin's cache).
+    pub async fn read_kv(&self, layer: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let l = self.model.config.layers.get(layer).ok_or_else(|| Error::Input(format!("no layer {layer}")))?;
+        let n = self.len * l.kv_heads * l.head_dim;
+        let bytes = (n * self.kv.bytes()).next_multiple_of(4) as u64;
+        let g = &*self.model.gpu;
+        let enc = g.device.create_command_encoder(&Default::default());
+        let raw = g.submit_and_read(enc, &[(&self.keys[layer], 0, bytes), (&self.values[layer], 0, bytes)]).await?;
+        let (k, v) = raw.split_at(bytes as usize);
+        let decode = |b: &[u8]| -> Vec<f32> {
+            match self.kv {
+                KvType::F32 => bytemuck::pod_collect_to_vec(&b[..4 * n]),
+                KvType::F16 => b[..2 * n].chunks_exact(2).map(|h| half::f16::from_le_bytes([h[0], h[1]]).to_f32()).collect(),
+            }
+        };
+        Ok((decode(k), decode(v)))
     }
 
     fn write_rows(&self, tokens: &[u32], q0: usize) {
@@ -155,20 +181,29 @@ impl<'m> DgSession<'m> {
         let (keys, vals) = (&self.keys[i], &self.values[i]);
         let spec = l.rope.spec(hd);
         let moe = MoeShape { rows: n, experts: c.experts, k: c.top_k };
+        // This pass's K and V rows: in the cache at q0 (f32), or in f32 rows of their own first.
+        let (k_rows, v_rows, r0) = match &b.new_kv {
+            Some((nk, nv)) => (nk, nv, 0),
+            None => (keys, vals, q0),
+        };
         let mut out = vec![g.rmsnorm(&lw.input_norm, &b.x, &b.h, n, hsz, eps)?];
         out.extend(self.mm(&lw.q, &b.h, n, &b.q, 0, Epilogue::Store)?);
-        out.extend(self.mm(&lw.k, &b.h, n, keys, q0, Epilogue::Store)?);
+        out.extend(self.mm(&lw.k, &b.h, n, k_rows, r0, Epilogue::Store)?);
         // Full layers: V is K's raw projection (normed without a weight, no RoPE).
-        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, vals, q0, Epilogue::Store)?);
+        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, v_rows, r0, Epilogue::Store)?);
         out.extend([
             g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
-            g.qk_norm(&lw.k_norm, keys, n * kvh, hd, q0 * kvh, eps)?,
-            g.qk_norm(&m.ones, vals, n * kvh, hd, q0 * kvh, eps)?,
+            g.qk_norm(&lw.k_norm, k_rows, n * kvh, hd, r0 * kvh, eps)?,
+            g.qk_norm(&m.ones, v_rows, n * kvh, hd, r0 * kvh, eps)?,
             g.rope(&b.q, &b.positions, 0, n, c.heads, hd, spec, RopeStyle::NeoX)?,
-            g.rope(keys, &b.positions, q0, n, kvh, hd, spec, RopeStyle::NeoX)?,
+            g.rope(k_rows, &b.positions, r0, n, kvh, hd, spec, RopeStyle::NeoX)?,
         ]);
+        if b.new_kv.is_some() {
+            let kvd = kvh * hd;
+            out.extend([g.kv_store(k_rows, keys, n * kvd, q0 * kvd)?, g.kv_store(v_rows, vals, n * kvd, q0 * kvd)?]);
+        }
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
-        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), KvType::F32, None)?);
+        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), self.kv, None)?);
         out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.

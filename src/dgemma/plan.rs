@@ -9,7 +9,7 @@ use super::index::{DgIndex, Lt, T};
 use crate::engine::weights::chunk_rows;
 use crate::engine::MemoryPlan;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::MoeShape;
+use crate::gpu::kernels::{KvType, MoeShape};
 use crate::gpu::{Gpu, Limits};
 use crate::model::DType;
 
@@ -19,13 +19,15 @@ pub fn logit_chunks(c: &DgConfig, max_binding: u64) -> Vec<(usize, usize)> {
     chunk_rows(c.canvas_length, 4 * c.vocab, max_binding, 1)
 }
 
-/// A session's buffers for `positions` positions: (what, f32 values), in allocation order.
-pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64) -> Vec<(String, usize)> {
+/// A session's buffers for `positions` positions with K/V stored as `kv`: (what, bytes), in
+/// allocation order. With f16 K/V a pass writes its rows' K and V in f32 ("new K rows" /
+/// "new V rows", the widest layer's) and `kv_store.wgsl` rounds them into the cache.
+pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvType) -> Vec<(String, u64)> {
     let rows = c.canvas_length;
     let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
     let pairs = rows * c.top_k;
     let route = MoeShape { rows, experts: c.experts, k: c.top_k }.route_words();
-    let mut v: Vec<(String, usize)> = [
+    let mut v: Vec<(String, u64)> = [
         ("tokens", rows),
         ("positions", rows),
         ("residual", rows * c.hidden),
@@ -42,22 +44,30 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64) -> Vec<
         ("expert out", pairs * c.hidden),
     ]
     .into_iter()
-    .map(|(w, n)| (w.to_string(), n))
+    .map(|(w, n)| (w.to_string(), 4 * n as u64))
     .collect();
     for (r0, n) in logit_chunks(c, max_binding) {
-        v.push((format!("logits of rows {r0}.."), n * c.vocab));
+        v.push((format!("logits of rows {r0}.."), 4 * (n * c.vocab) as u64));
     }
-    v.push(("step uniforms".into(), rows));
-    v.push(("choices".into(), 3 * rows));
+    v.push(("step uniforms".into(), 4 * rows as u64));
+    v.push(("choices".into(), 4 * 3 * rows as u64));
+    if kv == KvType::F16 {
+        let widest = c.layers.iter().map(|l| l.kv_heads * l.head_dim).max().unwrap_or(0);
+        v.push(("new K rows".into(), 4 * (rows * widest) as u64));
+        v.push(("new V rows".into(), 4 * (rows * widest) as u64));
+    }
     for (i, l) in c.layers.iter().enumerate() {
-        v.push((format!("layer {i} keys"), positions * l.kv_heads * l.head_dim));
-        v.push((format!("layer {i} values"), positions * l.kv_heads * l.head_dim));
+        // Whole words (two f16 values to a word).
+        let bytes = ((positions * l.kv_heads * l.head_dim * kv.bytes()) as u64).next_multiple_of(4);
+        v.push((format!("layer {i} keys"), bytes));
+        v.push((format!("layer {i} values"), bytes));
     }
     v
 }
 
-/// The plan for loading `index` converted to `quant` and running one session of `positions`.
-pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Limits) -> Result<MemoryPlan> {
+/// The plan for loading `index` converted to `quant` and running one session of `positions`
+/// with K/V stored as `kv`.
+pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Limits, kv: KvType) -> Result<MemoryPlan> {
     let c = &index.config;
     let (mut weight_bytes, mut largest, mut widest) = (0u64, (String::new(), 0u64), (String::new(), 0u64));
     for (&t, r) in &index.tensors {
@@ -84,8 +94,8 @@ pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Lim
     let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
     weight_bytes += Gpu::padded(4 * c.hidden.max(max_hd) as u64);
     let (mut session_bytes, mut kv_bytes) = (0u64, 0u64);
-    for (what, n) in session_buffers(c, positions, limits.max_binding) {
-        let bytes = Gpu::padded(4 * n as u64);
+    for (what, n) in session_buffers(c, positions, limits.max_binding, kv) {
+        let bytes = Gpu::padded(n);
         session_bytes = session_bytes.saturating_add(bytes);
         if what.ends_with("keys") || what.ends_with("values") {
             kv_bytes += bytes;
@@ -94,14 +104,14 @@ pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Lim
             largest = (what, bytes);
         }
     }
-    let widest_kv = c.layers.iter().map(|l| 4 * l.kv_heads * l.head_dim).max().unwrap_or(1) as u64;
+    let widest_kv = c.layers.iter().map(|l| kv.bytes() * l.kv_heads * l.head_dim).max().unwrap_or(1) as u64;
     Ok(MemoryPlan {
         quant: quant.map(|q| q.name()),
         canvas: positions,
         weight_bytes,
         session_bytes,
         kv_bytes,
-        kv_type: "f32",
+        kv_type: kv.name(),
         file_bytes: index.file_bytes(),
         largest_buffer: largest,
         widest_row: widest,

@@ -46,7 +46,7 @@ pub fn load(path: &Path, quant: Option<&str>, limit: usize, id: String) -> Resul
     let positions = limit.min(c.max_positions);
     let gpu = crate::cli::model::open_gpu()?;
     // Refused with the numbers before any weight is read when it cannot fit.
-    unmask::dgemma::plan::plan(&index, quant, positions, gpu.plan_limits())?.check(gpu.plan_limits(), None)?;
+    unmask::dgemma::plan::plan(&index, quant, positions, gpu.plan_limits(), crate::cli::model::kv(&gpu)?)?.check(gpu.plan_limits(), None)?;
     let mut bar = super::super::model::progress_bar();
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr()) && index.file_bytes() > 64 << 20;
     let model = pollster::block_on(DgGpuModel::load(gpu, &index, &files.source, quant, &mut |d, t| {
@@ -113,7 +113,7 @@ pub fn run(m: &DgEngine, w: DgWork, feed: &Feed) -> Result<Outcome> {
     let DgWork { prompt, settings: s, seed } = w;
     let l = m.model.config.canvas_length;
     let positions = positions_needed(prompt.len(), &s, l, m.positions)?;
-    let mut session = DgSession::new(&m.model, positions)?;
+    let mut session = DgSession::new(&m.model, positions, crate::cli::model::kv(&m.model.gpu)?)?;
     let answer = s.max_new_tokens.div_ceil(l) * l;
     let canvas = Canvas { tokens: [prompt.clone(), vec![NOT_FINAL; answer]].concat(), gen_start: prompt.len(), mask: NOT_FINAL, eos: None };
     let ends: Vec<u32> = s.eos.iter().copied().chain(s.pad).collect();
