@@ -48,6 +48,18 @@ fn attend(g: &Gpu, variant: KernelVariant, [q, k, v, out]: [&wgpu::Buffer; 4], s
     g.attention(variant, q, k, v, out, s, mask, KvType::F32, Some(&scratch)).unwrap()
 }
 
+/// The output `y0` (`[*, stride]` from element `off`) after an epilogue applies the `m` × `n`
+/// product `prod` to it.
+fn after_epilogue(y0: &[f32], prod: &[f32], (m, n): (usize, usize), off: usize, stride: usize, e: Epilogue) -> Vec<f32> {
+    let mut want = y0.to_vec();
+    for i in 0..m {
+        for j in 0..n {
+            want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
+        }
+    }
+    want
+}
+
 /// Both matmul variants against the CPU matmul.
 fn check_matmul(dtype: DType, m: usize, k: usize, n: usize, chunk_rows: Option<usize>, seed: u64) {
     for v in VARIANTS {
@@ -142,12 +154,7 @@ fn matmul_epilogues_into_an_offset_strided_output() {
             assert_eq!(gw.chunks.len(), n.div_ceil(48));
             for e in epilogues {
                 let y0 = rng.vec(off + m * stride, 3.0);
-                let mut want = y0.clone();
-                for i in 0..m {
-                    for j in 0..n {
-                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
-                    }
-                }
+                let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let (xb, yb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &y0).unwrap());
                 let ls = gw.matmul(&g, v, &xb, 0, m, &yb, off, stride, e).unwrap();
                 assert_close(&format!("{e:?} matmul ({}, {} {m}×{k}×{n})", v.name(), dtype.name()), &run(&g, &ls, &yb, want.len()), &want, 1e-4);
@@ -981,12 +988,7 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
             let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
             for e in epilogues {
                 let y0 = rng.vec(off + m * stride, 3.0);
-                let mut want = y0.clone();
-                for i in 0..m {
-                    for j in 0..n {
-                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
-                    }
-                }
+                let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e };
                 let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
@@ -1118,12 +1120,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
             let (stride, off) = (n + 3, 5);
             for e in epilogues {
                 let y0 = rng.vec(off + m * stride, 3.0);
-                let mut want = y0.clone();
-                for i in 0..m {
-                    for j in 0..n {
-                        want[off + i * stride + j] = e.apply(y0[off + i * stride + j], prod[i * n + j]);
-                    }
-                }
+                let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, off, stride, e).unwrap();
                 assert!(ls.iter().all(|l| l.kernel == unmask::gpu::kernels::Kernel::MatmulCoop(dtype)), "cooperative matrices ran");
