@@ -2,7 +2,8 @@
 // parameters, bindings, output tile and epilogues as matmul.wgsl, for adapters with wgpu's
 // EXPERIMENTAL_COOPERATIVE_MATRIX and 16×16×16 f16 matrices with f32 accumulation (NVIDIA and
 // AMD through Vulkan). The host prepends `enable f16; enable wgpu_cooperative_matrix;`, the
-// weight reader, glu.wgsl and matmul_common.wgsl. Split-K is not supported (k_slice must be 0).
+// weight reader, glu.wgsl and matmul_common.wgsl. Split-K as in matmul.wgsl (workgroup z sums
+// k in [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32.
 //
 // A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size, set by the host)
 // and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts its share
@@ -26,12 +27,12 @@ fn to_f16(v: f32) -> f16 {
 }
 
 // Lanes of subgroup `sg` write its staged 16×16 block at output (r0, c0) with the epilogue.
-fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32) {
+fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
     for (var e = lane; e < 256u; e = e + lanes) {
         let r = r0 + e / 16u;
         let c = c0 + e % 16u;
         if (r < p.m && c < p.n) {
-            put(p.y_offset + r * p.y_stride + c, cs[sg * 256u + e]);
+            put(p.y_offset + z * p.m * p.y_stride + r * p.y_stride + c, cs[sg * 256u + e]);
         }
     }
 }
@@ -53,7 +54,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var c01 = c00;
     var c10 = c00;
     var c11 = c00;
-    for (var k0 = 0u; k0 < p.k; k0 = k0 + TK) {
+    var k_begin = 0u;
+    var k_end = p.k;
+    if (p.k_slice > 0u) {
+        k_begin = wg.z * p.k_slice;
+        k_end = min(p.k, k_begin + p.k_slice);
+    }
+    for (var k0 = k_begin; k0 < k_end; k0 = k0 + TK) {
         // 64 rows × 8 groups of four k, for x and for W.
         for (var e = tid; e < 512u; e = e + WG) {
             let r = e / 8u;
@@ -82,17 +89,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let c0 = col0 + sc;
     coopStoreT(c00, &cs[sg * 256u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0, c0);
+    emit(sg, lane, lanes, r0, c0, wg.z);
     workgroupBarrier();
     coopStoreT(c01, &cs[sg * 256u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0, c0 + 16u);
+    emit(sg, lane, lanes, r0, c0 + 16u, wg.z);
     workgroupBarrier();
     coopStoreT(c10, &cs[sg * 256u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0 + 16u, c0);
+    emit(sg, lane, lanes, r0 + 16u, c0, wg.z);
     workgroupBarrier();
     coopStoreT(c11, &cs[sg * 256u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0 + 16u, c0 + 16u);
+    emit(sg, lane, lanes, r0 + 16u, c0 + 16u, wg.z);
 }

@@ -1093,8 +1093,10 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
     // without them this checks that the path is off and refused, and says so; on GPUs with them
     // (bench/gpu.sh runs this first) the kernel is compared with its twin, ops::matmul_f16_inputs
     // (both inputs rounded to f16 the same way, so only the order of the f32 sums differs), on
-    // odd shapes: rows, columns and k off the 64/64/32 tiles, a chunked weight whose columns
-    // land at an offset, every weight format, and every epilogue into a strided output.
+    // odd shapes: rows, columns and k off the 64/64/32 tiles, short inputs (a cached step's 32
+    // rows and fewer), a chunked weight whose columns land at an offset, every weight format,
+    // every epilogue into a strided output, and split-K slices into NaN-filled scratch.
+    use unmask::gpu::kernels::{Kernel, MatmulIo, MatmulSplit};
     let g = pollster::block_on(Gpu::new()).unwrap();
     if !g.report.cooperative_matrix {
         assert!(!g.coop_matmul(), "off without the hardware");
@@ -1105,7 +1107,8 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
     }
     assert!(g.coop_matmul(), "on by default where the adapter has them");
     let epilogues = [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)];
-    let cases: [(usize, usize, usize); 6] = [(33, 40, 5), (97, 1000, 130), (64, 64, 64), (130, 4100, 70), (200, 288, 300), (70, 768, 33)];
+    let cases: [(usize, usize, usize); 8] =
+        [(33, 40, 5), (97, 1000, 130), (64, 64, 64), (130, 4100, 70), (200, 288, 300), (70, 768, 33), (5, 600, 70), (32, 4096, 64)];
     for (ci, (m, k, n)) in cases.into_iter().enumerate() {
         for (di, dtype) in WEIGHT_FORMATS.into_iter().enumerate() {
             if matches!(dtype, DType::Q4K | DType::Q6K) && !k.is_multiple_of(256) || matches!(dtype, DType::Q8_0 | DType::Q4_0) && !k.is_multiple_of(32) {
@@ -1116,6 +1119,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
             let prod = ops::matmul_f16_inputs(&x, &w, m);
             let gw = GpuWeight::upload(&g, "w", &w, (n.div_ceil(2) * w.row_bytes()) as u64).unwrap();
+            let whole = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
             let xb = g.upload_f32("x", &x).unwrap();
             let (stride, off) = (n + 3, 5);
             for e in epilogues {
@@ -1123,17 +1127,21 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, off, stride, e).unwrap();
-                assert!(ls.iter().all(|l| l.kernel == unmask::gpu::kernels::Kernel::MatmulCoop(dtype)), "cooperative matrices ran");
+                assert!(ls.iter().all(|l| l.kernel == Kernel::MatmulCoop(dtype)), "cooperative matrices ran");
                 let what = format!("coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 2e-4);
+                // Split-K in slices of 32-deep steps (the weight in one chunk), merged with e.
+                if k >= 96 {
+                    let k_slice = k.div_ceil(3).next_multiple_of(32);
+                    let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
+                    let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
+                    let yb = g.upload_f32("y", &y0).unwrap();
+                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e };
+                    let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                    assert_eq!(ls[0].kernel, Kernel::MatmulCoop(dtype), "the slices ran on cooperative matrices");
+                    assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
+                }
             }
         }
     }
-    // Inputs of 32 rows or fewer (cached steps) keep the f32 kernel.
-    let w = HostTensor::encode(DType::F32, 8, 64, &vec![0.5; 8 * 64]).unwrap();
-    let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
-    let xb = g.upload_f32("x", &[1.0; 32 * 64]).unwrap();
-    let yb = g.storage("y", 32 * 8 * 4).unwrap();
-    let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, 32, &yb, 0, 8, Epilogue::Store).unwrap();
-    assert!(ls.iter().all(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::Matmul { .. })));
 }

@@ -144,27 +144,25 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
                 .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
-            if v == KernelVariant::Tiled && gpu.report.cooperative_matrix {
-                // The full pass on f32 ALUs, then on cooperative matrices (tensor cores).
-                let was = gpu.coop_matmul();
-                for coop in [false, true] {
-                    gpu.set_coop_matmul(coop)?;
-                    bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
-                }
-                gpu.set_coop_matmul(was)?;
-            } else {
+            // In the tiled layout where the adapter has cooperative matrices: every row on f32
+            // ALUs, then again on tensor cores ("coop" in the JSON says which ran).
+            let was = gpu.coop_matmul();
+            let coops: &[bool] = if v == KernelVariant::Tiled && gpu.report.cooperative_matrix { &[false, true] } else { &[was] };
+            for &coop in coops {
+                gpu.set_coop_matmul(coop)?;
                 bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
+                // A cached step (one block of 32 rows) in the tiled layout: as it is, and split
+                // across k where that makes more workgroups (`MatmulSplit`; GPUs run it so).
+                let rows = m.min(32);
+                let split = MatmulSplit::of(n.div_ceil(64), k);
+                if v == KernelVariant::Tiled && rows < m {
+                    bench_matmul(gpu, v, &gw, w.data.len(), name, rows, None)?;
+                }
+                if v == KernelVariant::Tiled && split.splits > 1 {
+                    bench_matmul(gpu, v, &gw, w.data.len(), name, rows, Some(split))?;
+                }
             }
-            // A cached step (one block of 32 rows) in the tiled layout: as it is, and split
-            // across k where that makes more workgroups (`MatmulSplit`; GPUs run it so).
-            let rows = m.min(32);
-            let split = MatmulSplit::of(n.div_ceil(64), k);
-            if v == KernelVariant::Tiled && rows < m {
-                bench_matmul(gpu, v, &gw, w.data.len(), name, rows, None)?;
-            }
-            if v == KernelVariant::Tiled && split.splits > 1 {
-                bench_matmul(gpu, v, &gw, w.data.len(), name, rows, Some(split))?;
-            }
+            gpu.set_coop_matmul(was)?;
         }
     }
     Ok(())

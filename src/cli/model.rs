@@ -42,8 +42,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
     }
 }
 
-/// The adapter, with `UNMASK_COOP=on|off` applied when set: whether full passes' matmuls run
-/// on cooperative matrices (tensor cores; on by default where the adapter has them).
+/// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
+/// cooperative matrices (tensor cores; on by default where the adapter has them).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {

@@ -62,7 +62,7 @@ pub struct Gpu {
     /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
     /// 0: the adapter has no cooperative matrices it can use (`coop_lanes_of`).
     pub(crate) coop_lanes: u32,
-    /// Tiled matmuls of more than 32 rows run `matmul_coop.wgsl` (`set_coop_matmul`).
+    /// Tiled matmuls run `matmul_coop.wgsl` (`set_coop_matmul`).
     coop: std::sync::atomic::AtomicBool,
 }
 
@@ -239,8 +239,9 @@ impl Gpu {
         self.split.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether tiled matmuls of more than 32 rows (full passes) run on cooperative matrices
-    /// (`matmul_coop.wgsl`: f16 inputs, f32 sums): where the adapter has them, unless turned off.
+    /// Whether tiled matmuls (split-K slices too, when a multiple of 32 deep) run on cooperative
+    /// matrices (`matmul_coop.wgsl`: f16 inputs, f32 sums): where the adapter has them, unless
+    /// turned off.
     pub fn coop_matmul(&self) -> bool {
         self.coop.load(std::sync::atomic::Ordering::Relaxed)
     }

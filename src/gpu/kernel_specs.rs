@@ -226,14 +226,15 @@ const MIN_SLICE_K: usize = 256;
 
 impl MatmulSplit {
     /// For `tiles` output tiles over a shared dimension `k`: none with 128 tiles or more; else
-    /// enough slices to make about 256 workgroups, each at least 256 deep (a multiple of the
-    /// tile's 16), 16 at most. LLaDA-8B's cached step (32 rows, q_proj 4096 × 4096: 64 tiles) takes 4.
+    /// enough slices to make about 256 workgroups, each at least 256 deep (a multiple of 32: the
+    /// tiled kernel steps through k 16 at a time, the cooperative one 32), 16 at most. LLaDA-8B's
+    /// cached step (32 rows, q_proj 4096 × 4096: 64 tiles) takes 4.
     pub fn of(tiles: usize, k: usize) -> MatmulSplit {
         let want = if tiles >= SPLIT_FILL / 2 { 1 } else { SPLIT_FILL.div_ceil(tiles.max(1)).min(k / MIN_SLICE_K).clamp(1, MAX_SPLITS) };
         if want == 1 {
             return MatmulSplit { splits: 1, k_slice: k };
         }
-        let k_slice = k.div_ceil(want).next_multiple_of(16);
+        let k_slice = k.div_ceil(want).next_multiple_of(32);
         MatmulSplit { splits: k.div_ceil(k_slice), k_slice }
     }
 

@@ -1,5 +1,5 @@
 //! The matmul launchers: one tiled (`matmul.wgsl`, or `matmul_coop.wgsl` on cooperative
-//! matrices for full passes where the adapter has them) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
+//! matrices where the adapter has them) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
 //! launch per weight chunk, and split-K for tiled launches with too few output tiles to fill a
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 
@@ -65,8 +65,7 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 
 impl Gpu {
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
-    /// layout `variant`; tiled launches of more than 32 rows run on cooperative matrices where
-    /// `coop_matmul` is on.
+    /// layout `variant`; tiled launches run on cooperative matrices where `coop_matmul` is on.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
         let p = MatmulParams {
@@ -83,9 +82,13 @@ impl Gpu {
         let (short, rows_per_group) = tile_rows(variant, m);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
         let kernel = match variant {
-            // The same 64×64 tiles.
-            KernelVariant::Tiled if !short && self.coop_matmul() => Kernel::MatmulCoop(dtype),
+            // 64×64 tiles (short inputs: one row of tiles either way, zero rows padding it).
+            KernelVariant::Tiled if self.coop_matmul() => Kernel::MatmulCoop(dtype),
             _ => Kernel::Matmul { dtype, variant, short },
+        };
+        let groups = match kernel {
+            Kernel::MatmulCoop(_) => [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
+            _ => groups,
         };
         self.launch(kernel, &p, &[w, io.x, io.y], groups)
     }
@@ -154,8 +157,13 @@ impl Gpu {
             k_slice: k_slice as u32,
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
+        // Cooperative matrices step through k 32 at a time: slices must not split a step.
+        let (kernel, rows_per_group) = match self.coop_matmul() && k_slice.is_multiple_of(32) {
+            true => (Kernel::MatmulCoop(dtype), 64),
+            false => (Kernel::Matmul { dtype, variant: KernelVariant::Tiled, short }, rows_per_group),
+        };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let slices = self.launch(Kernel::Matmul { dtype, variant: KernelVariant::Tiled, short }, &p, &[w, io.x, scratch], groups)?;
+        let slices = self.launch(kernel, &p, &[w, io.x, scratch], groups)?;
         let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), 0, 0];
         let merge = self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))?;
         Ok(vec![slices, merge])
