@@ -1094,7 +1094,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
     // (bench/gpu.sh runs this first) the kernel is compared with its twin, ops::matmul_f16_inputs
     // (both inputs rounded to f16 the same way, so only the order of the f32 sums differs), on
     // odd shapes: rows, columns and k off the 64/64/32 tiles, short inputs (a cached step's 32
-    // rows and fewer), a chunked weight whose columns land at an offset, every weight format,
+    // rows and fewer), a chunked weight whose columns land at an offset, every writable format,
     // every epilogue into a strided output, and split-K slices into NaN-filled scratch.
     use unmask::gpu::kernels::{Kernel, MatmulIo, MatmulSplit};
     let g = pollster::block_on(Gpu::new()).unwrap();
@@ -1110,8 +1110,10 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
     let cases: [(usize, usize, usize); 8] =
         [(33, 40, 5), (97, 1000, 130), (64, 64, 64), (130, 4100, 70), (200, 288, 300), (70, 768, 33), (5, 600, 70), (32, 4096, 64)];
     for (ci, (m, k, n)) in cases.into_iter().enumerate() {
-        for (di, dtype) in WEIGHT_FORMATS.into_iter().enumerate() {
-            if matches!(dtype, DType::Q4K | DType::Q6K) && !k.is_multiple_of(256) || matches!(dtype, DType::Q8_0 | DType::Q4_0) && !k.is_multiple_of(32) {
+        // The formats a test can write (K-quants are only read: tests/kquants.rs checks their
+        // reader, which this kernel shares, from llama.cpp's files).
+        for (di, dtype) in [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0].into_iter().enumerate() {
+            if matches!(dtype, DType::Q8_0 | DType::Q4_0) && !k.is_multiple_of(32) {
                 continue;
             }
             let mut rng = Rng::new((ci * 10 + di) as u64 + 700);
@@ -1143,5 +1145,141 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                 }
             }
         }
+    }
+}
+
+/// matmul_coop.wgsl with its cooperative-matrix operations emulated in plain WGSL, spread over
+/// the subgroup as hardware spreads them: an accumulator is 256 / lanes values per lane (lane l
+/// holds elements l, l + lanes, …, row-major), and an A or B operand is its offset in the staged
+/// tile, read when multiplied (`coopLoadT`: row-major, element (i, j) at `base + i·TK + j`;
+/// `coopLoad`: column-major, at `base + j·TK + i`; multiply-add `A·B + C`), for subgroups of
+/// exactly `lanes`: the adapter's own (`real_subgroups`), or runs of `lanes` consecutive
+/// invocations standing in for them where its subgroup size is not fixed.
+fn emulated_coop_source(dtype: DType, lanes: u32, real_subgroups: bool) -> String {
+    use unmask::gpu::kernels::{source, Kernel};
+    let per = 256 / lanes;
+    let ops = format!(
+        r#"
+const EMU_LANES: u32 = {lanes}u;
+alias Acc = array<f32, {per}>;
+var<private> emu_lane: u32;
+fn ld_c(base: u32) -> Acc {{
+    var m: Acc;
+    for (var t = 0u; t < {per}u; t++) {{ m[t] = cs[base + emu_lane + EMU_LANES * t]; }}
+    return m;
+}}
+fn st_c(m: Acc, base: u32) {{
+    for (var t = 0u; t < {per}u; t++) {{ cs[base + emu_lane + EMU_LANES * t] = m[t]; }}
+}}
+fn mma(a: u32, b: u32, c: Acc) -> Acc {{
+    var r = c;
+    for (var t = 0u; t < {per}u; t++) {{
+        let e = emu_lane + EMU_LANES * t;
+        let i = e / 16u;
+        let j = e % 16u;
+        var s = 0.0;
+        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * TK + k]) * f32(ws[b + j * TK + k]); }}
+        r[t] += s;
+    }}
+    return r;
+}}
+"#
+    );
+    // The calls' openings, then their common endings (a stride argument).
+    let rules = [
+        ("enable wgpu_cooperative_matrix;\n", ""),
+        ("coopLoadT<coop_mat16x16<f16, A>>(&xs[", "("),
+        ("coopLoad<coop_mat16x16<f16, B>>(&ws[", "("),
+        ("coopLoadT<coop_mat16x16<f32, C>>(&cs[", "ld_c("),
+        ("coopStoreT(", "st_c("),
+        (", &cs[", ", "),
+        ("coopMultiplyAdd(", "mma("),
+        ("], TK)", ")"),
+        ("], 16u)", ")"),
+        ("@builtin(subgroup_size) lanes: u32) {\n", "@builtin(subgroup_size) lanes: u32) {\n    emu_lane = lane;\n"),
+    ];
+    let mut out = source(Kernel::MatmulCoop(dtype));
+    if !real_subgroups {
+        let builtins = "@builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,\n        @builtin(subgroup_size) lanes: u32) {\n";
+        assert!(out.contains(builtins), "matmul_coop.wgsl no longer has {builtins:?}");
+        out = out.replace(builtins, ") {\n    let lanes = EMU_LANES;\n    let sg = tid / lanes;\n    let lane = tid % lanes;\n    emu_lane = lane;\n");
+    }
+    for (from, to) in rules.into_iter().filter(|r| real_subgroups || !r.0.starts_with("@builtin")) {
+        assert!(out.contains(from), "matmul_coop.wgsl no longer has {from:?}");
+        out = out.replace(from, to);
+    }
+    assert!(["coopLoad", "coopStore", "coopMultiply", "coop_mat"].iter().all(|op| !out.contains(op)), "every cooperative operation is replaced");
+    format!("{out}\n{ops}")
+}
+
+#[test]
+fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
+    // What matmul_coop.wgsl does around the tensor cores (staging x and the dequantized weights
+    // as f16, edges, the four subgroups' quarters, the staged epilogue, split-K slices) runs on
+    // this adapter with the matrix operations emulated (`emulated_coop_source`), against the
+    // twin ops::matmul_f16_inputs; the hardware's own operations are the test above's.
+    let g = gpu();
+    let info = g.adapter.get_info();
+    // The adapter's subgroups where their size is fixed (lavapipe: 8), else stand-ins of 8.
+    let real = g.report.subgroups && info.subgroup_min_size == info.subgroup_max_size && 256 % info.subgroup_max_size == 0;
+    let lanes = if real { info.subgroup_max_size } else { 8 };
+    assert!(g.report.shader_f16, "{}: the emulation stages f16 like the kernel, which needs shader-f16", g.report.name);
+    let cases: [(usize, usize, usize, DType); 6] = [
+        (33, 40, 5, DType::F32),
+        (70, 96, 33, DType::Q8_0),
+        (5, 64, 70, DType::Q4_0),
+        (64, 64, 64, DType::F16),
+        (3, 288, 9, DType::BF16),
+        (130, 256, 80, DType::Q8_0),
+    ];
+    for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
+        let module = g.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: None,
+            source: wgpu::ShaderSource::Wgsl(emulated_coop_source(dtype, lanes, real).into()),
+        });
+        let pipeline = g.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: None,
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions { constants: &[("WG", 4.0 * lanes as f64)], ..Default::default() },
+            cache: None,
+        });
+        let mut rng = Rng::new(ci as u64 + 900);
+        let x = rng.vec(m * k, 2.0);
+        let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+        let prod = ops::matmul_f16_inputs(&x, &w, m);
+        let (wb, xb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap());
+        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice]
+        let dispatch = |params: [u32; 8], y: &wgpu::Buffer, groups: [u32; 3], len: usize| -> Vec<f32> {
+            let pb = g.uniform("params", 32);
+            g.queue.write_buffer(&pb, 0, bytemuck::cast_slice(&params));
+            let entries: Vec<wgpu::BindGroupEntry> =
+                [&pb, &wb, &xb, y].iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+            let bg = g.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            }
+            bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &[(y, 0, (len * 4) as u64)])).unwrap())
+        };
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+        let (stride, off) = (n + 3, 5);
+        for e in [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)] {
+            let y0 = rng.vec(off + m * stride, 3.0);
+            let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
+            let yb = g.upload_f32("y", &y0).unwrap();
+            let got = dispatch([m as u32, n as u32, k as u32, 0, off as u32, stride as u32, e.code(), 0], &yb, groups, want.len());
+            assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &got, &want, 2e-4);
+        }
+        // Split-K: slices of 32 into NaN-filled scratch [splits, m, n]; together they are the product.
+        let splits = k.div_ceil(32);
+        let scratch = g.upload_f32("scratch", &vec![f32::NAN; splits * m * n]).unwrap();
+        let parts = dispatch([m as u32, n as u32, k as u32, 0, 0, n as u32, 0, 32], &scratch, [groups[0], groups[1], splits as u32], splits * m * n);
+        let summed: Vec<f32> = (0..m * n).map(|i| (0..splits).map(|z| parts[z * m * n + i]).sum()).collect();
+        assert_close(&format!("emulated coop split-K {} {m}×{k}×{n}, {splits} slices", dtype.name()), &summed, &prod, 2e-4);
     }
 }
