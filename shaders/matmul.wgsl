@@ -31,13 +31,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    var k_begin = 0u;
-    var k_end = p.k;
-    if (p.k_slice > 0u) {
-        k_begin = wg.z * p.k_slice;
-        k_end = min(p.k, k_begin + p.k_slice);
-    }
-    for (var k0 = k_begin; k0 < k_end; k0 = k0 + TK) {
+    let ks = k_range(wg.z);
+    for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         let xv = load_x4(row0 + lr, k0 + lc);
         for (var i = 0u; i < 4u; i = i + 1u) {
             xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];

@@ -1,6 +1,7 @@
-// What both tiled matmuls (matmul.wgsl on f32 ALUs, matmul_coop.wgsl on cooperative matrices)
-// share: their parameters, the activation and output bindings, the bounds-checked loads of
-// four consecutive k of an x row or a W row (zero past the edges), and the epilogue's store.
+// What the matmuls (matmul.wgsl on f32 ALUs, matmul_coop.wgsl on cooperative matrices,
+// matmul_cpu_lanes.wgsl for CPU adapters) share: their parameters, the activation and output
+// bindings, the bounds-checked loads of four consecutive k of an x row or a W row (zero past the
+// edges), split-K's range of k, and the epilogue's store.
 // The host prepends it, after the weight binding, a format's `load_w` / `load_w4`
 // (weights_*.wgsl) and glu.wgsl.
 
@@ -58,4 +59,13 @@ fn put(idx: u32, v: f32) {
         o = glu_act(y[idx], p.epilogue - 2u) * v;
     }
     y[idx] = o;
+}
+
+// The k that workgroup z sums: all of them, or its split-K slice [z·k_slice, (z+1)·k_slice).
+fn k_range(z: u32) -> vec2<u32> {
+    if (p.k_slice == 0u) {
+        return vec2<u32>(0u, p.k);
+    }
+    let begin = z * p.k_slice;
+    return vec2<u32>(begin, min(p.k, begin + p.k_slice));
 }

@@ -54,13 +54,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var c01 = c00;
     var c10 = c00;
     var c11 = c00;
-    var k_begin = 0u;
-    var k_end = p.k;
-    if (p.k_slice > 0u) {
-        k_begin = wg.z * p.k_slice;
-        k_end = min(p.k, k_begin + p.k_slice);
-    }
-    for (var k0 = k_begin; k0 < k_end; k0 = k0 + TK) {
+    let ks = k_range(wg.z);
+    for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         // 64 rows × 8 groups of four k, for x and for W.
         for (var e = tid; e < 512u; e = e + WG) {
             let r = e / 8u;

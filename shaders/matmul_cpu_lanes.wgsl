@@ -6,23 +6,8 @@
 // `subgroupBroadcast` hands all 8 to every lane (an extract and a splat, no memory); each lane
 // dequantizes 8 weights of its own row once and uses them for all 8 rows. Needs subgroups of
 // exactly 8 invocations (the host checks the adapter's subgroup size before choosing this).
-// Same parameters and bindings as matmul.wgsl.
-
-struct Params {
-    m: u32,          // rows of x
-    n: u32,          // rows of this weight chunk
-    k: u32,          // shared dimension
-    x_offset: u32,   // first element of x
-    y_offset: u32,   // element of y where output row 0, column n0 goes
-    y_stride: u32,   // elements between output rows
-    epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
-                     // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+// Parameters, bindings and the epilogue's store: matmul_common.wgsl, prepended by the host
+// (k_slice is always 0 here).
 
 const R: u32 = 8u;  // activation rows per invocation
 
@@ -69,14 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var i = 0u; i < R; i = i + 1u) {
             let r = r0 + i;
             if (r < p.m) {
-                let idx = p.y_offset + r * p.y_stride + col;
-                var v = acc[i];
-                if (p.epilogue == 1u) {
-                    v = v + y[idx];
-                } else if (p.epilogue >= 2u) {
-                    v = glu_act(y[idx], p.epilogue - 2u) * v;
-                }
-                y[idx] = v;
+                put(p.y_offset + r * p.y_stride + col, acc[i]);
             }
         }
     }

@@ -20,7 +20,7 @@ fn weight_reader(d: DType) -> &'static str {
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 /// The gated MLP's activation (swiglu.wgsl, the matmuls' gated epilogue).
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
-/// What matmul.wgsl and matmul_coop.wgsl share (parameters, edge loads, the epilogue).
+/// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue).
 const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
 
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
@@ -31,7 +31,7 @@ pub fn source(k: Kernel) -> String {
             let reader = weight_reader(dtype);
             match variant {
                 KernelVariant::Tiled => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul.wgsl")),
-                KernelVariant::CpuLanes => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl")),
+                KernelVariant::CpuLanes => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl")),
             }
         }
         // `enable` must open the module.
