@@ -31,7 +31,9 @@ pub fn source(k: Kernel) -> String {
             let reader = weight_reader(dtype);
             match variant {
                 KernelVariant::Tiled => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul.wgsl")),
-                KernelVariant::CpuLanes => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl")),
+                KernelVariant::CpuLanes => {
+                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
+                }
             }
         }
         // `enable` must open the module.
