@@ -189,7 +189,7 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
     // Bytes a matmul must move at least: the weights once, x and y once.
     let gbs = (bytes + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
-    // Whether this launch ran on cooperative matrices (`Gpu::matmul`: tiled, over 32 rows).
+    // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
     let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),

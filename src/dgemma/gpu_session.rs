@@ -3,7 +3,8 @@
 //! (the encoded ones, then the canvas's, which the decoder writes past the encoded end and the
 //! next encode overwrites), and the last logits, which the next step's self-conditioning reads
 //! in place. K/V are stored in f32 or f16 (`KvType`; f16: each pass computes its rows' K and V
-//! in f32 and `kv_store.wgsl` rounds them into the cache). Passes follow docs/diffusion_gemma.md §4 op for op, as `forward.rs` (the CPU twin)
+//! in f32 and `kv_store.wgsl` rounds them into the cache). Passes follow
+//! docs/diffusion_gemma.md §4 op for op, as `forward.rs` (the CPU twin)
 //! does; the encoder takes the prompt a canvas of rows at a time.
 
 use super::config::Layer;

@@ -64,6 +64,18 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 }
 
 impl Gpu {
+    /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
+    /// deep (0: unsplit), and its rows per workgroup: tiled launches on cooperative matrices
+    /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
+    /// not cut its 32-deep steps).
+    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize) -> (Kernel, usize) {
+        let (short, rows_per_group) = tile_rows(variant, m);
+        match variant {
+            KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) => (Kernel::MatmulCoop(dtype), 64),
+            _ => (Kernel::Matmul { dtype, variant, short }, rows_per_group),
+        }
+    }
+
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
     /// layout `variant`; tiled launches run on cooperative matrices where `coop_matmul` is on.
     #[allow(clippy::too_many_arguments)]
@@ -79,17 +91,8 @@ impl Gpu {
             k_slice: 0,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (short, rows_per_group) = tile_rows(variant, m);
+        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        let kernel = match variant {
-            // 64×64 tiles (short inputs: one row of tiles either way, zero rows padding it).
-            KernelVariant::Tiled if self.coop_matmul() => Kernel::MatmulCoop(dtype),
-            _ => Kernel::Matmul { dtype, variant, short },
-        };
-        let groups = match kernel {
-            Kernel::MatmulCoop(_) => [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1],
-            _ => groups,
-        };
         self.launch(kernel, &p, &[w, io.x, io.y], groups)
     }
 
@@ -156,12 +159,7 @@ impl Gpu {
             epilogue: Epilogue::Store.code(),
             k_slice: k_slice as u32,
         };
-        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        // Cooperative matrices step through k 32 at a time: slices must not split a step.
-        let (kernel, rows_per_group) = match self.coop_matmul() && k_slice.is_multiple_of(32) {
-            true => (Kernel::MatmulCoop(dtype), 64),
-            false => (Kernel::Matmul { dtype, variant: KernelVariant::Tiled, short }, rows_per_group),
-        };
+        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let slices = self.launch(kernel, &p, &[w, io.x, scratch], groups)?;
         let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), 0, 0];
