@@ -88,29 +88,53 @@ pub const SPECIALS: [&str; 6] = ["<|mdm_mask|>", "<|startoftext|>", "<|endoftext
 /// A byte-level BPE `tokenizer.json` with no merges: ids 0..256 are bytes, then `SPECIALS`.
 /// Any text encodes (one token per byte), so tests can use real prompts with tiny models.
 pub fn byte_tokenizer_json() -> String {
+    let specials: Vec<(usize, &str)> = SPECIALS.iter().enumerate().map(|(i, s)| (256 + i, *s)).collect();
+    byte_tokenizer_with(&(0..256).collect::<Vec<_>>(), &specials, &[])
+}
+
+/// `byte_tokenizer_json`'s tokenizer for a model of `c`'s vocabulary: the config's mask, BOS,
+/// EOS and EOT tokens at its ids, the 256 byte tokens at the first ids they leave free, and
+/// every other id a filler token that no text encodes to, so that the token list is as long as
+/// the embedding. Full-size synthetic GGUFs carry it for programs that need a tokenizer
+/// (llama.cpp's `llama-diffusion-cli` in bench/gpu.sh).
+pub fn byte_tokenizer_json_for(c: &ModelConfig) -> String {
+    let mut specials = vec![(c.mask_token_id as usize, SPECIALS[0])];
+    for (id, name) in [(c.bos_token_id, SPECIALS[1]), (c.eos_token_id, SPECIALS[2]), (c.eot_token_id, SPECIALS[5])] {
+        specials.extend(id.map(|id| (id as usize, name)));
+    }
+    specials.retain(|s| s.0 < c.vocab_size);
+    specials.sort_by_key(|s| s.0);
+    specials.dedup_by_key(|s| s.0);
+    let mut free = (0..c.vocab_size.max(256 + specials.len())).filter(|id| !specials.iter().any(|s| s.0 == *id));
+    let bytes: Vec<usize> = free.by_ref().take(256).collect();
+    let fillers: Vec<(usize, String)> = free.filter(|id| *id < c.vocab_size).map(|id| (id, format!("<|filler_{id}|>"))).collect();
+    byte_tokenizer_with(&bytes, &specials, &fillers)
+}
+
+/// The byte-level tokenizer with byte `b` at id `bytes[b]`, `specials` (id, text) as special
+/// added tokens and `fillers` as plain vocabulary entries (without merges no text reaches them).
+fn byte_tokenizer_with(bytes: &[usize], specials: &[(usize, &str)], fillers: &[(usize, String)]) -> String {
     // GPT-2's byte ↔ printable character table.
-    let mut printable: Vec<u32> = ('!' as u32..='~' as u32).chain('¡' as u32..='¬' as u32).chain('®' as u32..='ÿ' as u32).collect();
-    let mut chars = vec![0u32; 256];
+    let printable: Vec<u32> = ('!' as u32..='~' as u32).chain('¡' as u32..='¬' as u32).chain('®' as u32..='ÿ' as u32).collect();
+    let mut vocab = serde_json::Map::new();
     let mut extra = 0;
     for b in 0..256u32 {
-        if printable.contains(&b) {
-            chars[b as usize] = b;
+        let c = if printable.contains(&b) {
+            b
         } else {
-            chars[b as usize] = 256 + extra;
             extra += 1;
-        }
+            255 + extra
+        };
+        vocab.insert(char::from_u32(c).expect("a printable character").to_string(), bytes[b as usize].into());
     }
-    printable.clear();
-    let mut vocab = serde_json::Map::new();
-    for (b, c) in chars.iter().enumerate() {
-        vocab.insert(char::from_u32(*c).unwrap().to_string(), b.into());
+    for (id, s) in fillers {
+        vocab.insert(s.clone(), (*id).into());
     }
-    let added: Vec<serde_json::Value> = SPECIALS
+    let added: Vec<serde_json::Value> = specials
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            vocab.insert(s.to_string(), (256 + i).into());
-            serde_json::json!({"id": 256 + i, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
+        .map(|&(id, s)| {
+            vocab.insert(s.to_string(), id.into());
+            serde_json::json!({"id": id, "content": s, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
         })
         .collect();
     let byte_level = serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});

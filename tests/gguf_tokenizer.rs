@@ -186,3 +186,51 @@ fn the_single_digit_pattern_with_digit_merges_keeps_its_own_name() {
     assert_eq!(pre(r#"["1 2"]"#), "unmask-digits");
     assert_eq!(pre(r#"["Ġ 1", "Ġ1 2"]"#), "unmask-digits");
 }
+
+/// The byte-level tokenizer that full-size synthetic GGUFs embed (`write_full_size --tokenizer`,
+/// for llama.cpp in bench/gpu.sh) lists exactly the model's vocabulary, with the config's mask
+/// and EOS at their ids, and encodes text one token per byte, as llama.cpp is then fed.
+#[test]
+fn the_full_vocabulary_byte_tokenizer_embeds_with_the_configs_special_ids() {
+    let c = unmask::synth::llada_8b_config();
+    let meta = tokenizer_metadata("synthetic", &unmask::synth::byte_tokenizer_json_for(&c), None).unwrap();
+    let list = |key: &str| match &meta.iter().find(|(k, _)| k == key).expect(key).1 {
+        Value::Array(v) => v.clone(),
+        other => panic!("{key}: {other:?}"),
+    };
+    let (tokens, types) = (list("tokenizer.ggml.tokens"), list("tokenizer.ggml.token_type"));
+    assert_eq!(tokens.len(), c.vocab_size, "one token per embedding row");
+    assert_eq!(types.len(), c.vocab_size);
+    assert_eq!(tokens[c.mask_token_id as usize].as_str(), Some("<|mdm_mask|>"));
+    assert_eq!(tokens[c.eos_token_id.unwrap() as usize].as_str(), Some("<|endoftext|>"));
+    assert!(matches!(types[c.mask_token_id as usize], Value::I32(3)), "the mask is a control token");
+    let t = embedded(meta).unwrap().expect("a tokenizer");
+    assert_eq!(t.vocab_size(), c.vocab_size);
+    assert_eq!(t.token_to_id("<|mdm_mask|>"), Some(c.mask_token_id));
+    let text = "Lily runs 12 km; ünïcode too.";
+    let ids = t.encode(text).unwrap();
+    assert_eq!(ids.len(), text.len(), "one token per byte");
+    assert!(ids.iter().all(|&i| i < 256));
+    assert_eq!(t.decode(&ids, false).unwrap(), text);
+    // llama.cpp reads `tokenizer.ggml.merges` as an array of strings, also when it is empty.
+    let mut g = GgufWriter::default();
+    g.meta("tokenizer.ggml.merges", Value::Array(vec![]));
+    let bytes = g.to_bytes();
+    let key = b"tokenizer.ggml.merges";
+    let at = bytes.windows(key.len()).position(|w| w == key).expect("the key") + key.len();
+    assert_eq!(&bytes[at..at + 16], &[9, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], "an empty array of strings");
+    // Special ids among the first 256 (the demo's: EOS 0, BOS 1, mask 2, EOT 5) move the bytes up.
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/demo/config.json")).unwrap();
+    let demo = unmask::model::ModelConfig::from_hf_json("config.json", &demo).unwrap();
+    let t = embedded(tokenizer_metadata("synthetic", &unmask::synth::byte_tokenizer_json_for(&demo), None).unwrap()).unwrap().unwrap();
+    assert_eq!(t.vocab_size(), demo.vocab_size);
+    assert_eq!((t.token_to_id("<|endoftext|>"), t.token_to_id("<|startoftext|>")), (Some(0), Some(1)));
+    assert_eq!((t.token_to_id("<|mdm_mask|>"), t.token_to_id("<|eot_id|>")), (Some(2), Some(5)));
+    let ids = t.encode(text).unwrap();
+    assert_eq!(t.decode(&ids, false).unwrap(), text);
+    assert!(ids.iter().all(|i| ![0, 1, 2, 5].contains(i)) && ids.len() == text.len());
+    // The small test tokenizer is unchanged: bytes, then the six specials.
+    let small = unmask::model::TextTokenizer::from_bytes("tokenizer.json", unmask::synth::byte_tokenizer_json().as_bytes()).unwrap();
+    assert_eq!(small.vocab_size(), 256 + unmask::synth::SPECIALS.len());
+    assert_eq!(small.token_to_id("<|eot_id|>"), Some(261));
+}

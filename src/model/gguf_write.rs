@@ -66,7 +66,10 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
         Value::Bool(x) => out.push(*x as u8),
         Value::Str(s) => put_str(out, s),
         Value::Array(items) => {
-            let inner = items.first().map(type_id).unwrap_or(4);
+            // An empty array is written as one of strings: llama.cpp checks the element type of
+            // the lists it reads (a tokenizer without merges has `tokenizer.ggml.merges = []`,
+            // which it refuses as an array of integers).
+            let inner = items.first().map(type_id).unwrap_or(8);
             out.extend_from_slice(&inner.to_le_bytes());
             out.extend_from_slice(&(items.len() as u64).to_le_bytes());
             for it in items {
