@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs Unmask's bench and the PyTorch reference loop side by side on a GPU machine and writes
-# JSON lines to $OUT (or bench-results/). Prepared here, run there through the device tool:
-#   here:  cargo build --release; (once) download the Vulkan loader .debs into .gl/ (see the
-#          device tool's README);
-#   there: bench/gpu.sh unmask     (carry: .gl, target/release/unmask, and the release test
-#          binaries target/release/deps/kernels-* and full_size_dgemma-*)
-#          bench/gpu.sh llama      (carry: .gl, .llama, target/release/unmask and
-#          target/release/examples/write_full_size; .llama from bench/llama_cpp_vulkan.sh)
-# Two calls, because what both carry would pass the device tool's 64 MiB; `all` runs both
-# parts where everything is present. Each part must finish in under 8 minutes.
+# Runs Unmask's bench, the PyTorch reference loop and llama.cpp side by side on a GPU machine
+# and writes JSON lines to $OUT (or bench-results/). Prepared here, run there through the
+# device tool:
+#   here:  (once) download the Vulkan loader .debs into .gl/ (see the device tool's README);
+#          (once) bench/llama_cpp_vulkan.sh for llama.cpp's part;
+#          bench/pack_gpu.sh [all|unmask|llama]: the binaries, stripped and xz'd, into .gpu/
+#   there: bench/gpu.sh [all|unmask|llama]        (carry: .gl and .gpu)
+# `unmask`: the cooperative-matrix test, the demo model against the PyTorch loops, the 8B shape,
+# kernels and DiffusionGemma; `llama`: llama.cpp and ours on one 8B-shaped GGUF. If one call
+# cannot carry both (pack_gpu.sh says), run the parts in two calls. Each part must finish in
+# under 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
@@ -20,16 +21,25 @@ ldconfig 2>/dev/null || true
 if [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 fi
-bin=./target/release/unmask
-cfg8b=shared/docs/llada-8b-instruct.config.json
-[ -e "$cfg8b" ] || cfg8b=../shared/docs/llada-8b-instruct.config.json
+# What bench/pack_gpu.sh packed (xz, or Python's lzma where xz is missing), else the build's own.
+for f in .gpu/*.xz; do
+  [ -e "$f" ] || continue
+  xz -dkf "$f" 2>/dev/null || python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$f"
+  chmod +x "${f%.xz}"
+done
+pick() { for p in "$@"; do [ -e "$p" ] && { echo "$p"; return; }; done; }
+bin=$(pick .gpu/unmask target/release/unmask)
+kt=$(pick .gpu/kernels $(ls target/release/deps/kernels-* 2>/dev/null | grep -v '\.d$'))
+dg=$(pick .gpu/full_size_dgemma $(ls target/release/deps/full_size_dgemma-* 2>/dev/null | grep -v '\.d$'))
+wfs=$(pick .gpu/write_full_size target/release/examples/write_full_size)
+llama=$(pick .gpu/llama-diffusion-cli .llama/llama-diffusion-cli)
+cfg8b=$(pick .gpu/llada-8b-instruct.config.json shared/docs/llada-8b-instruct.config.json ../shared/docs/llada-8b-instruct.config.json)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
 run() { echo "+ $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
 if [ "$part" != llama ]; then
-# First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (carry
-# the test binary: target/release/deps/kernels-*), and what the adapter offers.
+# First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (the
+# kernels test binary), and what the adapter offers.
 $bin info models/demo 2>&1 | grep '^adapter' | tee "$out/adapter.txt"
-kt=$(ls target/release/deps/kernels-* 2>/dev/null | grep -v '\.d$' | head -1)
 if [ -n "$kt" ]; then
   echo "+ $kt coop" >&2
   timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
@@ -53,10 +63,9 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 # adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
 # DiffusionGemma: the fixture, then the 26B-A4B shape (all 30 layers, Q4_0, zero weights) for
-# one decoder step of a 256 canvas with and without self-conditioning (carry the test binary:
-# target/release/deps/full_size_dgemma-*).
+# one decoder step of a 256 canvas with and without self-conditioning (the full_size_dgemma test
+# binary).
 run $bin bench --model tests/data/families/diffusion_gemma --prompt-length 32 --gen-length 64 --runs 2
-dg=$(ls target/release/deps/full_size_dgemma-* 2>/dev/null | grep -v '\.d$' | head -1)
 if [ -n "$dg" ]; then
   echo "+ $dg (UNMASK_DG_LAYERS=30)" >&2
   UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout 240 "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
@@ -67,19 +76,18 @@ fi
 # the time of a pass does not depend on them). llama.cpp's loop has no cache, so ours runs
 # without one too: a full pass over prompt + answer per step, 32 steps, blocks of 32.
 if [ "$part" != unmask ]; then
-  wfs=target/release/examples/write_full_size
-  [ ! -e .llama/llama-diffusion-cli.xz ] || [ -e .llama/llama-diffusion-cli ] || xz -dk .llama/llama-diffusion-cli.xz
-  if [ -x .llama/llama-diffusion-cli ] && [ -x "$wfs" ]; then
+  if [ -n "$llama" ] && [ -n "$wfs" ]; then
     big=/tmp/llada-8b-shape.gguf
     "$wfs" "$big" --tokenizer >/dev/null
-    # 320 positions are 10 of llama.cpp's blocks: 40 steps give the answer's 8 blocks 4 steps
-    # each, as ours get from --steps 32; 320 steps give one token a step.
+    # 320 positions make 10 of llama.cpp's blocks (8 over the answer, 2 past its end): 40 steps
+    # give the answer's blocks 4 steps each, as ours get from --steps 32; 320, one token a step.
+    export LLAMA_DIFFUSION_CLI="$llama"
     run bench/llama_cpp_bench.sh "$big" 64 256 40 32
     run bench/llama_cpp_bench.sh "$big" 64 256 320 32
     run $bin bench --model "$big" --prompt-length 64 --gen-length 256 --steps 32 --block-length 32 --cache none --runs 1
     run $bin bench --model "$big" --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
   else
-    echo "llama.cpp part skipped: carry .llama (bench/llama_cpp_vulkan.sh) and $wfs" | tee "$out/llama_cpp.txt"
+    echo "llama.cpp part skipped: bench/pack_gpu.sh llama packs it (after bench/llama_cpp_vulkan.sh)" | tee "$out/llama_cpp.txt"
   fi
 fi
 echo "results in $out/results.jsonl"

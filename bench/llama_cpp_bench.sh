@@ -10,9 +10,9 @@
 # template that adds nothing) that is exactly PROMPT_TOKENS tokens; other models' tokenizers
 # and templates change the count, and the block schedule below then fails or shifts.
 # llama.cpp's loop differs from LLaDA's reference in two ways that shape the numbers: it has
-# no cache (every step is a full pass over prompt + answer), and its blocks count from
-# position 0, prompt included, so STEPS must be a multiple of (PROMPT + GEN) / BLOCK and the
-# blocks over the prompt take their share of steps with nothing to unmask. "ms_per_step" (one
+# no cache (every step is a full pass over prompt + answer), and it runs (PROMPT + GEN) / BLOCK
+# blocks from the prompt's end, so STEPS must be a multiple of that count and the blocks past
+# the answer's end take their share of steps with nothing to unmask. "ms_per_step" (one
 # full pass, on llama.cpp's own clock: the denoising loop alone) is the figure to hold beside
 # ours.
 set -euo pipefail
