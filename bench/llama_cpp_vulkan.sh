@@ -28,9 +28,13 @@ fi
 sdist="$cache/llama_cpp_python-$version.tar.gz"
 if [ ! -e "$sdist" ]; then
   echo "== downloading llama-cpp-python $version's sdist from PyPI"
-  url="$(curl -fsS "https://pypi.org/simple/llama-cpp-python/" | grep -o "https://[^\"#]*/llama_cpp_python-$version.tar.gz" | head -1)"
-  [ -n "$url" ] || { echo "llama-cpp-python $version has no sdist on PyPI" >&2; exit 1; }
-  curl -fsSL -o "$sdist.part" "$url" && mv "$sdist.part" "$sdist"
+  # Straight from the simple index (`pip download` of an sdist prepares its metadata first,
+  # which here built CMake from source), checked against the index's sha256.
+  link="$(curl -fsS "https://pypi.org/simple/llama-cpp-python/" | grep -o "https://[^\"#]*/llama_cpp_python-$version.tar.gz#sha256=[0-9a-f]*" | head -1)"
+  [ -n "$link" ] || { echo "llama-cpp-python $version has no sdist on PyPI" >&2; exit 1; }
+  curl -fsSL -o "$sdist.part" "${link%%#*}"
+  echo "${link##*=}  $sdist.part" | sha256sum -c --quiet - || { echo "$sdist: not the file PyPI lists" >&2; exit 1; }
+  mv "$sdist.part" "$sdist"
 fi
 src="$cache/llama_cpp_python-$version/vendor/llama.cpp"
 [ -d "$src" ] || tar -xzf "$sdist" -C "$cache"

@@ -6,7 +6,7 @@ busy cores the first time). Steps:
 
 1. llama.cpp's source: the copy vendored in PyPI's `llama-cpp-python` sdist (this environment
    reaches PyPI, not GitHub), taken from $LLAMA_CPP_CACHE if the tarball is there, else
-   `pip download llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION --no-binary :all: --no-deps`.
+   downloaded from PyPI's simple index and checked against its sha256.
 2. A CPU-only build of `llama-diffusion-cli` and `llama-tokenize` in $LLAMA_CPP_BUILD (cmake +
    ninja, installed from PyPI when missing; incremental when the build folder is there).
 3. `cargo build --bin unmask` (or $UNMASK_BIN), then `unmask convert models/demo --quant q4_0`
@@ -85,14 +85,30 @@ def run(cmd, **kw):
 # ---------------------------------------------------------------- llama.cpp: source and build
 
 
+def download_sdist(tarball):
+    """The sdist straight from PyPI's simple index, checked against the index's sha256 (`pip
+    download` of an sdist first prepares its metadata, which here built CMake from source)."""
+    import hashlib
+    import urllib.request
+
+    log(f"== downloading {tarball.name} from PyPI into {CACHE}")
+    index = urllib.request.urlopen("https://pypi.org/simple/llama-cpp-python/", timeout=60).read().decode()
+    m = re.search(r'href="(https://[^"#]*/' + re.escape(tarball.name) + r')#sha256=([0-9a-f]{64})"', index)
+    if not m:
+        sys.exit(f"PyPI lists no {tarball.name} (LLAMA_CPP_PYTHON_VERSION={VERSION})")
+    data = urllib.request.urlopen(m.group(1), timeout=600).read()
+    if hashlib.sha256(data).hexdigest() != m.group(2):
+        sys.exit(f"{tarball.name}: the download does not match PyPI's sha256")
+    part = tarball.with_name(tarball.name + ".part")
+    part.write_bytes(data)
+    part.rename(tarball)
+
+
 def llama_source():
     tarball = CACHE / f"llama_cpp_python-{VERSION}.tar.gz"
     CACHE.mkdir(parents=True, exist_ok=True)
     if not tarball.exists():
-        log(f"== pip download llama-cpp-python=={VERSION} (sdist) into {CACHE}")
-        r = run([sys.executable, "-m", "pip", "download", f"llama-cpp-python=={VERSION}", "--no-binary", ":all:", "--no-deps", "-d", CACHE])
-        if not tarball.exists():
-            sys.exit(f"could not download the sdist:\n{r.stdout}\n{r.stderr}")
+        download_sdist(tarball)
     src = CACHE / f"llama_cpp_python-{VERSION}"
     if not (src / "vendor" / "llama.cpp" / "CMakeLists.txt").exists():
         log(f"== extracting {tarball.name}")
