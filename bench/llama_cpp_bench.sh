@@ -35,7 +35,8 @@ if ! "$cli" -m "$model" -p "$prompt" -ngl 999 -c "$total" -b "$total" -ub "$tota
 fi
 grep -q "total time:" "$log" || { tail -20 "$log" >&2; echo "no timing line in llama.cpp's output" >&2; exit 1; }
 device="$("$cli" --list-devices 2>/dev/null | sed -n 's/^ *Vulkan0: //p' | head -1)"
+version="$("$cli" --version 2>&1 | sed -n 's/^version: //p' | head -1)"
 sed -n 's/.*total time: \([0-9.]*\)ms, time per step: \([0-9.]*\)ms, sampling time per step: \([0-9.]*\)ms.*/\1 \2 \3/p' "$log" |
-  awk -v device="${device:-CPU}" -v model="$model" -v p="$n_input" -v gen="$gen" -v steps="$steps" -v block="$block" '
-    { printf "{\"engine\":\"llama.cpp llama-diffusion-cli (Vulkan)\",\"device\":\"%s\",\"model\":\"%s\",\"prompt_length\":%d,\"gen_length\":%d,\"steps\":%d,\"block_length\":%d,\"cache\":\"none\",\"ms_per_step\":%.3f,\"sampling_ms_per_step\":%.3f,\"total_ms\":%.1f,\"tokens_per_s\":%.2f}\n",
-        device, model, p, gen, steps, block, $2, $3, $1, gen / ($1 / 1000) }'
+  awk -v device="${device:-CPU}" -v version="$version" -v model="$model" -v p="$n_input" -v gen="$gen" -v steps="$steps" -v block="$block" '
+    { printf "{\"engine\":\"llama.cpp llama-diffusion-cli (Vulkan)\",\"version\":\"%s\",\"device\":\"%s\",\"model\":\"%s\",\"prompt_length\":%d,\"gen_length\":%d,\"steps\":%d,\"block_length\":%d,\"cache\":\"none\",\"ms_per_step\":%.3f,\"sampling_ms_per_step\":%.3f,\"total_ms\":%.1f,\"tokens_per_s\":%.2f}\n",
+        version, device, model, p, gen, steps, block, $2, $3, $1, gen / ($1 / 1000) }'
