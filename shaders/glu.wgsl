@@ -1,4 +1,4 @@
-// The gated MLP's activation, shared by swiglu.wgsl and the matmuls' fused epilogue (the host
+// The gated MLP's activation for the matmuls' fused epilogues, dense and experts (the host
 // prepends it): act 0 = SiLU (SwiGLU: LLaDA, Qwen, Ling), 1 = GELU with the tanh approximation
 // (GeGLU: Gemma's `gelu_pytorch_tanh`, 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))).
 

@@ -4,7 +4,8 @@
 // the activations of the position, row = pair / k; 1: the pair's own row, for the down
 // projection after gate/up). Workgroups of experts with fewer pairs than their tile exit at
 // once: only experts that some row picked do any work. `load_w*` come from the weights_*.wgsl
-// file prepended to this one. One invocation: one output column, R = 8 pairs.
+// file prepended to this one, `glu_act` (the fused gated epilogue) from glu.wgsl. One
+// invocation: one output column, R = 8 pairs. For CPU adapters; GPUs run moe_matmul_tiled.wgsl.
 
 struct Params {
     n: u32,        // output columns (rows of one expert's matrix)
@@ -14,7 +15,7 @@ struct Params {
     by_pair: u32,
     rows: u32,     // positions in the pass (list stride)
     experts: u32,  // experts in the model (route layout)
-    _pad: u32,
+    epilogue: u32, // 0: y = result; 2 + act: y = glu_act(y, act) · result (y holds the gate)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -68,6 +69,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
     for (var i = 0u; i < m; i = i + 1u) {
-        y[dst[i] * p.n + col] = acc[i];
+        let idx = dst[i] * p.n + col;
+        var o = acc[i];
+        if (p.epilogue >= 2u) {
+            o = glu_act(y[idx], p.epilogue - 2u) * o;
+        }
+        y[idx] = o;
     }
 }

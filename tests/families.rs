@@ -201,3 +201,35 @@ fn f16_kv_runs_every_family_like_the_cpu_twin_that_stores_f16() {
         assert_close(&format!("{name}: cached step, f16 K/V"), &part, &want, 1e-4);
     }
 }
+
+#[test]
+fn the_gpu_kernel_layout_runs_every_family_like_the_cpu_twin() {
+    // GPUs' layout (tiled matmuls, the tiled grouped expert matmul with its fused SwiGLU) even
+    // where the default is the CPU adapter's: a full pass and a cached step equal the CPU twin.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::{KernelVariant, KvType};
+    for (name, _) in FAMILIES {
+        let r = reference(name);
+        let toks = ids(&r["tokens"]);
+        let w = load_path(&dir(name)).unwrap().weights;
+        let m = GpuModel::upload(gpu(), &w).unwrap();
+        let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
+        let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv: KvType::F32, ..SessionConfig::new(len, KernelVariant::Tiled) };
+        let mut s = m.session(config).unwrap();
+        let mut twin = KvCache::new(KvType::F32);
+        let all = 0..len;
+        let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
+        let want = graph::align(&forward_rows(&w, &toks, all.clone(), &mut twin), v, &all, &all, shift);
+        assert_close(&format!("{name}: full pass, tiled layout"), &full, &want, 1e-4);
+        let rows = len / 2..len;
+        let mut after = toks.clone();
+        for t in &mut after[rows.clone()] {
+            *t = (*t + 3) % v as u32;
+        }
+        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), Noise::GREEDY, true)).unwrap().logits.unwrap();
+        let computed = graph::computed_rows(&rows, shift);
+        let want = graph::align(&forward_rows(&w, &after, computed.clone(), &mut twin), v, &rows, &computed, shift);
+        assert_close(&format!("{name}: cached step, tiled layout"), &part, &want, 1e-4);
+    }
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, KvType, Launch, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
+use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, KvType, Launch, MoeIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -263,8 +263,9 @@ fn rope_neox_and_interleaved_at_an_offset() {
 
 #[test]
 fn geglu_and_softcap_elementwise() {
-    // Gemma's gelu_pytorch_tanh-gated MLP and final logit soft-capping, on odd lengths, with
-    // values far past where tanh saturates (the kernels clamp its argument: no NaN).
+    // Gemma's gelu_pytorch_tanh-gated MLP (the matmuls' gated epilogue: a 1×1 identity weight
+    // makes it elementwise) and final logit soft-capping, on odd lengths, with values far past
+    // where tanh saturates (the kernels clamp its argument: no NaN).
     let g = gpu();
     let mut rng = Rng::new(15);
     let (mut gate, up) = (rng.vec(1003, 6.0), rng.vec(1003, 2.0));
@@ -272,9 +273,12 @@ fn geglu_and_softcap_elementwise() {
     gate[1] = -80.0;
     let want = ops::glu(&gate, &up, ops::Activation::GeluTanh);
     assert!((ops::Activation::GeluTanh.apply(1.0) - 0.841192).abs() < 1e-5, "gelu_tanh(1) as torch gives it");
-    let (gb, ub) = (g.upload_f32("g", &gate).unwrap(), g.upload_f32("u", &up).unwrap());
-    let d = g.glu(&gb, &ub, gate.len(), ops::Activation::GeluTanh).unwrap();
-    assert_close("geglu", &run(&g, &[d], &gb, gate.len()), &want, 2e-4);
+    let one = GpuWeight::upload(&g, "1", &HostTensor::encode(DType::F32, 1, 1, &[1.0]).unwrap(), 1 << 20).unwrap();
+    for v in VARIANTS {
+        let (gb, ub) = (g.upload_f32("g", &gate).unwrap(), g.upload_f32("u", &up).unwrap());
+        let ls = one.matmul(&g, v, &ub, 0, gate.len(), &gb, 0, 1, Epilogue::Gated(Activation::GeluTanh)).unwrap();
+        assert_close(&format!("geglu ({})", v.name()), &run(&g, &ls, &gb, gate.len()), &want, 2e-4);
+    }
     let mut x = rng.vec(4097, 80.0);
     x[0] = 1e30;
     let mut want = x.clone();
@@ -326,17 +330,6 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
         assert_close(&format!("soft embedding {}", dtype.name()), &got[3 * dim..], &want, 1e-4);
     }
     assert!(g.soft_embed(DType::F32, &pb, 1000, 2, dim, &pb, vocab, m, &pb, 0, 1.0, false).is_err(), "rows past the vocabulary");
-}
-
-#[test]
-fn swiglu_elementwise() {
-    let g = gpu();
-    let mut rng = Rng::new(14);
-    let (gate, up) = (rng.vec(1001, 6.0), rng.vec(1001, 2.0));
-    let want = ops::swiglu(&gate, &up);
-    let (gb, ub) = (g.upload_f32("g", &gate).unwrap(), g.upload_f32("u", &up).unwrap());
-    let d = g.swiglu(&gb, &ub, gate.len()).unwrap();
-    assert_close("swiglu", &run(&g, &[d], &gb, gate.len()), &want, 2e-4);
 }
 
 #[test]
@@ -817,46 +810,88 @@ fn moe_route_picks_the_top_k_and_lists_each_experts_pairs() {
     }
 }
 
+/// The grouped expert matmul's launches in layout `v`, one per chunk of `gw` (experts of `n` rows).
+#[allow(clippy::too_many_arguments)]
+fn moe_launches(
+    g: &Gpu,
+    v: KernelVariant,
+    gw: &GpuWeight,
+    n: usize,
+    kdim: usize,
+    x: &wgpu::Buffer,
+    by_pair: bool,
+    rb: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    e: Epilogue,
+    s: MoeShape,
+) -> Vec<Launch> {
+    gw.chunks
+        .iter()
+        .map(|(buf, r0, count)| g.moe_matmul(v, gw.dtype, buf, r0 / n, count / n, n, kdim, MoeIo { x, by_pair, route: rb, y, epilogue: e }, s).unwrap())
+        .collect()
+}
+
 #[test]
 fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
     let g = gpu();
-    // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats.
-    let cases = [(DType::F32, 7, 5, 2, 33, 37), (DType::F16, 10, 6, 3, 17, 40), (DType::Q8_0, 9, 5, 2, 33, 64), (DType::Q4_0, 19, 4, 2, 9, 96)];
-    for (dtype, rows, experts, k, n, kdim) in cases {
+    // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats; N
+    // across one or two 64-column tiles (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
+    // gets on average) cover 16, 32 and 64 pairs, and experts with more pairs than a tile.
+    let cases = [
+        (DType::F32, 7, 5, 2, 33, 37, 16),
+        (DType::F16, 50, 6, 3, 70, 40, 32),
+        (DType::Q8_0, 9, 5, 2, 33, 64, 16),
+        (DType::Q4_0, 70, 4, 2, 9, 96, 64),
+        (DType::F32, 23, 3, 2, 65, 45, 16),
+        (DType::BF16, 41, 5, 3, 17, 20, 32),
+    ];
+    for (dtype, rows, experts, k, n, kdim, tile) in cases {
         let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
         let logits = rng.vec(rows * experts, 2.0);
         let x = rng.vec(rows * kdim, 1.0);
         let w = HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap();
         let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
         let s = MoeShape { rows, experts, k };
+        assert_eq!(s.tile(), tile, "pairs per tile for {rows} rows, top-{k} of {experts}");
         let rb = gpu_route(&g, &logits, s, true);
         // Chunks of two experts each (the loader keeps an expert's rows in one chunk).
         let gw = GpuWeight::upload(&g, "experts", &w, (2 * n * w.row_bytes()) as u64).unwrap();
         assert_eq!(gw.chunks.len(), experts.div_ceil(2));
         let xb = g.upload_f32("x", &x).unwrap();
-        let yb = g.storage("y", (rows * k * n * 4) as u64).unwrap();
-        let launches: Vec<Launch> =
-            gw.chunks.iter().map(|(buf, r0, count)| g.moe_matmul(dtype, buf, r0 / n, count / n, n, kdim, &xb, false, &rb, &yb, s).unwrap()).collect();
-        let want = ops::moe_matmul(&x, false, &w, experts, &route);
-        assert_close(&format!("moe_matmul {} by position", dtype.name()), &run(&g, &launches, &yb, rows * k * n), &want, 1e-4);
-
-        // By pair (the down projection), then the weighted sum into the residual stream.
         let xp = rng.vec(rows * k * kdim, 1.0);
         let xpb = g.upload_f32("xp", &xp).unwrap();
-        let launches: Vec<Launch> =
-            gw.chunks.iter().map(|(buf, r0, count)| g.moe_matmul(dtype, buf, r0 / n, count / n, n, kdim, &xpb, true, &rb, &yb, s).unwrap()).collect();
-        let want = ops::moe_matmul(&xp, true, &w, experts, &route);
-        assert_close(&format!("moe_matmul {} by pair", dtype.name()), &run(&g, &launches, &yb, rows * k * n), &want, 1e-4);
+        let want = ops::moe_matmul(&x, false, &w, experts, &route);
+        let want_p = ops::moe_matmul(&xp, true, &w, experts, &route);
+        // The gated epilogue: y holds a gate projection per pair.
+        let gate = rng.vec(rows * k * n, 3.0);
+        let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(Activation::Silu).apply(*g, *v)).collect();
+        for v in VARIANTS {
+            let what = |how: &str| format!("moe_matmul {} {how} ({}, {rows} rows, top-{k} of {experts})", dtype.name(), v.name());
+            // NaN-filled output: every pair's row is written.
+            let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
+            let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
+            assert_close(&what("by position"), &run(&g, &ls, &yb, rows * k * n), &want, 1e-4);
+            // By pair (the down projection).
+            let ls = moe_launches(&g, v, &gw, n, kdim, &xpb, true, &rb, &yb, Epilogue::Store, s);
+            assert_close(&what("by pair"), &run(&g, &ls, &yb, rows * k * n), &want_p, 1e-4);
+            let gb = g.upload_f32("gate", &gate).unwrap();
+            let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &gb, Epilogue::Gated(Activation::Silu), s);
+            assert_close(&what("gated"), &run(&g, &ls, &gb, rows * k * n), &want_g, 1e-4);
+        }
+        let io = MoeIo { x: &xb, by_pair: false, route: &rb, y: &xb, epilogue: Epilogue::Add };
+        assert!(g.moe_matmul(KernelVariant::Tiled, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "no residual add");
 
+        // The weighted sum into the residual stream.
         let resid = rng.vec(rows * n, 1.0);
         let mut want_x = resid.clone();
-        ops::moe_combine(&mut want_x, &want, &route);
+        ops::moe_combine(&mut want_x, &want_p, &route);
+        let yb = g.upload_f32("y", &want_p).unwrap();
         let xr = g.upload_f32("resid", &resid).unwrap();
         let d = g.moe_combine(&rb, &yb, &xr, s, n).unwrap();
         assert_close(&format!("moe_combine {}", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_x, 1e-4);
         // Overwriting: the old values are not read.
         let mut want_o = vec![0f32; rows * n];
-        ops::moe_combine(&mut want_o, &want, &route);
+        ops::moe_combine(&mut want_o, &want_p, &route);
         let d = g.moe_combine_into(&rb, &yb, &xr, s, n, true).unwrap();
         assert_close(&format!("moe_combine {} overwriting", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_o, 1e-4);
     }

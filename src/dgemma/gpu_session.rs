@@ -14,7 +14,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MoeShape};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MoeIo, MoeShape};
 
 /// The dense MLP's GeGLU, fused into the up projection: gate = gelu_tanh(gate) · up.
 const GEGLU: Epilogue = Epilogue::Gated(Activation::GeluTanh);
@@ -36,8 +36,8 @@ struct Bufs {
     gate: wgpu::Buffer,
     router: wgpu::Buffer,
     route: wgpu::Buffer,
+    /// The experts' gate projection, gated in place by the up projection's epilogue.
     moe_gate: wgpu::Buffer,
-    moe_up: wgpu::Buffer,
     moe_out: wgpu::Buffer,
     /// `[canvas, vocab]` in buffers of some rows each (buffer, first row, rows): the last
     /// decode's logits; self-conditioning turns them into probabilities in place before the
@@ -99,7 +99,6 @@ impl<'m> DgSession<'m> {
             router: f(),
             route: f(),
             moe_gate: f(),
-            moe_up: f(),
             moe_out: f(),
             logits: chunks.iter().map(|&(r0, n)| (f(), r0, n)).collect(),
             uniforms: f(),
@@ -217,11 +216,9 @@ impl<'m> DgSession<'m> {
         out.extend(self.mm(&lw.router, &b.h, n, &b.router, 0, Epilogue::Store)?);
         out.push(g.moe_route_scaled(&b.router, None, Some(&lw.expert_scale), &b.route, moe, true, Routing::SOFTMAX)?);
         out.push(g.rmsnorm(&lw.pre_ffn_norm_2, &b.x, &b.h, n, hsz, eps)?);
-        for (w, y, x, by_pair) in [(&lw.gate_exps, &b.moe_gate, &b.h, false), (&lw.up_exps, &b.moe_up, &b.h, false)] {
-            out.extend(self.experts(w, x, by_pair, y, moe)?);
-        }
-        out.push(g.glu(&b.moe_gate, &b.moe_up, n * c.top_k * c.expert_hidden, Activation::GeluTanh)?);
-        out.extend(self.experts(&lw.down_exps, &b.moe_gate, true, &b.moe_out, moe)?);
+        out.extend(self.experts(&lw.gate_exps, &b.h, false, &b.moe_gate, Epilogue::Store, moe)?);
+        out.extend(self.experts(&lw.up_exps, &b.h, false, &b.moe_gate, GEGLU, moe)?);
+        out.extend(self.experts(&lw.down_exps, &b.moe_gate, true, &b.moe_out, Epilogue::Store, moe)?);
         out.push(g.moe_combine_into(&b.route, &b.moe_out, &b.t, moe, hsz, true)?);
         out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, &b.t, &b.d, n, hsz, eps, true, 1.0)?);
         let scalar = match mode {
@@ -233,11 +230,14 @@ impl<'m> DgSession<'m> {
     }
 
     /// The grouped matmul of stacked experts `w`, one launch per chunk of whole experts.
-    fn experts(&self, w: &GpuWeight, x: &wgpu::Buffer, by_pair: bool, y: &wgpu::Buffer, s: MoeShape) -> Result<Vec<Launch>> {
+    fn experts(&self, w: &GpuWeight, x: &wgpu::Buffer, by_pair: bool, y: &wgpu::Buffer, epilogue: Epilogue, s: MoeShape) -> Result<Vec<Launch>> {
         let per = w.rows / s.experts;
         w.chunks
             .iter()
-            .map(|(buf, r0, rows)| self.model.gpu.moe_matmul(w.dtype, buf, r0 / per, rows / per, per, w.cols, x, by_pair, &self.b.route, y, s))
+            .map(|(buf, r0, rows)| {
+                let io = MoeIo { x, by_pair, route: &self.b.route, y, epilogue };
+                self.model.gpu.moe_matmul(self.kernels, w.dtype, buf, r0 / per, rows / per, per, w.cols, io, s)
+            })
             .collect()
     }
 

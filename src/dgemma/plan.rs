@@ -40,7 +40,6 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
         ("router logits", rows * c.experts),
         ("route", route),
         ("expert gate", pairs * c.expert_hidden),
-        ("expert up", pairs * c.expert_hidden),
         ("expert out", pairs * c.hidden),
     ]
     .into_iter()

@@ -14,7 +14,7 @@ use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use std::ops::Range;
 
-/// The dense MLPs' activation, fused into the up projection.
+/// The MLPs' activation (dense and experts), fused into the up projection.
 const SWIGLU: Epilogue = Epilogue::Gated(Activation::Silu);
 
 /// A session buffer, by what it holds (`layout.rs` sizes each for the session's canvas).
@@ -46,11 +46,11 @@ pub enum Buf {
     KNew,
     VNew,
     /// MoE: router logits `[rows, experts]`, the routing (`moe_route.wgsl`), and the experts'
-    /// activations per (position, slot) pair: gate and up `[pairs, expert hidden]`, down `[pairs, d_model]`.
+    /// activations per (position, slot) pair: the gate projection, gated by the up projection
+    /// in place `[pairs, expert hidden]`, and the down projection `[pairs, d_model]`.
     RouterLogits,
     Route,
     MoeGate,
-    MoeUp,
     MoeOut,
 }
 
@@ -96,12 +96,6 @@ pub enum Op {
         q0: usize,
         block: usize,
     },
-    /// `gate = silu(gate) · up` over `n` values.
-    SwiGlu {
-        gate: Buf,
-        up: Buf,
-        n: usize,
-    },
     /// f16 K/V: rows `0 .. rows` of `src` (f32) into rows `row0 ..` of `dst` (f16), `width` a row.
     KvStore {
         src: Buf,
@@ -132,13 +126,15 @@ pub enum Op {
         rows: usize,
         bias: Option<Key>,
     },
-    /// The grouped expert matmul of stacked experts `w` (`x` by position, or by pair when `by_pair`).
+    /// The grouped expert matmul of stacked experts `w` (`x` by position, or by pair when
+    /// `by_pair`); `epilogue` stores or gates (the up projection into the gate's buffer).
     MoeMatmul {
         w: Key,
         x: Buf,
         by_pair: bool,
         y: Buf,
         rows: usize,
+        epilogue: Epilogue,
     },
     /// `X += Σ_slot weight · MoeOut` for `rows` positions.
     MoeCombine {
@@ -224,15 +220,14 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         }
         ops.push(Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n });
         if present(Role::Router) {
-            let pairs = n * c.n_experts_used;
-            let moe = |r: Role, x: Buf, by_pair: bool, y: Buf| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n };
+            let moe = |r: Role, x: Buf, by_pair: bool, y: Buf, epilogue: Epilogue| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n, epilogue };
             ops.extend([
                 mm(Role::Router, Buf::H, Buf::RouterLogits, 0, Epilogue::Store),
                 Op::MoeRoute { rows: n, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
-                moe(Role::GateExps, Buf::H, false, Buf::MoeGate),
-                moe(Role::UpExps, Buf::H, false, Buf::MoeUp),
-                Op::SwiGlu { gate: Buf::MoeGate, up: Buf::MoeUp, n: pairs * c.expert_hidden_size },
-                moe(Role::DownExps, Buf::MoeGate, true, Buf::MoeOut),
+                moe(Role::GateExps, Buf::H, false, Buf::MoeGate, Epilogue::Store),
+                // SwiGLU fused: MoeGate = silu(MoeGate) · up.
+                moe(Role::UpExps, Buf::H, false, Buf::MoeGate, SWIGLU),
+                moe(Role::DownExps, Buf::MoeGate, true, Buf::MoeOut, Epilogue::Store),
                 Op::MoeCombine { rows: n },
             ]);
             // Shared experts: a dense SwiGLU of the same normed input, added to the residual too.

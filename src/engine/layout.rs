@@ -82,13 +82,7 @@ impl SessionLayout {
         if any(Role::Router) {
             let (e, k, eh) = (c.n_experts as u64, c.n_experts_used as u64, c.expert_hidden_size as u64);
             let route = MoeShape { rows: s.canvas.max(1), experts: c.n_experts, k: c.n_experts_used }.route_words() as u64 * 4;
-            buffers.extend([
-                (Buf::RouterLogits, n * e * 4),
-                (Buf::Route, route),
-                (Buf::MoeGate, n * k * eh * 4),
-                (Buf::MoeUp, n * k * eh * 4),
-                (Buf::MoeOut, n * k * d * 4),
-            ]);
+            buffers.extend([(Buf::RouterLogits, n * e * 4), (Buf::Route, route), (Buf::MoeGate, n * k * eh * 4), (Buf::MoeOut, n * k * d * 4)]);
         }
         buffers.extend([(Buf::Logits, logits), (Buf::Choices, n * 16)]);
         // Split-K's scratch, shared by attention (none on short canvases) and, in the tiled
@@ -186,6 +180,6 @@ fn describe(b: Buf) -> &'static str {
         Buf::Logits | Buf::LogitsU => "the logits",
         Buf::Tokens | Buf::Positions | Buf::Choices => "tokens, positions and choices",
         Buf::RouterLogits | Buf::Route => "the expert routing",
-        Buf::MoeGate | Buf::MoeUp | Buf::MoeOut => "the experts' activations",
+        Buf::MoeGate | Buf::MoeOut => "the experts' activations",
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MoeShape, NoiseUniform, RopeSpec};
+use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MoeIo, MoeShape, NoiseUniform, RopeSpec};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -361,7 +361,6 @@ impl<'m> Session<'m> {
                     )?)
                 }
                 Op::KvStore { src, dst, row0, rows, width } => out.push(g.kv_store(self.buf(src)?, self.buf(dst)?, rows * width, row0 * width)?),
-                Op::SwiGlu { gate, up, n } => out.push(g.swiglu(self.buf(gate)?, self.buf(up)?, n)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),
                 Op::QkNorm { w: key, x, row0, rows, width } => {
                     let dim = w[key].cols;
@@ -371,24 +370,12 @@ impl<'m> Session<'m> {
                     let bias = bias.map(|key| w[key].vector());
                     out.push(g.moe_route(self.buf(Buf::RouterLogits)?, bias, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob, c.routing)?)
                 }
-                Op::MoeMatmul { w: key, x, by_pair, y, rows } => {
+                Op::MoeMatmul { w: key, x, by_pair, y, rows, epilogue } => {
                     let t = &w[key];
                     let per_expert = t.rows / c.n_experts;
                     for (buf, row0, count) in &t.chunks {
-                        let launch = g.moe_matmul(
-                            t.dtype,
-                            buf,
-                            row0 / per_expert,
-                            count / per_expert,
-                            per_expert,
-                            t.cols,
-                            self.buf(x)?,
-                            by_pair,
-                            self.buf(Buf::Route)?,
-                            self.buf(y)?,
-                            moe(rows),
-                        )?;
-                        out.push(launch);
+                        let io = MoeIo { x: self.buf(x)?, by_pair, route: self.buf(Buf::Route)?, y: self.buf(y)?, epilogue };
+                        out.push(g.moe_matmul(kv, t.dtype, buf, row0 / per_expert, count / per_expert, per_expert, t.cols, io, moe(rows))?);
                     }
                 }
                 Op::MoeCombine { rows } => out.push(g.moe_combine(self.buf(Buf::Route)?, self.buf(Buf::MoeOut)?, self.buf(Buf::X)?, moe(rows), c.d_model)?),

@@ -1,15 +1,27 @@
 //! Launchers of the kernels the families beyond LLaDA need: q/k/v biases (`bias.wgsl`),
-//! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul and
-//! combination (`moe_*.wgsl`, with the layout of the route buffer they share, `MoeShape`), and
-//! DiffusionGemma's row softmax, soft embedding, logit soft-capping, scaled embedding and
-//! accumulating RMSNorm; and the gated MLP activation (SwiGLU, GeGLU).
+//! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul (one kernel per
+//! layout, gate fused like the dense matmuls') and combination (`moe_*.wgsl`, with the layout of
+//! the route buffer they share, `MoeShape`), and DiffusionGemma's row softmax, soft embedding,
+//! logit soft-capping, scaled embedding and accumulating RMSNorm.
 
-use super::kernels::{groups_1d, groups_per_row, u32_of, Activation, Kernel, Launch};
+use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
 use crate::model::DType;
 use bytemuck::{Pod, Zeroable};
+
+/// Where a grouped expert matmul reads and writes.
+pub struct MoeIo<'a> {
+    pub x: &'a wgpu::Buffer,
+    /// x has a row per (position, slot) pair (the down projection), not per position.
+    pub by_pair: bool,
+    /// The routing (`moe_route.wgsl`).
+    pub route: &'a wgpu::Buffer,
+    pub y: &'a wgpu::Buffer,
+    /// `Store`, or `Gated` (the up projection with the gate projection in y).
+    pub epilogue: Epilogue,
+}
 
 /// Where the MoE kernels find things in a route buffer (`moe_route.wgsl`).
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +35,16 @@ pub struct MoeShape {
 }
 
 impl MoeShape {
+    /// Pairs a workgroup of the tiled grouped matmul computes: the smallest of 16, 32 and 64
+    /// that holds the pairs an expert gets on average (`rows · k / experts`).
+    pub fn tile(&self) -> u8 {
+        match (self.rows * self.k).div_ceil(self.experts.max(1)) {
+            0..=16 => 16,
+            17..=32 => 32,
+            _ => 64,
+        }
+    }
+
     /// u32 words of the route buffer.
     pub fn route_words(&self) -> usize {
         2 * self.rows * self.k + self.experts + self.experts * self.rows
@@ -95,29 +117,35 @@ impl Gpu {
 
     /// The grouped expert matmul for a chunk of stacked expert weights holding experts
     /// `e0 .. e0 + experts_in_chunk` (`n` rows each, `kdim` columns): `y[pair, :] = x[src] · W_eᵀ`
-    /// for every pair on those experts' lists; `by_pair`: x has one row per pair (else per position).
+    /// (or gated, `io.epilogue`) for every pair on those experts' lists, in the layout `variant`.
     #[allow(clippy::too_many_arguments)]
     pub fn moe_matmul(
         &self,
+        variant: KernelVariant,
         dtype: DType,
         w: &wgpu::Buffer,
         e0: usize,
         experts_in_chunk: usize,
         n: usize,
         kdim: usize,
-        x: &wgpu::Buffer,
-        by_pair: bool,
-        route: &wgpu::Buffer,
-        y: &wgpu::Buffer,
+        io: MoeIo<'_>,
         s: MoeShape,
     ) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, u32, u32, u32, u32, u32, u32);
+        if io.epilogue == Epilogue::Add {
+            return Err(Error::Gpu("internal: the grouped expert matmul stores or gates, it does not add".into()));
+        }
         u32_of("expert output size", s.rows * s.k * n.max(kdim))?;
-        let p = P(u32_of("n", n)?, u32_of("k", kdim)?, e0 as u32, s.k as u32, by_pair as u32, u32_of("rows", s.rows)?, s.experts as u32, 0);
-        let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows)?.div_ceil(8)];
-        self.launch(Kernel::MoeMatmul(dtype), &p, &[w, x, route, y], groups)
+        let p = P(u32_of("n", n)?, u32_of("k", kdim)?, e0 as u32, s.k as u32, io.by_pair as u32, u32_of("rows", s.rows)?, s.experts as u32, io.epilogue.code());
+        // An expert's list holds at most one pair per position.
+        let (tile, pairs) = match variant {
+            KernelVariant::Tiled => (s.tile(), s.tile() as usize),
+            KernelVariant::CpuLanes => (0, 8),
+        };
+        let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows.div_ceil(pairs))?];
+        self.launch(Kernel::MoeMatmul { dtype, tile }, &p, &[w, io.x, io.route, io.y], groups)
     }
 
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
@@ -247,15 +275,5 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, f32, u32, u32);
         self.launch(Kernel::SoftCap, &P(u32_of("size", n)?, cap, 0, 0), &[x], groups_1d(n))
-    }
-
-    /// `gate = silu(gate) · up` over `n` values.
-    pub fn swiglu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize) -> Result<Launch> {
-        self.glu(gate, up, n, Activation::Silu)
-    }
-
-    /// `gate = act(gate) · up` over `n` values.
-    pub fn glu(&self, gate: &wgpu::Buffer, up: &wgpu::Buffer, n: usize, act: Activation) -> Result<Launch> {
-        self.launch(Kernel::SwiGlu, &[u32_of("size", n)?, act as u32, 0, 0], &[up, gate], groups_1d(n))
     }
 }

@@ -18,7 +18,7 @@ fn weight_reader(d: DType) -> &'static str {
 }
 
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
-/// The gated MLP's activation (swiglu.wgsl, the matmuls' gated epilogue).
+/// The gated MLP's activation (the matmuls' gated epilogue).
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
 /// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue).
 const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
@@ -45,7 +45,6 @@ pub fn source(k: Kernel) -> String {
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
-        Kernel::SwiGlu => format!("{GLU}\n{}", include_str!("../../shaders/swiglu.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
@@ -84,7 +83,10 @@ pub fn source(k: Kernel) -> String {
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
         Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),
-        Kernel::MoeMatmul(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/moe_matmul.wgsl")),
+        Kernel::MoeMatmul { dtype, tile } => {
+            let body = if tile == 0 { include_str!("../../shaders/moe_matmul.wgsl") } else { include_str!("../../shaders/moe_matmul_tiled.wgsl") };
+            format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{body}", weight_reader(dtype))
+        }
         Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
     }
 }

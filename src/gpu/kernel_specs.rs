@@ -5,7 +5,7 @@
 //! (`KvType`), and which pairs RoPE turns (`RopeSpec`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
 
-/// The gated MLP's activation (`swiglu.wgsl`'s `act`).
+/// The gated MLP's activation (`glu.wgsl`'s `act`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Activation {
     /// x · sigmoid(x) (SwiGLU).
@@ -31,7 +31,7 @@ pub enum Epilogue {
     /// y = y + v (the residual add, fused).
     Add,
     /// y = act(y) · v: the gated MLP fused into the up projection (y holds the gate
-    /// projection), instead of a separate `swiglu.wgsl` pass.
+    /// projection), dense or experts, rather than a separate elementwise pass.
     Gated(Activation),
 }
 

@@ -69,7 +69,6 @@ pub enum Kernel {
     Embed(DType),
     RmsNorm,
     Rope,
-    SwiGlu,
     CfgMix,
     /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash layout only); `kv`: how
     /// the keys and values it reads are stored.
@@ -88,7 +87,12 @@ pub enum Kernel {
     Bias,
     QkNorm,
     MoeRoute,
-    MoeMatmul(DType),
+    /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
+    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (16, 32 or 64; the tiled layout).
+    MoeMatmul {
+        dtype: DType,
+        tile: u8,
+    },
     MoeCombine,
     SoftCap,
     Softmax,
@@ -153,6 +157,9 @@ impl Gpu {
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
+                    // Four pairs a row of invocations.
+                    Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],
+                    Kernel::MoeMatmul { tile: 32, .. } => &[("ROWS", 8.0)],
                     // Four subgroups a workgroup.
                     Kernel::MatmulCoop(_) => &[("WG", 4.0 * self.coop_lanes as f64)],
                     _ => &[],
@@ -369,7 +376,7 @@ impl Gpu {
     }
 }
 
-pub use super::family_kernels::MoeShape;
+pub use super::family_kernels::{MoeIo, MoeShape};
 
 /// Bytes of a `NoiseUniform`.
 pub const NOISE_BYTES: u64 = std::mem::size_of::<NoiseUniform>() as u64;
