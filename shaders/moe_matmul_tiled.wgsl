@@ -3,7 +3,7 @@
 // 16×ROWS workgroup computes 4·ROWS pairs of one expert's list (a "tile" of gathered x rows) by
 // 64 output columns, a 4×4 block per invocation, staging 16-deep slices of those x rows and of
 // W_e (transposed, as vec4 of 4 rows) through workgroup memory, so every weight value loaded is
-// used by all the tile's pairs. The host picks ROWS (tiles of 16, 32 or 64 pairs) from the
+// used by all the tile's pairs. The host picks ROWS (tiles of 8, 16, 32 or 64 pairs) from the
 // pairs an expert gets on average. Workgroup z takes list entries z·4·ROWS ..; workgroups past
 // their expert's count exit at once (together: the count is a uniform load). The host
 // prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`) and glu.wgsl.

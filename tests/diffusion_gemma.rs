@@ -14,7 +14,7 @@ use unmask::dgemma::gpu_session::DgSession;
 use unmask::dgemma::index::DgIndex;
 use unmask::dgemma::sampler::{generate, DgModel, DgSettings, Draws};
 use unmask::dgemma::{DgConfig, DgWeights};
-use unmask::gpu::kernels::KvType;
+use unmask::gpu::kernels::{KernelVariant, KvType};
 use unmask::model::source::SliceSource;
 use unmask::model::DType;
 
@@ -139,8 +139,14 @@ fn gpu_model(gpu: Arc<unmask::gpu::Gpu>, quant: Option<DType>) -> DgGpuModel {
 /// with self-conditioning (on the logits just made, temperature 1), and the second canvas after
 /// a committed one (vocab columns 0..512).
 fn gpu_cases(m: &DgGpuModel) -> [Vec<f32>; 3] {
+    gpu_cases_in(m, m.gpu.default_kernels())
+}
+
+/// `gpu_cases` in kernel layout `kernels`.
+fn gpu_cases_in(m: &DgGpuModel, kernels: KernelVariant) -> [Vec<f32>; 3] {
     let r = reference();
     let mut s = DgSession::new(m, 64, KvType::F32).unwrap();
+    s.set_kernels(kernels).unwrap();
     let prompt = ids(&r["prompt"]);
     block_on(s.encode(&prompt)).unwrap();
     assert_eq!(s.encoded(), prompt.len());
@@ -167,7 +173,11 @@ fn assert_reference_cases(on: &str, got: &[Vec<f32>; 3]) {
 fn gpu_encoder_and_decoder_logits_match_the_reference() {
     let r = reference();
     let m = gpu_model(gpu(), None);
-    assert_reference_cases("GPU", &gpu_cases(&m));
+    // Both layouts: GPUs' (tiled matmuls, the tiled grouped expert matmul with its fused GeGLU)
+    // and CPU adapters' where this one runs it.
+    for v in [KernelVariant::Tiled, KernelVariant::CpuLanes].into_iter().filter(|&v| m.gpu.check_kernels(v).is_ok()) {
+        assert_reference_cases(&format!("GPU, {} layout", v.name()), &gpu_cases_in(&m, v));
+    }
     // Bad requests are refused before any work.
     let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
     let canvas = ids(&r["canvas"]);

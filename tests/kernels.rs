@@ -836,14 +836,14 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
     let g = gpu();
     // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats; N
     // across one or two 64-column tiles (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
-    // gets on average) cover 16, 32 and 64 pairs, and experts with more pairs than a tile.
+    // gets on average) cover 8, 16, 32 and 64 pairs, and experts with more pairs than a tile.
     let cases = [
-        (DType::F32, 7, 5, 2, 33, 37, 16),
-        (DType::F16, 50, 6, 3, 70, 40, 32),
-        (DType::Q8_0, 9, 5, 2, 33, 64, 16),
-        (DType::Q4_0, 70, 4, 2, 9, 96, 64),
+        (DType::F32, 7, 5, 2, 33, 37, 8),
+        (DType::F16, 60, 6, 3, 70, 40, 32),
+        (DType::Q8_0, 20, 5, 2, 33, 64, 8),
+        (DType::Q4_0, 140, 4, 2, 9, 96, 64),
         (DType::F32, 23, 3, 2, 65, 45, 16),
-        (DType::BF16, 41, 5, 3, 17, 20, 32),
+        (DType::BF16, 62, 4, 2, 17, 20, 32),
     ];
     for (dtype, rows, experts, k, n, kdim, tile) in cases {
         let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
@@ -853,6 +853,12 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
         let s = MoeShape { rows, experts, k };
         assert_eq!(s.tile(), tile, "pairs per tile for {rows} rows, top-{k} of {experts}");
+        assert_eq!(
+            route.lists.iter().any(|l| l.len() > tile as usize),
+            rows > tile as usize,
+            "an expert has pairs for two tiles: {dtype:?} {rows} rows, {:?}",
+            route.lists.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
         let rb = gpu_route(&g, &logits, s, true);
         // Chunks of two experts each (the loader keeps an expert's rows in one chunk).
         let gw = GpuWeight::upload(&g, "experts", &w, (2 * n * w.row_bytes()) as u64).unwrap();
@@ -862,9 +868,10 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let xpb = g.upload_f32("xp", &xp).unwrap();
         let want = ops::moe_matmul(&x, false, &w, experts, &route);
         let want_p = ops::moe_matmul(&xp, true, &w, experts, &route);
-        // The gated epilogue: y holds a gate projection per pair.
+        // The gated epilogue (SwiGLU, GeGLU by turns): y holds a gate projection per pair.
         let gate = rng.vec(rows * k * n, 3.0);
-        let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(Activation::Silu).apply(*g, *v)).collect();
+        let act = if n % 2 == 1 { Activation::Silu } else { Activation::GeluTanh };
+        let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
         for v in VARIANTS {
             let what = |how: &str| format!("moe_matmul {} {how} ({}, {rows} rows, top-{k} of {experts})", dtype.name(), v.name());
             // NaN-filled output: every pair's row is written.
@@ -875,8 +882,8 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             let ls = moe_launches(&g, v, &gw, n, kdim, &xpb, true, &rb, &yb, Epilogue::Store, s);
             assert_close(&what("by pair"), &run(&g, &ls, &yb, rows * k * n), &want_p, 1e-4);
             let gb = g.upload_f32("gate", &gate).unwrap();
-            let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &gb, Epilogue::Gated(Activation::Silu), s);
-            assert_close(&what("gated"), &run(&g, &ls, &gb, rows * k * n), &want_g, 1e-4);
+            let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &gb, Epilogue::Gated(act), s);
+            assert_close(&what(&format!("gated {act:?}")), &run(&g, &ls, &gb, rows * k * n), &want_g, 1e-4);
         }
         let io = MoeIo { x: &xb, by_pair: false, route: &rb, y: &xb, epilogue: Epilogue::Add };
         assert!(g.moe_matmul(KernelVariant::Tiled, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "no residual add");

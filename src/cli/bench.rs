@@ -58,7 +58,7 @@ pub struct BenchArgs {
 }
 
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
-/// matmul layout that runs on this adapter.
+/// matmul layout that runs on this adapter; attention; and for MoE configs the grouped expert matmul.
 fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
     for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {
@@ -130,6 +130,17 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
         }
     }
     gpu.set_flash_attention(was);
+    if c.is_moe() {
+        for dtype in [DType::Q8_0, DType::Q4_0] {
+            // Gate (and up: the same shape) and down projections of the experts, for a full pass
+            // and a cached step's 32 rows.
+            for (name, n, k) in [("experts_gate", c.expert_hidden_size, c.d_model), ("experts_down", c.d_model, c.expert_hidden_size)] {
+                for rows in [m, m.min(32)].into_iter().collect::<std::collections::BTreeSet<_>>() {
+                    bench_moe(gpu, v, c, dtype, name, (n, k), rows)?;
+                }
+            }
+        }
+    }
     use unmask::engine::GpuWeight;
     use unmask::model::HostTensor;
     let shapes = [
@@ -165,6 +176,47 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
             gpu.set_coop_matmul(was)?;
         }
     }
+    Ok(())
+}
+
+/// One line for the grouped expert matmul of `rows` positions (top-k of the model's experts,
+/// routed from random logits) through stacked experts of `n` × `k` each: GFLOP/s of the pairs'
+/// products, GB/s of the weights of the experts picked.
+fn bench_moe(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, dtype: DType, name: &str, (n, k): (usize, usize), rows: usize) -> Result<()> {
+    use unmask::engine::GpuWeight;
+    use unmask::gpu::kernels::{Epilogue, MoeIo, MoeShape};
+    use unmask::model::HostTensor;
+    let (experts, top) = (c.n_experts, c.n_experts_used);
+    let s = MoeShape { rows, experts, k: top };
+    let mut rng = unmask::rng::Rng::new(4);
+    let w = HostTensor::encode(dtype, experts * n, k, &rng.vec(experts * n * k, 0.1))
+        .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
+    let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
+    let logits = rng.vec(rows * experts, 2.0);
+    let picked = unmask::cpu::ops::moe_route(&logits, experts, top, true, c.routing, None).lists.iter().filter(|l| !l.is_empty()).count();
+    let lb = gpu.upload_f32("router logits", &logits)?;
+    let route = gpu.storage("route", (s.route_words() * 4) as u64)?;
+    let by_pair = name == "experts_down";
+    let x = gpu.upload_f32("x", &rng.vec(rows * if by_pair { top } else { 1 } * k, 1.0))?;
+    let y = gpu.storage("y", (rows * top * n * 4) as u64)?;
+    let ds = gpu.bind(&[gpu.moe_route(&lb, None, &route, s, true, c.routing)?], None)?;
+    best_ms(gpu, &ds, &route)?;
+    let mut launches = Vec::new();
+    for (buf, r0, count) in &gw.chunks {
+        let io = MoeIo { x: &x, by_pair, route: &route, y: &y, epilogue: Epilogue::Store };
+        launches.push(gpu.moe_matmul(v, dtype, buf, r0 / n, count / n, n, k, io, s)?);
+    }
+    let ds = gpu.bind(&launches, None)?;
+    let best = best_ms(gpu, &ds, &y)?;
+    let pairs = rows * top;
+    let gflops = 2.0 * (pairs * n * k) as f64 / best / 1e6;
+    let gbs = (picked * w.data.len() / experts + 4 * pairs * (k + n)) as f64 / best / 1e6;
+    let peak = Peak::of(&gpu.report.name);
+    let tile = if v == KernelVariant::Tiled { s.tile() as usize } else { 8 };
+    let line = serde_json::json!({"kernel": "moe_matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "rows": rows,
+        "experts": experts, "top_k": top, "experts_picked": picked, "pairs_per_tile": tile, "n": n, "k": k, "ms": best, "gflops": gflops, "gbps": gbs,
+        "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
+    println!("{line}");
     Ok(())
 }
 
@@ -291,6 +343,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         None if a.prompt.is_some() => return Err(Error::Input("--prompt needs --model (a synthetic model has no tokenizer)".into())),
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
+            if a.kernels {
+                // Kernels need only the shapes: no model is made.
+                let gen = a.gen_length.first().copied().unwrap_or(0);
+                return bench_kernels(&*model::open_gpu()?, &cfg, positions(a.prompt_length, gen, &cfg)?);
+            }
             let params = parameters(&cfg);
             if params > MAX_SYNTHETIC_PARAMS {
                 return Err(Error::Input(format!(

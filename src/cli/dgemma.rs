@@ -75,6 +75,7 @@ pub fn generate(a: &GenerateArgs, path: &Path) -> Result<()> {
             eprintln!();
         }
         let mut session = DgSession::new(&m, positions, kv)?;
+        session.set_kernels(super::model::kernels(&m.gpu)?)?;
         (pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut on_step))?, name)
     };
     let answer = &gen.tokens[prompt.len()..];
@@ -158,6 +159,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
         let (mut best, mut steps) = (f64::MAX, 0);
         for _ in 0..a.runs.max(1) {
             let mut session = DgSession::new(&m, positions, kv)?;
+            session.set_kernels(super::model::kernels(&m.gpu)?)?;
             let mut draws = SeededDraws(Rng::new(1));
             let t0 = unmask::clock::now_ms();
             let g = pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut |_| true))?;

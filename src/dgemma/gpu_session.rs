@@ -71,6 +71,14 @@ pub struct DgSession<'m> {
 }
 
 impl<'m> DgSession<'m> {
+    /// Run this session's passes in kernel layout `v` (the adapter's own by default; the CLI
+    /// follows `UNMASK_KERNELS`): refused where the adapter cannot run it.
+    pub fn set_kernels(&mut self, v: KernelVariant) -> Result<()> {
+        self.kernels = self.model.gpu.check_kernels(v)?;
+        self.decoder = None;
+        Ok(())
+    }
+
     /// A session whose K/V hold `capacity` positions (prompt plus canvases), stored as `kv`
     /// (`Gpu::default_kv` unless told otherwise; `plan::plan` with the same `kv` plans it).
     pub fn new(model: &'m DgGpuModel, capacity: usize, kv: KvType) -> Result<Self> {

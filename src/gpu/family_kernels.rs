@@ -35,11 +35,12 @@ pub struct MoeShape {
 }
 
 impl MoeShape {
-    /// Pairs a workgroup of the tiled grouped matmul computes: the smallest of 16, 32 and 64
+    /// Pairs a workgroup of the tiled grouped matmul computes: the smallest of 8, 16, 32 and 64
     /// that holds the pairs an expert gets on average (`rows · k / experts`).
     pub fn tile(&self) -> u8 {
         match (self.rows * self.k).div_ceil(self.experts.max(1)) {
-            0..=16 => 16,
+            0..=8 => 8,
+            9..=16 => 16,
             17..=32 => 32,
             _ => 64,
         }

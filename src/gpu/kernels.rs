@@ -88,7 +88,7 @@ pub enum Kernel {
     QkNorm,
     MoeRoute,
     /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
-    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (16, 32 or 64; the tiled layout).
+    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout).
     MoeMatmul {
         dtype: DType,
         tile: u8,
@@ -158,6 +158,7 @@ impl Gpu {
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } => &[("ROWS", 8.0)],
                     // Four pairs a row of invocations.
+                    Kernel::MoeMatmul { tile: 8, .. } => &[("ROWS", 2.0)],
                     Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],
                     Kernel::MoeMatmul { tile: 32, .. } => &[("ROWS", 8.0)],
                     // Four subgroups a workgroup.
