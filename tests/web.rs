@@ -82,6 +82,37 @@ async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
 }
 
 #[wasm_bindgen_test]
+async fn moe_in_the_browser_matches_the_cpu_twin() {
+    // A LLaDA-MoE-family model (8 experts, top-2) in GPUs' layout: the tiled grouped expert
+    // matmul (tiles of 16 pairs in the full pass, 8 in the cached step) with the experts' SwiGLU
+    // fused into the up projection.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::gpu::kernels::KernelVariant;
+    #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
+    let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
+    let mut cfg = tiny_config(2, 4, 2, 16, 48, 70);
+    cfg.family = "llada-moe".into();
+    (cfg.n_experts, cfg.n_experts_used, cfg.expert_hidden_size) = (8, 2, 64);
+    let (len, rows) = (37, 20..30);
+    let w = random_model(&cfg, DType::Q8_0, 4);
+    let mut rng = Rng::new(4);
+    let before: Vec<u32> = (0..len).map(|_| rng.below(cfg.vocab_size as u32)).collect();
+    let mut after = before.clone();
+    for t in &mut after[rows.clone()] {
+        *t = rng.below(cfg.vocab_size as u32);
+    }
+    let m = GpuModel::upload(gpu.clone(), &w).unwrap();
+    let config = SessionConfig { logits: true, cache: unmask::sampler::CacheMode::Dual, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let mut s = m.session(config).unwrap();
+    let full = s.forward(&before, Noise::GREEDY, true).await.unwrap();
+    close("MoE full pass", &full.logits.unwrap(), &unmask::cpu::forward::forward(&w, &before), 1e-3);
+    let part = s.forward_rows(&after, rows.clone(), Noise::GREEDY, true).await.unwrap();
+    let mut kv = KvCache::default();
+    forward_rows(&w, &before, 0..len, &mut kv);
+    close("MoE cached step", &part.logits.unwrap(), &forward_rows(&w, &after, rows, &mut kv), 1e-3);
+}
+
+#[wasm_bindgen_test]
 async fn f16_kv_follows_the_adapter() {
     // In a browser, shader-f16 means a real GPU: sessions keep f16 K/V there by default. Without
     // it (SwiftShader), the default is f32 and asking for f16 is refused with the reason.
