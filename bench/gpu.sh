@@ -62,6 +62,10 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 # Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
 # adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
+# The grouped expert matmul (tiled on GPUs; the CPU-lanes kernel where the adapter runs it) at
+# an MoE shape (bench/moe-shape.config.json: 2048 wide, 64 experts of 1024, top-8; a shape, not
+# a released checkpoint's config): a full pass of 288 rows and a cached step of 32.
+run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 224 --kernels moe
 # DiffusionGemma: the fixture, then the 26B-A4B shape (all 30 layers, Q4_0, zero weights) for
 # one decoder step of a 256 canvas with and without self-conditioning (the full_size_dgemma test
 # binary).

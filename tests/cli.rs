@@ -273,6 +273,8 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
+        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul or moe"),
+        (vec!["--synthetic", "tiny", "--kernels", "moe"], "the model has no experts"),
         (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
         (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
         (vec!["--synthetic", "tiny", "--quant", "q4_k"], "Q4_K is a k-quant"),
@@ -286,6 +288,28 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{extra:?}: {err}");
     }
+}
+
+#[test]
+fn bench_kernels_moe_times_the_grouped_expert_matmul_from_a_config_alone() {
+    // The LLaDA-MoE fixture's config (8 experts, top-2): no model is made, and each layout that
+    // runs here gives a line per format, projection and row count.
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/llada_moe/config.json");
+    let o = unmask(&["bench", "--synthetic", cfg.to_str().unwrap(), "--kernels", "moe", "--prompt-length", "40", "--gen-length", "24"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tiled: Vec<&serde_json::Value> = lines.iter().filter(|l| l["variant"] == "tiled").collect();
+    // Q8_0 and Q4_0, gate and down, 64 and 32 rows.
+    assert_eq!(tiled.len(), 8, "{out}");
+    for l in &lines {
+        assert_eq!(l["kernel"], "moe_matmul");
+        assert!(l["ms"].as_f64().unwrap() > 0.0 && l["gflops"].as_f64().unwrap() > 0.0, "{l}");
+        assert_eq!((l["experts"].as_u64(), l["top_k"].as_u64()), (Some(8), Some(2)));
+    }
+    // 64 rows × 2 / 8 experts: 16 pairs an expert, tiles of 16; 32 rows: 8.
+    let tile = |rows: u64| tiled.iter().find(|l| l["rows"] == rows).unwrap()["pairs_per_tile"].as_u64();
+    assert_eq!((tile(64), tile(32)), (Some(16), Some(8)));
 }
 
 #[test]

@@ -51,18 +51,48 @@ pub struct BenchArgs {
     /// Runs per setting (the first is a warm-up and not reported when > 1).
     #[arg(long, default_value_t = 2)]
     pub runs: usize,
-    /// Time the matmul kernel alone at the model's shapes (M = prompt + answer positions) in
-    /// every weight format, instead of generating.
-    #[arg(long)]
-    pub kernels: bool,
+    /// Time kernels alone at the model's shapes (M = prompt + answer positions), instead of
+    /// generating: attention, the matmuls in every weight format and, for MoE models, the
+    /// grouped expert matmul; or only one of them (`--kernels moe`). With --synthetic no model
+    /// is made: only its config is read.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|attention|matmul|moe")]
+    pub kernels: Option<String>,
+}
+
+/// Which kernels `--kernels` times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KernelSet {
+    All,
+    Attention,
+    Matmul,
+    Moe,
+}
+
+impl KernelSet {
+    fn parse(s: &str) -> Result<KernelSet> {
+        match s {
+            "all" => Ok(KernelSet::All),
+            "attention" => Ok(KernelSet::Attention),
+            "matmul" => Ok(KernelSet::Matmul),
+            "moe" => Ok(KernelSet::Moe),
+            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul or moe"))),
+        }
+    }
+
+    fn has(self, k: KernelSet) -> bool {
+        self == KernelSet::All || self == k
+    }
 }
 
 /// GFLOP/s of one matmul dispatch (best of 5 after a warm-up) for each weight format and each
 /// matmul layout that runs on this adapter; attention; and for MoE configs the grouped expert matmul.
-fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize) -> Result<()> {
+fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize, set: KernelSet) -> Result<()> {
+    if set == KernelSet::Moe && !c.is_moe() {
+        return Err(Error::Input("--kernels moe: the model has no experts".into()));
+    }
     for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {
-            bench_kernels_with(gpu, v, c, m)?;
+            bench_kernels_with(gpu, v, c, m, set)?;
         }
     }
     Ok(())
@@ -114,10 +144,11 @@ fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: 
     Ok(())
 }
 
-fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) -> Result<()> {
+fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, set: KernelSet) -> Result<()> {
     // The portable layout's two attention kernels (the GPUs' flash one and the other).
     let was = gpu.flash_attention();
-    for flash in if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] } {
+    let flashes = if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] };
+    for flash in if set.has(KernelSet::Attention) { flashes } else { vec![] } {
         gpu.set_flash_attention(flash);
         // K/V in f32, and in f16 where the adapter has shader-f16.
         for kvt in [KvType::F32, KvType::F16].into_iter().filter(|&t| gpu.check_kv(t).is_ok()) {
@@ -130,7 +161,7 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
         }
     }
     gpu.set_flash_attention(was);
-    if c.is_moe() {
+    if c.is_moe() && set.has(KernelSet::Moe) {
         for dtype in [DType::Q8_0, DType::Q4_0] {
             // Gate (and up: the same shape) and down projections of the experts, for a full pass
             // and a cached step's 32 rows.
@@ -150,7 +181,8 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize) ->
         ("lm_head", c.vocab_size, c.d_model),
     ];
     let mut rng = unmask::rng::Rng::new(1);
-    for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
+    let dtypes = if set.has(KernelSet::Matmul) { vec![DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] } else { vec![] };
+    for dtype in dtypes {
         for (name, n, k) in shapes {
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
                 .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
@@ -319,6 +351,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(p) = a.model.as_deref().filter(|p| super::dgemma::is_dgemma(p)) {
         return super::dgemma::bench(&a, p);
     }
+    let kernels = a.kernels.as_deref().map(KernelSet::parse).transpose()?;
     let quant = model::parse_quant(a.quant.as_deref(), false)?;
     let cache = unmask::sampler::CacheMode::parse(&a.cache)?;
     let plan_opts = SamplerOptions { cache, cfg_scale: a.cfg_scale, ..Default::default() };
@@ -343,10 +376,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         None if a.prompt.is_some() => return Err(Error::Input("--prompt needs --model (a synthetic model has no tokenizer)".into())),
         None => {
             let cfg = synthetic_config(&a.synthetic)?;
-            if a.kernels {
+            if let Some(set) = kernels {
                 // Kernels need only the shapes: no model is made.
                 let gen = a.gen_length.first().copied().unwrap_or(0);
-                return bench_kernels(&*model::open_gpu()?, &cfg, positions(a.prompt_length, gen, &cfg)?);
+                return bench_kernels(&*model::open_gpu()?, &cfg, positions(a.prompt_length, gen, &cfg)?, set);
             }
             let params = parameters(&cfg);
             if params > MAX_SYNTHETIC_PARAMS {
@@ -361,9 +394,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
     };
     let c = gm.config.clone();
-    if a.kernels {
+    if let Some(set) = kernels {
         let gen = a.gen_length.first().copied().unwrap_or(0);
-        return bench_kernels(&gm.gpu, &c, positions(a.prompt_length, gen, &c)?);
+        return bench_kernels(&gm.gpu, &c, positions(a.prompt_length, gen, &c)?, set);
     }
     for &gen in &a.gen_length {
         let steps = if a.steps == 0 { gen } else { a.steps };
