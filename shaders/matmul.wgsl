@@ -8,15 +8,10 @@
 // to slice z of y (y is then split-K's scratch, dense [splits, m, n]); matmul_merge.wgsl adds
 // the slices and applies the epilogue.
 
-// Parameters, bindings and edge loads: matmul_common.wgsl, prepended by the host.
+// Parameters, bindings and edge loads: matmul_common.wgsl; the staging and the 4×4 block of
+// multiply-adds: matmul_tile.wgsl; both prepended by the host.
 
 override ROWS: u32 = 16u;
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
-
-// xs[c * 16 + r / 4][r % 4] = x[row0 + r, k0 + c]; ws likewise for W rows.
-var<workgroup> xs: array<vec4<f32>, 256>;
-var<workgroup> ws: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -33,27 +28,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc3 = vec4<f32>(0.0);
     let ks = k_range(wg.z);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
-        let xv = load_x4(row0 + lr, k0 + lc);
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];
-        }
+        stage_x(lr, lc, load_x4(row0 + lr, k0 + lc));
         for (var e = tid; e < 256u; e = e + 16u * ROWS) {
-            let wr = e / 4u;
-            let wc = (e % 4u) * 4u;
-            let wv = load_wt4(col0 + wr, k0 + wc);
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                ws[(wc + i) * 16u + wr / 4u][wr % 4u] = wv[i];
-            }
+            stage_w(e / 4u, (e % 4u) * 4u, load_wt4(col0 + e / 4u, k0 + (e % 4u) * 4u));
         }
         workgroupBarrier();
-        for (var c = 0u; c < TK; c = c + 1u) {
-            let a = xs[c * 16u + lid.y];
-            let b = ws[c * 16u + lid.x];
-            acc0 = acc0 + a.x * b;
-            acc1 = acc1 + a.y * b;
-            acc2 = acc2 + a.z * b;
-            acc3 = acc3 + a.w * b;
-        }
+        tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);

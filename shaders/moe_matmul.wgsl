@@ -4,24 +4,8 @@
 // the activations of the position, row = pair / k; 1: the pair's own row, for the down
 // projection after gate/up). Workgroups of experts with fewer pairs than their tile exit at
 // once: only experts that some row picked do any work. `load_w*` come from the weights_*.wgsl
-// file prepended to this one, `glu_act` (the fused gated epilogue) from glu.wgsl. One
+// file prepended to this one; parameters, bindings and the epilogue from moe_common.wgsl. One
 // invocation: one output column, R = 8 pairs. For CPU adapters; GPUs run moe_matmul_tiled.wgsl.
-
-struct Params {
-    n: u32,        // output columns (rows of one expert's matrix)
-    kdim: u32,     // shared dimension
-    e0: u32,       // first expert of this weight chunk
-    k: u32,        // experts per row (slots)
-    by_pair: u32,
-    rows: u32,     // positions in the pass (list stride)
-    experts: u32,  // experts in the model (route layout)
-    epilogue: u32, // 0: y = result; 2 + act: y = glu_act(y, act) · result (y holds the gate)
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> route: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 const R: u32 = 8u;
 
@@ -43,11 +27,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var i = 0u; i < m; i = i + 1u) {
         let pair = route[list + i0 + i];
         dst[i] = pair;
-        if (p.by_pair == 1u) {
-            src[i] = pair * p.kdim;
-        } else {
-            src[i] = (pair / p.k) * p.kdim;
-        }
+        src[i] = src_of(pair);
     }
     let wrow = local_e * p.n + col;
     var acc: array<f32, 8>;
@@ -69,11 +49,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
     for (var i = 0u; i < m; i = i + 1u) {
-        let idx = dst[i] * p.n + col;
-        var o = acc[i];
-        if (p.epilogue >= 2u) {
-            o = glu_act(y[idx], p.epilogue - 2u) * o;
-        }
-        y[idx] = o;
+        put(dst[i] * p.n + col, acc[i]);
     }
 }

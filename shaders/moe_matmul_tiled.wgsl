@@ -6,31 +6,11 @@
 // used by all the tile's pairs. The host picks ROWS (tiles of 8, 16, 32 or 64 pairs) from the
 // pairs an expert gets on average. Workgroup z takes list entries z·4·ROWS ..; workgroups past
 // their expert's count exit at once (together: the count is a uniform load). The host
-// prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`) and glu.wgsl.
-
-struct Params {
-    n: u32,        // output columns (rows of one expert's matrix)
-    kdim: u32,     // shared dimension
-    e0: u32,       // first expert of this weight chunk
-    k: u32,        // experts per row (slots)
-    by_pair: u32,  // 0: x has a row per position (row = pair / k); 1: a row per pair
-    rows: u32,     // positions in the pass (list stride)
-    experts: u32,  // experts in the model (route layout)
-    epilogue: u32, // 0: y = result; 2 + act: y = glu_act(y, act) · result (y holds the gate)
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> route: array<u32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`), glu.wgsl,
+// moe_common.wgsl (parameters, bindings, epilogue) and matmul_tile.wgsl (staging, 4×4 block).
 
 override ROWS: u32 = 16u;
-const TILE: u32 = 64u;
-const TK: u32 = 16u;
 
-// xs[c * 16 + r / 4][r % 4] = x[src of tile row r, k0 + c]; ws likewise for W_e rows.
-var<workgroup> xs: array<vec4<f32>, 256>;
-var<workgroup> ws: array<vec4<f32>, 256>;
 // Tile row r's first x element and its pair.
 var<workgroup> src: array<u32, 64>;
 var<workgroup> dst: array<u32, 64>;
@@ -71,7 +51,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var r = tid; r < m; r = r + 16u * ROWS) {
         let pair = route[list + i0 + r];
         dst[r] = pair;
-        src[r] = select(pair / p.k, pair, p.by_pair == 1u) * p.kdim;
+        src[r] = src_of(pair);
     }
     workgroupBarrier();
 
@@ -94,26 +74,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 }
             }
         }
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            xs[(lc + i) * 16u + lr / 4u][lr % 4u] = xv[i];
-        }
+        stage_x(lr, lc, xv);
         for (var t = tid; t < 256u; t = t + 16u * ROWS) {
-            let wr = t / 4u;
-            let wc = (t % 4u) * 4u;
-            let wv = load_wt4(e_row0, col0 + wr, k0 + wc);
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                ws[(wc + i) * 16u + wr / 4u][wr % 4u] = wv[i];
-            }
+            stage_w(t / 4u, (t % 4u) * 4u, load_wt4(e_row0, col0 + t / 4u, k0 + (t % 4u) * 4u));
         }
         workgroupBarrier();
-        for (var c = 0u; c < TK; c = c + 1u) {
-            let a = xs[c * 16u + lid.y];
-            let b = ws[c * 16u + lid.x];
-            acc0 = acc0 + a.x * b;
-            acc1 = acc1 + a.y * b;
-            acc2 = acc2 + a.z * b;
-            acc3 = acc3 + a.w * b;
-        }
+        tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
     let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
@@ -122,12 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j = j + 1u) {
             let c = col0 + lid.x * 4u + j;
             if (r < m && c < p.n) {
-                let idx = dst[r] * p.n + c;
-                var o = acc[i][j];
-                if (p.epilogue >= 2u) {
-                    o = glu_act(y[idx], p.epilogue - 2u) * o;
-                }
-                y[idx] = o;
+                put(dst[r] * p.n + c, acc[i][j]);
             }
         }
     }

@@ -166,39 +166,55 @@ fn cached_steps_run_every_family_and_stay_close_to_the_reference() {
     }
 }
 
+/// Family `name`'s fixture in one session (kernel layout `kernels`, K/V stored as `kv`): a full
+/// pass, then a cached step whose second half's tokens changed against the K/V kept, each equal
+/// to the CPU twin storing K/V the same way (1e-4). Returns the full pass's logits (aligned) and
+/// whether the family shifts its logits.
+fn full_pass_and_cached_step(
+    name: &str,
+    kernels: Option<unmask::gpu::kernels::KernelVariant>,
+    kv: unmask::gpu::kernels::KvType,
+    how: &str,
+) -> (Vec<f32>, bool) {
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    let r = reference(name);
+    let toks = ids(&r["tokens"]);
+    let w = load_path(&dir(name)).unwrap().weights;
+    let m = GpuModel::upload(gpu(), &w).unwrap();
+    let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
+    let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv, ..SessionConfig::new(len, kernels.unwrap_or(m.gpu.default_kernels())) };
+    let mut s = m.session(config).unwrap();
+    let mut twin = KvCache::new(kv);
+    let all = 0..len;
+    let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
+    let want = graph::align(&forward_rows(&w, &toks, all.clone(), &mut twin), v, &all, &all, shift);
+    assert_close(&format!("{name}: full pass, {how}"), &full, &want, 1e-4);
+    let rows = len / 2..len;
+    let mut after = toks.clone();
+    for t in &mut after[rows.clone()] {
+        *t = (*t + 1) % v as u32;
+    }
+    let part = pollster::block_on(s.forward_rows(&after, rows.clone(), Noise::GREEDY, true)).unwrap().logits.unwrap();
+    let computed = graph::computed_rows(&rows, shift);
+    let want = graph::align(&forward_rows(&w, &after, computed.clone(), &mut twin), v, &rows, &computed, shift);
+    assert_close(&format!("{name}: cached step, {how}"), &part, &want, 1e-4);
+    (full, shift)
+}
+
 #[test]
 fn f16_kv_runs_every_family_like_the_cpu_twin_that_stores_f16() {
     // Half-precision K/V (the default on GPUs with shader-f16) after each family's q/k/v bias,
     // QK-norm and RoPE: a full pass and a cached step against stale K/V equal the CPU twin
     // whose cache rounds the same values to f16, and stay near the PyTorch reference.
-    use unmask::cpu::forward::{forward_rows, KvCache};
-    use unmask::engine::SessionConfig;
     use unmask::gpu::kernels::KvType;
     for (name, _) in FAMILIES {
         let r = reference(name);
-        let toks = ids(&r["tokens"]);
-        let w = load_path(&dir(name)).unwrap().weights;
-        let m = GpuModel::upload(gpu(), &w).unwrap();
-        let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
-        let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, m.gpu.default_kernels()) };
-        let mut s = m.session(config).unwrap();
-        let mut twin = KvCache::new(KvType::F16);
+        let (full, shift) = full_pass_and_cached_step(name, None, KvType::F16, "f16 K/V");
+        let (len, v) = (ids(&r["tokens"]).len(), r["vocab"].as_u64().unwrap() as usize);
         let all = 0..len;
-        let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
-        let want = graph::align(&forward_rows(&w, &toks, all.clone(), &mut twin), v, &all, &all, shift);
-        assert_close(&format!("{name}: full pass, f16 K/V"), &full, &want, 1e-4);
         let pytorch = graph::align(&reference_logits(name, &r), v, &all, &all, shift);
         assert_close(&format!("{name}: f16 K/V against the PyTorch reference"), &full, &pytorch, 1e-2);
-        // A cached step: the second half's tokens changed, the rest of the K/V kept.
-        let rows = len / 2..len;
-        let mut after = toks.clone();
-        for t in &mut after[rows.clone()] {
-            *t = (*t + 1) % v as u32;
-        }
-        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), Noise::GREEDY, true)).unwrap().logits.unwrap();
-        let computed = graph::computed_rows(&rows, shift);
-        let want = graph::align(&forward_rows(&w, &after, computed.clone(), &mut twin), v, &rows, &computed, shift);
-        assert_close(&format!("{name}: cached step, f16 K/V"), &part, &want, 1e-4);
     }
 }
 
@@ -206,30 +222,8 @@ fn f16_kv_runs_every_family_like_the_cpu_twin_that_stores_f16() {
 fn the_gpu_kernel_layout_runs_every_family_like_the_cpu_twin() {
     // GPUs' layout (tiled matmuls, the tiled grouped expert matmul with its fused SwiGLU) even
     // where the default is the CPU adapter's: a full pass and a cached step equal the CPU twin.
-    use unmask::cpu::forward::{forward_rows, KvCache};
-    use unmask::engine::SessionConfig;
     use unmask::gpu::kernels::{KernelVariant, KvType};
     for (name, _) in FAMILIES {
-        let r = reference(name);
-        let toks = ids(&r["tokens"]);
-        let w = load_path(&dir(name)).unwrap().weights;
-        let m = GpuModel::upload(gpu(), &w).unwrap();
-        let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
-        let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv: KvType::F32, ..SessionConfig::new(len, KernelVariant::Tiled) };
-        let mut s = m.session(config).unwrap();
-        let mut twin = KvCache::new(KvType::F32);
-        let all = 0..len;
-        let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
-        let want = graph::align(&forward_rows(&w, &toks, all.clone(), &mut twin), v, &all, &all, shift);
-        assert_close(&format!("{name}: full pass, tiled layout"), &full, &want, 1e-4);
-        let rows = len / 2..len;
-        let mut after = toks.clone();
-        for t in &mut after[rows.clone()] {
-            *t = (*t + 3) % v as u32;
-        }
-        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), Noise::GREEDY, true)).unwrap().logits.unwrap();
-        let computed = graph::computed_rows(&rows, shift);
-        let want = graph::align(&forward_rows(&w, &after, computed.clone(), &mut twin), v, &rows, &computed, shift);
-        assert_close(&format!("{name}: cached step, tiled layout"), &part, &want, 1e-4);
+        full_pass_and_cached_step(name, Some(KernelVariant::Tiled), KvType::F32, "tiled layout");
     }
 }

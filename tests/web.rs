@@ -55,8 +55,7 @@ async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
     // The flash layout as GPUs run it (the page's default is the portable one): 140 positions of
     // 4 heads split each workgroup's keys in 2 slices and merge them, in a full pass and in a
     // cached step of 20 rows against stale K/V.
-    use unmask::cpu::forward::{forward_rows, KvCache};
-    use unmask::gpu::kernels::{AttnShape, KernelVariant};
+    use unmask::gpu::kernels::AttnShape;
     #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
     let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
     gpu.set_flash_attention(true);
@@ -64,21 +63,31 @@ async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
     let (len, rows) = (140, 100..120);
     assert_eq!(AttnShape { lq: rows.len(), lk: len, n_heads: 4, n_kv: 2, head_dim: 16 }.splits(), 2);
     let w = random_model(&cfg, DType::F32, 9);
-    let mut rng = Rng::new(9);
-    let before: Vec<u32> = (0..len).map(|_| rng.below(cfg.vocab_size as u32)).collect();
+    full_pass_and_cached_step(&gpu, &w, len, rows, 9, "split-K").await;
+}
+
+/// Model `w` in a tiled-layout session of `len` positions with the dual cache: a full pass over
+/// random tokens, then a cached step over `rows` (new tokens there, stale K/V elsewhere), each
+/// against the CPU twin.
+async fn full_pass_and_cached_step(gpu: &Arc<Gpu>, w: &ModelWeights, len: usize, rows: std::ops::Range<usize>, seed: u64, how: &str) {
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::gpu::kernels::KernelVariant;
+    let vocab = w.config.vocab_size as u32;
+    let mut rng = Rng::new(seed);
+    let before: Vec<u32> = (0..len).map(|_| rng.below(vocab)).collect();
     let mut after = before.clone();
     for t in &mut after[rows.clone()] {
-        *t = rng.below(cfg.vocab_size as u32);
+        *t = rng.below(vocab);
     }
-    let m = GpuModel::upload(gpu.clone(), &w).unwrap();
+    let m = GpuModel::upload(gpu.clone(), w).unwrap();
     let config = SessionConfig { logits: true, cache: unmask::sampler::CacheMode::Dual, ..SessionConfig::new(len, KernelVariant::Tiled) };
     let mut s = m.session(config).unwrap();
     let full = s.forward(&before, Noise::GREEDY, true).await.unwrap();
-    close("full pass, split-K", &full.logits.unwrap(), &unmask::cpu::forward::forward(&w, &before), 1e-3);
+    close(&format!("full pass, {how}"), &full.logits.unwrap(), &unmask::cpu::forward::forward(w, &before), 1e-3);
     let part = s.forward_rows(&after, rows.clone(), Noise::GREEDY, true).await.unwrap();
     let mut kv = KvCache::default();
-    forward_rows(&w, &before, 0..len, &mut kv);
-    close("cached step, split-K", &part.logits.unwrap(), &forward_rows(&w, &after, rows, &mut kv), 1e-3);
+    forward_rows(w, &before, 0..len, &mut kv);
+    close(&format!("cached step, {how}"), &part.logits.unwrap(), &forward_rows(w, &after, rows, &mut kv), 1e-3);
 }
 
 #[wasm_bindgen_test]
@@ -86,30 +95,13 @@ async fn moe_in_the_browser_matches_the_cpu_twin() {
     // A LLaDA-MoE-family model (8 experts, top-2) in GPUs' layout: the tiled grouped expert
     // matmul (tiles of 16 pairs in the full pass, 8 in the cached step) with the experts' SwiGLU
     // fused into the up projection.
-    use unmask::cpu::forward::{forward_rows, KvCache};
-    use unmask::gpu::kernels::KernelVariant;
     #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
     let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
     let mut cfg = tiny_config(2, 4, 2, 16, 48, 70);
     cfg.family = "llada-moe".into();
     (cfg.n_experts, cfg.n_experts_used, cfg.expert_hidden_size) = (8, 2, 64);
-    let (len, rows) = (37, 20..30);
     let w = random_model(&cfg, DType::Q8_0, 4);
-    let mut rng = Rng::new(4);
-    let before: Vec<u32> = (0..len).map(|_| rng.below(cfg.vocab_size as u32)).collect();
-    let mut after = before.clone();
-    for t in &mut after[rows.clone()] {
-        *t = rng.below(cfg.vocab_size as u32);
-    }
-    let m = GpuModel::upload(gpu.clone(), &w).unwrap();
-    let config = SessionConfig { logits: true, cache: unmask::sampler::CacheMode::Dual, ..SessionConfig::new(len, KernelVariant::Tiled) };
-    let mut s = m.session(config).unwrap();
-    let full = s.forward(&before, Noise::GREEDY, true).await.unwrap();
-    close("MoE full pass", &full.logits.unwrap(), &unmask::cpu::forward::forward(&w, &before), 1e-3);
-    let part = s.forward_rows(&after, rows.clone(), Noise::GREEDY, true).await.unwrap();
-    let mut kv = KvCache::default();
-    forward_rows(&w, &before, 0..len, &mut kv);
-    close("MoE cached step", &part.logits.unwrap(), &forward_rows(&w, &after, rows, &mut kv), 1e-3);
+    full_pass_and_cached_step(&gpu, &w, 37, 20..30, 4, "MoE").await;
 }
 
 #[wasm_bindgen_test]

@@ -22,6 +22,8 @@ const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
 /// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue).
 const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
+/// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
+const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
 /// kernel that uses it, one after the other.
@@ -30,7 +32,9 @@ pub fn source(k: Kernel) -> String {
         Kernel::Matmul { dtype, variant, .. } => {
             let reader = weight_reader(dtype);
             match variant {
-                KernelVariant::Tiled => format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul.wgsl")),
+                KernelVariant::Tiled => {
+                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}", include_str!("../../shaders/matmul.wgsl"))
+                }
                 KernelVariant::CpuLanes => {
                     format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
                 }
@@ -84,8 +88,12 @@ pub fn source(k: Kernel) -> String {
         Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
         Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),
         Kernel::MoeMatmul { dtype, tile } => {
-            let body = if tile == 0 { include_str!("../../shaders/moe_matmul.wgsl") } else { include_str!("../../shaders/moe_matmul_tiled.wgsl") };
-            format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{body}", weight_reader(dtype))
+            let common = include_str!("../../shaders/moe_common.wgsl");
+            let body = match tile {
+                0 => include_str!("../../shaders/moe_matmul.wgsl").to_string(),
+                _ => format!("{MATMUL_TILE}\n{}", include_str!("../../shaders/moe_matmul_tiled.wgsl")),
+            };
+            format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{common}\n{body}", weight_reader(dtype))
         }
         Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
     }

@@ -1,0 +1,33 @@
+// What the two grouped expert matmuls (moe_matmul.wgsl for CPU adapters, moe_matmul_tiled.wgsl
+// for GPUs) share: their parameters, bindings and epilogue. The host prepends it after the
+// weight reader (weights_*.wgsl) and glu.wgsl.
+
+struct Params {
+    n: u32,        // output columns (rows of one expert's matrix)
+    kdim: u32,     // shared dimension
+    e0: u32,       // first expert of this weight chunk
+    k: u32,        // experts per row (slots)
+    by_pair: u32,  // 0: x has a row per position (row = pair / k); 1: a row per pair
+    rows: u32,     // positions in the pass (list stride)
+    experts: u32,  // experts in the model (route layout)
+    epilogue: u32, // 0: y = result; 2 + act: y = glu_act(y, act) · result (y holds the gate)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> route: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// Output element idx gets v, or glu_act(y, act) · v.
+fn put(idx: u32, v: f32) {
+    var o = v;
+    if (p.epilogue >= 2u) {
+        o = glu_act(y[idx], p.epilogue - 2u) * v;
+    }
+    y[idx] = o;
+}
+
+// The first x element of a pair's row.
+fn src_of(pair: u32) -> u32 {
+    return select(pair / p.k, pair, p.by_pair == 1u) * p.kdim;
+}
