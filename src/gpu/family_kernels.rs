@@ -46,6 +46,15 @@ impl MoeShape {
         }
     }
 
+    /// Pairs of an expert's list one workgroup of the grouped matmul takes in layout `v`: the
+    /// tiled kernel's `tile`, or the CPU-lanes kernel's 8.
+    pub fn pairs_per_workgroup(&self, v: KernelVariant) -> usize {
+        match v {
+            KernelVariant::Tiled => self.tile() as usize,
+            KernelVariant::CpuLanes => 8,
+        }
+    }
+
     /// u32 words of the route buffer.
     pub fn route_words(&self) -> usize {
         2 * self.rows * self.k + self.experts + self.experts * self.rows
@@ -141,10 +150,8 @@ impl Gpu {
         u32_of("expert output size", s.rows * s.k * n.max(kdim))?;
         let p = P(u32_of("n", n)?, u32_of("k", kdim)?, e0 as u32, s.k as u32, io.by_pair as u32, u32_of("rows", s.rows)?, s.experts as u32, io.epilogue.code());
         // An expert's list holds at most one pair per position.
-        let (tile, pairs) = match variant {
-            KernelVariant::Tiled => (s.tile(), s.tile() as usize),
-            KernelVariant::CpuLanes => (0, 8),
-        };
+        let pairs = s.pairs_per_workgroup(variant);
+        let tile = if variant == KernelVariant::Tiled { s.tile() } else { 0 };
         let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows.div_ceil(pairs))?];
         self.launch(Kernel::MoeMatmul { dtype, tile }, &p, &[w, io.x, io.route, io.y], groups)
     }
