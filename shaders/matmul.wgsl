@@ -7,11 +7,33 @@
 // models): workgroup z sums only k in [z·k_slice, (z+1)·k_slice) and writes its partial result
 // to slice z of y (y is then split-K's scratch, dense [splits, m, n]); matmul_merge.wgsl adds
 // the slices and applies the epilogue.
+// The folded RMSNorm (p.norm): rmsnorm(x)·Wᵀ = diag(1/rms) · (x ⊙ g)·Wᵀ, so x is staged times the
+// norm's weight g, each row's Σ x² is summed while staging, and the result is scaled by the
+// row's 1/rms at the store (split-K: the merge scales, from each slice's Σ x²). The norm then
+// needs no pass or buffer of its own.
 
 // Parameters, bindings and edge loads: matmul_common.wgsl; the staging and the 4×4 block of
 // multiply-adds: matmul_tile.wgsl; both prepended by the host.
 
 override ROWS: u32 = 16u;
+
+// The folded norm's weight (bound to x when p.norm is 0).
+@group(0) @binding(4) var<storage, read> g: array<f32>;
+
+fn load_g4(k: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (k + i < p.k) {
+            v[i] = g[k + i];
+        }
+    }
+    return v;
+}
+
+// Σ x² of tile row r: the four invocations that staged it left theirs in xs[4r .. 4r + 3].x.
+fn row_ss(r: u32) -> f32 {
+    return xs[4u * r].x + xs[4u * r + 1u].x + xs[4u * r + 2u].x + xs[4u * r + 3u].x;
+}
 
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -26,9 +48,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var ss = 0.0;
     let ks = k_range(wg.z);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
-        stage_x(lr, lc, load_x4(row0 + lr, k0 + lc));
+        var xv = load_x4(row0 + lr, k0 + lc);
+        if (p.norm != 0u) {
+            ss = ss + dot(xv, xv);
+            xv = xv * load_g4(k0 + lc);
+        }
+        stage_x(lr, lc, xv);
         for (var e = tid; e < 256u; e = e + 16u * ROWS) {
             stage_w(e / 4u, (e % 4u) * 4u, load_wt4(col0 + e / 4u, k0 + (e % 4u) * 4u));
         }
@@ -36,7 +64,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
-    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    // The norm's 1/rms of this invocation's rows; with split-K, each row's Σ x² over the slice
+    // goes after the [splits, m, n] partial results instead, for the merge. xs is free: the
+    // loop ended on a barrier.
+    var inv = vec4<f32>(1.0);
+    if (p.norm != 0u) {
+        xs[tid] = vec4<f32>(ss);
+        workgroupBarrier();
+        if (p.k_slice == 0u) {
+            for (var i = 0u; i < 4u; i = i + 1u) {
+                inv[i] = 1.0 / sqrt(row_ss(lid.y * 4u + i) / f32(p.k) + p.eps);
+            }
+        } else if (wg.x == 0u && tid < ROWS * 4u && row0 + tid < p.m) {
+            let splits = (p.k + p.k_slice - 1u) / p.k_slice;
+            y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = row_ss(tid);
+        }
+    }
+    let acc = array<vec4<f32>, 4>(acc0 * inv.x, acc1 * inv.y, acc2 * inv.z, acc3 * inv.w);
     for (var i = 0u; i < 4u; i = i + 1u) {
         let r = row0 + lid.y * 4u + i;
         for (var j = 0u; j < 4u; j = j + 1u) {

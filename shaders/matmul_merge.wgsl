@@ -1,6 +1,8 @@
 // Split-K's ending for matmul.wgsl: y[r, c] (+)= Σ_z part[z, r, c] over the `splits` slices of
 // the shared dimension, in slice order, with the matmul's epilogue (overwrite, add, or gate:
 // glu.wgsl, prepended by the host). part: [splits, m, n] dense. One invocation per output.
+// With a folded RMSNorm (norm_k > 0) the sum is scaled by the row's 1/rms, from the slices'
+// Σ x² of each row that follow the partial results ([splits, m]).
 
 struct Params {
     m: u32,
@@ -9,8 +11,8 @@ struct Params {
     y_offset: u32,   // element of y where output (0, 0) goes
     y_stride: u32,   // elements between output rows
     epilogue: u32,   // as matmul.wgsl's
-    _pad0: u32,
-    _pad1: u32,
+    norm_k: u32,     // the folded norm's width (the matmul's k); 0: no norm
+    eps: f32,        // the norm's epsilon
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,6 +29,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var v = 0.0;
     for (var z = 0u; z < p.splits; z = z + 1u) {
         v = v + part[z * mn + i];
+    }
+    if (p.norm_k != 0u) {
+        let r = i / p.n;
+        var ss = 0.0;
+        for (var z = 0u; z < p.splits; z = z + 1u) {
+            ss = ss + part[p.splits * mn + z * p.m + r];
+        }
+        v = v / sqrt(ss / f32(p.norm_k) + p.eps);
     }
     let idx = p.y_offset + (i / p.n) * p.y_stride + i % p.n;
     if (p.epilogue == 1u) {

@@ -1032,20 +1032,74 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
                 let y0 = rng.vec(off + m * stride, 3.0);
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
-                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e };
+                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None };
                 let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
                 assert_eq!(ls.len(), 2, "the slices, then the merge");
                 let what = format!("split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
             }
             // A split that does not cover k, or leaves a slice empty, and scratch one word short.
-            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store };
+            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None };
             let w0 = &gw.chunks[0].0;
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }).is_err());
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }).is_err());
             let small = g.storage("small", split.bytes(m, n) - 4).unwrap();
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &small, split).is_err());
         }
+    }
+}
+
+#[test]
+fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
+    // The tiled matmul with the RMSNorm of its input rows folded in (x staged times the norm's
+    // weight, Σ x² summed while staging, the result scaled by 1/rms) against the twins' norm,
+    // then matmul: rows of very different scales (one so small that eps dominates its rms), k
+    // not a multiple of 16, short and long inputs, x read at an offset, every epilogue into an
+    // offset, strided output, a weight split into row chunks, unsplit and split-K (2, 3 and 7
+    // slices into NaN-filled scratch, so a Σ x² the slices should write and do not shows).
+    use unmask::gpu::kernels::{MatmulIo, MatmulSplit, RowNorm};
+    let g = gpu_with(KernelVariant::Tiled);
+    let eps = 1e-5;
+    let cases = [(5, 600, 70, DType::F32), (33, 544, 9, DType::Q4_0), (70, 224, 130, DType::Q8_0), (3, 776, 64, DType::F16), (7, 100, 20, DType::BF16)];
+    for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 70);
+        let x_off = 2 * k;
+        let mut x = rng.vec(x_off + m * k, 1.0);
+        for r in 0..m {
+            let scale = [1.0, 30.0, 1e-3, 0.05][r % 4];
+            x[x_off + r * k..x_off + (r + 1) * k].iter_mut().for_each(|v| *v *= scale);
+        }
+        let gv: Vec<f32> = rng.vec(k, 1.0).iter().map(|v| 1.0 + v).collect();
+        let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+        let prod = ops::matmul(&ops::rmsnorm(&x[x_off..], &gv, eps), &w, m);
+        let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
+        let norm = Some(RowNorm { w: &gb, eps });
+        let chunked = GpuWeight::upload(&g, "w", &w, (48 * w.row_bytes()) as u64).unwrap();
+        let whole = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+        let (stride, off) = (n + 5, 3);
+        for e in [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)] {
+            let y0 = rng.vec(off + m * stride, 3.0);
+            let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
+            let yb = g.upload_f32("y", &y0).unwrap();
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm };
+            let ls = chunked.matmul_split_k(&g, KernelVariant::Tiled, m, io, None).unwrap();
+            assert_eq!(ls.len(), n.div_ceil(48), "one launch a chunk");
+            let what = format!("normed matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
+            assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
+            for splits in [2, 3, 7] {
+                let k_slice = k.div_ceil(splits).next_multiple_of(16);
+                let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
+                let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
+                let yb = g.upload_f32("y", &y0).unwrap();
+                let io = MatmulIo { y: &yb, ..io };
+                let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                let what = format!("normed split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
+                assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
+            }
+        }
+        // The CPU-lanes kernel has no norm prologue: refused, not ignored.
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm };
+        assert!(g.matmul(KernelVariant::CpuLanes, dtype, &whole.chunks[0].0, m, n, k, io).is_err());
     }
 }
 
@@ -1180,7 +1234,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                     let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
                     let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
                     let yb = g.upload_f32("y", &y0).unwrap();
-                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e };
+                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None };
                     let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
                     assert_eq!(ls[0].kernel, Kernel::MatmulCoop(dtype), "the slices ran on cooperative matrices");
                     assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
@@ -1292,9 +1346,10 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
         let prod = ops::matmul_f16_inputs(&x, &w, m);
         let (wb, xb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap());
-        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice]
+        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice, norm (none), eps]
         let dispatch = |params: [u32; 8], y: &wgpu::Buffer, groups: [u32; 3], len: usize| -> Vec<f32> {
-            let pb = g.uniform("params", 32);
+            let params: Vec<u32> = params.into_iter().chain([0, 0, 0, 0]).collect();
+            let pb = g.uniform("params", 48);
             g.queue.write_buffer(&pb, 0, bytemuck::cast_slice(&params));
             let entries: Vec<wgpu::BindGroupEntry> =
                 [&pb, &wb, &xb, y].iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();

@@ -67,7 +67,8 @@ pub enum Op {
         out: Buf,
         rows: usize,
     },
-    /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows (or gated: `epilogue`).
+    /// `y[y_row.., :] (+)= x[x_row.., :] · wᵀ` for `m` rows (or gated: `epilogue`); with `norm`,
+    /// the rows of x are RMS-normalized by that weight first (folded into the matmul).
     Matmul {
         w: Key,
         x: Buf,
@@ -76,6 +77,7 @@ pub enum Op {
         y: Buf,
         y_row: usize,
         epilogue: Epilogue,
+        norm: Option<Key>,
     },
     /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
     Rope {
@@ -176,26 +178,44 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
 /// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored.
-pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType) -> Vec<Op> {
+/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) the attention
+/// norm and a dense MLP's norm are folded into the matmuls that read them (no `RmsNorm` op, the
+/// matmuls read `X`); the MoE MLP's norm and the final one stay.
+pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     let mut ops = vec![Op::Embed { rows: n }];
     for i in 0..c.n_layers {
         let w = |r: Role| Key::at(i, r);
         let present = |r: Role| has.get(w(r)).is_some();
-        let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul { w: w(r), x, x_row: 0, m: n, y, y_row, epilogue };
+        // A projection of the input `(x, norm)`: a buffer, and the norm folded in, if any.
+        let proj = |r: Role, (x, norm): (Buf, Option<Key>), y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul {
+            w: w(r),
+            x,
+            x_row: 0,
+            m: n,
+            y,
+            y_row,
+            epilogue,
+            norm,
+        };
+        let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| proj(r, (x, None), y, y_row, epilogue);
+        // The input of the projections that follow a norm: its output `H`, or `X` with the norm folded in.
+        let normed = |ops: &mut Vec<Op>, r: Role| {
+            if fold_norms {
+                (Buf::X, Some(w(r)))
+            } else {
+                ops.push(Op::RmsNorm { w: w(r), x: Buf::X, out: Buf::H, rows: n });
+                (Buf::H, None)
+            }
+        };
         // K and V of these rows go to their canvas positions in the layer's K/V of all `len`:
         // directly (f32), or from rows 0.. of `KNew`/`VNew` (f16).
         let (k, v, kv0) = match kv {
             KvType::F32 => (Buf::Keys(i), Buf::Values(i), q0),
             KvType::F16 => (Buf::KNew, Buf::VNew, 0),
         };
-        ops.extend([
-            Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, out: Buf::H, rows: n },
-            mm(Role::Q, Buf::H, Buf::Q, 0, Epilogue::Store),
-            mm(Role::K, Buf::H, k, kv0, Epilogue::Store),
-            mm(Role::V, Buf::H, v, kv0, Epilogue::Store),
-        ]);
+        let h = normed(&mut ops, Role::AttnNorm);
+        ops.extend([proj(Role::Q, h, Buf::Q, 0, Epilogue::Store), proj(Role::K, h, k, kv0, Epilogue::Store), proj(Role::V, h, v, kv0, Epilogue::Store)]);
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
@@ -218,8 +238,8 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         if present(Role::OBias) {
             ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: 0, rows: n });
         }
-        ops.push(Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n });
         if present(Role::Router) {
+            ops.push(Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n });
             let moe = |r: Role, x: Buf, by_pair: bool, y: Buf, epilogue: Epilogue| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n, epilogue };
             ops.extend([
                 mm(Role::Router, Buf::H, Buf::RouterLogits, 0, Epilogue::Store),
@@ -240,9 +260,10 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             }
         } else {
             // The up projection gates the gate projection in its epilogue: Gate = silu(Gate) · up.
+            let h = normed(&mut ops, Role::FfnNorm);
             ops.extend([
-                mm(Role::Gate, Buf::H, Buf::Gate, 0, Epilogue::Store),
-                mm(Role::Up, Buf::H, Buf::Gate, 0, SWIGLU),
+                proj(Role::Gate, h, Buf::Gate, 0, Epilogue::Store),
+                proj(Role::Up, h, Buf::Gate, 0, SWIGLU),
                 mm(Role::Down, Buf::Gate, Buf::X, 0, Epilogue::Add),
             ]);
         }
@@ -263,7 +284,7 @@ pub fn head(rows: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
         .into_iter()
         .map(|(r0, rc)| {
             vec![
-                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store },
+                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store, norm: None },
                 Op::Select { rows: rc, pos0: rows.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
@@ -298,7 +319,7 @@ pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool) -> Vec
     head_chunks(len, head_rows)
         .into_iter()
         .map(|(r0, rc)| {
-            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store };
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
             vec![
                 lm(Buf::HUncond, Buf::LogitsU),
                 lm(Buf::H, Buf::Logits),

@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::GpuModel;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MoeIo, MoeShape, NoiseUniform, RopeSpec};
+use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, RopeSpec, RowNorm};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -276,7 +276,8 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv))?;
+        let fold = self.model.gpu.folds_norms(self.config.kernels);
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fold))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
@@ -337,10 +338,13 @@ impl<'m> Session<'m> {
                 Op::RmsNorm { w: key, x, out: o, rows } => {
                     out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?)
                 }
-                Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue } => {
+                Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue, norm } => {
                     let t = &w[key];
                     let scratch = self.bufs.get(&Buf::SplitK);
-                    out.extend(t.matmul_split_k(g, kv, self.buf(x)?, x_row * t.cols, rows, self.buf(y)?, y_row * t.rows, t.rows, epilogue, scratch)?);
+                    let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
+                    let io =
+                        MatmulIo { x: self.buf(x)?, x_offset: x_row * t.cols, y: self.buf(y)?, y_offset: y_row * t.rows, y_stride: t.rows, epilogue, norm };
+                    out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)

@@ -81,29 +81,18 @@ impl GpuWeight {
         y_stride: usize,
         epilogue: Epilogue,
     ) -> Result<Vec<Launch>> {
-        self.matmul_split_k(gpu, variant, x, x_offset, m, y, y_offset, y_stride, epilogue, None)
+        let io = MatmulIo { x, x_offset, y, y_offset, y_stride, epilogue, norm: None };
+        self.matmul_split_k(gpu, variant, m, io, None)
     }
 
-    /// `matmul`, each chunk split across the shared dimension where the device splits it and
+    /// `matmul` with `io` (its `y_offset`: where output column 0 of row 0 goes; a norm may be
+    /// folded in), each chunk split across the shared dimension where the device splits it and
     /// `scratch` has room (`Gpu::matmul_auto`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul_split_k(
-        &self,
-        gpu: &Gpu,
-        variant: KernelVariant,
-        x: &wgpu::Buffer,
-        x_offset: usize,
-        m: usize,
-        y: &wgpu::Buffer,
-        y_offset: usize,
-        y_stride: usize,
-        epilogue: Epilogue,
-        scratch: Option<&wgpu::Buffer>,
-    ) -> Result<Vec<Launch>> {
+    pub fn matmul_split_k(&self, gpu: &Gpu, variant: KernelVariant, m: usize, io: MatmulIo<'_>, scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
         let mut out = Vec::new();
         for (buf, row0, rows) in &self.chunks {
-            let io = MatmulIo { x, x_offset, y, y_offset: y_offset + row0, y_stride, epilogue };
-            out.extend(gpu.matmul_auto(variant, self.dtype, buf, m, *rows, self.cols, io, scratch)?);
+            let chunk = MatmulIo { y_offset: io.y_offset + row0, ..io };
+            out.extend(gpu.matmul_auto(variant, self.dtype, buf, m, *rows, self.cols, chunk, scratch)?);
         }
         Ok(out)
     }

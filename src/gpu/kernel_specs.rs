@@ -238,8 +238,9 @@ impl MatmulSplit {
         MatmulSplit { splits: k.div_ceil(k_slice), k_slice }
     }
 
-    /// Bytes of scratch for an `m` × `n` output.
+    /// Bytes of scratch for an `m` × `n` output: each slice's partial product, then each slice's
+    /// Σ x² of each row (a folded norm's).
     pub fn bytes(&self, m: usize, n: usize) -> u64 {
-        (self.splits * m * n * 4) as u64
+        (self.splits * m * (n + 1) * 4) as u64
     }
 }

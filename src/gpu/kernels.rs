@@ -6,7 +6,7 @@
 //! specialisation and cached on the `Gpu`.
 
 pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeSpec};
-pub use super::matmul::MatmulIo;
+pub use super::matmul::{MatmulIo, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};

@@ -2,6 +2,7 @@
 //! matrices where the adapter has them) or CPU-lanes (`matmul_cpu_lanes.wgsl`)
 //! launch per weight chunk, and split-K for tiled launches with too few output tiles to fill a
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
+//! A tiled launch may fold the RMSNorm of its input rows into the product (`RowNorm`).
 
 use super::kernel_specs::{Epilogue, MatmulSplit};
 use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
@@ -22,9 +23,22 @@ struct MatmulParams {
     epilogue: u32,
     /// Split-K: the k each workgroup sums; 0: all.
     k_slice: u32,
+    /// 1: the rows of x are RMS-normalized first (binding 4 holds the norm's weight).
+    norm: u32,
+    eps: f32,
+}
+
+/// An RMSNorm folded into a matmul: `y = rmsnorm(x, w, eps) · Wᵀ` with no pass or buffer for the
+/// normed rows (the tiled kernel without cooperative matrices; `Gpu::folds_norms`).
+#[derive(Clone, Copy)]
+pub struct RowNorm<'a> {
+    /// The norm's weight, k values.
+    pub w: &'a wgpu::Buffer,
+    pub eps: f32,
 }
 
 /// Where a matmul reads its activations and writes its output.
+#[derive(Clone, Copy)]
 pub struct MatmulIo<'a> {
     pub x: &'a wgpu::Buffer,
     /// First element of x (row `r` of a `[*, K]` buffer starts at `r·K`).
@@ -36,6 +50,19 @@ pub struct MatmulIo<'a> {
     pub y_stride: usize,
     /// Overwrite y, add into it (fused residual), or gate it (fused SwiGLU/GeGLU).
     pub epilogue: Epilogue,
+    /// Normalize the rows of x first (the prologue).
+    pub norm: Option<RowNorm<'a>>,
+}
+
+impl MatmulIo<'_> {
+    /// The norm's parameters (flag, epsilon) and the buffer bound to binding 4: the norm's weight,
+    /// or x again when there is none.
+    fn norm_binding(&self) -> (u32, f32, &wgpu::Buffer) {
+        match self.norm {
+            Some(n) => (1, n.eps, n.w),
+            None => (0, 0.0, self.x),
+        }
+    }
 }
 
 /// The tiled kernel's rows per workgroup for `m` rows (32-row tiles for short inputs), and
@@ -64,14 +91,21 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 }
 
 impl Gpu {
+    /// Whether a session's passes in layout `variant` fold each RMSNorm into the matmuls that read
+    /// its output (`RowNorm`): in the tiled layout, unless its matmuls run on cooperative
+    /// matrices (which have no norm prologue).
+    pub fn folds_norms(&self, variant: KernelVariant) -> bool {
+        variant == KernelVariant::Tiled && !self.coop_matmul()
+    }
+
     /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
     /// deep (0: unsplit), and its rows per workgroup: tiled launches on cooperative matrices
     /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
-    /// not cut its 32-deep steps).
-    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize) -> (Kernel, usize) {
+    /// not cut its 32-deep steps) and no norm is folded in.
+    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool) -> (Kernel, usize) {
         let (short, rows_per_group) = tile_rows(variant, m);
         match variant {
-            KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) => (Kernel::MatmulCoop(dtype), 64),
+            KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm => (Kernel::MatmulCoop(dtype), 64),
             _ => (Kernel::Matmul { dtype, variant, short }, rows_per_group),
         }
     }
@@ -80,6 +114,10 @@ impl Gpu {
     /// layout `variant`; tiled launches run on cooperative matrices where `coop_matmul` is on.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
+        if io.norm.is_some() && variant != KernelVariant::Tiled {
+            return Err(Error::Gpu("internal: only the tiled matmul folds a norm into its input".into()));
+        }
+        let (norm, eps, g) = io.norm_binding();
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
@@ -89,11 +127,17 @@ impl Gpu {
             y_stride: u32_of("y stride", io.y_stride)?,
             epilogue: io.epilogue.code(),
             k_slice: 0,
+            norm,
+            eps,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0);
+        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm != 0);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
-        self.launch(kernel, &p, &[w, io.x, io.y], groups)
+        // Only matmul.wgsl has binding 4.
+        match kernel {
+            Kernel::Matmul { variant: KernelVariant::Tiled, .. } => self.launch(kernel, &p, &[w, io.x, io.y, g], groups),
+            _ => self.launch(kernel, &p, &[w, io.x, io.y], groups),
+        }
     }
 
     /// The split-K a tiled matmul of `m` × `n` over `k` takes on this device (`MatmulSplit::of`;
@@ -127,7 +171,8 @@ impl Gpu {
     }
 
     /// Split-K in the tiled layout: `split.splits` workgroups per output tile, each summing its
-    /// slice of k into `scratch` (`[splits, m, n]`), then `matmul_merge.wgsl` writes y.
+    /// slice of k into `scratch` (`[splits, m, n]`, then with a norm each slice's Σ x² of each
+    /// row, `[splits, m]`), then `matmul_merge.wgsl` writes y.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_split(
         &self,
@@ -149,6 +194,7 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K matmul needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
+        let (norm, eps, g) = io.norm_binding();
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
@@ -158,11 +204,16 @@ impl Gpu {
             y_stride: n as u32,
             epilogue: Epilogue::Store.code(),
             k_slice: k_slice as u32,
+            norm,
+            eps,
         };
-        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice);
+        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm != 0);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let slices = self.launch(kernel, &p, &[w, io.x, scratch], groups)?;
-        let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), 0, 0];
+        let slices = match kernel {
+            Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
+            _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
+        };
+        let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), norm * p.k, eps.to_bits()];
         let merge = self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))?;
         Ok(vec![slices, merge])
     }
