@@ -21,6 +21,9 @@ override ROWS: u32 = 16u;
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 
 fn load_g4(k: u32) -> vec4<f32> {
+    if (k + 3u < p.k) {
+        return vec4<f32>(g[k], g[k + 1u], g[k + 2u], g[k + 3u]);
+    }
     var v = vec4<f32>(0.0);
     for (var i = 0u; i < 4u; i = i + 1u) {
         if (k + i < p.k) {

@@ -512,15 +512,12 @@ fn the_memory_plan_is_what_the_gpu_gets() {
     assert!(plan.check(g.plan_limits(), Some(plan.total_bytes() - 1)).unwrap_err().to_string().contains("GPU memory"));
 }
 
-/// `--quant q8_0|q4_0` while streaming: a random model whose widths suit the block formats
-/// (written as a `diffusion-gemma` GGUF by our writer), loaded as stored and converted. The
-/// matrices shrink, the embedding stays Q8_0 under Q4_0 and the router as stored, and the GPU's
-/// logits equal the CPU twin's on the same converted weights.
-#[test]
-fn quantized_loads_equal_the_twin_on_the_same_weights() {
+/// The fixture's config with other `widths` (text_config keys), and random weights for it,
+/// written as a `diffusion-gemma` GGUF by our writer.
+fn random_gguf(widths: &[(&str, u64)]) -> (DgConfig, Vec<u8>) {
     use unmask::dgemma::gguf_write::{metadata, rope_freqs, tensors};
     let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir().join("config.json")).unwrap()).unwrap();
-    for (k, x) in [("hidden_size", 64), ("intermediate_size", 96), ("moe_intermediate_size", 32), ("head_dim", 32), ("global_head_dim", 64)] {
+    for &(k, x) in widths {
         v["text_config"][k] = x.into();
     }
     let c = DgConfig::from_json("c.json", &v.to_string()).unwrap();
@@ -536,7 +533,16 @@ fn quantized_loads_equal_the_twin_on_the_same_weights() {
         let vals: Vec<f32> = if t.is_vector(&c) || n == 1 { (0..n).map(|_| 0.5 + rng.unit()).collect() } else { (0..n).map(|_| rng.unit() - 0.5).collect() };
         w.tensor(&name, dims.clone(), unmask::model::HostTensor::from_f32(n / dims[0] as usize, dims[0] as usize, &vals));
     }
-    let bytes = w.to_bytes();
+    (c, w.to_bytes())
+}
+
+/// `--quant q8_0|q4_0` while streaming: a random model whose widths suit the block formats
+/// (written as a `diffusion-gemma` GGUF by our writer), loaded as stored and converted. The
+/// matrices shrink, the embedding stays Q8_0 under Q4_0 and the router as stored, and the GPU's
+/// logits equal the CPU twin's on the same converted weights.
+#[test]
+fn quantized_loads_equal_the_twin_on_the_same_weights() {
+    let (c, bytes) = random_gguf(&[("hidden_size", 64), ("intermediate_size", 96), ("moe_intermediate_size", 32), ("head_dim", 32), ("global_head_dim", 64)]);
     let (index, src) = gguf(&bytes);
     let r = reference();
     let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
@@ -567,6 +573,35 @@ fn quantized_loads_equal_the_twin_on_the_same_weights() {
         encode(&hw, &mut cache, &prompt);
         assert_rows_close(&format!("{}: GPU vs CPU twin", q.name()), &got, &decode(&hw, &cache, &canvas, None), c.vocab, 1e-4);
     }
+}
+
+/// GPUs split the shared dimension of tiled matmuls with few output tiles: a random model 512
+/// wide, whose projections split for a canvas's 16 rows, in the tiled layout (its norms folded
+/// into the matmuls, split-K on), through encode, decode and a self-conditioned decode, against
+/// the CPU twin.
+#[test]
+fn split_k_sessions_equal_the_twin() {
+    let (c, bytes) = random_gguf(&[("hidden_size", 512), ("intermediate_size", 512), ("moe_intermediate_size", 32), ("head_dim", 32), ("global_head_dim", 64)]);
+    let (index, src) = gguf(&bytes);
+    let g = gpu();
+    g.set_split_matmul(true);
+    for n in [c.heads * 32, c.hidden, c.intermediate, c.experts] {
+        assert!(g.matmul_split_of(KernelVariant::Tiled, c.canvas_length, n, 512).splits > 1, "{n} columns over k = 512 split");
+    }
+    assert!(g.folds_norms(KernelVariant::Tiled));
+    let m = block_on(DgGpuModel::load(g, &index, &src, None, &mut |_, _| {})).unwrap();
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
+    s.set_kernels(KernelVariant::Tiled).unwrap();
+    let r = reference();
+    let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
+    block_on(s.encode(&prompt)).unwrap();
+    let nosc = block_on(s.decode(&canvas, None)).unwrap();
+    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    let w = block_on(DgWeights::load(&index, &src)).unwrap();
+    let mut cache = Cache::default();
+    encode(&w, &mut cache, &prompt);
+    assert_rows_close("split-K decode", &nosc, &decode(&w, &cache, &canvas, None), c.vocab, 1e-4);
+    assert_rows_close("split-K self-conditioned decode", &sc, &decode(&w, &cache, &canvas, Some(&nosc)), c.vocab, 1e-4);
 }
 
 /// The GPU's per-row choice (what a seeded generation uses: 3 words a row read back instead of

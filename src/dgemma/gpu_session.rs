@@ -14,7 +14,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MoeIo, MoeShape};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MatmulIo, MoeIo, MoeShape, RowNorm};
 
 /// The dense MLP's GeGLU, fused into the up projection: gate = gelu_tanh(gate) · up.
 const GEGLU: Epilogue = Epilogue::Gated(Activation::GeluTanh);
@@ -48,7 +48,12 @@ struct Bufs {
     choices: wgpu::Buffer,
     /// f16 K/V: a pass's own K and V in f32, before `kv_store.wgsl` (None with f32 K/V).
     new_kv: Option<(wgpu::Buffer, wgpu::Buffer)>,
+    /// Split-K's partial results (tiled matmuls and attention with few output tiles).
+    split: wgpu::Buffer,
 }
+
+/// A matmul's input: a buffer, and the norm folded into the matmul (its weight), if any.
+type Input<'a> = (&'a wgpu::Buffer, Option<&'a wgpu::Buffer>);
 
 pub struct DgSession<'m> {
     model: &'m DgGpuModel,
@@ -112,6 +117,7 @@ impl<'m> DgSession<'m> {
             uniforms: f(),
             choices: f(),
             new_kv: (kv == KvType::F16).then(|| (f(), f())),
+            split: f(),
         };
         let (mut keys, mut values) = (Vec::with_capacity(c.layers.len()), Vec::with_capacity(c.layers.len()));
         for _ in &c.layers {
@@ -164,9 +170,23 @@ impl<'m> DgSession<'m> {
         Ok(())
     }
 
-    /// `y (+)= x · Wᵀ` (or gated: `e`) for `m` rows, output rows `y_row ..` of width W.rows.
-    fn mm(&self, w: &GpuWeight, x: &wgpu::Buffer, m: usize, y: &wgpu::Buffer, y_row: usize, e: Epilogue) -> Result<Vec<Launch>> {
-        w.matmul(&self.model.gpu, self.kernels, x, 0, m, y, y_row * w.rows, w.rows, e)
+    /// `y (+)= x · Wᵀ` (or gated: `e`) for `m` rows, output rows `y_row ..` of width W.rows, x
+    /// normed first where the input says; split-K where the device splits it.
+    fn mm(&self, w: &GpuWeight, (x, norm): Input<'_>, m: usize, y: &wgpu::Buffer, y_row: usize, e: Epilogue) -> Result<Vec<Launch>> {
+        let norm = norm.map(|w| RowNorm { w, eps: self.model.config.rms_eps });
+        let io = MatmulIo { x, x_offset: 0, y, y_offset: y_row * w.rows, y_stride: w.rows, epilogue: e, norm };
+        w.matmul_split_k(&self.model.gpu, self.kernels, m, io, Some(&self.b.split))
+    }
+
+    /// The input of the projections that read `x`'s `n` rows normed by `w`: folded into them
+    /// where this layout folds norms (`Gpu::folds_norms`), else normed into `h` by a pass first.
+    fn normed<'a>(&'a self, out: &mut Vec<Launch>, w: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize) -> Result<Input<'a>> {
+        let (g, c) = (&*self.model.gpu, &self.model.config);
+        if g.folds_norms(self.kernels) {
+            return Ok((x, Some(w)));
+        }
+        out.push(g.rmsnorm(w, x, &self.b.h, n, c.hidden, c.rms_eps)?);
+        Ok((&self.b.h, None))
     }
 
     /// The logits buffers' rows that a pass of `n` rows fills: (buffer, first row, rows).
@@ -194,11 +214,12 @@ impl<'m> DgSession<'m> {
             Some((nk, nv)) => (nk, nv, 0),
             None => (keys, vals, q0),
         };
-        let mut out = vec![g.rmsnorm(&lw.input_norm, &b.x, &b.h, n, hsz, eps)?];
-        out.extend(self.mm(&lw.q, &b.h, n, &b.q, 0, Epilogue::Store)?);
-        out.extend(self.mm(&lw.k, &b.h, n, k_rows, r0, Epilogue::Store)?);
+        let mut out = Vec::new();
+        let h = self.normed(&mut out, &lw.input_norm, &b.x, n)?;
+        out.extend(self.mm(&lw.q, h, n, &b.q, 0, Epilogue::Store)?);
+        out.extend(self.mm(&lw.k, h, n, k_rows, r0, Epilogue::Store)?);
         // Full layers: V is K's raw projection (normed without a weight, no RoPE).
-        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), &b.h, n, v_rows, r0, Epilogue::Store)?);
+        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), h, n, v_rows, r0, Epilogue::Store)?);
         out.extend([
             g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
             g.qk_norm(&lw.k_norm, k_rows, n * kvh, hd, r0 * kvh, eps)?,
@@ -211,17 +232,18 @@ impl<'m> DgSession<'m> {
             out.extend([g.kv_store(k_rows, keys, n * kvd, q0 * kvd)?, g.kv_store(v_rows, vals, n * kvd, q0 * kvd)?]);
         }
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
-        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, mask(mode, l, c.sliding_window, q0), self.kv, None)?);
-        out.extend(self.mm(&lw.o, &b.attn, n, &b.t, 0, Epilogue::Store)?);
+        let attn_mask = mask(mode, l, c.sliding_window, q0);
+        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, attn_mask, self.kv, Some(&b.split))?);
+        out.extend(self.mm(&lw.o, (&b.attn, None), n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.
-        out.push(g.rmsnorm(&lw.pre_ffn_norm, &b.x, &b.h, n, hsz, eps)?);
-        out.extend(self.mm(&lw.gate, &b.h, n, &b.gate, 0, Epilogue::Store)?);
-        out.extend(self.mm(&lw.up, &b.h, n, &b.gate, 0, GEGLU)?);
-        out.extend(self.mm(&lw.down, &b.gate, n, &b.t, 0, Epilogue::Store)?);
+        let h = self.normed(&mut out, &lw.pre_ffn_norm, &b.x, n)?;
+        out.extend(self.mm(&lw.gate, h, n, &b.gate, 0, Epilogue::Store)?);
+        out.extend(self.mm(&lw.up, h, n, &b.gate, 0, GEGLU)?);
+        out.extend(self.mm(&lw.down, (&b.gate, None), n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm(&lw.post_ffn_norm_1, &b.t, &b.d, n, hsz, eps)?);
-        out.push(g.rmsnorm(&lw.router_norm, &b.x, &b.h, n, hsz, eps)?);
-        out.extend(self.mm(&lw.router, &b.h, n, &b.router, 0, Epilogue::Store)?);
+        let h = self.normed(&mut out, &lw.router_norm, &b.x, n)?;
+        out.extend(self.mm(&lw.router, h, n, &b.router, 0, Epilogue::Store)?);
         out.push(g.moe_route_scaled(&b.router, None, Some(&lw.expert_scale), &b.route, moe, true, Routing::SOFTMAX)?);
         out.push(g.rmsnorm(&lw.pre_ffn_norm_2, &b.x, &b.h, n, hsz, eps)?);
         out.extend(self.experts(&lw.gate_exps, &b.h, false, &b.moe_gate, Epilogue::Store, moe)?);
@@ -339,10 +361,10 @@ impl DgSession<'_> {
                     first.push(g.soft_embed(e.dtype, buf, *e0, *erows, e.cols, lb, c.vocab, rows, &b.d, r0, m.embed_scale, j > 0)?);
                 }
             }
-            first.push(g.rmsnorm(&m.sc_norm, &b.d, &b.h, n, hsz, eps)?);
-            first.extend(self.mm(&m.sc_gate, &b.h, n, &b.gate, 0, Epilogue::Store)?);
-            first.extend(self.mm(&m.sc_up, &b.h, n, &b.gate, 0, GEGLU)?);
-            first.extend(self.mm(&m.sc_down, &b.gate, n, &b.t, 0, Epilogue::Add)?);
+            let h = self.normed(&mut first, &m.sc_norm, &b.d, n)?;
+            first.extend(self.mm(&m.sc_gate, h, n, &b.gate, 0, Epilogue::Store)?);
+            first.extend(self.mm(&m.sc_up, h, n, &b.gate, 0, GEGLU)?);
+            first.extend(self.mm(&m.sc_down, (&b.gate, None), n, &b.t, 0, Epilogue::Add)?);
         }
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
         let first = g.bind(&first, None)?;

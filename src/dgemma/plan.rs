@@ -9,7 +9,7 @@ use super::index::{DgIndex, Lt, T};
 use crate::engine::weights::chunk_rows;
 use crate::engine::MemoryPlan;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{KvType, MoeShape};
+use crate::gpu::kernels::{AttnShape, KvType, MoeShape};
 use crate::gpu::{Gpu, Limits};
 use crate::model::DType;
 
@@ -21,7 +21,8 @@ pub fn logit_chunks(c: &DgConfig, max_binding: u64) -> Vec<(usize, usize)> {
 
 /// A session's buffers for `positions` positions with K/V stored as `kv`: (what, bytes), in
 /// allocation order. With f16 K/V a pass writes its rows' K and V in f32 ("new K rows" /
-/// "new V rows", the widest layer's) and `kv_store.wgsl` rounds them into the cache.
+/// "new V rows", the widest layer's) and `kv_store.wgsl` rounds them into the cache. Split-K's
+/// scratch (the tiled matmuls' and attention's, at least a word) comes after them.
 pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvType) -> Vec<(String, u64)> {
     let rows = c.canvas_length;
     let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
@@ -55,6 +56,7 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
         v.push(("new K rows".into(), 4 * (rows * widest) as u64));
         v.push(("new V rows".into(), 4 * (rows * widest) as u64));
     }
+    v.push(("split-K scratch".into(), split_scratch(c, rows, positions, max_binding)));
     for (i, l) in c.layers.iter().enumerate() {
         // Whole words (two f16 values to a word).
         let bytes = ((positions * l.kv_heads * l.head_dim * kv.bytes()) as u64).next_multiple_of(4);
@@ -62,6 +64,20 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
         v.push((format!("layer {i} values"), bytes));
     }
     v
+}
+
+/// Split-K's scratch for passes of up to `rows` rows over up to `positions` keys: the most a
+/// tiled matmul of the model's shapes (outputs × k) or its attention asks for, within one binding.
+fn split_scratch(c: &DgConfig, rows: usize, positions: usize, max_binding: u64) -> u64 {
+    let (h, ffn) = (c.hidden, c.intermediate);
+    let mut shapes = vec![(ffn, h), (h, ffn), (c.experts, h)];
+    let mut attn = 0;
+    for l in &c.layers {
+        let (q, kv) = (c.heads * l.head_dim, l.kv_heads * l.head_dim);
+        shapes.extend([(q, h), (kv, h), (h, q)]);
+        attn = attn.max(AttnShape::split_scratch_bound(positions.max(rows), c.heads, l.head_dim));
+    }
+    crate::gpu::matmul::split_scratch(rows, &shapes).max(attn).min(max_binding / 256 * 256).max(4)
 }
 
 /// The plan for loading `index` converted to `quant` and running one session of `positions`
