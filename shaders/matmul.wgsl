@@ -20,24 +20,6 @@ override ROWS: u32 = 16u;
 // The folded norm's weight (bound to x when p.norm is 0).
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 
-fn load_g4(k: u32) -> vec4<f32> {
-    if (k + 3u < p.k) {
-        return vec4<f32>(g[k], g[k + 1u], g[k + 2u], g[k + 3u]);
-    }
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        if (k + i < p.k) {
-            v[i] = g[k + i];
-        }
-    }
-    return v;
-}
-
-// Σ x² of tile row r: the four invocations that staged it left theirs in xs[4r .. 4r + 3].x.
-fn row_ss(r: u32) -> f32 {
-    return xs[4u * r].x + xs[4u * r + 1u].x + xs[4u * r + 2u].x + xs[4u * r + 3u].x;
-}
-
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wg.y * ROWS * 4u;
@@ -57,7 +39,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         var xv = load_x4(row0 + lr, k0 + lc);
         if (p.norm != 0u) {
             ss = ss + dot(xv, xv);
-            xv = xv * load_g4(k0 + lc);
+            xv = xv * load_g4(k0 + lc, p.k);
         }
         stage_x(lr, lc, xv);
         for (var e = tid; e < 256u; e = e + 16u * ROWS) {
@@ -72,12 +54,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // loop ended on a barrier.
     var inv = vec4<f32>(1.0);
     if (p.norm != 0u) {
-        xs[tid] = vec4<f32>(ss);
-        workgroupBarrier();
+        share_ss(tid, ss);
         if (p.k_slice == 0u) {
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                inv[i] = 1.0 / sqrt(row_ss(lid.y * 4u + i) / f32(p.k) + p.eps);
-            }
+            inv = inv_rms4(lid.y, p.k, p.eps);
         } else if (wg.x == 0u && tid < ROWS * 4u && row0 + tid < p.m) {
             let splits = (p.k + p.k_slice - 1u) / p.k_slice;
             y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = row_ss(tid);

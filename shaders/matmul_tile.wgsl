@@ -1,6 +1,7 @@
 // The f32 register tile that matmul.wgsl and moe_matmul_tiled.wgsl share: 16-deep slices of 64
 // activation rows and 64 weight rows staged in workgroup memory (transposed, as vec4 of 4 rows),
-// and each invocation's 4×4 block of multiply-adds over a staged slice. The host prepends it.
+// and each invocation's 4×4 block of multiply-adds over a staged slice; and the folded RMSNorm's
+// helpers (the kernel declares the norm's weight `g` at its own binding). The host prepends it.
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
@@ -33,4 +34,39 @@ fn tile_mac(ly: u32, lx: u32, acc0: ptr<function, vec4<f32>>, acc1: ptr<function
         *acc2 = *acc2 + a.z * b;
         *acc3 = *acc3 + a.w * b;
     }
+}
+
+// The folded norm's weight at k .. k + 3 of `kdim` (zero past the edge).
+fn load_g4(k: u32, kdim: u32) -> vec4<f32> {
+    if (k + 3u < kdim) {
+        return vec4<f32>(g[k], g[k + 1u], g[k + 2u], g[k + 3u]);
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (k + i < kdim) {
+            v[i] = g[k + i];
+        }
+    }
+    return v;
+}
+
+// After the k loop's last barrier (every invocation calls it): invocation tid's Σ x² of the x
+// row-piece it staged (tile row tid / 4) into xs, for `row_ss`.
+fn share_ss(tid: u32, ss: f32) {
+    xs[tid] = vec4<f32>(ss);
+    workgroupBarrier();
+}
+
+// Σ x² of tile row r: the four invocations that staged it left theirs in xs[4r .. 4r + 3].x.
+fn row_ss(r: u32) -> f32 {
+    return xs[4u * r].x + xs[4u * r + 1u].x + xs[4u * r + 2u].x + xs[4u * r + 3u].x;
+}
+
+// 1 / rms of tile rows 4·ly .. 4·ly + 3 (after `share_ss`) over `kdim` values.
+fn inv_rms4(ly: u32, kdim: u32, eps: f32) -> vec4<f32> {
+    var inv = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        inv[i] = 1.0 / sqrt(row_ss(ly * 4u + i) / f32(kdim) + eps);
+    }
+    return inv;
 }

@@ -8,8 +8,13 @@
 // their expert's count exit at once (together: the count is a uniform load). The host
 // prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`), glu.wgsl,
 // moe_common.wgsl (parameters, bindings, epilogue) and matmul_tile.wgsl (staging, 4×4 block).
+// A folded RMSNorm (p.norm) works as in matmul.wgsl: x staged times the norm's weight g, each
+// gathered row's Σ x² summed while staging, the result scaled by the row's 1/rms.
 
 override ROWS: u32 = 16u;
+
+// The folded norm's weight (bound to x when p.norm is 0).
+@group(0) @binding(5) var<storage, read> g: array<f32>;
 
 // Tile row r's first x element and its pair.
 var<workgroup> src: array<u32, 64>;
@@ -64,6 +69,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var ss = 0.0;
     for (var k0 = 0u; k0 < p.kdim; k0 = k0 + TK) {
         var xv = vec4<f32>(0.0);
         if (lr < m) {
@@ -74,6 +80,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 }
             }
         }
+        if (p.norm != 0u) {
+            ss = ss + dot(xv, xv);
+            xv = xv * load_g4(k0 + lc, p.kdim);
+        }
         stage_x(lr, lc, xv);
         for (var t = tid; t < 256u; t = t + 16u * ROWS) {
             stage_w(t / 4u, (t % 4u) * 4u, load_wt4(e_row0, col0 + t / 4u, k0 + (t % 4u) * 4u));
@@ -82,7 +92,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
-    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    var inv = vec4<f32>(1.0);
+    if (p.norm != 0u) {
+        share_ss(tid, ss);
+        inv = inv_rms4(lid.y, p.kdim, p.eps);
+    }
+    let acc = array<vec4<f32>, 4>(acc0 * inv.x, acc1 * inv.y, acc2 * inv.z, acc3 * inv.w);
     for (var i = 0u; i < 4u; i = i + 1u) {
         let r = lid.y * 4u + i;
         for (var j = 0u; j < 4u; j = j + 1u) {

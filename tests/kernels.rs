@@ -825,9 +825,26 @@ fn moe_launches(
     e: Epilogue,
     s: MoeShape,
 ) -> Vec<Launch> {
+    moe_launches_normed(g, v, gw, (n, kdim), (x, None), by_pair, rb, y, e, s)
+}
+
+/// `moe_launches` with x's rows normed first (`norm`, in the tiled layout).
+#[allow(clippy::too_many_arguments)]
+fn moe_launches_normed(
+    g: &Gpu,
+    v: KernelVariant,
+    gw: &GpuWeight,
+    (n, kdim): (usize, usize),
+    (x, norm): (&wgpu::Buffer, Option<unmask::gpu::kernels::RowNorm<'_>>),
+    by_pair: bool,
+    rb: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    e: Epilogue,
+    s: MoeShape,
+) -> Vec<Launch> {
     gw.chunks
         .iter()
-        .map(|(buf, r0, count)| g.moe_matmul(v, gw.dtype, buf, r0 / n, count / n, n, kdim, MoeIo { x, by_pair, route: rb, y, epilogue: e }, s).unwrap())
+        .map(|(buf, r0, count)| g.moe_matmul(v, gw.dtype, buf, r0 / n, count / n, n, kdim, MoeIo { x, by_pair, route: rb, y, epilogue: e, norm }, s).unwrap())
         .collect()
 }
 
@@ -885,8 +902,30 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &gb, Epilogue::Gated(act), s);
             assert_close(&what(&format!("gated {act:?}")), &run(&g, &ls, &gb, rows * k * n), &want_g, 1e-4);
         }
-        let io = MoeIo { x: &xb, by_pair: false, route: &rb, y: &xb, epilogue: Epilogue::Add };
+        let io = MoeIo { x: &xb, by_pair: false, route: &rb, y: &xb, epilogue: Epilogue::Add, norm: None };
         assert!(g.moe_matmul(KernelVariant::Tiled, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "no residual add");
+
+        // A folded RMSNorm (the tiled layout): rows of very different scales, one where eps
+        // dominates the rms; the gate projection stored, the up projection gated.
+        let eps = 1e-5;
+        let mut xs = x.clone();
+        for (r, row) in xs.chunks_mut(kdim).enumerate() {
+            row.iter_mut().for_each(|v| *v *= [1.0, 40.0, 1e-3, 0.07][r % 4]);
+        }
+        let gv: Vec<f32> = rng.vec(kdim, 1.0).iter().map(|v| 1.0 + v).collect();
+        let want_n = ops::moe_matmul(&ops::rmsnorm(&xs, &gv, eps), false, &w, experts, &route);
+        let want_ng: Vec<f32> = gate.iter().zip(&want_n).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
+        let (xsb, gvb) = (g.upload_f32("x scaled", &xs).unwrap(), g.upload_f32("norm", &gv).unwrap());
+        let norm = Some(unmask::gpu::kernels::RowNorm { w: &gvb, eps });
+        let what = format!("moe_matmul {} normed (tiled, {rows} rows, top-{k} of {experts})", dtype.name());
+        let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
+        let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &yb, Epilogue::Store, s);
+        assert_close(&what, &run(&g, &ls, &yb, rows * k * n), &want_n, 1e-4);
+        let gb = g.upload_f32("gate", &gate).unwrap();
+        let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &gb, Epilogue::Gated(act), s);
+        assert_close(&format!("{what}, gated {act:?}"), &run(&g, &ls, &gb, rows * k * n), &want_ng, 1e-4);
+        let io = MoeIo { x: &xsb, by_pair: false, route: &rb, y: &yb, epilogue: Epilogue::Store, norm };
+        assert!(g.moe_matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "the CPU-lanes kernel has no norm prologue");
 
         // The weighted sum into the residual stream.
         let resid = rng.vec(rows * n, 1.0);

@@ -82,6 +82,11 @@ fn block_causal_logits_match_the_pytorch_reference_on_cpu_and_gpu() {
         let m = GpuModel::upload(gpu(), &w).unwrap();
         let out = pollster::block_on(session(&m, toks.len()).forward(&toks, Noise::GREEDY, true)).unwrap();
         assert_close(&format!("llada2 ({layout}) GPU"), &out.logits.unwrap(), &want, 1e-4);
+        // GPUs' layout too (its norms folded into the matmuls, the shared experts' included).
+        let kernels = unmask::gpu::kernels::KernelVariant::Tiled;
+        let mut s = m.session(unmask::engine::SessionConfig { kernels, ..session(&m, toks.len()).config().clone() }).unwrap();
+        let out = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap();
+        assert_close(&format!("llada2 ({layout}) GPU, tiled layout"), &out.logits.unwrap(), &want, 1e-4);
     }
     // The bidirectional logits differ from these (the mask is real): rows of the first block
     // see the second block's masks there.

@@ -238,7 +238,7 @@ fn bench_moe(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, dtype: DType, (name, 
     pollster::block_on(gpu.submit_and_read(enc, &[(&route, 0, 4)]))?;
     let mut launches = Vec::new();
     for (buf, r0, count) in &gw.chunks {
-        let io = MoeIo { x: &x, by_pair, route: &route, y: &y, epilogue: Epilogue::Store };
+        let io = MoeIo { x: &x, by_pair, route: &route, y: &y, epilogue: Epilogue::Store, norm: None };
         launches.push(gpu.moe_matmul(v, dtype, buf, r0 / n, count / n, n, k, io, s)?);
     }
     let ds = gpu.bind(&launches, None)?;

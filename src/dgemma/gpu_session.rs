@@ -245,10 +245,10 @@ impl<'m> DgSession<'m> {
         let h = self.normed(&mut out, &lw.router_norm, &b.x, n)?;
         out.extend(self.mm(&lw.router, h, n, &b.router, 0, Epilogue::Store)?);
         out.push(g.moe_route_scaled(&b.router, None, Some(&lw.expert_scale), &b.route, moe, true, Routing::SOFTMAX)?);
-        out.push(g.rmsnorm(&lw.pre_ffn_norm_2, &b.x, &b.h, n, hsz, eps)?);
-        out.extend(self.experts(&lw.gate_exps, &b.h, false, &b.moe_gate, Epilogue::Store, moe)?);
-        out.extend(self.experts(&lw.up_exps, &b.h, false, &b.moe_gate, GEGLU, moe)?);
-        out.extend(self.experts(&lw.down_exps, &b.moe_gate, true, &b.moe_out, Epilogue::Store, moe)?);
+        let h = self.normed(&mut out, &lw.pre_ffn_norm_2, &b.x, n)?;
+        out.extend(self.experts(&lw.gate_exps, h, false, &b.moe_gate, Epilogue::Store, moe)?);
+        out.extend(self.experts(&lw.up_exps, h, false, &b.moe_gate, GEGLU, moe)?);
+        out.extend(self.experts(&lw.down_exps, (&b.moe_gate, None), true, &b.moe_out, Epilogue::Store, moe)?);
         out.push(g.moe_combine_into(&b.route, &b.moe_out, &b.t, moe, hsz, true)?);
         out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, &b.t, &b.d, n, hsz, eps, true, 1.0)?);
         let scalar = match mode {
@@ -259,13 +259,15 @@ impl<'m> DgSession<'m> {
         Ok(out)
     }
 
-    /// The grouped matmul of stacked experts `w`, one launch per chunk of whole experts.
-    fn experts(&self, w: &GpuWeight, x: &wgpu::Buffer, by_pair: bool, y: &wgpu::Buffer, epilogue: Epilogue, s: MoeShape) -> Result<Vec<Launch>> {
+    /// The grouped matmul of stacked experts `w` on `x` (normed first where the input says), one
+    /// launch per chunk of whole experts.
+    fn experts(&self, w: &GpuWeight, (x, norm): Input<'_>, by_pair: bool, y: &wgpu::Buffer, epilogue: Epilogue, s: MoeShape) -> Result<Vec<Launch>> {
         let per = w.rows / s.experts;
+        let norm = norm.map(|w| RowNorm { w, eps: self.model.config.rms_eps });
         w.chunks
             .iter()
             .map(|(buf, r0, rows)| {
-                let io = MoeIo { x, by_pair, route: &self.b.route, y, epilogue };
+                let io = MoeIo { x, by_pair, route: &self.b.route, y, epilogue, norm };
                 self.model.gpu.moe_matmul(self.kernels, w.dtype, buf, r0 / per, rows / per, per, w.cols, io, s)
             })
             .collect()

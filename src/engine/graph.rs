@@ -129,7 +129,8 @@ pub enum Op {
         bias: Option<Key>,
     },
     /// The grouped expert matmul of stacked experts `w` (`x` by position, or by pair when
-    /// `by_pair`); `epilogue` stores or gates (the up projection into the gate's buffer).
+    /// `by_pair`); `epilogue` stores or gates (the up projection into the gate's buffer); with
+    /// `norm`, x's rows are RMS-normalized by that weight first.
     MoeMatmul {
         w: Key,
         x: Buf,
@@ -137,6 +138,7 @@ pub enum Op {
         y: Buf,
         rows: usize,
         epilogue: Epilogue,
+        norm: Option<Key>,
     },
     /// `X += Σ_slot weight · MoeOut` for `rows` positions.
     MoeCombine {
@@ -178,9 +180,9 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
 /// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) the attention
-/// norm and a dense MLP's norm are folded into the matmuls that read them (no `RmsNorm` op, the
-/// matmuls read `X`); the MoE MLP's norm and the final one stay.
+/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's
+/// norms are folded into the matmuls that read them (no `RmsNorm` op: they read `X`); the final
+/// norm stays.
 pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     let mut ops = vec![Op::Embed { rows: n }];
@@ -239,24 +241,33 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: 0, rows: n });
         }
         if present(Role::Router) {
-            ops.push(Op::RmsNorm { w: w(Role::FfnNorm), x: Buf::X, out: Buf::H, rows: n });
-            let moe = |r: Role, x: Buf, by_pair: bool, y: Buf, epilogue: Epilogue| Op::MoeMatmul { w: w(r), x, by_pair, y, rows: n, epilogue };
+            // Everything that reads the normed input runs before the first write to `X` (the combine).
+            let h = normed(&mut ops, Role::FfnNorm);
+            let moe = |r: Role, (x, norm): (Buf, Option<Key>), by_pair: bool, y: Buf, epilogue: Epilogue| Op::MoeMatmul {
+                w: w(r),
+                x,
+                by_pair,
+                y,
+                rows: n,
+                epilogue,
+                norm,
+            };
             ops.extend([
-                mm(Role::Router, Buf::H, Buf::RouterLogits, 0, Epilogue::Store),
+                proj(Role::Router, h, Buf::RouterLogits, 0, Epilogue::Store),
                 Op::MoeRoute { rows: n, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
-                moe(Role::GateExps, Buf::H, false, Buf::MoeGate, Epilogue::Store),
+                moe(Role::GateExps, h, false, Buf::MoeGate, Epilogue::Store),
                 // SwiGLU fused: MoeGate = silu(MoeGate) · up.
-                moe(Role::UpExps, Buf::H, false, Buf::MoeGate, SWIGLU),
-                moe(Role::DownExps, Buf::MoeGate, true, Buf::MoeOut, Epilogue::Store),
-                Op::MoeCombine { rows: n },
+                moe(Role::UpExps, h, false, Buf::MoeGate, SWIGLU),
+                moe(Role::DownExps, (Buf::MoeGate, None), true, Buf::MoeOut, Epilogue::Store),
             ]);
             // Shared experts: a dense SwiGLU of the same normed input, added to the residual too.
-            if present(Role::SharedGate) {
-                ops.extend([
-                    mm(Role::SharedGate, Buf::H, Buf::Gate, 0, Epilogue::Store),
-                    mm(Role::SharedUp, Buf::H, Buf::Gate, 0, SWIGLU),
-                    mm(Role::SharedDown, Buf::Gate, Buf::X, 0, Epilogue::Add),
-                ]);
+            let shared = present(Role::SharedGate);
+            if shared {
+                ops.extend([proj(Role::SharedGate, h, Buf::Gate, 0, Epilogue::Store), proj(Role::SharedUp, h, Buf::Gate, 0, SWIGLU)]);
+            }
+            ops.push(Op::MoeCombine { rows: n });
+            if shared {
+                ops.push(mm(Role::SharedDown, Buf::Gate, Buf::X, 0, Epilogue::Add));
             }
         } else {
             // The up projection gates the gate projection in its epilogue: Gate = silu(Gate) · up.

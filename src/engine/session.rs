@@ -374,11 +374,12 @@ impl<'m> Session<'m> {
                     let bias = bias.map(|key| w[key].vector());
                     out.push(g.moe_route(self.buf(Buf::RouterLogits)?, bias, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob, c.routing)?)
                 }
-                Op::MoeMatmul { w: key, x, by_pair, y, rows, epilogue } => {
+                Op::MoeMatmul { w: key, x, by_pair, y, rows, epilogue, norm } => {
                     let t = &w[key];
                     let per_expert = t.rows / c.n_experts;
+                    let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
                     for (buf, row0, count) in &t.chunks {
-                        let io = MoeIo { x: self.buf(x)?, by_pair, route: self.buf(Buf::Route)?, y: self.buf(y)?, epilogue };
+                        let io = MoeIo { x: self.buf(x)?, by_pair, route: self.buf(Buf::Route)?, y: self.buf(y)?, epilogue, norm };
                         out.push(g.moe_matmul(kv, t.dtype, buf, row0 / per_expert, count / per_expert, per_expert, t.cols, io, moe(rows))?);
                     }
                 }

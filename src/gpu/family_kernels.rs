@@ -4,7 +4,7 @@
 //! the route buffer they share, `MoeShape`), and DiffusionGemma's row softmax, soft embedding,
 //! logit soft-capping, scaled embedding and accumulating RMSNorm.
 
-use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch};
+use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
@@ -21,6 +21,8 @@ pub struct MoeIo<'a> {
     pub y: &'a wgpu::Buffer,
     /// `Store`, or `Gated` (the up projection with the gate projection in y).
     pub epilogue: Epilogue,
+    /// Normalize x's rows first (the tiled layout only: `Gpu::folds_norms`).
+    pub norm: Option<RowNorm<'a>>,
 }
 
 /// Where the MoE kernels find things in a route buffer (`moe_route.wgsl`).
@@ -143,17 +145,38 @@ impl Gpu {
     ) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, u32, u32, u32);
+        struct P(u32, u32, u32, u32, u32, u32, u32, u32, u32, f32);
         if io.epilogue == Epilogue::Add {
             return Err(Error::Gpu("internal: the grouped expert matmul stores or gates, it does not add".into()));
         }
+        if io.norm.is_some() && variant != KernelVariant::Tiled {
+            return Err(Error::Gpu("internal: only the tiled grouped expert matmul folds a norm into its input".into()));
+        }
         u32_of("expert output size", s.rows * s.k * n.max(kdim))?;
-        let p = P(u32_of("n", n)?, u32_of("k", kdim)?, e0 as u32, s.k as u32, io.by_pair as u32, u32_of("rows", s.rows)?, s.experts as u32, io.epilogue.code());
+        let (norm, eps, g) = match io.norm {
+            Some(nw) => (1, nw.eps, nw.w),
+            None => (0, 0.0, io.x),
+        };
+        let p = P(
+            u32_of("n", n)?,
+            u32_of("k", kdim)?,
+            e0 as u32,
+            s.k as u32,
+            io.by_pair as u32,
+            u32_of("rows", s.rows)?,
+            s.experts as u32,
+            io.epilogue.code(),
+            norm,
+            eps,
+        );
         // An expert's list holds at most one pair per position.
         let pairs = s.pairs_per_workgroup(variant);
-        let tile = if variant == KernelVariant::Tiled { s.tile() } else { 0 };
         let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows.div_ceil(pairs))?];
-        self.launch(Kernel::MoeMatmul { dtype, tile }, &p, &[w, io.x, io.route, io.y], groups)
+        match variant {
+            // Only the tiled kernel has binding 5, the norm's weight.
+            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile() }, &p, &[w, io.x, io.route, io.y, g], groups),
+            KernelVariant::CpuLanes => self.launch(Kernel::MoeMatmul { dtype, tile: 0 }, &p, &[w, io.x, io.route, io.y], groups),
+        }
     }
 
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
