@@ -2,10 +2,11 @@
 //! every step, and the same generation as the sampler driving the CPU twin.
 
 mod common;
-use common::{gpu, session};
+use common::{gpu, session, session_in};
 use unmask::choice::{Choice, Noise};
 use unmask::cpu::forward::CpuModel;
 use unmask::engine::GpuModel;
+use unmask::gpu::kernels::KernelVariant;
 use unmask::model::DType;
 use unmask::sampler::{self, Canvas, Remasking, SamplerOptions, StepEvent};
 use unmask::synth::{random_model, tiny_config};
@@ -60,7 +61,8 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
 #[test]
 fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
     // Bindings capped at 2 KB: the LM head (97 × 16) is split and the guided head mixes and
-    // selects a few rows at a time (97 logits · 4 B: 5 rows per chunk); Gumbel noise on.
+    // selects a few rows at a time (97 logits · 4 B: 5 rows per chunk); Gumbel noise on. Both
+    // layouts (the tiled one folds the final norm into each chunk of the LM head, both heads).
     let cfg = tiny_config(1, 2, 2, 8, 32, 97);
     let w = random_model(&cfg, DType::F32, 23);
     let g = common::own_gpu();
@@ -70,9 +72,11 @@ fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
         let o =
             SamplerOptions { steps: 6, gen_length: 12, block_length: 6, cfg_scale: scale, temperature: 0.8, seed: 5, early_stop: false, ..Default::default() };
         let canvas = Canvas::after_prompt(&[3, 4, 5, 6], 12, cfg.mask_token_id, None);
-        let (gg, _) = run(session(&gm, 16), canvas.clone(), &o);
-        let (c, _) = run(CpuModel::new(&w), canvas, &o);
-        assert_eq!(gg.tokens, c.tokens, "scale {scale}");
+        let (c, _) = run(CpuModel::new(&w), canvas.clone(), &o);
+        for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
+            let (gg, _) = run(session_in(&gm, 16, kernels), canvas.clone(), &o);
+            assert_eq!(gg.tokens, c.tokens, "scale {scale}, {} layout", kernels.name());
+        }
     }
 }
 
@@ -83,10 +87,12 @@ fn cfg_on_the_gpu_equals_the_cpu_twin() {
     let gm = GpuModel::upload(gpu(), &w).unwrap();
     let o = SamplerOptions { steps: 4, gen_length: 8, block_length: 8, cfg_scale: 1.5, early_stop: false, ..Default::default() };
     let canvas = Canvas::after_prompt(&[3, 4, 5], 8, cfg.mask_token_id, None);
-    let (g, _) = run(session(&gm, 11), canvas.clone(), &o);
-    assert_eq!(g.model_passes, 8, "two passes a step");
-    let (c, _) = run(CpuModel::new(&w), canvas, &o);
-    assert_eq!(g.tokens, c.tokens);
+    let (c, _) = run(CpuModel::new(&w), canvas.clone(), &o);
+    for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
+        let (g, _) = run(session_in(&gm, 11, kernels), canvas.clone(), &o);
+        assert_eq!(g.model_passes, 8, "two passes a step");
+        assert_eq!(g.tokens, c.tokens, "{} layout", kernels.name());
+    }
 }
 
 /// A denoiser that counts the canvas rows its passes compute.

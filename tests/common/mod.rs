@@ -57,13 +57,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32) {
 /// A session on `m` for canvases of up to `canvas` positions that can do everything the tests
 /// ask: row-range passes, guidance, logits readback.
 pub fn session(m: &unmask::engine::GpuModel, canvas: usize) -> unmask::engine::Session<'_> {
-    let config = unmask::engine::SessionConfig {
-        canvas,
-        cache: unmask::sampler::CacheMode::Dual,
-        cfg: true,
-        logits: true,
-        kernels: m.gpu.default_kernels(),
-        kv: m.gpu.default_kv(),
-    };
+    session_in(m, canvas, m.gpu.default_kernels())
+}
+
+/// `session` in kernel layout `kernels`.
+#[allow(dead_code)]
+pub fn session_in(m: &unmask::engine::GpuModel, canvas: usize, kernels: unmask::gpu::kernels::KernelVariant) -> unmask::engine::Session<'_> {
+    let config = unmask::engine::SessionConfig { canvas, cache: unmask::sampler::CacheMode::Dual, cfg: true, logits: true, kernels, kv: m.gpu.default_kv() };
     m.session(config).unwrap_or_else(|e| panic!("{e}"))
 }
