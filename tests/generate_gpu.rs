@@ -62,7 +62,7 @@ fn gpu_generation_keeps_the_invariants_and_equals_the_cpu_twin() {
 fn cfg_in_row_chunks_with_temperature_equals_the_cpu_twin() {
     // Bindings capped at 2 KB: the LM head (97 × 16) is split and the guided head mixes and
     // selects a few rows at a time (97 logits · 4 B: 5 rows per chunk); Gumbel noise on. Both
-    // layouts (the tiled one folds the final norm into each chunk of the LM head, both heads).
+    // layouts (the tiled one with its norms folded into the matmuls).
     let cfg = tiny_config(1, 2, 2, 8, 32, 97);
     let w = random_model(&cfg, DType::F32, 23);
     let g = common::own_gpu();

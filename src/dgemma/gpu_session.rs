@@ -375,12 +375,9 @@ impl DgSession<'_> {
             for (i, (l, lw)) in c.layers.iter().zip(&m.layers).enumerate() {
                 body.extend(self.layer(i, l, lw, n, q0, Mode::Decoder { cached: q0 })?);
             }
-            // The tied LM head, a chunk of rows at a time, on the final norm's output (or folded in).
-            let (x, norm) = self.normed(&mut body, &m.final_norm, &b.x, n)?;
-            let norm = norm.map(|w| RowNorm { w, eps });
+            body.push(g.rmsnorm(&m.final_norm, &b.x, &b.h, n, hsz, eps)?);
             for (lb, r0, rows) in self.logit_rows(n) {
-                let io = MatmulIo { x, x_offset: r0 * hsz, y: lb, y_offset: 0, y_stride: c.vocab, epilogue: Epilogue::Store, norm };
-                body.extend(m.embed.matmul_split_k(g, self.kernels, rows, io, Some(&b.split))?);
+                body.extend(m.embed.matmul(g, self.kernels, &b.h, r0 * hsz, rows, lb, 0, c.vocab, Epilogue::Store)?);
                 if let Some(cap) = c.softcap {
                     body.push(g.softcap(lb, rows * c.vocab, cap)?);
                 }

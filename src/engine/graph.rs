@@ -178,11 +178,11 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 }
 
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
-/// is `head_input(fold_norms)`. The tensors present (`has`: the model's chunk counts) decide the optional
+/// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) the norms
-/// are folded into the matmuls that read them (no `RmsNorm` op: they read `X`), the final one
-/// into the LM head.
+/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's
+/// norms are folded into the matmuls that read them (no `RmsNorm` op: they read `X`); the final
+/// norm stays.
 pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     let mut ops = vec![Op::Embed { rows: n }];
@@ -279,20 +279,8 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             ]);
         }
     }
-    if !fold_norms {
-        ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });
-    }
+    ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });
     ops
-}
-
-/// What the LM head reads after `body`: the final norm's output `H`, or (`fold_norms`) the
-/// residual stream `X` with the final norm folded into the head.
-pub fn head_input(fold_norms: bool) -> (Buf, Option<Key>) {
-    if fold_norms {
-        (Buf::X, Some(Key::global(Role::FinalNorm)))
-    } else {
-        (Buf::H, None)
-    }
 }
 
 /// Rows of logits computed at a time for `rows` rows: (first row, row count) per chunk.
@@ -300,16 +288,14 @@ pub fn head_chunks(rows: usize, head_rows: usize) -> Vec<(usize, usize)> {
     (0..rows).step_by(head_rows.max(1)).map(|r0| (r0, head_rows.min(rows - r0))).collect()
 }
 
-/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows, on
-/// `body`'s result (`head_input(fold_norms)`). Each row's sampling noise is that of the
-/// position it predicts (`shift`: the next one).
-pub fn head(rows: Range<usize>, head_rows: usize, shift: bool, fold_norms: bool) -> Vec<Vec<Op>> {
-    let (x, norm) = head_input(fold_norms);
+/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows. Each
+/// row's sampling noise is that of the position it predicts (`shift`: the next one).
+pub fn head(rows: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(rows.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
             vec![
-                Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store, norm },
+                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store, norm: None },
                 Op::Select { rows: rc, pos0: rows.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
@@ -339,17 +325,15 @@ pub fn align<T: Clone>(per_row: &[T], per: usize, rows: &Range<usize>, computed:
 }
 
 /// The guided head over a full canvas of `len`: per chunk, both LM heads (the unconditional
-/// from `HUncond`, a copy of the unconditional pass's `head_input`), the mix, and the choice
-/// from the mix.
-pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool, fold_norms: bool) -> Vec<Vec<Op>> {
-    let (x, norm) = head_input(fold_norms);
+/// from `HUncond`), the mix, and the choice from the mix.
+pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(len, head_rows)
         .into_iter()
         .map(|(r0, rc)| {
-            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm };
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
             vec![
                 lm(Buf::HUncond, Buf::LogitsU),
-                lm(x, Buf::Logits),
+                lm(Buf::H, Buf::Logits),
                 Op::CfgMix { rows: rc, scale },
                 Op::Select { rows: rc, pos0: r0 + shift as usize, out_row0: r0 },
             ]

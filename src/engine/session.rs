@@ -56,8 +56,6 @@ pub struct Session<'m> {
     /// Slot 0: the full pass; slot 1: the latest row-range pass.
     passes: [Option<Pass>; 2],
     guided: Option<Guided>,
-    /// The passes fold the norms into the matmuls (`Gpu::folds_norms` when the session was made).
-    fold_norms: bool,
 }
 
 impl GpuModel {
@@ -99,8 +97,7 @@ impl<'m> Session<'m> {
         let params = gpu.uniform("kernel parameters", layout.params_bytes);
         let staging = gpu.staging(layout.staging_bytes);
         gpu.take_fault()?;
-        let fold_norms = gpu.folds_norms(config.kernels);
-        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None, fold_norms })
+        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None })
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -209,7 +206,7 @@ impl<'m> Session<'m> {
         self.clear_kv_unless(n, &mut enc);
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
         gpu.record(&mut enc, &pass.body);
-        let h = self.buf(graph::head_input(self.fold_norms).0)?;
+        let h = self.buf(Buf::H)?;
         enc.copy_buffer_to_buffer(h, 0, self.buf(Buf::HUncond)?, 0, (n * self.model.config.d_model * 4) as u64);
         gpu.queue.submit(Some(enc.finish()));
 
@@ -279,12 +276,12 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let fold = self.fold_norms;
+        let fold = self.model.gpu.folds_norms(self.config.kernels);
         let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fold))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
-            graph::head(rows.clone(), self.layout.head_rows, c.shift_logits, fold).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows))
+            graph::head(rows.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows))
         {
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));
@@ -306,7 +303,7 @@ impl<'m> Session<'m> {
             }
         }
         self.guided = None;
-        let ops = graph::guided_head(len, self.layout.head_rows, scale, self.model.config.shift_logits, self.fold_norms);
+        let ops = graph::guided_head(len, self.layout.head_rows, scale, self.model.config.shift_logits);
         let mut launches = Vec::new();
         let mut sizes = Vec::new();
         for o in &ops {
