@@ -93,9 +93,9 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 impl Gpu {
     /// Whether a session's passes in layout `variant` fold each RMSNorm into the matmuls that read
     /// its output (`RowNorm`): in the tiled layout, unless its matmuls run on cooperative
-    /// matrices (which have no norm prologue).
+    /// matrices (which have no norm prologue) or `set_fold_norms(false)` turned it off.
     pub fn folds_norms(&self, variant: KernelVariant) -> bool {
-        variant == KernelVariant::Tiled && !self.coop_matmul()
+        variant == KernelVariant::Tiled && !self.coop_matmul() && self.fold.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
