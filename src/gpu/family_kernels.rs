@@ -153,10 +153,7 @@ impl Gpu {
             return Err(Error::Gpu("internal: only the tiled grouped expert matmul folds a norm into its input".into()));
         }
         u32_of("expert output size", s.rows * s.k * n.max(kdim))?;
-        let (norm, eps, g) = match io.norm {
-            Some(nw) => (1, nw.eps, nw.w),
-            None => (0, 0.0, io.x),
-        };
+        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
         let p = P(
             u32_of("n", n)?,
             u32_of("k", kdim)?,

@@ -54,13 +54,13 @@ pub struct MatmulIo<'a> {
     pub norm: Option<RowNorm<'a>>,
 }
 
-impl MatmulIo<'_> {
-    /// The norm's parameters (flag, epsilon) and the buffer bound to binding 4: the norm's weight,
-    /// or x again when there is none.
-    fn norm_binding(&self) -> (u32, f32, &wgpu::Buffer) {
-        match self.norm {
+impl<'a> RowNorm<'a> {
+    /// A kernel's norm parameters (flag, epsilon) and the buffer bound to its norm-weight
+    /// binding: the norm's weight, or the input `x` again when there is none.
+    pub(crate) fn binding(norm: Option<RowNorm<'a>>, x: &'a wgpu::Buffer) -> (u32, f32, &'a wgpu::Buffer) {
+        match norm {
             Some(n) => (1, n.eps, n.w),
-            None => (0, 0.0, self.x),
+            None => (0, 0.0, x),
         }
     }
 }
@@ -117,7 +117,7 @@ impl Gpu {
         if io.norm.is_some() && variant != KernelVariant::Tiled {
             return Err(Error::Gpu("internal: only the tiled matmul folds a norm into its input".into()));
         }
-        let (norm, eps, g) = io.norm_binding();
+        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
@@ -194,7 +194,7 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K matmul needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (norm, eps, g) = io.norm_binding();
+        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams {
             m: u32_of("rows", m)?,
             n: u32_of("columns", n)?,
