@@ -1217,7 +1217,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, norm: false });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }

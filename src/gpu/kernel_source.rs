@@ -87,7 +87,7 @@ pub fn source(k: Kernel) -> String {
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
         Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),
-        Kernel::MoeMatmul { dtype, tile } => {
+        Kernel::MoeMatmul { dtype, tile, .. } => {
             let common = include_str!("../../shaders/moe_common.wgsl");
             let body = match tile {
                 0 => include_str!("../../shaders/moe_matmul.wgsl").to_string(),

@@ -23,8 +23,7 @@ struct MatmulParams {
     epilogue: u32,
     /// Split-K: the k each workgroup sums; 0: all.
     k_slice: u32,
-    /// 1: the rows of x are RMS-normalized first (binding 4 holds the norm's weight).
-    norm: u32,
+    /// The folded norm's epsilon (the kernel's NORM constant says whether there is one).
     eps: f32,
 }
 
@@ -55,12 +54,13 @@ pub struct MatmulIo<'a> {
 }
 
 impl<'a> RowNorm<'a> {
-    /// A kernel's norm parameters (flag, epsilon) and the buffer bound to its norm-weight
-    /// binding: the norm's weight, or the input `x` again when there is none.
-    pub(crate) fn binding(norm: Option<RowNorm<'a>>, x: &'a wgpu::Buffer) -> (u32, f32, &'a wgpu::Buffer) {
+    /// Whether a kernel folds a norm (its NORM constant), the norm's epsilon and the buffer
+    /// bound to the kernel's norm-weight binding: the norm's weight, or the input `x` again
+    /// when there is none.
+    pub(crate) fn binding(norm: Option<RowNorm<'a>>, x: &'a wgpu::Buffer) -> (bool, f32, &'a wgpu::Buffer) {
         match norm {
-            Some(n) => (1, n.eps, n.w),
-            None => (0, 0.0, x),
+            Some(n) => (true, n.eps, n.w),
+            None => (false, 0.0, x),
         }
     }
 }
@@ -106,7 +106,7 @@ impl Gpu {
         let (short, rows_per_group) = tile_rows(variant, m);
         match variant {
             KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm => (Kernel::MatmulCoop(dtype), 64),
-            _ => (Kernel::Matmul { dtype, variant, short }, rows_per_group),
+            _ => (Kernel::Matmul { dtype, variant, short, norm }, rows_per_group),
         }
     }
 
@@ -127,11 +127,10 @@ impl Gpu {
             y_stride: u32_of("y stride", io.y_stride)?,
             epilogue: io.epilogue.code(),
             k_slice: 0,
-            norm,
             eps,
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm != 0);
+        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
         // Only matmul.wgsl has binding 4.
         match kernel {
@@ -204,16 +203,24 @@ impl Gpu {
             y_stride: n as u32,
             epilogue: Epilogue::Store.code(),
             k_slice: k_slice as u32,
-            norm,
             eps,
         };
-        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm != 0);
+        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let slices = match kernel {
             Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
-        let mp = [p.m, p.n, splits as u32, u32_of("y offset", io.y_offset)?, u32_of("y stride", io.y_stride)?, io.epilogue.code(), norm * p.k, eps.to_bits()];
+        let mp = [
+            p.m,
+            p.n,
+            splits as u32,
+            u32_of("y offset", io.y_offset)?,
+            u32_of("y stride", io.y_stride)?,
+            io.epilogue.code(),
+            if norm { p.k } else { 0 },
+            eps.to_bits(),
+        ];
         let merge = self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))?;
         Ok(vec![slices, merge])
     }
