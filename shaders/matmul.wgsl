@@ -13,7 +13,8 @@
 // needs no pass or buffer of its own.
 
 // Parameters, bindings and edge loads: matmul_common.wgsl; the staging and the 4×4 block of
-// multiply-adds: matmul_tile.wgsl; both prepended by the host.
+// multiply-adds: matmul_tile.wgsl; the store: matmul_out.wgsl, or matmul_qkv.wgsl for Q, K and
+// V in one launch; all prepended by the host.
 
 override ROWS: u32 = 16u;
 // Whether a norm is folded in: a pipeline constant, so that the kernel without one carries no
@@ -71,7 +72,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var j = 0u; j < 4u; j = j + 1u) {
             let c = col0 + lid.x * 4u + j;
             if (r < p.m && c < p.n) {
-                put(p.y_offset + wg.z * p.m * p.y_stride + r * p.y_stride + c, acc[i][j]);
+                store(wg.z, r, c, acc[i][j]);
             }
         }
     }

@@ -17,6 +17,10 @@ struct Params {
                      // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
     k_slice: u32,    // split-K: the k each workgroup z sums (a multiple of 16); 0: all of them
     eps: f32,        // the folded norm's epsilon (matmul.wgsl with NORM: y = rmsnorm(x, g) · Wᵀ)
+    n1: u32,         // matmul_qkv.wgsl only: where K's columns begin,
+    n2: u32,         // where V's begin,
+    y2_offset: u32,  // and where K's and V's output (0, 0) go in y2 and y3
+    y3_offset: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

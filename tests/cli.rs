@@ -507,7 +507,7 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
 }
 
 #[test]
-fn unmask_kv_coop_and_fold_norms_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_line() {
+fn unmask_kv_coop_and_fuse_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_line() {
     // lavapipe has shader-f16: UNMASK_KV=f16 halves the planned K/V and generates; the default
     // on this CPU adapter is f32; a value that is no type is refused with what to use.
     let tmp = tempfile::tempdir().unwrap();
@@ -559,20 +559,20 @@ fn unmask_kv_coop_and_fold_norms_choose_kv_storage_and_matmuls_and_a_bad_value_i
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_COOP") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
-    // UNMASK_FOLD_NORMS: the tiled layout with its norms folded into the matmuls or as passes
-    // of their own generates the same greedy tokens; anything but on/off is one line.
-    let fold = |v: &str| {
+    // UNMASK_FUSE: the tiled layout fused (norms folded into the matmuls, Q/K/V in one launch) or not
+    // generates the same greedy tokens; anything but on/off is one line.
+    let fuse = |v: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_FOLD_NORMS", v);
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_FUSE", v);
         c.output().unwrap()
     };
     let tokens = |o: &std::process::Output| {
         assert!(o.status.success(), "{}", text(o).1);
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["tokens"].clone()
     };
-    assert_eq!(tokens(&fold("on")), tokens(&fold("off")));
-    let o = fold("sometimes");
+    assert_eq!(tokens(&fuse("on")), tokens(&fuse("off")));
+    let o = fuse("sometimes");
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_FOLD_NORMS") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    assert!(err.contains("UNMASK_FUSE") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
 }

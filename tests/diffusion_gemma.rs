@@ -588,7 +588,7 @@ fn split_k_sessions_equal_the_twin() {
     for n in [c.heads * 32, c.hidden, c.intermediate, c.experts] {
         assert!(g.matmul_split_of(KernelVariant::Tiled, c.canvas_length, n, 512).splits > 1, "{n} columns over k = 512 split");
     }
-    assert!(g.folds_norms(KernelVariant::Tiled));
+    assert!(g.fuses(KernelVariant::Tiled));
     let m = block_on(DgGpuModel::load(g, &index, &src, None, &mut |_, _| {})).unwrap();
     let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
     s.set_kernels(KernelVariant::Tiled).unwrap();

@@ -1143,6 +1143,88 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
 }
 
 #[test]
+fn qkv_in_one_launch_matches_three_matmuls() {
+    // matmul_qkv.wgsl: Q, K and V of one input in one launch, each weight in its own buffer and
+    // format (Q4_K_M keeps V in Q6_K), each part into its own buffer at an offset, against the
+    // twin's three matmuls: part widths that are no multiple of 64 (tiles straddle Q/K and K/V),
+    // k not a multiple of 16, short and long inputs, with and without a folded norm, unsplit and
+    // split-K (the slices into NaN-filled scratch, then a merge per part). What lies around each
+    // part's rows must stay as it was.
+    use unmask::gpu::kernels::{MatmulIo, RowNorm};
+    // A device of its own: split-K is device state.
+    let g = common::own_gpu();
+    let eps = 1e-5;
+    let cases = [
+        (5, 600, [40, 24, 24], [DType::F32; 3]),
+        (33, 544, [64, 16, 16], [DType::Q4_0; 3]),
+        (70, 224, [70, 9, 130], [DType::Q8_0, DType::F16, DType::BF16]),
+        (3, 512, [96, 32, 32], [DType::Q4K, DType::Q4K, DType::Q6K]),
+        (17, 1024, [8, 8, 8], [DType::Q4_0, DType::Q4_0, DType::Q8_0]),
+    ];
+    let mut split_seen = false;
+    for (ci, (m, k, ns, dtypes)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 170);
+        let x_off = 2 * k;
+        let mut x = rng.vec(x_off + m * k, 1.0);
+        for r in 0..m {
+            let scale = [1.0, 30.0, 1e-3, 0.05][r % 4];
+            x[x_off + r * k..x_off + (r + 1) * k].iter_mut().for_each(|v| *v *= scale);
+        }
+        let gv: Vec<f32> = rng.vec(k, 1.0).iter().map(|v| 1.0 + v).collect();
+        let ws: Vec<HostTensor> = (0..3)
+            .map(|i| match dtypes[i] {
+                DType::Q4K | DType::Q6K => common::random_blocks(dtypes[i], ns[i], k, ci as u64 * 3 + i as u64),
+                d => HostTensor::encode(d, ns[i], k, &rng.vec(ns[i] * k, 1.0)).unwrap(),
+            })
+            .collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let parts = [0, 1, 2].map(|i| (&gws[i].chunks[0].0, dtypes[i], ns[i]));
+        let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
+        for norm in [None, Some(RowNorm { w: &gb, eps })] {
+            let input = match norm {
+                Some(_) => ops::rmsnorm(&x[x_off..], &gv, eps),
+                None => x[x_off..].to_vec(),
+            };
+            for split in [false, true] {
+                g.set_split_matmul(split);
+                // Each part's rows start `first` rows into a buffer with 2 rows after them.
+                let first = [0, 3, 1];
+                let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 2) * ns[i], 3.0)).collect();
+                let ybs: Vec<wgpu::Buffer> = y0.iter().map(|y| g.upload_f32("y", y).unwrap()).collect();
+                let io = MatmulIo { x: &xb, x_offset: x_off, y: &ybs[0], y_offset: first[0] * ns[0], y_stride: ns[0], epilogue: Epilogue::Store, norm };
+                let kv = [(&ybs[1], first[1] * ns[1]), (&ybs[2], first[2] * ns[2])];
+                let n: usize = ns.iter().sum();
+                let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
+                let scratch = g.upload_f32("scratch", &vec![f32::NAN; (plan.bytes(m, n) / 4).max(1) as usize]).unwrap();
+                let ls = g.matmul_qkv(parts, m, k, io, kv, Some(&scratch)).unwrap();
+                let expect = if plan.splits > 1 { 4 } else { 1 };
+                assert_eq!(ls.len(), expect, "one launch, or the slices and a merge per part");
+                split_seen |= plan.splits > 1;
+                let ds = g.bind(&ls, None).unwrap();
+                let mut enc = g.device.create_command_encoder(&Default::default());
+                g.record(&mut enc, &ds);
+                let reads: Vec<(&wgpu::Buffer, u64, u64)> = (0..3).map(|i| (&ybs[i], 0, (y0[i].len() * 4) as u64)).collect();
+                let bytes: Vec<f32> = bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &reads)).unwrap());
+                let mut at = 0;
+                for i in 0..3 {
+                    let prod = ops::matmul(&input, &ws[i], m);
+                    let want = after_epilogue(&y0[i], &prod, (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
+                    let what = format!("{} of Q/K/V ({:?}) {m}×{k}×{ns:?}, norm {}, {} slices", ["Q", "K", "V"][i], dtypes, norm.is_some(), plan.splits);
+                    assert_close(&what, &bytes[at..at + want.len()], &want, 1e-4);
+                    at += want.len();
+                }
+            }
+        }
+        // Each part stores dense rows at its width, with no epilogue: anything else is refused.
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None };
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
+        let io = MatmulIo { y_stride: ns[0], epilogue: Epilogue::Add, ..io };
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
+    }
+    assert!(split_seen, "some case splits");
+}
+
+#[test]
 fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
     use unmask::gpu::kernels::MatmulSplit;
     // LLaDA-8B's cached step: q_proj (4096 × 4096) for 32 rows is 64 tiles: 4 slices of 1024;

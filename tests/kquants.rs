@@ -7,12 +7,12 @@
 //! them to, as f32 bit patterns: an independent reading of the published layout.
 
 mod common;
-use common::{assert_close, gpu};
+use common::{assert_close, gpu, random_blocks};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
 use unmask::gpu::kernels::{Epilogue, KernelVariant};
 use unmask::model::tensor::decode;
-use unmask::model::{DType, HostTensor};
+use unmask::model::DType;
 use unmask::synth::Rng;
 
 fn fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
@@ -30,25 +30,6 @@ fn cpu_twin_decodes_like_gguf_py() {
         let got: Vec<u32> = decode(dtype, &bytes, want.len()).iter().map(|f| f.to_bits()).collect();
         assert_eq!(got, want, "{name}");
     }
-}
-
-/// Random super-blocks: random bytes with a sane f16 scale (and min) so values stay finite.
-fn random_blocks(dtype: DType, rows: usize, cols: usize, seed: u64) -> HostTensor {
-    let mut rng = Rng::new(seed);
-    let (size, scale_at): (usize, &[usize]) = match dtype {
-        DType::Q4K => (144, &[0, 2]),
-        _ => (210, &[208]),
-    };
-    let blocks = rows * cols / 256;
-    let mut data = Vec::with_capacity(blocks * size);
-    for _ in 0..blocks {
-        let mut b: Vec<u8> = (0..size).map(|_| rng.next_u64() as u8).collect();
-        for &p in scale_at {
-            b[p..p + 2].copy_from_slice(&half::f16::from_f32(0.001 + 0.01 * rng.sym().abs()).to_le_bytes());
-        }
-        data.extend(b);
-    }
-    HostTensor { dtype, rows, cols, data }
 }
 
 #[test]

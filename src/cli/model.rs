@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP` and `UNMASK_FOLD_NORMS` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP` and `UNMASK_FUSE` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -44,7 +44,7 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 
 /// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
 /// cooperative matrices (tensor cores; on by default where the adapter has them); and
-/// `UNMASK_FOLD_NORMS=on|off`: whether tiled passes fold the norms into their matmuls.
+/// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V in one launch).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {
@@ -53,11 +53,11 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Ok("off") => gpu.set_coop_matmul(false)?,
         Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on or off"))),
     }
-    // Whether tiled passes fold the norms into their matmuls (on by default; an A/B switch).
-    match std::env::var("UNMASK_FOLD_NORMS").as_deref() {
+    // Whether tiled passes fuse (on by default; an A/B switch).
+    match std::env::var("UNMASK_FUSE").as_deref() {
         Err(_) | Ok("on") => {}
-        Ok("off") => gpu.set_fold_norms(false),
-        Ok(v) => return Err(Error::Input(format!("UNMASK_FOLD_NORMS={v:?}: use on or off"))),
+        Ok("off") => gpu.set_fuse(false),
+        Ok(v) => return Err(Error::Input(format!("UNMASK_FUSE={v:?}: use on or off"))),
     }
     Ok(Arc::new(gpu))
 }

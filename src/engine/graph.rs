@@ -79,6 +79,17 @@ pub enum Op {
         epilogue: Epilogue,
         norm: Option<Key>,
     },
+    /// The attention's projections of one input: `m` rows of `x` (normed by `norm` first, if
+    /// any) times each of the weights `w` (Q, K, V) into its `y` (buffer, first row), rows
+    /// dense. One launch where the session's kernels fuse them (`Gpu::fuses`), else three
+    /// matmuls.
+    Qkv {
+        w: [Key; 3],
+        x: Buf,
+        norm: Option<Key>,
+        m: usize,
+        y: [(Buf, usize); 3],
+    },
     /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
     Rope {
         x: Buf,
@@ -164,6 +175,8 @@ impl Op {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } => 2 * chunks[*w],
+            // Unfused, as three matmuls (fused: one launch, or the slices and three merges).
+            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
             Op::Attention { .. } => 2,
@@ -180,7 +193,7 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
 /// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's
+/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::fuses`) each layer's
 /// norms are folded into the matmuls that read them (no `RmsNorm` op: they read `X`); the final
 /// norm stays.
 pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
@@ -216,8 +229,8 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             KvType::F32 => (Buf::Keys(i), Buf::Values(i), q0),
             KvType::F16 => (Buf::KNew, Buf::VNew, 0),
         };
-        let h = normed(&mut ops, Role::AttnNorm);
-        ops.extend([proj(Role::Q, h, Buf::Q, 0, Epilogue::Store), proj(Role::K, h, k, kv0, Epilogue::Store), proj(Role::V, h, v, kv0, Epilogue::Store)]);
+        let (x, norm) = normed(&mut ops, Role::AttnNorm);
+        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)] });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });

@@ -12,9 +12,9 @@ use crate::choice::{Choice, Noise};
 use crate::engine::graph::{self, Buf, Op};
 use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
-use crate::engine::weights::GpuModel;
+use crate::engine::weights::{GpuModel, GpuWeight};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, RopeSpec, RowNorm};
+use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Epilogue, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, RopeSpec, RowNorm};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -238,6 +238,7 @@ impl<'m> Session<'m> {
             let name = match d.kernel {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
                 Kernel::MatmulCoop(dtype) => format!("matmul {} (coop)", dtype.name()),
+                Kernel::MatmulQkv { dtypes, .. } => format!("matmul {} (Q, K, V in one)", dtypes.map(|d| d.name()).join("/")),
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
                 Kernel::MatmulMerge => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
@@ -276,8 +277,8 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let fold = self.model.gpu.folds_norms(self.config.kernels);
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fold))?;
+        let fuse = self.model.gpu.fuses(self.config.kernels);
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fuse))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
@@ -345,6 +346,25 @@ impl<'m> Session<'m> {
                     let io =
                         MatmulIo { x: self.buf(x)?, x_offset: x_row * t.cols, y: self.buf(y)?, y_offset: y_row * t.rows, y_stride: t.rows, epilogue, norm };
                     out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
+                }
+                Op::Qkv { w: keys, x, norm, m: rows, y } => {
+                    let ts = keys.map(|key| &w[key]);
+                    let scratch = self.bufs.get(&Buf::SplitK);
+                    let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
+                    let io = |(t, (y, y_row)): (&GpuWeight, (Buf, usize))| -> Result<MatmulIo<'_>> {
+                        let y = self.buf(y)?;
+                        Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm })
+                    };
+                    let [q, k, v] = [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?];
+                    let one_chunk = ts.iter().all(|t| t.chunks.len() == 1 && t.cols == ts[0].cols);
+                    if g.fuses(kv) && one_chunk {
+                        let parts = ts.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
+                        out.extend(g.matmul_qkv(parts, rows, ts[0].cols, q, [(k.y, k.y_offset), (v.y, v.y_offset)], scratch)?);
+                    } else {
+                        for (t, io) in ts.into_iter().zip([q, k, v]) {
+                            out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
+                        }
+                    }
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)

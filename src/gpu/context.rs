@@ -64,8 +64,8 @@ pub struct Gpu {
     pub(crate) coop_lanes: u32,
     /// Tiled matmuls run `matmul_coop.wgsl` (`set_coop_matmul`).
     coop: std::sync::atomic::AtomicBool,
-    /// Tiled passes fold the norms into their matmuls (`Gpu::folds_norms`; `set_fold_norms`).
-    pub(crate) fold: std::sync::atomic::AtomicBool,
+    /// Tiled passes fuse norms into matmuls and Q/K/V into one launch (`Gpu::fuses`; `set_fuse`).
+    pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
 
 /// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
@@ -185,7 +185,7 @@ impl Gpu {
             native_gpu,
             coop_lanes,
             coop: (coop_lanes > 0).into(),
-            fold: true.into(),
+            fuse: true.into(),
         })
     }
 
@@ -262,11 +262,11 @@ impl Gpu {
         Ok(())
     }
 
-    /// Chooses whether tiled passes fold the norms into their matmuls where they can
-    /// (`Gpu::folds_norms`; benchmarks, `UNMASK_FOLD_NORMS=off`). Sessions read it when they
+    /// Chooses whether tiled passes fuse where they can: norms folded into matmuls, Q/K/V in
+    /// one launch (`Gpu::fuses`; benchmarks, `UNMASK_FUSE=off`). Sessions read it when they
     /// record a pass.
-    pub fn set_fold_norms(&self, on: bool) {
-        self.fold.store(on, std::sync::atomic::Ordering::Relaxed);
+    pub fn set_fuse(&self, on: bool) {
+        self.fuse.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

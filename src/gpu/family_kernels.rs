@@ -21,7 +21,7 @@ pub struct MoeIo<'a> {
     pub y: &'a wgpu::Buffer,
     /// `Store`, or `Gated` (the up projection with the gate projection in y).
     pub epilogue: Epilogue,
-    /// Normalize x's rows first (the tiled layout only: `Gpu::folds_norms`).
+    /// Normalize x's rows first (the tiled layout only: `Gpu::fuses`).
     pub norm: Option<RowNorm<'a>>,
 }
 

@@ -22,6 +22,43 @@ const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
 /// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue).
 const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
+/// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
+const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
+
+/// The weight binding and format `d`'s reader with every module-scope name (the binding `w`,
+/// functions, structs, constants) given `suffix`, at binding `binding`: one of the three
+/// weight matrices of `matmul_qkv.wgsl`. Names are whole identifiers not after a `.` (a
+/// vector's `.w` stays).
+fn renamed_reader(d: DType, suffix: &str, binding: u32) -> String {
+    let src = format!("{WEIGHTS_COMMON}\n{}", weight_reader(d)).replace("@binding(1)", &format!("@binding({binding})"));
+    let mut names = vec!["w".to_string()];
+    for line in src.lines() {
+        for kw in ["fn ", "struct ", "const ", "alias "] {
+            if let Some(rest) = line.strip_prefix(kw) {
+                names.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+            }
+        }
+    }
+    let mut out = String::with_capacity(src.len() + 256);
+    let mut word = String::new();
+    let mut prev = ' ';
+    for c in src.chars().chain(std::iter::once('\n')) {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if !word.is_empty() {
+            out.push_str(&word);
+            if prev != '.' && names.contains(&word) {
+                out.push_str(suffix);
+            }
+            word.clear();
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
+}
 /// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
 const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
@@ -33,12 +70,16 @@ pub fn source(k: Kernel) -> String {
             let reader = weight_reader(dtype);
             match variant {
                 KernelVariant::Tiled => {
-                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}", include_str!("../../shaders/matmul.wgsl"))
+                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}", include_str!("../../shaders/matmul_out.wgsl"))
                 }
                 KernelVariant::CpuLanes => {
                     format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
                 }
             }
+        }
+        Kernel::MatmulQkv { dtypes, .. } => {
+            let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 7, 8]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
+            format!("{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}", readers.join("\n"), include_str!("../../shaders/matmul_qkv.wgsl"))
         }
         // `enable` must open the module.
         Kernel::MatmulCoop(dtype) => format!(

@@ -65,6 +65,13 @@ pub enum Kernel {
         short: bool,
         norm: bool,
     },
+    /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
+    /// outputs (`matmul_qkv.wgsl`); `short` and `norm` as for `Matmul`.
+    MatmulQkv {
+        dtypes: [DType; 3],
+        short: bool,
+        norm: bool,
+    },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
     /// adapter has them (`Gpu::coop_matmul`).
     MatmulCoop(DType),
@@ -110,7 +117,7 @@ pub use super::kernel_source::source;
 /// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).
 pub const PARAM_SLOT: u64 = 256;
 /// Bytes of one launch's parameters (every kernel's `Params` fits).
-const PARAM_BYTES: usize = 48;
+const PARAM_BYTES: usize = 64;
 
 /// A kernel launch described but not yet bound: see `Gpu::bind`.
 pub struct Launch {
@@ -160,7 +167,7 @@ impl Gpu {
                     .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(source(k).into()) });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: Vec<(&str, f64)> = match k {
-                    Kernel::Matmul { variant: KernelVariant::Tiled, short, norm, .. } => {
+                    Kernel::Matmul { variant: KernelVariant::Tiled, short, norm, .. } | Kernel::MatmulQkv { short, norm, .. } => {
                         vec![("ROWS", if short { 8.0 } else { 16.0 }), ("NORM", norm as u8 as f64)]
                     }
                     // Four pairs a row of invocations.

@@ -25,10 +25,16 @@ struct MatmulParams {
     k_slice: u32,
     /// The folded norm's epsilon (the kernel's NORM constant says whether there is one).
     eps: f32,
+    /// `matmul_qkv.wgsl` only: the first column of K and of V, and the elements of y2 and y3
+    /// where their output (0, 0) goes.
+    n1: u32,
+    n2: u32,
+    y2_offset: u32,
+    y3_offset: u32,
 }
 
 /// An RMSNorm folded into a matmul: `y = rmsnorm(x, w, eps) · Wᵀ` with no pass or buffer for the
-/// normed rows (the tiled kernel without cooperative matrices; `Gpu::folds_norms`).
+/// normed rows (the tiled kernel without cooperative matrices; `Gpu::fuses`).
 #[derive(Clone, Copy)]
 pub struct RowNorm<'a> {
     /// The norm's weight, k values.
@@ -91,11 +97,12 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 }
 
 impl Gpu {
-    /// Whether a session's passes in layout `variant` fold each RMSNorm into the matmuls that read
-    /// its output (`RowNorm`): in the tiled layout, unless its matmuls run on cooperative
-    /// matrices (which have no norm prologue) or `set_fold_norms(false)` turned it off.
-    pub fn folds_norms(&self, variant: KernelVariant) -> bool {
-        variant == KernelVariant::Tiled && !self.coop_matmul() && self.fold.load(std::sync::atomic::Ordering::Relaxed)
+    /// Whether a session's passes in layout `variant` fuse: each RMSNorm folded into the
+    /// matmuls that read its output (`RowNorm`), and the Q, K and V projections in one launch
+    /// (`matmul_qkv`). In the tiled layout, unless its matmuls run on cooperative matrices
+    /// (which have neither) or `set_fuse(false)` turned it off.
+    pub fn fuses(&self, variant: KernelVariant) -> bool {
+        variant == KernelVariant::Tiled && !self.coop_matmul() && self.fuse.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
@@ -128,6 +135,7 @@ impl Gpu {
             epilogue: io.epilogue.code(),
             k_slice: 0,
             eps,
+            ..Zeroable::zeroed()
         };
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm);
@@ -204,6 +212,7 @@ impl Gpu {
             epilogue: Epilogue::Store.code(),
             k_slice: k_slice as u32,
             eps,
+            ..Zeroable::zeroed()
         };
         let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
@@ -211,17 +220,88 @@ impl Gpu {
             Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
+        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch)?;
+        Ok(vec![slices, merge])
+    }
+
+    /// Split-K's ending: columns `c0 .. c0 + n` of the slices' results in `scratch` (rows of
+    /// `n_src`; `src` is `(n_src, c0)`) summed into y of `io`, with its epilogue and the norm
+    /// folded over `k`.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_merge(&self, m: usize, n: usize, split: MatmulSplit, io: MatmulIo<'_>, k: usize, src: (usize, usize), scratch: &wgpu::Buffer) -> Result<Launch> {
+        let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
         let mp = [
-            p.m,
-            p.n,
-            splits as u32,
+            u32_of("rows", m)?,
+            u32_of("columns", n)?,
+            split.splits as u32,
             u32_of("y offset", io.y_offset)?,
             u32_of("y stride", io.y_stride)?,
             io.epilogue.code(),
-            if norm { p.k } else { 0 },
+            if norm { u32_of("inner dimension", k)? } else { 0 },
             eps.to_bits(),
+            u32_of("columns", src.0)?,
+            u32_of("columns", src.1)?,
         ];
-        let merge = self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))?;
-        Ok(vec![slices, merge])
+        self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))
+    }
+
+    /// The Q, K and V projections of one input in one tiled launch (`matmul_qkv.wgsl`): `w` the
+    /// three weights (buffer, format, rows), each `k` wide; `io` the input (a norm may be folded
+    /// in) and Q's output (rows dense: `y_stride` is Q's rows; stored, no epilogue); `kv` the
+    /// buffers and element offsets of K's and V's outputs, rows dense likewise. Split across
+    /// the shared dimension as `matmul_auto` would split one matmul of all their rows, when
+    /// `scratch` has room: the slices, then a merge per part.
+    pub fn matmul_qkv(
+        &self,
+        w: [(&wgpu::Buffer, DType, usize); 3],
+        m: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        kv: [(&wgpu::Buffer, usize); 2],
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
+        let [nq, nk, nv] = w.map(|p| p.2);
+        if io.epilogue != Epilogue::Store || io.y_stride != nq {
+            return Err(Error::Gpu("internal: the Q/K/V matmul stores rows dense at each part's width".into()));
+        }
+        let n = nq + nk + nv;
+        let split = self.matmul_split_of(KernelVariant::Tiled, m, n, k);
+        let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, n));
+        for (what, (buf, off), width) in [("Q", (io.y, io.y_offset), nq), ("K", kv[0], nk), ("V", kv[1], nv)] {
+            let need = 4 * (off + m * width) as u64;
+            if buf.size() < need {
+                return Err(Error::Gpu(format!("internal: the {what} output needs {need} bytes; its buffer has {}", buf.size())));
+            }
+        }
+        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
+        let p = MatmulParams {
+            m: u32_of("rows", m)?,
+            n: u32_of("columns", n)?,
+            k: u32_of("inner dimension", k)?,
+            x_offset: u32_of("x offset", io.x_offset)?,
+            y_offset: u32_of("y offset", io.y_offset)?,
+            y_stride: nq as u32,
+            epilogue: Epilogue::Store.code(),
+            k_slice: if scratch.is_some() { split.k_slice as u32 } else { 0 },
+            eps,
+            n1: nq as u32,
+            n2: (nq + nk) as u32,
+            y2_offset: u32_of("K offset", kv[0].1)?,
+            y3_offset: u32_of("V offset", kv[1].1)?,
+        };
+        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, norm };
+        let splits = if scratch.is_some() { split.splits } else { 1 };
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let y = scratch.unwrap_or(io.y);
+        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, g, kv[0].0, kv[1].0, w[1].0, w[2].0], groups)?];
+        if let Some(s) = scratch {
+            let parts = [(io.y, io.y_offset, nq, 0), (kv[0].0, kv[0].1, nk, nq), (kv[1].0, kv[1].1, nv, nq + nk)];
+            for (buf, y_offset, width, c0) in parts {
+                let part = MatmulIo { y: buf, y_offset, y_stride: width, ..io };
+                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s)?);
+            }
+        }
+        Ok(out)
     }
 }

@@ -1,0 +1,42 @@
+// matmul.wgsl over three weight matrices at once, the attention's Q, K and V projections of
+// the same input: one launch instead of three, x staged (and a folded norm computed) once.
+// The three matrices stay in their own buffers and formats: the host prepends each one's
+// reader renamed with a suffix (_a: binding 1; _b: 7; _c: 8), and `load_w` / `load_w4` here
+// pick by row. Output columns [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own
+// buffer (y, y2, y3), rows dense at that part's width. Split-K slices store the dense
+// [splits, m, n] scratch as usual; the merge then runs once per part.
+
+@group(0) @binding(5) var<storage, read_write> y2: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y3: array<f32>;
+
+fn load_w(r: u32, k: u32, kdim: u32) -> f32 {
+    if (r < p.n1) {
+        return load_w_a(r, k, kdim);
+    }
+    if (r < p.n2) {
+        return load_w_b(r - p.n1, k, kdim);
+    }
+    return load_w_c(r - p.n2, k, kdim);
+}
+
+fn load_w4(r: u32, k: u32, kdim: u32) -> vec4<f32> {
+    if (r < p.n1) {
+        return load_w4_a(r, k, kdim);
+    }
+    if (r < p.n2) {
+        return load_w4_b(r - p.n1, k, kdim);
+    }
+    return load_w4_c(r - p.n2, k, kdim);
+}
+
+fn store(z: u32, r: u32, c: u32, v: f32) {
+    if (p.k_slice != 0u) {
+        y[(z * p.m + r) * p.n + c] = v;
+    } else if (c < p.n1) {
+        y[p.y_offset + r * p.n1 + c] = v;
+    } else if (c < p.n2) {
+        y2[p.y2_offset + r * (p.n2 - p.n1) + c - p.n1] = v;
+    } else {
+        y3[p.y3_offset + r * (p.n - p.n2) + c - p.n2] = v;
+    }
+}
