@@ -76,7 +76,10 @@ test_all() {
   echo "== native tests (wgpu on $(vulkaninfo --summary 2>/dev/null | awk -F= '/deviceName/ {print $2; exit}' || echo 'the first adapter'))"
   cargo test
   echo "== browser tests (wasm in headless Chromium, WebGPU on SwiftShader)"
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
+  # The runner's timeout covers the whole suite (20 s unless set). SwiftShader compiles each
+  # kernel specialisation in about a second on this VM, and the suite compiles several dozen
+  # (every layout and weight format the tests run): it took 22 s on 2026-12-04.
+  WASM_BINDGEN_TEST_TIMEOUT=120 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
     cargo test --target wasm32-unknown-unknown --test web
   echo "== web app tests (the page in headless Chromium, compared with the native CLI)"
   web

@@ -7,7 +7,7 @@
 // models): workgroup z sums only k in [z·k_slice, (z+1)·k_slice) and writes its partial result
 // to slice z of y (y is then split-K's scratch, dense [splits, m, n]); matmul_merge.wgsl adds
 // the slices and applies the epilogue.
-// The folded RMSNorm (the NORM constant): rmsnorm(x)·Wᵀ = diag(1/rms) · (x ⊙ g)·Wᵀ, so x is staged times the
+// The folded RMSNorm (p.norm): rmsnorm(x)·Wᵀ = diag(1/rms) · (x ⊙ g)·Wᵀ, so x is staged times the
 // norm's weight g, each row's Σ x² is summed while staging, and the result is scaled by the
 // row's 1/rms at the store (split-K: the merge scales, from each slice's Σ x²). The norm then
 // needs no pass or buffer of its own.
@@ -17,11 +17,8 @@
 // V in one launch; all prepended by the host.
 
 override ROWS: u32 = 16u;
-// Whether a norm is folded in: a pipeline constant, so that the kernel without one carries no
-// branch in its staging loop.
-override NORM: bool = false;
 
-// The folded norm's weight (bound to x when NORM is false).
+// The folded norm's weight (bound to x when p.norm is 0).
 @group(0) @binding(4) var<storage, read> g: array<f32>;
 
 @compute @workgroup_size(16, ROWS)
@@ -41,7 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let ks = k_range(wg.z);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         var xv = load_x4(row0 + lr, k0 + lc);
-        if (NORM) {
+        if (p.norm != 0u) {
             ss = ss + dot(xv, xv);
             xv = xv * load_g4(k0 + lc, p.k);
         }
@@ -57,7 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // goes after the [splits, m, n] partial results instead, for the merge. xs is free: the
     // loop ended on a barrier.
     var inv = vec4<f32>(1.0);
-    if (NORM) {
+    if (p.norm != 0u) {
         share_ss(tid, ss);
         if (p.k_slice == 0u) {
             inv = inv_rms4(lid.y, p.k, p.eps);

@@ -1,8 +1,8 @@
 // What the matmuls (matmul.wgsl on f32 ALUs, matmul_coop.wgsl on cooperative matrices,
 // matmul_cpu_lanes.wgsl for CPU adapters) share: their parameters, the activation and output
 // bindings, the bounds-checked loads of four consecutive k of an x row or a W row (zero past the
-// edges), split-K's range of k, and the epilogue's store. `eps`: the epsilon of the RMSNorm that
-// matmul.wgsl folds into its input when its NORM constant is true.
+// edges), split-K's range of k, and the epilogue's store. `norm` (matmul.wgsl only): the x rows
+// are RMS-normalized first (the norm folded into the matmul).
 // The host prepends it, after the weight binding, a format's `load_w` / `load_w4`
 // (weights_*.wgsl) and glu.wgsl.
 
@@ -16,7 +16,8 @@ struct Params {
     epilogue: u32,   // 0: overwrite, 1: add into y (fused residual), 2 + act: y = glu_act(y, act)·result
                      // (the gated MLP: y holds the gate projection; glu.wgsl, prepended by the host)
     k_slice: u32,    // split-K: the k each workgroup z sums (a multiple of 16); 0: all of them
-    eps: f32,        // the folded norm's epsilon (matmul.wgsl with NORM: y = rmsnorm(x, g) · Wᵀ)
+    norm: u32,       // 1: y = rmsnorm(x, g) · Wᵀ (matmul.wgsl: g at binding 4); 0: y = x · Wᵀ
+    eps: f32,        // the norm's epsilon
     n1: u32,         // matmul_qkv.wgsl only: where K's columns begin,
     n2: u32,         // where V's begin,
     y2_offset: u32,  // and where K's and V's output (0, 0) go in y2 and y3

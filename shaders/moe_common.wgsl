@@ -11,7 +11,8 @@ struct Params {
     rows: u32,     // positions in the pass (list stride)
     experts: u32,  // experts in the model (route layout)
     epilogue: u32, // 0: y = result; 2 + act: y = glu_act(y, act) · result (y holds the gate)
-    eps: f32,      // the folded norm's epsilon (moe_matmul_tiled.wgsl with NORM)
+    norm: u32,     // 1: x's rows are RMS-normalized first (moe_matmul_tiled.wgsl: g at binding 5)
+    eps: f32,      // the norm's epsilon
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

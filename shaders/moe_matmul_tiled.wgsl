@@ -8,14 +8,12 @@
 // their expert's count exit at once (together: the count is a uniform load). The host
 // prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`), glu.wgsl,
 // moe_common.wgsl (parameters, bindings, epilogue) and matmul_tile.wgsl (staging, 4×4 block).
-// A folded RMSNorm (the NORM constant) works as in matmul.wgsl: x staged times the norm's weight g, each
+// A folded RMSNorm (p.norm) works as in matmul.wgsl: x staged times the norm's weight g, each
 // gathered row's Σ x² summed while staging, the result scaled by the row's 1/rms.
 
 override ROWS: u32 = 16u;
-// Whether a norm is folded in (a pipeline constant, as in matmul.wgsl).
-override NORM: bool = false;
 
-// The folded norm's weight (bound to x when NORM is false).
+// The folded norm's weight (bound to x when p.norm is 0).
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 
 // Tile row r's first x element and its pair.
@@ -82,7 +80,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 }
             }
         }
-        if (NORM) {
+        if (p.norm != 0u) {
             ss = ss + dot(xv, xv);
             xv = xv * load_g4(k0 + lc, p.kdim);
         }
@@ -95,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
     var inv = vec4<f32>(1.0);
-    if (NORM) {
+    if (p.norm != 0u) {
         share_ss(tid, ss);
         inv = inv_rms4(lid.y, p.kdim, p.eps);
     }

@@ -1299,7 +1299,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, norm: false });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }
@@ -1467,10 +1467,11 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
         let prod = ops::matmul_f16_inputs(&x, &w, m);
         let (wb, xb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap());
-        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice, norm (none), eps]
+        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice], then norm (none),
+        // eps and matmul_qkv.wgsl's four (unused), 64 bytes in all
         let dispatch = |params: [u32; 8], y: &wgpu::Buffer, groups: [u32; 3], len: usize| -> Vec<f32> {
-            let params: Vec<u32> = params.into_iter().chain([0, 0, 0, 0]).collect();
-            let pb = g.uniform("params", 48);
+            let params: Vec<u32> = params.into_iter().chain([0; 8]).collect();
+            let pb = g.uniform("params", 64);
             g.queue.write_buffer(&pb, 0, bytemuck::cast_slice(&params));
             let entries: Vec<wgpu::BindGroupEntry> =
                 [&pb, &wb, &xb, y].iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();

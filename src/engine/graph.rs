@@ -81,7 +81,7 @@ pub enum Op {
     },
     /// The attention's projections of one input: `m` rows of `x` (normed by `norm` first, if
     /// any) times each of the weights `w` (Q, K, V) into its `y` (buffer, first row), rows
-    /// dense. One launch where the session's kernels fuse them (`Gpu::fuses`), else three
+    /// dense. One launch where the session's kernels fuse them (`Gpu::fuses_qkv`), else three
     /// matmuls.
     Qkv {
         w: [Key; 3],

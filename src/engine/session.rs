@@ -357,7 +357,7 @@ impl<'m> Session<'m> {
                     };
                     let [q, k, v] = [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?];
                     let one_chunk = ts.iter().all(|t| t.chunks.len() == 1 && t.cols == ts[0].cols);
-                    if g.fuses(kv) && one_chunk {
+                    if g.fuses_qkv(kv) && one_chunk {
                         let parts = ts.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
                         out.extend(g.matmul_qkv(parts, rows, ts[0].cols, q, [(k.y, k.y_offset), (v.y, v.y_offset)], scratch)?);
                     } else {

@@ -145,7 +145,7 @@ impl Gpu {
     ) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, u32, u32, u32, f32);
+        struct P(u32, u32, u32, u32, u32, u32, u32, u32, u32, f32);
         if io.epilogue == Epilogue::Add {
             return Err(Error::Gpu("internal: the grouped expert matmul stores or gates, it does not add".into()));
         }
@@ -163,6 +163,7 @@ impl Gpu {
             u32_of("rows", s.rows)?,
             s.experts as u32,
             io.epilogue.code(),
+            norm as u32,
             eps,
         );
         // An expert's list holds at most one pair per position.
@@ -170,8 +171,8 @@ impl Gpu {
         let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows.div_ceil(pairs))?];
         match variant {
             // Only the tiled kernel has binding 5, the norm's weight.
-            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile(), norm }, &p, &[w, io.x, io.route, io.y, g], groups),
-            KernelVariant::CpuLanes => self.launch(Kernel::MoeMatmul { dtype, tile: 0, norm: false }, &p, &[w, io.x, io.route, io.y], groups),
+            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile() }, &p, &[w, io.x, io.route, io.y, g], groups),
+            KernelVariant::CpuLanes => self.launch(Kernel::MoeMatmul { dtype, tile: 0 }, &p, &[w, io.x, io.route, io.y], groups),
         }
     }
 

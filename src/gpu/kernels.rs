@@ -57,20 +57,17 @@ pub enum AttnLayout {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `short`: 32-row tiles for inputs of at most 32 rows; `norm`: an RMSNorm folded into the
-    /// input (both tiled variant only).
+    /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
     Matmul {
         dtype: DType,
         variant: KernelVariant,
         short: bool,
-        norm: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
-    /// outputs (`matmul_qkv.wgsl`); `short` and `norm` as for `Matmul`.
+    /// outputs (`matmul_qkv.wgsl`); `short` as for `Matmul`.
     MatmulQkv {
         dtypes: [DType; 3],
         short: bool,
-        norm: bool,
     },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
     /// adapter has them (`Gpu::coop_matmul`).
@@ -97,12 +94,10 @@ pub enum Kernel {
     QkNorm,
     MoeRoute,
     /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
-    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout),
-    /// with an RMSNorm folded into its input where `norm`.
+    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout).
     MoeMatmul {
         dtype: DType,
         tile: u8,
-        norm: bool,
     },
     MoeCombine,
     SoftCap,
@@ -166,22 +161,22 @@ impl Gpu {
                     .device
                     .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(source(k).into()) });
                 // Pipeline-overridable constants select a kernel's variant.
-                let constants: Vec<(&str, f64)> = match k {
-                    Kernel::Matmul { variant: KernelVariant::Tiled, short, norm, .. } | Kernel::MatmulQkv { short, norm, .. } => {
-                        vec![("ROWS", if short { 8.0 } else { 16.0 }), ("NORM", norm as u8 as f64)]
-                    }
+                let constants: &[(&str, f64)] = match k {
+                    Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } => &[("ROWS", 8.0)],
                     // Four pairs a row of invocations.
-                    Kernel::MoeMatmul { tile, norm, .. } if tile > 0 => vec![("ROWS", f64::from(tile / 4)), ("NORM", norm as u8 as f64)],
+                    Kernel::MoeMatmul { tile: 8, .. } => &[("ROWS", 2.0)],
+                    Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],
+                    Kernel::MoeMatmul { tile: 32, .. } => &[("ROWS", 8.0)],
                     // Four subgroups a workgroup.
-                    Kernel::MatmulCoop(_) => vec![("WG", 4.0 * self.coop_lanes as f64)],
-                    _ => vec![],
+                    Kernel::MatmulCoop(_) => &[("WG", 4.0 * self.coop_lanes as f64)],
+                    _ => &[],
                 };
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
                     cache: None,
                 })
             })

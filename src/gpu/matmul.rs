@@ -23,7 +23,8 @@ struct MatmulParams {
     epilogue: u32,
     /// Split-K: the k each workgroup sums; 0: all.
     k_slice: u32,
-    /// The folded norm's epsilon (the kernel's NORM constant says whether there is one).
+    /// 1: the rows of x are RMS-normalized first (binding 4 holds the norm's weight).
+    norm: u32,
     eps: f32,
     /// `matmul_qkv.wgsl` only: the first column of K and of V, and the elements of y2 and y3
     /// where their output (0, 0) goes.
@@ -60,9 +61,8 @@ pub struct MatmulIo<'a> {
 }
 
 impl<'a> RowNorm<'a> {
-    /// Whether a kernel folds a norm (its NORM constant), the norm's epsilon and the buffer
-    /// bound to the kernel's norm-weight binding: the norm's weight, or the input `x` again
-    /// when there is none.
+    /// Whether a kernel folds a norm, the norm's epsilon and the buffer bound to the kernel's
+    /// norm-weight binding: the norm's weight, or the input `x` again when there is none.
     pub(crate) fn binding(norm: Option<RowNorm<'a>>, x: &'a wgpu::Buffer) -> (bool, f32, &'a wgpu::Buffer) {
         match norm {
             Some(n) => (true, n.eps, n.w),
@@ -105,6 +105,12 @@ impl Gpu {
         variant == KernelVariant::Tiled && !self.coop_matmul() && self.fuse.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether `matmul_qkv` runs here: where `fuses`, on adapters that bind the 8 storage
+    /// buffers it needs (WebGPU's default; some downlevel adapters bind fewer).
+    pub fn fuses_qkv(&self, variant: KernelVariant) -> bool {
+        self.fuses(variant) && self.limits.max_storage_buffers_per_shader_stage >= 8
+    }
+
     /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
     /// deep (0: unsplit), and its rows per workgroup: tiled launches on cooperative matrices
     /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
@@ -113,7 +119,7 @@ impl Gpu {
         let (short, rows_per_group) = tile_rows(variant, m);
         match variant {
             KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm => (Kernel::MatmulCoop(dtype), 64),
-            _ => (Kernel::Matmul { dtype, variant, short, norm }, rows_per_group),
+            _ => (Kernel::Matmul { dtype, variant, short }, rows_per_group),
         }
     }
 
@@ -134,6 +140,7 @@ impl Gpu {
             y_stride: u32_of("y stride", io.y_stride)?,
             epilogue: io.epilogue.code(),
             k_slice: 0,
+            norm: norm as u32,
             eps,
             ..Zeroable::zeroed()
         };
@@ -211,6 +218,7 @@ impl Gpu {
             y_stride: n as u32,
             epilogue: Epilogue::Store.code(),
             k_slice: k_slice as u32,
+            norm: norm as u32,
             eps,
             ..Zeroable::zeroed()
         };
@@ -283,6 +291,7 @@ impl Gpu {
             y_stride: nq as u32,
             epilogue: Epilogue::Store.code(),
             k_slice: if scratch.is_some() { split.k_slice as u32 } else { 0 },
+            norm: norm as u32,
             eps,
             n1: nq as u32,
             n2: (nq + nk) as u32,
@@ -290,7 +299,7 @@ impl Gpu {
             y3_offset: u32_of("V offset", kv[1].1)?,
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, norm };
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short };
         let splits = if scratch.is_some() { split.splits } else { 1 };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let y = scratch.unwrap_or(io.y);
