@@ -1088,6 +1088,17 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
     }
 }
 
+/// `m` rows of `k` from element `x_off` of very different scales (one so small that eps
+/// dominates its rms), and a norm weight near 1.
+fn norm_inputs(rng: &mut Rng, x_off: usize, m: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut x = rng.vec(x_off + m * k, 1.0);
+    for r in 0..m {
+        let scale = [1.0, 30.0, 1e-3, 0.05][r % 4];
+        x[x_off + r * k..x_off + (r + 1) * k].iter_mut().for_each(|v| *v *= scale);
+    }
+    (x, rng.vec(k, 1.0).iter().map(|v| 1.0 + v).collect())
+}
+
 #[test]
 fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
     // The tiled matmul with the RMSNorm of its input rows folded in (x staged times the norm's
@@ -1103,12 +1114,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 70);
         let x_off = 2 * k;
-        let mut x = rng.vec(x_off + m * k, 1.0);
-        for r in 0..m {
-            let scale = [1.0, 30.0, 1e-3, 0.05][r % 4];
-            x[x_off + r * k..x_off + (r + 1) * k].iter_mut().for_each(|v| *v *= scale);
-        }
-        let gv: Vec<f32> = rng.vec(k, 1.0).iter().map(|v| 1.0 + v).collect();
+        let (x, gv) = norm_inputs(&mut rng, x_off, m, k);
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
         let prod = ops::matmul(&ops::rmsnorm(&x[x_off..], &gv, eps), &w, m);
         let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
@@ -1165,12 +1171,7 @@ fn qkv_in_one_launch_matches_three_matmuls() {
     for (ci, (m, k, ns, dtypes)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 170);
         let x_off = 2 * k;
-        let mut x = rng.vec(x_off + m * k, 1.0);
-        for r in 0..m {
-            let scale = [1.0, 30.0, 1e-3, 0.05][r % 4];
-            x[x_off + r * k..x_off + (r + 1) * k].iter_mut().for_each(|v| *v *= scale);
-        }
-        let gv: Vec<f32> = rng.vec(k, 1.0).iter().map(|v| 1.0 + v).collect();
+        let (x, gv) = norm_inputs(&mut rng, x_off, m, k);
         let ws: Vec<HostTensor> = (0..3)
             .map(|i| match dtypes[i] {
                 DType::Q4K | DType::Q6K => common::random_blocks(dtypes[i], ns[i], k, ci as u64 * 3 + i as u64),

@@ -216,10 +216,19 @@ impl<'m> DgSession<'m> {
         };
         let mut out = Vec::new();
         let h = self.normed(&mut out, &lw.input_norm, &b.x, n)?;
-        out.extend(self.mm(&lw.q, h, n, &b.q, 0, Epilogue::Store)?);
-        out.extend(self.mm(&lw.k, h, n, k_rows, r0, Epilogue::Store)?);
         // Full layers: V is K's raw projection (normed without a weight, no RoPE).
-        out.extend(self.mm(lw.v.as_ref().unwrap_or(&lw.k), h, n, v_rows, r0, Epilogue::Store)?);
+        let qkv = [&lw.q, &lw.k, lw.v.as_ref().unwrap_or(&lw.k)];
+        let io = |w: &GpuWeight, y, y_row: usize| MatmulIo {
+            x: h.0,
+            x_offset: 0,
+            y,
+            y_offset: y_row * w.rows,
+            y_stride: w.rows,
+            epilogue: Epilogue::Store,
+            norm: h.1.map(|w| RowNorm { w, eps }),
+        };
+        let io = [io(qkv[0], &b.q, 0), io(qkv[1], k_rows, r0), io(qkv[2], v_rows, r0)];
+        out.extend(GpuWeight::qkv(g, self.kernels, qkv, n, io, Some(&b.split))?);
         out.extend([
             g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
             g.qk_norm(&lw.k_norm, k_rows, n * kvh, hd, r0 * kvh, eps)?,

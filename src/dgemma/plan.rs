@@ -74,7 +74,8 @@ fn split_scratch(c: &DgConfig, rows: usize, positions: usize, max_binding: u64) 
     let mut attn = 0;
     for l in &c.layers {
         let (q, kv) = (c.heads * l.head_dim, l.kv_heads * l.head_dim);
-        shapes.extend([(q, h), (kv, h), (h, q)]);
+        // Q/K/V one launch (`Gpu::matmul_qkv`) or three.
+        shapes.extend([(q + 2 * kv, h), (q, h), (kv, h), (h, q)]);
         attn = attn.max(AttnShape::split_scratch_bound(positions.max(rows), c.heads, l.head_dim));
     }
     crate::gpu::matmul::split_scratch(rows, &shapes).max(attn).min(max_binding / 256 * 256).max(4)

@@ -151,7 +151,9 @@ impl SessionLayout {
 /// than planned runs unsplit.)
 fn matmul_shapes(c: &ModelConfig) -> Vec<(usize, usize)> {
     let (d, h, sh) = (c.d_model, c.mlp_hidden_size, c.dim(crate::model::arch::Dim::SharedHidden));
-    let mut shapes = vec![(c.q_dim(), d), (c.kv_dim(), d), (d, c.q_dim()), (h, d), (d, h), (c.vocab_size, d)];
+    // Q/K/V one launch (`Gpu::matmul_qkv`) or three.
+    let qkv = c.q_dim() + 2 * c.kv_dim();
+    let mut shapes = vec![(qkv, d), (c.q_dim(), d), (c.kv_dim(), d), (d, c.q_dim()), (h, d), (d, h), (c.vocab_size, d)];
     if sh > 0 {
         shapes.extend([(sh, d), (d, sh)]);
     }

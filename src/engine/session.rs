@@ -355,16 +355,7 @@ impl<'m> Session<'m> {
                         let y = self.buf(y)?;
                         Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm })
                     };
-                    let [q, k, v] = [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?];
-                    let one_chunk = ts.iter().all(|t| t.chunks.len() == 1 && t.cols == ts[0].cols);
-                    if g.fuses_qkv(kv) && one_chunk {
-                        let parts = ts.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
-                        out.extend(g.matmul_qkv(parts, rows, ts[0].cols, q, [(k.y, k.y_offset), (v.y, v.y_offset)], scratch)?);
-                    } else {
-                        for (t, io) in ts.into_iter().zip([q, k, v]) {
-                            out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
-                        }
-                    }
+                    out.extend(GpuWeight::qkv(g, kv, ts, rows, [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?], scratch)?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)

@@ -97,6 +97,22 @@ impl GpuWeight {
         Ok(out)
     }
 
+    /// The attention's Q, K and V projections `w` of one input (`io`: each part's; the same x
+    /// and norm, stored, rows dense at the part's width): one launch (`Gpu::matmul_qkv`) where
+    /// the layout fuses and each weight is one chunk, else three matmuls.
+    pub fn qkv(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 3], m: usize, io: [MatmulIo<'_>; 3], scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
+        let one_chunk = w.iter().all(|t| t.chunks.len() == 1 && t.cols == w[0].cols);
+        if gpu.fuses_qkv(variant) && one_chunk {
+            let parts = w.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
+            return gpu.matmul_qkv(parts, m, w[0].cols, io[0], [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)], scratch);
+        }
+        let mut out = Vec::new();
+        for (t, io) in w.into_iter().zip(io) {
+            out.extend(t.matmul_split_k(gpu, variant, m, io, scratch)?);
+        }
+        Ok(out)
+    }
+
     /// The first chunk's buffer: the whole tensor for a vector (norms).
     pub fn vector(&self) -> &wgpu::Buffer {
         &self.chunks[0].0

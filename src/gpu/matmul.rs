@@ -34,6 +34,27 @@ struct MatmulParams {
     y3_offset: u32,
 }
 
+impl MatmulParams {
+    /// The parameters of a launch over `m` × `n` × `k` with `io`, each workgroup z summing
+    /// `k_slice` of k (0: all); no parts (`matmul_qkv` sets them).
+    fn new(m: usize, n: usize, k: usize, io: &MatmulIo<'_>, k_slice: usize) -> Result<Self> {
+        let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
+        Ok(MatmulParams {
+            m: u32_of("rows", m)?,
+            n: u32_of("columns", n)?,
+            k: u32_of("inner dimension", k)?,
+            x_offset: u32_of("x offset", io.x_offset)?,
+            y_offset: u32_of("y offset", io.y_offset)?,
+            y_stride: u32_of("y stride", io.y_stride)?,
+            epilogue: io.epilogue.code(),
+            k_slice: u32_of("k slice", k_slice)?,
+            norm: norm as u32,
+            eps,
+            ..Zeroable::zeroed()
+        })
+    }
+}
+
 /// An RMSNorm folded into a matmul: `y = rmsnorm(x, w, eps) · Wᵀ` with no pass or buffer for the
 /// normed rows (the tiled kernel without cooperative matrices; `Gpu::fuses`).
 #[derive(Clone, Copy)]
@@ -130,20 +151,8 @@ impl Gpu {
         if io.norm.is_some() && variant != KernelVariant::Tiled {
             return Err(Error::Gpu("internal: only the tiled matmul folds a norm into its input".into()));
         }
-        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
-        let p = MatmulParams {
-            m: u32_of("rows", m)?,
-            n: u32_of("columns", n)?,
-            k: u32_of("inner dimension", k)?,
-            x_offset: u32_of("x offset", io.x_offset)?,
-            y_offset: u32_of("y offset", io.y_offset)?,
-            y_stride: u32_of("y stride", io.y_stride)?,
-            epilogue: io.epilogue.code(),
-            k_slice: 0,
-            norm: norm as u32,
-            eps,
-            ..Zeroable::zeroed()
-        };
+        let (norm, _, g) = RowNorm::binding(io.norm, io.x);
+        let p = MatmulParams::new(m, n, k, &io, 0)?;
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
@@ -208,20 +217,9 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K matmul needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
-        let p = MatmulParams {
-            m: u32_of("rows", m)?,
-            n: u32_of("columns", n)?,
-            k: u32_of("inner dimension", k)?,
-            x_offset: u32_of("x offset", io.x_offset)?,
-            y_offset: 0,
-            y_stride: n as u32,
-            epilogue: Epilogue::Store.code(),
-            k_slice: k_slice as u32,
-            norm: norm as u32,
-            eps,
-            ..Zeroable::zeroed()
-        };
+        let (norm, _, g) = RowNorm::binding(io.norm, io.x);
+        // The slices store dense [splits, m, n] partial results; the merge applies the epilogue.
+        let p = MatmulParams { y_offset: 0, y_stride: n as u32, epilogue: Epilogue::Store.code(), ..MatmulParams::new(m, n, k, &io, k_slice)? };
         let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let slices = match kernel {
@@ -281,22 +279,13 @@ impl Gpu {
                 return Err(Error::Gpu(format!("internal: the {what} output needs {need} bytes; its buffer has {}", buf.size())));
             }
         }
-        let (norm, eps, g) = RowNorm::binding(io.norm, io.x);
+        let (_, _, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams {
-            m: u32_of("rows", m)?,
-            n: u32_of("columns", n)?,
-            k: u32_of("inner dimension", k)?,
-            x_offset: u32_of("x offset", io.x_offset)?,
-            y_offset: u32_of("y offset", io.y_offset)?,
-            y_stride: nq as u32,
-            epilogue: Epilogue::Store.code(),
-            k_slice: if scratch.is_some() { split.k_slice as u32 } else { 0 },
-            norm: norm as u32,
-            eps,
             n1: nq as u32,
             n2: (nq + nk) as u32,
             y2_offset: u32_of("K offset", kv[0].1)?,
             y3_offset: u32_of("V offset", kv[1].1)?,
+            ..MatmulParams::new(m, n, k, &io, if scratch.is_some() { split.k_slice } else { 0 })?
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
         let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short };
