@@ -55,8 +55,8 @@ run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
 # The same full passes on f32 ALUs (cooperative matrices off; "coop" in the JSON says which ran).
 UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
-# Fused (the f32 path's default, as in browsers: norms folded into the matmuls, Q/K/V in one
-# launch) or not ("fused" in the JSON): full steps and cached steps of the 8B shape.
+# Fused (the f32 path's default, as in browsers: norms folded into the matmuls, Q/K/V and
+# gate/up each in one launch) or not ("fused" in the JSON): full and cached steps, 8B shape.
 for fuse in on off; do
   UNMASK_COOP=off UNMASK_FUSE=$fuse run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache dual --runs 1
 done

@@ -13,8 +13,9 @@
 // needs no pass or buffer of its own.
 
 // Parameters, bindings and edge loads: matmul_common.wgsl; the staging and the 4×4 block of
-// multiply-adds: matmul_tile.wgsl; the store: matmul_out.wgsl, or matmul_qkv.wgsl for Q, K and
-// V in one launch; all prepended by the host.
+// multiply-adds: matmul_tile.wgsl; the store (`finish`): matmul_out.wgsl, or matmul_qkv.wgsl for
+// Q, K and V in one launch, or matmul_glu.wgsl for the gate and up projections in one; all
+// prepended by the host.
 
 override ROWS: u32 = 16u;
 
@@ -64,13 +65,5 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
     let acc = array<vec4<f32>, 4>(acc0 * inv.x, acc1 * inv.y, acc2 * inv.z, acc3 * inv.w);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        let r = row0 + lid.y * 4u + i;
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let c = col0 + lid.x * 4u + j;
-            if (r < p.m && c < p.n) {
-                store(wg.z, r, c, acc[i][j]);
-            }
-        }
-    }
+    finish(wg.z, row0 + lid.y * 4u, col0, lid.x, lid.y, acc);
 }

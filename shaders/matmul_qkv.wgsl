@@ -29,6 +29,18 @@ fn load_w4(r: u32, k: u32, kdim: u32) -> vec4<f32> {
     return load_w4_c(r - p.n2, k, kdim);
 }
 
+// As matmul_out.wgsl's, to Q, K or V by column.
+fn finish(z: u32, r0: u32, col0: u32, lx: u32, ly: u32, acc: array<vec4<f32>, 4>) {
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let c = col0 + lx * 4u + j;
+            if (r0 + i < p.m && c < p.n) {
+                store(z, r0 + i, c, acc[i][j]);
+            }
+        }
+    }
+}
+
 fn store(z: u32, r: u32, c: u32, v: f32) {
     if (p.k_slice != 0u) {
         y[(z * p.m + r) * p.n + c] = v;

@@ -559,7 +559,7 @@ fn unmask_kv_coop_and_fuse_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_COOP") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
-    // UNMASK_FUSE: the tiled layout fused (norms folded into the matmuls, Q/K/V in one launch) or not
+    // UNMASK_FUSE: the tiled layout fused (norms folded into the matmuls, Q/K/V and gate/up launches) or not
     // generates the same greedy tokens; anything but on/off is one line.
     let fuse = |v: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));

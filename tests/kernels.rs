@@ -1226,6 +1226,62 @@ fn qkv_in_one_launch_matches_three_matmuls() {
 }
 
 #[test]
+fn gate_and_up_in_one_launch_match_the_gated_matmul() {
+    // matmul_glu.wgsl: act(x·Gateᵀ) ⊙ (x·Upᵀ) in one launch, the two weights in their own
+    // buffers and formats, against the twin's two matmuls: outputs that are no multiple of 32
+    // (a tile's last gate and up rows past the end), k not a multiple of 16, short and long
+    // inputs, both activations, with and without a folded norm, into an offset, strided output
+    // whose other elements must stay as they were.
+    use unmask::gpu::kernels::{MatmulIo, RowNorm};
+    let g = gpu_with(KernelVariant::Tiled);
+    let eps = 1e-5;
+    let cases = [
+        (5, 600, 37, [DType::F32; 2], Activation::Silu),
+        (33, 544, 64, [DType::Q4_0; 2], Activation::Silu),
+        (70, 224, 100, [DType::Q8_0, DType::F16], Activation::GeluTanh),
+        (3, 512, 40, [DType::Q4K, DType::Q6K], Activation::Silu),
+        (17, 96, 1, [DType::BF16; 2], Activation::GeluTanh),
+    ];
+    for (ci, (m, k, n, dtypes, act)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 270);
+        let x_off = k;
+        let (x, gv) = norm_inputs(&mut rng, x_off, m, k);
+        let ws: Vec<HostTensor> = (0..2)
+            .map(|i| match dtypes[i] {
+                DType::Q4K | DType::Q6K => common::random_blocks(dtypes[i], n, k, ci as u64 * 2 + i as u64),
+                d => HostTensor::encode(d, n, k, &rng.vec(n * k, 1.0)).unwrap(),
+            })
+            .collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let parts = [(&gws[0].chunks[0].0, dtypes[0]), (&gws[1].chunks[0].0, dtypes[1])];
+        let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
+        let (stride, off) = (n + 3, 2);
+        for norm in [None, Some(RowNorm { w: &gb, eps })] {
+            let input = match norm {
+                Some(_) => ops::rmsnorm(&x[x_off..], &gv, eps),
+                None => x[x_off..].to_vec(),
+            };
+            let (gate, up) = (ops::matmul(&input, &ws[0], m), ops::matmul(&input, &ws[1], m));
+            let e = Epilogue::Gated(act);
+            let y0 = rng.vec(off + m * stride, 3.0);
+            let mut want = y0.clone();
+            for r in 0..m {
+                for c in 0..n {
+                    want[off + r * stride + c] = e.apply(gate[r * n + c], up[r * n + c]);
+                }
+            }
+            let yb = g.upload_f32("y", &y0).unwrap();
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm };
+            let l = g.matmul_glu(parts, m, n, k, io).unwrap();
+            let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}", norm.is_some());
+            assert_close(&what, &run(&g, &[l], &yb, want.len()), &want, 1e-4);
+            // The output's epilogue is the activation: anything else is refused.
+            assert!(g.matmul_glu(parts, m, n, k, MatmulIo { epilogue: Epilogue::Store, ..io }).is_err());
+        }
+    }
+}
+
+#[test]
 fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
     use unmask::gpu::kernels::MatmulSplit;
     // LLaDA-8B's cached step: q_proj (4096 × 4096) for 32 rows is 64 tiles: 4 slices of 1024;

@@ -44,7 +44,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 
 /// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
 /// cooperative matrices (tensor cores; on by default where the adapter has them); and
-/// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V in one launch).
+/// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
+/// gate/up each in one launch).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {

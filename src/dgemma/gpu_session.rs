@@ -178,6 +178,14 @@ impl<'m> DgSession<'m> {
         w.matmul_split_k(&self.model.gpu, self.kernels, m, io, Some(&self.b.split))
     }
 
+    /// GeGLU of the input's `n` rows by `w` = [gate, up] into the gate buffer: one launch where
+    /// the layout fuses (`GpuWeight::gate_up`), else two.
+    fn gate_up(&self, w: [&GpuWeight; 2], (x, norm): Input<'_>, n: usize) -> Result<Vec<Launch>> {
+        let norm = norm.map(|w| RowNorm { w, eps: self.model.config.rms_eps });
+        let io = MatmulIo { x, x_offset: 0, y: &self.b.gate, y_offset: 0, y_stride: w[0].rows, epilogue: GEGLU, norm };
+        GpuWeight::gate_up(&self.model.gpu, self.kernels, w, n, io, Some(&self.b.split))
+    }
+
     /// The input of the projections that read `x`'s `n` rows normed by `w`: folded into them
     /// where this layout folds norms (`Gpu::fuses`), else normed into `h` by a pass first.
     fn normed<'a>(&'a self, out: &mut Vec<Launch>, w: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize) -> Result<Input<'a>> {
@@ -247,8 +255,7 @@ impl<'m> DgSession<'m> {
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.
         let h = self.normed(&mut out, &lw.pre_ffn_norm, &b.x, n)?;
-        out.extend(self.mm(&lw.gate, h, n, &b.gate, 0, Epilogue::Store)?);
-        out.extend(self.mm(&lw.up, h, n, &b.gate, 0, GEGLU)?);
+        out.extend(self.gate_up([&lw.gate, &lw.up], h, n)?);
         out.extend(self.mm(&lw.down, (&b.gate, None), n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm(&lw.post_ffn_norm_1, &b.t, &b.d, n, hsz, eps)?);
         let h = self.normed(&mut out, &lw.router_norm, &b.x, n)?;
@@ -373,8 +380,7 @@ impl DgSession<'_> {
                 }
             }
             let h = self.normed(&mut first, &m.sc_norm, &b.d, n)?;
-            first.extend(self.mm(&m.sc_gate, h, n, &b.gate, 0, Epilogue::Store)?);
-            first.extend(self.mm(&m.sc_up, h, n, &b.gate, 0, GEGLU)?);
+            first.extend(self.gate_up([&m.sc_gate, &m.sc_up], h, n)?);
             first.extend(self.mm(&m.sc_down, (&b.gate, None), n, &b.t, 0, Epilogue::Add)?);
         }
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);

@@ -90,6 +90,17 @@ pub enum Op {
         m: usize,
         y: [(Buf, usize); 3],
     },
+    /// A gated MLP's projections of one input: `y = act(x · gateᵀ) ⊙ (x · upᵀ)` for `m` rows of
+    /// `x` (normed by `norm` first, if any), `w` = [gate, up], the activation in `epilogue`. One
+    /// launch where the session's kernels fuse them (`GpuWeight::gate_up`), else two matmuls.
+    GateUp {
+        w: [Key; 2],
+        x: Buf,
+        norm: Option<Key>,
+        m: usize,
+        y: Buf,
+        epilogue: Epilogue,
+    },
     /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
     Rope {
         x: Buf,
@@ -177,6 +188,7 @@ impl Op {
             Op::Matmul { w, .. } => 2 * chunks[*w],
             // Unfused, as three matmuls (fused: one launch, or the slices and three merges).
             Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
+            Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
             Op::Attention { .. } => 2,
@@ -214,6 +226,8 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             norm,
         };
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| proj(r, (x, None), y, y_row, epilogue);
+        // The gated MLP of the input `(x, norm)` into `Gate`.
+        let gate_up = |g: Role, u: Role, (x, norm): (Buf, Option<Key>)| Op::GateUp { w: [w(g), w(u)], x, norm, m: n, y: Buf::Gate, epilogue: SWIGLU };
         // The input of the projections that follow a norm: its output `H`, or `X` with the norm folded in.
         let normed = |ops: &mut Vec<Op>, r: Role| {
             if fold_norms {
@@ -276,20 +290,16 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             // Shared experts: a dense SwiGLU of the same normed input, added to the residual too.
             let shared = present(Role::SharedGate);
             if shared {
-                ops.extend([proj(Role::SharedGate, h, Buf::Gate, 0, Epilogue::Store), proj(Role::SharedUp, h, Buf::Gate, 0, SWIGLU)]);
+                ops.push(gate_up(Role::SharedGate, Role::SharedUp, h));
             }
             ops.push(Op::MoeCombine { rows: n });
             if shared {
                 ops.push(mm(Role::SharedDown, Buf::Gate, Buf::X, 0, Epilogue::Add));
             }
         } else {
-            // The up projection gates the gate projection in its epilogue: Gate = silu(Gate) · up.
+            // Gate = silu(x · gateᵀ) · (x · upᵀ), then the down projection.
             let h = normed(&mut ops, Role::FfnNorm);
-            ops.extend([
-                proj(Role::Gate, h, Buf::Gate, 0, Epilogue::Store),
-                proj(Role::Up, h, Buf::Gate, 0, SWIGLU),
-                mm(Role::Down, Buf::Gate, Buf::X, 0, Epilogue::Add),
-            ]);
+            ops.extend([gate_up(Role::Gate, Role::Up, h), mm(Role::Down, Buf::Gate, Buf::X, 0, Epilogue::Add)]);
         }
     }
     ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });

@@ -239,6 +239,7 @@ impl<'m> Session<'m> {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
                 Kernel::MatmulCoop(dtype) => format!("matmul {} (coop)", dtype.name()),
                 Kernel::MatmulQkv { dtypes, .. } => format!("matmul {} (Q, K, V in one)", dtypes.map(|d| d.name()).join("/")),
+                Kernel::MatmulGlu { dtypes, .. } => format!("matmul {} (gate, up in one)", dtypes.map(|d| d.name()).join("/")),
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
                 Kernel::MatmulMerge => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
@@ -356,6 +357,12 @@ impl<'m> Session<'m> {
                         Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm })
                     };
                     out.extend(GpuWeight::qkv(g, kv, ts, rows, [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?], scratch)?);
+                }
+                Op::GateUp { w: keys, x, norm, m: rows, y, epilogue } => {
+                    let ts = keys.map(|key| &w[key]);
+                    let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
+                    let io = MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm };
+                    out.extend(GpuWeight::gate_up(g, kv, ts, rows, io, self.bufs.get(&Buf::SplitK))?);
                 }
                 Op::Rope { x, row0, rows, heads } => {
                     out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)

@@ -113,6 +113,23 @@ impl GpuWeight {
         Ok(out)
     }
 
+    /// A gated MLP's gate and up projections `w` of one input into `io.y` (whose epilogue,
+    /// `Epilogue::Gated`, names the activation): one launch (`Gpu::matmul_glu`) where the
+    /// layout fuses, each weight is one chunk and the matmuls would not split across k; else
+    /// the gate projection, then the up projection gating it.
+    pub fn gate_up(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 2], m: usize, io: MatmulIo<'_>, scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
+        let [gate, up] = w;
+        let same = gate.chunks.len() == 1 && up.chunks.len() == 1 && (gate.rows, gate.cols) == (up.rows, up.cols);
+        let split = gpu.matmul_split_of(variant, m, gate.rows, gate.cols);
+        let splits = scratch.is_some_and(|s| split.splits > 1 && s.size() >= split.bytes(m, gate.rows));
+        if gpu.fuses(variant) && same && !splits {
+            return Ok(vec![gpu.matmul_glu([(&gate.chunks[0].0, gate.dtype), (&up.chunks[0].0, up.dtype)], m, gate.rows, gate.cols, io)?]);
+        }
+        let mut out = gate.matmul_split_k(gpu, variant, m, MatmulIo { epilogue: Epilogue::Store, ..io }, scratch)?;
+        out.extend(up.matmul_split_k(gpu, variant, m, io, scratch)?);
+        Ok(out)
+    }
+
     /// The first chunk's buffer: the whole tensor for a vector (norms).
     pub fn vector(&self) -> &wgpu::Buffer {
         &self.chunks[0].0

@@ -64,7 +64,7 @@ pub struct Gpu {
     pub(crate) coop_lanes: u32,
     /// Tiled matmuls run `matmul_coop.wgsl` (`set_coop_matmul`).
     coop: std::sync::atomic::AtomicBool,
-    /// Tiled passes fuse norms into matmuls and Q/K/V into one launch (`Gpu::fuses`; `set_fuse`).
+    /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
 
@@ -262,9 +262,9 @@ impl Gpu {
         Ok(())
     }
 
-    /// Chooses whether tiled passes fuse where they can: norms folded into matmuls, Q/K/V in
-    /// one launch (`Gpu::fuses`; benchmarks, `UNMASK_FUSE=off`). Sessions read it when they
-    /// record a pass.
+    /// Chooses whether tiled passes fuse where they can: norms folded into matmuls, Q/K/V and
+    /// gate/up each in one launch (`Gpu::fuses`; benchmarks, `UNMASK_FUSE=off`). Sessions read
+    /// it when they record a pass.
     pub fn set_fuse(&self, on: bool) {
         self.fuse.store(on, std::sync::atomic::Ordering::Relaxed);
     }

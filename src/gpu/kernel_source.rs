@@ -27,8 +27,8 @@ const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 
 /// The weight binding and format `d`'s reader with every module-scope name (the binding `w`,
 /// functions, structs, constants) given `suffix`, at binding `binding`: one of the three
-/// weight matrices of `matmul_qkv.wgsl`. Names are whole identifiers not after a `.` (a
-/// vector's `.w` stays).
+/// weight matrices of `matmul_qkv.wgsl`, or of `matmul_glu.wgsl`'s two. Names are whole
+/// identifiers not after a `.` (a vector's `.w` stays).
 fn renamed_reader(d: DType, suffix: &str, binding: u32) -> String {
     let src = format!("{WEIGHTS_COMMON}\n{}", weight_reader(d)).replace("@binding(1)", &format!("@binding({binding})"));
     let mut names = vec!["w".to_string()];
@@ -81,6 +81,12 @@ pub fn source(k: Kernel) -> String {
             let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 7, 8]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
             format!("{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}", readers.join("\n"), include_str!("../../shaders/matmul_qkv.wgsl"))
         }
+        Kernel::MatmulGlu { dtypes, .. } => format!(
+            "{}\n{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}",
+            renamed_reader(dtypes[0], "_a", 1),
+            renamed_reader(dtypes[1], "_b", 5),
+            include_str!("../../shaders/matmul_glu.wgsl")
+        ),
         // `enable` must open the module.
         Kernel::MatmulCoop(dtype) => format!(
             "enable f16;\nenable wgpu_cooperative_matrix;\n{WEIGHTS_COMMON}\n{}\n{GLU}\n{MATMUL_COMMON}\n{}",

@@ -69,6 +69,12 @@ pub enum Kernel {
         dtypes: [DType; 3],
         short: bool,
     },
+    /// The tiled matmul over a gated MLP's gate and up weights (formats `dtypes`) at once,
+    /// storing act(gate) · up (`matmul_glu.wgsl`); `short` as for `Matmul`.
+    MatmulGlu {
+        dtypes: [DType; 2],
+        short: bool,
+    },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
     /// adapter has them (`Gpu::coop_matmul`).
     MatmulCoop(DType),
@@ -162,7 +168,9 @@ impl Gpu {
                     .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(source(k).into()) });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
-                    Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } => &[("ROWS", 8.0)],
+                    Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. }
+                    | Kernel::MatmulQkv { short: true, .. }
+                    | Kernel::MatmulGlu { short: true, .. } => &[("ROWS", 8.0)],
                     // Four pairs a row of invocations.
                     Kernel::MoeMatmul { tile: 8, .. } => &[("ROWS", 2.0)],
                     Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],

@@ -119,9 +119,10 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 
 impl Gpu {
     /// Whether a session's passes in layout `variant` fuse: each RMSNorm folded into the
-    /// matmuls that read its output (`RowNorm`), and the Q, K and V projections in one launch
-    /// (`matmul_qkv`). In the tiled layout, unless its matmuls run on cooperative matrices
-    /// (which have neither) or `set_fuse(false)` turned it off.
+    /// matmuls that read its output (`RowNorm`), the Q, K and V projections in one launch
+    /// (`matmul_qkv`), a gated MLP's gate and up in one (`matmul_glu`). In the tiled layout,
+    /// unless its matmuls run on cooperative matrices (which do none of it) or `set_fuse(false)`
+    /// turned it off.
     pub fn fuses(&self, variant: KernelVariant) -> bool {
         variant == KernelVariant::Tiled && !self.coop_matmul() && self.fuse.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -301,5 +302,23 @@ impl Gpu {
             }
         }
         Ok(out)
+    }
+
+    /// A gated MLP's gate and up projections in one tiled launch (`matmul_glu.wgsl`): `y =
+    /// act(x·Gateᵀ) ⊙ (x·Upᵀ)` for `m` rows, `w` the two weights (buffer, format), `n` rows
+    /// each, `k` wide; `io` the input (a norm may be folded in) and the output, whose epilogue
+    /// names the activation (`Epilogue::Gated`). Never split across k.
+    pub fn matmul_glu(&self, w: [(&wgpu::Buffer, DType); 2], m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
+        if !matches!(io.epilogue, Epilogue::Gated(_)) {
+            return Err(Error::Gpu("internal: the gate/up matmul's epilogue is the activation".into()));
+        }
+        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
+        // A 64-wide tile per 32 outputs: 32 gate rows, then the same 32 up rows.
+        let tiles = n.div_ceil(32);
+        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, 64 * tiles, k, &io, 0)? };
+        let (_, _, g) = RowNorm::binding(io.norm, io.x);
+        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
+        let groups = [u32_of("columns", tiles)?, m.div_ceil(rows_per_group) as u32, 1];
+        self.launch(Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short }, &p, &[w[0].0, io.x, io.y, g, w[1].0], groups)
     }
 }
