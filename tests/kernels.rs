@@ -1212,6 +1212,12 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                     let want = after_epilogue(&y0[i], &prod, (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
                     let what = format!("{} of Q/K/V ({:?}) {m}×{k}×{ns:?}, norm {}, {} slices", ["Q", "K", "V"][i], dtypes, norm.is_some(), plan.splits);
                     assert_close(&what, &bytes[at..at + want.len()], &want, 1e-4);
+                    // Row by row too: a row of small values beside one of large values is held
+                    // to its own size (a row's rms is its scale where it has several values).
+                    for r in (0..m).filter(|_| ns[i] >= 8) {
+                        let s = (first[i] + r) * ns[i];
+                        assert_close(&format!("{what}, row {r}"), &bytes[at + s..at + s + ns[i]], &want[s..s + ns[i]], 1e-4);
+                    }
                     at += want.len();
                 }
             }
@@ -1274,7 +1280,14 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
             let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm };
             let l = g.matmul_glu(parts, m, n, k, io).unwrap();
             let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}", norm.is_some());
-            assert_close(&what, &run(&g, &[l], &yb, want.len()), &want, 1e-4);
+            let got = run(&g, &[l], &yb, want.len());
+            assert_close(&what, &got, &want, 1e-4);
+            // Row by row too: a row of small values beside one of large values is held to its
+            // own size (a row's rms is its scale where it has several values).
+            for r in (0..m).filter(|_| n >= 8) {
+                let s = off + r * stride;
+                assert_close(&format!("{what}, row {r}"), &got[s..s + n], &want[s..s + n], 1e-4);
+            }
             // The output's epilogue is the activation: anything else is refused.
             assert!(g.matmul_glu(parts, m, n, k, MatmulIo { epilogue: Epilogue::Store, ..io }).is_err());
         }
