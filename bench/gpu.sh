@@ -6,10 +6,10 @@
 #          (once) bench/llama_cpp_vulkan.sh for llama.cpp's part;
 #          bench/pack_gpu.sh [all|unmask|llama]: the binaries, stripped and xz'd, into .gpu/
 #   there: bench/gpu.sh [all|unmask|llama]        (carry: .gl and .gpu)
-# `unmask`: the cooperative-matrix test, the demo model against the PyTorch loops, the 8B shape,
-# kernels and DiffusionGemma; `llama`: llama.cpp and ours on one 8B-shaped GGUF. If one call
-# cannot carry both (pack_gpu.sh says), run the parts in two calls. Each part must finish in
-# under 8 minutes.
+# `unmask`: the cooperative-matrix test, the 8B shape against the PyTorch loops, kernels, the
+# demo model, MoE and DiffusionGemma's fixture; `llama`: llama.cpp and ours on one 8B-shaped
+# GGUF, then DiffusionGemma at full size. Each part must finish in under 5 minutes, so that a
+# session's 15 device minutes hold both as two calls (a machine's start takes one or two).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
@@ -44,22 +44,13 @@ if [ -n "$kt" ]; then
   echo "+ $kt coop" >&2
   timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
 fi
-# Demo model: ours (every cache, with/without threshold) vs the reference loop.
-for cache in none prefix dual; do
-  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
-  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --threshold 0.9 --runs 2
-done
-run python3 bench/reference_generate.py --model models/demo --gen-length 128 256 --runs 2 --loop both --threshold 0.9
-# 8B-shaped random model at Q4_0 (ours) vs bf16 reference (PyTorch).
+# Then what issue 19's targets name, most important first (a call cut short keeps what ran):
+# the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# Full passes over 320 positions (32 steps, no cache), cooperative matrices where the adapter
+# has them, then on f32 ALUs ("coop" in the JSON says which ran).
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
-# The same full passes on f32 ALUs (cooperative matrices off; "coop" in the JSON says which ran).
 UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
-# Fused (the f32 path's default, as in browsers: norms folded into the matmuls, Q/K/V and
-# gate/up each in one launch) or not ("fused" in the JSON): full and cached steps, 8B shape.
-for fuse in on off; do
-  UNMASK_COOP=off UNMASK_FUSE=$fuse run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache dual --runs 1
-done
 # The official loop (32 steps) and the Fast-dLLM-style one (dual cache + threshold 0.9; random
 # weights are rarely that sure, so it commits about one token a step, as ours does on the same
 # shape: compare ms per step), on one copy of the weights.
@@ -67,18 +58,22 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 # Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
 # adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
+# Fused (the f32 path's default, as in browsers: norms folded into the matmuls, Q/K/V and
+# gate/up each in one launch) or not ("fused" in the JSON): full and cached steps, 8B shape.
+for fuse in on off; do
+  UNMASK_COOP=off UNMASK_FUSE=$fuse run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache dual --runs 1
+done
+# Demo model: ours (every cache, with/without threshold) vs the reference loops.
+for cache in none prefix dual; do
+  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
+  run $bin bench --model models/demo --gen-length 128,256 --cache $cache --threshold 0.9 --runs 2
+done
+run python3 bench/reference_generate.py --model models/demo --gen-length 128 256 --runs 2 --loop both --threshold 0.9
 # The grouped expert matmul (tiled on GPUs; the CPU-lanes kernel where the adapter runs it) at
 # an MoE shape (bench/moe-shape.config.json: 2048 wide, 64 experts of 1024, top-8; a shape, not
 # a released checkpoint's config): a full pass of 288 rows and a cached step of 32.
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 224 --kernels moe
-# DiffusionGemma: the fixture, then the 26B-A4B shape (all 30 layers, Q4_0, zero weights) for
-# one decoder step of a 256 canvas with and without self-conditioning (the full_size_dgemma test
-# binary).
 run $bin bench --model tests/data/families/diffusion_gemma --prompt-length 32 --gen-length 64 --runs 2
-if [ -n "$dg" ]; then
-  echo "+ $dg (UNMASK_DG_LAYERS=30)" >&2
-  UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout 240 "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
-fi
 fi
 # llama.cpp's llama-diffusion-cli with its Vulkan backend (KHR cooperative matrices) beside
 # ours on one file: the 8B-shaped Q4_0 GGUF with a byte-level tokenizer (zero block weights:
@@ -97,6 +92,12 @@ if [ "$part" != unmask ]; then
     run $bin bench --model "$big" --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
   else
     echo "llama.cpp part skipped: bench/pack_gpu.sh llama packs it (after bench/llama_cpp_vulkan.sh)" | tee "$out/llama_cpp.txt"
+  fi
+  # DiffusionGemma at the 26B-A4B shape (all 30 layers, Q4_0, zero weights): one decoder step
+  # of a 256 canvas with and without self-conditioning (the full_size_dgemma test binary).
+  if [ -n "$dg" ]; then
+    echo "+ $dg (UNMASK_DG_LAYERS=30)" >&2
+    UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout 240 "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
   fi
 fi
 echo "results in $out/results.jsonl"

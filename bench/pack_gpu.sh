@@ -10,12 +10,11 @@ cd "$(dirname "$0")/.."
 part="${1:-all}"
 case "$part" in all | unmask | llama) ;; *) echo "usage: bench/pack_gpu.sh [all|unmask|llama]" >&2; exit 2 ;; esac
 cargo build --release --bin unmask --example write_full_size
-[ "$part" = llama ] || cargo test --release --no-run --test kernels --test full_size_dgemma
+cargo test --release --no-run --test kernels --test full_size_dgemma
 newest() { ls -t $1 2>/dev/null | grep -v '\.d$' | head -1; }
 files=("target/release/unmask:unmask")
-if [ "$part" != llama ]; then
-  files+=("$(newest 'target/release/deps/kernels-*'):kernels" "$(newest 'target/release/deps/full_size_dgemma-*'):full_size_dgemma")
-fi
+[ "$part" = llama ] || files+=("$(newest 'target/release/deps/kernels-*'):kernels")
+[ "$part" = unmask ] || files+=("$(newest 'target/release/deps/full_size_dgemma-*'):full_size_dgemma")
 if [ "$part" != unmask ]; then
   [ -x .llama/llama-diffusion-cli ] || { echo ".llama/llama-diffusion-cli is missing: run bench/llama_cpp_vulkan.sh" >&2; exit 1; }
   files+=("target/release/examples/write_full_size:write_full_size" ".llama/llama-diffusion-cli:llama-diffusion-cli")

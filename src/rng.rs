@@ -1,7 +1,10 @@
 //! A tiny seeded random generator (SplitMix64): test weights, `random` remasking. Reproducible
 //! across platforms, no dependency.
 
+const GOLDEN: u64 = 0x9E3779B97F4A7C15;
+
 /// SplitMix64: a tiny seeded generator, enough for test weights.
+#[derive(Clone)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -9,11 +12,16 @@ impl Rng {
         Rng(seed)
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        self.0 = self.0.wrapping_add(GOLDEN);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
         z ^ (z >> 31)
+    }
+    /// Moves on as `n` draws would (each `next_u64` only adds a constant to the state), so a
+    /// clone skipped ahead draws what the original will draw then: sequences split into parts.
+    pub fn skip(&mut self, n: u64) {
+        self.0 = self.0.wrapping_add(n.wrapping_mul(GOLDEN));
     }
     /// Uniform in [-1, 1).
     pub fn sym(&mut self) -> f32 {

@@ -55,7 +55,7 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
     let c = config;
     let family = c.family();
     let mut rng = Rng::new(seed);
-    let mut mat = |rows: usize, cols: usize| HostTensor::encode(dtype, rows, cols, &rng.vec(rows * cols, 1.7 / (cols as f32).sqrt())).expect("dims suit dtype");
+    let mut mat = |rows: usize, cols: usize| random_matrix(&mut rng, dtype, rows, cols, 1.7 / (cols as f32).sqrt());
     // Drawn in this order (embedding, head, then each layer's matrices) since the first version.
     let (embed, head) = (mat(c.vocab_size, c.d_model), mat(c.vocab_size, c.d_model));
     let mut norms = Rng::new(seed ^ 0x5eed);
@@ -80,6 +80,44 @@ pub fn random_model(config: &ModelConfig, dtype: DType, seed: u64) -> ModelWeigh
     )
     .expect("generated");
     ModelWeights { config: c.clone(), rope: family.hf_rope, tensors }
+}
+
+/// A `rows × cols` matrix of `rng.vec(rows · cols, scale)` stored as `dtype`. Large ones are
+/// drawn and encoded in row bands on all cores (an 8B model took 75 s on one): each band's
+/// generator is skipped ahead to its first value and rows encode independently, so the bytes
+/// are the single-threaded ones.
+fn random_matrix(rng: &mut Rng, dtype: DType, rows: usize, cols: usize, scale: f32) -> HostTensor {
+    let threads = if cfg!(target_arch = "wasm32") { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    random_matrix_in(rng, dtype, rows, cols, scale, threads.min(rows * cols / (1 << 20)))
+}
+
+/// `random_matrix` in (at most) `bands` row bands drawn on threads of their own.
+fn random_matrix_in(rng: &mut Rng, dtype: DType, rows: usize, cols: usize, scale: f32, bands: usize) -> HostTensor {
+    let encode = |mut r: Rng, n_rows: usize| HostTensor::encode(dtype, n_rows, cols, &r.vec(n_rows * cols, scale)).expect("dims suit dtype");
+    let bands = bands.min(rows).max(1);
+    let whole = if bands == 1 {
+        encode(rng.clone(), rows)
+    } else {
+        let per = rows.div_ceil(bands);
+        let parts: Vec<HostTensor> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..rows)
+                .step_by(per)
+                .map(|r0| {
+                    let mut r = rng.clone();
+                    r.skip((r0 * cols) as u64);
+                    s.spawn(move || encode(r, per.min(rows - r0)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a band encodes")).collect()
+        });
+        let mut data = Vec::with_capacity(parts.iter().map(|p| p.data.len()).sum());
+        for p in parts {
+            data.extend_from_slice(&p.data);
+        }
+        HostTensor { dtype, rows, cols, data }
+    };
+    rng.skip((rows * cols) as u64);
+    whole
 }
 
 /// Special tokens of the byte-level test tokenizer, in id order after the 256 byte tokens.
@@ -231,4 +269,23 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
         };
     }
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row bands drawn on threads give the bytes of one thread's draw, and leave the generator
+    /// where one draw would (the next matrix is the same too).
+    #[test]
+    fn banded_matrices_equal_one_draw() {
+        for (dtype, rows, cols, bands) in [(DType::Q4_0, 37, 64, 3), (DType::Q8_0, 10, 96, 4), (DType::F16, 5, 7, 2), (DType::F32, 9, 3, 9)] {
+            let (mut one, mut banded) = (Rng::new(7), Rng::new(7));
+            let want = HostTensor::encode(dtype, rows, cols, &one.vec(rows * cols, 0.3)).unwrap();
+            let got = random_matrix_in(&mut banded, dtype, rows, cols, 0.3, bands);
+            assert_eq!((got.rows, got.cols, got.dtype), (rows, cols, dtype));
+            assert!(got.data == want.data, "{dtype:?} in {bands} bands differs from one draw");
+            assert_eq!(one.next_u64(), banded.next_u64(), "{dtype:?}: the generator moved on differently");
+        }
+    }
 }
