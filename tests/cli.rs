@@ -575,4 +575,15 @@ fn unmask_kv_coop_and_fuse_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_FUSE") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    // UNMASK_SPLIT_FILL: a number of workgroups up to the planned most, else one line.
+    for (v, says) in [("lots", "use a number"), ("0", "use 1 to 4096"), ("99999", "use 1 to 4096")] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        let o = c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_SPLIT_FILL", v).output().unwrap();
+        let err = text(&o).1;
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains("UNMASK_SPLIT_FILL") && err.contains(says) && err.lines().count() == 1, "{err}");
+    }
+    let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+    let o = c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_SPLIT_FILL", "4096").output().unwrap();
+    assert_eq!(tokens(&o), tokens(&fuse("on")));
 }

@@ -1296,33 +1296,46 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
 
 #[test]
 fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
-    use unmask::gpu::kernels::MatmulSplit;
-    // LLaDA-8B's cached step: q_proj (4096 × 4096) for 32 rows is 64 tiles: 4 slices of 1024;
-    // its FFN up projection (12288 wide: 192 tiles) fills a GPU alone; k under 512 never splits.
-    assert_eq!(MatmulSplit::of(64, 4096), MatmulSplit { splits: 4, k_slice: 1024 });
-    assert_eq!(MatmulSplit::of(192, 4096).splits, 1);
-    assert_eq!(MatmulSplit::of(1, 511).splits, 1);
-    assert_eq!(MatmulSplit::of(1, 100_000).splits, 16);
-    for tiles in [1, 3, 8, 64, 127] {
-        for k in [512, 600, 777, 4096, 12288] {
-            let s = MatmulSplit::of(tiles, k);
-            assert!(s.k_slice.is_multiple_of(16) && s.splits * s.k_slice >= k && (s.splits - 1) * s.k_slice < k, "{tiles} tiles, k {k}: {s:?}");
-            assert!(s.splits <= 16 && (s.splits == 1 || s.k_slice >= 240), "{tiles} tiles, k {k}: {s:?}");
+    use unmask::gpu::kernels::{MatmulSplit, GPU_SPLIT_FILL, MAX_SPLIT_FILL};
+    // LLaDA-8B's cached step: q_proj (4096 × 4096) for 32 rows is 64 tiles: aiming for 256
+    // workgroups, 4 slices of 1024; for a GPU's 2048, 16 of 256. Its FFN up projection (12288
+    // wide: 192 tiles) fills 256 alone, and takes 11 slices for 2048; k under 512 never splits.
+    assert_eq!(MatmulSplit::of(64, 4096, 256), MatmulSplit { splits: 4, k_slice: 1024 });
+    assert_eq!(MatmulSplit::of(64, 4096, GPU_SPLIT_FILL), MatmulSplit { splits: 16, k_slice: 256 });
+    assert_eq!(MatmulSplit::of(192, 4096, 256).splits, 1);
+    assert_eq!(MatmulSplit::of(192, 4096, GPU_SPLIT_FILL), MatmulSplit { splits: 11, k_slice: 384 });
+    assert_eq!(MatmulSplit::of(1, 511, MAX_SPLIT_FILL).splits, 1);
+    assert_eq!(MatmulSplit::of(1, 100_000, 256).splits, 16);
+    for fill in [2, 256, GPU_SPLIT_FILL, MAX_SPLIT_FILL] {
+        for tiles in [1, 3, 8, 64, 127, 300, 1000] {
+            for k in [512, 600, 777, 4096, 12288] {
+                let s = MatmulSplit::of(tiles, k, fill);
+                assert!((s.splits == 1 && s.k_slice == k) || s.k_slice.is_multiple_of(32), "{tiles} tiles, k {k}: {s:?}");
+                assert!(s.splits * s.k_slice >= k && (s.splits - 1) * s.k_slice < k, "{tiles} tiles, k {k}: {s:?}");
+                assert!(s.splits <= 16 && (s.splits == 1 || s.k_slice >= 240), "{tiles} tiles, k {k}: {s:?}");
+                assert!(s.splits == 1 || tiles * (s.splits - 1) < fill, "{tiles} tiles, k {k}, fill {fill}: {s:?} overshoots");
+            }
         }
     }
-    // The session's plan covers every launch: split_scratch is the largest need over row counts.
+    // The session's plan covers every launch at any fill: split_scratch is the largest need
+    // over row counts at the largest fill.
     let shapes = [(256, 768), (4096, 4096)];
     let bound = unmask::gpu::matmul::split_scratch(96, &shapes);
-    // A device of its own: the switch is device state.
+    // A device of its own: the switches are device state.
     let g = pollster::block_on(Gpu::new()).unwrap();
     g.set_split_matmul(true);
+    assert_eq!(g.split_fill(), GPU_SPLIT_FILL);
+    assert!(g.set_split_fill(0).is_err() && g.set_split_fill(MAX_SPLIT_FILL + 1).is_err());
     let mut seen = 0;
-    for m in 1..=96 {
-        for (n, k) in shapes {
-            let s = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
-            if s.splits > 1 {
-                assert!(s.bytes(m, n) <= bound);
-                seen = seen.max(s.bytes(m, n));
+    for fill in [256, 1024, GPU_SPLIT_FILL, MAX_SPLIT_FILL] {
+        g.set_split_fill(fill).unwrap();
+        for m in 1..=96 {
+            for (n, k) in shapes {
+                let s = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
+                if s.splits > 1 {
+                    assert!(s.bytes(m, n) <= bound, "fill {fill}, {m} × {n} × {k}: {s:?}");
+                    seen = seen.max(s.bytes(m, n));
+                }
             }
         }
     }

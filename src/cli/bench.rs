@@ -193,16 +193,16 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             let coops: &[bool] = if v == KernelVariant::Tiled && gpu.report.cooperative_matrix { &[false, true] } else { &[was] };
             for &coop in coops {
                 gpu.set_coop_matmul(coop)?;
-                bench_matmul(gpu, v, &gw, w.data.len(), name, m, None)?;
-                // A cached step (one block of 32 rows) in the tiled layout: as it is, and split
-                // across k where that makes more workgroups (`MatmulSplit`; GPUs run it so).
+                // A full pass and a cached step (one block of 32 rows) in the tiled layout: as
+                // it is, and split across k where that makes more workgroups (`MatmulSplit` for
+                // `Gpu::split_fill`; GPUs run it so).
                 let rows = m.min(32);
-                let split = MatmulSplit::of(n.div_ceil(64), k);
-                if v == KernelVariant::Tiled && rows < m {
-                    bench_matmul(gpu, v, &gw, w.data.len(), name, rows, None)?;
-                }
-                if v == KernelVariant::Tiled && split.splits > 1 {
-                    bench_matmul(gpu, v, &gw, w.data.len(), name, rows, Some(split))?;
+                for r in [m, rows].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().rev() {
+                    bench_matmul(gpu, v, &gw, w.data.len(), name, r, None)?;
+                    let split = gpu.matmul_split_of(v, r, n, k);
+                    if v == KernelVariant::Tiled && split.splits > 1 {
+                        bench_matmul(gpu, v, &gw, w.data.len(), name, r, Some(split))?;
+                    }
                 }
             }
             gpu.set_coop_matmul(was)?;

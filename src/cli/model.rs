@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP` and `UNMASK_FUSE` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE` and `UNMASK_SPLIT_FILL` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -45,7 +45,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
 /// cooperative matrices (tensor cores; on by default where the adapter has them); and
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
-/// gate/up each in one launch).
+/// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
+/// aims for on GPUs (`Gpu::set_split_fill`).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {
@@ -59,6 +60,11 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Err(_) | Ok("on") => {}
         Ok("off") => gpu.set_fuse(false),
         Ok(v) => return Err(Error::Input(format!("UNMASK_FUSE={v:?}: use on or off"))),
+    }
+    // Workgroups a split tiled matmul aims for (GPUs; an A/B switch).
+    if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {
+        let fill = v.parse().map_err(|_| Error::Input(format!("UNMASK_SPLIT_FILL={v:?}: use a number of workgroups")))?;
+        gpu.set_split_fill(fill).map_err(|e| Error::Input(format!("UNMASK_SPLIT_FILL: {e}")))?;
     }
     Ok(Arc::new(gpu))
 }

@@ -57,6 +57,8 @@ pub struct Gpu {
     flash: std::sync::atomic::AtomicBool,
     /// Tiled matmuls with few output tiles split their shared dimension (GPUs natively; `set_split_matmul`).
     split: std::sync::atomic::AtomicBool,
+    /// Workgroups a split tiled matmul aims for (`MatmulSplit::of`; `set_split_fill`).
+    split_fill: std::sync::atomic::AtomicUsize,
     /// A discrete or integrated GPU, natively (the browser does not say what is behind it).
     native_gpu: bool,
     /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
@@ -182,6 +184,7 @@ impl Gpu {
             preferred,
             flash: native_gpu.into(),
             split: native_gpu.into(),
+            split_fill: super::kernel_specs::GPU_SPLIT_FILL.into(),
             native_gpu,
             coop_lanes,
             coop: (coop_lanes > 0).into(),
@@ -240,6 +243,23 @@ impl Gpu {
     /// Chooses `split_matmul` (tests, benchmarks).
     pub fn set_split_matmul(&self, on: bool) {
         self.split.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Workgroups a split tiled matmul aims for (`MatmulSplit::of`): `GPU_SPLIT_FILL` unless
+    /// `set_split_fill` chose another.
+    pub fn split_fill(&self) -> usize {
+        self.split_fill.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses `split_fill` (benchmarks, `UNMASK_SPLIT_FILL`): from 1 to `MAX_SPLIT_FILL`, which
+    /// session plans size their split-K scratch for.
+    pub fn set_split_fill(&self, fill: usize) -> Result<()> {
+        let most = super::kernel_specs::MAX_SPLIT_FILL;
+        if !(1..=most).contains(&fill) {
+            return Err(Error::Input(format!("a split-K fill of {fill} workgroups: use 1 to {most}")));
+        }
+        self.split_fill.store(fill, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether tiled matmuls (split-K slices too, when a multiple of 32 deep) run on cooperative

@@ -224,13 +224,23 @@ pub struct MatmulSplit {
 /// Fewest values of the shared dimension a matmul slice sums.
 const MIN_SLICE_K: usize = 256;
 
+/// Workgroups a split tiled matmul aims for before `Gpu::set_split_fill` (`UNMASK_SPLIT_FILL`).
+/// On an H200 (132 multiprocessors), aiming for the 256 that attention aims for left
+/// LLaDA-8B's cached-step matmuls at 1–5 % of the memory bandwidth; a cached step (dual cache,
+/// threshold 0.9) took 118.5 ms at 256, 84.2 at 1024 and 78.9 at 2048 (BENCHMARKS.md, "H200").
+pub const GPU_SPLIT_FILL: usize = 2048;
+/// The most workgroups `Gpu::set_split_fill` may aim for; session plans size the matmuls'
+/// split-K scratch for it.
+pub const MAX_SPLIT_FILL: usize = 4096;
+
 impl MatmulSplit {
-    /// For `tiles` output tiles over a shared dimension `k`: none with 128 tiles or more; else
-    /// enough slices to make about 256 workgroups, each at least 256 deep (a multiple of 32: the
-    /// tiled kernel steps through k 16 at a time, the cooperative one 32), 16 at most. LLaDA-8B's
-    /// cached step (32 rows, q_proj 4096 × 4096: 64 tiles) takes 4.
-    pub fn of(tiles: usize, k: usize) -> MatmulSplit {
-        let want = if tiles >= SPLIT_FILL / 2 { 1 } else { SPLIT_FILL.div_ceil(tiles.max(1)).min(k / MIN_SLICE_K).clamp(1, MAX_SPLITS) };
+    /// For `tiles` output tiles over a shared dimension `k`, aiming for `fill` workgroups: none
+    /// with `fill / 2` tiles or more; else enough slices to make about `fill` workgroups, each
+    /// at least 256 deep (a multiple of 32: the tiled kernel steps through k 16 at a time, the
+    /// cooperative one 32), 16 at most. LLaDA-8B's cached step (32 rows, q_proj 4096 × 4096: 64
+    /// tiles) takes 4 for a fill of 256, 16 for `GPU_SPLIT_FILL`.
+    pub fn of(tiles: usize, k: usize, fill: usize) -> MatmulSplit {
+        let want = if tiles >= fill / 2 { 1 } else { fill.div_ceil(tiles.max(1)).min(k / MIN_SLICE_K).clamp(1, MAX_SPLITS) };
         if want == 1 {
             return MatmulSplit { splits: 1, k_slice: k };
         }

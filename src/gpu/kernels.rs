@@ -5,7 +5,7 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeSpec};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeSpec, GPU_SPLIT_FILL, MAX_SPLIT_FILL};
 pub use super::matmul::{MatmulIo, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};

@@ -4,7 +4,7 @@
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 //! A tiled launch may fold the RMSNorm of its input rows into the product (`RowNorm`).
 
-use super::kernel_specs::{Epilogue, MatmulSplit};
+use super::kernel_specs::{Epilogue, MatmulSplit, MAX_SPLIT_FILL};
 use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -103,12 +103,13 @@ fn tile_rows(variant: KernelVariant, m: usize) -> (bool, usize) {
 }
 
 /// The most split-K scratch a tiled matmul of any row count up to `canvas` asks for, over the
-/// weight shapes `(n, k)` (a session's plan; 0: none splits).
+/// weight shapes `(n, k)`, at any split fill up to `MAX_SPLIT_FILL` (a session's plan; 0: none
+/// splits).
 pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
     let mut most = 0;
     for &(n, k) in shapes {
         for m in 1..=canvas {
-            let split = MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(KernelVariant::Tiled, m).1), k);
+            let split = MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(KernelVariant::Tiled, m).1), k, MAX_SPLIT_FILL);
             if split.splits > 1 {
                 most = most.max(split.bytes(m, n));
             }
@@ -164,13 +165,13 @@ impl Gpu {
         }
     }
 
-    /// The split-K a tiled matmul of `m` × `n` over `k` takes on this device (`MatmulSplit::of`;
-    /// none where `split_matmul` is off, or in the CPU-lanes layout).
+    /// The split-K a tiled matmul of `m` × `n` over `k` takes on this device (`MatmulSplit::of`
+    /// for `split_fill` workgroups; none where `split_matmul` is off, or in the CPU-lanes layout).
     pub fn matmul_split_of(&self, variant: KernelVariant, m: usize, n: usize, k: usize) -> MatmulSplit {
         if variant != KernelVariant::Tiled || !self.split_matmul() {
             return MatmulSplit { splits: 1, k_slice: k };
         }
-        MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1), k)
+        MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1), k, self.split_fill())
     }
 
     /// `matmul`, split across the shared dimension (`MatmulSplit::of`) when `scratch` has room
