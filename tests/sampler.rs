@@ -147,6 +147,21 @@ fn threshold_commits_all_sure_positions_and_at_least_one() {
     assert_eq!(g.model_passes, 3);
 }
 
+#[test]
+fn threshold_mode_ends_a_block_whose_masks_the_model_predicts_as_masks() {
+    // Position 2 is always predicted as the mask token itself, as sure as can be: it is never
+    // committed (that would change nothing and repeat the step forever); the others go one a
+    // step, best first, and then the block ends with position 2 masked, after a step that
+    // commits nothing.
+    let probs = [1.0, 0.5, 1.0, 0.4, 0.6];
+    let mut fake = Fake { f: move |p, _: &[u32]| ch(if p == 2 { M } else { 20 + p as u32 }, probs[p]), seen: vec![] };
+    let o = SamplerOptions { threshold: Some(0.9), ..opts(4, 4, 4) };
+    let (g, ev) = go(&mut fake, Canvas::after_prompt(&[7], 4, M, None), &o);
+    assert_eq!(ev.iter().map(positions).collect::<Vec<_>>(), vec![vec![4], vec![1], vec![3], vec![]]);
+    assert_eq!(g.tokens, vec![7, 21, M, 23, 24]);
+    assert_eq!((g.model_passes, g.steps), (4, 4));
+}
+
 /// A fake with logits for CFG: position 1 has cond logits [1.0, 1.2, 0] and, when the prompt is
 /// masked, [0, 1.1, 0] (plus a large vocabulary tail of -10 so that V = 100).
 struct Cfg {

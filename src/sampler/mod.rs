@@ -202,8 +202,13 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             };
             fresh = false;
             let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, rows, &mut gen.model_passes).await?;
+            // Threshold mode runs until the block is full, so a position the model fills with the
+            // mask token itself (random or broken weights) is no commit: committing it would
+            // repeat the step forever. Such positions are left out, and when only they are left
+            // the block ends with them masked (as a fixed-step loop would leave them).
+            let until_full = opts.threshold.is_some() && !aligned;
             let candidates: Vec<(usize, f32, f32)> = (bs..be)
-                .filter(|&p| canvas.tokens[p] == canvas.mask)
+                .filter(|&p| canvas.tokens[p] == canvas.mask && !(until_full && choices[p].token == canvas.mask))
                 .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
                 .collect();
             let chosen = match transfer_p {
@@ -223,6 +228,9 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             if !on_step(&ev) {
                 gen.cancelled = true;
                 break 'blocks;
+            }
+            if until_full && chosen.is_empty() {
+                break;
             }
         }
         // Early stop: a finished block of pure padding, and nothing but masks after it.
