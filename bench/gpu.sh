@@ -58,10 +58,11 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 # Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
 # adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
-# Fused (the f32 path's default, as in browsers: norms folded into the matmuls, Q/K/V and
-# gate/up each in one launch) or not ("fused" in the JSON): full and cached steps, 8B shape.
-for fuse in on off; do
-  UNMASK_COOP=off UNMASK_FUSE=$fuse run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache dual --runs 1
+# Split-K's fill (`GPU_SPLIT_FILL`, 2048; the workgroups a split matmul aims for) below and
+# above the default, on the headline run ("fused" on vs off was measured on 2026-12-04: fused 3 %
+# faster; `UNMASK_FUSE=off` repeats it).
+for fill in 1024 4096; do
+  UNMASK_SPLIT_FILL=$fill run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 done
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
