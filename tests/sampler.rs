@@ -324,6 +324,9 @@ fn bad_settings_are_one_line_errors() {
     assert!(err(SamplerOptions { temperature: -1.0, ..opts(4, 8, 4) }).contains("--temperature"));
     assert!(err(SamplerOptions { threshold: Some(0.0), ..opts(4, 8, 4) }).contains("(0, 1]"));
     assert!(err(SamplerOptions { threshold: Some(1.5), ..opts(4, 8, 4) }).contains("(0, 1]"));
+    assert!(err(SamplerOptions { threshold: Some(0.9), alg_temp: 0.5, ..opts(4, 8, 4) }).contains("use one of them"));
+    let block = SamplerOptions { threshold: Some(0.9), alg_temp: 0.5, schedule: sampler::Schedule::Block, ..opts(4, 8, 4) };
+    assert_eq!(err(block), "", "the block schedule (LLaDA 2) runs a fixed number of steps a block: nothing to refuse");
     assert!(err(SamplerOptions { top_k: Some(0), ..opts(4, 8, 4) }).contains("--top-k must be at least 1"));
     for p in [0.0, -0.5, 1.5, f32::NAN] {
         assert!(err(SamplerOptions { top_p: Some(p), ..opts(4, 8, 4) }).contains("--top-p"), "{p}");

@@ -277,6 +277,9 @@ impl SamplerOptions {
         if self.threshold.is_some() && !matches!(self.schedule, Schedule::Even | Schedule::Block) {
             return Err(Error::Input(format!("--threshold works with --schedule even or block (not {})", self.schedule.name())));
         }
+        if self.threshold.is_some() && self.schedule == Schedule::Even && self.alg_temp > 0.0 {
+            return Err(Error::Input("--alg-temp draws a fixed number of positions a step, --threshold commits every one above it: use one of them".into()));
+        }
         Ok(())
     }
 
