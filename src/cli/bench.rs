@@ -196,8 +196,8 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
                 // A full pass and a cached step (one block of 32 rows) in the tiled layout: as
                 // it is, and split across k where that makes more workgroups (`MatmulSplit` for
                 // `Gpu::split_fill`; GPUs run it so).
-                let rows = m.min(32);
-                for r in [m, rows].into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().rev() {
+                let rows: &[usize] = if v == KernelVariant::Tiled && m > 32 { &[m, 32] } else { &[m] };
+                for &r in rows {
                     bench_matmul(gpu, v, &gw, w.data.len(), name, r, None)?;
                     let split = gpu.matmul_split_of(v, r, n, k);
                     if v == KernelVariant::Tiled && split.splits > 1 {

@@ -102,6 +102,11 @@ fn tile_rows(variant: KernelVariant, m: usize) -> (bool, usize) {
     }
 }
 
+/// Output tiles of a tiled matmul of `m` × `n` in layout `variant` (what split-K fills up).
+fn tiles(variant: KernelVariant, m: usize, n: usize) -> usize {
+    n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1)
+}
+
 /// The most split-K scratch a tiled matmul of any row count up to `canvas` asks for, over the
 /// weight shapes `(n, k)`, at any split fill up to `MAX_SPLIT_FILL` (a session's plan; 0: none
 /// splits).
@@ -109,7 +114,7 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
     let mut most = 0;
     for &(n, k) in shapes {
         for m in 1..=canvas {
-            let split = MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(KernelVariant::Tiled, m).1), k, MAX_SPLIT_FILL);
+            let split = MatmulSplit::of(tiles(KernelVariant::Tiled, m, n), k, MAX_SPLIT_FILL);
             if split.splits > 1 {
                 most = most.max(split.bytes(m, n));
             }
@@ -171,7 +176,7 @@ impl Gpu {
         if variant != KernelVariant::Tiled || !self.split_matmul() {
             return MatmulSplit { splits: 1, k_slice: k };
         }
-        MatmulSplit::of(n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1), k, self.split_fill())
+        MatmulSplit::of(tiles(variant, m, n), k, self.split_fill())
     }
 
     /// `matmul`, split across the shared dimension (`MatmulSplit::of`) when `scratch` has room

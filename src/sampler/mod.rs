@@ -153,6 +153,11 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
         opts.check_steps(blocks.len())?;
         opts.steps / blocks.len()
     };
+    // Threshold mode runs until the block is full, so a position the model fills with the mask
+    // token itself (random or broken weights) is no commit: committing it would repeat the step
+    // forever. Such positions are left out, and when only they are left the block ends with
+    // them masked (as a fixed-step loop would leave them).
+    let until_full = opts.threshold.is_some() && !aligned;
     let block_quota = if aligned { schedule::tokens_per_step(opts.block_length, steps_per_block) } else { vec![] };
     // The prompt, for classifier-free guidance: every position fixed at the start.
     let fixed: Vec<bool> = canvas.tokens.iter().map(|&t| t != canvas.mask).collect();
@@ -202,11 +207,6 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
             };
             fresh = false;
             let choices = predict(model, &canvas, &fixed, opts, noise, bs..be, rows, &mut gen.model_passes).await?;
-            // Threshold mode runs until the block is full, so a position the model fills with the
-            // mask token itself (random or broken weights) is no commit: committing it would
-            // repeat the step forever. Such positions are left out, and when only they are left
-            // the block ends with them masked (as a fixed-step loop would leave them).
-            let until_full = opts.threshold.is_some() && !aligned;
             let candidates: Vec<(usize, f32, f32)> = (bs..be)
                 .filter(|&p| canvas.tokens[p] == canvas.mask && !(until_full && choices[p].token == canvas.mask))
                 .map(|p| (p, remask::score(opts.remasking, &choices[p], &mut rng), choices[p].prob))
