@@ -507,7 +507,7 @@ fn diffusion_gemma_generates_whole_canvases_from_its_folder() {
 }
 
 #[test]
-fn unmask_kv_coop_and_fuse_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_line() {
+fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line() {
     // lavapipe has shader-f16: UNMASK_KV=f16 halves the planned K/V and generates; the default
     // on this CPU adapter is f32; a value that is no type is refused with what to use.
     let tmp = tempfile::tempdir().unwrap();
@@ -586,4 +586,18 @@ fn unmask_kv_coop_and_fuse_choose_kv_storage_and_matmuls_and_a_bad_value_is_one_
     let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
     let o = c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_SPLIT_FILL", "4096").output().unwrap();
     assert_eq!(tokens(&o), tokens(&fuse("on")));
+    // UNMASK_ATTENTION: the tiled layout's three attention kernels give the same greedy tokens;
+    // anything else is one line.
+    let attention = |v: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_ATTENTION", v);
+        c.output().unwrap()
+    };
+    for v in ["tiles", "flash", "portable"] {
+        assert_eq!(tokens(&attention(v)), tokens(&fuse("on")), "UNMASK_ATTENTION={v}");
+    }
+    let o = attention("fast");
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_ATTENTION") && err.contains("use tiles, flash or portable") && err.lines().count() == 1, "{err}");
 }

@@ -289,7 +289,7 @@ fn nan_logits_are_a_numeric_fault() {
 #[test]
 fn f16_kv_sessions_match_the_cpu_twin_that_stores_f16() {
     // K/V kept in half precision (GPUs with shader-f16 default to it): in each attention layout
-    // (lavapipe's CPU lanes, the portable tiled one, the flash one with split-K), a full pass and
+    // (lavapipe's CPU lanes, the portable tiled one, both flash ones with split-K), a full pass and
     // a cached step against stale K/V give the logits of the CPU twin whose cache rounds to f16
     // the same way (`tests/session.rs` checks the plan and allocation of f16 sessions).
     use unmask::cpu::forward::{forward_rows, KvCache};
@@ -307,13 +307,21 @@ fn f16_kv_sessions_match_the_cpu_twin_that_stores_f16() {
     let part_want = forward_rows(&w, &after, rows.clone(), &mut twin);
     let f32_full = unmask::cpu::forward::forward(&w, &before);
     assert!(full_want.iter().zip(&f32_full).any(|(a, b)| a != b), "the f16 twin rounds (else this test checks nothing)");
-    for (kernels, flash) in [(KernelVariant::CpuLanes, false), (KernelVariant::Tiled, false), (KernelVariant::Tiled, true)] {
+    // (layout, flash, K/V staged in workgroup memory): every attention kernel.
+    let layouts = [
+        (KernelVariant::CpuLanes, false, false),
+        (KernelVariant::Tiled, false, false),
+        (KernelVariant::Tiled, true, false),
+        (KernelVariant::Tiled, true, true),
+    ];
+    for (kernels, flash, tiles) in layouts {
         let g = common::own_gpu();
         g.set_flash_attention(flash);
+        g.set_tiled_attention(tiles).unwrap();
         let m = GpuModel::upload(g, &w).unwrap();
         let config = SessionConfig { canvas: len, cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, kernels) };
         let mut s = m.session(config).unwrap();
-        let name = format!("{}{}, f16 K/V", kernels.name(), if flash { " flash" } else { "" });
+        let name = format!("{}{}{}, f16 K/V", kernels.name(), if flash { " flash" } else { "" }, if tiles { " tiles" } else { "" });
         let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
         assert_close(&format!("{name}: full pass"), &full, &full_want, 1e-3);
         let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();

@@ -32,14 +32,25 @@ fn gpu_with(v: KernelVariant) -> Arc<Gpu> {
 
 const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::CpuLanes];
 
-/// The three attention kernels: the portable layout's two (flash for GPUs, or not) and the CPU lanes'.
-const ATTENTION: [(KernelVariant, bool); 3] = [(KernelVariant::Tiled, false), (KernelVariant::Tiled, true), (KernelVariant::CpuLanes, false)];
+/// The four attention kernels: the portable layout's three (for GPUs: flash with K/V staged in
+/// workgroup memory, or read in its loops; or not flash) and the CPU lanes'. As
+/// (variant, flash, tiles).
+const ATTENTION: [(KernelVariant, bool, bool); 4] =
+    [(KernelVariant::Tiled, false, false), (KernelVariant::Tiled, true, false), (KernelVariant::Tiled, true, true), (KernelVariant::CpuLanes, false, false)];
 
-/// A device running attention layout `(variant, flash)`, with a name for messages.
-fn attention_gpu((variant, flash): (KernelVariant, bool)) -> (Arc<Gpu>, KernelVariant, String) {
-    let g = gpu_with(variant);
+/// A device of its own running attention layout `(variant, flash, tiles)` (so that no other
+/// test sees the switches), with a name for messages.
+fn attention_gpu((variant, flash, tiles): (KernelVariant, bool, bool)) -> (Arc<Gpu>, KernelVariant, String) {
+    let g = common::own_gpu();
+    g.check_kernels(variant).unwrap_or_else(|e| panic!("{e}"));
     g.set_flash_attention(flash);
-    (g, variant, format!("{}{}", variant.name(), if flash { " flash" } else { "" }))
+    g.set_tiled_attention(tiles).expect("lavapipe and SwiftShader give a workgroup 32 KB");
+    let name = match (flash, tiles) {
+        (false, _) => "",
+        (true, false) => " flash",
+        (true, true) => " flash tiles",
+    };
+    (g, variant, format!("{}{name}", variant.name()))
 }
 
 /// Attention as a session launches it: with room for split-K (`[q, k, v, out]`).
@@ -463,37 +474,40 @@ fn split_k_attention_matches_the_cpu_twin() {
     // not multiples of 8 or of the slices, slices that hold none of a row's keys (block-causal
     // and windowed masks), rows that see no key at all (keys from 10 on, causal: rows 0..9),
     // GQA, heads of 12 and (wide) 300, two workgroups of rows.
-    let (g, _, _) = attention_gpu((KernelVariant::Tiled, true));
-    let cases = [
-        (5, 70, 2, 1, 64, AttnMask::FULL),
-        (3, 130, 4, 2, 128, AttnMask::FULL),
-        (20, 37, 3, 1, 12, AttnMask::FULL),
-        (5, 41, 2, 2, 300, AttnMask::FULL),
-        (3, 80, 4, 2, 16, AttnMask { q0: 33, block: 32, ..AttnMask::FULL }),
-        (40, 90, 2, 2, 8, AttnMask { q0: 5, block: 7, ..AttnMask::FULL }),
-        (20, 79, 4, 2, 16, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
-        (20, 30, 2, 1, 16, AttnMask { causal: true, key_lo: 10, ..AttnMask::FULL }),
-    ];
-    for (lq, lk, heads, kv, hd, mask) in cases {
-        let mut rng = Rng::new((lq * 7 + lk * hd) as u64);
-        let q = rng.vec(lq * heads * hd, 1.0);
-        let k = rng.vec(lk * kv * hd, 1.0);
-        let v = rng.vec(lk * kv * hd, 1.0);
-        let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
-        let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
-        let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
-        for splits in [2, 3, 7] {
-            // NaN, so that a value the kernels should write and do not shows.
-            let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
-            let scratch = g.upload_f32("scratch", &vec![f32::NAN; (shape.split_bytes(splits) / 4) as usize]).unwrap();
-            let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F32, &scratch, splits).unwrap();
-            assert_eq!(ls.len(), 2, "the slices, then the merge");
-            let name = format!("split-K attention, {splits} slices: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
-            assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
+    // Both flash kernels: K/V staged in workgroup memory (heads up to 128) or not.
+    for tiles in [false, true] {
+        let (g, _, kname) = attention_gpu((KernelVariant::Tiled, true, tiles));
+        let cases = [
+            (5, 70, 2, 1, 64, AttnMask::FULL),
+            (3, 130, 4, 2, 128, AttnMask::FULL),
+            (20, 37, 3, 1, 12, AttnMask::FULL),
+            (5, 41, 2, 2, 300, AttnMask::FULL),
+            (3, 80, 4, 2, 16, AttnMask { q0: 33, block: 32, ..AttnMask::FULL }),
+            (40, 90, 2, 2, 8, AttnMask { q0: 5, block: 7, ..AttnMask::FULL }),
+            (20, 79, 4, 2, 16, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
+            (20, 30, 2, 1, 16, AttnMask { causal: true, key_lo: 10, ..AttnMask::FULL }),
+        ];
+        for (lq, lk, heads, kv, hd, mask) in cases {
+            let mut rng = Rng::new((lq * 7 + lk * hd) as u64);
+            let q = rng.vec(lq * heads * hd, 1.0);
+            let k = rng.vec(lk * kv * hd, 1.0);
+            let v = rng.vec(lk * kv * hd, 1.0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
+            for splits in [2, 3, 7] {
+                // NaN, so that a value the kernels should write and do not shows.
+                let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
+                let scratch = g.upload_f32("scratch", &vec![f32::NAN; (shape.split_bytes(splits) / 4) as usize]).unwrap();
+                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F32, &scratch, splits).unwrap();
+                assert_eq!(ls.len(), 2, "the slices, then the merge");
+                let name = format!("split-K attention ({kname}), {splits} slices: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
+                assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
+            }
+            let small = g.storage("small", shape.split_bytes(2) - 4).unwrap();
+            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 2).is_err(), "scratch one word short");
+            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 0).is_err(), "zero slices");
         }
-        let small = g.storage("small", shape.split_bytes(2) - 4).unwrap();
-        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 2).is_err(), "scratch one word short");
-        assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 0).is_err(), "zero slices");
     }
 }
 
@@ -1011,6 +1025,7 @@ fn attention_reads_f16_keys_and_values_in_every_layout() {
             let what = format!("attention ({name}), f16 K/V: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
             assert_close(&what, &run(&g, &ls, &out, want.len()), &want, 2e-4);
             if layout.1 {
+                // the flash layouts split
                 let scratch = g.storage("scratch", shape.split_bytes(3)).unwrap();
                 let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F16, &scratch, 3).unwrap();
                 assert_close(&format!("split-K {what}"), &run(&g, &ls, &out, want.len()), &want, 2e-4);

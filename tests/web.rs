@@ -52,18 +52,23 @@ async fn forward_in_the_browser_matches_the_cpu_twin() {
 
 #[wasm_bindgen_test]
 async fn split_k_attention_in_the_browser_matches_the_cpu_twin() {
-    // The flash layout as GPUs run it (the page's default is the portable one): 140 positions of
+    // The flash layouts as GPUs run them (the page's default is the portable one): 140 positions of
     // 4 heads split each workgroup's keys in 2 slices and merge them, in a full pass and in a
     // cached step of 20 rows against stale K/V.
     use unmask::gpu::kernels::AttnShape;
-    #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
-    let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
-    gpu.set_flash_attention(true);
+    // Both flash kernels: K/V staged in workgroup memory (SwiftShader gives a workgroup the
+    // 32 KB it needs) or read in the loops.
     let cfg = tiny_config(1, 4, 2, 16, 48, 70);
     let (len, rows) = (140, 100..120);
     assert_eq!(AttnShape { lq: rows.len(), lk: len, n_heads: 4, n_kv: 2, head_dim: 16 }.splits(), 2);
     let w = random_model(&cfg, DType::F32, 9);
-    full_pass_and_cached_step(&gpu, &w, len, rows, 9, "split-K").await;
+    for tiles in [false, true] {
+        #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
+        let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
+        gpu.set_flash_attention(true);
+        gpu.set_tiled_attention(tiles).unwrap_or_else(|e| panic!("{e}"));
+        full_pass_and_cached_step(&gpu, &w, len, rows.clone(), 9, if tiles { "split-K, tiles" } else { "split-K" }).await;
+    }
 }
 
 /// Model `w` in a tiled-layout session of `len` positions with the dual cache: a full pass over

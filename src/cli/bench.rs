@@ -5,7 +5,7 @@ use super::model;
 use clap::Args;
 use std::path::PathBuf;
 use unmask::engine::GpuModel;
-use unmask::gpu::kernels::{KernelVariant, KvType, MatmulSplit};
+use unmask::gpu::kernels::{AttnLayout, AttnShape, KernelVariant, KvType, MatmulSplit};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
@@ -117,7 +117,7 @@ fn best_ms(gpu: &Gpu, ds: &[unmask::gpu::kernels::Dispatch], probe: &wgpu::Buffe
 /// every row sees every key), K/V stored as `kvt`. Few rows in the flash layout: split-K, as a
 /// cached step runs it.
 fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: usize, kvt: KvType) -> Result<()> {
-    use unmask::gpu::kernels::{AttnMask, AttnShape};
+    use unmask::gpu::kernels::AttnMask;
     let (h, kv, d) = (c.n_heads, c.n_kv_heads, c.head_dim());
     let mut rng = unmask::rng::Rng::new(2);
     let q = gpu.upload_f32("q", &rng.vec(lq * h * d, 1.0))?;
@@ -137,19 +137,38 @@ fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: 
     let peak = Peak::of(&gpu.report.name);
     let flash = v == KernelVariant::Tiled && gpu.flash_attention();
     let splits = if flash && ds.len() == 2 { shape.splits() } else { 1 };
-    let name = if flash { "attention_flash" } else { "attention" };
+    let name = attention_name(gpu, v, c);
     let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": lq, "lk": lk, "heads": h, "kv_heads": kv, "head_dim": d,
         "kv": kvt.name(), "splits": splits, "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
     println!("{line}");
     Ok(())
 }
 
+/// The attention kernel that layout `v` runs for model `c` on `gpu` (its shader's name).
+fn attention_name(gpu: &Gpu, v: KernelVariant, c: &ModelConfig) -> &'static str {
+    let shape = AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() };
+    match (v, gpu.flash_attention(), gpu.flash_layout(&shape)) {
+        (KernelVariant::CpuLanes, ..) if shape.head_dim.is_multiple_of(8) => "attention_cpu_lanes",
+        (_, true, AttnLayout::Tiles) => "attention_tiles",
+        (_, true, _) => "attention_flash",
+        _ => "attention",
+    }
+}
+
 fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, set: KernelSet) -> Result<()> {
-    // The portable layout's two attention kernels (the GPUs' flash one and the other).
-    let was = gpu.flash_attention();
-    let flashes = if v == KernelVariant::Tiled { vec![false, true] } else { vec![was] };
-    for flash in if set.has(KernelSet::Attention) { flashes } else { vec![] } {
+    // The portable layout's attention kernels (the GPUs' flash ones, K/V staged in workgroup
+    // memory where the adapter allows, and the other), as (flash, tiles).
+    let was = (gpu.flash_attention(), gpu.tiled_attention());
+    let mut kernels = vec![was];
+    if v == KernelVariant::Tiled {
+        kernels = vec![(false, false), (true, false)];
+        if gpu.set_tiled_attention(true).is_ok() {
+            kernels.push((true, true));
+        }
+    }
+    for (flash, tiles) in if set.has(KernelSet::Attention) { kernels } else { vec![] } {
         gpu.set_flash_attention(flash);
+        gpu.set_tiled_attention(tiles)?;
         // K/V in f32, and in f16 where the adapter has shader-f16.
         for kvt in [KvType::F32, KvType::F16].into_iter().filter(|&t| gpu.check_kv(t).is_ok()) {
             bench_attention(gpu, v, c, m, m, kvt)?;
@@ -160,7 +179,8 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             }
         }
     }
-    gpu.set_flash_attention(was);
+    gpu.set_flash_attention(was.0);
+    gpu.set_tiled_attention(was.1)?;
     if c.is_moe() && set.has(KernelSet::Moe) {
         for dtype in [DType::Q8_0, DType::Q4_0] {
             // Gate (and up: the same shape) and down projections of the experts, for a full pass
@@ -440,6 +460,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
+            "attention": attention_name(&gm.gpu, session.config().kernels, &c),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,

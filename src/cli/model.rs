@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE` and `UNMASK_SPLIT_FILL` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -44,6 +44,7 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 
 /// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
 /// cooperative matrices (tensor cores; on by default where the adapter has them); and
+/// `UNMASK_ATTENTION=tiles|flash|portable`: the tiled layout's attention kernel;
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
 /// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`).
@@ -65,6 +66,21 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
     if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {
         let fill = v.parse().map_err(|_| Error::Input(format!("UNMASK_SPLIT_FILL={v:?}: use a number of workgroups")))?;
         gpu.set_split_fill(fill).map_err(|e| Error::Input(format!("UNMASK_SPLIT_FILL: {e}")))?;
+    }
+    // The tiled layout's attention kernel (an A/B switch): flash with K/V staged in workgroup
+    // memory (GPUs' default), flash reading K/V in its loops, or the portable one.
+    match std::env::var("UNMASK_ATTENTION").as_deref() {
+        Err(_) => {}
+        Ok("tiles") => {
+            gpu.set_flash_attention(true);
+            gpu.set_tiled_attention(true)?;
+        }
+        Ok("flash") => {
+            gpu.set_flash_attention(true);
+            gpu.set_tiled_attention(false)?;
+        }
+        Ok("portable") => gpu.set_flash_attention(false),
+        Ok(v) => return Err(Error::Input(format!("UNMASK_ATTENTION={v:?}: use tiles, flash or portable"))),
     }
     Ok(Arc::new(gpu))
 }

@@ -1,9 +1,9 @@
 //! The attention launchers: which layout a launch runs (`attention.wgsl`, `attention_flash.wgsl`,
-//! `attention_cpu_lanes.wgsl`), and split-K for launches of few query rows (cached steps) in the
-//! flash layout: the keys cut into slices across workgroups, then `attention_merge.wgsl`; and
+//! `attention_tiles.wgsl`, `attention_cpu_lanes.wgsl`), and split-K for launches of few query
+//! rows (cached steps) in the flash layouts: the keys cut into slices across workgroups, then `attention_merge.wgsl`; and
 //! the store of new K/V rows into half-precision K/V (`kv_store.wgsl`).
 
-use super::kernel_specs::{AttnMask, AttnShape, FLASH_ROWS};
+use super::kernel_specs::{AttnMask, AttnShape, FLASH_ROWS, TILES_HEAD_DIM};
 use super::kernels::{groups_1d, u32_of, AttnLayout, Kernel, KernelVariant, KvType, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -34,8 +34,9 @@ fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
 
 impl Gpu {
     /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` (stored as
-    /// `kv`) into `out`, each query over the keys `mask` gives it. In the flash layout, a launch of few rows is
-    /// split across its keys when `scratch` has room (`AttnShape::splits`): two launches.
+    /// `kv`) into `out`, each query over the keys `mask` gives it. In the flash layouts, a launch
+    /// of few rows is split across its keys when `scratch` has room (`AttnShape::splits`): two
+    /// launches.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &self,
@@ -53,21 +54,32 @@ impl Gpu {
         self.check_kv(kv)?;
         let layout = match variant {
             KernelVariant::CpuLanes if s.head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
-            _ if self.flash_attention() => AttnLayout::Flash,
+            _ if self.flash_attention() => self.flash_layout(&s),
             _ => AttnLayout::Portable,
         };
-        if layout == AttnLayout::Flash {
+        let flash = matches!(layout, AttnLayout::Flash | AttnLayout::Tiles);
+        if flash {
             let splits = s.splits();
             if let Some(scratch) = scratch.filter(|b| splits > 1 && b.size() >= s.split_bytes(splits)) {
                 return self.attention_split(q, k, v, out, s, mask, kv, scratch, splits);
             }
         }
-        let rows = if layout == AttnLayout::Flash { FLASH_ROWS } else { 64 };
+        let rows = if flash { FLASH_ROWS } else { 64 };
         let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv };
         Ok(vec![self.launch(kernel, &p, &[q, k, v, out], [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(rows as u32), 1])?])
     }
 
-    /// Split-K attention in the flash layout: `splits` workgroups share each (head, 16 rows),
+    /// The flash kernel for heads of `s`: K/V staged in workgroup memory where it can
+    /// (`tiled_attention`, heads up to 128), else read from memory in the loops.
+    pub fn flash_layout(&self, s: &AttnShape) -> AttnLayout {
+        if self.tiled_attention() && s.head_dim <= TILES_HEAD_DIM {
+            AttnLayout::Tiles
+        } else {
+            AttnLayout::Flash
+        }
+    }
+
+    /// Split-K attention in the flash layouts (`flash_layout`): `splits` workgroups share each (head, 16 rows),
     /// each walking one slice of the keys into `scratch` (`attention_split_out.wgsl`), then
     /// `attention_merge.wgsl` writes `out`.
     #[allow(clippy::too_many_arguments)]
@@ -92,7 +104,7 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K attention needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         let p = params(&s, &mask, splits)?;
-        let kernel = Kernel::Attention { layout: AttnLayout::Flash, wide: s.head_dim > 256, split: true, kv };
+        let kernel = Kernel::Attention { layout: self.flash_layout(&s), wide: s.head_dim > 256, split: true, kv };
         let groups = [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(FLASH_ROWS as u32), splits as u32];
         let split = self.launch(kernel, &p, &[q, k, v, scratch], groups)?;
         let mp = [u32_of("lq", s.lq)?, s.n_heads as u32, s.head_dim as u32, splits as u32];

@@ -55,6 +55,9 @@ pub struct Gpu {
     preferred: KernelVariant,
     /// Portable-layout attention runs `attention_flash.wgsl` (GPUs natively; `set_flash_attention`).
     flash: std::sync::atomic::AtomicBool,
+    /// Flash attention over heads of up to 128 runs `attention_tiles.wgsl` (where the adapter
+    /// gives it the workgroup memory; `set_tiled_attention`).
+    tiles: std::sync::atomic::AtomicBool,
     /// Tiled matmuls with few output tiles split their shared dimension (GPUs natively; `set_split_matmul`).
     split: std::sync::atomic::AtomicBool,
     /// Workgroups a split tiled matmul aims for (`MatmulSplit::of`; `set_split_fill`).
@@ -169,6 +172,7 @@ impl Gpu {
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::CpuLanes } else { KernelVariant::Tiled };
         let native_gpu = !cfg!(target_arch = "wasm32") && matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu);
+        let tiles = limits.max_compute_workgroup_storage_size >= super::kernel_specs::TILES_BYTES;
         Ok(Gpu {
             instance,
             adapter,
@@ -183,6 +187,7 @@ impl Gpu {
             subgroup_kernels,
             preferred,
             flash: native_gpu.into(),
+            tiles: tiles.into(),
             split: native_gpu.into(),
             split_fill: super::kernel_specs::GPU_SPLIT_FILL.into(),
             native_gpu,
@@ -292,6 +297,28 @@ impl Gpu {
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).
     pub fn set_flash_attention(&self, on: bool) {
         self.flash.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether flash attention over heads of up to 128 dimensions stages its keys and values in
+    /// workgroup memory (`attention_tiles.wgsl`) rather than reading them from memory in its
+    /// loops (`attention_flash.wgsl`, which also takes wider heads): wherever the adapter
+    /// gives a workgroup `TILES_BYTES`.
+    pub fn tiled_attention(&self) -> bool {
+        self.tiles.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses `tiled_attention` (tests, benchmarks); refused where the adapter gives a
+    /// workgroup too little memory.
+    pub fn set_tiled_attention(&self, on: bool) -> Result<()> {
+        let need = super::kernel_specs::TILES_BYTES;
+        if on && self.report.max_compute_workgroup_storage_size < need {
+            return Err(Error::Gpu(format!(
+                "{}: attention_tiles.wgsl needs {need} bytes of workgroup memory; the adapter gives {}",
+                self.report.name, self.report.max_compute_workgroup_storage_size
+            )));
+        }
+        self.tiles.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// `v` if this adapter can run it, else an error saying why.

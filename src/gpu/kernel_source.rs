@@ -108,6 +108,10 @@ pub fn source(k: Kernel) -> String {
                     concat!(include_str!("../../shaders/attention_split_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl"))
                 }
                 AttnLayout::Flash => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl")),
+                AttnLayout::Tiles if split => {
+                    concat!(include_str!("../../shaders/attention_split_out.wgsl"), "\n", include_str!("../../shaders/attention_tiles.wgsl"))
+                }
+                AttnLayout::Tiles => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_tiles.wgsl")),
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
             };
             // How K/V are stored (`enable` must open the module).
@@ -118,8 +122,9 @@ pub fn source(k: Kernel) -> String {
             let src = format!("{kv_t}\n{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row (the portable layout stages half the keys per round).
+            // (The host never asks attention_tiles.wgsl for a wide head.)
             match (wide, layout) {
-                (false, _) => src,
+                (false, _) | (true, AttnLayout::Tiles) => src,
                 (true, AttnLayout::Flash) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
                 (true, _) => src
                     .replace("array<f32, 256>", "array<f32, 512>")

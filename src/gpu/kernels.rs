@@ -51,6 +51,9 @@ pub enum AttnLayout {
     Portable,
     /// `attention_flash.wgsl`, for GPUs: 16 rows a workgroup, 16 invocations a row.
     Flash,
+    /// `attention_tiles.wgsl`, for GPUs (heads up to 128): the flash layout with K/V staged
+    /// in workgroup memory 16 keys a round.
+    Tiles,
     /// `attention_cpu_lanes.wgsl` (head_dim a multiple of 8).
     CpuLanes,
 }
@@ -82,7 +85,7 @@ pub enum Kernel {
     RmsNorm,
     Rope,
     CfgMix,
-    /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash layout only); `kv`: how
+    /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash and tiles layouts only); `kv`: how
     /// the keys and values it reads are stored.
     Attention {
         layout: AttnLayout,

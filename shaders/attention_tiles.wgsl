@@ -1,0 +1,139 @@
+// Flash attention with the keys and values staged in workgroup memory, for GPUs (heads of up to
+// 128 dimensions; 25.6 KB of workgroup memory). A 256-wide workgroup takes 16 query rows of one
+// head (staged once, scaled) and walks its keys 16 a round:
+//   1. the round's 16 key rows and 16 value rows go from registers into workgroup memory, and
+//      each invocation loads its 8 keys' and 8 values' share of the next round's rows into
+//      registers (neighbouring invocations read neighbouring values; the loads are in flight
+//      while this round computes);
+//   2. invocation (r, j) scores query row r against key j over the whole head, from the tiles;
+//   3. invocation (r, t) updates row r's online softmax from the 16 scores and adds its
+//      dimensions (t, t + 16, …) of the 16 value rows.
+// attention_flash.wgsl (heads up to 512) instead reads K/V from memory inside its loops, one
+// load after another: on a GPU each waits for memory. The L×L score matrix never exists.
+// q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]. Split-K as in
+// attention_flash.wgsl (`key_slice`, `finish`: attention_out.wgsl or attention_split_out.wgsl;
+// `Params`, key_start and key_end: attention_keys.wgsl; the host prepends them and `kv_t`).
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v: array<kv_t>;
+
+const BQ: u32 = 16u;  // query rows per workgroup
+const BK: u32 = 16u;  // keys per round
+const TD: u32 = 16u;  // invocations per row in the value pass
+const SL: u32 = 8u;   // dimensions per invocation there (d ≤ SL·TD = 128)
+const D4: u32 = 32u;  // vec4s of a staged query row
+const KS: u32 = 33u;  // vec4s between staged key rows (one spare: the 16 keys' reads of one
+                      // column fall in different memory banks)
+const VS: u32 = 128u; // floats between staged value rows
+
+var<workgroup> qs: array<vec4<f32>, 512>; // [BQ][D4]
+var<workgroup> ks: array<vec4<f32>, 528>; // [BK][KS]
+var<workgroup> vs: array<f32, 2048>;      // [BK][VS]
+var<workgroup> sc: array<f32, 256>;       // [BQ][BK] scores
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let h = wg.x;
+    let r = li / TD;
+    let t = li % TD; // the key of the score pass; the dimension lane of the value pass
+    let row = wg.y * BQ + r;
+    let live = row < p.lq;
+    let rw = min(row, p.lq - 1u);
+    let d = p.head_dim;
+    let kvh = h / (p.n_heads / p.n_kv);
+    let kv_stride = p.n_kv * d;
+    // Staged rows are d wide, rounded up to whole vec4s with zeros.
+    let d4 = (d + 3u) / 4u;
+    let w = 4u * d4;
+
+    for (var e = li; e < BQ * w; e = e + 256u) {
+        let rr = e / w;
+        let dim = e % w;
+        var x = 0.0;
+        if (dim < d) {
+            x = q[min(wg.y * BQ + rr, p.lq - 1u) * p.n_heads * d + h * d + dim] * p.scale;
+        }
+        qs[rr * D4 + dim / 4u][dim % 4u] = x;
+    }
+
+    var acc: array<f32, 16>; // SL used (`finish` takes 16)
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        acc[i] = 0.0;
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    // The workgroup walks the keys from its first row's start to its last row's end (its
+    // slice of them, split-K); each row takes its own range of them.
+    let span = key_slice(key_start(wg.y * BQ), key_end(min(wg.y * BQ + BQ, p.lq) - 1u), wg.z);
+    let wg_start = span.x;
+    let wg_end = span.y;
+    let kstart = max(key_start(rw), wg_start);
+    let kend = min(key_end(rw), wg_end);
+    // Invocation li carries dimension li % 128 of keys li / 128 + 2i (i < 8) of a round.
+    let dim = li % 128u;
+    let j0 = li / 128u;
+    var kr: array<f32, 8>;
+    var vr: array<f32, 8>;
+    fetch(wg_start, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
+    for (var c0 = wg_start; c0 < wg_end; c0 = c0 + BK) {
+        // 1. This round's rows into the tiles (zeros past the slice's end and the head), the
+        // next round's into registers.
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            let j = j0 + 2u * i;
+            ks[j * KS + dim / 4u][dim % 4u] = kr[i];
+            vs[j * VS + dim] = vr[i];
+        }
+        workgroupBarrier();
+        fetch(c0 + BK, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
+        // 2. Row r against key t.
+        var s = 0.0;
+        for (var c = 0u; c < d4; c = c + 1u) {
+            s = s + dot(qs[r * D4 + c], ks[t * KS + c]);
+        }
+        sc[r * BK + t] = s;
+        workgroupBarrier();
+        // 3. Row r's softmax over the keys it sees this round, and its values.
+        var m_new = m;
+        for (var j = 0u; j < BK; j = j + 1u) {
+            let key = c0 + j;
+            if (key >= kstart && key < kend) {
+                m_new = max(m_new, sc[r * BK + j]);
+            }
+        }
+        let corr = exp(m - m_new);
+        l = l * corr;
+        for (var i = 0u; i < SL; i = i + 1u) {
+            acc[i] = acc[i] * corr;
+        }
+        for (var j = 0u; j < BK; j = j + 1u) {
+            let key = c0 + j;
+            if (key >= kstart && key < kend) {
+                let pj = exp(sc[r * BK + j] - m_new);
+                l = l + pj;
+                for (var i = 0u; i < SL; i = i + 1u) {
+                    acc[i] = acc[i] + pj * vs[j * VS + t + i * TD];
+                }
+            }
+        }
+        m = m_new;
+        workgroupBarrier();
+    }
+    if (live) {
+        finish(row, h, t, wg.z, m, l, acc);
+    }
+}
+
+// Dimension `dim` of keys and values c0 + j0 + 2i (i < 8) into `kr` and `vr`: 0 past `end`
+// and past the head.
+fn fetch(c0: u32, end: u32, dim: u32, j0: u32, off: u32, stride: u32, kr: ptr<function, array<f32, 8>>, vr: ptr<function, array<f32, 8>>) {
+    for (var i = 0u; i < 8u; i = i + 1u) {
+        let key = c0 + j0 + 2u * i;
+        (*kr)[i] = 0.0;
+        (*vr)[i] = 0.0;
+        if (dim < p.head_dim && key < end) {
+            (*kr)[i] = f32(k[key * stride + off + dim]);
+            (*vr)[i] = f32(v[key * stride + off + dim]);
+        }
+    }
+}
