@@ -1,7 +1,8 @@
 // y[m, n0 + n] (+)= Σ_k x[m, k] · W[n, k]   — activations (f32) times a weight matrix stored
 // [N, K] in any format; `load_w` / `load_w4` come from the weights_*.wgsl file prepended to
 // this one. Tiled: a 16×16 workgroup computes a 64×64 output tile, a 4×4 block per invocation,
-// staging 64×16 slices of x and W (transposed, as vec4 of 4 rows) through workgroup memory.
+// staging 64×16 slices of x and W (transposed, as vec4 of 4 rows) through workgroup memory,
+// each slice loaded into registers while the one before is multiplied.
 // Any M, N, K: edges are bounds-checked. The weight matrix may be one row-chunk of a larger
 // one (y_offset says where its columns go). Split-K (few output tiles: cached steps, small
 // models): workgroup z sums only k in [z·k_slice, (z+1)·k_slice) and writes its partial result
@@ -37,17 +38,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc3 = vec4<f32>(0.0);
     var ss = 0.0;
     let ks = k_range(wg.z);
+    // Each slice's loads are made one slice ahead, into registers, so that they are in flight
+    // while the slice before is multiplied: this invocation's x row-piece and its one or two
+    // (ROWS 8: 32-row tiles of 128 invocations) W row-pieces, e = tid and tid + 16·ROWS.
+    let e1 = tid + 16u * ROWS;
+    var xv = load_x4(row0 + lr, ks.x + lc);
+    var wv0 = load_wt4(col0 + tid / 4u, ks.x + (tid % 4u) * 4u);
+    var wv1 = vec4<f32>(0.0);
+    if (e1 < 256u) {
+        wv1 = load_wt4(col0 + e1 / 4u, ks.x + (e1 % 4u) * 4u);
+    }
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
-        var xv = load_x4(row0 + lr, k0 + lc);
         if (p.norm != 0u) {
             ss = ss + dot(xv, xv);
             xv = xv * load_g4(k0 + lc, p.k);
         }
         stage_x(lr, lc, xv);
-        for (var e = tid; e < 256u; e = e + 16u * ROWS) {
-            stage_w(e / 4u, (e % 4u) * 4u, load_wt4(col0 + e / 4u, k0 + (e % 4u) * 4u));
+        stage_w(tid / 4u, (tid % 4u) * 4u, wv0);
+        if (e1 < 256u) {
+            stage_w(e1 / 4u, (e1 % 4u) * 4u, wv1);
         }
         workgroupBarrier();
+        let kn = k0 + TK;
+        if (kn < ks.y) {
+            xv = load_x4(row0 + lr, kn + lc);
+            wv0 = load_wt4(col0 + tid / 4u, kn + (tid % 4u) * 4u);
+            if (e1 < 256u) {
+                wv1 = load_wt4(col0 + e1 / 4u, kn + (e1 % 4u) * 4u);
+            }
+        }
         tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
