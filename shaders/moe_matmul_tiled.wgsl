@@ -2,8 +2,9 @@
 // = Σ_k x[src, k] · W_e[c, k] for the pairs on expert e's list, with matmul.wgsl's tiling. A
 // 16×ROWS workgroup computes 4·ROWS pairs of one expert's list (a "tile" of gathered x rows) by
 // 64 output columns, a 4×4 block per invocation, staging 16-deep slices of those x rows and of
-// W_e (transposed, as vec4 of 4 rows) through workgroup memory, so every weight value loaded is
-// used by all the tile's pairs. The host picks ROWS (tiles of 8, 16, 32 or 64 pairs) from the
+// W_e (transposed, as vec4 of 4 rows) through workgroup memory, each slice loaded into registers
+// while the one before is multiplied, so every weight value loaded is used by all the tile's
+// pairs. The host picks ROWS (tiles of 8, 16, 32 or 64 pairs) from the
 // pairs an expert gets on average. Workgroup z takes list entries z·4·ROWS ..; workgroups past
 // their expert's count exit at once (together: the count is a uniform load). The host
 // prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`), glu.wgsl,
@@ -38,6 +39,20 @@ fn load_wt4(e_row0: u32, r: u32, k: u32) -> vec4<f32> {
     return v;
 }
 
+// k .. k + 3 of gathered tile row lr (of m) from its x row at src[lr] (zero past the edges).
+fn load_xg(lr: u32, m: u32, k0: u32, lc: u32) -> vec4<f32> {
+    var xv = vec4<f32>(0.0);
+    if (lr < m) {
+        let base = src[lr] + k0 + lc;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (k0 + lc + i < p.kdim) {
+                xv[i] = x[base + i];
+            }
+        }
+    }
+    return xv;
+}
+
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
@@ -70,25 +85,40 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     var ss = 0.0;
-    for (var k0 = 0u; k0 < p.kdim; k0 = k0 + TK) {
-        var xv = vec4<f32>(0.0);
-        if (lr < m) {
-            let base = src[lr] + k0 + lc;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                if (k0 + lc + i < p.kdim) {
-                    xv[i] = x[base + i];
-                }
-            }
+    // Each slice's loads are made one slice ahead, into registers (in flight while the slice
+    // before is multiplied): tile row lr's x piece, and W row-pieces t = tid + j·16·ROWS (one
+    // for ROWS 16, up to eight for ROWS 2).
+    var xv = load_xg(lr, m, 0u, lc);
+    var wv: array<vec4<f32>, 8>;
+    for (var j = 0u; j < 8u; j = j + 1u) {
+        let t = tid + j * 16u * ROWS;
+        if (t < 256u) {
+            wv[j] = load_wt4(e_row0, col0 + t / 4u, (t % 4u) * 4u);
         }
+    }
+    for (var k0 = 0u; k0 < p.kdim; k0 = k0 + TK) {
         if (p.norm != 0u) {
             ss = ss + dot(xv, xv);
             xv = xv * load_g4(k0 + lc, p.kdim);
         }
         stage_x(lr, lc, xv);
-        for (var t = tid; t < 256u; t = t + 16u * ROWS) {
-            stage_w(t / 4u, (t % 4u) * 4u, load_wt4(e_row0, col0 + t / 4u, k0 + (t % 4u) * 4u));
+        for (var j = 0u; j < 8u; j = j + 1u) {
+            let t = tid + j * 16u * ROWS;
+            if (t < 256u) {
+                stage_w(t / 4u, (t % 4u) * 4u, wv[j]);
+            }
         }
         workgroupBarrier();
+        let kn = k0 + TK;
+        if (kn < p.kdim) {
+            xv = load_xg(lr, m, kn, lc);
+            for (var j = 0u; j < 8u; j = j + 1u) {
+                let t = tid + j * 16u * ROWS;
+                if (t < 256u) {
+                    wv[j] = load_wt4(e_row0, col0 + t / 4u, kn + (t % 4u) * 4u);
+                }
+            }
+        }
         tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
