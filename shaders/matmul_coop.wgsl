@@ -5,9 +5,10 @@
 // weight reader, glu.wgsl and matmul_common.wgsl. Split-K as in matmul.wgsl (workgroup z sums
 // k in [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32.
 //
-// A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size, set by the host)
-// and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts its share
-// of x and of the dequantized weights to f16 into workgroup memory (x[r, k] at r·TK + k, W row
+// A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
+// the host) and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts
+// its share of x and of the dequantized weights (loaded into registers while the slice before
+// was multiplied) to f16 into workgroup memory (x[r, k] at r·TK + k, W row
 // n likewise, so W is B = Wᵀ in column-major order); subgroup s then multiplies its 32×32
 // quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
@@ -37,6 +38,18 @@ fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
     }
 }
 
+// The slice from k0 of the tile's 64 x rows and 64 W rows, as 8 groups of four k each:
+// invocation tid takes groups e = tid + j·WG (j < 512 / WG ≤ 16), row e / 8, k (e % 8)·4 .. + 3.
+fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<f32>, 16>>, wr: ptr<function, array<vec4<f32>, 16>>) {
+    for (var j = 0u; j < 512u / WG; j = j + 1u) {
+        let e = tid + j * WG;
+        let r = e / 8u;
+        let kc = (e % 8u) * 4u;
+        (*xr)[j] = load_x4(row0 + r, k0 + kc);
+        (*wr)[j] = load_wt4(col0 + r, k0 + kc);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,
@@ -55,19 +68,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var c10 = c00;
     var c11 = c00;
     let ks = k_range(wg.z);
+    // Each slice's x and W are loaded one slice ahead, into registers, so that the loads are in
+    // flight while the slice before is multiplied.
+    var xr: array<vec4<f32>, 16>;
+    var wr: array<vec4<f32>, 16>;
+    fetch(row0, col0, ks.x, tid, &xr, &wr);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
-        // 64 rows × 8 groups of four k, for x and for W.
-        for (var e = tid; e < 512u; e = e + WG) {
+        for (var j = 0u; j < 512u / WG; j = j + 1u) {
+            let e = tid + j * WG;
             let r = e / 8u;
             let kc = (e % 8u) * 4u;
-            let xv = load_x4(row0 + r, k0 + kc);
-            let wv = load_wt4(col0 + r, k0 + kc);
             for (var i = 0u; i < 4u; i = i + 1u) {
-                xs[r * TK + kc + i] = to_f16(xv[i]);
-                ws[r * TK + kc + i] = to_f16(wv[i]);
+                xs[r * TK + kc + i] = to_f16(xr[j][i]);
+                ws[r * TK + kc + i] = to_f16(wr[j][i]);
             }
         }
         workgroupBarrier();
+        if (k0 + TK < ks.y) {
+            fetch(row0, col0, k0 + TK, tid, &xr, &wr);
+        }
         for (var kk = 0u; kk < TK; kk = kk + 16u) {
             let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[sr * TK + kk], TK);
             let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(sr + 16u) * TK + kk], TK);

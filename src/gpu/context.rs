@@ -76,7 +76,7 @@ pub struct Gpu {
 /// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
 /// run: it needs wgpu's experimental cooperative matrices with 16×16×16 f16 inputs and an f32
 /// accumulator (NVIDIA and AMD through Vulkan; Metal's are 8×8), shader-f16, subgroups, and
-/// one fixed subgroup size with four subgroups fitting a workgroup.
+/// one fixed subgroup size of at least 8 with four subgroups fitting a workgroup.
 fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wgpu::Features, limits: &wgpu::Limits) -> u32 {
     use wgpu::{CooperativeScalarType as T, Features as F};
     if !features.contains(F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP) {
@@ -85,7 +85,8 @@ fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wg
     let shape =
         adapter.cooperative_matrix_properties().iter().any(|c| (c.m_size, c.n_size, c.k_size) == (16, 16, 16) && c.ab_type == T::F16 && c.cr_type == T::F32);
     let lanes = info.subgroup_min_size;
-    if !shape || lanes == 0 || lanes != info.subgroup_max_size || 4 * lanes > limits.max_compute_invocations_per_workgroup {
+    // (At least 8 lanes: a workgroup's invocations each stage at most 16 groups of a slice.)
+    if !shape || lanes < 8 || lanes != info.subgroup_max_size || 4 * lanes > limits.max_compute_invocations_per_workgroup {
         return 0;
     }
     lanes
