@@ -56,14 +56,14 @@ UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length
 # shape: compare ms per step), on one copy of the weights.
 run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1 --loop both --threshold 0.9
 # Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
-# adapter has them), attention (portable vs flash, f32 and f16 K/V) vs the peaks.
+# adapter has them), attention (portable, flash and tiles; f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
-# Split-K's fill (`GPU_SPLIT_FILL`, 2048; the workgroups a split matmul aims for) below and
-# above the default, on the headline run ("fused" on vs off was measured on 2026-12-04: fused 3 %
-# faster; `UNMASK_FUSE=off` repeats it).
-for fill in 1024 4096; do
-  UNMASK_SPLIT_FILL=$fill run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
-done
+# A/B runs of the headline: attention_flash.wgsl (K/V read in its loops) in place of the
+# default attention_tiles.wgsl (K/V staged in workgroup memory; new on 2026-12-04, not yet
+# measured on a GPU), and split-K's fill above the default 2048 (1024 took 84.2 ms a step
+# against 78.9 on 2026-12-04; "fused" on vs off: fused 3 % faster, `UNMASK_FUSE=off` repeats it).
+UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_SPLIT_FILL=4096 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
