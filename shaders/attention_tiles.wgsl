@@ -1,13 +1,15 @@
 // Flash attention with the keys and values staged in workgroup memory, for GPUs (heads of up to
-// 128 dimensions; 25.6 KB of workgroup memory). A 256-wide workgroup takes 16 query rows of one
+// 128 dimensions; 26.9 KB of workgroup memory). A 256-wide workgroup takes 16 query rows of one
 // head (staged once, scaled) and walks its keys 16 a round:
 //   1. the round's 16 key rows and 16 value rows go from registers into workgroup memory, and
 //      each invocation loads its 8 keys' and 8 values' share of the next round's rows into
 //      registers (neighbouring invocations read neighbouring values; the loads are in flight
 //      while this round computes);
 //   2. invocation (r, j) scores query row r against key j over the whole head, from the tiles;
-//   3. invocation (r, t) updates row r's online softmax from the 16 scores and adds its
-//      dimensions (t, t + 16, …) of the 16 value rows.
+//   3. invocation (r, j) takes row r's new running max over the 16 scores and turns its score
+//      into a weight (one exp per invocation);
+//   4. invocation (r, t) updates row r's sum and adds its dimensions (t, t + 16, …) of the 16
+//      weighted value rows.
 // attention_flash.wgsl (heads up to 512) instead reads K/V from memory inside its loops, one
 // load after another: on a GPU each waits for memory. The L×L score matrix never exists.
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]. Split-K as in
@@ -31,6 +33,7 @@ var<workgroup> qs: array<vec4<f32>, 512>; // [BQ][D4]
 var<workgroup> ks: array<vec4<f32>, 528>; // [BK][KS]
 var<workgroup> vs: array<f32, 2048>;      // [BK][VS]
 var<workgroup> sc: array<f32, 256>;       // [BQ][BK] scores
+var<workgroup> ps: array<f32, 256>;       // [BQ][BK] their softmax weights
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -43,18 +46,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let d = p.head_dim;
     let kvh = h / (p.n_heads / p.n_kv);
     let kv_stride = p.n_kv * d;
-    // Staged rows are d wide, rounded up to whole vec4s with zeros.
+    // Rows are staged 128 wide (zeros past the head): invocation li carries dimension li % 128
+    // of rows (query rows once, then each round's key and value rows) li / 128 + 2i, i < 8.
     let d4 = (d + 3u) / 4u;
-    let w = 4u * d4;
-
-    for (var e = li; e < BQ * w; e = e + 256u) {
-        let rr = e / w;
-        let dim = e % w;
-        var x = 0.0;
+    let dim = li % 128u;
+    let j0 = li / 128u;
+    var qr: array<f32, 8>;
+    for (var i = 0u; i < 8u; i = i + 1u) {
+        qr[i] = 0.0;
         if (dim < d) {
-            x = q[min(wg.y * BQ + rr, p.lq - 1u) * p.n_heads * d + h * d + dim] * p.scale;
+            qr[i] = q[min(wg.y * BQ + j0 + 2u * i, p.lq - 1u) * p.n_heads * d + h * d + dim] * p.scale;
         }
-        qs[rr * D4 + dim / 4u][dim % 4u] = x;
+    }
+    for (var i = 0u; i < 8u; i = i + 1u) {
+        qs[(j0 + 2u * i) * D4 + dim / 4u][dim % 4u] = qr[i];
     }
 
     var acc: array<f32, 16>; // SL used (`finish` takes 16)
@@ -70,9 +75,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let wg_end = span.y;
     let kstart = max(key_start(rw), wg_start);
     let kend = min(key_end(rw), wg_end);
-    // Invocation li carries dimension li % 128 of keys li / 128 + 2i (i < 8) of a round.
-    let dim = li % 128u;
-    let j0 = li / 128u;
     var kr: array<f32, 8>;
     var vr: array<f32, 8>;
     fetch(wg_start, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
@@ -86,30 +88,38 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
         workgroupBarrier();
         fetch(c0 + BK, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
-        // 2. Row r against key t.
-        var s = 0.0;
-        for (var c = 0u; c < d4; c = c + 1u) {
-            s = s + dot(qs[r * D4 + c], ks[t * KS + c]);
+        // 2. Row r against key t (-3e38 where row r does not see key t).
+        let key = c0 + t;
+        let sees = key >= kstart && key < kend;
+        var s = -3.0e38;
+        if (sees) {
+            s = 0.0;
+            for (var c = 0u; c < d4; c = c + 1u) {
+                s = s + dot(qs[r * D4 + c], ks[t * KS + c]);
+            }
         }
         sc[r * BK + t] = s;
         workgroupBarrier();
-        // 3. Row r's softmax over the keys it sees this round, and its values.
+        // 3. Row r's new running max; invocation (r, t) turns its score into a weight.
         var m_new = m;
         for (var j = 0u; j < BK; j = j + 1u) {
-            let key = c0 + j;
-            if (key >= kstart && key < kend) {
-                m_new = max(m_new, sc[r * BK + j]);
-            }
+            m_new = max(m_new, sc[r * BK + j]);
         }
+        var pt = 0.0;
+        if (sees) {
+            pt = exp(s - m_new);
+        }
+        ps[r * BK + t] = pt;
+        workgroupBarrier();
+        // 4. Row r's sum, and invocation (r, t)'s dimensions of the weighted values.
         let corr = exp(m - m_new);
         l = l * corr;
         for (var i = 0u; i < SL; i = i + 1u) {
             acc[i] = acc[i] * corr;
         }
         for (var j = 0u; j < BK; j = j + 1u) {
-            let key = c0 + j;
-            if (key >= kstart && key < kend) {
-                let pj = exp(sc[r * BK + j] - m_new);
+            let pj = ps[r * BK + j];
+            if (pj > 0.0) {
                 l = l + pj;
                 for (var i = 0u; i < SL; i = i + 1u) {
                     acc[i] = acc[i] + pj * vs[j * VS + t + i * TD];

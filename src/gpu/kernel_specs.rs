@@ -171,8 +171,8 @@ pub struct AttnShape {
 /// `attention_tiles.wgsl`).
 pub const FLASH_ROWS: usize = 16;
 /// Workgroup memory of `attention_tiles.wgsl`: 16 query rows, 16 key rows (one spare vec4
-/// each) and 16 value rows of 128 f32, and 16×16 scores.
-pub const TILES_BYTES: u32 = (16 * 32 + 16 * 33) * 16 + 16 * 128 * 4 + 256 * 4;
+/// each) and 16 value rows of 128 f32, and 16×16 scores and their weights.
+pub const TILES_BYTES: u32 = (16 * 32 + 16 * 33) * 16 + 16 * 128 * 4 + 2 * 256 * 4;
 /// Widest head `attention_tiles.wgsl` takes.
 pub const TILES_HEAD_DIM: usize = 128;
 /// Split-K fills the GPU up to this many workgroups (`AttnShape::splits`).
