@@ -110,15 +110,19 @@ async fn moe_in_the_browser_matches_the_cpu_twin() {
 }
 
 #[wasm_bindgen_test]
-async fn f16_kv_follows_the_adapter() {
+async fn f16_kv_and_the_gpu_kernels_follow_the_adapter() {
     // In a browser, shader-f16 means a real GPU: sessions keep f16 K/V there by default. Without
     // it (SwiftShader), the default is f32 and asking for f16 is refused with the reason.
+    // (`is_gpu`'s whole rule: tests/kernels.rs.)
     use unmask::gpu::kernels::KvType;
     #[allow(clippy::arc_with_non_send_sync)] // one thread in the page
     let gpu = Arc::new(Gpu::new().await.unwrap_or_else(|e| panic!("{e}")));
     let w = random_model(&tiny_config(1, 2, 1, 16, 32, 40), DType::F32, 3);
     let m = GpuModel::upload(gpu.clone(), &w).unwrap();
     let f16 = SessionConfig { kv: KvType::F16, ..SessionConfig::new(8, gpu.default_kernels()) };
+    // The GPUs' kernels follow the same rule: flash attention and split-K matmuls.
+    assert_eq!(gpu.flash_attention(), gpu.report.shader_f16);
+    assert_eq!(gpu.split_matmul(), gpu.report.shader_f16);
     if gpu.report.shader_f16 {
         assert_eq!(gpu.default_kv(), KvType::F16);
         assert!(m.session(f16).is_ok());

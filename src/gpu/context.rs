@@ -53,7 +53,7 @@ pub struct Gpu {
     pub subgroup_kernels: bool,
     /// The kernel layout that suits this adapter (`default_kernels`).
     preferred: KernelVariant,
-    /// Portable-layout attention runs `attention_flash.wgsl` (GPUs natively; `set_flash_attention`).
+    /// Portable-layout attention runs a flash kernel (on GPUs; `set_flash_attention`).
     flash: std::sync::atomic::AtomicBool,
     /// Flash attention over heads of up to 128 runs `attention_tiles.wgsl` (where the adapter
     /// gives it the workgroup memory; `set_tiled_attention`).
@@ -62,8 +62,8 @@ pub struct Gpu {
     split: std::sync::atomic::AtomicBool,
     /// Workgroups a split tiled matmul aims for (`MatmulSplit::of`; `set_split_fill`).
     split_fill: std::sync::atomic::AtomicUsize,
-    /// A discrete or integrated GPU, natively (the browser does not say what is behind it).
-    native_gpu: bool,
+    /// A real GPU, as far as the adapter tells (`is_gpu`).
+    gpu: bool,
     /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
     /// 0: the adapter has no cooperative matrices it can use (`coop_lanes_of`).
     pub(crate) coop_lanes: u32,
@@ -90,6 +90,18 @@ fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wg
         return 0;
     }
     lanes
+}
+
+/// Whether an adapter is a real GPU, which gets the GPUs' defaults (flash attention, split-K
+/// matmuls, f16 K/V): natively, one that says it is a discrete or integrated GPU; in a browser,
+/// which does not say what is behind it, one that offers shader-f16 (real GPUs do; Chromium's
+/// SwiftShader, a CPU adapter, does not).
+pub fn is_gpu(in_browser: bool, device_type: wgpu::DeviceType, shader_f16: bool) -> bool {
+    if in_browser {
+        shader_f16
+    } else {
+        matches!(device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)
+    }
 }
 
 /// `matmul_cpu_lanes.wgsl` hard-codes subgroups of 8 invocations.
@@ -172,7 +184,7 @@ impl Gpu {
         let subgroup_kernels = subgroups_of_8(&info, features);
         // CPU adapters with subgroups of 8 run the subgroup layouts faster (README, "Kernel layouts").
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::CpuLanes } else { KernelVariant::Tiled };
-        let native_gpu = !cfg!(target_arch = "wasm32") && matches!(info.device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu);
+        let gpu = is_gpu(cfg!(target_arch = "wasm32"), info.device_type, features.contains(wgpu::Features::SHADER_F16));
         let tiles = limits.max_compute_workgroup_storage_size >= super::kernel_specs::TILES_BYTES;
         Ok(Gpu {
             instance,
@@ -187,11 +199,11 @@ impl Gpu {
             created: Default::default(),
             subgroup_kernels,
             preferred,
-            flash: native_gpu.into(),
+            flash: gpu.into(),
             tiles: tiles.into(),
-            split: native_gpu.into(),
+            split: gpu.into(),
             split_fill: super::kernel_specs::GPU_SPLIT_FILL.into(),
-            native_gpu,
+            gpu,
             coop_lanes,
             coop: (coop_lanes > 0).into(),
             fuse: true.into(),
@@ -218,21 +230,18 @@ impl Gpu {
         self.preferred
     }
 
-    /// Whether attention outside the CPU-lanes layout runs the flash kernel (for GPUs: 16
-    /// invocations share a query row) rather than the portable one (one invocation a row,
-    /// faster on CPU adapters, and the page's choice since browsers do not say what adapter is
-    /// behind them).
+    /// Whether attention outside the CPU-lanes layout runs a flash kernel (`flash_layout`; on GPUs,
+    /// `is_gpu`) rather than the portable one (one invocation a row, faster on CPU adapters).
     pub fn flash_attention(&self) -> bool {
         self.flash.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// How sessions store K/V unless told otherwise: f16 where the adapter has shader-f16 (half
-    /// the K/V memory and attention reads), except on native adapters that are not GPUs (lavapipe), which keep
-    /// f32 so that the pinned demo outputs and reference comparisons of the tests hold there
-    /// (`UNMASK_KV=f16` opts in; its attention is no slower there: BENCHMARKS.md). In a browser
-    /// the adapter is not named, but shader-f16 means a real GPU (Chromium's SwiftShader lacks it).
+    /// How sessions store K/V unless told otherwise: f16 on GPUs with shader-f16 (`is_gpu`; half
+    /// the K/V memory and attention reads); adapters that are not GPUs (lavapipe) keep f32 so
+    /// that the pinned demo outputs and reference comparisons of the tests hold there
+    /// (`UNMASK_KV=f16` opts in; its attention is no slower there: BENCHMARKS.md).
     pub fn default_kv(&self) -> KvType {
-        if self.report.shader_f16 && (self.native_gpu || cfg!(target_arch = "wasm32")) {
+        if self.report.shader_f16 && self.gpu {
             KvType::F16
         } else {
             KvType::F32
@@ -240,8 +249,8 @@ impl Gpu {
     }
 
     /// Whether tiled matmuls with too few output tiles to fill a GPU split their shared
-    /// dimension across workgroups (`Gpu::matmul_auto`): natively on GPUs; CPU adapters, whose
-    /// threads a few tiles already fill, and the page (which cannot tell) do not.
+    /// dimension across workgroups (`Gpu::matmul_auto`): on GPUs (`is_gpu`); CPU adapters,
+    /// whose threads a few tiles already fill, do not.
     pub fn split_matmul(&self) -> bool {
         self.split.load(std::sync::atomic::Ordering::Relaxed)
     }
