@@ -7,14 +7,8 @@
 // Needs subgroups of exactly 8 and head_dim a multiple of 8 (the host checks both).
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (a wide copy: 512).
 
-// `Params`, key_start and key_end: attention_keys.wgsl, prepended by the host.
-
-// kv_t: f32, or f16 where the session keeps its K/V in half precision (the host prepends the
-// alias; kv_store.wgsl writes those). Scores and sums are f32 either way.
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<kv_t>;
-@group(0) @binding(3) var<storage, read> v: array<kv_t>;
+// `Params`, the inputs q, k and v (K/V as kv_t: f32 or f16; scores and sums are f32 either
+// way), key_start and key_end: attention_keys.wgsl, prepended by the host.
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 64u;

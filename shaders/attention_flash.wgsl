@@ -12,15 +12,10 @@
 // Split-K (cached steps, few rows): workgroup z takes the z-th slice of the keys and writes
 // its running max, sum and unnormalised output instead; attention_merge.wgsl combines them.
 
-// `Params`, key_start and key_end: attention_keys.wgsl; `key_slice`, `finish` and binding 4:
-// attention_out.wgsl (one pass) or attention_split_out.wgsl (split-K). The host prepends both.
-
-// kv_t: f32, or f16 where the session keeps its K/V in half precision (the host prepends the
-// alias; kv_store.wgsl writes those). Scores and sums are f32 either way.
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<kv_t>;
-@group(0) @binding(3) var<storage, read> v: array<kv_t>;
+// `Params`, the inputs q, k and v (K/V as kv_t: f32 or f16; scores and sums are f32 either
+// way), key_start and key_end: attention_keys.wgsl; `walk`: attention_walk.wgsl; `finish` and
+// binding 4: attention_out.wgsl (one pass) or attention_split_out.wgsl (split-K). The host
+// prepends them.
 
 const BQ: u32 = 16u;  // query rows per workgroup
 const TD: u32 = 16u;  // invocations per row
@@ -55,17 +50,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var m = -3.0e38;
     var l = 0.0;
-    // The workgroup walks the keys from its first row's start to its last row's end (its
-    // slice of them, split-K); each row takes its own range of them.
-    let span = key_slice(key_start(wg.y * BQ), key_end(min(wg.y * BQ + BQ, p.lq) - 1u), wg.z);
-    let wg_start = span.x;
-    let wg_end = span.y;
-    let kstart = max(key_start(rw), wg_start);
-    let kend = min(key_end(rw), wg_end);
-    for (var c0 = wg_start; c0 < wg_end; c0 = c0 + BK) {
+    // The keys the workgroup walks, and those of them row rw sees.
+    let span = walk(wg.y * BQ, wg.z);
+    let mine = row_keys(rw, span);
+    for (var c0 = span.x; c0 < span.y; c0 = c0 + BK) {
         for (var j = 0u; j < BK; j = j + 1u) {
             var s = 0.0;
-            if (c0 + j < wg_end) {
+            if (c0 + j < span.y) {
                 let kb = (c0 + j) * kv_stride + kvh * d;
                 for (var i = 0u; i < SL; i = i + 1u) {
                     let dim = t + i * TD;
@@ -88,7 +79,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         var m_new = m;
         for (var j = 0u; j < BK; j = j + 1u) {
             let key = c0 + j;
-            if (key >= kstart && key < kend) {
+            if (key >= mine.x && key < mine.y) {
                 m_new = max(m_new, sc[r * BK + j]);
             }
         }
@@ -99,7 +90,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         for (var j = 0u; j < BK; j = j + 1u) {
             let key = c0 + j;
-            if (key >= kstart && key < kend) {
+            if (key >= mine.x && key < mine.y) {
                 let pj = exp(sc[r * BK + j] - m_new);
                 l = l + pj;
                 let vb = key * kv_stride + kvh * d;

@@ -1,6 +1,9 @@
-// The parameters of the attention kernels (attention.wgsl, attention_flash.wgsl,
-// attention_cpu_lanes.wgsl; the host prepends this file to each) and which keys each query row sees under them (`AttnMask` in
-// gpu/kernel_specs.rs is the host's side of the same rule).
+// The parameters and inputs of the attention kernels (attention.wgsl, attention_flash.wgsl,
+// attention_tiles.wgsl, attention_cpu_lanes.wgsl; the host prepends this file to each) and which
+// keys each query row sees under them (`AttnMask` in gpu/kernel_specs.rs is the host's side of
+// the same rule). q: [lq, n_heads·d], k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the
+// session keeps its K/V in half precision; the host prepends the alias). Each kernel binds its
+// output at binding 4.
 
 struct Params {
     lq: u32,
@@ -16,6 +19,11 @@ struct Params {
     key_lo: u32,  // keys before this position are never seen
     splits: u32,  // split-K: slices of the keys (attention_split_out.wgsl); 1 otherwise
 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<kv_t>;
+@group(0) @binding(3) var<storage, read> v: array<kv_t>;
 
 // Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.
 fn key_end(row: u32) -> u32 {

@@ -1,12 +1,8 @@
-// The one-pass ending of attention_flash.wgsl (the host prepends it): every workgroup walks all
-// of its keys and writes the normalised output of its rows.
+// The one-pass ending of the flash layouts (attention_flash.wgsl, attention_tiles.wgsl; the host
+// prepends it): every workgroup walks all of its keys and writes the normalised output of its
+// rows.
 
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-// The keys workgroup slice `z` walks: all of them.
-fn key_slice(start: u32, end: u32, z: u32) -> vec2<u32> {
-    return vec2<u32>(start, end);
-}
 
 // Query row `row`, head `h`: out = acc / l over invocation `t`'s dimensions (0 for a row that
 // sees no key, as the CPU twin gives).

@@ -1,20 +1,11 @@
-// The split-K ending of attention_flash.wgsl (the host prepends it): workgroup z walks the z-th
-// of `p.splits` slices of its keys (multiples of 8 keys) and writes, per query row and head,
+// The split-K ending of the flash layouts (attention_flash.wgsl, attention_tiles.wgsl; the host
+// prepends it): workgroup z walks the z-th of `p.splits` slices of its keys (attention_walk.wgsl)
+// and writes, per query row and head,
 // its running max m, its sum l and its unnormalised output acc[d] to `slices`:
 // slices[((z·lq + row)·n_heads + h)·(d + 2) ..] = m, l, acc[0 .. d]. attention_merge.wgsl
 // combines the slices. A slice with none of a row's keys leaves m = −3e38, l = 0.
 
 @group(0) @binding(4) var<storage, read_write> slices: array<f32>;
-
-fn key_slice(start: u32, end: u32, z: u32) -> vec2<u32> {
-    var len = 0u;
-    if (end > start) {
-        len = end - start;
-    }
-    let chunk = (len + p.splits * BK - 1u) / (p.splits * BK) * BK;
-    let a = min(start + z * chunk, start + len);
-    return vec2<u32>(a, min(a + chunk, start + len));
-}
 
 fn finish(row: u32, h: u32, t: u32, z: u32, m: f32, l: f32, acc: array<f32, 16>) {
     let d = p.head_dim;

@@ -13,12 +13,9 @@
 // attention_flash.wgsl (heads up to 512) instead reads K/V from memory inside its loops, one
 // load after another: on a GPU each waits for memory. The L×L score matrix never exists.
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]. Split-K as in
-// attention_flash.wgsl (`key_slice`, `finish`: attention_out.wgsl or attention_split_out.wgsl;
-// `Params`, key_start and key_end: attention_keys.wgsl; the host prepends them and `kv_t`).
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<kv_t>;
-@group(0) @binding(3) var<storage, read> v: array<kv_t>;
+// attention_flash.wgsl (`walk`: attention_walk.wgsl; `finish`: attention_out.wgsl or
+// attention_split_out.wgsl; `Params`, the inputs and key_start/key_end: attention_keys.wgsl;
+// the host prepends them).
 
 const BQ: u32 = 16u;  // query rows per workgroup
 const BK: u32 = 16u;  // keys per round
@@ -68,17 +65,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     var m = -3.0e38;
     var l = 0.0;
-    // The workgroup walks the keys from its first row's start to its last row's end (its
-    // slice of them, split-K); each row takes its own range of them.
-    let span = key_slice(key_start(wg.y * BQ), key_end(min(wg.y * BQ + BQ, p.lq) - 1u), wg.z);
-    let wg_start = span.x;
-    let wg_end = span.y;
-    let kstart = max(key_start(rw), wg_start);
-    let kend = min(key_end(rw), wg_end);
+    // The keys the workgroup walks, and those of them row rw sees.
+    let span = walk(wg.y * BQ, wg.z);
+    let mine = row_keys(rw, span);
     var kr: array<f32, 8>;
     var vr: array<f32, 8>;
-    fetch(wg_start, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
-    for (var c0 = wg_start; c0 < wg_end; c0 = c0 + BK) {
+    fetch(span.x, span.y, dim, j0, kvh * d, kv_stride, &kr, &vr);
+    for (var c0 = span.x; c0 < span.y; c0 = c0 + BK) {
         // 1. This round's rows into the tiles (zeros past the slice's end and the head), the
         // next round's into registers.
         for (var i = 0u; i < 8u; i = i + 1u) {
@@ -87,10 +80,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             vs[j * VS + dim] = vr[i];
         }
         workgroupBarrier();
-        fetch(c0 + BK, wg_end, dim, j0, kvh * d, kv_stride, &kr, &vr);
+        fetch(c0 + BK, span.y, dim, j0, kvh * d, kv_stride, &kr, &vr);
         // 2. Row r against key t (-3e38 where row r does not see key t).
         let key = c0 + t;
-        let sees = key >= kstart && key < kend;
+        let sees = key >= mine.x && key < mine.y;
         var s = -3.0e38;
         if (sees) {
             s = 0.0;

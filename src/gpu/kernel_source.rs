@@ -102,17 +102,16 @@ pub fn source(k: Kernel) -> String {
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
         Kernel::Attention { layout, wide, split, kv } => {
+            // The flash layouts: an ending (one pass or split-K), which keys a workgroup walks, the body.
+            let flash = |body: &str| {
+                let end = if split { include_str!("../../shaders/attention_split_out.wgsl") } else { include_str!("../../shaders/attention_out.wgsl") };
+                format!("{end}\n{}\n{body}", include_str!("../../shaders/attention_walk.wgsl"))
+            };
             let body = match layout {
-                AttnLayout::Portable => include_str!("../../shaders/attention.wgsl"),
-                AttnLayout::Flash if split => {
-                    concat!(include_str!("../../shaders/attention_split_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl"))
-                }
-                AttnLayout::Flash => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_flash.wgsl")),
-                AttnLayout::Tiles if split => {
-                    concat!(include_str!("../../shaders/attention_split_out.wgsl"), "\n", include_str!("../../shaders/attention_tiles.wgsl"))
-                }
-                AttnLayout::Tiles => concat!(include_str!("../../shaders/attention_out.wgsl"), "\n", include_str!("../../shaders/attention_tiles.wgsl")),
-                AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl"),
+                AttnLayout::Portable => include_str!("../../shaders/attention.wgsl").to_string(),
+                AttnLayout::Flash => flash(include_str!("../../shaders/attention_flash.wgsl")),
+                AttnLayout::Tiles => flash(include_str!("../../shaders/attention_tiles.wgsl")),
+                AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl").to_string(),
             };
             // How K/V are stored (`enable` must open the module).
             let kv_t = match kv {
