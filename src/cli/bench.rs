@@ -5,7 +5,7 @@ use super::model;
 use clap::Args;
 use std::path::PathBuf;
 use unmask::engine::GpuModel;
-use unmask::gpu::kernels::{AttnLayout, AttnShape, KernelVariant, KvType, MatmulSplit};
+use unmask::gpu::kernels::{AttnShape, KernelVariant, KvType, MatmulSplit};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
@@ -135,24 +135,13 @@ fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: 
     let gflops = 4.0 * (lq * lk * h * d) as f64 / best / 1e6;
     let gbs = (4 * 2 * lq * h * d + kvt.bytes() * 2 * lk * kv * d) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
-    let flash = v == KernelVariant::Tiled && gpu.flash_attention();
-    let splits = if flash && ds.len() == 2 { shape.splits() } else { 1 };
-    let name = attention_name(gpu, v, c);
+    let layout = gpu.attention_layout(v, &shape);
+    let splits = if layout.is_flash() && ds.len() == 2 { shape.splits() } else { 1 };
+    let name = layout.shader();
     let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": lq, "lk": lk, "heads": h, "kv_heads": kv, "head_dim": d,
         "kv": kvt.name(), "splits": splits, "ms": best, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
     println!("{line}");
     Ok(())
-}
-
-/// The attention kernel that layout `v` runs for model `c` on `gpu` (its shader's name).
-fn attention_name(gpu: &Gpu, v: KernelVariant, c: &ModelConfig) -> &'static str {
-    let shape = AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() };
-    match (v, gpu.flash_attention(), gpu.flash_layout(&shape)) {
-        (KernelVariant::CpuLanes, ..) if shape.head_dim.is_multiple_of(8) => "attention_cpu_lanes",
-        (_, true, AttnLayout::Tiles) => "attention_tiles",
-        (_, true, _) => "attention_flash",
-        _ => "attention",
-    }
 }
 
 fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, set: KernelSet) -> Result<()> {
@@ -460,7 +449,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
-            "attention": attention_name(&gm.gpu, session.config().kernels, &c),
+            "attention": gm.gpu.attention_layout(session.config().kernels, &AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() }).shader(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,

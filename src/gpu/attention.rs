@@ -52,12 +52,8 @@ impl Gpu {
     ) -> Result<Vec<Launch>> {
         let p = params(&s, &mask, 1)?;
         self.check_kv(kv)?;
-        let layout = match variant {
-            KernelVariant::CpuLanes if s.head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
-            _ if self.flash_attention() => self.flash_layout(&s),
-            _ => AttnLayout::Portable,
-        };
-        let flash = matches!(layout, AttnLayout::Flash | AttnLayout::Tiles);
+        let layout = self.attention_layout(variant, &s);
+        let flash = layout.is_flash();
         if flash {
             let splits = s.splits();
             if let Some(scratch) = scratch.filter(|b| splits > 1 && b.size() >= s.split_bytes(splits)) {
@@ -67,6 +63,15 @@ impl Gpu {
         let rows = if flash { FLASH_ROWS } else { 64 };
         let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv };
         Ok(vec![self.launch(kernel, &p, &[q, k, v, out], [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(rows as u32), 1])?])
+    }
+
+    /// The kernel an attention launch of shape `s` runs in session layout `variant`.
+    pub fn attention_layout(&self, variant: KernelVariant, s: &AttnShape) -> AttnLayout {
+        match variant {
+            KernelVariant::CpuLanes if s.head_dim.is_multiple_of(8) => AttnLayout::CpuLanes,
+            _ if self.flash_attention() => self.flash_layout(s),
+            _ => AttnLayout::Portable,
+        }
     }
 
     /// The flash kernel for heads of `s`: K/V staged in workgroup memory where it can

@@ -58,6 +58,23 @@ pub enum AttnLayout {
     CpuLanes,
 }
 
+impl AttnLayout {
+    /// The layouts that take 16 query rows a workgroup and split their keys for few rows.
+    pub fn is_flash(self) -> bool {
+        matches!(self, AttnLayout::Flash | AttnLayout::Tiles)
+    }
+
+    /// Its shader's name (`unmask bench`).
+    pub fn shader(self) -> &'static str {
+        match self {
+            AttnLayout::Portable => "attention",
+            AttnLayout::Flash => "attention_flash",
+            AttnLayout::Tiles => "attention_tiles",
+            AttnLayout::CpuLanes => "attention_cpu_lanes",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
