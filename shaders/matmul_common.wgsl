@@ -4,7 +4,7 @@
 // edges), split-K's range of k, and the epilogue's store. `norm` (matmul.wgsl only): the x rows
 // are RMS-normalized first (the norm folded into the matmul).
 // The host prepends it, after the weight binding, a format's `load_w` / `load_w4`
-// (weights_*.wgsl) and glu.wgsl.
+// (weights_*.wgsl), glu.wgsl and rope_common.wgsl (`Rope`).
 
 struct Params {
     m: u32,          // rows of x
@@ -22,6 +22,9 @@ struct Params {
     n2: u32,         // where V's begin,
     y2_offset: u32,  // and where K's and V's output (0, 0) go in y2 and y3
     y3_offset: u32,
+    _pad0: u32,
+    _pad1: u32,
+    rope: Rope,      // matmul_qkv.wgsl only, unsplit: Q and K turned as they are stored
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

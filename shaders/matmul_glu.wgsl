@@ -5,7 +5,8 @@
 // results whose up partners are held by lx + 8; `finish` pairs them through workgroup memory.
 // p.n is the tiles' width (64 per 32 outputs), n1 the outputs (rows of each matrix); act is
 // p.epilogue − 2. The host prepends each matrix's reader renamed (_a: gate, binding 1; _b: up,
-// binding 5). No split-K: the host runs two matmuls where one would split.
+// binding 5). Split-K: the slices store the tiles' columns as they are ([splits, m, p.n]) and
+// matmul_merge.wgsl pairs them (its `pair` 1).
 
 // Tiled column r: (matrix row, 0 for gate or 1 for up).
 fn glu_row(r: u32) -> vec2<u32> {
@@ -34,9 +35,21 @@ fn load_w4(r: u32, k: u32, kdim: u32) -> vec4<f32> {
     return load_w4_b(s.x, k, kdim);
 }
 
-// Up results (lx ≥ 8) go to workgroup memory; gate results (lx < 8) take their partners there
-// and store act(gate) · up at output column col0 / 2 + 4·lx + j. Every invocation calls it.
+// Split-K slices store their partial results. Unsplit, up results (lx ≥ 8) go to workgroup
+// memory; gate results (lx < 8) take their partners there and store act(gate) · up at output
+// column col0 / 2 + 4·lx + j. Every invocation calls it.
 fn finish(z: u32, r0: u32, col0: u32, lx: u32, ly: u32, acc: array<vec4<f32>, 4>) {
+    if (p.k_slice != 0u) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                let c = col0 + lx * 4u + j;
+                if (r0 + i < p.m && c < p.n) {
+                    y[(z * p.m + r0 + i) * p.n + c] = acc[i][j];
+                }
+            }
+        }
+        return;
+    }
     // Nobody still reads xs or ws (the norm's sums).
     workgroupBarrier();
     let slot = (ly * 8u + lx % 8u) * 2u;

@@ -4,12 +4,31 @@
 // reader renamed with a suffix (_a: binding 1; _b: 7; _c: 8), and `load_w` / `load_w4` here
 // pick by row. Output columns [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own
 // buffer (y, y2, y3), rows dense at that part's width. Split-K slices store the dense
-// [splits, m, n] scratch as usual; the merge then runs once per part.
+// [splits, m, n] scratch as usual; the merge then runs once per part (and turns Q and K).
+// Unsplit, with p.rope on, Q and K (columns [0, rope.cols)) are turned by RoPE as they are
+// stored (rope_common.wgsl): each pair of a head sits in two neighbouring tile columns
+// (`qkv_col` reorders NeoX pairs, whose dimensions are half a head apart), so the invocation
+// that holds one holds the other.
 
 @group(0) @binding(5) var<storage, read_write> y2: array<f32>;
 @group(0) @binding(6) var<storage, read_write> y3: array<f32>;
 
-fn load_w(r: u32, k: u32, kdim: u32) -> f32 {
+// The output column (and weight row) of tile column c: c, or with NeoX RoPE in the store, the
+// head's dimension c' (of the first 2·half) such that tile columns 2i and 2i + 1 hold pair i's
+// dimensions i and i + half.
+fn qkv_col(c: u32) -> u32 {
+    if (p.rope.on == 0u || p.k_slice != 0u || p.rope.style == 1u || c >= p.rope.cols) {
+        return c;
+    }
+    let o = c % p.rope.head_dim;
+    if (o >= 2u * p.rope.half) {
+        return c;
+    }
+    return c - o + o / 2u + (o % 2u) * p.rope.half;
+}
+
+fn load_w(c: u32, k: u32, kdim: u32) -> f32 {
+    let r = qkv_col(c);
     if (r < p.n1) {
         return load_w_a(r, k, kdim);
     }
@@ -19,7 +38,8 @@ fn load_w(r: u32, k: u32, kdim: u32) -> f32 {
     return load_w_c(r - p.n2, k, kdim);
 }
 
-fn load_w4(r: u32, k: u32, kdim: u32) -> vec4<f32> {
+fn load_w4(c: u32, k: u32, kdim: u32) -> vec4<f32> {
+    let r = qkv_col(c);
     if (r < p.n1) {
         return load_w4_a(r, k, kdim);
     }
@@ -29,13 +49,28 @@ fn load_w4(r: u32, k: u32, kdim: u32) -> vec4<f32> {
     return load_w4_c(r - p.n2, k, kdim);
 }
 
-// As matmul_out.wgsl's, to Q, K or V by column.
+// As matmul_out.wgsl's, to Q, K or V by column; unsplit with p.rope on, the pairs of Q and K
+// (columns 4·lx + 2j, + 1) turned first.
 fn finish(z: u32, r0: u32, col0: u32, lx: u32, ly: u32, acc: array<vec4<f32>, 4>) {
+    var a = acc;
+    if (p.rope.on == 1u && p.k_slice == 0u) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            for (var j = 0u; j < 4u; j = j + 2u) {
+                let c = col0 + lx * 4u + j;
+                let pair = (c % p.rope.head_dim) / 2u;
+                if (c < p.rope.cols && pair < p.rope.pairs) {
+                    let t = rope_turn(a[i][j], a[i][j + 1u], rope_sincos(p.rope, p.rope.pos0 + r0 + i, pair));
+                    a[i][j] = t.x;
+                    a[i][j + 1u] = t.y;
+                }
+            }
+        }
+    }
     for (var i = 0u; i < 4u; i = i + 1u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
             let c = col0 + lx * 4u + j;
             if (r0 + i < p.m && c < p.n) {
-                store(z, r0 + i, c, acc[i][j]);
+                store(z, r0 + i, qkv_col(c), a[i][j]);
             }
         }
     }

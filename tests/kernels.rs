@@ -1086,14 +1086,14 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
                 let y0 = rng.vec(off + m * stride, 3.0);
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
-                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None };
+                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
                 let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
                 assert_eq!(ls.len(), 2, "the slices, then the merge");
                 let what = format!("split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
             }
             // A split that does not cover k, or leaves a slice empty, and scratch one word short.
-            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None };
+            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
             let w0 = &gw.chunks[0].0;
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }).is_err());
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }).is_err());
@@ -1141,7 +1141,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
             let y0 = rng.vec(off + m * stride, 3.0);
             let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
             let yb = g.upload_f32("y", &y0).unwrap();
-            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm };
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None };
             let ls = chunked.matmul_split_k(&g, KernelVariant::Tiled, m, io, None).unwrap();
             assert_eq!(ls.len(), n.div_ceil(48), "one launch a chunk");
             let what = format!("normed matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
@@ -1158,7 +1158,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
             }
         }
         // The CPU-lanes kernel has no norm prologue: refused, not ignored.
-        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm };
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm, rope: None };
         assert!(g.matmul(KernelVariant::CpuLanes, dtype, &whole.chunks[0].0, m, n, k, io).is_err());
     }
 }
@@ -1207,7 +1207,8 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                 let first = [0, 3, 1];
                 let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 2) * ns[i], 3.0)).collect();
                 let ybs: Vec<wgpu::Buffer> = y0.iter().map(|y| g.upload_f32("y", y).unwrap()).collect();
-                let io = MatmulIo { x: &xb, x_offset: x_off, y: &ybs[0], y_offset: first[0] * ns[0], y_stride: ns[0], epilogue: Epilogue::Store, norm };
+                let io =
+                    MatmulIo { x: &xb, x_offset: x_off, y: &ybs[0], y_offset: first[0] * ns[0], y_stride: ns[0], epilogue: Epilogue::Store, norm, rope: None };
                 let kv = [(&ybs[1], first[1] * ns[1]), (&ybs[2], first[2] * ns[2])];
                 let n: usize = ns.iter().sum();
                 let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
@@ -1238,7 +1239,7 @@ fn qkv_in_one_launch_matches_three_matmuls() {
             }
         }
         // Each part stores dense rows at its width, with no epilogue: anything else is refused.
-        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None };
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None, rope: None };
         assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
         let io = MatmulIo { y_stride: ns[0], epilogue: Epilogue::Add, ..io };
         assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
@@ -1247,14 +1248,111 @@ fn qkv_in_one_launch_matches_three_matmuls() {
 }
 
 #[test]
+fn q_and_k_turned_by_rope_as_they_are_stored() {
+    // RoPE in the Q/K/V projections' store (`MatmulIo::rope`, the graph's `Op::Qkv::rope_at`):
+    // the fused launch unsplit (NeoX pairs side by side in its tiles) and split (Q's and K's
+    // merges), three matmuls (fusing off: their merges, or a RoPE pass each) and the CPU-lanes
+    // layout (RoPE passes), against the twin's matmuls, then its RoPE at positions pos0 ..:
+    // both styles, partial RoPE, GQA, heads narrower than a tile and as wide. V is not turned,
+    // and the rows around each part's stay as they were.
+    use unmask::gpu::kernels::{Kernel, MatmulIo, QkRope};
+    let g = common::own_gpu();
+    let cases = [
+        // (m, k, heads, K/V heads, head_dim, dimensions turned, style, position of row 0)
+        (5, 96, 4, 2, 16, 16, RopeStyle::NeoX, 7),
+        (33, 544, 3, 1, 32, 32, RopeStyle::Interleaved, 0),
+        (7, 1024, 2, 2, 64, 32, RopeStyle::NeoX, 100),
+        (3, 72, 6, 3, 8, 4, RopeStyle::Interleaved, 3),
+        (17, 512, 2, 1, 128, 128, RopeStyle::NeoX, 250),
+    ];
+    let (mut fused_split, mut merged, mut passes) = (false, false, false);
+    for (ci, (m, k, heads, kvh, hd, rot, style, pos0)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 470);
+        let spec = RopeSpec::first(rot, 10000.0);
+        let ns = [heads * hd, kvh * hd, kvh * hd];
+        let dtypes = if k % 32 == 0 { [DType::Q8_0, DType::Q4_0, DType::F16] } else { [DType::F32; 3] };
+        let x = rng.vec(m * k, 1.0);
+        let ws: Vec<HostTensor> = (0..3).map(|i| HostTensor::encode(dtypes[i], ns[i], k, &rng.vec(ns[i] * k, 1.0)).unwrap()).collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let positions: Vec<u32> = (pos0..pos0 + m).map(|p| p as u32).collect();
+        let mut want: Vec<Vec<f32>> = ws.iter().map(|w| ops::matmul(&x, w, m)).collect();
+        ops::rope(&mut want[0], &positions, heads, hd, spec, style);
+        ops::rope(&mut want[1], &positions, kvh, hd, spec, style);
+        let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("positions", bytemuck::cast_slice(&positions)).unwrap());
+        let scratch = g.upload_f32("scratch", &vec![f32::NAN; 16 * m * (ns.iter().sum::<usize>() + 1)]).unwrap();
+        let rope = QkRope { spec, style, head_dim: hd, pos0, positions: &pb };
+        let w3 = [&gws[0], &gws[1], &gws[2]];
+        for (variant, fuse, split) in [
+            (KernelVariant::Tiled, true, false),
+            (KernelVariant::Tiled, true, true),
+            (KernelVariant::Tiled, false, false),
+            (KernelVariant::Tiled, false, true),
+            (KernelVariant::CpuLanes, false, false),
+        ] {
+            g.set_fuse(fuse);
+            g.set_split_matmul(split);
+            let first = [0, 2, 1];
+            let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 1) * ns[i], 3.0)).collect();
+            let ybs: Vec<wgpu::Buffer> = y0.iter().map(|y| g.upload_f32("y", y).unwrap()).collect();
+            let io = |i: usize, rope| MatmulIo {
+                x: &xb,
+                x_offset: 0,
+                y: &ybs[i],
+                y_offset: first[i] * ns[i],
+                y_stride: ns[i],
+                epilogue: Epilogue::Store,
+                norm: None,
+                rope,
+            };
+            let ls = GpuWeight::qkv(&g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch)).unwrap();
+            let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
+            let (merge, pass, one) =
+                (has(|k| matches!(k, Kernel::MatmulMerge)), has(|k| matches!(k, Kernel::Rope)), has(|k| matches!(k, Kernel::MatmulQkv { .. })));
+            let what =
+                format!("{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}");
+            // The fused launch turns Q and K itself; the others' splits turn them in the merges.
+            assert_eq!(one, variant == KernelVariant::Tiled && fuse, "{what}");
+            assert!(!(pass && (one || merge)), "{what}: RoPE passes only where no store turns Q and K");
+            fused_split |= one && merge;
+            merged |= !one && merge;
+            passes |= pass;
+            let ds = g.bind(&ls, None).unwrap();
+            let mut enc = g.device.create_command_encoder(&Default::default());
+            g.record(&mut enc, &ds);
+            let reads: Vec<(&wgpu::Buffer, u64, u64)> = (0..3).map(|i| (&ybs[i], 0, (y0[i].len() * 4) as u64)).collect();
+            let got: Vec<f32> = bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &reads)).unwrap());
+            let mut at = 0;
+            for i in 0..3 {
+                let expect = after_epilogue(&y0[i], &want[i], (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
+                assert_close(&format!("{} of {what}", ["Q", "K", "V"][i]), &got[at..at + expect.len()], &expect, 2e-4);
+                at += expect.len();
+            }
+        }
+        // Pairs that do not fit the head are refused (the same parts with a fitting RoPE are not).
+        let wide = QkRope { spec: RopeSpec::first(2 * hd, 10000.0), ..rope };
+        let ys: Vec<wgpu::Buffer> = ns.iter().map(|n| g.storage("y", (m * n * 4) as u64).unwrap()).collect();
+        let part = |i: usize, rope| MatmulIo { x: &xb, x_offset: 0, y: &ys[i], y_offset: 0, y_stride: ns[i], epilogue: Epilogue::Store, norm: None, rope };
+        for fuse in [true, false] {
+            g.set_fuse(fuse);
+            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None).is_err());
+            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None).is_ok());
+        }
+    }
+    assert!(fused_split && merged && passes, "the fused launch split, other merges and RoPE passes all ran");
+}
+
+#[test]
 fn gate_and_up_in_one_launch_match_the_gated_matmul() {
     // matmul_glu.wgsl: act(x·Gateᵀ) ⊙ (x·Upᵀ) in one launch, the two weights in their own
     // buffers and formats, against the twin's two matmuls: outputs that are no multiple of 32
     // (a tile's last gate and up rows past the end), k not a multiple of 16, short and long
     // inputs, both activations, with and without a folded norm, into an offset, strided output
-    // whose other elements must stay as they were.
+    // whose other elements must stay as they were; unsplit and split-K (the slices into
+    // NaN-filled scratch, then the merge that pairs each gate column with its up column).
     use unmask::gpu::kernels::{MatmulIo, RowNorm};
-    let g = gpu_with(KernelVariant::Tiled);
+    // A device of its own: split-K is device state.
+    let g = common::own_gpu();
+    let mut split_seen = false;
     let eps = 1e-5;
     let cases = [
         (5, 600, 37, [DType::F32; 2], Activation::Silu),
@@ -1277,7 +1375,10 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
         let parts = [(&gws[0].chunks[0].0, dtypes[0]), (&gws[1].chunks[0].0, dtypes[1])];
         let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
         let (stride, off) = (n + 3, 2);
-        for norm in [None, Some(RowNorm { w: &gb, eps })] {
+        let width = unmask::gpu::matmul::glu_width(n);
+        let scratch = g.upload_f32("scratch", &vec![f32::NAN; 16 * m * (width + 1)]).unwrap();
+        for (norm, split) in [None, Some(RowNorm { w: &gb, eps })].into_iter().flat_map(|n| [(n, false), (n, true)]) {
+            g.set_split_matmul(split);
             let input = match norm {
                 Some(_) => ops::rmsnorm(&x[x_off..], &gv, eps),
                 None => x[x_off..].to_vec(),
@@ -1292,10 +1393,13 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
                 }
             }
             let yb = g.upload_f32("y", &y0).unwrap();
-            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm };
-            let l = g.matmul_glu(parts, m, n, k, io).unwrap();
-            let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}", norm.is_some());
-            let got = run(&g, &[l], &yb, want.len());
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None };
+            let l = g.matmul_glu(parts, m, n, k, io, Some(&scratch)).unwrap();
+            let splits = g.matmul_split_of(KernelVariant::Tiled, m, width, k).splits;
+            assert_eq!(l.len(), if splits > 1 { 2 } else { 1 }, "one launch, or the slices and their merge");
+            split_seen |= splits > 1;
+            let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}, {splits} slices", norm.is_some());
+            let got = run(&g, &l, &yb, want.len());
             assert_close(&what, &got, &want, 1e-4);
             // Row by row too: a row of small values beside one of large values is held to its
             // own size (a row's rms is its scale where it has several values).
@@ -1304,9 +1408,10 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
                 assert_close(&format!("{what}, row {r}"), &got[s..s + n], &want[s..s + n], 1e-4);
             }
             // The output's epilogue is the activation: anything else is refused.
-            assert!(g.matmul_glu(parts, m, n, k, MatmulIo { epilogue: Epilogue::Store, ..io }).is_err());
+            assert!(g.matmul_glu(parts, m, n, k, MatmulIo { epilogue: Epilogue::Store, ..io }, None).is_err());
         }
     }
+    assert!(split_seen, "some case splits");
 }
 
 #[test]
@@ -1453,7 +1558,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                     let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
                     let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
                     let yb = g.upload_f32("y", &y0).unwrap();
-                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None };
+                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
                     let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
                     assert_eq!(ls[0].kernel, Kernel::MatmulCoop(dtype), "the slices ran on cooperative matrices");
                     assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
@@ -1566,10 +1671,10 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         let prod = ops::matmul_f16_inputs(&x, &w, m);
         let (wb, xb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap());
         // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice], then norm (none),
-        // eps and matmul_qkv.wgsl's four (unused), 64 bytes in all
+        // eps, matmul_qkv.wgsl's four and RoPE (unused), 128 bytes in all
         let dispatch = |params: [u32; 8], y: &wgpu::Buffer, groups: [u32; 3], len: usize| -> Vec<f32> {
-            let params: Vec<u32> = params.into_iter().chain([0; 8]).collect();
-            let pb = g.uniform("params", 64);
+            let params: Vec<u32> = params.into_iter().chain([0; 24]).collect();
+            let pb = g.uniform("params", 128);
             g.queue.write_buffer(&pb, 0, bytemuck::cast_slice(&params));
             let entries: Vec<wgpu::BindGroupEntry> =
                 [&pb, &wb, &xb, y].iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();

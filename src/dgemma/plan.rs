@@ -70,7 +70,8 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
 /// tiled matmul of the model's shapes (outputs × k) or its attention asks for, within one binding.
 fn split_scratch(c: &DgConfig, rows: usize, positions: usize, max_binding: u64) -> u64 {
     let (h, ffn) = (c.hidden, c.intermediate);
-    let mut shapes = vec![(ffn, h), (h, ffn), (c.experts, h)];
+    // Gate and up (the MLP's, self-conditioning's): one launch of their tiles' width or two.
+    let mut shapes = vec![(ffn, h), (crate::gpu::matmul::glu_width(ffn), h), (h, ffn), (c.experts, h)];
     let mut attn = 0;
     for l in &c.layers {
         let (q, kv) = (c.heads * l.head_dim, l.kv_heads * l.head_dim);

@@ -82,13 +82,16 @@ pub enum Op {
     /// The attention's projections of one input: `m` rows of `x` (normed by `norm` first, if
     /// any) times each of the weights `w` (Q, K, V) into its `y` (buffer, first row), rows
     /// dense. One launch where the session's kernels fuse them (`Gpu::fuses_qkv`), else three
-    /// matmuls.
+    /// matmuls. With `rope_at` (the position of row 0), Q and K are turned by RoPE too: as
+    /// they are stored where the kernels can (the fused store, split-K's merges), else by a
+    /// RoPE pass of their own.
     Qkv {
         w: [Key; 3],
         x: Buf,
         norm: Option<Key>,
         m: usize,
         y: [(Buf, usize); 3],
+        rope_at: Option<usize>,
     },
     /// A gated MLP's projections of one input: `y = act(x · gateᵀ) ⊙ (x · upᵀ)` for `m` rows of
     /// `x` (normed by `norm` first, if any), `w` = [gate, up], the activation in `epilogue`. One
@@ -186,8 +189,9 @@ impl Op {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } => 2 * chunks[*w],
-            // Unfused, as three matmuls (fused: one launch, or the slices and three merges).
-            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
+            // Unfused, as three matmuls (fused: one launch, or the slices and three merges), and
+            // RoPE passes for Q and K.
+            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 2,
             Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
@@ -244,7 +248,10 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             KvType::F16 => (Buf::KNew, Buf::VNew, 0),
         };
         let (x, norm) = normed(&mut ops, Role::AttnNorm);
-        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)] });
+        // RoPE comes after the biases and QK-norms; without them it is the projections' own.
+        let between = [Role::QBias, Role::KBias, Role::VBias, Role::QNorm, Role::KNorm].into_iter().any(present);
+        let rope_at = (!between).then_some(q0);
+        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
@@ -255,7 +262,9 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
                 ops.push(Op::QkNorm { w: w(nw), x, row0, rows: n, width });
             }
         }
-        ops.extend([Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads }, Op::Rope { x: k, row0: kv0, rows: n, heads: c.n_kv_heads }]);
+        if between {
+            ops.extend([Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads }, Op::Rope { x: k, row0: kv0, rows: n, heads: c.n_kv_heads }]);
+        }
         if kv == KvType::F16 {
             let store = |src: Buf, dst: Buf| Op::KvStore { src, dst, row0: q0, rows: n, width: c.kv_dim() };
             ops.extend([store(k, Buf::Keys(i)), store(v, Buf::Values(i))]);

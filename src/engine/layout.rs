@@ -153,9 +153,11 @@ fn matmul_shapes(c: &ModelConfig) -> Vec<(usize, usize)> {
     let (d, h, sh) = (c.d_model, c.mlp_hidden_size, c.dim(crate::model::arch::Dim::SharedHidden));
     // Q/K/V one launch (`Gpu::matmul_qkv`) or three.
     let qkv = c.q_dim() + 2 * c.kv_dim();
-    let mut shapes = vec![(qkv, d), (c.q_dim(), d), (c.kv_dim(), d), (d, c.q_dim()), (h, d), (d, h), (c.vocab_size, d)];
+    // Gate and up: one launch of their tiles' width (`matmul_glu`) or two.
+    let glu = crate::gpu::matmul::glu_width;
+    let mut shapes = vec![(qkv, d), (c.q_dim(), d), (c.kv_dim(), d), (d, c.q_dim()), (h, d), (glu(h), d), (d, h), (c.vocab_size, d)];
     if sh > 0 {
-        shapes.extend([(sh, d), (d, sh)]);
+        shapes.extend([(sh, d), (glu(sh), d), (d, sh)]);
     }
     if c.n_experts > 0 {
         shapes.push((c.n_experts, d));

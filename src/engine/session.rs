@@ -14,7 +14,7 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::{GpuModel, GpuWeight};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Epilogue, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, RopeSpec, RowNorm};
+use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Epilogue, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -344,24 +344,35 @@ impl<'m> Session<'m> {
                     let t = &w[key];
                     let scratch = self.bufs.get(&Buf::SplitK);
                     let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
-                    let io =
-                        MatmulIo { x: self.buf(x)?, x_offset: x_row * t.cols, y: self.buf(y)?, y_offset: y_row * t.rows, y_stride: t.rows, epilogue, norm };
+                    let io = MatmulIo {
+                        x: self.buf(x)?,
+                        x_offset: x_row * t.cols,
+                        y: self.buf(y)?,
+                        y_offset: y_row * t.rows,
+                        y_stride: t.rows,
+                        epilogue,
+                        norm,
+                        rope: None,
+                    };
                     out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
                 }
-                Op::Qkv { w: keys, x, norm, m: rows, y } => {
+                Op::Qkv { w: keys, x, norm, m: rows, y, rope_at } => {
                     let ts = keys.map(|key| &w[key]);
                     let scratch = self.bufs.get(&Buf::SplitK);
                     let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
-                    let io = |(t, (y, y_row)): (&GpuWeight, (Buf, usize))| -> Result<MatmulIo<'_>> {
+                    let positions = self.buf(Buf::Positions)?;
+                    let rope = rope_at.map(|pos0| QkRope { spec: RopeSpec::first(c.rope_dims, c.rope_theta), style: m.rope, head_dim: hd, pos0, positions });
+                    let io = |(t, (y, y_row)): (&GpuWeight, (Buf, usize)), rope| -> Result<MatmulIo<'_>> {
                         let y = self.buf(y)?;
-                        Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm })
+                        Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm, rope })
                     };
-                    out.extend(GpuWeight::qkv(g, kv, ts, rows, [io((ts[0], y[0]))?, io((ts[1], y[1]))?, io((ts[2], y[2]))?], scratch)?);
+                    let ios = [io((ts[0], y[0]), rope)?, io((ts[1], y[1]), rope)?, io((ts[2], y[2]), None)?];
+                    out.extend(GpuWeight::qkv(g, kv, ts, rows, ios, scratch)?);
                 }
                 Op::GateUp { w: keys, x, norm, m: rows, y, epilogue } => {
                     let ts = keys.map(|key| &w[key]);
                     let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
-                    let io = MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm };
+                    let io = MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm, rope: None };
                     out.extend(GpuWeight::gate_up(g, kv, ts, rows, io, self.bufs.get(&Buf::SplitK))?);
                 }
                 Op::Rope { x, row0, rows, heads } => {

@@ -81,18 +81,23 @@ impl GpuWeight {
         y_stride: usize,
         epilogue: Epilogue,
     ) -> Result<Vec<Launch>> {
-        let io = MatmulIo { x, x_offset, y, y_offset, y_stride, epilogue, norm: None };
+        let io = MatmulIo { x, x_offset, y, y_offset, y_stride, epilogue, norm: None, rope: None };
         self.matmul_split_k(gpu, variant, m, io, None)
     }
 
     /// `matmul` with `io` (its `y_offset`: where output column 0 of row 0 goes; a norm may be
     /// folded in), each chunk split across the shared dimension where the device splits it and
-    /// `scratch` has room (`Gpu::matmul_auto`).
+    /// `scratch` has room (`Gpu::matmul_auto`). RoPE (`io.rope`) is each launch's where the
+    /// weight is one chunk, else a pass after them all (a pair's dimensions may lie in two).
     pub fn matmul_split_k(&self, gpu: &Gpu, variant: KernelVariant, m: usize, io: MatmulIo<'_>, scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
+        let one = self.chunks.len() == 1;
         let mut out = Vec::new();
         for (buf, row0, rows) in &self.chunks {
-            let chunk = MatmulIo { y_offset: io.y_offset + row0, ..io };
+            let chunk = MatmulIo { y_offset: io.y_offset + row0, rope: io.rope.filter(|_| one), ..io };
             out.extend(gpu.matmul_auto(variant, self.dtype, buf, m, *rows, self.cols, chunk, scratch)?);
+        }
+        if !one {
+            out.extend(gpu.rope_output(&io, m, self.rows)?);
         }
         Ok(out)
     }
@@ -102,7 +107,9 @@ impl GpuWeight {
     /// the layout fuses and each weight is one chunk, else three matmuls.
     pub fn qkv(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 3], m: usize, io: [MatmulIo<'_>; 3], scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
         let one_chunk = w.iter().all(|t| t.chunks.len() == 1 && t.cols == w[0].cols);
-        if gpu.fuses_qkv(variant) && one_chunk {
+        // One launch turns Q and K alike (`io[0].rope`), never V.
+        let rope_alike = io[0].rope.is_some() == io[1].rope.is_some() && io[2].rope.is_none();
+        if gpu.fuses_qkv(variant) && one_chunk && rope_alike {
             let parts = w.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
             return gpu.matmul_qkv(parts, m, w[0].cols, io[0], [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)], scratch);
         }
@@ -120,10 +127,12 @@ impl GpuWeight {
     pub fn gate_up(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 2], m: usize, io: MatmulIo<'_>, scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
         let [gate, up] = w;
         let same = gate.chunks.len() == 1 && up.chunks.len() == 1 && (gate.rows, gate.cols) == (up.rows, up.cols);
-        let split = gpu.matmul_split_of(variant, m, gate.rows, gate.cols);
-        let splits = scratch.is_some_and(|s| split.splits > 1 && s.size() >= split.bytes(m, gate.rows));
-        if gpu.fuses(variant) && same && !splits {
-            return Ok(vec![gpu.matmul_glu([(&gate.chunks[0].0, gate.dtype), (&up.chunks[0].0, up.dtype)], m, gate.rows, gate.cols, io)?]);
+        // Fused where its split (if any) has room in the scratch: else two matmuls split.
+        let width = crate::gpu::matmul::glu_width(gate.rows);
+        let split = gpu.matmul_split_of(variant, m, width, gate.cols);
+        let room = split.splits == 1 || scratch.is_some_and(|s| s.size() >= split.bytes(m, width));
+        if gpu.fuses(variant) && same && room {
+            return gpu.matmul_glu([(&gate.chunks[0].0, gate.dtype), (&up.chunks[0].0, up.dtype)], m, gate.rows, gate.cols, io, scratch);
         }
         let mut out = gate.matmul_split_k(gpu, variant, m, MatmulIo { epilogue: Epilogue::Store, ..io }, scratch)?;
         out.extend(up.matmul_split_k(gpu, variant, m, io, scratch)?);

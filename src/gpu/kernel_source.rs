@@ -20,8 +20,12 @@ fn weight_reader(d: DType) -> &'static str {
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 /// The gated MLP's activation (the matmuls' gated epilogue).
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
-/// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue).
-const MATMUL_COMMON: &str = include_str!("../../shaders/matmul_common.wgsl");
+/// RoPE's pairs and angles (rope.wgsl, and the matmul stores that turn Q and K), and their
+/// parameters, part of every matmul's.
+const ROPE: &str = include_str!("../../shaders/rope_common.wgsl");
+/// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue), after
+/// `ROPE`.
+const MATMUL_COMMON: &str = concat!(include_str!("../../shaders/rope_common.wgsl"), "\n", include_str!("../../shaders/matmul_common.wgsl"));
 /// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -95,7 +99,7 @@ pub fn source(k: Kernel) -> String {
         ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
-        Kernel::Rope => include_str!("../../shaders/rope.wgsl").into(),
+        Kernel::Rope => format!("{ROPE}\n{}", include_str!("../../shaders/rope.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
@@ -131,7 +135,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
-        Kernel::MatmulMerge => format!("{GLU}\n{}", include_str!("../../shaders/matmul_merge.wgsl")),
+        Kernel::MatmulMerge => format!("{GLU}\n{ROPE}\n{}", include_str!("../../shaders/matmul_merge.wgsl")),
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),

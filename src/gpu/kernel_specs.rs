@@ -2,8 +2,10 @@
 //! a matmul does with its result (`Epilogue`),
 //! which keys an attention query sees (`AttnMask`), an attention launch's sizes and split-K
 //! slices (`AttnShape`), a tiled matmul's split-K (`MatmulSplit`), how K/V are stored
-//! (`KvType`), and which pairs RoPE turns (`RopeSpec`).
+//! (`KvType`), and which pairs RoPE turns (`RopeSpec`, and the kernels' `RopeParams`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
+
+use crate::model::RopeStyle;
 
 /// The gated MLP's activation (`glu.wgsl`'s `act`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +121,51 @@ impl RopeSpec {
     pub fn inv_freq(&self, i: usize) -> f32 {
         1.0 / self.theta.powf((2 * i) as f32 / self.denom as f32) * self.freq_scale
     }
+
+    /// Whether the pairs fit a head of `head_dim` in `style`.
+    pub fn fits(&self, style: RopeStyle, head_dim: usize) -> bool {
+        let fits = match style {
+            RopeStyle::NeoX => self.pairs <= self.half && self.half + self.pairs <= head_dim,
+            RopeStyle::Interleaved => 2 * self.pairs <= head_dim,
+        };
+        self.pairs > 0 && self.denom > 0 && fits
+    }
+
+    /// rope_common.wgsl's `Rope` for heads of `head_dim` in `style`; for a matmul store, the
+    /// position of output row 0 and the columns it turns (`cols` 0: none).
+    pub fn params(&self, style: RopeStyle, head_dim: usize, pos0: usize, cols: usize) -> RopeParams {
+        RopeParams {
+            on: (cols > 0) as u32,
+            style: matches!(style, RopeStyle::Interleaved) as u32,
+            pairs: self.pairs as u32,
+            half: self.half as u32,
+            denom: self.denom as u32,
+            head_dim: head_dim as u32,
+            pos0: pos0 as u32,
+            cols: cols as u32,
+            theta: self.theta,
+            freq_scale: self.freq_scale,
+            pad: [0; 2],
+        }
+    }
+}
+
+/// rope_common.wgsl's `Rope`, in the parameters of `rope.wgsl` and of the matmul stores that
+/// turn Q and K (`RopeSpec::params`; zeroed: none).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct RopeParams {
+    on: u32,
+    style: u32,
+    pairs: u32,
+    half: u32,
+    denom: u32,
+    head_dim: u32,
+    pos0: u32,
+    cols: u32,
+    theta: f32,
+    freq_scale: f32,
+    pad: [u32; 2],
 }
 
 /// Which keys each query row of an attention launch sees, and the score scale

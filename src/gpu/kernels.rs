@@ -5,8 +5,8 @@
 //! group, counts) that can be recorded any number of times. Pipelines are built once per kernel
 //! specialisation and cached on the `Gpu`.
 
-pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeSpec, GPU_SPLIT_FILL, MAX_SPLIT_FILL};
-pub use super::matmul::{MatmulIo, RowNorm};
+pub use super::kernel_specs::{Activation, AttnMask, AttnShape, Epilogue, KvType, MatmulSplit, RopeParams, RopeSpec, GPU_SPLIT_FILL, MAX_SPLIT_FILL};
+pub use super::matmul::{MatmulIo, QkRope, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::{DType, RopeStyle};
@@ -138,7 +138,7 @@ pub use super::kernel_source::source;
 /// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).
 pub const PARAM_SLOT: u64 = 256;
 /// Bytes of one launch's parameters (every kernel's `Params` fits).
-const PARAM_BYTES: usize = 64;
+const PARAM_BYTES: usize = 128;
 
 /// A kernel launch described but not yet bound: see `Gpu::bind`.
 pub struct Launch {
@@ -349,35 +349,14 @@ impl Gpu {
         spec: RopeSpec,
         style: RopeStyle,
     ) -> Result<Launch> {
-        let (pairs, half) = (spec.pairs, spec.half);
-        let fits = match style {
-            RopeStyle::NeoX => pairs <= half && half + pairs <= head_dim,
-            RopeStyle::Interleaved => 2 * pairs <= head_dim,
-        };
-        if pairs == 0 || !fits || spec.denom == 0 {
-            return Err(Error::Input(format!("RoPE of {pairs} pairs {half} apart does not fit a head of {head_dim}")));
+        if !spec.fits(style, head_dim) {
+            return Err(Error::Input(format!("RoPE of {} pairs {} apart does not fit a head of {head_dim}", spec.pairs, spec.half)));
         }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, f32, u32, u32, u32, u32, f32, u32, u32);
-        let s = match style {
-            RopeStyle::NeoX => 0,
-            RopeStyle::Interleaved => 1,
-        };
-        let p = P(
-            u32_of("rows", rows)?,
-            n_heads as u32,
-            head_dim as u32,
-            s,
-            spec.theta,
-            u32_of("row0", row0)?,
-            pairs as u32,
-            half as u32,
-            spec.denom as u32,
-            spec.freq_scale,
-            0,
-            0,
-        );
+        struct P([u32; 4], RopeParams);
+        let p = P([u32_of("rows", rows)?, n_heads as u32, u32_of("row0", row0)?, 0], spec.params(style, head_dim, 0, 0));
+        let pairs = spec.pairs;
         self.launch(Kernel::Rope, &p, &[positions, x], groups_1d(rows * n_heads * pairs))
     }
 

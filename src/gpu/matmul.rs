@@ -4,11 +4,11 @@
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 //! A tiled launch may fold the RMSNorm of its input rows into the product (`RowNorm`).
 
-use super::kernel_specs::{Epilogue, MatmulSplit, MAX_SPLIT_FILL};
+use super::kernel_specs::{Epilogue, MatmulSplit, RopeParams, RopeSpec, MAX_SPLIT_FILL};
 use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
-use crate::model::DType;
+use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
 
 #[repr(C)]
@@ -32,6 +32,9 @@ struct MatmulParams {
     n2: u32,
     y2_offset: u32,
     y3_offset: u32,
+    pad: [u32; 2],
+    /// `matmul_qkv.wgsl` only, unsplit: Q and K turned as they are stored.
+    rope: RopeParams,
 }
 
 impl MatmulParams {
@@ -79,6 +82,34 @@ pub struct MatmulIo<'a> {
     pub epilogue: Epilogue,
     /// Normalize the rows of x first (the prologue).
     pub norm: Option<RowNorm<'a>>,
+    /// Turn the output (Q or K) by RoPE before anything reads it.
+    pub rope: Option<QkRope<'a>>,
+}
+
+/// RoPE that a matmul's output (Q or K, rows dense) gets: turned by the store where it can
+/// (`matmul_qkv` unsplit, split-K's merge), else by a `rope.wgsl` pass right after.
+#[derive(Clone, Copy)]
+pub struct QkRope<'a> {
+    pub spec: RopeSpec,
+    pub style: RopeStyle,
+    pub head_dim: usize,
+    /// The position of output row 0 (the stores); `positions` holds each row's (the pass).
+    pub pos0: usize,
+    pub positions: &'a wgpu::Buffer,
+}
+
+impl QkRope<'_> {
+    /// The kernels' parameters for turning the first `cols` columns (heads of `head_dim`): an
+    /// error unless the pairs fit the head, and in NeoX style lie within it twice (the fused
+    /// store keeps each pair in neighbouring tile columns).
+    fn params(&self, cols: usize) -> Result<RopeParams> {
+        let d = self.head_dim;
+        let neox_in_head = self.style != RopeStyle::NeoX || 2 * self.spec.half <= d;
+        if d == 0 || !d.is_multiple_of(2) || !cols.is_multiple_of(d) || !self.spec.fits(self.style, d) || !neox_in_head {
+            return Err(Error::Input(format!("RoPE of {} pairs {} apart does not fit {cols} columns in heads of {d}", self.spec.pairs, self.spec.half)));
+        }
+        Ok(self.spec.params(self.style, d, self.pos0, cols))
+    }
 }
 
 impl<'a> RowNorm<'a> {
@@ -158,6 +189,9 @@ impl Gpu {
         if io.norm.is_some() && variant != KernelVariant::Tiled {
             return Err(Error::Gpu("internal: only the tiled matmul folds a norm into its input".into()));
         }
+        if io.rope.is_some() {
+            return Err(Error::Gpu("internal: a matmul's RoPE is its merge's or a pass of its own (`matmul_auto`)".into()));
+        }
         let (norm, _, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams::new(m, n, k, &io, 0)?;
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
@@ -180,7 +214,8 @@ impl Gpu {
     }
 
     /// `matmul`, split across the shared dimension (`MatmulSplit::of`) when `scratch` has room
-    /// for the slices: two launches then.
+    /// for the slices: two launches then. RoPE (`io.rope`) is the merge's, or unsplit a pass
+    /// after the matmul.
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_auto(
         &self,
@@ -196,8 +231,22 @@ impl Gpu {
         let split = self.matmul_split_of(variant, m, n, k);
         match scratch {
             Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => self.matmul_split(dtype, w, m, n, k, io, s, split),
-            _ => Ok(vec![self.matmul(variant, dtype, w, m, n, k, io)?]),
+            _ => {
+                let mut out = vec![self.matmul(variant, dtype, w, m, n, k, MatmulIo { rope: None, ..io })?];
+                out.extend(self.rope_output(&io, m, n)?);
+                Ok(out)
+            }
         }
+    }
+
+    /// The RoPE pass over the `m` × `n` output of `io` (rows dense) where it asks for one.
+    pub fn rope_output(&self, io: &MatmulIo<'_>, m: usize, n: usize) -> Result<Option<Launch>> {
+        let Some(r) = io.rope else { return Ok(None) };
+        r.params(n)?;
+        if io.y_stride != n || !io.y_offset.is_multiple_of(n) {
+            return Err(Error::Gpu("internal: RoPE turns outputs whose rows are dense".into()));
+        }
+        Ok(Some(self.rope(io.y, r.positions, io.y_offset / n, m, n / r.head_dim, r.head_dim, r.spec, r.style)?))
     }
 
     /// Split-K in the tiled layout: `split.splits` workgroups per output tile, each summing its
@@ -233,16 +282,34 @@ impl Gpu {
             Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
-        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch)?;
+        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false)?;
         Ok(vec![slices, merge])
     }
 
     /// Split-K's ending: columns `c0 .. c0 + n` of the slices' results in `scratch` (rows of
-    /// `n_src`; `src` is `(n_src, c0)`) summed into y of `io`, with its epilogue and the norm
-    /// folded over `k`.
+    /// `n_src`; `src` is `(n_src, c0)`) summed into y of `io`, with its epilogue, the norm
+    /// folded over `k` and its RoPE; or with `glu`, `matmul_glu`'s tiles of gate and up columns
+    /// paired into `n` outputs.
     #[allow(clippy::too_many_arguments)]
-    fn matmul_merge(&self, m: usize, n: usize, split: MatmulSplit, io: MatmulIo<'_>, k: usize, src: (usize, usize), scratch: &wgpu::Buffer) -> Result<Launch> {
+    fn matmul_merge(
+        &self,
+        m: usize,
+        n: usize,
+        split: MatmulSplit,
+        io: MatmulIo<'_>,
+        k: usize,
+        src: (usize, usize),
+        scratch: &wgpu::Buffer,
+        glu: bool,
+    ) -> Result<Launch> {
+        #[repr(C)]
+        #[derive(Clone, Copy, Pod, Zeroable)]
+        struct P([u32; 12], RopeParams);
         let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
+        let rope = match io.rope {
+            Some(r) => r.params(n)?,
+            None => RopeParams::default(),
+        };
         let mp = [
             u32_of("rows", m)?,
             u32_of("columns", n)?,
@@ -254,16 +321,19 @@ impl Gpu {
             eps.to_bits(),
             u32_of("columns", src.0)?,
             u32_of("columns", src.1)?,
+            glu as u32,
+            0,
         ];
-        self.launch(Kernel::MatmulMerge, &mp, &[scratch, io.y], groups_1d(m * n))
+        self.launch(Kernel::MatmulMerge, &P(mp, rope), &[scratch, io.y], groups_1d(m * n))
     }
 
     /// The Q, K and V projections of one input in one tiled launch (`matmul_qkv.wgsl`): `w` the
     /// three weights (buffer, format, rows), each `k` wide; `io` the input (a norm may be folded
     /// in) and Q's output (rows dense: `y_stride` is Q's rows; stored, no epilogue); `kv` the
-    /// buffers and element offsets of K's and V's outputs, rows dense likewise. Split across
-    /// the shared dimension as `matmul_auto` would split one matmul of all their rows, when
-    /// `scratch` has room: the slices, then a merge per part.
+    /// buffers and element offsets of K's and V's outputs, rows dense likewise; `io.rope` turns
+    /// Q and K as they are stored. Split across the shared dimension as `matmul_auto` would
+    /// split one matmul of all their rows, when `scratch` has room: the slices, then a merge
+    /// per part (Q's and K's turning them).
     pub fn matmul_qkv(
         &self,
         w: [(&wgpu::Buffer, DType, usize); 3],
@@ -287,11 +357,20 @@ impl Gpu {
             }
         }
         let (_, _, g) = RowNorm::binding(io.norm, io.x);
+        if let Some(r) = io.rope {
+            r.params(nq)?;
+            r.params(nk)?;
+        }
         let p = MatmulParams {
             n1: nq as u32,
             n2: (nq + nk) as u32,
             y2_offset: u32_of("K offset", kv[0].1)?,
             y3_offset: u32_of("V offset", kv[1].1)?,
+            // Unsplit, the store turns Q and K (the slices leave it to the merges).
+            rope: match io.rope {
+                Some(r) if scratch.is_none() => r.params(nq + nk)?,
+                _ => RopeParams::default(),
+            },
             ..MatmulParams::new(m, n, k, &io, if scratch.is_some() { split.k_slice } else { 0 })?
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
@@ -301,10 +380,10 @@ impl Gpu {
         let y = scratch.unwrap_or(io.y);
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, g, kv[0].0, kv[1].0, w[1].0, w[2].0], groups)?];
         if let Some(s) = scratch {
-            let parts = [(io.y, io.y_offset, nq, 0), (kv[0].0, kv[0].1, nk, nq), (kv[1].0, kv[1].1, nv, nq + nk)];
-            for (buf, y_offset, width, c0) in parts {
-                let part = MatmulIo { y: buf, y_offset, y_stride: width, ..io };
-                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s)?);
+            let parts = [(io.y, io.y_offset, nq, 0, io.rope), (kv[0].0, kv[0].1, nk, nq, io.rope), (kv[1].0, kv[1].1, nv, nq + nk, None)];
+            for (buf, y_offset, width, c0, rope) in parts {
+                let part = MatmulIo { y: buf, y_offset, y_stride: width, rope, ..io };
+                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s, false)?);
             }
         }
         Ok(out)
@@ -313,18 +392,41 @@ impl Gpu {
     /// A gated MLP's gate and up projections in one tiled launch (`matmul_glu.wgsl`): `y =
     /// act(x·Gateᵀ) ⊙ (x·Upᵀ)` for `m` rows, `w` the two weights (buffer, format), `n` rows
     /// each, `k` wide; `io` the input (a norm may be folded in) and the output, whose epilogue
-    /// names the activation (`Epilogue::Gated`). Never split across k.
-    pub fn matmul_glu(&self, w: [(&wgpu::Buffer, DType); 2], m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
-        if !matches!(io.epilogue, Epilogue::Gated(_)) {
+    /// names the activation (`Epilogue::Gated`). Split across the shared dimension as
+    /// `matmul_auto` would split a matmul of its tiles' width (`glu_width`), when `scratch` has
+    /// room: the slices, then a merge that pairs gate and up.
+    pub fn matmul_glu(
+        &self,
+        w: [(&wgpu::Buffer, DType); 2],
+        m: usize,
+        n: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
+        if !matches!(io.epilogue, Epilogue::Gated(_)) || io.rope.is_some() {
             return Err(Error::Gpu("internal: the gate/up matmul's epilogue is the activation".into()));
         }
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        // A 64-wide tile per 32 outputs: 32 gate rows, then the same 32 up rows.
-        let tiles = n.div_ceil(32);
-        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, 64 * tiles, k, &io, 0)? };
+        let width = glu_width(n);
+        let split = self.matmul_split_of(KernelVariant::Tiled, m, width, k);
+        let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, width));
+        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, scratch.map_or(0, |_| split.k_slice))? };
         let (_, _, g) = RowNorm::binding(io.norm, io.x);
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        let groups = [u32_of("columns", tiles)?, m.div_ceil(rows_per_group) as u32, 1];
-        self.launch(Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short }, &p, &[w[0].0, io.x, io.y, g, w[1].0], groups)
+        let splits = scratch.map_or(1, |_| split.splits);
+        let groups = [u32_of("columns", width / 64)?, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short };
+        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, scratch.unwrap_or(io.y), g, w[1].0], groups)?];
+        if let Some(s) = scratch {
+            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true)?);
+        }
+        Ok(out)
     }
+}
+
+/// The width of `matmul_glu`'s tiles for `n` outputs: each 64-wide tile holds 32 gate rows and
+/// the same 32 up rows (what its split-K scratch holds per row).
+pub fn glu_width(n: usize) -> usize {
+    64 * n.div_ceil(32)
 }
