@@ -7,7 +7,8 @@
 // Two endings read a second column for each output: the gate and up projections in one
 // (pair 1, matmul_glu.wgsl's tiles: gate rows in columns 0..31 of each 64, the same up rows in
 // 32..63; y = act(gate) · up), and Q or K turned by RoPE as they are stored (p.rope: each
-// dimension with its pair's other one; rope_common.wgsl, prepended by the host).
+// dimension with its pair's other one; rope_common.wgsl, prepended by the host). y holds
+// `out_t` (the host's alias: f32, or f16 for K or V into half-precision K/V).
 
 struct Params {
     m: u32,
@@ -27,7 +28,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> part: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 
 // Row r of column col (of n_src) summed over the slices, over `rms` (the norm's; 1 without).
 fn col_sum(r: u32, col: u32, rms: f32) -> f32 {
@@ -58,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let idx = p.y_offset + r * p.y_stride + c;
     if (p.pair == 1u) {
         let g = col_sum(r, p.c0 + c / 32u * 64u + c % 32u, rms);
-        y[idx] = glu_act(g, p.epilogue - 2u) * col_sum(r, p.c0 + c / 32u * 64u + 32u + c % 32u, rms);
+        y[idx] = out_t(glu_act(g, p.epilogue - 2u) * col_sum(r, p.c0 + c / 32u * 64u + 32u + c % 32u, rms));
         return;
     }
     var v = col_sum(r, p.c0 + c, rms);
@@ -76,9 +77,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
     }
     if (p.epilogue == 1u) {
-        v = v + y[idx];
+        v = v + f32(y[idx]);
     } else if (p.epilogue >= 2u) {
-        v = glu_act(y[idx], p.epilogue - 2u) * v;
+        v = glu_act(f32(y[idx]), p.epilogue - 2u) * v;
     }
-    y[idx] = v;
+    y[idx] = out_t(v);
 }

@@ -5,13 +5,14 @@
 // pick by row. Output columns [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own
 // buffer (y, y2, y3), rows dense at that part's width. Split-K slices store the dense
 // [splits, m, n] scratch as usual; the merge then runs once per part (and turns Q and K).
+// K and V are stored as `kv_t` (the host's alias: f32, or f16 for half-precision K/V).
 // Unsplit, with p.rope on, Q and K (columns [0, rope.cols)) are turned by RoPE as they are
 // stored (rope_common.wgsl): each pair of a head sits in two neighbouring tile columns
 // (`qkv_col` reorders NeoX pairs, whose dimensions are half a head apart), so the invocation
 // that holds one holds the other.
 
-@group(0) @binding(5) var<storage, read_write> y2: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y3: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y2: array<kv_t>;
+@group(0) @binding(6) var<storage, read_write> y3: array<kv_t>;
 
 // The output column (and weight row) of tile column c: c, or with NeoX RoPE in the store, the
 // head's dimension c' (of the first 2·half) such that tile columns 2i and 2i + 1 hold pair i's
@@ -82,8 +83,8 @@ fn store(z: u32, r: u32, c: u32, v: f32) {
     } else if (c < p.n1) {
         y[p.y_offset + r * p.n1 + c] = v;
     } else if (c < p.n2) {
-        y2[p.y2_offset + r * (p.n2 - p.n1) + c - p.n1] = v;
+        y2[p.y2_offset + r * (p.n2 - p.n1) + c - p.n1] = kv_t(v);
     } else {
-        y3[p.y3_offset + r * (p.n - p.n2) + c - p.n2] = v;
+        y3[p.y3_offset + r * (p.n - p.n2) + c - p.n2] = kv_t(v);
     }
 }

@@ -1213,7 +1213,7 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                 let n: usize = ns.iter().sum();
                 let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
                 let scratch = g.upload_f32("scratch", &vec![f32::NAN; (plan.bytes(m, n) / 4).max(1) as usize]).unwrap();
-                let ls = g.matmul_qkv(parts, m, k, io, kv, Some(&scratch)).unwrap();
+                let ls = g.matmul_qkv(parts, m, k, io, kv, KvType::F32, Some(&scratch)).unwrap();
                 let expect = if plan.splits > 1 { 4 } else { 1 };
                 assert_eq!(ls.len(), expect, "one launch, or the slices and a merge per part");
                 split_seen |= plan.splits > 1;
@@ -1240,9 +1240,9 @@ fn qkv_in_one_launch_matches_three_matmuls() {
         }
         // Each part stores dense rows at its width, with no epilogue: anything else is refused.
         let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None, rope: None };
-        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None).is_err());
         let io = MatmulIo { y_stride: ns[0], epilogue: Epilogue::Add, ..io };
-        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], None).is_err());
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None).is_err());
     }
     assert!(split_seen, "some case splits");
 }
@@ -1254,7 +1254,9 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
     // merges), three matmuls (fusing off: their merges, or a RoPE pass each) and the CPU-lanes
     // layout (RoPE passes), against the twin's matmuls, then its RoPE at positions pos0 ..:
     // both styles, partial RoPE, GQA, heads narrower than a tile and as wide. V is not turned,
-    // and the rows around each part's stay as they were.
+    // and the rows around each part's stay as they were. K and V go to f32 buffers, or
+    // straight into half-precision K/V (`f16_kv`: the fused store and merges round them; three
+    // matmuls go through f32 staging and K/V stores): within f16's rounding of the twin's.
     use unmask::gpu::kernels::{Kernel, MatmulIo, QkRope};
     let g = common::own_gpu();
     let cases = [
@@ -1265,7 +1267,7 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         (3, 72, 6, 3, 8, 4, RopeStyle::Interleaved, 3),
         (17, 512, 2, 1, 128, 128, RopeStyle::NeoX, 250),
     ];
-    let (mut fused_split, mut merged, mut passes) = (false, false, false);
+    let (mut fused_split, mut merged, mut passes, mut stores) = (false, false, false, false);
     for (ci, (m, k, heads, kvh, hd, rot, style, pos0)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 470);
         let spec = RopeSpec::first(rot, 10000.0);
@@ -1280,6 +1282,7 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         ops::rope(&mut want[1], &positions, kvh, hd, spec, style);
         let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("positions", bytemuck::cast_slice(&positions)).unwrap());
         let scratch = g.upload_f32("scratch", &vec![f32::NAN; 16 * m * (ns.iter().sum::<usize>() + 1)]).unwrap();
+        let staging: Vec<wgpu::Buffer> = (1..3).map(|i| g.upload_f32("staging", &vec![f32::NAN; m * ns[i]]).unwrap()).collect();
         let rope = QkRope { spec, style, head_dim: hd, pos0, positions: &pb };
         let w3 = [&gws[0], &gws[1], &gws[2]];
         for (variant, fuse, split) in [
@@ -1291,41 +1294,69 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         ] {
             g.set_fuse(fuse);
             g.set_split_matmul(split);
-            let first = [0, 2, 1];
-            let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 1) * ns[i], 3.0)).collect();
-            let ybs: Vec<wgpu::Buffer> = y0.iter().map(|y| g.upload_f32("y", y).unwrap()).collect();
-            let io = |i: usize, rope| MatmulIo {
-                x: &xb,
-                x_offset: 0,
-                y: &ybs[i],
-                y_offset: first[i] * ns[i],
-                y_stride: ns[i],
-                epilogue: Epilogue::Store,
-                norm: None,
-                rope,
-            };
-            let ls = GpuWeight::qkv(&g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch)).unwrap();
-            let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
-            let (merge, pass, one) =
-                (has(|k| matches!(k, Kernel::MatmulMerge)), has(|k| matches!(k, Kernel::Rope)), has(|k| matches!(k, Kernel::MatmulQkv { .. })));
-            let what =
-                format!("{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}");
-            // The fused launch turns Q and K itself; the others' splits turn them in the merges.
-            assert_eq!(one, variant == KernelVariant::Tiled && fuse, "{what}");
-            assert!(!(pass && (one || merge)), "{what}: RoPE passes only where no store turns Q and K");
-            fused_split |= one && merge;
-            merged |= !one && merge;
-            passes |= pass;
-            let ds = g.bind(&ls, None).unwrap();
-            let mut enc = g.device.create_command_encoder(&Default::default());
-            g.record(&mut enc, &ds);
-            let reads: Vec<(&wgpu::Buffer, u64, u64)> = (0..3).map(|i| (&ybs[i], 0, (y0[i].len() * 4) as u64)).collect();
-            let got: Vec<f32> = bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &reads)).unwrap());
-            let mut at = 0;
-            for i in 0..3 {
-                let expect = after_epilogue(&y0[i], &want[i], (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
-                assert_close(&format!("{} of {what}", ["Q", "K", "V"][i]), &got[at..at + expect.len()], &expect, 2e-4);
-                at += expect.len();
+            for f16 in [false, true] {
+                let first = [0, 2, 1];
+                let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 1) * ns[i], 3.0)).collect();
+                // K and V's buffers: f32, or f16 (what they held before, as f16 holds it).
+                let half = |i: usize| f16 && i > 0;
+                let before: Vec<Vec<f32>> = (0..3).map(|i| if half(i) { f16_bytes(&y0[i]).1 } else { y0[i].clone() }).collect();
+                let ybs: Vec<wgpu::Buffer> =
+                    (0..3).map(|i| if half(i) { g.upload("y", &f16_bytes(&y0[i]).0).unwrap() } else { g.upload_f32("y", &y0[i]).unwrap() }).collect();
+                let io = |i: usize, rope| MatmulIo {
+                    x: &xb,
+                    x_offset: 0,
+                    y: &ybs[i],
+                    y_offset: first[i] * ns[i],
+                    y_stride: ns[i],
+                    epilogue: Epilogue::Store,
+                    norm: None,
+                    rope,
+                };
+                let f16_kv = f16.then(|| [&staging[0], &staging[1]]);
+                let ls = GpuWeight::qkv(&g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv).unwrap();
+                let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
+                let (merge, pass, one) =
+                    (has(|k| matches!(k, Kernel::MatmulMerge { .. })), has(|k| matches!(k, Kernel::Rope)), has(|k| matches!(k, Kernel::MatmulQkv { .. })));
+                let store = has(|k| matches!(k, Kernel::KvStore));
+                let what = format!(
+                    "{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}, f16 K/V {f16}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}"
+                );
+                // The fused launch turns Q and K and stores f16 itself; the others' splits turn
+                // them in the merges, and they store f16 K/V by passes of their own.
+                assert_eq!(one, variant == KernelVariant::Tiled && fuse, "{what}");
+                assert!(!(pass && (one || merge)), "{what}: RoPE passes only where no store turns Q and K");
+                assert_eq!(store, f16 && !one, "{what}: K/V stores only for f16 K/V of three matmuls");
+                (fused_split, merged, passes, stores) = (fused_split || one && merge, merged || !one && merge, passes || pass, stores || store);
+                let ds = g.bind(&ls, None).unwrap();
+                let mut enc = g.device.create_command_encoder(&Default::default());
+                g.record(&mut enc, &ds);
+                let bytes = |i: usize| (y0[i].len() * if half(i) { 2 } else { 4 }) as u64;
+                let reads: Vec<(&wgpu::Buffer, u64, u64)> = (0..3).map(|i| (&ybs[i], 0, Gpu::padded(bytes(i)))).collect();
+                let got = pollster::block_on(g.submit_and_read(enc, &reads)).unwrap();
+                let mut at = 0;
+                for i in 0..3 {
+                    let raw = &got[at..at + bytes(i) as usize];
+                    at += Gpu::padded(bytes(i)) as usize;
+                    let got: Vec<f32> = if half(i) {
+                        bytemuck::pod_collect_to_vec::<u8, half::f16>(raw).iter().map(|h| h.to_f32()).collect()
+                    } else {
+                        bytemuck::pod_collect_to_vec(raw)
+                    };
+                    let expect = after_epilogue(&before[i], &want[i], (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
+                    let part = format!("{} of {what}", ["Q", "K", "V"][i]);
+                    if !half(i) {
+                        assert_close(&part, &got, &expect, 2e-4);
+                        continue;
+                    }
+                    // f16: the rows around stay bit for bit; the pass's rows are the twin's
+                    // values rounded (half an f16 step, 2^-11 of the value) within 2e-4.
+                    let scale = (want[i].iter().map(|v| v * v).sum::<f32>() / want[i].len() as f32).sqrt();
+                    let (lo, hi) = (first[i] * ns[i], (first[i] + m) * ns[i]);
+                    for (j, (g, e)) in got.iter().zip(&expect).enumerate() {
+                        let ok = if (lo..hi).contains(&j) { (g - e).abs() <= e.abs() * 4.9e-4 + 2e-4 * scale } else { g.to_bits() == e.to_bits() };
+                        assert!(ok, "{part}: element {j} is {g}, the twin gives {e}");
+                    }
+                }
             }
         }
         // Pairs that do not fit the head are refused (the same parts with a fitting RoPE are not).
@@ -1334,11 +1365,11 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         let part = |i: usize, rope| MatmulIo { x: &xb, x_offset: 0, y: &ys[i], y_offset: 0, y_stride: ns[i], epilogue: Epilogue::Store, norm: None, rope };
         for fuse in [true, false] {
             g.set_fuse(fuse);
-            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None).is_err());
-            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None).is_ok());
+            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None).is_err());
+            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None, None).is_ok());
         }
     }
-    assert!(fused_split && merged && passes, "the fused launch split, other merges and RoPE passes all ran");
+    assert!(fused_split && merged && passes && stores, "the fused launch split, other merges, RoPE passes and K/V stores all ran");
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! The pass writes the K and V of its rows into per-layer buffers of all positions and attends
 //! to all of them, so a later pass may compute only some rows against K/V kept from an earlier
 //! one (Fast-dLLM's caches). With every row it is the exact forward of the reference. With f16
-//! K/V the rows' K and V are computed in f32 (`KNew`, `VNew`: bias, QK-norm, RoPE) and then
-//! stored, rounded once.
+//! K/V the rows' K and V are computed in f32 (RoPE and, where a family has them, bias and
+//! QK-norm: then in `KNew`, `VNew`) and then stored, rounded once.
 
 use crate::gpu::kernels::{Activation, Epilogue, KvType};
 use crate::model::arch::{Key, Role, Tensors};
@@ -84,7 +84,9 @@ pub enum Op {
     /// dense. One launch where the session's kernels fuse them (`Gpu::fuses_qkv`), else three
     /// matmuls. With `rope_at` (the position of row 0), Q and K are turned by RoPE too: as
     /// they are stored where the kernels can (the fused store, split-K's merges), else by a
-    /// RoPE pass of their own.
+    /// RoPE pass of their own. With `f16_kv`, K and V go straight into half-precision K/V
+    /// (`y` names `Keys`/`Values`): stored so by the fused launch, else computed into
+    /// `KNew`/`VNew` and stored by KvStore launches.
     Qkv {
         w: [Key; 3],
         x: Buf,
@@ -92,6 +94,7 @@ pub enum Op {
         m: usize,
         y: [(Buf, usize); 3],
         rope_at: Option<usize>,
+        f16_kv: bool,
     },
     /// A gated MLP's projections of one input: `y = act(x · gateᵀ) ⊙ (x · upᵀ)` for `m` rows of
     /// `x` (normed by `norm` first, if any), `w` = [gate, up], the activation in `epilogue`. One
@@ -189,9 +192,9 @@ impl Op {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } => 2 * chunks[*w],
-            // Unfused, as three matmuls (fused: one launch, or the slices and three merges), and
-            // RoPE passes for Q and K.
-            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 2,
+            // Unfused, as three matmuls (fused: one launch, or the slices and three merges),
+            // RoPE passes for Q and K, and K/V stores.
+            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 4,
             Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
@@ -241,17 +244,18 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
                 (Buf::H, None)
             }
         };
-        // K and V of these rows go to their canvas positions in the layer's K/V of all `len`:
-        // directly (f32), or from rows 0.. of `KNew`/`VNew` (f16).
-        let (k, v, kv0) = match kv {
-            KvType::F32 => (Buf::Keys(i), Buf::Values(i), q0),
-            KvType::F16 => (Buf::KNew, Buf::VNew, 0),
-        };
-        let (x, norm) = normed(&mut ops, Role::AttnNorm);
         // RoPE comes after the biases and QK-norms; without them it is the projections' own.
         let between = [Role::QBias, Role::KBias, Role::VBias, Role::QNorm, Role::KNorm].into_iter().any(present);
         let rope_at = (!between).then_some(q0);
-        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at });
+        // K and V of these rows go to their canvas positions in the layer's K/V of all `len`:
+        // directly (f32, or f16 with nothing between), or from rows 0.. of `KNew`/`VNew` (f16).
+        let (k, v, kv0) = match kv {
+            KvType::F16 if between => (Buf::KNew, Buf::VNew, 0),
+            _ => (Buf::Keys(i), Buf::Values(i), q0),
+        };
+        let f16_kv = kv == KvType::F16 && !between;
+        let (x, norm) = normed(&mut ops, Role::AttnNorm);
+        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at, f16_kv });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
@@ -265,7 +269,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         if between {
             ops.extend([Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads }, Op::Rope { x: k, row0: kv0, rows: n, heads: c.n_kv_heads }]);
         }
-        if kv == KvType::F16 {
+        if kv == KvType::F16 && between {
             let store = |src: Buf, dst: Buf| Op::KvStore { src, dst, row0: q0, rows: n, width: c.kv_dim() };
             ops.extend([store(k, Buf::Keys(i)), store(v, Buf::Values(i))]);
         }

@@ -241,7 +241,7 @@ impl<'m> Session<'m> {
                 Kernel::MatmulQkv { dtypes, .. } => format!("matmul {} (Q, K, V in one)", dtypes.map(|d| d.name()).join("/")),
                 Kernel::MatmulGlu { dtypes, .. } => format!("matmul {} (gate, up in one)", dtypes.map(|d| d.name()).join("/")),
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
-                Kernel::MatmulMerge => "matmul split-K merge".into(),
+                Kernel::MatmulMerge { .. } => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {
@@ -356,7 +356,7 @@ impl<'m> Session<'m> {
                     };
                     out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
                 }
-                Op::Qkv { w: keys, x, norm, m: rows, y, rope_at } => {
+                Op::Qkv { w: keys, x, norm, m: rows, y, rope_at, f16_kv } => {
                     let ts = keys.map(|key| &w[key]);
                     let scratch = self.bufs.get(&Buf::SplitK);
                     let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
@@ -367,7 +367,8 @@ impl<'m> Session<'m> {
                         Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm, rope })
                     };
                     let ios = [io((ts[0], y[0]), rope)?, io((ts[1], y[1]), rope)?, io((ts[2], y[2]), None)?];
-                    out.extend(GpuWeight::qkv(g, kv, ts, rows, ios, scratch)?);
+                    let staging = if f16_kv { Some([self.buf(Buf::KNew)?, self.buf(Buf::VNew)?]) } else { None };
+                    out.extend(GpuWeight::qkv(g, kv, ts, rows, ios, scratch, staging)?);
                 }
                 Op::GateUp { w: keys, x, norm, m: rows, y, epilogue } => {
                     let ts = keys.map(|key| &w[key]);

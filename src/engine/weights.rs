@@ -4,7 +4,7 @@
 //! quantization policy, each matrix split by rows into chunks that fit one storage binding.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Epilogue, KernelVariant, Launch, MatmulIo};
+use crate::gpu::kernels::{Epilogue, KernelVariant, KvType, Launch, MatmulIo};
 use crate::gpu::Gpu;
 use crate::model::arch::{Key, Quant, TensorSpec, Tensors};
 use crate::model::source::ByteSource;
@@ -103,19 +103,38 @@ impl GpuWeight {
     }
 
     /// The attention's Q, K and V projections `w` of one input (`io`: each part's; the same x
-    /// and norm, stored, rows dense at the part's width): one launch (`Gpu::matmul_qkv`) where
-    /// the layout fuses and each weight is one chunk, else three matmuls.
-    pub fn qkv(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 3], m: usize, io: [MatmulIo<'_>; 3], scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
+    /// and norm, stored, rows dense at the part's width; RoPE for Q and K alike): one launch
+    /// (`Gpu::matmul_qkv`) where the layout fuses and each weight is one chunk, else three
+    /// matmuls. With `f16_kv`, K's and V's outputs are half-precision K/V (offsets in their
+    /// elements): the one launch stores them so; three matmuls compute them into these two f32
+    /// buffers (rows from 0) and `kv_store` passes store them.
+    pub fn qkv(
+        gpu: &Gpu,
+        variant: KernelVariant,
+        w: [&GpuWeight; 3],
+        m: usize,
+        io: [MatmulIo<'_>; 3],
+        scratch: Option<&wgpu::Buffer>,
+        f16_kv: Option<[&wgpu::Buffer; 2]>,
+    ) -> Result<Vec<Launch>> {
         let one_chunk = w.iter().all(|t| t.chunks.len() == 1 && t.cols == w[0].cols);
         // One launch turns Q and K alike (`io[0].rope`), never V.
         let rope_alike = io[0].rope.is_some() == io[1].rope.is_some() && io[2].rope.is_none();
         if gpu.fuses_qkv(variant) && one_chunk && rope_alike {
             let parts = w.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
-            return gpu.matmul_qkv(parts, m, w[0].cols, io[0], [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)], scratch);
+            let kv_type = if f16_kv.is_some() { KvType::F16 } else { KvType::F32 };
+            return gpu.matmul_qkv(parts, m, w[0].cols, io[0], [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)], kv_type, scratch);
         }
         let mut out = Vec::new();
-        for (t, io) in w.into_iter().zip(io) {
-            out.extend(t.matmul_split_k(gpu, variant, m, io, scratch)?);
+        for (i, (t, io)) in w.into_iter().zip(io).enumerate() {
+            match f16_kv.filter(|_| i > 0) {
+                Some(staging) => {
+                    let width = io.y_stride;
+                    out.extend(t.matmul_split_k(gpu, variant, m, MatmulIo { y: staging[i - 1], y_offset: 0, ..io }, scratch)?);
+                    out.push(gpu.kv_store(staging[i - 1], io.y, m * width, io.y_offset)?);
+                }
+                None => out.extend(t.matmul_split_k(gpu, variant, m, io, scratch)?),
+            }
         }
         Ok(out)
     }

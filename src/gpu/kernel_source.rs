@@ -63,6 +63,15 @@ fn renamed_reader(d: DType, suffix: &str, binding: u32) -> String {
     }
     out
 }
+/// `alias name = f32;` or, for f16 storage, `enable f16;` and `alias name = f16;` (to open a
+/// module: `enable` must come first).
+fn element_alias(name: &str, t: KvType) -> String {
+    match t {
+        KvType::F32 => format!("alias {name} = f32;"),
+        KvType::F16 => format!("enable f16;\nalias {name} = f16;"),
+    }
+}
+
 /// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
 const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
@@ -81,9 +90,14 @@ pub fn source(k: Kernel) -> String {
                 }
             }
         }
-        Kernel::MatmulQkv { dtypes, .. } => {
+        Kernel::MatmulQkv { dtypes, kv, .. } => {
             let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 7, 8]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
-            format!("{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}", readers.join("\n"), include_str!("../../shaders/matmul_qkv.wgsl"))
+            format!(
+                "{}\n{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}",
+                element_alias("kv_t", kv),
+                readers.join("\n"),
+                include_str!("../../shaders/matmul_qkv.wgsl")
+            )
         }
         Kernel::MatmulGlu { dtypes, .. } => format!(
             "{}\n{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}",
@@ -117,12 +131,8 @@ pub fn source(k: Kernel) -> String {
                 AttnLayout::Tiles => flash(include_str!("../../shaders/attention_tiles.wgsl")),
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl").to_string(),
             };
-            // How K/V are stored (`enable` must open the module).
-            let kv_t = match kv {
-                KvType::F32 => "alias kv_t = f32;",
-                KvType::F16 => "enable f16;\nalias kv_t = f16;",
-            };
-            let src = format!("{kv_t}\n{}\n{body}", include_str!("../../shaders/attention_keys.wgsl"));
+            // How K/V are stored.
+            let src = format!("{}\n{}\n{body}", element_alias("kv_t", kv), include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row (the portable layout stages half the keys per round).
             // (The host never asks attention_tiles.wgsl for a wide head.)
@@ -135,7 +145,7 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
-        Kernel::MatmulMerge => format!("{GLU}\n{ROPE}\n{}", include_str!("../../shaders/matmul_merge.wgsl")),
+        Kernel::MatmulMerge { out } => format!("{}\n{GLU}\n{ROPE}\n{}", element_alias("out_t", out), include_str!("../../shaders/matmul_merge.wgsl")),
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),

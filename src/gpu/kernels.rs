@@ -84,10 +84,11 @@ pub enum Kernel {
         short: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
-    /// outputs (`matmul_qkv.wgsl`); `short` as for `Matmul`.
+    /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `short` as for `Matmul`.
     MatmulQkv {
         dtypes: [DType; 3],
         short: bool,
+        kv: KvType,
     },
     /// The tiled matmul over a gated MLP's gate and up weights (formats `dtypes`) at once,
     /// storing act(gate) · up (`matmul_glu.wgsl`); `short` as for `Matmul`.
@@ -112,8 +113,11 @@ pub enum Kernel {
     },
     /// f32 rows into f16 K/V (`kv_store.wgsl`).
     KvStore,
-    /// Split-K's ending for the tiled matmul (`matmul_merge.wgsl`).
-    MatmulMerge,
+    /// Split-K's ending for the tiled matmul (`matmul_merge.wgsl`), its output's elements
+    /// stored as `out` (f16: K or V into half-precision K/V).
+    MatmulMerge {
+        out: KvType,
+    },
     AttentionMerge,
     Select,
     Bias,

@@ -4,7 +4,7 @@
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 //! A tiled launch may fold the RMSNorm of its input rows into the product (`RowNorm`).
 
-use super::kernel_specs::{Epilogue, MatmulSplit, RopeParams, RopeSpec, MAX_SPLIT_FILL};
+use super::kernel_specs::{Epilogue, KvType, MatmulSplit, RopeParams, RopeSpec, MAX_SPLIT_FILL};
 use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -282,14 +282,14 @@ impl Gpu {
             Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
-        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false)?;
+        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false, KvType::F32)?;
         Ok(vec![slices, merge])
     }
 
     /// Split-K's ending: columns `c0 .. c0 + n` of the slices' results in `scratch` (rows of
     /// `n_src`; `src` is `(n_src, c0)`) summed into y of `io`, with its epilogue, the norm
     /// folded over `k` and its RoPE; or with `glu`, `matmul_glu`'s tiles of gate and up columns
-    /// paired into `n` outputs.
+    /// paired into `n` outputs. y's elements are `out` (f16: K or V into half-precision K/V).
     #[allow(clippy::too_many_arguments)]
     fn matmul_merge(
         &self,
@@ -301,6 +301,7 @@ impl Gpu {
         src: (usize, usize),
         scratch: &wgpu::Buffer,
         glu: bool,
+        out: KvType,
     ) -> Result<Launch> {
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
@@ -324,16 +325,18 @@ impl Gpu {
             glu as u32,
             0,
         ];
-        self.launch(Kernel::MatmulMerge, &P(mp, rope), &[scratch, io.y], groups_1d(m * n))
+        self.launch(Kernel::MatmulMerge { out }, &P(mp, rope), &[scratch, io.y], groups_1d(m * n))
     }
 
     /// The Q, K and V projections of one input in one tiled launch (`matmul_qkv.wgsl`): `w` the
     /// three weights (buffer, format, rows), each `k` wide; `io` the input (a norm may be folded
     /// in) and Q's output (rows dense: `y_stride` is Q's rows; stored, no epilogue); `kv` the
-    /// buffers and element offsets of K's and V's outputs, rows dense likewise; `io.rope` turns
-    /// Q and K as they are stored. Split across the shared dimension as `matmul_auto` would
+    /// buffers and element offsets of K's and V's outputs, rows dense likewise, their elements
+    /// `kv_type` (f16: straight into half-precision K/V); `io.rope` turns Q and K as they are
+    /// stored. Split across the shared dimension as `matmul_auto` would
     /// split one matmul of all their rows, when `scratch` has room: the slices, then a merge
     /// per part (Q's and K's turning them).
+    #[allow(clippy::too_many_arguments)]
     pub fn matmul_qkv(
         &self,
         w: [(&wgpu::Buffer, DType, usize); 3],
@@ -341,8 +344,10 @@ impl Gpu {
         k: usize,
         io: MatmulIo<'_>,
         kv: [(&wgpu::Buffer, usize); 2],
+        kv_type: KvType,
         scratch: Option<&wgpu::Buffer>,
     ) -> Result<Vec<Launch>> {
+        self.check_kv(kv_type)?;
         let [nq, nk, nv] = w.map(|p| p.2);
         if io.epilogue != Epilogue::Store || io.y_stride != nq {
             return Err(Error::Gpu("internal: the Q/K/V matmul stores rows dense at each part's width".into()));
@@ -350,8 +355,9 @@ impl Gpu {
         let n = nq + nk + nv;
         let split = self.matmul_split_of(KernelVariant::Tiled, m, n, k);
         let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, n));
-        for (what, (buf, off), width) in [("Q", (io.y, io.y_offset), nq), ("K", kv[0], nk), ("V", kv[1], nv)] {
-            let need = 4 * (off + m * width) as u64;
+        let kv_bytes = if kv_type == KvType::F16 { 2 } else { 4 };
+        for (what, (buf, off), width, bytes) in [("Q", (io.y, io.y_offset), nq, 4), ("K", kv[0], nk, kv_bytes), ("V", kv[1], nv, kv_bytes)] {
+            let need = bytes * (off + m * width) as u64;
             if buf.size() < need {
                 return Err(Error::Gpu(format!("internal: the {what} output needs {need} bytes; its buffer has {}", buf.size())));
             }
@@ -374,16 +380,20 @@ impl Gpu {
             ..MatmulParams::new(m, n, k, &io, if scratch.is_some() { split.k_slice } else { 0 })?
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short };
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type };
         let splits = if scratch.is_some() { split.splits } else { 1 };
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let y = scratch.unwrap_or(io.y);
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, g, kv[0].0, kv[1].0, w[1].0, w[2].0], groups)?];
         if let Some(s) = scratch {
-            let parts = [(io.y, io.y_offset, nq, 0, io.rope), (kv[0].0, kv[0].1, nk, nq, io.rope), (kv[1].0, kv[1].1, nv, nq + nk, None)];
-            for (buf, y_offset, width, c0, rope) in parts {
+            let parts = [
+                (io.y, io.y_offset, nq, 0, io.rope, KvType::F32),
+                (kv[0].0, kv[0].1, nk, nq, io.rope, kv_type),
+                (kv[1].0, kv[1].1, nv, nq + nk, None, kv_type),
+            ];
+            for (buf, y_offset, width, c0, rope, t) in parts {
                 let part = MatmulIo { y: buf, y_offset, y_stride: width, rope, ..io };
-                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s, false)?);
+                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s, false, t)?);
             }
         }
         Ok(out)
@@ -419,7 +429,7 @@ impl Gpu {
         let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short };
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, scratch.unwrap_or(io.y), g, w[1].0], groups)?];
         if let Some(s) = scratch {
-            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true)?);
+            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, KvType::F32)?);
         }
         Ok(out)
     }
