@@ -64,6 +64,11 @@ run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length
 # against 78.9 on 2026-12-04; "fused" on vs off: fused 3 % faster, `UNMASK_FUSE=off` repeats it).
 UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 UNMASK_SPLIT_FILL=4096 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# And on f32 ALUs, the browsers' path on GPUs: norms folded, Q/K/V in one launch storing RoPE'd
+# Q/K and f16 K/V, gate/up in one split across k: 12 launches a cached step's layer against the
+# cooperative path's 18 (22 before RoPE and the f16 store moved into the merges, 2026-12-04,
+# fourth session; coop off took 88.5 ms a step at fill 1024 then).
+UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2

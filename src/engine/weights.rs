@@ -106,8 +106,9 @@ impl GpuWeight {
     /// and norm, stored, rows dense at the part's width; RoPE for Q and K alike): one launch
     /// (`Gpu::matmul_qkv`) where the layout fuses and each weight is one chunk, else three
     /// matmuls. With `f16_kv`, K's and V's outputs are half-precision K/V (offsets in their
-    /// elements): the one launch stores them so; three matmuls compute them into these two f32
-    /// buffers (rows from 0) and `kv_store` passes store them.
+    /// elements): the one launch stores them so, as do three matmuls' merges where they split;
+    /// unsplit, they compute them into these two f32 buffers (rows from 0) and `kv_store`
+    /// passes store them.
     pub fn qkv(
         gpu: &Gpu,
         variant: KernelVariant,
@@ -129,9 +130,18 @@ impl GpuWeight {
         for (i, (t, io)) in w.into_iter().zip(io).enumerate() {
             match f16_kv.filter(|_| i > 0) {
                 Some(staging) => {
-                    let width = io.y_stride;
-                    out.extend(t.matmul_split_k(gpu, variant, m, MatmulIo { y: staging[i - 1], y_offset: 0, ..io }, scratch)?);
-                    out.push(gpu.kv_store(staging[i - 1], io.y, m * width, io.y_offset)?);
+                    // Split, the merge rounds into the K/V itself; else through the staging.
+                    let direct = match &t.chunks[..] {
+                        [(buf, _, rows)] => gpu.matmul_split_f16(variant, t.dtype, buf, m, *rows, t.cols, io, scratch)?,
+                        _ => None,
+                    };
+                    match direct {
+                        Some(ls) => out.extend(ls),
+                        None => {
+                            out.extend(t.matmul_split_k(gpu, variant, m, MatmulIo { y: staging[i - 1], y_offset: 0, ..io }, scratch)?);
+                            out.push(gpu.kv_store(staging[i - 1], io.y, m * io.y_stride, io.y_offset)?);
+                        }
+                    }
                 }
                 None => out.extend(t.matmul_split_k(gpu, variant, m, io, scratch)?),
             }

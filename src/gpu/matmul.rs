@@ -239,6 +239,29 @@ impl Gpu {
         }
     }
 
+    /// `matmul_auto` into a half-precision output (K or V into f16 K/V; `io.y_offset` in its
+    /// elements) where it splits: the slices, then a merge that rounds into it. None where it
+    /// would not split (the caller computes into f32, then stores with `kv_store`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul_split_f16(
+        &self,
+        variant: KernelVariant,
+        dtype: DType,
+        w: &wgpu::Buffer,
+        m: usize,
+        n: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Option<Vec<Launch>>> {
+        self.check_kv(KvType::F16)?;
+        let split = self.matmul_split_of(variant, m, n, k);
+        match scratch {
+            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => Ok(Some(self.matmul_split_into(dtype, w, m, n, k, io, s, split, KvType::F16)?)),
+            _ => Ok(None),
+        }
+    }
+
     /// The RoPE pass over the `m` × `n` output of `io` (rows dense) where it asks for one.
     pub fn rope_output(&self, io: &MatmulIo<'_>, m: usize, n: usize) -> Result<Option<Launch>> {
         let Some(r) = io.rope else { return Ok(None) };
@@ -264,6 +287,23 @@ impl Gpu {
         scratch: &wgpu::Buffer,
         split: MatmulSplit,
     ) -> Result<Vec<Launch>> {
+        self.matmul_split_into(dtype, w, m, n, k, io, scratch, split, KvType::F32)
+    }
+
+    /// `matmul_split` into an output of `out` elements.
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_split_into(
+        &self,
+        dtype: DType,
+        w: &wgpu::Buffer,
+        m: usize,
+        n: usize,
+        k: usize,
+        io: MatmulIo<'_>,
+        scratch: &wgpu::Buffer,
+        split: MatmulSplit,
+        out: KvType,
+    ) -> Result<Vec<Launch>> {
         let MatmulSplit { splits, k_slice } = split;
         if !(1..=64).contains(&splits) || k_slice == 0 || !k_slice.is_multiple_of(16) || splits * k_slice < k || (splits - 1) * k_slice >= k {
             return Err(Error::Input(format!("a matmul split of {splits} slices of {k_slice} does not cover k = {k}")));
@@ -282,7 +322,7 @@ impl Gpu {
             Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
-        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false, KvType::F32)?;
+        let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false, out)?;
         Ok(vec![slices, merge])
     }
 
