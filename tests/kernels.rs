@@ -1087,7 +1087,7 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
-                let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
                 assert_eq!(ls.len(), 2, "the slices, then the merge");
                 let what = format!("split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
@@ -1095,10 +1095,10 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
             // A split that does not cover k, or leaves a slice empty, and scratch one word short.
             let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
             let w0 = &gw.chunks[0].0;
-            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }).is_err());
-            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }).is_err());
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }, KvType::F32).is_err());
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }, KvType::F32).is_err());
             let small = g.storage("small", split.bytes(m, n) - 4).unwrap();
-            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &small, split).is_err());
+            assert!(g.matmul_split(dtype, w0, m, n, k, io(), &small, split, KvType::F32).is_err());
         }
     }
 }
@@ -1152,7 +1152,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
                 let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let io = MatmulIo { y: &yb, ..io };
-                let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
                 let what = format!("normed split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
             }
@@ -1592,7 +1592,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                     let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
                     let yb = g.upload_f32("y", &y0).unwrap();
                     let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
-                    let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split).unwrap();
+                    let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
                     assert_eq!(ls[0].kernel, Kernel::MatmulCoop(dtype), "the slices ran on cooperative matrices");
                     assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
                 }

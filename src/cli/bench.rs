@@ -275,7 +275,7 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
         Some(s) => {
             let scratch = gpu.storage("split-K scratch", s.bytes(m, n))?;
             let io = MatmulIo { x: &x, x_offset: 0, y: &y, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
-            gpu.matmul_split(gw.dtype, &gw.chunks[0].0, m, n, k, io, &scratch, s)?
+            gpu.matmul_split(gw.dtype, &gw.chunks[0].0, m, n, k, io, &scratch, s, KvType::F32)?
         }
         None => gw.matmul(gpu, v, &x, 0, m, &y, 0, n, Epilogue::Store)?,
     };

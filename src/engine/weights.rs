@@ -131,8 +131,11 @@ impl GpuWeight {
             match f16_kv.filter(|_| i > 0) {
                 Some(staging) => {
                     // Split, the merge rounds into the K/V itself; else through the staging.
-                    let direct = match &t.chunks[..] {
-                        [(buf, _, rows)] => gpu.matmul_split_f16(variant, t.dtype, buf, m, *rows, t.cols, io, scratch)?,
+                    let split = gpu.matmul_split_of(variant, m, t.rows, t.cols);
+                    let direct = match (&t.chunks[..], scratch) {
+                        ([(buf, _, _)], Some(s)) if split.splits > 1 && s.size() >= split.bytes(m, t.rows) => {
+                            Some(gpu.matmul_split(t.dtype, buf, m, t.rows, t.cols, io, s, split, KvType::F16)?)
+                        }
                         _ => None,
                     };
                     match direct {

@@ -230,35 +230,12 @@ impl Gpu {
     ) -> Result<Vec<Launch>> {
         let split = self.matmul_split_of(variant, m, n, k);
         match scratch {
-            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => self.matmul_split(dtype, w, m, n, k, io, s, split),
+            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => self.matmul_split(dtype, w, m, n, k, io, s, split, KvType::F32),
             _ => {
                 let mut out = vec![self.matmul(variant, dtype, w, m, n, k, MatmulIo { rope: None, ..io })?];
                 out.extend(self.rope_output(&io, m, n)?);
                 Ok(out)
             }
-        }
-    }
-
-    /// `matmul_auto` into a half-precision output (K or V into f16 K/V; `io.y_offset` in its
-    /// elements) where it splits: the slices, then a merge that rounds into it. None where it
-    /// would not split (the caller computes into f32, then stores with `kv_store`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul_split_f16(
-        &self,
-        variant: KernelVariant,
-        dtype: DType,
-        w: &wgpu::Buffer,
-        m: usize,
-        n: usize,
-        k: usize,
-        io: MatmulIo<'_>,
-        scratch: Option<&wgpu::Buffer>,
-    ) -> Result<Option<Vec<Launch>>> {
-        self.check_kv(KvType::F16)?;
-        let split = self.matmul_split_of(variant, m, n, k);
-        match scratch {
-            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => Ok(Some(self.matmul_split_into(dtype, w, m, n, k, io, s, split, KvType::F16)?)),
-            _ => Ok(None),
         }
     }
 
@@ -274,7 +251,8 @@ impl Gpu {
 
     /// Split-K in the tiled layout: `split.splits` workgroups per output tile, each summing its
     /// slice of k into `scratch` (`[splits, m, n]`, then with a norm each slice's Σ x² of each
-    /// row, `[splits, m]`), then `matmul_merge.wgsl` writes y.
+    /// row, `[splits, m]`), then `matmul_merge.wgsl` writes y, whose elements are `out` (f16: K
+    /// or V into half-precision K/V, `io.y_offset` in its elements; the merge rounds).
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_split(
         &self,
@@ -286,24 +264,9 @@ impl Gpu {
         io: MatmulIo<'_>,
         scratch: &wgpu::Buffer,
         split: MatmulSplit,
-    ) -> Result<Vec<Launch>> {
-        self.matmul_split_into(dtype, w, m, n, k, io, scratch, split, KvType::F32)
-    }
-
-    /// `matmul_split` into an output of `out` elements.
-    #[allow(clippy::too_many_arguments)]
-    fn matmul_split_into(
-        &self,
-        dtype: DType,
-        w: &wgpu::Buffer,
-        m: usize,
-        n: usize,
-        k: usize,
-        io: MatmulIo<'_>,
-        scratch: &wgpu::Buffer,
-        split: MatmulSplit,
         out: KvType,
     ) -> Result<Vec<Launch>> {
+        self.check_kv(out)?;
         let MatmulSplit { splits, k_slice } = split;
         if !(1..=64).contains(&splits) || k_slice == 0 || !k_slice.is_multiple_of(16) || splits * k_slice < k || (splits - 1) * k_slice >= k {
             return Err(Error::Input(format!("a matmul split of {splits} slices of {k_slice} does not cover k = {k}")));
