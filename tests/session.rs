@@ -127,3 +127,41 @@ fn a_session_refuses_what_it_was_not_made_for() {
     }
     assert_eq!(pollster::block_on(s.forward(&toks, ARGMAX, false)).unwrap().choices.len(), 6);
 }
+
+#[test]
+fn a_dense_layer_is_five_launches_where_the_kernels_fuse() {
+    // A LLaDA layer (no biases, no QK-norms) in the tiled layout with its fusions: Q/K/V (RoPE
+    // and, with f16 K/V, the K/V store in its store), attention, output, gate/up, down; no RoPE,
+    // K/V store or norm passes. With the fusions off, three matmuls, RoPE passes, K/V stores
+    // (f16), the norms and gate and up apart. A cached step's pass launches the same per layer.
+    use unmask::gpu::kernels::{Kernel, KernelVariant};
+    let cfg = tiny_config(3, 4, 2, 16, 96, 77);
+    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
+    let m = GpuModel::upload(g.clone(), &random_model(&cfg, DType::F16, 5)).unwrap();
+    let len = 24;
+    let count = |ks: &[Kernel], f: fn(&Kernel) -> bool| ks.iter().filter(|k| f(k)).count();
+    for kv in [KvType::F32, KvType::F16] {
+        for fuse in [true, false] {
+            g.set_fuse(fuse);
+            let config = SessionConfig { cache: CacheMode::Dual, kv, ..SessionConfig::new(len, KernelVariant::Tiled) };
+            let mut s = Session::new(&m, config, None).unwrap();
+            for rows in [0..len, 8..16] {
+                let ks = s.pass_kernels(len, rows.clone()).unwrap();
+                let what = format!("{} K/V, fused {fuse}, rows {rows:?}: {ks:?}", kv.name());
+                let (rope, store, norms) =
+                    (count(&ks, |k| matches!(k, Kernel::Rope)), count(&ks, |k| matches!(k, Kernel::KvStore)), count(&ks, |k| matches!(k, Kernel::RmsNorm)));
+                let heads = count(&ks, |k| matches!(k, Kernel::Select));
+                // Embedding, the final norm, and per head chunk its matmul and selection.
+                let around = 2 + 2 * heads;
+                if fuse {
+                    assert_eq!((rope, store, norms), (0, 0, 1), "{what}");
+                    assert_eq!(ks.len(), around + 5 * cfg.n_layers, "{what}");
+                } else {
+                    let f16 = (kv == KvType::F16) as usize;
+                    assert_eq!((rope, store, norms), (2 * cfg.n_layers, 2 * f16 * cfg.n_layers, 1 + 2 * cfg.n_layers), "{what}");
+                    assert_eq!(ks.len(), around + (12 + 2 * f16) * cfg.n_layers, "{what}");
+                }
+            }
+        }
+    }
+}

@@ -252,6 +252,14 @@ impl<'m> Session<'m> {
         Ok(Some(by_kind))
     }
 
+    /// The kernels a pass over rows `rows` of a canvas of `len` launches, in order (recording
+    /// it if it is not the one recorded): what the graph's fusions leave (benchmarks, tests).
+    pub fn pass_kernels(&mut self, len: usize, rows: Range<usize>) -> Result<Vec<Kernel>> {
+        let slot = self.pass_for(len, graph::computed_rows(&rows, self.model.config.shift_logits))?;
+        let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        Ok(pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).map(|d| d.kernel).collect())
+    }
+
     /// A new canvas length: the K/V of the old one mean nothing for it, so start from zeros
     /// (as the CPU twin's cache does).
     fn clear_kv_unless(&mut self, len: usize, enc: &mut wgpu::CommandEncoder) {
