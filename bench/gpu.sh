@@ -79,6 +79,9 @@ run python3 bench/reference_generate.py --model models/demo --gen-length 128 256
 # an MoE shape (bench/moe-shape.config.json: 2048 wide, 64 experts of 1024, top-8; a shape, not
 # a released checkpoint's config): a full pass of 288 rows and a cached step of 32.
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 224 --kernels moe
+# The same at 1024 rows: on the H200 it took 7.4 ms at both 288 and 32 rows (2026-12-04), a time
+# that did not scale with the work; a third row count says whether it is fixed per launch.
+run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 960 --kernels moe
 run $bin bench --model tests/data/families/diffusion_gemma --prompt-length 32 --gen-length 64 --runs 2
 fi
 # llama.cpp's llama-diffusion-cli with its Vulkan backend (KHR cooperative matrices) beside
