@@ -147,6 +147,8 @@ fn a_dense_layer_is_five_launches_where_the_kernels_fuse() {
             let mut s = Session::new(&m, config, None).unwrap();
             for rows in [0..len, 8..16] {
                 let ks = s.pass_kernels(len, rows.clone()).unwrap();
+                let host = s.encode_ms(len, rows.clone(), 2).unwrap();
+                assert!(host.is_finite() && host >= 0.0, "encoding the pass takes {host} ms");
                 let what = format!("{} K/V, fused {fuse}, rows {rows:?}: {ks:?}", kv.name());
                 let (rope, store, norms) =
                     (count(&ks, |k| matches!(k, Kernel::Rope)), count(&ks, |k| matches!(k, Kernel::KvStore)), count(&ks, |k| matches!(k, Kernel::RmsNorm)));

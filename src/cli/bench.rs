@@ -447,6 +447,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let (kernels, kv) = (session.config().kernels.name(), session.config().kv.name());
         let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone()))?;
         let launches = session.pass_kernels(l, step_rows.clone())?.len();
+        let encode_ms = session.encode_ms(l, step_rows.clone(), 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
@@ -463,6 +464,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             // cache, the first block and what follows with prefix, the block alone with dual),
             // from timestamp queries; null without them.
             "profiled_rows": [step_rows.start, step_rows.end], "launches_per_pass": launches,
+            // Host time to encode that pass (recorded and finished, not submitted), best of 5.
+            "host_encode_ms": encode_ms,
             "gpu_ms_per_kernel": profile.map(|v| v.into_iter().map(|(k, t)| (k, serde_json::json!(t))).collect::<serde_json::Map<_, _>>()),
         });
         println!("{line}");

@@ -260,6 +260,26 @@ impl<'m> Session<'m> {
         Ok(pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).map(|d| d.kernel).collect())
     }
 
+    /// Host milliseconds to encode the pass over rows `rows` of a canvas of `len` into a command
+    /// buffer (every dispatch recorded, the buffer finished, never submitted), best of `runs`:
+    /// the CPU side of a step that GPU timestamps do not see (benchmarks).
+    pub fn encode_ms(&mut self, len: usize, rows: Range<usize>, runs: usize) -> Result<f64> {
+        let slot = self.pass_for(len, graph::computed_rows(&rows, self.model.config.shift_logits))?;
+        let (gpu, pass) = (&*self.model.gpu, self.passes[slot].as_ref().expect("built by pass_for"));
+        let mut best = f64::MAX;
+        for _ in 0..runs.max(1) {
+            let t = crate::clock::now_ms();
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            gpu.record(&mut enc, &pass.body);
+            for (dispatches, _, _) in &pass.head {
+                gpu.record(&mut enc, dispatches);
+            }
+            drop(enc.finish());
+            best = best.min(crate::clock::now_ms() - t);
+        }
+        Ok(best)
+    }
+
     /// A new canvas length: the K/V of the old one mean nothing for it, so start from zeros
     /// (as the CPU twin's cache does).
     fn clear_kv_unless(&mut self, len: usize, enc: &mut wgpu::CommandEncoder) {
