@@ -153,9 +153,10 @@ impl GpuWeight {
     }
 
     /// A gated MLP's gate and up projections `w` of one input into `io.y` (whose epilogue,
-    /// `Epilogue::Gated`, names the activation): one launch (`Gpu::matmul_glu`) where the
-    /// layout fuses, each weight is one chunk and the matmuls would not split across k; else
-    /// the gate projection, then the up projection gating it.
+    /// `Epilogue::Gated`, names the activation): one launch (`Gpu::matmul_glu`, split across k
+    /// where the device splits it) where the layout fuses, each weight is one chunk and the
+    /// scratch has room for its split; else the gate projection, then the up projection gating
+    /// it.
     pub fn gate_up(gpu: &Gpu, variant: KernelVariant, w: [&GpuWeight; 2], m: usize, io: MatmulIo<'_>, scratch: Option<&wgpu::Buffer>) -> Result<Vec<Launch>> {
         let [gate, up] = w;
         let same = gate.chunks.len() == 1 && up.chunks.len() == 1 && (gate.rows, gate.cols) == (up.rows, up.cols);
