@@ -131,11 +131,8 @@ impl GpuWeight {
             match f16_kv.filter(|_| i > 0) {
                 Some(staging) => {
                     // Split, the merge rounds into the K/V itself; else through the staging.
-                    let split = gpu.matmul_split_of(variant, m, t.rows, t.cols);
-                    let direct = match (&t.chunks[..], scratch) {
-                        ([(buf, _, _)], Some(s)) if split.splits > 1 && s.size() >= split.bytes(m, t.rows) => {
-                            Some(gpu.matmul_split(t.dtype, buf, m, t.rows, t.cols, io, s, split, KvType::F16)?)
-                        }
+                    let direct = match (&t.chunks[..], gpu.split_room(variant, m, t.rows, t.cols, scratch)) {
+                        ([(buf, _, _)], Some((split, s))) => Some(gpu.matmul_split(t.dtype, buf, m, t.rows, t.cols, io, s, split, KvType::F16)?),
                         _ => None,
                     };
                     match direct {

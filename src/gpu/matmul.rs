@@ -213,6 +213,20 @@ impl Gpu {
         MatmulSplit::of(tiles(variant, m, n), k, self.split_fill())
     }
 
+    /// The split a tiled matmul of `m` × `n` over `k` takes here and the scratch it takes it in:
+    /// None where it does not split or `scratch` has no room for the slices.
+    pub fn split_room<'s>(
+        &self,
+        variant: KernelVariant,
+        m: usize,
+        n: usize,
+        k: usize,
+        scratch: Option<&'s wgpu::Buffer>,
+    ) -> Option<(MatmulSplit, &'s wgpu::Buffer)> {
+        let split = self.matmul_split_of(variant, m, n, k);
+        scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, n)).map(|s| (split, s))
+    }
+
     /// `matmul`, split across the shared dimension (`MatmulSplit::of`) when `scratch` has room
     /// for the slices: two launches then. RoPE (`io.rope`) is the merge's, or unsplit a pass
     /// after the matmul.
@@ -228,10 +242,9 @@ impl Gpu {
         io: MatmulIo<'_>,
         scratch: Option<&wgpu::Buffer>,
     ) -> Result<Vec<Launch>> {
-        let split = self.matmul_split_of(variant, m, n, k);
-        match scratch {
-            Some(s) if split.splits > 1 && s.size() >= split.bytes(m, n) => self.matmul_split(dtype, w, m, n, k, io, s, split, KvType::F32),
-            _ => {
+        match self.split_room(variant, m, n, k, scratch) {
+            Some((split, s)) => self.matmul_split(dtype, w, m, n, k, io, s, split, KvType::F32),
+            None => {
                 let mut out = vec![self.matmul(variant, dtype, w, m, n, k, MatmulIo { rope: None, ..io })?];
                 out.extend(self.rope_output(&io, m, n)?);
                 Ok(out)
@@ -356,8 +369,7 @@ impl Gpu {
             return Err(Error::Gpu("internal: the Q/K/V matmul stores rows dense at each part's width".into()));
         }
         let n = nq + nk + nv;
-        let split = self.matmul_split_of(KernelVariant::Tiled, m, n, k);
-        let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, n));
+        let room = self.split_room(KernelVariant::Tiled, m, n, k, scratch);
         let kv_bytes = if kv_type == KvType::F16 { 2 } else { 4 };
         for (what, (buf, off), width, bytes) in [("Q", (io.y, io.y_offset), nq, 4), ("K", kv[0], nk, kv_bytes), ("V", kv[1], nv, kv_bytes)] {
             let need = bytes * (off + m * width) as u64;
@@ -377,18 +389,18 @@ impl Gpu {
             y3_offset: u32_of("V offset", kv[1].1)?,
             // Unsplit, the store turns Q and K (the slices leave it to the merges).
             rope: match io.rope {
-                Some(r) if scratch.is_none() => r.params(nq + nk)?,
+                Some(r) if room.is_none() => r.params(nq + nk)?,
                 _ => RopeParams::default(),
             },
-            ..MatmulParams::new(m, n, k, &io, if scratch.is_some() { split.k_slice } else { 0 })?
+            ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
         };
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
         let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type };
-        let splits = if scratch.is_some() { split.splits } else { 1 };
+        let splits = room.map_or(1, |r| r.0.splits);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let y = scratch.unwrap_or(io.y);
+        let y = room.map_or(io.y, |r| r.1);
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, g, kv[0].0, kv[1].0, w[1].0, w[2].0], groups)?];
-        if let Some(s) = scratch {
+        if let Some((split, s)) = room {
             let parts = [
                 (io.y, io.y_offset, nq, 0, io.rope, KvType::F32),
                 (kv[0].0, kv[0].1, nk, nq, io.rope, kv_type),
@@ -422,16 +434,15 @@ impl Gpu {
         }
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let width = glu_width(n);
-        let split = self.matmul_split_of(KernelVariant::Tiled, m, width, k);
-        let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, width));
-        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, scratch.map_or(0, |_| split.k_slice))? };
+        let room = self.split_room(KernelVariant::Tiled, m, width, k, scratch);
+        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, room.map_or(0, |r| r.0.k_slice))? };
         let (_, _, g) = RowNorm::binding(io.norm, io.x);
         let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        let splits = scratch.map_or(1, |_| split.splits);
+        let splits = room.map_or(1, |r| r.0.splits);
         let groups = [u32_of("columns", width / 64)?, m.div_ceil(rows_per_group) as u32, splits as u32];
         let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short };
-        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, scratch.unwrap_or(io.y), g, w[1].0], groups)?];
-        if let Some(s) = scratch {
+        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, room.map_or(io.y, |r| r.1), g, w[1].0], groups)?];
+        if let Some((split, s)) = room {
             out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, KvType::F32)?);
         }
         Ok(out)
