@@ -36,6 +36,13 @@ struct Pass {
     head: Vec<(Vec<Dispatch>, usize, usize)>,
 }
 
+impl Pass {
+    /// Its dispatches in order: the body, then each head chunk's.
+    fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        self.body.iter().chain(self.head.iter().flat_map(|h| h.0.iter()))
+    }
+}
+
 /// The guided head (classifier-free guidance) for a canvas length and scale.
 struct Guided {
     len: usize,
@@ -231,7 +238,7 @@ impl<'m> Session<'m> {
         self.forward_rows(tokens, rows.clone(), Noise::GREEDY, false).await?;
         let slot = self.pass_for(tokens.len(), rows)?;
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
-        let all: Vec<&Dispatch> = pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).collect();
+        let all: Vec<&Dispatch> = pass.dispatches().collect();
         let Some(ms) = self.model.gpu.time_dispatches(&all).await? else { return Ok(None) };
         let mut by_kind: Vec<(String, f64)> = Vec::new();
         for (d, t) in all.iter().zip(ms) {
@@ -257,7 +264,7 @@ impl<'m> Session<'m> {
     pub fn pass_kernels(&mut self, len: usize, rows: Range<usize>) -> Result<Vec<Kernel>> {
         let slot = self.pass_for(len, graph::computed_rows(&rows, self.model.config.shift_logits))?;
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
-        Ok(pass.body.iter().chain(pass.head.iter().flat_map(|h| h.0.iter())).map(|d| d.kernel).collect())
+        Ok(pass.dispatches().map(|d| d.kernel).collect())
     }
 
     /// Host milliseconds to encode the pass over rows `rows` of a canvas of `len` into a command
