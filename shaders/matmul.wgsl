@@ -14,14 +14,11 @@
 // needs no pass or buffer of its own.
 
 // Parameters, bindings and edge loads: matmul_common.wgsl; the staging and the 4×4 block of
-// multiply-adds: matmul_tile.wgsl; the store (`finish`): matmul_out.wgsl, or matmul_qkv.wgsl for
-// Q, K and V in one launch, or matmul_glu.wgsl for the gate and up projections in one; all
-// prepended by the host.
+// multiply-adds: matmul_tile.wgsl; the store (`store_pair`, which tile column each staging row
+// loads, the norm's weight `g`): matmul_out.wgsl, or matmul_qkv.wgsl for Q, K and V in one
+// launch, or matmul_glu.wgsl for the gate and up projections in one; all prepended by the host.
 
 override ROWS: u32 = 16u;
-
-// The folded norm's weight (bound to x when p.norm is 0).
-@group(0) @binding(4) var<storage, read> g: array<f32>;
 
 @compute @workgroup_size(16, ROWS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -29,7 +26,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let col0 = wg.x * TILE;
     let tid = lid.y * 16u + lid.x;
     // Invocation e/4 stages row e / 4 of a tile, columns (e % 4)·4 .. + 3 of the K slice: every
-    // invocation one x row-piece, and 256 / (16·ROWS) W row-pieces.
+    // invocation one x row-piece, and 256 / (16·ROWS) W row-pieces (the store's tile columns
+    // `w_tile_row(e / 4)`).
     let lr = tid / 4u;
     let lc = (tid % 4u) * 4u;
     var acc0 = vec4<f32>(0.0);
@@ -42,11 +40,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // while the slice before is multiplied: this invocation's x row-piece and its one or two
     // (ROWS 8: 32-row tiles of 128 invocations) W row-pieces, e = tid and tid + 16·ROWS.
     let e1 = tid + 16u * ROWS;
+    let t0 = w_tile_row(tid / 4u);
+    let t1 = w_tile_row(e1 / 4u);
     var xv = load_x4(row0 + lr, ks.x + lc);
-    var wv0 = load_wt4(col0 + tid / 4u, ks.x + (tid % 4u) * 4u);
+    var wv0 = load_wt4(col0 + t0, ks.x + (tid % 4u) * 4u);
     var wv1 = vec4<f32>(0.0);
     if (e1 < 256u) {
-        wv1 = load_wt4(col0 + e1 / 4u, ks.x + (e1 % 4u) * 4u);
+        wv1 = load_wt4(col0 + t1, ks.x + (e1 % 4u) * 4u);
     }
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         if (p.norm != 0u) {
@@ -54,17 +54,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             xv = xv * load_g4(k0 + lc, p.k);
         }
         stage_x(lr, lc, xv);
-        stage_w(tid / 4u, (tid % 4u) * 4u, wv0);
+        stage_w(t0, (tid % 4u) * 4u, wv0);
         if (e1 < 256u) {
-            stage_w(e1 / 4u, (e1 % 4u) * 4u, wv1);
+            stage_w(t1, (e1 % 4u) * 4u, wv1);
         }
         workgroupBarrier();
         let kn = k0 + TK;
         if (kn < ks.y) {
             xv = load_x4(row0 + lr, kn + lc);
-            wv0 = load_wt4(col0 + tid / 4u, kn + (tid % 4u) * 4u);
+            wv0 = load_wt4(col0 + t0, kn + (tid % 4u) * 4u);
             if (e1 < 256u) {
-                wv1 = load_wt4(col0 + e1 / 4u, kn + (e1 % 4u) * 4u);
+                wv1 = load_wt4(col0 + t1, kn + (e1 % 4u) * 4u);
             }
         }
         tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
@@ -83,6 +83,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = row_ss(tid);
         }
     }
+    // This invocation's 4×4 block: rows r0 .., tile columns col0 + 4·lx .., stored in pairs.
     let acc = array<vec4<f32>, 4>(acc0 * inv.x, acc1 * inv.y, acc2 * inv.z, acc3 * inv.w);
-    finish(wg.z, row0 + lid.y * 4u, col0, lid.x, lid.y, acc);
+    let r0 = row0 + lid.y * 4u;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        for (var j = 0u; j < 4u; j = j + 2u) {
+            store_pair(wg.z, r0 + i, col0 + lid.x * 4u + j, vec2<f32>(acc[i][j], acc[i][j + 1u]));
+        }
+    }
 }

@@ -1,9 +1,12 @@
 // y[m, n0 + n] (+)= Σ_k x[m, k] · W[n, k] on cooperative matrices (tensor cores): the same
-// parameters, bindings, output tile and epilogues as matmul.wgsl, for adapters with wgpu's
+// parameters, bindings, output tile and stores as matmul.wgsl, for adapters with wgpu's
 // EXPERIMENTAL_COOPERATIVE_MATRIX and 16×16×16 f16 matrices with f32 accumulation (NVIDIA and
 // AMD through Vulkan). The host prepends `enable f16; enable wgpu_cooperative_matrix;`, the
-// weight reader, glu.wgsl and matmul_common.wgsl. Split-K as in matmul.wgsl (workgroup z sums
-// k in [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32.
+// weight reader(s), glu.wgsl, matmul_common.wgsl and the store: matmul_out.wgsl, or
+// matmul_qkv.wgsl (Q, K and V in one launch, RoPE and f16 K/V in its store) or matmul_glu.wgsl
+// (gate and up in one). Split-K as in matmul.wgsl (workgroup z sums k in
+// [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32. No
+// folded norm (p.norm is 0): x is rounded to f16 as it is staged, so it is normed first.
 //
 // A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
 // the host) and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts
@@ -12,8 +15,8 @@
 // n likewise, so W is B = Wᵀ in column-major order); subgroup s then multiplies its 32×32
 // quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
-// through the subgroup's 16×16 staging area in workgroup memory so the epilogue can check the
-// edges and fuse the residual add or gate, as matmul.wgsl does.
+// through the subgroup's 16×16 staging area in workgroup memory, from which its lanes hand
+// neighbouring columns in pairs to the store (`store_pair`: edges, epilogue, RoPE, gate · up).
 
 override WG: u32 = 128u;
 const TILE: u32 = 64u;
@@ -27,26 +30,24 @@ fn to_f16(v: f32) -> f16 {
     return f16(clamp(v, -65504.0, 65504.0));
 }
 
-// Lanes of subgroup `sg` write its staged 16×16 block at output (r0, c0) with the epilogue.
+// Lanes of subgroup `sg` hand its staged 16×16 block at output (r0, c0) of slice z to the
+// store, two neighbouring columns at a time.
 fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
-    for (var e = lane; e < 256u; e = e + lanes) {
-        let r = r0 + e / 16u;
-        let c = c0 + e % 16u;
-        if (r < p.m && c < p.n) {
-            put(p.y_offset + z * p.m * p.y_stride + r * p.y_stride + c, cs[sg * 256u + e]);
-        }
+    for (var e = 2u * lane; e < 256u; e = e + 2u * lanes) {
+        let v = vec2<f32>(cs[sg * 256u + e], cs[sg * 256u + e + 1u]);
+        store_pair(z, r0 + e / 16u, c0 + e % 16u, v);
     }
 }
 
 // The slice from k0 of the tile's 64 x rows and 64 W rows, as 8 groups of four k each:
-// invocation tid takes groups e = tid + j·WG (j < 512 / WG ≤ 16), row e / 8, k (e % 8)·4 .. + 3.
+// invocation tid takes groups e = tid + j·WG (j < 512 / WG ≤ 16), x row e / 8 and the W row of
+// tile column w_tile_row(e / 8) (the store's order), k (e % 8)·4 .. + 3.
 fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<f32>, 16>>, wr: ptr<function, array<vec4<f32>, 16>>) {
     for (var j = 0u; j < 512u / WG; j = j + 1u) {
         let e = tid + j * WG;
-        let r = e / 8u;
         let kc = (e % 8u) * 4u;
-        (*xr)[j] = load_x4(row0 + r, k0 + kc);
-        (*wr)[j] = load_wt4(col0 + r, k0 + kc);
+        (*xr)[j] = load_x4(row0 + e / 8u, k0 + kc);
+        (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + kc);
     }
 }
 
@@ -77,10 +78,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         for (var j = 0u; j < 512u / WG; j = j + 1u) {
             let e = tid + j * WG;
             let r = e / 8u;
+            let t = w_tile_row(r);
             let kc = (e % 8u) * 4u;
             for (var i = 0u; i < 4u; i = i + 1u) {
                 xs[r * TK + kc + i] = to_f16(xr[j][i]);
-                ws[r * TK + kc + i] = to_f16(wr[j][i]);
+                ws[t * TK + kc + i] = to_f16(wr[j][i]);
             }
         }
         workgroupBarrier();

@@ -5,8 +5,8 @@
 // With a folded RMSNorm (norm_k > 0) the sum is scaled by the row's 1/rms, from the slices'
 // Σ x² of each row that follow the partial results ([splits, m]).
 // Two endings read a second column for each output: the gate and up projections in one
-// (pair 1, matmul_glu.wgsl's tiles: gate rows in columns 0..31 of each 64, the same up rows in
-// 32..63; y = act(gate) · up), and Q or K turned by RoPE as they are stored (p.rope: each
+// (pair 1, matmul_glu.wgsl's tiles: gate row i in column 2i, the same up row in 2i + 1;
+// y = act(gate) · up), and Q or K turned by RoPE as they are stored (p.rope: each
 // dimension with its pair's other one; rope_common.wgsl, prepended by the host). y holds
 // `out_t` (the host's alias: f32, or f16 for K or V into half-precision K/V).
 
@@ -58,8 +58,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let idx = p.y_offset + r * p.y_stride + c;
     if (p.pair == 1u) {
-        let g = col_sum(r, p.c0 + c / 32u * 64u + c % 32u, rms);
-        y[idx] = out_t(glu_act(g, p.epilogue - 2u) * col_sum(r, p.c0 + c / 32u * 64u + 32u + c % 32u, rms));
+        let g = col_sum(r, p.c0 + 2u * c, rms);
+        y[idx] = out_t(glu_act(g, p.epilogue - 2u) * col_sum(r, p.c0 + 2u * c + 1u, rms));
         return;
     }
     var v = col_sum(r, p.c0 + c, rms);

@@ -1,18 +1,26 @@
-// matmul.wgsl over three weight matrices at once, the attention's Q, K and V projections of
-// the same input: one launch instead of three, x staged (and a folded norm computed) once.
-// The three matrices stay in their own buffers and formats: the host prepends each one's
-// reader renamed with a suffix (_a: binding 1; _b: 7; _c: 8), and `load_w` / `load_w4` here
-// pick by row. Output columns [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own
-// buffer (y, y2, y3), rows dense at that part's width. Split-K slices store the dense
-// [splits, m, n] scratch as usual; the merge then runs once per part (and turns Q and K).
+// The store of a matmul over three weight matrices at once, the attention's Q, K and V
+// projections of the same input: one launch instead of three, x staged (and a folded norm
+// computed) once; for either core (matmul.wgsl, matmul_coop.wgsl). The three matrices stay in
+// their own buffers and formats: the host prepends each one's reader renamed with a suffix
+// (_a: binding 1; _b: 6; _c: 7), and `load_w` / `load_w4` here pick by row. Output columns
+// [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own buffer (y, y2, y3), rows dense
+// at that part's width. Split-K slices store the dense [splits, m, n] scratch as usual; the
+// merge then runs once per part (and turns Q and K).
 // K and V are stored as `kv_t` (the host's alias: f32, or f16 for half-precision K/V).
 // Unsplit, with p.rope on, Q and K (columns [0, rope.cols)) are turned by RoPE as they are
 // stored (rope_common.wgsl): each pair of a head sits in two neighbouring tile columns
 // (`qkv_col` reorders NeoX pairs, whose dimensions are half a head apart), so the invocation
-// that holds one holds the other.
+// that stores one stores the other (`store_pair`).
 
-@group(0) @binding(5) var<storage, read_write> y2: array<kv_t>;
-@group(0) @binding(6) var<storage, read_write> y3: array<kv_t>;
+@group(0) @binding(4) var<storage, read_write> y2: array<kv_t>;
+@group(0) @binding(5) var<storage, read_write> y3: array<kv_t>;
+// The folded norm's weight (bound to x when p.norm is 0; the tiled core only).
+@group(0) @binding(8) var<storage, read> g: array<f32>;
+
+// Tile columns are staged in order.
+fn w_tile_row(r: u32) -> u32 {
+    return r;
+}
 
 // The output column (and weight row) of tile column c: c, or with NeoX RoPE in the store, the
 // head's dimension c' (of the first 2·half) such that tile columns 2i and 2i + 1 hold pair i's
@@ -50,29 +58,22 @@ fn load_w4(c: u32, k: u32, kdim: u32) -> vec4<f32> {
     return load_w4_c(r - p.n2, k, kdim);
 }
 
-// As matmul_out.wgsl's, to Q, K or V by column; unsplit with p.rope on, the pairs of Q and K
-// (columns 4·lx + 2j, + 1) turned first.
-fn finish(z: u32, r0: u32, col0: u32, lx: u32, ly: u32, acc: array<vec4<f32>, 4>) {
-    var a = acc;
-    if (p.rope.on == 1u && p.k_slice == 0u) {
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            for (var j = 0u; j < 4u; j = j + 2u) {
-                let c = col0 + lx * 4u + j;
-                let pair = (c % p.rope.head_dim) / 2u;
-                if (c < p.rope.cols && pair < p.rope.pairs) {
-                    let t = rope_turn(a[i][j], a[i][j + 1u], rope_sincos(p.rope, p.rope.pos0 + r0 + i, pair));
-                    a[i][j] = t.x;
-                    a[i][j + 1u] = t.y;
-                }
-            }
+// Tile columns c and c + 1 (c even) of row r, to Q, K or V by column (the slices: to the
+// scratch); unsplit with p.rope on, a pair of Q or K turned first.
+fn store_pair(z: u32, r: u32, c: u32, v: vec2<f32>) {
+    if (r >= p.m) {
+        return;
+    }
+    var t = v;
+    if (p.rope.on == 1u && p.k_slice == 0u && c < p.rope.cols) {
+        let pair = (c % p.rope.head_dim) / 2u;
+        if (pair < p.rope.pairs) {
+            t = rope_turn(v.x, v.y, rope_sincos(p.rope, p.rope.pos0 + r, pair));
         }
     }
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) {
-            let c = col0 + lx * 4u + j;
-            if (r0 + i < p.m && c < p.n) {
-                store(z, r0 + i, qkv_col(c), a[i][j]);
-            }
+    for (var i = 0u; i < 2u; i = i + 1u) {
+        if (c + i < p.n) {
+            store(z, r, qkv_col(c + i), t[i]);
         }
     }
 }

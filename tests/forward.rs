@@ -366,3 +366,66 @@ fn split_k_matmuls_in_a_session_match_the_cpu_twin() {
         assert!(!m.gpu.report.timestamp_query);
     }
 }
+
+#[test]
+fn coop_sessions_match_the_cpu_twin_that_rounds_matmul_inputs_to_f16() {
+    // The path GPUs with tensor cores take by default (the H200's): every tiled matmul on
+    // cooperative matrices (emulated here where the adapter has none), Q/K/V in one launch with
+    // RoPE and the f16 K/V store in its store, gate and up in one, norms as passes of their own,
+    // split-K on (its merges). A full pass and a cached step against stale K/V:
+    // - give the logits of the same session with the fusions off (three matmuls, RoPE passes,
+    //   K/V stores, gate and up apart: the same rounded products) within 1e-5;
+    // - and those of the twin that rounds the matmuls' inputs to f16 and stores K/V in f16,
+    //   within 3e-3, at least twice as close as to the twin with f32 inputs. Not 1e-3 as for f32
+    //   sessions: rounding every input to f16 makes this random model's logits move by 1.6e-3
+    //   when one norm's weights move by 1e-7 (a value lands on the other side of an f16
+    //   rounding boundary), so f32 rounding differences alone reach that far.
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::{Kernel, KernelVariant, KvType};
+    let w = random_model(&tiny_config(2, 4, 2, 128, 608, 90), DType::Q4_0, 51);
+    let (len, rows) = (72, 40..48);
+    let before = tokens(&w.config, len, 51);
+    let mut after = before.clone();
+    for (i, t) in after[rows.clone()].iter_mut().enumerate() {
+        *t = (*t + 3 + i as u32) % 90;
+    }
+    let twin = |f16: bool| {
+        let mut kv = if f16 { KvCache::new(KvType::F16).with_f16_matmul_inputs() } else { KvCache::new(KvType::F16) };
+        (forward_rows(&w, &before, 0..len, &mut kv), forward_rows(&w, &after, rows.clone(), &mut kv))
+    };
+    let (want, f32_inputs) = (twin(true), twin(false));
+    let g = common::coop_gpu();
+    g.set_split_matmul(true);
+    let m = GpuModel::upload(g.clone(), &w).unwrap();
+    let config = SessionConfig { cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let mut runs = Vec::new();
+    for fuse in [true, false] {
+        g.set_fuse(fuse);
+        let mut s = m.session(config.clone()).unwrap();
+        for (what, r) in [("full pass", 0..len), ("cached step", rows.clone())] {
+            let ks = s.pass_kernels(len, r).unwrap();
+            let f32_core =
+                ks.iter().filter(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. } | Kernel::MatmulGlu { coop: false, .. }));
+            assert_eq!(f32_core.count(), 0, "{what}, fused {fuse}: every matmul on cooperative matrices: {ks:?}");
+            assert!(ks.iter().any(|k| matches!(k, Kernel::MatmulMerge { .. })), "{what}, fused {fuse}: some matmul splits: {ks:?}");
+            let one = ks.iter().any(|k| matches!(k, Kernel::MatmulQkv { .. })) && ks.iter().any(|k| matches!(k, Kernel::MatmulGlu { .. }));
+            assert_eq!(one, fuse, "{what}, fused {fuse}: Q/K/V and gate/up in one launch each: {ks:?}");
+        }
+        let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
+        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
+        runs.push((full, part));
+    }
+    let worst = |got: &[f32], want: &[f32]| {
+        let scale = common::rms(want);
+        got.iter().zip(want).map(|(g, w)| (g - w).abs() / w.abs().max(scale)).fold(0f32, f32::max)
+    };
+    for (what, got, unfused, want, f32_twin) in
+        [("full pass", &runs[0].0, &runs[1].0, &want.0, &f32_inputs.0), ("cached step against stale K/V", &runs[0].1, &runs[1].1, &want.1, &f32_inputs.1)]
+    {
+        assert_close(&format!("coop session, {what}: fused against unfused"), got, unfused, 1e-5);
+        assert_close(&format!("coop session, {what}"), got, want, 3e-3);
+        let (near, far) = (worst(got, want), worst(got, f32_twin));
+        assert!(2.0 * near <= far, "coop session, {what}: {near:.2e} from the twin with f16 inputs, {far:.2e} from the one with f32 inputs");
+    }
+}

@@ -1170,10 +1170,16 @@ fn qkv_in_one_launch_matches_three_matmuls() {
     // twin's three matmuls: part widths that are no multiple of 64 (tiles straddle Q/K and K/V),
     // k not a multiple of 16, short and long inputs, with and without a folded norm, unsplit and
     // split-K (the slices into NaN-filled scratch, then a merge per part). What lies around each
-    // part's rows must stay as it was.
-    use unmask::gpu::kernels::{MatmulIo, RowNorm};
-    // A device of its own: split-K is device state.
-    let g = common::own_gpu();
+    // part's rows must stay as it was. On f32 ALUs and on cooperative matrices (emulated where
+    // the adapter has none: f16 inputs, against the twin that rounds them so; a folded norm
+    // keeps the f32 core, which the launch must say).
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+        qkv_in_one_launch_on(&g, coop);
+    }
+}
+
+fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
+    use unmask::gpu::kernels::{Kernel, MatmulIo, RowNorm};
     let eps = 1e-5;
     let cases = [
         (5, 600, [40, 24, 24], [DType::F32; 3]),
@@ -1193,7 +1199,7 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                 d => HostTensor::encode(d, ns[i], k, &rng.vec(ns[i] * k, 1.0)).unwrap(),
             })
             .collect();
-        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(g, "w", w, u64::MAX).unwrap()).collect();
         let parts = [0, 1, 2].map(|i| (&gws[i].chunks[0].0, dtypes[i], ns[i]));
         let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
         for norm in [None, Some(RowNorm { w: &gb, eps })] {
@@ -1216,6 +1222,8 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                 let ls = g.matmul_qkv(parts, m, k, io, kv, KvType::F32, Some(&scratch)).unwrap();
                 let expect = if plan.splits > 1 { 4 } else { 1 };
                 assert_eq!(ls.len(), expect, "one launch, or the slices and a merge per part");
+                let on_coop = coop && norm.is_none();
+                assert!(matches!(ls[0].kernel, Kernel::MatmulQkv { coop, .. } if coop == on_coop), "cooperative matrices {on_coop}: {:?}", ls[0].kernel);
                 split_seen |= plan.splits > 1;
                 let ds = g.bind(&ls, None).unwrap();
                 let mut enc = g.device.create_command_encoder(&Default::default());
@@ -1224,9 +1232,15 @@ fn qkv_in_one_launch_matches_three_matmuls() {
                 let bytes: Vec<f32> = bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &reads)).unwrap());
                 let mut at = 0;
                 for i in 0..3 {
-                    let prod = ops::matmul(&input, &ws[i], m);
+                    let prod = if on_coop { ops::matmul_f16_inputs(&input, &ws[i], m) } else { ops::matmul(&input, &ws[i], m) };
                     let want = after_epilogue(&y0[i], &prod, (m, ns[i]), first[i] * ns[i], ns[i], Epilogue::Store);
-                    let what = format!("{} of Q/K/V ({:?}) {m}×{k}×{ns:?}, norm {}, {} slices", ["Q", "K", "V"][i], dtypes, norm.is_some(), plan.splits);
+                    let what = format!(
+                        "{} of Q/K/V ({:?}) {m}×{k}×{ns:?}, norm {}, {} slices, coop {on_coop}",
+                        ["Q", "K", "V"][i],
+                        dtypes,
+                        norm.is_some(),
+                        plan.splits
+                    );
                     assert_close(&what, &bytes[at..at + want.len()], &want, 1e-4);
                     // Row by row too: a row of small values beside one of large values is held
                     // to its own size (a row's rms is its scale where it has several values).
@@ -1257,8 +1271,20 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
     // and the rows around each part's stay as they were. K and V go to f32 buffers, or
     // straight into half-precision K/V (`f16_kv`: the fused store and all merges round them;
     // unsplit matmuls go through f32 staging and K/V stores): within f16's rounding of the twin's.
+    // On f32 ALUs, then on cooperative matrices (emulated where the adapter has none: f16
+    // inputs, against the twin that rounds them so; no CPU-lanes layout there).
+    let mut seen = [false; 5];
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+        let s = rope_in_the_store_on(&g, coop);
+        seen = std::array::from_fn(|i| seen[i] || s[i]);
+    }
+    assert!(seen.iter().all(|&s| s), "the fused launch split, other merges (into f16 K/V too), RoPE passes and K/V stores all ran: {seen:?}");
+}
+
+/// `q_and_k_turned_by_rope_as_they_are_stored` on `g`: which paths ran (the fused launch split,
+/// other merges, RoPE passes, K/V stores, merges straight into f16 K/V).
+fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
     use unmask::gpu::kernels::{Kernel, MatmulIo, QkRope};
-    let g = common::own_gpu();
     let cases = [
         // (m, k, heads, K/V heads, head_dim, dimensions turned, style, position of row 0)
         (5, 96, 4, 2, 16, 16, RopeStyle::NeoX, 7),
@@ -1275,9 +1301,9 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         let dtypes = if k % 32 == 0 { [DType::Q8_0, DType::Q4_0, DType::F16] } else { [DType::F32; 3] };
         let x = rng.vec(m * k, 1.0);
         let ws: Vec<HostTensor> = (0..3).map(|i| HostTensor::encode(dtypes[i], ns[i], k, &rng.vec(ns[i] * k, 1.0)).unwrap()).collect();
-        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(g, "w", w, u64::MAX).unwrap()).collect();
         let positions: Vec<u32> = (pos0..pos0 + m).map(|p| p as u32).collect();
-        let mut want: Vec<Vec<f32>> = ws.iter().map(|w| ops::matmul(&x, w, m)).collect();
+        let mut want: Vec<Vec<f32>> = ws.iter().map(|w| if coop { ops::matmul_f16_inputs(&x, w, m) } else { ops::matmul(&x, w, m) }).collect();
         ops::rope(&mut want[0], &positions, heads, hd, spec, style);
         ops::rope(&mut want[1], &positions, kvh, hd, spec, style);
         let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("positions", bytemuck::cast_slice(&positions)).unwrap());
@@ -1292,6 +1318,9 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
             (KernelVariant::Tiled, false, true),
             (KernelVariant::CpuLanes, false, false),
         ] {
+            if coop && variant == KernelVariant::CpuLanes {
+                continue;
+            }
             g.set_fuse(fuse);
             g.set_split_matmul(split);
             for f16 in [false, true] {
@@ -1313,11 +1342,14 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
                     rope,
                 };
                 let f16_kv = f16.then(|| [&staging[0], &staging[1]]);
-                let ls = GpuWeight::qkv(&g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv).unwrap();
+                let ls = GpuWeight::qkv(g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv).unwrap();
                 let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
                 let (merge, pass, one) =
                     (has(|k| matches!(k, Kernel::MatmulMerge { .. })), has(|k| matches!(k, Kernel::Rope)), has(|k| matches!(k, Kernel::MatmulQkv { .. })));
                 let store = has(|k| matches!(k, Kernel::KvStore));
+                // On cooperative matrices every product ran there.
+                let f32_core = has(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. }));
+                assert_eq!(f32_core, !coop, "{variant:?}, fused {fuse}, split {split}, coop {coop}");
                 let what = format!(
                     "{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}, f16 K/V {f16}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}"
                 );
@@ -1367,11 +1399,11 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
         let part = |i: usize, rope| MatmulIo { x: &xb, x_offset: 0, y: &ys[i], y_offset: 0, y_stride: ns[i], epilogue: Epilogue::Store, norm: None, rope };
         for fuse in [true, false] {
             g.set_fuse(fuse);
-            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None).is_err());
-            assert!(GpuWeight::qkv(&g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None, None).is_ok());
+            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None).is_err());
+            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None, None).is_ok());
         }
     }
-    assert!(fused_split && merged && passes && stores && direct, "the fused launch split, other merges (into f16 K/V too), RoPE passes and K/V stores all ran");
+    [fused_split, merged, passes, stores, direct]
 }
 
 #[test]
@@ -1381,10 +1413,17 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
     // (a tile's last gate and up rows past the end), k not a multiple of 16, short and long
     // inputs, both activations, with and without a folded norm, into an offset, strided output
     // whose other elements must stay as they were; unsplit and split-K (the slices into
-    // NaN-filled scratch, then the merge that pairs each gate column with its up column).
-    use unmask::gpu::kernels::{MatmulIo, RowNorm};
-    // A device of its own: split-K is device state.
-    let g = common::own_gpu();
+    // NaN-filled scratch, then the merge that pairs each gate column with its up column). On f32
+    // ALUs and on cooperative matrices (emulated where the adapter has none: f16 inputs, against
+    // the twin that rounds them so; a folded norm keeps the f32 core, which the launch must say).
+    // Devices of their own: split-K is device state.
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+        gate_and_up_on(&g, coop);
+    }
+}
+
+fn gate_and_up_on(g: &Gpu, coop: bool) {
+    use unmask::gpu::kernels::{Kernel, MatmulIo, RowNorm};
     let mut split_seen = false;
     let eps = 1e-5;
     let cases = [
@@ -1404,7 +1443,7 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
                 d => HostTensor::encode(d, n, k, &rng.vec(n * k, 1.0)).unwrap(),
             })
             .collect();
-        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+        let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(g, "w", w, u64::MAX).unwrap()).collect();
         let parts = [(&gws[0].chunks[0].0, dtypes[0]), (&gws[1].chunks[0].0, dtypes[1])];
         let (xb, gb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("norm", &gv).unwrap());
         let (stride, off) = (n + 3, 2);
@@ -1416,7 +1455,9 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
                 Some(_) => ops::rmsnorm(&x[x_off..], &gv, eps),
                 None => x[x_off..].to_vec(),
             };
-            let (gate, up) = (ops::matmul(&input, &ws[0], m), ops::matmul(&input, &ws[1], m));
+            let on_coop = coop && norm.is_none();
+            let mm = |w: &HostTensor| if on_coop { ops::matmul_f16_inputs(&input, w, m) } else { ops::matmul(&input, w, m) };
+            let (gate, up) = (mm(&ws[0]), mm(&ws[1]));
             let e = Epilogue::Gated(act);
             let y0 = rng.vec(off + m * stride, 3.0);
             let mut want = y0.clone();
@@ -1430,9 +1471,10 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
             let l = g.matmul_glu(parts, m, n, k, io, Some(&scratch)).unwrap();
             let splits = g.matmul_split_of(KernelVariant::Tiled, m, width, k).splits;
             assert_eq!(l.len(), if splits > 1 { 2 } else { 1 }, "one launch, or the slices and their merge");
+            assert!(matches!(l[0].kernel, Kernel::MatmulGlu { coop, .. } if coop == on_coop), "cooperative matrices {on_coop}: {:?}", l[0].kernel);
             split_seen |= splits > 1;
-            let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}, {splits} slices", norm.is_some());
-            let got = run(&g, &l, &yb, want.len());
+            let what = format!("gate/up {dtypes:?} {m}×{k}×{n}, {act:?}, norm {}, {splits} slices, coop {on_coop}", norm.is_some());
+            let got = run(g, &l, &yb, want.len());
             assert_close(&what, &got, &want, 1e-4);
             // Row by row too: a row of small values beside one of large values is held to its
             // own size (a row's rms is its scale where it has several values).
@@ -1512,9 +1554,16 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
     // unpacking in f32 code, which the f16 weight reader uses, is on for every Vulkan device).
     use naga::valid::Capabilities as Caps;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
-    for dtype in WEIGHT_FORMATS {
-        let src = source(Kernel::MatmulCoop(dtype));
-        let what = format!("matmul_coop.wgsl with {}", dtype.name());
+    // Every weight format on its own, and with the Q/K/V store (K/V in f32 and in f16) and the
+    // gate/up store.
+    let kernels = WEIGHT_FORMATS.into_iter().flat_map(|d| {
+        let other = if d == DType::Q6K { DType::Q4K } else { DType::Q6K };
+        let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true };
+        [Kernel::MatmulCoop(d), qkv(KvType::F32), qkv(KvType::F16), Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true }]
+    });
+    for kernel in kernels {
+        let src = source(kernel);
+        let what = format!("matmul_coop.wgsl as {kernel:?}");
         let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{what}: {}", e.emit_to_string(&src)));
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
@@ -1601,81 +1650,16 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
     }
 }
 
-/// matmul_coop.wgsl with its cooperative-matrix operations emulated in plain WGSL, spread over
-/// the subgroup as hardware spreads them: an accumulator is 256 / lanes values per lane (lane l
-/// holds elements l, l + lanes, …, row-major), and an A or B operand is its offset in the staged
-/// tile, read when multiplied (`coopLoadT`: row-major, element (i, j) at `base + i·TK + j`;
-/// `coopLoad`: column-major, at `base + j·TK + i`; multiply-add `A·B + C`), for subgroups of
-/// exactly `lanes`: the adapter's own (`real_subgroups`), or runs of `lanes` consecutive
-/// invocations standing in for them where its subgroup size is not fixed.
-fn emulated_coop_source(dtype: DType, lanes: u32, real_subgroups: bool) -> String {
-    use unmask::gpu::kernels::{source, Kernel};
-    let per = 256 / lanes;
-    let ops = format!(
-        r#"
-const EMU_LANES: u32 = {lanes}u;
-alias Acc = array<f32, {per}>;
-var<private> emu_lane: u32;
-fn ld_c(base: u32) -> Acc {{
-    var m: Acc;
-    for (var t = 0u; t < {per}u; t++) {{ m[t] = cs[base + emu_lane + EMU_LANES * t]; }}
-    return m;
-}}
-fn st_c(m: Acc, base: u32) {{
-    for (var t = 0u; t < {per}u; t++) {{ cs[base + emu_lane + EMU_LANES * t] = m[t]; }}
-}}
-fn mma(a: u32, b: u32, c: Acc) -> Acc {{
-    var r = c;
-    for (var t = 0u; t < {per}u; t++) {{
-        let e = emu_lane + EMU_LANES * t;
-        let i = e / 16u;
-        let j = e % 16u;
-        var s = 0.0;
-        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * TK + k]) * f32(ws[b + j * TK + k]); }}
-        r[t] += s;
-    }}
-    return r;
-}}
-"#
-    );
-    // The calls' openings, then their common endings (a stride argument).
-    let rules = [
-        ("enable wgpu_cooperative_matrix;\n", ""),
-        ("coopLoadT<coop_mat16x16<f16, A>>(&xs[", "("),
-        ("coopLoad<coop_mat16x16<f16, B>>(&ws[", "("),
-        ("coopLoadT<coop_mat16x16<f32, C>>(&cs[", "ld_c("),
-        ("coopStoreT(", "st_c("),
-        (", &cs[", ", "),
-        ("coopMultiplyAdd(", "mma("),
-        ("], TK)", ")"),
-        ("], 16u)", ")"),
-        ("@builtin(subgroup_size) lanes: u32) {\n", "@builtin(subgroup_size) lanes: u32) {\n    emu_lane = lane;\n"),
-    ];
-    let mut out = source(Kernel::MatmulCoop(dtype));
-    if !real_subgroups {
-        let builtins = "@builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,\n        @builtin(subgroup_size) lanes: u32) {\n";
-        assert!(out.contains(builtins), "matmul_coop.wgsl no longer has {builtins:?}");
-        out = out.replace(builtins, ") {\n    let lanes = EMU_LANES;\n    let sg = tid / lanes;\n    let lane = tid % lanes;\n    emu_lane = lane;\n");
-    }
-    for (from, to) in rules.into_iter().filter(|r| real_subgroups || !r.0.starts_with("@builtin")) {
-        assert!(out.contains(from), "matmul_coop.wgsl no longer has {from:?}");
-        out = out.replace(from, to);
-    }
-    assert!(["coopLoad", "coopStore", "coopMultiply", "coop_mat"].iter().all(|op| !out.contains(op)), "every cooperative operation is replaced");
-    format!("{out}\n{ops}")
-}
-
 #[test]
 fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
     // What matmul_coop.wgsl does around the tensor cores (staging x and the dequantized weights
     // as f16, edges, the four subgroups' quarters, the staged epilogue, split-K slices) runs on
-    // this adapter with the matrix operations emulated (`emulated_coop_source`), against the
+    // this adapter with the matrix operations emulated (`unmask::gpu::coop_emulation`), against the
     // twin ops::matmul_f16_inputs; the hardware's own operations are the test above's.
+    // (unmask::gpu::coop_emulation: the adapter's subgroups, of a fixed size; lavapipe's 8.)
+    use unmask::gpu::kernels::{source, Kernel};
     let g = gpu();
-    let info = g.adapter.get_info();
-    // The adapter's subgroups where their size is fixed (lavapipe: 8), else stand-ins of 8.
-    let real = g.report.subgroups && info.subgroup_min_size == info.subgroup_max_size && 256 % info.subgroup_max_size == 0;
-    let lanes = if real { info.subgroup_max_size } else { 8 };
+    let lanes = g.adapter.get_info().subgroup_min_size;
     assert!(g.report.shader_f16, "{}: the emulation stages f16 like the kernel, which needs shader-f16", g.report.name);
     let cases: [(usize, usize, usize, DType); 6] = [
         (33, 40, 5, DType::F32),
@@ -1688,7 +1672,7 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
         let module = g.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: None,
-            source: wgpu::ShaderSource::Wgsl(emulated_coop_source(dtype, lanes, real).into()),
+            source: wgpu::ShaderSource::Wgsl(unmask::gpu::coop_emulation::emulate(&source(Kernel::MatmulCoop(dtype)), lanes).unwrap().into()),
         });
         let pipeline = g.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: None,

@@ -134,30 +134,45 @@ fn a_dense_layer_is_five_launches_where_the_kernels_fuse() {
     // and, with f16 K/V, the K/V store in its store), attention, output, gate/up, down; no RoPE,
     // K/V store or norm passes. With the fusions off, three matmuls, RoPE passes, K/V stores
     // (f16), the norms and gate and up apart. A cached step's pass launches the same per layer.
-    use unmask::gpu::kernels::{Kernel, KernelVariant};
+    // On cooperative matrices (emulated where the adapter has none) the same but for the two
+    // norms, which stay passes (seven a layer).
     let cfg = tiny_config(3, 4, 2, 16, 96, 77);
-    let g = std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap());
-    let m = GpuModel::upload(g.clone(), &random_model(&cfg, DType::F16, 5)).unwrap();
+    for coop in [false, true] {
+        let g = match coop {
+            false => std::sync::Arc::new(pollster::block_on(unmask::gpu::Gpu::new()).unwrap()),
+            true => common::coop_gpu(),
+        };
+        launches_per_layer(&GpuModel::upload(g, &random_model(&cfg, DType::F16, 5)).unwrap(), coop);
+    }
+}
+
+fn launches_per_layer(m: &GpuModel, coop: bool) {
+    use unmask::gpu::kernels::{Kernel, KernelVariant};
+    let (g, cfg) = (&m.gpu, &m.config);
     let len = 24;
     let count = |ks: &[Kernel], f: fn(&Kernel) -> bool| ks.iter().filter(|k| f(k)).count();
     for kv in [KvType::F32, KvType::F16] {
         for fuse in [true, false] {
             g.set_fuse(fuse);
             let config = SessionConfig { cache: CacheMode::Dual, kv, ..SessionConfig::new(len, KernelVariant::Tiled) };
-            let mut s = Session::new(&m, config, None).unwrap();
+            let mut s = Session::new(m, config, None).unwrap();
             for rows in [0..len, 8..16] {
                 let ks = s.pass_kernels(len, rows.clone()).unwrap();
                 let host = s.encode_ms(len, rows.clone(), 2).unwrap();
                 assert!(host.is_finite() && host >= 0.0, "encoding the pass takes {host} ms");
-                let what = format!("{} K/V, fused {fuse}, rows {rows:?}: {ks:?}", kv.name());
+                let what = format!("{} K/V, fused {fuse}, coop {coop}, rows {rows:?}: {ks:?}", kv.name());
+                let f32_core =
+                    count(&ks, |k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. } | Kernel::MatmulGlu { coop: false, .. }));
+                assert_eq!(f32_core == 0, coop, "{what}");
                 let (rope, store, norms) =
                     (count(&ks, |k| matches!(k, Kernel::Rope)), count(&ks, |k| matches!(k, Kernel::KvStore)), count(&ks, |k| matches!(k, Kernel::RmsNorm)));
                 let heads = count(&ks, |k| matches!(k, Kernel::Select));
                 // Embedding, the final norm, and per head chunk its matmul and selection.
                 let around = 2 + 2 * heads;
                 if fuse {
-                    assert_eq!((rope, store, norms), (0, 0, 1), "{what}");
-                    assert_eq!(ks.len(), around + 5 * cfg.n_layers, "{what}");
+                    let layer_norms = if coop { 2 * cfg.n_layers } else { 0 };
+                    assert_eq!((rope, store, norms), (0, 0, 1 + layer_norms), "{what}");
+                    assert_eq!(ks.len(), around + 5 * cfg.n_layers + layer_norms, "{what}");
                 } else {
                     let f16 = (kv == KvType::F16) as usize;
                     assert_eq!((rope, store, norms), (2 * cfg.n_layers, 2 * f16 * cfg.n_layers, 1 + 2 * cfg.n_layers), "{what}");

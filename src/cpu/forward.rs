@@ -15,19 +15,27 @@ pub fn forward(w: &ModelWeights, tokens: &[u32]) -> Vec<f32> {
 }
 
 /// Every layer's K and V (after RoPE) of every position of a canvas, as the last pass left them,
-/// stored as `kv` stores them (f16: rounded once, as `kv_store.wgsl` does).
+/// stored as `kv` stores them (f16: rounded once, as `kv_store.wgsl` does); and whether the
+/// passes round the dense matmuls' inputs to f16 (`f16_inputs`), as cooperative matrices do.
 #[derive(Default)]
 pub struct KvCache {
     len: usize,
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     kv: KvType,
+    f16_inputs: bool,
 }
 
 impl KvCache {
     /// An empty cache whose values are stored as `kv`.
     pub fn new(kv: KvType) -> Self {
         KvCache { kv, ..KvCache::default() }
+    }
+
+    /// The twin of sessions whose tiled matmuls run on cooperative matrices
+    /// (`ops::matmul_f16_inputs` for every dense projection and the head).
+    pub fn with_f16_matmul_inputs(self) -> Self {
+        KvCache { f16_inputs: true, ..self }
     }
 }
 
@@ -41,17 +49,19 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
     let kv_dim = c.n_kv_heads * hd;
     let layers = c.n_layers;
     if kv.len != l || kv.k.len() != layers {
-        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; layers], v: vec![vec![0.0; l * kv_dim]; layers], kv: kv.kv };
+        *kv = KvCache { len: l, k: vec![vec![0.0; l * kv_dim]; layers], v: vec![vec![0.0; l * kv_dim]; layers], ..*kv };
     }
+    let f16_inputs = kv.f16_inputs;
+    let mm = |x: &[f32], w: &crate::model::HostTensor, m: usize| if f16_inputs { ops::matmul_f16_inputs(x, w, m) } else { ops::matmul(x, w, m) };
     let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
     let mut x = ops::embed(&w.tensors[Role::Embed], &tokens[rows.clone()]);
     for i in 0..layers {
         let t = |r: Role| w.layer(i, r);
         let opt = |r: Role| w.tensors.get(Key::at(i, r));
         let h = ops::rmsnorm(&x, &t(Role::AttnNorm).to_f32(), c.rms_norm_eps);
-        let mut q = ops::matmul(&h, t(Role::Q), n);
-        let mut k = ops::matmul(&h, t(Role::K), n);
-        let mut v = ops::matmul(&h, t(Role::V), n);
+        let mut q = mm(&h, t(Role::Q), n);
+        let mut k = mm(&h, t(Role::K), n);
+        let mut v = mm(&h, t(Role::V), n);
         for (role, y) in [(Role::QBias, &mut q), (Role::KBias, &mut k), (Role::VBias, &mut v)] {
             if let Some(b) = opt(role) {
                 ops::add_bias(y, &b.to_f32(), 0);
@@ -70,7 +80,7 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
         kv.v[i][span].iter_mut().zip(&v).for_each(|(d, &x)| *d = store.round(x));
         let mask = ops::AttnMask { q0: rows.start, block: c.attention_block, ..ops::AttnMask::FULL };
         let a = ops::attention(&q, &kv.k[i], &kv.v[i], n, l, c.n_heads, c.n_kv_heads, hd, &mask);
-        add(&mut x, &ops::matmul(&a, t(Role::O), n));
+        add(&mut x, &mm(&a, t(Role::O), n));
         if let Some(b) = opt(Role::OBias) {
             ops::add_bias(&mut x, &b.to_f32(), 0);
         }
@@ -78,25 +88,25 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
         match opt(Role::Router) {
             Some(router) => {
                 let bias = opt(Role::ExpertBias).map(|b| b.to_f32());
-                let route = ops::moe_route(&ops::matmul(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob, c.routing, bias.as_deref());
+                let route = ops::moe_route(&mm(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob, c.routing, bias.as_deref());
                 let g = ops::moe_matmul(&h, false, t(Role::GateExps), c.n_experts, &route);
                 let u = ops::moe_matmul(&h, false, t(Role::UpExps), c.n_experts, &route);
                 let y = ops::moe_matmul(&ops::swiglu(&g, &u), true, t(Role::DownExps), c.n_experts, &route);
                 ops::moe_combine(&mut x, &y, &route);
                 if let Some(sg) = opt(Role::SharedGate) {
-                    let (g, u) = (ops::matmul(&h, sg, n), ops::matmul(&h, t(Role::SharedUp), n));
-                    add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::SharedDown), n));
+                    let (g, u) = (mm(&h, sg, n), mm(&h, t(Role::SharedUp), n));
+                    add(&mut x, &mm(&ops::swiglu(&g, &u), t(Role::SharedDown), n));
                 }
             }
             None => {
-                let g = ops::matmul(&h, t(Role::Gate), n);
-                let u = ops::matmul(&h, t(Role::Up), n);
-                add(&mut x, &ops::matmul(&ops::swiglu(&g, &u), t(Role::Down), n));
+                let g = mm(&h, t(Role::Gate), n);
+                let u = mm(&h, t(Role::Up), n);
+                add(&mut x, &mm(&ops::swiglu(&g, &u), t(Role::Down), n));
             }
         }
     }
     let x = ops::rmsnorm(&x, &w.tensors[Role::FinalNorm].to_f32(), c.rms_norm_eps);
-    ops::matmul(&x, &w.tensors[Role::LmHead], n)
+    mm(&x, &w.tensors[Role::LmHead], n)
 }
 
 fn add(x: &mut [f32], y: &[f32]) {

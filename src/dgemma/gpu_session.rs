@@ -187,10 +187,10 @@ impl<'m> DgSession<'m> {
     }
 
     /// The input of the projections that read `x`'s `n` rows normed by `w`: folded into them
-    /// where this layout folds norms (`Gpu::fuses`), else normed into `h` by a pass first.
+    /// where this layout folds norms (`Gpu::folds_norms`), else normed into `h` by a pass first.
     fn normed<'a>(&'a self, out: &mut Vec<Launch>, w: &'a wgpu::Buffer, x: &'a wgpu::Buffer, n: usize) -> Result<Input<'a>> {
         let (g, c) = (&*self.model.gpu, &self.model.config);
-        if g.fuses(self.kernels) {
+        if g.folds_norms(self.kernels) {
             return Ok((x, Some(w)));
         }
         out.push(g.rmsnorm(w, x, &self.b.h, n, c.hidden, c.rms_eps)?);

@@ -212,7 +212,7 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
 /// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
 /// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::fuses`) each layer's
+/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's
 /// norms are folded into the matmuls that read them (no `RmsNorm` op: they read `X`); the final
 /// norm stays.
 pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {

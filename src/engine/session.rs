@@ -245,8 +245,12 @@ impl<'m> Session<'m> {
             let name = match d.kernel {
                 Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
                 Kernel::MatmulCoop(dtype) => format!("matmul {} (coop)", dtype.name()),
-                Kernel::MatmulQkv { dtypes, .. } => format!("matmul {} (Q, K, V in one)", dtypes.map(|d| d.name()).join("/")),
-                Kernel::MatmulGlu { dtypes, .. } => format!("matmul {} (gate, up in one)", dtypes.map(|d| d.name()).join("/")),
+                Kernel::MatmulQkv { dtypes, coop, .. } => {
+                    format!("matmul {} (Q, K, V in one{})", dtypes.map(|d| d.name()).join("/"), if coop { ", coop" } else { "" })
+                }
+                Kernel::MatmulGlu { dtypes, coop, .. } => {
+                    format!("matmul {} (gate, up in one{})", dtypes.map(|d| d.name()).join("/"), if coop { ", coop" } else { "" })
+                }
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
                 Kernel::MatmulMerge { .. } => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
@@ -313,8 +317,8 @@ impl<'m> Session<'m> {
         }
         self.passes[slot] = None;
         let c = &self.model.config;
-        let fuse = self.model.gpu.fuses(self.config.kernels);
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fuse))?;
+        let fold = self.model.gpu.folds_norms(self.config.kernels);
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fold))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in

@@ -69,6 +69,8 @@ pub struct Gpu {
     pub(crate) coop_lanes: u32,
     /// Tiled matmuls run `matmul_coop.wgsl` (`set_coop_matmul`).
     coop: std::sync::atomic::AtomicBool,
+    /// Its matrix operations are emulated (`with_emulated_coop`: tests).
+    pub(crate) coop_emulated: bool,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
@@ -206,6 +208,7 @@ impl Gpu {
             gpu,
             coop_lanes,
             coop: (coop_lanes > 0).into(),
+            coop_emulated: false,
             fuse: true.into(),
         })
     }

@@ -75,6 +75,19 @@ fn element_alias(name: &str, t: KvType) -> String {
 /// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
 const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
+/// A tiled matmul's source: the weight readers (`readers`), glu.wgsl, the common part, a store
+/// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
+/// (`matmul.wgsl`) or, with `coop`, cooperative matrices (`matmul_coop.wgsl`, whose `enable`s
+/// open the module, as does f16's where `f16` asks for it).
+fn matmul_with(coop: bool, f16: bool, readers: &str, store: &str) -> String {
+    let (enables, core) = match coop {
+        true => ("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/matmul_coop.wgsl")),
+        false => (if f16 { "enable f16;\n" } else { "" }, MATMUL),
+    };
+    let tile = if coop { "" } else { MATMUL_TILE };
+    format!("{enables}{readers}\n{GLU}\n{MATMUL_COMMON}\n{tile}\n{store}\n{core}")
+}
+
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
 /// kernel that uses it, one after the other.
 pub fn source(k: Kernel) -> String {
@@ -82,35 +95,29 @@ pub fn source(k: Kernel) -> String {
         Kernel::Matmul { dtype, variant, .. } => {
             let reader = weight_reader(dtype);
             match variant {
-                KernelVariant::Tiled => {
-                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}", include_str!("../../shaders/matmul_out.wgsl"))
-                }
+                KernelVariant::Tiled => matmul_with(false, false, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl")),
                 KernelVariant::CpuLanes => {
                     format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
                 }
             }
         }
-        Kernel::MatmulQkv { dtypes, kv, .. } => {
-            let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 7, 8]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
-            format!(
-                "{}\n{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}",
-                element_alias("kv_t", kv),
-                readers.join("\n"),
-                include_str!("../../shaders/matmul_qkv.wgsl")
-            )
+        Kernel::MatmulQkv { dtypes, kv, coop, .. } => {
+            let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 6, 7]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
+            let alias = match kv {
+                KvType::F32 => "alias kv_t = f32;",
+                KvType::F16 => "alias kv_t = f16;",
+            };
+            matmul_with(coop, kv == KvType::F16, &format!("{alias}\n{}", readers.join("\n")), include_str!("../../shaders/matmul_qkv.wgsl"))
         }
-        Kernel::MatmulGlu { dtypes, .. } => format!(
-            "{}\n{}\n{GLU}\n{MATMUL_COMMON}\n{MATMUL_TILE}\n{}\n{MATMUL}",
-            renamed_reader(dtypes[0], "_a", 1),
-            renamed_reader(dtypes[1], "_b", 5),
-            include_str!("../../shaders/matmul_glu.wgsl")
+        Kernel::MatmulGlu { dtypes, coop, .. } => matmul_with(
+            coop,
+            false,
+            &format!("{}\n{}", renamed_reader(dtypes[0], "_a", 1), renamed_reader(dtypes[1], "_b", 4)),
+            include_str!("../../shaders/matmul_glu.wgsl"),
         ),
-        // `enable` must open the module.
-        Kernel::MatmulCoop(dtype) => format!(
-            "enable f16;\nenable wgpu_cooperative_matrix;\n{WEIGHTS_COMMON}\n{}\n{GLU}\n{MATMUL_COMMON}\n{}",
-            weight_reader(dtype),
-            include_str!("../../shaders/matmul_coop.wgsl")
-        ),
+        Kernel::MatmulCoop(dtype) => {
+            matmul_with(true, false, &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)), include_str!("../../shaders/matmul_out.wgsl"))
+        }
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
         Kernel::Rope => format!("{ROPE}\n{}", include_str!("../../shaders/rope.wgsl")),

@@ -84,17 +84,20 @@ pub enum Kernel {
         short: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
-    /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `short` as for `Matmul`.
+    /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `short` as for `Matmul`; `coop`: on
+    /// cooperative matrices (`matmul_coop.wgsl`'s core; never short).
     MatmulQkv {
         dtypes: [DType; 3],
         short: bool,
         kv: KvType,
+        coop: bool,
     },
     /// The tiled matmul over a gated MLP's gate and up weights (formats `dtypes`) at once,
-    /// storing act(gate) · up (`matmul_glu.wgsl`); `short` as for `Matmul`.
+    /// storing act(gate) · up (`matmul_glu.wgsl`); `short` and `coop` as for `MatmulQkv`.
     MatmulGlu {
         dtypes: [DType; 2],
         short: bool,
+        coop: bool,
     },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
     /// adapter has them (`Gpu::coop_matmul`).
@@ -187,9 +190,15 @@ impl Gpu {
         cache
             .entry(k)
             .or_insert_with(|| {
+                let coop = matches!(k, Kernel::MatmulCoop(_) | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. });
+                let src = match coop && self.coop_emulated {
+                    // (An emulation that no longer fits the kernel fails the tests that use it.)
+                    true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
+                    false => source(k),
+                };
                 let module = self
                     .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(source(k).into()) });
+                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) });
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. }
@@ -200,7 +209,7 @@ impl Gpu {
                     Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],
                     Kernel::MoeMatmul { tile: 32, .. } => &[("ROWS", 8.0)],
                     // Four subgroups a workgroup.
-                    Kernel::MatmulCoop(_) => &[("WG", 4.0 * self.coop_lanes as f64)],
+                    _ if coop => &[("WG", 4.0 * self.coop_lanes as f64)],
                     _ => &[],
                 };
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

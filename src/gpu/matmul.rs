@@ -155,13 +155,19 @@ pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
 }
 
 impl Gpu {
-    /// Whether a session's passes in layout `variant` fuse: each RMSNorm folded into the
-    /// matmuls that read its output (`RowNorm`), the Q, K and V projections in one launch
-    /// (`matmul_qkv`), a gated MLP's gate and up in one (`matmul_glu`). In the tiled layout,
-    /// unless its matmuls run on cooperative matrices (which do none of it) or `set_fuse(false)`
-    /// turned it off.
+    /// Whether a session's passes in layout `variant` fuse: the Q, K and V projections in one
+    /// launch (`matmul_qkv`), a gated MLP's gate and up in one (`matmul_glu`), on f32 ALUs or
+    /// cooperative matrices; each RMSNorm folded into the matmuls that read its output where
+    /// `folds_norms` says so too. In the tiled layout, unless `set_fuse(false)` turned it off.
     pub fn fuses(&self, variant: KernelVariant) -> bool {
-        variant == KernelVariant::Tiled && !self.coop_matmul() && self.fuse.load(std::sync::atomic::Ordering::Relaxed)
+        variant == KernelVariant::Tiled && self.fuse.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether a session's passes in layout `variant` fold each RMSNorm into the matmuls that
+    /// read its output (`RowNorm`): where they fuse, unless the matmuls run on cooperative
+    /// matrices (which round x to f16 as they stage it, so x must be normed before).
+    pub fn folds_norms(&self, variant: KernelVariant) -> bool {
+        self.fuses(variant) && !self.coop_matmul()
     }
 
     /// Whether `matmul_qkv` runs here: where `fuses`, on adapters that bind the 8 storage
@@ -175,11 +181,25 @@ impl Gpu {
     /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
     /// not cut its 32-deep steps) and no norm is folded in.
     fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool) -> (Kernel, usize) {
-        let (short, rows_per_group) = tile_rows(variant, m);
         match variant {
-            KernelVariant::Tiled if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm => (Kernel::MatmulCoop(dtype), 64),
-            _ => (Kernel::Matmul { dtype, variant, short }, rows_per_group),
+            KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
+                (true, _, rows) => (Kernel::MatmulCoop(dtype), rows),
+                (false, short, rows) => (Kernel::Matmul { dtype, variant, short }, rows),
+            },
+            _ => (Kernel::Matmul { dtype, variant, short: false }, tile_rows(variant, m).1),
         }
+    }
+
+    /// The core a tiled launch of `m` rows runs (slices `k_slice` deep, 0: unsplit; `norm`:
+    /// one folded in): whether on cooperative matrices (where `coop_matmul` is on, no norm is
+    /// folded in and the slices do not cut its 32-deep steps; 64-row tiles, short inputs
+    /// padded), whether the short specialisation of the f32 one, and its rows per workgroup.
+    fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> (bool, bool, usize) {
+        if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm {
+            return (true, false, 64);
+        }
+        let (short, rows) = tile_rows(KernelVariant::Tiled, m);
+        (false, short, rows)
     }
 
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
@@ -394,12 +414,14 @@ impl Gpu {
             },
             ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
         };
-        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type };
+        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type, coop };
         let splits = room.map_or(1, |r| r.0.splits);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let y = room.map_or(io.y, |r| r.1);
-        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, g, kv[0].0, kv[1].0, w[1].0, w[2].0], groups)?];
+        // The norm's weight is the last binding, and only the f32 core's.
+        let buffers = [w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g];
+        let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
         if let Some((split, s)) = room {
             let parts = [
                 (io.y, io.y_offset, nq, 0, io.rope, KvType::F32),
@@ -437,11 +459,13 @@ impl Gpu {
         let room = self.split_room(KernelVariant::Tiled, m, width, k, scratch);
         let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, room.map_or(0, |r| r.0.k_slice))? };
         let (_, _, g) = RowNorm::binding(io.norm, io.x);
-        let (short, rows_per_group) = tile_rows(KernelVariant::Tiled, m);
+        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
         let splits = room.map_or(1, |r| r.0.splits);
-        let groups = [u32_of("columns", width / 64)?, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short };
-        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, room.map_or(io.y, |r| r.1), g, w[1].0], groups)?];
+        let groups = [u32_of("columns", width.div_ceil(64))?, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short, coop };
+        // The norm's weight is the last binding, and only the f32 core's.
+        let buffers = [w[0].0, io.x, room.map_or(io.y, |r| r.1), w[1].0, g];
+        let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
         if let Some((split, s)) = room {
             out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, KvType::F32)?);
         }
@@ -449,8 +473,8 @@ impl Gpu {
     }
 }
 
-/// The width of `matmul_glu`'s tiles for `n` outputs: each 64-wide tile holds 32 gate rows and
-/// the same 32 up rows (what its split-K scratch holds per row).
+/// The columns of `matmul_glu`'s tiles for `n` outputs: a gate and an up column each (what its
+/// split-K scratch holds per row).
 pub fn glu_width(n: usize) -> usize {
-    64 * n.div_ceil(32)
+    2 * n
 }

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod buffers;
 pub mod context;
+pub mod coop_emulation;
 pub mod family_kernels;
 pub mod kernel_source;
 pub mod kernel_specs;

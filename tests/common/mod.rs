@@ -26,6 +26,13 @@ pub fn own_gpu() -> Arc<Gpu> {
     Arc::new(g)
 }
 
+/// A device of the test's own whose tiled matmuls run on cooperative matrices (f16 inputs, f32
+/// sums): the adapter's where it has them, else emulated (`Gpu::with_emulated_coop`; lavapipe).
+pub fn coop_gpu() -> Arc<Gpu> {
+    let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+    Arc::new(g.with_emulated_coop().unwrap_or_else(|e| panic!("{e}")))
+}
+
 pub fn rms(v: &[f32]) -> f32 {
     (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt()
 }

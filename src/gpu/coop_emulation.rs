@@ -1,0 +1,94 @@
+//! For tests on adapters without cooperative matrices (lavapipe, CI's): the cooperative-matrix
+//! kernels (`matmul_coop.wgsl` with any store) with their matrix operations emulated in plain
+//! WGSL, so that everything around the tensor cores (staging, edges, the stores, split-K, and
+//! whole sessions on the H200's default path) runs against the CPU twins here. The hardware's
+//! own operations are checked where an adapter has them (tests/kernels.rs, `bench/gpu.sh`).
+//!
+//! The operations are spread over the subgroup as hardware spreads them: an accumulator is
+//! 256 / lanes values per lane (lane l holds elements l, l + lanes, …, row-major), and an A or
+//! B operand is its offset in the staged tile, read when multiplied (`coopLoadT`: row-major,
+//! element (i, j) at `base + i·TK + j`; `coopLoad`: column-major, at `base + j·TK + i`;
+//! multiply-add `A·B + C`), for the adapter's own subgroups of a fixed size `lanes`.
+
+use super::Gpu;
+use crate::error::{Error, Result};
+
+/// `src` (a cooperative-matrix kernel as `kernel_source::source` makes it) with its matrix
+/// operations emulated for subgroups of exactly `lanes`; an error names a call the emulation
+/// does not know (the kernel changed under it).
+pub fn emulate(src: &str, lanes: u32) -> Result<String> {
+    let per = 256 / lanes;
+    let ops = format!(
+        r#"
+alias Acc = array<f32, {per}>;
+var<private> emu_lane: u32;
+fn ld_c(base: u32) -> Acc {{
+    var m: Acc;
+    for (var t = 0u; t < {per}u; t++) {{ m[t] = cs[base + emu_lane + {lanes}u * t]; }}
+    return m;
+}}
+fn st_c(m: Acc, base: u32) {{
+    for (var t = 0u; t < {per}u; t++) {{ cs[base + emu_lane + {lanes}u * t] = m[t]; }}
+}}
+fn mma(a: u32, b: u32, c: Acc) -> Acc {{
+    var r = c;
+    for (var t = 0u; t < {per}u; t++) {{
+        let e = emu_lane + {lanes}u * t;
+        let i = e / 16u;
+        let j = e % 16u;
+        var s = 0.0;
+        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * TK + k]) * f32(ws[b + j * TK + k]); }}
+        r[t] += s;
+    }}
+    return r;
+}}
+"#
+    );
+    // The calls' openings, then their common endings (a stride argument).
+    let rules = [
+        ("enable wgpu_cooperative_matrix;\n", ""),
+        ("coopLoadT<coop_mat16x16<f16, A>>(&xs[", "("),
+        ("coopLoad<coop_mat16x16<f16, B>>(&ws[", "("),
+        ("coopLoadT<coop_mat16x16<f32, C>>(&cs[", "ld_c("),
+        ("coopStoreT(", "st_c("),
+        (", &cs[", ", "),
+        ("coopMultiplyAdd(", "mma("),
+        ("], TK)", ")"),
+        ("], 16u)", ")"),
+        ("@builtin(subgroup_size) lanes: u32) {\n", "@builtin(subgroup_size) lanes: u32) {\n    emu_lane = lane;\n"),
+    ];
+    let mut out = src.to_string();
+    for (from, to) in rules {
+        if !out.contains(from) {
+            return Err(Error::Gpu(format!("internal: the cooperative-matrix emulation expects {from:?} in matmul_coop.wgsl")));
+        }
+        out = out.replace(from, to);
+    }
+    if ["coopLoad", "coopStore", "coopMultiply", "coop_mat"].iter().any(|op| out.contains(op)) {
+        return Err(Error::Gpu("internal: matmul_coop.wgsl has a cooperative operation the emulation does not replace".into()));
+    }
+    Ok(format!("{out}\n{ops}"))
+}
+
+impl Gpu {
+    /// This device with tiled matmuls on emulated cooperative matrices (`emulate`; tests): on an
+    /// adapter that has none but has shader-f16 and subgroups of one fixed size (8 to 64). An
+    /// adapter with real ones keeps them. `coop_matmul` is then on.
+    pub fn with_emulated_coop(mut self) -> Result<Gpu> {
+        if self.coop_lanes == 0 {
+            let info = self.adapter.get_info();
+            let lanes = info.subgroup_min_size;
+            let fixed = self.report.subgroups && lanes == info.subgroup_max_size && (8..=64).contains(&lanes);
+            if !self.report.shader_f16 || !fixed {
+                return Err(Error::Gpu(format!(
+                    "{}: emulating cooperative matrices needs shader-f16 and one fixed subgroup size of 8 to 64",
+                    self.report.name
+                )));
+            }
+            self.coop_lanes = lanes;
+            self.coop_emulated = true;
+        }
+        self.set_coop_matmul(true)?;
+        Ok(self)
+    }
+}
