@@ -4,8 +4,8 @@
 // their own buffers and formats: the host prepends each one's reader renamed with a suffix
 // (_a: binding 1; _b: 6; _c: 7), and `load_w` / `load_w4` here pick by row. Output columns
 // [0, n1) are Q's, [n1, n2) K's, [n2, n) V's; each goes to its own buffer (y, y2, y3), rows dense
-// at that part's width. Split-K slices store the dense [splits, m, n] scratch as usual; the
-// merge then runs once per part (and turns Q and K).
+// at that part's width. Split-K slices store the dense [splits, m, n] scratch as usual;
+// matmul_merge_qkv.wgsl then ends all three parts (and turns Q and K).
 // K and V are stored as `kv_t` (the host's alias: f32, or f16 for half-precision K/V).
 // Unsplit, with p.rope on, Q and K (columns [0, rope.cols)) are turned by RoPE as they are
 // stored (rope_common.wgsl): each pair of a head sits in two neighbouring tile columns

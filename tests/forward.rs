@@ -409,6 +409,8 @@ fn coop_sessions_match_the_cpu_twin_that_rounds_matmul_inputs_to_f16() {
                 ks.iter().filter(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. } | Kernel::MatmulGlu { coop: false, .. }));
             assert_eq!(f32_core.count(), 0, "{what}, fused {fuse}: every matmul on cooperative matrices: {ks:?}");
             assert!(ks.iter().any(|k| matches!(k, Kernel::MatmulMerge { .. })), "{what}, fused {fuse}: some matmul splits: {ks:?}");
+            let qkv_merges = ks.iter().filter(|k| matches!(k, Kernel::MatmulMergeQkv { .. })).count();
+            assert_eq!(qkv_merges, if fuse { w.config.n_layers } else { 0 }, "{what}, fused {fuse}: one Q/K/V merge a layer: {ks:?}");
             let one = ks.iter().any(|k| matches!(k, Kernel::MatmulQkv { .. })) && ks.iter().any(|k| matches!(k, Kernel::MatmulGlu { .. }));
             assert_eq!(one, fuse, "{what}, fused {fuse}: Q/K/V and gate/up in one launch each: {ks:?}");
         }

@@ -1169,7 +1169,7 @@ fn qkv_in_one_launch_matches_three_matmuls() {
     // format (Q4_K_M keeps V in Q6_K), each part into its own buffer at an offset, against the
     // twin's three matmuls: part widths that are no multiple of 64 (tiles straddle Q/K and K/V),
     // k not a multiple of 16, short and long inputs, with and without a folded norm, unsplit and
-    // split-K (the slices into NaN-filled scratch, then a merge per part). What lies around each
+    // split-K (the slices into NaN-filled scratch, then one merge for the three parts). What lies around each
     // part's rows must stay as it was. On f32 ALUs and on cooperative matrices (emulated where
     // the adapter has none: f16 inputs, against the twin that rounds them so; a folded norm
     // keeps the f32 core, which the launch must say).
@@ -1220,8 +1220,8 @@ fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
                 let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
                 let scratch = g.upload_f32("scratch", &vec![f32::NAN; (plan.bytes(m, n) / 4).max(1) as usize]).unwrap();
                 let ls = g.matmul_qkv(parts, m, k, io, kv, KvType::F32, Some(&scratch)).unwrap();
-                let expect = if plan.splits > 1 { 4 } else { 1 };
-                assert_eq!(ls.len(), expect, "one launch, or the slices and a merge per part");
+                let expect = if plan.splits > 1 { 2 } else { 1 };
+                assert_eq!(ls.len(), expect, "one launch, or the slices and one merge");
                 let on_coop = coop && norm.is_none();
                 assert!(matches!(ls[0].kernel, Kernel::MatmulQkv { coop, .. } if coop == on_coop), "cooperative matrices {on_coop}: {:?}", ls[0].kernel);
                 split_seen |= plan.splits > 1;
@@ -1344,8 +1344,11 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
                 let f16_kv = f16.then(|| [&staging[0], &staging[1]]);
                 let ls = GpuWeight::qkv(g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv).unwrap();
                 let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
-                let (merge, pass, one) =
-                    (has(|k| matches!(k, Kernel::MatmulMerge { .. })), has(|k| matches!(k, Kernel::Rope)), has(|k| matches!(k, Kernel::MatmulQkv { .. })));
+                let (merge, pass, one) = (
+                    has(|k| matches!(k, Kernel::MatmulMerge { .. } | Kernel::MatmulMergeQkv { .. })),
+                    has(|k| matches!(k, Kernel::Rope)),
+                    has(|k| matches!(k, Kernel::MatmulQkv { .. })),
+                );
                 let store = has(|k| matches!(k, Kernel::KvStore));
                 // On cooperative matrices every product ran there.
                 let f32_core = has(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. }));

@@ -192,7 +192,7 @@ impl Op {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } => 2 * chunks[*w],
-            // Unfused, as three matmuls (fused: one launch, or the slices and three merges),
+            // Unfused, as three matmuls (fused: one launch, or the slices and one merge),
             // RoPE passes for Q and K, and K/V stores.
             Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 4,
             Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),

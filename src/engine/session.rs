@@ -252,7 +252,7 @@ impl<'m> Session<'m> {
                     format!("matmul {} (gate, up in one{})", dtypes.map(|d| d.name()).join("/"), if coop { ", coop" } else { "" })
                 }
                 Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
-                Kernel::MatmulMerge { .. } => "matmul split-K merge".into(),
+                Kernel::MatmulMerge { .. } | Kernel::MatmulMergeQkv { .. } => "matmul split-K merge".into(),
                 k => format!("{k:?}").to_lowercase(),
             };
             match by_kind.iter_mut().find(|(n, _)| *n == name) {

@@ -72,6 +72,9 @@ fn element_alias(name: &str, t: KvType) -> String {
     }
 }
 
+/// What split-K's endings share (`matmul_merge.wgsl`, `matmul_merge_qkv.wgsl`).
+const MERGE_COMMON: &str = include_str!("../../shaders/matmul_merge_common.wgsl");
+
 /// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
 const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
@@ -152,7 +155,12 @@ pub fn source(k: Kernel) -> String {
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
         }
-        Kernel::MatmulMerge { out } => format!("{}\n{GLU}\n{ROPE}\n{}", element_alias("out_t", out), include_str!("../../shaders/matmul_merge.wgsl")),
+        Kernel::MatmulMerge { out } => {
+            format!("{}\n{GLU}\n{ROPE}\n{MERGE_COMMON}\n{}", element_alias("out_t", out), include_str!("../../shaders/matmul_merge.wgsl"))
+        }
+        Kernel::MatmulMergeQkv { kv } => {
+            format!("{}\n{ROPE}\n{MERGE_COMMON}\n{}", element_alias("out_t", kv), include_str!("../../shaders/matmul_merge_qkv.wgsl"))
+        }
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),

@@ -121,6 +121,11 @@ pub enum Kernel {
     MatmulMerge {
         out: KvType,
     },
+    /// Split-K's ending for `matmul_qkv.wgsl`'s slices: Q, K and V in one launch
+    /// (`matmul_merge_qkv.wgsl`), K and V stored as `kv`.
+    MatmulMergeQkv {
+        kv: KvType,
+    },
     AttentionMerge,
     Select,
     Bias,

@@ -37,6 +37,45 @@ struct MatmulParams {
     rope: RopeParams,
 }
 
+/// `matmul_merge_common.wgsl`'s parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MergeParams {
+    /// m, n, splits, y_offset, y_stride, epilogue, norm_k, eps, n_src, c0, pair, n1.
+    head: [u32; 12],
+    rope: RopeParams,
+    /// n2, y2_offset, y3_offset, padding.
+    tail: [u32; 4],
+}
+
+impl MergeParams {
+    /// Ending `split`'s slices: columns `src.1 ..` of rows `src.0` wide, `n` of them into `io`'s
+    /// output (its epilogue, the norm folded over `k`, RoPE over all `n`); `glu`: gate and up
+    /// paired. No parts (`matmul_qkv` sets them).
+    fn new(m: usize, n: usize, split: MatmulSplit, io: &MatmulIo<'_>, k: usize, src: (usize, usize), glu: bool) -> Result<Self> {
+        let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
+        let rope = match io.rope {
+            Some(r) => r.params(n)?,
+            None => RopeParams::default(),
+        };
+        let head = [
+            u32_of("rows", m)?,
+            u32_of("columns", n)?,
+            split.splits as u32,
+            u32_of("y offset", io.y_offset)?,
+            u32_of("y stride", io.y_stride)?,
+            io.epilogue.code(),
+            if norm { u32_of("inner dimension", k)? } else { 0 },
+            eps.to_bits(),
+            u32_of("columns", src.0)?,
+            u32_of("columns", src.1)?,
+            glu as u32,
+            0,
+        ];
+        Ok(MergeParams { head, rope, tail: [0; 4] })
+    }
+}
+
 impl MatmulParams {
     /// The parameters of a launch over `m` × `n` × `k` with `io`, each workgroup z summing
     /// `k_slice` of k (0: all); no parts (`matmul_qkv` sets them).
@@ -339,29 +378,8 @@ impl Gpu {
         glu: bool,
         out: KvType,
     ) -> Result<Launch> {
-        #[repr(C)]
-        #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P([u32; 12], RopeParams);
-        let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
-        let rope = match io.rope {
-            Some(r) => r.params(n)?,
-            None => RopeParams::default(),
-        };
-        let mp = [
-            u32_of("rows", m)?,
-            u32_of("columns", n)?,
-            split.splits as u32,
-            u32_of("y offset", io.y_offset)?,
-            u32_of("y stride", io.y_stride)?,
-            io.epilogue.code(),
-            if norm { u32_of("inner dimension", k)? } else { 0 },
-            eps.to_bits(),
-            u32_of("columns", src.0)?,
-            u32_of("columns", src.1)?,
-            glu as u32,
-            0,
-        ];
-        self.launch(Kernel::MatmulMerge { out }, &P(mp, rope), &[scratch, io.y], groups_1d(m * n))
+        let p = MergeParams::new(m, n, split, &io, k, src, glu)?;
+        self.launch(Kernel::MatmulMerge { out }, &p, &[scratch, io.y], groups_1d(m * n))
     }
 
     /// The Q, K and V projections of one input in one tiled launch (`matmul_qkv.wgsl`): `w` the
@@ -370,8 +388,8 @@ impl Gpu {
     /// buffers and element offsets of K's and V's outputs, rows dense likewise, their elements
     /// `kv_type` (f16: straight into half-precision K/V); `io.rope` turns Q and K as they are
     /// stored. Split across the shared dimension as `matmul_auto` would
-    /// split one matmul of all their rows, when `scratch` has room: the slices, then a merge
-    /// per part (Q's and K's turning them).
+    /// split one matmul of all their rows, when `scratch` has room: the slices, then one merge
+    /// for the three parts (`matmul_merge_qkv.wgsl`, turning Q and K).
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_qkv(
         &self,
@@ -423,15 +441,14 @@ impl Gpu {
         let buffers = [w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g];
         let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
         if let Some((split, s)) = room {
-            let parts = [
-                (io.y, io.y_offset, nq, 0, io.rope, KvType::F32),
-                (kv[0].0, kv[0].1, nk, nq, io.rope, kv_type),
-                (kv[1].0, kv[1].1, nv, nq + nk, None, kv_type),
-            ];
-            for (buf, y_offset, width, c0, rope, t) in parts {
-                let part = MatmulIo { y: buf, y_offset, y_stride: width, rope, ..io };
-                out.push(self.matmul_merge(m, width, split, part, k, (n, c0), s, false, t)?);
+            // One merge for the three parts, RoPE over Q's and K's columns.
+            let mut mp = MergeParams::new(m, n, split, &MatmulIo { rope: None, ..io }, k, (n, 0), false)?;
+            mp.head[11] = p.n1;
+            if let Some(r) = io.rope {
+                mp.rope = r.params(nq + nk)?;
             }
+            mp.tail = [p.n2, p.y2_offset, p.y3_offset, 0];
+            out.push(self.launch(Kernel::MatmulMergeQkv { kv: kv_type }, &mp, &[s, io.y, kv[0].0, kv[1].0], groups_1d(m * n))?);
         }
         Ok(out)
     }
