@@ -538,7 +538,9 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_KV") && err.contains("use f16 or f32") && err.lines().count() == 1, "{err}");
     // UNMASK_COOP: off always works; on works where the adapter has cooperative matrices and is
-    // otherwise refused with the reason; anything else is one line saying what to use.
+    // otherwise refused with the reason; emulate works where shader-f16 and one fixed subgroup
+    // size are (lavapipe) and is otherwise refused with the reason; anything else is one line
+    // saying what to use.
     let coop = |v: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
         c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_COOP", v);
@@ -555,10 +557,13 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
         let err = text(&o).1;
         assert!(!o.status.success() && err.contains("no cooperative matrices"), "{err}");
     }
+    let o = coop("emulate");
+    let err = text(&o).1;
+    assert!(o.status.success() || err.contains("emulating cooperative matrices needs shader-f16"), "{err}");
     let o = coop("maybe");
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_COOP") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    assert!(err.contains("UNMASK_COOP") && err.contains("use on, off or emulate") && err.lines().count() == 1, "{err}");
     // UNMASK_FUSE: the tiled layout fused (norms folded into the matmuls, Q/K/V and gate/up launches) or not
     // generates the same greedy tokens; anything but on/off is one line.
     let fuse = |v: &str| {

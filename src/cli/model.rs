@@ -42,19 +42,22 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
     }
 }
 
-/// The adapter, with `UNMASK_COOP=on|off` applied when set: whether the tiled matmuls run on
-/// cooperative matrices (tensor cores; on by default where the adapter has them); and
+/// The adapter, with `UNMASK_COOP=on|off|emulate` applied when set: whether the tiled matmuls
+/// run on cooperative matrices (tensor cores; on by default where the adapter has them;
+/// `emulate`: on, with their matrix operations emulated where the adapter has none, to run the
+/// tensor-core path's numbers anywhere with shader-f16 and fixed subgroups, slowly); and
 /// `UNMASK_ATTENTION=tiles|flash|portable`: the tiled layout's attention kernel;
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
 /// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
-    let gpu = pollster::block_on(Gpu::new())?;
+    let mut gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {
         Err(_) => {}
         Ok("on") => gpu.set_coop_matmul(true)?,
         Ok("off") => gpu.set_coop_matmul(false)?,
-        Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on or off"))),
+        Ok("emulate") => gpu = gpu.with_emulated_coop()?,
+        Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on, off or emulate"))),
     }
     // Whether tiled passes fuse (on by default; an A/B switch).
     match std::env::var("UNMASK_FUSE").as_deref() {
