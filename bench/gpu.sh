@@ -45,7 +45,10 @@ if [ -n "$kt" ]; then
   timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
 fi
 # Then what issue 19's targets name, most important first (a call cut short keeps what ran):
-# the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256.
+# the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256. Since
+# 2026-12-04's fifth session the cooperative path fuses too (Q/K/V with RoPE and f16 K/V in one
+# launch and one merge, gate/up in one): 12 launches a cached step's layer where the 78.9 ms/step
+# run had 22.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Full passes over 320 positions (32 steps, no cache), cooperative matrices where the adapter
 # has them, then on f32 ALUs ("coop" in the JSON says which ran).
@@ -64,10 +67,9 @@ run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length
 # against 78.9 on 2026-12-04; "fused" on vs off: fused 3 % faster, `UNMASK_FUSE=off` repeats it).
 UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 UNMASK_SPLIT_FILL=4096 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
-# And on f32 ALUs, the browsers' path on GPUs: norms folded, Q/K/V in one launch storing RoPE'd
-# Q/K and f16 K/V, gate/up in one split across k: 12 launches a cached step's layer against the
-# cooperative path's 18 (22 before RoPE and the f16 store moved into the merges, 2026-12-04,
-# fourth session; coop off took 88.5 ms a step at fill 1024 then).
+# And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
+# layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on
+# 2026-12-04, unfused then).
 UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
