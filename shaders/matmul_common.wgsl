@@ -22,7 +22,8 @@ struct Params {
     n2: u32,         // where V's begin,
     y2_offset: u32,  // and where K's and V's output (0, 0) go in y2 and y3
     y3_offset: u32,
-    _pad0: u32,
+    bias: u32,       // matmul_qkv.wgsl only: where Q's, K's and V's biases (n values) begin in
+                     // `g` (after the norm's k); 0: none
     _pad1: u32,
     rope: Rope,      // matmul_qkv.wgsl only, unsplit: Q and K turned as they are stored
 }

@@ -7,6 +7,11 @@
 
 @group(0) @binding(2) var<storage, read_write> y: array<out_t>;
 
+// No bias here (the epilogue adds the residual or gates).
+fn col_bias(c: u32) -> f32 {
+    return 0.0;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;

@@ -23,7 +23,7 @@ struct Params {
     n2: u32,         // where V's begin,
     y2_offset: u32,  // and where K's and V's output (0, 0) go in y2 and y3
     y3_offset: u32,
-    _pad0: u32,
+    bias: u32,       // matmul_merge_qkv.wgsl: where the columns' biases begin (0: none)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -51,14 +51,15 @@ fn row_rms(r: u32) -> f32 {
     return sqrt(ss / f32(p.norm_k) + p.eps);
 }
 
-// Output column c of row r: summed, normed and (c < rope.cols) turned with its pair's other one.
+// Output column c of row r: summed, normed, its bias added (`col_bias`, the ending's own) and
+// (c < rope.cols) turned with its pair's other one.
 fn merged(r: u32, c: u32, rms: f32) -> f32 {
-    var v = col_sum(r, p.c0 + c, rms);
+    var v = col_sum(r, p.c0 + c, rms) + col_bias(c);
     if (p.rope.on == 1u && c < p.rope.cols) {
         let o = c % p.rope.head_dim;
         let q = rope_pair(p.rope, o);
         if (q.x < p.rope.pairs) {
-            let other = col_sum(r, p.c0 + c - o + q.y, rms);
+            let other = col_sum(r, p.c0 + c - o + q.y, rms) + col_bias(c - o + q.y);
             let sc = rope_sincos(p.rope, p.rope.pos0 + r, q.x);
             if (q.z == 0u) {
                 v = rope_turn(v, other, sc).x;

@@ -10,11 +10,13 @@
 // Unsplit, with p.rope on, Q and K (columns [0, rope.cols)) are turned by RoPE as they are
 // stored (rope_common.wgsl): each pair of a head sits in two neighbouring tile columns
 // (`qkv_col` reorders NeoX pairs, whose dimensions are half a head apart), so the invocation
-// that stores one stores the other (`store_pair`).
+// that stores one stores the other (`store_pair`). With p.bias (Qwen2's and Dream's q/k/v
+// biases, in `g` after the norm's weight) each output gets its bias first, before RoPE.
 
 @group(0) @binding(4) var<storage, read_write> y2: array<kv_t>;
 @group(0) @binding(5) var<storage, read_write> y3: array<kv_t>;
-// The folded norm's weight (bound to x when p.norm is 0; the tiled core only).
+// The folded norm's weight (the tiled core only), then with p.bias the biases of Q's, K's and
+// V's columns (either core; bound to x when neither is used).
 @group(0) @binding(8) var<storage, read> g: array<f32>;
 
 // Tile columns are staged in order.
@@ -65,10 +67,13 @@ fn store_pair(z: u32, r: u32, c: u32, v: vec2<f32>) {
         return;
     }
     var t = v;
+    if (p.bias != 0u && p.k_slice == 0u) {
+        t = t + vec2<f32>(g[p.bias + qkv_col(c)], g[p.bias + qkv_col(min(c + 1u, p.n - 1u))]);
+    }
     if (p.rope.on == 1u && p.k_slice == 0u && c < p.rope.cols) {
         let pair = (c % p.rope.head_dim) / 2u;
         if (pair < p.rope.pairs) {
-            t = rope_turn(v.x, v.y, rope_sincos(p.rope, p.rope.pos0 + r, pair));
+            t = rope_turn(t.x, t.y, rope_sincos(p.rope, p.rope.pos0 + r, pair));
         }
     }
     for (var i = 0u; i < 2u; i = i + 1u) {

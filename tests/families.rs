@@ -184,7 +184,15 @@ fn full_pass_and_cached_step(
     let m = GpuModel::upload(gpu(), &w).unwrap();
     let (len, v, shift) = (toks.len(), w.config.vocab_size, w.config.shift_logits);
     let config = SessionConfig { cache: CacheMode::Dual, logits: true, kv, ..SessionConfig::new(len, kernels.unwrap_or(m.gpu.default_kernels())) };
+    let tiled = config.kernels == unmask::gpu::kernels::KernelVariant::Tiled;
     let mut s = m.session(config).unwrap();
+    // Families with q/k/v biases (Dream): in the tiled layout the one Q/K/V launch adds them and
+    // turns Q and K in its store, with no bias or RoPE pass.
+    if tiled && m.qkv_bias(0).is_some() {
+        use unmask::gpu::kernels::Kernel;
+        let ks = s.pass_kernels(len, 0..len).unwrap();
+        assert!(!ks.iter().any(|k| matches!(k, Kernel::Bias | Kernel::Rope | Kernel::KvStore)), "{name}, {how}: {ks:?}");
+    }
     let mut twin = KvCache::new(kv);
     let all = 0..len;
     let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();

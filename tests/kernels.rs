@@ -1219,7 +1219,7 @@ fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
                 let n: usize = ns.iter().sum();
                 let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
                 let scratch = g.upload_f32("scratch", &vec![f32::NAN; (plan.bytes(m, n) / 4).max(1) as usize]).unwrap();
-                let ls = g.matmul_qkv(parts, m, k, io, kv, KvType::F32, Some(&scratch)).unwrap();
+                let ls = g.matmul_qkv(parts, m, k, io, kv, KvType::F32, Some(&scratch), None).unwrap();
                 let expect = if plan.splits > 1 { 2 } else { 1 };
                 assert_eq!(ls.len(), expect, "one launch, or the slices and one merge");
                 let on_coop = coop && norm.is_none();
@@ -1254,9 +1254,9 @@ fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
         }
         // Each part stores dense rows at its width, with no epilogue: anything else is refused.
         let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None, rope: None };
-        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None).is_err());
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None, None).is_err());
         let io = MatmulIo { y_stride: ns[0], epilogue: Epilogue::Add, ..io };
-        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None).is_err());
+        assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None, None).is_err());
     }
     assert!(split_seen, "some case splits");
 }
@@ -1286,15 +1286,15 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
 fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
     use unmask::gpu::kernels::{Kernel, MatmulIo, QkRope};
     let cases = [
-        // (m, k, heads, K/V heads, head_dim, dimensions turned, style, position of row 0)
-        (5, 96, 4, 2, 16, 16, RopeStyle::NeoX, 7),
-        (33, 544, 3, 1, 32, 32, RopeStyle::Interleaved, 0),
-        (7, 1024, 2, 2, 64, 32, RopeStyle::NeoX, 100),
-        (3, 72, 6, 3, 8, 4, RopeStyle::Interleaved, 3),
-        (17, 512, 2, 1, 128, 128, RopeStyle::NeoX, 250),
+        // (m, k, heads, K/V heads, head_dim, dimensions turned, style, position of row 0, q/k/v biases)
+        (5, 96, 4, 2, 16, 16, RopeStyle::NeoX, 7, false),
+        (33, 544, 3, 1, 32, 32, RopeStyle::Interleaved, 0, true),
+        (7, 1024, 2, 2, 64, 32, RopeStyle::NeoX, 100, true),
+        (3, 72, 6, 3, 8, 4, RopeStyle::Interleaved, 3, false),
+        (17, 512, 2, 1, 128, 128, RopeStyle::NeoX, 250, false),
     ];
     let (mut fused_split, mut merged, mut passes, mut stores, mut direct) = (false, false, false, false, false);
-    for (ci, (m, k, heads, kvh, hd, rot, style, pos0)) in cases.into_iter().enumerate() {
+    for (ci, (m, k, heads, kvh, hd, rot, style, pos0, biased)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 470);
         let spec = RopeSpec::first(rot, 10000.0);
         let ns = [heads * hd, kvh * hd, kvh * hd];
@@ -1304,6 +1304,16 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
         let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(g, "w", w, u64::MAX).unwrap()).collect();
         let positions: Vec<u32> = (pos0..pos0 + m).map(|p| p as u32).collect();
         let mut want: Vec<Vec<f32>> = ws.iter().map(|w| if coop { ops::matmul_f16_inputs(&x, w, m) } else { ops::matmul(&x, w, m) }).collect();
+        // Q/K/V biases (Qwen2's, Dream's), added before RoPE: each vector on its own, and the
+        // three after k other values in one buffer (where the attention norm's weight goes).
+        let biases: Vec<Vec<f32>> = ns.iter().map(|&n| rng.vec(n, 2.0)).collect();
+        if biased {
+            want.iter_mut().zip(&biases).for_each(|(y, b)| ops::add_bias(y, b, 0));
+        }
+        let bias_parts: Vec<GpuWeight> = biases.iter().map(|b| GpuWeight::upload(g, "bias", &HostTensor::from_f32(1, b.len(), b), u64::MAX).unwrap()).collect();
+        let joined: Vec<f32> = rng.vec(k, 1.0).into_iter().chain(biases.concat()).collect();
+        let joined = g.upload_f32("norm and biases", &joined).unwrap();
+        let bias = biased.then(|| unmask::engine::QkvBias { parts: [&bias_parts[0], &bias_parts[1], &bias_parts[2]], joined: &joined, at: k });
         ops::rope(&mut want[0], &positions, heads, hd, spec, style);
         ops::rope(&mut want[1], &positions, kvh, hd, spec, style);
         let (xb, pb) = (g.upload_f32("x", &x).unwrap(), g.upload("positions", bytemuck::cast_slice(&positions)).unwrap());
@@ -1342,7 +1352,7 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
                     rope,
                 };
                 let f16_kv = f16.then(|| [&staging[0], &staging[1]]);
-                let ls = GpuWeight::qkv(g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv).unwrap();
+                let ls = GpuWeight::qkv(g, variant, w3, m, [io(0, Some(rope)), io(1, Some(rope)), io(2, None)], Some(&scratch), f16_kv, bias).unwrap();
                 let has = |f: fn(&Kernel) -> bool| ls.iter().any(|l| f(&l.kernel));
                 let (merge, pass, one) = (
                     has(|k| matches!(k, Kernel::MatmulMerge { .. } | Kernel::MatmulMergeQkv { .. })),
@@ -1354,12 +1364,16 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
                 let f32_core = has(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. }));
                 assert_eq!(f32_core, !coop, "{variant:?}, fused {fuse}, split {split}, coop {coop}");
                 let what = format!(
-                    "{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}, f16 K/V {f16}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}"
+                    "{variant:?}, fused {one}, merges {merge}, RoPE passes {pass}, f16 K/V {f16}, biases {biased}: Q/K/V {m}×{k}×{ns:?} {dtypes:?}, {style:?} {rot} of {hd} from {pos0}"
                 );
+                // Biases: in the fused store or merge, else one pass an output before its RoPE.
+                let bias_passes = ls.iter().filter(|l| matches!(l.kernel, Kernel::Bias)).count();
+                assert_eq!(bias_passes, if biased && !one { 3 } else { 0 }, "{what}");
                 // The fused launch turns Q and K and stores f16 itself; the others' splits turn
                 // them and store f16 in the merges, and unsplit they take passes of their own.
                 assert_eq!(one, variant == KernelVariant::Tiled && fuse, "{what}");
-                assert!(!(pass && (one || merge)), "{what}: RoPE passes only where no store turns Q and K");
+                // (With biases, split matmuls leave RoPE to passes after the bias passes.)
+                assert!(!(pass && (one || merge && !biased)), "{what}: RoPE passes only where no store turns Q and K");
                 assert!(!store || (f16 && !one), "{what}: K/V stores only for f16 K/V of three matmuls");
                 assert!(!(f16 && !one && !merge) || store, "{what}: unsplit, f16 K/V take K/V stores");
                 (fused_split, merged, passes, stores) = (fused_split || one && merge, merged || !one && merge, passes || pass, stores || store);
@@ -1402,8 +1416,8 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
         let part = |i: usize, rope| MatmulIo { x: &xb, x_offset: 0, y: &ys[i], y_offset: 0, y_stride: ns[i], epilogue: Epilogue::Store, norm: None, rope };
         for fuse in [true, false] {
             g.set_fuse(fuse);
-            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None).is_err());
-            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None, None).is_ok());
+            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None, bias).is_err());
+            assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(rope)), part(1, Some(rope)), part(2, None)], None, None, bias).is_ok());
         }
     }
     [fused_split, merged, passes, stores, direct]

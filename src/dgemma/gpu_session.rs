@@ -237,7 +237,7 @@ impl<'m> DgSession<'m> {
             rope: None,
         };
         let io = [io(qkv[0], &b.q, 0), io(qkv[1], k_rows, r0), io(qkv[2], v_rows, r0)];
-        out.extend(GpuWeight::qkv(g, self.kernels, qkv, n, io, Some(&b.split), None)?);
+        out.extend(GpuWeight::qkv(g, self.kernels, qkv, n, io, Some(&b.split), None, None)?);
         out.extend([
             g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
             g.qk_norm(&lw.k_norm, k_rows, n * kvh, hd, r0 * kvh, eps)?,

@@ -86,7 +86,8 @@ pub enum Op {
     /// they are stored where the kernels can (the fused store, split-K's merges), else by a
     /// RoPE pass of their own. With `f16_kv`, K and V go straight into half-precision K/V
     /// (`y` names `Keys`/`Values`): stored so by the fused launch, else computed into
-    /// `KNew`/`VNew` and stored by KvStore launches.
+    /// `KNew`/`VNew` and stored by KvStore launches. With `bias` the layer's q/k/v biases are
+    /// added first (`GpuModel::qkv_bias`: in the fused launch's store, else by passes).
     Qkv {
         w: [Key; 3],
         x: Buf,
@@ -95,6 +96,7 @@ pub enum Op {
         y: [(Buf, usize); 3],
         rope_at: Option<usize>,
         f16_kv: bool,
+        bias: bool,
     },
     /// A gated MLP's projections of one input: `y = act(x · gateᵀ) ⊙ (x · upᵀ)` for `m` rows of
     /// `x` (normed by `norm` first, if any), `w` = [gate, up], the activation in `epilogue`. One
@@ -192,9 +194,9 @@ impl Op {
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
             Op::Matmul { w, .. } => 2 * chunks[*w],
-            // Unfused, as three matmuls (fused: one launch, or the slices and one merge),
-            // RoPE passes for Q and K, and K/V stores.
-            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 4,
+            // Unfused, as three matmuls (fused: one launch, or the slices and one merge), bias
+            // passes, RoPE passes for Q and K, and K/V stores.
+            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 7,
             Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
@@ -244,8 +246,10 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
                 (Buf::H, None)
             }
         };
-        // RoPE comes after the biases and QK-norms; without them it is the projections' own.
-        let between = [Role::QBias, Role::KBias, Role::VBias, Role::QNorm, Role::KNorm].into_iter().any(present);
+        // RoPE comes after the biases and QK-norms: the projections' own with biases (which they
+        // add first) or neither, else passes after the QK-norms.
+        let bias = [Role::QBias, Role::KBias, Role::VBias].into_iter().all(present);
+        let between = [Role::QNorm, Role::KNorm].into_iter().any(present) || (!bias && [Role::QBias, Role::KBias, Role::VBias].into_iter().any(present));
         let rope_at = (!between).then_some(q0);
         // K and V of these rows go to their canvas positions in the layer's K/V of all `len`:
         // directly (f32, or f16 with nothing between), or from rows 0.. of `KNew`/`VNew` (f16).
@@ -255,9 +259,9 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         };
         let f16_kv = kv == KvType::F16 && !between;
         let (x, norm) = normed(&mut ops, Role::AttnNorm);
-        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at, f16_kv });
+        ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at, f16_kv, bias });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
-            if present(b) {
+            if present(b) && !bias {
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
             }
         }

@@ -15,4 +15,4 @@ pub use crate::gpu::Limits;
 pub use layout::{SessionConfig, SessionLayout};
 pub use plan::{human, MemoryPlan};
 pub use session::{ForwardOutput, Session};
-pub use weights::{GpuModel, GpuWeight};
+pub use weights::{GpuModel, GpuWeight, QkvBias};

@@ -395,10 +395,17 @@ impl<'m> Session<'m> {
                     };
                     out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
                 }
-                Op::Qkv { w: keys, x, norm, m: rows, y, rope_at, f16_kv } => {
+                Op::Qkv { w: keys, x, norm, m: rows, y, rope_at, f16_kv, bias } => {
                     let ts = keys.map(|key| &w[key]);
                     let scratch = self.bufs.get(&Buf::SplitK);
-                    let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
+                    let bias = match bias {
+                        true => {
+                            Some(keys[0].layer.and_then(|i| m.qkv_bias(i)).ok_or_else(|| Error::Gpu("internal: a layer's q/k/v biases are missing".into()))?)
+                        }
+                        false => None,
+                    };
+                    // With biases the norm's weight is read from the buffer that holds them too.
+                    let norm = norm.map(|nk| RowNorm { w: bias.map_or(w[nk].vector(), |b| b.joined), eps: c.rms_norm_eps });
                     let positions = self.buf(Buf::Positions)?;
                     let rope = rope_at.map(|pos0| QkRope { spec: RopeSpec::first(c.rope_dims, c.rope_theta), style: m.rope, head_dim: hd, pos0, positions });
                     let io = |(t, (y, y_row)): (&GpuWeight, (Buf, usize)), rope| -> Result<MatmulIo<'_>> {
@@ -407,7 +414,7 @@ impl<'m> Session<'m> {
                     };
                     let ios = [io((ts[0], y[0]), rope)?, io((ts[1], y[1]), rope)?, io((ts[2], y[2]), None)?];
                     let staging = if f16_kv { Some([self.buf(Buf::KNew)?, self.buf(Buf::VNew)?]) } else { None };
-                    out.extend(GpuWeight::qkv(g, kv, ts, rows, ios, scratch, staging)?);
+                    out.extend(GpuWeight::qkv(g, kv, ts, rows, ios, scratch, staging, bias)?);
                 }
                 Op::GateUp { w: keys, x, norm, m: rows, y, epilogue } => {
                     let ts = keys.map(|key| &w[key]);

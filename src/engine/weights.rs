@@ -8,7 +8,7 @@ use crate::gpu::kernels::{Epilogue, KernelVariant, KvType, Launch, MatmulIo};
 use crate::gpu::Gpu;
 use crate::model::arch::{Key, Quant, TensorSpec, Tensors};
 use crate::model::source::ByteSource;
-use crate::model::{DType, HostTensor, ModelConfig, ModelIndex, ModelWeights, RopeStyle, TensorRef};
+use crate::model::{DType, HostTensor, ModelConfig, ModelIndex, ModelWeights, Role, RopeStyle, TensorRef};
 use std::sync::Arc;
 
 /// Source bytes read (and converted) at a time.
@@ -108,7 +108,10 @@ impl GpuWeight {
     /// matmuls. With `f16_kv`, K's and V's outputs are half-precision K/V (offsets in their
     /// elements): the one launch stores them so, as do three matmuls' merges where they split;
     /// unsplit, they compute them into these two f32 buffers (rows from 0) and `kv_store`
-    /// passes store them.
+    /// passes store them. With `bias` each output gets its bias before RoPE: in the one
+    /// launch's store, else by passes of their own (then RoPE passes and, with f16 K/V, K/V
+    /// stores).
+    #[allow(clippy::too_many_arguments)]
     pub fn qkv(
         gpu: &Gpu,
         variant: KernelVariant,
@@ -117,6 +120,7 @@ impl GpuWeight {
         io: [MatmulIo<'_>; 3],
         scratch: Option<&wgpu::Buffer>,
         f16_kv: Option<[&wgpu::Buffer; 2]>,
+        bias: Option<QkvBias<'_>>,
     ) -> Result<Vec<Launch>> {
         let one_chunk = w.iter().all(|t| t.chunks.len() == 1 && t.cols == w[0].cols);
         // One launch turns Q and K alike (`io[0].rope`), never V.
@@ -124,9 +128,28 @@ impl GpuWeight {
         if gpu.fuses_qkv(variant) && one_chunk && rope_alike {
             let parts = w.map(|t| (&t.chunks[0].0, t.dtype, t.rows));
             let kv_type = if f16_kv.is_some() { KvType::F16 } else { KvType::F32 };
-            return gpu.matmul_qkv(parts, m, w[0].cols, io[0], [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)], kv_type, scratch);
+            let kv = [(io[1].y, io[1].y_offset), (io[2].y, io[2].y_offset)];
+            return gpu.matmul_qkv(parts, m, w[0].cols, io[0], kv, kv_type, scratch, bias.map(|b| (b.joined, b.at)));
         }
         let mut out = Vec::new();
+        if let Some(b) = bias {
+            // Each output in f32 (K and V through the staging for f16 K/V), its bias, its RoPE,
+            // then K/V stores.
+            for (i, (t, io)) in w.into_iter().zip(io).enumerate() {
+                let staging = f16_kv.filter(|_| i > 0).map(|s| s[i - 1]);
+                let dst = match staging {
+                    Some(s) => MatmulIo { y: s, y_offset: 0, ..io },
+                    None => io,
+                };
+                out.extend(t.matmul_split_k(gpu, variant, m, MatmulIo { rope: None, ..dst }, scratch)?);
+                out.push(gpu.bias(b.parts[i].vector(), dst.y, m, t.rows, dst.y_offset / t.rows)?);
+                out.extend(gpu.rope_output(&dst, m, t.rows)?);
+                if let Some(s) = staging {
+                    out.push(gpu.kv_store(s, io.y, m * io.y_stride, io.y_offset)?);
+                }
+            }
+            return Ok(out);
+        }
         for (i, (t, io)) in w.into_iter().zip(io).enumerate() {
             match f16_kv.filter(|_| i > 0) {
                 Some(staging) => {
@@ -179,6 +202,16 @@ impl GpuWeight {
     }
 }
 
+/// The q/k/v biases of `GpuWeight::qkv`: the three vectors, and the same one after another
+/// from element `at` of `joined` (after the attention norm's weight: `GpuModel::qkv_bias`),
+/// which the one launch reads.
+#[derive(Clone, Copy)]
+pub struct QkvBias<'a> {
+    pub parts: [&'a GpuWeight; 3],
+    pub joined: &'a wgpu::Buffer,
+    pub at: usize,
+}
+
 /// The model's weights on the GPU. Immutable after loading: every generation runs in a
 /// `Session` of its own (see `session.rs`), any number of them on one model.
 pub struct GpuModel {
@@ -186,6 +219,9 @@ pub struct GpuModel {
     pub config: ModelConfig,
     pub rope: RopeStyle,
     pub weights: Tensors<GpuWeight>,
+    /// Per layer with q/k/v biases (Qwen2, Dream): the attention norm's weight, then the Q, K
+    /// and V biases, in one buffer (what the one Q/K/V launch reads: `QkvBias`).
+    pub qkv_bias: Vec<Option<wgpu::Buffer>>,
 }
 
 impl GpuModel {
@@ -224,7 +260,16 @@ impl GpuModel {
         (p.report)(p.total, p.total);
         let mut it = loaded.into_iter();
         let weights = index.tensors.map(|_, _, _| it.next().expect("one per tensor"));
-        Ok(GpuModel { gpu: gpu.clone(), config: index.config.clone(), rope: index.rope, weights })
+        let qkv_bias = joined_biases(&gpu, index.config.n_layers, &weights)?;
+        Ok(GpuModel { gpu: gpu.clone(), config: index.config.clone(), rope: index.rope, weights, qkv_bias })
+    }
+
+    /// Layer `i`'s q/k/v biases for `GpuWeight::qkv`, where it has them.
+    pub fn qkv_bias(&self, i: usize) -> Option<QkvBias<'_>> {
+        let joined = self.qkv_bias.get(i)?.as_ref()?;
+        let at = self.weights.get(Key::at(i, Role::AttnNorm))?.cols;
+        let parts = [Role::QBias, Role::KBias, Role::VBias].map(|r| self.weights.get(Key::at(i, r)));
+        Some(QkvBias { parts: [parts[0]?, parts[1]?, parts[2]?], joined, at })
     }
 
     /// Bytes of weights on the GPU.
@@ -236,6 +281,30 @@ impl GpuModel {
     pub fn chunk_counts(&self) -> Tensors<usize> {
         self.weights.map(|_, _, w| w.chunks.len())
     }
+}
+
+/// Per layer with an attention norm and q/k/v biases: one buffer holding the norm's weight, then
+/// the three biases (copied on the GPU).
+fn joined_biases(gpu: &Gpu, layers: usize, w: &Tensors<GpuWeight>) -> Result<Vec<Option<wgpu::Buffer>>> {
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    let mut out = Vec::with_capacity(layers);
+    for i in 0..layers {
+        let parts: Vec<&GpuWeight> = [Role::AttnNorm, Role::QBias, Role::KBias, Role::VBias].iter().filter_map(|&r| w.get(Key::at(i, r))).collect();
+        if parts.len() < 4 {
+            out.push(None);
+            continue;
+        }
+        let bytes: Vec<u64> = parts.iter().map(|t| 4 * (t.rows * t.cols) as u64).collect();
+        let joined = gpu.storage("attention norm and q/k/v biases", bytes.iter().sum())?;
+        let mut at = 0;
+        for (t, b) in parts.iter().zip(&bytes) {
+            enc.copy_buffer_to_buffer(t.vector(), 0, &joined, at, *b);
+            at += b;
+        }
+        out.push(Some(joined));
+    }
+    gpu.queue.submit([enc.finish()]);
+    Ok(out)
 }
 
 /// The format tensor `t` takes on the GPU under `quant`.

@@ -32,7 +32,9 @@ struct MatmulParams {
     n2: u32,
     y2_offset: u32,
     y3_offset: u32,
-    pad: [u32; 2],
+    /// `matmul_qkv.wgsl` only: where the q/k/v biases begin in binding `g` (0: none).
+    bias: u32,
+    pad: u32,
     /// `matmul_qkv.wgsl` only, unsplit: Q and K turned as they are stored.
     rope: RopeParams,
 }
@@ -387,9 +389,12 @@ impl Gpu {
     /// in) and Q's output (rows dense: `y_stride` is Q's rows; stored, no epilogue); `kv` the
     /// buffers and element offsets of K's and V's outputs, rows dense likewise, their elements
     /// `kv_type` (f16: straight into half-precision K/V); `io.rope` turns Q and K as they are
-    /// stored. Split across the shared dimension as `matmul_auto` would
-    /// split one matmul of all their rows, when `scratch` has room: the slices, then one merge
-    /// for the three parts (`matmul_merge_qkv.wgsl`, turning Q and K).
+    /// stored; `bias` (a buffer and the element where Q's, K's and V's biases begin, one after
+    /// another; the norm's weight before them when one is folded: `io.norm` must then name the
+    /// same buffer) adds each output's bias first. Split across the shared dimension as
+    /// `matmul_auto` would split one matmul of all their rows, when `scratch` has room: the
+    /// slices, then one merge for the three parts (`matmul_merge_qkv.wgsl`, adding the biases
+    /// and turning Q and K).
     #[allow(clippy::too_many_arguments)]
     pub fn matmul_qkv(
         &self,
@@ -400,6 +405,7 @@ impl Gpu {
         kv: [(&wgpu::Buffer, usize); 2],
         kv_type: KvType,
         scratch: Option<&wgpu::Buffer>,
+        bias: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<Vec<Launch>> {
         self.check_kv(kv_type)?;
         let [nq, nk, nv] = w.map(|p| p.2);
@@ -415,7 +421,14 @@ impl Gpu {
                 return Err(Error::Gpu(format!("internal: the {what} output needs {need} bytes; its buffer has {}", buf.size())));
             }
         }
-        let (_, _, g) = RowNorm::binding(io.norm, io.x);
+        let (_, _, mut g) = RowNorm::binding(io.norm, io.x);
+        if let Some((b, at)) = bias {
+            let fits = at > 0 && b.size() >= 4 * (at + n) as u64 && io.norm.is_none_or(|nw| nw.w == b && at >= k);
+            if !fits {
+                return Err(Error::Gpu("internal: the Q/K/V biases go after the norm's weight in one buffer".into()));
+            }
+            g = b;
+        }
         if let Some(r) = io.rope {
             r.params(nq)?;
             r.params(nk)?;
@@ -425,6 +438,7 @@ impl Gpu {
             n2: (nq + nk) as u32,
             y2_offset: u32_of("K offset", kv[0].1)?,
             y3_offset: u32_of("V offset", kv[1].1)?,
+            bias: u32_of("bias offset", bias.map_or(0, |b| b.1))?,
             // Unsplit, the store turns Q and K (the slices leave it to the merges).
             rope: match io.rope {
                 Some(r) if room.is_none() => r.params(nq + nk)?,
@@ -437,9 +451,8 @@ impl Gpu {
         let splits = room.map_or(1, |r| r.0.splits);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let y = room.map_or(io.y, |r| r.1);
-        // The norm's weight is the last binding, and only the f32 core's.
-        let buffers = [w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g];
-        let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
+        // The norm's weight and the biases are the last binding (both cores read the biases).
+        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g], groups)?];
         if let Some((split, s)) = room {
             // One merge for the three parts, RoPE over Q's and K's columns.
             let mut mp = MergeParams::new(m, n, split, &MatmulIo { rope: None, ..io }, k, (n, 0), false)?;
@@ -447,8 +460,9 @@ impl Gpu {
             if let Some(r) = io.rope {
                 mp.rope = r.params(nq + nk)?;
             }
-            mp.tail = [p.n2, p.y2_offset, p.y3_offset, 0];
-            out.push(self.launch(Kernel::MatmulMergeQkv { kv: kv_type }, &mp, &[s, io.y, kv[0].0, kv[1].0], groups_1d(m * n))?);
+            mp.tail = [p.n2, p.y2_offset, p.y3_offset, p.bias];
+            let b = bias.map_or(s, |b| b.0);
+            out.push(self.launch(Kernel::MatmulMergeQkv { kv: kv_type }, &mp, &[s, io.y, kv[0].0, kv[1].0, b], groups_1d(m * n))?);
         }
         Ok(out)
     }
