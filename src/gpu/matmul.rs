@@ -3,6 +3,7 @@
 //! launch per weight chunk, and split-K for tiled launches with too few output tiles to fill a
 //! GPU: the shared dimension cut into slices across workgroups, then `matmul_merge.wgsl`.
 //! A tiled launch may fold the RMSNorm of its input rows into the product (`RowNorm`).
+//! The fused launches (Q/K/V in one, gate/up in one) are `matmul_fused.rs`'s.
 
 use super::kernel_specs::{Epilogue, KvType, MatmulSplit, RopeParams, RopeSpec, MAX_SPLIT_FILL};
 use super::kernels::{groups_1d, u32_of, Kernel, KernelVariant, Launch};
@@ -13,48 +14,48 @@ use bytemuck::{Pod, Zeroable};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    x_offset: u32,
-    y_offset: u32,
-    y_stride: u32,
-    epilogue: u32,
+pub(super) struct MatmulParams {
+    pub(super) m: u32,
+    pub(super) n: u32,
+    pub(super) k: u32,
+    pub(super) x_offset: u32,
+    pub(super) y_offset: u32,
+    pub(super) y_stride: u32,
+    pub(super) epilogue: u32,
     /// Split-K: the k each workgroup sums; 0: all.
-    k_slice: u32,
+    pub(super) k_slice: u32,
     /// 1: the rows of x are RMS-normalized first (binding 4 holds the norm's weight).
-    norm: u32,
-    eps: f32,
+    pub(super) norm: u32,
+    pub(super) eps: f32,
     /// `matmul_qkv.wgsl` only: the first column of K and of V, and the elements of y2 and y3
     /// where their output (0, 0) goes.
-    n1: u32,
-    n2: u32,
-    y2_offset: u32,
-    y3_offset: u32,
+    pub(super) n1: u32,
+    pub(super) n2: u32,
+    pub(super) y2_offset: u32,
+    pub(super) y3_offset: u32,
     /// `matmul_qkv.wgsl` only: where the q/k/v biases begin in binding `g` (0: none).
-    bias: u32,
-    pad: u32,
+    pub(super) bias: u32,
+    pub(super) pad: u32,
     /// `matmul_qkv.wgsl` only, unsplit: Q and K turned as they are stored.
-    rope: RopeParams,
+    pub(super) rope: RopeParams,
 }
 
 /// `matmul_merge_common.wgsl`'s parameters.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct MergeParams {
+pub(super) struct MergeParams {
     /// m, n, splits, y_offset, y_stride, epilogue, norm_k, eps, n_src, c0, pair, n1.
-    head: [u32; 12],
-    rope: RopeParams,
+    pub(super) head: [u32; 12],
+    pub(super) rope: RopeParams,
     /// n2, y2_offset, y3_offset, padding.
-    tail: [u32; 4],
+    pub(super) tail: [u32; 4],
 }
 
 impl MergeParams {
     /// Ending `split`'s slices: columns `src.1 ..` of rows `src.0` wide, `n` of them into `io`'s
     /// output (its epilogue, the norm folded over `k`, RoPE over all `n`); `glu`: gate and up
     /// paired. No parts (`matmul_qkv` sets them).
-    fn new(m: usize, n: usize, split: MatmulSplit, io: &MatmulIo<'_>, k: usize, src: (usize, usize), glu: bool) -> Result<Self> {
+    pub(super) fn new(m: usize, n: usize, split: MatmulSplit, io: &MatmulIo<'_>, k: usize, src: (usize, usize), glu: bool) -> Result<Self> {
         let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
         let rope = match io.rope {
             Some(r) => r.params(n)?,
@@ -81,7 +82,7 @@ impl MergeParams {
 impl MatmulParams {
     /// The parameters of a launch over `m` × `n` × `k` with `io`, each workgroup z summing
     /// `k_slice` of k (0: all); no parts (`matmul_qkv` sets them).
-    fn new(m: usize, n: usize, k: usize, io: &MatmulIo<'_>, k_slice: usize) -> Result<Self> {
+    pub(super) fn new(m: usize, n: usize, k: usize, io: &MatmulIo<'_>, k_slice: usize) -> Result<Self> {
         let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
         Ok(MatmulParams {
             m: u32_of("rows", m)?,
@@ -143,7 +144,7 @@ impl QkRope<'_> {
     /// The kernels' parameters for turning the first `cols` columns (heads of `head_dim`): an
     /// error unless the pairs fit the head, and in NeoX style lie within it twice (the fused
     /// store keeps each pair in neighbouring tile columns).
-    fn params(&self, cols: usize) -> Result<RopeParams> {
+    pub(super) fn params(&self, cols: usize) -> Result<RopeParams> {
         let d = self.head_dim;
         let neox_in_head = self.style != RopeStyle::NeoX || 2 * self.spec.half <= d;
         if d == 0 || !d.is_multiple_of(2) || !cols.is_multiple_of(d) || !self.spec.fits(self.style, d) || !neox_in_head {
@@ -235,7 +236,7 @@ impl Gpu {
     /// one folded in): whether on cooperative matrices (where `coop_matmul` is on, no norm is
     /// folded in and the slices do not cut its 32-deep steps; 64-row tiles, short inputs
     /// padded), whether the short specialisation of the f32 one, and its rows per workgroup.
-    fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> (bool, bool, usize) {
+    pub(super) fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> (bool, bool, usize) {
         if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm {
             return (true, false, 64);
         }
@@ -368,7 +369,7 @@ impl Gpu {
     /// folded over `k` and its RoPE; or with `glu`, `matmul_glu`'s tiles of gate and up columns
     /// paired into `n` outputs. y's elements are `out` (f16: K or V into half-precision K/V).
     #[allow(clippy::too_many_arguments)]
-    fn matmul_merge(
+    pub(super) fn matmul_merge(
         &self,
         m: usize,
         n: usize,
@@ -382,125 +383,6 @@ impl Gpu {
     ) -> Result<Launch> {
         let p = MergeParams::new(m, n, split, &io, k, src, glu)?;
         self.launch(Kernel::MatmulMerge { out }, &p, &[scratch, io.y], groups_1d(m * n))
-    }
-
-    /// The Q, K and V projections of one input in one tiled launch (`matmul_qkv.wgsl`): `w` the
-    /// three weights (buffer, format, rows), each `k` wide; `io` the input (a norm may be folded
-    /// in) and Q's output (rows dense: `y_stride` is Q's rows; stored, no epilogue); `kv` the
-    /// buffers and element offsets of K's and V's outputs, rows dense likewise, their elements
-    /// `kv_type` (f16: straight into half-precision K/V); `io.rope` turns Q and K as they are
-    /// stored; `bias` (a buffer and the element where Q's, K's and V's biases begin, one after
-    /// another; the norm's weight before them when one is folded: `io.norm` must then name the
-    /// same buffer) adds each output's bias first. Split across the shared dimension as
-    /// `matmul_auto` would split one matmul of all their rows, when `scratch` has room: the
-    /// slices, then one merge for the three parts (`matmul_merge_qkv.wgsl`, adding the biases
-    /// and turning Q and K).
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul_qkv(
-        &self,
-        w: [(&wgpu::Buffer, DType, usize); 3],
-        m: usize,
-        k: usize,
-        io: MatmulIo<'_>,
-        kv: [(&wgpu::Buffer, usize); 2],
-        kv_type: KvType,
-        scratch: Option<&wgpu::Buffer>,
-        bias: Option<(&wgpu::Buffer, usize)>,
-    ) -> Result<Vec<Launch>> {
-        self.check_kv(kv_type)?;
-        let [nq, nk, nv] = w.map(|p| p.2);
-        if io.epilogue != Epilogue::Store || io.y_stride != nq {
-            return Err(Error::Gpu("internal: the Q/K/V matmul stores rows dense at each part's width".into()));
-        }
-        let n = nq + nk + nv;
-        let room = self.split_room(KernelVariant::Tiled, m, n, k, scratch);
-        let kv_bytes = if kv_type == KvType::F16 { 2 } else { 4 };
-        for (what, (buf, off), width, bytes) in [("Q", (io.y, io.y_offset), nq, 4), ("K", kv[0], nk, kv_bytes), ("V", kv[1], nv, kv_bytes)] {
-            let need = bytes * (off + m * width) as u64;
-            if buf.size() < need {
-                return Err(Error::Gpu(format!("internal: the {what} output needs {need} bytes; its buffer has {}", buf.size())));
-            }
-        }
-        let (_, _, mut g) = RowNorm::binding(io.norm, io.x);
-        if let Some((b, at)) = bias {
-            let fits = at > 0 && b.size() >= 4 * (at + n) as u64 && io.norm.is_none_or(|nw| nw.w == b && at >= k);
-            if !fits {
-                return Err(Error::Gpu("internal: the Q/K/V biases go after the norm's weight in one buffer".into()));
-            }
-            g = b;
-        }
-        if let Some(r) = io.rope {
-            r.params(nq)?;
-            r.params(nk)?;
-        }
-        let p = MatmulParams {
-            n1: nq as u32,
-            n2: (nq + nk) as u32,
-            y2_offset: u32_of("K offset", kv[0].1)?,
-            y3_offset: u32_of("V offset", kv[1].1)?,
-            bias: u32_of("bias offset", bias.map_or(0, |b| b.1))?,
-            // Unsplit, the store turns Q and K (the slices leave it to the merges).
-            rope: match io.rope {
-                Some(r) if room.is_none() => r.params(nq + nk)?,
-                _ => RopeParams::default(),
-            },
-            ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
-        };
-        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type, coop };
-        let splits = room.map_or(1, |r| r.0.splits);
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let y = room.map_or(io.y, |r| r.1);
-        // The norm's weight and the biases are the last binding (both cores read the biases).
-        let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g], groups)?];
-        if let Some((split, s)) = room {
-            // One merge for the three parts, RoPE over Q's and K's columns.
-            let mut mp = MergeParams::new(m, n, split, &MatmulIo { rope: None, ..io }, k, (n, 0), false)?;
-            mp.head[11] = p.n1;
-            if let Some(r) = io.rope {
-                mp.rope = r.params(nq + nk)?;
-            }
-            mp.tail = [p.n2, p.y2_offset, p.y3_offset, p.bias];
-            let b = bias.map_or(s, |b| b.0);
-            out.push(self.launch(Kernel::MatmulMergeQkv { kv: kv_type }, &mp, &[s, io.y, kv[0].0, kv[1].0, b], groups_1d(m * n))?);
-        }
-        Ok(out)
-    }
-
-    /// A gated MLP's gate and up projections in one tiled launch (`matmul_glu.wgsl`): `y =
-    /// act(x·Gateᵀ) ⊙ (x·Upᵀ)` for `m` rows, `w` the two weights (buffer, format), `n` rows
-    /// each, `k` wide; `io` the input (a norm may be folded in) and the output, whose epilogue
-    /// names the activation (`Epilogue::Gated`). Split across the shared dimension as
-    /// `matmul_auto` would split a matmul of its tiles' width (`glu_width`), when `scratch` has
-    /// room: the slices, then a merge that pairs gate and up.
-    pub fn matmul_glu(
-        &self,
-        w: [(&wgpu::Buffer, DType); 2],
-        m: usize,
-        n: usize,
-        k: usize,
-        io: MatmulIo<'_>,
-        scratch: Option<&wgpu::Buffer>,
-    ) -> Result<Vec<Launch>> {
-        if !matches!(io.epilogue, Epilogue::Gated(_)) || io.rope.is_some() {
-            return Err(Error::Gpu("internal: the gate/up matmul's epilogue is the activation".into()));
-        }
-        u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let width = glu_width(n);
-        let room = self.split_room(KernelVariant::Tiled, m, width, k, scratch);
-        let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, room.map_or(0, |r| r.0.k_slice))? };
-        let (_, _, g) = RowNorm::binding(io.norm, io.x);
-        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
-        let splits = room.map_or(1, |r| r.0.splits);
-        let groups = [u32_of("columns", width.div_ceil(64))?, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short, coop };
-        // The norm's weight is the last binding, and only the f32 core's.
-        let buffers = [w[0].0, io.x, room.map_or(io.y, |r| r.1), w[1].0, g];
-        let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
-        if let Some((split, s)) = room {
-            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, KvType::F32)?);
-        }
-        Ok(out)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The GPU side: device and adapter facts (`context`), buffers and readback (`buffers`), and the
 //! WGSL kernels with one Rust launcher each (`kernels`; attention's in `attention`, the
-//! matmul's and its split-K in `matmul`).
+//! matmul's and its split-K in `matmul`, the fused Q/K/V and gate/up launches in `matmul_fused`).
 
 pub mod attention;
 pub mod buffers;
@@ -11,5 +11,6 @@ pub mod kernel_source;
 pub mod kernel_specs;
 pub mod kernels;
 pub mod matmul;
+pub mod matmul_fused;
 
 pub use context::{AdapterReport, Gpu, Limits};
