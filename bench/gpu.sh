@@ -63,10 +63,12 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
 # A/B runs of the headline: attention_flash.wgsl (K/V read in its loops) in place of the
 # default attention_tiles.wgsl (K/V staged in workgroup memory; new on 2026-12-04, not yet
-# measured on a GPU), and split-K's fill above the default 2048 (1024 took 84.2 ms a step
-# against 78.9 on 2026-12-04; "fused" on vs off: fused 3 % faster, `UNMASK_FUSE=off` repeats it).
+# measured on a GPU), and naga's loop bounding back on (off since 2026-12-04's fifth session:
+# its 64-bit counter in every loop keeps drivers from unrolling, gfx-rs/wgpu#7698; every run
+# before had it). (Split-K's fill: 1024 took 84.2 ms a step against 2048's 78.9 on 2026-12-04;
+# `UNMASK_SPLIT_FILL=4096` tries more.)
 UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
-UNMASK_SPLIT_FILL=4096 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on
 # 2026-12-04, unfused then).

@@ -580,6 +580,20 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_FUSE") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    // UNMASK_LOOP_BOUNDING: naga's loop counters change no token, in both layouts; anything but
+    // on/off is one line.
+    let bounding = |v: &str, kernels: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", kernels).env("UNMASK_LOOP_BOUNDING", v);
+        c.output().unwrap()
+    };
+    for kernels in ["tiled", "cpu-lanes"] {
+        assert_eq!(tokens(&bounding("on", kernels)), tokens(&bounding("off", kernels)), "{kernels}");
+    }
+    let o = bounding("maybe", "tiled");
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_LOOP_BOUNDING") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
     // UNMASK_SPLIT_FILL: a number of workgroups up to the planned most, else one line.
     for (v, says) in [("lots", "use a number"), ("0", "use 1 to 4096"), ("99999", "use 1 to 4096")] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));

@@ -132,3 +132,54 @@ fn no_module_cycles() {
     assert!(g.contains_key("index"), "{g:?}");
     assert_eq!(find_cycle(&g), None, "model's files depend on each other: {g:?}");
 }
+
+/// Whether `step` (a loop's increment) is positive whatever the parameters: products of
+/// positive literals, constants (UPPERCASE: `const` or `override`, all at least 1) and the
+/// subgroup size `lanes`; never a runtime parameter (`p.…`), which could be 0.
+fn positive_step(step: &str) -> bool {
+    step.split('*').map(str::trim).all(|f| {
+        let literal = f.trim_end_matches('u').parse::<u32>().is_ok_and(|v| v > 0);
+        let constant = !f.is_empty() && f.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        literal || constant || f == "lanes"
+    })
+}
+
+#[test]
+fn every_shader_loop_visibly_ends() {
+    // The kernels are compiled without naga's loop bounding (`Gpu::set_loop_bounding`), so no
+    // loop may be infinite: each is a `for` that counts up towards its bound by a positive step
+    // (`positive_step`), or halves or shifts right towards `> 0u`, or doubles from a nonzero
+    // start below a constant bound; no `loop` or `while`.
+    let mut all = Vec::new();
+    files(&root().join("shaders"), &["wgsl"], &mut all);
+    let mut loops = 0;
+    for p in &all {
+        let text = std::fs::read_to_string(p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("").trim();
+            let at = format!("{}:{}: {code}", p.display(), n + 1);
+            assert!(!code.starts_with("loop") && !code.starts_with("while"), "{at}: only `for` loops");
+            let Some(head) = code.strip_prefix("for (var ") else { continue };
+            loops += 1;
+            let head = head.trim_end_matches('{').trim().trim_end_matches(')');
+            let parts: Vec<&str> = head.split(';').map(str::trim).collect();
+            assert_eq!(parts.len(), 3, "{at}");
+            let v = parts[0].split([' ', ':', '=']).next().unwrap();
+            let (cond, update) = (parts[1], parts[2]);
+            let up = cond.starts_with(&format!("{v} < ")) || cond.starts_with(&format!("{v} <= "));
+            let ok = if let Some(step) = update.strip_prefix(&format!("{v} = {v} + ")) {
+                up && positive_step(step)
+            } else if update == format!("{v}++") || update == format!("{v} += 1u") {
+                up
+            } else if update == format!("{v} = {v} >> 1u") || update == format!("{v} = {v} / 2u") {
+                cond == format!("{v} > 0u")
+            } else if update == format!("{v} = {v} << 1u") {
+                up && !parts[0].ends_with("= 0u") && positive_step(cond.rsplit(' ').next().unwrap())
+            } else {
+                false
+            };
+            assert!(ok, "{at}: a loop whose end is not plain to see");
+        }
+    }
+    assert!(loops > 50, "found {loops} loops");
+}

@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_LOOP_BOUNDING` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -58,6 +58,12 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Ok("off") => gpu.set_coop_matmul(false)?,
         Ok("emulate") => gpu = gpu.with_emulated_coop()?,
         Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on, off or emulate"))),
+    }
+    // naga's loop bounding in the kernels (off by default; an A/B switch).
+    match std::env::var("UNMASK_LOOP_BOUNDING").as_deref() {
+        Err(_) | Ok("off") => {}
+        Ok("on") => gpu.set_loop_bounding(true),
+        Ok(v) => return Err(Error::Input(format!("UNMASK_LOOP_BOUNDING={v:?}: use on or off"))),
     }
     // Whether tiled passes fuse (on by default; an A/B switch).
     match std::env::var("UNMASK_FUSE").as_deref() {

@@ -71,6 +71,8 @@ pub struct Gpu {
     coop: std::sync::atomic::AtomicBool,
     /// Its matrix operations are emulated (`with_emulated_coop`: tests).
     pub(crate) coop_emulated: bool,
+    /// Shader modules keep naga's loop bounding (`set_loop_bounding`; off by default).
+    pub(crate) loop_bounding: std::sync::atomic::AtomicBool,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
@@ -209,6 +211,7 @@ impl Gpu {
             coop_lanes,
             coop: (coop_lanes > 0).into(),
             coop_emulated: false,
+            loop_bounding: false.into(),
             fuse: true.into(),
         })
     }
@@ -285,6 +288,24 @@ impl Gpu {
     /// turned off.
     pub fn coop_matmul(&self) -> bool {
         self.coop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the kernels are compiled with naga's loop bounding: a 64-bit counter in every
+    /// loop that breaks after 2^64 rounds, which keeps GPU drivers from unrolling loops of a
+    /// known trip count (gfx-rs/wgpu#7698). Off by default (our loops all end; the bounds
+    /// checks stay); `UNMASK_LOOP_BOUNDING=on` turns it on to compare. Pipelines made before
+    /// are dropped.
+    pub fn set_loop_bounding(&self, on: bool) {
+        if on == self.loop_bounding() {
+            return;
+        }
+        self.loop_bounding.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Whether the kernels keep naga's loop bounding (`set_loop_bounding`).
+    pub fn loop_bounding(&self) -> bool {
+        self.loop_bounding.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Chooses `coop_matmul` (tests, benchmarks, `UNMASK_COOP=off`); refused where the adapter

@@ -201,9 +201,18 @@ impl Gpu {
                     true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
                     false => source(k),
                 };
-                let module = self
-                    .device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) });
+                let desc = wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) };
+                let module = match self.loop_bounding() {
+                    true => self.device.create_shader_module(desc),
+                    // SAFETY: only loop bounding is off, not bounds checks: every loop in
+                    // shaders/ counts towards a bound by a stride of at least 1 (a constant, the
+                    // workgroup or subgroup size) or halves a stride to 0, so none is infinite
+                    // (tests/code_layout.rs reads them); naga's added counter would only keep
+                    // the drivers from unrolling them (gfx-rs/wgpu#7698).
+                    false => unsafe {
+                        self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..Default::default() })
+                    },
+                };
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {
                     Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. }
