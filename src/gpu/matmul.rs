@@ -54,7 +54,7 @@ pub(super) struct MergeParams {
 impl MergeParams {
     /// Ending `split`'s slices: columns `src.1 ..` of rows `src.0` wide, `n` of them into `io`'s
     /// output (its epilogue, the norm folded over `k`, RoPE over all `n`); `glu`: gate and up
-    /// paired. No parts (`matmul_qkv` sets them).
+    /// paired. No parts (`with_parts`).
     pub(super) fn new(m: usize, n: usize, split: MatmulSplit, io: &MatmulIo<'_>, k: usize, src: (usize, usize), glu: bool) -> Result<Self> {
         let (norm, eps, _) = RowNorm::binding(io.norm, io.x);
         let rope = match io.rope {
@@ -76,6 +76,14 @@ impl MergeParams {
             0,
         ];
         Ok(MergeParams { head, rope, tail: [0; 4] })
+    }
+
+    /// With `matmul_qkv`'s parts (`p`: where K's and V's columns begin, their outputs' offsets,
+    /// the biases'), for `matmul_merge_qkv.wgsl`.
+    pub(super) fn with_parts(mut self, p: &MatmulParams) -> Self {
+        self.head[11] = p.n1;
+        self.tail = [p.n2, p.y2_offset, p.y3_offset, p.bias];
+        self
     }
 }
 

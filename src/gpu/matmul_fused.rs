@@ -56,21 +56,23 @@ impl Gpu {
             }
             g = b;
         }
-        if let Some(r) = io.rope {
-            r.params(nq)?;
-            r.params(nk)?;
-        }
+        // RoPE over Q's and K's columns (each part's heads must fit too): the store's unsplit,
+        // else the merge's.
+        let rope = match io.rope {
+            Some(r) => {
+                r.params(nq)?;
+                r.params(nk)?;
+                r.params(nq + nk)?
+            }
+            None => RopeParams::default(),
+        };
         let p = MatmulParams {
             n1: nq as u32,
             n2: (nq + nk) as u32,
             y2_offset: u32_of("K offset", kv[0].1)?,
             y3_offset: u32_of("V offset", kv[1].1)?,
             bias: u32_of("bias offset", bias.map_or(0, |b| b.1))?,
-            // Unsplit, the store turns Q and K (the slices leave it to the merges).
-            rope: match io.rope {
-                Some(r) if room.is_none() => r.params(nq + nk)?,
-                _ => RopeParams::default(),
-            },
+            rope: if room.is_none() { rope } else { RopeParams::default() },
             ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
         };
         let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
@@ -81,13 +83,8 @@ impl Gpu {
         // The norm's weight and the biases are the last binding (both cores read the biases).
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g], groups)?];
         if let Some((split, s)) = room {
-            // One merge for the three parts, RoPE over Q's and K's columns.
-            let mut mp = MergeParams::new(m, n, split, &MatmulIo { rope: None, ..io }, k, (n, 0), false)?;
-            mp.head[11] = p.n1;
-            if let Some(r) = io.rope {
-                mp.rope = r.params(nq + nk)?;
-            }
-            mp.tail = [p.n2, p.y2_offset, p.y3_offset, p.bias];
+            // One merge for the three parts.
+            let mp = MergeParams { rope, ..MergeParams::new(m, n, split, &MatmulIo { rope: None, ..io }, k, (n, 0), false)? }.with_parts(&p);
             let b = bias.map_or(s, |b| b.0);
             out.push(self.launch(Kernel::MatmulMergeQkv { kv: kv_type }, &mp, &[s, io.y, kv[0].0, kv[1].0, b], groups_1d(m * n))?);
         }
