@@ -273,7 +273,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
-        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul or moe"),
+        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe or probe"),
         (vec!["--synthetic", "tiny", "--kernels", "moe"], "the model has no experts"),
         (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
         (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
@@ -288,6 +288,24 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{extra:?}: {err}");
     }
+}
+
+#[test]
+fn bench_kernels_probe_measures_the_platform_with_loop_bounding_off_and_on() {
+    // A dispatch's own cost, streaming reads and f32 multiply-adds, each timed by GPU
+    // timestamps (lavapipe has them) with naga's loop bounding off and on.
+    let o = unmask(&["bench", "--synthetic", "tiny", "--kernels", "probe"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for bounding in [false, true] {
+        let of = |probe: &str| lines.iter().find(|l| l["probe"] == probe && l["loop_bounding"] == bounding).unwrap_or_else(|| panic!("{probe}: {out}"));
+        assert_eq!(of("dispatch")["timed_by"], "timestamps", "{out}");
+        assert!(of("dispatch")["us"].as_f64().unwrap() > 0.0 && of("dispatch")["wall_us"].as_f64().unwrap() > 0.0, "{out}");
+        assert!(of("read")["gbps"].as_f64().unwrap() > 0.0 && of("read")["bytes"].as_u64().unwrap() >= 1 << 22, "{out}");
+        assert!(of("fma")["gflops"].as_f64().unwrap() > 0.0 && of("fma")["rounds"].as_u64().unwrap() >= 16, "{out}");
+    }
+    assert!(lines.iter().all(|l| l["kernel"] == "probe"), "{out}");
 }
 
 #[test]

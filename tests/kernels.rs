@@ -1758,3 +1758,45 @@ fn gpus_get_the_gpu_kernels_natively_and_in_browsers() {
     assert_eq!((g.flash_attention(), g.split_matmul()), (gpu, gpu), "{}", info.name);
     assert_eq!(g.default_kv() == KvType::F16, gpu && g.report.shader_f16, "{}", info.name);
 }
+
+/// The platform probes (`unmask bench --kernels probe`) compute what their CPU twins do, so
+/// that a probe's speed is of work really done: streaming reads (odd word values, several
+/// rounds, and none: a dispatch's own cost) and the f32 multiply-add chains.
+#[test]
+fn probes_match_their_cpu_twins() {
+    use unmask::gpu::probe::{fma_twin, read_twin, PROBE_WG};
+    let g = gpu();
+    let mut rng = Rng::new(31);
+    let (groups, rounds) = (3, 5);
+    let words: Vec<[u32; 4]> = (0..groups * PROBE_WG * rounds).map(|_| [0; 4].map(|_: u32| rng.next_u64() as u32)).collect();
+    let src = g.upload("probe words", bytemuck::cast_slice(&words)).unwrap();
+    let out = g.storage("probe out", (groups * PROBE_WG * 4) as u64).unwrap();
+    for r in [rounds, 0] {
+        let got: Vec<u32> = bytemuck::cast_slice(&run(&g, &[g.probe_read(&src, &out, groups, r).unwrap()], &out, groups * PROBE_WG)).to_vec();
+        assert_eq!(got, read_twin(&words, groups, r), "read probe, {r} rounds");
+    }
+    for (r, b, c) in [(3, 0.5, 1.0), (70, 0.5, 1.0), (2, 0.5, -0.25)] {
+        let got = run(&g, &[g.probe_fma(&out, groups, r, b, c).unwrap()], &out, groups * PROBE_WG);
+        assert_eq!(got, fma_twin(groups * PROBE_WG, r, b, c), "fma probe, {r} rounds of a·{b} + {c}");
+    }
+    assert!(g.probe_read(&src, &out, groups, rounds + 1).is_err(), "a read past the words is refused");
+}
+
+/// The cooperative-matrix probe against its twin: on the adapter's own cooperative matrices
+/// where it has them (`bench/gpu.sh` runs the tests named coop first on the GPU machine),
+/// emulated here.
+#[test]
+fn probe_coop_matches_its_cpu_twin() {
+    use unmask::gpu::probe::coop_twin;
+    let g = common::coop_gpu();
+    let lanes = g.coop_lanes() as usize;
+    let groups = 3;
+    let out = g.storage("probe out", (groups * 4 * lanes * 4) as u64).unwrap();
+    for (r, a, b) in [(1, 1.0, 1.0), (7, 0.5, 3.0)] {
+        let got = run(&g, &[g.probe_coop(&out, groups, r, a, b).unwrap()], &out, groups * 4 * lanes);
+        assert_eq!(got, coop_twin(groups, lanes, r, a, b), "coop probe, {r} rounds");
+    }
+    if gpu().coop_lanes() == 0 {
+        assert!(gpu().probe_coop(&out, groups, 1, 1.0, 1.0).is_err(), "no probe without cooperative matrices");
+    }
+}

@@ -3,6 +3,8 @@
 
 mod app;
 mod bench;
+mod bench_kernels;
+mod bench_probe;
 mod convert;
 mod dgemma;
 mod dgview;

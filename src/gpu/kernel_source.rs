@@ -3,6 +3,7 @@
 //! the attention layouts, split-K's ending and the K/V element type are chosen here.
 
 use super::kernels::{AttnLayout, Kernel, KernelVariant, KvType};
+use super::probe::Probe;
 use crate::model::DType;
 
 fn weight_reader(d: DType) -> &'static str {
@@ -176,5 +177,8 @@ pub fn source(k: Kernel) -> String {
             format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{common}\n{body}", weight_reader(dtype))
         }
         Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
+        Kernel::Probe(Probe::Read) => include_str!("../../shaders/probe_read.wgsl").into(),
+        Kernel::Probe(Probe::Fma) => include_str!("../../shaders/probe_fma.wgsl").into(),
+        Kernel::Probe(Probe::Coop) => format!("enable f16;\nenable wgpu_cooperative_matrix;\n{}", include_str!("../../shaders/probe_coop.wgsl")),
     }
 }

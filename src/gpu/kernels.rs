@@ -142,6 +142,8 @@ pub enum Kernel {
     Softmax,
     SoftEmbed(DType),
     DgChoose,
+    /// A platform probe (`probe.rs`: `unmask bench --kernels probe`).
+    Probe(super::probe::Probe),
 }
 
 pub use super::kernel_source::source;
@@ -195,7 +197,13 @@ impl Gpu {
         cache
             .entry(k)
             .or_insert_with(|| {
-                let coop = matches!(k, Kernel::MatmulCoop(_) | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. });
+                let coop = matches!(
+                    k,
+                    Kernel::MatmulCoop(_)
+                        | Kernel::MatmulQkv { coop: true, .. }
+                        | Kernel::MatmulGlu { coop: true, .. }
+                        | Kernel::Probe(super::probe::Probe::Coop)
+                );
                 let src = match coop && self.coop_emulated {
                     // (An emulation that no longer fits the kernel fails the tests that use it.)
                     true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),

@@ -12,5 +12,6 @@ pub mod kernel_specs;
 pub mod kernels;
 pub mod matmul;
 pub mod matmul_fused;
+pub mod probe;
 
 pub use context::{AdapterReport, Gpu, Limits};
