@@ -44,6 +44,10 @@ if [ -n "$kt" ]; then
   echo "+ $kt coop" >&2
   timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
 fi
+# What the platform delivers through wgpu at its simplest (seconds): a dispatch's own cost,
+# streaming and workgroup-memory reads, f32 and tensor-core multiply-adds, with naga's loop
+# bounding off and on. Read every kernel figure below against these as well as the data sheet.
+run $bin bench --synthetic tiny --kernels probe
 # Then what issue 19's targets name, most important first (a call cut short keeps what ran):
 # the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256. Since
 # 2026-12-04's fifth session the cooperative path fuses too (Q/K/V with RoPE and f16 K/V in one

@@ -292,7 +292,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
 
 #[test]
 fn bench_kernels_probe_measures_the_platform_with_loop_bounding_off_and_on() {
-    // A dispatch's own cost, streaming reads and f32 multiply-adds, each timed by GPU
+    // A dispatch's own cost, streaming and workgroup-memory reads and f32 multiply-adds, each timed by GPU
     // timestamps (lavapipe has them) with naga's loop bounding off and on.
     let o = unmask(&["bench", "--synthetic", "tiny", "--kernels", "probe"]);
     let (out, err) = text(&o);
@@ -304,6 +304,7 @@ fn bench_kernels_probe_measures_the_platform_with_loop_bounding_off_and_on() {
         assert!(of("dispatch")["us"].as_f64().unwrap() > 0.0 && of("dispatch")["wall_us"].as_f64().unwrap() > 0.0, "{out}");
         assert!(of("read")["gbps"].as_f64().unwrap() > 0.0 && of("read")["bytes"].as_u64().unwrap() >= 1 << 22, "{out}");
         assert!(of("fma")["gflops"].as_f64().unwrap() > 0.0 && of("fma")["rounds"].as_u64().unwrap() >= 16, "{out}");
+        assert!(of("shared")["gbps"].as_f64().unwrap() > 0.0, "{out}");
     }
     assert!(lines.iter().all(|l| l["kernel"] == "probe"), "{out}");
 }

@@ -1761,10 +1761,11 @@ fn gpus_get_the_gpu_kernels_natively_and_in_browsers() {
 
 /// The platform probes (`unmask bench --kernels probe`) compute what their CPU twins do, so
 /// that a probe's speed is of work really done: streaming reads (odd word values, several
-/// rounds, and none: a dispatch's own cost) and the f32 multiply-add chains.
+/// rounds, and none: a dispatch's own cost), workgroup-memory reads (rounds past the tile's
+/// wrap) and the f32 multiply-add chains.
 #[test]
 fn probes_match_their_cpu_twins() {
-    use unmask::gpu::probe::{fma_twin, read_twin, PROBE_WG};
+    use unmask::gpu::probe::{fma_twin, read_twin, shared_twin, PROBE_WG};
     let g = gpu();
     let mut rng = Rng::new(31);
     let (groups, rounds) = (3, 5);
@@ -1774,6 +1775,10 @@ fn probes_match_their_cpu_twins() {
     for r in [rounds, 0] {
         let got: Vec<u32> = bytemuck::cast_slice(&run(&g, &[g.probe_read(&src, &out, groups, r).unwrap()], &out, groups * PROBE_WG)).to_vec();
         assert_eq!(got, read_twin(&words, groups, r), "read probe, {r} rounds");
+    }
+    for r in [1, 300, 1100] {
+        let got: Vec<u32> = bytemuck::cast_slice(&run(&g, &[g.probe_shared(&out, groups, r).unwrap()], &out, groups * PROBE_WG)).to_vec();
+        assert_eq!(got, shared_twin(groups, r), "shared probe, {r} rounds");
     }
     for (r, b, c) in [(3, 0.5, 1.0), (70, 0.5, 1.0), (2, 0.5, -0.25)] {
         let got = run(&g, &[g.probe_fma(&out, groups, r, b, c).unwrap()], &out, groups * PROBE_WG);

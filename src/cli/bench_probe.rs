@@ -1,12 +1,12 @@
 //! `unmask bench --kernels probe`: the platform probes (`gpu::probe`: a dispatch's own cost,
-//! streaming reads, f32 and cooperative-matrix multiply-adds), each with naga's loop bounding
+//! streaming reads, workgroup-memory reads, f32 and cooperative-matrix multiply-adds), each with naga's loop bounding
 //! off (the default) and on, one JSON line each. They say what this adapter delivers through
 //! wgpu at its simplest, so that a kernel's GFLOP/s and GB/s are read against that as well as
 //! against the data sheet's peaks (`Peak`).
 
 use super::bench_kernels::{Peak, Timing};
 use unmask::gpu::kernels::{Dispatch, Launch};
-use unmask::gpu::probe::{COOP_FLOPS_PER_ROUND, FMA_PER_ROUND, PROBE_WG};
+use unmask::gpu::probe::{COOP_FLOPS_PER_ROUND, FMA_PER_ROUND, PROBE_WG, SHARED_BYTES_PER_ROUND};
 use unmask::gpu::Gpu;
 use unmask::Result;
 
@@ -65,6 +65,11 @@ fn probes(gpu: &Gpu) -> Result<()> {
     let t = Timing::of(gpu, &ds, &out)?;
     let gbs = (round_bytes * rounds as u64) as f64 / t.ms / 1e6;
     line("read", groups, rounds, &t, serde_json::json!({"bytes": round_bytes * rounds as u64, "gbps": gbs, "of_bandwidth": peak.map(|p| gbs / p.gbps)}));
+
+    // Workgroup-memory reads.
+    let (rounds, t) = doubled(gpu, &out, 16, |r| gpu.probe_shared(&out, GROUPS, r))?;
+    let gbs = (SHARED_BYTES_PER_ROUND * GROUPS * PROBE_WG * rounds) as f64 / t.ms / 1e6;
+    line("shared", GROUPS, rounds, &t, serde_json::json!({"gbps": gbs}));
 
     // Independent f32 multiply-add chains.
     let (rounds, t) = doubled(gpu, &out, 16, |r| gpu.probe_fma(&out, GROUPS, r, 0.5, 1.0))?;

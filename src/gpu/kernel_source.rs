@@ -178,6 +178,7 @@ pub fn source(k: Kernel) -> String {
         }
         Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
         Kernel::Probe(Probe::Read) => include_str!("../../shaders/probe_read.wgsl").into(),
+        Kernel::Probe(Probe::Shared) => include_str!("../../shaders/probe_shared.wgsl").into(),
         Kernel::Probe(Probe::Fma) => include_str!("../../shaders/probe_fma.wgsl").into(),
         Kernel::Probe(Probe::Coop) => format!("enable f16;\nenable wgpu_cooperative_matrix;\n{}", include_str!("../../shaders/probe_coop.wgsl")),
     }

@@ -1,6 +1,7 @@
 //! Platform probes (`unmask bench --kernels probe`): what this adapter does through wgpu at
-//! its simplest (one dispatch's own cost; streaming reads, `probe_read.wgsl`; independent f32
-//! multiply-adds, `probe_fma.wgsl`; cooperative-matrix multiply-adds, `probe_coop.wgsl`), so
+//! its simplest (one dispatch's own cost; streaming reads, `probe_read.wgsl`; workgroup-memory
+//! reads, `probe_shared.wgsl`; independent f32 multiply-adds, `probe_fma.wgsl`;
+//! cooperative-matrix multiply-adds, `probe_coop.wgsl`), so
 //! that a kernel's speed is read against what the platform (driver, naga, loop bounding)
 //! delivers, not only against the data sheet. Each probe writes a checksum; its CPU twin here
 //! recomputes it (tests/kernels.rs).
@@ -14,12 +15,15 @@ use bytemuck::{Pod, Zeroable};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Probe {
     Read,
+    Shared,
     Fma,
     Coop,
 }
 
 /// Invocations of a probe workgroup (read and fma; coop: four subgroups).
 pub const PROBE_WG: usize = 256;
+/// Bytes of workgroup memory one invocation of `probe_shared.wgsl` reads a round.
+pub const SHARED_BYTES_PER_ROUND: usize = 4 * 16;
 /// f32 multiply-adds one invocation of `probe_fma.wgsl` runs a round.
 pub const FMA_PER_ROUND: usize = 32;
 /// Flops one workgroup of `probe_coop.wgsl` runs a round: four subgroups × four 16×16×16
@@ -40,6 +44,15 @@ impl Gpu {
             return Err(Error::Gpu("internal: probe buffers smaller than the probe's reads and writes".into()));
         }
         self.launch(Kernel::Probe(Probe::Read), &Params(u32_of("rounds", rounds)?, 0.0, 0.0, 0), &[src, out], [u32_of("groups", groups)?, 1, 1])
+    }
+
+    /// `groups` workgroups of `probe_shared.wgsl`: `rounds` rounds of four workgroup-memory
+    /// reads, one u32 an invocation into `out`.
+    pub fn probe_shared(&self, out: &wgpu::Buffer, groups: usize, rounds: usize) -> Result<Launch> {
+        if out.size() < (groups * PROBE_WG * 4) as u64 {
+            return Err(Error::Gpu("internal: probe output smaller than one value an invocation".into()));
+        }
+        self.launch(Kernel::Probe(Probe::Shared), &Params(u32_of("rounds", rounds)?, 0.0, 0.0, 0), &[out], [u32_of("groups", groups)?, 1, 1])
     }
 
     /// `groups` workgroups of `probe_fma.wgsl`: `rounds` rounds of a ← a·b + c, one f32 an
@@ -82,6 +95,17 @@ pub fn read_twin(words: &[[u32; 4]], groups: usize, rounds: usize) -> Vec<u32> {
                 }
             }
             s.iter().fold(0u32, |a, &b| a.wrapping_add(b))
+        })
+        .collect()
+}
+
+/// CPU twin of `probe_shared.wgsl` for `groups` workgroups and `rounds` rounds.
+pub fn shared_twin(groups: usize, rounds: usize) -> Vec<u32> {
+    let word = |e: usize| (0..4).map(|c| (e + c) as u32).fold(0u32, u32::wrapping_add);
+    (0..groups * PROBE_WG)
+        .map(|g| {
+            let tid = g % PROBE_WG;
+            (0..rounds).flat_map(|j| (0..4).map(move |q| word((tid + j + 256 * q) % 1024))).fold(0u32, u32::wrapping_add)
         })
         .collect()
 }
