@@ -77,6 +77,10 @@ UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --promp
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on
 # 2026-12-04, unfused then).
 UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# The same with the f32 core's 8×8 register tile (matmul_wide.wgsl, new on 2026-12-05: half the
+# workgroup-memory reads per multiply-add; 10-15 % slower on lavapipe, unmeasured on GPUs). The
+# --kernels run above has both tiles for every f32 matmul ("register_tile").
+UNMASK_COOP=off UNMASK_REGISTER_TILE=8x8 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2

@@ -613,6 +613,18 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("UNMASK_LOOP_BOUNDING") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    // UNMASK_REGISTER_TILE: the 8×8 tile changes no token in the tiled layout; anything but
+    // 4x4/8x8 is one line.
+    let tile = |v: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_REGISTER_TILE", v);
+        c.output().unwrap()
+    };
+    assert_eq!(tokens(&tile("8x8")), tokens(&tile("4x4")));
+    let o = tile("16x16");
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_REGISTER_TILE") && err.contains("use 4x4 or 8x8") && err.lines().count() == 1, "{err}");
     // UNMASK_SPLIT_FILL: a number of workgroups up to the planned most, else one line.
     for (v, says) in [("lots", "use a number"), ("0", "use 1 to 4096"), ("99999", "use 1 to 4096")] {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));

@@ -120,6 +120,28 @@ fn matmul_q8_0_and_q4_0() {
     }
 }
 
+/// The 8×8 register tile (`matmul_wide.wgsl`, `Gpu::set_register_tile(8)`) against the CPU
+/// twin: odd shapes in every format, short (32-row tiles) and long inputs, and the fused
+/// launches' tests on it (Q/K/V with RoPE, biases and f16 K/V in the store, gate/up; folded
+/// norms; unsplit and split-K).
+#[test]
+fn the_wide_register_tile_matches_the_cpu_twin() {
+    let g = common::wide_gpu();
+    assert!(g.set_register_tile(5).is_err(), "only 4×4 and 8×8");
+    assert_eq!(g.register_tile(), 8);
+    for (i, (d, m, k, n)) in
+        [(DType::F32, 7, 97, 33), (DType::F32, 70, 130, 67), (DType::F16, 65, 31, 129), (DType::Q4_0, 33, 160, 70), (DType::Q8_0, 1, 32, 5)]
+            .into_iter()
+            .enumerate()
+    {
+        check_matmul_on(&g, KernelVariant::Tiled, d, m, k, n, None, 60 + i as u64);
+    }
+    qkv_in_one_launch_on(&g, false);
+    let seen = rope_in_the_store_on(&g, false);
+    assert!(seen[0], "the fused launch split on the wide tile: {seen:?}");
+    gate_and_up_on(&g, false);
+}
+
 #[test]
 fn matmul_split_weights_land_in_their_columns() {
     check_matmul(DType::F32, 9, 40, 50, Some(16), 9);

@@ -180,8 +180,14 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             // ALUs, then again on tensor cores ("coop" in the JSON says which ran).
             let was = gpu.coop_matmul();
             let coops: &[bool] = if v == KernelVariant::Tiled && gpu.report.cooperative_matrix { &[false, true] } else { &[was] };
-            for &coop in coops {
+            let tile_was = gpu.register_tile();
+            for (coop, tile) in coops.iter().flat_map(|&c| {
+                // The f32 core with each register tile (4×4 and 8×8) in the tiled layout.
+                let tiles: &[usize] = if v == KernelVariant::Tiled && !c { &[4, 8] } else { &[0] };
+                tiles.iter().map(move |&t| (c, t))
+            }) {
                 gpu.set_coop_matmul(coop)?;
+                gpu.set_register_tile(if tile == 0 { tile_was } else { tile })?;
                 // A full pass and a cached step (one block of 32 rows) in the tiled layout: as
                 // it is, and split across k where that makes more workgroups (`MatmulSplit` for
                 // `Gpu::split_fill`; GPUs run it so).
@@ -195,6 +201,7 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
                 }
             }
             gpu.set_coop_matmul(was)?;
+            gpu.set_register_tile(tile_was)?;
         }
     }
     Ok(())
@@ -269,7 +276,7 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
     let peak = Peak::of(&gpu.report.name);
     // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
         "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
     println!("{line}");

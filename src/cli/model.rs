@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_LOOP_BOUNDING` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -49,7 +49,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// `UNMASK_ATTENTION=tiles|flash|portable`: the tiled layout's attention kernel;
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
 /// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
-/// aims for on GPUs (`Gpu::set_split_fill`).
+/// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an
+/// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let mut gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {
@@ -64,6 +65,12 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Err(_) | Ok("off") => {}
         Ok("on") => gpu.set_loop_bounding(true),
         Ok(v) => return Err(Error::Input(format!("UNMASK_LOOP_BOUNDING={v:?}: use on or off"))),
+    }
+    // The f32 tiled matmuls' register tile (4×4 by default; 8×8 an A/B switch).
+    match std::env::var("UNMASK_REGISTER_TILE").as_deref() {
+        Err(_) | Ok("4x4") => {}
+        Ok("8x8") => gpu.set_register_tile(8)?,
+        Ok(v) => return Err(Error::Input(format!("UNMASK_REGISTER_TILE={v:?}: use 4x4 or 8x8"))),
     }
     // Whether tiled passes fuse (on by default; an A/B switch).
     match std::env::var("UNMASK_FUSE").as_deref() {

@@ -73,6 +73,9 @@ pub struct Gpu {
     pub(crate) coop_emulated: bool,
     /// Shader modules keep naga's loop bounding (`set_loop_bounding`; off by default).
     pub(crate) loop_bounding: std::sync::atomic::AtomicBool,
+    /// The f32 tiled matmuls give each invocation 8×8 outputs (`matmul_wide.wgsl`) instead of
+    /// 4×4 (`set_register_tile`).
+    wide_tile: std::sync::atomic::AtomicBool,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
@@ -212,6 +215,7 @@ impl Gpu {
             coop: (coop_lanes > 0).into(),
             coop_emulated: false,
             loop_bounding: false.into(),
+            wide_tile: false.into(),
             fuse: true.into(),
         })
     }
@@ -301,6 +305,34 @@ impl Gpu {
         }
         self.loop_bounding.store(on, std::sync::atomic::Ordering::Relaxed);
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The outputs an invocation of the f32 tiled matmuls (Q/K/V and gate/up too) computes: 4
+    /// (4×4, `matmul.wgsl`, the default) or 8 (8×8 from a quarter of the invocations,
+    /// `matmul_wide.wgsl`; `UNMASK_REGISTER_TILE=8x8`, an A/B for GPUs). Pipelines made before
+    /// are dropped.
+    pub fn set_register_tile(&self, side: usize) -> Result<()> {
+        if side != 4 && side != 8 {
+            return Err(Error::Input(format!("a register tile of {side}×{side}: use 4 or 8")));
+        }
+        if (side == 8) != self.wide_tile() {
+            self.wide_tile.store(side == 8, std::sync::atomic::Ordering::Relaxed);
+            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        Ok(())
+    }
+
+    /// The side of the f32 tiled matmuls' register tile (`set_register_tile`).
+    pub fn register_tile(&self) -> usize {
+        if self.wide_tile() {
+            8
+        } else {
+            4
+        }
+    }
+
+    pub(crate) fn wide_tile(&self) -> bool {
+        self.wide_tile.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the kernels keep naga's loop bounding (`set_loop_bounding`).

@@ -81,12 +81,14 @@ const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
 /// A tiled matmul's source: the weight readers (`readers`), glu.wgsl, the common part, a store
 /// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
-/// (`matmul.wgsl`) or, with `coop`, cooperative matrices (`matmul_coop.wgsl`, whose `enable`s
-/// open the module, as does f16's where `f16` asks for it).
-fn matmul_with(coop: bool, f16: bool, readers: &str, store: &str) -> String {
-    let (enables, core) = match coop {
-        true => ("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/matmul_coop.wgsl")),
-        false => (if f16 { "enable f16;\n" } else { "" }, MATMUL),
+/// (`matmul.wgsl`; `wide`: its 8×8 form, `matmul_wide.wgsl`) or, with `coop`, cooperative
+/// matrices (`matmul_coop.wgsl`, whose `enable`s open the module, as does f16's where `f16` asks
+/// for it).
+fn matmul_with(coop: bool, f16: bool, readers: &str, store: &str, wide: bool) -> String {
+    let (enables, core) = match (coop, wide) {
+        (true, _) => ("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/matmul_coop.wgsl")),
+        (false, false) => (if f16 { "enable f16;\n" } else { "" }, MATMUL),
+        (false, true) => (if f16 { "enable f16;\n" } else { "" }, include_str!("../../shaders/matmul_wide.wgsl")),
     };
     let tile = if coop { "" } else { MATMUL_TILE };
     format!("{enables}{readers}\n{GLU}\n{MATMUL_COMMON}\n{tile}\n{store}\n{core}")
@@ -95,11 +97,17 @@ fn matmul_with(coop: bool, f16: bool, readers: &str, store: &str) -> String {
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
 /// kernel that uses it, one after the other.
 pub fn source(k: Kernel) -> String {
+    source_with(k, false)
+}
+
+/// `source`, with the f32 tiled matmuls' 8×8 register tile where `wide_tile` (`Gpu::set_register_tile`).
+pub fn source_with(k: Kernel, wide_tile: bool) -> String {
+    let wide = wide_tile;
     match k {
         Kernel::Matmul { dtype, variant, .. } => {
             let reader = weight_reader(dtype);
             match variant {
-                KernelVariant::Tiled => matmul_with(false, false, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl")),
+                KernelVariant::Tiled => matmul_with(false, false, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide),
                 KernelVariant::CpuLanes => {
                     format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
                 }
@@ -111,16 +119,17 @@ pub fn source(k: Kernel) -> String {
                 KvType::F32 => "alias kv_t = f32;",
                 KvType::F16 => "alias kv_t = f16;",
             };
-            matmul_with(coop, kv == KvType::F16, &format!("{alias}\n{}", readers.join("\n")), include_str!("../../shaders/matmul_qkv.wgsl"))
+            matmul_with(coop, kv == KvType::F16, &format!("{alias}\n{}", readers.join("\n")), include_str!("../../shaders/matmul_qkv.wgsl"), wide)
         }
         Kernel::MatmulGlu { dtypes, coop, .. } => matmul_with(
             coop,
             false,
             &format!("{}\n{}", renamed_reader(dtypes[0], "_a", 1), renamed_reader(dtypes[1], "_b", 4)),
             include_str!("../../shaders/matmul_glu.wgsl"),
+            wide,
         ),
         Kernel::MatmulCoop(dtype) => {
-            matmul_with(true, false, &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)), include_str!("../../shaders/matmul_out.wgsl"))
+            matmul_with(true, false, &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)), include_str!("../../shaders/matmul_out.wgsl"), false)
         }
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),

@@ -207,7 +207,7 @@ impl Gpu {
                 let src = match coop && self.coop_emulated {
                     // (An emulation that no longer fits the kernel fails the tests that use it.)
                     true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
-                    false => source(k),
+                    false => super::kernel_source::source_with(k, self.wide_tile()),
                 };
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) };
                 let module = match self.loop_bounding() {

@@ -26,6 +26,13 @@ pub fn own_gpu() -> Arc<Gpu> {
     Arc::new(g)
 }
 
+/// `own_gpu` with the f32 tiled matmuls' 8×8 register tile (`matmul_wide.wgsl`).
+pub fn wide_gpu() -> Arc<Gpu> {
+    let g = own_gpu();
+    g.set_register_tile(8).expect("8×8 is a register tile");
+    g
+}
+
 /// A device of the test's own whose tiled matmuls run on cooperative matrices (f16 inputs, f32
 /// sums): the adapter's where it has them, else emulated (`Gpu::with_emulated_coop`; lavapipe).
 pub fn coop_gpu() -> Arc<Gpu> {
