@@ -310,6 +310,18 @@ fn bench_kernels_probe_measures_the_platform_with_loop_bounding_off_and_on() {
 }
 
 #[test]
+fn output_into_a_pipe_closed_early_ends_quietly() {
+    // `unmask bench … | head -c 1`: head leaves after one byte, and the lines after it go into a
+    // closed pipe; the process ends as other tools do, with no panic on stderr.
+    let tmp = tempfile::tempdir().unwrap();
+    let err_file = tmp.path().join("stderr");
+    let script = format!("'{}' bench --synthetic tiny --kernels probe 2>'{}' | head -c 1 >/dev/null", env!("CARGO_BIN_EXE_unmask"), err_file.display());
+    assert!(Command::new("sh").args(["-c", &script]).status().unwrap().success());
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}
+
+#[test]
 fn bench_kernels_moe_times_the_grouped_expert_matmul_from_a_config_alone() {
     // The LLaDA-MoE fixture's config (8 experts, top-2): no model is made, and each layout that
     // runs here gives a line per format, projection and row count.

@@ -1594,12 +1594,16 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
     use naga::valid::Capabilities as Caps;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
     // Every weight format on its own, and with the Q/K/V store (K/V in f32 and in f16) and the
-    // gate/up store.
-    let kernels = WEIGHT_FORMATS.into_iter().flat_map(|d| {
-        let other = if d == DType::Q6K { DType::Q4K } else { DType::Q6K };
-        let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true };
-        [Kernel::MatmulCoop(d), qkv(KvType::F32), qkv(KvType::F16), Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true }]
-    });
+    // gate/up store; and probe_coop.wgsl.
+    let kernels = WEIGHT_FORMATS
+        .into_iter()
+        .flat_map(|d| {
+            let other = if d == DType::Q6K { DType::Q4K } else { DType::Q6K };
+            let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true };
+            [Kernel::MatmulCoop(d), qkv(KvType::F32), qkv(KvType::F16), Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true }]
+        })
+        // And the platform probe on cooperative matrices.
+        .chain([Kernel::Probe(unmask::gpu::probe::Probe::Coop)]);
     for kernel in kernels {
         let src = source(kernel);
         let what = format!("matmul_coop.wgsl as {kernel:?}");

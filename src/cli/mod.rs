@@ -54,6 +54,9 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if !matches!(cli.command, Command::App(_) | Command::Serve(_)) {
+        die_quietly_on_closed_pipes();
+    }
     let result = match cli.command {
         Command::Generate(a) => generate::generate(a),
         Command::Infill(a) => generate::infill(a),
@@ -73,6 +76,19 @@ pub fn main() -> i32 {
                 Error::Gpu(_) | Error::Limits(_) => 1,
             }
         }
+    }
+}
+
+/// Output piped into a reader that stops early (`unmask bench … | head`) ends the process
+/// quietly, as with other command-line tools, rather than in a panic from `println!` (Rust's
+/// runtime ignores SIGPIPE, so writes fail instead). Not for the app and the server, which
+/// write to windows and sockets and must outlive a closed connection.
+fn die_quietly_on_closed_pipes() {
+    #[cfg(unix)]
+    // SAFETY: sets the default action of one signal, first thing, while the process has one
+    // thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
