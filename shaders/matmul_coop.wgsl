@@ -11,7 +11,7 @@
 // A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
 // the host) and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts
 // its share of x and of the dequantized weights (loaded into registers while the slice before
-// was multiplied) to f16 into workgroup memory (x[r, k] at r·TK + k, W row
+// was multiplied) to f16 into workgroup memory (x[r, k] at r·XS + k, W row
 // n likewise, so W is B = Wᵀ in column-major order); subgroup s then multiplies its 32×32
 // quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
@@ -21,9 +21,13 @@
 override WG: u32 = 128u;
 const TILE: u32 = 64u;
 const TK: u32 = 32u;
+// f16 between staged rows: TK and 8 spare (16 bytes), so that the 8 rows a 16×16 load reads at
+// once start in 8 different groups of memory banks (with a stride of 32, rows 0, 2, 4 and 6
+// would share theirs).
+const XS: u32 = 40u;
 
-var<workgroup> xs: array<f16, 2048>;   // [TILE rows][TK]
-var<workgroup> ws: array<f16, 2048>;   // [TILE weight rows][TK]
+var<workgroup> xs: array<f16, 2560>;   // [TILE rows][XS]
+var<workgroup> ws: array<f16, 2560>;   // [TILE weight rows][XS]
 var<workgroup> cs: array<f32, 1024>;   // 4 subgroups × one 16×16 accumulator, row-major
 
 fn to_f16(v: f32) -> f16 {
@@ -81,8 +85,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             let t = w_tile_row(r);
             let kc = (e % 8u) * 4u;
             for (var i = 0u; i < 4u; i = i + 1u) {
-                xs[r * TK + kc + i] = to_f16(xr[j][i]);
-                ws[t * TK + kc + i] = to_f16(wr[j][i]);
+                xs[r * XS + kc + i] = to_f16(xr[j][i]);
+                ws[t * XS + kc + i] = to_f16(wr[j][i]);
             }
         }
         workgroupBarrier();
@@ -90,10 +94,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             fetch(row0, col0, k0 + TK, tid, &xr, &wr);
         }
         for (var kk = 0u; kk < TK; kk = kk + 16u) {
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[sr * TK + kk], TK);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(sr + 16u) * TK + kk], TK);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[sc * TK + kk], TK);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(sc + 16u) * TK + kk], TK);
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[sr * XS + kk], XS);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(sr + 16u) * XS + kk], XS);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[sc * XS + kk], XS);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(sc + 16u) * XS + kk], XS);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
             c10 = coopMultiplyAdd(a1, b0, c10);

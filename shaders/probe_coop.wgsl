@@ -6,7 +6,7 @@
 // accumulators, and runs p.rounds rounds of C ← A·B + C on all four (independent, so none waits
 // on another). Lane l of each subgroup then writes the sum of element l of its four accumulators
 // (row-major) to out[(workgroup·4 + subgroup)·lanes + l]; the CPU twin (`probe::coop_twin`)
-// computes the same from the product. Names follow matmul_coop.wgsl (xs, ws, cs, TK) so that
+// computes the same from the product. Names follow matmul_coop.wgsl (xs, ws, cs, XS) so that
 // coop_emulation.rs runs it on adapters without cooperative matrices.
 
 struct Params {
@@ -20,7 +20,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
 override WG: u32 = 128u;
-const TK: u32 = 16u;
+const XS: u32 = 16u;  // f16 between rows of A and columns of B
 
 var<workgroup> xs: array<f16, 256>;  // A, row-major
 var<workgroup> ws: array<f16, 256>;  // B, column-major (B[k, j] at j·16 + k)
@@ -38,8 +38,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         cs[e] = 0.0;
     }
     workgroupBarrier();
-    let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[0u], TK);
-    let b = coopLoad<coop_mat16x16<f16, B>>(&ws[0u], TK);
+    let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[0u], XS);
+    let b = coopLoad<coop_mat16x16<f16, B>>(&ws[0u], XS);
     var c0 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg * 256u], 16u);
     var c1 = c0;
     var c2 = c0;

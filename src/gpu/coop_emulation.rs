@@ -7,7 +7,7 @@
 //! The operations are spread over the subgroup as hardware spreads them: an accumulator is
 //! 256 / lanes values per lane (lane l holds elements l, l + lanes, …, row-major), and an A or
 //! B operand is its offset in the staged tile, read when multiplied (`coopLoadT`: row-major,
-//! element (i, j) at `base + i·TK + j`; `coopLoad`: column-major, at `base + j·TK + i`;
+//! element (i, j) at `base + i·XS + j`; `coopLoad`: column-major, at `base + j·XS + i`;
 //! multiply-add `A·B + C`), for the adapter's own subgroups of a fixed size `lanes`.
 
 use super::Gpu;
@@ -37,7 +37,7 @@ fn mma(a: u32, b: u32, c: Acc) -> Acc {{
         let i = e / 16u;
         let j = e % 16u;
         var s = 0.0;
-        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * TK + k]) * f32(ws[b + j * TK + k]); }}
+        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * XS + k]) * f32(ws[b + j * XS + k]); }}
         r[t] += s;
     }}
     return r;
@@ -53,7 +53,7 @@ fn mma(a: u32, b: u32, c: Acc) -> Acc {{
         ("coopStoreT(", "st_c("),
         (", &cs[", ", "),
         ("coopMultiplyAdd(", "mma("),
-        ("], TK)", ")"),
+        ("], XS)", ")"),
         ("], 16u)", ")"),
         ("@builtin(subgroup_size) lanes: u32) {\n", "@builtin(subgroup_size) lanes: u32) {\n    emu_lane = lane;\n"),
     ];
