@@ -336,6 +336,8 @@ fn bench_kernels_moe_times_the_grouped_expert_matmul_from_a_config_alone() {
     for l in &lines {
         assert_eq!(l["kernel"], "moe_matmul");
         assert!(l["ms"].as_f64().unwrap() > 0.0 && l["gflops"].as_f64().unwrap() > 0.0, "{l}");
+        // Its figures as fractions of the platform probes' (measured quietly first).
+        assert!(l["of_probe"].as_f64().unwrap() > 0.0 && l["of_probe_read"].as_f64().unwrap() > 0.0, "{l}");
         assert_eq!((l["experts"].as_u64(), l["top_k"].as_u64()), (Some(8), Some(2)));
     }
     // 64 rows × 2 / 8 experts: 16 pairs an expert, tiles of 16; 32 rows: 8.

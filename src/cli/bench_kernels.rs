@@ -1,7 +1,10 @@
 //! `unmask bench --kernels`: kernels alone at a model's shapes (attention, the matmuls in every
 //! weight format, the grouped expert matmul) and the platform probes (`gpu::probe`), one JSON
-//! line each, timed by GPU timestamps where the adapter has them.
+//! line each, timed by GPU timestamps where the adapter has them. Each kernel's GFLOP/s and GB/s
+//! are given as fractions of the data sheet's peaks (`Peak`, where known) and of what the
+//! probes measured on this adapter (`"of_probe"`, `"of_probe_read"`).
 
+use super::bench_probe::Probed;
 use unmask::gpu::kernels::{AttnShape, Dispatch, KernelVariant, KvType, MatmulSplit};
 use unmask::gpu::Gpu;
 use unmask::model::{DType, ModelConfig};
@@ -41,15 +44,15 @@ pub fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize, set: KernelSet) -> Re
     if set == KernelSet::Moe && !c.is_moe() {
         return Err(Error::Input("--kernels moe: the model has no experts".into()));
     }
-    if set.has(KernelSet::Probe) {
-        super::bench_probe::bench_probes(gpu)?;
-    }
+    // The probes' lines with `all` and `probe`; measured quietly otherwise, as each kernel's
+    // line gives its figures as fractions of theirs too.
+    let probed = if set.has(KernelSet::Probe) { super::bench_probe::bench_probes(gpu)? } else { super::bench_probe::measure(gpu)? };
     if set == KernelSet::Probe {
         return Ok(());
     }
     for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {
-            bench_kernels_with(gpu, v, c, m, set)?;
+            bench_kernels_with(gpu, v, c, m, set, &probed)?;
         }
     }
     Ok(())
@@ -95,7 +98,7 @@ impl Timing {
 /// Attention of `lq` query rows against `lk` positions at the model's head shape (bidirectional:
 /// every row sees every key), K/V stored as `kvt`. Few rows in the flash layout: split-K, as a
 /// cached step runs it.
-fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: usize, kvt: KvType) -> Result<()> {
+fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, (lq, lk): (usize, usize), kvt: KvType, probed: &Probed) -> Result<()> {
     use unmask::gpu::kernels::AttnMask;
     let (h, kv, d) = (c.n_heads, c.n_kv_heads, c.head_dim());
     let mut rng = unmask::rng::Rng::new(2);
@@ -119,12 +122,13 @@ fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, lq: usize, lk: 
     let splits = if layout.is_flash() && ds.len() == 2 { shape.splits() } else { 1 };
     let name = layout.shader();
     let line = serde_json::json!({"kernel": name, "variant": v.name(), "adapter": gpu.report.name, "lq": lq, "lk": lk, "heads": h, "kv_heads": kv, "head_dim": d,
-        "kv": kvt.name(), "splits": splits, "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)});
+        "kv": kvt.name(), "splits": splits, "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
+        "of_probe": gflops / probed.fma_gflops});
     println!("{line}");
     Ok(())
 }
 
-fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, set: KernelSet) -> Result<()> {
+fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, set: KernelSet, probed: &Probed) -> Result<()> {
     // The portable layout's attention kernels (the GPUs' flash ones, K/V staged in workgroup
     // memory where the adapter allows, and the other), as (flash, tiles).
     let was = (gpu.flash_attention(), gpu.tiled_attention());
@@ -140,11 +144,11 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
         gpu.set_tiled_attention(tiles)?;
         // K/V in f32, and in f16 where the adapter has shader-f16.
         for kvt in [KvType::F32, KvType::F16].into_iter().filter(|&t| gpu.check_kv(t).is_ok()) {
-            bench_attention(gpu, v, c, m, m, kvt)?;
+            bench_attention(gpu, v, c, (m, m), kvt, probed)?;
             // A cached step: one block's rows against the whole canvas.
             let rows = m.min(32);
             if rows < m {
-                bench_attention(gpu, v, c, rows, m, kvt)?;
+                bench_attention(gpu, v, c, (rows, m), kvt, probed)?;
             }
         }
     }
@@ -156,7 +160,7 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             // and a cached step's 32 rows.
             for (name, n, k, by_pair) in [("experts_gate", c.expert_hidden_size, c.d_model, false), ("experts_down", c.d_model, c.expert_hidden_size, true)] {
                 for rows in [m, m.min(32)].into_iter().collect::<std::collections::BTreeSet<_>>() {
-                    bench_moe(gpu, v, c, dtype, (name, n, k, by_pair), rows)?;
+                    bench_moe(gpu, v, c, dtype, (name, n, k, by_pair), rows, probed)?;
                 }
             }
         }
@@ -193,10 +197,10 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
                 // `Gpu::split_fill`; GPUs run it so).
                 let rows: &[usize] = if v == KernelVariant::Tiled && m > 32 { &[m, 32] } else { &[m] };
                 for &r in rows {
-                    bench_matmul(gpu, v, &gw, w.data.len(), name, r, None)?;
+                    bench_matmul(gpu, v, &gw, (w.data.len(), name), r, None, probed)?;
                     let split = gpu.matmul_split_of(v, r, n, k);
                     if v == KernelVariant::Tiled && split.splits > 1 {
-                        bench_matmul(gpu, v, &gw, w.data.len(), name, r, Some(split))?;
+                        bench_matmul(gpu, v, &gw, (w.data.len(), name), r, Some(split), probed)?;
                     }
                 }
             }
@@ -211,7 +215,15 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
 /// routed from random logits) through stacked experts of `n` × `k` each, x a row per position or
 /// per pair (`by_pair`, the down projection): GFLOP/s of the pairs' products, GB/s of the
 /// weights of the experts picked.
-fn bench_moe(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, dtype: DType, (name, n, k, by_pair): (&str, usize, usize, bool), rows: usize) -> Result<()> {
+fn bench_moe(
+    gpu: &Gpu,
+    v: KernelVariant,
+    c: &ModelConfig,
+    dtype: DType,
+    (name, n, k, by_pair): (&str, usize, usize, bool),
+    rows: usize,
+    probed: &Probed,
+) -> Result<()> {
     use unmask::engine::GpuWeight;
     use unmask::gpu::kernels::{Epilogue, MoeIo, MoeShape};
     use unmask::model::HostTensor;
@@ -247,13 +259,22 @@ fn bench_moe(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, dtype: DType, (name, 
     let tile = s.pairs_per_workgroup(v);
     let line = serde_json::json!({"kernel": "moe_matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "rows": rows,
         "experts": experts, "top_k": top, "experts_picked": picked, "pairs_per_tile": tile, "n": n, "k": k, "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs,
-        "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
+        "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
+        "of_probe": gflops / probed.fma_gflops, "of_probe_read": gbs / probed.read_gbps});
     println!("{line}");
     Ok(())
 }
 
 /// One line for a matmul of `m` rows by the weight `gw` (`bytes` of it), split-K when `split`.
-fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, bytes: usize, name: &str, m: usize, split: Option<MatmulSplit>) -> Result<()> {
+fn bench_matmul(
+    gpu: &Gpu,
+    v: KernelVariant,
+    gw: &unmask::engine::GpuWeight,
+    (bytes, name): (usize, &str),
+    m: usize,
+    split: Option<MatmulSplit>,
+    probed: &Probed,
+) -> Result<()> {
     use unmask::gpu::kernels::{Epilogue, MatmulIo};
     let (n, k) = (gw.rows, gw.cols);
     let mut rng = unmask::rng::Rng::new(3);
@@ -278,7 +299,8 @@ fn bench_matmul(gpu: &Gpu, v: KernelVariant, gw: &unmask::engine::GpuWeight, byt
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
     let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
-        "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps)});
+        "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
+        "of_probe": probed.flops(coop).map(|f| gflops / f), "of_probe_read": gbs / probed.read_gbps});
     println!("{line}");
     Ok(())
 }

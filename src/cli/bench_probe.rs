@@ -17,21 +17,52 @@ const GROUPS: usize = 1024;
 /// is small beside their work.
 const TARGET_MS: f64 = 2.0;
 
-pub fn bench_probes(gpu: &Gpu) -> Result<()> {
+/// What the probes measured with the kernels' own setting of loop bounding: what each kernel
+/// line of `--kernels` is also given as a fraction of (`"of_probe"`, `"of_probe_read"`).
+#[derive(Clone, Copy)]
+pub struct Probed {
+    pub read_gbps: f64,
+    pub fma_gflops: f64,
+    pub coop_gflops: Option<f64>,
+}
+
+impl Probed {
+    /// The multiply-add ceiling of a kernel on cooperative matrices (`coop`) or f32 ALUs.
+    pub fn flops(&self, coop: bool) -> Option<f64> {
+        if coop {
+            self.coop_gflops
+        } else {
+            Some(self.fma_gflops)
+        }
+    }
+}
+
+/// Every probe with loop bounding off and on, one line each; returns the figures of the
+/// setting the kernels have.
+pub fn bench_probes(gpu: &Gpu) -> Result<Probed> {
     let was = gpu.loop_bounding();
+    let mut kept = None;
     for bounding in [false, true] {
         gpu.set_loop_bounding(bounding);
-        let result = probes(gpu);
-        if result.is_err() {
-            gpu.set_loop_bounding(was);
-            return result;
+        match probes(gpu, true) {
+            Ok(p) if bounding == was => kept = Some(p),
+            Ok(_) => {}
+            Err(e) => {
+                gpu.set_loop_bounding(was);
+                return Err(e);
+            }
         }
     }
     gpu.set_loop_bounding(was);
-    Ok(())
+    Ok(kept.expect("both settings ran"))
 }
 
-fn probes(gpu: &Gpu) -> Result<()> {
+/// The probes with the kernels' setting of loop bounding, printing nothing.
+pub fn measure(gpu: &Gpu) -> Result<Probed> {
+    probes(gpu, false)
+}
+
+fn probes(gpu: &Gpu, print: bool) -> Result<Probed> {
     let peak = Peak::of(&gpu.report.name);
     let line = |probe: &str, groups: usize, rounds: usize, t: &Timing, figures: serde_json::Value| {
         let mut v = serde_json::json!({"kernel": "probe", "probe": probe, "adapter": gpu.report.name, "loop_bounding": gpu.loop_bounding(),
@@ -39,7 +70,9 @@ fn probes(gpu: &Gpu) -> Result<()> {
         if let (Some(o), Some(f)) = (v.as_object_mut(), figures.as_object()) {
             o.extend(f.clone());
         }
-        println!("{v}");
+        if print {
+            println!("{v}");
+        }
     };
 
     // One workgroup that reads nothing: what any dispatch costs on the GPU, and (wall) a
@@ -64,6 +97,7 @@ fn probes(gpu: &Gpu) -> Result<()> {
     let ds = gpu.bind(&[gpu.probe_read(&src, &out, groups, rounds)?], None)?;
     let t = Timing::of(gpu, &ds, &out)?;
     let gbs = (round_bytes * rounds as u64) as f64 / t.ms / 1e6;
+    let read_gbps = gbs;
     line("read", groups, rounds, &t, serde_json::json!({"bytes": round_bytes * rounds as u64, "gbps": gbs, "of_bandwidth": peak.map(|p| gbs / p.gbps)}));
 
     // Workgroup-memory reads.
@@ -74,15 +108,18 @@ fn probes(gpu: &Gpu) -> Result<()> {
     // Independent f32 multiply-add chains.
     let (rounds, t) = doubled(gpu, &out, 16, |r| gpu.probe_fma(&out, GROUPS, r, 0.5, 1.0))?;
     let gflops = (2 * FMA_PER_ROUND * GROUPS * PROBE_WG * rounds) as f64 / t.ms / 1e6;
+    let fma_gflops = gflops;
     line("fma", GROUPS, rounds, &t, serde_json::json!({"gflops": gflops, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops)}));
 
     // Cooperative-matrix multiply-adds, where the adapter has them.
+    let mut coop_gflops = None;
     if gpu.coop_lanes() > 0 {
         let (rounds, t) = doubled(gpu, &out, 16, |r| gpu.probe_coop(&out, GROUPS, r, 1.0, 1.0))?;
         let gflops = (COOP_FLOPS_PER_ROUND * GROUPS * rounds) as f64 / t.ms / 1e6;
+        coop_gflops = Some(gflops);
         line("coop", GROUPS, rounds, &t, serde_json::json!({"gflops": gflops, "of_f16_tensor_peak": peak.map(|p| gflops / p.f16_tensor_gflops)}));
     }
-    Ok(())
+    Ok(Probed { read_gbps, fma_gflops, coop_gflops })
 }
 
 /// Rounds from `start`, doubled (at most 2^16) until one run takes `TARGET_MS`, and the timing
