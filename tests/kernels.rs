@@ -1697,13 +1697,11 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
 fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
     // What matmul_coop.wgsl does around the tensor cores (staging x and the dequantized weights
     // as f16, edges, the four subgroups' quarters, the staged epilogue, split-K slices) runs on
-    // this adapter with the matrix operations emulated (`unmask::gpu::coop_emulation`), against the
-    // twin ops::matmul_f16_inputs; the hardware's own operations are the test above's.
-    // (unmask::gpu::coop_emulation: the adapter's subgroups, of a fixed size; lavapipe's 8.)
-    use unmask::gpu::kernels::{source, Kernel};
-    let g = gpu();
-    let lanes = g.adapter.get_info().subgroup_min_size;
-    assert!(g.report.shader_f16, "{}: the emulation stages f16 like the kernel, which needs shader-f16", g.report.name);
+    // this adapter with the matrix operations emulated (`common::coop_gpu`, through the
+    // launchers `Gpu::matmul` and `Gpu::matmul_split`), against the twin ops::matmul_f16_inputs;
+    // the hardware's own operations are the test above's.
+    use unmask::gpu::kernels::{Kernel, MatmulIo, MatmulSplit};
+    let g = common::coop_gpu();
     let cases: [(usize, usize, usize, DType); 6] = [
         (33, 40, 5, DType::F32),
         (70, 96, 33, DType::Q8_0),
@@ -1712,57 +1710,33 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         (3, 288, 9, DType::BF16),
         (130, 256, 80, DType::Q8_0),
     ];
+    let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop(_)));
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
-        let module = g.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: None,
-            source: wgpu::ShaderSource::Wgsl(unmask::gpu::coop_emulation::emulate(&source(Kernel::MatmulCoop(dtype)), lanes).unwrap().into()),
-        });
-        let pipeline = g.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: None,
-            layout: None,
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: wgpu::PipelineCompilationOptions { constants: &[("WG", 4.0 * lanes as f64)], ..Default::default() },
-            cache: None,
-        });
         let mut rng = Rng::new(ci as u64 + 900);
         let x = rng.vec(m * k, 2.0);
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
         let prod = ops::matmul_f16_inputs(&x, &w, m);
         let (wb, xb) = (g.upload("w", &w.data).unwrap(), g.upload_f32("x", &x).unwrap());
-        // params: [m, n, k, x_offset, y_offset, y_stride, epilogue, k_slice], then norm (none),
-        // eps, matmul_qkv.wgsl's four and RoPE (unused), 128 bytes in all
-        let dispatch = |params: [u32; 8], y: &wgpu::Buffer, groups: [u32; 3], len: usize| -> Vec<f32> {
-            let params: Vec<u32> = params.into_iter().chain([0; 24]).collect();
-            let pb = g.uniform("params", 128);
-            g.queue.write_buffer(&pb, 0, bytemuck::cast_slice(&params));
-            let entries: Vec<wgpu::BindGroupEntry> =
-                [&pb, &wb, &xb, y].iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
-            let bg = g.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipeline.get_bind_group_layout(0), entries: &entries });
-            let mut enc = g.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-            }
-            bytemuck::pod_collect_to_vec(&pollster::block_on(g.submit_and_read(enc, &[(y, 0, (len * 4) as u64)])).unwrap())
-        };
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
         let (stride, off) = (n + 3, 5);
         for e in [Epilogue::Store, Epilogue::Add, Epilogue::Gated(Activation::Silu)] {
             let y0 = rng.vec(off + m * stride, 3.0);
             let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
             let yb = g.upload_f32("y", &y0).unwrap();
-            let got = dispatch([m as u32, n as u32, k as u32, 0, off as u32, stride as u32, e.code(), 0], &yb, groups, want.len());
-            assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &got, &want, 2e-4);
+            let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
+            let l = [g.matmul(KernelVariant::Tiled, dtype, &wb, m, n, k, io).unwrap()];
+            assert!(coop(&l), "{dtype:?}: the launch runs on cooperative matrices");
+            assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &run(&g, &l, &yb, want.len()), &want, 2e-4);
         }
-        // Split-K: slices of 32 into NaN-filled scratch [splits, m, n]; together they are the product.
-        let splits = k.div_ceil(32);
-        let scratch = g.upload_f32("scratch", &vec![f32::NAN; splits * m * n]).unwrap();
-        let parts = dispatch([m as u32, n as u32, k as u32, 0, 0, n as u32, 0, 32], &scratch, [groups[0], groups[1], splits as u32], splits * m * n);
-        let summed: Vec<f32> = (0..m * n).map(|i| (0..splits).map(|z| parts[z * m * n + i]).sum()).collect();
-        assert_close(&format!("emulated coop split-K {} {m}×{k}×{n}, {splits} slices", dtype.name()), &summed, &prod, 2e-4);
+        // Split-K: slices of 32 (the cooperative kernel's step) into NaN-filled scratch, merged:
+        // together they are the product.
+        let split = MatmulSplit { splits: k.div_ceil(32), k_slice: 32 };
+        let scratch = g.upload_f32("scratch", &vec![f32::NAN; split.bytes(m, n) as usize / 4]).unwrap();
+        let yb = g.storage("y", (m * n * 4) as u64).unwrap();
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
+        let ls = g.matmul_split(dtype, &wb, m, n, k, io, &scratch, split, KvType::F32).unwrap();
+        assert!(coop(&ls), "{dtype:?}: the split launch runs on cooperative matrices");
+        let got = run(&g, &ls, &yb, m * n);
+        assert_close(&format!("emulated coop split-K {} {m}×{k}×{n}, {} slices", dtype.name(), split.splits), &got, &prod, 2e-4);
     }
 }
 
