@@ -1,8 +1,8 @@
 //! `unmask bench --kernels probe`: the platform probes (`gpu::probe`: a dispatch's own cost,
-//! streaming reads, workgroup-memory reads, f32 and cooperative-matrix multiply-adds), each with naga's loop bounding
-//! off (the default) and on, one JSON line each. They say what this adapter delivers through
-//! wgpu at its simplest, so that a kernel's GFLOP/s and GB/s are read against that as well as
-//! against the data sheet's peaks (`Peak`).
+//! streaming reads, workgroup-memory reads, f32 and cooperative-matrix multiply-adds), each
+//! with naga's loop bounding off (the default) and on, one JSON line each. They say what this
+//! adapter delivers through wgpu at its simplest, so that a kernel's GFLOP/s and GB/s are read
+//! against that as well as against the data sheet's peaks (`Peak`).
 
 use super::bench_kernels::{Peak, Timing};
 use unmask::gpu::kernels::{Dispatch, Launch};

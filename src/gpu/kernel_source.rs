@@ -1,6 +1,7 @@
 //! The WGSL text of each kernel specialisation: one `shaders/` file, or the weight binding, a
 //! format's reader and the kernel that uses it, one after the other; wide-head attention,
-//! the attention layouts, split-K's ending and the K/V element type are chosen here.
+//! the attention layouts, split-K's ending, the K/V element type and the f32 matmuls' register
+//! tile are chosen here.
 
 use super::kernels::{AttnLayout, Kernel, KernelVariant, KvType};
 use super::probe::Probe;
@@ -100,9 +101,9 @@ pub fn source(k: Kernel) -> String {
     source_with(k, false)
 }
 
-/// `source`, with the f32 tiled matmuls' 8×8 register tile where `wide_tile` (`Gpu::set_register_tile`).
-pub fn source_with(k: Kernel, wide_tile: bool) -> String {
-    let wide = wide_tile;
+/// `source`, with the f32 tiled matmuls' 8×8 register tile where `wide` (`matmul_wide.wgsl`,
+/// `Gpu::set_register_tile`).
+pub fn source_with(k: Kernel, wide: bool) -> String {
     match k {
         Kernel::Matmul { dtype, variant, .. } => {
             let reader = weight_reader(dtype);
