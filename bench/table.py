@@ -6,13 +6,26 @@ import sys
 
 d = sys.argv[1]
 kern = [json.loads(l) for l in open(os.path.join(d, "kernels.jsonl")) if l.startswith("{")]
+# What the platform delivers (the probes, loop bounding off and on), then the matmuls.
+probes = [k for k in kern if k.get("kernel") == "probe"]
+if probes:
+    print("| probe | loop bounding | figure |")
+    print("|---|---|---|")
+    for k in probes:
+        fig = {"dispatch": lambda k: f"{k['us']:.0f} µs ({k['wall_us']:.0f} µs with a readback)",
+               "read": lambda k: f"{k['gbps']:.1f} GB/s", "shared": lambda k: f"{k['gbps']:.1f} GB/s",
+               "fma": lambda k: f"{k['gflops']:.1f} GFLOP/s", "coop": lambda k: f"{k['gflops']:.1f} GFLOP/s"}[k["probe"]](k)
+        print(f"| {k['probe']} | {'on' if k['loop_bounding'] else 'off'} | {fig} |")
+    print()
 print("| weights | shape (M×N×K) | tiled GFLOP/s | cpu-lanes GFLOP/s | speed-up |")
 print("|---|---|---|---|---|")
-by = {(k["variant"], k["dtype"], k["shape"]): k for k in kern}
-for (v, dt, sh), k in by.items():
+# Unsplit matmuls on f32 ALUs with the default 4×4 register tile, one row per shape and M.
+mm = [k for k in kern if k.get("kernel") == "matmul" and not k.get("coop") and k.get("register_tile", 4) == 4 and k.get("splits", 1) == 1]
+by = {(k["variant"], k["dtype"], k["shape"], k["m"]): k for k in mm}
+for (v, dt, sh, m), k in by.items():
     if v != "tiled":
         continue
-    s = by.get(("cpu-lanes", dt, sh)) or by.get(("subgroup", dt, sh))
+    s = by.get(("cpu-lanes", dt, sh, m)) or by.get(("subgroup", dt, sh, m))
     sg = f"{s['gflops']:.2f}" if s else "n/a"
     up = f"{s['gflops'] / k['gflops']:.1f}×" if s else ""
     print(f"| {dt} | {sh} {k['m']}×{k['n']}×{k['k']} | {k['gflops']:.2f} | {sg} | {up} |")
