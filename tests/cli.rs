@@ -574,11 +574,19 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     // otherwise refused with the reason; emulate works where shader-f16 and one fixed subgroup
     // size are (lavapipe) and is otherwise refused with the reason; anything else is one line
     // saying what to use.
-    let coop = |v: &str| {
+    // The generation above with the bundled demo model and `envs` set.
+    let gen_with = |envs: &[(&str, &str)]| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_COOP", v);
+        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").envs(envs.iter().copied());
         c.output().unwrap()
     };
+    // A bad value of `var`: exit code 2 and one line that names it and says what to use.
+    let one_line = |o: &std::process::Output, var: &str, says: &str| {
+        let err = text(o).1;
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(var) && err.contains(says) && err.lines().count() == 1, "{err}");
+    };
+    let coop = |v: &str| gen_with(&[("UNMASK_COOP", v)]);
     let o = coop("off");
     assert!(o.status.success(), "{}", text(&o).1);
     let info = run(None, &["info", &dir]);
@@ -593,75 +601,39 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     let o = coop("emulate");
     let err = text(&o).1;
     assert!(o.status.success() || err.contains("emulating cooperative matrices needs shader-f16"), "{err}");
-    let o = coop("maybe");
-    let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_COOP") && err.contains("use on, off or emulate") && err.lines().count() == 1, "{err}");
+    one_line(&coop("maybe"), "UNMASK_COOP", "use on, off or emulate");
     // UNMASK_FUSE: the tiled layout fused (norms folded into the matmuls, Q/K/V and gate/up launches) or not
     // generates the same greedy tokens; anything but on/off is one line.
-    let fuse = |v: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_FUSE", v);
-        c.output().unwrap()
-    };
+    let fuse = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_FUSE", v)]);
     let tokens = |o: &std::process::Output| {
         assert!(o.status.success(), "{}", text(o).1);
         serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["tokens"].clone()
     };
     assert_eq!(tokens(&fuse("on")), tokens(&fuse("off")));
-    let o = fuse("sometimes");
-    let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_FUSE") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    one_line(&fuse("sometimes"), "UNMASK_FUSE", "use on or off");
     // UNMASK_LOOP_BOUNDING: naga's loop counters change no token, in both layouts; anything but
     // on/off is one line.
-    let bounding = |v: &str, kernels: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", kernels).env("UNMASK_LOOP_BOUNDING", v);
-        c.output().unwrap()
-    };
+    let bounding = |v: &str, kernels: &str| gen_with(&[("UNMASK_KERNELS", kernels), ("UNMASK_LOOP_BOUNDING", v)]);
     for kernels in ["tiled", "cpu-lanes"] {
         assert_eq!(tokens(&bounding("on", kernels)), tokens(&bounding("off", kernels)), "{kernels}");
     }
-    let o = bounding("maybe", "tiled");
-    let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_LOOP_BOUNDING") && err.contains("use on or off") && err.lines().count() == 1, "{err}");
+    one_line(&bounding("maybe", "tiled"), "UNMASK_LOOP_BOUNDING", "use on or off");
     // UNMASK_REGISTER_TILE: the 8×8 tile changes no token in the tiled layout; anything but
     // 4x4/8x8 is one line.
-    let tile = |v: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_REGISTER_TILE", v);
-        c.output().unwrap()
-    };
+    let tile = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_REGISTER_TILE", v)]);
     assert_eq!(tokens(&tile("8x8")), tokens(&tile("4x4")));
-    let o = tile("16x16");
-    let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_REGISTER_TILE") && err.contains("use 4x4 or 8x8") && err.lines().count() == 1, "{err}");
+    one_line(&tile("16x16"), "UNMASK_REGISTER_TILE", "use 4x4 or 8x8");
     // UNMASK_SPLIT_FILL: a number of workgroups up to the planned most, else one line.
     for (v, says) in [("lots", "use a number"), ("0", "use 1 to 4096"), ("99999", "use 1 to 4096")] {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        let o = c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_SPLIT_FILL", v).output().unwrap();
-        let err = text(&o).1;
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains("UNMASK_SPLIT_FILL") && err.contains(says) && err.lines().count() == 1, "{err}");
+        one_line(&gen_with(&[("UNMASK_SPLIT_FILL", v)]), "UNMASK_SPLIT_FILL", says);
     }
-    let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-    let o = c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_SPLIT_FILL", "4096").output().unwrap();
+    let o = gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_SPLIT_FILL", "4096")]);
     assert_eq!(tokens(&o), tokens(&fuse("on")));
     // UNMASK_ATTENTION: the tiled layout's three attention kernels give the same greedy tokens;
     // anything else is one line.
-    let attention = |v: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_unmask"));
-        c.args(gen).env("UNMASK_DEMO_MODEL", "/nonexistent/demo.gguf").env("UNMASK_KERNELS", "tiled").env("UNMASK_ATTENTION", v);
-        c.output().unwrap()
-    };
+    let attention = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_ATTENTION", v)]);
     for v in ["tiles", "flash", "portable"] {
         assert_eq!(tokens(&attention(v)), tokens(&fuse("on")), "UNMASK_ATTENTION={v}");
     }
-    let o = attention("fast");
-    let err = text(&o).1;
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("UNMASK_ATTENTION") && err.contains("use tiles, flash or portable") && err.lines().count() == 1, "{err}");
+    one_line(&attention("fast"), "UNMASK_ATTENTION", "use tiles, flash or portable");
 }

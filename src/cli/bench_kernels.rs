@@ -187,11 +187,11 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             let tile_was = gpu.register_tile();
             for (coop, tile) in coops.iter().flat_map(|&c| {
                 // The f32 core with each register tile (4×4 and 8×8) in the tiled layout.
-                let tiles: &[usize] = if v == KernelVariant::Tiled && !c { &[4, 8] } else { &[0] };
+                let tiles: &[usize] = if v == KernelVariant::Tiled && !c { &[4, 8] } else { std::slice::from_ref(&tile_was) };
                 tiles.iter().map(move |&t| (c, t))
             }) {
                 gpu.set_coop_matmul(coop)?;
-                gpu.set_register_tile(if tile == 0 { tile_was } else { tile })?;
+                gpu.set_register_tile(tile)?;
                 // A full pass and a cached step (one block of 32 rows) in the tiled layout: as
                 // it is, and split across k where that makes more workgroups (`MatmulSplit` for
                 // `Gpu::split_fill`; GPUs run it so).
