@@ -193,6 +193,15 @@ fn full_pass_and_cached_step(
         let ks = s.pass_kernels(len, 0..len).unwrap();
         assert!(!ks.iter().any(|k| matches!(k, Kernel::Bias | Kernel::Rope | Kernel::KvStore)), "{name}, {how}: {ks:?}");
     }
+    // Families with QK-norms: per layer one head pass for Q and one for K (with V's store when
+    // K/V are f16), and no QK-norm, RoPE or K/V store launch of their own.
+    if w.tensors.get(unmask::model::Key::at(0, unmask::model::Role::QNorm)).is_some() {
+        use unmask::gpu::kernels::Kernel;
+        let ks = s.pass_kernels(len, 0..len).unwrap();
+        let heads = ks.iter().filter(|k| matches!(k, Kernel::HeadPass { .. })).count();
+        assert_eq!(heads, 2 * w.config.n_layers, "{name}, {how}: {ks:?}");
+        assert!(!ks.iter().any(|k| matches!(k, Kernel::Rope | Kernel::KvStore)), "{name}, {how}: {ks:?}");
+    }
     let mut twin = KvCache::new(kv);
     let all = 0..len;
     let full = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();

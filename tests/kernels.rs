@@ -9,7 +9,9 @@ use std::sync::Arc;
 use unmask::choice::{self, Noise};
 use unmask::cpu::ops;
 use unmask::engine::GpuWeight;
-use unmask::gpu::kernels::{Activation, AttnMask, AttnShape, Epilogue, KernelVariant, KvType, Launch, MoeIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES};
+use unmask::gpu::kernels::{
+    Activation, AttnMask, AttnShape, Epilogue, HeadPass, KernelVariant, KvType, Launch, MoeIo, MoeShape, NoiseUniform, RopeSpec, NOISE_BYTES,
+};
 use unmask::gpu::Gpu;
 use unmask::model::config::Routing;
 use unmask::model::{DType, HostTensor, RopeStyle};
@@ -742,23 +744,122 @@ fn bias_adds_to_rows_at_an_offset_only() {
     assert_eq!(&got[..row0 * dim], &y[..row0 * dim], "rows before the range are untouched");
 }
 
+/// `n` f16 values of `b` as f32.
+fn read_f16(g: &Gpu, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    let enc = g.device.create_command_encoder(&Default::default());
+    let bytes = pollster::block_on(g.submit_and_read(enc, &[(b, 0, Gpu::padded((n * 2) as u64))])).unwrap();
+    bytemuck::pod_collect_to_vec::<u8, half::f16>(&bytes[..n * 2]).iter().map(|h| h.to_f32()).collect()
+}
+
 #[test]
-fn qk_norm_per_head_and_full_width_in_place() {
+fn head_pass_matches_qk_norm_rope_and_the_f16_store_of_the_cpu_twins() {
+    // The one launch that does QK-norm, RoPE (and for K, the f16 store of K and V), against the
+    // CPU twins of those three in order: per-head and full-width norms (wider than the
+    // workgroup), none (a family whose q/k biases are added apart), plain, partial and
+    // proportional RoPE in both styles, V copied or normed without a weight (DiffusionGemma),
+    // in place or into f16 K/V at other rows. Rows outside the range stay as they were.
     let g = gpu();
-    // (groups before the range, groups normed, group width): heads of 16 and 128, and a full
-    // projection of 100 (wider than the workgroup).
-    for (g0, groups, dim) in [(6, 21, 16), (2, 3, 128), (1, 4, 100)] {
-        let mut rng = Rng::new(dim as u64 + 7);
-        let x = rng.vec((g0 + groups + 1) * dim, 4.0);
-        let w = rng.vec(dim, 1.0);
-        let mut want = x.clone();
-        ops::qk_norm(&mut want[g0 * dim..(g0 + groups) * dim], &w, 1e-6);
-        let (wb, xb) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap());
-        let d = g.qk_norm(&wb, &xb, groups, dim, g0, 1e-6).unwrap();
-        let got = run(&g, &[d], &xb, x.len());
-        assert_close(&format!("qk_norm {groups}x{dim} at {g0}"), &got, &want, 1e-4);
-        assert_eq!(&got[..g0 * dim], &x[..g0 * dim]);
+    let prop = |pairs: usize, hd: usize| RopeSpec { theta: 1e6, pairs, half: hd / 2, denom: hd, freq_scale: 1.0 };
+    let first = |rot: usize| RopeSpec::first(rot, 500000.0);
+    // (style, heads, head_dim, spec, norm width (0: none), V (None, or normed), store)
+    let cases = [
+        (RopeStyle::NeoX, 3, 16, first(16), 16, None, false),
+        (RopeStyle::Interleaved, 3, 10, first(10), 30, None, false),
+        (RopeStyle::NeoX, 2, 28, prop(3, 28), 28, Some(true), true),
+        (RopeStyle::NeoX, 2, 128, first(64), 256, Some(false), true),
+        (RopeStyle::NeoX, 1, 512, prop(64, 512), 512, Some(true), false),
+        (RopeStyle::NeoX, 4, 16, first(16), 0, Some(false), true),
+        (RopeStyle::Interleaved, 2, 16, first(16), 0, None, false),
+    ];
+    for (style, heads, hd, spec, norm_dim, v, store) in cases {
+        let what = format!("head pass {style:?} {heads}×{hd} {spec:?}, norm over {norm_dim}, V {v:?}, f16 store {store}");
+        let (total, row0, rows, dst0, eps) = (9, 2, 5, 3, 1e-6);
+        let width = heads * hd;
+        let mut rng = Rng::new((hd * 31 + norm_dim) as u64);
+        let (x, xv) = (rng.vec(total * width, 3.0), rng.vec(total * width, 2.0));
+        let w = rng.vec(norm_dim.max(1), 1.0);
+        let positions: Vec<u32> = vec![0, 1, 7, 300, 45];
+        // The twins: QK-norm, then RoPE; V normed per head without a weight.
+        let (mut want, mut want_v) = (x[row0 * width..(row0 + rows) * width].to_vec(), xv[row0 * width..(row0 + rows) * width].to_vec());
+        if norm_dim > 0 {
+            ops::qk_norm(&mut want, &w, eps);
+        }
+        ops::rope(&mut want, &positions, heads, hd, spec, style);
+        if v == Some(true) {
+            ops::qk_norm(&mut want_v, &vec![1.0; hd], eps);
+        }
+        let (wb, pb) = (g.upload_f32("w", &w).unwrap(), g.upload("pos", bytemuck::cast_slice(&positions)).unwrap());
+        let (xb, vb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("v", &xv).unwrap());
+        let before: Vec<f32> = (0..total * width).map(|i| (i % 97) as f32 * 0.5 - 20.0).collect();
+        let (kd, vd) = (g.upload("k16", &f16_bytes(&before).0).unwrap(), g.upload("v16", &f16_bytes(&before).0).unwrap());
+        let h = HeadPass {
+            x: &xb,
+            row0,
+            rows,
+            heads,
+            head_dim: hd,
+            norm: (norm_dim > 0).then_some((&wb, norm_dim)),
+            eps,
+            v: v.map(|n| (&vb, n)),
+            store: store.then_some((&kd, &vd, dst0)),
+            positions: &pb,
+            spec,
+            style,
+        };
+        let l = g.head_pass(&h).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let range = |r0: usize| r0 * width..(r0 + rows) * width;
+        if store {
+            let (k16, v16) = {
+                let _ = run(&g, &[l], &xb, 1);
+                (read_f16(&g, &kd, total * width), read_f16(&g, &vd, total * width))
+            };
+            // The f16 of a value within 2e-4 (relative) of the twin's: between the roundings of its bounds.
+            for (name, got, want) in [("K", &k16, &want), ("V", &v16, &want_v)] {
+                for (i, (&a, &b)) in got[range(dst0)].iter().zip(want.iter()).enumerate() {
+                    let e = 2e-4 * b.abs().max(1.0);
+                    let (lo, hi) = (KvType::F16.round(b - e), KvType::F16.round(b + e));
+                    assert!(lo <= a && a <= hi, "{what}: {name} value {i} is {a}, want f16 of {b}");
+                }
+                let outside: Vec<usize> = (0..total * width).filter(|i| !range(dst0).contains(i)).collect();
+                assert!(outside.iter().all(|&i| got[i] == KvType::F16.round(before[i])), "{what}: {name} outside the rows");
+            }
+            assert_eq!(run(&g, &[], &xb, x.len()), x, "{what}: the f32 K rows are only read");
+        } else {
+            let got = run(&g, &[l], &xb, x.len());
+            assert_close(&what, &got[range(row0)], &want, 2e-4);
+            let outside = |a: &[f32], b: &[f32]| (0..total * width).filter(|i| !range(row0).contains(i)).all(|i| a[i] == b[i]);
+            assert!(outside(&got, &x), "{what}: rows outside the range changed");
+            let got_v = run(&g, &[], &vb, xv.len());
+            match v {
+                Some(true) => assert_close(&format!("{what}: V"), &got_v[range(row0)], &want_v, 2e-4),
+                _ => assert_eq!(got_v, xv, "{what}: V untouched"),
+            }
+            assert!(outside(&got_v, &xv), "{what}: V rows outside the range changed");
+        }
     }
+    // A norm that does not fit the heads, and a store without V, are refused.
+    let b = g.upload_f32("b", &[0.0; 64]).unwrap();
+    let bad = |norm_dim: usize, v: bool, store: bool| HeadPass {
+        x: &b,
+        row0: 0,
+        rows: 1,
+        heads: 4,
+        head_dim: 16,
+        norm: Some((&b, norm_dim)),
+        eps: 1e-6,
+        v: v.then_some((&b, true)),
+        store: store.then_some((&b, &b, 0)),
+        positions: &b,
+        spec: first(16),
+        style: RopeStyle::NeoX,
+    };
+    for (n, v, s) in [(24, false, false), (0, false, false), (128, false, false), (64, true, false), (16, false, true)] {
+        assert!(g.head_pass(&bad(n, v, s)).is_err(), "norm over {n}, V {v}, store {s}");
+    }
+    // Heads of an odd size, and NeoX pairs more than half a head apart, do not fit its slots.
+    let (odd, apart) = (HeadPass { head_dim: 15, spec: first(14), ..bad(15, false, false) }, RopeSpec { pairs: 2, half: 10, ..first(16) });
+    assert!(g.head_pass(&HeadPass { heads: 1, ..odd }).is_err(), "odd head");
+    assert!(g.head_pass(&HeadPass { spec: apart, ..bad(16, false, false) }).is_err(), "pairs 10 apart in a head of 16");
 }
 
 /// Router logits of `rows` positions over `experts`, routed on the GPU; the route buffer.

@@ -158,7 +158,8 @@ pub fn add_bias(y: &mut [f32], b: &[f32], row0: usize) {
     }
 }
 
-/// QK-norm: RMSNorm of every `w.len()`-long group of `x`, in place. Twin of `qk_norm.wgsl`.
+/// QK-norm: RMSNorm of every `w.len()`-long group of `x`, in place. Twin of `head_pass.wgsl`'s
+/// norm.
 pub fn qk_norm(x: &mut [f32], w: &[f32], eps: f32) {
     let normed = rmsnorm(x, w, eps);
     x.copy_from_slice(&normed);

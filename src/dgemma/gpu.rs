@@ -59,7 +59,7 @@ pub struct DgGpuModel {
     pub sc_gate: GpuWeight,
     pub sc_up: GpuWeight,
     pub sc_down: GpuWeight,
-    /// Ones: the weight of the weightless norms (V's, the decoder input's).
+    /// Ones: the weight of the decoder input's weightless norm (V's is the head pass's).
     pub ones: wgpu::Buffer,
     pub layers: Vec<GpuLayer>,
 }
@@ -115,7 +115,6 @@ impl DgGpuModel {
         }
         (p.report)(p.total, p.total);
         let inv = 1.0 / (c.hidden as f32).sqrt();
-        let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
         let mut mat = |t: T| mats.remove(&t).ok_or_else(|| Error::Input(format!("internal: {t:?} was not loaded")));
         let vec_of = |t: T| vecs.get(&t).cloned().ok_or_else(|| Error::Input(format!("internal: {t:?} was not loaded")));
         let buf = |t: T| g.upload_f32(&format!("{t:?}"), &vec_of(t)?);
@@ -160,7 +159,7 @@ impl DgGpuModel {
             sc_gate: mat(T::ScGate)?,
             sc_up: mat(T::ScUp)?,
             sc_down: mat(T::ScDown)?,
-            ones: g.upload_f32("ones", &vec![1.0; c.hidden.max(max_hd)])?,
+            ones: g.upload_f32("ones", &vec![1.0; c.hidden])?,
             layers,
             config: c.clone(),
             gpu: gpu.clone(),

@@ -14,7 +14,7 @@ use super::plan::{logit_chunks, session_buffers};
 use super::sampler::DgModel;
 use crate::engine::weights::GpuWeight;
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, KernelVariant, KvType, Launch, MatmulIo, MoeIo, MoeShape, RowNorm};
+use crate::gpu::kernels::{Activation, AttnShape, Dispatch, Epilogue, HeadPass, KernelVariant, KvType, Launch, MatmulIo, MoeIo, MoeShape, RowNorm};
 
 /// The dense MLP's GeGLU, fused into the up projection: gate = gelu_tanh(gate) · up.
 const GEGLU: Epilogue = Epilogue::Gated(Activation::GeluTanh);
@@ -238,17 +238,26 @@ impl<'m> DgSession<'m> {
         };
         let io = [io(qkv[0], &b.q, 0), io(qkv[1], k_rows, r0), io(qkv[2], v_rows, r0)];
         out.extend(GpuWeight::qkv(g, self.kernels, qkv, n, io, Some(&b.split), None, None)?);
+        // Q normed and turned; K too, V normed without a weight, both stored in f16 if so kept.
+        let head = |x, row0, heads, norm, v, store| HeadPass {
+            x,
+            row0,
+            rows: n,
+            heads,
+            head_dim: hd,
+            norm: Some((norm, hd)),
+            eps,
+            v,
+            store,
+            positions: &b.positions,
+            spec,
+            style: RopeStyle::NeoX,
+        };
+        let store = b.new_kv.is_some().then_some((keys, vals, q0));
         out.extend([
-            g.qk_norm(&lw.q_norm, &b.q, n * c.heads, hd, 0, eps)?,
-            g.qk_norm(&lw.k_norm, k_rows, n * kvh, hd, r0 * kvh, eps)?,
-            g.qk_norm(&m.ones, v_rows, n * kvh, hd, r0 * kvh, eps)?,
-            g.rope(&b.q, &b.positions, 0, n, c.heads, hd, spec, RopeStyle::NeoX)?,
-            g.rope(k_rows, &b.positions, r0, n, kvh, hd, spec, RopeStyle::NeoX)?,
+            g.head_pass(&head(&b.q, 0, c.heads, &lw.q_norm, None, None))?,
+            g.head_pass(&head(k_rows, r0, kvh, &lw.k_norm, Some((v_rows, true)), store))?,
         ]);
-        if b.new_kv.is_some() {
-            let kvd = kvh * hd;
-            out.extend([g.kv_store(k_rows, keys, n * kvd, q0 * kvd)?, g.kv_store(v_rows, vals, n * kvd, q0 * kvd)?]);
-        }
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
         let attn_mask = mask(mode, l, c.sliding_window, q0);
         out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, attn_mask, self.kv, Some(&b.split))?);

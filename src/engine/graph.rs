@@ -42,7 +42,7 @@ pub enum Buf {
     LogitsU,
     Keys(usize),
     Values(usize),
-    /// With f16 K/V: the K and V of a pass's rows in f32, before `Op::KvStore`.
+    /// With f16 K/V: the K and V of a pass's rows in f32, before `Op::HeadPass` stores them.
     KNew,
     VNew,
     /// MoE: router logits `[rows, experts]`, the routing (`moe_route.wgsl`), and the experts'
@@ -109,12 +109,17 @@ pub enum Op {
         y: Buf,
         epilogue: Epilogue,
     },
-    /// Rotates rows `row0 .. row0 + rows` of `x` (positions from `Positions`).
-    Rope {
+    /// Rows `row0 .. row0 + rows` of Q or K (`x`, `heads` heads) normed by `norm` (QK-norm), if
+    /// any, and turned by RoPE (positions from `Positions`), in one launch (`Gpu::head_pass`);
+    /// in place, or with `kv` = (V's rows, K's and V's half-precision buffers, their first
+    /// row): K and V's rows stored there.
+    HeadPass {
         x: Buf,
         row0: usize,
         rows: usize,
         heads: usize,
+        norm: Option<Key>,
+        kv: Option<(Buf, Buf, Buf, usize)>,
     },
     /// The `lq` queries are those of canvas positions `q0 ..`; with `block` > 0 each sees only
     /// the keys of its own block of `block` positions and the blocks before (block-causal).
@@ -128,29 +133,12 @@ pub enum Op {
         q0: usize,
         block: usize,
     },
-    /// f16 K/V: rows `0 .. rows` of `src` (f32) into rows `row0 ..` of `dst` (f16), `width` a row.
-    KvStore {
-        src: Buf,
-        dst: Buf,
-        row0: usize,
-        rows: usize,
-        width: usize,
-    },
     /// `x[row0 + r, :] += bias` for `rows` rows.
     Bias {
         w: Key,
         x: Buf,
         row0: usize,
         rows: usize,
-    },
-    /// RMSNorm in place over groups of the norm's width, rows `row0 .. row0 + rows` of `x`
-    /// (rows of `width` values).
-    QkNorm {
-        w: Key,
-        x: Buf,
-        row0: usize,
-        rows: usize,
-        width: usize,
     },
     /// Router scores and top-k of `RouterLogits` into `Route` for `rows` positions (`bias`:
     /// the expert bias added for choosing).
@@ -265,17 +253,14 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
                 ops.push(Op::Bias { w: w(b), x, row0, rows: n });
             }
         }
-        for (nw, x, row0, width) in [(Role::QNorm, Buf::Q, 0, c.q_dim()), (Role::KNorm, k, kv0, c.kv_dim())] {
-            if present(nw) {
-                ops.push(Op::QkNorm { w: w(nw), x, row0, rows: n, width });
-            }
-        }
         if between {
-            ops.extend([Op::Rope { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads }, Op::Rope { x: k, row0: kv0, rows: n, heads: c.n_kv_heads }]);
-        }
-        if kv == KvType::F16 && between {
-            let store = |src: Buf, dst: Buf| Op::KvStore { src, dst, row0: q0, rows: n, width: c.kv_dim() };
-            ops.extend([store(k, Buf::Keys(i)), store(v, Buf::Values(i))]);
+            // QK-norms and RoPE, and with f16 K/V the store of K and V: a launch for Q, one for K.
+            let norm = |r: Role| present(r).then(|| w(r));
+            let store = (kv == KvType::F16).then_some((v, Buf::Keys(i), Buf::Values(i), q0));
+            ops.extend([
+                Op::HeadPass { x: Buf::Q, row0: 0, rows: n, heads: c.n_heads, norm: norm(Role::QNorm), kv: None },
+                Op::HeadPass { x: k, row0: kv0, rows: n, heads: c.n_kv_heads, norm: norm(Role::KNorm), kv: store },
+            ]);
         }
         ops.extend([
             Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len, q0, block: c.attention_block },

@@ -14,7 +14,9 @@ use crate::engine::layout::{SessionConfig, SessionLayout};
 use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::{GpuModel, GpuWeight};
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{AttnMask, AttnShape, Dispatch, Epilogue, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm};
+use crate::gpu::kernels::{
+    AttnMask, AttnShape, Dispatch, Epilogue, HeadPass, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm,
+};
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -422,8 +424,15 @@ impl<'m> Session<'m> {
                     let io = MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm, rope: None };
                     out.extend(GpuWeight::gate_up(g, kv, ts, rows, io, self.bufs.get(&Buf::SplitK))?);
                 }
-                Op::Rope { x, row0, rows, heads } => {
-                    out.push(g.rope(self.buf(x)?, self.buf(Buf::Positions)?, row0, rows, heads, hd, RopeSpec::first(c.rope_dims, c.rope_theta), m.rope)?)
+                Op::HeadPass { x, row0, rows, heads, norm, kv } => {
+                    let (v, store) = match kv {
+                        Some((v, k16, v16, r0)) => (Some((self.buf(v)?, false)), Some((self.buf(k16)?, self.buf(v16)?, r0))),
+                        None => (None, None),
+                    };
+                    let norm = norm.map(|key| (w[key].vector(), w[key].cols));
+                    let (positions, spec) = (self.buf(Buf::Positions)?, RopeSpec::first(c.rope_dims, c.rope_theta));
+                    let h = HeadPass { x: self.buf(x)?, row0, rows, heads, head_dim: hd, norm, eps: c.rms_norm_eps, v, store, positions, spec, style: m.rope };
+                    out.push(g.head_pass(&h)?)
                 }
                 Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
                     let mask = AttnMask { q0, block, ..AttnMask::FULL };
@@ -440,12 +449,7 @@ impl<'m> Session<'m> {
                         self.bufs.get(&Buf::SplitK),
                     )?)
                 }
-                Op::KvStore { src, dst, row0, rows, width } => out.push(g.kv_store(self.buf(src)?, self.buf(dst)?, rows * width, row0 * width)?),
                 Op::Bias { w: key, x, row0, rows } => out.push(g.bias(w[key].vector(), self.buf(x)?, rows, w[key].cols, row0)?),
-                Op::QkNorm { w: key, x, row0, rows, width } => {
-                    let dim = w[key].cols;
-                    out.push(g.qk_norm(w[key].vector(), self.buf(x)?, rows * width / dim, dim, row0 * width / dim, c.rms_norm_eps)?)
-                }
                 Op::MoeRoute { rows, bias } => {
                     let bias = bias.map(|key| w[key].vector());
                     out.push(g.moe_route(self.buf(Buf::RouterLogits)?, bias, self.buf(Buf::Route)?, moe(rows), c.norm_topk_prob, c.routing)?)

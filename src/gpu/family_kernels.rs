@@ -1,15 +1,39 @@
 //! Launchers of the kernels the families beyond LLaDA need: q/k/v biases (`bias.wgsl`),
-//! QK-norm (`qk_norm.wgsl`), mixture-of-experts routing, grouped expert matmul (one kernel per
-//! layout, gate fused like the dense matmuls') and combination (`moe_*.wgsl`, with the layout of
+//! the head pass (`head_pass.wgsl`: QK-norm, RoPE and the f16 K/V store in one launch),
+//! mixture-of-experts routing, grouped expert matmul (one kernel per layout, gate fused like
+//! the dense matmuls') and combination (`moe_*.wgsl`, with the layout of
 //! the route buffer they share, `MoeShape`), and DiffusionGemma's row softmax, soft embedding,
 //! logit soft-capping, scaled embedding and accumulating RMSNorm.
 
-use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch, RowNorm};
+use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch, RopeParams, RopeSpec, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
-use crate::model::DType;
+use crate::model::{DType, RopeStyle};
 use bytemuck::{Pod, Zeroable};
+
+/// What a head pass (`Gpu::head_pass`) does to a pass's rows of Q, or of K and V.
+pub struct HeadPass<'a> {
+    /// f32 rows of Q or K, `heads` heads of `head_dim` each: rows `row0 .. row0 + rows`.
+    pub x: &'a wgpu::Buffer,
+    pub row0: usize,
+    pub rows: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    /// RMSNorm of every group of `dim` values (a head, or a whole row) with weight `w` first,
+    /// if any: `(w, dim)`.
+    pub norm: Option<(&'a wgpu::Buffer, usize)>,
+    pub eps: f32,
+    /// V's rows (as many values a row as K's, at the same rows), and whether they are normed
+    /// without a weight over heads (DiffusionGemma; K's norm must then be per head too).
+    pub v: Option<(&'a wgpu::Buffer, bool)>,
+    /// f16 K and V to write, from row `.2`, instead of writing in place (needs `v`).
+    pub store: Option<(&'a wgpu::Buffer, &'a wgpu::Buffer, usize)>,
+    /// One u32 position per pass row.
+    pub positions: &'a wgpu::Buffer,
+    pub spec: RopeSpec,
+    pub style: RopeStyle,
+}
 
 /// Where a grouped expert matmul reads and writes.
 pub struct MoeIo<'a> {
@@ -71,13 +95,38 @@ impl Gpu {
         self.launch(Kernel::Bias, &p, &[b, y], groups_1d(rows * dim))
     }
 
-    /// RMSNorm in place of `groups` groups of `dim` values starting at group `g0` of `x`.
-    pub fn qk_norm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, groups: usize, dim: usize, g0: usize, eps: f32) -> Result<Launch> {
+    /// QK-norm, RoPE and, for K, V (normed or not) and the f16 K/V store in one launch.
+    pub fn head_pass(&self, h: &HeadPass) -> Result<Launch> {
+        let width = h.heads * h.head_dim;
+        let dim = h.norm.map_or(h.head_dim, |n| n.1);
+        // head_pass.wgsl's slots: two dimensions each, the NeoX pairs' 2 · half first.
+        let slots_fit = h.head_dim.is_multiple_of(2) && (h.style == RopeStyle::Interleaved || 2 * h.spec.half <= h.head_dim);
+        if !h.spec.fits(h.style, h.head_dim) || !slots_fit {
+            return Err(Error::Input(format!("RoPE of {} pairs {} apart does not fit a head of {}", h.spec.pairs, h.spec.half, h.head_dim)));
+        }
+        let v_normed = h.v.is_some_and(|v| v.1);
+        if h.head_dim == 0 || dim == 0 || !dim.is_multiple_of(h.head_dim) || !width.is_multiple_of(dim) || (v_normed && dim != h.head_dim) {
+            return Err(Error::Input(format!("a QK-norm over {dim} values does not fit rows of {} heads of {}", h.heads, h.head_dim)));
+        }
+        if h.store.is_some() && h.v.is_none() {
+            return Err(Error::Gpu("internal: the head pass stores K and V together".into()));
+        }
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, f32, u32);
-        u32_of("qk-norm size", (g0 + groups) * dim)?;
-        self.launch(Kernel::QkNorm, &P(u32_of("groups", groups)?, u32_of("dim", dim)?, eps, u32_of("g0", g0)?), &[w, x], groups_per_row(groups))
+        struct P([u32; 4], f32, [u32; 3], RopeParams);
+        let dst_row0 = h.store.map_or(h.row0, |s| s.2);
+        u32_of("head pass size", (h.row0.max(dst_row0) + h.rows) * width)?;
+        let head = [u32_of("rows", h.rows)?, width as u32, dim as u32, h.norm.is_some() as u32];
+        let p = P(head, h.eps, [h.row0 as u32, dst_row0 as u32, v_normed as u32], h.spec.params(h.style, h.head_dim, 0, 0));
+        // Without a norm weight any read-only buffer fills its binding.
+        let mut bufs = vec![h.norm.map_or(h.positions, |n| n.0), h.positions, h.x];
+        bufs.extend(h.store.map(|s| s.0));
+        if let Some((v, _)) = h.v {
+            bufs.push(v);
+        }
+        bufs.extend(h.store.map(|s| s.1));
+        let kernel = Kernel::HeadPass { v: h.v.is_some(), store: h.store.is_some() };
+        self.launch(kernel, &p, &bufs, groups_per_row(h.rows * width / dim))
     }
 
     /// Router scores, top-k and per-expert lists of `logits` `[rows, experts]` into `route`

@@ -74,6 +74,31 @@ fn element_alias(name: &str, t: KvType) -> String {
     }
 }
 
+/// How `head_pass.wgsl` reads and writes Q or K (`k`, binding 3) and, with `v`, V (the next
+/// free binding): in place in f32, or with `store` from f32 bindings to f16 ones (source, then
+/// destination). Without `v`, V reads as 0 and is not written.
+fn head_pass_io(v: bool, store: bool) -> String {
+    let io = |name: &str, b: u32| match store {
+        true => format!(
+            "@group(0) @binding({b}) var<storage, read> {name}_src: array<f32>;\n\
+             @group(0) @binding({}) var<storage, read_write> {name}_dst: array<f16>;\n\
+             fn get_{name}(i: u32) -> f32 {{ return {name}_src[i]; }}\n\
+             fn put_{name}(i: u32, a: f32) {{ {name}_dst[i] = f16(a); }}",
+            b + 1
+        ),
+        false => format!(
+            "@group(0) @binding({b}) var<storage, read_write> {name}_rows: array<f32>;\n\
+             fn get_{name}(i: u32) -> f32 {{ return {name}_rows[i]; }}\n\
+             fn put_{name}(i: u32, a: f32) {{ {name}_rows[i] = a; }}"
+        ),
+    };
+    let v_io = match v {
+        true => io("v", if store { 5 } else { 4 }),
+        false => "fn get_v(i: u32) -> f32 { return 0.0; }\nfn put_v(i: u32, a: f32) {}".into(),
+    };
+    format!("{}{}\n{v_io}\nconst HAS_V: bool = {v};", if store { "enable f16;\n" } else { "" }, io("k", 3))
+}
+
 /// What split-K's endings share (`matmul_merge.wgsl`, `matmul_merge_qkv.wgsl`).
 const MERGE_COMMON: &str = include_str!("../../shaders/matmul_merge_common.wgsl");
 
@@ -176,7 +201,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
-        Kernel::QkNorm => include_str!("../../shaders/qk_norm.wgsl").into(),
+        Kernel::HeadPass { v, store } => format!("{}\n{ROPE}\n{}", head_pass_io(v, store), include_str!("../../shaders/head_pass.wgsl")),
         Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),
         Kernel::MoeMatmul { dtype, tile, .. } => {
             let common = include_str!("../../shaders/moe_common.wgsl");

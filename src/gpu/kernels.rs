@@ -129,7 +129,12 @@ pub enum Kernel {
     AttentionMerge,
     Select,
     Bias,
-    QkNorm,
+    /// `head_pass.wgsl`: QK-norm, RoPE and, for K, V's rows in one launch; `v`: with V beside K;
+    /// `store`: from f32 rows into f16 K/V (else in place).
+    HeadPass {
+        v: bool,
+        store: bool,
+    },
     MoeRoute,
     /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
     /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout).
@@ -425,7 +430,7 @@ impl Gpu {
     }
 }
 
-pub use super::family_kernels::{MoeIo, MoeShape};
+pub use super::family_kernels::{HeadPass, MoeIo, MoeShape};
 
 /// Bytes of a `NoiseUniform`.
 pub const NOISE_BYTES: u64 = std::mem::size_of::<NoiseUniform>() as u64;
