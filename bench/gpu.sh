@@ -81,6 +81,9 @@ UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length
 # workgroup-memory reads per multiply-add; 10-15 % slower on lavapipe, unmeasured on GPUs). The
 # --kernels run above has both tiles for every f32 matmul ("register_tile").
 UNMASK_COOP=off UNMASK_REGISTER_TILE=8x8 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# And without naga's index clamps (new on 2026-12-05, second session; the probes above have a
+# line per probe so too): whether they cost anything on this GPU.
+UNMASK_BOUNDS_CHECKS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2

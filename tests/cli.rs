@@ -291,15 +291,23 @@ fn bench_refuses_absurd_numbers_with_one_line() {
 }
 
 #[test]
-fn bench_kernels_probe_measures_the_platform_with_loop_bounding_off_and_on() {
+fn bench_kernels_probe_measures_the_platform_with_loop_bounding_and_bounds_checks_off_and_on() {
     // A dispatch's own cost, streaming and workgroup-memory reads and f32 multiply-adds, each timed by GPU
-    // timestamps (lavapipe has them) with naga's loop bounding off and on.
+    // timestamps (lavapipe has them) with naga's loop bounding off and on (bounds checks on), and
+    // with both off.
     let o = unmask(&["bench", "--synthetic", "tiny", "--kernels", "probe"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    for bounding in [false, true] {
-        let of = |probe: &str| lines.iter().find(|l| l["probe"] == probe && l["loop_bounding"] == bounding).unwrap_or_else(|| panic!("{probe}: {out}"));
+    let settings = [(false, true), (true, true), (false, false)];
+    assert!(lines.iter().all(|l| settings.iter().any(|&(b, c)| l["loop_bounding"] == b && l["bounds_checks"] == c)), "{out}");
+    for (bounding, checks) in settings {
+        let of = |probe: &str| {
+            lines
+                .iter()
+                .find(|l| l["probe"] == probe && l["loop_bounding"] == bounding && l["bounds_checks"] == checks)
+                .unwrap_or_else(|| panic!("{probe}: {out}"))
+        };
         assert_eq!(of("dispatch")["timed_by"], "timestamps", "{out}");
         assert!(of("dispatch")["us"].as_f64().unwrap() > 0.0 && of("dispatch")["wall_us"].as_f64().unwrap() > 0.0, "{out}");
         assert!(of("read")["gbps"].as_f64().unwrap() > 0.0 && of("read")["bytes"].as_u64().unwrap() >= 1 << 22, "{out}");
@@ -618,6 +626,13 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
         assert_eq!(tokens(&bounding("on", kernels)), tokens(&bounding("off", kernels)), "{kernels}");
     }
     one_line(&bounding("maybe", "tiled"), "UNMASK_LOOP_BOUNDING", "use on or off");
+    // UNMASK_BOUNDS_CHECKS: the kernels without naga's index clamps change no token either (no
+    // index of theirs leaves its array); anything but on/off is one line.
+    let checks = |v: &str, kernels: &str| gen_with(&[("UNMASK_KERNELS", kernels), ("UNMASK_BOUNDS_CHECKS", v)]);
+    for kernels in ["tiled", "cpu-lanes"] {
+        assert_eq!(tokens(&checks("off", kernels)), tokens(&bounding("off", kernels)), "{kernels}");
+    }
+    one_line(&checks("none", "tiled"), "UNMASK_BOUNDS_CHECKS", "use on or off");
     // UNMASK_REGISTER_TILE: the 8×8 tile changes no token in the tiled layout; anything but
     // 4x4/8x8 is one line.
     let tile = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_REGISTER_TILE", v)]);

@@ -53,7 +53,7 @@ pub struct BenchArgs {
     pub runs: usize,
     /// Time kernels alone at the model's shapes (M = prompt + answer positions), instead of
     /// generating: the platform probes (a dispatch's own cost, streaming reads, f32 and
-    /// tensor-core multiply-adds through wgpu, with naga's loop bounding off and on), attention,
+    /// tensor-core multiply-adds through wgpu, with naga's loop bounding off and on, and bounds checks off), attention,
     /// the matmuls in every weight format and, for MoE models, the grouped expert matmul; or only
     /// one of them (`--kernels probe`). Times are GPU timestamps where the adapter has them
     /// ("timed_by"). With --synthetic no model is made: only its config is read.
@@ -194,7 +194,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let encode_ms = session.encode_ms(l, step_rows.clone(), 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "loop_bounding": gm.gpu.loop_bounding(), "register_tile": gm.gpu.register_tile(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
             "attention": gm.gpu.attention_layout(session.config().kernels, &AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() }).shader(),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,

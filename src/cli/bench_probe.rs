@@ -1,6 +1,7 @@
 //! `unmask bench --kernels probe`: the platform probes (`gpu::probe`: a dispatch's own cost,
 //! streaming reads, workgroup-memory reads, f32 and cooperative-matrix multiply-adds), each
-//! with naga's loop bounding off (the default) and on, one JSON line each. They say what this
+//! with naga's loop bounding off (the default) and on, and with its bounds checks off too, one
+//! JSON line each. They say what this
 //! adapter delivers through wgpu at its simplest, so that a kernel's GFLOP/s and GB/s are read
 //! against that as well as against the data sheet's peaks (`Peak`).
 
@@ -37,24 +38,29 @@ impl Probed {
     }
 }
 
-/// Every probe with loop bounding off and on, one line each; returns the figures of the
-/// setting the kernels have.
+/// Every probe with naga's loop bounding off and on (bounds checks on), and with both off, one
+/// line each; returns the figures of the settings the kernels have.
 pub fn bench_probes(gpu: &Gpu) -> Result<Probed> {
-    let was = gpu.loop_bounding();
-    let mut kept = None;
-    for bounding in [false, true] {
+    let was = (gpu.loop_bounding(), gpu.bounds_checks());
+    let set = |(bounding, checks): (bool, bool)| {
         gpu.set_loop_bounding(bounding);
+        gpu.set_bounds_checks(checks);
+    };
+    let mut kept = None;
+    for setting in [(false, true), (true, true), (false, false)] {
+        set(setting);
         match probes(gpu, true) {
-            Ok(p) if bounding == was => kept = Some(p),
+            Ok(p) if setting == was => kept = Some(p),
             Ok(_) => {}
             Err(e) => {
-                gpu.set_loop_bounding(was);
+                set(was);
                 return Err(e);
             }
         }
     }
-    gpu.set_loop_bounding(was);
-    Ok(kept.expect("both settings ran"))
+    set(was);
+    // Settings outside the three (bounding on, checks off): measured as they are, quietly.
+    kept.map_or_else(|| probes(gpu, false), Ok)
 }
 
 /// The probes with the kernels' setting of loop bounding, printing nothing.
@@ -66,7 +72,7 @@ fn probes(gpu: &Gpu, print: bool) -> Result<Probed> {
     let peak = Peak::of(&gpu.report.name);
     let line = |probe: &str, groups: usize, rounds: usize, t: &Timing, figures: serde_json::Value| {
         let mut v = serde_json::json!({"kernel": "probe", "probe": probe, "adapter": gpu.report.name, "loop_bounding": gpu.loop_bounding(),
-            "groups": groups, "rounds": rounds, "ms": t.ms, "wall_ms": t.wall_ms, "timed_by": t.timed_by});
+            "bounds_checks": gpu.bounds_checks(), "groups": groups, "rounds": rounds, "ms": t.ms, "wall_ms": t.wall_ms, "timed_by": t.timed_by});
         if let (Some(o), Some(f)) = (v.as_object_mut(), figures.as_object()) {
             o.extend(f.clone());
         }

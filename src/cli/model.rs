@@ -1,5 +1,6 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`, `UNMASK_BOUNDS_CHECKS` and
+//! `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
 use std::io::IsTerminal;
@@ -65,6 +66,12 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Err(_) | Ok("off") => {}
         Ok("on") => gpu.set_loop_bounding(true),
         Ok(v) => return Err(Error::Input(format!("UNMASK_LOOP_BOUNDING={v:?}: use on or off"))),
+    }
+    // naga's bounds checks in the kernels (on by default; an A/B switch).
+    match std::env::var("UNMASK_BOUNDS_CHECKS").as_deref() {
+        Err(_) | Ok("on") => {}
+        Ok("off") => gpu.set_bounds_checks(false),
+        Ok(v) => return Err(Error::Input(format!("UNMASK_BOUNDS_CHECKS={v:?}: use on or off"))),
     }
     // The f32 tiled matmuls' register tile (4×4 by default; 8×8 an A/B switch).
     match std::env::var("UNMASK_REGISTER_TILE").as_deref() {

@@ -73,6 +73,8 @@ pub struct Gpu {
     pub(crate) coop_emulated: bool,
     /// Shader modules keep naga's loop bounding (`set_loop_bounding`; off by default).
     pub(crate) loop_bounding: std::sync::atomic::AtomicBool,
+    /// Shader modules keep naga's index clamps (`set_bounds_checks`; on by default).
+    bounds_checks: std::sync::atomic::AtomicBool,
     /// The f32 tiled matmuls give each invocation 8×8 outputs (`matmul_wide.wgsl`) instead of
     /// 4×4 (`set_register_tile`).
     wide_tile: std::sync::atomic::AtomicBool,
@@ -215,6 +217,7 @@ impl Gpu {
             coop: (coop_lanes > 0).into(),
             coop_emulated: false,
             loop_bounding: false.into(),
+            bounds_checks: true.into(),
             wide_tile: false.into(),
             fuse: true.into(),
         })
@@ -305,6 +308,23 @@ impl Gpu {
         }
         self.loop_bounding.store(on, std::sync::atomic::Ordering::Relaxed);
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Whether naga clamps the kernels' array indices (workgroup and register arrays; buffer
+    /// indices too where the driver's robust buffer access does not cover them). On by default;
+    /// `UNMASK_BOUNDS_CHECKS=off` (an A/B for GPUs, natively only) compiles the kernels without,
+    /// which is sound only because no kernel indexes past an array (the test suites run with it
+    /// off too). Pipelines made before are dropped.
+    pub fn set_bounds_checks(&self, on: bool) {
+        if on != self.bounds_checks() {
+            self.bounds_checks.store(on, std::sync::atomic::Ordering::Relaxed);
+            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    /// Whether the kernels keep naga's bounds checks (`set_bounds_checks`).
+    pub fn bounds_checks(&self) -> bool {
+        self.bounds_checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The outputs an invocation of the f32 tiled matmuls (Q/K/V and gate/up too) computes: 4

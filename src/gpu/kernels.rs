@@ -215,16 +215,17 @@ impl Gpu {
                     false => super::kernel_source::source_with(k, self.wide_tile()),
                 };
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) };
-                let module = match self.loop_bounding() {
-                    true => self.device.create_shader_module(desc),
-                    // SAFETY: only loop bounding is off, not bounds checks: every loop in
-                    // shaders/ counts towards a bound by a stride of at least 1 (a constant, the
-                    // workgroup or subgroup size) or halves a stride to 0, so none is infinite
-                    // (tests/code_layout.rs reads them); naga's added counter would only keep
-                    // the drivers from unrolling them (gfx-rs/wgpu#7698).
-                    false => unsafe {
-                        self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..Default::default() })
-                    },
+                let checks = wgpu::ShaderRuntimeChecks { force_loop_bounding: self.loop_bounding(), bounds_checks: self.bounds_checks(), ..Default::default() };
+                let module = match (checks.force_loop_bounding, checks.bounds_checks) {
+                    (true, true) => self.device.create_shader_module(desc),
+                    // SAFETY: without loop bounding: every loop in shaders/ counts towards a
+                    // bound by a stride of at least 1 (a constant, the workgroup or subgroup
+                    // size) or halves a stride to 0, so none is infinite (tests/code_layout.rs
+                    // reads them); naga's added counter would only keep the drivers from
+                    // unrolling them (gfx-rs/wgpu#7698). Without bounds checks (an opt-in A/B,
+                    // `set_bounds_checks`): every index of a kernel's arrays stays inside them
+                    // by the kernel's own bounds, which the test suites check with them off.
+                    _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
                 // Pipeline-overridable constants select a kernel's variant.
                 let constants: &[(&str, f64)] = match k {

@@ -4,12 +4,20 @@
 use std::sync::{Arc, OnceLock};
 use unmask::gpu::Gpu;
 
+/// A new device, its kernels without naga's bounds checks where `UNMASK_BOUNDS_CHECKS=off`
+/// (`build.sh test` runs the kernel and forward suites so too: `Gpu::set_bounds_checks`).
+fn new_gpu() -> Gpu {
+    let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+    g.set_bounds_checks(std::env::var("UNMASK_BOUNDS_CHECKS").as_deref() != Ok("off"));
+    g
+}
+
 /// The adapter for this test binary (lavapipe on machines without a GPU). Tests never skip:
 /// without an adapter they fail with the engine's message saying what to install.
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
     GPU.get_or_init(|| {
-        let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+        let g = new_gpu();
         // The f32 path everywhere: the CPU twins' 1e-4 holds for it. Cooperative matrices
         // (f16 inputs; GPUs that have them) are tested on a device of their own (tests/kernels.rs).
         g.set_coop_matmul(false).expect("turning cooperative matrices off always works");
@@ -21,7 +29,7 @@ pub fn gpu() -> Arc<Gpu> {
 /// A device of the test's own (for state such as flash attention, split-K or a binding cap),
 /// on the f32 path like `gpu()`.
 pub fn own_gpu() -> Arc<Gpu> {
-    let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+    let g = new_gpu();
     g.set_coop_matmul(false).expect("turning cooperative matrices off always works");
     Arc::new(g)
 }
@@ -36,7 +44,7 @@ pub fn wide_gpu() -> Arc<Gpu> {
 /// A device of the test's own whose tiled matmuls run on cooperative matrices (f16 inputs, f32
 /// sums): the adapter's where it has them, else emulated (`Gpu::with_emulated_coop`; lavapipe).
 pub fn coop_gpu() -> Arc<Gpu> {
-    let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
+    let g = new_gpu();
     Arc::new(g.with_emulated_coop().unwrap_or_else(|e| panic!("{e}")))
 }
 
