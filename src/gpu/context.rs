@@ -313,8 +313,8 @@ impl Gpu {
     /// Whether naga clamps the kernels' array indices (workgroup and register arrays; buffer
     /// indices too where the driver's robust buffer access does not cover them). On by default;
     /// `UNMASK_BOUNDS_CHECKS=off` (an A/B for GPUs, natively only) compiles the kernels without,
-    /// which is sound only because no kernel indexes past an array (the test suites run with it
-    /// off too). Pipelines made before are dropped.
+    /// which is sound only while no kernel indexes past an array (README: "Bounds checks").
+    /// Pipelines made before are dropped.
     pub fn set_bounds_checks(&self, on: bool) {
         if on != self.bounds_checks() {
             self.bounds_checks.store(on, std::sync::atomic::Ordering::Relaxed);

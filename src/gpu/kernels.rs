@@ -223,8 +223,9 @@ impl Gpu {
                     // size) or halves a stride to 0, so none is infinite (tests/code_layout.rs
                     // reads them); naga's added counter would only keep the drivers from
                     // unrolling them (gfx-rs/wgpu#7698). Without bounds checks (an opt-in A/B,
-                    // `set_bounds_checks`): every index of a kernel's arrays stays inside them
-                    // by the kernel's own bounds, which the test suites check with them off.
+                    // `set_bounds_checks`): every index of a kernel's arrays is meant to stay
+                    // inside them by the kernel's own bounds (the CLI test generates the same
+                    // tokens without them; the kernel suites can be run so by hand).
                     _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
                 // Pipeline-overridable constants select a kernel's variant.

@@ -5,7 +5,8 @@ use std::sync::{Arc, OnceLock};
 use unmask::gpu::Gpu;
 
 /// A new device, its kernels without naga's bounds checks where `UNMASK_BOUNDS_CHECKS=off`
-/// (`build.sh test` runs the kernel and forward suites so too: `Gpu::set_bounds_checks`).
+/// (`Gpu::set_bounds_checks`: to run a suite so by hand, e.g. on a GPU; lavapipe takes minutes
+/// to compile some kernels without them, so CI does not).
 fn new_gpu() -> Gpu {
     let g = pollster::block_on(Gpu::new()).unwrap_or_else(|e| panic!("{e}"));
     g.set_bounds_checks(std::env::var("UNMASK_BOUNDS_CHECKS").as_deref() != Ok("off"));
