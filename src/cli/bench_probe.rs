@@ -1,9 +1,9 @@
 //! `unmask bench --kernels probe`: the platform probes (`gpu::probe`: a dispatch's own cost,
 //! streaming reads, workgroup-memory reads, f32 and cooperative-matrix multiply-adds), each
 //! with naga's loop bounding off (the default) and on, and with its bounds checks off too, one
-//! JSON line each. They say what this
-//! adapter delivers through wgpu at its simplest, so that a kernel's GFLOP/s and GB/s are read
-//! against that as well as against the data sheet's peaks (`Peak`).
+//! JSON line each. They say what this adapter delivers through wgpu at its simplest, so that a
+//! kernel's GFLOP/s and GB/s are read against that as well as against the data sheet's peaks
+//! (`Peak`).
 
 use super::bench_kernels::{Peak, Timing};
 use unmask::gpu::kernels::{Dispatch, Launch};
@@ -63,7 +63,7 @@ pub fn bench_probes(gpu: &Gpu) -> Result<Probed> {
     kept.map_or_else(|| probes(gpu, false), Ok)
 }
 
-/// The probes with the kernels' setting of loop bounding, printing nothing.
+/// The probes with the kernels' settings of loop bounding and bounds checks, printing nothing.
 pub fn measure(gpu: &Gpu) -> Result<Probed> {
     probes(gpu, false)
 }

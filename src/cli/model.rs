@@ -1,7 +1,7 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`, `UNMASK_BOUNDS_CHECKS` and
-//! `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
-//! while the weights stream.
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`,
+//! `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`, `UNMASK_BOUNDS_CHECKS` and `UNMASK_ATTENTION`
+//! overrides, and a progress bar on a terminal while the weights stream.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,7 +51,9 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
 /// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an
-/// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`).
+/// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`);
+/// `UNMASK_LOOP_BOUNDING=on|off`, `UNMASK_BOUNDS_CHECKS=on|off`: naga's runtime checks in the
+/// kernels (`Gpu::set_loop_bounding`, `Gpu::set_bounds_checks`).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
     let mut gpu = pollster::block_on(Gpu::new())?;
     match std::env::var("UNMASK_COOP").as_deref() {
@@ -62,16 +64,12 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Ok(v) => return Err(Error::Input(format!("UNMASK_COOP={v:?}: use on, off or emulate"))),
     }
     // naga's loop bounding in the kernels (off by default; an A/B switch).
-    match std::env::var("UNMASK_LOOP_BOUNDING").as_deref() {
-        Err(_) | Ok("off") => {}
-        Ok("on") => gpu.set_loop_bounding(true),
-        Ok(v) => return Err(Error::Input(format!("UNMASK_LOOP_BOUNDING={v:?}: use on or off"))),
+    if let Some(on) = on_off("UNMASK_LOOP_BOUNDING")? {
+        gpu.set_loop_bounding(on);
     }
     // naga's bounds checks in the kernels (on by default; an A/B switch).
-    match std::env::var("UNMASK_BOUNDS_CHECKS").as_deref() {
-        Err(_) | Ok("on") => {}
-        Ok("off") => gpu.set_bounds_checks(false),
-        Ok(v) => return Err(Error::Input(format!("UNMASK_BOUNDS_CHECKS={v:?}: use on or off"))),
+    if let Some(on) = on_off("UNMASK_BOUNDS_CHECKS")? {
+        gpu.set_bounds_checks(on);
     }
     // The f32 tiled matmuls' register tile (4×4 by default; 8×8 an A/B switch).
     match std::env::var("UNMASK_REGISTER_TILE").as_deref() {
@@ -80,10 +78,8 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Ok(v) => return Err(Error::Input(format!("UNMASK_REGISTER_TILE={v:?}: use 4x4 or 8x8"))),
     }
     // Whether tiled passes fuse (on by default; an A/B switch).
-    match std::env::var("UNMASK_FUSE").as_deref() {
-        Err(_) | Ok("on") => {}
-        Ok("off") => gpu.set_fuse(false),
-        Ok(v) => return Err(Error::Input(format!("UNMASK_FUSE={v:?}: use on or off"))),
+    if let Some(on) = on_off("UNMASK_FUSE")? {
+        gpu.set_fuse(on);
     }
     // Workgroups a split tiled matmul aims for (GPUs; an A/B switch).
     if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {
@@ -106,6 +102,16 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
         Ok(v) => return Err(Error::Input(format!("UNMASK_ATTENTION={v:?}: use tiles, flash or portable"))),
     }
     Ok(Arc::new(gpu))
+}
+
+/// An on/off switch from the environment: None when unset, else its value or a one-line error.
+fn on_off(var: &str) -> Result<Option<bool>> {
+    match std::env::var(var).as_deref() {
+        Err(_) => Ok(None),
+        Ok("on") => Ok(Some(true)),
+        Ok("off") => Ok(Some(false)),
+        Ok(v) => Err(Error::Input(format!("{var}={v:?}: use on or off"))),
+    }
 }
 
 /// What a session must hold to run `opts` on canvases of up to `canvas` positions.

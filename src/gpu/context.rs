@@ -303,11 +303,15 @@ impl Gpu {
     /// checks stay); `UNMASK_LOOP_BOUNDING=on` turns it on to compare. Pipelines made before
     /// are dropped.
     pub fn set_loop_bounding(&self, on: bool) {
-        if on == self.loop_bounding() {
-            return;
+        self.set_compile_switch(&self.loop_bounding, on);
+    }
+
+    /// Sets a switch that changes how kernels compile, dropping the pipelines made before if
+    /// it changed.
+    fn set_compile_switch(&self, switch: &std::sync::atomic::AtomicBool, on: bool) {
+        if switch.swap(on, std::sync::atomic::Ordering::Relaxed) != on {
+            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
-        self.loop_bounding.store(on, std::sync::atomic::Ordering::Relaxed);
-        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Whether naga clamps the kernels' array indices (workgroup and register arrays; buffer
@@ -316,10 +320,7 @@ impl Gpu {
     /// which is sound only while no kernel indexes past an array (README: "Bounds checks").
     /// Pipelines made before are dropped.
     pub fn set_bounds_checks(&self, on: bool) {
-        if on != self.bounds_checks() {
-            self.bounds_checks.store(on, std::sync::atomic::Ordering::Relaxed);
-            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
+        self.set_compile_switch(&self.bounds_checks, on);
     }
 
     /// Whether the kernels keep naga's bounds checks (`set_bounds_checks`).
@@ -335,10 +336,7 @@ impl Gpu {
         if side != 4 && side != 8 {
             return Err(Error::Input(format!("a register tile of {side}×{side}: use 4 or 8")));
         }
-        if (side == 8) != self.wide_tile() {
-            self.wide_tile.store(side == 8, std::sync::atomic::Ordering::Relaxed);
-            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
+        self.set_compile_switch(&self.wide_tile, side == 8);
         Ok(())
     }
 
