@@ -273,7 +273,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
-        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe or probe"),
+        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe, probe or compile"),
         (vec!["--synthetic", "tiny", "--kernels", "moe"], "the model has no experts"),
         (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
         (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
@@ -315,6 +315,52 @@ fn bench_kernels_probe_measures_the_platform_with_loop_bounding_and_bounds_check
         assert!(of("shared")["gbps"].as_f64().unwrap() > 0.0, "{out}");
     }
     assert!(lines.iter().all(|l| l["kernel"] == "probe"), "{out}");
+}
+
+#[test]
+fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
+    // Mesa's RADV compiles for an AMD RDNA2 GPU (Navi 21) that this machine does not have: each
+    // kernel as wgpu would hand it to the driver, and the driver's own statistics of the result.
+    // None of the kernels GPUs run may spill registers or use scratch memory (the slow "local
+    // memory" of a GPU); only the portable attention (one invocation a row, its query and
+    // accumulator in private arrays) is allowed to, and no GPU takes it.
+    let icd = std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .expect("no Vulkan ICDs (./build.sh test installs mesa-vulkan-drivers)")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("radeon_icd."))
+        .expect("Mesa's RADV is not installed (./build.sh test installs mesa-vulkan-drivers)");
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["bench", "--kernels", "compile"])
+        .env("VK_ICD_FILENAMES", &icd)
+        .env("RADV_FORCE_FAMILY", "navi21")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().all(|l| l["device"].as_str().unwrap().contains("RADV") && l["driver"].as_str().unwrap().contains("Mesa")), "{out}");
+    let mut compiled = 0;
+    for l in &lines {
+        let (kernel, c) = (l["kernel"].as_str().unwrap(), &l["compiled"]);
+        assert!(c.get("error").is_none(), "{kernel}: {c}");
+        if let Some(why) = c.get("skipped") {
+            // Navi 21 through Mesa 22 has no cooperative matrices; it has shader-f16.
+            assert_eq!(why, "the device has no cooperative matrices", "{kernel}");
+            assert!(kernel.starts_with("MatmulCoop") || kernel.contains("coop: true") || kernel == "Probe(Coop)", "{kernel}");
+            continue;
+        }
+        compiled += 1;
+        let n = |key: &str| c[key].as_u64().unwrap_or_else(|| panic!("{kernel}: no {key:?} in {c}"));
+        assert!(n("VGPRs") > 0 && n("Code size") > 0, "{kernel}: {c}");
+        assert_eq!((n("Spilled VGPRs"), n("Spilled SGPRs")), (0, 0), "{kernel} spills registers: {c}");
+        if !kernel.starts_with("Attention { layout: Portable") {
+            assert_eq!(n("Scratch size"), 0, "{kernel} uses scratch memory: {c}");
+        }
+    }
+    // Every weight format's tiled matmul, both register tiles, every attention layout, the
+    // merges, the head pass, the grouped expert matmul and the rest.
+    assert!(compiled >= 50, "{compiled} kernels compiled: {out}");
+    assert!(lines.iter().any(|l| l["register_tile"] == 8 && l["compiled"]["VGPRs"].as_u64() > Some(0)), "{out}");
 }
 
 #[test]

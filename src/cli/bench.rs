@@ -56,8 +56,10 @@ pub struct BenchArgs {
     /// tensor-core multiply-adds through wgpu, with naga's loop bounding off and on, and bounds checks off), attention,
     /// the matmuls in every weight format and, for MoE models, the grouped expert matmul; or only
     /// one of them (`--kernels probe`). Times are GPU timestamps where the adapter has them
-    /// ("timed_by"). With --synthetic no model is made: only its config is read.
-    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe")]
+    /// ("timed_by"). With --synthetic no model is made: only its config is read. `compile` runs
+    /// nothing: it prints what the Vulkan driver's compiler made of each kernel (registers,
+    /// spills, scratch memory), where the driver reports it.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe|compile")]
     pub kernels: Option<String>,
 }
 
@@ -108,6 +110,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return super::dgemma::bench(&a, p);
     }
     let kernels = a.kernels.as_deref().map(KernelSet::parse).transpose()?;
+    if kernels == Some(KernelSet::Compile) {
+        // No model and no wgpu device: the kernels go straight to the Vulkan driver.
+        return super::bench_compile::bench_compile();
+    }
     let quant = model::parse_quant(a.quant.as_deref(), false)?;
     let cache = unmask::sampler::CacheMode::parse(&a.cache)?;
     let plan_opts = SamplerOptions { cache, cfg_scale: a.cfg_scale, ..Default::default() };

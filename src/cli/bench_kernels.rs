@@ -18,6 +18,8 @@ pub enum KernelSet {
     Matmul,
     Moe,
     Probe,
+    /// What the Vulkan driver compiled (`bench_compile`): nothing is run.
+    Compile,
 }
 
 impl KernelSet {
@@ -28,7 +30,8 @@ impl KernelSet {
             "matmul" => Ok(KernelSet::Matmul),
             "moe" => Ok(KernelSet::Moe),
             "probe" => Ok(KernelSet::Probe),
-            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe or probe"))),
+            "compile" => Ok(KernelSet::Compile),
+            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe, probe or compile"))),
         }
     }
 

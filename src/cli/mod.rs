@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod bench_compile;
 mod bench_kernels;
 mod bench_probe;
 mod convert;

@@ -105,7 +105,7 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
 }
 
 /// An on/off switch from the environment: None when unset, else its value or a one-line error.
-fn on_off(var: &str) -> Result<Option<bool>> {
+pub(super) fn on_off(var: &str) -> Result<Option<bool>> {
     match std::env::var(var).as_deref() {
         Err(_) => Ok(None),
         Ok("on") => Ok(Some(true)),

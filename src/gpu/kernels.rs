@@ -196,19 +196,39 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     [x, total.div_ceil(x), 1]
 }
 
+/// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
+/// size the cooperative-matrix kernels are launched with, four subgroups a workgroup).
+pub fn pipeline_constants(k: Kernel, coop_lanes: u32) -> Vec<(&'static str, f64)> {
+    match k {
+        Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
+            vec![("ROWS", 8.0)]
+        }
+        // Four pairs a row of invocations.
+        Kernel::MoeMatmul { tile: 8, .. } => vec![("ROWS", 2.0)],
+        Kernel::MoeMatmul { tile: 16, .. } => vec![("ROWS", 4.0)],
+        Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
+        _ if k.is_coop() => vec![("WG", 4.0 * coop_lanes as f64)],
+        _ => vec![],
+    }
+}
+
+impl Kernel {
+    /// Whether it runs on cooperative matrices.
+    pub fn is_coop(self) -> bool {
+        matches!(
+            self,
+            Kernel::MatmulCoop(_) | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. } | Kernel::Probe(super::probe::Probe::Coop)
+        )
+    }
+}
+
 impl Gpu {
     fn pipeline(&self, k: Kernel) -> wgpu::ComputePipeline {
         let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         cache
             .entry(k)
             .or_insert_with(|| {
-                let coop = matches!(
-                    k,
-                    Kernel::MatmulCoop(_)
-                        | Kernel::MatmulQkv { coop: true, .. }
-                        | Kernel::MatmulGlu { coop: true, .. }
-                        | Kernel::Probe(super::probe::Probe::Coop)
-                );
+                let coop = k.is_coop();
                 let src = match coop && self.coop_emulated {
                     // (An emulation that no longer fits the kernel fails the tests that use it.)
                     true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
@@ -228,25 +248,13 @@ impl Gpu {
                     // tokens without them; the kernel suites can be run so by hand).
                     _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
-                // Pipeline-overridable constants select a kernel's variant.
-                let constants: &[(&str, f64)] = match k {
-                    Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. }
-                    | Kernel::MatmulQkv { short: true, .. }
-                    | Kernel::MatmulGlu { short: true, .. } => &[("ROWS", 8.0)],
-                    // Four pairs a row of invocations.
-                    Kernel::MoeMatmul { tile: 8, .. } => &[("ROWS", 2.0)],
-                    Kernel::MoeMatmul { tile: 16, .. } => &[("ROWS", 4.0)],
-                    Kernel::MoeMatmul { tile: 32, .. } => &[("ROWS", 8.0)],
-                    // Four subgroups a workgroup.
-                    _ if coop => &[("WG", 4.0 * self.coop_lanes as f64)],
-                    _ => &[],
-                };
+                let constants = pipeline_constants(k, self.coop_lanes);
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,
                     module: &module,
                     entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+                    compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
                     cache: None,
                 })
             })
