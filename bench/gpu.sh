@@ -35,7 +35,17 @@ wfs=$(pick .gpu/write_full_size target/release/examples/write_full_size)
 llama=$(pick .gpu/llama-diffusion-cli .llama/llama-diffusion-cli)
 cfg8b=$(pick .gpu/llada-8b-instruct.config.json shared/docs/llada-8b-instruct.config.json ../shared/docs/llada-8b-instruct.config.json)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
-run() { echo "+ $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
+# Is the whole GPU ours, and at what clocks does it run our kernels? The 2026-12-04 numbers were
+# 30-50x under what the kernels' instructions need, PyTorch's on the same machine were not: MIG
+# mode, the performance state and throttle reasons once, then clocks, power and utilisation
+# every half second while everything below runs (PyTorch's rows give the comparison).
+nvidia-smi --query-gpu=mig.mode.current,pstate,clocks.max.sm,clocks.max.mem,power.limit --format=csv | tee -a "$out/gpu.txt"
+nvidia-smi -q -d PERFORMANCE >>"$out/gpu.txt" 2>&1
+nvidia-smi --query-gpu=timestamp,pstate,clocks.sm,clocks.mem,power.draw,utilization.gpu,utilization.memory \
+  --format=csv -lms 500 >"$out/smi.csv" 2>&1 &
+smi=$!
+trap 'kill $smi 2>/dev/null' EXIT
+run() { echo "+ $(date +%T) $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
 if [ "$part" != llama ]; then
 # First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (the
 # kernels test binary), and what the adapter offers.
