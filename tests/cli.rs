@@ -361,6 +361,16 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // merges, the head pass, the grouped expert matmul and the rest.
     assert!(compiled >= 50, "{compiled} kernels compiled: {out}");
     assert!(lines.iter().any(|l| l["register_tile"] == 8 && l["compiled"]["VGPRs"].as_u64() > Some(0)), "{out}");
+
+    // A driver that keeps its statistics to itself (lavapipe), or no driver at all: one line
+    // that says what to do, no panic.
+    let lvp = icd.with_file_name(icd.file_name().unwrap().to_string_lossy().replace("radeon_icd", "lvp_icd"));
+    for (driver, needle) in [(lvp.as_path(), "RADV_FORCE_FAMILY=navi21"), (std::path::Path::new("/nonexistent/icd.json"), "no Vulkan driver found")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["bench", "--kernels", "compile"]).env("VK_ICD_FILENAMES", driver).output().unwrap();
+        let (out, err) = text(&o);
+        assert!(!o.status.success() && out.is_empty(), "{driver:?}: {out}");
+        assert!(err.contains(needle) && err.lines().count() == 1 && !err.contains("panicked"), "{driver:?}: {err}");
+    }
 }
 
 #[test]

@@ -138,10 +138,12 @@ pub fn bench_compile() -> Result<()> {
 
 unsafe fn run(checks: bool, loop_bounding: bool) -> Result<()> {
     use ash::vk;
-    let fail = |what: &str, e: vk::Result| Error::Gpu(format!("--kernels compile: {what} failed ({e:?})"));
     let entry = ash::Entry::load().map_err(|e| Error::Gpu(format!("--kernels compile needs a Vulkan loader (libvulkan.so.1): {e}")))?;
     let app = vk::ApplicationInfo::default().api_version(vk::make_api_version(0, 1, 3, 0));
-    let inst = entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None).map_err(|e| fail("creating a Vulkan instance", e))?;
+    let inst = entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None).map_err(|e| {
+        let hint = if e == vk::Result::ERROR_INCOMPATIBLE_DRIVER { ": no Vulkan driver found (install your GPU's, or Mesa's mesa-vulkan-drivers)" } else { "" };
+        Error::Gpu(format!("--kernels compile: creating a Vulkan instance failed ({e:?}){hint}"))
+    })?;
     let result = compile_all(&inst, checks, loop_bounding);
     inst.destroy_instance(None);
     result
@@ -169,7 +171,8 @@ unsafe fn compile_all(inst: &ash::Instance, checks: bool, loop_bounding: bool) -
     let has = |e: &str| exts.iter().any(|x| x == e);
     if !has("VK_KHR_pipeline_executable_properties") {
         return Err(Error::Gpu(format!(
-            "--kernels compile: the Vulkan driver of {name} does not report what it compiled (no VK_KHR_pipeline_executable_properties)"
+            "--kernels compile: the Vulkan driver of {name} does not report what it compiled (no VK_KHR_pipeline_executable_properties); \
+             Mesa's RADV compiles for an AMD GPU without one: RADV_FORCE_FAMILY=navi21 VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/radeon_icd.x86_64.json"
         )));
     }
     let coop_ext = has("VK_KHR_cooperative_matrix");
