@@ -1844,14 +1844,16 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
 #[test]
 fn gpus_get_the_gpu_kernels_natively_and_in_browsers() {
     // Flash attention, split-K matmuls and f16 K/V are GPUs' defaults: natively an adapter that
-    // says it is a discrete or integrated GPU; in a browser (which names no adapter) one with
-    // shader-f16, which real GPUs offer and Chromium's SwiftShader does not.
+    // says it is a discrete or integrated GPU; in a browser (which names no adapter kind) any but
+    // its software fallback (wgpu: a CPU; Chromium's SwiftShader), and any with shader-f16,
+    // which real GPUs offer and SwiftShader does not.
     use unmask::gpu::context::is_gpu;
     use wgpu::DeviceType as T;
     assert!(is_gpu(false, T::DiscreteGpu, false) && is_gpu(false, T::IntegratedGpu, true));
     assert!(!is_gpu(false, T::Cpu, true) && !is_gpu(false, T::VirtualGpu, true) && !is_gpu(false, T::Other, true));
     assert!(is_gpu(true, T::Other, true) && is_gpu(true, T::Cpu, true));
-    assert!(!is_gpu(true, T::Other, false) && !is_gpu(true, T::DiscreteGpu, false));
+    assert!(is_gpu(true, T::Other, false) && is_gpu(true, T::DiscreteGpu, false));
+    assert!(!is_gpu(true, T::Cpu, false));
     // This adapter gets the defaults its kind says (lavapipe: the portable ones, f32 K/V).
     let g = common::own_gpu();
     let info = g.adapter.get_info();

@@ -103,11 +103,13 @@ fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wg
 
 /// Whether an adapter is a real GPU, which gets the GPUs' defaults (flash attention, split-K
 /// matmuls, f16 K/V): natively, one that says it is a discrete or integrated GPU; in a browser,
-/// which does not say what is behind it, one that offers shader-f16 (real GPUs do; Chromium's
-/// SwiftShader, a CPU adapter, does not).
+/// which says only whether an adapter is its software fallback (`GPUAdapterInfo.
+/// isFallbackAdapter`, which wgpu reports as a CPU: Chromium's SwiftShader), any other adapter,
+/// and any that offers shader-f16 (real GPUs do, SwiftShader does not). Browsers on GPUs
+/// without shader-f16 (Firefox; some mobile GPUs) thus get flash attention too, with f32 K/V.
 pub fn is_gpu(in_browser: bool, device_type: wgpu::DeviceType, shader_f16: bool) -> bool {
     if in_browser {
-        shader_f16
+        device_type != wgpu::DeviceType::Cpu || shader_f16
     } else {
         matches!(device_type, wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu)
     }
