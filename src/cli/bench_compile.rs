@@ -2,7 +2,8 @@
 //! line each — registers, spills, scratch ("local") memory, code size, waves — as the Vulkan
 //! driver reports them (`VK_KHR_pipeline_executable_properties`). Each kernel is assembled as
 //! the host assembles it and translated to SPIR-V by naga with the options wgpu's Vulkan backend
-//! uses for the engine (no loop bounding, index clamps on unless `UNMASK_BOUNDS_CHECKS=off`),
+//! uses for the engine (loop bounding off and index clamps on, unless `UNMASK_LOOP_BOUNDING` /
+//! `UNMASK_BOUNDS_CHECKS` say otherwise),
 //! then compiled on a Vulkan device opened directly (ash), not through wgpu: no GPU time, no
 //! buffers. Mesa's RADV compiles for AMD GPUs that are not there
 //! (`RADV_FORCE_FAMILY=navi21`), which is how the tests read the kernels' register use here.
