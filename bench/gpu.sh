@@ -49,7 +49,7 @@ run() { echo "+ $(date +%T) $*" >&2; timeout 150 "$@" | tee -a "$out/results.jso
 if [ "$part" != llama ]; then
 # First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (the
 # kernels test binary), and what the adapter offers.
-$bin info models/demo 2>&1 | grep '^adapter' | tee "$out/adapter.txt"
+$bin info models/demo 2>&1 | grep -E '^(adapter|kernels)' | tee "$out/adapter.txt"
 if [ -n "$kt" ]; then
   echo "+ $kt coop" >&2
   timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"

@@ -41,6 +41,20 @@ fn info_on_a_directory_and_on_a_gguf_file() {
     assert_eq!(v["format"], "gguf");
     assert_eq!(v["rope"], "Interleaved");
     assert_eq!(v["config"]["n_kv_heads"], 2);
+    // The kernels a run would choose, with the UNMASK_* switches applied: lavapipe (a CPU
+    // adapter) takes the CPU lanes' layout unless told the tiled one, whose attention there is
+    // the portable kernel (no GPU: no flash attention, no split-K); a bad switch is an error.
+    assert_eq!(v["kernels"]["layout"], "cpu-lanes", "{v}");
+    assert_eq!(v["kernels"]["attention"], "attention_cpu_lanes", "{v}");
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["info", &dir]).env("UNMASK_KERNELS", "tiled").env("UNMASK_FUSE", "off").output().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let line = out.lines().find(|l| l.starts_with("kernels")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("tiled layout: matmuls on f32 ALUs, 4×4 a thread; attention attention.wgsl; K/V f32"), "{line}");
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["info", &dir]).env("UNMASK_FUSE", "maybe").output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("UNMASK_FUSE") && err.lines().count() == 1, "{err}");
 }
 
 #[test]

@@ -50,10 +50,16 @@ pub fn run(a: InfoArgs) -> Result<()> {
     let paths = files.files();
     let file_bytes: u64 = paths.iter().map(|f| f.1).sum();
     let largest = index.tensors.iter().max_by_key(|(_, _, t)| t.bytes()).map(|(_, _, t)| (t.name.clone(), t.bytes())).unwrap_or_default();
-    let gpu = pollster::block_on(Gpu::new());
+    // The adapter as a run would open it, the UNMASK_* switches applied: a bad switch is an
+    // error, no adapter a line of the report.
+    let gpu = match super::model::open_gpu() {
+        Err(Error::Input(e)) => return Err(Error::Input(e)),
+        r => r,
+    };
     let limits = gpu.as_ref().map(|g| g.plan_limits()).unwrap_or(Limits { max_binding: u64::MAX, max_buffer: u64::MAX });
-    let kernels = gpu.as_ref().map(|g| g.default_kernels()).unwrap_or(KernelVariant::Tiled);
-    let kv = gpu.as_ref().ok().map(super::model::kv).transpose()?.unwrap_or_default();
+    let kernels = gpu.as_ref().ok().map(|g| super::model::kernels(g)).transpose()?.unwrap_or(KernelVariant::Tiled);
+    let kv = gpu.as_ref().ok().map(|g| super::model::kv(g)).transpose()?.unwrap_or_default();
+    let chosen = gpu.as_ref().ok().map(|g| Chosen::of(g, kernels, kv, c));
     let plan = MemoryPlan::new(&index, quant, &SessionConfig { kv, ..SessionConfig::new(canvas, kernels) }, limits)?;
     let verdict = match &gpu {
         Ok(_) => plan.check(limits, None).map(|_| "fits the adapter's limits".to_string()).unwrap_or_else(|e| e.to_string()),
@@ -80,6 +86,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
             "plan": plan,
             "plan_verdict": verdict,
             "adapter": gpu.as_ref().map(|g| serde_json::to_value(&g.report).unwrap()).unwrap_or_else(|e| serde_json::json!({"error": e.to_string()})),
+            "kernels": chosen,
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(());
@@ -164,6 +171,9 @@ pub fn run(a: InfoArgs) -> Result<()> {
         }
         Err(e) => println!("adapter    none: {e}"),
     }
+    if let Some(k) = &chosen {
+        println!("kernels    {}", k.line());
+    }
     println!("plan       {}", plan.summary());
     println!("verdict    {verdict}");
     Ok(())
@@ -204,4 +214,48 @@ fn routing_extra(r: &unmask::model::config::Routing, bias: bool) -> String {
         parts.push("; expert bias".into());
     }
     parts.concat()
+}
+
+/// The kernels a run of this model would choose on this adapter (its layout, the matmuls'
+/// core and fusion, the attention kernel at the model's heads, K/V), for `info`.
+#[derive(serde::Serialize)]
+struct Chosen {
+    layout: &'static str,
+    coop: bool,
+    fused: bool,
+    split_matmul: bool,
+    register_tile: usize,
+    attention: &'static str,
+    kv: &'static str,
+}
+
+impl Chosen {
+    fn of(g: &Gpu, kernels: KernelVariant, kv: unmask::gpu::kernels::KvType, c: &unmask::model::ModelConfig) -> Chosen {
+        let tiled = kernels == KernelVariant::Tiled;
+        let shape = unmask::gpu::kernels::AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() };
+        Chosen {
+            layout: kernels.name(),
+            coop: tiled && g.coop_matmul(),
+            fused: g.fuses(kernels),
+            split_matmul: tiled && g.split_matmul(),
+            register_tile: g.register_tile(),
+            attention: g.attention_layout(kernels, &shape).shader(),
+            kv: kv.name(),
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut m = vec![match (self.layout, self.coop) {
+            ("tiled", true) => "matmuls on cooperative matrices".to_string(),
+            ("tiled", false) => format!("matmuls on f32 ALUs, {0}×{0} a thread", self.register_tile),
+            _ => "matmul_cpu_lanes.wgsl".to_string(),
+        }];
+        if self.fused {
+            m.push("Q/K/V and gate/up fused".into());
+        }
+        if self.split_matmul {
+            m.push("split across k for few rows".into());
+        }
+        format!("{} layout: {}; attention {}.wgsl; K/V {}", self.layout, m.join(", "), self.attention, self.kv)
+    }
 }
