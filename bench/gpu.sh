@@ -5,7 +5,9 @@
 #   here:  (once) download the Vulkan loader .debs into .gl/ (see the device tool's README);
 #          (once) bench/llama_cpp_vulkan.sh for llama.cpp's part;
 #          bench/pack_gpu.sh [all|unmask|llama]: the binaries, stripped and xz'd, into .gpu/
-#   there: bench/gpu.sh [all|unmask|llama]        (carry: .gl and .gpu)
+#   there: bench/gpu.sh [all|unmask|llama] 2>&1 | tee "$OUT/log.txt"   (carry: .gl and .gpu)
+#   here:  python3 bench/gpu_table.py FILES_AT FILES_AT/log.txt: the markdown tables (the GPU
+#          and its clocks during each command, probes, compile statistics, generation, kernels)
 # `unmask`: the cooperative-matrix test, the 8B shape against the PyTorch loops, kernels, the
 # demo model, MoE and DiffusionGemma's fixture; `llama`: llama.cpp and ours on one 8B-shaped
 # GGUF, then DiffusionGemma at full size. Each part must finish in under 5 minutes, so that a

@@ -388,6 +388,53 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
 }
 
 #[test]
+fn bench_gpu_table_reads_what_the_bench_writes() {
+    // bench/gpu_table.py turns a GPU run's files into BENCHMARKS.md's tables; the GPU machine is
+    // rare, so it is checked here on the same commands' output (lavapipe's probes and a
+    // generation, RADV's compile statistics), in gpu.sh's layout, that every part still reads.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let bin = env!("CARGO_BIN_EXE_unmask");
+    let run = |args: &[&str], envs: &[(&str, &str)]| {
+        let o = Command::new(bin).args(args).envs(envs.iter().copied()).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let mut results = run(&["bench", "--synthetic", "tiny", "--kernels", "probe"], &[]);
+    results.extend(run(&["bench", "--synthetic", "tiny", "--gen-length", "32", "--runs", "1"], &[]));
+    results.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]));
+    std::fs::write(out.join("results.jsonl"), results).unwrap();
+    let radv = [("VK_ICD_FILENAMES", "/usr/share/vulkan/icd.d/radeon_icd.x86_64.json"), ("RADV_FORCE_FAMILY", "navi21")];
+    std::fs::write(out.join("compile.jsonl"), run(&["bench", "--kernels", "compile"], &radv)).unwrap();
+    std::fs::write(out.join("compile-bounded.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
+    // nvidia-smi's CSV and gpu.sh's stderr, as they look on the GPU machine.
+    let mut smi =
+        "timestamp, pstate, clocks.current.sm [MHz], clocks.current.memory [MHz], power.draw [W], utilization.gpu [%], utilization.memory [%]\n".to_string();
+    for s in 0..12 {
+        smi += &format!("2026/12/05 07:10:{s:02}.100, P0, {} MHz, 2619 MHz, 300.5 W, {} %, 3 %\n", 1000 + 100 * s, 10 * s);
+    }
+    std::fs::write(out.join("smi.csv"), smi).unwrap();
+    std::fs::write(out.join("gpu.txt"), "name, driver_version, memory.total [MiB]\nNVIDIA H200, 580.159.04, 143771 MiB\n").unwrap();
+    std::fs::write(out.join("log.txt"), "+ 07:10:00 probes\n+ 07:10:06 the 8B shape\n").unwrap();
+    let o = Command::new("python3").arg("bench/gpu_table.py").arg(out).arg(out.join("log.txt")).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let (text, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for needle in [
+        "NVIDIA H200",
+        "| `probes` | 6 | 1250 | 25 % |",
+        "| `the 8B shape` | 6 | 1850 | 85 % |",
+        "| fma | False | True |",
+        "Compiled by Null hardware (RADV NAVI21)",
+        "| `Matmul { dtype: Q4_0, variant: Tiled, short: false }, 8×8` |",
+        "LB on: Scratch size / Spilled SGPRs / Spilled VGPRs",
+        "| unmask (cpu-lanes, coop False",
+        "| attention_cpu_lanes variant cpu-lanes, lq 32, lk 32",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in:\n{text}");
+    }
+}
+
+#[test]
 fn output_into_a_pipe_closed_early_ends_quietly() {
     // `unmask bench … | head -c 1`: head leaves after one byte, and the lines after it go into a
     // closed pipe; the process ends as other tools do, with no panic on stderr.

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Markdown tables from bench/gpu.sh's output folder (argv[1]; argv[2]: the run's log, the
+stderr of gpu.sh with each run's start time, for the clocks during each run).
+
+    python3 bench/gpu_table.py "$OUT" "$OUT/log.txt"
+
+Prints, in the order to read them: the GPU (MIG mode, performance state, throttle reasons),
+the clocks and utilisation while each command ran (from smi.csv), the platform probes, what
+the driver's compiler made of each kernel (compile.jsonl, loop bounding off, beside
+compile-bounded.jsonl, on), the generation rows (ours, PyTorch's, llama.cpp's) and the kernels
+alone. Parts whose files are missing are left out."""
+import csv
+import json
+import os
+import re
+import statistics
+import sys
+
+d = sys.argv[1]
+log = sys.argv[2] if len(sys.argv) > 2 else None
+
+
+def path(name):
+    p = os.path.join(d, name)
+    return p if os.path.exists(p) else None
+
+
+def jsonl(name):
+    p = path(name)
+    if not p:
+        return []
+    out = []
+    for line in open(p, errors="replace"):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return out
+
+
+def table(head, rows):
+    if not rows:
+        return
+    print()
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print("| " + " | ".join(str(x) for x in r) + " |")
+
+
+def fmt(x, digits=2):
+    return "—" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+# The GPU and whether it is all ours.
+if path("gpu.txt"):
+    print("### GPU")
+    for line in open(path("gpu.txt"), errors="replace"):
+        if line.strip() and not line.startswith("=="):
+            print("    " + line.rstrip())
+
+# Clocks and utilisation while each command ran: smi.csv's samples between a "+ HH:MM:SS cmd"
+# line of the log and the next.
+samples = []
+if path("smi.csv"):
+    rows = list(csv.reader(open(path("smi.csv"), errors="replace")))
+    if rows:
+        head = [h.strip() for h in rows[0]]
+
+        def col(prefix):
+            return next((i for i, h in enumerate(head) if h.startswith(prefix)), None)
+
+        t, sm, mem, pw, util, st = col("timestamp"), col("clocks.current.sm"), col("clocks.current.memory"), col("power.draw"), col("utilization.gpu"), col("pstate")
+        num = lambda s: float(re.sub(r"[^0-9.]", "", s) or "nan")
+        for r in rows[1:]:
+            if t is None or len(r) != len(head):
+                continue
+            m = re.search(r"(\d\d):(\d\d):(\d\d)", r[t])
+            if m:
+                secs = int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
+                samples.append((secs, num(r[sm]) if sm is not None else None, num(r[util]) if util is not None else None,
+                                num(r[pw]) if pw is not None else None, r[st].strip() if st is not None else ""))
+if samples:
+    spans = []
+    if log and os.path.exists(log):
+        starts = []
+        for line in open(log, errors="replace"):
+            m = re.match(r"\+ (\d\d):(\d\d):(\d\d) (.*)", line)
+            if m:
+                starts.append((int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]), m[4][:90]))
+        spans = [(s, starts[i + 1][0] if i + 1 < len(starts) else 10**9, what) for i, (s, what) in enumerate(starts)]
+    if not spans:
+        spans = [(0, 10**9, "the whole run")]
+    out = []
+    for s, e, what in spans:
+        during = [x for x in samples if s <= x[0] < e]
+        if not during:
+            continue
+        med = lambda i: statistics.median([x[i] for x in during if x[i] is not None and x[i] == x[i]] or [float("nan")])
+        states = sorted({x[4] for x in during if x[4]})
+        out.append([f"`{what}`", len(during), f"{med(1):.0f}", f"{med(2):.0f} %", f"{med(3):.0f} W", ", ".join(states)])
+    print("\n### Clocks while each command ran (medians of the 0.5 s samples)")
+    table(["command", "samples", "SM MHz", "GPU busy", "power", "pstate"], out)
+
+# The platform probes.
+results = jsonl("results.jsonl")
+probes = [r for r in results if r.get("kernel") == "probe"]
+if probes:
+    print("\n### Platform probes")
+    fig = {"dispatch": lambda k: f"{k['us']:.1f} µs ({k['wall_us']:.0f} µs with a readback)", "read": lambda k: f"{k['gbps']:.0f} GB/s",
+           "shared": lambda k: f"{k['gbps']:.0f} GB/s", "fma": lambda k: f"{k['gflops']:.0f} GFLOP/s", "coop": lambda k: f"{k['gflops']:.0f} GFLOP/s"}
+    table(["probe", "loop bounding", "bounds checks", "figure"],
+          [[k["probe"], k.get("loop_bounding"), k.get("bounds_checks"), fig.get(k["probe"], lambda k: "?")(k)] for k in probes])
+
+# What the driver's compiler made of each kernel: the statistics that say registers, spills,
+# local/scratch memory, shared memory and occupancy, whatever the driver calls them.
+compiled = jsonl("compile.jsonl")
+if compiled:
+    bounded = {(c["kernel"], c["register_tile"]): c for c in jsonl("compile-bounded.jsonl")}
+    wanted = re.compile(r"regist|gpr|spill|scratch|local|stack|shared|lds|occupan|subgroups per|warps|waves|instructions", re.I)
+    keys = []
+    for c in compiled:
+        for k in c["compiled"]:
+            if wanted.search(k) and not re.search(r"pre-sched", k, re.I) and k not in keys:
+                keys.append(k)
+    spills = [k for k in keys if re.search(r"spill|scratch|local|stack", k, re.I)]
+    print(f"\n### Compiled by {compiled[0].get('device')} ({compiled[0].get('driver')}); \"LB on\": with naga's loop bounding")
+    rows = []
+    for c in compiled:
+        name = c["kernel"] + (", 8×8" if c.get("register_tile") == 8 else "")
+        s = c["compiled"]
+        if "skipped" in s or "error" in s:
+            rows.append([f"`{name}`", s.get("skipped") or s.get("error")] + [""] * (len(keys)))
+            continue
+        b = bounded.get((c["kernel"], c["register_tile"]), {}).get("compiled", {})
+        rows.append([f"`{name}`", ""] + [fmt(s.get(k)) for k in keys] + [" / ".join(fmt(b.get(k)) for k in spills) or "—"])
+    table(["kernel", "skipped"] + keys + ["LB on: " + " / ".join(spills)], rows)
+
+# Generation: ours, PyTorch's and llama.cpp's.
+gen = [r for r in results if "ms_per_step" in r or r.get("engine", "").startswith("pytorch")]
+if gen:
+    print("\n### Generation")
+    rows = []
+    for r in gen:
+        engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, {r.get('attention')}, K/V {r.get('kv')})"
+        ms = r.get("ms_per_step", r.get("ms_per_forward"))
+        tps = r.get("tokens_per_second", r.get("tokens_per_s"))
+        kernels = r.get("gpu_ms_per_kernel") or {}
+        top = ", ".join(f"{k} {v:.1f}" for k, v in sorted(kernels.items(), key=lambda kv: -kv[1])[:4])
+        rows.append([engine, r.get("model", ""), r.get("prompt_length"), r.get("gen_length"), r.get("cache"), fmt(r.get("threshold")), r.get("steps"),
+                     fmt(ms), fmt(tps, 1), top])
+    table(["engine", "model", "prompt", "gen", "cache", "threshold", "steps", "ms per step", "tokens/s", "GPU ms a pass, largest kernels"], rows)
+
+# Kernels alone.
+kern = [r for r in results if r.get("kernel") in ("matmul", "moe_matmul") or str(r.get("kernel", "")).startswith("attention")]
+if kern:
+    print("\n### Kernels alone")
+    rows = []
+    for k in kern:
+        what = k["kernel"]
+        if what == "matmul":
+            what += f" {k.get('dtype')} {k.get('shape')} {k.get('m')}×{k.get('n')}×{k.get('k')}, {k.get('variant')}, coop {k.get('coop')}, {k.get('register_tile')}×{k.get('register_tile')}, {k.get('splits')} slices"
+        elif what.startswith("attention"):
+            what += " " + ", ".join(f"{x} {k.get(x)}" for x in ("variant", "lq", "lk", "heads", "kv_heads", "head_dim", "kv", "splits") if x in k)
+        else:
+            what += f" {k.get('dtype')} {k.get('shape')} rows {k.get('rows')}, {k.get('pairs_per_tile')} pairs a tile"
+        rows.append([what, fmt(k.get("ms"), 3), fmt(k.get("gflops"), 0), fmt(k.get("gbps"), 0), fmt(k.get("of_probe")), fmt(k.get("of_probe_read")), k.get("timed_by")])
+    table(["kernel", "ms", "GFLOP/s", "GB/s", "of the f32/tensor probe", "of the read probe", "timed by"], rows)
