@@ -331,6 +331,16 @@ fn bench_kernels_probe_measures_the_platform_with_loop_bounding_and_bounds_check
     assert!(lines.iter().all(|l| l["kernel"] == "probe"), "{out}");
 }
 
+/// Mesa's RADV driver file, which with `RADV_FORCE_FAMILY` compiles for an AMD GPU that is not
+/// there.
+fn radv_icd() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/share/vulkan/icd.d")
+        .expect("no Vulkan ICDs (./build.sh test installs mesa-vulkan-drivers)")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("radeon_icd."))
+        .expect("Mesa's RADV is not installed (./build.sh test installs mesa-vulkan-drivers)")
+}
+
 #[test]
 fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // Mesa's RADV compiles for an AMD RDNA2 GPU (Navi 21) that this machine does not have: each
@@ -338,11 +348,7 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // None of the kernels GPUs run may spill registers or use scratch memory (the slow "local
     // memory" of a GPU); only the portable attention (one invocation a row, its query and
     // accumulator in private arrays) is allowed to, and no GPU takes it.
-    let icd = std::fs::read_dir("/usr/share/vulkan/icd.d")
-        .expect("no Vulkan ICDs (./build.sh test installs mesa-vulkan-drivers)")
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("radeon_icd."))
-        .expect("Mesa's RADV is not installed (./build.sh test installs mesa-vulkan-drivers)");
+    let icd = radv_icd();
     let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
         .args(["bench", "--kernels", "compile"])
         .env("VK_ICD_FILENAMES", &icd)
@@ -404,7 +410,8 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     results.extend(run(&["bench", "--synthetic", "tiny", "--gen-length", "32", "--runs", "1"], &[]));
     results.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]));
     std::fs::write(out.join("results.jsonl"), results).unwrap();
-    let radv = [("VK_ICD_FILENAMES", "/usr/share/vulkan/icd.d/radeon_icd.x86_64.json"), ("RADV_FORCE_FAMILY", "navi21")];
+    let icd = radv_icd();
+    let radv = [("VK_ICD_FILENAMES", icd.to_str().unwrap()), ("RADV_FORCE_FAMILY", "navi21")];
     std::fs::write(out.join("compile.jsonl"), run(&["bench", "--kernels", "compile"], &radv)).unwrap();
     std::fs::write(out.join("compile-bounded.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
     // nvidia-smi's CSV and gpu.sh's stderr, as they look on the GPU machine.

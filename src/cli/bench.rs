@@ -6,7 +6,7 @@ use super::model;
 use clap::Args;
 use std::path::PathBuf;
 use unmask::engine::GpuModel;
-use unmask::gpu::kernels::{AttnShape, KernelVariant};
+use unmask::gpu::kernels::KernelVariant;
 use unmask::model::{DType, ModelConfig};
 use unmask::sampler::{self, Canvas, SamplerOptions};
 use unmask::synth::{random_model, tiny_config};
@@ -201,7 +201,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
-            "attention": gm.gpu.attention_layout(session.config().kernels, &AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() }).shader(),
+            "attention": model::attention_shader(&gm.gpu, session.config().kernels, &c),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,
             "threshold": a.threshold, "cfg_scale": a.cfg_scale, "cache": a.cache,

@@ -80,17 +80,20 @@ struct Device {
     loop_bounding: bool,
 }
 
-/// The kernel's SPIR-V as wgpu's Vulkan backend writes it for the engine on `dev`.
-fn spirv(k: Kernel, wide: bool, dev: &Device) -> std::result::Result<Vec<u32>, String> {
+/// A kernel's buffers: (binding, is a uniform buffer), all in group 0.
+type Buffers = Vec<(u32, bool)>;
+
+/// Kernel `k`'s SPIR-V (from its source `src`) as wgpu's Vulkan backend writes it for the
+/// engine on `dev`, and its buffers.
+fn spirv(k: Kernel, src: &str, dev: &Device) -> std::result::Result<(Vec<u32>, Buffers), String> {
     use naga::valid::Capabilities as Caps;
-    let src = unmask::gpu::kernel_source::source_with(k, wide);
-    let module = naga::front::wgsl::parse_str(&src).map_err(|e| e.emit_to_string(&src))?;
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
         .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
-        .map_err(|e| e.emit_to_string(&src))?;
+        .map_err(|e| e.emit_to_string(src))?;
     let constants: naga::back::PipelineConstants = pipeline_constants(k, dev.lanes).into_iter().map(|(n, x)| (n.to_string(), x)).collect();
     let stage = Some((naga::ShaderStage::Compute, "main"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, stage, &constants).map_err(|e| e.to_string())?;
@@ -106,27 +109,9 @@ fn spirv(k: Kernel, wide: bool, dev: &Device) -> std::result::Result<Vec<u32>, S
         ..Default::default()
     };
     let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
-    naga::back::spv::write_vec(&module, &info, &opts, Some(&pipeline)).map_err(|e| e.to_string())
-}
-
-/// The (binding, is a uniform buffer) pairs of a SPIR-V module's set-0 resources, from its
-/// `Binding` decorations and its variables' storage classes.
-fn bindings(words: &[u32]) -> Vec<(u32, bool)> {
-    let (mut binding, mut class) = (std::collections::HashMap::new(), std::collections::HashMap::new());
-    let mut i = 5;
-    while i < words.len() {
-        let len = ((words[i] >> 16) as usize).max(1);
-        let w = &words[i..(i + len).min(words.len())];
-        match (words[i] & 0xffff, w.len()) {
-            (71, 4..) if w[2] == 33 => drop(binding.insert(w[1], w[3])), // OpDecorate id Binding n
-            (59, 4..) => drop(class.insert(w[2], w[3])),                 // OpVariable type id class
-            _ => {}
-        }
-        i += len;
-    }
-    let mut out: Vec<(u32, bool)> = binding.iter().map(|(id, &b)| (b, class.get(id) == Some(&2))).collect();
-    out.sort();
-    out
+    let words = naga::back::spv::write_vec(&module, &info, &opts, Some(&pipeline)).map_err(|e| e.to_string())?;
+    let buffers = module.global_variables.iter().filter_map(|(_, g)| g.binding.map(|b| (b.binding, g.space == naga::AddressSpace::Uniform))).collect();
+    Ok((words, buffers))
 }
 
 pub fn bench_compile() -> Result<()> {
@@ -263,14 +248,14 @@ unsafe fn compile_one(
     if src.contains("enable f16;") && !dev.f16 {
         return serde_json::json!({"skipped": "the device has no shader-f16"});
     }
-    let words = match spirv(k, wide, dev) {
+    let (words, buffers) = match spirv(k, &src, dev) {
         Ok(w) => w,
         Err(e) => return serde_json::json!({"error": format!("naga: {e}")}),
     };
     let Ok(module) = device.create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&words), None) else {
         return serde_json::json!({"error": "the driver refused the SPIR-V"});
     };
-    let layout_bindings: Vec<vk::DescriptorSetLayoutBinding> = bindings(&words)
+    let layout_bindings: Vec<vk::DescriptorSetLayoutBinding> = buffers
         .into_iter()
         .map(|(b, uniform)| {
             let ty = if uniform { vk::DescriptorType::UNIFORM_BUFFER } else { vk::DescriptorType::STORAGE_BUFFER };
@@ -283,8 +268,7 @@ unsafe fn compile_one(
         return serde_json::json!({"error": "descriptor set layout refused"});
     };
     let sets = [set];
-    let layout = device.create_pipeline_layout(&vk::PipelineLayoutCreateInfo::default().set_layouts(&sets), None);
-    let value = match layout {
+    let value = match device.create_pipeline_layout(&vk::PipelineLayoutCreateInfo::default().set_layouts(&sets), None) {
         Err(e) => serde_json::json!({"error": format!("pipeline layout refused ({e:?})")}),
         Ok(layout) => {
             let stage = vk::PipelineShaderStageCreateInfo::default().stage(vk::ShaderStageFlags::COMPUTE).module(module).name(c"main");
@@ -292,24 +276,7 @@ unsafe fn compile_one(
             let v = match device.create_compute_pipelines(vk::PipelineCache::null(), &ci, None) {
                 Err((_, e)) => serde_json::json!({"error": format!("the driver failed to compile it ({e:?})")}),
                 Ok(p) => {
-                    let info = vk::PipelineExecutableInfoKHR::default().pipeline(p[0]).executable_index(0);
-                    let v = match stats.get_pipeline_executable_statistics(&info) {
-                        Err(e) => serde_json::json!({"error": format!("no statistics ({e:?})")}),
-                        Ok(list) => {
-                            let mut m = serde_json::Map::new();
-                            for s in &list {
-                                let key = CStr::from_ptr(s.name.as_ptr()).to_string_lossy().into_owned();
-                                let val: serde_json::Value = match s.format {
-                                    vk::PipelineExecutableStatisticFormatKHR::BOOL32 => (s.value.b32 == vk::TRUE).into(),
-                                    vk::PipelineExecutableStatisticFormatKHR::INT64 => s.value.i64.into(),
-                                    vk::PipelineExecutableStatisticFormatKHR::UINT64 => s.value.u64.into(),
-                                    _ => s.value.f64.into(),
-                                };
-                                m.insert(key, val);
-                            }
-                            serde_json::Value::Object(m)
-                        }
-                    };
+                    let v = statistics(stats, p[0]);
                     p.into_iter().for_each(|p| device.destroy_pipeline(p, None));
                     v
                 }
@@ -321,4 +288,22 @@ unsafe fn compile_one(
     device.destroy_descriptor_set_layout(set, None);
     device.destroy_shader_module(module, None);
     value
+}
+
+/// A compiled pipeline's statistics, by the driver's names.
+unsafe fn statistics(stats: &ash::khr::pipeline_executable_properties::Device, pipeline: ash::vk::Pipeline) -> serde_json::Value {
+    use ash::vk::{PipelineExecutableInfoKHR, PipelineExecutableStatisticFormatKHR as F, TRUE};
+    let list = match stats.get_pipeline_executable_statistics(&PipelineExecutableInfoKHR::default().pipeline(pipeline).executable_index(0)) {
+        Ok(list) => list,
+        Err(e) => return serde_json::json!({"error": format!("no statistics ({e:?})")}),
+    };
+    let value = |s: &ash::vk::PipelineExecutableStatisticKHR| -> serde_json::Value {
+        match s.format {
+            F::BOOL32 => (s.value.b32 == TRUE).into(),
+            F::INT64 => s.value.i64.into(),
+            F::UINT64 => s.value.u64.into(),
+            _ => s.value.f64.into(),
+        }
+    };
+    list.iter().map(|s| (CStr::from_ptr(s.name.as_ptr()).to_string_lossy().into_owned(), value(s))).collect::<serde_json::Map<_, _>>().into()
 }

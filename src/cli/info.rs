@@ -232,14 +232,13 @@ struct Chosen {
 impl Chosen {
     fn of(g: &Gpu, kernels: KernelVariant, kv: unmask::gpu::kernels::KvType, c: &unmask::model::ModelConfig) -> Chosen {
         let tiled = kernels == KernelVariant::Tiled;
-        let shape = unmask::gpu::kernels::AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() };
         Chosen {
             layout: kernels.name(),
             coop: tiled && g.coop_matmul(),
             fused: g.fuses(kernels),
             split_matmul: tiled && g.split_matmul(),
             register_tile: g.register_tile(),
-            attention: g.attention_layout(kernels, &shape).shader(),
+            attention: super::model::attention_shader(g, kernels, c),
             kv: kv.name(),
         }
     }

@@ -114,6 +114,13 @@ pub(super) fn on_off(var: &str) -> Result<Option<bool>> {
     }
 }
 
+/// The attention kernel a session in layout `kernels` runs at `c`'s heads on `gpu` (its shader's
+/// name).
+pub fn attention_shader(gpu: &Gpu, kernels: KernelVariant, c: &unmask::model::ModelConfig) -> &'static str {
+    let shape = unmask::gpu::kernels::AttnShape { lq: 1, lk: 1, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: c.head_dim() };
+    gpu.attention_layout(kernels, &shape).shader()
+}
+
 /// What a session must hold to run `opts` on canvases of up to `canvas` positions.
 pub fn session_config(gpu: &Gpu, canvas: usize, opts: &SamplerOptions) -> Result<SessionConfig> {
     Ok(lib::session_config(canvas, opts, kernels(gpu)?, kv(gpu)?))
