@@ -24,13 +24,15 @@ const SL: u32 = 8u;   // dimensions per invocation there (d ≤ SL·TD = 128)
 const D4: u32 = 32u;  // vec4s of a staged query row
 const KS: u32 = 33u;  // vec4s between staged key rows (one spare: the 16 keys' reads of one
                       // column fall in different memory banks)
-const VS: u32 = 128u; // floats between staged value rows
 
-var<workgroup> qs: array<vec4<f32>, 512>; // [BQ][D4]
-var<workgroup> ks: array<vec4<f32>, 528>; // [BK][KS]
-var<workgroup> vs: array<f32, 2048>;      // [BK][VS]
-var<workgroup> sc: array<f32, 256>;       // [BQ][BK] scores
-var<workgroup> ps: array<f32, 256>;       // [BQ][BK] their softmax weights
+// Two dimensions, so that naga's index clamps fold or stay the same across rounds: in the
+// unrolled loops over keys j the clamp of j folds, and the others are fixed for an invocation;
+// a flat index j·128 + i·TD + t would be clamped anew at every read.
+var<workgroup> qs: array<array<vec4<f32>, D4>, BQ>;
+var<workgroup> ks: array<array<vec4<f32>, KS>, BK>;
+var<workgroup> vs: array<array<array<f32, TD>, SL>, BK>; // value j, dimension i·TD + t: [j][i][t]
+var<workgroup> sc: array<array<f32, BK>, BQ>; // scores
+var<workgroup> ps: array<array<f32, BK>, BQ>; // their softmax weights
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -56,7 +58,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
     }
     for (var i = 0u; i < 8u; i = i + 1u) {
-        qs[(j0 + 2u * i) * D4 + dim / 4u][dim % 4u] = qr[i];
+        qs[j0 + 2u * i][dim / 4u][dim % 4u] = qr[i];
     }
 
     var acc: array<f32, 16>; // SL used (`finish` takes 16)
@@ -76,8 +78,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         // next round's into registers.
         for (var i = 0u; i < 8u; i = i + 1u) {
             let j = j0 + 2u * i;
-            ks[j * KS + dim / 4u][dim % 4u] = kr[i];
-            vs[j * VS + dim] = vr[i];
+            ks[j][dim / 4u][dim % 4u] = kr[i];
+            vs[j][dim / TD][dim % TD] = vr[i];
         }
         workgroupBarrier();
         fetch(c0 + BK, span.y, dim, j0, kvh * d, kv_stride, &kr, &vr);
@@ -88,21 +90,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         if (sees) {
             s = 0.0;
             for (var c = 0u; c < d4; c = c + 1u) {
-                s = s + dot(qs[r * D4 + c], ks[t * KS + c]);
+                s = s + dot(qs[r][c], ks[t][c]);
             }
         }
-        sc[r * BK + t] = s;
+        sc[r][t] = s;
         workgroupBarrier();
         // 3. Row r's new running max; invocation (r, t) turns its score into a weight.
         var m_new = m;
         for (var j = 0u; j < BK; j = j + 1u) {
-            m_new = max(m_new, sc[r * BK + j]);
+            m_new = max(m_new, sc[r][j]);
         }
         var pt = 0.0;
         if (sees) {
             pt = exp(s - m_new);
         }
-        ps[r * BK + t] = pt;
+        ps[r][t] = pt;
         workgroupBarrier();
         // 4. Row r's sum, and invocation (r, t)'s dimensions of the weighted values.
         let corr = exp(m - m_new);
@@ -111,11 +113,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             acc[i] = acc[i] * corr;
         }
         for (var j = 0u; j < BK; j = j + 1u) {
-            let pj = ps[r * BK + j];
+            let pj = ps[r][j];
             if (pj > 0.0) {
                 l = l + pj;
                 for (var i = 0u; i < SL; i = i + 1u) {
-                    acc[i] = acc[i] + pj * vs[j * VS + t + i * TD];
+                    acc[i] = acc[i] + pj * vs[j][i][t];
                 }
             }
         }

@@ -26,9 +26,10 @@ const TK: u32 = 32u;
 // would share theirs).
 const XS: u32 = 40u;
 
-var<workgroup> xs: array<f16, 2560>;   // [TILE rows][XS]
-var<workgroup> ws: array<f16, 2560>;   // [TILE weight rows][XS]
-var<workgroup> cs: array<f32, 1024>;   // 4 subgroups × one 16×16 accumulator, row-major
+const BLOCK: u32 = 640u;  // 16 rows × XS
+var<workgroup> xs: array<array<f16, BLOCK>, 4>;   // [TILE / 16][16 rows × XS]
+var<workgroup> ws: array<array<f16, BLOCK>, 4>;   // [TILE / 16][16 weight rows × XS]
+var<workgroup> cs: array<array<f32, 256>, 4>;     // 4 subgroups × one 16×16 accumulator, row-major
 
 fn to_f16(v: f32) -> f16 {
     return f16(clamp(v, -65504.0, 65504.0));
@@ -38,7 +39,7 @@ fn to_f16(v: f32) -> f16 {
 // store, two neighbouring columns at a time.
 fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
     for (var e = 2u * lane; e < 256u; e = e + 2u * lanes) {
-        let v = vec2<f32>(cs[sg * 256u + e], cs[sg * 256u + e + 1u]);
+        let v = vec2<f32>(cs[sg][e], cs[sg][e + 1u]);
         store_pair(z, r0 + e / 16u, c0 + e % 16u, v);
     }
 }
@@ -63,12 +64,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let col0 = wg.x * TILE;
     let sr = (sg / 2u) * 32u;
     let sc = (sg % 2u) * 32u;
+    let qa = sr / 16u;
+    let qb = sc / 16u;
     // Accumulators start as zeros loaded from zeroed memory.
     for (var e = tid; e < 1024u; e = e + WG) {
-        cs[e] = 0.0;
+        cs[e / 256u][e % 256u] = 0.0;
     }
     workgroupBarrier();
-    var c00 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg * 256u], 16u);
+    var c00 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg][0u], 16u);
     var c01 = c00;
     var c10 = c00;
     var c11 = c00;
@@ -85,8 +88,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             let t = w_tile_row(r);
             let kc = (e % 8u) * 4u;
             for (var i = 0u; i < 4u; i = i + 1u) {
-                xs[r * XS + kc + i] = to_f16(xr[j][i]);
-                ws[t * XS + kc + i] = to_f16(wr[j][i]);
+                xs[r / 16u][(r % 16u) * XS + kc + i] = to_f16(xr[j][i]);
+                ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
             }
         }
         workgroupBarrier();
@@ -94,10 +97,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             fetch(row0, col0, k0 + TK, tid, &xr, &wr);
         }
         for (var kk = 0u; kk < TK; kk = kk + 16u) {
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[sr * XS + kk], XS);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[(sr + 16u) * XS + kk], XS);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[sc * XS + kk], XS);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[(sc + 16u) * XS + kk], XS);
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa][kk], XS);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa + 1u][kk], XS);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb][kk], XS);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb + 1u][kk], XS);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
             c10 = coopMultiplyAdd(a1, b0, c10);
@@ -107,19 +110,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     let r0 = row0 + sr;
     let c0 = col0 + sc;
-    coopStoreT(c00, &cs[sg * 256u], 16u);
+    coopStoreT(c00, &cs[sg][0u], 16u);
     workgroupBarrier();
     emit(sg, lane, lanes, r0, c0, wg.z);
     workgroupBarrier();
-    coopStoreT(c01, &cs[sg * 256u], 16u);
+    coopStoreT(c01, &cs[sg][0u], 16u);
     workgroupBarrier();
     emit(sg, lane, lanes, r0, c0 + 16u, wg.z);
     workgroupBarrier();
-    coopStoreT(c10, &cs[sg * 256u], 16u);
+    coopStoreT(c10, &cs[sg][0u], 16u);
     workgroupBarrier();
     emit(sg, lane, lanes, r0 + 16u, c0, wg.z);
     workgroupBarrier();
-    coopStoreT(c11, &cs[sg * 256u], 16u);
+    coopStoreT(c11, &cs[sg][0u], 16u);
     workgroupBarrier();
     emit(sg, lane, lanes, r0 + 16u, c0 + 16u, wg.z);
 }

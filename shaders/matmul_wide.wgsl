@@ -13,10 +13,10 @@ override ROWS: u32 = 16u;
 // columns: acc[4·h + i] (row half h = 0, 1; columns 4·lx ..) and acc[8 + 4·h + i] (columns 32 + 4·lx ..).
 fn tile_mac8(ly: u32, lx: u32, acc: ptr<function, array<vec4<f32>, 16>>) {
     for (var c = 0u; c < TK; c = c + 1u) {
-        let a0 = xs[c * 16u + ly];
-        let a1 = xs[c * 16u + ROWS / 2u + ly];
-        let b0 = ws[c * 16u + lx];
-        let b1 = ws[c * 16u + 8u + lx];
+        let a0 = xs[c][ly];
+        let a1 = xs[c][ROWS / 2u + ly];
+        let b0 = ws[c][lx];
+        let b1 = ws[c][8u + lx];
         for (var i = 0u; i < 4u; i = i + 1u) {
             (*acc)[i] = (*acc)[i] + a0[i] * b0;
             (*acc)[4u + i] = (*acc)[4u + i] + a1[i] * b0;
@@ -75,12 +75,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     // The norm's 1/rms of this invocation's rows; with split-K, each row's Σ x² over the slice
     // goes after the [splits, m, n] partial results instead, for the merge. xs is free: the
-    // loop ended on a barrier. Piece e's Σ x² goes to xs[e], where `row_ss` reads it.
+    // loop ended on a barrier. Piece e's Σ x² goes to slot e (`put_ss`), where `row_ss` reads it.
     var inv0 = vec4<f32>(1.0);
     var inv1 = vec4<f32>(1.0);
     if (p.norm != 0u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
-            xs[tid + j * 4u * ROWS] = vec4<f32>(ss[j]);
+            put_ss(tid + j * 4u * ROWS, ss[j]);
         }
         workgroupBarrier();
         if (p.k_slice == 0u) {

@@ -22,25 +22,26 @@ struct Params {
 override WG: u32 = 128u;
 const XS: u32 = 16u;  // f16 between rows of A and columns of B
 
-var<workgroup> xs: array<f16, 256>;  // A, row-major
-var<workgroup> ws: array<f16, 256>;  // B, column-major (B[k, j] at j·16 + k)
-var<workgroup> cs: array<f32, 1024>; // 4 subgroups × one 16×16 accumulator
+// Two-dimensional as in matmul_coop.wgsl (one block of 16 rows here).
+var<workgroup> xs: array<array<f16, 256>, 1>;  // A, row-major
+var<workgroup> ws: array<array<f16, 256>, 1>;  // B, column-major (B[k, j] at j·16 + k)
+var<workgroup> cs: array<array<f32, 256>, 4>;  // 4 subgroups × one 16×16 accumulator
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,
         @builtin(subgroup_size) lanes: u32) {
     for (var e = tid; e < 256u; e = e + WG) {
-        xs[e] = f16(f32(e % 5u) * p.a);
-        ws[e] = f16(f32(e % 3u) * p.b);
+        xs[0][e] = f16(f32(e % 5u) * p.a);
+        ws[0][e] = f16(f32(e % 3u) * p.b);
     }
     for (var e = tid; e < 1024u; e = e + WG) {
-        cs[e] = 0.0;
+        cs[e / 256u][e % 256u] = 0.0;
     }
     workgroupBarrier();
-    let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[0u], XS);
-    let b = coopLoad<coop_mat16x16<f16, B>>(&ws[0u], XS);
-    var c0 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg * 256u], 16u);
+    let a = coopLoadT<coop_mat16x16<f16, A>>(&xs[0u][0u], XS);
+    let b = coopLoad<coop_mat16x16<f16, B>>(&ws[0u][0u], XS);
+    var c0 = coopLoadT<coop_mat16x16<f32, C>>(&cs[sg][0u], 16u);
     var c1 = c0;
     var c2 = c0;
     var c3 = c0;
@@ -53,20 +54,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     // Each accumulator through the subgroup's staging area in turn.
     var t = 0.0;
     workgroupBarrier();
-    coopStoreT(c0, &cs[sg * 256u], 16u);
+    coopStoreT(c0, &cs[sg][0u], 16u);
     workgroupBarrier();
-    t = t + cs[sg * 256u + lane];
+    t = t + cs[sg][lane];
     workgroupBarrier();
-    coopStoreT(c1, &cs[sg * 256u], 16u);
+    coopStoreT(c1, &cs[sg][0u], 16u);
     workgroupBarrier();
-    t = t + cs[sg * 256u + lane];
+    t = t + cs[sg][lane];
     workgroupBarrier();
-    coopStoreT(c2, &cs[sg * 256u], 16u);
+    coopStoreT(c2, &cs[sg][0u], 16u);
     workgroupBarrier();
-    t = t + cs[sg * 256u + lane];
+    t = t + cs[sg][lane];
     workgroupBarrier();
-    coopStoreT(c3, &cs[sg * 256u], 16u);
+    coopStoreT(c3, &cs[sg][0u], 16u);
     workgroupBarrier();
-    t = t + cs[sg * 256u + lane];
+    t = t + cs[sg][lane];
     out[(wg.x * 4u + sg) * lanes + lane] = t;
 }

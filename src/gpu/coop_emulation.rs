@@ -6,8 +6,9 @@
 //!
 //! The operations are spread over the subgroup as hardware spreads them: an accumulator is
 //! 256 / lanes values per lane (lane l holds elements l, l + lanes, …, row-major), and an A or
-//! B operand is its offset in the staged tile, read when multiplied (`coopLoadT`: row-major,
-//! element (i, j) at `base + i·XS + j`; `coopLoad`: column-major, at `base + j·XS + i`;
+//! B operand is its place in the staged tile (block b of the two-dimensional workgroup array,
+//! offset o in it), read when multiplied (`coopLoadT`: row-major, element (i, j) at
+//! `[b][o + i·XS + j]`; `coopLoad`: column-major, at `[b][o + j·XS + i]`;
 //! multiply-add `A·B + C`), for the adapter's own subgroups of a fixed size `lanes`.
 
 use super::Gpu;
@@ -22,52 +23,77 @@ pub fn emulate(src: &str, lanes: u32) -> Result<String> {
         r#"
 alias Acc = array<f32, {per}>;
 var<private> emu_lane: u32;
-fn ld_c(base: u32) -> Acc {{
+fn ld_c(b: u32, o: u32) -> Acc {{
     var m: Acc;
-    for (var t = 0u; t < {per}u; t++) {{ m[t] = cs[base + emu_lane + {lanes}u * t]; }}
+    for (var t = 0u; t < {per}u; t++) {{ m[t] = cs[b][o + emu_lane + {lanes}u * t]; }}
     return m;
 }}
-fn st_c(m: Acc, base: u32) {{
-    for (var t = 0u; t < {per}u; t++) {{ cs[base + emu_lane + {lanes}u * t] = m[t]; }}
+fn st_c(m: Acc, b: u32, o: u32) {{
+    for (var t = 0u; t < {per}u; t++) {{ cs[b][o + emu_lane + {lanes}u * t] = m[t]; }}
 }}
-fn mma(a: u32, b: u32, c: Acc) -> Acc {{
+fn mma(a: vec2<u32>, b: vec2<u32>, c: Acc) -> Acc {{
     var r = c;
     for (var t = 0u; t < {per}u; t++) {{
         let e = emu_lane + {lanes}u * t;
         let i = e / 16u;
         let j = e % 16u;
         var s = 0.0;
-        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a + i * XS + k]) * f32(ws[b + j * XS + k]); }}
+        for (var k = 0u; k < 16u; k++) {{ s += f32(xs[a.x][a.y + i * XS + k]) * f32(ws[b.x][b.y + j * XS + k]); }}
         r[t] += s;
     }}
     return r;
 }}
 "#
     );
-    // The calls' openings, then their common endings (a stride argument).
-    let rules = [
-        ("enable wgpu_cooperative_matrix;\n", ""),
-        ("coopLoadT<coop_mat16x16<f16, A>>(&xs[", "("),
-        ("coopLoad<coop_mat16x16<f16, B>>(&ws[", "("),
-        ("coopLoadT<coop_mat16x16<f32, C>>(&cs[", "ld_c("),
-        ("coopStoreT(", "st_c("),
-        (", &cs[", ", "),
-        ("coopMultiplyAdd(", "mma("),
-        ("], XS)", ")"),
-        ("], 16u)", ")"),
-        ("@builtin(subgroup_size) lanes: u32) {\n", "@builtin(subgroup_size) lanes: u32) {\n    emu_lane = lane;\n"),
-    ];
-    let mut out = src.to_string();
-    for (from, to) in rules {
+    // Each call's opening and closing around a pointer's two indices `&m[i][j]`, and what it
+    // becomes: an A or B operand is (i, j); the accumulator's load and store take i, j too.
+    let mut out = src.replace("enable wgpu_cooperative_matrix;\n", "");
+    out = rewrite(&out, "coopLoadT<coop_mat16x16<f16, A>>(&xs[", "], XS)", |i, j| format!("vec2<u32>({i}, {j})"))?;
+    out = rewrite(&out, "coopLoad<coop_mat16x16<f16, B>>(&ws[", "], XS)", |i, j| format!("vec2<u32>({i}, {j})"))?;
+    out = rewrite(&out, "coopLoadT<coop_mat16x16<f32, C>>(&cs[", "], 16u)", |i, j| format!("ld_c({i}, {j})"))?;
+    out = rewrite(&out, "coopStoreT(", "], 16u)", |m, rest| format!("st_c({m}, {rest})"))?;
+    let entry = "@builtin(subgroup_size) lanes: u32) {\n";
+    for (from, to) in [("coopMultiplyAdd(", "mma(".to_string()), (entry, format!("{entry}    emu_lane = lane;\n"))] {
         if !out.contains(from) {
-            return Err(Error::Gpu(format!("internal: the cooperative-matrix emulation expects {from:?} in matmul_coop.wgsl")));
+            return Err(unknown(from));
         }
-        out = out.replace(from, to);
+        out = out.replace(from, &to);
     }
     if ["coopLoad", "coopStore", "coopMultiply", "coop_mat"].iter().any(|op| out.contains(op)) {
         return Err(Error::Gpu("internal: matmul_coop.wgsl has a cooperative operation the emulation does not replace".into()));
     }
     Ok(format!("{out}\n{ops}"))
+}
+
+fn unknown(call: &str) -> Error {
+    Error::Gpu(format!("internal: the cooperative-matrix emulation expects {call:?} in matmul_coop.wgsl"))
+}
+
+/// Every `open … close` in `src` replaced by `with(i, j)`, where the text between is `i][j`
+/// (`coopStoreT`'s is `m, &cs[i][j`: then `with(m, "i, j")`). At least one must be there.
+fn rewrite(src: &str, open: &str, close: &str, with: impl Fn(&str, &str) -> String) -> Result<String> {
+    let (mut out, mut rest, mut found) = (String::new(), src, false);
+    while let Some(at) = rest.find(open) {
+        let args_at = at + open.len();
+        let len = rest[args_at..].find(close).ok_or_else(|| unknown(close))?;
+        let args = &rest[args_at..args_at + len];
+        let replaced = match args.split_once(", &cs[") {
+            Some((m, ij)) => with(m, &ij.replace("][", ", ")),
+            None => {
+                let (i, j) = args.split_once("][").ok_or_else(|| unknown("][ (a two-dimensional array)"))?;
+                with(i, j)
+            }
+        };
+        out.push_str(&rest[..at]);
+        out.push_str(&replaced);
+        rest = &rest[args_at + len + close.len()..];
+        found = true;
+    }
+    if !found {
+        return Err(unknown(open));
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 impl Gpu {
