@@ -63,10 +63,13 @@ run $bin bench --synthetic tiny --kernels probe
 # What NVIDIA's compiler made of each kernel (registers, spills, local memory), where its driver
 # reports it (VK_KHR_pipeline_executable_properties; a second or two, nothing runs). A kernel
 # far below the probes with local memory or few waves has its cause here. Then the same with
-# naga's loop bounding on (the setting of the 2026-12-04 numbers).
+# naga's loop bounding on (the setting of the 2026-12-04 numbers), and without naga's index
+# clamps (what they cost each kernel on NVIDIA's compiler: README "Index clamps kept out of the
+# inner loops").
 echo "+ $bin bench --kernels compile" >&2
 timeout 60 $bin bench --kernels compile >"$out/compile.jsonl" 2>&1; tail -c 600 "$out/compile.jsonl"
 UNMASK_LOOP_BOUNDING=on timeout 60 $bin bench --kernels compile >"$out/compile-bounded.jsonl" 2>&1
+UNMASK_BOUNDS_CHECKS=off timeout 60 $bin bench --kernels compile >"$out/compile-unclamped.jsonl" 2>&1
 # Then what issue 19's targets name, most important first (a call cut short keeps what ran):
 # the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256. Since
 # 2026-12-04's fifth session the cooperative path fuses too (Q/K/V with RoPE and f16 K/V in one

@@ -7,7 +7,8 @@ stderr of gpu.sh with each run's start time, for the clocks during each run).
 Prints, in the order to read them: the GPU (MIG mode, performance state, throttle reasons),
 the clocks and utilisation while each command ran (from smi.csv), the platform probes, what
 the driver's compiler made of each kernel (compile.jsonl, loop bounding off, beside
-compile-bounded.jsonl, on), the generation rows (ours, PyTorch's, llama.cpp's) and the kernels
+compile-bounded.jsonl, on, and compile-unclamped.jsonl, without naga's index clamps), the
+generation rows (ours, PyTorch's, llama.cpp's) and the kernels
 alone. Parts whose files are missing are left out."""
 import csv
 import json
@@ -119,6 +120,7 @@ if probes:
 compiled = jsonl("compile.jsonl")
 if compiled:
     bounded = {(c["kernel"], c["register_tile"]): c for c in jsonl("compile-bounded.jsonl")}
+    unclamped = {(c["kernel"], c["register_tile"]): c for c in jsonl("compile-unclamped.jsonl")}
     wanted = re.compile(r"regist|gpr|spill|scratch|local|stack|shared|lds|occupan|subgroups per|warps|waves|instructions", re.I)
     keys = []
     for c in compiled:
@@ -126,17 +128,21 @@ if compiled:
             if wanted.search(k) and not re.search(r"pre-sched", k, re.I) and k not in keys:
                 keys.append(k)
     spills = [k for k in keys if re.search(r"spill|scratch|local|stack", k, re.I)]
-    print(f"\n### Compiled by {compiled[0].get('device')} ({compiled[0].get('driver')}); \"LB on\": with naga's loop bounding")
+    counts = [k for k in keys if re.search(r"instruction|regist|gpr", k, re.I) and k not in spills]
+    print(f"\n### Compiled by {compiled[0].get('device')} ({compiled[0].get('driver')}); \"LB on\": with naga's loop bounding; "
+          "\"no clamps\": without naga's index clamps")
     rows = []
     for c in compiled:
         name = c["kernel"] + (", 8×8" if c.get("register_tile") == 8 else "")
         s = c["compiled"]
         if "skipped" in s or "error" in s:
-            rows.append([f"`{name}`", s.get("skipped") or s.get("error")] + [""] * (len(keys)))
+            rows.append([f"`{name}`", s.get("skipped") or s.get("error")] + [""] * (len(keys) + 2))
             continue
         b = bounded.get((c["kernel"], c["register_tile"]), {}).get("compiled", {})
-        rows.append([f"`{name}`", ""] + [fmt(s.get(k)) for k in keys] + [" / ".join(fmt(b.get(k)) for k in spills) or "—"])
-    table(["kernel", "skipped"] + keys + ["LB on: " + " / ".join(spills)], rows)
+        u = unclamped.get((c["kernel"], c["register_tile"]), {}).get("compiled", {})
+        rows.append([f"`{name}`", ""] + [fmt(s.get(k)) for k in keys] + [" / ".join(fmt(b.get(k)) for k in spills) or "—",
+                                                                       " / ".join(fmt(u.get(k)) for k in counts) or "—"])
+    table(["kernel", "skipped"] + keys + ["LB on: " + " / ".join(spills), "no clamps: " + " / ".join(counts)], rows)
 
 # Generation: ours, PyTorch's and llama.cpp's.
 gen = [r for r in results if "ms_per_step" in r or r.get("engine", "").startswith("pytorch")]

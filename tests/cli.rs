@@ -435,6 +435,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     let radv = [("VK_ICD_FILENAMES", icd.to_str().unwrap()), ("RADV_FORCE_FAMILY", "navi21")];
     std::fs::write(out.join("compile.jsonl"), run(&["bench", "--kernels", "compile"], &radv)).unwrap();
     std::fs::write(out.join("compile-bounded.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
+    std::fs::write(out.join("compile-unclamped.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_BOUNDS_CHECKS", "off")])).unwrap();
     // nvidia-smi's CSV and gpu.sh's stderr, as they look on the GPU machine.
     let mut smi =
         "timestamp, pstate, clocks.current.sm [MHz], clocks.current.memory [MHz], power.draw [W], utilization.gpu [%], utilization.memory [%]\n".to_string();
@@ -455,6 +456,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "Compiled by Null hardware (RADV NAVI21)",
         "| `Matmul { dtype: Q4_0, variant: Tiled, short: false }, 8×8` |",
         "LB on: Scratch size / Spilled SGPRs / Spilled VGPRs",
+        "no clamps: Instructions / SGPRs / VGPRs",
         "| unmask (cpu-lanes, coop False",
         "| attention_cpu_lanes variant cpu-lanes, lq 32, lk 32",
     ] {
