@@ -11,8 +11,9 @@
 // A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
 // the host) and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts
 // its share of x and of the dequantized weights (loaded into registers while the slice before
-// was multiplied) to f16 into workgroup memory (x[r, k] at r·XS + k, W row
-// n likewise, so W is B = Wᵀ in column-major order); subgroup s then multiplies its 32×32
+// was multiplied) to f16 into workgroup memory (x[r, k] at xs[r / 16][(r % 16)·XS + k], W row
+// n likewise, so W is B = Wᵀ in column-major order: blocks of 16 rows, so that each 16×16 load
+// stays in its block and its clamped index keeps 16-byte alignment); subgroup s then multiplies its 32×32
 // quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
 // through the subgroup's 16×16 staging area in workgroup memory, from which its lanes hand

@@ -8,8 +8,8 @@ const TK: u32 = 16u;
 
 // xs[c][r / 4][r % 4] = x[row0 + r, k0 + c]; ws likewise for W rows. Two dimensions, so that
 // naga's index clamps do not depend on the k loop: c is the unrolled loop's constant (its clamp
-// folds away) and r / 4 is fixed for an invocation (its clamp is hoisted out of the loop); a
-// flat index c·16 + r / 4 would be clamped anew at every load.
+// folds away) and r / 4 is fixed for an invocation (one clamp serves all its reads); a flat
+// index c·16 + r / 4 would be clamped anew at every read.
 var<workgroup> xs: array<array<vec4<f32>, 16>, TK>;
 var<workgroup> ws: array<array<vec4<f32>, 16>, TK>;
 
