@@ -341,6 +341,21 @@ fn radv_icd() -> std::path::PathBuf {
         .expect("Mesa's RADV is not installed (./build.sh test installs mesa-vulkan-drivers)")
 }
 
+/// `unmask bench --kernels compile` for Navi 21 on RADV (`radv_icd`), with `envs` too: its
+/// output, after checking that it succeeded.
+fn compile_for_navi21(icd: &std::path::Path, envs: &[(&str, &str)]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
+        .args(["bench", "--kernels", "compile"])
+        .env("VK_ICD_FILENAMES", icd)
+        .env("RADV_FORCE_FAMILY", "navi21")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    out
+}
+
 #[test]
 fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // Mesa's RADV compiles for an AMD RDNA2 GPU (Navi 21) that this machine does not have: each
@@ -349,14 +364,7 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // memory" of a GPU); only the portable attention (one invocation a row, its query and
     // accumulator in private arrays) is allowed to, and no GPU takes it.
     let icd = radv_icd();
-    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
-        .args(["bench", "--kernels", "compile"])
-        .env("VK_ICD_FILENAMES", &icd)
-        .env("RADV_FORCE_FAMILY", "navi21")
-        .output()
-        .unwrap();
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
+    let out = compile_for_navi21(&icd, &[]);
     let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(lines.iter().all(|l| l["device"].as_str().unwrap().contains("RADV") && l["driver"].as_str().unwrap().contains("Mesa")), "{out}");
     let mut compiled = 0;
@@ -386,15 +394,7 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // per loop, so a clamp folds or is the same at every read (README "Index clamps kept out of
     // the inner loops"). With flat arrays the attention tiles' kernel had 39 % more
     // instructions than without clamps; now no kernel has over 15 % more.
-    let o = Command::new(env!("CARGO_BIN_EXE_unmask"))
-        .args(["bench", "--kernels", "compile"])
-        .env("VK_ICD_FILENAMES", &icd)
-        .env("RADV_FORCE_FAMILY", "navi21")
-        .env("UNMASK_BOUNDS_CHECKS", "off")
-        .output()
-        .unwrap();
-    let (unclamped, err) = text(&o);
-    assert!(o.status.success(), "{err}");
+    let unclamped = compile_for_navi21(&icd, &[("UNMASK_BOUNDS_CHECKS", "off")]);
     let instructions = |l: &serde_json::Value| l["compiled"]["Instructions"].as_u64();
     for (l, u) in lines.iter().zip(unclamped.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())) {
         assert_eq!(l["kernel"], u["kernel"]);
@@ -432,10 +432,9 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     results.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]));
     std::fs::write(out.join("results.jsonl"), results).unwrap();
     let icd = radv_icd();
-    let radv = [("VK_ICD_FILENAMES", icd.to_str().unwrap()), ("RADV_FORCE_FAMILY", "navi21")];
-    std::fs::write(out.join("compile.jsonl"), run(&["bench", "--kernels", "compile"], &radv)).unwrap();
-    std::fs::write(out.join("compile-bounded.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
-    std::fs::write(out.join("compile-unclamped.jsonl"), run(&["bench", "--kernels", "compile"], &[radv[0], radv[1], ("UNMASK_BOUNDS_CHECKS", "off")])).unwrap();
+    std::fs::write(out.join("compile.jsonl"), compile_for_navi21(&icd, &[])).unwrap();
+    std::fs::write(out.join("compile-bounded.jsonl"), compile_for_navi21(&icd, &[("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
+    std::fs::write(out.join("compile-unclamped.jsonl"), compile_for_navi21(&icd, &[("UNMASK_BOUNDS_CHECKS", "off")])).unwrap();
     // nvidia-smi's CSV and gpu.sh's stderr, as they look on the GPU machine.
     let mut smi =
         "timestamp, pstate, clocks.current.sm [MHz], clocks.current.memory [MHz], power.draw [W], utilization.gpu [%], utilization.memory [%]\n".to_string();

@@ -47,11 +47,12 @@ fn mma(a: vec2<u32>, b: vec2<u32>, c: Acc) -> Acc {{
     );
     // Each call's opening and closing around a pointer's two indices `&m[i][j]`, and what it
     // becomes: an A or B operand is (i, j); the accumulator's load and store take i, j too.
+    let operand = |a: &str| a.split_once("][").map(|(i, j)| format!("vec2<u32>({i}, {j})"));
     let mut out = src.replace("enable wgpu_cooperative_matrix;\n", "");
-    out = rewrite(&out, "coopLoadT<coop_mat16x16<f16, A>>(&xs[", "], XS)", |i, j| format!("vec2<u32>({i}, {j})"))?;
-    out = rewrite(&out, "coopLoad<coop_mat16x16<f16, B>>(&ws[", "], XS)", |i, j| format!("vec2<u32>({i}, {j})"))?;
-    out = rewrite(&out, "coopLoadT<coop_mat16x16<f32, C>>(&cs[", "], 16u)", |i, j| format!("ld_c({i}, {j})"))?;
-    out = rewrite(&out, "coopStoreT(", "], 16u)", |m, rest| format!("st_c({m}, {rest})"))?;
+    out = rewrite(&out, "coopLoadT<coop_mat16x16<f16, A>>(&xs[", "], XS)", operand)?;
+    out = rewrite(&out, "coopLoad<coop_mat16x16<f16, B>>(&ws[", "], XS)", operand)?;
+    out = rewrite(&out, "coopLoadT<coop_mat16x16<f32, C>>(&cs[", "], 16u)", |a| a.split_once("][").map(|(i, j)| format!("ld_c({i}, {j})")))?;
+    out = rewrite(&out, "coopStoreT(", "], 16u)", |a| a.split_once(", &cs[").map(|(m, ij)| format!("st_c({m}, {})", ij.replace("][", ", "))))?;
     let entry = "@builtin(subgroup_size) lanes: u32) {\n";
     for (from, to) in [("coopMultiplyAdd(", "mma(".to_string()), (entry, format!("{entry}    emu_lane = lane;\n"))] {
         if !out.contains(from) {
@@ -69,23 +70,16 @@ fn unknown(call: &str) -> Error {
     Error::Gpu(format!("internal: the cooperative-matrix emulation expects {call:?} in matmul_coop.wgsl"))
 }
 
-/// Every `open … close` in `src` replaced by `with(i, j)`, where the text between is `i][j`
-/// (`coopStoreT`'s is `m, &cs[i][j`: then `with(m, "i, j")`). At least one must be there.
-fn rewrite(src: &str, open: &str, close: &str, with: impl Fn(&str, &str) -> String) -> Result<String> {
+/// Every `open … close` in `src` replaced by `with(the text between)`, which is None where that
+/// text is not the form it knows. At least one must be there.
+fn rewrite(src: &str, open: &str, close: &str, with: impl Fn(&str) -> Option<String>) -> Result<String> {
     let (mut out, mut rest, mut found) = (String::new(), src, false);
     while let Some(at) = rest.find(open) {
         let args_at = at + open.len();
         let len = rest[args_at..].find(close).ok_or_else(|| unknown(close))?;
         let args = &rest[args_at..args_at + len];
-        let replaced = match args.split_once(", &cs[") {
-            Some((m, ij)) => with(m, &ij.replace("][", ", ")),
-            None => {
-                let (i, j) = args.split_once("][").ok_or_else(|| unknown("][ (a two-dimensional array)"))?;
-                with(i, j)
-            }
-        };
         out.push_str(&rest[..at]);
-        out.push_str(&replaced);
+        out.push_str(&with(args).ok_or_else(|| unknown(&format!("{open}{args}{close} (two indices)")))?);
         rest = &rest[args_at + len + close.len()..];
         found = true;
     }
