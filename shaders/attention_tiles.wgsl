@@ -1,6 +1,9 @@
 // Flash attention with the keys and values staged in workgroup memory, for GPUs (heads of up to
-// 128 dimensions; 26.9 KB of workgroup memory). A 256-wide workgroup takes 16 query rows of one
-// head (staged once, scaled) and walks its keys 16 a round:
+// 128 dimensions; 26.9 KB of workgroup memory). A 256-wide workgroup takes 16 query rows (staged
+// once, scaled) that read one K/V head and walks its keys 16 a round. Under GQA the g =
+// n_heads / n_kv query heads of a K/V head share its tiles: the workgroup's rows are "slots"
+// s = position·g + (head − kv head·g), 16 consecutive ones of the lq·g (each K/V row staged
+// once serves g heads; with g = 1 a slot is a position):
 //   1. the round's 16 key rows and 16 value rows go from registers into workgroup memory, and
 //      each invocation loads its 8 keys' and 8 values' share of the next round's rows into
 //      registers (neighbouring invocations read neighbouring values; the loads are in flight
@@ -36,17 +39,19 @@ var<workgroup> ps: array<array<f32, BK>, BQ>; // their softmax weights
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let h = wg.x;
+    let kvh = wg.x;
+    let g = p.n_heads / p.n_kv;
     let r = li / TD;
     let t = li % TD; // the key of the score pass; the dimension lane of the value pass
-    let row = wg.y * BQ + r;
-    let live = row < p.lq;
-    let rw = min(row, p.lq - 1u);
+    let slots = p.lq * g;
+    let s0 = wg.y * BQ;
+    let live = s0 + r < slots;
+    let sw = min(s0 + r, slots - 1u);
+    let rw = sw / g; // this invocation's query row (position)
     let d = p.head_dim;
-    let kvh = h / (p.n_heads / p.n_kv);
     let kv_stride = p.n_kv * d;
     // Rows are staged 128 wide (zeros past the head): invocation li carries dimension li % 128
-    // of rows (query rows once, then each round's key and value rows) li / 128 + 2i, i < 8.
+    // of rows (query slots once, then each round's key and value rows) li / 128 + 2i, i < 8.
     let d4 = (d + 3u) / 4u;
     let dim = li % 128u;
     let j0 = li / 128u;
@@ -54,7 +59,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     for (var i = 0u; i < 8u; i = i + 1u) {
         qr[i] = 0.0;
         if (dim < d) {
-            qr[i] = q[min(wg.y * BQ + j0 + 2u * i, p.lq - 1u) * p.n_heads * d + h * d + dim] * p.scale;
+            let si = min(s0 + j0 + 2u * i, slots - 1u);
+            qr[i] = q[((si / g) * p.n_heads + kvh * g + si % g) * d + dim] * p.scale;
         }
     }
     for (var i = 0u; i < 8u; i = i + 1u) {
@@ -67,8 +73,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
     var m = -3.0e38;
     var l = 0.0;
-    // The keys the workgroup walks, and those of them row rw sees.
-    let span = walk(wg.y * BQ, wg.z);
+    // The keys the workgroup walks (those its first slot's position to its last's see), and
+    // those of them row rw sees.
+    let span = walk_rows(s0 / g, (min(s0 + BQ, slots) - 1u) / g, wg.z);
     let mine = row_keys(rw, span);
     var kr: array<f32, 8>;
     var vr: array<f32, 8>;
@@ -125,7 +132,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         workgroupBarrier();
     }
     if (live) {
-        finish(row, h, t, wg.z, m, l, acc);
+        finish(rw, kvh * g + sw % g, t, wg.z, m, l, acc);
     }
 }
 

@@ -18,7 +18,12 @@ fn key_slice(start: u32, end: u32, z: u32) -> vec2<u32> {
 // row's start to its last row's end (its slice z of them under split-K). Uniform across the
 // workgroup, as the barriers in its loop need.
 fn walk(first: u32, z: u32) -> vec2<u32> {
-    return key_slice(key_start(first), key_end(min(first + BQ, p.lq) - 1u), z);
+    return walk_rows(first, min(first + BQ, p.lq) - 1u, z);
+}
+
+// The keys that query rows first ..= last see (their slice z under split-K).
+fn walk_rows(first: u32, last: u32, z: u32) -> vec2<u32> {
+    return key_slice(key_start(first), key_end(last), z);
 }
 
 // The part of `span` (a workgroup's keys) that query row `row` sees.

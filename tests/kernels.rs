@@ -385,6 +385,10 @@ fn attention_bidirectional_with_gqa() {
             (6, 5, 3, 1, 12),
             (5, 37, 2, 1, 512),
             (66, 11, 2, 2, 300),
+            // Dream's 7 query heads a K/V head (slots of a workgroup's tiles that straddle
+            // positions), and 32 a K/V head (a position's heads over two workgroups).
+            (9, 23, 14, 2, 16),
+            (3, 20, 32, 1, 8),
         ] {
             let mut rng = Rng::new((lk * hd) as u64);
             let q = rng.vec(lq * heads * hd, 1.0);
@@ -431,7 +435,9 @@ fn attention_block_causal_at_an_offset() {
     // ranges that start and end inside blocks, 70 rows over two workgroups; both layouts.
     for layout in ATTENTION {
         let (g, variant, name) = attention_gpu(layout);
-        for (q0, lq, lk, block, heads, kv, hd) in [(0, 40, 40, 32, 2, 1, 16), (5, 70, 90, 7, 2, 2, 8), (33, 3, 80, 32, 4, 2, 16), (0, 9, 9, 1, 1, 1, 12)] {
+        for (q0, lq, lk, block, heads, kv, hd) in
+            [(0, 40, 40, 32, 2, 1, 16), (5, 70, 90, 7, 2, 2, 8), (33, 3, 80, 32, 4, 2, 16), (0, 9, 9, 1, 1, 1, 12), (3, 21, 50, 8, 7, 1, 16)]
+        {
             let mut rng = Rng::new((q0 * 31 + lk) as u64);
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);
@@ -468,8 +474,10 @@ fn attention_causal_windowed_floored_and_unscaled() {
             (25, 16, 41, AttnMask { q0: 25, key_lo: 22, scale: Some(1.0), ..AttnMask::FULL }),
             (5, 70, 90, AttnMask { q0: 5, key_lo: 3, window: 9, causal: true, ..AttnMask::FULL }),
         ];
-        for (q0, lq, lk, mask) in masks {
-            let (heads, kv, hd) = (4, 2, 16);
+        for (i, (q0, lq, lk, mask)) in masks.into_iter().enumerate() {
+            // 4 heads on 2 K/V heads; the last mask with 6 query heads a K/V head, whose
+            // slots straddle positions in the tiles layout.
+            let (heads, kv, hd) = if i == 4 { (6, 1, 16) } else { (4, 2, 16) };
             let mut rng = Rng::new((q0 * 7 + lk) as u64);
             let q = rng.vec(lq * heads * hd, 1.0);
             let k = rng.vec(lk * kv * hd, 1.0);
@@ -510,6 +518,10 @@ fn split_k_attention_matches_the_cpu_twin() {
             (40, 90, 2, 2, 8, AttnMask { q0: 5, block: 7, ..AttnMask::FULL }),
             (20, 79, 4, 2, 16, AttnMask { q0: 9, causal: true, window: 4, scale: Some(1.0), ..AttnMask::FULL }),
             (20, 30, 2, 1, 16, AttnMask { causal: true, key_lo: 10, ..AttnMask::FULL }),
+            // 7 and 12 query heads a K/V head (Dream's 7: the tiles layout's slots straddle
+            // positions, and a workgroup's keys are its positions' union).
+            (20, 79, 7, 1, 16, AttnMask { q0: 9, causal: true, window: 4, ..AttnMask::FULL }),
+            (21, 50, 24, 2, 16, AttnMask { q0: 3, block: 8, ..AttnMask::FULL }),
         ];
         for (lq, lk, heads, kv, hd, mask) in cases {
             let mut rng = Rng::new((lq * 7 + lk * hd) as u64);

@@ -32,6 +32,18 @@ fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
     Ok(Params(u32_of("lq", s.lq)?, u32_of("lk", s.lk)?, s.n_heads as u32, s.n_kv as u32, s.head_dim as u32, scale, m))
 }
 
+/// The workgroups of an attention launch in `layout` with `splits` key slices: a head and 16
+/// query rows each (64 in the portable and CPU-lanes layouts), or in the tiles layout a K/V head
+/// and 16 (row, head) slots of the query heads that share it (`AttnShape::tiles_groups`).
+fn grid(layout: AttnLayout, s: &AttnShape, splits: usize) -> Result<[u32; 3]> {
+    let (x, y) = match layout {
+        AttnLayout::Tiles => s.tiles_groups(),
+        AttnLayout::Flash => (s.n_heads, s.lq.div_ceil(FLASH_ROWS)),
+        AttnLayout::Portable | AttnLayout::CpuLanes => (s.n_heads, s.lq.div_ceil(64)),
+    };
+    Ok([u32_of("heads", x)?, u32_of("query rows", y)?, u32_of("splits", splits)?])
+}
+
 impl Gpu {
     /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` (stored as
     /// `kv`) into `out`, each query over the keys `mask` gives it. In the flash layouts, a launch
@@ -60,9 +72,8 @@ impl Gpu {
                 return self.attention_split(q, k, v, out, s, mask, kv, scratch, splits);
             }
         }
-        let rows = if flash { FLASH_ROWS } else { 64 };
         let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv };
-        Ok(vec![self.launch(kernel, &p, &[q, k, v, out], [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(rows as u32), 1])?])
+        Ok(vec![self.launch(kernel, &p, &[q, k, v, out], grid(layout, &s, 1)?)?])
     }
 
     /// The kernel an attention launch of shape `s` runs in session layout `variant`.
@@ -109,9 +120,9 @@ impl Gpu {
             return Err(Error::Gpu(format!("internal: split-K attention needs {need} bytes of scratch; {} were planned", scratch.size())));
         }
         let p = params(&s, &mask, splits)?;
-        let kernel = Kernel::Attention { layout: self.flash_layout(&s), wide: s.head_dim > 256, split: true, kv };
-        let groups = [s.n_heads as u32, u32_of("lq", s.lq)?.div_ceil(FLASH_ROWS as u32), splits as u32];
-        let split = self.launch(kernel, &p, &[q, k, v, scratch], groups)?;
+        let layout = self.flash_layout(&s);
+        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: true, kv };
+        let split = self.launch(kernel, &p, &[q, k, v, scratch], grid(layout, &s, splits)?)?;
         let mp = [u32_of("lq", s.lq)?, s.n_heads as u32, s.head_dim as u32, splits as u32];
         let n = s.lq * s.n_heads * s.head_dim;
         let merge = self.launch(Kernel::AttentionMerge, &mp, &[scratch, out], groups_1d(n))?;

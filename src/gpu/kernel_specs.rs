@@ -234,6 +234,13 @@ impl AttnShape {
         self.n_heads * self.lq.div_ceil(FLASH_ROWS)
     }
 
+    /// Workgroups of `attention_tiles.wgsl` (x, y): one per K/V head and 16 query slots, the
+    /// (position, head) pairs of the n_heads / n_kv query heads that read it, which share its
+    /// staged K/V. As many as `flash_groups` when the heads per K/V head divide 16.
+    pub fn tiles_groups(&self) -> (usize, usize) {
+        (self.n_kv, (self.lq * (self.n_heads / self.n_kv.max(1))).div_ceil(FLASH_ROWS))
+    }
+
     /// Key slices for split-K in the flash layout: 1 (no split) when the launch has 128 or more
     /// workgroups of its own; else enough slices to make about 256 (each of at least 64 keys,
     /// 16 at most). A cached step of LLaDA-8B (32 rows, 32 heads: 64 workgroups) takes 4.

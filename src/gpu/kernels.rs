@@ -52,7 +52,7 @@ pub enum AttnLayout {
     /// `attention_flash.wgsl`, for GPUs: 16 rows a workgroup, 16 invocations a row.
     Flash,
     /// `attention_tiles.wgsl`, for GPUs (heads up to 128): the flash layout with K/V staged
-    /// in workgroup memory 16 keys a round.
+    /// in workgroup memory 16 keys a round, shared by the query heads of one K/V head.
     Tiles,
     /// `attention_cpu_lanes.wgsl` (head_dim a multiple of 8).
     CpuLanes,
