@@ -53,21 +53,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             ss = ss + dot(xv, xv);
             xv = xv * load_g4(k0 + lc, p.k);
         }
-        stage_x(lr, lc, xv);
-        stage_w(t0, (tid % 4u) * 4u, wv0);
-        if (e1 < 256u) {
-            stage_w(t1, (e1 % 4u) * 4u, wv1);
+        if ((SKIP & 4u) == 0u) {
+            stage_x(lr, lc, xv);
+            stage_w(t0, (tid % 4u) * 4u, wv0);
+            if (e1 < 256u) {
+                stage_w(t1, (e1 % 4u) * 4u, wv1);
+            }
         }
         workgroupBarrier();
         let kn = k0 + TK;
-        if (kn < ks.y) {
+        if (kn < ks.y && (SKIP & 1u) == 0u) {
             xv = load_x4(row0 + lr, kn + lc);
             wv0 = load_wt4(col0 + t0, kn + (tid % 4u) * 4u);
             if (e1 < 256u) {
                 wv1 = load_wt4(col0 + t1, kn + (e1 % 4u) * 4u);
             }
         }
-        tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
+        if ((SKIP & 2u) == 0u) {
+            tile_mac(lid.y, lid.x, &acc0, &acc1, &acc2, &acc3);
+        }
         workgroupBarrier();
     }
     // The norm's 1/rms of this invocation's rows; with split-K, each row's Σ x² over the slice

@@ -28,6 +28,13 @@ struct Params {
     rope: Rope,      // matmul_qkv.wgsl only, unsplit: Q and K turned as they are stored
 }
 
+// Bench only (`unmask bench --kernels phases`, `Gpu::set_skip_phases`): parts of the tiled
+// matmuls' k loop (matmul.wgsl, matmul_wide.wgsl, matmul_coop.wgsl) to leave out, so that the
+// rest can be timed alone: bit 1 the loads of the next slice (each slice stages the first
+// slice's values again), 2 the multiply-adds, 4 the stores into workgroup memory (the loads
+// then feed nothing). Any bit gives wrong results; 0, the default, is the loop as it is.
+override SKIP: u32 = 0u;
+
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;

@@ -89,23 +89,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             let t = w_tile_row(r);
             let kc = (e % 8u) * 4u;
             for (var i = 0u; i < 4u; i = i + 1u) {
-                xs[r / 16u][(r % 16u) * XS + kc + i] = to_f16(xr[j][i]);
-                ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
+                if ((SKIP & 4u) == 0u) {
+                    xs[r / 16u][(r % 16u) * XS + kc + i] = to_f16(xr[j][i]);
+                    ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
+                }
             }
         }
         workgroupBarrier();
-        if (k0 + TK < ks.y) {
+        if (k0 + TK < ks.y && (SKIP & 1u) == 0u) {
             fetch(row0, col0, k0 + TK, tid, &xr, &wr);
         }
-        for (var kk = 0u; kk < TK; kk = kk + 16u) {
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa][kk], XS);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa + 1u][kk], XS);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb][kk], XS);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb + 1u][kk], XS);
-            c00 = coopMultiplyAdd(a0, b0, c00);
-            c01 = coopMultiplyAdd(a0, b1, c01);
-            c10 = coopMultiplyAdd(a1, b0, c10);
-            c11 = coopMultiplyAdd(a1, b1, c11);
+        if ((SKIP & 2u) == 0u) {
+            for (var kk = 0u; kk < TK; kk = kk + 16u) {
+                let a0 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa][kk], XS);
+                let a1 = coopLoadT<coop_mat16x16<f16, A>>(&xs[qa + 1u][kk], XS);
+                let b0 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb][kk], XS);
+                let b1 = coopLoad<coop_mat16x16<f16, B>>(&ws[qb + 1u][kk], XS);
+                c00 = coopMultiplyAdd(a0, b0, c00);
+                c01 = coopMultiplyAdd(a0, b1, c01);
+                c10 = coopMultiplyAdd(a1, b0, c10);
+                c11 = coopMultiplyAdd(a1, b1, c11);
+            }
         }
         workgroupBarrier();
     }

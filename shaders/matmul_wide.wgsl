@@ -55,14 +55,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 ss[j] = ss[j] + dot(xv[j], xv[j]);
                 xv[j] = xv[j] * load_g4(k0 + lc, p.k);
             }
-            stage_x(tid / 4u + j * ROWS, lc, xv[j]);
+            if ((SKIP & 4u) == 0u) {
+                stage_x(tid / 4u + j * ROWS, lc, xv[j]);
+            }
         }
         for (var j = 0u; j < 64u / ROWS; j = j + 1u) {
-            stage_w(w_tile_row((tid + j * 4u * ROWS) / 4u), lc, wv[j]);
+            if ((SKIP & 4u) == 0u) {
+                stage_w(w_tile_row((tid + j * 4u * ROWS) / 4u), lc, wv[j]);
+            }
         }
         workgroupBarrier();
         let kn = k0 + TK;
-        if (kn < ks.y) {
+        if (kn < ks.y && (SKIP & 1u) == 0u) {
             for (var j = 0u; j < 4u; j = j + 1u) {
                 xv[j] = load_x4(row0 + tid / 4u + j * ROWS, kn + lc);
             }
@@ -70,7 +74,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 wv[j] = load_wt4(col0 + w_tile_row((tid + j * 4u * ROWS) / 4u), kn + lc);
             }
         }
-        tile_mac8(lid.y, lid.x, &acc);
+        if ((SKIP & 2u) == 0u) {
+            tile_mac8(lid.y, lid.x, &acc);
+        }
         workgroupBarrier();
     }
     // The norm's 1/rms of this invocation's rows; with split-K, each row's Σ x² over the slice

@@ -287,7 +287,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
-        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe, probe or compile"),
+        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe, probe, phases or compile"),
         (vec!["--synthetic", "tiny", "--kernels", "moe"], "the model has no experts"),
         (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
         (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
@@ -430,7 +430,17 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     let mut results = run(&["bench", "--synthetic", "tiny", "--kernels", "probe"], &[]);
     results.extend(run(&["bench", "--synthetic", "tiny", "--gen-length", "32", "--runs", "1"], &[]));
     results.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]));
+    let phases = run(&["bench", "--synthetic", "tiny", "--kernels", "phases", "--prompt-length", "16", "--gen-length", "16"], &[]);
+    results.extend(phases.clone());
     std::fs::write(out.join("results.jsonl"), results).unwrap();
+    // `--kernels phases`: each f32 core at 32 rows whole and without each part of its k loop.
+    let phases: Vec<serde_json::Value> = String::from_utf8(phases).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let skips: Vec<String> = phases.iter().filter(|l| l["register_tile"] == 4 && l["shape"] == "q_proj").map(|l| l["skip"].to_string()).collect();
+    assert_eq!(
+        skips,
+        [r#"[]"#, r#"["loads"]"#, r#"["multiply-adds"]"#, r#"["loads","workgroup stores"]"#, r#"["loads","multiply-adds","workgroup stores"]"#],
+        "{phases:?}"
+    );
     let icd = radv_icd();
     std::fs::write(out.join("compile.jsonl"), compile_for_navi21(&icd, &[])).unwrap();
     std::fs::write(out.join("compile-bounded.jsonl"), compile_for_navi21(&icd, &[("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
@@ -458,6 +468,9 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "no clamps: Instructions / SGPRs / VGPRs",
         "| unmask (cpu-lanes, coop False",
         "| attention_cpu_lanes variant cpu-lanes, lq 32, lk 32",
+        "### Where a matmul's time goes",
+        "| Q4_0 q_proj 32×64×64, f32 8×8, 1 slices |",
+        "| matmul Q4_0 ff_out 32×64×128, tiled, coop False, 4×4, 1 slices |",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }

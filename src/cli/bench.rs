@@ -58,8 +58,10 @@ pub struct BenchArgs {
     /// one of them (`--kernels probe`). Times are GPU timestamps where the adapter has them
     /// ("timed_by"). With --synthetic no model is made: only its config is read. `compile` runs
     /// nothing: it prints what the Vulkan driver's compiler made of each kernel (registers,
-    /// spills, scratch memory), where the driver reports it.
-    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe|compile")]
+    /// spills, scratch memory), where the driver reports it. `phases` (not part of `all`) times
+    /// the Q4_0 matmuls of the tiled layout whole and with parts of their k loop left out (the
+    /// loads, the multiply-adds, the stores into workgroup memory): what each part costs.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe|phases|compile")]
     pub kernels: Option<String>,
 }
 

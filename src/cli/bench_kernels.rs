@@ -18,6 +18,8 @@ pub enum KernelSet {
     Matmul,
     Moe,
     Probe,
+    /// The tiled matmuls with parts of their k loop left out (`bench_phases`); not in `All`.
+    Phases,
     /// What the Vulkan driver compiled (`bench_compile`): nothing is run.
     Compile,
 }
@@ -30,8 +32,9 @@ impl KernelSet {
             "matmul" => Ok(KernelSet::Matmul),
             "moe" => Ok(KernelSet::Moe),
             "probe" => Ok(KernelSet::Probe),
+            "phases" => Ok(KernelSet::Phases),
             "compile" => Ok(KernelSet::Compile),
-            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe, probe or compile"))),
+            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe, probe, phases or compile"))),
         }
     }
 
@@ -52,6 +55,11 @@ pub fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize, set: KernelSet) -> Re
     let probed = if set.has(KernelSet::Probe) { super::bench_probe::bench_probes(gpu)? } else { super::bench_probe::measure(gpu)? };
     if set == KernelSet::Probe {
         return Ok(());
+    }
+    if set == KernelSet::Phases {
+        let result = bench_phases(gpu, c, m, &probed);
+        gpu.set_skip_phases(0)?;
+        return result;
     }
     for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {
@@ -214,6 +222,44 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
     Ok(())
 }
 
+/// `--kernels phases`: where a tiled matmul's time goes. The Q4_0 q_proj and ff_out matmuls at a
+/// full pass's `m` rows and a cached step's 32 (split across k as GPUs run them), on every core
+/// of the tiled layout (f32 4×4 and 8×8, cooperative matrices where the adapter has them), whole
+/// and with parts of their k loop left out (`Gpu::set_skip_phases`, the lines' `"skip"`): the
+/// loads of each next slice (what remains: staging, multiply-adds, barriers), the multiply-adds
+/// (loads, staging, barriers), the loads and the workgroup stores (multiply-adds and barriers),
+/// and all three (the loop's barriers, the launch and the store).
+fn bench_phases(gpu: &Gpu, c: &ModelConfig, m: usize, probed: &Probed) -> Result<()> {
+    use unmask::engine::GpuWeight;
+    use unmask::model::HostTensor;
+    let v = KernelVariant::Tiled;
+    gpu.check_kernels(v)?;
+    let (coop_was, tile_was) = (gpu.coop_matmul(), gpu.register_tile());
+    let mut cores = vec![(false, 4), (false, 8)];
+    // Cooperative matrices where the device runs them (or emulates them: UNMASK_COOP=emulate).
+    if gpu.set_coop_matmul(true).is_ok() {
+        cores.push((true, tile_was));
+    }
+    let mut rng = unmask::rng::Rng::new(1);
+    for (name, n, k) in [("q_proj", c.d_model, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size)] {
+        let w = HostTensor::encode(DType::Q4_0, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit Q4_0")))?;
+        let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
+        for &(coop, tile) in &cores {
+            gpu.set_coop_matmul(coop)?;
+            gpu.set_register_tile(tile)?;
+            for r in [m, m.min(32)].into_iter().collect::<std::collections::BTreeSet<_>>() {
+                let split = gpu.matmul_split_of(v, r, n, k);
+                for bits in [0, 1, 2, 5, 7] {
+                    gpu.set_skip_phases(bits)?;
+                    bench_matmul(gpu, v, &gw, (w.data.len(), name), r, Some(split).filter(|s| s.splits > 1), probed)?;
+                }
+            }
+        }
+    }
+    gpu.set_coop_matmul(coop_was)?;
+    gpu.set_register_tile(tile_was)
+}
+
 /// One line for the grouped expert matmul of `rows` positions (top-k of the model's experts,
 /// routed from random logits) through stacked experts of `n` × `k` each, x a row per position or
 /// per pair (`by_pair`, the down projection): GFLOP/s of the pairs' products, GB/s of the
@@ -300,7 +346,10 @@ fn bench_matmul(
     let peak = Peak::of(&gpu.report.name);
     // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+    // Parts of the k loop left out (`--kernels phases`; none otherwise).
+    let bits = gpu.skip_phases();
+    let skip: Vec<&str> = [(1, "loads"), (2, "multiply-adds"), (4, "workgroup stores")].into_iter().filter(|(b, _)| bits & b != 0).map(|(_, s)| s).collect();
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
         "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
         "of_probe": probed.flops(coop).map(|f| gflops / f), "of_probe_read": gbs / probed.read_gbps});

@@ -78,6 +78,9 @@ pub struct Gpu {
     /// The f32 tiled matmuls give each invocation 8×8 outputs (`matmul_wide.wgsl`) instead of
     /// 4×4 (`set_register_tile`).
     wide_tile: std::sync::atomic::AtomicBool,
+    /// Parts of the tiled matmuls' k loop left out, for `unmask bench --kernels phases` only
+    /// (`set_skip_phases`; 0: none).
+    skip_phases: std::sync::atomic::AtomicU32,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
 }
@@ -221,6 +224,7 @@ impl Gpu {
             loop_bounding: false.into(),
             bounds_checks: true.into(),
             wide_tile: false.into(),
+            skip_phases: 0.into(),
             fuse: true.into(),
         })
     }
@@ -349,6 +353,26 @@ impl Gpu {
         } else {
             4
         }
+    }
+
+    /// For timing only: the parts of the tiled matmuls' k loop (f32 cores and cooperative
+    /// matrices, Q/K/V and gate/up stores too) that their kernels leave out, as `matmul_common.wgsl`'s
+    /// `SKIP` bits: 1 the loads of the next slice, 2 the multiply-adds, 4 the stores into
+    /// workgroup memory. Any bit makes the matmuls' results wrong (`unmask bench --kernels
+    /// phases` sets them one run at a time and back to 0). Pipelines made before are dropped.
+    pub fn set_skip_phases(&self, bits: u32) -> Result<()> {
+        if bits > 7 {
+            return Err(Error::Input(format!("skip bits {bits}: use 0 to 7 (1 loads, 2 multiply-adds, 4 workgroup stores)")));
+        }
+        if self.skip_phases.swap(bits, std::sync::atomic::Ordering::Relaxed) != bits {
+            self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        Ok(())
+    }
+
+    /// The tiled matmuls' skipped parts (`set_skip_phases`).
+    pub fn skip_phases(&self) -> u32 {
+        self.skip_phases.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn wide_tile(&self) -> bool {

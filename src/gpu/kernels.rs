@@ -248,7 +248,14 @@ impl Gpu {
                     // tokens without them; the kernel suites can be run so by hand).
                     _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
-                let constants = pipeline_constants(k, self.coop_lanes);
+                let mut constants = pipeline_constants(k, self.coop_lanes);
+                let tiled_core = matches!(
+                    k,
+                    Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop(_)
+                );
+                if tiled_core && self.skip_phases() != 0 {
+                    constants.push(("SKIP", self.skip_phases() as f64));
+                }
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,
