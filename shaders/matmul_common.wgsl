@@ -31,8 +31,9 @@ struct Params {
 // Bench only (`unmask bench --kernels phases`, `Gpu::set_skip_phases`): parts of the tiled
 // matmuls' k loop (matmul.wgsl, matmul_wide.wgsl, matmul_coop.wgsl) to leave out, so that the
 // rest can be timed alone: bit 1 the loads of the next slice (each slice stages the first
-// slice's values again), 2 the multiply-adds, 4 the stores into workgroup memory (the loads
-// then feed nothing). Any bit gives wrong results; 0, the default, is the loop as it is.
+// slice's values again), 2 the multiply-adds and their workgroup-memory reads, 4 the stores
+// into workgroup memory (the loads then feed nothing). Any bit gives wrong results; 0, the
+// default, is the loop as it is.
 override SKIP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -356,10 +356,11 @@ impl Gpu {
     }
 
     /// For timing only: the parts of the tiled matmuls' k loop (f32 cores and cooperative
-    /// matrices, Q/K/V and gate/up stores too) that their kernels leave out, as `matmul_common.wgsl`'s
-    /// `SKIP` bits: 1 the loads of the next slice, 2 the multiply-adds, 4 the stores into
-    /// workgroup memory. Any bit makes the matmuls' results wrong (`unmask bench --kernels
-    /// phases` sets them one run at a time and back to 0). Pipelines made before are dropped.
+    /// matrices, Q/K/V and gate/up stores too) that their kernels leave out, as
+    /// `matmul_common.wgsl`'s `SKIP` bits: 1 the loads of the next slice, 2 the multiply-adds
+    /// (and their reads of workgroup memory), 4 the stores into workgroup memory. Any bit makes
+    /// the matmuls' results wrong (`unmask bench --kernels phases` sets them one run at a time
+    /// and back to 0). Pipelines made before are dropped.
     pub fn set_skip_phases(&self, bits: u32) -> Result<()> {
         if bits > 7 {
             return Err(Error::Input(format!("skip bits {bits}: use 0 to 7 (1 loads, 2 multiply-adds, 4 workgroup stores)")));
