@@ -70,6 +70,12 @@ echo "+ $bin bench --kernels compile" >&2
 timeout 60 $bin bench --kernels compile >"$out/compile.jsonl" 2>&1; tail -c 600 "$out/compile.jsonl"
 UNMASK_LOOP_BOUNDING=on timeout 60 $bin bench --kernels compile >"$out/compile-bounded.jsonl" 2>&1
 UNMASK_BOUNDS_CHECKS=off timeout 60 $bin bench --kernels compile >"$out/compile-unclamped.jsonl" 2>&1
+# Where the matmuls' time goes (new on 2026-12-05, fifth session; seconds: no model is made):
+# Q4_0 q_proj and ff_out at 288 and 32 rows on each core, whole and without the loads, the
+# multiply-adds, or the loads and workgroup stores, and with only the loop's barriers left
+# (gpu_table.py's "Where a matmul's time goes"). If "barriers only" is most of "whole", the cost
+# is per slice, not per value; read it against the probes above.
+run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels phases
 # Then what issue 19's targets name, most important first (a call cut short keeps what ran):
 # the 8B-shaped random model at Q4_0 (ours) with dual cache + threshold 0.9, gen 256. Since
 # 2026-12-04's fifth session the cooperative path fuses too (Q/K/V with RoPE and f16 K/V in one
@@ -87,11 +93,6 @@ run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 
 # Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
 # adapter has them), attention (portable, flash and tiles; f32 and f16 K/V) vs the peaks.
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
-# Where the matmuls' time goes (new on 2026-12-05, fifth session): Q4_0 q_proj and ff_out at 288
-# and 32 rows on each core, whole and without the loads, the multiply-adds, or the loads and
-# workgroup stores, and with only the loop's barriers left (gpu_table.py's "Where a matmul's
-# time goes"). If "barriers only" is most of "whole", the cost is per slice, not per value.
-run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels phases
 # A/B runs of the headline: attention_flash.wgsl (K/V read in its loops) in place of the
 # default attention_tiles.wgsl (K/V staged in workgroup memory; new on 2026-12-04, not yet
 # measured on a GPU), and naga's loop bounding back on (off since 2026-12-04's fifth session:
