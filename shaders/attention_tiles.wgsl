@@ -1,9 +1,9 @@
 // Flash attention with the keys and values staged in workgroup memory, for GPUs (heads of up to
 // 128 dimensions; 26.9 KB of workgroup memory). A 256-wide workgroup takes 16 query rows (staged
 // once, scaled) that read one K/V head and walks its keys 16 a round. Under GQA the g =
-// n_heads / n_kv query heads of a K/V head share its tiles: the workgroup's rows are "slots"
+// n_heads / n_kv query heads of a K/V head share its tiles: the workgroup's rows r are "slots"
 // s = position·g + (head − kv head·g), 16 consecutive ones of the lq·g (each K/V row staged
-// once serves g heads; with g = 1 a slot is a position):
+// once serves g heads; with g = 1 a slot is a position); below, "row r" is slot r's query:
 //   1. the round's 16 key rows and 16 value rows go from registers into workgroup memory, and
 //      each invocation loads its 8 keys' and 8 values' share of the next round's rows into
 //      registers (neighbouring invocations read neighbouring values; the loads are in flight
