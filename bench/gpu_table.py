@@ -175,17 +175,18 @@ if kern:
         rows.append([what, fmt(k.get("ms"), 3), fmt(k.get("gflops"), 0), fmt(k.get("gbps"), 0), fmt(k.get("of_probe")), fmt(k.get("of_probe_read")), k.get("timed_by")])
     table(["kernel", "ms", "GFLOP/s", "GB/s", "of the f32/tensor probe", "of the read probe", "timed by"], rows)
 
-# `--kernels phases`: each tiled matmul whole and with parts of its k loop left out (the lines
-# with "skip"; the whole one is the line before them without), in ms.
+# `--kernels phases`: each tiled matmul whole ("skip": []) and with parts of its k loop left out,
+# in ms (a key with one line is a `--kernels` row: left out).
 phases = {}
 for k in results:
     if k.get("kernel") != "matmul" or "skip" not in k:
         continue
     core = "coop" if k.get("coop") else f"f32 {k.get('register_tile')}×{k.get('register_tile')}"
-    key = (k.get("shape"), k.get("m"), k.get("n"), k.get("k"), core, k.get("splits"))
+    key = (k.get("dtype"), k.get("shape"), k.get("m"), k.get("n"), k.get("k"), core, k.get("splits"))
     phases.setdefault(key, {})[" + ".join(k["skip"]) or "-"] = k.get("ms")
-if any(len(v) > 1 for v in phases.values()):
+phases = {key: v for key, v in phases.items() if len(v) > 1}
+if phases:
     print("\n### Where a matmul's time goes (ms; the k loop without …)")
     skips = ["-", "loads", "multiply-adds", "loads + workgroup stores", "loads + multiply-adds + workgroup stores"]
-    rows = [[f"Q4_0 {sh} {m}×{n}×{kk}, {core}, {sp} slices"] + [fmt(v.get(x), 3) for x in skips] for (sh, m, n, kk, core, sp), v in phases.items()]
+    rows = [[f"{dt} {sh} {m}×{n}×{kk}, {core}, {sp} slices"] + [fmt(v.get(x), 3) for x in skips] for (dt, sh, m, n, kk, core, sp), v in phases.items()]
     table(["matmul", "whole", "no loads", "no multiply-adds", "multiply-adds only", "barriers only"], rows)

@@ -83,13 +83,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var wr: array<vec4<f32>, 16>;
     fetch(row0, col0, ks.x, tid, &xr, &wr);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
-        for (var j = 0u; j < 512u / WG; j = j + 1u) {
-            let e = tid + j * WG;
-            let r = e / 8u;
-            let t = w_tile_row(r);
-            let kc = (e % 8u) * 4u;
-            for (var i = 0u; i < 4u; i = i + 1u) {
-                if ((SKIP & 4u) == 0u) {
+        if ((SKIP & 4u) == 0u) {
+            for (var j = 0u; j < 512u / WG; j = j + 1u) {
+                let e = tid + j * WG;
+                let r = e / 8u;
+                let t = w_tile_row(r);
+                let kc = (e % 8u) * 4u;
+                for (var i = 0u; i < 4u; i = i + 1u) {
                     xs[r / 16u][(r % 16u) * XS + kc + i] = to_f16(xr[j][i]);
                     ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
                 }

@@ -59,8 +59,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 stage_x(tid / 4u + j * ROWS, lc, xv[j]);
             }
         }
-        for (var j = 0u; j < 64u / ROWS; j = j + 1u) {
-            if ((SKIP & 4u) == 0u) {
+        if ((SKIP & 4u) == 0u) {
+            for (var j = 0u; j < 64u / ROWS; j = j + 1u) {
                 stage_w(w_tile_row((tid + j * 4u * ROWS) / 4u), lc, wv[j]);
             }
         }

@@ -94,7 +94,7 @@ fn spirv(k: Kernel, src: &str, dev: &Device) -> std::result::Result<(Vec<u32>, B
         .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| e.emit_to_string(src))?;
-    let constants: naga::back::PipelineConstants = pipeline_constants(k, dev.lanes).into_iter().map(|(n, x)| (n.to_string(), x)).collect();
+    let constants: naga::back::PipelineConstants = pipeline_constants(k, dev.lanes, 0).into_iter().map(|(n, x)| (n.to_string(), x)).collect();
     let stage = Some((naga::ShaderStage::Compute, "main"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, stage, &constants).map_err(|e| e.to_string())?;
     use naga::proc::BoundsCheckPolicy as Policy;

@@ -191,16 +191,10 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
                 .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
-            // In the tiled layout where the adapter has cooperative matrices: every row on f32
-            // ALUs, then again on tensor cores ("coop" in the JSON says which ran).
-            let was = gpu.coop_matmul();
-            let coops: &[bool] = if v == KernelVariant::Tiled && gpu.report.cooperative_matrix { &[false, true] } else { &[was] };
-            let tile_was = gpu.register_tile();
-            for (coop, tile) in coops.iter().flat_map(|&c| {
-                // The f32 core with each register tile (4×4 and 8×8) in the tiled layout.
-                let tiles: &[usize] = if v == KernelVariant::Tiled && !c { &[4, 8] } else { std::slice::from_ref(&tile_was) };
-                tiles.iter().map(move |&t| (c, t))
-            }) {
+            // In the tiled layout every core ("coop" and "register_tile" in the JSON say which ran).
+            let (was, tile_was) = (gpu.coop_matmul(), gpu.register_tile());
+            let cores = if v == KernelVariant::Tiled { tiled_cores(gpu) } else { vec![(was, tile_was)] };
+            for (coop, tile) in cores {
                 gpu.set_coop_matmul(coop)?;
                 gpu.set_register_tile(tile)?;
                 // A full pass and a cached step (one block of 32 rows) in the tiled layout: as
@@ -222,6 +216,17 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
     Ok(())
 }
 
+/// The cores of the tiled layout's matmuls on this device, as (cooperative matrices, register
+/// tile): the f32 core with each register tile (4×4 and 8×8), then cooperative matrices where
+/// the device runs them (or emulates them: `UNMASK_COOP=emulate`).
+fn tiled_cores(gpu: &Gpu) -> Vec<(bool, usize)> {
+    let mut cores = vec![(false, 4), (false, 8)];
+    if gpu.can_coop() {
+        cores.push((true, gpu.register_tile()));
+    }
+    cores
+}
+
 /// `--kernels phases`: where a tiled matmul's time goes. The Q4_0 q_proj and ff_out matmuls at a
 /// full pass's `m` rows and a cached step's 32 (split across k as GPUs run them), on every core
 /// of the tiled layout (f32 4×4 and 8×8, cooperative matrices where the adapter has them), whole
@@ -235,11 +240,7 @@ fn bench_phases(gpu: &Gpu, c: &ModelConfig, m: usize, probed: &Probed) -> Result
     let v = KernelVariant::Tiled;
     gpu.check_kernels(v)?;
     let (coop_was, tile_was) = (gpu.coop_matmul(), gpu.register_tile());
-    let mut cores = vec![(false, 4), (false, 8)];
-    // Cooperative matrices where the device runs them (or emulates them: UNMASK_COOP=emulate).
-    if gpu.set_coop_matmul(true).is_ok() {
-        cores.push((true, tile_was));
-    }
+    let cores = tiled_cores(gpu);
     let mut rng = unmask::rng::Rng::new(1);
     for (name, n, k) in [("q_proj", c.d_model, c.d_model), ("ff_out", c.d_model, c.mlp_hidden_size)] {
         let w = HostTensor::encode(DType::Q4_0, n, k, &rng.vec(n * k, 0.1)).ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit Q4_0")))?;

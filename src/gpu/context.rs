@@ -385,10 +385,16 @@ impl Gpu {
         self.loop_bounding.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the tiled matmuls can run on cooperative matrices here: the adapter's, or
+    /// emulated (`with_emulated_coop`).
+    pub fn can_coop(&self) -> bool {
+        self.coop_lanes != 0
+    }
+
     /// Chooses `coop_matmul` (tests, benchmarks, `UNMASK_COOP=off`); refused where the adapter
     /// has no cooperative matrices this kernel can use.
     pub fn set_coop_matmul(&self, on: bool) -> Result<()> {
-        if on && self.coop_lanes == 0 {
+        if on && !self.can_coop() {
             return Err(Error::Gpu(format!(
                 "{}: no cooperative matrices of 16×16×16 f16 with f32 sums (wgpu's experimental cooperative-matrix feature, shader-f16 and one fixed subgroup size are needed)",
                 self.report.name

@@ -197,9 +197,12 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
 }
 
 /// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
-/// size the cooperative-matrix kernels are launched with, four subgroups a workgroup).
-pub fn pipeline_constants(k: Kernel, coop_lanes: u32) -> Vec<(&'static str, f64)> {
-    match k {
+/// size the cooperative-matrix kernels are launched with, four subgroups a workgroup; `skip`:
+/// the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none).
+pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32) -> Vec<(&'static str, f64)> {
+    let tiled_core =
+        matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop(_));
+    let mut constants = match k {
         Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
             vec![("ROWS", 8.0)]
         }
@@ -209,7 +212,11 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32) -> Vec<(&'static str, f64)
         Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
         _ if k.is_coop() => vec![("WG", 4.0 * coop_lanes as f64)],
         _ => vec![],
+    };
+    if tiled_core && skip != 0 {
+        constants.push(("SKIP", skip as f64));
     }
+    constants
 }
 
 impl Kernel {
@@ -248,14 +255,7 @@ impl Gpu {
                     // tokens without them; the kernel suites can be run so by hand).
                     _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
-                let mut constants = pipeline_constants(k, self.coop_lanes);
-                let tiled_core = matches!(
-                    k,
-                    Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop(_)
-                );
-                if tiled_core && self.skip_phases() != 0 {
-                    constants.push(("SKIP", self.skip_phases() as f64));
-                }
+                let constants = pipeline_constants(k, self.coop_lanes, self.skip_phases());
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,
