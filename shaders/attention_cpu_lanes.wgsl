@@ -9,7 +9,7 @@
 
 // `Params`, the inputs q, k and v (K/V as kv_t: f32 or f16; scores and sums are f32 either
 // way), key_start and key_end: attention_keys.wgsl, prepended by the host.
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 
 const WG: u32 = 64u;
 
@@ -67,7 +67,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     if (live) {
         for (var i = 0u; i < d; i = i + 1u) {
-            out[q_base + i] = acc[i] / l;
+            out[q_base + i] = out_t_of(acc[i] / l);
         }
     }
 }

@@ -84,7 +84,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             inv = inv_rms4(lid.y, p.k, p.eps);
         } else if (wg.x == 0u && tid < ROWS * 4u && row0 + tid < p.m) {
             let splits = (p.k + p.k_slice - 1u) / p.k_slice;
-            y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = row_ss(tid);
+            y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = y_t_of(row_ss(tid));
         }
     }
     // This invocation's 4×4 block: rows r0 .., tile columns col0 + 4·lx .., stored in pairs.

@@ -3,6 +3,8 @@
 // bindings, the bounds-checked loads of four consecutive k of an x row or a W row (zero past the
 // edges), split-K's range of k, and the epilogue's store. `norm` (matmul.wgsl only): the x rows
 // are RMS-normalized first (the norm folded into the matmul).
+// x holds `x_t` and y `y_t` (the host's aliases: f32, or f16 where a session keeps the
+// cooperative-matrix matmuls' inputs in half precision; y only for gate · up), read as f32.
 // The host prepends it, after the weight binding, a format's `load_w` / `load_w4`
 // (weights_*.wgsl), glu.wgsl and rope_common.wgsl (`Rope`).
 
@@ -37,8 +39,8 @@ struct Params {
 override SKIP: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<x_t>;
+@group(0) @binding(3) var<storage, read_write> y: array<y_t>;
 
 fn load_x4(r: u32, k: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
@@ -46,7 +48,7 @@ fn load_x4(r: u32, k: u32) -> vec4<f32> {
         let base = p.x_offset + r * p.k;
         for (var i = 0u; i < 4u; i = i + 1u) {
             if (k + i < p.k) {
-                v[i] = x[base + k + i];
+                v[i] = f32(x[base + k + i]);
             }
         }
     }
@@ -73,11 +75,11 @@ fn load_wt4(r: u32, k: u32) -> vec4<f32> {
 fn put(idx: u32, v: f32) {
     var o = v;
     if (p.epilogue == 1u) {
-        o = o + y[idx];
+        o = o + f32(y[idx]);
     } else if (p.epilogue >= 2u) {
-        o = glu_act(y[idx], p.epilogue - 2u) * v;
+        o = glu_act(f32(y[idx]), p.epilogue - 2u) * v;
     }
-    y[idx] = o;
+    y[idx] = y_t_of(o);
 }
 
 // The k that workgroup z sums: all of them, or its split-K slice [z·k_slice, (z+1)·k_slice).

@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         let kl = min(k0 + lane, p.k - 1u);
         for (var i = 0u; i < R; i = i + 1u) {
-            let xv = x[xb[i] + kl];
+            let xv = f32(x[xb[i] + kl]);
             let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
             let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
             acc[i] = acc[i] + dot(w0, a) + dot(w1, b);

@@ -7,7 +7,8 @@
 // p.n is the tiles' width (2 per output), n1 the outputs (rows of each matrix); act is
 // p.epilogue − 2. The host prepends each matrix's reader renamed (_a: gate, binding 1; _b: up,
 // binding 4). Split-K: the slices store the tiles' columns as they are ([splits, m, p.n]) and
-// matmul_merge.wgsl pairs them (its `pair` 1).
+// matmul_merge.wgsl pairs them (its `pair` 1). y_t is f16 only for unsplit launches (the
+// slices stay f32).
 
 // The folded norm's weight (bound to x when p.norm is 0; the tiled core only).
 @group(0) @binding(5) var<storage, read> g: array<f32>;
@@ -46,10 +47,10 @@ fn store_pair(z: u32, r: u32, c: u32, v: vec2<f32>) {
     if (p.k_slice != 0u) {
         for (var i = 0u; i < 2u; i = i + 1u) {
             if (c + i < p.n) {
-                y[(z * p.m + r) * p.n + c + i] = v[i];
+                y[(z * p.m + r) * p.n + c + i] = y_t_of(v[i]);
             }
         }
     } else if (c / 2u < p.n1) {
-        y[p.y_offset + r * p.y_stride + c / 2u] = glu_act(v.x, p.epilogue - 2u) * v.y;
+        y[p.y_offset + r * p.y_stride + c / 2u] = y_t_of(glu_act(v.x, p.epilogue - 2u) * v.y);
     }
 }

@@ -95,7 +95,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         } else if (wg.x == 0u && row0 + tid < p.m) {
             // One tile row an invocation.
             let splits = (p.k + p.k_slice - 1u) / p.k_slice;
-            y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = row_ss(tid);
+            y[splits * p.m * p.n + wg.z * p.m + row0 + tid] = y_t_of(row_ss(tid));
         }
     }
     // This invocation's 8×8 block, stored in pairs.

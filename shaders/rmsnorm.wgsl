@@ -1,6 +1,7 @@
 // out[r, :] = scale · (acc · out[r, :] + x[r, :] / sqrt(mean(x[r, :]²) + eps) · w), acc = 0 or 1:
 // a plain RMSNorm (acc 0, scale 1), or one added to a residual stream and the sum scaled
-// (Gemma 4's sandwich norms and layer scalar). One 256-wide workgroup per row.
+// (Gemma 4's sandwich norms and layer scalar). One 256-wide workgroup per row. `out` holds
+// `out_t` (the host's alias: f32, or f16 for a cooperative-matrix matmul's input).
 
 struct Params {
     rows: u32,
@@ -16,7 +17,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<out_t>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -42,8 +43,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var i = t; i < p.dim; i = i + 256u) {
         var prior = 0.0;
         if (p.accumulate != 0u) {
-            prior = out[base + i];
+            prior = f32(out[base + i]);
         }
-        out[base + i] = p.scale * (prior + x[base + i] * inv * w[i]);
+        out[base + i] = out_t_of(p.scale * (prior + x[base + i] * inv * w[i]));
     }
 }

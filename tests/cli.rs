@@ -463,7 +463,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "| `the 8B shape` | 6 | 1850 | 85 % |",
         "| fma | False | True |",
         "Compiled by Null hardware (RADV NAVI21)",
-        "| `Matmul { dtype: Q4_0, variant: Tiled, short: false }, 8×8` |",
+        "| `Matmul { dtype: Q4_0, variant: Tiled, short: false, x: F32 }, 8×8` |",
         "LB on: Scratch size / Spilled SGPRs / Spilled VGPRs",
         "no clamps: Instructions / SGPRs / VGPRs",
         "| unmask (cpu-lanes, coop False",

@@ -431,3 +431,69 @@ fn coop_sessions_match_the_cpu_twin_that_rounds_matmul_inputs_to_f16() {
         assert!(2.0 * near <= far, "coop session, {what}: {near:.2e} from the twin with f16 inputs, {far:.2e} from the one with f32 inputs");
     }
 }
+
+#[test]
+fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
+    // A session on cooperative matrices keeps the matmuls' inputs in f16 (`Gpu::half_inputs`):
+    // the norms, attention (split-K in the cached step) and gate/up write them rounded, where
+    // the cooperative workgroups rounded f32 ones as they staged them. The logits of a full pass
+    // and of a cached step against stale K/V are those of the same session without them, bit
+    // for bit; the passes do run the f16 kernels (and without them, none); and a session on the
+    // f32 cores never keeps f16 inputs.
+    use unmask::engine::SessionConfig;
+    use unmask::gpu::kernels::{Kernel, KernelVariant, KvType};
+    let w = random_model(&tiny_config(2, 4, 2, 128, 608, 90), DType::Q4_0, 52);
+    // (Keys enough for a cached step's attention to split.)
+    let (len, rows) = (200, 160..176);
+    let before = tokens(&w.config, len, 52);
+    let mut after = before.clone();
+    for (i, t) in after[rows.clone()].iter_mut().enumerate() {
+        *t = (*t + 5 + i as u32) % 90;
+    }
+    // GPUs' attention too: flash, K/V tiles in workgroup memory, split-K for few rows.
+    let g = common::coop_gpu();
+    g.set_split_matmul(true);
+    g.set_flash_attention(true);
+    g.set_tiled_attention(true).unwrap();
+    let m = GpuModel::upload(g.clone(), &w).unwrap();
+    let config = SessionConfig { cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let half = |k: &Kernel| {
+        matches!(
+            k,
+            Kernel::RmsNorm { out: KvType::F16 }
+                | Kernel::AttentionMerge { out: KvType::F16 }
+                | Kernel::Attention { out: KvType::F16, .. }
+                | Kernel::MatmulCoop { x: KvType::F16, .. }
+                | Kernel::Matmul { x: KvType::F16, .. }
+                | Kernel::MatmulQkv { x: KvType::F16, .. }
+                | Kernel::MatmulGlu { x: KvType::F16, .. }
+        )
+    };
+    let mut runs = Vec::new();
+    for on in [true, false] {
+        g.set_half_inputs(on);
+        let mut s = m.session(config.clone()).unwrap();
+        assert_eq!(s.half_inputs(), on);
+        for (what, r) in [("full pass", 0..len), ("cached step", rows.clone())] {
+            let ks = s.pass_kernels(len, r).unwrap();
+            assert!(ks.iter().all(|k| !matches!(k, Kernel::Matmul { .. })), "{what}: every matmul on cooperative matrices: {ks:?}");
+            let count = ks.iter().filter(|k| half(k)).count();
+            // Per layer: the two norms, attention, Q/K/V, output, gate/up, down; the final norm and the head.
+            let want = if on { 7 * w.config.n_layers + 2 } else { 0 };
+            assert!(count >= want && (count == 0) != on, "{what}, f16 inputs {on}: {count} kernels with f16 activations: {ks:?}");
+            if what == "cached step" && on {
+                let merged = ks.iter().any(|k| matches!(k, Kernel::AttentionMerge { out: KvType::F16 }));
+                assert!(merged, "the cached step's attention splits and its merge writes f16: {ks:?}");
+            }
+        }
+        let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
+        let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
+        runs.push((full, part));
+    }
+    for (what, a, b) in [("full pass", &runs[0].0, &runs[1].0), ("cached step", &runs[0].1, &runs[1].1)] {
+        let bad = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
+        assert!(bad.is_none(), "{what}: logit {} is {} with f16 inputs and {} without", bad.unwrap(), a[bad.unwrap()], b[bad.unwrap()]);
+    }
+    let plain = GpuModel::upload(gpu(), &w).unwrap();
+    assert!(!plain.session(config).unwrap().half_inputs(), "no f16 inputs on the f32 cores");
+}

@@ -58,7 +58,7 @@ fn attention_gpu((variant, flash, tiles): (KernelVariant, bool, bool)) -> (Arc<G
 /// Attention as a session launches it: with room for split-K (`[q, k, v, out]`).
 fn attend(g: &Gpu, variant: KernelVariant, [q, k, v, out]: [&wgpu::Buffer; 4], s: AttnShape, mask: AttnMask) -> Vec<Launch> {
     let scratch = g.storage("split-K scratch", AttnShape::split_scratch_bound(s.lq.max(s.lk), s.n_heads, s.head_dim).max(4)).unwrap();
-    g.attention(variant, q, k, v, out, s, mask, KvType::F32, Some(&scratch)).unwrap()
+    g.attention(variant, q, k, v, out, s, mask, KvType::F32, KvType::F32, Some(&scratch)).unwrap()
 }
 
 /// The output `y0` (`[*, stride]` from element `off`) after an epilogue applies the `m` × `n`
@@ -535,14 +535,14 @@ fn split_k_attention_matches_the_cpu_twin() {
                 // NaN, so that a value the kernels should write and do not shows.
                 let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
                 let scratch = g.upload_f32("scratch", &vec![f32::NAN; (shape.split_bytes(splits) / 4) as usize]).unwrap();
-                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F32, &scratch, splits).unwrap();
+                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, [KvType::F32, KvType::F32], &scratch, splits).unwrap();
                 assert_eq!(ls.len(), 2, "the slices, then the merge");
                 let name = format!("split-K attention ({kname}), {splits} slices: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
                 assert_close(&name, &run(&g, &ls, &out, want.len()), &want, 2e-4);
             }
             let small = g.storage("small", shape.split_bytes(2) - 4).unwrap();
-            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 2).is_err(), "scratch one word short");
-            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, KvType::F32, &small, 0).is_err(), "zero slices");
+            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, [KvType::F32, KvType::F32], &small, 2).is_err(), "scratch one word short");
+            assert!(g.attention_split(&qb, &kb, &vb, &qb, shape, mask, [KvType::F32, KvType::F32], &small, 0).is_err(), "zero slices");
         }
     }
 }
@@ -1156,13 +1156,13 @@ fn attention_reads_f16_keys_and_values_in_every_layout() {
             let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
             let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
             let scratch = g.storage("split-K scratch", AttnShape::split_scratch_bound(lq.max(lk), heads, hd).max(4)).unwrap();
-            let ls = g.attention(variant, &qb, &kb, &vb, &out, shape, mask, KvType::F16, Some(&scratch)).unwrap();
+            let ls = g.attention(variant, &qb, &kb, &vb, &out, shape, mask, KvType::F16, KvType::F32, Some(&scratch)).unwrap();
             let what = format!("attention ({name}), f16 K/V: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
             assert_close(&what, &run(&g, &ls, &out, want.len()), &want, 2e-4);
             if layout.1 {
                 // the flash layouts split
                 let scratch = g.storage("scratch", shape.split_bytes(3)).unwrap();
-                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, KvType::F16, &scratch, 3).unwrap();
+                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, mask, [KvType::F16, KvType::F32], &scratch, 3).unwrap();
                 assert_close(&format!("split-K {what}"), &run(&g, &ls, &out, want.len()), &want, 2e-4);
             }
         }
@@ -1221,14 +1221,26 @@ fn split_k_matmul_matches_the_cpu_twin_with_every_epilogue() {
                 let y0 = rng.vec(off + m * stride, 3.0);
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
-                let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
+                let io =
+                    MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None, x_f16: false, y_f16: false };
                 let ls = g.matmul_split(dtype, &gw.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
                 assert_eq!(ls.len(), 2, "the slices, then the merge");
                 let what = format!("split-K matmul {} {m}×{k}×{n}, {} slices of {k_slice}, {e:?}", dtype.name(), split.splits);
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
             }
             // A split that does not cover k, or leaves a slice empty, and scratch one word short.
-            let io = || MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
+            let io = || MatmulIo {
+                x: &xb,
+                x_offset: 0,
+                y: &xb,
+                y_offset: 0,
+                y_stride: n,
+                epilogue: Epilogue::Store,
+                norm: None,
+                rope: None,
+                x_f16: false,
+                y_f16: false,
+            };
             let w0 = &gw.chunks[0].0;
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits, k_slice: 16 }, KvType::F32).is_err());
             assert!(g.matmul_split(dtype, w0, m, n, k, io(), &scratch, MatmulSplit { splits: split.splits + 1, ..split }, KvType::F32).is_err());
@@ -1276,7 +1288,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
             let y0 = rng.vec(off + m * stride, 3.0);
             let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
             let yb = g.upload_f32("y", &y0).unwrap();
-            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None };
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None, x_f16: false, y_f16: false };
             let ls = chunked.matmul_split_k(&g, KernelVariant::Tiled, m, io, None).unwrap();
             assert_eq!(ls.len(), n.div_ceil(48), "one launch a chunk");
             let what = format!("normed matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
@@ -1293,7 +1305,7 @@ fn matmul_with_a_folded_norm_matches_rmsnorm_then_matmul() {
             }
         }
         // The CPU-lanes kernel has no norm prologue: refused, not ignored.
-        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm, rope: None };
+        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm, rope: None, x_f16: false, y_f16: false };
         assert!(g.matmul(KernelVariant::CpuLanes, dtype, &whole.chunks[0].0, m, n, k, io).is_err());
     }
 }
@@ -1348,8 +1360,18 @@ fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
                 let first = [0, 3, 1];
                 let y0: Vec<Vec<f32>> = (0..3).map(|i| rng.vec((first[i] + m + 2) * ns[i], 3.0)).collect();
                 let ybs: Vec<wgpu::Buffer> = y0.iter().map(|y| g.upload_f32("y", y).unwrap()).collect();
-                let io =
-                    MatmulIo { x: &xb, x_offset: x_off, y: &ybs[0], y_offset: first[0] * ns[0], y_stride: ns[0], epilogue: Epilogue::Store, norm, rope: None };
+                let io = MatmulIo {
+                    x: &xb,
+                    x_offset: x_off,
+                    y: &ybs[0],
+                    y_offset: first[0] * ns[0],
+                    y_stride: ns[0],
+                    epilogue: Epilogue::Store,
+                    norm,
+                    rope: None,
+                    x_f16: false,
+                    y_f16: false,
+                };
                 let kv = [(&ybs[1], first[1] * ns[1]), (&ybs[2], first[2] * ns[2])];
                 let n: usize = ns.iter().sum();
                 let plan = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
@@ -1388,7 +1410,18 @@ fn qkv_in_one_launch_on(g: &Gpu, coop: bool) {
             }
         }
         // Each part stores dense rows at its width, with no epilogue: anything else is refused.
-        let io = MatmulIo { x: &xb, x_offset: 0, y: &xb, y_offset: 0, y_stride: ns[0] + 1, epilogue: Epilogue::Store, norm: None, rope: None };
+        let io = MatmulIo {
+            x: &xb,
+            x_offset: 0,
+            y: &xb,
+            y_offset: 0,
+            y_stride: ns[0] + 1,
+            epilogue: Epilogue::Store,
+            norm: None,
+            rope: None,
+            x_f16: false,
+            y_f16: false,
+        };
         assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None, None).is_err());
         let io = MatmulIo { y_stride: ns[0], epilogue: Epilogue::Add, ..io };
         assert!(g.matmul_qkv(parts, m, k, io, [(&xb, 0), (&xb, 0)], KvType::F32, None, None).is_err());
@@ -1484,6 +1517,8 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
                     y_stride: ns[i],
                     epilogue: Epilogue::Store,
                     norm: None,
+                    x_f16: false,
+                    y_f16: false,
                     rope,
                 };
                 let f16_kv = f16.then(|| [&staging[0], &staging[1]]);
@@ -1548,7 +1583,18 @@ fn rope_in_the_store_on(g: &Gpu, coop: bool) -> [bool; 5] {
         // Pairs that do not fit the head are refused (the same parts with a fitting RoPE are not).
         let wide = QkRope { spec: RopeSpec::first(2 * hd, 10000.0), ..rope };
         let ys: Vec<wgpu::Buffer> = ns.iter().map(|n| g.storage("y", (m * n * 4) as u64).unwrap()).collect();
-        let part = |i: usize, rope| MatmulIo { x: &xb, x_offset: 0, y: &ys[i], y_offset: 0, y_stride: ns[i], epilogue: Epilogue::Store, norm: None, rope };
+        let part = |i: usize, rope| MatmulIo {
+            x: &xb,
+            x_offset: 0,
+            y: &ys[i],
+            y_offset: 0,
+            y_stride: ns[i],
+            epilogue: Epilogue::Store,
+            norm: None,
+            rope,
+            x_f16: false,
+            y_f16: false,
+        };
         for fuse in [true, false] {
             g.set_fuse(fuse);
             assert!(GpuWeight::qkv(g, KernelVariant::Tiled, w3, m, [part(0, Some(wide)), part(1, Some(wide)), part(2, None)], None, None, bias).is_err());
@@ -1619,7 +1665,7 @@ fn gate_and_up_on(g: &Gpu, coop: bool) {
                 }
             }
             let yb = g.upload_f32("y", &y0).unwrap();
-            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None };
+            let io = MatmulIo { x: &xb, x_offset: x_off, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm, rope: None, x_f16: false, y_f16: false };
             let l = g.matmul_glu(parts, m, n, k, io, Some(&scratch)).unwrap();
             let splits = g.matmul_split_of(KernelVariant::Tiled, m, width, k).splits;
             assert_eq!(l.len(), if splits > 1 { 2 } else { 1 }, "one launch, or the slices and their merge");
@@ -1707,13 +1753,20 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
     use naga::valid::Capabilities as Caps;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
     // Every weight format on its own, and with the Q/K/V store (K/V in f32 and in f16) and the
-    // gate/up store; and probe_coop.wgsl.
+    // gate/up store, each reading x in f32 and in f16 (gate · up stored in f16 then too); and
+    // probe_coop.wgsl.
     let kernels = WEIGHT_FORMATS
         .into_iter()
-        .flat_map(|d| {
+        .flat_map(|d| [(d, KvType::F32), (d, KvType::F16)])
+        .flat_map(|(d, x)| {
             let other = if d == DType::Q6K { DType::Q4K } else { DType::Q6K };
-            let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true };
-            [Kernel::MatmulCoop(d), qkv(KvType::F32), qkv(KvType::F16), Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true }]
+            let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true, x };
+            [
+                Kernel::MatmulCoop { dtype: d, x },
+                qkv(KvType::F32),
+                qkv(KvType::F16),
+                Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true, x, out: x },
+            ]
         })
         // And the platform probe on cooperative matrices.
         .chain([Kernel::Probe(unmask::gpu::probe::Probe::Coop)]);
@@ -1740,7 +1793,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32 });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }
@@ -1787,7 +1840,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, off, stride, e).unwrap();
-                assert!(ls.iter().all(|l| l.kernel == Kernel::MatmulCoop(dtype)), "cooperative matrices ran");
+                assert!(ls.iter().all(|l| l.kernel == Kernel::MatmulCoop { dtype, x: KvType::F32 }), "cooperative matrices ran");
                 let what = format!("coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 2e-4);
                 // Split-K in slices of 32-deep steps (the weight in one chunk), merged with e.
@@ -1796,9 +1849,20 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                     let split = MatmulSplit { splits: k.div_ceil(k_slice), k_slice };
                     let scratch = g.upload_f32("scratch", &vec![f32::NAN; (split.bytes(m, n) / 4) as usize]).unwrap();
                     let yb = g.upload_f32("y", &y0).unwrap();
-                    let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
+                    let io = MatmulIo {
+                        x: &xb,
+                        x_offset: 0,
+                        y: &yb,
+                        y_offset: off,
+                        y_stride: stride,
+                        epilogue: e,
+                        norm: None,
+                        rope: None,
+                        x_f16: false,
+                        y_f16: false,
+                    };
                     let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
-                    assert_eq!(ls[0].kernel, Kernel::MatmulCoop(dtype), "the slices ran on cooperative matrices");
+                    assert_eq!(ls[0].kernel, Kernel::MatmulCoop { dtype, x: KvType::F32 }, "the slices ran on cooperative matrices");
                     assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
                 }
             }
@@ -1823,7 +1887,7 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         (3, 288, 9, DType::BF16),
         (130, 256, 80, DType::Q8_0),
     ];
-    let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop(_)));
+    let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop { .. }));
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 900);
         let x = rng.vec(m * k, 2.0);
@@ -1835,7 +1899,7 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
             let y0 = rng.vec(off + m * stride, 3.0);
             let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
             let yb = g.upload_f32("y", &y0).unwrap();
-            let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None };
+            let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None, x_f16: false, y_f16: false };
             let l = [g.matmul(KernelVariant::Tiled, dtype, &wb, m, n, k, io).unwrap()];
             assert!(coop(&l), "{dtype:?}: the launch runs on cooperative matrices");
             assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &run(&g, &l, &yb, want.len()), &want, 2e-4);
@@ -1845,7 +1909,8 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         let split = MatmulSplit { splits: k.div_ceil(32), k_slice: 32 };
         let scratch = g.upload_f32("scratch", &vec![f32::NAN; split.bytes(m, n) as usize / 4]).unwrap();
         let yb = g.storage("y", (m * n * 4) as u64).unwrap();
-        let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
+        let io =
+            MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None, x_f16: false, y_f16: false };
         let ls = g.matmul_split(dtype, &wb, m, n, k, io, &scratch, split, KvType::F32).unwrap();
         assert!(coop(&ls), "{dtype:?}: the split launch runs on cooperative matrices");
         let got = run(&g, &ls, &yb, m * n);
@@ -1948,10 +2013,179 @@ fn skipped_matmul_phases_leave_out_what_they_say() {
                 g.set_skip_phases(bits).unwrap();
                 assert_eq!(g.skip_phases(), bits);
                 let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, 0, n, Epilogue::Store).unwrap();
-                let on_coop = ls.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
+                let on_coop = ls.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { .. }));
                 assert_eq!(on_coop, tk == 32, "{name}: the core the launch runs");
                 assert_eq!(run(&g, &ls, &yb, m * n), want, "{name} {m}×{k}×{n}, skip bits {bits}");
             }
         }
+    }
+}
+
+/// `v` as the cooperative matmul stages it and as f16 activations hold it: clamped to ±65504,
+/// rounded to the nearest f16.
+fn as_f16(v: &[f32]) -> Vec<f32> {
+    v.iter().map(|&a| half::f16::from_f32(a.clamp(-65504.0, 65504.0)).to_f32()).collect()
+}
+
+/// A buffer of `v` as f16.
+fn upload_f16(g: &Gpu, v: &[f32]) -> wgpu::Buffer {
+    let h: Vec<half::f16> = v.iter().map(|&a| half::f16::from_f32(a)).collect();
+    let mut bytes = bytemuck::cast_slice::<half::f16, u8>(&h).to_vec();
+    bytes.resize(Gpu::padded(bytes.len() as u64) as usize, 0);
+    g.upload("f16", &bytes).unwrap()
+}
+
+/// The same values bit for bit (NaN never expected).
+fn assert_same_bits(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    let bad = got.iter().zip(want).position(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(bad.is_none(), "{what}: element {} is {} where {} was expected", bad.unwrap(), got[bad.unwrap()], want[bad.unwrap()]);
+}
+
+#[test]
+fn f16_activations_hold_what_the_cooperative_staging_makes_of_f32_ones() {
+    // Sessions on cooperative matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`):
+    // the passes that write them round once (clamp to ±65504, nearest f16), as every
+    // cooperative workgroup did when it staged f32 inputs, so the numbers cannot change. Each
+    // writer's f16 output is its f32 output so rounded, bit for bit: RMSNorm (values past
+    // 65504 from a large norm weight), attention in every layout, split-K attention's merge.
+    let g = gpu();
+    let (rows, dim) = (5, 77);
+    let mut rng = Rng::new(404);
+    let x = rng.vec(rows * dim, 3.0);
+    let mut w = rng.vec(dim, 1.0);
+    w[3] = 3e5;
+    w[40] = -2e5;
+    let (wb, xb) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap());
+    let wide = g.storage("o", (rows * dim * 4) as u64).unwrap();
+    let narrow = g.storage("o16", Gpu::padded((rows * dim * 2) as u64)).unwrap();
+    let full = run(&g, &[g.rmsnorm(&wb, &xb, &wide, rows, dim, 1e-5).unwrap()], &wide, rows * dim);
+    assert!(full.iter().any(|v| v.abs() > 65504.0), "some normed values lie past f16's range");
+    let l = g.rmsnorm_typed(&wb, &xb, &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
+    assert_eq!(l.kernel, unmask::gpu::kernels::Kernel::RmsNorm { out: KvType::F16 });
+    let ds = g.bind(&[l], None).unwrap();
+    let mut enc = g.device.create_command_encoder(&Default::default());
+    g.record(&mut enc, &ds);
+    g.queue.submit(Some(enc.finish()));
+    assert_same_bits("rmsnorm into f16", &read_f16(&g, &narrow, rows * dim), &as_f16(&full));
+
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
+        for (lq, lk, heads, kv, hd, mask) in [(20, 37, 6, 2, 16, AttnMask::FULL), (3, 80, 4, 2, 32, AttnMask { q0: 33, block: 32, ..AttnMask::FULL })] {
+            let mut rng = Rng::new((lq * lk) as u64);
+            let (q, k, v) = (rng.vec(lq * heads * hd, 1.0), rng.vec(lk * kv * hd, 1.0), rng.vec(lk * kv * hd, 1.0));
+            let (qb, kb, vb) = (g.upload_f32("q", &q).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
+            let n = lq * heads * hd;
+            let scratch = g.storage("scratch", shape.split_bytes(3).max(4)).unwrap();
+            let wide = g.storage("o", (n * 4) as u64).unwrap();
+            let narrow = g.storage("o16", Gpu::padded((n * 2) as u64)).unwrap();
+            // As sessions launch it (split-K for few rows in the flash layouts), then split in 3.
+            let mut ways = vec![(
+                "as launched",
+                g.attention(variant, &qb, &kb, &vb, &wide, shape, mask, KvType::F32, KvType::F32, Some(&scratch)).unwrap(),
+                g.attention(variant, &qb, &kb, &vb, &narrow, shape, mask, KvType::F32, KvType::F16, Some(&scratch)).unwrap(),
+            )];
+            if g.attention_layout(variant, &shape).is_flash() {
+                let split = |o, t| g.attention_split(&qb, &kb, &vb, o, shape, mask, [KvType::F32, t], &scratch, 3).unwrap();
+                ways.push(("split in 3", split(&wide, KvType::F32), split(&narrow, KvType::F16)));
+            }
+            for (how, f32_out, f16_out) in ways {
+                let what = format!("attention ({name}), {how}, lq{lq} lk{lk} h{heads}/{kv} d{hd}");
+                let want = as_f16(&run(&g, &f32_out, &wide, n));
+                let ds = g.bind(&f16_out, None).unwrap();
+                let mut enc = g.device.create_command_encoder(&Default::default());
+                g.record(&mut enc, &ds);
+                g.queue.submit(Some(enc.finish()));
+                assert_same_bits(&what, &read_f16(&g, &narrow, n), &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn matmuls_read_f16_activations_as_the_values_they_hold() {
+    // Every core that a session with f16 inputs may run (cooperative matrices, emulated here;
+    // the f32 tiled cores where a launch's shape does not suit them; split-K or not) gives for
+    // f16 x exactly what it gives for an f32 x holding the same values; and the gate/up matmul
+    // stores act(gate) · up in f16 as its f32 output rounded (by its store unsplit, by the
+    // merge split), bit for bit.
+    use unmask::gpu::kernels::{Kernel, MatmulIo};
+    let cores: [(&str, Arc<Gpu>); 3] = [("coop", common::coop_gpu()), ("f32 4×4", common::own_gpu()), ("f32 8×8", common::wide_gpu())];
+    for (core, g) in cores {
+        let mut split_seen = false;
+        for (ci, (m, k, n)) in [(37, 96, 70), (5, 544, 33), (70, 160, 129)].into_iter().enumerate() {
+            let mut rng = Rng::new(ci as u64 + 900);
+            let x = as_f16(&rng.vec(m * k, 2.0));
+            let (x32, x16) = (g.upload_f32("x", &x).unwrap(), upload_f16(&g, &x));
+            let ws: Vec<HostTensor> = (0..2).map(|_| HostTensor::encode(DType::Q4_0, n, k, &rng.vec(n * k, 1.0)).unwrap()).collect();
+            let gws: Vec<GpuWeight> = ws.iter().map(|w| GpuWeight::upload(&g, "w", w, u64::MAX).unwrap()).collect();
+            let scratch = g.storage("scratch", (16 * m * (2 * n + 1) * 4) as u64).unwrap();
+            for split in [false, true] {
+                g.set_split_matmul(split);
+                let what = format!("{core}, {m}×{k}×{n}, split {split}");
+                let y = g.storage("y", (m * n * 4) as u64).unwrap();
+                // x (f16?), y (f16?), the epilogue; the gate/up matmul or one matmul.
+                let launch = |(x, x_f16): (&wgpu::Buffer, bool), (y, y_f16): (&wgpu::Buffer, bool), e: Epilogue, glu: bool| {
+                    let io = MatmulIo { x, x_offset: 0, y, y_offset: 0, y_stride: n, epilogue: e, norm: None, rope: None, x_f16, y_f16 };
+                    match glu {
+                        false => g.matmul_auto(KernelVariant::Tiled, DType::Q4_0, &gws[0].chunks[0].0, m, n, k, io, Some(&scratch)).unwrap(),
+                        true => g.matmul_glu([(&gws[0].chunks[0].0, DType::Q4_0), (&gws[1].chunks[0].0, DType::Q4_0)], m, n, k, io, Some(&scratch)).unwrap(),
+                    }
+                };
+                let a = launch((&x32, false), (&y, false), Epilogue::Store, false);
+                let from_f32 = run(&g, &a, &y, m * n);
+                let b = launch((&x16, true), (&y, false), Epilogue::Store, false);
+                let reads_f16 = |k: &Kernel| matches!(k, Kernel::Matmul { x: KvType::F16, .. } | Kernel::MatmulCoop { x: KvType::F16, .. });
+                assert!(reads_f16(&b[0].kernel), "{what}: {:?}", b[0].kernel);
+                split_seen |= b.len() == 2;
+                assert_same_bits(&format!("{what}: x in f16"), &run(&g, &b, &y, m * n), &from_f32);
+                // Gate · up (SwiGLU) in f32, then into f16.
+                let gated = Epilogue::Gated(Activation::Silu);
+                let c = launch((&x16, true), (&y, false), gated, true);
+                let want = as_f16(&run(&g, &c, &y, m * n));
+                let y16 = g.storage("y16", Gpu::padded((m * n * 2) as u64)).unwrap();
+                let d = launch((&x16, true), (&y16, true), gated, true);
+                let out = match &d[..] {
+                    [one] => matches!(one.kernel, Kernel::MatmulGlu { x: KvType::F16, out: KvType::F16, .. }),
+                    [slices, merge] => {
+                        matches!(slices.kernel, Kernel::MatmulGlu { x: KvType::F16, out: KvType::F32, .. })
+                            && merge.kernel == Kernel::MatmulMerge { out: KvType::F16 }
+                    }
+                    _ => false,
+                };
+                assert!(out, "{what}: gate/up into f16 by the store unsplit, by the merge split: {d:?}", d = d.iter().map(|l| l.kernel).collect::<Vec<_>>());
+                let ds = g.bind(&d, None).unwrap();
+                let mut enc = g.device.create_command_encoder(&Default::default());
+                g.record(&mut enc, &ds);
+                g.queue.submit(Some(enc.finish()));
+                assert_same_bits(&format!("{what}: gate · up into f16"), &read_f16(&g, &y16, m * n), &want);
+                // Only gate · up stores f16.
+                assert!(g
+                    .matmul_auto(
+                        KernelVariant::Tiled,
+                        DType::Q4_0,
+                        &gws[0].chunks[0].0,
+                        m,
+                        n,
+                        k,
+                        MatmulIo {
+                            x: &x16,
+                            x_offset: 0,
+                            y: &y16,
+                            y_offset: 0,
+                            y_stride: n,
+                            epilogue: Epilogue::Store,
+                            norm: None,
+                            rope: None,
+                            x_f16: true,
+                            y_f16: true
+                        },
+                        None
+                    )
+                    .is_err());
+            }
+        }
+        assert!(split_seen, "{core}: some case splits across k");
     }
 }

@@ -164,8 +164,11 @@ fn launches_per_layer(m: &GpuModel, coop: bool) {
                 let f32_core =
                     count(&ks, |k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. } | Kernel::MatmulGlu { coop: false, .. }));
                 assert_eq!(f32_core == 0, coop, "{what}");
-                let (rope, store, norms) =
-                    (count(&ks, |k| matches!(k, Kernel::Rope)), count(&ks, |k| matches!(k, Kernel::KvStore)), count(&ks, |k| matches!(k, Kernel::RmsNorm)));
+                let (rope, store, norms) = (
+                    count(&ks, |k| matches!(k, Kernel::Rope)),
+                    count(&ks, |k| matches!(k, Kernel::KvStore)),
+                    count(&ks, |k| matches!(k, Kernel::RmsNorm { .. })),
+                );
                 let heads = count(&ks, |k| matches!(k, Kernel::Select));
                 // Embedding, the final norm, and per head chunk its matmul and selection.
                 let around = 2 + 2 * heads;

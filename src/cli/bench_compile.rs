@@ -18,34 +18,40 @@ use wgpu::naga;
 const FORMATS: [DType; 7] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K];
 
 /// The kernels GPUs run (the tiled layout, every weight format; both register tiles; the
-/// cooperative-matrix ones) and the other attention layouts: (kernel, 8×8 register tile).
+/// cooperative-matrix ones, also with f16 inputs) and the other attention layouts: (kernel,
+/// 8×8 register tile).
 fn catalogue() -> Vec<(Kernel, bool)> {
     use Kernel as K;
     let q = DType::Q4_0;
+    let (f32_, f16_) = (KvType::F32, KvType::F16);
     let mut v = Vec::new();
     for d in FORMATS {
-        v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false }, false));
-        v.push((K::MatmulCoop(d), false));
+        v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false, x: f32_ }, false));
+        v.push((K::MatmulCoop { dtype: d, x: f32_ }, false));
     }
-    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true }, false));
-    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false }, true));
+    v.push((K::MatmulCoop { dtype: q, x: f16_ }, false));
+    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true, x: f32_ }, false));
+    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false, x: f32_ }, true));
     for coop in [false, true] {
         for kv in [KvType::F32, KvType::F16] {
-            v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv, coop }, false));
+            v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv, coop, x: f32_ }, false));
         }
-        v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop }, false));
+        v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop, x: f32_, out: f32_ }, false));
     }
-    v.push((K::MatmulGlu { dtypes: [q, q], short: true, coop: false }, false));
+    v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv: f16_, coop: true, x: f16_ }, false));
+    v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop: true, x: f16_, out: f16_ }, false));
+    v.push((K::MatmulGlu { dtypes: [q, q], short: true, coop: false, x: f32_, out: f32_ }, false));
     for layout in [AttnLayout::Tiles, AttnLayout::Flash, AttnLayout::Portable] {
         for kv in [KvType::F32, KvType::F16] {
             for (wide, split) in [(false, false), (false, true), (true, false)] {
                 let fits = !(layout == AttnLayout::Tiles && wide || layout == AttnLayout::Portable && split);
                 if fits {
-                    v.push((K::Attention { layout, wide, split, kv }, false));
+                    v.push((K::Attention { layout, wide, split, kv, out: f32_ }, false));
                 }
             }
         }
     }
+    v.push((K::Attention { layout: AttnLayout::Tiles, wide: false, split: false, kv: f16_, out: f16_ }, false));
     for out in [KvType::F32, KvType::F16] {
         v.push((K::MatmulMerge { out }, false));
         v.push((K::MatmulMergeQkv { kv: out }, false));
@@ -56,7 +62,20 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     for tile in [8, 16, 32, 64] {
         v.push((K::MoeMatmul { dtype: q, tile }, false));
     }
-    let rest = [K::Embed(q), K::RmsNorm, K::Rope, K::CfgMix, K::KvStore, K::AttentionMerge, K::Select, K::Bias, K::MoeRoute, K::MoeCombine];
+    let rest = [
+        K::Embed(q),
+        K::RmsNorm { out: f32_ },
+        K::RmsNorm { out: f16_ },
+        K::Rope,
+        K::CfgMix,
+        K::KvStore,
+        K::AttentionMerge { out: f32_ },
+        K::AttentionMerge { out: f16_ },
+        K::Select,
+        K::Bias,
+        K::MoeRoute,
+        K::MoeCombine,
+    ];
     v.extend(rest.into_iter().map(|k| (k, false)));
     let dgemma = [K::SoftCap, K::Softmax, K::SoftEmbed(q), K::DgChoose];
     v.extend(dgemma.into_iter().map(|k| (k, false)));

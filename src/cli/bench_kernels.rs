@@ -123,7 +123,7 @@ fn bench_attention(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, (lq, lk): (usiz
     let out = gpu.storage("out", (lq * h * d * 4) as u64)?;
     let shape = AttnShape { lq, lk, n_heads: h, n_kv: kv, head_dim: d };
     let scratch = gpu.storage("split-K scratch", AttnShape::split_scratch_bound(lk, h, d).max(4))?;
-    let ds = gpu.bind(&gpu.attention(v, &q, &k, &vv, &out, shape, AttnMask::FULL, kvt, Some(&scratch))?, None)?;
+    let ds = gpu.bind(&gpu.attention(v, &q, &k, &vv, &out, shape, AttnMask::FULL, kvt, KvType::F32, Some(&scratch))?, None)?;
     let t = Timing::of(gpu, &ds, &out)?;
     let best = t.ms;
     let gflops = 4.0 * (lq * lk * h * d) as f64 / best / 1e6;
@@ -315,7 +315,8 @@ fn bench_moe(
     Ok(())
 }
 
-/// One line for a matmul of `m` rows by the weight `gw` (`bytes` of it), split-K when `split`.
+/// One line for a matmul of `m` rows by the weight `gw` (`bytes` of it), split-K when `split`;
+/// x in f16 where sessions keep it so (`Gpu::half_inputs`).
 fn bench_matmul(
     gpu: &Gpu,
     v: KernelVariant,
@@ -328,29 +329,34 @@ fn bench_matmul(
     use unmask::gpu::kernels::{Epilogue, MatmulIo};
     let (n, k) = (gw.rows, gw.cols);
     let mut rng = unmask::rng::Rng::new(3);
-    let x = gpu.upload_f32("x", &rng.vec(m * k, 1.0))?;
+    let half = gpu.half_inputs(v);
+    let xs = rng.vec(m * k, 1.0);
+    let x = match half {
+        true => gpu.upload("x", bytemuck::cast_slice(&xs.iter().map(|&a| half::f16::from_f32(a)).collect::<Vec<_>>()))?,
+        false => gpu.upload_f32("x", &xs)?,
+    };
     let y = gpu.storage("y", (m * n * 4) as u64)?;
+    let io = MatmulIo { x: &x, x_offset: 0, y: &y, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None, x_f16: half, y_f16: false };
     let launches = match split {
         Some(s) => {
             let scratch = gpu.storage("split-K scratch", s.bytes(m, n))?;
-            let io = MatmulIo { x: &x, x_offset: 0, y: &y, y_offset: 0, y_stride: n, epilogue: Epilogue::Store, norm: None, rope: None };
             gpu.matmul_split(gw.dtype, &gw.chunks[0].0, m, n, k, io, &scratch, s, KvType::F32)?
         }
-        None => gw.matmul(gpu, v, &x, 0, m, &y, 0, n, Epilogue::Store)?,
+        None => gw.matmul_split_k(gpu, v, m, io, None)?,
     };
     let ds = gpu.bind(&launches, None)?;
     let t = Timing::of(gpu, &ds, &y)?;
     let best = t.ms;
     let gflops = 2.0 * (m * n * k) as f64 / best / 1e6;
     // Bytes a matmul must move at least: the weights once, x and y once.
-    let gbs = (bytes + 4 * m * k + 4 * m * n) as f64 / best / 1e6;
+    let gbs = (bytes + if half { 2 } else { 4 } * m * k + 4 * m * n) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
     // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
-    let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop(_)));
+    let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { .. }));
     // Parts of the k loop left out (`--kernels phases`; none otherwise).
     let bits = gpu.skip_phases();
     let skip: Vec<&str> = [(1, "loads"), (2, "multiply-adds"), (4, "workgroup stores")].into_iter().filter(|(b, _)| bits & b != 0).map(|(_, s)| s).collect();
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "x": if half { "f16" } else { "f32" }, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
         "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
         "of_probe": probed.flops(coop).map(|f| gflops / f), "of_probe_read": gbs / probed.read_gbps});

@@ -1,5 +1,5 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
-//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_SPLIT_FILL`,
+//! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_HALF_INPUTS`, `UNMASK_SPLIT_FILL`,
 //! `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`, `UNMASK_BOUNDS_CHECKS` and `UNMASK_ATTENTION`
 //! overrides, and a progress bar on a terminal while the weights stream.
 
@@ -49,7 +49,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// tensor-core path's numbers anywhere with shader-f16 and fixed subgroups, slowly); and
 /// `UNMASK_ATTENTION=tiles|flash|portable`: the tiled layout's attention kernel;
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
-/// gate/up each in one launch); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
+/// gate/up each in one launch); `UNMASK_HALF_INPUTS=on|off`: whether sessions on cooperative
+/// matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an
 /// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`);
 /// `UNMASK_LOOP_BOUNDING=on|off`, `UNMASK_BOUNDS_CHECKS=on|off`: naga's runtime checks in the
@@ -80,6 +81,11 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
     // Whether tiled passes fuse (on by default; an A/B switch).
     if let Some(on) = on_off("UNMASK_FUSE")? {
         gpu.set_fuse(on);
+    }
+    // Whether sessions on cooperative matrices keep the matmuls' inputs in f16 (on by default;
+    // an A/B switch).
+    if let Some(on) = on_off("UNMASK_HALF_INPUTS")? {
+        gpu.set_half_inputs(on);
     }
     // Workgroups a split tiled matmul aims for (GPUs; an A/B switch).
     if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {

@@ -174,7 +174,7 @@ impl<'m> DgSession<'m> {
     /// normed first where the input says; split-K where the device splits it.
     fn mm(&self, w: &GpuWeight, (x, norm): Input<'_>, m: usize, y: &wgpu::Buffer, y_row: usize, e: Epilogue) -> Result<Vec<Launch>> {
         let norm = norm.map(|w| RowNorm { w, eps: self.model.config.rms_eps });
-        let io = MatmulIo { x, x_offset: 0, y, y_offset: y_row * w.rows, y_stride: w.rows, epilogue: e, norm, rope: None };
+        let io = MatmulIo { x, x_offset: 0, y, y_offset: y_row * w.rows, y_stride: w.rows, epilogue: e, norm, rope: None, x_f16: false, y_f16: false };
         w.matmul_split_k(&self.model.gpu, self.kernels, m, io, Some(&self.b.split))
     }
 
@@ -182,7 +182,7 @@ impl<'m> DgSession<'m> {
     /// the layout fuses (`GpuWeight::gate_up`), else two.
     fn gate_up(&self, w: [&GpuWeight; 2], (x, norm): Input<'_>, n: usize) -> Result<Vec<Launch>> {
         let norm = norm.map(|w| RowNorm { w, eps: self.model.config.rms_eps });
-        let io = MatmulIo { x, x_offset: 0, y: &self.b.gate, y_offset: 0, y_stride: w[0].rows, epilogue: GEGLU, norm, rope: None };
+        let io = MatmulIo { x, x_offset: 0, y: &self.b.gate, y_offset: 0, y_stride: w[0].rows, epilogue: GEGLU, norm, rope: None, x_f16: false, y_f16: false };
         GpuWeight::gate_up(&self.model.gpu, self.kernels, w, n, io, Some(&self.b.split))
     }
 
@@ -234,6 +234,8 @@ impl<'m> DgSession<'m> {
             y_stride: w.rows,
             epilogue: Epilogue::Store,
             norm: h.1.map(|w| RowNorm { w, eps }),
+            x_f16: false,
+            y_f16: false,
             rope: None,
         };
         let io = [io(qkv[0], &b.q, 0), io(qkv[1], k_rows, r0), io(qkv[2], v_rows, r0)];
@@ -260,7 +262,7 @@ impl<'m> DgSession<'m> {
         ]);
         let shape = AttnShape { lq: n, lk: q0 + n, n_heads: c.heads, n_kv: kvh, head_dim: hd };
         let attn_mask = mask(mode, l, c.sliding_window, q0);
-        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, attn_mask, self.kv, Some(&b.split))?);
+        out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, attn_mask, self.kv, KvType::F32, Some(&b.split))?);
         out.extend(self.mm(&lw.o, (&b.attn, None), n, &b.t, 0, Epilogue::Store)?);
         out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.

@@ -15,7 +15,7 @@ use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::{GpuModel, GpuWeight};
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    AttnMask, AttnShape, Dispatch, Epilogue, HeadPass, Kernel, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm,
+    AttnMask, AttnShape, Dispatch, Epilogue, HeadPass, Kernel, KvType, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm,
 };
 use crate::model::arch::Role;
 use std::collections::HashMap;
@@ -65,6 +65,9 @@ pub struct Session<'m> {
     /// Slot 0: the full pass; slot 1: the latest row-range pass.
     passes: [Option<Pass>; 2],
     guided: Option<Guided>,
+    /// The matmuls' inputs (normed rows, attention's output, act(gate) · up) are f16
+    /// (`Gpu::half_inputs`, `GpuModel::dense_fused_mlps`).
+    half: bool,
 }
 
 impl GpuModel {
@@ -106,7 +109,8 @@ impl<'m> Session<'m> {
         let params = gpu.uniform("kernel parameters", layout.params_bytes);
         let staging = gpu.staging(layout.staging_bytes);
         gpu.take_fault()?;
-        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None })
+        let half = gpu.half_inputs(config.kernels) && model.dense_fused_mlps();
+        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None, half })
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -120,6 +124,19 @@ impl<'m> Session<'m> {
     /// Bytes of the session's buffers (what the memory plan's `session_bytes` promises).
     pub fn allocated_bytes(&self) -> u64 {
         self.bufs.values().map(|b| b.size()).sum::<u64>() + self.params.size() + self.staging.size()
+    }
+
+    /// Whether the matmuls' inputs are f16 here (`Gpu::half_inputs`).
+    pub fn half_inputs(&self) -> bool {
+        self.half
+    }
+
+    /// How buffer `b`'s elements are stored: f16 for the matmuls' inputs where `half`.
+    fn elem(&self, b: Buf) -> KvType {
+        match b {
+            Buf::H | Buf::HUncond | Buf::Attn | Buf::Gate if self.half => KvType::F16,
+            _ => KvType::F32,
+        }
     }
 
     fn buf(&self, b: Buf) -> Result<&wgpu::Buffer> {
@@ -242,27 +259,7 @@ impl<'m> Session<'m> {
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
         let all: Vec<&Dispatch> = pass.dispatches().collect();
         let Some(ms) = self.model.gpu.time_dispatches(&all).await? else { return Ok(None) };
-        let mut by_kind: Vec<(String, f64)> = Vec::new();
-        for (d, t) in all.iter().zip(ms) {
-            let name = match d.kernel {
-                Kernel::Matmul { dtype, .. } => format!("matmul {}", dtype.name()),
-                Kernel::MatmulCoop(dtype) => format!("matmul {} (coop)", dtype.name()),
-                Kernel::MatmulQkv { dtypes, coop, .. } => {
-                    format!("matmul {} (Q, K, V in one{})", dtypes.map(|d| d.name()).join("/"), if coop { ", coop" } else { "" })
-                }
-                Kernel::MatmulGlu { dtypes, coop, .. } => {
-                    format!("matmul {} (gate, up in one{})", dtypes.map(|d| d.name()).join("/"), if coop { ", coop" } else { "" })
-                }
-                Kernel::Attention { .. } | Kernel::AttentionMerge => "attention".into(),
-                Kernel::MatmulMerge { .. } | Kernel::MatmulMergeQkv { .. } => "matmul split-K merge".into(),
-                k => format!("{k:?}").to_lowercase(),
-            };
-            match by_kind.iter_mut().find(|(n, _)| *n == name) {
-                Some(e) => e.1 += t,
-                None => by_kind.push((name, t)),
-            }
-        }
-        Ok(Some(by_kind))
+        Ok(Some(crate::engine::profile::by_kind(all.iter().map(|d| &d.kernel).zip(ms))))
     }
 
     /// The kernels a pass over rows `rows` of a canvas of `len` launches, in order (recording
@@ -379,7 +376,7 @@ impl<'m> Session<'m> {
                     }
                 }
                 Op::RmsNorm { w: key, x, out: o, rows } => {
-                    out.push(g.rmsnorm(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps)?)
+                    out.push(g.rmsnorm_typed(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, false, 1.0, self.elem(o))?)
                 }
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue, norm } => {
                     let t = &w[key];
@@ -393,6 +390,8 @@ impl<'m> Session<'m> {
                         y_stride: t.rows,
                         epilogue,
                         norm,
+                        x_f16: self.elem(x) == KvType::F16,
+                        y_f16: false,
                         rope: None,
                     };
                     out.extend(t.matmul_split_k(g, kv, rows, io, scratch)?);
@@ -410,9 +409,10 @@ impl<'m> Session<'m> {
                     let norm = norm.map(|nk| RowNorm { w: bias.map_or(w[nk].vector(), |b| b.joined), eps: c.rms_norm_eps });
                     let positions = self.buf(Buf::Positions)?;
                     let rope = rope_at.map(|pos0| QkRope { spec: RopeSpec::first(c.rope_dims, c.rope_theta), style: m.rope, head_dim: hd, pos0, positions });
+                    let (xb, x_f16) = (self.buf(x)?, self.elem(x) == KvType::F16);
                     let io = |(t, (y, y_row)): (&GpuWeight, (Buf, usize)), rope| -> Result<MatmulIo<'_>> {
-                        let y = self.buf(y)?;
-                        Ok(MatmulIo { x: self.buf(x)?, x_offset: 0, y, y_offset: y_row * t.rows, y_stride: t.rows, epilogue: Epilogue::Store, norm, rope })
+                        let (y, y_offset, e) = (self.buf(y)?, y_row * t.rows, Epilogue::Store);
+                        Ok(MatmulIo { x: xb, x_offset: 0, y, y_offset, y_stride: t.rows, epilogue: e, norm, rope, x_f16, y_f16: false })
                     };
                     let ios = [io((ts[0], y[0]), rope)?, io((ts[1], y[1]), rope)?, io((ts[2], y[2]), None)?];
                     let staging = if f16_kv { Some([self.buf(Buf::KNew)?, self.buf(Buf::VNew)?]) } else { None };
@@ -421,7 +421,9 @@ impl<'m> Session<'m> {
                 Op::GateUp { w: keys, x, norm, m: rows, y, epilogue } => {
                     let ts = keys.map(|key| &w[key]);
                     let norm = norm.map(|nk| RowNorm { w: w[nk].vector(), eps: c.rms_norm_eps });
-                    let io = MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm, rope: None };
+                    let (x_f16, y_f16) = (self.elem(x) == KvType::F16, self.elem(y) == KvType::F16);
+                    let io =
+                        MatmulIo { x: self.buf(x)?, x_offset: 0, y: self.buf(y)?, y_offset: 0, y_stride: ts[0].rows, epilogue, norm, rope: None, x_f16, y_f16 };
                     out.extend(GpuWeight::gate_up(g, kv, ts, rows, io, self.bufs.get(&Buf::SplitK))?);
                 }
                 Op::HeadPass { x, row0, rows, heads, norm, kv } => {
@@ -446,6 +448,7 @@ impl<'m> Session<'m> {
                         shape,
                         mask,
                         self.config.kv,
+                        self.elem(o),
                         self.bufs.get(&Buf::SplitK),
                     )?)
                 }

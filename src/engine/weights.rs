@@ -81,7 +81,7 @@ impl GpuWeight {
         y_stride: usize,
         epilogue: Epilogue,
     ) -> Result<Vec<Launch>> {
-        let io = MatmulIo { x, x_offset, y, y_offset, y_stride, epilogue, norm: None, rope: None };
+        let io = MatmulIo { x, x_offset, y, y_offset, y_stride, epilogue, norm: None, rope: None, x_f16: false, y_f16: false };
         self.matmul_split_k(gpu, variant, m, io, None)
     }
 
@@ -187,6 +187,9 @@ impl GpuWeight {
         if gpu.fuses(variant) && same && room {
             return gpu.matmul_glu([(&gate.chunks[0].0, gate.dtype), (&up.chunks[0].0, up.dtype)], m, gate.rows, gate.cols, io, scratch);
         }
+        if io.y_f16 {
+            return Err(crate::error::Error::Gpu("internal: gate and up into f16 need the fused launch".into()));
+        }
         let mut out = gate.matmul_split_k(gpu, variant, m, MatmulIo { epilogue: Epilogue::Store, ..io }, scratch)?;
         out.extend(up.matmul_split_k(gpu, variant, m, io, scratch)?);
         Ok(out)
@@ -275,6 +278,17 @@ impl GpuModel {
     /// Bytes of weights on the GPU.
     pub fn weight_bytes(&self) -> u64 {
         self.weights.iter().map(|(_, _, w)| w.bytes()).sum()
+    }
+
+    /// Whether every layer's MLP is a dense gated one whose gate and up fit the one gate/up
+    /// launch (a chunk each, one shape): where a session may keep its matmuls' inputs in f16
+    /// (`Gpu::half_inputs`; the expert kernels and the unfused gated epilogue read f32).
+    pub fn dense_fused_mlps(&self) -> bool {
+        let fits = |i: usize| match (self.weights.get(Key::at(i, Role::Gate)), self.weights.get(Key::at(i, Role::Up))) {
+            (Some(g), Some(u)) => g.chunks.len() == 1 && u.chunks.len() == 1 && (g.rows, g.cols) == (u.rows, u.cols),
+            _ => false,
+        };
+        self.config.n_experts == 0 && (0..self.config.n_layers).all(fits)
     }
 
     /// Chunks per tensor (what the memory layout of a session depends on).

@@ -46,7 +46,8 @@ fn grid(layout: AttnLayout, s: &AttnShape, splits: usize) -> Result<[u32; 3]> {
 
 impl Gpu {
     /// Attention of the `lq` query rows of `q` against the `lk` rows of `k` and `v` (stored as
-    /// `kv`) into `out`, each query over the keys `mask` gives it. In the flash layouts, a launch
+    /// `kv`) into `out` (elements `out_t`: f16, rounded as stored, for a cooperative-matrix
+    /// matmul's input), each query over the keys `mask` gives it. In the flash layouts, a launch
     /// of few rows is split across its keys when `scratch` has room (`AttnShape::splits`): two
     /// launches.
     #[allow(clippy::too_many_arguments)]
@@ -60,19 +61,21 @@ impl Gpu {
         s: AttnShape,
         mask: AttnMask,
         kv: KvType,
+        out_t: KvType,
         scratch: Option<&wgpu::Buffer>,
     ) -> Result<Vec<Launch>> {
         let p = params(&s, &mask, 1)?;
         self.check_kv(kv)?;
+        self.check_kv(out_t)?;
         let layout = self.attention_layout(variant, &s);
         let flash = layout.is_flash();
         if flash {
             let splits = s.splits();
             if let Some(scratch) = scratch.filter(|b| splits > 1 && b.size() >= s.split_bytes(splits)) {
-                return self.attention_split(q, k, v, out, s, mask, kv, scratch, splits);
+                return self.attention_split(q, k, v, out, s, mask, [kv, out_t], scratch, splits);
             }
         }
-        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv };
+        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: false, kv, out: out_t };
         Ok(vec![self.launch(kernel, &p, &[q, k, v, out], grid(layout, &s, 1)?)?])
     }
 
@@ -97,7 +100,7 @@ impl Gpu {
 
     /// Split-K attention in the flash layouts (`flash_layout`): `splits` workgroups share each (head, 16 rows),
     /// each walking one slice of the keys into `scratch` (`attention_split_out.wgsl`), then
-    /// `attention_merge.wgsl` writes `out`.
+    /// `attention_merge.wgsl` writes `out`. `types`: how K/V are stored and `out`'s elements.
     #[allow(clippy::too_many_arguments)]
     pub fn attention_split(
         &self,
@@ -107,11 +110,13 @@ impl Gpu {
         out: &wgpu::Buffer,
         s: AttnShape,
         mask: AttnMask,
-        kv: KvType,
+        types: [KvType; 2],
         scratch: &wgpu::Buffer,
         splits: usize,
     ) -> Result<Vec<Launch>> {
+        let [kv, out_t] = types;
         self.check_kv(kv)?;
+        self.check_kv(out_t)?;
         if !(1..=64).contains(&splits) {
             return Err(Error::Input(format!("split-K attention takes 1 to 64 key slices, not {splits}")));
         }
@@ -121,11 +126,11 @@ impl Gpu {
         }
         let p = params(&s, &mask, splits)?;
         let layout = self.flash_layout(&s);
-        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: true, kv };
+        let kernel = Kernel::Attention { layout, wide: s.head_dim > 256, split: true, kv, out: KvType::F32 };
         let split = self.launch(kernel, &p, &[q, k, v, scratch], grid(layout, &s, splits)?)?;
         let mp = [u32_of("lq", s.lq)?, s.n_heads as u32, s.head_dim as u32, splits as u32];
         let n = s.lq * s.n_heads * s.head_dim;
-        let merge = self.launch(Kernel::AttentionMerge, &mp, &[scratch, out], groups_1d(n))?;
+        let merge = self.launch(Kernel::AttentionMerge { out: out_t }, &mp, &[scratch, out], groups_1d(n))?;
         Ok(vec![split, merge])
     }
 

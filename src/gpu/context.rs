@@ -83,6 +83,9 @@ pub struct Gpu {
     skip_phases: std::sync::atomic::AtomicU32,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
     pub(crate) fuse: std::sync::atomic::AtomicBool,
+    /// Sessions on cooperative matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`;
+    /// `set_half_inputs`).
+    pub(crate) half: std::sync::atomic::AtomicBool,
 }
 
 /// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
@@ -226,6 +229,7 @@ impl Gpu {
             wide_tile: false.into(),
             skip_phases: 0.into(),
             fuse: true.into(),
+            half: true.into(),
         })
     }
 
@@ -409,6 +413,13 @@ impl Gpu {
     /// it when they record a pass.
     pub fn set_fuse(&self, on: bool) {
         self.fuse.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Chooses whether sessions on cooperative matrices keep the matmuls' inputs in f16
+    /// (`Gpu::half_inputs`; tests, benchmarks, `UNMASK_HALF_INPUTS=off`). Sessions read it when
+    /// they are made.
+    pub fn set_half_inputs(&self, on: bool) {
+        self.half.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

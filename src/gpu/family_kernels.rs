@@ -5,7 +5,7 @@
 //! the route buffer they share, `MoeShape`), and DiffusionGemma's row softmax, soft embedding,
 //! logit soft-capping, scaled embedding and accumulating RMSNorm.
 
-use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, Launch, RopeParams, RopeSpec, RowNorm};
+use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, KvType, Launch, RopeParams, RopeSpec, RowNorm};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
@@ -263,11 +263,30 @@ impl Gpu {
         accumulate: bool,
         scale: f32,
     ) -> Result<Launch> {
+        self.rmsnorm_typed(w, x, out, rows, dim, eps, accumulate, scale, KvType::F32)
+    }
+
+    /// `rmsnorm_into` with `out`'s elements `out_t` (f16: rounded as stored, a
+    /// cooperative-matrix matmul's input).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rmsnorm_typed(
+        &self,
+        w: &wgpu::Buffer,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        accumulate: bool,
+        scale: f32,
+        out_t: KvType,
+    ) -> Result<Launch> {
+        self.check_kv(out_t)?;
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32, f32, [u32; 3]);
         let p = P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, accumulate as u32, scale, [0; 3]);
-        self.launch(Kernel::RmsNorm, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+        self.launch(Kernel::RmsNorm { out: out_t }, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
     /// `embed` with every value times `scale` (Gemma's √hidden).

@@ -65,13 +65,25 @@ fn renamed_reader(d: DType, suffix: &str, binding: u32) -> String {
     }
     out
 }
-/// `alias name = f32;` or, for f16 storage, `enable f16;` and `alias name = f16;` (to open a
-/// module: `enable` must come first).
-fn element_alias(name: &str, t: KvType) -> String {
-    match t {
-        KvType::F32 => format!("alias {name} = f32;"),
-        KvType::F16 => format!("enable f16;\nalias {name} = f16;"),
+/// To open a module (`enable` must come first): `enable f16;` where any of `types` is f16, then
+/// per (name, type) `alias name = f32;` or `f16`, and `fn name_of(v: f32) -> name`, the value as
+/// stored (f16: clamped to ±65504 and rounded, as `matmul_coop.wgsl` stages its inputs).
+fn element_aliases(types: &[(&str, KvType)]) -> String {
+    let mut out = String::new();
+    if types.iter().any(|t| t.1 == KvType::F16) {
+        out.push_str("enable f16;\n");
     }
+    for (name, t) in types {
+        out.push_str(&match t {
+            KvType::F32 => format!("alias {name} = f32;\nfn {name}_of(v: f32) -> f32 {{ return v; }}\n"),
+            KvType::F16 => format!("alias {name} = f16;\nfn {name}_of(v: f32) -> f16 {{ return f16(clamp(v, -65504.0, 65504.0)); }}\n"),
+        });
+    }
+    out
+}
+
+fn element_alias(name: &str, t: KvType) -> String {
+    element_aliases(&[(name, t)])
 }
 
 /// How `head_pass.wgsl` reads and writes Q or K (`k`, binding 3) and, with `v`, V (the next
@@ -109,15 +121,23 @@ const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 /// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
 /// (`matmul.wgsl`; `wide`: its 8×8 form, `matmul_wide.wgsl`) or, with `coop`, cooperative
 /// matrices (`matmul_coop.wgsl`, whose `enable`s open the module, as does f16's where `f16` asks
-/// for it).
-fn matmul_with(coop: bool, f16: bool, readers: &str, store: &str, wide: bool) -> String {
-    let (enables, core) = match (coop, wide) {
-        (true, _) => ("enable f16;\nenable wgpu_cooperative_matrix;\n", include_str!("../../shaders/matmul_coop.wgsl")),
-        (false, false) => (if f16 { "enable f16;\n" } else { "" }, MATMUL),
-        (false, true) => (if f16 { "enable f16;\n" } else { "" }, include_str!("../../shaders/matmul_wide.wgsl")),
+/// for it). `io`: the element types of x and y (`x_t`, `y_t`).
+fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &str, wide: bool) -> String {
+    let core = match (coop, wide) {
+        (true, _) => include_str!("../../shaders/matmul_coop.wgsl"),
+        (false, false) => MATMUL,
+        (false, true) => include_str!("../../shaders/matmul_wide.wgsl"),
     };
+    let f16 = f16 || coop || io.contains(&KvType::F16);
+    let enables = match (f16, coop) {
+        (_, true) => "enable f16;\nenable wgpu_cooperative_matrix;\n",
+        (true, false) => "enable f16;\n",
+        (false, false) => "",
+    };
+    // (The aliases' own `enable` is the one above.)
+    let aliases = element_aliases(&[("x_t", io[0]), ("y_t", io[1])]).replace("enable f16;\n", "");
     let tile = if coop { "" } else { MATMUL_TILE };
-    format!("{enables}{readers}\n{GLU}\n{MATMUL_COMMON}\n{tile}\n{store}\n{core}")
+    format!("{enables}{aliases}{readers}\n{GLU}\n{MATMUL_COMMON}\n{tile}\n{store}\n{core}")
 }
 
 /// The WGSL source of a kernel: one file, or the weight binding, a format's reader and the
@@ -130,42 +150,60 @@ pub fn source(k: Kernel) -> String {
 /// `Gpu::set_register_tile`).
 pub fn source_with(k: Kernel, wide: bool) -> String {
     match k {
-        Kernel::Matmul { dtype, variant, .. } => {
+        Kernel::Matmul { dtype, variant, x, .. } => {
             let reader = weight_reader(dtype);
+            let io = [x, KvType::F32];
             match variant {
-                KernelVariant::Tiled => matmul_with(false, false, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide),
-                KernelVariant::CpuLanes => {
-                    format!("{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}", include_str!("../../shaders/matmul_cpu_lanes.wgsl"))
+                KernelVariant::Tiled => {
+                    matmul_with(false, false, io, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide)
                 }
+                KernelVariant::CpuLanes => format!(
+                    "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}",
+                    element_aliases(&[("x_t", x), ("y_t", KvType::F32)]),
+                    include_str!("../../shaders/matmul_cpu_lanes.wgsl")
+                ),
             }
         }
-        Kernel::MatmulQkv { dtypes, kv, coop, .. } => {
+        Kernel::MatmulQkv { dtypes, kv, coop, x, .. } => {
             let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 6, 7]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
             let alias = match kv {
                 KvType::F32 => "alias kv_t = f32;",
                 KvType::F16 => "alias kv_t = f16;",
             };
-            matmul_with(coop, kv == KvType::F16, &format!("{alias}\n{}", readers.join("\n")), include_str!("../../shaders/matmul_qkv.wgsl"), wide)
+            matmul_with(
+                coop,
+                kv == KvType::F16,
+                [x, KvType::F32],
+                &format!("{alias}\n{}", readers.join("\n")),
+                include_str!("../../shaders/matmul_qkv.wgsl"),
+                wide,
+            )
         }
-        Kernel::MatmulGlu { dtypes, coop, .. } => matmul_with(
+        Kernel::MatmulGlu { dtypes, coop, x, out, .. } => matmul_with(
             coop,
             false,
+            [x, out],
             &format!("{}\n{}", renamed_reader(dtypes[0], "_a", 1), renamed_reader(dtypes[1], "_b", 4)),
             include_str!("../../shaders/matmul_glu.wgsl"),
             wide,
         ),
-        Kernel::MatmulCoop(dtype) => {
-            matmul_with(true, false, &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)), include_str!("../../shaders/matmul_out.wgsl"), false)
-        }
+        Kernel::MatmulCoop { dtype, x } => matmul_with(
+            true,
+            false,
+            [x, KvType::F32],
+            &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)),
+            include_str!("../../shaders/matmul_out.wgsl"),
+            false,
+        ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
-        Kernel::RmsNorm => include_str!("../../shaders/rmsnorm.wgsl").into(),
+        Kernel::RmsNorm { out } => format!("{}\n{}", element_alias("out_t", out), include_str!("../../shaders/rmsnorm.wgsl")),
         Kernel::Rope => format!("{ROPE}\n{}", include_str!("../../shaders/rope.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
-        Kernel::Attention { layout, wide, split, kv } => {
+        Kernel::Attention { layout, wide, split, kv, out } => {
             // The flash layouts: an ending (one pass or split-K), which keys a workgroup walks, the body.
             let flash = |body: &str| {
                 let end = if split { include_str!("../../shaders/attention_split_out.wgsl") } else { include_str!("../../shaders/attention_out.wgsl") };
@@ -178,7 +216,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl").to_string(),
             };
             // How K/V are stored.
-            let src = format!("{}\n{}\n{body}", element_alias("kv_t", kv), include_str!("../../shaders/attention_keys.wgsl"));
+            let src = format!("{}\n{}\n{body}", element_aliases(&[("kv_t", kv), ("out_t", out)]), include_str!("../../shaders/attention_keys.wgsl"));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row (the portable layout stages half the keys per round).
             // (The host never asks attention_tiles.wgsl for a wide head.)
@@ -198,7 +236,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
             format!("{}\n{ROPE}\n{MERGE_COMMON}\n{}", element_alias("out_t", kv), include_str!("../../shaders/matmul_merge_qkv.wgsl"))
         }
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
-        Kernel::AttentionMerge => include_str!("../../shaders/attention_merge.wgsl").into(),
+        Kernel::AttentionMerge { out } => format!("{}\n{}", element_alias("out_t", out), include_str!("../../shaders/attention_merge.wgsl")),
         Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::HeadPass { v, store } => format!("{}\n{ROPE}\n{}", head_pass_io(v, store), include_str!("../../shaders/head_pass.wgsl")),

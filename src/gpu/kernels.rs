@@ -77,42 +77,58 @@ impl AttnLayout {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only).
+    /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only); `x`: the
+    /// activations' element type (f16: a session that keeps the cooperative-matrix matmuls'
+    /// inputs in half precision, `MatmulIo::x_f16`; in this kernel where a launch's shape does
+    /// not suit cooperative matrices).
     Matmul {
         dtype: DType,
         variant: KernelVariant,
         short: bool,
+        x: KvType,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
     /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `short` as for `Matmul`; `coop`: on
-    /// cooperative matrices (`matmul_coop.wgsl`'s core; never short).
+    /// cooperative matrices (`matmul_coop.wgsl`'s core; never short); `x` as for `Matmul`.
     MatmulQkv {
         dtypes: [DType; 3],
         short: bool,
         kv: KvType,
         coop: bool,
+        x: KvType,
     },
     /// The tiled matmul over a gated MLP's gate and up weights (formats `dtypes`) at once,
-    /// storing act(gate) · up (`matmul_glu.wgsl`); `short` and `coop` as for `MatmulQkv`.
+    /// storing act(gate) · up (`matmul_glu.wgsl`); `short`, `coop` and `x` as for `MatmulQkv`;
+    /// `out`: the element type of act(gate) · up (f16 only unsplit: split-K's slices are f32).
     MatmulGlu {
         dtypes: [DType; 2],
         short: bool,
         coop: bool,
+        x: KvType,
+        out: KvType,
     },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
-    /// adapter has them (`Gpu::coop_matmul`).
-    MatmulCoop(DType),
+    /// adapter has them (`Gpu::coop_matmul`); `x` as for `Matmul`.
+    MatmulCoop {
+        dtype: DType,
+        x: KvType,
+    },
     Embed(DType),
-    RmsNorm,
+    /// `out`: the element type of the normed rows (f16: a cooperative-matrix matmul's input).
+    RmsNorm {
+        out: KvType,
+    },
     Rope,
     CfgMix,
     /// `wide`: head_dim 257..=512; `split`: split-K's ending (flash and tiles layouts only); `kv`: how
-    /// the keys and values it reads are stored.
+    /// the keys and values it reads are stored; `out`: the element type of its output (f16: a
+    /// cooperative-matrix matmul's input; the split ending's is `AttentionMerge`'s).
     Attention {
         layout: AttnLayout,
         wide: bool,
         split: bool,
         kv: KvType,
+        out: KvType,
     },
     /// f32 rows into f16 K/V (`kv_store.wgsl`).
     KvStore,
@@ -126,7 +142,10 @@ pub enum Kernel {
     MatmulMergeQkv {
         kv: KvType,
     },
-    AttentionMerge,
+    /// Split-K attention's ending (`attention_merge.wgsl`), its output's elements `out`.
+    AttentionMerge {
+        out: KvType,
+    },
     Select,
     Bias,
     /// `head_pass.wgsl`: QK-norm, RoPE and, for K, V's rows in one launch; `v`: with V beside K;
@@ -201,7 +220,7 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
 /// the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none).
 pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32) -> Vec<(&'static str, f64)> {
     let tiled_core =
-        matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop(_));
+        matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
     let mut constants = match k {
         Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
             vec![("ROWS", 8.0)]
@@ -224,7 +243,7 @@ impl Kernel {
     pub fn is_coop(self) -> bool {
         matches!(
             self,
-            Kernel::MatmulCoop(_) | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. } | Kernel::Probe(super::probe::Probe::Coop)
+            Kernel::MatmulCoop { .. } | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. } | Kernel::Probe(super::probe::Probe::Coop)
         )
     }
 }

@@ -134,6 +134,23 @@ pub struct MatmulIo<'a> {
     pub norm: Option<RowNorm<'a>>,
     /// Turn the output (Q or K) by RoPE before anything reads it.
     pub rope: Option<QkRope<'a>>,
+    /// x holds f16 (`shader-f16`): a session that keeps the cooperative-matrix matmuls' inputs in
+    /// half precision (`Session`'s `half_inputs`); read as f32, every core gives the product of
+    /// the rounded values.
+    pub x_f16: bool,
+    /// y holds f16: only act(gate) · up (`matmul_glu`), a cooperative-matrix matmul's input too.
+    pub y_f16: bool,
+}
+
+impl MatmulIo<'_> {
+    /// The element type of x.
+    pub fn x_type(&self) -> KvType {
+        if self.x_f16 {
+            KvType::F16
+        } else {
+            KvType::F32
+        }
+    }
 }
 
 /// RoPE that a matmul's output (Q or K, rows dense) gets: turned by the store where it can
@@ -220,6 +237,16 @@ impl Gpu {
         self.fuses(variant) && !self.coop_matmul()
     }
 
+    /// Whether a session in layout `variant` keeps the inputs of its matmuls in f16: the normed
+    /// rows, attention's output and act(gate) · up, each rounded once by the pass that writes it
+    /// instead of by every cooperative-matrix workgroup that stages it (the same values: x
+    /// clamped to ±65504 and rounded either way), so the matmuls read half the bytes of x and
+    /// convert none. Where the matmuls run on cooperative matrices (so `fuses`, norms not
+    /// folded) and the adapter has shader-f16, unless `set_half_inputs(false)`.
+    pub fn half_inputs(&self, variant: KernelVariant) -> bool {
+        self.fuses(variant) && self.coop_matmul() && self.report.shader_f16 && self.half.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether `matmul_qkv` runs here: where `fuses`, on adapters that bind the 8 storage
     /// buffers it needs (WebGPU's default; some downlevel adapters bind fewer).
     pub fn fuses_qkv(&self, variant: KernelVariant) -> bool {
@@ -230,14 +257,27 @@ impl Gpu {
     /// deep (0: unsplit), and its rows per workgroup: tiled launches on cooperative matrices
     /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
     /// not cut its 32-deep steps) and no norm is folded in.
-    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool) -> (Kernel, usize) {
+    /// `x`: the activations' element type.
+    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool, x: KvType) -> (Kernel, usize) {
         match variant {
             KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
-                (true, _, rows) => (Kernel::MatmulCoop(dtype), rows),
-                (false, short, rows) => (Kernel::Matmul { dtype, variant, short }, rows),
+                (true, _, rows) => (Kernel::MatmulCoop { dtype, x }, rows),
+                (false, short, rows) => (Kernel::Matmul { dtype, variant, short, x }, rows),
             },
-            _ => (Kernel::Matmul { dtype, variant, short: false }, tile_rows(variant, m).1),
+            _ => (Kernel::Matmul { dtype, variant, short: false, x }, tile_rows(variant, m).1),
         }
+    }
+
+    /// An error unless this adapter reads the element types `io` asks for (f16: `shader-f16`)
+    /// and y is f32 (`glu`: or act(gate) · up in f16).
+    pub(super) fn check_io(&self, io: &MatmulIo<'_>, glu: bool) -> Result<()> {
+        if io.y_f16 && !glu {
+            return Err(Error::Gpu("internal: only the gate/up matmul stores f16".into()));
+        }
+        if io.x_f16 || io.y_f16 {
+            self.check_kv(KvType::F16)?;
+        }
+        Ok(())
     }
 
     /// The core a tiled launch of `m` rows runs (slices `k_slice` deep, 0: unsplit; `norm`:
@@ -262,10 +302,11 @@ impl Gpu {
         if io.rope.is_some() {
             return Err(Error::Gpu("internal: a matmul's RoPE is its merge's or a pass of its own (`matmul_auto`)".into()));
         }
+        self.check_io(&io, false)?;
         let (norm, _, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams::new(m, n, k, &io, 0)?;
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm);
+        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
         // Only matmul.wgsl has binding 4.
         match kernel {
@@ -350,6 +391,7 @@ impl Gpu {
         out: KvType,
     ) -> Result<Vec<Launch>> {
         self.check_kv(out)?;
+        self.check_io(&io, false)?;
         let MatmulSplit { splits, k_slice } = split;
         if !(1..=64).contains(&splits) || k_slice == 0 || !k_slice.is_multiple_of(16) || splits * k_slice < k || (splits - 1) * k_slice >= k {
             return Err(Error::Input(format!("a matmul split of {splits} slices of {k_slice} does not cover k = {k}")));
@@ -362,10 +404,10 @@ impl Gpu {
         let (norm, _, g) = RowNorm::binding(io.norm, io.x);
         // The slices store dense [splits, m, n] partial results; the merge applies the epilogue.
         let p = MatmulParams { y_offset: 0, y_stride: n as u32, epilogue: Epilogue::Store.code(), ..MatmulParams::new(m, n, k, &io, k_slice)? };
-        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm);
+        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm, io.x_type());
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let slices = match kernel {
-            Kernel::MatmulCoop(_) => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
+            Kernel::MatmulCoop { .. } => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,
         };
         let merge = self.matmul_merge(m, n, split, io, k, (n, 0), scratch, false, out)?;

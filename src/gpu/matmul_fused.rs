@@ -35,6 +35,7 @@ impl Gpu {
         bias: Option<(&wgpu::Buffer, usize)>,
     ) -> Result<Vec<Launch>> {
         self.check_kv(kv_type)?;
+        self.check_io(&io, false)?;
         let [nq, nk, nv] = w.map(|p| p.2);
         if io.epilogue != Epilogue::Store || io.y_stride != nq {
             return Err(Error::Gpu("internal: the Q/K/V matmul stores rows dense at each part's width".into()));
@@ -76,7 +77,7 @@ impl Gpu {
             ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
         };
         let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type, coop };
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type, coop, x: io.x_type() };
         let splits = room.map_or(1, |r| r.0.splits);
         let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
         let y = room.map_or(io.y, |r| r.1);
@@ -96,7 +97,7 @@ impl Gpu {
     /// each, `k` wide; `io` the input (a norm may be folded in) and the output, whose epilogue
     /// names the activation (`Epilogue::Gated`). Split across the shared dimension as
     /// `matmul_auto` would split a matmul of its tiles' width (`glu_width`), when `scratch` has
-    /// room: the slices, then a merge that pairs gate and up.
+    /// room: the slices, then a merge that pairs gate and up. `io.y_f16`: the output in f16.
     pub fn matmul_glu(
         &self,
         w: [(&wgpu::Buffer, DType); 2],
@@ -109,6 +110,7 @@ impl Gpu {
         if !matches!(io.epilogue, Epilogue::Gated(_)) || io.rope.is_some() {
             return Err(Error::Gpu("internal: the gate/up matmul's epilogue is the activation".into()));
         }
+        self.check_io(&io, true)?;
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let width = glu_width(n);
         let room = self.split_room(KernelVariant::Tiled, m, width, k, scratch);
@@ -117,12 +119,15 @@ impl Gpu {
         let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
         let splits = room.map_or(1, |r| r.0.splits);
         let groups = [u32_of("columns", width.div_ceil(64))?, m.div_ceil(rows_per_group) as u32, splits as u32];
-        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short, coop };
+        // act(gate) · up in f16 where asked, by the store unsplit, else by the merge.
+        let y_type = if io.y_f16 { KvType::F16 } else { KvType::F32 };
+        let out_type = if room.is_none() { y_type } else { KvType::F32 };
+        let kernel = Kernel::MatmulGlu { dtypes: w.map(|p| p.1), short, coop, x: io.x_type(), out: out_type };
         // The norm's weight is the last binding, and only the f32 core's.
         let buffers = [w[0].0, io.x, room.map_or(io.y, |r| r.1), w[1].0, g];
         let mut out = vec![self.launch(kernel, &p, &buffers[..buffers.len() - coop as usize], groups)?];
         if let Some((split, s)) = room {
-            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, KvType::F32)?);
+            out.push(self.matmul_merge(m, n, split, io, k, (width, 0), s, true, y_type)?);
         }
         Ok(out)
     }
