@@ -42,17 +42,22 @@ override SKIP: u32 = 0u;
 @group(0) @binding(2) var<storage, read> x: array<x_t>;
 @group(0) @binding(3) var<storage, read_write> y: array<y_t>;
 
-fn load_x4(r: u32, k: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
+// Four consecutive k of x row r as stored (zero past the edges); `load_x4`: as f32.
+fn load_xt4(r: u32, k: u32) -> vec4<x_t> {
+    var v = vec4<x_t>(0.0);
     if (r < p.m) {
         let base = p.x_offset + r * p.k;
         for (var i = 0u; i < 4u; i = i + 1u) {
             if (k + i < p.k) {
-                v[i] = f32(x[base + k + i]);
+                v[i] = x[base + k + i];
             }
         }
     }
     return v;
+}
+
+fn load_x4(r: u32, k: u32) -> vec4<f32> {
+    return vec4<f32>(load_xt4(r, k));
 }
 
 fn load_wt4(r: u32, k: u32) -> vec4<f32> {

@@ -18,6 +18,9 @@
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
 // through the subgroup's 16×16 staging area in workgroup memory, from which its lanes hand
 // neighbouring columns in pairs to the store (`store_pair`: edges, epilogue, RoPE, gate · up).
+// x as stored (`x_t`): f32 rounded at staging (`x_half`, from the host: `to_f16`), or f16 that
+// its writer rounded so (`Gpu::half_inputs`; `x_half` is then the value itself), held in
+// registers as it is between the load and the staging.
 
 override WG: u32 = 128u;
 const TILE: u32 = 64u;
@@ -48,11 +51,11 @@ fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
 // The slice from k0 of the tile's 64 x rows and 64 W rows, as 8 groups of four k each:
 // invocation tid takes groups e = tid + j·WG (j < 512 / WG ≤ 16), x row e / 8 and the W row of
 // tile column w_tile_row(e / 8) (the store's order), k (e % 8)·4 .. + 3.
-fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<f32>, 16>>, wr: ptr<function, array<vec4<f32>, 16>>) {
+fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x_t>, 16>>, wr: ptr<function, array<vec4<f32>, 16>>) {
     for (var j = 0u; j < 512u / WG; j = j + 1u) {
         let e = tid + j * WG;
         let kc = (e % 8u) * 4u;
-        (*xr)[j] = load_x4(row0 + e / 8u, k0 + kc);
+        (*xr)[j] = load_xt4(row0 + e / 8u, k0 + kc);
         (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + kc);
     }
 }
@@ -79,7 +82,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let ks = k_range(wg.z);
     // Each slice's x and W are loaded one slice ahead, into registers, so that the loads are in
     // flight while the slice before is multiplied.
-    var xr: array<vec4<f32>, 16>;
+    var xr: array<vec4<x_t>, 16>;
     var wr: array<vec4<f32>, 16>;
     fetch(row0, col0, ks.x, tid, &xr, &wr);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
@@ -90,7 +93,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
                 let t = w_tile_row(r);
                 let kc = (e % 8u) * 4u;
                 for (var i = 0u; i < 4u; i = i + 1u) {
-                    xs[r / 16u][(r % 16u) * XS + kc + i] = to_f16(xr[j][i]);
+                    xs[r / 16u][(r % 16u) * XS + kc + i] = x_half(xr[j][i]);
                     ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
                 }
             }

@@ -136,7 +136,12 @@ fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &st
     };
     // (The aliases' own `enable` is the one above.)
     let aliases = element_aliases(&[("x_t", io[0]), ("y_t", io[1])]).replace("enable f16;\n", "");
-    let tile = if coop { "" } else { MATMUL_TILE };
+    // The cooperative core's x at staging: rounded there, or already f16.
+    let tile = match (coop, io[0]) {
+        (false, _) => MATMUL_TILE,
+        (true, KvType::F32) => "fn x_half(v: x_t) -> f16 { return to_f16(v); }",
+        (true, KvType::F16) => "fn x_half(v: x_t) -> f16 { return v; }",
+    };
     format!("{enables}{aliases}{readers}\n{GLU}\n{MATMUL_COMMON}\n{tile}\n{store}\n{core}")
 }
 
