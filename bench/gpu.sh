@@ -100,6 +100,11 @@ run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length
 # before had it). (Split-K's fill: 1024 took 84.2 ms a step against 2048's 78.9 on 2026-12-04;
 # `UNMASK_SPLIT_FILL=4096` tries more.)
 UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# Without f16 matmul inputs (new on 2026-12-05, sixth session: on cooperative matrices the norms,
+# attention and gate · up write the matmuls' x in f16, the same values; "half_inputs" in the
+# JSON), then the matmuls alone so ("x" in their lines): what halving x's bytes gave.
+UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
 UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on

@@ -470,7 +470,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "| attention_cpu_lanes variant cpu-lanes, lq 32, lk 32",
         "### Where a matmul's time goes",
         "| Q4_0 q_proj 32×64×64, f32 8×8, 1 slices |",
-        "| matmul Q4_0 ff_out 32×64×128, tiled, coop False, 4×4, 1 slices |",
+        "| matmul Q4_0 ff_out 32×64×128, tiled, coop False, x f32, 4×4, 1 slices |",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
@@ -778,6 +778,14 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     };
     assert_eq!(tokens(&fuse("on")), tokens(&fuse("off")));
     one_line(&fuse("sometimes"), "UNMASK_FUSE", "use on or off");
+    // UNMASK_HALF_INPUTS: on cooperative matrices (emulated where the adapter has shader-f16
+    // and fixed subgroups: lavapipe) the matmuls' inputs in f16 or not give the same tokens;
+    // anything but on/off is one line.
+    let half = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_COOP", "emulate"), ("UNMASK_HALF_INPUTS", v)]);
+    if coop("emulate").status.success() {
+        assert_eq!(tokens(&half("on")), tokens(&half("off")));
+    }
+    one_line(&half("half"), "UNMASK_HALF_INPUTS", "use on or off");
     // UNMASK_LOOP_BOUNDING: naga's loop counters change no token, in both layouts; anything but
     // on/off is one line.
     let bounding = |v: &str, kernels: &str| gen_with(&[("UNMASK_KERNELS", kernels), ("UNMASK_LOOP_BOUNDING", v)]);
