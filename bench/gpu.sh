@@ -105,6 +105,11 @@ UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt
 # JSON), then the matmuls alone so ("x" in their lines): what halving x's bytes gave.
 UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+# Without the short cooperative tiles (new on 2026-12-05, sixth session: 32×128 for at most 32
+# rows, no zero rows, half the slices; "coop_tile" in the matmul lines above): the cached step,
+# then the matmuls alone.
+UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
 UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on

@@ -150,7 +150,7 @@ if gen:
     print("\n### Generation")
     rows = []
     for r in gen:
-        engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, f16 inputs {r.get('half_inputs')}, {r.get('attention')}, K/V {r.get('kv')})"
+        engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, f16 inputs {r.get('half_inputs')}, short coop tiles {r.get('coop_short')}, {r.get('attention')}, K/V {r.get('kv')})"
         ms = r.get("ms_per_step", r.get("ms_per_forward"))
         tps = r.get("tokens_per_second", r.get("tokens_per_s"))
         kernels = r.get("gpu_ms_per_kernel") or {}
@@ -167,7 +167,7 @@ if kern:
     for k in kern:
         what = k["kernel"]
         if what == "matmul":
-            what += f" {k.get('dtype')} {k.get('shape')} {k.get('m')}×{k.get('n')}×{k.get('k')}, {k.get('variant')}, coop {k.get('coop')}, x {k.get('x')}, {k.get('register_tile')}×{k.get('register_tile')}, {k.get('splits')} slices"
+            what += f" {k.get('dtype')} {k.get('shape')} {k.get('m')}×{k.get('n')}×{k.get('k')}, {k.get('variant')}, coop {k.get('coop')}{' ' + k['coop_tile'] if k.get('coop_tile') else ''}, x {k.get('x')}, {k.get('register_tile')}×{k.get('register_tile')}, {k.get('splits')} slices"
         elif what.startswith("attention"):
             what += " " + ", ".join(f"{x} {k.get(x)}" for x in ("variant", "lq", "lk", "heads", "kv_heads", "head_dim", "kv", "splits") if x in k)
         else:
@@ -181,7 +181,7 @@ phases = {}
 for k in results:
     if k.get("kernel") != "matmul" or "skip" not in k:
         continue
-    core = ("coop" if k.get("coop") else f"f32 {k.get('register_tile')}×{k.get('register_tile')}") + (", x f16" if k.get("x") == "f16" else "")
+    core = (f"coop {k.get('coop_tile') or ''}".strip() if k.get("coop") else f"f32 {k.get('register_tile')}×{k.get('register_tile')}") + (", x f16" if k.get("x") == "f16" else "")
     key = (k.get("dtype"), k.get("shape"), k.get("m"), k.get("n"), k.get("k"), core, k.get("splits"))
     phases.setdefault(key, {})[" + ".join(k["skip"]) or "-"] = k.get("ms")
 phases = {key: v for key, v in phases.items() if len(v) > 1}

@@ -9,12 +9,15 @@
 // folded norm (p.norm is 0): x is rounded to f16 as it is staged, so it is normed first.
 //
 // A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
-// the host) and computes a 64×64 output tile. Per 32-deep slice of k, every invocation converts
+// the host) and computes a TM × TILE output tile: 64×64, or for inputs of at most 32 rows (a
+// cached step's; the host's `short`, which sets the two constants) 32×128, so that no subgroup
+// multiplies zero rows and each slice does twice the useful work. Per 32-deep slice of k, every invocation converts
 // its share of x and of the dequantized weights (loaded into registers while the slice before
 // was multiplied) to f16 into workgroup memory (x[r, k] at xs[r / 16][(r % 16)·XS + k], W row
 // n likewise, so W is B = Wᵀ in column-major order: blocks of 16 rows, so that each 16×16 load
 // stays in its block and its clamped index keeps 16-byte alignment); subgroup s then multiplies its 32×32
-// quarter (rows 32·(s / 2), columns 32·(s % 2)) as 2×2 accumulators of 16×16. Products sum in
+// quarter (rows 32·(s / SN), columns 32·(s % SN), SN = TILE / 32 subgroups across) as 2×2
+// accumulators of 16×16. Products sum in
 // f32; inputs are rounded to f16 once (x clamped to ±65504). At the end each accumulator goes
 // through the subgroup's 16×16 staging area in workgroup memory, from which its lanes hand
 // neighbouring columns in pairs to the store (`store_pair`: edges, epilogue, RoPE, gate · up).
@@ -22,17 +25,26 @@
 // its writer rounded so (`Gpu::half_inputs`; `x_half` is then the value itself), held in
 // registers as it is between the load and the staging.
 
-override WG: u32 = 128u;
+// The workgroup's invocations: four subgroups (the host sets both to the adapter's, the constant
+// in the text so that the register arrays below have exactly the size used).
+const WGC: u32 = 128u;
+override WG: u32 = WGC;
+// Rows and columns of the output tile (TM · TILE = 4 subgroups × 32×32).
+const TM: u32 = 64u;
 const TILE: u32 = 64u;
+const SN: u32 = TILE / 32u;
 const TK: u32 = 32u;
+// The slice's groups of four k an invocation loads (x rows, W rows: 8 groups a row).
+const XR: u32 = 8u * TM / WGC;
+const WR: u32 = 8u * TILE / WGC;
 // f16 between staged rows: TK and 8 spare (16 bytes), so that the 8 rows a 16×16 load reads at
 // once start in 8 different groups of memory banks (with a stride of 32, rows 0, 2, 4 and 6
 // would share theirs).
 const XS: u32 = 40u;
 
 const BLOCK: u32 = 640u;  // 16 rows × XS
-var<workgroup> xs: array<array<f16, BLOCK>, 4>;   // [TILE / 16][16 rows × XS]
-var<workgroup> ws: array<array<f16, BLOCK>, 4>;   // [TILE / 16][16 weight rows × XS]
+var<workgroup> xs: array<array<f16, BLOCK>, TM / 16u>;     // [TM / 16][16 rows × XS]
+var<workgroup> ws: array<array<f16, BLOCK>, TILE / 16u>;   // [TILE / 16][16 weight rows × XS]
 var<workgroup> cs: array<array<f32, 256>, 4>;     // 4 subgroups × one 16×16 accumulator, row-major
 
 fn to_f16(v: f32) -> f16 {
@@ -48,15 +60,17 @@ fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
     }
 }
 
-// The slice from k0 of the tile's 64 x rows and 64 W rows, as 8 groups of four k each:
-// invocation tid takes groups e = tid + j·WG (j < 512 / WG ≤ 16), x row e / 8 and the W row of
-// tile column w_tile_row(e / 8) (the store's order), k (e % 8)·4 .. + 3.
-fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x_t>, 16>>, wr: ptr<function, array<vec4<f32>, 16>>) {
-    for (var j = 0u; j < 512u / WG; j = j + 1u) {
+// The slice from k0 of the tile's TM x rows and TILE W rows, as 8 groups of four k each:
+// invocation tid takes groups e = tid + j·WG (x: j < 8·TM / WG = XR; W: j < 8·TILE / WG = WR),
+// x row e / 8 and the W row of tile column w_tile_row(e / 8) (the store's order), k (e % 8)·4 .. + 3.
+fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x_t>, XR>>, wr: ptr<function, array<vec4<f32>, WR>>) {
+    for (var j = 0u; j < 8u * TM / WG; j = j + 1u) {
         let e = tid + j * WG;
-        let kc = (e % 8u) * 4u;
-        (*xr)[j] = load_xt4(row0 + e / 8u, k0 + kc);
-        (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + kc);
+        (*xr)[j] = load_xt4(row0 + e / 8u, k0 + (e % 8u) * 4u);
+    }
+    for (var j = 0u; j < 8u * TILE / WG; j = j + 1u) {
+        let e = tid + j * WG;
+        (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + (e % 8u) * 4u);
     }
 }
 
@@ -64,10 +78,10 @@ fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,
         @builtin(subgroup_size) lanes: u32) {
-    let row0 = wg.y * TILE;
+    let row0 = wg.y * TM;
     let col0 = wg.x * TILE;
-    let sr = (sg / 2u) * 32u;
-    let sc = (sg % 2u) * 32u;
+    let sr = (sg / SN) * 32u;
+    let sc = (sg % SN) * 32u;
     let qa = sr / 16u;
     let qb = sc / 16u;
     // Accumulators start as zeros loaded from zeroed memory.
@@ -82,18 +96,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let ks = k_range(wg.z);
     // Each slice's x and W are loaded one slice ahead, into registers, so that the loads are in
     // flight while the slice before is multiplied.
-    var xr: array<vec4<x_t>, 16>;
-    var wr: array<vec4<f32>, 16>;
+    var xr: array<vec4<x_t>, XR>;
+    var wr: array<vec4<f32>, WR>;
     fetch(row0, col0, ks.x, tid, &xr, &wr);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         if ((SKIP & 4u) == 0u) {
-            for (var j = 0u; j < 512u / WG; j = j + 1u) {
+            for (var j = 0u; j < 8u * TM / WG; j = j + 1u) {
                 let e = tid + j * WG;
                 let r = e / 8u;
-                let t = w_tile_row(r);
                 let kc = (e % 8u) * 4u;
                 for (var i = 0u; i < 4u; i = i + 1u) {
                     xs[r / 16u][(r % 16u) * XS + kc + i] = x_half(xr[j][i]);
+                }
+            }
+            for (var j = 0u; j < 8u * TILE / WG; j = j + 1u) {
+                let e = tid + j * WG;
+                let t = w_tile_row(e / 8u);
+                let kc = (e % 8u) * 4u;
+                for (var i = 0u; i < 4u; i = i + 1u) {
                     ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
                 }
             }

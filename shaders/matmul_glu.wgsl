@@ -2,8 +2,9 @@
 // (x·Upᵀ) in one launch, x staged (and a folded norm computed) once, no gate buffer round trip;
 // for either core (matmul.wgsl, matmul_coop.wgsl). Tile column 2i is gate row i and column
 // 2i + 1 the same up row, so the invocation that stores one stores the other (`store_pair`).
-// The cores stage a tile's 32 gate rows first and its 32 up rows after (`w_tile_row`), so that
-// neighbouring invocations read the same matrix (no divergent branches around the readers).
+// The cores stage a tile's gate rows first and its up rows after (`w_tile_row`; 32 each, 64 in
+// the cooperative core's 128-wide short tiles), so that neighbouring invocations read the same
+// matrix (no divergent branches around the readers).
 // p.n is the tiles' width (2 per output), n1 the outputs (rows of each matrix); act is
 // p.epilogue − 2. The host prepends each matrix's reader renamed (_a: gate, binding 1; _b: up,
 // binding 4). Split-K: the slices store the tiles' columns as they are ([splits, m, p.n]) and
@@ -13,9 +14,10 @@
 // The folded norm's weight (bound to x when p.norm is 0; the tiled core only).
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 
-// Staging row r of a tile loads tile column 2r (gate) for r < 32, else 2(r − 32) + 1 (up).
+// Staging row r of a tile of TILE columns (the core's) loads tile column 2r (gate) for
+// r < TILE / 2, else 2(r − TILE / 2) + 1 (up).
 fn w_tile_row(r: u32) -> u32 {
-    return 2u * (r % 32u) + r / 32u;
+    return 2u * (r % (TILE / 2u)) + r / (TILE / 2u);
 }
 
 fn load_w(c: u32, k: u32, kdim: u32) -> f32 {

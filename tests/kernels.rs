@@ -239,7 +239,7 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
         let mut want = resid.clone();
         ops::rmsnorm_into(&mut want, &x, &w, 1e-5, true, 0.37);
         let rb = g.upload_f32("resid", &resid).unwrap();
-        let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37).unwrap();
+        let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37, KvType::F32).unwrap();
         assert_close(&format!("rmsnorm into {rows}x{dim}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
     }
 }
@@ -1753,19 +1753,20 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
     use naga::valid::Capabilities as Caps;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
     // Every weight format on its own, and with the Q/K/V store (K/V in f32 and in f16) and the
-    // gate/up store, each reading x in f32 and in f16 (gate · up stored in f16 then too); and
-    // probe_coop.wgsl.
+    // gate/up store, each reading x in f32 and in f16 (gate · up stored in f16 then too), in
+    // 64×64 and short 32×128 tiles; and probe_coop.wgsl.
     let kernels = WEIGHT_FORMATS
         .into_iter()
         .flat_map(|d| [(d, KvType::F32), (d, KvType::F16)])
-        .flat_map(|(d, x)| {
+        .flat_map(|(d, x)| [(d, x, false), (d, x, true)])
+        .flat_map(|(d, x, short)| {
             let other = if d == DType::Q6K { DType::Q4K } else { DType::Q6K };
-            let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short: false, kv, coop: true, x };
+            let qkv = |kv| Kernel::MatmulQkv { dtypes: [d, d, other], short, kv, coop: true, x };
             [
-                Kernel::MatmulCoop { dtype: d, x },
+                Kernel::MatmulCoop { dtype: d, x, short },
                 qkv(KvType::F32),
                 qkv(KvType::F16),
-                Kernel::MatmulGlu { dtypes: [d, other], short: false, coop: true, x, out: x },
+                Kernel::MatmulGlu { dtypes: [d, other], short, coop: true, x, out: x },
             ]
         })
         // And the platform probe on cooperative matrices.
@@ -1840,7 +1841,9 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                 let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
                 let yb = g.upload_f32("y", &y0).unwrap();
                 let ls = gw.matmul(&g, KernelVariant::Tiled, &xb, 0, m, &yb, off, stride, e).unwrap();
-                assert!(ls.iter().all(|l| l.kernel == Kernel::MatmulCoop { dtype, x: KvType::F32 }), "cooperative matrices ran");
+                // (Short tiles, 32×128, for at most 32 rows.)
+                let short = m <= 32;
+                assert!(ls.iter().all(|l| l.kernel == Kernel::MatmulCoop { dtype, x: KvType::F32, short }), "cooperative matrices ran");
                 let what = format!("coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name());
                 assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 2e-4);
                 // Split-K in slices of 32-deep steps (the weight in one chunk), merged with e.
@@ -1862,7 +1865,7 @@ fn coop_matmul_matches_the_cpu_twin_where_the_adapter_has_it() {
                         y_f16: false,
                     };
                     let ls = g.matmul_split(dtype, &whole.chunks[0].0, m, n, k, io, &scratch, split, KvType::F32).unwrap();
-                    assert_eq!(ls[0].kernel, Kernel::MatmulCoop { dtype, x: KvType::F32 }, "the slices ran on cooperative matrices");
+                    assert_eq!(ls[0].kernel, Kernel::MatmulCoop { dtype, x: KvType::F32, short }, "the slices ran on cooperative matrices");
                     assert_close(&format!("{what}, {} slices of {k_slice}", split.splits), &run(&g, &ls, &yb, want.len()), &want, 2e-4);
                 }
             }
@@ -1876,19 +1879,27 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
     // as f16, edges, the four subgroups' quarters, the staged epilogue, split-K slices) runs on
     // this adapter with the matrix operations emulated (`common::coop_gpu`, through the
     // launchers `Gpu::matmul` and `Gpu::matmul_split`), against the twin ops::matmul_f16_inputs;
-    // the hardware's own operations are the test above's.
+    // the hardware's own operations are the test above's. Inputs of at most 32 rows take the
+    // short 32×128 tiles (columns over two tiles and off their edge too), and 64×64 ones with
+    // `set_short_coop(false)`.
     use unmask::gpu::kernels::{Kernel, MatmulIo, MatmulSplit};
     let g = common::coop_gpu();
-    let cases: [(usize, usize, usize, DType); 6] = [
+    let cases: [(usize, usize, usize, DType); 9] = [
         (33, 40, 5, DType::F32),
         (70, 96, 33, DType::Q8_0),
         (5, 64, 70, DType::Q4_0),
         (64, 64, 64, DType::F16),
         (3, 288, 9, DType::BF16),
         (130, 256, 80, DType::Q8_0),
+        (20, 96, 300, DType::Q4_0),
+        (32, 64, 130, DType::F16),
+        (32, 64, 130, DType::F16),
     ];
-    let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop { .. }));
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
+        // The last case again with 64×64 tiles.
+        g.set_short_coop(ci + 1 < cases.len());
+        let short = m <= 32 && g.short_coop();
+        let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop { short: s, .. } if s == short));
         let mut rng = Rng::new(ci as u64 + 900);
         let x = rng.vec(m * k, 2.0);
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
@@ -1901,7 +1912,7 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
             let yb = g.upload_f32("y", &y0).unwrap();
             let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None, x_f16: false, y_f16: false };
             let l = [g.matmul(KernelVariant::Tiled, dtype, &wb, m, n, k, io).unwrap()];
-            assert!(coop(&l), "{dtype:?}: the launch runs on cooperative matrices");
+            assert!(coop(&l), "{dtype:?}: the launch runs on cooperative matrices, short tiles {short}");
             assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &run(&g, &l, &yb, want.len()), &want, 2e-4);
         }
         // Split-K: slices of 32 (the cooperative kernel's step) into NaN-filled scratch, merged:
@@ -2061,7 +2072,7 @@ fn f16_activations_hold_what_the_cooperative_staging_makes_of_f32_ones() {
     let narrow = g.storage("o16", Gpu::padded((rows * dim * 2) as u64)).unwrap();
     let full = run(&g, &[g.rmsnorm(&wb, &xb, &wide, rows, dim, 1e-5).unwrap()], &wide, rows * dim);
     assert!(full.iter().any(|v| v.abs() > 65504.0), "some normed values lie past f16's range");
-    let l = g.rmsnorm_typed(&wb, &xb, &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
+    let l = g.rmsnorm_into(&wb, &xb, &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
     assert_eq!(l.kernel, unmask::gpu::kernels::Kernel::RmsNorm { out: KvType::F16 });
     let ds = g.bind(&[l], None).unwrap();
     let mut enc = g.device.create_command_encoder(&Default::default());

@@ -27,9 +27,10 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     let mut v = Vec::new();
     for d in FORMATS {
         v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false, x: f32_ }, false));
-        v.push((K::MatmulCoop { dtype: d, x: f32_ }, false));
+        v.push((K::MatmulCoop { dtype: d, x: f32_, short: false }, false));
     }
-    v.push((K::MatmulCoop { dtype: q, x: f16_ }, false));
+    v.push((K::MatmulCoop { dtype: q, x: f16_, short: false }, false));
+    v.push((K::MatmulCoop { dtype: q, x: f16_, short: true }, false));
     v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true, x: f32_ }, false));
     v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false, x: f32_ }, true));
     for coop in [false, true] {
@@ -40,6 +41,8 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     }
     v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv: f16_, coop: true, x: f16_ }, false));
     v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop: true, x: f16_, out: f16_ }, false));
+    v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: true, kv: f16_, coop: true, x: f16_ }, false));
+    v.push((K::MatmulGlu { dtypes: [q, q], short: true, coop: true, x: f16_, out: f16_ }, false));
     v.push((K::MatmulGlu { dtypes: [q, q], short: true, coop: false, x: f32_, out: f32_ }, false));
     for layout in [AttnLayout::Tiles, AttnLayout::Flash, AttnLayout::Portable] {
         for kv in [KvType::F32, KvType::F16] {
@@ -260,7 +263,8 @@ unsafe fn compile_one(
     wide: bool,
 ) -> serde_json::Value {
     use ash::vk;
-    let src = unmask::gpu::kernel_source::source_with(k, wide);
+    // (Cooperative kernels: for four subgroups of the device's size, the pipeline's WG too.)
+    let src = unmask::gpu::kernel_source::source_for(k, wide, dev.lanes);
     if k.is_coop() && !dev.coop {
         return serde_json::json!({"skipped": "the device has no cooperative matrices"});
     }

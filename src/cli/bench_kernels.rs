@@ -353,10 +353,13 @@ fn bench_matmul(
     let peak = Peak::of(&gpu.report.name);
     // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { .. }));
+    // Its tiles on cooperative matrices: 32×128 for at most 32 rows (`Gpu::set_short_coop`).
+    let short = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { short: true, .. }));
+    let coop_tile = coop.then_some(if short { "32x128" } else { "64x64" });
     // Parts of the k loop left out (`--kernels phases`; none otherwise).
     let bits = gpu.skip_phases();
     let skip: Vec<&str> = [(1, "loads"), (2, "multiply-adds"), (4, "workgroup stores")].into_iter().filter(|(b, _)| bits & b != 0).map(|(_, s)| s).collect();
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "x": if half { "f16" } else { "f32" }, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "x": if half { "f16" } else { "f32" }, "coop_tile": coop_tile, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
         "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
         "of_probe": probed.flops(coop).map(|f| gflops / f), "of_probe_read": gbs / probed.read_gbps});

@@ -376,7 +376,7 @@ impl<'m> Session<'m> {
                     }
                 }
                 Op::RmsNorm { w: key, x, out: o, rows } => {
-                    out.push(g.rmsnorm_typed(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, false, 1.0, self.elem(o))?)
+                    out.push(g.rmsnorm_into(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, false, 1.0, self.elem(o))?)
                 }
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue, norm } => {
                     let t = &w[key];

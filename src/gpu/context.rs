@@ -86,12 +86,15 @@ pub struct Gpu {
     /// Sessions on cooperative matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`;
     /// `set_half_inputs`).
     pub(crate) half: std::sync::atomic::AtomicBool,
+    /// Cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::tiled_core`;
+    /// `set_short_coop`).
+    short_coop: std::sync::atomic::AtomicBool,
 }
 
 /// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
 /// run: it needs wgpu's experimental cooperative matrices with 16×16×16 f16 inputs and an f32
 /// accumulator (NVIDIA and AMD through Vulkan; Metal's are 8×8), shader-f16, subgroups, and
-/// one fixed subgroup size of at least 8 with four subgroups fitting a workgroup.
+/// one fixed subgroup size of 8 to 64 with four subgroups fitting a workgroup.
 fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wgpu::Features, limits: &wgpu::Limits) -> u32 {
     use wgpu::{CooperativeScalarType as T, Features as F};
     if !features.contains(F::EXPERIMENTAL_COOPERATIVE_MATRIX | F::SHADER_F16 | F::SUBGROUP) {
@@ -100,8 +103,9 @@ fn coop_lanes_of(adapter: &wgpu::Adapter, info: &wgpu::AdapterInfo, features: wg
     let shape =
         adapter.cooperative_matrix_properties().iter().any(|c| (c.m_size, c.n_size, c.k_size) == (16, 16, 16) && c.ab_type == T::F16 && c.cr_type == T::F32);
     let lanes = info.subgroup_min_size;
-    // (At least 8 lanes: a workgroup's invocations each stage at most 16 groups of a slice.)
-    if !shape || lanes < 8 || lanes != info.subgroup_max_size || 4 * lanes > limits.max_compute_invocations_per_workgroup {
+    // (8 to 64 lanes: a workgroup's invocations each stage at most 32 groups of four k of a
+    // slice (`XR`, `WR`), and at least one of the short tiles' 256 x groups.)
+    if !shape || !(8..=64).contains(&lanes) || lanes != info.subgroup_max_size || 4 * lanes > limits.max_compute_invocations_per_workgroup {
         return 0;
     }
     lanes
@@ -230,6 +234,7 @@ impl Gpu {
             skip_phases: 0.into(),
             fuse: true.into(),
             half: true.into(),
+            short_coop: true.into(),
         })
     }
 
@@ -420,6 +425,17 @@ impl Gpu {
     /// they are made.
     pub fn set_half_inputs(&self, on: bool) {
         self.half.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Chooses whether cooperative matmuls of at most 32 rows take 32×128 tiles rather than
+    /// 64×64 ones half of zero rows (tests, benchmarks, `UNMASK_COOP_SHORT=off`).
+    pub fn set_short_coop(&self, on: bool) {
+        self.short_coop.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether `set_short_coop` is on.
+    pub fn short_coop(&self) -> bool {
+        self.short_coop.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

@@ -250,26 +250,11 @@ impl Gpu {
         self.launch(Kernel::Softmax, &P(r, u32_of("n", n)?, scale, 0), &[x], groups_per_row(rows))
     }
 
-    /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0, scale 1).
+    /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0,
+    /// scale 1, f32), `out`'s elements `out_t` (f16: rounded as stored, a cooperative-matrix
+    /// matmul's input).
     #[allow(clippy::too_many_arguments)]
     pub fn rmsnorm_into(
-        &self,
-        w: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        rows: usize,
-        dim: usize,
-        eps: f32,
-        accumulate: bool,
-        scale: f32,
-    ) -> Result<Launch> {
-        self.rmsnorm_typed(w, x, out, rows, dim, eps, accumulate, scale, KvType::F32)
-    }
-
-    /// `rmsnorm_into` with `out`'s elements `out_t` (f16: rounded as stored, a
-    /// cooperative-matrix matmul's input).
-    #[allow(clippy::too_many_arguments)]
-    pub fn rmsnorm_typed(
         &self,
         w: &wgpu::Buffer,
         x: &wgpu::Buffer,

@@ -121,12 +121,20 @@ const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 /// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
 /// (`matmul.wgsl`; `wide`: its 8×8 form, `matmul_wide.wgsl`) or, with `coop`, cooperative
 /// matrices (`matmul_coop.wgsl`, whose `enable`s open the module, as does f16's where `f16` asks
-/// for it). `io`: the element types of x and y (`x_t`, `y_t`).
-fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &str, wide: bool) -> String {
+/// for it). `io`: the element types of x and y (`x_t`, `y_t`); `short` (cooperative core
+/// only): its 32×128 tiles.
+fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &str, wide: bool, short: bool) -> String {
+    let coop_core = || {
+        let src = include_str!("../../shaders/matmul_coop.wgsl");
+        match short {
+            true => src.replacen("const TM: u32 = 64u;\nconst TILE: u32 = 64u;", "const TM: u32 = 32u;\nconst TILE: u32 = 128u;", 1),
+            false => src.to_string(),
+        }
+    };
     let core = match (coop, wide) {
-        (true, _) => include_str!("../../shaders/matmul_coop.wgsl"),
-        (false, false) => MATMUL,
-        (false, true) => include_str!("../../shaders/matmul_wide.wgsl"),
+        (true, _) => coop_core(),
+        (false, false) => MATMUL.to_string(),
+        (false, true) => include_str!("../../shaders/matmul_wide.wgsl").to_string(),
     };
     let f16 = f16 || coop || io.contains(&KvType::F16);
     let enables = match (f16, coop) {
@@ -151,6 +159,17 @@ pub fn source(k: Kernel) -> String {
     source_with(k, false)
 }
 
+/// `source_with` for an adapter whose cooperative-matrix kernels run with subgroups of
+/// `coop_lanes` (four a workgroup, the pipeline's `WG`): `matmul_coop.wgsl`'s register arrays
+/// sized for that workgroup (`WGC`).
+pub fn source_for(k: Kernel, wide: bool, coop_lanes: u32) -> String {
+    let src = source_with(k, wide);
+    match k.is_coop() && coop_lanes > 0 {
+        true => src.replacen("const WGC: u32 = 128u;", &format!("const WGC: u32 = {}u;", 4 * coop_lanes), 1),
+        false => src,
+    }
+}
+
 /// `source`, with the f32 tiled matmuls' 8×8 register tile where `wide` (`matmul_wide.wgsl`,
 /// `Gpu::set_register_tile`).
 pub fn source_with(k: Kernel, wide: bool) -> String {
@@ -160,7 +179,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
             let io = [x, KvType::F32];
             match variant {
                 KernelVariant::Tiled => {
-                    matmul_with(false, false, io, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide)
+                    matmul_with(false, false, io, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide, false)
                 }
                 KernelVariant::CpuLanes => format!(
                     "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}",
@@ -169,7 +188,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 ),
             }
         }
-        Kernel::MatmulQkv { dtypes, kv, coop, x, .. } => {
+        Kernel::MatmulQkv { dtypes, kv, coop, x, short } => {
             let readers: Vec<String> = dtypes.iter().zip(["_a", "_b", "_c"]).zip([1, 6, 7]).map(|((&d, s), b)| renamed_reader(d, s, b)).collect();
             let alias = match kv {
                 KvType::F32 => "alias kv_t = f32;",
@@ -182,23 +201,26 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 &format!("{alias}\n{}", readers.join("\n")),
                 include_str!("../../shaders/matmul_qkv.wgsl"),
                 wide,
+                coop && short,
             )
         }
-        Kernel::MatmulGlu { dtypes, coop, x, out, .. } => matmul_with(
+        Kernel::MatmulGlu { dtypes, coop, x, out, short } => matmul_with(
             coop,
             false,
             [x, out],
             &format!("{}\n{}", renamed_reader(dtypes[0], "_a", 1), renamed_reader(dtypes[1], "_b", 4)),
             include_str!("../../shaders/matmul_glu.wgsl"),
             wide,
+            coop && short,
         ),
-        Kernel::MatmulCoop { dtype, x } => matmul_with(
+        Kernel::MatmulCoop { dtype, x, short } => matmul_with(
             true,
             false,
             [x, KvType::F32],
             &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)),
             include_str!("../../shaders/matmul_out.wgsl"),
             false,
+            short,
         ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
         Kernel::RmsNorm { out } => format!("{}\n{}", element_alias("out_t", out), include_str!("../../shaders/rmsnorm.wgsl")),

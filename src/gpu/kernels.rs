@@ -88,8 +88,8 @@ pub enum Kernel {
         x: KvType,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
-    /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `short` as for `Matmul`; `coop`: on
-    /// cooperative matrices (`matmul_coop.wgsl`'s core; never short); `x` as for `Matmul`.
+    /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `coop`: on cooperative matrices
+    /// (`matmul_coop.wgsl`'s core); `short` and `x` as for `Matmul` and `MatmulCoop`.
     MatmulQkv {
         dtypes: [DType; 3],
         short: bool,
@@ -108,10 +108,12 @@ pub enum Kernel {
         out: KvType,
     },
     /// `matmul_coop.wgsl`: the tiled matmul on cooperative matrices (tensor cores), where the
-    /// adapter has them (`Gpu::coop_matmul`); `x` as for `Matmul`.
+    /// adapter has them (`Gpu::coop_matmul`); `x` as for `Matmul`; `short`: 32×128 tiles for
+    /// inputs of at most 32 rows (else 64×64).
     MatmulCoop {
         dtype: DType,
         x: KvType,
+        short: bool,
     },
     Embed(DType),
     /// `out`: the element type of the normed rows (f16: a cooperative-matrix matmul's input).
@@ -222,6 +224,7 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32) -> Vec<(&'stati
     let tiled_core =
         matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
     let mut constants = match k {
+        _ if k.is_coop() => vec![("WG", 4.0 * coop_lanes as f64)],
         Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
             vec![("ROWS", 8.0)]
         }
@@ -229,7 +232,6 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32) -> Vec<(&'stati
         Kernel::MoeMatmul { tile: 8, .. } => vec![("ROWS", 2.0)],
         Kernel::MoeMatmul { tile: 16, .. } => vec![("ROWS", 4.0)],
         Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
-        _ if k.is_coop() => vec![("WG", 4.0 * coop_lanes as f64)],
         _ => vec![],
     };
     if tiled_core && skip != 0 {
@@ -257,8 +259,9 @@ impl Gpu {
                 let coop = k.is_coop();
                 let src = match coop && self.coop_emulated {
                     // (An emulation that no longer fits the kernel fails the tests that use it.)
-                    true => super::coop_emulation::emulate(&source(k), self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
-                    false => super::kernel_source::source_with(k, self.wide_tile()),
+                    true => super::coop_emulation::emulate(&super::kernel_source::source_for(k, false, self.coop_lanes), self.coop_lanes)
+                        .unwrap_or_else(|e| format!("// {e}")),
+                    false => super::kernel_source::source_for(k, self.wide_tile(), self.coop_lanes),
                 };
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) };
                 let checks = wgpu::ShaderRuntimeChecks { force_loop_bounding: self.loop_bounding(), bounds_checks: self.bounds_checks(), ..Default::default() };
@@ -408,7 +411,7 @@ impl Gpu {
     }
 
     pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Launch> {
-        self.rmsnorm_into(w, x, out, rows, dim, eps, false, 1.0)
+        self.rmsnorm_into(w, x, out, rows, dim, eps, false, 1.0, KvType::F32)
     }
 
     /// Rotates the pairs `spec` names of each head of rows `row0 .. row0 + rows` of `x` in

@@ -200,9 +200,30 @@ fn tile_rows(variant: KernelVariant, m: usize) -> (bool, usize) {
     }
 }
 
-/// Output tiles of a tiled matmul of `m` × `n` in layout `variant` (what split-K fills up).
-fn tiles(variant: KernelVariant, m: usize, n: usize) -> usize {
-    n.div_ceil(64) * m.div_ceil(tile_rows(variant, m).1)
+/// Output tiles of a tiled matmul of `m` × `n` in layout `variant` with tiles `cols` wide
+/// (what split-K fills up).
+fn tiles(variant: KernelVariant, m: usize, n: usize, cols: usize) -> usize {
+    n.div_ceil(cols) * m.div_ceil(tile_rows(variant, m).1)
+}
+
+/// The core and tile of a tiled launch (`Gpu::tiled_core`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TiledCore {
+    /// On cooperative matrices (`matmul_coop.wgsl`), else f32 ALUs (`matmul.wgsl`).
+    pub coop: bool,
+    /// The short specialisation for inputs of at most 32 rows: 32×64 tiles on f32 ALUs, 32×128
+    /// on cooperative matrices.
+    pub short: bool,
+    /// Output rows and columns a workgroup computes.
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl TiledCore {
+    /// Workgroups for an `m` × `n` output in `splits` slices of k.
+    pub(super) fn groups(&self, m: usize, n: usize, splits: usize) -> Result<[u32; 3]> {
+        Ok([u32_of("columns", n.div_ceil(self.cols))?, u32_of("rows", m.div_ceil(self.rows))?, splits as u32])
+    }
 }
 
 /// The most split-K scratch a tiled matmul of any row count up to `canvas` asks for, over the
@@ -211,8 +232,9 @@ fn tiles(variant: KernelVariant, m: usize, n: usize) -> usize {
 pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
     let mut most = 0;
     for &(n, k) in shapes {
-        for m in 1..=canvas {
-            let split = MatmulSplit::of(tiles(KernelVariant::Tiled, m, n), k, MAX_SPLIT_FILL);
+        // (Cooperative matrices' short tiles are 128 wide: fewer tiles, more slices.)
+        for (m, cols) in (1..=canvas).flat_map(|m| [(m, 64), (m, 128)]) {
+            let split = MatmulSplit::of(tiles(KernelVariant::Tiled, m, n, cols), k, MAX_SPLIT_FILL);
             if split.splits > 1 {
                 most = most.max(split.bytes(m, n));
             }
@@ -254,17 +276,16 @@ impl Gpu {
     }
 
     /// The kernel a matmul of `m` rows runs in layout `variant`, with split-K slices `k_slice`
-    /// deep (0: unsplit), and its rows per workgroup: tiled launches on cooperative matrices
-    /// where `coop_matmul` is on (64×64 tiles, short inputs padded with zero rows; slices must
-    /// not cut its 32-deep steps) and no norm is folded in.
-    /// `x`: the activations' element type.
-    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool, x: KvType) -> (Kernel, usize) {
+    /// deep (0: unsplit), and its tile: tiled launches on cooperative matrices where
+    /// `coop_matmul` is on and no norm is folded in (`tiled_core`). `x`: the activations'
+    /// element type.
+    fn matmul_kernel(&self, variant: KernelVariant, dtype: DType, m: usize, k_slice: usize, norm: bool, x: KvType) -> (Kernel, TiledCore) {
         match variant {
             KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
-                (true, _, rows) => (Kernel::MatmulCoop { dtype, x }, rows),
-                (false, short, rows) => (Kernel::Matmul { dtype, variant, short, x }, rows),
+                t if t.coop => (Kernel::MatmulCoop { dtype, x, short: t.short }, t),
+                t => (Kernel::Matmul { dtype, variant, short: t.short, x }, t),
             },
-            _ => (Kernel::Matmul { dtype, variant, short: false, x }, tile_rows(variant, m).1),
+            _ => (Kernel::Matmul { dtype, variant, short: false, x }, TiledCore { coop: false, short: false, rows: tile_rows(variant, m).1, cols: 64 }),
         }
     }
 
@@ -281,15 +302,16 @@ impl Gpu {
     }
 
     /// The core a tiled launch of `m` rows runs (slices `k_slice` deep, 0: unsplit; `norm`:
-    /// one folded in): whether on cooperative matrices (where `coop_matmul` is on, no norm is
-    /// folded in and the slices do not cut its 32-deep steps; 64-row tiles, short inputs
-    /// padded), whether the short specialisation of the f32 one, and its rows per workgroup.
-    pub(super) fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> (bool, bool, usize) {
+    /// one folded in): on cooperative matrices where `coop_matmul` is on, no norm is folded in
+    /// and the slices do not cut its 32-deep steps (64×64 tiles; 32×128 for at most 32 rows
+    /// unless `set_short_coop(false)`), else on f32 ALUs (64×64; 32×64 for at most 32 rows).
+    pub(super) fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> TiledCore {
         if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm {
-            return (true, false, 64);
+            let short = m <= 32 && self.short_coop();
+            return TiledCore { coop: true, short, rows: if short { 32 } else { 64 }, cols: if short { 128 } else { 64 } };
         }
         let (short, rows) = tile_rows(KernelVariant::Tiled, m);
-        (false, short, rows)
+        TiledCore { coop: false, short, rows, cols: 64 }
     }
 
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
@@ -306,8 +328,8 @@ impl Gpu {
         let (norm, _, g) = RowNorm::binding(io.norm, io.x);
         let p = MatmulParams::new(m, n, k, &io, 0)?;
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
-        let (kernel, rows_per_group) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, 1];
+        let (kernel, core) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
+        let groups = core.groups(m, n, 1)?;
         // Only matmul.wgsl has binding 4.
         match kernel {
             Kernel::Matmul { variant: KernelVariant::Tiled, .. } => self.launch(kernel, &p, &[w, io.x, io.y, g], groups),
@@ -321,7 +343,9 @@ impl Gpu {
         if variant != KernelVariant::Tiled || !self.split_matmul() {
             return MatmulSplit { splits: 1, k_slice: k };
         }
-        MatmulSplit::of(tiles(variant, m, n), k, self.split_fill())
+        // The tiles' width: what `tiled_core` will pick (cooperative short tiles are 128 wide).
+        let cols = if self.coop_matmul() && self.short_coop() && m <= 32 { 128 } else { 64 };
+        MatmulSplit::of(tiles(variant, m, n, cols), k, self.split_fill())
     }
 
     /// The split a tiled matmul of `m` × `n` over `k` takes here and the scratch it takes it in:
@@ -404,8 +428,8 @@ impl Gpu {
         let (norm, _, g) = RowNorm::binding(io.norm, io.x);
         // The slices store dense [splits, m, n] partial results; the merge applies the epilogue.
         let p = MatmulParams { y_offset: 0, y_stride: n as u32, epilogue: Epilogue::Store.code(), ..MatmulParams::new(m, n, k, &io, k_slice)? };
-        let (kernel, rows_per_group) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm, io.x_type());
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let (kernel, core) = self.matmul_kernel(KernelVariant::Tiled, dtype, m, k_slice, norm, io.x_type());
+        let groups = core.groups(m, n, splits)?;
         let slices = match kernel {
             Kernel::MatmulCoop { .. } => self.launch(kernel, &p, &[w, io.x, scratch], groups)?,
             _ => self.launch(kernel, &p, &[w, io.x, scratch, g], groups)?,

@@ -76,10 +76,9 @@ impl Gpu {
             rope: if room.is_none() { rope } else { RopeParams::default() },
             ..MatmulParams::new(m, n, k, &io, room.map_or(0, |r| r.0.k_slice))?
         };
-        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
-        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short, kv: kv_type, coop, x: io.x_type() };
-        let splits = room.map_or(1, |r| r.0.splits);
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let core = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
+        let kernel = Kernel::MatmulQkv { dtypes: w.map(|p| p.1), short: core.short, kv: kv_type, coop: core.coop, x: io.x_type() };
+        let groups = core.groups(m, n, room.map_or(1, |r| r.0.splits))?;
         let y = room.map_or(io.y, |r| r.1);
         // The norm's weight and the biases are the last binding (both cores read the biases).
         let mut out = vec![self.launch(kernel, &p, &[w[0].0, io.x, y, kv[0].0, kv[1].0, w[1].0, w[2].0, g], groups)?];
@@ -116,9 +115,9 @@ impl Gpu {
         let room = self.split_room(KernelVariant::Tiled, m, width, k, scratch);
         let p = MatmulParams { n1: u32_of("columns", n)?, ..MatmulParams::new(m, width, k, &io, room.map_or(0, |r| r.0.k_slice))? };
         let (_, _, g) = RowNorm::binding(io.norm, io.x);
-        let (coop, short, rows_per_group) = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
-        let splits = room.map_or(1, |r| r.0.splits);
-        let groups = [u32_of("columns", width.div_ceil(64))?, m.div_ceil(rows_per_group) as u32, splits as u32];
+        let core = self.tiled_core(m, room.map_or(0, |r| r.0.k_slice), io.norm.is_some());
+        let (coop, short) = (core.coop, core.short);
+        let groups = core.groups(m, width, room.map_or(1, |r| r.0.splits))?;
         // act(gate) · up in f16 where asked, by the store unsplit, else by the merge.
         let y_type = if io.y_f16 { KvType::F16 } else { KvType::F32 };
         let out_type = if room.is_none() { y_type } else { KvType::F32 };
