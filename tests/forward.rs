@@ -437,8 +437,8 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
     // A session on cooperative matrices keeps the matmuls' inputs in f16 (`Gpu::half_inputs`):
     // the norms, attention (split-K in the cached step) and gate/up write them rounded, where
     // the cooperative workgroups rounded f32 ones as they staged them. The logits of a full pass
-    // and of a cached step against stale K/V are those of the same session without them, bit
-    // for bit; the passes do run the f16 kernels (and without them, none); and a session on the
+    // and of a cached step against stale K/V, and a guided pass's choices, are those of the same
+    // session without them, bit for bit; the passes do run the f16 kernels (and without them, none); and a session on the
     // f32 cores never keeps f16 inputs.
     use unmask::engine::SessionConfig;
     use unmask::gpu::kernels::{Kernel, KernelVariant, KvType};
@@ -456,7 +456,8 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
     g.set_flash_attention(true);
     g.set_tiled_attention(true).unwrap();
     let m = GpuModel::upload(g.clone(), &w).unwrap();
-    let config = SessionConfig { cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, ..SessionConfig::new(len, KernelVariant::Tiled) };
+    let config =
+        SessionConfig { cache: unmask::sampler::CacheMode::Dual, logits: true, kv: KvType::F16, cfg: true, ..SessionConfig::new(len, KernelVariant::Tiled) };
     let half = |k: &Kernel| {
         matches!(
             k,
@@ -488,11 +489,14 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
         }
         let full = pollster::block_on(s.forward(&before, ARGMAX, true)).unwrap().logits.unwrap();
         let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
-        runs.push((full, part));
+        // Classifier-free guidance (the unconditional pass's final norm kept in f16 too): its
+        // choices' probabilities.
+        let guided = pollster::block_on(s.forward_guided(&after, &before, 1.5, ARGMAX)).unwrap();
+        runs.push((full, part, guided.iter().flat_map(|c| [c.token as f32, c.prob, c.entropy, c.margin]).collect::<Vec<f32>>()));
     }
-    for (what, a, b) in [("full pass", &runs[0].0, &runs[1].0), ("cached step", &runs[0].1, &runs[1].1)] {
+    for (what, a, b) in [("full pass", &runs[0].0, &runs[1].0), ("cached step", &runs[0].1, &runs[1].1), ("guided pass", &runs[0].2, &runs[1].2)] {
         let bad = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits());
-        assert!(bad.is_none(), "{what}: logit {} is {} with f16 inputs and {} without", bad.unwrap(), a[bad.unwrap()], b[bad.unwrap()]);
+        assert!(bad.is_none(), "{what}: value {} is {} with f16 inputs and {} without", bad.unwrap(), a[bad.unwrap()], b[bad.unwrap()]);
     }
     let plain = GpuModel::upload(gpu(), &w).unwrap();
     assert!(!plain.session(config).unwrap().half_inputs(), "no f16 inputs on the f32 cores");
