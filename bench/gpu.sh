@@ -110,6 +110,10 @@ UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt
 # then the matmuls alone.
 UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+# With 64×128 cooperative tiles for more than 32 rows (eight subgroups; new on 2026-12-05, sixth
+# session, off by default): the matmuls alone, then full passes over 320 positions.
+UNMASK_COOP_TILE=64x128 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+UNMASK_COOP_TILE=64x128 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
 UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on

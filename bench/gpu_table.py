@@ -133,7 +133,7 @@ if compiled:
           "\"no clamps\": without naga's index clamps")
     rows = []
     for c in compiled:
-        name = c["kernel"] + (", 8×8" if c.get("register_tile") == 8 else "")
+        name = c["kernel"] + ((", 64×128" if c.get("coop_tile") else ", 8×8") if c.get("register_tile") == 8 else "")
         s = c["compiled"]
         if "skipped" in s or "error" in s:
             rows.append([f"`{name}`", s.get("skipped") or s.get("error")] + [""] * (len(keys) + 2))
@@ -150,7 +150,7 @@ if gen:
     print("\n### Generation")
     rows = []
     for r in gen:
-        engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, f16 inputs {r.get('half_inputs')}, short coop tiles {r.get('coop_short')}, {r.get('attention')}, K/V {r.get('kv')})"
+        engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, f16 inputs {r.get('half_inputs')}, short coop tiles {r.get('coop_short')}, 64×128 {r.get('coop_wide')}, {r.get('attention')}, K/V {r.get('kv')})"
         ms = r.get("ms_per_step", r.get("ms_per_forward"))
         tps = r.get("tokens_per_second", r.get("tokens_per_s"))
         kernels = r.get("gpu_ms_per_kernel") or {}

@@ -8,10 +8,12 @@
 // [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32. No
 // folded norm (p.norm is 0): x is rounded to f16 as it is staged, so it is normed first.
 //
-// A workgroup is four subgroups (WG = 4 × the adapter's fixed subgroup size of 8 to 128, set by
-// the host) and computes a TM × TILE output tile: 64×64, or for inputs of at most 32 rows (a
-// cached step's; the host's `short`, which sets the two constants) 32×128, so that no subgroup
-// multiplies zero rows and each slice does twice the useful work. Per 32-deep slice of k, every invocation converts
+// A workgroup is SG subgroups (WG = SG × the adapter's fixed subgroup size of 8 to 64, set by
+// the host), one per 32×32 quarter of its TM × TILE output tile: 64×64 (4), for inputs of at
+// most 32 rows (a cached step's; the host's `short`) 32×128 (4), so that no subgroup multiplies
+// zero rows and each slice does twice the useful work, or where the host's wide tiles are on
+// (`Gpu::set_coop_tile`, an A/B for GPUs) 64×128 (8) for longer inputs: each staged value
+// feeds more multiply-adds. The host sets TM and TILE. Per 32-deep slice of k, every invocation converts
 // its share of x and of the dequantized weights (loaded into registers while the slice before
 // was multiplied) to f16 into workgroup memory (x[r, k] at xs[r / 16][(r % 16)·XS + k], W row
 // n likewise, so W is B = Wᵀ in column-major order: blocks of 16 rows, so that each 16×16 load
@@ -25,14 +27,15 @@
 // its writer rounded so (`Gpu::half_inputs`; `x_half` is then the value itself), held in
 // registers as it is between the load and the staging.
 
-// The workgroup's invocations: four subgroups (the host sets both to the adapter's, the constant
+// The workgroup's invocations: SG subgroups (the host sets both to the adapter's, the constant
 // in the text so that the register arrays below have exactly the size used).
 const WGC: u32 = 128u;
 override WG: u32 = WGC;
-// Rows and columns of the output tile (TM · TILE = 4 subgroups × 32×32).
+// Rows and columns of the output tile, subgroups across and in all.
 const TM: u32 = 64u;
 const TILE: u32 = 64u;
 const SN: u32 = TILE / 32u;
+const SG: u32 = (TM / 32u) * SN;
 const TK: u32 = 32u;
 // The slice's groups of four k an invocation loads (x rows, W rows: 8 groups a row).
 const XR: u32 = 8u * TM / WGC;
@@ -45,7 +48,7 @@ const XS: u32 = 40u;
 const BLOCK: u32 = 640u;  // 16 rows × XS
 var<workgroup> xs: array<array<f16, BLOCK>, TM / 16u>;     // [TM / 16][16 rows × XS]
 var<workgroup> ws: array<array<f16, BLOCK>, TILE / 16u>;   // [TILE / 16][16 weight rows × XS]
-var<workgroup> cs: array<array<f32, 256>, 4>;     // 4 subgroups × one 16×16 accumulator, row-major
+var<workgroup> cs: array<array<f32, 256>, SG>;    // per subgroup one 16×16 accumulator, row-major
 
 fn to_f16(v: f32) -> f16 {
     return f16(clamp(v, -65504.0, 65504.0));
@@ -85,7 +88,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let qa = sr / 16u;
     let qb = sc / 16u;
     // Accumulators start as zeros loaded from zeroed memory.
-    for (var e = tid; e < 1024u; e = e + WG) {
+    for (var e = tid; e < SG * 256u; e = e + WG) {
         cs[e / 256u][e % 256u] = 0.0;
     }
     workgroupBarrier();

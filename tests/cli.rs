@@ -782,14 +782,18 @@ fn unmask_kv_coop_fuse_and_attention_choose_kernels_and_a_bad_value_is_one_line(
     // and fixed subgroups: lavapipe) the matmuls' inputs in f16 or not give the same tokens;
     // anything but on/off is one line.
     let half = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_COOP", "emulate"), ("UNMASK_HALF_INPUTS", v)]);
-    // UNMASK_COOP_SHORT likewise: cooperative matmuls of at most 32 rows in 32×128 tiles or 64×64.
+    // UNMASK_COOP_SHORT likewise: cooperative matmuls of at most 32 rows in 32×128 tiles or 64×64;
+    // UNMASK_COOP_TILE: longer ones in 64×64 or 64×128 tiles.
     let short = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_COOP", "emulate"), ("UNMASK_COOP_SHORT", v)]);
+    let coop_tile = |v: &str| gen_with(&[("UNMASK_KERNELS", "tiled"), ("UNMASK_COOP", "emulate"), ("UNMASK_COOP_TILE", v)]);
     if coop("emulate").status.success() {
         assert_eq!(tokens(&half("on")), tokens(&half("off")));
         assert_eq!(tokens(&short("on")), tokens(&short("off")));
+        assert_eq!(tokens(&coop_tile("64x128")), tokens(&coop_tile("64x64")));
     }
     one_line(&half("half"), "UNMASK_HALF_INPUTS", "use on or off");
     one_line(&short("long"), "UNMASK_COOP_SHORT", "use on or off");
+    one_line(&coop_tile("128x128"), "UNMASK_COOP_TILE", "use 64x64 or 64x128");
     // UNMASK_LOOP_BOUNDING: naga's loop counters change no token, in both layouts; anything but
     // on/off is one line.
     let bounding = |v: &str, kernels: &str| gen_with(&[("UNMASK_KERNELS", kernels), ("UNMASK_LOOP_BOUNDING", v)]);

@@ -1319,8 +1319,8 @@ fn qkv_in_one_launch_matches_three_matmuls() {
     // split-K (the slices into NaN-filled scratch, then one merge for the three parts). What lies around each
     // part's rows must stay as it was. On f32 ALUs and on cooperative matrices (emulated where
     // the adapter has none: f16 inputs, against the twin that rounds them so; a folded norm
-    // keeps the f32 core, which the launch must say).
-    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+    // keeps the f32 core, which the launch must say), in 64×64 and in 64×128 tiles.
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true), (common::wide_coop_gpu(), true)] {
         qkv_in_one_launch_on(&g, coop);
     }
 }
@@ -1440,9 +1440,10 @@ fn q_and_k_turned_by_rope_as_they_are_stored() {
     // straight into half-precision K/V (`f16_kv`: the fused store and all merges round them;
     // unsplit matmuls go through f32 staging and K/V stores): within f16's rounding of the twin's.
     // On f32 ALUs, then on cooperative matrices (emulated where the adapter has none: f16
-    // inputs, against the twin that rounds them so; no CPU-lanes layout there).
+    // inputs, against the twin that rounds them so; no CPU-lanes layout there), in 64×64 and
+    // in 64×128 tiles.
     let mut seen = [false; 5];
-    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true), (common::wide_coop_gpu(), true)] {
         let s = rope_in_the_store_on(&g, coop);
         seen = std::array::from_fn(|i| seen[i] || s[i]);
     }
@@ -1613,9 +1614,9 @@ fn gate_and_up_in_one_launch_match_the_gated_matmul() {
     // whose other elements must stay as they were; unsplit and split-K (the slices into
     // NaN-filled scratch, then the merge that pairs each gate column with its up column). On f32
     // ALUs and on cooperative matrices (emulated where the adapter has none: f16 inputs, against
-    // the twin that rounds them so; a folded norm keeps the f32 core, which the launch must say).
-    // Devices of their own: split-K is device state.
-    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true)] {
+    // the twin that rounds them so; a folded norm keeps the f32 core, which the launch must say),
+    // in 64×64 and in 64×128 tiles. Devices of their own: split-K is device state.
+    for (g, coop) in [(common::own_gpu(), false), (common::coop_gpu(), true), (common::wide_coop_gpu(), true)] {
         gate_and_up_on(&g, coop);
     }
 }
@@ -1881,10 +1882,10 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
     // launchers `Gpu::matmul` and `Gpu::matmul_split`), against the twin ops::matmul_f16_inputs;
     // the hardware's own operations are the test above's. Inputs of at most 32 rows take the
     // short 32×128 tiles (columns over two tiles and off their edge too), and 64×64 ones with
-    // `set_short_coop(false)`.
+    // `set_short_coop(false)`; longer ones 64×64, or 64×128 with `set_coop_tile(128)`.
     use unmask::gpu::kernels::{Kernel, MatmulIo, MatmulSplit};
     let g = common::coop_gpu();
-    let cases: [(usize, usize, usize, DType); 9] = [
+    let cases: [(usize, usize, usize, DType); 11] = [
         (33, 40, 5, DType::F32),
         (70, 96, 33, DType::Q8_0),
         (5, 64, 70, DType::Q4_0),
@@ -1894,10 +1895,14 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
         (20, 96, 300, DType::Q4_0),
         (32, 64, 130, DType::F16),
         (32, 64, 130, DType::F16),
+        // 64×128 tiles (`set_coop_tile(128)`): rows and columns over and off them.
+        (70, 96, 300, DType::Q4_0),
+        (33, 64, 129, DType::F32),
     ];
     for (ci, (m, k, n, dtype)) in cases.into_iter().enumerate() {
-        // The last case again with 64×64 tiles.
-        g.set_short_coop(ci + 1 < cases.len());
+        // The ninth case again with 64×64 tiles; the last two with 64×128 ones.
+        g.set_short_coop(ci != 8);
+        g.set_coop_tile(if ci >= 9 { 128 } else { 64 }).unwrap();
         let short = m <= 32 && g.short_coop();
         let coop = |ls: &[Launch]| ls.iter().any(|l| matches!(l.kernel, Kernel::MatmulCoop { short: s, .. } if s == short));
         let mut rng = Rng::new(ci as u64 + 900);

@@ -202,7 +202,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let encode_ms = session.encode_ms(l, step_rows.clone(), 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
-            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "half_inputs": session.half_inputs(), "coop_short": gm.gpu.coop_matmul() && gm.gpu.short_coop(), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
+            "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "half_inputs": session.half_inputs(), "coop_short": gm.gpu.coop_matmul() && gm.gpu.short_coop(), "coop_wide": gm.gpu.coop_matmul() && gm.gpu.coop_wide(), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
             "attention": model::attention_shader(&gm.gpu, session.config().kernels, &c),
             "quant": a.quant.clone().unwrap_or_else(|| if a.model.is_some() { "as-loaded".into() } else { "q4_0".into() }),
             "prompt": a.prompt, "prompt_length": prompt.len(), "gen_length": gen, "steps": g.steps, "block_length": o.block_length,

@@ -18,8 +18,8 @@ use wgpu::naga;
 const FORMATS: [DType; 7] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K];
 
 /// The kernels GPUs run (the tiled layout, every weight format; both register tiles; the
-/// cooperative-matrix ones, also with f16 inputs) and the other attention layouts: (kernel,
-/// 8×8 register tile).
+/// cooperative-matrix ones, also with f16 inputs and in every tile) and the other attention
+/// layouts: (kernel, the wider tile: the 8×8 register tile, or 64×128 cooperative tiles).
 fn catalogue() -> Vec<(Kernel, bool)> {
     use Kernel as K;
     let q = DType::Q4_0;
@@ -31,6 +31,10 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     }
     v.push((K::MatmulCoop { dtype: q, x: f16_, short: false }, false));
     v.push((K::MatmulCoop { dtype: q, x: f16_, short: true }, false));
+    // (The cooperative ones' wider tile, 64×128: `Gpu::set_coop_tile`.)
+    v.push((K::MatmulCoop { dtype: q, x: f16_, short: false }, true));
+    v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv: f16_, coop: true, x: f16_ }, true));
+    v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop: true, x: f16_, out: f16_ }, true));
     v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true, x: f32_ }, false));
     v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false, x: f32_ }, true));
     for coop in [false, true] {
@@ -107,7 +111,7 @@ type Buffers = Vec<(u32, bool)>;
 
 /// Kernel `k`'s SPIR-V (from its source `src`) as wgpu's Vulkan backend writes it for the
 /// engine on `dev`, and its buffers.
-fn spirv(k: Kernel, src: &str, dev: &Device) -> std::result::Result<(Vec<u32>, Buffers), String> {
+fn spirv(k: Kernel, wide: bool, src: &str, dev: &Device) -> std::result::Result<(Vec<u32>, Buffers), String> {
     use naga::valid::Capabilities as Caps;
     let module = naga::front::wgsl::parse_str(src).map_err(|e| e.emit_to_string(src))?;
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
@@ -116,7 +120,7 @@ fn spirv(k: Kernel, src: &str, dev: &Device) -> std::result::Result<(Vec<u32>, B
         .subgroup_operations(naga::valid::SubgroupOperationSet::all())
         .validate(&module)
         .map_err(|e| e.emit_to_string(src))?;
-    let constants: naga::back::PipelineConstants = pipeline_constants(k, dev.lanes, 0).into_iter().map(|(n, x)| (n.to_string(), x)).collect();
+    let constants: naga::back::PipelineConstants = pipeline_constants(k, dev.lanes, 0, wide).into_iter().map(|(n, x)| (n.to_string(), x)).collect();
     let stage = Some((naga::ShaderStage::Compute, "main"));
     let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, stage, &constants).map_err(|e| e.to_string())?;
     use naga::proc::BoundsCheckPolicy as Policy;
@@ -245,9 +249,15 @@ unsafe fn compile_all(inst: &ash::Instance, checks: bool, loop_bounding: bool) -
     let stats = ash::khr::pipeline_executable_properties::Device::new(inst, &device);
     for (k, wide) in catalogue() {
         let line = compile_one(&device, &stats, &dev, k, wide);
+        // ("register_tile" 8: the wider tile of either core; "coop_tile": a cooperative one's.)
+        let short = matches!(k, Kernel::MatmulCoop { short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. });
+        let coop_tile = k.is_coop().then(|| {
+            let (r, c) = unmask::gpu::kernel_source::coop_tile(short, wide);
+            format!("{r}x{c}")
+        });
         println!(
             "{}",
-            serde_json::json!({"kernel": format!("{k:?}"), "register_tile": if wide { 8 } else { 4 }, "device": dev.name, "driver": dev.driver, "subgroup_size": dev.lanes, "compiled": line})
+            serde_json::json!({"kernel": format!("{k:?}"), "register_tile": if wide { 8 } else { 4 }, "coop_tile": coop_tile, "device": dev.name, "driver": dev.driver, "subgroup_size": dev.lanes, "compiled": line})
         );
     }
     device.destroy_device(None);
@@ -271,7 +281,7 @@ unsafe fn compile_one(
     if src.contains("enable f16;") && !dev.f16 {
         return serde_json::json!({"skipped": "the device has no shader-f16"});
     }
-    let (words, buffers) = match spirv(k, &src, dev) {
+    let (words, buffers) = match spirv(k, wide, &src, dev) {
         Ok(w) => w,
         Err(e) => return serde_json::json!({"error": format!("naga: {e}")}),
     };

@@ -353,9 +353,13 @@ fn bench_matmul(
     let peak = Peak::of(&gpu.report.name);
     // Whether this launch ran on cooperative matrices (tiled launches where `coop_matmul` is on).
     let coop = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { .. }));
-    // Its tiles on cooperative matrices: 32×128 for at most 32 rows (`Gpu::set_short_coop`).
+    // Its tiles on cooperative matrices: 32×128 for at most 32 rows (`Gpu::set_short_coop`),
+    // else 64×64 or 64×128 (`Gpu::set_coop_tile`).
     let short = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { short: true, .. }));
-    let coop_tile = coop.then_some(if short { "32x128" } else { "64x64" });
+    let coop_tile = coop.then(|| {
+        let (r, c) = unmask::gpu::kernel_source::coop_tile(short, gpu.coop_wide());
+        format!("{r}x{c}")
+    });
     // Parts of the k loop left out (`--kernels phases`; none otherwise).
     let bits = gpu.skip_phases();
     let skip: Vec<&str> = [(1, "loads"), (2, "multiply-adds"), (4, "workgroup stores")].into_iter().filter(|(b, _)| bits & b != 0).map(|(_, s)| s).collect();

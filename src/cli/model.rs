@@ -1,6 +1,6 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
 //! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_HALF_INPUTS`,
-//! `UNMASK_COOP_SHORT`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`,
+//! `UNMASK_COOP_SHORT`, `UNMASK_COOP_TILE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`,
 //! `UNMASK_BOUNDS_CHECKS` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
 //! while the weights stream.
 
@@ -52,7 +52,9 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// `UNMASK_FUSE=on|off`: whether tiled passes fuse (norms folded into matmuls, Q/K/V and
 /// gate/up each in one launch); `UNMASK_HALF_INPUTS=on|off`: whether sessions on cooperative
 /// matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`); `UNMASK_COOP_SHORT=on|off`:
-/// whether cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::set_short_coop`); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
+/// whether cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::set_short_coop`);
+/// `UNMASK_COOP_TILE=64x64|64x128`: the cooperative matmuls' tiles for more rows
+/// (`Gpu::set_coop_tile`); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an
 /// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`);
 /// `UNMASK_LOOP_BOUNDING=on|off`, `UNMASK_BOUNDS_CHECKS=on|off`: naga's runtime checks in the
@@ -93,6 +95,12 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
     // switch).
     if let Some(on) = on_off("UNMASK_COOP_SHORT")? {
         gpu.set_short_coop(on);
+    }
+    // The cooperative matmuls' tiles for more than 32 rows (64×64 by default; an A/B switch).
+    match std::env::var("UNMASK_COOP_TILE").as_deref() {
+        Err(_) | Ok("64x64") => {}
+        Ok("64x128") => gpu.set_coop_tile(128)?,
+        Ok(v) => return Err(Error::Input(format!("UNMASK_COOP_TILE={v:?}: use 64x64 or 64x128"))),
     }
     // Workgroups a split tiled matmul aims for (GPUs; an A/B switch).
     if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {

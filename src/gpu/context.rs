@@ -82,13 +82,15 @@ pub struct Gpu {
     /// (`set_skip_phases`; 0: none).
     skip_phases: std::sync::atomic::AtomicU32,
     /// Tiled passes fuse norms into matmuls, Q/K/V and gate/up launches (`Gpu::fuses`; `set_fuse`).
-    pub(crate) fuse: std::sync::atomic::AtomicBool,
+    pub(super) fuse: std::sync::atomic::AtomicBool,
     /// Sessions on cooperative matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`;
     /// `set_half_inputs`).
-    pub(crate) half: std::sync::atomic::AtomicBool,
+    pub(super) half: std::sync::atomic::AtomicBool,
     /// Cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::tiled_core`;
     /// `set_short_coop`).
-    short_coop: std::sync::atomic::AtomicBool,
+    pub(super) short_coop: std::sync::atomic::AtomicBool,
+    /// Cooperative matmuls of more than 32 rows take 64×128 tiles (`set_coop_tile`).
+    pub(super) coop_wide: std::sync::atomic::AtomicBool,
 }
 
 /// The subgroup size `matmul_coop.wgsl` would run with on this adapter, or 0 where it cannot
@@ -235,6 +237,7 @@ impl Gpu {
             fuse: true.into(),
             half: true.into(),
             short_coop: true.into(),
+            coop_wide: false.into(),
         })
     }
 
@@ -323,7 +326,7 @@ impl Gpu {
 
     /// Sets a switch that changes how kernels compile, dropping the pipelines made before if
     /// it changed.
-    fn set_compile_switch(&self, switch: &std::sync::atomic::AtomicBool, on: bool) {
+    pub(super) fn set_compile_switch(&self, switch: &std::sync::atomic::AtomicBool, on: bool) {
         if switch.swap(on, std::sync::atomic::Ordering::Relaxed) != on {
             self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }
@@ -411,31 +414,6 @@ impl Gpu {
         }
         self.coop.store(on, std::sync::atomic::Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Chooses whether tiled passes fuse where they can: norms folded into matmuls, Q/K/V and
-    /// gate/up each in one launch (`Gpu::fuses`; benchmarks, `UNMASK_FUSE=off`). Sessions read
-    /// it when they record a pass.
-    pub fn set_fuse(&self, on: bool) {
-        self.fuse.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Chooses whether sessions on cooperative matrices keep the matmuls' inputs in f16
-    /// (`Gpu::half_inputs`; tests, benchmarks, `UNMASK_HALF_INPUTS=off`). Sessions read it when
-    /// they are made.
-    pub fn set_half_inputs(&self, on: bool) {
-        self.half.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Chooses whether cooperative matmuls of at most 32 rows take 32×128 tiles rather than
-    /// 64×64 ones half of zero rows (tests, benchmarks, `UNMASK_COOP_SHORT=off`).
-    pub fn set_short_coop(&self, on: bool) {
-        self.short_coop.store(on, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether `set_short_coop` is on.
-    pub fn short_coop(&self) -> bool {
-        self.short_coop.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Chooses the attention kernel of `flash_attention` (tests, benchmarks).

@@ -121,15 +121,13 @@ const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 /// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
 /// (`matmul.wgsl`; `wide`: its 8×8 form, `matmul_wide.wgsl`) or, with `coop`, cooperative
 /// matrices (`matmul_coop.wgsl`, whose `enable`s open the module, as does f16's where `f16` asks
-/// for it). `io`: the element types of x and y (`x_t`, `y_t`); `short` (cooperative core
-/// only): its 32×128 tiles.
+/// for it). `io`: the element types of x and y (`x_t`, `y_t`); the cooperative core's tile
+/// (`coop_tile`): 64×64, `short` 32×128, or `wide` 64×128.
 fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &str, wide: bool, short: bool) -> String {
     let coop_core = || {
         let src = include_str!("../../shaders/matmul_coop.wgsl");
-        match short {
-            true => src.replacen("const TM: u32 = 64u;\nconst TILE: u32 = 64u;", "const TM: u32 = 32u;\nconst TILE: u32 = 128u;", 1),
-            false => src.to_string(),
-        }
+        let (tm, tn) = coop_tile(short, wide);
+        src.replacen("const TM: u32 = 64u;\nconst TILE: u32 = 64u;", &format!("const TM: u32 = {tm}u;\nconst TILE: u32 = {tn}u;"), 1)
     };
     let core = match (coop, wide) {
         (true, _) => coop_core(),
@@ -159,19 +157,41 @@ pub fn source(k: Kernel) -> String {
     source_with(k, false)
 }
 
+/// The output tile (rows, columns) of `matmul_coop.wgsl`: 32×128 for short inputs, else
+/// 64×128 where `wide`, else 64×64.
+pub fn coop_tile(short: bool, wide: bool) -> (u32, u32) {
+    match (short, wide) {
+        (true, _) => (32, 128),
+        (false, true) => (64, 128),
+        (false, false) => (64, 64),
+    }
+}
+
+/// The subgroups of a workgroup of cooperative kernel `k` (`wide` as for `source_with`): one
+/// per 32×32 of its tile.
+pub fn coop_subgroups(k: Kernel, wide: bool) -> u32 {
+    let short = match k {
+        Kernel::MatmulCoop { short, .. } | Kernel::MatmulQkv { short, .. } | Kernel::MatmulGlu { short, .. } => short,
+        _ => return 4,
+    };
+    let (tm, tn) = coop_tile(short, wide);
+    tm * tn / 1024
+}
+
 /// `source_with` for an adapter whose cooperative-matrix kernels run with subgroups of
-/// `coop_lanes` (four a workgroup, the pipeline's `WG`): `matmul_coop.wgsl`'s register arrays
-/// sized for that workgroup (`WGC`).
+/// `coop_lanes` (`coop_subgroups` a workgroup, the pipeline's `WG`): `matmul_coop.wgsl`'s
+/// register arrays sized for that workgroup (`WGC`).
 pub fn source_for(k: Kernel, wide: bool, coop_lanes: u32) -> String {
     let src = source_with(k, wide);
     match k.is_coop() && coop_lanes > 0 {
-        true => src.replacen("const WGC: u32 = 128u;", &format!("const WGC: u32 = {}u;", 4 * coop_lanes), 1),
+        true => src.replacen("const WGC: u32 = 128u;", &format!("const WGC: u32 = {}u;", coop_subgroups(k, wide) * coop_lanes), 1),
         false => src,
     }
 }
 
-/// `source`, with the f32 tiled matmuls' 8×8 register tile where `wide` (`matmul_wide.wgsl`,
-/// `Gpu::set_register_tile`).
+/// `source`, with the wider tile where `wide`: the f32 tiled matmuls' 8×8 register tile
+/// (`matmul_wide.wgsl`, `Gpu::set_register_tile`), the cooperative ones' 64×128 output tile for
+/// inputs over 32 rows (`Gpu::set_coop_tile`).
 pub fn source_with(k: Kernel, wide: bool) -> String {
     match k {
         Kernel::Matmul { dtype, variant, x, .. } => {
@@ -219,7 +239,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
             [x, KvType::F32],
             &format!("{WEIGHTS_COMMON}\n{}", weight_reader(dtype)),
             include_str!("../../shaders/matmul_out.wgsl"),
-            false,
+            wide,
             short,
         ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),

@@ -218,13 +218,13 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
 }
 
 /// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
-/// size the cooperative-matrix kernels are launched with, four subgroups a workgroup; `skip`:
-/// the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none).
-pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32) -> Vec<(&'static str, f64)> {
+/// size the cooperative-matrix kernels are launched with, `coop_subgroups(k, wide)` a workgroup;
+/// `skip`: the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none).
+pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> Vec<(&'static str, f64)> {
     let tiled_core =
         matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
     let mut constants = match k {
-        _ if k.is_coop() => vec![("WG", 4.0 * coop_lanes as f64)],
+        _ if k.is_coop() => vec![("WG", (super::kernel_source::coop_subgroups(k, wide) * coop_lanes) as f64)],
         Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
             vec![("ROWS", 8.0)]
         }
@@ -257,11 +257,13 @@ impl Gpu {
             .entry(k)
             .or_insert_with(|| {
                 let coop = k.is_coop();
+                // The wider tile: the f32 cores' register tile, the cooperative ones' output tile.
+                let wide = if coop { self.coop_wide() } else { self.wide_tile() };
+                let src = super::kernel_source::source_for(k, wide, self.coop_lanes);
                 let src = match coop && self.coop_emulated {
                     // (An emulation that no longer fits the kernel fails the tests that use it.)
-                    true => super::coop_emulation::emulate(&super::kernel_source::source_for(k, false, self.coop_lanes), self.coop_lanes)
-                        .unwrap_or_else(|e| format!("// {e}")),
-                    false => super::kernel_source::source_for(k, self.wide_tile(), self.coop_lanes),
+                    true => super::coop_emulation::emulate(&src, self.coop_lanes).unwrap_or_else(|e| format!("// {e}")),
+                    false => src,
                 };
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(&format!("{k:?}")), source: wgpu::ShaderSource::Wgsl(src.into()) };
                 let checks = wgpu::ShaderRuntimeChecks { force_loop_bounding: self.loop_bounding(), bounds_checks: self.bounds_checks(), ..Default::default() };
@@ -277,7 +279,7 @@ impl Gpu {
                     // tokens without them; the kernel suites can be run so by hand).
                     _ => unsafe { self.device.create_shader_module_trusted(desc, checks) },
                 };
-                let constants = pipeline_constants(k, self.coop_lanes, self.skip_phases());
+                let constants = pipeline_constants(k, self.coop_lanes, self.skip_phases(), wide);
                 self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(&format!("{k:?}")),
                     layout: None,

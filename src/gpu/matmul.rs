@@ -303,12 +303,14 @@ impl Gpu {
 
     /// The core a tiled launch of `m` rows runs (slices `k_slice` deep, 0: unsplit; `norm`:
     /// one folded in): on cooperative matrices where `coop_matmul` is on, no norm is folded in
-    /// and the slices do not cut its 32-deep steps (64×64 tiles; 32×128 for at most 32 rows
-    /// unless `set_short_coop(false)`), else on f32 ALUs (64×64; 32×64 for at most 32 rows).
+    /// and the slices do not cut its 32-deep steps (64×64 tiles, or 64×128 with
+    /// `set_coop_tile(128)`; 32×128 for at most 32 rows unless `set_short_coop(false)`), else on
+    /// f32 ALUs (64×64; 32×64 for at most 32 rows).
     pub(super) fn tiled_core(&self, m: usize, k_slice: usize, norm: bool) -> TiledCore {
         if self.coop_matmul() && k_slice.is_multiple_of(32) && !norm {
             let short = m <= 32 && self.short_coop();
-            return TiledCore { coop: true, short, rows: if short { 32 } else { 64 }, cols: if short { 128 } else { 64 } };
+            let (rows, cols) = super::kernel_source::coop_tile(short, self.coop_wide());
+            return TiledCore { coop: true, short, rows: rows as usize, cols: cols as usize };
         }
         let (short, rows) = tile_rows(KernelVariant::Tiled, m);
         TiledCore { coop: false, short, rows, cols: 64 }
@@ -344,7 +346,7 @@ impl Gpu {
             return MatmulSplit { splits: 1, k_slice: k };
         }
         // The tiles' width: what `tiled_core` will pick (cooperative short tiles are 128 wide).
-        let cols = if self.coop_matmul() && self.short_coop() && m <= 32 { 128 } else { 64 };
+        let cols = if self.coop_matmul() && (self.short_coop() && m <= 32 || self.coop_wide()) { 128 } else { 64 };
         MatmulSplit::of(tiles(variant, m, n, cols), k, self.split_fill())
     }
 

@@ -1,6 +1,7 @@
 //! The GPU side: device and adapter facts (`context`), buffers and readback (`buffers`), and the
 //! WGSL kernels with one Rust launcher each (`kernels`; attention's in `attention`, the
-//! matmul's and its split-K in `matmul`, the fused Q/K/V and gate/up launches in `matmul_fused`).
+//! matmul's and its split-K in `matmul`, the fused Q/K/V and gate/up launches in `matmul_fused`),
+//! and the tiled layout's A/B switches (`switches`).
 
 pub mod attention;
 pub mod buffers;
@@ -13,5 +14,6 @@ pub mod kernels;
 pub mod matmul;
 pub mod matmul_fused;
 pub mod probe;
+pub mod switches;
 
 pub use context::{AdapterReport, Gpu, Limits};

@@ -49,6 +49,14 @@ pub fn coop_gpu() -> Arc<Gpu> {
     Arc::new(g.with_emulated_coop().unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// `coop_gpu` with 64×128 cooperative tiles for inputs of more than 32 rows (`Gpu::set_coop_tile`).
+#[allow(dead_code)]
+pub fn wide_coop_gpu() -> Arc<Gpu> {
+    let g = coop_gpu();
+    g.set_coop_tile(128).unwrap_or_else(|e| panic!("{e}"));
+    g
+}
+
 pub fn rms(v: &[f32]) -> f32 {
     (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt()
 }
