@@ -64,16 +64,18 @@ fn emit(sg: u32, lane: u32, lanes: u32, r0: u32, c0: u32, z: u32) {
 }
 
 // The slice from k0 of the tile's TM x rows and TILE W rows, as 8 groups of four k each:
-// invocation tid takes groups e = tid + j·WG (x: j < 8·TM / WG = XR; W: j < 8·TILE / WG = WR),
+// invocation tid takes groups e = tid + j·WG (x: j < XR = 8·TM / WG; W: j < WR = 8·TILE / WG),
 // x row e / 8 and the W row of tile column w_tile_row(e / 8) (the store's order), k (e % 8)·4 .. + 3.
+// (One loop for both, as long as the longer: x's and W's loads of a step side by side.)
 fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x_t>, XR>>, wr: ptr<function, array<vec4<f32>, WR>>) {
-    for (var j = 0u; j < 8u * TM / WG; j = j + 1u) {
+    for (var j = 0u; j < max(XR, WR); j = j + 1u) {
         let e = tid + j * WG;
-        (*xr)[j] = load_xt4(row0 + e / 8u, k0 + (e % 8u) * 4u);
-    }
-    for (var j = 0u; j < 8u * TILE / WG; j = j + 1u) {
-        let e = tid + j * WG;
-        (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + (e % 8u) * 4u);
+        if (j < XR) {
+            (*xr)[j] = load_xt4(row0 + e / 8u, k0 + (e % 8u) * 4u);
+        }
+        if (j < WR) {
+            (*wr)[j] = load_wt4(col0 + w_tile_row(e / 8u), k0 + (e % 8u) * 4u);
+        }
     }
 }
 
@@ -104,20 +106,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     fetch(row0, col0, ks.x, tid, &xr, &wr);
     for (var k0 = ks.x; k0 < ks.y; k0 = k0 + TK) {
         if ((SKIP & 4u) == 0u) {
-            for (var j = 0u; j < 8u * TM / WG; j = j + 1u) {
+            for (var j = 0u; j < max(XR, WR); j = j + 1u) {
                 let e = tid + j * WG;
                 let r = e / 8u;
+                let t = w_tile_row(r);
                 let kc = (e % 8u) * 4u;
                 for (var i = 0u; i < 4u; i = i + 1u) {
-                    xs[r / 16u][(r % 16u) * XS + kc + i] = x_half(xr[j][i]);
-                }
-            }
-            for (var j = 0u; j < 8u * TILE / WG; j = j + 1u) {
-                let e = tid + j * WG;
-                let t = w_tile_row(e / 8u);
-                let kc = (e % 8u) * 4u;
-                for (var i = 0u; i < 4u; i = i + 1u) {
-                    ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
+                    if (j < XR) {
+                        xs[r / 16u][(r % 16u) * XS + kc + i] = x_half(xr[j][i]);
+                    }
+                    if (j < WR) {
+                        ws[t / 16u][(t % 16u) * XS + kc + i] = to_f16(wr[j][i]);
+                    }
                 }
             }
         }
