@@ -1712,30 +1712,42 @@ fn split_k_matmul_is_chosen_for_few_tiles_and_its_scratch_is_planned() {
         }
     }
     // The session's plan covers every launch at any fill: split_scratch is the largest need
-    // over row counts at the largest fill.
+    // over row counts at the largest fill, for the device's tiles (`Limits::wide_tiles`: 128
+    // wide on cooperative matrices, short or opted in, else 64). Devices of their own: the
+    // switches are device state.
     let shapes = [(256, 768), (4096, 4096)];
-    let bound = unmask::gpu::matmul::split_scratch(96, &shapes);
-    // A device of its own: the switches are device state.
-    let g = pollster::block_on(Gpu::new()).unwrap();
-    g.set_split_matmul(true);
-    assert_eq!(g.split_fill(), GPU_SPLIT_FILL);
-    assert!(g.set_split_fill(0).is_err() && g.set_split_fill(MAX_SPLIT_FILL + 1).is_err());
-    let mut seen = 0;
-    for fill in [256, 1024, GPU_SPLIT_FILL, MAX_SPLIT_FILL] {
-        g.set_split_fill(fill).unwrap();
-        for m in 1..=96 {
-            for (n, k) in shapes {
-                let s = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
-                if s.splits > 1 {
-                    assert!(s.bytes(m, n) <= bound, "fill {fill}, {m} × {n} × {k}: {s:?}");
-                    seen = seen.max(s.bytes(m, n));
+    let plain = pollster::block_on(Gpu::new()).unwrap();
+    plain.set_coop_matmul(false).unwrap();
+    for (what, g) in [("f32 cores", Arc::new(plain)), ("cooperative, short tiles", common::coop_gpu()), ("cooperative, 64×128", common::wide_coop_gpu())] {
+        let wide = g.plan_limits().wide_tiles;
+        assert_eq!(wide, what != "f32 cores", "{what}");
+        let bound = unmask::gpu::matmul::split_scratch(96, &shapes, wide);
+        g.set_split_matmul(true);
+        assert_eq!(g.split_fill(), GPU_SPLIT_FILL);
+        assert!(g.set_split_fill(0).is_err() && g.set_split_fill(MAX_SPLIT_FILL + 1).is_err());
+        let mut seen = 0;
+        for fill in [256, 1024, GPU_SPLIT_FILL, MAX_SPLIT_FILL] {
+            g.set_split_fill(fill).unwrap();
+            for m in 1..=96 {
+                for (n, k) in shapes {
+                    let s = g.matmul_split_of(KernelVariant::Tiled, m, n, k);
+                    if s.splits > 1 {
+                        assert!(s.bytes(m, n) <= bound, "{what}: fill {fill}, {m} × {n} × {k}: {s:?}");
+                        seen = seen.max(s.bytes(m, n));
+                    }
                 }
             }
         }
+        // (With 64×128 tiles every row count takes 128-wide ones: the bound over both widths is
+        // then reached too.)
+        assert_eq!(seen, bound, "{what}: the bound is reached, not loose");
+        g.set_split_matmul(false);
+        assert_eq!(g.matmul_split_of(KernelVariant::Tiled, 32, 4096, 4096).splits, 1, "{what}: off: no split");
     }
-    assert_eq!(seen, bound, "the bound is reached, not loose");
-    g.set_split_matmul(false);
-    assert_eq!(g.matmul_split_of(KernelVariant::Tiled, 32, 4096, 4096).splits, 1, "off: no split");
+    // Where the split cap does not bind first (an LM head's 100000 outputs), 128-wide tiles split
+    // more, and only devices that have them plan for it.
+    let head = [(100_000, 4096)];
+    assert!(unmask::gpu::matmul::split_scratch(32, &head, true) > unmask::gpu::matmul::split_scratch(32, &head, false), "128-wide tiles split more");
 }
 
 const WEIGHT_FORMATS: [DType; 7] = [DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4K, DType::Q6K];

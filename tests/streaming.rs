@@ -25,7 +25,7 @@ fn logits(m: &GpuModel, tokens: &[u32]) -> Vec<f32> {
 }
 
 fn limits(max_binding: u64) -> Limits {
-    Limits { max_binding, max_buffer: u64::MAX }
+    Limits { max_binding, max_buffer: u64::MAX, wide_tiles: false }
 }
 
 fn plan_session(canvas: usize) -> SessionConfig {

@@ -128,7 +128,7 @@ pub fn info(path: &Path, quant: Option<&str>) -> Result<()> {
     let gpu = pollster::block_on(unmask::gpu::Gpu::new());
     let limits = match &gpu {
         Ok(g) => g.plan_limits(),
-        Err(_) => unmask::gpu::Limits { max_binding: u64::MAX, max_buffer: u64::MAX },
+        Err(_) => unmask::gpu::Limits { max_binding: u64::MAX, max_buffer: u64::MAX, wide_tiles: true },
     };
     let kv = gpu.as_ref().ok().map(super::model::kv).transpose()?.unwrap_or_default();
     let p = plan(&index, quant, (2 * c.canvas_length).min(c.max_positions), limits, kv)?;

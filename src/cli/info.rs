@@ -56,7 +56,7 @@ pub fn run(a: InfoArgs) -> Result<()> {
         Err(Error::Input(e)) => return Err(Error::Input(e)),
         r => r,
     };
-    let limits = gpu.as_ref().map(|g| g.plan_limits()).unwrap_or(Limits { max_binding: u64::MAX, max_buffer: u64::MAX });
+    let limits = gpu.as_ref().map(|g| g.plan_limits()).unwrap_or(Limits { max_binding: u64::MAX, max_buffer: u64::MAX, wide_tiles: true });
     let kernels = gpu.as_ref().ok().map(|g| super::model::kernels(g)).transpose()?.unwrap_or(KernelVariant::Tiled);
     let kv = gpu.as_ref().ok().map(|g| super::model::kv(g)).transpose()?.unwrap_or_default();
     let chosen = gpu.as_ref().ok().map(|g| Chosen::of(g, kernels, kv, c));

@@ -97,7 +97,7 @@ impl<'m> DgSession<'m> {
         // Every buffer of `plan::session_buffers`, in its order (the plan counts the same list).
         let chunks = logit_chunks(c, g.max_binding());
         let mut made =
-            session_buffers(c, capacity, g.max_binding(), kv).into_iter().map(|(what, n)| g.storage(&what, n)).collect::<Result<Vec<_>>>()?.into_iter();
+            session_buffers(c, capacity, g.plan_limits(), kv).into_iter().map(|(what, n)| g.storage(&what, n)).collect::<Result<Vec<_>>>()?.into_iter();
         let mut f = || made.next().expect("one buffer per planned entry");
         let b = Bufs {
             tokens: f(),

@@ -23,7 +23,8 @@ pub fn logit_chunks(c: &DgConfig, max_binding: u64) -> Vec<(usize, usize)> {
 /// allocation order. With f16 K/V a pass writes its rows' K and V in f32 ("new K rows" /
 /// "new V rows", the widest layer's) and `kv_store.wgsl` rounds them into the cache. Split-K's
 /// scratch (the tiled matmuls' and attention's, at least a word) comes after them.
-pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvType) -> Vec<(String, u64)> {
+pub fn session_buffers(c: &DgConfig, positions: usize, limits: Limits, kv: KvType) -> Vec<(String, u64)> {
+    let max_binding = limits.max_binding;
     let rows = c.canvas_length;
     let max_q = c.layers.iter().map(|l| c.heads * l.head_dim).max().unwrap_or(0);
     let pairs = rows * c.top_k;
@@ -56,7 +57,7 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
         v.push(("new K rows".into(), 4 * (rows * widest) as u64));
         v.push(("new V rows".into(), 4 * (rows * widest) as u64));
     }
-    v.push(("split-K scratch".into(), split_scratch(c, rows, positions, max_binding)));
+    v.push(("split-K scratch".into(), split_scratch(c, rows, positions, limits)));
     for (i, l) in c.layers.iter().enumerate() {
         // Whole words (two f16 values to a word).
         let bytes = ((positions * l.kv_heads * l.head_dim * kv.bytes()) as u64).next_multiple_of(4);
@@ -68,7 +69,7 @@ pub fn session_buffers(c: &DgConfig, positions: usize, max_binding: u64, kv: KvT
 
 /// Split-K's scratch for passes of up to `rows` rows over up to `positions` keys: the most a
 /// tiled matmul of the model's shapes (outputs × k) or its attention asks for, within one binding.
-fn split_scratch(c: &DgConfig, rows: usize, positions: usize, max_binding: u64) -> u64 {
+fn split_scratch(c: &DgConfig, rows: usize, positions: usize, limits: Limits) -> u64 {
     let (h, ffn) = (c.hidden, c.intermediate);
     // Gate and up (the MLP's, self-conditioning's): one launch of their tiles' width or two.
     let mut shapes = vec![(ffn, h), (crate::gpu::matmul::glu_width(ffn), h), (h, ffn), (c.experts, h)];
@@ -79,7 +80,7 @@ fn split_scratch(c: &DgConfig, rows: usize, positions: usize, max_binding: u64) 
         shapes.extend([(q + 2 * kv, h), (q, h), (kv, h), (h, q)]);
         attn = attn.max(AttnShape::split_scratch_bound(positions.max(rows), c.heads, l.head_dim));
     }
-    crate::gpu::matmul::split_scratch(rows, &shapes).max(attn).min(max_binding / 256 * 256).max(4)
+    crate::gpu::matmul::split_scratch(rows, &shapes, limits.wide_tiles).max(attn).min(limits.max_binding / 256 * 256).max(4)
 }
 
 /// The plan for loading `index` converted to `quant` and running one session of `positions`
@@ -111,7 +112,7 @@ pub fn plan(index: &DgIndex, quant: Option<DType>, positions: usize, limits: Lim
     let max_hd = c.layers.iter().map(|l| l.head_dim).max().unwrap_or(0);
     weight_bytes += Gpu::padded(4 * c.hidden.max(max_hd) as u64);
     let (mut session_bytes, mut kv_bytes) = (0u64, 0u64);
-    for (what, n) in session_buffers(c, positions, limits.max_binding, kv) {
+    for (what, n) in session_buffers(c, positions, limits, kv) {
         let bytes = Gpu::padded(n);
         session_bytes = session_bytes.saturating_add(bytes);
         if what.ends_with("keys") || what.ends_with("values") {

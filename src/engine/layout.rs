@@ -88,7 +88,8 @@ impl SessionLayout {
         // Split-K's scratch, shared by attention (none on short canvases) and, in the tiled
         // layout, the matmuls; no more than a binding, and a launch that needs more does not split.
         let attn = AttnShape::split_scratch_bound(s.canvas.max(1), c.n_heads, c.head_dim());
-        let matmul = if s.kernels == KernelVariant::Tiled { crate::gpu::matmul::split_scratch(s.canvas.max(1), &matmul_shapes(c)) } else { 0 };
+        let matmul =
+            if s.kernels == KernelVariant::Tiled { crate::gpu::matmul::split_scratch(s.canvas.max(1), &matmul_shapes(c), limits.wide_tiles) } else { 0 };
         let split = attn.max(matmul).min(limits.max_binding / 256 * 256);
         if split > 0 {
             buffers.push((Buf::SplitK, split));

@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_binding: u64,
     /// Largest buffer at all.
     pub max_buffer: u64,
+    /// Split-K may count tiles 128 wide (cooperative matrices: `Gpu::tiled_core`), so its scratch
+    /// is planned for those too.
+    pub wide_tiles: bool,
 }
 
 pub struct Gpu {
@@ -453,7 +456,7 @@ impl Gpu {
 
     /// The limits a memory plan is checked against.
     pub fn plan_limits(&self) -> Limits {
-        Limits { max_binding: self.max_binding(), max_buffer: self.limits.max_buffer_size }
+        Limits { max_binding: self.max_binding(), max_buffer: self.limits.max_buffer_size, wide_tiles: self.coop_matmul() }
     }
 
     /// Returns (and clears) an error the device reported outside any call's own checks.

@@ -228,12 +228,13 @@ impl TiledCore {
 
 /// The most split-K scratch a tiled matmul of any row count up to `canvas` asks for, over the
 /// weight shapes `(n, k)`, at any split fill up to `MAX_SPLIT_FILL` (a session's plan; 0: none
-/// splits).
-pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)]) -> u64 {
+/// splits); with `wide_tiles` for tiles 128 wide too (`Limits::wide_tiles`).
+pub fn split_scratch(canvas: usize, shapes: &[(usize, usize)], wide_tiles: bool) -> u64 {
     let mut most = 0;
+    let widths: &[usize] = if wide_tiles { &[64, 128] } else { &[64] };
     for &(n, k) in shapes {
-        // (Cooperative matrices' short tiles are 128 wide: fewer tiles, more slices.)
-        for (m, cols) in (1..=canvas).flat_map(|m| [(m, 64), (m, 128)]) {
+        // (Cooperative matrices' short and wide tiles are 128 wide: fewer tiles, more slices.)
+        for (m, &cols) in (1..=canvas).flat_map(|m| widths.iter().map(move |c| (m, c))) {
             let split = MatmulSplit::of(tiles(KernelVariant::Tiled, m, n, cols), k, MAX_SPLIT_FILL);
             if split.splits > 1 {
                 most = most.max(split.bytes(m, n));
