@@ -346,9 +346,8 @@ impl Gpu {
         if variant != KernelVariant::Tiled || !self.split_matmul() {
             return MatmulSplit { splits: 1, k_slice: k };
         }
-        // The tiles' width: what `tiled_core` will pick (cooperative short tiles are 128 wide).
-        let cols = if self.coop_matmul() && (self.short_coop() && m <= 32 || self.coop_wide()) { 128 } else { 64 };
-        MatmulSplit::of(tiles(variant, m, n, cols), k, self.split_fill())
+        // The tiles' width `tiled_core` picks (slices are multiples of 32 deep; no norm decides it).
+        MatmulSplit::of(tiles(variant, m, n, self.tiled_core(m, 0, false).cols), k, self.split_fill())
     }
 
     /// The split a tiled matmul of `m` × `n` over `k` takes here and the scratch it takes it in:
