@@ -6,12 +6,19 @@
 #          (once) bench/llama_cpp_vulkan.sh for llama.cpp's part;
 #          bench/pack_gpu.sh [all|unmask|llama]: the binaries, stripped and xz'd, into .gpu/
 #   there: bench/gpu.sh [all|unmask|llama] 2>&1 | tee "$OUT/log.txt"   (carry: .gl and .gpu)
-#   here:  python3 bench/gpu_table.py FILES_AT FILES_AT/log.txt: the markdown tables (the GPU
+#   here:  python3 bench/gpu_table.py FILES_AT [FILES_AT_2]: the markdown tables (the GPU
 #          and its clocks during each command, probes, compile statistics, generation, kernels)
 # `unmask`: the cooperative-matrix test, the 8B shape against the PyTorch loops, kernels, the
 # demo model, MoE and DiffusionGemma's fixture; `llama`: llama.cpp and ours on one 8B-shaped
-# GGUF, then DiffusionGemma at full size. Each part must finish in under 5 minutes, so that a
-# session's 15 device minutes hold both as two calls (a machine's start takes one or two).
+# GGUF, then DiffusionGemma at full size.
+# A session has 15 device minutes, machine starts included, and a call at most 10: the commands
+# are numbered steps in priority order, and a step starts only while GPU_BUDGET_S (default 540)
+# seconds since the script's start leave it 45, its timeout cut to what is left, so that one
+# 600 s call ends with every started command's output. The log names the first step it left
+# out; a second call resumes there with GPU_FROM=N (steps below N skipped):
+#   call 1: bench/gpu.sh unmask 2>&1 | tee "$OUT/log.txt"
+#   call 2: GPU_FROM=N GPU_BUDGET_S=<what is left> bench/gpu.sh unmask 2>&1 | tee "$OUT/log.txt"
+#   here:   python3 bench/gpu_table.py CALL1_FILES CALL2_FILES   (folders, each with its log.txt)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
@@ -47,14 +54,31 @@ nvidia-smi --query-gpu=timestamp,pstate,clocks.sm,clocks.mem,power.draw,utilizat
   --format=csv -lms 500 >"$out/smi.csv" 2>&1 &
 smi=$!
 trap 'kill $smi 2>/dev/null' EXIT
-run() { echo "+ $(date +%T) $*" >&2; timeout 150 "$@" | tee -a "$out/results.jsonl"; }
+# step WHAT: whether the next numbered step runs. It logs "+ [N] HH:MM:SS [UNMASK_*=…] WHAT"
+# (gpu_table.py times the clocks by these lines) or why it is left out, and sets `left`: the
+# seconds its command may take.
+t0=$SECONDS
+budget="${GPU_BUDGET_S:-540}"
+from="${GPU_FROM:-1}"
+n=0
+step() {
+  n=$((n + 1))
+  [ "$n" -ge "$from" ] || return 1
+  left=$((budget - (SECONDS - t0)))
+  if [ "$left" -lt 45 ]; then
+    [ -n "${resume:-}" ] || { resume=$n; echo "- [$n] $((SECONDS - t0)) s of the $budget s budget spent: this step and those after it left out; resume with GPU_FROM=$n" >&2; }
+    return 1
+  fi
+  echo "+ [$n] $(date +%T) $(env | grep -E '^UNMASK_[A-Z_]+=' | sort | tr '\n' ' ')$*" >&2
+}
+# run CMD…: a step whose JSON lines go to results.jsonl (at most 150 s, or what the budget leaves).
+run() { step "$*" || return 0; timeout $((left < 150 ? left : 150)) "$@" | tee -a "$out/results.jsonl"; }
 if [ "$part" != llama ]; then
 # First the one hardware-only path: the cooperative-matrix matmul against its CPU twin (the
 # kernels test binary), and what the adapter offers.
 $bin info models/demo 2>&1 | grep -E '^(adapter|kernels)' | tee "$out/adapter.txt"
-if [ -n "$kt" ]; then
-  echo "+ $kt coop" >&2
-  timeout 120 "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
+if [ -n "$kt" ] && step "$kt coop"; then
+  timeout $((left < 120 ? left : 120)) "$kt" coop --nocapture 2>&1 | tee "$out/coop_tests.txt"
 fi
 # What the platform delivers through wgpu at its simplest (seconds): a dispatch's own cost,
 # streaming and workgroup-memory reads, f32 and tensor-core multiply-adds, with naga's loop
@@ -66,10 +90,11 @@ run $bin bench --synthetic tiny --kernels probe
 # naga's loop bounding on (the setting of the 2026-12-04 numbers), and without naga's index
 # clamps (what they cost each kernel on NVIDIA's compiler: README "Index clamps kept out of the
 # inner loops").
-echo "+ $bin bench --kernels compile" >&2
-timeout 60 $bin bench --kernels compile >"$out/compile.jsonl" 2>&1; tail -c 600 "$out/compile.jsonl"
-UNMASK_LOOP_BOUNDING=on timeout 60 $bin bench --kernels compile >"$out/compile-bounded.jsonl" 2>&1
-UNMASK_BOUNDS_CHECKS=off timeout 60 $bin bench --kernels compile >"$out/compile-unclamped.jsonl" 2>&1
+if step "$bin bench --kernels compile (loop bounding off, on; no clamps)"; then
+  timeout 60 $bin bench --kernels compile >"$out/compile.jsonl" 2>&1; tail -c 600 "$out/compile.jsonl"
+  UNMASK_LOOP_BOUNDING=on timeout 60 $bin bench --kernels compile >"$out/compile-bounded.jsonl" 2>&1
+  UNMASK_BOUNDS_CHECKS=off timeout 60 $bin bench --kernels compile >"$out/compile-unclamped.jsonl" 2>&1
+fi
 # Where the matmuls' time goes (new on 2026-12-05, fifth session; seconds: no model is made):
 # Q4_0 q_proj and ff_out at 288 and 32 rows on each core, whole and without the loads, the
 # multiply-adds, or the loads and workgroup stores, and with only the loop's barriers left
@@ -86,35 +111,23 @@ run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length
 # has them, then on f32 ALUs ("coop" in the JSON says which ran).
 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
 UNMASK_COOP=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
-# The official loop (32 steps) and the Fast-dLLM-style one (dual cache + threshold 0.9; random
-# weights are rarely that sure, so it commits about one token a step, as ours does on the same
-# shape: compare ms per step), on one copy of the weights.
-run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1 --loop both --threshold 0.9
-# Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
-# adapter has them), attention (portable, flash and tiles; f32 and f16 K/V) vs the peaks.
-run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
-# A/B runs of the headline: attention_flash.wgsl (K/V read in its loops) in place of the
-# default attention_tiles.wgsl (K/V staged in workgroup memory; new on 2026-12-04, not yet
-# measured on a GPU), and naga's loop bounding back on (off since 2026-12-04's fifth session:
-# its 64-bit counter in every loop keeps drivers from unrolling, gfx-rs/wgpu#7698; every run
-# before had it). (Split-K's fill: 1024 took 84.2 ms a step against 2048's 78.9 on 2026-12-04;
-# `UNMASK_SPLIT_FILL=4096` tries more.)
+# A/B runs of the headline, each the evidence for a default: attention_flash.wgsl (K/V read in
+# its loops) in place of the default attention_tiles.wgsl (K/V staged in workgroup memory; new
+# on 2026-12-04, not yet measured on a GPU), and naga's loop bounding back on (off since
+# 2026-12-04's fifth session: its 64-bit counter in every loop keeps drivers from unrolling,
+# gfx-rs/wgpu#7698; every run before had it). (Split-K's fill: 1024 took 84.2 ms a step against
+# 2048's 78.9 on 2026-12-04; `UNMASK_SPLIT_FILL=4096` tries more.)
 UNMASK_ATTENTION=flash run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # Without f16 matmul inputs (new on 2026-12-05, sixth session: on cooperative matrices the norms,
 # attention and gate · up write the matmuls' x in f16, the same values; "half_inputs" in the
-# JSON), then the matmuls alone so ("x" in their lines): what halving x's bytes gave.
+# JSON), and without the short cooperative tiles (32×128 for at most 32 rows, no zero rows, half
+# the slices).
 UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
-UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
-# Without the short cooperative tiles (new on 2026-12-05, sixth session: 32×128 for at most 32
-# rows, no zero rows, half the slices; "coop_tile" in the matmul lines above): the cached step,
-# then the matmuls alone.
 UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
-UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
 # With 64×128 cooperative tiles for more than 32 rows (eight subgroups; new on 2026-12-05, sixth
-# session, off by default): the matmuls alone, then full passes over 320 positions.
-UNMASK_COOP_TILE=64x128 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+# session, off by default): full passes over 320 positions.
 UNMASK_COOP_TILE=64x128 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --steps 32 --cache none --runs 1
-UNMASK_LOOP_BOUNDING=on run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 # And on f32 ALUs, the browsers' path on GPUs: norms folded too, 10 launches a cached step's
 # layer against the cooperative path's 12 (coop off took 88.5 ms a step at fill 1024 on
 # 2026-12-04, unfused then).
@@ -126,6 +139,18 @@ UNMASK_COOP=off UNMASK_REGISTER_TILE=8x8 run $bin bench --synthetic "$cfg8b" --q
 # And without naga's index clamps (new on 2026-12-05, second session; the probes above have a
 # line per probe so too): whether they cost anything on this GPU.
 UNMASK_BOUNDS_CHECKS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+# The official loop (32 steps) and the Fast-dLLM-style one (dual cache + threshold 0.9; random
+# weights are rarely that sure, so it commits about one token a step, as ours does on the same
+# shape: compare ms per step), on one copy of the weights.
+run python3 bench/reference_generate.py --synthetic "$cfg8b" --prompt-length 64 --gen-length 256 --steps 32 --runs 1 --loop both --threshold 0.9
+# Kernels at the 8B shape: matmul GB/s and GFLOP/s (f32 ALUs and cooperative matrices where the
+# adapter has them), attention (portable, flash and tiles; f32 and f16 K/V) vs the peaks.
+run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels
+# The matmuls alone without f16 inputs ("x" in their lines: what halving x's bytes gave), without
+# the short tiles ("coop_tile"), and with 64×128 tiles.
+UNMASK_HALF_INPUTS=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+UNMASK_COOP_SHORT=off run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
+UNMASK_COOP_TILE=64x128 run $bin bench --synthetic "$cfg8b" --quant q4_0 --prompt-length 64 --gen-length 224 --kernels matmul
 # Demo model: ours (every cache, with/without threshold) vs the reference loops.
 for cache in none prefix dual; do
   run $bin bench --model models/demo --gen-length 128,256 --cache $cache --runs 2
@@ -163,9 +188,8 @@ if [ "$part" != unmask ]; then
   fi
   # DiffusionGemma at the 26B-A4B shape (all 30 layers, Q4_0, zero weights): one decoder step
   # of a 256 canvas with and without self-conditioning (the full_size_dgemma test binary).
-  if [ -n "$dg" ]; then
-    echo "+ $dg (UNMASK_DG_LAYERS=30)" >&2
-    UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout 240 "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
+  if [ -n "$dg" ] && step "$dg (UNMASK_DG_LAYERS=30)"; then
+    UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout $((left < 240 ? left : 240)) "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
   fi
 fi
-echo "results in $out/results.jsonl"
+echo "results in $out/results.jsonl ($n steps, $((SECONDS - t0)) s${resume:+; resume with GPU_FROM=$resume})" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Markdown tables from bench/gpu.sh's output folder (argv[1]; argv[2]: the run's log, the
-stderr of gpu.sh with each run's start time, for the clocks during each run).
+"""Markdown tables from bench/gpu.sh's output folders: one per call (a second call resumes the
+first with GPU_FROM), each with its log.txt (gpu.sh's stderr: each step's start time, for the
+clocks during each command); a log elsewhere can be named after its folder.
 
-    python3 bench/gpu_table.py "$OUT" "$OUT/log.txt"
+    python3 bench/gpu_table.py CALL1_FILES [CALL2_FILES ...] [LOG ...]
 
 Prints, in the order to read them: the GPU (MIG mode, performance state, throttle reasons),
 the clocks and utilisation while each command ran (from smi.csv), the platform probes, what
@@ -17,27 +18,30 @@ import re
 import statistics
 import sys
 
-d = sys.argv[1]
-log = sys.argv[2] if len(sys.argv) > 2 else None
+dirs = [a for a in sys.argv[1:] if os.path.isdir(a)]
+logs = [a for a in sys.argv[1:] if os.path.isfile(a)]
+logs += [p for p in (os.path.join(d, "log.txt") for d in dirs) if os.path.exists(p) and not any(os.path.samefile(p, q) for q in logs)]
+
+
+def paths(name):
+    """`name` in each folder that has it, in the calls' order."""
+    return [p for p in (os.path.join(d, name) for d in dirs) if os.path.exists(p)]
 
 
 def path(name):
-    p = os.path.join(d, name)
-    return p if os.path.exists(p) else None
+    return next(iter(paths(name)), None)
 
 
 def jsonl(name):
-    p = path(name)
-    if not p:
-        return []
     out = []
-    for line in open(p, errors="replace"):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass
+    for p in paths(name):
+        for line in open(p, errors="replace"):
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
     return out
 
 
@@ -62,11 +66,11 @@ if path("gpu.txt"):
         if line.strip() and not line.startswith("=="):
             print("    " + line.rstrip())
 
-# Clocks and utilisation while each command ran: smi.csv's samples between a "+ HH:MM:SS cmd"
-# line of the log and the next.
+# Clocks and utilisation while each command ran: smi.csv's samples between a "+ [N] HH:MM:SS
+# cmd" line of the logs and the next.
 samples = []
-if path("smi.csv"):
-    rows = list(csv.reader(open(path("smi.csv"), errors="replace")))
+for smi_csv in paths("smi.csv"):
+    rows = list(csv.reader(open(smi_csv, errors="replace")))
     if rows:
         head = [h.strip() for h in rows[0]]
 
@@ -85,12 +89,14 @@ if path("smi.csv"):
                                 num(r[pw]) if pw is not None else None, r[st].strip() if st is not None else ""))
 if samples:
     spans = []
-    if log and os.path.exists(log):
-        starts = []
+    starts = []
+    for log in logs:
         for line in open(log, errors="replace"):
-            m = re.match(r"\+ (\d\d):(\d\d):(\d\d) (.*)", line)
+            m = re.match(r"\+ (?:\[(\d+)\] )?(\d\d):(\d\d):(\d\d) (.*)", line)
             if m:
-                starts.append((int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]), m[4][:90]))
+                starts.append((int(m[2]) * 3600 + int(m[3]) * 60 + int(m[4]), (f"[{m[1]}] " if m[1] else "") + m[5][:90]))
+    starts.sort()
+    if starts:
         spans = [(s, starts[i + 1][0] if i + 1 < len(starts) else 10**9, what) for i, (s, what) in enumerate(starts)]
     if not spans:
         spans = [(0, 10**9, "the whole run")]
@@ -104,6 +110,13 @@ if samples:
         out.append([f"`{what}`", len(during), f"{med(1):.0f}", f"{med(2):.0f} %", f"{med(3):.0f} W", ", ".join(states)])
     print("\n### Clocks while each command ran (medians of the 0.5 s samples)")
     table(["command", "samples", "SM MHz", "GPU busy", "power", "pstate"], out)
+
+# Steps a call left out for its time budget (gpu.sh's "- [N] …" lines) and each call's end.
+ends = [line.rstrip() for log in logs for line in open(log, errors="replace") if line.startswith(("- [", "results in "))]
+if ends:
+    print("\n### Calls")
+    for line in ends:
+        print("    " + line)
 
 # The platform probes.
 results = jsonl("results.jsonl")

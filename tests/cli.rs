@@ -418,9 +418,13 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
 fn bench_gpu_table_reads_what_the_bench_writes() {
     // bench/gpu_table.py turns a GPU run's files into BENCHMARKS.md's tables; the GPU machine is
     // rare, so it is checked here on the same commands' output (lavapipe's probes and a
-    // generation, RADV's compile statistics), in gpu.sh's layout, that every part still reads.
+    // generation, RADV's compile statistics), in gpu.sh's layout, that every part still reads:
+    // the folders of two calls, the second resuming the first (GPU_FROM) with the later steps.
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path();
+    let out = &tmp.path().join("call1");
+    let out2 = &tmp.path().join("call2");
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::create_dir_all(out2).unwrap();
     let bin = env!("CARGO_BIN_EXE_unmask");
     let run = |args: &[&str], envs: &[(&str, &str)]| {
         let o = Command::new(bin).args(args).envs(envs.iter().copied()).output().unwrap();
@@ -429,10 +433,11 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     };
     let mut results = run(&["bench", "--synthetic", "tiny", "--kernels", "probe"], &[]);
     results.extend(run(&["bench", "--synthetic", "tiny", "--gen-length", "32", "--runs", "1"], &[]));
-    results.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]));
     let phases = run(&["bench", "--synthetic", "tiny", "--kernels", "phases", "--prompt-length", "16", "--gen-length", "16"], &[]);
     results.extend(phases.clone());
     std::fs::write(out.join("results.jsonl"), results).unwrap();
+    let later = run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]);
+    std::fs::write(out2.join("results.jsonl"), later).unwrap();
     // `--kernels phases`: each f32 core at 32 rows whole and without each part of its k loop.
     let phases: Vec<serde_json::Value> = String::from_utf8(phases).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let skips: Vec<String> = phases.iter().filter(|l| l["register_tile"] == 4 && l["shape"] == "q_proj").map(|l| l["skip"].to_string()).collect();
@@ -446,21 +451,27 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     std::fs::write(out.join("compile-bounded.jsonl"), compile_for_navi21(&icd, &[("UNMASK_LOOP_BOUNDING", "on")])).unwrap();
     std::fs::write(out.join("compile-unclamped.jsonl"), compile_for_navi21(&icd, &[("UNMASK_BOUNDS_CHECKS", "off")])).unwrap();
     // nvidia-smi's CSV and gpu.sh's stderr, as they look on the GPU machine.
-    let mut smi =
-        "timestamp, pstate, clocks.current.sm [MHz], clocks.current.memory [MHz], power.draw [W], utilization.gpu [%], utilization.memory [%]\n".to_string();
-    for s in 0..12 {
-        smi += &format!("2026/12/05 07:10:{s:02}.100, P0, {} MHz, 2619 MHz, 300.5 W, {} %, 3 %\n", 1000 + 100 * s, 10 * s);
+    let head = "timestamp, pstate, clocks.current.sm [MHz], clocks.current.memory [MHz], power.draw [W], utilization.gpu [%], utilization.memory [%]\n";
+    let (mut smi, mut smi2) = (head.to_string(), head.to_string());
+    for s in 0..18 {
+        let line = format!("2026/12/05 07:10:{s:02}.100, P0, {} MHz, 2619 MHz, 300.5 W, {} %, 3 %\n", 1000 + 100 * s, 10 * s);
+        if s < 12 { &mut smi } else { &mut smi2 }.push_str(&line);
     }
     std::fs::write(out.join("smi.csv"), smi).unwrap();
+    std::fs::write(out2.join("smi.csv"), smi2).unwrap();
     std::fs::write(out.join("gpu.txt"), "name, driver_version, memory.total [MiB]\nNVIDIA H200, 580.159.04, 143771 MiB\n").unwrap();
-    std::fs::write(out.join("log.txt"), "+ 07:10:00 probes\n+ 07:10:06 the 8B shape\n").unwrap();
-    let o = Command::new("python3").arg("bench/gpu_table.py").arg(out).arg(out.join("log.txt")).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    let log = "+ [2] 07:10:00 probes\n+ [5] 07:10:06 UNMASK_COOP=off the 8B shape\n- [6] 530 s of the 540 s budget spent: this step and those after it left out; resume with GPU_FROM=6\n";
+    std::fs::write(out.join("log.txt"), log).unwrap();
+    std::fs::write(out2.join("log.txt"), "+ [6] 07:10:12 attention\nresults in x (30 steps, 9 s)\n").unwrap();
+    let o = Command::new("python3").arg("bench/gpu_table.py").arg(out).arg(out2).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
     let (text, err) = text(&o);
     assert!(o.status.success(), "{err}");
     for needle in [
         "NVIDIA H200",
-        "| `probes` | 6 | 1250 | 25 % |",
-        "| `the 8B shape` | 6 | 1850 | 85 % |",
+        "| `[2] probes` | 6 | 1250 | 25 % |",
+        "| `[5] UNMASK_COOP=off the 8B shape` | 6 | 1850 | 85 % |",
+        "| `[6] attention` | 6 | 2450 | 145 % |",
+        "    - [6] 530 s of the 540 s budget spent",
         "| fma | False | True |",
         "Compiled by Null hardware (RADV NAVI21)",
         "| `Matmul { dtype: Q4_0, variant: Tiled, short: false, x: F32 }, 8×8` |",
