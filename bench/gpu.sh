@@ -37,7 +37,7 @@ for f in .gpu/*.xz; do
   chmod +x "${f%.xz}"
 done
 pick() { for p in "$@"; do [ -e "$p" ] && { echo "$p"; return; }; done; }
-bin=$(pick .gpu/unmask target/release/unmask)
+bin=${GPU_UNMASK:-$(pick .gpu/unmask target/release/unmask)}   # GPU_UNMASK: another build (tests/cli.rs)
 kt=$(pick .gpu/kernels $(ls target/release/deps/kernels-* 2>/dev/null | grep -v '\.d$'))
 dg=$(pick .gpu/full_size_dgemma $(ls target/release/deps/full_size_dgemma-* 2>/dev/null | grep -v '\.d$'))
 wfs=$(pick .gpu/write_full_size target/release/examples/write_full_size)

@@ -488,6 +488,38 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
 }
 
 #[test]
+fn bench_gpu_sh_numbers_its_steps_keeps_to_its_budget_and_resumes() {
+    // The GPU machine is lent for 15 minutes a session, a call at most 10: bench/gpu.sh's
+    // budget and resume point are checked here with this build. With no time, every step is left
+    // out and the first named as the place to resume; resuming at the last step runs it alone.
+    let tmp = tempfile::tempdir().unwrap();
+    let gpu_sh = |out: &str, envs: &[(&str, &str)]| {
+        let o = Command::new("bash")
+            .args(["bench/gpu.sh", "unmask"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("OUT", tmp.path().join(out))
+            .env("GPU_UNMASK", env!("CARGO_BIN_EXE_unmask"))
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        text(&o).1
+    };
+    let none = gpu_sh("none", &[("GPU_BUDGET_S", "0")]);
+    assert!(none.contains("- [1] 0 s of the 0 s budget spent: this step and those after it left out; resume with GPU_FROM=1"), "{none}");
+    assert!(!none.contains("+ ["), "{none}");
+    let steps: usize = none.split("results in ").nth(1).and_then(|t| t.split_once(" (")).and_then(|(_, t)| t.split(' ').next()).unwrap().parse().unwrap();
+    assert!(steps > 20, "{none}");
+    let last = gpu_sh("last", &[("GPU_BUDGET_S", "300"), ("GPU_FROM", &steps.to_string())]);
+    let started: Vec<&str> = last.lines().filter(|l| l.starts_with("+ [")).collect();
+    assert_eq!(started.len(), 1, "{last}");
+    assert!(started[0].starts_with(&format!("+ [{steps}] ")), "{last}");
+    let results = std::fs::read_to_string(tmp.path().join("last/results.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = results.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l["model"].as_str().unwrap().contains("diffusion_gemma")), "{results}");
+}
+
+#[test]
 fn output_into_a_pipe_closed_early_ends_quietly() {
     // `unmask bench … | head -c 1`: head leaves after one byte, and the lines after it go into a
     // closed pipe; the process ends as other tools do, with no panic on stderr.
