@@ -164,6 +164,11 @@ run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-
 # The same at 1024 rows: on the H200 it took 7.4 ms at both 288 and 32 rows (2026-12-04), a time
 # that did not scale with the work; a third row count says whether it is fixed per launch.
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 960 --kernels moe
+# The MoE shape generating (dual cache + threshold 0.9, gen 256): since 2026-12-05's seventh
+# session its experts run on cooperative matrices too (moe_coop.wgsl; "expert matmul … (coop)"
+# among the kernels), then all of it on f32 ALUs; the --kernels moe lines above have both cores.
+run $bin bench --synthetic bench/moe-shape.config.json --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
+UNMASK_COOP=off run $bin bench --synthetic bench/moe-shape.config.json --quant q4_0 --prompt-length 64 --gen-length 256 --cache dual --threshold 0.9 --runs 1
 run $bin bench --model tests/data/families/diffusion_gemma --prompt-length 32 --gen-length 64 --runs 2
 fi
 # llama.cpp's llama-diffusion-cli with its Vulkan backend (KHR cooperative matrices) beside

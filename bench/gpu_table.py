@@ -184,7 +184,7 @@ if kern:
         elif what.startswith("attention"):
             what += " " + ", ".join(f"{x} {k.get(x)}" for x in ("variant", "lq", "lk", "heads", "kv_heads", "head_dim", "kv", "splits") if x in k)
         else:
-            what += f" {k.get('dtype')} {k.get('shape')} rows {k.get('rows')}, {k.get('pairs_per_tile')} pairs a tile"
+            what += f" {k.get('dtype')} {k.get('shape')} rows {k.get('rows')}, {k.get('variant')}, coop {k.get('coop')}, {k.get('pairs_per_tile')} pairs a tile"
         rows.append([what, fmt(k.get("ms"), 3), fmt(k.get("gflops"), 0), fmt(k.get("gbps"), 0), fmt(k.get("of_probe")), fmt(k.get("of_probe_read")), k.get("timed_by")])
     table(["kernel", "ms", "GFLOP/s", "GB/s", "of the f32/tensor probe", "of the read probe", "timed by"], rows)
 

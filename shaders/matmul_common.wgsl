@@ -87,6 +87,12 @@ fn put(idx: u32, v: f32) {
     y[idx] = y_t_of(o);
 }
 
+// The first row and column of workgroup wg's tm × tn output tile, and 1: it has one
+// (matmul_coop.wgsl's; moe_coop.wgsl's may have none).
+fn tile_origin(wg: vec3<u32>, tid: u32, tm: u32, tn: u32) -> vec3<u32> {
+    return vec3<u32>(wg.y * tm, wg.x * tn, 1u);
+}
+
 // The k that workgroup z sums: all of them, or its split-K slice [z·k_slice, (z+1)·k_slice).
 fn k_range(z: u32) -> vec2<u32> {
     if (p.k_slice == 0u) {

@@ -4,7 +4,10 @@
 // AMD through Vulkan). The host prepends `enable f16; enable wgpu_cooperative_matrix;`, the
 // weight reader(s), glu.wgsl, matmul_common.wgsl and the store: matmul_out.wgsl, or
 // matmul_qkv.wgsl (Q, K and V in one launch, RoPE and f16 K/V in its store) or matmul_glu.wgsl
-// (gate and up in one). Split-K as in matmul.wgsl (workgroup z sums k in
+// (gate and up in one); or, for the grouped expert matmul, moe_common.wgsl and moe_coop.wgsl
+// in place of matmul_common.wgsl and the store (a tile's rows are pairs of one expert's list;
+// the same functions: `tile_origin`, `load_xt4`, `load_wt4`, `k_range`, `w_tile_row`,
+// `store_pair`). Split-K as in matmul.wgsl (workgroup z sums k in
 // [z·k_slice, (z+1)·k_slice) into slice z of the scratch), with k_slice a multiple of 32. No
 // folded norm (p.norm is 0): x is rounded to f16 as it is staged, so it is normed first.
 //
@@ -83,8 +86,18 @@ fn fetch(row0: u32, col0: u32, k0: u32, tid: u32, xr: ptr<function, array<vec4<x
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32,
         @builtin(subgroup_size) lanes: u32) {
-    let row0 = wg.y * TM;
-    let col0 = wg.x * TILE;
+    // The tile's first row and column (moe_coop.wgsl: its expert's pairs staged first; none
+    // left for this workgroup: it ends, as its whole workgroup does, with no `return` before
+    // the matrix operations, which naga wants in uniform control flow).
+    let origin = tile_origin(wg, tid, TM, TILE);
+    if (origin.z != 0u) {
+        tile(wg.z, tid, sg, lane, lanes, origin.x, origin.y);
+    }
+}
+
+// The output tile from (row0, col0) of split-K slice z, by invocation tid (lane `lane` of
+// subgroup `sg`, subgroups of `lanes`).
+fn tile(z: u32, tid: u32, sg: u32, lane: u32, lanes: u32, row0: u32, col0: u32) {
     let sr = (sg / SN) * 32u;
     let sc = (sg % SN) * 32u;
     let qa = sr / 16u;
@@ -98,7 +111,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var c01 = c00;
     var c10 = c00;
     var c11 = c00;
-    let ks = k_range(wg.z);
+    let ks = k_range(z);
     // Each slice's x and W are loaded one slice ahead, into registers, so that the loads are in
     // flight while the slice before is multiplied.
     var xr: array<vec4<x_t>, XR>;
@@ -143,17 +156,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let c0 = col0 + sc;
     coopStoreT(c00, &cs[sg][0u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0, c0, wg.z);
+    emit(sg, lane, lanes, r0, c0, z);
     workgroupBarrier();
     coopStoreT(c01, &cs[sg][0u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0, c0 + 16u, wg.z);
+    emit(sg, lane, lanes, r0, c0 + 16u, z);
     workgroupBarrier();
     coopStoreT(c10, &cs[sg][0u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0 + 16u, c0, wg.z);
+    emit(sg, lane, lanes, r0 + 16u, c0, z);
     workgroupBarrier();
     coopStoreT(c11, &cs[sg][0u], 16u);
     workgroupBarrier();
-    emit(sg, lane, lanes, r0 + 16u, c0 + 16u, wg.z);
+    emit(sg, lane, lanes, r0 + 16u, c0 + 16u, z);
 }

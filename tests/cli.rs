@@ -374,7 +374,8 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
         if let Some(why) = c.get("skipped") {
             // Navi 21 through Mesa 22 has no cooperative matrices; it has shader-f16.
             assert_eq!(why, "the device has no cooperative matrices", "{kernel}");
-            assert!(kernel.starts_with("MatmulCoop") || kernel.contains("coop: true") || kernel == "Probe(Coop)", "{kernel}");
+            let coop = kernel.starts_with("MatmulCoop") || kernel.starts_with("MoeMatmulCoop") || kernel.contains("coop: true");
+            assert!(coop || kernel == "Probe(Coop)", "{kernel}");
             continue;
         }
         compiled += 1;

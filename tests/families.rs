@@ -83,6 +83,38 @@ fn logits_match_the_pytorch_reference_on_cpu_and_gpu_from_both_layouts() {
     }
 }
 
+#[test]
+fn moe_families_on_cooperative_matrices_match_the_twin_with_f16_inputs() {
+    // The path of GPUs with tensor cores for mixture-of-experts models: every matmul on
+    // cooperative matrices, the grouped expert matmuls too (moe_coop.wgsl; the matrix operations
+    // emulated where the adapter has none). A full pass of each MoE fixture against the CPU twin
+    // that rounds every matmul's inputs to f16 (3e-3 of the logits' scale, as dense sessions on
+    // cooperative matrices: tests/forward.rs) and against the PyTorch reference (f32 inputs:
+    // 2e-2). (Here the twin with f32 inputs is only 1.5–3× further off: a value on the other
+    // side of an f16 rounding boundary moves these logits as much; the kernel's rounding is
+    // checked exactly in tests/kernels.rs, `coop_moe_matmul_matches_the_twin…`.)
+    use unmask::cpu::forward::{forward_rows, KvCache};
+    use unmask::gpu::kernels::{Kernel, KernelVariant};
+    for name in ["llada_moe", "rnd1"] {
+        let r = reference(name);
+        let toks = ids(&r["tokens"]);
+        let [(_, w), _] = layouts(name);
+        let m = GpuModel::upload(common::coop_gpu(), &w).unwrap();
+        let mut s = common::session_in(&m, toks.len(), KernelVariant::Tiled);
+        let all = 0..toks.len();
+        let ks = s.pass_kernels(toks.len(), all.clone()).unwrap();
+        assert!(ks.iter().any(|k| matches!(k, Kernel::MoeMatmulCoop { .. })), "{name}: experts on cooperative matrices: {ks:?}");
+        assert!(!ks.iter().any(|k| matches!(k, Kernel::MoeMatmul { .. } | Kernel::Matmul { .. })), "{name}: no matmul on f32 ALUs: {ks:?}");
+        let got = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
+        let twin = forward_rows(&w, &toks, all.clone(), &mut KvCache::new(m.gpu.default_kv()).with_f16_matmul_inputs());
+        let shift = w.config.shift_logits;
+        let twin = graph::align(&twin, w.config.vocab_size, &all, &all, shift);
+        assert_close(&format!("{name} coop session"), &got, &twin, 3e-3);
+        let want = graph::align(&reference_logits(name, &r), w.config.vocab_size, &all, &all, shift);
+        assert_close(&format!("{name} coop session against PyTorch"), &got, &want, 2e-2);
+    }
+}
+
 /// The reference generation's canvas and sampler settings, as our sampler states them.
 fn generation_setup(g: &serde_json::Value) -> (Canvas, SamplerOptions) {
     let prompt = ids(&g["prompt"]);

@@ -1093,6 +1093,63 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
 }
 
 #[test]
+fn coop_moe_matmul_matches_the_twin_that_rounds_inputs_to_f16() {
+    // The grouped expert matmul on cooperative matrices (moe_coop.wgsl around matmul_coop.wgsl's
+    // core: tiles of 32 pairs by 128 columns; the matrix operations emulated where the adapter
+    // has none, the hardware's on GPUs, where bench/gpu.sh runs the tests named coop) against
+    // ops::moe_matmul_f16_inputs (both inputs rounded to f16 the same way: only the order of the
+    // f32 sums differs): experts with more pairs than a tile (three tiles), columns over two
+    // tiles and off the edge, k off the 32-deep slice (f32, f16), chunks of two experts (the
+    // launches' first expert past 0), by position, by pair (the down projection) and gated, into
+    // NaN-filled outputs. With a folded norm the f32 tiled kernel runs instead (sessions on
+    // cooperative matrices norm in a pass of their own).
+    use unmask::gpu::kernels::Kernel;
+    let g = common::coop_gpu();
+    let cases = [(DType::F32, 7, 5, 2, 33, 37), (DType::Q4_0, 140, 4, 2, 9, 96), (DType::Q8_0, 20, 5, 2, 150, 64), (DType::F16, 60, 6, 3, 130, 40)];
+    for (dtype, rows, experts, k, n, kdim) in cases {
+        let mut rng = Rng::new(n as u64 * 17 + kdim as u64);
+        let logits = rng.vec(rows * experts, 2.0);
+        let x = rng.vec(rows * kdim, 1.5);
+        let w = HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap();
+        let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
+        assert_eq!(route.lists.iter().any(|l| l.len() > 64), rows == 140, "{:?}", route.lists.iter().map(|l| l.len()).collect::<Vec<_>>());
+        let s = MoeShape { rows, experts, k };
+        let rb = gpu_route(&g, &logits, s, true);
+        let gw = GpuWeight::upload(&g, "experts", &w, (2 * n * w.row_bytes()) as u64).unwrap();
+        assert_eq!(gw.chunks.len(), experts.div_ceil(2));
+        let xb = g.upload_f32("x", &x).unwrap();
+        let xp = rng.vec(rows * k * kdim, 1.5);
+        let xpb = g.upload_f32("xp", &xp).unwrap();
+        let want = ops::moe_matmul_f16_inputs(&x, false, &w, experts, &route);
+        let want_p = ops::moe_matmul_f16_inputs(&xp, true, &w, experts, &route);
+        let gate = rng.vec(rows * k * n, 3.0);
+        let act = if n % 2 == 1 { Activation::Silu } else { Activation::GeluTanh };
+        let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
+        let what = |how: &str| format!("coop moe_matmul {} {how} ({rows} rows, top-{k} of {experts}, n {n}, k {kdim})", dtype.name());
+        let coop = |ls: &[Launch]| assert!(ls.iter().all(|l| l.kernel == Kernel::MoeMatmulCoop { dtype }), "cooperative matrices ran");
+        let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
+        let ls = moe_launches(&g, KernelVariant::Tiled, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
+        coop(&ls);
+        assert_close(&what("by position"), &run(&g, &ls, &yb, rows * k * n), &want, 2e-4);
+        let ls = moe_launches(&g, KernelVariant::Tiled, &gw, n, kdim, &xpb, true, &rb, &yb, Epilogue::Store, s);
+        coop(&ls);
+        assert_close(&what("by pair"), &run(&g, &ls, &yb, rows * k * n), &want_p, 2e-4);
+        let gb = g.upload_f32("gate", &gate).unwrap();
+        let ls = moe_launches(&g, KernelVariant::Tiled, &gw, n, kdim, &xb, false, &rb, &gb, Epilogue::Gated(act), s);
+        coop(&ls);
+        assert_close(&what(&format!("gated {act:?}")), &run(&g, &ls, &gb, rows * k * n), &want_g, 2e-4);
+        // A folded norm: the f32 kernel, and the f32 twin.
+        let gv: Vec<f32> = rng.vec(kdim, 1.0).iter().map(|v| 1.0 + v).collect();
+        let gvb = g.upload_f32("norm", &gv).unwrap();
+        let norm = Some(unmask::gpu::kernels::RowNorm { w: &gvb, eps: 1e-5 });
+        let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xb, norm), false, &rb, &yb, Epilogue::Store, s);
+        assert!(ls.iter().all(|l| matches!(l.kernel, Kernel::MoeMatmul { .. })), "a folded norm keeps the f32 kernel");
+        let want_n = ops::moe_matmul(&ops::rmsnorm(&x, &gv, 1e-5), false, &w, experts, &route);
+        assert_close(&what("normed, f32 kernel"), &run(&g, &ls, &yb, rows * k * n), &want_n, 1e-4);
+    }
+}
+
+#[test]
 fn dg_choose_argmax_entropy_and_sample_per_row() {
     // DiffusionGemma's on-GPU choice: vocabularies above and below the workgroup width (empty
     // slices), a row with a tie for the maximum (the first wins), uniforms at 0 and near 1, and
@@ -1767,7 +1824,8 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
     let caps = Caps::COOPERATIVE_MATRIX | Caps::SHADER_FLOAT16 | Caps::SHADER_FLOAT16_IN_FLOAT32 | Caps::SUBGROUP;
     // Every weight format on its own, and with the Q/K/V store (K/V in f32 and in f16) and the
     // gate/up store, each reading x in f32 and in f16 (gate · up stored in f16 then too), in
-    // 64×64 and short 32×128 tiles; and probe_coop.wgsl.
+    // 64×64 and short 32×128 tiles; the grouped expert matmul (moe_coop.wgsl around the same
+    // core) for every format; and probe_coop.wgsl.
     let kernels = WEIGHT_FORMATS
         .into_iter()
         .flat_map(|d| [(d, KvType::F32), (d, KvType::F16)])
@@ -1782,7 +1840,8 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
                 Kernel::MatmulGlu { dtypes: [d, other], short, coop: true, x, out: x },
             ]
         })
-        // And the platform probe on cooperative matrices.
+        // The grouped expert matmul on them, and the platform probe.
+        .chain(WEIGHT_FORMATS.map(|dtype| Kernel::MoeMatmulCoop { dtype }))
         .chain([Kernel::Probe(unmask::gpu::probe::Probe::Coop)]);
     for kernel in kernels {
         let src = source(kernel);

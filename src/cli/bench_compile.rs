@@ -69,6 +69,7 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     for tile in [8, 16, 32, 64] {
         v.push((K::MoeMatmul { dtype: q, tile }, false));
     }
+    v.push((K::MoeMatmulCoop { dtype: q }, false));
     let rest = [
         K::Embed(q),
         K::RmsNorm { out: f32_ },
@@ -250,9 +251,8 @@ unsafe fn compile_all(inst: &ash::Instance, checks: bool, loop_bounding: bool) -
     for (k, wide) in catalogue() {
         let line = compile_one(&device, &stats, &dev, k, wide);
         // ("register_tile" 8: the wider tile of either core; "coop_tile": a cooperative one's.)
-        let short = matches!(k, Kernel::MatmulCoop { short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. });
         let coop_tile = k.is_coop().then(|| {
-            let (r, c) = unmask::gpu::kernel_source::coop_tile(short, wide);
+            let (r, c) = unmask::gpu::kernel_source::coop_tile(unmask::gpu::kernel_source::coop_short(k), wide);
             format!("{r}x{c}")
         });
         println!(

@@ -171,7 +171,15 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
             // and a cached step's 32 rows.
             for (name, n, k, by_pair) in [("experts_gate", c.expert_hidden_size, c.d_model, false), ("experts_down", c.d_model, c.expert_hidden_size, true)] {
                 for rows in [m, m.min(32)].into_iter().collect::<std::collections::BTreeSet<_>>() {
-                    bench_moe(gpu, v, c, dtype, (name, n, k, by_pair), rows, probed)?;
+                    // The tiled layout on f32 ALUs and, where the adapter has them, on
+                    // cooperative matrices ("coop" in the JSON).
+                    let was = gpu.coop_matmul();
+                    let cores = if v == KernelVariant::Tiled && gpu.can_coop() { vec![false, true] } else { vec![was] };
+                    for coop in cores {
+                        gpu.set_coop_matmul(coop)?;
+                        bench_moe(gpu, v, c, dtype, (name, n, k, by_pair), rows, probed)?;
+                    }
+                    gpu.set_coop_matmul(was)?;
                 }
             }
         }
@@ -306,8 +314,9 @@ fn bench_moe(
     let gflops = 2.0 * (pairs * n * k) as f64 / best / 1e6;
     let gbs = (picked * w.data.len() / experts + 4 * pairs * (k + n)) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
-    let tile = s.pairs_per_workgroup(v);
-    let line = serde_json::json!({"kernel": "moe_matmul", "variant": v.name(), "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "rows": rows,
+    let coop = gpu.moe_coop(v, false);
+    let tile = if coop { 32 } else { s.pairs_per_workgroup(v) };
+    let line = serde_json::json!({"kernel": "moe_matmul", "variant": v.name(), "coop": coop, "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "rows": rows,
         "experts": experts, "top_k": top, "experts_picked": picked, "pairs_per_tile": tile, "n": n, "k": k, "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs,
         "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
         "of_probe": gflops / probed.fma_gflops, "of_probe_read": gbs / probed.read_gbps});

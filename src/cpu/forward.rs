@@ -16,7 +16,7 @@ pub fn forward(w: &ModelWeights, tokens: &[u32]) -> Vec<f32> {
 
 /// Every layer's K and V (after RoPE) of every position of a canvas, as the last pass left them,
 /// stored as `kv` stores them (f16: rounded once, as `kv_store.wgsl` does); and whether the
-/// passes round the dense matmuls' inputs to f16 (`f16_inputs`), as cooperative matrices do.
+/// passes round the matmuls' inputs to f16 (`f16_inputs`), as cooperative matrices do.
 #[derive(Default)]
 pub struct KvCache {
     len: usize,
@@ -33,7 +33,8 @@ impl KvCache {
     }
 
     /// The twin of sessions whose tiled matmuls run on cooperative matrices
-    /// (`ops::matmul_f16_inputs` for every dense projection and the head).
+    /// (`ops::matmul_f16_inputs` for every dense projection and the head,
+    /// `ops::moe_matmul_f16_inputs` for the experts).
     pub fn with_f16_matmul_inputs(self) -> Self {
         KvCache { f16_inputs: true, ..self }
     }
@@ -89,9 +90,12 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
             Some(router) => {
                 let bias = opt(Role::ExpertBias).map(|b| b.to_f32());
                 let route = ops::moe_route(&mm(&h, router, n), c.n_experts, c.n_experts_used, c.norm_topk_prob, c.routing, bias.as_deref());
-                let g = ops::moe_matmul(&h, false, t(Role::GateExps), c.n_experts, &route);
-                let u = ops::moe_matmul(&h, false, t(Role::UpExps), c.n_experts, &route);
-                let y = ops::moe_matmul(&ops::swiglu(&g, &u), true, t(Role::DownExps), c.n_experts, &route);
+                let experts = |x: &[f32], by_pair: bool, r: Role| match f16_inputs {
+                    true => ops::moe_matmul_f16_inputs(x, by_pair, t(r), c.n_experts, &route),
+                    false => ops::moe_matmul(x, by_pair, t(r), c.n_experts, &route),
+                };
+                let (g, u) = (experts(&h, false, Role::GateExps), experts(&h, false, Role::UpExps));
+                let y = experts(&ops::swiglu(&g, &u), true, Role::DownExps);
                 ops::moe_combine(&mut x, &y, &route);
                 if let Some(sg) = opt(Role::SharedGate) {
                     let (g, u) = (mm(&h, sg, n), mm(&h, t(Role::SharedUp), n));

@@ -252,6 +252,15 @@ pub fn moe_matmul(x: &[f32], by_pair: bool, w: &HostTensor, experts: usize, rout
     y
 }
 
+/// `moe_matmul` with both inputs rounded to f16 first (x clamped to ±65504), sums in f32: the
+/// twin of the grouped expert matmul on cooperative matrices (`moe_coop.wgsl`).
+pub fn moe_matmul_f16_inputs(x: &[f32], by_pair: bool, w: &HostTensor, experts: usize, route: &Route) -> Vec<f32> {
+    let f16 = |v: f32| half::f16::from_f32(v.clamp(-65504.0, 65504.0)).to_f32();
+    let xh: Vec<f32> = x.iter().map(|&v| f16(v)).collect();
+    let wh: Vec<f32> = w.to_f32().into_iter().map(f16).collect();
+    moe_matmul(&xh, by_pair, &HostTensor::from_f32(w.rows, w.cols, &wh), experts, route)
+}
+
 /// `x[r, :] += Σ_slot weight(r, slot) · y[r·k + slot, :]`. Twin of `moe_combine.wgsl`.
 pub fn moe_combine(x: &mut [f32], y: &[f32], route: &Route) {
     let dim = x.len() / (route.experts.len() / route.k).max(1);

@@ -216,13 +216,26 @@ impl Gpu {
             eps,
         );
         // An expert's list holds at most one pair per position.
+        let experts = u32_of("experts", experts_in_chunk)?;
+        if self.moe_coop(variant, io.norm.is_some()) {
+            // Tiles of 32 pairs × 128 columns (`kernel_source::coop_tile(true, _)`).
+            let groups = [u32_of("n", n)?.div_ceil(128), experts, u32_of("rows", s.rows.div_ceil(32))?];
+            return self.launch(Kernel::MoeMatmulCoop { dtype }, &p, &[w, io.x, io.route, io.y], groups);
+        }
         let pairs = s.pairs_per_workgroup(variant);
-        let groups = [u32_of("n", n)?.div_ceil(64), u32_of("experts", experts_in_chunk)?, u32_of("rows", s.rows.div_ceil(pairs))?];
+        let groups = [u32_of("n", n)?.div_ceil(64), experts, u32_of("rows", s.rows.div_ceil(pairs))?];
         match variant {
             // Only the tiled kernel has binding 5, the norm's weight.
             KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile() }, &p, &[w, io.x, io.route, io.y, g], groups),
             KernelVariant::CpuLanes => self.launch(Kernel::MoeMatmul { dtype, tile: 0 }, &p, &[w, io.x, io.route, io.y], groups),
         }
+    }
+
+    /// Whether the grouped expert matmul in layout `variant` runs on cooperative matrices
+    /// (`moe_coop.wgsl`): where the tiled layout's dense matmuls do (`coop_matmul`), unless a norm
+    /// is folded into it (sessions on cooperative matrices norm in a pass of its own).
+    pub fn moe_coop(&self, variant: KernelVariant, folded_norm: bool) -> bool {
+        variant == KernelVariant::Tiled && self.coop_matmul() && !folded_norm
     }
 
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.

@@ -170,12 +170,23 @@ pub fn coop_tile(short: bool, wide: bool) -> (u32, u32) {
 /// The subgroups of a workgroup of cooperative kernel `k` (`wide` as for `source_with`): one
 /// per 32×32 of its tile.
 pub fn coop_subgroups(k: Kernel, wide: bool) -> u32 {
-    let short = match k {
+    match k {
+        Kernel::MatmulCoop { .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MoeMatmulCoop { .. } => {
+            let (tm, tn) = coop_tile(coop_short(k), wide);
+            tm * tn / 1024
+        }
+        _ => 4,
+    }
+}
+
+/// Whether cooperative kernel `k` has the short 32×128 tile: the matmuls for inputs of at most
+/// 32 rows, and the grouped expert matmul (an expert's list is a few pairs to a few tens).
+pub fn coop_short(k: Kernel) -> bool {
+    match k {
         Kernel::MatmulCoop { short, .. } | Kernel::MatmulQkv { short, .. } | Kernel::MatmulGlu { short, .. } => short,
-        _ => return 4,
-    };
-    let (tm, tn) = coop_tile(short, wide);
-    tm * tn / 1024
+        Kernel::MoeMatmulCoop { .. } => true,
+        _ => false,
+    }
 }
 
 /// `source_with` for an adapter whose cooperative-matrix kernels run with subgroups of
@@ -295,6 +306,22 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 _ => format!("{MATMUL_TILE}\n{}", include_str!("../../shaders/moe_matmul_tiled.wgsl")),
             };
             format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{common}\n{body}", weight_reader(dtype))
+        }
+        Kernel::MoeMatmulCoop { dtype } => {
+            // A tile of one expert's pairs (`coop_short`).
+            let (tm, tn) = coop_tile(true, false);
+            let core = include_str!("../../shaders/matmul_coop.wgsl").replacen(
+                "const TM: u32 = 64u;\nconst TILE: u32 = 64u;",
+                &format!("const TM: u32 = {tm}u;\nconst TILE: u32 = {tn}u;"),
+                1,
+            );
+            format!(
+                "enable f16;\nenable wgpu_cooperative_matrix;\n{}\n{WEIGHTS_COMMON}\n{}\n{GLU}\n{}\n{}\n{core}",
+                element_alias("x_t", KvType::F32),
+                weight_reader(dtype),
+                include_str!("../../shaders/moe_common.wgsl"),
+                include_str!("../../shaders/moe_coop.wgsl")
+            )
         }
         Kernel::MoeCombine => include_str!("../../shaders/moe_combine.wgsl").into(),
         Kernel::Probe(Probe::Read) => include_str!("../../shaders/probe_read.wgsl").into(),

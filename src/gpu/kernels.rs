@@ -163,6 +163,11 @@ pub enum Kernel {
         dtype: DType,
         tile: u8,
     },
+    /// The grouped expert matmul on cooperative matrices (`moe_coop.wgsl` around
+    /// `matmul_coop.wgsl`'s core; 32-pair × 128-column tiles; `Gpu::moe_coop`).
+    MoeMatmulCoop {
+        dtype: DType,
+    },
     MoeCombine,
     SoftCap,
     Softmax,
@@ -243,10 +248,8 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
 impl Kernel {
     /// Whether it runs on cooperative matrices.
     pub fn is_coop(self) -> bool {
-        matches!(
-            self,
-            Kernel::MatmulCoop { .. } | Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. } | Kernel::Probe(super::probe::Probe::Coop)
-        )
+        matches!(self, Kernel::MatmulQkv { coop: true, .. } | Kernel::MatmulGlu { coop: true, .. })
+            || matches!(self, Kernel::MatmulCoop { .. } | Kernel::MoeMatmulCoop { .. } | Kernel::Probe(super::probe::Probe::Coop))
     }
 }
 
