@@ -530,7 +530,8 @@ fn random_gguf(widths: &[(&str, u64)]) -> (DgConfig, Vec<u8>) {
     let mut rng = unmask::rng::Rng::new(3);
     for (t, name, dims) in tensors(&c) {
         let n = dims.iter().product::<u64>() as usize;
-        let vals: Vec<f32> = if t.is_vector(&c) || n == 1 { (0..n).map(|_| 0.5 + rng.unit()).collect() } else { (0..n).map(|_| rng.unit() - 0.5).collect() };
+        let vals: Vec<f32> =
+            if t.is_vector(&c) || n == 1 { (0..n).map(|_| 0.5 + rng.unit()).collect() } else { (0..n).map(|_| rng.unit() - 0.5).collect() };
         w.tensor(&name, dims.clone(), unmask::model::HostTensor::from_f32(n / dims[0] as usize, dims[0] as usize, &vals));
     }
     (c, w.to_bytes())
@@ -602,6 +603,54 @@ fn split_k_sessions_equal_the_twin() {
     encode(&w, &mut cache, &prompt);
     assert_rows_close("split-K decode", &nosc, &decode(&w, &cache, &canvas, None), c.vocab, 1e-4);
     assert_rows_close("split-K self-conditioned decode", &sc, &decode(&w, &cache, &canvas, Some(&nosc)), c.vocab, 1e-4);
+}
+
+/// GPUs with tensor cores run every DiffusionGemma matmul on cooperative matrices (the dense
+/// ones, the router, the head, and the experts: moe_coop.wgsl): a random model (the matrix
+/// operations emulated where the adapter has none) through encode, decode and a self-conditioned
+/// decode, against the twin that rounds every matmul's inputs to f16
+/// (`Cache::with_f16_matmul_inputs`). Every expert is on every position's list (top 4 of 4): with
+/// fewer, one rounding moves a router logit across another and that position's logits by O(1)
+/// (measured: 0.7–1.2 either way). Even so one f32 sum that lands on the other side of an f16
+/// rounding boundary moves these logits by about 5e-3 (the twins with f16 and f32 inputs are
+/// 2–3.5e-2 apart), so: within 1e-2 of each row's largest logit, and at least 3× nearer the
+/// f16-input twin than the f32 one (measured on lavapipe: 5× and 6×).
+#[test]
+fn coop_sessions_equal_the_twin_that_rounds_matmul_inputs_to_f16() {
+    let (c, bytes) = random_gguf(&[
+        ("hidden_size", 64),
+        ("intermediate_size", 96),
+        ("moe_intermediate_size", 32),
+        ("head_dim", 32),
+        ("global_head_dim", 64),
+        ("top_k_experts", 4),
+    ]);
+    let (index, src) = gguf(&bytes);
+    let g = Arc::new(block_on(unmask::gpu::Gpu::new()).unwrap().with_emulated_coop().unwrap());
+    let m = block_on(DgGpuModel::load(g, &index, &src, None, &mut |_, _| {})).unwrap();
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
+    s.set_kernels(KernelVariant::Tiled).unwrap();
+    let r = reference();
+    let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
+    block_on(s.encode(&prompt)).unwrap();
+    let nosc = block_on(s.decode(&canvas, None)).unwrap();
+    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    let w = block_on(DgWeights::load(&index, &src)).unwrap();
+    let twin = |cache: Cache| {
+        let mut cache = cache;
+        encode(&w, &mut cache, &prompt);
+        (decode(&w, &cache, &canvas, None), decode(&w, &cache, &canvas, Some(&nosc)))
+    };
+    let (want, f32_twin) = (twin(Cache::new(KvType::F32).with_f16_matmul_inputs()), twin(Cache::new(KvType::F32)));
+    let worst = |got: &[f32], want: &[f32]| {
+        let scale = common_rms(want);
+        got.iter().zip(want).map(|(g, w)| (g - w).abs() / w.abs().max(scale)).fold(0f32, f32::max)
+    };
+    for (what, got, want, far) in [("decode", &nosc, &want.0, &f32_twin.0), ("self-conditioned decode", &sc, &want.1, &f32_twin.1)] {
+        let (near, far) = (worst(got, want), worst(got, far));
+        assert!(3.0 * near < far, "coop {what}: {near:.2e} from the f16-input twin, {far:.2e} from the f32 one");
+        assert_rows_close(&format!("coop {what}"), got, want, c.vocab, 1e-2);
+    }
 }
 
 /// The GPU's per-row choice (what a seeded generation uses: 3 words a row read back instead of

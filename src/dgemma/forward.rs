@@ -21,12 +21,28 @@ pub struct Cache {
     /// How the GPU stores K/V: f16 rounds every K and V value once, the decoder's own too
     /// (the GPU session writes them into the cache and attention reads them from there).
     pub kv: KvType,
+    /// Every matmul's inputs rounded to f16 first (x clamped to ±65504), as the GPU's matmuls
+    /// on cooperative matrices round them (the dense ones, the router, the experts, the head).
+    pub f16_inputs: bool,
 }
 
 impl Cache {
     /// An empty cache storing K/V as `kv`.
     pub fn new(kv: KvType) -> Cache {
         Cache { kv, ..Cache::default() }
+    }
+
+    /// The twin of sessions whose matmuls run on cooperative matrices.
+    pub fn with_f16_matmul_inputs(self) -> Cache {
+        Cache { f16_inputs: true, ..self }
+    }
+}
+
+/// `x · Wᵀ` for `m` rows; both inputs rounded to f16 first where `f16` (`Cache::f16_inputs`).
+fn mm(x: &[f32], w: &HostTensor, m: usize, f16: bool) -> Vec<f32> {
+    match f16 {
+        true => ops::matmul_f16_inputs(x, w, m),
+        false => ops::matmul(x, w, m),
     }
 }
 
@@ -43,10 +59,10 @@ fn rms(x: &[f32], dim: usize, w: Option<&[f32]>, eps: f32) -> Vec<f32> {
     ops::rmsnorm(x, w, eps)
 }
 
-/// `down(gelu_tanh(gate x) · up x)` for `m` rows.
-fn mlp(x: &[f32], m: usize, gate: &HostTensor, up: &HostTensor, down: &HostTensor) -> Vec<f32> {
-    let a = ops::glu(&ops::matmul(x, gate, m), &ops::matmul(x, up, m), ops::Activation::GeluTanh);
-    ops::matmul(&a, down, m)
+/// `down(gelu_tanh(gate x) · up x)` for `m` rows (`f16`: as `mm`).
+fn mlp(x: &[f32], m: usize, [gate, up, down]: [&HostTensor; 3], f16: bool) -> Vec<f32> {
+    let a = ops::glu(&mm(x, gate, m, f16), &mm(x, up, m, f16), ops::Activation::GeluTanh);
+    mm(&a, down, m, f16)
 }
 
 /// Rotate-half RoPE of `heads` heads of `hd` per row, row r at position `pos[r]`.
@@ -77,7 +93,7 @@ pub(crate) fn mask(mode: Mode, l: &Layer, w: usize, q0: usize) -> ops::AttnMask 
 
 /// One layer on rows `x` `[t, H]` at positions `pos`; `keys`/`vals` are the earlier positions'
 /// K/V (positions 0 .. keys.len()/kvd), to which this call's own are appended for attention.
-/// Returns the new K and V rows (as stored: rounded to `kv`).
+/// Returns the new K and V rows (as stored: rounded to `kv`); `f16`: the matmuls as `mm`.
 #[allow(clippy::too_many_arguments)]
 fn layer(
     w: &DgWeights,
@@ -88,16 +104,16 @@ fn layer(
     keys: &[f32],
     vals: &[f32],
     mode: Mode,
-    kv: KvType,
+    (kv, f16): (KvType, bool),
 ) -> (Vec<f32>, Vec<f32>) {
     let c = &w.config;
     let (hsz, t, nh, hd, kvh, eps) = (c.hidden, pos.len(), c.heads, l.head_dim, l.kv_heads, c.rms_eps);
     let kvd = kvh * hd;
     let h = rms(x, hsz, Some(&lw.input_norm), eps);
-    let mut q = rms(&ops::matmul(&h, &lw.q, t), hd, Some(&lw.q_norm), eps);
-    let kraw = ops::matmul(&h, &lw.k, t);
+    let mut q = rms(&mm(&h, &lw.q, t, f16), hd, Some(&lw.q_norm), eps);
+    let kraw = mm(&h, &lw.k, t, f16);
     let vraw = match &lw.v {
-        Some(v) => ops::matmul(&h, v, t),
+        Some(v) => mm(&h, v, t, f16),
         None => kraw.clone(),
     };
     let mut k = rms(&kraw, hd, Some(&lw.k_norm), eps);
@@ -112,12 +128,12 @@ fn layer(
     let all_v: Vec<f32> = vals.iter().chain(&v).copied().collect();
     let m = mask(mode, l, c.sliding_window, pos[0]);
     let a = ops::attention(&q, &all_k, &all_v, t, all_k.len() / kvd, nh, kvh, hd, &m);
-    let attn = rms(&ops::matmul(&a, &lw.o, t), hsz, Some(&lw.post_attn_norm), eps);
+    let attn = rms(&mm(&a, &lw.o, t, f16), hsz, Some(&lw.post_attn_norm), eps);
     let r: Vec<f32> = x.iter().zip(&attn).map(|(a, b)| a + b).collect();
     // Dense MLP and MoE beside it, each with its norms, then one more over their sum.
-    let d = mlp(&rms(&r, hsz, Some(&lw.pre_ffn_norm), eps), t, &lw.gate, &lw.up, &lw.down);
+    let d = mlp(&rms(&r, hsz, Some(&lw.pre_ffn_norm), eps), t, [&lw.gate, &lw.up, &lw.down], f16);
     let d = rms(&d, hsz, Some(&lw.post_ffn_norm_1), eps);
-    let m = rms(&moe(w, lw, &r, t), hsz, Some(&lw.post_ffn_norm_2), eps);
+    let m = rms(&moe(w, lw, &r, t, f16), hsz, Some(&lw.post_ffn_norm_2), eps);
     let sum: Vec<f32> = d.iter().zip(&m).map(|(a, b)| a + b).collect();
     let f = rms(&sum, hsz, Some(&lw.post_ffn_norm), eps);
     let scalar = match mode {
@@ -131,16 +147,21 @@ fn layer(
 /// The routed experts of `t` rows of the residual `r` (§4.4): the router reads the weightless
 /// norm of `r` times `router.scale / √H`; softmax, top-k, renormalised, times each expert's
 /// scale; each expert's packed gate/up rows give `gelu_tanh(gate) · up` for its down projection.
-fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize) -> Vec<f32> {
+/// (`f16`: every matmul's inputs rounded, as `mm`.)
+fn moe(w: &DgWeights, lw: &LayerWeights, r: &[f32], t: usize, f16: bool) -> Vec<f32> {
     let c = &w.config;
     let (hsz, eps) = (c.hidden, c.rms_eps);
     let inv = 1.0 / (hsz as f32).sqrt();
     let scale: Vec<f32> = lw.router_scale.iter().map(|s| s * inv).collect();
-    let z = ops::matmul(&rms(r, hsz, Some(&scale), eps), &lw.router, t);
+    let z = mm(&rms(r, hsz, Some(&scale), eps), &lw.router, t, f16);
     let route = ops::moe_route_scaled(&z, c.experts, c.top_k, true, Routing::SOFTMAX, None, Some(&lw.expert_scale));
     let xin = rms(r, hsz, Some(&lw.pre_ffn_norm_2), eps);
-    let (g, u) = (ops::moe_matmul(&xin, false, &lw.gate_exps, c.experts, &route), ops::moe_matmul(&xin, false, &lw.up_exps, c.experts, &route));
-    let y = ops::moe_matmul(&ops::glu(&g, &u, ops::Activation::GeluTanh), true, &lw.down_exps, c.experts, &route);
+    let experts = |x: &[f32], by_pair: bool, e: &HostTensor| match f16 {
+        true => ops::moe_matmul_f16_inputs(x, by_pair, e, c.experts, &route),
+        false => ops::moe_matmul(x, by_pair, e, c.experts, &route),
+    };
+    let (g, u) = (experts(&xin, false, &lw.gate_exps), experts(&xin, false, &lw.up_exps));
+    let y = experts(&ops::glu(&g, &u, ops::Activation::GeluTanh), true, &lw.down_exps);
     let mut out = vec![0f32; t * hsz];
     ops::moe_combine(&mut out, &y, &route);
     out
@@ -161,13 +182,13 @@ pub(crate) fn embed_scale(hidden: usize, embed: DType) -> f32 {
 pub fn encode(w: &DgWeights, cache: &mut Cache, tokens: &[u32]) {
     let c = &w.config;
     if cache.k.len() != c.layers.len() {
-        *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()], kv: cache.kv };
+        *cache = Cache { len: 0, k: vec![vec![]; c.layers.len()], v: vec![vec![]; c.layers.len()], kv: cache.kv, f16_inputs: cache.f16_inputs };
     }
     let s = embed_scale(w.config.hidden, w.embed.dtype);
     let mut x: Vec<f32> = ops::embed(&w.embed, tokens).iter().map(|v| v * s).collect();
     let pos: Vec<usize> = (cache.len..cache.len + tokens.len()).collect();
     for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
-        let (k, v) = layer(w, l, lw, &mut x, &pos, &cache.k[i], &cache.v[i], Mode::Encoder, cache.kv);
+        let (k, v) = layer(w, l, lw, &mut x, &pos, &cache.k[i], &cache.v[i], Mode::Encoder, (cache.kv, cache.f16_inputs));
         cache.k[i].extend(k);
         cache.v[i].extend(v);
     }
@@ -188,7 +209,7 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
             let mut probs = sc.to_vec();
             ops::softmax_rows(&mut probs, c.vocab);
             let soft = ops::soft_embed(&probs, &w.embed, s);
-            mlp(&rms(&soft, hsz, Some(&w.sc_norm), eps), n, &w.sc_gate, &w.sc_up, &w.sc_down)
+            mlp(&rms(&soft, hsz, Some(&w.sc_norm), eps), n, [&w.sc_gate, &w.sc_up, &w.sc_down], cache.f16_inputs)
         }
     };
     let sum: Vec<f32> = e.iter().zip(&sig).map(|(a, b)| a + b).collect();
@@ -196,10 +217,10 @@ pub fn decode(w: &DgWeights, cache: &Cache, canvas: &[u32], sc_logits: Option<&[
     let pos: Vec<usize> = (cache.len..cache.len + n).collect();
     for (i, (l, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
         let (k, v) = (cache.k.get(i).map_or(&[][..], |v| v), cache.v.get(i).map_or(&[][..], |v| v));
-        layer(w, l, lw, &mut x, &pos, k, v, Mode::Decoder { cached: cache.len }, cache.kv);
+        layer(w, l, lw, &mut x, &pos, k, v, Mode::Decoder { cached: cache.len }, (cache.kv, cache.f16_inputs));
     }
     let x = rms(&x, hsz, Some(&w.final_norm), eps);
-    let mut logits = ops::matmul(&x, &w.embed, n);
+    let mut logits = mm(&x, &w.embed, n, cache.f16_inputs);
     if let Some(cap) = c.softcap {
         ops::softcap(&mut logits, cap);
     }
