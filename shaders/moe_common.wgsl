@@ -1,5 +1,6 @@
-// What the two grouped expert matmuls (moe_matmul.wgsl for CPU adapters, moe_matmul_tiled.wgsl
-// for GPUs) share: their parameters, bindings and epilogue. The host prepends it after the
+// What the grouped expert matmuls (moe_matmul.wgsl for CPU adapters, moe_matmul_tiled.wgsl
+// for GPUs, moe_coop.wgsl on cooperative matrices) share: their parameters, bindings, epilogue
+// and reads of an expert's weight rows. The host prepends it after the
 // weight reader (weights_*.wgsl) and glu.wgsl.
 
 struct Params {
@@ -32,4 +33,22 @@ fn put(idx: u32, v: f32) {
 // The first x element of a pair's row.
 fn src_of(pair: u32) -> u32 {
     return select(pair / p.k, pair, p.by_pair == 1u) * p.kdim;
+}
+
+// Four consecutive k of row r of the expert whose rows start at e_row0 in w (zero past its n
+// rows and past k).
+fn expert_wt4(e_row0: u32, r: u32, k: u32) -> vec4<f32> {
+    if (r >= p.n) {
+        return vec4<f32>(0.0);
+    }
+    if (k + 3u < p.kdim) {
+        return load_w4(e_row0 + r, k, p.kdim);
+    }
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (k + i < p.kdim) {
+            v[i] = load_w(e_row0 + r, k + i, p.kdim);
+        }
+    }
+    return v;
 }

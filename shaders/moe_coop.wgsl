@@ -56,21 +56,9 @@ fn load_xt4(r: u32, k: u32) -> vec4<x_t> {
     return v;
 }
 
-// Four consecutive k of the expert's row r (zero past its n rows and past k).
+// Four consecutive k of the expert's row r.
 fn load_wt4(r: u32, k: u32) -> vec4<f32> {
-    if (r >= p.n) {
-        return vec4<f32>(0.0);
-    }
-    if (k + 3u < p.kdim) {
-        return load_w4(e_row0 + r, k, p.kdim);
-    }
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        if (k + i < p.kdim) {
-            v[i] = load_w(e_row0 + r, k + i, p.kdim);
-        }
-    }
-    return v;
+    return expert_wt4(e_row0, r, k);
 }
 
 fn k_range(z: u32) -> vec2<u32> {

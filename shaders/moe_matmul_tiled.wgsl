@@ -22,23 +22,6 @@ var<workgroup> src: array<u32, 64>;
 var<workgroup> dst: array<u32, 64>;
 var<workgroup> count_wg: u32;
 
-// Four consecutive k of W_e's row r (zero past the edges).
-fn load_wt4(e_row0: u32, r: u32, k: u32) -> vec4<f32> {
-    if (r >= p.n) {
-        return vec4<f32>(0.0);
-    }
-    if (k + 3u < p.kdim) {
-        return load_w4(e_row0 + r, k, p.kdim);
-    }
-    var v = vec4<f32>(0.0);
-    for (var i = 0u; i < 4u; i = i + 1u) {
-        if (k + i < p.kdim) {
-            v[i] = load_w(e_row0 + r, k + i, p.kdim);
-        }
-    }
-    return v;
-}
-
 // k .. k + 3 of gathered tile row lr (of m) from its x row at src[lr] (zero past the edges).
 fn load_xg(lr: u32, m: u32, k0: u32, lc: u32) -> vec4<f32> {
     var xv = vec4<f32>(0.0);
@@ -93,7 +76,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     for (var j = 0u; j < 8u; j = j + 1u) {
         let t = tid + j * 16u * ROWS;
         if (t < 256u) {
-            wv[j] = load_wt4(e_row0, col0 + t / 4u, (t % 4u) * 4u);
+            wv[j] = expert_wt4(e_row0, col0 + t / 4u, (t % 4u) * 4u);
         }
     }
     for (var k0 = 0u; k0 < p.kdim; k0 = k0 + TK) {
@@ -115,7 +98,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             for (var j = 0u; j < 8u; j = j + 1u) {
                 let t = tid + j * 16u * ROWS;
                 if (t < 256u) {
-                    wv[j] = load_wt4(e_row0, col0 + t / 4u, kn + (t % 4u) * 4u);
+                    wv[j] = expert_wt4(e_row0, col0 + t / 4u, kn + (t % 4u) * 4u);
                 }
             }
         }

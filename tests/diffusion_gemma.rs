@@ -530,8 +530,7 @@ fn random_gguf(widths: &[(&str, u64)]) -> (DgConfig, Vec<u8>) {
     let mut rng = unmask::rng::Rng::new(3);
     for (t, name, dims) in tensors(&c) {
         let n = dims.iter().product::<u64>() as usize;
-        let vals: Vec<f32> =
-            if t.is_vector(&c) || n == 1 { (0..n).map(|_| 0.5 + rng.unit()).collect() } else { (0..n).map(|_| rng.unit() - 0.5).collect() };
+        let vals: Vec<f32> = if t.is_vector(&c) || n == 1 { (0..n).map(|_| 0.5 + rng.unit()).collect() } else { (0..n).map(|_| rng.unit() - 0.5).collect() };
         w.tensor(&name, dims.clone(), unmask::model::HostTensor::from_f32(n / dims[0] as usize, dims[0] as usize, &vals));
     }
     (c, w.to_bytes())
@@ -576,6 +575,21 @@ fn quantized_loads_equal_the_twin_on_the_same_weights() {
     }
 }
 
+/// The model in `src` on `g` in the tiled layout: the reference's prompt encoded, then its
+/// canvas decoded without and with self-conditioning (temperature 1): (prompt, canvas, logits,
+/// self-conditioned logits).
+fn tiled_decodes(g: Arc<unmask::gpu::Gpu>, index: &DgIndex, src: &SliceSource<'_>) -> (Vec<u32>, Vec<u32>, Vec<f32>, Vec<f32>) {
+    let m = block_on(DgGpuModel::load(g, index, src, None, &mut |_, _| {})).unwrap();
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
+    s.set_kernels(KernelVariant::Tiled).unwrap();
+    let r = reference();
+    let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
+    block_on(s.encode(&prompt)).unwrap();
+    let nosc = block_on(s.decode(&canvas, None)).unwrap();
+    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    (prompt, canvas, nosc, sc)
+}
+
 /// GPUs split the shared dimension of tiled matmuls with few output tiles: a random model 512
 /// wide, whose projections split for a canvas's 16 rows, in the tiled layout (its norms folded
 /// into the matmuls, split-K on), through encode, decode and a self-conditioned decode, against
@@ -590,14 +604,7 @@ fn split_k_sessions_equal_the_twin() {
         assert!(g.matmul_split_of(KernelVariant::Tiled, c.canvas_length, n, 512).splits > 1, "{n} columns over k = 512 split");
     }
     assert!(g.fuses(KernelVariant::Tiled));
-    let m = block_on(DgGpuModel::load(g, &index, &src, None, &mut |_, _| {})).unwrap();
-    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
-    s.set_kernels(KernelVariant::Tiled).unwrap();
-    let r = reference();
-    let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
-    block_on(s.encode(&prompt)).unwrap();
-    let nosc = block_on(s.decode(&canvas, None)).unwrap();
-    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    let (prompt, canvas, nosc, sc) = tiled_decodes(g, &index, &src);
     let w = block_on(DgWeights::load(&index, &src)).unwrap();
     let mut cache = Cache::default();
     encode(&w, &mut cache, &prompt);
@@ -627,14 +634,7 @@ fn coop_sessions_equal_the_twin_that_rounds_matmul_inputs_to_f16() {
     ]);
     let (index, src) = gguf(&bytes);
     let g = Arc::new(block_on(unmask::gpu::Gpu::new()).unwrap().with_emulated_coop().unwrap());
-    let m = block_on(DgGpuModel::load(g, &index, &src, None, &mut |_, _| {})).unwrap();
-    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
-    s.set_kernels(KernelVariant::Tiled).unwrap();
-    let r = reference();
-    let (prompt, canvas) = (ids(&r["prompt"]), ids(&r["canvas"]));
-    block_on(s.encode(&prompt)).unwrap();
-    let nosc = block_on(s.decode(&canvas, None)).unwrap();
-    let sc = block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    let (prompt, canvas, nosc, sc) = tiled_decodes(g, &index, &src);
     let w = block_on(DgWeights::load(&index, &src)).unwrap();
     let twin = |cache: Cache| {
         let mut cache = cache;
