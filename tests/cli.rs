@@ -51,6 +51,16 @@ fn info_on_a_directory_and_on_a_gguf_file() {
     assert!(o.status.success(), "{err}");
     let line = out.lines().find(|l| l.starts_with("kernels")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("tiled layout: matmuls on f32 ALUs, 4×4 a thread; attention attention.wgsl; K/V f32"), "{line}");
+    assert!(v["kernels"]["experts"].is_null(), "a dense model: {v}");
+    // A mixture-of-experts model names its grouped expert matmul too (on cooperative matrices
+    // where a GPU has them: `moe_coop`).
+    let moe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/llada_moe");
+    for (layout, shader) in [("cpu-lanes", "moe_matmul"), ("tiled", "moe_matmul_tiled")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["info", moe.to_str().unwrap(), "--json"]).env("UNMASK_KERNELS", layout).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o).1);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["kernels"]["experts"], shader, "{layout}: {v}");
+    }
     let o = Command::new(env!("CARGO_BIN_EXE_unmask")).args(["info", &dir]).env("UNMASK_FUSE", "maybe").output().unwrap();
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");

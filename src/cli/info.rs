@@ -217,7 +217,8 @@ fn routing_extra(r: &unmask::model::config::Routing, bias: bool) -> String {
 }
 
 /// The kernels a run of this model would choose on this adapter (its layout, the matmuls'
-/// core and fusion, the attention kernel at the model's heads, K/V), for `info`.
+/// core and fusion, the attention kernel at the model's heads, the experts' kernel, K/V), for
+/// `info`.
 #[derive(serde::Serialize)]
 struct Chosen {
     layout: &'static str,
@@ -226,6 +227,8 @@ struct Chosen {
     split_matmul: bool,
     register_tile: usize,
     attention: &'static str,
+    /// The grouped expert matmul's shader (MoE models only).
+    experts: Option<&'static str>,
     kv: &'static str,
 }
 
@@ -239,6 +242,7 @@ impl Chosen {
             split_matmul: tiled && g.split_matmul(),
             register_tile: g.register_tile(),
             attention: super::model::attention_shader(g, kernels, c),
+            experts: c.is_moe().then(|| g.moe_shader(kernels, g.folds_norms(kernels))),
             kv: kv.name(),
         }
     }
@@ -255,6 +259,7 @@ impl Chosen {
         if self.split_matmul {
             m.push("split across k for few rows".into());
         }
-        format!("{} layout: {}; attention {}.wgsl; K/V {}", self.layout, m.join(", "), self.attention, self.kv)
+        let experts = self.experts.map(|e| format!("; experts {e}.wgsl")).unwrap_or_default();
+        format!("{} layout: {}; attention {}.wgsl{experts}; K/V {}", self.layout, m.join(", "), self.attention, self.kv)
     }
 }

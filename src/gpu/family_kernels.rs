@@ -238,6 +238,16 @@ impl Gpu {
         variant == KernelVariant::Tiled && self.coop_matmul() && !folded_norm
     }
 
+    /// The shader the grouped expert matmul runs in layout `variant` (`folded_norm` as for
+    /// `moe_coop`), without ".wgsl" (`unmask info`).
+    pub fn moe_shader(&self, variant: KernelVariant, folded_norm: bool) -> &'static str {
+        match variant {
+            _ if self.moe_coop(variant, folded_norm) => "moe_coop",
+            KernelVariant::Tiled => "moe_matmul_tiled",
+            KernelVariant::CpuLanes => "moe_matmul",
+        }
+    }
+
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
     pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
         self.moe_combine_into(route, y, x, s, dim, false)
