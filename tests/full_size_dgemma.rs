@@ -2,7 +2,8 @@
 //! shapes; synthetic weights) as sparse GGUF files: the whole model is indexed and planned
 //! (Q4_0 matrices, Q8_0 embedding), then a model of full width with 2 of its 30 layers (one
 //! sliding, one full; `UNMASK_DG_LAYERS=30` for all of them on a GPU machine) is streamed onto the adapter and runs the encoder over a prompt and one
-//! decoder step of a 256-token canvas, with and without self-conditioning. Slow (minutes of
+//! decoder step of a 256-token canvas, with and without self-conditioning, then both again warm
+//! as a generation's later steps run (choices on the GPU). Slow (minutes of
 //! CPU on lavapipe): ignored by default; run it with
 //!     cargo test --release --test full_size_dgemma -- --ignored --nocapture
 //! The weights make the answer checkable: every block matrix is zero and the layer scalars 1
@@ -128,5 +129,17 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
         let argmax: Vec<u32> =
             logits.chunks(c.vocab).map(|r| r.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32).collect();
         assert_eq!(argmax, canvas, "layers that pass their input through and the tied head: each position's own token");
+    }
+    // The times above are each pass's first (its pipelines compiled, its launches bound) and
+    // read back every logit (268 MB); a generation's steps after the first choose on the GPU
+    // and read back three words a position: those, warm.
+    let u: Vec<f32> = (0..canvas.len()).map(|_| rng.unit()).collect();
+    for sc in [None, Some(0.8)] {
+        let mut choose = || pollster::block_on(s.choose(&canvas, sc, 0.8, &u)).unwrap().expect("the GPU session chooses on the GPU");
+        choose();
+        let t0 = std::time::Instant::now();
+        let chosen = choose();
+        println!("  decoder step, warm, choices on the GPU (self-conditioning {sc:?}): {:.3} s", t0.elapsed().as_secs_f64());
+        assert_eq!(chosen.iter().map(|c| c.0).collect::<Vec<u32>>(), canvas, "each position's own token");
     }
 }
