@@ -117,6 +117,16 @@ const MERGE_COMMON: &str = include_str!("../../shaders/matmul_merge_common.wgsl"
 /// The f32 register tile of matmul.wgsl and moe_matmul_tiled.wgsl.
 const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 
+/// `matmul_coop.wgsl` with its output tile `coop_tile(short, wide)`.
+fn coop_core(short: bool, wide: bool) -> String {
+    let (tm, tn) = coop_tile(short, wide);
+    include_str!("../../shaders/matmul_coop.wgsl").replacen(
+        "const TM: u32 = 64u;\nconst TILE: u32 = 64u;",
+        &format!("const TM: u32 = {tm}u;\nconst TILE: u32 = {tn}u;"),
+        1,
+    )
+}
+
 /// A tiled matmul's source: the weight readers (`readers`), glu.wgsl, the common part, a store
 /// (`matmul_out.wgsl`, `matmul_qkv.wgsl`, `matmul_glu.wgsl`) and a core: the f32 register tile
 /// (`matmul.wgsl`; `wide`: its 8×8 form, `matmul_wide.wgsl`) or, with `coop`, cooperative
@@ -124,13 +134,8 @@ const MATMUL_TILE: &str = include_str!("../../shaders/matmul_tile.wgsl");
 /// for it). `io`: the element types of x and y (`x_t`, `y_t`); the cooperative core's tile
 /// (`coop_tile`): 64×64, `short` 32×128, or `wide` 64×128.
 fn matmul_with(coop: bool, f16: bool, io: [KvType; 2], readers: &str, store: &str, wide: bool, short: bool) -> String {
-    let coop_core = || {
-        let src = include_str!("../../shaders/matmul_coop.wgsl");
-        let (tm, tn) = coop_tile(short, wide);
-        src.replacen("const TM: u32 = 64u;\nconst TILE: u32 = 64u;", &format!("const TM: u32 = {tm}u;\nconst TILE: u32 = {tn}u;"), 1)
-    };
     let core = match (coop, wide) {
-        (true, _) => coop_core(),
+        (true, _) => coop_core(short, wide),
         (false, false) => MATMUL.to_string(),
         (false, true) => include_str!("../../shaders/matmul_wide.wgsl").to_string(),
     };
@@ -309,12 +314,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         }
         Kernel::MoeMatmulCoop { dtype } => {
             // A tile of one expert's pairs (`coop_short`).
-            let (tm, tn) = coop_tile(true, false);
-            let core = include_str!("../../shaders/matmul_coop.wgsl").replacen(
-                "const TM: u32 = 64u;\nconst TILE: u32 = 64u;",
-                &format!("const TM: u32 = {tm}u;\nconst TILE: u32 = {tn}u;"),
-                1,
-            );
+            let core = coop_core(true, false);
             format!(
                 "enable f16;\nenable wgpu_cooperative_matrix;\n{}\n{WEIGHTS_COMMON}\n{}\n{GLU}\n{}\n{}\n{core}",
                 element_alias("x_t", KvType::F32),
