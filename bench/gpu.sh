@@ -164,6 +164,10 @@ run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-
 # The same at 1024 rows: on the H200 it took 7.4 ms at both 288 and 32 rows (2026-12-04), a time
 # that did not scale with the work; a third row count says whether it is fixed per launch.
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 960 --kernels moe
+# DiffusionGemma-26B-A4B's experts (bench/dgemma-experts-shape.config.json: 2816 wide, 128
+# experts of 704, top-8) at a 256-token canvas: 16 pairs an expert, every expert's weights read
+# once a projection; on lavapipe (2026-12-05, eighth session) the gate projection alone took 12 s.
+run $bin bench --synthetic bench/dgemma-experts-shape.config.json --prompt-length 32 --gen-length 224 --kernels moe
 # The MoE shape generating (dual cache + threshold 0.9, gen 256): since 2026-12-05's seventh
 # session its experts run on cooperative matrices too (moe_coop.wgsl; "expert matmul … (coop)"
 # among the kernels), then all of it on f32 ALUs; the --kernels moe lines above have both cores.
@@ -191,8 +195,10 @@ if [ "$part" != unmask ]; then
   else
     echo "llama.cpp part skipped: bench/pack_gpu.sh llama packs it (after bench/llama_cpp_vulkan.sh)" | tee "$out/llama_cpp.txt"
   fi
-  # DiffusionGemma at the 26B-A4B shape (all 30 layers, Q4_0, zero weights): one decoder step
-  # of a 256 canvas with and without self-conditioning (the full_size_dgemma test binary).
+  # DiffusionGemma at the 26B-A4B shape (all 30 layers, Q4_0, zero block weights, random
+  # routers: since 2026-12-05's eighth session a canvas reaches every expert, as a real model's
+  # does; before, all tokens took the same eight): one decoder step of a 256 canvas with and
+  # without self-conditioning, first and warm (the full_size_dgemma test binary).
   if [ -n "$dg" ] && step "$dg (UNMASK_DG_LAYERS=30)"; then
     UNMASK_DG_LAYERS=30 UNMASK_BIG_TMP=/tmp timeout $((left < 240 ? left : 240)) "$dg" --ignored --nocapture 2>&1 | tee "$out/dgemma_full.txt"
   fi

@@ -8,7 +8,9 @@
 //!     cargo test --release --test full_size_dgemma -- --ignored --nocapture
 //! The weights make the answer checkable: every block matrix is zero and the layer scalars 1
 //! (so each layer passes its input through), and the LM head is the embedding, so every canvas
-//! position's argmax is its own token.
+//! position's argmax is its own token. The routers alone are random, so that a canvas's tokens
+//! spread over the experts as a real model's do: with zero routers every token took the same
+//! top-k (all logits tie), and a step read a sixteenth of the expert weights it reads in use.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,8 +33,9 @@ fn published() -> DgConfig {
     DgConfig::from_json("diffusion-gemma-26b-a4b.json", &std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// The model as a sparse GGUF: zero matrices (Q4_0), a random embedding (Q8_0; with `embed`),
-/// unit norms and layer scalars, the real `rope_freqs`.
+/// The model as a sparse GGUF: zero matrices (Q4_0) but random routers (F32, `router`), a
+/// random embedding (Q8_0; with `embed`: row t is `embed_row`), unit norms, layer scalars and
+/// router scales, the real `rope_freqs`.
 fn write(c: &DgConfig, path: &Path, embed: bool) {
     let mut w = GgufWriter::default();
     for (k, v) in metadata(c, &DgSettings::default()) {
@@ -45,20 +48,50 @@ fn write(c: &DgConfig, path: &Path, embed: bool) {
         let vector = t.is_vector(c) || matches!(t, T::L(_, Lt::ScalarDecoder | Lt::ScalarEncoder));
         match t {
             T::Embed if embed => {
-                let mut rng = Rng::new(5);
+                let mut rng = Rng::new(EMBED_SEED);
                 let values: Vec<f32> = (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect();
                 w.tensor(&name, dims, HostTensor::encode(DType::Q8_0, c.vocab, c.hidden, &values).unwrap())
             }
             T::Embed => w.zeros(&name, dims, DType::Q8_0),
-            _ if vector && !matches!(t, T::L(_, Lt::ExpertScale | Lt::RouterScale)) => {
-                w.tensor(&name, dims, HostTensor::from_f32(1, n as usize, &vec![1.0; n as usize]))
-            }
+            _ if vector && !matches!(t, T::L(_, Lt::ExpertScale)) => w.tensor(&name, dims, HostTensor::from_f32(1, n as usize, &vec![1.0; n as usize])),
             _ if vector => w.zeros(&name, dims, DType::F32),
-            T::L(_, Lt::Router) => w.zeros(&name, dims, DType::F32),
+            T::L(l, Lt::Router) => w.tensor(&name, dims, HostTensor::from_f32(c.experts, c.hidden, &router(c, l))),
             _ => w.zeros(&name, dims, DType::Q4_0),
         };
     }
     w.write_sparse(path).unwrap();
+}
+
+const EMBED_SEED: u64 = 5;
+
+/// Row t of the embedding as `write` draws it (before its Q8_0 rounding).
+fn embed_row(c: &DgConfig, t: u32) -> Vec<f32> {
+    let mut rng = Rng::new(EMBED_SEED);
+    rng.skip(t as u64 * c.hidden as u64);
+    (0..c.hidden).map(|_| rng.unit() * 2.0 - 1.0).collect()
+}
+
+/// Layer l's router: experts × hidden, uniform in [-1, 1).
+fn router(c: &DgConfig, l: usize) -> Vec<f32> {
+    let mut rng = Rng::new(1000 + l as u64);
+    (0..c.experts * c.hidden).map(|_| rng.sym()).collect()
+}
+
+/// How many experts layer 0 sends `tokens` to: the top-k of router · x, x the token's embedding
+/// (the layer's blocks add nothing to it, and its norms, the embedding scale and the router's
+/// unit scale only multiply each token's logits by a positive number, which keeps the ranking).
+fn experts_used(c: &DgConfig, tokens: &[u32]) -> usize {
+    let r = router(c, 0);
+    let mut used = vec![false; c.experts];
+    for &t in tokens {
+        let x = embed_row(c, t);
+        let mut logits: Vec<(f32, usize)> = r.chunks(c.hidden).map(|w| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()).zip(0..).collect();
+        logits.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for &(_, e) in &logits[..c.top_k] {
+            used[e] = true;
+        }
+    }
+    used.iter().filter(|&&u| u).count()
 }
 
 fn peak_rss() -> String {
@@ -117,6 +150,10 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
     pollster::block_on(s.encode(&prompt)).unwrap();
     println!("  encoder over a {}-token prompt: {:.1} s", prompt.len(), t0.elapsed().as_secs_f64());
     let canvas: Vec<u32> = (0..c.canvas_length).map(|_| rng.below(c.vocab as u32)).collect();
+    // A step's cost depends on how many experts its tokens reach (each one's weights are read).
+    let used = experts_used(&c, &canvas);
+    println!("  layer 0 routes the {}-token canvas to {used} of {} experts (top {})", canvas.len(), c.experts, c.top_k);
+    assert!(used > c.experts / 2, "random routers spread the tokens: {used} experts");
     for sc in [None, Some(0.8)] {
         let t0 = std::time::Instant::now();
         let logits = pollster::block_on(s.decode(&canvas, sc)).unwrap();
