@@ -1,10 +1,12 @@
 // The soft embedding of probability rows (DiffusionGemma's self-conditioning input):
 // out[out_row0 + m, c] (+)= scale · Σ_v probs[m, row0 + v] · E[v, c] over the rows row0 .. row0 + rows of
-// the embedding table held by this chunk (`load_w` comes from the weights_*.wgsl file
+// the embedding table held by this chunk (`load_w` / `load_w4` come from the weights_*.wgsl file
 // prepended to this one); the first chunk writes, the others accumulate.
-// A (vocab-long) matmul of probabilities by the table: each workgroup owns 16 output rows × 64
-// columns and walks the vocabulary 32 rows at a time, staging that tile of probabilities and
-// of (dequantized) table rows in workgroup memory; each invocation sums 4 rows of one column.
+// A matmul whose shared dimension is the vocabulary, on matmul_tile.wgsl's register tile
+// (prepended by the host): a workgroup of 128 owns 32 output rows × 64 columns and walks its
+// chunk of the table 16 rows at a time, staging the probabilities transposed (as that tile
+// stages x) and the table's rows as they are stored (four neighbouring columns a vec4, which is
+// the tile's "W rows 4·lx .. 4·lx + 3" at one k); each invocation sums a 4×4 block.
 
 struct Params {
     m: u32,
@@ -20,63 +22,80 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read> probs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// matmul_tile.wgsl's folded-norm helpers read `g`; this kernel calls none of them, so no
+// buffer is bound to it.
+@group(0) @binding(4) var<storage, read> g: array<f32>;
 
-const TM: u32 = 16u;
-const TC: u32 = 64u;
-const TV: u32 = 32u;
+const TM: u32 = 32u;
 
-var<workgroup> ps: array<f32, 512>;
-var<workgroup> es: array<f32, 2048>;
+// Probabilities m, table rows v .. v + 3 of the chunk (zero past either edge).
+fn load_p4(m: u32, v: u32) -> vec4<f32> {
+    var x = vec4<f32>(0.0);
+    if (m < p.m) {
+        let base = m * p.vocab + p.row0;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            if (v + i < p.rows) {
+                x[i] = probs[base + v + i];
+            }
+        }
+    }
+    return x;
+}
 
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = lid.x;
-    let c0 = wg.x * TC;
+// Table row v of the chunk, columns c .. c + 3 (c a multiple of 4; zero past either edge).
+fn load_e4(v: u32, c: u32) -> vec4<f32> {
+    if (v >= p.rows) {
+        return vec4<f32>(0.0);
+    }
+    if (c + 3u < p.dim) {
+        return load_w4(v, c, p.dim);
+    }
+    var x = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        if (c + i < p.dim) {
+            x[i] = load_w(v, c + i, p.dim);
+        }
+    }
+    return x;
+}
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let m0 = wg.y * TM;
-    let col = t % TC;
-    let r0 = (t / TC) * 4u;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    for (var v0 = 0u; v0 < p.rows; v0 = v0 + TV) {
-        for (var i = t; i < TM * TV; i = i + 256u) {
-            let mm = m0 + i / TV;
-            let vv = v0 + i % TV;
-            var x = 0.0;
-            if (mm < p.m && vv < p.rows) {
-                x = probs[mm * p.vocab + p.row0 + vv];
-            }
-            ps[i] = x;
-        }
-        for (var i = t; i < TV * TC; i = i + 256u) {
-            let vv = v0 + i / TC;
-            let cc = c0 + i % TC;
-            var x = 0.0;
-            if (vv < p.rows && cc < p.dim) {
-                x = load_w(vv, cc, p.dim);
-            }
-            es[i] = x;
-        }
+    let c0 = wg.x * TILE;
+    // Staging: invocation tid loads probability row tid / 4, table rows (tid % 4)·4 .. + 3 of
+    // the slice; and table row e / 16, columns (e % 16)·4 .. + 3, for e = tid and tid + 128.
+    let lr = tid / 4u;
+    let lc = (tid % 4u) * 4u;
+    let e1 = tid + 128u;
+    // Its 4×4 block: rows 4·ly .., columns 4·lx ...
+    let ly = tid / 16u;
+    let lx = tid % 16u;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var v0 = 0u; v0 < p.rows; v0 = v0 + TK) {
+        stage_x(lr, lc, load_p4(m0 + lr, v0 + lc));
+        ws[tid / 16u][tid % 16u] = load_e4(v0 + tid / 16u, c0 + (tid % 16u) * 4u);
+        ws[e1 / 16u][e1 % 16u] = load_e4(v0 + e1 / 16u, c0 + (e1 % 16u) * 4u);
         workgroupBarrier();
-        for (var v = 0u; v < TV; v = v + 1u) {
-            let e = es[v * TC + col];
-            for (var r = 0u; r < 4u; r = r + 1u) {
-                acc[r] = acc[r] + ps[(r0 + r) * TV + v] * e;
-            }
-        }
+        tile_mac(ly, lx, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
-    let cc = c0 + col;
-    if (cc >= p.dim) {
-        return;
-    }
-    for (var r = 0u; r < 4u; r = r + 1u) {
-        let mm = m0 + r0 + r;
-        if (mm < p.m) {
-            let o = (p.out_row0 + mm) * p.dim + cc;
-            var a = acc[r] * p.scale;
-            if (p.accumulate == 1u) {
-                a = a + out[o];
+    let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let mm = m0 + ly * 4u + i;
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            let cc = c0 + lx * 4u + j;
+            if (mm < p.m && cc < p.dim) {
+                let o = (p.out_row0 + mm) * p.dim + cc;
+                var a = acc[i][j] * p.scale;
+                if (p.accumulate == 1u) {
+                    a = a + out[o];
+                }
+                out[o] = a;
             }
-            out[o] = a;
         }
     }
 }

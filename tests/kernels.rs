@@ -328,10 +328,13 @@ fn geglu_and_softcap_elementwise() {
 #[test]
 fn softmax_rows_and_soft_embedding_over_a_split_table() {
     // DiffusionGemma's self-conditioning input: softmax of each logit row, then the expected
-    // embedding under it, scaled by √H; rows wider than a workgroup, odd sizes, and a table in
-    // two chunks (the second accumulates), in the formats an embedding comes in.
+    // embedding under it, scaled by √H; rows wider than a workgroup, odd sizes (21 rows of a
+    // 32-row tile; chunks of 600 and 401 table rows, neither a whole number of 16-row slices;
+    // 70 columns: a 64-column tile and an edge inside a group of four; 96: one and a half
+    // tiles), and a table in two chunks (the second accumulates), in the formats an embedding
+    // comes in.
     let g = gpu();
-    let (m, vocab, dim) = (21, 1001, 64);
+    let (m, vocab) = (21, 1001);
     let mut rng = Rng::new(16);
     let logits = rng.vec(m * vocab, 8.0);
     let mut want_p = logits.clone();
@@ -348,7 +351,7 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
     let tb = g.upload_f32("t", &logits).unwrap();
     let d = g.softmax_scaled(&tb, m, vocab, 1.0 / 0.55).unwrap();
     assert_close("softmax rows at temperature 0.55", &run(&g, &[d], &tb, m * vocab), &want_t, 1e-5);
-    for dtype in [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] {
+    for (dtype, dim) in [(DType::F32, 64), (DType::F32, 70), (DType::F16, 70), (DType::Q8_0, 96), (DType::Q4_0, 64), (DType::Q4_0, 96)] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::soft_embed(&want_p, &table, 8.0);
         let split = 600;
@@ -362,9 +365,9 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
         let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 3, 8.0, false).unwrap();
         let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 3, 8.0, true).unwrap();
         let got = run(&g, &[l1, l2], &out, (m + 3) * dim);
-        assert_close(&format!("soft embedding {}", dtype.name()), &got[3 * dim..], &want, 1e-4);
+        assert_close(&format!("soft embedding {} × {dim}", dtype.name()), &got[3 * dim..], &want, 1e-4);
     }
-    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, dim, &pb, vocab, m, &pb, 0, 1.0, false).is_err(), "rows past the vocabulary");
+    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, 64, &pb, vocab, m, &pb, 0, 1.0, false).is_err(), "rows past the vocabulary");
 }
 
 #[test]

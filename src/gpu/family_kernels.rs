@@ -355,7 +355,7 @@ impl Gpu {
             accumulate as u32,
             out_row0 as u32,
         );
-        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(16), 1])
+        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(32), 1])
     }
 
     /// DiffusionGemma's choice for `rows` rows of logits (canvas rows `row0 ..`): argmax, entropy

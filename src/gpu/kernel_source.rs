@@ -263,7 +263,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         Kernel::Rope => format!("{ROPE}\n{}", include_str!("../../shaders/rope.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
         Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
-        Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
+        Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{MATMUL_TILE}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
         Kernel::Attention { layout, wide, split, kv, out } => {
