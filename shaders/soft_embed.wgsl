@@ -75,11 +75,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    // Each slice's loads are made one slice ahead, into registers, so that they are in flight
+    // while the slice before is multiplied (as matmul.wgsl's).
+    var pv = load_p4(m0 + lr, lc);
+    var ev0 = load_e4(tid / 16u, c0 + (tid % 16u) * 4u);
+    var ev1 = load_e4(e1 / 16u, c0 + (e1 % 16u) * 4u);
     for (var v0 = 0u; v0 < p.rows; v0 = v0 + TK) {
-        stage_x(lr, lc, load_p4(m0 + lr, v0 + lc));
-        ws[tid / 16u][tid % 16u] = load_e4(v0 + tid / 16u, c0 + (tid % 16u) * 4u);
-        ws[e1 / 16u][e1 % 16u] = load_e4(v0 + e1 / 16u, c0 + (e1 % 16u) * 4u);
+        stage_x(lr, lc, pv);
+        ws[tid / 16u][tid % 16u] = ev0;
+        ws[e1 / 16u][e1 % 16u] = ev1;
         workgroupBarrier();
+        let vn = v0 + TK;
+        if (vn < p.rows) {
+            pv = load_p4(m0 + lr, vn + lc);
+            ev0 = load_e4(vn + tid / 16u, c0 + (tid % 16u) * 4u);
+            ev1 = load_e4(vn + e1 / 16u, c0 + (e1 % 16u) * 4u);
+        }
         tile_mac(ly, lx, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
     }
