@@ -166,7 +166,8 @@ run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 960 --kernels moe
 # DiffusionGemma-26B-A4B's experts (bench/dgemma-experts-shape.config.json: 2816 wide, 128
 # experts of 704, top-8) at a 256-token canvas: 16 pairs an expert, every expert's weights read
-# once a projection; on lavapipe (2026-12-05, eighth session) the gate projection alone took 12 s.
+# once a projection; on lavapipe (2026-12-05, eighth session) the tiled layout's gate projection
+# took 12 s at 256 rows.
 run $bin bench --synthetic bench/dgemma-experts-shape.config.json --prompt-length 32 --gen-length 224 --kernels moe
 # The MoE shape generating (dual cache + threshold 0.9, gen 256): since 2026-12-05's seventh
 # session its experts run on cooperative matrices too (moe_coop.wgsl; "expert matmul … (coop)"
