@@ -14,6 +14,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use unmask::cpu::ops;
 use unmask::dgemma::config::DgConfig;
 use unmask::dgemma::gguf_write::{metadata, rope_freqs, tensors};
 use unmask::dgemma::gpu::DgGpuModel;
@@ -23,6 +24,7 @@ use unmask::dgemma::plan::plan;
 use unmask::dgemma::sampler::{DgModel, DgSettings};
 use unmask::engine::human;
 use unmask::gpu::Gpu;
+use unmask::model::config::Routing;
 use unmask::model::gguf_write::GgufWriter;
 use unmask::model::source::FileSource;
 use unmask::model::{DType, HostTensor};
@@ -48,8 +50,7 @@ fn write(c: &DgConfig, path: &Path, embed: bool) {
         let vector = t.is_vector(c) || matches!(t, T::L(_, Lt::ScalarDecoder | Lt::ScalarEncoder));
         match t {
             T::Embed if embed => {
-                let mut rng = Rng::new(EMBED_SEED);
-                let values: Vec<f32> = (0..n).map(|_| rng.unit() * 2.0 - 1.0).collect();
+                let values: Vec<f32> = (0..c.vocab as u32).flat_map(|t| embed_row(c, t)).collect();
                 w.tensor(&name, dims, HostTensor::encode(DType::Q8_0, c.vocab, c.hidden, &values).unwrap())
             }
             T::Embed => w.zeros(&name, dims, DType::Q8_0),
@@ -62,11 +63,9 @@ fn write(c: &DgConfig, path: &Path, embed: bool) {
     w.write_sparse(path).unwrap();
 }
 
-const EMBED_SEED: u64 = 5;
-
-/// Row t of the embedding as `write` draws it (before its Q8_0 rounding).
+/// Row t of the random embedding (before its Q8_0 rounding): draws t·hidden .. of one sequence.
 fn embed_row(c: &DgConfig, t: u32) -> Vec<f32> {
-    let mut rng = Rng::new(EMBED_SEED);
+    let mut rng = Rng::new(5);
     rng.skip(t as u64 * c.hidden as u64);
     (0..c.hidden).map(|_| rng.unit() * 2.0 - 1.0).collect()
 }
@@ -77,21 +76,20 @@ fn router(c: &DgConfig, l: usize) -> Vec<f32> {
     (0..c.experts * c.hidden).map(|_| rng.sym()).collect()
 }
 
-/// How many experts layer 0 sends `tokens` to: the top-k of router · x, x the token's embedding
-/// (the layer's blocks add nothing to it, and its norms, the embedding scale and the router's
-/// unit scale only multiply each token's logits by a positive number, which keeps the ranking).
+/// How many experts layer 0 sends `tokens` to (the CPU twin's routing of router · x, x the
+/// token's embedding: the layer's blocks add nothing to it, and its norms, the embedding scale
+/// and the router's unit scale only multiply each token's logits by a positive number, which
+/// keeps the ranking).
 fn experts_used(c: &DgConfig, tokens: &[u32]) -> usize {
     let r = router(c, 0);
-    let mut used = vec![false; c.experts];
-    for &t in tokens {
-        let x = embed_row(c, t);
-        let mut logits: Vec<(f32, usize)> = r.chunks(c.hidden).map(|w| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()).zip(0..).collect();
-        logits.sort_by(|a, b| b.0.total_cmp(&a.0));
-        for &(_, e) in &logits[..c.top_k] {
-            used[e] = true;
-        }
-    }
-    used.iter().filter(|&&u| u).count()
+    let logits: Vec<f32> = tokens
+        .iter()
+        .flat_map(|&t| {
+            let x = embed_row(c, t);
+            r.chunks(c.hidden).map(move |w| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f32>()).collect::<Vec<f32>>()
+        })
+        .collect();
+    ops::moe_route(&logits, c.experts, c.top_k, true, Routing::SOFTMAX, None).lists.iter().filter(|l| !l.is_empty()).count()
 }
 
 fn peak_rss() -> String {
