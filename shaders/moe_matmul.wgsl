@@ -2,53 +2,74 @@
 // on e's list (moe_route.wgsl), y[pair, c] = Σ_k x[src, k] · W_e[c, k], where W_e is rows
 // e·N .. (e+1)·N of the stacked expert weights and src is the pair's row of x (`by_pair` 0:
 // the activations of the position, row = pair / k; 1: the pair's own row, for the down
-// projection after gate/up). Workgroups of experts with fewer pairs than their tile exit at
-// once: only experts that some row picked do any work. `load_w*` come from the weights_*.wgsl
-// file prepended to this one; parameters, bindings and the epilogue from moe_common.wgsl. One
-// invocation: one output column, R = 8 pairs. For CPU adapters; GPUs run moe_matmul_tiled.wgsl.
+// projection after gate/up). A workgroup takes 64 columns of one expert and walks its whole
+// list, 8 pairs at a time (the route's counts are on the GPU; a grid over the most pairs an
+// expert could get would be mostly empty workgroups): experts no row picked do no work. `load_w*` come from the weights_*.wgsl
+// file prepended to this one; parameters, bindings and the epilogue from moe_common.wgsl.
+// For CPU adapters (GPUs run moe_matmul_tiled.wgsl), as matmul_cpu_lanes.wgsl: one invocation
+// owns one output column and R = 8 pairs of the expert's list; each lane reads one value of each
+// pair's x row per 8 values of k and `subgroupBroadcast` hands all 8 to every lane (a lane of a
+// CPU's SIMD unit would otherwise gather 8 values a row); each lane dequantizes 8 weights of its
+// own row once and uses them for all 8 pairs. Needs subgroups of exactly 8 (the host checks).
 
 const R: u32 = 8u;
 
+var<workgroup> count_wg: u32;
+
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let col = wg.x * 64u + lid.x;
-    let local_e = wg.y;
-    let e = p.e0 + local_e;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(subgroup_invocation_id) lane: u32) {
+    let e = p.e0 + wg.y;
     let counts = 2u * p.rows * p.k;
-    let count = route[counts + e];
-    let i0 = wg.z * R;
-    if (i0 >= count || col >= p.n) {
-        return;
+    if (lid.x == 0u) {
+        count_wg = route[counts + e];
     }
+    // The same for the whole workgroup, so the loop over the list below keeps every lane of a
+    // subgroup in step (the broadcasts need all of them).
+    let count = workgroupUniformLoad(&count_wg);
+    // Every lane runs the whole loop: lanes past the last weight row, or pairs past the list's
+    // end, compute on clamped indices and store nothing.
+    let col = wg.x * 64u + lid.x;
+    let wrow = wg.y * p.n + min(col, p.n - 1u);
     let list = counts + p.experts + e * p.rows;
-    var src: array<u32, 8>;
-    var dst: array<u32, 8>;
-    let m = min(R, count - i0);
-    for (var i = 0u; i < m; i = i + 1u) {
-        let pair = route[list + i0 + i];
-        dst[i] = pair;
-        src[i] = src_of(pair);
-    }
-    let wrow = local_e * p.n + col;
-    var acc: array<f32, 8>;
-    // Whole slices of 8 first (no bounds checks), then the last partial one.
-    let whole = p.kdim / 8u * 8u;
-    for (var k0 = 0u; k0 < whole; k0 = k0 + 8u) {
-        let w8 = load_w8(wrow, k0, p.kdim);
-        for (var i = 0u; i < m; i = i + 1u) {
-            let s = src[i] + k0;
-            let a = vec4<f32>(x[s], x[s + 1u], x[s + 2u], x[s + 3u]);
-            let b = vec4<f32>(x[s + 4u], x[s + 5u], x[s + 6u], x[s + 7u]);
-            acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
+    for (var i0 = 0u; i0 < count; i0 = i0 + R) {
+        let m = min(R, count - i0);
+        var xb: array<u32, 8>;
+        for (var i = 0u; i < R; i = i + 1u) {
+            xb[i] = src_of(route[list + i0 + min(i, m - 1u)]);
         }
-    }
-    for (var k = whole; k < p.kdim; k = k + 1u) {
-        let wv = load_w(wrow, k, p.kdim);
-        for (var i = 0u; i < m; i = i + 1u) {
-            acc[i] = acc[i] + wv * x[src[i] + k];
+        var acc: array<f32, 8>;
+        for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
+            var w0 = vec4<f32>(0.0);
+            var w1 = vec4<f32>(0.0);
+            if (k0 + 8u <= p.kdim) {
+                let w8 = load_w8(wrow, k0, p.kdim);
+                w0 = w8[0];
+                w1 = w8[1];
+            } else {
+                // The last, partial slice of k: missing weights are 0, so the clamped x reads
+                // below add nothing.
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    if (k0 + j < p.kdim) {
+                        w0[j] = load_w(wrow, k0 + j, p.kdim);
+                    }
+                    if (k0 + 4u + j < p.kdim) {
+                        w1[j] = load_w(wrow, k0 + 4u + j, p.kdim);
+                    }
+                }
+            }
+            let kl = min(k0 + lane, p.kdim - 1u);
+            for (var i = 0u; i < R; i = i + 1u) {
+                let xv = x[xb[i] + kl];
+                let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+                let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+                acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+            }
         }
-    }
-    for (var i = 0u; i < m; i = i + 1u) {
-        put(dst[i] * p.n + col, acc[i]);
+        if (col < p.n) {
+            for (var i = 0u; i < m; i = i + 1u) {
+                put(route[list + i0 + i] * p.n + col, acc[i]);
+            }
+        }
     }
 }

@@ -73,11 +73,11 @@ impl MoeShape {
     }
 
     /// Pairs of an expert's list one workgroup of the grouped matmul takes in layout `v`: the
-    /// tiled kernel's `tile`, or the CPU-lanes kernel's 8.
+    /// tiled kernel's `tile`; the CPU-lanes kernel walks the whole list (8 pairs at a time).
     pub fn pairs_per_workgroup(&self, v: KernelVariant) -> usize {
         match v {
             KernelVariant::Tiled => self.tile() as usize,
-            KernelVariant::CpuLanes => 8,
+            KernelVariant::CpuLanes => self.rows.max(1),
         }
     }
 
