@@ -5,8 +5,10 @@
 // W_e (transposed, as vec4 of 4 rows) through workgroup memory, each slice loaded into registers
 // while the one before is multiplied, so every weight value loaded is used by all the tile's
 // pairs. The host picks ROWS (tiles of 8, 16, 32 or 64 pairs) from the
-// pairs an expert gets on average. Workgroup z takes list entries z·4·ROWS ..; workgroups past
-// their expert's count exit at once (together: the count is a uniform load). The host
+// pairs an expert gets on average. Workgroup z takes the tiles of list entries from z·4·ROWS,
+// every nz-th (nz workgroups along the list): on GPUs the host launches a workgroup for each
+// tile an expert could get, so those past its count do nothing; on CPU adapters one (nz = 1)
+// walks the whole list (the count is a uniform load: the workgroup stays together). The host
 // prepends the weight binding and reader (weights_*.wgsl, `load_w` / `load_w4`), glu.wgsl,
 // moe_common.wgsl (parameters, bindings, epilogue) and matmul_tile.wgsl (staging, 4×4 block).
 // A folded RMSNorm (p.norm) works as in matmul.wgsl: x staged times the norm's weight g, each
@@ -37,7 +39,7 @@ fn load_xg(lr: u32, m: u32, k0: u32, lc: u32) -> vec4<f32> {
 }
 
 @compute @workgroup_size(16, ROWS)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let tid = lid.y * 16u + lid.x;
     let e = p.e0 + wg.y;
     let counts = 2u * p.rows * p.k;
@@ -45,24 +47,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         count_wg = route[counts + e];
     }
     let count = workgroupUniformLoad(&count_wg);
-    let i0 = wg.z * ROWS * 4u;
-    if (i0 >= count) {
-        return;
-    }
-    let m = min(ROWS * 4u, count - i0);
     let list = counts + p.experts + e * p.rows;
-    for (var r = tid; r < m; r = r + 16u * ROWS) {
-        let pair = route[list + i0 + r];
-        dst[r] = pair;
-        src[r] = src_of(pair);
-    }
-    workgroupBarrier();
-
     let col0 = wg.x * TILE;
     let e_row0 = wg.y * p.n;
     // Invocation tid stages tile row tid / 4, k (tid % 4)·4 .. + 3 of the slice; W rows likewise.
     let lr = tid / 4u;
     let lc = (tid % 4u) * 4u;
+    for (var i0 = wg.z * ROWS * 4u; i0 < count; i0 = i0 + nwg.z * ROWS * 4u) {
+        let m = min(ROWS * 4u, count - i0);
+        workgroupBarrier(); // the tile before has stored its results (dst)
+        for (var r = tid; r < m; r = r + 16u * ROWS) {
+            let pair = route[list + i0 + r];
+            dst[r] = pair;
+            src[r] = src_of(pair);
+        }
+        workgroupBarrier();
+        tile_pairs(m, col0, e_row0, lr, lc, tid, lid);
+    }
+}
+
+// One tile: the product for the m pairs staged in src/dst, columns col0 .. col0 + 63.
+fn tile_pairs(m: u32, col0: u32, e_row0: u32, lr: u32, lc: u32, tid: u32, lid: vec3<u32>) {
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);

@@ -1041,8 +1041,19 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let gate = rng.vec(rows * k * n, 3.0);
         let act = if n % 2 == 1 { Activation::Silu } else { Activation::GeluTanh };
         let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
-        for v in VARIANTS {
-            let what = |how: &str| format!("moe_matmul {} {how} ({}, {rows} rows, top-{k} of {experts})", dtype.name(), v.name());
+        // The tiled kernel as GPUs launch it (`split_matmul`: a workgroup a tile of pairs) and as
+        // CPU adapters do (one workgroup walking an expert's list).
+        let split_was = g.split_matmul();
+        for (v, spread) in VARIANTS.into_iter().flat_map(|v| [(v, false), (v, true)]).filter(|&(v, s)| !s || v == KernelVariant::Tiled) {
+            g.set_split_matmul(spread);
+            let what = |how: &str| {
+                format!(
+                    "moe_matmul {} {how} ({}{}, {rows} rows, top-{k} of {experts})",
+                    dtype.name(),
+                    v.name(),
+                    if spread { ", a workgroup a tile" } else { "" }
+                )
+            };
             // NaN-filled output: every pair's row is written.
             let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
             let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
@@ -1069,13 +1080,18 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let want_ng: Vec<f32> = gate.iter().zip(&want_n).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
         let (xsb, gvb) = (g.upload_f32("x scaled", &xs).unwrap(), g.upload_f32("norm", &gv).unwrap());
         let norm = Some(unmask::gpu::kernels::RowNorm { w: &gvb, eps });
-        let what = format!("moe_matmul {} normed (tiled, {rows} rows, top-{k} of {experts})", dtype.name());
+        for spread in [false, true] {
+            g.set_split_matmul(spread);
+            let what = format!("moe_matmul {} normed (tiled, spread {spread}, {rows} rows, top-{k} of {experts})", dtype.name());
+            let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
+            let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &yb, Epilogue::Store, s);
+            assert_close(&what, &run(&g, &ls, &yb, rows * k * n), &want_n, 1e-4);
+            let gb = g.upload_f32("gate", &gate).unwrap();
+            let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &gb, Epilogue::Gated(act), s);
+            assert_close(&format!("{what}, gated {act:?}"), &run(&g, &ls, &gb, rows * k * n), &want_ng, 1e-4);
+        }
+        g.set_split_matmul(split_was);
         let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
-        let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &yb, Epilogue::Store, s);
-        assert_close(&what, &run(&g, &ls, &yb, rows * k * n), &want_n, 1e-4);
-        let gb = g.upload_f32("gate", &gate).unwrap();
-        let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &gb, Epilogue::Gated(act), s);
-        assert_close(&format!("{what}, gated {act:?}"), &run(&g, &ls, &gb, rows * k * n), &want_ng, 1e-4);
         let io = MoeIo { x: &xsb, by_pair: false, route: &rb, y: &yb, epilogue: Epilogue::Store, norm };
         assert!(g.moe_matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "the CPU-lanes kernel has no norm prologue");
 

@@ -315,7 +315,7 @@ fn bench_moe(
     let gbs = (picked * w.data.len() / experts + 4 * pairs * (k + n)) as f64 / best / 1e6;
     let peak = Peak::of(&gpu.report.name);
     let coop = gpu.moe_coop(v, false);
-    let tile = if coop { 32 } else { s.pairs_per_workgroup(v) };
+    let tile = if coop { 32 } else { s.pairs_per_tile(v) };
     let line = serde_json::json!({"kernel": "moe_matmul", "variant": v.name(), "coop": coop, "adapter": gpu.report.name, "dtype": dtype.name(), "shape": name, "rows": rows,
         "experts": experts, "top_k": top, "experts_picked": picked, "pairs_per_tile": tile, "n": n, "k": k, "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs,
         "of_f32_peak": peak.map(|p| gflops / p.f32_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),

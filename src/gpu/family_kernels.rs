@@ -72,12 +72,12 @@ impl MoeShape {
         }
     }
 
-    /// Pairs of an expert's list one workgroup of the grouped matmul takes in layout `v`: the
-    /// tiled kernel's `tile`; the CPU-lanes kernel walks the whole list (8 pairs at a time).
-    pub fn pairs_per_workgroup(&self, v: KernelVariant) -> usize {
+    /// Pairs of an expert's list the grouped matmul in layout `v` multiplies at a time: the
+    /// tiled kernel's `tile`, or the CPU-lanes kernel's 8.
+    pub fn pairs_per_tile(&self, v: KernelVariant) -> usize {
         match v {
             KernelVariant::Tiled => self.tile() as usize,
-            KernelVariant::CpuLanes => self.rows.max(1),
+            KernelVariant::CpuLanes => 8,
         }
     }
 
@@ -222,8 +222,12 @@ impl Gpu {
             let groups = [u32_of("n", n)?.div_ceil(128), experts, u32_of("rows", s.rows.div_ceil(32))?];
             return self.launch(Kernel::MoeMatmulCoop { dtype }, &p, &[w, io.x, io.route, io.y], groups);
         }
-        let pairs = s.pairs_per_workgroup(variant);
-        let groups = [u32_of("n", n)?.div_ceil(64), experts, u32_of("rows", s.rows.div_ceil(pairs))?];
+        // Along an expert's list: on GPUs (`split_matmul`) a workgroup a tile of pairs, as many as
+        // an expert could get (those past its count exit at once); on CPU adapters, whose threads
+        // a column tile per expert already fills, one workgroup that walks the whole list.
+        let spread = variant == KernelVariant::Tiled && self.split_matmul();
+        let along = if spread { s.rows.div_ceil(s.pairs_per_tile(variant)) } else { 1 };
+        let groups = [u32_of("n", n)?.div_ceil(64), experts, u32_of("rows", along)?];
         match variant {
             // Only the tiled kernel has binding 5, the norm's weight.
             KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile() }, &p, &[w, io.x, io.route, io.y, g], groups),
