@@ -166,8 +166,9 @@ run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-
 run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-length 960 --kernels moe
 # DiffusionGemma-26B-A4B's experts (bench/dgemma-experts-shape.config.json: 2816 wide, 128
 # experts of 704, top-8) at a 256-token canvas: 16 pairs an expert, every expert's weights read
-# once a projection; on lavapipe (2026-12-05, eighth session) the tiled layout's gate projection
-# took 12 s at 256 rows.
+# once a projection; on lavapipe the tiled layout's gate projection takes 6.2 s at 256 rows (12 s
+# before 2026-12-06, when CPU adapters launched a workgroup for every tile an expert could get;
+# GPUs still do).
 run $bin bench --synthetic bench/dgemma-experts-shape.config.json --prompt-length 32 --gen-length 224 --kernels moe
 # The MoE shape generating (dual cache + threshold 0.9, gen 256): since 2026-12-05's seventh
 # session its experts run on cooperative matrices too (moe_coop.wgsl; "expert matmul … (coop)"
