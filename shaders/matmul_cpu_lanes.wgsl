@@ -25,29 +25,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     var acc: array<f32, 8>;
     for (var k0 = 0u; k0 < p.k; k0 = k0 + 8u) {
-        var w0 = vec4<f32>(0.0);
-        var w1 = vec4<f32>(0.0);
-        if (k0 + 8u <= p.k) {
-            let w8 = load_w8(n, k0, p.k);
-            w0 = w8[0];
-            w1 = w8[1];
-        } else {
-            // the last, partial slice of K: missing weights are 0, so the clamped x reads below add nothing
-            for (var j = 0u; j < 4u; j = j + 1u) {
-                if (k0 + j < p.k) {
-                    w0[j] = load_w(n, k0 + j, p.k);
-                }
-                if (k0 + 4u + j < p.k) {
-                    w1[j] = load_w(n, k0 + 4u + j, p.k);
-                }
-            }
-        }
+        let w8 = load_w8_edge(n, k0, p.k); // zeros past k: the clamped x reads below add nothing
         let kl = min(k0 + lane, p.k - 1u);
         for (var i = 0u; i < R; i = i + 1u) {
             let xv = f32(x[xb[i] + kl]);
             let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
             let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-            acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+            acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
         }
     }
     if (col < p.n) {

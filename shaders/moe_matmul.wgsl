@@ -40,30 +40,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         var acc: array<f32, 8>;
         for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
-            var w0 = vec4<f32>(0.0);
-            var w1 = vec4<f32>(0.0);
-            if (k0 + 8u <= p.kdim) {
-                let w8 = load_w8(wrow, k0, p.kdim);
-                w0 = w8[0];
-                w1 = w8[1];
-            } else {
-                // The last, partial slice of k: missing weights are 0, so the clamped x reads
-                // below add nothing.
-                for (var j = 0u; j < 4u; j = j + 1u) {
-                    if (k0 + j < p.kdim) {
-                        w0[j] = load_w(wrow, k0 + j, p.kdim);
-                    }
-                    if (k0 + 4u + j < p.kdim) {
-                        w1[j] = load_w(wrow, k0 + 4u + j, p.kdim);
-                    }
-                }
-            }
+            let w8 = load_w8_edge(wrow, k0, p.kdim); // zeros past k: the clamped x reads below add nothing
             let kl = min(k0 + lane, p.kdim - 1u);
             for (var i = 0u; i < R; i = i + 1u) {
                 let xv = x[xb[i] + kl];
                 let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
                 let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-                acc[i] = acc[i] + dot(w0, a) + dot(w1, b);
+                acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
             }
         }
         if (col < p.n) {

@@ -16,3 +16,22 @@ fn w_bytes4(offset: u32) -> u32 {
     }
     return lo | (w[offset / 4u + 1u] << (32u - s));
 }
+
+// Eight consecutive weights of a row from column k, as `load_w8` (the reader's), with zeros past
+// the row's end: the CPU-lanes kernels' slices of 8, the last of them partial.
+fn load_w8_edge(row: u32, k: u32, row_len: u32) -> mat2x4<f32> {
+    if (k + 8u <= row_len) {
+        return load_w8(row, k, row_len);
+    }
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j = j + 1u) {
+        if (k + j < row_len) {
+            lo[j] = load_w(row, k + j, row_len);
+        }
+        if (k + 4u + j < row_len) {
+            hi[j] = load_w(row, k + 4u + j, row_len);
+        }
+    }
+    return mat2x4<f32>(lo, hi);
+}
