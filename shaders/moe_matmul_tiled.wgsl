@@ -53,7 +53,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     // Invocation tid stages tile row tid / 4, k (tid % 4)·4 .. + 3 of the slice; W rows likewise.
     let lr = tid / 4u;
     let lc = (tid % 4u) * 4u;
-    for (var i0 = wg.z * ROWS * 4u; i0 < count; i0 = i0 + nwg.z * ROWS * 4u) {
+    let first = wg.z * ROWS * 4u;
+    let stride = nwg.z * ROWS * 4u;
+    let tiles = select(0u, (count - first + stride - 1u) / stride, first < count);
+    for (var n = 0u; n < tiles; n = n + 1u) {
+        let i0 = first + n * stride;
         let m = min(ROWS * 4u, count - i0);
         workgroupBarrier(); // the tile before has stored its results (dst)
         for (var r = tid; r < m; r = r + 16u * ROWS) {
