@@ -1,9 +1,10 @@
 // Multi-head attention with grouped K/V heads over each query's key range — the same result as
 // attention.wgsl, for adapters that run on a CPU (lavapipe): no workgroup memory, no barriers.
-// Each invocation owns one query row of one head (query row and output row in registers) and
-// walks all keys with an online softmax. Every lane needs the same key and value rows, so the
-// 8 lanes of a subgroup each read 1/8 of a row and `subgroupBroadcast` hands every value to
-// every lane (on a CPU: an extract and a splat instead of a memory gather per lane).
+// Each invocation owns one query row of one head (query row and output row in private arrays)
+// and walks all keys, 8 a round, with an online softmax (one rescale of the output a round).
+// Every lane needs the same key and value rows, so the 8 lanes of a subgroup each read 1/8 of a
+// row and `subgroupBroadcast` hands every value to every lane (on a CPU: an extract and a splat
+// instead of a memory gather per lane).
 // Needs subgroups of exactly 8 and head_dim a multiple of 8 (the host checks both).
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (a wide copy: 512).
 
@@ -39,28 +40,59 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var m = -3.0e38;
     var l = 0.0;
     // Every lane runs every key up to the workgroup's last row's end (broadcasts need all
-    // lanes); a row past its own end skips the update; dead rows store nothing.
+    // lanes); a row skips keys outside its own range; dead rows store nothing. Keys go 8 a
+    // round, so that the query and the output row (in memory on a CPU: arrays indexed by a
+    // loop over the head) are read and written once a round, not once a key.
     let kstart = key_start(row);
     let kend = key_end(row);
     let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
-    for (var j = key_start(wg.y * WG); j < wg_end; j = j + 1u) {
-        let base = j * kv_stride + kvh * d + lane;
-        var s = 0.0;
+    let head = kvh * d + lane;
+    for (var j0 = key_start(wg.y * WG); j0 < wg_end; j0 = j0 + 8u) {
+        // The round's key rows (the last round's clamped to the last key; not visible).
+        var kb: array<u32, 8>;
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            kb[i] = min(j0 + i, wg_end - 1u) * kv_stride + head;
+        }
+        var s: array<f32, 8>;
         for (var t = 0u; t < d; t = t + 8u) {
-            let kk = spread(f32(k[base + t]));
-            for (var c = 0u; c < 8u; c = c + 1u) {
-                s = s + qr[t + c] * kk[c];
+            let q8 = array<f32, 8>(qr[t], qr[t + 1u], qr[t + 2u], qr[t + 3u], qr[t + 4u], qr[t + 5u], qr[t + 6u], qr[t + 7u]);
+            for (var i = 0u; i < 8u; i = i + 1u) {
+                let kk = spread(f32(k[kb[i] + t]));
+                var dt = 0.0;
+                for (var c = 0u; c < 8u; c = c + 1u) {
+                    dt = dt + q8[c] * kk[c];
+                }
+                s[i] = s[i] + dt;
             }
         }
-        let vis = j >= kstart && j < kend;
-        let m_new = select(m, max(m, s), vis);
+        var m_new = m;
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            let j = j0 + i;
+            if (j >= kstart && j < kend) {
+                m_new = max(m_new, s[i]);
+            }
+        }
         let corr = exp(m - m_new);
-        let pj = select(0.0, exp(s - m_new), vis);
-        l = l * corr + pj;
+        var pj: array<f32, 8>;
+        l = l * corr;
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            let j = j0 + i;
+            pj[i] = select(0.0, exp(s[i] - m_new), j >= kstart && j < kend);
+            l = l + pj[i];
+        }
         for (var t = 0u; t < d; t = t + 8u) {
-            let vv = spread(f32(v[base + t]));
+            var o = array<f32, 8>(acc[t], acc[t + 1u], acc[t + 2u], acc[t + 3u], acc[t + 4u], acc[t + 5u], acc[t + 6u], acc[t + 7u]);
             for (var c = 0u; c < 8u; c = c + 1u) {
-                acc[t + c] = acc[t + c] * corr + pj * vv[c];
+                o[c] = o[c] * corr;
+            }
+            for (var i = 0u; i < 8u; i = i + 1u) {
+                let vv = spread(f32(v[kb[i] + t]));
+                for (var c = 0u; c < 8u; c = c + 1u) {
+                    o[c] = o[c] + pj[i] * vv[c];
+                }
+            }
+            for (var c = 0u; c < 8u; c = c + 1u) {
+                acc[t + c] = o[c];
             }
         }
         m = m_new;
