@@ -1,8 +1,9 @@
 // Multi-head attention with grouped K/V heads, flash-style, over each query's key range
 // (bidirectional, block-causal, causal, sliding window, or keys from a floor up: `Params`):
 // a 64-wide workgroup takes 64 query rows of one head; each invocation keeps its query row and
-// its output row in registers and walks all keys with an online softmax, while the workgroup
-// stages 8 keys and values at a time in workgroup memory. The L×L score matrix never exists.
+// its output row in private arrays and walks all keys with an online softmax, 8 a round (their
+// scores, then one rescale of the output), while the workgroup stages each round's keys and
+// values in workgroup memory. The L×L score matrix never exists.
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (the host builds a
 // wide copy for d ≤ 512 with 4 keys a round: `kernels.rs`, `Kernel::Attention { wide }`).
 // K/V are separate inputs so that the queries may be a sub-range of the positions (caches).
@@ -43,33 +44,46 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let wg_start = key_start(wg.y * WG);
     let wg_end = key_end(min(wg.y * WG + WG, p.lq) - 1u);
     for (var c0 = wg_start; c0 < wg_end; c0 = c0 + KC) {
-        let n = min(KC, wg_end - c0);
-        // Stage keys/values c0 .. c0 + n: n·d values each, spread over the workgroup.
-        for (var e = lid.x; e < n * d; e = e + WG) {
+        // Stage keys/values c0 .. c0 + KC − 1 (past the workgroup's end: its last key again,
+        // which no row sees): KC·d values each, spread over the workgroup.
+        for (var e = lid.x; e < KC * d; e = e + WG) {
             let j = e / d;
             let i = e % d;
-            let src = (c0 + j) * kv_stride + kvh * d + i;
+            let src = min(c0 + j, wg_end - 1u) * kv_stride + kvh * d + i;
             ks[j * MAX_D + i] = f32(k[src]);
             vs[j * MAX_D + i] = f32(v[src]);
         }
         workgroupBarrier();
-        for (var j = 0u; j < n; j = j + 1u) {
-            if (c0 + j < kstart || c0 + j >= kend) {
-                continue;
+        // The round's KC scores in one walk over the query row, then one rescale of the output
+        // row for all of them: the private rows (in memory on a CPU) are read once a round.
+        var s: array<f32, 8>;
+        for (var i = 0u; i < d; i = i + 1u) {
+            let qi = qr[i];
+            for (var j = 0u; j < KC; j = j + 1u) {
+                s[j] = s[j] + qi * ks[j * MAX_D + i];
             }
-            var s = 0.0;
-            for (var i = 0u; i < d; i = i + 1u) {
-                s = s + qr[i] * ks[j * MAX_D + i];
-            }
-            let m_new = max(m, s);
-            let corr = exp(m - m_new);
-            let pj = exp(s - m_new);
-            l = l * corr + pj;
-            for (var i = 0u; i < d; i = i + 1u) {
-                acc[i] = acc[i] * corr + pj * vs[j * MAX_D + i];
-            }
-            m = m_new;
         }
+        var m_new = m;
+        for (var j = 0u; j < KC; j = j + 1u) {
+            if (c0 + j >= kstart && c0 + j < kend) {
+                m_new = max(m_new, s[j]);
+            }
+        }
+        let corr = exp(m - m_new);
+        var pj: array<f32, 8>;
+        l = l * corr;
+        for (var j = 0u; j < KC; j = j + 1u) {
+            pj[j] = select(0.0, exp(s[j] - m_new), c0 + j >= kstart && c0 + j < kend);
+            l = l + pj[j];
+        }
+        for (var i = 0u; i < d; i = i + 1u) {
+            var o = acc[i] * corr;
+            for (var j = 0u; j < KC; j = j + 1u) {
+                o = o + pj[j] * vs[j * MAX_D + i];
+            }
+            acc[i] = o;
+        }
+        m = m_new;
         workgroupBarrier();
     }
     if (live) {
