@@ -56,7 +56,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
         // The round's KC scores in one walk over the query row, then one rescale of the output
         // row for all of them: the private rows (in memory on a CPU) are read once a round.
+        // Zeroed by hand each round: Chromium's WebGPU (SwiftShader, 2026-12-06) kept the round
+        // before's sums in an array declared in the loop without an initializer.
         var s: array<f32, 8>;
+        for (var j = 0u; j < KC; j = j + 1u) {
+            s[j] = 0.0;
+        }
         for (var i = 0u; i < d; i = i + 1u) {
             let qi = qr[i];
             for (var j = 0u; j < KC; j = j + 1u) {

@@ -53,7 +53,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var i = 0u; i < 8u; i = i + 1u) {
             kb[i] = min(j0 + i, wg_end - 1u) * kv_stride + head;
         }
-        var s: array<f32, 8>;
+        var s: array<f32, 8>; // zeroed by hand each round, as in attention.wgsl
+        for (var i = 0u; i < 8u; i = i + 1u) {
+            s[i] = 0.0;
+        }
         for (var t = 0u; t < d; t = t + 8u) {
             let q8 = array<f32, 8>(qr[t], qr[t + 1u], qr[t + 2u], qr[t + 3u], qr[t + 4u], qr[t + 5u], qr[t + 6u], qr[t + 7u]);
             for (var i = 0u; i < 8u; i = i + 1u) {

@@ -38,7 +38,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var i = 0u; i < R; i = i + 1u) {
             xb[i] = src_of(route[list + i0 + min(i, m - 1u)]);
         }
-        var acc: array<f32, 8>;
+        var acc: array<f32, 8>; // zeroed by hand each round, as in attention.wgsl
+        for (var i = 0u; i < R; i = i + 1u) {
+            acc[i] = 0.0;
+        }
         for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
             let w8 = load_w8_edge(wrow, k0, p.kdim); // zeros past k: the clamped x reads below add nothing
             let kl = min(k0 + lane, p.kdim - 1u);
