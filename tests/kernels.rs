@@ -1002,7 +1002,8 @@ fn moe_launches_normed(
 
 #[test]
 fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
-    let g = gpu();
+    // A device of its own: the test turns `split_matmul` on and off.
+    let g = common::own_gpu();
     // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats; N
     // across one or two 64-column tiles (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
     // gets on average) cover 8, 16, 32 and 64 pairs, and experts with more pairs than a tile.
@@ -1043,7 +1044,6 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         let want_g: Vec<f32> = gate.iter().zip(&want).map(|(g, v)| Epilogue::Gated(act).apply(*g, *v)).collect();
         // The tiled kernel as GPUs launch it (`split_matmul`: a workgroup a tile of pairs) and as
         // CPU adapters do (one workgroup walking an expert's list).
-        let split_was = g.split_matmul();
         for (v, spread) in VARIANTS.into_iter().flat_map(|v| [(v, false), (v, true)]).filter(|&(v, s)| !s || v == KernelVariant::Tiled) {
             g.set_split_matmul(spread);
             let what = |how: &str| {
@@ -1090,7 +1090,6 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             let ls = moe_launches_normed(&g, KernelVariant::Tiled, &gw, (n, kdim), (&xsb, norm), false, &rb, &gb, Epilogue::Gated(act), s);
             assert_close(&format!("{what}, gated {act:?}"), &run(&g, &ls, &gb, rows * k * n), &want_ng, 1e-4);
         }
-        g.set_split_matmul(split_was);
         let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
         let io = MoeIo { x: &xsb, by_pair: false, route: &rb, y: &yb, epilogue: Epilogue::Store, norm };
         assert!(g.moe_matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, 0, 1, n, kdim, io, s).is_err(), "the CPU-lanes kernel has no norm prologue");
