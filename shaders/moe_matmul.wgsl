@@ -4,8 +4,9 @@
 // the activations of the position, row = pair / k; 1: the pair's own row, for the down
 // projection after gate/up). A workgroup takes 64 columns of one expert and walks its whole
 // list, 8 pairs at a time (the route's counts are on the GPU; a grid over the most pairs an
-// expert could get would be mostly empty workgroups): experts no row picked do no work. `load_w*` come from the weights_*.wgsl
-// file prepended to this one; parameters, bindings and the epilogue from moe_common.wgsl.
+// expert could get would be mostly empty workgroups): experts no row picked do no work.
+// `load_w*` come from the weights_*.wgsl file prepended to this one; parameters, bindings and
+// the epilogue from moe_common.wgsl.
 // For CPU adapters (GPUs run moe_matmul_tiled.wgsl), as matmul_cpu_lanes.wgsl: one invocation
 // owns one output column and R = 8 pairs of the expert's list; each lane reads one value of each
 // pair's x row per 8 values of k and `subgroupBroadcast` hands all 8 to every lane (a lane of a
