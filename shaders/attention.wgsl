@@ -9,7 +9,7 @@
 // K/V are separate inputs so that the queries may be a sub-range of the positions (caches).
 
 // `Params`, the inputs q, k and v (K/V as kv_t: f32 or f16; scores and sums are f32 either
-// way), key_start and key_end: attention_keys.wgsl, prepended by the host.
+// way), key_start, key_end and softmax_round: attention_keys.wgsl, prepended by the host.
 @group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 
 const WG: u32 = 64u;
@@ -68,27 +68,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 s[j] = s[j] + qi * ks[j * MAX_D + i];
             }
         }
-        var m_new = m;
-        for (var j = 0u; j < KC; j = j + 1u) {
-            if (c0 + j >= kstart && c0 + j < kend) {
-                m_new = max(m_new, s[j]);
-            }
-        }
-        let corr = exp(m - m_new);
-        var pj: array<f32, 8>;
-        l = l * corr;
-        for (var j = 0u; j < KC; j = j + 1u) {
-            pj[j] = select(0.0, exp(s[j] - m_new), c0 + j >= kstart && c0 + j < kend);
-            l = l + pj[j];
-        }
+        let sm = softmax_round(s, KC, c0, kstart, kend, &m, &l);
         for (var i = 0u; i < d; i = i + 1u) {
-            var o = acc[i] * corr;
+            var o = acc[i] * sm.corr;
             for (var j = 0u; j < KC; j = j + 1u) {
-                o = o + pj[j] * vs[j * MAX_D + i];
+                o = o + sm.p[j] * vs[j * MAX_D + i];
             }
             acc[i] = o;
         }
-        m = m_new;
         workgroupBarrier();
     }
     if (live) {

@@ -9,7 +9,7 @@
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d], out: [lq, n_heads·d]; d ≤ 256 (a wide copy: 512).
 
 // `Params`, the inputs q, k and v (K/V as kv_t: f32 or f16; scores and sums are f32 either
-// way), key_start and key_end: attention_keys.wgsl, prepended by the host.
+// way), key_start, key_end and softmax_round: attention_keys.wgsl, prepended by the host.
 @group(0) @binding(4) var<storage, read_write> out: array<out_t>;
 
 const WG: u32 = 64u;
@@ -68,37 +68,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 s[i] = s[i] + dt;
             }
         }
-        var m_new = m;
-        for (var i = 0u; i < 8u; i = i + 1u) {
-            let j = j0 + i;
-            if (j >= kstart && j < kend) {
-                m_new = max(m_new, s[i]);
-            }
-        }
-        let corr = exp(m - m_new);
-        var pj: array<f32, 8>;
-        l = l * corr;
-        for (var i = 0u; i < 8u; i = i + 1u) {
-            let j = j0 + i;
-            pj[i] = select(0.0, exp(s[i] - m_new), j >= kstart && j < kend);
-            l = l + pj[i];
-        }
+        let sm = softmax_round(s, 8u, j0, kstart, kend, &m, &l);
         for (var t = 0u; t < d; t = t + 8u) {
             var o = array<f32, 8>(acc[t], acc[t + 1u], acc[t + 2u], acc[t + 3u], acc[t + 4u], acc[t + 5u], acc[t + 6u], acc[t + 7u]);
             for (var c = 0u; c < 8u; c = c + 1u) {
-                o[c] = o[c] * corr;
+                o[c] = o[c] * sm.corr;
             }
             for (var i = 0u; i < 8u; i = i + 1u) {
                 let vv = spread(f32(v[kb[i] + t]));
                 for (var c = 0u; c < 8u; c = c + 1u) {
-                    o[c] = o[c] + pj[i] * vv[c];
+                    o[c] = o[c] + sm.p[i] * vv[c];
                 }
             }
             for (var c = 0u; c < 8u; c = c + 1u) {
                 acc[t + c] = o[c];
             }
         }
-        m = m_new;
     }
     if (live) {
         for (var i = 0u; i < d; i = i + 1u) {

@@ -1,9 +1,10 @@
 // The parameters and inputs of the attention kernels (attention.wgsl, attention_flash.wgsl,
 // attention_tiles.wgsl, attention_cpu_lanes.wgsl; the host prepends this file to each) and which
 // keys each query row sees under them (`AttnMask` in gpu/kernel_specs.rs is the host's side of
-// the same rule). q: [lq, n_heads·d], k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the
-// session keeps its K/V in half precision; the host prepends the alias). Each kernel binds its
-// output at binding 4.
+// the same rule), and the online-softmax round of the two kernels that take keys 8 a round.
+// q: [lq, n_heads·d], k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the session keeps
+// its K/V in half precision; the host prepends the alias). Each kernel binds its output at
+// binding 4.
 
 struct Params {
     lq: u32,
@@ -45,4 +46,31 @@ fn key_start(row: u32) -> u32 {
         s = max(s, q + 1u - p.window);
     }
     return s;
+}
+
+// One round of the online softmax over the n ≤ 8 keys j0 .. j0 + n − 1 with scores s[0 .. n]
+// (attention.wgsl and attention_cpu_lanes.wgsl take keys 8 a round): keys outside the row's
+// kstart .. kend get weight 0. Moves the running max `m` and sum `l` on; returns the keys'
+// weights and `corr`, the factor the output so far is to be scaled by.
+struct SoftmaxRound {
+    p: array<f32, 8>,
+    corr: f32,
+}
+
+fn softmax_round(s: array<f32, 8>, n: u32, j0: u32, kstart: u32, kend: u32, m: ptr<function, f32>, l: ptr<function, f32>) -> SoftmaxRound {
+    var m_new = *m;
+    for (var i = 0u; i < n; i = i + 1u) {
+        if (j0 + i >= kstart && j0 + i < kend) {
+            m_new = max(m_new, s[i]);
+        }
+    }
+    var r = SoftmaxRound(array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), exp(*m - m_new));
+    var sum = *l * r.corr;
+    for (var i = 0u; i < n; i = i + 1u) {
+        r.p[i] = select(0.0, exp(s[i] - m_new), j0 + i >= kstart && j0 + i < kend);
+        sum = sum + r.p[i];
+    }
+    *m = m_new;
+    *l = sum;
+    return r;
 }
