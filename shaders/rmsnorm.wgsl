@@ -1,6 +1,6 @@
 // out[r, :] = scale · (acc · out[r, :] + x[r, :] / sqrt(mean(x[r, :]²) + eps) · w), acc = 0 or 1:
 // a plain RMSNorm (acc 0, scale 1), or one added to a residual stream and the sum scaled
-// (Gemma 4's sandwich norms and layer scalar). One 256-wide workgroup per row. `out` holds
+// (Gemma 4's sandwich norms and layer scalar). One workgroup of WG invocations per row. `out` holds
 // `out_t` (the host's alias: f32, or f16 for a cooperative-matrix matmul's input).
 
 struct Params {
@@ -19,28 +19,31 @@ struct Params {
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<out_t>;
 
-var<workgroup> partial: array<f32, 256>;
+// Invocations a row's workgroup has; the host makes it 8 on CPU adapters (`Gpu::row_workgroup`).
+const WG: u32 = 256u;
 
-@compute @workgroup_size(256)
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = wg.x;
     let t = lid.x;
     let base = r * p.dim;
     var s = 0.0;
-    for (var i = t; i < p.dim; i = i + 256u) {
+    for (var i = t; i < p.dim; i = i + WG) {
         let v = x[base + i];
         s = s + v * v;
     }
     partial[t] = s;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             partial[t] = partial[t] + partial[t + stride];
         }
         workgroupBarrier();
     }
     let inv = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
-    for (var i = t; i < p.dim; i = i + 256u) {
+    for (var i = t; i < p.dim; i = i + WG) {
         var prior = 0.0;
         if (p.accumulate != 0u) {
             prior = f32(out[base + i]);

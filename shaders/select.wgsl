@@ -1,7 +1,7 @@
 // Per row of logits (one canvas position): the chosen token (argmax of logits/T + Gumbel noise,
 // plain argmax at T = 0), its softmax probability, the entropy and the top-1 − top-2 margin,
 // over the tokens Dream's top-k / top-p filters keep (all of them when both are off).
-// One 256-wide workgroup per row; output is 4 words per row: token, prob, entropy, margin.
+// One workgroup (WG invocations) per row; output is 4 words per row: token, prob, entropy, margin.
 // The noise is a counter-based hash of (seed, salt, position, vocab index): the CPU twin
 // (`choice::select`, `choice::cutoff`) draws the same numbers.
 
@@ -29,9 +29,12 @@ struct Noise {
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<uniform> noise: Noise;
 
-var<workgroup> rv: array<f32, 256>;
-var<workgroup> ri: array<u32, 256>;
-var<workgroup> r2: array<f32, 256>;
+// Invocations a row's workgroup has; the host makes it 8 on CPU adapters (`Gpu::row_workgroup`).
+const WG: u32 = 256u;
+
+var<workgroup> rv: array<f32, WG>;
+var<workgroup> ri: array<u32, WG>;
+var<workgroup> r2: array<f32, WG>;
 
 fn hash_u32(x: u32) -> u32 {
     let v = x * 747796405u + 2891336453u;
@@ -60,7 +63,7 @@ fn order_key(x: f32) -> u32 {
 fn sum_f32(t: u32, v: f32) -> f32 {
     rv[t] = v;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             rv[t] = rv[t] + rv[t + stride];
         }
@@ -74,7 +77,7 @@ fn sum_f32(t: u32, v: f32) -> f32 {
 fn sum_u32(t: u32, v: u32) -> u32 {
     ri[t] = v;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             ri[t] = ri[t] + ri[t + stride];
         }
@@ -106,7 +109,7 @@ fn cutoff(t: u32, base: u32, mx: f32) -> u32 {
             let d = hi - lo;
             let mid = lo + d / 2u + (d & 1u);
             var n = 0u;
-            for (var i = t; i < p.vocab; i = i + 256u) {
+            for (var i = t; i < p.vocab; i = i + WG) {
                 n = n + select(0u, 1u, order_key(logits[base + i]) >= mid);
             }
             if (sum_u32(t, n) >= noise.top_k) {
@@ -123,7 +126,7 @@ fn cutoff(t: u32, base: u32, mx: f32) -> u32 {
             temp = noise.temperature;
         }
         var s = 0.0;
-        for (var i = t; i < p.vocab; i = i + 256u) {
+        for (var i = t; i < p.vocab; i = i + WG) {
             s = s + exp((logits[base + i] - mx) / temp);
         }
         let limit = noise.top_p * sum_f32(t, s);
@@ -132,7 +135,7 @@ fn cutoff(t: u32, base: u32, mx: f32) -> u32 {
         for (var round = 0u; round < 32u; round = round + 1u) {
             let mid = lo + (hi - lo) / 2u;
             var m = 0.0;
-            for (var i = t; i < p.vocab; i = i + 256u) {
+            for (var i = t; i < p.vocab; i = i + WG) {
                 let l = logits[base + i];
                 if (order_key(l) > mid) {
                     m = m + exp((l - mx) / temp);
@@ -149,7 +152,7 @@ fn cutoff(t: u32, base: u32, mx: f32) -> u32 {
     return cut;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r = wg.x;
     let t = lid.x;
@@ -158,7 +161,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // 1. max logit and the top two logits.
     var top1 = -3.0e38;
     var top2 = -3.0e38;
-    for (var i = t; i < p.vocab; i = i + 256u) {
+    for (var i = t; i < p.vocab; i = i + WG) {
         let l = logits[base + i];
         if (l > top1) {
             top2 = top1;
@@ -170,7 +173,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     rv[t] = top1;
     r2[t] = top2;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             let a1 = rv[t];
             let a2 = r2[t];
@@ -191,7 +194,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // 2. the chosen token: argmax of the (noisy) score, ties to the lower index.
     var best = -3.0e38;
     var best_i = 0xffffffffu;
-    for (var i = t; i < p.vocab; i = i + 256u) {
+    for (var i = t; i < p.vocab; i = i + WG) {
         let l = logits[base + i];
         if (order_key(l) < cut) {
             continue;
@@ -209,7 +212,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     rv[t] = best;
     ri[t] = best_i;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             let bv = rv[t + stride];
             let bi = ri[t + stride];
@@ -226,7 +229,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     // 3. softmax sums: Σ e^(l - max) and Σ e^(l - max)·(l - max) for the entropy.
     var s = 0.0;
     var sl = 0.0;
-    for (var i = t; i < p.vocab; i = i + 256u) {
+    for (var i = t; i < p.vocab; i = i + WG) {
         let l = logits[base + i];
         if (order_key(l) < cut) {
             continue;
@@ -239,7 +242,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     rv[t] = s;
     r2[t] = sl;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    for (var stride = WG / 2u; stride > 0u; stride = stride / 2u) {
         if (t < stride) {
             rv[t] = rv[t] + rv[t + stride];
             r2[t] = r2[t] + r2[t + stride];

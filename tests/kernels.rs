@@ -40,6 +40,16 @@ const VARIANTS: [KernelVariant; 2] = [KernelVariant::Tiled, KernelVariant::CpuLa
 const ATTENTION: [(KernelVariant, bool, bool); 4] =
     [(KernelVariant::Tiled, false, false), (KernelVariant::Tiled, true, false), (KernelVariant::Tiled, true, true), (KernelVariant::CpuLanes, false, false)];
 
+/// Devices of their own whose row kernels (rmsnorm.wgsl, select.wgsl, softmax.wgsl) run
+/// workgroups of CPU adapters' 8 and of GPUs' 256 invocations, with the number.
+fn row_gpus() -> [(u32, Arc<Gpu>); 2] {
+    [8, 256].map(|wg| {
+        let g = common::own_gpu();
+        g.set_row_workgroup(wg).expect("8 and 256 are row workgroups");
+        (wg, g)
+    })
+}
+
 /// A device of its own running attention layout `(variant, flash, tiles)` (so that no other
 /// test sees the switches), with a name for messages.
 fn attention_gpu((variant, flash, tiles): (KernelVariant, bool, bool)) -> (Arc<Gpu>, KernelVariant, String) {
@@ -225,22 +235,21 @@ fn embed_every_dtype_and_split_tables() {
 
 #[test]
 fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
-    let g = gpu();
-    for (rows, dim) in [(5, 300), (3, 33), (1, 1024)] {
+    for ((wg, g), (rows, dim)) in row_gpus().into_iter().flat_map(|g| [(5, 300), (3, 33), (1, 1024), (2, 7)].map(|s| (g.clone(), s))) {
         let mut rng = Rng::new(dim as u64);
         let x = rng.vec(rows * dim, 3.0);
         let w = rng.vec(dim, 1.0);
         let want = ops::rmsnorm(&x, &w, 1e-5);
         let (wb, xb, out) = (g.upload_f32("w", &w).unwrap(), g.upload_f32("x", &x).unwrap(), g.storage("o", (rows * dim * 4) as u64).unwrap());
         let d = g.rmsnorm(&wb, &xb, &out, rows, dim, 1e-5).unwrap();
-        assert_close(&format!("rmsnorm {rows}x{dim}"), &run(&g, &[d], &out, rows * dim), &want, 1e-4);
+        assert_close(&format!("rmsnorm {rows}x{dim}, workgroups of {wg}"), &run(&g, &[d], &out, rows * dim), &want, 1e-4);
         // Added to a residual stream and the sum scaled (Gemma 4's sandwich norm and layer scalar).
         let resid = rng.vec(rows * dim, 2.0);
         let mut want = resid.clone();
         ops::rmsnorm_into(&mut want, &x, &w, 1e-5, true, 0.37);
         let rb = g.upload_f32("resid", &resid).unwrap();
         let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37, KvType::F32).unwrap();
-        assert_close(&format!("rmsnorm into {rows}x{dim}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
+        assert_close(&format!("rmsnorm into {rows}x{dim}, workgroups of {wg}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
     }
 }
 
@@ -342,15 +351,19 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
     for row in want_p.chunks(vocab) {
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
     }
-    let pb = g.upload_f32("p", &logits).unwrap();
-    let d = g.softmax(&pb, m, vocab).unwrap();
-    assert_close("softmax rows", &run(&g, &[d], &pb, m * vocab), &want_p, 1e-5);
     // At a temperature: softmax(x / t).
     let mut want_t: Vec<f32> = logits.iter().map(|x| x / 0.55).collect();
     ops::softmax_rows(&mut want_t, vocab);
-    let tb = g.upload_f32("t", &logits).unwrap();
-    let d = g.softmax_scaled(&tb, m, vocab, 1.0 / 0.55).unwrap();
-    assert_close("softmax rows at temperature 0.55", &run(&g, &[d], &tb, m * vocab), &want_t, 1e-5);
+    for (wg, rg) in row_gpus() {
+        let pb = rg.upload_f32("p", &logits).unwrap();
+        let d = rg.softmax(&pb, m, vocab).unwrap();
+        assert_close(&format!("softmax rows, workgroups of {wg}"), &run(&rg, &[d], &pb, m * vocab), &want_p, 1e-5);
+        let tb = rg.upload_f32("t", &logits).unwrap();
+        let d = rg.softmax_scaled(&tb, m, vocab, 1.0 / 0.55).unwrap();
+        assert_close(&format!("softmax rows at temperature 0.55, workgroups of {wg}"), &run(&rg, &[d], &tb, m * vocab), &want_t, 1e-5);
+    }
+    // The soft embedding reads the twin's probabilities.
+    let pb = g.upload_f32("p", &want_p).unwrap();
     for (dtype, dim) in [(DType::F32, 64), (DType::F32, 70), (DType::F16, 70), (DType::Q8_0, 96), (DType::Q4_0, 64), (DType::Q4_0, 96)] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::soft_embed(&want_p, &table, 8.0);
@@ -619,17 +632,17 @@ fn check_select(g: &Gpu, logits: &[f32], rows: usize, noise: Noise, what: &str) 
 
 #[test]
 fn select_argmax_probability_entropy_margin() {
-    let g = gpu();
     let (rows, vocab) = (6, 1001);
     let logits = Rng::new(15).vec(rows * vocab, 8.0);
-    for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(2.0, 7, 9)] {
-        check_select(&g, &logits, rows, noise, "no filter");
+    for (wg, g) in row_gpus() {
+        for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(2.0, 7, 9)] {
+            check_select(&g, &logits, rows, noise, &format!("no filter, workgroups of {wg}"));
+        }
     }
 }
 
 #[test]
 fn select_with_top_k_and_top_p_filters() {
-    let g = gpu();
     let mut rng = Rng::new(16);
     // Vocabularies narrower than the workgroup, one past a multiple of it, and wide; the tied
     // rows take 17 values (steps of 0.5), so every cut-off falls in a group of ties.
@@ -640,10 +653,12 @@ fn select_with_top_k_and_top_p_filters() {
         ("ties", 3, rng.vec(3 * 300, 4.0).iter().map(|l| (l * 2.0).round() / 2.0).collect()),
     ];
     let filters = [(1, 1.0), (3, 1.0), (50, 1.0), (256, 1.0), (257, 1.0), (5000, 1.0), (0, 1e-6), (0, 0.3), (0, 0.9), (0, 1.0), (20, 0.5), (3, 0.95)];
-    for (what, rows, logits) in &shapes {
-        for (top_k, top_p) in filters {
-            for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(1.5, 7, 9)] {
-                check_select(&g, logits, *rows, Noise { top_k, top_p, ..noise }, what);
+    for (wg, g) in row_gpus() {
+        for (what, rows, logits) in &shapes {
+            for (top_k, top_p) in filters {
+                for noise in [Noise::GREEDY, Noise::new(0.7, 42, 3), Noise::new(1.5, 7, 9)] {
+                    check_select(&g, logits, *rows, Noise { top_k, top_p, ..noise }, &format!("{what}, workgroups of {wg}"));
+                }
             }
         }
     }
@@ -2167,7 +2182,7 @@ fn f16_activations_hold_what_the_cooperative_staging_makes_of_f32_ones() {
     let full = run(&g, &[g.rmsnorm(&wb, &xb, &wide, rows, dim, 1e-5).unwrap()], &wide, rows * dim);
     assert!(full.iter().any(|v| v.abs() > 65504.0), "some normed values lie past f16's range");
     let l = g.rmsnorm_into(&wb, &xb, &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
-    assert_eq!(l.kernel, unmask::gpu::kernels::Kernel::RmsNorm { out: KvType::F16 });
+    assert_eq!(l.kernel, unmask::gpu::kernels::Kernel::RmsNorm { out: KvType::F16, wg: g.row_workgroup() });
     let ds = g.bind(&[l], None).unwrap();
     let mut enc = g.device.create_command_encoder(&Default::default());
     g.record(&mut enc, &ds);

@@ -24,6 +24,7 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     use Kernel as K;
     let q = DType::Q4_0;
     let (f32_, f16_) = (KvType::F32, KvType::F16);
+    let wg = unmask::gpu::kernel_specs::GPU_ROW_WORKGROUP;
     let mut v = Vec::new();
     for d in FORMATS {
         v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false, x: f32_ }, false));
@@ -72,20 +73,20 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     v.push((K::MoeMatmulCoop { dtype: q }, false));
     let rest = [
         K::Embed(q),
-        K::RmsNorm { out: f32_ },
-        K::RmsNorm { out: f16_ },
+        K::RmsNorm { out: f32_, wg },
+        K::RmsNorm { out: f16_, wg },
         K::Rope,
         K::CfgMix,
         K::KvStore,
         K::AttentionMerge { out: f32_ },
         K::AttentionMerge { out: f16_ },
-        K::Select,
+        K::Select(wg),
         K::Bias,
         K::MoeRoute,
         K::MoeCombine,
     ];
     v.extend(rest.into_iter().map(|k| (k, false)));
-    let dgemma = [K::SoftCap, K::Softmax, K::SoftEmbed(q), K::DgChoose];
+    let dgemma = [K::SoftCap, K::Softmax(wg), K::SoftEmbed(q), K::DgChoose];
     v.extend(dgemma.into_iter().map(|k| (k, false)));
     v.extend([Probe::Read, Probe::Shared, Probe::Fma, Probe::Coop].map(|p| (K::Probe(p), false)));
     v

@@ -15,6 +15,8 @@ pub fn kind(k: Kernel) -> String {
         Kernel::Attention { .. } | Kernel::AttentionMerge { .. } => "attention".into(),
         Kernel::MatmulMerge { .. } | Kernel::MatmulMergeQkv { .. } => "matmul split-K merge".into(),
         Kernel::RmsNorm { .. } => "rmsnorm".into(),
+        Kernel::Select(_) => "select".into(),
+        Kernel::Softmax(_) => "softmax".into(),
         Kernel::MoeMatmul { dtype, .. } => format!("expert matmul {}", dtype.name()),
         Kernel::MoeMatmulCoop { dtype } => format!("expert matmul {} (coop)", dtype.name()),
         k => format!("{k:?}").to_lowercase(),

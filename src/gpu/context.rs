@@ -65,6 +65,8 @@ pub struct Gpu {
     split: std::sync::atomic::AtomicBool,
     /// Workgroups a split tiled matmul aims for (`MatmulSplit::of`; `set_split_fill`).
     split_fill: std::sync::atomic::AtomicUsize,
+    /// Invocations of a row kernel's workgroup (`row_workgroup`).
+    row_wg: std::sync::atomic::AtomicU32,
     /// A real GPU, as far as the adapter tells (`is_gpu`).
     gpu: bool,
     /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
@@ -229,6 +231,7 @@ impl Gpu {
             tiles: tiles.into(),
             split: gpu.into(),
             split_fill: super::kernel_specs::GPU_SPLIT_FILL.into(),
+            row_wg: if gpu { super::kernel_specs::GPU_ROW_WORKGROUP } else { super::kernel_specs::CPU_ROW_WORKGROUP }.into(),
             gpu,
             coop_lanes,
             coop: (coop_lanes > 0).into(),
@@ -308,6 +311,23 @@ impl Gpu {
             return Err(Error::Input(format!("a split-K fill of {fill} workgroups: use 1 to {most}")));
         }
         self.split_fill.store(fill, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Invocations of a row kernel's workgroup (rmsnorm.wgsl, select.wgsl, softmax.wgsl):
+    /// `GPU_ROW_WORKGROUP` on GPUs (`is_gpu`), `CPU_ROW_WORKGROUP` elsewhere, unless
+    /// `set_row_workgroup` chose another.
+    pub fn row_workgroup(&self) -> u32 {
+        self.row_wg.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Chooses `row_workgroup` (tests, benchmarks): a power of two from 2 to 256 (the kernels
+    /// reduce by halving; 256 is the most invocations WebGPU promises a workgroup).
+    pub fn set_row_workgroup(&self, wg: u32) -> Result<()> {
+        if !(2..=256).contains(&wg) || !wg.is_power_of_two() {
+            return Err(Error::Input(format!("a row workgroup of {wg} invocations: use a power of two from 2 to 256")));
+        }
+        self.row_wg.store(wg, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

@@ -274,7 +274,7 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32);
         let r = u32_of("rows", rows)?.max(1);
-        self.launch(Kernel::Softmax, &P(r, u32_of("n", n)?, scale, 0), &[x], groups_per_row(rows))
+        self.launch(Kernel::Softmax(self.row_workgroup()), &P(r, u32_of("n", n)?, scale, 0), &[x], groups_per_row(rows))
     }
 
     /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0,
@@ -298,7 +298,7 @@ impl Gpu {
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32, f32, [u32; 3]);
         let p = P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, accumulate as u32, scale, [0; 3]);
-        self.launch(Kernel::RmsNorm { out: out_t }, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
+        self.launch(Kernel::RmsNorm { out: out_t, wg: self.row_workgroup() }, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 
     /// `embed` with every value times `scale` (Gemma's √hidden).

@@ -19,6 +19,12 @@ fn weight_reader(d: DType) -> &'static str {
     }
 }
 
+/// A row kernel (rmsnorm.wgsl, select.wgsl, softmax.wgsl: one workgroup a row, reduced in
+/// workgroup memory) with `wg` invocations a workgroup instead of its 256.
+fn row_workgroup(src: &str, wg: u32) -> String {
+    src.replace("const WG: u32 = 256u;", &format!("const WG: u32 = {wg}u;"))
+}
+
 const WEIGHTS_COMMON: &str = include_str!("../../shaders/weights_common.wgsl");
 /// The gated MLP's activation (the matmuls' gated epilogue).
 const GLU: &str = include_str!("../../shaders/glu.wgsl");
@@ -259,10 +265,10 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
             short,
         ),
         Kernel::Embed(d) => format!("{WEIGHTS_COMMON}\n{}\n{}", weight_reader(d), include_str!("../../shaders/embed.wgsl")),
-        Kernel::RmsNorm { out } => format!("{}\n{}", element_alias("out_t", out), include_str!("../../shaders/rmsnorm.wgsl")),
+        Kernel::RmsNorm { out, wg } => format!("{}\n{}", element_alias("out_t", out), row_workgroup(include_str!("../../shaders/rmsnorm.wgsl"), wg)),
         Kernel::Rope => format!("{ROPE}\n{}", include_str!("../../shaders/rope.wgsl")),
         Kernel::SoftCap => include_str!("../../shaders/softcap.wgsl").into(),
-        Kernel::Softmax => include_str!("../../shaders/softmax.wgsl").into(),
+        Kernel::Softmax(wg) => row_workgroup(include_str!("../../shaders/softmax.wgsl"), wg),
         Kernel::SoftEmbed(d) => format!("{WEIGHTS_COMMON}\n{}\n{MATMUL_TILE}\n{}", weight_reader(d), include_str!("../../shaders/soft_embed.wgsl")),
         Kernel::CfgMix => include_str!("../../shaders/cfg_mix.wgsl").into(),
         Kernel::DgChoose => include_str!("../../shaders/dg_choose.wgsl").into(),
@@ -300,7 +306,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         }
         Kernel::KvStore => include_str!("../../shaders/kv_store.wgsl").into(),
         Kernel::AttentionMerge { out } => format!("{}\n{}", element_alias("out_t", out), include_str!("../../shaders/attention_merge.wgsl")),
-        Kernel::Select => include_str!("../../shaders/select.wgsl").into(),
+        Kernel::Select(wg) => row_workgroup(include_str!("../../shaders/select.wgsl"), wg),
         Kernel::Bias => include_str!("../../shaders/bias.wgsl").into(),
         Kernel::HeadPass { v, store } => format!("{}\n{ROPE}\n{}", head_pass_io(v, store), include_str!("../../shaders/head_pass.wgsl")),
         Kernel::MoeRoute => include_str!("../../shaders/moe_route.wgsl").into(),

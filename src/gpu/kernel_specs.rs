@@ -284,6 +284,13 @@ pub struct MatmulSplit {
 /// Fewest values of the shared dimension a matmul slice sums.
 const MIN_SLICE_K: usize = 256;
 
+/// Invocations of a row kernel's workgroup (rmsnorm.wgsl, select.wgsl, softmax.wgsl: one
+/// workgroup a row, reduced in workgroup memory between barriers), `Gpu::row_workgroup`: GPUs
+/// keep 256; CPU adapters run 8 (one SIMD-wide coroutine on lavapipe: no barrier switches
+/// between 32 of them), which made the demo model's norms 5× faster there (BENCHMARKS.md).
+pub const GPU_ROW_WORKGROUP: u32 = 256;
+pub const CPU_ROW_WORKGROUP: u32 = 8;
+
 /// Workgroups a split tiled matmul aims for before `Gpu::set_split_fill` (`UNMASK_SPLIT_FILL`).
 /// On an H200 (132 multiprocessors), aiming for the 256 that attention aims for left
 /// LLaDA-8B's cached-step matmuls at 1–5 % of the memory bandwidth; a cached step (dual cache,

@@ -116,9 +116,11 @@ pub enum Kernel {
         short: bool,
     },
     Embed(DType),
-    /// `out`: the element type of the normed rows (f16: a cooperative-matrix matmul's input).
+    /// `out`: the element type of the normed rows (f16: a cooperative-matrix matmul's input);
+    /// `wg` (and `Select`'s and `Softmax`'s number): a row's workgroup (`Gpu::row_workgroup`).
     RmsNorm {
         out: KvType,
+        wg: u32,
     },
     Rope,
     CfgMix,
@@ -148,7 +150,7 @@ pub enum Kernel {
     AttentionMerge {
         out: KvType,
     },
-    Select,
+    Select(u32),
     Bias,
     /// `head_pass.wgsl`: QK-norm, RoPE and, for K, V's rows in one launch; `v`: with V beside K;
     /// `store`: from f32 rows into f16 K/V (else in place).
@@ -170,7 +172,7 @@ pub enum Kernel {
     },
     MoeCombine,
     SoftCap,
-    Softmax,
+    Softmax(u32),
     SoftEmbed(DType),
     DgChoose,
     /// A platform probe (`probe.rs`: `unmask bench --kernels probe`).
@@ -468,7 +470,7 @@ impl Gpu {
         out_row0: usize,
     ) -> Result<Launch> {
         let p = [u32_of("rows", rows)?, u32_of("vocab", vocab)?, u32_of("pos0", pos0)?, u32_of("out_row0", out_row0)?];
-        let mut l = self.launch(Kernel::Select, &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])?;
+        let mut l = self.launch(Kernel::Select(self.row_workgroup()), &p, &[logits, out, noise], [u32_of("rows", rows)?, 1, 1])?;
         l.buffers[2].1 = Some((0, NOISE_BYTES));
         Ok(l)
     }
