@@ -163,12 +163,16 @@ fn matmul_split_weights_land_in_their_columns() {
 
 #[test]
 fn matmul_rows_around_the_cpu_lanes_variant_blocks() {
-    // 8 activation rows per invocation, 64 weight rows per workgroup, 8 columns of K per slice:
+    // 16 activation rows per invocation, 64 weight rows per workgroup, 8 columns of K per slice:
     // one short of, at and one past each, and K with a partial last slice.
-    for m in [1, 7, 8, 9, 17] {
+    for m in [1, 7, 8, 9, 15, 16, 17, 33] {
         check_matmul(DType::F32, m, 38, 63, None, 20 + m as u64);
         check_matmul(DType::Q4_0, m, 64, 65, None, 40 + m as u64);
     }
+    // The host launches a workgroup per CPU_LANES_ROWS rows, the kernel's R: were R larger, rows
+    // would be computed twice and no output would show it.
+    let src = include_str!("../shaders/matmul_cpu_lanes.wgsl");
+    assert!(src.contains(&format!("const R: u32 = {}u;", unmask::gpu::kernel_specs::CPU_LANES_ROWS)), "matmul_cpu_lanes.wgsl's R is not CPU_LANES_ROWS");
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The CLI's model loading: `--model PATH` or the bundled demo model (`unmask::load`), the
 //! `UNMASK_KERNELS`, `UNMASK_KV`, `UNMASK_COOP`, `UNMASK_FUSE`, `UNMASK_HALF_INPUTS`,
-//! `UNMASK_COOP_SHORT`, `UNMASK_COOP_TILE`, `UNMASK_SPLIT_FILL`, `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`,
-//! `UNMASK_BOUNDS_CHECKS` and `UNMASK_ATTENTION` overrides, and a progress bar on a terminal
-//! while the weights stream.
+//! `UNMASK_COOP_SHORT`, `UNMASK_COOP_TILE`, `UNMASK_SPLIT_FILL`, `UNMASK_ROW_WORKGROUP`,
+//! `UNMASK_REGISTER_TILE`, `UNMASK_LOOP_BOUNDING`, `UNMASK_BOUNDS_CHECKS` and `UNMASK_ATTENTION`
+//! overrides, and a progress bar on a terminal while the weights stream.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -55,8 +55,10 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// whether cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::set_short_coop`);
 /// `UNMASK_COOP_TILE=64x64|64x128`: the cooperative matmuls' tiles for more rows
 /// (`Gpu::set_coop_tile`); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
-/// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an
-/// invocation of the f32 tiled matmuls computes (`Gpu::set_register_tile`);
+/// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_ROW_WORKGROUP=N`: the invocations of the
+/// row kernels' workgroups (norms, token choice, softmax: `Gpu::set_row_workgroup`);
+/// `UNMASK_REGISTER_TILE=4x4|8x8`: the outputs an invocation of the f32 tiled matmuls computes
+/// (`Gpu::set_register_tile`);
 /// `UNMASK_LOOP_BOUNDING=on|off`, `UNMASK_BOUNDS_CHECKS=on|off`: naga's runtime checks in the
 /// kernels (`Gpu::set_loop_bounding`, `Gpu::set_bounds_checks`).
 pub fn open_gpu() -> Result<Arc<Gpu>> {
@@ -106,6 +108,11 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
     if let Ok(v) = std::env::var("UNMASK_SPLIT_FILL") {
         let fill = v.parse().map_err(|_| Error::Input(format!("UNMASK_SPLIT_FILL={v:?}: use a number of workgroups")))?;
         gpu.set_split_fill(fill).map_err(|e| Error::Input(format!("UNMASK_SPLIT_FILL: {e}")))?;
+    }
+    // Invocations of the row kernels' workgroups (256 on GPUs, 8 on CPU adapters; an A/B switch).
+    if let Ok(v) = std::env::var("UNMASK_ROW_WORKGROUP") {
+        let wg = v.parse().map_err(|_| Error::Input(format!("UNMASK_ROW_WORKGROUP={v:?}: use a number of invocations")))?;
+        gpu.set_row_workgroup(wg).map_err(|e| Error::Input(format!("UNMASK_ROW_WORKGROUP: {e}")))?;
     }
     // The tiled layout's attention kernel (an A/B switch): flash with K/V staged in workgroup
     // memory (GPUs' default), flash reading K/V in its loops, or the portable one.

@@ -284,6 +284,10 @@ pub struct MatmulSplit {
 /// Fewest values of the shared dimension a matmul slice sums.
 const MIN_SLICE_K: usize = 256;
 
+/// Activation rows an invocation of `matmul_cpu_lanes.wgsl` multiplies (its `R`; the host's
+/// workgroup rows): 16 runs lavapipe's matmuls 1.3–1.45× faster than 8 and 32 (BENCHMARKS.md).
+pub const CPU_LANES_ROWS: usize = 16;
+
 /// Invocations of a row kernel's workgroup (rmsnorm.wgsl, select.wgsl, softmax.wgsl: one
 /// workgroup a row, reduced in workgroup memory between barriers), `Gpu::row_workgroup`: GPUs
 /// keep 256; CPU adapters run 8 (one SIMD-wide coroutine on lavapipe: no barrier switches

@@ -196,7 +196,7 @@ fn tile_rows(variant: KernelVariant, m: usize) -> (bool, usize) {
     match variant {
         KernelVariant::Tiled if m <= 32 => (true, 32),
         KernelVariant::Tiled => (false, 64),
-        KernelVariant::CpuLanes => (false, 8),
+        KernelVariant::CpuLanes => (false, super::kernel_specs::CPU_LANES_ROWS),
     }
 }
 
