@@ -461,7 +461,7 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
     let half = |k: &Kernel| {
         matches!(
             k,
-            Kernel::RmsNorm { out: KvType::F16 }
+            Kernel::RmsNorm { out: KvType::F16, .. }
                 | Kernel::AttentionMerge { out: KvType::F16 }
                 | Kernel::Attention { out: KvType::F16, .. }
                 | Kernel::MatmulCoop { x: KvType::F16, .. }

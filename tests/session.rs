@@ -169,7 +169,7 @@ fn launches_per_layer(m: &GpuModel, coop: bool) {
                     count(&ks, |k| matches!(k, Kernel::KvStore)),
                     count(&ks, |k| matches!(k, Kernel::RmsNorm { .. })),
                 );
-                let heads = count(&ks, |k| matches!(k, Kernel::Select));
+                let heads = count(&ks, |k| matches!(k, Kernel::Select(_)));
                 // Embedding, the final norm, and per head chunk its matmul and selection.
                 let around = 2 + 2 * heads;
                 if fuse {
