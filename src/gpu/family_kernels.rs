@@ -73,11 +73,11 @@ impl MoeShape {
     }
 
     /// Pairs of an expert's list the grouped matmul in layout `v` multiplies at a time: the
-    /// tiled kernel's `tile`, or the CPU-lanes kernel's 8.
+    /// tiled kernel's `tile`, or the CPU-lanes kernel's 16 (`moe_matmul.wgsl`'s R).
     pub fn pairs_per_tile(&self, v: KernelVariant) -> usize {
         match v {
             KernelVariant::Tiled => self.tile() as usize,
-            KernelVariant::CpuLanes => 8,
+            KernelVariant::CpuLanes => 16,
         }
     }
 
