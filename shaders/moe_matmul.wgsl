@@ -14,7 +14,7 @@
 // would otherwise gather 8 values a row); each lane dequantizes 8 weights of its own row once
 // and uses them for all R pairs. Needs subgroups of exactly 8 (the host checks).
 
-const R: u32 = 16u;
+const R: u32 = 16u; // pairs per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
 var<workgroup> count_wg: u32;
 

@@ -170,9 +170,13 @@ fn matmul_rows_around_the_cpu_lanes_variant_blocks() {
         check_matmul(DType::Q4_0, m, 64, 65, None, 40 + m as u64);
     }
     // The host launches a workgroup per CPU_LANES_ROWS rows, the kernel's R: were R larger, rows
-    // would be computed twice and no output would show it.
-    let src = include_str!("../shaders/matmul_cpu_lanes.wgsl");
-    assert!(src.contains(&format!("const R: u32 = {}u;", unmask::gpu::kernel_specs::CPU_LANES_ROWS)), "matmul_cpu_lanes.wgsl's R is not CPU_LANES_ROWS");
+    // would be computed twice and no output would show it. The grouped matmul's R (pairs a
+    // round) is the same number, which `MoeShape::pairs_per_tile` reports.
+    for (name, src) in
+        [("matmul_cpu_lanes.wgsl", include_str!("../shaders/matmul_cpu_lanes.wgsl")), ("moe_matmul.wgsl", include_str!("../shaders/moe_matmul.wgsl"))]
+    {
+        assert!(src.contains(&format!("const R: u32 = {}u;", unmask::gpu::kernel_specs::CPU_LANES_ROWS)), "{name}'s R is not CPU_LANES_ROWS");
+    }
 }
 
 #[test]

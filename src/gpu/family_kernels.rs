@@ -73,11 +73,12 @@ impl MoeShape {
     }
 
     /// Pairs of an expert's list the grouped matmul in layout `v` multiplies at a time: the
-    /// tiled kernel's `tile`, or the CPU-lanes kernel's 16 (`moe_matmul.wgsl`'s R).
+    /// tiled kernel's `tile`, or the CPU-lanes kernel's R (`moe_matmul.wgsl`: as many pairs as
+    /// the dense CPU-lanes matmul takes rows, `CPU_LANES_ROWS`).
     pub fn pairs_per_tile(&self, v: KernelVariant) -> usize {
         match v {
             KernelVariant::Tiled => self.tile() as usize,
-            KernelVariant::CpuLanes => 16,
+            KernelVariant::CpuLanes => super::kernel_specs::CPU_LANES_ROWS,
         }
     }
 
