@@ -177,6 +177,13 @@ fn matmul_rows_around_the_cpu_lanes_variant_blocks() {
     {
         assert!(src.contains(&format!("const R: u32 = {}u;", unmask::gpu::kernel_specs::CPU_LANES_ROWS)), "{name}'s R is not CPU_LANES_ROWS");
     }
+    // Likewise the CPU-lanes attention's rows a workgroup, WG invocations of QR rows each.
+    let src = include_str!("../shaders/attention_cpu_lanes.wgsl");
+    let konst = |name: &str| -> usize {
+        let line = src.lines().find_map(|l| l.strip_prefix(&format!("const {name}: u32 = "))).unwrap_or_else(|| panic!("no const {name}"));
+        line.trim_end_matches(';').trim_end_matches('u').parse().unwrap_or_else(|e| panic!("const {name}: {e}"))
+    };
+    assert_eq!(konst("WG") * konst("QR"), unmask::gpu::kernel_specs::CPU_LANES_ATTENTION_ROWS, "attention_cpu_lanes.wgsl's WG · QR");
 }
 
 #[test]
@@ -393,10 +400,10 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
 
 #[test]
 fn attention_bidirectional_with_gqa() {
-    // Both layouts; lq 70 spans several workgroups (16 rows each in the GPU layout, 64 in the
-    // CPU-lanes one); head_dim 12 is not a multiple of 8, so the CPU-lanes device falls back
-    // to the portable kernel for it; 512 and 300 take the wide
-    // copies (DiffusionGemma's full layers are 512 wide).
+    // Both layouts; lq 70 spans several workgroups (16 rows each in the GPU and CPU-lanes
+    // layouts, 64 in the portable one); head_dim 12 is not a multiple of 8, so the CPU-lanes
+    // device falls back to the portable kernel for it; 512 and 300 take the wide copies
+    // (DiffusionGemma's full layers are 512 wide).
     for layout in ATTENTION {
         let (g, variant, name) = attention_gpu(layout);
         for (lq, lk, heads, kv, hd) in [

@@ -3,7 +3,7 @@
 //! rows (cached steps) in the flash layouts: the keys cut into slices across workgroups, then `attention_merge.wgsl`; and
 //! the store of new K/V rows into half-precision K/V (`kv_store.wgsl`).
 
-use super::kernel_specs::{AttnMask, AttnShape, FLASH_ROWS, TILES_HEAD_DIM};
+use super::kernel_specs::{AttnMask, AttnShape, CPU_LANES_ATTENTION_ROWS, FLASH_ROWS, TILES_HEAD_DIM};
 use super::kernels::{groups_1d, u32_of, AttnLayout, Kernel, KernelVariant, KvType, Launch};
 use super::Gpu;
 use crate::error::{Error, Result};
@@ -33,13 +33,15 @@ fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
 }
 
 /// The workgroups of an attention launch in `layout` with `splits` key slices: a head and 16
-/// query rows each (64 in the portable and CPU-lanes layouts), or in the tiles layout a K/V head
-/// and 16 (row, head) slots of the query heads that share it (`AttnShape::tiles_groups`).
+/// query rows each (64 in the portable layout, `CPU_LANES_ATTENTION_ROWS` in the CPU-lanes
+/// one), or in the tiles layout a K/V head and 16 (row, head) slots of the query heads that
+/// share it (`AttnShape::tiles_groups`).
 fn grid(layout: AttnLayout, s: &AttnShape, splits: usize) -> Result<[u32; 3]> {
     let (x, y) = match layout {
         AttnLayout::Tiles => s.tiles_groups(),
         AttnLayout::Flash => (s.n_heads, s.lq.div_ceil(FLASH_ROWS)),
-        AttnLayout::Portable | AttnLayout::CpuLanes => (s.n_heads, s.lq.div_ceil(64)),
+        AttnLayout::Portable => (s.n_heads, s.lq.div_ceil(64)),
+        AttnLayout::CpuLanes => (s.n_heads, s.lq.div_ceil(CPU_LANES_ATTENTION_ROWS)),
     };
     Ok([u32_of("heads", x)?, u32_of("query rows", y)?, u32_of("splits", splits)?])
 }

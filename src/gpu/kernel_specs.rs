@@ -288,6 +288,11 @@ const MIN_SLICE_K: usize = 256;
 /// workgroup rows): 16 runs lavapipe's matmuls 1.3–1.45× faster than 8 and 32 (BENCHMARKS.md).
 pub const CPU_LANES_ROWS: usize = 16;
 
+/// Query rows a workgroup of `attention_cpu_lanes.wgsl` takes (its `WG · QR`: one subgroup of 8
+/// invocations, two rows each): on lavapipe a cached step's attention took half the time of
+/// 64-row workgroups, and full passes 15–20 % less (BENCHMARKS.md).
+pub const CPU_LANES_ATTENTION_ROWS: usize = 16;
+
 /// Invocations of a row kernel's workgroup (rmsnorm.wgsl, select.wgsl, softmax.wgsl: one
 /// workgroup a row, reduced in workgroup memory between barriers), `Gpu::row_workgroup`: GPUs
 /// keep 256; CPU adapters run 8 (one SIMD-wide coroutine on lavapipe: no barrier switches
