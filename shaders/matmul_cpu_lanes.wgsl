@@ -11,6 +11,26 @@
 
 const R: u32 = 16u; // activation rows per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
+// The rows are four vec4s, not arrays: lavapipe keeps a private array indexed in a loop in
+// memory (a per-lane gather at every read), vector components with constant indices in
+// registers. Likewise the main loop takes whole slices of 8 and the last, partial slice has a
+// loop of its own: both sides of an `if` run on lavapipe (masked), so edge reads stay out of
+// the main loop.
+
+// Σ over the slice's 8 columns of row `xi`'s x (lane j reads column kl of lane j, the
+// broadcasts hand all 8 to every lane) times this lane's 8 weights.
+fn row_dot(xi: u32, kl: u32, w8: mat2x4<f32>) -> f32 {
+    let xv = f32(x[xi + kl]);
+    let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
+    let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
+    return dot(w8[0], a) + dot(w8[1], b);
+}
+
+// row_dot for the four rows starting at xb.x, xb.y, xb.z, xb.w.
+fn rows4(xb: vec4<u32>, kl: u32, w8: mat2x4<f32>) -> vec4<f32> {
+    return vec4<f32>(row_dot(xb.x, kl, w8), row_dot(xb.y, kl, w8), row_dot(xb.z, kl, w8), row_dot(xb.w, kl, w8));
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(subgroup_invocation_id) lane: u32) {
@@ -19,26 +39,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let col = wg.x * 64u + lid.x;
     let n = min(col, p.n - 1u);
     let r0 = wg.y * R;
-    var xb: array<u32, R>;
-    for (var i = 0u; i < R; i = i + 1u) {
-        xb[i] = p.x_offset + min(r0 + i, p.m - 1u) * p.k;
-    }
-    var acc: array<f32, R>;
-    for (var k0 = 0u; k0 < p.k; k0 = k0 + 8u) {
-        let w8 = load_w8_edge(n, k0, p.k); // zeros past k: the clamped x reads below add nothing
-        let kl = min(k0 + lane, p.k - 1u);
-        for (var i = 0u; i < R; i = i + 1u) {
-            let xv = f32(x[xb[i] + kl]);
-            let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-            let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-            acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
+    // Where x rows r0 + 4q + j start: xb[q][j] (rows past m clamped to the last).
+    var xb: array<vec4<u32>, 4>;
+    for (var q = 0u; q < 4u; q = q + 1u) {
+        for (var j = 0u; j < 4u; j = j + 1u) {
+            xb[q][j] = p.x_offset + min(r0 + 4u * q + j, p.m - 1u) * p.k;
         }
     }
+    let xb0 = xb[0];
+    let xb1 = xb[1];
+    let xb2 = xb[2];
+    let xb3 = xb[3];
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let k8 = p.k / 8u * 8u;
+    for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+        let w8 = load_w8(n, k0, p.k);
+        let kl = k0 + lane;
+        acc0 = acc0 + rows4(xb0, kl, w8);
+        acc1 = acc1 + rows4(xb1, kl, w8);
+        acc2 = acc2 + rows4(xb2, kl, w8);
+        acc3 = acc3 + rows4(xb3, kl, w8);
+    }
+    for (var k0 = k8; k0 < p.k; k0 = k0 + 8u) {
+        let w8 = load_w8_edge(n, k0, p.k); // zeros past k: the clamped x reads below add nothing
+        let kl = min(k0 + lane, p.k - 1u);
+        acc0 = acc0 + rows4(xb0, kl, w8);
+        acc1 = acc1 + rows4(xb1, kl, w8);
+        acc2 = acc2 + rows4(xb2, kl, w8);
+        acc3 = acc3 + rows4(xb3, kl, w8);
+    }
     if (col < p.n) {
+        let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
         for (var i = 0u; i < R; i = i + 1u) {
             let r = r0 + i;
             if (r < p.m) {
-                put(p.y_offset + r * p.y_stride + col, acc[i]);
+                put(p.y_offset + r * p.y_stride + col, acc[i / 4u][i % 4u]);
             }
         }
     }
