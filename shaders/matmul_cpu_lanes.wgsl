@@ -7,29 +7,12 @@
 // dequantizes 8 weights of its own row once and uses them for all R rows. Needs subgroups of
 // exactly 8 invocations (the host checks the adapter's subgroup size before choosing this).
 // Parameters, bindings and the epilogue's store: matmul_common.wgsl, prepended by the host
-// (k_slice is always 0 here).
+// (k_slice is always 0 here). The 16 rows are four vec4s and the partial last slice of k has a
+// loop of its own: cpu_lanes_rows.wgsl says why.
 
 const R: u32 = 16u; // activation rows per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
-// The rows are four vec4s, not arrays: lavapipe keeps a private array indexed in a loop in
-// memory (a per-lane gather at every read), vector components with constant indices in
-// registers. Likewise the main loop takes whole slices of 8 and the last, partial slice has a
-// loop of its own: both sides of an `if` run on lavapipe (masked), so edge reads stay out of
-// the main loop.
-
-// Σ over the slice's 8 columns of row `xi`'s x (lane j reads column kl of lane j, the
-// broadcasts hand all 8 to every lane) times this lane's 8 weights.
-fn row_dot(xi: u32, kl: u32, w8: mat2x4<f32>) -> f32 {
-    let xv = f32(x[xi + kl]);
-    let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-    let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-    return dot(w8[0], a) + dot(w8[1], b);
-}
-
-// row_dot for the four rows starting at xb.x, xb.y, xb.z, xb.w.
-fn rows4(xb: vec4<u32>, kl: u32, w8: mat2x4<f32>) -> vec4<f32> {
-    return vec4<f32>(row_dot(xb.x, kl, w8), row_dot(xb.y, kl, w8), row_dot(xb.z, kl, w8), row_dot(xb.w, kl, w8));
-}
+// `row_dot`, `rows4`: cpu_lanes_rows.wgsl, prepended by the host.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

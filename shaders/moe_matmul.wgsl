@@ -12,7 +12,8 @@
 // at 16 pairs an expert, no faster at 4); each lane reads one value of each pair's x row per 8
 // values of k and `subgroupBroadcast` hands all 8 to every lane (a lane of a CPU's SIMD unit
 // would otherwise gather 8 values a row); each lane dequantizes 8 weights of its own row once
-// and uses them for all R pairs. Needs subgroups of exactly 8 (the host checks).
+// and uses them for all R pairs (four vec4s of them: cpu_lanes_rows.wgsl, prepended by the
+// host, has `rows4` and why). Needs subgroups of exactly 8 (the host checks).
 
 const R: u32 = 16u; // pairs per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
@@ -34,29 +35,44 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let col = wg.x * 64u + lid.x;
     let wrow = wg.y * p.n + min(col, p.n - 1u);
     let list = counts + p.experts + e * p.rows;
+    let k8 = p.kdim / 8u * 8u;
     for (var i0 = 0u; i0 < count; i0 = i0 + R) {
         let m = min(R, count - i0);
-        var xb: array<u32, R>;
-        for (var i = 0u; i < R; i = i + 1u) {
-            xb[i] = src_of(route[list + i0 + min(i, m - 1u)]);
-        }
-        var acc: array<f32, R>; // zeroed by hand each round, as in attention.wgsl
-        for (var i = 0u; i < R; i = i + 1u) {
-            acc[i] = 0.0;
-        }
-        for (var k0 = 0u; k0 < p.kdim; k0 = k0 + 8u) {
-            let w8 = load_w8_edge(wrow, k0, p.kdim); // zeros past k: the clamped x reads below add nothing
-            let kl = min(k0 + lane, p.kdim - 1u);
-            for (var i = 0u; i < R; i = i + 1u) {
-                let xv = x[xb[i] + kl];
-                let a = vec4<f32>(subgroupBroadcast(xv, 0u), subgroupBroadcast(xv, 1u), subgroupBroadcast(xv, 2u), subgroupBroadcast(xv, 3u));
-                let b = vec4<f32>(subgroupBroadcast(xv, 4u), subgroupBroadcast(xv, 5u), subgroupBroadcast(xv, 6u), subgroupBroadcast(xv, 7u));
-                acc[i] = acc[i] + dot(w8[0], a) + dot(w8[1], b);
+        // Where the x rows of pairs i0 + 4q + j start: xb[q][j] (past the list's end, its last).
+        var xb: array<vec4<u32>, 4>;
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                xb[q][j] = src_of(route[list + i0 + min(4u * q + j, m - 1u)]);
             }
         }
+        let xb0 = xb[0];
+        let xb1 = xb[1];
+        let xb2 = xb[2];
+        let xb3 = xb[3];
+        var acc0 = vec4<f32>(0.0);
+        var acc1 = vec4<f32>(0.0);
+        var acc2 = vec4<f32>(0.0);
+        var acc3 = vec4<f32>(0.0);
+        for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+            let w8 = load_w8(wrow, k0, p.kdim);
+            let kl = k0 + lane;
+            acc0 = acc0 + rows4(xb0, kl, w8);
+            acc1 = acc1 + rows4(xb1, kl, w8);
+            acc2 = acc2 + rows4(xb2, kl, w8);
+            acc3 = acc3 + rows4(xb3, kl, w8);
+        }
+        for (var k0 = k8; k0 < p.kdim; k0 = k0 + 8u) {
+            let w8 = load_w8_edge(wrow, k0, p.kdim); // zeros past k: the clamped x reads below add nothing
+            let kl = min(k0 + lane, p.kdim - 1u);
+            acc0 = acc0 + rows4(xb0, kl, w8);
+            acc1 = acc1 + rows4(xb1, kl, w8);
+            acc2 = acc2 + rows4(xb2, kl, w8);
+            acc3 = acc3 + rows4(xb3, kl, w8);
+        }
         if (col < p.n) {
+            let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
             for (var i = 0u; i < m; i = i + 1u) {
-                put(route[list + i0 + i] * p.n + col, acc[i]);
+                put(route[list + i0 + i] * p.n + col, acc[i / 4u][i % 4u]);
             }
         }
     }

@@ -34,6 +34,8 @@ const ROPE: &str = include_str!("../../shaders/rope_common.wgsl");
 /// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue), after
 /// `ROPE`.
 const MATMUL_COMMON: &str = concat!(include_str!("../../shaders/rope_common.wgsl"), "\n", include_str!("../../shaders/matmul_common.wgsl"));
+/// The CPU-lanes matmuls' product of four x rows with a lane's weights (after the kernel's `x`).
+const CPU_LANES_DOT: &str = include_str!("../../shaders/cpu_lanes_rows.wgsl");
 /// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -224,7 +226,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                     matmul_with(false, false, io, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide, false)
                 }
                 KernelVariant::CpuLanes => format!(
-                    "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}",
+                    "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{CPU_LANES_DOT}\n{}",
                     element_aliases(&[("x_t", x), ("y_t", KvType::F32)]),
                     include_str!("../../shaders/matmul_cpu_lanes.wgsl")
                 ),
@@ -313,7 +315,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         Kernel::MoeMatmul { dtype, tile, .. } => {
             let common = include_str!("../../shaders/moe_common.wgsl");
             let body = match tile {
-                0 => include_str!("../../shaders/moe_matmul.wgsl").to_string(),
+                0 => format!("{CPU_LANES_DOT}\n{}", include_str!("../../shaders/moe_matmul.wgsl")),
                 _ => format!("{MATMUL_TILE}\n{}", include_str!("../../shaders/moe_matmul_tiled.wgsl")),
             };
             format!("{WEIGHTS_COMMON}\n{}\n{GLU}\n{common}\n{body}", weight_reader(dtype))
