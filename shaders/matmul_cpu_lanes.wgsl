@@ -12,7 +12,12 @@
 
 const R: u32 = 16u; // activation rows per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
-// `row_dot`, `rows4`: cpu_lanes_rows.wgsl, prepended by the host.
+// x again, as vec4s (binding 4: the host binds x's buffer twice), and whether every x row starts
+// at a multiple of 4 (k and x_offset are; the host's `Kernel::Matmul::x4`): then the main loop
+// reads x a vec4 a lane (`add_slice4`), else a value (`add_slice`; both cpu_lanes_rows.wgsl,
+// prepended by the host after this).
+@group(0) @binding(4) var<storage, read> x4: array<vec4<x_t>>;
+override X4: bool = false;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -22,44 +27,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let col = wg.x * 64u + lid.x;
     let n = min(col, p.n - 1u);
     let r0 = wg.y * R;
-    // Where x rows r0 + 4q + j start: xb[q][j] (rows past m clamped to the last).
-    var xb: array<vec4<u32>, 4>;
+    // Where x rows r0 + 4q + j start: off[q][j] (rows past m clamped to the last).
+    var off: array<vec4<u32>, 4>;
     for (var q = 0u; q < 4u; q = q + 1u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
-            xb[q][j] = p.x_offset + min(r0 + 4u * q + j, p.m - 1u) * p.k;
+            off[q][j] = p.x_offset + min(r0 + 4u * q + j, p.m - 1u) * p.k;
         }
     }
-    let xb0 = xb[0];
-    let xb1 = xb[1];
-    let xb2 = xb[2];
-    let xb3 = xb[3];
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let xb = Rows16(off[0], off[1], off[2], off[3]);
+    var acc = mat4x4<f32>();
     let k8 = p.k / 8u * 8u;
-    for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-        let w8 = load_w8(n, k0, p.k);
-        let kl = k0 + lane;
-        acc0 = acc0 + rows4(xb0, kl, w8);
-        acc1 = acc1 + rows4(xb1, kl, w8);
-        acc2 = acc2 + rows4(xb2, kl, w8);
-        acc3 = acc3 + rows4(xb3, kl, w8);
+    if (X4) {
+        let quads = lane_quads(xb, lane);
+        for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+            acc = add_slice4(acc, quads, k0, load_w8(n, k0, p.k));
+        }
+    } else {
+        for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+            acc = add_slice(acc, xb, k0 + lane, load_w8(n, k0, p.k));
+        }
     }
+    // Zeros past k in the weights: the clamped x reads add nothing.
     for (var k0 = k8; k0 < p.k; k0 = k0 + 8u) {
-        let w8 = load_w8_edge(n, k0, p.k); // zeros past k: the clamped x reads below add nothing
-        let kl = min(k0 + lane, p.k - 1u);
-        acc0 = acc0 + rows4(xb0, kl, w8);
-        acc1 = acc1 + rows4(xb1, kl, w8);
-        acc2 = acc2 + rows4(xb2, kl, w8);
-        acc3 = acc3 + rows4(xb3, kl, w8);
+        acc = add_slice(acc, xb, min(k0 + lane, p.k - 1u), load_w8_edge(n, k0, p.k));
     }
     if (col < p.n) {
-        let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+        let sums = sums16(acc);
         for (var i = 0u; i < R; i = i + 1u) {
             let r = r0 + i;
             if (r < p.m) {
-                put(p.y_offset + r * p.y_stride + col, acc[i / 4u][i % 4u]);
+                put(p.y_offset + r * p.y_stride + col, sums[i / 4u][i % 4u]);
             }
         }
     }

@@ -13,9 +13,16 @@
 // values of k and `subgroupBroadcast` hands all 8 to every lane (a lane of a CPU's SIMD unit
 // would otherwise gather 8 values a row); each lane dequantizes 8 weights of its own row once
 // and uses them for all R pairs (four vec4s of them: cpu_lanes_rows.wgsl, prepended by the
-// host, has `rows4` and why). Needs subgroups of exactly 8 (the host checks).
+// host, has `add_slice`, `add_slice4` and why). Needs subgroups
+// of exactly 8 (the host checks).
 
 const R: u32 = 16u; // pairs per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
+
+// x again, as vec4s (binding 5: the host binds x's buffer twice), and whether its rows start at
+// multiples of 4 (kdim is; the host's `Kernel::MoeMatmul::x4`): then the main loop reads x a vec4
+// a lane (`add_slice4`), else a value (`add_slice`).
+@group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
+override X4: bool = false;
 
 var<workgroup> count_wg: u32;
 
@@ -38,41 +45,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let k8 = p.kdim / 8u * 8u;
     for (var i0 = 0u; i0 < count; i0 = i0 + R) {
         let m = min(R, count - i0);
-        // Where the x rows of pairs i0 + 4q + j start: xb[q][j] (past the list's end, its last).
-        var xb: array<vec4<u32>, 4>;
+        // Where the x rows of pairs i0 + 4q + j start: off[q][j] (past the list's end, its last).
+        var off: array<vec4<u32>, 4>;
         for (var q = 0u; q < 4u; q = q + 1u) {
             for (var j = 0u; j < 4u; j = j + 1u) {
-                xb[q][j] = src_of(route[list + i0 + min(4u * q + j, m - 1u)]);
+                off[q][j] = src_of(route[list + i0 + min(4u * q + j, m - 1u)]);
             }
         }
-        let xb0 = xb[0];
-        let xb1 = xb[1];
-        let xb2 = xb[2];
-        let xb3 = xb[3];
-        var acc0 = vec4<f32>(0.0);
-        var acc1 = vec4<f32>(0.0);
-        var acc2 = vec4<f32>(0.0);
-        var acc3 = vec4<f32>(0.0);
-        for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-            let w8 = load_w8(wrow, k0, p.kdim);
-            let kl = k0 + lane;
-            acc0 = acc0 + rows4(xb0, kl, w8);
-            acc1 = acc1 + rows4(xb1, kl, w8);
-            acc2 = acc2 + rows4(xb2, kl, w8);
-            acc3 = acc3 + rows4(xb3, kl, w8);
+        let xb = Rows16(off[0], off[1], off[2], off[3]);
+        var acc = mat4x4<f32>();
+        if (X4) {
+            let quads = lane_quads(xb, lane);
+            for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+                acc = add_slice4(acc, quads, k0, load_w8(wrow, k0, p.kdim));
+            }
+        } else {
+            for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
+                acc = add_slice(acc, xb, k0 + lane, load_w8(wrow, k0, p.kdim));
+            }
         }
+        // Zeros past k in the weights: the clamped x reads add nothing.
         for (var k0 = k8; k0 < p.kdim; k0 = k0 + 8u) {
-            let w8 = load_w8_edge(wrow, k0, p.kdim); // zeros past k: the clamped x reads below add nothing
-            let kl = min(k0 + lane, p.kdim - 1u);
-            acc0 = acc0 + rows4(xb0, kl, w8);
-            acc1 = acc1 + rows4(xb1, kl, w8);
-            acc2 = acc2 + rows4(xb2, kl, w8);
-            acc3 = acc3 + rows4(xb3, kl, w8);
+            acc = add_slice(acc, xb, min(k0 + lane, p.kdim - 1u), load_w8_edge(wrow, k0, p.kdim));
         }
         if (col < p.n) {
-            let acc = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+            let sums = sums16(acc);
             for (var i = 0u; i < m; i = i + 1u) {
-                put(route[list + i0 + i] * p.n + col, acc[i / 4u][i % 4u]);
+                put(route[list + i0 + i] * p.n + col, sums[i / 4u][i % 4u]);
             }
         }
     }

@@ -132,6 +132,50 @@ fn matmul_q8_0_and_q4_0() {
     }
 }
 
+/// The CPU-lanes matmul reads x a vec4 a lane where every row starts at a multiple of 4 (k and
+/// the offset are: `cpu_vec4_rows`), a value a lane elsewhere: both against the CPU twin, with k
+/// off the slices of 8 (the edge's loop after the vec4 reads), rows off the blocks of 16 and
+/// columns off the workgroups of 64.
+#[test]
+fn the_cpu_lanes_matmul_reads_aligned_x_rows_as_vec4s_and_others_by_value() {
+    use unmask::gpu::kernels::{Kernel, MatmulIo};
+    let g = gpu_with(KernelVariant::CpuLanes);
+    // (m, k, n, x offset, format, vec4 reads)
+    let cases = [
+        (19, 36, 70, 8, DType::F32, true),
+        (5, 36, 9, 6, DType::F32, false),
+        (17, 30, 5, 0, DType::F32, false),
+        (33, 100, 65, 0, DType::F16, true),
+        (7, 64, 33, 4, DType::Q4_0, true),
+        (7, 64, 33, 2, DType::Q8_0, false),
+        (3, 4, 2, 0, DType::F32, true),
+    ];
+    for (ci, (m, k, n, x_off, dtype, vec4)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 90);
+        let x = rng.vec(x_off + m * k, 1.0);
+        let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+        let want = ops::matmul(&x[x_off..], &w, m);
+        let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+        let (xb, yb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &vec![f32::NAN; m * n]).unwrap());
+        let io = MatmulIo {
+            x: &xb,
+            x_offset: x_off,
+            y: &yb,
+            y_offset: 0,
+            y_stride: n,
+            epilogue: Epilogue::Store,
+            norm: None,
+            rope: None,
+            x_f16: false,
+            y_f16: false,
+        };
+        let l = g.matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, m, n, k, io).unwrap();
+        let what = format!("CPU-lanes matmul {} {m}×{k}×{n} from x element {x_off}", dtype.name());
+        assert!(matches!(l.kernel, Kernel::Matmul { x4, .. } if x4 == vec4), "{what}: {:?}", l.kernel);
+        assert_close(&what, &run(&g, &[l], &yb, m * n), &want, 1e-4);
+    }
+}
+
 /// The 8×8 register tile (`matmul_wide.wgsl`, `Gpu::set_register_tile(8)`) against the CPU
 /// twin: odd shapes in every format, short (32-row tiles) and long inputs, and the fused
 /// launches' tests on it (Q/K/V with RoPE, biases and f16 K/V in the store, gate/up; folded
@@ -1087,6 +1131,10 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             // NaN-filled output: every pair's row is written.
             let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
             let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
+            // The CPU-lanes kernel reads x as vec4s where kdim is a multiple of 4 (20, 40, 64, 96
+            // here), a value a lane elsewhere (37, 45).
+            let x4 = v == KernelVariant::CpuLanes && kdim % 4 == 0;
+            assert!(ls.iter().all(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MoeMatmul { x4: x, .. } if x == x4)), "{}", what("x reads"));
             assert_close(&what("by position"), &run(&g, &ls, &yb, rows * k * n), &want, 1e-4);
             // By pair (the down projection).
             let ls = moe_launches(&g, v, &gw, n, kdim, &xpb, true, &rb, &yb, Epilogue::Store, s);
@@ -1914,7 +1962,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32 });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32, x4: false });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }

@@ -230,9 +230,13 @@ impl Gpu {
         let along = if spread { s.rows.div_ceil(s.pairs_per_tile(variant)) } else { 1 };
         let groups = [u32_of("n", n)?.div_ceil(64), experts, u32_of("rows", along)?];
         match variant {
-            // Only the tiled kernel has binding 5, the norm's weight.
-            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile() }, &p, &[w, io.x, io.route, io.y, g], groups),
-            KernelVariant::CpuLanes => self.launch(Kernel::MoeMatmul { dtype, tile: 0 }, &p, &[w, io.x, io.route, io.y], groups),
+            // Binding 5: the tiled kernel's norm weight.
+            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile(), x4: false }, &p, &[w, io.x, io.route, io.y, g], groups),
+            // Binding 5: x again, as vec4s.
+            KernelVariant::CpuLanes => {
+                let x4 = super::kernel_specs::cpu_vec4_rows(kdim, 0);
+                self.launch(Kernel::MoeMatmul { dtype, tile: 0, x4 }, &p, &[w, io.x, io.route, io.y, io.x], groups)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! The WGSL text of each kernel specialisation: one `shaders/` file, or the weight binding, a
 //! format's reader and the kernel that uses it, one after the other; wide-head attention,
 //! the attention layouts, split-K's ending, the K/V element type and the f32 matmuls' register
-//! tile are chosen here.
+//! tile are chosen here, and the pipeline-overridable constants each specialisation sets.
 
 use super::kernels::{AttnLayout, Kernel, KernelVariant, KvType};
 use super::probe::Probe;
@@ -337,4 +337,29 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
         Kernel::Probe(Probe::Fma) => include_str!("../../shaders/probe_fma.wgsl").into(),
         Kernel::Probe(Probe::Coop) => format!("enable f16;\nenable wgpu_cooperative_matrix;\n{}", include_str!("../../shaders/probe_coop.wgsl")),
     }
+}
+
+/// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
+/// size the cooperative-matrix kernels are launched with, `coop_subgroups(k, wide)` a workgroup;
+/// `skip`: the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none;
+/// `X4`: the CPU-lanes matmuls' vec4 reads of x).
+pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> Vec<(&'static str, f64)> {
+    let tiled_core =
+        matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
+    let mut constants = match k {
+        _ if k.is_coop() => vec![("WG", (coop_subgroups(k, wide) * coop_lanes) as f64)],
+        Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
+            vec![("ROWS", 8.0)]
+        }
+        // Four pairs a row of invocations.
+        Kernel::MoeMatmul { tile: 8, .. } => vec![("ROWS", 2.0)],
+        Kernel::MoeMatmul { tile: 16, .. } => vec![("ROWS", 4.0)],
+        Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
+        Kernel::Matmul { x4: true, .. } | Kernel::MoeMatmul { x4: true, .. } => vec![("X4", 1.0)],
+        _ => vec![],
+    };
+    if tiled_core && skip != 0 {
+        constants.push(("SKIP", skip as f64));
+    }
+    constants
 }

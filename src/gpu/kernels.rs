@@ -80,12 +80,14 @@ pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only); `x`: the
     /// activations' element type (f16: a session that keeps the cooperative-matrix matmuls'
     /// inputs in half precision, `MatmulIo::x_f16`; in this kernel where a launch's shape does
-    /// not suit cooperative matrices).
+    /// not suit cooperative matrices); `x4` (CPU-lanes variant only): every x row starts at a
+    /// multiple of 4 elements, so the kernel reads x as vec4s (`kernel_specs::cpu_vec4_rows`).
     Matmul {
         dtype: DType,
         variant: KernelVariant,
         short: bool,
         x: KvType,
+        x4: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
     /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `coop`: on cooperative matrices
@@ -160,10 +162,12 @@ pub enum Kernel {
     },
     MoeRoute,
     /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
-    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout).
+    /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout);
+    /// `x4` as for `Matmul` (CPU-lanes layout only).
     MoeMatmul {
         dtype: DType,
         tile: u8,
+        x4: bool,
     },
     /// The grouped expert matmul on cooperative matrices (`moe_coop.wgsl` around
     /// `matmul_coop.wgsl`'s core; 32-pair × 128-column tiles; `Gpu::moe_coop`).
@@ -179,7 +183,7 @@ pub enum Kernel {
     Probe(super::probe::Probe),
 }
 
-pub use super::kernel_source::source;
+pub use super::kernel_source::{pipeline_constants, source};
 
 /// Bytes between the parameter slots of consecutive launches in a uniform buffer (WebGPU's
 /// largest allowed `minUniformBufferOffsetAlignment`, so it suits every adapter).
@@ -222,29 +226,6 @@ pub(crate) fn groups_1d(n: usize) -> [u32; 3] {
     let total = n.div_ceil(256).max(1) as u32;
     let x = total.min(32768);
     [x, total.div_ceil(x), 1]
-}
-
-/// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
-/// size the cooperative-matrix kernels are launched with, `coop_subgroups(k, wide)` a workgroup;
-/// `skip`: the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none).
-pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> Vec<(&'static str, f64)> {
-    let tiled_core =
-        matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
-    let mut constants = match k {
-        _ if k.is_coop() => vec![("WG", (super::kernel_source::coop_subgroups(k, wide) * coop_lanes) as f64)],
-        Kernel::Matmul { variant: KernelVariant::Tiled, short: true, .. } | Kernel::MatmulQkv { short: true, .. } | Kernel::MatmulGlu { short: true, .. } => {
-            vec![("ROWS", 8.0)]
-        }
-        // Four pairs a row of invocations.
-        Kernel::MoeMatmul { tile: 8, .. } => vec![("ROWS", 2.0)],
-        Kernel::MoeMatmul { tile: 16, .. } => vec![("ROWS", 4.0)],
-        Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
-        _ => vec![],
-    };
-    if tiled_core && skip != 0 {
-        constants.push(("SKIP", skip as f64));
-    }
-    constants
 }
 
 impl Kernel {

@@ -284,9 +284,12 @@ impl Gpu {
         match variant {
             KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
                 t if t.coop => (Kernel::MatmulCoop { dtype, x, short: t.short }, t),
-                t => (Kernel::Matmul { dtype, variant, short: t.short, x }, t),
+                t => (Kernel::Matmul { dtype, variant, short: t.short, x, x4: false }, t),
             },
-            _ => (Kernel::Matmul { dtype, variant, short: false, x }, TiledCore { coop: false, short: false, rows: tile_rows(variant, m).1, cols: 64 }),
+            _ => (
+                Kernel::Matmul { dtype, variant, short: false, x, x4: false },
+                TiledCore { coop: false, short: false, rows: tile_rows(variant, m).1, cols: 64 },
+            ),
         }
     }
 
@@ -333,9 +336,14 @@ impl Gpu {
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let (kernel, core) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
         let groups = core.groups(m, n, 1)?;
-        // Only matmul.wgsl has binding 4.
+        // Binding 4: matmul.wgsl's norm weight, matmul_cpu_lanes.wgsl's x as vec4s; none in
+        // matmul_coop.wgsl.
         match kernel {
             Kernel::Matmul { variant: KernelVariant::Tiled, .. } => self.launch(kernel, &p, &[w, io.x, io.y, g], groups),
+            Kernel::Matmul { dtype, variant, short, x, .. } => {
+                let x4 = super::kernel_specs::cpu_vec4_rows(k, io.x_offset);
+                self.launch(Kernel::Matmul { dtype, variant, short, x, x4 }, &p, &[w, io.x, io.y, io.x], groups)
+            }
             _ => self.launch(kernel, &p, &[w, io.x, io.y], groups),
         }
     }
