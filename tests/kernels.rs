@@ -149,6 +149,7 @@ fn the_cpu_lanes_matmul_reads_aligned_x_rows_as_vec4s_and_others_by_value() {
         (7, 64, 33, 4, DType::Q4_0, true),
         (7, 64, 33, 2, DType::Q8_0, false),
         (3, 4, 2, 0, DType::F32, true),
+        (1, 3, 2, 0, DType::F32, false),
     ];
     for (ci, (m, k, n, x_off, dtype, vec4)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 90);

@@ -24,9 +24,10 @@ impl Gpu {
         self.created.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Bytes a buffer asked for `bytes` really gets (whole 4-byte words, at least one).
+    /// Bytes a buffer asked for `bytes` really gets: whole 4-byte words, at least 16 bytes (a
+    /// kernel that reads its buffer as vec4s, as the CPU-lanes matmuls read x, needs one).
     pub fn padded(bytes: u64) -> u64 {
-        bytes.max(4).div_ceil(4) * 4
+        bytes.max(16).div_ceil(4) * 4
     }
 
     /// A zeroed storage buffer (usable as copy source/destination too).
