@@ -1,7 +1,7 @@
-// What the CPU-lanes matmuls (matmul_cpu_lanes.wgsl, moe_matmul.wgsl) share: one slice of k (8
-// columns) of the product of 16 x rows with a lane's 8 weights, added to the rows' sums. Each
-// kernel declares `x`, `x4` (the same buffer read as vec4s) and the override `X4`; the host adds
-// this file to both.
+// What the CPU-lanes matmuls (matmul_cpu_lanes.wgsl, moe_matmul.wgsl) share: a lane's 8 weights
+// of a slice of k (8 columns), and the slice's product of 16 x rows with them, added to the rows'
+// sums. Each kernel declares `x`, `x4` and `w4` (x's and the weights' buffers again, read as
+// vec4s) and the overrides `X4` and `WIDE`; the host adds this file to both.
 // The 16 rows' offsets and sums are four vec4s (`Rows16`, a mat4x4), not arrays: lavapipe keeps a
 // private array indexed in a loop in memory (a per-lane gather at every read), vector components
 // with constant indices in registers. The kernels' main loops take whole slices of 8 and the
@@ -11,7 +11,30 @@
 // (an extract and a splat, no memory): `add_slice`, one value a lane a row, for rows anywhere;
 // `add_slice4`, one vec4 a lane for four rows, where every row starts at a multiple of 4 (X4).
 // lavapipe reads memory one lane at a time, all of a load's components in that lane's turn, so a
-// vec4 load costs far less than four scalar ones: about 1.3× faster matmuls.
+// vec4 load costs far less than four scalar ones: about 1.3× faster matmuls. The same holds for
+// the weights: `slice_w8` reads the plain formats' 8 values in one or two vec4s.
+
+// This lane's 8 weights of row `row` from column `col` (a multiple of 8, the row's whole slice):
+// where every row starts 16 bytes aligned, one vec4 of `w4` for F16 and BF16 (`WIDE` 2 and 3),
+// two for F32 (1); else (0: a quantized format, or rows off the 16 bytes) the reader's load_w8.
+fn slice_w8(row: u32, col: u32, row_len: u32) -> mat2x4<f32> {
+    let i = row * row_len + col;
+    if (WIDE == 1u) {
+        return mat2x4<f32>(bitcast<vec4<f32>>(w4[i / 4u]), bitcast<vec4<f32>>(w4[i / 4u + 1u]));
+    }
+    if (WIDE == 2u) {
+        let q = w4[i / 8u];
+        return mat2x4<f32>(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)));
+    }
+    if (WIDE == 3u) {
+        // A bf16 is the top half of an f32: the low one shifted up, the high one masked.
+        let q = w4[i / 8u];
+        let lo = bitcast<vec4<f32>>(q << vec4<u32>(16u));
+        let hi = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
+        return mat2x4<f32>(vec4<f32>(lo.x, hi.x, lo.y, hi.y), vec4<f32>(lo.z, hi.z, lo.w, hi.w));
+    }
+    return load_w8(row, col, row_len);
+}
 
 // Where the block's 16 x rows start: row 4q + j at component j of q0 .. q3.
 struct Rows16 {

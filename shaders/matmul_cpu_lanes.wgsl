@@ -18,6 +18,10 @@ const R: u32 = 16u; // activation rows per invocation: the host's CPU_LANES_ROWS
 // prepended by the host after this).
 @group(0) @binding(4) var<storage, read> x4: array<vec4<x_t>>;
 override X4: bool = false;
+// The weights again, as vec4s (binding 5), and their format where every row starts 16 bytes
+// aligned (the host's `Kernel::Matmul::w4`; `slice_w8` in cpu_lanes_rows.wgsl has the codes).
+@group(0) @binding(5) var<storage, read> w4: array<vec4<u32>>;
+override WIDE: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -40,11 +44,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (X4) {
         let quads = lane_quads(xb, lane);
         for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-            acc = add_slice4(acc, quads, k0, load_w8(n, k0, p.k));
+            acc = add_slice4(acc, quads, k0, slice_w8(n, k0, p.k));
         }
     } else {
         for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-            acc = add_slice(acc, xb, k0 + lane, load_w8(n, k0, p.k));
+            acc = add_slice(acc, xb, k0 + lane, slice_w8(n, k0, p.k));
         }
     }
     // Zeros past k in the weights: the clamped x reads add nothing.

@@ -23,6 +23,10 @@ const R: u32 = 16u; // pairs per invocation: the host's CPU_LANES_ROWS (kernel_s
 // a lane (`add_slice4`), else a value (`add_slice`).
 @group(0) @binding(5) var<storage, read> x4: array<vec4<f32>>;
 override X4: bool = false;
+// The weights again, as vec4s (binding 6), and their format where every row starts 16 bytes
+// aligned (the host's `Kernel::MoeMatmul::w4`; `slice_w8` in cpu_lanes_rows.wgsl has the codes).
+@group(0) @binding(6) var<storage, read> w4: array<vec4<u32>>;
+override WIDE: u32 = 0u;
 
 var<workgroup> count_wg: u32;
 
@@ -57,11 +61,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (X4) {
             let quads = lane_quads(xb, lane);
             for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-                acc = add_slice4(acc, quads, k0, load_w8(wrow, k0, p.kdim));
+                acc = add_slice4(acc, quads, k0, slice_w8(wrow, k0, p.kdim));
             }
         } else {
             for (var k0 = 0u; k0 < k8; k0 = k0 + 8u) {
-                acc = add_slice(acc, xb, k0 + lane, load_w8(wrow, k0, p.kdim));
+                acc = add_slice(acc, xb, k0 + lane, slice_w8(wrow, k0, p.kdim));
             }
         }
         // Zeros past k in the weights: the clamped x reads add nothing.

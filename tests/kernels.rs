@@ -133,25 +133,29 @@ fn matmul_q8_0_and_q4_0() {
 }
 
 /// The CPU-lanes matmul reads x a vec4 a lane where every row starts at a multiple of 4 (k and
-/// the offset are: `cpu_vec4_rows`), a value a lane elsewhere: both against the CPU twin, with k
-/// off the slices of 8 (the edge's loop after the vec4 reads), rows off the blocks of 16 and
-/// columns off the workgroups of 64.
+/// the offset are: `cpu_vec4_rows`), a value a lane elsewhere, and the plain formats' weights a
+/// vec4 at a time where every row starts 16 bytes aligned (`cpu_vec4_weights`): each way
+/// against the CPU twin, with k off the slices of 8 (the edge's loop after the vec4 reads), rows
+/// off the blocks of 16 and columns off the workgroups of 64, into NaN-filled outputs.
 #[test]
-fn the_cpu_lanes_matmul_reads_aligned_x_rows_as_vec4s_and_others_by_value() {
+fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
     use unmask::gpu::kernels::{Kernel, MatmulIo};
     let g = gpu_with(KernelVariant::CpuLanes);
-    // (m, k, n, x offset, format, vec4 reads)
+    // (m, k, n, x offset, format, x read as vec4s, weights read as vec4s)
     let cases = [
-        (19, 36, 70, 8, DType::F32, true),
-        (5, 36, 9, 6, DType::F32, false),
-        (17, 30, 5, 0, DType::F32, false),
-        (33, 100, 65, 0, DType::F16, true),
-        (7, 64, 33, 4, DType::Q4_0, true),
-        (7, 64, 33, 2, DType::Q8_0, false),
-        (3, 4, 2, 0, DType::F32, true),
-        (1, 3, 2, 0, DType::F32, false),
+        (19, 36, 70, 8, DType::F32, true, true),
+        (5, 36, 9, 6, DType::F32, false, true),
+        (17, 30, 5, 0, DType::F32, false, false),
+        (33, 100, 65, 0, DType::F16, true, false),
+        (9, 104, 65, 0, DType::F16, true, true),
+        (21, 40, 17, 2, DType::BF16, false, true),
+        (6, 48, 3, 0, DType::BF16, true, true),
+        (7, 64, 33, 4, DType::Q4_0, true, false),
+        (7, 64, 33, 2, DType::Q8_0, false, false),
+        (3, 4, 2, 0, DType::F32, true, true),
+        (1, 3, 2, 0, DType::F32, false, false),
     ];
-    for (ci, (m, k, n, x_off, dtype, vec4)) in cases.into_iter().enumerate() {
+    for (ci, (m, k, n, x_off, dtype, vec_x, vec_w)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 90);
         let x = rng.vec(x_off + m * k, 1.0);
         let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
@@ -172,7 +176,7 @@ fn the_cpu_lanes_matmul_reads_aligned_x_rows_as_vec4s_and_others_by_value() {
         };
         let l = g.matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, m, n, k, io).unwrap();
         let what = format!("CPU-lanes matmul {} {m}×{k}×{n} from x element {x_off}", dtype.name());
-        assert!(matches!(l.kernel, Kernel::Matmul { x4, .. } if x4 == vec4), "{what}: {:?}", l.kernel);
+        assert!(matches!(l.kernel, Kernel::Matmul { x4, w4, .. } if (x4, w4) == (vec_x, vec_w)), "{what}: {:?}", l.kernel);
         assert_close(&what, &run(&g, &[l], &yb, m * n), &want, 1e-4);
     }
 }
@@ -1089,6 +1093,8 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         (DType::Q4_0, 140, 4, 2, 9, 96, 64),
         (DType::F32, 23, 3, 2, 65, 45, 16),
         (DType::BF16, 62, 4, 2, 17, 20, 32),
+        (DType::F32, 6, 3, 2, 20, 36, 8),
+        (DType::BF16, 30, 3, 2, 17, 48, 32),
     ];
     for (dtype, rows, experts, k, n, kdim, tile) in cases {
         let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
@@ -1132,10 +1138,21 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             // NaN-filled output: every pair's row is written.
             let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
             let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
-            // The CPU-lanes kernel reads x as vec4s where kdim is a multiple of 4 (20, 40, 64, 96
-            // here), a value a lane elsewhere (37, 45).
-            let x4 = v == KernelVariant::CpuLanes && kdim % 4 == 0;
-            assert!(ls.iter().all(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MoeMatmul { x4: x, .. } if x == x4)), "{}", what("x reads"));
+            // The CPU-lanes kernel reads x as vec4s where kdim is a multiple of 4 (20, 36, 40, 48,
+            // 64, 96 here), a value a lane elsewhere (37, 45); and the plain formats' weight rows
+            // where they start 16 bytes aligned (F32 at 36, F16 at 40, BF16 at 48; not BF16 at 20).
+            let cpu = v == KernelVariant::CpuLanes;
+            let aligned = match dtype {
+                DType::F32 => kdim % 4 == 0,
+                DType::F16 | DType::BF16 => kdim % 8 == 0,
+                _ => false,
+            };
+            let (x4, w4) = (cpu && kdim % 4 == 0, cpu && aligned);
+            assert!(
+                ls.iter().all(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MoeMatmul { x4: x, w4: w, .. } if (x, w) == (x4, w4))),
+                "{}",
+                what("vec4 reads")
+            );
             assert_close(&what("by position"), &run(&g, &ls, &yb, rows * k * n), &want, 1e-4);
             // By pair (the down projection).
             let ls = moe_launches(&g, v, &gw, n, kdim, &xpb, true, &rb, &yb, Epilogue::Store, s);
@@ -1963,7 +1980,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32, x4: false });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32, x4: false, w4: false });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }

@@ -231,11 +231,11 @@ impl Gpu {
         let groups = [u32_of("n", n)?.div_ceil(64), experts, u32_of("rows", along)?];
         match variant {
             // Binding 5: the tiled kernel's norm weight.
-            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile(), x4: false }, &p, &[w, io.x, io.route, io.y, g], groups),
-            // Binding 5: x again, as vec4s.
+            KernelVariant::Tiled => self.launch(Kernel::MoeMatmul { dtype, tile: s.tile(), x4: false, w4: false }, &p, &[w, io.x, io.route, io.y, g], groups),
+            // Bindings 5 and 6: x and the weights again, as vec4s.
             KernelVariant::CpuLanes => {
-                let x4 = super::kernel_specs::cpu_vec4_rows(kdim, 0);
-                self.launch(Kernel::MoeMatmul { dtype, tile: 0, x4 }, &p, &[w, io.x, io.route, io.y, io.x], groups)
+                let (x4, w4) = (super::kernel_specs::cpu_vec4_rows(kdim, 0), super::kernel_specs::cpu_vec4_weights(dtype, kdim));
+                self.launch(Kernel::MoeMatmul { dtype, tile: 0, x4, w4 }, &p, &[w, io.x, io.route, io.y, io.x, w], groups)
             }
         }
     }

@@ -342,7 +342,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
 /// The pipeline-overridable constants that select a kernel's variant (`coop_lanes`: the subgroup
 /// size the cooperative-matrix kernels are launched with, `coop_subgroups(k, wide)` a workgroup;
 /// `skip`: the parts of the tiled matmuls' k loop left out, `Gpu::set_skip_phases`, 0 for none;
-/// `X4`: the CPU-lanes matmuls' vec4 reads of x).
+/// `X4`, `WIDE`: the CPU-lanes matmuls' vec4 reads of x and the weights).
 pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> Vec<(&'static str, f64)> {
     let tiled_core =
         matches!(k, Kernel::Matmul { variant: KernelVariant::Tiled, .. } | Kernel::MatmulQkv { .. } | Kernel::MatmulGlu { .. } | Kernel::MatmulCoop { .. });
@@ -355,9 +355,23 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
         Kernel::MoeMatmul { tile: 8, .. } => vec![("ROWS", 2.0)],
         Kernel::MoeMatmul { tile: 16, .. } => vec![("ROWS", 4.0)],
         Kernel::MoeMatmul { tile: 32, .. } => vec![("ROWS", 8.0)],
-        Kernel::Matmul { x4: true, .. } | Kernel::MoeMatmul { x4: true, .. } => vec![("X4", 1.0)],
         _ => vec![],
     };
+    if let Kernel::Matmul { dtype, x4, w4, .. } | Kernel::MoeMatmul { dtype, x4, w4, .. } = k {
+        if x4 {
+            constants.push(("X4", 1.0));
+        }
+        // slice_w8's format codes (cpu_lanes_rows.wgsl).
+        let wide = match dtype {
+            DType::F32 => 1.0,
+            DType::F16 => 2.0,
+            DType::BF16 => 3.0,
+            _ => 0.0,
+        };
+        if w4 && wide > 0.0 {
+            constants.push(("WIDE", wide));
+        }
+    }
     if tiled_core && skip != 0 {
         constants.push(("SKIP", skip as f64));
     }

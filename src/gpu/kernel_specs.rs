@@ -5,7 +5,7 @@
 //! (`KvType`), and which pairs RoPE turns (`RopeSpec`, and the kernels' `RopeParams`).
 //! Shared by the launchers (`kernels.rs`) and their CPU twins (`cpu/ops.rs`).
 
-use crate::model::RopeStyle;
+use crate::model::{DType, RopeStyle};
 
 /// The gated MLP's activation (`glu.wgsl`'s `act`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -293,6 +293,17 @@ pub const CPU_LANES_ROWS: usize = 16;
 /// read costs lavapipe little more than one value's, and made its matmuls ~1.3× faster.
 pub fn cpu_vec4_rows(k: usize, x_offset: usize) -> bool {
     k.is_multiple_of(4) && x_offset.is_multiple_of(4)
+}
+
+/// Whether the CPU-lanes matmuls read a lane's 8 weights of a row of `k` in format `dtype` as
+/// vec4s (`Kernel::Matmul::w4`; `slice_w8` in cpu_lanes_rows.wgsl): the plain formats, where
+/// every row starts 16 bytes aligned (quantized blocks never are).
+pub fn cpu_vec4_weights(dtype: DType, k: usize) -> bool {
+    match dtype {
+        DType::F32 => k.is_multiple_of(4),
+        DType::F16 | DType::BF16 => k.is_multiple_of(8),
+        _ => false,
+    }
 }
 
 /// Query rows a workgroup of `attention_cpu_lanes.wgsl` takes (its `WG · QR`: one subgroup of 8

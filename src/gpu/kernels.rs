@@ -80,14 +80,16 @@ pub enum Kernel {
     /// `short`: 32-row tiles for inputs of at most 32 rows (tiled variant only); `x`: the
     /// activations' element type (f16: a session that keeps the cooperative-matrix matmuls'
     /// inputs in half precision, `MatmulIo::x_f16`; in this kernel where a launch's shape does
-    /// not suit cooperative matrices); `x4` (CPU-lanes variant only): every x row starts at a
-    /// multiple of 4 elements, so the kernel reads x as vec4s (`kernel_specs::cpu_vec4_rows`).
+    /// not suit cooperative matrices); CPU-lanes variant only: `x4`, every x row starts at a
+    /// multiple of 4 elements and `w4`, every weight row 16 bytes aligned, so the kernel reads
+    /// them as vec4s (`kernel_specs::cpu_vec4_rows`, `cpu_vec4_weights`).
     Matmul {
         dtype: DType,
         variant: KernelVariant,
         short: bool,
         x: KvType,
         x4: bool,
+        w4: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
     /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `coop`: on cooperative matrices
@@ -163,11 +165,12 @@ pub enum Kernel {
     MoeRoute,
     /// The grouped expert matmul: `moe_matmul.wgsl` (`tile` 0, the CPU-lanes layout) or
     /// `moe_matmul_tiled.wgsl` with tiles of `tile` pairs (8, 16, 32 or 64; the tiled layout);
-    /// `x4` as for `Matmul` (CPU-lanes layout only).
+    /// `x4` and `w4` as for `Matmul` (CPU-lanes layout only).
     MoeMatmul {
         dtype: DType,
         tile: u8,
         x4: bool,
+        w4: bool,
     },
     /// The grouped expert matmul on cooperative matrices (`moe_coop.wgsl` around
     /// `matmul_coop.wgsl`'s core; 32-pair × 128-column tiles; `Gpu::moe_coop`).

@@ -284,10 +284,10 @@ impl Gpu {
         match variant {
             KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
                 t if t.coop => (Kernel::MatmulCoop { dtype, x, short: t.short }, t),
-                t => (Kernel::Matmul { dtype, variant, short: t.short, x, x4: false }, t),
+                t => (Kernel::Matmul { dtype, variant, short: t.short, x, x4: false, w4: false }, t),
             },
             _ => (
-                Kernel::Matmul { dtype, variant, short: false, x, x4: false },
+                Kernel::Matmul { dtype, variant, short: false, x, x4: false, w4: false },
                 TiledCore { coop: false, short: false, rows: tile_rows(variant, m).1, cols: 64 },
             ),
         }
@@ -336,13 +336,13 @@ impl Gpu {
         u32_of("output size", io.y_offset + m.saturating_sub(1) * io.y_stride + n)?;
         let (kernel, core) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
         let groups = core.groups(m, n, 1)?;
-        // Binding 4: matmul.wgsl's norm weight, matmul_cpu_lanes.wgsl's x as vec4s; none in
-        // matmul_coop.wgsl.
+        // Binding 4: matmul.wgsl's norm weight, matmul_cpu_lanes.wgsl's x as vec4s (and 5 its
+        // weights as vec4s); none in matmul_coop.wgsl.
         match kernel {
             Kernel::Matmul { variant: KernelVariant::Tiled, .. } => self.launch(kernel, &p, &[w, io.x, io.y, g], groups),
             Kernel::Matmul { dtype, variant, short, x, .. } => {
-                let x4 = super::kernel_specs::cpu_vec4_rows(k, io.x_offset);
-                self.launch(Kernel::Matmul { dtype, variant, short, x, x4 }, &p, &[w, io.x, io.y, io.x], groups)
+                let (x4, w4) = (super::kernel_specs::cpu_vec4_rows(k, io.x_offset), super::kernel_specs::cpu_vec4_weights(dtype, k));
+                self.launch(Kernel::Matmul { dtype, variant, short, x, x4, w4 }, &p, &[w, io.x, io.y, io.x, w], groups)
             }
             _ => self.launch(kernel, &p, &[w, io.x, io.y], groups),
         }
