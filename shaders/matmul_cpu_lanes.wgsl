@@ -2,10 +2,11 @@
 // run on a CPU (lavapipe): one invocation owns one weight row (one output column) and a block of
 // R = 16 activation rows; no workgroup memory, no barriers.
 // On a CPU the invocations of a subgroup are the SIMD lanes of one core, and every memory read
-// is a per-lane gather. So each lane reads ONE value of each x row per 8 columns of K, and
-// `subgroupBroadcast` hands all 8 to every lane (an extract and a splat, no memory); each lane
-// dequantizes 8 weights of its own row once and uses them for all R rows. Needs subgroups of
-// exactly 8 invocations (the host checks the adapter's subgroup size before choosing this).
+// is a per-lane gather. So the 8 lanes share the reading of each 8 columns of K: each reads one
+// value of each x row (or, where rows start at multiples of 4, a vec4 of one row in two), and
+// `subgroupBroadcast` hands all of them to every lane (an extract and a splat, no memory); each
+// lane dequantizes 8 weights of its own row once and uses them for all R rows. Needs subgroups
+// of exactly 8 invocations (the host checks the adapter's subgroup size before choosing this).
 // Parameters, bindings and the epilogue's store: matmul_common.wgsl, prepended by the host
 // (k_slice is always 0 here). The 16 rows are four vec4s and the partial last slice of k has a
 // loop of its own: cpu_lanes_rows.wgsl says why.
