@@ -3,8 +3,8 @@
 // keys each query row sees under them (`AttnMask` in gpu/kernel_specs.rs is the host's side of
 // the same rule), and the online-softmax round of the two kernels that take keys 8 a round.
 // q: [lq, n_heads·d], k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the session keeps
-// its K/V in half precision; the host prepends the alias). Each kernel binds its output at
-// binding 4.
+// its K/V in half precision; the host prepends the alias; for attention_cpu_lanes.wgsl it
+// declares k and v below as arrays of vec4<kv_t>). Each kernel binds its output at binding 4.
 
 struct Params {
     lq: u32,

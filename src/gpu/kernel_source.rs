@@ -35,6 +35,7 @@ const ROPE: &str = include_str!("../../shaders/rope_common.wgsl");
 /// `ROPE`.
 const MATMUL_COMMON: &str = concat!(include_str!("../../shaders/rope_common.wgsl"), "\n", include_str!("../../shaders/matmul_common.wgsl"));
 /// The CPU-lanes matmuls' product of four x rows with a lane's weights (after the kernel's `x`).
+const ATTENTION_KEYS: &str = include_str!("../../shaders/attention_keys.wgsl");
 const CPU_LANES_DOT: &str = include_str!("../../shaders/cpu_lanes_rows.wgsl");
 /// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
@@ -286,8 +287,13 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 AttnLayout::Tiles => flash(include_str!("../../shaders/attention_tiles.wgsl")),
                 AttnLayout::CpuLanes => include_str!("../../shaders/attention_cpu_lanes.wgsl").to_string(),
             };
-            // How K/V are stored.
-            let src = format!("{}\n{}\n{body}", element_aliases(&[("kv_t", kv), ("out_t", out)]), include_str!("../../shaders/attention_keys.wgsl"));
+            // How K/V are stored; the CPU lanes read them as vec4s (one lane loop on lavapipe
+            // for four values).
+            let keys = match layout {
+                AttnLayout::CpuLanes => ATTENTION_KEYS.replace("k: array<kv_t>;", "k: array<vec4<kv_t>>;").replace("v: array<kv_t>;", "v: array<vec4<kv_t>>;"),
+                _ => ATTENTION_KEYS.to_string(),
+            };
+            let src = format!("{}\n{keys}\n{body}", element_aliases(&[("kv_t", kv), ("out_t", out)]));
             // Heads wider than 256 (DiffusionGemma's full layers: 512): twice the registers per
             // row (the portable layout stages half the keys per round).
             // (The host never asks attention_tiles.wgsl for a wide head.)
@@ -296,6 +302,7 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                 (true, AttnLayout::Flash) => src.replace("array<f32, 16>", "array<f32, 32>").replace("const SL: u32 = 16u;", "const SL: u32 = 32u;"),
                 (true, _) => src
                     .replace("array<f32, 256>", "array<f32, 512>")
+                    .replace("array<vec4<f32>, 64>", "array<vec4<f32>, 128>")
                     .replace("const MAX_D: u32 = 256u;", "const MAX_D: u32 = 512u;")
                     .replace("const KC: u32 = 8u;", "const KC: u32 = 4u;"),
             }
