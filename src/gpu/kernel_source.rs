@@ -34,8 +34,9 @@ const ROPE: &str = include_str!("../../shaders/rope_common.wgsl");
 /// What the matmul kernels share (parameters, edge loads, split-K's range, the epilogue), after
 /// `ROPE`.
 const MATMUL_COMMON: &str = concat!(include_str!("../../shaders/rope_common.wgsl"), "\n", include_str!("../../shaders/matmul_common.wgsl"));
-/// The CPU-lanes matmuls' product of four x rows with a lane's weights (after the kernel's `x`).
+/// The attention kernels' parameters, inputs and key ranges (the CPU lanes' with vec4 K/V).
 const ATTENTION_KEYS: &str = include_str!("../../shaders/attention_keys.wgsl");
+/// What the CPU-lanes matmuls share: a slice's weights and its product with 16 x rows.
 const CPU_LANES_DOT: &str = include_str!("../../shaders/cpu_lanes_rows.wgsl");
 /// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
@@ -369,14 +370,14 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
             constants.push(("X4", 1.0));
         }
         // slice_w8's format codes (cpu_lanes_rows.wgsl).
-        let wide = match dtype {
+        let code = match dtype {
             DType::F32 => 1.0,
             DType::F16 => 2.0,
             DType::BF16 => 3.0,
             _ => 0.0,
         };
-        if w4 && wide > 0.0 {
-            constants.push(("WIDE", wide));
+        if w4 && code > 0.0 {
+            constants.push(("WIDE", code));
         }
     }
     if tiled_core && skip != 0 {
