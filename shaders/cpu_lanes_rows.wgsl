@@ -12,29 +12,8 @@
 // `add_slice4`, one vec4 a lane for four rows, where every row starts at a multiple of 4 (X4).
 // lavapipe reads memory one lane at a time, all of a load's components in that lane's turn, so a
 // vec4 load costs far less than four scalar ones: about 1.3× faster matmuls. The same holds for
-// the weights: `slice_w8` reads the plain formats' 8 values in one or two vec4s.
-
-// This lane's 8 weights of row `row` from column `col` (a multiple of 8, the row's whole slice):
-// where every row starts 16 bytes aligned, one vec4 of `w4` for F16 and BF16 (`WIDE` 2 and 3),
-// two for F32 (1); else (0: a quantized format, or rows off the 16 bytes) the reader's load_w8.
-fn slice_w8(row: u32, col: u32, row_len: u32) -> mat2x4<f32> {
-    let i = row * row_len + col;
-    if (WIDE == 1u) {
-        return mat2x4<f32>(bitcast<vec4<f32>>(w4[i / 4u]), bitcast<vec4<f32>>(w4[i / 4u + 1u]));
-    }
-    if (WIDE == 2u) {
-        let q = w4[i / 8u];
-        return mat2x4<f32>(vec4<f32>(unpack2x16float(q.x), unpack2x16float(q.y)), vec4<f32>(unpack2x16float(q.z), unpack2x16float(q.w)));
-    }
-    if (WIDE == 3u) {
-        // A bf16 is the top half of an f32: the low one shifted up, the high one masked.
-        let q = w4[i / 8u];
-        let lo = bitcast<vec4<f32>>(q << vec4<u32>(16u));
-        let hi = bitcast<vec4<f32>>(q & vec4<u32>(0xffff0000u));
-        return mat2x4<f32>(vec4<f32>(lo.x, hi.x, lo.y, hi.y), vec4<f32>(lo.z, hi.z, lo.w, hi.w));
-    }
-    return load_w8(row, col, row_len);
-}
+// the weights: `slice_w8` (cpu_lanes_weights.wgsl, before this file) reads a lane's 8 weights in
+// one or two vec4s.
 
 // Where the block's 16 x rows start: row 4q + j at component j of q0 .. q3.
 struct Rows16 {

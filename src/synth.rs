@@ -271,6 +271,28 @@ pub fn identity_gguf(c: &ModelConfig) -> crate::model::gguf_write::GgufWriter {
     g
 }
 
+/// A `rows` × `cols` k-quant tensor (Q4_K or Q6_K: `rows · cols` a multiple of 256) of random blocks
+/// with small positive f16 scales (no encoder makes k-quants here; tests and `bench --kernels`
+/// take these).
+pub fn random_blocks(dtype: DType, rows: usize, cols: usize, seed: u64) -> HostTensor {
+    let mut rng = Rng::new(seed);
+    let (size, scale_at): (usize, &[usize]) = match dtype {
+        DType::Q4K => (144, &[0, 2]),
+        _ => (210, &[208]),
+    };
+    let blocks = rows * cols / 256;
+    let mut data = Vec::with_capacity(blocks * size);
+    for _ in 0..blocks {
+        // Eight random bytes a draw (an LM head of LLaDA-8B's shape is 2 million blocks).
+        let mut b: Vec<u8> = (0..size.div_ceil(8)).flat_map(|_| rng.next_u64().to_le_bytes()).take(size).collect();
+        for &p in scale_at {
+            b[p..p + 2].copy_from_slice(&half::f16::from_f32(0.001 + 0.01 * rng.sym().abs()).to_le_bytes());
+        }
+        data.extend(b);
+    }
+    HostTensor { dtype, rows, cols, data }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,10 +133,12 @@ fn matmul_q8_0_and_q4_0() {
 }
 
 /// The CPU-lanes matmul reads x a vec4 a lane where every row starts at a multiple of 4 (k and
-/// the offset are: `cpu_vec4_rows`), a value a lane elsewhere, and the plain formats' weights a
-/// vec4 at a time where every row starts 16 bytes aligned (`cpu_vec4_weights`): each way
-/// against the CPU twin, with k off the slices of 8 (the edge's loop after the vec4 reads), rows
-/// off the blocks of 16 and columns off the workgroups of 64, into NaN-filled outputs.
+/// the offset are: `cpu_vec4_rows`), a value a lane elsewhere, and the weights a vec4 at a time
+/// where the format allows (`cpu_vec4_weights`: plain rows that start 16 bytes aligned, Q4_K's
+/// super-blocks; not Q4_0, Q8_0 or Q6_K):
+/// each way against the CPU twin, with k off the slices of 8 (the edge's loop after the vec4
+/// reads), rows off the blocks of 16 and columns off the workgroups of 64, into NaN-filled
+/// outputs.
 #[test]
 fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
     use unmask::gpu::kernels::{Kernel, MatmulIo};
@@ -152,13 +154,20 @@ fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
         (6, 48, 3, 0, DType::BF16, true, true),
         (7, 64, 33, 4, DType::Q4_0, true, false),
         (7, 64, 33, 2, DType::Q8_0, false, false),
+        (9, 512, 19, 0, DType::Q4K, true, true),
+        (3, 256, 5, 2, DType::Q4K, false, true),
+        (17, 256, 66, 0, DType::Q4K, true, true),
+        (4, 512, 7, 0, DType::Q6K, true, false),
         (3, 4, 2, 0, DType::F32, true, true),
         (1, 3, 2, 0, DType::F32, false, false),
     ];
     for (ci, (m, k, n, x_off, dtype, vec_x, vec_w)) in cases.into_iter().enumerate() {
         let mut rng = Rng::new(ci as u64 + 90);
         let x = rng.vec(x_off + m * k, 1.0);
-        let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap();
+        let w = match dtype {
+            DType::Q4K | DType::Q6K => common::random_blocks(dtype, n, k, ci as u64),
+            _ => HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap(),
+        };
         let want = ops::matmul(&x[x_off..], &w, m);
         let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
         let (xb, yb) = (g.upload_f32("x", &x).unwrap(), g.upload_f32("y", &vec![f32::NAN; m * n]).unwrap());
@@ -1083,8 +1092,9 @@ fn moe_launches_normed(
 fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
     // A device of its own: the test turns `split_matmul` on and off.
     let g = common::own_gpu();
-    // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats; N
-    // across one or two 64-column tiles (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
+    // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats (256
+    // for Q4_K, whose CPU-lanes reader is one of its own); N across one or two 64-column tiles
+    // (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
     // gets on average) cover 8, 16, 32 and 64 pairs, and experts with more pairs than a tile.
     let cases = [
         (DType::F32, 7, 5, 2, 33, 37, 8),
@@ -1095,12 +1105,16 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         (DType::BF16, 62, 4, 2, 17, 20, 32),
         (DType::F32, 6, 3, 2, 20, 36, 8),
         (DType::BF16, 30, 3, 2, 17, 48, 32),
+        (DType::Q4K, 12, 4, 2, 9, 256, 8),
     ];
     for (dtype, rows, experts, k, n, kdim, tile) in cases {
         let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
         let logits = rng.vec(rows * experts, 2.0);
         let x = rng.vec(rows * kdim, 1.0);
-        let w = HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap();
+        let w = match dtype {
+            DType::Q4K => common::random_blocks(dtype, experts * n, kdim, 7),
+            _ => HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap(),
+        };
         let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
         let s = MoeShape { rows, experts, k };
         assert_eq!(s.tile(), tile, "pairs per tile for {rows} rows, top-{k} of {experts}");
@@ -1139,12 +1153,14 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             let yb = g.upload_f32("y", &vec![f32::NAN; rows * k * n]).unwrap();
             let ls = moe_launches(&g, v, &gw, n, kdim, &xb, false, &rb, &yb, Epilogue::Store, s);
             // The CPU-lanes kernel reads x as vec4s where kdim is a multiple of 4 (20, 36, 40, 48,
-            // 64, 96 here), a value a lane elsewhere (37, 45); and the plain formats' weight rows
-            // where they start 16 bytes aligned (F32 at 36, F16 at 40, BF16 at 48; not BF16 at 20).
+            // 64, 96, 256 here), a value a lane elsewhere (37, 45); and the plain formats' weight
+            // rows where they start 16 bytes aligned (F32 at 36, F16 at 40, BF16 at 48; not BF16
+            // at 20), and Q4_K's super-blocks.
             let cpu = v == KernelVariant::CpuLanes;
             let aligned = match dtype {
                 DType::F32 => kdim % 4 == 0,
                 DType::F16 | DType::BF16 => kdim % 8 == 0,
+                DType::Q4K => true,
                 _ => false,
             };
             let (x4, w4) = (cpu && kdim % 4 == 0, cpu && aligned);

@@ -193,11 +193,21 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
         ("lm_head", c.vocab_size, c.d_model),
     ];
     let mut rng = unmask::rng::Rng::new(1);
-    let dtypes = if set.has(KernelSet::Matmul) { vec![DType::F32, DType::F16, DType::Q8_0, DType::Q4_0] } else { vec![] };
+    // The k-quants (most published GGUFs) where their 256-value super-blocks fit the rows.
+    let k_quants = shapes.iter().all(|s| s.2.is_multiple_of(256));
+    let dtypes = match set.has(KernelSet::Matmul) {
+        true => {
+            [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0].into_iter().chain(k_quants.then_some([DType::Q4K, DType::Q6K]).into_iter().flatten()).collect()
+        }
+        false => vec![],
+    };
     for dtype in dtypes {
         for (name, n, k) in shapes {
-            let w = HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
-                .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?;
+            let w = match dtype {
+                DType::Q4K | DType::Q6K => unmask::synth::random_blocks(dtype, n, k, 1),
+                _ => HostTensor::encode(dtype, n, k, &rng.vec(n * k, 0.1))
+                    .ok_or_else(|| Error::Input(format!("{name}: {k} columns do not suit {}", dtype.name())))?,
+            };
             let gw = GpuWeight::upload(gpu, name, &w, u64::MAX)?;
             // In the tiled layout every core ("coop" and "register_tile" in the JSON say which ran).
             let (was, tile_was) = (gpu.coop_matmul(), gpu.register_tile());

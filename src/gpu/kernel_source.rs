@@ -37,7 +37,7 @@ const MATMUL_COMMON: &str = concat!(include_str!("../../shaders/rope_common.wgsl
 /// The attention kernels' parameters, inputs and key ranges (the CPU lanes' with vec4 K/V).
 const ATTENTION_KEYS: &str = include_str!("../../shaders/attention_keys.wgsl");
 /// What the CPU-lanes matmuls share: a slice's weights and its product with 16 x rows.
-const CPU_LANES_DOT: &str = include_str!("../../shaders/cpu_lanes_rows.wgsl");
+const CPU_LANES_DOT: &str = concat!(include_str!("../../shaders/cpu_lanes_weights.wgsl"), "\n", include_str!("../../shaders/cpu_lanes_rows.wgsl"));
 /// The tiled matmul's body (its store: `matmul_out.wgsl` or `matmul_qkv.wgsl`).
 const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
 
@@ -369,12 +369,13 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
         if x4 {
             constants.push(("X4", 1.0));
         }
-        // slice_w8's format codes (cpu_lanes_rows.wgsl).
+        // slice_w8's format codes (cpu_lanes_weights.wgsl).
         let code = match dtype {
             DType::F32 => 1.0,
             DType::F16 => 2.0,
             DType::BF16 => 3.0,
-            _ => 0.0,
+            DType::Q4K => 4.0,
+            DType::Q8_0 | DType::Q4_0 | DType::Q6K => 0.0,
         };
         if w4 && code > 0.0 {
             constants.push(("WIDE", code));

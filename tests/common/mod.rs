@@ -98,21 +98,6 @@ pub fn session_in(m: &unmask::engine::GpuModel, canvas: usize, kernels: unmask::
     m.session(config).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Random Q4_K or Q6_K super-blocks (`rows · cols` a multiple of 256): random bytes with a sane f16 scale (and min) so values stay finite.
-pub fn random_blocks(dtype: unmask::model::DType, rows: usize, cols: usize, seed: u64) -> unmask::model::HostTensor {
-    let mut rng = unmask::synth::Rng::new(seed);
-    let (size, scale_at): (usize, &[usize]) = match dtype {
-        unmask::model::DType::Q4K => (144, &[0, 2]),
-        _ => (210, &[208]),
-    };
-    let blocks = rows * cols / 256;
-    let mut data = Vec::with_capacity(blocks * size);
-    for _ in 0..blocks {
-        let mut b: Vec<u8> = (0..size).map(|_| rng.next_u64() as u8).collect();
-        for &p in scale_at {
-            b[p..p + 2].copy_from_slice(&half::f16::from_f32(0.001 + 0.01 * rng.sym().abs()).to_le_bytes());
-        }
-        data.extend(b);
-    }
-    unmask::model::HostTensor { dtype, rows, cols, data }
-}
+/// Random Q4_K or Q6_K super-blocks (`rows · cols` a multiple of 256) with sane f16 scales.
+#[allow(unused_imports)]
+pub use unmask::synth::random_blocks;
