@@ -135,7 +135,8 @@ fn matmul_q8_0_and_q4_0() {
 /// The CPU-lanes matmul reads x a vec4 a lane where every row starts at a multiple of 4 (k and
 /// the offset are: `cpu_vec4_rows`), a value a lane elsewhere, and the weights a vec4 at a time
 /// where the format allows (`cpu_vec4_weights`: plain rows that start 16 bytes aligned, Q4_K's
-/// super-blocks; not Q4_0, Q8_0 or Q6_K):
+/// super-blocks, Q6_K's at any even byte, a buffer of one block among them; not Q4_0 or
+/// Q8_0):
 /// each way against the CPU twin, with k off the slices of 8 (the edge's loop after the vec4
 /// reads), rows off the blocks of 16 and columns off the workgroups of 64, into NaN-filled
 /// outputs.
@@ -157,7 +158,9 @@ fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
         (9, 512, 19, 0, DType::Q4K, true, true),
         (3, 256, 5, 2, DType::Q4K, false, true),
         (17, 256, 66, 0, DType::Q4K, true, true),
-        (4, 512, 7, 0, DType::Q6K, true, false),
+        (4, 512, 7, 0, DType::Q6K, true, true),
+        (17, 256, 66, 1, DType::Q6K, false, true),
+        (2, 256, 1, 0, DType::Q6K, true, true),
         (3, 4, 2, 0, DType::F32, true, true),
         (1, 3, 2, 0, DType::F32, false, false),
     ];
@@ -1093,7 +1096,7 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
     // A device of its own: the test turns `split_matmul` on and off.
     let g = common::own_gpu();
     // (format, rows, experts, top-k, expert rows N, K): K a multiple of 32 for block formats (256
-    // for Q4_K, whose CPU-lanes reader is one of its own); N across one or two 64-column tiles
+    // for the k-quants, whose CPU-lanes readers are their own); N across one or two 64-column tiles
     // (the k-quants' readers: tests/kquants.rs). The tiled kernel's tiles (pairs an expert
     // gets on average) cover 8, 16, 32 and 64 pairs, and experts with more pairs than a tile.
     let cases = [
@@ -1106,13 +1109,14 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         (DType::F32, 6, 3, 2, 20, 36, 8),
         (DType::BF16, 30, 3, 2, 17, 48, 32),
         (DType::Q4K, 12, 4, 2, 9, 256, 8),
+        (DType::Q6K, 14, 3, 2, 5, 256, 16),
     ];
     for (dtype, rows, experts, k, n, kdim, tile) in cases {
         let mut rng = Rng::new(n as u64 * 31 + kdim as u64);
         let logits = rng.vec(rows * experts, 2.0);
         let x = rng.vec(rows * kdim, 1.0);
         let w = match dtype {
-            DType::Q4K => common::random_blocks(dtype, experts * n, kdim, 7),
+            DType::Q4K | DType::Q6K => common::random_blocks(dtype, experts * n, kdim, 7),
             _ => HostTensor::encode(dtype, experts * n, kdim, &rng.vec(experts * n * kdim, 1.0)).unwrap(),
         };
         let route = ops::moe_route(&logits, experts, k, true, Routing::SOFTMAX, None);
@@ -1155,12 +1159,12 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
             // The CPU-lanes kernel reads x as vec4s where kdim is a multiple of 4 (20, 36, 40, 48,
             // 64, 96, 256 here), a value a lane elsewhere (37, 45); and the plain formats' weight
             // rows where they start 16 bytes aligned (F32 at 36, F16 at 40, BF16 at 48; not BF16
-            // at 20), and Q4_K's super-blocks.
+            // at 20), and the k-quants' super-blocks.
             let cpu = v == KernelVariant::CpuLanes;
             let aligned = match dtype {
                 DType::F32 => kdim % 4 == 0,
                 DType::F16 | DType::BF16 => kdim % 8 == 0,
-                DType::Q4K => true,
+                DType::Q4K | DType::Q6K => true,
                 _ => false,
             };
             let (x4, w4) = (cpu && kdim % 4 == 0, cpu && aligned);

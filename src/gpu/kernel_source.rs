@@ -375,7 +375,8 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
             DType::F16 => 2.0,
             DType::BF16 => 3.0,
             DType::Q4K => 4.0,
-            DType::Q8_0 | DType::Q4_0 | DType::Q6K => 0.0,
+            DType::Q6K => 5.0,
+            DType::Q8_0 | DType::Q4_0 => 0.0,
         };
         if w4 && code > 0.0 {
             constants.push(("WIDE", code));

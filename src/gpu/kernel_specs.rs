@@ -297,16 +297,16 @@ pub fn cpu_vec4_rows(k: usize, x_offset: usize) -> bool {
 
 /// Whether the CPU-lanes matmuls read a lane's 8 weights of a row of `k` in format `dtype` as
 /// vec4s (`Kernel::Matmul::w4`; `slice_w8` in cpu_lanes_weights.wgsl): the plain formats where
-/// every row starts 16 bytes aligned, and Q4_K (144-byte super-blocks: always aligned), whose
-/// scalar reader took 16 word loads for 8 weights (2 vec4s now: 1.35× faster on lavapipe).
-/// Q4_0, Q8_0 and Q6_K blocks start at any even byte: vec4 readers picking their bytes out of
-/// two vec4s measured no faster there than the word reads (BENCHMARKS.md), so they keep those.
+/// every row starts 16 bytes aligned, Q4_K (144-byte super-blocks: always aligned; its scalar
+/// reader took 16 word loads for 8 weights, the vec4 one 2: 1.35× faster on lavapipe) and Q6_K
+/// (the vec4s around its bytes: 6 loads for 14, ~1.1×). Q4_0 and Q8_0 readers picking their
+/// bytes out of vec4s measured no faster than their word reads (BENCHMARKS.md).
 pub fn cpu_vec4_weights(dtype: DType, k: usize) -> bool {
     match dtype {
         DType::F32 => k.is_multiple_of(4),
         DType::F16 | DType::BF16 => k.is_multiple_of(8),
-        DType::Q4K => true,
-        DType::Q8_0 | DType::Q4_0 | DType::Q6K => false,
+        DType::Q4K | DType::Q6K => true,
+        DType::Q8_0 | DType::Q4_0 => false,
     }
 }
 
