@@ -193,14 +193,14 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
         ("lm_head", c.vocab_size, c.d_model),
     ];
     let mut rng = unmask::rng::Rng::new(1);
+    let mut dtypes = vec![DType::F32, DType::F16, DType::Q8_0, DType::Q4_0];
     // The k-quants (most published GGUFs) where their 256-value super-blocks fit the rows.
-    let k_quants = shapes.iter().all(|s| s.2.is_multiple_of(256));
-    let dtypes = match set.has(KernelSet::Matmul) {
-        true => {
-            [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0].into_iter().chain(k_quants.then_some([DType::Q4K, DType::Q6K]).into_iter().flatten()).collect()
-        }
-        false => vec![],
-    };
+    if shapes.iter().all(|s| s.2.is_multiple_of(256)) {
+        dtypes.extend([DType::Q4K, DType::Q6K]);
+    }
+    if !set.has(KernelSet::Matmul) {
+        dtypes.clear();
+    }
     for dtype in dtypes {
         for (name, n, k) in shapes {
             let w = match dtype {

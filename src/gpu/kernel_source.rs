@@ -369,17 +369,8 @@ pub fn pipeline_constants(k: Kernel, coop_lanes: u32, skip: u32, wide: bool) -> 
         if x4 {
             constants.push(("X4", 1.0));
         }
-        // slice_w8's format codes (cpu_lanes_weights.wgsl).
-        let code = match dtype {
-            DType::F32 => 1.0,
-            DType::F16 => 2.0,
-            DType::BF16 => 3.0,
-            DType::Q4K => 4.0,
-            DType::Q6K => 5.0,
-            DType::Q8_0 | DType::Q4_0 => 0.0,
-        };
-        if w4 && code > 0.0 {
-            constants.push(("WIDE", code));
+        if let Some((code, _)) = super::kernel_specs::cpu_vec4_reader(dtype).filter(|_| w4) {
+            constants.push(("WIDE", code as f64));
         }
     }
     if tiled_core && skip != 0 {

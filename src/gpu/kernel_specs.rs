@@ -295,19 +295,27 @@ pub fn cpu_vec4_rows(k: usize, x_offset: usize) -> bool {
     k.is_multiple_of(4) && x_offset.is_multiple_of(4)
 }
 
-/// Whether the CPU-lanes matmuls read a lane's 8 weights of a row of `k` in format `dtype` as
-/// vec4s (`Kernel::Matmul::w4`; `slice_w8` in cpu_lanes_weights.wgsl): the plain formats where
-/// every row starts 16 bytes aligned, Q4_K (144-byte super-blocks: always aligned; its scalar
+/// The vec4 reader `slice_w8` (cpu_lanes_weights.wgsl) has for weight format `dtype`, as (its
+/// code, the override `WIDE`; the row length in elements that rows must be a multiple of to start
+/// 16 bytes aligned): the plain formats, Q4_K (144-byte super-blocks: always aligned; its scalar
 /// reader took 16 word loads for 8 weights, the vec4 one 2: 1.35× faster on lavapipe) and Q6_K
 /// (the vec4s around its bytes: 6 loads for 14, ~1.1×). Q4_0 and Q8_0 readers picking their
-/// bytes out of vec4s measured no faster than their word reads (BENCHMARKS.md).
-pub fn cpu_vec4_weights(dtype: DType, k: usize) -> bool {
+/// bytes out of vec4s measured no faster than their word reads (BENCHMARKS.md): none.
+pub fn cpu_vec4_reader(dtype: DType) -> Option<(u32, usize)> {
     match dtype {
-        DType::F32 => k.is_multiple_of(4),
-        DType::F16 | DType::BF16 => k.is_multiple_of(8),
-        DType::Q4K | DType::Q6K => true,
-        DType::Q8_0 | DType::Q4_0 => false,
+        DType::F32 => Some((1, 4)),
+        DType::F16 => Some((2, 8)),
+        DType::BF16 => Some((3, 8)),
+        DType::Q4K => Some((4, 256)),
+        DType::Q6K => Some((5, 256)),
+        DType::Q8_0 | DType::Q4_0 => None,
     }
+}
+
+/// Whether the CPU-lanes matmuls read a lane's 8 weights of a row of `k` in format `dtype` as
+/// vec4s (`Kernel::Matmul::w4`): where the format has a vec4 reader and its rows start aligned.
+pub fn cpu_vec4_weights(dtype: DType, k: usize) -> bool {
+    cpu_vec4_reader(dtype).is_some_and(|(_, align)| k.is_multiple_of(align))
 }
 
 /// Query rows a workgroup of `attention_cpu_lanes.wgsl` takes (its `WG · QR`: one subgroup of 8
