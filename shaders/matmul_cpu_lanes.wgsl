@@ -13,11 +13,12 @@
 
 const R: u32 = 16u; // activation rows per invocation: the host's CPU_LANES_ROWS (kernel_specs.rs)
 
-// x again, as vec4s (binding 4: the host binds x's buffer twice), and whether every x row starts
-// at a multiple of 4 (k and x_offset are; the host's `Kernel::Matmul::x4`): then the main loop
-// reads x a vec4 a lane (`add_slice4`), else a value (`add_slice`; both cpu_lanes_rows.wgsl,
-// prepended by the host after this).
-@group(0) @binding(4) var<storage, read> x4: array<vec4<x_t>>;
+// x again, as vec4s (binding 4, `x4`: the host binds x's buffer twice and declares it, a storage
+// array or, where `Kernel::Matmul::xw`, a uniform one of 4096 vec4s: the launch's window of x,
+// which binding 2 then holds too; matmul_window.rs), and whether every x row starts at a
+// multiple of 4 (k and x_offset are; the host's `Kernel::Matmul::x4`): then the main loop reads
+// x a vec4 a lane (`add_slice4`), else a value (`add_slice`; both cpu_lanes_rows.wgsl, prepended
+// by the host after this).
 override X4: bool = false;
 // The weights again, as vec4s (binding 5), and their format where every row starts 16 bytes
 // aligned (the host's `Kernel::Matmul::w4`; `slice_w8` in cpu_lanes_rows.wgsl has the codes).

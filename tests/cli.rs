@@ -485,7 +485,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "    - [6] 530 s of the 540 s budget spent",
         "| fma | False | True |",
         "Compiled by Null hardware (RADV NAVI21)",
-        "| `Matmul { dtype: Q4_0, variant: Tiled, short: false, x: F32, x4: false, w4: false }, 8×8` |",
+        "| `Matmul { dtype: Q4_0, variant: Tiled, short: false, x: F32, x4: false, w4: false, xw: false }, 8×8` |",
         "LB on: Scratch size / Spilled SGPRs / Spilled VGPRs",
         "no clamps: Instructions / SGPRs / VGPRs",
         "| unmask (cpu-lanes, coop False",

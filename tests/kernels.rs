@@ -186,10 +186,78 @@ fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
             x_f16: false,
             y_f16: false,
         };
-        let l = g.matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, m, n, k, io).unwrap();
+        let ls = g.matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, m, n, k, io).unwrap();
         let what = format!("CPU-lanes matmul {} {m}×{k}×{n} from x element {x_off}", dtype.name());
-        assert!(matches!(l.kernel, Kernel::Matmul { x4, w4, .. } if (x4, w4) == (vec_x, vec_w)), "{what}: {:?}", l.kernel);
-        assert_close(&what, &run(&g, &[l], &yb, m * n), &want, 1e-4);
+        // (x buffers under a uniform window: read from their storage binding.)
+        let kinds: Vec<_> = ls.iter().map(|l| l.kernel).collect();
+        assert!(matches!(kinds[..], [Kernel::Matmul { x4, w4, xw: false, .. }] if (x4, w4) == (vec_x, vec_w)), "{what}: {kinds:?}");
+        assert_close(&what, &run(&g, &ls, &yb, m * n), &want, 1e-4);
+    }
+}
+
+/// The CPU-lanes matmul reading x through uniform windows (`Gpu::x_windows`, matmul_window.rs:
+/// on native CPU adapters, lavapipe here) against the CPU twin: one window, two (each launch's
+/// own output rows), too many rows for two (x from its storage binding instead), rows that
+/// start off the windows' alignment, k off the slices of 8 (the edge loop reads the window from
+/// binding 2), the buffer's last window starting before the rows; x followed by NaNs in its
+/// buffer (nothing past the rows may be read) and each result added into y at an offset and a
+/// stride. The same with the switch off: one launch from the storage binding.
+#[test]
+fn the_cpu_lanes_matmul_reads_x_through_uniform_windows() {
+    use unmask::gpu::kernels::{Kernel, MatmulIo};
+    use unmask::gpu::matmul_window::X_WINDOW_BYTES;
+    let g = common::own_gpu();
+    assert!(g.x_windows(), "{}: a native CPU adapter reads x through windows", g.report.name);
+    let window = X_WINDOW_BYTES as usize / 4;
+    // (m, k, n, x offset, x buffer length in f32s (None: the rows end the buffer), format,
+    // windows; 0: x from the storage binding)
+    let cases = [
+        (37, 256, 70, 0, Some(window + 100), DType::F32, 1),
+        (100, 256, 33, 4, Some(2 * window), DType::F16, 2),
+        (32, 768, 65, 12, Some(2 * window), DType::Q4K, 2),
+        (40, 768, 9, 12, None, DType::Q4K, 0),
+        (20, 36, 17, 8, Some(window), DType::F16, 1),
+        (45, 64, 19, window + 128 - 45 * 64, Some(window + 128), DType::Q4_0, 1),
+        (129, 128, 5, 0, None, DType::BF16, 2),
+        (2, 256, 3, 0, Some(window / 2), DType::F32, 0),
+    ];
+    for (ci, (m, k, n, x_off, len, dtype, windows)) in cases.into_iter().enumerate() {
+        let mut rng = Rng::new(ci as u64 + 190);
+        let mut x = vec![f32::NAN; len.unwrap_or(x_off + m * k)];
+        x[x_off..x_off + m * k].copy_from_slice(&rng.vec(m * k, 1.0));
+        let w = match dtype {
+            DType::Q4K | DType::Q6K => common::random_blocks(dtype, n, k, ci as u64),
+            _ => HostTensor::encode(dtype, n, k, &rng.vec(n * k, 1.0)).unwrap(),
+        };
+        let prod = ops::matmul(&x[x_off..x_off + m * k], &w, m);
+        let gw = GpuWeight::upload(&g, "w", &w, u64::MAX).unwrap();
+        let (stride, off) = (n + 2, 3);
+        let y0 = rng.vec(off + m * stride, 2.0);
+        let want = after_epilogue(&y0, &prod, (m, n), off, stride, Epilogue::Add);
+        let xb = g.upload_f32("x", &x).unwrap();
+        for on in [true, false] {
+            g.set_x_windows(on).unwrap();
+            let yb = g.upload_f32("y", &y0).unwrap();
+            let io = MatmulIo {
+                x: &xb,
+                x_offset: x_off,
+                y: &yb,
+                y_offset: off,
+                y_stride: stride,
+                epilogue: Epilogue::Add,
+                norm: None,
+                rope: None,
+                x_f16: false,
+                y_f16: false,
+            };
+            let ls = g.matmul(KernelVariant::CpuLanes, dtype, &gw.chunks[0].0, m, n, k, io).unwrap();
+            let what = format!("CPU-lanes matmul {} {m}×{k}×{n} from x element {x_off} of {}, windows {on}", dtype.name(), x.len());
+            let kinds: Vec<_> = ls.iter().map(|l| l.kernel).collect();
+            let want_windows = if on { windows } else { 0 };
+            assert_eq!(ls.len(), want_windows.max(1), "{what}: {kinds:?}");
+            assert!(kinds.iter().all(|k| matches!(k, Kernel::Matmul { x4: true, xw, .. } if *xw == (want_windows > 0))), "{what}: {kinds:?}");
+            assert_close(&what, &run(&g, &ls, &yb, want.len()), &want, 1e-4);
+        }
     }
 }
 
@@ -2000,7 +2068,7 @@ fn coop_matmul_source_validates_and_translates_to_spirv_for_every_format() {
         assert!(op(4459, 6) || op(4459, 7), "{what}: no cooperative multiply-add");
     }
     // The tiled f32 kernel, assembled from the same common part, still validates too.
-    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32, x4: false, w4: false });
+    let src = source(Kernel::Matmul { dtype: DType::Q4_0, variant: KernelVariant::Tiled, short: false, x: KvType::F32, x4: false, w4: false, xw: false });
     let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), Caps::SHADER_FLOAT16_IN_FLOAT32).validate(&module).unwrap();
 }
@@ -2121,7 +2189,7 @@ fn coop_matmul_staging_edges_epilogues_and_split_k_with_emulated_matrix_ops() {
             let want = after_epilogue(&y0, &prod, (m, n), off, stride, e);
             let yb = g.upload_f32("y", &y0).unwrap();
             let io = MatmulIo { x: &xb, x_offset: 0, y: &yb, y_offset: off, y_stride: stride, epilogue: e, norm: None, rope: None, x_f16: false, y_f16: false };
-            let l = [g.matmul(KernelVariant::Tiled, dtype, &wb, m, n, k, io).unwrap()];
+            let l = g.matmul(KernelVariant::Tiled, dtype, &wb, m, n, k, io).unwrap();
             assert!(coop(&l), "{dtype:?}: the launch runs on cooperative matrices, short tiles {short}");
             assert_close(&format!("emulated coop matmul {} {m}×{k}×{n}, {e:?}", dtype.name()), &run(&g, &l, &yb, want.len()), &want, 2e-4);
         }

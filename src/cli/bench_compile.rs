@@ -27,7 +27,7 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     let wg = unmask::gpu::kernel_specs::GPU_ROW_WORKGROUP;
     let mut v = Vec::new();
     for d in FORMATS {
-        v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false, x: f32_, x4: false, w4: false }, false));
+        v.push((K::Matmul { dtype: d, variant: KernelVariant::Tiled, short: false, x: f32_, x4: false, w4: false, xw: false }, false));
         v.push((K::MatmulCoop { dtype: d, x: f32_, short: false }, false));
     }
     v.push((K::MatmulCoop { dtype: q, x: f16_, short: false }, false));
@@ -36,8 +36,8 @@ fn catalogue() -> Vec<(Kernel, bool)> {
     v.push((K::MatmulCoop { dtype: q, x: f16_, short: false }, true));
     v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv: f16_, coop: true, x: f16_ }, true));
     v.push((K::MatmulGlu { dtypes: [q, q], short: false, coop: true, x: f16_, out: f16_ }, true));
-    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true, x: f32_, x4: false, w4: false }, false));
-    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false, x: f32_, x4: false, w4: false }, true));
+    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: true, x: f32_, x4: false, w4: false, xw: false }, false));
+    v.push((K::Matmul { dtype: q, variant: KernelVariant::Tiled, short: false, x: f32_, x4: false, w4: false, xw: false }, true));
     for coop in [false, true] {
         for kv in [KvType::F32, KvType::F16] {
             v.push((K::MatmulQkv { dtypes: [q, q, DType::Q6K], short: false, kv, coop, x: f32_ }, false));

@@ -53,6 +53,8 @@ pub fn kv(gpu: &Gpu) -> Result<KvType> {
 /// gate/up each in one launch); `UNMASK_HALF_INPUTS=on|off`: whether sessions on cooperative
 /// matrices keep the matmuls' inputs in f16 (`Gpu::half_inputs`); `UNMASK_COOP_SHORT=on|off`:
 /// whether cooperative matmuls of at most 32 rows take 32×128 tiles (`Gpu::set_short_coop`);
+/// `UNMASK_X_WINDOWS=on|off`: whether the CPU-lanes matmul reads x through uniform windows
+/// (`Gpu::set_x_windows`);
 /// `UNMASK_COOP_TILE=64x64|64x128`: the cooperative matmuls' tiles for more rows
 /// (`Gpu::set_coop_tile`); `UNMASK_SPLIT_FILL=N`: the workgroups a split tiled matmul
 /// aims for on GPUs (`Gpu::set_split_fill`); `UNMASK_ROW_WORKGROUP=N`: the invocations of the
@@ -97,6 +99,11 @@ pub fn open_gpu() -> Result<Arc<Gpu>> {
     // switch).
     if let Some(on) = on_off("UNMASK_COOP_SHORT")? {
         gpu.set_short_coop(on);
+    }
+    // Whether the CPU-lanes matmul reads x through uniform windows (on where it can; an A/B
+    // switch).
+    if let Some(on) = on_off("UNMASK_X_WINDOWS")? {
+        gpu.set_x_windows(on)?;
     }
     // The cooperative matmuls' tiles for more than 32 rows (64×64 by default; an A/B switch).
     match std::env::var("UNMASK_COOP_TILE").as_deref() {

@@ -327,6 +327,9 @@ impl<'m> Session<'m> {
             chunks.push((ls.len(), r0, rc));
             launches.extend(ls);
         }
+        if launches.len() > self.layout.pass_launches {
+            return Err(Error::Gpu(format!("internal: a pass of {} launches; its slot holds {}", launches.len(), self.layout.pass_launches)));
+        }
         let gpu = &*self.model.gpu;
         let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.pass_slot(slot))))?.into_iter();
         let body: Vec<Dispatch> = bound.by_ref().take(body_count).collect();

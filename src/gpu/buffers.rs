@@ -30,11 +30,13 @@ impl Gpu {
         bytes.max(16).div_ceil(4) * 4
     }
 
-    /// A zeroed storage buffer (usable as copy source/destination too).
+    /// A zeroed storage buffer (usable as copy source/destination too; on adapters whose
+    /// CPU-lanes matmul may read x through uniform windows, as a uniform buffer too).
     pub fn storage(&self, what: &str, bytes: u64) -> Result<wgpu::Buffer> {
         let bytes = Self::padded(bytes);
         self.check_size(what, bytes)?;
-        Ok(self.buffer(what, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC))
+        let uniform = if self.windows_ok { wgpu::BufferUsages::UNIFORM } else { wgpu::BufferUsages::empty() };
+        Ok(self.buffer(what, bytes, wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC | uniform))
     }
 
     /// A uniform buffer written with `queue.write_buffer` (kernel parameters, noise).

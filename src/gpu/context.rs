@@ -67,6 +67,10 @@ pub struct Gpu {
     split_fill: std::sync::atomic::AtomicUsize,
     /// Invocations of a row kernel's workgroup (`row_workgroup`).
     row_wg: std::sync::atomic::AtomicU32,
+    /// Native CPU-lanes adapters (lavapipe): storage buffers may be bound as uniform ones too, and
+    /// the CPU-lanes matmul reads x through uniform windows (`x_windows`; matmul_window.rs).
+    pub(super) windows_ok: bool,
+    pub(super) x_window: std::sync::atomic::AtomicBool,
     /// A real GPU, as far as the adapter tells (`is_gpu`).
     gpu: bool,
     /// The fixed subgroup size `matmul_coop.wgsl` runs with (a workgroup is four subgroups);
@@ -214,6 +218,9 @@ impl Gpu {
         let preferred = if subgroup_kernels && info.device_type == wgpu::DeviceType::Cpu { KernelVariant::CpuLanes } else { KernelVariant::Tiled };
         let gpu = is_gpu(cfg!(target_arch = "wasm32"), info.device_type, features.contains(wgpu::Features::SHADER_F16));
         let tiles = limits.max_compute_workgroup_storage_size >= super::kernel_specs::TILES_BYTES;
+        let windows_ok = preferred == KernelVariant::CpuLanes
+            && !cfg!(target_arch = "wasm32")
+            && limits.max_uniform_buffer_binding_size as u64 >= super::matmul_window::X_WINDOW_BYTES;
         Ok(Gpu {
             instance,
             adapter,
@@ -233,6 +240,8 @@ impl Gpu {
             split_fill: super::kernel_specs::GPU_SPLIT_FILL.into(),
             row_wg: if gpu { super::kernel_specs::GPU_ROW_WORKGROUP } else { super::kernel_specs::CPU_ROW_WORKGROUP }.into(),
             gpu,
+            windows_ok,
+            x_window: windows_ok.into(),
             coop_lanes,
             coop: (coop_lanes > 0).into(),
             coop_emulated: false,

@@ -220,7 +220,7 @@ pub fn source_for(k: Kernel, wide: bool, coop_lanes: u32) -> String {
 /// inputs over 32 rows (`Gpu::set_coop_tile`).
 pub fn source_with(k: Kernel, wide: bool) -> String {
     match k {
-        Kernel::Matmul { dtype, variant, x, .. } => {
+        Kernel::Matmul { dtype, variant, x, xw, .. } => {
             let reader = weight_reader(dtype);
             let io = [x, KvType::F32];
             match variant {
@@ -228,8 +228,12 @@ pub fn source_with(k: Kernel, wide: bool) -> String {
                     matmul_with(false, false, io, &format!("{WEIGHTS_COMMON}\n{reader}"), include_str!("../../shaders/matmul_out.wgsl"), wide, false)
                 }
                 KernelVariant::CpuLanes => format!(
-                    "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{CPU_LANES_DOT}\n{}",
+                    "{}{WEIGHTS_COMMON}\n{reader}\n{GLU}\n{MATMUL_COMMON}\n{}\n{CPU_LANES_DOT}\n{}",
                     element_aliases(&[("x_t", x), ("y_t", KvType::F32)]),
+                    match xw {
+                        true => format!("@group(0) @binding(4) var<uniform> x4: array<vec4<x_t>, {}>;", super::matmul_window::X_WINDOW_BYTES / 16),
+                        false => "@group(0) @binding(4) var<storage, read> x4: array<vec4<x_t>>;".into(),
+                    },
                     include_str!("../../shaders/matmul_cpu_lanes.wgsl")
                 ),
             }

@@ -82,7 +82,8 @@ pub enum Kernel {
     /// inputs in half precision, `MatmulIo::x_f16`; in this kernel where a launch's shape does
     /// not suit cooperative matrices); CPU-lanes variant only: `x4`, every x row starts at a
     /// multiple of 4 elements and `w4`, every weight row 16 bytes aligned, so the kernel reads
-    /// them as vec4s (`kernel_specs::cpu_vec4_rows`, `cpu_vec4_weights`).
+    /// them as vec4s (`kernel_specs::cpu_vec4_rows`, `cpu_vec4_weights`), and `xw`, the vec4s
+    /// from a uniform-buffer window of x (`matmul_window.rs`).
     Matmul {
         dtype: DType,
         variant: KernelVariant,
@@ -90,6 +91,7 @@ pub enum Kernel {
         x: KvType,
         x4: bool,
         w4: bool,
+        xw: bool,
     },
     /// The tiled matmul over the Q, K and V weights (formats `dtypes`) at once, into three
     /// outputs (`matmul_qkv.wgsl`; K and V stored as `kv`); `coop`: on cooperative matrices
@@ -201,6 +203,14 @@ pub struct Launch {
     /// Bindings 1.. in order: (buffer, byte range within it; None: all of it).
     buffers: Vec<(wgpu::Buffer, Option<(u64, u64)>)>,
     groups: [u32; 3],
+}
+
+impl Launch {
+    /// The launch with binding `i + 1` (its buffer `i`) bound from byte `offset`, `size` bytes.
+    pub(super) fn with_range(mut self, i: usize, offset: u64, size: u64) -> Launch {
+        self.buffers[i].1 = Some((offset, size));
+        self
+    }
 }
 
 /// One kernel launch ready to record.

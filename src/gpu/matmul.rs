@@ -284,10 +284,10 @@ impl Gpu {
         match variant {
             KernelVariant::Tiled => match self.tiled_core(m, k_slice, norm) {
                 t if t.coop => (Kernel::MatmulCoop { dtype, x, short: t.short }, t),
-                t => (Kernel::Matmul { dtype, variant, short: t.short, x, x4: false, w4: false }, t),
+                t => (Kernel::Matmul { dtype, variant, short: t.short, x, x4: false, w4: false, xw: false }, t),
             },
             _ => (
-                Kernel::Matmul { dtype, variant, short: false, x, x4: false, w4: false },
+                Kernel::Matmul { dtype, variant, short: false, x, x4: false, w4: false, xw: false },
                 TiledCore { coop: false, short: false, rows: tile_rows(variant, m).1, cols: 64 },
             ),
         }
@@ -323,7 +323,7 @@ impl Gpu {
     /// `y[m, n] (+)= Σ_k x[m, k] · w[n, k]` for a weight chunk of `n` rows, `k` columns, in the
     /// layout `variant`; tiled launches run on cooperative matrices where `coop_matmul` is on.
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Launch> {
+    pub fn matmul(&self, variant: KernelVariant, dtype: DType, w: &wgpu::Buffer, m: usize, n: usize, k: usize, io: MatmulIo<'_>) -> Result<Vec<Launch>> {
         if io.norm.is_some() && variant != KernelVariant::Tiled {
             return Err(Error::Gpu("internal: only the tiled matmul folds a norm into its input".into()));
         }
@@ -337,14 +337,11 @@ impl Gpu {
         let (kernel, core) = self.matmul_kernel(variant, dtype, m, 0, norm, io.x_type());
         let groups = core.groups(m, n, 1)?;
         // Binding 4: matmul.wgsl's norm weight, matmul_cpu_lanes.wgsl's x as vec4s (and 5 its
-        // weights as vec4s); none in matmul_coop.wgsl.
+        // weights as vec4s; matmul_window.rs); none in matmul_coop.wgsl.
         match kernel {
-            Kernel::Matmul { variant: KernelVariant::Tiled, .. } => self.launch(kernel, &p, &[w, io.x, io.y, g], groups),
-            Kernel::Matmul { dtype, variant, short, x, .. } => {
-                let (x4, w4) = (super::kernel_specs::cpu_vec4_rows(k, io.x_offset), super::kernel_specs::cpu_vec4_weights(dtype, k));
-                self.launch(Kernel::Matmul { dtype, variant, short, x, x4, w4 }, &p, &[w, io.x, io.y, io.x, w], groups)
-            }
-            _ => self.launch(kernel, &p, &[w, io.x, io.y], groups),
+            Kernel::Matmul { variant: KernelVariant::Tiled, .. } => Ok(vec![self.launch(kernel, &p, &[w, io.x, io.y, g], groups)?]),
+            Kernel::Matmul { .. } => self.cpu_lanes_matmul(dtype, w, m, n, k, &io, core),
+            _ => Ok(vec![self.launch(kernel, &p, &[w, io.x, io.y], groups)?]),
         }
     }
 
@@ -390,7 +387,7 @@ impl Gpu {
         match self.split_room(variant, m, n, k, scratch) {
             Some((split, s)) => self.matmul_split(dtype, w, m, n, k, io, s, split, KvType::F32),
             None => {
-                let mut out = vec![self.matmul(variant, dtype, w, m, n, k, MatmulIo { rope: None, ..io })?];
+                let mut out = self.matmul(variant, dtype, w, m, n, k, MatmulIo { rope: None, ..io })?;
                 out.extend(self.rope_output(&io, m, n)?);
                 Ok(out)
             }

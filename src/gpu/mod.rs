@@ -13,6 +13,7 @@ pub mod kernel_specs;
 pub mod kernels;
 pub mod matmul;
 pub mod matmul_fused;
+pub mod matmul_window;
 pub mod probe;
 pub mod switches;
 

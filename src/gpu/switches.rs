@@ -1,6 +1,7 @@
 //! The tiled layout's A/B switches of a `Gpu` that sessions read when they record a pass or are
-//! made: fusion (`set_fuse`), f16 matmul inputs (`set_half_inputs`) and the cooperative
-//! matmuls' tiles (`set_short_coop`, `set_coop_tile`). The kernels' compile switches (loop
+//! made: fusion (`set_fuse`), f16 matmul inputs (`set_half_inputs`), the cooperative
+//! matmuls' tiles (`set_short_coop`, `set_coop_tile`) and, for the CPU-lanes layout, x through
+//! uniform windows (`set_x_windows`). The kernels' compile switches (loop
 //! bounding, index clamps, register tile) are `context.rs`'s.
 
 use super::Gpu;
@@ -45,6 +46,23 @@ impl Gpu {
             _ => return Err(Error::Input(format!("cooperative tiles {cols} wide: use 64 or 128"))),
         }
         Ok(())
+    }
+
+    /// Chooses whether the CPU-lanes matmul reads x through uniform windows where it can
+    /// (`x_windows`; tests, benchmarks, `UNMASK_X_WINDOWS=off`); refused where the adapter has
+    /// none. Sessions read it when they record a pass.
+    pub fn set_x_windows(&self, on: bool) -> Result<()> {
+        if on && !self.windows_ok {
+            return Err(Error::Gpu(format!("{}: x windows are for native CPU adapters running the CPU-lanes matmuls", self.report.name)));
+        }
+        self.x_window.store(on, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the CPU-lanes matmul reads x through uniform windows where it can (matmul_window.rs):
+    /// on native CPU adapters that run the CPU-lanes layout (lavapipe), unless `set_x_windows(false)`.
+    pub fn x_windows(&self) -> bool {
+        self.x_window.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `set_coop_tile(128)` is on.

@@ -1,0 +1,162 @@
+//! The CPU-lanes matmul reading x through uniform-buffer windows (`Kernel::Matmul::xw`): where
+//! its launches are planned (`x_windows`) and made (`Gpu::cpu_lanes_matmul`).
+//! Why: lavapipe (Mesa 22's llvmpipe) reads a storage buffer one lane at a time, a bounds check
+//! and a branch for every component, while a uniform buffer read at per-lane addresses is one
+//! branch-free gather; the matmul's x reads are most of its loads, so reading x as a uniform
+//! buffer made lavapipe's matmuls ~1.2× faster (BENCHMARKS.md). A uniform binding holds at most
+//! `X_WINDOW_BYTES`, so a launch binds the window of x its rows lie in (bindings 2 and 4, the same
+//! bytes), and a matmul whose rows span two windows takes two launches. Sessions plan two
+//! launches for every matmul (`graph::Op::launches`, split-K's budget), so a matmul needing more
+//! windows reads x from its storage binding as before.
+
+use super::kernel_specs::{cpu_vec4_rows, cpu_vec4_weights, CPU_LANES_ROWS};
+use super::kernels::{Kernel, KernelVariant, Launch};
+use super::matmul::{MatmulIo, MatmulParams, TiledCore};
+use super::Gpu;
+use crate::error::Result;
+use crate::model::DType;
+
+/// Bytes of x one launch binds as a uniform buffer: `matmul_cpu_lanes.wgsl`'s `x4` array of
+/// 4096 vec4s (WebGPU's default `maxUniformBufferBindingSize`, and lavapipe's).
+pub const X_WINDOW_BYTES: u64 = 65536;
+
+/// The most launches a windowed matmul takes (the launches sessions plan for each matmul).
+pub const MAX_X_WINDOWS: usize = 2;
+
+/// One launch of a windowed matmul: x rows `row0 .. row0 + rows` (and the same output rows),
+/// bound from byte `byte` of x's buffer, `X_WINDOW_BYTES` long; row `row0` starts at element
+/// `x_offset` of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XWindow {
+    pub row0: usize,
+    pub rows: usize,
+    pub byte: u64,
+    pub x_offset: usize,
+}
+
+/// The windows (at most `MAX_X_WINDOWS`) of a matmul over `m` rows of `k` f32s from element
+/// `x_offset` of a buffer of `size` bytes, each window starting at a multiple of `align` bytes
+/// (the adapter's binding offset alignment) and every launch but the last taking whole blocks of
+/// `CPU_LANES_ROWS` rows; None where x is not read as vec4s (`cpu_vec4_rows`), the buffer is
+/// smaller than a window, or the rows need more windows.
+pub fn x_windows(m: usize, k: usize, x_offset: usize, size: u64, align: u64) -> Option<Vec<XWindow>> {
+    if m == 0 || k == 0 || !cpu_vec4_rows(k, x_offset) || size < X_WINDOW_BYTES || align == 0 || !align.is_multiple_of(16) {
+        return None;
+    }
+    let row_bytes = 4 * k as u64;
+    // The last window that lies inside the buffer.
+    let last = (size - X_WINDOW_BYTES) / align * align;
+    let mut out = Vec::new();
+    let mut row0 = 0;
+    while row0 < m {
+        if out.len() == MAX_X_WINDOWS {
+            return None;
+        }
+        let start = 4 * (x_offset as u64 + (row0 * k) as u64);
+        let byte = (start / align * align).min(last);
+        // Rows from `start` that end inside the window (none where start lies past it).
+        let fit = ((byte + X_WINDOW_BYTES).saturating_sub(start) / row_bytes) as usize;
+        let left = m - row0;
+        let rows = if left <= fit { left } else { fit / CPU_LANES_ROWS * CPU_LANES_ROWS };
+        if rows == 0 {
+            return None;
+        }
+        out.push(XWindow { row0, rows, byte, x_offset: ((start - byte) / 4) as usize });
+        row0 += rows;
+    }
+    Some(out)
+}
+
+impl Gpu {
+    /// The launches of a CPU-lanes matmul (`Gpu::matmul`, which checked `io`; `core`: its
+    /// workgroup tile): one a window of x where `x_windows` is on, x is f32 and `x_windows` finds
+    /// windows, else one reading x from its storage binding.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cpu_lanes_matmul(
+        &self,
+        dtype: DType,
+        w: &wgpu::Buffer,
+        m: usize,
+        n: usize,
+        k: usize,
+        io: &MatmulIo<'_>,
+        core: TiledCore,
+    ) -> Result<Vec<Launch>> {
+        let (x4, w4) = (cpu_vec4_rows(k, io.x_offset), cpu_vec4_weights(dtype, k));
+        let kernel = |xw| Kernel::Matmul { dtype, variant: KernelVariant::CpuLanes, short: false, x: io.x_type(), x4, w4, xw };
+        let buffers = [w, io.x, io.y, io.x, w];
+        let align = self.limits.min_uniform_buffer_offset_alignment.max(self.limits.min_storage_buffer_offset_alignment) as u64;
+        let windows = if self.x_windows() && !io.x_f16 { x_windows(m, k, io.x_offset, io.x.size(), align) } else { None };
+        let Some(windows) = windows else {
+            let p = MatmulParams::new(m, n, k, io, 0)?;
+            return Ok(vec![self.launch(kernel(false), &p, &buffers, core.groups(m, n, 1)?)?]);
+        };
+        let mut out = Vec::with_capacity(windows.len());
+        for win in windows {
+            let part = MatmulIo { x_offset: win.x_offset, y_offset: io.y_offset + win.row0 * io.y_stride, ..*io };
+            let p = MatmulParams::new(win.rows, n, k, &part, 0)?;
+            let launch = self.launch(kernel(true), &p, &buffers, core.groups(win.rows, n, 1)?)?;
+            out.push(launch.with_range(1, win.byte, X_WINDOW_BYTES).with_range(3, win.byte, X_WINDOW_BYTES));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every row of every window lies inside its window and the buffer, the windows cover the
+    /// rows once, in order, and start aligned.
+    fn check(m: usize, k: usize, x_offset: usize, size: u64, align: u64, ws: &[XWindow]) {
+        let mut next = 0;
+        for w in ws {
+            assert_eq!(w.row0, next, "{ws:?}");
+            assert!(w.byte.is_multiple_of(align) && w.byte + X_WINDOW_BYTES <= size, "{ws:?}");
+            assert_eq!(w.byte + 4 * w.x_offset as u64, 4 * (x_offset + w.row0 * k) as u64, "{ws:?}");
+            assert!(4 * (w.x_offset + w.rows * k) as u64 <= X_WINDOW_BYTES, "{ws:?}");
+            next += w.rows;
+        }
+        assert_eq!(next, m, "{ws:?}");
+        assert!(ws[..ws.len() - 1].iter().all(|w| w.rows.is_multiple_of(CPU_LANES_ROWS)), "{ws:?}");
+    }
+
+    #[test]
+    fn windows_cover_the_rows_inside_the_buffer_or_there_are_none() {
+        let mib = 1 << 20;
+        // (m, k, x_offset, buffer bytes, alignment, windows expected)
+        let cases = [
+            (32, 256, 0, mib, 256, Some(1)),
+            (64, 256, 0, mib, 256, Some(1)),
+            (65, 256, 0, mib, 256, Some(2)),
+            (128, 256, 0, mib, 256, Some(2)),
+            (129, 256, 0, mib, 256, None),
+            // Unaligned starts: the window begins before the rows; fewer whole rows fit.
+            (64, 256, 4, mib, 256, Some(2)),
+            (32, 768, 12, mib, 32, Some(2)),
+            (40, 768, 12, mib, 32, None),
+            (17, 1020, 0, mib, 32, Some(2)),
+            (33, 1020, 0, mib, 32, None),
+            // A row longer than a window, and rows that fit only one a window.
+            (1, 16_384, 0, mib, 256, Some(1)),
+            (1, 16_388, 0, mib, 256, None),
+            (2, 8192, 0, mib, 256, Some(1)),
+            (3, 8192, 0, mib, 256, None),
+            // The buffer's end: the last window starts before the rows.
+            (3, 64, 16_384 - 192, 65536, 256, Some(1)),
+            (20, 100, 65_536 / 4 - 2000, 65536 + 48, 32, Some(1)),
+            // Not vec4 rows, no room for a window, or nothing to do.
+            (8, 254, 0, mib, 256, None),
+            (8, 256, 2, mib, 256, None),
+            (8, 256, 0, 65532, 256, None),
+            (0, 256, 0, mib, 256, None),
+        ];
+        for (m, k, x_offset, size, align, want) in cases {
+            let ws = x_windows(m, k, x_offset, size, align);
+            assert_eq!(ws.as_ref().map(Vec::len), want, "m {m}, k {k}, x offset {x_offset}, {size} bytes: {ws:?}");
+            if let Some(ws) = ws {
+                check(m, k, x_offset, size, align, &ws);
+            }
+        }
+    }
+}
