@@ -196,9 +196,9 @@ fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
 }
 
 /// The CPU-lanes matmul reading x through uniform windows (`Gpu::x_windows`, matmul_window.rs:
-/// on native CPU adapters, lavapipe here) against the CPU twin: one window, two (each launch's
-/// own output rows), too many rows for two (x from its storage binding instead), rows that
-/// start off the windows' alignment, k off the slices of 8 (the edge loop reads the window from
+/// on native CPU adapters, lavapipe here) against the CPU twin: one window, two, three (each
+/// launch its own output rows), rows too long for a block of 16 in a window or a buffer smaller
+/// than one (x from its storage binding instead), rows that start off the windows' alignment, k off the slices of 8 (the edge loop reads the window from
 /// binding 2), the buffer's last window starting before the rows; x followed by NaNs in its
 /// buffer (nothing past the rows may be read) and each result added into y at an offset and a
 /// stride. The same with the switch off: one launch from the storage binding.
@@ -215,7 +215,8 @@ fn the_cpu_lanes_matmul_reads_x_through_uniform_windows() {
         (37, 256, 70, 0, Some(window + 100), DType::F32, 1),
         (100, 256, 33, 4, Some(2 * window), DType::F16, 2),
         (32, 768, 65, 12, Some(2 * window), DType::Q4K, 2),
-        (40, 768, 9, 12, None, DType::Q4K, 0),
+        (150, 256, 33, 0, Some(3 * window), DType::F32, 3),
+        (20, 2048, 9, 0, None, DType::Q4K, 0),
         (20, 36, 17, 8, Some(window), DType::F16, 1),
         (45, 64, 19, window + 128 - 45 * 64, Some(window + 128), DType::Q4_0, 1),
         (129, 128, 5, 0, None, DType::BF16, 2),

@@ -9,7 +9,7 @@
 //! K/V the rows' K and V are computed in f32 (RoPE and, where a family has them, bias and
 //! QK-norm: then in `KNew`, `VNew`) and then stored, rounded once.
 
-use crate::gpu::kernels::{Activation, Epilogue, KvType};
+use crate::gpu::kernels::{Activation, Epilogue, KernelVariant, KvType};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use std::ops::Range;
@@ -176,16 +176,21 @@ pub enum Op {
 }
 
 impl Op {
-    /// Kernel launches it takes at most: one per weight chunk for the ops that read a split
-    /// matrix (two for a matmul's, split-K), two for split-K attention.
-    pub fn launches(&self, chunks: &Tensors<usize>) -> usize {
+    /// Kernel launches it takes at most in layout `variant`: one per weight chunk for the ops
+    /// that read a split matrix (for a matmul's: tiled two, split-K; CPU lanes one a window of
+    /// x, `matmul_window::max_windows`), two for split-K attention.
+    pub fn launches(&self, chunks: &Tensors<usize>, variant: KernelVariant) -> usize {
+        let per_matmul = |m: usize| match variant {
+            KernelVariant::Tiled => 2,
+            KernelVariant::CpuLanes => crate::gpu::matmul_window::max_windows(m).max(1),
+        };
         match self {
             Op::Embed { .. } => chunks[Role::Embed],
-            Op::Matmul { w, .. } => 2 * chunks[*w],
+            Op::Matmul { w, m, .. } => per_matmul(*m) * chunks[*w],
             // Unfused, as three matmuls (fused: one launch, or the slices and one merge), bias
             // passes, RoPE passes for Q and K, and K/V stores.
-            Op::Qkv { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum::<usize>() + 7,
-            Op::GateUp { w, .. } => w.iter().map(|k| 2 * chunks[*k]).sum(),
+            Op::Qkv { w, m, .. } => w.iter().map(|k| per_matmul(*m) * chunks[*k]).sum::<usize>() + 7,
+            Op::GateUp { w, m, .. } => w.iter().map(|k| per_matmul(*m) * chunks[*k]).sum(),
             Op::MoeMatmul { w, .. } => chunks[*w],
             // Split-K (few rows): the slices, then their merge.
             Op::Attention { .. } => 2,
@@ -194,9 +199,9 @@ impl Op {
     }
 }
 
-/// Launches of a list of ops.
-pub fn launches(ops: &[Op], chunks: &Tensors<usize>) -> usize {
-    ops.iter().map(|o| o.launches(chunks)).sum()
+/// Launches of a list of ops in layout `variant`.
+pub fn launches(ops: &[Op], chunks: &Tensors<usize>, variant: KernelVariant) -> usize {
+    ops.iter().map(|o| o.launches(chunks, variant)).sum()
 }
 
 /// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result

@@ -5,9 +5,9 @@
 //! branch-free gather; the matmul's x reads are most of its loads, so reading x as a uniform
 //! buffer made lavapipe's matmuls ~1.2× faster (BENCHMARKS.md). A uniform binding holds at most
 //! `X_WINDOW_BYTES`, so a launch binds the window of x its rows lie in (bindings 2 and 4, the same
-//! bytes), and a matmul whose rows span two windows takes two launches. Sessions plan two
-//! launches for every matmul (`graph::Op::launches`, split-K's budget), so a matmul needing more
-//! windows reads x from its storage binding as before.
+//! bytes), and a matmul whose rows span several windows takes a launch for each (sessions plan
+//! for them: `max_windows`). Where a window cannot hold a block of the kernel's rows (k over
+//! ~1000) or x's buffer is smaller than a window, the matmul reads x from its storage binding.
 
 use super::kernel_specs::{cpu_vec4_rows, cpu_vec4_weights, CPU_LANES_ROWS};
 use super::kernels::{Kernel, KernelVariant, Launch};
@@ -20,8 +20,11 @@ use crate::model::DType;
 /// 4096 vec4s (WebGPU's default `maxUniformBufferBindingSize`, and lavapipe's).
 pub const X_WINDOW_BYTES: u64 = 65536;
 
-/// The most launches a windowed matmul takes (the launches sessions plan for each matmul).
-pub const MAX_X_WINDOWS: usize = 2;
+/// The most launches a windowed matmul of `m` rows takes (a session plans for them:
+/// `graph::Op::launches`): every window but the last holds whole blocks of `CPU_LANES_ROWS`.
+pub fn max_windows(m: usize) -> usize {
+    m.div_ceil(CPU_LANES_ROWS)
+}
 
 /// One launch of a windowed matmul: x rows `row0 .. row0 + rows` (and the same output rows),
 /// bound from byte `byte` of x's buffer, `X_WINDOW_BYTES` long; row `row0` starts at element
@@ -34,11 +37,11 @@ pub struct XWindow {
     pub x_offset: usize,
 }
 
-/// The windows (at most `MAX_X_WINDOWS`) of a matmul over `m` rows of `k` f32s from element
-/// `x_offset` of a buffer of `size` bytes, each window starting at a multiple of `align` bytes
-/// (the adapter's binding offset alignment) and every launch but the last taking whole blocks of
-/// `CPU_LANES_ROWS` rows; None where x is not read as vec4s (`cpu_vec4_rows`), the buffer is
-/// smaller than a window, or the rows need more windows.
+/// The windows of a matmul over `m` rows of `k` f32s from element `x_offset` of a buffer of
+/// `size` bytes, each window starting at a multiple of `align` bytes (the adapter's binding
+/// offset alignment) and every launch but the last taking whole blocks of `CPU_LANES_ROWS` rows
+/// (so at most `max_windows(m)`); None where x is not read as vec4s (`cpu_vec4_rows`), the buffer
+/// is smaller than a window, or a block of rows does not fit one (k over ~1000).
 pub fn x_windows(m: usize, k: usize, x_offset: usize, size: u64, align: u64) -> Option<Vec<XWindow>> {
     if m == 0 || k == 0 || !cpu_vec4_rows(k, x_offset) || size < X_WINDOW_BYTES || align == 0 || !align.is_multiple_of(16) {
         return None;
@@ -49,9 +52,6 @@ pub fn x_windows(m: usize, k: usize, x_offset: usize, size: u64, align: u64) -> 
     let mut out = Vec::new();
     let mut row0 = 0;
     while row0 < m {
-        if out.len() == MAX_X_WINDOWS {
-            return None;
-        }
         let start = 4 * (x_offset as u64 + (row0 * k) as u64);
         let byte = (start / align * align).min(last);
         // Rows from `start` that end inside the window (none where start lies past it).
@@ -130,13 +130,14 @@ mod tests {
             (64, 256, 0, mib, 256, Some(1)),
             (65, 256, 0, mib, 256, Some(2)),
             (128, 256, 0, mib, 256, Some(2)),
-            (129, 256, 0, mib, 256, None),
+            (129, 256, 0, mib, 256, Some(3)),
             // Unaligned starts: the window begins before the rows; fewer whole rows fit.
             (64, 256, 4, mib, 256, Some(2)),
             (32, 768, 12, mib, 32, Some(2)),
-            (40, 768, 12, mib, 32, None),
+            (40, 768, 12, mib, 32, Some(3)),
             (17, 1020, 0, mib, 32, Some(2)),
-            (33, 1020, 0, mib, 32, None),
+            (33, 1020, 0, mib, 32, Some(3)),
+            (300, 256, 0, mib, 32, Some(5)),
             // A row longer than a window, and rows that fit only one a window.
             (1, 16_384, 0, mib, 256, Some(1)),
             (1, 16_388, 0, mib, 256, None),
@@ -155,6 +156,7 @@ mod tests {
             let ws = x_windows(m, k, x_offset, size, align);
             assert_eq!(ws.as_ref().map(Vec::len), want, "m {m}, k {k}, x offset {x_offset}, {size} bytes: {ws:?}");
             if let Some(ws) = ws {
+                assert!(ws.len() <= max_windows(m), "{ws:?}");
                 check(m, k, x_offset, size, align, &ws);
             }
         }
