@@ -220,7 +220,14 @@ fn bench_kernels_with(gpu: &Gpu, v: KernelVariant, c: &ModelConfig, m: usize, se
                 // `Gpu::split_fill`; GPUs run it so).
                 let rows: &[usize] = if v == KernelVariant::Tiled && m > 32 { &[m, 32] } else { &[m] };
                 for &r in rows {
-                    bench_matmul(gpu, v, &gw, (w.data.len(), name), r, None, probed)?;
+                    // CPU lanes: x through uniform windows and not, where the adapter has them
+                    // (`Gpu::set_x_windows`), one right after the other.
+                    let xw_was = gpu.x_windows();
+                    for xw in if v == KernelVariant::CpuLanes && xw_was { vec![true, false] } else { vec![xw_was] } {
+                        gpu.set_x_windows(xw)?;
+                        bench_matmul(gpu, v, &gw, (w.data.len(), name), r, None, probed)?;
+                    }
+                    gpu.set_x_windows(xw_was)?;
                     let split = gpu.matmul_split_of(v, r, n, k);
                     if v == KernelVariant::Tiled && split.splits > 1 {
                         bench_matmul(gpu, v, &gw, (w.data.len(), name), r, Some(split), probed)?;
@@ -375,6 +382,8 @@ fn bench_matmul(
     // Its tiles on cooperative matrices: 32×128 for at most 32 rows (`Gpu::set_short_coop`),
     // else 64×64 or 64×128 (`Gpu::set_coop_tile`).
     let short = launches.iter().any(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::MatmulCoop { short: true, .. }));
+    // CPU lanes: x read through uniform windows (`Gpu::x_windows`), and in how many launches.
+    let windows = launches.iter().filter(|l| matches!(l.kernel, unmask::gpu::kernels::Kernel::Matmul { xw: true, .. })).count();
     let coop_tile = coop.then(|| {
         let (r, c) = unmask::gpu::kernel_source::coop_tile(short, gpu.coop_wide());
         format!("{r}x{c}")
@@ -382,7 +391,7 @@ fn bench_matmul(
     // Parts of the k loop left out (`--kernels phases`; none otherwise).
     let bits = gpu.skip_phases();
     let skip: Vec<&str> = [(1, "loads"), (2, "multiply-adds"), (4, "workgroup stores")].into_iter().filter(|(b, _)| bits & b != 0).map(|(_, s)| s).collect();
-    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "x": if half { "f16" } else { "f32" }, "coop_tile": coop_tile, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
+    let line = serde_json::json!({"kernel": "matmul", "variant": v.name(), "coop": coop, "register_tile": gpu.register_tile(), "skip": skip, "x": if half { "f16" } else { "f32" }, "coop_tile": coop_tile, "x_windows": windows, "adapter": gpu.report.name, "dtype": gw.dtype.name(), "shape": name, "m": m, "n": n, "k": k,
         "splits": split.map_or(1, |s| s.splits), "ms": best, "wall_ms": t.wall_ms, "timed_by": t.timed_by, "gflops": gflops, "gbps": gbs, "of_f32_peak": peak.map(|p| gflops / p.f32_gflops),
         "of_f16_tensor_peak": peak.filter(|_| coop).map(|p| gflops / p.f16_tensor_gflops), "of_bandwidth": peak.map(|p| gbs / p.gbps),
         "of_probe": probed.flops(coop).map(|f| gflops / f), "of_probe_read": gbs / probed.read_gbps});
