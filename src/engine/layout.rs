@@ -142,6 +142,15 @@ impl SessionLayout {
         NOISE_SLOT + (i * self.pass_launches) as u64 * PARAM_SLOT
     }
 
+    /// `pass_slot(i)` for a pass of `launches` launches; an error where they outgrow the slot
+    /// (their parameters would overwrite the next slot's).
+    pub fn checked_slot(&self, i: usize, launches: usize) -> crate::error::Result<u64> {
+        if launches > self.pass_launches {
+            return Err(crate::error::Error::Gpu(format!("internal: a pass of {launches} launches; its slot holds {}", self.pass_launches)));
+        }
+        Ok(self.pass_slot(i))
+    }
+
     pub fn guided_slot(&self) -> u64 {
         self.pass_slot(self.pass_slots)
     }

@@ -327,11 +327,8 @@ impl<'m> Session<'m> {
             chunks.push((ls.len(), r0, rc));
             launches.extend(ls);
         }
-        if launches.len() > self.layout.pass_launches {
-            return Err(Error::Gpu(format!("internal: a pass of {} launches; its slot holds {}", launches.len(), self.layout.pass_launches)));
-        }
         let gpu = &*self.model.gpu;
-        let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.pass_slot(slot))))?.into_iter();
+        let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.checked_slot(slot, launches.len())?)))?.into_iter();
         let body: Vec<Dispatch> = bound.by_ref().take(body_count).collect();
         let head = chunks.into_iter().map(|(k, r0, rc)| (bound.by_ref().take(k).collect(), r0, rc)).collect();
         gpu.take_fault()?;
