@@ -195,6 +195,66 @@ fn the_cpu_lanes_matmul_reads_aligned_rows_as_vec4s_and_others_by_value() {
     }
 }
 
+/// Every row of every window lies inside its window and the buffer, the windows cover the
+/// rows once, in order, and start aligned.
+fn check_windows(m: usize, k: usize, x_offset: usize, size: u64, align: u64, ws: &[unmask::gpu::matmul_window::XWindow]) {
+    use unmask::gpu::kernel_specs::CPU_LANES_ROWS;
+    use unmask::gpu::matmul_window::X_WINDOW_BYTES;
+    let mut next = 0;
+    for w in ws {
+        assert_eq!(w.row0, next, "{ws:?}");
+        assert!(w.byte.is_multiple_of(align) && w.byte + X_WINDOW_BYTES <= size, "{ws:?}");
+        assert_eq!(w.byte + 4 * w.x_offset as u64, 4 * (x_offset + w.row0 * k) as u64, "{ws:?}");
+        assert!(4 * (w.x_offset + w.rows * k) as u64 <= X_WINDOW_BYTES, "{ws:?}");
+        next += w.rows;
+    }
+    assert_eq!(next, m, "{ws:?}");
+    assert!(ws[..ws.len() - 1].iter().all(|w| w.rows.is_multiple_of(CPU_LANES_ROWS)), "{ws:?}");
+}
+
+/// The CPU-lanes matmul's x windows (`matmul_window::x_windows`, planned on the host).
+#[test]
+fn x_windows_cover_the_rows_inside_the_buffer_or_there_are_none() {
+    use unmask::gpu::matmul_window::{max_windows, x_windows};
+    let mib = 1 << 20;
+    // (m, k, x_offset, buffer bytes, alignment, windows expected)
+    let cases = [
+        (32, 256, 0, mib, 256, Some(1)),
+        (64, 256, 0, mib, 256, Some(1)),
+        (65, 256, 0, mib, 256, Some(2)),
+        (128, 256, 0, mib, 256, Some(2)),
+        (129, 256, 0, mib, 256, Some(3)),
+        // Unaligned starts: the window begins before the rows; fewer whole rows fit.
+        (64, 256, 4, mib, 256, Some(2)),
+        (32, 768, 12, mib, 32, Some(2)),
+        (40, 768, 12, mib, 32, Some(3)),
+        (17, 1020, 0, mib, 32, Some(2)),
+        (33, 1020, 0, mib, 32, Some(3)),
+        (300, 256, 0, mib, 32, Some(5)),
+        // A row longer than a window, and rows that fit only one a window.
+        (1, 16_384, 0, mib, 256, Some(1)),
+        (1, 16_388, 0, mib, 256, None),
+        (2, 8192, 0, mib, 256, Some(1)),
+        (3, 8192, 0, mib, 256, None),
+        // The buffer's end: the last window starts before the rows.
+        (3, 64, 16_384 - 192, 65536, 256, Some(1)),
+        (20, 100, 65_536 / 4 - 2000, 65536 + 48, 32, Some(1)),
+        // Not vec4 rows, no room for a window, or nothing to do.
+        (8, 254, 0, mib, 256, None),
+        (8, 256, 2, mib, 256, None),
+        (8, 256, 0, 65532, 256, None),
+        (0, 256, 0, mib, 256, None),
+    ];
+    for (m, k, x_offset, size, align, want) in cases {
+        let ws = x_windows(m, k, x_offset, size, align);
+        assert_eq!(ws.as_ref().map(Vec::len), want, "m {m}, k {k}, x offset {x_offset}, {size} bytes: {ws:?}");
+        if let Some(ws) = ws {
+            assert!(ws.len() <= max_windows(m), "{ws:?}");
+            check_windows(m, k, x_offset, size, align, &ws);
+        }
+    }
+}
+
 /// The CPU-lanes matmul reading x through uniform windows (`Gpu::x_windows`, matmul_window.rs:
 /// on native CPU adapters, lavapipe here) against the CPU twin: one window, two, three (each
 /// launch its own output rows), rows too long for a block of 16 in a window or a buffer smaller
