@@ -102,7 +102,7 @@ fn moe_families_on_cooperative_matrices_match_the_twin_with_f16_inputs() {
         let m = GpuModel::upload(common::coop_gpu(), &w).unwrap();
         let mut s = common::session_in(&m, toks.len(), KernelVariant::Tiled);
         let all = 0..toks.len();
-        let ks = s.pass_kernels(toks.len(), all.clone()).unwrap();
+        let ks = s.pass_kernels(toks.len(), all.clone(), all.clone()).unwrap();
         assert!(ks.iter().any(|k| matches!(k, Kernel::MoeMatmulCoop { .. })), "{name}: experts on cooperative matrices: {ks:?}");
         assert!(!ks.iter().any(|k| matches!(k, Kernel::MoeMatmul { .. } | Kernel::Matmul { .. })), "{name}: no matmul on f32 ALUs: {ks:?}");
         let got = pollster::block_on(s.forward(&toks, Noise::GREEDY, true)).unwrap().logits.unwrap();
@@ -222,14 +222,14 @@ fn full_pass_and_cached_step(
     // turns Q and K in its store, with no bias or RoPE pass.
     if tiled && m.qkv_bias(0).is_some() {
         use unmask::gpu::kernels::Kernel;
-        let ks = s.pass_kernels(len, 0..len).unwrap();
+        let ks = s.pass_kernels(len, 0..len, 0..len).unwrap();
         assert!(!ks.iter().any(|k| matches!(k, Kernel::Bias | Kernel::Rope | Kernel::KvStore)), "{name}, {how}: {ks:?}");
     }
     // Families with QK-norms: per layer one head pass for Q and one for K (with V's store when
     // K/V are f16), and no QK-norm, RoPE or K/V store launch of their own.
     if w.tensors.get(unmask::model::Key::at(0, unmask::model::Role::QNorm)).is_some() {
         use unmask::gpu::kernels::Kernel;
-        let ks = s.pass_kernels(len, 0..len).unwrap();
+        let ks = s.pass_kernels(len, 0..len, 0..len).unwrap();
         let heads = ks.iter().filter(|k| matches!(k, Kernel::HeadPass { .. })).count();
         assert_eq!(heads, 2 * w.config.n_layers, "{name}, {how}: {ks:?}");
         assert!(!ks.iter().any(|k| matches!(k, Kernel::Rope | Kernel::KvStore)), "{name}, {how}: {ks:?}");

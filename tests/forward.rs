@@ -251,7 +251,7 @@ fn kernel_times_come_from_timestamp_queries() {
     let m = GpuModel::upload(gpu(), &w).unwrap();
     let toks = tokens(&cfg, 9, 3);
     let mut s = session(&m, 9);
-    match pollster::block_on(s.profile(&toks, 0..9)).unwrap() {
+    match pollster::block_on(s.profile(&toks, 0..9, 0..9)).unwrap() {
         Some(times) => {
             assert!(m.gpu.report.timestamp_query);
             let names: Vec<&str> = times.iter().map(|t| t.0.as_str()).collect();
@@ -360,7 +360,7 @@ fn split_k_matmuls_in_a_session_match_the_cpu_twin() {
     forward_rows(&w, &before, 0..len, &mut kv);
     assert_close("cached step, split-K matmuls", &part, &forward_rows(&w, &after, rows.clone(), &mut kv), 1e-3);
     // The merges ran (timestamps name every kernel of a pass where the adapter has them).
-    if let Some(times) = pollster::block_on(s.profile(&after, rows)).unwrap() {
+    if let Some(times) = pollster::block_on(s.profile(&after, rows.clone(), rows)).unwrap() {
         assert!(times.iter().any(|t| t.0 == "matmul split-K merge"), "{times:?}");
     } else {
         assert!(!m.gpu.report.timestamp_query);
@@ -404,7 +404,7 @@ fn coop_sessions_match_the_cpu_twin_that_rounds_matmul_inputs_to_f16() {
         g.set_fuse(fuse);
         let mut s = m.session(config.clone()).unwrap();
         for (what, r) in [("full pass", 0..len), ("cached step", rows.clone())] {
-            let ks = s.pass_kernels(len, r).unwrap();
+            let ks = s.pass_kernels(len, r.clone(), r).unwrap();
             let f32_core =
                 ks.iter().filter(|k| matches!(k, Kernel::Matmul { .. } | Kernel::MatmulQkv { coop: false, .. } | Kernel::MatmulGlu { coop: false, .. }));
             assert_eq!(f32_core.count(), 0, "{what}, fused {fuse}: every matmul on cooperative matrices: {ks:?}");
@@ -476,7 +476,7 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
         let mut s = m.session(config.clone()).unwrap();
         assert_eq!(s.half_inputs(), on);
         for (what, r) in [("full pass", 0..len), ("cached step", rows.clone())] {
-            let ks = s.pass_kernels(len, r).unwrap();
+            let ks = s.pass_kernels(len, r.clone(), r).unwrap();
             assert!(ks.iter().all(|k| !matches!(k, Kernel::Matmul { .. })), "{what}: every matmul on cooperative matrices: {ks:?}");
             let count = ks.iter().filter(|k| half(k)).count();
             // Per layer: the two norms, attention, Q/K/V, output, gate/up, down; the final norm and the head.
@@ -491,7 +491,7 @@ fn f16_matmul_inputs_leave_a_coop_sessions_logits_bit_for_bit() {
         let part = pollster::block_on(s.forward_rows(&after, rows.clone(), ARGMAX, true)).unwrap().logits.unwrap();
         // Classifier-free guidance (the unconditional pass's final norm kept in f16 too): its
         // choices' probabilities.
-        let guided = pollster::block_on(s.forward_guided(&after, &before, 1.5, ARGMAX)).unwrap();
+        let guided = pollster::block_on(s.forward_guided(&after, &before, 1.5, 0..len, ARGMAX)).unwrap();
         runs.push((full, part, guided.iter().flat_map(|c| [c.token as f32, c.prob, c.entropy, c.margin]).collect::<Vec<f32>>()));
     }
     for (what, a, b) in [("full pass", &runs[0].0, &runs[1].0), ("cached step", &runs[0].1, &runs[1].1), ("guided pass", &runs[0].2, &runs[1].2)] {

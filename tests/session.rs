@@ -1,6 +1,7 @@
 //! Sessions: the memory plan (from the file headers alone) is what a session allocates, for
 //! every cache mode with and without guidance and threshold, K/V in f32 and f16; a budget one byte short is
-//! refused before anything is allocated; two sessions on one model do not interfere.
+//! refused before anything is allocated; two sessions on one model do not interfere; a pass that
+//! predicts some positions only gives what a full pass gives there.
 
 mod common;
 use common::{assert_close, gpu};
@@ -120,7 +121,7 @@ fn a_session_refuses_what_it_was_not_made_for() {
         (pollster::block_on(s.forward(&[1; 9], ARGMAX, false)).err(), "longer than this session's 8"),
         (pollster::block_on(s.forward(&toks, ARGMAX, true)).err(), "logits"),
         (pollster::block_on(s.forward_rows(&toks, 2..4, ARGMAX, false)).err(), "full passes only"),
-        (pollster::block_on(s.forward_guided(&toks, &toks, 1.0, ARGMAX)).err(), "guidance"),
+        (pollster::block_on(s.forward_guided(&toks, &toks, 1.0, 0..6, ARGMAX)).err(), "guidance"),
     ] {
         let e = e.expect("an error").to_string();
         assert!(e.contains(needle), "{e}");
@@ -157,8 +158,8 @@ fn launches_per_layer(m: &GpuModel, coop: bool) {
             let config = SessionConfig { cache: CacheMode::Dual, kv, ..SessionConfig::new(len, KernelVariant::Tiled) };
             let mut s = Session::new(m, config, None).unwrap();
             for rows in [0..len, 8..16] {
-                let ks = s.pass_kernels(len, rows.clone()).unwrap();
-                let host = s.encode_ms(len, rows.clone(), 2).unwrap();
+                let ks = s.pass_kernels(len, rows.clone(), rows.clone()).unwrap();
+                let host = s.encode_ms(len, rows.clone(), rows.clone(), 2).unwrap();
                 assert!(host.is_finite() && host >= 0.0, "encoding the pass takes {host} ms");
                 let what = format!("{} K/V, fused {fuse}, coop {coop}, rows {rows:?}: {ks:?}", kv.name());
                 let f32_core =
@@ -182,6 +183,52 @@ fn launches_per_layer(m: &GpuModel, coop: bool) {
                     assert_eq!(ks.len(), around + (12 + 2 * f16) * cfg.n_layers, "{what}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
+    // The sampler asks for its block's positions alone (`Session::forward_part`): the LM head and
+    // the token selection then run for those rows only. Choices and logits must be those of the
+    // pass that predicts every row, for whole-canvas and row-range passes, plain and shifted
+    // logits (Dream's: position p from row p − 1, position 0 from row 0), both kernel layouts;
+    // and the guided head's choices.
+    use unmask::gpu::kernels::KernelVariant;
+    let mut cfg = tiny_config(2, 4, 2, 16, 64, 90);
+    for shift in [false, true] {
+        cfg.shift_logits = shift;
+        let w = random_model(&cfg, DType::F16, 31);
+        let m = GpuModel::upload(gpu(), &w).unwrap();
+        let v = cfg.vocab_size;
+        let toks: Vec<u32> = (0..21).map(|i| (i * 37 + 5) % 90).collect();
+        for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
+            let mut s = common::session_in(&m, toks.len(), kernels);
+            let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| format!("shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name());
+            for (rows, want) in [(0..21, 0..21), (0..21, 5..11), (0..21, 0..3), (0..21, 17..21), (4..21, 6..9), (4..21, 4..5), (9..16, 9..16)] {
+                // A full pass first, so that row-range passes see the same K/V in both runs.
+                pollster::block_on(s.forward(&toks, ARGMAX, false)).unwrap();
+                let all = pollster::block_on(s.forward_rows(&toks, rows.clone(), ARGMAX, true)).unwrap();
+                let part = pollster::block_on(s.forward_part(&toks, rows.clone(), want.clone(), ARGMAX, true)).unwrap();
+                let (a, b) = (want.start - rows.start, want.end - rows.start);
+                let name = what(&rows, &want);
+                assert_eq!(part.choices.len(), want.len(), "{name}");
+                let tokens = |c: &[unmask::choice::Choice]| c.iter().map(|c| c.token).collect::<Vec<_>>();
+                assert_eq!(tokens(&part.choices), tokens(&all.choices[a..b]), "{name}");
+                assert_close(&name, &part.logits.unwrap(), &all.logits.unwrap()[a * v..b * v], 1e-5);
+            }
+            // Classifier-free guidance's head, likewise (the unconditional canvas: the first 6 masked).
+            let uncond: Vec<u32> = toks.iter().enumerate().map(|(i, &t)| if i < 6 { cfg.mask_token_id } else { t }).collect();
+            let guided = pollster::block_on(s.forward_guided(&toks, &uncond, 1.5, 0..21, ARGMAX)).unwrap();
+            for want in [6..13, 0..2, 20..21] {
+                let part = pollster::block_on(s.forward_guided(&toks, &uncond, 1.5, want.clone(), ARGMAX)).unwrap();
+                let name = format!("{}, guided", what(&(0..21), &want));
+                assert_eq!(part.iter().map(|c| c.token).collect::<Vec<_>>(), guided[want.clone()].iter().map(|c| c.token).collect::<Vec<_>>(), "{name}");
+                assert_close(&name, &part.iter().map(|c| c.prob).collect::<Vec<_>>(), &guided[want].iter().map(|c| c.prob).collect::<Vec<_>>(), 1e-5);
+            }
+            let e = pollster::block_on(s.forward_part(&toks, 4..12, 3..6, ARGMAX, false)).err().expect("positions outside the rows").to_string();
+            assert!(e.contains("not inside the rows"), "{e}");
+            assert!(pollster::block_on(s.forward_part(&toks, 4..12, 6..6, ARGMAX, false)).is_err(), "no positions to predict");
         }
     }
 }

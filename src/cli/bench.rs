@@ -197,9 +197,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
             unmask::sampler::CacheMode::Dual => bs..be,
         };
         let (kernels, kv) = (session.config().kernels.name(), session.config().kv.name());
-        let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone()))?;
-        let launches = session.pass_kernels(l, step_rows.clone())?.len();
-        let encode_ms = session.encode_ms(l, step_rows.clone(), 5)?;
+        let profile = pollster::block_on(session.profile(&g.tokens, step_rows.clone(), bs..be))?;
+        let launches = session.pass_kernels(l, step_rows.clone(), bs..be)?.len();
+        let encode_ms = session.encode_ms(l, step_rows.clone(), bs..be, 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "half_inputs": session.half_inputs(), "coop_short": gm.gpu.coop_matmul() && gm.gpu.short_coop(), "coop_wide": gm.gpu.coop_matmul() && gm.gpu.coop_wide(), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "row_workgroup": gm.gpu.row_workgroup(), "x_windows": gm.gpu.x_windows(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
@@ -213,8 +213,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "forward_gflops": forward_flops(&c, l) / (ms_forward / 1000.0) / 1e9,
             "model_passes": g.model_passes, "total_ms": g.ms,
             // GPU time per kernel of one step's pass (rows `step_rows`: the whole canvas without a
-            // cache, the first block and what follows with prefix, the block alone with dual),
-            // from timestamp queries; null without them.
+            // cache, the first block and what follows with prefix, the block alone with dual; the
+            // LM head for the first block's rows), from timestamp queries; null without them.
             "profiled_rows": [step_rows.start, step_rows.end], "launches_per_pass": launches,
             // Host time to encode that pass (recorded and finished, not submitted), best of 5.
             "host_encode_ms": encode_ms,

@@ -1,5 +1,6 @@
 //! A session is the sampler's `Denoiser`: choices come from the GPU (token selection runs
-//! there), row-range steps use the session's K/V, guidance mixes on the GPU.
+//! there, for the block's rows alone), row-range steps use the session's K/V, guidance mixes on
+//! the GPU.
 
 use crate::choice::{Choice, Noise};
 use crate::engine::session::Session;
@@ -21,7 +22,11 @@ impl Denoiser for Session<'_> {
     async fn choose_rows(&mut self, canvas: &[u32], rows: Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.forward_rows(canvas, rows, noise, false).await?.choices)
     }
-    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
-        self.forward_guided(cond, uncond, scale, noise).await
+    async fn choose_in(&mut self, canvas: &[u32], rows: Option<Range<usize>>, want: Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
+        let rows = rows.unwrap_or(0..canvas.len());
+        Ok(self.forward_part(canvas, rows, want, noise, false).await?.choices)
+    }
+    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, want: Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
+        self.forward_guided(cond, uncond, scale, want, noise).await
     }
 }

@@ -318,15 +318,27 @@ pub fn head_chunks(rows: usize, head_rows: usize) -> Vec<(usize, usize)> {
     (0..rows).step_by(head_rows.max(1)).map(|r0| (r0, head_rows.min(rows - r0))).collect()
 }
 
-/// LM head and token selection for rows `rows`, one list per chunk of `head_rows` rows. Each
-/// row's sampling noise is that of the position it predicts (`shift`: the next one).
-pub fn head(rows: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
-    head_chunks(rows.len(), head_rows)
+/// LM head and token selection for the rows `out` of a pass over `rows` (`out` inside it: the
+/// sampler needs only the block it commits in), one list per chunk of `head_rows` rows. Choices
+/// are written from row 0 of `Choices` on (out.start's first). Each row's sampling noise is that
+/// of the position it predicts (`shift`: the next one).
+pub fn head(rows: Range<usize>, out: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
+    let skip = out.start - rows.start;
+    head_chunks(out.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
             vec![
-                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store, norm: None },
-                Op::Select { rows: rc, pos0: rows.start + r0 + shift as usize, out_row0: r0 },
+                Op::Matmul {
+                    w: Key::global(Role::LmHead),
+                    x: Buf::H,
+                    x_row: skip + r0,
+                    m: rc,
+                    y: Buf::Logits,
+                    y_row: 0,
+                    epilogue: Epilogue::Store,
+                    norm: None,
+                },
+                Op::Select { rows: rc, pos0: out.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
         .collect()
@@ -354,18 +366,19 @@ pub fn align<T: Clone>(per_row: &[T], per: usize, rows: &Range<usize>, computed:
     out
 }
 
-/// The guided head over a full canvas of `len`: per chunk, both LM heads (the unconditional
-/// from `HUncond`), the mix, and the choice from the mix.
-pub fn guided_head(len: usize, head_rows: usize, scale: f32, shift: bool) -> Vec<Vec<Op>> {
-    head_chunks(len, head_rows)
+/// The guided head for the rows `out` of a full canvas: per chunk, both LM heads (the
+/// unconditional from `HUncond`), the mix, and the choice from the mix (written as `head`'s).
+pub fn guided_head(out: Range<usize>, head_rows: usize, scale: f32, shift: bool) -> Vec<Vec<Op>> {
+    head_chunks(out.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
-            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
+            let x_row = out.start + r0;
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
             vec![
                 lm(Buf::HUncond, Buf::LogitsU),
                 lm(Buf::H, Buf::Logits),
                 Op::CfgMix { rows: rc, scale },
-                Op::Select { rows: rc, pos0: r0 + shift as usize, out_row0: r0 },
+                Op::Select { rows: rc, pos0: x_row + shift as usize, out_row0: r0 },
             ]
         })
         .collect()

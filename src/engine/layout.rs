@@ -109,11 +109,11 @@ impl SessionLayout {
             b.1 = Gpu::padded(b.1);
         }
         let full = 0..s.canvas.max(1);
-        let head: Vec<_> = graph::head(full.clone(), head_rows, false).concat();
+        let head: Vec<_> = graph::head(full.clone(), full.clone(), head_rows, false).concat();
         // Unfolded norms: the most launches a pass takes (folding only removes `RmsNorm`s).
-        let body = graph::body(c, chunks, s.canvas.max(1), full, s.kv, false);
+        let body = graph::body(c, chunks, s.canvas.max(1), full.clone(), s.kv, false);
         let pass_launches = graph::launches(&body, chunks, s.kernels) + graph::launches(&head, chunks, s.kernels);
-        let guided_launches = if s.cfg { graph::launches(&graph::guided_head(s.canvas.max(1), head_rows, 0.0, false).concat(), chunks, s.kernels) } else { 0 };
+        let guided_launches = if s.cfg { graph::launches(&graph::guided_head(full.clone(), head_rows, 0.0, false).concat(), chunks, s.kernels) } else { 0 };
         let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };
         let params_bytes = NOISE_SLOT + (pass_slots * pass_launches + guided_launches) as u64 * PARAM_SLOT;
         let staging_bytes = Gpu::padded(n * 16 + if s.logits { n * v * 4 } else { 0 });

@@ -15,11 +15,13 @@ use crate::engine::plan::{check_budget, human};
 use crate::engine::weights::{GpuModel, GpuWeight};
 use crate::error::{Error, Result};
 use crate::gpu::kernels::{
-    AttnMask, AttnShape, Dispatch, Epilogue, HeadPass, Kernel, KvType, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm,
+    AttnMask, AttnShape, Dispatch, Epilogue, HeadPass, KvType, Launch, MatmulIo, MoeIo, MoeShape, NoiseUniform, QkRope, RopeSpec, RowNorm,
 };
 use crate::model::arch::Role;
 use std::collections::HashMap;
 use std::ops::Range;
+
+mod bench;
 
 /// What one forward pass returns for the rows it computed.
 pub struct ForwardOutput {
@@ -29,12 +31,13 @@ pub struct ForwardOutput {
     pub logits: Option<Vec<f32>>,
 }
 
-/// A recorded pass: rows `rows` of a canvas of `len`.
+/// A recorded pass: rows `rows` of a canvas of `len`, logits and choices for rows `out`.
 struct Pass {
     len: usize,
     rows: Range<usize>,
+    out: Range<usize>,
     body: Vec<Dispatch>,
-    /// LM head and token selection per row chunk: (dispatches, first row, row count).
+    /// LM head and token selection per chunk of `out`: (dispatches, first row, row count).
     head: Vec<(Vec<Dispatch>, usize, usize)>,
 }
 
@@ -45,10 +48,11 @@ impl Pass {
     }
 }
 
-/// The guided head (classifier-free guidance) for a canvas length and scale.
+/// The guided head (classifier-free guidance) for a canvas length, scale and rows `out`.
 struct Guided {
     len: usize,
     scale_bits: u32,
+    out: Range<usize>,
     head: Vec<Vec<Dispatch>>,
 }
 
@@ -169,24 +173,32 @@ impl<'m> Session<'m> {
     /// Computes rows `rows` of the canvas `tokens`; K/V of the other rows are those left by
     /// the previous pass of the same canvas length in this session (zeros if there was none).
     pub async fn forward_rows(&mut self, tokens: &[u32], rows: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
+        self.forward_part(tokens, rows.clone(), rows, noise, want_logits).await
+    }
+
+    /// `forward_rows`, with choices (and logits) for the positions `want` alone, a range inside
+    /// `rows`: the LM head and token selection run for those rows only (the sampler commits in
+    /// one block, and the head is the largest matmul of a small model).
+    pub async fn forward_part(&mut self, tokens: &[u32], rows: Range<usize>, want: Range<usize>, noise: Noise, want_logits: bool) -> Result<ForwardOutput> {
         self.check_tokens(tokens)?;
         let len = tokens.len();
         if rows.start >= rows.end || rows.end > len {
             return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {len}")));
         }
+        check_part(&rows, &want)?;
         if want_logits && !self.config.logits {
             return Err(Error::Input("this session reads back choices only: make it with SessionConfig::logits to read logits".into()));
         }
         // Shifted logits: the rows computed start one before the rows predicted.
         let shift = self.model.config.shift_logits;
-        let (wanted, rows) = (rows.clone(), graph::computed_rows(&rows, shift));
-        let slot = self.pass_for(len, rows.clone())?;
+        let (rows, out) = (graph::computed_rows(&rows, shift), graph::computed_rows(&want, shift));
+        let slot = self.pass_for(len, rows.clone(), out.clone())?;
         let gpu = &*self.model.gpu;
         let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
         gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(&tokens[rows.clone()]));
         gpu.queue.write_buffer(self.buf(Buf::Positions)?, 0, bytemuck::cast_slice(&positions));
         gpu.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&NoiseUniform::from(noise)));
-        let (n, v) = (rows.len(), self.model.config.vocab_size);
+        let (n, v) = (out.len(), self.model.config.vocab_size);
         let choice_bytes = (n * 16) as u64;
         let logit_bytes = if want_logits { (n * v * 4) as u64 } else { 0 };
         let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -201,17 +213,17 @@ impl<'m> Session<'m> {
         }
         enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes + logit_bytes).await?;
-        let choices = self.choices_from(&bytes[..choice_bytes as usize], rows.start)?;
-        let choices = graph::align(&choices, 1, &wanted, &rows, shift);
-        let logits = want_logits.then(|| graph::align(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[choice_bytes as usize..]), v, &wanted, &rows, shift));
+        let choices = self.choices_from(&bytes[..choice_bytes as usize], out.start)?;
+        let choices = graph::align(&choices, 1, &want, &out, shift);
+        let logits = want_logits.then(|| graph::align(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[choice_bytes as usize..]), v, &want, &out, shift));
         Ok(ForwardOutput { choices, logits })
     }
 
     /// Classifier-free guidance, entirely on the GPU: a full pass over `uncond` (its final
     /// activations kept), a full pass over `cond`, then per position the choice from
-    /// `u + (scale + 1)(c − u)`. Two submissions, one readback of the choices. The K/V left
-    /// behind are `cond`'s.
-    pub async fn forward_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+    /// `u + (scale + 1)(c − u)`, for the positions `want` (the LM heads run for those rows
+    /// only). Two submissions, one readback of the choices. The K/V left behind are `cond`'s.
+    pub async fn forward_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, want: Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         self.check_tokens(cond)?;
         self.check_tokens(uncond)?;
         if cond.len() != uncond.len() {
@@ -221,8 +233,10 @@ impl<'m> Session<'m> {
             return Err(Error::Input("this session was made without classifier-free guidance (SessionConfig::cfg)".into()));
         }
         let n = cond.len();
-        let slot = self.pass_for(n, 0..n)?;
-        self.guided_for(n, scale)?;
+        check_part(&(0..n), &want)?;
+        let out = graph::computed_rows(&want, self.model.config.shift_logits);
+        let slot = self.pass_for(n, 0..n, out.clone())?;
+        self.guided_for(n, scale, out.clone())?;
         let gpu = &*self.model.gpu;
         let positions: Vec<u32> = (0..n as u32).collect();
         gpu.queue.write_buffer(self.buf(Buf::Positions)?, 0, bytemuck::cast_slice(&positions));
@@ -237,7 +251,7 @@ impl<'m> Session<'m> {
         gpu.queue.submit(Some(enc.finish()));
 
         gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(cond));
-        let choice_bytes = (n * 16) as u64;
+        let choice_bytes = (out.len() * 16) as u64;
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         gpu.record(&mut enc, &pass.body);
         for ds in &self.guided.as_ref().expect("built by guided_for").head {
@@ -245,49 +259,8 @@ impl<'m> Session<'m> {
         }
         enc.copy_buffer_to_buffer(self.buf(Buf::Choices)?, 0, &self.staging, 0, choice_bytes);
         let bytes = gpu.submit_and_map(enc, &self.staging, choice_bytes).await?;
-        let choices = self.choices_from(&bytes, 0)?;
-        Ok(graph::align(&choices, 1, &(0..n), &(0..n), self.model.config.shift_logits))
-    }
-
-    /// GPU time per kernel kind (ms, summed over the pass) of the pass over rows `rows` of
-    /// `tokens`, from timestamp queries; None when the adapter has none. The pass runs once
-    /// first (K/V, recording). For benchmarks: every kernel runs in its own compute pass, so
-    /// the total is a little above a normal pass's.
-    pub async fn profile(&mut self, tokens: &[u32], rows: Range<usize>) -> Result<Option<Vec<(String, f64)>>> {
-        self.forward_rows(tokens, rows.clone(), Noise::GREEDY, false).await?;
-        let slot = self.pass_for(tokens.len(), rows)?;
-        let pass = self.passes[slot].as_ref().expect("built by pass_for");
-        let all: Vec<&Dispatch> = pass.dispatches().collect();
-        let Some(ms) = self.model.gpu.time_dispatches(&all).await? else { return Ok(None) };
-        Ok(Some(crate::engine::profile::by_kind(all.iter().map(|d| &d.kernel).zip(ms))))
-    }
-
-    /// The kernels a pass over rows `rows` of a canvas of `len` launches, in order (recording
-    /// it if it is not the one recorded): what the graph's fusions leave (benchmarks, tests).
-    pub fn pass_kernels(&mut self, len: usize, rows: Range<usize>) -> Result<Vec<Kernel>> {
-        let slot = self.pass_for(len, graph::computed_rows(&rows, self.model.config.shift_logits))?;
-        let pass = self.passes[slot].as_ref().expect("built by pass_for");
-        Ok(pass.dispatches().map(|d| d.kernel).collect())
-    }
-
-    /// Host milliseconds to encode the pass over rows `rows` of a canvas of `len` into a command
-    /// buffer (every dispatch recorded, the buffer finished, never submitted), best of `runs`:
-    /// the CPU side of a step that GPU timestamps do not see (benchmarks).
-    pub fn encode_ms(&mut self, len: usize, rows: Range<usize>, runs: usize) -> Result<f64> {
-        let slot = self.pass_for(len, graph::computed_rows(&rows, self.model.config.shift_logits))?;
-        let (gpu, pass) = (&*self.model.gpu, self.passes[slot].as_ref().expect("built by pass_for"));
-        let mut best = f64::MAX;
-        for _ in 0..runs.max(1) {
-            let t = crate::clock::now_ms();
-            let mut enc = gpu.device.create_command_encoder(&Default::default());
-            gpu.record(&mut enc, &pass.body);
-            for (dispatches, _, _) in &pass.head {
-                gpu.record(&mut enc, dispatches);
-            }
-            drop(enc.finish());
-            best = best.min(crate::clock::now_ms() - t);
-        }
-        Ok(best)
+        let choices = self.choices_from(&bytes, out.start)?;
+        Ok(graph::align(&choices, 1, &want, &out, self.model.config.shift_logits))
     }
 
     /// A new canvas length: the K/V of the old one mean nothing for it, so start from zeros
@@ -303,14 +276,14 @@ impl<'m> Session<'m> {
         }
     }
 
-    /// The slot holding the pass for (len, rows), recorded into it if it holds another.
-    fn pass_for(&mut self, len: usize, rows: Range<usize>) -> Result<usize> {
+    /// The slot holding the pass for (len, rows, out), recorded into it if it holds another.
+    fn pass_for(&mut self, len: usize, rows: Range<usize>, out: Range<usize>) -> Result<usize> {
         let slot = if rows == (0..len) { 0 } else { 1 };
         if slot == 1 && self.layout.pass_slots < 2 {
             return Err(Error::Input("this session runs full passes only: make it with a cache (SessionConfig::cache) for row-range passes".into()));
         }
         if let Some(p) = &self.passes[slot] {
-            if p.len == len && p.rows == rows {
+            if p.len == len && p.rows == rows && p.out == out {
                 return Ok(slot);
             }
         }
@@ -321,7 +294,7 @@ impl<'m> Session<'m> {
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
-            graph::head(rows.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(rows.len(), self.layout.head_rows))
+            graph::head(rows.clone(), out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
         {
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));
@@ -332,18 +305,18 @@ impl<'m> Session<'m> {
         let body: Vec<Dispatch> = bound.by_ref().take(body_count).collect();
         let head = chunks.into_iter().map(|(k, r0, rc)| (bound.by_ref().take(k).collect(), r0, rc)).collect();
         gpu.take_fault()?;
-        self.passes[slot] = Some(Pass { len, rows, body, head });
+        self.passes[slot] = Some(Pass { len, rows, out, body, head });
         Ok(slot)
     }
 
-    fn guided_for(&mut self, len: usize, scale: f32) -> Result<()> {
+    fn guided_for(&mut self, len: usize, scale: f32, out: Range<usize>) -> Result<()> {
         if let Some(g) = &self.guided {
-            if g.len == len && g.scale_bits == scale.to_bits() {
+            if g.len == len && g.scale_bits == scale.to_bits() && g.out == out {
                 return Ok(());
             }
         }
         self.guided = None;
-        let ops = graph::guided_head(len, self.layout.head_rows, scale, self.model.config.shift_logits);
+        let ops = graph::guided_head(out.clone(), self.layout.head_rows, scale, self.model.config.shift_logits);
         let mut launches = Vec::new();
         let mut sizes = Vec::new();
         for o in &ops {
@@ -355,7 +328,7 @@ impl<'m> Session<'m> {
         let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.guided_slot())))?.into_iter();
         let head = sizes.into_iter().map(|k| bound.by_ref().take(k).collect()).collect();
         gpu.take_fault()?;
-        self.guided = Some(Guided { len, scale_bits: scale.to_bits(), head });
+        self.guided = Some(Guided { len, scale_bits: scale.to_bits(), out, head });
         Ok(())
     }
 
@@ -497,4 +470,12 @@ impl<'m> Session<'m> {
             })
             .collect()
     }
+}
+
+/// `want`, the positions a pass predicts, must be a range inside the rows it computes.
+fn check_part(rows: &Range<usize>, want: &Range<usize>) -> Result<()> {
+    if want.start >= want.end || want.start < rows.start || want.end > rows.end {
+        return Err(Error::Input(format!("the positions {want:?} to predict are not inside the rows {rows:?} computed")));
+    }
+    Ok(())
 }

@@ -26,22 +26,35 @@ pub trait Denoiser {
     /// Raw logits `[canvas.len(), vocab]` (used for classifier-free guidance).
     async fn logits(&mut self, canvas: &[u32]) -> Result<Vec<f32>>;
     fn vocab_size(&self) -> usize;
-    /// Per position: the choice from guided logits `u + (scale + 1)(c − u)`, where c are the
-    /// logits of `cond` and u those of `uncond` (same length). By default from `logits`;
-    /// the GPU model mixes and selects on the GPU.
-    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, noise: Noise) -> Result<Vec<Choice>> {
+    /// Per position of `want`: the choice from guided logits `u + (scale + 1)(c − u)`, where c
+    /// are the logits of `cond` and u those of `uncond` (same length). By default from `logits`;
+    /// the GPU model mixes and selects on the GPU, for `want`'s rows only.
+    async fn choose_guided(&mut self, cond: &[u32], uncond: &[u32], scale: f32, want: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         let v = self.vocab_size();
         let c = self.logits(cond).await?;
         let u = self.logits(uncond).await?;
-        if c.len() != cond.len() * v || u.len() != uncond.len() * v {
+        if c.len() != cond.len() * v || u.len() != uncond.len() * v || want.end > cond.len() {
             return Err(Error::Gpu(format!("the model returned {} and {} logits for {} positions of {v}", c.len(), u.len(), cond.len())));
         }
-        Ok((0..cond.len()).map(|p| choice::select(&choice::cfg_mix(&c[p * v..(p + 1) * v], &u[p * v..(p + 1) * v], scale), p as u32, noise)).collect())
+        Ok(want.map(|p| choice::select(&choice::cfg_mix(&c[p * v..(p + 1) * v], &u[p * v..(p + 1) * v], scale), p as u32, noise)).collect())
     }
     /// Choices for `rows` only, reusing the K/V of the other positions from the last full pass
     /// (`choose`) of this canvas length. Models without a cache compute everything.
     async fn choose_rows(&mut self, canvas: &[u32], rows: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
         Ok(self.choose(canvas, noise).await?[rows].to_vec())
+    }
+    /// Choices for the positions `want` alone (the block the sampler commits in), from a pass
+    /// over the whole canvas (`rows` None) or over `rows` (a range holding `want`). A model may
+    /// then compute logits for `want` only (the GPU session's LM head does); by default this is
+    /// `choose` or `choose_rows`, cut to `want`.
+    async fn choose_in(&mut self, canvas: &[u32], rows: Option<std::ops::Range<usize>>, want: std::ops::Range<usize>, noise: Noise) -> Result<Vec<Choice>> {
+        let (all, r0) = match rows {
+            None => (self.choose(canvas, noise).await?, 0),
+            Some(r) => (self.choose_rows(canvas, r.clone(), noise).await?, r.start),
+        };
+        let part = want.start.checked_sub(r0).and_then(|a| all.get(a..want.end - r0));
+        part.map(<[Choice]>::to_vec)
+            .ok_or_else(|| Error::Gpu(format!("the model returned {} predictions from position {r0}, not covering {want:?}", all.len())))
     }
 }
 
@@ -252,7 +265,8 @@ pub async fn run<D: Denoiser>(model: &mut D, mut canvas: Canvas, opts: &SamplerO
     Ok(gen)
 }
 
-/// The model's choices for every position, with classifier-free guidance when asked:
+/// The model's choices for the block's positions (placeholders elsewhere: the sampler commits
+/// in the block alone), with classifier-free guidance when asked:
 /// logits = u + (cfg + 1)(c − u), where u comes from the canvas with every position that was
 /// fixed at the start (the prompt) masked, as in the reference.
 #[allow(clippy::too_many_arguments)]
@@ -266,35 +280,23 @@ async fn predict<D: Denoiser>(
     rows: Option<std::ops::Range<usize>>,
     passes: &mut usize,
 ) -> Result<Vec<Choice>> {
-    if let (Some(rows), true) = (rows, opts.cfg_scale <= 0.0) {
-        *passes += 1;
-        let part = model.choose_rows(&canvas.tokens, rows.clone(), noise).await?;
-        if part.len() != rows.len() {
-            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", part.len(), rows.len())));
-        }
-        let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
-        let mut out = vec![placeholder; canvas.tokens.len()];
-        out[rows].copy_from_slice(&part);
-        return Ok(out);
-    }
-    if opts.cfg_scale <= 0.0 {
-        *passes += 1;
-        let c = model.choose(&canvas.tokens, noise).await?;
-        if c.len() != canvas.tokens.len() {
-            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", c.len(), canvas.tokens.len())));
-        }
-        return Ok(c);
-    }
-    let uncond_canvas: Vec<u32> = canvas.tokens.iter().zip(fixed).map(|(&t, &f)| if f { canvas.mask } else { t }).collect();
-    let guided = model.choose_guided(&canvas.tokens, &uncond_canvas, opts.cfg_scale, noise).await?;
-    *passes += 2;
-    if guided.len() != canvas.tokens.len() {
-        return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", guided.len(), canvas.tokens.len())));
-    }
     let placeholder = Choice { token: canvas.mask, prob: 0.0, entropy: 0.0, margin: 0.0 };
     let mut out = vec![placeholder; canvas.tokens.len()];
-    for p in block {
-        out[p] = guided[p];
+    if opts.cfg_scale <= 0.0 {
+        *passes += 1;
+        let part = model.choose_in(&canvas.tokens, rows, block.clone(), noise).await?;
+        if part.len() != block.len() {
+            return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", part.len(), block.len())));
+        }
+        out[block].copy_from_slice(&part);
+        return Ok(out);
     }
+    let uncond_canvas: Vec<u32> = canvas.tokens.iter().zip(fixed).map(|(&t, &f)| if f { canvas.mask } else { t }).collect();
+    let guided = model.choose_guided(&canvas.tokens, &uncond_canvas, opts.cfg_scale, block.clone(), noise).await?;
+    *passes += 2;
+    if guided.len() != block.len() {
+        return Err(Error::Gpu(format!("the model returned {} predictions for {} positions", guided.len(), block.len())));
+    }
+    out[block].copy_from_slice(&guided);
     Ok(out)
 }
