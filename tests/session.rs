@@ -202,6 +202,12 @@ fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
         let m = GpuModel::upload(gpu(), &w).unwrap();
         let v = cfg.vocab_size;
         let toks: Vec<u32> = (0..21).map(|i| (i * 37 + 5) % 90).collect();
+        // The CPU twin likewise: the same logits, bit for bit, whatever rows its head skips.
+        let full = unmask::cpu::forward::forward(&w, &toks);
+        for out in [0..21, 5..11, 20..21] {
+            let part = unmask::cpu::forward::forward_part(&w, &toks, 0..21, out.clone(), &mut Default::default());
+            assert!(part == full[out.start * v..out.end * v], "CPU twin, logits of rows {out:?}");
+        }
         for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
             let mut s = common::session_in(&m, toks.len(), kernels);
             let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| format!("shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name());

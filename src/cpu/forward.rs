@@ -45,6 +45,12 @@ impl KvCache {
 /// earlier pass left them (Fast-dLLM's prefix and dual cache; exact when `rows` is everything).
 /// A cache of another canvas length starts over at zeros, as the GPU's does.
 pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &mut KvCache) -> Vec<f32> {
+    forward_part(w, tokens, rows.clone(), rows, kv)
+}
+
+/// `forward_rows`, with the logits of the rows `out` (inside `rows`) alone, as a GPU session's
+/// `forward_part` computes them: the LM head runs for those rows only.
+pub fn forward_part(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, out: Range<usize>, kv: &mut KvCache) -> Vec<f32> {
     let c = &w.config;
     let (l, n, hd) = (tokens.len(), rows.len(), c.head_dim());
     let kv_dim = c.n_kv_heads * hd;
@@ -109,8 +115,9 @@ pub fn forward_rows(w: &ModelWeights, tokens: &[u32], rows: Range<usize>, kv: &m
             }
         }
     }
-    let x = ops::rmsnorm(&x, &w.tensors[Role::FinalNorm].to_f32(), c.rms_norm_eps);
-    mm(&x, &w.tensors[Role::LmHead], n)
+    let d = c.d_model;
+    let x = ops::rmsnorm(&x[(out.start - rows.start) * d..(out.end - rows.start) * d], &w.tensors[Role::FinalNorm].to_f32(), c.rms_norm_eps);
+    mm(&x, &w.tensors[Role::LmHead], out.len())
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
@@ -131,15 +138,16 @@ impl<'a> CpuModel<'a> {
         CpuModel { weights, kv: KvCache::default() }
     }
 
-    /// Choices for positions `rows` from a pass over the rows `computed_rows` gives; each row is
-    /// sampled with the noise of the position it predicts, as on the GPU.
-    fn predict(&mut self, canvas: &[u32], rows: Range<usize>, noise: Noise) -> Vec<Choice> {
+    /// Choices for positions `want` from a pass over the rows `computed_rows` gives for `rows`
+    /// (the LM head for `want`'s alone); each row is sampled with the noise of the position it
+    /// predicts, as on the GPU.
+    fn predict(&mut self, canvas: &[u32], rows: Range<usize>, want: Range<usize>, noise: Noise) -> Vec<Choice> {
         let (v, shift) = (self.weights.config.vocab_size, self.weights.config.shift_logits);
-        let computed = graph::computed_rows(&rows, shift);
-        let logits = forward_rows(self.weights, canvas, computed.clone(), &mut self.kv);
+        let (computed, out) = (graph::computed_rows(&rows, shift), graph::computed_rows(&want, shift));
+        let logits = forward_part(self.weights, canvas, computed, out.clone(), &mut self.kv);
         let per_row: Vec<Choice> =
-            logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (computed.start + i + shift as usize) as u32, noise)).collect();
-        graph::align(&per_row, 1, &rows, &computed, shift)
+            logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (out.start + i + shift as usize) as u32, noise)).collect();
+        graph::align(&per_row, 1, &want, &out, shift)
     }
 
     /// The same checks as a GPU session's: tokens from a tokenizer or infill/pin text must be
@@ -159,7 +167,7 @@ impl<'a> CpuModel<'a> {
 impl crate::sampler::Denoiser for CpuModel<'_> {
     async fn choose(&mut self, canvas: &[u32], noise: Noise) -> crate::Result<Vec<Choice>> {
         self.check(canvas)?;
-        Ok(self.predict(canvas, 0..canvas.len(), noise))
+        Ok(self.predict(canvas, 0..canvas.len(), 0..canvas.len(), noise))
     }
     /// Logits per position: row p − 1's for position p in a model with shifted logits.
     async fn logits(&mut self, canvas: &[u32]) -> crate::Result<Vec<f32>> {
@@ -175,6 +183,14 @@ impl crate::sampler::Denoiser for CpuModel<'_> {
         if rows.start >= rows.end || rows.end > canvas.len() {
             return Err(crate::Error::Input(format!("row range {rows:?} is not inside the canvas of {}", canvas.len())));
         }
-        Ok(self.predict(canvas, rows, noise))
+        Ok(self.predict(canvas, rows.clone(), rows, noise))
+    }
+    async fn choose_in(&mut self, canvas: &[u32], rows: Option<Range<usize>>, want: Range<usize>, noise: Noise) -> crate::Result<Vec<Choice>> {
+        self.check(canvas)?;
+        let rows = rows.unwrap_or(0..canvas.len());
+        if rows.start >= rows.end || rows.end > canvas.len() || want.start >= want.end || want.start < rows.start || want.end > rows.end {
+            return Err(crate::Error::Input(format!("the positions {want:?} to predict are not inside the rows {rows:?} of the canvas of {}", canvas.len())));
+        }
+        Ok(self.predict(canvas, rows, want, noise))
     }
 }
