@@ -141,13 +141,13 @@ impl<'a> CpuModel<'a> {
     /// Choices for positions `want` from a pass over the rows `computed_rows` gives for `rows`
     /// (the LM head for `want`'s alone); each row is sampled with the noise of the position it
     /// predicts, as on the GPU.
-    fn predict(&mut self, canvas: &[u32], rows: Range<usize>, want: Range<usize>, noise: Noise) -> Vec<Choice> {
+    fn predict(&mut self, canvas: &[u32], rows: Range<usize>, want: Range<usize>, noise: Noise) -> crate::Result<Vec<Choice>> {
         let (v, shift) = (self.weights.config.vocab_size, self.weights.config.shift_logits);
-        let (computed, out) = (graph::computed_rows(&rows, shift), graph::computed_rows(&want, shift));
+        let (computed, out) = graph::part_rows(&rows, &want, shift)?;
         let logits = forward_part(self.weights, canvas, computed, out.clone(), &mut self.kv);
         let per_row: Vec<Choice> =
             logits.chunks_exact(v).enumerate().map(|(i, row)| ops::select(row, (out.start + i + shift as usize) as u32, noise)).collect();
-        graph::align(&per_row, 1, &want, &out, shift)
+        Ok(graph::align(&per_row, 1, &want, &out, shift))
     }
 
     /// The same checks as a GPU session's: tokens from a tokenizer or infill/pin text must be
@@ -167,7 +167,7 @@ impl<'a> CpuModel<'a> {
 impl crate::sampler::Denoiser for CpuModel<'_> {
     async fn choose(&mut self, canvas: &[u32], noise: Noise) -> crate::Result<Vec<Choice>> {
         self.check(canvas)?;
-        Ok(self.predict(canvas, 0..canvas.len(), 0..canvas.len(), noise))
+        self.predict(canvas, 0..canvas.len(), 0..canvas.len(), noise)
     }
     /// Logits per position: row p − 1's for position p in a model with shifted logits.
     async fn logits(&mut self, canvas: &[u32]) -> crate::Result<Vec<f32>> {
@@ -179,18 +179,14 @@ impl crate::sampler::Denoiser for CpuModel<'_> {
         self.weights.config.vocab_size
     }
     async fn choose_rows(&mut self, canvas: &[u32], rows: Range<usize>, noise: Noise) -> crate::Result<Vec<Choice>> {
-        self.check(canvas)?;
-        if rows.start >= rows.end || rows.end > canvas.len() {
-            return Err(crate::Error::Input(format!("row range {rows:?} is not inside the canvas of {}", canvas.len())));
-        }
-        Ok(self.predict(canvas, rows.clone(), rows, noise))
+        self.choose_in(canvas, Some(rows.clone()), rows, noise).await
     }
     async fn choose_in(&mut self, canvas: &[u32], rows: Option<Range<usize>>, want: Range<usize>, noise: Noise) -> crate::Result<Vec<Choice>> {
         self.check(canvas)?;
         let rows = rows.unwrap_or(0..canvas.len());
-        if rows.start >= rows.end || rows.end > canvas.len() || want.start >= want.end || want.start < rows.start || want.end > rows.end {
-            return Err(crate::Error::Input(format!("the positions {want:?} to predict are not inside the rows {rows:?} of the canvas of {}", canvas.len())));
+        if rows.start >= rows.end || rows.end > canvas.len() {
+            return Err(crate::Error::Input(format!("row range {rows:?} is not inside the canvas of {}", canvas.len())));
         }
-        Ok(self.predict(canvas, rows, want, noise))
+        self.predict(canvas, rows, want, noise)
     }
 }

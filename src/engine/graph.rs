@@ -9,6 +9,7 @@
 //! K/V the rows' K and V are computed in f32 (RoPE and, where a family has them, bias and
 //! QK-norm: then in `KNew`, `VNew`) and then stored, rounded once.
 
+use crate::error::{Error, Result};
 use crate::gpu::kernels::{Activation, Epilogue, KernelVariant, KvType};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
@@ -353,6 +354,15 @@ pub fn computed_rows(rows: &Range<usize>, shift: bool) -> Range<usize> {
     } else {
         rows.clone()
     }
+}
+
+/// To predict positions `want` (a range inside `rows`) from a pass over `rows`: the rows the pass
+/// computes and those its LM head runs for (`computed_rows` of each).
+pub fn part_rows(rows: &Range<usize>, want: &Range<usize>, shift: bool) -> Result<(Range<usize>, Range<usize>)> {
+    if want.start >= want.end || want.start < rows.start || want.end > rows.end {
+        return Err(Error::Input(format!("the positions {want:?} to predict are not inside the rows {rows:?} computed")));
+    }
+    Ok((computed_rows(rows, shift), computed_rows(want, shift)))
 }
 
 /// Per-position values for `rows` from per-row values (`per` items a row) of the rows

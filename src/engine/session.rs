@@ -186,13 +186,12 @@ impl<'m> Session<'m> {
         if rows.start >= rows.end || rows.end > len {
             return Err(Error::Input(format!("row range {rows:?} is not inside the canvas of {len}")));
         }
-        check_part(&rows, &want)?;
         if want_logits && !self.config.logits {
             return Err(Error::Input("this session reads back choices only: make it with SessionConfig::logits to read logits".into()));
         }
         // Shifted logits: the rows computed start one before the rows predicted.
         let shift = self.model.config.shift_logits;
-        let (rows, out) = (graph::computed_rows(&rows, shift), graph::computed_rows(&want, shift));
+        let (rows, out) = graph::part_rows(&rows, &want, shift)?;
         let slot = self.pass_for(len, rows.clone(), out.clone())?;
         let gpu = &*self.model.gpu;
         let positions: Vec<u32> = rows.clone().map(|p| p as u32).collect();
@@ -234,8 +233,7 @@ impl<'m> Session<'m> {
             return Err(Error::Input("this session was made without classifier-free guidance (SessionConfig::cfg)".into()));
         }
         let n = cond.len();
-        check_part(&(0..n), &want)?;
-        let out = graph::computed_rows(&want, self.model.config.shift_logits);
+        let (_, out) = graph::part_rows(&(0..n), &want, self.model.config.shift_logits)?;
         let slot = self.pass_for(n, 0..n, out.clone())?;
         self.guided_for(n, scale, out.clone())?;
         let gpu = &*self.model.gpu;
@@ -471,12 +469,4 @@ impl<'m> Session<'m> {
             })
             .collect()
     }
-}
-
-/// `want`, the positions a pass predicts, must be a range inside the rows it computes.
-fn check_part(rows: &Range<usize>, want: &Range<usize>) -> Result<()> {
-    if want.start >= want.end || want.start < rows.start || want.end > rows.end {
-        return Err(Error::Input(format!("the positions {want:?} to predict are not inside the rows {rows:?} computed")));
-    }
-    Ok(())
 }

@@ -52,9 +52,8 @@ impl Session<'_> {
     /// The recorded pass over rows `rows` predicting `want` (recorded now if it is not the one
     /// its slot holds), as `forward_part` runs it.
     fn recorded(&mut self, len: usize, rows: Range<usize>, want: Range<usize>) -> Result<&Pass> {
-        let shift = self.model.config.shift_logits;
-        super::check_part(&rows, &want)?;
-        let slot = self.pass_for(len, graph::computed_rows(&rows, shift), graph::computed_rows(&want, shift))?;
+        let (rows, out) = graph::part_rows(&rows, &want, self.model.config.shift_logits)?;
+        let slot = self.pass_for(len, rows, out)?;
         Ok(self.passes[slot].as_ref().expect("built by pass_for"))
     }
 }
