@@ -32,7 +32,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var qr: array<f32, 256>;
     var acc: array<f32, 256>;
     for (var i = 0u; i < d; i = i + 1u) {
-        qr[i] = select(0.0, q[q_base + i] * p.scale, live);
+        qr[i] = select(0.0, q_at(q_base + i) * p.scale, live);
         acc[i] = 0.0;
     }
     var m = -3.0e38;

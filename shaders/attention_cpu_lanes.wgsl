@@ -74,7 +74,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         l[r] = 0.0;
         for (var i = 0u; i < d4; i = i + 1u) {
             let c = qb[r] + 4u * i;
-            qr[r][i] = vec4<f32>(q[c], q[c + 1u], q[c + 2u], q[c + 3u]) * p.scale;
+            qr[r][i] = vec4<f32>(q_at(c), q_at(c + 1u), q_at(c + 2u), q_at(c + 3u)) * p.scale;
             acc[r][i] = vec4<f32>(0.0);
         }
     }

@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let dim = t + i * TD;
         qr[i] = 0.0;
         if (dim < d) {
-            qr[i] = q[q_base + dim] * p.scale;
+            qr[i] = q_at(q_base + dim) * p.scale;
         }
         acc[i] = 0.0;
     }

@@ -2,7 +2,7 @@
 // attention_tiles.wgsl, attention_cpu_lanes.wgsl; the host prepends this file to each) and which
 // keys each query row sees under them (`AttnMask` in gpu/kernel_specs.rs is the host's side of
 // the same rule), and the online-softmax round of the two kernels that take keys 8 a round.
-// q: [lq, n_heads·d], k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the session keeps
+// q: [q_row + lq, n_heads·d] (queries from row q_row), k and v: [lk, n_kv·d] stored as kv_t (f32, or f16 where the session keeps
 // its K/V in half precision; the host prepends the alias; for attention_cpu_lanes.wgsl it
 // declares k and v below as arrays of vec4<kv_t>). Each kernel binds its output at binding 4.
 
@@ -19,12 +19,21 @@ struct Params {
     window: u32,  // sliding window: keys within this many positions up to the query; 0 = off
     key_lo: u32,  // keys before this position are never seen
     splits: u32,  // split-K: slices of the keys (attention_split_out.wgsl); 1 otherwise
+    q_row: u32,   // the row of q that holds query row 0 (the rows before it are not read)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<kv_t>;
 @group(0) @binding(3) var<storage, read> v: array<kv_t>;
+
+// Element `i` of q counted from query row 0 (row `q_row` of the buffer).
+fn q_at(i: u32) -> f32 {
+    return q[p.q_row * p.n_heads * p.head_dim + i];
+}
 
 // Keys query row `row` sees: key_start(row) .. key_end(row); both grow with the row.
 fn key_end(row: u32) -> u32 {

@@ -60,7 +60,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         qr[i] = 0.0;
         if (dim < d) {
             let si = min(s0 + j0 + 2u * i, slots - 1u);
-            qr[i] = q[((si / g) * p.n_heads + kvh * g + si % g) * d + dim] * p.scale;
+            qr[i] = q_at(((si / g) * p.n_heads + kvh * g + si % g) * d + dim) * p.scale;
         }
     }
     for (var i = 0u; i < 8u; i = i + 1u) {

@@ -1,6 +1,6 @@
 // x[r, c] += Σ_slot weight(r, slot) · y[r·k + slot, c]: the experts' outputs of each position,
 // weighted by the router (moe_route.wgsl) and added to the residual stream (or, with
-// `overwrite`, written in place of x). One invocation per
+// `overwrite`, written in place of x); x's rows counted from row `x_row`. One invocation per
 // element of x; the slots are summed in order, so the result does not depend on scheduling.
 
 struct Params {
@@ -8,6 +8,10 @@ struct Params {
     dim: u32,
     k: u32,
     overwrite: u32,
+    x_row: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,9 +32,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let pair = r * p.k + j;
         s = s + bitcast<f32>(route[p.rows * p.k + pair]) * y[pair * p.dim + c];
     }
+    let xi = i + p.x_row * p.dim;
     if (p.overwrite != 0u) {
-        x[i] = s;
+        x[xi] = s;
     } else {
-        x[i] = x[i] + s;
+        x[xi] = x[xi] + s;
     }
 }

@@ -1,6 +1,7 @@
 // out[r, :] = scale · (acc · out[r, :] + x[r, :] / sqrt(mean(x[r, :]²) + eps) · w), acc = 0 or 1:
 // a plain RMSNorm (acc 0, scale 1), or one added to a residual stream and the sum scaled
-// (Gemma 4's sandwich norms and layer scalar). One workgroup of WG invocations per row. `out` holds
+// (Gemma 4's sandwich norms and layer scalar). x's rows are counted from row `x_row` (a pass's
+// last layer and final norm read the predicted rows alone). One workgroup of WG invocations per row. `out` holds
 // `out_t` (the host's alias: f32, or f16 for a cooperative-matrix matmul's input).
 
 struct Params {
@@ -9,7 +10,7 @@ struct Params {
     eps: f32,
     accumulate: u32,
     scale: f32,
-    _pad0: u32,
+    x_row: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,9 +30,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let r = wg.x;
     let t = lid.x;
     let base = r * p.dim;
+    let xb = (r + p.x_row) * p.dim;
     var s = 0.0;
     for (var i = t; i < p.dim; i = i + WG) {
-        let v = x[base + i];
+        let v = x[xb + i];
         s = s + v * v;
     }
     partial[t] = s;
@@ -48,6 +50,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (p.accumulate != 0u) {
             prior = f32(out[base + i]);
         }
-        out[base + i] = out_t_of(p.scale * (prior + x[base + i] * inv * w[i]));
+        out[base + i] = out_t_of(p.scale * (prior + x[xb + i] * inv * w[i]));
     }
 }

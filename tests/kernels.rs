@@ -455,6 +455,14 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
         let rb = g.upload_f32("resid", &resid).unwrap();
         let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37, KvType::F32).unwrap();
         assert_close(&format!("rmsnorm into {rows}x{dim}, workgroups of {wg}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
+        // The rows from x_row on (a pass's last rows) into rows 0 .. of the output.
+        let x_row = rows / 2;
+        let want = ops::rmsnorm(&x[x_row * dim..], &w, 1e-5);
+        let out = g.upload_f32("o", &vec![f32::NAN; rows * dim]).unwrap();
+        let d = g.rmsnorm_rows(&wb, (&xb, x_row), &out, rows - x_row, dim, 1e-5, KvType::F32).unwrap();
+        let got = run(&g, &[d], &out, rows * dim);
+        assert_close(&format!("rmsnorm of rows {x_row}.. of {rows}x{dim}, workgroups of {wg}"), &got[..want.len()], &want, 1e-4);
+        assert!(got[want.len()..].iter().all(|v| v.is_nan()), "rows past the count are not written");
     }
 }
 
@@ -717,6 +725,43 @@ fn attention_causal_windowed_floored_and_unscaled() {
             let out = g.storage("o", (want.len() * 4) as u64).unwrap();
             let ls = attend(&g, variant, [&qb, &kb, &vb, &out], AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd }, mask);
             assert_close(&format!("attention ({}) {mask:?}", name), &run(&g, &ls, &out, want.len()), &want, 2e-4);
+        }
+    }
+}
+
+#[test]
+fn attention_reads_its_queries_from_a_later_row() {
+    // A pass's last layer attends for the predicted rows alone: queries from row `q_row` of the
+    // query buffer (the rows before and after hold NaN, so a read of them shows), at canvas
+    // positions q0 ..; every layout, split-K where the flash layouts choose it, and forced.
+    for layout in ATTENTION {
+        let (g, variant, name) = attention_gpu(layout);
+        for (q_row, lq, lk, heads, kv, hd, mask) in [
+            (3, 5, 70, 2, 1, 64, AttnMask::FULL),
+            (32, 32, 288, 4, 2, 16, AttnMask { q0: 32, ..AttnMask::FULL }),
+            (9, 20, 37, 7, 1, 16, AttnMask { q0: 9, block: 8, ..AttnMask::FULL }),
+            (1, 3, 80, 4, 2, 128, AttnMask { q0: 41, causal: true, window: 6, ..AttnMask::FULL }),
+        ] {
+            let mut rng = Rng::new((q_row * 13 + lk) as u64);
+            let w = heads * hd;
+            let q = rng.vec(lq * w, 1.0);
+            let k = rng.vec(lk * kv * hd, 1.0);
+            let v = rng.vec(lk * kv * hd, 1.0);
+            let want = ops::attention(&q, &k, &v, lq, lk, heads, kv, hd, &mask);
+            let padded = [vec![f32::NAN; q_row * w], q, vec![f32::NAN; 2 * w]].concat();
+            let at = AttnMask { q_row, ..mask };
+            assert_eq!(ops::attention(&padded, &k, &v, lq, lk, heads, kv, hd, &at), want, "the twin reads rows q_row ..");
+            let (qb, kb, vb) = (g.upload_f32("q", &padded).unwrap(), g.upload_f32("k", &k).unwrap(), g.upload_f32("v", &v).unwrap());
+            let shape = AttnShape { lq, lk, n_heads: heads, n_kv: kv, head_dim: hd };
+            let what = format!("attention ({name}) from query row {q_row}: lq{lq} lk{lk} h{heads}/{kv} d{hd} {mask:?}");
+            let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
+            assert_close(&what, &run(&g, &attend(&g, variant, [&qb, &kb, &vb, &out], shape, at), &out, want.len()), &want, 2e-4);
+            if layout.1 {
+                let out = g.upload_f32("o", &vec![f32::NAN; want.len()]).unwrap();
+                let scratch = g.storage("scratch", shape.split_bytes(3)).unwrap();
+                let ls = g.attention_split(&qb, &kb, &vb, &out, shape, at, [KvType::F32, KvType::F32], &scratch, 3).unwrap();
+                assert_close(&format!("split-K {what}"), &run(&g, &ls, &out, want.len()), &want, 2e-4);
+            }
         }
     }
 }
@@ -1350,8 +1395,15 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         // Overwriting: the old values are not read.
         let mut want_o = vec![0f32; rows * n];
         ops::moe_combine(&mut want_o, &want_p, &route);
-        let d = g.moe_combine_into(&rb, &yb, &xr, s, n, true).unwrap();
+        let d = g.moe_combine_into(&rb, &yb, (&xr, 0), s, n, true).unwrap();
         assert_close(&format!("moe_combine {} overwriting", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_o, 1e-4);
+        // Into the rows from 3 on of a longer residual stream: the 3 before stay as they were.
+        let lead = rng.vec(3 * n, 1.0);
+        let xr = g.upload_f32("resid", &[lead.clone(), resid.clone()].concat()).unwrap();
+        let d = g.moe_combine_into(&rb, &yb, (&xr, 3), s, n, false).unwrap();
+        let got = run(&g, &[d], &xr, (rows + 3) * n);
+        assert_eq!(got[..3 * n], lead[..], "moe_combine {}: rows before x_row untouched", dtype.name());
+        assert_close(&format!("moe_combine {} from row 3", dtype.name()), &got[3 * n..], &want_x, 1e-4);
     }
 }
 

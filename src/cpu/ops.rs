@@ -122,7 +122,8 @@ pub fn embed(table: &HostTensor, tokens: &[u32]) -> Vec<f32> {
 }
 
 /// Multi-head attention with GQA; query row i (canvas position `mask.q0 + i`) sees the keys
-/// `mask.keys` gives it (all of them with `AttnMask::FULL`). q: `[lq, n_heads·d]`, k and v:
+/// `mask.keys` gives it (all of them with `AttnMask::FULL`). q: `[mask.q_row + lq, n_heads·d]`
+/// (queries from row `mask.q_row`), k and v:
 /// `[lk, n_kv·d]`; returns `[lq, n_heads·d]`. Twin of `attention.wgsl`.
 #[allow(clippy::too_many_arguments)]
 pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads: usize, n_kv: usize, d: usize, mask: &AttnMask) -> Vec<f32> {
@@ -133,7 +134,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], lq: usize, lk: usize, n_heads:
         let keys = mask.keys(mask.q0 + i, lk);
         for h in 0..n_heads {
             let kh = h / group;
-            let qv = &q[(i * n_heads + h) * d..][..d];
+            let qv = &q[((mask.q_row + i) * n_heads + h) * d..][..d];
             let scores: Vec<f32> = keys.clone().map(|j| qv.iter().zip(&k[(j * n_kv + kh) * d..][..d]).map(|(a, b)| a * b).sum::<f32>() * scale).collect();
             let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             let e: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();

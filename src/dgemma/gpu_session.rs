@@ -277,7 +277,7 @@ impl<'m> DgSession<'m> {
         out.extend(self.experts(&lw.gate_exps, h, false, &b.moe_gate, Epilogue::Store, moe)?);
         out.extend(self.experts(&lw.up_exps, h, false, &b.moe_gate, GEGLU, moe)?);
         out.extend(self.experts(&lw.down_exps, (&b.moe_gate, None), true, &b.moe_out, Epilogue::Store, moe)?);
-        out.push(g.moe_combine_into(&b.route, &b.moe_out, &b.t, moe, hsz, true)?);
+        out.push(g.moe_combine_into(&b.route, &b.moe_out, (&b.t, 0), moe, hsz, true)?);
         out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, &b.t, &b.d, n, hsz, eps, true, 1.0, KvType::F32)?);
         let scalar = match mode {
             Mode::Encoder => lw.scalar_encoder,

@@ -62,9 +62,11 @@ pub enum Op {
     Embed {
         rows: usize,
     },
+    /// Rows `x_row ..` of `x` normed into rows 0 .. of `out`.
     RmsNorm {
         w: Key,
         x: Buf,
+        x_row: usize,
         out: Buf,
         rows: usize,
     },
@@ -122,10 +124,12 @@ pub enum Op {
         norm: Option<Key>,
         kv: Option<(Buf, Buf, Buf, usize)>,
     },
-    /// The `lq` queries are those of canvas positions `q0 ..`; with `block` > 0 each sees only
-    /// the keys of its own block of `block` positions and the blocks before (block-causal).
+    /// The `lq` queries (rows `q_row ..` of `q`) are those of canvas positions `q0 ..`; with
+    /// `block` > 0 each sees only the keys of its own block of `block` positions and the blocks
+    /// before (block-causal).
     Attention {
         q: Buf,
+        q_row: usize,
         k: Buf,
         v: Buf,
         out: Buf,
@@ -159,9 +163,10 @@ pub enum Op {
         epilogue: Epilogue,
         norm: Option<Key>,
     },
-    /// `X += Σ_slot weight · MoeOut` for `rows` positions.
+    /// `X[x_row + r] += Σ_slot weight · MoeOut` for `rows` positions.
     MoeCombine {
         rows: usize,
+        x_row: usize,
     },
     /// `Logits = LogitsU + (scale + 1)(Logits − LogitsU)` over `rows` rows.
     CfgMix {
@@ -205,38 +210,47 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>, variant: KernelVariant) -> 
     ops.iter().map(|o| o.launches(chunks, variant)).sum()
 }
 
-/// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions; the result
-/// (normed) is in `H`. The tensors present (`has`: the model's chunk counts) decide the optional
-/// steps: q/k/v biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward.
-/// `kv`: how the per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's
-/// norms are folded into the matmuls that read them (no `RmsNorm` op: they read `X`); the final
-/// norm stays.
-pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
+/// Embedding, every block, final norm: rows `rows` of a canvas of `len` positions, for the
+/// rows `out` (inside `rows`: those the LM head reads); the result (normed) is in `H`, `out`'s
+/// rows from row 0. The last layer computes K and V for every row, the rest (its attention,
+/// output projection and feed-forward) for `out`'s alone: no later layer reads the others.
+/// The tensors present (`has`: the model's chunk counts) decide the optional steps: q/k/v
+/// biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward. `kv`: how the
+/// per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's norms are
+/// folded into the matmuls that read them (no `RmsNorm` op: they read `X`) but for the last
+/// layer's feed-forward norm of a part of the rows and the final norm.
+pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, out: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
+    // The rows of `X` that the LM head reads: the first and how many.
+    let (skip, m_out) = (out.start.saturating_sub(rows.start), out.len());
     let mut ops = vec![Op::Embed { rows: n }];
     for i in 0..c.n_layers {
         let w = |r: Role| Key::at(i, r);
         let present = |r: Role| has.get(w(r)).is_some();
-        // A projection of the input `(x, norm)`: a buffer, and the norm folded in, if any.
+        // After K and V: the rows of `X` this layer goes on for (`x0 ..`, `m` of them).
+        let part = i + 1 == c.n_layers && m_out < n;
+        let (x0, m) = if part { (skip, m_out) } else { (0, n) };
+        // A projection of `m` rows of the input `(x, norm)`: a buffer, and the norm folded in, if any.
         let proj = |r: Role, (x, norm): (Buf, Option<Key>), y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul {
             w: w(r),
             x,
             x_row: 0,
-            m: n,
+            m,
             y,
             y_row,
             epilogue,
             norm,
         };
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| proj(r, (x, None), y, y_row, epilogue);
-        // The gated MLP of the input `(x, norm)` into `Gate`.
-        let gate_up = |g: Role, u: Role, (x, norm): (Buf, Option<Key>)| Op::GateUp { w: [w(g), w(u)], x, norm, m: n, y: Buf::Gate, epilogue: SWIGLU };
-        // The input of the projections that follow a norm: its output `H`, or `X` with the norm folded in.
+        // The gated MLP of `m` rows of the input `(x, norm)` into `Gate`.
+        let gate_up = |g: Role, u: Role, (x, norm): (Buf, Option<Key>)| Op::GateUp { w: [w(g), w(u)], x, norm, m, y: Buf::Gate, epilogue: SWIGLU };
+        // The input of the projections that follow a norm: its output `H`, or `X` with the norm
+        // folded in. Rows `x0 ..` of `X`, into rows 0 .. of `H` (so never folded for a part).
         let normed = |ops: &mut Vec<Op>, r: Role| {
-            if fold_norms {
+            if fold_norms && x0 == 0 {
                 (Buf::X, Some(w(r)))
             } else {
-                ops.push(Op::RmsNorm { w: w(r), x: Buf::X, out: Buf::H, rows: n });
+                ops.push(Op::RmsNorm { w: w(r), x: Buf::X, x_row: x0, out: Buf::H, rows: m });
                 (Buf::H, None)
             }
         };
@@ -252,7 +266,12 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             _ => (Buf::Keys(i), Buf::Values(i), q0),
         };
         let f16_kv = kv == KvType::F16 && !between;
-        let (x, norm) = normed(&mut ops, Role::AttnNorm);
+        let (x, norm) = if fold_norms {
+            (Buf::X, Some(w(Role::AttnNorm)))
+        } else {
+            ops.push(Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, x_row: 0, out: Buf::H, rows: n });
+            (Buf::H, None)
+        };
         ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at, f16_kv, bias });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) && !bias {
@@ -269,11 +288,11 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             ]);
         }
         ops.extend([
-            Op::Attention { q: Buf::Q, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: n, lk: len, q0, block: c.attention_block },
-            mm(Role::O, Buf::Attn, Buf::X, 0, Epilogue::Add),
+            Op::Attention { q: Buf::Q, q_row: x0, k: Buf::Keys(i), v: Buf::Values(i), out: Buf::Attn, lq: m, lk: len, q0: q0 + x0, block: c.attention_block },
+            mm(Role::O, Buf::Attn, Buf::X, x0, Epilogue::Add),
         ]);
         if present(Role::OBias) {
-            ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: 0, rows: n });
+            ops.push(Op::Bias { w: w(Role::OBias), x: Buf::X, row0: x0, rows: m });
         }
         if present(Role::Router) {
             // Everything that reads the normed input runs before the first write to `X` (the combine).
@@ -283,13 +302,13 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
                 x,
                 by_pair,
                 y,
-                rows: n,
+                rows: m,
                 epilogue,
                 norm,
             };
             ops.extend([
                 proj(Role::Router, h, Buf::RouterLogits, 0, Epilogue::Store),
-                Op::MoeRoute { rows: n, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
+                Op::MoeRoute { rows: m, bias: present(Role::ExpertBias).then(|| w(Role::ExpertBias)) },
                 moe(Role::GateExps, h, false, Buf::MoeGate, Epilogue::Store),
                 // SwiGLU fused: MoeGate = silu(MoeGate) · up.
                 moe(Role::UpExps, h, false, Buf::MoeGate, SWIGLU),
@@ -300,17 +319,17 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             if shared {
                 ops.push(gate_up(Role::SharedGate, Role::SharedUp, h));
             }
-            ops.push(Op::MoeCombine { rows: n });
+            ops.push(Op::MoeCombine { rows: m, x_row: x0 });
             if shared {
-                ops.push(mm(Role::SharedDown, Buf::Gate, Buf::X, 0, Epilogue::Add));
+                ops.push(mm(Role::SharedDown, Buf::Gate, Buf::X, x0, Epilogue::Add));
             }
         } else {
             // Gate = silu(x · gateᵀ) · (x · upᵀ), then the down projection.
             let h = normed(&mut ops, Role::FfnNorm);
-            ops.extend([gate_up(Role::Gate, Role::Up, h), mm(Role::Down, Buf::Gate, Buf::X, 0, Epilogue::Add)]);
+            ops.extend([gate_up(Role::Gate, Role::Up, h), mm(Role::Down, Buf::Gate, Buf::X, x0, Epilogue::Add)]);
         }
     }
-    ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, out: Buf::H, rows: n });
+    ops.push(Op::RmsNorm { w: Key::global(Role::FinalNorm), x: Buf::X, x_row: skip, out: Buf::H, rows: m_out });
     ops
 }
 
@@ -319,12 +338,11 @@ pub fn head_chunks(rows: usize, head_rows: usize) -> Vec<(usize, usize)> {
     (0..rows).step_by(head_rows.max(1)).map(|r0| (r0, head_rows.min(rows - r0))).collect()
 }
 
-/// LM head and token selection for the rows `out` of a pass over `rows` (`out` inside it: the
-/// sampler needs only the block it commits in), one list per chunk of `head_rows` rows. Choices
-/// are written from row 0 of `Choices` on (out.start's first). Each row's sampling noise is that
-/// of the position it predicts (`shift`: the next one).
-pub fn head(rows: Range<usize>, out: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
-    let skip = out.start - rows.start;
+/// LM head and token selection for the rows `out` of a pass (the sampler needs only the block
+/// it commits in; `body` left their final activations in `H` from row 0), one list per chunk of
+/// `head_rows` rows. Choices are written from row 0 of `Choices` on (out.start's first). Each
+/// row's sampling noise is that of the position it predicts (`shift`: the next one).
+pub fn head(out: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(out.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
@@ -332,7 +350,7 @@ pub fn head(rows: Range<usize>, out: Range<usize>, head_rows: usize, shift: bool
                 Op::Matmul {
                     w: Key::global(Role::LmHead),
                     x: Buf::H,
-                    x_row: skip + r0,
+                    x_row: r0,
                     m: rc,
                     y: Buf::Logits,
                     y_row: 0,
@@ -376,19 +394,19 @@ pub fn align<T: Clone>(per_row: &[T], per: usize, rows: &Range<usize>, computed:
     out
 }
 
-/// The guided head for the rows `out` of a full canvas: per chunk, both LM heads (the
-/// unconditional from `HUncond`), the mix, and the choice from the mix (written as `head`'s).
+/// The guided head for the rows `out` of a full canvas (`body`'s for `out`, the unconditional
+/// pass's kept in `HUncond`): per chunk, both LM heads, the mix, and the choice from the mix
+/// (written as `head`'s).
 pub fn guided_head(out: Range<usize>, head_rows: usize, scale: f32, shift: bool) -> Vec<Vec<Op>> {
     head_chunks(out.len(), head_rows)
         .into_iter()
         .map(|(r0, rc)| {
-            let x_row = out.start + r0;
-            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
+            let lm = |x: Buf, y: Buf| Op::Matmul { w: Key::global(Role::LmHead), x, x_row: r0, m: rc, y, y_row: 0, epilogue: Epilogue::Store, norm: None };
             vec![
                 lm(Buf::HUncond, Buf::LogitsU),
                 lm(Buf::H, Buf::Logits),
                 Op::CfgMix { rows: rc, scale },
-                Op::Select { rows: rc, pos0: x_row + shift as usize, out_row0: r0 },
+                Op::Select { rows: rc, pos0: out.start + r0 + shift as usize, out_row0: r0 },
             ]
         })
         .collect()

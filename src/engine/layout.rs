@@ -109,9 +109,10 @@ impl SessionLayout {
             b.1 = Gpu::padded(b.1);
         }
         let full = 0..s.canvas.max(1);
-        let head: Vec<_> = graph::head(full.clone(), full.clone(), head_rows, false).concat();
-        // Unfolded norms: the most launches a pass takes (folding only removes `RmsNorm`s).
-        let body = graph::body(c, chunks, s.canvas.max(1), full.clone(), s.kv, false);
+        let head: Vec<_> = graph::head(full.clone(), head_rows, false).concat();
+        // Unfolded norms over every row: the most launches a pass takes (folding only removes
+        // `RmsNorm`s; fewer rows in the last layer take no more launches).
+        let body = graph::body(c, chunks, s.canvas.max(1), full.clone(), full.clone(), s.kv, false);
         let pass_launches = graph::launches(&body, chunks, s.kernels) + graph::launches(&head, chunks, s.kernels);
         let guided_launches = if s.cfg { graph::launches(&graph::guided_head(full.clone(), head_rows, 0.0, false).concat(), chunks, s.kernels) } else { 0 };
         let pass_slots = if s.cache == CacheMode::None { 1 } else { 2 };

@@ -246,7 +246,7 @@ impl<'m> Session<'m> {
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
         gpu.record(&mut enc, &pass.body);
         let h = self.buf(Buf::H)?;
-        enc.copy_buffer_to_buffer(h, 0, self.buf(Buf::HUncond)?, 0, (n * self.model.config.d_model * 4) as u64);
+        enc.copy_buffer_to_buffer(h, 0, self.buf(Buf::HUncond)?, 0, (out.len() * self.model.config.d_model * 4) as u64);
         gpu.queue.submit(Some(enc.finish()));
 
         gpu.queue.write_buffer(self.buf(Buf::Tokens)?, 0, bytemuck::cast_slice(cond));
@@ -289,11 +289,11 @@ impl<'m> Session<'m> {
         self.passes[slot] = None;
         let c = &self.model.config;
         let fold = self.model.gpu.folds_norms(self.config.kernels);
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), self.config.kv, fold))?;
+        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), out.clone(), self.config.kv, fold))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
         for (ops, (r0, rc)) in
-            graph::head(rows.clone(), out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
+            graph::head(out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
         {
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));
@@ -347,8 +347,8 @@ impl<'m> Session<'m> {
                         out.push(g.embed(e.dtype, buf, *row0, *count, e.cols, self.buf(Buf::Tokens)?, rows, self.buf(Buf::X)?)?);
                     }
                 }
-                Op::RmsNorm { w: key, x, out: o, rows } => {
-                    out.push(g.rmsnorm_into(w[key].vector(), self.buf(x)?, self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, false, 1.0, self.elem(o))?)
+                Op::RmsNorm { w: key, x, x_row, out: o, rows } => {
+                    out.push(g.rmsnorm_rows(w[key].vector(), (self.buf(x)?, x_row), self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, self.elem(o))?)
                 }
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue, norm } => {
                     let t = &w[key];
@@ -408,8 +408,8 @@ impl<'m> Session<'m> {
                     let h = HeadPass { x: self.buf(x)?, row0, rows, heads, head_dim: hd, norm, eps: c.rms_norm_eps, v, store, positions, spec, style: m.rope };
                     out.push(g.head_pass(&h)?)
                 }
-                Op::Attention { q, k, v: vb, out: o, lq, lk, q0, block } => {
-                    let mask = AttnMask { q0, block, ..AttnMask::FULL };
+                Op::Attention { q, q_row, k, v: vb, out: o, lq, lk, q0, block } => {
+                    let mask = AttnMask { q0, block, q_row, ..AttnMask::FULL };
                     let shape = AttnShape { lq, lk, n_heads: c.n_heads, n_kv: c.n_kv_heads, head_dim: hd };
                     out.extend(g.attention(
                         kv,
@@ -438,7 +438,9 @@ impl<'m> Session<'m> {
                         out.push(g.moe_matmul(kv, t.dtype, buf, row0 / per_expert, count / per_expert, per_expert, t.cols, io, moe(rows))?);
                     }
                 }
-                Op::MoeCombine { rows } => out.push(g.moe_combine(self.buf(Buf::Route)?, self.buf(Buf::MoeOut)?, self.buf(Buf::X)?, moe(rows), c.d_model)?),
+                Op::MoeCombine { rows, x_row } => {
+                    out.push(g.moe_combine_into(self.buf(Buf::Route)?, self.buf(Buf::MoeOut)?, (self.buf(Buf::X)?, x_row), moe(rows), c.d_model, false)?)
+                }
                 Op::CfgMix { rows, scale } => out.push(g.cfg_mix(self.buf(Buf::Logits)?, self.buf(Buf::LogitsU)?, rows * v, scale)?),
                 Op::Select { rows, pos0, out_row0 } => {
                     out.push(g.select(self.buf(Buf::Logits)?, self.buf(Buf::Choices)?, &self.params, rows, v, pos0, out_row0)?)

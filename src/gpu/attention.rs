@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct Params(u32, u32, u32, u32, u32, f32, [u32; 6]);
+struct Params(u32, u32, u32, u32, u32, f32, [u32; 10]);
 
 fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
     if s.head_dim > 512 || s.n_kv == 0 || !s.n_heads.is_multiple_of(s.n_kv) {
@@ -28,6 +28,10 @@ fn params(s: &AttnShape, mask: &AttnMask, splits: usize) -> Result<Params> {
         u32_of("window", mask.window)?,
         u32_of("key_lo", mask.key_lo)?,
         splits as u32,
+        u32_of("q_row", mask.q_row)?,
+        0,
+        0,
+        0,
     ];
     Ok(Params(u32_of("lq", s.lq)?, u32_of("lk", s.lk)?, s.n_heads as u32, s.n_kv as u32, s.head_dim as u32, scale, m))
 }

@@ -259,12 +259,13 @@ impl Gpu {
 
     /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
     pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
-        self.moe_combine_into(route, y, x, s, dim, false)
+        self.moe_combine_into(route, y, (x, 0), s, dim, false)
     }
 
-    /// `moe_combine`, or with `overwrite` `x[r, :] = Σ_slot …` (x's old values unread).
-    pub fn moe_combine_into(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize, overwrite: bool) -> Result<Launch> {
-        let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, overwrite as u32];
+    /// `moe_combine` into x's rows from `x_row` on, or with `overwrite` `x[r, :] = Σ_slot …`
+    /// (x's old values unread).
+    pub fn moe_combine_into(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, (x, x_row): (&wgpu::Buffer, usize), s: MoeShape, dim: usize, overwrite: bool) -> Result<Launch> {
+        let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, overwrite as u32, u32_of("x row", x_row)?, 0, 0, 0];
         self.launch(Kernel::MoeCombine, &p, &[route, y, x], groups_1d(s.rows * dim))
     }
 
@@ -298,11 +299,34 @@ impl Gpu {
         scale: f32,
         out_t: KvType,
     ) -> Result<Launch> {
+        self.rmsnorm_launch(w, (x, 0), out, rows, dim, eps, accumulate, scale, out_t)
+    }
+
+    /// `rmsnorm` of `rows` rows of `x` from row `x_row` into rows 0 .. of `out` (elements
+    /// `out_t`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn rmsnorm_rows(&self, w: &wgpu::Buffer, (x, x_row): (&wgpu::Buffer, usize), out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32, out_t: KvType) -> Result<Launch> {
+        self.rmsnorm_launch(w, (x, x_row), out, rows, dim, eps, false, 1.0, out_t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rmsnorm_launch(
+        &self,
+        w: &wgpu::Buffer,
+        (x, x_row): (&wgpu::Buffer, usize),
+        out: &wgpu::Buffer,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        accumulate: bool,
+        scale: f32,
+        out_t: KvType,
+    ) -> Result<Launch> {
         self.check_kv(out_t)?;
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
         struct P(u32, u32, f32, u32, f32, [u32; 3]);
-        let p = P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, accumulate as u32, scale, [0; 3]);
+        let p = P(u32_of("rows", rows)?, u32_of("dim", dim)?, eps, accumulate as u32, scale, [u32_of("x row", x_row)?, 0, 0]);
         self.launch(Kernel::RmsNorm { out: out_t, wg: self.row_workgroup() }, &p, &[w, x, out], [u32_of("rows", rows)?, 1, 1])
     }
 

@@ -184,10 +184,13 @@ pub struct AttnMask {
     pub key_lo: usize,
     /// Scores are q·k times this (None: 1/√head_dim).
     pub scale: Option<f32>,
+    /// The row of the query buffer that holds query row 0 (a pass's last layer attends for the
+    /// rows the sampler predicts alone; the rows before are not read).
+    pub q_row: usize,
 }
 
 impl AttnMask {
-    pub const FULL: AttnMask = AttnMask { q0: 0, block: 0, causal: false, window: 0, key_lo: 0, scale: None };
+    pub const FULL: AttnMask = AttnMask { q0: 0, block: 0, causal: false, window: 0, key_lo: 0, scale: None, q_row: 0 };
 
     /// The keys `[start, end)` that the query at canvas position `q` sees among `lk`.
     pub fn keys(&self, q: usize, lk: usize) -> std::ops::Range<usize> {
