@@ -189,15 +189,24 @@ fn launches_per_layer(m: &GpuModel, coop: bool) {
 
 #[test]
 fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
-    // The sampler asks for its block's positions alone (`Session::forward_part`): the LM head and
-    // the token selection then run for those rows only. Choices and logits must be those of the
-    // pass that predicts every row, for whole-canvas and row-range passes, plain and shifted
-    // logits (Dream's: position p from row p − 1, position 0 from row 0), both kernel layouts;
-    // and the guided head's choices.
+    // The sampler asks for its block's positions alone (`Session::forward_part`): the last layer
+    // after K/V, the LM head and the token selection then run for those rows only. Choices and
+    // logits must be those of the pass that predicts every row, for whole-canvas and row-range
+    // passes, plain and shifted logits (Dream's: position p from row p − 1, position 0 from row
+    // 0), both kernel layouts; and the guided head's choices. Dense models, and mixtures of
+    // experts: LLaDA-MoE's (QK-norms), LLaDA 2's (shared experts, expert bias, block-causal
+    // attention in blocks of 8, RoPE on half of each head).
     use unmask::gpu::kernels::KernelVariant;
-    let mut cfg = tiny_config(2, 4, 2, 16, 64, 90);
-    for shift in [false, true] {
+    for (family, shift) in [("llada", false), ("llada", true), ("llada-moe", false), ("llada2", false)] {
+        let mut cfg = tiny_config(2, 4, 2, 16, 64, 90);
+        cfg.family = family.into();
         cfg.shift_logits = shift;
+        if family != "llada" {
+            (cfg.n_experts, cfg.n_experts_used, cfg.expert_hidden_size) = (8, 2, 32);
+        }
+        if family == "llada2" {
+            (cfg.n_shared_experts, cfg.attention_block, cfg.rope_dims) = (1, 8, 8);
+        }
         let w = random_model(&cfg, DType::F16, 31);
         let m = GpuModel::upload(gpu(), &w).unwrap();
         let v = cfg.vocab_size;
@@ -206,11 +215,11 @@ fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
         let full = unmask::cpu::forward::forward(&w, &toks);
         for out in [0..21, 5..11, 20..21] {
             let part = unmask::cpu::forward::forward_part(&w, &toks, 0..21, out.clone(), &mut Default::default());
-            assert!(part == full[out.start * v..out.end * v], "CPU twin, logits of rows {out:?}");
+            assert!(part == full[out.start * v..out.end * v], "{family}: CPU twin, logits of rows {out:?}");
         }
         for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
             let mut s = common::session_in(&m, toks.len(), kernels);
-            let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| format!("shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name());
+            let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| format!("{family}, shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name());
             for (rows, want) in [(0..21, 0..21), (0..21, 5..11), (0..21, 0..3), (0..21, 17..21), (4..21, 6..9), (4..21, 4..5), (9..16, 9..16)] {
                 // A full pass first, so that row-range passes see the same K/V in both runs.
                 pollster::block_on(s.forward(&toks, ARGMAX, false)).unwrap();
