@@ -219,7 +219,9 @@ fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
         }
         for kernels in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
             let mut s = common::session_in(&m, toks.len(), kernels);
-            let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| format!("{family}, shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name());
+            let what = |r: &std::ops::Range<usize>, want: &std::ops::Range<usize>| {
+                format!("{family}, shift {shift}, {}, rows {r:?}, positions {want:?}", kernels.name())
+            };
             for (rows, want) in [(0..21, 0..21), (0..21, 5..11), (0..21, 0..3), (0..21, 17..21), (4..21, 6..9), (4..21, 4..5), (9..16, 9..16)] {
                 // A full pass first, so that row-range passes see the same K/V in both runs.
                 pollster::block_on(s.forward(&toks, ARGMAX, false)).unwrap();

@@ -55,14 +55,14 @@ pub enum Buf {
     MoeOut,
 }
 
-/// One operation of a pass. Row arguments count rows of the buffer named.
+/// One operation of a pass. Row arguments count rows of the buffer named (`RmsNorm` reads rows
+/// `x_row ..` of `x` and writes rows 0 .. of `out`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Embedding rows of `Tokens` into `X`.
     Embed {
         rows: usize,
     },
-    /// Rows `x_row ..` of `x` normed into rows 0 .. of `out`.
     RmsNorm {
         w: Key,
         x: Buf,
@@ -231,16 +231,8 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         let part = i + 1 == c.n_layers && m_out < n;
         let (x0, m) = if part { (skip, m_out) } else { (0, n) };
         // A projection of `m` rows of the input `(x, norm)`: a buffer, and the norm folded in, if any.
-        let proj = |r: Role, (x, norm): (Buf, Option<Key>), y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul {
-            w: w(r),
-            x,
-            x_row: 0,
-            m,
-            y,
-            y_row,
-            epilogue,
-            norm,
-        };
+        let proj =
+            |r: Role, (x, norm): (Buf, Option<Key>), y: Buf, y_row: usize, epilogue: Epilogue| Op::Matmul { w: w(r), x, x_row: 0, m, y, y_row, epilogue, norm };
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| proj(r, (x, None), y, y_row, epilogue);
         // The gated MLP of `m` rows of the input `(x, norm)` into `Gate`.
         let gate_up = |g: Role, u: Role, (x, norm): (Buf, Option<Key>)| Op::GateUp { w: [w(g), w(u)], x, norm, m, y: Buf::Gate, epilogue: SWIGLU };
@@ -347,16 +339,7 @@ pub fn head(out: Range<usize>, head_rows: usize, shift: bool) -> Vec<Vec<Op>> {
         .into_iter()
         .map(|(r0, rc)| {
             vec![
-                Op::Matmul {
-                    w: Key::global(Role::LmHead),
-                    x: Buf::H,
-                    x_row: r0,
-                    m: rc,
-                    y: Buf::Logits,
-                    y_row: 0,
-                    epilogue: Epilogue::Store,
-                    norm: None,
-                },
+                Op::Matmul { w: Key::global(Role::LmHead), x: Buf::H, x_row: r0, m: rc, y: Buf::Logits, y_row: 0, epilogue: Epilogue::Store, norm: None },
                 Op::Select { rows: rc, pos0: out.start + r0 + shift as usize, out_row0: r0 },
             ]
         })

@@ -292,8 +292,7 @@ impl<'m> Session<'m> {
         let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), out.clone(), self.config.kv, fold))?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
-        for (ops, (r0, rc)) in
-            graph::head(out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
+        for (ops, (r0, rc)) in graph::head(out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
         {
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));

@@ -264,7 +264,15 @@ impl Gpu {
 
     /// `moe_combine` into x's rows from `x_row` on, or with `overwrite` `x[r, :] = Σ_slot …`
     /// (x's old values unread).
-    pub fn moe_combine_into(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, (x, x_row): (&wgpu::Buffer, usize), s: MoeShape, dim: usize, overwrite: bool) -> Result<Launch> {
+    pub fn moe_combine_into(
+        &self,
+        route: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        (x, x_row): (&wgpu::Buffer, usize),
+        s: MoeShape,
+        dim: usize,
+        overwrite: bool,
+    ) -> Result<Launch> {
         let p = [u32_of("rows", s.rows)?, u32_of("dim", dim)?, s.k as u32, overwrite as u32, u32_of("x row", x_row)?, 0, 0, 0];
         self.launch(Kernel::MoeCombine, &p, &[route, y, x], groups_1d(s.rows * dim))
     }
@@ -305,7 +313,16 @@ impl Gpu {
     /// `rmsnorm` of `rows` rows of `x` from row `x_row` into rows 0 .. of `out` (elements
     /// `out_t`).
     #[allow(clippy::too_many_arguments)]
-    pub fn rmsnorm_rows(&self, w: &wgpu::Buffer, (x, x_row): (&wgpu::Buffer, usize), out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32, out_t: KvType) -> Result<Launch> {
+    pub fn rmsnorm_rows(
+        &self,
+        w: &wgpu::Buffer,
+        (x, x_row): (&wgpu::Buffer, usize),
+        out: &wgpu::Buffer,
+        rows: usize,
+        dim: usize,
+        eps: f32,
+        out_t: KvType,
+    ) -> Result<Launch> {
         self.rmsnorm_launch(w, (x, x_row), out, rows, dim, eps, false, 1.0, out_t)
     }
 
