@@ -4,9 +4,9 @@
 //! from `SessionLayout` (so the memory plan is what it allocates), then reused by every pass.
 //! Sessions on one model never share state.
 //!
-//! A pass runs `graph::body` for rows `q0 .. q0 + n` of a canvas of `L` positions and
-//! `graph::head` for the rows it is asked to predict (the sampler's block), and returns their
-//! choices (and logits when asked). Passes are recorded once per shape into one of two slots
+//! A pass runs `graph::body` for rows `q0 .. q0 + n` of a canvas of `L` positions (its last
+//! layer, after K/V, and the final norm for the rows it is asked to predict: the sampler's
+//! block) and `graph::head` for those rows, and returns their choices (and logits when asked). Passes are recorded once per shape into one of two slots
 //! (the full canvas; the latest row range) and replayed.
 
 use crate::choice::{Choice, Noise};
