@@ -453,13 +453,13 @@ fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
         let mut want = resid.clone();
         ops::rmsnorm_into(&mut want, &x, &w, 1e-5, true, 0.37);
         let rb = g.upload_f32("resid", &resid).unwrap();
-        let d = g.rmsnorm_into(&wb, &xb, &rb, rows, dim, 1e-5, true, 0.37, KvType::F32).unwrap();
+        let d = g.rmsnorm_into(&wb, (&xb, 0), &rb, rows, dim, 1e-5, true, 0.37, KvType::F32).unwrap();
         assert_close(&format!("rmsnorm into {rows}x{dim}, workgroups of {wg}"), &run(&g, &[d], &rb, rows * dim), &want, 1e-4);
         // The rows from x_row on (a pass's last rows) into rows 0 .. of the output.
         let x_row = rows / 2;
         let want = ops::rmsnorm(&x[x_row * dim..], &w, 1e-5);
         let out = g.upload_f32("o", &vec![f32::NAN; rows * dim]).unwrap();
-        let d = g.rmsnorm_rows(&wb, (&xb, x_row), &out, rows - x_row, dim, 1e-5, KvType::F32).unwrap();
+        let d = g.rmsnorm_into(&wb, (&xb, x_row), &out, rows - x_row, dim, 1e-5, false, 1.0, KvType::F32).unwrap();
         let got = run(&g, &[d], &out, rows * dim);
         assert_close(&format!("rmsnorm of rows {x_row}.. of {rows}x{dim}, workgroups of {wg}"), &got[..want.len()], &want, 1e-4);
         assert!(got[want.len()..].iter().all(|v| v.is_nan()), "rows past the count are not written");
@@ -2463,7 +2463,7 @@ fn f16_activations_hold_what_the_cooperative_staging_makes_of_f32_ones() {
     let narrow = g.storage("o16", Gpu::padded((rows * dim * 2) as u64)).unwrap();
     let full = run(&g, &[g.rmsnorm(&wb, &xb, &wide, rows, dim, 1e-5).unwrap()], &wide, rows * dim);
     assert!(full.iter().any(|v| v.abs() > 65504.0), "some normed values lie past f16's range");
-    let l = g.rmsnorm_into(&wb, &xb, &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
+    let l = g.rmsnorm_into(&wb, (&xb, 0), &narrow, rows, dim, 1e-5, false, 1.0, KvType::F16).unwrap();
     assert_eq!(l.kernel, unmask::gpu::kernels::Kernel::RmsNorm { out: KvType::F16, wg: g.row_workgroup() });
     let ds = g.bind(&[l], None).unwrap();
     let mut enc = g.device.create_command_encoder(&Default::default());

@@ -264,7 +264,7 @@ impl<'m> DgSession<'m> {
         let attn_mask = mask(mode, l, c.sliding_window, q0);
         out.extend(g.attention(self.kernels, &b.q, keys, vals, &b.attn, shape, attn_mask, self.kv, KvType::F32, Some(&b.split))?);
         out.extend(self.mm(&lw.o, (&b.attn, None), n, &b.t, 0, Epilogue::Store)?);
-        out.push(g.rmsnorm_into(&lw.post_attn_norm, &b.t, &b.x, n, hsz, eps, true, 1.0, KvType::F32)?);
+        out.push(g.rmsnorm_into(&lw.post_attn_norm, (&b.t, 0), &b.x, n, hsz, eps, true, 1.0, KvType::F32)?);
         // The dense MLP and the experts beside it on the same residual, each with its norms.
         let h = self.normed(&mut out, &lw.pre_ffn_norm, &b.x, n)?;
         out.extend(self.gate_up([&lw.gate, &lw.up], h, n)?);
@@ -278,12 +278,12 @@ impl<'m> DgSession<'m> {
         out.extend(self.experts(&lw.up_exps, h, false, &b.moe_gate, GEGLU, moe)?);
         out.extend(self.experts(&lw.down_exps, (&b.moe_gate, None), true, &b.moe_out, Epilogue::Store, moe)?);
         out.push(g.moe_combine_into(&b.route, &b.moe_out, (&b.t, 0), moe, hsz, true)?);
-        out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, &b.t, &b.d, n, hsz, eps, true, 1.0, KvType::F32)?);
+        out.push(g.rmsnorm_into(&lw.post_ffn_norm_2, (&b.t, 0), &b.d, n, hsz, eps, true, 1.0, KvType::F32)?);
         let scalar = match mode {
             Mode::Encoder => lw.scalar_encoder,
             Mode::Decoder { .. } => lw.scalar_decoder,
         };
-        out.push(g.rmsnorm_into(&lw.post_ffn_norm, &b.d, &b.x, n, hsz, eps, true, scalar, KvType::F32)?);
+        out.push(g.rmsnorm_into(&lw.post_ffn_norm, (&b.d, 0), &b.x, n, hsz, eps, true, scalar, KvType::F32)?);
         Ok(out)
     }
 

@@ -346,9 +346,17 @@ impl<'m> Session<'m> {
                         out.push(g.embed(e.dtype, buf, *row0, *count, e.cols, self.buf(Buf::Tokens)?, rows, self.buf(Buf::X)?)?);
                     }
                 }
-                Op::RmsNorm { w: key, x, x_row, out: o, rows } => {
-                    out.push(g.rmsnorm_rows(w[key].vector(), (self.buf(x)?, x_row), self.buf(o)?, rows, w[key].cols, c.rms_norm_eps, self.elem(o))?)
-                }
+                Op::RmsNorm { w: key, x, x_row, out: o, rows } => out.push(g.rmsnorm_into(
+                    w[key].vector(),
+                    (self.buf(x)?, x_row),
+                    self.buf(o)?,
+                    rows,
+                    w[key].cols,
+                    c.rms_norm_eps,
+                    false,
+                    1.0,
+                    self.elem(o),
+                )?),
                 Op::Matmul { w: key, x, x_row, m: rows, y, y_row, epilogue, norm } => {
                     let t = &w[key];
                     let scratch = self.bufs.get(&Buf::SplitK);

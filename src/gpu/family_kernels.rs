@@ -291,43 +291,11 @@ impl Gpu {
         self.launch(Kernel::Softmax(self.row_workgroup()), &P(r, u32_of("n", n)?, scale, 0), &[x], groups_per_row(rows))
     }
 
-    /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim` (`rmsnorm` is acc 0,
-    /// scale 1, f32), `out`'s elements `out_t` (f16: rounded as stored, a cooperative-matrix
-    /// matmul's input).
+    /// `out = scale · (acc · out + rms(x) · w)` for `rows` rows of `dim`, x's from row `x_row`
+    /// and out's from row 0 (`rmsnorm` is row 0, acc 0, scale 1, f32), `out`'s elements `out_t`
+    /// (f16: rounded as stored, a cooperative-matrix matmul's input).
     #[allow(clippy::too_many_arguments)]
     pub fn rmsnorm_into(
-        &self,
-        w: &wgpu::Buffer,
-        x: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        rows: usize,
-        dim: usize,
-        eps: f32,
-        accumulate: bool,
-        scale: f32,
-        out_t: KvType,
-    ) -> Result<Launch> {
-        self.rmsnorm_launch(w, (x, 0), out, rows, dim, eps, accumulate, scale, out_t)
-    }
-
-    /// `rmsnorm` of `rows` rows of `x` from row `x_row` into rows 0 .. of `out` (elements
-    /// `out_t`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn rmsnorm_rows(
-        &self,
-        w: &wgpu::Buffer,
-        (x, x_row): (&wgpu::Buffer, usize),
-        out: &wgpu::Buffer,
-        rows: usize,
-        dim: usize,
-        eps: f32,
-        out_t: KvType,
-    ) -> Result<Launch> {
-        self.rmsnorm_launch(w, (x, x_row), out, rows, dim, eps, false, 1.0, out_t)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn rmsnorm_launch(
         &self,
         w: &wgpu::Buffer,
         (x, x_row): (&wgpu::Buffer, usize),

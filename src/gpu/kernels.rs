@@ -412,7 +412,7 @@ impl Gpu {
     }
 
     pub fn rmsnorm(&self, w: &wgpu::Buffer, x: &wgpu::Buffer, out: &wgpu::Buffer, rows: usize, dim: usize, eps: f32) -> Result<Launch> {
-        self.rmsnorm_into(w, x, out, rows, dim, eps, false, 1.0, KvType::F32)
+        self.rmsnorm_into(w, (x, 0), out, rows, dim, eps, false, 1.0, KvType::F32)
     }
 
     /// Rotates the pairs `spec` names of each head of rows `row0 .. row0 + rows` of `x` in
