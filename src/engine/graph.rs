@@ -217,8 +217,8 @@ pub fn launches(ops: &[Op], chunks: &Tensors<usize>, variant: KernelVariant) -> 
 /// The tensors present (`has`: the model's chunk counts) decide the optional steps: q/k/v
 /// biases, QK-norm, and per layer a dense or a mixture-of-experts feed-forward. `kv`: how the
 /// per-layer K/V are stored. With `fold_norms` (`Gpu::folds_norms`) each layer's norms are
-/// folded into the matmuls that read them (no `RmsNorm` op: they read `X`) but for the last
-/// layer's feed-forward norm of a part of the rows and the final norm.
+/// folded into the matmuls that read them (no `RmsNorm` op: they read `X`), but for the last
+/// layer's feed-forward norm where `out` starts after the first row; the final norm stays.
 pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize>, out: Range<usize>, kv: KvType, fold_norms: bool) -> Vec<Op> {
     let (n, q0) = (rows.len(), rows.start);
     // The rows of `X` that the LM head reads: the first and how many.
@@ -236,13 +236,14 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         let mm = |r: Role, x: Buf, y: Buf, y_row: usize, epilogue: Epilogue| proj(r, (x, None), y, y_row, epilogue);
         // The gated MLP of `m` rows of the input `(x, norm)` into `Gate`.
         let gate_up = |g: Role, u: Role, (x, norm): (Buf, Option<Key>)| Op::GateUp { w: [w(g), w(u)], x, norm, m, y: Buf::Gate, epilogue: SWIGLU };
-        // The input of the projections that follow a norm: its output `H`, or `X` with the norm
-        // folded in. Rows `x0 ..` of `X`, into rows 0 .. of `H` (so never folded for a part).
-        let normed = |ops: &mut Vec<Op>, r: Role| {
-            if fold_norms && x0 == 0 {
+        // The input of the projections that follow a norm of `rows` rows of `X` from `x_row`:
+        // the norm's output `H` (from row 0), or `X` with the norm folded in (where `x_row` is 0:
+        // the projections read x from row 0).
+        let normed = |ops: &mut Vec<Op>, r: Role, x_row: usize, rows: usize| {
+            if fold_norms && x_row == 0 {
                 (Buf::X, Some(w(r)))
             } else {
-                ops.push(Op::RmsNorm { w: w(r), x: Buf::X, x_row: x0, out: Buf::H, rows: m });
+                ops.push(Op::RmsNorm { w: w(r), x: Buf::X, x_row, out: Buf::H, rows });
                 (Buf::H, None)
             }
         };
@@ -258,12 +259,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             _ => (Buf::Keys(i), Buf::Values(i), q0),
         };
         let f16_kv = kv == KvType::F16 && !between;
-        let (x, norm) = if fold_norms {
-            (Buf::X, Some(w(Role::AttnNorm)))
-        } else {
-            ops.push(Op::RmsNorm { w: w(Role::AttnNorm), x: Buf::X, x_row: 0, out: Buf::H, rows: n });
-            (Buf::H, None)
-        };
+        let (x, norm) = normed(&mut ops, Role::AttnNorm, 0, n);
         ops.push(Op::Qkv { w: [w(Role::Q), w(Role::K), w(Role::V)], x, norm, m: n, y: [(Buf::Q, 0), (k, kv0), (v, kv0)], rope_at, f16_kv, bias });
         for (b, x, row0) in [(Role::QBias, Buf::Q, 0), (Role::KBias, k, kv0), (Role::VBias, v, kv0)] {
             if present(b) && !bias {
@@ -288,7 +284,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
         }
         if present(Role::Router) {
             // Everything that reads the normed input runs before the first write to `X` (the combine).
-            let h = normed(&mut ops, Role::FfnNorm);
+            let h = normed(&mut ops, Role::FfnNorm, x0, m);
             let moe = |r: Role, (x, norm): (Buf, Option<Key>), by_pair: bool, y: Buf, epilogue: Epilogue| Op::MoeMatmul {
                 w: w(r),
                 x,
@@ -317,7 +313,7 @@ pub fn body(c: &ModelConfig, has: &Tensors<usize>, len: usize, rows: Range<usize
             }
         } else {
             // Gate = silu(x · gateᵀ) · (x · upᵀ), then the down projection.
-            let h = normed(&mut ops, Role::FfnNorm);
+            let h = normed(&mut ops, Role::FfnNorm, x0, m);
             ops.extend([gate_up(Role::Gate, Role::Up, h), mm(Role::Down, Buf::Gate, Buf::X, x0, Epilogue::Add)]);
         }
     }
