@@ -440,7 +440,7 @@ fn embed_every_dtype_and_split_tables() {
 
 #[test]
 fn rmsnorm_rows_wider_and_narrower_than_the_workgroup() {
-    for ((wg, g), (rows, dim)) in row_gpus().into_iter().flat_map(|g| [(5, 300), (3, 33), (1, 1024), (2, 7)].map(|s| (g.clone(), s))) {
+    for ((wg, g), (rows, dim)) in row_gpus().into_iter().flat_map(|g| [(5, 300), (3, 33), (1, 1024), (2, 7), (19, 40)].map(|s| (g.clone(), s))) {
         let mut rng = Rng::new(dim as u64);
         let x = rng.vec(rows * dim, 3.0);
         let w = rng.vec(dim, 1.0);
