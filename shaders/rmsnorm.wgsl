@@ -1,8 +1,9 @@
 // out[r, :] = scale · (acc · out[r, :] + x[r, :] / sqrt(mean(x[r, :]²) + eps) · w), acc = 0 or 1:
 // a plain RMSNorm (acc 0, scale 1), or one added to a residual stream and the sum scaled
 // (Gemma 4's sandwich norms and layer scalar). x's rows are counted from row `x_row` (a pass's
-// last layer and final norm read the predicted rows alone). One workgroup of WG invocations per row. `out` holds
-// `out_t` (the host's alias: f32, or f16 for a cooperative-matrix matmul's input).
+// last layer and final norm read the predicted rows alone). One workgroup of WG invocations per
+// row. `out` holds `out_t` (the host's alias: f32, or f16 for a cooperative-matrix matmul's
+// input).
 
 struct Params {
     rows: u32,

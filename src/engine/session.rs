@@ -6,8 +6,9 @@
 //!
 //! A pass runs `graph::body` for rows `q0 .. q0 + n` of a canvas of `L` positions (its last
 //! layer, after K/V, and the final norm for the rows it is asked to predict: the sampler's
-//! block) and `graph::head` for those rows, and returns their choices (and logits when asked). Passes are recorded once per shape into one of two slots
-//! (the full canvas; the latest row range) and replayed.
+//! block) and `graph::head` for those rows, and returns their choices (and logits when asked).
+//! Passes are recorded once per shape into one of two slots (the full canvas; the latest row
+//! range) and replayed.
 
 use crate::choice::{Choice, Noise};
 use crate::engine::graph::{self, Buf, Op};
