@@ -158,6 +158,15 @@ if compiled:
     table(["kernel", "skipped"] + keys + ["LB on: " + " / ".join(spills), "no clamps: " + " / ".join(counts)], rows)
 
 # Generation: ours, PyTorch's and llama.cpp's.
+def achieved(r):
+    # What the run's passes computed over its time (ours only), with the share of the peak.
+    g = r.get("achieved_gflops")
+    if g is None:
+        return ""
+    p = r.get("of_peak")
+    return fmt(g, 1) + (f" ({100 * p:.1f} %)" if p is not None else "")
+
+
 gen = [r for r in results if "ms_per_step" in r or r.get("engine", "").startswith("pytorch")]
 if gen:
     print("\n### Generation")
@@ -169,8 +178,8 @@ if gen:
         kernels = r.get("gpu_ms_per_kernel") or {}
         top = ", ".join(f"{k} {v:.1f}" for k, v in sorted(kernels.items(), key=lambda kv: -kv[1])[:4])
         rows.append([engine, r.get("model", ""), r.get("prompt_length"), r.get("gen_length"), r.get("cache"), fmt(r.get("threshold")), r.get("steps"),
-                     fmt(ms), fmt(tps, 1), top])
-    table(["engine", "model", "prompt", "gen", "cache", "threshold", "steps", "ms per step", "tokens/s", "GPU ms a pass, largest kernels"], rows)
+                     fmt(ms), fmt(tps, 1), achieved(r), top])
+    table(["engine", "model", "prompt", "gen", "cache", "threshold", "steps", "ms per step", "tokens/s", "GFLOP/s (of peak)", "GPU ms a pass, largest kernels"], rows)
 
 # Kernels alone.
 kern = [r for r in results if (r.get("kernel") in ("matmul", "moe_matmul") or str(r.get("kernel", "")).startswith("attention")) and not r.get("skip")]

@@ -489,6 +489,7 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "LB on: Scratch size / Spilled SGPRs / Spilled VGPRs",
         "no clamps: Instructions / SGPRs / VGPRs",
         "| unmask (cpu-lanes, coop False",
+        "| tokens/s | GFLOP/s (of peak) |",
         "| attention_cpu_lanes variant cpu-lanes, lq 32, lk 32",
         "### Where a matmul's time goes",
         "| Q4_0 q_proj 32×64×64, f32 8×8, 1 slices |",

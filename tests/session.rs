@@ -249,3 +249,54 @@ fn a_pass_predicting_some_positions_matches_a_full_pass_there() {
         }
     }
 }
+
+#[test]
+fn a_pass_counts_the_multiply_adds_its_rows_ask() {
+    // What `unmask bench` divides its GFLOP/s by: the matmuls and attention of the rows a pass
+    // computes, the last layer after K/V and the LM head for the predicted rows alone, experts
+    // at the experts used per position, and under block-causal attention only the keys a query
+    // sees; derived here from the config, apart from the graph the session counts from.
+    for family in ["llada", "llada-moe", "llada2"] {
+        let mut cfg = tiny_config(3, 4, 2, 16, 48, 90);
+        cfg.family = family.into();
+        if family != "llada" {
+            (cfg.n_experts, cfg.n_experts_used, cfg.expert_hidden_size) = (8, 3, 24);
+        }
+        if family == "llada2" {
+            (cfg.n_shared_experts, cfg.attention_block, cfg.rope_dims) = (2, 8, 8);
+        }
+        let m = GpuModel::upload(gpu(), &random_model(&cfg, DType::F16, 5)).unwrap();
+        let (d, q, kv) = (cfg.d_model, cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim);
+        // After Q/K/V, per row: the output projection and the feed-forward.
+        let ffn = match cfg.n_experts {
+            0 => 3 * cfg.mlp_hidden_size * d,
+            e => e * d + 3 * cfg.n_experts_used * cfg.expert_hidden_size * d + 3 * cfg.n_shared_experts * cfg.expert_hidden_size * d,
+        };
+        let keys = |p: usize, len: usize| match cfg.attention_block {
+            0 => len,
+            b => len.min(p - p % b + b),
+        };
+        let expected = |len: usize, rows: std::ops::Range<usize>, out: std::ops::Range<usize>| -> u64 {
+            let mut sum = 0;
+            for layer in 0..cfg.n_layers {
+                let after = if layer + 1 == cfg.n_layers { out.clone() } else { rows.clone() };
+                sum += rows.len() * (q + 2 * kv) * d + after.len() * (d * q + ffn);
+                sum += after.map(|p| 2 * keys(p, len) * q).sum::<usize>();
+            }
+            (sum + out.len() * cfg.vocab_size * d) as u64
+        };
+        let toks: Vec<u32> = (0..21).map(|i| (i * 37 + 5) % 89).collect();
+        let mut s = common::session_in(&m, toks.len(), m.gpu.default_kernels());
+        for (rows, want) in [(0..21, 0..21), (0..21, 5..11), (4..21, 6..9), (9..16, 9..16)] {
+            let before = s.multiply_adds_done();
+            pollster::block_on(s.forward_part(&toks, rows.clone(), want.clone(), ARGMAX, false)).unwrap();
+            assert_eq!(s.multiply_adds_done() - before, expected(21, rows.clone(), want.clone()), "{family}, rows {rows:?}, positions {want:?}");
+        }
+        // Guidance: two bodies over the whole canvas and two LM heads for the positions.
+        let uncond = vec![cfg.mask_token_id; 21];
+        let before = s.multiply_adds_done();
+        pollster::block_on(s.forward_guided(&toks, &uncond, 1.5, 3..7, ARGMAX)).unwrap();
+        let body = expected(21, 0..21, 3..7) - (4 * cfg.vocab_size * d) as u64;
+        assert_eq!(s.multiply_adds_done() - before, 2 * body + (8 * cfg.vocab_size * d) as u64, "{family}, guided");
+    }
+}

@@ -1,7 +1,7 @@
 //! `unmask bench`: generation speed on this machine's GPU, as JSON lines (never a test).
 //! A model path, or a synthetic model of a named shape with random weights made in memory.
 
-use super::bench_kernels::{bench_kernels, KernelSet};
+use super::bench_kernels::{bench_kernels, KernelSet, Peak};
 use super::model;
 use clap::Args;
 use std::path::PathBuf;
@@ -99,14 +99,6 @@ fn positions(prompt: usize, gen: usize, c: &ModelConfig) -> Result<usize> {
     }
 }
 
-/// Multiply-adds of one forward pass over `l` positions (matmuls and attention).
-fn forward_flops(c: &ModelConfig, l: usize) -> f64 {
-    let (d, kv, h, v) = (c.d_model as f64, c.kv_dim() as f64, c.mlp_hidden_size as f64, c.vocab_size as f64);
-    let per_token = c.n_layers as f64 * (2.0 * d * d + 2.0 * d * kv + 3.0 * d * h) + d * v;
-    let attention = c.n_layers as f64 * 2.0 * (l as f64) * d;
-    2.0 * l as f64 * (per_token + attention)
-}
-
 pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(p) = a.model.as_deref().filter(|p| super::dgemma::is_dgemma(p)) {
         return super::dgemma::bench(&a, p);
@@ -183,10 +175,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
         };
         let l = prompt.len() + gen;
         let mut session = gm.session(model::session_config(&gm.gpu, l, &o)?)?;
-        let mut last = None;
+        let (mut last, mut madds) = (None, 0);
         for _ in 0..a.runs.max(1) {
+            let before = session.multiply_adds_done();
             let canvas = Canvas::after_prompt(&prompt, gen, c.mask_token_id, None);
             last = Some(pollster::block_on(sampler::run(&mut session, canvas, &o, &mut |_| true))?);
+            madds = session.multiply_adds_done() - before;
         }
         let g = last.expect("one run");
         // The pass this cache mode's steps run (a block's first step is always a full pass).
@@ -201,6 +195,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let launches = session.pass_kernels(l, step_rows.clone(), bs..be)?.len();
         let encode_ms = session.encode_ms(l, step_rows.clone(), bs..be, 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
+        let gflops = 2.0 * madds as f64 / (g.ms / 1000.0) / 1e9;
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "half_inputs": session.half_inputs(), "coop_short": gm.gpu.coop_matmul() && gm.gpu.short_coop(), "coop_wide": gm.gpu.coop_matmul() && gm.gpu.coop_wide(), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "row_workgroup": gm.gpu.row_workgroup(), "x_windows": gm.gpu.x_windows(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
             "attention": model::attention_shader(&gm.gpu, session.config().kernels, &c),
@@ -210,7 +205,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             "tokens_per_second": gen as f64 / (g.ms / 1000.0),
             "ms_per_step": g.ms / g.steps.max(1) as f64,
             "ms_per_forward": ms_forward,
-            "forward_gflops": forward_flops(&c, l) / (ms_forward / 1000.0) / 1e9,
+            // What the run's passes computed (their rows, heads and attention keys) over its time.
+            "achieved_gflops": gflops,
+            // Of the stated peak (BENCHMARKS.md) of the units the matmuls ran on, where known.
+            "of_peak": Peak::of(&gm.gpu.report.name).map(|p| gflops / if gm.gpu.coop_matmul() { p.f16_tensor_gflops } else { p.f32_gflops }),
             "model_passes": g.model_passes, "total_ms": g.ms,
             // GPU time per kernel of one step's pass (rows `step_rows`: the whole canvas without a
             // cache, the first block and what follows with prefix, the block alone with dual; the

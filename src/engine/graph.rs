@@ -205,6 +205,33 @@ impl Op {
     }
 }
 
+/// Multiply-adds of a list of ops: the matmuls (the grouped expert matmuls at the model's
+/// experts used per position) and attention's two products over the keys each query sees
+/// (block-causal: its own block and those before). `dims(w)`: weight w's (rows, columns), all
+/// experts' rows for stacked experts. Norms, RoPE and the choice are not counted. What a
+/// benchmark's GFLOP/s divides by: the work the pass does, not a full forward's.
+pub fn multiply_adds(ops: &[Op], c: &ModelConfig, dims: impl Fn(Key) -> (usize, usize)) -> u64 {
+    let mm = |w: Key, m: usize| {
+        let (n, k) = dims(w);
+        (m * n * k) as u64
+    };
+    let attention = |lq: usize, lk: usize, q0: usize, block: usize| -> u64 {
+        let keys = |p: usize| p.checked_div(block).map_or(lk, |b| lk.min((b + 1) * block));
+        let seen: usize = (q0..q0 + lq).map(keys).sum();
+        (2 * seen * c.n_heads * c.head_dim()) as u64
+    };
+    ops.iter()
+        .map(|o| match o {
+            Op::Matmul { w, m, .. } => mm(*w, *m),
+            Op::Qkv { w, m, .. } => w.iter().map(|&k| mm(k, *m)).sum(),
+            Op::GateUp { w, m, .. } => w.iter().map(|&k| mm(k, *m)).sum(),
+            Op::MoeMatmul { w, rows, .. } => mm(*w, rows * c.n_experts_used) / c.n_experts.max(1) as u64,
+            Op::Attention { lq, lk, q0, block, .. } => attention(*lq, *lk, *q0, *block),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// Launches of a list of ops in layout `variant`.
 pub fn launches(ops: &[Op], chunks: &Tensors<usize>, variant: KernelVariant) -> usize {
     ops.iter().map(|o| o.launches(chunks, variant)).sum()

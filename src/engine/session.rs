@@ -41,6 +41,8 @@ struct Pass {
     body: Vec<Dispatch>,
     /// LM head and token selection per chunk of `out`: (dispatches, first row, row count).
     head: Vec<(Vec<Dispatch>, usize, usize)>,
+    /// Multiply-adds of the body and of the head (`graph::multiply_adds`).
+    madds: (u64, u64),
 }
 
 impl Pass {
@@ -56,6 +58,7 @@ struct Guided {
     scale_bits: u32,
     out: Range<usize>,
     head: Vec<Vec<Dispatch>>,
+    madds: u64,
 }
 
 pub struct Session<'m> {
@@ -74,6 +77,8 @@ pub struct Session<'m> {
     /// The matmuls' inputs (normed rows, attention's output, act(gate) · up) are f16
     /// (`Gpu::half_inputs`, `GpuModel::dense_fused_mlps`).
     half: bool,
+    /// Multiply-adds of the passes run so far (benchmarks' GFLOP/s).
+    done: u64,
 }
 
 impl GpuModel {
@@ -116,7 +121,7 @@ impl<'m> Session<'m> {
         let staging = gpu.staging(layout.staging_bytes);
         gpu.take_fault()?;
         let half = gpu.half_inputs(config.kernels) && model.dense_fused_mlps();
-        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None, half })
+        Ok(Session { model, config, layout, bufs, params, staging, kv_len: 0, passes: [None, None], guided: None, half, done: 0 })
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -205,6 +210,7 @@ impl<'m> Session<'m> {
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         self.clear_kv_unless(len, &mut enc);
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        self.done += pass.madds.0 + pass.madds.1;
         gpu.record(&mut enc, &pass.body);
         for (dispatches, r0, rc) in &pass.head {
             gpu.record(&mut enc, dispatches);
@@ -245,6 +251,7 @@ impl<'m> Session<'m> {
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         self.clear_kv_unless(n, &mut enc);
         let pass = self.passes[slot].as_ref().expect("built by pass_for");
+        self.done += 2 * pass.madds.0 + self.guided.as_ref().map_or(0, |g| g.madds);
         gpu.record(&mut enc, &pass.body);
         let h = self.buf(Buf::H)?;
         enc.copy_buffer_to_buffer(h, 0, self.buf(Buf::HUncond)?, 0, (out.len() * self.model.config.d_model * 4) as u64);
@@ -290,11 +297,14 @@ impl<'m> Session<'m> {
         self.passes[slot] = None;
         let c = &self.model.config;
         let fold = self.model.gpu.folds_norms(self.config.kernels);
-        let mut launches = self.launches(&graph::body(c, &self.model.chunk_counts(), len, rows.clone(), out.clone(), self.config.kv, fold))?;
+        let body_ops = graph::body(c, &self.model.chunk_counts(), len, rows.clone(), out.clone(), self.config.kv, fold);
+        let mut launches = self.launches(&body_ops)?;
         let body_count = launches.len();
         let mut chunks = Vec::new();
+        let mut madds = (self.multiply_adds(&body_ops), 0);
         for (ops, (r0, rc)) in graph::head(out.clone(), self.layout.head_rows, c.shift_logits).iter().zip(graph::head_chunks(out.len(), self.layout.head_rows))
         {
+            madds.1 += self.multiply_adds(ops);
             let ls = self.launches(ops)?;
             chunks.push((ls.len(), r0, rc));
             launches.extend(ls);
@@ -304,7 +314,7 @@ impl<'m> Session<'m> {
         let body: Vec<Dispatch> = bound.by_ref().take(body_count).collect();
         let head = chunks.into_iter().map(|(k, r0, rc)| (bound.by_ref().take(k).collect(), r0, rc)).collect();
         gpu.take_fault()?;
-        self.passes[slot] = Some(Pass { len, rows, out, body, head });
+        self.passes[slot] = Some(Pass { len, rows, out, body, head, madds });
         Ok(slot)
     }
 
@@ -318,6 +328,7 @@ impl<'m> Session<'m> {
         let ops = graph::guided_head(out.clone(), self.layout.head_rows, scale, self.model.config.shift_logits);
         let mut launches = Vec::new();
         let mut sizes = Vec::new();
+        let madds = ops.iter().map(|o| self.multiply_adds(o)).sum();
         for o in &ops {
             let ls = self.launches(o)?;
             sizes.push(ls.len());
@@ -327,11 +338,15 @@ impl<'m> Session<'m> {
         let mut bound = gpu.bind(&launches, Some((&self.params, self.layout.guided_slot())))?.into_iter();
         let head = sizes.into_iter().map(|k| bound.by_ref().take(k).collect()).collect();
         gpu.take_fault()?;
-        self.guided = Some(Guided { len, scale_bits: scale.to_bits(), out, head });
+        self.guided = Some(Guided { len, scale_bits: scale.to_bits(), out, head, madds });
         Ok(())
     }
 
     /// The kernel launches of `ops` on this session's buffers and the model's weights.
+    fn multiply_adds(&self, ops: &[Op]) -> u64 {
+        graph::multiply_adds(ops, &self.model.config, |k| self.model.weights.get(k).map_or((0, 0), |w| (w.rows, w.cols)))
+    }
+
     fn launches(&self, ops: &[Op]) -> Result<Vec<Launch>> {
         let (m, g, c) = (self.model, &*self.model.gpu, &self.model.config);
         let w = &m.weights;

@@ -23,6 +23,13 @@ impl Session<'_> {
         Ok(Some(crate::engine::profile::by_kind(all.iter().map(|d| &d.kernel).zip(ms))))
     }
 
+    /// Multiply-adds of the passes this session has run (`graph::multiply_adds`: matmuls and
+    /// attention as each pass computes them: its rows, its LM head's rows, the keys each query
+    /// sees). A benchmark's achieved GFLOP/s is twice a run's share over its time.
+    pub fn multiply_adds_done(&self) -> u64 {
+        self.done
+    }
+
     /// The kernels that pass (rows `rows` of a canvas of `len`, predicting `want`) launches, in
     /// order: what the graph's fusions leave (benchmarks, tests).
     pub fn pass_kernels(&mut self, len: usize, rows: Range<usize>, want: Range<usize>) -> Result<Vec<Kernel>> {
