@@ -1390,7 +1390,7 @@ fn moe_matmul_and_combine_match_the_twins_for_every_weight_format() {
         ops::moe_combine(&mut want_x, &want_p, &route);
         let yb = g.upload_f32("y", &want_p).unwrap();
         let xr = g.upload_f32("resid", &resid).unwrap();
-        let d = g.moe_combine(&rb, &yb, &xr, s, n).unwrap();
+        let d = g.moe_combine_into(&rb, &yb, (&xr, 0), s, n, false).unwrap();
         assert_close(&format!("moe_combine {}", dtype.name()), &run(&g, &[d], &xr, rows * n), &want_x, 1e-4);
         // Overwriting: the old values are not read.
         let mut want_o = vec![0f32; rows * n];

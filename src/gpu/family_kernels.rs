@@ -257,13 +257,8 @@ impl Gpu {
         }
     }
 
-    /// `x[r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`.
-    pub fn moe_combine(&self, route: &wgpu::Buffer, y: &wgpu::Buffer, x: &wgpu::Buffer, s: MoeShape, dim: usize) -> Result<Launch> {
-        self.moe_combine_into(route, y, (x, 0), s, dim, false)
-    }
-
-    /// `moe_combine` into x's rows from `x_row` on, or with `overwrite` `x[r, :] = Σ_slot …`
-    /// (x's old values unread).
+    /// `x[x_row + r, :] += Σ_slot weight · y[r·k + slot, :]` for `rows` rows of `dim`, or with
+    /// `overwrite` `x[x_row + r, :] = Σ_slot …` (x's old values unread).
     pub fn moe_combine_into(
         &self,
         route: &wgpu::Buffer,
