@@ -4,7 +4,8 @@
 // the same rule), and the online-softmax round of the two kernels that take keys 8 a round.
 // q: [q_row + lq, n_heads·d] (queries from row q_row), k and v: [lk, n_kv·d] stored as kv_t
 // (f32, or f16 where the session keeps its K/V in half precision; the host prepends the alias;
-// for attention_cpu_lanes.wgsl it declares k and v below as arrays of vec4<kv_t>). Each kernel binds its output at binding 4.
+// for attention_cpu_lanes.wgsl it declares k and v below as arrays of vec4<kv_t>). Each kernel
+// binds its output at binding 4.
 
 struct Params {
     lq: u32,

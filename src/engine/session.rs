@@ -342,11 +342,12 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    /// The kernel launches of `ops` on this session's buffers and the model's weights.
+    /// Multiply-adds of `ops` with the model's weights (`graph::multiply_adds`).
     fn multiply_adds(&self, ops: &[Op]) -> u64 {
         graph::multiply_adds(ops, &self.model.config, |k| self.model.weights.get(k).map_or((0, 0), |w| (w.rows, w.cols)))
     }
 
+    /// The kernel launches of `ops` on this session's buffers and the model's weights.
     fn launches(&self, ops: &[Op]) -> Result<Vec<Launch>> {
         let (m, g, c) = (self.model, &*self.model.gpu, &self.model.config);
         let w = &m.weights;
