@@ -173,6 +173,8 @@ if gen:
     rows = []
     for r in gen:
         engine = r.get("engine") or f"unmask ({r.get('kernels')}, coop {r.get('coop')}, fused {r.get('fused')}, f16 inputs {r.get('half_inputs')}, short coop tiles {r.get('coop_short')}, 64×128 {r.get('coop_wide')}, {r.get('attention')}, K/V {r.get('kv')})"
+        if r.get("family") == "diffusion-gemma":
+            engine = f"unmask (DiffusionGemma, coop {r.get('coop')}, K/V {r.get('kv')})"
         ms = r.get("ms_per_step", r.get("ms_per_forward"))
         tps = r.get("tokens_per_second", r.get("tokens_per_s"))
         kernels = r.get("gpu_ms_per_kernel") or {}

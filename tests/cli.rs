@@ -444,6 +444,8 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     };
     let mut results = run(&["bench", "--synthetic", "tiny", "--kernels", "probe"], &[]);
     results.extend(run(&["bench", "--synthetic", "tiny", "--gen-length", "32", "--runs", "1"], &[]));
+    let dgemma = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/families/diffusion_gemma");
+    results.extend(run(&["bench", "--model", dgemma, "--prompt-length", "8", "--gen-length", "16", "--runs", "1"], &[]));
     let phases = run(&["bench", "--synthetic", "tiny", "--kernels", "phases", "--prompt-length", "16", "--gen-length", "16"], &[]);
     results.extend(phases.clone());
     std::fs::write(out.join("results.jsonl"), results).unwrap();
@@ -497,6 +499,11 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
+    // DiffusionGemma's bench line (its own engine) has its row, with the GFLOP/s it achieved.
+    let dg_row =
+        text.lines().find(|l| l.starts_with("| unmask (DiffusionGemma, coop False, K/V f32) |")).unwrap_or_else(|| panic!("no DiffusionGemma row in:\n{text}"));
+    let gflops = dg_row.split('|').nth(10).unwrap().trim();
+    assert!(gflops.parse::<f64>().is_ok(), "{dg_row}");
 }
 
 #[test]

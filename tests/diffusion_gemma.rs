@@ -512,6 +512,46 @@ fn the_memory_plan_is_what_the_gpu_gets() {
     assert!(plan.check(g.plan_limits(), Some(plan.total_bytes() - 1)).unwrap_err().to_string().contains("GPU memory"));
 }
 
+/// The multiply-adds a session counts (what `unmask bench` divides by the time) are the config's
+/// arithmetic: per layer Q/K/V (a full layer's V again at K's width), O, the dense MLP, the
+/// router, `top_k` experts a row, and attention over the keys each query may see (the encoder
+/// causal, sliding layers a window of 4 back; the decoder's canvas sees itself and, sliding, the
+/// 3 encoded positions before it); the decoder adds the LM head, self-conditioning the soft
+/// embedding and its MLP. A prompt of 19 tokens is two encoder chunks (16 + 3 rows).
+#[test]
+fn a_session_counts_the_multiply_adds_its_passes_ask() {
+    let m = gpu_model(gpu(), None);
+    let c = m.config.clone();
+    let (h, w) = (c.hidden, c.sliding_window);
+    let layers = |n: usize, keys: &dyn Fn(&unmask::dgemma::config::Layer, usize) -> usize, q0: usize| -> u64 {
+        let mut sum = 0;
+        for l in &c.layers {
+            let proj = n * h * (c.heads + 2 * l.kv_heads) * l.head_dim + n * c.heads * l.head_dim * h;
+            let ffn = 3 * n * h * c.intermediate + n * h * c.experts + 3 * n * c.top_k * h * c.expert_hidden;
+            let seen: usize = (q0..q0 + n).map(|p| keys(l, p)).sum();
+            sum += (proj + ffn + 2 * seen * c.heads * l.head_dim) as u64;
+        }
+        sum
+    };
+    let encoder = |l: &unmask::dgemma::config::Layer, p: usize| if l.full { p + 1 } else { (p + 1).min(w) };
+    let mut s = DgSession::new(&m, 64, KvType::F32).unwrap();
+    assert_eq!(s.multiply_adds_done(), 0);
+    let prompt: Vec<u32> = (0..19).map(|i| (i * 37 + 5) % 4096).collect();
+    block_on(s.encode(&prompt)).unwrap();
+    let want = layers(16, &encoder, 0) + layers(3, &encoder, 16);
+    assert_eq!(s.multiply_adds_done(), want, "encoder");
+    // The canvas at 19..35: full layers see all 35 keys, sliding ones from 19 + 1 - 4 = 16 on.
+    let canvas: Vec<u32> = (0..16).map(|i| (i * 11 + 3) % 4096).collect();
+    let decoder = |l: &unmask::dgemma::config::Layer, _p: usize| if l.full { 35 } else { 35 - 16 };
+    let head = (16 * c.vocab * h) as u64;
+    block_on(s.decode(&canvas, None)).unwrap();
+    let plain = layers(16, &decoder, 19) + head;
+    assert_eq!(s.multiply_adds_done() - want, plain, "decoder");
+    block_on(s.decode(&canvas, Some(1.0))).unwrap();
+    let sc = head + (3 * 16 * h * c.intermediate) as u64;
+    assert_eq!(s.multiply_adds_done() - want - plain, plain + sc, "self-conditioned decoder");
+}
+
 /// The fixture's config with other `widths` (text_config keys), and random weights for it,
 /// written as a `diffusion-gemma` GGUF by our writer.
 fn random_gguf(widths: &[(&str, u64)]) -> (DgConfig, Vec<u8>) {

@@ -3,6 +3,7 @@
 //! checkpoint's `generation_config.json` (beside the model), on the GPU (`--cpu`: the CPU twin),
 //! from a Hub folder (safetensors) or llama.cpp's `diffusion-gemma` GGUF, streamed.
 
+use super::bench_kernels::Peak;
 use super::generate::GenerateArgs;
 use super::model::progress_bar;
 use std::io::IsTerminal;
@@ -156,7 +157,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
         s.eos = vec![];
         let prompt: Vec<u32> = (0..a.prompt_length.max(1) as u64).map(|i| ((i * 7919 + 13) % c.vocab as u64) as u32).collect();
         let positions = positions_needed(prompt.len(), &s, c.canvas_length, c.max_positions)?;
-        let (mut best, mut steps) = (f64::MAX, 0);
+        let (mut best, mut steps, mut madds) = (f64::MAX, 0, 0);
         for _ in 0..a.runs.max(1) {
             let mut session = DgSession::new(&m, positions, kv)?;
             session.set_kernels(super::model::kernels(&m.gpu)?)?;
@@ -164,15 +165,20 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
             let t0 = unmask::clock::now_ms();
             let g = pollster::block_on(dg_generate(&mut session, &mut draws, &prompt, &s, &mut |_| true))?;
             best = best.min(unmask::clock::now_ms() - t0);
-            steps = g.steps;
+            (steps, madds) = (g.steps, session.multiply_adds_done());
         }
         let tokens = gen.div_ceil(c.canvas_length) * c.canvas_length;
+        // What the run multiplied (`DgSession::multiply_adds_done`) over its time; the share of
+        // the peak as `unmask bench`'s other families give it.
+        let gflops = 2.0 * madds as f64 / (best / 1000.0) / 1e9;
+        let peak = Peak::of(&gpu.report.name).map(|p| gflops / if gpu.coop_matmul() { p.f16_tensor_gflops } else { p.f32_gflops });
         let line = serde_json::json!({
             "model": path.display().to_string(), "family": "diffusion-gemma", "adapter": gpu.report.name, "backend": gpu.report.backend,
             "kv": kv.name(), "coop": gpu.coop_matmul(),
             "quant": a.quant.clone().unwrap_or_else(|| "as-loaded".into()), "prompt_length": prompt.len(), "gen_length": gen,
             "canvas_tokens": tokens, "steps": steps, "total_ms": best, "ms_per_step": best / steps.max(1) as f64,
             "tokens_per_second": tokens as f64 / (best / 1000.0),
+            "multiply_adds": madds, "achieved_gflops": gflops, "of_peak": peak,
         });
         println!("{line}");
     }

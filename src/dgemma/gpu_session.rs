@@ -73,6 +73,8 @@ pub struct DgSession<'m> {
     /// The decoder's layers and head for a canvas of `n` rows at `q0`, bound once and replayed
     /// by every step of that canvas: (q0, n, dispatches).
     decoder: Option<(usize, usize, Vec<Dispatch>)>,
+    /// Multiply-adds of the passes run so far (`multiply_adds_done`).
+    done: u64,
 }
 
 impl<'m> DgSession<'m> {
@@ -125,7 +127,7 @@ impl<'m> DgSession<'m> {
             values.push(f());
         }
         g.take_fault()?;
-        Ok(DgSession { model, kernels, kv, rows, capacity, len: 0, b, keys, values, have_logits: false, decoder: None })
+        Ok(DgSession { model, kernels, kv, rows, capacity, len: 0, b, keys, values, have_logits: false, decoder: None, done: 0 })
     }
 
     /// Positions encoded so far.
@@ -150,6 +152,31 @@ impl<'m> DgSession<'m> {
             }
         };
         Ok((decode(k), decode(v)))
+    }
+
+    /// Multiply-adds of the passes this session has run: every matmul at the rows it takes
+    /// (a full layer's V counted as its own projection, which the pass repeats with K's weight),
+    /// the experts at `top_k` a row, attention's two products over the keys each query sees; the
+    /// decoder's LM head and, self-conditioned, the soft embedding and its MLP. Norms, RoPE,
+    /// softmaxes and routing are not counted. A benchmark's achieved GFLOP/s is twice a run's
+    /// share over its time.
+    pub fn multiply_adds_done(&self) -> u64 {
+        self.done
+    }
+
+    /// The multiply-adds of every layer over `n` rows at `q0` (keys 0 .. q0 + n) in `mode`.
+    fn layers_madds(&self, n: usize, q0: usize, mode: Mode) -> u64 {
+        let (m, c) = (self.model, &self.model.config);
+        let mm = |w: &GpuWeight, rows: usize| (rows * w.rows * w.cols) as u64;
+        let mut sum = 0;
+        for (l, lw) in c.layers.iter().zip(&m.layers) {
+            let keys = mask(mode, l, c.sliding_window, q0);
+            let seen: usize = (q0..q0 + n).map(|q| keys.keys(q, q0 + n).len()).sum();
+            sum += [&lw.q, &lw.k, lw.v.as_ref().unwrap_or(&lw.k), &lw.o, &lw.gate, &lw.up, &lw.down, &lw.router].into_iter().map(|w| mm(w, n)).sum::<u64>();
+            sum += (2 * seen * c.heads * l.head_dim) as u64;
+            sum += [&lw.gate_exps, &lw.up_exps, &lw.down_exps].into_iter().map(|w| mm(w, n * c.top_k) / c.experts.max(1) as u64).sum::<u64>();
+        }
+        sum
     }
 
     fn write_rows(&self, tokens: &[u32], q0: usize) {
@@ -328,6 +355,7 @@ impl DgModel for DgSession<'_> {
             self.write_rows(chunk, q0);
             let first = self.embed(chunk.len(), &self.b.x)?;
             self.run(first, chunk.len(), q0, Mode::Encoder).await?;
+            self.done += self.layers_madds(chunk.len(), q0, Mode::Encoder);
             self.len += chunk.len();
         }
         Ok(())
@@ -380,6 +408,8 @@ impl DgSession<'_> {
         self.write_rows(canvas, q0);
         // The input: rms(√H · E[canvas] + self-conditioning), the latter from softmax(last / t).
         let mut first = self.embed(n, &b.t)?;
+        let head = (n * m.embed.rows * m.embed.cols) as u64;
+        let mut madds = self.layers_madds(n, q0, Mode::Decoder { cached: q0 }) + head;
         if let Some(t) = sc {
             if !(self.have_logits && t.is_finite() && t > 0.0) {
                 return Err(Error::Input(format!("self-conditioning at temperature {t} needs a previous decode")));
@@ -394,6 +424,7 @@ impl DgSession<'_> {
             let h = self.normed(&mut first, &m.sc_norm, &b.d, n)?;
             first.extend(self.gate_up([&m.sc_gate, &m.sc_up], h, n)?);
             first.extend(self.mm(&m.sc_down, (&b.gate, None), n, &b.t, 0, Epilogue::Add)?);
+            madds += head + [&m.sc_gate, &m.sc_up, &m.sc_down].into_iter().map(|w| (n * w.rows * w.cols) as u64).sum::<u64>();
         }
         first.push(g.rmsnorm(&m.ones, &b.t, &b.x, n, hsz, eps)?);
         let first = g.bind(&first, None)?;
@@ -416,6 +447,7 @@ impl DgSession<'_> {
         g.record(&mut enc, &first);
         g.record(&mut enc, body);
         self.have_logits = true;
+        self.done += madds;
         Ok(enc)
     }
 }
