@@ -7,6 +7,10 @@
 // chunk of the table 16 rows at a time, staging the probabilities transposed (as that tile
 // stages x) and the table's rows as they are stored (four neighbouring columns a vec4, which is
 // the tile's "W rows 4·lx .. 4·lx + 3" at one k); each invocation sums a 4×4 block.
+// Split-K (GPUs, where a chunk's tiles are too few to fill it: `Gpu::soft_embed_split`):
+// workgroup z walks only table rows z·k_slice .. (z + 1)·k_slice of the chunk and stores its
+// partial result, times `scale`, to slice z of `out` (then split-K's scratch, dense
+// [slices, m, dim]); matmul_merge.wgsl sums the slices into the soft embedding.
 
 struct Params {
     m: u32,
@@ -17,6 +21,10 @@ struct Params {
     scale: f32,
     accumulate: u32,
     out_row0: u32,
+    k_slice: u32,  // 0: one workgroup walks the whole chunk
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,13 +36,13 @@ struct Params {
 
 const TM: u32 = 32u;
 
-// Probabilities m, table rows v .. v + 3 of the chunk (zero past either edge).
-fn load_p4(m: u32, v: u32) -> vec4<f32> {
+// Probabilities m, table rows v .. v + 3 of the chunk (zero past either edge, or from row `end`).
+fn load_p4(m: u32, v: u32, end: u32) -> vec4<f32> {
     var x = vec4<f32>(0.0);
     if (m < p.m) {
         let base = m * p.vocab + p.row0;
         for (var i = 0u; i < 4u; i = i + 1u) {
-            if (v + i < p.rows) {
+            if (v + i < end) {
                 x[i] = probs[base + v + i];
             }
         }
@@ -42,9 +50,10 @@ fn load_p4(m: u32, v: u32) -> vec4<f32> {
     return x;
 }
 
-// Table row v of the chunk, columns c .. c + 3 (c a multiple of 4; zero past either edge).
-fn load_e4(v: u32, c: u32) -> vec4<f32> {
-    if (v >= p.rows) {
+// Table row v of the chunk, columns c .. c + 3 (c a multiple of 4; zero past either edge, or
+// from row `end`).
+fn load_e4(v: u32, c: u32, end: u32) -> vec4<f32> {
+    if (v >= end) {
         return vec4<f32>(0.0);
     }
     if (c + 3u < p.dim) {
@@ -75,21 +84,28 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    // The table rows this workgroup walks: the chunk, or its slice of it.
+    var lo = 0u;
+    var end = p.rows;
+    if (p.k_slice > 0u) {
+        lo = wg.z * p.k_slice;
+        end = min(lo + p.k_slice, p.rows);
+    }
     // Each slice's loads are made one slice ahead, into registers, so that they are in flight
     // while the slice before is multiplied (as matmul.wgsl's).
-    var pv = load_p4(m0 + lr, lc);
-    var ev0 = load_e4(tid / 16u, c0 + (tid % 16u) * 4u);
-    var ev1 = load_e4(e1 / 16u, c0 + (e1 % 16u) * 4u);
-    for (var v0 = 0u; v0 < p.rows; v0 = v0 + TK) {
+    var pv = load_p4(m0 + lr, lo + lc, end);
+    var ev0 = load_e4(lo + tid / 16u, c0 + (tid % 16u) * 4u, end);
+    var ev1 = load_e4(lo + e1 / 16u, c0 + (e1 % 16u) * 4u, end);
+    for (var v0 = lo; v0 < end; v0 = v0 + TK) {
         stage_x(lr, lc, pv);
         ws[tid / 16u][tid % 16u] = ev0;
         ws[e1 / 16u][e1 % 16u] = ev1;
         workgroupBarrier();
         let vn = v0 + TK;
-        if (vn < p.rows) {
-            pv = load_p4(m0 + lr, vn + lc);
-            ev0 = load_e4(vn + tid / 16u, c0 + (tid % 16u) * 4u);
-            ev1 = load_e4(vn + e1 / 16u, c0 + (e1 % 16u) * 4u);
+        if (vn < end) {
+            pv = load_p4(m0 + lr, vn + lc, end);
+            ev0 = load_e4(vn + tid / 16u, c0 + (tid % 16u) * 4u, end);
+            ev1 = load_e4(vn + e1 / 16u, c0 + (e1 % 16u) * 4u, end);
         }
         tile_mac(ly, lx, &acc0, &acc1, &acc2, &acc3);
         workgroupBarrier();
@@ -100,8 +116,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         for (var j = 0u; j < 4u; j = j + 1u) {
             let cc = c0 + lx * 4u + j;
             if (mm < p.m && cc < p.dim) {
-                let o = (p.out_row0 + mm) * p.dim + cc;
                 var a = acc[i][j] * p.scale;
+                if (p.k_slice > 0u) {
+                    out[(wg.z * p.m + mm) * p.dim + cc] = a;
+                    continue;
+                }
+                let o = (p.out_row0 + mm) * p.dim + cc;
                 if (p.accumulate == 1u) {
                     a = a + out[o];
                 }

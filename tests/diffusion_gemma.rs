@@ -631,9 +631,9 @@ fn tiled_decodes(g: Arc<unmask::gpu::Gpu>, index: &DgIndex, src: &SliceSource<'_
 }
 
 /// GPUs split the shared dimension of tiled matmuls with few output tiles: a random model 512
-/// wide, whose projections split for a canvas's 16 rows, in the tiled layout (its norms folded
-/// into the matmuls, split-K on), through encode, decode and a self-conditioned decode, against
-/// the CPU twin.
+/// wide, whose projections and soft embedding split for a canvas's 16 rows, in the tiled layout
+/// (its norms folded into the matmuls, split-K on), through encode, decode and a
+/// self-conditioned decode, against the CPU twin.
 #[test]
 fn split_k_sessions_equal_the_twin() {
     let (c, bytes) = random_gguf(&[("hidden_size", 512), ("intermediate_size", 512), ("moe_intermediate_size", 32), ("head_dim", 32), ("global_head_dim", 64)]);
@@ -643,6 +643,12 @@ fn split_k_sessions_equal_the_twin() {
     for n in [c.heads * 32, c.hidden, c.intermediate, c.experts] {
         assert!(g.matmul_split_of(KernelVariant::Tiled, c.canvas_length, n, 512).splits > 1, "{n} columns over k = 512 split");
     }
+    // The soft embedding too (16 rows × 512 over the vocabulary of 4096), in the scratch the plan
+    // gives a session.
+    let soft = g.soft_embed_split(c.canvas_length, c.hidden, c.vocab);
+    let buffers = unmask::dgemma::plan::session_buffers(&c, 64, g.plan_limits(), KvType::F32);
+    let scratch = buffers.iter().find(|(what, _)| what == "split-K scratch").unwrap().1;
+    assert!(soft.splits > 1 && scratch >= soft.bytes(c.canvas_length, c.hidden), "{soft:?} in {scratch} bytes");
     assert!(g.fuses(KernelVariant::Tiled));
     let (prompt, canvas, nosc, sc) = tiled_decodes(g, &index, &src);
     let w = block_on(DgWeights::load(&index, &src)).unwrap();

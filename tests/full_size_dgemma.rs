@@ -180,4 +180,12 @@ fn diffusion_gemma_26b_shaped_gguf_plans_loads_and_steps() {
         println!("  decoder step, warm, choices on the GPU (self-conditioning {sc:?}): {secs:.3} s, {gflops:.1} GFLOP/s achieved");
         assert_eq!(chosen.iter().map(|c| c.0).collect::<Vec<u32>>(), canvas, "each position's own token");
     }
+    // Where a self-conditioned step's GPU time goes (each kernel in its own compute pass, timed
+    // by timestamps where the adapter has them), largest first.
+    if let Some(mut kinds) = pollster::block_on(s.profile(&canvas, Some(0.8))).unwrap() {
+        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = kinds.iter().map(|k| k.1).sum();
+        let top: Vec<String> = kinds.iter().take(8).map(|(k, ms)| format!("{k} {ms:.1}")).collect();
+        println!("  GPU ms of a self-conditioned decoder step ({total:.1} in all): {}", top.join(", "));
+    }
 }

@@ -554,8 +554,8 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
     // 32-row tile; chunks of 600 and 401 table rows, neither a whole number of 16-row slices;
     // 70 columns: a 64-column tile and an edge inside a group of four; 96: one and a half
     // tiles), and a table in two chunks (the second accumulates), in the formats an embedding
-    // comes in.
-    let g = gpu();
+    // comes in. A device of its own: it switches split-K.
+    let g = common::own_gpu();
     let (m, vocab) = (21, 1001);
     let mut rng = Rng::new(16);
     let logits = rng.vec(m * vocab, 8.0);
@@ -575,25 +575,46 @@ fn softmax_rows_and_soft_embedding_over_a_split_table() {
         let d = rg.softmax_scaled(&tb, m, vocab, 1.0 / 0.55).unwrap();
         assert_close(&format!("softmax rows at temperature 0.55, workgroups of {wg}"), &run(&rg, &[d], &tb, m * vocab), &want_t, 1e-5);
     }
-    // The soft embedding reads the twin's probabilities.
+    // The soft embedding reads the twin's probabilities; with split-K (GPUs' default) a chunk of
+    // 600 table rows is cut in two slices (320 + 280: not a whole number of 16-row steps) that
+    // matmul_merge.wgsl sums, written first or accumulated after the other chunk; 401 rows stay
+    // whole (fewer than two slices of 256).
     let pb = g.upload_f32("p", &want_p).unwrap();
     for (dtype, dim) in [(DType::F32, 64), (DType::F32, 70), (DType::F16, 70), (DType::Q8_0, 96), (DType::Q4_0, 64), (DType::Q4_0, 96)] {
         let table = HostTensor::encode(dtype, vocab, dim, &rng.vec(vocab * dim, 1.0)).unwrap();
         let want = ops::soft_embed(&want_p, &table, 8.0);
-        let split = 600;
-        let (a, b) = (
-            HostTensor { dtype, rows: split, cols: dim, data: table.data[..split * table.row_bytes()].to_vec() },
-            HostTensor { dtype, rows: vocab - split, cols: dim, data: table.data[split * table.row_bytes()..].to_vec() },
-        );
-        let (ab, bb) = (g.upload("a", &a.data).unwrap(), g.upload("b", &b.data).unwrap());
-        // Written from output row 3 (the rows of one chunk of a longer canvas).
-        let out = g.storage("out", ((m + 3) * dim * 4) as u64).unwrap();
-        let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 3, 8.0, false).unwrap();
-        let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 3, 8.0, true).unwrap();
-        let got = run(&g, &[l1, l2], &out, (m + 3) * dim);
-        assert_close(&format!("soft embedding {} × {dim}", dtype.name()), &got[3 * dim..], &want, 1e-4);
+        for (spread, split) in [(false, 600), (true, 600), (true, 401)] {
+            g.set_split_matmul(spread);
+            let (a, b) = (
+                HostTensor { dtype, rows: split, cols: dim, data: table.data[..split * table.row_bytes()].to_vec() },
+                HostTensor { dtype, rows: vocab - split, cols: dim, data: table.data[split * table.row_bytes()..].to_vec() },
+            );
+            let (ab, bb) = (g.upload("a", &a.data).unwrap(), g.upload("b", &b.data).unwrap());
+            let slices = g.soft_embed_split(m, dim, 600);
+            assert_eq!(slices.splits, if spread { 2 } else { 1 }, "600 table rows");
+            assert_eq!(g.soft_embed_split(m, dim, 401).splits, 1, "401 table rows");
+            let scratch = g.storage("split", slices.bytes(m, dim)).unwrap();
+            // Written from output row 3 (the rows of one chunk of a longer canvas).
+            let out = g.storage("out", ((m + 3) * dim * 4) as u64).unwrap();
+            let l1 = g.soft_embed(dtype, &ab, 0, split, dim, &pb, vocab, m, &out, 3, 8.0, false, Some(&scratch)).unwrap();
+            let l2 = g.soft_embed(dtype, &bb, split, vocab - split, dim, &pb, vocab, m, &out, 3, 8.0, true, Some(&scratch)).unwrap();
+            let launches = [l1.len(), l2.len()];
+            assert_eq!(
+                launches,
+                if !spread {
+                    [1, 1]
+                } else if split == 600 {
+                    [2, 1]
+                } else {
+                    [1, 2]
+                },
+                "slices and their merge"
+            );
+            let got = run(&g, &l1.into_iter().chain(l2).collect::<Vec<_>>(), &out, (m + 3) * dim);
+            assert_close(&format!("soft embedding {} × {dim}, table in chunks of {split}, split-K {spread}", dtype.name()), &got[3 * dim..], &want, 1e-4);
+        }
     }
-    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, 64, &pb, vocab, m, &pb, 0, 1.0, false).is_err(), "rows past the vocabulary");
+    assert!(g.soft_embed(DType::F32, &pb, 1000, 2, 64, &pb, vocab, m, &pb, 0, 1.0, false, None).is_err(), "rows past the vocabulary");
 }
 
 #[test]

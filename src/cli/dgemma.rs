@@ -13,7 +13,7 @@ use unmask::dgemma::forward::CpuDg;
 use unmask::dgemma::gpu::DgGpuModel;
 use unmask::dgemma::gpu_session::DgSession;
 use unmask::dgemma::plan::plan;
-use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgStep, SeededDraws};
+use unmask::dgemma::sampler::{generate as dg_generate, positions_needed, DgModel, DgStep, SeededDraws};
 use unmask::dgemma::DgWeights;
 use unmask::engine::human;
 use unmask::rng::Rng;
@@ -167,6 +167,16 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
             best = best.min(unmask::clock::now_ms() - t0);
             (steps, madds) = (g.steps, session.multiply_adds_done());
         }
+        // GPU time per kernel kind of one self-conditioned decoder step (a generation's steps
+        // after a canvas's first) over a canvas after the prompt, from timestamp queries.
+        let profile = {
+            let mut session = DgSession::new(&m, prompt.len() + c.canvas_length, kv)?;
+            session.set_kernels(super::model::kernels(&m.gpu)?)?;
+            pollster::block_on(session.encode(&prompt))?;
+            let canvas: Vec<u32> = (0..c.canvas_length as u64).map(|i| ((i * 104729 + 7) % c.vocab as u64) as u32).collect();
+            pollster::block_on(session.decode(&canvas, None))?;
+            pollster::block_on(session.profile(&canvas, Some(1.0)))?
+        };
         let tokens = gen.div_ceil(c.canvas_length) * c.canvas_length;
         // What the run multiplied (`DgSession::multiply_adds_done`) over its time; the share of
         // the peak as `unmask bench`'s other families give it.
@@ -179,6 +189,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
             "canvas_tokens": tokens, "steps": steps, "total_ms": best, "ms_per_step": best / steps.max(1) as f64,
             "tokens_per_second": tokens as f64 / (best / 1000.0),
             "multiply_adds": madds, "achieved_gflops": gflops, "of_peak": peak,
+            "gpu_ms_per_kernel": profile.map(|v| v.into_iter().map(|(k, t)| (k, serde_json::json!(t))).collect::<serde_json::Map<_, _>>()),
         });
         println!("{line}");
     }

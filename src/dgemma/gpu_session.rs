@@ -398,6 +398,34 @@ impl DgSession<'_> {
     /// Records a decoder pass over `canvas` (self-conditioned on the last logits / t with
     /// `sc` = Some(t)) into a command encoder; its logits are then in the logits buffers.
     fn record(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<wgpu::CommandEncoder> {
+        let (first, madds) = self.prepare(canvas, sc)?;
+        let g = &*self.model.gpu;
+        let body = &self.decoder.as_ref().expect("bound by prepare").2;
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        g.record(&mut enc, &first);
+        g.record(&mut enc, body);
+        self.have_logits = true;
+        self.done += madds;
+        Ok(enc)
+    }
+
+    /// GPU time per kernel kind (ms, summed over the pass) of a decoder pass over `canvas`
+    /// (self-conditioned as `record`'s), from timestamp queries; None when the adapter has none.
+    /// For benchmarks: every kernel runs in its own compute pass. Its logits are then in the
+    /// logits buffers; its multiply-adds are not counted in `multiply_adds_done`.
+    pub async fn profile(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<Option<Vec<(String, f64)>>> {
+        let (first, _) = self.prepare(canvas, sc)?;
+        let body = &self.decoder.as_ref().expect("bound by prepare").2;
+        let all: Vec<&Dispatch> = first.iter().chain(body).collect();
+        let Some(ms) = self.model.gpu.time_dispatches(&all).await? else { return Ok(None) };
+        self.have_logits = true;
+        Ok(Some(crate::engine::profile::by_kind(all.iter().map(|d| &d.kernel).zip(ms))))
+    }
+
+    /// A decoder pass's input launches (embedding, self-conditioning), bound, and its
+    /// multiply-adds; the layers' and head's launches bound into `self.decoder` unless they are
+    /// there for this canvas already.
+    fn prepare(&mut self, canvas: &[u32], sc: Option<f32>) -> Result<(Vec<Dispatch>, u64)> {
         let (m, g, b) = (self.model, &*self.model.gpu, &self.b);
         let c = &m.config;
         let (n, hsz, eps, q0) = (canvas.len(), c.hidden, c.rms_eps, self.len);
@@ -418,7 +446,7 @@ impl DgSession<'_> {
             for (lb, r0, rows) in self.logit_rows(n) {
                 first.push(g.softmax_scaled(lb, rows, c.vocab, 1.0 / t)?);
                 for (j, (buf, e0, erows)) in e.chunks.iter().enumerate() {
-                    first.push(g.soft_embed(e.dtype, buf, *e0, *erows, e.cols, lb, c.vocab, rows, &b.d, r0, m.embed_scale, j > 0)?);
+                    first.extend(g.soft_embed(e.dtype, buf, *e0, *erows, e.cols, lb, c.vocab, rows, &b.d, r0, m.embed_scale, j > 0, Some(&b.split))?);
                 }
             }
             let h = self.normed(&mut first, &m.sc_norm, &b.d, n)?;
@@ -442,12 +470,6 @@ impl DgSession<'_> {
             }
             self.decoder = Some((q0, n, g.bind(&body, None)?));
         }
-        let body = &self.decoder.as_ref().expect("bound above").2;
-        let mut enc = g.device.create_command_encoder(&Default::default());
-        g.record(&mut enc, &first);
-        g.record(&mut enc, body);
-        self.have_logits = true;
-        self.done += madds;
-        Ok(enc)
+        Ok((first, madds))
     }
 }

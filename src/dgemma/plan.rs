@@ -72,7 +72,8 @@ pub fn session_buffers(c: &DgConfig, positions: usize, limits: Limits, kv: KvTyp
 fn split_scratch(c: &DgConfig, rows: usize, positions: usize, limits: Limits) -> u64 {
     let (h, ffn) = (c.hidden, c.intermediate);
     // Gate and up (the MLP's, self-conditioning's): one launch of their tiles' width or two.
-    let mut shapes = vec![(ffn, h), (crate::gpu::matmul::glu_width(ffn), h), (h, ffn), (c.experts, h)];
+    // The soft embedding: the vocabulary is its shared dimension (`Gpu::soft_embed_split`).
+    let mut shapes = vec![(ffn, h), (crate::gpu::matmul::glu_width(ffn), h), (h, ffn), (c.experts, h), (h, c.vocab)];
     let mut attn = 0;
     for l in &c.layers {
         let (q, kv) = (c.heads * l.head_dim, l.kv_heads * l.head_dim);

@@ -19,6 +19,11 @@ pub fn kind(k: Kernel) -> String {
         Kernel::Softmax(_) => "softmax".into(),
         Kernel::MoeMatmul { dtype, .. } => format!("expert matmul {}", dtype.name()),
         Kernel::MoeMatmulCoop { dtype } => format!("expert matmul {} (coop)", dtype.name()),
+        Kernel::MoeRoute => "expert routing".into(),
+        Kernel::MoeCombine => "expert combine".into(),
+        Kernel::HeadPass { .. } => "head pass".into(),
+        Kernel::Embed(dtype) => format!("embedding {}", dtype.name()),
+        Kernel::SoftEmbed(dtype) => format!("soft embedding {}", dtype.name()),
         k => format!("{k:?}").to_lowercase(),
     }
 }

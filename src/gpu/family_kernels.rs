@@ -5,7 +5,9 @@
 //! the route buffer they share, `MoeShape`), and DiffusionGemma's row softmax, soft embedding,
 //! logit soft-capping, scaled embedding and accumulating RMSNorm.
 
-use super::kernels::{groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, KvType, Launch, RopeParams, RopeSpec, RowNorm};
+use super::kernels::{
+    groups_1d, groups_per_row, u32_of, Epilogue, Kernel, KernelVariant, KvType, Launch, MatmulIo, MatmulSplit, RopeParams, RopeSpec, RowNorm,
+};
 use super::Gpu;
 use crate::error::{Error, Result};
 use crate::model::config::Routing;
@@ -333,7 +335,8 @@ impl Gpu {
 
     /// `out[out_row0 + m, :] (+)= scale · probs[m, row0 .. row0 + rows] · E_chunk` for `m` rows:
     /// one chunk (`rows` rows from `row0`) of an embedding table of `dim` columns; `vocab` is
-    /// probs' row length.
+    /// probs' row length. Split across the chunk's rows (`soft_embed_split`) when `scratch` has
+    /// room for the slices: then two launches, the slices and `matmul_merge.wgsl`'s sum.
     #[allow(clippy::too_many_arguments)]
     pub fn soft_embed(
         &self,
@@ -349,15 +352,19 @@ impl Gpu {
         out_row0: usize,
         scale: f32,
         accumulate: bool,
-    ) -> Result<Launch> {
+        scratch: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<Launch>> {
         if row0 + rows > vocab {
             return Err(Error::Input(format!("soft embedding: table rows {row0}..{} past the vocabulary of {vocab}", row0 + rows)));
         }
         u32_of("probabilities", m * vocab)?;
         u32_of("soft embedding size", (out_row0 + m) * dim)?;
+        let split = self.soft_embed_split(m, dim, rows);
+        let scratch = scratch.filter(|s| split.splits > 1 && s.size() >= split.bytes(m, dim));
         #[repr(C)]
         #[derive(Clone, Copy, Pod, Zeroable)]
-        struct P(u32, u32, u32, u32, u32, f32, u32, u32);
+        struct P(u32, u32, u32, u32, u32, f32, u32, u32, u32, [u32; 3]);
+        let k_slice = if scratch.is_some() { split.k_slice } else { 0 };
         let p = P(
             u32_of("m", m)?,
             u32_of("dim", dim)?,
@@ -367,8 +374,30 @@ impl Gpu {
             scale,
             accumulate as u32,
             out_row0 as u32,
+            k_slice as u32,
+            [0; 3],
         );
-        self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(32), 1])
+        let groups = [u32_of("dim", dim)?.div_ceil(64), u32_of("m", m)?.div_ceil(32), if scratch.is_some() { split.splits as u32 } else { 1 }];
+        let Some(scratch) = scratch else {
+            return Ok(vec![self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, out], groups)?]);
+        };
+        let slices = self.launch(Kernel::SoftEmbed(dtype), &p, &[table, probs, scratch], groups)?;
+        // The merge adds the slices (each already times `scale`) into `out`, or over it.
+        let epilogue = if accumulate { Epilogue::Add } else { Epilogue::Store };
+        let io =
+            MatmulIo { x: probs, x_offset: 0, y: out, y_offset: out_row0 * dim, y_stride: dim, epilogue, norm: None, rope: None, x_f16: false, y_f16: false };
+        Ok(vec![slices, self.matmul_merge(m, dim, split, io, rows, (dim, 0), scratch, false, KvType::F32)?])
+    }
+
+    /// The split a soft embedding of `m` rows × `dim` columns over `rows` table rows takes here
+    /// (`MatmulSplit::of` its 32 × 64 tiles, for `split_fill` workgroups): on GPUs, where a
+    /// chunk's few tiles would each walk tens of thousands of table rows alone (DiffusionGemma's
+    /// 128 logit rows × 2816: 176 workgroups); none where `split_matmul` is off.
+    pub fn soft_embed_split(&self, m: usize, dim: usize, rows: usize) -> MatmulSplit {
+        if !self.split_matmul() {
+            return MatmulSplit { splits: 1, k_slice: rows };
+        }
+        MatmulSplit::of(dim.div_ceil(64) * m.div_ceil(32), rows, self.split_fill())
     }
 
     /// DiffusionGemma's choice for `rows` rows of logits (canvas rows `row0 ..`): argmax, entropy
