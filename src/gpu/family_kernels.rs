@@ -391,8 +391,8 @@ impl Gpu {
 
     /// The split a soft embedding of `m` rows × `dim` columns over `rows` table rows takes here
     /// (`MatmulSplit::of` its 32 × 64 tiles, for `split_fill` workgroups): on GPUs, where a
-    /// chunk's few tiles would each walk tens of thousands of table rows alone (DiffusionGemma's
-    /// 128 logit rows × 2816: 176 workgroups); none where `split_matmul` is off.
+    /// chunk's few tiles would each walk its rows alone (DiffusionGemma-26B-A4B's 256 canvas rows
+    /// × 2816: 352 workgroups over 262 144 table rows); none where `split_matmul` is off.
     pub fn soft_embed_split(&self, m: usize, dim: usize, rows: usize) -> MatmulSplit {
         if !self.split_matmul() {
             return MatmulSplit { splits: 1, k_slice: rows };
