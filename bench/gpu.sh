@@ -170,6 +170,10 @@ run $bin bench --synthetic bench/moe-shape.config.json --prompt-length 64 --gen-
 # before 2026-12-06, when CPU adapters launched a workgroup for every tile an expert could get;
 # GPUs still do).
 run $bin bench --synthetic bench/dgemma-experts-shape.config.json --prompt-length 32 --gen-length 224 --kernels moe
+# DiffusionGemma's soft embedding at its shape (the same config: vocabulary 262144 × 2816, Q8_0,
+# a 256-token canvas): one launch of 352 workgroups each walking all the vocabulary, then split
+# across it as GPUs now run it (new on 2026-12-07: 6 slices, 2112 workgroups, and the merge).
+run $bin bench --synthetic bench/dgemma-experts-shape.config.json --prompt-length 32 --gen-length 224 --kernels soft
 # The MoE shape generating (dual cache + threshold 0.9, gen 256): since 2026-12-05's seventh
 # session its experts run on cooperative matrices too (moe_coop.wgsl; "expert matmul … (coop)"
 # among the kernels), then all of it on f32 ALUs; the --kernels moe lines above have both cores.

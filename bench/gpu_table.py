@@ -184,7 +184,7 @@ if gen:
     table(["engine", "model", "prompt", "gen", "cache", "threshold", "steps", "ms per step", "tokens/s", "GFLOP/s (of peak)", "GPU ms a pass, largest kernels"], rows)
 
 # Kernels alone.
-kern = [r for r in results if (r.get("kernel") in ("matmul", "moe_matmul") or str(r.get("kernel", "")).startswith("attention")) and not r.get("skip")]
+kern = [r for r in results if (r.get("kernel") in ("matmul", "moe_matmul", "soft_embed") or str(r.get("kernel", "")).startswith("attention")) and not r.get("skip")]
 if kern:
     print("\n### Kernels alone")
     rows = []
@@ -192,6 +192,8 @@ if kern:
         what = k["kernel"]
         if what == "matmul":
             what += f" {k.get('dtype')} {k.get('shape')} {k.get('m')}×{k.get('n')}×{k.get('k')}, {k.get('variant')}, coop {k.get('coop')}{' ' + k['coop_tile'] if k.get('coop_tile') else ''}, x {k.get('x')}, {k.get('register_tile')}×{k.get('register_tile')}, {k.get('splits')} slices"
+        elif what == "soft_embed":
+            what += f" {k.get('dtype')} {k.get('rows')}×{k.get('vocab')}×{k.get('dim')}, {k.get('chunks')} chunks, {k.get('splits')} slices"
         elif what.startswith("attention"):
             what += " " + ", ".join(f"{x} {k.get(x)}" for x in ("variant", "lq", "lk", "heads", "kv_heads", "head_dim", "kv", "splits") if x in k)
         else:

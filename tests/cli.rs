@@ -449,7 +449,8 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
     let phases = run(&["bench", "--synthetic", "tiny", "--kernels", "phases", "--prompt-length", "16", "--gen-length", "16"], &[]);
     results.extend(phases.clone());
     std::fs::write(out.join("results.jsonl"), results).unwrap();
-    let later = run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]);
+    let mut later = run(&["bench", "--synthetic", "tiny", "--kernels", "attention", "--prompt-length", "16", "--gen-length", "16"], &[]);
+    later.extend(run(&["bench", "--synthetic", "tiny", "--kernels", "soft", "--prompt-length", "8", "--gen-length", "8"], &[]));
     std::fs::write(out2.join("results.jsonl"), later).unwrap();
     // `--kernels phases`: each f32 core at 32 rows whole and without each part of its k loop.
     let phases: Vec<serde_json::Value> = String::from_utf8(phases).unwrap().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
@@ -496,6 +497,8 @@ fn bench_gpu_table_reads_what_the_bench_writes() {
         "### Where a matmul's time goes",
         "| Q4_0 q_proj 32×64×64, f32 8×8, 1 slices |",
         "| matmul Q4_0 ff_out 32×64×128, tiled, coop False, x f32, 4×4, 1 slices |",
+        "| soft_embed Q8_0 16×512×64, 1 chunks, 1 slices |",
+        "| soft_embed Q8_0 16×512×64, 1 chunks, 2 slices |",
     ] {
         assert!(text.contains(needle), "{needle:?} not in:\n{text}");
     }
@@ -574,6 +577,34 @@ fn bench_kernels_moe_times_the_grouped_expert_matmul_from_a_config_alone() {
     // 64 rows × 2 / 8 experts: 16 pairs an expert, tiles of 16; 32 rows: 8.
     let tile = |rows: u64| tiled.iter().find(|l| l["rows"] == rows).unwrap()["pairs_per_tile"].as_u64();
     assert_eq!((tile(64), tile(32)), (Some(16), Some(8)));
+}
+
+#[test]
+fn bench_kernels_soft_times_the_soft_embedding_whole_and_split() {
+    // DiffusionGemma's soft embedding at a config's vocabulary × hidden size (the Dream fixture's:
+    // 4096 × 64), 40 rows: one line as one workgroup a tile walks the table, one split across
+    // the vocabulary as GPUs run it (split-K's slices and their merge: two launches).
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/dream/config.json");
+    let o = unmask(&["bench", "--synthetic", cfg.to_str().unwrap(), "--kernels", "soft", "--prompt-length", "16", "--gen-length", "24"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let shape: Vec<_> = lines.iter().map(|l| (l["kernel"].clone(), l["rows"].as_u64(), l["vocab"].as_u64(), l["dim"].as_u64())).collect();
+    assert_eq!(shape, vec![(serde_json::json!("soft_embed"), Some(40), Some(4096), Some(64)); 2], "{out}");
+    let split: Vec<_> = lines.iter().map(|l| (l["splits"].as_u64().unwrap(), l["launches"].as_u64().unwrap())).collect();
+    assert_eq!(split[0], (1, 1), "{out}");
+    assert!(split[1].0 > 1 && split[1].1 == 2, "{out}");
+    assert!(lines.iter().all(|l| l["ms"].as_f64().unwrap() > 0.0 && l["gflops"].as_f64().unwrap() > 0.0), "{out}");
+    // A hidden size that is no whole number of Q8_0 blocks: one line that says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["hidden_size"] = 48.into();
+    let odd = tmp.path().join("config.json");
+    std::fs::write(&odd, c.to_string()).unwrap();
+    let o = unmask(&["bench", "--synthetic", odd.to_str().unwrap(), "--kernels", "soft"]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && out.is_empty(), "{out}");
+    assert!(err.contains("hidden size of 48 does not suit Q8_0") && !err.contains("panicked"), "{err}");
 }
 
 #[test]

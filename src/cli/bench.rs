@@ -60,8 +60,10 @@ pub struct BenchArgs {
     /// nothing: it prints what the Vulkan driver's compiler made of each kernel (registers,
     /// spills, scratch memory), where the driver reports it. `phases` (not part of `all`) times
     /// the Q4_0 matmuls of the tiled layout whole and with parts of their k loop left out (the
-    /// loads, the multiply-adds, the stores into workgroup memory): what each part costs.
-    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe|phases|compile")]
+    /// loads, the multiply-adds, the stores into workgroup memory): what each part costs. `soft`
+    /// (not part of `all`) times DiffusionGemma's soft embedding (probability rows times the
+    /// vocabulary × hidden embedding, Q8_0), unsplit and split across the vocabulary as GPUs run it.
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_name = "all|probe|attention|matmul|moe|phases|soft|compile")]
     pub kernels: Option<String>,
 }
 

@@ -20,6 +20,9 @@ pub enum KernelSet {
     Probe,
     /// The tiled matmuls with parts of their k loop left out (`bench_phases`); not in `All`.
     Phases,
+    /// DiffusionGemma's soft embedding at the vocabulary × hidden size (`bench_soft`); not in
+    /// `All`.
+    Soft,
     /// What the Vulkan driver compiled (`bench_compile`): nothing is run.
     Compile,
 }
@@ -33,8 +36,9 @@ impl KernelSet {
             "moe" => Ok(KernelSet::Moe),
             "probe" => Ok(KernelSet::Probe),
             "phases" => Ok(KernelSet::Phases),
+            "soft" => Ok(KernelSet::Soft),
             "compile" => Ok(KernelSet::Compile),
-            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe, probe, phases or compile"))),
+            _ => Err(Error::Input(format!("--kernels {s:?}: use all, attention, matmul, moe, probe, phases, soft or compile"))),
         }
     }
 
@@ -60,6 +64,9 @@ pub fn bench_kernels(gpu: &Gpu, c: &ModelConfig, m: usize, set: KernelSet) -> Re
         let result = bench_phases(gpu, c, m, &probed);
         gpu.set_skip_phases(0)?;
         return result;
+    }
+    if set == KernelSet::Soft {
+        return super::bench_soft::bench_soft(gpu, c, m, &probed);
     }
     for v in [KernelVariant::Tiled, KernelVariant::CpuLanes] {
         if gpu.check_kernels(v).is_ok() {

@@ -6,6 +6,7 @@ mod bench;
 mod bench_compile;
 mod bench_kernels;
 mod bench_probe;
+mod bench_soft;
 mod convert;
 mod dgemma;
 mod dgview;
