@@ -297,7 +297,7 @@ fn bench_refuses_absurd_numbers_with_one_line() {
         (vec!["--synthetic", "tiny", "--prompt-length", &max], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--prompt-length", "600000", "--gen-length", "32"], "exceed the model's context of 512"),
         (vec!["--synthetic", "tiny", "--kernels", "--prompt-length", &max], "exceed the model's context of 512"),
-        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe, probe, phases or compile"),
+        (vec!["--synthetic", "tiny", "--kernels", "bogus"], "use all, attention, matmul, moe, probe, phases, soft or compile"),
         (vec!["--synthetic", "tiny", "--kernels", "moe"], "the model has no experts"),
         (vec!["--synthetic", "tiny", "--steps", &max], "--steps"),
         (vec!["--synthetic", huge.to_str().unwrap()], "parameters is more than a model made in memory may have"),
