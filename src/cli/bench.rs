@@ -197,7 +197,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let launches = session.pass_kernels(l, step_rows.clone(), bs..be)?.len();
         let encode_ms = session.encode_ms(l, step_rows.clone(), bs..be, 5)?;
         let ms_forward = g.ms / g.model_passes.max(1) as f64;
-        let gflops = 2.0 * madds as f64 / (g.ms / 1000.0) / 1e9;
+        let (gflops, of_peak) = Peak::achieved(&gm.gpu.report.name, gm.gpu.coop_matmul(), madds, g.ms);
         let line = serde_json::json!({
             "model": name, "adapter": gm.gpu.report.name, "backend": gm.gpu.report.backend, "kernels": kernels, "kv": kv, "coop": gm.gpu.coop_matmul(), "fused": gm.gpu.fuses(session.config().kernels), "half_inputs": session.half_inputs(), "coop_short": gm.gpu.coop_matmul() && gm.gpu.short_coop(), "coop_wide": gm.gpu.coop_matmul() && gm.gpu.coop_wide(), "loop_bounding": gm.gpu.loop_bounding(), "bounds_checks": gm.gpu.bounds_checks(), "register_tile": gm.gpu.register_tile(), "row_workgroup": gm.gpu.row_workgroup(), "x_windows": gm.gpu.x_windows(), "split_fill": (session.config().kernels == KernelVariant::Tiled && gm.gpu.split_matmul()).then(|| gm.gpu.split_fill()),
             "attention": model::attention_shader(&gm.gpu, session.config().kernels, &c),
@@ -210,7 +210,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             // What the run's passes computed (their rows, heads and attention keys) over its time.
             "achieved_gflops": gflops,
             // Of the stated peak (BENCHMARKS.md) of the units the matmuls ran on, where known.
-            "of_peak": Peak::of(&gm.gpu.report.name).map(|p| gflops / if gm.gpu.coop_matmul() { p.f16_tensor_gflops } else { p.f32_gflops }),
+            "of_peak": of_peak,
             "model_passes": g.model_passes, "total_ms": g.ms,
             // GPU time per kernel of one step's pass (rows `step_rows`: the whole canvas without a
             // cache, the first block and what follows with prefix, the block alone with dual; the

@@ -417,6 +417,14 @@ pub struct Peak {
 }
 
 impl Peak {
+    /// GFLOP/s of `madds` multiply-adds in `ms`, and their share of this adapter's stated peak
+    /// for the units the matmuls ran on (`coop`: tensor cores, else f32 ALUs), where known: a
+    /// generation's `"achieved_gflops"` and `"of_peak"`.
+    pub fn achieved(adapter: &str, coop: bool, madds: u64, ms: f64) -> (f64, Option<f64>) {
+        let gflops = 2.0 * madds as f64 / (ms / 1000.0) / 1e9;
+        (gflops, Peak::of(adapter).map(|p| gflops / if coop { p.f16_tensor_gflops } else { p.f32_gflops }))
+    }
+
     pub fn of(adapter: &str) -> Option<Peak> {
         let a = adapter.to_ascii_uppercase();
         if a.contains("H200") {

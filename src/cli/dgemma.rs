@@ -180,8 +180,7 @@ pub fn bench(a: &super::bench::BenchArgs, path: &Path) -> Result<()> {
         let tokens = gen.div_ceil(c.canvas_length) * c.canvas_length;
         // What the run multiplied (`DgSession::multiply_adds_done`) over its time; the share of
         // the peak as `unmask bench`'s other families give it.
-        let gflops = 2.0 * madds as f64 / (best / 1000.0) / 1e9;
-        let peak = Peak::of(&gpu.report.name).map(|p| gflops / if gpu.coop_matmul() { p.f16_tensor_gflops } else { p.f32_gflops });
+        let (gflops, peak) = Peak::achieved(&gpu.report.name, gpu.coop_matmul(), madds, best);
         let line = serde_json::json!({
             "model": path.display().to_string(), "family": "diffusion-gemma", "adapter": gpu.report.name, "backend": gpu.report.backend,
             "kv": kv.name(), "coop": gpu.coop_matmul(),

@@ -10,7 +10,7 @@
 //! QK-norm: then in `KNew`, `VNew`) and then stored, rounded once.
 
 use crate::error::{Error, Result};
-use crate::gpu::kernels::{Activation, Epilogue, KernelVariant, KvType};
+use crate::gpu::kernels::{Activation, AttnMask, Epilogue, KernelVariant, KvType};
 use crate::model::arch::{Key, Role, Tensors};
 use crate::model::ModelConfig;
 use std::ops::Range;
@@ -216,8 +216,9 @@ pub fn multiply_adds(ops: &[Op], c: &ModelConfig, dims: impl Fn(Key) -> (usize, 
         (m * n * k) as u64
     };
     let attention = |lq: usize, lk: usize, q0: usize, block: usize| -> u64 {
-        let keys = |p: usize| p.checked_div(block).map_or(lk, |b| lk.min((b + 1) * block));
-        let seen: usize = (q0..q0 + lq).map(keys).sum();
+        // The keys the kernel's mask lets each query see (as `Session::launches` builds it).
+        let mask = AttnMask { q0, block, ..AttnMask::FULL };
+        let seen: usize = (q0..q0 + lq).map(|p| mask.keys(p, lk).len()).sum();
         (2 * seen * c.n_heads * c.head_dim()) as u64
     };
     ops.iter()
