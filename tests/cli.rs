@@ -16,6 +16,21 @@ fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// One JSON value per line of `out` (what `unmask bench` prints).
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// `unmask bench --synthetic CONFIG --kernels SET` for a prompt and answer of these lengths: its
+/// JSON lines and its stdout (for assertion messages); the run must succeed.
+fn bench_kernels_lines(config: &Path, set: &str, prompt_length: &str, gen_length: &str) -> (Vec<serde_json::Value>, String) {
+    let args = ["bench", "--synthetic", config.to_str().unwrap(), "--kernels", set, "--prompt-length", prompt_length, "--gen-length", gen_length];
+    let o = unmask(&args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    (json_lines(&out), out)
+}
+
 fn model_dir(dir: &Path) -> String {
     let w = random_model(&tiny_config_with_tokenizer(2, 4, 2, 16, 64), DType::F32, 3);
     save_hf_dir(&w, Some(byte_tokenizer_json().as_bytes()), dir).unwrap();
@@ -322,7 +337,7 @@ fn bench_kernels_probe_measures_the_platform_with_loop_bounding_and_bounds_check
     let o = unmask(&["bench", "--synthetic", "tiny", "--kernels", "probe"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = json_lines(&out);
     let settings = [(false, true), (true, true), (false, false)];
     assert!(lines.iter().all(|l| settings.iter().any(|&(b, c)| l["loop_bounding"] == b && l["bounds_checks"] == c)), "{out}");
     for (bounding, checks) in settings {
@@ -375,7 +390,7 @@ fn bench_kernels_compile_shows_no_gpu_kernel_spilling_on_a_real_gpu_compiler() {
     // accumulator in private arrays) is allowed to, and no GPU takes it.
     let icd = radv_icd();
     let out = compile_for_navi21(&icd, &[]);
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = json_lines(&out);
     assert!(lines.iter().all(|l| l["device"].as_str().unwrap().contains("RADV") && l["driver"].as_str().unwrap().contains("Mesa")), "{out}");
     let mut compiled = 0;
     for l in &lines {
@@ -539,7 +554,7 @@ fn bench_gpu_sh_numbers_its_steps_keeps_to_its_budget_and_resumes() {
     assert_eq!(started.len(), 1, "{last}");
     assert!(started[0].starts_with(&format!("+ [{steps}] ")), "{last}");
     let results = std::fs::read_to_string(tmp.path().join("last/results.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = results.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines = json_lines(&results);
     assert!(!lines.is_empty() && lines.iter().all(|l| l["model"].as_str().unwrap().contains("diffusion_gemma")), "{results}");
 }
 
@@ -560,10 +575,7 @@ fn bench_kernels_moe_times_the_grouped_expert_matmul_from_a_config_alone() {
     // The LLaDA-MoE fixture's config (8 experts, top-2): no model is made, and each layout that
     // runs here gives a line per format, projection and row count.
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/llada_moe/config.json");
-    let o = unmask(&["bench", "--synthetic", cfg.to_str().unwrap(), "--kernels", "moe", "--prompt-length", "40", "--gen-length", "24"]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (lines, out) = bench_kernels_lines(&cfg, "moe", "40", "24");
     let tiled: Vec<&serde_json::Value> = lines.iter().filter(|l| l["variant"] == "tiled").collect();
     // Q8_0 and Q4_0, gate and down, 64 and 32 rows.
     assert_eq!(tiled.len(), 8, "{out}");
@@ -585,10 +597,7 @@ fn bench_kernels_soft_times_the_soft_embedding_whole_and_split() {
     // 4096 × 64), 40 rows: one line as one workgroup a tile walks the table, one split across
     // the vocabulary as GPUs run it (split-K's slices and their merge: two launches).
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/families/dream/config.json");
-    let o = unmask(&["bench", "--synthetic", cfg.to_str().unwrap(), "--kernels", "soft", "--prompt-length", "16", "--gen-length", "24"]);
-    let (out, err) = text(&o);
-    assert!(o.status.success(), "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (lines, out) = bench_kernels_lines(&cfg, "soft", "16", "24");
     let shape: Vec<_> = lines.iter().map(|l| (l["kernel"].clone(), l["rows"].as_u64(), l["vocab"].as_u64(), l["dim"].as_u64())).collect();
     assert_eq!(shape, vec![(serde_json::json!("soft_embed"), Some(40), Some(4096), Some(64)); 2], "{out}");
     let split: Vec<_> = lines.iter().map(|l| (l["splits"].as_u64().unwrap(), l["launches"].as_u64().unwrap())).collect();
